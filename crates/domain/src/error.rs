@@ -1,0 +1,61 @@
+//! Errors of the domain layer.
+
+use thiserror::Error;
+
+/// An input value that breaks a domain rule.
+///
+/// `field` names the offending field as a client spelled it (`slug`, `tags[2]`,
+/// `hub_url`); `message` says why in words a person can act on. Both reach API
+/// clients (422 bodies) and operators (errors in `projects.yaml`), so neither ever
+/// carries anything but the rule and, where useful, the rejected value's length.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same error, reported under another field name (`tags[3]`, `projects[2].slug`).
+    pub fn at(mut self, field: impl Into<String>) -> Self {
+        self.field = field.into();
+        self
+    }
+}
+
+/// A failure of the persistence port.
+///
+/// The text is for logs only: the API maps every variant to a fixed, generic message
+/// so database details never reach a client.
+#[derive(Debug, Error)]
+pub enum RepositoryError {
+    /// The store cannot be reached or timed out (connection refused, pool exhausted).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store answered with an error we did not expect.
+    #[error("store error: {0}")]
+    Internal(String),
+}
+
+/// A failure to publish a status event.
+#[derive(Debug, Error)]
+#[error("status event not published: {0}")]
+pub struct EventError(pub String);
+
+/// The errors of the use cases in [`crate::service`].
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    #[error("project {0} not found")]
+    NotFound(String),
+    #[error(transparent)]
+    Repository(#[from] RepositoryError),
+}

@@ -1,0 +1,494 @@
+//! Decoding and validating heartbeats, whichever way they arrive (NATS or HTTP).
+//!
+//! Two shapes are accepted:
+//! - the original service's payload:
+//!   `{"project_slug","hub_url","mesh_namespace","timestamp","version"}`, plus the optional
+//!   `"status": "online" | "ok" | "degraded"` and `"reasons": [..]`;
+//! - the envelope CommandCenter's own NATS client wraps messages in:
+//!   `{"payload": {…the above…}, "correlation_id": "…"}`.
+//!
+//! Each rejection is its own [`HeartbeatError`] variant, so callers can count them by kind.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::error::ValidationError;
+use crate::model::{HubUrl, MeshNamespace, Slug, Version};
+use crate::policy::{StatusPolicy, MAX_CLOCK_SKEW};
+
+/// The largest heartbeat we read, in bytes.
+pub const MAX_HEARTBEAT_BYTES: usize = 8 * 1024;
+/// At most this many self-reported reasons are kept, each cut to [`MAX_REASON_CHARS`].
+pub const MAX_REASONS: usize = 16;
+pub const MAX_REASON_CHARS: usize = 200;
+
+/// What the project says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reported {
+    Online,
+    Degraded { reasons: Vec<String> },
+}
+
+/// A heartbeat that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub slug: Slug,
+    pub hub_url: Option<HubUrl>,
+    pub version: Option<Version>,
+    /// The sender's own clock, when it sent one.
+    pub sent_at: Option<DateTime<Utc>>,
+    pub reported: Reported,
+}
+
+/// Why a heartbeat was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum HeartbeatError {
+    #[error("heartbeat is {size} bytes, more than the {MAX_HEARTBEAT_BYTES} allowed")]
+    Oversize { size: usize },
+    #[error("heartbeat is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("heartbeat has a field of the wrong type: {0}")]
+    WrongType(String),
+    #[error("heartbeat has no project_slug")]
+    MissingSlug,
+    #[error("heartbeat field {0}")]
+    InvalidField(ValidationError),
+    #[error("heartbeat is for {payload:?} but arrived for {subject:?}")]
+    SlugMismatch { subject: String, payload: String },
+    #[error("heartbeat mesh_namespace must be {expected:?}")]
+    BadNamespace { expected: String },
+    #[error("heartbeat timestamp {sent_at} is older than the offline threshold (a replay)")]
+    Replay { sent_at: DateTime<Utc> },
+    #[error("heartbeat timestamp {sent_at} is more than 5 minutes ahead of our clock")]
+    FromFuture { sent_at: DateTime<Utc> },
+}
+
+impl HeartbeatError {
+    /// A stable name for each kind of rejection.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HeartbeatError::Oversize { .. } => "oversize",
+            HeartbeatError::InvalidJson(_) => "invalid_json",
+            HeartbeatError::WrongType(_) => "wrong_type",
+            HeartbeatError::MissingSlug => "missing_slug",
+            HeartbeatError::InvalidField(_) => "invalid_field",
+            HeartbeatError::SlugMismatch { .. } => "slug_mismatch",
+            HeartbeatError::BadNamespace { .. } => "bad_namespace",
+            HeartbeatError::Replay { .. } => "replay",
+            HeartbeatError::FromFuture { .. } => "future_timestamp",
+        }
+    }
+
+    /// The coarser outcome used as a metric label: `malformed`, `oversize`,
+    /// `slug_mismatch`, `bad_namespace` or `replay`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            HeartbeatError::Oversize { .. } => "oversize",
+            HeartbeatError::InvalidJson(_)
+            | HeartbeatError::WrongType(_)
+            | HeartbeatError::MissingSlug
+            | HeartbeatError::InvalidField(_) => "malformed",
+            HeartbeatError::SlugMismatch { .. } => "slug_mismatch",
+            HeartbeatError::BadNamespace { .. } => "bad_namespace",
+            HeartbeatError::Replay { .. } | HeartbeatError::FromFuture { .. } => "replay",
+        }
+    }
+
+    /// The field a client should fix, where one is to blame.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            HeartbeatError::MissingSlug | HeartbeatError::SlugMismatch { .. } => {
+                Some("project_slug")
+            }
+            HeartbeatError::InvalidField(e) => Some(&e.field),
+            HeartbeatError::BadNamespace { .. } => Some("mesh_namespace"),
+            HeartbeatError::Replay { .. } | HeartbeatError::FromFuture { .. } => Some("timestamp"),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Wire<'a> {
+    #[serde(borrow, default, alias = "slug")]
+    project_slug: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    hub_url: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    mesh_namespace: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    version: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
+    #[serde(default)]
+    reasons: Option<Vec<String>>,
+    /// CommandCenter's envelope: the heartbeat proper is inside.
+    #[serde(borrow, default)]
+    payload: Option<Box<Wire<'a>>>,
+}
+
+fn json_error(e: serde_json::Error) -> HeartbeatError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Data => HeartbeatError::WrongType(e.to_string()),
+        Category::Syntax | Category::Eof | Category::Io => {
+            HeartbeatError::InvalidJson(e.to_string())
+        }
+    }
+}
+
+fn parse_timestamp(raw: &str) -> Result<DateTime<Utc>, HeartbeatError> {
+    let raw = raw.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    // Python's `datetime.utcnow().isoformat()` has no offset: it is UTC.
+    NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f")
+        .map(|n| n.and_utc())
+        .map_err(|_| {
+            HeartbeatError::InvalidField(ValidationError::new(
+                "timestamp",
+                "must be an RFC 3339 date-time such as 2025-11-18T12:00:00Z",
+            ))
+        })
+}
+
+fn clean_reasons(raw: Vec<String>) -> Vec<String> {
+    raw.into_iter()
+        .map(|r| {
+            r.chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_REASON_CHARS)
+                .collect::<String>()
+                .trim()
+                .to_owned()
+        })
+        .filter(|r| !r.is_empty())
+        .take(MAX_REASONS)
+        .collect()
+}
+
+/// Decodes `bytes` and checks them against the slug the heartbeat arrived for (the last
+/// token of its NATS subject, or the path of an HTTP heartbeat) and the clock.
+pub fn decode(
+    subject_slug: &str,
+    bytes: &[u8],
+    now: DateTime<Utc>,
+    policy: &StatusPolicy,
+) -> Result<Heartbeat, HeartbeatError> {
+    if bytes.len() > MAX_HEARTBEAT_BYTES {
+        return Err(HeartbeatError::Oversize { size: bytes.len() });
+    }
+    let outer: Wire<'_> = serde_json::from_slice(bytes).map_err(json_error)?;
+    let wire = match outer {
+        Wire {
+            project_slug: None,
+            payload: Some(inner),
+            ..
+        } => *inner,
+        other => other,
+    };
+
+    let raw_slug = wire.project_slug.ok_or(HeartbeatError::MissingSlug)?;
+    let slug =
+        Slug::parse(&raw_slug).map_err(|e| HeartbeatError::InvalidField(e.at("project_slug")))?;
+    if !slug.as_str().eq_ignore_ascii_case(subject_slug.trim()) {
+        return Err(HeartbeatError::SlugMismatch {
+            subject: subject_slug.chars().take(64).collect(),
+            payload: slug.to_string(),
+        });
+    }
+    if let Some(ns) = wire.mesh_namespace.as_deref() {
+        MeshNamespace::resolve(&slug, Some(ns)).map_err(|_| HeartbeatError::BadNamespace {
+            expected: MeshNamespace::for_slug(&slug).to_string(),
+        })?;
+    }
+    let hub_url = wire
+        .hub_url
+        .as_deref()
+        .map(HubUrl::parse)
+        .transpose()
+        .map_err(HeartbeatError::InvalidField)?;
+    let version = wire
+        .version
+        .as_deref()
+        .map(Version::parse)
+        .transpose()
+        .map_err(HeartbeatError::InvalidField)?;
+
+    let sent_at = wire.timestamp.as_deref().map(parse_timestamp).transpose()?;
+    if let Some(sent_at) = sent_at {
+        if sent_at < now - policy.offline_after() {
+            return Err(HeartbeatError::Replay { sent_at });
+        }
+        let skew = TimeDelta::from_std(MAX_CLOCK_SKEW).expect("constant fits");
+        if sent_at > now + skew {
+            return Err(HeartbeatError::FromFuture { sent_at });
+        }
+    }
+
+    let reported = match wire.status.as_deref().map(str::trim) {
+        None => Reported::Online,
+        Some(s) if s.eq_ignore_ascii_case("online") || s.eq_ignore_ascii_case("ok") => {
+            Reported::Online
+        }
+        Some(s) if s.eq_ignore_ascii_case("degraded") => Reported::Degraded {
+            reasons: clean_reasons(wire.reasons.unwrap_or_default()),
+        },
+        Some(_) => {
+            return Err(HeartbeatError::InvalidField(ValidationError::new(
+                "status",
+                "must be one of online, ok, degraded",
+            )))
+        }
+    };
+
+    Ok(Heartbeat {
+        slug,
+        hub_url,
+        version,
+        sent_at,
+        reported,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 11, 18, 12, 0, 30).unwrap()
+    }
+
+    fn dec(subject: &str, body: &str) -> Result<Heartbeat, HeartbeatError> {
+        decode(subject, body.as_bytes(), now(), &StatusPolicy::default())
+    }
+
+    const SEED: &str = r#"{
+        "project_slug": "commandcenter",
+        "hub_url": "http://localhost:8000",
+        "mesh_namespace": "hub.commandcenter",
+        "timestamp": "2025-11-18T12:00:00Z",
+        "version": "0.9.0"
+    }"#;
+
+    #[test]
+    fn accepts_the_original_payload() {
+        let hb = dec("commandcenter", SEED).unwrap();
+        assert_eq!(hb.slug.as_str(), "commandcenter");
+        assert_eq!(hb.hub_url.unwrap().as_str(), "http://localhost:8000");
+        assert_eq!(hb.version.unwrap().as_str(), "0.9.0");
+        assert_eq!(
+            hb.sent_at,
+            Some(Utc.with_ymd_and_hms(2025, 11, 18, 12, 0, 0).unwrap())
+        );
+        assert_eq!(hb.reported, Reported::Online);
+    }
+
+    #[test]
+    fn accepts_the_commandcenter_envelope() {
+        let body = format!(r#"{{"payload": {SEED}, "correlation_id": "abc-123"}}"#);
+        let hb = dec("commandcenter", &body).unwrap();
+        assert_eq!(hb.slug.as_str(), "commandcenter");
+    }
+
+    #[test]
+    fn accepts_a_minimal_payload() {
+        let hb = dec("alpha", r#"{"project_slug":"alpha"}"#).unwrap();
+        assert_eq!(hb.sent_at, None);
+        assert_eq!(hb.hub_url, None);
+    }
+
+    #[test]
+    fn accepts_naive_python_timestamps_as_utc() {
+        let hb = dec(
+            "alpha",
+            r#"{"project_slug":"alpha","timestamp":"2025-11-18T12:00:10.123456"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            hb.sent_at.unwrap(),
+            Utc.with_ymd_and_hms(2025, 11, 18, 12, 0, 10).unwrap()
+                + TimeDelta::microseconds(123456)
+        );
+    }
+
+    #[test]
+    fn self_reported_status_values() {
+        for s in ["online", "OK", "ok", "Online"] {
+            let hb = dec("a", &format!(r#"{{"project_slug":"a","status":"{s}"}}"#)).unwrap();
+            assert_eq!(hb.reported, Reported::Online, "{s}");
+        }
+        let hb = dec(
+            "a",
+            r#"{"project_slug":"a","status":"degraded","reasons":["db slow"," ","queue\u0007 full"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            hb.reported,
+            Reported::Degraded {
+                reasons: vec!["db slow".into(), "queue full".into()]
+            }
+        );
+        let err = dec("a", r#"{"project_slug":"a","status":"sleepy"}"#).unwrap_err();
+        assert_eq!(err.kind(), "invalid_field");
+        assert_eq!(err.field(), Some("status"));
+    }
+
+    #[test]
+    fn degraded_without_reasons_is_fine_and_reasons_are_bounded() {
+        let hb = dec("a", r#"{"project_slug":"a","status":"degraded"}"#).unwrap();
+        assert_eq!(hb.reported, Reported::Degraded { reasons: vec![] });
+        let many: Vec<String> = (0..40)
+            .map(|i| format!("\"{}\"", "r".repeat(300 + i)))
+            .collect();
+        let body = format!(
+            r#"{{"project_slug":"a","status":"degraded","reasons":[{}]}}"#,
+            many.join(",")
+        );
+        let Reported::Degraded { reasons } = dec("a", &body).unwrap().reported else {
+            panic!("not degraded")
+        };
+        assert_eq!(reasons.len(), MAX_REASONS);
+        assert!(reasons
+            .iter()
+            .all(|r| r.chars().count() == MAX_REASON_CHARS));
+    }
+
+    #[test]
+    fn rejects_invalid_json() {
+        for body in ["", "{", "not json", "{\"project_slug\": }"] {
+            assert_eq!(
+                dec("a", body).unwrap_err().kind(),
+                "invalid_json",
+                "{body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_wrong_types() {
+        for body in [
+            r#"{"project_slug": 42}"#,
+            r#"{"project_slug":"a","version": 1.2}"#,
+            r#"{"project_slug":"a","reasons":"x"}"#,
+            r#"[1,2,3]"#,
+            r#""a string""#,
+        ] {
+            let err = dec("a", body).unwrap_err();
+            assert_eq!(err.kind(), "wrong_type", "{body}");
+            assert_eq!(err.outcome(), "malformed");
+        }
+    }
+
+    #[test]
+    fn rejects_a_missing_slug() {
+        assert_eq!(
+            dec("a", r#"{"hub_url":"http://x"}"#).unwrap_err(),
+            HeartbeatError::MissingSlug
+        );
+        assert_eq!(
+            dec("a", r#"{"payload":{"version":"1"}}"#).unwrap_err(),
+            HeartbeatError::MissingSlug
+        );
+    }
+
+    #[test]
+    fn rejects_oversize_before_parsing() {
+        let body = format!(
+            r#"{{"project_slug":"a","pad":"{}"}}"#,
+            "x".repeat(MAX_HEARTBEAT_BYTES)
+        );
+        let err = dec("a", &body).unwrap_err();
+        assert_eq!(err.kind(), "oversize");
+        // Exactly at the limit is still read.
+        let pad = MAX_HEARTBEAT_BYTES - r#"{"project_slug":"a","pad":""}"#.len();
+        let body = format!(r#"{{"project_slug":"a","pad":"{}"}}"#, "x".repeat(pad));
+        assert_eq!(body.len(), MAX_HEARTBEAT_BYTES);
+        assert!(dec("a", &body).is_ok());
+    }
+
+    #[test]
+    fn rejects_a_slug_other_than_the_subjects() {
+        let err = dec("other", SEED).unwrap_err();
+        assert_eq!(err.kind(), "slug_mismatch");
+        assert_eq!(err.field(), Some("project_slug"));
+        // The comparison ignores case, as slugs do.
+        assert!(dec("CommandCenter", SEED).is_ok());
+    }
+
+    #[test]
+    fn rejects_an_invalid_slug() {
+        let err = dec("bad_slug", r#"{"project_slug":"bad_slug"}"#).unwrap_err();
+        assert_eq!(err.kind(), "invalid_field");
+        assert_eq!(err.field(), Some("project_slug"));
+    }
+
+    #[test]
+    fn rejects_a_foreign_namespace() {
+        let err = dec(
+            "alpha",
+            r#"{"project_slug":"alpha","mesh_namespace":"hub.beta"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            HeartbeatError::BadNamespace {
+                expected: "hub.alpha".into()
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_a_replayed_timestamp() {
+        // now is 12:00:30; offline_after is 90 s, so 11:59:00 is the oldest accepted.
+        let ok = dec(
+            "a",
+            r#"{"project_slug":"a","timestamp":"2025-11-18T11:59:00Z"}"#,
+        );
+        assert!(ok.is_ok());
+        let err = dec(
+            "a",
+            r#"{"project_slug":"a","timestamp":"2025-11-18T11:58:59Z"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), "replay");
+    }
+
+    #[test]
+    fn rejects_a_timestamp_from_the_future() {
+        assert!(dec(
+            "a",
+            r#"{"project_slug":"a","timestamp":"2025-11-18T12:05:30Z"}"#
+        )
+        .is_ok());
+        let err = dec(
+            "a",
+            r#"{"project_slug":"a","timestamp":"2025-11-18T12:05:31Z"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), "future_timestamp");
+        assert_eq!(err.outcome(), "replay");
+    }
+
+    #[test]
+    fn rejects_an_unparseable_timestamp_or_bad_fields() {
+        let err = dec("a", r#"{"project_slug":"a","timestamp":"yesterday"}"#).unwrap_err();
+        assert_eq!(err.field(), Some("timestamp"));
+        let err = dec("a", r#"{"project_slug":"a","hub_url":"ftp://x"}"#).unwrap_err();
+        assert_eq!(err.field(), Some("hub_url"));
+        let long = "v".repeat(51);
+        let err = dec(
+            "a",
+            &format!(r#"{{"project_slug":"a","version":"{long}"}}"#),
+        )
+        .unwrap_err();
+        assert_eq!(err.field(), Some("version"));
+    }
+}

@@ -1,0 +1,26 @@
+//! The pure core of the federation service.
+//!
+//! Models and their validation ([`model`]), heartbeat decoding ([`heartbeat`]), the
+//! status rules ([`policy`], [`presence`]), the ports adapters implement ([`ports`]) and
+//! the use cases over them ([`service`]). Nothing here does I/O: no database, HTTP or
+//! bus client, and no async runtime.
+
+pub mod error;
+pub mod heartbeat;
+pub mod model;
+pub mod policy;
+pub mod ports;
+pub mod presence;
+pub mod service;
+
+pub use error::{EventError, RepositoryError, ServiceError, ValidationError};
+pub use heartbeat::{Heartbeat, HeartbeatError, Reported};
+pub use model::{
+    reason, HubUrl, ListFilter, MeshNamespace, PresenceRecord, Project, ProjectName, ProjectPage,
+    ProjectPatch, Registration, RegistrationInput, Slug, Status, Tag, Tags, Transition, Upserted,
+    Version,
+};
+pub use policy::StatusPolicy;
+pub use ports::{Clock, ManualClock, NoStatusEvents, ProjectRepository, StatusEvents, SystemClock};
+pub use presence::{Flush, GuardState, MassExpiry, Presence, StatusCounts};
+pub use service::{Federation, FlushFailed, HeartbeatRejected, TickReport};
