@@ -345,13 +345,15 @@ mod tests {
     fn degraded_without_reasons_is_fine_and_reasons_are_bounded() {
         let hb = dec("a", r#"{"project_slug":"a","status":"degraded"}"#).unwrap();
         assert_eq!(hb.reported, Reported::Degraded { reasons: vec![] });
-        let many: Vec<String> = (0..40)
-            .map(|i| format!("\"{}\"", "r".repeat(300 + i)))
+        // More reasons than kept, each longer than kept, and still under 8 KiB in all.
+        let many: Vec<String> = (0..MAX_REASONS + 4)
+            .map(|i| format!("\"{}\"", "r".repeat(MAX_REASON_CHARS + 1 + i)))
             .collect();
         let body = format!(
             r#"{{"project_slug":"a","status":"degraded","reasons":[{}]}}"#,
             many.join(",")
         );
+        assert!(body.len() <= MAX_HEARTBEAT_BYTES);
         let Reported::Degraded { reasons } = dec("a", &body).unwrap().reported else {
             panic!("not degraded")
         };

@@ -72,12 +72,8 @@ impl Slug {
         if s.is_empty() {
             return Err(ValidationError::new(FIELD, "must not be empty"));
         }
-        if s.len() > SLUG_MAX {
-            return Err(ValidationError::new(
-                FIELD,
-                format!("must be at most {SLUG_MAX} characters (got {})", s.len()),
-            ));
-        }
+        // The alphabet first: past it every character is one byte, so the length
+        // below counts characters.
         if !s
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -85,6 +81,12 @@ impl Slug {
             return Err(ValidationError::new(
                 FIELD,
                 "may contain only letters a-z, digits 0-9 and '-'",
+            ));
+        }
+        if s.len() > SLUG_MAX {
+            return Err(ValidationError::new(
+                FIELD,
+                format!("must be at most {SLUG_MAX} characters (got {})", s.len()),
             ));
         }
         if s.starts_with('-') || s.ends_with('-') {
@@ -138,10 +140,11 @@ impl HubUrl {
         if s.is_empty() {
             return Err(ValidationError::new(FIELD, "must not be empty"));
         }
-        if s.len() > HUB_URL_MAX {
+        let chars = s.chars().count();
+        if chars > HUB_URL_MAX {
             return Err(ValidationError::new(
                 FIELD,
-                format!("must be at most {HUB_URL_MAX} characters (got {})", s.len()),
+                format!("must be at most {HUB_URL_MAX} characters (got {chars})"),
             ));
         }
         let url = url::Url::parse(s)
@@ -217,18 +220,19 @@ impl Tag {
         if s.is_empty() {
             return Err(ValidationError::new(FIELD, "must not be empty"));
         }
-        if s.len() > TAG_MAX {
-            return Err(ValidationError::new(
-                FIELD,
-                format!("must be at most {TAG_MAX} characters (got {})", s.len()),
-            ));
-        }
+        // The alphabet first, so the length below counts characters (as for slugs).
         if !s.bytes().all(|b| {
             b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
         }) {
             return Err(ValidationError::new(
                 FIELD,
                 "may contain only letters a-z, digits 0-9, '.', '_' and '-'",
+            ));
+        }
+        if s.len() > TAG_MAX {
+            return Err(ValidationError::new(
+                FIELD,
+                format!("must be at most {TAG_MAX} characters (got {})", s.len()),
             ));
         }
         Ok(Self(s))
@@ -247,14 +251,16 @@ impl Tags {
         for (i, item) in raw.iter().enumerate() {
             let tag = Tag::parse(item.as_ref()).map_err(|e| e.at(format!("tags[{i}]")))?;
             if !tags.contains(&tag) {
+                // Stop at the first tag too many: the duplicate check is quadratic, and
+                // a body of 100 000 distinct tags must not cost billions of comparisons.
+                if tags.len() == TAGS_MAX {
+                    return Err(ValidationError::new(
+                        "tags",
+                        format!("must hold at most {TAGS_MAX} distinct tags"),
+                    ));
+                }
                 tags.push(tag);
             }
-        }
-        if tags.len() > TAGS_MAX {
-            return Err(ValidationError::new(
-                "tags",
-                format!("at most {TAGS_MAX} distinct tags (got {})", tags.len()),
-            ));
         }
         Ok(Self(tags))
     }
@@ -293,10 +299,11 @@ impl Version {
         if s.is_empty() {
             return Err(ValidationError::new("version", "must not be empty"));
         }
-        if s.len() > VERSION_MAX {
+        let chars = s.chars().count();
+        if chars > VERSION_MAX {
             return Err(ValidationError::new(
                 "version",
-                format!("must be at most {VERSION_MAX} characters (got {})", s.len()),
+                format!("must be at most {VERSION_MAX} characters (got {chars})"),
             ));
         }
         if s.chars().any(char::is_control) {
@@ -310,8 +317,9 @@ impl Version {
 }
 string_newtype!(Version);
 
-/// A project's liveness.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A project's liveness. Serialized lowercase; deserialized like [`Status::parse`], in
+/// any case, so a query string or YAML file accepts what the API documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Online,
@@ -352,6 +360,13 @@ impl FromStr for Status {
     type Err = ValidationError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Status::parse(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Status {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Status::parse(&raw).map_err(serde::de::Error::custom)
     }
 }
 
@@ -469,7 +484,7 @@ impl ListFilter {
         offset: Option<i64>,
     ) -> Result<Self, ValidationError> {
         let status = status.map(Status::parse).transpose()?;
-        let tag = tag.map(|t| Tag::parse(t)).transpose()?;
+        let tag = tag.map(Tag::parse).transpose()?;
         let limit = match limit {
             None => LIST_LIMIT_DEFAULT,
             Some(l) if (1..=i64::from(LIST_LIMIT_MAX)).contains(&l) => l as u32,
@@ -541,4 +556,522 @@ pub struct PresenceRecord {
     pub status_reason: Option<String>,
     pub version: Option<Version>,
     pub last_heartbeat_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of<T: fmt::Debug>(r: Result<T, ValidationError>) -> String {
+        r.expect_err("should be rejected").field
+    }
+
+    // ---- Slug ----------------------------------------------------------------------
+
+    #[test]
+    fn slug_accepts_lowercase_digits_dashes_and_lowercases_and_trims() {
+        assert_eq!(
+            Slug::parse("commandcenter").unwrap().as_str(),
+            "commandcenter"
+        );
+        assert_eq!(
+            Slug::parse("CommandCenter").unwrap().as_str(),
+            "commandcenter"
+        );
+        assert_eq!(Slug::parse("  hub-2  ").unwrap().as_str(), "hub-2");
+        assert_eq!(Slug::parse("a").unwrap().as_str(), "a");
+        assert_eq!(Slug::parse("9").unwrap().as_str(), "9");
+        assert_eq!(Slug::parse("a--b").unwrap().as_str(), "a--b");
+        // Two spellings are one project.
+        assert_eq!(Slug::parse("ALPHA").unwrap(), Slug::parse("alpha").unwrap());
+    }
+
+    #[test]
+    fn slug_length_is_one_to_fifty() {
+        assert_eq!(Slug::parse(&"a".repeat(50)).unwrap().as_str().len(), 50);
+        let err = Slug::parse(&"a".repeat(51)).unwrap_err();
+        assert_eq!(err.field, "slug");
+        assert!(err.message.contains("50"), "{err}");
+        assert!(err.message.contains("got 51"), "{err}");
+        for empty in ["", "   ", "\t\n"] {
+            let err = Slug::parse(empty).unwrap_err();
+            assert_eq!(err.field, "slug");
+            assert!(err.message.contains("empty"), "{err}");
+        }
+    }
+
+    #[test]
+    fn slug_rejects_other_characters() {
+        for bad in [
+            "bad_slug",
+            "a.b",
+            "a b",
+            "a/b",
+            "hub.alpha",
+            "café",
+            "ａｂ",
+            "a\u{0}b",
+            "*",
+            ">",
+        ] {
+            let err = Slug::parse(bad).unwrap_err();
+            assert_eq!(err.field, "slug", "{bad:?}");
+            assert!(err.message.contains("a-z"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn slug_of_non_ascii_characters_is_rejected_for_the_alphabet_not_for_length() {
+        // 30 characters, 60 bytes: the length message must not claim 60 characters.
+        let err = Slug::parse(&"é".repeat(30)).unwrap_err();
+        assert!(err.message.contains("a-z"), "{err}");
+    }
+
+    #[test]
+    fn slug_must_not_start_or_end_with_a_dash() {
+        for bad in ["-a", "a-", "-", "--", " -alpha"] {
+            let err = Slug::parse(bad).unwrap_err();
+            assert_eq!(err.field, "slug", "{bad:?}");
+            assert!(err.message.contains("'-'"), "{bad:?}: {err}");
+        }
+    }
+
+    // ---- ProjectName ---------------------------------------------------------------
+
+    #[test]
+    fn project_name_is_trimmed_and_counted_in_characters() {
+        assert_eq!(
+            ProjectName::parse("  Command Center  ").unwrap().as_str(),
+            "Command Center"
+        );
+        // 200 multi-byte characters (400 bytes) are 200 characters: accepted.
+        let wide = "é".repeat(200);
+        assert_eq!(ProjectName::parse(&wide).unwrap().as_str(), wide);
+        let err = ProjectName::parse(&"é".repeat(201)).unwrap_err();
+        assert_eq!(err.field, "name");
+        assert!(err.message.contains("got 201"), "{err}");
+        // Surrounding blanks do not count against the limit.
+        assert!(ProjectName::parse(&format!("  {}  ", "n".repeat(200))).is_ok());
+    }
+
+    #[test]
+    fn project_name_rejects_empty_and_control_characters() {
+        assert_eq!(field_of(ProjectName::parse("")), "name");
+        assert_eq!(field_of(ProjectName::parse(" \t ")), "name");
+        for bad in ["a\nb", "a\u{7}b", "tab\there", "nul\u{0}"] {
+            let err = ProjectName::parse(bad).unwrap_err();
+            assert_eq!(err.field, "name");
+            assert!(err.message.contains("control"), "{bad:?}: {err}");
+        }
+    }
+
+    // ---- HubUrl --------------------------------------------------------------------
+
+    #[test]
+    fn hub_url_accepts_absolute_http_and_https_as_written() {
+        for ok in [
+            "http://localhost:8000",
+            "https://hub.example.com/base/path?x=1",
+            "http://127.0.0.1",
+            "http://[::1]:8000/",
+        ] {
+            assert_eq!(HubUrl::parse(ok).unwrap().as_str(), ok);
+        }
+        // Trimmed, but otherwise kept exactly (no trailing slash added).
+        assert_eq!(
+            HubUrl::parse("  http://localhost:8000  ").unwrap().as_str(),
+            "http://localhost:8000"
+        );
+    }
+
+    #[test]
+    fn hub_url_rejects_other_schemes_relative_urls_and_missing_hosts() {
+        for bad in [
+            "",
+            "   ",
+            "localhost:8000",
+            "/api/fed",
+            "example.com",
+            "ftp://example.com",
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "nats://localhost:4222",
+            "http://",
+            "https://",
+            "http://:80",
+        ] {
+            assert_eq!(field_of(HubUrl::parse(bad)), "hub_url", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hub_url_is_at_most_five_hundred_characters() {
+        let prefix = "https://example.com/";
+        let ok = format!("{prefix}{}", "p".repeat(500 - prefix.len()));
+        assert_eq!(ok.len(), 500);
+        assert!(HubUrl::parse(&ok).is_ok());
+        let long = format!("{ok}p");
+        let err = HubUrl::parse(&long).unwrap_err();
+        assert_eq!(err.field, "hub_url");
+        assert!(err.message.contains("got 501"), "{err}");
+        // Characters, not bytes: 420 characters of which 400 take two bytes each.
+        let wide = format!("{prefix}{}", "é".repeat(400));
+        assert_eq!(wide.chars().count(), 420);
+        assert!(HubUrl::parse(&wide).is_ok());
+    }
+
+    // ---- MeshNamespace -------------------------------------------------------------
+
+    #[test]
+    fn mesh_namespace_defaults_to_and_must_equal_hub_dot_slug() {
+        let slug = Slug::parse("CommandCenter").unwrap();
+        assert_eq!(MeshNamespace::for_slug(&slug).as_str(), "hub.commandcenter");
+        for absent in [None, Some(""), Some("  ")] {
+            assert_eq!(
+                MeshNamespace::resolve(&slug, absent).unwrap().as_str(),
+                "hub.commandcenter"
+            );
+        }
+        assert_eq!(
+            MeshNamespace::resolve(&slug, Some(" hub.commandcenter "))
+                .unwrap()
+                .as_str(),
+            "hub.commandcenter"
+        );
+        for bad in [
+            "hub.other",
+            "commandcenter",
+            "hub.commandcenter.x",
+            "mesh.commandcenter",
+        ] {
+            let err = MeshNamespace::resolve(&slug, Some(bad)).unwrap_err();
+            assert_eq!(err.field, "mesh_namespace", "{bad}");
+            assert!(err.message.contains("hub.commandcenter"), "{err}");
+        }
+    }
+
+    // ---- Tag / Tags ----------------------------------------------------------------
+
+    #[test]
+    fn tag_is_lowercased_and_limited_to_its_alphabet_and_length() {
+        assert_eq!(Tag::parse(" Python ").unwrap().as_str(), "python");
+        assert_eq!(Tag::parse("v1.2_beta-x").unwrap().as_str(), "v1.2_beta-x");
+        assert!(Tag::parse(&"t".repeat(50)).is_ok());
+        let err = Tag::parse(&"t".repeat(51)).unwrap_err();
+        assert_eq!(err.field, "tag");
+        assert!(err.message.contains("got 51"), "{err}");
+        for bad in ["", " ", "a b", "a/b", "c++", "naïve", "a,b"] {
+            assert_eq!(field_of(Tag::parse(bad)), "tag", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn tags_remove_duplicates_and_keep_first_order() {
+        let tags = Tags::parse(&["Rust", "python", "rust", "Go", "PYTHON"]).unwrap();
+        let got: Vec<&str> = tags.iter().map(Tag::as_str).collect();
+        assert_eq!(got, ["rust", "python", "go"]);
+        assert_eq!(tags.len(), 3);
+        assert!(Tags::parse::<&str>(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn tags_error_names_the_index_of_the_bad_tag() {
+        let err = Tags::parse(&["ok", "fine", "also-ok", "not ok"]).unwrap_err();
+        assert_eq!(err.field, "tags[3]");
+        let err = Tags::parse(&[""]).unwrap_err();
+        assert_eq!(err.field, "tags[0]");
+    }
+
+    #[test]
+    fn tags_allow_thirty_two_distinct_and_no_more() {
+        let distinct: Vec<String> = (0..32).map(|i| format!("t{i}")).collect();
+        assert_eq!(Tags::parse(&distinct).unwrap().len(), 32);
+        // Duplicates do not count against the limit.
+        let mut with_dups = distinct.clone();
+        with_dups.extend(distinct.iter().map(|t| t.to_uppercase()));
+        assert_eq!(Tags::parse(&with_dups).unwrap().len(), 32);
+        let too_many: Vec<String> = (0..33).map(|i| format!("t{i}")).collect();
+        let err = Tags::parse(&too_many).unwrap_err();
+        assert_eq!(err.field, "tags");
+        assert!(err.message.contains("32"), "{err}");
+    }
+
+    #[test]
+    fn a_huge_tag_list_is_rejected_quickly() {
+        // Quadratic de-duplication over 200 000 distinct tags would take minutes.
+        let huge: Vec<String> = (0..200_000).map(|i| format!("t{i}")).collect();
+        let started = std::time::Instant::now();
+        assert_eq!(field_of(Tags::parse(&huge)), "tags");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    // ---- Version -------------------------------------------------------------------
+
+    #[test]
+    fn version_is_trimmed_one_to_fifty_characters_without_controls() {
+        assert_eq!(Version::parse(" 0.9.0 ").unwrap().as_str(), "0.9.0");
+        assert!(Version::parse(&"v".repeat(50)).is_ok());
+        let err = Version::parse(&"v".repeat(51)).unwrap_err();
+        assert_eq!(err.field, "version");
+        assert!(err.message.contains("got 51"), "{err}");
+        assert!(
+            Version::parse(&"é".repeat(50)).is_ok(),
+            "characters, not bytes"
+        );
+        assert_eq!(field_of(Version::parse(&"é".repeat(51))), "version");
+        assert_eq!(field_of(Version::parse("")), "version");
+        assert_eq!(
+            Version::parse("1.0\n").unwrap().as_str(),
+            "1.0",
+            "trailing newline is trimmed"
+        );
+        assert_eq!(field_of(Version::parse("1.0\n1")), "version");
+        assert_eq!(field_of(Version::parse("1.\u{1b}[31m0")), "version");
+    }
+
+    // ---- Status --------------------------------------------------------------------
+
+    #[test]
+    fn status_parses_in_any_case_and_displays_lowercase() {
+        for (raw, want) in [
+            ("online", Status::Online),
+            ("ONLINE", Status::Online),
+            (" Degraded ", Status::Degraded),
+            ("oFFline", Status::Offline),
+        ] {
+            assert_eq!(Status::parse(raw).unwrap(), want, "{raw}");
+            assert_eq!(raw.parse::<Status>().unwrap(), want, "{raw}");
+        }
+        for st in Status::ALL {
+            assert_eq!(Status::parse(&st.to_string()).unwrap(), st);
+        }
+        for bad in ["", "up", "ok", "down", "onlinex"] {
+            assert_eq!(field_of(Status::parse(bad)), "status", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn status_serde_is_lowercase_and_deserializes_in_any_case() {
+        assert_eq!(
+            serde_json::to_string(&Status::Degraded).unwrap(),
+            "\"degraded\""
+        );
+        for st in Status::ALL {
+            let json = serde_json::to_string(&st).unwrap();
+            assert_eq!(serde_json::from_str::<Status>(&json).unwrap(), st);
+        }
+        assert_eq!(
+            serde_json::from_str::<Status>("\"Online\"").unwrap(),
+            Status::Online
+        );
+        assert!(serde_json::from_str::<Status>("\"sleepy\"").is_err());
+        assert!(serde_json::from_str::<Status>("1").is_err());
+    }
+
+    // ---- RegistrationInput ---------------------------------------------------------
+
+    const SEED_BODY: &str = r#"{
+        "slug": "commandcenter",
+        "name": "CommandCenter",
+        "hub_url": "http://localhost:8000",
+        "mesh_namespace": "hub.commandcenter",
+        "tags": ["python"]
+    }"#;
+
+    fn input(slug: &str, name: &str, url: &str) -> RegistrationInput {
+        RegistrationInput {
+            slug: Some(slug.into()),
+            name: Some(name.into()),
+            hub_url: Some(url.into()),
+            mesh_namespace: None,
+            tags: None,
+        }
+    }
+
+    #[test]
+    fn registration_accepts_the_seed_body() {
+        let input: RegistrationInput = serde_json::from_str(SEED_BODY).unwrap();
+        let r = input.validate().unwrap();
+        assert_eq!(r.slug.as_str(), "commandcenter");
+        assert_eq!(r.name.as_str(), "CommandCenter");
+        assert_eq!(r.hub_url.as_str(), "http://localhost:8000");
+        assert_eq!(r.mesh_namespace.as_str(), "hub.commandcenter");
+        assert_eq!(r.tags.as_slice(), [Tag::parse("python").unwrap()]);
+    }
+
+    #[test]
+    fn registration_defaults_namespace_and_tags() {
+        let r = input("Alpha", "Alpha", "https://alpha.example")
+            .validate()
+            .unwrap();
+        assert_eq!(r.slug.as_str(), "alpha");
+        assert_eq!(r.mesh_namespace.as_str(), "hub.alpha");
+        assert!(r.tags.is_empty());
+        // Only the required fields in JSON; unknown fields are ignored.
+        let body = r#"{"slug":"a","name":"A","hub_url":"http://a","extra":1,"tags":null}"#;
+        let r = serde_json::from_str::<RegistrationInput>(body)
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(r.mesh_namespace.as_str(), "hub.a");
+    }
+
+    #[test]
+    fn registration_names_each_missing_required_field() {
+        let full = input("a", "A", "http://a");
+        let mut no_slug = full.clone();
+        no_slug.slug = None;
+        let mut no_name = full.clone();
+        no_name.name = None;
+        let mut no_url = full.clone();
+        no_url.hub_url = None;
+        for (inp, field) in [(no_slug, "slug"), (no_name, "name"), (no_url, "hub_url")] {
+            let err = inp.validate().unwrap_err();
+            assert_eq!(err.field, field);
+            assert_eq!(err.message, "is required");
+        }
+        let err = RegistrationInput::default().validate().unwrap_err();
+        assert_eq!(err.field, "slug", "first failure in field order");
+    }
+
+    #[test]
+    fn registration_names_each_invalid_field() {
+        assert_eq!(
+            field_of(input("bad slug", "A", "http://a").validate()),
+            "slug"
+        );
+        assert_eq!(field_of(input("a", " ", "http://a").validate()), "name");
+        assert_eq!(field_of(input("a", "A", "ftp://a").validate()), "hub_url");
+        let mut wrong_ns = input("a", "A", "http://a");
+        wrong_ns.mesh_namespace = Some("hub.b".into());
+        assert_eq!(field_of(wrong_ns.validate()), "mesh_namespace");
+        let mut bad_tag = input("a", "A", "http://a");
+        bad_tag.tags = Some(vec!["ok".into(), "no way".into()]);
+        assert_eq!(field_of(bad_tag.validate()), "tags[1]");
+    }
+
+    #[test]
+    fn registration_body_with_wrong_types_does_not_deserialize() {
+        assert!(serde_json::from_str::<RegistrationInput>(r#"{"slug": 5}"#).is_err());
+        assert!(serde_json::from_str::<RegistrationInput>(r#"{"tags": "python"}"#).is_err());
+    }
+
+    // ---- ListFilter ----------------------------------------------------------------
+
+    #[test]
+    fn list_filter_defaults() {
+        let f = ListFilter::parse(None, None, None, None).unwrap();
+        assert_eq!(f, ListFilter::default());
+        assert_eq!(f.limit, 100);
+        assert_eq!(f.offset, 0);
+        assert_eq!(f.status, None);
+        assert_eq!(f.tag, None);
+    }
+
+    #[test]
+    fn list_filter_parses_valid_values() {
+        let f = ListFilter::parse(Some("ONLINE"), Some("Python"), Some(1000), Some(5)).unwrap();
+        assert_eq!(f.status, Some(Status::Online));
+        assert_eq!(f.tag, Some(Tag::parse("python").unwrap()));
+        assert_eq!(f.limit, 1000);
+        assert_eq!(f.offset, 5);
+        assert_eq!(
+            ListFilter::parse(None, None, Some(1), Some(0))
+                .unwrap()
+                .limit,
+            1
+        );
+    }
+
+    #[test]
+    fn list_filter_rejects_out_of_range_values_naming_the_field() {
+        assert_eq!(
+            field_of(ListFilter::parse(None, None, Some(0), None)),
+            "limit"
+        );
+        assert_eq!(
+            field_of(ListFilter::parse(None, None, Some(1001), None)),
+            "limit"
+        );
+        assert_eq!(
+            field_of(ListFilter::parse(None, None, Some(-1), None)),
+            "limit"
+        );
+        assert_eq!(
+            field_of(ListFilter::parse(None, None, Some(i64::MAX), None)),
+            "limit"
+        );
+        assert_eq!(
+            field_of(ListFilter::parse(None, None, None, Some(-1))),
+            "offset"
+        );
+        assert_eq!(
+            ListFilter::parse(None, None, None, Some(i64::MAX))
+                .unwrap()
+                .offset,
+            i64::MAX as u64
+        );
+        assert_eq!(
+            field_of(ListFilter::parse(Some("sleepy"), None, None, None)),
+            "status"
+        );
+        assert_eq!(
+            field_of(ListFilter::parse(None, Some("a b"), None, None)),
+            "tag"
+        );
+    }
+
+    // ---- serde of the validated types ----------------------------------------------
+
+    #[test]
+    fn validated_types_round_trip_through_serde() {
+        let slug: Slug = serde_json::from_str("\"Alpha-1\"").unwrap();
+        assert_eq!(slug.as_str(), "alpha-1");
+        assert_eq!(serde_json::to_string(&slug).unwrap(), "\"alpha-1\"");
+        let url: HubUrl = serde_json::from_str("\"http://localhost:8000\"").unwrap();
+        assert_eq!(
+            serde_json::to_string(&url).unwrap(),
+            "\"http://localhost:8000\""
+        );
+        let name: ProjectName = serde_json::from_str("\" Name \"").unwrap();
+        assert_eq!(name.as_str(), "Name");
+        let version: Version = serde_json::from_str("\"1.0\"").unwrap();
+        assert_eq!(serde_json::to_string(&version).unwrap(), "\"1.0\"");
+        let tags: Tags = serde_json::from_str(r#"["B","a","b"]"#).unwrap();
+        assert_eq!(serde_json::to_string(&tags).unwrap(), r#"["b","a"]"#);
+        let ns = MeshNamespace::for_slug(&slug);
+        assert_eq!(serde_json::to_string(&ns).unwrap(), "\"hub.alpha-1\"");
+    }
+
+    #[test]
+    fn deserializing_runs_validation() {
+        let err = serde_json::from_str::<Slug>("\"bad_slug\"").unwrap_err();
+        assert!(err.to_string().contains("slug"), "{err}");
+        assert!(serde_json::from_str::<HubUrl>("\"ftp://x\"").is_err());
+        assert!(serde_json::from_str::<ProjectName>("\"\"").is_err());
+        assert!(serde_json::from_str::<Tag>("\"a b\"").is_err());
+        assert!(serde_json::from_str::<Version>(&format!("\"{}\"", "v".repeat(51))).is_err());
+        let err = serde_json::from_str::<Tags>(r#"["ok","not ok"]"#).unwrap_err();
+        assert!(err.to_string().contains("tags[1]"), "{err}");
+        // FromStr goes through the same rules.
+        assert!("Alpha".parse::<Slug>().is_ok());
+        assert!("-alpha".parse::<Slug>().is_err());
+    }
+
+    #[test]
+    fn validation_error_displays_field_and_message_and_can_be_renamed() {
+        let err = ValidationError::new("slug", "must not be empty");
+        assert_eq!(err.to_string(), "slug: must not be empty");
+        assert_eq!(err.at("projects[2].slug").field, "projects[2].slug");
+    }
+
+    #[test]
+    fn project_patch_is_empty_only_without_fields() {
+        assert!(ProjectPatch::default().is_empty());
+        let patch = ProjectPatch {
+            name: Some(ProjectName::parse("x").unwrap()),
+            ..ProjectPatch::default()
+        };
+        assert!(!patch.is_empty());
+    }
 }

@@ -1,7 +1,9 @@
 //! The ports the use cases drive: persistence, status events and the clock.
 //!
 //! Adapters implement them (`federation-store`, `federation-nats`); tests use the
-//! mockall mocks generated with the `mock` feature, and [`ManualClock`].
+//! mockall mocks generated with the `mock` feature, and [`ManualClock`]. This crate's own
+//! unit tests get the mocks without the feature (`cfg(test)`; mockall is also a
+//! dev-dependency), so `cargo test -p federation-domain` needs no extra flags.
 
 use std::sync::Mutex;
 
@@ -15,7 +17,7 @@ use crate::model::{
 };
 
 /// The catalog and its liveness history.
-#[cfg_attr(feature = "mock", mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait ProjectRepository: Send + Sync + 'static {
     /// Inserts or updates by slug, race-free; replaces the tags; never touches status or
@@ -66,7 +68,7 @@ pub trait ProjectRepository: Send + Sync + 'static {
 }
 
 /// Where status transitions are announced.
-#[cfg_attr(feature = "mock", mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait StatusEvents: Send + Sync + 'static {
     async fn publish(&self, transition: &Transition) -> Result<(), EventError>;
@@ -84,7 +86,7 @@ impl StatusEvents for NoStatusEvents {
 }
 
 /// The time.
-#[cfg_attr(feature = "mock", mockall::automock)]
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
 }
