@@ -8,8 +8,8 @@ use thiserror::Error;
 use crate::error::{RepositoryError, ServiceError, ValidationError};
 use crate::heartbeat::{self, HeartbeatError};
 use crate::model::{
-    ListFilter, Project, ProjectPage, ProjectPatch, Registration, RegistrationInput, Slug,
-    Transition, Upserted,
+    ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, Registration,
+    RegistrationInput, Slug, Transition, Upserted,
 };
 use crate::ports::{Clock, ProjectRepository, StatusEvents};
 use crate::presence::{Flush, GuardState, HeartbeatOutcome, MassExpiry, Presence, StatusCounts};
@@ -68,6 +68,21 @@ pub struct Federation {
 impl std::fmt::Debug for Federation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Federation").finish_non_exhaustive()
+    }
+}
+
+/// The liveness the store holds for a project it just upserted. A project this table
+/// does not know yet (registered through another replica, or before the table was
+/// loaded) is adopted with it, so registering again never resets status or last
+/// heartbeat; a known one keeps the table's (newer) liveness. A new project comes back
+/// `offline` with no heartbeat, as registering gives.
+fn stored_liveness(p: &Project) -> PresenceRecord {
+    PresenceRecord {
+        slug: p.slug.clone(),
+        status: p.status,
+        status_reason: p.status_reason.clone(),
+        version: p.version.clone(),
+        last_heartbeat_at: p.last_heartbeat_at,
     }
 }
 
@@ -136,7 +151,9 @@ impl Federation {
     pub async fn register(&self, input: &RegistrationInput) -> Result<Upserted, ServiceError> {
         let registration = input.validate()?;
         let upserted = self.repo.upsert(&registration).await?;
-        self.presence().register(&registration.slug);
+        let mut presence = self.presence();
+        presence.adopt(stored_liveness(&upserted.project));
+        presence.register(&registration.slug);
         Ok(upserted)
     }
 
@@ -157,6 +174,9 @@ impl Federation {
         }
         let upserted = self.repo.upsert_all(registrations).await?;
         let mut presence = self.presence();
+        for u in &upserted {
+            presence.adopt(stored_liveness(&u.project));
+        }
         for r in registrations {
             presence.register(&r.slug);
         }
@@ -294,5 +314,746 @@ impl Federation {
     /// Whether the store answers.
     pub async fn ping_store(&self) -> Result<(), RepositoryError> {
         self.repo.ping().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{TimeDelta, TimeZone};
+    use mockall::Sequence;
+
+    use super::*;
+    use crate::error::EventError;
+    use crate::model::{PresenceRecord, ProjectName, Status};
+    use crate::policy::StatusPolicy;
+    use crate::ports::{ManualClock, MockProjectRepository, MockStatusEvents};
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 11, 18, 12, 0, 0).unwrap()
+    }
+
+    fn secs(s: i64) -> TimeDelta {
+        TimeDelta::seconds(s)
+    }
+
+    fn slug(s: &str) -> Slug {
+        Slug::parse(s).unwrap()
+    }
+
+    fn input(s: &str) -> RegistrationInput {
+        RegistrationInput {
+            slug: Some(s.into()),
+            name: Some(format!("Project {s}")),
+            hub_url: Some(format!("http://{}.example:8000", s.to_lowercase())),
+            mesh_namespace: None,
+            tags: Some(vec!["Rust".into()]),
+        }
+    }
+
+    fn registration(s: &str) -> Registration {
+        input(s).validate().unwrap()
+    }
+
+    fn project(r: &Registration, status: Status, last: Option<DateTime<Utc>>) -> Project {
+        Project {
+            id: 1,
+            slug: r.slug.clone(),
+            name: r.name.clone(),
+            hub_url: r.hub_url.clone(),
+            mesh_namespace: r.mesh_namespace.clone(),
+            status,
+            status_reason: None,
+            tags: r.tags.clone(),
+            version: None,
+            last_heartbeat_at: last,
+            created_at: t0(),
+            updated_at: t0(),
+        }
+    }
+
+    fn some_project(s: &str) -> Project {
+        project(&registration(s), Status::Offline, None)
+    }
+
+    /// An upsert that answers like a store holding nothing yet.
+    fn upsert_new(repo: &mut MockProjectRepository) {
+        repo.expect_upsert().returning(|r| {
+            Ok(Upserted {
+                project: project(r, Status::Offline, None),
+                created: true,
+            })
+        });
+    }
+
+    struct Rig {
+        repo: MockProjectRepository,
+        events: MockStatusEvents,
+        clock: Arc<ManualClock>,
+        presence: Presence,
+    }
+
+    impl Rig {
+        fn new() -> Self {
+            Self {
+                repo: MockProjectRepository::new(),
+                events: MockStatusEvents::new(),
+                clock: Arc::new(ManualClock::new(t0())),
+                presence: Presence::new(StatusPolicy::default()),
+            }
+        }
+
+        /// With `slugs` already in the presence table.
+        fn with(slugs: &[&str]) -> Self {
+            let mut rig = Self::new();
+            for s in slugs {
+                rig.presence.register(&slug(s));
+            }
+            rig
+        }
+
+        fn build(self) -> (Federation, Arc<ManualClock>) {
+            let clock = self.clock.clone();
+            let fed = Federation::new(
+                Arc::new(self.repo),
+                Arc::new(self.events),
+                self.clock,
+                self.presence,
+            );
+            (fed, clock)
+        }
+    }
+
+    fn beat(s: &str) -> Vec<u8> {
+        format!(r#"{{"project_slug":"{s}"}}"#).into_bytes()
+    }
+
+    fn not_found<T: std::fmt::Debug>(r: Result<T, ServiceError>) -> String {
+        match r {
+            Err(ServiceError::NotFound(s)) => s,
+            other => panic!("expected NotFound, got {other:?}"),
+        }
+    }
+
+    // ---- register --------------------------------------------------------------------
+
+    #[tokio::test]
+    async fn register_validates_before_touching_the_repository() {
+        let mut rig = Rig::new();
+        rig.repo.expect_upsert().never();
+        let (fed, _) = rig.build();
+        let mut bad = input("alpha");
+        bad.hub_url = Some("ftp://alpha".into());
+        match fed.register(&bad).await {
+            Err(ServiceError::Validation(e)) => assert_eq!(e.field, "hub_url"),
+            other => panic!("{other:?}"),
+        }
+        let mut missing = input("alpha");
+        missing.name = None;
+        match fed.register(&missing).await {
+            Err(ServiceError::Validation(e)) => assert_eq!(e.field, "name"),
+            other => panic!("{other:?}"),
+        }
+        // Nothing reached the presence table either.
+        assert_eq!(fed.counts().offline, 0);
+    }
+
+    #[tokio::test]
+    async fn register_upserts_the_validated_registration_and_accepts_heartbeats_after() {
+        let mut rig = Rig::new();
+        rig.repo
+            .expect_upsert()
+            .withf(|r| {
+                r.slug.as_str() == "alpha"
+                    && r.mesh_namespace.as_str() == "hub.alpha"
+                    && r.tags.as_slice()[0].as_str() == "rust"
+            })
+            .times(1)
+            .returning(|r| {
+                Ok(Upserted {
+                    project: project(r, Status::Offline, None),
+                    created: true,
+                })
+            });
+        let (fed, _) = rig.build();
+        // Before registering, the heartbeat is for an unknown project.
+        let err = fed.record_heartbeat("alpha", &beat("alpha")).unwrap_err();
+        assert_eq!(err.outcome(), "unknown_project");
+
+        let up = fed.register(&input("Alpha")).await.unwrap();
+        assert!(up.created);
+        assert_eq!(up.project.slug.as_str(), "alpha");
+        assert_eq!(fed.counts().offline, 1, "offline until the first heartbeat");
+        assert!(fed.record_heartbeat("alpha", &beat("alpha")).unwrap());
+        assert_eq!(fed.counts().online, 1);
+    }
+
+    #[tokio::test]
+    async fn register_again_does_not_reset_presence() {
+        let mut rig = Rig::new();
+        upsert_new(&mut rig.repo);
+        rig.repo.expect_write_presence().returning(|_, _| Ok(()));
+        rig.events.expect_publish().returning(|_| Ok(()));
+        let (fed, clock) = rig.build();
+        fed.register(&input("alpha")).await.unwrap();
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+        fed.tick().await.unwrap();
+        clock.advance(secs(10));
+        fed.register(&input("alpha")).await.unwrap();
+        assert_eq!(fed.counts().online, 1);
+        // And the silence still counts from the heartbeat, not the re-registration.
+        clock.set(t0() + secs(60));
+        assert_eq!(fed.tick().await.unwrap().transitions, 1);
+        assert_eq!(fed.counts().degraded, 1);
+    }
+
+    #[tokio::test]
+    async fn register_of_a_project_stored_but_unknown_here_keeps_its_stored_liveness() {
+        // Registered before (another replica, or before this table was loaded): the
+        // store answers with its status, and a re-register must not make it offline.
+        let mut rig = Rig::new();
+        rig.repo.expect_upsert().returning(|r| {
+            Ok(Upserted {
+                project: project(r, Status::Online, Some(t0() - secs(5))),
+                created: false,
+            })
+        });
+        let (fed, _) = rig.build();
+        fed.register(&input("alpha")).await.unwrap();
+        assert_eq!(fed.counts().online, 1);
+        // No offline → online transition is invented by the next heartbeat.
+        assert!(!fed.record_heartbeat("alpha", &beat("alpha")).unwrap());
+    }
+
+    #[tokio::test]
+    async fn register_reports_repository_failures() {
+        let mut rig = Rig::new();
+        rig.repo
+            .expect_upsert()
+            .returning(|_| Err(RepositoryError::Unavailable("down".into())));
+        let (fed, _) = rig.build();
+        assert!(matches!(
+            fed.register(&input("alpha")).await,
+            Err(ServiceError::Repository(RepositoryError::Unavailable(_)))
+        ));
+        // A registration the store did not take is not in the table.
+        assert_eq!(fed.counts(), StatusCounts::default());
+    }
+
+    // ---- register_all ----------------------------------------------------------------
+
+    #[tokio::test]
+    async fn register_all_rejects_duplicate_slugs_naming_the_entry() {
+        let mut rig = Rig::new();
+        rig.repo.expect_upsert_all().never();
+        let (fed, _) = rig.build();
+        let regs = [registration("a"), registration("b"), registration("A")];
+        match fed.register_all(&regs).await {
+            Err(ServiceError::Validation(e)) => {
+                assert_eq!(e.field, "projects[2].slug");
+                assert!(e.message.contains('a'), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(fed.counts(), StatusCounts::default());
+    }
+
+    #[tokio::test]
+    async fn register_all_upserts_in_one_call_and_registers_every_entry() {
+        let mut rig = Rig::new();
+        rig.repo
+            .expect_upsert_all()
+            .withf(|regs| regs.len() == 3)
+            .times(1)
+            .returning(|regs| {
+                Ok(regs
+                    .iter()
+                    .map(|r| Upserted {
+                        project: project(r, Status::Offline, None),
+                        created: true,
+                    })
+                    .collect())
+            });
+        let (fed, _) = rig.build();
+        let regs = [registration("a"), registration("b"), registration("c")];
+        assert_eq!(fed.register_all(&regs).await.unwrap().len(), 3);
+        assert_eq!(fed.counts().offline, 3);
+        for s in ["a", "b", "c"] {
+            assert!(fed.record_heartbeat(s, &beat(s)).unwrap());
+        }
+    }
+
+    #[tokio::test]
+    async fn register_all_keeps_the_stored_liveness_of_existing_projects() {
+        let mut rig = Rig::new();
+        rig.repo.expect_upsert_all().returning(|regs| {
+            Ok(regs
+                .iter()
+                .map(|r| Upserted {
+                    project: project(r, Status::Online, Some(t0())),
+                    created: false,
+                })
+                .collect())
+        });
+        let (fed, _) = rig.build();
+        fed.register_all(&[registration("a"), registration("b")])
+            .await
+            .unwrap();
+        assert_eq!(fed.counts().online, 2);
+    }
+
+    // ---- get, list, update, deregister, history ---------------------------------------
+
+    #[tokio::test]
+    async fn get_finds_by_lowercased_slug_and_maps_missing_to_not_found() {
+        let mut rig = Rig::new();
+        rig.repo
+            .expect_get()
+            .withf(|s| s.as_str() == "alpha")
+            .returning(|s| Ok(Some(some_project(s.as_str()))));
+        rig.repo
+            .expect_get()
+            .withf(|s| s.as_str() == "ghost")
+            .returning(|_| Ok(None));
+        let (fed, _) = rig.build();
+        assert_eq!(fed.get("Alpha").await.unwrap().slug.as_str(), "alpha");
+        assert_eq!(not_found(fed.get("ghost").await), "ghost");
+    }
+
+    #[tokio::test]
+    async fn an_invalid_path_slug_is_not_found_without_asking_the_store() {
+        let mut rig = Rig::new();
+        rig.repo.expect_get().never();
+        rig.repo.expect_update().never();
+        rig.repo.expect_delete().never();
+        rig.repo.expect_history().never();
+        let (fed, _) = rig.build();
+        for bad in ["bad_slug", "", "-x", "a b", &"x".repeat(51)] {
+            not_found(fed.get(bad).await);
+            not_found(fed.update(bad, &ProjectPatch::default()).await);
+            not_found(fed.deregister(bad).await);
+            not_found(fed.history(bad, 10).await);
+        }
+        // The echoed name is bounded.
+        let long = "é".repeat(500);
+        assert_eq!(not_found(fed.get(&long).await).chars().count(), 64);
+    }
+
+    #[tokio::test]
+    async fn update_passes_the_patch_and_maps_missing_to_not_found() {
+        let mut rig = Rig::new();
+        rig.repo
+            .expect_update()
+            .withf(|s, p| s.as_str() == "alpha" && p.name.is_some())
+            .returning(|s, p| {
+                let mut proj = some_project(s.as_str());
+                proj.name = p.name.clone().unwrap();
+                Ok(Some(proj))
+            });
+        rig.repo
+            .expect_update()
+            .withf(|s, _| s.as_str() == "ghost")
+            .returning(|_, _| Ok(None));
+        let (fed, _) = rig.build();
+        let patch = ProjectPatch {
+            name: Some(ProjectName::parse("New").unwrap()),
+            ..ProjectPatch::default()
+        };
+        assert_eq!(
+            fed.update("alpha", &patch).await.unwrap().name.as_str(),
+            "New"
+        );
+        assert_eq!(not_found(fed.update("ghost", &patch).await), "ghost");
+    }
+
+    #[tokio::test]
+    async fn deregister_deletes_and_forgets_presence() {
+        let mut rig = Rig::with(&["alpha"]);
+        rig.repo
+            .expect_delete()
+            .withf(|s| s.as_str() == "alpha")
+            .times(1)
+            .returning(|_| Ok(true));
+        rig.repo
+            .expect_delete()
+            .withf(|s| s.as_str() == "ghost")
+            .returning(|_| Ok(false));
+        let (fed, _) = rig.build();
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+        fed.deregister("ALPHA").await.unwrap();
+        assert_eq!(fed.counts(), StatusCounts::default());
+        let err = fed.record_heartbeat("alpha", &beat("alpha")).unwrap_err();
+        assert_eq!(err.outcome(), "unknown_project");
+        assert_eq!(not_found(fed.deregister("ghost").await), "ghost");
+    }
+
+    #[tokio::test]
+    async fn a_failed_delete_keeps_presence() {
+        let mut rig = Rig::with(&["alpha"]);
+        rig.repo
+            .expect_delete()
+            .returning(|_| Err(RepositoryError::Internal("boom".into())));
+        let (fed, _) = rig.build();
+        assert!(matches!(
+            fed.deregister("alpha").await,
+            Err(ServiceError::Repository(_))
+        ));
+        assert!(fed.record_heartbeat("alpha", &beat("alpha")).is_ok());
+    }
+
+    #[tokio::test]
+    async fn history_passes_the_limit_and_maps_missing_to_not_found() {
+        let mut rig = Rig::new();
+        rig.repo
+            .expect_history()
+            .withf(|s, limit| s.as_str() == "alpha" && *limit == 7)
+            .returning(|s, _| {
+                Ok(Some(vec![Transition {
+                    slug: s.clone(),
+                    from: Status::Offline,
+                    to: Status::Online,
+                    reason: Some("heartbeat".into()),
+                    at: t0(),
+                    last_heartbeat_at: Some(t0()),
+                }]))
+            });
+        rig.repo
+            .expect_history()
+            .withf(|s, _| s.as_str() == "ghost")
+            .returning(|_, _| Ok(None));
+        let (fed, _) = rig.build();
+        assert_eq!(fed.history("alpha", 7).await.unwrap().len(), 1);
+        assert_eq!(not_found(fed.history("ghost", 7).await), "ghost");
+    }
+
+    #[tokio::test]
+    async fn list_passes_the_filter_through() {
+        let mut rig = Rig::new();
+        rig.repo
+            .expect_list()
+            .withf(|f| f.status == Some(Status::Online) && f.limit == 5)
+            .returning(|_| {
+                Ok(ProjectPage {
+                    items: vec![some_project("alpha")],
+                    total: 12,
+                })
+            });
+        let (fed, _) = rig.build();
+        let filter = ListFilter::parse(Some("online"), None, Some(5), None).unwrap();
+        let page = fed.list(&filter).await.unwrap();
+        assert_eq!(page.total, 12);
+        assert_eq!(page.items.len(), 1);
+    }
+
+    // ---- record_heartbeat ------------------------------------------------------------
+
+    #[test]
+    fn record_heartbeat_rejections_have_their_outcome() {
+        let (fed, _) = Rig::with(&["alpha"]).build();
+        let cases: [(&str, Vec<u8>, &str); 8] = [
+            ("ghost", beat("ghost"), "unknown_project"),
+            ("alpha", b"not json".to_vec(), "malformed"),
+            ("alpha", br#"{"project_slug": 1}"#.to_vec(), "malformed"),
+            ("alpha", br#"{"hub_url":"http://x"}"#.to_vec(), "malformed"),
+            ("alpha", beat("beta"), "slug_mismatch"),
+            (
+                "alpha",
+                br#"{"project_slug":"alpha","mesh_namespace":"hub.beta"}"#.to_vec(),
+                "bad_namespace",
+            ),
+            (
+                "alpha",
+                br#"{"project_slug":"alpha","timestamp":"2025-11-18T11:58:29Z"}"#.to_vec(),
+                "replay",
+            ),
+            (
+                "alpha",
+                format!(r#"{{"project_slug":"alpha","pad":"{}"}}"#, "x".repeat(9000)).into_bytes(),
+                "oversize",
+            ),
+        ];
+        for (subject, body, outcome) in cases {
+            let err = fed.record_heartbeat(subject, &body).unwrap_err();
+            assert_eq!(err.outcome(), outcome, "{}", String::from_utf8_lossy(&body));
+        }
+        // None of them changed anything.
+        assert_eq!(fed.counts().offline, 1);
+    }
+
+    #[test]
+    fn record_heartbeat_judges_timestamps_by_the_clock_and_reports_change() {
+        let (fed, clock) = Rig::with(&["alpha"]).build();
+        let body = br#"{"project_slug":"alpha","timestamp":"2025-11-18T12:00:00Z"}"#;
+        assert!(fed.record_heartbeat("alpha", body).unwrap());
+        assert!(!fed.record_heartbeat("alpha", body).unwrap(), "no change");
+        // The same message 91 s later is a replay.
+        clock.advance(secs(91));
+        assert_eq!(
+            fed.record_heartbeat("alpha", body).unwrap_err().outcome(),
+            "replay"
+        );
+        let degraded = br#"{"project_slug":"alpha","status":"degraded","reasons":["db"]}"#;
+        assert!(fed.record_heartbeat("alpha", degraded).unwrap());
+        assert_eq!(fed.counts().degraded, 1);
+    }
+
+    // ---- tick ------------------------------------------------------------------------
+
+    #[tokio::test]
+    async fn tick_writes_one_batch_then_publishes_each_transition_in_order() {
+        let mut rig = Rig::with(&["alpha", "beta", "gamma"]);
+        let mut seq = Sequence::new();
+        rig.repo
+            .expect_write_presence()
+            .withf(|updates, transitions| {
+                let ts: Vec<&str> = transitions.iter().map(|t| t.slug.as_str()).collect();
+                let mut us: Vec<&str> = updates.iter().map(|u| u.slug.as_str()).collect();
+                us.sort();
+                ts == ["beta", "alpha"] && us == ["alpha", "beta"]
+            })
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(()));
+        for s in ["beta", "alpha"] {
+            rig.events
+                .expect_publish()
+                .withf(move |t| t.slug.as_str() == s && t.to == Status::Online)
+                .times(1)
+                .in_sequence(&mut seq)
+                .returning(|_| Ok(()));
+        }
+        let (fed, _) = rig.build();
+        fed.record_heartbeat("beta", &beat("beta")).unwrap();
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+        let report = fed.tick().await.unwrap();
+        assert_eq!(
+            report,
+            TickReport {
+                transitions: 2,
+                updates: 2,
+                unpublished: 0,
+                mass_expiry: None
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn an_idle_tick_touches_neither_store_nor_bus() {
+        let mut rig = Rig::with(&["alpha"]);
+        rig.repo.expect_write_presence().never();
+        rig.events.expect_publish().never();
+        let (fed, clock) = rig.build();
+        for _ in 0..5 {
+            assert_eq!(fed.tick().await.unwrap(), TickReport::default());
+            clock.advance(secs(100));
+        }
+    }
+
+    #[tokio::test]
+    async fn heartbeats_without_a_change_are_written_behind_without_events() {
+        let mut rig = Rig::with(&["alpha"]);
+        let writes = Arc::new(Mutex::new(Vec::new()));
+        let w = writes.clone();
+        rig.repo.expect_write_presence().returning(move |u, t| {
+            w.lock().unwrap().push((u.to_vec(), t.to_vec()));
+            Ok(())
+        });
+        rig.events.expect_publish().times(1).returning(|_| Ok(()));
+        let (fed, clock) = rig.build();
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+        fed.tick().await.unwrap();
+        clock.advance(secs(30));
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+        let report = fed.tick().await.unwrap();
+        assert_eq!((report.transitions, report.updates), (0, 1));
+        let writes = writes.lock().unwrap();
+        assert_eq!(writes.len(), 2);
+        assert!(writes[1].1.is_empty());
+        assert_eq!(writes[1].0[0].last_heartbeat_at, Some(t0() + secs(30)));
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_publishes_nothing_and_the_next_tick_writes_it_again() {
+        let mut rig = Rig::with(&["alpha", "beta"]);
+        let written: Arc<Mutex<Vec<Vec<Transition>>>> = Arc::default();
+        let mut seq = Sequence::new();
+        rig.repo
+            .expect_write_presence()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Err(RepositoryError::Unavailable("down".into())));
+        let w = written.clone();
+        rig.repo
+            .expect_write_presence()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(move |_, t| {
+                w.lock().unwrap().push(t.to_vec());
+                Ok(())
+            });
+        let published: Arc<Mutex<Vec<String>>> = Arc::default();
+        let p = published.clone();
+        rig.events.expect_publish().returning(move |t| {
+            p.lock().unwrap().push(format!("{}:{}", t.slug, t.to));
+            Ok(())
+        });
+        let (fed, clock) = rig.build();
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+        let err = fed.tick().await.unwrap_err();
+        assert_eq!((err.transitions, err.updates), (1, 1));
+        assert!(published.lock().unwrap().is_empty(), "nothing published");
+
+        clock.advance(secs(1));
+        fed.record_heartbeat("beta", &beat("beta")).unwrap();
+        let report = fed.tick().await.unwrap();
+        assert_eq!((report.transitions, report.updates), (2, 2));
+        let written = written.lock().unwrap();
+        let slugs: Vec<&str> = written[0].iter().map(|t| t.slug.as_str()).collect();
+        assert_eq!(slugs, ["alpha", "beta"], "the kept transition first");
+        assert_eq!(written[0][0].at, t0(), "with its original time");
+        assert_eq!(*published.lock().unwrap(), ["alpha:online", "beta:online"]);
+    }
+
+    #[tokio::test]
+    async fn failed_publishes_are_counted_but_do_not_fail_the_tick() {
+        let mut rig = Rig::with(&["a", "b", "c"]);
+        rig.repo
+            .expect_write_presence()
+            .times(1)
+            .returning(|_, _| Ok(()));
+        rig.events
+            .expect_publish()
+            .times(3)
+            .returning(|t| match t.slug.as_str() {
+                "b" => Ok(()),
+                _ => Err(EventError("no bus".into())),
+            });
+        let (fed, _) = rig.build();
+        for s in ["a", "b", "c"] {
+            fed.record_heartbeat(s, &beat(s)).unwrap();
+        }
+        let report = fed.tick().await.unwrap();
+        assert_eq!(report.transitions, 3);
+        assert_eq!(report.unpublished, 2);
+    }
+
+    #[tokio::test]
+    async fn tick_follows_the_clock_and_reports_a_mass_expiry() {
+        let slugs = ["a", "b", "c", "d", "e"];
+        let mut rig = Rig::with(&slugs);
+        rig.repo.expect_write_presence().returning(|_, _| Ok(()));
+        rig.events.expect_publish().returning(|_| Ok(()));
+        let (fed, clock) = rig.build();
+        for s in slugs {
+            fed.record_heartbeat(s, &beat(s)).unwrap();
+        }
+        fed.tick().await.unwrap();
+        clock.set(t0() + secs(90));
+        let report = fed.tick().await.unwrap();
+        assert_eq!(report.transitions, 5);
+        let mass = report.mass_expiry.expect("mass expiry");
+        assert_eq!((mass.expired, mass.live), (5, 5));
+        assert_eq!(fed.last_mass_expiry(), Some(mass));
+        assert_eq!(fed.counts().offline, 5);
+    }
+
+    // ---- guard through the service ----------------------------------------------------
+
+    #[tokio::test]
+    async fn bus_events_are_stamped_with_the_clock() {
+        let mut rig = Rig::with(&["alpha"]);
+        rig.presence = Presence::with_bus(StatusPolicy::default());
+        rig.presence.register(&slug("alpha"));
+        rig.repo.expect_write_presence().returning(|_, _| Ok(()));
+        rig.events.expect_publish().returning(|_| Ok(()));
+        let (fed, clock) = rig.build();
+        assert_eq!(fed.guard(), GuardState::LinkDown);
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+        fed.tick().await.unwrap();
+        clock.set(t0() + secs(500));
+        fed.bus_connected();
+        assert_eq!(
+            fed.guard(),
+            GuardState::Recovering {
+                until: t0() + secs(590)
+            }
+        );
+        for _ in 0..4 {
+            fed.canary_sent();
+        }
+        assert_eq!(fed.guard(), GuardState::CanaryLost);
+        fed.canary_received();
+        clock.set(t0() + secs(589));
+        assert_eq!(fed.tick().await.unwrap().transitions, 0);
+        clock.set(t0() + secs(590));
+        assert_eq!(fed.tick().await.unwrap().transitions, 1);
+        fed.bus_disconnected();
+        assert_eq!(fed.guard(), GuardState::LinkDown);
+    }
+
+    // ---- load and sync_catalog -------------------------------------------------------
+
+    fn stored(s: &str, status: Status, last: Option<DateTime<Utc>>) -> PresenceRecord {
+        PresenceRecord {
+            slug: slug(s),
+            status,
+            status_reason: None,
+            version: None,
+            last_heartbeat_at: last,
+        }
+    }
+
+    #[tokio::test]
+    async fn load_fills_the_table_from_the_store() {
+        let mut rig = Rig::new();
+        rig.repo.expect_presence_snapshot().times(1).returning(|| {
+            Ok(vec![
+                stored("a", Status::Online, Some(t0())),
+                stored("b", Status::Offline, None),
+            ])
+        });
+        let (fed, _) = rig.build();
+        assert_eq!(fed.load().await.unwrap(), 2);
+        assert_eq!(
+            fed.counts(),
+            StatusCounts {
+                online: 1,
+                degraded: 0,
+                offline: 1
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn sync_catalog_adds_new_and_drops_deleted_projects() {
+        let mut rig = Rig::with(&["gone", "kept"]);
+        rig.repo.expect_presence_snapshot().returning(|| {
+            Ok(vec![
+                stored("kept", Status::Offline, None),
+                stored("new", Status::Online, Some(t0())),
+            ])
+        });
+        let (fed, _) = rig.build();
+        fed.record_heartbeat("kept", &beat("kept")).unwrap();
+        assert_eq!(fed.sync_catalog().await.unwrap(), (1, 1));
+        // The known entry keeps its in-memory liveness, the new one its stored one.
+        assert_eq!(
+            fed.counts(),
+            StatusCounts {
+                online: 2,
+                degraded: 0,
+                offline: 0
+            }
+        );
+        assert_eq!(
+            fed.record_heartbeat("gone", &beat("gone"))
+                .unwrap_err()
+                .outcome(),
+            "unknown_project"
+        );
+        assert!(!fed.record_heartbeat("new", &beat("new")).unwrap());
+        // Nothing more to do the second time.
+        assert_eq!(fed.sync_catalog().await.unwrap(), (0, 0));
     }
 }
