@@ -1,0 +1,296 @@
+//! API keys: parsing `FEDERATION_API_KEYS` / `FEDERATION_READ_API_KEYS` and checking the
+//! `X-API-Key` header on every `/api/fed/*` request.
+//!
+//! Keys are kept only as SHA-256 digests, and a presented key is compared with every
+//! configured digest in constant time, without stopping at the first match, so neither
+//! the position of a matching key nor the length of a prefix leaks through timing.
+
+use std::fmt;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+use actix_web::{web, ResponseError};
+use sha2::{Digest, Sha256};
+use subtle::{Choice, ConstantTimeEq};
+use thiserror::Error;
+
+use crate::error::ApiError;
+use crate::ApiState;
+
+/// The request header carrying the key.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+const WRITE_VAR: &str = "FEDERATION_API_KEYS";
+const READ_VAR: &str = "FEDERATION_READ_API_KEYS";
+
+/// Why a key setting could not be read. Never contains a key.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ApiKeysError {
+    #[error("{var} is not a valid JSON array of strings (line {line}, column {column})")]
+    InvalidJson {
+        var: &'static str,
+        line: usize,
+        column: usize,
+    },
+    #[error("{var}: entry {index} of the JSON array is not a string")]
+    NotAString { var: &'static str, index: usize },
+    #[error("a key is listed in both {WRITE_VAR} and {READ_VAR}; list it once")]
+    Overlap,
+}
+
+type KeyDigest = [u8; 32];
+
+fn digest(key: &[u8]) -> KeyDigest {
+    Sha256::digest(key).into()
+}
+
+/// What a presented key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Every route.
+    Write,
+    /// `GET` routes only.
+    Read,
+}
+
+/// The configured API keys (as digests). `Debug` prints only how many there are.
+#[derive(Clone, Default)]
+pub struct ApiKeys {
+    write: Vec<KeyDigest>,
+    read: Vec<KeyDigest>,
+}
+
+impl fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKeys")
+            .field("write", &format_args!("{} key(s)", self.write.len()))
+            .field("read", &format_args!("{} key(s)", self.read.len()))
+            .finish()
+    }
+}
+
+fn split(var: &'static str, raw: Option<&str>) -> Result<Vec<String>, ApiKeysError> {
+    let Some(raw) = raw.map(str::trim) else {
+        return Ok(Vec::new());
+    };
+    let items: Vec<String> = if raw.starts_with('[') {
+        let values: Vec<serde_json::Value> =
+            serde_json::from_str(raw).map_err(|e| ApiKeysError::InvalidJson {
+                var,
+                line: e.line(),
+                column: e.column(),
+            })?;
+        values
+            .into_iter()
+            .enumerate()
+            .map(|(index, v)| match v {
+                serde_json::Value::String(s) => Ok(s),
+                _ => Err(ApiKeysError::NotAString { var, index }),
+            })
+            .collect::<Result<_, _>>()?
+    } else {
+        raw.split(',').map(str::to_owned).collect()
+    };
+    Ok(items
+        .into_iter()
+        .map(|k| k.trim().to_owned())
+        .filter(|k| !k.is_empty())
+        .collect())
+}
+
+impl ApiKeys {
+    /// Reads the values of `FEDERATION_API_KEYS` (`write`) and `FEDERATION_READ_API_KEYS`
+    /// (`read`): comma-separated, or a JSON array of strings (as the original accepted).
+    /// Blank entries are ignored; surrounding whitespace is trimmed.
+    pub fn parse(write: Option<&str>, read: Option<&str>) -> Result<ApiKeys, ApiKeysError> {
+        let mut w: Vec<KeyDigest> = split(WRITE_VAR, write)?
+            .iter()
+            .map(|k| digest(k.as_bytes()))
+            .collect();
+        let mut r: Vec<KeyDigest> = split(READ_VAR, read)?
+            .iter()
+            .map(|k| digest(k.as_bytes()))
+            .collect();
+        w.sort_unstable();
+        w.dedup();
+        r.sort_unstable();
+        r.dedup();
+        if r.iter().any(|d| w.contains(d)) {
+            return Err(ApiKeysError::Overlap);
+        }
+        Ok(ApiKeys { write: w, read: r })
+    }
+
+    /// No key configured: every request is anonymous and allowed.
+    pub fn is_empty(&self) -> bool {
+        self.write.is_empty() && self.read.is_empty()
+    }
+
+    /// Number of write and read keys.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.write.len(), self.read.len())
+    }
+
+    /// What `presented` grants, if it is a configured key. Constant time in the key's
+    /// content: every digest is compared, whatever matches.
+    pub fn check(&self, presented: &[u8]) -> Option<Access> {
+        let d = digest(presented);
+        let any = |set: &[KeyDigest]| {
+            set.iter()
+                .fold(Choice::from(0), |acc, k| acc | k.as_slice().ct_eq(&d))
+        };
+        let write: bool = any(&self.write).into();
+        let read: bool = any(&self.read).into();
+        if write {
+            Some(Access::Write)
+        } else if read {
+            Some(Access::Read)
+        } else {
+            None
+        }
+    }
+
+    /// Decides a request: `Ok` when allowed, else the 401/403 to answer.
+    pub fn authorize(&self, method: &Method, presented: Option<&[u8]>) -> Result<(), ApiError> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let Some(presented) = presented.filter(|k| !k.is_empty()) else {
+            return Err(ApiError::unauthorized());
+        };
+        match self.check(presented) {
+            Some(Access::Write) => Ok(()),
+            Some(Access::Read) if is_read(method) => Ok(()),
+            Some(Access::Read) => Err(ApiError::forbidden(
+                "this API key is read-only; it cannot change the catalog",
+            )),
+            None => Err(ApiError::forbidden("the API key is not valid")),
+        }
+    }
+}
+
+fn is_read(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The middleware guarding `/api/fed/*`.
+pub(crate) async fn require_key(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let decision = match req.app_data::<web::Data<ApiState>>() {
+        Some(state) => state.keys.authorize(
+            req.method(),
+            req.headers().get(API_KEY_HEADER).map(|v| v.as_bytes()),
+        ),
+        None => {
+            // A wiring bug: refuse rather than serve unguarded.
+            tracing::error!("API state missing; refusing request");
+            Err(ApiError::internal())
+        }
+    };
+    match decision {
+        Ok(()) => Ok(next.call(req).await?.map_into_boxed_body()),
+        Err(e) => {
+            tracing::info!(
+                status = e.status().as_u16(),
+                code = e.code(),
+                "request refused"
+            );
+            Ok(req.into_response(e.error_response()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_comma_separated_and_trims_blanks() {
+        let keys = ApiKeys::parse(Some(" a1 , ,b2,"), Some("r1")).unwrap();
+        assert_eq!(keys.counts(), (2, 1));
+        assert_eq!(keys.check(b"a1"), Some(Access::Write));
+        assert_eq!(keys.check(b"b2"), Some(Access::Write));
+        assert_eq!(keys.check(b"r1"), Some(Access::Read));
+        assert_eq!(keys.check(b" a1 "), None);
+        assert_eq!(keys.check(b"a"), None);
+        assert_eq!(keys.check(b""), None);
+    }
+
+    #[test]
+    fn parses_json_arrays() {
+        let keys = ApiKeys::parse(Some(r#"["k1", "k,2", " "]"#), Some(" [] ")).unwrap();
+        assert_eq!(keys.counts(), (2, 0));
+        assert_eq!(keys.check(b"k,2"), Some(Access::Write));
+    }
+
+    #[test]
+    fn none_and_blank_mean_no_keys() {
+        assert!(ApiKeys::parse(None, None).unwrap().is_empty());
+        assert!(ApiKeys::parse(Some(""), Some(" , ")).unwrap().is_empty());
+        assert!(!ApiKeys::parse(None, Some("r")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn duplicates_collapse() {
+        let keys = ApiKeys::parse(Some("a,a,b"), None).unwrap();
+        assert_eq!(keys.counts(), (2, 0));
+    }
+
+    #[test]
+    fn bad_json_names_the_variable_but_not_the_key() {
+        let e = ApiKeys::parse(Some(r#"["secret-one", "#), None).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("FEDERATION_API_KEYS"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+
+        let e = ApiKeys::parse(None, Some(r#"["ok", 12345]"#)).unwrap_err();
+        assert_eq!(
+            e,
+            ApiKeysError::NotAString {
+                var: "FEDERATION_READ_API_KEYS",
+                index: 1
+            }
+        );
+        assert!(!e.to_string().contains("12345"));
+    }
+
+    #[test]
+    fn a_key_in_both_lists_is_an_error() {
+        let e = ApiKeys::parse(Some("shared,w"), Some("shared")).unwrap_err();
+        assert_eq!(e, ApiKeysError::Overlap);
+        assert!(!e.to_string().contains("shared,"));
+    }
+
+    #[test]
+    fn debug_never_prints_a_key() {
+        let keys = ApiKeys::parse(Some("topsecretwrite"), Some("topsecretread")).unwrap();
+        let dbg = format!("{keys:?}");
+        assert!(!dbg.contains("topsecret"), "{dbg}");
+        assert!(dbg.contains("1 key(s)"), "{dbg}");
+    }
+
+    #[test]
+    fn authorize_matrix() {
+        let keys = ApiKeys::parse(Some("w"), Some("r")).unwrap();
+        let status = |m: Method, k: Option<&str>| {
+            keys.authorize(&m, k.map(str::as_bytes))
+                .err()
+                .map(|e| e.status().as_u16())
+        };
+        assert_eq!(status(Method::GET, None), Some(401));
+        assert_eq!(status(Method::GET, Some("")), Some(401));
+        assert_eq!(status(Method::GET, Some("x")), Some(403));
+        assert_eq!(status(Method::GET, Some("r")), None);
+        assert_eq!(status(Method::GET, Some("w")), None);
+        assert_eq!(status(Method::POST, Some("r")), Some(403));
+        assert_eq!(status(Method::PATCH, Some("r")), Some(403));
+        assert_eq!(status(Method::DELETE, Some("r")), Some(403));
+        assert_eq!(status(Method::POST, Some("w")), None);
+        let open = ApiKeys::default();
+        assert!(open.authorize(&Method::DELETE, None).is_ok());
+    }
+}

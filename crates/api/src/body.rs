@@ -1,0 +1,266 @@
+//! Reading request bodies: content type (415), size (413), JSON syntax (400), and the
+//! JSON types of each field (422 naming the field) before the domain validates values.
+//!
+//! Bodies are decoded through `serde_json::Value` rather than straight into structs so
+//! that a wrong type (`"slug": 42`) is reported as a 422 on that field, like any other
+//! invalid value, and malformed JSON stays a 400.
+
+use actix_web::http::header;
+use actix_web::mime;
+use actix_web::web::{Bytes, Payload};
+use actix_web::HttpRequest;
+use federation_domain::{HubUrl, ProjectName, ProjectPatch, RegistrationInput, Tags};
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+/// The largest registration or patch body, in bytes.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+/// The largest heartbeat body (the domain's limit).
+pub const MAX_HEARTBEAT_BODY: usize = federation_domain::heartbeat::MAX_HEARTBEAT_BYTES;
+/// A raw `tags` list longer than this is refused before de-duplication.
+const MAX_RAW_TAGS: usize = 1024;
+
+/// `application/json` or any `…+json` type.
+fn is_json(m: &mime::Mime) -> bool {
+    m.type_() == mime::APPLICATION && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+}
+
+/// 415 unless the request says its body is JSON. With `allow_missing`, a request without
+/// a `Content-Type` passes too.
+pub(crate) fn require_json(req: &HttpRequest, allow_missing: bool) -> Result<(), ApiError> {
+    let Some(raw) = req.headers().get(header::CONTENT_TYPE) else {
+        return if allow_missing {
+            Ok(())
+        } else {
+            Err(ApiError::unsupported_media_type())
+        };
+    };
+    let parsed = raw.to_str().ok().and_then(|s| s.parse::<mime::Mime>().ok());
+    match parsed {
+        Some(m) if is_json(&m) => Ok(()),
+        _ => Err(ApiError::unsupported_media_type()),
+    }
+}
+
+/// Reads the whole body, refusing (413) one larger than `limit` as early as possible.
+pub(crate) async fn read_limited(
+    req: &HttpRequest,
+    payload: Payload,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    match payload.to_bytes_limited(limit).await {
+        Err(_) => Err(ApiError::payload_too_large(limit)),
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "request body could not be read");
+            Err(ApiError::malformed_json(
+                "the request body could not be read",
+            ))
+        }
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
+}
+
+/// Parses a JSON object: 400 for malformed JSON, 422 when the value is not an object.
+pub(crate) fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::malformed_json("the request body is empty"));
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::unprocessable(
+            "the request body must be a JSON object",
+        )),
+        Err(e) => Err(ApiError::malformed_json(format!(
+            "the request body is not valid JSON: {e}"
+        ))),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn wrong_type(field: &str, expected: &str, got: &Value) -> ApiError {
+    ApiError::validation(federation_domain::ValidationError::new(
+        field,
+        format!("must be {expected}, not {}", type_name(got)),
+    ))
+}
+
+/// A string field; `null` or absent gives `None`.
+fn opt_string(obj: &mut Map<String, Value>, field: &str) -> Result<Option<String>, ApiError> {
+    match obj.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(wrong_type(field, "a string", &other)),
+    }
+}
+
+/// A list of strings; `null` or absent gives `None`.
+fn opt_strings(obj: &mut Map<String, Value>, field: &str) -> Result<Option<Vec<String>>, ApiError> {
+    match obj.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) => {
+            if items.len() > MAX_RAW_TAGS {
+                return Err(ApiError::validation(
+                    federation_domain::ValidationError::new(
+                        field,
+                        format!(
+                            "at most {} distinct tags",
+                            federation_domain::model::TAGS_MAX
+                        ),
+                    ),
+                ));
+            }
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::String(s) => Ok(s),
+                    other => Err(wrong_type(&format!("{field}[{i}]"), "a string", &other)),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
+        }
+        Some(other) => Err(wrong_type(field, "an array of strings", &other)),
+    }
+}
+
+/// The registration body (`POST /api/fed/projects`). Unknown fields are ignored, as the
+/// original service did; every known field must have the right JSON type.
+pub(crate) fn registration(bytes: &[u8]) -> Result<RegistrationInput, ApiError> {
+    let mut obj = json_object(bytes)?;
+    Ok(RegistrationInput {
+        slug: opt_string(&mut obj, "slug")?,
+        name: opt_string(&mut obj, "name")?,
+        hub_url: opt_string(&mut obj, "hub_url")?,
+        mesh_namespace: opt_string(&mut obj, "mesh_namespace")?,
+        tags: opt_strings(&mut obj, "tags")?,
+    })
+}
+
+const PATCHABLE: [&str; 3] = ["name", "hub_url", "tags"];
+
+/// The patch body (`PATCH /api/fed/projects/{slug}`): only `name`, `hub_url` and `tags`,
+/// none of them `null`; any other field is a 422 naming it.
+pub(crate) fn patch(bytes: &[u8]) -> Result<ProjectPatch, ApiError> {
+    let mut obj = json_object(bytes)?;
+    if let Some(unknown) = obj.keys().find(|k| !PATCHABLE.contains(&k.as_str())) {
+        return Err(ApiError::validation(
+            federation_domain::ValidationError::new(
+                unknown.chars().take(64).collect::<String>(),
+                "cannot be changed; a patch may set only name, hub_url and tags",
+            ),
+        ));
+    }
+    for field in PATCHABLE {
+        if matches!(obj.get(field), Some(Value::Null)) {
+            return Err(ApiError::validation(
+                federation_domain::ValidationError::new(field, "must not be null"),
+            ));
+        }
+    }
+    let name = opt_string(&mut obj, "name")?
+        .map(|s| ProjectName::parse(&s))
+        .transpose()
+        .map_err(ApiError::validation)?;
+    let hub_url = opt_string(&mut obj, "hub_url")?
+        .map(|s| HubUrl::parse(&s))
+        .transpose()
+        .map_err(ApiError::validation)?;
+    let tags = opt_strings(&mut obj, "tags")?
+        .map(|t| Tags::parse(&t))
+        .transpose()
+        .map_err(ApiError::validation)?;
+    Ok(ProjectPatch {
+        name,
+        hub_url,
+        tags,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(r: Result<impl std::fmt::Debug, ApiError>) -> (u16, Option<String>) {
+        let e = r.unwrap_err();
+        (e.status().as_u16(), e.field().map(str::to_owned))
+    }
+
+    #[test]
+    fn registration_types_are_checked_per_field() {
+        assert_eq!(
+            err(registration(br#"{"slug": 42}"#)),
+            (422, Some("slug".into()))
+        );
+        assert_eq!(
+            err(registration(br#"{"slug":"a","tags":"x"}"#)),
+            (422, Some("tags".into()))
+        );
+        assert_eq!(
+            err(registration(br#"{"slug":"a","tags":["x", 1]}"#)),
+            (422, Some("tags[1]".into()))
+        );
+        assert_eq!(err(registration(b"[1,2]")), (422, None));
+        assert_eq!(err(registration(b"{\"slug\":")), (400, None));
+        assert_eq!(err(registration(b"  ")), (400, None));
+    }
+
+    #[test]
+    fn registration_keeps_values_and_ignores_unknown_fields() {
+        let input = registration(
+            br#"{"slug":"cc","name":"CC","hub_url":"http://x","tags":["a"],"allow_fanout":true,"mesh_namespace":null}"#,
+        )
+        .unwrap();
+        assert_eq!(input.slug.as_deref(), Some("cc"));
+        assert_eq!(input.mesh_namespace, None);
+        assert_eq!(input.tags, Some(vec!["a".to_owned()]));
+    }
+
+    #[test]
+    fn patch_rules() {
+        assert_eq!(
+            err(patch(br#"{"slug":"other"}"#)),
+            (422, Some("slug".into()))
+        );
+        assert_eq!(err(patch(br#"{"name":null}"#)), (422, Some("name".into())));
+        assert_eq!(err(patch(br#"{"name":""}"#)), (422, Some("name".into())));
+        assert_eq!(
+            err(patch(br#"{"hub_url":"ftp://x"}"#)),
+            (422, Some("hub_url".into()))
+        );
+        assert_eq!(
+            err(patch(br#"{"tags":["ok","BAD TAG"]}"#)),
+            (422, Some("tags[1]".into()))
+        );
+        assert!(patch(b"{}").unwrap().is_empty());
+        let p = patch(br#"{"name":" New ","tags":[]}"#).unwrap();
+        assert_eq!(p.name.unwrap().as_str(), "New");
+        assert!(p.tags.unwrap().is_empty());
+        assert!(p.hub_url.is_none());
+    }
+
+    #[test]
+    fn too_many_raw_tags_is_refused_early() {
+        let tags: Vec<String> = (0..2000).map(|i| format!("\"t{i}\"")).collect();
+        let body = format!(r#"{{"tags":[{}]}}"#, tags.join(","));
+        assert_eq!(err(patch(body.as_bytes())), (422, Some("tags".into())));
+    }
+}

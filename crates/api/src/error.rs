@@ -1,0 +1,259 @@
+//! The one error type of the API and its JSON shape:
+//! `{"error": {"code": "…", "message": "…", "field": "…"?}}`.
+//!
+//! Every failure a handler, an extractor or the auth middleware can produce becomes an
+//! [`ApiError`]. Store failures are mapped here to fixed, generic messages: database text
+//! goes to the log, never to a client.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use federation_domain::ValidationError;
+use federation_domain::{HeartbeatError, HeartbeatRejected, RepositoryError, ServiceError};
+use serde::Serialize;
+
+/// Stable machine-readable codes of the `error.code` field.
+pub mod code {
+    pub const MALFORMED_JSON: &str = "malformed_json";
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    pub const FORBIDDEN: &str = "forbidden";
+    pub const NOT_FOUND: &str = "not_found";
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    pub const VALIDATION_ERROR: &str = "validation_error";
+    pub const UNAVAILABLE: &str = "unavailable";
+    pub const INTERNAL: &str = "internal";
+}
+
+/// An error answer of the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: Cow<'static, str>,
+    field: Option<String>,
+    allow: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+            allow: None,
+        }
+    }
+
+    /// Names the request field to blame.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn field(&self) -> Option<&str> {
+        self.field.as_deref()
+    }
+
+    pub fn malformed_json(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code::MALFORMED_JSON, message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            code::UNAUTHORIZED,
+            "an API key is required in the X-API-Key header",
+        )
+    }
+
+    pub fn forbidden(message: &'static str) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code::FORBIDDEN, message)
+    }
+
+    pub fn not_found(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code::NOT_FOUND, message)
+    }
+
+    /// 405, with the `Allow` header listing the methods the resource has.
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        let mut e = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            code::METHOD_NOT_ALLOWED,
+            format!("method not allowed here; allowed: {allow}"),
+        );
+        e.allow = Some(allow);
+        e
+    }
+
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            code::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than {limit} bytes"),
+        )
+    }
+
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code::UNSUPPORTED_MEDIA_TYPE,
+            "the request body must be JSON (Content-Type: application/json)",
+        )
+    }
+
+    /// 422 naming the field.
+    pub fn validation(e: ValidationError) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            code::VALIDATION_ERROR,
+            e.message,
+        )
+        .with_field(e.field)
+    }
+
+    /// 422 without a field (the body as a whole is wrong).
+    pub fn unprocessable(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            code::VALIDATION_ERROR,
+            message,
+        )
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::UNAVAILABLE,
+            "the catalog store is unavailable; try again later",
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            code::INTERNAL,
+            "internal error",
+        )
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )?;
+        if let Some(field) = &self.field {
+            write!(f, " (field {field})")?;
+        }
+        Ok(())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status);
+        if let Some(allow) = self.allow {
+            res.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        res.json(Body {
+            error: Inner {
+                code: self.code,
+                message: &self.message,
+                field: self.field.as_deref(),
+            },
+        })
+    }
+}
+
+impl From<RepositoryError> for ApiError {
+    /// Logs the store's own text and answers with a generic one.
+    fn from(e: RepositoryError) -> Self {
+        match e {
+            RepositoryError::Unavailable(_) => {
+                tracing::warn!(error = %e, "store unavailable");
+                ApiError::unavailable()
+            }
+            RepositoryError::Internal(_) => {
+                tracing::error!(error = %e, "store error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Validation(v) => ApiError::validation(v),
+            ServiceError::NotFound(slug) => ApiError::not_found(format!("no project {slug}")),
+            ServiceError::Repository(r) => r.into(),
+        }
+    }
+}
+
+impl From<HeartbeatRejected> for ApiError {
+    fn from(e: HeartbeatRejected) -> Self {
+        match e {
+            HeartbeatRejected::UnknownProject(slug) => {
+                ApiError::not_found(format!("no project {slug}"))
+            }
+            HeartbeatRejected::Invalid(HeartbeatError::Oversize { .. }) => {
+                ApiError::payload_too_large(federation_domain::heartbeat::MAX_HEARTBEAT_BYTES)
+            }
+            HeartbeatRejected::Invalid(h) => {
+                let mut err =
+                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, h.kind(), h.to_string());
+                if let Some(field) = h.field() {
+                    err = err.with_field(field);
+                }
+                err
+            }
+        }
+    }
+}

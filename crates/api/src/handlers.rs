@@ -1,0 +1,219 @@
+//! The route handlers.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Payload};
+use actix_web::{HttpRequest, HttpResponse};
+use federation_domain::model::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX};
+use federation_domain::{GuardState, ListFilter, ValidationError};
+use serde_json::json;
+
+use crate::body;
+use crate::dto::{rfc3339, ProjectDto, TransitionDto};
+use crate::error::ApiError;
+use crate::{ApiState, BusHealth};
+
+/// How long `/ready` waits for the store to answer.
+pub const READY_DB_TIMEOUT: Duration = Duration::from_secs(2);
+
+type Query = web::Query<HashMap<String, String>>;
+
+/// A query value; an empty one counts as absent.
+fn param<'a>(q: &'a Query, name: &str) -> Option<&'a str> {
+    q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+}
+
+/// An integer query value; anything else is a 422 naming it.
+fn int_param(q: &Query, name: &'static str, hint: &str) -> Result<Option<i64>, ApiError> {
+    param(q, name)
+        .map(|s| {
+            s.parse::<i64>().map_err(|_| {
+                ApiError::validation(ValidationError::new(name, format!("must be {hint}")))
+            })
+        })
+        .transpose()
+}
+
+pub(crate) async fn health(state: web::Data<ApiState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "status": "ok",
+        "service": "federation",
+        "version": state.version,
+    }))
+}
+
+pub(crate) async fn ready(state: web::Data<ApiState>) -> HttpResponse {
+    let database =
+        match actix_web::rt::time::timeout(READY_DB_TIMEOUT, state.federation.ping_store()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness: store ping failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = READY_DB_TIMEOUT.as_millis() as u64,
+                    "readiness: store ping timed out"
+                );
+                false
+            }
+        };
+    let bus = (state.bus)();
+    let guard = state.federation.guard();
+    let status = if !database {
+        "unavailable"
+    } else if bus == BusHealth::Down
+        || matches!(guard, GuardState::LinkDown | GuardState::CanaryLost)
+    {
+        // REST still works; heartbeats over NATS do not arrive. `recovering` (the hold
+        // after the link came back, also right after start) is normal and stays "ok".
+        "degraded"
+    } else {
+        "ok"
+    };
+    let mut body = json!({
+        "status": status,
+        "checks": {
+            "database": if database { "ok" } else { "down" },
+            "nats": bus.as_str(),
+            "partition_guard": guard.as_str(),
+        },
+    });
+    if let GuardState::Recovering { until } = guard {
+        body["checks"]["partition_guard_until"] = json!(rfc3339(until));
+    }
+    if let Some(m) = state.federation.last_mass_expiry() {
+        body["mass_expiry"] = json!({
+            "at": rfc3339(m.at),
+            "expired": m.expired,
+            "live": m.live,
+        });
+    }
+    let code = if database {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    HttpResponse::build(code).json(body)
+}
+
+pub(crate) async fn list_projects(
+    state: web::Data<ApiState>,
+    q: Query,
+) -> Result<HttpResponse, ApiError> {
+    let limit = int_param(&q, "limit", "an integer between 1 and 1000")?;
+    let offset = int_param(&q, "offset", "a non-negative integer")?;
+    let filter = ListFilter::parse(param(&q, "status"), param(&q, "tag"), limit, offset)
+        .map_err(ApiError::validation)?;
+    let page = state.federation.list(&filter).await?;
+    let items: Vec<ProjectDto> = page.items.iter().map(ProjectDto::from).collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Total-Count", page.total.to_string()))
+        .json(items))
+}
+
+pub(crate) async fn register_project(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    body::require_json(&req, false)?;
+    let bytes = body::read_limited(&req, payload, body::MAX_JSON_BODY).await?;
+    let input = body::registration(&bytes)?;
+    let upserted = state.federation.register(&input).await?;
+    let dto = ProjectDto::from(&upserted.project);
+    if upserted.created {
+        tracing::info!(slug = %dto.slug, "project registered");
+        Ok(HttpResponse::Created()
+            .insert_header((header::LOCATION, format!("/api/fed/projects/{}", dto.slug)))
+            .json(dto))
+    } else {
+        tracing::info!(slug = %dto.slug, "project updated");
+        Ok(HttpResponse::Ok().json(dto))
+    }
+}
+
+pub(crate) async fn get_project(
+    state: web::Data<ApiState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let project = state.federation.get(&slug).await?;
+    Ok(HttpResponse::Ok().json(ProjectDto::from(&project)))
+}
+
+pub(crate) async fn patch_project(
+    state: web::Data<ApiState>,
+    slug: web::Path<String>,
+    req: HttpRequest,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    body::require_json(&req, false)?;
+    let bytes = body::read_limited(&req, payload, body::MAX_JSON_BODY).await?;
+    let patch = body::patch(&bytes)?;
+    let project = if patch.is_empty() {
+        // Nothing to change: answer with the project as it is.
+        state.federation.get(&slug).await?
+    } else {
+        state.federation.update(&slug, &patch).await?
+    };
+    Ok(HttpResponse::Ok().json(ProjectDto::from(&project)))
+}
+
+pub(crate) async fn delete_project(
+    state: web::Data<ApiState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    state.federation.deregister(&slug).await?;
+    tracing::info!(slug = %slug.to_ascii_lowercase(), "project deregistered");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+pub(crate) async fn heartbeat(
+    state: web::Data<ApiState>,
+    slug: web::Path<String>,
+    req: HttpRequest,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    body::require_json(&req, true)?;
+    let bytes = body::read_limited(&req, payload, body::MAX_HEARTBEAT_BODY).await?;
+    let changed = state.federation.record_heartbeat(&slug, &bytes)?;
+    if changed {
+        tracing::debug!(slug = %slug.to_ascii_lowercase(), "heartbeat changed status");
+    }
+    Ok(HttpResponse::Accepted().json(json!({"status": "accepted"})))
+}
+
+pub(crate) async fn history(
+    state: web::Data<ApiState>,
+    slug: web::Path<String>,
+    q: Query,
+) -> Result<HttpResponse, ApiError> {
+    let hint = "an integer between 1 and 1000";
+    let limit = match int_param(&q, "limit", hint)? {
+        None => LIST_LIMIT_DEFAULT,
+        Some(l) if (1..=i64::from(LIST_LIMIT_MAX)).contains(&l) => l as u32,
+        Some(_) => {
+            return Err(ApiError::validation(ValidationError::new(
+                "limit",
+                format!("must be {hint}"),
+            )))
+        }
+    };
+    let transitions = state.federation.history(&slug, limit).await?;
+    let items: Vec<TransitionDto> = transitions.iter().map(TransitionDto::from).collect();
+    Ok(HttpResponse::Ok().json(items))
+}
+
+pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("no such route"))
+}
+
+type Refusal = std::future::Ready<Result<HttpResponse, ApiError>>;
+
+/// The default service of a resource: 405 with `Allow`.
+pub(crate) fn method_not_allowed(allow: &'static str) -> impl Fn() -> Refusal + Clone + 'static {
+    move || std::future::ready(Err(ApiError::method_not_allowed(allow)))
+}

@@ -1,0 +1,213 @@
+//! Shared test harness: a `Federation` over mocked ports and a manual clock, mounted with
+//! `federation_api::configure`, driven through `actix_web::test`.
+
+use std::sync::Arc;
+
+use actix_web::http::header::HeaderMap;
+use actix_web::http::StatusCode;
+use actix_web::test::{self, TestRequest};
+use actix_web::App;
+use chrono::{DateTime, TimeZone, Utc};
+use federation_api::{configure, ApiKeys, ApiState, BusHealth};
+use federation_domain::ports::MockProjectRepository;
+use federation_domain::{
+    Federation, HubUrl, ManualClock, MeshNamespace, NoStatusEvents, Presence, Project, ProjectName,
+    Slug, Status, StatusPolicy, Tags,
+};
+use serde_json::Value;
+
+pub const WRITE_KEY: &str = "write-key-0123456789";
+pub const READ_KEY: &str = "read-key-9876543210";
+
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 11, 18, 12, 0, 0).unwrap()
+}
+
+pub fn project(slug: &str) -> Project {
+    let slug = Slug::parse(slug).unwrap();
+    Project {
+        id: 7,
+        mesh_namespace: MeshNamespace::for_slug(&slug),
+        name: ProjectName::parse("CommandCenter").unwrap(),
+        hub_url: HubUrl::parse("http://localhost:8000").unwrap(),
+        slug,
+        status: Status::Offline,
+        status_reason: None,
+        tags: Tags::parse(&["python"]).unwrap(),
+        version: None,
+        last_heartbeat_at: None,
+        created_at: t0(),
+        updated_at: t0() + chrono::TimeDelta::milliseconds(250),
+    }
+}
+
+pub fn keys() -> ApiKeys {
+    ApiKeys::parse(Some(WRITE_KEY), Some(READ_KEY)).unwrap()
+}
+
+pub struct Harness {
+    pub federation: Arc<Federation>,
+    pub clock: Arc<ManualClock>,
+    pub keys: ApiKeys,
+    pub bus: BusHealth,
+}
+
+pub struct Builder {
+    repo: MockProjectRepository,
+    presence: Presence,
+    keys: ApiKeys,
+    bus: BusHealth,
+}
+
+impl Builder {
+    pub fn new(repo: MockProjectRepository) -> Self {
+        Self {
+            repo,
+            presence: Presence::new(StatusPolicy::default()),
+            keys: keys(),
+            bus: BusHealth::Disabled,
+        }
+    }
+
+    pub fn presence(mut self, presence: Presence) -> Self {
+        self.presence = presence;
+        self
+    }
+
+    /// Registers `slugs` in the presence table (as a start-up load would).
+    pub fn known(mut self, slugs: &[&str]) -> Self {
+        for s in slugs {
+            self.presence.register(&Slug::parse(s).unwrap());
+        }
+        self
+    }
+
+    pub fn keys(mut self, keys: ApiKeys) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    pub fn bus(mut self, bus: BusHealth) -> Self {
+        self.bus = bus;
+        self
+    }
+
+    pub fn build(self) -> Harness {
+        let clock = Arc::new(ManualClock::new(t0()));
+        let federation = Arc::new(Federation::new(
+            Arc::new(self.repo),
+            Arc::new(NoStatusEvents),
+            clock.clone(),
+            self.presence,
+        ));
+        Harness {
+            federation,
+            clock,
+            keys: self.keys,
+            bus: self.bus,
+        }
+    }
+}
+
+pub fn harness(repo: MockProjectRepository) -> Harness {
+    Builder::new(repo).build()
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub raw: String,
+    pub json: Value,
+}
+
+impl Reply {
+    /// Asserts the JSON error shape and returns (code, field).
+    pub fn error(&self) -> (String, Option<String>) {
+        let err = self
+            .json
+            .get("error")
+            .unwrap_or_else(|| panic!("no error object in {}", self.raw));
+        let code = err["code"].as_str().expect("error.code is a string");
+        let message = err["message"].as_str().expect("error.message is a string");
+        assert!(!message.is_empty());
+        let obj = err.as_object().unwrap();
+        assert!(
+            obj.keys()
+                .all(|k| ["code", "message", "field"].contains(&k.as_str())),
+            "unexpected keys in {}",
+            self.raw
+        );
+        assert_eq!(
+            self.headers.get("content-type").unwrap(),
+            "application/json",
+            "errors are JSON"
+        );
+        (
+            code.to_owned(),
+            err.get("field").and_then(Value::as_str).map(str::to_owned),
+        )
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Harness {
+    pub fn state(&self) -> ApiState {
+        let bus = self.bus;
+        ApiState {
+            federation: self.federation.clone(),
+            keys: self.keys.clone(),
+            bus: Arc::new(move || bus),
+            version: "9.9.9-test",
+        }
+    }
+
+    pub async fn send(&self, req: TestRequest) -> Reply {
+        let app = test::init_service(App::new().configure(configure(self.state()))).await;
+        let res = test::call_service(&app, req.to_request()).await;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = test::read_body(res).await;
+        let raw = String::from_utf8_lossy(&bytes).into_owned();
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        Reply {
+            status,
+            headers,
+            raw,
+            json,
+        }
+    }
+
+    /// A request with the write key.
+    pub async fn send_w(&self, req: TestRequest) -> Reply {
+        self.send(req.insert_header(("X-API-Key", WRITE_KEY))).await
+    }
+}
+
+pub fn json_post(uri: &str, body: &str) -> TestRequest {
+    TestRequest::post()
+        .uri(uri)
+        .insert_header(("content-type", "application/json"))
+        .set_payload(body.to_owned())
+}
+
+pub fn json_patch(uri: &str, body: &str) -> TestRequest {
+    TestRequest::patch()
+        .uri(uri)
+        .insert_header(("content-type", "application/json"))
+        .set_payload(body.to_owned())
+}
+
+pub const SEED_BODY: &str = r#"{
+  "slug": "commandcenter",
+  "name": "CommandCenter",
+  "hub_url": "http://localhost:8000",
+  "mesh_namespace": "hub.commandcenter",
+  "tags": ["python"]
+}"#;

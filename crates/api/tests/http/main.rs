@@ -1,0 +1,7 @@
+//! Handler tests: the whole router over a real `Federation` whose ports are mocks.
+
+mod auth;
+mod common;
+mod heartbeat;
+mod ops;
+mod projects;

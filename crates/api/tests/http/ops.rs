@@ -1,0 +1,258 @@
+//! `/health`, `/ready`, unknown routes and wrong methods.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::test::TestRequest;
+use async_trait::async_trait;
+use federation_api::BusHealth;
+use federation_domain::ports::MockProjectRepository;
+use federation_domain::{
+    ListFilter, Presence, PresenceRecord, Project, ProjectPage, ProjectPatch, ProjectRepository,
+    Registration, RepositoryError, Slug, StatusPolicy, Transition, Upserted,
+};
+use serde_json::json;
+
+use crate::common::*;
+
+fn pinging(result: fn() -> Result<(), RepositoryError>) -> MockProjectRepository {
+    let mut repo = MockProjectRepository::new();
+    repo.expect_ping().returning(result);
+    repo
+}
+
+#[actix_web::test]
+async fn health_is_ok_and_touches_nothing() {
+    // No expectation at all: any port call would fail the test.
+    let h = harness(MockProjectRepository::new());
+    let r = h.send(TestRequest::get().uri("/health")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.json,
+        json!({"status": "ok", "service": "federation", "version": "9.9.9-test"})
+    );
+}
+
+#[actix_web::test]
+async fn health_only_answers_get() {
+    let h = harness(MockProjectRepository::new());
+    let r = h.send(TestRequest::post().uri("/health")).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.header("allow"), Some("GET"));
+    assert_eq!(r.error(), ("method_not_allowed".to_owned(), None));
+}
+
+#[actix_web::test]
+async fn ready_when_everything_is_up() {
+    let h = Builder::new(pinging(|| Ok(()))).bus(BusHealth::Up).build();
+    let r = h.send(TestRequest::get().uri("/ready")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(
+        r.json,
+        json!({"status": "ok", "checks": {"database": "ok", "nats": "ok", "partition_guard": "inactive"}})
+    );
+}
+
+#[actix_web::test]
+async fn ready_without_nats_says_disabled() {
+    let h = Builder::new(pinging(|| Ok(()))).build();
+    let r = h.send(TestRequest::get().uri("/ready")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json["status"], "ok");
+    assert_eq!(r.json["checks"]["nats"], "disabled");
+}
+
+#[actix_web::test]
+async fn ready_with_nats_down_stays_200_but_says_degraded() {
+    let mut presence = Presence::with_bus(StatusPolicy::default());
+    presence.bus_disconnected(t0());
+    let h = Builder::new(pinging(|| Ok(())))
+        .presence(presence)
+        .bus(BusHealth::Down)
+        .build();
+    let r = h.send(TestRequest::get().uri("/ready")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(r.json["status"], "degraded");
+    assert_eq!(r.json["checks"]["database"], "ok");
+    assert_eq!(r.json["checks"]["nats"], "down");
+    assert_eq!(r.json["checks"]["partition_guard"], "link_down");
+}
+
+#[actix_web::test]
+async fn ready_reports_the_recovering_guard() {
+    let h = Builder::new(pinging(|| Ok(())))
+        .presence(Presence::with_bus(StatusPolicy::default()))
+        .bus(BusHealth::Up)
+        .build();
+    h.federation.bus_connected();
+    let r = h.send(TestRequest::get().uri("/ready")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(r.json["status"], "ok");
+    assert_eq!(r.json["checks"]["partition_guard"], "recovering");
+    assert_eq!(
+        r.json["checks"]["partition_guard_until"],
+        "2025-11-18T12:01:30Z"
+    );
+    h.clock.advance(chrono::TimeDelta::seconds(91));
+    let r = h.send(TestRequest::get().uri("/ready")).await;
+    assert_eq!(r.json["checks"]["partition_guard"], "inactive");
+}
+
+#[actix_web::test]
+async fn ready_is_503_when_the_store_is_down_without_its_text() {
+    for err in [
+        (|| {
+            Err(RepositoryError::Unavailable(
+                "connect 10.9.9.9:5432 refused".into(),
+            ))
+        }) as fn() -> Result<(), RepositoryError>,
+        || {
+            Err(RepositoryError::Internal(
+                "ERROR: relation \"x\" does not exist".into(),
+            ))
+        },
+    ] {
+        let h = Builder::new(pinging(err)).bus(BusHealth::Up).build();
+        let r = h.send(TestRequest::get().uri("/ready")).await;
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.raw);
+        assert_eq!(r.json["status"], "unavailable");
+        assert_eq!(r.json["checks"]["database"], "down");
+        assert_eq!(r.json["checks"]["nats"], "ok");
+        assert!(
+            !r.raw.contains("10.9.9.9") && !r.raw.contains("relation"),
+            "{}",
+            r.raw
+        );
+    }
+}
+
+/// A store whose ping never answers.
+struct Hanging;
+
+#[async_trait]
+impl ProjectRepository for Hanging {
+    async fn upsert(&self, _: &Registration) -> Result<Upserted, RepositoryError> {
+        unimplemented!()
+    }
+    async fn upsert_all(&self, _: &[Registration]) -> Result<Vec<Upserted>, RepositoryError> {
+        unimplemented!()
+    }
+    async fn update(&self, _: &Slug, _: &ProjectPatch) -> Result<Option<Project>, RepositoryError> {
+        unimplemented!()
+    }
+    async fn get(&self, _: &Slug) -> Result<Option<Project>, RepositoryError> {
+        unimplemented!()
+    }
+    async fn list(&self, _: &ListFilter) -> Result<ProjectPage, RepositoryError> {
+        unimplemented!()
+    }
+    async fn delete(&self, _: &Slug) -> Result<bool, RepositoryError> {
+        unimplemented!()
+    }
+    async fn presence_snapshot(&self) -> Result<Vec<PresenceRecord>, RepositoryError> {
+        unimplemented!()
+    }
+    async fn write_presence(
+        &self,
+        _: &[PresenceRecord],
+        _: &[Transition],
+    ) -> Result<(), RepositoryError> {
+        unimplemented!()
+    }
+    async fn history(&self, _: &Slug, _: u32) -> Result<Option<Vec<Transition>>, RepositoryError> {
+        unimplemented!()
+    }
+    async fn ping(&self) -> Result<(), RepositoryError> {
+        std::future::pending().await
+    }
+}
+
+#[actix_web::test]
+async fn ready_is_503_when_the_store_does_not_answer_in_time() {
+    tokio::time::pause(); // the timeout fires as soon as everything is idle
+    let federation = Arc::new(federation_domain::Federation::new(
+        Arc::new(Hanging),
+        Arc::new(federation_domain::NoStatusEvents),
+        Arc::new(federation_domain::ManualClock::new(t0())),
+        Presence::new(StatusPolicy::default()),
+    ));
+    let h = Harness {
+        federation,
+        clock: Arc::new(federation_domain::ManualClock::new(t0())),
+        keys: keys(),
+        bus: BusHealth::Disabled,
+    };
+    let started = tokio::time::Instant::now();
+    let r = h.send(TestRequest::get().uri("/ready")).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.raw);
+    assert_eq!(r.json["checks"]["database"], "down");
+    assert!(started.elapsed() >= federation_api::READY_DB_TIMEOUT);
+}
+
+#[actix_web::test]
+async fn ready_reports_a_mass_expiry() {
+    let slugs = ["a1", "a2", "a3", "a4", "a5", "a6"];
+    let mut repo = pinging(|| Ok(()));
+    repo.expect_write_presence().returning(|_, _| Ok(()));
+    let h = Builder::new(repo).known(&slugs).build();
+    for s in slugs {
+        h.federation
+            .record_heartbeat(s, format!(r#"{{"project_slug":"{s}"}}"#).as_bytes())
+            .unwrap();
+    }
+    h.federation.tick().await.unwrap();
+    h.clock.advance(chrono::TimeDelta::seconds(91));
+    let report = h.federation.tick().await.unwrap();
+    assert!(report.mass_expiry.is_some(), "{report:?}");
+    let r = h.send(TestRequest::get().uri("/ready")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(r.json["status"], "ok");
+    assert_eq!(
+        r.json["mass_expiry"],
+        json!({"at": "2025-11-18T12:01:31Z", "expired": 6, "live": 6})
+    );
+}
+
+#[actix_web::test]
+async fn unknown_routes_are_json_404() {
+    let h = harness(MockProjectRepository::new());
+    for uri in [
+        "/",
+        "/nope",
+        "/api",
+        "/api/fed",
+        "/health/x",
+        "/api/fed/projects/a/b/c",
+    ] {
+        let r = h.send_w(TestRequest::get().uri(uri)).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{uri}");
+        assert_eq!(r.error(), ("not_found".to_owned(), None), "{uri}");
+    }
+}
+
+#[actix_web::test]
+async fn wrong_methods_are_json_405_with_allow() {
+    let h = harness(MockProjectRepository::new());
+    for (req, allow) in [
+        (TestRequest::put().uri("/api/fed/projects"), "GET, POST"),
+        (TestRequest::delete().uri("/api/fed/projects"), "GET, POST"),
+        (
+            TestRequest::post().uri("/api/fed/projects/x"),
+            "GET, PATCH, DELETE",
+        ),
+        (
+            TestRequest::put().uri("/api/fed/projects/x"),
+            "GET, PATCH, DELETE",
+        ),
+        (
+            TestRequest::delete().uri("/api/fed/projects/x/history"),
+            "GET",
+        ),
+        (TestRequest::put().uri("/ready"), "GET"),
+    ] {
+        let r = h.send_w(req).await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(r.header("allow"), Some(allow));
+        assert_eq!(r.error().0, "method_not_allowed");
+    }
+}
