@@ -158,6 +158,24 @@ impl HubUrl {
         if url.host_str().is_none_or(str::is_empty) {
             return Err(ValidationError::new(FIELD, "must name a host"));
         }
+        // The WHATWG parser repairs `http:host` and `http:/host` and percent-encodes
+        // blanks, but we keep the text as written, so the text itself must be a proper
+        // absolute URL for every other reader of it too.
+        if !s
+            .get(url.scheme().len()..)
+            .is_some_and(|rest| rest.starts_with("://"))
+        {
+            return Err(ValidationError::new(
+                FIELD,
+                "must be an absolute URL such as http://host:port",
+            ));
+        }
+        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ValidationError::new(
+                FIELD,
+                "must not contain blanks or control characters",
+            ));
+        }
         Ok(Self(s.to_owned()))
     }
 }
@@ -674,6 +692,7 @@ mod tests {
             "https://hub.example.com/base/path?x=1",
             "http://127.0.0.1",
             "http://[::1]:8000/",
+            "HTTPS://Example.com",
         ] {
             assert_eq!(HubUrl::parse(ok).unwrap().as_str(), ok);
         }
@@ -699,6 +718,13 @@ mod tests {
             "http://",
             "https://",
             "http://:80",
+            "http:host",
+            "http:/host",
+            "HTTP:host:8000",
+            "http://host/a b",
+            "http://host/a\tb",
+            "\u{1}http://host",
+            "ht\ttp://host",
         ] {
             assert_eq!(field_of(HubUrl::parse(bad)), "hub_url", "{bad:?}");
         }
