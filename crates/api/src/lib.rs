@@ -109,12 +109,14 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                     .service(
                         web::resource("/health")
                             .route(web::get().to(handlers::health))
-                            .default_service(web::to(handlers::method_not_allowed("GET"))),
+                            .route(web::head().to(handlers::health))
+                            .default_service(web::to(handlers::method_not_allowed("GET, HEAD"))),
                     )
                     .service(
                         web::resource("/ready")
                             .route(web::get().to(handlers::ready))
-                            .default_service(web::to(handlers::method_not_allowed("GET"))),
+                            .route(web::head().to(handlers::ready))
+                            .default_service(web::to(handlers::method_not_allowed("GET, HEAD"))),
                     )
                     .service(
                         web::scope("/api/fed")

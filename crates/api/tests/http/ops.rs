@@ -38,8 +38,16 @@ async fn health_only_answers_get() {
     let h = harness(MockProjectRepository::new());
     let r = h.send(TestRequest::post().uri("/health")).await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(r.header("allow"), Some("GET"));
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
     assert_eq!(r.error(), ("method_not_allowed".to_owned(), None));
+    let r = h
+        .send(
+            TestRequest::default()
+                .method(actix_web::http::Method::HEAD)
+                .uri("/health"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
 }
 
 #[actix_web::test]
@@ -248,7 +256,7 @@ async fn wrong_methods_are_json_405_with_allow() {
             TestRequest::delete().uri("/api/fed/projects/x/history"),
             "GET",
         ),
-        (TestRequest::put().uri("/ready"), "GET"),
+        (TestRequest::put().uri("/ready"), "GET, HEAD"),
     ] {
         let r = h.send_w(req).await;
         assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);

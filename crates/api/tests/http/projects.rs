@@ -129,6 +129,8 @@ async fn list_rejects_bad_query_values_with_422_naming_the_field() {
         ("limit=1.5", "limit"),
         ("offset=-1", "offset"),
         ("offset=x", "offset"),
+        ("status=%FF", "status"),
+        ("tag=%E2%82", "tag"),
     ] {
         let r = h
             .send_w(TestRequest::get().uri(&format!("/api/fed/projects?{query}")))
