@@ -12,6 +12,7 @@ pub mod policy;
 pub mod ports;
 pub mod presence;
 pub mod service;
+pub mod stats;
 
 pub use error::{EventError, RepositoryError, ServiceError, ValidationError};
 pub use heartbeat::{Heartbeat, HeartbeatError, Reported};
@@ -24,3 +25,4 @@ pub use policy::StatusPolicy;
 pub use ports::{Clock, ManualClock, NoStatusEvents, ProjectRepository, StatusEvents, SystemClock};
 pub use presence::{Flush, GuardState, MassExpiry, Presence, StatusCounts};
 pub use service::{Federation, FlushFailed, HeartbeatRejected, TickReport};
+pub use stats::{HeartbeatCounters, HEARTBEAT_OUTCOMES};

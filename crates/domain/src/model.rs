@@ -158,6 +158,13 @@ impl HubUrl {
         if url.host_str().is_none_or(str::is_empty) {
             return Err(ValidationError::new(FIELD, "must name a host"));
         }
+        // Every reader of the catalog sees hub_url: it must not carry secrets.
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(ValidationError::new(
+                FIELD,
+                "must not contain credentials (user:password@)",
+            ));
+        }
         // The WHATWG parser repairs `http:host` and `http:/host` and percent-encodes
         // blanks, but we keep the text as written, so the text itself must be a proper
         // absolute URL for every other reader of it too.
@@ -725,6 +732,8 @@ mod tests {
             "http://host/a\tb",
             "\u{1}http://host",
             "ht\ttp://host",
+            "http://user:secret@host",
+            "https://token@host/",
         ] {
             assert_eq!(field_of(HubUrl::parse(bad)), "hub_url", "{bad:?}");
         }

@@ -139,6 +139,8 @@ pub struct Presence {
     bus: Option<BusLink>,
     hold_until: Option<DateTime<Utc>>,
     last_mass_expiry: Option<MassExpiry>,
+    /// Bumped whenever a project enters or leaves the table.
+    membership_changes: u64,
 }
 
 impl Presence {
@@ -152,6 +154,7 @@ impl Presence {
             bus: None,
             hold_until: None,
             last_mass_expiry: None,
+            membership_changes: 0,
         }
     }
 
@@ -187,6 +190,7 @@ impl Presence {
         if self.entries.contains_key(slug) {
             return false;
         }
+        self.membership_changes += 1;
         self.entries.insert(
             slug.clone(),
             Entry {
@@ -206,6 +210,7 @@ impl Presence {
         if self.entries.contains_key(&record.slug) {
             return false;
         }
+        self.membership_changes += 1;
         self.entries.insert(
             record.slug,
             Entry {
@@ -230,7 +235,17 @@ impl Presence {
         // Also its place in the dirty list: if the slug is registered again before the
         // next tick, a leftover place plus the new one would flush it twice in one batch.
         self.dirty.retain(|s| s != slug);
-        self.entries.remove(slug).is_some()
+        let removed = self.entries.remove(slug).is_some();
+        if removed {
+            self.membership_changes += 1;
+        }
+        removed
+    }
+
+    /// A counter that moves whenever a project enters or leaves the table: a reader of
+    /// the store can tell whether the table changed while it read.
+    pub fn membership_changes(&self) -> u64 {
+        self.membership_changes
     }
 
     pub fn contains(&self, slug: &Slug) -> bool {
@@ -1312,5 +1327,39 @@ mod tests {
                 offline: 1
             }
         );
+    }
+
+    #[test]
+    fn membership_changes_move_on_entry_and_exit_only() {
+        let mut p = Presence::new(StatusPolicy::default());
+        let start = p.membership_changes();
+        p.register(&slug("a"));
+        let after_register = p.membership_changes();
+        assert!(after_register > start);
+        p.register(&slug("a"));
+        assert_eq!(
+            p.membership_changes(),
+            after_register,
+            "a known slug is no change"
+        );
+        let hb = Heartbeat {
+            slug: slug("a"),
+            hub_url: None,
+            version: None,
+            sent_at: None,
+            reported: Reported::Online,
+        };
+        p.heartbeat(&hb, t0());
+        p.tick(t0());
+        assert_eq!(
+            p.membership_changes(),
+            after_register,
+            "liveness is no change"
+        );
+        assert!(p.remove(&slug("a")));
+        assert!(p.membership_changes() > after_register);
+        let after_remove = p.membership_changes();
+        assert!(!p.remove(&slug("a")));
+        assert_eq!(p.membership_changes(), after_remove);
     }
 }

@@ -11,8 +11,10 @@ use crate::model::{
     ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, Registration,
     RegistrationInput, Slug, Transition, Upserted,
 };
+use crate::policy::StatusPolicy;
 use crate::ports::{Clock, ProjectRepository, StatusEvents};
 use crate::presence::{Flush, GuardState, HeartbeatOutcome, MassExpiry, Presence, StatusCounts};
+use crate::stats::HeartbeatCounters;
 
 /// Why a heartbeat was not recorded.
 #[derive(Debug, Error)]
@@ -62,7 +64,10 @@ pub struct Federation {
     repo: Arc<dyn ProjectRepository>,
     events: Arc<dyn StatusEvents>,
     clock: Arc<dyn Clock>,
+    /// The presence table's policy, copied so decoding needs no lock.
+    policy: StatusPolicy,
     presence: Mutex<Presence>,
+    heartbeats: HeartbeatCounters,
 }
 
 impl std::fmt::Debug for Federation {
@@ -102,7 +107,9 @@ impl Federation {
             repo,
             events,
             clock,
+            policy: *presence.policy(),
             presence: Mutex::new(presence),
+            heartbeats: HeartbeatCounters::default(),
         }
     }
 
@@ -126,9 +133,17 @@ impl Federation {
 
     /// Adds catalog entries registered elsewhere (another replica, the YAML file) to the
     /// presence table, and drops those deleted elsewhere. Returns (added, removed).
+    ///
+    /// When this replica registers or deletes a project while the snapshot is read, the
+    /// snapshot may be older than the table: the round is skipped (`(0, 0)`) rather than
+    /// undoing that change, and the next one catches up.
     pub async fn sync_catalog(&self) -> Result<(usize, usize), RepositoryError> {
+        let before = self.presence().membership_changes();
         let snapshot = self.repo.presence_snapshot().await?;
         let mut presence = self.presence();
+        if presence.membership_changes() != before {
+            return Ok((0, 0));
+        }
         let known: std::collections::HashSet<&Slug> = snapshot.iter().map(|r| &r.slug).collect();
         let stale: Vec<Slug> = presence
             .slugs()
@@ -227,15 +242,34 @@ impl Federation {
         subject_slug: &str,
         bytes: &[u8],
     ) -> Result<bool, HeartbeatRejected> {
+        let result = self.apply_heartbeat(subject_slug, bytes);
+        self.heartbeats.add(match &result {
+            Ok(_) => "ok",
+            Err(rejected) => rejected.outcome(),
+        });
+        result
+    }
+
+    fn apply_heartbeat(&self, subject_slug: &str, bytes: &[u8]) -> Result<bool, HeartbeatRejected> {
         let now = self.clock.now();
-        let policy = *self.presence().policy();
-        let hb = heartbeat::decode(subject_slug, bytes, now, &policy)?;
+        let hb = heartbeat::decode(subject_slug, bytes, now, &self.policy)?;
         match self.presence().heartbeat(&hb, now) {
             HeartbeatOutcome::Recorded { changed } => Ok(changed),
             HeartbeatOutcome::UnknownProject => {
                 Err(HeartbeatRejected::UnknownProject(hb.slug.to_string()))
             }
         }
+    }
+
+    /// Counts a heartbeat an adapter had to drop before it reached the use cases
+    /// (its queue was full).
+    pub fn count_dropped_heartbeat(&self) {
+        self.heartbeats.add("dropped");
+    }
+
+    /// Heartbeats by outcome since start.
+    pub fn heartbeat_counters(&self) -> &HeartbeatCounters {
+        &self.heartbeats
     }
 
     /// Applies the clock, writes the batch in one store call, then publishes the
@@ -1055,5 +1089,23 @@ mod tests {
         assert!(!fed.record_heartbeat("new", &beat("new")).unwrap());
         // Nothing more to do the second time.
         assert_eq!(fed.sync_catalog().await.unwrap(), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn heartbeats_are_counted_by_outcome() {
+        let rig = Rig::with(&["known"]);
+        let (fed, _) = rig.build();
+        fed.record_heartbeat("known", &beat("known")).unwrap();
+        fed.record_heartbeat("known", &beat("known")).unwrap();
+        fed.record_heartbeat("ghost", &beat("ghost")).unwrap_err();
+        fed.record_heartbeat("known", b"{oops").unwrap_err();
+        fed.record_heartbeat("other", &beat("known")).unwrap_err();
+        fed.count_dropped_heartbeat();
+        let c = fed.heartbeat_counters();
+        assert_eq!(c.get("ok"), 2);
+        assert_eq!(c.get("unknown_project"), 1);
+        assert_eq!(c.get("malformed"), 1);
+        assert_eq!(c.get("slug_mismatch"), 1);
+        assert_eq!(c.get("dropped"), 1);
     }
 }

@@ -43,7 +43,12 @@ impl HeartbeatCounters {
 
     /// Every outcome with its count, in [`HEARTBEAT_OUTCOMES`] order.
     pub fn snapshot(&self) -> [(&'static str, u64); HEARTBEAT_OUTCOMES.len()] {
-        std::array::from_fn(|i| (HEARTBEAT_OUTCOMES[i], self.counts[i].load(Ordering::Relaxed)))
+        std::array::from_fn(|i| {
+            (
+                HEARTBEAT_OUTCOMES[i],
+                self.counts[i].load(Ordering::Relaxed),
+            )
+        })
     }
 }
 
