@@ -178,19 +178,21 @@ fn path_error(_e: PathError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::not_found("no such resource").into()
 }
 
-/// One span per request with method, path and status, and one event when it ends.
+/// A span per request with method and path, and one event when it ends (status and
+/// elapsed time). When an outer middleware already opened a request span (the server's
+/// `tracing_actix_web::TracingLogger`), that span is used instead of a nested duplicate.
 /// Headers (the API key among them) and query strings are never recorded.
 async fn request_span(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let probe = matches!(req.path(), "/health" | "/ready");
-    let span = tracing::info_span!(
-        "http",
-        method = %req.method(),
-        path = %req.path(),
-        status = tracing::field::Empty,
-    );
+    let current = tracing::Span::current();
+    let span = if current.is_none() {
+        tracing::info_span!("http", method = %req.method(), path = %req.path())
+    } else {
+        current
+    };
     let started = Instant::now();
     let res = next.call(req).instrument(span.clone()).await;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -198,7 +200,6 @@ async fn request_span(
         Ok(r) => r.status().as_u16(),
         Err(e) => e.as_response_error().status_code().as_u16(),
     };
-    span.record("status", status);
     let _enter = span.enter();
     if status >= 500 {
         tracing::warn!(status, elapsed_ms, "request failed");

@@ -1,0 +1,94 @@
+//! What the request tracing writes: a line per request, never a key.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use actix_web::http::StatusCode;
+use actix_web::test::TestRequest;
+use federation_domain::ports::MockProjectRepository;
+use federation_domain::{ProjectPage, RepositoryError};
+
+use crate::common::*;
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Buffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[actix_web::test]
+async fn requests_are_logged_without_keys_or_store_text_reaching_clients() {
+    let buf = Buffer::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let mut repo = MockProjectRepository::new();
+    let mut seq = mockall::Sequence::new();
+    repo.expect_list()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| {
+            Ok(ProjectPage {
+                items: vec![],
+                total: 0,
+            })
+        });
+    repo.expect_list()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_| {
+            Err(RepositoryError::Internal(
+                "deadlock detected on tuple 42".into(),
+            ))
+        });
+    let h = harness(repo);
+
+    let r = h
+        .send_w(TestRequest::get().uri("/api/fed/projects?limit=5"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = h
+        .send(
+            TestRequest::get()
+                .uri("/api/fed/projects")
+                .insert_header(("X-API-Key", "guess-123")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = h.send_w(TestRequest::get().uri("/api/fed/projects")).await;
+    assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!r.raw.contains("deadlock"));
+
+    let logs = buf.text();
+    assert!(logs.contains("path=/api/fed/projects"), "{logs}");
+    assert!(logs.contains("status=200"), "{logs}");
+    assert!(logs.contains("status=403"), "{logs}");
+    assert!(logs.contains("status=500"), "{logs}");
+    // The store's text is for operators: logged, never answered.
+    assert!(logs.contains("deadlock detected"), "{logs}");
+    for secret in [WRITE_KEY, READ_KEY, "guess-123"] {
+        assert!(!logs.contains(secret), "a key was logged: {logs}");
+    }
+    assert!(
+        !logs.contains("limit=5"),
+        "query strings are not logged: {logs}"
+    );
+}
