@@ -1,1 +1,32 @@
+//! Persistence for the federation service: the domain's [`ProjectRepository`] on
+//! PostgreSQL (diesel-async over tokio-postgres, no libpq) and on an embedded SQLite file
+//! (diesel's SQLite driven through diesel-async's `SyncConnectionWrapper`).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), federation_store::StoreError> {
+//! use federation_store::{DatabaseUrl, Store, StoreOptions};
+//! let url = DatabaseUrl::parse("sqlite://data/federation.db")?;
+//! let store = Store::connect(&url, StoreOptions::default()).await?;
+//! let applied = store.run_migrations().await?;
+//! println!("applied {applied:?} on {}", url.redacted());
+//! # Ok(()) }
+//! ```
+//!
+//! The schema lives in `migrations/postgres` and `migrations/sqlite` and is compiled in.
+//! Times are UTC with microsecond precision on both backends.
+//!
+//! [`ProjectRepository`]: federation_domain::ProjectRepository
 
+mod error;
+mod pg;
+mod reads;
+mod repo;
+mod rows;
+mod schema;
+mod sqlite;
+mod store;
+mod url;
+
+pub use crate::error::StoreError;
+pub use crate::store::{Store, StoreOptions, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+pub use crate::url::DatabaseUrl;

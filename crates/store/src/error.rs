@@ -1,0 +1,89 @@
+//! The store's error type.
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use federation_domain::RepositoryError;
+use thiserror::Error;
+
+/// Why a store operation failed.
+///
+/// The text may carry SQL, database messages or a (redacted) URL: it is meant for logs.
+/// Convert it into [`RepositoryError`] at the port boundary; the API layer never shows
+/// either to a client.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The `DATABASE_URL` is not one of the accepted forms.
+    #[error("invalid database url: {0}")]
+    InvalidUrl(String),
+    /// A connection could not be opened (refused, bad credentials, unreachable host).
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    /// No connection became available in time.
+    #[error("timed out after {0:?} waiting for a database connection")]
+    Timeout(std::time::Duration),
+    /// The connection pool failed in another way.
+    #[error("connection pool: {0}")]
+    Pool(String),
+    /// A query failed.
+    #[error("query failed: {0}")]
+    Query(#[from] DieselError),
+    /// Applying or listing migrations failed.
+    #[error("migrations: {0}")]
+    Migration(String),
+    /// A file-system step failed (creating the SQLite file's folder).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A background task running the operation failed (panicked or was cancelled).
+    #[error("store task failed: {0}")]
+    Task(String),
+    /// A stored value does not pass the domain's validation (edited by hand, or a bug).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether the failure means the database cannot be reached right now (as opposed to
+    /// a query the database refused).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Connect(_) | StoreError::Timeout(_) | StoreError::Pool(_) => true,
+            StoreError::Query(e) => is_connection_error(e),
+            _ => false,
+        }
+    }
+}
+
+/// Whether a diesel error is about the link to the database rather than the query.
+fn is_connection_error(e: &DieselError) -> bool {
+    match e {
+        DieselError::DatabaseError(kind, info) => {
+            matches!(
+                kind,
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
+            ) || {
+                let msg = info.message();
+                // PostgreSQL's admin shutdown / crash recovery, SQLite's lock timeout.
+                msg.contains("terminating connection")
+                    || msg.contains("the database system is")
+                    || msg.contains("database is locked")
+            }
+        }
+        DieselError::BrokenTransactionManager => true,
+        _ => false,
+    }
+}
+
+impl From<StoreError> for RepositoryError {
+    fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            RepositoryError::Unavailable(e.to_string())
+        } else {
+            RepositoryError::Internal(e.to_string())
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Reads, written once for both backends.
+//!
+//! PostgreSQL runs them with `diesel_async::RunQueryDsl` (`.await`), SQLite with the sync
+//! `diesel::RunQueryDsl` inside one blocking task per operation. [`read_ops!`] expands the
+//! same bodies in each backend module; the caller passes `[async] [.await]` or `[] []`
+//! and imports the matching `RunQueryDsl`.
+
+/// Expands the read operations for one connection type. See the module docs.
+macro_rules! read_ops {
+    ($conn:ty, [$($async_kw:tt)*], [$($aw:tt)*]) => {
+        /// The `(project_id, tag)` pairs of these projects, in stored order.
+        pub(crate) $($async_kw)* fn tags_of(
+            conn: &mut $conn,
+            ids: Vec<i64>,
+        ) -> Result<Vec<(i64, String)>, StoreError> {
+            use crate::schema::project_tags;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            Ok(project_tags::table
+                .filter(project_tags::project_id.eq_any(ids))
+                .order((project_tags::project_id.asc(), project_tags::position.asc()))
+                .select((project_tags::project_id, project_tags::tag))
+                .load(conn)$($aw)*?)
+        }
+
+        /// One project by slug, with its tags.
+        pub(crate) $($async_kw)* fn get(
+            conn: &mut $conn,
+            slug: &str,
+        ) -> Result<Option<Project>, StoreError> {
+            use crate::schema::projects;
+            let row: Option<ProjectRow> = projects::table
+                .filter(projects::slug.eq(slug))
+                .select(ProjectRow::as_select())
+                .first(conn)$($aw)*
+                .optional()?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let tags = tags_of(conn, vec![row.id])$($aw)*?;
+            Ok(crate::rows::assemble(vec![row], tags)?.pop())
+        }
+
+        /// A page of projects and the total matching the filter. Callers run it in one
+        /// transaction so the two agree.
+        pub(crate) $($async_kw)* fn list(
+            conn: &mut $conn,
+            filter: &ListFilter,
+        ) -> Result<ProjectPage, StoreError> {
+            use crate::schema::{project_tags, projects};
+            macro_rules! filtered {
+                () => {{
+                    let mut q = projects::table.into_boxed();
+                    if let Some(status) = filter.status {
+                        q = q.filter(projects::status.eq(status.as_str()));
+                    }
+                    if let Some(tag) = &filter.tag {
+                        q = q.filter(
+                            projects::id.eq_any(
+                                project_tags::table
+                                    .filter(project_tags::tag.eq(tag.as_str()))
+                                    .select(project_tags::project_id),
+                            ),
+                        );
+                    }
+                    q
+                }};
+            }
+            let total: i64 = filtered!().count().get_result(conn)$($aw)*?;
+            let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
+            let rows: Vec<ProjectRow> = if offset >= total {
+                Vec::new()
+            } else {
+                filtered!()
+                    .order(projects::slug.asc())
+                    .limit(i64::from(filter.limit))
+                    .offset(offset)
+                    .select(ProjectRow::as_select())
+                    .load(conn)$($aw)*?
+            };
+            let tags = tags_of(conn, rows.iter().map(|r| r.id).collect())$($aw)*?;
+            Ok(ProjectPage {
+                items: crate::rows::assemble(rows, tags)?,
+                total: u64::try_from(total).unwrap_or(0),
+            })
+        }
+
+        /// Removes a project; tags and history go with it (ON DELETE CASCADE).
+        pub(crate) $($async_kw)* fn delete(
+            conn: &mut $conn,
+            slug: &str,
+        ) -> Result<bool, StoreError> {
+            use crate::schema::projects;
+            let n = diesel::delete(projects::table.filter(projects::slug.eq(slug)))
+                .execute(conn)$($aw)*?;
+            Ok(n > 0)
+        }
+
+        /// Every project's liveness, in slug order.
+        pub(crate) $($async_kw)* fn presence_snapshot(
+            conn: &mut $conn,
+        ) -> Result<Vec<PresenceRecord>, StoreError> {
+            use crate::schema::projects;
+            let rows: Vec<PresenceRow> = projects::table
+                .order(projects::slug.asc())
+                .select((
+                    projects::slug,
+                    projects::status,
+                    projects::status_reason,
+                    projects::version,
+                    projects::last_heartbeat_at,
+                ))
+                .load(conn)$($aw)*?;
+            rows.into_iter().map(PresenceRow::into_record).collect()
+        }
+
+        /// A project's transitions, newest first (ties: last written first).
+        pub(crate) $($async_kw)* fn history(
+            conn: &mut $conn,
+            slug: &Slug,
+            limit: u32,
+        ) -> Result<Option<Vec<Transition>>, StoreError> {
+            use crate::schema::{projects, status_transitions};
+            let id: Option<i64> = projects::table
+                .filter(projects::slug.eq(slug.as_str()))
+                .select(projects::id)
+                .first(conn)$($aw)*
+                .optional()?;
+            let Some(id) = id else {
+                return Ok(None);
+            };
+            let rows: Vec<TransitionRow> = status_transitions::table
+                .filter(status_transitions::project_id.eq(id))
+                .order((status_transitions::at.desc(), status_transitions::id.desc()))
+                .limit(i64::from(limit))
+                .select(TransitionRow::as_select())
+                .load(conn)$($aw)*?;
+            rows.into_iter()
+                .map(|r| r.into_transition(slug))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
+        }
+
+        /// Replaces a project's tags, keeping their order.
+        pub(crate) $($async_kw)* fn replace_tags(
+            conn: &mut $conn,
+            project_id: i64,
+            tags: &Tags,
+        ) -> Result<(), StoreError> {
+            use crate::schema::project_tags;
+            diesel::delete(project_tags::table.filter(project_tags::project_id.eq(project_id)))
+                .execute(conn)$($aw)*?;
+            if tags.is_empty() {
+                return Ok(());
+            }
+            let rows: Vec<_> = tags
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    (
+                        project_tags::project_id.eq(project_id),
+                        project_tags::tag.eq(t.as_str()),
+                        project_tags::position.eq(i32::try_from(i).unwrap_or(i32::MAX)),
+                    )
+                })
+                .collect();
+            diesel::insert_into(project_tags::table)
+                .values(rows)
+                .execute(conn)$($aw)*?;
+            Ok(())
+        }
+
+        /// Applies a patch; `None` when there is no such project.
+        pub(crate) $($async_kw)* fn update(
+            conn: &mut $conn,
+            slug: &str,
+            patch: &ProjectPatch,
+            now: DbTime,
+        ) -> Result<Option<Project>, StoreError> {
+            use crate::schema::projects;
+            let changes = crate::rows::ProjectChanges {
+                name: patch.name.as_ref().map(|n| n.as_str()),
+                hub_url: patch.hub_url.as_ref().map(|u| u.as_str()),
+                updated_at: now,
+            };
+            let id: Option<i64> = diesel::update(projects::table.filter(projects::slug.eq(slug)))
+                .set(&changes)
+                .returning(projects::id)
+                .get_result(conn)$($aw)*
+                .optional()?;
+            let Some(id) = id else {
+                return Ok(None);
+            };
+            if let Some(tags) = &patch.tags {
+                replace_tags(conn, id, tags)$($aw)*?;
+            }
+            get(conn, slug)$($aw)*
+        }
+
+        /// Answers when the database does.
+        pub(crate) $($async_kw)* fn ping(conn: &mut $conn) -> Result<(), StoreError> {
+            diesel::sql_query("SELECT 1").execute(conn)$($aw)*?;
+            Ok(())
+        }
+    };
+}
+
+pub(crate) use read_ops;

@@ -1,0 +1,185 @@
+//! Rows as read from either backend, and their conversion into domain values.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use diesel::prelude::*;
+use federation_domain::{
+    HubUrl, MeshNamespace, PresenceRecord, Project, ProjectName, Slug, Status, Tags, Transition,
+    Version,
+};
+
+use crate::error::StoreError;
+use crate::schema::{projects, status_transitions, DbTime};
+
+/// The current time, cut to the microsecond both backends store.
+pub(crate) fn now_micros() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// One `projects` row.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = projects)]
+pub(crate) struct ProjectRow {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub hub_url: String,
+    pub mesh_namespace: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub version: Option<String>,
+    pub last_heartbeat_at: Option<DbTime>,
+    pub created_at: DbTime,
+    pub updated_at: DbTime,
+}
+
+/// The liveness columns of one project.
+#[derive(Debug, Queryable)]
+pub(crate) struct PresenceRow {
+    pub slug: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub version: Option<String>,
+    pub last_heartbeat_at: Option<DbTime>,
+}
+
+/// One `status_transitions` row (without its project, which the caller knows).
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = status_transitions)]
+pub(crate) struct TransitionRow {
+    pub from_status: String,
+    pub to_status: String,
+    pub reason: Option<String>,
+    pub at: DbTime,
+    pub last_heartbeat_at: Option<DbTime>,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn status(raw: &str) -> Result<Status, StoreError> {
+    Status::parse(raw).map_err(|e| corrupt("status", e))
+}
+
+fn version(raw: Option<String>) -> Result<Option<Version>, StoreError> {
+    raw.map(|v| Version::parse(&v).map_err(|e| corrupt("version", e)))
+        .transpose()
+}
+
+fn slug(raw: &str) -> Result<Slug, StoreError> {
+    Slug::parse(raw).map_err(|e| corrupt("slug", e))
+}
+
+impl ProjectRow {
+    /// The domain project, with `tags` in their stored order.
+    pub fn into_project(self, tags: Vec<String>) -> Result<Project, StoreError> {
+        Ok(Project {
+            id: self.id,
+            slug: slug(&self.slug)?,
+            name: ProjectName::parse(&self.name).map_err(|e| corrupt("name", e))?,
+            hub_url: HubUrl::parse(&self.hub_url).map_err(|e| corrupt("hub_url", e))?,
+            mesh_namespace: MeshNamespace::from_stored(self.mesh_namespace),
+            status: status(&self.status)?,
+            status_reason: self.status_reason,
+            tags: Tags::parse(&tags).map_err(|e| corrupt("tags", e))?,
+            version: version(self.version)?,
+            last_heartbeat_at: self.last_heartbeat_at.map(|t| t.0),
+            created_at: self.created_at.0,
+            updated_at: self.updated_at.0,
+        })
+    }
+}
+
+impl PresenceRow {
+    pub fn into_record(self) -> Result<PresenceRecord, StoreError> {
+        Ok(PresenceRecord {
+            slug: slug(&self.slug)?,
+            status: status(&self.status)?,
+            status_reason: self.status_reason,
+            version: version(self.version)?,
+            last_heartbeat_at: self.last_heartbeat_at.map(|t| t.0),
+        })
+    }
+}
+
+impl TransitionRow {
+    pub fn into_transition(self, slug: &Slug) -> Result<Transition, StoreError> {
+        Ok(Transition {
+            slug: slug.clone(),
+            from: status(&self.from_status)?,
+            to: status(&self.to_status)?,
+            reason: self.reason,
+            at: self.at.0,
+            last_heartbeat_at: self.last_heartbeat_at.map(|t| t.0),
+        })
+    }
+}
+
+/// Joins project rows with their tags (`(project_id, tag)` pairs in stored order).
+pub(crate) fn assemble(
+    rows: Vec<ProjectRow>,
+    tag_rows: Vec<(i64, String)>,
+) -> Result<Vec<Project>, StoreError> {
+    let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
+    for (id, tag) in tag_rows {
+        tags.entry(id).or_default().push(tag);
+    }
+    rows.into_iter()
+        .map(|r| {
+            let t = tags.remove(&r.id).unwrap_or_default();
+            r.into_project(t)
+        })
+        .collect()
+}
+
+/// One presence update ready to bind.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PresenceUpdate<'a> {
+    pub slug: &'a str,
+    pub status: &'static str,
+    pub status_reason: Option<&'a str>,
+    pub version: Option<&'a str>,
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
+}
+
+/// A batch of presence updates with one entry per slug (a statement that updates one row
+/// from two source rows would pick one at random): the last record for a slug wins,
+/// except that its heartbeat is the latest any of its records carried.
+pub(crate) fn dedupe_presence(updates: &[PresenceRecord]) -> Vec<PresenceUpdate<'_>> {
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(updates.len());
+    let mut out: Vec<PresenceUpdate<'_>> = Vec::with_capacity(updates.len());
+    for u in updates {
+        let row = PresenceUpdate {
+            slug: u.slug.as_str(),
+            status: u.status.as_str(),
+            status_reason: u.status_reason.as_deref(),
+            version: u.version.as_ref().map(Version::as_str),
+            last_heartbeat_at: u.last_heartbeat_at.map(|t| t.trunc_subsecs(6)),
+        };
+        match index.get(row.slug) {
+            Some(&i) => {
+                let hb = out[i].last_heartbeat_at.max(row.last_heartbeat_at);
+                out[i] = PresenceUpdate {
+                    last_heartbeat_at: hb,
+                    ..row
+                };
+            }
+            None => {
+                index.insert(row.slug, out.len());
+                out.push(row);
+            }
+        }
+    }
+    out
+}
+
+/// The descriptive fields a patch may change (`None` leaves a column alone).
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = projects)]
+pub(crate) struct ProjectChanges<'a> {
+    pub name: Option<&'a str>,
+    pub hub_url: Option<&'a str>,
+    pub updated_at: DbTime,
+}

@@ -1,0 +1,108 @@
+//! Tables and the one custom column type both backends share.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::expression::AsExpression;
+use diesel::pg::{Pg, PgValue};
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::{SqlType, Text, Timestamptz};
+use diesel::sqlite::{Sqlite, SqliteValue};
+
+/// A UTC instant with microsecond precision: `timestamptz` on PostgreSQL, fixed-width
+/// text `YYYY-MM-DDTHH:MM:SS.ffffffZ` on SQLite (so text order is time order).
+#[derive(Debug, Clone, Copy, Default, SqlType, diesel::query_builder::QueryId)]
+#[diesel(postgres_type(oid = 1184, array_oid = 1185))]
+#[diesel(sqlite_type(name = "Text"))]
+pub struct UtcTime;
+
+/// The Rust side of [`UtcTime`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, AsExpression, FromSqlRow)]
+#[diesel(sql_type = UtcTime)]
+pub struct DbTime(pub DateTime<Utc>);
+
+/// The SQLite text form (always six fractional digits).
+pub const SQLITE_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";
+
+impl DbTime {
+    /// The SQLite text form of `t`.
+    pub fn sqlite_text(t: &DateTime<Utc>) -> String {
+        t.format(SQLITE_TIME_FORMAT).to_string()
+    }
+}
+
+impl ToSql<UtcTime, Pg> for DbTime {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        <DateTime<Utc> as ToSql<Timestamptz, Pg>>::to_sql(&self.0, out)
+    }
+}
+
+impl FromSql<UtcTime, Pg> for DbTime {
+    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+        <DateTime<Utc> as FromSql<Timestamptz, Pg>>::from_sql(bytes).map(DbTime)
+    }
+}
+
+impl ToSql<UtcTime, Sqlite> for DbTime {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        out.set_value(DbTime::sqlite_text(&self.0));
+        Ok(serialize::IsNull::No)
+    }
+}
+
+impl FromSql<UtcTime, Sqlite> for DbTime {
+    fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+        let text = <String as FromSql<Text, Sqlite>>::from_sql(value)?;
+        // Our own form first; a lenient fallback for hand-written rows.
+        let t = text.strip_suffix('Z').unwrap_or(&text);
+        NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
+            .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f"))
+            .map(|n| DbTime(n.and_utc()))
+            .map_err(|e| format!("invalid stored time {text:?}: {e}").into())
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::UtcTime;
+
+    projects (id) {
+        id -> BigInt,
+        slug -> Text,
+        name -> Text,
+        hub_url -> Text,
+        mesh_namespace -> Text,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        version -> Nullable<Text>,
+        last_heartbeat_at -> Nullable<UtcTime>,
+        created_at -> UtcTime,
+        updated_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    project_tags (project_id, tag) {
+        project_id -> BigInt,
+        tag -> Text,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::UtcTime;
+
+    status_transitions (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        from_status -> Text,
+        to_status -> Text,
+        reason -> Nullable<Text>,
+        at -> UtcTime,
+        last_heartbeat_at -> Nullable<UtcTime>,
+    }
+}
+
+diesel::joinable!(project_tags -> projects (project_id));
+diesel::joinable!(status_transitions -> projects (project_id));
+diesel::allow_tables_to_appear_in_same_query!(projects, project_tags, status_transitions);

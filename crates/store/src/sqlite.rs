@@ -1,0 +1,158 @@
+//! SQLite: the shared reads plus the multi-row statements written for SQLite. Everything
+//! here is sync diesel, run on the blocking pool by [`crate::Store`].
+
+use std::fmt::Write as _;
+
+use chrono::SubsecRound;
+use diesel::prelude::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sqlite::Sqlite;
+use diesel::{RunQueryDsl, SqliteConnection};
+use federation_domain::{
+    ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Tags,
+    Transition, Upserted,
+};
+
+use crate::error::StoreError;
+use crate::reads::read_ops;
+use crate::rows::{dedupe_presence, PresenceRow, ProjectRow, TransitionRow};
+use crate::schema::{projects, DbTime, UtcTime};
+
+read_ops!(SqliteConnection, [], []);
+
+/// SQLite refuses statements with more than 32,766 bound values; stay below it.
+const MAX_BINDS: usize = 32_000;
+
+/// Inserts or updates one registration. Run inside an IMMEDIATE transaction: the write
+/// lock is held from BEGIN, so the existence check and the upsert see the same database
+/// and `created` is exact.
+pub(crate) fn upsert(
+    conn: &mut SqliteConnection,
+    reg: &Registration,
+    now: DbTime,
+) -> Result<Upserted, StoreError> {
+    let existed: Option<i64> = projects::table
+        .filter(projects::slug.eq(reg.slug.as_str()))
+        .select(projects::id)
+        .first(conn)
+        .optional()?;
+    let id: i64 = diesel::insert_into(projects::table)
+        .values((
+            projects::slug.eq(reg.slug.as_str()),
+            projects::name.eq(reg.name.as_str()),
+            projects::hub_url.eq(reg.hub_url.as_str()),
+            projects::mesh_namespace.eq(reg.mesh_namespace.as_str()),
+            projects::created_at.eq(now),
+            projects::updated_at.eq(now),
+        ))
+        .on_conflict(projects::slug)
+        .do_update()
+        .set((
+            projects::name.eq(reg.name.as_str()),
+            projects::hub_url.eq(reg.hub_url.as_str()),
+            projects::mesh_namespace.eq(reg.mesh_namespace.as_str()),
+            projects::updated_at.eq(now),
+        ))
+        .returning(projects::id)
+        .get_result(conn)?;
+    replace_tags(conn, id, &reg.tags)?;
+    let project = get(conn, reg.slug.as_str())?
+        .ok_or_else(|| StoreError::Corrupt("an upserted project vanished".into()))?;
+    Ok(Upserted {
+        project,
+        created: existed.is_none(),
+    })
+}
+
+/// `(?, ?, …)` rows for a multi-row VALUES list.
+fn values_rows(rows: usize, columns: usize) -> String {
+    let mut row = String::from("(?");
+    for _ in 1..columns {
+        row.push_str(", ?");
+    }
+    row.push(')');
+    let mut out = String::with_capacity(rows * (row.len() + 2));
+    for i in 0..rows {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&row);
+    }
+    out
+}
+
+/// Writes a batch of presence updates and appends transitions, each as one multi-row
+/// statement per chunk (the chunks keep under SQLite's bound-parameter limit). Run inside
+/// a transaction.
+pub(crate) fn write_presence(
+    conn: &mut SqliteConnection,
+    updates: &[PresenceRecord],
+    transitions: &[Transition],
+) -> Result<(), StoreError> {
+    let updates = dedupe_presence(updates);
+    const UPDATE_COLUMNS: usize = 5;
+    for chunk in updates.chunks(MAX_BINDS / UPDATE_COLUMNS) {
+        let mut sql = String::with_capacity(chunk.len() * 20 + 800);
+        let _ = write!(
+            sql,
+            "WITH u(slug, status, status_reason, version, last_heartbeat_at) AS (VALUES {}) \
+             UPDATE projects SET \
+                 status = u.status, \
+                 status_reason = u.status_reason, \
+                 version = u.version, \
+                 last_heartbeat_at = CASE \
+                     WHEN projects.last_heartbeat_at IS NULL \
+                       OR u.last_heartbeat_at > projects.last_heartbeat_at \
+                     THEN u.last_heartbeat_at ELSE projects.last_heartbeat_at END \
+             FROM u \
+             WHERE projects.slug = u.slug AND ( \
+                 projects.status IS NOT u.status \
+                 OR projects.status_reason IS NOT u.status_reason \
+                 OR projects.version IS NOT u.version \
+                 OR u.last_heartbeat_at > projects.last_heartbeat_at \
+                 OR (projects.last_heartbeat_at IS NULL AND u.last_heartbeat_at IS NOT NULL))",
+            values_rows(chunk.len(), UPDATE_COLUMNS)
+        );
+        let mut query = diesel::sql_query(sql).into_boxed::<Sqlite>();
+        for u in chunk {
+            query = query
+                .bind::<Text, _>(u.slug)
+                .bind::<Text, _>(u.status)
+                .bind::<Nullable<Text>, _>(u.status_reason)
+                .bind::<Nullable<Text>, _>(u.version)
+                .bind::<Nullable<UtcTime>, _>(u.last_heartbeat_at.map(DbTime));
+        }
+        query.execute(conn)?;
+    }
+
+    const TRANSITION_COLUMNS: usize = 7;
+    let chunk_rows = MAX_BINDS / TRANSITION_COLUMNS;
+    for (c, chunk) in transitions.chunks(chunk_rows).enumerate() {
+        let sql = format!(
+            "WITH t(ord, slug, from_status, to_status, reason, at, last_heartbeat_at) \
+                 AS (VALUES {}) \
+             INSERT INTO status_transitions \
+                 (project_id, from_status, to_status, reason, at, last_heartbeat_at) \
+             SELECT p.id, t.from_status, t.to_status, t.reason, t.at, t.last_heartbeat_at \
+             FROM t JOIN projects p ON p.slug = t.slug \
+             ORDER BY t.ord",
+            values_rows(chunk.len(), TRANSITION_COLUMNS)
+        );
+        let mut query = diesel::sql_query(sql).into_boxed::<Sqlite>();
+        for (i, t) in chunk.iter().enumerate() {
+            let ord = i64::try_from(c * chunk_rows + i).unwrap_or(i64::MAX);
+            query = query
+                .bind::<BigInt, _>(ord)
+                .bind::<Text, _>(t.slug.as_str())
+                .bind::<Text, _>(t.from.as_str())
+                .bind::<Text, _>(t.to.as_str())
+                .bind::<Nullable<Text>, _>(t.reason.as_deref())
+                .bind::<UtcTime, _>(DbTime(t.at.trunc_subsecs(6)))
+                .bind::<Nullable<UtcTime>, _>(
+                    t.last_heartbeat_at.map(|b| DbTime(b.trunc_subsecs(6))),
+                );
+        }
+        query.execute(conn)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,318 @@
+//! The store handle: pools, connection set-up and migrations.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, PoolError as ConnPoolError, RecyclingMethod,
+};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{
+    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection,
+};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::error::StoreError;
+use crate::url::DatabaseUrl;
+
+/// The PostgreSQL schema, compiled in.
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+/// The SQLite schema, compiled in.
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// Set on every pooled SQLite connection.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+
+/// SQLite serialises writers anyway; a few connections serve concurrent readers.
+const SQLITE_MAX_CONNECTIONS: usize = 4;
+
+/// An arbitrary, fixed key for the advisory lock that keeps two replicas from migrating
+/// the same PostgreSQL database at once.
+const MIGRATION_LOCK_KEY: i64 = 0x6665_645f_6d69_6772; // "fed_migr"
+
+/// An async SQLite connection: the sync one run on tokio's blocking pool.
+pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// Takes a connection from a pool, waiting at most `timeout` (a macro: the pool's
+/// manager bounds are long to spell out generically).
+macro_rules! pooled {
+    ($pool:expr, $timeout:expr) => {{
+        let timeout: Duration = $timeout;
+        match tokio::time::timeout(timeout, $pool.get()).await {
+            Err(_) => Err(StoreError::Timeout(timeout)),
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(PoolError::Backend(ConnPoolError::ConnectionError(e)))) => {
+                Err(StoreError::Connect(e.to_string()))
+            }
+            Ok(Err(PoolError::Backend(ConnPoolError::QueryError(e)))) => Err(StoreError::Query(e)),
+            Ok(Err(PoolError::Timeout(_))) => Err(StoreError::Timeout(timeout)),
+            Ok(Err(e)) => Err(StoreError::Pool(e.to_string())),
+        }
+    }};
+}
+
+/// Pool sizing and patience.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Most connections held at once (PostgreSQL; SQLite uses at most 4).
+    pub max_connections: usize,
+    /// How long an operation waits for a connection (a free pooled one, or a new one
+    /// being opened) before it fails as unavailable.
+    pub connect_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Postgres(Pool<AsyncPgConnection>),
+    Sqlite {
+        pool: Pool<SqliteConn>,
+        /// One writer at a time inside this process, so writers queue here instead of
+        /// spinning in SQLite's busy handler (other processes still get `busy_timeout`).
+        write_lock: Arc<tokio::sync::Mutex<()>>,
+    },
+}
+
+/// A connected store: PostgreSQL or SQLite behind one pool. Cheap to clone (shares the
+/// pool).
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) backend: Backend,
+    url: Arc<DatabaseUrl>,
+    pub(crate) timeout: Duration,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .field("url", &self.url.redacted())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens a pool and checks that one connection works. For SQLite, creates the file
+    /// and its parent folder when missing. Does not migrate: see [`Store::run_migrations`].
+    pub async fn connect(url: &DatabaseUrl, opts: StoreOptions) -> Result<Store, StoreError> {
+        let max = opts.max_connections.max(1);
+        let backend = match url {
+            DatabaseUrl::Postgres(u) => {
+                let mut config = ManagerConfig::<AsyncPgConnection>::default();
+                config.recycling_method = RecyclingMethod::Verified;
+                let manager = AsyncDieselConnectionManager::new_with_config(u.clone(), config);
+                let pool = Pool::builder(manager)
+                    .max_size(max)
+                    .build()
+                    .map_err(|e| StoreError::Pool(e.to_string()))?;
+                Backend::Postgres(pool)
+            }
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+                        context: format!("creating {}", parent.display()),
+                        source,
+                    })?;
+                }
+                let path = path.to_str().ok_or_else(|| {
+                    StoreError::InvalidUrl("the SQLite path is not valid UTF-8".to_owned())
+                })?;
+                let mut config = ManagerConfig::<SqliteConn>::default();
+                config.recycling_method = RecyclingMethod::Fast;
+                config.custom_setup = Box::new(|url| Box::pin(establish_sqlite(url.to_owned())));
+                let manager = AsyncDieselConnectionManager::new_with_config(path, config);
+                let pool = Pool::builder(manager)
+                    .max_size(max.min(SQLITE_MAX_CONNECTIONS))
+                    .build()
+                    .map_err(|e| StoreError::Pool(e.to_string()))?;
+                Backend::Sqlite {
+                    pool,
+                    write_lock: Arc::new(tokio::sync::Mutex::new(())),
+                }
+            }
+        };
+        let store = Store {
+            backend,
+            url: Arc::new(url.clone()),
+            timeout: opts.connect_timeout,
+        };
+        store.check().await?;
+        Ok(store)
+    }
+
+    /// `"postgres"` or `"sqlite"`.
+    pub fn backend(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres(_) => "postgres",
+            Backend::Sqlite { .. } => "sqlite",
+        }
+    }
+
+    /// The database this store uses, password masked.
+    pub fn redacted_url(&self) -> String {
+        self.url.redacted()
+    }
+
+    /// Applies every embedded migration not yet applied, in order; returns the versions
+    /// applied now (empty when the schema was up to date). On PostgreSQL an advisory lock
+    /// keeps concurrent replicas from migrating at the same time.
+    ///
+    /// Runs the migration harness on tokio's blocking pool, so it works on either
+    /// runtime flavour.
+    pub async fn run_migrations(&self) -> Result<Vec<String>, StoreError> {
+        self.migrate(true).await
+    }
+
+    /// The versions of the embedded migrations not yet applied.
+    pub async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
+        self.migrate(false).await
+    }
+
+    async fn migrate(&self, apply: bool) -> Result<Vec<String>, StoreError> {
+        match &self.backend {
+            Backend::Postgres(_) => {
+                let DatabaseUrl::Postgres(url) = self.url.as_ref() else {
+                    return Err(StoreError::Migration("backend and url disagree".into()));
+                };
+                let mut conn =
+                    tokio::time::timeout(self.timeout, AsyncPgConnection::establish(url))
+                        .await
+                        .map_err(|_| StoreError::Timeout(self.timeout))?
+                        .map_err(|e| StoreError::Connect(e.to_string()))?;
+                if apply {
+                    diesel_async::RunQueryDsl::execute(
+                        diesel::sql_query("SELECT pg_advisory_lock($1)")
+                            .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK_KEY),
+                        &mut conn,
+                    )
+                    .await?;
+                }
+                // The harness drives the async connection with block_in_place/block_on,
+                // which is only allowed off the async worker threads.
+                let (conn, result) = tokio::task::spawn_blocking(move || {
+                    let mut harness = AsyncMigrationHarness::new(conn);
+                    let result = run_harness(&mut harness, POSTGRES_MIGRATIONS, apply);
+                    (harness.into_inner(), result)
+                })
+                .await
+                .map_err(|e| StoreError::Task(e.to_string()))?;
+                let mut conn = conn;
+                if apply {
+                    // Dropping the connection would release it too; unlock to be tidy.
+                    let _ = diesel_async::RunQueryDsl::execute(
+                        diesel::sql_query("SELECT pg_advisory_unlock($1)")
+                            .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK_KEY),
+                        &mut conn,
+                    )
+                    .await;
+                }
+                result
+            }
+            Backend::Sqlite { write_lock, .. } => {
+                let _guard = write_lock.clone().lock_owned().await;
+                self.sqlite(move |conn| run_harness(conn, SQLITE_MIGRATIONS, apply))
+                    .await
+            }
+        }
+    }
+
+    /// Opens one connection and runs a trivial query.
+    async fn check(&self) -> Result<(), StoreError> {
+        crate::repo::ping(self).await
+    }
+
+    /// A pooled PostgreSQL connection, waiting at most the connect timeout.
+    pub(crate) async fn pg_conn(
+        &self,
+        pool: &Pool<AsyncPgConnection>,
+    ) -> Result<Object<AsyncPgConnection>, StoreError> {
+        pooled!(pool, self.timeout)
+    }
+
+    /// Runs `f` on a pooled SQLite connection on the blocking pool. The work runs in its
+    /// own task, which owns the connection until `f` returns: a caller that gives up
+    /// (a dropped request) cannot hand a connection back to the pool mid-transaction.
+    pub(crate) async fn sqlite<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let Backend::Sqlite { pool, .. } = &self.backend else {
+            return Err(StoreError::Task("not a SQLite store".into()));
+        };
+        let pool = pool.clone();
+        let timeout = self.timeout;
+        tokio::spawn(async move {
+            let mut conn = pooled!(pool, timeout)?;
+            conn.spawn_blocking(move |c| Ok(f(c)))
+                .await
+                .map_err(StoreError::Query)?
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Like [`Store::sqlite`], for writes: one writer at a time in this process, inside
+    /// an IMMEDIATE transaction (the write lock is taken at BEGIN, so a read-then-write
+    /// never fails half-way with SQLITE_BUSY).
+    pub(crate) async fn sqlite_write<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        F: FnOnce(&mut SqliteConnection) -> Result<R, StoreError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let Backend::Sqlite { write_lock, .. } = &self.backend else {
+            return Err(StoreError::Task("not a SQLite store".into()));
+        };
+        let guard = write_lock.clone().lock_owned().await;
+        let result = self.sqlite(move |c| c.immediate_transaction(f)).await;
+        drop(guard);
+        result
+    }
+}
+
+async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
+    let mut conn = SqliteConn::establish(&path).await?;
+    conn.batch_execute(SQLITE_PRAGMAS)
+        .await
+        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+fn run_harness<DB, H>(
+    harness: &mut H,
+    migrations: EmbeddedMigrations,
+    apply: bool,
+) -> Result<Vec<String>, StoreError>
+where
+    DB: diesel::backend::Backend,
+    H: MigrationHarness<DB>,
+    EmbeddedMigrations: diesel::migration::MigrationSource<DB>,
+{
+    let versions = if apply {
+        harness
+            .run_pending_migrations(migrations)
+            .map_err(|e| StoreError::Migration(e.to_string()))?
+            .into_iter()
+            .map(|v| v.to_string())
+            .collect()
+    } else {
+        harness
+            .pending_migrations(migrations)
+            .map_err(|e| StoreError::Migration(e.to_string()))?
+            .into_iter()
+            .map(|m| m.name().version().to_string())
+            .collect()
+    };
+    Ok(versions)
+}
