@@ -200,3 +200,18 @@ async fn only_post_is_allowed() {
     assert_eq!(r.header("allow"), Some("POST"));
     assert_eq!(r.error().0, "method_not_allowed");
 }
+
+#[actix_web::test]
+async fn a_body_larger_than_its_content_length_claims_is_still_413() {
+    // The stream is counted too, not only the declared length (chunked uploads).
+    let h = Builder::new(MockProjectRepository::new())
+        .known(&["commandcenter"])
+        .build();
+    let pad = "x".repeat(20 * 1024);
+    let body = format!(r#"{{"project_slug":"commandcenter","pad":"{pad}"}}"#);
+    let r = h
+        .send_w(hb("commandcenter", &body).insert_header(("content-length", "40")))
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.raw);
+    assert_eq!(status_of(&h), Status::Offline);
+}
