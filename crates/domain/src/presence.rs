@@ -387,10 +387,7 @@ impl Presence {
 
     /// Applies the clock (unless the guard holds) and takes everything to persist.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Flush {
-        let mut mass_expiry = None;
-        if !self.guard(now).is_active() {
-            mass_expiry = self.sweep(now);
-        }
+        let mass_expiry = self.advance(now);
         let updates = self
             .dirty
             .drain(..)
@@ -408,6 +405,16 @@ impl Presence {
             updates,
             mass_expiry,
         }
+    }
+
+    /// Applies the clock (unless the guard holds) and keeps what it changes for the next
+    /// [`Presence::tick`]. While the store refuses batches the server keeps advancing
+    /// every tick, so each transition still happens, and is stamped, on time.
+    pub fn advance(&mut self, now: DateTime<Utc>) -> Option<MassExpiry> {
+        if self.guard(now).is_active() {
+            return None;
+        }
+        self.sweep(now)
     }
 
     fn sweep(&mut self, now: DateTime<Utc>) -> Option<MassExpiry> {
@@ -1361,5 +1368,33 @@ mod tests {
         let after_remove = p.membership_changes();
         assert!(!p.remove(&slug("a")));
         assert_eq!(p.membership_changes(), after_remove);
+    }
+
+    #[test]
+    fn advancing_without_a_flush_keeps_every_step_on_time() {
+        let mut p = Presence::new(StatusPolicy::default());
+        p.register(&slug("a"));
+        let hb = Heartbeat {
+            slug: slug("a"),
+            hub_url: None,
+            version: None,
+            sent_at: None,
+            reported: Reported::Online,
+        };
+        p.heartbeat(&hb, t0());
+        assert_eq!(p.advance(t0() + secs(60)), None);
+        assert_eq!(p.advance(t0() + secs(90)), None);
+        let flush = p.tick(t0() + secs(95));
+        let steps: Vec<(Status, DateTime<Utc>)> =
+            flush.transitions.iter().map(|t| (t.to, t.at)).collect();
+        assert_eq!(
+            steps,
+            vec![
+                (Status::Online, t0()),
+                (Status::Degraded, t0() + secs(60)),
+                (Status::Offline, t0() + secs(90)),
+            ]
+        );
+        assert_eq!(flush.updates.len(), 1);
     }
 }

@@ -312,6 +312,13 @@ impl Federation {
         Ok(report)
     }
 
+    /// Applies the clock without writing anything: for ticks while the store refuses
+    /// batches, so transitions keep their real times until a flush gets through.
+    pub fn advance(&self) -> Option<MassExpiry> {
+        let now = self.clock.now();
+        self.presence().advance(now)
+    }
+
     pub fn bus_connected(&self) {
         let now = self.clock.now();
         self.presence().bus_connected(now);
