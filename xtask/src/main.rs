@@ -1,1 +1,199 @@
-fn main() {}
+//! `cargo xtask <command>`: the operator's and developer's entry points.
+//!
+//! - `serve [ARGS]`   run the service (embedded SQLite default unless the environment says otherwise)
+//! - `migrate [--database-url URL]`   apply database migrations
+//! - `dev`            throwaway PostgreSQL + nats-server, migrated, serving until Ctrl-C
+//! - `test [ARGS]`    install what the tests need (as root, with apt) and run every test
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+
+use anyhow::{bail, Context};
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  serve [--migrate]               run the federation service (cargo run … serve)
+  migrate [--database-url URL]    apply pending migrations (default: DATABASE_URL, else data/federation.db)
+  dev                             start a throwaway PostgreSQL and nats-server, migrate, serve until Ctrl-C
+  test [CARGO TEST ARGS]          install PostgreSQL/nats-server if missing (root + apt), run all tests";
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("xtask: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let command = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    let root = workspace_root();
+    std::env::set_current_dir(&root).context("entering the workspace root")?;
+    match command.as_str() {
+        "serve" => exit_with(federation(&["serve"], &rest)?),
+        "migrate" => exit_with(federation(&["migrate"], &rest)?),
+        "dev" => dev(&rest),
+        "test" => test(&rest),
+        "" | "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command {other:?}\n\n{USAGE}"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives inside the workspace")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn exit_with(status: ExitStatus) -> anyhow::Result<()> {
+    if status.success() {
+        Ok(())
+    } else {
+        std::process::exit(status.code().unwrap_or(1))
+    }
+}
+
+/// Runs the `federation` binary through cargo with `args` then `rest`.
+fn federation(args: &[&str], rest: &[String]) -> anyhow::Result<ExitStatus> {
+    cargo()
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "federation-server",
+            "--bin",
+            "federation",
+            "--",
+        ])
+        .args(args)
+        .args(rest)
+        .status()
+        .context("running cargo")
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn has_postgres() -> bool {
+    let versioned = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|dir| {
+            dir.flatten().any(|d| {
+                d.path().join("bin/initdb").is_file() && d.path().join("bin/postgres").is_file()
+            })
+        })
+        .unwrap_or(false);
+    versioned || on_path("initdb")
+}
+
+fn has_nats() -> bool {
+    on_path("nats-server") || Path::new("/usr/sbin/nats-server").is_file()
+}
+
+fn on_path(binary: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|p| p.join(binary).is_file()))
+        .unwrap_or(false)
+}
+
+/// Installs PostgreSQL and nats-server from Debian's packages when missing.
+fn ensure_test_services() -> anyhow::Result<()> {
+    let mut missing = Vec::new();
+    if !has_postgres() {
+        missing.push("postgresql");
+    }
+    if !has_nats() {
+        missing.push("nats-server");
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !is_root() || !on_path("apt-get") {
+        bail!(
+            "the tests need the Debian packages {} (apt-get install -y {}); install them, or \
+             point the tests at running servers with FED_TEST_DATABASE_URL and FED_TEST_NATS_URL",
+            missing.join(" and "),
+            missing.join(" ")
+        );
+    }
+    eprintln!("xtask: installing {} with apt-get", missing.join(", "));
+    let apt = |args: &[&str]| -> anyhow::Result<()> {
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .context("running apt-get")?;
+        if !status.success() {
+            bail!("apt-get {} failed with {status}", args.join(" "));
+        }
+        Ok(())
+    };
+    apt(&["update", "-qq"])?;
+    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    install.extend(&missing);
+    apt(&install)
+}
+
+fn test(rest: &[String]) -> anyhow::Result<()> {
+    ensure_test_services()?;
+    let status = cargo()
+        .args(["test", "--workspace", "--locked"])
+        .args(rest)
+        .status()
+        .context("running cargo test")?;
+    exit_with(status)
+}
+
+fn dev(rest: &[String]) -> anyhow::Result<()> {
+    ensure_test_services()?;
+    // Ctrl-C reaches the whole process group: the service shuts down gracefully on it,
+    // and we stay alive to stop the servers we started once it has.
+    ctrlc::set_handler(|| eprintln!("xtask: stopping…"))
+        .context("installing the Ctrl-C handler")?;
+    let postgres = federation_testkit::PostgresCluster::start().context("starting PostgreSQL")?;
+    let database_url = postgres
+        .create_database("federation")
+        .context("creating the database")?;
+    let nats = federation_testkit::NatsServer::start().context("starting nats-server")?;
+    eprintln!("xtask: DATABASE_URL={database_url}");
+    eprintln!("xtask: NATS_URL={}", nats.url());
+    let status = cargo()
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "federation-server",
+            "--bin",
+            "federation",
+            "--",
+            "serve",
+            "--migrate",
+        ])
+        .args(rest)
+        .env("DATABASE_URL", &database_url)
+        .env("NATS_URL", nats.url())
+        .status()
+        .context("running the service")?;
+    drop(nats);
+    drop(postgres);
+    eprintln!("xtask: PostgreSQL and nats-server stopped");
+    if status.success() || status.code().is_none() {
+        Ok(())
+    } else {
+        std::process::exit(status.code().unwrap_or(1))
+    }
+}

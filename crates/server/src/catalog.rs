@@ -1,0 +1,181 @@
+//! `config/projects.yaml`: the catalog seeded at start.
+//!
+//! The original's format: a `projects:` list of `slug, name, hub_url, mesh_namespace,
+//! tags, allow_fanout`. Every entry is validated by the same domain types as a POST;
+//! the first bad entry is reported with its index, slug and field, and nothing is
+//! written. Valid files are applied in one transaction (see `Federation::register_all`).
+
+use std::path::Path;
+
+use anyhow::Context;
+use federation_domain::{Registration, RegistrationInput, ValidationError};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    projects: Option<Vec<serde_yaml::Value>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    slug: Option<String>,
+    name: Option<String>,
+    hub_url: Option<String>,
+    #[serde(default)]
+    mesh_namespace: Option<String>,
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+    /// Accepted for compatibility with the original's files; not used.
+    #[serde(default)]
+    #[allow(dead_code)]
+    allow_fanout: Option<bool>,
+}
+
+/// Why the catalog file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{path}: not valid YAML of the form `projects: [...]`: {message}")]
+    Syntax { path: String, message: String },
+    #[error("{path}: projects[{index}]{slug}: {error}")]
+    Entry {
+        path: String,
+        index: usize,
+        slug: String,
+        error: ValidationError,
+    },
+}
+
+fn slug_label(slug: Option<&str>) -> String {
+    slug.map(|s| format!(" (slug {s:?})")).unwrap_or_default()
+}
+
+/// Parses and validates the catalog text; `path` only labels errors.
+pub fn parse(path: &str, text: &str) -> Result<Vec<Registration>, CatalogError> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let file: Option<File> = serde_yaml::from_str(text).map_err(|e| CatalogError::Syntax {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    let entries = file.and_then(|f| f.projects).unwrap_or_default();
+    let mut registrations = Vec::with_capacity(entries.len());
+    let mut seen = std::collections::HashMap::new();
+    for (index, value) in entries.into_iter().enumerate() {
+        let raw_slug = value
+            .get("slug")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        let fail = |error: ValidationError| CatalogError::Entry {
+            path: path.to_owned(),
+            index,
+            slug: slug_label(raw_slug.as_deref()),
+            error,
+        };
+        let entry: Entry = serde_yaml::from_value(value)
+            .map_err(|e| fail(ValidationError::new("entry", e.to_string())))?;
+        let registration = RegistrationInput {
+            slug: entry.slug,
+            name: entry.name,
+            hub_url: entry.hub_url,
+            mesh_namespace: entry.mesh_namespace,
+            tags: entry.tags,
+        }
+        .validate()
+        .map_err(fail)?;
+        if let Some(first) = seen.insert(registration.slug.clone(), index) {
+            return Err(fail(ValidationError::new(
+                "slug",
+                format!("duplicate of projects[{first}]"),
+            )));
+        }
+        registrations.push(registration);
+    }
+    Ok(registrations)
+}
+
+/// Reads the catalog file. A missing file is not an error (`None`); an empty one is an
+/// empty catalog.
+pub fn read(path: &Path) -> anyhow::Result<Option<Vec<Registration>>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    Ok(Some(parse(&path.display().to_string(), &text)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_originals_format() {
+        let text = r#"
+projects:
+  - slug: commandcenter
+    name: CommandCenter
+    hub_url: http://localhost:8000
+    mesh_namespace: hub.commandcenter
+    tags: [python, fastapi]
+    allow_fanout: true
+  - slug: Veria
+    name: Veria
+    hub_url: https://veria.example.com
+"#;
+        let regs = parse("p.yaml", text).unwrap();
+        assert_eq!(regs.len(), 2);
+        assert_eq!(regs[0].tags.len(), 2);
+        assert_eq!(regs[1].slug.as_str(), "veria");
+        assert_eq!(regs[1].mesh_namespace.as_str(), "hub.veria");
+    }
+
+    #[test]
+    fn empty_files_and_lists_are_empty_catalogs() {
+        assert!(parse("p", "").unwrap().is_empty());
+        assert!(parse("p", "# nothing\n").unwrap().is_empty());
+        assert!(parse("p", "projects: []\n").unwrap().is_empty());
+        assert!(parse("p", "projects:\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_entry_and_field() {
+        let text = r#"
+projects:
+  - {slug: a, name: A, hub_url: "http://a"}
+  - {slug: b, name: B, hub_url: "http://b"}
+  - {slug: c, name: C, hub_url: "ftp://c"}
+"#;
+        let err = parse("p.yaml", text).unwrap_err().to_string();
+        assert!(err.contains("projects[2]"), "{err}");
+        assert!(err.contains("\"c\""), "{err}");
+        assert!(err.contains("hub_url"), "{err}");
+    }
+
+    #[test]
+    fn duplicates_unknown_keys_and_bad_yaml_are_refused() {
+        let dup = "projects:\n  - {slug: a, name: A, hub_url: 'http://a'}\n  - {slug: A, name: A2, hub_url: 'http://a'}\n";
+        let err = parse("p", dup).unwrap_err().to_string();
+        assert!(
+            err.contains("projects[1]") && err.contains("duplicate of projects[0]"),
+            "{err}"
+        );
+        let typo = "projects:\n  - {slug: a, name: A, hub_url: 'http://a', tag: [x]}\n";
+        let err = parse("p", typo).unwrap_err().to_string();
+        assert!(err.contains("projects[0]") && err.contains("tag"), "{err}");
+        assert!(parse("p", "projects: [").is_err());
+        assert!(parse("p", "project: []").is_err());
+        let missing = "projects:\n  - {slug: a, hub_url: 'http://a'}\n";
+        let err = parse("p", missing).unwrap_err().to_string();
+        assert!(err.contains("name: is required"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_file_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read(&dir.path().join("nope.yaml")).unwrap().is_none());
+    }
+}

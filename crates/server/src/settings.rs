@@ -1,0 +1,562 @@
+//! Layered configuration: built-in defaults (`config/default.toml`, compiled in) <
+//! `config/default.toml` on disk < `config/local.toml` < environment variables.
+//!
+//! Environment names are the original service's (`DATABASE_URL`, `NATS_URL`,
+//! `LOG_LEVEL`, `SERVICE_PORT`) plus `SERVICE_HOST` and `FEDERATION_*`; [`ENV_KEYS`]
+//! maps each to its key. Every bad value is reported with the variable and key it
+//! came from.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use config::{Config, File, FileFormat};
+use serde::Deserialize;
+
+const BUILTIN_DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+/// Environment variable → configuration key.
+pub const ENV_KEYS: &[(&str, &str)] = &[
+    ("SERVICE_HOST", "service.host"),
+    ("SERVICE_PORT", "service.port"),
+    ("DATABASE_URL", "database.url"),
+    ("FEDERATION_AUTO_MIGRATE", "database.auto_migrate"),
+    ("FEDERATION_DB_MAX_CONNECTIONS", "database.max_connections"),
+    ("NATS_URL", "nats.url"),
+    ("NATS_TOKEN", "nats.token"),
+    ("NATS_CREDS", "nats.creds"),
+    ("NATS_NKEY", "nats.nkey"),
+    ("FEDERATION_PRESENCE_SUBJECT", "nats.presence_subject"),
+    ("FEDERATION_EVENTS_SUBJECT", "nats.events_subject"),
+    ("FEDERATION_CANARY_INTERVAL", "nats.canary_interval"),
+    ("FEDERATION_DEGRADED_AFTER", "status.degraded_after"),
+    // The original's name; FEDERATION_OFFLINE_AFTER (below) wins when both are set.
+    ("HEARTBEAT_STALE_THRESHOLD_SECONDS", "status.offline_after"),
+    ("FEDERATION_OFFLINE_AFTER", "status.offline_after"),
+    ("FEDERATION_SWEEP_INTERVAL", "status.sweep_interval"),
+    ("FEDERATION_API_KEYS", "auth.api_keys"),
+    ("FEDERATION_READ_API_KEYS", "auth.read_api_keys"),
+    ("FEDERATION_ALLOW_ANONYMOUS", "auth.allow_anonymous"),
+    ("FEDERATION_PROJECTS_FILE", "catalog.projects_file"),
+    ("LOG_LEVEL", "log.level"),
+    ("LOG_FORMAT", "log.format"),
+];
+
+#[derive(Debug, Clone, Deserialize)]
+struct Raw {
+    service: RawService,
+    database: RawDatabase,
+    nats: RawNats,
+    status: RawStatus,
+    auth: RawAuth,
+    catalog: RawCatalog,
+    log: RawLog,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RawService {
+    host: String,
+    port: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RawDatabase {
+    url: String,
+    auto_migrate: String,
+    max_connections: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RawNats {
+    url: String,
+    token: String,
+    creds: String,
+    nkey: String,
+    presence_subject: String,
+    events_subject: String,
+    canary_interval: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RawStatus {
+    degraded_after: String,
+    offline_after: String,
+    sweep_interval: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RawAuth {
+    api_keys: String,
+    read_api_keys: String,
+    allow_anonymous: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RawCatalog {
+    projects_file: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RawLog {
+    level: String,
+    format: String,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// NATS connection settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NatsSettings {
+    pub url: String,
+    pub token: Option<String>,
+    pub creds: Option<PathBuf>,
+    pub nkey: Option<String>,
+    pub presence_subject: String,
+    pub events_subject: String,
+    pub canary_interval: Duration,
+}
+
+impl fmt::Debug for NatsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsSettings")
+            .field("url", &redact_url(&self.url))
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("creds", &self.creds)
+            .field("nkey", &self.nkey.as_ref().map(|_| "***"))
+            .field("presence_subject", &self.presence_subject)
+            .field("events_subject", &self.events_subject)
+            .field("canary_interval", &self.canary_interval)
+            .finish()
+    }
+}
+
+/// The effective configuration.
+#[derive(Clone)]
+pub struct Settings {
+    pub host: IpAddr,
+    pub port: u16,
+    /// `None`: the embedded SQLite default.
+    pub database_url: Option<String>,
+    pub auto_migrate: bool,
+    pub max_connections: usize,
+    /// `None`: no NATS; heartbeats over HTTP only.
+    pub nats: Option<NatsSettings>,
+    pub degraded_after: Duration,
+    pub offline_after: Duration,
+    pub sweep_interval: Duration,
+    pub api_keys: Option<String>,
+    pub read_api_keys: Option<String>,
+    pub allow_anonymous: bool,
+    pub projects_file: PathBuf,
+    pub log_level: String,
+    pub log_format: LogFormat,
+}
+
+/// The embedded default database, relative to the working directory.
+pub const DEFAULT_SQLITE_PATH: &str = "data/federation.db";
+
+impl Settings {
+    /// Reads the layers from `dir` (usually the working directory) and the process
+    /// environment.
+    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+        Self::load_from(dir, |name| std::env::var(name).ok())
+    }
+
+    /// As [`Settings::load`], with the environment given as a lookup (for tests).
+    pub fn load_from(dir: &Path, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let mut builder = Config::builder()
+            .add_source(File::from_str(BUILTIN_DEFAULTS, FileFormat::Toml))
+            .add_source(File::from(dir.join("config/default.toml")).required(false))
+            .add_source(File::from(dir.join("config/local.toml")).required(false));
+        for (var, key) in ENV_KEYS {
+            if let Some(value) = env(var) {
+                builder = builder
+                    .set_override(*key, value)
+                    .with_context(|| format!("setting {key} from {var}"))?;
+            }
+        }
+        let raw: Raw = builder
+            .build()
+            .context("reading the configuration")?
+            .try_deserialize()
+            .context("reading the configuration")?;
+        Self::from_raw(raw)
+    }
+
+    fn from_raw(raw: Raw) -> anyhow::Result<Self> {
+        let host = raw.service.host.trim().parse::<IpAddr>().map_err(|_| {
+            invalid(
+                "service.host",
+                "must be an IP address such as 127.0.0.1 or 0.0.0.0",
+            )
+        })?;
+        let port = raw
+            .service
+            .port
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| invalid("service.port", "must be a port number 0-65535"))?;
+        let database_url = non_empty(&raw.database.url);
+        let auto_migrate = parse_bool(&raw.database.auto_migrate, "database.auto_migrate")?;
+        let max_connections = raw
+            .database
+            .max_connections
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| invalid("database.max_connections", "must be a number 1-1000"))?;
+
+        let nats = match non_empty(&raw.nats.url) {
+            None => None,
+            Some(url) => {
+                if !["nats://", "tls://", "ws://", "wss://"]
+                    .iter()
+                    .any(|p| url.starts_with(p))
+                    && url.contains("://")
+                {
+                    return Err(invalid("nats.url", "must be a nats:// or tls:// URL"));
+                }
+                Some(NatsSettings {
+                    url,
+                    token: non_empty(&raw.nats.token),
+                    creds: non_empty(&raw.nats.creds).map(PathBuf::from),
+                    nkey: non_empty(&raw.nats.nkey),
+                    presence_subject: subject(&raw.nats.presence_subject, "nats.presence_subject")?,
+                    events_subject: subject(&raw.nats.events_subject, "nats.events_subject")?,
+                    canary_interval: positive(
+                        parse_duration(&raw.nats.canary_interval, "nats.canary_interval")?,
+                        "nats.canary_interval",
+                    )?,
+                })
+            }
+        };
+
+        let degraded_after = parse_duration(&raw.status.degraded_after, "status.degraded_after")?;
+        let offline_after = parse_duration(&raw.status.offline_after, "status.offline_after")?;
+        federation_domain::StatusPolicy::new(degraded_after, offline_after)
+            .map_err(|e| invalid(&format!("status.{}", e.field), &e.message))?;
+        let sweep_interval = positive(
+            parse_duration(&raw.status.sweep_interval, "status.sweep_interval")?,
+            "status.sweep_interval",
+        )?;
+
+        let log_format = match raw.log.format.trim().to_ascii_lowercase().as_str() {
+            "pretty" | "text" | "" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            _ => return Err(invalid("log.format", "must be pretty or json")),
+        };
+        let log_level = non_empty(&raw.log.level).unwrap_or_else(|| "info".to_owned());
+
+        Ok(Self {
+            host,
+            port,
+            database_url,
+            auto_migrate,
+            max_connections,
+            nats,
+            degraded_after,
+            offline_after,
+            sweep_interval,
+            api_keys: non_empty(&raw.auth.api_keys),
+            read_api_keys: non_empty(&raw.auth.read_api_keys),
+            allow_anonymous: parse_bool(&raw.auth.allow_anonymous, "auth.allow_anonymous")?,
+            projects_file: PathBuf::from(raw.catalog.projects_file.trim()),
+            log_level,
+            log_format,
+        })
+    }
+
+    /// The status thresholds as the domain's policy.
+    pub fn policy(&self) -> federation_domain::StatusPolicy {
+        federation_domain::StatusPolicy::new(self.degraded_after, self.offline_after)
+            .expect("validated when loaded")
+    }
+}
+
+impl fmt::Debug for Settings {
+    /// The effective configuration with every secret masked: safe to log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys = |k: &Option<String>| match k {
+            None => "none".to_owned(),
+            Some(_) => "set (masked)".to_owned(),
+        };
+        f.debug_struct("Settings")
+            .field("bind", &format_args!("{}:{}", self.host, self.port))
+            .field(
+                "database_url",
+                &self
+                    .database_url
+                    .as_deref()
+                    .map(redact_url)
+                    .unwrap_or_else(|| {
+                        format!("sqlite://{DEFAULT_SQLITE_PATH} (embedded default)")
+                    }),
+            )
+            .field("auto_migrate", &self.auto_migrate)
+            .field("max_connections", &self.max_connections)
+            .field("nats", &self.nats)
+            .field("degraded_after", &self.degraded_after)
+            .field("offline_after", &self.offline_after)
+            .field("sweep_interval", &self.sweep_interval)
+            .field("api_keys", &keys(&self.api_keys))
+            .field("read_api_keys", &keys(&self.read_api_keys))
+            .field("allow_anonymous", &self.allow_anonymous)
+            .field("projects_file", &self.projects_file)
+            .field("log_level", &self.log_level)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
+}
+
+/// The environment variable that sets `key`, for error messages.
+fn env_for(key: &str) -> String {
+    let vars: Vec<&str> = ENV_KEYS
+        .iter()
+        .filter(|(_, k)| *k == key)
+        .map(|(v, _)| *v)
+        .collect();
+    if vars.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{} ({key})", vars.join(" / "))
+    }
+}
+
+fn invalid(key: &str, why: &str) -> anyhow::Error {
+    anyhow::anyhow!("invalid configuration value for {}: {why}", env_for(key))
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+fn parse_bool(raw: &str, key: &str) -> anyhow::Result<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(invalid(key, "must be true or false")),
+    }
+}
+
+fn subject(raw: &str, key: &str) -> anyhow::Result<String> {
+    let s = raw.trim();
+    let valid = !s.is_empty()
+        && s.split('.').all(|t| {
+            !t.is_empty() && !t.contains(['*', '>']) && !t.chars().any(char::is_whitespace)
+        });
+    if !valid {
+        bail!(invalid(
+            key,
+            "must be a NATS subject without wildcards, such as hub.presence"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+fn positive(d: Duration, key: &str) -> anyhow::Result<Duration> {
+    if d.is_zero() {
+        return Err(invalid(key, "must be greater than zero"));
+    }
+    Ok(d)
+}
+
+/// Parses `90`, `90s`, `1.5s`, `500ms`, `1m`, `2h`: plain numbers are seconds.
+pub fn parse_duration(raw: &str, key: &str) -> anyhow::Result<Duration> {
+    let s = raw.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| invalid(key, "must be a duration such as 90, 90s, 500ms or 1m"))?;
+    let seconds = match unit.trim() {
+        "" | "s" | "sec" | "secs" => value,
+        "ms" => value / 1000.0,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(invalid(key, "unit must be ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|_| invalid(key, "is out of range"))
+        .and_then(|d| {
+            if d > Duration::from_secs(365 * 86400) {
+                Err(invalid(key, "must be at most 365 days"))
+            } else {
+                Ok(d)
+            }
+        })
+}
+
+/// `scheme://user:password@host` → `scheme://user:***@host`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        None => url.to_owned(),
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                "***".to_owned()
+            };
+            format!("{}://{masked}{}", &url[..scheme_end], &rest[at..])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let env: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        Settings::load_from(dir.path(), |k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_service() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.host.to_string(), "127.0.0.1");
+        assert_eq!(s.port, 8001);
+        assert_eq!(s.database_url, None);
+        assert!(s.nats.is_none());
+        assert_eq!(s.offline_after, Duration::from_secs(90));
+        assert_eq!(s.degraded_after, Duration::from_secs(60));
+        assert_eq!(s.sweep_interval, Duration::from_secs(1));
+        assert_eq!(s.projects_file, PathBuf::from("config/projects.yaml"));
+        assert_eq!(s.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn environment_overrides_files() {
+        let s = load(&[
+            ("SERVICE_PORT", "9000"),
+            ("DATABASE_URL", "postgres://u:secret@db/fed"),
+            ("NATS_URL", "nats://127.0.0.1:4222"),
+            ("FEDERATION_OFFLINE_AFTER", "3s"),
+            ("FEDERATION_DEGRADED_AFTER", "2"),
+            ("LOG_FORMAT", "json"),
+        ])
+        .unwrap();
+        assert_eq!(s.port, 9000);
+        assert_eq!(s.offline_after, Duration::from_secs(3));
+        assert_eq!(s.degraded_after, Duration::from_secs(2));
+        assert_eq!(s.nats.as_ref().unwrap().presence_subject, "hub.presence");
+        assert_eq!(s.log_format, LogFormat::Json);
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+
+    #[test]
+    fn local_toml_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("config")).unwrap();
+        std::fs::write(
+            dir.path().join("config/local.toml"),
+            "[service]\nport = 8100\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(dir.path(), |_| None).unwrap();
+        assert_eq!(s.port, 8100);
+        let s = Settings::load_from(dir.path(), |k| (k == "SERVICE_PORT").then(|| "8200".into()))
+            .unwrap();
+        assert_eq!(s.port, 8200);
+    }
+
+    #[test]
+    fn the_originals_stale_threshold_is_an_alias() {
+        let s = load(&[("HEARTBEAT_STALE_THRESHOLD_SECONDS", "120")]).unwrap();
+        assert_eq!(s.offline_after, Duration::from_secs(120));
+        let s = load(&[
+            ("HEARTBEAT_STALE_THRESHOLD_SECONDS", "120"),
+            ("FEDERATION_OFFLINE_AFTER", "100s"),
+        ])
+        .unwrap();
+        assert_eq!(s.offline_after, Duration::from_secs(100));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let cases = [
+            ("SERVICE_PORT", "eighty", "SERVICE_PORT"),
+            ("SERVICE_HOST", "localhost:1", "SERVICE_HOST"),
+            (
+                "FEDERATION_OFFLINE_AFTER",
+                "soon",
+                "FEDERATION_OFFLINE_AFTER",
+            ),
+            (
+                "FEDERATION_DEGRADED_AFTER",
+                "2m",
+                "FEDERATION_DEGRADED_AFTER",
+            ),
+            (
+                "FEDERATION_ALLOW_ANONYMOUS",
+                "perhaps",
+                "FEDERATION_ALLOW_ANONYMOUS",
+            ),
+            ("LOG_FORMAT", "xml", "LOG_FORMAT"),
+            (
+                "FEDERATION_SWEEP_INTERVAL",
+                "0",
+                "FEDERATION_SWEEP_INTERVAL",
+            ),
+        ];
+        for (var, value, named) in cases {
+            let err = load(&[(var, value)]).unwrap_err().to_string();
+            assert!(err.contains(named), "{var}={value}: {err}");
+        }
+        let err = load(&[
+            ("NATS_URL", "http://x"),
+            ("FEDERATION_PRESENCE_SUBJECT", "hub.*"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("NATS_URL"), "{err}");
+    }
+
+    #[test]
+    fn durations() {
+        let d = |s| parse_duration(s, "k").unwrap();
+        assert_eq!(d("90"), Duration::from_secs(90));
+        assert_eq!(d("90s"), Duration::from_secs(90));
+        assert_eq!(d("1m"), Duration::from_secs(60));
+        assert_eq!(d("500ms"), Duration::from_millis(500));
+        assert_eq!(d("1.5s"), Duration::from_millis(1500));
+        assert_eq!(d("0"), Duration::ZERO);
+        for bad in ["", "-1", "1d", "s", "1e9h"] {
+            assert!(parse_duration(bad, "k").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:pw@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("nats://token@h:4222"), "nats://***@h:4222");
+        assert_eq!(redact_url("nats://h:4222"), "nats://h:4222");
+        assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

@@ -1,0 +1,198 @@
+//! Starts the real service on port 0 against a real database, and talks HTTP to it.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use federation_server::{AppHandle, Application, ServeOptions, Settings};
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+pub const WRITE_KEY: &str = "write-key-0123456789";
+pub const READ_KEY: &str = "read-key-0123456789";
+
+/// Which database a test runs against.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A fresh database on the test kit's PostgreSQL.
+    Postgres(String),
+    /// A SQLite file in the test's temp dir.
+    Sqlite(PathBuf),
+}
+
+impl Backend {
+    pub fn postgres() -> Self {
+        let db = federation_testkit::postgres_database().expect("test PostgreSQL");
+        let url = db.url.clone();
+        // The database lives as long as the test binary's cluster.
+        std::mem::forget(db);
+        Backend::Postgres(url)
+    }
+
+    pub fn sqlite(dir: &Path) -> Self {
+        Backend::Sqlite(dir.join("data/federation.db"))
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            Backend::Postgres(url) => url.clone(),
+            Backend::Sqlite(path) => format!("sqlite://{}", path.display()),
+        }
+    }
+}
+
+/// Everything needed to (re)start the service the same way.
+pub struct TestConfig {
+    pub dir: tempfile::TempDir,
+    pub backend: Backend,
+    pub env: HashMap<String, String>,
+}
+
+impl TestConfig {
+    pub fn new(backend_of: impl FnOnce(&Path) -> Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let backend = backend_of(dir.path());
+        let mut env = HashMap::new();
+        env.insert("DATABASE_URL".into(), backend.url());
+        env.insert("SERVICE_PORT".into(), "0".into());
+        env.insert("FEDERATION_AUTO_MIGRATE".into(), "true".into());
+        env.insert(
+            "FEDERATION_PROJECTS_FILE".into(),
+            dir.path().join("projects.yaml").display().to_string(),
+        );
+        env.insert("LOG_LEVEL".into(), "warn".into());
+        env.insert("FEDERATION_API_KEYS".into(), WRITE_KEY.into());
+        env.insert("FEDERATION_READ_API_KEYS".into(), READ_KEY.into());
+        Self { dir, backend, env }
+    }
+
+    pub fn set(&mut self, key: &str, value: impl Into<String>) -> &mut Self {
+        self.env.insert(key.into(), value.into());
+        self
+    }
+
+    pub fn write_projects(&self, yaml: &str) {
+        std::fs::write(self.dir.path().join("projects.yaml"), yaml).expect("write projects.yaml");
+    }
+
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let env = self.env.clone();
+        Settings::load_from(self.dir.path(), move |k| env.get(k).cloned())
+    }
+
+    pub async fn try_start(&self) -> anyhow::Result<TestApp> {
+        // TEST_LOG=debug (or any RUST_LOG filter) shows the service's logs.
+        if let Ok(level) = std::env::var("TEST_LOG") {
+            federation_server::telemetry::init(
+                &level,
+                federation_server::settings::LogFormat::Pretty,
+            )?;
+        }
+        let app = Application::build(self.settings()?, ServeOptions::default()).await?;
+        let port = app.port();
+        let handle = app.handle();
+        let federation = app.federation().clone();
+        let task = tokio::spawn(app.run_until_stopped());
+        Ok(TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+            handle,
+            task: Some(task),
+            federation,
+        })
+    }
+
+    pub async fn start(&self) -> TestApp {
+        self.try_start().await.expect("the service starts")
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub handle: AppHandle,
+    pub task: Option<JoinHandle<anyhow::Result<()>>>,
+    pub federation: std::sync::Arc<federation_domain::Federation>,
+}
+
+/// The original README's example registration.
+pub fn seed_body() -> Value {
+    serde_json::json!({
+        "slug": "commandcenter",
+        "name": "CommandCenter",
+        "hub_url": "http://localhost:8000",
+        "mesh_namespace": "hub.commandcenter",
+        "tags": ["python"]
+    })
+}
+
+pub fn project(slug: &str) -> Value {
+    serde_json::json!({"slug": slug, "name": format!("Project {slug}"), "hub_url": format!("http://{slug}.example.com")})
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path))
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path))
+    }
+
+    pub async fn register(&self, body: &Value) -> reqwest::Response {
+        self.post("/api/fed/projects")
+            .header("X-API-Key", WRITE_KEY)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn project(&self, slug: &str) -> Value {
+        let resp = self
+            .get(&format!("/api/fed/projects/{slug}"))
+            .header("X-API-Key", READ_KEY)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 200, "GET {slug}");
+        resp.json().await.expect("json")
+    }
+
+    pub async fn status_of(&self, slug: &str) -> String {
+        self.project(slug).await["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Polls until `slug` has `status`, or panics after `within`.
+    pub async fn wait_for_status(&self, slug: &str, status: &str, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let now = self.status_of(slug).await;
+            if now == status {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{slug} still {now}, not {status}, after {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn stop(mut self) {
+        self.handle.stop().await;
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
+    }
+}

@@ -1,0 +1,446 @@
+//! End to end over NATS: the real service against a real nats-server and PostgreSQL,
+//! with short thresholds (degraded 2 s, offline 3 s, sweep 100 ms) so nothing waits 90 s.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::{project, Backend, TestApp, TestConfig, READ_KEY};
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+const OFFLINE_AFTER: Duration = Duration::from_secs(3);
+const SWEEP: Duration = Duration::from_millis(100);
+
+fn nats_config(nats_url: &str, backend: Backend) -> TestConfig {
+    let mut config = TestConfig::new(|_| backend);
+    config
+        .set("NATS_URL", nats_url)
+        .set("FEDERATION_DEGRADED_AFTER", "2s")
+        .set("FEDERATION_OFFLINE_AFTER", "3s")
+        .set("FEDERATION_SWEEP_INTERVAL", "100ms")
+        .set("FEDERATION_CANARY_INTERVAL", "200ms");
+    config
+}
+
+async fn client(url: &str) -> async_nats::Client {
+    async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .reconnect_delay_callback(|_| Duration::from_millis(100))
+        .connect(url)
+        .await
+        .expect("test NATS client")
+}
+
+fn heartbeat(slug: &str) -> Value {
+    json!({
+        "project_slug": slug,
+        "hub_url": format!("http://{slug}.example.com"),
+        "mesh_namespace": format!("hub.{slug}"),
+        "timestamp": Utc::now().to_rfc3339(),
+        "version": "0.9.0"
+    })
+}
+
+async fn publish(nats: &async_nats::Client, slug: &str, body: &Value) {
+    nats.publish(
+        format!("hub.presence.{slug}"),
+        serde_json::to_vec(body).unwrap().into(),
+    )
+    .await
+    .unwrap();
+    nats.flush().await.unwrap();
+}
+
+async fn ready(app: &TestApp) -> Value {
+    app.get("/ready")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits until the service's link is up and its recovery hold is over.
+async fn wait_bus_healthy(app: &TestApp) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = ready(app).await;
+        if r["checks"]["nats"] == "ok" && r["checks"]["partition_guard"] == "inactive" {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "bus never healthy: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Publishes a heartbeat every 100 ms until the project shows `status`.
+async fn beat_until(
+    app: &TestApp,
+    nats: &async_nats::Client,
+    slug: &str,
+    body: impl Fn() -> Value,
+    status: &str,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        publish(nats, slug, &body()).await;
+        if app.status_of(slug).await == status {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{slug} never became {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn history(app: &TestApp, slug: &str) -> Vec<Value> {
+    app.get(&format!("/api/fed/projects/{slug}/history"))
+        .header("X-API-Key", READ_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json::<Vec<Value>>()
+        .await
+        .unwrap()
+}
+
+fn time(v: &Value) -> DateTime<Utc> {
+    v.as_str().expect("a time").parse().expect("RFC 3339")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_payload_and_the_envelope_turn_projects_online() {
+    let nats_url = federation_testkit::shared_nats_url().unwrap();
+    let app = nats_config(&nats_url, Backend::postgres()).start().await;
+    let nats = client(&nats_url).await;
+    app.register(&project("plain")).await;
+    app.register(&project("wrapped")).await;
+
+    beat_until(&app, &nats, "plain", || heartbeat("plain"), "online").await;
+    beat_until(
+        &app,
+        &nats,
+        "wrapped",
+        || json!({"payload": heartbeat("wrapped"), "correlation_id": "c-1"}),
+        "online",
+    )
+    .await;
+    let p = app.project("plain").await;
+    assert_eq!(p["version"], "0.9.0");
+    assert!(p["last_heartbeat_at"].is_string());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_heartbeats_leave_the_catalog_untouched() {
+    let nats_url = federation_testkit::shared_nats_url().unwrap();
+    let app = nats_config(&nats_url, Backend::postgres()).start().await;
+    let nats = client(&nats_url).await;
+    app.register(&project("victim")).await;
+    app.register(&project("witness")).await;
+    // Make sure the subscription is live before the bad ones go out.
+    beat_until(&app, &nats, "witness", || heartbeat("witness"), "online").await;
+
+    let stale = (Utc::now() - chrono::TimeDelta::seconds(60)).to_rfc3339();
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        ("malformed", b"{not json".to_vec()),
+        ("malformed", br#"{"project_slug": 7}"#.to_vec()),
+        (
+            "slug_mismatch",
+            serde_json::to_vec(&heartbeat("witness")).unwrap(),
+        ),
+        (
+            "bad_namespace",
+            serde_json::to_vec(&json!({"project_slug": "victim", "mesh_namespace": "hub.other"}))
+                .unwrap(),
+        ),
+        (
+            "replay",
+            serde_json::to_vec(&json!({"project_slug": "victim", "timestamp": stale})).unwrap(),
+        ),
+        (
+            "oversize",
+            serde_json::to_vec(&json!({"project_slug": "victim", "pad": "x".repeat(9000)}))
+                .unwrap(),
+        ),
+    ];
+    let before = app.federation.heartbeat_counters().snapshot();
+    for (_, payload) in &bad {
+        nats.publish("hub.presence.victim", payload.clone().into())
+            .await
+            .unwrap();
+    }
+    nats.flush().await.unwrap();
+    // A good heartbeat sent after them is processed after them.
+    beat_until(&app, &nats, "witness", || heartbeat("witness"), "online").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let after = app.federation.heartbeat_counters().snapshot();
+        let grew = |label: &str| {
+            let i = after.iter().position(|(l, _)| *l == label).unwrap();
+            after[i].1 - before[i].1
+        };
+        if grew("malformed") >= 2
+            && ["slug_mismatch", "bad_namespace", "replay", "oversize"]
+                .iter()
+                .all(|l| grew(l) >= 1)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not all rejections counted: {after:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let victim = app.project("victim").await;
+    assert_eq!(victim["status"], "offline");
+    assert!(victim["last_heartbeat_at"].is_null(), "{victim}");
+    assert!(history(&app, "victim").await.is_empty());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn degraded_by_report_and_by_lateness_then_offline_on_time_with_events_in_order() {
+    let nats_url = federation_testkit::shared_nats_url().unwrap();
+    let app = nats_config(&nats_url, Backend::postgres()).start().await;
+    let nats = client(&nats_url).await;
+    let mut events = nats
+        .subscribe("hub.federation.status.timeline")
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
+    app.register(&project("timeline")).await;
+    wait_bus_healthy(&app).await;
+
+    beat_until(&app, &nats, "timeline", || heartbeat("timeline"), "online").await;
+    let degraded = || {
+        let mut hb = heartbeat("timeline");
+        hb["status"] = json!("degraded");
+        hb["reasons"] = json!(["database slow"]);
+        hb
+    };
+    beat_until(&app, &nats, "timeline", degraded, "degraded").await;
+    let p = app.project("timeline").await;
+    assert!(
+        p["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("database slow"),
+        "{p}"
+    );
+    beat_until(&app, &nats, "timeline", || heartbeat("timeline"), "online").await;
+
+    // Silence: degraded at 2 s, offline at 3 s, each within a tick of the threshold.
+    app.wait_for_status("timeline", "degraded", Duration::from_secs(5))
+        .await;
+    app.wait_for_status("timeline", "offline", Duration::from_secs(5))
+        .await;
+
+    let h = history(&app, "timeline").await;
+    let pairs: Vec<(String, String)> = h
+        .iter()
+        .rev()
+        .map(|t| {
+            (
+                t["from"].as_str().unwrap().to_owned(),
+                t["to"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("offline", "online"),
+        ("online", "degraded"),
+        ("degraded", "online"),
+        ("online", "degraded"),
+        ("degraded", "offline"),
+    ];
+    assert_eq!(
+        pairs,
+        expected
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    );
+    let late = &h[1];
+    assert_eq!(late["reason"], "heartbeat_late");
+    let offline = &h[0];
+    assert_eq!(offline["reason"], "heartbeat_timeout");
+    let silence = time(&offline["at"]) - time(&offline["last_heartbeat_at"]);
+    let silence = silence.to_std().unwrap();
+    assert!(silence >= OFFLINE_AFTER, "offline after {silence:?}");
+    assert!(
+        silence <= OFFLINE_AFTER + SWEEP + Duration::from_millis(150),
+        "offline only after {silence:?}"
+    );
+
+    // The same five transitions were published, in order.
+    let mut seen = Vec::new();
+    while seen.len() < expected.len() {
+        let msg = tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .expect("status event")
+            .expect("subscription open");
+        let e: Value = serde_json::from_slice(&msg.payload).unwrap();
+        assert_eq!(e["slug"], "timeline");
+        assert!(
+            e["at"].is_string()
+                && e.get("last_heartbeat_at").is_some()
+                && e.get("reason").is_some(),
+            "{e}"
+        );
+        seen.push((
+            e["from"].as_str().unwrap().to_owned(),
+            e["to"].as_str().unwrap().to_owned(),
+        ));
+    }
+    assert_eq!(seen, pairs);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_outage_expires_nobody_and_silence_counts_from_the_reconnect() {
+    let mut server = federation_testkit::NatsServer::start().unwrap();
+    let app = nats_config(&server.url(), Backend::postgres())
+        .start()
+        .await;
+    let nats = client(&server.url()).await;
+    app.register(&project("resumes")).await;
+    app.register(&project("silent")).await;
+    wait_bus_healthy(&app).await;
+    beat_until(&app, &nats, "resumes", || heartbeat("resumes"), "online").await;
+    beat_until(&app, &nats, "silent", || heartbeat("silent"), "online").await;
+
+    server.stop().unwrap();
+    let outage = tokio::time::Instant::now();
+    while outage.elapsed() < OFFLINE_AFTER + Duration::from_millis(1500) {
+        for slug in ["resumes", "silent"] {
+            assert_ne!(
+                app.status_of(slug).await,
+                "offline",
+                "{slug} expired during our own outage"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = ready(&app).await;
+    assert_eq!(r["checks"]["nats"], "down", "{r}");
+    assert_eq!(r["checks"]["partition_guard"], "link_down", "{r}");
+
+    server.restart().unwrap();
+    let restarted = Utc::now();
+    // "resumes" beats every 500 ms from now on; "silent" never again.
+    let beating = {
+        let nats = nats.clone();
+        tokio::spawn(async move {
+            loop {
+                let _ = nats
+                    .publish(
+                        "hub.presence.resumes",
+                        serde_json::to_vec(&heartbeat("resumes")).unwrap().into(),
+                    )
+                    .await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        assert_ne!(
+            app.status_of("resumes").await,
+            "offline",
+            "a project that resumed went offline"
+        );
+        if app.status_of("silent").await == "offline" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "silent never went offline"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let h = history(&app, "silent").await;
+    assert_eq!(h[0]["to"], "offline");
+    let after_reconnect = (time(&h[0]["at"]) - restarted).to_std().unwrap_or_default();
+    assert!(
+        after_reconnect + Duration::from_millis(300) >= OFFLINE_AFTER,
+        "silent expired {after_reconnect:?} after the reconnect, before offline_after"
+    );
+    for _ in 0..10 {
+        assert_ne!(app.status_of("resumes").await, "offline");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    beating.abort();
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_outage_loses_no_status_change() {
+    let cluster = federation_testkit::PostgresCluster::start().unwrap();
+    let url = cluster.create_database("federation").unwrap();
+    let nats_url = federation_testkit::shared_nats_url().unwrap();
+    let app = nats_config(&nats_url, Backend::Postgres(url)).start().await;
+    let nats = client(&nats_url).await;
+    app.register(&project("durable")).await;
+    wait_bus_healthy(&app).await;
+    beat_until(&app, &nats, "durable", || heartbeat("durable"), "online").await;
+
+    cluster.stop().unwrap();
+    // Silence while the store is down: degraded and offline happen in memory only.
+    tokio::time::sleep(OFFLINE_AFTER + Duration::from_millis(800)).await;
+    let r = app.get("/ready").send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    cluster.start_again().unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let resp = app
+            .get("/api/fed/projects/durable/history")
+            .header("X-API-Key", READ_KEY)
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 200 {
+            let h: Vec<Value> = resp.json().await.unwrap();
+            if h.len() >= 3 {
+                let tos: Vec<&str> = h.iter().rev().map(|t| t["to"].as_str().unwrap()).collect();
+                assert_eq!(tos, ["online", "degraded", "offline"]);
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "transitions never reached the store"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(app.status_of("durable").await, "offline");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_restart_keeps_statuses() {
+    let nats_url = federation_testkit::shared_nats_url().unwrap();
+    let config = nats_config(&nats_url, Backend::postgres());
+    let app = config.start().await;
+    let nats = client(&nats_url).await;
+    app.register(&project("steady")).await;
+    beat_until(&app, &nats, "steady", || heartbeat("steady"), "online").await;
+    app.stop().await;
+
+    let app = config.start().await;
+    assert_eq!(app.status_of("steady").await, "online");
+    // Still beating after the restart: it stays online.
+    beat_until(&app, &nats, "steady", || heartbeat("steady"), "online").await;
+    app.stop().await;
+}
