@@ -1,9 +1,11 @@
 //! PostgreSQL: the shared reads plus the statements that use PostgreSQL's own SQL
 //! (`xmax`, `UNNEST`).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
-use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use federation_domain::{
@@ -20,44 +22,110 @@ read_ops!(AsyncPgConnection, [async], [.await]);
 
 #[derive(QueryableByName)]
 struct UpsertRow {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
+    #[diesel(embed)]
+    project: ProjectRow,
     #[diesel(sql_type = Bool)]
     created: bool,
 }
 
-/// Inserts or updates one registration. `xmax = 0` holds only for a row this statement
-/// inserted, which tells an insert from an update without a race.
-pub(crate) async fn upsert(
+/// Inserts or updates registrations (one statement for all of them) and replaces their
+/// tags (two more). `xmax = 0` holds only for a row this statement inserted, which tells
+/// an insert from an update without a race. Rows are written in slug order, so two
+/// concurrent batches lock rows in the same order and cannot deadlock. Run inside a
+/// transaction.
+pub(crate) async fn upsert_many(
     conn: &mut AsyncPgConnection,
-    reg: &Registration,
+    regs: &[Registration],
     now: DbTime,
-) -> Result<Upserted, StoreError> {
-    let row: UpsertRow = diesel::sql_query(
+) -> Result<Vec<Upserted>, StoreError> {
+    if regs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut order: Vec<usize> = (0..regs.len()).collect();
+    order.sort_by(|&a, &b| regs[a].slug.cmp(&regs[b].slug));
+    if order.windows(2).any(|w| regs[w[0]].slug == regs[w[1]].slug) {
+        // One INSERT … ON CONFLICT cannot touch a row twice: apply them one by one.
+        let mut out = Vec::with_capacity(regs.len());
+        for reg in regs {
+            out.extend(Box::pin(upsert_many(conn, std::slice::from_ref(reg), now)).await?);
+        }
+        return Ok(out);
+    }
+    let sorted = || order.iter().map(|&i| &regs[i]);
+    let rows: Vec<UpsertRow> = diesel::sql_query(
         "INSERT INTO projects (slug, name, hub_url, mesh_namespace, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $5) \
+         SELECT r.slug, r.name, r.hub_url, r.mesh_namespace, $5, $5 \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY \
+             AS r(slug, name, hub_url, mesh_namespace, ord) \
+         ORDER BY r.ord \
          ON CONFLICT (slug) DO UPDATE SET \
              name = EXCLUDED.name, \
              hub_url = EXCLUDED.hub_url, \
              mesh_namespace = EXCLUDED.mesh_namespace, \
              updated_at = EXCLUDED.updated_at \
-         RETURNING id, (xmax = 0) AS created",
+         RETURNING projects.*, (xmax = 0) AS created",
     )
-    .bind::<Text, _>(reg.slug.as_str())
-    .bind::<Text, _>(reg.name.as_str())
-    .bind::<Text, _>(reg.hub_url.as_str())
-    .bind::<Text, _>(reg.mesh_namespace.as_str())
+    .bind::<Array<Text>, _>(sorted().map(|r| r.slug.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(sorted().map(|r| r.name.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(sorted().map(|r| r.hub_url.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(
+        sorted()
+            .map(|r| r.mesh_namespace.as_str())
+            .collect::<Vec<_>>(),
+    )
     .bind::<UtcTime, _>(now)
-    .get_result(conn)
+    .load(conn)
     .await?;
-    replace_tags(conn, row.id, &reg.tags).await?;
-    let project = get(conn, reg.slug.as_str())
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("an upserted project vanished".into()))?;
-    Ok(Upserted {
-        project,
-        created: row.created,
-    })
+
+    let ids: Vec<i64> = rows.iter().map(|r| r.project.id).collect();
+    diesel::sql_query("DELETE FROM project_tags WHERE project_id = ANY($1)")
+        .bind::<Array<BigInt>, _>(&ids)
+        .execute(conn)
+        .await?;
+    let by_slug: HashMap<&str, i64> = rows
+        .iter()
+        .map(|r| (r.project.slug.as_str(), r.project.id))
+        .collect();
+    let (mut tag_ids, mut tags, mut positions) = (Vec::new(), Vec::new(), Vec::new());
+    for reg in regs {
+        let id = *by_slug
+            .get(reg.slug.as_str())
+            .ok_or_else(|| StoreError::Corrupt("an upserted project was not returned".into()))?;
+        for (i, tag) in reg.tags.iter().enumerate() {
+            tag_ids.push(id);
+            tags.push(tag.as_str());
+            positions.push(i32::try_from(i).unwrap_or(i32::MAX));
+        }
+    }
+    if !tags.is_empty() {
+        diesel::sql_query(
+            "INSERT INTO project_tags (project_id, tag, position) \
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::int[])",
+        )
+        .bind::<Array<BigInt>, _>(tag_ids)
+        .bind::<Array<Text>, _>(tags)
+        .bind::<Array<Integer>, _>(positions)
+        .execute(conn)
+        .await?;
+    }
+
+    // The tags are the ones just written; no need to read them back.
+    let mut rows: HashMap<String, UpsertRow> = rows
+        .into_iter()
+        .map(|r| (r.project.slug.clone(), r))
+        .collect();
+    regs.iter()
+        .map(|reg| {
+            let row = rows.remove(reg.slug.as_str()).ok_or_else(|| {
+                StoreError::Corrupt("an upserted project was not returned".into())
+            })?;
+            let tags: Vec<&str> = reg.tags.iter().map(|t| t.as_str()).collect();
+            Ok(Upserted {
+                project: row.project.into_project(tags)?,
+                created: row.created,
+            })
+        })
+        .collect()
 }
 
 /// Writes a batch of presence updates with one `UPDATE … FROM UNNEST(…)` and appends the

@@ -26,14 +26,8 @@ impl Store {
         match &self.backend {
             Backend::Postgres(pool) => {
                 let mut conn = self.pg_conn(pool).await?;
-                conn.transaction(async |c| {
-                    let mut out = Vec::with_capacity(regs.len());
-                    for reg in regs {
-                        out.push(pg::upsert(c, reg, now).await?);
-                    }
-                    Ok::<_, StoreError>(out)
-                })
-                .await
+                conn.transaction(async |c| pg::upsert_many(c, regs, now).await)
+                    .await
             }
             Backend::Sqlite { .. } => {
                 let regs = regs.to_vec();

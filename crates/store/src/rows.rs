@@ -18,7 +18,7 @@ pub(crate) fn now_micros() -> DateTime<Utc> {
 }
 
 /// One `projects` row.
-#[derive(Debug, Queryable, Selectable)]
+#[derive(Debug, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = projects)]
 pub(crate) struct ProjectRow {
     pub id: i64,
@@ -74,7 +74,7 @@ fn slug(raw: &str) -> Result<Slug, StoreError> {
 
 impl ProjectRow {
     /// The domain project, with `tags` in their stored order.
-    pub fn into_project(self, tags: Vec<String>) -> Result<Project, StoreError> {
+    pub fn into_project<S: AsRef<str>>(self, tags: Vec<S>) -> Result<Project, StoreError> {
         Ok(Project {
             id: self.id,
             slug: slug(&self.slug)?,

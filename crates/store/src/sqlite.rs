@@ -36,7 +36,7 @@ pub(crate) fn upsert(
         .select(projects::id)
         .first(conn)
         .optional()?;
-    let id: i64 = diesel::insert_into(projects::table)
+    let row: ProjectRow = diesel::insert_into(projects::table)
         .values((
             projects::slug.eq(reg.slug.as_str()),
             projects::name.eq(reg.name.as_str()),
@@ -53,13 +53,13 @@ pub(crate) fn upsert(
             projects::mesh_namespace.eq(reg.mesh_namespace.as_str()),
             projects::updated_at.eq(now),
         ))
-        .returning(projects::id)
+        .returning(ProjectRow::as_returning())
         .get_result(conn)?;
-    replace_tags(conn, id, &reg.tags)?;
-    let project = get(conn, reg.slug.as_str())?
-        .ok_or_else(|| StoreError::Corrupt("an upserted project vanished".into()))?;
+    replace_tags(conn, row.id, &reg.tags)?;
+    // The tags are the ones just written; no need to read them back.
+    let tags: Vec<&str> = reg.tags.iter().map(|t| t.as_str()).collect();
     Ok(Upserted {
-        project,
+        project: row.into_project(tags)?,
         created: existed.is_none(),
     })
 }

@@ -1,0 +1,648 @@
+//! The repository contract, written once and run against PostgreSQL (a throwaway
+//! cluster from the test kit, or `FED_TEST_DATABASE_URL`) and SQLite (a temp file).
+
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, TimeZone, Utc};
+use federation_domain::{
+    ListFilter, PresenceRecord, ProjectPatch, ProjectRepository, Registration, RegistrationInput,
+    Slug, Status, Tag, Tags, Transition, Version,
+};
+use federation_store::{DatabaseUrl, Store, StoreOptions};
+
+/// A migrated store and whatever keeps its database alive.
+pub struct Fixture {
+    pub store: Store,
+    pub url: DatabaseUrl,
+    _keep: Box<dyn std::any::Any + Send>,
+}
+
+fn opts() -> StoreOptions {
+    StoreOptions {
+        max_connections: 4,
+        connect_timeout: Duration::from_secs(10),
+    }
+}
+
+async fn postgres_fixture() -> Fixture {
+    let db = tokio::task::spawn_blocking(federation_testkit::postgres_database)
+        .await
+        .unwrap()
+        .expect("test PostgreSQL");
+    let url = DatabaseUrl::parse(&db.url).unwrap();
+    let store = Store::connect(&url, opts()).await.expect("connect");
+    store.run_migrations().await.expect("migrate");
+    Fixture {
+        store,
+        url,
+        _keep: Box::new(db),
+    }
+}
+
+async fn sqlite_fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::parse(&format!("sqlite://{}/fed.db", dir.path().display())).unwrap();
+    let store = Store::connect(&url, opts()).await.expect("connect");
+    store.run_migrations().await.expect("migrate");
+    Fixture {
+        store,
+        url,
+        _keep: Box::new(dir),
+    }
+}
+
+/// Counts rows in a table through a connection of our own (not the store's API).
+async fn count_rows(url: &DatabaseUrl, table: &str) -> i64 {
+    use diesel::sql_types::BigInt;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+    match url {
+        DatabaseUrl::Postgres(u) => {
+            use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+            let mut c = AsyncPgConnection::establish(u).await.unwrap();
+            diesel::sql_query(sql)
+                .get_result::<N>(&mut c)
+                .await
+                .unwrap()
+                .n
+        }
+        DatabaseUrl::Sqlite(p) => {
+            use diesel::{Connection, RunQueryDsl, SqliteConnection};
+            let p = p.to_str().unwrap().to_owned();
+            tokio::task::spawn_blocking(move || {
+                let mut c = SqliteConnection::establish(&p).unwrap();
+                diesel::sql_query(sql).get_result::<N>(&mut c).unwrap().n
+            })
+            .await
+            .unwrap()
+        }
+    }
+}
+
+fn slug(s: &str) -> Slug {
+    Slug::parse(s).unwrap()
+}
+
+fn reg(s: &str, tags: &[&str]) -> Registration {
+    RegistrationInput {
+        slug: Some(s.into()),
+        name: Some(format!("Project {s}")),
+        hub_url: Some(format!("https://{s}.example.com")),
+        mesh_namespace: None,
+        tags: Some(tags.iter().map(|t| t.to_string()).collect()),
+    }
+    .validate()
+    .unwrap()
+}
+
+fn t(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_750_000_000 + secs, 0).unwrap()
+}
+
+fn presence(s: &str, status: Status, hb: Option<DateTime<Utc>>) -> PresenceRecord {
+    PresenceRecord {
+        slug: slug(s),
+        status,
+        status_reason: (status == Status::Degraded).then(|| "heartbeat_late".to_owned()),
+        version: Some(Version::parse("1.2.3").unwrap()),
+        last_heartbeat_at: hb,
+    }
+}
+
+fn transition(s: &str, from: Status, to: Status, at: DateTime<Utc>) -> Transition {
+    Transition {
+        slug: slug(s),
+        from,
+        to,
+        reason: Some(format!("{from}->{to}")),
+        at,
+        last_heartbeat_at: Some(at),
+    }
+}
+
+fn filter(status: Option<Status>, tag: Option<&str>, limit: u32, offset: u64) -> ListFilter {
+    ListFilter {
+        status,
+        tag: tag.map(|t| Tag::parse(t).unwrap()),
+        limit,
+        offset,
+    }
+}
+
+fn slugs(page: &federation_domain::ProjectPage) -> Vec<&str> {
+    page.items.iter().map(|p| p.slug.as_str()).collect()
+}
+
+/// The cases, each against a fresh store.
+mod cases {
+    use super::*;
+
+    pub async fn insert_then_update_reports_created(fx: Fixture) {
+        let s = &fx.store;
+        let first = s.upsert(&reg("alpha", &["a", "b"])).await.unwrap();
+        assert!(first.created);
+        let p = &first.project;
+        assert_eq!(p.slug.as_str(), "alpha");
+        assert_eq!(p.name.as_str(), "Project alpha");
+        assert_eq!(p.hub_url.as_str(), "https://alpha.example.com");
+        assert_eq!(p.mesh_namespace.as_str(), "hub.alpha");
+        assert_eq!(p.status, Status::Offline, "new projects start offline");
+        assert_eq!(p.status_reason, None);
+        assert_eq!(p.version, None);
+        assert_eq!(p.last_heartbeat_at, None);
+        assert_eq!(p.created_at, p.updated_at);
+        assert_eq!(tags(&p.tags), ["a", "b"]);
+
+        let mut again = reg("alpha", &["c", "a"]);
+        again.name = federation_domain::ProjectName::parse("Renamed").unwrap();
+        let second = s.upsert(&again).await.unwrap();
+        assert!(!second.created);
+        assert_eq!(second.project.id, p.id);
+        assert_eq!(second.project.name.as_str(), "Renamed");
+        assert_eq!(
+            tags(&second.project.tags),
+            ["c", "a"],
+            "tags replaced, order kept"
+        );
+        assert_eq!(second.project.created_at, p.created_at);
+        assert!(second.project.updated_at >= p.updated_at);
+        assert_eq!(
+            s.get(&slug("alpha")).await.unwrap().unwrap(),
+            second.project
+        );
+        assert_eq!(count_rows(&fx.url, "project_tags").await, 2);
+        assert!(s.get(&slug("nope")).await.unwrap().is_none());
+    }
+
+    pub async fn upsert_all_is_one_transaction(fx: Fixture) {
+        let s = &fx.store;
+        s.upsert(&reg("b", &[])).await.unwrap();
+        let out = s
+            .upsert_all(&[reg("a", &["x"]), reg("b", &["y"]), reg("c", &[])])
+            .await
+            .unwrap();
+        let created: Vec<bool> = out.iter().map(|u| u.created).collect();
+        assert_eq!(created, [true, false, true]);
+        assert_eq!(tags(&out[1].project.tags), ["y"]);
+        for up in &out {
+            assert_eq!(s.get(&up.project.slug).await.unwrap().unwrap(), up.project);
+        }
+        assert_eq!(s.list(&ListFilter::default()).await.unwrap().total, 3);
+        assert!(s.upsert_all(&[]).await.unwrap().is_empty());
+        // A slug twice in one batch: applied in order, the last one wins.
+        let dup = s
+            .upsert_all(&[reg("dup", &["one"]), reg("a", &[]), reg("dup", &["two"])])
+            .await
+            .unwrap();
+        let created: Vec<bool> = dup.iter().map(|u| u.created).collect();
+        assert_eq!(created, [true, false, false]);
+        let got = s.get(&slug("dup")).await.unwrap().unwrap();
+        assert_eq!(tags(&got.tags), ["two"]);
+        assert_eq!(got, dup[2].project);
+    }
+
+    pub async fn reregistering_keeps_status_and_heartbeat(fx: Fixture) {
+        let s = &fx.store;
+        s.upsert(&reg("alpha", &[])).await.unwrap();
+        let mut live = presence("alpha", Status::Degraded, Some(t(10)));
+        live.status_reason = Some("self_reported: disk".into());
+        s.write_presence(&[live], &[]).await.unwrap();
+        let again = s.upsert(&reg("alpha", &["new"])).await.unwrap();
+        assert!(!again.created);
+        let p = again.project;
+        assert_eq!(p.status, Status::Degraded);
+        assert_eq!(p.status_reason.as_deref(), Some("self_reported: disk"));
+        assert_eq!(p.version.as_ref().map(|v| v.as_str()), Some("1.2.3"));
+        assert_eq!(p.last_heartbeat_at, Some(t(10)));
+        let all = s.upsert_all(&[reg("alpha", &[])]).await.unwrap();
+        assert_eq!(all[0].project.status, Status::Degraded);
+        assert_eq!(all[0].project.last_heartbeat_at, Some(t(10)));
+    }
+
+    pub async fn concurrent_first_registrations_make_one_row(fx: Fixture) {
+        let tasks: Vec<_> = (0..100)
+            .map(|i| {
+                let s = fx.store.clone();
+                tokio::spawn(async move {
+                    let tag = format!("t{i}");
+                    s.upsert(&reg("racer", &[tag.as_str()])).await
+                })
+            })
+            .collect();
+        let mut created = 0;
+        let mut ids = std::collections::HashSet::new();
+        for task in tasks {
+            let up = task.await.unwrap().expect("no upsert may fail");
+            created += usize::from(up.created);
+            ids.insert(up.project.id);
+        }
+        assert_eq!(created, 1, "exactly one registration creates");
+        assert_eq!(ids.len(), 1);
+        assert_eq!(count_rows(&fx.url, "projects").await, 1);
+        assert_eq!(
+            count_rows(&fx.url, "project_tags").await,
+            1,
+            "tags replaced, not merged"
+        );
+    }
+
+    pub async fn list_filters_by_status_and_tag(fx: Fixture) {
+        let s = &fx.store;
+        s.upsert_all(&[
+            reg("a", &["x", "y"]),
+            reg("b", &["y"]),
+            reg("c", &[]),
+            reg("d", &["y", "x"]),
+        ])
+        .await
+        .unwrap();
+        s.write_presence(
+            &[
+                presence("a", Status::Online, Some(t(1))),
+                presence("b", Status::Degraded, Some(t(1))),
+                presence("d", Status::Online, Some(t(1))),
+            ],
+            &[],
+        )
+        .await
+        .unwrap();
+        let page = s.list(&ListFilter::default()).await.unwrap();
+        assert_eq!(slugs(&page), ["a", "b", "c", "d"]);
+        assert_eq!(page.total, 4);
+        assert_eq!(tags(&page.items[0].tags), ["x", "y"]);
+        assert_eq!(
+            tags(&page.items[3].tags),
+            ["y", "x"],
+            "tags in stored order"
+        );
+
+        let on = s
+            .list(&filter(Some(Status::Online), None, 100, 0))
+            .await
+            .unwrap();
+        assert_eq!((slugs(&on), on.total), (vec!["a", "d"], 2));
+        let off = s
+            .list(&filter(Some(Status::Offline), None, 100, 0))
+            .await
+            .unwrap();
+        assert_eq!(slugs(&off), ["c"]);
+        let y = s.list(&filter(None, Some("y"), 100, 0)).await.unwrap();
+        assert_eq!((slugs(&y), y.total), (vec!["a", "b", "d"], 3));
+        assert_eq!(
+            tags(&y.items[0].tags),
+            ["x", "y"],
+            "all tags, not just the match"
+        );
+        let both = s
+            .list(&filter(Some(Status::Degraded), Some("y"), 100, 0))
+            .await
+            .unwrap();
+        assert_eq!(slugs(&both), ["b"]);
+        let none = s.list(&filter(None, Some("zzz"), 100, 0)).await.unwrap();
+        assert_eq!((none.items.len(), none.total), (0, 0));
+    }
+
+    pub async fn list_pages_with_total(fx: Fixture) {
+        let s = &fx.store;
+        let regs: Vec<_> = ["g", "c", "a", "e", "b", "f", "d"]
+            .iter()
+            .map(|x| reg(x, &["all"]))
+            .collect();
+        s.upsert_all(&regs).await.unwrap();
+        let p1 = s.list(&filter(None, None, 3, 0)).await.unwrap();
+        assert_eq!((slugs(&p1), p1.total), (vec!["a", "b", "c"], 7));
+        let p2 = s.list(&filter(None, Some("all"), 3, 3)).await.unwrap();
+        assert_eq!((slugs(&p2), p2.total), (vec!["d", "e", "f"], 7));
+        let p3 = s.list(&filter(None, None, 3, 6)).await.unwrap();
+        assert_eq!((slugs(&p3), p3.total), (vec!["g"], 7));
+        let past = s.list(&filter(None, None, 3, 100)).await.unwrap();
+        assert_eq!((past.items.len(), past.total), (0, 7));
+        let huge = s.list(&filter(None, None, 1000, u64::MAX)).await.unwrap();
+        assert_eq!((huge.items.len(), huge.total), (0, 7));
+    }
+
+    pub async fn update_patches_descriptive_fields(fx: Fixture) {
+        let s = &fx.store;
+        let orig = s.upsert(&reg("alpha", &["a"])).await.unwrap().project;
+        s.write_presence(&[presence("alpha", Status::Online, Some(t(5)))], &[])
+            .await
+            .unwrap();
+        let patch = ProjectPatch {
+            name: Some(federation_domain::ProjectName::parse("New name").unwrap()),
+            ..Default::default()
+        };
+        let p = s.update(&slug("alpha"), &patch).await.unwrap().unwrap();
+        assert_eq!(p.name.as_str(), "New name");
+        assert_eq!(p.hub_url, orig.hub_url);
+        assert_eq!(tags(&p.tags), ["a"]);
+        assert_eq!(p.status, Status::Online);
+        assert_eq!(p.last_heartbeat_at, Some(t(5)));
+        let patch = ProjectPatch {
+            hub_url: Some(federation_domain::HubUrl::parse("http://other:8000").unwrap()),
+            tags: Some(Tags::parse(&["z", "y"]).unwrap()),
+            ..Default::default()
+        };
+        let p = s.update(&slug("alpha"), &patch).await.unwrap().unwrap();
+        assert_eq!(p.name.as_str(), "New name");
+        assert_eq!(p.hub_url.as_str(), "http://other:8000");
+        assert_eq!(tags(&p.tags), ["z", "y"]);
+        let clear = ProjectPatch {
+            tags: Some(Tags::default()),
+            ..Default::default()
+        };
+        assert!(s
+            .update(&slug("alpha"), &clear)
+            .await
+            .unwrap()
+            .unwrap()
+            .tags
+            .is_empty());
+        assert!(s.update(&slug("ghost"), &patch).await.unwrap().is_none());
+    }
+
+    pub async fn delete_removes_tags_and_history(fx: Fixture) {
+        let s = &fx.store;
+        s.upsert_all(&[reg("gone", &["x", "y"]), reg("kept", &["x"])])
+            .await
+            .unwrap();
+        s.write_presence(
+            &[],
+            &[
+                transition("gone", Status::Offline, Status::Online, t(1)),
+                transition("kept", Status::Offline, Status::Online, t(1)),
+            ],
+        )
+        .await
+        .unwrap();
+        assert!(s.delete(&slug("gone")).await.unwrap());
+        assert!(s.get(&slug("gone")).await.unwrap().is_none());
+        assert!(s.history(&slug("gone"), 10).await.unwrap().is_none());
+        assert_eq!(count_rows(&fx.url, "project_tags").await, 1);
+        assert_eq!(count_rows(&fx.url, "status_transitions").await, 1);
+        assert!(!s.delete(&slug("gone")).await.unwrap());
+        let x = s.list(&filter(None, Some("x"), 10, 0)).await.unwrap();
+        assert_eq!(slugs(&x), ["kept"]);
+        let back = s.upsert(&reg("gone", &[])).await.unwrap();
+        assert!(back.created);
+        assert_eq!(s.history(&slug("gone"), 10).await.unwrap(), Some(vec![]));
+    }
+
+    pub async fn presence_writes_are_idempotent_and_never_go_back(fx: Fixture) {
+        let s = &fx.store;
+        s.upsert_all(&[reg("a", &[]), reg("b", &[])]).await.unwrap();
+        let batch = [
+            presence("a", Status::Online, Some(t(20))),
+            presence("b", Status::Online, None),
+        ];
+        s.write_presence(&batch, &[]).await.unwrap();
+        s.write_presence(&batch, &[]).await.unwrap();
+        let snap = s.presence_snapshot().await.unwrap();
+        assert_eq!(snap, batch.to_vec());
+
+        // An older heartbeat changes status fields but not the time.
+        s.write_presence(&[presence("a", Status::Degraded, Some(t(10)))], &[])
+            .await
+            .unwrap();
+        let a = s.get(&slug("a")).await.unwrap().unwrap();
+        assert_eq!(a.status, Status::Degraded);
+        assert_eq!(a.status_reason.as_deref(), Some("heartbeat_late"));
+        assert_eq!(a.last_heartbeat_at, Some(t(20)));
+        // No heartbeat in the update keeps the stored one.
+        s.write_presence(&[presence("a", Status::Offline, None)], &[])
+            .await
+            .unwrap();
+        let a = s.get(&slug("a")).await.unwrap().unwrap();
+        assert_eq!(
+            (a.status, a.last_heartbeat_at),
+            (Status::Offline, Some(t(20)))
+        );
+        // Newer moves it forward; a reason and version can be cleared.
+        let mut newer = presence("a", Status::Online, Some(t(30)));
+        newer.version = None;
+        s.write_presence(&[newer], &[]).await.unwrap();
+        let a = s.get(&slug("a")).await.unwrap().unwrap();
+        assert_eq!(a.last_heartbeat_at, Some(t(30)));
+        assert_eq!((a.status_reason, a.version), (None, None));
+        // One slug twice in a batch: the last record wins, with the latest heartbeat.
+        s.write_presence(
+            &[
+                presence("b", Status::Online, Some(t(50))),
+                presence("b", Status::Degraded, Some(t(40))),
+            ],
+            &[],
+        )
+        .await
+        .unwrap();
+        let b = s.get(&slug("b")).await.unwrap().unwrap();
+        assert_eq!(
+            (b.status, b.last_heartbeat_at),
+            (Status::Degraded, Some(t(50)))
+        );
+        s.write_presence(&[], &[]).await.unwrap();
+    }
+
+    pub async fn unknown_slugs_are_skipped(fx: Fixture) {
+        let s = &fx.store;
+        s.upsert(&reg("known", &[])).await.unwrap();
+        s.write_presence(
+            &[
+                presence("ghost", Status::Online, Some(t(1))),
+                presence("known", Status::Online, Some(t(1))),
+            ],
+            &[
+                transition("ghost", Status::Offline, Status::Online, t(1)),
+                transition("known", Status::Offline, Status::Online, t(1)),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(count_rows(&fx.url, "projects").await, 1);
+        assert_eq!(
+            s.get(&slug("known")).await.unwrap().unwrap().status,
+            Status::Online
+        );
+        assert_eq!(
+            s.history(&slug("known"), 10).await.unwrap().unwrap().len(),
+            1
+        );
+        assert!(s.history(&slug("ghost"), 10).await.unwrap().is_none());
+    }
+
+    pub async fn history_is_newest_first(fx: Fixture) {
+        let s = &fx.store;
+        s.upsert_all(&[reg("h", &[]), reg("other", &[])])
+            .await
+            .unwrap();
+        assert_eq!(s.history(&slug("h"), 10).await.unwrap(), Some(vec![]));
+        use Status::*;
+        s.write_presence(
+            &[],
+            &[
+                transition("h", Offline, Online, t(1)),
+                transition("h", Online, Degraded, t(3)),
+                transition("other", Offline, Online, t(2)),
+            ],
+        )
+        .await
+        .unwrap();
+        // Appended later, one out of order, two at the same instant.
+        let mut no_reason = transition("h", Degraded, Offline, t(4));
+        no_reason.reason = None;
+        no_reason.last_heartbeat_at = None;
+        s.write_presence(
+            &[],
+            &[
+                transition("h", Degraded, Online, t(2)),
+                transition("h", Online, Degraded, t(4)),
+                no_reason.clone(),
+            ],
+        )
+        .await
+        .unwrap();
+        let h = s.history(&slug("h"), 10).await.unwrap().unwrap();
+        let got: Vec<(Status, Status, DateTime<Utc>)> =
+            h.iter().map(|x| (x.from, x.to, x.at)).collect();
+        assert_eq!(
+            got,
+            [
+                (Degraded, Offline, t(4)),
+                (Online, Degraded, t(4)),
+                (Online, Degraded, t(3)),
+                (Degraded, Online, t(2)),
+                (Offline, Online, t(1)),
+            ]
+        );
+        assert_eq!(h[0], no_reason);
+        assert_eq!(h[1].reason.as_deref(), Some("online->degraded"));
+        assert_eq!(h[1].last_heartbeat_at, Some(t(4)));
+        assert!(h.iter().all(|x| x.slug.as_str() == "h"));
+        let two = s.history(&slug("h"), 2).await.unwrap().unwrap();
+        assert_eq!(two, h[..2].to_vec());
+    }
+
+    pub async fn times_round_trip_in_utc_to_the_microsecond(fx: Fixture) {
+        let s = &fx.store;
+        let p = s.upsert(&reg("clock", &[])).await.unwrap().project;
+        assert_eq!(p.created_at.timestamp_subsec_nanos() % 1000, 0);
+        let fine = Utc.timestamp_opt(1_750_000_123, 123_456_789).unwrap();
+        let micros = fine.trunc_subsecs(6);
+        assert_eq!(micros.timestamp_subsec_nanos(), 123_456_000);
+        s.write_presence(
+            &[presence("clock", Status::Online, Some(fine))],
+            &[transition("clock", Status::Offline, Status::Online, fine)],
+        )
+        .await
+        .unwrap();
+        let got = s.get(&slug("clock")).await.unwrap().unwrap();
+        assert_eq!(got.last_heartbeat_at, Some(micros));
+        assert_eq!(got.created_at, p.created_at);
+        let h = s.history(&slug("clock"), 1).await.unwrap().unwrap();
+        assert_eq!((h[0].at, h[0].last_heartbeat_at), (micros, Some(micros)));
+        // A microsecond later is later, also as stored text on SQLite.
+        let next = micros + chrono::TimeDelta::microseconds(1);
+        s.write_presence(&[presence("clock", Status::Online, Some(next))], &[])
+            .await
+            .unwrap();
+        let got = s.get(&slug("clock")).await.unwrap().unwrap();
+        assert_eq!(got.last_heartbeat_at, Some(next));
+        // Whole seconds and distant dates.
+        for when in [
+            Utc.with_ymd_and_hms(2100, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(2200, 1, 1, 0, 0, 0).unwrap() + chrono::TimeDelta::microseconds(7),
+        ] {
+            s.write_presence(&[presence("clock", Status::Online, Some(when))], &[])
+                .await
+                .unwrap();
+            let got = s.get(&slug("clock")).await.unwrap().unwrap();
+            assert_eq!(got.last_heartbeat_at, Some(when));
+        }
+    }
+
+    pub async fn large_batches_are_written(fx: Fixture) {
+        let s = &fx.store;
+        let regs: Vec<_> = (0..1500).map(|i| reg(&format!("p{i:05}"), &[])).collect();
+        s.upsert_all(&regs).await.unwrap();
+        // 10,000 updates (most for unknown slugs) and 5,000 transitions: more than one
+        // SQLite chunk each.
+        let updates: Vec<_> = (0..10_000)
+            .map(|i| presence(&format!("p{i:05}"), Status::Online, Some(t(i))))
+            .collect();
+        let transitions: Vec<_> = (0..5_000)
+            .map(|i| {
+                transition(
+                    &format!("p{:05}", i % 3),
+                    Status::Offline,
+                    Status::Online,
+                    t(7),
+                )
+            })
+            .collect();
+        s.write_presence(&updates, &transitions).await.unwrap();
+        let snap = s.presence_snapshot().await.unwrap();
+        assert_eq!(snap.len(), 1500);
+        assert!(snap.iter().all(|r| r.status == Status::Online));
+        assert_eq!(snap[1499].last_heartbeat_at, Some(t(1499)));
+        assert_eq!(count_rows(&fx.url, "status_transitions").await, 5_000);
+        let on = s
+            .list(&filter(Some(Status::Online), None, 10, 0))
+            .await
+            .unwrap();
+        assert_eq!(on.total, 1500);
+        let h = s.history(&slug("p00000"), 1).await.unwrap().unwrap();
+        assert_eq!(h.len(), 1);
+    }
+
+    pub async fn migrations_are_idempotent(fx: Fixture) {
+        let s = &fx.store;
+        assert!(s.pending_migrations().await.unwrap().is_empty());
+        assert!(s.run_migrations().await.unwrap().is_empty());
+        assert!(s.run_migrations().await.unwrap().is_empty());
+        s.ping().await.unwrap();
+    }
+
+    fn tags(t: &Tags) -> Vec<&str> {
+        t.iter().map(|t| t.as_str()).collect()
+    }
+}
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $case() {
+                    super::cases::$case(super::postgres_fixture().await).await;
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $case() {
+                    super::cases::$case(super::sqlite_fixture().await).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    insert_then_update_reports_created,
+    upsert_all_is_one_transaction,
+    reregistering_keeps_status_and_heartbeat,
+    concurrent_first_registrations_make_one_row,
+    list_filters_by_status_and_tag,
+    list_pages_with_total,
+    update_patches_descriptive_fields,
+    delete_removes_tags_and_history,
+    presence_writes_are_idempotent_and_never_go_back,
+    unknown_slugs_are_skipped,
+    history_is_newest_first,
+    times_round_trip_in_utc_to_the_microsecond,
+    large_batches_are_written,
+    migrations_are_idempotent,
+);

@@ -1,0 +1,255 @@
+//! Store behaviour outside the repository contract: connecting, migrating, failing.
+
+use std::time::{Duration, Instant};
+
+use chrono::{TimeZone, Utc};
+use federation_domain::{
+    PresenceRecord, ProjectRepository, RegistrationInput, RepositoryError, Slug, Status,
+};
+use federation_store::{DatabaseUrl, Store, StoreError, StoreOptions};
+use federation_testkit::{free_port, postgres_database, PostgresCluster};
+
+fn opts(timeout_ms: u64) -> StoreOptions {
+    StoreOptions {
+        max_connections: 4,
+        connect_timeout: Duration::from_millis(timeout_ms),
+    }
+}
+
+fn reg(s: &str) -> federation_domain::Registration {
+    RegistrationInput {
+        slug: Some(s.into()),
+        name: Some(s.into()),
+        hub_url: Some("http://localhost:8000".into()),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap()
+}
+
+async fn migrate_twice(store: &Store) {
+    let pending = store.pending_migrations().await.unwrap();
+    assert!(
+        !pending.is_empty(),
+        "a fresh database has migrations pending"
+    );
+    let applied = store.run_migrations().await.unwrap();
+    assert_eq!(applied, pending);
+    assert!(store.pending_migrations().await.unwrap().is_empty());
+    assert!(
+        store.run_migrations().await.unwrap().is_empty(),
+        "second run applies nothing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_creates_the_file_and_its_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a/b/federation.db");
+    let url = DatabaseUrl::parse(path.to_str().unwrap()).unwrap();
+    let store = Store::connect(&url, StoreOptions::default()).await.unwrap();
+    assert!(path.is_file());
+    assert_eq!(store.backend(), "sqlite");
+    migrate_twice(&store).await;
+    // Reopening sees the migrated schema.
+    drop(store);
+    let store = Store::connect(&url, StoreOptions::default()).await.unwrap();
+    assert!(store.pending_migrations().await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_connections_use_wal_and_foreign_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fed.db");
+    let store = Store::connect(&DatabaseUrl::Sqlite(path.clone()), StoreOptions::default())
+        .await
+        .unwrap();
+    store.run_migrations().await.unwrap();
+    store.upsert(&reg("x")).await.unwrap();
+    // WAL leaves its side file next to the database.
+    assert!(dir.path().join("fed.db-wal").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_migrates_an_empty_database_once() {
+    let db = tokio::task::spawn_blocking(postgres_database)
+        .await
+        .unwrap()
+        .unwrap();
+    let url = DatabaseUrl::parse(&db.url.replace("postgres://", "postgresql+asyncpg://")).unwrap();
+    let store = Store::connect(&url, StoreOptions::default()).await.unwrap();
+    assert_eq!(store.backend(), "postgres");
+    migrate_twice(&store).await;
+}
+
+/// The harness runs on the blocking pool, so a current-thread runtime is fine too.
+#[tokio::test(flavor = "current_thread")]
+async fn migrations_run_on_a_current_thread_runtime() {
+    let db = postgres_database().unwrap();
+    let store = Store::connect(
+        &DatabaseUrl::parse(&db.url).unwrap(),
+        StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    migrate_twice(&store).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(
+        &DatabaseUrl::Sqlite(dir.path().join("x.db")),
+        StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    migrate_twice(&store).await;
+    store.upsert(&reg("ct")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_server_is_unavailable() {
+    let url = DatabaseUrl::parse(&format!("postgres://u:pw@127.0.0.1:{}/x", free_port())).unwrap();
+    let started = Instant::now();
+    let err = Store::connect(&url, opts(3000)).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "refused fails fast"
+    );
+    assert!(err.is_unavailable(), "{err}");
+    assert!(!err.to_string().contains("pw"), "{err}");
+    let port_err: RepositoryError = err.into();
+    assert!(matches!(port_err, RepositoryError::Unavailable(_)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_urls_are_rejected_before_connecting() {
+    let err = DatabaseUrl::parse("mysql://root@localhost/db").unwrap_err();
+    assert!(matches!(err, StoreError::InvalidUrl(_)));
+    let msg = err.to_string();
+    for form in ["postgres://", "sqlite://PATH", "postgresql+asyncpg://"] {
+        assert!(msg.contains(form), "{msg}");
+    }
+}
+
+/// A restarted PostgreSQL: calls fail as unavailable while it is down, and the pool
+/// recovers by itself once it is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_outage_is_unavailable_then_recovers() {
+    let cluster = tokio::task::spawn_blocking(PostgresCluster::start)
+        .await
+        .unwrap()
+        .unwrap();
+    let url = DatabaseUrl::parse(&cluster.create_database("outage").unwrap()).unwrap();
+    let store = Store::connect(&url, opts(2000)).await.unwrap();
+    store.run_migrations().await.unwrap();
+    store.upsert(&reg("survivor")).await.unwrap();
+
+    cluster.stop().unwrap();
+    let slug = Slug::parse("survivor").unwrap();
+    for _ in 0..3 {
+        match store.get(&slug).await {
+            Err(RepositoryError::Unavailable(_)) => {}
+            other => panic!("expected unavailable, got {other:?}"),
+        }
+    }
+    let update = PresenceRecord {
+        slug: slug.clone(),
+        status: Status::Online,
+        status_reason: None,
+        version: None,
+        last_heartbeat_at: Some(Utc.timestamp_opt(1_750_000_000, 0).unwrap()),
+    };
+    assert!(matches!(
+        store.write_presence(&[update.clone()], &[]).await,
+        Err(RepositoryError::Unavailable(_))
+    ));
+
+    cluster.start_again().unwrap();
+    store.write_presence(&[update], &[]).await.unwrap();
+    let p = store.get(&slug).await.unwrap().unwrap();
+    assert_eq!(p.status, Status::Online);
+    drop(store);
+    tokio::task::spawn_blocking(move || drop(cluster))
+        .await
+        .unwrap();
+}
+
+/// A caller that gives up half-way (a dropped request) must not leave a SQLite
+/// connection mid-transaction in the pool.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_survives_cancelled_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&DatabaseUrl::Sqlite(dir.path().join("c.db")), opts(5000))
+        .await
+        .unwrap();
+    store.run_migrations().await.unwrap();
+    let regs: Vec<_> = (0..300).map(|i| reg(&format!("c{i}"))).collect();
+    for _ in 0..5 {
+        let _ = tokio::time::timeout(Duration::from_millis(1), store.upsert_all(&regs)).await;
+    }
+    let again = store.upsert_all(&regs).await.unwrap();
+    assert_eq!(again.len(), 300);
+    let page = store.list(&Default::default()).await.unwrap();
+    assert_eq!(page.total, 300);
+}
+
+/// The benchmark's batch size: 100,000 presence updates and 10,000 transitions in one
+/// `write_presence`. Ignored by default (slow in debug builds); run with `--ignored`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn write_presence_100k() {
+    let db = tokio::task::spawn_blocking(postgres_database)
+        .await
+        .unwrap()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        DatabaseUrl::parse(&db.url).unwrap(),
+        DatabaseUrl::Sqlite(dir.path().join("bench.db")),
+    ] {
+        let store = Store::connect(&url, StoreOptions::default()).await.unwrap();
+        store.run_migrations().await.unwrap();
+        let regs: Vec<_> = (0..100_000).map(|i| reg(&format!("p{i:06}"))).collect();
+        let started = Instant::now();
+        for chunk in regs.chunks(10_000) {
+            store.upsert_all(chunk).await.unwrap();
+        }
+        let registered = started.elapsed();
+        let base = Utc.timestamp_opt(1_750_000_000, 0).unwrap();
+        let updates: Vec<_> = regs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| PresenceRecord {
+                slug: r.slug.clone(),
+                status: Status::Online,
+                status_reason: None,
+                version: None,
+                last_heartbeat_at: Some(base + chrono::TimeDelta::milliseconds(i as i64)),
+            })
+            .collect();
+        let transitions: Vec<_> = regs[..10_000]
+            .iter()
+            .map(|r| federation_domain::Transition {
+                slug: r.slug.clone(),
+                from: Status::Offline,
+                to: Status::Online,
+                reason: Some("heartbeat".into()),
+                at: base,
+                last_heartbeat_at: Some(base),
+            })
+            .collect();
+        let started = Instant::now();
+        store.write_presence(&updates, &transitions).await.unwrap();
+        let first = started.elapsed();
+        let started = Instant::now();
+        store.write_presence(&updates, &[]).await.unwrap();
+        let unchanged = started.elapsed();
+        let started = Instant::now();
+        let snap = store.presence_snapshot().await.unwrap();
+        let snapshot = started.elapsed();
+        assert_eq!(snap.len(), 100_000);
+        eprintln!(
+            "{}: register 100k {registered:?}; write 100k+10k transitions {first:?}; \
+             rewrite unchanged {unchanged:?}; snapshot {snapshot:?}",
+            store.backend()
+        );
+    }
+}
