@@ -158,7 +158,9 @@ async fn postgres_outage_is_unavailable_then_recovers() {
         last_heartbeat_at: Some(Utc.timestamp_opt(1_750_000_000, 0).unwrap()),
     };
     assert!(matches!(
-        store.write_presence(&[update.clone()], &[]).await,
+        store
+            .write_presence(std::slice::from_ref(&update), &[])
+            .await,
         Err(RepositoryError::Unavailable(_))
     ));
 
