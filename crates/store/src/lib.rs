@@ -17,6 +17,8 @@
 //!
 //! [`ProjectRepository`]: federation_domain::ProjectRepository
 
+#![warn(missing_docs)]
+
 mod error;
 mod pg;
 mod reads;

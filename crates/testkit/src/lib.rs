@@ -21,6 +21,8 @@
 //! (`sh`) that waits for the test binary to exit and then stops the server and removes
 //! its files, even when the binary is killed.
 
+#![warn(missing_docs)]
+
 mod nats;
 mod postgres;
 mod process;

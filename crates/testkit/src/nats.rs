@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -58,8 +59,12 @@ impl NatsServer {
     /// `authorization { token: "s3cret" }`). `listen` is set by the test kit.
     pub fn start_with_config(extra_conf: &str) -> Result<Self> {
         let bin = nats_binary()?;
-        let dir =
-            std::env::temp_dir().join(format!("fed-nats-{}-{}", std::process::id(), free_port()));
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "fed-nats-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut server = NatsServer {
             port: 0,
