@@ -22,8 +22,11 @@ pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../mig
 /// The SQLite schema, compiled in.
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
-/// Set on every pooled SQLite connection.
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+/// Set on every pooled SQLite connection. `busy_timeout` comes first: switching to WAL
+/// needs a lock, and without the timeout a connection opened while another one (say,
+/// a previous instance finishing its last flush) writes fails at once with "database
+/// is locked".
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 
 /// SQLite serialises writers anyway; a few connections serve concurrent readers.
