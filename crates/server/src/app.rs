@@ -107,6 +107,9 @@ impl Application {
             tracing::warn!("no API keys configured: the API accepts anonymous requests");
         }
 
+        // A bad catalog file stops the start before anything is touched.
+        let catalog = catalog::read(&settings.projects_file)?;
+
         let store = connect_store(&settings).await?;
         let migrate_now = store.backend() == "sqlite" || options.migrate || settings.auto_migrate;
         if migrate_now {
@@ -170,7 +173,7 @@ impl Application {
         let loaded = federation.load().await.context("loading presence")?;
         tracing::info!(projects = loaded, "presence loaded from the store");
 
-        seed_catalog(&federation, &settings.projects_file).await?;
+        seed_catalog(&federation, &settings.projects_file, catalog).await?;
 
         let bus_health: Arc<dyn Fn() -> BusHealth + Send + Sync> = match &mut bus {
             None => Arc::new(|| BusHealth::Disabled),
@@ -256,8 +259,12 @@ impl Application {
     }
 }
 
-async fn seed_catalog(federation: &Federation, path: &std::path::Path) -> anyhow::Result<()> {
-    match catalog::read(path)? {
+async fn seed_catalog(
+    federation: &Federation,
+    path: &std::path::Path,
+    catalog: Option<Vec<federation_domain::Registration>>,
+) -> anyhow::Result<()> {
+    match catalog {
         None => {
             tracing::info!(file = %path.display(), "no catalog file; nothing seeded");
         }
