@@ -39,6 +39,9 @@ async fn requests_are_logged_without_keys_or_store_text_reaching_clients() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Callsites first hit by other tests in this binary, before this subscriber
+    // existed, cached "never interested"; re-ask them now that it does.
+    tracing::callsite::rebuild_interest_cache();
 
     let mut repo = MockProjectRepository::new();
     let mut seq = mockall::Sequence::new();
