@@ -151,7 +151,7 @@ fn ensure_test_services() -> anyhow::Result<()> {
 fn test(rest: &[String]) -> anyhow::Result<()> {
     ensure_test_services()?;
     let status = cargo()
-        .args(["test", "--workspace", "--locked"])
+        .args(["test", "--workspace", "--locked", "--no-fail-fast"])
         .args(rest)
         .status()
         .context("running cargo test")?;

@@ -3,6 +3,5 @@
 mod auth;
 mod common;
 mod heartbeat;
-mod logging;
 mod ops;
 mod projects;

@@ -1,4 +1,12 @@
 //! What the request tracing writes: a line per request, never a key.
+//!
+//! A test binary of its own: tracing caches per callsite whether anyone listens, and
+//! tests running beside it in one process without this subscriber would race that
+//! cache.
+
+#[path = "http/common.rs"]
+#[allow(dead_code)]
+mod common;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -8,7 +16,7 @@ use actix_web::test::TestRequest;
 use federation_domain::ports::MockProjectRepository;
 use federation_domain::{ProjectPage, RepositoryError};
 
-use crate::common::*;
+use common::*;
 
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);
@@ -39,9 +47,6 @@ async fn requests_are_logged_without_keys_or_store_text_reaching_clients() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    // Callsites first hit by other tests in this binary, before this subscriber
-    // existed, cached "never interested"; re-ask them now that it does.
-    tracing::callsite::rebuild_interest_cache();
 
     let mut repo = MockProjectRepository::new();
     let mut seq = mockall::Sequence::new();
