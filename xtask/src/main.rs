@@ -5,8 +5,9 @@
 //! - `dev`            throwaway PostgreSQL + nats-server, migrated, serving until Ctrl-C
 //! - `test [ARGS]`    install what the tests need (as root, with apt) and run every test
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus};
+use std::process::{Command, ExitStatus, Stdio};
 
 use anyhow::{bail, Context};
 
@@ -150,12 +151,55 @@ fn ensure_test_services() -> anyhow::Result<()> {
 
 fn test(rest: &[String]) -> anyhow::Result<()> {
     ensure_test_services()?;
-    let status = cargo()
+    let mut child = cargo()
         .args(["test", "--workspace", "--locked", "--no-fail-fast"])
         .args(rest)
-        .status()
+        .stdout(Stdio::piped())
+        .spawn()
         .context("running cargo test")?;
+    // Pass the output through, adding up every binary's `test result:` line.
+    let mut totals = TestTotals::default();
+    let stdout = child.stdout.take().context("cargo test output")?;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("reading cargo test output")?;
+        println!("{line}");
+        totals.add(&line);
+    }
+    let status = child.wait().context("waiting for cargo test")?;
+    println!(
+        "summary: {} passed, {} failed, {} skipped",
+        totals.passed, totals.failed, totals.ignored
+    );
     exit_with(status)
+}
+
+/// Sums of cargo test's `test result: ok. 3 passed; 0 failed; 1 ignored; …` lines.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TestTotals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl TestTotals {
+    fn add(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split(['.', ';']) {
+            let mut words = part.split_whitespace();
+            let (Some(n), Some(what)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match what {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                "ignored" => self.ignored += n,
+                _ => {}
+            }
+        }
+    }
 }
 
 fn dev(rest: &[String]) -> anyhow::Result<()> {
@@ -195,5 +239,27 @@ fn dev(rest: &[String]) -> anyhow::Result<()> {
         Ok(())
     } else {
         std::process::exit(status.code().unwrap_or(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adds_up_test_result_lines() {
+        let mut t = TestTotals::default();
+        t.add("test result: ok. 28 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 3.21s");
+        t.add("test result: FAILED. 58 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.13s");
+        t.add("running 3 tests");
+        t.add("test foo ... ok");
+        assert_eq!(
+            t,
+            TestTotals {
+                passed: 86,
+                failed: 2,
+                ignored: 1
+            }
+        );
     }
 }
