@@ -25,4 +25,4 @@ pub use policy::StatusPolicy;
 pub use ports::{Clock, ManualClock, NoStatusEvents, ProjectRepository, StatusEvents, SystemClock};
 pub use presence::{Flush, GuardState, MassExpiry, Presence, StatusCounts};
 pub use service::{Federation, FlushFailed, HeartbeatRejected, TickReport};
-pub use stats::{HeartbeatCounters, HEARTBEAT_OUTCOMES};
+pub use stats::{HeartbeatCounters, TransitionCounters, HEARTBEAT_OUTCOMES};

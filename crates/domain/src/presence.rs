@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::heartbeat::{Heartbeat, Reported};
 use crate::model::{reason, PresenceRecord, Slug, Status, Transition, Version};
@@ -373,6 +373,19 @@ impl Presence {
         self.last_mass_expiry
     }
 
+    /// How long the project offline the longest has been so: `now` minus its last
+    /// heartbeat minus `offline_after`, at least zero. Projects that never sent a
+    /// heartbeat (registered, never seen) are not counted.
+    pub fn longest_offline(&self, now: DateTime<Utc>) -> Option<TimeDelta> {
+        let offline_after = self.policy.offline_after();
+        self.entries
+            .values()
+            .filter(|e| e.status == Status::Offline)
+            .filter_map(|e| e.last_heartbeat_at)
+            .map(|at| (now - at - offline_after).max(TimeDelta::zero()))
+            .max()
+    }
+
     pub fn counts(&self) -> StatusCounts {
         let mut c = StatusCounts::default();
         for e in self.entries.values() {
@@ -590,6 +603,20 @@ mod tests {
             assert!(f.transitions.is_empty(), "at +{s}s");
         }
         assert_eq!(status(&p, "alpha"), Offline);
+    }
+
+    #[test]
+    fn longest_offline_counts_from_last_heartbeat_plus_offline_after() {
+        let mut p = table(&["alpha", "beta"]);
+        // Never-seen offline projects are not counted.
+        assert_eq!(p.longest_offline(t0() + secs(3600)), None);
+        p.heartbeat(&hb("alpha"), t0());
+        p.tick(t0());
+        assert_eq!(p.longest_offline(t0() + secs(30)), None);
+        p.tick(t0() + secs(90));
+        assert_eq!(status(&p, "alpha"), Offline);
+        assert_eq!(p.longest_offline(t0() + secs(90)), Some(secs(0)));
+        assert_eq!(p.longest_offline(t0() + secs(700)), Some(secs(610)));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::model::{
 use crate::policy::StatusPolicy;
 use crate::ports::{Clock, ProjectRepository, StatusEvents};
 use crate::presence::{Flush, GuardState, HeartbeatOutcome, MassExpiry, Presence, StatusCounts};
-use crate::stats::HeartbeatCounters;
+use crate::stats::{HeartbeatCounters, TransitionCounters};
 
 /// Why a heartbeat was not recorded.
 #[derive(Debug, Error)]
@@ -68,6 +68,7 @@ pub struct Federation {
     policy: StatusPolicy,
     presence: Mutex<Presence>,
     heartbeats: HeartbeatCounters,
+    transitions: TransitionCounters,
 }
 
 impl std::fmt::Debug for Federation {
@@ -110,6 +111,7 @@ impl Federation {
             policy: *presence.policy(),
             presence: Mutex::new(presence),
             heartbeats: HeartbeatCounters::default(),
+            transitions: TransitionCounters::default(),
         }
     }
 
@@ -272,6 +274,19 @@ impl Federation {
         &self.heartbeats
     }
 
+    /// Transitions stored, by (from, to), since start.
+    pub fn transition_counters(&self) -> &TransitionCounters {
+        &self.transitions
+    }
+
+    /// How long the project offline the longest has been offline (counted from its
+    /// last heartbeat plus `offline_after`); `None` when no project that ever sent a
+    /// heartbeat is offline.
+    pub fn longest_offline(&self) -> Option<chrono::TimeDelta> {
+        let now = self.clock.now();
+        self.presence().longest_offline(now)
+    }
+
     /// Applies the clock, writes the batch in one store call, then publishes the
     /// transitions. A batch the store refuses is kept for the next tick, so no status
     /// change is lost while the store is down.
@@ -302,6 +317,9 @@ impl Federation {
                 ..flush
             });
             return Err(err);
+        }
+        for t in &flush.transitions {
+            self.transitions.add(t.from, t.to);
         }
         for t in &flush.transitions {
             if let Err(e) = self.events.publish(t).await {
@@ -868,6 +886,11 @@ mod tests {
         fed.record_heartbeat("beta", &beat("beta")).unwrap();
         fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
         let report = fed.tick().await.unwrap();
+        assert_eq!(
+            fed.transition_counters()
+                .get(Status::Offline, Status::Online),
+            2
+        );
         assert_eq!(
             report,
             TickReport {
