@@ -29,7 +29,9 @@ use async_nats::connection::State;
 use async_nats::{Client, ConnectOptions, Event};
 use async_trait::async_trait;
 use bytes::Bytes;
-use federation_domain::{EventError, Federation, HeartbeatRejected, StatusEvents, Transition};
+use federation_domain::{
+    EventError, Federation, GuardState, HeartbeatRejected, StatusEvents, Transition,
+};
 use futures::StreamExt;
 use serde::Serialize;
 use thiserror::Error;
@@ -129,6 +131,14 @@ impl NatsBus {
                 })?,
             None => ConnectOptions::new(),
         };
+        // Credentials in the URL (`nats://user:pass@host`, or `nats://token@host`): the
+        // client library ignores them, so they are applied here.
+        if let Some((user, password)) = url_credentials(&config.url) {
+            options = match password {
+                Some(password) => options.user_and_password(user, password),
+                None => options.token(user),
+            };
+        }
         if let Some(token) = &config.token {
             options = options.token(token.clone());
         }
@@ -152,6 +162,9 @@ impl NatsBus {
                     match event {
                         Event::Connected | Event::Disconnected | Event::Closed => {
                             link_tx.send_modify(|n| *n += 1);
+                        }
+                        Event::ServerError(e) => {
+                            tracing::warn!(error = %e, "NATS server error");
                         }
                         Event::SlowConsumer(_) => {
                             tracing::warn!(
@@ -262,6 +275,20 @@ impl NatsBus {
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), self.client.flush()).await;
     }
+}
+
+/// The user and password (or token, when there is no password) in a NATS URL, decoded.
+fn url_credentials(raw: &str) -> Option<(String, Option<String>)> {
+    let url = url::Url::parse(raw).ok()?;
+    if url.username().is_empty() {
+        return None;
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    Some((decode(url.username()), url.password().map(decode)))
 }
 
 /// A view of the link's state for health checks.
@@ -436,6 +463,11 @@ fn log_rejection(limiter: &mut LogLimiter, token: &str, rejected: &HeartbeatReje
     }
 }
 
+/// While canaries stay lost on a link that is up, reconnect every this many intervals:
+/// a subscription the server dropped (permissions changed, say) comes back only when the
+/// client subscribes again, which a reconnect does.
+const RECONNECT_EVERY_LOST_CANARIES: u32 = 5;
+
 async fn canary_loop(
     client: Client,
     subject: String,
@@ -444,10 +476,27 @@ async fn canary_loop(
 ) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut lost_ticks: u32 = 0;
     loop {
         ticks.tick().await;
         if client.connection_state() != State::Connected {
+            lost_ticks = 0;
             continue; // the link-down guard already holds
+        }
+        if federation.guard() == GuardState::CanaryLost {
+            lost_ticks += 1;
+            if lost_ticks == 1 {
+                tracing::warn!("our canaries stopped coming back through the presence subscription: no project expires for silence until they do");
+            }
+            if lost_ticks % RECONNECT_EVERY_LOST_CANARIES == 0 {
+                tracing::warn!("canaries still lost: reconnecting to NATS to subscribe again");
+                if let Err(e) = client.force_reconnect().await {
+                    tracing::warn!(error = %e, "NATS reconnect failed");
+                }
+                continue;
+            }
+        } else {
+            lost_ticks = 0;
         }
         federation.canary_sent();
         if let Err(e) = client
@@ -469,6 +518,19 @@ mod tests {
         assert!(l.allow("a"));
         assert!(!l.allow("a"));
         assert!(l.allow("b"));
+    }
+
+    #[test]
+    fn credentials_come_from_the_url() {
+        assert_eq!(url_credentials("nats://127.0.0.1:4222"), None);
+        assert_eq!(
+            url_credentials("nats://svc:p%40ss@127.0.0.1:4222"),
+            Some(("svc".into(), Some("p@ss".into())))
+        );
+        assert_eq!(
+            url_credentials("tls://s3cret@nats.example.com"),
+            Some(("s3cret".into(), None))
+        );
     }
 
     #[test]

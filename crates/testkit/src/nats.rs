@@ -128,6 +128,31 @@ impl NatsServer {
         Err(last_err.unwrap_or_else(|| anyhow!("nats-server did not restart")))
     }
 
+    /// Rewrites the extra configuration (same port) and makes the running server reload
+    /// it (SIGHUP), as an operator changing permissions on a live server would. Waits a
+    /// moment for the reload to take effect.
+    pub fn reload_with_config(&mut self, extra_conf: &str) -> Result<()> {
+        std::fs::write(
+            self.conf_file(),
+            format!("listen: 127.0.0.1:{}\n{extra_conf}\n", self.port),
+        )
+        .context("writing nats-server config")?;
+        let child = self
+            .child
+            .as_ref()
+            .ok_or_else(|| anyhow!("nats-server is not running"))?;
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(child.id().to_string())
+            .status()
+            .context("signalling nats-server")?;
+        if !status.success() {
+            bail!("kill -HUP nats-server failed: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(())
+    }
+
     fn conf_file(&self) -> PathBuf {
         self.dir.join("nats.conf")
     }
