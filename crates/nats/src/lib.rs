@@ -488,7 +488,7 @@ async fn canary_loop(
             if lost_ticks == 1 {
                 tracing::warn!("our canaries stopped coming back through the presence subscription: no project expires for silence until they do");
             }
-            if lost_ticks % RECONNECT_EVERY_LOST_CANARIES == 0 {
+            if lost_ticks.is_multiple_of(RECONNECT_EVERY_LOST_CANARIES) {
                 tracing::warn!("canaries still lost: reconnecting to NATS to subscribe again");
                 if let Err(e) = client.force_reconnect().await {
                     tracing::warn!(error = %e, "NATS reconnect failed");
