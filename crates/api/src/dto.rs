@@ -5,27 +5,48 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use federation_domain::{Project, Transition};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 /// A project as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Project)]
 pub struct ProjectDto {
     pub id: i64,
+    #[schema(example = "commandcenter")]
     pub slug: String,
+    #[schema(example = "CommandCenter")]
     pub name: String,
+    #[schema(example = "http://localhost:8000")]
     pub hub_url: String,
+    #[schema(example = "hub.commandcenter")]
     pub mesh_namespace: String,
+    #[schema(value_type = StatusName)]
     pub status: &'static str,
+    /// Why the status is what it is (`heartbeat_late`, self-reported reasons, …).
     pub status_reason: Option<String>,
     pub tags: Vec<String>,
+    /// The version the project last reported.
     pub version: Option<String>,
+    #[schema(format = DateTime, example = "2025-11-18T12:00:00Z")]
     pub last_heartbeat_at: Option<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
+}
+
+/// A project's status.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusName {
+    Online,
+    Degraded,
+    Offline,
 }
 
 impl From<&Project> for ProjectDto {
@@ -48,12 +69,17 @@ impl From<&Project> for ProjectDto {
 }
 
 /// One status change of a project's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Transition)]
 pub struct TransitionDto {
+    #[schema(value_type = StatusName)]
     pub from: &'static str,
+    #[schema(value_type = StatusName)]
     pub to: &'static str,
     pub reason: Option<String>,
+    #[schema(format = DateTime)]
     pub at: String,
+    #[schema(format = DateTime)]
     pub last_heartbeat_at: Option<String>,
 }
 
@@ -67,6 +93,113 @@ impl From<&Transition> for TransitionDto {
             last_heartbeat_at: t.last_heartbeat_at.map(rfc3339),
         }
     }
+}
+
+/// `GET /health`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Health)]
+pub struct HealthDto {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    #[schema(example = "federation")]
+    pub service: &'static str,
+    pub version: &'static str,
+}
+
+/// `GET /ready`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Readiness)]
+pub struct ReadyDto {
+    /// `ok`, `degraded` (NATS down or partition guard engaged; REST still works) or
+    /// `unavailable` (the store does not answer; HTTP 503).
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    pub checks: ReadyChecks,
+    /// The most recent sweep that expired more than half of the live projects at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mass_expiry: Option<MassExpiryDto>,
+}
+
+/// Each dependency of `/ready`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ReadyChecks {
+    /// `ok | down`
+    pub database: &'static str,
+    /// `ok | disabled | down`
+    pub nats: &'static str,
+    /// `inactive | link_down | canary_lost | recovering`
+    pub partition_guard: &'static str,
+    /// While `recovering`: when silence counts again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub partition_guard_until: Option<String>,
+}
+
+/// A mass expiry, as `/ready` reports it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = MassExpiry)]
+pub struct MassExpiryDto {
+    #[schema(format = DateTime)]
+    pub at: String,
+    pub expired: usize,
+    pub live: usize,
+}
+
+/// The answer to an accepted heartbeat.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Accepted)]
+pub struct AcceptedDto {
+    #[schema(example = "accepted")]
+    pub status: &'static str,
+}
+
+/// `POST /api/fed/projects`: registers a project, or updates it when the slug exists.
+/// Unknown fields (such as the original's `allow_fanout`) are ignored.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    /// Lowercase `[a-z0-9-]`, 1–50 characters; input is lowercased.
+    #[schema(example = "commandcenter")]
+    pub slug: String,
+    #[schema(example = "CommandCenter")]
+    pub name: String,
+    /// An absolute http(s) URL, at most 500 characters.
+    #[schema(example = "http://localhost:8000")]
+    pub hub_url: String,
+    /// Defaults to, and must equal, `hub.<slug>`.
+    #[schema(example = "hub.commandcenter")]
+    pub mesh_namespace: Option<String>,
+    #[schema(example = json!(["python"]))]
+    pub tags: Option<Vec<String>>,
+}
+
+/// `PATCH /api/fed/projects/{slug}`: only these fields may be set.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PatchRequest {
+    pub name: Option<String>,
+    pub hub_url: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// A heartbeat: the original service's payload (also accepted wrapped in
+/// CommandCenter's envelope `{"payload": {…}, "correlation_id": "…"}`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HeartbeatRequest {
+    /// Must equal the slug of the path (`slug` is accepted as an alias).
+    #[schema(example = "commandcenter")]
+    pub project_slug: String,
+    pub hub_url: Option<String>,
+    /// Must equal `hub.<slug>` when given.
+    pub mesh_namespace: Option<String>,
+    /// RFC 3339; older than the offline threshold is a replay, more than 5 minutes
+    /// ahead is refused.
+    #[schema(format = DateTime, example = "2025-11-18T12:00:00Z")]
+    pub timestamp: Option<String>,
+    #[schema(example = "0.9.0")]
+    pub version: Option<String>,
+    /// `online` (also `ok`) or `degraded`.
+    pub status: Option<String>,
+    /// With `degraded`: why (at most 16, each cut to 200 characters).
+    pub reasons: Option<Vec<String>>,
 }
 
 #[cfg(test)]

@@ -39,17 +39,28 @@ pub struct ApiError {
     allow: Option<&'static str>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
+/// The JSON body of every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody<'a> {
+    pub error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message: &'a str,
+/// What went wrong.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail<'a> {
+    /// Stable and machine-readable: `malformed_json`, `unauthorized`, `forbidden`,
+    /// `not_found`, `method_not_allowed`, `payload_too_large`, `unsupported_media_type`,
+    /// `validation_error`, `unavailable`, `internal`, or a heartbeat rejection kind
+    /// (`invalid_json`, `wrong_type`, `missing_slug`, `invalid_field`, `slug_mismatch`,
+    /// `bad_namespace`, `replay`, `future_timestamp`).
+    #[schema(example = "validation_error")]
+    pub code: &'a str,
+    pub message: &'a str,
+    /// The request field to blame, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    #[schema(example = "slug")]
+    pub field: Option<&'a str>,
 }
 
 impl ApiError {
@@ -201,8 +212,8 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
         }
-        res.json(Body {
-            error: Inner {
+        res.json(ErrorBody {
+            error: ErrorDetail {
                 code: self.code,
                 message: &self.message,
                 field: self.field.as_deref(),

@@ -9,11 +9,15 @@ use actix_web::web::{self, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use federation_domain::model::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX};
 use federation_domain::{GuardState, ListFilter, ValidationError};
-use serde_json::json;
 
 use crate::body;
-use crate::dto::{rfc3339, ProjectDto, TransitionDto};
-use crate::error::ApiError;
+use crate::dto::{
+    rfc3339, AcceptedDto, HealthDto, MassExpiryDto, ProjectDto, ReadyChecks, ReadyDto,
+    TransitionDto,
+};
+#[allow(unused_imports)] // named in the OpenAPI annotations only
+use crate::dto::{HeartbeatRequest, PatchRequest, RegisterRequest, StatusName};
+use crate::error::{ApiError, ErrorBody};
 use crate::{ApiState, BusHealth};
 
 /// How long `/ready` waits for the store to answer.
@@ -37,14 +41,32 @@ fn int_param(q: &Query, name: &'static str, hint: &str) -> Result<Option<i64>, A
         .transpose()
 }
 
+/// Liveness: answers as long as the process serves HTTP; touches nothing.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    responses((status = 200, description = "The service is alive", body = HealthDto))
+)]
 pub(crate) async fn health(state: web::Data<ApiState>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({
-        "status": "ok",
-        "service": "federation",
-        "version": state.version,
-    }))
+    HttpResponse::Ok().json(HealthDto {
+        status: "ok",
+        service: "federation",
+        version: state.version,
+    })
 }
 
+/// Readiness: the store answers (NATS down or the partition guard only make it
+/// `degraded`, still 200).
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready (`ok` or `degraded`)", body = ReadyDto),
+        (status = 503, description = "The store does not answer", body = ReadyDto),
+    )
+)]
 pub(crate) async fn ready(state: web::Data<ApiState>) -> HttpResponse {
     let database =
         match actix_web::rt::time::timeout(READY_DB_TIMEOUT, state.federation.ping_store()).await {
@@ -74,24 +96,23 @@ pub(crate) async fn ready(state: web::Data<ApiState>) -> HttpResponse {
     } else {
         "ok"
     };
-    let mut body = json!({
-        "status": status,
-        "checks": {
-            "database": if database { "ok" } else { "down" },
-            "nats": bus.as_str(),
-            "partition_guard": guard.as_str(),
+    let body = ReadyDto {
+        status,
+        checks: ReadyChecks {
+            database: if database { "ok" } else { "down" },
+            nats: bus.as_str(),
+            partition_guard: guard.as_str(),
+            partition_guard_until: match guard {
+                GuardState::Recovering { until } => Some(rfc3339(until)),
+                _ => None,
+            },
         },
-    });
-    if let GuardState::Recovering { until } = guard {
-        body["checks"]["partition_guard_until"] = json!(rfc3339(until));
-    }
-    if let Some(m) = state.federation.last_mass_expiry() {
-        body["mass_expiry"] = json!({
-            "at": rfc3339(m.at),
-            "expired": m.expired,
-            "live": m.live,
-        });
-    }
+        mass_expiry: state.federation.last_mass_expiry().map(|m| MassExpiryDto {
+            at: rfc3339(m.at),
+            expired: m.expired,
+            live: m.live,
+        }),
+    };
     let code = if database {
         StatusCode::OK
     } else {
@@ -100,6 +121,27 @@ pub(crate) async fn ready(state: web::Data<ApiState>) -> HttpResponse {
     HttpResponse::build(code).json(body)
 }
 
+/// Projects in slug order; `X-Total-Count` holds how many match.
+#[utoipa::path(
+    get,
+    path = "/api/fed/projects",
+    tag = "projects",
+    params(
+        ("status" = Option<StatusName>, Query, description = "Only projects in this status"),
+        ("tag" = Option<String>, Query, description = "Only projects with this tag"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
+        ("offset" = Option<u64>, Query, description = "Projects to skip"),
+    ),
+    responses(
+        (status = 200, description = "A page of projects", body = Vec<ProjectDto>,
+         headers(("X-Total-Count" = u64, description = "How many projects match"))),
+        (status = 401, description = "No X-API-Key", body = ErrorBody),
+        (status = 403, description = "Wrong key, or a read-only key on a write", body = ErrorBody),
+        (status = 422, description = "A bad query value; `field` names it", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn list_projects(
     state: web::Data<ApiState>,
     q: Query,
@@ -115,6 +157,26 @@ pub(crate) async fn list_projects(
         .json(items))
 }
 
+/// Registers a project, or updates the one with this slug (status untouched).
+#[utoipa::path(
+    post,
+    path = "/api/fed/projects",
+    tag = "projects",
+    request_body(content = RegisterRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = ProjectDto,
+         headers(("Location" = String, description = "The project's URL"))),
+        (status = 200, description = "Updated", body = ProjectDto),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No X-API-Key", body = ErrorBody),
+        (status = 403, description = "Wrong key, or a read-only key on a write", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "An invalid field; `field` names it", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn register_project(
     state: web::Data<ApiState>,
     req: HttpRequest,
@@ -136,6 +198,21 @@ pub(crate) async fn register_project(
     }
 }
 
+/// One project (slug matched case-insensitively).
+#[utoipa::path(
+    get,
+    path = "/api/fed/projects/{slug}",
+    tag = "projects",
+    params(("slug" = String, Path, description = "The project's slug")),
+    responses(
+        (status = 200, description = "The project", body = ProjectDto),
+        (status = 401, description = "No X-API-Key", body = ErrorBody),
+        (status = 403, description = "Wrong key, or a read-only key on a write", body = ErrorBody),
+        (status = 404, description = "No such project", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn get_project(
     state: web::Data<ApiState>,
     slug: web::Path<String>,
@@ -144,6 +221,26 @@ pub(crate) async fn get_project(
     Ok(HttpResponse::Ok().json(ProjectDto::from(&project)))
 }
 
+/// Changes name, hub_url and/or tags.
+#[utoipa::path(
+    patch,
+    path = "/api/fed/projects/{slug}",
+    tag = "projects",
+    params(("slug" = String, Path, description = "The project's slug")),
+    request_body(content = PatchRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated project", body = ProjectDto),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "No X-API-Key", body = ErrorBody),
+        (status = 403, description = "Wrong key, or a read-only key on a write", body = ErrorBody),
+        (status = 404, description = "No such project", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "An invalid or unchangeable field; `field` names it", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn patch_project(
     state: web::Data<ApiState>,
     slug: web::Path<String>,
@@ -162,6 +259,21 @@ pub(crate) async fn patch_project(
     Ok(HttpResponse::Ok().json(ProjectDto::from(&project)))
 }
 
+/// Removes a project with its tags and history.
+#[utoipa::path(
+    delete,
+    path = "/api/fed/projects/{slug}",
+    tag = "projects",
+    params(("slug" = String, Path, description = "The project's slug")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No X-API-Key", body = ErrorBody),
+        (status = 403, description = "Wrong key, or a read-only key on a write", body = ErrorBody),
+        (status = 404, description = "No such project", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn delete_project(
     state: web::Data<ApiState>,
     slug: web::Path<String>,
@@ -171,6 +283,26 @@ pub(crate) async fn delete_project(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// A heartbeat over HTTP, for projects that cannot reach NATS. Held in memory and
+/// written behind with the next tick.
+#[utoipa::path(
+    post,
+    path = "/api/fed/projects/{slug}/heartbeat",
+    tag = "heartbeats",
+    params(("slug" = String, Path, description = "The project's slug")),
+    request_body(content = HeartbeatRequest, content_type = "application/json",
+        description = "A JSON body; a missing Content-Type is accepted"),
+    responses(
+        (status = 202, description = "Accepted", body = AcceptedDto),
+        (status = 401, description = "No X-API-Key", body = ErrorBody),
+        (status = 403, description = "Wrong key, or a read-only key on a write", body = ErrorBody),
+        (status = 404, description = "No such project", body = ErrorBody),
+        (status = 413, description = "Body over 8 KiB", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "A rejected heartbeat; `code` says why (slug_mismatch, bad_namespace, replay, …)", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn heartbeat(
     state: web::Data<ApiState>,
     slug: web::Path<String>,
@@ -183,9 +315,28 @@ pub(crate) async fn heartbeat(
     if changed {
         tracing::debug!(slug = %slug.to_ascii_lowercase(), "heartbeat changed status");
     }
-    Ok(HttpResponse::Accepted().json(json!({"status": "accepted"})))
+    Ok(HttpResponse::Accepted().json(AcceptedDto { status: "accepted" }))
 }
 
+/// A project's status transitions, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/fed/projects/{slug}/history",
+    tag = "projects",
+    params(
+        ("slug" = String, Path, description = "The project's slug"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "How many (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "Transitions, newest first", body = Vec<TransitionDto>),
+        (status = 401, description = "No X-API-Key", body = ErrorBody),
+        (status = 403, description = "Wrong key, or a read-only key on a write", body = ErrorBody),
+        (status = 404, description = "No such project", body = ErrorBody),
+        (status = 422, description = "A bad limit", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
 pub(crate) async fn history(
     state: web::Data<ApiState>,
     slug: web::Path<String>,

@@ -25,8 +25,15 @@
 //! | GET, PATCH, DELETE | `/api/fed/projects/{slug}` | 200 / 200 / 204 |
 //! | POST | `/api/fed/projects/{slug}/heartbeat` | 202 |
 //! | GET | `/api/fed/projects/{slug}/history` | 200 array, newest first |
+//! | GET | `/metrics` | Prometheus/OpenMetrics text ([`metrics`]), no API key |
+//! | GET | `/openapi.json` | the OpenAPI 3 description ([`openapi`]), no API key |
+//! | GET | `/docs/` | Swagger UI (vendored assets); `/docs` redirects there |
 //!
-//! Every error is `{"error": {"code", "message", "field"?}}`.
+//! [`ROUTES`] lists them all; a test holds it equal to the OpenAPI description and to
+//! what the app really serves.
+//!
+//! Every error is `{"error": {"code", "message", "field"?}}`. Every response carries an
+//! `X-Request-Id` ([`request_id`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,6 +41,7 @@ use std::time::Instant;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpRequest};
 use federation_domain::Federation;
@@ -44,12 +52,91 @@ mod body;
 pub mod dto;
 pub mod error;
 mod handlers;
+pub mod metrics;
+pub mod openapi;
+pub mod request_id;
 
 pub use auth::{Access, ApiKeys, ApiKeysError, API_KEY_HEADER};
 pub use body::{MAX_HEARTBEAT_BODY, MAX_JSON_BODY};
 pub use dto::{ProjectDto, TransitionDto};
 pub use error::ApiError;
 pub use handlers::READY_DB_TIMEOUT;
+pub use metrics::{Metrics, NatsCounters, NatsStats, Sources as MetricsSources};
+pub use request_id::{RequestId, REQUEST_ID_HEADER};
+
+/// A route the API registers: its path template and the methods it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// The template, as actix matches it (and as the metrics' `route` label shows it).
+    pub path: &'static str,
+    /// The methods, as the `Allow` header of a 405 lists them.
+    pub allow: &'static str,
+    /// Whether the OpenAPI description lists it (Swagger UI's own pages are not API).
+    pub documented: bool,
+}
+
+impl Route {
+    const fn api(path: &'static str, allow: &'static str) -> Self {
+        Route {
+            path,
+            allow,
+            documented: true,
+        }
+    }
+
+    /// The methods it answers.
+    pub fn methods(&self) -> impl Iterator<Item = &'static str> {
+        self.allow.split(", ")
+    }
+}
+
+const FED: &str = "/api/fed";
+
+/// Every route [`configure`] registers. A resource registered through [`resource`] must be
+/// listed here (or every test fails at start), and the tests check that the app serves
+/// each (path, method) listed and refuses the others with 405.
+pub const ROUTES: &[Route] = &[
+    Route::api("/health", "GET, HEAD"),
+    Route::api("/ready", "GET, HEAD"),
+    Route::api("/metrics", "GET"),
+    Route::api(openapi::OPENAPI_PATH, "GET"),
+    Route {
+        path: "/docs",
+        allow: "GET",
+        documented: false,
+    },
+    Route {
+        path: "/docs/{_:.*}",
+        allow: "GET",
+        documented: false,
+    },
+    Route::api("/api/fed/projects", "GET, POST"),
+    Route::api("/api/fed/projects/{slug}", "GET, PATCH, DELETE"),
+    Route::api("/api/fed/projects/{slug}/heartbeat", "POST"),
+    Route::api("/api/fed/projects/{slug}/history", "GET"),
+];
+
+fn route(path: &str) -> &'static Route {
+    ROUTES
+        .iter()
+        .find(|r| r.path == path)
+        .unwrap_or_else(|| panic!("route {path} is not listed in federation_api::ROUTES"))
+}
+
+/// A resource at `full` (listed in [`ROUTES`]) registered as `local` within its scope,
+/// answering other methods with 405 and the `Allow` header.
+fn resource(full: &str, local: &str) -> actix_web::Resource {
+    let r = route(full);
+    web::resource(local.to_owned()).default_service(web::to(handlers::method_not_allowed(r.allow)))
+}
+
+fn fed(local: &str) -> actix_web::Resource {
+    resource(&format!("{FED}{local}"), local)
+}
+
+fn top(path: &str) -> actix_web::Resource {
+    resource(path, path)
+}
 
 /// The state of the service's link to NATS, as `/ready` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +166,8 @@ pub struct ApiState {
     pub bus: Arc<dyn Fn() -> BusHealth + Send + Sync>,
     /// Reported by `/health`.
     pub version: &'static str,
+    /// Served at `/metrics`; HTTP requests are recorded in it.
+    pub metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -107,46 +196,40 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                 web::scope("")
                     .wrap(from_fn(request_span))
                     .service(
-                        web::resource("/health")
+                        top("/health")
                             .route(web::get().to(handlers::health))
-                            .route(web::head().to(handlers::health))
-                            .default_service(web::to(handlers::method_not_allowed("GET, HEAD"))),
+                            .route(web::head().to(handlers::health)),
                     )
                     .service(
-                        web::resource("/ready")
+                        top("/ready")
                             .route(web::get().to(handlers::ready))
-                            .route(web::head().to(handlers::ready))
-                            .default_service(web::to(handlers::method_not_allowed("GET, HEAD"))),
+                            .route(web::head().to(handlers::ready)),
                     )
+                    .service(top("/metrics").route(web::get().to(metrics::metrics)))
+                    .service(top(openapi::OPENAPI_PATH).route(web::get().to(openapi::openapi_json)))
+                    .service(top("/docs").route(web::get().to(openapi::docs_redirect)))
+                    .service(openapi::swagger_ui())
                     .service(
-                        web::scope("/api/fed")
+                        web::scope(FED)
                             .wrap(from_fn(auth::require_key))
                             .service(
-                                web::resource("/projects")
+                                fed("/projects")
                                     .route(web::get().to(handlers::list_projects))
-                                    .route(web::post().to(handlers::register_project))
-                                    .default_service(web::to(handlers::method_not_allowed(
-                                        "GET, POST",
-                                    ))),
+                                    .route(web::post().to(handlers::register_project)),
                             )
                             .service(
-                                web::resource("/projects/{slug}")
+                                fed("/projects/{slug}")
                                     .route(web::get().to(handlers::get_project))
                                     .route(web::patch().to(handlers::patch_project))
-                                    .route(web::delete().to(handlers::delete_project))
-                                    .default_service(web::to(handlers::method_not_allowed(
-                                        "GET, PATCH, DELETE",
-                                    ))),
+                                    .route(web::delete().to(handlers::delete_project)),
                             )
                             .service(
-                                web::resource("/projects/{slug}/heartbeat")
-                                    .route(web::post().to(handlers::heartbeat))
-                                    .default_service(web::to(handlers::method_not_allowed("POST"))),
+                                fed("/projects/{slug}/heartbeat")
+                                    .route(web::post().to(handlers::heartbeat)),
                             )
                             .service(
-                                web::resource("/projects/{slug}/history")
-                                    .route(web::get().to(handlers::history))
-                                    .default_service(web::to(handlers::method_not_allowed("GET"))),
+                                fed("/projects/{slug}/history")
+                                    .route(web::get().to(handlers::history)),
                             )
                             .default_service(web::to(handlers::not_found)),
                     )
@@ -178,28 +261,49 @@ fn path_error(_e: PathError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::not_found("no such resource").into()
 }
 
-/// A span per request with method and path, and one event when it ends (status and
-/// elapsed time). When an outer middleware already opened a request span (the server's
-/// `tracing_actix_web::TracingLogger`), that span is used instead of a nested duplicate.
-/// Headers (the API key among them) and query strings are never recorded.
+/// A span per request with method, path and request id, one event when it ends (status
+/// and elapsed time), the request in the metrics (by route template), and the
+/// `X-Request-Id` on the response. When an outer middleware already opened a request
+/// span (the server's `tracing_actix_web::TracingLogger`, whose root span carries the
+/// same request id), that span is used instead of a nested duplicate. Headers (the API
+/// key among them) and query strings are never recorded.
 async fn request_span(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let probe = matches!(req.path(), "/health" | "/ready");
+    let probe = matches!(req.path(), "/health" | "/ready" | "/metrics");
+    let id = request_id::ensure(&req);
     let current = tracing::Span::current();
     let span = if current.is_none() {
-        tracing::info_span!("http", method = %req.method(), path = %req.path())
+        tracing::info_span!("http", method = %req.method(), path = %req.path(), request_id = %id)
     } else {
         current
     };
+    let method = req.method().clone();
+    let metrics = req
+        .app_data::<web::Data<ApiState>>()
+        .map(|s| s.metrics.clone());
     let started = Instant::now();
-    let res = next.call(req).instrument(span.clone()).await;
-    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let status = match &res {
-        Ok(r) => r.status().as_u16(),
-        Err(e) => e.as_response_error().status_code().as_u16(),
+    let mut res = next.call(req).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+    let (status, route) = match &mut res {
+        Ok(r) => {
+            if let Ok(value) = HeaderValue::from_str(id.as_str()) {
+                r.headers_mut()
+                    .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+            }
+            let pattern = r.request().match_pattern();
+            (
+                r.status().as_u16(),
+                metrics::route_label(pattern.as_deref()),
+            )
+        }
+        Err(e) => (e.as_response_error().status_code().as_u16(), "unmatched"),
     };
+    if let Some(m) = metrics {
+        m.observe_request(route, &method, status, elapsed);
+    }
     let _enter = span.enter();
     if status >= 500 {
         tracing::warn!(status, elapsed_ms, "request failed");

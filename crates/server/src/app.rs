@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use actix_web::{dev::ServerHandle, App, HttpServer};
 use anyhow::{bail, Context};
-use federation_api::{ApiKeys, ApiState, BusHealth};
+use federation_api::{ApiKeys, ApiState, BusHealth, Metrics, MetricsSources, NatsCounters};
 use federation_domain::{
     Federation, NoStatusEvents, Presence, ProjectRepository, StatusEvents, SystemClock,
 };
@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::catalog;
+use crate::metered::Metered;
 use crate::settings::{Settings, DEFAULT_SQLITE_PATH};
 
 /// How often the presence table re-reads the catalog, to learn of projects registered
@@ -66,6 +67,7 @@ pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
     federation: Arc<Federation>,
+    metrics: Arc<Metrics>,
     ticker: JoinHandle<()>,
     stop_ticker: watch::Sender<bool>,
     bus: Option<NatsBus>,
@@ -136,7 +138,10 @@ impl Application {
             }
         }
 
-        let repo: Arc<dyn ProjectRepository> = Arc::new(store);
+        let version = env!("CARGO_PKG_VERSION");
+        let metrics = Arc::new(Metrics::new(version));
+        let repo: Arc<dyn ProjectRepository> =
+            Arc::new(Metered::new(Arc::new(store), metrics.clone()));
         let mut bus = match &settings.nats {
             None => {
                 tracing::warn!(
@@ -192,9 +197,26 @@ impl Application {
             }
         };
 
+        metrics.attach(MetricsSources {
+            federation: federation.clone(),
+            bus: bus_health.clone(),
+            nats: bus.as_ref().map(|bus| {
+                let stats = bus.stats();
+                let read: federation_api::NatsStats = Arc::new(move || {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    NatsCounters {
+                        received: stats.received.load(Relaxed),
+                        canaries_returned: stats.canaries_returned.load(Relaxed),
+                    }
+                });
+                read
+            }),
+        });
+
         let (stop_ticker, stop_rx) = watch::channel(false);
         let ticker = tokio::spawn(run_ticker(
             federation.clone(),
+            metrics.clone(),
             settings.sweep_interval,
             stop_rx,
         ));
@@ -203,14 +225,17 @@ impl Application {
             federation: federation.clone(),
             keys,
             bus: bus_health,
-            version: env!("CARGO_PKG_VERSION"),
+            version,
+            metrics: metrics.clone(),
         };
         let listener = TcpListener::bind((settings.host, settings.port))
             .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
-                .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(tracing_actix_web::TracingLogger::<
+                    crate::telemetry::RequestSpan,
+                >::new())
                 .configure(federation_api::configure(state.clone()))
         })
         .listen(listener)?
@@ -222,6 +247,7 @@ impl Application {
             port,
             server,
             federation,
+            metrics,
             ticker,
             stop_ticker,
             bus,
@@ -234,6 +260,10 @@ impl Application {
 
     pub fn federation(&self) -> &Arc<Federation> {
         &self.federation
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn handle(&self) -> AppHandle {
@@ -288,8 +318,9 @@ async fn seed_catalog(
     Ok(())
 }
 
-fn report_mass_expiry(mass: Option<federation_domain::MassExpiry>) {
+fn report_mass_expiry(metrics: &Metrics, mass: Option<federation_domain::MassExpiry>) {
     if let Some(mass) = mass {
+        metrics.mass_expiry();
         tracing::warn!(
             expired = mass.expired,
             live = mass.live,
@@ -303,6 +334,7 @@ fn report_mass_expiry(mass: Option<federation_domain::MassExpiry>) {
 /// flush so nothing recorded in memory is lost.
 async fn run_ticker(
     federation: Arc<Federation>,
+    metrics: Arc<Metrics>,
     interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -320,17 +352,21 @@ async fn run_ticker(
             _ = stop.changed() => break,
             _ = ticks.tick() => {
                 if retry_at.is_some_and(|t| tokio::time::Instant::now() < t) {
-                    report_mass_expiry(federation.advance());
+                    report_mass_expiry(&metrics, federation.advance());
                     continue;
                 }
-                match federation.tick().await {
+                let started = std::time::Instant::now();
+                let ticked = federation.tick().await;
+                metrics.observe_tick(started.elapsed());
+                match ticked {
                     Ok(report) => {
+                        metrics.add_unpublished(report.unpublished);
                         if failures > 0 {
                             tracing::info!(after_failures = failures, "presence flush recovered");
                             failures = 0;
                             retry_at = None;
                         }
-                        report_mass_expiry(report.mass_expiry);
+                        report_mass_expiry(&metrics, report.mass_expiry);
                     }
                     Err(e) => {
                         failures += 1;

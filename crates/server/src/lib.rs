@@ -4,6 +4,8 @@
 
 pub mod app;
 pub mod catalog;
+pub mod healthcheck;
+pub mod metered;
 pub mod settings;
 pub mod telemetry;
 

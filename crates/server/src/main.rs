@@ -29,6 +29,9 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// GET /health on SERVICE_HOST:SERVICE_PORT; exit 0 when it answers 2xx (for container
+    /// health checks in images without curl).
+    Healthcheck(federation_server::healthcheck::Args),
 }
 
 fn settings() -> anyhow::Result<Settings> {
@@ -40,6 +43,7 @@ fn settings() -> anyhow::Result<Settings> {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Healthcheck(args) => federation_server::healthcheck::run(args),
         Command::Serve { migrate } => {
             let settings = settings()?;
             telemetry::init(&settings.log_level, settings.log_format)?;

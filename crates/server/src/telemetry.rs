@@ -23,3 +23,32 @@ pub fn init(level: &str, format: LogFormat) -> anyhow::Result<()> {
     let _ = result;
     Ok(())
 }
+
+/// The root span of each request (`tracing_actix_web::TracingLogger`): method, path
+/// (never the query string), the request id — the caller's `X-Request-Id` when it is a
+/// sane token, else a generated one; the API echoes the same id on the response — and
+/// the status once answered.
+pub struct RequestSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        let id = federation_api::request_id::ensure(request);
+        tracing::info_span!(
+            "http",
+            method = %request.method(),
+            path = %request.path(),
+            request_id = %id,
+            http.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}

@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
 use actix_web::App;
 use chrono::{DateTime, TimeZone, Utc};
-use federation_api::{configure, ApiKeys, ApiState, BusHealth};
+use federation_api::{configure, ApiKeys, ApiState, BusHealth, Metrics, MetricsSources};
 use federation_domain::ports::MockProjectRepository;
 use federation_domain::{
     Federation, HubUrl, ManualClock, MeshNamespace, NoStatusEvents, Presence, Project, ProjectName,
@@ -50,6 +50,18 @@ pub struct Harness {
     pub clock: Arc<ManualClock>,
     pub keys: ApiKeys,
     pub bus: BusHealth,
+    /// Kept across requests, so tests can read what earlier requests recorded.
+    pub metrics: Arc<Metrics>,
+}
+
+pub fn metrics_for(federation: &Arc<Federation>, bus: BusHealth) -> Arc<Metrics> {
+    let metrics = Metrics::new("9.9.9-test");
+    metrics.attach(MetricsSources {
+        federation: federation.clone(),
+        bus: Arc::new(move || bus),
+        nats: None,
+    });
+    Arc::new(metrics)
 }
 
 pub struct Builder {
@@ -101,6 +113,7 @@ impl Builder {
             self.presence,
         ));
         Harness {
+            metrics: metrics_for(&federation, self.bus),
             federation,
             clock,
             keys: self.keys,
@@ -161,6 +174,7 @@ impl Harness {
             keys: self.keys.clone(),
             bus: Arc::new(move || bus),
             version: "9.9.9-test",
+            metrics: self.metrics.clone(),
         }
     }
 

@@ -3,5 +3,6 @@
 mod auth;
 mod common;
 mod heartbeat;
+mod operability;
 mod ops;
 mod projects;

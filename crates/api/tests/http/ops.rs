@@ -185,6 +185,7 @@ async fn ready_is_503_when_the_store_does_not_answer_in_time() {
         Presence::new(StatusPolicy::default()),
     ));
     let h = Harness {
+        metrics: metrics_for(&federation, BusHealth::Disabled),
         federation,
         clock: Arc::new(federation_domain::ManualClock::new(t0())),
         keys: keys(),

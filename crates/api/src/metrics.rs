@@ -1,0 +1,448 @@
+//! Prometheus metrics (`GET /metrics`, OpenMetrics text from `prometheus-client`).
+//!
+//! Two kinds of series:
+//! - recorded as things happen: HTTP requests (by route *template*, method, status),
+//!   tick and flush durations, flush batch sizes and errors, mass expiries;
+//! - read at scrape time from the domain and the bus: heartbeats by outcome, status
+//!   transitions by (from, to), projects by status, NATS link, partition guard.
+//!
+//! No label ever carries user input: routes are the registered templates (anything else
+//! is `unmatched`), methods a fixed set (else `other`), the rest are closed enums. There
+//! is no slug label: the number of projects is unbounded.
+//!
+//! [`METRIC_NAMES`] lists every series name this module can expose; the deploy checks
+//! compare dashboards and alert rules with what a live `/metrics` answers.
+
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use actix_web::http::{header, Method};
+use actix_web::{web, HttpResponse};
+use federation_domain::{Federation, GuardState};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use crate::{ApiState, BusHealth};
+
+/// The content type of the exposition.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Every series name `/metrics` exposes (histograms by their base name, counters with
+/// `_total`, the info metric with `_info`).
+pub const METRIC_NAMES: &[&str] = &[
+    "federation_build_info",
+    "federation_http_requests_total",
+    "federation_http_request_duration_seconds",
+    "federation_heartbeats_received_total",
+    "federation_status_transitions_total",
+    "federation_projects",
+    "federation_projects_offline_longest_seconds",
+    "federation_sweep_duration_seconds",
+    "federation_store_flush_duration_seconds",
+    "federation_store_flush_batch_size",
+    "federation_store_flush_errors_total",
+    "federation_events_unpublished_total",
+    "federation_mass_expiries_total",
+    "federation_nats_enabled",
+    "federation_nats_connected",
+    "federation_nats_messages_received_total",
+    "federation_nats_canaries_returned_total",
+    "federation_partition_guard_active",
+    "federation_partition_guard_state",
+];
+
+/// Counters of the NATS ingest path, read at scrape time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NatsCounters {
+    /// Presence messages taken off the subscription (canaries excluded).
+    pub received: u64,
+    /// Our own canaries seen coming back.
+    pub canaries_returned: u64,
+}
+
+/// Reads the NATS counters.
+pub type NatsStats = Arc<dyn Fn() -> NatsCounters + Send + Sync>;
+
+type HttpLabels = [(&'static str, Cow<'static, str>); 3];
+type RouteLabels = [(&'static str, Cow<'static, str>); 2];
+type KindLabel = [(&'static str, &'static str); 1];
+
+fn latency_histogram() -> Histogram {
+    // 1 ms … ~16 s
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+fn batch_histogram() -> Histogram {
+    // 1 … 16384 rows
+    Histogram::new(exponential_buckets(1.0, 2.0, 15))
+}
+
+/// What the scrape-time series are read from.
+#[derive(Clone)]
+pub struct Sources {
+    pub federation: Arc<Federation>,
+    pub bus: Arc<dyn Fn() -> BusHealth + Send + Sync>,
+    /// `None` without NATS (the NATS counters then read 0).
+    pub nats: Option<NatsStats>,
+}
+
+/// The service's metrics.
+pub struct Metrics {
+    registry: Registry,
+    sources: Arc<OnceLock<Sources>>,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    sweep_duration: Histogram,
+    flush_duration: Histogram,
+    flush_batch: Family<KindLabel, Histogram, fn() -> Histogram>,
+    flush_errors: Counter,
+    unpublished: Counter,
+    mass_expiries: Counter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// Registers every series. The scrape-time ones appear once [`Metrics::attach`]
+    /// gave their sources (the store's decorator records flushes before the use cases
+    /// that own the counters exist).
+    pub fn new(version: &'static str) -> Self {
+        let mut registry = Registry::default();
+        registry.register(
+            "federation_build",
+            "Build information of the running service",
+            Info::new(vec![("version", version)]),
+        );
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "federation_http_requests",
+            "HTTP requests by route template, method and status",
+            http_requests.clone(),
+        );
+        let http_duration =
+            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        registry.register(
+            "federation_http_request_duration_seconds",
+            "HTTP request duration by route template and method",
+            http_duration.clone(),
+        );
+        let sweep_duration = latency_histogram();
+        registry.register(
+            "federation_sweep_duration_seconds",
+            "Duration of one presence tick: sweep, batched store write and event publishing",
+            sweep_duration.clone(),
+        );
+        let flush_duration = latency_histogram();
+        registry.register(
+            "federation_store_flush_duration_seconds",
+            "Duration of one batched presence write to the store",
+            flush_duration.clone(),
+        );
+        let flush_batch = Family::<KindLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+            batch_histogram,
+        );
+        registry.register(
+            "federation_store_flush_batch_size",
+            "Rows per batched presence write, by kind (updates, transitions)",
+            flush_batch.clone(),
+        );
+        let flush_errors = Counter::default();
+        registry.register(
+            "federation_store_flush_errors",
+            "Batched presence writes the store refused (kept in memory for retry)",
+            flush_errors.clone(),
+        );
+        let unpublished = Counter::default();
+        registry.register(
+            "federation_events_unpublished",
+            "Stored status transitions whose event could not be published",
+            unpublished.clone(),
+        );
+        let mass_expiries = Counter::default();
+        registry.register(
+            "federation_mass_expiries",
+            "Sweeps that expired more than half of the live projects at once",
+            mass_expiries.clone(),
+        );
+        let sources = Arc::new(OnceLock::new());
+        registry.register_collector(Box::new(StateCollector {
+            sources: sources.clone(),
+        }));
+        Metrics {
+            registry,
+            sources,
+            http_requests,
+            http_duration,
+            sweep_duration,
+            flush_duration,
+            flush_batch,
+            flush_errors,
+            unpublished,
+            mass_expiries,
+        }
+    }
+
+    /// Gives the scrape-time series their sources; later calls are ignored.
+    pub fn attach(&self, sources: Sources) {
+        let _ = self.sources.set(sources);
+    }
+
+    /// Records one HTTP request. `route` must be a registered template (see
+    /// [`route_label`]).
+    pub fn observe_request(
+        &self,
+        route: &'static str,
+        method: &Method,
+        status: u16,
+        elapsed: Duration,
+    ) {
+        let method = method_label(method);
+        self.http_requests
+            .get_or_create(&[
+                ("route", Cow::Borrowed(route)),
+                ("method", Cow::Borrowed(method)),
+                ("status", Cow::Owned(status.to_string())),
+            ])
+            .inc();
+        self.http_duration
+            .get_or_create(&[
+                ("route", Cow::Borrowed(route)),
+                ("method", Cow::Borrowed(method)),
+            ])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records one presence tick (sweep + flush + publish).
+    pub fn observe_tick(&self, elapsed: Duration) {
+        self.sweep_duration.observe(elapsed.as_secs_f64());
+    }
+
+    /// Records one batched presence write.
+    pub fn observe_flush(&self, elapsed: Duration, updates: usize, transitions: usize, ok: bool) {
+        self.flush_duration.observe(elapsed.as_secs_f64());
+        self.flush_batch
+            .get_or_create(&[("kind", "updates")])
+            .observe(updates as f64);
+        self.flush_batch
+            .get_or_create(&[("kind", "transitions")])
+            .observe(transitions as f64);
+        if !ok {
+            self.flush_errors.inc();
+        }
+    }
+
+    /// Counts stored transitions whose event was not published.
+    pub fn add_unpublished(&self, n: usize) {
+        self.unpublished.inc_by(n as u64);
+    }
+
+    /// Counts a mass expiry.
+    pub fn mass_expiry(&self) {
+        self.mass_expiries.inc();
+    }
+
+    /// The exposition text.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "metrics could not be encoded");
+        }
+        out
+    }
+}
+
+/// The method label: the standard methods by name, anything else `other`.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// The route label of a matched pattern: the registered template it is, or
+/// `unmatched` (unknown paths, scope fallbacks): never the raw path.
+pub fn route_label(pattern: Option<&str>) -> &'static str {
+    pattern
+        .and_then(|p| crate::ROUTES.iter().find(|r| r.path == p))
+        .map_or("unmatched", |r| r.path)
+}
+
+/// Values read from the domain and the bus at each scrape.
+struct StateCollector {
+    sources: Arc<OnceLock<Sources>>,
+}
+
+impl std::fmt::Debug for StateCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateCollector").finish_non_exhaustive()
+    }
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: i64,
+) -> Result<(), std::fmt::Error> {
+    let m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    ConstGauge::new(value).encode(m)
+}
+
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: u64,
+) -> Result<(), std::fmt::Error> {
+    let m = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    ConstCounter::new(value).encode(m)
+}
+
+const GUARD_STATES: [&str; 4] = ["inactive", "link_down", "canary_lost", "recovering"];
+
+impl prometheus_client::collector::Collector for StateCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(src) = self.sources.get() else {
+            return Ok(());
+        };
+        let fed = &src.federation;
+
+        let mut m = encoder.encode_descriptor(
+            "federation_heartbeats_received",
+            "Heartbeats received (NATS and HTTP) by outcome",
+            None,
+            MetricType::Counter,
+        )?;
+        for (outcome, n) in fed.heartbeat_counters().snapshot() {
+            ConstCounter::new(n).encode(m.encode_family(&[("outcome", outcome)])?)?;
+        }
+
+        let mut m = encoder.encode_descriptor(
+            "federation_status_transitions",
+            "Status transitions stored, by from and to",
+            None,
+            MetricType::Counter,
+        )?;
+        for (from, to, n) in fed.transition_counters().snapshot() {
+            ConstCounter::new(n)
+                .encode(m.encode_family(&[("from", from.as_str()), ("to", to.as_str())])?)?;
+        }
+
+        let counts = fed.counts();
+        let mut m = encoder.encode_descriptor(
+            "federation_projects",
+            "Registered projects by status",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (status, n) in [
+            ("online", counts.online),
+            ("degraded", counts.degraded),
+            ("offline", counts.offline),
+        ] {
+            ConstGauge::new(n as i64).encode(m.encode_family(&[("status", status)])?)?;
+        }
+
+        let longest = fed
+            .longest_offline()
+            .map_or(0.0, |d| d.num_milliseconds() as f64 / 1000.0);
+        let m = encoder.encode_descriptor(
+            "federation_projects_offline_longest_seconds",
+            "How long the project offline the longest has been offline (0 when none; \
+             projects that never sent a heartbeat are not counted)",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(longest).encode(m)?;
+
+        let bus = (src.bus)();
+        gauge(
+            &mut encoder,
+            "federation_nats_enabled",
+            "1 when NATS_URL is set",
+            i64::from(bus != BusHealth::Disabled),
+        )?;
+        gauge(
+            &mut encoder,
+            "federation_nats_connected",
+            "1 while the link to NATS is up (0 when down or disabled)",
+            i64::from(bus == BusHealth::Up),
+        )?;
+        let nats = src.nats.as_ref().map(|f| f()).unwrap_or_default();
+        counter(
+            &mut encoder,
+            "federation_nats_messages_received",
+            "Presence messages taken off the NATS subscription (canaries excluded)",
+            nats.received,
+        )?;
+        counter(
+            &mut encoder,
+            "federation_nats_canaries_returned",
+            "Own canaries seen coming back through the presence subscription",
+            nats.canaries_returned,
+        )?;
+
+        let guard = fed.guard();
+        gauge(
+            &mut encoder,
+            "federation_partition_guard_active",
+            "1 while the partition guard holds expiry for silence (link down, canary lost, \
+             or recovering after either, also right after start)",
+            i64::from(guard.is_active()),
+        )?;
+        let current = match guard {
+            GuardState::Inactive => "inactive",
+            GuardState::LinkDown => "link_down",
+            GuardState::CanaryLost => "canary_lost",
+            GuardState::Recovering { .. } => "recovering",
+        };
+        let mut m = encoder.encode_descriptor(
+            "federation_partition_guard_state",
+            "The partition guard's state (1 for the current one)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for state in GUARD_STATES {
+            ConstGauge::new(i64::from(state == current))
+                .encode(m.encode_family(&[("state", state)])?)?;
+        }
+        Ok(())
+    }
+}
+
+/// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus / OpenMetrics text exposition. Not behind \
+         X-API-Key: it carries only aggregate counts, no slugs; keep the port internal.",
+         content_type = "application/openmetrics-text", body = String)
+    )
+)]
+pub(crate) async fn metrics(state: web::Data<ApiState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, CONTENT_TYPE))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(state.metrics.encode())
+}
