@@ -85,7 +85,12 @@ impl Publisher {
 
     /// Starts beating into `sink`, online.
     pub fn start(config: HeartbeatConfig, sink: Sink) -> Self {
-        let (health, health_rx) = watch::channel(Health::Online);
+        Self::start_with(config, sink, Health::Online)
+    }
+
+    /// Starts beating into `sink`, the first beat already saying `health`.
+    pub fn start_with(config: HeartbeatConfig, sink: Sink, health: Health) -> Self {
+        let (health, health_rx) = watch::channel(health);
         let (stop, stop_rx) = watch::channel(false);
         let counters = Arc::new(Counters::default());
         let task = tokio::spawn(run(

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod catalog;
+pub mod cli;
 pub mod healthcheck;
 pub mod metered;
 pub mod settings;

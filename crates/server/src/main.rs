@@ -32,6 +32,8 @@ enum Command {
     /// GET /health on SERVICE_HOST:SERVICE_PORT; exit 0 when it answers 2xx (for container
     /// health checks in images without curl).
     Healthcheck(federation_server::healthcheck::Args),
+    #[command(flatten)]
+    Ops(federation_server::cli::OpsCommand),
 }
 
 fn settings() -> anyhow::Result<Settings> {
@@ -69,5 +71,6 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Ops(command) => command.run().await,
     }
 }

@@ -1,0 +1,132 @@
+//! `federation heartbeat`: a project's heartbeats from the command line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use federation_heartbeat::{
+    connect_nats, send_once, Health, HeartbeatConfig, HttpTarget, NatsAuth, Publisher, Sink,
+};
+
+use super::duration_arg;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    Online,
+    Degraded,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HeartbeatArgs {
+    /// The project's slug (lowercase a-z, 0-9, -).
+    #[arg(long)]
+    pub slug: String,
+    /// The project's hub URL (http or https).
+    #[arg(long)]
+    pub hub_url: String,
+    /// Publish on NATS at this URL (`hub.presence.<slug>`).
+    #[arg(long, env = "NATS_URL")]
+    pub nats_url: Option<String>,
+    /// Post to this service instead (`POST /api/fed/projects/<slug>/heartbeat`); wins
+    /// over NATS_URL.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// API key for --server (X-API-Key).
+    #[arg(long, env = "FEDERATION_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Mean time between beats (±10 % jitter).
+    #[arg(long, default_value = "30s", value_parser = duration_arg)]
+    pub interval: Duration,
+    /// Send one heartbeat, wait until it has left, and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// What the heartbeats report.
+    #[arg(long, value_enum, default_value = "online")]
+    pub status: StatusArg,
+    /// A reason for `--status degraded` (repeatable).
+    #[arg(long = "reason")]
+    pub reasons: Vec<String>,
+    /// The version the project reports.
+    #[arg(long = "project-version", default_value = env!("CARGO_PKG_VERSION"))]
+    pub project_version: String,
+    /// The service's presence subject prefix.
+    #[arg(
+        long,
+        env = "FEDERATION_PRESENCE_SUBJECT",
+        default_value = federation_heartbeat::DEFAULT_SUBJECT_PREFIX
+    )]
+    pub subject_prefix: String,
+    #[arg(long, env = "NATS_TOKEN", hide_env_values = true, hide = true)]
+    pub nats_token: Option<String>,
+    #[arg(long, env = "NATS_CREDS", hide = true)]
+    pub nats_creds: Option<PathBuf>,
+    #[arg(long, env = "NATS_NKEY", hide_env_values = true, hide = true)]
+    pub nats_nkey: Option<String>,
+}
+
+impl HeartbeatArgs {
+    /// The heartbeat configuration and health these arguments describe.
+    pub fn config(&self) -> anyhow::Result<(HeartbeatConfig, Health)> {
+        let config = HeartbeatConfig::new(&self.slug, &self.hub_url)?
+            .try_version(&self.project_version)?
+            .interval(self.interval)
+            .subject_prefix(self.subject_prefix.clone());
+        let health = match self.status {
+            StatusArg::Online if !self.reasons.is_empty() => {
+                bail!("--reason goes with --status degraded")
+            }
+            StatusArg::Online => Health::Online,
+            StatusArg::Degraded => Health::degraded(self.reasons.clone()),
+        };
+        Ok((config, health))
+    }
+
+    /// Where the beats go: `--server` (HTTP), else `--nats-url` / NATS_URL.
+    pub async fn sink(&self) -> anyhow::Result<(Sink, String)> {
+        if let Some(server) = &self.server {
+            let target = HttpTarget::new(server.clone()).api_key(self.api_key.clone());
+            return Ok((Sink::http(target)?, server.clone()));
+        }
+        let Some(url) = &self.nats_url else {
+            bail!("say where to send heartbeats: --nats-url URL (or NATS_URL), or --server URL");
+        };
+        let auth = NatsAuth {
+            token: self.nats_token.clone(),
+            creds: self.nats_creds.clone(),
+            nkey: self.nats_nkey.clone(),
+        };
+        let client = connect_nats(url, &auth).await?;
+        Ok((Sink::nats(client), url.clone()))
+    }
+}
+
+/// Runs `federation heartbeat`.
+pub async fn run(args: HeartbeatArgs) -> anyhow::Result<()> {
+    let (config, health) = args.config()?;
+    let (sink, target) = args.sink().await?;
+    let via = if args.server.is_some() {
+        format!("POST {target}/api/fed/projects/{}/heartbeat", config.slug())
+    } else {
+        format!("{} on {target}", config.subject())
+    };
+    if args.once {
+        send_once(&config, &sink, &health)
+            .await
+            .with_context(|| format!("sending the heartbeat ({via})"))?;
+        println!("heartbeat sent: {via}");
+        return Ok(());
+    }
+    eprintln!(
+        "beating every {:?} (±10 %): {via}; Ctrl-C stops",
+        config.interval_value()
+    );
+    let publisher = Publisher::start_with(config, sink, health);
+    super::shutdown_signal().await;
+    let stats = publisher.stop().await;
+    eprintln!(
+        "stopped: {} sent, {} failed, {} skipped while NATS was down",
+        stats.sent, stats.failed, stats.skipped
+    );
+    Ok(())
+}

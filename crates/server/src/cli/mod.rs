@@ -1,0 +1,90 @@
+//! The operator commands of the `federation` binary, beside `serve` and `migrate`:
+//!
+//! - `federation heartbeat` sends a project's heartbeats (NATS or HTTP), once or until
+//!   Ctrl-C ([`heartbeat`], over the `federation-heartbeat` library);
+//! - `federation projects list|get|register|delete` talks to a running service
+//!   ([`projects`], over [`client::FederationClient`]);
+//! - `federation simulate` registers a fleet and publishes its heartbeats ([`simulate`]);
+//! - `federation bench-listen` (hidden) counts messages on a subject and measures status
+//!   event delays, for `cargo xtask bench` ([`listen`]).
+//!
+//! Each command is a plain async function over its arguments, so tests call them
+//! without a process.
+
+pub mod client;
+pub mod heartbeat;
+pub mod listen;
+pub mod projects;
+pub mod simulate;
+
+use std::time::Duration;
+
+use clap::Subcommand;
+
+/// The operator commands; `main.rs` flattens them into its own.
+#[derive(Debug, Subcommand)]
+pub enum OpsCommand {
+    /// Send a project's heartbeats over NATS (`hub.presence.<slug>`) or HTTP, once or
+    /// every interval until Ctrl-C.
+    Heartbeat(heartbeat::HeartbeatArgs),
+    /// List, show, register and delete projects on a running service.
+    Projects(projects::ProjectsArgs),
+    /// Load generator: register N projects, then publish their heartbeats at an
+    /// interval or a rate for a duration, with a progress line.
+    Simulate(simulate::SimulateArgs),
+    /// Count messages on a NATS subject, or measure status-event delays (for the bench).
+    #[command(hide = true)]
+    BenchListen(listen::ListenArgs),
+}
+
+impl OpsCommand {
+    pub async fn run(self) -> anyhow::Result<()> {
+        init_logging();
+        match self {
+            OpsCommand::Heartbeat(args) => heartbeat::run(args).await,
+            OpsCommand::Projects(args) => projects::run(args).await,
+            OpsCommand::Simulate(args) => simulate::run(args).await.map(|_| ()),
+            OpsCommand::BenchListen(args) => listen::run(args).await.map(|_| ()),
+        }
+    }
+}
+
+/// Warnings and errors on stderr (stdout stays clean for tables and `--json`);
+/// `LOG_LEVEL` changes the level.
+fn init_logging() {
+    let level = std::env::var("LOG_LEVEL").unwrap_or_else(|_| "warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(level.to_ascii_lowercase())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// A clap value parser for `30s`, `500ms`, `1m`, `90`.
+pub(crate) fn duration_arg(raw: &str) -> Result<Duration, String> {
+    crate::settings::parse_duration(raw, "the duration").map_err(|e| format!("{e:#}"))
+}
+
+/// Waits for Ctrl-C or (on Unix) SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
