@@ -1,0 +1,930 @@
+//! Checks of `deploy/` that can fail:
+//! - every YAML and JSON file parses;
+//! - every metric (and every `label="value"` it is filtered on) used by the Grafana
+//!   dashboard and the Prometheus alert rules exists in a live `/metrics` after some
+//!   traffic (the original's dashboards named metrics it never exposed);
+//! - every environment variable the deploy files set is one the service reads
+//!   (`settings::ENV_KEYS`), every path they give it exists where they say, every probe
+//!   and scrape path is a route the API serves, and every command they run is one the
+//!   `federation` binary has (`federation healthcheck` is run against a live server).
+//!
+//! No Docker engine runs here: images are not built; these checks read the files.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{Backend, TestConfig, WRITE_KEY};
+use federation_server::settings::ENV_KEYS;
+use serde_json::json;
+use serde_yaml::Value as Yaml;
+
+fn deploy_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+}
+
+fn repo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+fn deploy_files(ext: &[&str]) -> Vec<PathBuf> {
+    let mut all = Vec::new();
+    files(&deploy_dir(), &mut all);
+    all.retain(|p| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| ext.contains(&e))
+    });
+    all.sort();
+    all
+}
+
+/// Every document of a (multi-document) YAML file.
+fn yaml_docs(path: &Path) -> Vec<Yaml> {
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|d| {
+            <Yaml as serde::Deserialize>::deserialize(d)
+                .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()))
+        })
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+fn yaml(rel: &str) -> Yaml {
+    let mut docs = yaml_docs(&deploy_dir().join(rel));
+    assert_eq!(docs.len(), 1, "{rel}: one document expected");
+    docs.remove(0)
+}
+
+fn str_of(v: &Yaml) -> String {
+    match v {
+        Yaml::String(s) => s.clone(),
+        Yaml::Number(n) => n.to_string(),
+        Yaml::Bool(b) => b.to_string(),
+        other => panic!("not a scalar: {other:?}"),
+    }
+}
+
+fn env_names() -> BTreeSet<&'static str> {
+    ENV_KEYS.iter().map(|(var, _)| *var).collect()
+}
+
+fn assert_env_known<'a>(origin: &str, names: impl IntoIterator<Item = &'a str>) {
+    let known = env_names();
+    for name in names {
+        assert!(
+            known.contains(name),
+            "{origin} sets {name}, which the service does not read (settings::ENV_KEYS)"
+        );
+    }
+}
+
+fn route_paths() -> BTreeSet<&'static str> {
+    federation_api::ROUTES.iter().map(|r| r.path).collect()
+}
+
+// ---- parsing -------------------------------------------------------------------------
+
+#[test]
+fn every_deploy_yaml_and_json_file_parses() {
+    let yamls = deploy_files(&["yaml", "yml"]);
+    assert!(yamls.len() >= 10, "{yamls:?}");
+    for path in &yamls {
+        assert!(!yaml_docs(path).is_empty(), "{} is empty", path.display());
+    }
+    let jsons = deploy_files(&["json"]);
+    assert!(!jsons.is_empty());
+    for path in jsons {
+        let text = std::fs::read_to_string(&path).unwrap();
+        serde_json::from_str::<serde_json::Value>(&text)
+            .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
+    }
+}
+
+// ---- PromQL ----------------------------------------------------------------------------
+
+/// A vector selector: metric name and its label matchers (label, op, value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Selector {
+    metric: String,
+    matchers: Vec<(String, String, String)>,
+}
+
+const AGGREGATIONS: &[&str] = &[
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "group",
+    "stddev",
+    "stdvar",
+    "count",
+    "count_values",
+    "bottomk",
+    "topk",
+    "quantile",
+    "limitk",
+    "limit_ratio",
+];
+const GROUPING: &[&str] = &[
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+];
+const KEYWORDS: &[&str] = &["and", "or", "unless", "bool", "offset", "inf", "nan"];
+
+/// The vector selectors of a PromQL expression: a small scanner, enough for the
+/// expressions in deploy/ (and strict: anything it cannot read fails the test).
+fn selectors(expr: &str) -> Vec<Selector> {
+    let chars: Vec<char> = expr.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let skip_ws = |mut j: usize| {
+        while j < chars.len() && chars[j].is_whitespace() {
+            j += 1;
+        }
+        j
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '[' {
+            // Range or subquery duration.
+            while i < chars.len() && chars[i] != ']' {
+                i += 1;
+            }
+            i += 1;
+        } else if c == '"' || c == '\'' {
+            i += 1;
+            while i < chars.len() && chars[i] != c {
+                i += if chars[i] == '\\' { 2 } else { 1 };
+            }
+            i += 1;
+        } else if c.is_ascii_digit()
+            || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit))
+        {
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
+                i += 1;
+            }
+        } else if c.is_ascii_alphabetic() || c == '_' || c == ':' {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_ascii_alphanumeric() || matches!(chars[i], '_' | ':'))
+            {
+                i += 1;
+            }
+            let ident: String = chars[start..i].iter().collect();
+            let next = skip_ws(i);
+            if GROUPING.contains(&ident.as_str()) {
+                // Skip the label list.
+                if chars.get(next) == Some(&'(') {
+                    i = next;
+                    while i < chars.len() && chars[i] != ')' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                continue;
+            }
+            if AGGREGATIONS.contains(&ident.as_str())
+                || KEYWORDS.contains(&ident.as_str())
+                || chars.get(next) == Some(&'(')
+            {
+                continue;
+            }
+            let mut sel = Selector {
+                metric: ident,
+                matchers: Vec::new(),
+            };
+            if chars.get(next) == Some(&'{') {
+                i = next + 1;
+                loop {
+                    i = skip_ws(i);
+                    match chars.get(i) {
+                        Some('}') => {
+                            i += 1;
+                            break;
+                        }
+                        Some(',') => {
+                            i += 1;
+                            continue;
+                        }
+                        None => panic!("unclosed selector in {expr}"),
+                        _ => {}
+                    }
+                    let s = i;
+                    while chars[i].is_ascii_alphanumeric() || chars[i] == '_' {
+                        i += 1;
+                    }
+                    let label: String = chars[s..i].iter().collect();
+                    i = skip_ws(i);
+                    let s = i;
+                    while matches!(chars[i], '=' | '!' | '~') {
+                        i += 1;
+                    }
+                    let op: String = chars[s..i].iter().collect();
+                    i = skip_ws(i);
+                    assert_eq!(chars[i], '"', "matcher value must be quoted in {expr}");
+                    i += 1;
+                    let s = i;
+                    while chars[i] != '"' {
+                        i += 1;
+                    }
+                    let value: String = chars[s..i].iter().collect();
+                    i += 1;
+                    assert!(
+                        ["=", "!=", "=~", "!~"].contains(&op.as_str()),
+                        "bad matcher op {op:?} in {expr}"
+                    );
+                    sel.matchers.push((label, op, value));
+                }
+            }
+            out.push(sel);
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn the_promql_scanner_finds_metrics_and_matchers() {
+    let s = selectors(
+        r#"histogram_quantile(0.99, sum by (le, route) (rate(a_bucket{x="1", y=~"p|q"}[$__rate_interval]))) / on (le) b_total > 0.5 and max(c) == 1"#,
+    );
+    let names: Vec<&str> = s.iter().map(|s| s.metric.as_str()).collect();
+    assert_eq!(names, ["a_bucket", "b_total", "c"]);
+    assert_eq!(
+        s[0].matchers,
+        [
+            ("x".into(), "=".into(), "1".into()),
+            ("y".into(), "=~".into(), "p|q".into())
+        ]
+    );
+}
+
+/// Samples of an exposition: name → label sets.
+fn samples(text: &str) -> BTreeMap<String, Vec<BTreeMap<String, String>>> {
+    let mut out: BTreeMap<String, Vec<BTreeMap<String, String>>> = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let chars: Vec<char> = line.chars().collect();
+        let mut i = 0;
+        while i < chars.len() && chars[i] != '{' && chars[i] != ' ' {
+            i += 1;
+        }
+        let name: String = chars[..i].iter().collect();
+        let mut labels = BTreeMap::new();
+        if chars.get(i) == Some(&'{') {
+            i += 1;
+            while chars[i] != '}' {
+                let s = i;
+                while chars[i] != '=' {
+                    i += 1;
+                }
+                let label: String = chars[s..i].iter().collect();
+                i += 2; // ="
+                let s = i;
+                while chars[i] != '"' {
+                    i += if chars[i] == '\\' { 2 } else { 1 };
+                }
+                labels.insert(label, chars[s..i].iter().collect());
+                i += 1;
+                if chars[i] == ',' {
+                    i += 1;
+                }
+            }
+        }
+        out.entry(name).or_default().push(labels);
+    }
+    out
+}
+
+/// Every PromQL expression of the dashboard (any `expr` key, at any depth).
+fn dashboard_exprs(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                if k == "expr" {
+                    out.push(v.as_str().expect("expr is a string").to_owned());
+                } else {
+                    dashboard_exprs(v, out);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| dashboard_exprs(v, out)),
+        _ => {}
+    }
+}
+
+fn alert_exprs() -> Vec<(String, String)> {
+    let rules = yaml("prometheus/alerts.yml");
+    let mut out = Vec::new();
+    for group in rules["groups"].as_sequence().expect("groups") {
+        for rule in group["rules"].as_sequence().expect("rules") {
+            let name = str_of(&rule["alert"]);
+            out.push((name, str_of(&rule["expr"])));
+        }
+    }
+    out
+}
+
+/// Every PromQL expression of deploy/, with where it comes from.
+fn deploy_exprs() -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = alert_exprs()
+        .into_iter()
+        .map(|(name, e)| (format!("alert {name}"), e))
+        .collect();
+    for path in deploy_files(&["json"]) {
+        let dash: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut exprs = Vec::new();
+        dashboard_exprs(&dash, &mut exprs);
+        assert!(!exprs.is_empty(), "{} has no queries", path.display());
+        out.extend(
+            exprs
+                .into_iter()
+                .map(|e| (format!("dashboard {}", path.display()), e)),
+        );
+    }
+    out
+}
+
+#[test]
+fn the_alert_rules_cover_what_the_issue_asks() {
+    let alerts = alert_exprs();
+    let uses = |metric: &str| alerts.iter().any(|(_, e)| e.contains(metric));
+    for metric in [
+        "federation_projects_offline_longest_seconds",
+        "federation_heartbeats_received_total",
+        "federation_nats_connected",
+        "federation_partition_guard_active",
+    ] {
+        assert!(uses(metric), "no alert on {metric}");
+    }
+    let offline = alerts
+        .iter()
+        .find(|(_, e)| e.contains("federation_projects_offline_longest_seconds"))
+        .unwrap();
+    assert!(
+        offline.1.contains("> 600"),
+        "offline > 10 min: {}",
+        offline.1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_the_dashboard_and_alerts_use_is_exposed() {
+    let mut config = TestConfig::new(Backend::sqlite);
+    config.set("FEDERATION_SWEEP_INTERVAL", "100ms");
+    let app = config.start().await;
+
+    // A little traffic: a registration, heartbeats (accepted and rejected), reads.
+    assert_eq!(app.register(&common::project("alpha")).await.status(), 201);
+    let hb =
+        |slug: &str| json!({"project_slug": slug, "timestamp": chrono::Utc::now().to_rfc3339()});
+    for (slug, body, want) in [
+        ("alpha", hb("alpha"), 202),
+        ("ghost", hb("ghost"), 404),
+        ("alpha", hb("beta"), 422),
+    ] {
+        let resp = app
+            .post(&format!("/api/fed/projects/{slug}/heartbeat"))
+            .header("X-API-Key", WRITE_KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), want);
+    }
+    app.project("alpha").await;
+    app.get("/ready").send().await.unwrap();
+
+    // Until the tick stored the transition.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = app
+            .get("/metrics")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains(r#"federation_status_transitions_total{from="offline",to="online"} 1"#)
+            && !text.contains("federation_store_flush_duration_seconds_count 0")
+        {
+            break text;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no flush:\n{text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        !text.contains("alpha") && !text.contains("ghost"),
+        "a slug leaked:\n{text}"
+    );
+    assert!(
+        text.contains(r#"federation_heartbeats_received_total{outcome="ok"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"federation_heartbeats_received_total{outcome="unknown_project"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"federation_projects{status="online"} 1"#),
+        "{text}"
+    );
+    let exposed = samples(&text);
+
+    // Everything the service documents is there.
+    for name in federation_api::metrics::METRIC_NAMES {
+        assert!(
+            ["", "_bucket", "_count",]
+                .iter()
+                .any(|suffix| exposed.contains_key(&format!("{name}{suffix}"))),
+            "{name} not exposed"
+        );
+    }
+
+    let mut used = 0;
+    for (origin, expr) in deploy_exprs() {
+        let sels = selectors(&expr);
+        assert!(!sels.is_empty(), "{origin}: no metric in {expr}");
+        for sel in sels {
+            used += 1;
+            let series = exposed.get(&sel.metric).unwrap_or_else(|| {
+                panic!(
+                    "{origin} uses {}, which /metrics does not expose.\nexpr: {expr}\nexposed: {:?}",
+                    sel.metric,
+                    exposed.keys().collect::<Vec<_>>()
+                )
+            });
+            for (label, op, value) in &sel.matchers {
+                let values: Vec<&str> = match op.as_str() {
+                    "=" => vec![value.as_str()],
+                    "=~" => {
+                        assert!(
+                            value
+                                .chars()
+                                .all(|c| c.is_ascii_alphanumeric() || "_|-".contains(c)),
+                            "{origin}: only a|b|c regexes are checked: {value}"
+                        );
+                        value.split('|').collect()
+                    }
+                    _ => continue,
+                };
+                for v in values {
+                    assert!(
+                        series
+                            .iter()
+                            .any(|s| s.get(label).map(String::as_str) == Some(v)),
+                        "{origin}: {}{{{label}=\"{v}\"}} has no series in /metrics.\nexpr: {expr}",
+                        sel.metric
+                    );
+                }
+            }
+        }
+    }
+    assert!(used >= 20, "only {used} selectors checked");
+
+    // The image's HEALTHCHECK command, against this live server.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_federation"))
+        .arg("healthcheck")
+        .current_dir(config.dir.path())
+        .env("SERVICE_HOST", "127.0.0.1")
+        .env("SERVICE_PORT", app.address.rsplit(':').next().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "federation healthcheck failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    app.stop().await;
+}
+
+// ---- environment, paths, routes, commands ----------------------------------------------
+
+/// `federation <command> --help` succeeds: the command exists.
+fn assert_command_exists(origin: &str, command: &str) {
+    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_federation"))
+        .args([command, "--help"])
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(
+        ok,
+        "{origin} runs `federation {command}`, which does not exist"
+    );
+}
+
+fn first_arg(v: &Yaml) -> String {
+    match v {
+        Yaml::Sequence(items) => str_of(&items[0]),
+        other => str_of(other).split_whitespace().next().unwrap().to_owned(),
+    }
+}
+
+#[test]
+fn compose_sets_only_settings_the_service_reads_and_mounts_what_it_names() {
+    let compose = yaml("compose.yaml");
+    let services = &compose["services"];
+    for name in [
+        "postgres",
+        "nats",
+        "migrate",
+        "federation",
+        "prometheus",
+        "grafana",
+    ] {
+        assert!(
+            services.get(name).is_some(),
+            "compose has no {name} service"
+        );
+    }
+    for name in ["migrate", "federation"] {
+        let svc = &services[name];
+        let env = svc["environment"].as_mapping().expect("environment map");
+        let keys: Vec<String> = env.keys().map(str_of).collect();
+        assert_env_known(&format!("compose {name}"), keys.iter().map(String::as_str));
+        assert_command_exists(&format!("compose {name}"), &first_arg(&svc["command"]));
+        if name == "federation" {
+            let projects = str_of(&env[&Yaml::from("FEDERATION_PROJECTS_FILE")]);
+            let mounts: Vec<String> = svc["volumes"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(str_of)
+                .collect();
+            let mount = mounts
+                .iter()
+                .find(|m| m.split(':').nth(1) == Some(projects.as_str()))
+                .unwrap_or_else(|| panic!("compose mounts nothing at {projects}: {mounts:?}"));
+            let source = deploy_dir().join(mount.split(':').next().unwrap());
+            federation_server::catalog::read(&source)
+                .unwrap_or_else(|e| panic!("{}: {e:#}", source.display()));
+            let test = &svc["healthcheck"]["test"];
+            assert_eq!(
+                first_arg(&Yaml::Sequence(test.as_sequence().unwrap()[1..].to_vec())),
+                "federation"
+            );
+            assert_command_exists("compose healthcheck", &str_of(&test[2]));
+        }
+    }
+    assert!(
+        str_of(&services["migrate"]["command"][0]) == "migrate"
+            && services["federation"]["depends_on"]["migrate"]["condition"]
+                == Yaml::from("service_completed_successfully"),
+        "federation must start after the migration step succeeded"
+    );
+
+    // Prometheus and Grafana mount the files their configs name.
+    let mounts_of = |svc: &str| -> Vec<(PathBuf, String)> {
+        services[svc]["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                let v = str_of(v);
+                let mut parts = v.split(':');
+                (
+                    deploy_dir().join(parts.next().unwrap()),
+                    parts.next().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let prom_mounts = mounts_of("prometheus");
+    let prom = yaml("prometheus/prometheus.yml");
+    for rule_file in prom["rule_files"].as_sequence().unwrap() {
+        let target = str_of(rule_file);
+        let (source, _) = prom_mounts
+            .iter()
+            .find(|(_, t)| *t == target)
+            .unwrap_or_else(|| panic!("prometheus loads {target}, which compose does not mount"));
+        assert!(source.is_file(), "{}", source.display());
+    }
+    for job in prom["scrape_configs"].as_sequence().unwrap() {
+        let path = str_of(&job["metrics_path"]);
+        assert!(
+            route_paths().contains(path.as_str()),
+            "scrape path {path} is not a route"
+        );
+        for target in job["static_configs"][0]["targets"].as_sequence().unwrap() {
+            let target = str_of(target);
+            let (host, port) = target.split_once(':').unwrap();
+            assert!(
+                services.get(host).is_some(),
+                "scrape target {target}: no such service"
+            );
+            let env = &services[host]["environment"];
+            assert_eq!(str_of(&env[&Yaml::from("SERVICE_PORT")]), port, "{target}");
+        }
+    }
+    let graf_mounts = mounts_of("grafana");
+    let providers = yaml("grafana/provisioning/dashboards/federation.yaml");
+    let dash_path = str_of(&providers["providers"][0]["options"]["path"]);
+    let (dash_source, _) = graf_mounts
+        .iter()
+        .find(|(_, t)| *t == dash_path)
+        .unwrap_or_else(|| panic!("grafana reads dashboards from {dash_path}, not mounted"));
+    assert!(dash_source.join("federation.json").is_file());
+    let (prov_source, _) = graf_mounts
+        .iter()
+        .find(|(_, t)| t == "/etc/grafana/provisioning")
+        .expect("provisioning mounted");
+    assert!(prov_source.join("dashboards/federation.yaml").is_file());
+    // The dashboard's data source is the provisioned one.
+    let ds = yaml("grafana/provisioning/datasources/prometheus.yaml");
+    let uid = str_of(&ds["datasources"][0]["uid"]);
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dash_source.join("federation.json")).unwrap(),
+    )
+    .unwrap();
+    for panel in dash["panels"].as_array().unwrap() {
+        assert_eq!(
+            panel["datasource"]["uid"],
+            uid.as_str(),
+            "{}",
+            panel["title"]
+        );
+    }
+}
+
+/// The Kubernetes objects of deploy/k8s by kind and name.
+fn k8s() -> BTreeMap<(String, String), Yaml> {
+    let mut out = BTreeMap::new();
+    let mut paths = Vec::new();
+    files(&deploy_dir().join("k8s"), &mut paths);
+    for path in paths {
+        for doc in yaml_docs(&path) {
+            if doc.get("kind").is_none() || doc["kind"] == Yaml::from("Kustomization") {
+                continue;
+            }
+            let key = (str_of(&doc["kind"]), str_of(&doc["metadata"]["name"]));
+            assert!(out.insert(key.clone(), doc).is_none(), "{key:?} twice");
+        }
+    }
+    out
+}
+
+#[test]
+fn kubernetes_objects_use_settings_paths_routes_and_commands_that_exist() {
+    let objects = k8s();
+    let get = |kind: &str, name: &str| {
+        objects
+            .get(&(kind.to_owned(), name.to_owned()))
+            .unwrap_or_else(|| panic!("no {kind} {name} in deploy/k8s"))
+    };
+    // Every file is listed in the kustomization.
+    let kustomization = yaml("k8s/kustomization.yaml");
+    let listed: BTreeSet<String> = kustomization["resources"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(str_of)
+        .collect();
+    let mut paths = Vec::new();
+    files(&deploy_dir().join("k8s"), &mut paths);
+    for p in paths {
+        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+        if name != "kustomization.yaml" {
+            assert!(
+                listed.contains(&name),
+                "{name} is not in kustomization.yaml"
+            );
+        }
+    }
+
+    let env_cm = get("ConfigMap", "federation-env");
+    let env_data = env_cm["data"].as_mapping().unwrap();
+    let cm_keys: Vec<String> = env_data.keys().map(str_of).collect();
+    assert_env_known(
+        "ConfigMap federation-env",
+        cm_keys.iter().map(String::as_str),
+    );
+    let secret = get("Secret", "federation-secrets");
+    let secret_keys: Vec<String> = secret["stringData"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(str_of)
+        .collect();
+    assert_env_known(
+        "Secret federation-secrets",
+        secret_keys.iter().map(String::as_str),
+    );
+    for key in ["FEDERATION_API_KEYS", "DATABASE_URL"] {
+        assert!(
+            secret_keys.iter().any(|k| k == key),
+            "the Secret holds no {key}"
+        );
+        assert!(
+            !cm_keys.iter().any(|k| k == key),
+            "{key} belongs in the Secret"
+        );
+    }
+    let env_of = |key: &str| str_of(&env_data[&Yaml::from(key)]);
+
+    let projects_cm = get("ConfigMap", "federation-projects");
+    let deployment = get("Deployment", "federation");
+    let job = get("Job", "federation-migrate");
+    for (origin, pod, command) in [
+        (
+            "Deployment federation",
+            &deployment["spec"]["template"]["spec"],
+            "serve",
+        ),
+        (
+            "Job federation-migrate",
+            &job["spec"]["template"]["spec"],
+            "migrate",
+        ),
+    ] {
+        let container = &pod["containers"][0];
+        assert_eq!(first_arg(&container["args"]), command, "{origin}");
+        assert_command_exists(origin, command);
+        let mut from = BTreeSet::new();
+        for source in container["envFrom"].as_sequence().unwrap() {
+            if let Some(cm) = source.get("configMapRef") {
+                from.insert(("ConfigMap", str_of(&cm["name"])));
+            }
+            if let Some(s) = source.get("secretRef") {
+                from.insert(("Secret", str_of(&s["name"])));
+            }
+        }
+        assert!(
+            from.contains(&("ConfigMap", "federation-env".to_owned())),
+            "{origin}"
+        );
+        assert!(
+            from.contains(&("Secret", "federation-secrets".to_owned())),
+            "{origin}"
+        );
+        if let Some(env) = container.get("env").and_then(Yaml::as_sequence) {
+            let names: Vec<String> = env.iter().map(|e| str_of(&e["name"])).collect();
+            assert_env_known(origin, names.iter().map(String::as_str));
+        }
+        assert_eq!(
+            pod["securityContext"]["runAsNonRoot"],
+            Yaml::from(true),
+            "{origin}"
+        );
+    }
+
+    // The Deployment: probes on real routes and the port the service binds.
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let port = &container["ports"][0];
+    assert_eq!(str_of(&port["containerPort"]), env_of("SERVICE_PORT"));
+    assert_eq!(
+        env_of("SERVICE_HOST"),
+        "0.0.0.0",
+        "a pod must bind every interface"
+    );
+    for (probe, path) in [("livenessProbe", "/health"), ("readinessProbe", "/ready")] {
+        let get = &container[probe]["httpGet"];
+        assert_eq!(str_of(&get["path"]), path, "{probe}");
+        assert!(route_paths().contains(path));
+        assert_eq!(str_of(&get["port"]), str_of(&port["name"]), "{probe} port");
+    }
+    let scrape = &deployment["spec"]["template"]["metadata"]["annotations"];
+    assert!(route_paths().contains(str_of(&scrape["prometheus.io/path"]).as_str()));
+    assert_eq!(
+        str_of(&scrape["prometheus.io/port"]),
+        env_of("SERVICE_PORT")
+    );
+
+    // FEDERATION_PROJECTS_FILE is a key of the mounted ConfigMap, and it is a valid catalog.
+    let projects_file = env_of("FEDERATION_PROJECTS_FILE");
+    let mount = container["volumeMounts"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|m| projects_file.starts_with(&format!("{}/", str_of(&m["mountPath"]))))
+        .unwrap_or_else(|| panic!("nothing is mounted where {projects_file} is"));
+    let volume = pod["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .expect("the mount's volume");
+    assert_eq!(str_of(&volume["configMap"]["name"]), "federation-projects");
+    let key = projects_file.rsplit('/').next().unwrap();
+    let content = str_of(&projects_cm["data"][&Yaml::from(key)]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(key);
+    std::fs::write(&file, content).unwrap();
+    let catalog = federation_server::catalog::read(&file)
+        .unwrap_or_else(|e| panic!("ConfigMap federation-projects {key}: {e:#}"));
+    assert!(catalog.is_some_and(|c| !c.is_empty()));
+
+    // The Service targets the named port of the pods it selects.
+    let service = get("Service", "federation");
+    assert_eq!(
+        str_of(&service["spec"]["ports"][0]["targetPort"]),
+        str_of(&port["name"])
+    );
+    assert_eq!(
+        service["spec"]["selector"],
+        deployment["spec"]["template"]["metadata"]["labels"]
+    );
+}
+
+#[test]
+fn the_dockerfile_sets_known_settings_copies_what_exists_and_checks_health_with_the_binary() {
+    let text = std::fs::read_to_string(deploy_dir().join("Dockerfile")).unwrap();
+    // Join continuation lines.
+    let text = text.replace("\\\n", " ");
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    assert!(
+        lines.iter().filter(|l| l.starts_with("FROM ")).count() >= 2,
+        "multi-stage build"
+    );
+    let user = lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("USER "))
+        .expect("USER");
+    assert!(!user.contains("root") && !user.contains(" 0"), "{user}");
+
+    let mut env = BTreeMap::new();
+    for line in lines.iter().filter(|l| l.starts_with("ENV ")) {
+        for pair in line["ENV ".len()..].split_whitespace() {
+            let (k, v) = pair.split_once('=').expect("ENV k=v");
+            env.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    assert_env_known("Dockerfile", env.keys().map(String::as_str));
+    assert_eq!(env.get("SERVICE_HOST").map(String::as_str), Some("0.0.0.0"));
+
+    // COPY sources from the build context exist; the projects file lands where ENV says.
+    let mut copied_to = Vec::new();
+    for line in lines
+        .iter()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
+        let parts: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let (dest, sources) = parts.split_last().unwrap();
+        for s in sources.iter().filter(|s| **s != ".") {
+            assert!(
+                repo_dir().join(s).exists(),
+                "Dockerfile copies {s}, which does not exist"
+            );
+            copied_to.push(format!(
+                "{}{}",
+                dest,
+                Path::new(s).file_name().unwrap().to_str().unwrap()
+            ));
+        }
+    }
+    let projects = env
+        .get("FEDERATION_PROJECTS_FILE")
+        .expect("FEDERATION_PROJECTS_FILE");
+    assert!(
+        copied_to.contains(projects),
+        "{projects} is not copied: {copied_to:?}"
+    );
+
+    let health = lines
+        .iter()
+        .find(|l| l.starts_with("HEALTHCHECK"))
+        .expect("HEALTHCHECK");
+    assert!(
+        health.contains(r#"CMD ["federation", "healthcheck"]"#),
+        "{health}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("curl")),
+        "the runtime image has no curl"
+    );
+    assert_command_exists("Dockerfile HEALTHCHECK", "healthcheck");
+    let cmd = lines.iter().rev().find(|l| l.starts_with("CMD ")).unwrap();
+    assert_eq!(*cmd, r#"CMD ["serve"]"#);
+    let port = env.get("SERVICE_PORT").unwrap();
+    assert!(lines.contains(&format!("EXPOSE {port}").as_str()));
+}
