@@ -25,7 +25,16 @@ fn nats_config(nats_url: &str, backend: Backend) -> TestConfig {
 }
 
 async fn client(url: &str) -> async_nats::Client {
-    async_nats::ConnectOptions::new()
+    client_as(url, None).await
+}
+
+/// A test client, logging in as `user` (its password is its name) when given.
+async fn client_as(url: &str, user: Option<&str>) -> async_nats::Client {
+    let options = match user {
+        Some(user) => async_nats::ConnectOptions::with_user_and_password(user.into(), user.into()),
+        None => async_nats::ConnectOptions::new(),
+    };
+    options
         .retry_on_initial_connect()
         .max_reconnects(None)
         .reconnect_delay_callback(|_| Duration::from_millis(100))
@@ -442,5 +451,87 @@ async fn a_service_restart_keeps_statuses() {
     assert_eq!(app.status_of("steady").await, "online");
     // Still beating after the restart: it stays online.
     beat_until(&app, &nats, "steady", || heartbeat("steady"), "online").await;
+    app.stop().await;
+}
+
+const ALLOW_ALL: &str = r#"
+authorization {
+  users = [
+    {user: svc, password: svc, permissions: {publish: ">", subscribe: ">"}}
+    {user: probe, password: probe}
+  ]
+}
+"#;
+
+/// The service may still publish (its canaries go out) but may no longer receive
+/// presence messages: the link stays up while the subscription is gone.
+const REVOKE_PRESENCE: &str = r#"
+authorization {
+  users = [
+    {user: svc, password: svc, permissions: {publish: ">", subscribe: {allow: ">", deny: "hub.presence.>"}}}
+    {user: probe, password: probe}
+  ]
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_canary_on_a_live_link_holds_expiry_until_it_comes_back() {
+    let mut server = federation_testkit::NatsServer::start_with_config(ALLOW_ALL).unwrap();
+    let port = server.port();
+    let app = nats_config(
+        &format!("nats://svc:svc@127.0.0.1:{port}"),
+        Backend::postgres(),
+    )
+    .start()
+    .await;
+    let nats = client_as(&server.url(), Some("probe")).await;
+    app.register(&project("quiet")).await;
+    wait_bus_healthy(&app).await;
+    beat_until(&app, &nats, "quiet", || heartbeat("quiet"), "online").await;
+
+    // Revoke the service's right to receive presence messages; the link stays up.
+    server.reload_with_config(REVOKE_PRESENCE).unwrap();
+    let revoked = tokio::time::Instant::now();
+    let deadline = revoked + Duration::from_secs(5);
+    loop {
+        let r = ready(&app).await;
+        if r["checks"]["partition_guard"] == "canary_lost" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "guard never engaged: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // "quiet" is silent now, but we cannot hear anybody: it must not expire.
+    while revoked.elapsed() < OFFLINE_AFTER + Duration::from_secs(2) {
+        assert_ne!(
+            app.status_of("quiet").await,
+            "offline",
+            "expired while deaf"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Permissions back: the service subscribes again (it reconnects while canaries stay
+    // lost), the guard releases, and heartbeats are heard once more.
+    server.reload_with_config(ALLOW_ALL).unwrap();
+    beat_until(&app, &nats, "quiet", || heartbeat("quiet"), "online").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = ready(&app).await;
+        if r["checks"]["partition_guard"] != "canary_lost" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "guard never released: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And silence counts again: after the recovery hold, a silent project expires.
+    app.wait_for_status("quiet", "offline", OFFLINE_AFTER * 3)
+        .await;
     app.stop().await;
 }
