@@ -594,7 +594,7 @@ fn compose_sets_only_settings_the_service_reads_and_mounts_what_it_names() {
     assert!(
         str_of(&services["migrate"]["command"][0]) == "migrate"
             && services["federation"]["depends_on"]["migrate"]["condition"]
-                == Yaml::from("service_completed_successfully"),
+                == "service_completed_successfully",
         "federation must start after the migration step succeeded"
     );
 
@@ -678,7 +678,7 @@ fn k8s() -> BTreeMap<(String, String), Yaml> {
     files(&deploy_dir().join("k8s"), &mut paths);
     for path in paths {
         for doc in yaml_docs(&path) {
-            if doc.get("kind").is_none() || doc["kind"] == Yaml::from("Kustomization") {
+            if doc.get("kind").is_none() || doc["kind"] == "Kustomization" {
                 continue;
             }
             let key = (str_of(&doc["kind"]), str_of(&doc["metadata"]["name"]));
