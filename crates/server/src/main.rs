@@ -42,7 +42,18 @@ fn settings() -> anyhow::Result<Settings> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The whole chain of causes on one line, for a person; no backtrace.
+            eprintln!("federation: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Healthcheck(args) => federation_server::healthcheck::run(args),
