@@ -63,12 +63,17 @@ pub struct NatsConfig {
 
 impl std::fmt::Debug for NatsConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked = |v: &Option<String>| v.as_ref().map(|_| "***");
         f.debug_struct("NatsConfig")
+            .field("url", &redacted_url(&self.url))
+            .field("token", &masked(&self.token))
+            .field("creds", &self.creds)
+            .field("nkey", &masked(&self.nkey))
             .field("presence_subject", &self.presence_subject)
             .field("events_subject", &self.events_subject)
             .field("canary_interval", &self.canary_interval)
             .field("queue_capacity", &self.queue_capacity)
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
@@ -274,6 +279,20 @@ impl NatsBus {
             task.abort();
         }
         let _ = tokio::time::timeout(Duration::from_secs(2), self.client.flush()).await;
+    }
+}
+
+/// The URL with any user, password or token in it masked, for logs.
+fn redacted_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if !url.username().is_empty() => {
+            let _ = url.set_username("***");
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            url.to_string()
+        }
+        _ => raw.to_owned(),
     }
 }
 
@@ -531,6 +550,25 @@ mod tests {
             url_credentials("tls://s3cret@nats.example.com"),
             Some(("s3cret".into(), None))
         );
+    }
+
+    #[test]
+    fn debug_output_masks_every_secret() {
+        let config = NatsConfig {
+            url: "nats://svc:hunter2@127.0.0.1:4222".into(),
+            token: Some("tok-secret".into()),
+            creds: None,
+            nkey: Some("SUAseed".into()),
+            presence_subject: "hub.presence".into(),
+            events_subject: "hub.federation.status".into(),
+            canary_interval: Duration::from_secs(5),
+            queue_capacity: 10,
+        };
+        let shown = format!("{config:?}");
+        for secret in ["hunter2", "svc", "tok-secret", "SUAseed"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("127.0.0.1:4222"), "{shown}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use federation_api::{ApiKeys, ApiState, BusHealth, Metrics, MetricsSources, Nats
 use federation_domain::{
     Federation, NoStatusEvents, Presence, ProjectRepository, StatusEvents, SystemClock,
 };
-use federation_nats::{NatsBus, NatsConfig, DEFAULT_QUEUE_CAPACITY};
+use federation_nats::NatsBus;
 use federation_store::{DatabaseUrl, Store, StoreOptions};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -151,18 +151,9 @@ impl Application {
                 None
             }
             Some(nats) => Some(
-                NatsBus::connect(NatsConfig {
-                    url: nats.url.clone(),
-                    token: nats.token.clone(),
-                    creds: nats.creds.clone(),
-                    nkey: nats.nkey.clone(),
-                    presence_subject: nats.presence_subject.clone(),
-                    events_subject: nats.events_subject.clone(),
-                    canary_interval: nats.canary_interval,
-                    queue_capacity: DEFAULT_QUEUE_CAPACITY,
-                })
-                .await
-                .context("setting up the NATS client")?,
+                NatsBus::connect(nats.clone())
+                    .await
+                    .context("setting up the NATS client")?,
             ),
         };
         let (events, presence): (Arc<dyn StatusEvents>, Presence) = match &bus {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use config::{Config, File, FileFormat};
+use federation_nats::{NatsConfig, DEFAULT_QUEUE_CAPACITY};
 use serde::Deserialize;
 
 const BUILTIN_DEFAULTS: &str = include_str!("../../../config/default.toml");
@@ -111,32 +112,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// NATS connection settings.
-#[derive(Clone, PartialEq, Eq)]
-pub struct NatsSettings {
-    pub url: String,
-    pub token: Option<String>,
-    pub creds: Option<PathBuf>,
-    pub nkey: Option<String>,
-    pub presence_subject: String,
-    pub events_subject: String,
-    pub canary_interval: Duration,
-}
-
-impl fmt::Debug for NatsSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NatsSettings")
-            .field("url", &redact_url(&self.url))
-            .field("token", &self.token.as_ref().map(|_| "***"))
-            .field("creds", &self.creds)
-            .field("nkey", &self.nkey.as_ref().map(|_| "***"))
-            .field("presence_subject", &self.presence_subject)
-            .field("events_subject", &self.events_subject)
-            .field("canary_interval", &self.canary_interval)
-            .finish()
-    }
-}
-
 /// The effective configuration.
 #[derive(Clone)]
 pub struct Settings {
@@ -147,7 +122,7 @@ pub struct Settings {
     pub auto_migrate: bool,
     pub max_connections: usize,
     /// `None`: no NATS; heartbeats over HTTP only.
-    pub nats: Option<NatsSettings>,
+    pub nats: Option<NatsConfig>,
     pub degraded_after: Duration,
     pub offline_after: Duration,
     pub sweep_interval: Duration,
@@ -224,7 +199,7 @@ impl Settings {
                 {
                     return Err(invalid("nats.url", "must be a nats:// or tls:// URL"));
                 }
-                Some(NatsSettings {
+                Some(NatsConfig {
                     url,
                     token: non_empty(&raw.nats.token),
                     creds: non_empty(&raw.nats.creds).map(PathBuf::from),
@@ -235,6 +210,7 @@ impl Settings {
                         parse_duration(&raw.nats.canary_interval, "nats.canary_interval")?,
                         "nats.canary_interval",
                     )?,
+                    queue_capacity: DEFAULT_QUEUE_CAPACITY,
                 })
             }
         };
