@@ -263,6 +263,48 @@ impl Federation {
         }
     }
 
+    /// Records a batch of heartbeats `(subject_slug, bytes)` as [`Self::record_heartbeat`]
+    /// does each one, but decodes them all before taking the presence lock once for the
+    /// whole batch (the NATS ingest path: thousands per second). The batch is judged by
+    /// one reading of the clock. Returns the rejected ones with their subject slug.
+    pub fn record_heartbeats<'a, I>(&self, batch: I) -> Vec<(&'a str, HeartbeatRejected)>
+    where
+        I: IntoIterator<Item = (&'a str, &'a [u8])>,
+    {
+        let now = self.clock.now();
+        let mut rejected = Vec::new();
+        let decoded: Vec<(&'a str, heartbeat::Heartbeat)> = batch
+            .into_iter()
+            .filter_map(|(subject, bytes)| {
+                match heartbeat::decode(subject, bytes, now, &self.policy) {
+                    Ok(hb) => Some((subject, hb)),
+                    Err(e) => {
+                        self.heartbeats.add(e.outcome());
+                        rejected.push((subject, HeartbeatRejected::Invalid(e)));
+                        None
+                    }
+                }
+            })
+            .collect();
+        let mut recorded = 0u64;
+        {
+            let mut presence = self.presence();
+            for (subject, hb) in &decoded {
+                match presence.heartbeat(hb, now) {
+                    HeartbeatOutcome::Recorded { .. } => recorded += 1,
+                    HeartbeatOutcome::UnknownProject => rejected.push((
+                        *subject,
+                        HeartbeatRejected::UnknownProject(hb.slug.to_string()),
+                    )),
+                }
+            }
+        }
+        self.heartbeats.add_n("ok", recorded);
+        self.heartbeats
+            .add_n("unknown_project", (decoded.len() as u64) - recorded);
+        rejected
+    }
+
     /// Counts a heartbeat an adapter had to drop before it reached the use cases
     /// (its queue was full).
     pub fn count_dropped_heartbeat(&self) {
@@ -838,6 +880,39 @@ mod tests {
         }
         // None of them changed anything.
         assert_eq!(fed.counts().offline, 1);
+    }
+
+    #[test]
+    fn record_heartbeats_takes_a_batch_as_record_heartbeat_takes_each() {
+        let (fed, _) = Rig::with(&["alpha", "beta"]).build();
+        let alpha = beat("alpha");
+        let beta = beat("beta");
+        let ghost = beat("ghost");
+        let batch: Vec<(&str, &[u8])> = vec![
+            ("alpha", &alpha),
+            ("ghost", &ghost),
+            ("alpha", b"not json"),
+            ("beta", &beta),
+            ("beta", &alpha),
+            ("alpha", &alpha),
+        ];
+        let rejected = fed.record_heartbeats(batch);
+        let outcomes: Vec<(&str, &str)> = rejected.iter().map(|(s, r)| (*s, r.outcome())).collect();
+        assert_eq!(
+            outcomes,
+            [
+                ("alpha", "malformed"),
+                ("beta", "slug_mismatch"),
+                ("ghost", "unknown_project")
+            ]
+        );
+        let c = fed.heartbeat_counters();
+        assert_eq!(c.get("ok"), 3);
+        assert_eq!(c.get("unknown_project"), 1);
+        assert_eq!(c.get("malformed"), 1);
+        assert_eq!(c.get("slug_mismatch"), 1);
+        assert_eq!(fed.counts().online, 2);
+        assert!(fed.record_heartbeats(Vec::new()).is_empty());
     }
 
     #[test]

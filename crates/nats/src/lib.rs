@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::connection::State;
-use async_nats::{Client, ConnectOptions, Event};
+use async_nats::{Client, ConnectOptions, Event, Subject};
 use async_trait::async_trait;
 use bytes::Bytes;
 use federation_domain::{
@@ -240,7 +240,7 @@ impl NatsBus {
                     message: e.to_string(),
                 })?;
         let (queue_tx, queue_rx) =
-            mpsc::channel::<(String, Bytes)>(self.config.queue_capacity.max(1));
+            mpsc::channel::<(Subject, Bytes)>(self.config.queue_capacity.max(1));
 
         self.tasks.push(tokio::spawn(watch_link(
             self.client.clone(),
@@ -256,8 +256,11 @@ impl NatsBus {
             federation.clone(),
             self.stats.clone(),
         )));
-        self.tasks
-            .push(tokio::spawn(ingest_loop(queue_rx, federation.clone())));
+        self.tasks.push(tokio::spawn(ingest_loop(
+            queue_rx,
+            self.config.presence_subject.len() + 1,
+            federation.clone(),
+        )));
         self.tasks.push(tokio::spawn(canary_loop(
             self.client.clone(),
             self.canary_subject(),
@@ -398,7 +401,7 @@ async fn subscribe_loop(
     mut subscriber: async_nats::Subscriber,
     prefix_len: usize,
     own_canary: String,
-    queue: mpsc::Sender<(String, Bytes)>,
+    queue: mpsc::Sender<(Subject, Bytes)>,
     federation: Arc<Federation>,
     stats: Arc<IngestStats>,
 ) {
@@ -415,8 +418,9 @@ async fn subscribe_loop(
             continue;
         }
         stats.received.fetch_add(1, Ordering::Relaxed);
+        // The subject goes as it is (no copy); the ingest task cuts the slug out.
         if let Err(mpsc::error::TrySendError::Full(_)) =
-            queue.try_send((token.to_owned(), message.payload))
+            queue.try_send((message.subject, message.payload))
         {
             let dropped = stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             federation.count_dropped_heartbeat();
@@ -454,15 +458,25 @@ impl LogLimiter {
     }
 }
 
-async fn ingest_loop(mut queue: mpsc::Receiver<(String, Bytes)>, federation: Arc<Federation>) {
+/// Records the queued heartbeats a batch at a time: decoded outside the presence lock,
+/// then recorded under one lock per batch.
+async fn ingest_loop(
+    mut queue: mpsc::Receiver<(Subject, Bytes)>,
+    prefix_len: usize,
+    federation: Arc<Federation>,
+) {
     let mut limiter = LogLimiter::default();
     let mut batch = Vec::with_capacity(1024);
     while queue.recv_many(&mut batch, 1024).await > 0 {
-        for (token, payload) in batch.drain(..) {
-            if let Err(rejected) = federation.record_heartbeat(&token, &payload) {
-                log_rejection(&mut limiter, &token, &rejected);
-            }
+        let rejected =
+            federation.record_heartbeats(batch.iter().map(|(subject, payload)| {
+                (subject.get(prefix_len..).unwrap_or(""), payload.as_ref())
+            }));
+        for (token, rejected) in &rejected {
+            log_rejection(&mut limiter, token, rejected);
         }
+        drop(rejected);
+        batch.clear();
     }
 }
 
