@@ -4,6 +4,7 @@
 //! - `migrate [--database-url URL]`   apply database migrations
 //! - `dev`            throwaway PostgreSQL + nats-server, migrated, serving until Ctrl-C
 //! - `test [ARGS]`    install what the tests need (as root, with apt) and run every test
+//! - `bench`          release build, throwaway PostgreSQL + nats-server, measure ([`bench`])
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -11,13 +12,17 @@ use std::process::{Command, ExitStatus, Stdio};
 
 use anyhow::{bail, Context};
 
+mod bench;
+
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   serve [--migrate]               run the federation service (cargo run … serve)
   migrate [--database-url URL]    apply pending migrations (default: DATABASE_URL, else data/federation.db)
   dev                             start a throwaway PostgreSQL and nats-server, migrate, serve until Ctrl-C
-  test [CARGO TEST ARGS]          install PostgreSQL/nats-server if missing (root + apt), run all tests";
+  test [CARGO TEST ARGS]          install PostgreSQL/nats-server if missing (root + apt), run all tests
+  bench                           release build; measure ingest, REST, detection and steady state against
+                                  a throwaway PostgreSQL + nats-server; table in target/bench/report.md";
 
 fn main() {
     if let Err(e) = run() {
@@ -37,6 +42,7 @@ fn run() -> anyhow::Result<()> {
         "migrate" => exit_with(federation(&["migrate"], &rest)?),
         "dev" => dev(&rest),
         "test" => test(&rest),
+        "bench" => bench::run(&root, &rest),
         "" | "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
@@ -53,7 +59,22 @@ fn workspace_root() -> PathBuf {
 }
 
 fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // `cargo run` gave us xtask's package variables; build scripts that watch them
+    // (ring's does) would rebuild for every cargo started from here.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                key.as_ref(),
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE" | "OUT_DIR"
+            )
+        {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    cmd
 }
 
 fn exit_with(status: ExitStatus) -> anyhow::Result<()> {

@@ -21,30 +21,31 @@ use std::time::Duration;
 
 use clap::Subcommand;
 
-/// The operator commands; `main.rs` flattens them into its own.
+/// The operator commands; `main.rs` flattens them into its own. (Boxed: the argument
+/// structs are large and `serve` should not pay for them.)
 #[derive(Debug, Subcommand)]
 pub enum OpsCommand {
     /// Send a project's heartbeats over NATS (`hub.presence.<slug>`) or HTTP, once or
     /// every interval until Ctrl-C.
-    Heartbeat(heartbeat::HeartbeatArgs),
+    Heartbeat(Box<heartbeat::HeartbeatArgs>),
     /// List, show, register and delete projects on a running service.
-    Projects(projects::ProjectsArgs),
+    Projects(Box<projects::ProjectsArgs>),
     /// Load generator: register N projects, then publish their heartbeats at an
     /// interval or a rate for a duration, with a progress line.
-    Simulate(simulate::SimulateArgs),
+    Simulate(Box<simulate::SimulateArgs>),
     /// Count messages on a NATS subject, or measure status-event delays (for the bench).
     #[command(hide = true)]
-    BenchListen(listen::ListenArgs),
+    BenchListen(Box<listen::ListenArgs>),
 }
 
 impl OpsCommand {
     pub async fn run(self) -> anyhow::Result<()> {
         init_logging();
         match self {
-            OpsCommand::Heartbeat(args) => heartbeat::run(args).await,
-            OpsCommand::Projects(args) => projects::run(args).await,
-            OpsCommand::Simulate(args) => simulate::run(args).await.map(|_| ()),
-            OpsCommand::BenchListen(args) => listen::run(args).await.map(|_| ()),
+            OpsCommand::Heartbeat(args) => heartbeat::run(*args).await,
+            OpsCommand::Projects(args) => projects::run(*args).await,
+            OpsCommand::Simulate(args) => simulate::run(*args).await.map(|_| ()),
+            OpsCommand::BenchListen(args) => listen::run(*args).await.map(|_| ()),
         }
     }
 }
