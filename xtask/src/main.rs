@@ -85,9 +85,10 @@ fn exit_with(status: ExitStatus) -> anyhow::Result<()> {
     }
 }
 
-/// Runs the `federation` binary through cargo with `args` then `rest`.
-fn federation(args: &[&str], rest: &[String]) -> anyhow::Result<ExitStatus> {
-    cargo()
+/// `cargo run` of the `federation` binary with `args` then `rest`.
+fn federation_command(args: &[&str], rest: &[String]) -> Command {
+    let mut command = cargo();
+    command
         .args([
             "run",
             "--quiet",
@@ -98,7 +99,13 @@ fn federation(args: &[&str], rest: &[String]) -> anyhow::Result<ExitStatus> {
             "--",
         ])
         .args(args)
-        .args(rest)
+        .args(rest);
+    command
+}
+
+/// Runs the `federation` binary through cargo with `args` then `rest`.
+fn federation(args: &[&str], rest: &[String]) -> anyhow::Result<ExitStatus> {
+    federation_command(args, rest)
         .status()
         .context("running cargo")
 }
@@ -236,19 +243,7 @@ fn dev(rest: &[String]) -> anyhow::Result<()> {
     let nats = federation_testkit::NatsServer::start().context("starting nats-server")?;
     eprintln!("xtask: DATABASE_URL={database_url}");
     eprintln!("xtask: NATS_URL={}", nats.url());
-    let status = cargo()
-        .args([
-            "run",
-            "--quiet",
-            "--package",
-            "federation-server",
-            "--bin",
-            "federation",
-            "--",
-            "serve",
-            "--migrate",
-        ])
-        .args(rest)
+    let status = federation_command(&["serve", "--migrate"], rest)
         .env("DATABASE_URL", &database_url)
         .env("NATS_URL", nats.url())
         .status()
