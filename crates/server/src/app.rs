@@ -109,8 +109,12 @@ impl Application {
             tracing::warn!("no API keys configured: the API accepts anonymous requests");
         }
 
-        // A bad catalog file stops the start before anything is touched.
+        // A bad catalog file or a taken port stops the start before anything is touched
+        // or any task is spawned.
         let catalog = catalog::read(&settings.projects_file)?;
+        let listener = TcpListener::bind((settings.host, settings.port))
+            .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
+        let port = listener.local_addr()?.port();
 
         let store = connect_store(&settings).await?;
         let migrate_now = store.backend() == "sqlite" || options.migrate || settings.auto_migrate;
@@ -219,9 +223,6 @@ impl Application {
             version,
             metrics: metrics.clone(),
         };
-        let listener = TcpListener::bind((settings.host, settings.port))
-            .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
-        let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(tracing_actix_web::TracingLogger::<
