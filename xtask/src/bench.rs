@@ -673,6 +673,12 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         }
     }
     if wrk.is_ok() && (phases.contains('b') || phases.contains('c')) {
+        // Without (a), the fleet (b) reads is not there yet: register it and beat once each.
+        if !phases.contains('a') {
+            if let Err(e) = online_fleet(&tool, &service) {
+                report.failed("(b)/(c) fleet setup", &e);
+            }
+        }
         if let Err(e) = rest(&out, &service, &mut report) {
             report.failed("(b)/(c) REST", &e);
         }
@@ -724,6 +730,40 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     println!("\n{md}");
     println!("written to target/bench/report.md");
     Ok(())
+}
+
+/// The (a) fleet without the burst: every project registered and online, for `--only b`.
+fn online_fleet(tool: &Tool<'_>, service: &Service) -> anyhow::Result<()> {
+    let n = INGEST_PROJECTS.to_string();
+    eprintln!("bench: registering {INGEST_PROJECTS} projects and beating each once");
+    service.wait_subscribed()?;
+    tool.json(&[
+        "simulate",
+        "--server",
+        &service.url(),
+        "--projects",
+        &n,
+        "--prefix",
+        "ing",
+        "--rate",
+        "max",
+        "--total",
+        &n,
+        "--json",
+        "--quiet",
+    ])?;
+    // Wait for the store to show the fleet online (one flush after the last beat).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, body) = http_get(service.port, "/api/fed/projects?status=online&limit=1")?;
+        if code == 200 && body.len() > 2 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the fleet never showed online");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 fn ingest(tool: &Tool<'_>, service: &Service, report: &mut Report) -> anyhow::Result<()> {
