@@ -67,21 +67,7 @@ macro_rules! read_ops {
                     q
                 }};
             }
-            // Without a tag, the triggers' per-status counts are the total: no need to
-            // visit every matching row (see the `status_counts` migration).
-            let total: i64 = if filter.tag.is_none() {
-                use crate::schema::project_status_counts as counts;
-                let per_status: Vec<(String, i64)> = counts::table
-                    .select((counts::status, counts::projects))
-                    .load(conn)$($aw)*?;
-                per_status
-                    .into_iter()
-                    .filter(|(s, _)| filter.status.is_none_or(|f| f.as_str() == s))
-                    .map(|(_, n)| n)
-                    .sum()
-            } else {
-                filtered!().count().get_result(conn)$($aw)*?
-            };
+            let total: i64 = filtered!().count().get_result(conn)$($aw)*?;
             let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
             let rows: Vec<ProjectRow> = if offset >= total {
                 Vec::new()

@@ -103,14 +103,6 @@ diesel::table! {
     }
 }
 
-diesel::table! {
-    /// Projects per status, kept by triggers (see the `status_counts` migrations).
-    project_status_counts (status) {
-        status -> Text,
-        projects -> BigInt,
-    }
-}
-
 diesel::joinable!(project_tags -> projects (project_id));
 diesel::joinable!(status_transitions -> projects (project_id));
 diesel::allow_tables_to_appear_in_same_query!(projects, project_tags, status_transitions);

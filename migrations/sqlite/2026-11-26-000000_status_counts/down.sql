@@ -1,4 +1,0 @@
-DROP TRIGGER projects_status_counts_update;
-DROP TRIGGER projects_status_counts_delete;
-DROP TRIGGER projects_status_counts_insert;
-DROP TABLE project_status_counts;
