@@ -604,6 +604,71 @@ mod cases {
         s.ping().await.unwrap();
     }
 
+    /// The totals of every filter without a tag come from trigger-kept counts: they must
+    /// equal the rows themselves after every kind of write.
+    pub async fn status_totals_stay_exact_across_writes(fx: Fixture) {
+        let s = &fx.store;
+        async fn check(s: &Store, expected: [u64; 3]) {
+            let mut sum = 0;
+            for (status, want) in [Status::Online, Status::Degraded, Status::Offline]
+                .into_iter()
+                .zip(expected)
+            {
+                let page = s.list(&filter(Some(status), None, 1000, 0)).await.unwrap();
+                assert_eq!(page.total, want, "{status} total");
+                assert_eq!(page.items.len() as u64, want, "{status} rows");
+                assert!(page.items.iter().all(|p| p.status == status));
+                sum += want;
+            }
+            let all = s.list(&filter(None, None, 1000, 0)).await.unwrap();
+            assert_eq!((all.total, all.items.len() as u64), (sum, sum));
+        }
+        check(s, [0, 0, 0]).await;
+        s.upsert(&reg("a", &[])).await.unwrap();
+        s.upsert_all(&[reg("b", &[]), reg("c", &[]), reg("d", &[])])
+            .await
+            .unwrap();
+        s.upsert(&reg("a", &["again"])).await.unwrap();
+        check(s, [0, 0, 4]).await;
+
+        let batch = [
+            presence("a", Status::Online, Some(t(1))),
+            presence("b", Status::Degraded, Some(t(1))),
+            presence("c", Status::Online, Some(t(1))),
+            presence("ghost", Status::Online, Some(t(1))),
+        ];
+        s.write_presence(&batch, &[]).await.unwrap();
+        check(s, [2, 1, 1]).await;
+        // The same batch again, and heartbeats that keep their status: no change.
+        s.write_presence(&batch, &[]).await.unwrap();
+        s.write_presence(&[presence("a", Status::Online, Some(t(2)))], &[])
+            .await
+            .unwrap();
+        check(s, [2, 1, 1]).await;
+        // One project twice in a batch: the last record wins, counted once.
+        s.write_presence(
+            &[
+                presence("c", Status::Degraded, Some(t(3))),
+                presence("c", Status::Offline, Some(t(4))),
+            ],
+            &[],
+        )
+        .await
+        .unwrap();
+        check(s, [1, 1, 2]).await;
+        assert!(s.delete(&slug("b")).await.unwrap());
+        assert!(!s.delete(&slug("b")).await.unwrap());
+        check(s, [1, 0, 2]).await;
+        // A large batch moves many at once.
+        let many: Vec<_> = (0..500).map(|i| reg(&format!("m{i}"), &[])).collect();
+        s.upsert_all(&many).await.unwrap();
+        let online: Vec<_> = (0..500)
+            .map(|i| presence(&format!("m{i}"), Status::Online, Some(t(5))))
+            .collect();
+        s.write_presence(&online, &[]).await.unwrap();
+        check(s, [501, 0, 2]).await;
+    }
+
     fn tags(t: &Tags) -> Vec<&str> {
         t.iter().map(|t| t.as_str()).collect()
     }
@@ -645,4 +710,5 @@ contract!(
     times_round_trip_in_utc_to_the_microsecond,
     large_batches_are_written,
     migrations_are_idempotent,
+    status_totals_stay_exact_across_writes,
 );
