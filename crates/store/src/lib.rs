@@ -27,6 +27,7 @@ mod rows;
 mod schema;
 mod sqlite;
 mod store;
+mod totals;
 mod url;
 
 pub use crate::error::StoreError;

@@ -42,11 +42,13 @@ macro_rules! read_ops {
             Ok(crate::rows::assemble(vec![row], tags)?.pop())
         }
 
-        /// A page of projects and the total matching the filter. Callers run it in one
-        /// transaction so the two agree.
+        /// A page of projects and the total matching the filter (counted, unless a
+        /// recent `known_total` is given). Callers run it in one transaction so the two
+        /// agree when counted.
         pub(crate) $($async_kw)* fn list(
             conn: &mut $conn,
             filter: &ListFilter,
+            known_total: Option<i64>,
         ) -> Result<ProjectPage, StoreError> {
             use crate::schema::{project_tags, projects};
             macro_rules! filtered {
@@ -67,7 +69,10 @@ macro_rules! read_ops {
                     q
                 }};
             }
-            let total: i64 = filtered!().count().get_result(conn)$($aw)*?;
+            let total: i64 = match known_total {
+                Some(total) => total,
+                None => filtered!().count().get_result(conn)$($aw)*?,
+            };
             let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
             let rows: Vec<ProjectRow> = if offset >= total {
                 Vec::new()

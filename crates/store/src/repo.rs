@@ -73,24 +73,40 @@ impl Store {
     }
 
     async fn do_list(&self, filter: &ListFilter) -> Result<ProjectPage, StoreError> {
-        match &self.backend {
+        let known = self.totals.get(filter);
+        let started = std::time::Instant::now();
+        let page = match &self.backend {
             Backend::Postgres(pool) => {
                 let mut conn = self.pg_conn(pool).await?;
-                // One snapshot, so the total and the page agree.
-                conn.build_transaction()
-                    .read_only()
-                    .repeatable_read()
-                    .run(async |c| pg::list(c, filter).await)
-                    .await
+                match known {
+                    // The total is known: the page (and its tags) alone.
+                    Some(_) => pg::list(&mut conn, filter, known).await?,
+                    // One snapshot, so the counted total and the page agree.
+                    None => {
+                        conn.build_transaction()
+                            .read_only()
+                            .repeatable_read()
+                            .run(async |c| pg::list(c, filter, None).await)
+                            .await?
+                    }
+                }
             }
             Backend::Sqlite { .. } => {
                 let filter = filter.clone();
                 self.sqlite(move |c| {
-                    diesel::Connection::transaction(c, |c| sqlite::list(c, &filter))
+                    diesel::Connection::transaction(c, |c| sqlite::list(c, &filter, known))
                 })
-                .await
+                .await?
             }
+        };
+        if known.is_none() {
+            self.totals.put(
+                filter,
+                started,
+                i64::try_from(page.total).unwrap_or(i64::MAX),
+            );
         }
+        Ok(page)
     }
 
     async fn do_delete(&self, slug: &Slug) -> Result<bool, StoreError> {
@@ -169,10 +185,9 @@ fn port<T>(op: &'static str, r: Result<T, StoreError>) -> Result<T, RepositoryEr
 #[async_trait]
 impl ProjectRepository for Store {
     async fn upsert(&self, registration: &Registration) -> Result<Upserted, RepositoryError> {
-        let mut out = port(
-            "upsert",
-            self.upsert_many(std::slice::from_ref(registration)).await,
-        )?;
+        let result = self.upsert_many(std::slice::from_ref(registration)).await;
+        self.totals.invalidate();
+        let mut out = port("upsert", result)?;
         out.pop()
             .ok_or_else(|| RepositoryError::Internal("upsert returned nothing".into()))
     }
@@ -181,7 +196,9 @@ impl ProjectRepository for Store {
         &self,
         registrations: &[Registration],
     ) -> Result<Vec<Upserted>, RepositoryError> {
-        port("upsert_all", self.upsert_many(registrations).await)
+        let result = self.upsert_many(registrations).await;
+        self.totals.invalidate();
+        port("upsert_all", result)
     }
 
     async fn update(
@@ -189,7 +206,9 @@ impl ProjectRepository for Store {
         slug: &Slug,
         patch: &ProjectPatch,
     ) -> Result<Option<Project>, RepositoryError> {
-        port("update", self.do_update(slug, patch).await)
+        let result = self.do_update(slug, patch).await;
+        self.totals.invalidate();
+        port("update", result)
     }
 
     async fn get(&self, slug: &Slug) -> Result<Option<Project>, RepositoryError> {
@@ -201,7 +220,9 @@ impl ProjectRepository for Store {
     }
 
     async fn delete(&self, slug: &Slug) -> Result<bool, RepositoryError> {
-        port("delete", self.do_delete(slug).await)
+        let result = self.do_delete(slug).await;
+        self.totals.invalidate();
+        port("delete", result)
     }
 
     async fn presence_snapshot(&self) -> Result<Vec<PresenceRecord>, RepositoryError> {
@@ -213,10 +234,9 @@ impl ProjectRepository for Store {
         updates: &[PresenceRecord],
         transitions: &[Transition],
     ) -> Result<(), RepositoryError> {
-        port(
-            "write_presence",
-            self.do_write_presence(updates, transitions).await,
-        )
+        let result = self.do_write_presence(updates, transitions).await;
+        self.totals.invalidate();
+        port("write_presence", result)
     }
 
     async fn history(

@@ -15,6 +15,7 @@ use diesel_async::{
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::error::StoreError;
+use crate::totals::Totals;
 use crate::url::DatabaseUrl;
 
 /// The PostgreSQL schema, compiled in.
@@ -94,6 +95,8 @@ pub struct Store {
     pub(crate) backend: Backend,
     url: Arc<DatabaseUrl>,
     pub(crate) timeout: Duration,
+    /// Recent list totals (see [`crate::totals`]).
+    pub(crate) totals: Arc<Totals>,
 }
 
 impl std::fmt::Debug for Store {
@@ -149,6 +152,7 @@ impl Store {
             backend,
             url: Arc::new(url.clone()),
             timeout: opts.connect_timeout,
+            totals: Arc::default(),
         };
         store.check().await?;
         Ok(store)
