@@ -766,6 +766,31 @@ fn online_fleet(tool: &Tool<'_>, service: &Service) -> anyhow::Result<()> {
     }
 }
 
+/// The (a) burst: every heartbeat of the run, as fast as the publisher goes. The ceiling
+/// and the service get the very same one; `extra` only says where it goes.
+fn burst(tool: &Tool<'_>, extra: &[&str]) -> anyhow::Result<Value> {
+    let n = INGEST_PROJECTS.to_string();
+    let total = INGEST_HEARTBEATS.to_string();
+    let mut args = vec![
+        "simulate",
+        "--no-register",
+        "--projects",
+        &n,
+        "--prefix",
+        "ing",
+        "--rate",
+        "max",
+        "--total",
+        &total,
+        "--duration",
+        "300s",
+        "--json",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    tool.json(&args)
+}
+
 fn ingest(tool: &Tool<'_>, service: &Service, report: &mut Report) -> anyhow::Result<()> {
     let n = INGEST_PROJECTS.to_string();
     let total = INGEST_HEARTBEATS.to_string();
@@ -817,24 +842,7 @@ fn ingest(tool: &Tool<'_>, service: &Service, report: &mut Report) -> anyhow::Re
         "--idle",
         "3s",
     ])?;
-    let ceiling_pub = tool.json(&[
-        "simulate",
-        "--no-register",
-        "--projects",
-        &n,
-        "--prefix",
-        "ing",
-        "--rate",
-        "max",
-        "--total",
-        &total,
-        "--duration",
-        "300s",
-        "--subject-prefix",
-        "bench.ceiling",
-        "--json",
-        "--quiet",
-    ])?;
+    let ceiling_pub = burst(tool, &["--subject-prefix", "bench.ceiling"])?;
     let ceiling = listener.finish()?;
     let ceiling_rate = f(&ceiling["per_sec"]);
     let ceiling_received = f(&ceiling["received"]);
@@ -854,24 +862,7 @@ fn ingest(tool: &Tool<'_>, service: &Service, report: &mut Report) -> anyhow::Re
         "300s",
     ])?;
     let poller = CounterPoller::start(service.port);
-    let publish = tool.json(&[
-        "simulate",
-        "--no-register",
-        "--projects",
-        &n,
-        "--prefix",
-        "ing",
-        "--rate",
-        "max",
-        "--total",
-        &total,
-        "--duration",
-        "300s",
-        "--mark",
-        MARKER,
-        "--json",
-        "--quiet",
-    ])?;
+    let publish = burst(tool, &["--mark", MARKER])?;
     let mark_sent = f(&publish["mark_sent_unix_ms"]);
     let published = f(&publish["heartbeats"]["ok"]);
     let publish_rate = f(&publish["heartbeats"]["per_sec"]);
