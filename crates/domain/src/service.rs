@@ -97,6 +97,20 @@ fn path_slug(raw: &str) -> Result<Slug, ServiceError> {
     Slug::parse(raw).map_err(|_| ServiceError::NotFound(raw.chars().take(64).collect()))
 }
 
+/// The one place a decoded heartbeat reaches the presence table.
+fn apply_heartbeat(
+    presence: &mut Presence,
+    hb: &heartbeat::Heartbeat,
+    now: DateTime<Utc>,
+) -> Result<bool, HeartbeatRejected> {
+    match presence.heartbeat(hb, now) {
+        HeartbeatOutcome::Recorded { changed } => Ok(changed),
+        HeartbeatOutcome::UnknownProject => {
+            Err(HeartbeatRejected::UnknownProject(hb.slug.to_string()))
+        }
+    }
+}
+
 impl Federation {
     pub fn new(
         repo: Arc<dyn ProjectRepository>,
@@ -244,65 +258,52 @@ impl Federation {
         subject_slug: &str,
         bytes: &[u8],
     ) -> Result<bool, HeartbeatRejected> {
-        let result = self.apply_heartbeat(subject_slug, bytes);
-        self.heartbeats.add(match &result {
-            Ok(_) => "ok",
-            Err(rejected) => rejected.outcome(),
-        });
-        result
-    }
-
-    fn apply_heartbeat(&self, subject_slug: &str, bytes: &[u8]) -> Result<bool, HeartbeatRejected> {
         let now = self.clock.now();
-        let hb = heartbeat::decode(subject_slug, bytes, now, &self.policy)?;
-        match self.presence().heartbeat(&hb, now) {
-            HeartbeatOutcome::Recorded { changed } => Ok(changed),
-            HeartbeatOutcome::UnknownProject => {
-                Err(HeartbeatRejected::UnknownProject(hb.slug.to_string()))
-            }
-        }
+        let result = heartbeat::decode(subject_slug, bytes, now, &self.policy)
+            .map_err(HeartbeatRejected::from)
+            .and_then(|hb| apply_heartbeat(&mut self.presence(), &hb, now));
+        self.count_heartbeat(&result);
+        result
     }
 
     /// Records a batch of heartbeats `(subject_slug, bytes)` as [`Self::record_heartbeat`]
     /// does each one, but decodes them all before taking the presence lock once for the
     /// whole batch (the NATS ingest path: thousands per second). The batch is judged by
-    /// one reading of the clock. Returns the rejected ones with their subject slug.
+    /// one reading of the clock. Returns the rejected ones with their subject slug:
+    /// those that did not decode first, then those for unknown projects.
     pub fn record_heartbeats<'a, I>(&self, batch: I) -> Vec<(&'a str, HeartbeatRejected)>
     where
         I: IntoIterator<Item = (&'a str, &'a [u8])>,
     {
         let now = self.clock.now();
         let mut rejected = Vec::new();
-        let decoded: Vec<(&'a str, heartbeat::Heartbeat)> = batch
-            .into_iter()
-            .filter_map(|(subject, bytes)| {
-                match heartbeat::decode(subject, bytes, now, &self.policy) {
-                    Ok(hb) => Some((subject, hb)),
-                    Err(e) => {
-                        self.heartbeats.add(e.outcome());
-                        rejected.push((subject, HeartbeatRejected::Invalid(e)));
-                        None
-                    }
-                }
-            })
-            .collect();
-        let mut recorded = 0u64;
-        {
-            let mut presence = self.presence();
-            for (subject, hb) in &decoded {
-                match presence.heartbeat(hb, now) {
-                    HeartbeatOutcome::Recorded { .. } => recorded += 1,
-                    HeartbeatOutcome::UnknownProject => rejected.push((
-                        *subject,
-                        HeartbeatRejected::UnknownProject(hb.slug.to_string()),
-                    )),
+        let mut decoded = Vec::new();
+        for (subject, bytes) in batch {
+            match heartbeat::decode(subject, bytes, now, &self.policy) {
+                Ok(hb) => decoded.push((subject, hb)),
+                Err(e) => {
+                    let e = HeartbeatRejected::from(e);
+                    self.heartbeats.add(e.outcome());
+                    rejected.push((subject, e));
                 }
             }
         }
-        self.heartbeats.add_n("ok", recorded);
-        self.heartbeats
-            .add_n("unknown_project", (decoded.len() as u64) - recorded);
+        let mut presence = self.presence();
+        for (subject, hb) in &decoded {
+            let result = apply_heartbeat(&mut presence, hb, now);
+            self.count_heartbeat(&result);
+            if let Err(e) = result {
+                rejected.push((*subject, e));
+            }
+        }
         rejected
+    }
+
+    fn count_heartbeat(&self, result: &Result<bool, HeartbeatRejected>) {
+        self.heartbeats.add(match result {
+            Ok(_) => "ok",
+            Err(rejected) => rejected.outcome(),
+        });
     }
 
     /// Counts a heartbeat an adapter had to drop before it reached the use cases

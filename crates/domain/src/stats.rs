@@ -39,13 +39,6 @@ impl HeartbeatCounters {
         self.counts[Self::index(outcome)].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Adds `n` of one outcome at once (a batch).
-    pub fn add_n(&self, outcome: &str, n: u64) {
-        if n > 0 {
-            self.counts[Self::index(outcome)].fetch_add(n, Ordering::Relaxed);
-        }
-    }
-
     pub fn get(&self, outcome: &str) -> u64 {
         self.counts[Self::index(outcome)].load(Ordering::Relaxed)
     }
