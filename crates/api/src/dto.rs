@@ -115,6 +115,7 @@ pub struct ReadyDto {
     #[schema(example = "ok")]
     pub status: &'static str,
     pub checks: ReadyChecks,
+    pub replica: ReplicaDto,
     /// The most recent sweep that expired more than half of the live projects at once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mass_expiry: Option<MassExpiryDto>,
@@ -133,6 +134,19 @@ pub struct ReadyChecks {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
     pub partition_guard_until: Option<String>,
+    /// `ok | behind`: whether this replica reads the change log (behind: not read to its
+    /// end for over 5 s; its reads may be stale).
+    pub follower: &'static str,
+}
+
+/// This replica's place among the others, as `/ready` reports it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Replica)]
+pub struct ReplicaDto {
+    /// `leader | follower`: the leader holds the sweeper lease.
+    pub role: &'static str,
+    /// The change-log revision its registry has applied.
+    pub revision: u64,
 }
 
 /// A mass expiry, as `/ready` reports it.

@@ -230,7 +230,7 @@ impl From<RepositoryError> for ApiError {
                 tracing::warn!(error = %e, "store unavailable");
                 ApiError::unavailable()
             }
-            RepositoryError::Internal(_) => {
+            RepositoryError::Internal(_) | RepositoryError::Fenced(_) => {
                 tracing::error!(error = %e, "store error");
                 ApiError::internal()
             }

@@ -12,7 +12,7 @@ use federation_domain::{GuardState, ListFilter, ValidationError};
 
 use crate::body;
 use crate::dto::{
-    rfc3339, AcceptedDto, HealthDto, MassExpiryDto, ProjectDto, ReadyChecks, ReadyDto,
+    rfc3339, AcceptedDto, HealthDto, MassExpiryDto, ProjectDto, ReadyChecks, ReadyDto, ReplicaDto,
     TransitionDto,
 };
 #[allow(unused_imports)] // named in the OpenAPI annotations only
@@ -20,10 +20,16 @@ use crate::dto::{HeartbeatRequest, PatchRequest, RegisterRequest, StatusName};
 use crate::error::{ApiError, ErrorBody};
 use crate::{ApiState, BusHealth};
 
+/// A replica that has not read the change log to its end for longer is `behind`.
+const FOLLOWER_BEHIND: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
+
 /// How long `/ready` waits for the store to answer.
 pub const READY_DB_TIMEOUT: Duration = Duration::from_secs(2);
 
 type Query = web::Query<HashMap<String, String>>;
+
+/// The change-log revision a reply reflects (Consul's `X-Consul-Index`).
+pub const INDEX_HEADER: &str = "X-Federation-Index";
 
 /// A query value; an empty one counts as absent.
 fn param<'a>(q: &'a Query, name: &str) -> Option<&'a str> {
@@ -85,9 +91,14 @@ pub(crate) async fn ready(state: web::Data<ApiState>) -> HttpResponse {
         };
     let bus = (state.bus)();
     let guard = state.federation.guard();
+    let following = state
+        .federation
+        .follower_lag()
+        .is_some_and(|lag| lag <= FOLLOWER_BEHIND);
     let status = if !database {
         "unavailable"
     } else if bus == BusHealth::Down
+        || !following
         || matches!(guard, GuardState::LinkDown | GuardState::CanaryLost)
     {
         // REST still works; heartbeats over NATS do not arrive. `recovering` (the hold
@@ -106,6 +117,11 @@ pub(crate) async fn ready(state: web::Data<ApiState>) -> HttpResponse {
                 GuardState::Recovering { until } => Some(rfc3339(until)),
                 _ => None,
             },
+            follower: if following { "ok" } else { "behind" },
+        },
+        replica: ReplicaDto {
+            role: state.federation.role().as_str(),
+            revision: state.federation.revision(),
         },
         mass_expiry: state.federation.last_mass_expiry().map(|m| MassExpiryDto {
             at: rfc3339(m.at),
@@ -150,10 +166,11 @@ pub(crate) async fn list_projects(
     let offset = int_param(&q, "offset", "a non-negative integer")?;
     let filter = ListFilter::parse(param(&q, "status"), param(&q, "tag"), limit, offset)
         .map_err(ApiError::validation)?;
-    let page = state.federation.list(&filter).await?;
+    let page = state.federation.list(&filter);
     let items: Vec<ProjectDto> = page.items.iter().map(ProjectDto::from).collect();
     Ok(HttpResponse::Ok()
         .insert_header(("X-Total-Count", page.total.to_string()))
+        .insert_header((INDEX_HEADER, page.revision.to_string()))
         .json(items))
 }
 
@@ -187,14 +204,16 @@ pub(crate) async fn register_project(
     let input = body::registration(&bytes)?;
     let upserted = state.federation.register(&input).await?;
     let dto = ProjectDto::from(&upserted.project);
+    let index = (INDEX_HEADER, state.federation.revision().to_string());
     if upserted.created {
         tracing::info!(slug = %dto.slug, "project registered");
         Ok(HttpResponse::Created()
             .insert_header((header::LOCATION, format!("/api/fed/projects/{}", dto.slug)))
+            .insert_header(index)
             .json(dto))
     } else {
         tracing::info!(slug = %dto.slug, "project updated");
-        Ok(HttpResponse::Ok().json(dto))
+        Ok(HttpResponse::Ok().insert_header(index).json(dto))
     }
 }
 
@@ -217,8 +236,10 @@ pub(crate) async fn get_project(
     state: web::Data<ApiState>,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let project = state.federation.get(&slug).await?;
-    Ok(HttpResponse::Ok().json(ProjectDto::from(&project)))
+    let (project, revision) = state.federation.get(&slug)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((INDEX_HEADER, revision.to_string()))
+        .json(ProjectDto::from(&project)))
 }
 
 /// Changes name, hub_url and/or tags.
@@ -252,11 +273,13 @@ pub(crate) async fn patch_project(
     let patch = body::patch(&bytes)?;
     let project = if patch.is_empty() {
         // Nothing to change: answer with the project as it is.
-        state.federation.get(&slug).await?
+        state.federation.get(&slug)?.0
     } else {
         state.federation.update(&slug, &patch).await?
     };
-    Ok(HttpResponse::Ok().json(ProjectDto::from(&project)))
+    Ok(HttpResponse::Ok()
+        .insert_header((INDEX_HEADER, state.federation.revision().to_string()))
+        .json(ProjectDto::from(&project)))
 }
 
 /// Removes a project with its tags and history.
@@ -311,7 +334,7 @@ pub(crate) async fn heartbeat(
 ) -> Result<HttpResponse, ApiError> {
     body::require_json(&req, true)?;
     let bytes = body::read_limited(&req, payload, body::MAX_HEARTBEAT_BODY).await?;
-    let changed = state.federation.record_heartbeat(&slug, &bytes)?;
+    let changed = state.federation.accept_heartbeat(&slug, &bytes).await?;
     if changed {
         tracing::debug!(slug = %slug.to_ascii_lowercase(), "heartbeat changed status");
     }

@@ -56,6 +56,9 @@ pub const METRIC_NAMES: &[&str] = &[
     "federation_nats_canaries_returned_total",
     "federation_partition_guard_active",
     "federation_partition_guard_state",
+    "federation_replica_leader",
+    "federation_registry_revision",
+    "federation_follower_lag_seconds",
 ];
 
 /// Counters of the NATS ingest path, read at scrape time.
@@ -425,6 +428,30 @@ impl prometheus_client::collector::Collector for StateCollector {
             ConstGauge::new(i64::from(state == current))
                 .encode(m.encode_family(&[("state", state)])?)?;
         }
+
+        gauge(
+            &mut encoder,
+            "federation_replica_leader",
+            "1 on the replica that holds the sweeper lease (writes transitions, publishes \
+             events); leader-only series are read where this is 1",
+            i64::from(fed.role() != federation_domain::Role::Follower),
+        )?;
+        gauge(
+            &mut encoder,
+            "federation_registry_revision",
+            "The change-log revision this replica's registry has applied",
+            i64::try_from(fed.revision()).unwrap_or(i64::MAX),
+        )?;
+        let lag = fed
+            .follower_lag()
+            .map_or(-1.0, |d| d.num_milliseconds() as f64 / 1000.0);
+        let m = encoder.encode_descriptor(
+            "federation_follower_lag_seconds",
+            "Seconds since this replica last read the change log to its end (-1: never)",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(lag).encode(m)?;
         Ok(())
     }
 }

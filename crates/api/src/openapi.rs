@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::dto::{
     AcceptedDto, HealthDto, HeartbeatRequest, MassExpiryDto, PatchRequest, ProjectDto, ReadyChecks,
-    ReadyDto, RegisterRequest, StatusName, TransitionDto,
+    ReadyDto, RegisterRequest, ReplicaDto, StatusName, TransitionDto,
 };
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::{handlers, metrics};
@@ -50,6 +50,7 @@ pub const DOCS_PATH: &str = "/docs/";
         HealthDto,
         ReadyDto,
         ReadyChecks,
+        ReplicaDto,
         MassExpiryDto,
         AcceptedDto,
         RegisterRequest,

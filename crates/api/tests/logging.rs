@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use federation_domain::ports::MockProjectRepository;
-use federation_domain::{ProjectPage, RepositoryError};
+use federation_domain::RepositoryError;
 
 use common::*;
 
@@ -49,25 +49,14 @@ async fn requests_are_logged_without_keys_or_store_text_reaching_clients() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let mut repo = MockProjectRepository::new();
-    let mut seq = mockall::Sequence::new();
-    repo.expect_list()
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(|_| {
-            Ok(ProjectPage {
-                items: vec![],
-                total: 0,
-            })
-        });
-    repo.expect_list()
-        .times(1)
-        .in_sequence(&mut seq)
-        .returning(|_| {
-            Err(RepositoryError::Internal(
-                "deadlock detected on tuple 42".into(),
-            ))
-        });
-    let h = harness(repo);
+    repo.expect_history().times(1).returning(|_, _| {
+        Err(RepositoryError::Internal(
+            "deadlock detected on tuple 42".into(),
+        ))
+    });
+    let h = Builder::new(repo)
+        .projects(vec![project("commandcenter")])
+        .build();
 
     let r = h
         .send_w(TestRequest::get().uri("/api/fed/projects?limit=5"))
@@ -81,7 +70,9 @@ async fn requests_are_logged_without_keys_or_store_text_reaching_clients() {
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    let r = h.send_w(TestRequest::get().uri("/api/fed/projects")).await;
+    let r = h
+        .send_w(TestRequest::get().uri("/api/fed/projects/commandcenter/history"))
+        .await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(!r.raw.contains("deadlock"));
 

@@ -42,6 +42,10 @@ pub enum RepositoryError {
     /// The store answered with an error we did not expect.
     #[error("store error: {0}")]
     Internal(String),
+    /// A write fenced by the sweeper lease carried a term that is no longer current:
+    /// another replica took the lease. Nothing was written.
+    #[error("fenced: {0}")]
+    Fenced(String),
 }
 
 /// A failure to publish a status event.

@@ -7,10 +7,13 @@
 
 pub mod error;
 pub mod heartbeat;
+#[cfg(any(test, feature = "mock"))]
+pub mod memory;
 pub mod model;
 pub mod policy;
 pub mod ports;
 pub mod presence;
+pub mod replication;
 pub mod service;
 pub mod stats;
 
@@ -22,7 +25,13 @@ pub use model::{
     Version,
 };
 pub use policy::StatusPolicy;
-pub use ports::{Clock, ManualClock, NoStatusEvents, ProjectRepository, StatusEvents, SystemClock};
+pub use ports::{
+    ChangeLog, Clock, HeartbeatRelay, Lease, ManualClock, NoRelay, NoStatusEvents,
+    ProjectRepository, StatusEvents, SystemClock,
+};
 pub use presence::{Flush, GuardState, MassExpiry, Presence, StatusCounts};
-pub use service::{Federation, FlushFailed, HeartbeatRejected, TickReport};
+pub use replication::{Change, ChangeKind, ChangesSince, Registry, Role, Snapshot, Term};
+pub use service::{
+    ChangeListener, Federation, FlushFailed, HeartbeatRejected, Ports, ReplicaOptions, TickReport,
+};
 pub use stats::{HeartbeatCounters, TransitionCounters, HEARTBEAT_OUTCOMES};

@@ -539,6 +539,8 @@ impl ListFilter {
 pub struct ProjectPage {
     pub items: Vec<Project>,
     pub total: u64,
+    /// The change-log revision the page reflects (`X-Federation-Index`).
+    pub revision: u64,
 }
 
 /// The result of an upsert: the project as stored, and whether it was new.

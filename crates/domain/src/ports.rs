@@ -15,6 +15,7 @@ use crate::model::{
     ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Transition,
     Upserted,
 };
+use crate::replication::{ChangesSince, Snapshot, Term};
 
 /// The catalog and its liveness history.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
@@ -48,12 +49,16 @@ pub trait ProjectRepository: Send + Sync + 'static {
     /// Every project's liveness, to load the presence table at start.
     async fn presence_snapshot(&self) -> Result<Vec<PresenceRecord>, RepositoryError>;
 
-    /// Writes a batch of liveness updates and appends the transitions, in one
-    /// transaction. `last_heartbeat_at` never moves backwards; unknown slugs are skipped.
+    /// Writes a batch of liveness updates and appends the transitions (to the history
+    /// and to the change log), in one transaction, fenced by the sweeper lease: when
+    /// `term` is no longer the lease's current term nothing is written and the answer
+    /// is [`RepositoryError::Fenced`]. `last_heartbeat_at` never moves backwards;
+    /// unknown slugs are skipped.
     async fn write_presence(
         &self,
         updates: &[PresenceRecord],
         transitions: &[Transition],
+        term: Term,
     ) -> Result<(), RepositoryError>;
 
     /// A project's transitions, newest first; `None` when no such project exists.
@@ -67,11 +72,80 @@ pub trait ProjectRepository: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), RepositoryError>;
 }
 
+/// The ordered change log: every catalog change and status transition, numbered by a
+/// cluster-wide revision in the transaction of the change. Writes append to it through
+/// [`ProjectRepository`]; replicas read it to follow.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait ChangeLog: Send + Sync + 'static {
+    /// The whole catalog and the revision it reflects, read in one consistent view.
+    async fn snapshot(&self) -> Result<Snapshot, RepositoryError>;
+
+    /// Changes after `revision`, oldest first, at most `limit`; [`ChangesSince::Trimmed`]
+    /// when some of them are no longer kept.
+    async fn changes_since(
+        &self,
+        revision: u64,
+        limit: u32,
+    ) -> Result<ChangesSince, RepositoryError>;
+
+    /// The last revision whose status event was published (the outbox cursor).
+    async fn published_through(&self) -> Result<u64, RepositoryError>;
+
+    /// Moves the outbox cursor forward, fenced by `term` like transitions.
+    async fn mark_published(&self, revision: u64, term: Term) -> Result<(), RepositoryError>;
+
+    /// Deletes changes older than `before`, and beyond the newest `keep` rows, but
+    /// never one whose event is still to be published, nor the newest. Returns how many
+    /// went.
+    async fn trim(&self, before: DateTime<Utc>, keep: u64) -> Result<u64, RepositoryError>;
+}
+
+/// The sweeper lease (the Kubernetes Lease model: a holder, a term, an expiry).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait Lease: Send + Sync + 'static {
+    /// Takes the lease for `holder` when it is free or expired, or renews it when
+    /// `holder` has it, for `ttl` from the store's clock. Returns the term held, or
+    /// `None` while another holder's lease is live. The term grows whenever the lease
+    /// changes hands.
+    async fn acquire(
+        &self,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Term>, RepositoryError>;
+
+    /// Gives the lease up at once (a clean stop), so another replica leads without
+    /// waiting for it to expire.
+    async fn release(&self, holder: &str) -> Result<(), RepositoryError>;
+}
+
 /// Where status transitions are announced.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait StatusEvents: Send + Sync + 'static {
-    async fn publish(&self, transition: &Transition) -> Result<(), EventError>;
+    /// Publishes one transition; `revision` is its place in the change log, an id
+    /// consumers can de-duplicate on.
+    async fn publish(&self, transition: &Transition, revision: u64) -> Result<(), EventError>;
+}
+
+/// Hands a heartbeat taken over HTTP to the other replicas (NATS: republished on the
+/// presence subject), so every replica's presence table hears it.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait HeartbeatRelay: Send + Sync + 'static {
+    async fn relay(&self, slug: &Slug, body: &[u8]) -> Result<(), EventError>;
+}
+
+/// No other replica to tell (no bus: one replica only, see README § Several replicas).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoRelay;
+
+#[async_trait]
+impl HeartbeatRelay for NoRelay {
+    async fn relay(&self, _slug: &Slug, _body: &[u8]) -> Result<(), EventError> {
+        Ok(())
+    }
 }
 
 /// Status events for a service without a bus: the history in the store is the record.
@@ -80,7 +154,7 @@ pub struct NoStatusEvents;
 
 #[async_trait]
 impl StatusEvents for NoStatusEvents {
-    async fn publish(&self, _transition: &Transition) -> Result<(), EventError> {
+    async fn publish(&self, _transition: &Transition, _revision: u64) -> Result<(), EventError> {
         Ok(())
     }
 }

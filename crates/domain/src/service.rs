@@ -1,19 +1,21 @@
 //! The use cases: what the API, the NATS adapter and the server's tasks call.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use thiserror::Error;
 
 use crate::error::{RepositoryError, ServiceError, ValidationError};
 use crate::heartbeat::{self, HeartbeatError};
 use crate::model::{
-    ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, Registration,
-    RegistrationInput, Slug, Transition, Upserted,
+    reason, ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, Registration,
+    RegistrationInput, Slug, Status, Transition, Upserted,
 };
 use crate::policy::StatusPolicy;
-use crate::ports::{Clock, ProjectRepository, StatusEvents};
+use crate::ports::{ChangeLog, Clock, HeartbeatRelay, Lease, ProjectRepository, StatusEvents};
 use crate::presence::{Flush, GuardState, HeartbeatOutcome, MassExpiry, Presence, StatusCounts};
+use crate::replication::{Change, ChangeKind, ChangesSince, Registry, Role, Snapshot, Term};
 use crate::stats::{HeartbeatCounters, TransitionCounters};
 
 /// Why a heartbeat was not recorded.
@@ -42,9 +44,12 @@ pub struct TickReport {
     pub transitions: usize,
     /// Liveness rows written.
     pub updates: usize,
-    /// Transitions stored whose event could not be published.
+    /// Transitions stored whose event is still to be published (the bus refused it;
+    /// it is retried, in order, on the next tick).
     pub unpublished: usize,
     pub mass_expiry: Option<MassExpiry>,
+    /// This replica does not hold the sweeper lease: it wrote nothing.
+    pub follower: bool,
 }
 
 /// A tick whose batch the store refused; the batch was put back for the next tick.
@@ -59,17 +64,78 @@ pub struct FlushFailed {
     pub source: RepositoryError,
 }
 
+/// The ports a [`Federation`] drives.
+#[derive(Clone)]
+pub struct Ports {
+    pub repo: Arc<dyn ProjectRepository>,
+    pub log: Arc<dyn ChangeLog>,
+    pub lease: Arc<dyn Lease>,
+    pub events: Arc<dyn StatusEvents>,
+    pub relay: Arc<dyn HeartbeatRelay>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// This replica's place among the others.
+#[derive(Debug, Clone)]
+pub struct ReplicaOptions {
+    /// This replica's name in the lease (unique per process).
+    pub holder: String,
+    /// How long a lease lasts unless renewed (every tick).
+    pub lease_ttl: Duration,
+    /// Changes older than this are trimmed from the log.
+    pub log_retention: TimeDelta,
+    /// At most this many changes are kept.
+    pub log_max_rows: u64,
+}
+
+impl Default for ReplicaOptions {
+    fn default() -> Self {
+        Self {
+            holder: "federation".into(),
+            lease_ttl: Duration::from_secs(5),
+            log_retention: TimeDelta::hours(24),
+            log_max_rows: 100_000,
+        }
+    }
+}
+
+/// How many changes one read of the log brings.
+const LOG_BATCH: u32 = 1000;
+
+#[derive(Debug)]
+struct Leadership {
+    role: Role,
+    /// Set on promotion: the first flush writes whatever differs between what this
+    /// replica's presence table says and what the log recorded (the previous leader's
+    /// last moments), instead of the table's own queue.
+    reconcile: bool,
+    /// The outbox cursor: the last revision whose event was published.
+    published_through: u64,
+}
+
 /// The federation's use cases over the ports.
 pub struct Federation {
     repo: Arc<dyn ProjectRepository>,
+    log: Arc<dyn ChangeLog>,
+    lease: Arc<dyn Lease>,
     events: Arc<dyn StatusEvents>,
+    relay: Arc<dyn HeartbeatRelay>,
     clock: Arc<dyn Clock>,
+    replica: ReplicaOptions,
     /// The presence table's policy, copied so decoding needs no lock.
     policy: StatusPolicy,
     presence: Mutex<Presence>,
+    registry: RwLock<Registry>,
+    leadership: Mutex<Leadership>,
     heartbeats: HeartbeatCounters,
     transitions: TransitionCounters,
+    on_change: Mutex<Vec<ChangeListener>>,
+    /// When the log was last read to its end.
+    followed_at: Mutex<Option<DateTime<Utc>>>,
 }
+
+/// Called with every batch of changes applied to the registry, in revision order.
+pub type ChangeListener = Box<dyn Fn(&[Change], u64) + Send + Sync>;
 
 impl std::fmt::Debug for Federation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -77,11 +143,11 @@ impl std::fmt::Debug for Federation {
     }
 }
 
-/// The liveness the store holds for a project it just upserted. A project this table
-/// does not know yet (registered through another replica, or before the table was
-/// loaded) is adopted with it, so registering again never resets status or last
-/// heartbeat; a known one keeps the table's (newer) liveness. A new project comes back
-/// `offline` with no heartbeat, as registering gives.
+/// The liveness the store holds for a project. A project the presence table does not
+/// know yet (registered through another replica, or before the table was loaded) is
+/// adopted with it, so registering again never resets status or last heartbeat; a
+/// known one keeps the table's (newer) liveness. A new project comes back `offline`
+/// with no heartbeat, as registering gives.
 fn stored_liveness(p: &Project) -> PresenceRecord {
     PresenceRecord {
         slug: p.slug.clone(),
@@ -111,21 +177,38 @@ fn apply_heartbeat(
     }
 }
 
+/// The reason recorded for a status this replica's table holds but the log does not.
+fn reconciled_reason(record: &PresenceRecord) -> String {
+    match (&record.status_reason, record.status) {
+        (Some(r), _) => r.clone(),
+        (None, Status::Online) => reason::HEARTBEAT.to_owned(),
+        (None, Status::Degraded) => reason::HEARTBEAT_LATE.to_owned(),
+        (None, Status::Offline) => reason::HEARTBEAT_TIMEOUT.to_owned(),
+    }
+}
+
 impl Federation {
-    pub fn new(
-        repo: Arc<dyn ProjectRepository>,
-        events: Arc<dyn StatusEvents>,
-        clock: Arc<dyn Clock>,
-        presence: Presence,
-    ) -> Self {
+    pub fn new(ports: Ports, presence: Presence, replica: ReplicaOptions) -> Self {
         Self {
-            repo,
-            events,
-            clock,
+            repo: ports.repo,
+            log: ports.log,
+            lease: ports.lease,
+            events: ports.events,
+            relay: ports.relay,
+            clock: ports.clock,
+            replica,
             policy: *presence.policy(),
             presence: Mutex::new(presence),
+            registry: RwLock::new(Registry::new()),
+            leadership: Mutex::new(Leadership {
+                role: Role::Follower,
+                reconcile: false,
+                published_through: 0,
+            }),
             heartbeats: HeartbeatCounters::default(),
             transitions: TransitionCounters::default(),
+            on_change: Mutex::new(Vec::new()),
+            followed_at: Mutex::new(None),
         }
     }
 
@@ -135,56 +218,222 @@ impl Federation {
         self.presence.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn registry(&self) -> RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn registry_mut(&self) -> RwLockWriteGuard<'_, Registry> {
+        self.registry.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn leadership(&self) -> MutexGuard<'_, Leadership> {
+        self.leadership.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Calls `listener` with every batch of changes this replica applies, after the
+    /// registry holds them (the change stream, blocking queries).
+    pub fn on_change(&self, listener: ChangeListener) {
+        self.on_change
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(listener);
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
 
-    /// Loads the presence table from the store (at start).
+    /// Loads the registry and the presence table from the store (at start).
     pub async fn load(&self) -> Result<usize, RepositoryError> {
-        let snapshot = self.repo.presence_snapshot().await?;
-        let n = snapshot.len();
-        self.presence().load(snapshot);
+        let snapshot = self.log.snapshot().await?;
+        let n = snapshot.projects.len();
+        let records = snapshot.projects.iter().map(stored_liveness).collect();
+        self.presence().load(records);
+        self.registry_mut().load(snapshot);
         Ok(n)
     }
 
-    /// Adds catalog entries registered elsewhere (another replica, the YAML file) to the
-    /// presence table, and drops those deleted elsewhere. Returns (added, removed).
-    ///
-    /// When this replica registers or deletes a project while the snapshot is read, the
-    /// snapshot may be older than the table: the round is skipped (`(0, 0)`) rather than
-    /// undoing that change, and the next one catches up.
-    pub async fn sync_catalog(&self) -> Result<(usize, usize), RepositoryError> {
-        let before = self.presence().membership_changes();
-        let snapshot = self.repo.presence_snapshot().await?;
-        let mut presence = self.presence();
-        if presence.membership_changes() != before {
-            return Ok((0, 0));
-        }
-        let known: std::collections::HashSet<&Slug> = snapshot.iter().map(|r| &r.slug).collect();
-        let stale: Vec<Slug> = presence
-            .slugs()
-            .filter(|s| !known.contains(s))
-            .cloned()
-            .collect();
-        for slug in &stale {
-            presence.remove(slug);
-        }
-        let mut added = 0;
-        for record in snapshot {
-            if presence.adopt(record) {
-                added += 1;
+    /// The change-log revision the registry has applied.
+    pub fn revision(&self) -> u64 {
+        self.registry().revision()
+    }
+
+    /// This replica's part in the sweep.
+    pub fn role(&self) -> Role {
+        self.leadership().role
+    }
+
+    /// How long ago this replica last read the change log to its end (`None`: never).
+    pub fn follower_lag(&self) -> Option<TimeDelta> {
+        let at = *self.followed_at.lock().unwrap_or_else(|p| p.into_inner());
+        at.map(|t| (self.clock.now() - t).max(TimeDelta::zero()))
+    }
+
+    /// Applies every change after the registry's revision, in order (woken by the
+    /// store's notifications, and after this replica's own writes). When the log was
+    /// trimmed past that revision, reloads the whole catalog. Returns how many changes
+    /// were applied.
+    pub async fn follow(&self) -> Result<usize, RepositoryError> {
+        let mut applied = 0;
+        loop {
+            let from = self.revision();
+            match self.log.changes_since(from, LOG_BATCH).await? {
+                ChangesSince::Trimmed => {
+                    let snapshot = self.log.snapshot().await?;
+                    tracing::warn!(
+                        from,
+                        to = snapshot.revision,
+                        "the change log was trimmed past this replica's revision: registry reloaded"
+                    );
+                    self.reload(snapshot);
+                }
+                ChangesSince::Changes(changes) => {
+                    let read = changes.len();
+                    let done = self.registry_mut().apply(changes);
+                    applied += done.len();
+                    self.track_membership(&done);
+                    if !done.is_empty() {
+                        self.announce(&done);
+                    }
+                    if read < LOG_BATCH as usize {
+                        *self.followed_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(self.clock.now());
+                        return Ok(applied);
+                    }
+                }
             }
         }
-        Ok((added, stale.len()))
+    }
+
+    /// [`Self::follow`] after a write of this replica's, so it reads its own write: a
+    /// failure only delays that (the follower task catches up), so it is logged.
+    async fn catch_up(&self) {
+        if let Err(e) = self.follow().await {
+            tracing::warn!(error = %e, "could not read the change log after a write; the follower will catch up");
+        }
+    }
+
+    fn announce(&self, changes: &[Change]) {
+        let revision = self.revision();
+        let listeners = self.on_change.lock().unwrap_or_else(|p| p.into_inner());
+        for listener in listeners.iter() {
+            listener(changes, revision);
+        }
+    }
+
+    /// Projects registered or deleted through any replica enter or leave the presence
+    /// table as their change is applied, so their heartbeats are taken at once.
+    fn track_membership(&self, changes: &[Change]) {
+        let mut presence = self.presence();
+        for change in changes {
+            match (&change.kind, &change.project) {
+                (ChangeKind::Deleted, _) => {
+                    presence.remove(&change.slug);
+                }
+                (_, Some(project)) => {
+                    presence.adopt(stored_liveness(project));
+                }
+                (_, None) => {}
+            }
+        }
+    }
+
+    /// Replaces the registry (and the presence table's membership) with a snapshot, as
+    /// after falling behind a trim. Also for tests that start from a given catalog.
+    pub fn restore(&self, snapshot: Snapshot) {
+        self.reload(snapshot);
+    }
+
+    fn reload(&self, snapshot: Snapshot) {
+        {
+            let mut presence = self.presence();
+            let known: std::collections::HashSet<&Slug> =
+                snapshot.projects.iter().map(|p| &p.slug).collect();
+            let stale: Vec<Slug> = presence
+                .slugs()
+                .filter(|s| !known.contains(s))
+                .cloned()
+                .collect();
+            for slug in &stale {
+                presence.remove(slug);
+            }
+            for p in &snapshot.projects {
+                presence.adopt(stored_liveness(p));
+            }
+        }
+        self.registry_mut().load(snapshot);
+        self.announce(&[]);
+    }
+
+    /// Takes or renews the sweeper lease (every tick). On promotion, first applies
+    /// everything the previous leader wrote, then leads. A replica that cannot reach
+    /// the store keeps its role: the store fences its writes if another took over.
+    pub async fn campaign(&self) -> Result<Role, RepositoryError> {
+        let acquired = self
+            .lease
+            .acquire(&self.replica.holder, self.replica.lease_ttl)
+            .await?;
+        let current = self.role();
+        match acquired {
+            Some(term) if current == Role::Leader(term) => {}
+            Some(term) => {
+                self.follow().await?;
+                let published_through = self.log.published_through().await?;
+                *self.leadership() = Leadership {
+                    role: Role::Leader(term),
+                    reconcile: true,
+                    published_through,
+                };
+                tracing::info!(%term, holder = %self.replica.holder, "this replica now leads the sweep");
+            }
+            None => {
+                if current != Role::Follower {
+                    self.step_down("another replica holds the lease");
+                }
+            }
+        }
+        Ok(self.role())
+    }
+
+    fn step_down(&self, why: &str) {
+        let mut leadership = self.leadership();
+        if let Role::Leader(term) = leadership.role {
+            tracing::warn!(%term, why, "this replica no longer leads the sweep");
+        }
+        leadership.role = Role::Follower;
+        leadership.reconcile = false;
+    }
+
+    /// Gives the lease up (a clean stop), after the last flush.
+    pub async fn resign(&self) {
+        if self.role() == Role::Follower {
+            return;
+        }
+        self.step_down("stopping");
+        if let Err(e) = self.lease.release(&self.replica.holder).await {
+            tracing::warn!(error = %e, "could not release the sweeper lease; it expires by itself");
+        }
+    }
+
+    /// Trims the change log (the leader, now and then).
+    pub async fn trim_log(&self) -> Result<u64, RepositoryError> {
+        if self.role() == Role::Follower {
+            return Ok(0);
+        }
+        let before = self.clock.now() - self.replica.log_retention;
+        self.log.trim(before, self.replica.log_max_rows).await
     }
 
     /// Registers or updates a project. `created` tells which.
     pub async fn register(&self, input: &RegistrationInput) -> Result<Upserted, ServiceError> {
         let registration = input.validate()?;
         let upserted = self.repo.upsert(&registration).await?;
-        let mut presence = self.presence();
-        presence.adopt(stored_liveness(&upserted.project));
-        presence.register(&registration.slug);
+        {
+            let mut presence = self.presence();
+            presence.adopt(stored_liveness(&upserted.project));
+            presence.register(&registration.slug);
+        }
+        self.catch_up().await;
         Ok(upserted)
     }
 
@@ -204,34 +453,44 @@ impl Federation {
             }
         }
         let upserted = self.repo.upsert_all(registrations).await?;
-        let mut presence = self.presence();
-        for u in &upserted {
-            presence.adopt(stored_liveness(&u.project));
+        {
+            let mut presence = self.presence();
+            for u in &upserted {
+                presence.adopt(stored_liveness(&u.project));
+            }
+            for r in registrations {
+                presence.register(&r.slug);
+            }
         }
-        for r in registrations {
-            presence.register(&r.slug);
-        }
+        self.catch_up().await;
         Ok(upserted)
     }
 
-    pub async fn get(&self, slug: &str) -> Result<Project, ServiceError> {
+    /// A project as the registry holds it (memory: no store round trip), with the
+    /// revision it reflects.
+    pub fn get(&self, slug: &str) -> Result<(Project, u64), ServiceError> {
         let slug = path_slug(slug)?;
-        self.repo
+        let registry = self.registry();
+        registry
             .get(&slug)
-            .await?
+            .map(|p| (p.clone(), registry.revision()))
             .ok_or_else(|| ServiceError::NotFound(slug.to_string()))
     }
 
-    pub async fn list(&self, filter: &ListFilter) -> Result<ProjectPage, ServiceError> {
-        Ok(self.repo.list(filter).await?)
+    /// A page of the registry (memory).
+    pub fn list(&self, filter: &ListFilter) -> ProjectPage {
+        self.registry().list(filter)
     }
 
     pub async fn update(&self, slug: &str, patch: &ProjectPatch) -> Result<Project, ServiceError> {
         let slug = path_slug(slug)?;
-        self.repo
+        let project = self
+            .repo
             .update(&slug, patch)
             .await?
-            .ok_or_else(|| ServiceError::NotFound(slug.to_string()))
+            .ok_or_else(|| ServiceError::NotFound(slug.to_string()))?;
+        self.catch_up().await;
+        Ok(project)
     }
 
     pub async fn deregister(&self, slug: &str) -> Result<(), ServiceError> {
@@ -240,6 +499,7 @@ impl Federation {
             return Err(ServiceError::NotFound(slug.to_string()));
         }
         self.presence().remove(&slug);
+        self.catch_up().await;
         Ok(())
     }
 
@@ -264,6 +524,23 @@ impl Federation {
             .and_then(|hb| apply_heartbeat(&mut self.presence(), &hb, now));
         self.count_heartbeat(&result);
         result
+    }
+
+    /// A heartbeat taken over HTTP: recorded here, then relayed to the other replicas
+    /// (a relay failure is logged: this replica has it, and while the bus is down no
+    /// replica expires anyone for silence).
+    pub async fn accept_heartbeat(
+        &self,
+        subject_slug: &str,
+        bytes: &[u8],
+    ) -> Result<bool, HeartbeatRejected> {
+        let changed = self.record_heartbeat(subject_slug, bytes)?;
+        if let Ok(slug) = Slug::parse(subject_slug) {
+            if let Err(e) = self.relay.relay(&slug, bytes).await {
+                tracing::debug!(%slug, error = %e, "heartbeat not relayed to the other replicas");
+            }
+        }
+        Ok(changed)
     }
 
     /// Records a batch of heartbeats `(subject_slug, bytes)` as [`Self::record_heartbeat`]
@@ -330,47 +607,194 @@ impl Federation {
         self.presence().longest_offline(now)
     }
 
-    /// Applies the clock, writes the batch in one store call, then publishes the
-    /// transitions. A batch the store refuses is kept for the next tick, so no status
-    /// change is lost while the store is down.
+    /// Applies the clock to the presence table. The leader then writes the batch in one
+    /// fenced store call and publishes the transitions from the log; a follower writes
+    /// nothing (the leader records, and the log brings it here) and only keeps the heard
+    /// heartbeat times in its registry. A batch the store refuses is kept for the next
+    /// tick, so no status change is lost while the store is down; a batch refused by
+    /// the fence is dropped, as this replica no longer leads.
     pub async fn tick(&self) -> Result<TickReport, FlushFailed> {
         let now = self.clock.now();
-        let flush = self.presence().tick(now);
+        let mut flush = self.presence().tick(now);
+        self.registry_mut().apply_liveness(&flush.updates);
+        let (role, reconcile) = {
+            let l = self.leadership();
+            (l.role, l.reconcile)
+        };
+        let Role::Leader(term) = role else {
+            return Ok(TickReport {
+                follower: true,
+                ..TickReport::default()
+            });
+        };
+        if reconcile {
+            let (transitions, updates) =
+                self.reconcile(now, std::mem::take(&mut flush.transitions));
+            flush.transitions = transitions;
+            for u in updates {
+                if !flush.updates.iter().any(|have| have.slug == u.slug) {
+                    flush.updates.push(u);
+                }
+            }
+        }
         let mut report = TickReport {
             transitions: flush.transitions.len(),
             updates: flush.updates.len(),
             unpublished: 0,
             mass_expiry: flush.mass_expiry,
+            follower: false,
         };
-        if flush.is_empty() {
-            return Ok(report);
-        }
-        if let Err(source) = self
-            .repo
-            .write_presence(&flush.updates, &flush.transitions)
-            .await
-        {
-            let err = FlushFailed {
-                transitions: flush.transitions.len(),
-                updates: flush.updates.len(),
-                source,
-            };
-            self.presence().requeue(Flush {
-                mass_expiry: None,
-                ..flush
-            });
-            return Err(err);
-        }
-        for t in &flush.transitions {
-            self.transitions.add(t.from, t.to);
-        }
-        for t in &flush.transitions {
-            if let Err(e) = self.events.publish(t).await {
-                report.unpublished += 1;
-                tracing::warn!(slug = %t.slug, error = %e, "status event not published");
+        if !flush.is_empty() {
+            match self
+                .repo
+                .write_presence(&flush.updates, &flush.transitions, term)
+                .await
+            {
+                Ok(()) => {}
+                Err(RepositoryError::Fenced(why)) => {
+                    self.step_down(&why);
+                    return Ok(TickReport {
+                        follower: true,
+                        ..TickReport::default()
+                    });
+                }
+                Err(source) => {
+                    let err = FlushFailed {
+                        transitions: flush.transitions.len(),
+                        updates: flush.updates.len(),
+                        source,
+                    };
+                    self.presence().requeue(Flush {
+                        mass_expiry: None,
+                        ..flush
+                    });
+                    return Err(err);
+                }
+            }
+            for t in &flush.transitions {
+                self.transitions.add(t.from, t.to);
             }
         }
+        if reconcile {
+            self.leadership().reconcile = false;
+        }
+        if !flush.transitions.is_empty() {
+            self.catch_up().await;
+        }
+        report.unpublished = self.publish_pending(term).await;
         Ok(report)
+    }
+
+    /// On promotion: every project whose status in this replica's table differs from
+    /// the one recorded gets the transitions the previous leader did not write: the
+    /// table's own queued ones when they lead from the recorded status to the current
+    /// one (they carry their real times), else one transition now.
+    fn reconcile(
+        &self,
+        now: DateTime<Utc>,
+        queued: Vec<Transition>,
+    ) -> (Vec<Transition>, Vec<PresenceRecord>) {
+        let registry = self.registry();
+        let presence = self.presence();
+        let mut chains: std::collections::HashMap<Slug, Vec<Transition>> =
+            std::collections::HashMap::new();
+        for t in &queued {
+            chains.entry(t.slug.clone()).or_default().push(t.clone());
+        }
+        let order = queued;
+        let mut kept = std::collections::HashSet::new();
+        let mut synthesized = Vec::new();
+        let mut updates = Vec::new();
+        for (slug, recorded) in registry.statuses() {
+            let Some(held) = presence.get(slug) else {
+                continue;
+            };
+            let chain = chains.get(slug).map(Vec::as_slice).unwrap_or_default();
+            let leads_here = chain.first().is_some_and(|t| t.from == recorded)
+                && chain.last().is_some_and(|t| t.to == held.status);
+            if leads_here {
+                kept.insert(slug.clone());
+                updates.push(held);
+            } else if held.status != recorded {
+                synthesized.push(Transition {
+                    slug: slug.clone(),
+                    from: recorded,
+                    to: held.status,
+                    reason: Some(reconciled_reason(&held)),
+                    at: now,
+                    last_heartbeat_at: held.last_heartbeat_at,
+                });
+                updates.push(held);
+            }
+        }
+        // The kept ones in the order they happened, then the rest.
+        let mut transitions: Vec<Transition> = order
+            .into_iter()
+            .filter(|t| kept.contains(&t.slug))
+            .collect();
+        transitions.extend(synthesized);
+        if !transitions.is_empty() {
+            tracing::info!(
+                transitions = transitions.len(),
+                "recording the status changes the previous leader had not written"
+            );
+        }
+        (transitions, updates)
+    }
+
+    /// The outbox: publishes, in revision order, every transition in the log after the
+    /// cursor, then moves the cursor. Stops at the first the bus refuses (retried next
+    /// tick). Returns how many are still to be published.
+    async fn publish_pending(&self, term: Term) -> usize {
+        let head = self.revision();
+        let start = self.leadership().published_through;
+        let mut through = start;
+        let mut pending = 0;
+        while through < head && pending == 0 {
+            let changes = match self.log.changes_since(through, LOG_BATCH).await {
+                Ok(ChangesSince::Changes(changes)) if !changes.is_empty() => changes,
+                Ok(ChangesSince::Changes(_)) => break,
+                Ok(ChangesSince::Trimmed) => {
+                    tracing::warn!(
+                        through,
+                        "status events trimmed from the log before they were published"
+                    );
+                    through = head;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the outbox");
+                    break;
+                }
+            };
+            for (i, change) in changes.iter().enumerate() {
+                if let ChangeKind::Transition(t) = &change.kind {
+                    if let Err(e) = self.events.publish(t, change.revision).await {
+                        pending = changes
+                            .iter()
+                            .skip(i)
+                            .filter(|c| matches!(c.kind, ChangeKind::Transition(_)))
+                            .count();
+                        tracing::warn!(slug = %t.slug, revision = change.revision, error = %e, pending, "status event not published; retried next tick");
+                        break;
+                    }
+                }
+                through = change.revision;
+            }
+        }
+        if through > start {
+            match self.log.mark_published(through, term).await {
+                Ok(()) => self.leadership().published_through = through,
+                Err(RepositoryError::Fenced(why)) => self.step_down(&why),
+                Err(e) => {
+                    // Published but not marked: a later tick (or leader) publishes them
+                    // again, with the same revision as the id.
+                    tracing::warn!(error = %e, "outbox cursor not stored");
+                    self.leadership().published_through = through;
+                }
+            }
+        }
+        pending
     }
 
     /// Applies the clock without writing anything: for ticks while the store refuses
@@ -409,8 +833,9 @@ impl Federation {
         self.presence().last_mass_expiry()
     }
 
+    /// Projects by recorded status (the registry: the same on every replica).
     pub fn counts(&self) -> StatusCounts {
-        self.presence().counts()
+        self.registry().counts()
     }
 
     /// Whether the store answers.
@@ -424,13 +849,14 @@ mod tests {
     use std::sync::Arc;
 
     use chrono::{TimeDelta, TimeZone};
-    use mockall::Sequence;
 
     use super::*;
     use crate::error::EventError;
-    use crate::model::{PresenceRecord, ProjectName, Status};
+    use crate::memory::MemoryStore;
+    use crate::model::{ProjectName, Status};
     use crate::policy::StatusPolicy;
-    use crate::ports::{ManualClock, MockProjectRepository, MockStatusEvents};
+    use crate::ports::{ManualClock, MockStatusEvents, NoRelay};
+    use crate::presence::StatusCounts;
 
     fn t0() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2025, 11, 18, 12, 0, 0).unwrap()
@@ -438,10 +864,6 @@ mod tests {
 
     fn secs(s: i64) -> TimeDelta {
         TimeDelta::seconds(s)
-    }
-
-    fn slug(s: &str) -> Slug {
-        Slug::parse(s).unwrap()
     }
 
     fn input(s: &str) -> RegistrationInput {
@@ -458,72 +880,101 @@ mod tests {
         input(s).validate().unwrap()
     }
 
-    fn project(r: &Registration, status: Status, last: Option<DateTime<Utc>>) -> Project {
-        Project {
-            id: 1,
-            slug: r.slug.clone(),
-            name: r.name.clone(),
-            hub_url: r.hub_url.clone(),
-            mesh_namespace: r.mesh_namespace.clone(),
-            status,
-            status_reason: None,
-            tags: r.tags.clone(),
-            version: None,
-            last_heartbeat_at: last,
-            created_at: t0(),
-            updated_at: t0(),
-        }
-    }
+    /// Status events as the bus received them: `slug:to@revision`.
+    type Published = Arc<Mutex<Vec<String>>>;
 
-    fn some_project(s: &str) -> Project {
-        project(&registration(s), Status::Offline, None)
-    }
-
-    /// An upsert that answers like a store holding nothing yet.
-    fn upsert_new(repo: &mut MockProjectRepository) {
-        repo.expect_upsert().returning(|r| {
-            Ok(Upserted {
-                project: project(r, Status::Offline, None),
-                created: true,
-            })
+    /// A bus that records what it is given, refusing while `refuse` holds.
+    fn recording_bus(refuse: Arc<std::sync::atomic::AtomicBool>) -> (MockStatusEvents, Published) {
+        let published: Published = Arc::default();
+        let p = published.clone();
+        let mut events = MockStatusEvents::new();
+        events.expect_publish().returning(move |t, revision| {
+            if refuse.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(EventError("no bus".into()));
+            }
+            p.lock()
+                .unwrap()
+                .push(format!("{}:{}@{revision}", t.slug, t.to));
+            Ok(())
         });
+        (events, published)
     }
 
-    struct Rig {
-        repo: MockProjectRepository,
-        events: MockStatusEvents,
+    /// One database (a [`MemoryStore`]) with a manual clock, and replicas over it.
+    struct Cluster {
+        store: Arc<MemoryStore>,
         clock: Arc<ManualClock>,
-        presence: Presence,
+        refuse_events: Arc<std::sync::atomic::AtomicBool>,
+        published: Published,
     }
 
-    impl Rig {
-        fn new() -> Self {
-            Self {
-                repo: MockProjectRepository::new(),
-                events: MockStatusEvents::new(),
-                clock: Arc::new(ManualClock::new(t0())),
-                presence: Presence::new(StatusPolicy::default()),
-            }
-        }
-
-        /// With `slugs` already in the presence table.
-        fn with(slugs: &[&str]) -> Self {
-            let mut rig = Self::new();
+    impl Cluster {
+        async fn new(slugs: &[&str]) -> Self {
+            let clock = Arc::new(ManualClock::new(t0()));
+            let store = Arc::new(MemoryStore::new(clock.clone()));
             for s in slugs {
-                rig.presence.register(&slug(s));
+                store.upsert(&registration(s)).await.unwrap();
             }
-            rig
+            Self {
+                store,
+                clock,
+                refuse_events: Arc::default(),
+                published: Arc::default(),
+            }
         }
 
-        fn build(self) -> (Federation, Arc<ManualClock>) {
-            let clock = self.clock.clone();
+        /// A replica named `holder`, loaded from the store (not yet in the lease).
+        async fn replica(&self, holder: &str, presence: Presence) -> Federation {
+            let (events, published) = recording_bus(self.refuse_events.clone());
             let fed = Federation::new(
-                Arc::new(self.repo),
-                Arc::new(self.events),
-                self.clock,
-                self.presence,
+                Ports {
+                    repo: self.store.clone(),
+                    log: self.store.clone(),
+                    lease: self.store.clone(),
+                    events: Arc::new(events),
+                    relay: Arc::new(NoRelay),
+                    clock: self.clock.clone(),
+                },
+                presence,
+                ReplicaOptions {
+                    holder: holder.into(),
+                    lease_ttl: Duration::from_secs(5),
+                    log_retention: TimeDelta::hours(1),
+                    log_max_rows: 1000,
+                },
             );
-            (fed, clock)
+            fed.load().await.unwrap();
+            // Every replica of a test shares one record of what was published.
+            let shared = self.published.clone();
+            let own = published;
+            fed.on_change(Box::new(move |_, _| {
+                let mut own = own.lock().unwrap();
+                shared.lock().unwrap().append(&mut own);
+            }));
+            fed
+        }
+
+        /// The single replica of most tests: it leads.
+        async fn leader(&self) -> Federation {
+            let fed = self
+                .replica("a", Presence::new(StatusPolicy::default()))
+                .await;
+            assert!(matches!(fed.campaign().await.unwrap(), Role::Leader(_)));
+            fed
+        }
+
+        /// What the bus has received (flushed from each replica's recorder).
+        fn published(&self, fed: &Federation) -> Vec<String> {
+            fed.announce(&[]);
+            self.published.lock().unwrap().clone()
+        }
+
+        fn history(&self, slug: &str) -> Vec<String> {
+            self.store
+                .transitions_of(slug)
+                .iter()
+                .map(|t| format!("{}->{}", t.from, t.to))
+                .collect()
         }
     }
 
@@ -538,13 +989,16 @@ mod tests {
         }
     }
 
+    fn status_of(fed: &Federation, slug: &str) -> Status {
+        fed.get(slug).unwrap().0.status
+    }
+
     // ---- register --------------------------------------------------------------------
 
     #[tokio::test]
-    async fn register_validates_before_touching_the_repository() {
-        let mut rig = Rig::new();
-        rig.repo.expect_upsert().never();
-        let (fed, _) = rig.build();
+    async fn register_validates_before_touching_the_store() {
+        let cluster = Cluster::new(&[]).await;
+        let fed = cluster.leader().await;
         let mut bad = input("alpha");
         bad.hub_url = Some("ftp://alpha".into());
         match fed.register(&bad).await {
@@ -557,207 +1011,125 @@ mod tests {
             Err(ServiceError::Validation(e)) => assert_eq!(e.field, "name"),
             other => panic!("{other:?}"),
         }
-        // Nothing reached the presence table either.
-        assert_eq!(fed.counts().offline, 0);
+        assert_eq!(fed.revision(), 0, "nothing reached the log");
+        assert!(cluster.store.stored("alpha").is_none());
     }
 
     #[tokio::test]
-    async fn register_upserts_the_validated_registration_and_accepts_heartbeats_after() {
-        let mut rig = Rig::new();
-        rig.repo
-            .expect_upsert()
-            .withf(|r| {
-                r.slug.as_str() == "alpha"
-                    && r.mesh_namespace.as_str() == "hub.alpha"
-                    && r.tags.as_slice()[0].as_str() == "rust"
-            })
-            .times(1)
-            .returning(|r| {
-                Ok(Upserted {
-                    project: project(r, Status::Offline, None),
-                    created: true,
-                })
-            });
-        let (fed, _) = rig.build();
-        // Before registering, the heartbeat is for an unknown project.
+    async fn a_registration_is_readable_at_once_and_its_heartbeats_are_taken() {
+        let cluster = Cluster::new(&[]).await;
+        let fed = cluster.leader().await;
         let err = fed.record_heartbeat("alpha", &beat("alpha")).unwrap_err();
         assert_eq!(err.outcome(), "unknown_project");
 
         let up = fed.register(&input("Alpha")).await.unwrap();
         assert!(up.created);
-        assert_eq!(up.project.slug.as_str(), "alpha");
-        assert_eq!(fed.counts().offline, 1, "offline until the first heartbeat");
+        let (project, revision) = fed.get("ALPHA").unwrap();
+        assert_eq!(
+            (project.slug.as_str(), project.status),
+            ("alpha", Status::Offline)
+        );
+        assert_eq!(revision, 1, "the registration is the log's first change");
         assert!(fed.record_heartbeat("alpha", &beat("alpha")).unwrap());
-        assert_eq!(fed.counts().online, 1);
+        // The recorded status follows the leader's next write.
+        assert_eq!(status_of(&fed, "alpha"), Status::Offline);
+        fed.tick().await.unwrap();
+        assert_eq!(status_of(&fed, "alpha"), Status::Online);
+        assert_eq!(fed.revision(), 2);
     }
 
     #[tokio::test]
-    async fn register_again_does_not_reset_presence() {
-        let mut rig = Rig::new();
-        upsert_new(&mut rig.repo);
-        rig.repo.expect_write_presence().returning(|_, _| Ok(()));
-        rig.events.expect_publish().returning(|_| Ok(()));
-        let (fed, clock) = rig.build();
-        fed.register(&input("alpha")).await.unwrap();
+    async fn registering_again_does_not_reset_liveness() {
+        let cluster = Cluster::new(&["alpha"]).await;
+        let fed = cluster.leader().await;
         fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
         fed.tick().await.unwrap();
-        clock.advance(secs(10));
-        fed.register(&input("alpha")).await.unwrap();
-        assert_eq!(fed.counts().online, 1);
-        // And the silence still counts from the heartbeat, not the re-registration.
-        clock.set(t0() + secs(60));
+        cluster.clock.advance(secs(10));
+        assert!(!fed.register(&input("alpha")).await.unwrap().created);
+        assert_eq!(status_of(&fed, "alpha"), Status::Online);
+        // The silence still counts from the heartbeat, not the re-registration.
+        cluster.clock.set(t0() + secs(60));
         assert_eq!(fed.tick().await.unwrap().transitions, 1);
-        assert_eq!(fed.counts().degraded, 1);
+        assert_eq!(status_of(&fed, "alpha"), Status::Degraded);
     }
 
     #[tokio::test]
-    async fn register_of_a_project_stored_but_unknown_here_keeps_its_stored_liveness() {
-        // Registered before (another replica, or before this table was loaded): the
-        // store answers with its status, and a re-register must not make it offline.
-        let mut rig = Rig::new();
-        rig.repo.expect_upsert().returning(|r| {
-            Ok(Upserted {
-                project: project(r, Status::Online, Some(t0() - secs(5))),
-                created: false,
-            })
-        });
-        let (fed, _) = rig.build();
-        fed.register(&input("alpha")).await.unwrap();
-        assert_eq!(fed.counts().online, 1);
-        // No offline → online transition is invented by the next heartbeat.
-        assert!(!fed.record_heartbeat("alpha", &beat("alpha")).unwrap());
-    }
-
-    #[tokio::test]
-    async fn register_reports_repository_failures() {
-        let mut rig = Rig::new();
-        rig.repo
-            .expect_upsert()
-            .returning(|_| Err(RepositoryError::Unavailable("down".into())));
-        let (fed, _) = rig.build();
+    async fn register_reports_store_failures_and_keeps_nothing() {
+        let cluster = Cluster::new(&[]).await;
+        let fed = cluster.leader().await;
+        cluster.store.set_unavailable(true);
         assert!(matches!(
             fed.register(&input("alpha")).await,
             Err(ServiceError::Repository(RepositoryError::Unavailable(_)))
         ));
-        // A registration the store did not take is not in the table.
         assert_eq!(fed.counts(), StatusCounts::default());
+        not_found(fed.get("alpha"));
     }
-
-    // ---- register_all ----------------------------------------------------------------
 
     #[tokio::test]
     async fn register_all_rejects_duplicate_slugs_naming_the_entry() {
-        let mut rig = Rig::new();
-        rig.repo.expect_upsert_all().never();
-        let (fed, _) = rig.build();
+        let cluster = Cluster::new(&[]).await;
+        let fed = cluster.leader().await;
         let regs = [registration("a"), registration("b"), registration("A")];
         match fed.register_all(&regs).await {
             Err(ServiceError::Validation(e)) => {
                 assert_eq!(e.field, "projects[2].slug");
-                assert!(e.message.contains('a'), "{e}");
+                assert_eq!(e.message, "duplicate slug a");
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(fed.counts(), StatusCounts::default());
+        assert_eq!(fed.revision(), 0);
     }
 
     #[tokio::test]
-    async fn register_all_upserts_in_one_call_and_registers_every_entry() {
-        let mut rig = Rig::new();
-        rig.repo
-            .expect_upsert_all()
-            .withf(|regs| regs.len() == 3)
-            .times(1)
-            .returning(|regs| {
-                Ok(regs
-                    .iter()
-                    .map(|r| Upserted {
-                        project: project(r, Status::Offline, None),
-                        created: true,
-                    })
-                    .collect())
-            });
-        let (fed, _) = rig.build();
+    async fn register_all_registers_every_entry_in_one_call() {
+        let cluster = Cluster::new(&[]).await;
+        let fed = cluster.leader().await;
         let regs = [registration("a"), registration("b"), registration("c")];
         assert_eq!(fed.register_all(&regs).await.unwrap().len(), 3);
         assert_eq!(fed.counts().offline, 3);
+        assert_eq!(fed.revision(), 3);
         for s in ["a", "b", "c"] {
             assert!(fed.record_heartbeat(s, &beat(s)).unwrap());
         }
     }
 
-    #[tokio::test]
-    async fn register_all_keeps_the_stored_liveness_of_existing_projects() {
-        let mut rig = Rig::new();
-        rig.repo.expect_upsert_all().returning(|regs| {
-            Ok(regs
-                .iter()
-                .map(|r| Upserted {
-                    project: project(r, Status::Online, Some(t0())),
-                    created: false,
-                })
-                .collect())
-        });
-        let (fed, _) = rig.build();
-        fed.register_all(&[registration("a"), registration("b")])
-            .await
-            .unwrap();
-        assert_eq!(fed.counts().online, 2);
-    }
-
-    // ---- get, list, update, deregister, history ---------------------------------------
+    // ---- reads, update, deregister, history --------------------------------------------
 
     #[tokio::test]
-    async fn get_finds_by_lowercased_slug_and_maps_missing_to_not_found() {
-        let mut rig = Rig::new();
-        rig.repo
-            .expect_get()
-            .withf(|s| s.as_str() == "alpha")
-            .returning(|s| Ok(Some(some_project(s.as_str()))));
-        rig.repo
-            .expect_get()
-            .withf(|s| s.as_str() == "ghost")
-            .returning(|_| Ok(None));
-        let (fed, _) = rig.build();
-        assert_eq!(fed.get("Alpha").await.unwrap().slug.as_str(), "alpha");
-        assert_eq!(not_found(fed.get("ghost").await), "ghost");
+    async fn reads_come_from_the_registry_with_its_revision() {
+        let cluster = Cluster::new(&["alpha", "beta"]).await;
+        let fed = cluster.leader().await;
+        // The store is down: reads still answer, from memory.
+        cluster.store.set_unavailable(true);
+        assert_eq!(fed.get("Alpha").unwrap().0.slug.as_str(), "alpha");
+        assert_eq!(not_found(fed.get("ghost")), "ghost");
+        let page = fed.list(&ListFilter::parse(None, None, Some(1), Some(1)).unwrap());
+        assert_eq!(
+            (page.items[0].slug.as_str(), page.total, page.revision),
+            ("beta", 2, 2)
+        );
     }
 
     #[tokio::test]
     async fn an_invalid_path_slug_is_not_found_without_asking_the_store() {
-        let mut rig = Rig::new();
-        rig.repo.expect_get().never();
-        rig.repo.expect_update().never();
-        rig.repo.expect_delete().never();
-        rig.repo.expect_history().never();
-        let (fed, _) = rig.build();
+        let cluster = Cluster::new(&[]).await;
+        let fed = cluster.leader().await;
+        cluster.store.set_unavailable(true);
         for bad in ["bad_slug", "", "-x", "a b", &"x".repeat(51)] {
-            not_found(fed.get(bad).await);
+            not_found(fed.get(bad));
             not_found(fed.update(bad, &ProjectPatch::default()).await);
             not_found(fed.deregister(bad).await);
             not_found(fed.history(bad, 10).await);
         }
-        // The echoed name is bounded.
         let long = "é".repeat(500);
-        assert_eq!(not_found(fed.get(&long).await).chars().count(), 64);
+        assert_eq!(not_found(fed.get(&long)).chars().count(), 64);
     }
 
     #[tokio::test]
-    async fn update_passes_the_patch_and_maps_missing_to_not_found() {
-        let mut rig = Rig::new();
-        rig.repo
-            .expect_update()
-            .withf(|s, p| s.as_str() == "alpha" && p.name.is_some())
-            .returning(|s, p| {
-                let mut proj = some_project(s.as_str());
-                proj.name = p.name.clone().unwrap();
-                Ok(Some(proj))
-            });
-        rig.repo
-            .expect_update()
-            .withf(|s, _| s.as_str() == "ghost")
-            .returning(|_, _| Ok(None));
-        let (fed, _) = rig.build();
+    async fn update_applies_the_patch_and_maps_missing_to_not_found() {
+        let cluster = Cluster::new(&["alpha"]).await;
+        let fed = cluster.leader().await;
         let patch = ProjectPatch {
             name: Some(ProjectName::parse("New").unwrap()),
             ..ProjectPatch::default()
@@ -766,23 +1138,21 @@ mod tests {
             fed.update("alpha", &patch).await.unwrap().name.as_str(),
             "New"
         );
+        assert_eq!(fed.get("alpha").unwrap().0.name.as_str(), "New");
         assert_eq!(not_found(fed.update("ghost", &patch).await), "ghost");
     }
 
     #[tokio::test]
-    async fn deregister_deletes_and_forgets_presence() {
-        let mut rig = Rig::with(&["alpha"]);
-        rig.repo
-            .expect_delete()
-            .withf(|s| s.as_str() == "alpha")
-            .times(1)
-            .returning(|_| Ok(true));
-        rig.repo
-            .expect_delete()
-            .withf(|s| s.as_str() == "ghost")
-            .returning(|_| Ok(false));
-        let (fed, _) = rig.build();
-        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+    async fn deregister_deletes_and_forgets_presence_and_a_failed_one_keeps_it() {
+        let cluster = Cluster::new(&["alpha"]).await;
+        let fed = cluster.leader().await;
+        cluster.store.set_unavailable(true);
+        assert!(matches!(
+            fed.deregister("alpha").await,
+            Err(ServiceError::Repository(_))
+        ));
+        assert!(fed.record_heartbeat("alpha", &beat("alpha")).is_ok());
+        cluster.store.set_unavailable(false);
         fed.deregister("ALPHA").await.unwrap();
         assert_eq!(fed.counts(), StatusCounts::default());
         let err = fed.record_heartbeat("alpha", &beat("alpha")).unwrap_err();
@@ -791,68 +1161,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_delete_keeps_presence() {
-        let mut rig = Rig::with(&["alpha"]);
-        rig.repo
-            .expect_delete()
-            .returning(|_| Err(RepositoryError::Internal("boom".into())));
-        let (fed, _) = rig.build();
-        assert!(matches!(
-            fed.deregister("alpha").await,
-            Err(ServiceError::Repository(_))
-        ));
-        assert!(fed.record_heartbeat("alpha", &beat("alpha")).is_ok());
-    }
-
-    #[tokio::test]
-    async fn history_passes_the_limit_and_maps_missing_to_not_found() {
-        let mut rig = Rig::new();
-        rig.repo
-            .expect_history()
-            .withf(|s, limit| s.as_str() == "alpha" && *limit == 7)
-            .returning(|s, _| {
-                Ok(Some(vec![Transition {
-                    slug: s.clone(),
-                    from: Status::Offline,
-                    to: Status::Online,
-                    reason: Some("heartbeat".into()),
-                    at: t0(),
-                    last_heartbeat_at: Some(t0()),
-                }]))
-            });
-        rig.repo
-            .expect_history()
-            .withf(|s, _| s.as_str() == "ghost")
-            .returning(|_, _| Ok(None));
-        let (fed, _) = rig.build();
-        assert_eq!(fed.history("alpha", 7).await.unwrap().len(), 1);
+    async fn history_is_newest_first_with_the_limit() {
+        let cluster = Cluster::new(&["alpha"]).await;
+        let fed = cluster.leader().await;
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+        fed.tick().await.unwrap();
+        cluster.clock.set(t0() + secs(60));
+        fed.tick().await.unwrap();
+        let h = fed.history("alpha", 1).await.unwrap();
+        assert_eq!((h.len(), h[0].to), (1, Status::Degraded));
         assert_eq!(not_found(fed.history("ghost", 7).await), "ghost");
-    }
-
-    #[tokio::test]
-    async fn list_passes_the_filter_through() {
-        let mut rig = Rig::new();
-        rig.repo
-            .expect_list()
-            .withf(|f| f.status == Some(Status::Online) && f.limit == 5)
-            .returning(|_| {
-                Ok(ProjectPage {
-                    items: vec![some_project("alpha")],
-                    total: 12,
-                })
-            });
-        let (fed, _) = rig.build();
-        let filter = ListFilter::parse(Some("online"), None, Some(5), None).unwrap();
-        let page = fed.list(&filter).await.unwrap();
-        assert_eq!(page.total, 12);
-        assert_eq!(page.items.len(), 1);
     }
 
     // ---- record_heartbeat ------------------------------------------------------------
 
-    #[test]
-    fn record_heartbeat_rejections_have_their_outcome() {
-        let (fed, _) = Rig::with(&["alpha"]).build();
+    #[tokio::test]
+    async fn record_heartbeat_rejections_have_their_outcome() {
+        let cluster = Cluster::new(&["alpha"]).await;
+        let fed = cluster.leader().await;
         let cases: [(&str, Vec<u8>, &str); 8] = [
             ("ghost", beat("ghost"), "unknown_project"),
             ("alpha", b"not json".to_vec(), "malformed"),
@@ -880,12 +1206,13 @@ mod tests {
             assert_eq!(err.outcome(), outcome, "{}", String::from_utf8_lossy(&body));
         }
         // None of them changed anything.
-        assert_eq!(fed.counts().offline, 1);
+        assert_eq!(fed.tick().await.unwrap(), TickReport::default());
     }
 
-    #[test]
-    fn record_heartbeats_takes_a_batch_as_record_heartbeat_takes_each() {
-        let (fed, _) = Rig::with(&["alpha", "beta"]).build();
+    #[tokio::test]
+    async fn record_heartbeats_takes_a_batch_as_record_heartbeat_takes_each() {
+        let cluster = Cluster::new(&["alpha", "beta"]).await;
+        let fed = cluster.leader().await;
         let alpha = beat("alpha");
         let beta = beat("beta");
         let ghost = beat("ghost");
@@ -908,299 +1235,41 @@ mod tests {
             ]
         );
         let c = fed.heartbeat_counters();
-        assert_eq!(c.get("ok"), 3);
-        assert_eq!(c.get("unknown_project"), 1);
-        assert_eq!(c.get("malformed"), 1);
-        assert_eq!(c.get("slug_mismatch"), 1);
-        assert_eq!(fed.counts().online, 2);
+        assert_eq!(
+            (
+                c.get("ok"),
+                c.get("unknown_project"),
+                c.get("malformed"),
+                c.get("slug_mismatch")
+            ),
+            (3, 1, 1, 1)
+        );
+        assert_eq!(fed.tick().await.unwrap().transitions, 2);
         assert!(fed.record_heartbeats(Vec::new()).is_empty());
     }
 
-    #[test]
-    fn record_heartbeat_judges_timestamps_by_the_clock_and_reports_change() {
-        let (fed, clock) = Rig::with(&["alpha"]).build();
+    #[tokio::test]
+    async fn record_heartbeat_judges_timestamps_by_the_clock_and_reports_change() {
+        let cluster = Cluster::new(&["alpha"]).await;
+        let fed = cluster.leader().await;
         let body = br#"{"project_slug":"alpha","timestamp":"2025-11-18T12:00:00Z"}"#;
         assert!(fed.record_heartbeat("alpha", body).unwrap());
         assert!(!fed.record_heartbeat("alpha", body).unwrap(), "no change");
-        // The same message 91 s later is a replay.
-        clock.advance(secs(91));
+        cluster.clock.advance(secs(91));
         assert_eq!(
             fed.record_heartbeat("alpha", body).unwrap_err().outcome(),
             "replay"
         );
         let degraded = br#"{"project_slug":"alpha","status":"degraded","reasons":["db"]}"#;
         assert!(fed.record_heartbeat("alpha", degraded).unwrap());
+        fed.tick().await.unwrap();
         assert_eq!(fed.counts().degraded, 1);
-    }
-
-    // ---- tick ------------------------------------------------------------------------
-
-    #[tokio::test]
-    async fn tick_writes_one_batch_then_publishes_each_transition_in_order() {
-        let mut rig = Rig::with(&["alpha", "beta", "gamma"]);
-        let mut seq = Sequence::new();
-        rig.repo
-            .expect_write_presence()
-            .withf(|updates, transitions| {
-                let ts: Vec<&str> = transitions.iter().map(|t| t.slug.as_str()).collect();
-                let mut us: Vec<&str> = updates.iter().map(|u| u.slug.as_str()).collect();
-                us.sort();
-                ts == ["beta", "alpha"] && us == ["alpha", "beta"]
-            })
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_, _| Ok(()));
-        for s in ["beta", "alpha"] {
-            rig.events
-                .expect_publish()
-                .withf(move |t| t.slug.as_str() == s && t.to == Status::Online)
-                .times(1)
-                .in_sequence(&mut seq)
-                .returning(|_| Ok(()));
-        }
-        let (fed, _) = rig.build();
-        fed.record_heartbeat("beta", &beat("beta")).unwrap();
-        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
-        let report = fed.tick().await.unwrap();
-        assert_eq!(
-            fed.transition_counters()
-                .get(Status::Offline, Status::Online),
-            2
-        );
-        assert_eq!(
-            report,
-            TickReport {
-                transitions: 2,
-                updates: 2,
-                unpublished: 0,
-                mass_expiry: None
-            }
-        );
-    }
-
-    #[tokio::test]
-    async fn an_idle_tick_touches_neither_store_nor_bus() {
-        let mut rig = Rig::with(&["alpha"]);
-        rig.repo.expect_write_presence().never();
-        rig.events.expect_publish().never();
-        let (fed, clock) = rig.build();
-        for _ in 0..5 {
-            assert_eq!(fed.tick().await.unwrap(), TickReport::default());
-            clock.advance(secs(100));
-        }
-    }
-
-    #[tokio::test]
-    async fn heartbeats_without_a_change_are_written_behind_without_events() {
-        let mut rig = Rig::with(&["alpha"]);
-        let writes = Arc::new(Mutex::new(Vec::new()));
-        let w = writes.clone();
-        rig.repo.expect_write_presence().returning(move |u, t| {
-            w.lock().unwrap().push((u.to_vec(), t.to_vec()));
-            Ok(())
-        });
-        rig.events.expect_publish().times(1).returning(|_| Ok(()));
-        let (fed, clock) = rig.build();
-        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
-        fed.tick().await.unwrap();
-        clock.advance(secs(30));
-        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
-        let report = fed.tick().await.unwrap();
-        assert_eq!((report.transitions, report.updates), (0, 1));
-        let writes = writes.lock().unwrap();
-        assert_eq!(writes.len(), 2);
-        assert!(writes[1].1.is_empty());
-        assert_eq!(writes[1].0[0].last_heartbeat_at, Some(t0() + secs(30)));
-    }
-
-    #[tokio::test]
-    async fn a_failed_write_publishes_nothing_and_the_next_tick_writes_it_again() {
-        let mut rig = Rig::with(&["alpha", "beta"]);
-        let written: Arc<Mutex<Vec<Vec<Transition>>>> = Arc::default();
-        let mut seq = Sequence::new();
-        rig.repo
-            .expect_write_presence()
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_, _| Err(RepositoryError::Unavailable("down".into())));
-        let w = written.clone();
-        rig.repo
-            .expect_write_presence()
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(move |_, t| {
-                w.lock().unwrap().push(t.to_vec());
-                Ok(())
-            });
-        let published: Arc<Mutex<Vec<String>>> = Arc::default();
-        let p = published.clone();
-        rig.events.expect_publish().returning(move |t| {
-            p.lock().unwrap().push(format!("{}:{}", t.slug, t.to));
-            Ok(())
-        });
-        let (fed, clock) = rig.build();
-        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
-        let err = fed.tick().await.unwrap_err();
-        assert_eq!((err.transitions, err.updates), (1, 1));
-        assert!(published.lock().unwrap().is_empty(), "nothing published");
-
-        clock.advance(secs(1));
-        fed.record_heartbeat("beta", &beat("beta")).unwrap();
-        let report = fed.tick().await.unwrap();
-        assert_eq!((report.transitions, report.updates), (2, 2));
-        let written = written.lock().unwrap();
-        let slugs: Vec<&str> = written[0].iter().map(|t| t.slug.as_str()).collect();
-        assert_eq!(slugs, ["alpha", "beta"], "the kept transition first");
-        assert_eq!(written[0][0].at, t0(), "with its original time");
-        assert_eq!(*published.lock().unwrap(), ["alpha:online", "beta:online"]);
-    }
-
-    #[tokio::test]
-    async fn failed_publishes_are_counted_but_do_not_fail_the_tick() {
-        let mut rig = Rig::with(&["a", "b", "c"]);
-        rig.repo
-            .expect_write_presence()
-            .times(1)
-            .returning(|_, _| Ok(()));
-        rig.events
-            .expect_publish()
-            .times(3)
-            .returning(|t| match t.slug.as_str() {
-                "b" => Ok(()),
-                _ => Err(EventError("no bus".into())),
-            });
-        let (fed, _) = rig.build();
-        for s in ["a", "b", "c"] {
-            fed.record_heartbeat(s, &beat(s)).unwrap();
-        }
-        let report = fed.tick().await.unwrap();
-        assert_eq!(report.transitions, 3);
-        assert_eq!(report.unpublished, 2);
-    }
-
-    #[tokio::test]
-    async fn tick_follows_the_clock_and_reports_a_mass_expiry() {
-        let slugs = ["a", "b", "c", "d", "e"];
-        let mut rig = Rig::with(&slugs);
-        rig.repo.expect_write_presence().returning(|_, _| Ok(()));
-        rig.events.expect_publish().returning(|_| Ok(()));
-        let (fed, clock) = rig.build();
-        for s in slugs {
-            fed.record_heartbeat(s, &beat(s)).unwrap();
-        }
-        fed.tick().await.unwrap();
-        clock.set(t0() + secs(90));
-        let report = fed.tick().await.unwrap();
-        assert_eq!(report.transitions, 5);
-        let mass = report.mass_expiry.expect("mass expiry");
-        assert_eq!((mass.expired, mass.live), (5, 5));
-        assert_eq!(fed.last_mass_expiry(), Some(mass));
-        assert_eq!(fed.counts().offline, 5);
-    }
-
-    // ---- guard through the service ----------------------------------------------------
-
-    #[tokio::test]
-    async fn bus_events_are_stamped_with_the_clock() {
-        let mut rig = Rig::with(&["alpha"]);
-        rig.presence = Presence::with_bus(StatusPolicy::default());
-        rig.presence.register(&slug("alpha"));
-        rig.repo.expect_write_presence().returning(|_, _| Ok(()));
-        rig.events.expect_publish().returning(|_| Ok(()));
-        let (fed, clock) = rig.build();
-        assert_eq!(fed.guard(), GuardState::LinkDown);
-        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
-        fed.tick().await.unwrap();
-        clock.set(t0() + secs(500));
-        fed.bus_connected();
-        assert_eq!(
-            fed.guard(),
-            GuardState::Recovering {
-                until: t0() + secs(590)
-            }
-        );
-        for _ in 0..4 {
-            fed.canary_sent();
-        }
-        assert_eq!(fed.guard(), GuardState::CanaryLost);
-        fed.canary_received();
-        clock.set(t0() + secs(589));
-        assert_eq!(fed.tick().await.unwrap().transitions, 0);
-        clock.set(t0() + secs(590));
-        assert_eq!(fed.tick().await.unwrap().transitions, 1);
-        fed.bus_disconnected();
-        assert_eq!(fed.guard(), GuardState::LinkDown);
-    }
-
-    // ---- load and sync_catalog -------------------------------------------------------
-
-    fn stored(s: &str, status: Status, last: Option<DateTime<Utc>>) -> PresenceRecord {
-        PresenceRecord {
-            slug: slug(s),
-            status,
-            status_reason: None,
-            version: None,
-            last_heartbeat_at: last,
-        }
-    }
-
-    #[tokio::test]
-    async fn load_fills_the_table_from_the_store() {
-        let mut rig = Rig::new();
-        rig.repo.expect_presence_snapshot().times(1).returning(|| {
-            Ok(vec![
-                stored("a", Status::Online, Some(t0())),
-                stored("b", Status::Offline, None),
-            ])
-        });
-        let (fed, _) = rig.build();
-        assert_eq!(fed.load().await.unwrap(), 2);
-        assert_eq!(
-            fed.counts(),
-            StatusCounts {
-                online: 1,
-                degraded: 0,
-                offline: 1
-            }
-        );
-    }
-
-    #[tokio::test]
-    async fn sync_catalog_adds_new_and_drops_deleted_projects() {
-        let mut rig = Rig::with(&["gone", "kept"]);
-        rig.repo.expect_presence_snapshot().returning(|| {
-            Ok(vec![
-                stored("kept", Status::Offline, None),
-                stored("new", Status::Online, Some(t0())),
-            ])
-        });
-        let (fed, _) = rig.build();
-        fed.record_heartbeat("kept", &beat("kept")).unwrap();
-        assert_eq!(fed.sync_catalog().await.unwrap(), (1, 1));
-        // The known entry keeps its in-memory liveness, the new one its stored one.
-        assert_eq!(
-            fed.counts(),
-            StatusCounts {
-                online: 2,
-                degraded: 0,
-                offline: 0
-            }
-        );
-        assert_eq!(
-            fed.record_heartbeat("gone", &beat("gone"))
-                .unwrap_err()
-                .outcome(),
-            "unknown_project"
-        );
-        assert!(!fed.record_heartbeat("new", &beat("new")).unwrap());
-        // Nothing more to do the second time.
-        assert_eq!(fed.sync_catalog().await.unwrap(), (0, 0));
     }
 
     #[tokio::test]
     async fn heartbeats_are_counted_by_outcome() {
-        let rig = Rig::with(&["known"]);
-        let (fed, _) = rig.build();
+        let cluster = Cluster::new(&["known"]).await;
+        let fed = cluster.leader().await;
         fed.record_heartbeat("known", &beat("known")).unwrap();
         fed.record_heartbeat("known", &beat("known")).unwrap();
         fed.record_heartbeat("ghost", &beat("ghost")).unwrap_err();
@@ -1213,5 +1282,343 @@ mod tests {
         assert_eq!(c.get("malformed"), 1);
         assert_eq!(c.get("slug_mismatch"), 1);
         assert_eq!(c.get("dropped"), 1);
+    }
+
+    // ---- tick and the outbox ---------------------------------------------------------
+
+    #[tokio::test]
+    async fn tick_writes_one_batch_then_publishes_each_transition_in_log_order() {
+        let cluster = Cluster::new(&["alpha", "beta", "gamma"]).await;
+        let fed = cluster.leader().await;
+        fed.record_heartbeat("beta", &beat("beta")).unwrap();
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+        let report = fed.tick().await.unwrap();
+        assert_eq!(
+            report,
+            TickReport {
+                transitions: 2,
+                updates: 2,
+                unpublished: 0,
+                mass_expiry: None,
+                follower: false,
+            }
+        );
+        assert_eq!(cluster.store.presence_writes(), 1);
+        assert_eq!(
+            fed.transition_counters()
+                .get(Status::Offline, Status::Online),
+            2
+        );
+        // Revisions 1-3 are the registrations.
+        assert_eq!(cluster.published(&fed), ["beta:online@4", "alpha:online@5"]);
+    }
+
+    #[tokio::test]
+    async fn an_idle_tick_touches_neither_store_nor_bus() {
+        let cluster = Cluster::new(&["alpha"]).await;
+        let fed = cluster.leader().await;
+        for _ in 0..5 {
+            assert_eq!(fed.tick().await.unwrap(), TickReport::default());
+            cluster.clock.advance(secs(100));
+        }
+        assert_eq!(cluster.store.presence_writes(), 0);
+        assert!(cluster.published(&fed).is_empty());
+    }
+
+    #[tokio::test]
+    async fn heartbeats_without_a_change_are_written_behind_without_events() {
+        let cluster = Cluster::new(&["alpha"]).await;
+        let fed = cluster.leader().await;
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+        fed.tick().await.unwrap();
+        cluster.clock.advance(secs(30));
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+        let report = fed.tick().await.unwrap();
+        assert_eq!((report.transitions, report.updates), (0, 1));
+        assert_eq!(cluster.store.presence_writes(), 2);
+        let stored = cluster.store.stored("alpha").unwrap();
+        assert_eq!(stored.last_heartbeat_at, Some(t0() + secs(30)));
+        assert_eq!(cluster.published(&fed).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_publishes_nothing_and_the_next_tick_writes_it_with_its_time() {
+        let cluster = Cluster::new(&["alpha", "beta"]).await;
+        let fed = cluster.leader().await;
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+        cluster.store.set_unavailable(true);
+        let err = fed.tick().await.unwrap_err();
+        assert_eq!((err.transitions, err.updates), (1, 1));
+        assert!(cluster.published(&fed).is_empty(), "nothing published");
+
+        cluster.store.set_unavailable(false);
+        cluster.clock.advance(secs(1));
+        fed.record_heartbeat("beta", &beat("beta")).unwrap();
+        let report = fed.tick().await.unwrap();
+        assert_eq!((report.transitions, report.updates), (2, 2));
+        let alpha = cluster.store.transitions_of("alpha");
+        assert_eq!(
+            alpha[0].at,
+            t0(),
+            "the kept transition has its original time"
+        );
+        assert_eq!(cluster.published(&fed), ["alpha:online@3", "beta:online@4"]);
+    }
+
+    #[tokio::test]
+    async fn events_the_bus_refused_are_published_later_in_order_not_dropped() {
+        let cluster = Cluster::new(&["a", "b", "c"]).await;
+        let fed = cluster.leader().await;
+        cluster
+            .refuse_events
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        for s in ["a", "b", "c"] {
+            fed.record_heartbeat(s, &beat(s)).unwrap();
+        }
+        let report = fed.tick().await.unwrap();
+        assert_eq!((report.transitions, report.unpublished), (3, 3));
+        cluster.clock.set(t0() + secs(60));
+        assert_eq!(fed.tick().await.unwrap().unpublished, 6);
+        cluster
+            .refuse_events
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        cluster.clock.advance(secs(1));
+        assert_eq!(fed.tick().await.unwrap().unpublished, 0);
+        assert_eq!(
+            cluster.published(&fed),
+            [
+                "a:online@4",
+                "b:online@5",
+                "c:online@6",
+                "a:degraded@7",
+                "b:degraded@8",
+                "c:degraded@9"
+            ]
+        );
+        // A new leader starts from the stored cursor: nothing is published twice.
+        fed.resign().await;
+        let next = cluster
+            .replica("b", Presence::new(StatusPolicy::default()))
+            .await;
+        next.campaign().await.unwrap();
+        next.tick().await.unwrap();
+        assert_eq!(cluster.published(&next).len(), 6);
+    }
+
+    #[tokio::test]
+    async fn tick_follows_the_clock_and_reports_a_mass_expiry() {
+        let slugs = ["a", "b", "c", "d", "e"];
+        let cluster = Cluster::new(&slugs).await;
+        let fed = cluster.leader().await;
+        for s in slugs {
+            fed.record_heartbeat(s, &beat(s)).unwrap();
+        }
+        fed.tick().await.unwrap();
+        cluster.clock.set(t0() + secs(90));
+        let report = fed.tick().await.unwrap();
+        assert_eq!(report.transitions, 5);
+        let mass = report.mass_expiry.expect("mass expiry");
+        assert_eq!((mass.expired, mass.live), (5, 5));
+        assert_eq!(fed.last_mass_expiry(), Some(mass));
+        assert_eq!(fed.counts().offline, 5);
+    }
+
+    #[tokio::test]
+    async fn bus_events_are_stamped_with_the_clock() {
+        let cluster = Cluster::new(&["alpha"]).await;
+        let fed = cluster
+            .replica("a", Presence::with_bus(StatusPolicy::default()))
+            .await;
+        fed.campaign().await.unwrap();
+        assert_eq!(fed.guard(), GuardState::LinkDown);
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+        fed.tick().await.unwrap();
+        cluster.clock.set(t0() + secs(500));
+        fed.bus_connected();
+        assert_eq!(
+            fed.guard(),
+            GuardState::Recovering {
+                until: t0() + secs(590)
+            }
+        );
+        for _ in 0..4 {
+            fed.canary_sent();
+        }
+        assert_eq!(fed.guard(), GuardState::CanaryLost);
+        fed.canary_received();
+        cluster.clock.set(t0() + secs(589));
+        fed.campaign().await.unwrap();
+        assert_eq!(fed.tick().await.unwrap().transitions, 0);
+        cluster.clock.set(t0() + secs(590));
+        fed.campaign().await.unwrap();
+        assert_eq!(fed.tick().await.unwrap().transitions, 1);
+        fed.bus_disconnected();
+        assert_eq!(fed.guard(), GuardState::LinkDown);
+    }
+
+    // ---- several replicas ------------------------------------------------------------
+
+    fn policy() -> Presence {
+        Presence::new(StatusPolicy::default())
+    }
+
+    #[tokio::test]
+    async fn load_fills_the_registry_and_the_presence_table_from_the_store() {
+        let cluster = Cluster::new(&["a", "b"]).await;
+        let fed = cluster.replica("x", policy()).await;
+        assert_eq!(fed.revision(), 2);
+        assert_eq!(fed.counts().offline, 2);
+        assert!(fed.record_heartbeat("a", &beat("a")).unwrap());
+    }
+
+    #[tokio::test]
+    async fn one_replica_leads_the_others_follow_and_write_nothing() {
+        let cluster = Cluster::new(&["alpha"]).await;
+        let a = cluster.replica("a", policy()).await;
+        let b = cluster.replica("b", policy()).await;
+        assert!(matches!(a.campaign().await.unwrap(), Role::Leader(Term(1))));
+        assert_eq!(b.campaign().await.unwrap(), Role::Follower);
+        // Both hear the heartbeat (NATS fans out); only the leader writes.
+        for fed in [&a, &b] {
+            fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+        }
+        assert!(b.tick().await.unwrap().follower);
+        assert_eq!(cluster.store.presence_writes(), 0);
+        a.tick().await.unwrap();
+        assert_eq!(status_of(&b, "alpha"), Status::Offline, "until it follows");
+        assert_eq!(b.follow().await.unwrap(), 1);
+        assert_eq!(status_of(&b, "alpha"), Status::Online);
+        for at in [60, 90] {
+            cluster.clock.set(t0() + secs(at));
+            a.campaign().await.unwrap();
+            b.tick().await.unwrap();
+            a.tick().await.unwrap();
+        }
+        b.follow().await.unwrap();
+        assert_eq!(status_of(&b, "alpha"), Status::Offline);
+        assert_eq!(
+            cluster.history("alpha"),
+            ["offline->online", "online->degraded", "degraded->offline"],
+            "each transition once"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_registration_through_one_replica_reaches_the_others_presence() {
+        let cluster = Cluster::new(&[]).await;
+        let a = cluster.replica("a", policy()).await;
+        let b = cluster.replica("b", policy()).await;
+        a.campaign().await.unwrap();
+        a.register(&input("newcomer")).await.unwrap();
+        assert_eq!(
+            b.record_heartbeat("newcomer", &beat("newcomer"))
+                .unwrap_err()
+                .outcome(),
+            "unknown_project"
+        );
+        b.follow().await.unwrap();
+        assert!(b.record_heartbeat("newcomer", &beat("newcomer")).unwrap());
+        a.deregister("newcomer").await.unwrap();
+        b.follow().await.unwrap();
+        not_found(b.get("newcomer"));
+        assert_eq!(
+            b.record_heartbeat("newcomer", &beat("newcomer"))
+                .unwrap_err()
+                .outcome(),
+            "unknown_project"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_new_leader_writes_what_the_dead_one_had_not_and_nothing_twice() {
+        let cluster = Cluster::new(&["beating", "silent"]).await;
+        let a = cluster.replica("a", policy()).await;
+        let b = cluster.replica("b", policy()).await;
+        a.campaign().await.unwrap();
+        b.campaign().await.unwrap();
+        for fed in [&a, &b] {
+            fed.record_heartbeat("silent", &beat("silent")).unwrap();
+        }
+        a.tick().await.unwrap();
+        b.tick().await.unwrap();
+        // "beating" comes online in both tables, but `a` dies before writing it.
+        cluster.clock.advance(secs(1));
+        for fed in [&a, &b] {
+            fed.record_heartbeat("beating", &beat("beating")).unwrap();
+        }
+        b.tick().await.unwrap();
+        // Within the lease (taken at t0, 5 s), `b` stays a follower.
+        cluster.clock.advance(secs(3));
+        assert_eq!(b.campaign().await.unwrap(), Role::Follower);
+        cluster.clock.advance(secs(1));
+        assert!(matches!(b.campaign().await.unwrap(), Role::Leader(Term(2))));
+        b.tick().await.unwrap();
+        assert_eq!(cluster.history("beating"), ["offline->online"]);
+        assert_eq!(cluster.history("silent"), ["offline->online"]);
+        assert_eq!(status_of(&b, "beating"), Status::Online);
+        // The silent one expires on the new leader's clock, once.
+        for at in [60, 90] {
+            cluster.clock.set(t0() + secs(at));
+            b.campaign().await.unwrap();
+            b.tick().await.unwrap();
+        }
+        assert_eq!(
+            cluster.history("silent"),
+            ["offline->online", "online->degraded", "degraded->offline"]
+        );
+        assert_eq!(cluster.published(&b).len(), 4, "every event once");
+    }
+
+    #[tokio::test]
+    async fn a_paused_leader_that_wakes_is_fenced_and_steps_down() {
+        let cluster = Cluster::new(&["alpha"]).await;
+        let a = cluster.replica("a", policy()).await;
+        let b = cluster.replica("b", policy()).await;
+        a.campaign().await.unwrap();
+        for fed in [&a, &b] {
+            fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+        }
+        // `a` freezes; `b` takes over after the lease and records the change.
+        cluster.clock.advance(secs(6));
+        assert!(matches!(b.campaign().await.unwrap(), Role::Leader(Term(2))));
+        b.tick().await.unwrap();
+        // `a` wakes with its old term and its unwritten batch: refused, it follows.
+        let report = a.tick().await.unwrap();
+        assert!(report.follower);
+        assert_eq!(a.role(), Role::Follower);
+        assert_eq!(cluster.history("alpha"), ["offline->online"]);
+        assert_eq!(a.campaign().await.unwrap(), Role::Follower);
+        a.follow().await.unwrap();
+        assert_eq!(status_of(&a, "alpha"), Status::Online);
+    }
+
+    #[tokio::test]
+    async fn a_follower_behind_a_trimmed_log_reloads_the_catalog() {
+        let cluster = Cluster::new(&["a"]).await;
+        let leader = cluster.leader().await;
+        let late = cluster.replica("late", policy()).await;
+        for s in ["b", "c", "d"] {
+            leader.register(&input(s)).await.unwrap();
+        }
+        leader.deregister("a").await.unwrap();
+        leader.tick().await.unwrap(); // publishes (no transitions) and moves the cursor
+        leader.campaign().await.unwrap();
+        cluster.clock.advance(secs(7200));
+        assert!(leader.trim_log().await.unwrap() > 0);
+        late.follow().await.unwrap();
+        assert_eq!(late.revision(), leader.revision());
+        let slugs: Vec<String> = late
+            .list(&ListFilter::default())
+            .items
+            .iter()
+            .map(|p| p.slug.to_string())
+            .collect();
+        assert_eq!(slugs, ["b", "c", "d"]);
+        assert_eq!(
+            late.record_heartbeat("a", &beat("a"))
+                .unwrap_err()
+                .outcome(),
+            "unknown_project"
+        );
     }
 }

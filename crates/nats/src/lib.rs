@@ -30,7 +30,8 @@ use async_nats::{Client, ConnectOptions, Event, Subject};
 use async_trait::async_trait;
 use bytes::Bytes;
 use federation_domain::{
-    EventError, Federation, GuardState, HeartbeatRejected, StatusEvents, Transition,
+    EventError, Federation, GuardState, HeartbeatRejected, HeartbeatRelay, Slug, StatusEvents,
+    Transition,
 };
 use futures::StreamExt;
 use serde::Serialize;
@@ -203,6 +204,20 @@ impl NatsBus {
         })
     }
 
+    /// Republishes heartbeats taken over HTTP on the presence subject, so every
+    /// replica hears them.
+    pub fn heartbeat_relay(&self) -> Arc<dyn HeartbeatRelay> {
+        Arc::new(NatsHeartbeatRelay {
+            client: self.client.clone(),
+            prefix: self.config.presence_subject.clone(),
+        })
+    }
+
+    /// This replica's instance name (unique per process; also the canary's).
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
     /// Whether the link is up right now.
     pub fn is_connected(&self) -> bool {
         self.client.connection_state() == State::Connected
@@ -331,6 +346,28 @@ struct NatsStatusEvents {
     prefix: String,
 }
 
+struct NatsHeartbeatRelay {
+    client: Client,
+    prefix: String,
+}
+
+#[async_trait]
+impl HeartbeatRelay for NatsHeartbeatRelay {
+    async fn relay(&self, slug: &Slug, body: &[u8]) -> Result<(), EventError> {
+        if self.client.connection_state() != State::Connected {
+            return Err(EventError("the NATS link is down".into()));
+        }
+        let subject = format!("{}.{}", self.prefix, slug);
+        let publish = self
+            .client
+            .publish(subject, bytes::Bytes::copy_from_slice(body));
+        tokio::time::timeout(PUBLISH_TIMEOUT, publish)
+            .await
+            .map_err(|_| EventError("timed out".into()))?
+            .map_err(|e| EventError(e.to_string()))
+    }
+}
+
 /// The JSON of a status event.
 #[derive(Debug, Serialize)]
 pub struct StatusEvent<'a> {
@@ -340,10 +377,14 @@ pub struct StatusEvent<'a> {
     pub reason: Option<&'a str>,
     pub at: chrono::DateTime<chrono::Utc>,
     pub last_heartbeat_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The transition's place in the change log: an id to de-duplicate on (also sent
+    /// as the `Nats-Msg-Id` header).
+    pub revision: u64,
 }
 
-impl<'a> From<&'a Transition> for StatusEvent<'a> {
-    fn from(t: &'a Transition) -> Self {
+impl<'a> StatusEvent<'a> {
+    /// The event of `t`, stored at `revision`.
+    pub fn new(t: &'a Transition, revision: u64) -> Self {
         Self {
             slug: t.slug.as_str(),
             from: t.from.as_str(),
@@ -351,20 +392,26 @@ impl<'a> From<&'a Transition> for StatusEvent<'a> {
             reason: t.reason.as_deref(),
             at: t.at,
             last_heartbeat_at: t.last_heartbeat_at,
+            revision,
         }
     }
 }
 
 #[async_trait]
 impl StatusEvents for NatsStatusEvents {
-    async fn publish(&self, transition: &Transition) -> Result<(), EventError> {
+    async fn publish(&self, transition: &Transition, revision: u64) -> Result<(), EventError> {
         if self.client.connection_state() != State::Connected {
             return Err(EventError("the NATS link is down".into()));
         }
-        let body = serde_json::to_vec(&StatusEvent::from(transition))
+        let body = serde_json::to_vec(&StatusEvent::new(transition, revision))
             .map_err(|e| EventError(e.to_string()))?;
         let subject = format!("{}.{}", self.prefix, transition.slug);
-        tokio::time::timeout(PUBLISH_TIMEOUT, self.client.publish(subject, body.into()))
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", revision.to_string().as_str());
+        let publish = self
+            .client
+            .publish_with_headers(subject, headers, body.into());
+        tokio::time::timeout(PUBLISH_TIMEOUT, publish)
             .await
             .map_err(|_| EventError("timed out".into()))?
             .map_err(|e| EventError(e.to_string()))

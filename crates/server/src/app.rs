@@ -10,7 +10,8 @@ use actix_web::{dev::ServerHandle, App, HttpServer};
 use anyhow::{bail, Context};
 use federation_api::{ApiKeys, ApiState, BusHealth, Metrics, MetricsSources, NatsCounters};
 use federation_domain::{
-    Federation, NoStatusEvents, Presence, ProjectRepository, StatusEvents, SystemClock,
+    ChangeLog, Federation, HeartbeatRelay, Lease, NoRelay, NoStatusEvents, Ports, Presence,
+    ProjectRepository, ReplicaOptions, Role, StatusEvents, SystemClock,
 };
 use federation_nats::NatsBus;
 use federation_store::{DatabaseUrl, Store, StoreOptions};
@@ -21,9 +22,11 @@ use crate::catalog;
 use crate::metered::Metered;
 use crate::settings::{Settings, DEFAULT_SQLITE_PATH};
 
-/// How often the presence table re-reads the catalog, to learn of projects registered
-/// or deleted through another replica.
-const CATALOG_SYNC_INTERVAL: Duration = Duration::from_secs(30);
+/// How often a follower reads the log even without a notification (a lost `NOTIFY`,
+/// SQLite, a listener being reconnected).
+const FOLLOW_POLL: Duration = Duration::from_secs(1);
+/// How often the leader trims the change log.
+const TRIM_INTERVAL: Duration = Duration::from_secs(60);
 /// The longest pause between flush attempts while the store refuses them.
 const MAX_FLUSH_BACKOFF: Duration = Duration::from_secs(10);
 
@@ -69,6 +72,7 @@ pub struct Application {
     federation: Arc<Federation>,
     metrics: Arc<Metrics>,
     ticker: JoinHandle<()>,
+    follower: JoinHandle<()>,
     stop_ticker: watch::Sender<bool>,
     bus: Option<NatsBus>,
 }
@@ -144,8 +148,11 @@ impl Application {
 
         let version = env!("CARGO_PKG_VERSION");
         let metrics = Arc::new(Metrics::new(version));
+        let store = Arc::new(store);
         let repo: Arc<dyn ProjectRepository> =
-            Arc::new(Metered::new(Arc::new(store), metrics.clone()));
+            Arc::new(Metered::new(store.clone(), metrics.clone()));
+        let log: Arc<dyn ChangeLog> = store.clone();
+        let lease: Arc<dyn Lease> = store.clone();
         let mut bus = match &settings.nats {
             None => {
                 tracing::warn!(
@@ -160,18 +167,65 @@ impl Application {
                     .context("setting up the NATS client")?,
             ),
         };
-        let (events, presence): (Arc<dyn StatusEvents>, Presence) = match &bus {
-            Some(bus) => (bus.status_events(), Presence::with_bus(settings.policy())),
-            None => (Arc::new(NoStatusEvents), Presence::new(settings.policy())),
+        let (events, relay, presence, holder): (
+            Arc<dyn StatusEvents>,
+            Arc<dyn HeartbeatRelay>,
+            Presence,
+            String,
+        ) = match &bus {
+            Some(bus) => (
+                bus.status_events(),
+                bus.heartbeat_relay(),
+                Presence::with_bus(settings.policy()),
+                bus.instance().to_owned(),
+            ),
+            None => (
+                Arc::new(NoStatusEvents),
+                Arc::new(NoRelay),
+                Presence::new(settings.policy()),
+                instance_name(),
+            ),
         };
+        let holder = format!("{}-{holder}", hostname());
         let federation = Arc::new(Federation::new(
-            repo,
-            events,
-            Arc::new(SystemClock),
+            Ports {
+                repo,
+                log,
+                lease,
+                events,
+                relay,
+                clock: Arc::new(SystemClock),
+            },
             presence,
+            ReplicaOptions {
+                holder: holder.clone(),
+                lease_ttl: settings.lease_ttl,
+                log_retention: chrono::TimeDelta::from_std(settings.log_retention)
+                    .unwrap_or(chrono::TimeDelta::MAX),
+                log_max_rows: settings.log_max_rows,
+            },
         ));
-        let loaded = federation.load().await.context("loading presence")?;
-        tracing::info!(projects = loaded, "presence loaded from the store");
+        let loaded = federation.load().await.context("loading the registry")?;
+        tracing::info!(
+            projects = loaded,
+            revision = federation.revision(),
+            "registry loaded from the store"
+        );
+
+        // Without a bus, a heartbeat reaches only the replica that took it, so only one
+        // replica may run: it must hold the sweeper lease from the start.
+        let role = federation
+            .campaign()
+            .await
+            .context("taking part in the sweeper lease")?;
+        if bus.is_none() && role == Role::Follower && store.backend() == "postgres" {
+            bail!(
+                "another replica of the federation service is running on this database \
+                 (it holds the sweeper lease) and NATS_URL is not set: several replicas need \
+                 NATS, so that every replica hears every heartbeat (README § Several replicas)"
+            );
+        }
+        tracing::info!(role = role.as_str(), %holder, "sweeper lease");
 
         seed_catalog(&federation, &settings.projects_file, catalog).await?;
 
@@ -213,8 +267,10 @@ impl Application {
             federation.clone(),
             metrics.clone(),
             settings.sweep_interval,
-            stop_rx,
+            stop_rx.clone(),
+            bus.is_some(),
         ));
+        let follower = tokio::spawn(run_follower(federation.clone(), store.clone(), stop_rx));
 
         let state = ApiState {
             federation: federation.clone(),
@@ -241,6 +297,7 @@ impl Application {
             federation,
             metrics,
             ticker,
+            follower,
             stop_ticker,
             bus,
         })
@@ -270,6 +327,10 @@ impl Application {
         let _ = self.stop_ticker.send(true);
         if let Err(e) = self.ticker.await {
             tracing::error!(error = %e, "presence task failed");
+        }
+        self.federation.resign().await;
+        if let Err(e) = self.follower.await {
+            tracing::error!(error = %e, "follower task failed");
         }
         // After the final flush, which publishes its transitions through the bus.
         if let Some(bus) = self.bus {
@@ -321,21 +382,106 @@ fn report_mass_expiry(metrics: &Metrics, mass: Option<federation_domain::MassExp
     }
 }
 
-/// The presence task: every `interval`, sweep and flush in one batched write; every
-/// [`CATALOG_SYNC_INTERVAL`], learn of projects registered elsewhere. On stop, one last
-/// flush so nothing recorded in memory is lost.
+/// This process's name in the sweeper lease when there is no NATS instance name.
+fn instance_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{:x}{nanos:x}", std::process::id())
+}
+
+/// The host's name, to tell replicas apart in the lease and the logs.
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+        })
+        .unwrap_or_else(|| "federation".to_owned())
+}
+
+/// The follower: applies the change log to the registry whenever PostgreSQL notifies a
+/// change, and every [`FOLLOW_POLL`] anyway. A lost listener is reconnected with
+/// backoff; meanwhile polling keeps the registry at most a poll behind.
+async fn run_follower(
+    federation: Arc<Federation>,
+    store: Arc<Store>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut poll = tokio::time::interval(FOLLOW_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut listener = None;
+    let mut listen_retry = tokio::time::Instant::now();
+    let mut listen_failures: u32 = 0;
+    loop {
+        if listener.is_none() && tokio::time::Instant::now() >= listen_retry {
+            match store.listen().await {
+                Ok(Some(l)) => {
+                    if listen_failures > 0 {
+                        tracing::info!("change-log listener reconnected");
+                    }
+                    listen_failures = 0;
+                    listener = Some(l);
+                }
+                Ok(None) => listen_retry = tokio::time::Instant::now() + Duration::from_secs(86400),
+                Err(e) => {
+                    listen_failures += 1;
+                    let backoff = Duration::from_millis(250)
+                        .saturating_mul(2u32.saturating_pow(listen_failures.min(6)))
+                        .min(MAX_FLUSH_BACKOFF);
+                    listen_retry = tokio::time::Instant::now() + backoff;
+                    if listen_failures == 1 || listen_failures.is_power_of_two() {
+                        tracing::warn!(error = %e, retry_in = ?backoff, "change-log listener down; following by polling");
+                    }
+                }
+            }
+        }
+        let notified = async {
+            match listener.as_mut() {
+                Some(l) => l.next().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = poll.tick() => {}
+            woke = notified => {
+                if let Err(e) = woke {
+                    tracing::warn!(error = %e, "change-log listener lost; reconnecting");
+                    listener = None;
+                    listen_failures = 1;
+                    listen_retry = tokio::time::Instant::now();
+                }
+            }
+        }
+        if let Err(e) = federation.follow().await {
+            tracing::debug!(error = %e, "reading the change log failed; retried");
+        }
+    }
+}
+
+/// The presence task: every `interval`, take part in the sweeper lease, then sweep; the
+/// leader writes the batch (transitions, heartbeat times) in one fenced transaction and
+/// publishes the events from the log. On stop, one last flush so nothing recorded in
+/// memory is lost.
 async fn run_ticker(
     federation: Arc<Federation>,
     metrics: Arc<Metrics>,
     interval: Duration,
     mut stop: watch::Receiver<bool>,
+    with_bus: bool,
 ) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut sync = tokio::time::interval(CATALOG_SYNC_INTERVAL);
-    sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    sync.tick().await; // the first tick is immediate; the catalog was just loaded
+    let mut trim = tokio::time::interval(TRIM_INTERVAL);
+    trim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failures: u32 = 0;
+    let mut lease_failures: u32 = 0;
     // While the store refuses batches, flushes back off but the clock keeps being
     // applied every tick, so transitions happen (and are stamped) on time.
     let mut retry_at: Option<tokio::time::Instant> = None;
@@ -343,6 +489,23 @@ async fn run_ticker(
         tokio::select! {
             _ = stop.changed() => break,
             _ = ticks.tick() => {
+                match federation.campaign().await {
+                    Ok(role) => {
+                        if lease_failures > 0 {
+                            tracing::info!(role = role.as_str(), "sweeper lease reachable again");
+                        }
+                        lease_failures = 0;
+                        if !with_bus && role == Role::Follower {
+                            tracing::warn!("another replica holds the sweeper lease and NATS_URL is not set: heartbeats taken here reach no leader (README § Several replicas)");
+                        }
+                    }
+                    Err(e) => {
+                        lease_failures += 1;
+                        if lease_failures == 1 || lease_failures.is_power_of_two() {
+                            tracing::warn!(error = %e, failures = lease_failures, "sweeper lease not renewed");
+                        }
+                    }
+                }
                 if retry_at.is_some_and(|t| tokio::time::Instant::now() < t) {
                     report_mass_expiry(&metrics, federation.advance());
                     continue;
@@ -372,13 +535,11 @@ async fn run_ticker(
                     }
                 }
             }
-            _ = sync.tick() => {
-                match federation.sync_catalog().await {
-                    Ok((added, removed)) if added + removed > 0 => {
-                        tracing::info!(added, removed, "presence synchronised with the catalog");
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::debug!(error = %e, "catalog sync failed"),
+            _ = trim.tick() => {
+                match federation.trim_log().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(trimmed = n, "change log trimmed"),
+                    Err(e) => tracing::debug!(error = %e, "trimming the change log failed"),
                 }
             }
         }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use federation_api::Metrics;
 use federation_domain::{
     ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, ProjectRepository,
-    Registration, RepositoryError, Slug, Transition, Upserted,
+    Registration, RepositoryError, Slug, Term, Transition, Upserted,
 };
 
 /// The store, measured.
@@ -65,9 +65,10 @@ impl ProjectRepository for Metered {
         &self,
         updates: &[PresenceRecord],
         transitions: &[Transition],
+        term: Term,
     ) -> Result<(), RepositoryError> {
         let started = Instant::now();
-        let result = self.inner.write_presence(updates, transitions).await;
+        let result = self.inner.write_presence(updates, transitions, term).await;
         self.metrics.observe_flush(
             started.elapsed(),
             updates.len(),

@@ -37,6 +37,9 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("HEARTBEAT_STALE_THRESHOLD_SECONDS", "status.offline_after"),
     ("FEDERATION_OFFLINE_AFTER", "status.offline_after"),
     ("FEDERATION_SWEEP_INTERVAL", "status.sweep_interval"),
+    ("FEDERATION_LEASE_TTL", "replicas.lease_ttl"),
+    ("FEDERATION_LOG_RETENTION", "replicas.log_retention"),
+    ("FEDERATION_LOG_MAX_ROWS", "replicas.log_max_rows"),
     ("FEDERATION_API_KEYS", "auth.api_keys"),
     ("FEDERATION_READ_API_KEYS", "auth.read_api_keys"),
     ("FEDERATION_ALLOW_ANONYMOUS", "auth.allow_anonymous"),
@@ -51,6 +54,7 @@ struct Raw {
     database: RawDatabase,
     nats: RawNats,
     status: RawStatus,
+    replicas: RawReplicas,
     auth: RawAuth,
     catalog: RawCatalog,
     log: RawLog,
@@ -85,6 +89,13 @@ struct RawStatus {
     degraded_after: String,
     offline_after: String,
     sweep_interval: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RawReplicas {
+    lease_ttl: String,
+    log_retention: String,
+    log_max_rows: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -126,6 +137,12 @@ pub struct Settings {
     pub degraded_after: Duration,
     pub offline_after: Duration,
     pub sweep_interval: Duration,
+    /// How long the sweeper lease lasts unless renewed (every tick).
+    pub lease_ttl: Duration,
+    /// How long changes stay in the log.
+    pub log_retention: Duration,
+    /// At most this many changes stay in the log.
+    pub log_max_rows: u64,
     pub api_keys: Option<String>,
     pub read_api_keys: Option<String>,
     pub allow_anonymous: bool,
@@ -224,6 +241,34 @@ impl Settings {
             "status.sweep_interval",
         )?;
 
+        let lease_ttl = positive(
+            parse_duration(&raw.replicas.lease_ttl, "replicas.lease_ttl")?,
+            "replicas.lease_ttl",
+        )?;
+        if lease_ttl <= sweep_interval {
+            return Err(invalid(
+                "replicas.lease_ttl",
+                "must be longer than the sweep interval (the lease is renewed every tick)",
+            ));
+        }
+        let log_retention = positive(
+            parse_duration(&raw.replicas.log_retention, "replicas.log_retention")?,
+            "replicas.log_retention",
+        )?;
+        let log_max_rows: u64 = raw
+            .replicas
+            .log_max_rows
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n >= 1000)
+            .ok_or_else(|| {
+                invalid(
+                    "replicas.log_max_rows",
+                    "must be a whole number of at least 1000",
+                )
+            })?;
+
         let log_format = match raw.log.format.trim().to_ascii_lowercase().as_str() {
             "pretty" | "text" | "" => LogFormat::Pretty,
             "json" => LogFormat::Json,
@@ -241,6 +286,9 @@ impl Settings {
             degraded_after,
             offline_after,
             sweep_interval,
+            lease_ttl,
+            log_retention,
+            log_max_rows,
             api_keys: non_empty(&raw.auth.api_keys),
             read_api_keys: non_empty(&raw.auth.read_api_keys),
             allow_anonymous: parse_bool(&raw.auth.allow_anonymous, "auth.allow_anonymous")?,
@@ -282,6 +330,9 @@ impl fmt::Debug for Settings {
             .field("degraded_after", &self.degraded_after)
             .field("offline_after", &self.offline_after)
             .field("sweep_interval", &self.sweep_interval)
+            .field("lease_ttl", &self.lease_ttl)
+            .field("log_retention", &self.log_retention)
+            .field("log_max_rows", &self.log_max_rows)
             .field("api_keys", &keys(&self.api_keys))
             .field("read_api_keys", &keys(&self.read_api_keys))
             .field("allow_anonymous", &self.allow_anonymous)

@@ -44,6 +44,9 @@ pub enum StoreError {
     /// A stored value does not pass the domain's validation (edited by hand, or a bug).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// A write fenced by the sweeper lease carried a term that is no longer current.
+    #[error("{0}")]
+    Fenced(String),
 }
 
 impl StoreError {
@@ -80,7 +83,9 @@ fn is_connection_error(e: &DieselError) -> bool {
 
 impl From<StoreError> for RepositoryError {
     fn from(e: StoreError) -> Self {
-        if e.is_unavailable() {
+        if let StoreError::Fenced(why) = e {
+            RepositoryError::Fenced(why)
+        } else if e.is_unavailable() {
             RepositoryError::Unavailable(e.to_string())
         } else {
             RepositoryError::Internal(e.to_string())

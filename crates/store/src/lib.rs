@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod log;
 mod pg;
 mod reads;
 mod repo;
@@ -31,5 +32,8 @@ mod totals;
 mod url;
 
 pub use crate::error::StoreError;
-pub use crate::store::{Store, StoreOptions, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS};
+pub use crate::log::CHANGES_CHANNEL;
+pub use crate::store::{
+    ChangeNotifications, Store, StoreOptions, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS,
+};
 pub use crate::url::DatabaseUrl;

@@ -19,6 +19,62 @@ use crate::rows::{dedupe_presence, PresenceRow, ProjectRow, TransitionRow};
 use crate::schema::{DbTime, UtcTime};
 
 read_ops!(AsyncPgConnection, [async], [.await]);
+crate::log::log_ops!(AsyncPgConnection, [async], [.await]);
+
+/// An arbitrary, fixed key for the advisory lock every writer of the change log takes
+/// first in its transaction: revisions then commit in the order they were drawn, so a
+/// follower that read revision N never misses a smaller one committed later.
+const LOG_LOCK_KEY: i64 = 0x6665_645f_6c6f_6721; // "fed_log!"
+
+/// Takes the log's advisory lock until the end of the transaction. Every writing
+/// transaction takes it before touching any row, so locks are always taken in one order.
+pub(crate) async fn lock_log(conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<BigInt, _>(LOG_LOCK_KEY)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Wakes every follower when the transaction commits.
+pub(crate) async fn notify(conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
+    diesel::sql_query(format!("NOTIFY {}", crate::log::CHANGES_CHANNEL))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The sweeper lease's row, locked: `FOR UPDATE` to change it, `FOR SHARE` to fence a
+/// write on it (a replica taking the lease waits for fenced writes in flight to end).
+pub(crate) async fn lease_row(
+    conn: &mut AsyncPgConnection,
+    for_update: bool,
+) -> Result<Option<(String, i64, DbTime)>, StoreError> {
+    use crate::schema::leases as l;
+    let q = l::table
+        .filter(l::name.eq(crate::log::SWEEPER_LEASE))
+        .select((l::holder, l::term, l::expires_at));
+    let row = if for_update {
+        q.for_update().first(conn).await.optional()?
+    } else {
+        q.for_share().first(conn).await.optional()?
+    };
+    Ok(row)
+}
+
+/// The slugs among `slugs` that name a project.
+pub(crate) async fn existing_slugs(
+    conn: &mut AsyncPgConnection,
+    slugs: Vec<&str>,
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    use crate::schema::projects;
+    let found: Vec<String> = projects::table
+        .filter(projects::slug.eq_any(slugs))
+        .select(projects::slug)
+        .load(conn)
+        .await?;
+    Ok(found.into_iter().collect())
+}
 
 #[derive(QueryableByName)]
 struct UpsertRow {

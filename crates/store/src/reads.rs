@@ -88,6 +88,8 @@ macro_rules! read_ops {
             Ok(ProjectPage {
                 items: crate::rows::assemble(rows, tags)?,
                 total: u64::try_from(total).unwrap_or(0),
+                // The store's own reads are not tied to a revision (the registry's are).
+                revision: 0,
             })
         }
 

@@ -1,13 +1,15 @@
 //! `ProjectRepository` for [`Store`]: picks the backend and the transaction shape.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use federation_domain::{
-    ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, ProjectRepository,
-    Registration, RepositoryError, Slug, Transition, Upserted,
+    ChangeLog, ChangesSince, Lease, ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch,
+    ProjectRepository, Registration, RepositoryError, Slug, Snapshot, Term, Transition, Upserted,
 };
 
 use crate::error::StoreError;
+use crate::log::NewChange;
 use crate::rows::now_micros;
 use crate::schema::DbTime;
 use crate::store::{Backend, Store};
@@ -26,13 +28,24 @@ impl Store {
         match &self.backend {
             Backend::Postgres(pool) => {
                 let mut conn = self.pg_conn(pool).await?;
-                conn.transaction(async |c| pg::upsert_many(c, regs, now).await)
-                    .await
+                conn.transaction(async |c| {
+                    pg::lock_log(c).await?;
+                    let out = pg::upsert_many(c, regs, now).await?;
+                    pg::append(c, &upserted_changes(&out, now)).await?;
+                    pg::notify(c).await?;
+                    Ok(out)
+                })
+                .await
             }
             Backend::Sqlite { .. } => {
                 let regs = regs.to_vec();
                 self.sqlite_write(move |c| {
-                    regs.iter().map(|reg| sqlite::upsert(c, reg, now)).collect()
+                    let out = regs
+                        .iter()
+                        .map(|reg| sqlite::upsert(c, reg, now))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    sqlite::append(c, &upserted_changes(&out, now))?;
+                    Ok(out)
                 })
                 .await
             }
@@ -48,13 +61,27 @@ impl Store {
         match &self.backend {
             Backend::Postgres(pool) => {
                 let mut conn = self.pg_conn(pool).await?;
-                conn.transaction(async |c| pg::update(c, slug.as_str(), patch, now).await)
-                    .await
+                conn.transaction(async |c| {
+                    pg::lock_log(c).await?;
+                    let out = pg::update(c, slug.as_str(), patch, now).await?;
+                    if out.is_some() {
+                        pg::append(c, &[NewChange::catalog("updated", slug.as_str(), now)]).await?;
+                        pg::notify(c).await?;
+                    }
+                    Ok(out)
+                })
+                .await
             }
             Backend::Sqlite { .. } => {
                 let (slug, patch) = (slug.clone(), patch.clone());
-                self.sqlite_write(move |c| sqlite::update(c, slug.as_str(), &patch, now))
-                    .await
+                self.sqlite_write(move |c| {
+                    let out = sqlite::update(c, slug.as_str(), &patch, now)?;
+                    if out.is_some() {
+                        sqlite::append(c, &[NewChange::catalog("updated", slug.as_str(), now)])?;
+                    }
+                    Ok(out)
+                })
+                .await
             }
         }
     }
@@ -110,15 +137,31 @@ impl Store {
     }
 
     async fn do_delete(&self, slug: &Slug) -> Result<bool, StoreError> {
+        let now = DbTime(now_micros());
         match &self.backend {
             Backend::Postgres(pool) => {
                 let mut conn = self.pg_conn(pool).await?;
-                pg::delete(&mut conn, slug.as_str()).await
+                conn.transaction(async |c| {
+                    pg::lock_log(c).await?;
+                    let deleted = pg::delete(c, slug.as_str()).await?;
+                    if deleted {
+                        pg::append(c, &[NewChange::catalog("deleted", slug.as_str(), now)]).await?;
+                        pg::notify(c).await?;
+                    }
+                    Ok(deleted)
+                })
+                .await
             }
             Backend::Sqlite { .. } => {
                 let slug = slug.clone();
-                self.sqlite_write(move |c| sqlite::delete(c, slug.as_str()))
-                    .await
+                self.sqlite_write(move |c| {
+                    let deleted = sqlite::delete(c, slug.as_str())?;
+                    if deleted {
+                        sqlite::append(c, &[NewChange::catalog("deleted", slug.as_str(), now)])?;
+                    }
+                    Ok(deleted)
+                })
+                .await
             }
         }
     }
@@ -137,20 +180,43 @@ impl Store {
         &self,
         updates: &[PresenceRecord],
         transitions: &[Transition],
+        term: Term,
     ) -> Result<(), StoreError> {
         if updates.is_empty() && transitions.is_empty() {
             return Ok(());
         }
+        let slugs = || {
+            transitions
+                .iter()
+                .map(|t| t.slug.as_str())
+                .collect::<Vec<_>>()
+        };
         match &self.backend {
             Backend::Postgres(pool) => {
                 let mut conn = self.pg_conn(pool).await?;
-                conn.transaction(async |c| pg::write_presence(c, updates, transitions).await)
-                    .await
+                conn.transaction(async |c| {
+                    pg::lock_log(c).await?;
+                    pg::check_term(pg::lease_row(c, false).await?, term)?;
+                    pg::write_presence(c, updates, transitions).await?;
+                    if !transitions.is_empty() {
+                        let known = pg::existing_slugs(c, slugs()).await?;
+                        pg::append(c, &transition_changes(transitions, &known)).await?;
+                        pg::notify(c).await?;
+                    }
+                    Ok(())
+                })
+                .await
             }
             Backend::Sqlite { .. } => {
                 let (updates, transitions) = (updates.to_vec(), transitions.to_vec());
-                self.sqlite_write(move |c| sqlite::write_presence(c, &updates, &transitions))
-                    .await
+                self.sqlite_write(move |c| {
+                    sqlite::check_term(sqlite::lease_row(c)?, term)?;
+                    sqlite::write_presence(c, &updates, &transitions)?;
+                    let slugs = transitions.iter().map(|t| t.slug.as_str()).collect();
+                    let known = sqlite::existing_slugs(c, slugs)?;
+                    sqlite::append(c, &transition_changes(&transitions, &known))
+                })
+                .await
             }
         }
     }
@@ -168,6 +234,162 @@ impl Store {
             Backend::Sqlite { .. } => {
                 let slug = slug.clone();
                 self.sqlite(move |c| sqlite::history(c, &slug, limit)).await
+            }
+        }
+    }
+}
+
+/// The log rows of an upsert: registered or updated, in the batch's order.
+fn upserted_changes(upserted: &[Upserted], now: DbTime) -> Vec<NewChange<'_>> {
+    upserted
+        .iter()
+        .map(|u| {
+            let kind = if u.created { "registered" } else { "updated" };
+            NewChange::catalog(kind, u.project.slug.as_str(), now)
+        })
+        .collect()
+}
+
+/// The log rows of the transitions whose project exists (the others are not stored).
+fn transition_changes<'a>(
+    transitions: &'a [Transition],
+    known: &std::collections::HashSet<String>,
+) -> Vec<NewChange<'a>> {
+    transitions
+        .iter()
+        .filter(|t| known.contains(t.slug.as_str()))
+        .map(NewChange::transition)
+        .collect()
+}
+
+impl Store {
+    async fn do_snapshot(&self) -> Result<Snapshot, StoreError> {
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                let mut conn = self.pg_conn(pool).await?;
+                conn.build_transaction()
+                    .read_only()
+                    .repeatable_read()
+                    .run(async |c| pg::snapshot(c).await)
+                    .await
+            }
+            Backend::Sqlite { .. } => {
+                self.sqlite(|c| diesel::Connection::transaction(c, sqlite::snapshot))
+                    .await
+            }
+        }
+    }
+
+    async fn do_changes_since(
+        &self,
+        revision: u64,
+        limit: u32,
+    ) -> Result<ChangesSince, StoreError> {
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                let mut conn = self.pg_conn(pool).await?;
+                conn.build_transaction()
+                    .read_only()
+                    .repeatable_read()
+                    .run(async |c| pg::changes_since(c, revision, limit).await)
+                    .await
+            }
+            Backend::Sqlite { .. } => {
+                self.sqlite(move |c| {
+                    diesel::Connection::transaction(c, |c| {
+                        sqlite::changes_since(c, revision, limit)
+                    })
+                })
+                .await
+            }
+        }
+    }
+
+    async fn do_published_through(&self) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                let mut conn = self.pg_conn(pool).await?;
+                pg::published_through(&mut conn).await
+            }
+            Backend::Sqlite { .. } => self.sqlite(sqlite::published_through).await,
+        }
+    }
+
+    async fn do_mark_published(&self, revision: u64, term: Term) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                let mut conn = self.pg_conn(pool).await?;
+                conn.transaction(async |c| {
+                    pg::check_term(pg::lease_row(c, false).await?, term)?;
+                    pg::set_published(c, revision).await
+                })
+                .await
+            }
+            Backend::Sqlite { .. } => {
+                self.sqlite_write(move |c| {
+                    sqlite::check_term(sqlite::lease_row(c)?, term)?;
+                    sqlite::set_published(c, revision)
+                })
+                .await
+            }
+        }
+    }
+
+    async fn do_trim(&self, before: DateTime<Utc>, keep: u64) -> Result<u64, StoreError> {
+        let before = DbTime(before);
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                let mut conn = self.pg_conn(pool).await?;
+                conn.transaction(async |c| {
+                    pg::lock_log(c).await?;
+                    pg::trim(c, before, keep).await
+                })
+                .await
+            }
+            Backend::Sqlite { .. } => {
+                self.sqlite_write(move |c| sqlite::trim(c, before, keep))
+                    .await
+            }
+        }
+    }
+
+    async fn do_acquire(
+        &self,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Term>, StoreError> {
+        let now = now_micros();
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                let mut conn = self.pg_conn(pool).await?;
+                conn.transaction(async |c| {
+                    let current = pg::lease_row(c, true).await?;
+                    pg::acquire(c, current, holder, now, ttl).await
+                })
+                .await
+            }
+            Backend::Sqlite { .. } => {
+                let holder = holder.to_owned();
+                self.sqlite_write(move |c| {
+                    let current = sqlite::lease_row(c)?;
+                    sqlite::acquire(c, current, &holder, now, ttl)
+                })
+                .await
+            }
+        }
+    }
+
+    async fn do_release(&self, holder: &str) -> Result<(), StoreError> {
+        let now = now_micros();
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                let mut conn = self.pg_conn(pool).await?;
+                pg::release(&mut conn, holder, now).await
+            }
+            Backend::Sqlite { .. } => {
+                let holder = holder.to_owned();
+                self.sqlite_write(move |c| sqlite::release(c, &holder, now))
+                    .await
             }
         }
     }
@@ -233,8 +455,9 @@ impl ProjectRepository for Store {
         &self,
         updates: &[PresenceRecord],
         transitions: &[Transition],
+        term: Term,
     ) -> Result<(), RepositoryError> {
-        let result = self.do_write_presence(updates, transitions).await;
+        let result = self.do_write_presence(updates, transitions, term).await;
         self.totals.invalidate();
         port("write_presence", result)
     }
@@ -249,5 +472,53 @@ impl ProjectRepository for Store {
 
     async fn ping(&self) -> Result<(), RepositoryError> {
         port("ping", ping(self).await)
+    }
+}
+
+#[async_trait]
+impl ChangeLog for Store {
+    async fn snapshot(&self) -> Result<Snapshot, RepositoryError> {
+        port("snapshot", self.do_snapshot().await)
+    }
+
+    async fn changes_since(
+        &self,
+        revision: u64,
+        limit: u32,
+    ) -> Result<ChangesSince, RepositoryError> {
+        port(
+            "changes_since",
+            self.do_changes_since(revision, limit).await,
+        )
+    }
+
+    async fn published_through(&self) -> Result<u64, RepositoryError> {
+        port("published_through", self.do_published_through().await)
+    }
+
+    async fn mark_published(&self, revision: u64, term: Term) -> Result<(), RepositoryError> {
+        port(
+            "mark_published",
+            self.do_mark_published(revision, term).await,
+        )
+    }
+
+    async fn trim(&self, before: DateTime<Utc>, keep: u64) -> Result<u64, RepositoryError> {
+        port("trim", self.do_trim(before, keep).await)
+    }
+}
+
+#[async_trait]
+impl Lease for Store {
+    async fn acquire(
+        &self,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Term>, RepositoryError> {
+        port("acquire_lease", self.do_acquire(holder, ttl).await)
+    }
+
+    async fn release(&self, holder: &str) -> Result<(), RepositoryError> {
+        port("release_lease", self.do_release(holder).await)
     }
 }

@@ -106,3 +106,39 @@ diesel::table! {
 diesel::joinable!(project_tags -> projects (project_id));
 diesel::joinable!(status_transitions -> projects (project_id));
 diesel::allow_tables_to_appear_in_same_query!(projects, project_tags, status_transitions);
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::UtcTime;
+
+    change_log (revision) {
+        revision -> BigInt,
+        kind -> Text,
+        slug -> Text,
+        at -> UtcTime,
+        from_status -> Nullable<Text>,
+        to_status -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        last_heartbeat_at -> Nullable<UtcTime>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::UtcTime;
+
+    leases (name) {
+        name -> Text,
+        holder -> Text,
+        term -> BigInt,
+        expires_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    change_log_state (id) {
+        id -> Integer,
+        trimmed_through -> BigInt,
+        published_through -> BigInt,
+    }
+}

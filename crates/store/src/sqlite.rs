@@ -19,6 +19,35 @@ use crate::rows::{dedupe_presence, PresenceRow, ProjectRow, TransitionRow};
 use crate::schema::{projects, DbTime, UtcTime};
 
 read_ops!(SqliteConnection, [], []);
+crate::log::log_ops!(SqliteConnection, [], []);
+
+/// The sweeper lease's row (the caller's IMMEDIATE transaction holds the write lock).
+pub(crate) fn lease_row(
+    conn: &mut SqliteConnection,
+) -> Result<Option<(String, i64, DbTime)>, StoreError> {
+    use crate::schema::leases as l;
+    Ok(l::table
+        .filter(l::name.eq(crate::log::SWEEPER_LEASE))
+        .select((l::holder, l::term, l::expires_at))
+        .first(conn)
+        .optional()?)
+}
+
+/// The slugs among `slugs` that name a project.
+pub(crate) fn existing_slugs(
+    conn: &mut SqliteConnection,
+    slugs: Vec<&str>,
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let mut found = std::collections::HashSet::new();
+    for chunk in slugs.chunks(MAX_BINDS) {
+        let rows: Vec<String> = projects::table
+            .filter(projects::slug.eq_any(chunk))
+            .select(projects::slug)
+            .load(conn)?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
 
 /// SQLite refuses statements with more than 32,766 bound values; stay below it.
 const MAX_BINDS: usize = 32_000;

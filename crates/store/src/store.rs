@@ -323,3 +323,48 @@ where
     };
     Ok(versions)
 }
+
+/// Wakes a follower when another transaction appended to the change log (PostgreSQL
+/// `LISTEN`, on a connection of its own outside the pool).
+pub struct ChangeNotifications {
+    conn: AsyncPgConnection,
+}
+
+impl std::fmt::Debug for ChangeNotifications {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeNotifications")
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChangeNotifications {
+    /// Waits for the next notification. An error means the connection is gone: open a
+    /// new listener, and read the log, as changes may have been missed meanwhile.
+    pub async fn next(&mut self) -> Result<(), StoreError> {
+        use futures::StreamExt;
+        let mut stream = std::pin::pin!(self.conn.notifications_stream());
+        match stream.next().await {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(StoreError::Query(e)),
+            None => Err(StoreError::Connect("the listener connection closed".into())),
+        }
+    }
+}
+
+impl Store {
+    /// A listener for changes appended by any replica; `None` on SQLite (one process
+    /// writes and reads, and it catches up after its own writes).
+    pub async fn listen(&self) -> Result<Option<ChangeNotifications>, StoreError> {
+        let DatabaseUrl::Postgres(url) = self.url.as_ref() else {
+            return Ok(None);
+        };
+        let connect = AsyncPgConnection::establish(url);
+        let mut conn = match tokio::time::timeout(self.timeout, connect).await {
+            Err(_) => return Err(StoreError::Timeout(self.timeout)),
+            Ok(r) => r.map_err(|e| StoreError::Connect(e.to_string()))?,
+        };
+        conn.batch_execute(&format!("LISTEN {}", crate::log::CHANGES_CHANNEL))
+            .await?;
+        Ok(Some(ChangeNotifications { conn }))
+    }
+}

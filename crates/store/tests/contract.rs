@@ -10,6 +10,20 @@ use federation_domain::{
 };
 use federation_store::{DatabaseUrl, Store, StoreOptions};
 
+/// `write_presence` under the sweeper lease (taken for this test's writer).
+async fn fenced_write(
+    store: &Store,
+    updates: &[federation_domain::PresenceRecord],
+    transitions: &[federation_domain::Transition],
+) -> Result<(), federation_domain::RepositoryError> {
+    use federation_domain::Lease;
+    let term = store
+        .acquire("store-tests", std::time::Duration::from_secs(3600))
+        .await?
+        .expect("the test's lease");
+    federation_domain::ProjectRepository::write_presence(store, updates, transitions, term).await
+}
+
 /// A migrated store and whatever keeps its database alive.
 pub struct Fixture {
     pub store: Store,
@@ -210,7 +224,7 @@ mod cases {
         s.upsert(&reg("alpha", &[])).await.unwrap();
         let mut live = presence("alpha", Status::Degraded, Some(t(10)));
         live.status_reason = Some("self_reported: disk".into());
-        s.write_presence(&[live], &[]).await.unwrap();
+        fenced_write(s, &[live], &[]).await.unwrap();
         let again = s.upsert(&reg("alpha", &["new"])).await.unwrap();
         assert!(!again.created);
         let p = again.project;
@@ -260,7 +274,8 @@ mod cases {
         ])
         .await
         .unwrap();
-        s.write_presence(
+        fenced_write(
+            s,
             &[
                 presence("a", Status::Online, Some(t(1))),
                 presence("b", Status::Degraded, Some(t(1))),
@@ -328,7 +343,7 @@ mod cases {
     pub async fn update_patches_descriptive_fields(fx: Fixture) {
         let s = &fx.store;
         let orig = s.upsert(&reg("alpha", &["a"])).await.unwrap().project;
-        s.write_presence(&[presence("alpha", Status::Online, Some(t(5)))], &[])
+        fenced_write(s, &[presence("alpha", Status::Online, Some(t(5)))], &[])
             .await
             .unwrap();
         let patch = ProjectPatch {
@@ -369,7 +384,8 @@ mod cases {
         s.upsert_all(&[reg("gone", &["x", "y"]), reg("kept", &["x"])])
             .await
             .unwrap();
-        s.write_presence(
+        fenced_write(
+            s,
             &[],
             &[
                 transition("gone", Status::Offline, Status::Online, t(1)),
@@ -398,13 +414,13 @@ mod cases {
             presence("a", Status::Online, Some(t(20))),
             presence("b", Status::Online, None),
         ];
-        s.write_presence(&batch, &[]).await.unwrap();
-        s.write_presence(&batch, &[]).await.unwrap();
+        fenced_write(s, &batch, &[]).await.unwrap();
+        fenced_write(s, &batch, &[]).await.unwrap();
         let snap = s.presence_snapshot().await.unwrap();
         assert_eq!(snap, batch.to_vec());
 
         // An older heartbeat changes status fields but not the time.
-        s.write_presence(&[presence("a", Status::Degraded, Some(t(10)))], &[])
+        fenced_write(s, &[presence("a", Status::Degraded, Some(t(10)))], &[])
             .await
             .unwrap();
         let a = s.get(&slug("a")).await.unwrap().unwrap();
@@ -412,7 +428,7 @@ mod cases {
         assert_eq!(a.status_reason.as_deref(), Some("heartbeat_late"));
         assert_eq!(a.last_heartbeat_at, Some(t(20)));
         // No heartbeat in the update keeps the stored one.
-        s.write_presence(&[presence("a", Status::Offline, None)], &[])
+        fenced_write(s, &[presence("a", Status::Offline, None)], &[])
             .await
             .unwrap();
         let a = s.get(&slug("a")).await.unwrap().unwrap();
@@ -423,12 +439,13 @@ mod cases {
         // Newer moves it forward; a reason and version can be cleared.
         let mut newer = presence("a", Status::Online, Some(t(30)));
         newer.version = None;
-        s.write_presence(&[newer], &[]).await.unwrap();
+        fenced_write(s, &[newer], &[]).await.unwrap();
         let a = s.get(&slug("a")).await.unwrap().unwrap();
         assert_eq!(a.last_heartbeat_at, Some(t(30)));
         assert_eq!((a.status_reason, a.version), (None, None));
         // One slug twice in a batch: the last record wins, with the latest heartbeat.
-        s.write_presence(
+        fenced_write(
+            s,
             &[
                 presence("b", Status::Online, Some(t(50))),
                 presence("b", Status::Degraded, Some(t(40))),
@@ -442,13 +459,14 @@ mod cases {
             (b.status, b.last_heartbeat_at),
             (Status::Degraded, Some(t(50)))
         );
-        s.write_presence(&[], &[]).await.unwrap();
+        fenced_write(s, &[], &[]).await.unwrap();
     }
 
     pub async fn unknown_slugs_are_skipped(fx: Fixture) {
         let s = &fx.store;
         s.upsert(&reg("known", &[])).await.unwrap();
-        s.write_presence(
+        fenced_write(
+            s,
             &[
                 presence("ghost", Status::Online, Some(t(1))),
                 presence("known", Status::Online, Some(t(1))),
@@ -479,7 +497,8 @@ mod cases {
             .unwrap();
         assert_eq!(s.history(&slug("h"), 10).await.unwrap(), Some(vec![]));
         use Status::*;
-        s.write_presence(
+        fenced_write(
+            s,
             &[],
             &[
                 transition("h", Offline, Online, t(1)),
@@ -493,7 +512,8 @@ mod cases {
         let mut no_reason = transition("h", Degraded, Offline, t(4));
         no_reason.reason = None;
         no_reason.last_heartbeat_at = None;
-        s.write_presence(
+        fenced_write(
+            s,
             &[],
             &[
                 transition("h", Degraded, Online, t(2)),
@@ -531,7 +551,8 @@ mod cases {
         let fine = Utc.timestamp_opt(1_750_000_123, 123_456_789).unwrap();
         let micros = fine.trunc_subsecs(6);
         assert_eq!(micros.timestamp_subsec_nanos(), 123_456_000);
-        s.write_presence(
+        fenced_write(
+            s,
             &[presence("clock", Status::Online, Some(fine))],
             &[transition("clock", Status::Offline, Status::Online, fine)],
         )
@@ -544,7 +565,7 @@ mod cases {
         assert_eq!((h[0].at, h[0].last_heartbeat_at), (micros, Some(micros)));
         // A microsecond later is later, also as stored text on SQLite.
         let next = micros + chrono::TimeDelta::microseconds(1);
-        s.write_presence(&[presence("clock", Status::Online, Some(next))], &[])
+        fenced_write(s, &[presence("clock", Status::Online, Some(next))], &[])
             .await
             .unwrap();
         let got = s.get(&slug("clock")).await.unwrap().unwrap();
@@ -554,7 +575,7 @@ mod cases {
             Utc.with_ymd_and_hms(2100, 12, 31, 23, 59, 59).unwrap(),
             Utc.with_ymd_and_hms(2200, 1, 1, 0, 0, 0).unwrap() + chrono::TimeDelta::microseconds(7),
         ] {
-            s.write_presence(&[presence("clock", Status::Online, Some(when))], &[])
+            fenced_write(s, &[presence("clock", Status::Online, Some(when))], &[])
                 .await
                 .unwrap();
             let got = s.get(&slug("clock")).await.unwrap().unwrap();
@@ -581,7 +602,7 @@ mod cases {
                 )
             })
             .collect();
-        s.write_presence(&updates, &transitions).await.unwrap();
+        fenced_write(s, &updates, &transitions).await.unwrap();
         let snap = s.presence_snapshot().await.unwrap();
         assert_eq!(snap.len(), 1500);
         assert!(snap.iter().all(|r| r.status == Status::Online));
@@ -637,16 +658,17 @@ mod cases {
             presence("c", Status::Online, Some(t(1))),
             presence("ghost", Status::Online, Some(t(1))),
         ];
-        s.write_presence(&batch, &[]).await.unwrap();
+        fenced_write(s, &batch, &[]).await.unwrap();
         check(s, [2, 1, 1]).await;
         // The same batch again, and heartbeats that keep their status: no change.
-        s.write_presence(&batch, &[]).await.unwrap();
-        s.write_presence(&[presence("a", Status::Online, Some(t(2)))], &[])
+        fenced_write(s, &batch, &[]).await.unwrap();
+        fenced_write(s, &[presence("a", Status::Online, Some(t(2)))], &[])
             .await
             .unwrap();
         check(s, [2, 1, 1]).await;
         // One project twice in a batch: the last record wins, counted once.
-        s.write_presence(
+        fenced_write(
+            s,
             &[
                 presence("c", Status::Degraded, Some(t(3))),
                 presence("c", Status::Offline, Some(t(4))),
@@ -665,7 +687,7 @@ mod cases {
         let online: Vec<_> = (0..500)
             .map(|i| presence(&format!("m{i}"), Status::Online, Some(t(5))))
             .collect();
-        s.write_presence(&online, &[]).await.unwrap();
+        fenced_write(s, &online, &[]).await.unwrap();
         check(s, [501, 0, 2]).await;
     }
 

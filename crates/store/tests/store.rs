@@ -82,6 +82,20 @@ async fn postgres_migrates_an_empty_database_once() {
     migrate_twice(&store).await;
 }
 
+/// `write_presence` under the sweeper lease (taken for this test's writer).
+async fn fenced_write(
+    store: &Store,
+    updates: &[federation_domain::PresenceRecord],
+    transitions: &[federation_domain::Transition],
+) -> Result<(), federation_domain::RepositoryError> {
+    use federation_domain::Lease;
+    let term = store
+        .acquire("store-tests", std::time::Duration::from_secs(3600))
+        .await?
+        .expect("the test's lease");
+    federation_domain::ProjectRepository::write_presence(store, updates, transitions, term).await
+}
+
 /// The harness runs on the blocking pool, so a current-thread runtime is fine too.
 #[tokio::test(flavor = "current_thread")]
 async fn migrations_run_on_a_current_thread_runtime() {
@@ -158,14 +172,12 @@ async fn postgres_outage_is_unavailable_then_recovers() {
         last_heartbeat_at: Some(Utc.timestamp_opt(1_750_000_000, 0).unwrap()),
     };
     assert!(matches!(
-        store
-            .write_presence(std::slice::from_ref(&update), &[])
-            .await,
+        fenced_write(&store, std::slice::from_ref(&update), &[]).await,
         Err(RepositoryError::Unavailable(_))
     ));
 
     cluster.start_again().unwrap();
-    store.write_presence(&[update], &[]).await.unwrap();
+    fenced_write(&store, &[update], &[]).await.unwrap();
     let p = store.get(&slug).await.unwrap().unwrap();
     assert_eq!(p.status, Status::Online);
     drop(store);
@@ -239,10 +251,10 @@ async fn write_presence_100k() {
             })
             .collect();
         let started = Instant::now();
-        store.write_presence(&updates, &transitions).await.unwrap();
+        fenced_write(&store, &updates, &transitions).await.unwrap();
         let first = started.elapsed();
         let started = Instant::now();
-        store.write_presence(&updates, &[]).await.unwrap();
+        fenced_write(&store, &updates, &[]).await.unwrap();
         let unchanged = started.elapsed();
         let started = Instant::now();
         let snap = store.presence_snapshot().await.unwrap();

@@ -4,20 +4,12 @@ use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use federation_api::ApiKeys;
 use federation_domain::ports::MockProjectRepository;
-use federation_domain::{ProjectPage, Upserted};
+use federation_domain::Upserted;
 
 use crate::common::*;
 
 fn open_repo() -> MockProjectRepository {
     let mut repo = MockProjectRepository::new();
-    repo.expect_list().returning(|_| {
-        Ok(ProjectPage {
-            items: vec![project("alpha")],
-            total: 1,
-        })
-    });
-    repo.expect_get()
-        .returning(|s| Ok(Some(project(s.as_str()))));
     repo.expect_history().returning(|_, _| Ok(Some(vec![])));
     repo.expect_upsert().returning(|r| {
         Ok(Upserted {
@@ -120,7 +112,10 @@ async fn wrong_key_is_403_on_every_route() {
 
 #[actix_web::test]
 async fn read_key_reads_but_cannot_write() {
-    let h = Builder::new(open_repo()).known(&["commandcenter"]).build();
+    let h = Builder::new(open_repo())
+        .projects(vec![project("alpha"), project("commandcenter")])
+        .known(&["commandcenter"])
+        .build();
     for (name, writes, req) in requests() {
         let r = h.send(req.insert_header(("x-api-key", READ_KEY))).await;
         if writes {
@@ -136,7 +131,10 @@ async fn read_key_reads_but_cannot_write() {
 
 #[actix_web::test]
 async fn write_key_does_everything() {
-    let h = Builder::new(open_repo()).known(&["commandcenter"]).build();
+    let h = Builder::new(open_repo())
+        .projects(vec![project("alpha"), project("commandcenter")])
+        .known(&["commandcenter"])
+        .build();
     for (name, _, req) in requests() {
         let r = h.send(req.insert_header(("X-API-Key", WRITE_KEY))).await;
         assert_eq!(r.status, ok_status(name), "{name}: {}", r.raw);
@@ -146,7 +144,10 @@ async fn write_key_does_everything() {
 #[actix_web::test]
 async fn several_keys_each_work() {
     let keys = ApiKeys::parse(Some(r#"["first", "second"]"#), Some("r1, r2")).unwrap();
-    let h = Builder::new(open_repo()).keys(keys).build();
+    let h = Builder::new(open_repo())
+        .projects(vec![project("alpha"), project("commandcenter")])
+        .keys(keys)
+        .build();
     for key in ["first", "second"] {
         let r = h
             .send(json_post("/api/fed/projects", SEED_BODY).insert_header(("X-API-Key", key)))
@@ -172,6 +173,7 @@ async fn several_keys_each_work() {
 #[actix_web::test]
 async fn no_keys_configured_means_anonymous_access() {
     let h = Builder::new(open_repo())
+        .projects(vec![project("alpha"), project("commandcenter")])
         .keys(ApiKeys::parse(None, None).unwrap())
         .known(&["commandcenter"])
         .build();

@@ -9,10 +9,12 @@ use actix_web::test::{self, TestRequest};
 use actix_web::App;
 use chrono::{DateTime, TimeZone, Utc};
 use federation_api::{configure, ApiKeys, ApiState, BusHealth, Metrics, MetricsSources};
+use federation_domain::memory::MemoryStore;
 use federation_domain::ports::MockProjectRepository;
+use federation_domain::ProjectRepository;
 use federation_domain::{
-    Federation, HubUrl, ManualClock, MeshNamespace, NoStatusEvents, Presence, Project, ProjectName,
-    Slug, Status, StatusPolicy, Tags,
+    Federation, HubUrl, ManualClock, MeshNamespace, NoRelay, NoStatusEvents, Ports, Presence,
+    Project, ProjectName, ReplicaOptions, Slug, Snapshot, Status, StatusPolicy, Tags,
 };
 use serde_json::Value;
 
@@ -66,6 +68,9 @@ pub fn metrics_for(federation: &Arc<Federation>, bus: BusHealth) -> Arc<Metrics>
 
 pub struct Builder {
     repo: MockProjectRepository,
+    /// Set by [`Builder::stored`]: every port is this store in memory.
+    memory: Option<(Arc<MemoryStore>, Arc<ManualClock>)>,
+    projects: Vec<Project>,
     presence: Presence,
     keys: ApiKeys,
     bus: BusHealth,
@@ -75,6 +80,8 @@ impl Builder {
     pub fn new(repo: MockProjectRepository) -> Self {
         Self {
             repo,
+            memory: None,
+            projects: Vec::new(),
             presence: Presence::new(StatusPolicy::default()),
             keys: keys(),
             bus: BusHealth::Disabled,
@@ -94,6 +101,34 @@ impl Builder {
         self
     }
 
+    /// A service over a store in memory holding `slugs` (registered at `t0`), loaded
+    /// and leading the sweep: heartbeats, ticks and reads behave as in production.
+    pub fn stored(slugs: &[&str]) -> Self {
+        let clock = Arc::new(ManualClock::new(t0()));
+        let memory = Arc::new(MemoryStore::new(clock.clone()));
+        for s in slugs {
+            let reg = federation_domain::RegistrationInput {
+                slug: Some((*s).into()),
+                name: Some("CommandCenter".into()),
+                hub_url: Some("http://localhost:8000".into()),
+                ..Default::default()
+            }
+            .validate()
+            .unwrap();
+            futures::executor::block_on(memory.upsert(&reg)).unwrap();
+        }
+        Self {
+            memory: Some((memory, clock)),
+            ..Self::new(MockProjectRepository::new())
+        }
+    }
+
+    /// The catalog the registry holds (reads are answered from it).
+    pub fn projects(mut self, projects: Vec<Project>) -> Self {
+        self.projects = projects;
+        self
+    }
+
     pub fn keys(mut self, keys: ApiKeys) -> Self {
         self.keys = keys;
         self
@@ -105,13 +140,45 @@ impl Builder {
     }
 
     pub fn build(self) -> Harness {
-        let clock = Arc::new(ManualClock::new(t0()));
+        // Writes go to the mocked repository; the log and the lease are a store in
+        // memory that stays empty (reads come from the registry, seeded below) unless
+        // the whole service runs over it (`stored`).
+        let in_memory = self.memory.is_some();
+        let (memory, clock, repo): (_, _, Arc<dyn ProjectRepository>) = match self.memory {
+            Some((memory, clock)) => (memory.clone(), clock, memory),
+            None => {
+                let clock = Arc::new(ManualClock::new(t0()));
+                (
+                    Arc::new(MemoryStore::new(clock.clone())),
+                    clock,
+                    Arc::new(self.repo),
+                )
+            }
+        };
         let federation = Arc::new(Federation::new(
-            Arc::new(self.repo),
-            Arc::new(NoStatusEvents),
-            clock.clone(),
+            Ports {
+                repo,
+                log: memory.clone(),
+                lease: memory,
+                events: Arc::new(NoStatusEvents),
+                relay: Arc::new(NoRelay),
+                clock: clock.clone(),
+            },
             self.presence,
+            ReplicaOptions::default(),
         ));
+        if !self.projects.is_empty() {
+            let known: Vec<Slug> = federation_slugs(&self.projects);
+            federation.restore(Snapshot {
+                revision: self.projects.len() as u64,
+                projects: self.projects,
+            });
+            debug_assert!(known.iter().all(|s| federation.get(s.as_str()).is_ok()));
+        } else if in_memory {
+            futures::executor::block_on(federation.load()).unwrap();
+        }
+        // The only replica: it leads (its store in memory answers at once).
+        futures::executor::block_on(federation.campaign()).unwrap();
         Harness {
             metrics: metrics_for(&federation, self.bus),
             federation,
@@ -120,6 +187,17 @@ impl Builder {
             bus: self.bus,
         }
     }
+}
+
+fn federation_slugs(projects: &[Project]) -> Vec<Slug> {
+    projects.iter().map(|p| p.slug.clone()).collect()
+}
+
+/// A harness whose registry holds `projects`.
+pub fn with_projects(projects: Vec<Project>) -> Harness {
+    Builder::new(MockProjectRepository::new())
+        .projects(projects)
+        .build()
 }
 
 pub fn harness(repo: MockProjectRepository) -> Harness {

@@ -2,7 +2,6 @@
 
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
-use federation_domain::ports::MockProjectRepository;
 use federation_domain::Status;
 
 use crate::common::*;
@@ -11,26 +10,19 @@ fn hb(slug_in_path: &str, body: &str) -> TestRequest {
     json_post(&format!("/api/fed/projects/{slug_in_path}/heartbeat"), body)
 }
 
-/// The status of the harness's only project, from the presence table's counts.
-fn status_of(h: &Harness) -> Status {
-    let c = h.federation.counts();
-    assert_eq!(c.online + c.degraded + c.offline, 1);
-    if c.online == 1 {
-        Status::Online
-    } else if c.degraded == 1 {
-        Status::Degraded
-    } else {
-        Status::Offline
-    }
+/// The status of the harness's only project as recorded by the next tick.
+async fn status_of(h: &Harness) -> Status {
+    h.federation.tick().await.unwrap();
+    let page = h.federation.list(&federation_domain::ListFilter::default());
+    assert_eq!(page.items.len(), 1);
+    page.items[0].status
 }
 
 #[actix_web::test]
 async fn a_valid_heartbeat_is_accepted_and_makes_the_project_online() {
     // The store is not touched: heartbeats are written behind by the tick.
-    let h = Builder::new(MockProjectRepository::new())
-        .known(&["commandcenter"])
-        .build();
-    assert_eq!(status_of(&h), Status::Offline);
+    let h = Builder::stored(&["commandcenter"]).build();
+    assert_eq!(status_of(&h).await, Status::Offline);
     let body = r#"{
         "project_slug": "commandcenter",
         "hub_url": "http://localhost:8000",
@@ -41,14 +33,12 @@ async fn a_valid_heartbeat_is_accepted_and_makes_the_project_online() {
     let r = h.send_w(hb("commandcenter", body)).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.raw);
     assert_eq!(r.json, serde_json::json!({"status": "accepted"}));
-    assert_eq!(status_of(&h), Status::Online);
+    assert_eq!(status_of(&h).await, Status::Online);
 }
 
 #[actix_web::test]
 async fn self_reported_degraded_counts() {
-    let h = Builder::new(MockProjectRepository::new())
-        .known(&["commandcenter"])
-        .build();
+    let h = Builder::stored(&["commandcenter"]).build();
     let r = h
         .send_w(hb(
             "commandcenter",
@@ -56,26 +46,22 @@ async fn self_reported_degraded_counts() {
         ))
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.raw);
-    assert_eq!(status_of(&h), Status::Degraded);
+    assert_eq!(status_of(&h).await, Status::Degraded);
 }
 
 #[actix_web::test]
 async fn the_path_slug_is_case_insensitive() {
-    let h = Builder::new(MockProjectRepository::new())
-        .known(&["commandcenter"])
-        .build();
+    let h = Builder::stored(&["commandcenter"]).build();
     let r = h
         .send_w(hb("CommandCenter", r#"{"project_slug":"commandcenter"}"#))
         .await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.raw);
-    assert_eq!(status_of(&h), Status::Online);
+    assert_eq!(status_of(&h).await, Status::Online);
 }
 
 #[actix_web::test]
 async fn a_heartbeat_without_content_type_is_accepted() {
-    let h = Builder::new(MockProjectRepository::new())
-        .known(&["commandcenter"])
-        .build();
+    let h = Builder::stored(&["commandcenter"]).build();
     let r = h
         .send_w(
             TestRequest::post()
@@ -88,20 +74,16 @@ async fn a_heartbeat_without_content_type_is_accepted() {
 
 #[actix_web::test]
 async fn an_unknown_project_is_404() {
-    let h = Builder::new(MockProjectRepository::new())
-        .known(&["commandcenter"])
-        .build();
+    let h = Builder::stored(&["commandcenter"]).build();
     let r = h.send_w(hb("ghost", r#"{"project_slug":"ghost"}"#)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.raw);
     assert_eq!(r.error().0, "not_found");
-    assert_eq!(status_of(&h), Status::Offline);
+    assert_eq!(status_of(&h).await, Status::Offline);
 }
 
 #[actix_web::test]
 async fn bad_payloads_are_422_with_the_kind_and_field() {
-    let h = Builder::new(MockProjectRepository::new())
-        .known(&["commandcenter"])
-        .build();
+    let h = Builder::stored(&["commandcenter"]).build();
     for (body, code, field) in [
         ("not json", "invalid_json", None),
         ("", "invalid_json", None),
@@ -156,27 +138,23 @@ async fn bad_payloads_are_422_with_the_kind_and_field() {
             "{body}"
         );
     }
-    assert_eq!(status_of(&h), Status::Offline);
+    assert_eq!(status_of(&h).await, Status::Offline);
 }
 
 #[actix_web::test]
 async fn over_8_kib_is_413() {
-    let h = Builder::new(MockProjectRepository::new())
-        .known(&["commandcenter"])
-        .build();
+    let h = Builder::stored(&["commandcenter"]).build();
     let pad = "x".repeat(8 * 1024);
     let body = format!(r#"{{"project_slug":"commandcenter","pad":"{pad}"}}"#);
     let r = h.send_w(hb("commandcenter", &body)).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.raw);
     assert_eq!(r.error().0, "payload_too_large");
-    assert_eq!(status_of(&h), Status::Offline);
+    assert_eq!(status_of(&h).await, Status::Offline);
 }
 
 #[actix_web::test]
 async fn a_non_json_content_type_is_415() {
-    let h = Builder::new(MockProjectRepository::new())
-        .known(&["commandcenter"])
-        .build();
+    let h = Builder::stored(&["commandcenter"]).build();
     let r = h
         .send_w(
             TestRequest::post()
@@ -190,9 +168,7 @@ async fn a_non_json_content_type_is_415() {
 
 #[actix_web::test]
 async fn only_post_is_allowed() {
-    let h = Builder::new(MockProjectRepository::new())
-        .known(&["commandcenter"])
-        .build();
+    let h = Builder::stored(&["commandcenter"]).build();
     let r = h
         .send_w(TestRequest::get().uri("/api/fed/projects/commandcenter/heartbeat"))
         .await;
@@ -204,14 +180,12 @@ async fn only_post_is_allowed() {
 #[actix_web::test]
 async fn a_body_larger_than_its_content_length_claims_is_still_413() {
     // The stream is counted too, not only the declared length (chunked uploads).
-    let h = Builder::new(MockProjectRepository::new())
-        .known(&["commandcenter"])
-        .build();
+    let h = Builder::stored(&["commandcenter"]).build();
     let pad = "x".repeat(20 * 1024);
     let body = format!(r#"{{"project_slug":"commandcenter","pad":"{pad}"}}"#);
     let r = h
         .send_w(hb("commandcenter", &body).insert_header(("content-length", "40")))
         .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.raw);
-    assert_eq!(status_of(&h), Status::Offline);
+    assert_eq!(status_of(&h).await, Status::Offline);
 }

@@ -20,8 +20,6 @@ fn unavailable_repo() -> MockProjectRepository {
     let mut repo = MockProjectRepository::new();
     repo.expect_upsert().returning(move |_| Err(down()));
     repo.expect_update().returning(move |_, _| Err(down()));
-    repo.expect_get().returning(move |_| Err(down()));
-    repo.expect_list().returning(move |_| Err(down()));
     repo.expect_delete().returning(move |_| Err(down()));
     repo.expect_history().returning(move |_, _| Err(down()));
     repo.expect_ping().returning(move || Err(down()));
@@ -217,7 +215,7 @@ async fn metrics_use_route_templates_and_closed_label_sets() {
     assert!(!text.contains("nothing-here"), "a raw path leaked:\n{text}");
     assert!(
         text.contains(
-            r#"federation_http_requests_total{route="/api/fed/projects/{slug}",method="GET",status="503"} 1"#
+            r#"federation_http_requests_total{route="/api/fed/projects/{slug}",method="GET",status="404"} 1"#
         ),
         "{text}"
     );

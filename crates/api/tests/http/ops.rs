@@ -9,7 +9,7 @@ use federation_api::BusHealth;
 use federation_domain::ports::MockProjectRepository;
 use federation_domain::{
     ListFilter, Presence, PresenceRecord, Project, ProjectPage, ProjectPatch, ProjectRepository,
-    Registration, RepositoryError, Slug, StatusPolicy, Transition, Upserted,
+    Registration, RepositoryError, Slug, StatusPolicy, Term, Transition, Upserted,
 };
 use serde_json::json;
 
@@ -57,7 +57,11 @@ async fn ready_when_everything_is_up() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     assert_eq!(
         r.json,
-        json!({"status": "ok", "checks": {"database": "ok", "nats": "ok", "partition_guard": "inactive"}})
+        json!({
+            "status": "ok",
+            "checks": {"database": "ok", "nats": "ok", "partition_guard": "inactive", "follower": "ok"},
+            "replica": {"role": "leader", "revision": 0}
+        })
     );
 }
 
@@ -164,6 +168,7 @@ impl ProjectRepository for Hanging {
         &self,
         _: &[PresenceRecord],
         _: &[Transition],
+        _: Term,
     ) -> Result<(), RepositoryError> {
         unimplemented!()
     }
@@ -178,11 +183,19 @@ impl ProjectRepository for Hanging {
 #[actix_web::test]
 async fn ready_is_503_when_the_store_does_not_answer_in_time() {
     tokio::time::pause(); // the timeout fires as soon as everything is idle
+    let clock = Arc::new(federation_domain::ManualClock::new(t0()));
+    let memory = Arc::new(federation_domain::memory::MemoryStore::new(clock.clone()));
     let federation = Arc::new(federation_domain::Federation::new(
-        Arc::new(Hanging),
-        Arc::new(federation_domain::NoStatusEvents),
-        Arc::new(federation_domain::ManualClock::new(t0())),
+        federation_domain::Ports {
+            repo: Arc::new(Hanging),
+            log: memory.clone(),
+            lease: memory,
+            events: Arc::new(federation_domain::NoStatusEvents),
+            relay: Arc::new(federation_domain::NoRelay),
+            clock,
+        },
         Presence::new(StatusPolicy::default()),
+        federation_domain::ReplicaOptions::default(),
     ));
     let h = Harness {
         metrics: metrics_for(&federation, BusHealth::Disabled),
@@ -202,7 +215,7 @@ async fn ready_is_503_when_the_store_does_not_answer_in_time() {
 async fn ready_reports_a_mass_expiry() {
     let slugs = ["a1", "a2", "a3", "a4", "a5", "a6"];
     let mut repo = pinging(|| Ok(()));
-    repo.expect_write_presence().returning(|_, _| Ok(()));
+    repo.expect_write_presence().returning(|_, _, _| Ok(()));
     let h = Builder::new(repo).known(&slugs).build();
     for s in slugs {
         h.federation

@@ -3,34 +3,23 @@
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
 use federation_domain::ports::MockProjectRepository;
-use federation_domain::{
-    ListFilter, ProjectPage, RepositoryError, Status, Tag, Transition, Upserted,
-};
+use federation_domain::{RepositoryError, Status, Transition, Upserted};
 
 use crate::common::*;
 
 // ---------- list ----------
 
 #[actix_web::test]
-async fn list_returns_an_array_with_total_count_and_rfc3339_times() {
-    let mut repo = MockProjectRepository::new();
-    repo.expect_list()
-        .withf(|f| *f == ListFilter::default())
-        .times(1)
-        .returning(|_| {
-            let mut b = project("beta");
-            b.status = Status::Online;
-            b.last_heartbeat_at = Some(t0() + chrono::TimeDelta::seconds(3));
-            b.version = Some(federation_domain::Version::parse("0.9.0").unwrap());
-            Ok(ProjectPage {
-                items: vec![project("alpha"), b],
-                total: 42,
-            })
-        });
-    let h = harness(repo);
+async fn list_returns_an_array_with_total_count_index_and_rfc3339_times() {
+    let mut b = project("beta");
+    b.status = Status::Online;
+    b.last_heartbeat_at = Some(t0() + chrono::TimeDelta::seconds(3));
+    b.version = Some(federation_domain::Version::parse("0.9.0").unwrap());
+    let h = with_projects(vec![b, project("alpha")]);
     let r = h.send_w(TestRequest::get().uri("/api/fed/projects")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
-    assert_eq!(r.header("x-total-count"), Some("42"));
+    assert_eq!(r.header("x-total-count"), Some("2"));
+    assert_eq!(r.header("x-federation-index"), Some("2"));
     let items = r.json.as_array().expect("a JSON array");
     assert_eq!(items.len(), 2);
     assert_eq!(items[0]["slug"], "alpha");
@@ -65,54 +54,60 @@ async fn list_returns_an_array_with_total_count_and_rfc3339_times() {
     assert_eq!(items[0]["version"], serde_json::Value::Null);
 }
 
-#[actix_web::test]
-async fn list_passes_the_parsed_filter() {
-    let mut repo = MockProjectRepository::new();
-    repo.expect_list()
-        .withf(|f| {
-            *f == ListFilter {
-                status: Some(Status::Degraded),
-                tag: Some(Tag::parse("python").unwrap()),
-                limit: 5,
-                offset: 10,
+/// `n` projects `p00`, `p01`, …: even ones degraded, every third one tagged `go`.
+fn fleet(n: usize) -> Vec<federation_domain::Project> {
+    (0..n)
+        .map(|i| {
+            let mut p = project(&format!("p{i:02}"));
+            if i % 2 == 0 {
+                p.status = Status::Degraded;
             }
+            if i % 3 == 0 {
+                p.tags = federation_domain::Tags::parse(&["go"]).unwrap();
+            }
+            p
         })
-        .times(1)
-        .returning(|_| {
-            Ok(ProjectPage {
-                items: vec![],
-                total: 0,
-            })
-        });
-    let h = harness(repo);
+        .collect()
+}
+
+#[actix_web::test]
+async fn list_applies_the_parsed_filter_and_page() {
+    let h = with_projects(fleet(40));
+    // Degraded and tagged go: p00, p06, p12, p18, p24, p30, p36 (7); skip 2, take 3.
     let r = h
         .send_w(
             TestRequest::get()
-                .uri("/api/fed/projects?status=DEGRADED&tag=Python&limit=5&offset=10&other=x"),
+                .uri("/api/fed/projects?status=DEGRADED&tag=Go&limit=3&offset=2&other=x"),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
-    assert_eq!(r.json, serde_json::json!([]));
-    assert_eq!(r.header("x-total-count"), Some("0"));
+    let slugs: Vec<&str> = r
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs, ["p12", "p18", "p24"]);
+    assert_eq!(r.header("x-total-count"), Some("7"));
+    let r = h
+        .send_w(TestRequest::get().uri("/api/fed/projects?status=online&tag=none"))
+        .await;
+    assert_eq!(
+        (r.json.clone(), r.header("x-total-count")),
+        (serde_json::json!([]), Some("0"))
+    );
 }
 
 #[actix_web::test]
 async fn list_treats_empty_parameters_as_absent() {
-    let mut repo = MockProjectRepository::new();
-    repo.expect_list()
-        .withf(|f| *f == ListFilter::default())
-        .times(1)
-        .returning(|_| {
-            Ok(ProjectPage {
-                items: vec![],
-                total: 0,
-            })
-        });
-    let h = harness(repo);
+    let h = with_projects(fleet(120));
     let r = h
         .send_w(TestRequest::get().uri("/api/fed/projects?status=&tag=&limit=&offset="))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(r.json.as_array().unwrap().len(), 100, "the default page");
+    assert_eq!(r.header("x-total-count"), Some("120"));
 }
 
 #[actix_web::test]
@@ -151,22 +146,13 @@ async fn list_rejects_bad_query_values_with_422_naming_the_field() {
 
 #[actix_web::test]
 async fn list_accepts_the_limit_bounds() {
-    let mut repo = MockProjectRepository::new();
-    repo.expect_list()
-        .withf(|f| f.limit == 1 || f.limit == 1000)
-        .times(2)
-        .returning(|_| {
-            Ok(ProjectPage {
-                items: vec![],
-                total: 0,
-            })
-        });
-    let h = harness(repo);
+    let h = with_projects(fleet(3));
     for l in [1, 1000] {
         let r = h
             .send_w(TestRequest::get().uri(&format!("/api/fed/projects?limit={l}")))
             .await;
         assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.json.as_array().unwrap().len(), l.min(3));
     }
 }
 
@@ -205,7 +191,8 @@ async fn register_creates_with_201_and_location() {
     assert_eq!(r.json["status"], "offline");
     assert_eq!(r.json["hub_url"], "http://localhost:8000");
     // The project is now known to the presence table: a heartbeat is accepted.
-    assert_eq!(h.federation.counts().offline, 1);
+    let beat = br#"{"project_slug":"commandcenter"}"#;
+    assert!(h.federation.record_heartbeat("commandcenter", beat).is_ok());
 }
 
 #[actix_web::test]
@@ -368,25 +355,19 @@ async fn register_accepts_a_body_just_under_the_limit() {
 
 #[actix_web::test]
 async fn get_matches_the_slug_case_insensitively() {
-    let mut repo = MockProjectRepository::new();
-    repo.expect_get()
-        .withf(|s| s.as_str() == "commandcenter")
-        .times(1)
-        .returning(|s| Ok(Some(project(s.as_str()))));
-    let h = harness(repo);
+    let h = with_projects(vec![project("commandcenter")]);
     let r = h
         .send_w(TestRequest::get().uri("/api/fed/projects/CommandCenter"))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(r.header("x-federation-index"), Some("1"));
     assert_eq!(r.json["slug"], "commandcenter");
     assert_eq!(r.json["id"], 7);
 }
 
 #[actix_web::test]
 async fn get_unknown_is_404() {
-    let mut repo = MockProjectRepository::new();
-    repo.expect_get().times(1).returning(|_| Ok(None));
-    let h = harness(repo);
+    let h = with_projects(vec![project("commandcenter")]);
     let r = h
         .send_w(TestRequest::get().uri("/api/fed/projects/nope"))
         .await;
@@ -442,11 +423,7 @@ async fn patch_updates_descriptive_fields() {
 
 #[actix_web::test]
 async fn patch_with_nothing_to_change_returns_the_project() {
-    let mut repo = MockProjectRepository::new();
-    repo.expect_get()
-        .times(1)
-        .returning(|s| Ok(Some(project(s.as_str()))));
-    let h = harness(repo);
+    let h = with_projects(vec![project("commandcenter")]);
     let r = h
         .send_w(json_patch("/api/fed/projects/commandcenter", "{}"))
         .await;
@@ -553,14 +530,16 @@ async fn delete_answers_204_then_404() {
         .in_sequence(&mut seq)
         .returning(|_| Ok(false));
     let h = Builder::new(repo).known(&["commandcenter"]).build();
-    assert_eq!(h.federation.counts().offline, 1);
+    let beat = br#"{"project_slug":"commandcenter"}"#;
+    assert!(h.federation.record_heartbeat("commandcenter", beat).is_ok());
     let r = h
         .send_w(TestRequest::delete().uri("/api/fed/projects/CommandCenter"))
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     assert!(r.raw.is_empty());
     // Gone from the presence table too: heartbeats for it are now refused.
-    assert_eq!(h.federation.counts().offline, 0);
+    let refused = h.federation.record_heartbeat("commandcenter", beat);
+    assert_eq!(refused.unwrap_err().outcome(), "unknown_project");
     let r = h
         .send_w(TestRequest::delete().uri("/api/fed/projects/commandcenter"))
         .await;
@@ -652,12 +631,9 @@ fn assert_no_leak(r: &Reply) {
 
 #[actix_web::test]
 async fn unavailable_store_is_503_without_its_text() {
+    // Reads are answered from memory; every write and the history need the store.
     let mut repo = MockProjectRepository::new();
-    repo.expect_list()
-        .returning(|_| Err(RepositoryError::Unavailable(DB_TEXT.into())));
     repo.expect_upsert()
-        .returning(|_| Err(RepositoryError::Unavailable(DB_TEXT.into())));
-    repo.expect_get()
         .returning(|_| Err(RepositoryError::Unavailable(DB_TEXT.into())));
     repo.expect_delete()
         .returning(|_| Err(RepositoryError::Unavailable(DB_TEXT.into())));
@@ -667,9 +643,7 @@ async fn unavailable_store_is_503_without_its_text() {
         .returning(|_, _| Err(RepositoryError::Unavailable(DB_TEXT.into())));
     let h = harness(repo);
     for req in [
-        TestRequest::get().uri("/api/fed/projects"),
         json_post("/api/fed/projects", SEED_BODY),
-        TestRequest::get().uri("/api/fed/projects/commandcenter"),
         json_patch("/api/fed/projects/commandcenter", r#"{"name":"x"}"#),
         TestRequest::delete().uri("/api/fed/projects/commandcenter"),
         TestRequest::get().uri("/api/fed/projects/commandcenter/history"),
@@ -685,17 +659,14 @@ async fn unavailable_store_is_503_without_its_text() {
 #[actix_web::test]
 async fn internal_store_error_is_500_without_its_text() {
     let mut repo = MockProjectRepository::new();
-    repo.expect_list()
-        .returning(|_| Err(RepositoryError::Internal(DB_TEXT.into())));
     repo.expect_upsert()
         .returning(|_| Err(RepositoryError::Internal(DB_TEXT.into())));
-    repo.expect_get()
-        .returning(|_| Err(RepositoryError::Internal(DB_TEXT.into())));
+    repo.expect_history()
+        .returning(|_, _| Err(RepositoryError::Internal(DB_TEXT.into())));
     let h = harness(repo);
     for req in [
-        TestRequest::get().uri("/api/fed/projects"),
         json_post("/api/fed/projects", SEED_BODY),
-        TestRequest::get().uri("/api/fed/projects/commandcenter"),
+        TestRequest::get().uri("/api/fed/projects/commandcenter/history"),
     ] {
         let r = h.send_w(req).await;
         assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", r.raw);

@@ -1,0 +1,400 @@
+//! A store in memory that keeps every rule of the ports: the catalog, the history, the
+//! change log with its revisions, the fenced sweeper lease and the outbox cursor.
+//!
+//! For tests (this crate's, and other crates' with the `mock` feature): several
+//! [`crate::Federation`]s over one `MemoryStore` are several replicas over one database,
+//! driven by a manual clock. [`MemoryStore::set_unavailable`] makes every call fail as
+//! an unreachable store would.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::RepositoryError;
+use crate::model::{
+    ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Status,
+    Transition, Upserted,
+};
+use crate::ports::{ChangeLog, Clock, Lease, ProjectRepository};
+use crate::replication::{Change, ChangeKind, ChangesSince, Registry, Snapshot, Term};
+
+#[derive(Debug, Default)]
+struct State {
+    projects: BTreeMap<Slug, Project>,
+    next_id: i64,
+    history: HashMap<Slug, Vec<Transition>>,
+    log: Vec<(u64, Slug, DateTime<Utc>, ChangeKind)>,
+    next_revision: u64,
+    trimmed_through: u64,
+    published_through: u64,
+    lease: Option<(String, Term, DateTime<Utc>)>,
+    writes: u64,
+}
+
+impl State {
+    fn append(&mut self, slug: &Slug, at: DateTime<Utc>, kind: ChangeKind) {
+        self.next_revision += 1;
+        self.log.push((self.next_revision, slug.clone(), at, kind));
+    }
+
+    fn fence(&self, term: Term) -> Result<(), RepositoryError> {
+        match &self.lease {
+            Some((_, t, _)) if *t == term => Ok(()),
+            Some((holder, t, _)) => Err(RepositoryError::Fenced(format!(
+                "the lease is in term {t} (held by {holder}); the write carried term {term}"
+            ))),
+            None => Err(RepositoryError::Fenced("no lease is held".into())),
+        }
+    }
+
+    fn head(&self) -> u64 {
+        self.log
+            .last()
+            .map_or(self.trimmed_through, |(r, ..)| *r)
+            .max(self.trimmed_through)
+    }
+}
+
+/// The ports in memory. See the module docs.
+pub struct MemoryStore {
+    state: Mutex<State>,
+    clock: Arc<dyn Clock>,
+    unavailable: AtomicBool,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store whose times (creation, lease expiry) come from `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            clock,
+            unavailable: AtomicBool::new(false),
+        }
+    }
+
+    /// While `true`, every call fails with [`RepositoryError::Unavailable`].
+    pub fn set_unavailable(&self, down: bool) {
+        self.unavailable.store(down, Ordering::SeqCst);
+    }
+
+    fn state(&self) -> Result<MutexGuard<'_, State>, RepositoryError> {
+        if self.unavailable.load(Ordering::SeqCst) {
+            return Err(RepositoryError::Unavailable("the store is down".into()));
+        }
+        Ok(self.state.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Every transition stored for `slug`, oldest first.
+    pub fn transitions_of(&self, slug: &str) -> Vec<Transition> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        Slug::parse(slug)
+            .ok()
+            .and_then(|s| state.history.get(&s).cloned())
+            .unwrap_or_default()
+    }
+
+    /// The project as stored.
+    pub fn stored(&self, slug: &str) -> Option<Project> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        Slug::parse(slug)
+            .ok()
+            .and_then(|s| state.projects.get(&s).cloned())
+    }
+
+    /// How many fenced writes (presence batches) were stored.
+    pub fn presence_writes(&self) -> u64 {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).writes
+    }
+
+    /// The lease's holder and term.
+    pub fn lease(&self) -> Option<(String, Term)> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.lease.as_ref().map(|(h, t, _)| (h.clone(), *t))
+    }
+
+    fn upsert_one(state: &mut State, r: &Registration, now: DateTime<Utc>) -> Upserted {
+        let created = !state.projects.contains_key(&r.slug);
+        let project = match state.projects.get(&r.slug) {
+            Some(p) => Project {
+                name: r.name.clone(),
+                hub_url: r.hub_url.clone(),
+                mesh_namespace: r.mesh_namespace.clone(),
+                tags: r.tags.clone(),
+                updated_at: now,
+                ..p.clone()
+            },
+            None => {
+                state.next_id += 1;
+                Project {
+                    id: state.next_id,
+                    slug: r.slug.clone(),
+                    name: r.name.clone(),
+                    hub_url: r.hub_url.clone(),
+                    mesh_namespace: r.mesh_namespace.clone(),
+                    status: Status::Offline,
+                    status_reason: None,
+                    tags: r.tags.clone(),
+                    version: None,
+                    last_heartbeat_at: None,
+                    created_at: now,
+                    updated_at: now,
+                }
+            }
+        };
+        state.projects.insert(r.slug.clone(), project.clone());
+        let kind = if created {
+            ChangeKind::Registered
+        } else {
+            ChangeKind::Updated
+        };
+        state.append(&r.slug, now, kind);
+        Upserted { project, created }
+    }
+}
+
+#[async_trait]
+impl ProjectRepository for MemoryStore {
+    async fn upsert(&self, registration: &Registration) -> Result<Upserted, RepositoryError> {
+        let now = self.clock.now();
+        Ok(Self::upsert_one(&mut *self.state()?, registration, now))
+    }
+
+    async fn upsert_all(
+        &self,
+        registrations: &[Registration],
+    ) -> Result<Vec<Upserted>, RepositoryError> {
+        let now = self.clock.now();
+        let mut state = self.state()?;
+        Ok(registrations
+            .iter()
+            .map(|r| Self::upsert_one(&mut state, r, now))
+            .collect())
+    }
+
+    async fn update(
+        &self,
+        slug: &Slug,
+        patch: &ProjectPatch,
+    ) -> Result<Option<Project>, RepositoryError> {
+        let now = self.clock.now();
+        let mut state = self.state()?;
+        let Some(p) = state.projects.get_mut(slug) else {
+            return Ok(None);
+        };
+        if let Some(name) = &patch.name {
+            p.name = name.clone();
+        }
+        if let Some(url) = &patch.hub_url {
+            p.hub_url = url.clone();
+        }
+        if let Some(tags) = &patch.tags {
+            p.tags = tags.clone();
+        }
+        p.updated_at = now;
+        let project = p.clone();
+        state.append(slug, now, ChangeKind::Updated);
+        Ok(Some(project))
+    }
+
+    async fn get(&self, slug: &Slug) -> Result<Option<Project>, RepositoryError> {
+        Ok(self.state()?.projects.get(slug).cloned())
+    }
+
+    async fn list(&self, filter: &ListFilter) -> Result<ProjectPage, RepositoryError> {
+        let state = self.state()?;
+        let mut registry = Registry::new();
+        registry.load(Snapshot {
+            revision: state.head(),
+            projects: state.projects.values().cloned().collect(),
+        });
+        Ok(registry.list(filter))
+    }
+
+    async fn delete(&self, slug: &Slug) -> Result<bool, RepositoryError> {
+        let now = self.clock.now();
+        let mut state = self.state()?;
+        if state.projects.remove(slug).is_none() {
+            return Ok(false);
+        }
+        state.history.remove(slug);
+        state.append(slug, now, ChangeKind::Deleted);
+        Ok(true)
+    }
+
+    async fn presence_snapshot(&self) -> Result<Vec<PresenceRecord>, RepositoryError> {
+        Ok(self
+            .state()?
+            .projects
+            .values()
+            .map(|p| PresenceRecord {
+                slug: p.slug.clone(),
+                status: p.status,
+                status_reason: p.status_reason.clone(),
+                version: p.version.clone(),
+                last_heartbeat_at: p.last_heartbeat_at,
+            })
+            .collect())
+    }
+
+    async fn write_presence(
+        &self,
+        updates: &[PresenceRecord],
+        transitions: &[Transition],
+        term: Term,
+    ) -> Result<(), RepositoryError> {
+        let mut state = self.state()?;
+        state.fence(term)?;
+        state.writes += 1;
+        for u in updates {
+            if let Some(p) = state.projects.get_mut(&u.slug) {
+                p.status = u.status;
+                p.status_reason = u.status_reason.clone();
+                p.version = u.version.clone();
+                if u.last_heartbeat_at > p.last_heartbeat_at {
+                    p.last_heartbeat_at = u.last_heartbeat_at;
+                }
+            }
+        }
+        for t in transitions {
+            if state.projects.contains_key(&t.slug) {
+                state
+                    .history
+                    .entry(t.slug.clone())
+                    .or_default()
+                    .push(t.clone());
+                state.append(&t.slug, t.at, ChangeKind::Transition(t.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn history(
+        &self,
+        slug: &Slug,
+        limit: u32,
+    ) -> Result<Option<Vec<Transition>>, RepositoryError> {
+        let state = self.state()?;
+        if !state.projects.contains_key(slug) {
+            return Ok(None);
+        }
+        let mut all = state.history.get(slug).cloned().unwrap_or_default();
+        all.reverse();
+        all.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(Some(all))
+    }
+
+    async fn ping(&self) -> Result<(), RepositoryError> {
+        self.state().map(|_| ())
+    }
+}
+
+#[async_trait]
+impl ChangeLog for MemoryStore {
+    async fn snapshot(&self) -> Result<Snapshot, RepositoryError> {
+        let state = self.state()?;
+        Ok(Snapshot {
+            revision: state.head(),
+            projects: state.projects.values().cloned().collect(),
+        })
+    }
+
+    async fn changes_since(
+        &self,
+        revision: u64,
+        limit: u32,
+    ) -> Result<ChangesSince, RepositoryError> {
+        let state = self.state()?;
+        if revision < state.trimmed_through {
+            return Ok(ChangesSince::Trimmed);
+        }
+        Ok(ChangesSince::Changes(
+            state
+                .log
+                .iter()
+                .filter(|(r, ..)| *r > revision)
+                .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                .map(|(r, slug, at, kind)| Change {
+                    revision: *r,
+                    slug: slug.clone(),
+                    at: *at,
+                    kind: kind.clone(),
+                    project: state.projects.get(slug).cloned(),
+                })
+                .collect(),
+        ))
+    }
+
+    async fn published_through(&self) -> Result<u64, RepositoryError> {
+        Ok(self.state()?.published_through)
+    }
+
+    async fn mark_published(&self, revision: u64, term: Term) -> Result<(), RepositoryError> {
+        let mut state = self.state()?;
+        state.fence(term)?;
+        state.published_through = state.published_through.max(revision);
+        Ok(())
+    }
+
+    async fn trim(&self, before: DateTime<Utc>, keep: u64) -> Result<u64, RepositoryError> {
+        let mut state = self.state()?;
+        let Some(max) = state.log.last().map(|(r, ..)| *r) else {
+            return Ok(0);
+        };
+        let old = state
+            .log
+            .iter()
+            .filter(|(_, _, at, _)| *at < before)
+            .map(|(r, ..)| *r)
+            .max()
+            .unwrap_or(0);
+        let cutoff = old
+            .max(max.saturating_sub(keep))
+            .min(max - 1)
+            .min(state.published_through);
+        let before_len = state.log.len();
+        state.log.retain(|(r, ..)| *r > cutoff);
+        state.trimmed_through = state.trimmed_through.max(cutoff);
+        Ok((before_len - state.log.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl Lease for MemoryStore {
+    async fn acquire(
+        &self,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Option<Term>, RepositoryError> {
+        let now = self.clock.now();
+        let until = now + chrono::TimeDelta::from_std(ttl).unwrap_or(chrono::TimeDelta::MAX);
+        let mut state = self.state()?;
+        let term = match &state.lease {
+            None => Term(1),
+            Some((h, t, _)) if h == holder => *t,
+            Some((_, t, expires)) if *expires <= now => Term(t.0 + 1),
+            Some(_) => return Ok(None),
+        };
+        state.lease = Some((holder.to_owned(), term, until));
+        Ok(Some(term))
+    }
+
+    async fn release(&self, holder: &str) -> Result<(), RepositoryError> {
+        let now = self.clock.now();
+        let mut state = self.state()?;
+        if let Some((h, _, expires)) = &mut state.lease {
+            if h == holder {
+                *expires = now;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,425 @@
+//! Several replicas, one truth: the change log's values, the registry every replica
+//! holds in memory, and the rules of the sweeper lease.
+//!
+//! The store numbers every catalog change and every status transition with a
+//! cluster-wide revision, in the transaction of the change itself ([`Change`]). Every
+//! replica loads a [`Snapshot`] at start and then applies the log in revision order to
+//! its [`Registry`], which answers reads. One replica at a time holds the sweeper
+//! lease ([`Term`]): only it writes transitions and publishes events, and the store
+//! refuses a write whose term is no longer current (see README § Several replicas).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use crate::model::{ListFilter, PresenceRecord, Project, ProjectPage, Slug, Status, Transition};
+use crate::presence::StatusCounts;
+
+/// The term of a sweeper lease: it grows by one whenever the lease changes hands, so a
+/// write carrying an older term comes from a replica that lost the lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Term(pub u64);
+
+impl std::fmt::Display for Term {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a change did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// A new project (REST, the catalog file).
+    Registered,
+    /// A project's descriptive fields changed (REST upsert or patch, the catalog file).
+    Updated,
+    /// A project was removed.
+    Deleted,
+    /// A project's status changed.
+    Transition(Transition),
+}
+
+impl ChangeKind {
+    /// The name stored in the log and sent on the change stream.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ChangeKind::Registered => "registered",
+            ChangeKind::Updated => "updated",
+            ChangeKind::Deleted => "deleted",
+            ChangeKind::Transition(_) => "transition",
+        }
+    }
+}
+
+/// One row of the change log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// Its place in the cluster-wide order (not dense: numbers can be skipped).
+    pub revision: u64,
+    pub slug: Slug,
+    pub at: DateTime<Utc>,
+    pub kind: ChangeKind,
+    /// The project as the store holds it when the log is read (`None` once deleted).
+    /// It is at least as new as the change, and applying changes in order converges on
+    /// the store's state.
+    pub project: Option<Project>,
+}
+
+/// The answer to "what changed after revision N".
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChangesSince {
+    /// Every change after N, oldest first (at most the limit asked for).
+    Changes(Vec<Change>),
+    /// Changes after N were trimmed from the log: reload a [`Snapshot`].
+    Trimmed,
+}
+
+/// The whole catalog at one revision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub revision: u64,
+    pub projects: Vec<Project>,
+}
+
+/// A replica's part in the sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Follows the log; writes no transition.
+    Follower,
+    /// Holds the lease in this term: sweeps, writes transitions, publishes events.
+    Leader(Term),
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Follower => "follower",
+            Role::Leader(_) => "leader",
+        }
+    }
+
+    pub fn term(&self) -> Option<Term> {
+        match self {
+            Role::Leader(t) => Some(*t),
+            Role::Follower => None,
+        }
+    }
+}
+
+/// The catalog as of one revision of the log, in memory: what reads are answered from.
+#[derive(Debug, Default)]
+pub struct Registry {
+    projects: BTreeMap<Slug, Project>,
+    revision: u64,
+}
+
+/// Heartbeat fields only ever move forward: the store's copy can be a tick older than
+/// what this replica heard itself.
+fn keep_newer_liveness(stored: &mut Project, held: &Project) {
+    if held.last_heartbeat_at > stored.last_heartbeat_at {
+        stored.last_heartbeat_at = held.last_heartbeat_at;
+        if held.version.is_some() {
+            stored.version = held.version.clone();
+        }
+    }
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces everything with a snapshot (at start, or after falling behind a trim).
+    pub fn load(&mut self, snapshot: Snapshot) {
+        self.projects = snapshot
+            .projects
+            .into_iter()
+            .map(|p| (p.slug.clone(), p))
+            .collect();
+        self.revision = snapshot.revision;
+    }
+
+    /// The last revision applied.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    pub fn len(&self) -> usize {
+        self.projects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.projects.is_empty()
+    }
+
+    /// Applies changes in order, skipping those at or below the revision already
+    /// applied (two readers of the log may race; the later one's changes include the
+    /// earlier one's). Returns the changes applied.
+    pub fn apply(&mut self, changes: Vec<Change>) -> Vec<Change> {
+        let mut applied = Vec::new();
+        for change in changes {
+            if change.revision <= self.revision {
+                continue;
+            }
+            self.revision = change.revision;
+            match (&change.kind, &change.project) {
+                (ChangeKind::Deleted, _) => {
+                    self.projects.remove(&change.slug);
+                }
+                (_, Some(project)) => {
+                    let mut project = project.clone();
+                    if let Some(held) = self.projects.get(&project.slug) {
+                        keep_newer_liveness(&mut project, held);
+                    }
+                    self.projects.insert(project.slug.clone(), project);
+                }
+                // Deleted since: the delete is a later change of this same read.
+                (_, None) => {}
+            }
+            applied.push(change);
+        }
+        applied
+    }
+
+    /// Heartbeat times and versions this replica heard (statuses come from the log).
+    pub fn apply_liveness(&mut self, updates: &[PresenceRecord]) {
+        for u in updates {
+            if let Some(p) = self.projects.get_mut(&u.slug) {
+                // Microseconds, as the store keeps them: a reply does not change its
+                // precision when the store's copy arrives.
+                let heard = u.last_heartbeat_at.map(|t| t.trunc_subsecs(6));
+                if heard > p.last_heartbeat_at {
+                    p.last_heartbeat_at = heard;
+                }
+                if u.version.is_some() {
+                    p.version = u.version.clone();
+                }
+            }
+        }
+    }
+
+    pub fn get(&self, slug: &Slug) -> Option<&Project> {
+        self.projects.get(slug)
+    }
+
+    /// The recorded status of every project.
+    pub fn statuses(&self) -> impl Iterator<Item = (&Slug, Status)> {
+        self.projects.iter().map(|(s, p)| (s, p.status))
+    }
+
+    /// Projects by status, as recorded.
+    pub fn counts(&self) -> StatusCounts {
+        let mut c = StatusCounts::default();
+        for p in self.projects.values() {
+            match p.status {
+                Status::Online => c.online += 1,
+                Status::Degraded => c.degraded += 1,
+                Status::Offline => c.offline += 1,
+            }
+        }
+        c
+    }
+
+    /// One page of the projects the filter matches, in slug order, with the total.
+    pub fn list(&self, filter: &ListFilter) -> ProjectPage {
+        let matches = |p: &&Project| {
+            filter.status.is_none_or(|s| p.status == s)
+                && filter
+                    .tag
+                    .as_ref()
+                    .is_none_or(|t| p.tags.iter().any(|have| have == t))
+        };
+        let limit = usize::try_from(filter.limit).unwrap_or(usize::MAX);
+        let offset = usize::try_from(filter.offset).unwrap_or(usize::MAX);
+        let (total, items) = if filter.status.is_none() && filter.tag.is_none() {
+            let items = self
+                .projects
+                .values()
+                .skip(offset)
+                .take(limit)
+                .cloned()
+                .collect();
+            (self.projects.len(), items)
+        } else {
+            let mut total = 0usize;
+            let mut items = Vec::new();
+            for p in self.projects.values().filter(matches) {
+                if total >= offset && items.len() < limit {
+                    items.push(p.clone());
+                }
+                total += 1;
+            }
+            (total, items)
+        };
+        ProjectPage {
+            items,
+            total: u64::try_from(total).unwrap_or(u64::MAX),
+            revision: self.revision,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::model::{HubUrl, MeshNamespace, ProjectName, Tag, Tags};
+
+    fn t(s: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 11, 18, 12, 0, 0).unwrap() + chrono::TimeDelta::seconds(s)
+    }
+
+    fn project(slug: &str, status: Status, tags: &[&str]) -> Project {
+        let slug = Slug::parse(slug).unwrap();
+        Project {
+            id: 1,
+            mesh_namespace: MeshNamespace::for_slug(&slug),
+            slug,
+            name: ProjectName::parse("A project").unwrap(),
+            hub_url: HubUrl::parse("http://hub.example:8000").unwrap(),
+            status,
+            status_reason: None,
+            tags: Tags::parse(tags).unwrap(),
+            version: None,
+            last_heartbeat_at: None,
+            created_at: t(0),
+            updated_at: t(0),
+        }
+    }
+
+    fn change(revision: u64, kind: ChangeKind, project: Option<Project>, slug: &str) -> Change {
+        Change {
+            revision,
+            slug: Slug::parse(slug).unwrap(),
+            at: t(revision as i64),
+            kind,
+            project,
+        }
+    }
+
+    #[test]
+    fn applies_in_order_and_skips_what_it_already_has() {
+        let mut r = Registry::new();
+        let applied = r.apply(vec![
+            change(
+                1,
+                ChangeKind::Registered,
+                Some(project("a", Status::Offline, &[])),
+                "a",
+            ),
+            change(
+                3,
+                ChangeKind::Registered,
+                Some(project("b", Status::Offline, &[])),
+                "b",
+            ),
+        ]);
+        assert_eq!(applied.len(), 2);
+        assert_eq!(r.revision(), 3);
+        // A slower reader's copy of the same range changes nothing.
+        let again = r.apply(vec![change(3, ChangeKind::Deleted, None, "b")]);
+        assert!(again.is_empty());
+        assert!(r.get(&Slug::parse("b").unwrap()).is_some());
+        r.apply(vec![change(4, ChangeKind::Deleted, None, "b")]);
+        assert!(r.get(&Slug::parse("b").unwrap()).is_none());
+        assert_eq!(r.revision(), 4);
+    }
+
+    #[test]
+    fn a_change_whose_project_is_gone_advances_the_revision_only() {
+        let mut r = Registry::new();
+        r.apply(vec![change(7, ChangeKind::Updated, None, "gone")]);
+        assert_eq!(r.revision(), 7);
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn heard_heartbeats_never_move_back_when_the_log_brings_an_older_copy() {
+        let mut r = Registry::new();
+        r.apply(vec![change(
+            1,
+            ChangeKind::Registered,
+            Some(project("a", Status::Offline, &[])),
+            "a",
+        )]);
+        let slug = Slug::parse("a").unwrap();
+        r.apply_liveness(&[PresenceRecord {
+            slug: slug.clone(),
+            status: Status::Online,
+            status_reason: None,
+            version: None,
+            last_heartbeat_at: Some(t(30)),
+        }]);
+        // Liveness alone never changes the recorded status.
+        assert_eq!(r.get(&slug).unwrap().status, Status::Offline);
+        let mut stored = project("a", Status::Online, &[]);
+        stored.last_heartbeat_at = Some(t(29));
+        r.apply(vec![change(
+            2,
+            ChangeKind::Transition(Transition {
+                slug: slug.clone(),
+                from: Status::Offline,
+                to: Status::Online,
+                reason: None,
+                at: t(29),
+                last_heartbeat_at: Some(t(29)),
+            }),
+            Some(stored),
+            "a",
+        )]);
+        let p = r.get(&slug).unwrap();
+        assert_eq!(p.status, Status::Online);
+        assert_eq!(p.last_heartbeat_at, Some(t(30)));
+    }
+
+    #[test]
+    fn lists_pages_in_slug_order_with_filters_and_totals() {
+        let mut r = Registry::new();
+        r.load(Snapshot {
+            revision: 9,
+            projects: vec![
+                project("c", Status::Online, &["x"]),
+                project("a", Status::Online, &["x", "y"]),
+                project("b", Status::Offline, &["y"]),
+                project("d", Status::Online, &[]),
+            ],
+        });
+        let slugs = |page: &ProjectPage| -> Vec<String> {
+            page.items.iter().map(|p| p.slug.to_string()).collect()
+        };
+        let all = r.list(&ListFilter::default());
+        assert_eq!(
+            (slugs(&all), all.total, all.revision),
+            (vec!["a".into(), "b".into(), "c".into(), "d".into()], 4, 9)
+        );
+        let online = r.list(&ListFilter {
+            status: Some(Status::Online),
+            limit: 1,
+            offset: 1,
+            ..ListFilter::default()
+        });
+        assert_eq!((slugs(&online), online.total), (vec!["c".to_string()], 3));
+        let tagged = r.list(&ListFilter {
+            tag: Some(Tag::parse("y").unwrap()),
+            ..ListFilter::default()
+        });
+        assert_eq!(
+            (slugs(&tagged), tagged.total),
+            (vec!["a".to_string(), "b".into()], 2)
+        );
+        let past_the_end = r.list(&ListFilter {
+            offset: 10,
+            ..ListFilter::default()
+        });
+        assert_eq!((past_the_end.items.len(), past_the_end.total), (0, 4));
+        assert_eq!(
+            r.counts(),
+            StatusCounts {
+                online: 3,
+                degraded: 0,
+                offline: 1
+            }
+        );
+    }
+}

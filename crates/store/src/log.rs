@@ -1,0 +1,366 @@
+//! The change log, the sweeper lease and the outbox cursor, written once for both
+//! backends (expanded like [`crate::reads`]: `[async] [.await]` or `[] []`).
+//!
+//! Every function runs inside the caller's transaction. PostgreSQL callers take the
+//! log's advisory lock before [`append`](log_ops) (so revisions commit in order) and
+//! notify listeners after it; SQLite has one writer at a time anyway.
+
+use chrono::{DateTime, Utc};
+use federation_domain::{ChangeKind, Status, Transition};
+
+use crate::schema::DbTime;
+
+/// The one lease: the sweeper's.
+pub(crate) const SWEEPER_LEASE: &str = "sweeper";
+
+/// The channel `NOTIFY` wakes followers on (PostgreSQL).
+pub const CHANGES_CHANNEL: &str = "federation_changes";
+
+/// One change to append.
+#[derive(Debug, Clone)]
+pub(crate) struct NewChange<'a> {
+    pub kind: &'static str,
+    pub slug: &'a str,
+    pub at: DbTime,
+    pub from_status: Option<&'static str>,
+    pub to_status: Option<&'static str>,
+    pub reason: Option<&'a str>,
+    pub last_heartbeat_at: Option<DbTime>,
+}
+
+impl<'a> NewChange<'a> {
+    /// A catalog change (registered, updated, deleted) of `slug`.
+    pub fn catalog(kind: &'static str, slug: &'a str, at: DbTime) -> Self {
+        Self {
+            kind,
+            slug,
+            at,
+            from_status: None,
+            to_status: None,
+            reason: None,
+            last_heartbeat_at: None,
+        }
+    }
+
+    /// A status transition.
+    pub fn transition(t: &'a Transition) -> Self {
+        use chrono::SubsecRound;
+        Self {
+            kind: "transition",
+            slug: t.slug.as_str(),
+            at: DbTime(t.at.trunc_subsecs(6)),
+            from_status: Some(t.from.as_str()),
+            to_status: Some(t.to.as_str()),
+            reason: t.reason.as_deref(),
+            last_heartbeat_at: t.last_heartbeat_at.map(|b| DbTime(b.trunc_subsecs(6))),
+        }
+    }
+}
+
+/// One `change_log` row as read.
+#[derive(Debug, diesel::Queryable)]
+pub(crate) struct ChangeRow {
+    pub revision: i64,
+    pub kind: String,
+    pub slug: String,
+    pub at: DbTime,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub reason: Option<String>,
+    pub last_heartbeat_at: Option<DbTime>,
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> crate::StoreError {
+    crate::StoreError::Corrupt(format!("change_log {what}: {e}"))
+}
+
+impl ChangeRow {
+    /// The domain's change kind (the transition's slug is the row's).
+    pub fn kind(&self, slug: &federation_domain::Slug) -> Result<ChangeKind, crate::StoreError> {
+        Ok(match self.kind.as_str() {
+            "registered" => ChangeKind::Registered,
+            "updated" => ChangeKind::Updated,
+            "deleted" => ChangeKind::Deleted,
+            "transition" => {
+                let status = |s: &Option<String>| {
+                    Status::parse(s.as_deref().unwrap_or_default())
+                        .map_err(|e| corrupt("status", e))
+                };
+                ChangeKind::Transition(Transition {
+                    slug: slug.clone(),
+                    from: status(&self.from_status)?,
+                    to: status(&self.to_status)?,
+                    reason: self.reason.clone(),
+                    at: self.at.0,
+                    last_heartbeat_at: self.last_heartbeat_at.map(|t| t.0),
+                })
+            }
+            other => return Err(corrupt("kind", other)),
+        })
+    }
+}
+
+/// A revision as stored (the column is signed).
+pub(crate) fn to_db(revision: u64) -> i64 {
+    i64::try_from(revision).unwrap_or(i64::MAX)
+}
+
+/// A stored revision (never negative).
+pub(crate) fn from_db(revision: i64) -> u64 {
+    u64::try_from(revision).unwrap_or(0)
+}
+
+/// When a lease taken or renewed now ends.
+pub(crate) fn lease_end(now: DateTime<Utc>, ttl: std::time::Duration) -> DbTime {
+    let ttl = chrono::TimeDelta::from_std(ttl).unwrap_or(chrono::TimeDelta::MAX);
+    DbTime(
+        now.checked_add_signed(ttl)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+    )
+}
+
+/// Expands the change-log operations for one connection type. See the module docs.
+macro_rules! log_ops {
+    ($conn:ty, [$($async_kw:tt)*], [$($aw:tt)*]) => {
+        /// Appends changes, in order.
+        pub(crate) $($async_kw)* fn append(
+            conn: &mut $conn,
+            changes: &[crate::log::NewChange<'_>],
+        ) -> Result<(), StoreError> {
+            use crate::schema::change_log as c;
+            if changes.is_empty() {
+                return Ok(());
+            }
+            // Bounded statements: SQLite caps bound values per statement.
+            for chunk in changes.chunks(2000) {
+                let rows: Vec<_> = chunk
+                    .iter()
+                    .map(|n| {
+                        (
+                            c::kind.eq(n.kind),
+                            c::slug.eq(n.slug),
+                            c::at.eq(n.at),
+                            c::from_status.eq(n.from_status),
+                            c::to_status.eq(n.to_status),
+                            c::reason.eq(n.reason),
+                            c::last_heartbeat_at.eq(n.last_heartbeat_at),
+                        )
+                    })
+                    .collect();
+                diesel::insert_into(c::table).values(rows).execute(conn)$($aw)*?;
+            }
+            Ok(())
+        }
+
+        /// The last revision appended (0 for an empty log).
+        pub(crate) $($async_kw)* fn head(conn: &mut $conn) -> Result<u64, StoreError> {
+            use crate::schema::{change_log as c, change_log_state as st};
+            let max: Option<i64> = c::table
+                .select(diesel::dsl::max(c::revision))
+                .first(conn)$($aw)*?;
+            let trimmed: i64 = st::table.select(st::trimmed_through).first(conn)$($aw)*?;
+            Ok(crate::log::from_db(max.unwrap_or(0).max(trimmed)))
+        }
+
+        /// Changes after `revision` with the projects as they are now; `Trimmed` when
+        /// the log no longer holds all of them.
+        pub(crate) $($async_kw)* fn changes_since(
+            conn: &mut $conn,
+            revision: u64,
+            limit: u32,
+        ) -> Result<federation_domain::ChangesSince, StoreError> {
+            use crate::schema::{change_log as c, change_log_state as st, projects};
+            use federation_domain::{Change, ChangesSince};
+            let trimmed: i64 = st::table.select(st::trimmed_through).first(conn)$($aw)*?;
+            let after = crate::log::to_db(revision);
+            if after < trimmed {
+                return Ok(ChangesSince::Trimmed);
+            }
+            let rows: Vec<crate::log::ChangeRow> = c::table
+                .filter(c::revision.gt(after))
+                .order(c::revision.asc())
+                .limit(i64::from(limit))
+                .load(conn)$($aw)*?;
+            if rows.is_empty() {
+                return Ok(ChangesSince::Changes(Vec::new()));
+            }
+            let mut slugs: Vec<&str> = rows.iter().map(|r| r.slug.as_str()).collect();
+            slugs.sort_unstable();
+            slugs.dedup();
+            let project_rows: Vec<ProjectRow> = projects::table
+                .filter(projects::slug.eq_any(slugs))
+                .select(ProjectRow::as_select())
+                .load(conn)$($aw)*?;
+            let ids = project_rows.iter().map(|p| p.id).collect();
+            let tags = tags_of(conn, ids)$($aw)*?;
+            let mut current: std::collections::HashMap<String, Project> =
+                crate::rows::assemble(project_rows, tags)?
+                    .into_iter()
+                    .map(|p| (p.slug.to_string(), p))
+                    .collect();
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let slug = federation_domain::Slug::parse(&row.slug)
+                    .map_err(|e| StoreError::Corrupt(format!("change_log slug: {e}")))?;
+                out.push(Change {
+                    revision: crate::log::from_db(row.revision),
+                    kind: row.kind(&slug)?,
+                    at: row.at.0,
+                    project: current.get(slug.as_str()).cloned(),
+                    slug,
+                });
+            }
+            // Each project is cloned per change; drop the map's copies now.
+            current.clear();
+            Ok(ChangesSince::Changes(out))
+        }
+
+        /// Every project and the revision they reflect. Run in one read transaction.
+        pub(crate) $($async_kw)* fn snapshot(
+            conn: &mut $conn,
+        ) -> Result<federation_domain::Snapshot, StoreError> {
+            use crate::schema::projects;
+            let revision = head(conn)$($aw)*?;
+            let rows: Vec<ProjectRow> = projects::table
+                .order(projects::slug.asc())
+                .select(ProjectRow::as_select())
+                .load(conn)$($aw)*?;
+            let ids = rows.iter().map(|p| p.id).collect();
+            let tags = tags_of(conn, ids)$($aw)*?;
+            Ok(federation_domain::Snapshot {
+                revision,
+                projects: crate::rows::assemble(rows, tags)?,
+            })
+        }
+
+        /// The outbox cursor.
+        pub(crate) $($async_kw)* fn published_through(conn: &mut $conn) -> Result<u64, StoreError> {
+            use crate::schema::change_log_state as st;
+            let p: i64 = st::table.select(st::published_through).first(conn)$($aw)*?;
+            Ok(crate::log::from_db(p))
+        }
+
+        /// Moves the outbox cursor forward (never back). Fence first.
+        pub(crate) $($async_kw)* fn set_published(
+            conn: &mut $conn,
+            revision: u64,
+        ) -> Result<(), StoreError> {
+            use crate::schema::change_log_state as st;
+            let revision = crate::log::to_db(revision);
+            diesel::update(st::table.filter(st::published_through.lt(revision)))
+                .set(st::published_through.eq(revision))
+                .execute(conn)$($aw)*?;
+            Ok(())
+        }
+
+        /// Deletes old changes (see `ChangeLog::trim`). Returns how many went.
+        pub(crate) $($async_kw)* fn trim(
+            conn: &mut $conn,
+            before: DbTime,
+            keep: u64,
+        ) -> Result<u64, StoreError> {
+            use crate::schema::{change_log as c, change_log_state as st};
+            let max: Option<i64> = c::table
+                .select(diesel::dsl::max(c::revision))
+                .first(conn)$($aw)*?;
+            let Some(max) = max else { return Ok(0) };
+            let old: Option<i64> = c::table
+                .filter(c::at.lt(before))
+                .select(diesel::dsl::max(c::revision))
+                .first(conn)$($aw)*?;
+            let beyond_keep = max.saturating_sub(crate::log::to_db(keep));
+            let published: i64 = st::table.select(st::published_through).first(conn)$($aw)*?;
+            // The newest row stays (it carries the head), and so does every change whose
+            // event is still to be published.
+            let cutoff = old.unwrap_or(0).max(beyond_keep).min(max - 1).min(published);
+            if cutoff <= 0 {
+                return Ok(0);
+            }
+            let n = diesel::delete(c::table.filter(c::revision.le(cutoff)))
+                .execute(conn)$($aw)*?;
+            diesel::update(st::table.filter(st::trimmed_through.lt(cutoff)))
+                .set(st::trimmed_through.eq(cutoff))
+                .execute(conn)$($aw)*?;
+            Ok(n as u64)
+        }
+
+        /// Takes, renews or refuses the sweeper lease (see `Lease::acquire`). The lease
+        /// row must be locked by the caller's transaction where the backend allows it.
+        pub(crate) $($async_kw)* fn acquire(
+            conn: &mut $conn,
+            current: Option<(String, i64, DbTime)>,
+            holder: &str,
+            now: chrono::DateTime<chrono::Utc>,
+            ttl: std::time::Duration,
+        ) -> Result<Option<federation_domain::Term>, StoreError> {
+            use crate::schema::leases as l;
+            let until = crate::log::lease_end(now, ttl);
+            let term = match current {
+                None => {
+                    let n = diesel::insert_into(l::table)
+                        .values((
+                            l::name.eq(crate::log::SWEEPER_LEASE),
+                            l::holder.eq(holder),
+                            l::term.eq(1i64),
+                            l::expires_at.eq(until),
+                        ))
+                        .on_conflict_do_nothing()
+                        .execute(conn)$($aw)*?;
+                    if n == 0 {
+                        return Ok(None);
+                    }
+                    1
+                }
+                Some((held_by, term, _)) if held_by == holder => {
+                    diesel::update(l::table.filter(l::name.eq(crate::log::SWEEPER_LEASE)))
+                        .set(l::expires_at.eq(until))
+                        .execute(conn)$($aw)*?;
+                    term
+                }
+                Some((_, term, expires)) if expires.0 <= now => {
+                    diesel::update(l::table.filter(l::name.eq(crate::log::SWEEPER_LEASE)))
+                        .set((l::holder.eq(holder), l::term.eq(term + 1), l::expires_at.eq(until)))
+                        .execute(conn)$($aw)*?;
+                    term + 1
+                }
+                Some(_) => return Ok(None),
+            };
+            Ok(Some(federation_domain::Term(crate::log::from_db(term))))
+        }
+
+        /// Ends `holder`'s lease now (its term stays, so the next holder's is newer).
+        pub(crate) $($async_kw)* fn release(
+            conn: &mut $conn,
+            holder: &str,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> Result<(), StoreError> {
+            use crate::schema::leases as l;
+            diesel::update(
+                l::table
+                    .filter(l::name.eq(crate::log::SWEEPER_LEASE))
+                    .filter(l::holder.eq(holder)),
+            )
+            .set(l::expires_at.eq(DbTime(now)))
+            .execute(conn)$($aw)*?;
+            Ok(())
+        }
+
+        /// Refuses (`StoreError::Fenced`) unless `term` is the lease's current term.
+        pub(crate) fn check_term(
+            current: Option<(String, i64, DbTime)>,
+            term: federation_domain::Term,
+        ) -> Result<(), StoreError> {
+            match current {
+                Some((_, t, _)) if crate::log::from_db(t) == term.0 => Ok(()),
+                Some((holder, t, _)) => Err(StoreError::Fenced(format!(
+                    "the sweeper lease is in term {t} (held by {holder}); this write carried term {term}"
+                ))),
+                None => Err(StoreError::Fenced(format!(
+                    "no sweeper lease is held; this write carried term {term}"
+                ))),
+            }
+        }
+    };
+}
+
+pub(crate) use log_ops;
