@@ -5,6 +5,9 @@
 //! - `dev`            throwaway PostgreSQL + nats-server, migrated, serving until Ctrl-C
 //! - `test [ARGS]`    install what the tests need (as root, with apt) and run every test
 //! - `bench`          release build, throwaway PostgreSQL + nats-server, measure ([`bench`])
+//!
+//! Paths under cargo's target directory come from [`target_dir`], so `CARGO_TARGET_DIR`
+//! (and `build.target-dir`) hold here as they do for cargo.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -21,8 +24,9 @@ commands:
   migrate [--database-url URL]    apply pending migrations (default: DATABASE_URL, else data/federation.db)
   dev                             start a throwaway PostgreSQL and nats-server, migrate, serve until Ctrl-C
   test [CARGO TEST ARGS]          install PostgreSQL/nats-server if missing (root + apt), run all tests
-  bench                           release build; measure ingest, REST, detection and steady state against
-                                  a throwaway PostgreSQL + nats-server; table in target/bench/report.md";
+  bench [--only a,b,c,d,e]        release build; measure ingest, REST, detection and steady state against
+                                  a throwaway PostgreSQL + nats-server; table in bench/report.md under
+                                  cargo's target directory (target/ unless CARGO_TARGET_DIR says otherwise)";
 
 fn main() {
     if let Err(e) = run() {
@@ -35,14 +39,14 @@ fn run() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let command = args.next().unwrap_or_default();
     let rest: Vec<String> = args.collect();
-    let root = workspace_root();
+    let root = workspace_root()?;
     std::env::set_current_dir(&root).context("entering the workspace root")?;
     match command.as_str() {
         "serve" => exit_with(federation(&["serve"], &rest)?),
         "migrate" => exit_with(federation(&["migrate"], &rest)?),
         "dev" => dev(&rest),
         "test" => test(&rest),
-        "bench" => bench::run(&root, &rest),
+        "bench" => bench::run(&target_dir()?, &rest),
         "" | "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
@@ -51,11 +55,39 @@ fn run() -> anyhow::Result<()> {
     }
 }
 
-fn workspace_root() -> PathBuf {
+fn workspace_root() -> anyhow::Result<PathBuf> {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("xtask lives inside the workspace")
-        .to_path_buf()
+        .map(Path::to_path_buf)
+        .context("xtask lives inside the workspace")
+}
+
+/// Cargo's target directory for this workspace, as cargo itself resolves it
+/// (`CARGO_TARGET_DIR`, `build.target-dir`, else `target/` at the workspace root).
+fn target_dir() -> anyhow::Result<PathBuf> {
+    target_dir_of(&mut cargo())
+}
+
+/// `cargo metadata`'s `target_directory`, asked of `cargo` (a [`cargo()`] command).
+fn target_dir_of(cargo: &mut Command) -> anyhow::Result<PathBuf> {
+    let out = cargo
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .context("running cargo metadata")?;
+    if !out.status.success() {
+        bail!(
+            "cargo metadata failed with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("reading cargo metadata's output")?;
+    metadata
+        .get("target_directory")
+        .and_then(serde_json::Value::as_str)
+        .map(PathBuf::from)
+        .context("no target_directory in cargo metadata's output")
 }
 
 fn cargo() -> Command {
@@ -261,6 +293,25 @@ fn dev(rest: &[String]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_target_directory_is_the_one_cargo_uses() {
+        let elsewhere = std::env::temp_dir().join("xtask-target-dir-test");
+        let mut cargo = cargo();
+        cargo.env("CARGO_TARGET_DIR", &elsewhere);
+        assert_eq!(target_dir_of(&mut cargo).unwrap(), elsewhere);
+        assert!(!elsewhere.exists(), "asking does not create it");
+    }
+
+    #[test]
+    fn a_relative_target_directory_is_taken_from_where_cargo_runs() {
+        let mut cargo = cargo();
+        cargo.env("CARGO_TARGET_DIR", "relative-target");
+        assert_eq!(
+            target_dir_of(&mut cargo).unwrap(),
+            std::env::current_dir().unwrap().join("relative-target")
+        );
+    }
 
     #[test]
     fn adds_up_test_result_lines() {

@@ -1,0 +1,401 @@
+//! (a) ingest: 10,000 projects registered, then 1,000,000 heartbeats as fast as the
+//! publisher goes, first to a bare subscriber (the ceiling), then to the service.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use serde_json::Value;
+
+use super::metrics::{CounterPoller, HeartbeatCounts, Sample};
+use super::report::{thousands, Report};
+use super::service::Service;
+use super::tool::Tool;
+use super::{at, num, wait_until};
+
+/// The fleet (a) registers and beats, and (b) reads (`ing-0` … `ing-9999`).
+const PROJECTS: usize = 10_000;
+const HEARTBEATS: u64 = 1_000_000;
+/// Registered under its own name, beaten only once, last: when it shows online, the
+/// service has stored the end of the burst.
+const MARKER: &str = "bench-marker";
+
+pub(super) fn ingest(
+    tool: &Tool<'_>,
+    service: &Service,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let registration_rate = register(tool, service)?;
+    service.wait_subscribed()?;
+    let ceiling = ceiling(tool)?;
+    let run = service_run(tool, service)?;
+    write_rows(report, registration_rate, &ceiling, &run);
+    Ok(())
+}
+
+/// The (a) fleet without the burst: every project registered and online, for `--only b`.
+pub(super) fn online_fleet(tool: &Tool<'_>, service: &Service) -> anyhow::Result<()> {
+    let n = PROJECTS.to_string();
+    eprintln!("bench: registering {PROJECTS} projects and beating each once");
+    service.wait_subscribed()?;
+    tool.simulate(&[
+        "--server",
+        &service.url(),
+        "--projects",
+        &n,
+        "--prefix",
+        "ing",
+        "--rate",
+        "max",
+        "--total",
+        &n,
+    ])?;
+    // Wait for the store to show the fleet online (one flush after the last beat).
+    wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
+        let (code, body) = service.get("/api/fed/projects?status=online&limit=1")?;
+        Ok((code == 200 && body.len() > 2).then_some(()))
+    })?
+    .context("the fleet never showed online")
+}
+
+/// The fleet and the marker, registered over REST: registrations per second.
+fn register(tool: &Tool<'_>, service: &Service) -> anyhow::Result<f64> {
+    let n = PROJECTS.to_string();
+    eprintln!("bench: (a) registering {PROJECTS} projects");
+    let registered = tool.simulate(&[
+        "--server",
+        &service.url(),
+        "--projects",
+        &n,
+        "--prefix",
+        "ing",
+        "--register-only",
+        "--concurrency",
+        "32",
+    ])?;
+    tool.register(&service.url(), MARKER, "http://bench-marker.example.com")?;
+    Ok(num(&registered, "/registration/per_sec"))
+}
+
+/// The burst: every heartbeat of the run, as fast as the publisher goes. The ceiling
+/// and the service get the very same one; `extra` only says where it goes.
+fn burst(tool: &Tool<'_>, extra: &[&str]) -> anyhow::Result<Value> {
+    let n = PROJECTS.to_string();
+    let total = HEARTBEATS.to_string();
+    let mut args = vec![
+        "--no-register",
+        "--projects",
+        &n,
+        "--prefix",
+        "ing",
+        "--rate",
+        "max",
+        "--total",
+        &total,
+        "--duration",
+        "300s",
+    ];
+    args.extend_from_slice(extra);
+    tool.simulate(&args)
+}
+
+/// The burst to a bare subscriber that only counts.
+struct Ceiling {
+    /// What the subscriber received per second.
+    rate: f64,
+    received: f64,
+    /// What the publisher sent per second.
+    publish_rate: f64,
+}
+
+/// The same publisher, a bare subscriber that only counts, on a subject the service
+/// does not listen to.
+fn ceiling(tool: &Tool<'_>) -> anyhow::Result<Ceiling> {
+    eprintln!("bench: (a) ceiling: {HEARTBEATS} heartbeats to a bare subscriber");
+    let listener = tool.listen(&[
+        "--subject",
+        "bench.ceiling.*",
+        "--expect",
+        &HEARTBEATS.to_string(),
+        "--idle",
+        "3s",
+    ])?;
+    let published = burst(tool, &["--subject-prefix", "bench.ceiling"])?;
+    let received = listener.finish()?;
+    Ok(Ceiling {
+        rate: num(&received, "/per_sec"),
+        received: num(&received, "/received"),
+        publish_rate: num(&published, "/heartbeats/per_sec"),
+    })
+}
+
+/// The burst to the service, as its counter, the marker and its status events saw it.
+struct ServiceRun {
+    published: f64,
+    publish_rate: f64,
+    /// The marker published → online through the store; `None` if it never showed
+    /// (dropped under overload).
+    marker_visible_ms: Option<f64>,
+    drain: Drain,
+    /// `bench-listen --events`'s summary.
+    events: Value,
+}
+
+/// The service: its counter, polled; its status events for the first beats.
+fn service_run(tool: &Tool<'_>, service: &Service) -> anyhow::Result<ServiceRun> {
+    eprintln!("bench: (a) ingest: {HEARTBEATS} heartbeats to the service");
+    let before = service.heartbeat_counts()?;
+    let events = tool.listen(&[
+        "--subject",
+        "hub.federation.status.>",
+        "--events",
+        "--idle",
+        "5s",
+        "--max-wait",
+        "300s",
+    ])?;
+    let poller = CounterPoller::start(service.port());
+    let published = burst(tool, &["--mark", MARKER])?;
+    let mark_sent = num(&published, "/mark_sent_unix_ms");
+    let marker_visible_ms = marker_visible(service, mark_sent)?;
+    until_counter_still(&poller)?;
+    let samples = poller.finish();
+    Ok(ServiceRun {
+        published: num(&published, "/heartbeats/ok"),
+        publish_rate: num(&published, "/heartbeats/per_sec"),
+        marker_visible_ms,
+        drain: Drain::of(&samples, before, mark_sent),
+        events: events.finish()?,
+    })
+}
+
+/// The last heartbeat (the marker) visible through the store: milliseconds since it was
+/// sent; `None` if the service dropped it under overload.
+fn marker_visible(service: &Service, mark_sent: f64) -> anyhow::Result<Option<f64>> {
+    wait_until(Duration::from_secs(30), Duration::from_millis(5), || {
+        let p = service.project(MARKER)?;
+        Ok((at(&p, "/status") == "online").then(|| unix_ms() - mark_sent))
+    })
+}
+
+/// Until the counter stands still for a second (at most a minute).
+fn until_counter_still(poller: &CounterPoller) -> anyhow::Result<()> {
+    let mut still_since = Instant::now();
+    let mut last_ok = -1.0;
+    wait_until(Duration::from_secs(60), Duration::from_millis(100), || {
+        if let Some(sample) = poller.last() {
+            if sample.counts.ok != last_ok {
+                last_ok = sample.counts.ok;
+                still_since = Instant::now();
+            }
+        }
+        Ok((still_since.elapsed() >= Duration::from_secs(1)).then_some(()))
+    })?;
+    Ok(())
+}
+
+/// What the counter samples say about the burst.
+#[derive(Debug, PartialEq)]
+struct Drain {
+    /// Heartbeats counted `ok` during the run.
+    processed: f64,
+    /// Heartbeats counted `dropped` (the ingest queue was full) during the run.
+    dropped: f64,
+    /// `ok` per second, from the first sample above the start to the first at the end.
+    rate: f64,
+    /// Without the marker: from the end of publishing to the first store flush that
+    /// completed after the counter stopped.
+    stored_after_drain_ms: Option<f64>,
+}
+
+impl Drain {
+    fn of(samples: &[Sample], before: HeartbeatCounts, mark_sent: f64) -> Self {
+        let end = samples.last().map_or(before, |s| s.counts);
+        let first = samples.iter().find(|s| s.counts.ok > before.ok);
+        let drained = samples.iter().find(|s| s.counts.ok >= end.ok);
+        let rate = match (first, drained) {
+            // The first sample above the start is up to one poll late: count from the
+            // ok it shows, not from the start.
+            (Some(a), Some(b)) if b.at > a.at => {
+                (end.ok - a.counts.ok) / (b.at - a.at).as_secs_f64()
+            }
+            _ => 0.0,
+        };
+        let stored_after_drain_ms = drained.and_then(|d| {
+            let flushed = samples
+                .iter()
+                .find(|s| s.at > d.at && s.counts.flushes > d.counts.flushes)?;
+            let at_ms = unix_ms() - flushed.at.elapsed().as_secs_f64() * 1000.0;
+            Some(at_ms - mark_sent)
+        });
+        Drain {
+            processed: end.ok - before.ok,
+            dropped: end.dropped - before.dropped,
+            rate,
+            stored_after_drain_ms,
+        }
+    }
+}
+
+fn write_rows(report: &mut Report, registration_rate: f64, ceiling: &Ceiling, run: &ServiceRun) {
+    throughput_rows(report, ceiling, run);
+    latency_rows(report, run);
+    report.row(
+        "POST registration by `federation simulate` (32 in flight)",
+        format!("{}/s", thousands(registration_rate)),
+        "",
+        None,
+    );
+}
+
+/// The service against the ceiling, and the publisher alone.
+fn throughput_rows(report: &mut Report, ceiling: &Ceiling, run: &ServiceRun) {
+    let Drain {
+        processed,
+        dropped,
+        rate,
+        ..
+    } = run.drain;
+    let ratio = if ceiling.rate > 0.0 {
+        rate / ceiling.rate
+    } else {
+        0.0
+    };
+    report.row(
+        "(a) ingest: heartbeats/s processed (service counter `federation_heartbeats_received_total{outcome=\"ok\"}`)",
+        format!(
+            "{}/s ({} of {} published processed, {} dropped by the ingest queue)",
+            thousands(rate),
+            thousands(processed),
+            thousands(run.published),
+            thousands(dropped)
+        ),
+        "≥ 100,000/s",
+        Some(rate >= 100_000.0),
+    );
+    report.row(
+        "(a) ceiling: same publisher → bare async-nats subscriber that only counts",
+        format!(
+            "{}/s ({} received)",
+            thousands(ceiling.rate),
+            thousands(ceiling.received)
+        ),
+        "",
+        None,
+    );
+    report.row(
+        "(a) ingest / ceiling",
+        format!("{:.0} %", ratio * 100.0),
+        "≥ 50 %",
+        Some(ratio >= 0.5),
+    );
+    report.row(
+        "(a) publisher alone (`federation simulate --rate max`)",
+        format!(
+            "{}/s to the service run, {}/s to the ceiling run",
+            thousands(run.publish_rate),
+            thousands(ceiling.publish_rate)
+        ),
+        "",
+        None,
+    );
+}
+
+/// Published → stored: the last heartbeat (or, when it was dropped, the end of the
+/// burst), and the first of each project.
+fn latency_rows(report: &mut Report, run: &ServiceRun) {
+    let stored_after_drain_ms = run.drain.stored_after_drain_ms;
+    match run.marker_visible_ms {
+        Some(ms) => report.row(
+            "(a) last heartbeat published → visible in the store (GET)",
+            format!("{ms:.0} ms"),
+            "≤ 1 s",
+            Some(ms <= 1000.0),
+        ),
+        None => report.row(
+            "(a) last heartbeat published → in the store: the marker was dropped under overload; \
+             end of publishing → first store flush after the counter stopped",
+            match stored_after_drain_ms {
+                Some(ms) => format!("{ms:.0} ms"),
+                None => "not measured".into(),
+            },
+            "≤ 1 s",
+            stored_after_drain_ms.map(|ms| ms <= 1000.0),
+        ),
+    }
+    let online = at(&run.events, "/events/online");
+    if online.is_object() {
+        let p99 = num(online, "/p99_ms");
+        report.row(
+            "(a) heartbeat → stored (first beat of each project during the run: receipt → stored → status event, p50 / p99)",
+            format!(
+                "{:.0} ms / {:.0} ms over {} projects",
+                num(online, "/p50_ms"),
+                p99,
+                at(online, "/count")
+            ),
+            "p99 ≤ 1 s",
+            Some(p99 <= 1000.0),
+        );
+    }
+}
+
+fn unix_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(start: Instant, ms: u64, ok: f64, dropped: f64, flushes: f64) -> Sample {
+        Sample {
+            at: start + Duration::from_millis(ms),
+            counts: HeartbeatCounts {
+                ok,
+                dropped,
+                flushes,
+            },
+        }
+    }
+
+    #[test]
+    fn the_rate_counts_from_the_first_sample_that_moved_to_the_first_at_the_end() {
+        let t = Instant::now();
+        let before = HeartbeatCounts {
+            ok: 100.0,
+            dropped: 1.0,
+            flushes: 0.0,
+        };
+        let samples = [
+            sample(t, 0, 100.0, 1.0, 0.0),
+            sample(t, 1000, 600.0, 1.0, 1.0),
+            sample(t, 2000, 1600.0, 3.0, 2.0),
+            sample(t, 3000, 2600.0, 11.0, 3.0),
+            sample(t, 4000, 2600.0, 11.0, 3.0),
+        ];
+        let drain = Drain::of(&samples, before, 0.0);
+        assert_eq!(drain.processed, 2500.0);
+        assert_eq!(drain.dropped, 10.0);
+        assert_eq!(drain.rate, 1000.0);
+        // No flush after the counter stopped: nothing to measure the store by.
+        assert_eq!(drain.stored_after_drain_ms, None);
+    }
+
+    #[test]
+    fn without_samples_nothing_was_processed() {
+        let before = HeartbeatCounts::default();
+        let drain = Drain::of(&[], before, 0.0);
+        assert_eq!(
+            drain,
+            Drain {
+                processed: 0.0,
+                dropped: 0.0,
+                rate: 0.0,
+                stored_after_drain_ms: None
+            }
+        );
+    }
+}

@@ -1,0 +1,196 @@
+//! `wrk` for the REST phases: installed with apt when missing, its Lua scripts, one run
+//! and its numbers.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Context};
+
+use super::report::thousands;
+use super::API_KEY;
+
+pub(super) const SECONDS: u32 = 10;
+pub(super) const CONNECTIONS: u32 = 4;
+
+/// GETs a random one of the 10,000 `ing-*` projects (a)'s fleet registers.
+const GET_LUA: &str = r#"math.randomseed(os.time())
+request = function()
+  return wrk.format("GET", "/api/fed/projects/ing-" .. math.random(0, 9999))
+end
+"#;
+
+/// POSTs a new project per request.
+const POST_LUA: &str = r#"local counter = 0
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+request = function()
+  counter = counter + 1
+  local slug = "post-" .. tostring(tid) .. "-" .. counter
+  local body = '{"slug":"' .. slug .. '","name":"' .. slug .. '","hub_url":"http://' .. slug .. '.example.com"}'
+  return wrk.format("POST", "/api/fed/projects", {["Content-Type"] = "application/json", ["X-API-Key"] = "API_KEY"}, body)
+end
+"#;
+
+/// `get.lua` and `post.lua` into `out`, for [`run`].
+pub(super) fn write_scripts(out: &Path) -> anyhow::Result<()> {
+    std::fs::write(out.join("get.lua"), GET_LUA)?;
+    std::fs::write(out.join("post.lua"), POST_LUA.replace("API_KEY", API_KEY))?;
+    Ok(())
+}
+
+/// Installs wrk with apt-get when it is missing and we may.
+pub(super) fn ensure() -> anyhow::Result<()> {
+    if crate::on_path("wrk") {
+        return Ok(());
+    }
+    if !crate::is_root() || !crate::on_path("apt-get") {
+        bail!("wrk is not installed (apt-get install wrk)");
+    }
+    eprintln!("bench: installing wrk with apt-get");
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+    };
+    let installed = apt(&["install", "-y", "-qq", "--no-install-recommends", "wrk"])?;
+    if !installed.success() {
+        apt(&["update", "-qq"])?;
+        let again = apt(&["install", "-y", "-qq", "--no-install-recommends", "wrk"])?;
+        if !again.success() {
+            bail!("apt-get install wrk failed");
+        }
+    }
+    Ok(())
+}
+
+/// wrk's numbers.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Wrk {
+    pub(super) rps: f64,
+    pub(super) p50_ms: f64,
+    pub(super) p99_ms: f64,
+    pub(super) non_2xx: u64,
+    pub(super) errors: String,
+}
+
+impl Wrk {
+    /// `7,012/s, 0.64 ms, 2.10 ms` and what went wrong, if anything.
+    pub(super) fn summary(&self) -> String {
+        let mut s = format!(
+            "{}/s, {:.2} ms, {:.2} ms",
+            thousands(self.rps),
+            self.p50_ms,
+            self.p99_ms
+        );
+        if self.non_2xx > 0 {
+            let _ = write!(s, " ({} non-2xx)", self.non_2xx);
+        }
+        if !self.errors.is_empty() {
+            let _ = write!(s, " ({})", self.errors);
+        }
+        s
+    }
+}
+
+/// [`CONNECTIONS`] connections for [`SECONDS`] at `url`, with `script` from `out_dir`; wrk's
+/// output is kept in `out_dir/wrk-{script or list}.txt`.
+pub(super) fn run(out_dir: &Path, url: &str, script: Option<&str>) -> anyhow::Result<Wrk> {
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        "-t1",
+        &format!("-c{CONNECTIONS}"),
+        &format!("-d{SECONDS}s"),
+        "--latency",
+        "-H",
+        &format!("X-API-Key: {API_KEY}"),
+    ]);
+    if let Some(script) = script {
+        cmd.arg("-s").arg(out_dir.join(script));
+    }
+    let out = cmd.arg(url).output().context("running wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    std::fs::write(
+        out_dir.join(format!(
+            "wrk-{}.txt",
+            script.unwrap_or("list").trim_end_matches(".lua")
+        )),
+        &text,
+    )?;
+    if !out.status.success() {
+        bail!(
+            "wrk failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(parse(&text))
+}
+
+fn parse(out: &str) -> Wrk {
+    let mut w = Wrk::default();
+    for line in out.lines() {
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("Requests/sec:") {
+            w.rps = v.trim().parse().unwrap_or(0.0);
+        } else if let Some(v) = t.strip_prefix("50%") {
+            w.p50_ms = duration_ms(v).unwrap_or(0.0);
+        } else if let Some(v) = t.strip_prefix("99%") {
+            w.p99_ms = duration_ms(v).unwrap_or(0.0);
+        } else if let Some(v) = t.strip_prefix("Non-2xx or 3xx responses:") {
+            w.non_2xx = v.trim().parse().unwrap_or(0);
+        } else if t.starts_with("Socket errors:") {
+            w.errors = t.to_owned();
+        }
+    }
+    w
+}
+
+/// wrk's `635.00us`, `1.01ms`, `1.5s`, `2m` in milliseconds.
+fn duration_ms(s: &str) -> Option<f64> {
+    let s = s.trim();
+    let (n, factor) = if let Some(n) = s.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1000.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60_000.0)
+    } else {
+        return None;
+    };
+    n.parse::<f64>().ok().map(|v| v * factor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wrk() {
+        let out = "Running 10s test @ http://127.0.0.1:1/\n  Latency Distribution\n     50%  635.00us\n     75%    1.01ms\n     99%    2.10ms\n  70123 requests in 10.00s\nRequests/sec:   7012.34\n";
+        let w = parse(out);
+        assert_eq!(w.rps, 7012.34);
+        assert!((w.p50_ms - 0.635).abs() < 1e-9);
+        assert_eq!(w.p99_ms, 2.1);
+        assert_eq!(duration_ms("1.5s"), Some(1500.0));
+        assert_eq!(w.summary(), "7,012/s, 0.64 ms, 2.10 ms");
+    }
+
+    #[test]
+    fn the_summary_says_what_went_wrong() {
+        let w = Wrk {
+            non_2xx: 3,
+            errors: "Socket errors: connect 0, read 1, write 0, timeout 0".into(),
+            ..Wrk::default()
+        };
+        assert_eq!(
+            w.summary(),
+            "0/s, 0.00 ms, 0.00 ms (3 non-2xx) (Socket errors: connect 0, read 1, write 0, timeout 0)"
+        );
+    }
+}
