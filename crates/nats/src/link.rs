@@ -2,11 +2,12 @@
 //! checks whether the link is up, runs the canary, and replaces the client when it dies.
 //!
 //! A *session* is one client with its presence subscription, its subscriber, its canary
-//! and its link watcher. Within a session the client reconnects by itself (unlimited,
-//! subscribing again) after a network cut or a server restart, and the link reads down
-//! while it does. The session ends, and the link reads down at once, when:
+//! and its link watcher. Within a session the client reconnects by itself (subscribing
+//! again) after a network cut or a server restart, and the link reads down while it
+//! does. The session ends, and the link reads down at once, when:
 //! - the presence subscription ends, which happens only when the client's connection
-//!   task is gone (a panic in it, an error it gave up on, its command channel closed);
+//!   task is gone (a panic in it, its command channel closed, or [`MAX_RECONNECTS`]
+//!   failed reconnects in a row);
 //! - the client's event channel closes (the same fault, seen from its other side);
 //! - a canary cannot be handed to the client because its command channel is closed;
 //! - our canaries stay lost on a live link for [`LOST_CANARY_TICKS_BEFORE_REBUILD`]
@@ -42,6 +43,10 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// Canary intervals with our canaries lost on a live link before the client is replaced.
 pub const LOST_CANARY_TICKS_BEFORE_REBUILD: u32 = 5;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Failed reconnects in a row after which a client gives up (its task ends, and with it
+/// the subscription, so the supervisor builds a new one, reading the credentials file
+/// again). With the client's own delays (0, 2, 4 … ms, at most 4 s) that is 80 s or more.
+const MAX_RECONNECTS: usize = 30;
 /// How long the server may take to confirm the subscription (a flush round trip).
 const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
 const PING_INTERVAL: Duration = Duration::from_secs(10);
@@ -279,7 +284,7 @@ impl Supervisor {
         let options = config::auth_options(&self.config)
             .await?
             .name(format!("federation-{}", self.instance))
-            .max_reconnects(None)
+            .max_reconnects(Some(MAX_RECONNECTS))
             .connection_timeout(CONNECT_TIMEOUT)
             .ping_interval(PING_INTERVAL)
             .subscription_capacity(self.config.queue_capacity.max(1024))
