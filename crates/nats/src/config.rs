@@ -1,0 +1,169 @@
+//! How to reach NATS: the settings, the credentials and the client options built from
+//! them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::ConnectOptions;
+use thiserror::Error;
+
+/// How to reach NATS and which subjects to use.
+#[derive(Clone)]
+pub struct NatsConfig {
+    pub url: String,
+    pub token: Option<String>,
+    pub creds: Option<PathBuf>,
+    pub nkey: Option<String>,
+    pub presence_subject: String,
+    pub events_subject: String,
+    pub canary_interval: Duration,
+    pub queue_capacity: usize,
+}
+
+impl std::fmt::Debug for NatsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked = |v: &Option<String>| v.as_ref().map(|_| "***");
+        f.debug_struct("NatsConfig")
+            .field("url", &redacted_url(&self.url))
+            .field("token", &masked(&self.token))
+            .field("creds", &self.creds)
+            .field("nkey", &masked(&self.nkey))
+            .field("presence_subject", &self.presence_subject)
+            .field("events_subject", &self.events_subject)
+            .field("canary_interval", &self.canary_interval)
+            .field("queue_capacity", &self.queue_capacity)
+            .finish()
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum NatsError {
+    #[error("cannot read NATS credentials file {path}: {source}")]
+    Credentials {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot set up the NATS client: {0}")]
+    Connect(String),
+    #[error("cannot subscribe to {subject}: {message}")]
+    Subscribe { subject: String, message: String },
+}
+
+/// The client options that say who we are: credentials (file, URL, token, nkey) and TLS.
+/// The credentials file is read on every call, so a client built later picks up a
+/// rotated file.
+pub(crate) async fn auth_options(config: &NatsConfig) -> Result<ConnectOptions, NatsError> {
+    let mut options = match &config.creds {
+        Some(path) => ConnectOptions::with_credentials_file(path)
+            .await
+            .map_err(|source| NatsError::Credentials {
+                path: path.display().to_string(),
+                source,
+            })?,
+        None => ConnectOptions::new(),
+    };
+    // Credentials in the URL (`nats://user:pass@host`, or `nats://token@host`): the
+    // client library ignores them, so they are applied here.
+    if let Some((user, password)) = url_credentials(&config.url) {
+        options = match password {
+            Some(password) => options.user_and_password(user, password),
+            None => options.token(user),
+        };
+    }
+    if let Some(token) = &config.token {
+        options = options.token(token.clone());
+    }
+    if let Some(nkey) = &config.nkey {
+        options = options.nkey(nkey.clone());
+    }
+    if config.url.starts_with("tls://") {
+        options = options.require_tls(true);
+    }
+    Ok(options)
+}
+
+/// The URL with any user, password or token in it masked, for logs.
+pub(crate) fn redacted_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if !url.username().is_empty() => {
+            let _ = url.set_username("***");
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+/// The user and password (or token, when there is no password) in a NATS URL, decoded.
+fn url_credentials(raw: &str) -> Option<(String, Option<String>)> {
+    let url = url::Url::parse(raw).ok()?;
+    if url.username().is_empty() {
+        return None;
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    Some((decode(url.username()), url.password().map(decode)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_come_from_the_url() {
+        assert_eq!(url_credentials("nats://127.0.0.1:4222"), None);
+        assert_eq!(
+            url_credentials("nats://svc:p%40ss@127.0.0.1:4222"),
+            Some(("svc".into(), Some("p@ss".into())))
+        );
+        assert_eq!(
+            url_credentials("tls://s3cret@nats.example.com"),
+            Some(("s3cret".into(), None))
+        );
+    }
+
+    #[test]
+    fn debug_output_masks_every_secret() {
+        let config = NatsConfig {
+            url: "nats://svc:hunter2@127.0.0.1:4222".into(),
+            token: Some("tok-secret".into()),
+            creds: None,
+            nkey: Some("SUAseed".into()),
+            presence_subject: "hub.presence".into(),
+            events_subject: "hub.federation.status".into(),
+            canary_interval: Duration::from_secs(5),
+            queue_capacity: 10,
+        };
+        let shown = format!("{config:?}");
+        for secret in ["hunter2", "svc", "tok-secret", "SUAseed"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("127.0.0.1:4222"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_credentials_file_is_reported_with_its_path() {
+        let config = NatsConfig {
+            url: "nats://127.0.0.1:4222".into(),
+            token: None,
+            creds: Some("/nonexistent/fed.creds".into()),
+            nkey: None,
+            presence_subject: "hub.presence".into(),
+            events_subject: "hub.federation.status".into(),
+            canary_interval: Duration::from_secs(5),
+            queue_capacity: 10,
+        };
+        let err = auth_options(&config).await.err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("/nonexistent/fed.creds")),
+            "{err:?}"
+        );
+    }
+}

@@ -1,0 +1,94 @@
+//! Status events out: each stored transition is published on `<events>.<slug>`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use federation_domain::{EventError, HeartbeatRelay, Slug, StatusEvents, Transition};
+use serde::Serialize;
+
+use crate::link::Shared;
+
+/// How long a status event may wait for the client before it counts as not published.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Publishes transitions on `<prefix>.<slug>` through whichever client the adapter
+/// holds at the time (it builds a new one when the old one dies).
+pub(crate) struct NatsStatusEvents {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) prefix: String,
+}
+
+/// The JSON of a status event.
+#[derive(Debug, Serialize)]
+pub struct StatusEvent<'a> {
+    pub slug: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub reason: Option<&'a str>,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub last_heartbeat_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The transition's place in the change log: an id to de-duplicate on (also sent
+    /// as the `Nats-Msg-Id` header).
+    pub revision: u64,
+}
+
+impl<'a> StatusEvent<'a> {
+    /// The event of `t`, stored at `revision`.
+    pub fn new(t: &'a Transition, revision: u64) -> Self {
+        Self {
+            slug: t.slug.as_str(),
+            from: t.from.as_str(),
+            to: t.to.as_str(),
+            reason: t.reason.as_deref(),
+            at: t.at,
+            last_heartbeat_at: t.last_heartbeat_at,
+            revision,
+        }
+    }
+}
+
+/// The current client, while the link is up.
+fn live_client(shared: &Shared) -> Result<async_nats::Client, EventError> {
+    match shared.client() {
+        Some(client) if shared.is_connected() => Ok(client),
+        _ => Err(EventError("the NATS link is down".into())),
+    }
+}
+
+#[async_trait]
+impl StatusEvents for NatsStatusEvents {
+    async fn publish(&self, transition: &Transition, revision: u64) -> Result<(), EventError> {
+        let client = live_client(&self.shared)?;
+        let body = serde_json::to_vec(&StatusEvent::new(transition, revision))
+            .map_err(|e| EventError(e.to_string()))?;
+        let subject = format!("{}.{}", self.prefix, transition.slug);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", revision.to_string().as_str());
+        let publish = client.publish_with_headers(subject, headers, body.into());
+        tokio::time::timeout(PUBLISH_TIMEOUT, publish)
+            .await
+            .map_err(|_| EventError("timed out".into()))?
+            .map_err(|e| EventError(e.to_string()))
+    }
+}
+
+/// Republishes heartbeats taken over HTTP on `<presence>.<slug>`, so every replica
+/// hears them (see `federation_domain::HeartbeatRelay`).
+pub(crate) struct NatsHeartbeatRelay {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) prefix: String,
+}
+
+#[async_trait]
+impl HeartbeatRelay for NatsHeartbeatRelay {
+    async fn relay(&self, slug: &Slug, body: &[u8]) -> Result<(), EventError> {
+        let client = live_client(&self.shared)?;
+        let subject = format!("{}.{}", self.prefix, slug);
+        let publish = client.publish(subject, bytes::Bytes::copy_from_slice(body));
+        tokio::time::timeout(PUBLISH_TIMEOUT, publish)
+            .await
+            .map_err(|_| EventError("timed out".into()))?
+            .map_err(|e| EventError(e.to_string()))
+    }
+}

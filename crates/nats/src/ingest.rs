@@ -1,0 +1,161 @@
+//! Heartbeats in: the presence subscription hands each message to a bounded queue, and
+//! one ingest task records them a batch at a time.
+//!
+//! The subscriber never waits on anything but the subscription: when the queue is full,
+//! messages are dropped and counted, never buffered without bound. The ingest task
+//! lives as long as the adapter; the subscriber lives as long as one client (the link
+//! supervisor starts a new one with each client it builds).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::Subject;
+use bytes::Bytes;
+use federation_domain::{Federation, HeartbeatRejected};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use crate::link::CANARY_PREFIX;
+
+/// Heartbeats waiting for the ingest task; beyond this, new ones are dropped and counted.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
+/// Repeated log lines about one slug or one kind of rejection: at most one per this.
+pub(crate) const LOG_EVERY: Duration = Duration::from_secs(60);
+const LOG_KEYS_MAX: usize = 10_000;
+/// Heartbeats recorded under one lock of the presence table.
+const BATCH: usize = 1024;
+
+/// A message on its way from the subscriber to the ingest task: the subject as it came
+/// (no copy; the ingest task cuts the slug out) and the payload.
+pub(crate) type Queued = (Subject, Bytes);
+
+/// Counters of the NATS ingest path (the rejections by kind are counted by the domain).
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    /// Messages taken off the presence subscription (canaries excluded).
+    pub received: AtomicU64,
+    /// Messages dropped because the ingest queue was full.
+    pub dropped: AtomicU64,
+    /// Our own canaries seen coming back.
+    pub canaries_returned: AtomicU64,
+}
+
+/// What the subscriber needs besides the subscription itself.
+pub(crate) struct Subscriber {
+    /// Length of `<presence>.`: the slug starts there.
+    pub(crate) prefix_len: usize,
+    /// `_canary-<instance>`: the subject token of our own canaries.
+    pub(crate) own_canary: String,
+    pub(crate) queue: mpsc::Sender<Queued>,
+    pub(crate) federation: Arc<Federation>,
+    pub(crate) stats: Arc<IngestStats>,
+}
+
+impl Subscriber {
+    /// Takes messages off the subscription until it ends (which only happens when the
+    /// client behind it is gone).
+    pub(crate) async fn run(self, mut subscription: async_nats::Subscriber) {
+        let mut last_drop_log: Option<Instant> = None;
+        while let Some(message) = subscription.next().await {
+            let token = message.subject.get(self.prefix_len..).unwrap_or("");
+            if let Some(instance) = token.strip_prefix(CANARY_PREFIX) {
+                if token == self.own_canary {
+                    self.stats.canaries_returned.fetch_add(1, Ordering::Relaxed);
+                    self.federation.canary_received();
+                } else {
+                    tracing::trace!(instance, "canary of another replica");
+                }
+                continue;
+            }
+            self.stats.received.fetch_add(1, Ordering::Relaxed);
+            if let Err(mpsc::error::TrySendError::Full(_)) =
+                self.queue.try_send((message.subject, message.payload))
+            {
+                let dropped = self.stats.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                self.federation.count_dropped_heartbeat();
+                if last_drop_log.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+                    last_drop_log = Some(Instant::now());
+                    tracing::warn!(dropped, "heartbeat queue full: heartbeats dropped");
+                }
+            }
+        }
+    }
+}
+
+/// Logs a repeated condition at most once per key per [`LOG_EVERY`].
+#[derive(Default)]
+struct LogLimiter {
+    last: HashMap<String, Instant>,
+}
+
+impl LogLimiter {
+    fn allow(&mut self, key: &str) -> bool {
+        let now = Instant::now();
+        if let Some(t) = self.last.get(key) {
+            if now.duration_since(*t) < LOG_EVERY {
+                return false;
+            }
+        }
+        if self.last.len() >= LOG_KEYS_MAX {
+            self.last.retain(|_, t| now.duration_since(*t) < LOG_EVERY);
+            if self.last.len() >= LOG_KEYS_MAX {
+                return false;
+            }
+        }
+        self.last.insert(key.to_owned(), now);
+        true
+    }
+}
+
+/// Records the queued heartbeats a batch at a time: decoded outside the presence lock,
+/// then recorded under one lock per batch. Ends when every sender is gone.
+pub(crate) async fn ingest_loop(
+    mut queue: mpsc::Receiver<Queued>,
+    prefix_len: usize,
+    federation: Arc<Federation>,
+) {
+    let mut limiter = LogLimiter::default();
+    let mut batch = Vec::with_capacity(BATCH);
+    while queue.recv_many(&mut batch, BATCH).await > 0 {
+        let rejected =
+            federation.record_heartbeats(batch.iter().map(|(subject, payload)| {
+                (subject.get(prefix_len..).unwrap_or(""), payload.as_ref())
+            }));
+        for (token, rejected) in &rejected {
+            log_rejection(&mut limiter, token, rejected);
+        }
+        drop(rejected);
+        batch.clear();
+    }
+}
+
+fn log_rejection(limiter: &mut LogLimiter, token: &str, rejected: &HeartbeatRejected) {
+    match rejected {
+        HeartbeatRejected::UnknownProject(slug) => {
+            if limiter.allow(&format!("unknown:{slug}")) {
+                tracing::info!(slug = %slug, "heartbeat for an unregistered project dropped");
+            }
+        }
+        HeartbeatRejected::Invalid(e) => {
+            if limiter.allow(e.kind()) {
+                let subject_token: String = token.chars().take(64).collect();
+                tracing::warn!(kind = e.kind(), subject_token = %subject_token, error = %e, "invalid heartbeat dropped");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_limiter_allows_one_line_per_key_per_minute() {
+        let mut l = LogLimiter::default();
+        assert!(l.allow("a"));
+        assert!(!l.allow("a"));
+        assert!(l.allow("b"));
+    }
+}

@@ -1,0 +1,467 @@
+//! The link to NATS: a supervisor owns the client, tells the domain and the health
+//! checks whether the link is up, runs the canary, and replaces the client when it dies.
+//!
+//! A *session* is one client with its presence subscription, its subscriber, its canary
+//! and its link watcher. Within a session the client reconnects by itself (subscribing
+//! again) after a network cut or a server restart, and the link reads down while it
+//! does. The session ends, and the link reads down at once, when:
+//! - the presence subscription ends, which happens only when the client's connection
+//!   task is gone (a panic in it, its command channel closed, or [`MAX_RECONNECTS`]
+//!   failed reconnects in a row);
+//! - the client's event channel closes (the same fault, seen from its other side);
+//! - a canary cannot be handed to the client because its command channel is closed;
+//! - our canaries stay lost on a live link for [`LOST_CANARY_TICKS_BEFORE_REBUILD`]
+//!   intervals (the server no longer delivers to our subscription, e.g. after a
+//!   permissions change; only a new SUB brings it back).
+//!
+//! A new client is then built, with a backoff of [`BACKOFF_FIRST`] doubling to
+//! [`BACKOFF_MAX`], until one is connected and its subscription has reached the server;
+//! only then does the link read up again (`bus_connected`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::client::PublishErrorKind;
+use async_nats::connection::State;
+use async_nats::{Client, Event};
+use bytes::Bytes;
+use federation_domain::{Federation, GuardState, HeartbeatRelay, StatusEvents};
+use tokio::sync::{mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::config::{self, redacted_url, NatsConfig, NatsError};
+use crate::events::{NatsHeartbeatRelay, NatsStatusEvents};
+use crate::ingest::{ingest_loop, IngestStats, Queued, Subscriber, LOG_EVERY};
+
+/// The prefix of canary subject tokens; slugs cannot start with `_`.
+pub const CANARY_PREFIX: &str = "_canary-";
+/// The first wait before building a new client; it doubles with each failure.
+pub const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+/// The longest wait between two attempts to build a client.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Canary intervals with our canaries lost on a live link before the client is replaced.
+pub const LOST_CANARY_TICKS_BEFORE_REBUILD: u32 = 5;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Failed reconnects in a row after which a client gives up (its task ends, and with it
+/// the subscription, so the supervisor builds a new one, reading the credentials file
+/// again). With the client's own delays (0, 2, 4 … ms, at most 4 s) that is 80 s or more.
+const MAX_RECONNECTS: usize = 30;
+/// How long the server may take to confirm the subscription (a flush round trip).
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
+const PING_INTERVAL: Duration = Duration::from_secs(10);
+/// The link watcher reads the client's state on every event, and this often besides.
+const LINK_POLL: Duration = Duration::from_millis(250);
+const FLUSH_ON_SHUTDOWN: Duration = Duration::from_secs(2);
+
+/// What the supervisor shares with the status-event publisher and the health checks.
+pub(crate) struct Shared {
+    /// The current client; `None` between two sessions.
+    client: watch::Sender<Option<Client>>,
+    /// The link as the adapter reports it: a session is up, and its client connected.
+    connected: AtomicBool,
+}
+
+impl Shared {
+    fn new() -> Self {
+        Self {
+            client: watch::Sender::new(None),
+            connected: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn client(&self) -> Option<Client> {
+        self.client.borrow().clone()
+    }
+
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::SeqCst)
+    }
+
+    /// Records the link's state, and tells the domain when it changes.
+    fn report(&self, up: bool, federation: &Federation) {
+        let was = self.connected.swap(up, Ordering::SeqCst);
+        if up && !was {
+            tracing::info!("NATS link up");
+            federation.bus_connected();
+        } else if !up && was {
+            tracing::warn!("NATS link down: no project expires for silence until it is back");
+            federation.bus_disconnected();
+        }
+    }
+}
+
+/// A view of the link's state for health checks.
+#[derive(Clone)]
+pub struct NatsLink {
+    shared: Arc<Shared>,
+}
+
+impl NatsLink {
+    /// Whether a client is connected with its presence subscription in place.
+    pub fn is_connected(&self) -> bool {
+        self.shared.is_connected()
+    }
+}
+
+fn instance_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{:x}{:x}", std::process::id(), nanos & 0xffff_ffff_ffff)
+}
+
+/// The NATS adapter: heartbeats in, status events out, over a client it keeps alive.
+pub struct NatsBus {
+    config: NatsConfig,
+    instance: String,
+    stats: Arc<IngestStats>,
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl NatsBus {
+    /// Checks the settings (the credentials file is read) and returns at once: the
+    /// client is built by [`NatsBus::start`], in the background, so the service serves
+    /// REST while NATS is down.
+    pub async fn connect(config: NatsConfig) -> Result<Self, NatsError> {
+        config::auth_options(&config).await?;
+        Ok(Self {
+            config,
+            instance: instance_id(),
+            stats: Arc::new(IngestStats::default()),
+            shared: Arc::new(Shared::new()),
+            tasks: Vec::new(),
+        })
+    }
+
+    /// The status-event publisher; it uses whichever client is current.
+    pub fn status_events(&self) -> Arc<dyn StatusEvents> {
+        Arc::new(NatsStatusEvents {
+            shared: self.shared.clone(),
+            prefix: self.config.events_subject.clone(),
+        })
+    }
+
+    /// Republishes heartbeats taken over HTTP on the presence subject, so every
+    /// replica hears them; it uses whichever client is current.
+    pub fn heartbeat_relay(&self) -> Arc<dyn HeartbeatRelay> {
+        Arc::new(NatsHeartbeatRelay {
+            shared: self.shared.clone(),
+            prefix: self.config.presence_subject.clone(),
+        })
+    }
+
+    /// This replica's instance name (unique per process; also its canary's).
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// Whether the link is up right now.
+    pub fn is_connected(&self) -> bool {
+        self.shared.is_connected()
+    }
+
+    /// A cheap, shareable view of the link for health checks.
+    pub fn link(&self) -> NatsLink {
+        NatsLink {
+            shared: self.shared.clone(),
+        }
+    }
+
+    pub fn stats(&self) -> Arc<IngestStats> {
+        self.stats.clone()
+    }
+
+    /// The subject our canaries travel on.
+    pub fn canary_subject(&self) -> String {
+        format!(
+            "{}.{CANARY_PREFIX}{}",
+            self.config.presence_subject, self.instance
+        )
+    }
+
+    /// Starts the ingest task and the link supervisor, which builds the client,
+    /// subscribes to the presence subjects and keeps both alive.
+    pub async fn start(&mut self, federation: Arc<Federation>) -> Result<(), NatsError> {
+        let prefix_len = self.config.presence_subject.len() + 1;
+        let (queue, queue_rx) = mpsc::channel::<Queued>(self.config.queue_capacity.max(1));
+        self.tasks.push(tokio::spawn(ingest_loop(
+            queue_rx,
+            prefix_len,
+            federation.clone(),
+        )));
+        let supervisor = Supervisor {
+            config: self.config.clone(),
+            instance: self.instance.clone(),
+            canary_subject: self.canary_subject(),
+            shared: self.shared.clone(),
+            federation,
+            stats: self.stats.clone(),
+            queue,
+        };
+        tracing::info!(
+            url = %redacted_url(&self.config.url),
+            subject = %supervisor.presence_wildcard(),
+            events = %format!("{}.<slug>", self.config.events_subject),
+            canary = %self.canary_subject(),
+            "listening for heartbeats on NATS"
+        );
+        self.tasks.push(tokio::spawn(supervisor.run()));
+        Ok(())
+    }
+
+    /// Stops the tasks and flushes what the client still buffers.
+    pub async fn shutdown(self) {
+        self.abort_tasks();
+        if let Some(client) = self.shared.client() {
+            let _ = tokio::time::timeout(FLUSH_ON_SHUTDOWN, client.flush()).await;
+        }
+    }
+
+    fn abort_tasks(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for NatsBus {
+    fn drop(&mut self) {
+        // The supervisor's session tasks live in a JoinSet it owns: aborting it ends them.
+        self.abort_tasks();
+    }
+}
+
+/// One client with its presence subscription, confirmed by the server.
+struct Session {
+    client: Client,
+    subscription: async_nats::Subscriber,
+    /// Bumped on each connection event of the client; closed when its task is gone.
+    link_events: watch::Receiver<u64>,
+}
+
+struct Supervisor {
+    config: NatsConfig,
+    instance: String,
+    canary_subject: String,
+    shared: Arc<Shared>,
+    federation: Arc<Federation>,
+    stats: Arc<IngestStats>,
+    queue: mpsc::Sender<Queued>,
+}
+
+impl Supervisor {
+    fn presence_wildcard(&self) -> String {
+        format!("{}.*", self.config.presence_subject)
+    }
+
+    /// Builds clients for ever: one session at a time, with backoff between them.
+    async fn run(self) {
+        let mut delay = BACKOFF_FIRST;
+        let mut failing_since: Option<Instant> = None;
+        let mut last_failure_log: Option<Instant> = None;
+        loop {
+            match self.open_session().await {
+                Ok(session) => {
+                    if let Some(since) = failing_since.take() {
+                        tracing::info!(after = ?since.elapsed(), "NATS client connected and subscribed");
+                    }
+                    last_failure_log = None;
+                    let started = Instant::now();
+                    let why = self.run_session(session).await;
+                    tracing::warn!(reason = why, "NATS client lost: building a new one");
+                    if started.elapsed() >= BACKOFF_MAX {
+                        delay = BACKOFF_FIRST;
+                    }
+                }
+                Err(e) => {
+                    failing_since.get_or_insert_with(Instant::now);
+                    if last_failure_log.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+                        last_failure_log = Some(Instant::now());
+                        tracing::warn!(error = %e, retry_in = ?delay, "NATS client not ready; retrying with backoff");
+                    } else {
+                        tracing::debug!(error = %e, retry_in = ?delay, "NATS client not ready");
+                    }
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// Connects a new client and subscribes; done when the server confirmed the SUB.
+    async fn open_session(&self) -> Result<Session, NatsError> {
+        let (link_tx, link_events) = watch::channel(0u64);
+        let link_tx = Arc::new(link_tx);
+        let options = config::auth_options(&self.config)
+            .await?
+            .name(format!("federation-{}", self.instance))
+            .max_reconnects(Some(MAX_RECONNECTS))
+            .connection_timeout(CONNECT_TIMEOUT)
+            .ping_interval(PING_INTERVAL)
+            .subscription_capacity(self.config.queue_capacity.max(1024))
+            .event_callback(move |event| {
+                let link_tx = link_tx.clone();
+                async move { on_event(&link_tx, event) }
+            });
+        let client = options
+            .connect(self.config.url.as_str())
+            .await
+            .map_err(|e| NatsError::Connect(e.to_string()))?;
+        let subject = self.presence_wildcard();
+        let subscribe_failed = |message: String| NatsError::Subscribe {
+            subject: subject.clone(),
+            message,
+        };
+        let subscription = client
+            .subscribe(subject.clone())
+            .await
+            .map_err(|e| subscribe_failed(e.to_string()))?;
+        tokio::time::timeout(SUBSCRIBE_TIMEOUT, client.flush())
+            .await
+            .map_err(|_| subscribe_failed("the server did not confirm in time".into()))?
+            .map_err(|e| subscribe_failed(e.to_string()))?;
+        Ok(Session {
+            client,
+            subscription,
+            link_events,
+        })
+    }
+
+    /// Runs one session until any of its tasks ends; returns why. The link reads down
+    /// when this returns.
+    async fn run_session(&self, session: Session) -> &'static str {
+        let Session {
+            client,
+            subscription,
+            link_events,
+        } = session;
+        self.shared.client.send_replace(Some(client.clone()));
+        let mut tasks = JoinSet::new();
+        let subscriber = Subscriber {
+            prefix_len: self.config.presence_subject.len() + 1,
+            own_canary: format!("{CANARY_PREFIX}{}", self.instance),
+            queue: self.queue.clone(),
+            federation: self.federation.clone(),
+            stats: self.stats.clone(),
+        };
+        tasks.spawn(async move {
+            subscriber.run(subscription).await;
+            "the presence subscription ended"
+        });
+        tasks.spawn(watch_link(
+            client.clone(),
+            link_events,
+            self.shared.clone(),
+            self.federation.clone(),
+        ));
+        tasks.spawn(canary_loop(
+            client,
+            self.canary_subject.clone(),
+            self.config.canary_interval,
+            self.federation.clone(),
+        ));
+        let why = match tasks.join_next().await {
+            Some(Ok(why)) => why,
+            Some(Err(e)) if e.is_panic() => "a task of the NATS session panicked",
+            Some(Err(_)) => "a task of the NATS session was cancelled",
+            None => "the NATS session had no task",
+        };
+        // Wait for the others to stop, so none reports the link up after this.
+        tasks.shutdown().await;
+        self.shared.client.send_replace(None);
+        self.shared.report(false, &self.federation);
+        why
+    }
+}
+
+fn on_event(link_tx: &watch::Sender<u64>, event: Event) {
+    match event {
+        Event::Connected | Event::Disconnected | Event::Closed => {
+            link_tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        Event::ServerError(e) => {
+            tracing::warn!(error = %e, "NATS server error");
+        }
+        Event::SlowConsumer(_) => {
+            tracing::warn!("NATS reports this client as a slow consumer: heartbeats were lost");
+        }
+        other => tracing::debug!(event = %other, "NATS event"),
+    }
+}
+
+/// Reports the client's state as the link's: on every event, and polled as well in
+/// case one was missed. Ends when the client's event channel closes (its task is gone).
+async fn watch_link(
+    client: Client,
+    mut events: watch::Receiver<u64>,
+    shared: Arc<Shared>,
+    federation: Arc<Federation>,
+) -> &'static str {
+    let mut poll = tokio::time::interval(LINK_POLL);
+    loop {
+        shared.report(client.connection_state() == State::Connected, &federation);
+        tokio::select! {
+            changed = events.changed() => if changed.is_err() {
+                return "the NATS client's event channel closed";
+            },
+            _ = poll.tick() => {}
+        }
+    }
+}
+
+/// Publishes a canary every `interval`; ends when the client can no longer take one, or
+/// when canaries stay lost on a live link (only a new subscription can help then).
+async fn canary_loop(
+    client: Client,
+    subject: String,
+    interval: Duration,
+    federation: Arc<Federation>,
+) -> &'static str {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut lost_ticks: u32 = 0;
+    loop {
+        ticks.tick().await;
+        if client.connection_state() != State::Connected {
+            lost_ticks = 0;
+            continue; // the link-down guard already holds
+        }
+        if federation.guard() == GuardState::CanaryLost {
+            lost_ticks += 1;
+            if lost_ticks == 1 {
+                tracing::warn!("our canaries stopped coming back through the presence subscription: no project expires for silence until they do");
+            }
+            if lost_ticks >= LOST_CANARY_TICKS_BEFORE_REBUILD {
+                return "our canaries stayed lost on a live link";
+            }
+        } else {
+            lost_ticks = 0;
+        }
+        federation.canary_sent();
+        match client
+            .publish(subject.clone(), Bytes::from_static(b"{}"))
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == PublishErrorKind::Send => {
+                return "the NATS client's command channel closed";
+            }
+            Err(e) => tracing::debug!(error = %e, "canary not published"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canary_tokens_can_never_be_slugs() {
+        assert!(
+            federation_domain::Slug::parse(&format!("{CANARY_PREFIX}{}", instance_id())).is_err()
+        );
+    }
+}

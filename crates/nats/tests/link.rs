@@ -1,0 +1,502 @@
+//! The adapter against a real nats-server (and, where a real one cannot misbehave
+//! enough, a fake one): bad frames, a server restart, a client whose connection task
+//! dies. The domain runs for real over a mocked repository.
+
+// Test helpers outside `#[test]` functions are not covered by clippy.toml's
+// `allow-*-in-tests`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use federation_domain::memory::MemoryStore;
+use federation_domain::{
+    Federation, GuardState, Ports, Presence, ProjectRepository, RegistrationInput, ReplicaOptions,
+    StatusPolicy, SystemClock,
+};
+use federation_nats::{NatsBus, NatsConfig};
+use federation_testkit::NatsServer;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+const SLUG: &str = "alpha";
+
+fn config(url: &str) -> NatsConfig {
+    NatsConfig {
+        url: url.to_owned(),
+        token: None,
+        creds: None,
+        nkey: None,
+        presence_subject: "hub.presence".into(),
+        events_subject: "hub.federation.status".into(),
+        canary_interval: Duration::from_millis(200),
+        queue_capacity: 1024,
+    }
+}
+
+/// The adapter, started over a federation that knows one project, [`SLUG`].
+async fn adapter(url: &str) -> (NatsBus, Arc<Federation>) {
+    let store = Arc::new(MemoryStore::new(Arc::new(SystemClock)));
+    let registration = RegistrationInput {
+        slug: Some(SLUG.into()),
+        name: Some("Link test".into()),
+        hub_url: Some(format!("http://{SLUG}.example.com")),
+        ..RegistrationInput::default()
+    };
+    store
+        .upsert(&registration.validate().unwrap())
+        .await
+        .unwrap();
+    let mut bus = NatsBus::connect(config(url)).await.unwrap();
+    let federation = Arc::new(Federation::new(
+        Ports {
+            repo: store.clone(),
+            log: store.clone(),
+            lease: store,
+            events: bus.status_events(),
+            relay: bus.heartbeat_relay(),
+            clock: Arc::new(SystemClock),
+        },
+        Presence::with_bus(StatusPolicy::default()),
+        ReplicaOptions::default(),
+    ));
+    assert_eq!(federation.load().await.unwrap(), 1);
+    bus.start(federation.clone()).await.unwrap();
+    (bus, federation)
+}
+
+fn heartbeat() -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "project_slug": SLUG,
+        "hub_url": format!("http://{SLUG}.example.com"),
+        "mesh_namespace": format!("hub.{SLUG}"),
+        "timestamp": Utc::now().to_rfc3339(),
+        "version": "0.9.0"
+    }))
+    .unwrap()
+}
+
+fn accepted(federation: &Federation) -> u64 {
+    federation.heartbeat_counters().get("ok")
+}
+
+/// Polls `condition` every 10 ms until it holds; panics with `what` after `within`.
+async fn eventually(within: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !condition() {
+        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A plain TCP client of nats-server that speaks the protocol by hand, so it can send
+/// what no client library would.
+struct RawClient {
+    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl RawClient {
+    async fn connect(port: u16) -> Self {
+        let (read, writer) = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap()
+            .into_split();
+        let mut raw = Self {
+            reader: BufReader::new(read),
+            writer,
+        };
+        let info = raw.line().await;
+        assert!(
+            info.starts_with(b"INFO "),
+            "{}",
+            String::from_utf8_lossy(&info)
+        );
+        // `headers` so that the server takes HPUB.
+        raw.send(b"CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true}\r\n")
+            .await;
+        raw.sync().await;
+        raw
+    }
+
+    async fn line(&mut self) -> Vec<u8> {
+        let mut line = Vec::new();
+        self.reader.read_until(b'\n', &mut line).await.unwrap();
+        line
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).await.unwrap();
+    }
+
+    /// PING, and wait for the PONG: the server has handled everything sent before.
+    async fn sync(&mut self) {
+        self.send(b"PING\r\n").await;
+        loop {
+            let line = self.line().await;
+            assert!(!line.is_empty(), "nats-server closed the raw connection");
+            assert!(
+                !line.starts_with(b"-ERR"),
+                "nats-server refused: {}",
+                String::from_utf8_lossy(&line)
+            );
+            if line.starts_with(b"PONG") {
+                return;
+            }
+        }
+    }
+
+    async fn publish(&mut self, subject: &[u8], payload: &[u8]) {
+        let mut frame = b"PUB ".to_vec();
+        frame.extend_from_slice(subject);
+        frame.extend_from_slice(format!(" {}\r\n", payload.len()).as_bytes());
+        frame.extend_from_slice(payload);
+        frame.extend_from_slice(b"\r\n");
+        self.send(&frame).await;
+    }
+}
+
+/// Frames nats-server relays as they are but async-nats cannot parse (0.46 panicked on
+/// the non-UTF-8 subjects; 0.51 drops the connection and reconnects on each): the
+/// complete PUB or HPUB line, headers and payload.
+fn bad_frames() -> Vec<(&'static str, Vec<u8>)> {
+    fn frame(verb_and_subject: &[u8], headers: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut frame = verb_and_subject.to_vec();
+        if headers.is_empty() {
+            frame.extend_from_slice(format!(" {}\r\n", payload.len()).as_bytes());
+        } else {
+            let total = headers.len() + payload.len();
+            frame.extend_from_slice(format!(" {} {total}\r\n", headers.len()).as_bytes());
+        }
+        frame.extend_from_slice(headers);
+        frame.extend_from_slice(payload);
+        frame.extend_from_slice(b"\r\n");
+        frame
+    }
+    const HEADERS: &[u8] = b"NATS/1.0\r\n\r\n";
+    let hb = heartbeat();
+    vec![
+        (
+            "PUB, subject not UTF-8",
+            frame(b"PUB hub.presence.\xff", b"", b"hi"),
+        ),
+        (
+            "PUB, slug not UTF-8",
+            frame(b"PUB hub.presence.alph\xffa", b"", &hb),
+        ),
+        (
+            "HPUB, slug not UTF-8",
+            frame(b"HPUB hub.presence.alph\xffa", HEADERS, &hb),
+        ),
+        // Whitespace other than space and tab: one token for the server, several HMSG
+        // arguments for the client.
+        (
+            "HPUB, \\x0b in the subject",
+            frame(b"HPUB hub.presence.a\x0bb", HEADERS, b"hi"),
+        ),
+        (
+            "HPUB, \\x0c in the subject",
+            frame(b"HPUB hub.presence.alpha\x0c", HEADERS, &hb),
+        ),
+        (
+            "HPUB, U+2028 in the subject",
+            frame("HPUB hub.presence.alpha\u{2028}".as_bytes(), HEADERS, &hb),
+        ),
+        // Header blocks the server does not read.
+        (
+            "HPUB, header line with no colon",
+            frame(
+                b"HPUB hub.presence.alpha",
+                b"NATS/1.0\r\nno-colon\r\n\r\n",
+                &hb,
+            ),
+        ),
+        (
+            "HPUB, header value not UTF-8",
+            frame(
+                b"HPUB hub.presence.alpha",
+                b"NATS/1.0\r\nX-A: \xff\r\n\r\n",
+                &hb,
+            ),
+        ),
+    ]
+}
+
+/// Publishes a heartbeat for [`SLUG`] every 100 ms until one more is accepted.
+async fn beat_until_heard(raw: &mut RawClient, federation: &Federation, within: Duration) {
+    let before = accepted(federation);
+    let deadline = Instant::now() + within;
+    while accepted(federation) == before {
+        assert!(
+            Instant::now() < deadline,
+            "no heartbeat accepted within {within:?}"
+        );
+        raw.publish(format!("hub.presence.{SLUG}").as_bytes(), &heartbeat())
+            .await;
+        raw.sync().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Counts how often `is_connected` was seen false, from now until dropped.
+struct DownSampler {
+    downs: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl DownSampler {
+    fn start(link: federation_nats::NatsLink) -> Self {
+        let downs = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (d, s) = (downs.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut was_up = true;
+            while !s.load(Ordering::Relaxed) {
+                let up = link.is_connected();
+                if was_up && !up {
+                    d.fetch_add(1, Ordering::Relaxed);
+                }
+                was_up = up;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        Self { downs, stop }
+    }
+
+    fn downs(&self) -> usize {
+        self.downs.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for DownSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_neither_stop_ingestion_nor_leave_the_link_down() {
+    let server = NatsServer::start().unwrap();
+    let (bus, federation) = adapter(&server.url()).await;
+    eventually(Duration::from_secs(10), "link up", || bus.is_connected()).await;
+    let mut raw = RawClient::connect(server.port()).await;
+    beat_until_heard(&mut raw, &federation, Duration::from_secs(10)).await;
+
+    let sampler = DownSampler::start(bus.link());
+    for (kind, frame) in bad_frames() {
+        let downs = sampler.downs();
+        raw.send(&frame).await;
+        raw.sync().await;
+        beat_until_heard(&mut raw, &federation, Duration::from_secs(15)).await;
+        eprintln!(
+            "{kind}: link seen down {} times (1 ms sampling)",
+            sampler.downs() - downs
+        );
+    }
+    eventually(Duration::from_secs(15), "link up after bad frames", || {
+        bus.is_connected()
+    })
+    .await;
+    eventually(Duration::from_secs(5), "guard sees the link up", || {
+        federation.guard() != GuardState::LinkDown
+    })
+    .await;
+    bus.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_nats_server_is_reported_down_then_up_and_heard_again() {
+    let mut server = NatsServer::start().unwrap();
+    let (bus, federation) = adapter(&server.url()).await;
+    eventually(Duration::from_secs(10), "link up", || bus.is_connected()).await;
+    let link = bus.link();
+
+    server.stop().unwrap();
+    let stopped = Instant::now();
+    eventually(Duration::from_secs(5), "link down after the kill", || {
+        !link.is_connected()
+    })
+    .await;
+    eprintln!("link read down {:?} after the kill", stopped.elapsed());
+    assert_eq!(federation.guard(), GuardState::LinkDown);
+
+    server.restart().unwrap();
+    let restarted = Instant::now();
+    eventually(Duration::from_secs(15), "link up after the restart", || {
+        link.is_connected()
+    })
+    .await;
+    eprintln!("link read up {:?} after the restart", restarted.elapsed());
+    assert_ne!(federation.guard(), GuardState::LinkDown);
+    let mut raw = RawClient::connect(server.port()).await;
+    beat_until_heard(&mut raw, &federation, Duration::from_secs(10)).await;
+    bus.shutdown().await;
+}
+
+/// A fake NATS server, for what a real one never sends. Each connection gets INFO,
+/// PONGs, and its PUBs on `hub.presence.*` echoed back as MSGs (so canaries return).
+/// The first connection is sent `-ERR` with no text when `kill` is notified: async-nats
+/// 0.51 slices that line as `[5..4]` and its connection task panics. Later connections
+/// are sent a heartbeat for [`SLUG`] every 50 ms once they have subscribed.
+struct FakeNats {
+    port: u16,
+    kill: Arc<Notify>,
+    connections: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeNats {
+    async fn start() -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let kill = Arc::new(Notify::new());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (k, c) = (kill.clone(), connections.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let n = c.fetch_add(1, Ordering::SeqCst);
+                let kill = k.clone();
+                tokio::spawn(async move {
+                    let _ = fake_connection(stream, n, kill).await;
+                });
+            }
+        });
+        Self {
+            port,
+            kill,
+            connections,
+            task,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for FakeNats {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn fake_connection(stream: TcpStream, n: usize, kill: Arc<Notify>) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    write
+        .write_all(b"INFO {\"server_id\":\"fake\",\"version\":\"2.10.0\",\"proto\":1,\"headers\":true,\"max_payload\":1048576}\r\n")
+        .await?;
+    let mut sid: Option<String> = None;
+    let mut line = Vec::new();
+    let mut beat = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tokio::select! {
+            read_bytes = read.read_until(b'\n', &mut line) => {
+                if read_bytes? == 0 {
+                    return Ok(());
+                }
+                let text = String::from_utf8_lossy(&line).trim_end().to_owned();
+                line.clear();
+                let args: Vec<&str> = text.split(' ').collect();
+                match args.as_slice() {
+                    ["PING"] => write.write_all(b"PONG\r\n").await?,
+                    ["SUB", "hub.presence.*", id] => sid = Some((*id).to_owned()),
+                    ["PUB", subject, len] => {
+                        let len: usize = len.parse().unwrap();
+                        let mut payload = vec![0; len + 2];
+                        read.read_exact(&mut payload).await?;
+                        if let (Some(sid), true) = (&sid, subject.starts_with("hub.presence.")) {
+                            let mut frame = format!("MSG {subject} {sid} {len}\r\n").into_bytes();
+                            frame.extend_from_slice(&payload);
+                            write.write_all(&frame).await?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ = kill.notified(), if n == 0 => write.write_all(b"-ERR\r\n").await?,
+            _ = beat.tick(), if n > 0 && sid.is_some() => {
+                let payload = heartbeat();
+                let sid = sid.as_deref().unwrap_or_default();
+                let mut frame =
+                    format!("MSG hub.presence.{SLUG} {sid} {}\r\n", payload.len()).into_bytes();
+                frame.extend_from_slice(&payload);
+                frame.extend_from_slice(b"\r\n");
+                write.write_all(&frame).await?;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_connection_task_dies_is_replaced_by_a_new_one() {
+    let fake = FakeNats::start().await;
+    let (bus, federation) = adapter(&fake.url()).await;
+    let link = bus.link();
+    eventually(Duration::from_secs(10), "link up", || link.is_connected()).await;
+    // Canaries come back through the fake: the guard is not holding for a lost canary.
+    eventually(Duration::from_secs(5), "guard past link-down", || {
+        !matches!(
+            federation.guard(),
+            GuardState::LinkDown | GuardState::CanaryLost
+        )
+    })
+    .await;
+    assert_eq!(accepted(&federation), 0);
+
+    fake.kill.notify_one();
+    let killed = Instant::now();
+    eventually(
+        Duration::from_secs(2),
+        "link down once the client died",
+        || !link.is_connected(),
+    )
+    .await;
+    eprintln!(
+        "link read down {:?} after the fatal frame",
+        killed.elapsed()
+    );
+    assert_eq!(federation.guard(), GuardState::LinkDown);
+
+    eventually(Duration::from_secs(10), "a new client, connected", || {
+        link.is_connected()
+    })
+    .await;
+    eprintln!("link read up {:?} after the fatal frame", killed.elapsed());
+    assert!(fake.connections.load(Ordering::SeqCst) >= 2);
+    assert_ne!(federation.guard(), GuardState::LinkDown);
+    eventually(
+        Duration::from_secs(5),
+        "heartbeats heard through the new subscription",
+        || accepted(&federation) > 0,
+    )
+    .await;
+    bus.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_adapter_starts_while_nats_is_down_and_connects_once_it_is_up() {
+    let mut server = NatsServer::start().unwrap();
+    server.stop().unwrap();
+    let (bus, federation) = adapter(&server.url()).await;
+    // Not a wait for a condition: a few attempts fail (connection refused) meanwhile,
+    // and the link must still read down.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!bus.is_connected());
+    assert_eq!(federation.guard(), GuardState::LinkDown);
+
+    server.restart().unwrap();
+    let started = Instant::now();
+    eventually(Duration::from_secs(10), "link up once NATS is", || {
+        bus.is_connected()
+    })
+    .await;
+    eprintln!("link read up {:?} after NATS started", started.elapsed());
+    let mut raw = RawClient::connect(server.port()).await;
+    beat_until_heard(&mut raw, &federation, Duration::from_secs(10)).await;
+    bus.shutdown().await;
+}
