@@ -35,7 +35,7 @@ fn run() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let command = args.next().unwrap_or_default();
     let rest: Vec<String> = args.collect();
-    let root = workspace_root();
+    let root = workspace_root()?;
     std::env::set_current_dir(&root).context("entering the workspace root")?;
     match command.as_str() {
         "serve" => exit_with(federation(&["serve"], &rest)?),
@@ -51,11 +51,11 @@ fn run() -> anyhow::Result<()> {
     }
 }
 
-fn workspace_root() -> PathBuf {
+fn workspace_root() -> anyhow::Result<PathBuf> {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("xtask lives inside the workspace")
-        .to_path_buf()
+        .map(Path::to_path_buf)
+        .context("xtask's manifest directory has no parent (the workspace)")
 }
 
 fn cargo() -> Command {

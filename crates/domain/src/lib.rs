@@ -5,6 +5,8 @@
 //! the use cases over them ([`service`]). Nothing here does I/O: no database, HTTP or
 //! bus client, and no async runtime.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod heartbeat;
 pub mod model;

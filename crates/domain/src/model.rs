@@ -14,6 +14,7 @@ use crate::error::ValidationError;
 macro_rules! string_newtype {
     ($name:ident) => {
         impl $name {
+            /// The value as validated.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -53,11 +54,17 @@ macro_rules! string_newtype {
     };
 }
 
+/// Longest slug, in characters.
 pub const SLUG_MAX: usize = 50;
+/// Longest project name, in characters.
 pub const NAME_MAX: usize = 200;
+/// Longest hub URL, in characters.
 pub const HUB_URL_MAX: usize = 500;
+/// Longest tag, in characters.
 pub const TAG_MAX: usize = 50;
+/// Most tags a project may carry.
 pub const TAGS_MAX: usize = 32;
+/// Longest version, in characters.
 pub const VERSION_MAX: usize = 50;
 
 /// A project's identifier: lowercase `[a-z0-9-]`, 1–50 characters, no `-` at either end.
@@ -66,6 +73,7 @@ pub const VERSION_MAX: usize = 50;
 pub struct Slug(String);
 
 impl Slug {
+    /// Validates (after lowercasing and trimming) a slug.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         const FIELD: &str = "slug";
         let s = raw.trim().to_ascii_lowercase();
@@ -105,6 +113,7 @@ string_newtype!(Slug);
 pub struct ProjectName(String);
 
 impl ProjectName {
+    /// Validates a project name.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let s = raw.trim();
         if s.is_empty() {
@@ -134,6 +143,7 @@ string_newtype!(ProjectName);
 pub struct HubUrl(String);
 
 impl HubUrl {
+    /// Validates a hub URL.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         const FIELD: &str = "hub_url";
         let s = raw.trim();
@@ -212,6 +222,7 @@ impl MeshNamespace {
         }
     }
 
+    /// The namespace as validated (`hub.<slug>` unless set otherwise).
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -239,6 +250,7 @@ impl Serialize for MeshNamespace {
 pub struct Tag(String);
 
 impl Tag {
+    /// Validates (after lowercasing and trimming) a tag.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         const FIELD: &str = "tag";
         let s = raw.trim().to_ascii_lowercase();
@@ -271,6 +283,7 @@ string_newtype!(Tag);
 pub struct Tags(Vec<Tag>);
 
 impl Tags {
+    /// Validates each tag (errors name the entry, `tags[3]`) and removes duplicates.
     pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Self, ValidationError> {
         let mut tags: Vec<Tag> = Vec::with_capacity(raw.len().min(TAGS_MAX));
         for (i, item) in raw.iter().enumerate() {
@@ -290,18 +303,22 @@ impl Tags {
         Ok(Self(tags))
     }
 
+    /// The tags, in order.
     pub fn as_slice(&self) -> &[Tag] {
         &self.0
     }
 
+    /// Iterates over the tags, in order.
     pub fn iter(&self) -> impl Iterator<Item = &Tag> {
         self.0.iter()
     }
 
+    /// How many tags.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// No tags.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -319,6 +336,7 @@ impl<'de> Deserialize<'de> for Tags {
 pub struct Version(String);
 
 impl Version {
+    /// Validates a version.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let s = raw.trim();
         if s.is_empty() {
@@ -347,14 +365,19 @@ string_newtype!(Version);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Heartbeats arrive on time and the project says it is well.
     Online,
+    /// Late heartbeats, or the project says it is degraded.
     Degraded,
+    /// No heartbeat for `offline_after`, or never any.
     Offline,
 }
 
 impl Status {
+    /// Every status, in this order (metric labels, counters).
     pub const ALL: [Status; 3] = [Status::Online, Status::Degraded, Status::Offline];
 
+    /// The lowercase name (`online`, `degraded`, `offline`).
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Online => "online",
@@ -398,17 +421,29 @@ impl<'de> Deserialize<'de> for Status {
 /// A registered project as the catalog holds it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Project {
+    /// The store's row id.
     pub id: i64,
+    /// The unique identifier.
     pub slug: Slug,
+    /// The human-readable name.
     pub name: ProjectName,
+    /// Where the project's hub answers.
     pub hub_url: HubUrl,
+    /// The project's mesh namespace (`hub.<slug>` by default).
     pub mesh_namespace: MeshNamespace,
+    /// The current liveness.
     pub status: Status,
+    /// Why the status is what it is (see [`reason`]).
     pub status_reason: Option<String>,
+    /// The project's labels.
     pub tags: Tags,
+    /// The version its last heartbeat reported.
     pub version: Option<Version>,
+    /// When its last heartbeat arrived (our clock).
     pub last_heartbeat_at: Option<DateTime<Utc>>,
+    /// When it was first registered.
     pub created_at: DateTime<Utc>,
+    /// When a registration or patch last changed it.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -416,12 +451,17 @@ pub struct Project {
 /// the entries of `projects.yaml`), before validation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct RegistrationInput {
+    /// Required.
     pub slug: Option<String>,
+    /// Required.
     pub name: Option<String>,
+    /// Required.
     pub hub_url: Option<String>,
     #[serde(default)]
+    /// `hub.<slug>` when absent; anything else is rejected.
     pub mesh_namespace: Option<String>,
     #[serde(default)]
+    /// No tags when absent.
     pub tags: Option<Vec<String>>,
 }
 
@@ -429,10 +469,15 @@ pub struct RegistrationInput {
 /// heartbeat fields, so registering again cannot change them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
+    /// The identifier.
     pub slug: Slug,
+    /// The name.
     pub name: ProjectName,
+    /// The hub URL.
     pub hub_url: HubUrl,
+    /// The mesh namespace.
     pub mesh_namespace: MeshNamespace,
+    /// The tags (replacing any the project had).
     pub tags: Tags,
 }
 
@@ -466,26 +511,36 @@ impl RegistrationInput {
 /// A partial update of a project's descriptive fields (`PATCH`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProjectPatch {
+    /// A new name.
     pub name: Option<ProjectName>,
+    /// A new hub URL.
     pub hub_url: Option<HubUrl>,
+    /// New tags, replacing the old ones.
     pub tags: Option<Tags>,
 }
 
 impl ProjectPatch {
+    /// Changes nothing.
     pub fn is_empty(&self) -> bool {
         self.name.is_none() && self.hub_url.is_none() && self.tags.is_none()
     }
 }
 
+/// How many projects a list returns when the client does not say.
 pub const LIST_LIMIT_DEFAULT: u32 = 100;
+/// The most projects one list returns.
 pub const LIST_LIMIT_MAX: u32 = 1000;
 
 /// Which projects a list returns, in slug order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListFilter {
+    /// Only projects in this status.
     pub status: Option<Status>,
+    /// Only projects with this tag.
     pub tag: Option<Tag>,
+    /// At most this many, 1..=[`LIST_LIMIT_MAX`].
     pub limit: u32,
+    /// Skip this many first.
     pub offset: u64,
 }
 
@@ -537,14 +592,18 @@ impl ListFilter {
 /// One page of a list, with the number of projects the filter matches in all.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProjectPage {
+    /// The projects of this page.
     pub items: Vec<Project>,
+    /// How many projects match the filter in all.
     pub total: u64,
 }
 
 /// The result of an upsert: the project as stored, and whether it was new.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Upserted {
+    /// The project as stored.
     pub project: Project,
+    /// Whether the upsert created it.
     pub created: bool,
 }
 
@@ -563,10 +622,15 @@ pub mod reason {
 /// A change of a project's status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Transition {
+    /// The project.
     pub slug: Slug,
+    /// The status before.
     pub from: Status,
+    /// The status after.
     pub to: Status,
+    /// Why (see [`reason`]).
     pub reason: Option<String>,
+    /// When it changed (our clock).
     pub at: DateTime<Utc>,
     /// The last heartbeat known when the change happened (published with the event).
     pub last_heartbeat_at: Option<DateTime<Utc>>,
@@ -576,10 +640,15 @@ pub struct Transition {
 /// and what it writes back in batches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PresenceRecord {
+    /// The project.
     pub slug: Slug,
+    /// Its status.
     pub status: Status,
+    /// Why it has that status.
     pub status_reason: Option<String>,
+    /// The version its last heartbeat reported.
     pub version: Option<Version>,
+    /// When its last heartbeat arrived.
     pub last_heartbeat_at: Option<DateTime<Utc>>,
 }
 

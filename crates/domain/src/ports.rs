@@ -37,6 +37,7 @@ pub trait ProjectRepository: Send + Sync + 'static {
         patch: &ProjectPatch,
     ) -> Result<Option<Project>, RepositoryError>;
 
+    /// The project with this slug, if registered.
     async fn get(&self, slug: &Slug) -> Result<Option<Project>, RepositoryError>;
 
     /// Projects matching the filter in slug order, with the total that match.
@@ -71,6 +72,7 @@ pub trait ProjectRepository: Send + Sync + 'static {
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait StatusEvents: Send + Sync + 'static {
+    /// Publishes one stored status change.
     async fn publish(&self, transition: &Transition) -> Result<(), EventError>;
 }
 
@@ -88,6 +90,7 @@ impl StatusEvents for NoStatusEvents {
 /// The time.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 pub trait Clock: Send + Sync + 'static {
+    /// The current time.
     fn now(&self) -> DateTime<Utc>;
 }
 
@@ -106,14 +109,17 @@ impl Clock for SystemClock {
 pub struct ManualClock(Mutex<DateTime<Utc>>);
 
 impl ManualClock {
+    /// A clock that reads `start` until set or advanced.
     pub fn new(start: DateTime<Utc>) -> Self {
         Self(Mutex::new(start))
     }
 
+    /// Sets the time.
     pub fn set(&self, t: DateTime<Utc>) {
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = t;
     }
 
+    /// Moves the time forward by `by`.
     pub fn advance(&self, by: TimeDelta) {
         let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
         *t += by;

@@ -66,14 +66,19 @@ pub enum GuardState {
     /// Our own canaries stopped coming back through the subscription.
     CanaryLost,
     /// The bus is healthy again; silence counts from `until` on.
-    Recovering { until: DateTime<Utc> },
+    Recovering {
+        /// When silence starts counting again.
+        until: DateTime<Utc>,
+    },
 }
 
 impl GuardState {
+    /// Whether silence is not counted now (any state but `Inactive`).
     pub fn is_active(&self) -> bool {
         !matches!(self, GuardState::Inactive)
     }
 
+    /// The state's name, as a metric label and in `/health`.
     pub fn as_str(&self) -> &'static str {
         match self {
             GuardState::Inactive => "inactive",
@@ -87,6 +92,7 @@ impl GuardState {
 /// A sweep that expired a large share of the live projects at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MassExpiry {
+    /// When the sweep ran.
     pub at: DateTime<Utc>,
     /// Projects that went offline in this sweep.
     pub expired: usize,
@@ -98,7 +104,10 @@ pub struct MassExpiry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeartbeatOutcome {
     /// Recorded; `changed` when the project's status changed.
-    Recorded { changed: bool },
+    Recorded {
+        /// Whether the project's status changed.
+        changed: bool,
+    },
     /// No such project is registered.
     UnknownProject,
 }
@@ -115,6 +124,7 @@ pub struct Flush {
 }
 
 impl Flush {
+    /// Nothing to store.
     pub fn is_empty(&self) -> bool {
         self.transitions.is_empty() && self.updates.is_empty()
     }
@@ -123,8 +133,11 @@ impl Flush {
 /// Number of projects in each status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatusCounts {
+    /// Projects online.
     pub online: usize,
+    /// Projects degraded.
     pub degraded: usize,
+    /// Projects offline.
     pub offline: usize,
 }
 
@@ -170,6 +183,7 @@ impl Presence {
         }
     }
 
+    /// The status thresholds.
     pub fn policy(&self) -> &StatusPolicy {
         &self.policy
     }
@@ -248,14 +262,17 @@ impl Presence {
         self.membership_changes
     }
 
+    /// Whether the project is in the table.
     pub fn contains(&self, slug: &Slug) -> bool {
         self.entries.contains_key(slug)
     }
 
+    /// How many projects are in the table.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// No project is in the table.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -386,6 +403,7 @@ impl Presence {
             .max()
     }
 
+    /// Number of projects in each status.
     pub fn counts(&self) -> StatusCounts {
         let mut c = StatusCounts::default();
         for e in self.entries.values() {

@@ -20,8 +20,10 @@ use crate::stats::{HeartbeatCounters, TransitionCounters};
 #[derive(Debug, Error)]
 pub enum HeartbeatRejected {
     #[error(transparent)]
+    /// The heartbeat failed a check.
     Invalid(#[from] HeartbeatError),
     #[error("no project {0} is registered")]
+    /// No project with this slug is registered.
     UnknownProject(String),
 }
 
@@ -44,6 +46,7 @@ pub struct TickReport {
     pub updates: usize,
     /// Transitions stored whose event could not be published.
     pub unpublished: usize,
+    /// Set when this tick's sweep was a mass expiry.
     pub mass_expiry: Option<MassExpiry>,
 }
 
@@ -53,9 +56,12 @@ pub struct TickReport {
     "presence batch of {transitions} transitions and {updates} updates kept for retry: {source}"
 )]
 pub struct FlushFailed {
+    /// Transitions in the batch.
     pub transitions: usize,
+    /// Liveness rows in the batch.
     pub updates: usize,
     #[source]
+    /// Why the store refused it.
     pub source: RepositoryError,
 }
 
@@ -112,6 +118,7 @@ fn apply_heartbeat(
 }
 
 impl Federation {
+    /// The use cases over a repository, a status-event publisher, a clock and the presence table.
     pub fn new(
         repo: Arc<dyn ProjectRepository>,
         events: Arc<dyn StatusEvents>,
@@ -135,6 +142,7 @@ impl Federation {
         self.presence.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The current time, by the clock the use cases run on.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
@@ -214,6 +222,7 @@ impl Federation {
         Ok(upserted)
     }
 
+    /// The project with this slug.
     pub async fn get(&self, slug: &str) -> Result<Project, ServiceError> {
         let slug = path_slug(slug)?;
         self.repo
@@ -222,10 +231,12 @@ impl Federation {
             .ok_or_else(|| ServiceError::NotFound(slug.to_string()))
     }
 
+    /// A page of projects matching the filter.
     pub async fn list(&self, filter: &ListFilter) -> Result<ProjectPage, ServiceError> {
         Ok(self.repo.list(filter).await?)
     }
 
+    /// Applies a partial update to the project's descriptive fields.
     pub async fn update(&self, slug: &str, patch: &ProjectPatch) -> Result<Project, ServiceError> {
         let slug = path_slug(slug)?;
         self.repo
@@ -234,6 +245,7 @@ impl Federation {
             .ok_or_else(|| ServiceError::NotFound(slug.to_string()))
     }
 
+    /// Removes the project and its history.
     pub async fn deregister(&self, slug: &str) -> Result<(), ServiceError> {
         let slug = path_slug(slug)?;
         if !self.repo.delete(&slug).await? {
@@ -243,6 +255,7 @@ impl Federation {
         Ok(())
     }
 
+    /// The project's latest status changes, newest first, at most `limit`.
     pub async fn history(&self, slug: &str, limit: u32) -> Result<Vec<Transition>, ServiceError> {
         let slug = path_slug(slug)?;
         self.repo
@@ -380,35 +393,42 @@ impl Federation {
         self.presence().advance(now)
     }
 
+    /// The link to the bus is up (ends a `LinkDown` guard).
     pub fn bus_connected(&self) {
         let now = self.clock.now();
         self.presence().bus_connected(now);
     }
 
+    /// The link to the bus is down: silence stops counting.
     pub fn bus_disconnected(&self) {
         let now = self.clock.now();
         self.presence().bus_disconnected(now);
     }
 
+    /// A canary heartbeat was published.
     pub fn canary_sent(&self) {
         let now = self.clock.now();
         self.presence().canary_sent(now);
     }
 
+    /// A canary heartbeat came back through the subscription.
     pub fn canary_received(&self) {
         let now = self.clock.now();
         self.presence().canary_received(now);
     }
 
+    /// The partition guard's state.
     pub fn guard(&self) -> GuardState {
         let now = self.clock.now();
         self.presence().guard(now)
     }
 
+    /// The last sweep that expired a large share of the live projects at once.
     pub fn last_mass_expiry(&self) -> Option<MassExpiry> {
         self.presence().last_mass_expiry()
     }
 
+    /// Number of projects in each status.
     pub fn counts(&self) -> StatusCounts {
         self.presence().counts()
     }

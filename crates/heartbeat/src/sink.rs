@@ -15,8 +15,11 @@ const MAX_BODY_CHARS: usize = 500;
 /// `NATS_NKEY`); user and password go in the URL.
 #[derive(Debug, Clone, Default)]
 pub struct NatsAuth {
+    /// A token (`NATS_TOKEN`).
     pub token: Option<String>,
+    /// A credentials file (`NATS_CREDS`).
     pub creds: Option<PathBuf>,
+    /// An NKey seed (`NATS_NKEY`).
     pub nkey: Option<String>,
 }
 
@@ -62,6 +65,7 @@ pub struct HttpTarget {
 }
 
 impl HttpTarget {
+    /// The service at `server` (e.g. `http://localhost:8000`), without an API key.
     pub fn new(server: impl Into<String>) -> Self {
         Self {
             server: server.into(),
@@ -69,6 +73,7 @@ impl HttpTarget {
         }
     }
 
+    /// Sends `key` as `X-API-Key` (`None` or empty: no key).
     pub fn api_key(mut self, key: Option<String>) -> Self {
         self.api_key = key.filter(|k| !k.is_empty());
         self

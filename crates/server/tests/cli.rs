@@ -2,6 +2,13 @@
 //! (run as a process, over NATS and HTTP), `federation projects …` and `federation
 //! simulate` (through the functions the commands call).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "an integration test crate is test code throughout: a panic is the test failing"
+)]
+
 mod common;
 
 use std::process::Command;

@@ -10,6 +10,13 @@
 //!
 //! No Docker engine runs here: images are not built; these checks read the files.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "an integration test crate is test code throughout: a panic is the test failing"
+)]
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};

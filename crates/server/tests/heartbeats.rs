@@ -1,6 +1,13 @@
 //! End to end over NATS: the real service against a real nats-server and PostgreSQL,
 //! with short thresholds (degraded 2 s, offline 3 s, sweep 100 ms) so nothing waits 90 s.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "an integration test crate is test code throughout: a panic is the test failing"
+)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,6 +1,13 @@
 //! The repository contract, written once and run against PostgreSQL (a throwaway
 //! cluster from the test kit, or `FED_TEST_DATABASE_URL`) and SQLite (a temp file).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "an integration test crate is test code throughout: a panic is the test failing"
+)]
+
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, TimeZone, Utc};

@@ -70,11 +70,11 @@ struct Event {
 
 /// The `q`-quantile (0..=1) of sorted values, nearest rank.
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
     let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    sorted
+        .get(rank.clamp(1, sorted.len().max(1)) - 1)
+        .copied()
+        .unwrap_or(0.0)
 }
 
 fn delays(mut seen: Vec<f64>, mut at: Vec<f64>) -> Delays {

@@ -262,29 +262,35 @@ pub async fn register_fleet(
     p
 }
 
-/// Heartbeat bodies built fast: everything but the timestamp is made once per project.
-struct Bodies {
-    heads: Vec<Vec<u8>>,
+/// Heartbeat bodies built fast: everything but the timestamp is made once per project
+/// ([`head`]), and the timestamp at most every 100 ms.
+struct Stamp {
     timestamp: String,
     stamped: Instant,
 }
 
 const TAIL: &[u8] = br#"","version":"1.0.0"}"#;
 
-impl Bodies {
-    fn new(slugs: &[String]) -> Self {
-        let heads = slugs
-            .iter()
-            .map(|s| {
-                format!(
-                    r#"{{"project_slug":"{s}","hub_url":"{}","mesh_namespace":"hub.{s}","timestamp":""#,
-                    hub_url(s)
-                )
-                .into_bytes()
-            })
-            .collect();
+/// A project's heartbeat body up to its timestamp.
+fn head(slug: &str) -> Vec<u8> {
+    format!(
+        r#"{{"project_slug":"{slug}","hub_url":"{}","mesh_namespace":"hub.{slug}","timestamp":""#,
+        hub_url(slug)
+    )
+    .into_bytes()
+}
+
+/// The body that starts with `head`, stamped now (for a single send).
+fn fresh_body(head: &[u8]) -> Vec<u8> {
+    let mut body = head.to_vec();
+    body.extend_from_slice(now_stamp().as_bytes());
+    body.extend_from_slice(TAIL);
+    body
+}
+
+impl Stamp {
+    fn new() -> Self {
         Self {
-            heads,
             timestamp: now_stamp(),
             stamped: Instant::now(),
         }
@@ -298,8 +304,8 @@ impl Bodies {
         }
     }
 
-    fn body(&self, i: usize) -> Bytes {
-        let head = &self.heads[i];
+    /// The body that starts with `head`, stamped with the current timestamp.
+    fn body(&self, head: &[u8]) -> Bytes {
         let mut buf = BytesMut::with_capacity(head.len() + self.timestamp.len() + TAIL.len());
         buf.extend_from_slice(head);
         buf.extend_from_slice(self.timestamp.as_bytes());
@@ -336,15 +342,17 @@ async fn publish_nats(
     pace: &Pace,
     quiet: bool,
 ) -> Phase {
-    let subjects: Vec<async_nats::Subject> = slugs
+    let fleet: Vec<(async_nats::Subject, Vec<u8>)> = slugs
         .iter()
-        .map(|s| async_nats::Subject::from(format!("{subject_prefix}.{s}")))
+        .map(|s| (format!("{subject_prefix}.{s}").into(), head(s)))
         .collect();
-    let mut bodies = Bodies::new(slugs);
+    // Round-robin over the fleet, resumed where the last burst stopped.
+    let mut round = fleet.iter().cycle();
+    let mut stamp = Stamp::new();
     let mut progress = Progress::new("heartbeats", quiet, None);
     let start = Instant::now();
     let deadline = start + pace.duration;
-    let (mut sent, mut errors, mut i) = (0u64, 0u64, 0usize);
+    let (mut sent, mut errors) = (0u64, 0u64);
     loop {
         let now = Instant::now();
         if now >= deadline || sent + errors >= pace.total {
@@ -358,9 +366,10 @@ async fn publish_nats(
             }
             continue;
         }
-        bodies.restamp();
-        for _ in 0..allowed {
-            match client.publish(subjects[i].clone(), bodies.body(i)).await {
+        stamp.restamp();
+        let burst = usize::try_from(allowed).unwrap_or(usize::MAX);
+        for (subject, head) in round.by_ref().take(burst) {
+            match client.publish(subject.clone(), stamp.body(head)).await {
                 Ok(()) => sent += 1,
                 Err(e) => {
                     errors += 1;
@@ -368,10 +377,6 @@ async fn publish_nats(
                         tracing::warn!(error = %e, "heartbeat not published");
                     }
                 }
-            }
-            i += 1;
-            if i == subjects.len() {
-                i = 0;
             }
         }
         progress.update(sent, errors);
@@ -394,8 +399,8 @@ async fn publish_http(
     concurrency: usize,
     quiet: bool,
 ) -> Phase {
-    let bodies = Arc::new(Bodies::new(slugs));
-    let slugs: Arc<Vec<String>> = Arc::new(slugs.to_vec());
+    let fleet: Arc<Vec<(String, Vec<u8>)>> =
+        Arc::new(slugs.iter().map(|s| (s.clone(), head(s))).collect());
     let next = Arc::new(AtomicU64::new(0));
     let sent = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -403,7 +408,7 @@ async fn publish_http(
     let deadline = start + pace.duration;
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency.max(1) {
-        let (client, bodies, slugs) = (client.clone(), bodies.clone(), slugs.clone());
+        let (client, fleet) = (client.clone(), fleet.clone());
         let (next, sent, errors) = (next.clone(), sent.clone(), errors.clone());
         let (rate, total) = (pace.rate, pace.total);
         workers.spawn(async move {
@@ -422,12 +427,12 @@ async fn publish_http(
                 if Instant::now() >= deadline {
                     return;
                 }
-                let i = (k % slugs.len() as u64) as usize;
+                let i = (k % fleet.len() as u64) as usize;
+                let Some((slug, head)) = fleet.get(i) else {
+                    return;
+                };
                 // The HTTP path stamps each body itself: a fresh timestamp per request.
-                let mut body = bodies.heads[i].clone();
-                body.extend_from_slice(now_stamp().as_bytes());
-                body.extend_from_slice(TAIL);
-                match client.heartbeat(&slugs[i], body).await {
+                match client.heartbeat(slug, fresh_body(head)).await {
                     Ok(()) => sent.fetch_add(1, Ordering::Relaxed),
                     Err(e) => {
                         if errors.fetch_add(1, Ordering::Relaxed) < 3 {
@@ -478,8 +483,11 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<SimulateReport> {
         (None, None) => bail!("give --interval (e.g. 30s) or --rate (e.g. 1000/s, max)"),
     };
     let slugs = slugs(&args.prefix, args.projects);
-    federation_domain::Slug::parse(slugs.last().expect("at least one"))
-        .map_err(|e| anyhow::anyhow!("--prefix {:?} makes invalid slugs: {e}", args.prefix))?;
+    // The longest slug is the last one.
+    if let Some(last) = slugs.last() {
+        federation_domain::Slug::parse(last)
+            .map_err(|e| anyhow::anyhow!("--prefix {:?} makes invalid slugs: {e}", args.prefix))?;
+    }
     let client = FederationClient::new(&args.server, args.api_key.clone())?;
     let mut report = SimulateReport {
         projects: args.projects,
@@ -508,7 +516,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<SimulateReport> {
                 );
                 if let Some(mark) = &args.mark {
                     let subject = format!("{}.{mark}", args.subject_prefix);
-                    let body = Bodies::new(std::slice::from_ref(mark)).body(0);
+                    let body = Bytes::from(fresh_body(&head(mark)));
                     report.mark_sent_unix_ms = Some(unix_ms());
                     nats.publish(subject, body)
                         .await
@@ -520,9 +528,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<SimulateReport> {
                 report.heartbeats =
                     Some(publish_http(&client, &slugs, &pace, args.concurrency, args.quiet).await);
                 if let Some(mark) = &args.mark {
-                    let mut body = Bodies::new(std::slice::from_ref(mark)).heads[0].clone();
-                    body.extend_from_slice(now_stamp().as_bytes());
-                    body.extend_from_slice(TAIL);
+                    let body = fresh_body(&head(mark));
                     report.mark_sent_unix_ms = Some(unix_ms());
                     client.heartbeat(mark, body).await?;
                 }
@@ -568,8 +574,13 @@ mod tests {
 
     #[test]
     fn bodies_are_the_heartbeat_payload() {
-        let bodies = Bodies::new(&["sim-1".to_owned()]);
-        let v: serde_json::Value = serde_json::from_slice(&bodies.body(0)).unwrap();
+        let body = Stamp::new().body(&head("sim-1"));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&fresh_body(&head("sim-1"))).unwrap()
+                ["project_slug"],
+            "sim-1"
+        );
         assert_eq!(v["project_slug"], "sim-1");
         assert_eq!(v["mesh_namespace"], "hub.sim-1");
         assert_eq!(v["hub_url"], "http://sim-1.sim.example");
