@@ -2,19 +2,10 @@
 //! (run as a process, over NATS and HTTP), `federation projects …` and `federation
 //! simulate` (through the functions the commands call).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    reason = "an integration test crate is test code throughout: a panic is the test failing"
-)]
-
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{project, Backend, TestApp, TestConfig, READ_KEY, WRITE_KEY};
+use crate::helpers::{eventually, project, Backend, TestApp, TestConfig, READ_KEY, WRITE_KEY};
 use federation_server::cli::client::FederationClient;
 use federation_server::cli::projects::{execute, ProjectsCommand};
 use federation_server::cli::simulate::{self, Rate, SimulateArgs};
@@ -33,8 +24,7 @@ fn nats_config(nats_url: &str) -> TestConfig {
 
 /// Until the service's subscription is proven (its canary came back).
 async fn wait_bus_healthy(app: &TestApp) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    loop {
+    eventually(Duration::from_secs(40), || async {
         let r: Value = app
             .get("/ready")
             .send()
@@ -44,14 +34,12 @@ async fn wait_bus_healthy(app: &TestApp) {
             .await
             .unwrap();
         if r["checks"]["nats"] == "ok" && r["checks"]["partition_guard"] == "inactive" {
-            return;
+            Ok(())
+        } else {
+            Err(format!("bus not healthy: {r}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "bus never healthy: {r}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 }
 
 /// Runs the `federation` binary with a clean environment for its settings.

@@ -1,13 +1,6 @@
 //! `LOG_FORMAT=json` on the real binary: every line is JSON, and a request's lines carry
 //! the `X-Request-Id` it came with (which the response echoes).
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    reason = "an integration test crate is test code throughout: a panic is the test failing"
-)]
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;

@@ -1,17 +1,8 @@
 //! End to end: the real service on port 0, over real HTTP, on PostgreSQL and SQLite.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    reason = "an integration test crate is test code throughout: a panic is the test failing"
-)]
-
-mod common;
-
 use std::time::Duration;
 
-use common::{project, seed_body, Backend, TestConfig, READ_KEY, WRITE_KEY};
+use crate::helpers::{project, seed_body, Backend, TestConfig, READ_KEY, WRITE_KEY};
 use serde_json::{json, Value};
 
 /// Runs one scenario on both backends.
