@@ -15,6 +15,8 @@ pub mod ports;
 pub mod presence;
 pub mod service;
 pub mod stats;
+#[cfg(any(test, feature = "mock"))]
+pub mod testing;
 
 pub use error::{EventError, RepositoryError, ServiceError, ValidationError};
 pub use heartbeat::{Heartbeat, HeartbeatError, Reported};

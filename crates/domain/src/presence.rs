@@ -534,25 +534,8 @@ fn record(slug: &Slug, e: &Entry) -> PresenceRecord {
 mod tests {
     use std::time::Duration;
 
-    use chrono::{TimeDelta, TimeZone};
-
     use super::*;
-
-    fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2025, 11, 18, 12, 0, 0).unwrap()
-    }
-
-    fn secs(s: i64) -> TimeDelta {
-        TimeDelta::seconds(s)
-    }
-
-    fn ms(m: i64) -> TimeDelta {
-        TimeDelta::milliseconds(m)
-    }
-
-    fn slug(s: &str) -> Slug {
-        Slug::parse(s).unwrap()
-    }
+    use crate::testing::{ms, secs, slug, t0};
 
     fn hb(s: &str) -> Heartbeat {
         Heartbeat {

@@ -443,7 +443,6 @@ impl Federation {
 mod tests {
     use std::sync::Arc;
 
-    use chrono::{TimeDelta, TimeZone};
     use mockall::Sequence;
 
     use super::*;
@@ -451,18 +450,7 @@ mod tests {
     use crate::model::{PresenceRecord, ProjectName, Status};
     use crate::policy::StatusPolicy;
     use crate::ports::{ManualClock, MockProjectRepository, MockStatusEvents};
-
-    fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2025, 11, 18, 12, 0, 0).unwrap()
-    }
-
-    fn secs(s: i64) -> TimeDelta {
-        TimeDelta::seconds(s)
-    }
-
-    fn slug(s: &str) -> Slug {
-        Slug::parse(s).unwrap()
-    }
+    use crate::testing::{secs, slug, t0};
 
     fn input(s: &str) -> RegistrationInput {
         RegistrationInput {

@@ -11,9 +11,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, TimeZone, Utc};
+use federation_domain::testing::slug;
 use federation_domain::{
     ListFilter, PresenceRecord, ProjectPatch, ProjectRepository, Registration, RegistrationInput,
-    Slug, Status, Tag, Tags, Transition, Version,
+    Status, Tag, Tags, Transition, Version,
 };
 use federation_store::{DatabaseUrl, Store, StoreOptions};
 
@@ -88,10 +89,6 @@ async fn count_rows(url: &DatabaseUrl, table: &str) -> i64 {
             .unwrap()
         }
     }
-}
-
-fn slug(s: &str) -> Slug {
-    Slug::parse(s).unwrap()
 }
 
 fn reg(s: &str, tags: &[&str]) -> Registration {
