@@ -108,6 +108,29 @@ impl Slug {
 }
 string_newtype!(Slug);
 
+/// The rule of free text fields (a name, a version): trimmed, 1..=`max` characters, no
+/// control characters; errors name `field`.
+fn trimmed_text(raw: &str, field: &str, max: usize) -> Result<String, ValidationError> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    let chars = s.chars().count();
+    if chars > max {
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {max} characters (got {chars})"),
+        ));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(ValidationError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(s.to_owned())
+}
+
 /// A human-readable project name: trimmed, 1–200 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectName(String);
@@ -115,24 +138,7 @@ pub struct ProjectName(String);
 impl ProjectName {
     /// Validates a project name.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let s = raw.trim();
-        if s.is_empty() {
-            return Err(ValidationError::new("name", "must not be empty"));
-        }
-        let chars = s.chars().count();
-        if chars > NAME_MAX {
-            return Err(ValidationError::new(
-                "name",
-                format!("must be at most {NAME_MAX} characters (got {chars})"),
-            ));
-        }
-        if s.chars().any(char::is_control) {
-            return Err(ValidationError::new(
-                "name",
-                "must not contain control characters",
-            ));
-        }
-        Ok(Self(s.to_owned()))
+        trimmed_text(raw, "name", NAME_MAX).map(Self)
     }
 }
 string_newtype!(ProjectName);
@@ -338,24 +344,7 @@ pub struct Version(String);
 impl Version {
     /// Validates a version.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let s = raw.trim();
-        if s.is_empty() {
-            return Err(ValidationError::new("version", "must not be empty"));
-        }
-        let chars = s.chars().count();
-        if chars > VERSION_MAX {
-            return Err(ValidationError::new(
-                "version",
-                format!("must be at most {VERSION_MAX} characters (got {chars})"),
-            ));
-        }
-        if s.chars().any(char::is_control) {
-            return Err(ValidationError::new(
-                "version",
-                "must not contain control characters",
-            ));
-        }
-        Ok(Self(s.to_owned()))
+        trimmed_text(raw, "version", VERSION_MAX).map(Self)
     }
 }
 string_newtype!(Version);
@@ -555,30 +544,44 @@ impl Default for ListFilter {
     }
 }
 
+/// Validates a raw page size (`limit`, of a list or a history): an integer in
+/// 1..=[`LIST_LIMIT_MAX`]; `None` takes [`LIST_LIMIT_DEFAULT`].
+pub fn parse_limit(raw: Option<&str>) -> Result<u32, ValidationError> {
+    let Some(raw) = raw else {
+        return Ok(LIST_LIMIT_DEFAULT);
+    };
+    raw.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|l| (1..=LIST_LIMIT_MAX).contains(l))
+        .ok_or_else(|| {
+            ValidationError::new(
+                "limit",
+                format!("must be an integer between 1 and {LIST_LIMIT_MAX}"),
+            )
+        })
+}
+
 impl ListFilter {
     /// Validates raw query values; `None` takes the default.
     pub fn parse(
         status: Option<&str>,
         tag: Option<&str>,
-        limit: Option<i64>,
-        offset: Option<i64>,
+        limit: Option<&str>,
+        offset: Option<&str>,
     ) -> Result<Self, ValidationError> {
         let status = status.map(Status::parse).transpose()?;
         let tag = tag.map(Tag::parse).transpose()?;
-        let limit = match limit {
-            None => LIST_LIMIT_DEFAULT,
-            Some(l) if (1..=i64::from(LIST_LIMIT_MAX)).contains(&l) => l as u32,
-            Some(_) => {
-                return Err(ValidationError::new(
-                    "limit",
-                    format!("must be between 1 and {LIST_LIMIT_MAX}"),
-                ))
-            }
-        };
+        let limit = parse_limit(limit)?;
         let offset = match offset {
             None => 0,
-            Some(o) if o >= 0 => o as u64,
-            Some(_) => return Err(ValidationError::new("offset", "must not be negative")),
+            // At most i64::MAX: the stores take it as a signed 64-bit integer.
+            Some(raw) => raw
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .and_then(|o| u64::try_from(o).ok())
+                .ok_or_else(|| ValidationError::new("offset", "must be a non-negative integer"))?,
         };
         Ok(Self {
             status,
@@ -1074,13 +1077,13 @@ mod tests {
 
     #[test]
     fn list_filter_parses_valid_values() {
-        let f = ListFilter::parse(Some("ONLINE"), Some("Python"), Some(1000), Some(5)).unwrap();
+        let f = ListFilter::parse(Some("ONLINE"), Some("Python"), Some("1000"), Some("5")).unwrap();
         assert_eq!(f.status, Some(Status::Online));
         assert_eq!(f.tag, Some(Tag::parse("python").unwrap()));
         assert_eq!(f.limit, 1000);
         assert_eq!(f.offset, 5);
         assert_eq!(
-            ListFilter::parse(None, None, Some(1), Some(0))
+            ListFilter::parse(None, None, Some("1"), Some("0"))
                 .unwrap()
                 .limit,
             1
@@ -1090,31 +1093,62 @@ mod tests {
     #[test]
     fn list_filter_rejects_out_of_range_values_naming_the_field() {
         assert_eq!(
-            field_of(ListFilter::parse(None, None, Some(0), None)),
+            field_of(ListFilter::parse(None, None, Some("0"), None)),
             "limit"
         );
         assert_eq!(
-            field_of(ListFilter::parse(None, None, Some(1001), None)),
+            field_of(ListFilter::parse(None, None, Some("1001"), None)),
             "limit"
         );
         assert_eq!(
-            field_of(ListFilter::parse(None, None, Some(-1), None)),
+            field_of(ListFilter::parse(None, None, Some("-1"), None)),
             "limit"
         );
         assert_eq!(
-            field_of(ListFilter::parse(None, None, Some(i64::MAX), None)),
+            field_of(ListFilter::parse(
+                None,
+                None,
+                Some("9223372036854775807"),
+                None
+            )),
             "limit"
         );
         assert_eq!(
-            field_of(ListFilter::parse(None, None, None, Some(-1))),
+            field_of(ListFilter::parse(None, None, None, Some("-1"))),
             "offset"
         );
         assert_eq!(
-            ListFilter::parse(None, None, None, Some(i64::MAX))
+            ListFilter::parse(None, None, None, Some("9223372036854775807"))
                 .unwrap()
                 .offset,
             i64::MAX as u64
         );
+        for raw in ["ten", "1.5", "", "99999999999999999999"] {
+            assert_eq!(
+                field_of(ListFilter::parse(None, None, Some(raw), None)),
+                "limit"
+            );
+            assert_eq!(
+                field_of(ListFilter::parse(None, None, None, Some(raw))),
+                "offset"
+            );
+        }
+        assert_eq!(
+            field_of(ListFilter::parse(
+                None,
+                None,
+                None,
+                Some("9223372036854775808")
+            )),
+            "offset"
+        );
+        // One rule, one message, for lists and histories alike.
+        assert_eq!(
+            parse_limit(Some("0")).unwrap_err().message,
+            "must be an integer between 1 and 1000"
+        );
+        assert_eq!(parse_limit(Some("ten")), parse_limit(Some("1001")));
+        assert_eq!(parse_limit(None), Ok(LIST_LIMIT_DEFAULT));
         assert_eq!(
             field_of(ListFilter::parse(Some("sleepy"), None, None, None)),
             "status"

@@ -73,6 +73,10 @@ pub enum GuardState {
 }
 
 impl GuardState {
+    /// The name of every state, in declaration order: metric labels, `/ready`'s
+    /// `partition_guard`.
+    pub const NAMES: [&'static str; 4] = ["inactive", "link_down", "canary_lost", "recovering"];
+
     /// Whether silence is not counted now (any state but `Inactive`).
     pub fn is_active(&self) -> bool {
         !matches!(self, GuardState::Inactive)
@@ -80,11 +84,12 @@ impl GuardState {
 
     /// The state's name, as a metric label and in `/health`.
     pub fn as_str(&self) -> &'static str {
+        let [inactive, link_down, canary_lost, recovering] = Self::NAMES;
         match self {
-            GuardState::Inactive => "inactive",
-            GuardState::LinkDown => "link_down",
-            GuardState::CanaryLost => "canary_lost",
-            GuardState::Recovering { .. } => "recovering",
+            GuardState::Inactive => inactive,
+            GuardState::LinkDown => link_down,
+            GuardState::CanaryLost => canary_lost,
+            GuardState::Recovering { .. } => recovering,
         }
     }
 }

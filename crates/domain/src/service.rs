@@ -850,7 +850,7 @@ mod tests {
                 })
             });
         let (fed, _) = rig.build();
-        let filter = ListFilter::parse(Some("online"), None, Some(5), None).unwrap();
+        let filter = ListFilter::parse(Some("online"), None, Some("5"), None).unwrap();
         let page = fed.list(&filter).await.unwrap();
         assert_eq!(page.total, 12);
         assert_eq!(page.items.len(), 1);
