@@ -23,6 +23,29 @@ pub struct NatsAuth {
     pub nkey: Option<String>,
 }
 
+impl NatsAuth {
+    /// async-nats options carrying this authentication (the credentials file is read
+    /// here), and requiring TLS for a `tls://` URL.
+    pub async fn connect_options(&self, url: &str) -> Result<ConnectOptions, HeartbeatError> {
+        let mut options = match &self.creds {
+            Some(path) => ConnectOptions::with_credentials_file(path)
+                .await
+                .map_err(|e| HeartbeatError::Connect(format!("{}: {e}", path.display())))?,
+            None => ConnectOptions::new(),
+        };
+        if let Some(token) = &self.token {
+            options = options.token(token.clone());
+        }
+        if let Some(nkey) = &self.nkey {
+            options = options.nkey(nkey.clone());
+        }
+        if url.starts_with("tls://") {
+            options = options.require_tls(true);
+        }
+        Ok(options)
+    }
+}
+
 /// An async-nats client for heartbeats: it retries the first connect and reconnects
 /// without limit, so it returns at once even while NATS is down. `tls://` URLs require
 /// TLS.
@@ -30,22 +53,8 @@ pub async fn connect_nats(
     url: &str,
     auth: &NatsAuth,
 ) -> Result<async_nats::Client, HeartbeatError> {
-    let mut options = match &auth.creds {
-        Some(path) => ConnectOptions::with_credentials_file(path)
-            .await
-            .map_err(|e| HeartbeatError::Connect(format!("{}: {e}", path.display())))?,
-        None => ConnectOptions::new(),
-    };
-    if let Some(token) = &auth.token {
-        options = options.token(token.clone());
-    }
-    if let Some(nkey) = &auth.nkey {
-        options = options.nkey(nkey.clone());
-    }
-    if url.starts_with("tls://") {
-        options = options.require_tls(true);
-    }
-    options
+    auth.connect_options(url)
+        .await?
         .name("federation-heartbeat")
         .retry_on_initial_connect()
         .max_reconnects(None)

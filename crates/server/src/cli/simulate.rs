@@ -5,7 +5,8 @@
 //! paced by `--interval` (each project once per interval, spread evenly) or `--rate`
 //! (heartbeats per second over the whole fleet; `max` for as fast as possible), for
 //! `--duration` or until `--total` heartbeats. Over NATS when `--nats-url` (or
-//! NATS_URL) is given, else over HTTP. A progress line every second on stderr; a
+//! NATS_URL) is given, with NATS_TOKEN, NATS_CREDS or NATS_NKEY as the service takes
+//! them ([`NatsArgs`]), else over HTTP. A progress line every second on stderr; a
 //! summary at the end (`--json`: one JSON object on stdout).
 
 use std::io::IsTerminal;
@@ -21,7 +22,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::client::{FederationClient, NewProject, DEFAULT_SERVER};
-use super::duration_arg;
+use super::{duration_arg, NatsArgs};
 
 /// How many heartbeats one pass of the publishing loop may send before it looks at the
 /// clock again.
@@ -70,9 +71,9 @@ pub struct SimulateArgs {
     /// The service, for registration (and HTTP heartbeats without --nats-url).
     #[arg(long, env = "FEDERATION_SERVER", default_value = DEFAULT_SERVER)]
     pub server: String,
-    /// Publish heartbeats on NATS at this URL instead of over HTTP.
-    #[arg(long, env = "NATS_URL")]
-    pub nats_url: Option<String>,
+    /// Publish heartbeats on NATS instead of over HTTP (when `--nats-url` is given).
+    #[command(flatten)]
+    pub nats: NatsArgs,
     #[arg(long, env = "FEDERATION_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
     /// Slugs are `<prefix>-<n>`.
@@ -457,9 +458,8 @@ async fn publish_http(
     phase(sent, errors, start.elapsed())
 }
 
-async fn connected_client(url: &str) -> anyhow::Result<async_nats::Client> {
-    let client =
-        federation_heartbeat::connect_nats(url, &federation_heartbeat::NatsAuth::default()).await?;
+async fn connected_client(url: &str, nats: &NatsArgs) -> anyhow::Result<async_nats::Client> {
+    let client = federation_heartbeat::connect_nats(url, &nats.auth()).await?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while client.connection_state() != async_nats::connection::State::Connected {
         if Instant::now() >= deadline {
@@ -491,7 +491,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<SimulateReport> {
     let client = FederationClient::new(&args.server, args.api_key.clone())?;
     let mut report = SimulateReport {
         projects: args.projects,
-        transport: if args.nats_url.is_some() {
+        transport: if args.nats.url.is_some() {
             "nats"
         } else {
             "http"
@@ -508,9 +508,9 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<SimulateReport> {
             duration: args.duration,
             total: args.total.unwrap_or(u64::MAX),
         };
-        match &args.nats_url {
+        match &args.nats.url {
             Some(url) => {
-                let nats = connected_client(url).await?;
+                let nats = connected_client(url, &args.nats).await?;
                 report.heartbeats = Some(
                     publish_nats(&nats, &slugs, &args.subject_prefix, &pace, args.quiet).await,
                 );

@@ -9,6 +9,7 @@ use crate::helpers::{eventually, project, Backend, TestApp, TestConfig, READ_KEY
 use federation_server::cli::client::FederationClient;
 use federation_server::cli::projects::{execute, ProjectsCommand};
 use federation_server::cli::simulate::{self, Rate, SimulateArgs};
+use federation_server::cli::NatsArgs;
 use serde_json::Value;
 
 fn nats_config(nats_url: &str) -> TestConfig {
@@ -308,7 +309,7 @@ fn simulate_args(app: &TestApp, nats_url: Option<String>) -> SimulateArgs {
         rate: Some(Rate::PerSecond(50.0)),
         duration: Duration::from_secs(1),
         server: app.address.clone(),
-        nats_url,
+        nats: nats_url.map(NatsArgs::with_url).unwrap_or_default(),
         api_key: Some(WRITE_KEY.into()),
         prefix: "simtest".into(),
         concurrency: 4,
@@ -351,5 +352,29 @@ async fn simulate_registers_the_fleet_and_beats_over_nats_and_http() {
     assert!(report.registration.is_none());
     let hb = report.heartbeats.unwrap();
     assert_eq!((hb.ok, hb.errors), (7, 0));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_reaches_a_nats_that_needs_a_token() {
+    let server =
+        federation_testkit::NatsServer::start_with_config(r#"authorization { token: "s3cret" }"#)
+            .unwrap();
+    let mut config = nats_config(&server.url());
+    config.set("NATS_TOKEN", "s3cret");
+    let app = config.start().await;
+    wait_bus_healthy(&app).await;
+
+    let mut args = simulate_args(&app, Some(server.url()));
+    args.nats.token = Some("s3cret".into());
+    args.prefix = "simtoken".into();
+    let report = simulate::run(args).await.unwrap();
+    assert_eq!(report.transport, "nats");
+    let hb = report.heartbeats.unwrap();
+    assert!(hb.ok > 0 && hb.errors == 0, "{hb:?}");
+    for i in 0..5 {
+        app.wait_for_status(&format!("simtoken-{i}"), "online", Duration::from_secs(10))
+            .await;
+    }
     app.stop().await;
 }
