@@ -95,7 +95,7 @@ pub enum HeartbeatError {
         sent_at: DateTime<Utc>,
     },
     #[error("heartbeat timestamp {sent_at} is more than 5 minutes ahead of our clock")]
-    /// Further ahead of our clock than [`MAX_CLOCK_SKEW`](crate::policy::MAX_CLOCK_SKEW).
+    /// Further ahead of our clock than [`MAX_CLOCK_SKEW`].
     FromFuture {
         /// The heartbeat's timestamp.
         sent_at: DateTime<Utc>,

@@ -662,7 +662,7 @@ mod tests {
         match fed.register_all(&regs).await {
             Err(ServiceError::Validation(e)) => {
                 assert_eq!(e.field, "projects[2].slug");
-                assert!(e.message.contains('a'), "{e}");
+                assert_eq!(e.message, "duplicate slug a", "{e}");
             }
             other => panic!("{other:?}"),
         }

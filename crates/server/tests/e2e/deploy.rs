@@ -367,7 +367,7 @@ fn deploy_exprs() -> Vec<(String, String)> {
 }
 
 #[test]
-fn the_alert_rules_cover_what_the_issue_asks() {
+fn alerts_watch_offline_projects_heartbeats_the_nats_link_and_the_partition_guard() {
     let alerts = alert_exprs();
     let uses = |metric: &str| alerts.iter().any(|(_, e)| e.contains(metric));
     for metric in [
