@@ -102,14 +102,7 @@ async fn status_codes(config: TestConfig) {
         .unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["service"], "federation");
-    let ready: Value = app
-        .get("/ready")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = app.ready().await;
     assert_eq!(ready["checks"]["database"], "ok", "{ready}");
     assert_eq!(ready["checks"]["nats"], "disabled", "{ready}");
 

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::helpers::{eventually, project, Backend, TestApp, TestConfig, READ_KEY, WRITE_KEY};
+use crate::helpers::{project, Backend, TestApp, TestConfig, READ_KEY, WRITE_KEY};
 use federation_server::cli::client::FederationClient;
 use federation_server::cli::projects::{execute, ProjectsCommand};
 use federation_server::cli::simulate::{self, Rate, SimulateArgs};
@@ -13,34 +13,7 @@ use federation_server::cli::NatsArgs;
 use serde_json::Value;
 
 fn nats_config(nats_url: &str) -> TestConfig {
-    let mut config = TestConfig::new(|_| Backend::postgres());
-    config
-        .set("NATS_URL", nats_url)
-        .set("FEDERATION_DEGRADED_AFTER", "4s")
-        .set("FEDERATION_OFFLINE_AFTER", "5s")
-        .set("FEDERATION_SWEEP_INTERVAL", "100ms")
-        .set("FEDERATION_CANARY_INTERVAL", "200ms");
-    config
-}
-
-/// Until the service's subscription is proven (its canary came back).
-async fn wait_bus_healthy(app: &TestApp) {
-    eventually(Duration::from_secs(40), || async {
-        let r: Value = app
-            .get("/ready")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if r["checks"]["nats"] == "ok" && r["checks"]["partition_guard"] == "inactive" {
-            Ok(())
-        } else {
-            Err(format!("bus not healthy: {r}"))
-        }
-    })
-    .await;
+    TestConfig::with_nats(|_| Backend::postgres(), nats_url, "4s", "5s")
 }
 
 /// Runs the `federation` binary with a clean environment for its settings.
@@ -64,7 +37,7 @@ async fn heartbeat_once_over_nats_makes_the_project_online() {
     let app = nats_config(&nats_url).start().await;
     assert_eq!(app.register(&project("cli-once")).await.status(), 201);
     assert_eq!(app.status_of("cli-once").await, "offline");
-    wait_bus_healthy(&app).await;
+    app.wait_bus_healthy().await;
 
     let args = [
         "heartbeat",
@@ -327,7 +300,7 @@ fn simulate_args(app: &TestApp, nats_url: Option<String>) -> SimulateArgs {
 async fn simulate_registers_the_fleet_and_beats_over_nats_and_http() {
     let nats_url = federation_testkit::shared_nats_url().unwrap();
     let app = nats_config(&nats_url).start().await;
-    wait_bus_healthy(&app).await;
+    app.wait_bus_healthy().await;
 
     let report = simulate::run(simulate_args(&app, Some(nats_url)))
         .await
@@ -363,7 +336,7 @@ async fn simulate_reaches_a_nats_that_needs_a_token() {
     let mut config = nats_config(&server.url());
     config.set("NATS_TOKEN", "s3cret");
     let app = config.start().await;
-    wait_bus_healthy(&app).await;
+    app.wait_bus_healthy().await;
 
     let mut args = simulate_args(&app, Some(server.url()));
     args.nats.token = Some("s3cret".into());

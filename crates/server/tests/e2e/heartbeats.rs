@@ -12,14 +12,7 @@ const OFFLINE_AFTER: Duration = Duration::from_secs(3);
 const SWEEP: Duration = Duration::from_millis(100);
 
 fn nats_config(nats_url: &str, backend: Backend) -> TestConfig {
-    let mut config = TestConfig::new(|_| backend);
-    config
-        .set("NATS_URL", nats_url)
-        .set("FEDERATION_DEGRADED_AFTER", "2s")
-        .set("FEDERATION_OFFLINE_AFTER", "3s")
-        .set("FEDERATION_SWEEP_INTERVAL", "100ms")
-        .set("FEDERATION_CANARY_INTERVAL", "200ms");
-    config
+    TestConfig::with_nats(|_| backend, nats_url, "2s", "3s")
 }
 
 async fn client(url: &str) -> async_nats::Client {
@@ -59,29 +52,6 @@ async fn publish(nats: &async_nats::Client, slug: &str, body: &Value) {
     .await
     .unwrap();
     nats.flush().await.unwrap();
-}
-
-async fn ready(app: &TestApp) -> Value {
-    app.get("/ready")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// Waits until the service's link is up and its recovery hold is over.
-async fn wait_bus_healthy(app: &TestApp) {
-    eventually(Duration::from_secs(15), || async {
-        let r = ready(app).await;
-        if r["checks"]["nats"] == "ok" && r["checks"]["partition_guard"] == "inactive" {
-            Ok(())
-        } else {
-            Err(format!("bus not healthy: {r}"))
-        }
-    })
-    .await;
 }
 
 /// Publishes a heartbeat every 50 ms until the project shows `status`.
@@ -217,7 +187,7 @@ async fn degraded_by_report_and_by_lateness_then_offline_on_time_with_events_in_
         .unwrap();
     nats.flush().await.unwrap();
     app.register(&project("timeline")).await;
-    wait_bus_healthy(&app).await;
+    app.wait_bus_healthy().await;
 
     beat_until(&app, &nats, "timeline", || heartbeat("timeline"), "online").await;
     let degraded = || {
@@ -313,7 +283,7 @@ async fn a_nats_outage_expires_nobody_and_silence_counts_from_the_reconnect() {
     let nats = client(&server.url()).await;
     app.register(&project("resumes")).await;
     app.register(&project("silent")).await;
-    wait_bus_healthy(&app).await;
+    app.wait_bus_healthy().await;
     beat_until(&app, &nats, "resumes", || heartbeat("resumes"), "online").await;
     beat_until(&app, &nats, "silent", || heartbeat("silent"), "online").await;
 
@@ -329,7 +299,7 @@ async fn a_nats_outage_expires_nobody_and_silence_counts_from_the_reconnect() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let r = ready(&app).await;
+    let r = app.ready().await;
     assert_eq!(r["checks"]["nats"], "down", "{r}");
     assert_eq!(r["checks"]["partition_guard"], "link_down", "{r}");
 
@@ -385,7 +355,7 @@ async fn a_postgres_outage_loses_no_status_change() {
     let app = nats_config(&nats_url, Backend::Postgres(url)).start().await;
     let nats = client(&nats_url).await;
     app.register(&project("durable")).await;
-    wait_bus_healthy(&app).await;
+    app.wait_bus_healthy().await;
     beat_until(&app, &nats, "durable", || heartbeat("durable"), "online").await;
 
     cluster.stop().unwrap();
@@ -468,14 +438,14 @@ async fn a_lost_canary_on_a_live_link_holds_expiry_until_it_comes_back() {
     .await;
     let nats = client_as(&server.url(), Some("probe")).await;
     app.register(&project("quiet")).await;
-    wait_bus_healthy(&app).await;
+    app.wait_bus_healthy().await;
     beat_until(&app, &nats, "quiet", || heartbeat("quiet"), "online").await;
 
     // Revoke the service's right to receive presence messages; the link stays up.
     server.reload_with_config(REVOKE_PRESENCE).unwrap();
     let revoked = tokio::time::Instant::now();
     eventually(Duration::from_secs(5), || async {
-        let r = ready(&app).await;
+        let r = app.ready().await;
         if r["checks"]["partition_guard"] == "canary_lost" {
             Ok(())
         } else {
@@ -498,7 +468,7 @@ async fn a_lost_canary_on_a_live_link_holds_expiry_until_it_comes_back() {
     server.reload_with_config(ALLOW_ALL).unwrap();
     beat_until(&app, &nats, "quiet", || heartbeat("quiet"), "online").await;
     eventually(Duration::from_secs(15), || async {
-        let r = ready(&app).await;
+        let r = app.ready().await;
         if r["checks"]["partition_guard"] != "canary_lost" {
             Ok(())
         } else {

@@ -88,6 +88,24 @@ impl TestConfig {
         Self { dir, env }
     }
 
+    /// With NATS at `nats_url`: a fast sweep and canary, and the status thresholds given
+    /// (the defaults of 60 s and 90 s would make tests wait).
+    pub fn with_nats(
+        backend_of: impl FnOnce(&Path) -> Backend,
+        nats_url: &str,
+        degraded_after: &str,
+        offline_after: &str,
+    ) -> Self {
+        let mut config = Self::new(backend_of);
+        config
+            .set("NATS_URL", nats_url)
+            .set("FEDERATION_DEGRADED_AFTER", degraded_after)
+            .set("FEDERATION_OFFLINE_AFTER", offline_after)
+            .set("FEDERATION_SWEEP_INTERVAL", "100ms")
+            .set("FEDERATION_CANARY_INTERVAL", "200ms");
+        config
+    }
+
     pub fn set(&mut self, key: &str, value: impl Into<String>) -> &mut Self {
         self.env.insert(key.into(), value.into());
         self
@@ -198,6 +216,31 @@ impl TestApp {
             match self.status_of(slug).await {
                 now if now == status => Ok(()),
                 now => Err(format!("{slug} still {now}, not {status}")),
+            }
+        })
+        .await;
+    }
+
+    /// `GET /ready`'s body.
+    pub async fn ready(&self) -> Value {
+        self.get("/ready")
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// Until the service's link is up and its subscription proven (its canary came back),
+    /// with no recovery hold left.
+    pub async fn wait_bus_healthy(&self) {
+        eventually(Duration::from_secs(40), || async {
+            let r = self.ready().await;
+            if r["checks"]["nats"] == "ok" && r["checks"]["partition_guard"] == "inactive" {
+                Ok(())
+            } else {
+                Err(format!("bus not healthy: {r}"))
             }
         })
         .await;
