@@ -7,8 +7,8 @@ use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Payload};
 use actix_web::{HttpRequest, HttpResponse};
-use federation_domain::model::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX};
-use federation_domain::{GuardState, ListFilter, ValidationError};
+use federation_domain::model::parse_limit;
+use federation_domain::{GuardState, ListFilter};
 
 use crate::body;
 use crate::dto::{
@@ -34,17 +34,6 @@ pub const INDEX_HEADER: &str = "X-Federation-Index";
 /// A query value; an empty one counts as absent.
 fn param<'a>(q: &'a Query, name: &str) -> Option<&'a str> {
     q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
-}
-
-/// An integer query value; anything else is a 422 naming it.
-fn int_param(q: &Query, name: &'static str, hint: &str) -> Result<Option<i64>, ApiError> {
-    param(q, name)
-        .map(|s| {
-            s.parse::<i64>().map_err(|_| {
-                ApiError::validation(ValidationError::new(name, format!("must be {hint}")))
-            })
-        })
-        .transpose()
 }
 
 /// Liveness: answers as long as the process serves HTTP; touches nothing.
@@ -151,8 +140,6 @@ pub(crate) async fn ready(state: web::Data<ApiState>) -> HttpResponse {
     responses(
         (status = 200, description = "A page of projects", body = Vec<ProjectDto>,
          headers(("X-Total-Count" = u64, description = "How many projects match"))),
-        (status = 401, description = "No X-API-Key", body = ErrorBody),
-        (status = 403, description = "Wrong key, or a read-only key on a write", body = ErrorBody),
         (status = 422, description = "A bad query value; `field` names it", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     ),
@@ -162,10 +149,13 @@ pub(crate) async fn list_projects(
     state: web::Data<ApiState>,
     q: Query,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = int_param(&q, "limit", "an integer between 1 and 1000")?;
-    let offset = int_param(&q, "offset", "a non-negative integer")?;
-    let filter = ListFilter::parse(param(&q, "status"), param(&q, "tag"), limit, offset)
-        .map_err(ApiError::validation)?;
+    let filter = ListFilter::parse(
+        param(&q, "status"),
+        param(&q, "tag"),
+        param(&q, "limit"),
+        param(&q, "offset"),
+    )
+    .map_err(ApiError::validation)?;
     let page = state.federation.list(&filter);
     let items: Vec<ProjectDto> = page.items.iter().map(ProjectDto::from).collect();
     Ok(HttpResponse::Ok()
@@ -185,8 +175,6 @@ pub(crate) async fn list_projects(
          headers(("Location" = String, description = "The project's URL"))),
         (status = 200, description = "Updated", body = ProjectDto),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "No X-API-Key", body = ErrorBody),
-        (status = 403, description = "Wrong key, or a read-only key on a write", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "An invalid field; `field` names it", body = ErrorBody),
@@ -225,8 +213,6 @@ pub(crate) async fn register_project(
     params(("slug" = String, Path, description = "The project's slug")),
     responses(
         (status = 200, description = "The project", body = ProjectDto),
-        (status = 401, description = "No X-API-Key", body = ErrorBody),
-        (status = 403, description = "Wrong key, or a read-only key on a write", body = ErrorBody),
         (status = 404, description = "No such project", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     ),
@@ -252,8 +238,6 @@ pub(crate) async fn get_project(
     responses(
         (status = 200, description = "The updated project", body = ProjectDto),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 401, description = "No X-API-Key", body = ErrorBody),
-        (status = 403, description = "Wrong key, or a read-only key on a write", body = ErrorBody),
         (status = 404, description = "No such project", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
@@ -290,8 +274,6 @@ pub(crate) async fn patch_project(
     params(("slug" = String, Path, description = "The project's slug")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No X-API-Key", body = ErrorBody),
-        (status = 403, description = "Wrong key, or a read-only key on a write", body = ErrorBody),
         (status = 404, description = "No such project", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     ),
@@ -317,8 +299,6 @@ pub(crate) async fn delete_project(
         description = "A JSON body; a missing Content-Type is accepted"),
     responses(
         (status = 202, description = "Accepted", body = AcceptedDto),
-        (status = 401, description = "No X-API-Key", body = ErrorBody),
-        (status = 403, description = "Wrong key, or a read-only key on a write", body = ErrorBody),
         (status = 404, description = "No such project", body = ErrorBody),
         (status = 413, description = "Body over 8 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
@@ -352,8 +332,6 @@ pub(crate) async fn heartbeat(
     ),
     responses(
         (status = 200, description = "Transitions, newest first", body = Vec<TransitionDto>),
-        (status = 401, description = "No X-API-Key", body = ErrorBody),
-        (status = 403, description = "Wrong key, or a read-only key on a write", body = ErrorBody),
         (status = 404, description = "No such project", body = ErrorBody),
         (status = 422, description = "A bad limit", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
@@ -365,17 +343,7 @@ pub(crate) async fn history(
     slug: web::Path<String>,
     q: Query,
 ) -> Result<HttpResponse, ApiError> {
-    let hint = "an integer between 1 and 1000";
-    let limit = match int_param(&q, "limit", hint)? {
-        None => LIST_LIMIT_DEFAULT,
-        Some(l) if (1..=i64::from(LIST_LIMIT_MAX)).contains(&l) => l as u32,
-        Some(_) => {
-            return Err(ApiError::validation(ValidationError::new(
-                "limit",
-                format!("must be {hint}"),
-            )))
-        }
-    };
+    let limit = parse_limit(param(&q, "limit")).map_err(ApiError::validation)?;
     let transitions = state.federation.history(&slug, limit).await?;
     let items: Vec<TransitionDto> = transitions.iter().map(TransitionDto::from).collect();
     Ok(HttpResponse::Ok().json(items))

@@ -320,8 +320,6 @@ fn counter(
     ConstCounter::new(value).encode(m)
 }
 
-const GUARD_STATES: [&str; 4] = ["inactive", "link_down", "canary_lost", "recovering"];
-
 impl prometheus_client::collector::Collector for StateCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let Some(src) = self.sources.get() else {
@@ -412,19 +410,14 @@ impl prometheus_client::collector::Collector for StateCollector {
              or recovering after either, also right after start)",
             i64::from(guard.is_active()),
         )?;
-        let current = match guard {
-            GuardState::Inactive => "inactive",
-            GuardState::LinkDown => "link_down",
-            GuardState::CanaryLost => "canary_lost",
-            GuardState::Recovering { .. } => "recovering",
-        };
+        let current = guard.as_str();
         let mut m = encoder.encode_descriptor(
             "federation_partition_guard_state",
             "The partition guard's state (1 for the current one)",
             None,
             MetricType::Gauge,
         )?;
-        for state in GUARD_STATES {
+        for state in GuardState::NAMES {
             ConstGauge::new(i64::from(state == current))
                 .encode(m.encode_family(&[("state", state)])?)?;
         }

@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 use actix_web::http::header;
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::dto::{
     AcceptedDto, HealthDto, HeartbeatRequest, MassExpiryDto, PatchRequest, ProjectDto, ReadyChecks,
@@ -68,10 +69,44 @@ pub const DOCS_PATH: &str = "/docs/";
 )]
 struct ApiDoc;
 
+/// The `api_key` scheme, and the 401 and 403 answers of every operation that takes it
+/// (declared here once rather than on each handler).
 struct Security;
+
+/// An answer with the error body.
+fn error_response(description: &str) -> RefOr<Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+                .build(),
+        )
+        .build()
+        .into()
+}
 
 impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let unauthorized = error_response("No X-API-Key");
+        let forbidden = error_response("Wrong key, or a read-only key on a write");
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    let responses = &mut op.responses.responses;
+                    responses.insert("401".to_owned(), unauthorized.clone());
+                    responses.insert("403".to_owned(), forbidden.clone());
+                }
+            }
+        }
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "api_key",

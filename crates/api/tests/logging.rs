@@ -4,6 +4,13 @@
 //! tests running beside it in one process without this subscriber would race that
 //! cache.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "an integration test crate is test code throughout: a panic is the test failing"
+)]
+
 #[path = "http/common.rs"]
 #[allow(dead_code)]
 mod common;

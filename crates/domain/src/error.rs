@@ -11,11 +11,14 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{field}: {message}")]
 pub struct ValidationError {
+    /// The field, as the client named it (`slug`, `tags[3]`).
     pub field: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
 impl ValidationError {
+    /// A failure of `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
@@ -57,9 +60,12 @@ pub struct EventError(pub String);
 #[derive(Debug, Error)]
 pub enum ServiceError {
     #[error(transparent)]
+    /// Input failed validation.
     Validation(#[from] ValidationError),
     #[error("project {0} not found")]
+    /// No project with this slug.
     NotFound(String),
     #[error(transparent)]
+    /// The store failed.
     Repository(#[from] RepositoryError),
 }

@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -23,23 +23,33 @@ use crate::policy::{StatusPolicy, MAX_CLOCK_SKEW};
 pub const MAX_HEARTBEAT_BYTES: usize = 8 * 1024;
 /// At most this many self-reported reasons are kept, each cut to [`MAX_REASON_CHARS`].
 pub const MAX_REASONS: usize = 16;
+/// Self-reported reasons are cut to this many characters.
 pub const MAX_REASON_CHARS: usize = 200;
 
 /// What the project says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reported {
+    /// The project says it is well (or said nothing).
     Online,
-    Degraded { reasons: Vec<String> },
+    /// The project says it is degraded.
+    Degraded {
+        /// Its reasons, at most [`MAX_REASONS`].
+        reasons: Vec<String>,
+    },
 }
 
 /// A heartbeat that passed every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Heartbeat {
+    /// The project the heartbeat is for.
     pub slug: Slug,
+    /// The hub URL it reports, if any.
     pub hub_url: Option<HubUrl>,
+    /// The version it reports, if any.
     pub version: Option<Version>,
     /// The sender's own clock, when it sent one.
     pub sent_at: Option<DateTime<Utc>>,
+    /// Its own word on its health.
     pub reported: Reported,
 }
 
@@ -47,23 +57,49 @@ pub struct Heartbeat {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum HeartbeatError {
     #[error("heartbeat is {size} bytes, more than the {MAX_HEARTBEAT_BYTES} allowed")]
-    Oversize { size: usize },
+    /// Larger than [`MAX_HEARTBEAT_BYTES`].
+    Oversize {
+        /// Its size in bytes.
+        size: usize,
+    },
     #[error("heartbeat is not valid JSON: {0}")]
+    /// Not JSON.
     InvalidJson(String),
     #[error("heartbeat has a field of the wrong type: {0}")]
+    /// A field of the wrong JSON type.
     WrongType(String),
     #[error("heartbeat has no project_slug")]
+    /// No `project_slug`.
     MissingSlug,
     #[error("heartbeat field {0}")]
+    /// A field failed its validation.
     InvalidField(ValidationError),
     #[error("heartbeat is for {payload:?} but arrived for {subject:?}")]
-    SlugMismatch { subject: String, payload: String },
+    /// Sent on one project's subject with another project's slug.
+    SlugMismatch {
+        /// The slug of the subject.
+        subject: String,
+        /// The slug in the payload.
+        payload: String,
+    },
     #[error("heartbeat mesh_namespace must be {expected:?}")]
-    BadNamespace { expected: String },
+    /// A `mesh_namespace` other than the project's.
+    BadNamespace {
+        /// The project's namespace.
+        expected: String,
+    },
     #[error("heartbeat timestamp {sent_at} is older than the offline threshold (a replay)")]
-    Replay { sent_at: DateTime<Utc> },
+    /// Older than the offline threshold.
+    Replay {
+        /// The heartbeat's timestamp.
+        sent_at: DateTime<Utc>,
+    },
     #[error("heartbeat timestamp {sent_at} is more than 5 minutes ahead of our clock")]
-    FromFuture { sent_at: DateTime<Utc> },
+    /// Further ahead of our clock than [`MAX_CLOCK_SKEW`].
+    FromFuture {
+        /// The heartbeat's timestamp.
+        sent_at: DateTime<Utc>,
+    },
 }
 
 impl HeartbeatError {
@@ -226,8 +262,7 @@ pub fn decode(
         if sent_at < now - policy.offline_after() {
             return Err(HeartbeatError::Replay { sent_at });
         }
-        let skew = TimeDelta::from_std(MAX_CLOCK_SKEW).expect("constant fits");
-        if sent_at > now + skew {
+        if sent_at > now + MAX_CLOCK_SKEW {
             return Err(HeartbeatError::FromFuture { sent_at });
         }
     }
@@ -260,7 +295,7 @@ pub fn decode(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{TimeDelta, TimeZone};
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2025, 11, 18, 12, 0, 30).unwrap()

@@ -5,6 +5,8 @@
 //! the use cases over them ([`service`]). Nothing here does I/O: no database, HTTP or
 //! bus client, and no async runtime.
 
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod heartbeat;
 #[cfg(any(test, feature = "mock"))]
@@ -16,6 +18,8 @@ pub mod presence;
 pub mod replication;
 pub mod service;
 pub mod stats;
+#[cfg(any(test, feature = "mock"))]
+pub mod testing;
 
 pub use error::{EventError, RepositoryError, ServiceError, ValidationError};
 pub use heartbeat::{Heartbeat, HeartbeatError, Reported};

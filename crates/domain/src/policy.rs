@@ -6,10 +6,12 @@ use chrono::TimeDelta;
 
 use crate::error::ValidationError;
 
+/// Silence after which a project is degraded, unless configured otherwise.
 pub const DEFAULT_DEGRADED_AFTER: Duration = Duration::from_secs(60);
+/// Silence after which a project is offline, unless configured otherwise.
 pub const DEFAULT_OFFLINE_AFTER: Duration = Duration::from_secs(90);
 /// How far ahead of our clock a heartbeat's own timestamp may be.
-pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
+pub const MAX_CLOCK_SKEW: TimeDelta = TimeDelta::seconds(300);
 
 /// When silence turns a project degraded, then offline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,7 +22,11 @@ pub struct StatusPolicy {
 
 impl Default for StatusPolicy {
     fn default() -> Self {
-        Self::new(DEFAULT_DEGRADED_AFTER, DEFAULT_OFFLINE_AFTER).expect("defaults are valid")
+        // What `new` makes of the defaults (a test checks it), built without its checks.
+        Self {
+            degraded_after: Some(TimeDelta::seconds(DEFAULT_DEGRADED_AFTER.as_secs() as i64)),
+            offline_after: TimeDelta::seconds(DEFAULT_OFFLINE_AFTER.as_secs() as i64),
+        }
     }
 }
 
@@ -53,10 +59,12 @@ impl StatusPolicy {
         })
     }
 
+    /// Silence after which a project is degraded; `None` when lateness does not degrade.
     pub fn degraded_after(&self) -> Option<TimeDelta> {
         self.degraded_after
     }
 
+    /// Silence after which a project is offline.
     pub fn offline_after(&self) -> TimeDelta {
         self.offline_after
     }
@@ -80,6 +88,10 @@ mod tests {
         let p = StatusPolicy::default();
         assert_eq!(p.degraded_after(), Some(TimeDelta::seconds(60)));
         assert_eq!(p.offline_after(), TimeDelta::seconds(90));
+        assert_eq!(
+            Ok(p),
+            StatusPolicy::new(DEFAULT_DEGRADED_AFTER, DEFAULT_OFFLINE_AFTER)
+        );
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub trait ProjectRepository: Send + Sync + 'static {
         patch: &ProjectPatch,
     ) -> Result<Option<Project>, RepositoryError>;
 
+    /// The project with this slug, if registered.
     async fn get(&self, slug: &Slug) -> Result<Option<Project>, RepositoryError>;
 
     /// Projects matching the filter in slug order, with the total that match.
@@ -134,6 +135,7 @@ pub trait StatusEvents: Send + Sync + 'static {
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait HeartbeatRelay: Send + Sync + 'static {
+    /// Hands the heartbeat `body`, taken for `slug`, to the other replicas.
     async fn relay(&self, slug: &Slug, body: &[u8]) -> Result<(), EventError>;
 }
 
@@ -162,6 +164,7 @@ impl StatusEvents for NoStatusEvents {
 /// The time.
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 pub trait Clock: Send + Sync + 'static {
+    /// The current time.
     fn now(&self) -> DateTime<Utc>;
 }
 
@@ -180,14 +183,17 @@ impl Clock for SystemClock {
 pub struct ManualClock(Mutex<DateTime<Utc>>);
 
 impl ManualClock {
+    /// A clock that reads `start` until set or advanced.
     pub fn new(start: DateTime<Utc>) -> Self {
         Self(Mutex::new(start))
     }
 
+    /// Sets the time.
     pub fn set(&self, t: DateTime<Utc>) {
         *self.0.lock().unwrap_or_else(|p| p.into_inner()) = t;
     }
 
+    /// Moves the time forward by `by`.
     pub fn advance(&self, by: TimeDelta) {
         let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
         *t += by;

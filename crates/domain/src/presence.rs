@@ -5,7 +5,7 @@
 //! back everything that must be persisted: the transitions (which must never be lost)
 //! and the entries whose heartbeat fields changed (written behind, in one batch).
 //!
-//! Rules (the house plan's "Status rules"):
+//! Rules (README § Status rules):
 //! - a registered project is `offline` until its first heartbeat;
 //! - a valid heartbeat makes it `online`, or `degraded` when it says so itself;
 //! - silence for `degraded_after` makes an online project `degraded` (`heartbeat_late`),
@@ -66,20 +66,30 @@ pub enum GuardState {
     /// Our own canaries stopped coming back through the subscription.
     CanaryLost,
     /// The bus is healthy again; silence counts from `until` on.
-    Recovering { until: DateTime<Utc> },
+    Recovering {
+        /// When silence starts counting again.
+        until: DateTime<Utc>,
+    },
 }
 
 impl GuardState {
+    /// The name of every state, in declaration order: metric labels, `/ready`'s
+    /// `partition_guard`.
+    pub const NAMES: [&'static str; 4] = ["inactive", "link_down", "canary_lost", "recovering"];
+
+    /// Whether silence is not counted now (any state but `Inactive`).
     pub fn is_active(&self) -> bool {
         !matches!(self, GuardState::Inactive)
     }
 
+    /// The state's name, as a metric label and in `/health`.
     pub fn as_str(&self) -> &'static str {
+        let [inactive, link_down, canary_lost, recovering] = Self::NAMES;
         match self {
-            GuardState::Inactive => "inactive",
-            GuardState::LinkDown => "link_down",
-            GuardState::CanaryLost => "canary_lost",
-            GuardState::Recovering { .. } => "recovering",
+            GuardState::Inactive => inactive,
+            GuardState::LinkDown => link_down,
+            GuardState::CanaryLost => canary_lost,
+            GuardState::Recovering { .. } => recovering,
         }
     }
 }
@@ -87,6 +97,7 @@ impl GuardState {
 /// A sweep that expired a large share of the live projects at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MassExpiry {
+    /// When the sweep ran.
     pub at: DateTime<Utc>,
     /// Projects that went offline in this sweep.
     pub expired: usize,
@@ -98,7 +109,10 @@ pub struct MassExpiry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeartbeatOutcome {
     /// Recorded; `changed` when the project's status changed.
-    Recorded { changed: bool },
+    Recorded {
+        /// Whether the project's status changed.
+        changed: bool,
+    },
     /// No such project is registered.
     UnknownProject,
 }
@@ -115,6 +129,7 @@ pub struct Flush {
 }
 
 impl Flush {
+    /// Nothing to store.
     pub fn is_empty(&self) -> bool {
         self.transitions.is_empty() && self.updates.is_empty()
     }
@@ -123,8 +138,11 @@ impl Flush {
 /// Number of projects in each status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatusCounts {
+    /// Projects online.
     pub online: usize,
+    /// Projects degraded.
     pub degraded: usize,
+    /// Projects offline.
     pub offline: usize,
 }
 
@@ -170,6 +188,7 @@ impl Presence {
         }
     }
 
+    /// The status thresholds.
     pub fn policy(&self) -> &StatusPolicy {
         &self.policy
     }
@@ -248,14 +267,17 @@ impl Presence {
         self.membership_changes
     }
 
+    /// Whether the project is in the table.
     pub fn contains(&self, slug: &Slug) -> bool {
         self.entries.contains_key(slug)
     }
 
+    /// How many projects are in the table.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// No project is in the table.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -386,6 +408,7 @@ impl Presence {
             .max()
     }
 
+    /// Number of projects in each status.
     pub fn counts(&self) -> StatusCounts {
         let mut c = StatusCounts::default();
         for e in self.entries.values() {
@@ -516,25 +539,8 @@ fn record(slug: &Slug, e: &Entry) -> PresenceRecord {
 mod tests {
     use std::time::Duration;
 
-    use chrono::{TimeDelta, TimeZone};
-
     use super::*;
-
-    fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2025, 11, 18, 12, 0, 0).unwrap()
-    }
-
-    fn secs(s: i64) -> TimeDelta {
-        TimeDelta::seconds(s)
-    }
-
-    fn ms(m: i64) -> TimeDelta {
-        TimeDelta::milliseconds(m)
-    }
-
-    fn slug(s: &str) -> Slug {
-        Slug::parse(s).unwrap()
-    }
+    use crate::testing::{ms, secs, slug, t0};
 
     fn hb(s: &str) -> Heartbeat {
         Heartbeat {

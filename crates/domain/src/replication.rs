@@ -56,8 +56,11 @@ impl ChangeKind {
 pub struct Change {
     /// Its place in the cluster-wide order (not dense: numbers can be skipped).
     pub revision: u64,
+    /// The project changed.
     pub slug: Slug,
+    /// When the change happened (a transition: its own time).
     pub at: DateTime<Utc>,
+    /// What changed.
     pub kind: ChangeKind,
     /// The project as the store holds it when the log is read (`None` once deleted).
     /// It is at least as new as the change, and applying changes in order converges on
@@ -77,7 +80,9 @@ pub enum ChangesSince {
 /// The whole catalog at one revision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
+    /// The last revision the catalog reflects.
     pub revision: u64,
+    /// Every project.
     pub projects: Vec<Project>,
 }
 
@@ -91,6 +96,7 @@ pub enum Role {
 }
 
 impl Role {
+    /// `leader` or `follower` (`/ready`, logs).
     pub fn as_str(&self) -> &'static str {
         match self {
             Role::Follower => "follower",
@@ -98,6 +104,7 @@ impl Role {
         }
     }
 
+    /// The term held, when leading.
     pub fn term(&self) -> Option<Term> {
         match self {
             Role::Leader(t) => Some(*t),
@@ -125,6 +132,7 @@ fn keep_newer_liveness(stored: &mut Project, held: &Project) {
 }
 
 impl Registry {
+    /// An empty registry at revision 0.
     pub fn new() -> Self {
         Self::default()
     }
@@ -144,10 +152,12 @@ impl Registry {
         self.revision
     }
 
+    /// How many projects it holds.
     pub fn len(&self) -> usize {
         self.projects.len()
     }
 
+    /// Whether it holds no project.
     pub fn is_empty(&self) -> bool {
         self.projects.is_empty()
     }
@@ -198,6 +208,7 @@ impl Registry {
         }
     }
 
+    /// The project with this slug.
     pub fn get(&self, slug: &Slug) -> Option<&Project> {
         self.projects.get(slug)
     }

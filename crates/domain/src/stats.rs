@@ -24,33 +24,37 @@ pub struct HeartbeatCounters {
 }
 
 impl HeartbeatCounters {
-    fn index(outcome: &str) -> usize {
-        HEARTBEAT_OUTCOMES
+    fn counter(&self, outcome: &str) -> &AtomicU64 {
+        let found = HEARTBEAT_OUTCOMES
             .iter()
-            .position(|o| *o == outcome)
-            .unwrap_or_else(|| {
+            .zip(&self.counts)
+            .find_map(|(o, count)| (*o == outcome).then_some(count));
+        match found {
+            Some(count) => count,
+            None => {
                 debug_assert!(false, "unknown heartbeat outcome {outcome}");
                 // Unknown labels are folded into `malformed` rather than lost.
-                2
-            })
+                let [_, _, malformed, ..] = &self.counts;
+                malformed
+            }
+        }
     }
 
+    /// Counts one heartbeat with this outcome.
     pub fn add(&self, outcome: &str) {
-        self.counts[Self::index(outcome)].fetch_add(1, Ordering::Relaxed);
+        self.counter(outcome).fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Heartbeats counted with this outcome.
     pub fn get(&self, outcome: &str) -> u64 {
-        self.counts[Self::index(outcome)].load(Ordering::Relaxed)
+        self.counter(outcome).load(Ordering::Relaxed)
     }
 
     /// Every outcome with its count, in [`HEARTBEAT_OUTCOMES`] order.
     pub fn snapshot(&self) -> [(&'static str, u64); HEARTBEAT_OUTCOMES.len()] {
-        std::array::from_fn(|i| {
-            (
-                HEARTBEAT_OUTCOMES[i],
-                self.counts[i].load(Ordering::Relaxed),
-            )
-        })
+        // Same length by type, so `next()` never runs out.
+        let mut counts = self.counts.iter();
+        HEARTBEAT_OUTCOMES.map(|o| (o, counts.next().map_or(0, |c| c.load(Ordering::Relaxed))))
     }
 }
 
@@ -60,21 +64,29 @@ pub struct TransitionCounters {
     counts: [[AtomicU64; Status::ALL.len()]; Status::ALL.len()],
 }
 
-fn status_index(s: Status) -> usize {
-    match s {
-        Status::Online => 0,
-        Status::Degraded => 1,
-        Status::Offline => 2,
-    }
-}
-
 impl TransitionCounters {
-    pub fn add(&self, from: Status, to: Status) {
-        self.counts[status_index(from)][status_index(to)].fetch_add(1, Ordering::Relaxed);
+    fn counter(&self, from: Status, to: Status) -> &AtomicU64 {
+        let [online, degraded, offline] = &self.counts;
+        let [to_online, to_degraded, to_offline] = match from {
+            Status::Online => online,
+            Status::Degraded => degraded,
+            Status::Offline => offline,
+        };
+        match to {
+            Status::Online => to_online,
+            Status::Degraded => to_degraded,
+            Status::Offline => to_offline,
+        }
     }
 
+    /// Counts one transition.
+    pub fn add(&self, from: Status, to: Status) {
+        self.counter(from, to).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Transitions counted from `from` to `to`.
     pub fn get(&self, from: Status, to: Status) -> u64 {
-        self.counts[status_index(from)][status_index(to)].load(Ordering::Relaxed)
+        self.counter(from, to).load(Ordering::Relaxed)
     }
 
     /// Every (from, to) pair of different statuses with its count (zeros included, so a

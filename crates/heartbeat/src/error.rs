@@ -18,8 +18,18 @@ pub enum HeartbeatError {
     Flush(String),
     /// The HTTP request failed before an answer came back.
     #[error("heartbeat request to {url} failed: {message}")]
-    Http { url: String, message: String },
+    Http {
+        /// The URL requested.
+        url: String,
+        /// What failed.
+        message: String,
+    },
     /// The service answered, but not with 202 Accepted.
     #[error("the service refused the heartbeat ({status}): {body}")]
-    Rejected { status: u16, body: String },
+    Rejected {
+        /// The HTTP status.
+        status: u16,
+        /// The answer's body, cut short.
+        body: String,
+    },
 }

@@ -41,6 +41,8 @@
 //! `examples/publisher.rs` is a runnable version (`cargo run -p federation-heartbeat
 //! --example publisher -- nats://127.0.0.1:4222 my-project`).
 
+#![warn(missing_docs)]
+
 mod error;
 mod payload;
 mod publisher;

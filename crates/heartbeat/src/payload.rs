@@ -15,9 +15,13 @@ pub const DEFAULT_JITTER: f64 = 0.10;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Health {
     #[default]
+    /// Well.
     Online,
     /// Up, but not well: the reasons are shown on the project (`status_reason`).
-    Degraded { reasons: Vec<String> },
+    Degraded {
+        /// Why, as the service shows it.
+        reasons: Vec<String>,
+    },
 }
 
 impl Health {
@@ -37,15 +41,21 @@ impl Health {
 /// and `reasons` only while degraded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeartbeatPayload {
+    /// The project's slug.
     pub project_slug: String,
+    /// The project's hub URL.
     pub hub_url: String,
+    /// `hub.<slug>`.
     pub mesh_namespace: String,
     /// RFC 3339, UTC, milliseconds: `2025-11-18T12:00:00.000Z`.
     pub timestamp: String,
+    /// The project's version.
     pub version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `degraded` while degraded; absent otherwise.
     pub status: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Why it is degraded; absent otherwise.
     pub reasons: Vec<String>,
 }
 
@@ -124,14 +134,17 @@ impl HeartbeatConfig {
         self
     }
 
+    /// The project's slug.
     pub fn slug(&self) -> &str {
         self.slug.as_str()
     }
 
+    /// The interval between heartbeats.
     pub fn interval_value(&self) -> Duration {
         self.interval
     }
 
+    /// The jitter, as a fraction of the interval.
     pub fn jitter_value(&self) -> f64 {
         self.jitter
     }

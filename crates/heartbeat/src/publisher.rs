@@ -135,10 +135,12 @@ impl Publisher {
         });
     }
 
+    /// The health the next heartbeat reports.
     pub fn health(&self) -> Health {
         self.health.borrow().clone()
     }
 
+    /// What the publisher has done so far.
     pub fn stats(&self) -> PublisherStats {
         self.counters.snapshot()
     }

@@ -15,9 +15,35 @@ const MAX_BODY_CHARS: usize = 500;
 /// `NATS_NKEY`); user and password go in the URL.
 #[derive(Debug, Clone, Default)]
 pub struct NatsAuth {
+    /// A token (`NATS_TOKEN`).
     pub token: Option<String>,
+    /// A credentials file (`NATS_CREDS`).
     pub creds: Option<PathBuf>,
+    /// An NKey seed (`NATS_NKEY`).
     pub nkey: Option<String>,
+}
+
+impl NatsAuth {
+    /// async-nats options carrying this authentication (the credentials file is read
+    /// here), and requiring TLS for a `tls://` URL.
+    pub async fn connect_options(&self, url: &str) -> Result<ConnectOptions, HeartbeatError> {
+        let mut options = match &self.creds {
+            Some(path) => ConnectOptions::with_credentials_file(path)
+                .await
+                .map_err(|e| HeartbeatError::Connect(format!("{}: {e}", path.display())))?,
+            None => ConnectOptions::new(),
+        };
+        if let Some(token) = &self.token {
+            options = options.token(token.clone());
+        }
+        if let Some(nkey) = &self.nkey {
+            options = options.nkey(nkey.clone());
+        }
+        if url.starts_with("tls://") {
+            options = options.require_tls(true);
+        }
+        Ok(options)
+    }
 }
 
 /// An async-nats client for heartbeats: it retries the first connect and reconnects
@@ -27,22 +53,8 @@ pub async fn connect_nats(
     url: &str,
     auth: &NatsAuth,
 ) -> Result<async_nats::Client, HeartbeatError> {
-    let mut options = match &auth.creds {
-        Some(path) => ConnectOptions::with_credentials_file(path)
-            .await
-            .map_err(|e| HeartbeatError::Connect(format!("{}: {e}", path.display())))?,
-        None => ConnectOptions::new(),
-    };
-    if let Some(token) = &auth.token {
-        options = options.token(token.clone());
-    }
-    if let Some(nkey) = &auth.nkey {
-        options = options.nkey(nkey.clone());
-    }
-    if url.starts_with("tls://") {
-        options = options.require_tls(true);
-    }
-    options
+    auth.connect_options(url)
+        .await?
         .name("federation-heartbeat")
         .retry_on_initial_connect()
         .max_reconnects(None)
@@ -62,6 +74,7 @@ pub struct HttpTarget {
 }
 
 impl HttpTarget {
+    /// The service at `server` (e.g. `http://localhost:8000`), without an API key.
     pub fn new(server: impl Into<String>) -> Self {
         Self {
             server: server.into(),
@@ -69,6 +82,7 @@ impl HttpTarget {
         }
     }
 
+    /// Sends `key` as `X-API-Key` (`None` or empty: no key).
     pub fn api_key(mut self, key: Option<String>) -> Self {
         self.api_key = key.filter(|k| !k.is_empty());
         self

@@ -1,5 +1,12 @@
 //! The publisher against a real nats-server from the test kit.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "an integration test crate is test code throughout: a panic is the test failing"
+)]
+
 use std::time::Duration;
 
 use federation_heartbeat::{

@@ -51,7 +51,7 @@ pub fn probe(addr: SocketAddr, path: &str, timeout: Duration) -> anyhow::Result<
         if n == 0 {
             break;
         }
-        buf.extend_from_slice(&chunk[..n]);
+        buf.extend_from_slice(chunk.get(..n).unwrap_or(&chunk));
     }
     let line = String::from_utf8_lossy(&buf);
     let line = line.lines().next().unwrap_or_default();

@@ -134,8 +134,8 @@ pub struct Settings {
     pub max_connections: usize,
     /// `None`: no NATS; heartbeats over HTTP only.
     pub nats: Option<NatsConfig>,
-    pub degraded_after: Duration,
-    pub offline_after: Duration,
+    /// `status.degraded_after` and `status.offline_after`, checked when loaded.
+    policy: federation_domain::StatusPolicy,
     pub sweep_interval: Duration,
     /// How long the sweeper lease lasts unless renewed (every tick).
     pub lease_ttl: Duration,
@@ -234,7 +234,7 @@ impl Settings {
 
         let degraded_after = parse_duration(&raw.status.degraded_after, "status.degraded_after")?;
         let offline_after = parse_duration(&raw.status.offline_after, "status.offline_after")?;
-        federation_domain::StatusPolicy::new(degraded_after, offline_after)
+        let policy = federation_domain::StatusPolicy::new(degraded_after, offline_after)
             .map_err(|e| invalid(&format!("status.{}", e.field), &e.message))?;
         let sweep_interval = positive(
             parse_duration(&raw.status.sweep_interval, "status.sweep_interval")?,
@@ -283,8 +283,7 @@ impl Settings {
             auto_migrate,
             max_connections,
             nats,
-            degraded_after,
-            offline_after,
+            policy,
             sweep_interval,
             lease_ttl,
             log_retention,
@@ -300,8 +299,7 @@ impl Settings {
 
     /// The status thresholds as the domain's policy.
     pub fn policy(&self) -> federation_domain::StatusPolicy {
-        federation_domain::StatusPolicy::new(self.degraded_after, self.offline_after)
-            .expect("validated when loaded")
+        self.policy
     }
 }
 
@@ -327,8 +325,7 @@ impl fmt::Debug for Settings {
             .field("auto_migrate", &self.auto_migrate)
             .field("max_connections", &self.max_connections)
             .field("nats", &self.nats)
-            .field("degraded_after", &self.degraded_after)
-            .field("offline_after", &self.offline_after)
+            .field("policy", &self.policy)
             .field("sweep_interval", &self.sweep_interval)
             .field("lease_ttl", &self.lease_ttl)
             .field("log_retention", &self.log_retention)
@@ -449,6 +446,7 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeDelta;
     use std::collections::HashMap;
 
     fn load(vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
@@ -467,8 +465,8 @@ mod tests {
         assert_eq!(s.port, 8001);
         assert_eq!(s.database_url, None);
         assert!(s.nats.is_none());
-        assert_eq!(s.offline_after, Duration::from_secs(90));
-        assert_eq!(s.degraded_after, Duration::from_secs(60));
+        assert_eq!(s.policy().offline_after(), TimeDelta::seconds(90));
+        assert_eq!(s.policy().degraded_after(), Some(TimeDelta::seconds(60)));
         assert_eq!(s.sweep_interval, Duration::from_secs(1));
         assert_eq!(s.projects_file, PathBuf::from("config/projects.yaml"));
         assert_eq!(s.log_format, LogFormat::Pretty);
@@ -486,8 +484,8 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.port, 9000);
-        assert_eq!(s.offline_after, Duration::from_secs(3));
-        assert_eq!(s.degraded_after, Duration::from_secs(2));
+        assert_eq!(s.policy().offline_after(), TimeDelta::seconds(3));
+        assert_eq!(s.policy().degraded_after(), Some(TimeDelta::seconds(2)));
         assert_eq!(s.nats.as_ref().unwrap().presence_subject, "hub.presence");
         assert_eq!(s.log_format, LogFormat::Json);
         let shown = format!("{s:?}");
@@ -513,13 +511,13 @@ mod tests {
     #[test]
     fn the_originals_stale_threshold_is_an_alias() {
         let s = load(&[("HEARTBEAT_STALE_THRESHOLD_SECONDS", "120")]).unwrap();
-        assert_eq!(s.offline_after, Duration::from_secs(120));
+        assert_eq!(s.policy().offline_after(), TimeDelta::seconds(120));
         let s = load(&[
             ("HEARTBEAT_STALE_THRESHOLD_SECONDS", "120"),
             ("FEDERATION_OFFLINE_AFTER", "100s"),
         ])
         .unwrap();
-        assert_eq!(s.offline_after, Duration::from_secs(100));
+        assert_eq!(s.policy().offline_after(), TimeDelta::seconds(100));
     }
 
     #[test]

@@ -97,9 +97,12 @@ pub(crate) async fn upsert_many(
     if regs.is_empty() {
         return Ok(Vec::new());
     }
-    let mut order: Vec<usize> = (0..regs.len()).collect();
-    order.sort_by(|&a, &b| regs[a].slug.cmp(&regs[b].slug));
-    if order.windows(2).any(|w| regs[w[0]].slug == regs[w[1]].slug) {
+    let mut order: Vec<&Registration> = regs.iter().collect();
+    order.sort_by(|a, b| a.slug.cmp(&b.slug));
+    if order
+        .windows(2)
+        .any(|w| matches!(w, [a, b] if a.slug == b.slug))
+    {
         // One INSERT … ON CONFLICT cannot touch a row twice: apply them one by one.
         let mut out = Vec::with_capacity(regs.len());
         for reg in regs {
@@ -107,7 +110,7 @@ pub(crate) async fn upsert_many(
         }
         return Ok(out);
     }
-    let sorted = || order.iter().map(|&i| &regs[i]);
+    let sorted = || order.iter().copied();
     let rows: Vec<UpsertRow> = diesel::sql_query(
         "INSERT INTO projects (slug, name, hub_url, mesh_namespace, created_at, updated_at) \
          SELECT r.slug, r.name, r.hub_url, r.mesh_namespace, $5, $5 \

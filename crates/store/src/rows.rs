@@ -158,11 +158,10 @@ pub(crate) fn dedupe_presence(updates: &[PresenceRecord]) -> Vec<PresenceUpdate<
             version: u.version.as_ref().map(Version::as_str),
             last_heartbeat_at: u.last_heartbeat_at.map(|t| t.trunc_subsecs(6)),
         };
-        match index.get(row.slug) {
-            Some(&i) => {
-                let hb = out[i].last_heartbeat_at.max(row.last_heartbeat_at);
-                out[i] = PresenceUpdate {
-                    last_heartbeat_at: hb,
+        match index.get(row.slug).and_then(|&i| out.get_mut(i)) {
+            Some(prev) => {
+                *prev = PresenceUpdate {
+                    last_heartbeat_at: prev.last_heartbeat_at.max(row.last_heartbeat_at),
                     ..row
                 };
             }

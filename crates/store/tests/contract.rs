@@ -1,12 +1,20 @@
 //! The repository contract, written once and run against PostgreSQL (a throwaway
 //! cluster from the test kit, or `FED_TEST_DATABASE_URL`) and SQLite (a temp file).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "an integration test crate is test code throughout: a panic is the test failing"
+)]
+
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, TimeZone, Utc};
+use federation_domain::testing::slug;
 use federation_domain::{
     ListFilter, PresenceRecord, ProjectPatch, ProjectRepository, Registration, RegistrationInput,
-    Slug, Status, Tag, Tags, Transition, Version,
+    Status, Tag, Tags, Transition, Version,
 };
 use federation_store::{DatabaseUrl, Store, StoreOptions};
 
@@ -95,10 +103,6 @@ async fn count_rows(url: &DatabaseUrl, table: &str) -> i64 {
             .unwrap()
         }
     }
-}
-
-fn slug(s: &str) -> Slug {
-    Slug::parse(s).unwrap()
 }
 
 fn reg(s: &str, tags: &[&str]) -> Registration {

@@ -1,5 +1,12 @@
 //! Store behaviour outside the repository contract: connecting, migrating, failing.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "an integration test crate is test code throughout: a panic is the test failing"
+)]
+
 use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};

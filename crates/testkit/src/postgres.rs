@@ -88,7 +88,7 @@ fn check_name(name: &str) -> Result<()> {
         || !name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        || name.as_bytes()[0].is_ascii_digit()
+        || name.starts_with(|c: char| c.is_ascii_digit())
     {
         bail!(
             "database name {name:?}: use 1-63 characters a-z, 0-9 and _, not starting with a digit"

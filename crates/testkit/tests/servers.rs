@@ -1,5 +1,12 @@
 //! The test kit's own tests: servers start, answer, stop, restart and clean up.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "an integration test crate is test code throughout: a panic is the test failing"
+)]
+
 use std::net::TcpStream;
 use std::process::Command;
 

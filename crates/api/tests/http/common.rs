@@ -7,7 +7,6 @@ use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
 use actix_web::App;
-use chrono::{DateTime, TimeZone, Utc};
 use federation_api::{configure, ApiKeys, ApiState, BusHealth, Metrics, MetricsSources};
 use federation_domain::memory::MemoryStore;
 use federation_domain::ports::MockProjectRepository;
@@ -21,9 +20,7 @@ use serde_json::Value;
 pub const WRITE_KEY: &str = "write-key-0123456789";
 pub const READ_KEY: &str = "read-key-9876543210";
 
-pub fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 11, 18, 12, 0, 0).unwrap()
-}
+pub use federation_domain::testing::t0;
 
 pub fn project(slug: &str) -> Project {
     let slug = Slug::parse(slug).unwrap();

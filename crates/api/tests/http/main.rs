@@ -1,5 +1,12 @@
 //! Handler tests: the whole router over a real `Federation` whose ports are mocks.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "an integration test crate is test code throughout: a panic is the test failing"
+)]
+
 mod auth;
 mod common;
 mod heartbeat;

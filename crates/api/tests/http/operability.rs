@@ -117,6 +117,38 @@ async fn every_listed_route_is_served_and_other_methods_are_405() {
 }
 
 #[actix_web::test]
+async fn every_operation_behind_the_api_key_documents_401_and_403() {
+    let h = harness(MockProjectRepository::new());
+    let spec = h.send(TestRequest::get().uri("/openapi.json")).await.json;
+    let mut secured = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let takes_key = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            assert_eq!(
+                takes_key,
+                path.starts_with("/api/fed/"),
+                "{method} {path}: security {}",
+                op["security"]
+            );
+            for code in ["401", "403"] {
+                let response = &op["responses"][code];
+                if takes_key {
+                    secured += 1;
+                    assert_eq!(
+                        response["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/Error",
+                        "{method} {path} {code}: {response}"
+                    );
+                } else {
+                    assert!(response.is_null(), "{method} {path} {code}: {response}");
+                }
+            }
+        }
+    }
+    assert_eq!(secured, 2 * 7, "seven operations take the key");
+}
+
+#[actix_web::test]
 async fn the_description_has_error_schemas_and_the_api_key_scheme() {
     let h = harness(MockProjectRepository::new());
     let spec = h.send(TestRequest::get().uri("/openapi.json")).await.json;

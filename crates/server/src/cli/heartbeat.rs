@@ -1,15 +1,14 @@
 //! `federation heartbeat`: a project's heartbeats from the command line.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use federation_heartbeat::{
-    connect_nats, send_once, Health, HeartbeatConfig, HttpTarget, NatsAuth, Publisher, Sink,
+    connect_nats, send_once, Health, HeartbeatConfig, HttpTarget, Publisher, Sink,
 };
 
-use super::duration_arg;
+use super::{duration_arg, NatsArgs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusArg {
@@ -25,9 +24,9 @@ pub struct HeartbeatArgs {
     /// The project's hub URL (http or https).
     #[arg(long)]
     pub hub_url: String,
-    /// Publish on NATS at this URL (`hub.presence.<slug>`).
-    #[arg(long, env = "NATS_URL")]
-    pub nats_url: Option<String>,
+    /// Publish on NATS (`hub.presence.<slug>`).
+    #[command(flatten)]
+    pub nats: NatsArgs,
     /// Post to this service instead (`POST /api/fed/projects/<slug>/heartbeat`); wins
     /// over NATS_URL.
     #[arg(long)]
@@ -57,12 +56,6 @@ pub struct HeartbeatArgs {
         default_value = federation_heartbeat::DEFAULT_SUBJECT_PREFIX
     )]
     pub subject_prefix: String,
-    #[arg(long, env = "NATS_TOKEN", hide_env_values = true, hide = true)]
-    pub nats_token: Option<String>,
-    #[arg(long, env = "NATS_CREDS", hide = true)]
-    pub nats_creds: Option<PathBuf>,
-    #[arg(long, env = "NATS_NKEY", hide_env_values = true, hide = true)]
-    pub nats_nkey: Option<String>,
 }
 
 impl HeartbeatArgs {
@@ -88,15 +81,10 @@ impl HeartbeatArgs {
             let target = HttpTarget::new(server.clone()).api_key(self.api_key.clone());
             return Ok((Sink::http(target)?, server.clone()));
         }
-        let Some(url) = &self.nats_url else {
+        let Some(url) = &self.nats.url else {
             bail!("say where to send heartbeats: --nats-url URL (or NATS_URL), or --server URL");
         };
-        let auth = NatsAuth {
-            token: self.nats_token.clone(),
-            creds: self.nats_creds.clone(),
-            nkey: self.nats_nkey.clone(),
-        };
-        let client = connect_nats(url, &auth).await?;
+        let client = connect_nats(url, &self.nats.auth()).await?;
         Ok((Sink::nats(client), url.clone()))
     }
 }

@@ -15,12 +15,13 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use super::duration_arg;
+use super::{duration_arg, NatsArgs};
 
 #[derive(Debug, Clone, Args)]
 pub struct ListenArgs {
-    #[arg(long, env = "NATS_URL")]
-    pub nats_url: String,
+    /// The NATS to listen on (`--nats-url` is required).
+    #[command(flatten)]
+    pub nats: NatsArgs,
     /// Subject to subscribe (wildcards allowed).
     #[arg(long)]
     pub subject: String,
@@ -70,11 +71,11 @@ struct Event {
 
 /// The `q`-quantile (0..=1) of sorted values, nearest rank.
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
     let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+    sorted
+        .get(rank.clamp(1, sorted.len().max(1)) - 1)
+        .copied()
+        .unwrap_or(0.0)
 }
 
 fn delays(mut seen: Vec<f64>, mut at: Vec<f64>) -> Delays {
@@ -92,12 +93,19 @@ fn delays(mut seen: Vec<f64>, mut at: Vec<f64>) -> Delays {
 
 /// Runs the listener; prints `ready`, then the JSON report.
 pub async fn run(args: ListenArgs) -> anyhow::Result<ListenReport> {
-    let client = async_nats::ConnectOptions::new()
+    let Some(url) = &args.nats.url else {
+        anyhow::bail!("say where NATS is: --nats-url URL (or NATS_URL)");
+    };
+    let client = args
+        .nats
+        .auth()
+        .connect_options(url)
+        .await?
         .subscription_capacity(federation_nats::DEFAULT_QUEUE_CAPACITY)
         .connection_timeout(Duration::from_secs(5))
-        .connect(args.nats_url.as_str())
+        .connect(url.as_str())
         .await
-        .with_context(|| format!("connecting to {}", args.nats_url))?;
+        .with_context(|| format!("connecting to {url}"))?;
     let mut sub = client
         .subscribe(args.subject.clone())
         .await

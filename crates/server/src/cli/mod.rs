@@ -17,9 +17,48 @@ pub mod listen;
 pub mod projects;
 pub mod simulate;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
+use federation_heartbeat::NatsAuth;
+
+/// Where NATS is and how to log in, as the service takes it (user and password go in
+/// the URL): shared by `heartbeat`, `simulate` and `bench-listen`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct NatsArgs {
+    /// NATS at this URL (`nats://host:4222`, `tls://…`).
+    #[arg(long = "nats-url", env = "NATS_URL")]
+    pub url: Option<String>,
+    /// Authenticate with this token.
+    #[arg(long = "nats-token", env = "NATS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Authenticate with this credentials file (JWT and NKey seed).
+    #[arg(long = "nats-creds", env = "NATS_CREDS")]
+    pub creds: Option<PathBuf>,
+    /// Authenticate with this NKey seed.
+    #[arg(long = "nats-nkey", env = "NATS_NKEY", hide_env_values = true)]
+    pub nkey: Option<String>,
+}
+
+impl NatsArgs {
+    /// A NATS URL given on the command line or in NATS_URL.
+    pub fn with_url(url: impl Into<String>) -> Self {
+        Self {
+            url: Some(url.into()),
+            ..Self::default()
+        }
+    }
+
+    /// The authentication part.
+    pub fn auth(&self) -> NatsAuth {
+        NatsAuth {
+            token: self.token.clone(),
+            creds: self.creds.clone(),
+            nkey: self.nkey.clone(),
+        }
+    }
+}
 
 /// The operator commands; `main.rs` flattens them into its own. (Boxed: the argument
 /// structs are large and `serve` should not pay for them.)

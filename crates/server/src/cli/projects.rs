@@ -51,7 +51,7 @@ pub enum ProjectsCommand {
         name: Option<String>,
         #[arg(long)]
         hub_url: String,
-        /// Must be hub.<slug>; the default.
+        /// Must be `hub.<slug>`; the default.
         #[arg(long)]
         mesh_namespace: Option<String>,
         /// A tag (repeatable).

@@ -5,7 +5,8 @@
 //! paced by `--interval` (each project once per interval, spread evenly) or `--rate`
 //! (heartbeats per second over the whole fleet; `max` for as fast as possible), for
 //! `--duration` or until `--total` heartbeats. Over NATS when `--nats-url` (or
-//! NATS_URL) is given, else over HTTP. A progress line every second on stderr; a
+//! NATS_URL) is given, with NATS_TOKEN, NATS_CREDS or NATS_NKEY as the service takes
+//! them ([`NatsArgs`]), else over HTTP. A progress line every second on stderr; a
 //! summary at the end (`--json`: one JSON object on stdout).
 
 use std::io::IsTerminal;
@@ -21,7 +22,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::client::{FederationClient, NewProject, DEFAULT_SERVER};
-use super::duration_arg;
+use super::{duration_arg, NatsArgs};
 
 /// How many heartbeats one pass of the publishing loop may send before it looks at the
 /// clock again.
@@ -70,9 +71,9 @@ pub struct SimulateArgs {
     /// The service, for registration (and HTTP heartbeats without --nats-url).
     #[arg(long, env = "FEDERATION_SERVER", default_value = DEFAULT_SERVER)]
     pub server: String,
-    /// Publish heartbeats on NATS at this URL instead of over HTTP.
-    #[arg(long, env = "NATS_URL")]
-    pub nats_url: Option<String>,
+    /// Publish heartbeats on NATS instead of over HTTP (when `--nats-url` is given).
+    #[command(flatten)]
+    pub nats: NatsArgs,
     #[arg(long, env = "FEDERATION_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
     /// Slugs are `<prefix>-<n>`.
@@ -262,29 +263,35 @@ pub async fn register_fleet(
     p
 }
 
-/// Heartbeat bodies built fast: everything but the timestamp is made once per project.
-struct Bodies {
-    heads: Vec<Vec<u8>>,
+/// Heartbeat bodies built fast: everything but the timestamp is made once per project
+/// ([`head`]), and the timestamp at most every 100 ms.
+struct Stamp {
     timestamp: String,
     stamped: Instant,
 }
 
 const TAIL: &[u8] = br#"","version":"1.0.0"}"#;
 
-impl Bodies {
-    fn new(slugs: &[String]) -> Self {
-        let heads = slugs
-            .iter()
-            .map(|s| {
-                format!(
-                    r#"{{"project_slug":"{s}","hub_url":"{}","mesh_namespace":"hub.{s}","timestamp":""#,
-                    hub_url(s)
-                )
-                .into_bytes()
-            })
-            .collect();
+/// A project's heartbeat body up to its timestamp.
+fn head(slug: &str) -> Vec<u8> {
+    format!(
+        r#"{{"project_slug":"{slug}","hub_url":"{}","mesh_namespace":"hub.{slug}","timestamp":""#,
+        hub_url(slug)
+    )
+    .into_bytes()
+}
+
+/// The body that starts with `head`, stamped now (for a single send).
+fn fresh_body(head: &[u8]) -> Vec<u8> {
+    let mut body = head.to_vec();
+    body.extend_from_slice(now_stamp().as_bytes());
+    body.extend_from_slice(TAIL);
+    body
+}
+
+impl Stamp {
+    fn new() -> Self {
         Self {
-            heads,
             timestamp: now_stamp(),
             stamped: Instant::now(),
         }
@@ -298,8 +305,8 @@ impl Bodies {
         }
     }
 
-    fn body(&self, i: usize) -> Bytes {
-        let head = &self.heads[i];
+    /// The body that starts with `head`, stamped with the current timestamp.
+    fn body(&self, head: &[u8]) -> Bytes {
         let mut buf = BytesMut::with_capacity(head.len() + self.timestamp.len() + TAIL.len());
         buf.extend_from_slice(head);
         buf.extend_from_slice(self.timestamp.as_bytes());
@@ -336,15 +343,17 @@ async fn publish_nats(
     pace: &Pace,
     quiet: bool,
 ) -> Phase {
-    let subjects: Vec<async_nats::Subject> = slugs
+    let fleet: Vec<(async_nats::Subject, Vec<u8>)> = slugs
         .iter()
-        .map(|s| async_nats::Subject::from(format!("{subject_prefix}.{s}")))
+        .map(|s| (format!("{subject_prefix}.{s}").into(), head(s)))
         .collect();
-    let mut bodies = Bodies::new(slugs);
+    // Round-robin over the fleet, resumed where the last burst stopped.
+    let mut round = fleet.iter().cycle();
+    let mut stamp = Stamp::new();
     let mut progress = Progress::new("heartbeats", quiet, None);
     let start = Instant::now();
     let deadline = start + pace.duration;
-    let (mut sent, mut errors, mut i) = (0u64, 0u64, 0usize);
+    let (mut sent, mut errors) = (0u64, 0u64);
     loop {
         let now = Instant::now();
         if now >= deadline || sent + errors >= pace.total {
@@ -358,9 +367,10 @@ async fn publish_nats(
             }
             continue;
         }
-        bodies.restamp();
-        for _ in 0..allowed {
-            match client.publish(subjects[i].clone(), bodies.body(i)).await {
+        stamp.restamp();
+        let burst = usize::try_from(allowed).unwrap_or(usize::MAX);
+        for (subject, head) in round.by_ref().take(burst) {
+            match client.publish(subject.clone(), stamp.body(head)).await {
                 Ok(()) => sent += 1,
                 Err(e) => {
                     errors += 1;
@@ -368,10 +378,6 @@ async fn publish_nats(
                         tracing::warn!(error = %e, "heartbeat not published");
                     }
                 }
-            }
-            i += 1;
-            if i == subjects.len() {
-                i = 0;
             }
         }
         progress.update(sent, errors);
@@ -394,8 +400,8 @@ async fn publish_http(
     concurrency: usize,
     quiet: bool,
 ) -> Phase {
-    let bodies = Arc::new(Bodies::new(slugs));
-    let slugs: Arc<Vec<String>> = Arc::new(slugs.to_vec());
+    let fleet: Arc<Vec<(String, Vec<u8>)>> =
+        Arc::new(slugs.iter().map(|s| (s.clone(), head(s))).collect());
     let next = Arc::new(AtomicU64::new(0));
     let sent = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -403,7 +409,7 @@ async fn publish_http(
     let deadline = start + pace.duration;
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency.max(1) {
-        let (client, bodies, slugs) = (client.clone(), bodies.clone(), slugs.clone());
+        let (client, fleet) = (client.clone(), fleet.clone());
         let (next, sent, errors) = (next.clone(), sent.clone(), errors.clone());
         let (rate, total) = (pace.rate, pace.total);
         workers.spawn(async move {
@@ -422,12 +428,12 @@ async fn publish_http(
                 if Instant::now() >= deadline {
                     return;
                 }
-                let i = (k % slugs.len() as u64) as usize;
+                let i = (k % fleet.len() as u64) as usize;
+                let Some((slug, head)) = fleet.get(i) else {
+                    return;
+                };
                 // The HTTP path stamps each body itself: a fresh timestamp per request.
-                let mut body = bodies.heads[i].clone();
-                body.extend_from_slice(now_stamp().as_bytes());
-                body.extend_from_slice(TAIL);
-                match client.heartbeat(&slugs[i], body).await {
+                match client.heartbeat(slug, fresh_body(head)).await {
                     Ok(()) => sent.fetch_add(1, Ordering::Relaxed),
                     Err(e) => {
                         if errors.fetch_add(1, Ordering::Relaxed) < 3 {
@@ -452,9 +458,8 @@ async fn publish_http(
     phase(sent, errors, start.elapsed())
 }
 
-async fn connected_client(url: &str) -> anyhow::Result<async_nats::Client> {
-    let client =
-        federation_heartbeat::connect_nats(url, &federation_heartbeat::NatsAuth::default()).await?;
+async fn connected_client(url: &str, nats: &NatsArgs) -> anyhow::Result<async_nats::Client> {
+    let client = federation_heartbeat::connect_nats(url, &nats.auth()).await?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while client.connection_state() != async_nats::connection::State::Connected {
         if Instant::now() >= deadline {
@@ -478,12 +483,15 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<SimulateReport> {
         (None, None) => bail!("give --interval (e.g. 30s) or --rate (e.g. 1000/s, max)"),
     };
     let slugs = slugs(&args.prefix, args.projects);
-    federation_domain::Slug::parse(slugs.last().expect("at least one"))
-        .map_err(|e| anyhow::anyhow!("--prefix {:?} makes invalid slugs: {e}", args.prefix))?;
+    // The longest slug is the last one.
+    if let Some(last) = slugs.last() {
+        federation_domain::Slug::parse(last)
+            .map_err(|e| anyhow::anyhow!("--prefix {:?} makes invalid slugs: {e}", args.prefix))?;
+    }
     let client = FederationClient::new(&args.server, args.api_key.clone())?;
     let mut report = SimulateReport {
         projects: args.projects,
-        transport: if args.nats_url.is_some() {
+        transport: if args.nats.url.is_some() {
             "nats"
         } else {
             "http"
@@ -500,15 +508,15 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<SimulateReport> {
             duration: args.duration,
             total: args.total.unwrap_or(u64::MAX),
         };
-        match &args.nats_url {
+        match &args.nats.url {
             Some(url) => {
-                let nats = connected_client(url).await?;
+                let nats = connected_client(url, &args.nats).await?;
                 report.heartbeats = Some(
                     publish_nats(&nats, &slugs, &args.subject_prefix, &pace, args.quiet).await,
                 );
                 if let Some(mark) = &args.mark {
                     let subject = format!("{}.{mark}", args.subject_prefix);
-                    let body = Bodies::new(std::slice::from_ref(mark)).body(0);
+                    let body = Bytes::from(fresh_body(&head(mark)));
                     report.mark_sent_unix_ms = Some(unix_ms());
                     nats.publish(subject, body)
                         .await
@@ -520,9 +528,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<SimulateReport> {
                 report.heartbeats =
                     Some(publish_http(&client, &slugs, &pace, args.concurrency, args.quiet).await);
                 if let Some(mark) = &args.mark {
-                    let mut body = Bodies::new(std::slice::from_ref(mark)).heads[0].clone();
-                    body.extend_from_slice(now_stamp().as_bytes());
-                    body.extend_from_slice(TAIL);
+                    let body = fresh_body(&head(mark));
                     report.mark_sent_unix_ms = Some(unix_ms());
                     client.heartbeat(mark, body).await?;
                 }
@@ -568,8 +574,13 @@ mod tests {
 
     #[test]
     fn bodies_are_the_heartbeat_payload() {
-        let bodies = Bodies::new(&["sim-1".to_owned()]);
-        let v: serde_json::Value = serde_json::from_slice(&bodies.body(0)).unwrap();
+        let body = Stamp::new().body(&head("sim-1"));
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&fresh_body(&head("sim-1"))).unwrap()
+                ["project_slug"],
+            "sim-1"
+        );
         assert_eq!(v["project_slug"], "sim-1");
         assert_eq!(v["mesh_namespace"], "hub.sim-1");
         assert_eq!(v["hub_url"], "http://sim-1.sim.example");

@@ -1,10 +1,8 @@
 //! End to end: the real service on port 0, over real HTTP, on PostgreSQL and SQLite.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{project, seed_body, Backend, TestConfig, READ_KEY, WRITE_KEY};
+use crate::helpers::{project, seed_body, Backend, TestConfig, READ_KEY, WRITE_KEY};
 use serde_json::{json, Value};
 
 /// Runs one scenario on both backends.
@@ -104,14 +102,7 @@ async fn status_codes(config: TestConfig) {
         .unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["service"], "federation");
-    let ready: Value = app
-        .get("/ready")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready = app.ready().await;
     assert_eq!(ready["checks"]["database"], "ok", "{ready}");
     assert_eq!(ready["checks"]["nats"], "disabled", "{ready}");
 

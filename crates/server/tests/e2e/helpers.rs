@@ -1,13 +1,35 @@
 //! Starts the real service on port 0 against a real database, and talks HTTP to it.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::fmt::Display;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use federation_server::{AppHandle, Application, ServeOptions, Settings};
 use serde_json::Value;
 use tokio::task::JoinHandle;
+
+/// Runs `check` every 50 ms until it returns `Ok`, and returns what it gave; panics after
+/// `within` with the last `Err` (what `check` saw instead).
+pub async fn eventually<T, E, F, Fut>(within: Duration, mut check: F) -> T
+where
+    E: Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(seen) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "not within {within:?}: {seen}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 
 pub const WRITE_KEY: &str = "write-key-0123456789";
 pub const READ_KEY: &str = "read-key-0123456789";
@@ -45,7 +67,6 @@ impl Backend {
 /// Everything needed to (re)start the service the same way.
 pub struct TestConfig {
     pub dir: tempfile::TempDir,
-    pub backend: Backend,
     pub env: HashMap<String, String>,
 }
 
@@ -64,7 +85,25 @@ impl TestConfig {
         env.insert("LOG_LEVEL".into(), "warn".into());
         env.insert("FEDERATION_API_KEYS".into(), WRITE_KEY.into());
         env.insert("FEDERATION_READ_API_KEYS".into(), READ_KEY.into());
-        Self { dir, backend, env }
+        Self { dir, env }
+    }
+
+    /// With NATS at `nats_url`: a fast sweep and canary, and the status thresholds given
+    /// (the defaults of 60 s and 90 s would make tests wait).
+    pub fn with_nats(
+        backend_of: impl FnOnce(&Path) -> Backend,
+        nats_url: &str,
+        degraded_after: &str,
+        offline_after: &str,
+    ) -> Self {
+        let mut config = Self::new(backend_of);
+        config
+            .set("NATS_URL", nats_url)
+            .set("FEDERATION_DEGRADED_AFTER", degraded_after)
+            .set("FEDERATION_OFFLINE_AFTER", offline_after)
+            .set("FEDERATION_SWEEP_INTERVAL", "100ms")
+            .set("FEDERATION_CANARY_INTERVAL", "200ms");
+        config
     }
 
     pub fn set(&mut self, key: &str, value: impl Into<String>) -> &mut Self {
@@ -173,18 +212,38 @@ impl TestApp {
 
     /// Polls until `slug` has `status`, or panics after `within`.
     pub async fn wait_for_status(&self, slug: &str, status: &str, within: Duration) {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let now = self.status_of(slug).await;
-            if now == status {
-                return;
+        eventually(within, || async {
+            match self.status_of(slug).await {
+                now if now == status => Ok(()),
+                now => Err(format!("{slug} still {now}, not {status}")),
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{slug} still {now}, not {status}, after {within:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await;
+    }
+
+    /// `GET /ready`'s body.
+    pub async fn ready(&self) -> Value {
+        self.get("/ready")
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// Until the service's link is up and its subscription proven (its canary came back),
+    /// with no recovery hold left.
+    pub async fn wait_bus_healthy(&self) {
+        eventually(Duration::from_secs(40), || async {
+            let r = self.ready().await;
+            if r["checks"]["nats"] == "ok" && r["checks"]["partition_guard"] == "inactive" {
+                Ok(())
+            } else {
+                Err(format!("bus not healthy: {r}"))
+            }
+        })
+        .await;
     }
 
     pub async fn stop(mut self) {

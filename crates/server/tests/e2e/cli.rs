@@ -2,49 +2,18 @@
 //! (run as a process, over NATS and HTTP), `federation projects …` and `federation
 //! simulate` (through the functions the commands call).
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::{project, Backend, TestApp, TestConfig, READ_KEY, WRITE_KEY};
+use crate::helpers::{project, Backend, TestApp, TestConfig, READ_KEY, WRITE_KEY};
 use federation_server::cli::client::FederationClient;
 use federation_server::cli::projects::{execute, ProjectsCommand};
 use federation_server::cli::simulate::{self, Rate, SimulateArgs};
+use federation_server::cli::NatsArgs;
 use serde_json::Value;
 
 fn nats_config(nats_url: &str) -> TestConfig {
-    let mut config = TestConfig::new(|_| Backend::postgres());
-    config
-        .set("NATS_URL", nats_url)
-        .set("FEDERATION_DEGRADED_AFTER", "4s")
-        .set("FEDERATION_OFFLINE_AFTER", "5s")
-        .set("FEDERATION_SWEEP_INTERVAL", "100ms")
-        .set("FEDERATION_CANARY_INTERVAL", "200ms");
-    config
-}
-
-/// Until the service's subscription is proven (its canary came back).
-async fn wait_bus_healthy(app: &TestApp) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    loop {
-        let r: Value = app
-            .get("/ready")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if r["checks"]["nats"] == "ok" && r["checks"]["partition_guard"] == "inactive" {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "bus never healthy: {r}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    TestConfig::with_nats(|_| Backend::postgres(), nats_url, "4s", "5s")
 }
 
 /// Runs the `federation` binary with a clean environment for its settings.
@@ -68,7 +37,7 @@ async fn heartbeat_once_over_nats_makes_the_project_online() {
     let app = nats_config(&nats_url).start().await;
     assert_eq!(app.register(&project("cli-once")).await.status(), 201);
     assert_eq!(app.status_of("cli-once").await, "offline");
-    wait_bus_healthy(&app).await;
+    app.wait_bus_healthy().await;
 
     let args = [
         "heartbeat",
@@ -313,7 +282,7 @@ fn simulate_args(app: &TestApp, nats_url: Option<String>) -> SimulateArgs {
         rate: Some(Rate::PerSecond(50.0)),
         duration: Duration::from_secs(1),
         server: app.address.clone(),
-        nats_url,
+        nats: nats_url.map(NatsArgs::with_url).unwrap_or_default(),
         api_key: Some(WRITE_KEY.into()),
         prefix: "simtest".into(),
         concurrency: 4,
@@ -331,7 +300,7 @@ fn simulate_args(app: &TestApp, nats_url: Option<String>) -> SimulateArgs {
 async fn simulate_registers_the_fleet_and_beats_over_nats_and_http() {
     let nats_url = federation_testkit::shared_nats_url().unwrap();
     let app = nats_config(&nats_url).start().await;
-    wait_bus_healthy(&app).await;
+    app.wait_bus_healthy().await;
 
     let report = simulate::run(simulate_args(&app, Some(nats_url)))
         .await
@@ -356,5 +325,29 @@ async fn simulate_registers_the_fleet_and_beats_over_nats_and_http() {
     assert!(report.registration.is_none());
     let hb = report.heartbeats.unwrap();
     assert_eq!((hb.ok, hb.errors), (7, 0));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_reaches_a_nats_that_needs_a_token() {
+    let server =
+        federation_testkit::NatsServer::start_with_config(r#"authorization { token: "s3cret" }"#)
+            .unwrap();
+    let mut config = nats_config(&server.url());
+    config.set("NATS_TOKEN", "s3cret");
+    let app = config.start().await;
+    app.wait_bus_healthy().await;
+
+    let mut args = simulate_args(&app, Some(server.url()));
+    args.nats.token = Some("s3cret".into());
+    args.prefix = "simtoken".into();
+    let report = simulate::run(args).await.unwrap();
+    assert_eq!(report.transport, "nats");
+    let hb = report.heartbeats.unwrap();
+    assert!(hb.ok > 0 && hb.errors == 0, "{hb:?}");
+    for i in 0..5 {
+        app.wait_for_status(&format!("simtoken-{i}"), "online", Duration::from_secs(10))
+            .await;
+    }
     app.stop().await;
 }

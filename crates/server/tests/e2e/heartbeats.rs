@@ -1,12 +1,10 @@
 //! End to end over NATS: the real service against a real nats-server and PostgreSQL,
 //! with short thresholds (degraded 2 s, offline 3 s, sweep 100 ms) so nothing waits 90 s.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::helpers::{eventually, project, Backend, TestApp, TestConfig, READ_KEY};
 use chrono::{DateTime, Utc};
-use common::{project, Backend, TestApp, TestConfig, READ_KEY};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
@@ -14,14 +12,7 @@ const OFFLINE_AFTER: Duration = Duration::from_secs(3);
 const SWEEP: Duration = Duration::from_millis(100);
 
 fn nats_config(nats_url: &str, backend: Backend) -> TestConfig {
-    let mut config = TestConfig::new(|_| backend);
-    config
-        .set("NATS_URL", nats_url)
-        .set("FEDERATION_DEGRADED_AFTER", "2s")
-        .set("FEDERATION_OFFLINE_AFTER", "3s")
-        .set("FEDERATION_SWEEP_INTERVAL", "100ms")
-        .set("FEDERATION_CANARY_INTERVAL", "200ms");
-    config
+    TestConfig::with_nats(|_| backend, nats_url, "2s", "3s")
 }
 
 async fn client(url: &str) -> async_nats::Client {
@@ -63,33 +54,7 @@ async fn publish(nats: &async_nats::Client, slug: &str, body: &Value) {
     nats.flush().await.unwrap();
 }
 
-async fn ready(app: &TestApp) -> Value {
-    app.get("/ready")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// Waits until the service's link is up and its recovery hold is over.
-async fn wait_bus_healthy(app: &TestApp) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let r = ready(app).await;
-        if r["checks"]["nats"] == "ok" && r["checks"]["partition_guard"] == "inactive" {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "bus never healthy: {r}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Publishes a heartbeat every 100 ms until the project shows `status`.
+/// Publishes a heartbeat every 50 ms until the project shows `status`.
 async fn beat_until(
     app: &TestApp,
     nats: &async_nats::Client,
@@ -97,18 +62,14 @@ async fn beat_until(
     body: impl Fn() -> Value,
     status: &str,
 ) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually(Duration::from_secs(10), || async {
         publish(nats, slug, &body()).await;
-        if app.status_of(slug).await == status {
-            return;
+        match app.status_of(slug).await {
+            now if now == status => Ok(()),
+            now => Err(format!("{slug} still {now}, not {status}")),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{slug} never became {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
 }
 
 async fn history(app: &TestApp, slug: &str) -> Vec<Value> {
@@ -191,8 +152,7 @@ async fn malformed_heartbeats_leave_the_catalog_untouched() {
     nats.flush().await.unwrap();
     // A good heartbeat sent after them is processed after them.
     beat_until(&app, &nats, "witness", || heartbeat("witness"), "online").await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
+    eventually(Duration::from_secs(5), || async {
         let after = app.federation.heartbeat_counters().snapshot();
         let grew = |label: &str| {
             let i = after.iter().position(|(l, _)| *l == label).unwrap();
@@ -203,14 +163,12 @@ async fn malformed_heartbeats_leave_the_catalog_untouched() {
                 .iter()
                 .all(|l| grew(l) >= 1)
         {
-            break;
+            Ok(())
+        } else {
+            Err(format!("not all rejections counted: {after:?}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not all rejections counted: {after:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     let victim = app.project("victim").await;
     assert_eq!(victim["status"], "offline");
     assert!(victim["last_heartbeat_at"].is_null(), "{victim}");
@@ -229,7 +187,7 @@ async fn degraded_by_report_and_by_lateness_then_offline_on_time_with_events_in_
         .unwrap();
     nats.flush().await.unwrap();
     app.register(&project("timeline")).await;
-    wait_bus_healthy(&app).await;
+    app.wait_bus_healthy().await;
 
     beat_until(&app, &nats, "timeline", || heartbeat("timeline"), "online").await;
     let degraded = || {
@@ -325,7 +283,7 @@ async fn a_nats_outage_expires_nobody_and_silence_counts_from_the_reconnect() {
     let nats = client(&server.url()).await;
     app.register(&project("resumes")).await;
     app.register(&project("silent")).await;
-    wait_bus_healthy(&app).await;
+    app.wait_bus_healthy().await;
     beat_until(&app, &nats, "resumes", || heartbeat("resumes"), "online").await;
     beat_until(&app, &nats, "silent", || heartbeat("silent"), "online").await;
 
@@ -341,7 +299,7 @@ async fn a_nats_outage_expires_nobody_and_silence_counts_from_the_reconnect() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let r = ready(&app).await;
+    let r = app.ready().await;
     assert_eq!(r["checks"]["nats"], "down", "{r}");
     assert_eq!(r["checks"]["partition_guard"], "link_down", "{r}");
 
@@ -362,22 +320,18 @@ async fn a_nats_outage_expires_nobody_and_silence_counts_from_the_reconnect() {
             }
         })
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
+    eventually(Duration::from_secs(15), || async {
         assert_ne!(
             app.status_of("resumes").await,
             "offline",
             "a project that resumed went offline"
         );
-        if app.status_of("silent").await == "offline" {
-            break;
+        match app.status_of("silent").await.as_str() {
+            "offline" => Ok(()),
+            now => Err(format!("silent still {now}")),
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "silent never went offline"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     let h = history(&app, "silent").await;
     assert_eq!(h[0]["to"], "offline");
     let after_reconnect = (time(&h[0]["at"]) - restarted).to_std().unwrap_or_default();
@@ -401,7 +355,7 @@ async fn a_postgres_outage_loses_no_status_change() {
     let app = nats_config(&nats_url, Backend::Postgres(url)).start().await;
     let nats = client(&nats_url).await;
     app.register(&project("durable")).await;
-    wait_bus_healthy(&app).await;
+    app.wait_bus_healthy().await;
     beat_until(&app, &nats, "durable", || heartbeat("durable"), "online").await;
 
     cluster.stop().unwrap();
@@ -411,28 +365,26 @@ async fn a_postgres_outage_loses_no_status_change() {
     assert_eq!(r.status(), 503);
     cluster.start_again().unwrap();
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    let h: Vec<Value> = eventually(Duration::from_secs(30), || async {
         let resp = app
             .get("/api/fed/projects/durable/history")
             .header("X-API-Key", READ_KEY)
             .send()
             .await
             .unwrap();
-        if resp.status() == 200 {
-            let h: Vec<Value> = resp.json().await.unwrap();
-            if h.len() >= 3 {
-                let tos: Vec<&str> = h.iter().rev().map(|t| t["to"].as_str().unwrap()).collect();
-                assert_eq!(tos, ["online", "degraded", "offline"]);
-                break;
-            }
+        if resp.status() != 200 {
+            return Err(format!("history answers {}", resp.status()));
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "transitions never reached the store"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        let h: Vec<Value> = resp.json().await.unwrap();
+        if h.len() >= 3 {
+            Ok(h)
+        } else {
+            Err(format!("{} transitions stored", h.len()))
+        }
+    })
+    .await;
+    let tos: Vec<&str> = h.iter().rev().map(|t| t["to"].as_str().unwrap()).collect();
+    assert_eq!(tos, ["online", "degraded", "offline"]);
     assert_eq!(app.status_of("durable").await, "offline");
     app.stop().await;
 }
@@ -486,24 +438,21 @@ async fn a_lost_canary_on_a_live_link_holds_expiry_until_it_comes_back() {
     .await;
     let nats = client_as(&server.url(), Some("probe")).await;
     app.register(&project("quiet")).await;
-    wait_bus_healthy(&app).await;
+    app.wait_bus_healthy().await;
     beat_until(&app, &nats, "quiet", || heartbeat("quiet"), "online").await;
 
     // Revoke the service's right to receive presence messages; the link stays up.
     server.reload_with_config(REVOKE_PRESENCE).unwrap();
     let revoked = tokio::time::Instant::now();
-    let deadline = revoked + Duration::from_secs(5);
-    loop {
-        let r = ready(&app).await;
+    eventually(Duration::from_secs(5), || async {
+        let r = app.ready().await;
         if r["checks"]["partition_guard"] == "canary_lost" {
-            break;
+            Ok(())
+        } else {
+            Err(format!("guard not engaged: {r}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "guard never engaged: {r}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     // "quiet" is silent now, but we cannot hear anybody: it must not expire.
     while revoked.elapsed() < OFFLINE_AFTER + Duration::from_secs(2) {
         assert_ne!(
@@ -518,18 +467,15 @@ async fn a_lost_canary_on_a_live_link_holds_expiry_until_it_comes_back() {
     // lost), the guard releases, and heartbeats are heard once more.
     server.reload_with_config(ALLOW_ALL).unwrap();
     beat_until(&app, &nats, "quiet", || heartbeat("quiet"), "online").await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let r = ready(&app).await;
+    eventually(Duration::from_secs(15), || async {
+        let r = app.ready().await;
         if r["checks"]["partition_guard"] != "canary_lost" {
-            break;
+            Ok(())
+        } else {
+            Err(format!("guard not released: {r}"))
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "guard never released: {r}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     // And silence counts again: after the recovery hold, a silent project expires.
     app.wait_for_status("quiet", "offline", OFFLINE_AFTER * 3)
         .await;

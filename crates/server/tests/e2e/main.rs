@@ -1,0 +1,26 @@
+//! The server's end-to-end tests, one binary (one link, one shared PostgreSQL cluster and
+//! nats-server for all of them):
+//!
+//! - [`api`]: the real service on port 0, over real HTTP, on PostgreSQL and SQLite;
+//! - [`cli`]: the operator commands against it;
+//! - [`deploy`]: checks of `deploy/` that can fail;
+//! - [`heartbeats`]: heartbeats over NATS against a real nats-server;
+//! - [`logs`]: `LOG_FORMAT=json` on the real binary (run as a process, so no logger is
+//!   installed in this one).
+//!
+//! [`helpers`] starts the service and talks to it; [`helpers::eventually`] waits for a
+//! condition with a deadline.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "an integration test crate is test code throughout: a panic is the test failing"
+)]
+
+mod api;
+mod cli;
+mod deploy;
+mod heartbeats;
+mod helpers;
+mod logs;
