@@ -117,6 +117,7 @@ impl Store {
             DatabaseUrl::Postgres(u) => {
                 let mut config = ManagerConfig::<AsyncPgConnection>::default();
                 config.recycling_method = RecyclingMethod::Verified;
+                config.custom_setup = Box::new(|url| Box::pin(establish_postgres(url.to_owned())));
                 let manager = AsyncDieselConnectionManager::new_with_config(u.clone(), config);
                 let pool = Pool::builder(manager)
                     .max_size(max)
@@ -286,6 +287,20 @@ impl Store {
         drop(guard);
         result
     }
+}
+
+/// Set on every PostgreSQL connection: a session left idle inside a transaction (a
+/// replica frozen mid-write, a SIGSTOP, a stalled VM) is ended by the server after
+/// this long, so its locks (the log's advisory lock, the lease row) do not stop every
+/// other replica from writing or taking over the sweep.
+const POSTGRES_SESSION: &str = "SET idle_in_transaction_session_timeout = '5s'";
+
+async fn establish_postgres(url: String) -> diesel::ConnectionResult<AsyncPgConnection> {
+    let mut conn = AsyncPgConnection::establish(&url).await?;
+    conn.batch_execute(POSTGRES_SESSION)
+        .await
+        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
 }
 
 async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {

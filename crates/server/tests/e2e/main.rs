@@ -24,3 +24,4 @@ mod deploy;
 mod heartbeats;
 mod helpers;
 mod logs;
+mod replicas;

@@ -1,0 +1,666 @@
+//! Several replicas of the real binary (child processes) on one PostgreSQL and one
+//! nats-server: one truth. Short thresholds (degraded 2 s, offline 3 s, sweep 200 ms,
+//! lease 2 s) so failover and expiry happen within seconds.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use crate::helpers::eventually;
+
+const LEASE: Duration = Duration::from_secs(2);
+const SWEEP: Duration = Duration::from_millis(200);
+const OFFLINE_AFTER: Duration = Duration::from_secs(3);
+
+/// One `federation serve` process.
+struct Replica {
+    name: String,
+    port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+    http: reqwest::Client,
+}
+
+impl Replica {
+    fn start(name: &str, database_url: &str, nats_url: &str, dir: &std::path::Path) -> Replica {
+        let port = federation_testkit::free_port();
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_federation"))
+            .arg("serve")
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", database_url)
+            .env("NATS_URL", nats_url)
+            .env("SERVICE_HOST", "127.0.0.1")
+            .env("SERVICE_PORT", port.to_string())
+            .env("FEDERATION_AUTO_MIGRATE", "true")
+            .env("FEDERATION_DEGRADED_AFTER", "2s")
+            .env("FEDERATION_OFFLINE_AFTER", "3s")
+            .env("FEDERATION_SWEEP_INTERVAL", "200ms")
+            .env("FEDERATION_LEASE_TTL", "2s")
+            .env("FEDERATION_CANARY_INTERVAL", "500ms")
+            .env("FEDERATION_PROJECTS_FILE", dir.join("none.yaml"))
+            .env("LOG_LEVEL", "info")
+            .env("HOSTNAME", name)
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("starting federation");
+        Replica {
+            name: name.into(),
+            port,
+            child: Some(child),
+            log,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn pid(&self) -> String {
+        self.child.as_ref().expect("running").id().to_string()
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.pid()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} {}", self.name);
+    }
+
+    /// kill -9.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, and wait for the clean stop.
+    fn terminate(&mut self) {
+        self.signal("-TERM");
+        let mut c = self.child.take().unwrap();
+        let started = Instant::now();
+        while c.try_wait().unwrap().is_none() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{} did not stop",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn get(&self, path: &str) -> Option<(u16, Value)> {
+        let r = self.http.get(self.url(path)).send().await.ok()?;
+        let status = r.status().as_u16();
+        Some((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
+    async fn ready(&self) -> Value {
+        self.get("/ready")
+            .await
+            .map(|(_, v)| v)
+            .unwrap_or(Value::Null)
+    }
+
+    async fn role(&self) -> String {
+        self.ready().await["replica"]["role"]
+            .as_str()
+            .unwrap_or("unreachable")
+            .to_owned()
+    }
+
+    async fn status_of(&self, slug: &str) -> String {
+        match self.get(&format!("/api/fed/projects/{slug}")).await {
+            Some((200, v)) => v["status"].as_str().unwrap_or_default().to_owned(),
+            Some((code, _)) => format!("http {code}"),
+            None => "unreachable".into(),
+        }
+    }
+
+    /// The history, oldest first, as `from->to`.
+    async fn history(&self, slug: &str) -> Vec<String> {
+        let (code, v) = self
+            .get(&format!("/api/fed/projects/{slug}/history?limit=100"))
+            .await
+            .expect("history");
+        assert_eq!(code, 200, "{v}");
+        let mut h: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}->{}",
+                    t["from"].as_str().unwrap(),
+                    t["to"].as_str().unwrap()
+                )
+            })
+            .collect();
+        h.reverse();
+        h
+    }
+
+    async fn register(&self, slug: &str) {
+        let r = self
+            .http
+            .post(self.url("/api/fed/projects"))
+            .json(&json!({"slug": slug, "name": slug, "hub_url": "http://hub.example:8000"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    }
+
+    async fn http_heartbeat(&self, slug: &str) {
+        let r = self
+            .http
+            .post(self.url(&format!("/api/fed/projects/{slug}/heartbeat")))
+            .json(&json!({ "project_slug": slug }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap());
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if let Some(c) = &self.child {
+            // A frozen replica must be thawed to die cleanly.
+            let _ = Command::new("kill")
+                .args(["-CONT", &c.id().to_string()])
+                .status();
+        }
+        self.kill();
+    }
+}
+
+/// Three replicas on one database and bus, started one after the other (the first one
+/// migrates), each ready.
+struct Cluster {
+    replicas: Vec<Replica>,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    async fn start(database_url: &str, nats_urls: &[String]) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let mut replicas = Vec::new();
+        for (i, nats) in nats_urls.iter().cycle().take(3).enumerate() {
+            let r = Replica::start(&format!("replica-{i}"), database_url, nats, dir.path());
+            eventually(Duration::from_secs(30), || async {
+                match r.ready().await["replica"]["role"].as_str() {
+                    Some(_) => Ok(()),
+                    None => Err(format!("{} not up yet:\n{}", r.name, r.logs())),
+                }
+            })
+            .await;
+            replicas.push(r);
+        }
+        let cluster = Cluster {
+            replicas,
+            _dir: dir,
+        };
+        cluster.leader().await;
+        cluster
+    }
+
+    fn live(&self) -> impl Iterator<Item = &Replica> {
+        self.replicas.iter().filter(|r| r.child.is_some())
+    }
+
+    /// The index of the one live replica that leads (waits for there to be one).
+    async fn leader(&self) -> usize {
+        eventually(Duration::from_secs(15), || async {
+            let mut leaders = Vec::new();
+            for (i, r) in self.replicas.iter().enumerate() {
+                if r.child.is_some() && r.role().await == "leader" {
+                    leaders.push(i);
+                }
+            }
+            match leaders.as_slice() {
+                [one] => Ok(*one),
+                other => Err(format!("leaders: {other:?}")),
+            }
+        })
+        .await
+    }
+
+    /// Waits until every live replica shows `slug` in `status`.
+    async fn wait_status(&self, slug: &str, status: &str, within: Duration) {
+        eventually(within, || async {
+            let mut seen = Vec::new();
+            for r in self.live() {
+                seen.push(r.status_of(slug).await);
+            }
+            if seen.iter().all(|s| s == status) {
+                Ok(())
+            } else {
+                Err(format!("{slug}: {seen:?}, waiting for {status}"))
+            }
+        })
+        .await;
+    }
+}
+
+async fn nats_client(url: &str) -> async_nats::Client {
+    async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .reconnect_delay_callback(|_| Duration::from_millis(100))
+        .connect(url)
+        .await
+        .expect("test NATS client")
+}
+
+async fn beat(nats: &async_nats::Client, slug: &str) {
+    let body = json!({ "project_slug": slug, "timestamp": chrono::Utc::now().to_rfc3339() });
+    let _ = nats
+        .publish(
+            format!("hub.presence.{slug}"),
+            serde_json::to_vec(&body).unwrap().into(),
+        )
+        .await;
+    let _ = nats.flush().await;
+}
+
+/// Publishes a heartbeat for each of `slugs` every 300 ms until dropped.
+struct Beating(tokio::task::JoinHandle<()>);
+
+impl Beating {
+    fn start(nats: async_nats::Client, slugs: &[&str]) -> Beating {
+        let slugs: Vec<String> = slugs.iter().map(|s| (*s).to_owned()).collect();
+        Beating(tokio::spawn(async move {
+            loop {
+                for s in &slugs {
+                    beat(&nats, s).await;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }))
+    }
+}
+
+impl Drop for Beating {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Status events received on the bus: (slug, to, revision), in arrival order.
+type Events = Arc<Mutex<Vec<(String, String, u64)>>>;
+
+async fn record_events(nats: &async_nats::Client) -> Events {
+    let mut sub = nats.subscribe("hub.federation.status.>").await.unwrap();
+    nats.flush().await.unwrap();
+    let events: Events = Arc::default();
+    let e = events.clone();
+    tokio::spawn(async move {
+        while let Some(m) = sub.next().await {
+            let v: Value = serde_json::from_slice(&m.payload).unwrap();
+            e.lock().unwrap().push((
+                v["slug"].as_str().unwrap().to_owned(),
+                v["to"].as_str().unwrap().to_owned(),
+                v["revision"].as_u64().expect("events carry their revision"),
+            ));
+        }
+    });
+    events
+}
+
+/// The events of `slug`, once per revision (a consumer de-duplicates on it), in order.
+fn events_of(events: &Events, slug: &str) -> (Vec<String>, usize) {
+    let all = events.lock().unwrap();
+    let mine: Vec<&(String, String, u64)> = all.iter().filter(|(s, _, _)| s == slug).collect();
+    let mut by_revision = BTreeMap::new();
+    for (_, to, rev) in &mine {
+        by_revision.insert(*rev, to.clone());
+    }
+    (by_revision.into_values().collect(), mine.len())
+}
+
+const LIFE: [&str; 3] = ["offline->online", "online->degraded", "degraded->offline"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_record_each_change_once_and_a_stopped_replica_strands_nobody() {
+    let db = federation_testkit::postgres_database().unwrap();
+    let nats_server = federation_testkit::NatsServer::start().unwrap();
+    let cluster = Cluster::start(&db.url, &[nats_server.url()]).await;
+    let nats = nats_client(&nats_server.url()).await;
+    let events = record_events(&nats).await;
+    let leader = cluster.leader().await;
+    let follower = (leader + 1) % 3;
+
+    // A registration through one replica is readable on every other within 1 s.
+    for slug in ["nats-beat", "http-beat"] {
+        let started = Instant::now();
+        cluster.replicas[follower].register(slug).await;
+        eventually(Duration::from_secs(1), || async {
+            for r in cluster.live() {
+                if r.status_of(slug).await != "offline" {
+                    return Err(format!("{slug} not yet on {}", r.name));
+                }
+            }
+            Ok(())
+        })
+        .await;
+        println!(
+            "{slug} visible on all replicas after {:?}",
+            started.elapsed()
+        );
+    }
+
+    // One project beats over NATS, the other over HTTP through a follower only.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(2500) {
+        beat(&nats, "nats-beat").await;
+        cluster.replicas[follower].http_heartbeat("http-beat").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    cluster
+        .wait_status("nats-beat", "online", Duration::from_secs(2))
+        .await;
+    cluster
+        .wait_status("http-beat", "online", Duration::from_secs(2))
+        .await;
+
+    // Silence, and the replica that took the HTTP heartbeats stops (a plain SIGTERM).
+    let mut cluster = cluster;
+    cluster.replicas[follower].terminate();
+    let within = OFFLINE_AFTER + Duration::from_secs(5);
+    for slug in ["nats-beat", "http-beat"] {
+        cluster.wait_status(slug, "offline", within).await;
+    }
+    for r in cluster.live() {
+        for slug in ["nats-beat", "http-beat"] {
+            assert_eq!(r.history(slug).await, LIFE, "{slug} on {}", r.name);
+        }
+    }
+    // Each transition published once, with its revision, in order.
+    eventually(Duration::from_secs(3), || async {
+        let (nats_events, _) = events_of(&events, "nats-beat");
+        let (http_events, _) = events_of(&events, "http-beat");
+        if nats_events.len() == 3 && http_events.len() == 3 {
+            Ok(())
+        } else {
+            Err(format!("events so far: {:?}", events.lock().unwrap()))
+        }
+    })
+    .await;
+    for slug in ["nats-beat", "http-beat"] {
+        let (tos, received) = events_of(&events, slug);
+        assert_eq!(tos, ["online", "degraded", "offline"], "{slug}");
+        assert_eq!(received, 3, "{slug}: no event published twice");
+    }
+    // The two replicas left answer reads from the same revision.
+    let mut indexes = BTreeSet::new();
+    for r in cluster.live() {
+        indexes.insert(r.ready().await["replica"]["revision"].as_u64().unwrap());
+    }
+    assert_eq!(indexes.len(), 1, "{indexes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_then_a_frozen_leader_hand_the_sweep_over_losing_and_doubling_nothing() {
+    let db = federation_testkit::postgres_database().unwrap();
+    let nats_server = federation_testkit::NatsServer::start().unwrap();
+    let mut cluster = Cluster::start(&db.url, &[nats_server.url()]).await;
+    let nats = nats_client(&nats_server.url()).await;
+    let events = record_events(&nats).await;
+    let beating = ["b1", "b2", "b3", "b4"];
+    for slug in beating.iter().chain(&["silent-1", "silent-2"]) {
+        cluster.replicas[0].register(slug).await;
+    }
+    let _beats = Beating::start(nats.clone(), &beating);
+    for slug in beating {
+        cluster
+            .wait_status(slug, "online", Duration::from_secs(5))
+            .await;
+    }
+
+    // kill -9 of the leader while "silent-1" is on its way to offline.
+    for _ in 0..3 {
+        beat(&nats, "silent-1").await;
+    }
+    cluster
+        .wait_status("silent-1", "online", Duration::from_secs(3))
+        .await;
+    let old = cluster.leader().await;
+    cluster.replicas[old].kill();
+    let killed_at = Instant::now();
+    let new = cluster.leader().await;
+    let failover = killed_at.elapsed();
+    println!("failover after kill -9: {failover:?} (lease {LEASE:?}, tick {SWEEP:?})");
+    assert!(
+        failover < LEASE + SWEEP + Duration::from_secs(2),
+        "{failover:?}"
+    );
+    cluster
+        .wait_status(
+            "silent-1",
+            "offline",
+            OFFLINE_AFTER + Duration::from_secs(5),
+        )
+        .await;
+
+    // SIGSTOP of the new leader past its lease, while "silent-2" goes through its life.
+    for _ in 0..3 {
+        beat(&nats, "silent-2").await;
+    }
+    cluster
+        .wait_status("silent-2", "online", Duration::from_secs(3))
+        .await;
+    cluster.replicas[new].signal("-STOP");
+    let frozen_at = Instant::now();
+    let third = eventually(Duration::from_secs(15), || async {
+        for (i, r) in cluster.replicas.iter().enumerate() {
+            if i != new && r.child.is_some() && r.role().await == "leader" {
+                return Ok(i);
+            }
+        }
+        Err("no leader besides the frozen one")
+    })
+    .await;
+    println!("failover after SIGSTOP: {:?}", frozen_at.elapsed());
+    eventually(OFFLINE_AFTER + Duration::from_secs(8), || async {
+        match cluster.replicas[third].status_of("silent-2").await.as_str() {
+            "offline" => Ok(()),
+            other => Err(format!("silent-2 is {other}")),
+        }
+    })
+    .await;
+    cluster.replicas[new].signal("-CONT");
+    eventually(Duration::from_secs(10), || async {
+        match cluster.replicas[new].role().await.as_str() {
+            "follower" => Ok(()),
+            other => Err(format!("the thawed replica is {other}")),
+        }
+    })
+    .await;
+    cluster
+        .wait_status("silent-2", "offline", Duration::from_secs(3))
+        .await;
+
+    // Nothing lost, nothing doubled, nobody who beat went offline.
+    for r in cluster.live() {
+        for slug in beating {
+            assert_eq!(
+                r.history(slug).await,
+                ["offline->online"],
+                "{slug} on {}",
+                r.name
+            );
+            assert_eq!(r.status_of(slug).await, "online");
+        }
+        for slug in ["silent-1", "silent-2"] {
+            assert_eq!(r.history(slug).await, LIFE, "{slug} on {}", r.name);
+        }
+    }
+    for slug in ["silent-1", "silent-2"] {
+        let (tos, received) = events_of(&events, slug);
+        assert_eq!(tos, ["online", "degraded", "offline"], "{slug}");
+        println!("{slug}: {received} events received for 3 revisions");
+    }
+    let thawed = cluster.replicas[new].logs();
+    assert!(
+        thawed.contains("no longer leads"),
+        "the thawed replica stepped down:\n{thawed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_converge_after_postgres_and_nats_restart() {
+    let pg = federation_testkit::PostgresCluster::start().unwrap();
+    let url = pg.create_database("replicas").unwrap();
+    let mut nats_server = federation_testkit::NatsServer::start().unwrap();
+    let cluster = Cluster::start(&url, &[nats_server.url()]).await;
+    let nats = nats_client(&nats_server.url()).await;
+    let beating = ["p1", "p2", "p3"];
+    for slug in beating {
+        cluster.replicas[1].register(slug).await;
+    }
+    let _beats = Beating::start(nats.clone(), &beating);
+    for slug in beating {
+        cluster
+            .wait_status(slug, "online", Duration::from_secs(5))
+            .await;
+    }
+
+    pg.stop().unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await; // an outage of 3 s, on purpose
+    pg.start_again().unwrap();
+    nats_server.restart().unwrap();
+
+    // Writes work again through any replica and reach every other one.
+    eventually(Duration::from_secs(20), || async {
+        let r = cluster.replicas[2]
+            .http
+            .post(cluster.replicas[2].url("/api/fed/projects"))
+            .json(&json!({"slug": "after", "name": "after", "hub_url": "http://hub.example:8000"}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if r.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("{}", r.status()))
+        }
+    })
+    .await;
+    cluster
+        .wait_status("after", "offline", Duration::from_secs(5))
+        .await;
+    cluster.leader().await;
+    for slug in beating {
+        cluster
+            .wait_status(slug, "online", Duration::from_secs(10))
+            .await;
+    }
+    eventually(Duration::from_secs(10), || async {
+        let mut seen = BTreeSet::new();
+        for r in cluster.live() {
+            seen.insert(r.ready().await["replica"]["revision"].as_u64());
+        }
+        if seen.len() == 1 {
+            Ok(())
+        } else {
+            Err(format!("revisions differ: {seen:?}"))
+        }
+    })
+    .await;
+    for r in cluster.live() {
+        for slug in beating {
+            assert_eq!(
+                r.history(slug).await,
+                ["offline->online"],
+                "{slug} on {}",
+                r.name
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_on_a_three_node_nats_cluster_lose_nothing_when_a_node_dies() {
+    let routes: Vec<u16> = (0..3).map(|_| federation_testkit::free_port()).collect();
+    let mut nodes: Vec<federation_testkit::NatsServer> = routes
+        .iter()
+        .map(|own| {
+            let others: Vec<String> = routes
+                .iter()
+                .filter(|p| *p != own)
+                .map(|p| format!("nats-route://127.0.0.1:{p}"))
+                .collect();
+            federation_testkit::NatsServer::start_with_config(&format!(
+                "cluster {{ name: fed, listen: 127.0.0.1:{own}, routes: [{}] }}",
+                others.join(", ")
+            ))
+            .unwrap()
+        })
+        .collect();
+    let urls: Vec<String> = nodes.iter().map(|n| n.url()).collect();
+    let db = federation_testkit::postgres_database().unwrap();
+    // Replica i connects to node i.
+    let cluster = Cluster::start(&db.url, &urls).await;
+    let beating = ["c1", "c2", "c3"];
+    for slug in beating {
+        cluster.replicas[0].register(slug).await;
+    }
+    // Heartbeats come in through nodes 0 and 1.
+    let first = nats_client(&urls[0]).await;
+    let second = nats_client(&urls[1]).await;
+    let events = record_events(&first).await;
+    let _a = Beating::start(first.clone(), &beating[..2]);
+    let _b = Beating::start(second.clone(), &beating[2..]);
+    for slug in beating {
+        cluster
+            .wait_status(slug, "online", Duration::from_secs(10))
+            .await;
+    }
+
+    nodes[2].stop().unwrap();
+    // Longer than offline_after: every project keeps beating through the other nodes.
+    let until = Instant::now() + OFFLINE_AFTER + Duration::from_secs(2);
+    while Instant::now() < until {
+        for r in cluster.live() {
+            for slug in beating {
+                assert_eq!(r.status_of(slug).await, "online", "{slug} on {}", r.name);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    for r in cluster.live() {
+        for slug in beating {
+            assert_eq!(
+                r.history(slug).await,
+                ["offline->online"],
+                "{slug} on {}",
+                r.name
+            );
+        }
+    }
+    for slug in beating {
+        let (tos, received) = events_of(&events, slug);
+        assert_eq!((tos, received), (vec!["online".to_owned()], 1), "{slug}");
+    }
+}
