@@ -27,11 +27,18 @@ struct Replica {
 }
 
 impl Replica {
-    fn start(name: &str, database_url: &str, nats_url: &str, dir: &std::path::Path) -> Replica {
+    fn start(
+        name: &str,
+        database_url: &str,
+        nats_url: &str,
+        dir: &std::path::Path,
+        settings: &[(&str, String)],
+    ) -> Replica {
         let port = federation_testkit::free_port();
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_federation"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_federation"));
+        command
             .arg("serve")
             .current_dir(dir)
             .env_clear()
@@ -49,10 +56,10 @@ impl Replica {
             .env("FEDERATION_PROJECTS_FILE", dir.join("none.yaml"))
             .env("LOG_LEVEL", "info")
             .env("HOSTNAME", name)
+            .envs(settings.iter().map(|(k, v)| (*k, v)))
             .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("starting federation");
+            .stderr(out);
+        let child = command.spawn().expect("starting federation");
         Replica {
             name: name.into(),
             port,
@@ -204,11 +211,21 @@ struct Cluster {
 
 impl Cluster {
     async fn start(database_url: &str, nats_urls: &[String]) -> Cluster {
+        Self::start_with(database_url, nats_urls, |_| Vec::new()).await
+    }
+
+    /// With settings of its own for replica `i`.
+    async fn start_with(
+        database_url: &str,
+        nats_urls: &[String],
+        settings: impl Fn(usize) -> Vec<(&'static str, String)>,
+    ) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let mut replicas = Vec::new();
         for (i, nats) in nats_urls.iter().cycle().take(3).enumerate() {
-            let r = Replica::start(&format!("replica-{i}"), database_url, nats, dir.path());
-            eventually(Duration::from_secs(30), || async {
+            let name = format!("replica-{i}");
+            let r = Replica::start(&name, database_url, nats, dir.path(), &settings(i));
+            eventually(Duration::from_secs(60), || async {
                 match r.ready().await["replica"]["role"].as_str() {
                     Some(_) => Ok(()),
                     None => Err(format!("{} not up yet:\n{}", r.name, r.logs())),
@@ -662,5 +679,105 @@ async fn three_replicas_on_a_three_node_nats_cluster_lose_nothing_when_a_node_di
     for slug in beating {
         let (tos, received) = events_of(&events, slug);
         assert_eq!((tos, received), (vec!["online".to_owned()], 1), "{slug}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn under_heartbeats_for_ten_thousand_projects_replicas_differ_by_about_a_tick() {
+    const FLEET: usize = 10_000;
+    const TICK: Duration = Duration::from_secs(1);
+    let db = federation_testkit::postgres_database().unwrap();
+    let nats_server = federation_testkit::NatsServer::start().unwrap();
+    let catalog = tempfile::NamedTempFile::new().unwrap();
+    let mut yaml = String::from("projects:\n");
+    for i in 0..FLEET {
+        yaml.push_str(&format!(
+            "  - {{slug: f{i:05}, name: F{i}, hub_url: \"http://f{i}.example:8000\"}}\n"
+        ));
+    }
+    std::fs::write(catalog.path(), yaml).unwrap();
+    let file = catalog.path().display().to_string();
+    // The first replica seeds the fleet from the catalog file; a tick of 1 s, as in
+    // production, and thresholds a heartbeat every 2 s keeps clear of.
+    let cluster = Cluster::start_with(&db.url, &[nats_server.url()], move |i| {
+        let mut s = vec![
+            ("FEDERATION_SWEEP_INTERVAL", "1s".to_owned()),
+            ("FEDERATION_DEGRADED_AFTER", "5s".to_owned()),
+            ("FEDERATION_OFFLINE_AFTER", "8s".to_owned()),
+            ("FEDERATION_LEASE_TTL", "5s".to_owned()),
+        ];
+        if i == 0 {
+            s.push(("FEDERATION_PROJECTS_FILE", file.clone()));
+        }
+        s
+    })
+    .await;
+    let nats = nats_client(&nats_server.url()).await;
+    let watched = ["f00042", "f05000", "f09999"];
+    let silent = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = silent.clone();
+    let publisher = nats.clone();
+    let beats = tokio::spawn(async move {
+        loop {
+            let quiet = s.load(std::sync::atomic::Ordering::SeqCst);
+            for i in 0..FLEET {
+                let slug = format!("f{i:05}");
+                if quiet && watched.contains(&slug.as_str()) {
+                    continue;
+                }
+                let body = format!(r#"{{"project_slug":"{slug}"}}"#);
+                let _ = publisher
+                    .publish(format!("hub.presence.{slug}"), body.into())
+                    .await;
+            }
+            let _ = publisher.flush().await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    });
+    eventually(Duration::from_secs(60), || async {
+        for r in cluster.live() {
+            let online = r
+                .http
+                .get(r.url("/api/fed/projects?status=online&limit=1"))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .headers()
+                .get("x-total-count")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            if online != FLEET {
+                return Err(format!("{}: {online} online", r.name));
+            }
+        }
+        Ok(())
+    })
+    .await;
+
+    // The watched projects fall silent: when does each replica show them degraded?
+    silent.store(true, std::sync::atomic::Ordering::SeqCst);
+    let started = Instant::now();
+    let mut seen: BTreeMap<(usize, &str), Duration> = BTreeMap::new();
+    while seen.len() < 3 * watched.len() {
+        assert!(started.elapsed() < Duration::from_secs(30), "{seen:?}");
+        for (i, r) in cluster.replicas.iter().enumerate() {
+            for slug in watched {
+                if !seen.contains_key(&(i, slug)) && r.status_of(slug).await == "degraded" {
+                    seen.insert((i, slug), started.elapsed());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    beats.abort();
+    for slug in watched {
+        let times: Vec<Duration> = (0..3).map(|i| seen[&(i, slug)]).collect();
+        let spread = *times.iter().max().unwrap() - *times.iter().min().unwrap();
+        println!("{slug}: degraded on the replicas at {times:?}, spread {spread:?}");
+        assert!(
+            spread <= TICK + Duration::from_millis(500),
+            "{slug}: {spread:?}"
+        );
     }
 }
