@@ -265,6 +265,7 @@ impl Federation {
         let records = snapshot.projects.iter().map(stored_liveness).collect();
         self.presence().load(records);
         self.registry_mut().load(snapshot);
+        *self.followed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(self.clock.now());
         Ok(n)
     }
 

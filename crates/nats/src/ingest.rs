@@ -91,8 +91,9 @@ struct LogLimiter {
 }
 
 impl LogLimiter {
-    fn allow(&mut self, key: &str) -> bool {
-        let now = Instant::now();
+    /// Whether a line for `key` may be logged at `now` (at most one per key per
+    /// [`LOG_EVERY`]; at most `LOG_KEYS_MAX` keys remembered).
+    fn allow(&mut self, key: &str, now: Instant) -> bool {
         if let Some(t) = self.last.get(key) {
             if now.duration_since(*t) < LOG_EVERY {
                 return false;
@@ -124,22 +125,27 @@ pub(crate) async fn ingest_loop(
                 (subject.get(prefix_len..).unwrap_or(""), payload.as_ref())
             }));
         for (token, rejected) in &rejected {
-            log_rejection(&mut limiter, token, rejected);
+            log_rejection(&mut limiter, token, rejected, Instant::now());
         }
         drop(rejected);
         batch.clear();
     }
 }
 
-fn log_rejection(limiter: &mut LogLimiter, token: &str, rejected: &HeartbeatRejected) {
+fn log_rejection(
+    limiter: &mut LogLimiter,
+    token: &str,
+    rejected: &HeartbeatRejected,
+    now: Instant,
+) {
     match rejected {
         HeartbeatRejected::UnknownProject(slug) => {
-            if limiter.allow(&format!("unknown:{slug}")) {
+            if limiter.allow(&format!("unknown:{slug}"), now) {
                 tracing::info!(slug = %slug, "heartbeat for an unregistered project dropped");
             }
         }
         HeartbeatRejected::Invalid(e) => {
-            if limiter.allow(e.kind()) {
+            if limiter.allow(e.kind(), now) {
                 let subject_token: String = token.chars().take(64).collect();
                 tracing::warn!(kind = e.kind(), subject_token = %subject_token, error = %e, "invalid heartbeat dropped");
             }
@@ -153,9 +159,30 @@ mod tests {
 
     #[test]
     fn the_log_limiter_allows_one_line_per_key_per_minute() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
         let mut l = LogLimiter::default();
-        assert!(l.allow("a"));
-        assert!(!l.allow("a"));
-        assert!(l.allow("b"));
+        assert!(l.allow("a", at(0)));
+        assert!(!l.allow("a", at(0)));
+        assert!(l.allow("b", at(1)));
+        assert!(!l.allow("a", at(59)), "within the minute");
+        assert!(l.allow("a", at(60)), "a minute later");
+        assert!(!l.allow("a", at(61)));
+        assert!(!l.allow("b", at(60)), "b's minute started at 1 s");
+        assert!(l.allow("b", at(61)));
+    }
+
+    #[test]
+    fn the_log_limiter_forgets_old_keys_and_bounds_new_ones() {
+        let t0 = Instant::now();
+        let mut l = LogLimiter::default();
+        for i in 0..LOG_KEYS_MAX {
+            assert!(l.allow(&format!("k{i}"), t0));
+        }
+        assert!(!l.allow("one-too-many", t0), "at most LOG_KEYS_MAX keys at once");
+        assert!(
+            l.allow("one-too-many", t0 + LOG_EVERY),
+            "once the others are a minute old they are forgotten"
+        );
     }
 }
