@@ -146,6 +146,20 @@ pub struct StatusCounts {
     pub offline: usize,
 }
 
+impl FromIterator<Status> for StatusCounts {
+    fn from_iter<I: IntoIterator<Item = Status>>(statuses: I) -> Self {
+        let mut c = StatusCounts::default();
+        for status in statuses {
+            match status {
+                Status::Online => c.online += 1,
+                Status::Degraded => c.degraded += 1,
+                Status::Offline => c.offline += 1,
+            }
+        }
+        c
+    }
+}
+
 /// The in-memory liveness of every registered project.
 #[derive(Debug)]
 pub struct Presence {
@@ -410,15 +424,7 @@ impl Presence {
 
     /// Number of projects in each status.
     pub fn counts(&self) -> StatusCounts {
-        let mut c = StatusCounts::default();
-        for e in self.entries.values() {
-            match e.status {
-                Status::Online => c.online += 1,
-                Status::Degraded => c.degraded += 1,
-                Status::Offline => c.offline += 1,
-            }
-        }
-        c
+        self.entries.values().map(|e| e.status).collect()
     }
 
     /// Applies the clock (unless the guard holds) and takes everything to persist.

@@ -220,15 +220,7 @@ impl Registry {
 
     /// Projects by status, as recorded.
     pub fn counts(&self) -> StatusCounts {
-        let mut c = StatusCounts::default();
-        for p in self.projects.values() {
-            match p.status {
-                Status::Online => c.online += 1,
-                Status::Degraded => c.degraded += 1,
-                Status::Offline => c.offline += 1,
-            }
-        }
-        c
+        self.projects.values().map(|p| p.status).collect()
     }
 
     /// One page of the projects the filter matches, in slug order, with the total.

@@ -179,7 +179,10 @@ mod tests {
         for i in 0..LOG_KEYS_MAX {
             assert!(l.allow(&format!("k{i}"), t0));
         }
-        assert!(!l.allow("one-too-many", t0), "at most LOG_KEYS_MAX keys at once");
+        assert!(
+            !l.allow("one-too-many", t0),
+            "at most LOG_KEYS_MAX keys at once"
+        );
         assert!(
             l.allow("one-too-many", t0 + LOG_EVERY),
             "once the others are a minute old they are forgotten"

@@ -214,10 +214,23 @@ impl Application {
 
         // Without a bus, a heartbeat reaches only the replica that took it, so only one
         // replica may run: it must hold the sweeper lease from the start.
-        let role = federation
+        let mut role = federation
             .campaign()
             .await
             .context("taking part in the sweeper lease")?;
+        if bus.is_none() && role == Role::Follower {
+            // Maybe the lease of a previous instance killed a moment ago: it expires
+            // within its TTL unless its holder is alive and renewing it.
+            let deadline =
+                tokio::time::Instant::now() + settings.lease_ttl + settings.sweep_interval;
+            while role == Role::Follower && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                role = federation
+                    .campaign()
+                    .await
+                    .context("taking part in the sweeper lease")?;
+            }
+        }
         if bus.is_none() && role == Role::Follower && store.backend() == "postgres" {
             bail!(
                 "another replica of the federation service is running on this database \

@@ -18,19 +18,8 @@ use federation_domain::{
 };
 use federation_store::{DatabaseUrl, Store, StoreOptions};
 
-/// `write_presence` under the sweeper lease (taken for this test's writer).
-async fn fenced_write(
-    store: &Store,
-    updates: &[federation_domain::PresenceRecord],
-    transitions: &[federation_domain::Transition],
-) -> Result<(), federation_domain::RepositoryError> {
-    use federation_domain::Lease;
-    let term = store
-        .acquire("store-tests", std::time::Duration::from_secs(3600))
-        .await?
-        .expect("the test's lease");
-    federation_domain::ProjectRepository::write_presence(store, updates, transitions, term).await
-}
+mod common;
+use common::fenced_write;
 
 /// A migrated store and whatever keeps its database alive.
 pub struct Fixture {

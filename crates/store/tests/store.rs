@@ -14,6 +14,9 @@ use federation_domain::{
     PresenceRecord, ProjectRepository, RegistrationInput, RepositoryError, Slug, Status,
 };
 use federation_store::{DatabaseUrl, Store, StoreError, StoreOptions};
+
+mod common;
+use common::fenced_write;
 use federation_testkit::{free_port, postgres_database, PostgresCluster};
 
 fn opts(timeout_ms: u64) -> StoreOptions {
@@ -87,20 +90,6 @@ async fn postgres_migrates_an_empty_database_once() {
     let store = Store::connect(&url, StoreOptions::default()).await.unwrap();
     assert_eq!(store.backend(), "postgres");
     migrate_twice(&store).await;
-}
-
-/// `write_presence` under the sweeper lease (taken for this test's writer).
-async fn fenced_write(
-    store: &Store,
-    updates: &[federation_domain::PresenceRecord],
-    transitions: &[federation_domain::Transition],
-) -> Result<(), federation_domain::RepositoryError> {
-    use federation_domain::Lease;
-    let term = store
-        .acquire("store-tests", std::time::Duration::from_secs(3600))
-        .await?
-        .expect("the test's lease");
-    federation_domain::ProjectRepository::write_presence(store, updates, transitions, term).await
 }
 
 /// The harness runs on the blocking pool, so a current-thread runtime is fine too.

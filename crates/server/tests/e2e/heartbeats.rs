@@ -25,13 +25,7 @@ async fn client_as(url: &str, user: Option<&str>) -> async_nats::Client {
         Some(user) => async_nats::ConnectOptions::with_user_and_password(user.into(), user.into()),
         None => async_nats::ConnectOptions::new(),
     };
-    options
-        .retry_on_initial_connect()
-        .max_reconnects(None)
-        .reconnect_delay_callback(|_| Duration::from_millis(100))
-        .connect(url)
-        .await
-        .expect("test NATS client")
+    crate::helpers::nats_client(url, options).await
 }
 
 fn heartbeat(slug: &str) -> Value {

@@ -255,3 +255,14 @@ impl TestApp {
         }
     }
 }
+
+/// A test NATS client that waits for the server and reconnects for ever.
+pub async fn nats_client(url: &str, options: async_nats::ConnectOptions) -> async_nats::Client {
+    options
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .reconnect_delay_callback(|_| Duration::from_millis(100))
+        .connect(url)
+        .await
+        .expect("test NATS client")
+}
