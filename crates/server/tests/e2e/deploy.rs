@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::helpers::{eventually, Backend, TestConfig, WRITE_KEY};
+use crate::helpers::{eventually, Backend, TestConfig, READ_KEY, WRITE_KEY};
 use federation_server::settings::{Settings, ENV_KEYS};
 use serde_json::json;
 use serde_yaml::Value as Yaml;
@@ -621,7 +621,8 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exposed() {
     app.project("alpha").await;
     app.get("/ready").send().await.unwrap();
 
-    // Until the tick stored the transition.
+    // Until the tick stored the transition and the registry applied it from the log (the
+    // counter moves when the leader writes, the gauge when the log is applied).
     let text = eventually(Duration::from_secs(10), || async {
         let text = app
             .get("/metrics")
@@ -632,6 +633,7 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exposed() {
             .await
             .unwrap();
         if text.contains(r#"federation_status_transitions_total{from="offline",to="online"} 1"#)
+            && text.contains(r#"federation_projects{status="online"} 1"#)
             && !text.contains("federation_store_flush_duration_seconds_count 0")
         {
             Ok(text)
@@ -723,6 +725,185 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exposed() {
         String::from_utf8_lossy(&out.stderr)
     );
     app.stop().await;
+}
+
+/// The value of one series (`name{labels}` exactly as exposed) in an exposition.
+fn value_of(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+/// What the dashboard and the alert rules assume of N replicas, on three live ones (one
+/// PostgreSQL, one nats-server): the catalog gauge is the same on each (so `max`, not
+/// `sum`); every replica receives every heartbeat (per replica, not `sum`); only the
+/// leader counts transitions (so `sum` counts each once); exactly one leader; at rest
+/// the revisions agree and every replica follows the log (no alert fires).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_expose_what_the_dashboard_and_alerts_assume() {
+    let nats_url = federation_testkit::shared_nats_url().unwrap();
+    let backend = Backend::postgres();
+    let mut configs = Vec::new();
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        // Long thresholds: nothing goes degraded or offline while the test looks. A
+        // presence subject of its own: no other test's heartbeats in the counters.
+        let mut config = TestConfig::with_nats(|_| backend.clone(), &nats_url, "30s", "40s");
+        config
+            .set("FEDERATION_PRESENCE_SUBJECT", "deployfleet.presence")
+            .set("FEDERATION_EVENTS_SUBJECT", "deployfleet.status")
+            .set("FEDERATION_LEASE_TTL", "1s");
+        replicas.push(config.start().await);
+        configs.push(config);
+    }
+    for slug in ["fleet-alpha", "fleet-beta"] {
+        assert_eq!(
+            replicas[0]
+                .register(&crate::helpers::project(slug))
+                .await
+                .status(),
+            201
+        );
+    }
+    // Every replica's subscription receives (its own canary came back).
+    for r in &replicas {
+        eventually(Duration::from_secs(20), || async {
+            let text = r
+                .get("/metrics")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            match value_of(&text, "federation_nats_canaries_returned_total") {
+                Some(n) if n >= 1.0 => Ok(()),
+                other => Err(format!("{}: canaries returned {other:?}", r.address)),
+            }
+        })
+        .await;
+    }
+    // Every replica has applied both registrations (a heartbeat a replica receives before
+    // that is `unknown_project` there).
+    for r in &replicas {
+        for slug in ["fleet-alpha", "fleet-beta"] {
+            eventually(Duration::from_secs(10), || async {
+                let resp = r
+                    .get(&format!("/api/fed/projects/{slug}"))
+                    .header("X-API-Key", READ_KEY)
+                    .send()
+                    .await
+                    .unwrap();
+                match resp.status().as_u16() {
+                    200 => Ok(()),
+                    other => Err(format!("{}: GET {slug} answers {other}", r.address)),
+                }
+            })
+            .await;
+        }
+    }
+    // One heartbeat, over HTTP, to another replica (it relays it on NATS).
+    eventually(Duration::from_secs(5), || async {
+        let resp = replicas[1]
+            .post("/api/fed/projects/fleet-alpha/heartbeat")
+            .header("X-API-Key", WRITE_KEY)
+            .json(&json!({"project_slug": "fleet-alpha", "timestamp": chrono::Utc::now().to_rfc3339()}))
+            .send()
+            .await
+            .unwrap();
+        match resp.status().as_u16() {
+            202 => Ok(()),
+            other => Err(format!("heartbeat answered {other}")),
+        }
+    })
+    .await;
+
+    eventually(Duration::from_secs(20), || async {
+        let mut texts = Vec::new();
+        let mut roles = Vec::new();
+        for r in &replicas {
+            let text = r
+                .get("/metrics")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            texts.push(text);
+            let ready = r.ready().await;
+            if ready["checks"]["follower"] != "ok" {
+                return Err(format!("{} not following: {ready}", r.address));
+            }
+            roles.push(
+                ready["replica"]["role"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+        }
+        let each = |series: &str| -> Result<Vec<f64>, String> {
+            texts
+                .iter()
+                .map(|t| value_of(t, series).ok_or_else(|| format!("no {series}:\n{t}")))
+                .collect()
+        };
+        let leaders = each("federation_replica_leader")?;
+        if leaders.iter().sum::<f64>() != 1.0 {
+            return Err(format!("leaders {leaders:?}"));
+        }
+        let leader = leaders.iter().position(|l| *l == 1.0).unwrap();
+        if roles.iter().filter(|r| *r == "leader").count() != 1 || roles[leader] != "leader" {
+            return Err(format!("/ready roles {roles:?}, metric {leaders:?}"));
+        }
+        // The recorded catalog, the same on every replica: `max by (status)`.
+        for (status, want) in [("online", 1.0), ("offline", 1.0)] {
+            let n = each(&format!("federation_projects{{status=\"{status}\"}}"))?;
+            if n.iter().any(|n| *n != want) {
+                return Err(format!("{status} per replica: {n:?}, want {want} on each"));
+            }
+        }
+        // Every replica received the heartbeat: a sum would count it three times.
+        let ok = each(r#"federation_heartbeats_received_total{outcome="ok"}"#)?;
+        if ok.iter().any(|n| *n < 1.0) {
+            let all: Vec<Vec<&str>> = texts
+                .iter()
+                .map(|t| {
+                    t.lines()
+                        .filter(|l| l.starts_with("federation_heartbeats_received_total"))
+                        .collect()
+                })
+                .collect();
+            return Err(format!("heartbeats ok per replica: {ok:?}\n{all:#?}"));
+        }
+        // Only the leader counts the transition: `sum` counts it once.
+        let online = each(r#"federation_status_transitions_total{from="offline",to="online"}"#)?;
+        if online.iter().sum::<f64>() != 1.0 || online[leader] != 1.0 {
+            return Err(format!(
+                "offline -> online per replica: {online:?} (leader {leader})"
+            ));
+        }
+        // At rest: one revision everywhere, every replica following (lag in [0, 10]).
+        let revisions = each("federation_registry_revision")?;
+        if revisions.iter().any(|r| *r != revisions[0] || *r < 3.0) {
+            return Err(format!("revisions {revisions:?}"));
+        }
+        let lags = each("federation_follower_lag_seconds")?;
+        if lags.iter().any(|l| !(0.0..=10.0).contains(l)) {
+            return Err(format!("follower lag {lags:?}"));
+        }
+        Ok(())
+    })
+    .await;
+    for r in replicas {
+        r.stop().await;
+    }
+    drop(configs);
 }
 
 // ---- environment, paths, routes, commands ----------------------------------------------
