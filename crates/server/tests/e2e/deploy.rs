@@ -413,6 +413,70 @@ fn the_catalog_is_never_summed_across_replicas() {
     }
 }
 
+/// `promtool` (Debian's `prometheus` package) when it is installed.
+fn promtool() -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("promtool"))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Prometheus' own checker: the rule file and every dashboard query parse, and the rule
+/// unit tests of `prometheus/alerts.test.yml` pass (three replicas: a failover raises no
+/// alert, a stuck replica is named, a healthy fleet whose revisions differ at every
+/// scrape while changes flow raises none).
+#[test]
+fn promtool_accepts_the_rules_the_dashboard_queries_and_the_rule_tests() {
+    let Some(promtool) = promtool() else {
+        eprintln!(
+            "promtool is not installed (apt-get install prometheus): rule unit tests not run"
+        );
+        return;
+    };
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(&promtool)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let prom = deploy_dir().join("prometheus");
+    run(&[
+        "check".as_ref(),
+        "rules".as_ref(),
+        prom.join("alerts.yml").as_os_str(),
+    ]);
+    run(&[
+        "test".as_ref(),
+        "rules".as_ref(),
+        prom.join("alerts.test.yml").as_os_str(),
+    ]);
+
+    // The dashboard's queries, as recording rules ($__rate_interval as Grafana would fill it).
+    let rules: Vec<serde_json::Value> = deploy_exprs()
+        .into_iter()
+        .filter(|(origin, _)| origin.starts_with("dashboard"))
+        .enumerate()
+        .map(|(i, (_, expr))| {
+            json!({"record": format!("dashboard:query_{i}"), "expr": expr.replace("$__rate_interval", "1m")})
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dashboard.rules.yml");
+    std::fs::write(
+        &file,
+        serde_yaml::to_string(&json!({"groups": [{"name": "dashboard", "rules": rules}]})).unwrap(),
+    )
+    .unwrap();
+    run(&["check".as_ref(), "rules".as_ref(), file.as_os_str()]);
+}
+
 /// Samples of an exposition: name → label sets.
 fn samples(text: &str) -> BTreeMap<String, Vec<BTreeMap<String, String>>> {
     let mut out: BTreeMap<String, Vec<BTreeMap<String, String>>> = BTreeMap::new();
