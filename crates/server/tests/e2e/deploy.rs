@@ -3,10 +3,15 @@
 //! - every metric (and every `label="value"` it is filtered on) used by the Grafana
 //!   dashboard and the Prometheus alert rules exists in a live `/metrics` after some
 //!   traffic (the original's dashboards named metrics it never exposed);
+//! - no dashboard or alert expression adds `federation_projects` up across replicas
+//!   (`sum`): every replica holds the whole catalog, so a sum counts each project N times;
 //! - every environment variable the deploy files set is one the service reads
-//!   (`settings::ENV_KEYS`), every path they give it exists where they say, every probe
-//!   and scrape path is a route the API serves, and every command they run is one the
-//!   `federation` binary has (`federation healthcheck` is run against a live server).
+//!   (`settings::ENV_KEYS`) and, together, a configuration it accepts; every path they
+//!   give it exists where they say, every probe and scrape path is a route the API serves,
+//!   and every command they run is one the `federation` binary has (`federation
+//!   healthcheck` is run against a live server);
+//! - several replicas: compose runs three (one definition, every one scraped), Kubernetes
+//!   three with a PodDisruptionBudget and anti-affinity, the lease settings set.
 //!
 //! No Docker engine runs here: images are not built; these checks read the files.
 
@@ -14,8 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::helpers::{eventually, Backend, TestConfig, WRITE_KEY};
-use federation_server::settings::ENV_KEYS;
+use crate::helpers::{eventually, Backend, TestConfig, READ_KEY, WRITE_KEY};
+use federation_server::settings::{Settings, ENV_KEYS};
 use serde_json::json;
 use serde_yaml::Value as Yaml;
 
@@ -50,13 +55,17 @@ fn deploy_files(ext: &[&str]) -> Vec<PathBuf> {
     all
 }
 
-/// Every document of a (multi-document) YAML file.
+/// Every document of a (multi-document) YAML file, aliases resolved and `<<` merge keys
+/// applied (as docker compose does).
 fn yaml_docs(path: &Path) -> Vec<Yaml> {
     let text = std::fs::read_to_string(path).unwrap();
     serde_yaml::Deserializer::from_str(&text)
         .map(|d| {
-            <Yaml as serde::Deserialize>::deserialize(d)
-                .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()))
+            let mut doc = <Yaml as serde::Deserialize>::deserialize(d)
+                .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
+            doc.apply_merge()
+                .unwrap_or_else(|e| panic!("{}: merge keys: {e}", path.display()));
+            doc
         })
         .filter(|v| !v.is_null())
         .collect()
@@ -277,6 +286,197 @@ fn the_promql_scanner_finds_metrics_and_matchers() {
     );
 }
 
+/// The argument of every `sum` aggregation in a PromQL expression (the text between its
+/// parentheses), with or without `by (…)` / `without (…)` before it.
+fn sum_arguments(expr: &str) -> Vec<String> {
+    let chars: Vec<char> = expr.chars().collect();
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | ':');
+    let skip_ws = |mut j: usize| {
+        while j < chars.len() && chars[j].is_whitespace() {
+            j += 1;
+        }
+        j
+    };
+    // The index after the parenthesised group opening at `open`.
+    let group_end = |open: usize| {
+        let mut depth = 0;
+        let mut j = open;
+        while j < chars.len() {
+            match chars[j] {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return j + 1;
+                    }
+                }
+                '"' => {
+                    j += 1;
+                    while chars[j] != '"' {
+                        j += if chars[j] == '\\' { 2 } else { 1 };
+                    }
+                }
+                _ => {}
+            }
+            j += 1;
+        }
+        panic!("unbalanced parentheses in {expr}");
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !is_ident(chars[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && is_ident(chars[i]) {
+            i += 1;
+        }
+        let ident: String = chars[start..i].iter().collect();
+        if !ident.eq_ignore_ascii_case("sum") {
+            continue;
+        }
+        let mut j = skip_ws(i);
+        let clause: String = chars[j..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
+        if clause == "by" || clause == "without" {
+            j = skip_ws(j + clause.len());
+            assert_eq!(
+                chars.get(j),
+                Some(&'('),
+                "{clause} without labels in {expr}"
+            );
+            j = skip_ws(group_end(j));
+        }
+        if chars.get(j) == Some(&'(') {
+            let end = group_end(j);
+            out.push(chars[j + 1..end - 1].iter().collect());
+        }
+    }
+    out
+}
+
+#[test]
+fn sum_arguments_are_found_with_and_without_grouping() {
+    assert_eq!(
+        sum_arguments(
+            r#"sum by (status) (federation_projects{status="a(b"}) / sum(rate(x[5m])) by (le)"#
+        ),
+        [r#"federation_projects{status="a(b"}"#, "rate(x[5m])"]
+    );
+    assert_eq!(
+        sum_arguments("max(sum without (instance) (max_over_time(y[1m])))"),
+        ["max_over_time(y[1m])"]
+    );
+    assert!(sum_arguments("sum_over_time(federation_projects[5m]) + max(summary)").is_empty());
+}
+
+/// Names the expression that adds `federation_projects` up across replicas.
+fn sums_the_catalog(expr: &str) -> bool {
+    sum_arguments(expr).iter().any(|arg| {
+        selectors(arg)
+            .iter()
+            .any(|s| s.metric == "federation_projects")
+    })
+}
+
+#[test]
+fn the_catalog_is_never_summed_across_replicas() {
+    assert!(sums_the_catalog(
+        r#"sum(federation_projects{status="online"})"#
+    ));
+    assert!(sums_the_catalog("sum by (status) (federation_projects)"));
+    assert!(sums_the_catalog(
+        "1 + sum(max_over_time(federation_projects[5m])) by (status)"
+    ));
+    assert!(!sums_the_catalog("max by (status) (federation_projects)"));
+    assert!(!sums_the_catalog(
+        "sum(federation_projects_offline_longest_seconds)"
+    ));
+
+    let exprs = deploy_exprs();
+    assert!(
+        exprs.iter().any(|(_, e)| selectors(e)
+            .iter()
+            .any(|s| s.metric == "federation_projects")),
+        "nothing shows the catalog by status"
+    );
+    for (origin, expr) in exprs {
+        assert!(
+            !sums_the_catalog(&expr),
+            "{origin}: {expr}\nevery replica exposes the whole catalog in federation_projects: \
+             a sum counts each project once per replica; use max by (status)"
+        );
+    }
+}
+
+/// `promtool` (Debian's `prometheus` package) when it is installed.
+fn promtool() -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("promtool"))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Prometheus' own checker: the rule file and every dashboard query parse, and the rule
+/// unit tests of `prometheus/alerts.test.yml` pass (three replicas: a failover raises no
+/// alert, a stuck replica is named, a healthy fleet whose revisions differ at every
+/// scrape while changes flow raises none).
+#[test]
+fn promtool_accepts_the_rules_the_dashboard_queries_and_the_rule_tests() {
+    let Some(promtool) = promtool() else {
+        eprintln!(
+            "promtool is not installed (apt-get install prometheus): rule unit tests not run"
+        );
+        return;
+    };
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(&promtool)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let prom = deploy_dir().join("prometheus");
+    run(&[
+        "check".as_ref(),
+        "rules".as_ref(),
+        prom.join("alerts.yml").as_os_str(),
+    ]);
+    run(&[
+        "test".as_ref(),
+        "rules".as_ref(),
+        prom.join("alerts.test.yml").as_os_str(),
+    ]);
+
+    // The dashboard's queries, as recording rules ($__rate_interval as Grafana would fill it).
+    let rules: Vec<serde_json::Value> = deploy_exprs()
+        .into_iter()
+        .filter(|(origin, _)| origin.starts_with("dashboard"))
+        .enumerate()
+        .map(|(i, (_, expr))| {
+            json!({"record": format!("dashboard:query_{i}"), "expr": expr.replace("$__rate_interval", "1m")})
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dashboard.rules.yml");
+    std::fs::write(
+        &file,
+        serde_yaml::to_string(&json!({"groups": [{"name": "dashboard", "rules": rules}]})).unwrap(),
+    )
+    .unwrap();
+    run(&["check".as_ref(), "rules".as_ref(), file.as_os_str()]);
+}
+
 /// Samples of an exposition: name → label sets.
 fn samples(text: &str) -> BTreeMap<String, Vec<BTreeMap<String, String>>> {
     let mut out: BTreeMap<String, Vec<BTreeMap<String, String>>> = BTreeMap::new();
@@ -389,6 +589,70 @@ fn alerts_watch_offline_projects_heartbeats_the_nats_link_and_the_partition_guar
     );
 }
 
+#[test]
+fn alerts_watch_the_leader_and_the_replicas_following_the_log() {
+    let rules = yaml("prometheus/alerts.yml");
+    let rules: Vec<&Yaml> = rules["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap())
+        .collect();
+    // The rule whose expression holds every fragment, and its `for`.
+    let find = |what: &str, fragments: &[&str]| -> (String, String) {
+        let rule = rules
+            .iter()
+            .find(|r| {
+                let e = str_of(&r["expr"])
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                fragments.iter().all(|f| e.contains(f))
+            })
+            .unwrap_or_else(|| panic!("no alert for {what}: {fragments:?}"));
+        (str_of(&rule["expr"]), str_of(&rule["for"]))
+    };
+    let (_, for_) = find("no leader", &["sum(federation_replica_leader)", "== 0"]);
+    assert_eq!(for_, "30s", "no leader");
+    let (_, for_) = find("several leaders", &["sum(federation_replica_leader) > 1"]);
+    assert_eq!(for_, "30s", "several leaders");
+    let (_, for_) = find(
+        "a replica behind",
+        &["federation_follower_lag_seconds > 10"],
+    );
+    assert_eq!(for_, "1m", "a replica behind");
+    // Replicas disagreeing: not max - min of the revisions, which is above 0 at most
+    // evaluations while changes flow (the replicas are scraped at different moments);
+    // against what the most advanced replica had applied a while ago instead.
+    let (expr, for_) = find(
+        "replicas disagreeing",
+        &["federation_registry_revision", "offset"],
+    );
+    assert!(!expr.contains("min("), "{expr}");
+    assert_eq!(for_, "2m", "replicas disagreeing");
+
+    // Series every replica has of its own are read per replica or with max/min, never
+    // summed (a sum of N views multiplies them by N).
+    for (name, expr) in alert_exprs() {
+        for arg in sum_arguments(&expr) {
+            for sel in selectors(&arg) {
+                assert!(
+                    [
+                        "federation_replica_leader",
+                        "federation_status_transitions_total",
+                        "federation_events_unpublished_total",
+                        "federation_mass_expiries_total",
+                        "federation_store_flush_errors_total",
+                    ]
+                    .contains(&sel.metric.as_str()),
+                    "alert {name} sums {} across replicas: {expr}",
+                    sel.metric
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_metric_the_dashboard_and_alerts_use_is_exposed() {
     let mut config = TestConfig::new(Backend::sqlite);
@@ -421,7 +685,8 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exposed() {
     app.project("alpha").await;
     app.get("/ready").send().await.unwrap();
 
-    // Until the tick stored the transition.
+    // Until the tick stored the transition and the registry applied it from the log (the
+    // counter moves when the leader writes, the gauge when the log is applied).
     let text = eventually(Duration::from_secs(10), || async {
         let text = app
             .get("/metrics")
@@ -432,6 +697,7 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exposed() {
             .await
             .unwrap();
         if text.contains(r#"federation_status_transitions_total{from="offline",to="online"} 1"#)
+            && text.contains(r#"federation_projects{status="online"} 1"#)
             && !text.contains("federation_store_flush_duration_seconds_count 0")
         {
             Ok(text)
@@ -525,6 +791,185 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exposed() {
     app.stop().await;
 }
 
+/// The value of one series (`name{labels}` exactly as exposed) in an exposition.
+fn value_of(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+/// What the dashboard and the alert rules assume of N replicas, on three live ones (one
+/// PostgreSQL, one nats-server): the catalog gauge is the same on each (so `max`, not
+/// `sum`); every replica receives every heartbeat (per replica, not `sum`); only the
+/// leader counts transitions (so `sum` counts each once); exactly one leader; at rest
+/// the revisions agree and every replica follows the log (no alert fires).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_expose_what_the_dashboard_and_alerts_assume() {
+    let nats_url = federation_testkit::shared_nats_url().unwrap();
+    let backend = Backend::postgres();
+    let mut configs = Vec::new();
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        // Long thresholds: nothing goes degraded or offline while the test looks. A
+        // presence subject of its own: no other test's heartbeats in the counters.
+        let mut config = TestConfig::with_nats(|_| backend.clone(), &nats_url, "30s", "40s");
+        config
+            .set("FEDERATION_PRESENCE_SUBJECT", "deployfleet.presence")
+            .set("FEDERATION_EVENTS_SUBJECT", "deployfleet.status")
+            .set("FEDERATION_LEASE_TTL", "1s");
+        replicas.push(config.start().await);
+        configs.push(config);
+    }
+    for slug in ["fleet-alpha", "fleet-beta"] {
+        assert_eq!(
+            replicas[0]
+                .register(&crate::helpers::project(slug))
+                .await
+                .status(),
+            201
+        );
+    }
+    // Every replica's subscription receives (its own canary came back).
+    for r in &replicas {
+        eventually(Duration::from_secs(20), || async {
+            let text = r
+                .get("/metrics")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            match value_of(&text, "federation_nats_canaries_returned_total") {
+                Some(n) if n >= 1.0 => Ok(()),
+                other => Err(format!("{}: canaries returned {other:?}", r.address)),
+            }
+        })
+        .await;
+    }
+    // Every replica has applied both registrations (a heartbeat a replica receives before
+    // that is `unknown_project` there).
+    for r in &replicas {
+        for slug in ["fleet-alpha", "fleet-beta"] {
+            eventually(Duration::from_secs(10), || async {
+                let resp = r
+                    .get(&format!("/api/fed/projects/{slug}"))
+                    .header("X-API-Key", READ_KEY)
+                    .send()
+                    .await
+                    .unwrap();
+                match resp.status().as_u16() {
+                    200 => Ok(()),
+                    other => Err(format!("{}: GET {slug} answers {other}", r.address)),
+                }
+            })
+            .await;
+        }
+    }
+    // One heartbeat, over HTTP, to another replica (it relays it on NATS).
+    eventually(Duration::from_secs(5), || async {
+        let resp = replicas[1]
+            .post("/api/fed/projects/fleet-alpha/heartbeat")
+            .header("X-API-Key", WRITE_KEY)
+            .json(&json!({"project_slug": "fleet-alpha", "timestamp": chrono::Utc::now().to_rfc3339()}))
+            .send()
+            .await
+            .unwrap();
+        match resp.status().as_u16() {
+            202 => Ok(()),
+            other => Err(format!("heartbeat answered {other}")),
+        }
+    })
+    .await;
+
+    eventually(Duration::from_secs(20), || async {
+        let mut texts = Vec::new();
+        let mut roles = Vec::new();
+        for r in &replicas {
+            let text = r
+                .get("/metrics")
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            texts.push(text);
+            let ready = r.ready().await;
+            if ready["checks"]["follower"] != "ok" {
+                return Err(format!("{} not following: {ready}", r.address));
+            }
+            roles.push(
+                ready["replica"]["role"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+        }
+        let each = |series: &str| -> Result<Vec<f64>, String> {
+            texts
+                .iter()
+                .map(|t| value_of(t, series).ok_or_else(|| format!("no {series}:\n{t}")))
+                .collect()
+        };
+        let leaders = each("federation_replica_leader")?;
+        if leaders.iter().sum::<f64>() != 1.0 {
+            return Err(format!("leaders {leaders:?}"));
+        }
+        let leader = leaders.iter().position(|l| *l == 1.0).unwrap();
+        if roles.iter().filter(|r| *r == "leader").count() != 1 || roles[leader] != "leader" {
+            return Err(format!("/ready roles {roles:?}, metric {leaders:?}"));
+        }
+        // The recorded catalog, the same on every replica: `max by (status)`.
+        for (status, want) in [("online", 1.0), ("offline", 1.0)] {
+            let n = each(&format!("federation_projects{{status=\"{status}\"}}"))?;
+            if n.iter().any(|n| *n != want) {
+                return Err(format!("{status} per replica: {n:?}, want {want} on each"));
+            }
+        }
+        // Every replica received the heartbeat: a sum would count it three times.
+        let ok = each(r#"federation_heartbeats_received_total{outcome="ok"}"#)?;
+        if ok.iter().any(|n| *n < 1.0) {
+            let all: Vec<Vec<&str>> = texts
+                .iter()
+                .map(|t| {
+                    t.lines()
+                        .filter(|l| l.starts_with("federation_heartbeats_received_total"))
+                        .collect()
+                })
+                .collect();
+            return Err(format!("heartbeats ok per replica: {ok:?}\n{all:#?}"));
+        }
+        // Only the leader counts the transition: `sum` counts it once.
+        let online = each(r#"federation_status_transitions_total{from="offline",to="online"}"#)?;
+        if online.iter().sum::<f64>() != 1.0 || online[leader] != 1.0 {
+            return Err(format!(
+                "offline -> online per replica: {online:?} (leader {leader})"
+            ));
+        }
+        // At rest: one revision everywhere, every replica following (lag in [0, 10]).
+        let revisions = each("federation_registry_revision")?;
+        if revisions.iter().any(|r| *r != revisions[0] || *r < 3.0) {
+            return Err(format!("revisions {revisions:?}"));
+        }
+        let lags = each("federation_follower_lag_seconds")?;
+        if lags.iter().any(|l| !(0.0..=10.0).contains(l)) {
+            return Err(format!("follower lag {lags:?}"));
+        }
+        Ok(())
+    })
+    .await;
+    for r in replicas {
+        r.stop().await;
+    }
+    drop(configs);
+}
+
 // ---- environment, paths, routes, commands ----------------------------------------------
 
 /// `federation <command> --help` succeeds: the command exists.
@@ -552,26 +997,53 @@ fn first_arg(v: &Yaml) -> String {
 fn compose_sets_only_settings_the_service_reads_and_mounts_what_it_names() {
     let compose = yaml("compose.yaml");
     let services = &compose["services"];
-    for name in [
-        "postgres",
-        "nats",
-        "migrate",
-        "federation",
-        "prometheus",
-        "grafana",
-    ] {
+    for name in ["postgres", "nats", "migrate", "prometheus", "grafana"] {
         assert!(
             services.get(name).is_some(),
             "compose has no {name} service"
         );
     }
-    for name in ["migrate", "federation"] {
+    // The federation replicas: every service that runs `federation serve`.
+    let replicas: Vec<String> = services
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, svc)| svc.get("command").is_some_and(|c| first_arg(c) == "serve"))
+        .map(|(name, _)| str_of(name))
+        .collect();
+    assert_eq!(
+        replicas,
+        ["federation-1", "federation-2", "federation-3"],
+        "compose runs three federation replicas"
+    );
+    for name in std::iter::once("migrate").chain(replicas.iter().map(String::as_str)) {
         let svc = &services[name];
         let env = svc["environment"].as_mapping().expect("environment map");
         let keys: Vec<String> = env.keys().map(str_of).collect();
         assert_env_known(&format!("compose {name}"), keys.iter().map(String::as_str));
+        // Together, a configuration the service accepts.
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings::load_from(dir.path(), |var| env.get(var).map(str_of))
+            .unwrap_or_else(|e| panic!("compose {name}: {e:#}"));
+        assert!(
+            settings.database_url.is_some() && settings.nats.is_some(),
+            "compose {name}: several replicas need PostgreSQL and NATS"
+        );
         assert_command_exists(&format!("compose {name}"), &first_arg(&svc["command"]));
-        if name == "federation" {
+        if name != "migrate" {
+            assert_eq!(
+                svc["environment"], services["migrate"]["environment"],
+                "{name}: every replica and the migration step share one environment"
+            );
+            assert!(
+                keys.iter().any(|k| k == "FEDERATION_LEASE_TTL"),
+                "{name}: the lease is set where the replicas are"
+            );
+            assert_eq!(
+                services[name]["depends_on"]["migrate"]["condition"],
+                "service_completed_successfully",
+                "{name} must start after the migration step succeeded"
+            );
             let projects = str_of(&env[&Yaml::from("FEDERATION_PROJECTS_FILE")]);
             let mounts: Vec<String> = svc["volumes"]
                 .as_sequence()
@@ -594,12 +1066,37 @@ fn compose_sets_only_settings_the_service_reads_and_mounts_what_it_names() {
             assert_command_exists("compose healthcheck", &str_of(&test[2]));
         }
     }
-    assert!(
-        str_of(&services["migrate"]["command"][0]) == "migrate"
-            && services["federation"]["depends_on"]["migrate"]["condition"]
-                == "service_completed_successfully",
-        "federation must start after the migration step succeeded"
-    );
+    assert_eq!(str_of(&services["migrate"]["command"][0]), "migrate");
+    // One definition (a YAML anchor): the replicas differ only in name and host port.
+    let without_name_and_ports = |name: &str| {
+        let mut svc = services[name].as_mapping().unwrap().clone();
+        svc.remove("hostname");
+        svc.remove("ports");
+        svc
+    };
+    let mut host_ports = BTreeSet::new();
+    let mut hostnames = BTreeSet::new();
+    for name in &replicas {
+        assert_eq!(
+            without_name_and_ports(name),
+            without_name_and_ports(&replicas[0]),
+            "{name} differs from {}",
+            replicas[0]
+        );
+        let port = str_of(&services[name]["environment"]["SERVICE_PORT"]);
+        for mapping in services[name]["ports"].as_sequence().unwrap() {
+            let mapping = str_of(mapping);
+            let (host, container) = mapping.rsplit_once(':').unwrap();
+            assert_eq!(container, port, "{name} publishes a port it does not bind");
+            assert!(
+                host_ports.insert(host.to_owned()),
+                "{name}: host port {host} twice"
+            );
+        }
+        if let Some(h) = services[name].get("hostname") {
+            assert!(hostnames.insert(str_of(h)), "{name}: hostname twice");
+        }
+    }
 
     // Prometheus and Grafana mount the files their configs name.
     let mounts_of = |svc: &str| -> Vec<(PathBuf, String)> {
@@ -627,6 +1124,7 @@ fn compose_sets_only_settings_the_service_reads_and_mounts_what_it_names() {
             .unwrap_or_else(|| panic!("prometheus loads {target}, which compose does not mount"));
         assert!(source.is_file(), "{}", source.display());
     }
+    let mut scraped = BTreeSet::new();
     for job in prom["scrape_configs"].as_sequence().unwrap() {
         let path = str_of(&job["metrics_path"]);
         assert!(
@@ -642,8 +1140,15 @@ fn compose_sets_only_settings_the_service_reads_and_mounts_what_it_names() {
             );
             let env = &services[host]["environment"];
             assert_eq!(str_of(&env[&Yaml::from("SERVICE_PORT")]), port, "{target}");
+            scraped.insert(host.to_owned());
         }
     }
+    // Every replica on its own: the dashboard and the alerts aggregate across them.
+    assert_eq!(
+        scraped,
+        replicas.iter().cloned().collect::<BTreeSet<_>>(),
+        "prometheus must scrape every replica"
+    );
     let graf_mounts = mounts_of("grafana");
     let providers = yaml("grafana/provisioning/dashboards/federation.yaml");
     let dash_path = str_of(&providers["providers"][0]["options"]["path"]);
@@ -852,6 +1357,80 @@ fn kubernetes_objects_use_settings_paths_routes_and_commands_that_exist() {
         service["spec"]["selector"],
         deployment["spec"]["template"]["metadata"]["labels"]
     );
+
+    // The ConfigMap and the Secret together: a configuration the service accepts, for
+    // several replicas (PostgreSQL, NATS, the lease and the log's retention set).
+    let secret_data = secret["stringData"].as_mapping().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings::load_from(dir.path(), |var| {
+        secret_data
+            .get(var)
+            .or_else(|| env_data.get(var))
+            .map(str_of)
+    })
+    .unwrap_or_else(|e| panic!("ConfigMap federation-env + Secret federation-secrets: {e:#}"));
+    assert!(settings.database_url.is_some() && settings.nats.is_some());
+    for key in [
+        "FEDERATION_LEASE_TTL",
+        "FEDERATION_LOG_RETENTION",
+        "FEDERATION_LOG_MAX_ROWS",
+    ] {
+        assert!(
+            cm_keys.iter().any(|k| k == key),
+            "ConfigMap federation-env sets no {key}"
+        );
+    }
+    assert!(
+        Duration::from_secs(
+            deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+                .as_u64()
+                .unwrap()
+        ) > settings.lease_ttl,
+        "a stopping leader needs time for its last flush and to hand the lease back"
+    );
+}
+
+#[test]
+fn kubernetes_runs_three_replicas_that_survive_a_node_drain() {
+    let objects = k8s();
+    let deployment = &objects[&("Deployment".to_owned(), "federation".to_owned())];
+    let spec = &deployment["spec"];
+    let pod_labels = &spec["template"]["metadata"]["labels"];
+    let replicas = spec["replicas"].as_u64().unwrap();
+    assert!(replicas >= 3, "replicas: {replicas}");
+    // A rolling update adds a pod before it takes one away.
+    assert_eq!(
+        str_of(&spec["strategy"]["rollingUpdate"]["maxUnavailable"]),
+        "0"
+    );
+
+    let pdb = objects
+        .get(&("PodDisruptionBudget".to_owned(), "federation".to_owned()))
+        .expect("a PodDisruptionBudget named federation");
+    assert_eq!(str_of(&pdb["apiVersion"]), "policy/v1");
+    let min_available = pdb["spec"]["minAvailable"].as_u64().unwrap();
+    assert_eq!(min_available, 2);
+    assert!(min_available < replicas, "a drain could never evict a pod");
+    assert_eq!(
+        pdb["spec"]["selector"]["matchLabels"], *pod_labels,
+        "the budget covers the Deployment's pods"
+    );
+
+    // Spread over nodes, preferably (a small cluster must still schedule all three).
+    let anti = &spec["template"]["spec"]["affinity"]["podAntiAffinity"];
+    assert!(
+        anti.get("requiredDuringSchedulingIgnoredDuringExecution")
+            .is_none(),
+        "anti-affinity must be preferred, not required"
+    );
+    let terms = anti["preferredDuringSchedulingIgnoredDuringExecution"]
+        .as_sequence()
+        .expect("preferred anti-affinity");
+    assert!(terms.iter().any(|t| {
+        let term = &t["podAffinityTerm"];
+        term["topologyKey"] == "kubernetes.io/hostname"
+            && term["labelSelector"]["matchLabels"] == *pod_labels
+    }));
 }
 
 #[test]
