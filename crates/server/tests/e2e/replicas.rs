@@ -116,10 +116,16 @@ impl Replica {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// `GET path`: status and JSON body; `None` when the replica does not answer (a
+    /// pooled connection the server closed meanwhile gets a second try).
     async fn get(&self, path: &str) -> Option<(u16, Value)> {
-        let r = self.http.get(self.url(path)).send().await.ok()?;
-        let status = r.status().as_u16();
-        Some((status, r.json().await.unwrap_or(Value::Null)))
+        for _ in 0..2 {
+            if let Ok(r) = self.http.get(self.url(path)).send().await {
+                let status = r.status().as_u16();
+                return Some((status, r.json().await.unwrap_or(Value::Null)));
+            }
+        }
+        None
     }
 
     async fn ready(&self) -> Value {
@@ -760,7 +766,13 @@ async fn under_heartbeats_for_ten_thousand_projects_replicas_differ_by_about_a_t
         if started.elapsed() > Duration::from_secs(45) {
             let ready: Vec<Value> =
                 futures::future::join_all(cluster.replicas.iter().map(|r| r.ready())).await;
-            panic!("degraded seen: {seen:?}; replicas: {ready:?}");
+            let mut projects = Vec::new();
+            for r in &cluster.replicas {
+                for slug in watched {
+                    projects.push(r.get(&format!("/api/fed/projects/{slug}")).await);
+                }
+            }
+            panic!("degraded seen: {seen:?}; replicas: {ready:?}; projects: {projects:?}");
         }
         for (i, r) in cluster.replicas.iter().enumerate() {
             for slug in watched {
