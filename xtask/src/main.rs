@@ -23,7 +23,7 @@ commands:
   serve [--migrate]               run the federation service (cargo run … serve)
   migrate [--database-url URL]    apply pending migrations (default: DATABASE_URL, else data/federation.db)
   dev                             start a throwaway PostgreSQL and nats-server, migrate, serve until Ctrl-C
-  test [CARGO TEST ARGS]          install PostgreSQL/nats-server if missing (root + apt), run all tests
+  test [CARGO TEST ARGS]          install PostgreSQL/nats-server/promtool if missing (root + apt), run all tests
   bench [--only a,b,c,d,e]        release build; measure ingest, REST, detection and steady state against
                                   a throwaway PostgreSQL + nats-server; table in bench/report.md under
                                   cargo's target directory (target/ unless CARGO_TARGET_DIR says otherwise)";
@@ -171,7 +171,8 @@ fn on_path(binary: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Installs PostgreSQL and nats-server from Debian's packages when missing.
+/// Installs PostgreSQL, nats-server and promtool (which checks the alert rules) from
+/// Debian's packages when missing.
 fn ensure_test_services() -> anyhow::Result<()> {
     let mut missing = Vec::new();
     if !has_postgres() {
@@ -179,6 +180,9 @@ fn ensure_test_services() -> anyhow::Result<()> {
     }
     if !has_nats() {
         missing.push("nats-server");
+    }
+    if !on_path("promtool") {
+        missing.push("prometheus");
     }
     if missing.is_empty() {
         return Ok(());

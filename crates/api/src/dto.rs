@@ -143,7 +143,9 @@ pub struct ReadyChecks {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = Replica)]
 pub struct ReplicaDto {
-    /// `leader | follower`: the leader holds the sweeper lease.
+    /// `leader | leader_unconfirmed | follower`: the leader holds the sweeper lease;
+    /// `leader_unconfirmed` could not renew it within its TTL (the store is out of
+    /// reach): its writes are fenced if another replica took over.
     pub role: &'static str,
     /// The change-log revision its registry has applied.
     pub revision: u64,

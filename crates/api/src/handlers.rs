@@ -109,7 +109,7 @@ pub(crate) async fn ready(state: web::Data<ApiState>) -> HttpResponse {
             follower: if following { "ok" } else { "behind" },
         },
         replica: ReplicaDto {
-            role: state.federation.role().as_str(),
+            role: state.federation.role_name(),
             revision: state.federation.revision(),
         },
         mass_expiry: state.federation.last_mass_expiry().map(|m| MassExpiryDto {

@@ -425,9 +425,9 @@ impl prometheus_client::collector::Collector for StateCollector {
         gauge(
             &mut encoder,
             "federation_replica_leader",
-            "1 on the replica that holds the sweeper lease (writes transitions, publishes \
-             events); leader-only series are read where this is 1",
-            i64::from(fed.role() != federation_domain::Role::Follower),
+            "1 on the replica that holds the sweeper lease, confirmed by the store within \
+             its TTL (writes transitions, publishes events)",
+            i64::from(fed.leads()),
         )?;
         gauge(
             &mut encoder,

@@ -123,6 +123,8 @@ struct Leadership {
     reconcile: bool,
     /// The outbox cursor: the last revision whose event was published.
     published_through: u64,
+    /// When the store last confirmed the lease (taken or renewed).
+    confirmed_at: Option<DateTime<Utc>>,
 }
 
 /// The federation's use cases over the ports.
@@ -218,6 +220,7 @@ impl Federation {
                 role: Role::Follower,
                 reconcile: false,
                 published_through: 0,
+                confirmed_at: None,
             }),
             heartbeats: HeartbeatCounters::default(),
             transitions: TransitionCounters::default(),
@@ -277,6 +280,27 @@ impl Federation {
     /// This replica's part in the sweep.
     pub fn role(&self) -> Role {
         self.leadership().role
+    }
+
+    /// Whether this replica leads with a lease the store confirmed within its TTL. A
+    /// leader cut off from the store keeps its role (the store fences its writes if
+    /// another took over) but does not count as leading here: `/ready` and the
+    /// `federation_replica_leader` gauge then say `leader_unconfirmed`.
+    pub fn leads(&self) -> bool {
+        let l = self.leadership();
+        let ttl = TimeDelta::from_std(self.replica.lease_ttl).unwrap_or(TimeDelta::MAX);
+        matches!(l.role, Role::Leader(_))
+            && l.confirmed_at
+                .is_some_and(|at| self.clock.now() - at <= ttl)
+    }
+
+    /// `leader`, `leader_unconfirmed` (see [`Self::leads`]) or `follower`.
+    pub fn role_name(&self) -> &'static str {
+        match self.role() {
+            Role::Follower => "follower",
+            Role::Leader(_) if self.leads() => "leader",
+            Role::Leader(_) => "leader_unconfirmed",
+        }
     }
 
     /// How long ago this replica last read the change log to its end (`None`: never).
@@ -390,8 +414,11 @@ impl Federation {
             .acquire(&self.replica.holder, self.replica.lease_ttl)
             .await?;
         let current = self.role();
+        let now = self.clock.now();
         match acquired {
-            Some(term) if current == Role::Leader(term) => {}
+            Some(term) if current == Role::Leader(term) => {
+                self.leadership().confirmed_at = Some(now);
+            }
             Some(term) => {
                 self.follow().await?;
                 let published_through = self.log.published_through().await?;
@@ -399,6 +426,7 @@ impl Federation {
                     role: Role::Leader(term),
                     reconcile: true,
                     published_through,
+                    confirmed_at: Some(now),
                 };
                 tracing::info!(%term, holder = %self.replica.holder, "this replica now leads the sweep");
             }
@@ -1588,6 +1616,25 @@ mod tests {
             ["offline->online", "online->degraded", "degraded->offline"]
         );
         assert_eq!(cluster.published(&b).len(), 4, "every event once");
+    }
+
+    #[tokio::test]
+    async fn a_leader_that_cannot_renew_its_lease_stops_counting_as_leader() {
+        let cluster = Cluster::new(&[]).await;
+        let fed = cluster.leader().await;
+        assert!(fed.leads());
+        assert_eq!(fed.role_name(), "leader");
+        cluster.store.set_unavailable(true);
+        cluster.clock.advance(secs(3));
+        fed.campaign().await.unwrap_err();
+        assert_eq!(fed.role_name(), "leader", "within the lease");
+        cluster.clock.advance(secs(3));
+        fed.campaign().await.unwrap_err();
+        assert!(!fed.leads());
+        assert_eq!(fed.role_name(), "leader_unconfirmed");
+        cluster.store.set_unavailable(false);
+        fed.campaign().await.unwrap();
+        assert_eq!(fed.role_name(), "leader", "its own lease, renewed");
     }
 
     #[tokio::test]

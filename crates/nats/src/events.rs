@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use federation_domain::{EventError, HeartbeatRelay, Slug, StatusEvents, Transition};
 use serde::Serialize;
 
+use crate::ingest::RELAYED_BY;
 use crate::link::Shared;
 
 /// How long a status event may wait for the client before it counts as not published.
@@ -78,6 +79,8 @@ impl StatusEvents for NatsStatusEvents {
 pub(crate) struct NatsHeartbeatRelay {
     pub(crate) shared: Arc<Shared>,
     pub(crate) prefix: String,
+    /// Sent as [`RELAYED_BY`], so this replica does not record its own relay again.
+    pub(crate) instance: String,
 }
 
 #[async_trait]
@@ -85,7 +88,10 @@ impl HeartbeatRelay for NatsHeartbeatRelay {
     async fn relay(&self, slug: &Slug, body: &[u8]) -> Result<(), EventError> {
         let client = live_client(&self.shared)?;
         let subject = format!("{}.{}", self.prefix, slug);
-        let publish = client.publish(subject, bytes::Bytes::copy_from_slice(body));
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(RELAYED_BY, self.instance.as_str());
+        let publish =
+            client.publish_with_headers(subject, headers, bytes::Bytes::copy_from_slice(body));
         tokio::time::timeout(PUBLISH_TIMEOUT, publish)
             .await
             .map_err(|_| EventError("timed out".into()))?

@@ -24,6 +24,9 @@ pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
 /// Repeated log lines about one slug or one kind of rejection: at most one per this.
 pub(crate) const LOG_EVERY: Duration = Duration::from_secs(60);
 const LOG_KEYS_MAX: usize = 10_000;
+/// The header of a heartbeat a replica took over HTTP and republished: its instance.
+pub(crate) const RELAYED_BY: &str = "Federation-Relayed-By";
+
 /// Heartbeats recorded under one lock of the presence table.
 const BATCH: usize = 1024;
 
@@ -48,6 +51,9 @@ pub(crate) struct Subscriber {
     pub(crate) prefix_len: usize,
     /// `_canary-<instance>`: the subject token of our own canaries.
     pub(crate) own_canary: String,
+    /// This replica's instance name: a heartbeat it relayed itself (taken over HTTP,
+    /// already recorded) carries it in [`RELAYED_BY`] and is not recorded twice.
+    pub(crate) instance: String,
     pub(crate) queue: mpsc::Sender<Queued>,
     pub(crate) federation: Arc<Federation>,
     pub(crate) stats: Arc<IngestStats>,
@@ -70,6 +76,10 @@ impl Subscriber {
                 continue;
             }
             self.stats.received.fetch_add(1, Ordering::Relaxed);
+            let relayed_by = message.headers.as_ref().and_then(|h| h.get(RELAYED_BY));
+            if relayed_by.is_some_and(|by| by.as_str() == self.instance) {
+                continue;
+            }
             if let Err(mpsc::error::TrySendError::Full(_)) =
                 self.queue.try_send((message.subject, message.payload))
             {

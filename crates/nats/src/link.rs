@@ -150,6 +150,7 @@ impl NatsBus {
         Arc::new(NatsHeartbeatRelay {
             shared: self.shared.clone(),
             prefix: self.config.presence_subject.clone(),
+            instance: self.instance.clone(),
         })
     }
 
@@ -343,6 +344,7 @@ impl Supervisor {
         let subscriber = Subscriber {
             prefix_len: self.config.presence_subject.len() + 1,
             own_canary: format!("{CANARY_PREFIX}{}", self.instance),
+            instance: self.instance.clone(),
             queue: self.queue.clone(),
             federation: self.federation.clone(),
             stats: self.stats.clone(),
