@@ -237,6 +237,16 @@ impl Presence {
         true
     }
 
+    /// Takes the recorded status of a known project as its own, without a transition
+    /// (a new leader that could not hear the bus trusts the log over its own table).
+    pub fn assume(&mut self, slug: &Slug, status: Status, reason: Option<String>) {
+        if let Some(entry) = self.entries.get_mut(slug) {
+            entry.status = status;
+            entry.reason = reason;
+        }
+        self.pending.retain(|t| &t.slug != slug);
+    }
+
     /// Adds a project known to the store but not to this table (registered through
     /// another replica), with its stored liveness. Returns whether it was added.
     pub fn adopt(&mut self, record: PresenceRecord) -> bool {

@@ -736,13 +736,18 @@ impl Federation {
     /// the one recorded gets the transitions the previous leader did not write: the
     /// table's own queued ones when they lead from the recorded status to the current
     /// one (they carry their real times), else one transition now.
+    /// A new leader whose partition guard holds (it could not hear the bus, so its
+    /// table is no evidence of what it did not see happen) invents nothing: where its
+    /// table differs from the log without a queued chain of its own, it takes the
+    /// recorded status, and its next sweeps and heartbeats go on from there.
     fn reconcile(
         &self,
         now: DateTime<Utc>,
         queued: Vec<Transition>,
     ) -> (Vec<Transition>, Vec<PresenceRecord>) {
         let registry = self.registry();
-        let presence = self.presence();
+        let mut presence = self.presence();
+        let heard_the_bus = !presence.guard(now).is_active();
         let mut chains: std::collections::HashMap<Slug, Vec<Transition>> =
             std::collections::HashMap::new();
         for t in &queued {
@@ -762,6 +767,10 @@ impl Federation {
             if leads_here {
                 kept.insert(slug.clone());
                 updates.push(held);
+            } else if held.status != recorded && !heard_the_bus {
+                // No evidence either way: the log's word stands.
+                let reason = registry.get(slug).and_then(|p| p.status_reason.clone());
+                presence.assume(slug, recorded, reason);
             } else if held.status != recorded {
                 synthesized.push(Transition {
                     slug: slug.clone(),
@@ -1617,6 +1626,44 @@ mod tests {
         );
         assert_eq!(cluster.published(&b).len(), 4, "every event once");
     }
+
+    #[tokio::test]
+    async fn a_new_leader_that_could_not_hear_the_bus_resurrects_nobody() {
+        let cluster = Cluster::new(&["alpha"]).await;
+        let a = cluster.replica("a", policy()).await;
+        let b = cluster
+            .replica("b", Presence::with_bus(StatusPolicy::default()))
+            .await;
+        b.bus_connected();
+        a.campaign().await.unwrap();
+        for fed in [&a, &b] {
+            fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+        }
+        a.tick().await.unwrap();
+        b.tick().await.unwrap();
+        // `b` loses its link; `a` expires the silent project.
+        b.bus_disconnected();
+        for at in [60, 90] {
+            cluster.clock.set(t0() + secs(at));
+            a.campaign().await.unwrap();
+            a.tick().await.unwrap();
+            b.tick().await.unwrap();
+        }
+        b.follow().await.unwrap();
+        assert_eq!(status_of(&b, "alpha"), Status::Offline);
+        // `a` dies; `b`, whose table still says online (it held expiry), takes over.
+        cluster.clock.advance(secs(6));
+        assert!(matches!(b.campaign().await.unwrap(), Role::Leader(_)));
+        b.tick().await.unwrap();
+        assert_eq!(cluster.history("alpha"), LIFE_OF_ALPHA);
+        // Its link back, a heartbeat is news again.
+        b.bus_connected();
+        b.record_heartbeat("alpha", &beat("alpha")).unwrap();
+        b.tick().await.unwrap();
+        assert_eq!(cluster.history("alpha").last().unwrap(), "offline->online");
+    }
+
+    const LIFE_OF_ALPHA: [&str; 3] = ["offline->online", "online->degraded", "degraded->offline"];
 
     #[tokio::test]
     async fn a_leader_that_cannot_renew_its_lease_stops_counting_as_leader() {
