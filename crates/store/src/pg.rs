@@ -36,8 +36,21 @@ pub(crate) async fn lock_log(conn: &mut AsyncPgConnection) -> Result<(), StoreEr
     Ok(())
 }
 
+/// Appends changes to the log and wakes every follower when the transaction commits
+/// (nothing for none).
+pub(crate) async fn log_changes(
+    conn: &mut AsyncPgConnection,
+    changes: &[crate::log::NewChange<'_>],
+) -> Result<(), StoreError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    append(conn, changes).await?;
+    notify(conn).await
+}
+
 /// Wakes every follower when the transaction commits.
-pub(crate) async fn notify(conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
+async fn notify(conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
     diesel::sql_query(format!("NOTIFY {}", crate::log::CHANGES_CHANNEL))
         .execute(conn)
         .await?;

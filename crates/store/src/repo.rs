@@ -31,8 +31,7 @@ impl Store {
                 conn.transaction(async |c| {
                     pg::lock_log(c).await?;
                     let out = pg::upsert_many(c, regs, now).await?;
-                    pg::append(c, &upserted_changes(&out, now)).await?;
-                    pg::notify(c).await?;
+                    pg::log_changes(c, &upserted_changes(&out, now)).await?;
                     Ok(out)
                 })
                 .await
@@ -65,8 +64,8 @@ impl Store {
                     pg::lock_log(c).await?;
                     let out = pg::update(c, slug.as_str(), patch, now).await?;
                     if out.is_some() {
-                        pg::append(c, &[NewChange::catalog("updated", slug.as_str(), now)]).await?;
-                        pg::notify(c).await?;
+                        pg::log_changes(c, &[NewChange::catalog("updated", slug.as_str(), now)])
+                            .await?;
                     }
                     Ok(out)
                 })
@@ -145,8 +144,8 @@ impl Store {
                     pg::lock_log(c).await?;
                     let deleted = pg::delete(c, slug.as_str()).await?;
                     if deleted {
-                        pg::append(c, &[NewChange::catalog("deleted", slug.as_str(), now)]).await?;
-                        pg::notify(c).await?;
+                        pg::log_changes(c, &[NewChange::catalog("deleted", slug.as_str(), now)])
+                            .await?;
                     }
                     Ok(deleted)
                 })
@@ -200,8 +199,7 @@ impl Store {
                     pg::write_presence(c, updates, transitions).await?;
                     if !transitions.is_empty() {
                         let known = pg::existing_slugs(c, slugs()).await?;
-                        pg::append(c, &transition_changes(transitions, &known)).await?;
-                        pg::notify(c).await?;
+                        pg::log_changes(c, &transition_changes(transitions, &known)).await?;
                     }
                     Ok(())
                 })

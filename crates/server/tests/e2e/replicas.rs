@@ -269,6 +269,15 @@ impl Cluster {
         .await
     }
 
+    /// A few heartbeats for `slug`, then waits until every live replica shows it online.
+    async fn bring_online(&self, nats: &async_nats::Client, slug: &str) {
+        for _ in 0..3 {
+            beat(nats, slug).await;
+        }
+        self.wait_status(slug, "online", Duration::from_secs(3))
+            .await;
+    }
+
     /// Waits until every live replica shows `slug` in `status`.
     async fn wait_status(&self, slug: &str, status: &str, within: Duration) {
         eventually(within, || async {
@@ -456,12 +465,7 @@ async fn a_killed_then_a_frozen_leader_hand_the_sweep_over_losing_and_doubling_n
     }
 
     // kill -9 of the leader while "silent-1" is on its way to offline.
-    for _ in 0..3 {
-        beat(&nats, "silent-1").await;
-    }
-    cluster
-        .wait_status("silent-1", "online", Duration::from_secs(3))
-        .await;
+    cluster.bring_online(&nats, "silent-1").await;
     let old = cluster.leader().await;
     cluster.replicas[old].kill();
     let killed_at = Instant::now();
@@ -481,12 +485,7 @@ async fn a_killed_then_a_frozen_leader_hand_the_sweep_over_losing_and_doubling_n
         .await;
 
     // SIGSTOP of the new leader past its lease, while "silent-2" goes through its life.
-    for _ in 0..3 {
-        beat(&nats, "silent-2").await;
-    }
-    cluster
-        .wait_status("silent-2", "online", Duration::from_secs(3))
-        .await;
+    cluster.bring_online(&nats, "silent-2").await;
     cluster.replicas[new].signal("-STOP");
     let frozen_at = Instant::now();
     let third = eventually(Duration::from_secs(15), || async {
