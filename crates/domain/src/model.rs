@@ -67,6 +67,14 @@ pub const TAGS_MAX: usize = 32;
 /// Longest version, in characters.
 pub const VERSION_MAX: usize = 50;
 
+impl std::borrow::Borrow<str> for Slug {
+    /// Slugs are ordered and hashed as their text, so maps keyed by slug answer a
+    /// lookup by `&str` without building one.
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A project's identifier: lowercase `[a-z0-9-]`, 1–50 characters, no `-` at either end.
 /// Input is lowercased first, so `CommandCenter` and `commandcenter` are one project.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -208,6 +208,11 @@ impl Registry {
         }
     }
 
+    /// Whether a project has exactly this (lowercase) slug.
+    pub fn contains(&self, slug: &str) -> bool {
+        self.projects.contains_key(slug)
+    }
+
     /// The project with this slug.
     pub fn get(&self, slug: &Slug) -> Option<&Project> {
         self.projects.get(slug)

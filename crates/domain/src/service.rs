@@ -630,6 +630,23 @@ impl Federation {
         });
     }
 
+    /// Whether a heartbeat on this subject token can be for a registered project: a
+    /// cheap lookup (a read lock on the registry, no allocation for a lowercase token)
+    /// an adapter makes before a message takes a place in its ingest queue, so a flood
+    /// for unknown slugs cannot crowd out the members' heartbeats.
+    pub fn is_member(&self, token: &str) -> bool {
+        let registry = self.registry();
+        registry.contains(token)
+            || (token.bytes().any(|b| b.is_ascii_uppercase())
+                && registry.contains(&token.to_ascii_lowercase()))
+    }
+
+    /// Counts a heartbeat an adapter refused for an unknown slug before it reached the
+    /// use cases (see [`Self::is_member`]).
+    pub fn count_unknown_heartbeat(&self) {
+        self.heartbeats.add("unknown_project");
+    }
+
     /// Counts a heartbeat an adapter had to drop before it reached the use cases
     /// (its queue was full).
     pub fn count_dropped_heartbeat(&self) {
@@ -1318,6 +1335,20 @@ mod tests {
         assert!(fed.record_heartbeat("alpha", degraded).unwrap());
         fed.tick().await.unwrap();
         assert_eq!(fed.counts().degraded, 1);
+    }
+
+    #[tokio::test]
+    async fn membership_is_looked_up_by_subject_token_in_any_case() {
+        let cluster = Cluster::new(&["alpha"]).await;
+        let fed = cluster.leader().await;
+        assert!(fed.is_member("alpha"));
+        assert!(fed.is_member("Alpha"));
+        assert!(!fed.is_member("beta"));
+        assert!(!fed.is_member(""));
+        fed.register(&input("beta")).await.unwrap();
+        assert!(fed.is_member("beta"));
+        fed.deregister("alpha").await.unwrap();
+        assert!(!fed.is_member("alpha"));
     }
 
     #[tokio::test]

@@ -64,6 +64,8 @@ impl Subscriber {
     /// client behind it is gone).
     pub(crate) async fn run(self, mut subscription: async_nats::Subscriber) {
         let mut last_drop_log: Option<Instant> = None;
+        let mut last_stranger_log: Option<Instant> = None;
+        let mut strangers: u64 = 0;
         while let Some(message) = subscription.next().await {
             let token = message.subject.get(self.prefix_len..).unwrap_or("");
             if let Some(instance) = token.strip_prefix(CANARY_PREFIX) {
@@ -78,6 +80,23 @@ impl Subscriber {
             self.stats.received.fetch_add(1, Ordering::Relaxed);
             let relayed_by = message.headers.as_ref().and_then(|h| h.get(RELAYED_BY));
             if relayed_by.is_some_and(|by| by.as_str() == self.instance) {
+                continue;
+            }
+            // Members before strangers: a heartbeat for an unknown slug never takes a
+            // place in the queue, and its log line is limited overall, not per slug.
+            if !self.federation.is_member(token) {
+                self.federation.count_unknown_heartbeat();
+                strangers += 1;
+                if last_stranger_log.is_none_or(|t: Instant| t.elapsed() >= LOG_EVERY) {
+                    last_stranger_log = Some(Instant::now());
+                    let sample: String = token.chars().take(64).collect();
+                    tracing::info!(
+                        strangers,
+                        sample = %sample.escape_debug(),
+                        "heartbeats for unregistered projects dropped (logged once a minute)"
+                    );
+                    strangers = 0;
+                }
                 continue;
             }
             if let Err(mpsc::error::TrySendError::Full(_)) =
@@ -150,8 +169,10 @@ fn log_rejection(
 ) {
     match rejected {
         HeartbeatRejected::UnknownProject(slug) => {
-            if limiter.allow(&format!("unknown:{slug}"), now) {
-                tracing::info!(slug = %slug, "heartbeat for an unregistered project dropped");
+            // Deregistered while queued (the subscriber drops the others): one key for
+            // all, so a churn of slugs cannot fill the log.
+            if limiter.allow("unknown", now) {
+                tracing::info!(slug = %slug.escape_debug(), "heartbeat for an unregistered project dropped");
             }
         }
         HeartbeatRejected::Invalid(e) => {

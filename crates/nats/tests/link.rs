@@ -40,6 +40,10 @@ fn config(url: &str) -> NatsConfig {
 
 /// The adapter, started over a federation that knows one project, [`SLUG`].
 async fn adapter(url: &str) -> (NatsBus, Arc<Federation>) {
+    adapter_with(config(url)).await
+}
+
+async fn adapter_with(config: NatsConfig) -> (NatsBus, Arc<Federation>) {
     let store = Arc::new(MemoryStore::new(Arc::new(SystemClock)));
     let registration = RegistrationInput {
         slug: Some(SLUG.into()),
@@ -51,7 +55,7 @@ async fn adapter(url: &str) -> (NatsBus, Arc<Federation>) {
         .upsert(&registration.validate().unwrap())
         .await
         .unwrap();
-    let mut bus = NatsBus::connect(config(url)).await.unwrap();
+    let mut bus = NatsBus::connect(config).await.unwrap();
     let federation = Arc::new(Federation::new(
         Ports {
             repo: store.clone(),
@@ -305,6 +309,64 @@ async fn bad_frames_neither_stop_ingestion_nor_leave_the_link_down() {
         federation.guard() != GuardState::LinkDown
     })
     .await;
+    bus.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_strangers_takes_no_place_a_members_heartbeat_needs() {
+    const STRANGERS: usize = 10_000;
+    const MEMBER_BEATS: u64 = 100;
+    let server = NatsServer::start().unwrap();
+    // A small queue: without the membership check, strangers fill it and members' heartbeats
+    // are dropped with them.
+    let mut small = config(&server.url());
+    small.queue_capacity = 16;
+    let (bus, federation) = adapter_with(small).await;
+    eventually(Duration::from_secs(10), "link up", || bus.is_connected()).await;
+    let publisher = async_nats::connect(server.url()).await.unwrap();
+    let member = heartbeat();
+    let mut sent = 0u64;
+    for i in 0..STRANGERS {
+        let stranger = format!("stranger-{i}");
+        let body = format!(r#"{{"project_slug":"{stranger}"}}"#);
+        publisher
+            .publish(format!("hub.presence.{stranger}"), body.into())
+            .await
+            .unwrap();
+        if i % (STRANGERS / MEMBER_BEATS as usize) == 0 {
+            publisher
+                .publish(format!("hub.presence.{SLUG}"), member.clone().into())
+                .await
+                .unwrap();
+            sent += 1;
+        }
+        if i % 250 == 249 {
+            // Paced below the client's own subscription buffer (1,024 messages here),
+            // which drops on its own before the adapter sees anything.
+            publisher.flush().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    publisher.flush().await.unwrap();
+    let counters = || federation.heartbeat_counters();
+    let taken =
+        || counters().get("ok") + counters().get("unknown_project") + counters().get("dropped");
+    let all = sent + STRANGERS as u64;
+    // Generous: a debug build on two busy cores takes its time.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while taken() < all && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let c = counters();
+    eprintln!(
+        "members ok {} of {sent}, strangers refused {}, dropped {}",
+        c.get("ok"),
+        c.get("unknown_project"),
+        c.get("dropped")
+    );
+    assert_eq!(c.get("ok"), sent, "every member heartbeat taken");
+    assert_eq!(c.get("dropped"), 0, "nothing dropped for want of room");
+    assert_eq!(c.get("unknown_project"), STRANGERS as u64);
     bus.shutdown().await;
 }
 
