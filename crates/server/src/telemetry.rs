@@ -10,7 +10,12 @@ pub fn init(level: &str, format: LogFormat) -> anyhow::Result<()> {
     let filter = EnvFilter::try_new(level.to_ascii_lowercase()).with_context(|| {
         format!("invalid LOG_LEVEL {level:?}: use a level (info, debug, …) or RUST_LOG syntax")
     })?;
-    let builder = fmt().with_env_filter(filter).with_target(true);
+    // Colours only for a person at a terminal, never into files and pipes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        .with_ansi(ansi);
     let result = match format {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder

@@ -214,6 +214,29 @@ async fn swagger_ui_is_served_from_vendored_assets() {
     assert!(r.raw.contains("/openapi.json"), "{}", r.raw);
 }
 
+#[actix_web::test]
+async fn the_docs_pages_send_a_content_security_policy_and_refuse_framing() {
+    let h = harness(MockProjectRepository::new());
+    for uri in ["/docs", "/docs/", "/docs/swagger-initializer.js"] {
+        let r = h.send(TestRequest::get().uri(uri)).await;
+        for (name, value) in federation_api::PAGE_HEADERS {
+            assert_eq!(r.header(name), Some(value), "{uri}: {name}");
+        }
+    }
+    // The policy allows no inline script: the page must have none.
+    let page = h.send(TestRequest::get().uri("/docs/")).await.raw;
+    for tag in page.split("<script").skip(1) {
+        let open = tag.split('>').next().unwrap_or_default();
+        assert!(
+            open.contains("src="),
+            "an inline script in /docs/: <script{open}>"
+        );
+    }
+    // The API's JSON answers are not pages.
+    let r = h.send(TestRequest::get().uri("/health")).await;
+    assert_eq!(r.header("x-frame-options"), None);
+}
+
 /// Series names in an exposition (`# TYPE` lines give the base names; samples give
 /// `_total`, `_bucket`, … names).
 pub fn sample_names(text: &str) -> BTreeSet<String> {
