@@ -16,6 +16,23 @@ const GET_MAX_P99_MS: f64 = 5.0;
 const LIST_MAX_P99_MS: f64 = 10.0;
 
 pub(super) fn rest(out: &Path, service: &Service, report: &mut Report) -> anyhow::Result<()> {
+    eprintln!("bench: (b) ceiling: GET /health");
+    let health = wrk::run(
+        out,
+        "health",
+        READS,
+        &format!("{}/health", service.url()),
+        None,
+    )?;
+    report.row(
+        &format!(
+            "(b) ceiling: GET /health, a constant answer through the same HTTP stack ({})",
+            READS.describe()
+        ),
+        health.summary(),
+        "",
+        None,
+    );
     eprintln!("bench: (b) GET by slug");
     let get = wrk::run(
         out,
