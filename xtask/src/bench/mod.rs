@@ -51,6 +51,7 @@ const API_KEY: &str = "bench-key-0123456789";
 
 pub(crate) fn run(target_dir: &Path, args: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
+    let load_before = load_average();
     let phases = phases(args)?;
     crate::ensure_test_services()?;
     let wrk = wrk::ensure();
@@ -92,6 +93,11 @@ pub(crate) fn run(target_dir: &Path, args: &[String]) -> anyhow::Result<()> {
             .map(|n| n.get())
             .unwrap_or(0),
         started.elapsed().as_secs_f64()
+    ));
+    report.notes.push(format!(
+        "Load average (1 min) before the bench: {load_before}; after: {} (anything above the \
+         core count means other work competed with the bench).",
+        load_average()
     ));
     let md = report.markdown();
     let report_path = paths.report();
@@ -291,6 +297,14 @@ fn wait_until<T>(
         }
         std::thread::sleep(every);
     }
+}
+
+/// The 1-minute load average from `/proc/loadavg`, as written there; `?` when unreadable.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 static NULL: Value = Value::Null;
