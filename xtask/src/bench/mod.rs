@@ -10,19 +10,24 @@
 //! cargo's configuration says otherwise); the service logs go to `bench/service-*.log`
 //! beside it.
 //!
-//! (a) ingest on one instance, then (b) REST and (c) POST on it; (d) detection on a
-//! second instance with `offline_after` = 3 s; (e) steady state on a third, fresh one (so
-//! its peak RSS is its own).
+//! (a) ingest on one instance, then (b) REST reads (32 connections) and (c) POST on it;
+//! (d) detection on a second instance with `offline_after` = 3 s; (e) steady state on a
+//! third, fresh one (so its peak RSS is its own); (f) three replicas on one database:
+//! registration → visible on the others, the whole list of 1,000 projects, failover after
+//! kill -9 of the leader.
 //!
 //! The tools: [`service`] (the service as a child process), [`tool`] (the `federation`
 //! binary as load generator and listener), [`wrk`], [`metrics`] (the service's
 //! `/metrics`), [`procfs`] (CPU and memory from `/proc`), [`report`] (the table). The
-//! phases: [`ingest`], [`rest`], [`detection`], [`steady`].
+//! phases: [`ingest`], [`rest`], [`detection`], [`steady`], [`replicas`]; [`http`] is a
+//! keep-alive client for the loops of (f).
 
 mod detection;
+mod http;
 mod ingest;
 mod metrics;
 mod procfs;
+mod replicas;
 mod report;
 mod rest;
 mod service;
@@ -46,6 +51,7 @@ const API_KEY: &str = "bench-key-0123456789";
 
 pub(crate) fn run(target_dir: &Path, args: &[String]) -> anyhow::Result<()> {
     let started = Instant::now();
+    let load_before = load_average();
     let phases = phases(args)?;
     crate::ensure_test_services()?;
     let wrk = wrk::ensure();
@@ -74,6 +80,9 @@ pub(crate) fn run(target_dir: &Path, args: &[String]) -> anyhow::Result<()> {
     if phases.contains('e') {
         bench.steady_instance(&mut report)?;
     }
+    if phases.contains('f') {
+        bench.replica_instances(wrk.is_ok(), &mut report)?;
+    }
     drop(nats);
     drop(postgres);
 
@@ -84,6 +93,11 @@ pub(crate) fn run(target_dir: &Path, args: &[String]) -> anyhow::Result<()> {
             .map(|n| n.get())
             .unwrap_or(0),
         started.elapsed().as_secs_f64()
+    ));
+    report.notes.push(format!(
+        "Load average (1 min) before the bench: {load_before}; after: {} (anything above the \
+         core count means other work competed with the bench).",
+        load_average()
     ));
     let md = report.markdown();
     let report_path = paths.report();
@@ -96,9 +110,9 @@ pub(crate) fn run(target_dir: &Path, args: &[String]) -> anyhow::Result<()> {
 /// `--only a,b,d`: a subset of the phases (for working on one); all by default.
 fn phases(args: &[String]) -> anyhow::Result<String> {
     match args {
-        [] => Ok("abcde".into()),
+        [] => Ok("abcdef".into()),
         [flag, list] if flag == "--only" => Ok(list.replace(',', "")),
-        _ => bail!("usage: cargo xtask bench [--only a,b,c,d,e]"),
+        _ => bail!("usage: cargo xtask bench [--only a,b,c,d,e,f]"),
     }
 }
 
@@ -149,11 +163,21 @@ impl Bench<'_> {
     /// The service `name` on a fresh database `bench_{name}`, with `env` on top.
     fn service(&self, name: &str, env: &[(&str, &str)]) -> anyhow::Result<Service> {
         let database_url = self.postgres.create_database(&format!("bench_{name}"))?;
+        self.service_on(name, &database_url, env)
+    }
+
+    /// The service `name` on `database_url`, with `env` on top.
+    fn service_on(
+        &self,
+        name: &str,
+        database_url: &str,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Service> {
         Service::start(
             &self.paths.bin,
             &self.paths.out,
             name,
-            &database_url,
+            database_url,
             &self.nats_url,
             env,
         )
@@ -220,6 +244,39 @@ impl Bench<'_> {
     }
 }
 
+impl Bench<'_> {
+    /// (f) [`replicas::REPLICAS`] replicas on one fresh database `bench_replicas`, started
+    /// one after the other (the first migrates), with the lease and tick of
+    /// [`replicas::env`].
+    fn replica_instances(&self, has_wrk: bool, report: &mut Report) -> anyhow::Result<()> {
+        let database_url = self.postgres.create_database("bench_replicas")?;
+        let env = replicas::env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut services = Vec::with_capacity(replicas::REPLICAS);
+        for i in 1..=replicas::REPLICAS {
+            match self.service_on(&format!("replica-{i}"), &database_url, &env) {
+                Ok(service) => services.push(service),
+                Err(e) => {
+                    report.failed("(f) replicas", &e);
+                    return Ok(());
+                }
+            }
+        }
+        if let Err(e) = replicas::registration(&services, report) {
+            report.failed("(f) registration → visible on the other replicas", &e);
+        }
+        if let Some(second) = services.get(1).filter(|_| has_wrk) {
+            if let Err(e) = replicas::whole_list(&self.paths.out, second, report) {
+                report.failed("(f) the whole list", &e);
+            }
+        }
+        if let Err(e) = replicas::failover(services, report) {
+            report.failed("(f) failover", &e);
+        }
+        Ok(())
+    }
+}
+
 /// Calls `check` every `every` until it gives `Some`, for at most `within`: that value,
 /// `None` once the time is up, or the first error `check` returns.
 ///
@@ -240,6 +297,14 @@ fn wait_until<T>(
         }
         std::thread::sleep(every);
     }
+}
+
+/// The 1-minute load average from `/proc/loadavg`, as written there; `?` when unreadable.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 static NULL: Value = Value::Null;
@@ -276,7 +341,7 @@ mod tests {
 
     #[test]
     fn phases_default_to_all_and_only_picks_some() {
-        assert_eq!(phases(&[]).unwrap(), "abcde");
+        assert_eq!(phases(&[]).unwrap(), "abcdef");
         assert_eq!(phases(&["--only".into(), "a,d".into()]).unwrap(), "ad");
         assert!(phases(&["--fast".into()]).is_err());
     }

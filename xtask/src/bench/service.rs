@@ -104,6 +104,10 @@ impl Service {
         self.child.id()
     }
 
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
     /// `GET path` on the service: status and body.
     pub(super) fn get(&self, path: &str) -> anyhow::Result<(u16, String)> {
         http_get(self.port, path)
@@ -172,6 +176,14 @@ impl Service {
             "bench: the service ({}) did not stop; killing it",
             self.name
         );
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Service {
+    /// SIGKILL (no chance to flush or hand anything over), and reaped.
+    pub(super) fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -11,7 +11,37 @@ use super::report::thousands;
 use super::API_KEY;
 
 pub(super) const SECONDS: u32 = 10;
-pub(super) const CONNECTIONS: u32 = 4;
+
+/// How hard wrk pushes: its threads and connections.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Load {
+    pub(super) threads: u32,
+    pub(super) connections: u32,
+}
+
+/// Reads: 2 threads, 32 connections (how the Python original was measured).
+pub(super) const READS: Load = Load {
+    threads: 2,
+    connections: 32,
+};
+
+/// Writes: 1 thread, 4 connections (the POST row as it always was).
+pub(super) const WRITES: Load = Load {
+    threads: 1,
+    connections: 4,
+};
+
+impl Load {
+    /// `wrk, 2 threads, 32 connections, 10 s` for a row's name.
+    pub(super) fn describe(&self) -> String {
+        format!(
+            "wrk, {} thread{}, {} connections, {SECONDS} s",
+            self.threads,
+            if self.threads == 1 { "" } else { "s" },
+            self.connections
+        )
+    }
+}
 
 /// GETs a random one of the 10,000 `ing-*` projects (a)'s fleet registers.
 const GET_LUA: &str = r#"math.randomseed(os.time())
@@ -97,13 +127,19 @@ impl Wrk {
     }
 }
 
-/// [`CONNECTIONS`] connections for [`SECONDS`] at `url`, with `script` from `out_dir`; wrk's
-/// output is kept in `out_dir/wrk-{script or list}.txt`.
-pub(super) fn run(out_dir: &Path, url: &str, script: Option<&str>) -> anyhow::Result<Wrk> {
+/// `load` for [`SECONDS`] at `url`, with `script` from `out_dir`; wrk's output is kept in
+/// `out_dir/wrk-{name}.txt`.
+pub(super) fn run(
+    out_dir: &Path,
+    name: &str,
+    load: Load,
+    url: &str,
+    script: Option<&str>,
+) -> anyhow::Result<Wrk> {
     let mut cmd = Command::new("wrk");
     cmd.args([
-        "-t1",
-        &format!("-c{CONNECTIONS}"),
+        &format!("-t{}", load.threads),
+        &format!("-c{}", load.connections),
         &format!("-d{SECONDS}s"),
         "--latency",
         "-H",
@@ -114,13 +150,7 @@ pub(super) fn run(out_dir: &Path, url: &str, script: Option<&str>) -> anyhow::Re
     }
     let out = cmd.arg(url).output().context("running wrk")?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    std::fs::write(
-        out_dir.join(format!(
-            "wrk-{}.txt",
-            script.unwrap_or("list").trim_end_matches(".lua")
-        )),
-        &text,
-    )?;
+    std::fs::write(out_dir.join(format!("wrk-{name}.txt")), &text)?;
     if !out.status.success() {
         bail!(
             "wrk failed: {}",
@@ -179,6 +209,12 @@ mod tests {
         assert_eq!(w.p99_ms, 2.1);
         assert_eq!(duration_ms("1.5s"), Some(1500.0));
         assert_eq!(w.summary(), "7,012/s, 0.64 ms, 2.10 ms");
+    }
+
+    #[test]
+    fn names_its_load() {
+        assert_eq!(READS.describe(), "wrk, 2 threads, 32 connections, 10 s");
+        assert_eq!(WRITES.describe(), "wrk, 1 thread, 4 connections, 10 s");
     }
 
     #[test]
