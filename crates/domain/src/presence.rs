@@ -171,8 +171,6 @@ pub struct Presence {
     bus: Option<BusLink>,
     hold_until: Option<DateTime<Utc>>,
     last_mass_expiry: Option<MassExpiry>,
-    /// Bumped whenever a project enters or leaves the table.
-    membership_changes: u64,
 }
 
 impl Presence {
@@ -186,7 +184,6 @@ impl Presence {
             bus: None,
             hold_until: None,
             last_mass_expiry: None,
-            membership_changes: 0,
         }
     }
 
@@ -223,7 +220,6 @@ impl Presence {
         if self.entries.contains_key(slug) {
             return false;
         }
-        self.membership_changes += 1;
         self.entries.insert(
             slug.clone(),
             Entry {
@@ -253,7 +249,6 @@ impl Presence {
         if self.entries.contains_key(&record.slug) {
             return false;
         }
-        self.membership_changes += 1;
         self.entries.insert(
             record.slug,
             Entry {
@@ -279,16 +274,8 @@ impl Presence {
         // next tick, a leftover place plus the new one would flush it twice in one batch.
         self.dirty.retain(|s| s != slug);
         let removed = self.entries.remove(slug).is_some();
-        if removed {
-            self.membership_changes += 1;
-        }
+        if removed {}
         removed
-    }
-
-    /// A counter that moves whenever a project enters or leaves the table: a reader of
-    /// the store can tell whether the table changed while it read.
-    pub fn membership_changes(&self) -> u64 {
-        self.membership_changes
     }
 
     /// Whether the project is in the table.
@@ -1383,40 +1370,6 @@ mod tests {
                 offline: 1
             }
         );
-    }
-
-    #[test]
-    fn membership_changes_move_on_entry_and_exit_only() {
-        let mut p = Presence::new(StatusPolicy::default());
-        let start = p.membership_changes();
-        p.register(&slug("a"));
-        let after_register = p.membership_changes();
-        assert!(after_register > start);
-        p.register(&slug("a"));
-        assert_eq!(
-            p.membership_changes(),
-            after_register,
-            "a known slug is no change"
-        );
-        let hb = Heartbeat {
-            slug: slug("a"),
-            hub_url: None,
-            version: None,
-            sent_at: None,
-            reported: Reported::Online,
-        };
-        p.heartbeat(&hb, t0());
-        p.tick(t0());
-        assert_eq!(
-            p.membership_changes(),
-            after_register,
-            "liveness is no change"
-        );
-        assert!(p.remove(&slug("a")));
-        assert!(p.membership_changes() > after_register);
-        let after_remove = p.membership_changes();
-        assert!(!p.remove(&slug("a")));
-        assert_eq!(p.membership_changes(), after_remove);
     }
 
     #[test]
