@@ -273,9 +273,7 @@ impl Presence {
         // Also its place in the dirty list: if the slug is registered again before the
         // next tick, a leftover place plus the new one would flush it twice in one batch.
         self.dirty.retain(|s| s != slug);
-        let removed = self.entries.remove(slug).is_some();
-        if removed {}
-        removed
+        self.entries.remove(slug).is_some()
     }
 
     /// Whether the project is in the table.
