@@ -61,14 +61,17 @@ pub const NAME_MAX: usize = 200;
 /// Longest hub URL, in characters.
 pub const HUB_URL_MAX: usize = 500;
 /// Longest tag, in characters.
-pub const TAG_MAX: usize = 50;
+pub const TAG_MAX: usize = 64;
+/// Longest mesh namespace, in characters.
+pub const MESH_NAMESPACE_MAX: usize = 100;
 /// Most tags a project may carry.
 pub const TAGS_MAX: usize = 32;
 /// Longest version, in characters.
 pub const VERSION_MAX: usize = 50;
 
-/// A project's identifier: lowercase `[a-z0-9-]`, 1–50 characters, no `-` at either end.
+/// A project's identifier: lowercase `[a-z0-9_-]`, 1–50 characters, no `-` at either end.
 /// Input is lowercased first, so `CommandCenter` and `commandcenter` are one project.
+/// `_` is allowed as the original's catalog file allowed it (it is a valid NATS token).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Slug(String);
 
@@ -84,11 +87,11 @@ impl Slug {
         // below counts characters.
         if !s
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         {
             return Err(ValidationError::new(
                 FIELD,
-                "may contain only letters a-z, digits 0-9 and '-'",
+                "may contain only letters a-z, digits 0-9, '_' and '-'",
             ));
         }
         if s.len() > SLUG_MAX {
@@ -204,8 +207,9 @@ impl HubUrl {
 }
 string_newtype!(HubUrl);
 
-/// The NATS subject prefix of a project's mesh. Always `hub.<slug>`: it is derived from
-/// the slug, and a client that sends one must send exactly that.
+/// The NATS subject prefix of a project's mesh: dot-separated tokens of `[A-Za-z0-9_-]`,
+/// at most 100 characters (no wildcards, no blanks, no empty token). `hub.<slug>` when
+/// the client sends none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeshNamespace(String);
 
@@ -215,16 +219,41 @@ impl MeshNamespace {
         Self(format!("hub.{slug}"))
     }
 
-    /// Accepts `raw` only when it is the namespace `slug` implies; `None` gives the default.
+    /// Validates a namespace given explicitly.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        const FIELD: &str = "mesh_namespace";
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(ValidationError::new(FIELD, "must not be empty"));
+        }
+        if !s.split('.').all(|token| {
+            !token.is_empty()
+                && token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        }) {
+            return Err(ValidationError::new(
+                FIELD,
+                "must be a NATS subject prefix: dot-separated tokens of letters, digits, '_' and '-'",
+            ));
+        }
+        if s.len() > MESH_NAMESPACE_MAX {
+            return Err(ValidationError::new(
+                FIELD,
+                format!(
+                    "must be at most {MESH_NAMESPACE_MAX} characters (got {})",
+                    s.len()
+                ),
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// Validates `raw`; `None` (or blank) gives the default `hub.<slug>`.
     pub fn resolve(slug: &Slug, raw: Option<&str>) -> Result<Self, ValidationError> {
-        let expected = Self::for_slug(slug);
         match raw.map(str::trim) {
-            None | Some("") => Ok(expected),
-            Some(given) if given == expected.0 => Ok(expected),
-            Some(_) => Err(ValidationError::new(
-                "mesh_namespace",
-                format!("must be \"{expected}\" (hub.<slug>)"),
-            )),
+            None | Some("") => Ok(Self::for_slug(slug)),
+            Some(given) => Self::parse(given),
         }
     }
 
@@ -251,39 +280,27 @@ impl Serialize for MeshNamespace {
     }
 }
 
-/// A label: lowercased `[a-z0-9._-]`, 1–50 characters.
+/// A label: any printable text (trimmed, no control characters), 1–64 characters,
+/// case kept as written (`Machine Learning`). Two tags are the same tag when they match
+/// ignoring case ([`Tag::matches`]), so filters and duplicates are case-insensitive.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Tag(String);
 
 impl Tag {
-    /// Validates (after lowercasing and trimming) a tag.
+    /// Validates (after trimming) a tag.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        const FIELD: &str = "tag";
-        let s = raw.trim().to_ascii_lowercase();
-        if s.is_empty() {
-            return Err(ValidationError::new(FIELD, "must not be empty"));
-        }
-        // The alphabet first, so the length below counts characters (as for slugs).
-        if !s.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-        }) {
-            return Err(ValidationError::new(
-                FIELD,
-                "may contain only letters a-z, digits 0-9, '.', '_' and '-'",
-            ));
-        }
-        if s.len() > TAG_MAX {
-            return Err(ValidationError::new(
-                FIELD,
-                format!("must be at most {TAG_MAX} characters (got {})", s.len()),
-            ));
-        }
-        Ok(Self(s))
+        trimmed_text(raw, "tag", TAG_MAX).map(Self)
+    }
+
+    /// The same tag ignoring case (`Rust` matches `rust`, `ÉTÉ` matches `été`).
+    pub fn matches(&self, other: &Tag) -> bool {
+        self.0 == other.0 || self.0.to_lowercase() == other.0.to_lowercase()
     }
 }
 string_newtype!(Tag);
 
-/// A project's tags: at most 32, duplicates removed (first occurrence kept), order kept.
+/// A project's tags: at most 32, duplicates (ignoring case) removed, first occurrence
+/// kept as written, order kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Tags(Vec<Tag>);
@@ -294,7 +311,7 @@ impl Tags {
         let mut tags: Vec<Tag> = Vec::with_capacity(raw.len().min(TAGS_MAX));
         for (i, item) in raw.iter().enumerate() {
             let tag = Tag::parse(item.as_ref()).map_err(|e| e.at(format!("tags[{i}]")))?;
-            if !tags.contains(&tag) {
+            if !tags.iter().any(|have| have.matches(&tag)) {
                 // Stop at the first tag too many: the duplicate check is quadratic, and
                 // a body of 100 000 distinct tags must not cost billions of comparisons.
                 if tags.len() == TAGS_MAX {
@@ -515,33 +532,25 @@ impl ProjectPatch {
     }
 }
 
-/// How many projects a list returns when the client does not say.
+/// How many entries a history returns when the client does not say. (A project list
+/// without `limit` returns every project, as the original did.)
 pub const LIST_LIMIT_DEFAULT: u32 = 100;
 /// The most projects one list returns.
 pub const LIST_LIMIT_MAX: u32 = 1000;
 
 /// Which projects a list returns, in slug order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {
     /// Only projects in this status.
     pub status: Option<Status>,
-    /// Only projects with this tag.
+    /// Only projects with this tag (ignoring case).
     pub tag: Option<Tag>,
-    /// At most this many, 1..=[`LIST_LIMIT_MAX`].
-    pub limit: u32,
+    /// At most this many, 1..=[`LIST_LIMIT_MAX`]; `None`: every match.
+    pub limit: Option<u32>,
     /// Skip this many first.
     pub offset: u64,
-}
-
-impl Default for ListFilter {
-    fn default() -> Self {
-        Self {
-            status: None,
-            tag: None,
-            limit: LIST_LIMIT_DEFAULT,
-            offset: 0,
-        }
-    }
+    /// Only projects whose slug sorts after this one (cursor paging).
+    pub after: Option<Slug>,
 }
 
 /// Validates a raw page size (`limit`, of a list or a history): an integer in
@@ -563,7 +572,7 @@ pub fn parse_limit(raw: Option<&str>) -> Result<u32, ValidationError> {
 }
 
 impl ListFilter {
-    /// Validates raw query values; `None` takes the default.
+    /// Validates raw query values; `None` takes the default (no `limit`: every match).
     pub fn parse(
         status: Option<&str>,
         tag: Option<&str>,
@@ -572,7 +581,7 @@ impl ListFilter {
     ) -> Result<Self, ValidationError> {
         let status = status.map(Status::parse).transpose()?;
         let tag = tag.map(Tag::parse).transpose()?;
-        let limit = parse_limit(limit)?;
+        let limit = limit.map(|l| parse_limit(Some(l))).transpose()?;
         let offset = match offset {
             None => 0,
             // At most i64::MAX: the stores take it as a signed 64-bit integer.
@@ -588,7 +597,25 @@ impl ListFilter {
             tag,
             limit,
             offset,
+            after: None,
         })
+    }
+
+    /// Sets the cursor (`after=<slug>`); errors name the field `after`.
+    pub fn with_after(mut self, after: Option<&str>) -> Result<Self, ValidationError> {
+        self.after = after
+            .map(|a| Slug::parse(a).map_err(|e| e.at("after")))
+            .transpose()?;
+        Ok(self)
+    }
+
+    /// Whether `project` passes the status and tag conditions (not the paging ones).
+    pub fn matches(&self, project: &Project) -> bool {
+        self.status.is_none_or(|s| project.status == s)
+            && self
+                .tag
+                .as_ref()
+                .is_none_or(|t| project.tags.iter().any(|have| have.matches(t)))
     }
 }
 

@@ -28,10 +28,10 @@ struct Entry {
     mesh_namespace: Option<String>,
     #[serde(default)]
     tags: Option<Vec<String>>,
-    /// Accepted for compatibility with the original's files; not used.
+    /// The original's fan-out list (`allow_fanout: []`): accepted in any form, not used.
     #[serde(default)]
     #[allow(dead_code)]
-    allow_fanout: Option<bool>,
+    allow_fanout: Option<serde_yaml::Value>,
 }
 
 /// Why the catalog file was refused.
