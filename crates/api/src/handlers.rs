@@ -159,6 +159,7 @@ pub(crate) async fn list_projects(
         param(&q, "offset"),
     )
     .and_then(|f| f.with_after(param(&q, "after")))
+    .and_then(|f| query_is_utf8(req.query_string()).map(|()| f))
     .map_err(ApiError::validation)?;
     let page = state.federation.list(&filter);
     let mut reply = HttpResponse::Ok();
@@ -210,6 +211,45 @@ fn json_array_stream(
         }
         std::task::Poll::Ready(Some(Ok(web::Bytes::from(buf))))
     })
+}
+
+/// Refuses a query value that is not UTF-8 once percent-decoded (the query extractor
+/// would replace the bad bytes by U+FFFD and go on), naming its parameter.
+fn query_is_utf8(raw: &str) -> Result<(), federation_domain::ValidationError> {
+    fn hex(b: u8) -> Option<u8> {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    }
+    for pair in raw.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let mut bytes = Vec::with_capacity(value.len());
+        let mut it = value.bytes();
+        while let Some(b) = it.next() {
+            match b {
+                b'%' => {
+                    let mut rest = it.clone();
+                    match (rest.next().and_then(hex), rest.next().and_then(hex)) {
+                        (Some(h), Some(l)) => {
+                            bytes.push(h * 16 + l);
+                            it = rest;
+                        }
+                        _ => bytes.push(b),
+                    }
+                }
+                b'+' => bytes.push(b' '),
+                other => bytes.push(other),
+            }
+        }
+        if std::str::from_utf8(&bytes).is_err() {
+            let field: String = key.chars().take(64).collect();
+            return Err(federation_domain::ValidationError::new(
+                field,
+                "must be UTF-8 text",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Percent-encodes a query value (everything but RFC 3986's unreserved characters).

@@ -95,7 +95,7 @@ async fn bad_payloads_are_422_with_the_kind_and_field() {
             Some("project_slug"),
         ),
         (
-            r#"{"project_slug":"commandcenter","mesh_namespace":"hub.x"}"#,
+            r#"{"project_slug":"commandcenter","mesh_namespace":"hub..x"}"#,
             "bad_namespace",
             Some("mesh_namespace"),
         ),
