@@ -154,6 +154,9 @@ pub struct Settings {
 /// The variable that names another env file than `./.env`.
 pub const ENV_FILE_VAR: &str = "FEDERATION_ENV_FILE";
 
+/// An env file read: its path and the variables the environment does not set.
+pub type EnvFile = (PathBuf, Vec<(String, String)>);
+
 /// The `.env` file of `dir` (or the one `FEDERATION_ENV_FILE` names), as the original
 /// read it: its variables, of which those the environment already sets are left out
 /// (the environment wins). `None` when there is no `./.env`; a file named by
@@ -161,7 +164,7 @@ pub const ENV_FILE_VAR: &str = "FEDERATION_ENV_FILE";
 pub fn env_file(
     dir: &Path,
     env: impl Fn(&str) -> Option<String>,
-) -> anyhow::Result<Option<(std::path::PathBuf, Vec<(String, String)>)>> {
+) -> anyhow::Result<Option<EnvFile>> {
     let (path, required) = match env(ENV_FILE_VAR).as_deref().and_then(non_empty) {
         Some(named) => (dir.join(named), true),
         None => (dir.join(".env"), false),

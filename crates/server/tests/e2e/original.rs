@@ -45,6 +45,7 @@ async fn migrate_converts_the_originals_database_in_place_once() {
     let out = migrate(&url, &[]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    println!("$ federation migrate --database-url …\n{stdout}");
     assert!(stdout.contains("alembic 002_heartbeat_idx"), "{stdout}");
     for line in [
         "kept project id 1 \"commandcenter\" status online (3 tag(s))",
@@ -106,6 +107,10 @@ async fn migrate_converts_the_originals_database_in_place_once() {
         .json()
         .await
         .unwrap();
+    println!(
+        "$ GET /api/fed/projects\n{}",
+        serde_json::to_string_pretty(&list).unwrap()
+    );
     let ids: Vec<(i64, &str)> = list
         .iter()
         .map(|p| (p["id"].as_i64().unwrap(), p["slug"].as_str().unwrap()))
