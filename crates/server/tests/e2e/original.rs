@@ -201,3 +201,59 @@ async fn the_originals_catalog_file_loads_unchanged() {
     assert_eq!(p["mesh_namespace"], "hub.commandcenter");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dotenv_file_is_read_the_environment_wins_and_log_level_takes_pythons_names() {
+    let db = postgres_database().expect("test PostgreSQL");
+    let url = db.url.clone();
+    std::mem::forget(db);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("DATABASE_URL={url}\nLOG_LEVEL=CRITICAL\n"),
+    )
+    .unwrap();
+    let run = |envs: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_federation"));
+        cmd.arg("migrate")
+            .current_dir(dir.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("LOG_LEVEL")
+            .env_remove("FEDERATION_ENV_FILE");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    // DATABASE_URL from .env: the PostgreSQL database is migrated, not embedded SQLite.
+    let out = run(&[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains(&url), "{stdout}");
+    // The environment wins over the file: a bad LOG_LEVEL there stops the start.
+    let out = run(&[("LOG_LEVEL", "verbose")]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("LOG_LEVEL"),
+        "{}",
+        text(&out.stderr)
+    );
+    // warning (the original's value) logs warnings: the start line (info) is not shown,
+    // while info shows which env file was read.
+    let out = run(&[("LOG_LEVEL", "info"), ("LOG_FORMAT", "json")]);
+    let logs = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(logs.contains("read settings from env file"), "{logs}");
+    assert!(logs.contains(".env"), "{logs}");
+    let out = run(&[("LOG_LEVEL", "warning")]);
+    let logs = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{logs}");
+    assert!(!logs.contains("read settings from env file"), "{logs}");
+    // FEDERATION_ENV_FILE names another file, which must exist.
+    let out = run(&[("FEDERATION_ENV_FILE", "missing.env")]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("FEDERATION_ENV_FILE"),
+        "{}",
+        text(&out.stderr)
+    );
+}
