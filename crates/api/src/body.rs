@@ -157,8 +157,9 @@ pub(crate) fn registration(bytes: &[u8]) -> Result<RegistrationInput, ApiError> 
 
 const PATCHABLE: [&str; 3] = ["name", "hub_url", "tags"];
 
-/// The patch body (`PATCH /api/fed/projects/{slug}`): only `name`, `hub_url` and `tags`,
-/// none of them `null`; any other field is a 422 naming it.
+/// The patch body (`PATCH /api/fed/projects/{slug}`): only `name`, `hub_url` and `tags`;
+/// `name` and `hub_url` must not be `null`, `tags: null` removes every tag (as in a JSON
+/// merge patch); any other field is a 422 naming it.
 pub(crate) fn patch(bytes: &[u8]) -> Result<ProjectPatch, ApiError> {
     let mut obj = json_object(bytes)?;
     if let Some(unknown) = obj.keys().find(|k| !PATCHABLE.contains(&k.as_str())) {
@@ -169,7 +170,8 @@ pub(crate) fn patch(bytes: &[u8]) -> Result<ProjectPatch, ApiError> {
             ),
         ));
     }
-    for field in PATCHABLE {
+    let clear_tags = matches!(obj.get("tags"), Some(Value::Null));
+    for field in ["name", "hub_url"] {
         if matches!(obj.get(field), Some(Value::Null)) {
             return Err(ApiError::validation(
                 federation_domain::ValidationError::new(field, "must not be null"),
@@ -187,7 +189,8 @@ pub(crate) fn patch(bytes: &[u8]) -> Result<ProjectPatch, ApiError> {
     let tags = opt_strings(&mut obj, "tags")?
         .map(|t| Tags::parse(&t))
         .transpose()
-        .map_err(ApiError::validation)?;
+        .map_err(ApiError::validation)?
+        .or_else(|| clear_tags.then(Tags::default));
     Ok(ProjectPatch {
         name,
         hub_url,
@@ -247,9 +250,14 @@ mod tests {
             (422, Some("hub_url".into()))
         );
         assert_eq!(
-            err(patch(br#"{"tags":["ok","BAD TAG"]}"#)),
+            err(patch(br#"{"tags":["ok",""]}"#)),
             (422, Some("tags[1]".into()))
         );
+        let spaced = patch(br#"{"tags":["Machine Learning"]}"#).unwrap();
+        assert_eq!(spaced.tags.unwrap().len(), 1);
+        // tags: null clears the tags, as a JSON merge patch does.
+        let cleared = patch(br#"{"tags":null}"#).unwrap();
+        assert!(cleared.tags.unwrap().is_empty());
         assert!(patch(b"{}").unwrap().is_empty());
         let p = patch(br#"{"name":" New ","tags":[]}"#).unwrap();
         assert_eq!(p.name.unwrap().as_str(), "New");

@@ -173,27 +173,75 @@ pub struct AcceptedDto {
 /// Unknown fields (such as the original's `allow_fanout`) are ignored.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RegisterRequest {
-    /// Lowercase `[a-z0-9-]`, 1–50 characters; input is lowercased.
-    #[schema(example = "commandcenter")]
+    /// `[a-z0-9_-]`, 1–50 characters, no `-` at either end; input is lowercased, so
+    /// slugs are case-insensitive.
+    #[schema(
+        example = "commandcenter",
+        pattern = r"^\s*[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?\s*$",
+        min_length = 1,
+        max_length = 50
+    )]
     pub slug: String,
-    #[schema(example = "CommandCenter")]
+    /// 1–200 characters, no control characters.
+    #[schema(
+        example = "CommandCenter",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^\s*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
-    /// An absolute http(s) URL, at most 500 characters.
-    #[schema(example = "http://localhost:8000")]
+    /// An absolute http(s) URL with a host and no credentials, at most 500 characters.
+    #[schema(
+        example = "http://localhost:8000",
+        pattern = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s@/?#]+(/\S*)?\s*$",
+        min_length = 8,
+        max_length = 500
+    )]
     pub hub_url: String,
-    /// Defaults to, and must equal, `hub.<slug>`.
-    #[schema(example = "hub.commandcenter")]
+    /// A NATS subject prefix: dot-separated tokens of `[A-Za-z0-9_-]`, at most 100
+    /// characters. `hub.<slug>` when absent or null.
+    #[schema(
+        example = "hub.commandcenter",
+        pattern = r"^\s*[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\s*$",
+        max_length = 100,
+        nullable
+    )]
     pub mesh_namespace: Option<String>,
-    #[schema(example = json!(["python"]))]
-    pub tags: Option<Vec<String>>,
+    /// At most 32 distinct tags (ignoring case), each 1–64 printable characters.
+    #[schema(example = json!(["python"]), nullable, max_items = 32, inline)]
+    pub tags: Option<Vec<TagText>>,
 }
 
-/// `PATCH /api/fed/projects/{slug}`: only these fields may be set.
+/// A tag: 1–64 characters of printable text (no control characters), case kept.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(
+    example = "Machine Learning",
+    min_length = 1,
+    max_length = 64,
+    pattern = r"^\s*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$"
+)]
+pub struct TagText(pub String);
+
+/// `PATCH /api/fed/projects/{slug}`: only these fields may be set (any other is a
+/// 422); `name` and `hub_url` must not be null; `tags: null` removes every tag.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PatchRequest {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^\s*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$",
+        nullable = false
+    )]
     pub name: Option<String>,
+    #[schema(
+        pattern = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s@/?#]+(/\S*)?\s*$",
+        min_length = 8,
+        max_length = 500,
+        nullable = false
+    )]
     pub hub_url: Option<String>,
-    pub tags: Option<Vec<String>>,
+    #[schema(nullable, max_items = 32)]
+    pub tags: Option<Vec<TagText>>,
 }
 
 /// A heartbeat: the original service's payload (also accepted wrapped in
@@ -204,11 +252,16 @@ pub struct HeartbeatRequest {
     #[schema(example = "commandcenter")]
     pub project_slug: String,
     pub hub_url: Option<String>,
-    /// Must equal `hub.<slug>` when given.
+    /// A NATS subject prefix when given.
+    #[schema(
+        pattern = r"^\s*[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\s*$",
+        max_length = 100
+    )]
     pub mesh_namespace: Option<String>,
-    /// RFC 3339; older than the offline threshold is a replay, more than 5 minutes
-    /// ahead is refused.
-    #[schema(format = DateTime, example = "2025-11-18T12:00:00Z")]
+    /// The sender's clock, RFC 3339. Status is measured on our clock; a timestamp more
+    /// than an hour old (a replay) or more than 5 minutes ahead is refused. Leave it
+    /// out when the sender's clock is not to be trusted.
+    #[schema(format = DateTime)]
     pub timestamp: Option<String>,
     #[schema(example = "0.9.0")]
     pub version: Option<String>,

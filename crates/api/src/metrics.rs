@@ -337,6 +337,24 @@ impl prometheus_client::collector::Collector for StateCollector {
             ConstCounter::new(n).encode(m.encode_family(&[("outcome", outcome)])?)?;
         }
 
+        let skew = fed.clock_skew();
+        let mut buckets = skew.buckets();
+        let counted: u64 = buckets.iter().map(|(_, n)| n).sum();
+        buckets.push((f64::MAX, skew.count().saturating_sub(counted)));
+        let mut m = encoder.encode_descriptor(
+            "federation_heartbeat_clock_skew_seconds",
+            "How far senders' clocks are from ours (absolute), per accepted heartbeat that \
+             carries a timestamp; status is measured on our clock",
+            None,
+            MetricType::Histogram,
+        )?;
+        m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            skew.sum(),
+            skew.count(),
+            &buckets,
+            None,
+        )?;
+
         let mut m = encoder.encode_descriptor(
             "federation_status_transitions",
             "Status transitions stored, by from and to",

@@ -17,7 +17,7 @@ use thiserror::Error;
 
 use crate::error::ValidationError;
 use crate::model::{HubUrl, MeshNamespace, Slug, Version};
-use crate::policy::{StatusPolicy, MAX_CLOCK_SKEW};
+use crate::policy::{StatusPolicy, MAX_CLOCK_SKEW, MAX_HEARTBEAT_AGE};
 
 /// The largest heartbeat we read, in bytes.
 pub const MAX_HEARTBEAT_BYTES: usize = 8 * 1024;
@@ -82,14 +82,14 @@ pub enum HeartbeatError {
         /// The slug in the payload.
         payload: String,
     },
-    #[error("heartbeat mesh_namespace must be {expected:?}")]
-    /// A `mesh_namespace` other than the project's.
+    #[error("heartbeat mesh_namespace {expected}")]
+    /// A `mesh_namespace` that is not a valid NATS subject prefix.
     BadNamespace {
-        /// The project's namespace.
+        /// The rule it breaks.
         expected: String,
     },
-    #[error("heartbeat timestamp {sent_at} is older than the offline threshold (a replay)")]
-    /// Older than the offline threshold.
+    #[error("heartbeat timestamp {sent_at} is more than an hour old (a replay)")]
+    /// Older than [`MAX_HEARTBEAT_AGE`] (or the offline threshold, when that is longer).
     Replay {
         /// The heartbeat's timestamp.
         sent_at: DateTime<Utc>,
@@ -240,8 +240,8 @@ pub fn decode(
         });
     }
     if let Some(ns) = wire.mesh_namespace.as_deref() {
-        MeshNamespace::resolve(&slug, Some(ns)).map_err(|_| HeartbeatError::BadNamespace {
-            expected: MeshNamespace::for_slug(&slug).to_string(),
+        MeshNamespace::resolve(&slug, Some(ns)).map_err(|e| HeartbeatError::BadNamespace {
+            expected: e.message,
         })?;
     }
     let hub_url = wire
@@ -259,7 +259,7 @@ pub fn decode(
 
     let sent_at = wire.timestamp.as_deref().map(parse_timestamp).transpose()?;
     if let Some(sent_at) = sent_at {
-        if sent_at < now - policy.offline_after() {
+        if sent_at < now - MAX_HEARTBEAT_AGE.max(policy.offline_after()) {
             return Err(HeartbeatError::Replay { sent_at });
         }
         if sent_at > now + MAX_CLOCK_SKEW {
@@ -462,7 +462,7 @@ mod tests {
 
     #[test]
     fn rejects_an_invalid_slug() {
-        let err = dec("bad_slug", r#"{"project_slug":"bad_slug"}"#).unwrap_err();
+        let err = dec("bad.slug", r#"{"project_slug":"bad.slug"}"#).unwrap_err();
         assert_eq!(err.kind(), "invalid_field");
         assert_eq!(err.field(), Some("project_slug"));
     }
@@ -471,28 +471,31 @@ mod tests {
     fn rejects_a_foreign_namespace() {
         let err = dec(
             "alpha",
-            r#"{"project_slug":"alpha","mesh_namespace":"hub.beta"}"#,
+            r#"{"project_slug":"alpha","mesh_namespace":"hub..beta"}"#,
         )
         .unwrap_err();
-        assert_eq!(
-            err,
-            HeartbeatError::BadNamespace {
-                expected: "hub.alpha".into()
-            }
-        );
+        assert_eq!(err.kind(), "bad_namespace");
+        assert_eq!(err.field(), Some("mesh_namespace"));
+        // Any valid subject prefix is fine (the original's namespaces were free).
+        assert!(dec(
+            "alpha",
+            r#"{"project_slug":"alpha","mesh_namespace":"veria.mesh"}"#
+        )
+        .is_ok());
     }
 
     #[test]
     fn rejects_a_replayed_timestamp() {
-        // now is 12:00:30; offline_after is 90 s, so 11:59:00 is the oldest accepted.
+        // now is 12:00:30; a sender's clock may be an hour behind, so 11:00:30 is the
+        // oldest accepted (whatever offline_after is: liveness is on our clock).
         let ok = dec(
             "a",
-            r#"{"project_slug":"a","timestamp":"2025-11-18T11:59:00Z"}"#,
+            r#"{"project_slug":"a","timestamp":"2025-11-18T11:00:30Z"}"#,
         );
         assert!(ok.is_ok());
         let err = dec(
             "a",
-            r#"{"project_slug":"a","timestamp":"2025-11-18T11:58:59Z"}"#,
+            r#"{"project_slug":"a","timestamp":"2025-11-18T11:00:29Z"}"#,
         )
         .unwrap_err();
         assert_eq!(err.kind(), "replay");

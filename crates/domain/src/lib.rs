@@ -38,4 +38,4 @@ pub use replication::{Change, ChangeKind, ChangesSince, Registry, Role, Snapshot
 pub use service::{
     ChangeListener, Federation, FlushFailed, HeartbeatRejected, Ports, ReplicaOptions, TickReport,
 };
-pub use stats::{HeartbeatCounters, TransitionCounters, HEARTBEAT_OUTCOMES};
+pub use stats::{ClockSkew, HeartbeatCounters, TransitionCounters, HEARTBEAT_OUTCOMES};

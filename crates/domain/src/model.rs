@@ -61,7 +61,9 @@ pub const NAME_MAX: usize = 200;
 /// Longest hub URL, in characters.
 pub const HUB_URL_MAX: usize = 500;
 /// Longest tag, in characters.
-pub const TAG_MAX: usize = 50;
+pub const TAG_MAX: usize = 64;
+/// Longest mesh namespace, in characters.
+pub const MESH_NAMESPACE_MAX: usize = 100;
 /// Most tags a project may carry.
 pub const TAGS_MAX: usize = 32;
 /// Longest version, in characters.
@@ -75,8 +77,9 @@ impl std::borrow::Borrow<str> for Slug {
     }
 }
 
-/// A project's identifier: lowercase `[a-z0-9-]`, 1–50 characters, no `-` at either end.
+/// A project's identifier: lowercase `[a-z0-9_-]`, 1–50 characters, no `-` at either end.
 /// Input is lowercased first, so `CommandCenter` and `commandcenter` are one project.
+/// `_` is allowed as the original's catalog file allowed it (it is a valid NATS token).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Slug(String);
 
@@ -92,11 +95,11 @@ impl Slug {
         // below counts characters.
         if !s
             .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
         {
             return Err(ValidationError::new(
                 FIELD,
-                "may contain only letters a-z, digits 0-9 and '-'",
+                "may contain only letters a-z, digits 0-9, '_' and '-'",
             ));
         }
         if s.len() > SLUG_MAX {
@@ -212,8 +215,9 @@ impl HubUrl {
 }
 string_newtype!(HubUrl);
 
-/// The NATS subject prefix of a project's mesh. Always `hub.<slug>`: it is derived from
-/// the slug, and a client that sends one must send exactly that.
+/// The NATS subject prefix of a project's mesh: dot-separated tokens of `[A-Za-z0-9_-]`,
+/// at most 100 characters (no wildcards, no blanks, no empty token). `hub.<slug>` when
+/// the client sends none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeshNamespace(String);
 
@@ -223,16 +227,41 @@ impl MeshNamespace {
         Self(format!("hub.{slug}"))
     }
 
-    /// Accepts `raw` only when it is the namespace `slug` implies; `None` gives the default.
+    /// Validates a namespace given explicitly.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        const FIELD: &str = "mesh_namespace";
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(ValidationError::new(FIELD, "must not be empty"));
+        }
+        if !s.split('.').all(|token| {
+            !token.is_empty()
+                && token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        }) {
+            return Err(ValidationError::new(
+                FIELD,
+                "must be a NATS subject prefix: dot-separated tokens of letters, digits, '_' and '-'",
+            ));
+        }
+        if s.len() > MESH_NAMESPACE_MAX {
+            return Err(ValidationError::new(
+                FIELD,
+                format!(
+                    "must be at most {MESH_NAMESPACE_MAX} characters (got {})",
+                    s.len()
+                ),
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// Validates `raw`; `None` (or blank) gives the default `hub.<slug>`.
     pub fn resolve(slug: &Slug, raw: Option<&str>) -> Result<Self, ValidationError> {
-        let expected = Self::for_slug(slug);
         match raw.map(str::trim) {
-            None | Some("") => Ok(expected),
-            Some(given) if given == expected.0 => Ok(expected),
-            Some(_) => Err(ValidationError::new(
-                "mesh_namespace",
-                format!("must be \"{expected}\" (hub.<slug>)"),
-            )),
+            None | Some("") => Ok(Self::for_slug(slug)),
+            Some(given) => Self::parse(given),
         }
     }
 
@@ -259,39 +288,27 @@ impl Serialize for MeshNamespace {
     }
 }
 
-/// A label: lowercased `[a-z0-9._-]`, 1–50 characters.
+/// A label: any printable text (trimmed, no control characters), 1–64 characters,
+/// case kept as written (`Machine Learning`). Two tags are the same tag when they match
+/// ignoring case ([`Tag::matches`]), so filters and duplicates are case-insensitive.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Tag(String);
 
 impl Tag {
-    /// Validates (after lowercasing and trimming) a tag.
+    /// Validates (after trimming) a tag.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        const FIELD: &str = "tag";
-        let s = raw.trim().to_ascii_lowercase();
-        if s.is_empty() {
-            return Err(ValidationError::new(FIELD, "must not be empty"));
-        }
-        // The alphabet first, so the length below counts characters (as for slugs).
-        if !s.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-        }) {
-            return Err(ValidationError::new(
-                FIELD,
-                "may contain only letters a-z, digits 0-9, '.', '_' and '-'",
-            ));
-        }
-        if s.len() > TAG_MAX {
-            return Err(ValidationError::new(
-                FIELD,
-                format!("must be at most {TAG_MAX} characters (got {})", s.len()),
-            ));
-        }
-        Ok(Self(s))
+        trimmed_text(raw, "tag", TAG_MAX).map(Self)
+    }
+
+    /// The same tag ignoring case (`Rust` matches `rust`, `ÉTÉ` matches `été`).
+    pub fn matches(&self, other: &Tag) -> bool {
+        self.0 == other.0 || self.0.to_lowercase() == other.0.to_lowercase()
     }
 }
 string_newtype!(Tag);
 
-/// A project's tags: at most 32, duplicates removed (first occurrence kept), order kept.
+/// A project's tags: at most 32, duplicates (ignoring case) removed, first occurrence
+/// kept as written, order kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Tags(Vec<Tag>);
@@ -302,7 +319,7 @@ impl Tags {
         let mut tags: Vec<Tag> = Vec::with_capacity(raw.len().min(TAGS_MAX));
         for (i, item) in raw.iter().enumerate() {
             let tag = Tag::parse(item.as_ref()).map_err(|e| e.at(format!("tags[{i}]")))?;
-            if !tags.contains(&tag) {
+            if !tags.iter().any(|have| have.matches(&tag)) {
                 // Stop at the first tag too many: the duplicate check is quadratic, and
                 // a body of 100 000 distinct tags must not cost billions of comparisons.
                 if tags.len() == TAGS_MAX {
@@ -523,33 +540,25 @@ impl ProjectPatch {
     }
 }
 
-/// How many projects a list returns when the client does not say.
+/// How many entries a history returns when the client does not say. (A project list
+/// without `limit` returns every project, as the original did.)
 pub const LIST_LIMIT_DEFAULT: u32 = 100;
 /// The most projects one list returns.
 pub const LIST_LIMIT_MAX: u32 = 1000;
 
 /// Which projects a list returns, in slug order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {
     /// Only projects in this status.
     pub status: Option<Status>,
-    /// Only projects with this tag.
+    /// Only projects with this tag (ignoring case).
     pub tag: Option<Tag>,
-    /// At most this many, 1..=[`LIST_LIMIT_MAX`].
-    pub limit: u32,
+    /// At most this many, 1..=[`LIST_LIMIT_MAX`]; `None`: every match.
+    pub limit: Option<u32>,
     /// Skip this many first.
     pub offset: u64,
-}
-
-impl Default for ListFilter {
-    fn default() -> Self {
-        Self {
-            status: None,
-            tag: None,
-            limit: LIST_LIMIT_DEFAULT,
-            offset: 0,
-        }
-    }
+    /// Only projects whose slug sorts after this one (cursor paging).
+    pub after: Option<Slug>,
 }
 
 /// Validates a raw page size (`limit`, of a list or a history): an integer in
@@ -571,7 +580,7 @@ pub fn parse_limit(raw: Option<&str>) -> Result<u32, ValidationError> {
 }
 
 impl ListFilter {
-    /// Validates raw query values; `None` takes the default.
+    /// Validates raw query values; `None` takes the default (no `limit`: every match).
     pub fn parse(
         status: Option<&str>,
         tag: Option<&str>,
@@ -580,7 +589,7 @@ impl ListFilter {
     ) -> Result<Self, ValidationError> {
         let status = status.map(Status::parse).transpose()?;
         let tag = tag.map(Tag::parse).transpose()?;
-        let limit = parse_limit(limit)?;
+        let limit = limit.map(|l| parse_limit(Some(l))).transpose()?;
         let offset = match offset {
             None => 0,
             // At most i64::MAX: the stores take it as a signed 64-bit integer.
@@ -596,7 +605,25 @@ impl ListFilter {
             tag,
             limit,
             offset,
+            after: None,
         })
+    }
+
+    /// Sets the cursor (`after=<slug>`); errors name the field `after`.
+    pub fn with_after(mut self, after: Option<&str>) -> Result<Self, ValidationError> {
+        self.after = after
+            .map(|a| Slug::parse(a).map_err(|e| e.at("after")))
+            .transpose()?;
+        Ok(self)
+    }
+
+    /// Whether `project` passes the status and tag conditions (not the paging ones).
+    pub fn matches(&self, project: &Project) -> bool {
+        self.status.is_none_or(|s| project.status == s)
+            && self
+                .tag
+                .as_ref()
+                .is_none_or(|t| project.tags.iter().any(|have| have.matches(t)))
     }
 }
 
@@ -709,8 +736,12 @@ mod tests {
 
     #[test]
     fn slug_rejects_other_characters() {
+        assert_eq!(Slug::parse("legacy_hub").unwrap().as_str(), "legacy_hub");
+        assert_eq!(
+            Slug::parse("Legacy_Hub").unwrap(),
+            Slug::parse("legacy_hub").unwrap()
+        );
         for bad in [
-            "bad_slug",
             "a.b",
             "a b",
             "a/b",
@@ -840,7 +871,7 @@ mod tests {
     // ---- MeshNamespace -------------------------------------------------------------
 
     #[test]
-    fn mesh_namespace_defaults_to_and_must_equal_hub_dot_slug() {
+    fn mesh_namespace_defaults_to_hub_dot_slug_and_takes_any_subject_prefix() {
         let slug = Slug::parse("CommandCenter").unwrap();
         assert_eq!(MeshNamespace::for_slug(&slug).as_str(), "hub.commandcenter");
         for absent in [None, Some(""), Some("  ")] {
@@ -855,45 +886,66 @@ mod tests {
                 .as_str(),
             "hub.commandcenter"
         );
+        for ok in ["veria.mesh", "hub.other", "A_b-1.c", "single"] {
+            assert_eq!(
+                MeshNamespace::resolve(&slug, Some(ok)).unwrap().as_str(),
+                ok
+            );
+        }
+        let long = format!("a.{}", "b".repeat(98));
+        assert!(MeshNamespace::parse(&long).is_ok());
         for bad in [
-            "hub.other",
-            "commandcenter",
-            "hub.commandcenter.x",
-            "mesh.commandcenter",
+            "hub..x",
+            ".hub",
+            "hub.",
+            "hub.*",
+            "hub.>",
+            "hub x",
+            "hüb",
+            "hub\u{0}",
+            &format!("{long}c"),
         ] {
             let err = MeshNamespace::resolve(&slug, Some(bad)).unwrap_err();
             assert_eq!(err.field, "mesh_namespace", "{bad}");
-            assert!(err.message.contains("hub.commandcenter"), "{err}");
         }
     }
 
     // ---- Tag / Tags ----------------------------------------------------------------
 
     #[test]
-    fn tag_is_lowercased_and_limited_to_its_alphabet_and_length() {
-        assert_eq!(Tag::parse(" Python ").unwrap().as_str(), "python");
-        assert_eq!(Tag::parse("v1.2_beta-x").unwrap().as_str(), "v1.2_beta-x");
-        assert!(Tag::parse(&"t".repeat(50)).is_ok());
-        let err = Tag::parse(&"t".repeat(51)).unwrap_err();
+    fn tag_is_printable_text_up_to_sixty_four_characters_case_kept() {
+        assert_eq!(Tag::parse(" Python ").unwrap().as_str(), "Python");
+        assert_eq!(
+            Tag::parse("Machine Learning").unwrap().as_str(),
+            "Machine Learning"
+        );
+        for ok in ["v1.2_beta-x", "a/b", "c++", "naïve", "a,b", "日本語"] {
+            assert_eq!(Tag::parse(ok).unwrap().as_str(), ok);
+        }
+        assert!(Tag::parse(&"é".repeat(64)).is_ok());
+        let err = Tag::parse(&"t".repeat(65)).unwrap_err();
         assert_eq!(err.field, "tag");
-        assert!(err.message.contains("got 51"), "{err}");
-        for bad in ["", " ", "a b", "a/b", "c++", "naïve", "a,b"] {
+        assert!(err.message.contains("got 65"), "{err}");
+        for bad in ["", " ", "a\nb", "a\u{7f}b", "nul\u{0}"] {
             assert_eq!(field_of(Tag::parse(bad)), "tag", "{bad:?}");
         }
+        assert!(Tag::parse("ÉTÉ")
+            .unwrap()
+            .matches(&Tag::parse("été").unwrap()));
     }
 
     #[test]
     fn tags_remove_duplicates_and_keep_first_order() {
         let tags = Tags::parse(&["Rust", "python", "rust", "Go", "PYTHON"]).unwrap();
         let got: Vec<&str> = tags.iter().map(Tag::as_str).collect();
-        assert_eq!(got, ["rust", "python", "go"]);
+        assert_eq!(got, ["Rust", "python", "Go"]);
         assert_eq!(tags.len(), 3);
         assert!(Tags::parse::<&str>(&[]).unwrap().is_empty());
     }
 
     #[test]
     fn tags_error_names_the_index_of_the_bad_tag() {
-        let err = Tags::parse(&["ok", "fine", "also-ok", "not ok"]).unwrap_err();
+        let err = Tags::parse(&["ok", "fine", "also-ok", "not\tok"]).unwrap_err();
         assert_eq!(err.field, "tags[3]");
         let err = Tags::parse(&[""]).unwrap_err();
         assert_eq!(err.field, "tags[0]");
@@ -1071,10 +1123,10 @@ mod tests {
         assert_eq!(field_of(input("a", " ", "http://a").validate()), "name");
         assert_eq!(field_of(input("a", "A", "ftp://a").validate()), "hub_url");
         let mut wrong_ns = input("a", "A", "http://a");
-        wrong_ns.mesh_namespace = Some("hub.b".into());
+        wrong_ns.mesh_namespace = Some("hub..b".into());
         assert_eq!(field_of(wrong_ns.validate()), "mesh_namespace");
         let mut bad_tag = input("a", "A", "http://a");
-        bad_tag.tags = Some(vec!["ok".into(), "no way".into()]);
+        bad_tag.tags = Some(vec!["ok".into(), "no\nway".into()]);
         assert_eq!(field_of(bad_tag.validate()), "tags[1]");
     }
 
@@ -1090,7 +1142,7 @@ mod tests {
     fn list_filter_defaults() {
         let f = ListFilter::parse(None, None, None, None).unwrap();
         assert_eq!(f, ListFilter::default());
-        assert_eq!(f.limit, 100);
+        assert_eq!(f.limit, None, "no limit: every project, as the original");
         assert_eq!(f.offset, 0);
         assert_eq!(f.status, None);
         assert_eq!(f.tag, None);
@@ -1100,14 +1152,14 @@ mod tests {
     fn list_filter_parses_valid_values() {
         let f = ListFilter::parse(Some("ONLINE"), Some("Python"), Some("1000"), Some("5")).unwrap();
         assert_eq!(f.status, Some(Status::Online));
-        assert_eq!(f.tag, Some(Tag::parse("python").unwrap()));
-        assert_eq!(f.limit, 1000);
+        assert_eq!(f.tag, Some(Tag::parse("Python").unwrap()));
+        assert_eq!(f.limit, Some(1000));
         assert_eq!(f.offset, 5);
         assert_eq!(
             ListFilter::parse(None, None, Some("1"), Some("0"))
                 .unwrap()
                 .limit,
-            1
+            Some(1)
         );
     }
 
@@ -1175,7 +1227,7 @@ mod tests {
             "status"
         );
         assert_eq!(
-            field_of(ListFilter::parse(None, Some("a b"), None, None)),
+            field_of(ListFilter::parse(None, Some("a\u{1}b"), None, None)),
             "tag"
         );
     }
@@ -1197,20 +1249,20 @@ mod tests {
         let version: Version = serde_json::from_str("\"1.0\"").unwrap();
         assert_eq!(serde_json::to_string(&version).unwrap(), "\"1.0\"");
         let tags: Tags = serde_json::from_str(r#"["B","a","b"]"#).unwrap();
-        assert_eq!(serde_json::to_string(&tags).unwrap(), r#"["b","a"]"#);
+        assert_eq!(serde_json::to_string(&tags).unwrap(), r#"["B","a"]"#);
         let ns = MeshNamespace::for_slug(&slug);
         assert_eq!(serde_json::to_string(&ns).unwrap(), "\"hub.alpha-1\"");
     }
 
     #[test]
     fn deserializing_runs_validation() {
-        let err = serde_json::from_str::<Slug>("\"bad_slug\"").unwrap_err();
+        let err = serde_json::from_str::<Slug>("\"bad.slug\"").unwrap_err();
         assert!(err.to_string().contains("slug"), "{err}");
         assert!(serde_json::from_str::<HubUrl>("\"ftp://x\"").is_err());
         assert!(serde_json::from_str::<ProjectName>("\"\"").is_err());
-        assert!(serde_json::from_str::<Tag>("\"a b\"").is_err());
+        assert!(serde_json::from_str::<Tag>("\"a\\nb\"").is_err());
         assert!(serde_json::from_str::<Version>(&format!("\"{}\"", "v".repeat(51))).is_err());
-        let err = serde_json::from_str::<Tags>(r#"["ok","not ok"]"#).unwrap_err();
+        let err = serde_json::from_str::<Tags>(r#"["ok","not\u0007ok"]"#).unwrap_err();
         assert!(err.to_string().contains("tags[1]"), "{err}");
         // FromStr goes through the same rules.
         assert!("Alpha".parse::<Slug>().is_ok());

@@ -12,6 +12,10 @@ pub const DEFAULT_DEGRADED_AFTER: Duration = Duration::from_secs(60);
 pub const DEFAULT_OFFLINE_AFTER: Duration = Duration::from_secs(90);
 /// How far ahead of our clock a heartbeat's own timestamp may be.
 pub const MAX_CLOCK_SKEW: TimeDelta = TimeDelta::seconds(300);
+/// How old a heartbeat's own timestamp may be before it is taken for a replay. Liveness
+/// is measured on our clock (when a heartbeat arrives), so a sender whose clock is
+/// behind by up to this much has no effect on its status.
+pub const MAX_HEARTBEAT_AGE: TimeDelta = TimeDelta::seconds(3600);
 
 /// When silence turns a project degraded, then offline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -228,18 +228,20 @@ impl Registry {
         self.projects.values().map(|p| p.status).collect()
     }
 
-    /// One page of the projects the filter matches, in slug order, with the total.
+    /// One page of the projects the filter matches, in slug order, with the total (of
+    /// every match, whatever the page).
     pub fn list(&self, filter: &ListFilter) -> ProjectPage {
-        let matches = |p: &&Project| {
-            filter.status.is_none_or(|s| p.status == s)
-                && filter
-                    .tag
-                    .as_ref()
-                    .is_none_or(|t| p.tags.iter().any(|have| have == t))
-        };
-        let limit = usize::try_from(filter.limit).unwrap_or(usize::MAX);
+        use std::ops::Bound;
+        let limit = filter
+            .limit
+            .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
         let offset = usize::try_from(filter.offset).unwrap_or(usize::MAX);
-        let (total, items) = if filter.status.is_none() && filter.tag.is_none() {
+        let lower = filter
+            .after
+            .as_ref()
+            .map_or(Bound::Unbounded, Bound::Excluded);
+        let unfiltered = filter.status.is_none() && filter.tag.is_none();
+        let (total, items) = if unfiltered && filter.after.is_none() {
             let items = self
                 .projects
                 .values()
@@ -249,14 +251,20 @@ impl Registry {
                 .collect();
             (self.projects.len(), items)
         } else {
-            let mut total = 0usize;
-            let mut items = Vec::new();
-            for p in self.projects.values().filter(matches) {
-                if total >= offset && items.len() < limit {
-                    items.push(p.clone());
-                }
-                total += 1;
-            }
+            let total = if unfiltered {
+                self.projects.len()
+            } else {
+                self.projects.values().filter(|p| filter.matches(p)).count()
+            };
+            let items = self
+                .projects
+                .range::<Slug, _>((lower, Bound::Unbounded))
+                .map(|(_, p)| p)
+                .filter(|p| filter.matches(p))
+                .skip(offset)
+                .take(limit)
+                .cloned()
+                .collect();
             (total, items)
         };
         ProjectPage {
@@ -403,7 +411,7 @@ mod tests {
         );
         let online = r.list(&ListFilter {
             status: Some(Status::Online),
-            limit: 1,
+            limit: Some(1),
             offset: 1,
             ..ListFilter::default()
         });
@@ -416,6 +424,27 @@ mod tests {
             (slugs(&tagged), tagged.total),
             (vec!["a".to_string(), "b".into()], 2)
         );
+        // Tag filters ignore case; the cursor resumes after a slug, counted in full.
+        let upper = r.list(&ListFilter {
+            tag: Some(Tag::parse("Y").unwrap()),
+            ..ListFilter::default()
+        });
+        assert_eq!(slugs(&upper), ["a", "b"]);
+        let after = r.list(&ListFilter {
+            after: Some(Slug::parse("a").unwrap()),
+            limit: Some(2),
+            ..ListFilter::default()
+        });
+        assert_eq!(
+            (slugs(&after), after.total),
+            (vec!["b".into(), "c".into()], 4)
+        );
+        let after_online = r.list(&ListFilter {
+            status: Some(Status::Online),
+            after: Some(Slug::parse("a").unwrap()),
+            ..ListFilter::default()
+        });
+        assert_eq!(slugs(&after_online), ["c", "d"]);
         let past_the_end = r.list(&ListFilter {
             offset: 10,
             ..ListFilter::default()

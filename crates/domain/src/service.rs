@@ -142,11 +142,17 @@ pub struct Federation {
     registry: RwLock<Registry>,
     leadership: Mutex<Leadership>,
     heartbeats: HeartbeatCounters,
+    clock_skew: crate::stats::ClockSkew,
+    /// Projects whose sender's clock was found off (logged once each).
+    skew_logged: Mutex<std::collections::HashSet<Slug>>,
     transitions: TransitionCounters,
     on_change: Mutex<Vec<ChangeListener>>,
     /// When the log was last read to its end.
     followed_at: Mutex<Option<DateTime<Utc>>>,
 }
+
+/// A sender's clock further off than this (seconds) is logged, once per project.
+const SKEW_LOGGED_OVER: f64 = 5.0;
 
 /// Called with every batch of changes applied to the registry, in revision order.
 pub type ChangeListener = Box<dyn Fn(&[Change], u64) + Send + Sync>;
@@ -223,6 +229,8 @@ impl Federation {
                 confirmed_at: None,
             }),
             heartbeats: HeartbeatCounters::default(),
+            clock_skew: crate::stats::ClockSkew::default(),
+            skew_logged: Mutex::new(std::collections::HashSet::new()),
             transitions: TransitionCounters::default(),
             on_change: Mutex::new(Vec::new()),
             followed_at: Mutex::new(None),
@@ -568,7 +576,10 @@ impl Federation {
         let now = self.clock.now();
         let result = heartbeat::decode(subject_slug, bytes, now, &self.policy)
             .map_err(HeartbeatRejected::from)
-            .and_then(|hb| apply_heartbeat(&mut self.presence(), &hb, now));
+            .and_then(|hb| {
+                self.note_skew(&hb, now);
+                apply_heartbeat(&mut self.presence(), &hb, now)
+            });
         self.count_heartbeat(&result);
         result
     }
@@ -604,7 +615,10 @@ impl Federation {
         let mut decoded = Vec::new();
         for (subject, bytes) in batch {
             match heartbeat::decode(subject, bytes, now, &self.policy) {
-                Ok(hb) => decoded.push((subject, hb)),
+                Ok(hb) => {
+                    self.note_skew(&hb, now);
+                    decoded.push((subject, hb));
+                }
                 Err(e) => {
                     let e = HeartbeatRejected::from(e);
                     self.heartbeats.add(e.outcome());
@@ -621,6 +635,37 @@ impl Federation {
             }
         }
         rejected
+    }
+
+    /// Records how far the sender's clock is from ours (liveness does not depend on it)
+    /// and logs it once per project when it is off by more than [`SKEW_LOGGED_OVER`].
+    fn note_skew(&self, hb: &heartbeat::Heartbeat, now: DateTime<Utc>) {
+        let Some(sent_at) = hb.sent_at else {
+            return;
+        };
+        #[allow(clippy::cast_precision_loss, reason = "a metric")]
+        let skew = (now - sent_at).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+        self.clock_skew.observe(skew);
+        if skew.abs() > SKEW_LOGGED_OVER {
+            let first = self
+                .skew_logged
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(hb.slug.clone());
+            if first {
+                tracing::warn!(
+                    slug = %hb.slug,
+                    skew_seconds = skew,
+                    "the sender's clock is off (positive: behind ours); status is measured on our clock, \
+                     so this has no effect unless it exceeds an hour behind or 5 minutes ahead"
+                );
+            }
+        }
+    }
+
+    /// How far senders' clocks are from ours.
+    pub fn clock_skew(&self) -> &crate::stats::ClockSkew {
+        &self.clock_skew
     }
 
     fn count_heartbeat(&self, result: &Result<bool, HeartbeatRejected>) {
@@ -1187,7 +1232,7 @@ mod tests {
         let cluster = Cluster::new(&[]).await;
         let fed = cluster.leader().await;
         cluster.store.set_unavailable(true);
-        for bad in ["bad_slug", "", "-x", "a b", &"x".repeat(51)] {
+        for bad in ["bad.slug", "", "-x", "a b", &"x".repeat(51)] {
             not_found(fed.get(bad));
             not_found(fed.update(bad, &ProjectPatch::default()).await);
             not_found(fed.deregister(bad).await);
@@ -1258,12 +1303,12 @@ mod tests {
             ("alpha", beat("beta"), "slug_mismatch"),
             (
                 "alpha",
-                br#"{"project_slug":"alpha","mesh_namespace":"hub.beta"}"#.to_vec(),
+                br#"{"project_slug":"alpha","mesh_namespace":"hub..beta"}"#.to_vec(),
                 "bad_namespace",
             ),
             (
                 "alpha",
-                br#"{"project_slug":"alpha","timestamp":"2025-11-18T11:58:29Z"}"#.to_vec(),
+                br#"{"project_slug":"alpha","timestamp":"2025-11-18T10:58:29Z"}"#.to_vec(),
                 "replay",
             ),
             (
@@ -1326,7 +1371,11 @@ mod tests {
         let body = br#"{"project_slug":"alpha","timestamp":"2025-11-18T12:00:00Z"}"#;
         assert!(fed.record_heartbeat("alpha", body).unwrap());
         assert!(!fed.record_heartbeat("alpha", body).unwrap(), "no change");
+        // A sender 91 s behind is still heard (the original refused it as a replay)…
         cluster.clock.advance(secs(91));
+        assert!(!fed.record_heartbeat("alpha", body).unwrap(), "no change");
+        // …and one over an hour behind is a replay.
+        cluster.clock.advance(secs(3600));
         assert_eq!(
             fed.record_heartbeat("alpha", body).unwrap_err().outcome(),
             "replay"

@@ -135,3 +135,59 @@ mod tests {
         assert_eq!(snap.iter().map(|(_, _, n)| n).sum::<u64>(), 3);
     }
 }
+
+/// Upper bounds, in seconds, of the buckets of [`ClockSkew`] (absolute skew).
+pub const CLOCK_SKEW_BUCKETS: [f64; 9] = [0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 900.0, 3600.0];
+
+/// How far senders' clocks are from ours (`|now - timestamp|` of accepted heartbeats
+/// that carry one), as a histogram: counts per bucket, the sum and the count.
+#[derive(Debug, Default)]
+pub struct ClockSkew {
+    buckets: [AtomicU64; CLOCK_SKEW_BUCKETS.len()],
+    /// Sum of the observations, in microseconds.
+    sum_micros: AtomicU64,
+    count: AtomicU64,
+}
+
+impl ClockSkew {
+    /// Records one observation, in seconds (its absolute value).
+    pub fn observe(&self, seconds: f64) {
+        let s = seconds.abs();
+        for (bound, bucket) in CLOCK_SKEW_BUCKETS.iter().zip(&self.buckets) {
+            if s <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+        }
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "bounded, non-negative"
+        )]
+        let micros = (s * 1e6).min(u64::MAX as f64) as u64;
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `(upper bound, observations in that bucket alone)` per bucket; observations past
+    /// the last bound are only in the count.
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
+        CLOCK_SKEW_BUCKETS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(b, c)| (*b, c.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// The sum of the observations, in seconds.
+    pub fn sum(&self) -> f64 {
+        #[allow(clippy::cast_precision_loss, reason = "a metric")]
+        let micros = self.sum_micros.load(Ordering::Relaxed) as f64;
+        micros / 1e6
+    }
+
+    /// How many observations.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+}

@@ -65,6 +65,18 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<Vec<String>> {
     store.run_migrations().await.context("applying migrations")
 }
 
+/// As [`migrate`], first converting a database the Python original built.
+pub async fn migrate_converting(
+    settings: &Settings,
+    options: federation_store::original::ConversionOptions,
+) -> anyhow::Result<(Option<federation_store::original::Conversion>, Vec<String>)> {
+    let store = connect_store(settings).await?;
+    store
+        .run_migrations_converting(options)
+        .await
+        .context("applying migrations")
+}
+
 /// A running service.
 pub struct Application {
     port: u16,

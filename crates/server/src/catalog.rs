@@ -28,10 +28,10 @@ struct Entry {
     mesh_namespace: Option<String>,
     #[serde(default)]
     tags: Option<Vec<String>>,
-    /// Accepted for compatibility with the original's files; not used.
+    /// The original's fan-out list (`allow_fanout: []`): accepted in any form, not used.
     #[serde(default)]
     #[allow(dead_code)]
-    allow_fanout: Option<bool>,
+    allow_fanout: Option<serde_yaml::Value>,
 }
 
 /// Why the catalog file was refused.
@@ -50,6 +50,34 @@ pub enum CatalogError {
 
 fn slug_label(slug: Option<&str>) -> String {
     slug.map(|s| format!(" (slug {s:?})")).unwrap_or_default()
+}
+
+/// A key we model with the wrong YAML type, named: `tags: must be a list of strings`.
+fn check_types(entry: &serde_yaml::Value) -> Result<(), ValidationError> {
+    use serde_yaml::Value;
+    let Some(map) = entry.as_mapping() else {
+        return Err(ValidationError::new(
+            "entry",
+            "must be a mapping of slug, name, hub_url, …",
+        ));
+    };
+    for field in ["slug", "name", "hub_url", "mesh_namespace"] {
+        match map.get(field) {
+            None | Some(Value::Null | Value::String(_)) => {}
+            Some(_) => return Err(ValidationError::new(field, "must be a string")),
+        }
+    }
+    match map.get("tags") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Sequence(items)) => match items.iter().position(|t| !t.is_string()) {
+            None => Ok(()),
+            Some(i) => Err(ValidationError::new(
+                format!("tags[{i}]"),
+                "must be a string",
+            )),
+        },
+        Some(_) => Err(ValidationError::new("tags", "must be a list of strings")),
+    }
 }
 
 /// Parses and validates the catalog text; `path` only labels errors.
@@ -75,6 +103,7 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<Registration>, CatalogError> 
             slug: slug_label(raw_slug.as_deref()),
             error,
         };
+        check_types(&value).map_err(fail)?;
         let entry: Entry = serde_yaml::from_value(value)
             .map_err(|e| fail(ValidationError::new("entry", e.to_string())))?;
         let registration = RegistrationInput {
@@ -171,6 +200,32 @@ projects:
         let missing = "projects:\n  - {slug: a, hub_url: 'http://a'}\n";
         let err = parse("p", missing).unwrap_err().to_string();
         assert!(err.contains("name: is required"), "{err}");
+    }
+
+    #[test]
+    fn the_originals_file_loads_and_wrong_types_name_the_field() {
+        let original = "projects:\n  - slug: commandcenter\n    name: CommandCenter\n    hub_url: http://localhost:8000\n    mesh_namespace: hub.commandcenter\n    tags:\n      - python\n    allow_fanout: []\n";
+        assert_eq!(parse("p", original).unwrap().len(), 1);
+        for (text, field) in [
+            (
+                "projects:\n  - {slug: a, name: A, hub_url: 'http://a', tags: python}\n",
+                "tags",
+            ),
+            (
+                "projects:\n  - {slug: a, name: [A], hub_url: 'http://a'}\n",
+                "name",
+            ),
+            (
+                "projects:\n  - {slug: a, name: A, hub_url: 'http://a', tags: [x, [y]]}\n",
+                "tags[1]",
+            ),
+        ] {
+            let err = parse("p.yaml", text).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("projects[0] (slug \"a\"): {field}:")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

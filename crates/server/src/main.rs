@@ -28,6 +28,11 @@ enum Command {
         /// Database to migrate; defaults to DATABASE_URL, else the embedded SQLite file.
         #[arg(long)]
         database_url: Option<String>,
+        /// On a database the Python original built: convert the rows that pass our
+        /// rules and keep the others, unchanged, in table original_projects_set_aside
+        /// (without it, such a row refuses the whole conversion).
+        #[arg(long)]
+        set_aside_invalid: bool,
     },
     /// GET /health on SERVICE_HOST:SERVICE_PORT; exit 0 when it answers 2xx (for container
     /// health checks in images without curl).
@@ -41,9 +46,44 @@ fn settings() -> anyhow::Result<Settings> {
     Settings::load(&dir)
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    match run().await {
+/// Reads `./.env` (or `FEDERATION_ENV_FILE`) into the process environment, the
+/// environment winning, before any thread starts. Returns the file read.
+fn load_env_file() -> anyhow::Result<Option<(std::path::PathBuf, usize)>> {
+    let dir = std::env::current_dir().context("reading the working directory")?;
+    let Some((path, vars)) =
+        federation_server::settings::env_file(&dir, |k| std::env::var(k).ok())?
+    else {
+        return Ok(None);
+    };
+    let count = vars.len();
+    for (key, value) in vars {
+        // Single-threaded still: no other thread reads the environment yet.
+        std::env::set_var(key, value);
+    }
+    Ok(Some((path, count)))
+}
+
+/// Says which env file was read (once logging is up).
+fn log_env_file(env_file: Option<&(std::path::PathBuf, usize)>) {
+    match env_file {
+        Some((path, count)) => tracing::info!(
+            env_file = %path.display(),
+            variables_set = count,
+            "read settings from env file (the environment wins over it)"
+        ),
+        None => tracing::info!("no .env file in the working directory"),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let outcome = load_env_file().and_then(|env_file| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the runtime")?
+            .block_on(run(env_file))
+    });
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // The whole chain of causes on one line, for a person; no backtrace.
@@ -53,25 +93,56 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> anyhow::Result<()> {
+async fn run(env_file: Option<(std::path::PathBuf, usize)>) -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Healthcheck(args) => federation_server::healthcheck::run(args),
         Command::Serve { migrate } => {
             let settings = settings()?;
             telemetry::init(&settings.log_level, settings.log_format)?;
+            log_env_file(env_file.as_ref());
             tracing::info!(config = ?settings, "starting federation service");
             let app = Application::build(settings, ServeOptions { migrate }).await?;
             app.run_until_stopped().await
         }
-        Command::Migrate { database_url } => {
+        Command::Migrate {
+            database_url,
+            set_aside_invalid,
+        } => {
             let mut settings = settings()?;
             telemetry::init(&settings.log_level, settings.log_format)?;
+            log_env_file(env_file.as_ref());
             if database_url.is_some() {
                 settings.database_url = database_url;
             }
             let url = app::database_url(&settings)?;
-            let applied = app::migrate(&settings).await?;
+            let (conversion, applied) = app::migrate_converting(
+                &settings,
+                federation_store::original::ConversionOptions { set_aside_invalid },
+            )
+            .await?;
+            if let Some(c) = &conversion {
+                println!(
+                    "{}: a database of the original service (alembic {}): converted in one transaction",
+                    url.redacted(),
+                    c.alembic_version
+                );
+                for p in &c.converted {
+                    println!(
+                        "  kept project id {} {:?} status {} ({} tag(s))",
+                        p.id, p.slug, p.status, p.tags
+                    );
+                }
+                for r in &c.set_aside {
+                    println!(
+                        "  set aside project id {} {:?}: {} (kept in table {})",
+                        r.id,
+                        r.slug,
+                        r.reason,
+                        federation_store::original::SET_ASIDE_TABLE
+                    );
+                }
+            }
             if applied.is_empty() {
                 println!("{}: schema is up to date; nothing applied", url.redacted());
             } else {

@@ -151,6 +151,49 @@ pub struct Settings {
     pub log_format: LogFormat,
 }
 
+/// The variable that names another env file than `./.env`.
+pub const ENV_FILE_VAR: &str = "FEDERATION_ENV_FILE";
+
+/// An env file read: its path and the variables the environment does not set.
+pub type EnvFile = (PathBuf, Vec<(String, String)>);
+
+/// The `.env` file of `dir` (or the one `FEDERATION_ENV_FILE` names), as the original
+/// read it: its variables, of which those the environment already sets are left out
+/// (the environment wins). `None` when there is no `./.env`; a file named by
+/// `FEDERATION_ENV_FILE` must exist.
+pub fn env_file(
+    dir: &Path,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Option<EnvFile>> {
+    let (path, required) = match env(ENV_FILE_VAR).as_deref().and_then(non_empty) {
+        Some(named) => (dir.join(named), true),
+        None => (dir.join(".env"), false),
+    };
+    let entries = match dotenvy::from_path_iter(&path) {
+        Ok(entries) => entries,
+        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            return Ok(None)
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                if required {
+                    format!("reading {} (named by {ENV_FILE_VAR})", path.display())
+                } else {
+                    format!("reading {}", path.display())
+                }
+            })
+        }
+    };
+    let mut vars = Vec::new();
+    for entry in entries {
+        let (key, value) = entry.with_context(|| format!("reading {}", path.display()))?;
+        if env(&key).is_none() {
+            vars.push((key, value));
+        }
+    }
+    Ok(Some((path, vars)))
+}
+
 /// The embedded default database, relative to the working directory.
 pub const DEFAULT_SQLITE_PATH: &str = "data/federation.db";
 
@@ -275,6 +318,7 @@ impl Settings {
             _ => return Err(invalid("log.format", "must be pretty or json")),
         };
         let log_level = non_empty(&raw.log.level).unwrap_or_else(|| "info".to_owned());
+        crate::telemetry::log_filter(&log_level)?;
 
         Ok(Self {
             host,
@@ -448,6 +492,52 @@ mod tests {
     use super::*;
     use chrono::TimeDelta;
     use std::collections::HashMap;
+
+    #[test]
+    fn env_file_is_read_and_the_environment_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let none = env_file(dir.path(), |_| None).unwrap();
+        assert!(none.is_none(), "no .env is no error");
+        std::fs::write(
+            dir.path().join(".env"),
+            "DATABASE_URL=postgres://u@db/fed\n# comment\nLOG_LEVEL=warning\n",
+        )
+        .unwrap();
+        let (path, vars) = env_file(dir.path(), |k| {
+            (k == "LOG_LEVEL").then(|| "debug".to_owned())
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(path, dir.path().join(".env"));
+        assert_eq!(
+            vars,
+            [("DATABASE_URL".to_owned(), "postgres://u@db/fed".to_owned())],
+            "LOG_LEVEL is set in the environment, which wins"
+        );
+        std::fs::write(dir.path().join("other.env"), "SERVICE_PORT=9000\n").unwrap();
+        let (path, vars) = env_file(dir.path(), |k| {
+            (k == ENV_FILE_VAR).then(|| "other.env".to_owned())
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(path, dir.path().join("other.env"));
+        assert_eq!(vars, [("SERVICE_PORT".to_owned(), "9000".to_owned())]);
+        let err = env_file(dir.path(), |k| {
+            (k == ENV_FILE_VAR).then(|| "missing.env".to_owned())
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains(ENV_FILE_VAR), "{err:#}");
+    }
+
+    #[test]
+    fn log_level_takes_the_originals_names_and_refuses_nonsense() {
+        assert_eq!(
+            load(&[("LOG_LEVEL", "warning")]).unwrap().log_level,
+            "warning"
+        );
+        let err = load(&[("LOG_LEVEL", "verbose")]).unwrap_err();
+        assert!(format!("{err:#}").contains("LOG_LEVEL"), "{err:#}");
+    }
 
     fn load(vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
         let env: HashMap<String, String> = vars

@@ -44,6 +44,23 @@ pub enum StoreError {
     /// A stored value does not pass the domain's validation (edited by hand, or a bug).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// A row of the original's database breaks one of our rules; nothing was changed.
+    #[error(
+        "the original's project id {id} (slug {slug:?}) cannot be converted: {field}: {message}. \
+         Nothing was changed. Fix the row in the original database and run again, or run \
+         `federation migrate --set-aside-invalid` to convert the other rows and keep such \
+         rows, unchanged, in table original_projects_set_aside"
+    )]
+    OriginalRow {
+        /// The row's id.
+        id: i64,
+        /// The row's slug.
+        slug: String,
+        /// The field that breaks a rule.
+        field: String,
+        /// The rule.
+        message: String,
+    },
     /// A write fenced by the sweeper lease carried a term that is no longer current.
     #[error("{0}")]
     Fenced(String),

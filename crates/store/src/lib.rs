@@ -21,6 +21,7 @@
 
 mod error;
 mod log;
+pub mod original;
 mod pg;
 mod reads;
 mod repo;

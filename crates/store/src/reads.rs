@@ -61,7 +61,10 @@ macro_rules! read_ops {
                         q = q.filter(
                             projects::id.eq_any(
                                 project_tags::table
-                                    .filter(project_tags::tag.eq(tag.as_str()))
+                                    .filter(
+                                        crate::reads::lower(project_tags::tag)
+                                            .eq(tag.as_str().to_lowercase()),
+                                    )
                                     .select(project_tags::project_id),
                             ),
                         );
@@ -77,9 +80,12 @@ macro_rules! read_ops {
             let rows: Vec<ProjectRow> = if offset >= total {
                 Vec::new()
             } else {
-                filtered!()
-                    .order(projects::slug.asc())
-                    .limit(i64::from(filter.limit))
+                let mut q = filtered!();
+                if let Some(after) = &filter.after {
+                    q = q.filter(projects::slug.gt(after.as_str()));
+                }
+                q.order(projects::slug.asc())
+                    .limit(filter.limit.map_or(i64::MAX, i64::from))
                     .offset(offset)
                     .select(ProjectRow::as_select())
                     .load(conn)$($aw)*?
@@ -214,3 +220,8 @@ macro_rules! read_ops {
 }
 
 pub(crate) use read_ops;
+
+diesel::define_sql_function! {
+    /// SQL `lower()`: tag filters ignore case (ASCII case in SQLite).
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}

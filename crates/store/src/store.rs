@@ -179,15 +179,34 @@ impl Store {
     /// Runs the migration harness on tokio's blocking pool, so it works on either
     /// runtime flavour.
     pub async fn run_migrations(&self) -> Result<Vec<String>, StoreError> {
-        self.migrate(true).await
+        Ok(self
+            .migrate(true, crate::original::ConversionOptions::default())
+            .await?
+            .1)
+    }
+
+    /// As [`Store::run_migrations`], first converting a database the Python original
+    /// built (see [`crate::original`]); returns what the conversion did, if it ran.
+    pub async fn run_migrations_converting(
+        &self,
+        options: crate::original::ConversionOptions,
+    ) -> Result<(Option<crate::original::Conversion>, Vec<String>), StoreError> {
+        self.migrate(true, options).await
     }
 
     /// The versions of the embedded migrations not yet applied.
     pub async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
-        self.migrate(false).await
+        Ok(self
+            .migrate(false, crate::original::ConversionOptions::default())
+            .await?
+            .1)
     }
 
-    async fn migrate(&self, apply: bool) -> Result<Vec<String>, StoreError> {
+    async fn migrate(
+        &self,
+        apply: bool,
+        options: crate::original::ConversionOptions,
+    ) -> Result<(Option<crate::original::Conversion>, Vec<String>), StoreError> {
         match &self.backend {
             Backend::Postgres(_) => {
                 let DatabaseUrl::Postgres(url) = self.url.as_ref() else {
@@ -206,6 +225,22 @@ impl Store {
                     )
                     .await?;
                 }
+                let conversion = if apply {
+                    match crate::original::convert(&mut conn, options).await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            let _ = diesel_async::RunQueryDsl::execute(
+                                diesel::sql_query("SELECT pg_advisory_unlock($1)")
+                                    .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK_KEY),
+                                &mut conn,
+                            )
+                            .await;
+                            return Err(e);
+                        }
+                    }
+                } else {
+                    None
+                };
                 // The harness drives the async connection with block_in_place/block_on,
                 // which is only allowed off the async worker threads.
                 let (conn, result) = tokio::task::spawn_blocking(move || {
@@ -225,12 +260,13 @@ impl Store {
                     )
                     .await;
                 }
-                result
+                result.map(|applied| (conversion, applied))
             }
             Backend::Sqlite { write_lock, .. } => {
                 let _guard = write_lock.clone().lock_owned().await;
                 self.sqlite(move |conn| run_harness(conn, SQLITE_MIGRATIONS, apply))
                     .await
+                    .map(|applied| (None, applied))
             }
         }
     }

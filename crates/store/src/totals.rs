@@ -28,7 +28,7 @@ pub(crate) struct Totals {
 fn key(filter: &ListFilter) -> Key {
     (
         filter.status,
-        filter.tag.as_ref().map(|t| t.as_str().to_owned()),
+        filter.tag.as_ref().map(|t| t.as_str().to_lowercase()),
     )
 }
 

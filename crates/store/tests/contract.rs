@@ -135,8 +135,9 @@ fn filter(status: Option<Status>, tag: Option<&str>, limit: u32, offset: u64) ->
     ListFilter {
         status,
         tag: tag.map(|t| Tag::parse(t).unwrap()),
-        limit,
+        limit: Some(limit),
         offset,
+        after: None,
     }
 }
 
@@ -312,6 +313,25 @@ mod cases {
         assert_eq!(slugs(&both), ["b"]);
         let none = s.list(&filter(None, Some("zzz"), 100, 0)).await.unwrap();
         assert_eq!((none.items.len(), none.total), (0, 0));
+        // Tag filters ignore case; tags keep theirs; slugs may hold '_'.
+        s.upsert_all(&[reg("e_1", &["Machine Learning"])])
+            .await
+            .unwrap();
+        let ml = s
+            .list(&filter(None, Some("machine learning"), 100, 0))
+            .await
+            .unwrap();
+        assert_eq!(slugs(&ml), ["e_1"]);
+        assert_eq!(tags(&ml.items[0].tags), ["Machine Learning"]);
+        let upper = s.list(&filter(None, Some("Y"), 100, 0)).await.unwrap();
+        assert_eq!(slugs(&upper), ["a", "b", "d"]);
+        // The cursor: after a slug, counted in full.
+        let mut after = filter(None, None, 2, 0);
+        after.after = Some(federation_domain::Slug::parse("b").unwrap());
+        let page = s.list(&after).await.unwrap();
+        assert_eq!((slugs(&page), page.total), (vec!["c", "d"], 5));
+        let every = s.list(&ListFilter::default()).await.unwrap();
+        assert_eq!(every.items.len(), 5, "no limit: every project");
     }
 
     pub async fn list_pages_with_total(fx: Fixture) {

@@ -28,7 +28,7 @@ mod postgres;
 mod process;
 
 pub use nats::{shared_nats_url, NatsServer};
-pub use postgres::{postgres_database, PostgresCluster, TestDatabase};
+pub use postgres::{postgres_database, psql_file, psql_query, PostgresCluster, TestDatabase};
 pub use process::free_port;
 
 /// What to install when a server binary is missing.

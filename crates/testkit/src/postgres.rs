@@ -81,6 +81,36 @@ fn psql_command(url: &str, sql: &str) -> Result<()> {
     run(&mut cmd, "psql").map(|_| ())
 }
 
+/// Runs a SQL file with psql against `url` (stopping at the first error), as
+/// `psql -f`: for loading dumps such as the original service's.
+pub fn psql_file(url: &str, path: &Path) -> Result<()> {
+    let mut cmd = Command::new(psql()?);
+    cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f"])
+        .arg(path)
+        .env("PGCONNECT_TIMEOUT", "10");
+    run(&mut cmd, "psql -f").map(|_| ())
+}
+
+/// Runs one query with psql against `url`; returns its rows unaligned, without
+/// headers, one per line, columns separated by `|`.
+pub fn psql_query(url: &str, sql: &str) -> Result<String> {
+    let mut cmd = Command::new(psql()?);
+    cmd.args([
+        "-X",
+        "-q",
+        "-A",
+        "-t",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-d",
+        url,
+        "-c",
+        sql,
+    ])
+    .env("PGCONNECT_TIMEOUT", "10");
+    run(&mut cmd, "psql").map(|out| out.trim_end().to_owned())
+}
+
 /// A database name we are willing to put into SQL unquoted.
 fn check_name(name: &str) -> Result<()> {
     if name.is_empty()

@@ -95,7 +95,7 @@ async fn bad_payloads_are_422_with_the_kind_and_field() {
             Some("project_slug"),
         ),
         (
-            r#"{"project_slug":"commandcenter","mesh_namespace":"hub.x"}"#,
+            r#"{"project_slug":"commandcenter","mesh_namespace":"hub..x"}"#,
             "bad_namespace",
             Some("mesh_namespace"),
         ),
@@ -110,7 +110,7 @@ async fn bad_payloads_are_422_with_the_kind_and_field() {
             Some("timestamp"),
         ),
         (
-            r#"{"project_slug":"commandcenter","timestamp":"2025-11-18T11:00:00Z"}"#,
+            r#"{"project_slug":"commandcenter","timestamp":"2025-11-18T10:59:59Z"}"#,
             "replay",
             Some("timestamp"),
         ),

@@ -9,6 +9,7 @@
 
 mod auth;
 mod common;
+mod description;
 mod heartbeat;
 mod operability;
 mod ops;

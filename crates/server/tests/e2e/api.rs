@@ -124,11 +124,11 @@ async fn status_codes(config: TestConfig) {
             "hub_url",
         ),
         (
-            json!({"slug": "a", "name": "x", "hub_url": "http://x", "mesh_namespace": "hub.b"}),
+            json!({"slug": "a", "name": "x", "hub_url": "http://x", "mesh_namespace": "hub..b"}),
             "mesh_namespace",
         ),
         (
-            json!({"slug": "a", "name": "x", "hub_url": "http://x", "tags": ["ok", "no spaces"]}),
+            json!({"slug": "a", "name": "x", "hub_url": "http://x", "tags": ["ok", "no\ttabs"]}),
             "tags[1]",
         ),
         (

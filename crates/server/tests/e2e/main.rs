@@ -24,4 +24,5 @@ mod deploy;
 mod heartbeats;
 mod helpers;
 mod logs;
+mod original;
 mod replicas;

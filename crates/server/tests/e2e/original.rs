@@ -1,0 +1,259 @@
+//! Moving from the Python original: its database (the fixture `pg_dump`) converted by
+//! `federation migrate` on the test kit's PostgreSQL, and its catalog file loaded as is.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use federation_testkit::{postgres_database, psql_file, psql_query};
+use serde_json::Value;
+
+use crate::helpers::{Backend, TestConfig, READ_KEY};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/original/{name}"))
+}
+
+/// A fresh database holding the original's fixture dump.
+fn original_database() -> String {
+    let db = postgres_database().expect("test PostgreSQL");
+    let url = db.url.clone();
+    std::mem::forget(db);
+    psql_file(&url, &fixture("original-database.sql")).expect("loading the fixture");
+    url
+}
+
+fn migrate(url: &str, extra: &[&str]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_federation"))
+        .arg("migrate")
+        .args(["--database-url", url])
+        .args(extra)
+        .current_dir(dir.path())
+        .env("LOG_LEVEL", "warning")
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("running federation migrate")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_converts_the_originals_database_in_place_once() {
+    let url = original_database();
+    let out = migrate(&url, &[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    println!("$ federation migrate --database-url …\n{stdout}");
+    assert!(stdout.contains("alembic 002_heartbeat_idx"), "{stdout}");
+    for line in [
+        "kept project id 1 \"commandcenter\" status online (3 tag(s))",
+        "kept project id 2 \"veria\" status offline (2 tag(s))",
+        "kept project id 3 \"tools-1\" status degraded (0 tag(s))",
+        "kept project id 4 \"legacy_hub\" status offline (0 tag(s))",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing from:\n{stdout}");
+    }
+    assert!(stdout.contains("migration(s) applied"), "{stdout}");
+
+    // Every field kept, the original's tables and type gone, the log seeded.
+    let rows = psql_query(
+        &url,
+        "SELECT id, slug, name, hub_url, mesh_namespace, status, \
+                coalesce(to_char(last_heartbeat_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), '-'), \
+                to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), \
+                to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'), \
+                (SELECT coalesce(string_agg(tag, ',' ORDER BY position), '') FROM project_tags t WHERE t.project_id = p.id) \
+         FROM projects p ORDER BY id",
+    )
+    .unwrap();
+    assert_eq!(
+        rows.lines().collect::<Vec<_>>(),
+        [
+            "1|commandcenter|CommandCenter|http://localhost:8000|hub.commandcenter|online|2025-11-18 12:00:00.000000|2025-11-01 09:00:00|2025-11-18 12:00:00.000000|python,fastapi,rag",
+            "2|veria|VERIA|http://veria.internal:8080|veria.mesh|offline|-|2025-11-02 10:30:00|2025-11-02 10:30:00.000000|Machine Learning,rust",
+            "3|tools-1|Tools One|https://tools.example.com|hub.tools-1|degraded|2025-11-17 08:15:30.123456|2025-11-03 11:00:00|2025-11-17 08:15:30.123456|",
+            "4|legacy_hub|Legacy Hub|http://10.0.0.7:8000|hub.legacy_hub|offline|2025-10-01 00:00:00.000000|2025-09-01 00:00:00|2025-10-01 00:00:00.000000|",
+        ]
+    );
+    let leftovers = psql_query(
+        &url,
+        "SELECT to_regclass('alembic_version') IS NULL, \
+                to_regtype('project_status') IS NULL, \
+                to_regclass('original_projects') IS NULL, \
+                (SELECT count(*) FROM change_log WHERE kind = 'registered')",
+    )
+    .unwrap();
+    assert_eq!(leftovers, "t|t|t|4");
+
+    // A second run converts nothing and applies nothing.
+    let again = migrate(&url, &[]);
+    let stdout = text(&again.stdout);
+    assert!(again.status.success(), "{stdout}{}", text(&again.stderr));
+    assert!(!stdout.contains("converted"), "{stdout}");
+    assert!(stdout.contains("nothing applied"), "{stdout}");
+
+    // The service serves them with their ids; a new project continues after id 4.
+    let mut config = TestConfig::new(|_| Backend::Postgres(url.clone()));
+    config.set("FEDERATION_AUTO_MIGRATE", "false");
+    let app = config.start().await;
+    let list: Vec<Value> = app
+        .get("/api/fed/projects")
+        .header("X-API-Key", READ_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    println!(
+        "$ GET /api/fed/projects\n{}",
+        serde_json::to_string_pretty(&list).unwrap()
+    );
+    let ids: Vec<(i64, &str)> = list
+        .iter()
+        .map(|p| (p["id"].as_i64().unwrap(), p["slug"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            (1, "commandcenter"),
+            (4, "legacy_hub"),
+            (3, "tools-1"),
+            (2, "veria")
+        ]
+    );
+    let veria = list.iter().find(|p| p["slug"] == "veria").unwrap();
+    assert_eq!(
+        veria["tags"],
+        serde_json::json!(["Machine Learning", "rust"])
+    );
+    assert_eq!(veria["mesh_namespace"], "veria.mesh");
+    let created = app
+        .register(&serde_json::json!({"slug": "newcomer", "name": "N", "hub_url": "http://n"}))
+        .await;
+    assert_eq!(created.status(), 201);
+    let body: Value = created.json().await.unwrap();
+    assert_eq!(body["id"], 5);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_that_breaks_a_rule_refuses_the_conversion_and_changes_nothing() {
+    let url = original_database();
+    psql_query(
+        &url,
+        "INSERT INTO projects (id, slug, name, hub_url, mesh_namespace, status, tags) \
+         VALUES (5, 'broken', 'Broken', 'not a url', NULL, 'online', '[]')",
+    )
+    .unwrap();
+    let out = migrate(&url, &[]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    for needle in [
+        "id 5",
+        "\"broken\"",
+        "hub_url",
+        "Nothing was changed",
+        "--set-aside-invalid",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} missing from: {stderr}");
+    }
+    // Untouched: the original's schema, all five rows, none of ours.
+    let state = psql_query(
+        &url,
+        "SELECT to_regclass('alembic_version') IS NOT NULL, \
+                to_regtype('project_status') IS NOT NULL, \
+                (SELECT count(*) FROM projects), \
+                to_regclass('change_log') IS NULL, \
+                to_regclass('project_tags') IS NULL, \
+                to_regclass('__diesel_schema_migrations') IS NULL",
+    )
+    .unwrap();
+    assert_eq!(state, "t|t|5|t|t|t");
+
+    // The way on that the message names: the four convert, the bad row is kept aside.
+    let out = migrate(&url, &["--set-aside-invalid"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("set aside project id 5 \"broken\": hub_url"),
+        "{stdout}"
+    );
+    let kept = psql_query(
+        &url,
+        "SELECT (SELECT string_agg(id::text, ',' ORDER BY id) FROM projects), \
+                (SELECT id || ':' || hub_url || ':' || set_aside_because FROM original_projects_set_aside)",
+    )
+    .unwrap();
+    assert!(kept.starts_with("1,2,3,4|5:not a url:hub_url"), "{kept}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_originals_catalog_file_loads_unchanged() {
+    let config = TestConfig::new(|_| Backend::postgres());
+    let yaml = std::fs::read_to_string(fixture("original-projects.yaml")).unwrap();
+    config.write_projects(&yaml);
+    let app = config.start().await;
+    let p = app.project("commandcenter").await;
+    assert_eq!(p["tags"], serde_json::json!(["python", "fastapi", "rag"]));
+    assert_eq!(p["mesh_namespace"], "hub.commandcenter");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dotenv_file_is_read_the_environment_wins_and_log_level_takes_pythons_names() {
+    let db = postgres_database().expect("test PostgreSQL");
+    let url = db.url.clone();
+    std::mem::forget(db);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        format!("DATABASE_URL={url}\nLOG_LEVEL=CRITICAL\n"),
+    )
+    .unwrap();
+    let run = |envs: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_federation"));
+        cmd.arg("migrate")
+            .current_dir(dir.path())
+            .env_remove("DATABASE_URL")
+            .env_remove("LOG_LEVEL")
+            .env_remove("FEDERATION_ENV_FILE");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    // DATABASE_URL from .env: the PostgreSQL database is migrated, not embedded SQLite.
+    let out = run(&[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains(&url), "{stdout}");
+    // The environment wins over the file: a bad LOG_LEVEL there stops the start.
+    let out = run(&[("LOG_LEVEL", "verbose")]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("LOG_LEVEL"),
+        "{}",
+        text(&out.stderr)
+    );
+    // warning (the original's value) logs warnings: the start line (info) is not shown,
+    // while info shows which env file was read.
+    let out = run(&[("LOG_LEVEL", "info"), ("LOG_FORMAT", "json")]);
+    let logs = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(logs.contains("read settings from env file"), "{logs}");
+    assert!(logs.contains(".env"), "{logs}");
+    let out = run(&[("LOG_LEVEL", "warning")]);
+    let logs = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{logs}");
+    assert!(!logs.contains("read settings from env file"), "{logs}");
+    // FEDERATION_ENV_FILE names another file, which must exist.
+    let out = run(&[("FEDERATION_ENV_FILE", "missing.env")]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("FEDERATION_ENV_FILE"),
+        "{}",
+        text(&out.stderr)
+    );
+}
