@@ -269,6 +269,21 @@ impl Cluster {
         .await
     }
 
+    /// Every live replica's history of each of `slugs` is one `offline->online`: nothing
+    /// expired, nothing written twice.
+    async fn assert_only_came_online(&self, slugs: &[&str]) {
+        for r in self.live() {
+            for slug in slugs {
+                assert_eq!(
+                    r.history(slug).await,
+                    ["offline->online"],
+                    "{slug} on {}",
+                    r.name
+                );
+            }
+        }
+    }
+
     /// A few heartbeats for `slug`, then waits until every live replica shows it online.
     async fn bring_online(&self, nats: &async_nats::Client, slug: &str) {
         for _ in 0..3 {
@@ -518,14 +533,9 @@ async fn a_killed_then_a_frozen_leader_hand_the_sweep_over_losing_and_doubling_n
         .await;
 
     // Nothing lost, nothing doubled, nobody who beat went offline.
+    cluster.assert_only_came_online(&beating).await;
     for r in cluster.live() {
         for slug in beating {
-            assert_eq!(
-                r.history(slug).await,
-                ["offline->online"],
-                "{slug} on {}",
-                r.name
-            );
             assert_eq!(r.status_of(slug).await, "online");
         }
         for slug in ["silent-1", "silent-2"] {
@@ -604,16 +614,7 @@ async fn replicas_converge_after_postgres_and_nats_restart() {
         }
     })
     .await;
-    for r in cluster.live() {
-        for slug in beating {
-            assert_eq!(
-                r.history(slug).await,
-                ["offline->online"],
-                "{slug} on {}",
-                r.name
-            );
-        }
-    }
+    cluster.assert_only_came_online(&beating).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -665,16 +666,7 @@ async fn three_replicas_on_a_three_node_nats_cluster_lose_nothing_when_a_node_di
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    for r in cluster.live() {
-        for slug in beating {
-            assert_eq!(
-                r.history(slug).await,
-                ["offline->online"],
-                "{slug} on {}",
-                r.name
-            );
-        }
-    }
+    cluster.assert_only_came_online(&beating).await;
     for slug in beating {
         let (tos, received) = events_of(&events, slug);
         assert_eq!((tos, received), (vec!["online".to_owned()], 1), "{slug}");
