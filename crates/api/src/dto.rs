@@ -173,11 +173,11 @@ pub struct AcceptedDto {
 /// Unknown fields (such as the original's `allow_fanout`) are ignored.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RegisterRequest {
-    /// `[a-z0-9_-]`, 1–50 characters, no `-` at either end; input is lowercased, so
+    /// `[a-z0-9_-]`, 1–50 characters, no `-` at either end, not `_` first; input is lowercased, so
     /// slugs are case-insensitive.
     #[schema(
         example = "commandcenter",
-        pattern = r"^\s*[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?\s*$",
+        pattern = r"^\s*[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9_])?\s*$",
         min_length = 1,
         max_length = 50
     )]

@@ -114,6 +114,11 @@ impl Slug {
                 "must not start or end with '-'",
             ));
         }
+        // A leading '_' stays reserved: the service's own canaries are published as
+        // `<presence>._canary-<instance>`, a name no project may have.
+        if s.starts_with('_') {
+            return Err(ValidationError::new(FIELD, "must not start with '_'"));
+        }
         Ok(Self(s))
     }
 }
@@ -771,6 +776,16 @@ mod tests {
             let err = Slug::parse(bad).unwrap_err();
             assert_eq!(err.field, "slug", "{bad:?}");
             assert!(err.message.contains("'-'"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn slug_may_hold_but_not_start_with_an_underscore() {
+        assert_eq!(Slug::parse("legacy_hub").unwrap().as_str(), "legacy_hub");
+        assert_eq!(Slug::parse("hub_").unwrap().as_str(), "hub_");
+        for bad in ["_canary-1a2b", "_"] {
+            let err = Slug::parse(bad).unwrap_err();
+            assert_eq!(err.message, "must not start with '_'", "{bad:?}");
         }
     }
 

@@ -207,7 +207,10 @@ mod tests {
         assert!(HeartbeatConfig::new("bad slug", "http://x").is_err());
         assert!(HeartbeatConfig::new("ok", "ftp://x").is_err());
         let c = HeartbeatConfig::new("ok", "http://x").unwrap();
-        assert!(c.clone().mesh_namespace("hub.other").is_err());
+        // Any valid subject prefix, as the service takes (its original allowed them).
+        assert!(c.clone().mesh_namespace("hub..other").is_err());
+        assert!(c.clone().mesh_namespace("hub other").is_err());
+        assert!(c.clone().mesh_namespace("veria.mesh").is_ok());
         assert!(c.clone().mesh_namespace("hub.ok").is_ok());
         assert_eq!(c.clone().jitter(3.0).jitter_value(), 0.5);
         assert_eq!(
