@@ -169,11 +169,30 @@ pub(crate) async fn list_projects(
     if let Some(next) = next_link(req.path(), &q, &filter, &page) {
         reply.insert_header((header::LINK, next));
     }
-    // The whole catalog may be asked for: stream it in chunks of serialized projects
-    // rather than building one large body.
-    Ok(reply
-        .content_type("application/json")
-        .streaming(json_array_stream(page.items)))
+    reply.content_type("application/json");
+    if filter.limit.is_none() {
+        // The whole catalog may be asked for: stream it in chunks of serialized
+        // projects rather than building one large body.
+        return Ok(reply.streaming(json_array_stream(page.items)));
+    }
+    // A page (at most 1,000): one body with its length, no chunking.
+    let mut body = Vec::with_capacity(page.items.len() * 320 + 2);
+    body.push(b'[');
+    for (i, p) in page.items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        write_project(&mut body, p);
+    }
+    body.push(b']');
+    Ok(reply.body(body))
+}
+
+/// One project's JSON (a DTO of strings, numbers and options cannot fail to serialize).
+fn write_project(buf: &mut Vec<u8>, p: &federation_domain::Project) {
+    if serde_json::to_writer(&mut *buf, &ProjectDto::from(p)).is_err() {
+        buf.extend_from_slice(b"null");
+    }
 }
 
 /// Projects per chunk of a streamed list.
@@ -199,10 +218,7 @@ fn json_array_stream(
             if written > 0 {
                 buf.push(b',');
             }
-            // A DTO of strings, numbers and options cannot fail to serialize.
-            if serde_json::to_writer(&mut buf, &ProjectDto::from(&p)).is_err() {
-                buf.extend_from_slice(b"null");
-            }
+            write_project(&mut buf, &p);
             written += 1;
         }
         if written == total {
