@@ -333,7 +333,7 @@ impl Federation {
                         to = snapshot.revision,
                         "the change log was trimmed past this replica's revision: registry reloaded"
                     );
-                    self.reload(snapshot);
+                    self.restore(snapshot);
                 }
                 ChangesSince::Changes(changes) => {
                     let read = changes.len();
@@ -389,10 +389,6 @@ impl Federation {
     /// Replaces the registry (and the presence table's membership) with a snapshot, as
     /// after falling behind a trim. Also for tests that start from a given catalog.
     pub fn restore(&self, snapshot: Snapshot) {
-        self.reload(snapshot);
-    }
-
-    fn reload(&self, snapshot: Snapshot) {
         {
             let mut presence = self.presence();
             let known: std::collections::HashSet<&Slug> =

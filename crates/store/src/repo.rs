@@ -210,6 +210,9 @@ impl Store {
                 self.sqlite_write(move |c| {
                     sqlite::check_term(sqlite::lease_row(c)?, term)?;
                     sqlite::write_presence(c, &updates, &transitions)?;
+                    if transitions.is_empty() {
+                        return Ok(());
+                    }
                     let slugs = transitions.iter().map(|t| t.slug.as_str()).collect();
                     let known = sqlite::existing_slugs(c, slugs)?;
                     sqlite::append(c, &transition_changes(&transitions, &known))
