@@ -142,31 +142,50 @@ fn opt_strings(obj: &mut Map<String, Value>, field: &str) -> Result<Option<Vec<S
     }
 }
 
-/// The registration body (`POST /api/fed/projects`). Unknown fields are ignored, as the
-/// original service did; every known field must have the right JSON type.
+/// A JSON object field; `null` or absent gives `None`.
+fn opt_object(obj: &mut Map<String, Value>, field: &str) -> Result<Option<Value>, ApiError> {
+    match obj.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ Value::Object(_)) => Ok(Some(v)),
+        Some(other) => Err(wrong_type(field, "an object", &other)),
+    }
+}
+
+/// The registration body (`POST /api/fed/projects`). The original's `allow_fanout` is
+/// kept in `metadata` (unless `metadata` sets that key itself); other unknown fields are
+/// ignored, as the original service did; every known field must have the right JSON type.
 pub(crate) fn registration(bytes: &[u8]) -> Result<RegistrationInput, ApiError> {
     let mut obj = json_object(bytes)?;
+    let mut metadata = opt_object(&mut obj, "metadata")?;
+    if let Some(fanout) = obj.remove("allow_fanout").filter(|v| !v.is_null()) {
+        let meta = metadata.get_or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(map) = meta {
+            map.entry("allow_fanout").or_insert(fanout);
+        }
+    }
     Ok(RegistrationInput {
         slug: opt_string(&mut obj, "slug")?,
         name: opt_string(&mut obj, "name")?,
         hub_url: opt_string(&mut obj, "hub_url")?,
         mesh_namespace: opt_string(&mut obj, "mesh_namespace")?,
         tags: opt_strings(&mut obj, "tags")?,
+        metadata,
     })
 }
 
-const PATCHABLE: [&str; 3] = ["name", "hub_url", "tags"];
+const PATCHABLE: [&str; 4] = ["name", "hub_url", "tags", "metadata"];
 
-/// The patch body (`PATCH /api/fed/projects/{slug}`): only `name`, `hub_url` and `tags`;
-/// `name` and `hub_url` must not be `null`, `tags: null` removes every tag (as in a JSON
-/// merge patch); any other field is a 422 naming it.
+/// The patch body (`PATCH /api/fed/projects/{slug}`): only `name`, `hub_url`, `tags` and
+/// `metadata`; `name` and `hub_url` must not be `null`, `tags: null` removes every tag
+/// (as in a JSON merge patch); `metadata` merges one level deep (`null` removes a key,
+/// `metadata: null` every key); any other field is a 422 naming it.
 pub(crate) fn patch(bytes: &[u8]) -> Result<ProjectPatch, ApiError> {
     let mut obj = json_object(bytes)?;
     if let Some(unknown) = obj.keys().find(|k| !PATCHABLE.contains(&k.as_str())) {
         return Err(ApiError::validation(
             federation_domain::ValidationError::new(
                 unknown.chars().take(64).collect::<String>(),
-                "cannot be changed; a patch may set only name, hub_url and tags",
+                "cannot be changed; a patch may set only name, hub_url, tags and metadata",
             ),
         ));
     }
@@ -191,10 +210,18 @@ pub(crate) fn patch(bytes: &[u8]) -> Result<ProjectPatch, ApiError> {
         .transpose()
         .map_err(ApiError::validation)?
         .or_else(|| clear_tags.then(Tags::default));
+    let metadata = match obj.remove("metadata") {
+        None => None,
+        Some(v @ (Value::Null | Value::Object(_))) => {
+            Some(federation_domain::MetadataPatch::from_json(v).map_err(ApiError::validation)?)
+        }
+        Some(other) => return Err(wrong_type("metadata", "an object or null", &other)),
+    };
     Ok(ProjectPatch {
         name,
         hub_url,
         tags,
+        metadata,
     })
 }
 
@@ -229,7 +256,7 @@ mod tests {
     #[test]
     fn registration_keeps_values_and_ignores_unknown_fields() {
         let input = registration(
-            br#"{"slug":"cc","name":"CC","hub_url":"http://x","tags":["a"],"allow_fanout":true,"mesh_namespace":null}"#,
+            br#"{"slug":"cc","name":"CC","hub_url":"http://x","tags":["a"],"extra":true,"mesh_namespace":null}"#,
         )
         .unwrap();
         assert_eq!(input.slug.as_deref(), Some("cc"));
@@ -263,6 +290,40 @@ mod tests {
         assert_eq!(p.name.unwrap().as_str(), "New");
         assert!(p.tags.unwrap().is_empty());
         assert!(p.hub_url.is_none());
+    }
+
+    #[test]
+    fn metadata_is_an_object_and_takes_the_originals_allow_fanout() {
+        let input = registration(
+            br#"{"slug":"cc","name":"CC","hub_url":"http://x","allow_fanout":["a"],"metadata":{"team":"ops"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            input.metadata,
+            Some(serde_json::json!({"team": "ops", "allow_fanout": ["a"]}))
+        );
+        let own =
+            registration(br#"{"slug":"cc","allow_fanout":[],"metadata":{"allow_fanout":true}}"#)
+                .unwrap();
+        assert_eq!(
+            own.metadata,
+            Some(serde_json::json!({"allow_fanout": true}))
+        );
+        assert_eq!(registration(br#"{"slug":"cc"}"#).unwrap().metadata, None);
+        assert_eq!(
+            err(registration(br#"{"metadata":[1]}"#)),
+            (422, Some("metadata".into()))
+        );
+        assert_eq!(
+            err(patch(br#"{"metadata":"x"}"#)),
+            (422, Some("metadata".into()))
+        );
+        assert_eq!(
+            err(patch(br#"{"metadata":{"a b":1}}"#)),
+            (422, Some("metadata.a b".into()))
+        );
+        assert!(patch(br#"{"metadata":null}"#).unwrap().metadata.is_some());
+        assert!(!patch(br#"{"metadata":{"k":null}}"#).unwrap().is_empty());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! (none, 3, 6 or 9).
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use federation_domain::{Project, Transition};
+use federation_domain::{Metadata, Project, Transition};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -13,7 +13,7 @@ pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
 }
 
 /// A project as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[schema(as = Project)]
 pub struct ProjectDto {
     pub id: i64,
@@ -30,10 +30,19 @@ pub struct ProjectDto {
     /// Why the status is what it is (`heartbeat_late`, self-reported reasons, …).
     pub status_reason: Option<String>,
     pub tags: Vec<String>,
+    /// Free JSON values under named keys (`{}` when none): what the catalog does not
+    /// model, such as the original's `allow_fanout`.
+    #[schema(value_type = Object, example = json!({"allow_fanout": [], "team": "platform"}))]
+    pub metadata: Metadata,
     /// The version the project last reported.
     pub version: Option<String>,
     #[schema(format = DateTime, example = "2025-11-18T12:00:00Z")]
     pub last_heartbeat_at: Option<String>,
+    /// How far the sender's clock was behind ours, in seconds (negative: ahead), as
+    /// this replica last observed it in a heartbeat carrying a `timestamp`; updated
+    /// when it moves by a second or more. Status does not depend on it.
+    #[schema(example = 0.2)]
+    pub clock_skew_seconds: Option<f64>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -60,8 +69,10 @@ impl From<&Project> for ProjectDto {
             status: p.status.as_str(),
             status_reason: p.status_reason.clone(),
             tags: p.tags.iter().map(|t| t.to_string()).collect(),
+            metadata: p.metadata.clone(),
             version: p.version.as_ref().map(|v| v.to_string()),
             last_heartbeat_at: p.last_heartbeat_at.map(rfc3339),
+            clock_skew_seconds: p.clock_skew_seconds,
             created_at: rfc3339(p.created_at),
             updated_at: rfc3339(p.updated_at),
         }
@@ -169,8 +180,9 @@ pub struct AcceptedDto {
     pub status: &'static str,
 }
 
-/// `POST /api/fed/projects`: registers a project, or updates it when the slug exists.
-/// Unknown fields (such as the original's `allow_fanout`) are ignored.
+/// `POST /api/fed/projects`: registers a project, or updates it when the slug exists
+/// (tags and metadata are replaced). The original's `allow_fanout` is kept under
+/// `metadata.allow_fanout`; other unknown fields are ignored.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RegisterRequest {
     /// `[a-z0-9_-]`, 1–50 characters, no `-` at either end, not `_` first; input is lowercased, so
@@ -210,7 +222,46 @@ pub struct RegisterRequest {
     /// At most 32 distinct tags (ignoring case), each 1–64 printable characters.
     #[schema(example = json!(["python"]), nullable, max_items = 32, inline)]
     pub tags: Option<Vec<TagText>>,
+    /// Free JSON values under keys of `[A-Za-z0-9_.-]` (1–64 characters): at most 64
+    /// keys, 8 KiB as compact JSON, arrays and objects nested at most 8 deep. A `null`
+    /// value is the same as an absent key. None when absent or null.
+    #[schema(value_type = Option<MetadataObject>, nullable)]
+    pub metadata: Option<serde_json::Value>,
 }
+
+/// Metadata: free JSON values under named keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetadataObject(pub serde_json::Map<String, serde_json::Value>);
+
+/// A metadata key's pattern (1–64 characters).
+pub const METADATA_KEY_PATTERN: &str = r"^[A-Za-z0-9_.-]{1,64}$";
+
+impl utoipa::PartialSchema for MetadataObject {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use federation_domain::metadata::{METADATA_KEYS_MAX, METADATA_KEY_MAX};
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "Free JSON values under keys of `[A-Za-z0-9_.-]` (1-64 characters): at most \
+                 64 keys, 8 KiB as compact JSON, arrays and objects nested at most 8 deep. \
+                 A `null` value is the same as an absent key (in a PATCH: removes it).",
+            ))
+            .max_properties(Some(METADATA_KEYS_MAX))
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(METADATA_KEY_MAX))
+                    .pattern(Some(METADATA_KEY_PATTERN)),
+            ))
+            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+            .examples([serde_json::json!({"allow_fanout": [], "team": "platform"})])
+            .into()
+    }
+}
+
+impl ToSchema for MetadataObject {}
 
 /// A tag: 1–64 characters of printable text (no control characters), case kept.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -224,6 +275,8 @@ pub struct TagText(pub String);
 
 /// `PATCH /api/fed/projects/{slug}`: only these fields may be set (any other is a
 /// 422); `name` and `hub_url` must not be null; `tags: null` removes every tag.
+/// `metadata` is merged one level deep (RFC 7396): each key given is set, a key given
+/// `null` is removed, others stay; `metadata: null` removes every key.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PatchRequest {
     #[schema(
@@ -242,6 +295,10 @@ pub struct PatchRequest {
     pub hub_url: Option<String>,
     #[schema(nullable, max_items = 32)]
     pub tags: Option<Vec<TagText>>,
+    /// Keys to set (a value) or remove (`null`); the result holds the bounds of
+    /// `RegisterRequest.metadata`.
+    #[schema(value_type = Option<MetadataObject>, nullable)]
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// A heartbeat: the original service's payload (also accepted wrapped in

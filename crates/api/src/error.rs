@@ -226,6 +226,7 @@ impl From<RepositoryError> for ApiError {
     /// Logs the store's own text and answers with a generic one.
     fn from(e: RepositoryError) -> Self {
         match e {
+            RepositoryError::Rejected(v) => ApiError::validation(v),
             RepositoryError::Unavailable(_) => {
                 tracing::warn!(error = %e, "store unavailable");
                 ApiError::unavailable()

@@ -127,6 +127,11 @@ pub(crate) async fn ready(state: web::Data<ApiState>) -> HttpResponse {
 }
 
 /// Projects in slug order; `X-Total-Count` holds how many match.
+///
+/// Metadata filters: parameters named `meta.KEY` (at most 16, every one must hold; KEY
+/// of `[A-Za-z0-9_.-]`, 1-64 characters, else 422 naming `meta.KEY`) keep the projects
+/// whose metadata KEY holds the value: a string equal to it, or another value whose
+/// compact JSON is it (`meta.replicas=3`, `meta.allow_fanout=[]`).
 #[utoipa::path(
     get,
     path = "/api/fed/projects",
@@ -159,6 +164,14 @@ pub(crate) async fn list_projects(
         param(&q, "offset"),
     )
     .and_then(|f| f.with_after(param(&q, "after")))
+    .and_then(|f| {
+        let mut meta: Vec<(&str, &str)> = q
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("meta.")?, v.as_str())))
+            .collect();
+        meta.sort_unstable();
+        f.with_meta(&meta)
+    })
     .and_then(|f| query_is_utf8(req.query_string()).map(|()| f))
     .map_err(ApiError::validation)?;
     let page = state.federation.list(&filter);

@@ -12,8 +12,8 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::dto::{
-    AcceptedDto, HealthDto, HeartbeatRequest, MassExpiryDto, PatchRequest, ProjectDto, ReadyChecks,
-    ReadyDto, RegisterRequest, ReplicaDto, StatusName, TransitionDto,
+    AcceptedDto, HealthDto, HeartbeatRequest, MassExpiryDto, MetadataObject, PatchRequest,
+    ProjectDto, ReadyChecks, ReadyDto, RegisterRequest, ReplicaDto, StatusName, TransitionDto,
 };
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::{handlers, metrics};
@@ -56,6 +56,7 @@ pub const DOCS_PATH: &str = "/docs/";
         AcceptedDto,
         RegisterRequest,
         PatchRequest,
+        MetadataObject,
         HeartbeatRequest,
         ErrorBody,
         ErrorDetail,

@@ -49,6 +49,10 @@ pub enum RepositoryError {
     /// another replica took the lease. Nothing was written.
     #[error("fenced: {0}")]
     Fenced(String),
+    /// The change breaks a domain rule once applied to what the store holds (a
+    /// metadata merge past its bounds). Nothing was written.
+    #[error(transparent)]
+    Rejected(ValidationError),
 }
 
 /// A failure to publish a status event.
@@ -67,5 +71,14 @@ pub enum ServiceError {
     NotFound(String),
     #[error(transparent)]
     /// The store failed.
-    Repository(#[from] RepositoryError),
+    Repository(RepositoryError),
+}
+
+impl From<RepositoryError> for ServiceError {
+    fn from(e: RepositoryError) -> Self {
+        match e {
+            RepositoryError::Rejected(v) => ServiceError::Validation(v),
+            other => ServiceError::Repository(other),
+        }
+    }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod heartbeat;
 #[cfg(any(test, feature = "mock"))]
 pub mod memory;
+pub mod metadata;
 pub mod model;
 pub mod policy;
 pub mod ports;
@@ -24,9 +25,9 @@ pub mod testing;
 pub use error::{EventError, RepositoryError, ServiceError, ValidationError};
 pub use heartbeat::{Heartbeat, HeartbeatError, Reported};
 pub use model::{
-    reason, HubUrl, ListFilter, MeshNamespace, PresenceRecord, Project, ProjectName, ProjectPage,
-    ProjectPatch, Registration, RegistrationInput, Slug, Status, Tag, Tags, Transition, Upserted,
-    Version,
+    reason, HubUrl, ListFilter, MeshNamespace, Metadata, MetadataPatch, PresenceRecord, Project,
+    ProjectName, ProjectPage, ProjectPatch, Registration, RegistrationInput, Slug, Status, Tag,
+    Tags, Transition, Upserted, Version,
 };
 pub use policy::StatusPolicy;
 pub use ports::{

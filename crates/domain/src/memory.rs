@@ -129,6 +129,7 @@ impl MemoryStore {
                 hub_url: r.hub_url.clone(),
                 mesh_namespace: r.mesh_namespace.clone(),
                 tags: r.tags.clone(),
+                metadata: r.metadata.clone(),
                 updated_at: now,
                 ..p.clone()
             },
@@ -143,8 +144,10 @@ impl MemoryStore {
                     status: Status::Offline,
                     status_reason: None,
                     tags: r.tags.clone(),
+                    metadata: r.metadata.clone(),
                     version: None,
                     last_heartbeat_at: None,
+                    clock_skew_seconds: None,
                     created_at: now,
                     updated_at: now,
                 }
@@ -190,6 +193,9 @@ impl ProjectRepository for MemoryStore {
         let Some(p) = state.projects.get_mut(slug) else {
             return Ok(None);
         };
+        if let Some(meta) = &patch.metadata {
+            p.metadata = meta.apply(&p.metadata).map_err(RepositoryError::Rejected)?;
+        }
         if let Some(name) = &patch.name {
             p.name = name.clone();
         }

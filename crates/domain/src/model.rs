@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ValidationError;
+pub use crate::metadata::{Metadata, MetadataPatch};
 
 macro_rules! string_newtype {
     ($name:ident) => {
@@ -456,10 +457,15 @@ pub struct Project {
     pub status_reason: Option<String>,
     /// The project's labels.
     pub tags: Tags,
+    /// Free values under named keys (what the catalog does not model).
+    pub metadata: Metadata,
     /// The version its last heartbeat reported.
     pub version: Option<Version>,
     /// When its last heartbeat arrived (our clock).
     pub last_heartbeat_at: Option<DateTime<Utc>>,
+    /// How far the sender's clock was behind ours (seconds, negative: ahead) in the
+    /// heartbeats this replica heard, as last observed (memory only, not stored).
+    pub clock_skew_seconds: Option<f64>,
     /// When it was first registered.
     pub created_at: DateTime<Utc>,
     /// When a registration or patch last changed it.
@@ -482,6 +488,9 @@ pub struct RegistrationInput {
     #[serde(default)]
     /// No tags when absent.
     pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    /// A JSON object; no metadata when absent or null.
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// A validated registration: what an upsert writes. It never carries status or
@@ -498,6 +507,8 @@ pub struct Registration {
     pub mesh_namespace: MeshNamespace,
     /// The tags (replacing any the project had).
     pub tags: Tags,
+    /// The metadata (replacing any the project had).
+    pub metadata: Metadata,
 }
 
 fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, ValidationError> {
@@ -517,12 +528,17 @@ impl RegistrationInput {
             Some(tags) => Tags::parse(tags)?,
             None => Tags::default(),
         };
+        let metadata = match &self.metadata {
+            Some(raw) => Metadata::from_json(raw.clone())?,
+            None => Metadata::default(),
+        };
         Ok(Registration {
             slug,
             name,
             hub_url,
             mesh_namespace,
             tags,
+            metadata,
         })
     }
 }
@@ -536,12 +552,17 @@ pub struct ProjectPatch {
     pub hub_url: Option<HubUrl>,
     /// New tags, replacing the old ones.
     pub tags: Option<Tags>,
+    /// Keys of metadata to set or remove (merged into the old ones).
+    pub metadata: Option<MetadataPatch>,
 }
 
 impl ProjectPatch {
     /// Changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.name.is_none() && self.hub_url.is_none() && self.tags.is_none()
+        self.name.is_none()
+            && self.hub_url.is_none()
+            && self.tags.is_none()
+            && self.metadata.is_none()
     }
 }
 
@@ -564,6 +585,9 @@ pub struct ListFilter {
     pub offset: u64,
     /// Only projects whose slug sorts after this one (cursor paging).
     pub after: Option<Slug>,
+    /// Only projects whose metadata holds each of these `(key, value)` pairs (see
+    /// [`Metadata::matches`]).
+    pub meta: Vec<(String, String)>,
 }
 
 /// Validates a raw page size (`limit`, of a list or a history): an integer in
@@ -611,7 +635,34 @@ impl ListFilter {
             limit,
             offset,
             after: None,
+            meta: Vec::new(),
         })
+    }
+
+    /// Adds the `meta.KEY=VALUE` conditions (every one must hold); errors name the
+    /// parameter `meta.KEY`.
+    pub fn with_meta<K: AsRef<str>, V: AsRef<str>>(
+        mut self,
+        conditions: &[(K, V)],
+    ) -> Result<Self, ValidationError> {
+        if conditions.len() > crate::metadata::META_FILTERS_MAX {
+            return Err(ValidationError::new(
+                "meta",
+                format!(
+                    "at most {} meta.KEY conditions",
+                    crate::metadata::META_FILTERS_MAX
+                ),
+            ));
+        }
+        for (key, value) in conditions {
+            let key = key.as_ref();
+            crate::metadata::check_key(key).map_err(|e| {
+                let shown: String = key.chars().take(64).collect();
+                e.at(format!("meta.{shown}"))
+            })?;
+            self.meta.push((key.to_owned(), value.as_ref().to_owned()));
+        }
+        Ok(self)
     }
 
     /// Sets the cursor (`after=<slug>`); errors name the field `after`.
@@ -629,6 +680,15 @@ impl ListFilter {
                 .tag
                 .as_ref()
                 .is_none_or(|t| project.tags.iter().any(|have| have.matches(t)))
+            && self
+                .meta
+                .iter()
+                .all(|(k, v)| project.metadata.matches(k, v))
+    }
+
+    /// Whether only paging is asked for (every project matches).
+    pub fn is_unfiltered(&self) -> bool {
+        self.status.is_none() && self.tag.is_none() && self.meta.is_empty()
     }
 }
 
@@ -1080,6 +1140,7 @@ mod tests {
             hub_url: Some(url.into()),
             mesh_namespace: None,
             tags: None,
+            metadata: None,
         }
     }
 

@@ -123,6 +123,9 @@ pub struct Registry {
 /// Heartbeat fields only ever move forward: the store's copy can be a tick older than
 /// what this replica heard itself.
 fn keep_newer_liveness(stored: &mut Project, held: &Project) {
+    if stored.clock_skew_seconds.is_none() {
+        stored.clock_skew_seconds = held.clock_skew_seconds;
+    }
     if held.last_heartbeat_at > stored.last_heartbeat_at {
         stored.last_heartbeat_at = held.last_heartbeat_at;
         if held.version.is_some() {
@@ -208,6 +211,13 @@ impl Registry {
         }
     }
 
+    /// Sets the clock skew last observed in a project's heartbeats (memory only).
+    pub fn note_skew(&mut self, slug: &Slug, skew_seconds: f64) {
+        if let Some(p) = self.projects.get_mut(slug) {
+            p.clock_skew_seconds = Some(skew_seconds);
+        }
+    }
+
     /// Whether a project has exactly this (lowercase) slug.
     pub fn contains(&self, slug: &str) -> bool {
         self.projects.contains_key(slug)
@@ -240,7 +250,7 @@ impl Registry {
             .after
             .as_ref()
             .map_or(Bound::Unbounded, Bound::Excluded);
-        let unfiltered = filter.status.is_none() && filter.tag.is_none();
+        let unfiltered = filter.is_unfiltered();
         let (total, items) = if unfiltered && filter.after.is_none() {
             let items = self
                 .projects
@@ -297,8 +307,10 @@ mod tests {
             status,
             status_reason: None,
             tags: Tags::parse(tags).unwrap(),
+            metadata: crate::model::Metadata::default(),
             version: None,
             last_heartbeat_at: None,
+            clock_skew_seconds: None,
             created_at: t(0),
             updated_at: t(0),
         }
@@ -458,5 +470,61 @@ mod tests {
                 offline: 1
             }
         );
+    }
+
+    #[test]
+    fn lists_by_metadata_every_condition_holding() {
+        let with = |slug: &str, meta: serde_json::Value| {
+            let mut p = project(slug, Status::Online, &[]);
+            p.metadata = crate::model::Metadata::from_json(meta).unwrap();
+            p
+        };
+        let mut r = Registry::new();
+        r.load(Snapshot {
+            revision: 1,
+            projects: vec![
+                with("a", serde_json::json!({"team": "ops", "allow_fanout": []})),
+                with("b", serde_json::json!({"team": "ops", "replicas": 3})),
+                with("c", serde_json::json!({"team": "web"})),
+                project("d", Status::Offline, &[]),
+            ],
+        });
+        let slugs = |conditions: &[(&str, &str)]| -> (Vec<String>, u64) {
+            let filter = ListFilter::default().with_meta(conditions).unwrap();
+            let page = r.list(&filter);
+            (
+                page.items.iter().map(|p| p.slug.to_string()).collect(),
+                page.total,
+            )
+        };
+        assert_eq!(slugs(&[("team", "ops")]), (vec!["a".into(), "b".into()], 2));
+        assert_eq!(
+            slugs(&[("team", "ops"), ("replicas", "3")]),
+            (vec!["b".into()], 1)
+        );
+        assert_eq!(slugs(&[("allow_fanout", "[]")]), (vec!["a".into()], 1));
+        assert_eq!(slugs(&[("nobody", "x")]), (vec![], 0));
+        let err = ListFilter::default()
+            .with_meta(&[("a b", "x")])
+            .unwrap_err();
+        assert_eq!(err.field, "meta.a b");
+    }
+
+    #[test]
+    fn a_noted_skew_survives_the_stores_copy() {
+        let mut r = Registry::new();
+        r.load(Snapshot {
+            revision: 1,
+            projects: vec![project("a", Status::Online, &[])],
+        });
+        let slug = Slug::parse("a").unwrap();
+        r.note_skew(&slug, 42.5);
+        r.apply(vec![change(
+            2,
+            ChangeKind::Updated,
+            Some(project("a", Status::Online, &[])),
+            "a",
+        )]);
+        assert_eq!(r.get(&slug).unwrap().clock_skew_seconds, Some(42.5));
     }
 }

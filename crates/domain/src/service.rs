@@ -153,6 +153,8 @@ pub struct Federation {
 
 /// A sender's clock further off than this (seconds) is logged, once per project.
 const SKEW_LOGGED_OVER: f64 = 5.0;
+/// A project's `clock_skew_seconds` is updated when the skew moves by this much.
+const SKEW_FIELD_STEP: f64 = 1.0;
 
 /// Called with every batch of changes applied to the registry, in revision order.
 pub type ChangeListener = Box<dyn Fn(&[Change], u64) + Send + Sync>;
@@ -642,6 +644,16 @@ impl Federation {
         #[allow(clippy::cast_precision_loss, reason = "a metric")]
         let skew = (now - sent_at).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
         self.clock_skew.observe(skew);
+        // The project's field moves only when the skew does (by a second or more), so
+        // the registry's write lock is not taken for every heartbeat.
+        let moved = self.registry().get(&hb.slug).is_some_and(|p| {
+            p.clock_skew_seconds
+                .is_none_or(|old| (old - skew).abs() >= SKEW_FIELD_STEP)
+        });
+        if moved {
+            self.registry_mut()
+                .note_skew(&hb.slug, (skew * 1000.0).round() / 1000.0);
+        }
         if skew.abs() > SKEW_LOGGED_OVER {
             let first = self
                 .skew_logged
@@ -986,6 +998,7 @@ mod tests {
             hub_url: Some(format!("http://{}.example:8000", s.to_lowercase())),
             mesh_namespace: None,
             tags: Some(vec!["Rust".into()]),
+            metadata: None,
         }
     }
 
@@ -1380,6 +1393,28 @@ mod tests {
         assert!(fed.record_heartbeat("alpha", degraded).unwrap());
         fed.tick().await.unwrap();
         assert_eq!(fed.counts().degraded, 1);
+    }
+
+    #[tokio::test]
+    async fn the_last_observed_clock_skew_is_on_the_project() {
+        let cluster = Cluster::new(&["alpha"]).await;
+        let fed = cluster.leader().await;
+        let skew = |fed: &Federation| fed.get("alpha").unwrap().0.clock_skew_seconds;
+        assert_eq!(skew(&fed), None);
+        // No timestamp: nothing to measure.
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+        assert_eq!(skew(&fed), None);
+        let body = br#"{"project_slug":"alpha","timestamp":"2025-11-18T12:00:00Z"}"#;
+        fed.record_heartbeat("alpha", body).unwrap();
+        assert_eq!(skew(&fed), Some(0.0));
+        cluster.clock.advance(secs(91));
+        fed.record_heartbeat("alpha", body).unwrap();
+        fed.tick().await.unwrap();
+        assert_eq!(skew(&fed), Some(91.0));
+        // A sender ahead of us shows a negative skew.
+        let ahead = br#"{"project_slug":"alpha","timestamp":"2025-11-18T12:03:31Z"}"#;
+        fed.record_heartbeat("alpha", ahead).unwrap();
+        assert_eq!(skew(&fed), Some(-120.0));
     }
 
     #[tokio::test]

@@ -1,9 +1,12 @@
 //! `config/projects.yaml`: the catalog seeded at start.
 //!
 //! The original's format: a `projects:` list of `slug, name, hub_url, mesh_namespace,
-//! tags, allow_fanout`. Every entry is validated by the same domain types as a POST;
-//! the first bad entry is reported with its index, slug and field, and nothing is
-//! written. Valid files are applied in one transaction (see `Federation::register_all`).
+//! tags, allow_fanout`, plus our `metadata` mapping. Keys of an entry we do not model
+//! (the original's `allow_fanout`, anything else) are kept in its metadata, so nothing
+//! of the file is lost; a key we model with the wrong type stops the start. Every entry
+//! is validated by the same domain types as a POST; the first bad entry is reported
+//! with its index, slug and field, and nothing is written. Valid files are applied in
+//! one transaction (see `Federation::register_all`).
 
 use std::path::Path;
 
@@ -19,7 +22,6 @@ struct File {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Entry {
     slug: Option<String>,
     name: Option<String>,
@@ -28,10 +30,43 @@ struct Entry {
     mesh_namespace: Option<String>,
     #[serde(default)]
     tags: Option<Vec<String>>,
-    /// The original's fan-out list (`allow_fanout: []`): accepted in any form, not used.
     #[serde(default)]
-    #[allow(dead_code)]
-    allow_fanout: Option<serde_yaml::Value>,
+    metadata: Option<serde_yaml::Mapping>,
+    /// Every other key (the original's `allow_fanout: []`): kept in the metadata.
+    #[serde(flatten)]
+    other: std::collections::BTreeMap<String, serde_yaml::Value>,
+}
+
+/// Keys of the original's format that we keep in metadata without a word.
+const ORIGINAL_KEYS: [&str; 1] = ["allow_fanout"];
+
+impl Entry {
+    /// `metadata:` and the keys we do not model, as one JSON object (`metadata:` wins
+    /// over a key of the same name outside it).
+    fn metadata(
+        metadata: Option<serde_yaml::Mapping>,
+        other: std::collections::BTreeMap<String, serde_yaml::Value>,
+    ) -> Result<Option<serde_json::Value>, ValidationError> {
+        if metadata.is_none() && other.is_empty() {
+            return Ok(None);
+        }
+        let mut out = serde_json::Map::new();
+        for (key, value) in other {
+            let json = serde_json::to_value(&value).map_err(|e| {
+                ValidationError::new(key.clone(), format!("cannot be kept as JSON metadata: {e}"))
+            })?;
+            out.insert(key, json);
+        }
+        if let Some(map) = metadata {
+            let json = serde_json::to_value(&map).map_err(|e| {
+                ValidationError::new("metadata", format!("must be a mapping of JSON values: {e}"))
+            })?;
+            if let serde_json::Value::Object(map) = json {
+                out.extend(map);
+            }
+        }
+        Ok(Some(serde_json::Value::Object(out)))
+    }
 }
 
 /// Why the catalog file was refused.
@@ -77,6 +112,10 @@ fn check_types(entry: &serde_yaml::Value) -> Result<(), ValidationError> {
             )),
         },
         Some(_) => Err(ValidationError::new("tags", "must be a list of strings")),
+    }?;
+    match map.get("metadata") {
+        None | Some(Value::Null | Value::Mapping(_)) => Ok(()),
+        Some(_) => Err(ValidationError::new("metadata", "must be a mapping")),
     }
 }
 
@@ -106,12 +145,29 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<Registration>, CatalogError> 
         check_types(&value).map_err(fail)?;
         let entry: Entry = serde_yaml::from_value(value)
             .map_err(|e| fail(ValidationError::new("entry", e.to_string())))?;
+        let unmodeled: Vec<&str> = entry
+            .other
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !ORIGINAL_KEYS.contains(k))
+            .collect();
+        if !unmodeled.is_empty() {
+            tracing::warn!(
+                file = path,
+                entry = index,
+                slug = raw_slug.as_deref().unwrap_or_default(),
+                keys = %unmodeled.join(", "),
+                "catalog entry has keys the catalog does not model: kept in its metadata"
+            );
+        }
+        let metadata = Entry::metadata(entry.metadata, entry.other).map_err(fail)?;
         let registration = RegistrationInput {
             slug: entry.slug,
             name: entry.name,
             hub_url: entry.hub_url,
             mesh_namespace: entry.mesh_namespace,
             tags: entry.tags,
+            metadata,
         }
         .validate()
         .map_err(fail)?;
@@ -192,9 +248,10 @@ projects:
             err.contains("projects[1]") && err.contains("duplicate of projects[0]"),
             "{err}"
         );
+        // A key we do not model is kept in the metadata (and logged), not lost.
         let typo = "projects:\n  - {slug: a, name: A, hub_url: 'http://a', tag: [x]}\n";
-        let err = parse("p", typo).unwrap_err().to_string();
-        assert!(err.contains("projects[0]") && err.contains("tag"), "{err}");
+        let regs = parse("p", typo).unwrap();
+        assert_eq!(regs[0].metadata.get("tag"), Some(&serde_json::json!(["x"])));
         assert!(parse("p", "projects: [").is_err());
         assert!(parse("p", "project: []").is_err());
         let missing = "projects:\n  - {slug: a, hub_url: 'http://a'}\n";
@@ -205,7 +262,20 @@ projects:
     #[test]
     fn the_originals_file_loads_and_wrong_types_name_the_field() {
         let original = "projects:\n  - slug: commandcenter\n    name: CommandCenter\n    hub_url: http://localhost:8000\n    mesh_namespace: hub.commandcenter\n    tags:\n      - python\n    allow_fanout: []\n";
-        assert_eq!(parse("p", original).unwrap().len(), 1);
+        let regs = parse("p", original).unwrap();
+        assert_eq!(regs.len(), 1);
+        assert_eq!(
+            regs[0].metadata.to_json_string(),
+            r#"{"allow_fanout":[]}"#,
+            "nothing of the original's entry is lost"
+        );
+        // Our own metadata mapping, merged with the keys we do not model.
+        let ours = "projects:\n  - slug: a\n    name: A\n    hub_url: http://a\n    allow_fanout: [b]\n    metadata:\n      team: ops\n      replicas: 3\n      nested: {x: [1, true, ~]}\n";
+        let regs = parse("p", ours).unwrap();
+        assert_eq!(
+            regs[0].metadata.to_json_string(),
+            r#"{"allow_fanout":["b"],"nested":{"x":[1,true,null]},"replicas":3,"team":"ops"}"#
+        );
         for (text, field) in [
             (
                 "projects:\n  - {slug: a, name: A, hub_url: 'http://a', tags: python}\n",
@@ -218,6 +288,14 @@ projects:
             (
                 "projects:\n  - {slug: a, name: A, hub_url: 'http://a', tags: [x, [y]]}\n",
                 "tags[1]",
+            ),
+            (
+                "projects:\n  - {slug: a, name: A, hub_url: 'http://a', metadata: [x]}\n",
+                "metadata",
+            ),
+            (
+                "projects:\n  - {slug: a, name: A, hub_url: 'http://a', metadata: {'a b': 1}}\n",
+                "metadata.a b",
             ),
         ] {
             let err = parse("p.yaml", text).unwrap_err().to_string();

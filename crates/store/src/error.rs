@@ -41,6 +41,10 @@ pub enum StoreError {
     /// A background task running the operation failed (panicked or was cancelled).
     #[error("store task failed: {0}")]
     Task(String),
+    /// A change breaks a domain rule once applied to the stored row (a metadata merge
+    /// past its bounds); the transaction is rolled back.
+    #[error(transparent)]
+    Rejected(federation_domain::ValidationError),
     /// A stored value does not pass the domain's validation (edited by hand, or a bug).
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
@@ -102,6 +106,8 @@ impl From<StoreError> for RepositoryError {
     fn from(e: StoreError) -> Self {
         if let StoreError::Fenced(why) = e {
             RepositoryError::Fenced(why)
+        } else if let StoreError::Rejected(v) = e {
+            RepositoryError::Rejected(v)
         } else if e.is_unavailable() {
             RepositoryError::Unavailable(e.to_string())
         } else {

@@ -125,15 +125,17 @@ pub(crate) async fn upsert_many(
     }
     let sorted = || order.iter().copied();
     let rows: Vec<UpsertRow> = diesel::sql_query(
-        "INSERT INTO projects (slug, name, hub_url, mesh_namespace, created_at, updated_at) \
-         SELECT r.slug, r.name, r.hub_url, r.mesh_namespace, $5, $5 \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY \
-             AS r(slug, name, hub_url, mesh_namespace, ord) \
+        "INSERT INTO projects \
+             (slug, name, hub_url, mesh_namespace, metadata, created_at, updated_at) \
+         SELECT r.slug, r.name, r.hub_url, r.mesh_namespace, r.metadata::jsonb, $5, $5 \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $6::text[]) \
+             WITH ORDINALITY AS r(slug, name, hub_url, mesh_namespace, metadata, ord) \
          ORDER BY r.ord \
          ON CONFLICT (slug) DO UPDATE SET \
              name = EXCLUDED.name, \
              hub_url = EXCLUDED.hub_url, \
              mesh_namespace = EXCLUDED.mesh_namespace, \
+             metadata = EXCLUDED.metadata, \
              updated_at = EXCLUDED.updated_at \
          RETURNING projects.*, (xmax = 0) AS created",
     )
@@ -146,6 +148,11 @@ pub(crate) async fn upsert_many(
             .collect::<Vec<_>>(),
     )
     .bind::<UtcTime, _>(now)
+    .bind::<Array<Text>, _>(
+        sorted()
+            .map(|r| r.metadata.to_json_string())
+            .collect::<Vec<_>>(),
+    )
     .load(conn)
     .await?;
 

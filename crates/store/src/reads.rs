@@ -192,9 +192,30 @@ macro_rules! read_ops {
             now: DbTime,
         ) -> Result<Option<Project>, StoreError> {
             use crate::schema::projects;
+            // A metadata patch merges into the stored keys. Every writer holds the log's
+            // lock (PostgreSQL) or the write lock (SQLite), so nothing changes them
+            // between this read and the update.
+            let metadata = match &patch.metadata {
+                None => None,
+                Some(meta_patch) => {
+                    let stored: Option<crate::schema::DbJson> = projects::table
+                        .filter(projects::slug.eq(slug))
+                        .select(projects::metadata)
+                        .first(conn)$($aw)*
+                        .optional()?;
+                    let Some(stored) = stored else {
+                        return Ok(None);
+                    };
+                    let current = federation_domain::Metadata::from_stored(&stored.0)
+                        .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;
+                    let merged = meta_patch.apply(&current).map_err(StoreError::Rejected)?;
+                    Some(crate::schema::DbJson(merged.to_json_string()))
+                }
+            };
             let changes = crate::rows::ProjectChanges {
                 name: patch.name.as_ref().map(|n| n.as_str()),
                 hub_url: patch.hub_url.as_ref().map(|u| u.as_str()),
+                metadata,
                 updated_at: now,
             };
             let id: Option<i64> = diesel::update(projects::table.filter(projects::slug.eq(slug)))

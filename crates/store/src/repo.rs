@@ -99,6 +99,9 @@ impl Store {
     }
 
     async fn do_list(&self, filter: &ListFilter) -> Result<ProjectPage, StoreError> {
+        if !filter.meta.is_empty() {
+            return self.list_by_metadata(filter).await;
+        }
         let known = self.totals.get(filter);
         let started = std::time::Instant::now();
         let page = match &self.backend {
@@ -133,6 +136,38 @@ impl Store {
             );
         }
         Ok(page)
+    }
+
+    /// A list with `meta.KEY=VALUE` conditions: the other conditions in SQL, the
+    /// metadata ones by the domain's own rule over the result, then the page. (Reads
+    /// are answered from the registry; the store's list serves tools and checks.)
+    async fn list_by_metadata(&self, filter: &ListFilter) -> Result<ProjectPage, StoreError> {
+        let wide = ListFilter {
+            limit: None,
+            offset: 0,
+            after: None,
+            meta: Vec::new(),
+            ..filter.clone()
+        };
+        let everything = Box::pin(self.do_list(&wide)).await?;
+        let matching: Vec<Project> = everything
+            .items
+            .into_iter()
+            .filter(|p| filter.matches(p))
+            .collect();
+        // Counted in full, as without metadata conditions; the cursor bounds the page.
+        let total = u64::try_from(matching.len()).unwrap_or(u64::MAX);
+        let items = matching
+            .into_iter()
+            .filter(|p| filter.after.as_ref().is_none_or(|a| p.slug > *a))
+            .skip(usize::try_from(filter.offset).unwrap_or(usize::MAX))
+            .take(filter.limit.map_or(usize::MAX, |l| l as usize))
+            .collect();
+        Ok(ProjectPage {
+            items,
+            total,
+            revision: everything.revision,
+        })
     }
 
     async fn do_delete(&self, slug: &Slug) -> Result<bool, StoreError> {

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use federation_domain::{
-    HubUrl, MeshNamespace, PresenceRecord, Project, ProjectName, Slug, Status, Tags, Transition,
-    Version,
+    HubUrl, MeshNamespace, Metadata, PresenceRecord, Project, ProjectName, Slug, Status, Tags,
+    Transition, Version,
 };
 
 use crate::error::StoreError;
-use crate::schema::{projects, status_transitions, DbTime};
+use crate::schema::{projects, status_transitions, DbJson, DbTime};
 
 /// The current time, cut to the microsecond both backends store.
 pub(crate) fn now_micros() -> DateTime<Utc> {
@@ -32,6 +32,7 @@ pub(crate) struct ProjectRow {
     pub last_heartbeat_at: Option<DbTime>,
     pub created_at: DbTime,
     pub updated_at: DbTime,
+    pub metadata: DbJson,
 }
 
 /// The liveness columns of one project.
@@ -84,8 +85,11 @@ impl ProjectRow {
             status: status(&self.status)?,
             status_reason: self.status_reason,
             tags: Tags::parse(&tags).map_err(|e| corrupt("tags", e))?,
+            metadata: Metadata::from_stored(&self.metadata.0)
+                .map_err(|e| corrupt("metadata", e))?,
             version: version(self.version)?,
             last_heartbeat_at: self.last_heartbeat_at.map(|t| t.0),
+            clock_skew_seconds: None,
             created_at: self.created_at.0,
             updated_at: self.updated_at.0,
         })
@@ -180,5 +184,6 @@ pub(crate) fn dedupe_presence(updates: &[PresenceRecord]) -> Vec<PresenceUpdate<
 pub(crate) struct ProjectChanges<'a> {
     pub name: Option<&'a str>,
     pub hub_url: Option<&'a str>,
+    pub metadata: Option<DbJson>,
     pub updated_at: DbTime,
 }

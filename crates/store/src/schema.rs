@@ -61,9 +61,54 @@ impl FromSql<UtcTime, Sqlite> for DbTime {
     }
 }
 
+/// A JSON object: `jsonb` on PostgreSQL, text on SQLite.
+#[derive(Debug, Clone, Copy, Default, SqlType, diesel::query_builder::QueryId)]
+#[diesel(postgres_type(oid = 3802, array_oid = 3807))]
+#[diesel(sqlite_type(name = "Text"))]
+pub struct JsonObject;
+
+/// The Rust side of [`JsonObject`]: its compact JSON text.
+#[derive(Debug, Clone, PartialEq, Eq, AsExpression, FromSqlRow)]
+#[diesel(sql_type = JsonObject)]
+pub struct DbJson(pub String);
+
+/// The version byte of PostgreSQL's binary `jsonb` form.
+const JSONB_VERSION: u8 = 1;
+
+impl ToSql<JsonObject, Pg> for DbJson {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        use std::io::Write as _;
+        out.write_all(&[JSONB_VERSION])?;
+        out.write_all(self.0.as_bytes())?;
+        Ok(serialize::IsNull::No)
+    }
+}
+
+impl FromSql<JsonObject, Pg> for DbJson {
+    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+        match bytes.as_bytes().split_first() {
+            Some((&JSONB_VERSION, text)) => Ok(DbJson(std::str::from_utf8(text)?.to_owned())),
+            _ => Err("unsupported jsonb version".into()),
+        }
+    }
+}
+
+impl ToSql<JsonObject, Sqlite> for DbJson {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        out.set_value(self.0.clone());
+        Ok(serialize::IsNull::No)
+    }
+}
+
+impl FromSql<JsonObject, Sqlite> for DbJson {
+    fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+        <String as FromSql<Text, Sqlite>>::from_sql(value).map(DbJson)
+    }
+}
+
 diesel::table! {
     use diesel::sql_types::*;
-    use super::UtcTime;
+    use super::{JsonObject, UtcTime};
 
     projects (id) {
         id -> BigInt,
@@ -77,6 +122,7 @@ diesel::table! {
         last_heartbeat_at -> Nullable<UtcTime>,
         created_at -> UtcTime,
         updated_at -> UtcTime,
+        metadata -> JsonObject,
     }
 }
 

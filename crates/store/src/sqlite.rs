@@ -16,7 +16,7 @@ use federation_domain::{
 use crate::error::StoreError;
 use crate::reads::read_ops;
 use crate::rows::{dedupe_presence, PresenceRow, ProjectRow, TransitionRow};
-use crate::schema::{projects, DbTime, UtcTime};
+use crate::schema::{projects, DbJson, DbTime, UtcTime};
 
 read_ops!(SqliteConnection, [], []);
 crate::log::log_ops!(SqliteConnection, [], []);
@@ -65,12 +65,14 @@ pub(crate) fn upsert(
         .select(projects::id)
         .first(conn)
         .optional()?;
+    let metadata = reg.metadata.to_json_string();
     let row: ProjectRow = diesel::insert_into(projects::table)
         .values((
             projects::slug.eq(reg.slug.as_str()),
             projects::name.eq(reg.name.as_str()),
             projects::hub_url.eq(reg.hub_url.as_str()),
             projects::mesh_namespace.eq(reg.mesh_namespace.as_str()),
+            projects::metadata.eq(DbJson(metadata.clone())),
             projects::created_at.eq(now),
             projects::updated_at.eq(now),
         ))
@@ -80,6 +82,7 @@ pub(crate) fn upsert(
             projects::name.eq(reg.name.as_str()),
             projects::hub_url.eq(reg.hub_url.as_str()),
             projects::mesh_namespace.eq(reg.mesh_namespace.as_str()),
+            projects::metadata.eq(DbJson(metadata)),
             projects::updated_at.eq(now),
         ))
         .returning(ProjectRow::as_returning())

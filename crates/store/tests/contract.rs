@@ -101,6 +101,7 @@ fn reg(s: &str, tags: &[&str]) -> Registration {
         hub_url: Some(format!("https://{s}.example.com")),
         mesh_namespace: None,
         tags: Some(tags.iter().map(|t| t.to_string()).collect()),
+        metadata: None,
     }
     .validate()
     .unwrap()
@@ -138,6 +139,7 @@ fn filter(status: Option<Status>, tag: Option<&str>, limit: u32, offset: u64) ->
         limit: Some(limit),
         offset,
         after: None,
+        meta: Vec::new(),
     }
 }
 
@@ -351,6 +353,100 @@ mod cases {
         assert_eq!((past.items.len(), past.total), (0, 7));
         let huge = s.list(&filter(None, None, 1000, u64::MAX)).await.unwrap();
         assert_eq!((huge.items.len(), huge.total), (0, 7));
+    }
+
+    pub async fn metadata_is_stored_merged_bounded_and_filtered(fx: Fixture) {
+        use federation_domain::{Metadata, MetadataPatch, RepositoryError};
+        use serde_json::json;
+        let s = &fx.store;
+        let meta = |v: serde_json::Value| Metadata::from_json(v).unwrap();
+        let mut alpha = reg("alpha", &[]);
+        alpha.metadata =
+            meta(json!({"allow_fanout": [], "team": "ops", "nested": {"a": [1, 2.5, null, "é"]}}));
+        let stored = s.upsert(&alpha).await.unwrap().project;
+        assert_eq!(stored.metadata, alpha.metadata);
+        assert_eq!(
+            s.get(&slug("alpha")).await.unwrap().unwrap().metadata,
+            alpha.metadata
+        );
+        let mut beta = reg("beta", &[]);
+        beta.metadata = meta(json!({"team": "ops", "replicas": 3}));
+        s.upsert(&beta).await.unwrap();
+        s.upsert(&reg("gamma", &[])).await.unwrap();
+        assert!(s
+            .get(&slug("gamma"))
+            .await
+            .unwrap()
+            .unwrap()
+            .metadata
+            .is_empty());
+
+        // Merge: set one key, remove another, keep the rest.
+        let patch = ProjectPatch {
+            metadata: Some(
+                MetadataPatch::from_json(
+                    json!({"team": "web", "allow_fanout": null, "owner": "x"}),
+                )
+                .unwrap(),
+            ),
+            ..Default::default()
+        };
+        let p = s.update(&slug("alpha"), &patch).await.unwrap().unwrap();
+        assert_eq!(
+            p.metadata,
+            meta(json!({"team": "web", "owner": "x", "nested": {"a": [1, 2.5, null, "é"]}}))
+        );
+        // Over the bounds once merged: refused, nothing written.
+        let big = ProjectPatch {
+            metadata: Some(MetadataPatch::from_json(json!({"blob": "x".repeat(9000)})).unwrap()),
+            name: Some(federation_domain::ProjectName::parse("Changed").unwrap()),
+            ..Default::default()
+        };
+        match s.update(&slug("alpha"), &big).await {
+            Err(RepositoryError::Rejected(e)) => assert_eq!(e.field, "metadata"),
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+        let kept = s.get(&slug("alpha")).await.unwrap().unwrap();
+        assert_eq!(
+            (kept.name.as_str(), &kept.metadata),
+            ("Project alpha", &p.metadata)
+        );
+        assert!(s.update(&slug("ghost"), &patch).await.unwrap().is_none());
+
+        // The store's own list takes the metadata conditions too.
+        let by = |conds: &[(&str, &str)], limit: Option<u32>, offset: u64| {
+            let mut f = ListFilter::default().with_meta(conds).unwrap();
+            f.limit = limit;
+            f.offset = offset;
+            f
+        };
+        let page = s.list(&by(&[("team", "web")], None, 0)).await.unwrap();
+        assert_eq!((slugs(&page), page.total), (vec!["alpha"], 1));
+        let page = s.list(&by(&[("replicas", "3")], None, 0)).await.unwrap();
+        assert_eq!(slugs(&page), ["beta"]);
+        s.update(
+            &slug("beta"),
+            &ProjectPatch {
+                metadata: Some(MetadataPatch::from_json(json!({"team": "web"})).unwrap()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let page = s.list(&by(&[("team", "web")], Some(1), 1)).await.unwrap();
+        assert_eq!((slugs(&page), page.total), (vec!["beta"], 2));
+        // metadata: null clears every key.
+        let clear = ProjectPatch {
+            metadata: Some(MetadataPatch::from_json(serde_json::Value::Null).unwrap()),
+            ..Default::default()
+        };
+        assert!(s
+            .update(&slug("alpha"), &clear)
+            .await
+            .unwrap()
+            .unwrap()
+            .metadata
+            .is_empty());
     }
 
     pub async fn update_patches_descriptive_fields(fx: Fixture) {
@@ -738,6 +834,7 @@ contract!(
     list_filters_by_status_and_tag,
     list_pages_with_total,
     update_patches_descriptive_fields,
+    metadata_is_stored_merged_bounded_and_filtered,
     delete_removes_tags_and_history,
     presence_writes_are_idempotent_and_never_go_back,
     unknown_slugs_are_skipped,

@@ -33,8 +33,10 @@ pub fn project(slug: &str) -> Project {
         status: Status::Offline,
         status_reason: None,
         tags: Tags::parse(&["python"]).unwrap(),
+        metadata: federation_domain::Metadata::default(),
         version: None,
         last_heartbeat_at: None,
+        clock_skew_seconds: None,
         created_at: t0(),
         updated_at: t0() + chrono::TimeDelta::milliseconds(250),
     }

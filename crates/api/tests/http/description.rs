@@ -151,3 +151,163 @@ async fn the_heartbeat_schema_has_no_example_that_ages_into_a_replay() {
     )
     .unwrap();
 }
+
+/// Registration through the handlers (the HTTP layer's own decoding, not only the
+/// domain's): the status and the reply.
+async fn register(h: &Harness, body: &Value) -> Reply {
+    h.send_w(json_post("/api/fed/projects", &body.to_string()))
+        .await
+}
+
+#[actix_web::test]
+async fn metadata_bounds_in_the_description_are_the_servers() {
+    let doc = description().await;
+    let h = Builder::stored(&[]).build();
+    // The example as it stands is accepted and comes back as written.
+    let meta = schema(&doc, "MetadataObject");
+    let meta_example = meta["examples"][0].clone();
+    assert!(meta_example.is_object(), "metadata has an example: {meta}");
+    let example = registration_with(&doc, "metadata", &meta_example);
+    let r = register(&h, &example).await;
+    assert_eq!(r.status.as_u16(), 201, "{}", r.raw);
+    assert_eq!(r.json["metadata"], meta_example);
+
+    assert_eq!(meta["type"], "object");
+    let max_keys = meta["maxProperties"].as_u64().unwrap() as usize;
+    let names = &meta["propertyNames"];
+    let (min, max, pattern) = string_bounds(names);
+    let (min, max, pattern) = (min.unwrap(), max.unwrap(), pattern.unwrap());
+    let with_meta = |m: Value| registration_with(&doc, "metadata", &m);
+    for n in [max_keys, max_keys + 1] {
+        let m: serde_json::Map<String, Value> =
+            (0..n).map(|i| (format!("k{i}"), json!(i))).collect();
+        let r = register(&h, &with_meta(Value::Object(m))).await;
+        let valid = n <= max_keys;
+        assert_eq!(r.status.is_success(), valid, "{n} keys: {}", r.raw);
+        if !valid {
+            assert_eq!(r.error().1.as_deref(), Some("metadata"));
+        }
+    }
+    let long = "k".repeat(max);
+    let longer = "k".repeat(max + 1);
+    for key in [
+        "allow_fanout",
+        "team.name-2",
+        "a b",
+        "é",
+        "",
+        "a=b",
+        long.as_str(),
+        longer.as_str(),
+    ] {
+        let by_schema = pattern.is_match(key) && (min..=max).contains(&key.chars().count());
+        let r = register(&h, &with_meta(json!({ key: 1 }))).await;
+        assert_eq!(
+            r.status.is_success(),
+            by_schema,
+            "key {key:?}: schema says {by_schema}, server {}",
+            r.raw
+        );
+    }
+    // Not an object: refused, naming the field.
+    let r = register(&h, &with_meta(json!(["x"]))).await;
+    assert_eq!(r.error().1.as_deref(), Some("metadata"), "{}", r.raw);
+}
+
+#[actix_web::test]
+async fn patch_and_filters_agree_with_the_description() {
+    let doc = description().await;
+    let h = Builder::stored(&["alpha"]).build();
+    let patch = schema(&doc, "PatchRequest");
+    // tags: [""] breaks the item schema (minLength 1) and is refused.
+    assert_eq!(schema(&doc, "TagText")["minLength"], 1);
+    let r = h
+        .send_w(json_patch("/api/fed/projects/alpha", r#"{"tags":[""]}"#))
+        .await;
+    assert_eq!(r.status.as_u16(), 422, "{}", r.raw);
+    assert_eq!(r.error().1.as_deref(), Some("tags[0]"));
+    // tags: null and metadata: null are allowed by the description and accepted.
+    let nullable = |field: &str| {
+        let p = &patch["properties"][field];
+        p["nullable"] == json!(true)
+            || p["type"]
+                .as_array()
+                .is_some_and(|t| t.contains(&json!("null")))
+            || p["oneOf"]
+                .as_array()
+                .is_some_and(|o| o.iter().any(|s| s["type"] == "null"))
+    };
+    assert!(nullable("tags") && nullable("metadata"), "{patch}");
+    assert!(!nullable("name") && !nullable("hub_url"), "{patch}");
+    let r = h
+        .send_w(json_patch(
+            "/api/fed/projects/alpha",
+            r#"{"tags":null,"metadata":{"team":"ops","allow_fanout":[]}}"#,
+        ))
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.raw);
+    assert_eq!(r.json["tags"], json!([]));
+    assert_eq!(
+        r.json["metadata"],
+        json!({"team": "ops", "allow_fanout": []})
+    );
+    // A key given null is removed, others stay.
+    let r = h
+        .send_w(json_patch(
+            "/api/fed/projects/alpha",
+            r#"{"metadata":{"allow_fanout":null,"n":3}}"#,
+        ))
+        .await;
+    assert_eq!(
+        r.json["metadata"],
+        json!({"team": "ops", "n": 3}),
+        "{}",
+        r.raw
+    );
+
+    // A non-ASCII tag filter fits the description's pattern and is answered.
+    let tag_param = doc["paths"]["/api/fed/projects"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "tag")
+        .unwrap()
+        .clone();
+    let tag_pattern = regex::Regex::new(tag_param["schema"]["pattern"].as_str().unwrap()).unwrap();
+    assert!(tag_pattern.is_match("été"));
+    let r = h
+        .send_w(TestRequest::get().uri("/api/fed/projects?tag=%C3%A9t%C3%A9"))
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.raw);
+    assert_eq!(r.json, json!([]));
+
+    // meta.KEY filters, as the operation's description says.
+    let described = doc["paths"]["/api/fed/projects"]["get"]["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(described.contains("meta.KEY"), "{described}");
+    for (query, expect) in [
+        ("meta.team=ops", json!(["alpha"])),
+        ("meta.n=3&meta.team=ops", json!(["alpha"])),
+        ("meta.team=web", json!([])),
+        ("meta.allow_fanout=%5B%5D", json!([])),
+    ] {
+        let r = h
+            .send_w(TestRequest::get().uri(&format!("/api/fed/projects?{query}")))
+            .await;
+        assert_eq!(r.status.as_u16(), 200, "{query}: {}", r.raw);
+        let slugs: Vec<&Value> = r
+            .json
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| &p["slug"])
+            .collect();
+        assert_eq!(json!(slugs), expect, "{query}");
+    }
+    let r = h
+        .send_w(TestRequest::get().uri("/api/fed/projects?meta.a%20b=x"))
+        .await;
+    assert_eq!(r.status.as_u16(), 422, "{}", r.raw);
+    assert_eq!(r.error().1.as_deref(), Some("meta.a b"));
+}

@@ -35,14 +35,17 @@ async fn list_returns_an_array_with_total_count_index_and_rfc3339_times() {
         "status",
         "status_reason",
         "tags",
+        "metadata",
         "version",
         "last_heartbeat_at",
+        "clock_skew_seconds",
         "created_at",
         "updated_at",
     ] {
         assert!(keys.contains(&k), "missing {k} in {b}");
     }
-    assert_eq!(keys.len(), 12, "{b}");
+    assert_eq!(keys.len(), 14, "{b}");
+    assert_eq!(b["metadata"], serde_json::json!({}));
     assert_eq!(b["status"], "online");
     assert_eq!(b["mesh_namespace"], "hub.beta");
     assert_eq!(b["tags"], serde_json::json!(["python"]));
