@@ -264,6 +264,19 @@ async fn status_codes(config: TestConfig) {
     assert_eq!(resp.status(), 413);
     app.wait_for_status("alpha", "online", Duration::from_secs(5))
         .await;
+    // A sender 40 minutes behind is heard, and its skew shows on the project.
+    let behind = (chrono::Utc::now() - chrono::TimeDelta::minutes(40)).to_rfc3339();
+    let resp = w(app.post("/api/fed/projects/alpha/heartbeat"))
+        .json(&json!({"project_slug": "alpha", "timestamp": behind}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let skew = app.project("alpha").await["clock_skew_seconds"].as_f64();
+    assert!(
+        skew.is_some_and(|s| (2400.0..2410.0).contains(&s)),
+        "{skew:?}"
+    );
 
     let history: Value = app
         .get("/api/fed/projects/alpha/history")

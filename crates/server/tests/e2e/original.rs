@@ -191,15 +191,82 @@ async fn a_row_that_breaks_a_rule_refuses_the_conversion_and_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_originals_catalog_file_loads_unchanged() {
-    let config = TestConfig::new(|_| Backend::postgres());
+async fn the_originals_catalog_file_loads_unchanged_and_keeps_allow_fanout_in_metadata() {
+    let backend = Backend::postgres();
+    let url = backend.url();
+    let config = TestConfig::new(|_| backend);
     let yaml = std::fs::read_to_string(fixture("original-projects.yaml")).unwrap();
+    assert!(yaml.contains("allow_fanout: []"), "{yaml}");
     config.write_projects(&yaml);
     let app = config.start().await;
     let p = app.project("commandcenter").await;
     assert_eq!(p["tags"], serde_json::json!(["python", "fastapi", "rag"]));
     assert_eq!(p["mesh_namespace"], "hub.commandcenter");
+    // Nothing of the entry is lost: the key we do not model is in the metadata, in the
+    // database as jsonb, and filterable.
+    assert_eq!(p["metadata"], serde_json::json!({"allow_fanout": []}));
+    let stored = psql_query(
+        &url,
+        "SELECT metadata::text, jsonb_typeof(metadata -> 'allow_fanout') FROM projects \
+         WHERE slug = 'commandcenter'",
+    )
+    .unwrap();
+    assert_eq!(stored, r#"{"allow_fanout": []}|array"#);
+    let list = |app: &crate::helpers::TestApp, query: &'static str| {
+        let req = app.get(&format!("/api/fed/projects?{query}"));
+        async move {
+            let r = req.header("X-API-Key", READ_KEY).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{query}");
+            let body: Vec<Value> = r.json().await.unwrap();
+            body.iter()
+                .map(|p| p["slug"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(&app, "meta.allow_fanout=%5B%5D").await,
+        ["commandcenter"]
+    );
+    assert!(list(&app, "meta.allow_fanout=true").await.is_empty());
+
+    // A PATCH merges into the metadata; it is a change of the log and survives a restart
+    // (the snapshot the registry loads).
+    let patched = app
+        .client
+        .patch(app.url("/api/fed/projects/commandcenter"))
+        .header("X-API-Key", crate::helpers::WRITE_KEY)
+        .json(&serde_json::json!({"metadata": {"team": "platform", "allow_fanout": null}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let body: Value = patched.json().await.unwrap();
+    assert_eq!(body["metadata"], serde_json::json!({"team": "platform"}));
+    let logged = psql_query(
+        &url,
+        "SELECT count(*) FROM change_log WHERE kind = 'updated' AND slug = 'commandcenter'",
+    )
+    .unwrap();
+    assert_eq!(logged, "1");
     app.stop().await;
+    // The file is applied again at start (registration replaces the metadata, as it
+    // replaces tags): start without it to see what the store kept.
+    std::fs::remove_file(config.dir.path().join("projects.yaml")).unwrap();
+    let again = config.start().await;
+    assert_eq!(
+        again.project("commandcenter").await["metadata"],
+        serde_json::json!({"team": "platform"})
+    );
+    assert_eq!(list(&again, "meta.team=platform").await, ["commandcenter"]);
+    again.stop().await;
+
+    // A wrong type for a key we do model still stops the start, naming entry and field.
+    config.write_projects(&yaml.replace("    tags:\n", "    tags: python\n    x:\n"));
+    let err = config.try_start().await.err().expect("refused").to_string();
+    assert!(
+        err.contains("projects[0] (slug \"commandcenter\"): tags"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
