@@ -16,6 +16,7 @@ pub mod model;
 pub mod policy;
 pub mod ports;
 pub mod presence;
+pub mod redact;
 pub mod replication;
 pub mod service;
 pub mod stats;

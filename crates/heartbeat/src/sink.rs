@@ -33,6 +33,15 @@ impl NatsAuth {
                 .map_err(|e| HeartbeatError::Connect(format!("{}: {e}", path.display())))?,
             None => ConnectOptions::new(),
         };
+        // Credentials in the URL (`nats://user:pass@host`, `nats://token@host`): the
+        // client library ignores them there, so they are applied here, and the URL it
+        // is given (and logs) has none.
+        if let Some((user, password)) = federation_domain::redact::userinfo(url) {
+            options = match password {
+                Some(password) => options.user_and_password(user, password),
+                None => options.token(user),
+            };
+        }
         if let Some(token) = &self.token {
             options = options.token(token.clone());
         }
@@ -59,7 +68,7 @@ pub async fn connect_nats(
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(2))
-        .connect(url)
+        .connect(federation_domain::redact::without_userinfo(url).as_str())
         .await
         .map_err(|e| HeartbeatError::Connect(e.to_string()))
 }

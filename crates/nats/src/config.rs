@@ -85,30 +85,19 @@ pub(crate) async fn auth_options(config: &NatsConfig) -> Result<ConnectOptions, 
 
 /// The URL with any user, password or token in it masked, for logs.
 pub(crate) fn redacted_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) if !url.username().is_empty() => {
-            let _ = url.set_username("***");
-            if url.password().is_some() {
-                let _ = url.set_password(Some("***"));
-            }
-            url.to_string()
-        }
-        _ => raw.to_owned(),
-    }
+    federation_domain::redact::url(raw)
 }
 
 /// The user and password (or token, when there is no password) in a NATS URL, decoded.
 fn url_credentials(raw: &str) -> Option<(String, Option<String>)> {
-    let url = url::Url::parse(raw).ok()?;
-    if url.username().is_empty() {
-        return None;
-    }
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    Some((decode(url.username()), url.password().map(decode)))
+    federation_domain::redact::userinfo(raw)
+}
+
+/// The URL given to the client library: without its user info, which
+/// [`auth_options`] passes separately (async-nats ignores it in the URL and logs the
+/// URL it connects to).
+pub(crate) fn connect_url(raw: &str) -> String {
+    federation_domain::redact::without_userinfo(raw)
 }
 
 #[cfg(test)]
@@ -141,10 +130,14 @@ mod tests {
             queue_capacity: 10,
         };
         let shown = format!("{config:?}");
-        for secret in ["hunter2", "svc", "tok-secret", "SUAseed"] {
+        // The one redaction keeps a user name that has a password (only a lone user
+        // name may be a token).
+        for secret in ["hunter2", "tok-secret", "SUAseed"] {
             assert!(!shown.contains(secret), "{shown}");
         }
-        assert!(shown.contains("127.0.0.1:4222"), "{shown}");
+        assert!(shown.contains("svc:***@127.0.0.1:4222"), "{shown}");
+        // The client library is given no credentials in the URL (it would log them).
+        assert_eq!(connect_url(&config.url), "nats://127.0.0.1:4222");
     }
 
     #[tokio::test]

@@ -308,7 +308,7 @@ impl Supervisor {
                 async move { on_event(&link_tx, event) }
             });
         let client = options
-            .connect(self.config.url.as_str())
+            .connect(config::connect_url(&self.config.url).as_str())
             .await
             .map_err(|e| NatsError::Connect(e.to_string()))?;
         let subject = self.presence_wildcard();

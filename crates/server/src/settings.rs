@@ -350,10 +350,7 @@ impl Settings {
 impl fmt::Debug for Settings {
     /// The effective configuration with every secret masked: safe to log.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let keys = |k: &Option<String>| match k {
-            None => "none".to_owned(),
-            Some(_) => "set (masked)".to_owned(),
-        };
+        let keys = |k: &Option<String>| federation_domain::redact::presence(k.as_deref());
         f.debug_struct("Settings")
             .field("bind", &format_args!("{}:{}", self.host, self.port))
             .field(
@@ -465,26 +462,9 @@ pub fn parse_duration(raw: &str, key: &str) -> anyhow::Result<Duration> {
         })
 }
 
-/// `scheme://user:password@host` → `scheme://user:***@host`.
+/// The URL with every secret masked: the one redaction (`federation_domain::redact`).
 pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        None => url.to_owned(),
-        Some(at) => {
-            let userinfo = &rest[..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            let masked = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                "***".to_owned()
-            };
-            format!("{}://{masked}{}", &url[..scheme_end], &rest[at..])
-        }
-    }
+    federation_domain::redact::url(url)
 }
 
 #[cfg(test)]
@@ -673,5 +653,11 @@ mod tests {
         assert_eq!(redact_url("nats://token@h:4222"), "nats://***@h:4222");
         assert_eq!(redact_url("nats://h:4222"), "nats://h:4222");
         assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+        // The query form the settings' own masking used to miss.
+        let shown = redact_url("postgresql://u:p@h/db?password=x1&sslpassword=x2");
+        assert_eq!(
+            shown,
+            "postgresql://u:***@h/db?password=***&sslpassword=***"
+        );
     }
 }

@@ -76,34 +76,11 @@ impl DatabaseUrl {
         Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
     }
 
-    /// The URL with any password masked, for logs.
+    /// The URL with every secret masked, for logs (see `federation_domain::redact`).
     pub fn redacted(&self) -> String {
         match self {
             DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-            DatabaseUrl::Postgres(raw) => match url::Url::parse(raw) {
-                Ok(mut u) => {
-                    if u.password().is_some() {
-                        // Cannot fail: a URL with a password has a host.
-                        let _ = u.set_password(Some("***"));
-                    }
-                    let pairs: Vec<(String, String)> = u
-                        .query_pairs()
-                        .map(|(k, v)| {
-                            let v = if k.eq_ignore_ascii_case("password") {
-                                "***".to_owned()
-                            } else {
-                                v.into_owned()
-                            };
-                            (k.into_owned(), v)
-                        })
-                        .collect();
-                    if !pairs.is_empty() {
-                        u.query_pairs_mut().clear().extend_pairs(pairs);
-                    }
-                    u.to_string()
-                }
-                Err(_) => "postgres://***".to_owned(),
-            },
+            DatabaseUrl::Postgres(raw) => federation_domain::redact::url(raw),
         }
     }
 
@@ -223,8 +200,9 @@ mod tests {
         assert!(!shown.contains("also"), "{shown}");
         assert!(shown.contains("fed:***@db:5432/fed"), "{shown}");
         assert!(!format!("{u:?}").contains("s3cret"));
-        let u = DatabaseUrl::parse("postgres://fed@db/fed").unwrap();
-        assert_eq!(u.redacted(), "postgres://fed@db/fed");
+        // A user alone is masked too (the one redaction treats it as a possible token).
+        let u = DatabaseUrl::parse("postgres://fed@db/fed?sslpassword=k3y").unwrap();
+        assert_eq!(u.redacted(), "postgres://***@db/fed?sslpassword=***");
         let u = DatabaseUrl::parse("sqlite://data/f.db").unwrap();
         assert_eq!(u.redacted(), "sqlite://data/f.db");
     }

@@ -77,7 +77,10 @@ impl FederationClient {
     pub fn new(server: &str, api_key: Option<String>) -> anyhow::Result<Self> {
         let base = server.trim().trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            anyhow::bail!("--server must be an http:// or https:// URL, not {server:?}");
+            anyhow::bail!(
+                "--server must be an http:// or https:// URL, not {:?}",
+                federation_domain::redact::url(server)
+            );
         }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -112,10 +115,12 @@ impl FederationClient {
         what: &str,
         rb: reqwest::RequestBuilder,
     ) -> anyhow::Result<reqwest::Response> {
-        let response = rb
-            .send()
-            .await
-            .with_context(|| format!("{what}: cannot reach {}", self.base))?;
+        let response = rb.send().await.with_context(|| {
+            format!(
+                "{what}: cannot reach {}",
+                federation_domain::redact::url(&self.base)
+            )
+        })?;
         if response.status().is_success() {
             return Ok(response);
         }

@@ -103,9 +103,9 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<ListenReport> {
         .await?
         .subscription_capacity(federation_nats::DEFAULT_QUEUE_CAPACITY)
         .connection_timeout(Duration::from_secs(5))
-        .connect(url.as_str())
+        .connect(federation_domain::redact::without_userinfo(url).as_str())
         .await
-        .with_context(|| format!("connecting to {url}"))?;
+        .with_context(|| format!("connecting to {}", federation_domain::redact::url(url)))?;
     let mut sub = client
         .subscribe(args.subject.clone())
         .await

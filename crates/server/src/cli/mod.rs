@@ -27,8 +27,9 @@ use federation_heartbeat::NatsAuth;
 /// the URL): shared by `heartbeat`, `simulate` and `bench-listen`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct NatsArgs {
-    /// NATS at this URL (`nats://host:4222`, `tls://…`).
-    #[arg(long = "nats-url", env = "NATS_URL")]
+    /// NATS at this URL (`nats://host:4222`, `tls://…`). Its value from the environment
+    /// is not shown in `--help`: it may carry credentials.
+    #[arg(long = "nats-url", env = "NATS_URL", hide_env_values = true)]
     pub url: Option<String>,
     /// Authenticate with this token.
     #[arg(long = "nats-token", env = "NATS_TOKEN", hide_env_values = true)]

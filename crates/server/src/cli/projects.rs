@@ -8,7 +8,7 @@ use super::client::{FederationClient, ListQuery, NewProject, ProjectView, DEFAUL
 #[derive(Debug, Clone, Args)]
 pub struct ProjectsArgs {
     /// The service's base URL.
-    #[arg(long, global = true, env = "FEDERATION_SERVER", default_value = DEFAULT_SERVER)]
+    #[arg(long, global = true, env = "FEDERATION_SERVER", default_value = DEFAULT_SERVER, hide_env_values = true)]
     pub server: String,
     /// API key (X-API-Key), when the service has keys configured.
     #[arg(

@@ -69,7 +69,7 @@ pub struct SimulateArgs {
     #[arg(long, value_parser = duration_arg, default_value = "60s")]
     pub duration: Duration,
     /// The service, for registration (and HTTP heartbeats without --nats-url).
-    #[arg(long, env = "FEDERATION_SERVER", default_value = DEFAULT_SERVER)]
+    #[arg(long, env = "FEDERATION_SERVER", default_value = DEFAULT_SERVER, hide_env_values = true)]
     pub server: String,
     /// Publish heartbeats on NATS instead of over HTTP (when `--nats-url` is given).
     #[command(flatten)]

@@ -6,7 +6,8 @@
 //! - [`deploy`]: checks of `deploy/` that can fail;
 //! - [`heartbeats`]: heartbeats over NATS against a real nats-server;
 //! - [`logs`]: `LOG_FORMAT=json` on the real binary (run as a process, so no logger is
-//!   installed in this one).
+//!   installed in this one);
+//! - [`secrets`]: no secret in anything the real binary prints.
 //!
 //! [`helpers`] starts the service and talks to it; [`helpers::eventually`] waits for a
 //! condition with a deadline.
@@ -26,3 +27,4 @@ mod helpers;
 mod logs;
 mod original;
 mod replicas;
+mod secrets;
