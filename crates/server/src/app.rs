@@ -52,7 +52,9 @@ pub async fn connect_store(settings: &Settings) -> anyhow::Result<Store> {
         &url,
         StoreOptions {
             max_connections: settings.max_connections,
-            ..StoreOptions::default()
+            connect_timeout: settings.db_connect_timeout,
+            pool_timeout: settings.db_pool_timeout,
+            statement_timeout: settings.db_statement_timeout,
         },
     )
     .await
@@ -490,10 +492,36 @@ async fn run_follower(
     }
 }
 
+/// What one round with the store did: the lease campaign and, unless backing off, the
+/// tick that writes the presence batch (with how long it took).
+struct StoreRound {
+    campaign: Result<Role, federation_domain::RepositoryError>,
+    tick: Option<(
+        Result<federation_domain::TickReport, federation_domain::FlushFailed>,
+        Duration,
+    )>,
+}
+
+async fn store_round(federation: Arc<Federation>, flush: bool) -> StoreRound {
+    let campaign = federation.campaign().await;
+    let tick = if flush {
+        let started = std::time::Instant::now();
+        let ticked = federation.tick().await;
+        Some((ticked, started.elapsed()))
+    } else {
+        None
+    };
+    StoreRound { campaign, tick }
+}
+
 /// The presence task: every `interval`, take part in the sweeper lease, then sweep; the
 /// leader writes the batch (transitions, heartbeat times) in one fenced transaction and
 /// publishes the events from the log. On stop, one last flush so nothing recorded in
 /// memory is lost.
+///
+/// The round with the store runs in a task of its own: while it waits (a slow or
+/// frozen database, up to the store's deadline), every tick still applies the clock to
+/// the presence table, so transitions happen, and are stamped, on time.
 async fn run_ticker(
     federation: Arc<Federation>,
     metrics: Arc<Metrics>,
@@ -510,55 +538,71 @@ async fn run_ticker(
     // While the store refuses batches, flushes back off but the clock keeps being
     // applied every tick, so transitions happen (and are stamped) on time.
     let mut retry_at: Option<tokio::time::Instant> = None;
+    let mut round: Option<tokio::task::JoinHandle<StoreRound>> = None;
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             _ = ticks.tick() => {
-                match federation.campaign().await {
-                    Ok(role) => {
-                        if lease_failures > 0 {
-                            tracing::info!(role = role.as_str(), "sweeper lease reachable again");
-                        }
-                        lease_failures = 0;
-                        if !with_bus && role == Role::Follower {
-                            tracing::warn!("another replica holds the sweeper lease and NATS_URL is not set: heartbeats taken here reach no leader (README § Several replicas)");
-                        }
-                    }
-                    Err(e) => {
-                        lease_failures += 1;
-                        if lease_failures == 1 || lease_failures.is_power_of_two() {
-                            tracing::warn!(error = %e, failures = lease_failures, "sweeper lease not renewed");
-                        }
-                    }
-                }
-                if retry_at.is_some_and(|t| tokio::time::Instant::now() < t) {
+                if round.as_ref().is_some_and(|r| !r.is_finished()) {
+                    // The store has not answered the last round yet.
                     report_mass_expiry(&metrics, federation.advance());
                     continue;
                 }
-                let started = std::time::Instant::now();
-                let ticked = federation.tick().await;
-                metrics.observe_tick(started.elapsed());
-                match ticked {
-                    Ok(report) => {
-                        metrics.add_unpublished(report.unpublished);
-                        if failures > 0 {
-                            tracing::info!(after_failures = failures, "presence flush recovered");
-                            failures = 0;
-                            retry_at = None;
+                if let Some(done) = round.take() {
+                    let outcome = match done.await {
+                        Ok(outcome) => outcome,
+                        Err(e) => {
+                            tracing::error!(error = %e, "the store round failed");
+                            continue;
                         }
-                        report_mass_expiry(&metrics, report.mass_expiry);
+                    };
+                    match outcome.campaign {
+                        Ok(role) => {
+                            if lease_failures > 0 {
+                                tracing::info!(role = role.as_str(), "sweeper lease reachable again");
+                            }
+                            lease_failures = 0;
+                            if !with_bus && role == Role::Follower {
+                                tracing::warn!("another replica holds the sweeper lease and NATS_URL is not set: heartbeats taken here reach no leader (README § Several replicas)");
+                            }
+                        }
+                        Err(e) => {
+                            lease_failures += 1;
+                            if lease_failures == 1 || lease_failures.is_power_of_two() {
+                                tracing::warn!(error = %e, failures = lease_failures, "sweeper lease not renewed");
+                            }
+                        }
                     }
-                    Err(e) => {
-                        failures += 1;
-                        let backoff = interval
-                            .saturating_mul(2u32.saturating_pow(failures.min(8)))
-                            .min(MAX_FLUSH_BACKOFF);
-                        retry_at = Some(tokio::time::Instant::now() + backoff);
-                        if failures == 1 || failures.is_power_of_two() {
-                            tracing::warn!(error = %e, failures, retry_in = ?backoff, "presence flush failed; kept in memory for retry");
+                    if let Some((ticked, took)) = outcome.tick {
+                        metrics.observe_tick(took);
+                        match ticked {
+                            Ok(report) => {
+                                metrics.add_unpublished(report.unpublished);
+                                if failures > 0 {
+                                    tracing::info!(after_failures = failures, "presence flush recovered");
+                                    failures = 0;
+                                    retry_at = None;
+                                }
+                                report_mass_expiry(&metrics, report.mass_expiry);
+                            }
+                            Err(e) => {
+                                failures += 1;
+                                let backoff = interval
+                                    .saturating_mul(2u32.saturating_pow(failures.min(8)))
+                                    .min(MAX_FLUSH_BACKOFF);
+                                retry_at = Some(tokio::time::Instant::now() + backoff);
+                                if failures == 1 || failures.is_power_of_two() {
+                                    tracing::warn!(error = %e, failures, retry_in = ?backoff, "presence flush failed; kept in memory for retry");
+                                }
+                            }
                         }
                     }
                 }
+                let flush = retry_at.is_none_or(|t| tokio::time::Instant::now() >= t);
+                if !flush {
+                    report_mass_expiry(&metrics, federation.advance());
+                }
+                round = Some(tokio::spawn(store_round(federation.clone(), flush)));
             }
             _ = trim.tick() => {
                 match federation.trim_log().await {
@@ -568,6 +612,10 @@ async fn run_ticker(
                 }
             }
         }
+    }
+    // The round in flight ends within the store's deadline.
+    if let Some(last) = round.take() {
+        let _ = last.await;
     }
     // Final flush on shutdown; a few tries in case the store blips.
     for attempt in 1..=3 {

@@ -25,6 +25,12 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("DATABASE_URL", "database.url"),
     ("FEDERATION_AUTO_MIGRATE", "database.auto_migrate"),
     ("FEDERATION_DB_MAX_CONNECTIONS", "database.max_connections"),
+    ("FEDERATION_DB_CONNECT_TIMEOUT", "database.connect_timeout"),
+    ("FEDERATION_DB_POOL_TIMEOUT", "database.pool_timeout"),
+    (
+        "FEDERATION_DB_STATEMENT_TIMEOUT",
+        "database.statement_timeout",
+    ),
     ("NATS_URL", "nats.url"),
     ("NATS_TOKEN", "nats.token"),
     ("NATS_CREDS", "nats.creds"),
@@ -71,6 +77,9 @@ struct RawDatabase {
     url: String,
     auto_migrate: String,
     max_connections: String,
+    connect_timeout: String,
+    pool_timeout: String,
+    statement_timeout: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -132,6 +141,13 @@ pub struct Settings {
     pub database_url: Option<String>,
     pub auto_migrate: bool,
     pub max_connections: usize,
+    /// How long opening a database connection may take.
+    pub db_connect_timeout: Duration,
+    /// How long an operation waits for a pooled database connection.
+    pub db_pool_timeout: Duration,
+    /// How long an operation's statements may take (PostgreSQL `statement_timeout`,
+    /// and the store's own deadline).
+    pub db_statement_timeout: Duration,
     /// `None`: no NATS; heartbeats over HTTP only.
     pub nats: Option<NatsConfig>,
     /// `status.degraded_after` and `status.offline_after`, checked when loaded.
@@ -248,6 +264,14 @@ impl Settings {
             .ok()
             .filter(|n| (1..=1000).contains(n))
             .ok_or_else(|| invalid("database.max_connections", "must be a number 1-1000"))?;
+        let db_timeout = |raw: &str, key: &str| positive(parse_duration(raw, key)?, key);
+        let db_connect_timeout =
+            db_timeout(&raw.database.connect_timeout, "database.connect_timeout")?;
+        let db_pool_timeout = db_timeout(&raw.database.pool_timeout, "database.pool_timeout")?;
+        let db_statement_timeout = db_timeout(
+            &raw.database.statement_timeout,
+            "database.statement_timeout",
+        )?;
 
         let nats = match non_empty(&raw.nats.url) {
             None => None,
@@ -326,6 +350,9 @@ impl Settings {
             database_url,
             auto_migrate,
             max_connections,
+            db_connect_timeout,
+            db_pool_timeout,
+            db_statement_timeout,
             nats,
             policy,
             sweep_interval,
@@ -365,6 +392,9 @@ impl fmt::Debug for Settings {
             )
             .field("auto_migrate", &self.auto_migrate)
             .field("max_connections", &self.max_connections)
+            .field("db_connect_timeout", &self.db_connect_timeout)
+            .field("db_pool_timeout", &self.db_pool_timeout)
+            .field("db_statement_timeout", &self.db_statement_timeout)
             .field("nats", &self.nats)
             .field("policy", &self.policy)
             .field("sweep_interval", &self.sweep_interval)

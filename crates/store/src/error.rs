@@ -20,6 +20,10 @@ pub enum StoreError {
     /// No connection became available in time.
     #[error("timed out after {0:?} waiting for a database connection")]
     Timeout(std::time::Duration),
+    /// The database did not answer an operation in time (a frozen or overloaded
+    /// server); the operation was abandoned (a transaction is rolled back).
+    #[error("no answer from the database within {0:?}")]
+    Deadline(std::time::Duration),
     /// The connection pool failed in another way.
     #[error("connection pool: {0}")]
     Pool(String),
@@ -75,7 +79,10 @@ impl StoreError {
     /// a query the database refused).
     pub fn is_unavailable(&self) -> bool {
         match self {
-            StoreError::Connect(_) | StoreError::Timeout(_) | StoreError::Pool(_) => true,
+            StoreError::Connect(_)
+            | StoreError::Timeout(_)
+            | StoreError::Deadline(_)
+            | StoreError::Pool(_) => true,
             StoreError::Query(e) => is_connection_error(e),
             _ => false,
         }
@@ -92,7 +99,9 @@ fn is_connection_error(e: &DieselError) -> bool {
             ) || {
                 let msg = info.message();
                 // PostgreSQL's admin shutdown / crash recovery, SQLite's lock timeout.
+                // statement_timeout: the server is too slow to answer, as when unreachable.
                 msg.contains("terminating connection")
+                    || msg.contains("statement timeout")
                     || msg.contains("the database system is")
                     || msg.contains("database is locked")
             }

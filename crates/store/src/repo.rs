@@ -431,6 +431,24 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Runs one operation of a port within its deadline (the pool's wait plus the
+    /// statement timeout), then logs and converts a failure as [`port`] does. An
+    /// operation past it is abandoned: its connection, if in a transaction, is
+    /// discarded by the pool and the server rolls the transaction back.
+    async fn bounded<T>(
+        &self,
+        op: &'static str,
+        operation: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, RepositoryError> {
+        let deadline = self.timeout + self.statement_timeout;
+        let result = tokio::time::timeout(deadline, operation)
+            .await
+            .unwrap_or(Err(StoreError::Deadline(deadline)));
+        port(op, result)
+    }
+}
+
 /// Logs a failure with its full text (SQL and database messages stay in logs) and
 /// converts it for the port.
 fn port<T>(op: &'static str, r: Result<T, StoreError>) -> Result<T, RepositoryError> {
@@ -443,9 +461,14 @@ fn port<T>(op: &'static str, r: Result<T, StoreError>) -> Result<T, RepositoryEr
 #[async_trait]
 impl ProjectRepository for Store {
     async fn upsert(&self, registration: &Registration) -> Result<Upserted, RepositoryError> {
-        let result = self.upsert_many(std::slice::from_ref(registration)).await;
+        let result = self
+            .bounded(
+                "upsert",
+                self.upsert_many(std::slice::from_ref(registration)),
+            )
+            .await;
         self.totals.invalidate();
-        let mut out = port("upsert", result)?;
+        let mut out = result?;
         out.pop()
             .ok_or_else(|| RepositoryError::Internal("upsert returned nothing".into()))
     }
@@ -454,9 +477,11 @@ impl ProjectRepository for Store {
         &self,
         registrations: &[Registration],
     ) -> Result<Vec<Upserted>, RepositoryError> {
-        let result = self.upsert_many(registrations).await;
+        let result = self
+            .bounded("upsert_all", self.upsert_many(registrations))
+            .await;
         self.totals.invalidate();
-        port("upsert_all", result)
+        result
     }
 
     async fn update(
@@ -464,27 +489,28 @@ impl ProjectRepository for Store {
         slug: &Slug,
         patch: &ProjectPatch,
     ) -> Result<Option<Project>, RepositoryError> {
-        let result = self.do_update(slug, patch).await;
+        let result = self.bounded("update", self.do_update(slug, patch)).await;
         self.totals.invalidate();
-        port("update", result)
+        result
     }
 
     async fn get(&self, slug: &Slug) -> Result<Option<Project>, RepositoryError> {
-        port("get", self.do_get(slug).await)
+        self.bounded("get", self.do_get(slug)).await
     }
 
     async fn list(&self, filter: &ListFilter) -> Result<ProjectPage, RepositoryError> {
-        port("list", self.do_list(filter).await)
+        self.bounded("list", self.do_list(filter)).await
     }
 
     async fn delete(&self, slug: &Slug) -> Result<bool, RepositoryError> {
-        let result = self.do_delete(slug).await;
+        let result = self.bounded("delete", self.do_delete(slug)).await;
         self.totals.invalidate();
-        port("delete", result)
+        result
     }
 
     async fn presence_snapshot(&self) -> Result<Vec<PresenceRecord>, RepositoryError> {
-        port("presence_snapshot", self.do_presence_snapshot().await)
+        self.bounded("presence_snapshot", self.do_presence_snapshot())
+            .await
     }
 
     async fn write_presence(
@@ -493,9 +519,14 @@ impl ProjectRepository for Store {
         transitions: &[Transition],
         term: Term,
     ) -> Result<(), RepositoryError> {
-        let result = self.do_write_presence(updates, transitions, term).await;
+        let result = self
+            .bounded(
+                "write_presence",
+                self.do_write_presence(updates, transitions, term),
+            )
+            .await;
         self.totals.invalidate();
-        port("write_presence", result)
+        result
     }
 
     async fn history(
@@ -503,18 +534,18 @@ impl ProjectRepository for Store {
         slug: &Slug,
         limit: u32,
     ) -> Result<Option<Vec<Transition>>, RepositoryError> {
-        port("history", self.do_history(slug, limit).await)
+        self.bounded("history", self.do_history(slug, limit)).await
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
-        port("ping", ping(self).await)
+        self.bounded("ping", ping(self)).await
     }
 }
 
 #[async_trait]
 impl ChangeLog for Store {
     async fn snapshot(&self) -> Result<Snapshot, RepositoryError> {
-        port("snapshot", self.do_snapshot().await)
+        self.bounded("snapshot", self.do_snapshot()).await
     }
 
     async fn changes_since(
@@ -522,25 +553,22 @@ impl ChangeLog for Store {
         revision: u64,
         limit: u32,
     ) -> Result<ChangesSince, RepositoryError> {
-        port(
-            "changes_since",
-            self.do_changes_since(revision, limit).await,
-        )
+        self.bounded("changes_since", self.do_changes_since(revision, limit))
+            .await
     }
 
     async fn published_through(&self) -> Result<u64, RepositoryError> {
-        port("published_through", self.do_published_through().await)
+        self.bounded("published_through", self.do_published_through())
+            .await
     }
 
     async fn mark_published(&self, revision: u64, term: Term) -> Result<(), RepositoryError> {
-        port(
-            "mark_published",
-            self.do_mark_published(revision, term).await,
-        )
+        self.bounded("mark_published", self.do_mark_published(revision, term))
+            .await
     }
 
     async fn trim(&self, before: DateTime<Utc>, keep: u64) -> Result<u64, RepositoryError> {
-        port("trim", self.do_trim(before, keep).await)
+        self.bounded("trim", self.do_trim(before, keep)).await
     }
 }
 
@@ -551,10 +579,11 @@ impl Lease for Store {
         holder: &str,
         ttl: std::time::Duration,
     ) -> Result<Option<Term>, RepositoryError> {
-        port("acquire_lease", self.do_acquire(holder, ttl).await)
+        self.bounded("acquire_lease", self.do_acquire(holder, ttl))
+            .await
     }
 
     async fn release(&self, holder: &str) -> Result<(), RepositoryError> {
-        port("release_lease", self.do_release(holder).await)
+        self.bounded("release_lease", self.do_release(holder)).await
     }
 }

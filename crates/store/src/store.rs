@@ -63,9 +63,17 @@ macro_rules! pooled {
 pub struct StoreOptions {
     /// Most connections held at once (PostgreSQL; SQLite uses at most 4).
     pub max_connections: usize,
+    /// How long opening one connection may take (TCP, authentication, session set-up).
+    pub connect_timeout: Duration,
     /// How long an operation waits for a connection (a free pooled one, or a new one
     /// being opened) before it fails as unavailable.
-    pub connect_timeout: Duration,
+    pub pool_timeout: Duration,
+    /// How long an operation's statements may take once it holds a connection.
+    /// PostgreSQL ends a single statement running longer (`statement_timeout`, set on
+    /// every pooled connection), and the store stops waiting for the operation after it
+    /// (a frozen server never answers, so the client side needs its own deadline); an
+    /// abandoned transaction is rolled back and its connection discarded.
+    pub statement_timeout: Duration,
 }
 
 impl Default for StoreOptions {
@@ -73,6 +81,8 @@ impl Default for StoreOptions {
         Self {
             max_connections: 10,
             connect_timeout: Duration::from_secs(5),
+            pool_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -94,7 +104,12 @@ pub(crate) enum Backend {
 pub struct Store {
     pub(crate) backend: Backend,
     url: Arc<DatabaseUrl>,
+    /// How long to wait for a pooled connection.
     pub(crate) timeout: Duration,
+    /// How long to wait for a new connection to open.
+    connect_timeout: Duration,
+    /// How long an operation may take once it holds a connection.
+    pub(crate) statement_timeout: Duration,
     /// Recent list totals (see [`crate::totals`]).
     pub(crate) totals: Arc<Totals>,
 }
@@ -113,11 +128,18 @@ impl Store {
     /// and its parent folder when missing. Does not migrate: see [`Store::run_migrations`].
     pub async fn connect(url: &DatabaseUrl, opts: StoreOptions) -> Result<Store, StoreError> {
         let max = opts.max_connections.max(1);
+        let (connect_timeout, statement_timeout) = (opts.connect_timeout, opts.statement_timeout);
         let backend = match url {
             DatabaseUrl::Postgres(u) => {
                 let mut config = ManagerConfig::<AsyncPgConnection>::default();
                 config.recycling_method = RecyclingMethod::Verified;
-                config.custom_setup = Box::new(|url| Box::pin(establish_postgres(url.to_owned())));
+                config.custom_setup = Box::new(move |url| {
+                    Box::pin(establish_postgres(
+                        url.to_owned(),
+                        connect_timeout,
+                        statement_timeout,
+                    ))
+                });
                 let manager = AsyncDieselConnectionManager::new_with_config(u.clone(), config);
                 let pool = Pool::builder(manager)
                     .max_size(max)
@@ -152,7 +174,9 @@ impl Store {
         let store = Store {
             backend,
             url: Arc::new(url.clone()),
-            timeout: opts.connect_timeout,
+            timeout: opts.pool_timeout,
+            connect_timeout,
+            statement_timeout,
             totals: Arc::default(),
         };
         store.check().await?;
@@ -213,9 +237,9 @@ impl Store {
                     return Err(StoreError::Migration("backend and url disagree".into()));
                 };
                 let mut conn =
-                    tokio::time::timeout(self.timeout, AsyncPgConnection::establish(url))
+                    tokio::time::timeout(self.connect_timeout, AsyncPgConnection::establish(url))
                         .await
-                        .map_err(|_| StoreError::Timeout(self.timeout))?
+                        .map_err(|_| StoreError::Timeout(self.connect_timeout))?
                         .map_err(|e| StoreError::Connect(e.to_string()))?;
                 if apply {
                     diesel_async::RunQueryDsl::execute(
@@ -325,18 +349,39 @@ impl Store {
     }
 }
 
-/// Set on every PostgreSQL connection: a session left idle inside a transaction (a
-/// replica frozen mid-write, a SIGSTOP, a stalled VM) is ended by the server after
+/// Set on every pooled PostgreSQL connection: a session left idle inside a transaction
+/// (a replica frozen mid-write, a SIGSTOP, a stalled VM) is ended by the server after
 /// this long, so its locks (the log's advisory lock, the lease row) do not stop every
-/// other replica from writing or taking over the sweep.
-const POSTGRES_SESSION: &str = "SET idle_in_transaction_session_timeout = '5s'";
+/// other replica from writing or taking over the sweep; and no statement runs longer
+/// than the statement timeout.
+fn postgres_session(statement_timeout: Duration) -> String {
+    format!(
+        "SET idle_in_transaction_session_timeout = '5s'; SET statement_timeout = '{}ms'",
+        statement_timeout.as_millis().max(1)
+    )
+}
 
-async fn establish_postgres(url: String) -> diesel::ConnectionResult<AsyncPgConnection> {
-    let mut conn = AsyncPgConnection::establish(&url).await?;
-    conn.batch_execute(POSTGRES_SESSION)
+/// Opens a pooled PostgreSQL connection: at most `connect_timeout` for the connection
+/// and its session set-up together.
+async fn establish_postgres(
+    url: String,
+    connect_timeout: Duration,
+    statement_timeout: Duration,
+) -> diesel::ConnectionResult<AsyncPgConnection> {
+    let open = async {
+        let mut conn = AsyncPgConnection::establish(&url).await?;
+        conn.batch_execute(&postgres_session(statement_timeout))
+            .await
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+        Ok(conn)
+    };
+    tokio::time::timeout(connect_timeout, open)
         .await
-        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-    Ok(conn)
+        .unwrap_or_else(|_| {
+            Err(diesel::ConnectionError::BadConnection(format!(
+                "the database did not answer within {connect_timeout:?}"
+            )))
+        })
 }
 
 async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
@@ -410,8 +455,8 @@ impl Store {
             return Ok(None);
         };
         let connect = AsyncPgConnection::establish(url);
-        let mut conn = match tokio::time::timeout(self.timeout, connect).await {
-            Err(_) => return Err(StoreError::Timeout(self.timeout)),
+        let mut conn = match tokio::time::timeout(self.connect_timeout, connect).await {
+            Err(_) => return Err(StoreError::Timeout(self.connect_timeout)),
             Ok(r) => r.map_err(|e| StoreError::Connect(e.to_string()))?,
         };
         conn.batch_execute(&format!("LISTEN {}", crate::log::CHANGES_CHANNEL))

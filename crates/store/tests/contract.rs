@@ -32,6 +32,8 @@ fn opts() -> StoreOptions {
     StoreOptions {
         max_connections: 4,
         connect_timeout: Duration::from_secs(10),
+        pool_timeout: Duration::from_secs(10),
+        ..StoreOptions::default()
     }
 }
 

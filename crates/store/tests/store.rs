@@ -23,6 +23,8 @@ fn opts(timeout_ms: u64) -> StoreOptions {
     StoreOptions {
         max_connections: 4,
         connect_timeout: Duration::from_millis(timeout_ms),
+        pool_timeout: Duration::from_millis(timeout_ms),
+        ..StoreOptions::default()
     }
 }
 

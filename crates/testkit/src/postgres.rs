@@ -231,6 +231,37 @@ impl PostgresCluster {
         self.pg_ctl_start()
     }
 
+    /// Freezes the server: SIGSTOP to the postmaster, then to every process it started
+    /// (backends, checkpointer, …), as a hung host looks to clients: connections stay
+    /// open and nothing answers. Returns how many processes were stopped.
+    pub fn freeze(&self) -> Result<usize> {
+        let postmaster = self.postmaster_pid()?;
+        signal("STOP", &[postmaster])?;
+        let children = children_of(postmaster)?;
+        if !children.is_empty() {
+            signal("STOP", &children)?;
+        }
+        Ok(children.len() + 1)
+    }
+
+    /// Ends a [`PostgresCluster::freeze`]: SIGCONT to the server's processes.
+    pub fn thaw(&self) -> Result<usize> {
+        let postmaster = self.postmaster_pid()?;
+        let mut pids = children_of(postmaster)?;
+        pids.push(postmaster);
+        signal("CONT", &pids)?;
+        Ok(pids.len())
+    }
+
+    fn postmaster_pid(&self) -> Result<u32> {
+        let text = std::fs::read_to_string(self.data().join("postmaster.pid"))
+            .context("reading postmaster.pid (is the server running?)")?;
+        text.lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .ok_or_else(|| anyhow!("postmaster.pid holds no pid"))
+    }
+
     fn data(&self) -> PathBuf {
         self.root.join("data")
     }
@@ -336,8 +367,51 @@ impl PostgresCluster {
     }
 }
 
+/// The processes whose parent is `parent` (from `/proc`).
+fn children_of(parent: u32) -> Result<Vec<u32>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").context("reading /proc")? {
+        let Ok(entry) = entry else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`: the command may hold blanks and parentheses.
+        let ppid = stat
+            .rfind(')')
+            .and_then(|i| stat.get(i + 1..))
+            .and_then(|rest| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            out.push(pid);
+        }
+    }
+    Ok(out)
+}
+
+/// `kill -SIG pids…`.
+fn signal(sig: &str, pids: &[u32]) -> Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .args(pids.iter().map(u32::to_string))
+        .status()
+        .context("running kill")?;
+    if !status.success() {
+        bail!("kill -{sig} {pids:?} failed");
+    }
+    Ok(())
+}
+
 impl Drop for PostgresCluster {
     fn drop(&mut self) {
+        // A test that failed while the server was frozen: let it stop.
+        let _ = self.thaw();
         let _ = run(
             self.server_cmd("pg_ctl").arg("-D").arg(self.data()).args([
                 "-m",
