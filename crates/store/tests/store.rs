@@ -184,6 +184,140 @@ async fn postgres_outage_is_unavailable_then_recovers() {
         .unwrap();
 }
 
+/// A query stuck behind a lock (a lock storm, a long migration elsewhere) is ended by
+/// the server's statement_timeout set on every pooled connection, and reported as
+/// unavailable; the pool goes on serving once the lock is gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_statement_stuck_behind_a_lock_ends_at_the_statement_timeout() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    let db = tokio::task::spawn_blocking(postgres_database)
+        .await
+        .unwrap()
+        .unwrap();
+    let url = DatabaseUrl::parse(&db.url).unwrap();
+    let options = StoreOptions {
+        max_connections: 2,
+        statement_timeout: Duration::from_millis(800),
+        ..StoreOptions::default()
+    };
+    let store = Store::connect(&url, options).await.unwrap();
+    store.run_migrations().await.unwrap();
+    store.upsert(&reg("locked")).await.unwrap();
+
+    let mut holder = AsyncPgConnection::establish(&db.url).await.unwrap();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE projects IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let slug = Slug::parse("locked").unwrap();
+    let started = Instant::now();
+    let result = store.get(&slug).await;
+    let took = started.elapsed();
+    match result {
+        Err(RepositoryError::Unavailable(why)) => {
+            assert!(why.contains("statement timeout"), "{why}")
+        }
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    assert!(store.get(&slug).await.unwrap().is_some());
+}
+
+/// A server frozen while a query waits (SIGSTOP: it cannot even run its own statement
+/// timeout) is given up on by the store's own deadline, pool + statement timeout, and the
+/// pool serves again once the server is back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_frozen_mid_query_is_given_up_on_at_the_deadline() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    let cluster = tokio::task::spawn_blocking(PostgresCluster::start)
+        .await
+        .unwrap()
+        .unwrap();
+    let raw = cluster.create_database("frozen_mid_query").unwrap();
+    let url = DatabaseUrl::parse(&raw).unwrap();
+    let options = StoreOptions {
+        max_connections: 2,
+        connect_timeout: Duration::from_millis(500),
+        pool_timeout: Duration::from_millis(500),
+        statement_timeout: Duration::from_millis(1500),
+    };
+    let store = Store::connect(&url, options).await.unwrap();
+    store.run_migrations().await.unwrap();
+    store.upsert(&reg("stuck")).await.unwrap();
+    // The query waits on a lock, then the server freezes under it.
+    let mut holder = AsyncPgConnection::establish(&raw).await.unwrap();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE projects IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let slug = Slug::parse("stuck").unwrap();
+    let started = Instant::now();
+    let query = {
+        let (store, slug) = (store.clone(), slug.clone());
+        tokio::spawn(async move { store.get(&slug).await })
+    };
+    // Wait (with a deadline) until the store's query waits on the lock.
+    #[derive(diesel::QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut watcher = AsyncPgConnection::establish(&raw).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting: Waiting = diesel_async::RunQueryDsl::get_result(
+            diesel::sql_query(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+            ),
+            &mut watcher,
+        )
+        .await
+        .unwrap();
+        if waiting.n > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the query never waited on the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.freeze().unwrap();
+        cluster
+    })
+    .await
+    .unwrap();
+    let result = query.await.unwrap();
+    let took = started.elapsed();
+    match result {
+        Err(RepositoryError::Unavailable(why)) => assert!(why.contains("no answer"), "{why}"),
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    // The deadline is 2 s (0.5 + 1.5); the server's own 1.5 s could not fire.
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    let cluster = tokio::task::spawn_blocking(move || {
+        cluster.thaw().unwrap();
+        cluster
+    })
+    .await
+    .unwrap();
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    drop(watcher);
+    assert!(store.get(&slug).await.unwrap().is_some());
+    drop(store);
+    tokio::task::spawn_blocking(move || drop(cluster))
+        .await
+        .unwrap();
+}
+
 /// A caller that gives up half-way (a dropped request) must not leave a SQLite
 /// connection mid-transaction in the pool.
 #[tokio::test(flavor = "multi_thread")]
