@@ -271,28 +271,20 @@ async fn a_frozen_database_is_waited_for_only_within_the_timeouts() {
 
     stop_all.store(true, Ordering::SeqCst);
     sender.await.unwrap();
-    let beats = beats.lock().unwrap();
-    assert!(
-        beats.refused.is_empty(),
-        "heartbeats refused: {:?}",
-        beats.refused
-    );
-    assert!(
-        beats.slowest < Duration::from_secs(1),
-        "{:?}",
-        beats.slowest
-    );
+    let (sent, refused, slowest) = {
+        let b = beats.lock().unwrap();
+        (b.sent, b.refused.clone(), b.slowest)
+    };
+    assert!(refused.is_empty(), "heartbeats refused: {refused:?}");
+    assert!(slowest < Duration::from_secs(1), "{slowest:?}");
     println!(
         "frozen-PostgreSQL timings: write 503 after {write_took:?}, /ready 503 after {ready_took:?}, \
          read {read_took:?}, /metrics {metrics_took:?}; frozen {frozen_for:?}; after SIGCONT \
          /ready 200 in {ready_again:?}, transitions written in {written_after:?}; bravo degraded \
-         {} ms and offline {} ms after due; {} heartbeats, slowest {:?}",
+         {} ms and offline {} ms after due; {sent} heartbeats, slowest {slowest:?}",
         late(*degraded_at, 2000),
         late(*offline_at, 4000),
-        beats.sent,
-        beats.slowest
     );
-    drop(beats);
     match Arc::try_unwrap(app) {
         Ok(app) => app.stop().await,
         Err(_) => panic!("the app is still shared"),

@@ -274,7 +274,9 @@ async fn a_running_service_through_traffic_and_failures(secrets: &Secrets, shown
 
     use reqwest::Method;
     let project = r#"{"slug":"alpha","name":"Alpha","hub_url":"http://alpha:8000","metadata":{"team":"ops"}}"#;
-    let calls: [(Method, &str, Option<&str>, Option<&str>, u16); 11] = [
+    /// Method, path, key, body, the status expected.
+    type Call<'a> = (Method, &'a str, Option<&'a str>, Option<&'a str>, u16);
+    let calls: [Call<'_>; 11] = [
         (
             Method::POST,
             "/api/fed/projects",
