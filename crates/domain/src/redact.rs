@@ -14,6 +14,10 @@ const SECRET_PARAM_WORDS: [&str; 9] = [
     "pass", "pwd", "secret", "token", "key", "seed", "auth", "cred", "sig",
 ];
 
+/// Schemes whose user name is only ever a name (PostgreSQL's role): kept when alone.
+/// Elsewhere a user name without a password may be a token (`nats://TOKEN@host`).
+const USER_IS_NAME_ONLY: [&str; 3] = ["postgres", "postgresql", "postgresql+asyncpg"];
+
 /// Whether a URL query parameter carries a secret by its name.
 pub fn is_secret_param(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
@@ -21,7 +25,7 @@ pub fn is_secret_param(name: &str) -> bool {
 }
 
 /// `raw` with every secret a URL can carry masked: the password of the user info, a
-/// user name given alone (NATS reads it as a token), the values of secret-looking query
+/// user name given alone (NATS reads it as a token; not PostgreSQL's role), the values of secret-looking query
 /// parameters ([`is_secret_param`]) and any fragment. A value that does not parse as a
 /// URL but could hold one (`@`, `?`, `#`) keeps only its scheme. Plain paths
 /// (`data/federation.db`) come back unchanged.
@@ -34,7 +38,7 @@ pub fn url(raw: &str) -> String {
     if u.password().is_some() {
         // Cannot fail: a URL with a password has a host.
         let _ = u.set_password(Some(MASK));
-    } else if !u.username().is_empty() {
+    } else if !u.username().is_empty() && !USER_IS_NAME_ONLY.contains(&u.scheme()) {
         let _ = u.set_username(MASK);
     }
     if u.query().is_some() {
@@ -144,8 +148,9 @@ mod tests {
             url("postgres://fed:s3cret@db:5432/fed"),
             "postgres://fed:***@db:5432/fed"
         );
-        // A user alone may be a token (NATS reads it so).
+        // A user alone may be a token (NATS reads it so), but not PostgreSQL's role.
         assert_eq!(url("nats://tok3n@h:4222"), "nats://***@h:4222");
+        assert_eq!(url("postgres://fed@db/fed"), "postgres://fed@db/fed");
         assert_eq!(url("nats://u:p%40ss@h:4222"), "nats://u:***@h:4222");
         assert_eq!(url("nats://h:4222"), "nats://h:4222");
         assert_eq!(url("tls://h:4222"), "tls://h:4222");

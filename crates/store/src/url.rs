@@ -200,9 +200,9 @@ mod tests {
         assert!(!shown.contains("also"), "{shown}");
         assert!(shown.contains("fed:***@db:5432/fed"), "{shown}");
         assert!(!format!("{u:?}").contains("s3cret"));
-        // A user alone is masked too (the one redaction treats it as a possible token).
+        // PostgreSQL's role name alone is kept; ?sslpassword= is masked.
         let u = DatabaseUrl::parse("postgres://fed@db/fed?sslpassword=k3y").unwrap();
-        assert_eq!(u.redacted(), "postgres://***@db/fed?sslpassword=***");
+        assert_eq!(u.redacted(), "postgres://fed@db/fed?sslpassword=***");
         let u = DatabaseUrl::parse("sqlite://data/f.db").unwrap();
         assert_eq!(u.redacted(), "sqlite://data/f.db");
     }
