@@ -79,6 +79,24 @@ pub async fn migrate_converting(
         .context("applying migrations")
 }
 
+/// Migrates the target (`DATABASE_URL`) and copies into it the projects of the
+/// original's database at `source`, which is only read.
+pub async fn import(
+    settings: &Settings,
+    source: &str,
+    options: federation_store::original::ImportOptions,
+) -> anyhow::Result<(Vec<String>, federation_store::original::Conversion)> {
+    let store = connect_store(settings).await?;
+    let applied = store
+        .run_migrations()
+        .await
+        .context("applying migrations")?;
+    let imported = federation_store::original::import(source, &store, options)
+        .await
+        .context("importing the original's projects")?;
+    Ok((applied, imported))
+}
+
 /// A running service.
 pub struct Application {
     port: u16,

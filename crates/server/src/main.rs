@@ -34,6 +34,21 @@ enum Command {
         #[arg(long)]
         set_aside_invalid: bool,
     },
+    /// Copy the projects of a database the Python original built (left as it is) into
+    /// this service's database (DATABASE_URL, migrated first; it must hold no project):
+    /// ids, statuses, tags and times kept, in one transaction.
+    Import {
+        /// The original's PostgreSQL database (postgresql://…, postgresql+asyncpg://…).
+        #[arg(long = "from")]
+        from: String,
+        /// Database to import into; defaults to DATABASE_URL (PostgreSQL only).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Import the rows that pass our rules and leave the others in the original only
+        /// (without it, such a row refuses the whole import).
+        #[arg(long)]
+        skip_invalid: bool,
+    },
     /// GET /health on SERVICE_HOST:SERVICE_PORT; exit 0 when it answers 2xx (for container
     /// health checks in images without curl).
     Healthcheck(federation_server::healthcheck::Args),
@@ -150,6 +165,48 @@ async fn run(env_file: Option<(std::path::PathBuf, usize)>) -> anyhow::Result<()
                     println!("applied {version}");
                 }
                 println!("{}: {} migration(s) applied", url.redacted(), applied.len());
+            }
+            Ok(())
+        }
+        Command::Import {
+            from,
+            database_url,
+            skip_invalid,
+        } => {
+            let mut settings = settings()?;
+            telemetry::init(&settings.log_level, settings.log_format)?;
+            log_env_file(env_file.as_ref());
+            if database_url.is_some() {
+                settings.database_url = database_url;
+            }
+            let target = app::database_url(&settings)?;
+            let (applied, imported) = app::import(
+                &settings,
+                &from,
+                federation_store::original::ImportOptions { skip_invalid },
+            )
+            .await?;
+            for version in &applied {
+                println!("applied {version}");
+            }
+            println!(
+                "{} -> {}: imported {} project(s) of the original service (alembic {}) in one transaction",
+                federation_domain::redact::url(&from),
+                target.redacted(),
+                imported.converted.len(),
+                imported.alembic_version
+            );
+            for p in &imported.converted {
+                println!(
+                    "  imported project id {} {:?} status {} ({} tag(s))",
+                    p.id, p.slug, p.status, p.tags
+                );
+            }
+            for r in &imported.set_aside {
+                println!(
+                    "  skipped project id {} {:?}: {} (left in the original database only)",
+                    r.id, r.slug, r.reason
+                );
             }
             Ok(())
         }

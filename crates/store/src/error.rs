@@ -69,6 +69,23 @@ pub enum StoreError {
         /// The rule.
         message: String,
     },
+    /// A row of the original's database breaks one of our rules; nothing was imported.
+    #[error(
+        "the original's project id {id} (slug {slug:?}) cannot be imported: {field}: {message}. \
+         Nothing was imported. Fix the row in the original database and run again, or run \
+         `federation import --skip-invalid` to import the other rows (this one then stays in \
+         the original database only)"
+    )]
+    OriginalImportRow {
+        /// The row's id.
+        id: i64,
+        /// The row's slug.
+        slug: String,
+        /// The field that breaks a rule.
+        field: String,
+        /// The rule.
+        message: String,
+    },
     /// A write fenced by the sweeper lease carried a term that is no longer current.
     #[error("{0}")]
     Fenced(String),

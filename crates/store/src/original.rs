@@ -175,6 +175,25 @@ async fn convert_in(
 ) -> Result<Conversion, StoreError> {
     c.batch_execute("LOCK TABLE public.projects, public.alembic_version IN ACCESS EXCLUSIVE MODE")
         .await?;
+    let (alembic_version, rows) = read_original(c).await?;
+    let (good, set_aside) = match check_rows(&rows, options.set_aside_invalid) {
+        Ok(sorted) => sorted,
+        Err((id, slug, error)) => {
+            return Err(StoreError::OriginalRow {
+                id,
+                slug,
+                field: error.field,
+                message: error.message,
+            })
+        }
+    };
+    convert_checked(c, alembic_version, good, set_aside).await
+}
+
+/// The original's alembic revision and its `projects` rows, by id.
+async fn read_original(
+    c: &mut AsyncPgConnection,
+) -> Result<(String, Vec<OriginalRow>), StoreError> {
     let alembic_version = diesel::sql_query("SELECT version_num::text FROM public.alembic_version")
         .load::<AlembicVersion>(c)
         .await?
@@ -192,10 +211,22 @@ async fn convert_in(
     )
     .load(c)
     .await?;
+    Ok((alembic_version, rows))
+}
+
+/// A row that breaks a rule: its id, its slug and the rule.
+type RowRefusal = (i64, String, ValidationError);
+
+/// Validates every row by our rules: those that pass, and (with `keep_going`) those
+/// that do not, with the reason; without it, the first that does not.
+fn check_rows(
+    rows: &[OriginalRow],
+    keep_going: bool,
+) -> Result<(Vec<Converted>, Vec<SetAsideRow>), RowRefusal> {
     let mut good = Vec::with_capacity(rows.len());
     let mut set_aside = Vec::new();
     let mut seen = std::collections::HashMap::new();
-    for row in &rows {
+    for row in rows {
         let slug = row.slug.clone().unwrap_or_default();
         let checked = validate(row).and_then(|conv| {
             match seen.insert(conv.registration.slug.clone(), row.id) {
@@ -208,34 +239,20 @@ async fn convert_in(
         });
         match checked {
             Ok(conv) => good.push(conv),
-            Err(error) if options.set_aside_invalid => set_aside.push(SetAsideRow {
+            Err(error) if keep_going => set_aside.push(SetAsideRow {
                 id: row.id,
                 slug,
                 reason: error.to_string(),
             }),
-            Err(error) => {
-                return Err(StoreError::OriginalRow {
-                    id: row.id,
-                    slug,
-                    field: error.field,
-                    message: error.message,
-                })
-            }
+            Err(error) => return Err((row.id, slug, error)),
         }
     }
+    Ok((good, set_aside))
+}
 
-    // The original's table moves aside (its constraint name would collide with ours).
-    c.batch_execute(
-        "ALTER TABLE public.projects RENAME TO original_projects; \
-         ALTER TABLE public.original_projects RENAME CONSTRAINT projects_pkey TO original_projects_pkey; \
-         ALTER SEQUENCE IF EXISTS public.projects_id_seq RENAME TO original_projects_id_seq; \
-         DROP INDEX IF EXISTS public.ix_projects_slug; \
-         DROP INDEX IF EXISTS public.ix_projects_status; \
-         DROP INDEX IF EXISTS public.idx_projects_status_last_heartbeat;",
-    )
-    .await?;
-    c.batch_execute(FIRST_MIGRATION_SQL).await?;
-    for conv in &good {
+/// Writes converted rows into our `projects` and `project_tags`, with their ids.
+async fn write_converted(c: &mut AsyncPgConnection, good: &[Converted]) -> Result<(), StoreError> {
+    for conv in good {
         let reg = &conv.registration;
         diesel::sql_query(
             "INSERT INTO projects (id, slug, name, hub_url, mesh_namespace, status, \
@@ -264,6 +281,38 @@ async fn convert_in(
             .await?;
         }
     }
+    Ok(())
+}
+
+fn summary(good: &[Converted]) -> Vec<ConvertedProject> {
+    good.iter()
+        .map(|conv| ConvertedProject {
+            id: conv.row_id,
+            slug: conv.registration.slug.to_string(),
+            status: conv.status,
+            tags: conv.registration.tags.len(),
+        })
+        .collect()
+}
+
+async fn convert_checked(
+    c: &mut AsyncPgConnection,
+    alembic_version: String,
+    good: Vec<Converted>,
+    set_aside: Vec<SetAsideRow>,
+) -> Result<Conversion, StoreError> {
+    // The original's table moves aside (its constraint name would collide with ours).
+    c.batch_execute(
+        "ALTER TABLE public.projects RENAME TO original_projects; \
+         ALTER TABLE public.original_projects RENAME CONSTRAINT projects_pkey TO original_projects_pkey; \
+         ALTER SEQUENCE IF EXISTS public.projects_id_seq RENAME TO original_projects_id_seq; \
+         DROP INDEX IF EXISTS public.ix_projects_slug; \
+         DROP INDEX IF EXISTS public.ix_projects_status; \
+         DROP INDEX IF EXISTS public.idx_projects_status_last_heartbeat;",
+    )
+    .await?;
+    c.batch_execute(FIRST_MIGRATION_SQL).await?;
+    write_converted(c, &good).await?;
     // New registrations continue after the original's highest id.
     c.batch_execute(
         "SELECT setval(pg_get_serial_sequence('projects', 'id'), \
@@ -312,18 +361,109 @@ async fn convert_in(
     .bind::<Text, _>(FIRST_MIGRATION_VERSION)
     .execute(c)
     .await?;
-    let converted = good
-        .iter()
-        .map(|conv| ConvertedProject {
-            id: conv.row_id,
-            slug: conv.registration.slug.to_string(),
-            status: conv.status,
-            tags: conv.registration.tags.len(),
-        })
-        .collect();
     Ok(Conversion {
         alembic_version,
-        converted,
+        converted: summary(&good),
         set_aside,
     })
+}
+
+/// How `federation import` treats the original's rows that break one of our rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Import the rows that pass and leave the others (reported) in the original
+    /// database only, instead of refusing the import.
+    pub skip_invalid: bool,
+}
+
+/// Copies the projects of a database the original built (`source`, read only, left
+/// as it is) into `target`, a migrated PostgreSQL store holding no project yet, in one
+/// transaction: ids, statuses, tags and times kept, one `registered` change each.
+/// `set_aside` of the answer lists the rows skipped.
+pub async fn import(
+    source: &str,
+    target: &crate::Store,
+    options: ImportOptions,
+) -> Result<Conversion, StoreError> {
+    let crate::store::Backend::Postgres(pool) = &target.backend else {
+        return Err(StoreError::Migration(
+            "import writes into PostgreSQL only: set DATABASE_URL (or --database-url) to a \
+             postgres:// database"
+                .into(),
+        ));
+    };
+    let source_url = crate::DatabaseUrl::parse(source)?;
+    let crate::DatabaseUrl::Postgres(source_raw) = &source_url else {
+        return Err(StoreError::InvalidUrl(
+            "--from must name the original's PostgreSQL database".into(),
+        ));
+    };
+    let mut src = AsyncPgConnection::establish(source_raw)
+        .await
+        .map_err(|e| StoreError::Connect(e.to_string()))?;
+    if !is_original(&mut src).await? {
+        return Err(StoreError::Migration(format!(
+            "{} is not a database of the original service (no alembic_version and projects)",
+            source_url.redacted()
+        )));
+    }
+    let (alembic_version, rows) = src
+        .build_transaction()
+        .read_only()
+        .repeatable_read()
+        .run(async |c| read_original(c).await)
+        .await?;
+    let (good, skipped) = match check_rows(&rows, options.skip_invalid) {
+        Ok(sorted) => sorted,
+        Err((id, slug, error)) => {
+            return Err(StoreError::OriginalImportRow {
+                id,
+                slug,
+                field: error.field,
+                message: error.message,
+            })
+        }
+    };
+    let mut conn = target.pg_conn(pool).await?;
+    conn.transaction(async |c| {
+        crate::pg::lock_log(c).await?;
+        let held: Count = diesel::sql_query("SELECT count(*) AS n FROM projects")
+            .get_result(c)
+            .await?;
+        if held.n > 0 {
+            return Err(StoreError::Migration(format!(
+                "the target already holds {} project(s): import into a database without any",
+                held.n
+            )));
+        }
+        write_converted(c, &good).await?;
+        c.batch_execute(
+            "SELECT setval(pg_get_serial_sequence('projects', 'id'), \
+                           GREATEST((SELECT MAX(id) FROM projects), 1))",
+        )
+        .await?;
+        let changes: Vec<crate::log::NewChange<'_>> = good
+            .iter()
+            .map(|conv| {
+                crate::log::NewChange::catalog(
+                    "registered",
+                    conv.registration.slug.as_str(),
+                    crate::schema::DbTime(conv.created_at),
+                )
+            })
+            .collect();
+        crate::pg::log_changes(c, &changes).await
+    })
+    .await?;
+    Ok(Conversion {
+        alembic_version,
+        converted: summary(&good),
+        set_aside: skipped,
+    })
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
 }

@@ -140,6 +140,119 @@ async fn migrate_converts_the_originals_database_in_place_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_copies_the_originals_database_into_a_new_one_leaving_it_as_it_was() {
+    let source = original_database();
+    psql_query(
+        &source,
+        "INSERT INTO projects (id, slug, name, hub_url, mesh_namespace, status, tags) \
+         VALUES (5, 'broken', 'Broken', 'not a url', NULL, 'online', '[]')",
+    )
+    .unwrap();
+    let target = {
+        let db = postgres_database().expect("test PostgreSQL");
+        let url = db.url.clone();
+        std::mem::forget(db);
+        url
+    };
+    let import = |extra: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        Command::new(env!("CARGO_BIN_EXE_federation"))
+            .args(["import", "--from", &source, "--database-url", &target])
+            .args(extra)
+            .current_dir(dir.path())
+            .env("LOG_LEVEL", "warning")
+            .env_remove("DATABASE_URL")
+            .output()
+            .expect("running federation import")
+    };
+    // The bad row refuses the import, naming it; nothing is written.
+    let out = import(&[]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    for needle in [
+        "id 5",
+        "\"broken\"",
+        "hub_url",
+        "Nothing was imported",
+        "--skip-invalid",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} missing from: {stderr}");
+    }
+    assert_eq!(
+        psql_query(&target, "SELECT count(*) FROM projects").unwrap(),
+        "0"
+    );
+
+    let out = import(&["--skip-invalid"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    println!("$ federation import --from … --skip-invalid\n{stdout}");
+    for line in [
+        "imported 4 project(s) of the original service (alembic 002_heartbeat_idx)",
+        "imported project id 1 \"commandcenter\" status online (3 tag(s))",
+        "imported project id 4 \"legacy_hub\" status offline (0 tag(s))",
+        "skipped project id 5 \"broken\": hub_url",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing from:\n{stdout}");
+    }
+    let rows = psql_query(
+        &target,
+        "SELECT id, slug, status, mesh_namespace, \
+                (SELECT coalesce(string_agg(tag, ',' ORDER BY position), '') FROM project_tags t WHERE t.project_id = p.id), \
+                to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') \
+         FROM projects p ORDER BY id",
+    )
+    .unwrap();
+    assert_eq!(
+        rows.lines().collect::<Vec<_>>(),
+        [
+            "1|commandcenter|online|hub.commandcenter|python,fastapi,rag|2025-11-01 09:00:00",
+            "2|veria|offline|veria.mesh|Machine Learning,rust|2025-11-02 10:30:00",
+            "3|tools-1|degraded|hub.tools-1||2025-11-03 11:00:00",
+            "4|legacy_hub|offline|hub.legacy_hub||2025-09-01 00:00:00",
+        ]
+    );
+    assert_eq!(
+        psql_query(
+            &target,
+            "SELECT count(*) FROM change_log WHERE kind = 'registered'"
+        )
+        .unwrap(),
+        "4"
+    );
+    // The original is left as it was: its schema and its five rows.
+    assert_eq!(
+        psql_query(
+            &source,
+            "SELECT to_regclass('alembic_version') IS NOT NULL, (SELECT count(*) FROM projects), \
+                    to_regclass('change_log') IS NULL"
+        )
+        .unwrap(),
+        "t|5|t"
+    );
+    // A second import finds the target holding projects and refuses.
+    let again = import(&["--skip-invalid"]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("already holds 4 project(s)"),
+        "{}",
+        text(&again.stderr)
+    );
+    // The service serves them, and a new project continues after id 4.
+    let mut config = TestConfig::new(|_| Backend::Postgres(target.clone()));
+    config.set("FEDERATION_AUTO_MIGRATE", "false");
+    let app = config.start().await;
+    assert_eq!(app.project("veria").await["id"], 2);
+    let created = app
+        .register(&serde_json::json!({"slug": "newcomer", "name": "N", "hub_url": "http://n"}))
+        .await;
+    assert_eq!(created.status(), 201);
+    let body: Value = created.json().await.unwrap();
+    assert_eq!(body["id"], 5);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_that_breaks_a_rule_refuses_the_conversion_and_changes_nothing() {
     let url = original_database();
     psql_query(
