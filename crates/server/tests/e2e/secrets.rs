@@ -462,6 +462,19 @@ async fn no_secret_is_ever_printed() {
     Service::spawn(cmd, secrets.path(), "failing")
         .exits(&mut shown, "migrate --database-url")
         .await;
+    let cmd = secrets.command(
+        &[
+            "import",
+            "--from",
+            &unreachable_db,
+            "--database-url",
+            &bad_db,
+        ],
+        "pretty",
+    );
+    Service::spawn(cmd, secrets.path(), "failing")
+        .exits(&mut shown, "import --from")
+        .await;
 
     // NATS unreachable with a token, an nkey and a credentials file (embedded SQLite).
     for (name, var, value) in [
@@ -520,6 +533,7 @@ async fn no_secret_is_ever_printed() {
         &["--help"][..],
         &["serve", "--help"],
         &["migrate", "--help"],
+        &["import", "--help"],
         &["healthcheck", "--help"],
         &["heartbeat", "--help"],
         &["projects", "--help"],
