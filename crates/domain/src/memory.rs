@@ -129,6 +129,7 @@ impl MemoryStore {
                 hub_url: r.hub_url.clone(),
                 mesh_namespace: r.mesh_namespace.clone(),
                 tags: r.tags.clone(),
+                heartbeat_interval: r.heartbeat_interval.or(p.heartbeat_interval),
                 updated_at: now,
                 ..p.clone()
             },
@@ -145,6 +146,7 @@ impl MemoryStore {
                     tags: r.tags.clone(),
                     version: None,
                     last_heartbeat_at: None,
+                    heartbeat_interval: r.heartbeat_interval,
                     created_at: now,
                     updated_at: now,
                 }
@@ -198,6 +200,9 @@ impl ProjectRepository for MemoryStore {
         }
         if let Some(tags) = &patch.tags {
             p.tags = tags.clone();
+        }
+        if let Some(interval) = patch.heartbeat_interval {
+            p.heartbeat_interval = interval;
         }
         p.updated_at = now;
         let project = p.clone();

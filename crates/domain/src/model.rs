@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ValidationError;
@@ -379,6 +379,45 @@ impl Version {
 }
 string_newtype!(Version);
 
+/// How often a project says it sends a heartbeat: whole seconds,
+/// 1..=[`HeartbeatInterval::MAX_SECONDS`]. Its thresholds then follow it (see
+/// [`crate::StatusPolicy::thresholds`]) instead of the service-wide defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct HeartbeatInterval(u32);
+
+impl HeartbeatInterval {
+    /// The longest interval a project may declare (a day).
+    pub const MAX_SECONDS: u32 = 86_400;
+
+    /// Validates a number of seconds; errors name `field`.
+    pub fn from_seconds(seconds: i64, field: &str) -> Result<Self, ValidationError> {
+        u32::try_from(seconds)
+            .ok()
+            .filter(|s| (1..=Self::MAX_SECONDS).contains(s))
+            .map(Self)
+            .ok_or_else(|| {
+                ValidationError::new(
+                    field,
+                    format!(
+                        "must be a whole number of seconds between 1 and {}",
+                        Self::MAX_SECONDS
+                    ),
+                )
+            })
+    }
+
+    /// The interval in seconds.
+    pub fn seconds(self) -> u32 {
+        self.0
+    }
+
+    /// The interval as a duration.
+    pub fn as_delta(self) -> TimeDelta {
+        TimeDelta::seconds(i64::from(self.0))
+    }
+}
+
 /// A project's liveness. Serialized lowercase; deserialized like [`Status::parse`], in
 /// any case, so a query string or YAML file accepts what the API documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -460,6 +499,8 @@ pub struct Project {
     pub version: Option<Version>,
     /// When its last heartbeat arrived (our clock).
     pub last_heartbeat_at: Option<DateTime<Utc>>,
+    /// The heartbeat interval it registered, if any (its thresholds follow it).
+    pub heartbeat_interval: Option<HeartbeatInterval>,
     /// When it was first registered.
     pub created_at: DateTime<Utc>,
     /// When a registration or patch last changed it.
@@ -482,6 +523,9 @@ pub struct RegistrationInput {
     #[serde(default)]
     /// No tags when absent.
     pub tags: Option<Vec<String>>,
+    #[serde(default)]
+    /// Seconds; absent keeps what the project had (none: the default thresholds).
+    pub heartbeat_interval: Option<i64>,
 }
 
 /// A validated registration: what an upsert writes. It never carries status or
@@ -498,6 +542,8 @@ pub struct Registration {
     pub mesh_namespace: MeshNamespace,
     /// The tags (replacing any the project had).
     pub tags: Tags,
+    /// The heartbeat interval; `None` keeps the one the project had.
+    pub heartbeat_interval: Option<HeartbeatInterval>,
 }
 
 fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, ValidationError> {
@@ -517,12 +563,17 @@ impl RegistrationInput {
             Some(tags) => Tags::parse(tags)?,
             None => Tags::default(),
         };
+        let heartbeat_interval = self
+            .heartbeat_interval
+            .map(|s| HeartbeatInterval::from_seconds(s, "heartbeat_interval"))
+            .transpose()?;
         Ok(Registration {
             slug,
             name,
             hub_url,
             mesh_namespace,
             tags,
+            heartbeat_interval,
         })
     }
 }
@@ -536,12 +587,17 @@ pub struct ProjectPatch {
     pub hub_url: Option<HubUrl>,
     /// New tags, replacing the old ones.
     pub tags: Option<Tags>,
+    /// A new heartbeat interval; `Some(None)` removes it (the default thresholds).
+    pub heartbeat_interval: Option<Option<HeartbeatInterval>>,
 }
 
 impl ProjectPatch {
     /// Changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.name.is_none() && self.hub_url.is_none() && self.tags.is_none()
+        self.name.is_none()
+            && self.hub_url.is_none()
+            && self.tags.is_none()
+            && self.heartbeat_interval.is_none()
     }
 }
 
@@ -1080,6 +1136,7 @@ mod tests {
             hub_url: Some(url.into()),
             mesh_namespace: None,
             tags: None,
+            heartbeat_interval: None,
         }
     }
 

@@ -299,6 +299,7 @@ mod tests {
             tags: Tags::parse(tags).unwrap(),
             version: None,
             last_heartbeat_at: None,
+            heartbeat_interval: None,
             created_at: t(0),
             updated_at: t(0),
         }

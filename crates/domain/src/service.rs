@@ -178,6 +178,13 @@ fn stored_liveness(p: &Project) -> PresenceRecord {
     }
 }
 
+/// Puts a stored project into the presence table: adopted when new (see
+/// [`stored_liveness`]), its registered heartbeat interval taken either way.
+fn admit(presence: &mut Presence, p: &Project) {
+    presence.adopt(stored_liveness(p));
+    presence.set_interval(&p.slug, p.heartbeat_interval);
+}
+
 fn path_slug(raw: &str) -> Result<Slug, ServiceError> {
     // A slug that cannot be valid names no project: that is a 404, not a 422.
     Slug::parse(raw).map_err(|_| ServiceError::NotFound(raw.chars().take(64).collect()))
@@ -274,7 +281,13 @@ impl Federation {
         let snapshot = self.log.snapshot().await?;
         let n = snapshot.projects.len();
         let records = snapshot.projects.iter().map(stored_liveness).collect();
-        self.presence().load(records);
+        {
+            let mut presence = self.presence();
+            presence.load(records);
+            for p in &snapshot.projects {
+                presence.set_interval(&p.slug, p.heartbeat_interval);
+            }
+        }
         self.registry_mut().load(snapshot);
         *self.followed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(self.clock.now());
         Ok(n)
@@ -378,9 +391,7 @@ impl Federation {
                 (ChangeKind::Deleted, _) => {
                     presence.remove(&change.slug);
                 }
-                (_, Some(project)) => {
-                    presence.adopt(stored_liveness(project));
-                }
+                (_, Some(project)) => admit(&mut presence, project),
                 (_, None) => {}
             }
         }
@@ -402,7 +413,7 @@ impl Federation {
                 presence.remove(slug);
             }
             for p in &snapshot.projects {
-                presence.adopt(stored_liveness(p));
+                admit(&mut presence, p);
             }
         }
         self.registry_mut().load(snapshot);
@@ -478,7 +489,7 @@ impl Federation {
         let upserted = self.repo.upsert(&registration).await?;
         {
             let mut presence = self.presence();
-            presence.adopt(stored_liveness(&upserted.project));
+            admit(&mut presence, &upserted.project);
             presence.register(&registration.slug);
         }
         self.catch_up().await;
@@ -504,7 +515,7 @@ impl Federation {
         {
             let mut presence = self.presence();
             for u in &upserted {
-                presence.adopt(stored_liveness(&u.project));
+                admit(&mut presence, &u.project);
             }
             for r in registrations {
                 presence.register(&r.slug);
@@ -538,6 +549,8 @@ impl Federation {
             .update(&slug, patch)
             .await?
             .ok_or_else(|| ServiceError::NotFound(slug.to_string()))?;
+        self.presence()
+            .set_interval(&project.slug, project.heartbeat_interval);
         self.catch_up().await;
         Ok(project)
     }
@@ -986,6 +999,7 @@ mod tests {
             hub_url: Some(format!("http://{}.example:8000", s.to_lowercase())),
             mesh_namespace: None,
             tags: Some(vec!["Rust".into()]),
+            heartbeat_interval: None,
         }
     }
 
@@ -1149,6 +1163,64 @@ mod tests {
         fed.tick().await.unwrap();
         assert_eq!(status_of(&fed, "alpha"), Status::Online);
         assert_eq!(fed.revision(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_registered_interval_reaches_every_replica_and_a_patch_removes_it() {
+        let cluster = Cluster::new(&[]).await;
+        let leader = cluster.leader().await;
+        let follower = cluster
+            .replica("b", Presence::new(StatusPolicy::default()))
+            .await;
+        let fast = RegistrationInput {
+            heartbeat_interval: Some(5),
+            ..input("fast")
+        };
+        let up = follower.register(&fast).await.unwrap();
+        assert_eq!(up.project.heartbeat_interval.map(|i| i.seconds()), Some(5));
+        leader.follow().await.unwrap();
+        leader.record_heartbeat("fast", &beat("fast")).unwrap();
+        leader.tick().await.unwrap();
+        cluster.clock.advance(secs(15));
+        leader.tick().await.unwrap();
+        follower.follow().await.unwrap();
+        assert_eq!(status_of(&follower, "fast"), Status::Offline);
+        // Registering again without an interval keeps it; a patch with null removes it.
+        follower.register(&input("fast")).await.unwrap();
+        assert_eq!(
+            follower.get("fast").unwrap().0.heartbeat_interval,
+            up.project.heartbeat_interval
+        );
+        let clear = ProjectPatch {
+            heartbeat_interval: Some(None),
+            ..ProjectPatch::default()
+        };
+        assert_eq!(
+            follower
+                .update("fast", &clear)
+                .await
+                .unwrap()
+                .heartbeat_interval,
+            None
+        );
+        leader.follow().await.unwrap();
+        leader.record_heartbeat("fast", &beat("fast")).unwrap();
+        leader.tick().await.unwrap();
+        cluster.clock.advance(secs(15));
+        leader.tick().await.unwrap();
+        assert_eq!(
+            status_of(&leader, "fast"),
+            Status::Online,
+            "back on 60 s / 90 s"
+        );
+        let wrong = RegistrationInput {
+            heartbeat_interval: Some(0),
+            ..input("slow")
+        };
+        match follower.register(&wrong).await {
+            Err(ServiceError::Validation(e)) => assert_eq!(e.field, "heartbeat_interval"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]
