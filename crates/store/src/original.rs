@@ -130,6 +130,7 @@ fn validate(row: &OriginalRow) -> Result<Converted, ValidationError> {
         hub_url: row.hub_url.clone(),
         mesh_namespace: row.mesh_namespace.clone(),
         tags,
+        heartbeat_interval: None,
     }
     .validate()?;
     let status = Status::parse(row.status.as_deref().unwrap_or_default())?;

@@ -125,15 +125,18 @@ pub(crate) async fn upsert_many(
     }
     let sorted = || order.iter().copied();
     let rows: Vec<UpsertRow> = diesel::sql_query(
-        "INSERT INTO projects (slug, name, hub_url, mesh_namespace, created_at, updated_at) \
-         SELECT r.slug, r.name, r.hub_url, r.mesh_namespace, $5, $5 \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY \
-             AS r(slug, name, hub_url, mesh_namespace, ord) \
+        "INSERT INTO projects \
+             (slug, name, hub_url, mesh_namespace, heartbeat_interval_seconds, created_at, updated_at) \
+         SELECT r.slug, r.name, r.hub_url, r.mesh_namespace, r.interval, $5, $5 \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $6::int4[]) WITH ORDINALITY \
+             AS r(slug, name, hub_url, mesh_namespace, interval, ord) \
          ORDER BY r.ord \
          ON CONFLICT (slug) DO UPDATE SET \
              name = EXCLUDED.name, \
              hub_url = EXCLUDED.hub_url, \
              mesh_namespace = EXCLUDED.mesh_namespace, \
+             heartbeat_interval_seconds = COALESCE(EXCLUDED.heartbeat_interval_seconds, \
+                 projects.heartbeat_interval_seconds), \
              updated_at = EXCLUDED.updated_at \
          RETURNING projects.*, (xmax = 0) AS created",
     )
@@ -146,6 +149,11 @@ pub(crate) async fn upsert_many(
             .collect::<Vec<_>>(),
     )
     .bind::<UtcTime, _>(now)
+    .bind::<Array<Nullable<Integer>>, _>(
+        sorted()
+            .map(|r| r.heartbeat_interval.map(crate::rows::interval_column))
+            .collect::<Vec<_>>(),
+    )
     .load(conn)
     .await?;
 

@@ -195,6 +195,9 @@ macro_rules! read_ops {
             let changes = crate::rows::ProjectChanges {
                 name: patch.name.as_ref().map(|n| n.as_str()),
                 hub_url: patch.hub_url.as_ref().map(|u| u.as_str()),
+                heartbeat_interval_seconds: patch
+                    .heartbeat_interval
+                    .map(|i| i.map(crate::rows::interval_column)),
                 updated_at: now,
             };
             let id: Option<i64> = diesel::update(projects::table.filter(projects::slug.eq(slug)))

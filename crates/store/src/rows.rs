@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use federation_domain::{
-    HubUrl, MeshNamespace, PresenceRecord, Project, ProjectName, Slug, Status, Tags, Transition,
-    Version,
+    HeartbeatInterval, HubUrl, MeshNamespace, PresenceRecord, Project, ProjectName, Slug, Status,
+    Tags, Transition, Version,
 };
 
 use crate::error::StoreError;
@@ -32,6 +32,7 @@ pub(crate) struct ProjectRow {
     pub last_heartbeat_at: Option<DbTime>,
     pub created_at: DbTime,
     pub updated_at: DbTime,
+    pub heartbeat_interval_seconds: Option<i32>,
 }
 
 /// The liveness columns of one project.
@@ -72,6 +73,11 @@ fn slug(raw: &str) -> Result<Slug, StoreError> {
     Slug::parse(raw).map_err(|e| corrupt("slug", e))
 }
 
+/// The stored form of a heartbeat interval (at most a day, so it fits).
+pub(crate) fn interval_column(i: HeartbeatInterval) -> i32 {
+    i32::try_from(i.seconds()).unwrap_or(i32::MAX)
+}
+
 impl ProjectRow {
     /// The domain project, with `tags` in their stored order.
     pub fn into_project<S: AsRef<str>>(self, tags: Vec<S>) -> Result<Project, StoreError> {
@@ -86,6 +92,11 @@ impl ProjectRow {
             tags: Tags::parse(&tags).map_err(|e| corrupt("tags", e))?,
             version: version(self.version)?,
             last_heartbeat_at: self.last_heartbeat_at.map(|t| t.0),
+            heartbeat_interval: self
+                .heartbeat_interval_seconds
+                .map(|s| HeartbeatInterval::from_seconds(s.into(), "heartbeat_interval"))
+                .transpose()
+                .map_err(|e| corrupt("heartbeat_interval_seconds", e))?,
             created_at: self.created_at.0,
             updated_at: self.updated_at.0,
         })
@@ -180,5 +191,6 @@ pub(crate) fn dedupe_presence(updates: &[PresenceRecord]) -> Vec<PresenceUpdate<
 pub(crate) struct ProjectChanges<'a> {
     pub name: Option<&'a str>,
     pub hub_url: Option<&'a str>,
+    pub heartbeat_interval_seconds: Option<Option<i32>>,
     pub updated_at: DbTime,
 }

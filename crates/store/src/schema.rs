@@ -77,6 +77,7 @@ diesel::table! {
         last_heartbeat_at -> Nullable<UtcTime>,
         created_at -> UtcTime,
         updated_at -> UtcTime,
+        heartbeat_interval_seconds -> Nullable<Integer>,
     }
 }
 

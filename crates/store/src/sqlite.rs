@@ -65,12 +65,14 @@ pub(crate) fn upsert(
         .select(projects::id)
         .first(conn)
         .optional()?;
-    let row: ProjectRow = diesel::insert_into(projects::table)
+    let mut row: ProjectRow = diesel::insert_into(projects::table)
         .values((
             projects::slug.eq(reg.slug.as_str()),
             projects::name.eq(reg.name.as_str()),
             projects::hub_url.eq(reg.hub_url.as_str()),
             projects::mesh_namespace.eq(reg.mesh_namespace.as_str()),
+            projects::heartbeat_interval_seconds
+                .eq(reg.heartbeat_interval.map(crate::rows::interval_column)),
             projects::created_at.eq(now),
             projects::updated_at.eq(now),
         ))
@@ -84,6 +86,14 @@ pub(crate) fn upsert(
         ))
         .returning(ProjectRow::as_returning())
         .get_result(conn)?;
+    // Registering again without an interval keeps the one the project had.
+    if let (Some(_), Some(interval)) = (existed, reg.heartbeat_interval) {
+        let seconds = crate::rows::interval_column(interval);
+        diesel::update(projects::table.find(row.id))
+            .set(projects::heartbeat_interval_seconds.eq(seconds))
+            .execute(conn)?;
+        row.heartbeat_interval_seconds = Some(seconds);
+    }
     replace_tags(conn, row.id, &reg.tags)?;
     // The tags are the ones just written; no need to read them back.
     let tags: Vec<&str> = reg.tags.iter().map(|t| t.as_str()).collect();

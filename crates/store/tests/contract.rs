@@ -101,6 +101,7 @@ fn reg(s: &str, tags: &[&str]) -> Registration {
         hub_url: Some(format!("https://{s}.example.com")),
         mesh_namespace: None,
         tags: Some(tags.iter().map(|t| t.to_string()).collect()),
+        heartbeat_interval: None,
     }
     .validate()
     .unwrap()
@@ -351,6 +352,59 @@ mod cases {
         assert_eq!((past.items.len(), past.total), (0, 7));
         let huge = s.list(&filter(None, None, 1000, u64::MAX)).await.unwrap();
         assert_eq!((huge.items.len(), huge.total), (0, 7));
+    }
+
+    pub async fn heartbeat_interval_is_stored_kept_on_reregistration_and_patched(fx: Fixture) {
+        let s = &fx.store;
+        let every = |secs| federation_domain::HeartbeatInterval::from_seconds(secs, "i").ok();
+        let with = |name: &str, secs| Registration {
+            heartbeat_interval: every(secs),
+            ..reg(name, &[])
+        };
+        let up = s
+            .upsert_all(&[with("fast", 5), reg("plain", &[])])
+            .await
+            .unwrap();
+        assert_eq!(up[0].project.heartbeat_interval, every(5));
+        assert_eq!(up[1].project.heartbeat_interval, None);
+        // Again without one: kept (one project and a batch, both paths).
+        let again = s.upsert(&reg("fast", &[])).await.unwrap().project;
+        assert_eq!(again.heartbeat_interval, every(5));
+        s.upsert_all(&[reg("fast", &[]), with("plain", 30)])
+            .await
+            .unwrap();
+        let read = |name: &'static str| async move {
+            s.get(&slug(name))
+                .await
+                .unwrap()
+                .unwrap()
+                .heartbeat_interval
+        };
+        assert_eq!(read("fast").await, every(5));
+        assert_eq!(read("plain").await, every(30));
+        assert_eq!(
+            s.upsert(&with("fast", 7))
+                .await
+                .unwrap()
+                .project
+                .heartbeat_interval,
+            every(7)
+        );
+        let clear = ProjectPatch {
+            heartbeat_interval: Some(None),
+            ..Default::default()
+        };
+        let p = s.update(&slug("fast"), &clear).await.unwrap().unwrap();
+        assert_eq!(p.heartbeat_interval, None);
+        let set = ProjectPatch {
+            heartbeat_interval: Some(every(60)),
+            ..Default::default()
+        };
+        let p = s.update(&slug("fast"), &set).await.unwrap().unwrap();
+        assert_eq!(p.heartbeat_interval, every(60));
+        let snapshot = federation_domain::ChangeLog::snapshot(s).await.unwrap();
+        let fast = snapshot.projects.iter().find(|p| p.slug.as_str() == "fast");
+        assert_eq!(fast.and_then(|p| p.heartbeat_interval), every(60));
     }
 
     pub async fn update_patches_descriptive_fields(fx: Fixture) {
@@ -738,6 +792,7 @@ contract!(
     list_filters_by_status_and_tag,
     list_pages_with_total,
     update_patches_descriptive_fields,
+    heartbeat_interval_is_stored_kept_on_reregistration_and_patched,
     delete_removes_tags_and_history,
     presence_writes_are_idempotent_and_never_go_back,
     unknown_slugs_are_skipped,
