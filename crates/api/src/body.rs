@@ -9,7 +9,9 @@ use actix_web::http::header;
 use actix_web::mime;
 use actix_web::web::{Bytes, Payload};
 use actix_web::HttpRequest;
-use federation_domain::{HubUrl, ProjectName, ProjectPatch, RegistrationInput, Tags};
+use federation_domain::{
+    HeartbeatInterval, HubUrl, ProjectName, ProjectPatch, RegistrationInput, Tags,
+};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -112,6 +114,29 @@ fn opt_string(obj: &mut Map<String, Value>, field: &str) -> Result<Option<String
     }
 }
 
+/// A whole number (`30`, or `30.0` as JSON Schema's `integer` allows); `null` or absent
+/// gives `None`.
+fn opt_whole_number(obj: &mut Map<String, Value>, field: &str) -> Result<Option<i64>, ApiError> {
+    match obj.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                    .map(|f| f as i64)
+            })
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::validation(federation_domain::ValidationError::new(
+                    field,
+                    "must be a whole number",
+                ))
+            }),
+        Some(other) => Err(wrong_type(field, "an integer", &other)),
+    }
+}
+
 /// A list of strings; `null` or absent gives `None`.
 fn opt_strings(obj: &mut Map<String, Value>, field: &str) -> Result<Option<Vec<String>>, ApiError> {
     match obj.remove(field) {
@@ -152,10 +177,11 @@ pub(crate) fn registration(bytes: &[u8]) -> Result<RegistrationInput, ApiError> 
         hub_url: opt_string(&mut obj, "hub_url")?,
         mesh_namespace: opt_string(&mut obj, "mesh_namespace")?,
         tags: opt_strings(&mut obj, "tags")?,
+        heartbeat_interval: opt_whole_number(&mut obj, "heartbeat_interval")?,
     })
 }
 
-const PATCHABLE: [&str; 3] = ["name", "hub_url", "tags"];
+const PATCHABLE: [&str; 4] = ["name", "hub_url", "tags", "heartbeat_interval"];
 
 /// The patch body (`PATCH /api/fed/projects/{slug}`): only `name`, `hub_url` and `tags`;
 /// `name` and `hub_url` must not be `null`, `tags: null` removes every tag (as in a JSON
@@ -166,11 +192,12 @@ pub(crate) fn patch(bytes: &[u8]) -> Result<ProjectPatch, ApiError> {
         return Err(ApiError::validation(
             federation_domain::ValidationError::new(
                 unknown.chars().take(64).collect::<String>(),
-                "cannot be changed; a patch may set only name, hub_url and tags",
+                "cannot be changed; a patch may set only name, hub_url, tags and heartbeat_interval",
             ),
         ));
     }
     let clear_tags = matches!(obj.get("tags"), Some(Value::Null));
+    let clear_interval = matches!(obj.get("heartbeat_interval"), Some(Value::Null));
     for field in ["name", "hub_url"] {
         if matches!(obj.get(field), Some(Value::Null)) {
             return Err(ApiError::validation(
@@ -191,10 +218,18 @@ pub(crate) fn patch(bytes: &[u8]) -> Result<ProjectPatch, ApiError> {
         .transpose()
         .map_err(ApiError::validation)?
         .or_else(|| clear_tags.then(Tags::default));
+    let heartbeat_interval = match opt_whole_number(&mut obj, "heartbeat_interval")? {
+        Some(s) => Some(Some(
+            HeartbeatInterval::from_seconds(s, "heartbeat_interval")
+                .map_err(ApiError::validation)?,
+        )),
+        None => clear_interval.then_some(None),
+    };
     Ok(ProjectPatch {
         name,
         hub_url,
         tags,
+        heartbeat_interval,
     })
 }
 
@@ -258,6 +293,24 @@ mod tests {
         // tags: null clears the tags, as a JSON merge patch does.
         let cleared = patch(br#"{"tags":null}"#).unwrap();
         assert!(cleared.tags.unwrap().is_empty());
+        // heartbeat_interval: seconds sets it, null removes it, anything else names it.
+        let set = patch(br#"{"heartbeat_interval":5}"#).unwrap();
+        assert_eq!(
+            set.heartbeat_interval.map(|i| i.map(|i| i.seconds())),
+            Some(Some(5))
+        );
+        let whole = patch(br#"{"heartbeat_interval":30.0}"#).unwrap();
+        assert!(whole.heartbeat_interval.is_some());
+        let removed = patch(br#"{"heartbeat_interval":null}"#).unwrap();
+        assert_eq!(removed.heartbeat_interval, Some(None));
+        for bad in [r#""5""#, "0", "2.5", "86401", "-1"] {
+            let body = format!(r#"{{"heartbeat_interval":{bad}}}"#);
+            assert_eq!(
+                err(patch(body.as_bytes())),
+                (422, Some("heartbeat_interval".into())),
+                "{bad}"
+            );
+        }
         assert!(patch(b"{}").unwrap().is_empty());
         let p = patch(br#"{"name":" New ","tags":[]}"#).unwrap();
         assert_eq!(p.name.unwrap().as_str(), "New");

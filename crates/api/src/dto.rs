@@ -34,6 +34,10 @@ pub struct ProjectDto {
     pub version: Option<String>,
     #[schema(format = DateTime, example = "2025-11-18T12:00:00Z")]
     pub last_heartbeat_at: Option<String>,
+    /// The heartbeat interval the project registered (seconds); null: the service's
+    /// thresholds. Its heartbeats may declare another (`interval`), which then applies.
+    #[schema(example = 30, minimum = 1, maximum = 86400)]
+    pub heartbeat_interval: Option<u32>,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -62,6 +66,7 @@ impl From<&Project> for ProjectDto {
             tags: p.tags.iter().map(|t| t.to_string()).collect(),
             version: p.version.as_ref().map(|v| v.to_string()),
             last_heartbeat_at: p.last_heartbeat_at.map(rfc3339),
+            heartbeat_interval: p.heartbeat_interval.map(|i| i.seconds()),
             created_at: rfc3339(p.created_at),
             updated_at: rfc3339(p.updated_at),
         }
@@ -210,6 +215,11 @@ pub struct RegisterRequest {
     /// At most 32 distinct tags (ignoring case), each 1–64 printable characters.
     #[schema(example = json!(["python"]), nullable, max_items = 32, inline)]
     pub tags: Option<Vec<TagText>>,
+    /// Seconds between the project's heartbeats: it is degraded after 2 and offline
+    /// after 3 intervals of silence (within the service's deadline bounds) instead of the
+    /// service-wide thresholds. Absent or null keeps the one it had.
+    #[schema(example = 30, minimum = 1, maximum = 86400, nullable)]
+    pub heartbeat_interval: Option<u32>,
 }
 
 /// A tag: 1–64 characters of printable text (no control characters), case kept.
@@ -242,6 +252,9 @@ pub struct PatchRequest {
     pub hub_url: Option<String>,
     #[schema(nullable, max_items = 32)]
     pub tags: Option<Vec<TagText>>,
+    /// Seconds between heartbeats (see registration); null removes it.
+    #[schema(minimum = 1, maximum = 86400, nullable)]
+    pub heartbeat_interval: Option<u32>,
 }
 
 /// A heartbeat: the original service's payload (also accepted wrapped in
@@ -269,6 +282,10 @@ pub struct HeartbeatRequest {
     pub status: Option<String>,
     /// With `degraded`: why (at most 16, each cut to 200 characters).
     pub reasons: Option<Vec<String>>,
+    /// Seconds between this sender's heartbeats: the project is then degraded after 2
+    /// and offline after 3 of them without a heartbeat (within the service's bounds).
+    #[schema(example = 5, minimum = 1, maximum = 86400)]
+    pub interval: Option<u32>,
 }
 
 #[cfg(test)]

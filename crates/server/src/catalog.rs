@@ -28,6 +28,9 @@ struct Entry {
     mesh_namespace: Option<String>,
     #[serde(default)]
     tags: Option<Vec<String>>,
+    /// Seconds between the project's heartbeats (its thresholds follow it).
+    #[serde(default)]
+    heartbeat_interval: Option<i64>,
     /// The original's fan-out list (`allow_fanout: []`): accepted in any form, not used.
     #[serde(default)]
     #[allow(dead_code)]
@@ -65,6 +68,16 @@ fn check_types(entry: &serde_yaml::Value) -> Result<(), ValidationError> {
         match map.get(field) {
             None | Some(Value::Null | Value::String(_)) => {}
             Some(_) => return Err(ValidationError::new(field, "must be a string")),
+        }
+    }
+    match map.get("heartbeat_interval") {
+        None | Some(Value::Null) => {}
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {}
+        Some(_) => {
+            return Err(ValidationError::new(
+                "heartbeat_interval",
+                "must be a whole number of seconds",
+            ))
         }
     }
     match map.get("tags") {
@@ -112,6 +125,7 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<Registration>, CatalogError> 
             hub_url: entry.hub_url,
             mesh_namespace: entry.mesh_namespace,
             tags: entry.tags,
+            heartbeat_interval: entry.heartbeat_interval,
         }
         .validate()
         .map_err(fail)?;

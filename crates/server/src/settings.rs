@@ -37,6 +37,8 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("HEARTBEAT_STALE_THRESHOLD_SECONDS", "status.offline_after"),
     ("FEDERATION_OFFLINE_AFTER", "status.offline_after"),
     ("FEDERATION_SWEEP_INTERVAL", "status.sweep_interval"),
+    ("FEDERATION_DEADLINE_MIN", "status.deadline_min"),
+    ("FEDERATION_DEADLINE_MAX", "status.deadline_max"),
     ("FEDERATION_LEASE_TTL", "replicas.lease_ttl"),
     ("FEDERATION_LOG_RETENTION", "replicas.log_retention"),
     ("FEDERATION_LOG_MAX_ROWS", "replicas.log_max_rows"),
@@ -89,6 +91,8 @@ struct RawStatus {
     degraded_after: String,
     offline_after: String,
     sweep_interval: String,
+    deadline_min: String,
+    deadline_max: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -277,7 +281,10 @@ impl Settings {
 
         let degraded_after = parse_duration(&raw.status.degraded_after, "status.degraded_after")?;
         let offline_after = parse_duration(&raw.status.offline_after, "status.offline_after")?;
+        let deadline_min = parse_duration(&raw.status.deadline_min, "status.deadline_min")?;
+        let deadline_max = parse_duration(&raw.status.deadline_max, "status.deadline_max")?;
         let policy = federation_domain::StatusPolicy::new(degraded_after, offline_after)
+            .and_then(|p| p.with_deadline_bounds(deadline_min, deadline_max))
             .map_err(|e| invalid(&format!("status.{}", e.field), &e.message))?;
         let sweep_interval = positive(
             parse_duration(&raw.status.sweep_interval, "status.sweep_interval")?,
@@ -560,6 +567,24 @@ mod tests {
         assert_eq!(s.sweep_interval, Duration::from_secs(1));
         assert_eq!(s.projects_file, PathBuf::from("config/projects.yaml"));
         assert_eq!(s.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn deadline_bounds_are_read_and_checked() {
+        let secs = TimeDelta::seconds;
+        let s = load(&[]).unwrap();
+        assert_eq!(s.policy().thresholds(Some(secs(1))).1, secs(5));
+        let s = load(&[
+            ("FEDERATION_DEADLINE_MIN", "20s"),
+            ("FEDERATION_DEADLINE_MAX", "1m"),
+        ])
+        .unwrap();
+        assert_eq!(s.policy().thresholds(Some(secs(5))).1, secs(20));
+        assert_eq!(s.policy().thresholds(Some(secs(600))).1, secs(60));
+        let e = load(&[("FEDERATION_DEADLINE_MAX", "1s")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("status.deadline_max"), "{e}");
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub fn project(slug: &str) -> Project {
         tags: Tags::parse(&["python"]).unwrap(),
         version: None,
         last_heartbeat_at: None,
+        heartbeat_interval: None,
         created_at: t0(),
         updated_at: t0() + chrono::TimeDelta::milliseconds(250),
     }

@@ -4,6 +4,7 @@
 //! - [`api`]: the real service on port 0, over real HTTP, on PostgreSQL and SQLite;
 //! - [`cli`]: the operator commands against it;
 //! - [`deploy`]: checks of `deploy/` that can fail;
+//! - [`fleet`]: fleet operations (per-project heartbeat intervals);
 //! - [`heartbeats`]: heartbeats over NATS against a real nats-server;
 //! - [`logs`]: `LOG_FORMAT=json` on the real binary (run as a process, so no logger is
 //!   installed in this one).
@@ -21,6 +22,7 @@
 mod api;
 mod cli;
 mod deploy;
+mod fleet;
 mod heartbeats;
 mod helpers;
 mod logs;
