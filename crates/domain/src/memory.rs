@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 
 use crate::error::RepositoryError;
 use crate::model::{
-    ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Status,
-    Transition, Upserted,
+    maintenance_started, ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage,
+    ProjectPatch, Registration, Slug, Status, Transition, Upserted,
 };
 use crate::ports::{ChangeLog, Clock, Lease, ProjectRepository};
 use crate::replication::{Change, ChangeKind, ChangesSince, Registry, Snapshot, Term};
@@ -147,6 +147,7 @@ impl MemoryStore {
                     version: None,
                     last_heartbeat_at: None,
                     heartbeat_interval: r.heartbeat_interval,
+                    maintenance: None,
                     created_at: now,
                     updated_at: now,
                 }
@@ -207,6 +208,45 @@ impl ProjectRepository for MemoryStore {
         p.updated_at = now;
         let project = p.clone();
         state.append(slug, now, ChangeKind::Updated);
+        Ok(Some(project))
+    }
+
+    async fn set_maintenance(
+        &self,
+        slug: &Slug,
+        change: &MaintenanceChange,
+    ) -> Result<Option<Project>, RepositoryError> {
+        let now = self.clock.now();
+        let mut state = self.state()?;
+        let Some(p) = state.projects.get_mut(slug) else {
+            return Ok(None);
+        };
+        let (maintenance, at, why) = match change {
+            MaintenanceChange::Start(m) => (Some(m.clone()), m.since, maintenance_started(m)),
+            MaintenanceChange::End { at, reason, due } => {
+                match &p.maintenance {
+                    Some(m) if !*due || m.until <= *at => {}
+                    _ => return Ok(Some(p.clone())),
+                }
+                (None, *at, reason.clone())
+            }
+        };
+        p.maintenance = maintenance;
+        p.updated_at = now;
+        let project = p.clone();
+        state
+            .history
+            .entry(slug.clone())
+            .or_default()
+            .push(Transition {
+                slug: slug.clone(),
+                from: project.status,
+                to: project.status,
+                reason: Some(why),
+                at,
+                last_heartbeat_at: project.last_heartbeat_at,
+            });
+        state.append(slug, at, ChangeKind::Updated);
         Ok(Some(project))
     }
 

@@ -12,8 +12,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::error::{EventError, RepositoryError};
 use crate::model::{
-    ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Transition,
-    Upserted,
+    ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage, ProjectPatch,
+    Registration, Slug, Transition, Upserted,
 };
 use crate::replication::{ChangesSince, Snapshot, Term};
 
@@ -36,6 +36,17 @@ pub trait ProjectRepository: Send + Sync + 'static {
         &self,
         slug: &Slug,
         patch: &ProjectPatch,
+    ) -> Result<Option<Project>, RepositoryError>;
+
+    /// Starts or ends the project's maintenance window, recording it in the history (a
+    /// row from its status to the same status, with the reason) and in the change log
+    /// (`updated`), in one transaction. `None` when no such project exists; the project
+    /// unchanged, with nothing written, when [`MaintenanceChange::End`] finds no window
+    /// to end.
+    async fn set_maintenance(
+        &self,
+        slug: &Slug,
+        change: &MaintenanceChange,
     ) -> Result<Option<Project>, RepositoryError>;
 
     /// The project with this slug, if registered.

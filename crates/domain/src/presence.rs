@@ -42,11 +42,17 @@ struct Entry {
     registered: Option<TimeDelta>,
     /// The interval its heartbeats declare (held in memory only; wins over `registered`).
     declared: Option<TimeDelta>,
+    /// The end of its maintenance window, while one is recorded.
+    maintenance_until: Option<DateTime<Utc>>,
 }
 
 impl Entry {
     fn interval(&self) -> Option<TimeDelta> {
         self.declared.or(self.registered)
+    }
+
+    fn in_maintenance(&self, now: DateTime<Utc>) -> bool {
+        self.maintenance_until.is_some_and(|until| now < until)
     }
 }
 
@@ -240,6 +246,7 @@ impl Presence {
                 dirty: false,
                 registered: None,
                 declared: None,
+                maintenance_until: None,
             },
         );
         true
@@ -251,6 +258,35 @@ impl Presence {
         if let Some(entry) = self.entries.get_mut(slug) {
             entry.registered = interval.map(HeartbeatInterval::as_delta);
         }
+    }
+
+    /// Sets the end of a project's maintenance window (`None`: no window). Until then
+    /// silence and self-reported trouble change nothing; from then the rules apply at
+    /// once.
+    pub fn set_maintenance(&mut self, slug: &Slug, until: Option<DateTime<Utc>>) {
+        if let Some(entry) = self.entries.get_mut(slug) {
+            entry.maintenance_until = until;
+        }
+    }
+
+    /// Projects whose maintenance window has ended by `now` but is still recorded, with
+    /// its end (for the leader to record the end).
+    pub fn maintenance_due(&self, now: DateTime<Utc>) -> Vec<(Slug, DateTime<Utc>)> {
+        self.entries
+            .iter()
+            .filter_map(|(slug, e)| match e.maintenance_until {
+                Some(until) if until <= now => Some((slug.clone(), until)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How many projects are in an open maintenance window at `now`.
+    pub fn in_maintenance(&self, now: DateTime<Utc>) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.in_maintenance(now))
+            .count()
     }
 
     /// The thresholds (degraded, offline) the project is judged by.
@@ -286,6 +322,7 @@ impl Presence {
                 dirty: false,
                 registered: None,
                 declared: None,
+                maintenance_until: None,
             },
         );
         true
@@ -352,6 +389,12 @@ impl Presence {
                 };
                 (Status::Degraded, Some(r.clone()), r)
             }
+        };
+        // In maintenance a project's own word on trouble records nothing either.
+        let status = if entry.in_maintenance(now) && status == Status::Degraded {
+            entry.status
+        } else {
+            status
         };
         let changed = entry.status != status;
         if changed {
@@ -442,7 +485,7 @@ impl Presence {
     pub fn longest_offline(&self, now: DateTime<Utc>) -> Option<TimeDelta> {
         self.entries
             .values()
-            .filter(|e| e.status == Status::Offline)
+            .filter(|e| e.status == Status::Offline && !e.in_maintenance(now))
             .filter_map(|e| {
                 let (_, offline_after) = self.policy.thresholds(e.interval());
                 e.last_heartbeat_at
@@ -492,7 +535,7 @@ impl Presence {
         let mut live = 0usize;
         let mut expired = 0usize;
         for (slug, entry) in &mut self.entries {
-            if entry.status == Status::Offline {
+            if entry.status == Status::Offline || entry.in_maintenance(now) {
                 continue;
             }
             live += 1;
@@ -1075,6 +1118,39 @@ mod tests {
         q.set_interval(&slug("b"), None);
         assert_eq!(q.thresholds(&slug("b")), Some((Some(secs(60)), secs(90))));
         assert_eq!(q.thresholds(&slug("nope")), None);
+    }
+
+    #[test]
+    fn maintenance_holds_silence_and_self_reports_and_ends_by_itself_at_once() {
+        let mut p = table(&["kept", "other"]);
+        p.heartbeat(&hb("kept"), t0());
+        p.heartbeat(&hb("other"), t0());
+        p.tick(t0());
+        let until = t0() + secs(600);
+        p.set_maintenance(&slug("kept"), Some(until));
+        assert_eq!(p.in_maintenance(t0()), 1);
+        // Its own word on trouble records nothing while the window is open.
+        p.heartbeat(&hb_degraded("kept", &["restarting"]), t0() + secs(1));
+        assert_eq!(status(&p, "kept"), Online);
+        // Ten minutes of silence: `other` goes degraded then offline, `kept` nothing.
+        let mut moved = Vec::new();
+        for s in (2..600).step_by(7) {
+            moved.extend(moves(&p.tick(t0() + secs(s))));
+        }
+        assert!(moved.iter().all(|m| m.0 == "other"), "{moved:?}");
+        assert_eq!(moved.len(), 2);
+        assert_eq!(p.longest_offline(t0() + secs(599)), Some(secs(599 - 90)));
+        assert!(p.maintenance_due(t0() + secs(599)).is_empty());
+        // At its end the normal rules apply at once: long silent, so offline.
+        assert_eq!(p.maintenance_due(until), vec![(slug("kept"), until)]);
+        let f = p.tick(until);
+        assert_eq!(
+            moves(&f),
+            vec![mv("kept", Online, Offline, "heartbeat_timeout")]
+        );
+        assert_eq!(p.in_maintenance(until), 0);
+        p.set_maintenance(&slug("kept"), None);
+        assert!(p.maintenance_due(until).is_empty());
     }
 
     #[test]

@@ -300,6 +300,7 @@ mod tests {
             version: None,
             last_heartbeat_at: None,
             heartbeat_interval: None,
+            maintenance: None,
             created_at: t(0),
             updated_at: t(0),
         }

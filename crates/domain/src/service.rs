@@ -9,8 +9,8 @@ use thiserror::Error;
 use crate::error::{RepositoryError, ServiceError, ValidationError};
 use crate::heartbeat::{self, HeartbeatError};
 use crate::model::{
-    reason, ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, Registration,
-    RegistrationInput, Slug, Status, Transition, Upserted,
+    reason, ListFilter, MaintenanceChange, MaintenanceInput, PresenceRecord, Project, ProjectPage,
+    ProjectPatch, Registration, RegistrationInput, Slug, Status, Transition, Upserted,
 };
 use crate::policy::StatusPolicy;
 use crate::ports::{ChangeLog, Clock, HeartbeatRelay, Lease, ProjectRepository, StatusEvents};
@@ -183,6 +183,7 @@ fn stored_liveness(p: &Project) -> PresenceRecord {
 fn admit(presence: &mut Presence, p: &Project) {
     presence.adopt(stored_liveness(p));
     presence.set_interval(&p.slug, p.heartbeat_interval);
+    presence.set_maintenance(&p.slug, p.maintenance.as_ref().map(|m| m.until));
 }
 
 fn path_slug(raw: &str) -> Result<Slug, ServiceError> {
@@ -286,6 +287,7 @@ impl Federation {
             presence.load(records);
             for p in &snapshot.projects {
                 presence.set_interval(&p.slug, p.heartbeat_interval);
+                presence.set_maintenance(&p.slug, p.maintenance.as_ref().map(|m| m.until));
             }
         }
         self.registry_mut().load(snapshot);
@@ -555,6 +557,76 @@ impl Federation {
         Ok(project)
     }
 
+    /// Starts (or replaces) a maintenance window for `by` (the caller's key name, or
+    /// `anonymous`): until it ends no degraded/offline transition is recorded for the
+    /// project. Recorded in its history and the change log.
+    pub async fn start_maintenance(
+        &self,
+        slug: &str,
+        input: &MaintenanceInput,
+        by: &str,
+    ) -> Result<Project, ServiceError> {
+        let slug = path_slug(slug)?;
+        let maintenance = input.validate(self.clock.now(), by)?;
+        let project = self
+            .repo
+            .set_maintenance(&slug, &MaintenanceChange::Start(maintenance))
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(slug.to_string()))?;
+        self.presence()
+            .set_maintenance(&slug, project.maintenance.as_ref().map(|m| m.until));
+        self.catch_up().await;
+        Ok(project)
+    }
+
+    /// Ends a project's maintenance window now (the normal rules apply at once). A
+    /// project not in maintenance is returned as it is.
+    pub async fn end_maintenance(&self, slug: &str, by: &str) -> Result<Project, ServiceError> {
+        let slug = path_slug(slug)?;
+        let change = MaintenanceChange::End {
+            at: self.clock.now(),
+            reason: format!("{}: ended early by {by}", reason::MAINTENANCE_ENDED),
+            due: false,
+        };
+        let project = self
+            .repo
+            .set_maintenance(&slug, &change)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(slug.to_string()))?;
+        self.presence().set_maintenance(&slug, None);
+        self.catch_up().await;
+        Ok(project)
+    }
+
+    /// The leader records the end of every window whose time has come (at its own end
+    /// time). The presence table already applies the normal rules from then; a failed
+    /// write is tried again next tick.
+    async fn end_due_maintenance(&self, now: DateTime<Utc>) {
+        let due = self.presence().maintenance_due(now);
+        if due.is_empty() {
+            return;
+        }
+        for (slug, until) in due {
+            let change = MaintenanceChange::End {
+                at: until,
+                reason: format!("{}: its window closed", reason::MAINTENANCE_ENDED),
+                due: true,
+            };
+            match self.repo.set_maintenance(&slug, &change).await {
+                Ok(_) => self.presence().set_maintenance(&slug, None),
+                Err(e) => {
+                    tracing::warn!(slug = %slug, error = %e, "could not record the end of a maintenance window; trying again next tick");
+                }
+            }
+        }
+        self.catch_up().await;
+    }
+
+    /// How many projects are in a maintenance window now.
+    pub fn in_maintenance(&self) -> usize {
+        self.presence().in_maintenance(self.clock.now())
+    }
+
     /// Removes the project and its history.
     pub async fn deregister(&self, slug: &str) -> Result<(), ServiceError> {
         let slug = path_slug(slug)?;
@@ -733,6 +805,10 @@ impl Federation {
     /// the fence is dropped, as this replica no longer leads.
     pub async fn tick(&self) -> Result<TickReport, FlushFailed> {
         let now = self.clock.now();
+        if matches!(self.role(), Role::Leader(_)) {
+            // Before the sweep, so the history reads "window closed", then what follows.
+            self.end_due_maintenance(now).await;
+        }
         let mut flush = self.presence().tick(now);
         self.registry_mut().apply_liveness(&flush.updates);
         let (role, reconcile) = {
@@ -1219,6 +1295,102 @@ mod tests {
         };
         match follower.register(&wrong).await {
             Err(ServiceError::Validation(e)) => assert_eq!(e.field, "heartbeat_interval"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_maintenance_window_across_a_silent_period_records_no_transition() {
+        let cluster = Cluster::new(&["kept"]).await;
+        let leader = cluster.leader().await;
+        let follower = cluster
+            .replica("b", Presence::new(StatusPolicy::default()))
+            .await;
+        leader.record_heartbeat("kept", &beat("kept")).unwrap();
+        leader.tick().await.unwrap();
+        let window = MaintenanceInput {
+            reason: Some("kernel upgrade".into()),
+            duration: Some("10m".into()),
+            ..MaintenanceInput::default()
+        };
+        let p = follower
+            .start_maintenance("kept", &window, "key:ab12")
+            .await
+            .unwrap();
+        let until = p.maintenance.as_ref().map(|m| m.until).unwrap();
+        assert_eq!(until, t0() + secs(600));
+        leader.follow().await.unwrap();
+        assert_eq!(follower.in_maintenance(), 1);
+        // Nine minutes of silence, one tick a second: nothing recorded, still online.
+        for _ in 0..540 {
+            cluster.clock.advance(secs(1));
+            assert_eq!(leader.tick().await.unwrap().transitions, 0);
+        }
+        follower.follow().await.unwrap();
+        assert_eq!(status_of(&follower, "kept"), Status::Online);
+        assert_eq!(
+            cluster.history("kept"),
+            ["offline->online", "online->online"]
+        );
+        // It ends by itself at its end: recorded at that time, then offline at once.
+        cluster.clock.set(until + secs(1));
+        assert_eq!(leader.tick().await.unwrap().transitions, 1);
+        follower.follow().await.unwrap();
+        let (p, _) = follower.get("kept").unwrap();
+        assert_eq!((p.status, p.maintenance), (Status::Offline, None));
+        let history = cluster.store.transitions_of("kept");
+        let reasons: Vec<_> = history.iter().map(|t| t.reason.clone().unwrap()).collect();
+        assert_eq!(
+            reasons,
+            [
+                "heartbeat",
+                "maintenance_started: kernel upgrade (until 2025-11-18T12:10:00Z, by key:ab12)",
+                "maintenance_ended: its window closed",
+                "heartbeat_timeout",
+            ]
+        );
+        assert_eq!(history[2].at, until);
+        assert_eq!(follower.in_maintenance(), 0);
+        // Ending a window that is not open changes nothing; an unknown slug is 404.
+        let again = follower.end_maintenance("kept", "anonymous").await.unwrap();
+        assert_eq!(again.maintenance, None);
+        assert_eq!(cluster.store.transitions_of("kept").len(), 4);
+        assert_eq!(
+            not_found(follower.end_maintenance("ghost", "a").await),
+            "ghost"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_window_ended_early_lets_the_rules_apply_at_once() {
+        let cluster = Cluster::new(&["kept"]).await;
+        let fed = cluster.leader().await;
+        fed.record_heartbeat("kept", &beat("kept")).unwrap();
+        fed.tick().await.unwrap();
+        let window = MaintenanceInput {
+            reason: Some("move".into()),
+            until: Some("2025-11-19T12:00:00Z".into()),
+            ..MaintenanceInput::default()
+        };
+        fed.start_maintenance("kept", &window, "anonymous")
+            .await
+            .unwrap();
+        cluster.clock.advance(secs(3600));
+        assert_eq!(fed.tick().await.unwrap().transitions, 0);
+        let p = fed.end_maintenance("kept", "key:ab12").await.unwrap();
+        assert_eq!(p.maintenance, None);
+        assert_eq!(fed.tick().await.unwrap().transitions, 1);
+        assert_eq!(status_of(&fed, "kept"), Status::Offline);
+        let reasons: Vec<_> = cluster
+            .store
+            .transitions_of("kept")
+            .iter()
+            .map(|t| t.reason.clone().unwrap())
+            .collect();
+        assert_eq!(reasons[2], "maintenance_ended: ended early by key:ab12");
+        let bad = MaintenanceInput::default();
+        match fed.start_maintenance("kept", &bad, "a").await {
+            Err(ServiceError::Validation(e)) => assert_eq!(e.field, "reason"),
             other => panic!("{other:?}"),
         }
     }
