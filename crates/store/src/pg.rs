@@ -9,8 +9,8 @@ use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestampt
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use federation_domain::{
-    ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Tags,
-    Transition, Upserted,
+    ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage, ProjectPatch,
+    Registration, Slug, Tags, Transition, Upserted,
 };
 
 use crate::error::StoreError;

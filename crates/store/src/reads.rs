@@ -214,6 +214,53 @@ macro_rules! read_ops {
             get(conn, slug)$($aw)*
         }
 
+        /// Starts or ends a maintenance window, with its history row (from the
+        /// project's status to the same status). `None`: no such project; `false`:
+        /// nothing to end. The caller holds the write lock and appends to the log.
+        pub(crate) $($async_kw)* fn set_maintenance(
+            conn: &mut $conn,
+            slug: &str,
+            change: &MaintenanceChange,
+            now: DbTime,
+        ) -> Result<Option<(Project, bool)>, StoreError> {
+            use crate::schema::{projects, status_transitions};
+            let Some(current) = get(conn, slug)$($aw)*? else {
+                return Ok(None);
+            };
+            let (window, at, why) = match change {
+                MaintenanceChange::Start(m) => {
+                    (Some(m), m.since, federation_domain::maintenance_started(m))
+                }
+                MaintenanceChange::End { at, reason, due } => {
+                    match &current.maintenance {
+                        Some(m) if !*due || m.until <= *at => {}
+                        _ => return Ok(Some((current, false))),
+                    }
+                    (None, *at, reason.clone())
+                }
+            };
+            diesel::update(projects::table.filter(projects::id.eq(current.id)))
+                .set((
+                    projects::maintenance_reason.eq(window.map(|m| m.reason.as_str())),
+                    projects::maintenance_since.eq(window.map(|m| DbTime(m.since))),
+                    projects::maintenance_until.eq(window.map(|m| DbTime(m.until))),
+                    projects::maintenance_by.eq(window.map(|m| m.by.as_str())),
+                    projects::updated_at.eq(now),
+                ))
+                .execute(conn)$($aw)*?;
+            diesel::insert_into(status_transitions::table)
+                .values((
+                    status_transitions::project_id.eq(current.id),
+                    status_transitions::from_status.eq(current.status.as_str()),
+                    status_transitions::to_status.eq(current.status.as_str()),
+                    status_transitions::reason.eq(why.as_str()),
+                    status_transitions::at.eq(DbTime(at)),
+                    status_transitions::last_heartbeat_at.eq(current.last_heartbeat_at.map(DbTime)),
+                ))
+                .execute(conn)$($aw)*?;
+            Ok(get(conn, slug)$($aw)*?.map(|p| (p, true)))
+        }
+
         /// Answers when the database does.
         pub(crate) $($async_kw)* fn ping(conn: &mut $conn) -> Result<(), StoreError> {
             diesel::sql_query("SELECT 1").execute(conn)$($aw)*?;

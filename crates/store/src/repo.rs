@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use federation_domain::{
-    ChangeLog, ChangesSince, Lease, ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch,
-    ProjectRepository, Registration, RepositoryError, Slug, Snapshot, Term, Transition, Upserted,
+    ChangeLog, ChangesSince, Lease, ListFilter, MaintenanceChange, PresenceRecord, Project,
+    ProjectPage, ProjectPatch, ProjectRepository, Registration, RepositoryError, Slug, Snapshot,
+    Term, Transition, Upserted,
 };
 
 use crate::error::StoreError;
@@ -83,6 +84,41 @@ impl Store {
                 .await
             }
         }
+    }
+
+    async fn do_set_maintenance(
+        &self,
+        slug: &Slug,
+        change: &MaintenanceChange,
+    ) -> Result<Option<Project>, StoreError> {
+        let now = DbTime(now_micros());
+        let out = match &self.backend {
+            Backend::Postgres(pool) => {
+                let mut conn = self.pg_conn(pool).await?;
+                conn.transaction(async |c| {
+                    pg::lock_log(c).await?;
+                    let out = pg::set_maintenance(c, slug.as_str(), change, now).await?;
+                    if let Some((_, true)) = &out {
+                        pg::log_changes(c, &[NewChange::catalog("updated", slug.as_str(), now)])
+                            .await?;
+                    }
+                    Ok::<_, StoreError>(out)
+                })
+                .await?
+            }
+            Backend::Sqlite { .. } => {
+                let (slug, change) = (slug.clone(), change.clone());
+                self.sqlite_write(move |c| {
+                    let out = sqlite::set_maintenance(c, slug.as_str(), &change, now)?;
+                    if let Some((_, true)) = &out {
+                        sqlite::append(c, &[NewChange::catalog("updated", slug.as_str(), now)])?;
+                    }
+                    Ok(out)
+                })
+                .await?
+            }
+        };
+        Ok(out.map(|(project, _)| project))
     }
 
     async fn do_get(&self, slug: &Slug) -> Result<Option<Project>, StoreError> {
@@ -432,6 +468,17 @@ impl ProjectRepository for Store {
         let result = self.do_update(slug, patch).await;
         self.totals.invalidate();
         port("update", result)
+    }
+
+    async fn set_maintenance(
+        &self,
+        slug: &Slug,
+        change: &MaintenanceChange,
+    ) -> Result<Option<Project>, RepositoryError> {
+        port(
+            "set_maintenance",
+            self.do_set_maintenance(slug, change).await,
+        )
     }
 
     async fn get(&self, slug: &Slug) -> Result<Option<Project>, RepositoryError> {

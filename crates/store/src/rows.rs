@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use federation_domain::{
-    HeartbeatInterval, HubUrl, MeshNamespace, PresenceRecord, Project, ProjectName, Slug, Status,
-    Tags, Transition, Version,
+    HeartbeatInterval, HubUrl, Maintenance, MeshNamespace, PresenceRecord, Project, ProjectName,
+    Slug, Status, Tags, Transition, Version,
 };
 
 use crate::error::StoreError;
@@ -33,6 +33,10 @@ pub(crate) struct ProjectRow {
     pub created_at: DbTime,
     pub updated_at: DbTime,
     pub heartbeat_interval_seconds: Option<i32>,
+    pub maintenance_reason: Option<String>,
+    pub maintenance_since: Option<DbTime>,
+    pub maintenance_until: Option<DbTime>,
+    pub maintenance_by: Option<String>,
 }
 
 /// The liveness columns of one project.
@@ -97,6 +101,20 @@ impl ProjectRow {
                 .map(|s| HeartbeatInterval::from_seconds(s.into(), "heartbeat_interval"))
                 .transpose()
                 .map_err(|e| corrupt("heartbeat_interval_seconds", e))?,
+            maintenance: match (
+                self.maintenance_reason,
+                self.maintenance_since,
+                self.maintenance_until,
+                self.maintenance_by,
+            ) {
+                (Some(reason), Some(since), Some(until), Some(by)) => Some(Maintenance {
+                    reason,
+                    since: since.0,
+                    until: until.0,
+                    by,
+                }),
+                _ => None,
+            },
             created_at: self.created_at.0,
             updated_at: self.updated_at.0,
         })

@@ -78,6 +78,10 @@ diesel::table! {
         created_at -> UtcTime,
         updated_at -> UtcTime,
         heartbeat_interval_seconds -> Nullable<Integer>,
+        maintenance_reason -> Nullable<Text>,
+        maintenance_since -> Nullable<UtcTime>,
+        maintenance_until -> Nullable<UtcTime>,
+        maintenance_by -> Nullable<Text>,
     }
 }
 

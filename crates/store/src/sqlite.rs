@@ -9,8 +9,8 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::sqlite::Sqlite;
 use diesel::{RunQueryDsl, SqliteConnection};
 use federation_domain::{
-    ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Tags,
-    Transition, Upserted,
+    ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage, ProjectPatch,
+    Registration, Slug, Tags, Transition, Upserted,
 };
 
 use crate::error::StoreError;

@@ -407,6 +407,98 @@ mod cases {
         assert_eq!(fast.and_then(|p| p.heartbeat_interval), every(60));
     }
 
+    pub async fn maintenance_is_stored_with_its_history_and_log_rows(fx: Fixture) {
+        use federation_domain::{ChangeLog, Maintenance, MaintenanceChange};
+        let s = &fx.store;
+        s.upsert(&reg("kept", &[])).await.unwrap();
+        fenced_write(s, &[presence("kept", Status::Online, Some(t(5)))], &[])
+            .await
+            .unwrap();
+        let head = s.snapshot().await.unwrap().revision;
+        let window = Maintenance {
+            reason: "kernel upgrade".into(),
+            since: t(10),
+            until: t(610),
+            by: "key:ab12".into(),
+        };
+        let p = s
+            .set_maintenance(&slug("kept"), &MaintenanceChange::Start(window.clone()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.maintenance.as_ref(), Some(&window));
+        assert_eq!(p.status, Status::Online);
+        assert_eq!(
+            s.get(&slug("kept")).await.unwrap().unwrap().maintenance,
+            Some(window.clone())
+        );
+        // Not due yet: nothing changes, nothing is written.
+        let early = MaintenanceChange::End {
+            at: t(600),
+            reason: "closed".into(),
+            due: true,
+        };
+        let same = s
+            .set_maintenance(&slug("kept"), &early)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(same.maintenance, Some(window));
+        let due = MaintenanceChange::End {
+            at: t(610),
+            reason: "maintenance_ended: its window closed".into(),
+            due: true,
+        };
+        let ended = s
+            .set_maintenance(&slug("kept"), &due)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ended.maintenance, None);
+        let again = s
+            .set_maintenance(&slug("kept"), &due)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.maintenance, None);
+        let history = s.history(&slug("kept"), 10).await.unwrap().unwrap();
+        let rows: Vec<_> = history
+            .iter()
+            .map(|t| (t.from, t.to, t.reason.clone().unwrap(), t.at))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (
+                    Status::Online,
+                    Status::Online,
+                    "maintenance_ended: its window closed".to_owned(),
+                    t(610)
+                ),
+                (
+                    Status::Online,
+                    Status::Online,
+                    "maintenance_started: kernel upgrade (until 2025-06-15T15:16:50Z, by key:ab12)"
+                        .to_owned(),
+                    t(10)
+                ),
+            ]
+        );
+        // One `updated` change for the start and one for the end.
+        match s.changes_since(head, 10).await.unwrap() {
+            federation_domain::ChangesSince::Changes(c) => {
+                let kinds: Vec<_> = c.iter().map(|c| c.kind.as_str()).collect();
+                assert_eq!(kinds, ["updated", "updated"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(s
+            .set_maintenance(&slug("ghost"), &due)
+            .await
+            .unwrap()
+            .is_none());
+    }
+
     pub async fn update_patches_descriptive_fields(fx: Fixture) {
         let s = &fx.store;
         let orig = s.upsert(&reg("alpha", &["a"])).await.unwrap().project;
@@ -793,6 +885,7 @@ contract!(
     list_pages_with_total,
     update_patches_descriptive_fields,
     heartbeat_interval_is_stored_kept_on_reregistration_and_patched,
+    maintenance_is_stored_with_its_history_and_log_rows,
     delete_removes_tags_and_history,
     presence_writes_are_idempotent_and_never_go_back,
     unknown_slugs_are_skipped,

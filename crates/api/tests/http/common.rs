@@ -36,6 +36,7 @@ pub fn project(slug: &str) -> Project {
         version: None,
         last_heartbeat_at: None,
         heartbeat_interval: None,
+        maintenance: None,
         created_at: t0(),
         updated_at: t0() + chrono::TimeDelta::milliseconds(250),
     }

@@ -1,0 +1,6 @@
+ALTER TABLE projects DROP CONSTRAINT projects_maintenance_whole;
+ALTER TABLE projects DROP COLUMN maintenance_by;
+ALTER TABLE projects DROP COLUMN maintenance_until;
+ALTER TABLE projects DROP COLUMN maintenance_since;
+ALTER TABLE projects DROP COLUMN maintenance_reason;
+ALTER TABLE projects DROP COLUMN heartbeat_interval_seconds;
