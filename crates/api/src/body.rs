@@ -18,6 +18,10 @@ use crate::error::ApiError;
 
 /// The largest registration or patch body, in bytes.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
+/// The largest bulk registration body, in bytes.
+pub const MAX_BULK_BODY: usize = 4 * 1024 * 1024;
+/// The most projects one bulk registration takes.
+pub const MAX_BULK_PROJECTS: usize = 1000;
 /// The largest heartbeat body (the domain's limit).
 pub const MAX_HEARTBEAT_BODY: usize = federation_domain::heartbeat::MAX_HEARTBEAT_BYTES;
 /// A raw `tags` list longer than this is refused before de-duplication.
@@ -170,7 +174,10 @@ fn opt_strings(obj: &mut Map<String, Value>, field: &str) -> Result<Option<Vec<S
 /// The registration body (`POST /api/fed/projects`). Unknown fields are ignored, as the
 /// original service did; every known field must have the right JSON type.
 pub(crate) fn registration(bytes: &[u8]) -> Result<RegistrationInput, ApiError> {
-    let mut obj = json_object(bytes)?;
+    registration_fields(json_object(bytes)?)
+}
+
+fn registration_fields(mut obj: Map<String, Value>) -> Result<RegistrationInput, ApiError> {
     Ok(RegistrationInput {
         slug: opt_string(&mut obj, "slug")?,
         name: opt_string(&mut obj, "name")?,
@@ -178,6 +185,102 @@ pub(crate) fn registration(bytes: &[u8]) -> Result<RegistrationInput, ApiError> 
         mesh_namespace: opt_string(&mut obj, "mesh_namespace")?,
         tags: opt_strings(&mut obj, "tags")?,
         heartbeat_interval: opt_whole_number(&mut obj, "heartbeat_interval")?,
+    })
+}
+
+/// One entry of a bulk registration that cannot be registered.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct EntryError {
+    /// Its place in `projects`.
+    pub index: usize,
+    /// The field to blame, within the entry (`slug`, `tags[2]`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// The bulk registration body, `{"projects": [ … ]}`: every entry read and validated
+/// like a single registration. Refused as a whole (the error names `projects`) when it
+/// is not such a list or holds more than [`MAX_BULK_PROJECTS`]; otherwise every entry's
+/// problems are listed, and a slug given twice is one.
+pub(crate) fn bulk(
+    bytes: &[u8],
+) -> Result<Result<Vec<federation_domain::Registration>, Vec<EntryError>>, ApiError> {
+    let mut obj = json_object(bytes)?;
+    let entries = match obj.remove("projects") {
+        Some(Value::Array(entries)) => entries,
+        Some(other) => return Err(wrong_type("projects", "an array of projects", &other)),
+        None => {
+            return Err(ApiError::validation(
+                federation_domain::ValidationError::new("projects", "is required"),
+            ))
+        }
+    };
+    if entries.is_empty() || entries.len() > MAX_BULK_PROJECTS {
+        return Err(ApiError::validation(
+            federation_domain::ValidationError::new(
+                "projects",
+                format!(
+                    "must hold 1 to {MAX_BULK_PROJECTS} projects (got {})",
+                    entries.len()
+                ),
+            ),
+        ));
+    }
+    let mut registrations = Vec::with_capacity(entries.len());
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    for (index, entry) in entries.into_iter().enumerate() {
+        let validated = match entry {
+            Value::Object(map) => registration_fields(map)
+                .and_then(|input| input.validate().map_err(ApiError::validation)),
+            other => Err(wrong_type("entry", "an object", &other)),
+        };
+        match validated {
+            Ok(r) => {
+                if let Some(first) = seen.insert(r.slug.clone(), index) {
+                    errors.push(EntryError {
+                        index,
+                        field: Some("slug".into()),
+                        message: format!("{} is also projects[{first}]", r.slug),
+                    });
+                }
+                registrations.push(r);
+            }
+            Err(e) => errors.push(EntryError {
+                index,
+                field: e.field().filter(|f| *f != "entry").map(str::to_owned),
+                message: e.message().to_owned(),
+            }),
+        }
+    }
+    Ok(if errors.is_empty() {
+        Ok(registrations)
+    } else {
+        Err(errors)
+    })
+}
+
+/// The maintenance body (`PUT /api/fed/projects/{slug}/maintenance`): `reason`, and
+/// `until` (RFC 3339) or `for` (`30m`, or a number of seconds).
+pub(crate) fn maintenance(bytes: &[u8]) -> Result<federation_domain::MaintenanceInput, ApiError> {
+    let mut obj = json_object(bytes)?;
+    let duration = match obj.remove("for") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(other) => {
+            return Err(wrong_type(
+                "for",
+                "a string such as 30m, or seconds",
+                &other,
+            ))
+        }
+    };
+    Ok(federation_domain::MaintenanceInput {
+        reason: opt_string(&mut obj, "reason")?,
+        until: opt_string(&mut obj, "until")?,
+        duration,
     })
 }
 

@@ -11,8 +11,10 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use crate::body::EntryError;
 use crate::dto::{
-    AcceptedDto, HealthDto, HeartbeatRequest, MassExpiryDto, PatchRequest, ProjectDto, ReadyChecks,
+    AcceptedDto, BulkErrorBody, BulkRequest, BulkResponse, HealthDto, HeartbeatRequest,
+    MaintenanceDto, MaintenanceRequest, MassExpiryDto, PatchRequest, ProjectDto, ReadyChecks,
     ReadyDto, RegisterRequest, ReplicaDto, StatusName, TransitionDto,
 };
 use crate::error::{ErrorBody, ErrorDetail};
@@ -38,11 +40,14 @@ pub const DOCS_PATH: &str = "/docs/";
         openapi_json,
         handlers::list_projects,
         handlers::register_project,
+        handlers::bulk_register,
         handlers::get_project,
         handlers::patch_project,
         handlers::delete_project,
         handlers::heartbeat,
         handlers::history,
+        handlers::start_maintenance,
+        handlers::end_maintenance,
     ),
     components(schemas(
         ProjectDto,
@@ -59,6 +64,12 @@ pub const DOCS_PATH: &str = "/docs/";
         HeartbeatRequest,
         ErrorBody,
         ErrorDetail,
+        MaintenanceDto,
+        MaintenanceRequest,
+        BulkRequest,
+        BulkResponse,
+        BulkErrorBody,
+        EntryError,
     )),
     modifiers(&Security),
     tags(

@@ -152,6 +152,13 @@ impl ProjectRepository for Hanging {
     async fn update(&self, _: &Slug, _: &ProjectPatch) -> Result<Option<Project>, RepositoryError> {
         unimplemented!()
     }
+    async fn set_maintenance(
+        &self,
+        _: &Slug,
+        _: &federation_domain::MaintenanceChange,
+    ) -> Result<Option<Project>, RepositoryError> {
+        unimplemented!()
+    }
     async fn get(&self, _: &Slug) -> Result<Option<Project>, RepositoryError> {
         unimplemented!()
     }
