@@ -8,8 +8,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use federation_api::Metrics;
 use federation_domain::{
-    ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, ProjectRepository,
-    Registration, RepositoryError, Slug, Term, Transition, Upserted,
+    ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage, ProjectPatch,
+    ProjectRepository, Registration, RepositoryError, Slug, Term, Transition, Upserted,
 };
 
 /// The store, measured.
@@ -43,6 +43,14 @@ impl ProjectRepository for Metered {
         patch: &ProjectPatch,
     ) -> Result<Option<Project>, RepositoryError> {
         self.inner.update(slug, patch).await
+    }
+
+    async fn set_maintenance(
+        &self,
+        slug: &Slug,
+        change: &MaintenanceChange,
+    ) -> Result<Option<Project>, RepositoryError> {
+        self.inner.set_maintenance(slug, change).await
     }
 
     async fn get(&self, slug: &Slug) -> Result<Option<Project>, RepositoryError> {

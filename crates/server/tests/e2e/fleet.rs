@@ -153,3 +153,211 @@ async fn each_project_is_judged_by_its_own_interval_on_postgres() {
 async fn each_project_is_judged_by_its_own_interval_on_sqlite() {
     each_project_is_judged_by_its_own_interval(Backend::sqlite).await;
 }
+
+async fn put_maintenance(app: &TestApp, slug: &str, body: Value) -> reqwest::Response {
+    app.client
+        .put(app.url(&format!("/api/fed/projects/{slug}/maintenance")))
+        .header("X-API-Key", WRITE_KEY)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn reasons(app: &TestApp, slug: &str) -> Vec<(String, String, String, DateTime<Utc>)> {
+    let h: Vec<Value> = app
+        .get(&format!("/api/fed/projects/{slug}/history"))
+        .header("X-API-Key", READ_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    h.iter()
+        .rev()
+        .map(|t| {
+            (
+                t["from"].as_str().unwrap().to_owned(),
+                t["to"].as_str().unwrap().to_owned(),
+                t["reason"].as_str().unwrap_or_default().to_owned(),
+                time(&t["at"]),
+            )
+        })
+        .collect()
+}
+
+async fn a_maintenance_window_records_nothing_and_ends_by_itself(
+    backend_of: impl FnOnce(&std::path::Path) -> Backend,
+) {
+    let app = config(backend_of).start().await;
+    for slug in ["kept", "early"] {
+        let mut body = project(slug);
+        body["heartbeat_interval"] = json!(1);
+        assert_eq!(app.register(&body).await.status(), 201);
+        beat(&app, slug, json!({"project_slug": slug})).await;
+        app.wait_for_status(slug, "online", Duration::from_secs(5))
+            .await;
+    }
+    assert_eq!(
+        put_maintenance(&app, "ghost", json!({"reason": "x", "for": "1m"}))
+            .await
+            .status(),
+        404
+    );
+    let resp = put_maintenance(&app, "kept", json!({"reason": "x"})).await;
+    assert_eq!(resp.status(), 422);
+    let e: Value = resp.json().await.unwrap();
+    assert_eq!(e["error"]["field"], "until", "{e}");
+
+    // Silent for longer than its 3 s threshold, inside a 5 s window: nothing recorded.
+    let resp = put_maintenance(
+        &app,
+        "kept",
+        json!({"reason": "kernel upgrade", "for": "5s"}),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let p: Value = resp.json().await.unwrap();
+    let window = &p["maintenance"];
+    assert_eq!(window["reason"], "kernel upgrade", "{p}");
+    assert!(window["by"].as_str().unwrap().starts_with("key:"), "{p}");
+    assert_eq!(p["status"], "online");
+    let until = time(&window["until"]);
+    let resp = put_maintenance(&app, "early", json!({"reason": "move", "for": "1h"})).await;
+    assert_eq!(resp.status(), 200);
+    // The window ends by itself; the rules then apply at once: offline.
+    app.wait_for_status("kept", "offline", Duration::from_secs(12))
+        .await;
+    let kept = reasons(&app, "kept").await;
+    let summary: Vec<_> = kept
+        .iter()
+        .map(|(from, to, why, _)| format!("{from}->{to} {}", why.split(':').next().unwrap()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            "offline->online heartbeat",
+            "online->online maintenance_started",
+            "online->online maintenance_ended",
+            "online->offline heartbeat_timeout",
+        ]
+    );
+    assert_eq!(kept[2].3, until, "recorded at the window's end");
+    let late = (kept[3].3 - until).to_std().unwrap();
+    assert!(
+        late <= SWEEP + Duration::from_millis(900),
+        "offline {late:?} after the window"
+    );
+    assert_eq!(app.project("kept").await["maintenance"], Value::Null);
+    // `early` is still in its hour-long window, silent and online; ending it applies the
+    // rules at once.
+    assert_eq!(app.status_of("early").await, "online");
+    let resp = app
+        .client
+        .delete(app.url("/api/fed/projects/early/maintenance"))
+        .header("X-API-Key", WRITE_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    app.wait_for_status("early", "offline", Duration::from_secs(5))
+        .await;
+    let early = reasons(&app, "early").await;
+    assert!(
+        early[2]
+            .2
+            .starts_with("maintenance_ended: ended early by key:"),
+        "{early:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintenance_window_records_nothing_and_ends_by_itself_on_postgres() {
+    a_maintenance_window_records_nothing_and_ends_by_itself(|_| Backend::postgres()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintenance_window_records_nothing_and_ends_by_itself_on_sqlite() {
+    a_maintenance_window_records_nothing_and_ends_by_itself(Backend::sqlite).await;
+}
+
+async fn bulk(app: &TestApp, body: &Value) -> (u16, Value) {
+    let resp = app
+        .post("/api/fed/projects:bulk")
+        .header("X-API-Key", WRITE_KEY)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+async fn bulk_registration_is_all_or_nothing(backend_of: impl FnOnce(&std::path::Path) -> Backend) {
+    let app = config(backend_of).start().await;
+    assert_eq!(app.register(&project("existing")).await.status(), 201);
+    let mut fleet: Vec<Value> = (0..1000)
+        .map(|i| project(&format!("node-{i:04}")))
+        .collect();
+    fleet.push(project("existing"));
+    let (status, body) = bulk(&app, &json!({ "projects": fleet })).await;
+    assert_eq!(status, 422, "1,001 entries: {body}");
+    assert_eq!(body["error"]["field"], "projects");
+    fleet.truncate(999);
+    fleet.push(project("existing"));
+    let (status, body) = bulk(&app, &json!({ "projects": fleet })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["created"].as_u64(), body["updated"].as_u64()),
+        (Some(999), Some(1))
+    );
+    assert_eq!(body["projects"].as_array().unwrap().len(), 1000);
+    assert_eq!(app.project("node-0998").await["status"], "offline");
+
+    // One refused entry refuses them all; every refused entry is listed.
+    let mut bad_url = project("fresh-b");
+    bad_url["hub_url"] = json!("not a url");
+    let mut bad_tag = project("fresh-c");
+    bad_tag["tags"] = json!(["ok", 7]);
+    let entries =
+        json!({"projects": [project("fresh-a"), bad_url, bad_tag, project("FRESH-A"), 5]});
+    let (status, body) = bulk(&app, &entries).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "projects[1].hub_url", "{body}");
+    let listed: Vec<(u64, Option<&str>)> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["index"].as_u64().unwrap(), e["field"].as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (1, Some("hub_url")),
+            (2, Some("tags[1]")),
+            (3, Some("slug")),
+            (4, None)
+        ]
+    );
+    let resp = app
+        .get("/api/fed/projects/fresh-a")
+        .header("X-API-Key", READ_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404, "nothing was written");
+    let (status, _) = bulk(&app, &json!({"projects": []})).await;
+    assert_eq!(status, 422);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_registration_is_all_or_nothing_on_postgres() {
+    bulk_registration_is_all_or_nothing(|_| Backend::postgres()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_registration_is_all_or_nothing_on_sqlite() {
+    bulk_registration_is_all_or_nothing(Backend::sqlite).await;
+}
