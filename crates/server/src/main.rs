@@ -156,3 +156,30 @@ async fn run(env_file: Option<(std::path::PathBuf, usize)>) -> anyhow::Result<()
         Command::Ops(command) => command.run().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn maintenance_takes_a_reason_and_one_end_or_end() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["federation", "projects", "maintenance", "web"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).map(|_| ())
+        };
+        assert!(parse(&["--reason", "r", "--for", "30m"]).is_ok());
+        assert!(parse(&["--reason", "r", "--until", "2030-01-01T00:00:00Z"]).is_ok());
+        assert!(parse(&["--end"]).is_ok());
+        assert!(parse(&["--reason", "r"]).is_err(), "no end");
+        assert!(parse(&["--for", "30m"]).is_err(), "no reason");
+        assert!(parse(&["--reason", "r", "--for", "1m", "--until", "x"]).is_err());
+        assert!(parse(&["--end", "--reason", "r"]).is_err());
+    }
+}

@@ -240,6 +240,32 @@ async fn projects_commands_register_list_get_and_delete() {
     let details = execute(&reader, &get, false).await.unwrap();
     assert!(details.contains("name            CLI Project"), "{details}");
 
+    // Maintenance: started for a length, shown, ended.
+    let start = ProjectsCommand::Maintenance {
+        slug: "cli-proj".into(),
+        reason: Some("disk swap".into()),
+        duration: Some("2h".into()),
+        until: None,
+        end: false,
+    };
+    let details = execute(&writer, &start, false).await.unwrap();
+    assert!(
+        details.contains("maintenance     disk swap (until "),
+        "{details}"
+    );
+    assert!(details.contains(", by key:"), "{details}");
+    let end = ProjectsCommand::Maintenance {
+        slug: "cli-proj".into(),
+        reason: None,
+        duration: None,
+        until: None,
+        end: true,
+    };
+    let json: Value = serde_json::from_str(&execute(&writer, &end, true).await.unwrap()).unwrap();
+    assert_eq!(json["maintenance"], Value::Null, "{json}");
+    let err = execute(&reader, &start, false).await.unwrap_err();
+    assert!(format!("{err:#}").contains("403"), "{err:#}");
+
     // A read-only key cannot delete; errors carry the API's code and message.
     let delete = ProjectsCommand::Delete {
         slug: "cli-proj".into(),
