@@ -44,6 +44,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "federation_status_transitions_total",
     "federation_projects",
     "federation_projects_offline_longest_seconds",
+    "federation_projects_in_maintenance",
     "federation_sweep_duration_seconds",
     "federation_store_flush_duration_seconds",
     "federation_store_flush_batch_size",
@@ -392,6 +393,15 @@ impl prometheus_client::collector::Collector for StateCollector {
             MetricType::Gauge,
         )?;
         ConstGauge::new(longest).encode(m)?;
+
+        let m = encoder.encode_descriptor(
+            "federation_projects_in_maintenance",
+            "Projects in an open maintenance window (no degraded/offline transition is \
+             recorded for them, and they are not counted by the offline gauge above)",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(fed.in_maintenance() as i64).encode(m)?;
 
         let bus = (src.bus)();
         gauge(
