@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::RepositoryError;
 use crate::model::{
-    maintenance_started, ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage,
+    maintenance_started, reason, ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage,
     ProjectPatch, Registration, Slug, Status, Transition, Upserted,
 };
 use crate::ports::{ChangeLog, Clock, Lease, ProjectRepository};
@@ -264,14 +264,27 @@ impl ProjectRepository for MemoryStore {
         Ok(registry.list(filter))
     }
 
-    async fn delete(&self, slug: &Slug) -> Result<bool, RepositoryError> {
+    async fn delete(&self, slug: &Slug, why: &str) -> Result<bool, RepositoryError> {
         let now = self.clock.now();
         let mut state = self.state()?;
-        if state.projects.remove(slug).is_none() {
+        let Some(gone) = state.projects.remove(slug) else {
             return Ok(false);
-        }
-        state.history.remove(slug);
-        state.append(slug, now, ChangeKind::Deleted);
+        };
+        state.history.entry(slug.clone()).or_default().push(Transition {
+            slug: slug.clone(),
+            from: gone.status,
+            to: gone.status,
+            reason: Some(format!("{}: {why}", reason::REMOVED)),
+            at: now,
+            last_heartbeat_at: gone.last_heartbeat_at,
+        });
+        state.append(
+            slug,
+            now,
+            ChangeKind::Deleted {
+                reason: Some(why.to_owned()),
+            },
+        );
         Ok(true)
     }
 
@@ -328,7 +341,8 @@ impl ProjectRepository for MemoryStore {
         limit: u32,
     ) -> Result<Option<Vec<Transition>>, RepositoryError> {
         let state = self.state()?;
-        if !state.projects.contains_key(slug) {
+        // Kept after a removal, reachable by slug.
+        if !state.projects.contains_key(slug) && !state.history.contains_key(slug) {
             return Ok(None);
         }
         let mut all = state.history.get(slug).cloned().unwrap_or_default();

@@ -873,6 +873,13 @@ pub mod reason {
     pub const MAINTENANCE_STARTED: &str = "maintenance_started";
     /// A maintenance window ended (how follows after `: `); the status is unchanged.
     pub const MAINTENANCE_ENDED: &str = "maintenance_ended";
+    /// The project was removed (why follows after `: `: [`DELETED`] or [`EXPIRED`]);
+    /// the last row of its history.
+    pub const REMOVED: &str = "removed";
+    /// Removed on request.
+    pub const DELETED: &str = "deleted";
+    /// Removed by the sweeper: offline for longer than `FEDERATION_DEREGISTER_AFTER`.
+    pub const EXPIRED: &str = "expired";
 }
 
 /// A change of a project's status.

@@ -31,6 +31,7 @@ pub struct StatusPolicy {
     offline_after: TimeDelta,
     deadline_min: TimeDelta,
     deadline_max: TimeDelta,
+    deregister_after: Option<TimeDelta>,
 }
 
 impl Default for StatusPolicy {
@@ -41,6 +42,7 @@ impl Default for StatusPolicy {
             offline_after: TimeDelta::seconds(DEFAULT_OFFLINE_AFTER.as_secs() as i64),
             deadline_min: TimeDelta::seconds(DEFAULT_DEADLINE_MIN.as_secs() as i64),
             deadline_max: TimeDelta::seconds(DEFAULT_DEADLINE_MAX.as_secs() as i64),
+            deregister_after: None,
         }
     }
 }
@@ -74,6 +76,7 @@ impl StatusPolicy {
             offline_after: offline,
             deadline_min: defaults.deadline_min,
             deadline_max: defaults.deadline_max,
+            deregister_after: None,
         })
     }
 
@@ -101,6 +104,22 @@ impl StatusPolicy {
         self.deadline_min = min_delta;
         self.deadline_max = max_delta;
         Ok(self)
+    }
+
+    /// Removes projects offline for longer than `after` (Consul's
+    /// `deregister_critical_service_after`); zero turns it off (the default).
+    pub fn with_deregister_after(mut self, after: Duration) -> Result<Self, ValidationError> {
+        self.deregister_after = if after.is_zero() {
+            None
+        } else {
+            Some(to_delta(after, "deregister_after")?)
+        };
+        Ok(self)
+    }
+
+    /// How long a project may stay offline before it is removed; `None`: for ever.
+    pub fn deregister_after(&self) -> Option<TimeDelta> {
+        self.deregister_after
     }
 
     /// The thresholds (degraded, offline) for a project with this declared interval; the

@@ -55,8 +55,10 @@ pub trait ProjectRepository: Send + Sync + 'static {
     /// Projects matching the filter in slug order, with the total that match.
     async fn list(&self, filter: &ListFilter) -> Result<ProjectPage, RepositoryError>;
 
-    /// Removes a project with its tags and history; `false` when there was none.
-    async fn delete(&self, slug: &Slug) -> Result<bool, RepositoryError>;
+    /// Removes a project with its tags, recording why (`deleted`, `expired`) in the
+    /// change log and as a last history row (`removed: <why>`, from its status to the
+    /// same); its history stays readable by slug. `false` when there was none.
+    async fn delete(&self, slug: &Slug, why: &str) -> Result<bool, RepositoryError>;
 
     /// Every project's liveness, to load the presence table at start.
     async fn presence_snapshot(&self) -> Result<Vec<PresenceRecord>, RepositoryError>;
@@ -73,7 +75,8 @@ pub trait ProjectRepository: Send + Sync + 'static {
         term: Term,
     ) -> Result<(), RepositoryError>;
 
-    /// A project's transitions, newest first; `None` when no such project exists.
+    /// A project's transitions, newest first, also after it was removed; `None` when
+    /// no project with this slug ever had any and none exists.
     async fn history(
         &self,
         slug: &Slug,

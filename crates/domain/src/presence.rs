@@ -44,6 +44,8 @@ struct Entry {
     declared: Option<TimeDelta>,
     /// The end of its maintenance window, while one is recorded.
     maintenance_until: Option<DateTime<Utc>>,
+    /// When it was registered (a project never heard is offline since then).
+    registered_at: Option<DateTime<Utc>>,
 }
 
 impl Entry {
@@ -247,6 +249,7 @@ impl Presence {
                 registered: None,
                 declared: None,
                 maintenance_until: None,
+                registered_at: None,
             },
         );
         true
@@ -277,6 +280,38 @@ impl Presence {
             .filter_map(|(slug, e)| match e.maintenance_until {
                 Some(until) if until <= now => Some((slug.clone(), until)),
                 _ => None,
+            })
+            .collect()
+    }
+
+    /// Records when a project was registered (offline since then until heard).
+    pub fn set_registered_at(&mut self, slug: &Slug, at: DateTime<Utc>) {
+        if let Some(entry) = self.entries.get_mut(slug) {
+            entry.registered_at = Some(at);
+        }
+    }
+
+    /// Projects offline for longer than the policy's `deregister_after` at `now` (none
+    /// when it is off): offline since their last heartbeat plus their own offline
+    /// threshold, or since registration when never heard. Projects in maintenance, and
+    /// every project while the partition guard holds, are kept.
+    pub fn expired(&self, now: DateTime<Utc>) -> Vec<Slug> {
+        let Some(after) = self.policy.deregister_after() else {
+            return Vec::new();
+        };
+        if self.guard(now).is_active() {
+            return Vec::new();
+        }
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.status == Status::Offline && !e.in_maintenance(now))
+            .filter_map(|(slug, e)| {
+                let (_, offline_after) = self.policy.thresholds(e.interval());
+                let since = e
+                    .last_heartbeat_at
+                    .map(|t| t + offline_after)
+                    .or(e.registered_at)?;
+                (now - since > after).then(|| slug.clone())
             })
             .collect()
     }
@@ -323,6 +358,7 @@ impl Presence {
                 registered: None,
                 declared: None,
                 maintenance_until: None,
+                registered_at: None,
             },
         );
         true

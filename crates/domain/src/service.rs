@@ -53,6 +53,8 @@ pub struct TickReport {
     pub mass_expiry: Option<MassExpiry>,
     /// This replica does not hold the sweeper lease: it wrote nothing.
     pub follower: bool,
+    /// Projects removed for being offline longer than `deregister_after`.
+    pub expired: usize,
 }
 
 /// A tick whose batch the store refused; the batch was put back for the next tick.
@@ -149,6 +151,8 @@ pub struct Federation {
     on_change: Mutex<Vec<ChangeListener>>,
     /// When the log was last read to its end.
     followed_at: Mutex<Option<DateTime<Utc>>>,
+    /// Projects this replica removed by expiry.
+    expired: std::sync::atomic::AtomicU64,
 }
 
 /// A sender's clock further off than this (seconds) is logged, once per project.
@@ -184,6 +188,7 @@ fn admit(presence: &mut Presence, p: &Project) {
     presence.adopt(stored_liveness(p));
     presence.set_interval(&p.slug, p.heartbeat_interval);
     presence.set_maintenance(&p.slug, p.maintenance.as_ref().map(|m| m.until));
+    presence.set_registered_at(&p.slug, p.created_at);
 }
 
 fn path_slug(raw: &str) -> Result<Slug, ServiceError> {
@@ -242,6 +247,7 @@ impl Federation {
             transitions: TransitionCounters::default(),
             on_change: Mutex::new(Vec::new()),
             followed_at: Mutex::new(None),
+            expired: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -288,6 +294,7 @@ impl Federation {
             for p in &snapshot.projects {
                 presence.set_interval(&p.slug, p.heartbeat_interval);
                 presence.set_maintenance(&p.slug, p.maintenance.as_ref().map(|m| m.until));
+                presence.set_registered_at(&p.slug, p.created_at);
             }
         }
         self.registry_mut().load(snapshot);
@@ -390,7 +397,7 @@ impl Federation {
         let mut presence = self.presence();
         for change in changes {
             match (&change.kind, &change.project) {
-                (ChangeKind::Deleted, _) => {
+                (ChangeKind::Deleted { .. }, _) => {
                     presence.remove(&change.slug);
                 }
                 (_, Some(project)) => admit(&mut presence, project),
@@ -622,6 +629,38 @@ impl Federation {
         self.catch_up().await;
     }
 
+    /// The leader removes every project offline for longer than `deregister_after`
+    /// (recorded as removed with reason `expired`; its history stays readable). Returns
+    /// how many were removed; a failed removal is tried again next tick.
+    async fn expire(&self, now: DateTime<Utc>) -> usize {
+        let expired = self.presence().expired(now);
+        let mut removed = 0;
+        for slug in expired {
+            match self.repo.delete(&slug, reason::EXPIRED).await {
+                Ok(gone) => {
+                    self.presence().remove(&slug);
+                    if gone {
+                        removed += 1;
+                        tracing::info!(slug = %slug, "project removed: offline for longer than deregister_after");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(slug = %slug, error = %e, "could not remove an expired project; trying again next tick");
+                }
+            }
+        }
+        if removed > 0 {
+            self.expired.fetch_add(removed as u64, std::sync::atomic::Ordering::Relaxed);
+            self.catch_up().await;
+        }
+        removed
+    }
+
+    /// Projects removed by expiry since start (this replica as leader).
+    pub fn expired_total(&self) -> u64 {
+        self.expired.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// How many projects are in a maintenance window now.
     pub fn in_maintenance(&self) -> usize {
         self.presence().in_maintenance(self.clock.now())
@@ -630,7 +669,7 @@ impl Federation {
     /// Removes the project and its history.
     pub async fn deregister(&self, slug: &str) -> Result<(), ServiceError> {
         let slug = path_slug(slug)?;
-        if !self.repo.delete(&slug).await? {
+        if !self.repo.delete(&slug, reason::DELETED).await? {
             return Err(ServiceError::NotFound(slug.to_string()));
         }
         self.presence().remove(&slug);
@@ -837,6 +876,7 @@ impl Federation {
             unpublished: 0,
             mass_expiry: flush.mass_expiry,
             follower: false,
+            expired: 0,
         };
         if !flush.is_empty() {
             match self
@@ -876,6 +916,7 @@ impl Federation {
             self.catch_up().await;
         }
         report.unpublished = self.publish_pending(term).await;
+        report.expired = self.expire(now).await;
         Ok(report)
     }
 
@@ -1396,6 +1437,62 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn projects_offline_longer_than_deregister_after_are_removed_with_their_history_kept() {
+        let cluster = Cluster::new(&["silent", "never", "kept", "alive"]).await;
+        let policy = StatusPolicy::default()
+            .with_deregister_after(Duration::from_secs(3600))
+            .unwrap();
+        let fed = cluster.replica("a", Presence::new(policy)).await;
+        assert!(matches!(fed.campaign().await.unwrap(), Role::Leader(_)));
+        for s in ["silent", "kept", "alive"] {
+            fed.record_heartbeat(s, &beat(s)).unwrap();
+        }
+        fed.tick().await.unwrap();
+        let window = MaintenanceInput {
+            reason: Some("long repair".into()),
+            duration: Some("2d".into()),
+            ..MaintenanceInput::default()
+        };
+        fed.start_maintenance("kept", &window, "anonymous").await.unwrap();
+        cluster.clock.set(t0() + secs(90));
+        fed.record_heartbeat("alive", &beat("alive")).unwrap();
+        fed.tick().await.unwrap();
+        assert_eq!(status_of(&fed, "silent"), Status::Offline);
+        // `never` (offline since registration at t0) goes first, then `silent` (offline
+        // since 90 s); `kept` is in maintenance and `alive` beats.
+        cluster.clock.set(t0() + secs(3601));
+        assert_eq!(fed.tick().await.unwrap().expired, 1);
+        fed.record_heartbeat("alive", &beat("alive")).unwrap();
+        assert!(not_found(fed.get("never")) == "never");
+        cluster.clock.set(t0() + secs(90 + 3601));
+        fed.record_heartbeat("alive", &beat("alive")).unwrap();
+        let report = fed.tick().await.unwrap();
+        assert_eq!(report.expired, 1);
+        assert_eq!(fed.expired_total(), 2);
+        assert_eq!(not_found(fed.get("silent")), "silent");
+        assert!(fed.get("kept").is_ok() && fed.get("alive").is_ok());
+        // The history stays readable, ending with the removal.
+        let history = fed.history("silent", 10).await.unwrap();
+        assert_eq!(history[0].reason.as_deref(), Some("removed: expired"));
+        assert_eq!(history[1].to, Status::Offline);
+        let head = fed.revision();
+        match cluster.store.changes_since(head - 1, 10).await.unwrap() {
+            ChangesSince::Changes(c) => assert_eq!(
+                c[0].kind,
+                ChangeKind::Deleted {
+                    reason: Some("expired".into())
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A normal DELETE keeps the history too.
+        fed.deregister("alive").await.unwrap();
+        let history = fed.history("alive", 1).await.unwrap();
+        assert_eq!(history[0].reason.as_deref(), Some("removed: deleted"));
+        assert_eq!(not_found(fed.history("ghost", 1).await), "ghost");
+    }
+
+    #[tokio::test]
     async fn registering_again_does_not_reset_liveness() {
         let cluster = Cluster::new(&["alpha"]).await;
         let fed = cluster.leader().await;
@@ -1675,6 +1772,7 @@ mod tests {
                 unpublished: 0,
                 mass_expiry: None,
                 follower: false,
+                expired: 0,
             }
         );
         assert_eq!(cluster.store.presence_writes(), 1);
