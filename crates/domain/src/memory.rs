@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 
 use crate::error::RepositoryError;
 use crate::model::{
-    maintenance_started, reason, ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage,
-    ProjectPatch, Registration, Slug, Status, Transition, Upserted,
+    maintenance_started, reason, ListFilter, MaintenanceChange, PresenceRecord, Project,
+    ProjectPage, ProjectPatch, Registration, Slug, Status, Transition, Upserted,
 };
 use crate::ports::{ChangeLog, Clock, Lease, ProjectRepository};
 use crate::replication::{Change, ChangeKind, ChangesSince, Registry, Snapshot, Term};
@@ -270,14 +270,18 @@ impl ProjectRepository for MemoryStore {
         let Some(gone) = state.projects.remove(slug) else {
             return Ok(false);
         };
-        state.history.entry(slug.clone()).or_default().push(Transition {
-            slug: slug.clone(),
-            from: gone.status,
-            to: gone.status,
-            reason: Some(format!("{}: {why}", reason::REMOVED)),
-            at: now,
-            last_heartbeat_at: gone.last_heartbeat_at,
-        });
+        state
+            .history
+            .entry(slug.clone())
+            .or_default()
+            .push(Transition {
+                slug: slug.clone(),
+                from: gone.status,
+                to: gone.status,
+                reason: Some(format!("{}: {why}", reason::REMOVED)),
+                at: now,
+                last_heartbeat_at: gone.last_heartbeat_at,
+            });
         state.append(
             slug,
             now,

@@ -340,10 +340,20 @@ mod tests {
         assert_eq!(applied.len(), 2);
         assert_eq!(r.revision(), 3);
         // A slower reader's copy of the same range changes nothing.
-        let again = r.apply(vec![change(3, ChangeKind::Deleted { reason: None }, None, "b")]);
+        let again = r.apply(vec![change(
+            3,
+            ChangeKind::Deleted { reason: None },
+            None,
+            "b",
+        )]);
         assert!(again.is_empty());
         assert!(r.get(&Slug::parse("b").unwrap()).is_some());
-        r.apply(vec![change(4, ChangeKind::Deleted { reason: None }, None, "b")]);
+        r.apply(vec![change(
+            4,
+            ChangeKind::Deleted { reason: None },
+            None,
+            "b",
+        )]);
         assert!(r.get(&Slug::parse("b").unwrap()).is_none());
         assert_eq!(r.revision(), 4);
     }

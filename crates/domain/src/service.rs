@@ -650,7 +650,8 @@ impl Federation {
             }
         }
         if removed > 0 {
-            self.expired.fetch_add(removed as u64, std::sync::atomic::Ordering::Relaxed);
+            self.expired
+                .fetch_add(removed as u64, std::sync::atomic::Ordering::Relaxed);
             self.catch_up().await;
         }
         removed
@@ -1453,7 +1454,9 @@ mod tests {
             duration: Some("2d".into()),
             ..MaintenanceInput::default()
         };
-        fed.start_maintenance("kept", &window, "anonymous").await.unwrap();
+        fed.start_maintenance("kept", &window, "anonymous")
+            .await
+            .unwrap();
         cluster.clock.set(t0() + secs(90));
         fed.record_heartbeat("alive", &beat("alive")).unwrap();
         fed.tick().await.unwrap();

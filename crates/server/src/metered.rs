@@ -61,8 +61,8 @@ impl ProjectRepository for Metered {
         self.inner.list(filter).await
     }
 
-    async fn delete(&self, slug: &Slug) -> Result<bool, RepositoryError> {
-        self.inner.delete(slug).await
+    async fn delete(&self, slug: &Slug, why: &str) -> Result<bool, RepositoryError> {
+        self.inner.delete(slug, why).await
     }
 
     async fn presence_snapshot(&self) -> Result<Vec<PresenceRecord>, RepositoryError> {

@@ -39,6 +39,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("FEDERATION_SWEEP_INTERVAL", "status.sweep_interval"),
     ("FEDERATION_DEADLINE_MIN", "status.deadline_min"),
     ("FEDERATION_DEADLINE_MAX", "status.deadline_max"),
+    ("FEDERATION_DEREGISTER_AFTER", "status.deregister_after"),
     ("FEDERATION_LEASE_TTL", "replicas.lease_ttl"),
     ("FEDERATION_LOG_RETENTION", "replicas.log_retention"),
     ("FEDERATION_LOG_MAX_ROWS", "replicas.log_max_rows"),
@@ -93,6 +94,7 @@ struct RawStatus {
     sweep_interval: String,
     deadline_min: String,
     deadline_max: String,
+    deregister_after: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -283,8 +285,11 @@ impl Settings {
         let offline_after = parse_duration(&raw.status.offline_after, "status.offline_after")?;
         let deadline_min = parse_duration(&raw.status.deadline_min, "status.deadline_min")?;
         let deadline_max = parse_duration(&raw.status.deadline_max, "status.deadline_max")?;
+        let deregister_after =
+            parse_duration(&raw.status.deregister_after, "status.deregister_after")?;
         let policy = federation_domain::StatusPolicy::new(degraded_after, offline_after)
             .and_then(|p| p.with_deadline_bounds(deadline_min, deadline_max))
+            .and_then(|p| p.with_deregister_after(deregister_after))
             .map_err(|e| invalid(&format!("status.{}", e.field), &e.message))?;
         let sweep_interval = positive(
             parse_duration(&raw.status.sweep_interval, "status.sweep_interval")?,
@@ -585,6 +590,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("status.deadline_max"), "{e}");
+        assert_eq!(s.policy().deregister_after(), None, "off by default");
+        let s = load(&[("FEDERATION_DEREGISTER_AFTER", "72h")]).unwrap();
+        assert_eq!(s.policy().deregister_after(), Some(TimeDelta::hours(72)));
     }
 
     #[test]

@@ -273,8 +273,8 @@ pub(crate) async fn write_presence(
         // back newest (last written) first.
         diesel::sql_query(
             "INSERT INTO status_transitions \
-                 (project_id, from_status, to_status, reason, at, last_heartbeat_at) \
-             SELECT p.id, t.from_status, t.to_status, t.reason, t.at, t.last_heartbeat_at \
+                 (project_id, slug, from_status, to_status, reason, at, last_heartbeat_at) \
+             SELECT p.id, p.slug, t.from_status, t.to_status, t.reason, t.at, t.last_heartbeat_at \
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
                          $5::timestamptz[], $6::timestamptz[]) WITH ORDINALITY \
                  AS t(slug, from_status, to_status, reason, at, last_heartbeat_at, ord) \

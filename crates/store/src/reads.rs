@@ -103,9 +103,27 @@ macro_rules! read_ops {
         pub(crate) $($async_kw)* fn delete(
             conn: &mut $conn,
             slug: &str,
+            why: &str,
+            now: DbTime,
         ) -> Result<bool, StoreError> {
-            use crate::schema::projects;
-            let n = diesel::delete(projects::table.filter(projects::slug.eq(slug)))
+            use crate::schema::{projects, status_transitions};
+            let Some(gone) = get(conn, slug)$($aw)*? else {
+                return Ok(false);
+            };
+            // The history's last row; the rows stay, with no project, reachable by slug.
+            diesel::insert_into(status_transitions::table)
+                .values((
+                    status_transitions::project_id.eq(gone.id),
+                    status_transitions::slug.eq(gone.slug.as_str()),
+                    status_transitions::from_status.eq(gone.status.as_str()),
+                    status_transitions::to_status.eq(gone.status.as_str()),
+                    status_transitions::reason
+                        .eq(format!("{}: {why}", federation_domain::reason::REMOVED)),
+                    status_transitions::at.eq(now),
+                    status_transitions::last_heartbeat_at.eq(gone.last_heartbeat_at.map(DbTime)),
+                ))
+                .execute(conn)$($aw)*?;
+            let n = diesel::delete(projects::table.filter(projects::id.eq(gone.id)))
                 .execute(conn)$($aw)*?;
             Ok(n > 0)
         }
@@ -128,27 +146,30 @@ macro_rules! read_ops {
             rows.into_iter().map(PresenceRow::into_record).collect()
         }
 
-        /// A project's transitions, newest first (ties: last written first).
+        /// A project's transitions by slug, newest first (ties: last written first),
+        /// also after it was removed; `None` when there are none and no such project.
         pub(crate) $($async_kw)* fn history(
             conn: &mut $conn,
             slug: &Slug,
             limit: u32,
         ) -> Result<Option<Vec<Transition>>, StoreError> {
             use crate::schema::{projects, status_transitions};
-            let id: Option<i64> = projects::table
-                .filter(projects::slug.eq(slug.as_str()))
-                .select(projects::id)
-                .first(conn)$($aw)*
-                .optional()?;
-            let Some(id) = id else {
-                return Ok(None);
-            };
             let rows: Vec<TransitionRow> = status_transitions::table
-                .filter(status_transitions::project_id.eq(id))
+                .filter(status_transitions::slug.eq(slug.as_str()))
                 .order((status_transitions::at.desc(), status_transitions::id.desc()))
                 .limit(i64::from(limit))
                 .select(TransitionRow::as_select())
                 .load(conn)$($aw)*?;
+            if rows.is_empty() {
+                let exists: Option<i64> = projects::table
+                    .filter(projects::slug.eq(slug.as_str()))
+                    .select(projects::id)
+                    .first(conn)$($aw)*
+                    .optional()?;
+                if exists.is_none() {
+                    return Ok(None);
+                }
+            }
             rows.into_iter()
                 .map(|r| r.into_transition(slug))
                 .collect::<Result<Vec<_>, _>>()
@@ -251,6 +272,7 @@ macro_rules! read_ops {
             diesel::insert_into(status_transitions::table)
                 .values((
                     status_transitions::project_id.eq(current.id),
+                    status_transitions::slug.eq(current.slug.as_str()),
                     status_transitions::from_status.eq(current.status.as_str()),
                     status_transitions::to_status.eq(current.status.as_str()),
                     status_transitions::reason.eq(why.as_str()),

@@ -171,28 +171,27 @@ impl Store {
         Ok(page)
     }
 
-    async fn do_delete(&self, slug: &Slug) -> Result<bool, StoreError> {
+    async fn do_delete(&self, slug: &Slug, why: &str) -> Result<bool, StoreError> {
         let now = DbTime(now_micros());
         match &self.backend {
             Backend::Postgres(pool) => {
                 let mut conn = self.pg_conn(pool).await?;
                 conn.transaction(async |c| {
                     pg::lock_log(c).await?;
-                    let deleted = pg::delete(c, slug.as_str()).await?;
+                    let deleted = pg::delete(c, slug.as_str(), why, now).await?;
                     if deleted {
-                        pg::log_changes(c, &[NewChange::catalog("deleted", slug.as_str(), now)])
-                            .await?;
+                        pg::log_changes(c, &[NewChange::removal(slug.as_str(), why, now)]).await?;
                     }
                     Ok(deleted)
                 })
                 .await
             }
             Backend::Sqlite { .. } => {
-                let slug = slug.clone();
+                let (slug, why) = (slug.clone(), why.to_owned());
                 self.sqlite_write(move |c| {
-                    let deleted = sqlite::delete(c, slug.as_str())?;
+                    let deleted = sqlite::delete(c, slug.as_str(), &why, now)?;
                     if deleted {
-                        sqlite::append(c, &[NewChange::catalog("deleted", slug.as_str(), now)])?;
+                        sqlite::append(c, &[NewChange::removal(slug.as_str(), &why, now)])?;
                     }
                     Ok(deleted)
                 })
@@ -489,8 +488,8 @@ impl ProjectRepository for Store {
         port("list", self.do_list(filter).await)
     }
 
-    async fn delete(&self, slug: &Slug) -> Result<bool, RepositoryError> {
-        let result = self.do_delete(slug).await;
+    async fn delete(&self, slug: &Slug, why: &str) -> Result<bool, RepositoryError> {
+        let result = self.do_delete(slug, why).await;
         self.totals.invalidate();
         port("delete", result)
     }

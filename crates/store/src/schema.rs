@@ -99,12 +99,13 @@ diesel::table! {
 
     status_transitions (id) {
         id -> BigInt,
-        project_id -> BigInt,
+        project_id -> Nullable<BigInt>,
         from_status -> Text,
         to_status -> Text,
         reason -> Nullable<Text>,
         at -> UtcTime,
         last_heartbeat_at -> Nullable<UtcTime>,
+        slug -> Text,
     }
 }
 

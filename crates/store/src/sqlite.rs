@@ -171,8 +171,8 @@ pub(crate) fn write_presence(
             "WITH t(ord, slug, from_status, to_status, reason, at, last_heartbeat_at) \
                  AS (VALUES {}) \
              INSERT INTO status_transitions \
-                 (project_id, from_status, to_status, reason, at, last_heartbeat_at) \
-             SELECT p.id, t.from_status, t.to_status, t.reason, t.at, t.last_heartbeat_at \
+                 (project_id, slug, from_status, to_status, reason, at, last_heartbeat_at) \
+             SELECT p.id, p.slug, t.from_status, t.to_status, t.reason, t.at, t.last_heartbeat_at \
              FROM t JOIN projects p ON p.slug = t.slug \
              ORDER BY t.ord",
             values_rows(chunk.len(), TRANSITION_COLUMNS)

@@ -538,7 +538,7 @@ mod cases {
         assert!(s.update(&slug("ghost"), &patch).await.unwrap().is_none());
     }
 
-    pub async fn delete_removes_tags_and_history(fx: Fixture) {
+    pub async fn delete_removes_tags_and_keeps_history_by_slug(fx: Fixture) {
         let s = &fx.store;
         s.upsert_all(&[reg("gone", &["x", "y"]), reg("kept", &["x"])])
             .await
@@ -553,17 +553,40 @@ mod cases {
         )
         .await
         .unwrap();
-        assert!(s.delete(&slug("gone")).await.unwrap());
+        assert!(s.delete(&slug("gone"), "deleted").await.unwrap());
         assert!(s.get(&slug("gone")).await.unwrap().is_none());
-        assert!(s.history(&slug("gone"), 10).await.unwrap().is_none());
+        // The history stays, reachable by slug, ending with the removal.
+        let h = s.history(&slug("gone"), 10).await.unwrap().unwrap();
+        let reasons: Vec<_> = h
+            .iter()
+            .map(|t| t.reason.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(reasons, ["removed: deleted", "offline->online"]);
+        assert_eq!((h[0].from, h[0].to), (Status::Offline, Status::Offline));
+        assert!(s.history(&slug("never"), 10).await.unwrap().is_none());
         assert_eq!(count_rows(&fx.url, "project_tags").await, 1);
-        assert_eq!(count_rows(&fx.url, "status_transitions").await, 1);
-        assert!(!s.delete(&slug("gone")).await.unwrap());
+        assert_eq!(count_rows(&fx.url, "status_transitions").await, 3);
+        assert!(!s.delete(&slug("gone"), "deleted").await.unwrap());
+        match federation_domain::ChangeLog::changes_since(s, 0, 100)
+            .await
+            .unwrap()
+        {
+            federation_domain::ChangesSince::Changes(c) => assert_eq!(
+                c.last().map(|c| c.kind.clone()),
+                Some(federation_domain::ChangeKind::Deleted {
+                    reason: Some("deleted".into())
+                })
+            ),
+            other => panic!("{other:?}"),
+        }
         let x = s.list(&filter(None, Some("x"), 10, 0)).await.unwrap();
         assert_eq!(slugs(&x), ["kept"]);
         let back = s.upsert(&reg("gone", &[])).await.unwrap();
         assert!(back.created);
-        assert_eq!(s.history(&slug("gone"), 10).await.unwrap(), Some(vec![]));
+        assert_eq!(
+            s.history(&slug("gone"), 10).await.unwrap().map(|h| h.len()),
+            Some(2)
+        );
     }
 
     pub async fn presence_writes_are_idempotent_and_never_go_back(fx: Fixture) {
@@ -837,8 +860,8 @@ mod cases {
         .await
         .unwrap();
         check(s, [1, 1, 2]).await;
-        assert!(s.delete(&slug("b")).await.unwrap());
-        assert!(!s.delete(&slug("b")).await.unwrap());
+        assert!(s.delete(&slug("b"), "deleted").await.unwrap());
+        assert!(!s.delete(&slug("b"), "deleted").await.unwrap());
         check(s, [1, 0, 2]).await;
         // A large batch moves many at once.
         let many: Vec<_> = (0..500).map(|i| reg(&format!("m{i}"), &[])).collect();
@@ -886,7 +909,7 @@ contract!(
     update_patches_descriptive_fields,
     heartbeat_interval_is_stored_kept_on_reregistration_and_patched,
     maintenance_is_stored_with_its_history_and_log_rows,
-    delete_removes_tags_and_history,
+    delete_removes_tags_and_keeps_history_by_slug,
     presence_writes_are_idempotent_and_never_go_back,
     unknown_slugs_are_skipped,
     history_is_newest_first,

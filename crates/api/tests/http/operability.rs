@@ -20,7 +20,7 @@ fn unavailable_repo() -> MockProjectRepository {
     let mut repo = MockProjectRepository::new();
     repo.expect_upsert().returning(move |_| Err(down()));
     repo.expect_update().returning(move |_, _| Err(down()));
-    repo.expect_delete().returning(move |_| Err(down()));
+    repo.expect_delete().returning(move |_, _| Err(down()));
     repo.expect_history().returning(move |_, _| Err(down()));
     repo.expect_set_maintenance()
         .returning(move |_, _| Err(down()));

@@ -165,7 +165,7 @@ impl ProjectRepository for Hanging {
     async fn list(&self, _: &ListFilter) -> Result<ProjectPage, RepositoryError> {
         unimplemented!()
     }
-    async fn delete(&self, _: &Slug) -> Result<bool, RepositoryError> {
+    async fn delete(&self, _: &Slug, _: &str) -> Result<bool, RepositoryError> {
         unimplemented!()
     }
     async fn presence_snapshot(&self) -> Result<Vec<PresenceRecord>, RepositoryError> {

@@ -575,14 +575,14 @@ async fn delete_answers_204_then_404() {
     let mut repo = MockProjectRepository::new();
     let mut seq = mockall::Sequence::new();
     repo.expect_delete()
-        .withf(|s| s.as_str() == "commandcenter")
+        .withf(|s, why| s.as_str() == "commandcenter" && why == "deleted")
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_| Ok(true));
+        .returning(|_, _| Ok(true));
     repo.expect_delete()
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_| Ok(false));
+        .returning(|_, _| Ok(false));
     let h = Builder::new(repo).known(&["commandcenter"]).build();
     let beat = br#"{"project_slug":"commandcenter"}"#;
     assert!(h.federation.record_heartbeat("commandcenter", beat).is_ok());
@@ -690,7 +690,7 @@ async fn unavailable_store_is_503_without_its_text() {
     repo.expect_upsert()
         .returning(|_| Err(RepositoryError::Unavailable(DB_TEXT.into())));
     repo.expect_delete()
-        .returning(|_| Err(RepositoryError::Unavailable(DB_TEXT.into())));
+        .returning(|_, _| Err(RepositoryError::Unavailable(DB_TEXT.into())));
     repo.expect_update()
         .returning(|_, _| Err(RepositoryError::Unavailable(DB_TEXT.into())));
     repo.expect_history()

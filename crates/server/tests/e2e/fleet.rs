@@ -70,7 +70,8 @@ fn time(v: &Value) -> DateTime<Utc> {
 async fn each_project_is_judged_by_its_own_interval(
     backend_of: impl FnOnce(&std::path::Path) -> Backend,
 ) {
-    let app = config(backend_of).start().await;
+    let config = config(backend_of);
+    let app = config.start().await;
     // `registered` declares 1 s at registration, `declared` in its heartbeats, `plain` never.
     let mut registered = project("registered");
     registered["heartbeat_interval"] = json!(1);
@@ -190,7 +191,8 @@ async fn reasons(app: &TestApp, slug: &str) -> Vec<(String, String, String, Date
 async fn a_maintenance_window_records_nothing_and_ends_by_itself(
     backend_of: impl FnOnce(&std::path::Path) -> Backend,
 ) {
-    let app = config(backend_of).start().await;
+    let config = config(backend_of);
+    let app = config.start().await;
     for slug in ["kept", "early"] {
         let mut body = project(slug);
         body["heartbeat_interval"] = json!(1);
@@ -295,7 +297,8 @@ async fn bulk(app: &TestApp, body: &Value) -> (u16, Value) {
 }
 
 async fn bulk_registration_is_all_or_nothing(backend_of: impl FnOnce(&std::path::Path) -> Backend) {
-    let app = config(backend_of).start().await;
+    let config = config(backend_of);
+    let app = config.start().await;
     assert_eq!(app.register(&project("existing")).await.status(), 201);
     let mut fleet: Vec<Value> = (0..1000)
         .map(|i| project(&format!("node-{i:04}")))
@@ -360,4 +363,84 @@ async fn bulk_registration_is_all_or_nothing_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_registration_is_all_or_nothing_on_sqlite() {
     bulk_registration_is_all_or_nothing(Backend::sqlite).await;
+}
+
+async fn projects_offline_too_long_expire_and_their_history_stays(
+    backend_of: impl FnOnce(&std::path::Path) -> Backend,
+) {
+    let mut config = config(backend_of);
+    config.set("FEDERATION_DEREGISTER_AFTER", "2s");
+    let app = config.start().await;
+    // A DELETE keeps the history too.
+    assert_eq!(app.register(&project("deleted")).await.status(), 201);
+    let resp = app
+        .client
+        .delete(app.url("/api/fed/projects/deleted"))
+        .header("X-API-Key", WRITE_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let history = reasons(&app, "deleted").await;
+    assert_eq!(history.last().unwrap().2, "removed: deleted", "{history:?}");
+    let mut short = project("short");
+    short["heartbeat_interval"] = json!(1);
+    assert_eq!(app.register(&short).await.status(), 201);
+    assert_eq!(app.register(&project("plain")).await.status(), 201);
+    for slug in ["short", "plain"] {
+        beat(&app, slug, json!({"project_slug": slug})).await;
+        app.wait_for_status(slug, "online", Duration::from_secs(5))
+            .await;
+    }
+    // `short` is offline 3 s after its heartbeat and removed 2 s later.
+    eventually(Duration::from_secs(15), || async {
+        let status = app
+            .get("/api/fed/projects/short")
+            .header("X-API-Key", READ_KEY)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 404 {
+            Ok(())
+        } else {
+            Err(format!("short still answers {status}"))
+        }
+    })
+    .await;
+    let history = reasons(&app, "short").await;
+    let last = history.last().unwrap();
+    assert_eq!(last.2, "removed: expired", "{history:?}");
+    assert_eq!(history[history.len() - 2].1, "offline", "{history:?}");
+    assert_eq!(app.status_of("plain").await, "online");
+    let metrics = app
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("federation_projects_expired_total 1"),
+        "{metrics}"
+    );
+    let resp = app
+        .get("/api/fed/projects/never-was/history")
+        .header("X-API-Key", READ_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projects_offline_too_long_expire_and_their_history_stays_on_postgres() {
+    projects_offline_too_long_expire_and_their_history_stays(|_| Backend::postgres()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn projects_offline_too_long_expire_and_their_history_stays_on_sqlite() {
+    projects_offline_too_long_expire_and_their_history_stays(Backend::sqlite).await;
 }
