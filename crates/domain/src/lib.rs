@@ -25,9 +25,9 @@ pub use error::{EventError, RepositoryError, ServiceError, ValidationError};
 pub use heartbeat::{Heartbeat, HeartbeatError, Reported};
 pub use model::{
     maintenance_started, reason, HeartbeatInterval, HubUrl, ListFilter, Maintenance,
-    MaintenanceChange, MaintenanceInput, MeshNamespace, PresenceRecord, Project, ProjectName,
-    ProjectPage, ProjectPatch, Registration, RegistrationInput, Slug, Status, Tag, Tags,
-    Transition, Upserted, Version,
+    MaintenanceChange, MaintenanceInput, MeshNamespace, Origin, PresenceRecord, Project,
+    ProjectName, ProjectPage, ProjectPatch, Registration, RegistrationInput, Slug, Status, Tag,
+    Tags, Transition, Upserted, Version,
 };
 pub use policy::StatusPolicy;
 pub use ports::{

@@ -15,8 +15,9 @@ use chrono::{DateTime, Utc};
 
 use crate::error::RepositoryError;
 use crate::model::{
-    maintenance_started, reason, ListFilter, MaintenanceChange, PresenceRecord, Project,
-    ProjectPage, ProjectPatch, Registration, Slug, Status, Transition, Upserted,
+    maintenance_started, reason, CatalogApplied, ListFilter, MaintenanceChange, Origin,
+    PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Status, Transition,
+    Upserted,
 };
 use crate::ports::{ChangeLog, Clock, Lease, ProjectRepository};
 use crate::replication::{Change, ChangeKind, ChangesSince, Registry, Snapshot, Term};
@@ -121,6 +122,33 @@ impl MemoryStore {
         state.lease.as_ref().map(|(h, t, _)| (h.clone(), *t))
     }
 
+    /// Removes a project, keeping its history with a last `removed: <why>` row.
+    fn remove(state: &mut State, slug: &Slug, why: &str, now: DateTime<Utc>) -> bool {
+        let Some(gone) = state.projects.remove(slug) else {
+            return false;
+        };
+        state
+            .history
+            .entry(slug.clone())
+            .or_default()
+            .push(Transition {
+                slug: slug.clone(),
+                from: gone.status,
+                to: gone.status,
+                reason: Some(format!("{}: {why}", reason::REMOVED)),
+                at: now,
+                last_heartbeat_at: gone.last_heartbeat_at,
+            });
+        state.append(
+            slug,
+            now,
+            ChangeKind::Deleted {
+                reason: Some(why.to_owned()),
+            },
+        );
+        true
+    }
+
     fn upsert_one(state: &mut State, r: &Registration, now: DateTime<Utc>) -> Upserted {
         let created = !state.projects.contains_key(&r.slug);
         let project = match state.projects.get(&r.slug) {
@@ -130,6 +158,7 @@ impl MemoryStore {
                 mesh_namespace: r.mesh_namespace.clone(),
                 tags: r.tags.clone(),
                 heartbeat_interval: r.heartbeat_interval.or(p.heartbeat_interval),
+                origin: r.origin,
                 updated_at: now,
                 ..p.clone()
             },
@@ -148,6 +177,7 @@ impl MemoryStore {
                     last_heartbeat_at: None,
                     heartbeat_interval: r.heartbeat_interval,
                     maintenance: None,
+                    origin: r.origin,
                     created_at: now,
                     updated_at: now,
                 }
@@ -181,6 +211,34 @@ impl ProjectRepository for MemoryStore {
             .iter()
             .map(|r| Self::upsert_one(&mut state, r, now))
             .collect())
+    }
+
+    async fn apply_catalog(
+        &self,
+        registrations: &[Registration],
+        prune: bool,
+    ) -> Result<CatalogApplied, RepositoryError> {
+        let now = self.clock.now();
+        let mut state = self.state()?;
+        let upserted = registrations
+            .iter()
+            .map(|r| Self::upsert_one(&mut state, r, now))
+            .collect();
+        let mut removed = Vec::new();
+        if prune {
+            let listed: std::collections::HashSet<&Slug> =
+                registrations.iter().map(|r| &r.slug).collect();
+            removed = state
+                .projects
+                .values()
+                .filter(|p| p.origin == Origin::File && !listed.contains(&p.slug))
+                .map(|p| p.slug.clone())
+                .collect();
+            for slug in &removed {
+                Self::remove(&mut state, slug, reason::PRUNED, now);
+            }
+        }
+        Ok(CatalogApplied { upserted, removed })
     }
 
     async fn update(
@@ -267,29 +325,7 @@ impl ProjectRepository for MemoryStore {
     async fn delete(&self, slug: &Slug, why: &str) -> Result<bool, RepositoryError> {
         let now = self.clock.now();
         let mut state = self.state()?;
-        let Some(gone) = state.projects.remove(slug) else {
-            return Ok(false);
-        };
-        state
-            .history
-            .entry(slug.clone())
-            .or_default()
-            .push(Transition {
-                slug: slug.clone(),
-                from: gone.status,
-                to: gone.status,
-                reason: Some(format!("{}: {why}", reason::REMOVED)),
-                at: now,
-                last_heartbeat_at: gone.last_heartbeat_at,
-            });
-        state.append(
-            slug,
-            now,
-            ChangeKind::Deleted {
-                reason: Some(why.to_owned()),
-            },
-        );
-        Ok(true)
+        Ok(Self::remove(&mut state, slug, why, now))
     }
 
     async fn presence_snapshot(&self) -> Result<Vec<PresenceRecord>, RepositoryError> {

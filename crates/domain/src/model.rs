@@ -418,6 +418,114 @@ impl HeartbeatInterval {
     }
 }
 
+/// Where a project's registration came from: the catalog file owns (and, with `prune`,
+/// removes) only the projects it registered last.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// REST (or the CLI through it).
+    #[default]
+    Api,
+    /// The catalog file (`config/projects.yaml`, `federation catalog apply`).
+    File,
+}
+
+impl Origin {
+    /// `api` or `file`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Api => "api",
+            Origin::File => "file",
+        }
+    }
+
+    /// Parses `api` or `file`.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        match raw {
+            "api" => Ok(Origin::Api),
+            "file" => Ok(Origin::File),
+            _ => Err(ValidationError::new("origin", "must be api or file")),
+        }
+    }
+}
+
+/// What applying the catalog file did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CatalogApplied {
+    /// Every entry, as stored.
+    pub upserted: Vec<Upserted>,
+    /// The projects removed because the file no longer lists them (`prune`).
+    pub removed: Vec<Slug>,
+}
+
+/// What applying a catalog would change (`federation catalog apply --dry-run`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogPlan {
+    /// Entries not registered yet.
+    pub create: Vec<Slug>,
+    /// Entries registered with other values, and which fields differ.
+    pub update: Vec<(Slug, Vec<&'static str>)>,
+    /// Entries registered as they are.
+    pub unchanged: Vec<Slug>,
+    /// Projects the file registered and no longer lists (only with `prune`).
+    pub remove: Vec<Slug>,
+}
+
+impl CatalogPlan {
+    /// What `registrations` would change in `current` (the registry), pruning the
+    /// file's projects it no longer lists when `prune`.
+    pub fn new<'a>(
+        current: impl IntoIterator<Item = &'a Project>,
+        registrations: &[Registration],
+        prune: bool,
+    ) -> Self {
+        let current: std::collections::HashMap<&Slug, &Project> =
+            current.into_iter().map(|p| (&p.slug, p)).collect();
+        let listed: std::collections::HashSet<&Slug> =
+            registrations.iter().map(|r| &r.slug).collect();
+        let mut plan = CatalogPlan::default();
+        for r in registrations {
+            let Some(p) = current.get(&r.slug) else {
+                plan.create.push(r.slug.clone());
+                continue;
+            };
+            let mut fields = Vec::new();
+            if p.name != r.name {
+                fields.push("name");
+            }
+            if p.hub_url != r.hub_url {
+                fields.push("hub_url");
+            }
+            if p.mesh_namespace != r.mesh_namespace {
+                fields.push("mesh_namespace");
+            }
+            if p.tags != r.tags {
+                fields.push("tags");
+            }
+            if r.heartbeat_interval.is_some() && p.heartbeat_interval != r.heartbeat_interval {
+                fields.push("heartbeat_interval");
+            }
+            if p.origin != r.origin {
+                fields.push("origin");
+            }
+            if fields.is_empty() {
+                plan.unchanged.push(r.slug.clone());
+            } else {
+                plan.update.push((r.slug.clone(), fields));
+            }
+        }
+        if prune {
+            plan.remove = current
+                .values()
+                .filter(|p| p.origin == Origin::File && !listed.contains(&p.slug))
+                .map(|p| p.slug.clone())
+                .collect();
+            plan.remove.sort();
+        }
+        plan
+    }
+}
+
 /// The longest maintenance window.
 pub const MAINTENANCE_MAX: TimeDelta = TimeDelta::days(30);
 /// The longest maintenance reason, in characters.
@@ -652,6 +760,8 @@ pub struct Project {
     pub heartbeat_interval: Option<HeartbeatInterval>,
     /// Its maintenance window, while one is recorded.
     pub maintenance: Option<Maintenance>,
+    /// Where its last registration came from.
+    pub origin: Origin,
     /// When it was first registered.
     pub created_at: DateTime<Utc>,
     /// When a registration or patch last changed it.
@@ -695,6 +805,9 @@ pub struct Registration {
     pub tags: Tags,
     /// The heartbeat interval; `None` keeps the one the project had.
     pub heartbeat_interval: Option<HeartbeatInterval>,
+    /// Where it comes from (set by the caller; [`RegistrationInput::validate`] gives
+    /// [`Origin::Api`]).
+    pub origin: Origin,
 }
 
 fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, ValidationError> {
@@ -725,6 +838,7 @@ impl RegistrationInput {
             mesh_namespace,
             tags,
             heartbeat_interval,
+            origin: Origin::Api,
         })
     }
 }
@@ -880,6 +994,8 @@ pub mod reason {
     pub const DELETED: &str = "deleted";
     /// Removed by the sweeper: offline for longer than `FEDERATION_DEREGISTER_AFTER`.
     pub const EXPIRED: &str = "expired";
+    /// Removed by the catalog file: it registered the project and no longer lists it.
+    pub const PRUNED: &str = "pruned";
 }
 
 /// A change of a project's status.

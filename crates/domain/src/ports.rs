@@ -12,8 +12,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::error::{EventError, RepositoryError};
 use crate::model::{
-    ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage, ProjectPatch,
-    Registration, Slug, Transition, Upserted,
+    CatalogApplied, ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage,
+    ProjectPatch, Registration, Slug, Transition, Upserted,
 };
 use crate::replication::{ChangesSince, Snapshot, Term};
 
@@ -30,6 +30,15 @@ pub trait ProjectRepository: Send + Sync + 'static {
         &self,
         registrations: &[Registration],
     ) -> Result<Vec<Upserted>, RepositoryError>;
+
+    /// Applies the catalog file in one transaction: upserts every registration and,
+    /// with `prune`, removes (reason `pruned`, as [`Self::delete`] does) every project
+    /// whose origin is the file and that the registrations do not list.
+    async fn apply_catalog(
+        &self,
+        registrations: &[Registration],
+        prune: bool,
+    ) -> Result<CatalogApplied, RepositoryError>;
 
     /// Changes descriptive fields; `None` when no such project exists.
     async fn update(

@@ -305,6 +305,7 @@ mod tests {
             last_heartbeat_at: None,
             heartbeat_interval: None,
             maintenance: None,
+            origin: crate::model::Origin::Api,
             created_at: t(0),
             updated_at: t(0),
         }

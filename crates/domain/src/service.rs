@@ -9,8 +9,9 @@ use thiserror::Error;
 use crate::error::{RepositoryError, ServiceError, ValidationError};
 use crate::heartbeat::{self, HeartbeatError};
 use crate::model::{
-    reason, ListFilter, MaintenanceChange, MaintenanceInput, PresenceRecord, Project, ProjectPage,
-    ProjectPatch, Registration, RegistrationInput, Slug, Status, Transition, Upserted,
+    reason, CatalogApplied, CatalogPlan, ListFilter, MaintenanceChange, MaintenanceInput,
+    PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, RegistrationInput, Slug,
+    Status, Transition, Upserted,
 };
 use crate::policy::StatusPolicy;
 use crate::ports::{ChangeLog, Clock, HeartbeatRelay, Lease, ProjectRepository, StatusEvents};
@@ -505,11 +506,28 @@ impl Federation {
         Ok(upserted)
     }
 
-    /// Registers every entry in one transaction (the catalog file): all or none.
+    /// Registers every entry in one transaction (bulk registration): all or none.
     pub async fn register_all(
         &self,
         registrations: &[Registration],
     ) -> Result<Vec<Upserted>, ServiceError> {
+        Ok(self.apply_catalog(registrations, false).await?.upserted)
+    }
+
+    /// What applying `registrations` (with `prune`) would change, from the registry.
+    pub fn plan_catalog(&self, registrations: &[Registration], prune: bool) -> CatalogPlan {
+        let registry = self.registry();
+        let all = registry.list(&ListFilter::default());
+        CatalogPlan::new(&all.items, registrations, prune)
+    }
+
+    /// Applies a catalog in one transaction, all or none: registers every entry and,
+    /// with `prune`, removes the projects the file registered and no longer lists.
+    pub async fn apply_catalog(
+        &self,
+        registrations: &[Registration],
+        prune: bool,
+    ) -> Result<CatalogApplied, ServiceError> {
         let mut seen = std::collections::HashSet::new();
         for (i, r) in registrations.iter().enumerate() {
             if !seen.insert(&r.slug) {
@@ -520,18 +538,21 @@ impl Federation {
                 .into());
             }
         }
-        let upserted = self.repo.upsert_all(registrations).await?;
+        let applied = self.repo.apply_catalog(registrations, prune).await?;
         {
             let mut presence = self.presence();
-            for u in &upserted {
+            for u in &applied.upserted {
                 admit(&mut presence, &u.project);
             }
             for r in registrations {
                 presence.register(&r.slug);
             }
+            for slug in &applied.removed {
+                presence.remove(slug);
+            }
         }
         self.catch_up().await;
-        Ok(upserted)
+        Ok(applied)
     }
 
     /// A project as the registry holds it (memory: no store round trip), with the
@@ -1104,11 +1125,11 @@ mod tests {
     use super::*;
     use crate::error::EventError;
     use crate::memory::MemoryStore;
-    use crate::model::{ProjectName, Status};
+    use crate::model::{Origin, ProjectName, Status};
     use crate::policy::StatusPolicy;
     use crate::ports::{ManualClock, MockStatusEvents, NoRelay};
     use crate::presence::StatusCounts;
-    use crate::testing::{secs, t0};
+    use crate::testing::{secs, slug, t0};
 
     fn input(s: &str) -> RegistrationInput {
         RegistrationInput {
@@ -1493,6 +1514,44 @@ mod tests {
         let history = fed.history("alive", 1).await.unwrap();
         assert_eq!(history[0].reason.as_deref(), Some("removed: deleted"));
         assert_eq!(not_found(fed.history("ghost", 1).await), "ghost");
+    }
+
+    #[tokio::test]
+    async fn a_pruning_catalog_removes_only_the_projects_it_registered_and_no_longer_lists() {
+        let cluster = Cluster::new(&[]).await;
+        let fed = cluster.leader().await;
+        fed.register(&input("by-api")).await.unwrap();
+        let file = |s: &str| Registration {
+            origin: Origin::File,
+            ..registration(s)
+        };
+        let first = [file("a"), file("b"), file("by-api")];
+        let plan = fed.plan_catalog(&first, true);
+        assert_eq!(plan.create.len(), 2);
+        assert_eq!(plan.update, vec![(slug("by-api"), vec!["origin"])]);
+        assert!(plan.remove.is_empty());
+        fed.apply_catalog(&first, true).await.unwrap();
+        assert_eq!(
+            fed.get("by-api").unwrap().0.origin,
+            Origin::File,
+            "the file owns it now"
+        );
+        fed.register(&input("later-api")).await.unwrap();
+        // `b` and `by-api` leave the file: both go, `later-api` (from the API) stays.
+        let second = [file("a")];
+        let plan = fed.plan_catalog(&second, true);
+        assert_eq!(plan.remove, vec![slug("b"), slug("by-api")]);
+        assert_eq!(plan.unchanged, vec![slug("a")]);
+        assert!(fed.plan_catalog(&second, false).remove.is_empty());
+        let applied = fed.apply_catalog(&second, true).await.unwrap();
+        assert_eq!(applied.removed.len(), 2);
+        assert_eq!(not_found(fed.get("b")), "b");
+        assert!(fed.get("later-api").is_ok() && fed.get("a").is_ok());
+        let history = fed.history("b", 1).await.unwrap();
+        assert_eq!(history[0].reason.as_deref(), Some("removed: pruned"));
+        // Without prune nothing is removed.
+        fed.apply_catalog(&[], false).await.unwrap();
+        assert!(fed.get("a").is_ok());
     }
 
     #[tokio::test]
