@@ -42,6 +42,10 @@ pub struct ProjectDto {
     /// degraded/offline transition is recorded meanwhile, and `status` keeps one of the
     /// three values old clients know.
     pub maintenance: Option<MaintenanceDto>,
+    /// Where its last registration came from: `api`, or `file` (the catalog file, which
+    /// removes it when it no longer lists it and `prune` is on).
+    #[schema(example = "api", pattern = "^(api|file)$")]
+    pub origin: &'static str,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -136,6 +140,7 @@ impl From<&Project> for ProjectDto {
                 until: rfc3339(m.until),
                 by: m.by.clone(),
             }),
+            origin: p.origin.as_str(),
             created_at: rfc3339(p.created_at),
             updated_at: rfc3339(p.updated_at),
         }

@@ -24,10 +24,10 @@ pub mod testing;
 pub use error::{EventError, RepositoryError, ServiceError, ValidationError};
 pub use heartbeat::{Heartbeat, HeartbeatError, Reported};
 pub use model::{
-    maintenance_started, reason, HeartbeatInterval, HubUrl, ListFilter, Maintenance,
-    MaintenanceChange, MaintenanceInput, MeshNamespace, Origin, PresenceRecord, Project,
-    ProjectName, ProjectPage, ProjectPatch, Registration, RegistrationInput, Slug, Status, Tag,
-    Tags, Transition, Upserted, Version,
+    maintenance_started, reason, CatalogApplied, CatalogPlan, HeartbeatInterval, HubUrl,
+    ListFilter, Maintenance, MaintenanceChange, MaintenanceInput, MeshNamespace, Origin,
+    PresenceRecord, Project, ProjectName, ProjectPage, ProjectPatch, Registration,
+    RegistrationInput, Slug, Status, Tag, Tags, Transition, Upserted, Version,
 };
 pub use policy::StatusPolicy;
 pub use ports::{

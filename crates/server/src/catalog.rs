@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use federation_domain::{Registration, RegistrationInput, ValidationError};
+use federation_domain::{Origin, Registration, RegistrationInput, ValidationError};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -16,6 +16,19 @@ use serde::Deserialize;
 struct File {
     #[serde(default)]
     projects: Option<Vec<serde_yaml::Value>>,
+    /// The file is the truth for the projects it registered: applying it removes those
+    /// it no longer lists.
+    #[serde(default)]
+    prune: Option<bool>,
+}
+
+/// A parsed catalog file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Catalog {
+    /// Its entries, validated, with the file as their origin.
+    pub registrations: Vec<Registration>,
+    /// `prune: true`: remove the file's projects it no longer lists.
+    pub prune: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,14 +107,15 @@ fn check_types(entry: &serde_yaml::Value) -> Result<(), ValidationError> {
 }
 
 /// Parses and validates the catalog text; `path` only labels errors.
-pub fn parse(path: &str, text: &str) -> Result<Vec<Registration>, CatalogError> {
+pub fn parse(path: &str, text: &str) -> Result<Catalog, CatalogError> {
     if text.trim().is_empty() {
-        return Ok(Vec::new());
+        return Ok(Catalog::default());
     }
     let file: Option<File> = serde_yaml::from_str(text).map_err(|e| CatalogError::Syntax {
         path: path.to_owned(),
         message: e.to_string(),
     })?;
+    let prune = file.as_ref().and_then(|f| f.prune).unwrap_or(false);
     let entries = file.and_then(|f| f.projects).unwrap_or_default();
     let mut registrations = Vec::with_capacity(entries.len());
     let mut seen = std::collections::HashMap::new();
@@ -128,6 +142,10 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<Registration>, CatalogError> 
             heartbeat_interval: entry.heartbeat_interval,
         }
         .validate()
+        .map(|r| Registration {
+            origin: Origin::File,
+            ..r
+        })
         .map_err(fail)?;
         if let Some(first) = seen.insert(registration.slug.clone(), index) {
             return Err(fail(ValidationError::new(
@@ -137,12 +155,15 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<Registration>, CatalogError> 
         }
         registrations.push(registration);
     }
-    Ok(registrations)
+    Ok(Catalog {
+        registrations,
+        prune,
+    })
 }
 
 /// Reads the catalog file. A missing file is not an error (`None`); an empty one is an
 /// empty catalog.
-pub fn read(path: &Path) -> anyhow::Result<Option<Vec<Registration>>> {
+pub fn read(path: &Path) -> anyhow::Result<Option<Catalog>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -169,7 +190,7 @@ projects:
     name: Veria
     hub_url: https://veria.example.com
 "#;
-        let regs = parse("p.yaml", text).unwrap();
+        let regs = parse("p.yaml", text).unwrap().registrations;
         assert_eq!(regs.len(), 2);
         assert_eq!(regs[0].tags.len(), 2);
         assert_eq!(regs[1].slug.as_str(), "veria");
@@ -178,10 +199,13 @@ projects:
 
     #[test]
     fn empty_files_and_lists_are_empty_catalogs() {
-        assert!(parse("p", "").unwrap().is_empty());
-        assert!(parse("p", "# nothing\n").unwrap().is_empty());
-        assert!(parse("p", "projects: []\n").unwrap().is_empty());
-        assert!(parse("p", "projects:\n").unwrap().is_empty());
+        assert!(parse("p", "").unwrap().registrations.is_empty());
+        assert!(parse("p", "# nothing\n").unwrap().registrations.is_empty());
+        assert!(parse("p", "projects: []\n")
+            .unwrap()
+            .registrations
+            .is_empty());
+        assert!(parse("p", "projects:\n").unwrap().registrations.is_empty());
     }
 
     #[test]
@@ -219,7 +243,7 @@ projects:
     #[test]
     fn the_originals_file_loads_and_wrong_types_name_the_field() {
         let original = "projects:\n  - slug: commandcenter\n    name: CommandCenter\n    hub_url: http://localhost:8000\n    mesh_namespace: hub.commandcenter\n    tags:\n      - python\n    allow_fanout: []\n";
-        assert_eq!(parse("p", original).unwrap().len(), 1);
+        assert_eq!(parse("p", original).unwrap().registrations.len(), 1);
         for (text, field) in [
             (
                 "projects:\n  - {slug: a, name: A, hub_url: 'http://a', tags: python}\n",

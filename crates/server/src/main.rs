@@ -37,8 +37,30 @@ enum Command {
     /// GET /health on SERVICE_HOST:SERVICE_PORT; exit 0 when it answers 2xx (for container
     /// health checks in images without curl).
     Healthcheck(federation_server::healthcheck::Args),
+    /// The declarative catalog.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
     #[command(flatten)]
     Ops(federation_server::cli::OpsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// Apply a catalog file (the format of config/projects.yaml) to the database, in one
+    /// transaction, after printing what it changes; running replicas follow.
+    Apply {
+        /// The catalog file.
+        file: std::path::PathBuf,
+        /// Print what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Remove the projects the file registered and no longer lists (also `prune: true`
+        /// in the file, or FEDERATION_CATALOG_PRUNE).
+        #[arg(long)]
+        prune: bool,
+    },
 }
 
 fn settings() -> anyhow::Result<Settings> {
@@ -151,6 +173,23 @@ async fn run(env_file: Option<(std::path::PathBuf, usize)>) -> anyhow::Result<()
                 }
                 println!("{}: {} migration(s) applied", url.redacted(), applied.len());
             }
+            Ok(())
+        }
+        Command::Catalog {
+            command:
+                CatalogCommand::Apply {
+                    file,
+                    dry_run,
+                    prune,
+                },
+        } => {
+            let settings = settings()?;
+            telemetry::init(&settings.log_level, settings.log_format)?;
+            log_env_file(env_file.as_ref());
+            print!(
+                "{}",
+                app::catalog_apply(&settings, &file, dry_run, prune).await?
+            );
             Ok(())
         }
         Command::Ops(command) => command.run().await,

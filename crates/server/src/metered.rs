@@ -8,8 +8,9 @@ use std::time::Instant;
 use async_trait::async_trait;
 use federation_api::Metrics;
 use federation_domain::{
-    ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage, ProjectPatch,
-    ProjectRepository, Registration, RepositoryError, Slug, Term, Transition, Upserted,
+    CatalogApplied, ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage,
+    ProjectPatch, ProjectRepository, Registration, RepositoryError, Slug, Term, Transition,
+    Upserted,
 };
 
 /// The store, measured.
@@ -35,6 +36,14 @@ impl ProjectRepository for Metered {
         registrations: &[Registration],
     ) -> Result<Vec<Upserted>, RepositoryError> {
         self.inner.upsert_all(registrations).await
+    }
+
+    async fn apply_catalog(
+        &self,
+        registrations: &[Registration],
+        prune: bool,
+    ) -> Result<CatalogApplied, RepositoryError> {
+        self.inner.apply_catalog(registrations, prune).await
     }
 
     async fn update(

@@ -47,6 +47,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("FEDERATION_READ_API_KEYS", "auth.read_api_keys"),
     ("FEDERATION_ALLOW_ANONYMOUS", "auth.allow_anonymous"),
     ("FEDERATION_PROJECTS_FILE", "catalog.projects_file"),
+    ("FEDERATION_CATALOG_PRUNE", "catalog.prune"),
     ("LOG_LEVEL", "log.level"),
     ("LOG_FORMAT", "log.format"),
 ];
@@ -114,6 +115,7 @@ struct RawAuth {
 #[derive(Debug, Clone, Deserialize)]
 struct RawCatalog {
     projects_file: String,
+    prune: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -153,6 +155,9 @@ pub struct Settings {
     pub read_api_keys: Option<String>,
     pub allow_anonymous: bool,
     pub projects_file: PathBuf,
+    /// Applying the catalog file removes the projects it registered and no longer lists
+    /// (also when the file says `prune: true`).
+    pub catalog_prune: bool,
     pub log_level: String,
     pub log_format: LogFormat,
 }
@@ -348,6 +353,7 @@ impl Settings {
             read_api_keys: non_empty(&raw.auth.read_api_keys),
             allow_anonymous: parse_bool(&raw.auth.allow_anonymous, "auth.allow_anonymous")?,
             projects_file: PathBuf::from(raw.catalog.projects_file.trim()),
+            catalog_prune: parse_bool(&raw.catalog.prune, "catalog.prune")?,
             log_level,
             log_format,
         })

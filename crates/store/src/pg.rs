@@ -126,10 +126,11 @@ pub(crate) async fn upsert_many(
     let sorted = || order.iter().copied();
     let rows: Vec<UpsertRow> = diesel::sql_query(
         "INSERT INTO projects \
-             (slug, name, hub_url, mesh_namespace, heartbeat_interval_seconds, created_at, updated_at) \
-         SELECT r.slug, r.name, r.hub_url, r.mesh_namespace, r.interval, $5, $5 \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $6::int4[]) WITH ORDINALITY \
-             AS r(slug, name, hub_url, mesh_namespace, interval, ord) \
+             (slug, name, hub_url, mesh_namespace, heartbeat_interval_seconds, origin, \
+              created_at, updated_at) \
+         SELECT r.slug, r.name, r.hub_url, r.mesh_namespace, r.interval, r.origin, $5, $5 \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $6::int4[], $7::text[]) \
+             WITH ORDINALITY AS r(slug, name, hub_url, mesh_namespace, interval, origin, ord) \
          ORDER BY r.ord \
          ON CONFLICT (slug) DO UPDATE SET \
              name = EXCLUDED.name, \
@@ -137,6 +138,7 @@ pub(crate) async fn upsert_many(
              mesh_namespace = EXCLUDED.mesh_namespace, \
              heartbeat_interval_seconds = COALESCE(EXCLUDED.heartbeat_interval_seconds, \
                  projects.heartbeat_interval_seconds), \
+             origin = EXCLUDED.origin, \
              updated_at = EXCLUDED.updated_at \
          RETURNING projects.*, (xmax = 0) AS created",
     )
@@ -154,6 +156,7 @@ pub(crate) async fn upsert_many(
             .map(|r| r.heartbeat_interval.map(crate::rows::interval_column))
             .collect::<Vec<_>>(),
     )
+    .bind::<Array<Text>, _>(sorted().map(|r| r.origin.as_str()).collect::<Vec<_>>())
     .load(conn)
     .await?;
 

@@ -128,6 +128,15 @@ macro_rules! read_ops {
             Ok(n > 0)
         }
 
+        /// The slugs of the projects the catalog file registered last.
+        pub(crate) $($async_kw)* fn file_slugs(conn: &mut $conn) -> Result<Vec<String>, StoreError> {
+            use crate::schema::projects;
+            Ok(projects::table
+                .filter(projects::origin.eq(federation_domain::Origin::File.as_str()))
+                .select(projects::slug)
+                .load(conn)$($aw)*?)
+        }
+
         /// Every project's liveness, in slug order.
         pub(crate) $($async_kw)* fn presence_snapshot(
             conn: &mut $conn,
@@ -262,10 +271,7 @@ macro_rules! read_ops {
             };
             diesel::update(projects::table.filter(projects::id.eq(current.id)))
                 .set((
-                    projects::maintenance_reason.eq(window.map(|m| m.reason.as_str())),
-                    projects::maintenance_since.eq(window.map(|m| DbTime(m.since))),
-                    projects::maintenance_until.eq(window.map(|m| DbTime(m.until))),
-                    projects::maintenance_by.eq(window.map(|m| m.by.as_str())),
+                    projects::maintenance.eq(window.map(crate::rows::maintenance_column)),
                     projects::updated_at.eq(now),
                 ))
                 .execute(conn)$($aw)*?;

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use federation_domain::{
-    HeartbeatInterval, HubUrl, Maintenance, MeshNamespace, PresenceRecord, Project, ProjectName,
-    Slug, Status, Tags, Transition, Version,
+    HeartbeatInterval, HubUrl, Maintenance, MeshNamespace, Origin, PresenceRecord, Project,
+    ProjectName, Slug, Status, Tags, Transition, Version,
 };
 
 use crate::error::StoreError;
@@ -33,10 +33,8 @@ pub(crate) struct ProjectRow {
     pub created_at: DbTime,
     pub updated_at: DbTime,
     pub heartbeat_interval_seconds: Option<i32>,
-    pub maintenance_reason: Option<String>,
-    pub maintenance_since: Option<DbTime>,
-    pub maintenance_until: Option<DbTime>,
-    pub maintenance_by: Option<String>,
+    pub maintenance: Option<String>,
+    pub origin: String,
 }
 
 /// The liveness columns of one project.
@@ -77,6 +75,37 @@ fn slug(raw: &str) -> Result<Slug, StoreError> {
     Slug::parse(raw).map_err(|e| corrupt("slug", e))
 }
 
+/// The stored form of a maintenance window: JSON text (both backends).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MaintenanceColumn<'a> {
+    reason: std::borrow::Cow<'a, str>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    by: std::borrow::Cow<'a, str>,
+}
+
+/// A maintenance window as stored.
+pub(crate) fn maintenance_column(m: &Maintenance) -> String {
+    let column = MaintenanceColumn {
+        reason: m.reason.as_str().into(),
+        since: m.since,
+        until: m.until,
+        by: m.by.as_str().into(),
+    };
+    serde_json::to_string(&column).unwrap_or_default()
+}
+
+fn maintenance_from_column(raw: &str) -> Result<Maintenance, StoreError> {
+    let c: MaintenanceColumn<'_> =
+        serde_json::from_str(raw).map_err(|e| corrupt("maintenance", e))?;
+    Ok(Maintenance {
+        reason: c.reason.into_owned(),
+        since: c.since,
+        until: c.until,
+        by: c.by.into_owned(),
+    })
+}
+
 /// The stored form of a heartbeat interval (at most a day, so it fits).
 pub(crate) fn interval_column(i: HeartbeatInterval) -> i32 {
     i32::try_from(i.seconds()).unwrap_or(i32::MAX)
@@ -101,20 +130,12 @@ impl ProjectRow {
                 .map(|s| HeartbeatInterval::from_seconds(s.into(), "heartbeat_interval"))
                 .transpose()
                 .map_err(|e| corrupt("heartbeat_interval_seconds", e))?,
-            maintenance: match (
-                self.maintenance_reason,
-                self.maintenance_since,
-                self.maintenance_until,
-                self.maintenance_by,
-            ) {
-                (Some(reason), Some(since), Some(until), Some(by)) => Some(Maintenance {
-                    reason,
-                    since: since.0,
-                    until: until.0,
-                    by,
-                }),
-                _ => None,
-            },
+            maintenance: self
+                .maintenance
+                .as_deref()
+                .map(maintenance_from_column)
+                .transpose()?,
+            origin: Origin::parse(&self.origin).map_err(|e| corrupt("origin", e))?,
             created_at: self.created_at.0,
             updated_at: self.updated_at.0,
         })

@@ -78,10 +78,8 @@ diesel::table! {
         created_at -> UtcTime,
         updated_at -> UtcTime,
         heartbeat_interval_seconds -> Nullable<Integer>,
-        maintenance_reason -> Nullable<Text>,
-        maintenance_since -> Nullable<UtcTime>,
-        maintenance_until -> Nullable<UtcTime>,
-        maintenance_by -> Nullable<Text>,
+        maintenance -> Nullable<Text>,
+        origin -> Text,
     }
 }
 

@@ -73,6 +73,7 @@ pub(crate) fn upsert(
             projects::mesh_namespace.eq(reg.mesh_namespace.as_str()),
             projects::heartbeat_interval_seconds
                 .eq(reg.heartbeat_interval.map(crate::rows::interval_column)),
+            projects::origin.eq(reg.origin.as_str()),
             projects::created_at.eq(now),
             projects::updated_at.eq(now),
         ))
@@ -82,6 +83,7 @@ pub(crate) fn upsert(
             projects::name.eq(reg.name.as_str()),
             projects::hub_url.eq(reg.hub_url.as_str()),
             projects::mesh_namespace.eq(reg.mesh_namespace.as_str()),
+            projects::origin.eq(reg.origin.as_str()),
             projects::updated_at.eq(now),
         ))
         .returning(ProjectRow::as_returning())

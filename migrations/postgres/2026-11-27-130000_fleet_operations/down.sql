@@ -5,9 +5,6 @@ ALTER TABLE status_transitions ADD CONSTRAINT status_transitions_project_id_fkey
     FOREIGN KEY (project_id) REFERENCES projects (id) ON DELETE CASCADE;
 ALTER TABLE status_transitions ALTER COLUMN project_id SET NOT NULL;
 ALTER TABLE status_transitions DROP COLUMN slug;
-ALTER TABLE projects DROP CONSTRAINT projects_maintenance_whole;
-ALTER TABLE projects DROP COLUMN maintenance_by;
-ALTER TABLE projects DROP COLUMN maintenance_until;
-ALTER TABLE projects DROP COLUMN maintenance_since;
-ALTER TABLE projects DROP COLUMN maintenance_reason;
+ALTER TABLE projects DROP COLUMN origin;
+ALTER TABLE projects DROP COLUMN maintenance;
 ALTER TABLE projects DROP COLUMN heartbeat_interval_seconds;

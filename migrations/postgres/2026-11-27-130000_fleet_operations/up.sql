@@ -3,16 +3,9 @@
 -- thresholds. Its degraded/offline thresholds follow it (2 and 3 intervals, bounded).
 ALTER TABLE projects ADD COLUMN heartbeat_interval_seconds INTEGER
     CHECK (heartbeat_interval_seconds BETWEEN 1 AND 86400);
--- A maintenance window: all four set, or none.
-ALTER TABLE projects ADD COLUMN maintenance_reason TEXT;
-ALTER TABLE projects ADD COLUMN maintenance_since TIMESTAMPTZ;
-ALTER TABLE projects ADD COLUMN maintenance_until TIMESTAMPTZ;
-ALTER TABLE projects ADD COLUMN maintenance_by TEXT;
-ALTER TABLE projects ADD CONSTRAINT projects_maintenance_whole CHECK (
-    (maintenance_reason IS NULL) = (maintenance_until IS NULL)
-    AND (maintenance_since IS NULL) = (maintenance_until IS NULL)
-    AND (maintenance_by IS NULL) = (maintenance_until IS NULL)
-);
+-- A maintenance window, as JSON {"reason","since","until","by"} (text, as in SQLite);
+-- NULL: none.
+ALTER TABLE projects ADD COLUMN maintenance TEXT;
 -- History outlives its project (removed on request or expired): every row carries its
 -- slug, and a removal leaves the rows with no project (reachable by slug).
 ALTER TABLE status_transitions ADD COLUMN slug TEXT;
@@ -23,3 +16,7 @@ ALTER TABLE status_transitions DROP CONSTRAINT status_transitions_project_id_fke
 ALTER TABLE status_transitions ADD CONSTRAINT status_transitions_project_id_fkey
     FOREIGN KEY (project_id) REFERENCES projects (id) ON DELETE SET NULL;
 CREATE INDEX status_transitions_slug_at_idx ON status_transitions (slug, at DESC, id DESC);
+-- Where a project's last registration came from: a catalog file with `prune: true`
+-- removes only the projects it registered.
+ALTER TABLE projects ADD COLUMN origin TEXT NOT NULL DEFAULT 'api'
+    CHECK (origin IN ('api', 'file'));

@@ -1,12 +1,8 @@
 -- Fleet operations (see migrations/postgres).
 ALTER TABLE projects ADD COLUMN heartbeat_interval_seconds INTEGER
     CHECK (heartbeat_interval_seconds BETWEEN 1 AND 86400);
--- A maintenance window: all four set, or none (times in the fixed-width UTC text form).
-ALTER TABLE projects ADD COLUMN maintenance_reason TEXT;
-ALTER TABLE projects ADD COLUMN maintenance_since TEXT;
-ALTER TABLE projects ADD COLUMN maintenance_until TEXT;
-ALTER TABLE projects ADD COLUMN maintenance_by TEXT
-    CHECK ((maintenance_by IS NULL) = (maintenance_until IS NULL));
+-- A maintenance window, as JSON {"reason","since","until","by"}; NULL: none.
+ALTER TABLE projects ADD COLUMN maintenance TEXT;
 -- History outlives its project (see migrations/postgres): SQLite cannot change a foreign
 -- key, so the table is rebuilt with the slug and ON DELETE SET NULL.
 CREATE TABLE status_transitions_new (
@@ -29,3 +25,7 @@ DROP TABLE status_transitions;
 ALTER TABLE status_transitions_new RENAME TO status_transitions;
 CREATE INDEX status_transitions_project_at_idx ON status_transitions (project_id, at DESC, id DESC);
 CREATE INDEX status_transitions_slug_at_idx ON status_transitions (slug, at DESC, id DESC);
+-- Where a project's last registration came from: a catalog file with `prune: true`
+-- removes only the projects it registered.
+ALTER TABLE projects ADD COLUMN origin TEXT NOT NULL DEFAULT 'api'
+    CHECK (origin IN ('api', 'file'));

@@ -37,6 +37,7 @@ pub fn project(slug: &str) -> Project {
         last_heartbeat_at: None,
         heartbeat_interval: None,
         maintenance: None,
+        origin: federation_domain::Origin::Api,
         created_at: t0(),
         updated_at: t0() + chrono::TimeDelta::milliseconds(250),
     }

@@ -149,6 +149,13 @@ impl ProjectRepository for Hanging {
     async fn upsert_all(&self, _: &[Registration]) -> Result<Vec<Upserted>, RepositoryError> {
         unimplemented!()
     }
+    async fn apply_catalog(
+        &self,
+        _: &[Registration],
+        _: bool,
+    ) -> Result<federation_domain::CatalogApplied, RepositoryError> {
+        unimplemented!()
+    }
     async fn update(&self, _: &Slug, _: &ProjectPatch) -> Result<Option<Project>, RepositoryError> {
         unimplemented!()
     }

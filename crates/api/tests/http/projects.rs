@@ -39,12 +39,13 @@ async fn list_returns_an_array_with_total_count_index_and_rfc3339_times() {
         "last_heartbeat_at",
         "heartbeat_interval",
         "maintenance",
+        "origin",
         "created_at",
         "updated_at",
     ] {
         assert!(keys.contains(&k), "missing {k} in {b}");
     }
-    assert_eq!(keys.len(), 14, "{b}");
+    assert_eq!(keys.len(), 15, "{b}");
     assert_eq!(b["status"], "online");
     assert_eq!(b["mesh_namespace"], "hub.beta");
     assert_eq!(b["tags"], serde_json::json!(["python"]));

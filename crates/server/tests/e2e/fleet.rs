@@ -444,3 +444,185 @@ async fn projects_offline_too_long_expire_and_their_history_stays_on_postgres() 
 async fn projects_offline_too_long_expire_and_their_history_stays_on_sqlite() {
     projects_offline_too_long_expire_and_their_history_stays(Backend::sqlite).await;
 }
+
+fn catalog_yaml(prune: bool, slugs: &[&str]) -> String {
+    let mut yaml = format!("prune: {prune}\nprojects:\n");
+    for s in slugs {
+        yaml.push_str(&format!(
+            "  - slug: {s}\n    name: Project {s}\n    hub_url: http://{s}.example.com\n"
+        ));
+    }
+    yaml
+}
+
+/// `federation catalog apply …` as a process, with the test's environment.
+fn catalog_apply(config: &TestConfig, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_federation"))
+        .args(["catalog", "apply"])
+        .args(args)
+        .current_dir(config.dir.path())
+        .env_clear()
+        .envs(&config.env)
+        .env("LOG_LEVEL", "error")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+async fn gone(app: &TestApp, slug: &str) -> bool {
+    app.get(&format!("/api/fed/projects/{slug}"))
+        .header("X-API-Key", READ_KEY)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        == 404
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_apply_prints_the_diff_and_prunes_only_the_files_projects_on_postgres() {
+    let config = config(|_| Backend::postgres());
+    config.write_projects(&catalog_yaml(true, &["from-file", "leaving"]));
+    let app = config.start().await;
+    assert_eq!(app.project("from-file").await["origin"], "file");
+    assert_eq!(app.register(&project("by-api")).await.status(), 201);
+    assert_eq!(app.project("by-api").await["origin"], "api");
+
+    let next = config.dir.path().join("next.yaml");
+    std::fs::write(&next, catalog_yaml(true, &["from-file", "new-one"])).unwrap();
+    let path = next.display().to_string();
+    let (ok, out) = catalog_apply(&config, &[&path, "--dry-run"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("+ new-one\n"), "{out}");
+    assert!(out.contains("- leaving (no longer in the file)\n"), "{out}");
+    assert!(!out.contains("by-api"), "{out}");
+    assert!(
+        out.contains("1 to create, 0 to update, 1 unchanged, 1 to remove\n"),
+        "{out}"
+    );
+    assert!(out.contains("dry run: nothing changed"), "{out}");
+    assert!(!gone(&app, "leaving").await);
+
+    let (ok, out) = catalog_apply(&config, &[&path]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("applied: 1 created, 1 updated, 1 removed\n"),
+        "{out}"
+    );
+    // The running service follows the change log.
+    eventually(Duration::from_secs(10), || async {
+        if gone(&app, "leaving").await && !gone(&app, "new-one").await {
+            Ok(())
+        } else {
+            Err("the service has not followed the apply yet")
+        }
+    })
+    .await;
+    assert!(
+        !gone(&app, "by-api").await,
+        "a project from the API is never pruned"
+    );
+    let history = reasons(&app, "leaving").await;
+    assert_eq!(history.last().unwrap().2, "removed: pruned", "{history:?}");
+
+    // A bad file changes nothing and says why.
+    std::fs::write(&next, "projects:\n  - slug: x\n").unwrap();
+    let (ok, out) = catalog_apply(&config, &[&path]);
+    assert!(!ok && out.contains("projects[0]"), "{out}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reapplies_the_catalog_file_on_sqlite() {
+    use std::io::{BufRead, BufReader};
+    let config = config(Backend::sqlite);
+    config.write_projects(&catalog_yaml(true, &["kept", "leaving"]));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_federation"))
+        .arg("serve")
+        .current_dir(config.dir.path())
+        .env_clear()
+        .envs(&config.env)
+        .env("LOG_FORMAT", "json")
+        .env("LOG_LEVEL", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let pid = child.id();
+    let _child = Kill(child);
+    let (tx, rx) = std::sync::mpsc::channel::<Value>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let wait_for = |message: &str| loop {
+        let v = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no log line {message:?}"));
+        if v["message"] == message {
+            break v;
+        }
+    };
+    let address = wait_for("federation service listening")["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client = reqwest::Client::new();
+    let status = |slug: &'static str| {
+        let client = client.clone();
+        let url = format!("http://{address}/api/fed/projects/{slug}");
+        async move {
+            client
+                .get(url)
+                .header("X-API-Key", READ_KEY)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status("leaving").await, 200);
+    config.write_projects(&catalog_yaml(true, &["kept", "arriving"]));
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let applied = wait_for("catalog applied");
+    assert_eq!(
+        (applied["created"].as_u64(), applied["removed"].as_u64()),
+        (Some(1), Some(1)),
+        "{applied}"
+    );
+    assert_eq!(status("leaving").await, 404);
+    assert_eq!(status("arriving").await, 200);
+    assert_eq!(status("kept").await, 200);
+    // A broken file on SIGHUP is logged and changes nothing; the service keeps serving.
+    config.write_projects("projects: [");
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    wait_for("the catalog file was not applied; nothing changed");
+    assert_eq!(status("arriving").await, 200);
+}
