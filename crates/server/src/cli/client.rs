@@ -57,6 +57,9 @@ pub struct NewProject {
     pub mesh_namespace: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// Seconds between its heartbeats (its thresholds follow).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat_interval: Option<u32>,
 }
 
 /// The filters of `GET /api/fed/projects`.

@@ -148,6 +148,7 @@ pub async fn execute(
                     hub_url: hub_url.clone(),
                     mesh_namespace: mesh_namespace.clone(),
                     tags: tags.clone(),
+                    heartbeat_interval: None,
                 })
                 .await?;
             if json {

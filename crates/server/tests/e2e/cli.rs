@@ -314,6 +314,7 @@ fn simulate_args(app: &TestApp, nats_url: Option<String>) -> SimulateArgs {
         concurrency: 4,
         no_register: false,
         register_only: false,
+        declare_interval: Some(30),
         total: None,
         mark: None,
         json: false,
@@ -341,6 +342,7 @@ async fn simulate_registers_the_fleet_and_beats_over_nats_and_http() {
         app.wait_for_status(&format!("simtest-{i}"), "online", Duration::from_secs(10))
             .await;
     }
+    assert_eq!(app.project("simtest-0").await["heartbeat_interval"], 30);
 
     // Again over HTTP, the projects already registered, stopping at --total.
     let mut args = simulate_args(&app, None);
