@@ -171,6 +171,20 @@ impl ApiKeys {
     }
 }
 
+/// Who made a request, for records such as a maintenance window's `by`: `anonymous`
+/// when no key is configured, else `key:` and the first 8 hex digits of the key's SHA-256
+/// (a name that identifies the key without revealing it).
+pub fn caller(keys: &ApiKeys, req: &actix_web::HttpRequest) -> String {
+    match req.headers().get(API_KEY_HEADER) {
+        Some(key) if !keys.is_empty() => {
+            let d = digest(key.as_bytes());
+            let hex: String = d.iter().take(4).map(|b| format!("{b:02x}")).collect();
+            format!("key:{hex}")
+        }
+        _ => "anonymous".to_owned(),
+    }
+}
+
 fn is_read(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }

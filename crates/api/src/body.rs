@@ -9,13 +9,19 @@ use actix_web::http::header;
 use actix_web::mime;
 use actix_web::web::{Bytes, Payload};
 use actix_web::HttpRequest;
-use federation_domain::{HubUrl, ProjectName, ProjectPatch, RegistrationInput, Tags};
+use federation_domain::{
+    HeartbeatInterval, HubUrl, ProjectName, ProjectPatch, RegistrationInput, Tags,
+};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 
 /// The largest registration or patch body, in bytes.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
+/// The largest bulk registration body, in bytes.
+pub const MAX_BULK_BODY: usize = 4 * 1024 * 1024;
+/// The most projects one bulk registration takes.
+pub const MAX_BULK_PROJECTS: usize = 1000;
 /// The largest heartbeat body (the domain's limit).
 pub const MAX_HEARTBEAT_BODY: usize = federation_domain::heartbeat::MAX_HEARTBEAT_BYTES;
 /// A raw `tags` list longer than this is refused before de-duplication.
@@ -112,6 +118,29 @@ fn opt_string(obj: &mut Map<String, Value>, field: &str) -> Result<Option<String
     }
 }
 
+/// A whole number (`30`, or `30.0` as JSON Schema's `integer` allows); `null` or absent
+/// gives `None`.
+fn opt_whole_number(obj: &mut Map<String, Value>, field: &str) -> Result<Option<i64>, ApiError> {
+    match obj.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                    .map(|f| f as i64)
+            })
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::validation(federation_domain::ValidationError::new(
+                    field,
+                    "must be a whole number",
+                ))
+            }),
+        Some(other) => Err(wrong_type(field, "an integer", &other)),
+    }
+}
+
 /// A list of strings; `null` or absent gives `None`.
 fn opt_strings(obj: &mut Map<String, Value>, field: &str) -> Result<Option<Vec<String>>, ApiError> {
     match obj.remove(field) {
@@ -155,7 +184,10 @@ fn opt_object(obj: &mut Map<String, Value>, field: &str) -> Result<Option<Value>
 /// kept in `metadata` (unless `metadata` sets that key itself); other unknown fields are
 /// ignored, as the original service did; every known field must have the right JSON type.
 pub(crate) fn registration(bytes: &[u8]) -> Result<RegistrationInput, ApiError> {
-    let mut obj = json_object(bytes)?;
+    registration_fields(json_object(bytes)?)
+}
+
+fn registration_fields(mut obj: Map<String, Value>) -> Result<RegistrationInput, ApiError> {
     let mut metadata = opt_object(&mut obj, "metadata")?;
     if let Some(fanout) = obj.remove("allow_fanout").filter(|v| !v.is_null()) {
         let meta = metadata.get_or_insert_with(|| Value::Object(Map::new()));
@@ -170,10 +202,107 @@ pub(crate) fn registration(bytes: &[u8]) -> Result<RegistrationInput, ApiError> 
         mesh_namespace: opt_string(&mut obj, "mesh_namespace")?,
         tags: opt_strings(&mut obj, "tags")?,
         metadata,
+        heartbeat_interval: opt_whole_number(&mut obj, "heartbeat_interval")?,
     })
 }
 
-const PATCHABLE: [&str; 4] = ["name", "hub_url", "tags", "metadata"];
+/// One entry of a bulk registration that cannot be registered.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct EntryError {
+    /// Its place in `projects`.
+    pub index: usize,
+    /// The field to blame, within the entry (`slug`, `tags[2]`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// The bulk registration body, `{"projects": [ … ]}`: every entry read and validated
+/// like a single registration. Refused as a whole (the error names `projects`) when it
+/// is not such a list or holds more than [`MAX_BULK_PROJECTS`]; otherwise every entry's
+/// problems are listed, and a slug given twice is one.
+pub(crate) fn bulk(
+    bytes: &[u8],
+) -> Result<Result<Vec<federation_domain::Registration>, Vec<EntryError>>, ApiError> {
+    let mut obj = json_object(bytes)?;
+    let entries = match obj.remove("projects") {
+        Some(Value::Array(entries)) => entries,
+        Some(other) => return Err(wrong_type("projects", "an array of projects", &other)),
+        None => {
+            return Err(ApiError::validation(
+                federation_domain::ValidationError::new("projects", "is required"),
+            ))
+        }
+    };
+    if entries.is_empty() || entries.len() > MAX_BULK_PROJECTS {
+        return Err(ApiError::validation(
+            federation_domain::ValidationError::new(
+                "projects",
+                format!(
+                    "must hold 1 to {MAX_BULK_PROJECTS} projects (got {})",
+                    entries.len()
+                ),
+            ),
+        ));
+    }
+    let mut registrations = Vec::with_capacity(entries.len());
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    for (index, entry) in entries.into_iter().enumerate() {
+        let validated = match entry {
+            Value::Object(map) => registration_fields(map)
+                .and_then(|input| input.validate().map_err(ApiError::validation)),
+            other => Err(wrong_type("entry", "an object", &other)),
+        };
+        match validated {
+            Ok(r) => {
+                if let Some(first) = seen.insert(r.slug.clone(), index) {
+                    errors.push(EntryError {
+                        index,
+                        field: Some("slug".into()),
+                        message: format!("{} is also projects[{first}]", r.slug),
+                    });
+                }
+                registrations.push(r);
+            }
+            Err(e) => errors.push(EntryError {
+                index,
+                field: e.field().filter(|f| *f != "entry").map(str::to_owned),
+                message: e.message().to_owned(),
+            }),
+        }
+    }
+    Ok(if errors.is_empty() {
+        Ok(registrations)
+    } else {
+        Err(errors)
+    })
+}
+
+/// The maintenance body (`PUT /api/fed/projects/{slug}/maintenance`): `reason`, and
+/// `until` (RFC 3339) or `for` (`30m`, or a number of seconds).
+pub(crate) fn maintenance(bytes: &[u8]) -> Result<federation_domain::MaintenanceInput, ApiError> {
+    let mut obj = json_object(bytes)?;
+    let duration = match obj.remove("for") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(other) => {
+            return Err(wrong_type(
+                "for",
+                "a string such as 30m, or seconds",
+                &other,
+            ))
+        }
+    };
+    Ok(federation_domain::MaintenanceInput {
+        reason: opt_string(&mut obj, "reason")?,
+        until: opt_string(&mut obj, "until")?,
+        duration,
+    })
+}
+
+const PATCHABLE: [&str; 5] = ["name", "hub_url", "tags", "metadata", "heartbeat_interval"];
 
 /// The patch body (`PATCH /api/fed/projects/{slug}`): only `name`, `hub_url`, `tags` and
 /// `metadata`; `name` and `hub_url` must not be `null`, `tags: null` removes every tag
@@ -185,11 +314,12 @@ pub(crate) fn patch(bytes: &[u8]) -> Result<ProjectPatch, ApiError> {
         return Err(ApiError::validation(
             federation_domain::ValidationError::new(
                 unknown.chars().take(64).collect::<String>(),
-                "cannot be changed; a patch may set only name, hub_url, tags and metadata",
+                "cannot be changed; a patch may set only name, hub_url, tags, metadata and heartbeat_interval",
             ),
         ));
     }
     let clear_tags = matches!(obj.get("tags"), Some(Value::Null));
+    let clear_interval = matches!(obj.get("heartbeat_interval"), Some(Value::Null));
     for field in ["name", "hub_url"] {
         if matches!(obj.get(field), Some(Value::Null)) {
             return Err(ApiError::validation(
@@ -217,11 +347,19 @@ pub(crate) fn patch(bytes: &[u8]) -> Result<ProjectPatch, ApiError> {
         }
         Some(other) => return Err(wrong_type("metadata", "an object or null", &other)),
     };
+    let heartbeat_interval = match opt_whole_number(&mut obj, "heartbeat_interval")? {
+        Some(s) => Some(Some(
+            HeartbeatInterval::from_seconds(s, "heartbeat_interval")
+                .map_err(ApiError::validation)?,
+        )),
+        None => clear_interval.then_some(None),
+    };
     Ok(ProjectPatch {
         name,
         hub_url,
         tags,
         metadata,
+        heartbeat_interval,
     })
 }
 
@@ -285,6 +423,24 @@ mod tests {
         // tags: null clears the tags, as a JSON merge patch does.
         let cleared = patch(br#"{"tags":null}"#).unwrap();
         assert!(cleared.tags.unwrap().is_empty());
+        // heartbeat_interval: seconds sets it, null removes it, anything else names it.
+        let set = patch(br#"{"heartbeat_interval":5}"#).unwrap();
+        assert_eq!(
+            set.heartbeat_interval.map(|i| i.map(|i| i.seconds())),
+            Some(Some(5))
+        );
+        let whole = patch(br#"{"heartbeat_interval":30.0}"#).unwrap();
+        assert!(whole.heartbeat_interval.is_some());
+        let removed = patch(br#"{"heartbeat_interval":null}"#).unwrap();
+        assert_eq!(removed.heartbeat_interval, Some(None));
+        for bad in [r#""5""#, "0", "2.5", "86401", "-1"] {
+            let body = format!(r#"{{"heartbeat_interval":{bad}}}"#);
+            assert_eq!(
+                err(patch(body.as_bytes())),
+                (422, Some("heartbeat_interval".into())),
+                "{bad}"
+            );
+        }
         assert!(patch(b"{}").unwrap().is_empty());
         let p = patch(br#"{"name":" New ","tags":[]}"#).unwrap();
         assert_eq!(p.name.unwrap().as_str(), "New");

@@ -43,10 +43,81 @@ pub struct ProjectDto {
     /// when it moves by a second or more. Status does not depend on it.
     #[schema(example = 0.2)]
     pub clock_skew_seconds: Option<f64>,
+    /// The heartbeat interval the project registered (seconds); null: the service's
+    /// thresholds. Its heartbeats may declare another (`interval`), which then applies.
+    #[schema(example = 30, minimum = 1, maximum = 86400)]
+    pub heartbeat_interval: Option<u32>,
+    /// Its maintenance window while one is open (or not yet recorded as ended): no
+    /// degraded/offline transition is recorded meanwhile, and `status` keeps one of the
+    /// three values old clients know.
+    pub maintenance: Option<MaintenanceDto>,
+    /// Where its last registration came from: `api`, or `file` (the catalog file, which
+    /// removes it when it no longer lists it and `prune` is on).
+    #[schema(example = "api", pattern = "^(api|file)$")]
+    pub origin: &'static str,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
     pub updated_at: String,
+}
+
+/// A maintenance window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MaintenanceDto {
+    #[schema(example = "kernel upgrade")]
+    pub reason: String,
+    #[schema(format = DateTime)]
+    pub since: String,
+    /// When it ends by itself.
+    #[schema(format = DateTime)]
+    pub until: String,
+    /// Who started it: `key:` and the first 8 hex digits of the API key's SHA-256, or
+    /// `anonymous` when the service has no keys.
+    #[schema(example = "key:3f2a9c1b")]
+    pub by: String,
+}
+
+/// `PUT /api/fed/projects/{slug}/maintenance`: a reason and exactly one of `until` and
+/// `for`; the window lasts at most 30 days.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MaintenanceRequest {
+    /// 1–200 characters, no control characters.
+    #[schema(example = "kernel upgrade", min_length = 1, max_length = 200)]
+    pub reason: String,
+    /// The end, RFC 3339, in the future.
+    #[schema(format = DateTime)]
+    pub until: Option<String>,
+    /// The length from now: `90s`, `30m`, `2h`, `1d`, or a number of seconds.
+    #[serde(rename = "for")]
+    #[schema(example = "30m", pattern = r"^\s*[0-9]+\s*[smhd]?\s*$")]
+    pub duration: Option<String>,
+}
+
+/// `POST /api/fed/projects:bulk`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BulkRequest {
+    /// 1 to 1,000 registrations, each as `POST /api/fed/projects` takes it.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub projects: Vec<RegisterRequest>,
+}
+
+/// The answer to a bulk registration.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BulkResponse {
+    /// How many entries were new.
+    pub created: usize,
+    /// How many updated an existing project.
+    pub updated: usize,
+    /// Every project as stored, in the order of the request.
+    pub projects: Vec<ProjectDto>,
+}
+
+/// A refused bulk registration: the usual error (naming the first refused entry's
+/// field as `projects[i].field`) and every refused entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkErrorBody<'a> {
+    pub error: crate::error::ErrorDetail<'a>,
+    pub errors: Vec<crate::body::EntryError>,
 }
 
 /// A project's status.
@@ -73,6 +144,14 @@ impl From<&Project> for ProjectDto {
             version: p.version.as_ref().map(|v| v.to_string()),
             last_heartbeat_at: p.last_heartbeat_at.map(rfc3339),
             clock_skew_seconds: p.clock_skew_seconds,
+            heartbeat_interval: p.heartbeat_interval.map(|i| i.seconds()),
+            maintenance: p.maintenance.as_ref().map(|m| MaintenanceDto {
+                reason: m.reason.clone(),
+                since: rfc3339(m.since),
+                until: rfc3339(m.until),
+                by: m.by.clone(),
+            }),
+            origin: p.origin.as_str(),
             created_at: rfc3339(p.created_at),
             updated_at: rfc3339(p.updated_at),
         }
@@ -227,6 +306,11 @@ pub struct RegisterRequest {
     /// value is the same as an absent key. None when absent or null.
     #[schema(value_type = Option<MetadataObject>, nullable)]
     pub metadata: Option<serde_json::Value>,
+    /// Seconds between the project's heartbeats: it is degraded after 2 and offline
+    /// after 3 intervals of silence (within the service's deadline bounds) instead of the
+    /// service-wide thresholds. Absent or null keeps the one it had.
+    #[schema(example = 30, minimum = 1, maximum = 86400, nullable)]
+    pub heartbeat_interval: Option<u32>,
 }
 
 /// Metadata: free JSON values under named keys.
@@ -299,6 +383,9 @@ pub struct PatchRequest {
     /// `RegisterRequest.metadata`.
     #[schema(value_type = Option<MetadataObject>, nullable)]
     pub metadata: Option<serde_json::Value>,
+    /// Seconds between heartbeats (see registration); null removes it.
+    #[schema(minimum = 1, maximum = 86400, nullable)]
+    pub heartbeat_interval: Option<u32>,
 }
 
 /// A heartbeat: the original service's payload (also accepted wrapped in
@@ -326,6 +413,10 @@ pub struct HeartbeatRequest {
     pub status: Option<String>,
     /// With `degraded`: why (at most 16, each cut to 200 characters).
     pub reasons: Option<Vec<String>>,
+    /// Seconds between this sender's heartbeats: the project is then degraded after 2
+    /// and offline after 3 of them without a heartbeat (within the service's bounds).
+    #[schema(example = 5, minimum = 1, maximum = 86400)]
+    pub interval: Option<u32>,
 }
 
 #[cfg(test)]

@@ -15,8 +15,11 @@ use crate::dto::{
     rfc3339, AcceptedDto, HealthDto, MassExpiryDto, ProjectDto, ReadyChecks, ReadyDto, ReplicaDto,
     TransitionDto,
 };
+use crate::dto::{BulkErrorBody, BulkResponse};
 #[allow(unused_imports)] // named in the OpenAPI annotations only
-use crate::dto::{HeartbeatRequest, PatchRequest, RegisterRequest, StatusName};
+use crate::dto::{
+    BulkRequest, HeartbeatRequest, MaintenanceRequest, PatchRequest, RegisterRequest, StatusName,
+};
 use crate::error::{ApiError, ErrorBody};
 use crate::{ApiState, BusHealth};
 
@@ -369,6 +372,138 @@ pub(crate) async fn register_project(
         tracing::info!(slug = %dto.slug, "project updated");
         Ok(HttpResponse::Ok().insert_header(index).json(dto))
     }
+}
+
+/// Registers (or updates) up to 1,000 projects in one transaction: all or nothing.
+/// Each entry is read and validated like `POST /api/fed/projects`; when any is refused,
+/// nothing is written and `errors` lists every refused entry by index and field.
+#[utoipa::path(
+    post,
+    path = "/api/fed/projects:bulk",
+    tag = "projects",
+    request_body(content = BulkRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Every entry registered or updated", body = BulkResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 413, description = "Body over 4 MiB", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Nothing registered: `projects` is not a list of 1 to 1,000 entries, or `errors` lists the refused entries", body = BulkErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn bulk_register(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    body::require_json(&req, false)?;
+    let bytes = body::read_limited(&req, payload, body::MAX_BULK_BODY).await?;
+    let registrations = match body::bulk(&bytes)? {
+        Ok(r) => r,
+        Err(errors) => {
+            let first = errors.first();
+            let field = first.map(|e| match &e.field {
+                Some(f) => format!("projects[{}].{f}", e.index),
+                None => format!("projects[{}]", e.index),
+            });
+            let message = format!(
+                "{} of the entries cannot be registered; nothing was written",
+                errors.len()
+            );
+            return Ok(HttpResponse::UnprocessableEntity().json(BulkErrorBody {
+                error: crate::error::ErrorDetail {
+                    code: crate::error::code::VALIDATION_ERROR,
+                    message: &message,
+                    field: field.as_deref(),
+                },
+                errors,
+            }));
+        }
+    };
+    let upserted = state.federation.register_all(&registrations).await?;
+    let created = upserted.iter().filter(|u| u.created).count();
+    tracing::info!(
+        created,
+        updated = upserted.len() - created,
+        "projects registered in bulk"
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header((INDEX_HEADER, state.federation.revision().to_string()))
+        .json(BulkResponse {
+            created,
+            updated: upserted.len() - created,
+            projects: upserted
+                .iter()
+                .map(|u| ProjectDto::from(&u.project))
+                .collect(),
+        }))
+}
+
+/// Starts (or replaces) a maintenance window: until it ends no degraded or offline
+/// transition is recorded or published for the project, and `status` stays what it
+/// was. It ends by itself at `until`, then the normal rules apply at once.
+#[utoipa::path(
+    put,
+    path = "/api/fed/projects/{slug}/maintenance",
+    tag = "projects",
+    params(("slug" = String, Path, description = "The project's slug")),
+    request_body(content = MaintenanceRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The project, with its `maintenance`", body = ProjectDto),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 404, description = "No such project", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "No reason, no end or both ends, an end in the past or more than 30 days away", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn start_maintenance(
+    state: web::Data<ApiState>,
+    slug: web::Path<String>,
+    req: HttpRequest,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    body::require_json(&req, false)?;
+    let bytes = body::read_limited(&req, payload, body::MAX_JSON_BODY).await?;
+    let input = body::maintenance(&bytes)?;
+    let by = crate::auth::caller(&state.keys, &req);
+    let project = state
+        .federation
+        .start_maintenance(&slug, &input, &by)
+        .await?;
+    tracing::info!(slug = %project.slug, by = %by, "maintenance started");
+    Ok(HttpResponse::Ok()
+        .insert_header((INDEX_HEADER, state.federation.revision().to_string()))
+        .json(ProjectDto::from(&project)))
+}
+
+/// Ends a maintenance window now; the normal rules apply at once. A project not in
+/// maintenance is answered as it is.
+#[utoipa::path(
+    delete,
+    path = "/api/fed/projects/{slug}/maintenance",
+    tag = "projects",
+    params(("slug" = String, Path, description = "The project's slug")),
+    responses(
+        (status = 200, description = "The project, without `maintenance`", body = ProjectDto),
+        (status = 404, description = "No such project", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn end_maintenance(
+    state: web::Data<ApiState>,
+    slug: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let by = crate::auth::caller(&state.keys, &req);
+    let project = state.federation.end_maintenance(&slug, &by).await?;
+    tracing::info!(slug = %project.slug, by = %by, "maintenance ended");
+    Ok(HttpResponse::Ok()
+        .insert_header((INDEX_HEADER, state.federation.revision().to_string()))
+        .json(ProjectDto::from(&project)))
 }
 
 /// One project (slug matched case-insensitively).

@@ -114,6 +114,8 @@ pub const ROUTES: &[Route] = &[
     Route::api("/api/fed/projects/{slug}", "GET, PATCH, DELETE"),
     Route::api("/api/fed/projects/{slug}/heartbeat", "POST"),
     Route::api("/api/fed/projects/{slug}/history", "GET"),
+    Route::api("/api/fed/projects/{slug}/maintenance", "PUT, DELETE"),
+    Route::api("/api/fed/projects:bulk", "POST"),
 ];
 
 fn route(path: &str) -> &'static Route {
@@ -231,6 +233,15 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                             .service(
                                 fed("/projects/{slug}/history")
                                     .route(web::get().to(handlers::history)),
+                            )
+                            .service(
+                                fed("/projects/{slug}/maintenance")
+                                    .route(web::put().to(handlers::start_maintenance))
+                                    .route(web::delete().to(handlers::end_maintenance)),
+                            )
+                            .service(
+                                fed("/projects:bulk")
+                                    .route(web::post().to(handlers::bulk_register)),
                             )
                             .default_service(web::to(handlers::not_found)),
                     )

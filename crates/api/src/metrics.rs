@@ -44,6 +44,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "federation_status_transitions_total",
     "federation_projects",
     "federation_projects_offline_longest_seconds",
+    "federation_projects_in_maintenance",
+    "federation_projects_expired_total",
     "federation_sweep_duration_seconds",
     "federation_store_flush_duration_seconds",
     "federation_store_flush_batch_size",
@@ -392,6 +394,24 @@ impl prometheus_client::collector::Collector for StateCollector {
             MetricType::Gauge,
         )?;
         ConstGauge::new(longest).encode(m)?;
+
+        let m = encoder.encode_descriptor(
+            "federation_projects_in_maintenance",
+            "Projects in an open maintenance window (no degraded/offline transition is \
+             recorded for them, and they are not counted by the offline gauge above)",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(fed.in_maintenance() as i64).encode(m)?;
+
+        let m = encoder.encode_descriptor(
+            "federation_projects_expired",
+            "Projects removed for being offline longer than FEDERATION_DEREGISTER_AFTER \
+             (only the leader removes; sum across replicas)",
+            None,
+            MetricType::Counter,
+        )?;
+        ConstCounter::new(fed.expired_total()).encode(m)?;
 
         let bus = (src.bus)();
         gauge(

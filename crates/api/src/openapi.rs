@@ -11,9 +11,11 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use crate::body::EntryError;
 use crate::dto::{
-    AcceptedDto, HealthDto, HeartbeatRequest, MassExpiryDto, MetadataObject, PatchRequest,
-    ProjectDto, ReadyChecks, ReadyDto, RegisterRequest, ReplicaDto, StatusName, TransitionDto,
+    AcceptedDto, BulkErrorBody, BulkRequest, BulkResponse, HealthDto, HeartbeatRequest,
+    MaintenanceDto, MaintenanceRequest, MassExpiryDto, MetadataObject, PatchRequest, ProjectDto,
+    ReadyChecks, ReadyDto, RegisterRequest, ReplicaDto, StatusName, TransitionDto,
 };
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::{handlers, metrics};
@@ -38,11 +40,14 @@ pub const DOCS_PATH: &str = "/docs/";
         openapi_json,
         handlers::list_projects,
         handlers::register_project,
+        handlers::bulk_register,
         handlers::get_project,
         handlers::patch_project,
         handlers::delete_project,
         handlers::heartbeat,
         handlers::history,
+        handlers::start_maintenance,
+        handlers::end_maintenance,
     ),
     components(schemas(
         ProjectDto,
@@ -60,6 +65,12 @@ pub const DOCS_PATH: &str = "/docs/";
         HeartbeatRequest,
         ErrorBody,
         ErrorDetail,
+        MaintenanceDto,
+        MaintenanceRequest,
+        BulkRequest,
+        BulkResponse,
+        BulkErrorBody,
+        EntryError,
     )),
     modifiers(&Security),
     tags(

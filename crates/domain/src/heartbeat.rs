@@ -16,7 +16,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::error::ValidationError;
-use crate::model::{HubUrl, MeshNamespace, Slug, Version};
+use crate::model::{HeartbeatInterval, HubUrl, MeshNamespace, Slug, Version};
 use crate::policy::{StatusPolicy, MAX_CLOCK_SKEW, MAX_HEARTBEAT_AGE};
 
 /// The largest heartbeat we read, in bytes.
@@ -51,6 +51,8 @@ pub struct Heartbeat {
     pub sent_at: Option<DateTime<Utc>>,
     /// Its own word on its health.
     pub reported: Reported,
+    /// How often it says it beats (`interval`, seconds): its thresholds follow it.
+    pub interval: Option<HeartbeatInterval>,
 }
 
 /// Why a heartbeat was rejected.
@@ -163,6 +165,9 @@ struct Wire<'a> {
     status: Option<Cow<'a, str>>,
     #[serde(default)]
     reasons: Option<Vec<String>>,
+    /// Seconds between this sender's heartbeats.
+    #[serde(default)]
+    interval: Option<f64>,
     /// CommandCenter's envelope: the heartbeat proper is inside.
     #[serde(borrow, default)]
     payload: Option<Box<Wire<'a>>>,
@@ -283,12 +288,31 @@ pub fn decode(
         }
     };
 
+    let interval = match wire.interval {
+        None => None,
+        // A whole number of seconds (JSON `30` or `30.0`).
+        Some(n) if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e12 => Some(
+            HeartbeatInterval::from_seconds(n as i64, "interval")
+                .map_err(HeartbeatError::InvalidField)?,
+        ),
+        Some(_) => {
+            return Err(HeartbeatError::InvalidField(ValidationError::new(
+                "interval",
+                format!(
+                    "must be a whole number of seconds between 1 and {}",
+                    HeartbeatInterval::MAX_SECONDS
+                ),
+            )))
+        }
+    };
+
     Ok(Heartbeat {
         slug,
         hub_url,
         version,
         sent_at,
         reported,
+        interval,
     })
 }
 
@@ -312,6 +336,23 @@ mod tests {
         "timestamp": "2025-11-18T12:00:00Z",
         "version": "0.9.0"
     }"#;
+
+    #[test]
+    fn interval_is_a_whole_number_of_seconds_in_range() {
+        let with = |v: &str| dec("a", &format!(r#"{{"project_slug":"a","interval":{v}}}"#));
+        assert_eq!(with("5").unwrap().interval.map(|i| i.seconds()), Some(5));
+        assert_eq!(
+            with("30.0").unwrap().interval.map(|i| i.seconds()),
+            Some(30)
+        );
+        assert_eq!(dec("a", r#"{"project_slug":"a"}"#).unwrap().interval, None);
+        for bad in ["0", "-5", "2.5", "86401", "1e300"] {
+            let e = with(bad).unwrap_err();
+            assert_eq!(e.field(), Some("interval"), "{bad}");
+            assert_eq!(e.outcome(), "malformed");
+        }
+        assert_eq!(with(r#""30s""#).unwrap_err().kind(), "wrong_type");
+    }
 
     #[test]
     fn accepts_the_original_payload() {

@@ -15,8 +15,9 @@ use chrono::{DateTime, Utc};
 
 use crate::error::RepositoryError;
 use crate::model::{
-    ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Status,
-    Transition, Upserted,
+    maintenance_started, reason, CatalogApplied, ListFilter, MaintenanceChange, Origin,
+    PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Status, Transition,
+    Upserted,
 };
 use crate::ports::{ChangeLog, Clock, Lease, ProjectRepository};
 use crate::replication::{Change, ChangeKind, ChangesSince, Registry, Snapshot, Term};
@@ -121,6 +122,33 @@ impl MemoryStore {
         state.lease.as_ref().map(|(h, t, _)| (h.clone(), *t))
     }
 
+    /// Removes a project, keeping its history with a last `removed: <why>` row.
+    fn remove(state: &mut State, slug: &Slug, why: &str, now: DateTime<Utc>) -> bool {
+        let Some(gone) = state.projects.remove(slug) else {
+            return false;
+        };
+        state
+            .history
+            .entry(slug.clone())
+            .or_default()
+            .push(Transition {
+                slug: slug.clone(),
+                from: gone.status,
+                to: gone.status,
+                reason: Some(format!("{}: {why}", reason::REMOVED)),
+                at: now,
+                last_heartbeat_at: gone.last_heartbeat_at,
+            });
+        state.append(
+            slug,
+            now,
+            ChangeKind::Deleted {
+                reason: Some(why.to_owned()),
+            },
+        );
+        true
+    }
+
     fn upsert_one(state: &mut State, r: &Registration, now: DateTime<Utc>) -> Upserted {
         let created = !state.projects.contains_key(&r.slug);
         let project = match state.projects.get(&r.slug) {
@@ -130,6 +158,8 @@ impl MemoryStore {
                 mesh_namespace: r.mesh_namespace.clone(),
                 tags: r.tags.clone(),
                 metadata: r.metadata.clone(),
+                heartbeat_interval: r.heartbeat_interval.or(p.heartbeat_interval),
+                origin: r.origin,
                 updated_at: now,
                 ..p.clone()
             },
@@ -148,6 +178,9 @@ impl MemoryStore {
                     version: None,
                     last_heartbeat_at: None,
                     clock_skew_seconds: None,
+                    heartbeat_interval: r.heartbeat_interval,
+                    maintenance: None,
+                    origin: r.origin,
                     created_at: now,
                     updated_at: now,
                 }
@@ -183,6 +216,34 @@ impl ProjectRepository for MemoryStore {
             .collect())
     }
 
+    async fn apply_catalog(
+        &self,
+        registrations: &[Registration],
+        prune: bool,
+    ) -> Result<CatalogApplied, RepositoryError> {
+        let now = self.clock.now();
+        let mut state = self.state()?;
+        let upserted = registrations
+            .iter()
+            .map(|r| Self::upsert_one(&mut state, r, now))
+            .collect();
+        let mut removed = Vec::new();
+        if prune {
+            let listed: std::collections::HashSet<&Slug> =
+                registrations.iter().map(|r| &r.slug).collect();
+            removed = state
+                .projects
+                .values()
+                .filter(|p| p.origin == Origin::File && !listed.contains(&p.slug))
+                .map(|p| p.slug.clone())
+                .collect();
+            for slug in &removed {
+                Self::remove(&mut state, slug, reason::PRUNED, now);
+            }
+        }
+        Ok(CatalogApplied { upserted, removed })
+    }
+
     async fn update(
         &self,
         slug: &Slug,
@@ -205,9 +266,51 @@ impl ProjectRepository for MemoryStore {
         if let Some(tags) = &patch.tags {
             p.tags = tags.clone();
         }
+        if let Some(interval) = patch.heartbeat_interval {
+            p.heartbeat_interval = interval;
+        }
         p.updated_at = now;
         let project = p.clone();
         state.append(slug, now, ChangeKind::Updated);
+        Ok(Some(project))
+    }
+
+    async fn set_maintenance(
+        &self,
+        slug: &Slug,
+        change: &MaintenanceChange,
+    ) -> Result<Option<Project>, RepositoryError> {
+        let now = self.clock.now();
+        let mut state = self.state()?;
+        let Some(p) = state.projects.get_mut(slug) else {
+            return Ok(None);
+        };
+        let (maintenance, at, why) = match change {
+            MaintenanceChange::Start(m) => (Some(m.clone()), m.since, maintenance_started(m)),
+            MaintenanceChange::End { at, reason, due } => {
+                match &p.maintenance {
+                    Some(m) if !*due || m.until <= *at => {}
+                    _ => return Ok(Some(p.clone())),
+                }
+                (None, *at, reason.clone())
+            }
+        };
+        p.maintenance = maintenance;
+        p.updated_at = now;
+        let project = p.clone();
+        state
+            .history
+            .entry(slug.clone())
+            .or_default()
+            .push(Transition {
+                slug: slug.clone(),
+                from: project.status,
+                to: project.status,
+                reason: Some(why),
+                at,
+                last_heartbeat_at: project.last_heartbeat_at,
+            });
+        state.append(slug, at, ChangeKind::Updated);
         Ok(Some(project))
     }
 
@@ -225,15 +328,10 @@ impl ProjectRepository for MemoryStore {
         Ok(registry.list(filter))
     }
 
-    async fn delete(&self, slug: &Slug) -> Result<bool, RepositoryError> {
+    async fn delete(&self, slug: &Slug, why: &str) -> Result<bool, RepositoryError> {
         let now = self.clock.now();
         let mut state = self.state()?;
-        if state.projects.remove(slug).is_none() {
-            return Ok(false);
-        }
-        state.history.remove(slug);
-        state.append(slug, now, ChangeKind::Deleted);
-        Ok(true)
+        Ok(Self::remove(&mut state, slug, why, now))
     }
 
     async fn presence_snapshot(&self) -> Result<Vec<PresenceRecord>, RepositoryError> {
@@ -289,7 +387,8 @@ impl ProjectRepository for MemoryStore {
         limit: u32,
     ) -> Result<Option<Vec<Transition>>, RepositoryError> {
         let state = self.state()?;
-        if !state.projects.contains_key(slug) {
+        // Kept after a removal, reachable by slug.
+        if !state.projects.contains_key(slug) && !state.history.contains_key(slug) {
             return Ok(None);
         }
         let mut all = state.history.get(slug).cloned().unwrap_or_default();

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ValidationError;
@@ -380,6 +380,304 @@ impl Version {
 }
 string_newtype!(Version);
 
+/// How often a project says it sends a heartbeat: whole seconds,
+/// 1..=[`HeartbeatInterval::MAX_SECONDS`]. Its thresholds then follow it (see
+/// [`crate::StatusPolicy::thresholds`]) instead of the service-wide defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct HeartbeatInterval(u32);
+
+impl HeartbeatInterval {
+    /// The longest interval a project may declare (a day).
+    pub const MAX_SECONDS: u32 = 86_400;
+
+    /// Validates a number of seconds; errors name `field`.
+    pub fn from_seconds(seconds: i64, field: &str) -> Result<Self, ValidationError> {
+        u32::try_from(seconds)
+            .ok()
+            .filter(|s| (1..=Self::MAX_SECONDS).contains(s))
+            .map(Self)
+            .ok_or_else(|| {
+                ValidationError::new(
+                    field,
+                    format!(
+                        "must be a whole number of seconds between 1 and {}",
+                        Self::MAX_SECONDS
+                    ),
+                )
+            })
+    }
+
+    /// The interval in seconds.
+    pub fn seconds(self) -> u32 {
+        self.0
+    }
+
+    /// The interval as a duration.
+    pub fn as_delta(self) -> TimeDelta {
+        TimeDelta::seconds(i64::from(self.0))
+    }
+}
+
+/// Where a project's registration came from: the catalog file owns (and, with `prune`,
+/// removes) only the projects it registered last.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// REST (or the CLI through it).
+    #[default]
+    Api,
+    /// The catalog file (`config/projects.yaml`, `federation catalog apply`).
+    File,
+}
+
+impl Origin {
+    /// `api` or `file`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Api => "api",
+            Origin::File => "file",
+        }
+    }
+
+    /// Parses `api` or `file`.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        match raw {
+            "api" => Ok(Origin::Api),
+            "file" => Ok(Origin::File),
+            _ => Err(ValidationError::new("origin", "must be api or file")),
+        }
+    }
+}
+
+/// What applying the catalog file did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CatalogApplied {
+    /// Every entry, as stored.
+    pub upserted: Vec<Upserted>,
+    /// The projects removed because the file no longer lists them (`prune`).
+    pub removed: Vec<Slug>,
+}
+
+/// What applying a catalog would change (`federation catalog apply --dry-run`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogPlan {
+    /// Entries not registered yet.
+    pub create: Vec<Slug>,
+    /// Entries registered with other values, and which fields differ.
+    pub update: Vec<(Slug, Vec<&'static str>)>,
+    /// Entries registered as they are.
+    pub unchanged: Vec<Slug>,
+    /// Projects the file registered and no longer lists (only with `prune`).
+    pub remove: Vec<Slug>,
+}
+
+impl CatalogPlan {
+    /// What `registrations` would change in `current` (the registry), pruning the
+    /// file's projects it no longer lists when `prune`.
+    pub fn new<'a>(
+        current: impl IntoIterator<Item = &'a Project>,
+        registrations: &[Registration],
+        prune: bool,
+    ) -> Self {
+        let current: std::collections::HashMap<&Slug, &Project> =
+            current.into_iter().map(|p| (&p.slug, p)).collect();
+        let listed: std::collections::HashSet<&Slug> =
+            registrations.iter().map(|r| &r.slug).collect();
+        let mut plan = CatalogPlan::default();
+        for r in registrations {
+            let Some(p) = current.get(&r.slug) else {
+                plan.create.push(r.slug.clone());
+                continue;
+            };
+            let mut fields = Vec::new();
+            if p.name != r.name {
+                fields.push("name");
+            }
+            if p.hub_url != r.hub_url {
+                fields.push("hub_url");
+            }
+            if p.mesh_namespace != r.mesh_namespace {
+                fields.push("mesh_namespace");
+            }
+            if p.tags != r.tags {
+                fields.push("tags");
+            }
+            if r.heartbeat_interval.is_some() && p.heartbeat_interval != r.heartbeat_interval {
+                fields.push("heartbeat_interval");
+            }
+            if p.origin != r.origin {
+                fields.push("origin");
+            }
+            if fields.is_empty() {
+                plan.unchanged.push(r.slug.clone());
+            } else {
+                plan.update.push((r.slug.clone(), fields));
+            }
+        }
+        if prune {
+            plan.remove = current
+                .values()
+                .filter(|p| p.origin == Origin::File && !listed.contains(&p.slug))
+                .map(|p| p.slug.clone())
+                .collect();
+            plan.remove.sort();
+        }
+        plan
+    }
+}
+
+/// The longest maintenance window.
+pub const MAINTENANCE_MAX: TimeDelta = TimeDelta::days(30);
+/// The longest maintenance reason, in characters.
+pub const MAINTENANCE_REASON_MAX: usize = 200;
+
+/// A planned window during which a project's silence (or self-reported trouble) records
+/// no degraded/offline transition. It ends by itself at `until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Maintenance {
+    /// Why (free text).
+    pub reason: String,
+    /// When it started.
+    pub since: DateTime<Utc>,
+    /// When it ends by itself.
+    pub until: DateTime<Utc>,
+    /// Who started it: the caller's key name, or `anonymous`.
+    pub by: String,
+}
+
+impl Maintenance {
+    /// Whether the window is open at `now`.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        now < self.until
+    }
+}
+
+/// A request to start maintenance, before validation: a reason and an end, given as
+/// `until` (RFC 3339) or `for` (`90s`, `30m`, `2h`, `1d`, or seconds).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MaintenanceInput {
+    /// Required.
+    pub reason: Option<String>,
+    /// The end, as an RFC 3339 date-time.
+    pub until: Option<String>,
+    /// The length, from now.
+    pub duration: Option<String>,
+}
+
+/// `90s`, `30m`, `2h`, `1d`, or a number of seconds.
+fn parse_span(raw: &str) -> Option<TimeDelta> {
+    let s = raw.trim();
+    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: i64 = digits.parse().ok()?;
+    let seconds = match unit.trim() {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    TimeDelta::try_seconds(seconds)
+}
+
+impl MaintenanceInput {
+    /// Validates the request at `now` for the caller `by`: a reason (1–200 characters),
+    /// and exactly one of `until` (in the future) and `for` (positive), the window at
+    /// most [`MAINTENANCE_MAX`] long.
+    pub fn validate(&self, now: DateTime<Utc>, by: &str) -> Result<Maintenance, ValidationError> {
+        // Whole microseconds, as the stores keep every other time.
+        let now = chrono::SubsecRound::trunc_subsecs(now, 6);
+        let reason = trimmed_text(
+            required(&self.reason, "reason")?,
+            "reason",
+            MAINTENANCE_REASON_MAX,
+        )?;
+        let until = match (&self.until, &self.duration) {
+            (Some(_), Some(_)) => {
+                return Err(ValidationError::new(
+                    "for",
+                    "give either until or for, not both",
+                ))
+            }
+            (None, None) => return Err(ValidationError::new("until", "is required (or for)")),
+            (Some(until), None) => {
+                let at = DateTime::parse_from_rfc3339(until.trim())
+                    .map_err(|_| {
+                        ValidationError::new(
+                            "until",
+                            "must be an RFC 3339 date-time such as 2025-11-18T12:00:00Z",
+                        )
+                    })?
+                    .with_timezone(&Utc);
+                if at <= now {
+                    return Err(ValidationError::new("until", "must be in the future"));
+                }
+                at
+            }
+            (None, Some(span)) => {
+                let span = parse_span(span)
+                    .filter(|s| *s > TimeDelta::zero())
+                    .ok_or_else(|| {
+                        ValidationError::new(
+                            "for",
+                            "must be a positive length such as 90s, 30m, 2h or 1d",
+                        )
+                    })?;
+                now.checked_add_signed(span.min(MAINTENANCE_MAX + TimeDelta::seconds(1)))
+                    .ok_or_else(|| ValidationError::new("for", "is out of range"))?
+            }
+        };
+        if until - now > MAINTENANCE_MAX {
+            let field = if self.until.is_some() { "until" } else { "for" };
+            return Err(ValidationError::new(
+                field,
+                format!(
+                    "a maintenance window lasts at most {} days",
+                    MAINTENANCE_MAX.num_days()
+                ),
+            ));
+        }
+        Ok(Maintenance {
+            reason,
+            since: now,
+            until: chrono::SubsecRound::trunc_subsecs(until, 6),
+            by: by.to_owned(),
+        })
+    }
+}
+
+/// The history's reason for a window that starts: `maintenance_started: <reason> (until
+/// <time>, by <who>)`.
+pub fn maintenance_started(m: &Maintenance) -> String {
+    format!(
+        "{}: {} (until {}, by {})",
+        reason::MAINTENANCE_STARTED,
+        m.reason,
+        m.until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        m.by
+    )
+}
+
+/// What [`crate::ProjectRepository::set_maintenance`] does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MaintenanceChange {
+    /// Starts (or replaces) the project's window.
+    Start(Maintenance),
+    /// Ends the project's window at `at`, recording `reason`. With `due`, only a window
+    /// whose `until` is at or before `at` ends (the sweeper ending it by itself).
+    End {
+        /// When it ended.
+        at: DateTime<Utc>,
+        /// What the history records.
+        reason: String,
+        /// Only if its time has come.
+        due: bool,
+    },
+}
+
 /// A project's liveness. Serialized lowercase; deserialized like [`Status::parse`], in
 /// any case, so a query string or YAML file accepts what the API documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -466,6 +764,12 @@ pub struct Project {
     /// How far the sender's clock was behind ours (seconds, negative: ahead) in the
     /// heartbeats this replica heard, as last observed (memory only, not stored).
     pub clock_skew_seconds: Option<f64>,
+    /// The heartbeat interval it registered, if any (its thresholds follow it).
+    pub heartbeat_interval: Option<HeartbeatInterval>,
+    /// Its maintenance window, while one is recorded.
+    pub maintenance: Option<Maintenance>,
+    /// Where its last registration came from.
+    pub origin: Origin,
     /// When it was first registered.
     pub created_at: DateTime<Utc>,
     /// When a registration or patch last changed it.
@@ -491,6 +795,8 @@ pub struct RegistrationInput {
     #[serde(default)]
     /// A JSON object; no metadata when absent or null.
     pub metadata: Option<serde_json::Value>,
+    /// Seconds; absent keeps what the project had (none: the default thresholds).
+    pub heartbeat_interval: Option<i64>,
 }
 
 /// A validated registration: what an upsert writes. It never carries status or
@@ -509,6 +815,11 @@ pub struct Registration {
     pub tags: Tags,
     /// The metadata (replacing any the project had).
     pub metadata: Metadata,
+    /// The heartbeat interval; `None` keeps the one the project had.
+    pub heartbeat_interval: Option<HeartbeatInterval>,
+    /// Where it comes from (set by the caller; [`RegistrationInput::validate`] gives
+    /// [`Origin::Api`]).
+    pub origin: Origin,
 }
 
 fn required<'a>(value: &'a Option<String>, field: &str) -> Result<&'a str, ValidationError> {
@@ -532,6 +843,10 @@ impl RegistrationInput {
             Some(raw) => Metadata::from_json(raw.clone())?,
             None => Metadata::default(),
         };
+        let heartbeat_interval = self
+            .heartbeat_interval
+            .map(|s| HeartbeatInterval::from_seconds(s, "heartbeat_interval"))
+            .transpose()?;
         Ok(Registration {
             slug,
             name,
@@ -539,6 +854,8 @@ impl RegistrationInput {
             mesh_namespace,
             tags,
             metadata,
+            heartbeat_interval,
+            origin: Origin::Api,
         })
     }
 }
@@ -554,6 +871,8 @@ pub struct ProjectPatch {
     pub tags: Option<Tags>,
     /// Keys of metadata to set or remove (merged into the old ones).
     pub metadata: Option<MetadataPatch>,
+    /// A new heartbeat interval; `Some(None)` removes it (the default thresholds).
+    pub heartbeat_interval: Option<Option<HeartbeatInterval>>,
 }
 
 impl ProjectPatch {
@@ -563,6 +882,7 @@ impl ProjectPatch {
             && self.hub_url.is_none()
             && self.tags.is_none()
             && self.metadata.is_none()
+            && self.heartbeat_interval.is_none()
     }
 }
 
@@ -722,6 +1042,19 @@ pub mod reason {
     pub const HEARTBEAT_LATE: &str = "heartbeat_late";
     /// No heartbeat for `offline_after`.
     pub const HEARTBEAT_TIMEOUT: &str = "heartbeat_timeout";
+    /// A maintenance window started (details follow after `: `); the status is unchanged.
+    pub const MAINTENANCE_STARTED: &str = "maintenance_started";
+    /// A maintenance window ended (how follows after `: `); the status is unchanged.
+    pub const MAINTENANCE_ENDED: &str = "maintenance_ended";
+    /// The project was removed (why follows after `: `: [`DELETED`] or [`EXPIRED`]);
+    /// the last row of its history.
+    pub const REMOVED: &str = "removed";
+    /// Removed on request.
+    pub const DELETED: &str = "deleted";
+    /// Removed by the sweeper: offline for longer than `FEDERATION_DEREGISTER_AFTER`.
+    pub const EXPIRED: &str = "expired";
+    /// Removed by the catalog file: it registered the project and no longer lists it.
+    pub const PRUNED: &str = "pruned";
 }
 
 /// A change of a project's status.
@@ -760,6 +1093,72 @@ pub struct PresenceRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // ---- Maintenance -------------------------------------------------------------
+
+    fn window(reason: Option<&str>, until: Option<&str>, span: Option<&str>) -> MaintenanceInput {
+        MaintenanceInput {
+            reason: reason.map(str::to_owned),
+            until: until.map(str::to_owned),
+            duration: span.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn maintenance_needs_a_reason_and_exactly_one_end_in_the_next_30_days() {
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2025, 11, 18, 12, 0, 0).unwrap();
+        let m = window(Some(" upgrade "), None, Some("30m"))
+            .validate(now, "key:ab12")
+            .unwrap();
+        assert_eq!(
+            (m.reason.as_str(), m.until - now, m.since, m.by.as_str()),
+            ("upgrade", TimeDelta::minutes(30), now, "key:ab12")
+        );
+        assert!(m.is_active(now) && !m.is_active(m.until));
+        for (span, secs) in [("90s", 90), ("2h", 7200), ("1d", 86_400), ("600", 600)] {
+            let m = window(Some("x"), None, Some(span))
+                .validate(now, "anonymous")
+                .unwrap();
+            assert_eq!(m.until - now, TimeDelta::seconds(secs), "{span}");
+        }
+        let m = window(Some("x"), Some("2025-11-18T13:00:00+01:00"), None);
+        assert!(
+            m.validate(now, "a").is_err(),
+            "an hour ahead in +01:00 is now"
+        );
+        let m = window(Some("x"), Some("2025-11-18T13:00:00Z"), None)
+            .validate(now, "a")
+            .unwrap();
+        assert_eq!(m.until - now, TimeDelta::hours(1));
+        let field = |w: MaintenanceInput| w.validate(now, "a").unwrap_err().field;
+        assert_eq!(field(window(None, None, Some("1h"))), "reason");
+        assert_eq!(field(window(Some(" "), None, Some("1h"))), "reason");
+        assert_eq!(field(window(Some("x"), None, None)), "until");
+        assert_eq!(
+            field(window(Some("x"), Some("2025-11-18T13:00:00Z"), Some("1h"))),
+            "for"
+        );
+        assert_eq!(field(window(Some("x"), Some("tomorrow"), None)), "until");
+        assert_eq!(
+            field(window(Some("x"), Some("2025-11-18T11:00:00Z"), None)),
+            "until"
+        );
+        assert_eq!(
+            field(window(Some("x"), Some("2026-11-18T11:00:00Z"), None)),
+            "until"
+        );
+        for bad in [
+            "0s",
+            "-5m",
+            "5 weeks",
+            "1y",
+            "",
+            "99999999999999999999d",
+            "31d",
+        ] {
+            assert_eq!(field(window(Some("x"), None, Some(bad))), "for", "{bad}");
+        }
+    }
 
     fn field_of<T: fmt::Debug>(r: Result<T, ValidationError>) -> String {
         r.expect_err("should be rejected").field
@@ -1141,6 +1540,7 @@ mod tests {
             mesh_namespace: None,
             tags: None,
             metadata: None,
+            heartbeat_interval: None,
         }
     }
 

@@ -16,12 +16,22 @@ pub const MAX_CLOCK_SKEW: TimeDelta = TimeDelta::seconds(300);
 /// is measured on our clock (when a heartbeat arrives), so a sender whose clock is
 /// behind by up to this much has no effect on its status.
 pub const MAX_HEARTBEAT_AGE: TimeDelta = TimeDelta::seconds(3600);
+/// The shortest offline threshold a declared heartbeat interval can give, by default.
+pub const DEFAULT_DEADLINE_MIN: Duration = Duration::from_secs(5);
+/// The longest offline threshold a declared heartbeat interval can give, by default.
+pub const DEFAULT_DEADLINE_MAX: Duration = Duration::from_secs(24 * 3600);
+/// A project that declares its interval is offline after this many intervals of silence
+/// (degraded after two thirds of that: two intervals).
+pub const INTERVALS_TO_OFFLINE: i32 = 3;
 
 /// When silence turns a project degraded, then offline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatusPolicy {
     degraded_after: Option<TimeDelta>,
     offline_after: TimeDelta,
+    deadline_min: TimeDelta,
+    deadline_max: TimeDelta,
+    deregister_after: Option<TimeDelta>,
 }
 
 impl Default for StatusPolicy {
@@ -30,6 +40,9 @@ impl Default for StatusPolicy {
         Self {
             degraded_after: Some(TimeDelta::seconds(DEFAULT_DEGRADED_AFTER.as_secs() as i64)),
             offline_after: TimeDelta::seconds(DEFAULT_OFFLINE_AFTER.as_secs() as i64),
+            deadline_min: TimeDelta::seconds(DEFAULT_DEADLINE_MIN.as_secs() as i64),
+            deadline_max: TimeDelta::seconds(DEFAULT_DEADLINE_MAX.as_secs() as i64),
+            deregister_after: None,
         }
     }
 }
@@ -57,10 +70,69 @@ impl StatusPolicy {
             }
             Some(d)
         };
+        let defaults = Self::default();
         Ok(Self {
             degraded_after: degraded,
             offline_after: offline,
+            deadline_min: defaults.deadline_min,
+            deadline_max: defaults.deadline_max,
+            deregister_after: None,
         })
+    }
+
+    /// Bounds the offline threshold that a declared heartbeat interval gives
+    /// (`3 × interval`, kept within `min..=max`).
+    pub fn with_deadline_bounds(
+        mut self,
+        min: Duration,
+        max: Duration,
+    ) -> Result<Self, ValidationError> {
+        let min_delta = to_delta(min, "deadline_min")?;
+        let max_delta = to_delta(max, "deadline_max")?;
+        if min_delta < TimeDelta::seconds(2) {
+            return Err(ValidationError::new("deadline_min", "must be at least 2s"));
+        }
+        if max_delta < min_delta {
+            return Err(ValidationError::new(
+                "deadline_max",
+                format!(
+                    "must not be shorter than deadline_min ({}s)",
+                    min.as_secs_f64()
+                ),
+            ));
+        }
+        self.deadline_min = min_delta;
+        self.deadline_max = max_delta;
+        Ok(self)
+    }
+
+    /// Removes projects offline for longer than `after` (Consul's
+    /// `deregister_critical_service_after`); zero turns it off (the default).
+    pub fn with_deregister_after(mut self, after: Duration) -> Result<Self, ValidationError> {
+        self.deregister_after = if after.is_zero() {
+            None
+        } else {
+            Some(to_delta(after, "deregister_after")?)
+        };
+        Ok(self)
+    }
+
+    /// How long a project may stay offline before it is removed; `None`: for ever.
+    pub fn deregister_after(&self) -> Option<TimeDelta> {
+        self.deregister_after
+    }
+
+    /// The thresholds (degraded, offline) for a project with this declared interval; the
+    /// service-wide ones without. With an interval: offline after
+    /// [`INTERVALS_TO_OFFLINE`] intervals within the deadline bounds, degraded after two
+    /// thirds of that (two intervals), unless lateness-degraded is turned off.
+    pub fn thresholds(&self, interval: Option<TimeDelta>) -> (Option<TimeDelta>, TimeDelta) {
+        let Some(interval) = interval else {
+            return (self.degraded_after, self.offline_after);
+        };
+        let offline = (interval * INTERVALS_TO_OFFLINE).clamp(self.deadline_min, self.deadline_max);
+        let degraded = self.degraded_after.map(|_| offline * 2 / 3);
+        (degraded, offline)
     }
 
     /// Silence after which a project is degraded; `None` when lateness does not degrade.
@@ -96,6 +168,42 @@ mod tests {
             Ok(p),
             StatusPolicy::new(DEFAULT_DEGRADED_AFTER, DEFAULT_OFFLINE_AFTER)
         );
+    }
+
+    #[test]
+    fn a_declared_interval_gives_two_and_three_intervals_within_the_bounds() {
+        let p = StatusPolicy::default();
+        let secs = TimeDelta::seconds;
+        assert_eq!(p.thresholds(None), (Some(secs(60)), secs(90)));
+        assert_eq!(p.thresholds(Some(secs(5))), (Some(secs(10)), secs(15)));
+        assert_eq!(p.thresholds(Some(secs(30))), (Some(secs(60)), secs(90)));
+        // 3 × 1 s is below the 5 s floor: the floor, degraded at two thirds of it.
+        let (degraded, offline) = p.thresholds(Some(secs(1)));
+        assert_eq!(offline, secs(5));
+        assert!(degraded.is_some_and(|d| d < offline && d > TimeDelta::zero()));
+        let bounded = p
+            .with_deadline_bounds(Duration::from_secs(20), Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(bounded.thresholds(Some(secs(5))).1, secs(20));
+        assert_eq!(
+            bounded.thresholds(Some(secs(3600))),
+            (Some(secs(40)), secs(60))
+        );
+        let no_lateness = StatusPolicy::new(Duration::ZERO, Duration::from_secs(90)).unwrap();
+        assert_eq!(no_lateness.thresholds(Some(secs(5))), (None, secs(15)));
+    }
+
+    #[test]
+    fn deadline_bounds_are_checked() {
+        let p = StatusPolicy::default();
+        let e = p
+            .with_deadline_bounds(Duration::from_secs(1), Duration::from_secs(60))
+            .unwrap_err();
+        assert_eq!(e.field, "deadline_min");
+        let e = p
+            .with_deadline_bounds(Duration::from_secs(60), Duration::from_secs(10))
+            .unwrap_err();
+        assert_eq!(e.field, "deadline_max");
     }
 
     #[test]

@@ -12,8 +12,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::error::{EventError, RepositoryError};
 use crate::model::{
-    ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Transition,
-    Upserted,
+    CatalogApplied, ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage,
+    ProjectPatch, Registration, Slug, Transition, Upserted,
 };
 use crate::replication::{ChangesSince, Snapshot, Term};
 
@@ -31,11 +31,31 @@ pub trait ProjectRepository: Send + Sync + 'static {
         registrations: &[Registration],
     ) -> Result<Vec<Upserted>, RepositoryError>;
 
+    /// Applies the catalog file in one transaction: upserts every registration and,
+    /// with `prune`, removes (reason `pruned`, as [`Self::delete`] does) every project
+    /// whose origin is the file and that the registrations do not list.
+    async fn apply_catalog(
+        &self,
+        registrations: &[Registration],
+        prune: bool,
+    ) -> Result<CatalogApplied, RepositoryError>;
+
     /// Changes descriptive fields; `None` when no such project exists.
     async fn update(
         &self,
         slug: &Slug,
         patch: &ProjectPatch,
+    ) -> Result<Option<Project>, RepositoryError>;
+
+    /// Starts or ends the project's maintenance window, recording it in the history (a
+    /// row from its status to the same status, with the reason) and in the change log
+    /// (`updated`), in one transaction. `None` when no such project exists; the project
+    /// unchanged, with nothing written, when [`MaintenanceChange::End`] finds no window
+    /// to end.
+    async fn set_maintenance(
+        &self,
+        slug: &Slug,
+        change: &MaintenanceChange,
     ) -> Result<Option<Project>, RepositoryError>;
 
     /// The project with this slug, if registered.
@@ -44,8 +64,10 @@ pub trait ProjectRepository: Send + Sync + 'static {
     /// Projects matching the filter in slug order, with the total that match.
     async fn list(&self, filter: &ListFilter) -> Result<ProjectPage, RepositoryError>;
 
-    /// Removes a project with its tags and history; `false` when there was none.
-    async fn delete(&self, slug: &Slug) -> Result<bool, RepositoryError>;
+    /// Removes a project with its tags, recording why (`deleted`, `expired`) in the
+    /// change log and as a last history row (`removed: <why>`, from its status to the
+    /// same); its history stays readable by slug. `false` when there was none.
+    async fn delete(&self, slug: &Slug, why: &str) -> Result<bool, RepositoryError>;
 
     /// Every project's liveness, to load the presence table at start.
     async fn presence_snapshot(&self) -> Result<Vec<PresenceRecord>, RepositoryError>;
@@ -62,7 +84,8 @@ pub trait ProjectRepository: Send + Sync + 'static {
         term: Term,
     ) -> Result<(), RepositoryError>;
 
-    /// A project's transitions, newest first; `None` when no such project exists.
+    /// A project's transitions, newest first, also after it was removed; `None` when
+    /// no project with this slug ever had any and none exists.
     async fn history(
         &self,
         slug: &Slug,

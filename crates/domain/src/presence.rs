@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::heartbeat::{Heartbeat, Reported};
-use crate::model::{reason, PresenceRecord, Slug, Status, Transition, Version};
+use crate::model::{reason, HeartbeatInterval, PresenceRecord, Slug, Status, Transition, Version};
 use crate::policy::StatusPolicy;
 
 /// Canaries that may go unanswered in a row before the link counts as broken.
@@ -38,6 +38,24 @@ struct Entry {
     version: Option<Version>,
     last_heartbeat_at: Option<DateTime<Utc>>,
     dirty: bool,
+    /// The interval the project registered.
+    registered: Option<TimeDelta>,
+    /// The interval its heartbeats declare (held in memory only; wins over `registered`).
+    declared: Option<TimeDelta>,
+    /// The end of its maintenance window, while one is recorded.
+    maintenance_until: Option<DateTime<Utc>>,
+    /// When it was registered (a project never heard is offline since then).
+    registered_at: Option<DateTime<Utc>>,
+}
+
+impl Entry {
+    fn interval(&self) -> Option<TimeDelta> {
+        self.declared.or(self.registered)
+    }
+
+    fn in_maintenance(&self, now: DateTime<Utc>) -> bool {
+        self.maintenance_until.is_some_and(|until| now < until)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,9 +246,89 @@ impl Presence {
                 version: None,
                 last_heartbeat_at: None,
                 dirty: false,
+                registered: None,
+                declared: None,
+                maintenance_until: None,
+                registered_at: None,
             },
         );
         true
+    }
+
+    /// Sets the heartbeat interval a project registered (`None`: the default thresholds,
+    /// unless its heartbeats declare one).
+    pub fn set_interval(&mut self, slug: &Slug, interval: Option<HeartbeatInterval>) {
+        if let Some(entry) = self.entries.get_mut(slug) {
+            entry.registered = interval.map(HeartbeatInterval::as_delta);
+        }
+    }
+
+    /// Sets the end of a project's maintenance window (`None`: no window). Until then
+    /// silence and self-reported trouble change nothing; from then the rules apply at
+    /// once.
+    pub fn set_maintenance(&mut self, slug: &Slug, until: Option<DateTime<Utc>>) {
+        if let Some(entry) = self.entries.get_mut(slug) {
+            entry.maintenance_until = until;
+        }
+    }
+
+    /// Projects whose maintenance window has ended by `now` but is still recorded, with
+    /// its end (for the leader to record the end).
+    pub fn maintenance_due(&self, now: DateTime<Utc>) -> Vec<(Slug, DateTime<Utc>)> {
+        self.entries
+            .iter()
+            .filter_map(|(slug, e)| match e.maintenance_until {
+                Some(until) if until <= now => Some((slug.clone(), until)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Records when a project was registered (offline since then until heard).
+    pub fn set_registered_at(&mut self, slug: &Slug, at: DateTime<Utc>) {
+        if let Some(entry) = self.entries.get_mut(slug) {
+            entry.registered_at = Some(at);
+        }
+    }
+
+    /// Projects offline for longer than the policy's `deregister_after` at `now` (none
+    /// when it is off): offline since their last heartbeat plus their own offline
+    /// threshold, or since registration when never heard. Projects in maintenance, and
+    /// every project while the partition guard holds, are kept.
+    pub fn expired(&self, now: DateTime<Utc>) -> Vec<Slug> {
+        let Some(after) = self.policy.deregister_after() else {
+            return Vec::new();
+        };
+        if self.guard(now).is_active() {
+            return Vec::new();
+        }
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.status == Status::Offline && !e.in_maintenance(now))
+            .filter_map(|(slug, e)| {
+                let (_, offline_after) = self.policy.thresholds(e.interval());
+                let since = e
+                    .last_heartbeat_at
+                    .map(|t| t + offline_after)
+                    .or(e.registered_at)?;
+                (now - since > after).then(|| slug.clone())
+            })
+            .collect()
+    }
+
+    /// How many projects are in an open maintenance window at `now`.
+    pub fn in_maintenance(&self, now: DateTime<Utc>) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.in_maintenance(now))
+            .count()
+    }
+
+    /// The thresholds (degraded, offline) the project is judged by.
+    pub fn thresholds(&self, slug: &Slug) -> Option<(Option<TimeDelta>, TimeDelta)> {
+        self.entries
+            .get(slug)
+            .map(|e| self.policy.thresholds(e.interval()))
     }
 
     /// Takes the recorded status of a known project as its own, without a transition
@@ -257,6 +355,10 @@ impl Presence {
                 version: record.version,
                 last_heartbeat_at: record.last_heartbeat_at,
                 dirty: false,
+                registered: None,
+                declared: None,
+                maintenance_until: None,
+                registered_at: None,
             },
         );
         true
@@ -310,6 +412,9 @@ impl Presence {
                 entry.version = Some(v.clone());
             }
         }
+        if let Some(interval) = hb.interval {
+            entry.declared = Some(interval.as_delta());
+        }
         let (status, status_reason, transition_reason) = match &hb.reported {
             Reported::Online => (Status::Online, None, reason::HEARTBEAT.to_owned()),
             Reported::Degraded { reasons } => {
@@ -320,6 +425,12 @@ impl Presence {
                 };
                 (Status::Degraded, Some(r.clone()), r)
             }
+        };
+        // In maintenance a project's own word on trouble records nothing either.
+        let status = if entry.in_maintenance(now) && status == Status::Degraded {
+            entry.status
+        } else {
+            status
         };
         let changed = entry.status != status;
         if changed {
@@ -408,12 +519,14 @@ impl Presence {
     /// heartbeat minus `offline_after`, at least zero. Projects that never sent a
     /// heartbeat (registered, never seen) are not counted.
     pub fn longest_offline(&self, now: DateTime<Utc>) -> Option<TimeDelta> {
-        let offline_after = self.policy.offline_after();
         self.entries
             .values()
-            .filter(|e| e.status == Status::Offline)
-            .filter_map(|e| e.last_heartbeat_at)
-            .map(|at| (now - at - offline_after).max(TimeDelta::zero()))
+            .filter(|e| e.status == Status::Offline && !e.in_maintenance(now))
+            .filter_map(|e| {
+                let (_, offline_after) = self.policy.thresholds(e.interval());
+                e.last_heartbeat_at
+                    .map(|at| (now - at - offline_after).max(TimeDelta::zero()))
+            })
             .max()
     }
 
@@ -455,15 +568,14 @@ impl Presence {
     }
 
     fn sweep(&mut self, now: DateTime<Utc>) -> Option<MassExpiry> {
-        let offline_after = self.policy.offline_after();
-        let degraded_after = self.policy.degraded_after();
         let mut live = 0usize;
         let mut expired = 0usize;
         for (slug, entry) in &mut self.entries {
-            if entry.status == Status::Offline {
+            if entry.status == Status::Offline || entry.in_maintenance(now) {
                 continue;
             }
             live += 1;
+            let (degraded_after, offline_after) = self.policy.thresholds(entry.interval());
             let silence = entry.last_heartbeat_at.map(|t| now - t);
             let (to, why) = match silence {
                 Some(s) if s < offline_after => match degraded_after {
@@ -550,6 +662,7 @@ mod tests {
             version: None,
             sent_at: None,
             reported: Reported::Online,
+            interval: None,
         }
     }
 
@@ -980,6 +1093,110 @@ mod tests {
         assert_eq!(p.tick(t0() + secs(70)).transitions[0].to, Degraded);
     }
 
+    fn beating_every(s: &str, seconds: i64) -> Heartbeat {
+        Heartbeat {
+            interval: Some(HeartbeatInterval::from_seconds(seconds, "interval").unwrap()),
+            ..hb(s)
+        }
+    }
+
+    /// The offline transition of `s` in a flush, if any.
+    fn went_offline(f: &Flush, s: &str) -> bool {
+        f.transitions
+            .iter()
+            .any(|t| t.slug.as_str() == s && t.to == Offline)
+    }
+
+    #[test]
+    fn a_5s_project_and_a_30s_project_are_each_judged_by_their_own_interval_in_one_sweep() {
+        let mut p = table(&["fast", "slow", "plain"]);
+        // `fast` declares 5 s in its heartbeats; `slow` registered 30 s; `plain` neither.
+        p.set_interval(
+            &slug("slow"),
+            Some(HeartbeatInterval::from_seconds(30, "heartbeat_interval").unwrap()),
+        );
+        p.heartbeat(&beating_every("fast", 5), t0());
+        p.heartbeat(&hb("slow"), t0());
+        p.heartbeat(&hb("plain"), t0());
+        p.tick(t0());
+        // fast: degraded at 2 × 5 s, offline at 3 × 5 s, within one 1 s tick of each.
+        let f = p.tick(t0() + secs(10));
+        assert_eq!(
+            moves(&f),
+            vec![mv("fast", Online, Degraded, "heartbeat_late")]
+        );
+        assert!(!went_offline(&p.tick(t0() + secs(14)), "fast"));
+        let f = p.tick(t0() + secs(15));
+        assert_eq!(
+            moves(&f),
+            vec![mv("fast", Degraded, Offline, "heartbeat_timeout")]
+        );
+        // slow: 60 s and 90 s (2 × and 3 × 30 s); plain keeps the defaults, the same here.
+        let f = p.tick(t0() + secs(60));
+        assert_eq!(f.transitions.len(), 2, "{:?}", moves(&f));
+        let f = p.tick(t0() + secs(90));
+        assert!(went_offline(&f, "slow") && went_offline(&f, "plain"));
+    }
+
+    #[test]
+    fn a_declared_interval_wins_over_the_registered_one_and_can_be_removed() {
+        let mut p = table(&["a"]);
+        let five = HeartbeatInterval::from_seconds(5, "heartbeat_interval").unwrap();
+        p.set_interval(&slug("a"), Some(five));
+        assert_eq!(p.thresholds(&slug("a")), Some((Some(secs(10)), secs(15))));
+        p.heartbeat(&beating_every("a", 20), t0());
+        assert_eq!(p.thresholds(&slug("a")), Some((Some(secs(40)), secs(60))));
+        // The registered one changes; the heartbeat's still wins.
+        p.set_interval(&slug("a"), None);
+        assert_eq!(p.thresholds(&slug("a")), Some((Some(secs(40)), secs(60))));
+        let mut q = table(&["b"]);
+        q.set_interval(&slug("b"), Some(five));
+        q.set_interval(&slug("b"), None);
+        assert_eq!(q.thresholds(&slug("b")), Some((Some(secs(60)), secs(90))));
+        assert_eq!(q.thresholds(&slug("nope")), None);
+    }
+
+    #[test]
+    fn maintenance_holds_silence_and_self_reports_and_ends_by_itself_at_once() {
+        let mut p = table(&["kept", "other"]);
+        p.heartbeat(&hb("kept"), t0());
+        p.heartbeat(&hb("other"), t0());
+        p.tick(t0());
+        let until = t0() + secs(600);
+        p.set_maintenance(&slug("kept"), Some(until));
+        assert_eq!(p.in_maintenance(t0()), 1);
+        // Its own word on trouble records nothing while the window is open.
+        p.heartbeat(&hb_degraded("kept", &["restarting"]), t0() + secs(1));
+        assert_eq!(status(&p, "kept"), Online);
+        // Ten minutes of silence: `other` goes degraded then offline, `kept` nothing.
+        let mut moved = Vec::new();
+        for s in (2..600).step_by(7) {
+            moved.extend(moves(&p.tick(t0() + secs(s))));
+        }
+        assert!(moved.iter().all(|m| m.0 == "other"), "{moved:?}");
+        assert_eq!(moved.len(), 2);
+        assert_eq!(p.longest_offline(t0() + secs(599)), Some(secs(599 - 90)));
+        assert!(p.maintenance_due(t0() + secs(599)).is_empty());
+        // At its end the normal rules apply at once: long silent, so offline.
+        assert_eq!(p.maintenance_due(until), vec![(slug("kept"), until)]);
+        let f = p.tick(until);
+        assert_eq!(
+            moves(&f),
+            vec![mv("kept", Online, Offline, "heartbeat_timeout")]
+        );
+        assert_eq!(p.in_maintenance(until), 0);
+        p.set_maintenance(&slug("kept"), None);
+        assert!(p.maintenance_due(until).is_empty());
+    }
+
+    #[test]
+    fn longest_offline_counts_from_each_projects_own_threshold() {
+        let mut p = table(&["fast"]);
+        p.heartbeat(&beating_every("fast", 5), t0());
+        p.tick(t0() + secs(15));
+        assert_eq!(p.longest_offline(t0() + secs(25)), Some(secs(10)));
+    }
+
     #[test]
     fn heartbeat_version_is_kept_and_flushed() {
         let mut p = table(&["alpha"]);
@@ -1380,6 +1597,7 @@ mod tests {
             version: None,
             sent_at: None,
             reported: Reported::Online,
+            interval: None,
         };
         p.heartbeat(&hb, t0());
         assert_eq!(p.advance(t0() + secs(60)), None);

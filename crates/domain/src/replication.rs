@@ -33,8 +33,12 @@ pub enum ChangeKind {
     Registered,
     /// A project's descriptive fields changed (REST upsert or patch, the catalog file).
     Updated,
-    /// A project was removed.
-    Deleted,
+    /// A project was removed: `deleted` (on request) or `expired` (offline for longer
+    /// than `FEDERATION_DEREGISTER_AFTER`).
+    Deleted {
+        /// Why.
+        reason: Option<String>,
+    },
     /// A project's status changed.
     Transition(Transition),
 }
@@ -45,7 +49,7 @@ impl ChangeKind {
         match self {
             ChangeKind::Registered => "registered",
             ChangeKind::Updated => "updated",
-            ChangeKind::Deleted => "deleted",
+            ChangeKind::Deleted { .. } => "deleted",
             ChangeKind::Transition(_) => "transition",
         }
     }
@@ -176,7 +180,7 @@ impl Registry {
             }
             self.revision = change.revision;
             match (&change.kind, &change.project) {
-                (ChangeKind::Deleted, _) => {
+                (ChangeKind::Deleted { .. }, _) => {
                     self.projects.remove(&change.slug);
                 }
                 (_, Some(project)) => {
@@ -311,6 +315,9 @@ mod tests {
             version: None,
             last_heartbeat_at: None,
             clock_skew_seconds: None,
+            heartbeat_interval: None,
+            maintenance: None,
+            origin: crate::model::Origin::Api,
             created_at: t(0),
             updated_at: t(0),
         }
@@ -346,10 +353,20 @@ mod tests {
         assert_eq!(applied.len(), 2);
         assert_eq!(r.revision(), 3);
         // A slower reader's copy of the same range changes nothing.
-        let again = r.apply(vec![change(3, ChangeKind::Deleted, None, "b")]);
+        let again = r.apply(vec![change(
+            3,
+            ChangeKind::Deleted { reason: None },
+            None,
+            "b",
+        )]);
         assert!(again.is_empty());
         assert!(r.get(&Slug::parse("b").unwrap()).is_some());
-        r.apply(vec![change(4, ChangeKind::Deleted, None, "b")]);
+        r.apply(vec![change(
+            4,
+            ChangeKind::Deleted { reason: None },
+            None,
+            "b",
+        )]);
         assert!(r.get(&Slug::parse("b").unwrap()).is_none());
         assert_eq!(r.revision(), 4);
     }

@@ -9,8 +9,9 @@ use thiserror::Error;
 use crate::error::{RepositoryError, ServiceError, ValidationError};
 use crate::heartbeat::{self, HeartbeatError};
 use crate::model::{
-    reason, ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, Registration,
-    RegistrationInput, Slug, Status, Transition, Upserted,
+    reason, CatalogApplied, CatalogPlan, ListFilter, MaintenanceChange, MaintenanceInput,
+    PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, RegistrationInput, Slug,
+    Status, Transition, Upserted,
 };
 use crate::policy::StatusPolicy;
 use crate::ports::{ChangeLog, Clock, HeartbeatRelay, Lease, ProjectRepository, StatusEvents};
@@ -53,6 +54,8 @@ pub struct TickReport {
     pub mass_expiry: Option<MassExpiry>,
     /// This replica does not hold the sweeper lease: it wrote nothing.
     pub follower: bool,
+    /// Projects removed for being offline longer than `deregister_after`.
+    pub expired: usize,
 }
 
 /// A tick whose batch the store refused; the batch was put back for the next tick.
@@ -149,6 +152,8 @@ pub struct Federation {
     on_change: Mutex<Vec<ChangeListener>>,
     /// When the log was last read to its end.
     followed_at: Mutex<Option<DateTime<Utc>>>,
+    /// Projects this replica removed by expiry.
+    expired: std::sync::atomic::AtomicU64,
 }
 
 /// A sender's clock further off than this (seconds) is logged, once per project.
@@ -178,6 +183,15 @@ fn stored_liveness(p: &Project) -> PresenceRecord {
         version: p.version.clone(),
         last_heartbeat_at: p.last_heartbeat_at,
     }
+}
+
+/// Puts a stored project into the presence table: adopted when new (see
+/// [`stored_liveness`]), its registered heartbeat interval taken either way.
+fn admit(presence: &mut Presence, p: &Project) {
+    presence.adopt(stored_liveness(p));
+    presence.set_interval(&p.slug, p.heartbeat_interval);
+    presence.set_maintenance(&p.slug, p.maintenance.as_ref().map(|m| m.until));
+    presence.set_registered_at(&p.slug, p.created_at);
 }
 
 fn path_slug(raw: &str) -> Result<Slug, ServiceError> {
@@ -236,6 +250,7 @@ impl Federation {
             transitions: TransitionCounters::default(),
             on_change: Mutex::new(Vec::new()),
             followed_at: Mutex::new(None),
+            expired: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -276,7 +291,15 @@ impl Federation {
         let snapshot = self.log.snapshot().await?;
         let n = snapshot.projects.len();
         let records = snapshot.projects.iter().map(stored_liveness).collect();
-        self.presence().load(records);
+        {
+            let mut presence = self.presence();
+            presence.load(records);
+            for p in &snapshot.projects {
+                presence.set_interval(&p.slug, p.heartbeat_interval);
+                presence.set_maintenance(&p.slug, p.maintenance.as_ref().map(|m| m.until));
+                presence.set_registered_at(&p.slug, p.created_at);
+            }
+        }
         self.registry_mut().load(snapshot);
         *self.followed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(self.clock.now());
         Ok(n)
@@ -377,12 +400,10 @@ impl Federation {
         let mut presence = self.presence();
         for change in changes {
             match (&change.kind, &change.project) {
-                (ChangeKind::Deleted, _) => {
+                (ChangeKind::Deleted { .. }, _) => {
                     presence.remove(&change.slug);
                 }
-                (_, Some(project)) => {
-                    presence.adopt(stored_liveness(project));
-                }
+                (_, Some(project)) => admit(&mut presence, project),
                 (_, None) => {}
             }
         }
@@ -404,7 +425,7 @@ impl Federation {
                 presence.remove(slug);
             }
             for p in &snapshot.projects {
-                presence.adopt(stored_liveness(p));
+                admit(&mut presence, p);
             }
         }
         self.registry_mut().load(snapshot);
@@ -480,18 +501,35 @@ impl Federation {
         let upserted = self.repo.upsert(&registration).await?;
         {
             let mut presence = self.presence();
-            presence.adopt(stored_liveness(&upserted.project));
+            admit(&mut presence, &upserted.project);
             presence.register(&registration.slug);
         }
         self.catch_up().await;
         Ok(upserted)
     }
 
-    /// Registers every entry in one transaction (the catalog file): all or none.
+    /// Registers every entry in one transaction (bulk registration): all or none.
     pub async fn register_all(
         &self,
         registrations: &[Registration],
     ) -> Result<Vec<Upserted>, ServiceError> {
+        Ok(self.apply_catalog(registrations, false).await?.upserted)
+    }
+
+    /// What applying `registrations` (with `prune`) would change, from the registry.
+    pub fn plan_catalog(&self, registrations: &[Registration], prune: bool) -> CatalogPlan {
+        let registry = self.registry();
+        let all = registry.list(&ListFilter::default());
+        CatalogPlan::new(&all.items, registrations, prune)
+    }
+
+    /// Applies a catalog in one transaction, all or none: registers every entry and,
+    /// with `prune`, removes the projects the file registered and no longer lists.
+    pub async fn apply_catalog(
+        &self,
+        registrations: &[Registration],
+        prune: bool,
+    ) -> Result<CatalogApplied, ServiceError> {
         let mut seen = std::collections::HashSet::new();
         for (i, r) in registrations.iter().enumerate() {
             if !seen.insert(&r.slug) {
@@ -502,18 +540,21 @@ impl Federation {
                 .into());
             }
         }
-        let upserted = self.repo.upsert_all(registrations).await?;
+        let applied = self.repo.apply_catalog(registrations, prune).await?;
         {
             let mut presence = self.presence();
-            for u in &upserted {
-                presence.adopt(stored_liveness(&u.project));
+            for u in &applied.upserted {
+                admit(&mut presence, &u.project);
             }
             for r in registrations {
                 presence.register(&r.slug);
             }
+            for slug in &applied.removed {
+                presence.remove(slug);
+            }
         }
         self.catch_up().await;
-        Ok(upserted)
+        Ok(applied)
     }
 
     /// A project as the registry holds it (memory: no store round trip), with the
@@ -540,14 +581,119 @@ impl Federation {
             .update(&slug, patch)
             .await?
             .ok_or_else(|| ServiceError::NotFound(slug.to_string()))?;
+        self.presence()
+            .set_interval(&project.slug, project.heartbeat_interval);
         self.catch_up().await;
         Ok(project)
+    }
+
+    /// Starts (or replaces) a maintenance window for `by` (the caller's key name, or
+    /// `anonymous`): until it ends no degraded/offline transition is recorded for the
+    /// project. Recorded in its history and the change log.
+    pub async fn start_maintenance(
+        &self,
+        slug: &str,
+        input: &MaintenanceInput,
+        by: &str,
+    ) -> Result<Project, ServiceError> {
+        let slug = path_slug(slug)?;
+        let maintenance = input.validate(self.clock.now(), by)?;
+        let project = self
+            .repo
+            .set_maintenance(&slug, &MaintenanceChange::Start(maintenance))
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(slug.to_string()))?;
+        self.presence()
+            .set_maintenance(&slug, project.maintenance.as_ref().map(|m| m.until));
+        self.catch_up().await;
+        Ok(project)
+    }
+
+    /// Ends a project's maintenance window now (the normal rules apply at once). A
+    /// project not in maintenance is returned as it is.
+    pub async fn end_maintenance(&self, slug: &str, by: &str) -> Result<Project, ServiceError> {
+        let slug = path_slug(slug)?;
+        let change = MaintenanceChange::End {
+            at: self.clock.now(),
+            reason: format!("{}: ended early by {by}", reason::MAINTENANCE_ENDED),
+            due: false,
+        };
+        let project = self
+            .repo
+            .set_maintenance(&slug, &change)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(slug.to_string()))?;
+        self.presence().set_maintenance(&slug, None);
+        self.catch_up().await;
+        Ok(project)
+    }
+
+    /// The leader records the end of every window whose time has come (at its own end
+    /// time). The presence table already applies the normal rules from then; a failed
+    /// write is tried again next tick.
+    async fn end_due_maintenance(&self, now: DateTime<Utc>) {
+        let due = self.presence().maintenance_due(now);
+        if due.is_empty() {
+            return;
+        }
+        for (slug, until) in due {
+            let change = MaintenanceChange::End {
+                at: until,
+                reason: format!("{}: its window closed", reason::MAINTENANCE_ENDED),
+                due: true,
+            };
+            match self.repo.set_maintenance(&slug, &change).await {
+                Ok(_) => self.presence().set_maintenance(&slug, None),
+                Err(e) => {
+                    tracing::warn!(slug = %slug, error = %e, "could not record the end of a maintenance window; trying again next tick");
+                }
+            }
+        }
+        self.catch_up().await;
+    }
+
+    /// The leader removes every project offline for longer than `deregister_after`
+    /// (recorded as removed with reason `expired`; its history stays readable). Returns
+    /// how many were removed; a failed removal is tried again next tick.
+    async fn expire(&self, now: DateTime<Utc>) -> usize {
+        let expired = self.presence().expired(now);
+        let mut removed = 0;
+        for slug in expired {
+            match self.repo.delete(&slug, reason::EXPIRED).await {
+                Ok(gone) => {
+                    self.presence().remove(&slug);
+                    if gone {
+                        removed += 1;
+                        tracing::info!(slug = %slug, "project removed: offline for longer than deregister_after");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(slug = %slug, error = %e, "could not remove an expired project; trying again next tick");
+                }
+            }
+        }
+        if removed > 0 {
+            self.expired
+                .fetch_add(removed as u64, std::sync::atomic::Ordering::Relaxed);
+            self.catch_up().await;
+        }
+        removed
+    }
+
+    /// Projects removed by expiry since start (this replica as leader).
+    pub fn expired_total(&self) -> u64 {
+        self.expired.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many projects are in a maintenance window now.
+    pub fn in_maintenance(&self) -> usize {
+        self.presence().in_maintenance(self.clock.now())
     }
 
     /// Removes the project and its history.
     pub async fn deregister(&self, slug: &str) -> Result<(), ServiceError> {
         let slug = path_slug(slug)?;
-        if !self.repo.delete(&slug).await? {
+        if !self.repo.delete(&slug, reason::DELETED).await? {
             return Err(ServiceError::NotFound(slug.to_string()));
         }
         self.presence().remove(&slug);
@@ -732,6 +878,10 @@ impl Federation {
     /// the fence is dropped, as this replica no longer leads.
     pub async fn tick(&self) -> Result<TickReport, FlushFailed> {
         let now = self.clock.now();
+        if matches!(self.role(), Role::Leader(_)) {
+            // Before the sweep, so the history reads "window closed", then what follows.
+            self.end_due_maintenance(now).await;
+        }
         let mut flush = self.presence().tick(now);
         self.registry_mut().apply_liveness(&flush.updates);
         let (role, reconcile) = {
@@ -760,6 +910,7 @@ impl Federation {
             unpublished: 0,
             mass_expiry: flush.mass_expiry,
             follower: false,
+            expired: 0,
         };
         if !flush.is_empty() {
             match self
@@ -799,6 +950,7 @@ impl Federation {
             self.catch_up().await;
         }
         report.unpublished = self.publish_pending(term).await;
+        report.expired = self.expire(now).await;
         Ok(report)
     }
 
@@ -985,11 +1137,11 @@ mod tests {
     use super::*;
     use crate::error::EventError;
     use crate::memory::MemoryStore;
-    use crate::model::{ProjectName, Status};
+    use crate::model::{Origin, ProjectName, Status};
     use crate::policy::StatusPolicy;
     use crate::ports::{ManualClock, MockStatusEvents, NoRelay};
     use crate::presence::StatusCounts;
-    use crate::testing::{secs, t0};
+    use crate::testing::{secs, slug, t0};
 
     fn input(s: &str) -> RegistrationInput {
         RegistrationInput {
@@ -999,6 +1151,7 @@ mod tests {
             mesh_namespace: None,
             tags: Some(vec!["Rust".into()]),
             metadata: None,
+            heartbeat_interval: None,
         }
     }
 
@@ -1162,6 +1315,256 @@ mod tests {
         fed.tick().await.unwrap();
         assert_eq!(status_of(&fed, "alpha"), Status::Online);
         assert_eq!(fed.revision(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_registered_interval_reaches_every_replica_and_a_patch_removes_it() {
+        let cluster = Cluster::new(&[]).await;
+        let leader = cluster.leader().await;
+        let follower = cluster
+            .replica("b", Presence::new(StatusPolicy::default()))
+            .await;
+        let fast = RegistrationInput {
+            heartbeat_interval: Some(5),
+            ..input("fast")
+        };
+        let up = follower.register(&fast).await.unwrap();
+        assert_eq!(up.project.heartbeat_interval.map(|i| i.seconds()), Some(5));
+        leader.follow().await.unwrap();
+        leader.record_heartbeat("fast", &beat("fast")).unwrap();
+        leader.tick().await.unwrap();
+        cluster.clock.advance(secs(15));
+        leader.tick().await.unwrap();
+        follower.follow().await.unwrap();
+        assert_eq!(status_of(&follower, "fast"), Status::Offline);
+        // Registering again without an interval keeps it; a patch with null removes it.
+        follower.register(&input("fast")).await.unwrap();
+        assert_eq!(
+            follower.get("fast").unwrap().0.heartbeat_interval,
+            up.project.heartbeat_interval
+        );
+        let clear = ProjectPatch {
+            heartbeat_interval: Some(None),
+            ..ProjectPatch::default()
+        };
+        assert_eq!(
+            follower
+                .update("fast", &clear)
+                .await
+                .unwrap()
+                .heartbeat_interval,
+            None
+        );
+        leader.follow().await.unwrap();
+        leader.record_heartbeat("fast", &beat("fast")).unwrap();
+        leader.tick().await.unwrap();
+        cluster.clock.advance(secs(15));
+        leader.tick().await.unwrap();
+        assert_eq!(
+            status_of(&leader, "fast"),
+            Status::Online,
+            "back on 60 s / 90 s"
+        );
+        let wrong = RegistrationInput {
+            heartbeat_interval: Some(0),
+            ..input("slow")
+        };
+        match follower.register(&wrong).await {
+            Err(ServiceError::Validation(e)) => assert_eq!(e.field, "heartbeat_interval"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_maintenance_window_across_a_silent_period_records_no_transition() {
+        let cluster = Cluster::new(&["kept"]).await;
+        let leader = cluster.leader().await;
+        let follower = cluster
+            .replica("b", Presence::new(StatusPolicy::default()))
+            .await;
+        leader.record_heartbeat("kept", &beat("kept")).unwrap();
+        leader.tick().await.unwrap();
+        let window = MaintenanceInput {
+            reason: Some("kernel upgrade".into()),
+            duration: Some("10m".into()),
+            ..MaintenanceInput::default()
+        };
+        let p = follower
+            .start_maintenance("kept", &window, "key:ab12")
+            .await
+            .unwrap();
+        let until = p.maintenance.as_ref().map(|m| m.until).unwrap();
+        assert_eq!(until, t0() + secs(600));
+        leader.follow().await.unwrap();
+        assert_eq!(follower.in_maintenance(), 1);
+        // Nine minutes of silence, one tick a second: nothing recorded, still online.
+        for _ in 0..540 {
+            cluster.clock.advance(secs(1));
+            assert_eq!(leader.tick().await.unwrap().transitions, 0);
+        }
+        follower.follow().await.unwrap();
+        assert_eq!(status_of(&follower, "kept"), Status::Online);
+        assert_eq!(
+            cluster.history("kept"),
+            ["offline->online", "online->online"]
+        );
+        // It ends by itself at its end: recorded at that time, then offline at once.
+        cluster.clock.set(until + secs(1));
+        assert_eq!(leader.tick().await.unwrap().transitions, 1);
+        follower.follow().await.unwrap();
+        let (p, _) = follower.get("kept").unwrap();
+        assert_eq!((p.status, p.maintenance), (Status::Offline, None));
+        let history = cluster.store.transitions_of("kept");
+        let reasons: Vec<_> = history.iter().map(|t| t.reason.clone().unwrap()).collect();
+        assert_eq!(
+            reasons,
+            [
+                "heartbeat",
+                "maintenance_started: kernel upgrade (until 2025-11-18T12:10:00Z, by key:ab12)",
+                "maintenance_ended: its window closed",
+                "heartbeat_timeout",
+            ]
+        );
+        assert_eq!(history[2].at, until);
+        assert_eq!(follower.in_maintenance(), 0);
+        // Ending a window that is not open changes nothing; an unknown slug is 404.
+        let again = follower.end_maintenance("kept", "anonymous").await.unwrap();
+        assert_eq!(again.maintenance, None);
+        assert_eq!(cluster.store.transitions_of("kept").len(), 4);
+        assert_eq!(
+            not_found(follower.end_maintenance("ghost", "a").await),
+            "ghost"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_window_ended_early_lets_the_rules_apply_at_once() {
+        let cluster = Cluster::new(&["kept"]).await;
+        let fed = cluster.leader().await;
+        fed.record_heartbeat("kept", &beat("kept")).unwrap();
+        fed.tick().await.unwrap();
+        let window = MaintenanceInput {
+            reason: Some("move".into()),
+            until: Some("2025-11-19T12:00:00Z".into()),
+            ..MaintenanceInput::default()
+        };
+        fed.start_maintenance("kept", &window, "anonymous")
+            .await
+            .unwrap();
+        cluster.clock.advance(secs(3600));
+        assert_eq!(fed.tick().await.unwrap().transitions, 0);
+        let p = fed.end_maintenance("kept", "key:ab12").await.unwrap();
+        assert_eq!(p.maintenance, None);
+        assert_eq!(fed.tick().await.unwrap().transitions, 1);
+        assert_eq!(status_of(&fed, "kept"), Status::Offline);
+        let reasons: Vec<_> = cluster
+            .store
+            .transitions_of("kept")
+            .iter()
+            .map(|t| t.reason.clone().unwrap())
+            .collect();
+        assert_eq!(reasons[2], "maintenance_ended: ended early by key:ab12");
+        let bad = MaintenanceInput::default();
+        match fed.start_maintenance("kept", &bad, "a").await {
+            Err(ServiceError::Validation(e)) => assert_eq!(e.field, "reason"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn projects_offline_longer_than_deregister_after_are_removed_with_their_history_kept() {
+        let cluster = Cluster::new(&["silent", "never", "kept", "alive"]).await;
+        let policy = StatusPolicy::default()
+            .with_deregister_after(Duration::from_secs(3600))
+            .unwrap();
+        let fed = cluster.replica("a", Presence::new(policy)).await;
+        assert!(matches!(fed.campaign().await.unwrap(), Role::Leader(_)));
+        for s in ["silent", "kept", "alive"] {
+            fed.record_heartbeat(s, &beat(s)).unwrap();
+        }
+        fed.tick().await.unwrap();
+        let window = MaintenanceInput {
+            reason: Some("long repair".into()),
+            duration: Some("2d".into()),
+            ..MaintenanceInput::default()
+        };
+        fed.start_maintenance("kept", &window, "anonymous")
+            .await
+            .unwrap();
+        cluster.clock.set(t0() + secs(90));
+        fed.record_heartbeat("alive", &beat("alive")).unwrap();
+        fed.tick().await.unwrap();
+        assert_eq!(status_of(&fed, "silent"), Status::Offline);
+        // `never` (offline since registration at t0) goes first, then `silent` (offline
+        // since 90 s); `kept` is in maintenance and `alive` beats.
+        cluster.clock.set(t0() + secs(3601));
+        assert_eq!(fed.tick().await.unwrap().expired, 1);
+        fed.record_heartbeat("alive", &beat("alive")).unwrap();
+        assert!(not_found(fed.get("never")) == "never");
+        cluster.clock.set(t0() + secs(90 + 3601));
+        fed.record_heartbeat("alive", &beat("alive")).unwrap();
+        let report = fed.tick().await.unwrap();
+        assert_eq!(report.expired, 1);
+        assert_eq!(fed.expired_total(), 2);
+        assert_eq!(not_found(fed.get("silent")), "silent");
+        assert!(fed.get("kept").is_ok() && fed.get("alive").is_ok());
+        // The history stays readable, ending with the removal.
+        let history = fed.history("silent", 10).await.unwrap();
+        assert_eq!(history[0].reason.as_deref(), Some("removed: expired"));
+        assert_eq!(history[1].to, Status::Offline);
+        let head = fed.revision();
+        match cluster.store.changes_since(head - 1, 10).await.unwrap() {
+            ChangesSince::Changes(c) => assert_eq!(
+                c[0].kind,
+                ChangeKind::Deleted {
+                    reason: Some("expired".into())
+                }
+            ),
+            other => panic!("{other:?}"),
+        }
+        // A normal DELETE keeps the history too.
+        fed.deregister("alive").await.unwrap();
+        let history = fed.history("alive", 1).await.unwrap();
+        assert_eq!(history[0].reason.as_deref(), Some("removed: deleted"));
+        assert_eq!(not_found(fed.history("ghost", 1).await), "ghost");
+    }
+
+    #[tokio::test]
+    async fn a_pruning_catalog_removes_only_the_projects_it_registered_and_no_longer_lists() {
+        let cluster = Cluster::new(&[]).await;
+        let fed = cluster.leader().await;
+        fed.register(&input("by-api")).await.unwrap();
+        let file = |s: &str| Registration {
+            origin: Origin::File,
+            ..registration(s)
+        };
+        let first = [file("a"), file("b"), file("by-api")];
+        let plan = fed.plan_catalog(&first, true);
+        assert_eq!(plan.create.len(), 2);
+        assert_eq!(plan.update, vec![(slug("by-api"), vec!["origin"])]);
+        assert!(plan.remove.is_empty());
+        fed.apply_catalog(&first, true).await.unwrap();
+        assert_eq!(
+            fed.get("by-api").unwrap().0.origin,
+            Origin::File,
+            "the file owns it now"
+        );
+        fed.register(&input("later-api")).await.unwrap();
+        // `b` and `by-api` leave the file: both go, `later-api` (from the API) stays.
+        let second = [file("a")];
+        let plan = fed.plan_catalog(&second, true);
+        assert_eq!(plan.remove, vec![slug("b"), slug("by-api")]);
+        assert_eq!(plan.unchanged, vec![slug("a")]);
+        assert!(fed.plan_catalog(&second, false).remove.is_empty());
+        let applied = fed.apply_catalog(&second, true).await.unwrap();
+        assert_eq!(applied.removed.len(), 2);
+        assert_eq!(not_found(fed.get("b")), "b");
+        assert!(fed.get("later-api").is_ok() && fed.get("a").is_ok());
+        let history = fed.history("b", 1).await.unwrap();
+        assert_eq!(history[0].reason.as_deref(), Some("removed: pruned"));
+        // Without prune nothing is removed.
+        fed.apply_catalog(&[], false).await.unwrap();
+        assert!(fed.get("a").is_ok());
     }
 
     #[tokio::test]
@@ -1466,6 +1869,7 @@ mod tests {
                 unpublished: 0,
                 mass_expiry: None,
                 follower: false,
+                expired: 0,
             }
         );
         assert_eq!(cluster.store.presence_writes(), 1);

@@ -272,7 +272,13 @@ impl Application {
         }
         tracing::info!(role = role.as_str(), %holder, "sweeper lease");
 
-        seed_catalog(&federation, &settings.projects_file, catalog).await?;
+        apply_catalog(
+            &federation,
+            &settings.projects_file,
+            catalog,
+            settings.catalog_prune,
+        )
+        .await?;
 
         let bus_health: Arc<dyn Fn() -> BusHealth + Send + Sync> = match &mut bus {
             None => Arc::new(|| BusHealth::Disabled),
@@ -315,7 +321,17 @@ impl Application {
             stop_rx.clone(),
             bus.is_some(),
         ));
-        let follower = tokio::spawn(run_follower(federation.clone(), store.clone(), stop_rx));
+        let follower = tokio::spawn(run_follower(
+            federation.clone(),
+            store.clone(),
+            stop_rx.clone(),
+        ));
+        tokio::spawn(reapply_catalog_on_sighup(
+            federation.clone(),
+            settings.projects_file.clone(),
+            settings.catalog_prune,
+            stop_rx,
+        ));
 
         let state = ApiState {
             federation: federation.clone(),
@@ -387,33 +403,144 @@ impl Application {
     }
 }
 
-async fn seed_catalog(
+/// Applies the catalog file (at start, and again on SIGHUP): every entry in one
+/// transaction, removing the file's projects it no longer lists when pruning.
+async fn apply_catalog(
     federation: &Federation,
     path: &std::path::Path,
-    catalog: Option<Vec<federation_domain::Registration>>,
+    catalog: Option<catalog::Catalog>,
+    prune_setting: bool,
 ) -> anyhow::Result<()> {
-    match catalog {
-        None => {
-            tracing::info!(file = %path.display(), "no catalog file; nothing seeded");
+    let Some(catalog) = catalog else {
+        tracing::info!(file = %path.display(), "no catalog file; nothing applied");
+        return Ok(());
+    };
+    let prune = catalog.prune || prune_setting;
+    if catalog.registrations.is_empty() && !prune {
+        tracing::info!(file = %path.display(), "catalog file lists no projects");
+        return Ok(());
+    }
+    let applied = federation
+        .apply_catalog(&catalog.registrations, prune)
+        .await
+        .with_context(|| format!("applying {}", path.display()))?;
+    let created = applied.upserted.iter().filter(|u| u.created).count();
+    tracing::info!(
+        file = %path.display(),
+        created,
+        updated = applied.upserted.len() - created,
+        removed = applied.removed.len(),
+        prune,
+        "catalog applied"
+    );
+    Ok(())
+}
+
+/// `federation catalog apply FILE [--dry-run] [--prune]`: applies a catalog file to the
+/// configured database (the running replicas follow the change log), after printing
+/// what it changes. Returns the text to print.
+pub async fn catalog_apply(
+    settings: &Settings,
+    file: &std::path::Path,
+    dry_run: bool,
+    prune: bool,
+) -> anyhow::Result<String> {
+    let Some(catalog) = catalog::read(file)? else {
+        bail!("{}: no such file", file.display());
+    };
+    let prune = prune || catalog.prune || settings.catalog_prune;
+    let store = connect_store(settings).await?;
+    let pending = store
+        .pending_migrations()
+        .await
+        .context("checking the database schema")?;
+    if !pending.is_empty() {
+        bail!("the database schema is behind: run `federation migrate` first");
+    }
+    let federation = Federation::new(
+        Ports {
+            repo: Arc::new(store.clone()),
+            log: Arc::new(store.clone()),
+            lease: Arc::new(store),
+            events: Arc::new(NoStatusEvents),
+            relay: Arc::new(NoRelay),
+            clock: Arc::new(SystemClock),
+        },
+        Presence::new(settings.policy()),
+        ReplicaOptions::default(),
+    );
+    federation.load().await.context("loading the catalog")?;
+    let plan = federation.plan_catalog(&catalog.registrations, prune);
+    let mut out = format!(
+        "{} ({} entries, prune {})\n",
+        file.display(),
+        catalog.registrations.len(),
+        if prune { "on" } else { "off" }
+    );
+    for slug in &plan.create {
+        out.push_str(&format!("+ {slug}\n"));
+    }
+    for (slug, fields) in &plan.update {
+        out.push_str(&format!("~ {slug}: {}\n", fields.join(", ")));
+    }
+    for slug in &plan.remove {
+        out.push_str(&format!("- {slug} (no longer in the file)\n"));
+    }
+    out.push_str(&format!(
+        "{} to create, {} to update, {} unchanged, {} to remove\n",
+        plan.create.len(),
+        plan.update.len(),
+        plan.unchanged.len(),
+        plan.remove.len()
+    ));
+    if dry_run {
+        out.push_str("dry run: nothing changed\n");
+        return Ok(out);
+    }
+    let applied = federation
+        .apply_catalog(&catalog.registrations, prune)
+        .await
+        .with_context(|| format!("applying {}", file.display()))?;
+    let created = applied.upserted.iter().filter(|u| u.created).count();
+    out.push_str(&format!(
+        "applied: {created} created, {} updated, {} removed\n",
+        applied.upserted.len() - created,
+        applied.removed.len()
+    ));
+    Ok(out)
+}
+
+/// SIGHUP re-applies the configured catalog file without a restart; a bad file is
+/// logged and changes nothing.
+async fn reapply_catalog_on_sighup(
+    federation: Arc<Federation>,
+    path: std::path::PathBuf,
+    prune_setting: bool,
+    mut stop: watch::Receiver<bool>,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP; the catalog file is applied at start only");
+            return;
         }
-        Some(registrations) if registrations.is_empty() => {
-            tracing::info!(file = %path.display(), "catalog file lists no projects");
-        }
-        Some(registrations) => {
-            let upserted = federation
-                .register_all(&registrations)
-                .await
-                .with_context(|| format!("applying {}", path.display()))?;
-            let created = upserted.iter().filter(|u| u.created).count();
-            tracing::info!(
-                file = %path.display(),
-                created,
-                updated = upserted.len() - created,
-                "catalog seeded"
-            );
+    };
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            Some(()) = hangups.recv() => {
+                tracing::info!(file = %path.display(), "SIGHUP: applying the catalog file again");
+                let applied = match catalog::read(&path) {
+                    Ok(catalog) => apply_catalog(&federation, &path, catalog, prune_setting).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = applied {
+                    tracing::error!(error = %format!("{e:#}"), "the catalog file was not applied; nothing changed");
+                }
+            }
         }
     }
-    Ok(())
 }
 
 fn report_mass_expiry(metrics: &Metrics, mass: Option<federation_domain::MassExpiry>) {

@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use federation_domain::{Registration, RegistrationInput, ValidationError};
+use federation_domain::{Origin, Registration, RegistrationInput, ValidationError};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -19,6 +19,19 @@ use serde::Deserialize;
 struct File {
     #[serde(default)]
     projects: Option<Vec<serde_yaml::Value>>,
+    /// The file is the truth for the projects it registered: applying it removes those
+    /// it no longer lists.
+    #[serde(default)]
+    prune: Option<bool>,
+}
+
+/// A parsed catalog file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Catalog {
+    /// Its entries, validated, with the file as their origin.
+    pub registrations: Vec<Registration>,
+    /// `prune: true`: remove the file's projects it no longer lists.
+    pub prune: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -30,6 +43,9 @@ struct Entry {
     mesh_namespace: Option<String>,
     #[serde(default)]
     tags: Option<Vec<String>>,
+    /// Seconds between the project's heartbeats (its thresholds follow it).
+    #[serde(default)]
+    heartbeat_interval: Option<i64>,
     #[serde(default)]
     metadata: Option<serde_yaml::Mapping>,
     /// Every other key (the original's `allow_fanout: []`): kept in the metadata.
@@ -102,6 +118,16 @@ fn check_types(entry: &serde_yaml::Value) -> Result<(), ValidationError> {
             Some(_) => return Err(ValidationError::new(field, "must be a string")),
         }
     }
+    match map.get("heartbeat_interval") {
+        None | Some(Value::Null) => {}
+        Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {}
+        Some(_) => {
+            return Err(ValidationError::new(
+                "heartbeat_interval",
+                "must be a whole number of seconds",
+            ))
+        }
+    }
     match map.get("tags") {
         None | Some(Value::Null) => Ok(()),
         Some(Value::Sequence(items)) => match items.iter().position(|t| !t.is_string()) {
@@ -120,14 +146,15 @@ fn check_types(entry: &serde_yaml::Value) -> Result<(), ValidationError> {
 }
 
 /// Parses and validates the catalog text; `path` only labels errors.
-pub fn parse(path: &str, text: &str) -> Result<Vec<Registration>, CatalogError> {
+pub fn parse(path: &str, text: &str) -> Result<Catalog, CatalogError> {
     if text.trim().is_empty() {
-        return Ok(Vec::new());
+        return Ok(Catalog::default());
     }
     let file: Option<File> = serde_yaml::from_str(text).map_err(|e| CatalogError::Syntax {
         path: path.to_owned(),
         message: e.to_string(),
     })?;
+    let prune = file.as_ref().and_then(|f| f.prune).unwrap_or(false);
     let entries = file.and_then(|f| f.projects).unwrap_or_default();
     let mut registrations = Vec::with_capacity(entries.len());
     let mut seen = std::collections::HashMap::new();
@@ -168,8 +195,13 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<Registration>, CatalogError> 
             mesh_namespace: entry.mesh_namespace,
             tags: entry.tags,
             metadata,
+            heartbeat_interval: entry.heartbeat_interval,
         }
         .validate()
+        .map(|r| Registration {
+            origin: Origin::File,
+            ..r
+        })
         .map_err(fail)?;
         if let Some(first) = seen.insert(registration.slug.clone(), index) {
             return Err(fail(ValidationError::new(
@@ -179,12 +211,15 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<Registration>, CatalogError> 
         }
         registrations.push(registration);
     }
-    Ok(registrations)
+    Ok(Catalog {
+        registrations,
+        prune,
+    })
 }
 
 /// Reads the catalog file. A missing file is not an error (`None`); an empty one is an
 /// empty catalog.
-pub fn read(path: &Path) -> anyhow::Result<Option<Vec<Registration>>> {
+pub fn read(path: &Path) -> anyhow::Result<Option<Catalog>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -211,7 +246,7 @@ projects:
     name: Veria
     hub_url: https://veria.example.com
 "#;
-        let regs = parse("p.yaml", text).unwrap();
+        let regs = parse("p.yaml", text).unwrap().registrations;
         assert_eq!(regs.len(), 2);
         assert_eq!(regs[0].tags.len(), 2);
         assert_eq!(regs[1].slug.as_str(), "veria");
@@ -220,10 +255,13 @@ projects:
 
     #[test]
     fn empty_files_and_lists_are_empty_catalogs() {
-        assert!(parse("p", "").unwrap().is_empty());
-        assert!(parse("p", "# nothing\n").unwrap().is_empty());
-        assert!(parse("p", "projects: []\n").unwrap().is_empty());
-        assert!(parse("p", "projects:\n").unwrap().is_empty());
+        assert!(parse("p", "").unwrap().registrations.is_empty());
+        assert!(parse("p", "# nothing\n").unwrap().registrations.is_empty());
+        assert!(parse("p", "projects: []\n")
+            .unwrap()
+            .registrations
+            .is_empty());
+        assert!(parse("p", "projects:\n").unwrap().registrations.is_empty());
     }
 
     #[test]
@@ -250,7 +288,7 @@ projects:
         );
         // A key we do not model is kept in the metadata (and logged), not lost.
         let typo = "projects:\n  - {slug: a, name: A, hub_url: 'http://a', tag: [x]}\n";
-        let regs = parse("p", typo).unwrap();
+        let regs = parse("p", typo).unwrap().registrations;
         assert_eq!(regs[0].metadata.get("tag"), Some(&serde_json::json!(["x"])));
         assert!(parse("p", "projects: [").is_err());
         assert!(parse("p", "project: []").is_err());
@@ -262,7 +300,7 @@ projects:
     #[test]
     fn the_originals_file_loads_and_wrong_types_name_the_field() {
         let original = "projects:\n  - slug: commandcenter\n    name: CommandCenter\n    hub_url: http://localhost:8000\n    mesh_namespace: hub.commandcenter\n    tags:\n      - python\n    allow_fanout: []\n";
-        let regs = parse("p", original).unwrap();
+        let regs = parse("p", original).unwrap().registrations;
         assert_eq!(regs.len(), 1);
         assert_eq!(
             regs[0].metadata.to_json_string(),
@@ -271,7 +309,7 @@ projects:
         );
         // Our own metadata mapping, merged with the keys we do not model.
         let ours = "projects:\n  - slug: a\n    name: A\n    hub_url: http://a\n    allow_fanout: [b]\n    metadata:\n      team: ops\n      replicas: 3\n      nested: {x: [1, true, ~]}\n";
-        let regs = parse("p", ours).unwrap();
+        let regs = parse("p", ours).unwrap().registrations;
         assert_eq!(
             regs[0].metadata.to_json_string(),
             r#"{"allow_fanout":["b"],"nested":{"x":[1,true,null]},"replicas":3,"team":"ops"}"#

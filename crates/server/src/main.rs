@@ -52,8 +52,30 @@ enum Command {
     /// GET /health on SERVICE_HOST:SERVICE_PORT; exit 0 when it answers 2xx (for container
     /// health checks in images without curl).
     Healthcheck(federation_server::healthcheck::Args),
+    /// The declarative catalog.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
     #[command(flatten)]
     Ops(federation_server::cli::OpsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// Apply a catalog file (the format of config/projects.yaml) to the database, in one
+    /// transaction, after printing what it changes; running replicas follow.
+    Apply {
+        /// The catalog file.
+        file: std::path::PathBuf,
+        /// Print what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Remove the projects the file registered and no longer lists (also `prune: true`
+        /// in the file, or FEDERATION_CATALOG_PRUNE).
+        #[arg(long)]
+        prune: bool,
+    },
 }
 
 fn settings() -> anyhow::Result<Settings> {
@@ -210,6 +232,50 @@ async fn run(env_file: Option<(std::path::PathBuf, usize)>) -> anyhow::Result<()
             }
             Ok(())
         }
+        Command::Catalog {
+            command:
+                CatalogCommand::Apply {
+                    file,
+                    dry_run,
+                    prune,
+                },
+        } => {
+            let settings = settings()?;
+            telemetry::init(&settings.log_level, settings.log_format)?;
+            log_env_file(env_file.as_ref());
+            print!(
+                "{}",
+                app::catalog_apply(&settings, &file, dry_run, prune).await?
+            );
+            Ok(())
+        }
         Command::Ops(command) => command.run().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn maintenance_takes_a_reason_and_one_end_or_end() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["federation", "projects", "maintenance", "web"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).map(|_| ())
+        };
+        assert!(parse(&["--reason", "r", "--for", "30m"]).is_ok());
+        assert!(parse(&["--reason", "r", "--until", "2030-01-01T00:00:00Z"]).is_ok());
+        assert!(parse(&["--end"]).is_ok());
+        assert!(parse(&["--reason", "r"]).is_err(), "no end");
+        assert!(parse(&["--for", "30m"]).is_err(), "no reason");
+        assert!(parse(&["--reason", "r", "--for", "1m", "--until", "x"]).is_err());
+        assert!(parse(&["--end", "--reason", "r"]).is_err());
     }
 }

@@ -8,8 +8,9 @@ use std::time::Instant;
 use async_trait::async_trait;
 use federation_api::Metrics;
 use federation_domain::{
-    ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, ProjectRepository,
-    Registration, RepositoryError, Slug, Term, Transition, Upserted,
+    CatalogApplied, ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage,
+    ProjectPatch, ProjectRepository, Registration, RepositoryError, Slug, Term, Transition,
+    Upserted,
 };
 
 /// The store, measured.
@@ -37,12 +38,28 @@ impl ProjectRepository for Metered {
         self.inner.upsert_all(registrations).await
     }
 
+    async fn apply_catalog(
+        &self,
+        registrations: &[Registration],
+        prune: bool,
+    ) -> Result<CatalogApplied, RepositoryError> {
+        self.inner.apply_catalog(registrations, prune).await
+    }
+
     async fn update(
         &self,
         slug: &Slug,
         patch: &ProjectPatch,
     ) -> Result<Option<Project>, RepositoryError> {
         self.inner.update(slug, patch).await
+    }
+
+    async fn set_maintenance(
+        &self,
+        slug: &Slug,
+        change: &MaintenanceChange,
+    ) -> Result<Option<Project>, RepositoryError> {
+        self.inner.set_maintenance(slug, change).await
     }
 
     async fn get(&self, slug: &Slug) -> Result<Option<Project>, RepositoryError> {
@@ -53,8 +70,8 @@ impl ProjectRepository for Metered {
         self.inner.list(filter).await
     }
 
-    async fn delete(&self, slug: &Slug) -> Result<bool, RepositoryError> {
-        self.inner.delete(slug).await
+    async fn delete(&self, slug: &Slug, why: &str) -> Result<bool, RepositoryError> {
+        self.inner.delete(slug, why).await
     }
 
     async fn presence_snapshot(&self) -> Result<Vec<PresenceRecord>, RepositoryError> {

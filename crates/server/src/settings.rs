@@ -43,6 +43,9 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("HEARTBEAT_STALE_THRESHOLD_SECONDS", "status.offline_after"),
     ("FEDERATION_OFFLINE_AFTER", "status.offline_after"),
     ("FEDERATION_SWEEP_INTERVAL", "status.sweep_interval"),
+    ("FEDERATION_DEADLINE_MIN", "status.deadline_min"),
+    ("FEDERATION_DEADLINE_MAX", "status.deadline_max"),
+    ("FEDERATION_DEREGISTER_AFTER", "status.deregister_after"),
     ("FEDERATION_LEASE_TTL", "replicas.lease_ttl"),
     ("FEDERATION_LOG_RETENTION", "replicas.log_retention"),
     ("FEDERATION_LOG_MAX_ROWS", "replicas.log_max_rows"),
@@ -50,6 +53,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("FEDERATION_READ_API_KEYS", "auth.read_api_keys"),
     ("FEDERATION_ALLOW_ANONYMOUS", "auth.allow_anonymous"),
     ("FEDERATION_PROJECTS_FILE", "catalog.projects_file"),
+    ("FEDERATION_CATALOG_PRUNE", "catalog.prune"),
     ("LOG_LEVEL", "log.level"),
     ("LOG_FORMAT", "log.format"),
 ];
@@ -98,6 +102,9 @@ struct RawStatus {
     degraded_after: String,
     offline_after: String,
     sweep_interval: String,
+    deadline_min: String,
+    deadline_max: String,
+    deregister_after: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,6 +124,7 @@ struct RawAuth {
 #[derive(Debug, Clone, Deserialize)]
 struct RawCatalog {
     projects_file: String,
+    prune: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -163,6 +171,9 @@ pub struct Settings {
     pub read_api_keys: Option<String>,
     pub allow_anonymous: bool,
     pub projects_file: PathBuf,
+    /// Applying the catalog file removes the projects it registered and no longer lists
+    /// (also when the file says `prune: true`).
+    pub catalog_prune: bool,
     pub log_level: String,
     pub log_format: LogFormat,
 }
@@ -301,7 +312,13 @@ impl Settings {
 
         let degraded_after = parse_duration(&raw.status.degraded_after, "status.degraded_after")?;
         let offline_after = parse_duration(&raw.status.offline_after, "status.offline_after")?;
+        let deadline_min = parse_duration(&raw.status.deadline_min, "status.deadline_min")?;
+        let deadline_max = parse_duration(&raw.status.deadline_max, "status.deadline_max")?;
+        let deregister_after =
+            parse_duration(&raw.status.deregister_after, "status.deregister_after")?;
         let policy = federation_domain::StatusPolicy::new(degraded_after, offline_after)
+            .and_then(|p| p.with_deadline_bounds(deadline_min, deadline_max))
+            .and_then(|p| p.with_deregister_after(deregister_after))
             .map_err(|e| invalid(&format!("status.{}", e.field), &e.message))?;
         let sweep_interval = positive(
             parse_duration(&raw.status.sweep_interval, "status.sweep_interval")?,
@@ -363,6 +380,7 @@ impl Settings {
             read_api_keys: non_empty(&raw.auth.read_api_keys),
             allow_anonymous: parse_bool(&raw.auth.allow_anonymous, "auth.allow_anonymous")?,
             projects_file: PathBuf::from(raw.catalog.projects_file.trim()),
+            catalog_prune: parse_bool(&raw.catalog.prune, "catalog.prune")?,
             log_level,
             log_format,
         })
@@ -570,6 +588,27 @@ mod tests {
         assert_eq!(s.sweep_interval, Duration::from_secs(1));
         assert_eq!(s.projects_file, PathBuf::from("config/projects.yaml"));
         assert_eq!(s.log_format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn deadline_bounds_are_read_and_checked() {
+        let secs = TimeDelta::seconds;
+        let s = load(&[]).unwrap();
+        assert_eq!(s.policy().thresholds(Some(secs(1))).1, secs(5));
+        let s = load(&[
+            ("FEDERATION_DEADLINE_MIN", "20s"),
+            ("FEDERATION_DEADLINE_MAX", "1m"),
+        ])
+        .unwrap();
+        assert_eq!(s.policy().thresholds(Some(secs(5))).1, secs(20));
+        assert_eq!(s.policy().thresholds(Some(secs(600))).1, secs(60));
+        let e = load(&[("FEDERATION_DEADLINE_MAX", "1s")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("status.deadline_max"), "{e}");
+        assert_eq!(s.policy().deregister_after(), None, "off by default");
+        let s = load(&[("FEDERATION_DEREGISTER_AFTER", "72h")]).unwrap();
+        assert_eq!(s.policy().deregister_after(), Some(TimeDelta::hours(72)));
     }
 
     #[test]

@@ -29,6 +29,14 @@ pub(crate) struct NewChange<'a> {
 }
 
 impl<'a> NewChange<'a> {
+    /// The removal of `slug`, with why (`deleted`, `expired`).
+    pub fn removal(slug: &'a str, why: &'a str, at: DbTime) -> Self {
+        Self {
+            reason: Some(why),
+            ..Self::catalog("deleted", slug, at)
+        }
+    }
+
     /// A catalog change (registered, updated, deleted) of `slug`.
     pub fn catalog(kind: &'static str, slug: &'a str, at: DbTime) -> Self {
         Self {
@@ -80,7 +88,9 @@ impl ChangeRow {
         Ok(match self.kind.as_str() {
             "registered" => ChangeKind::Registered,
             "updated" => ChangeKind::Updated,
-            "deleted" => ChangeKind::Deleted,
+            "deleted" => ChangeKind::Deleted {
+                reason: self.reason.clone(),
+            },
             "transition" => {
                 let status = |s: &Option<String>| {
                     Status::parse(s.as_deref().unwrap_or_default())

@@ -131,6 +131,7 @@ fn validate(row: &OriginalRow) -> Result<Converted, ValidationError> {
         mesh_namespace: row.mesh_namespace.clone(),
         tags,
         metadata: None,
+        heartbeat_interval: None,
     }
     .validate()?;
     let status = Status::parse(row.status.as_deref().unwrap_or_default())?;

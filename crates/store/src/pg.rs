@@ -9,8 +9,8 @@ use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestampt
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use federation_domain::{
-    ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Tags,
-    Transition, Upserted,
+    ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage, ProjectPatch,
+    Registration, Slug, Tags, Transition, Upserted,
 };
 
 use crate::error::StoreError;
@@ -126,16 +126,22 @@ pub(crate) async fn upsert_many(
     let sorted = || order.iter().copied();
     let rows: Vec<UpsertRow> = diesel::sql_query(
         "INSERT INTO projects \
-             (slug, name, hub_url, mesh_namespace, metadata, created_at, updated_at) \
-         SELECT r.slug, r.name, r.hub_url, r.mesh_namespace, r.metadata::jsonb, $5, $5 \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $6::text[]) \
-             WITH ORDINALITY AS r(slug, name, hub_url, mesh_namespace, metadata, ord) \
+             (slug, name, hub_url, mesh_namespace, metadata, heartbeat_interval_seconds, origin, \
+              created_at, updated_at) \
+         SELECT r.slug, r.name, r.hub_url, r.mesh_namespace, r.metadata::jsonb, r.interval, \
+             r.origin, $5, $5 \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $6::text[], $7::int4[], \
+             $8::text[]) \
+             WITH ORDINALITY AS r(slug, name, hub_url, mesh_namespace, metadata, interval, origin, ord) \
          ORDER BY r.ord \
          ON CONFLICT (slug) DO UPDATE SET \
              name = EXCLUDED.name, \
              hub_url = EXCLUDED.hub_url, \
              mesh_namespace = EXCLUDED.mesh_namespace, \
              metadata = EXCLUDED.metadata, \
+             heartbeat_interval_seconds = COALESCE(EXCLUDED.heartbeat_interval_seconds, \
+                 projects.heartbeat_interval_seconds), \
+             origin = EXCLUDED.origin, \
              updated_at = EXCLUDED.updated_at \
          RETURNING projects.*, (xmax = 0) AS created",
     )
@@ -153,6 +159,12 @@ pub(crate) async fn upsert_many(
             .map(|r| r.metadata.to_json_string())
             .collect::<Vec<_>>(),
     )
+    .bind::<Array<Nullable<Integer>>, _>(
+        sorted()
+            .map(|r| r.heartbeat_interval.map(crate::rows::interval_column))
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Text>, _>(sorted().map(|r| r.origin.as_str()).collect::<Vec<_>>())
     .load(conn)
     .await?;
 
@@ -272,8 +284,8 @@ pub(crate) async fn write_presence(
         // back newest (last written) first.
         diesel::sql_query(
             "INSERT INTO status_transitions \
-                 (project_id, from_status, to_status, reason, at, last_heartbeat_at) \
-             SELECT p.id, t.from_status, t.to_status, t.reason, t.at, t.last_heartbeat_at \
+                 (project_id, slug, from_status, to_status, reason, at, last_heartbeat_at) \
+             SELECT p.id, p.slug, t.from_status, t.to_status, t.reason, t.at, t.last_heartbeat_at \
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
                          $5::timestamptz[], $6::timestamptz[]) WITH ORDINALITY \
                  AS t(slug, from_status, to_status, reason, at, last_heartbeat_at, ord) \

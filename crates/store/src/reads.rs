@@ -103,11 +103,38 @@ macro_rules! read_ops {
         pub(crate) $($async_kw)* fn delete(
             conn: &mut $conn,
             slug: &str,
+            why: &str,
+            now: DbTime,
         ) -> Result<bool, StoreError> {
-            use crate::schema::projects;
-            let n = diesel::delete(projects::table.filter(projects::slug.eq(slug)))
+            use crate::schema::{projects, status_transitions};
+            let Some(gone) = get(conn, slug)$($aw)*? else {
+                return Ok(false);
+            };
+            // The history's last row; the rows stay, with no project, reachable by slug.
+            diesel::insert_into(status_transitions::table)
+                .values((
+                    status_transitions::project_id.eq(gone.id),
+                    status_transitions::slug.eq(gone.slug.as_str()),
+                    status_transitions::from_status.eq(gone.status.as_str()),
+                    status_transitions::to_status.eq(gone.status.as_str()),
+                    status_transitions::reason
+                        .eq(format!("{}: {why}", federation_domain::reason::REMOVED)),
+                    status_transitions::at.eq(now),
+                    status_transitions::last_heartbeat_at.eq(gone.last_heartbeat_at.map(DbTime)),
+                ))
+                .execute(conn)$($aw)*?;
+            let n = diesel::delete(projects::table.filter(projects::id.eq(gone.id)))
                 .execute(conn)$($aw)*?;
             Ok(n > 0)
+        }
+
+        /// The slugs of the projects the catalog file registered last.
+        pub(crate) $($async_kw)* fn file_slugs(conn: &mut $conn) -> Result<Vec<String>, StoreError> {
+            use crate::schema::projects;
+            Ok(projects::table
+                .filter(projects::origin.eq(federation_domain::Origin::File.as_str()))
+                .select(projects::slug)
+                .load(conn)$($aw)*?)
         }
 
         /// Every project's liveness, in slug order.
@@ -128,27 +155,30 @@ macro_rules! read_ops {
             rows.into_iter().map(PresenceRow::into_record).collect()
         }
 
-        /// A project's transitions, newest first (ties: last written first).
+        /// A project's transitions by slug, newest first (ties: last written first),
+        /// also after it was removed; `None` when there are none and no such project.
         pub(crate) $($async_kw)* fn history(
             conn: &mut $conn,
             slug: &Slug,
             limit: u32,
         ) -> Result<Option<Vec<Transition>>, StoreError> {
             use crate::schema::{projects, status_transitions};
-            let id: Option<i64> = projects::table
-                .filter(projects::slug.eq(slug.as_str()))
-                .select(projects::id)
-                .first(conn)$($aw)*
-                .optional()?;
-            let Some(id) = id else {
-                return Ok(None);
-            };
             let rows: Vec<TransitionRow> = status_transitions::table
-                .filter(status_transitions::project_id.eq(id))
+                .filter(status_transitions::slug.eq(slug.as_str()))
                 .order((status_transitions::at.desc(), status_transitions::id.desc()))
                 .limit(i64::from(limit))
                 .select(TransitionRow::as_select())
                 .load(conn)$($aw)*?;
+            if rows.is_empty() {
+                let exists: Option<i64> = projects::table
+                    .filter(projects::slug.eq(slug.as_str()))
+                    .select(projects::id)
+                    .first(conn)$($aw)*
+                    .optional()?;
+                if exists.is_none() {
+                    return Ok(None);
+                }
+            }
             rows.into_iter()
                 .map(|r| r.into_transition(slug))
                 .collect::<Result<Vec<_>, _>>()
@@ -216,6 +246,9 @@ macro_rules! read_ops {
                 name: patch.name.as_ref().map(|n| n.as_str()),
                 hub_url: patch.hub_url.as_ref().map(|u| u.as_str()),
                 metadata,
+                heartbeat_interval_seconds: patch
+                    .heartbeat_interval
+                    .map(|i| i.map(crate::rows::interval_column)),
                 updated_at: now,
             };
             let id: Option<i64> = diesel::update(projects::table.filter(projects::slug.eq(slug)))
@@ -230,6 +263,51 @@ macro_rules! read_ops {
                 replace_tags(conn, id, tags)$($aw)*?;
             }
             get(conn, slug)$($aw)*
+        }
+
+        /// Starts or ends a maintenance window, with its history row (from the
+        /// project's status to the same status). `None`: no such project; `false`:
+        /// nothing to end. The caller holds the write lock and appends to the log.
+        pub(crate) $($async_kw)* fn set_maintenance(
+            conn: &mut $conn,
+            slug: &str,
+            change: &MaintenanceChange,
+            now: DbTime,
+        ) -> Result<Option<(Project, bool)>, StoreError> {
+            use crate::schema::{projects, status_transitions};
+            let Some(current) = get(conn, slug)$($aw)*? else {
+                return Ok(None);
+            };
+            let (window, at, why) = match change {
+                MaintenanceChange::Start(m) => {
+                    (Some(m), m.since, federation_domain::maintenance_started(m))
+                }
+                MaintenanceChange::End { at, reason, due } => {
+                    match &current.maintenance {
+                        Some(m) if !*due || m.until <= *at => {}
+                        _ => return Ok(Some((current, false))),
+                    }
+                    (None, *at, reason.clone())
+                }
+            };
+            diesel::update(projects::table.filter(projects::id.eq(current.id)))
+                .set((
+                    projects::maintenance.eq(window.map(crate::rows::maintenance_column)),
+                    projects::updated_at.eq(now),
+                ))
+                .execute(conn)$($aw)*?;
+            diesel::insert_into(status_transitions::table)
+                .values((
+                    status_transitions::project_id.eq(current.id),
+                    status_transitions::slug.eq(current.slug.as_str()),
+                    status_transitions::from_status.eq(current.status.as_str()),
+                    status_transitions::to_status.eq(current.status.as_str()),
+                    status_transitions::reason.eq(why.as_str()),
+                    status_transitions::at.eq(DbTime(at)),
+                    status_transitions::last_heartbeat_at.eq(current.last_heartbeat_at.map(DbTime)),
+                ))
+                .execute(conn)$($aw)*?;
+            Ok(get(conn, slug)$($aw)*?.map(|p| (p, true)))
         }
 
         /// Answers when the database does.

@@ -4,8 +4,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use federation_domain::{
-    ChangeLog, ChangesSince, Lease, ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch,
-    ProjectRepository, Registration, RepositoryError, Slug, Snapshot, Term, Transition, Upserted,
+    reason, CatalogApplied, ChangeLog, ChangesSince, Lease, ListFilter, MaintenanceChange,
+    PresenceRecord, Project, ProjectPage, ProjectPatch, ProjectRepository, Registration,
+    RepositoryError, Slug, Snapshot, Term, Transition, Upserted,
 };
 
 use crate::error::StoreError;
@@ -24,27 +25,71 @@ pub(crate) async fn ping(store: &Store) -> Result<(), StoreError> {
 
 impl Store {
     async fn upsert_many(&self, regs: &[Registration]) -> Result<Vec<Upserted>, StoreError> {
+        Ok(self.do_apply_catalog(regs, false).await?.upserted)
+    }
+
+    /// Upserts `regs` and, with `prune`, removes the file's projects they do not list,
+    /// in one transaction with their change-log rows.
+    async fn do_apply_catalog(
+        &self,
+        regs: &[Registration],
+        prune: bool,
+    ) -> Result<CatalogApplied, StoreError> {
         let now = DbTime(now_micros());
+        let listed: std::collections::HashSet<String> =
+            regs.iter().map(|r| r.slug.to_string()).collect();
+        let unlisted = move |file: Vec<String>| -> Vec<String> {
+            file.into_iter().filter(|s| !listed.contains(s)).collect()
+        };
         match &self.backend {
             Backend::Postgres(pool) => {
                 let mut conn = self.pg_conn(pool).await?;
                 conn.transaction(async |c| {
                     pg::lock_log(c).await?;
-                    let out = pg::upsert_many(c, regs, now).await?;
-                    pg::log_changes(c, &upserted_changes(&out, now)).await?;
-                    Ok(out)
+                    let upserted = pg::upsert_many(c, regs, now).await?;
+                    let mut changes = upserted_changes(&upserted, now);
+                    let mut removed = Vec::new();
+                    if prune {
+                        for slug in unlisted(pg::file_slugs(c).await?) {
+                            if pg::delete(c, &slug, reason::PRUNED, now).await? {
+                                removed.push(slug);
+                            }
+                        }
+                    }
+                    changes.extend(
+                        removed
+                            .iter()
+                            .map(|s| NewChange::removal(s, reason::PRUNED, now)),
+                    );
+                    pg::log_changes(c, &changes).await?;
+                    Ok::<_, StoreError>((upserted, removed))
                 })
                 .await
+                .and_then(applied)
             }
             Backend::Sqlite { .. } => {
                 let regs = regs.to_vec();
                 self.sqlite_write(move |c| {
-                    let out = regs
+                    let upserted = regs
                         .iter()
                         .map(|reg| sqlite::upsert(c, reg, now))
                         .collect::<Result<Vec<_>, _>>()?;
-                    sqlite::append(c, &upserted_changes(&out, now))?;
-                    Ok(out)
+                    let mut changes = upserted_changes(&upserted, now);
+                    let mut removed = Vec::new();
+                    if prune {
+                        for slug in unlisted(sqlite::file_slugs(c)?) {
+                            if sqlite::delete(c, &slug, reason::PRUNED, now)? {
+                                removed.push(slug);
+                            }
+                        }
+                    }
+                    changes.extend(
+                        removed
+                            .iter()
+                            .map(|s| NewChange::removal(s, reason::PRUNED, now)),
+                    );
+                    sqlite::append(c, &changes)?;
+                    applied((upserted, removed))
                 })
                 .await
             }
@@ -83,6 +128,41 @@ impl Store {
                 .await
             }
         }
+    }
+
+    async fn do_set_maintenance(
+        &self,
+        slug: &Slug,
+        change: &MaintenanceChange,
+    ) -> Result<Option<Project>, StoreError> {
+        let now = DbTime(now_micros());
+        let out = match &self.backend {
+            Backend::Postgres(pool) => {
+                let mut conn = self.pg_conn(pool).await?;
+                conn.transaction(async |c| {
+                    pg::lock_log(c).await?;
+                    let out = pg::set_maintenance(c, slug.as_str(), change, now).await?;
+                    if let Some((_, true)) = &out {
+                        pg::log_changes(c, &[NewChange::catalog("updated", slug.as_str(), now)])
+                            .await?;
+                    }
+                    Ok::<_, StoreError>(out)
+                })
+                .await?
+            }
+            Backend::Sqlite { .. } => {
+                let (slug, change) = (slug.clone(), change.clone());
+                self.sqlite_write(move |c| {
+                    let out = sqlite::set_maintenance(c, slug.as_str(), &change, now)?;
+                    if let Some((_, true)) = &out {
+                        sqlite::append(c, &[NewChange::catalog("updated", slug.as_str(), now)])?;
+                    }
+                    Ok(out)
+                })
+                .await?
+            }
+        };
+        Ok(out.map(|(project, _)| project))
     }
 
     async fn do_get(&self, slug: &Slug) -> Result<Option<Project>, StoreError> {
@@ -170,28 +250,27 @@ impl Store {
         })
     }
 
-    async fn do_delete(&self, slug: &Slug) -> Result<bool, StoreError> {
+    async fn do_delete(&self, slug: &Slug, why: &str) -> Result<bool, StoreError> {
         let now = DbTime(now_micros());
         match &self.backend {
             Backend::Postgres(pool) => {
                 let mut conn = self.pg_conn(pool).await?;
                 conn.transaction(async |c| {
                     pg::lock_log(c).await?;
-                    let deleted = pg::delete(c, slug.as_str()).await?;
+                    let deleted = pg::delete(c, slug.as_str(), why, now).await?;
                     if deleted {
-                        pg::log_changes(c, &[NewChange::catalog("deleted", slug.as_str(), now)])
-                            .await?;
+                        pg::log_changes(c, &[NewChange::removal(slug.as_str(), why, now)]).await?;
                     }
                     Ok(deleted)
                 })
                 .await
             }
             Backend::Sqlite { .. } => {
-                let slug = slug.clone();
+                let (slug, why) = (slug.clone(), why.to_owned());
                 self.sqlite_write(move |c| {
-                    let deleted = sqlite::delete(c, slug.as_str())?;
+                    let deleted = sqlite::delete(c, slug.as_str(), &why, now)?;
                     if deleted {
-                        sqlite::append(c, &[NewChange::catalog("deleted", slug.as_str(), now)])?;
+                        sqlite::append(c, &[NewChange::removal(slug.as_str(), &why, now)])?;
                     }
                     Ok(deleted)
                 })
@@ -276,6 +355,17 @@ impl Store {
 }
 
 /// The log rows of an upsert: registered or updated, in the batch's order.
+/// The result of an apply, with the removed slugs as domain values.
+fn applied(
+    (upserted, removed): (Vec<Upserted>, Vec<String>),
+) -> Result<CatalogApplied, StoreError> {
+    let removed = removed
+        .iter()
+        .map(|s| Slug::parse(s).map_err(|e| StoreError::Corrupt(format!("slug {s:?}: {e}"))))
+        .collect::<Result<_, _>>()?;
+    Ok(CatalogApplied { upserted, removed })
+}
+
 fn upserted_changes(upserted: &[Upserted], now: DbTime) -> Vec<NewChange<'_>> {
     upserted
         .iter()
@@ -484,6 +574,18 @@ impl ProjectRepository for Store {
         result
     }
 
+    async fn apply_catalog(
+        &self,
+        registrations: &[Registration],
+        prune: bool,
+    ) -> Result<CatalogApplied, RepositoryError> {
+        let result = self
+            .bounded("apply_catalog", self.do_apply_catalog(registrations, prune))
+            .await;
+        self.totals.invalidate();
+        result
+    }
+
     async fn update(
         &self,
         slug: &Slug,
@@ -494,6 +596,15 @@ impl ProjectRepository for Store {
         result
     }
 
+    async fn set_maintenance(
+        &self,
+        slug: &Slug,
+        change: &MaintenanceChange,
+    ) -> Result<Option<Project>, RepositoryError> {
+        self.bounded("set_maintenance", self.do_set_maintenance(slug, change))
+            .await
+    }
+
     async fn get(&self, slug: &Slug) -> Result<Option<Project>, RepositoryError> {
         self.bounded("get", self.do_get(slug)).await
     }
@@ -502,8 +613,8 @@ impl ProjectRepository for Store {
         self.bounded("list", self.do_list(filter)).await
     }
 
-    async fn delete(&self, slug: &Slug) -> Result<bool, RepositoryError> {
-        let result = self.bounded("delete", self.do_delete(slug)).await;
+    async fn delete(&self, slug: &Slug, why: &str) -> Result<bool, RepositoryError> {
+        let result = self.bounded("delete", self.do_delete(slug, why)).await;
         self.totals.invalidate();
         result
     }

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use federation_domain::{
-    HubUrl, MeshNamespace, Metadata, PresenceRecord, Project, ProjectName, Slug, Status, Tags,
-    Transition, Version,
+    HeartbeatInterval, HubUrl, Maintenance, MeshNamespace, Metadata, Origin, PresenceRecord,
+    Project, ProjectName, Slug, Status, Tags, Transition, Version,
 };
 
 use crate::error::StoreError;
@@ -33,6 +33,9 @@ pub(crate) struct ProjectRow {
     pub created_at: DbTime,
     pub updated_at: DbTime,
     pub metadata: DbJson,
+    pub heartbeat_interval_seconds: Option<i32>,
+    pub maintenance: Option<String>,
+    pub origin: String,
 }
 
 /// The liveness columns of one project.
@@ -73,6 +76,42 @@ fn slug(raw: &str) -> Result<Slug, StoreError> {
     Slug::parse(raw).map_err(|e| corrupt("slug", e))
 }
 
+/// The stored form of a maintenance window: JSON text (both backends).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MaintenanceColumn<'a> {
+    reason: std::borrow::Cow<'a, str>,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    by: std::borrow::Cow<'a, str>,
+}
+
+/// A maintenance window as stored.
+pub(crate) fn maintenance_column(m: &Maintenance) -> String {
+    let column = MaintenanceColumn {
+        reason: m.reason.as_str().into(),
+        since: m.since,
+        until: m.until,
+        by: m.by.as_str().into(),
+    };
+    serde_json::to_string(&column).unwrap_or_default()
+}
+
+fn maintenance_from_column(raw: &str) -> Result<Maintenance, StoreError> {
+    let c: MaintenanceColumn<'_> =
+        serde_json::from_str(raw).map_err(|e| corrupt("maintenance", e))?;
+    Ok(Maintenance {
+        reason: c.reason.into_owned(),
+        since: c.since,
+        until: c.until,
+        by: c.by.into_owned(),
+    })
+}
+
+/// The stored form of a heartbeat interval (at most a day, so it fits).
+pub(crate) fn interval_column(i: HeartbeatInterval) -> i32 {
+    i32::try_from(i.seconds()).unwrap_or(i32::MAX)
+}
+
 impl ProjectRow {
     /// The domain project, with `tags` in their stored order.
     pub fn into_project<S: AsRef<str>>(self, tags: Vec<S>) -> Result<Project, StoreError> {
@@ -90,6 +129,17 @@ impl ProjectRow {
             version: version(self.version)?,
             last_heartbeat_at: self.last_heartbeat_at.map(|t| t.0),
             clock_skew_seconds: None,
+            heartbeat_interval: self
+                .heartbeat_interval_seconds
+                .map(|s| HeartbeatInterval::from_seconds(s.into(), "heartbeat_interval"))
+                .transpose()
+                .map_err(|e| corrupt("heartbeat_interval_seconds", e))?,
+            maintenance: self
+                .maintenance
+                .as_deref()
+                .map(maintenance_from_column)
+                .transpose()?,
+            origin: Origin::parse(&self.origin).map_err(|e| corrupt("origin", e))?,
             created_at: self.created_at.0,
             updated_at: self.updated_at.0,
         })
@@ -185,5 +235,6 @@ pub(crate) struct ProjectChanges<'a> {
     pub name: Option<&'a str>,
     pub hub_url: Option<&'a str>,
     pub metadata: Option<DbJson>,
+    pub heartbeat_interval_seconds: Option<Option<i32>>,
     pub updated_at: DbTime,
 }

@@ -123,6 +123,9 @@ diesel::table! {
         created_at -> UtcTime,
         updated_at -> UtcTime,
         metadata -> JsonObject,
+        heartbeat_interval_seconds -> Nullable<Integer>,
+        maintenance -> Nullable<Text>,
+        origin -> Text,
     }
 }
 
@@ -140,12 +143,13 @@ diesel::table! {
 
     status_transitions (id) {
         id -> BigInt,
-        project_id -> BigInt,
+        project_id -> Nullable<BigInt>,
         from_status -> Text,
         to_status -> Text,
         reason -> Nullable<Text>,
         at -> UtcTime,
         last_heartbeat_at -> Nullable<UtcTime>,
+        slug -> Text,
     }
 }
 

@@ -9,8 +9,8 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::sqlite::Sqlite;
 use diesel::{RunQueryDsl, SqliteConnection};
 use federation_domain::{
-    ListFilter, PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Tags,
-    Transition, Upserted,
+    ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage, ProjectPatch,
+    Registration, Slug, Tags, Transition, Upserted,
 };
 
 use crate::error::StoreError;
@@ -66,13 +66,16 @@ pub(crate) fn upsert(
         .first(conn)
         .optional()?;
     let metadata = reg.metadata.to_json_string();
-    let row: ProjectRow = diesel::insert_into(projects::table)
+    let mut row: ProjectRow = diesel::insert_into(projects::table)
         .values((
             projects::slug.eq(reg.slug.as_str()),
             projects::name.eq(reg.name.as_str()),
             projects::hub_url.eq(reg.hub_url.as_str()),
             projects::mesh_namespace.eq(reg.mesh_namespace.as_str()),
             projects::metadata.eq(DbJson(metadata.clone())),
+            projects::heartbeat_interval_seconds
+                .eq(reg.heartbeat_interval.map(crate::rows::interval_column)),
+            projects::origin.eq(reg.origin.as_str()),
             projects::created_at.eq(now),
             projects::updated_at.eq(now),
         ))
@@ -83,10 +86,19 @@ pub(crate) fn upsert(
             projects::hub_url.eq(reg.hub_url.as_str()),
             projects::mesh_namespace.eq(reg.mesh_namespace.as_str()),
             projects::metadata.eq(DbJson(metadata)),
+            projects::origin.eq(reg.origin.as_str()),
             projects::updated_at.eq(now),
         ))
         .returning(ProjectRow::as_returning())
         .get_result(conn)?;
+    // Registering again without an interval keeps the one the project had.
+    if let (Some(_), Some(interval)) = (existed, reg.heartbeat_interval) {
+        let seconds = crate::rows::interval_column(interval);
+        diesel::update(projects::table.find(row.id))
+            .set(projects::heartbeat_interval_seconds.eq(seconds))
+            .execute(conn)?;
+        row.heartbeat_interval_seconds = Some(seconds);
+    }
     replace_tags(conn, row.id, &reg.tags)?;
     // The tags are the ones just written; no need to read them back.
     let tags: Vec<&str> = reg.tags.iter().map(|t| t.as_str()).collect();
@@ -164,8 +176,8 @@ pub(crate) fn write_presence(
             "WITH t(ord, slug, from_status, to_status, reason, at, last_heartbeat_at) \
                  AS (VALUES {}) \
              INSERT INTO status_transitions \
-                 (project_id, from_status, to_status, reason, at, last_heartbeat_at) \
-             SELECT p.id, t.from_status, t.to_status, t.reason, t.at, t.last_heartbeat_at \
+                 (project_id, slug, from_status, to_status, reason, at, last_heartbeat_at) \
+             SELECT p.id, p.slug, t.from_status, t.to_status, t.reason, t.at, t.last_heartbeat_at \
              FROM t JOIN projects p ON p.slug = t.slug \
              ORDER BY t.ord",
             values_rows(chunk.len(), TRANSITION_COLUMNS)

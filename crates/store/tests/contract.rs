@@ -104,6 +104,7 @@ fn reg(s: &str, tags: &[&str]) -> Registration {
         mesh_namespace: None,
         tags: Some(tags.iter().map(|t| t.to_string()).collect()),
         metadata: None,
+        heartbeat_interval: None,
     }
     .validate()
     .unwrap()
@@ -451,6 +452,151 @@ mod cases {
             .is_empty());
     }
 
+    pub async fn heartbeat_interval_is_stored_kept_on_reregistration_and_patched(fx: Fixture) {
+        let s = &fx.store;
+        let every = |secs| federation_domain::HeartbeatInterval::from_seconds(secs, "i").ok();
+        let with = |name: &str, secs| Registration {
+            heartbeat_interval: every(secs),
+            ..reg(name, &[])
+        };
+        let up = s
+            .upsert_all(&[with("fast", 5), reg("plain", &[])])
+            .await
+            .unwrap();
+        assert_eq!(up[0].project.heartbeat_interval, every(5));
+        assert_eq!(up[1].project.heartbeat_interval, None);
+        // Again without one: kept (one project and a batch, both paths).
+        let again = s.upsert(&reg("fast", &[])).await.unwrap().project;
+        assert_eq!(again.heartbeat_interval, every(5));
+        s.upsert_all(&[reg("fast", &[]), with("plain", 30)])
+            .await
+            .unwrap();
+        let read = |name: &'static str| async move {
+            s.get(&slug(name))
+                .await
+                .unwrap()
+                .unwrap()
+                .heartbeat_interval
+        };
+        assert_eq!(read("fast").await, every(5));
+        assert_eq!(read("plain").await, every(30));
+        assert_eq!(
+            s.upsert(&with("fast", 7))
+                .await
+                .unwrap()
+                .project
+                .heartbeat_interval,
+            every(7)
+        );
+        let clear = ProjectPatch {
+            heartbeat_interval: Some(None),
+            ..Default::default()
+        };
+        let p = s.update(&slug("fast"), &clear).await.unwrap().unwrap();
+        assert_eq!(p.heartbeat_interval, None);
+        let set = ProjectPatch {
+            heartbeat_interval: Some(every(60)),
+            ..Default::default()
+        };
+        let p = s.update(&slug("fast"), &set).await.unwrap().unwrap();
+        assert_eq!(p.heartbeat_interval, every(60));
+        let snapshot = federation_domain::ChangeLog::snapshot(s).await.unwrap();
+        let fast = snapshot.projects.iter().find(|p| p.slug.as_str() == "fast");
+        assert_eq!(fast.and_then(|p| p.heartbeat_interval), every(60));
+    }
+
+    pub async fn maintenance_is_stored_with_its_history_and_log_rows(fx: Fixture) {
+        use federation_domain::{ChangeLog, Maintenance, MaintenanceChange};
+        let s = &fx.store;
+        s.upsert(&reg("kept", &[])).await.unwrap();
+        fenced_write(s, &[presence("kept", Status::Online, Some(t(5)))], &[])
+            .await
+            .unwrap();
+        let head = s.snapshot().await.unwrap().revision;
+        let window = Maintenance {
+            reason: "kernel upgrade".into(),
+            since: t(10),
+            until: t(610),
+            by: "key:ab12".into(),
+        };
+        let p = s
+            .set_maintenance(&slug("kept"), &MaintenanceChange::Start(window.clone()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.maintenance.as_ref(), Some(&window));
+        assert_eq!(p.status, Status::Online);
+        assert_eq!(
+            s.get(&slug("kept")).await.unwrap().unwrap().maintenance,
+            Some(window.clone())
+        );
+        // Not due yet: nothing changes, nothing is written.
+        let early = MaintenanceChange::End {
+            at: t(600),
+            reason: "closed".into(),
+            due: true,
+        };
+        let same = s
+            .set_maintenance(&slug("kept"), &early)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(same.maintenance, Some(window));
+        let due = MaintenanceChange::End {
+            at: t(610),
+            reason: "maintenance_ended: its window closed".into(),
+            due: true,
+        };
+        let ended = s
+            .set_maintenance(&slug("kept"), &due)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ended.maintenance, None);
+        let again = s
+            .set_maintenance(&slug("kept"), &due)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.maintenance, None);
+        let history = s.history(&slug("kept"), 10).await.unwrap().unwrap();
+        let rows: Vec<_> = history
+            .iter()
+            .map(|t| (t.from, t.to, t.reason.clone().unwrap(), t.at))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                (
+                    Status::Online,
+                    Status::Online,
+                    "maintenance_ended: its window closed".to_owned(),
+                    t(610)
+                ),
+                (
+                    Status::Online,
+                    Status::Online,
+                    "maintenance_started: kernel upgrade (until 2025-06-15T15:16:50Z, by key:ab12)"
+                        .to_owned(),
+                    t(10)
+                ),
+            ]
+        );
+        // One `updated` change for the start and one for the end.
+        match s.changes_since(head, 10).await.unwrap() {
+            federation_domain::ChangesSince::Changes(c) => {
+                let kinds: Vec<_> = c.iter().map(|c| c.kind.as_str()).collect();
+                assert_eq!(kinds, ["updated", "updated"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(s
+            .set_maintenance(&slug("ghost"), &due)
+            .await
+            .unwrap()
+            .is_none());
+    }
+
     pub async fn update_patches_descriptive_fields(fx: Fixture) {
         let s = &fx.store;
         let orig = s.upsert(&reg("alpha", &["a"])).await.unwrap().project;
@@ -490,7 +636,7 @@ mod cases {
         assert!(s.update(&slug("ghost"), &patch).await.unwrap().is_none());
     }
 
-    pub async fn delete_removes_tags_and_history(fx: Fixture) {
+    pub async fn delete_removes_tags_and_keeps_history_by_slug(fx: Fixture) {
         let s = &fx.store;
         s.upsert_all(&[reg("gone", &["x", "y"]), reg("kept", &["x"])])
             .await
@@ -505,17 +651,40 @@ mod cases {
         )
         .await
         .unwrap();
-        assert!(s.delete(&slug("gone")).await.unwrap());
+        assert!(s.delete(&slug("gone"), "deleted").await.unwrap());
         assert!(s.get(&slug("gone")).await.unwrap().is_none());
-        assert!(s.history(&slug("gone"), 10).await.unwrap().is_none());
+        // The history stays, reachable by slug, ending with the removal.
+        let h = s.history(&slug("gone"), 10).await.unwrap().unwrap();
+        let reasons: Vec<_> = h
+            .iter()
+            .map(|t| t.reason.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(reasons, ["removed: deleted", "offline->online"]);
+        assert_eq!((h[0].from, h[0].to), (Status::Offline, Status::Offline));
+        assert!(s.history(&slug("never"), 10).await.unwrap().is_none());
         assert_eq!(count_rows(&fx.url, "project_tags").await, 1);
-        assert_eq!(count_rows(&fx.url, "status_transitions").await, 1);
-        assert!(!s.delete(&slug("gone")).await.unwrap());
+        assert_eq!(count_rows(&fx.url, "status_transitions").await, 3);
+        assert!(!s.delete(&slug("gone"), "deleted").await.unwrap());
+        match federation_domain::ChangeLog::changes_since(s, 0, 100)
+            .await
+            .unwrap()
+        {
+            federation_domain::ChangesSince::Changes(c) => assert_eq!(
+                c.last().map(|c| c.kind.clone()),
+                Some(federation_domain::ChangeKind::Deleted {
+                    reason: Some("deleted".into())
+                })
+            ),
+            other => panic!("{other:?}"),
+        }
         let x = s.list(&filter(None, Some("x"), 10, 0)).await.unwrap();
         assert_eq!(slugs(&x), ["kept"]);
         let back = s.upsert(&reg("gone", &[])).await.unwrap();
         assert!(back.created);
-        assert_eq!(s.history(&slug("gone"), 10).await.unwrap(), Some(vec![]));
+        assert_eq!(
+            s.history(&slug("gone"), 10).await.unwrap().map(|h| h.len()),
+            Some(2)
+        );
     }
 
     pub async fn presence_writes_are_idempotent_and_never_go_back(fx: Fixture) {
@@ -789,8 +958,8 @@ mod cases {
         .await
         .unwrap();
         check(s, [1, 1, 2]).await;
-        assert!(s.delete(&slug("b")).await.unwrap());
-        assert!(!s.delete(&slug("b")).await.unwrap());
+        assert!(s.delete(&slug("b"), "deleted").await.unwrap());
+        assert!(!s.delete(&slug("b"), "deleted").await.unwrap());
         check(s, [1, 0, 2]).await;
         // A large batch moves many at once.
         let many: Vec<_> = (0..500).map(|i| reg(&format!("m{i}"), &[])).collect();
@@ -837,7 +1006,9 @@ contract!(
     list_pages_with_total,
     update_patches_descriptive_fields,
     metadata_is_stored_merged_bounded_and_filtered,
-    delete_removes_tags_and_history,
+    heartbeat_interval_is_stored_kept_on_reregistration_and_patched,
+    maintenance_is_stored_with_its_history_and_log_rows,
+    delete_removes_tags_and_keeps_history_by_slug,
     presence_writes_are_idempotent_and_never_go_back,
     unknown_slugs_are_skipped,
     history_is_newest_first,

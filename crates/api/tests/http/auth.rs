@@ -19,7 +19,7 @@ fn open_repo() -> MockProjectRepository {
     });
     repo.expect_update()
         .returning(|s, _| Ok(Some(project(s.as_str()))));
-    repo.expect_delete().returning(|_| Ok(true));
+    repo.expect_delete().returning(|_, _| Ok(true));
     repo
 }
 

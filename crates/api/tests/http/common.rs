@@ -37,6 +37,9 @@ pub fn project(slug: &str) -> Project {
         version: None,
         last_heartbeat_at: None,
         clock_skew_seconds: None,
+        heartbeat_interval: None,
+        maintenance: None,
+        origin: federation_domain::Origin::Api,
         created_at: t0(),
         updated_at: t0() + chrono::TimeDelta::milliseconds(250),
     }

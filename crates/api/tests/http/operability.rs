@@ -20,8 +20,10 @@ fn unavailable_repo() -> MockProjectRepository {
     let mut repo = MockProjectRepository::new();
     repo.expect_upsert().returning(move |_| Err(down()));
     repo.expect_update().returning(move |_, _| Err(down()));
-    repo.expect_delete().returning(move |_| Err(down()));
+    repo.expect_delete().returning(move |_, _| Err(down()));
     repo.expect_history().returning(move |_, _| Err(down()));
+    repo.expect_set_maintenance()
+        .returning(move |_, _| Err(down()));
     repo.expect_ping().returning(move || Err(down()));
     repo
 }
@@ -145,7 +147,7 @@ async fn every_operation_behind_the_api_key_documents_401_and_403() {
             }
         }
     }
-    assert_eq!(secured, 2 * 7, "seven operations take the key");
+    assert_eq!(secured, 2 * 10, "ten operations take the key");
 }
 
 #[actix_web::test]

@@ -149,7 +149,21 @@ impl ProjectRepository for Hanging {
     async fn upsert_all(&self, _: &[Registration]) -> Result<Vec<Upserted>, RepositoryError> {
         unimplemented!()
     }
+    async fn apply_catalog(
+        &self,
+        _: &[Registration],
+        _: bool,
+    ) -> Result<federation_domain::CatalogApplied, RepositoryError> {
+        unimplemented!()
+    }
     async fn update(&self, _: &Slug, _: &ProjectPatch) -> Result<Option<Project>, RepositoryError> {
+        unimplemented!()
+    }
+    async fn set_maintenance(
+        &self,
+        _: &Slug,
+        _: &federation_domain::MaintenanceChange,
+    ) -> Result<Option<Project>, RepositoryError> {
         unimplemented!()
     }
     async fn get(&self, _: &Slug) -> Result<Option<Project>, RepositoryError> {
@@ -158,7 +172,7 @@ impl ProjectRepository for Hanging {
     async fn list(&self, _: &ListFilter) -> Result<ProjectPage, RepositoryError> {
         unimplemented!()
     }
-    async fn delete(&self, _: &Slug) -> Result<bool, RepositoryError> {
+    async fn delete(&self, _: &Slug, _: &str) -> Result<bool, RepositoryError> {
         unimplemented!()
     }
     async fn presence_snapshot(&self) -> Result<Vec<PresenceRecord>, RepositoryError> {

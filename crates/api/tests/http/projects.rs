@@ -39,12 +39,15 @@ async fn list_returns_an_array_with_total_count_index_and_rfc3339_times() {
         "version",
         "last_heartbeat_at",
         "clock_skew_seconds",
+        "heartbeat_interval",
+        "maintenance",
+        "origin",
         "created_at",
         "updated_at",
     ] {
         assert!(keys.contains(&k), "missing {k} in {b}");
     }
-    assert_eq!(keys.len(), 14, "{b}");
+    assert_eq!(keys.len(), 18, "{b}");
     assert_eq!(b["metadata"], serde_json::json!({}));
     assert_eq!(b["status"], "online");
     assert_eq!(b["mesh_namespace"], "hub.beta");
@@ -576,14 +579,14 @@ async fn delete_answers_204_then_404() {
     let mut repo = MockProjectRepository::new();
     let mut seq = mockall::Sequence::new();
     repo.expect_delete()
-        .withf(|s| s.as_str() == "commandcenter")
+        .withf(|s, why| s.as_str() == "commandcenter" && why == "deleted")
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_| Ok(true));
+        .returning(|_, _| Ok(true));
     repo.expect_delete()
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_| Ok(false));
+        .returning(|_, _| Ok(false));
     let h = Builder::new(repo).known(&["commandcenter"]).build();
     let beat = br#"{"project_slug":"commandcenter"}"#;
     assert!(h.federation.record_heartbeat("commandcenter", beat).is_ok());
@@ -691,7 +694,7 @@ async fn unavailable_store_is_503_without_its_text() {
     repo.expect_upsert()
         .returning(|_| Err(RepositoryError::Unavailable(DB_TEXT.into())));
     repo.expect_delete()
-        .returning(|_| Err(RepositoryError::Unavailable(DB_TEXT.into())));
+        .returning(|_, _| Err(RepositoryError::Unavailable(DB_TEXT.into())));
     repo.expect_update()
         .returning(|_, _| Err(RepositoryError::Unavailable(DB_TEXT.into())));
     repo.expect_history()

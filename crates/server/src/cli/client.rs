@@ -26,6 +26,25 @@ pub struct ProjectView {
     pub version: Option<String>,
     #[serde(default)]
     pub last_heartbeat_at: Option<String>,
+    #[serde(default)]
+    pub maintenance: Option<MaintenanceView>,
+}
+
+/// A project's maintenance window, as the API returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceView {
+    pub reason: String,
+    pub until: String,
+    pub by: String,
+}
+
+/// The end of a maintenance window: a time or a length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WindowEnd {
+    /// RFC 3339.
+    Until(String),
+    /// `30m`, `2h`, …
+    For(String),
 }
 
 /// A registration body (`POST /api/fed/projects`).
@@ -38,6 +57,9 @@ pub struct NewProject {
     pub mesh_namespace: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// Seconds between its heartbeats (its thresholds follow).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat_interval: Option<u32>,
 }
 
 /// The filters of `GET /api/fed/projects`.
@@ -208,6 +230,46 @@ impl FederationClient {
         )
         .await?;
         Ok(())
+    }
+
+    /// `PUT /api/fed/projects/{slug}/maintenance`: the project in its window.
+    pub async fn start_maintenance(
+        &self,
+        slug: &str,
+        reason: &str,
+        end: &WindowEnd,
+    ) -> anyhow::Result<(ProjectView, Value)> {
+        let body = match end {
+            WindowEnd::Until(t) => serde_json::json!({ "reason": reason, "until": t }),
+            WindowEnd::For(d) => serde_json::json!({ "reason": reason, "for": d }),
+        };
+        let response = self
+            .send(
+                &format!("starting maintenance of {slug}"),
+                self.request(
+                    Method::PUT,
+                    &format!("/api/fed/projects/{}/maintenance", path(slug)),
+                )
+                .json(&body),
+            )
+            .await?;
+        let raw: Value = response.json().await.context("reading the project")?;
+        Ok((serde_json::from_value(raw.clone())?, raw))
+    }
+
+    /// `DELETE /api/fed/projects/{slug}/maintenance`: the project out of its window.
+    pub async fn end_maintenance(&self, slug: &str) -> anyhow::Result<(ProjectView, Value)> {
+        let response = self
+            .send(
+                &format!("ending maintenance of {slug}"),
+                self.request(
+                    Method::DELETE,
+                    &format!("/api/fed/projects/{}/maintenance", path(slug)),
+                ),
+            )
+            .await?;
+        let raw: Value = response.json().await.context("reading the project")?;
+        Ok((serde_json::from_value(raw.clone())?, raw))
     }
 
     /// `DELETE /api/fed/projects/{slug}`.

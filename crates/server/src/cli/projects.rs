@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
-use super::client::{FederationClient, ListQuery, NewProject, ProjectView, DEFAULT_SERVER};
+use super::client::{
+    FederationClient, ListQuery, NewProject, ProjectView, WindowEnd, DEFAULT_SERVER,
+};
 
 #[derive(Debug, Clone, Args)]
 pub struct ProjectsArgs {
@@ -60,6 +62,23 @@ pub enum ProjectsCommand {
     },
     /// Delete a project.
     Delete { slug: String },
+    /// Start a maintenance window (no degraded/offline transition until it ends), or end
+    /// one with --end.
+    Maintenance {
+        slug: String,
+        /// Why (required to start one).
+        #[arg(long, required_unless_present = "end")]
+        reason: Option<String>,
+        /// How long: 90s, 30m, 2h, 1d.
+        #[arg(long = "for", conflicts_with_all = ["until", "end"], required_unless_present_any = ["until", "end"])]
+        duration: Option<String>,
+        /// When it ends (RFC 3339).
+        #[arg(long, conflicts_with = "end")]
+        until: Option<String>,
+        /// End the window now.
+        #[arg(long, conflicts_with = "reason")]
+        end: bool,
+    },
 }
 
 /// Runs `federation projects …` and prints the result.
@@ -129,6 +148,7 @@ pub async fn execute(
                     hub_url: hub_url.clone(),
                     mesh_namespace: mesh_namespace.clone(),
                     tags: tags.clone(),
+                    heartbeat_interval: None,
                 })
                 .await?;
             if json {
@@ -144,6 +164,32 @@ pub async fn execute(
                     registered.project.slug,
                     table(std::slice::from_ref(&registered.project), now)
                 )
+            }
+        }
+        ProjectsCommand::Maintenance {
+            slug,
+            reason,
+            duration,
+            until,
+            end,
+        } => {
+            let (project, raw) = match (reason, duration, until) {
+                (Some(reason), Some(d), None) if !end => {
+                    client
+                        .start_maintenance(slug, reason, &WindowEnd::For(d.clone()))
+                        .await?
+                }
+                (Some(reason), None, Some(t)) if !end => {
+                    client
+                        .start_maintenance(slug, reason, &WindowEnd::Until(t.clone()))
+                        .await?
+                }
+                _ => client.end_maintenance(slug).await?,
+            };
+            if json {
+                pretty(&raw)
+            } else {
+                details(&project, now)
             }
         }
         ProjectsCommand::Delete { slug } => {
@@ -261,6 +307,13 @@ pub fn details(p: &ProjectView, now: DateTime<Utc>) -> String {
             p.status_reason.clone().unwrap_or_else(|| "-".into()),
         ),
         ("last heartbeat", last),
+        (
+            "maintenance",
+            match &p.maintenance {
+                Some(m) => format!("{} (until {}, by {})", m.reason, m.until, m.by),
+                None => "-".into(),
+            },
+        ),
         ("version", p.version.clone().unwrap_or_else(|| "-".into())),
         ("hub url", p.hub_url.clone()),
         ("namespace", p.mesh_namespace.clone()),
@@ -294,6 +347,7 @@ mod tests {
             tags: vec!["python".into()],
             version: None,
             last_heartbeat_at: last.map(String::from),
+            maintenance: None,
         }
     }
 

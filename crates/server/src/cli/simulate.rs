@@ -88,6 +88,10 @@ pub struct SimulateArgs {
     /// Register and exit.
     #[arg(long)]
     pub register_only: bool,
+    /// Register the projects with this heartbeat interval in seconds (their degraded and
+    /// offline thresholds follow it).
+    #[arg(long)]
+    pub declare_interval: Option<u32>,
     /// Stop after this many heartbeats.
     #[arg(long)]
     pub total: Option<u64>,
@@ -223,6 +227,7 @@ fn hub_url(slug: &str) -> String {
 pub async fn register_fleet(
     client: &FederationClient,
     slugs: &[String],
+    heartbeat_interval: Option<u32>,
     concurrency: usize,
     quiet: bool,
 ) -> Phase {
@@ -239,6 +244,7 @@ pub async fn register_fleet(
                         tags: vec!["simulated".into()],
                         slug,
                         mesh_namespace: None,
+                        heartbeat_interval,
                     })
                     .await
             }
@@ -499,8 +505,16 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<SimulateReport> {
         ..SimulateReport::default()
     };
     if !args.no_register {
-        report.registration =
-            Some(register_fleet(&client, &slugs, args.concurrency, args.quiet).await);
+        report.registration = Some(
+            register_fleet(
+                &client,
+                &slugs,
+                args.declare_interval,
+                args.concurrency,
+                args.quiet,
+            )
+            .await,
+        );
     }
     if !args.register_only {
         let pace = Pace {

@@ -240,6 +240,32 @@ async fn projects_commands_register_list_get_and_delete() {
     let details = execute(&reader, &get, false).await.unwrap();
     assert!(details.contains("name            CLI Project"), "{details}");
 
+    // Maintenance: started for a length, shown, ended.
+    let start = ProjectsCommand::Maintenance {
+        slug: "cli-proj".into(),
+        reason: Some("disk swap".into()),
+        duration: Some("2h".into()),
+        until: None,
+        end: false,
+    };
+    let details = execute(&writer, &start, false).await.unwrap();
+    assert!(
+        details.contains("maintenance     disk swap (until "),
+        "{details}"
+    );
+    assert!(details.contains(", by key:"), "{details}");
+    let end = ProjectsCommand::Maintenance {
+        slug: "cli-proj".into(),
+        reason: None,
+        duration: None,
+        until: None,
+        end: true,
+    };
+    let json: Value = serde_json::from_str(&execute(&writer, &end, true).await.unwrap()).unwrap();
+    assert_eq!(json["maintenance"], Value::Null, "{json}");
+    let err = execute(&reader, &start, false).await.unwrap_err();
+    assert!(format!("{err:#}").contains("403"), "{err:#}");
+
     // A read-only key cannot delete; errors carry the API's code and message.
     let delete = ProjectsCommand::Delete {
         slug: "cli-proj".into(),
@@ -288,6 +314,7 @@ fn simulate_args(app: &TestApp, nats_url: Option<String>) -> SimulateArgs {
         concurrency: 4,
         no_register: false,
         register_only: false,
+        declare_interval: Some(30),
         total: None,
         mark: None,
         json: false,
@@ -315,6 +342,7 @@ async fn simulate_registers_the_fleet_and_beats_over_nats_and_http() {
         app.wait_for_status(&format!("simtest-{i}"), "online", Duration::from_secs(10))
             .await;
     }
+    assert_eq!(app.project("simtest-0").await["heartbeat_interval"], 30);
 
     // Again over HTTP, the projects already registered, stopping at --total.
     let mut args = simulate_args(&app, None);

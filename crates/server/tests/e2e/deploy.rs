@@ -1345,7 +1345,7 @@ fn kubernetes_objects_use_settings_paths_routes_and_commands_that_exist() {
     std::fs::write(&file, content).unwrap();
     let catalog = federation_server::catalog::read(&file)
         .unwrap_or_else(|e| panic!("ConfigMap federation-projects {key}: {e:#}"));
-    assert!(catalog.is_some_and(|c| !c.is_empty()));
+    assert!(catalog.is_some_and(|c| !c.registrations.is_empty()));
 
     // The Service targets the named port of the pods it selects.
     let service = get("Service", "federation");

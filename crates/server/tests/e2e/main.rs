@@ -5,6 +5,7 @@
 //! - [`cli`]: the operator commands against it;
 //! - [`deploy`]: checks of `deploy/` that can fail;
 //! - [`frozen`]: PostgreSQL frozen (SIGSTOP) while heartbeats flow;
+//! - [`fleet`]: fleet operations (per-project heartbeat intervals);
 //! - [`heartbeats`]: heartbeats over NATS against a real nats-server;
 //! - [`logs`]: `LOG_FORMAT=json` on the real binary (run as a process, so no logger is
 //!   installed in this one);
@@ -23,6 +24,7 @@
 mod api;
 mod cli;
 mod deploy;
+mod fleet;
 mod frozen;
 mod heartbeats;
 mod helpers;
