@@ -474,9 +474,7 @@ pub(crate) async fn start_maintenance(
         .start_maintenance(&slug, &input, &by)
         .await?;
     tracing::info!(slug = %project.slug, by = %by, "maintenance started");
-    Ok(HttpResponse::Ok()
-        .insert_header((INDEX_HEADER, state.federation.revision().to_string()))
-        .json(ProjectDto::from(&project)))
+    Ok(project_reply(&state, &project))
 }
 
 /// Ends a maintenance window now; the normal rules apply at once. A project not in
@@ -501,9 +499,14 @@ pub(crate) async fn end_maintenance(
     let by = crate::auth::caller(&state.keys, &req);
     let project = state.federation.end_maintenance(&slug, &by).await?;
     tracing::info!(slug = %project.slug, by = %by, "maintenance ended");
-    Ok(HttpResponse::Ok()
+    Ok(project_reply(&state, &project))
+}
+
+/// 200 with the project after a write, and the revision it reflects.
+fn project_reply(state: &ApiState, project: &federation_domain::Project) -> HttpResponse {
+    HttpResponse::Ok()
         .insert_header((INDEX_HEADER, state.federation.revision().to_string()))
-        .json(ProjectDto::from(&project)))
+        .json(ProjectDto::from(project))
 }
 
 /// One project (slug matched case-insensitively).
@@ -562,9 +565,7 @@ pub(crate) async fn patch_project(
     } else {
         state.federation.update(&slug, &patch).await?
     };
-    Ok(HttpResponse::Ok()
-        .insert_header((INDEX_HEADER, state.federation.revision().to_string()))
-        .json(ProjectDto::from(&project)))
+    Ok(project_reply(&state, &project))
 }
 
 /// Removes a project with its tags and history.

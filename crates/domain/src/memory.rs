@@ -36,6 +36,22 @@ struct State {
 }
 
 impl State {
+    /// A history row that records an event without a status change (maintenance, a
+    /// removal): from the project's status to the same.
+    fn note(&mut self, project: &Project, why: String, at: DateTime<Utc>) {
+        self.history
+            .entry(project.slug.clone())
+            .or_default()
+            .push(Transition {
+                slug: project.slug.clone(),
+                from: project.status,
+                to: project.status,
+                reason: Some(why),
+                at,
+                last_heartbeat_at: project.last_heartbeat_at,
+            });
+    }
+
     fn append(&mut self, slug: &Slug, at: DateTime<Utc>, kind: ChangeKind) {
         self.next_revision += 1;
         self.log.push((self.next_revision, slug.clone(), at, kind));
@@ -127,18 +143,7 @@ impl MemoryStore {
         let Some(gone) = state.projects.remove(slug) else {
             return false;
         };
-        state
-            .history
-            .entry(slug.clone())
-            .or_default()
-            .push(Transition {
-                slug: slug.clone(),
-                from: gone.status,
-                to: gone.status,
-                reason: Some(format!("{}: {why}", reason::REMOVED)),
-                at: now,
-                last_heartbeat_at: gone.last_heartbeat_at,
-            });
+        state.note(&gone, format!("{}: {why}", reason::REMOVED), now);
         state.append(
             slug,
             now,
@@ -298,18 +303,7 @@ impl ProjectRepository for MemoryStore {
         p.maintenance = maintenance;
         p.updated_at = now;
         let project = p.clone();
-        state
-            .history
-            .entry(slug.clone())
-            .or_default()
-            .push(Transition {
-                slug: slug.clone(),
-                from: project.status,
-                to: project.status,
-                reason: Some(why),
-                at,
-                last_heartbeat_at: project.last_heartbeat_at,
-            });
+        state.note(&project, why, at);
         state.append(slug, at, ChangeKind::Updated);
         Ok(Some(project))
     }

@@ -106,23 +106,13 @@ macro_rules! read_ops {
             why: &str,
             now: DbTime,
         ) -> Result<bool, StoreError> {
-            use crate::schema::{projects, status_transitions};
+            use crate::schema::projects;
             let Some(gone) = get(conn, slug)$($aw)*? else {
                 return Ok(false);
             };
             // The history's last row; the rows stay, with no project, reachable by slug.
-            diesel::insert_into(status_transitions::table)
-                .values((
-                    status_transitions::project_id.eq(gone.id),
-                    status_transitions::slug.eq(gone.slug.as_str()),
-                    status_transitions::from_status.eq(gone.status.as_str()),
-                    status_transitions::to_status.eq(gone.status.as_str()),
-                    status_transitions::reason
-                        .eq(format!("{}: {why}", federation_domain::reason::REMOVED)),
-                    status_transitions::at.eq(now),
-                    status_transitions::last_heartbeat_at.eq(gone.last_heartbeat_at.map(DbTime)),
-                ))
-                .execute(conn)$($aw)*?;
+            let why = format!("{}: {why}", federation_domain::reason::REMOVED);
+            note_in_history(conn, &gone, &why, now)$($aw)*?;
             let n = diesel::delete(projects::table.filter(projects::id.eq(gone.id)))
                 .execute(conn)$($aw)*?;
             Ok(n > 0)
@@ -265,6 +255,29 @@ macro_rules! read_ops {
             get(conn, slug)$($aw)*
         }
 
+        /// A history row that records an event without a status change (from the
+        /// project's status to the same): a maintenance window, a removal.
+        pub(crate) $($async_kw)* fn note_in_history(
+            conn: &mut $conn,
+            project: &Project,
+            why: &str,
+            at: DbTime,
+        ) -> Result<(), StoreError> {
+            use crate::schema::status_transitions;
+            diesel::insert_into(status_transitions::table)
+                .values((
+                    status_transitions::project_id.eq(project.id),
+                    status_transitions::slug.eq(project.slug.as_str()),
+                    status_transitions::from_status.eq(project.status.as_str()),
+                    status_transitions::to_status.eq(project.status.as_str()),
+                    status_transitions::reason.eq(why),
+                    status_transitions::at.eq(at),
+                    status_transitions::last_heartbeat_at.eq(project.last_heartbeat_at.map(DbTime)),
+                ))
+                .execute(conn)$($aw)*?;
+            Ok(())
+        }
+
         /// Starts or ends a maintenance window, with its history row (from the
         /// project's status to the same status). `None`: no such project; `false`:
         /// nothing to end. The caller holds the write lock and appends to the log.
@@ -274,7 +287,7 @@ macro_rules! read_ops {
             change: &MaintenanceChange,
             now: DbTime,
         ) -> Result<Option<(Project, bool)>, StoreError> {
-            use crate::schema::{projects, status_transitions};
+            use crate::schema::projects;
             let Some(current) = get(conn, slug)$($aw)*? else {
                 return Ok(None);
             };
@@ -296,17 +309,7 @@ macro_rules! read_ops {
                     projects::updated_at.eq(now),
                 ))
                 .execute(conn)$($aw)*?;
-            diesel::insert_into(status_transitions::table)
-                .values((
-                    status_transitions::project_id.eq(current.id),
-                    status_transitions::slug.eq(current.slug.as_str()),
-                    status_transitions::from_status.eq(current.status.as_str()),
-                    status_transitions::to_status.eq(current.status.as_str()),
-                    status_transitions::reason.eq(why.as_str()),
-                    status_transitions::at.eq(DbTime(at)),
-                    status_transitions::last_heartbeat_at.eq(current.last_heartbeat_at.map(DbTime)),
-                ))
-                .execute(conn)$($aw)*?;
+            note_in_history(conn, &current, &why, DbTime(at))$($aw)*?;
             Ok(get(conn, slug)$($aw)*?.map(|p| (p, true)))
         }
 

@@ -9,40 +9,115 @@ use super::service::Service;
 use super::tool::Tool;
 use super::{at, num};
 
-const PROJECTS: usize = 100;
-/// Projects that declare their interval, and the interval.
-const DECLARED: usize = 20;
-const DECLARED_INTERVAL_S: u32 = 5;
-/// Their offline threshold: three intervals.
-const DECLARED_OFFLINE_MS: f64 = 3.0 * 5_000.0;
+/// One round: projects that beat twice and fall silent.
+struct Round {
+    prefix: &'static str,
+    projects: usize,
+    /// The heartbeat interval they register (seconds); `None`: the service's thresholds.
+    interval: Option<u32>,
+    /// How long the listener waits for one more event: longer than the gap between the
+    /// last heartbeat and the degraded transition.
+    idle: &'static str,
+}
+
+/// Latencies (ms) from a project's last heartbeat to its offline event, and how many.
+struct Offline {
+    p50: f64,
+    p99: f64,
+    max: f64,
+    count: Option<u64>,
+}
 
 pub(super) fn detection(
     tool: &Tool<'_>,
     service: &Service,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    eprintln!("bench: (d) detection over {PROJECTS} projects, offline_after 3 s");
-    let n = PROJECTS.to_string();
-    tool.simulate(&[
+    let plain = Round {
+        prefix: "det",
+        projects: 100,
+        interval: None,
+        idle: "8s",
+    };
+    let o = silence(tool, service, &plain)?;
+    report.row(
+        "(d) detection, offline_after 3 s: last heartbeat → offline event received (p50 / p99 / max)",
+        format!(
+            "{:.0} ms / {:.0} ms / {:.0} ms over {} projects",
+            o.p50,
+            o.p99,
+            o.max,
+            o.count.unwrap_or(0)
+        ),
+        "≤ 4,000 ms",
+        Some(o.p99 <= 4000.0 && o.count == Some(plain.projects as u64)),
+    );
+
+    // Projects with a 5 s interval are judged by it: offline within 15 s + one second.
+    let declared = Round {
+        prefix: "det5",
+        projects: 20,
+        interval: Some(5),
+        idle: "20s",
+    };
+    let threshold_ms = 3.0 * 5_000.0;
+    let o = silence(tool, service, &declared)?;
+    report.row(
+        "(d) detection, a 5 s heartbeat interval (offline after 15 s): last heartbeat → offline event (p50 / p99 / max)",
+        format!(
+            "{:.0} ms / {:.0} ms / {:.0} ms over {} projects",
+            o.p50,
+            o.p99,
+            o.max,
+            o.count.unwrap_or(0)
+        ),
+        "15,000–16,000 ms",
+        Some(
+            o.p50 >= threshold_ms
+                && o.max <= threshold_ms + 1000.0
+                && o.count == Some(declared.projects as u64),
+        ),
+    );
+    Ok(())
+}
+
+/// Registers the round's projects, beats each twice, and measures their offline events.
+fn silence(tool: &Tool<'_>, service: &Service, round: &Round) -> anyhow::Result<Offline> {
+    let n = round.projects.to_string();
+    let url = service.url();
+    let interval = round.interval.map(|i| i.to_string());
+    eprintln!(
+        "bench: (d) detection over {n} projects, {}",
+        match &interval {
+            Some(i) => format!("a {i} s heartbeat interval"),
+            None => "offline_after 3 s".to_owned(),
+        }
+    );
+    let mut register = vec![
         "--server",
-        &service.url(),
+        &url,
         "--projects",
         &n,
         "--prefix",
-        "det",
+        round.prefix,
         "--register-only",
-    ])?;
+    ];
+    if let Some(i) = &interval {
+        register.extend(["--declare-interval", i.as_str()]);
+    }
+    tool.simulate(&register)?;
     service.wait_bus_healthy()?;
+    // Online, degraded, offline for each.
     let events = tool.listen(&[
         "--subject",
         "hub.federation.status.>",
         "--events",
         "--expect",
-        &(PROJECTS * 3).to_string(),
+        &(round.projects * 3).to_string(),
         "--idle",
-        "8s",
+        round.idle,
         "--max-wait",
-        "60s",
+        "90s",
     ])?;
     // Two beats each, then silence.
     tool.simulate(&[
@@ -50,11 +125,11 @@ pub(super) fn detection(
         "--projects",
         &n,
         "--prefix",
-        "det",
+        round.prefix,
         "--rate",
-        &format!("{}/s", PROJECTS * 2),
+        &format!("{}/s", round.projects * 2),
         "--total",
-        &(PROJECTS * 2).to_string(),
+        &(round.projects * 2).to_string(),
         "--duration",
         "10s",
     ])?;
@@ -63,90 +138,10 @@ pub(super) fn detection(
     if !offline.is_object() {
         bail!("no offline event arrived: {events}");
     }
-    let p99 = num(offline, "/p99_ms");
-    let count = at(offline, "/count");
-    report.row(
-        "(d) detection, offline_after 3 s: last heartbeat → offline event received (p50 / p99 / max)",
-        format!(
-            "{:.0} ms / {:.0} ms / {:.0} ms over {count} projects",
-            num(offline, "/p50_ms"),
-            p99,
-            num(offline, "/max_ms"),
-        ),
-        "≤ 4,000 ms",
-        Some(p99 <= 4000.0 && count.as_u64() == Some(PROJECTS as u64)),
-    );
-    declared_interval(tool, service, report)
-}
-
-/// Projects with a 5 s interval are judged by it: offline within 15 s + one second.
-fn declared_interval(
-    tool: &Tool<'_>,
-    service: &Service,
-    report: &mut Report,
-) -> anyhow::Result<()> {
-    eprintln!(
-        "bench: (d) detection over {DECLARED} projects with a {DECLARED_INTERVAL_S} s interval"
-    );
-    let n = DECLARED.to_string();
-    let interval = DECLARED_INTERVAL_S.to_string();
-    tool.simulate(&[
-        "--server",
-        &service.url(),
-        "--projects",
-        &n,
-        "--prefix",
-        "det5",
-        "--declare-interval",
-        &interval,
-        "--register-only",
-    ])?;
-    // Online, degraded (2 intervals), offline (3 intervals): the listener must outwait
-    // the 10 s between the last heartbeat and degraded.
-    let events = tool.listen(&[
-        "--subject",
-        "hub.federation.status.>",
-        "--events",
-        "--expect",
-        &(DECLARED * 3).to_string(),
-        "--idle",
-        "20s",
-        "--max-wait",
-        "90s",
-    ])?;
-    tool.simulate(&[
-        "--no-register",
-        "--projects",
-        &n,
-        "--prefix",
-        "det5",
-        "--rate",
-        &format!("{}/s", DECLARED * 2),
-        "--total",
-        &(DECLARED * 2).to_string(),
-        "--duration",
-        "10s",
-    ])?;
-    let events = events.finish()?;
-    let offline = at(&events, "/events/offline");
-    if !offline.is_object() {
-        bail!("no offline event arrived for the 5 s projects: {events}");
-    }
-    let (p50, p99, max) = (
-        num(offline, "/p50_ms"),
-        num(offline, "/p99_ms"),
-        num(offline, "/max_ms"),
-    );
-    let count = at(offline, "/count");
-    report.row(
-        "(d) detection, a 5 s heartbeat interval (offline after 15 s): last heartbeat → offline event (p50 / p99 / max)",
-        format!("{p50:.0} ms / {p99:.0} ms / {max:.0} ms over {count} projects"),
-        "15,000–16,000 ms",
-        Some(
-            p50 >= DECLARED_OFFLINE_MS
-                && max <= DECLARED_OFFLINE_MS + 1000.0
-                && count.as_u64() == Some(DECLARED as u64),
-        ),
-    );
-    Ok(())
+    Ok(Offline {
+        p50: num(offline, "/p50_ms"),
+        p99: num(offline, "/p99_ms"),
+        max: num(offline, "/max_ms"),
+        count: at(offline, "/count").as_u64(),
+    })
 }
