@@ -25,6 +25,9 @@
 //! | GET, PATCH, DELETE | `/api/fed/projects/{slug}` | 200 / 200 / 204 |
 //! | POST | `/api/fed/projects/{slug}/heartbeat` | 202 |
 //! | GET | `/api/fed/projects/{slug}/history` | 200 array, newest first |
+//! | GET | `/api/fed/events` | the change stream, Server-Sent Events ([`stream`]) |
+//! | GET | `/api/fed/summary` | counts by status and tag, longest offline, revision, guard |
+//! | GET | `/`, `/assets/{file}` | the dashboard ([`dashboard`]), assets compiled in |
 //! | GET | `/metrics` | Prometheus/OpenMetrics text ([`metrics`]), no API key |
 //! | GET | `/openapi.json` | the OpenAPI 3 description ([`openapi`]), no API key |
 //! | GET | `/docs/` | Swagger UI (vendored assets); `/docs` redirects there |
@@ -55,6 +58,7 @@ mod handlers;
 pub mod metrics;
 pub mod openapi;
 pub mod request_id;
+pub mod stream;
 
 pub use auth::{Access, ApiKeys, ApiKeysError, API_KEY_HEADER};
 pub use body::{MAX_HEARTBEAT_BODY, MAX_JSON_BODY};
@@ -63,6 +67,7 @@ pub use error::ApiError;
 pub use handlers::READY_DB_TIMEOUT;
 pub use metrics::{Metrics, NatsCounters, NatsStats, Sources as MetricsSources};
 pub use request_id::{RequestId, REQUEST_ID_HEADER};
+pub use stream::{ChangeHub, StreamOptions};
 
 /// A route the API registers: its path template and the methods it answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +119,8 @@ pub const ROUTES: &[Route] = &[
     Route::api("/api/fed/projects/{slug}", "GET, PATCH, DELETE"),
     Route::api("/api/fed/projects/{slug}/heartbeat", "POST"),
     Route::api("/api/fed/projects/{slug}/history", "GET"),
+    Route::api("/api/fed/events", "GET"),
+    Route::api("/api/fed/summary", "GET"),
 ];
 
 fn route(path: &str) -> &'static Route {
@@ -168,6 +175,9 @@ pub struct ApiState {
     pub version: &'static str,
     /// Served at `/metrics`; HTTP requests are recorded in it.
     pub metrics: Arc<Metrics>,
+    /// Fans applied changes out to change streams and blocking queries; give its
+    /// [`ChangeHub::listener`] to [`Federation::on_change`].
+    pub changes: Arc<ChangeHub>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -232,6 +242,8 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                                 fed("/projects/{slug}/history")
                                     .route(web::get().to(handlers::history)),
                             )
+                            .service(fed("/events").route(web::get().to(handlers::events)))
+                            .service(fed("/summary").route(web::get().to(handlers::summary)))
                             .default_service(web::to(handlers::not_found)),
                     )
                     .default_service(web::to(handlers::not_found)),

@@ -12,8 +12,9 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::dto::{
-    AcceptedDto, HealthDto, HeartbeatRequest, MassExpiryDto, PatchRequest, ProjectDto, ReadyChecks,
-    ReadyDto, RegisterRequest, ReplicaDto, StatusName, TransitionDto,
+    AcceptedDto, CountsDto, HealthDto, HeartbeatRequest, LongestOfflineDto, MassExpiryDto,
+    PatchRequest, ProjectDto, ReadyChecks, ReadyDto, RegisterRequest, ReplicaDto, StatusName,
+    SummaryDto, TagCountsDto, TransitionDto,
 };
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::{handlers, metrics};
@@ -43,6 +44,8 @@ pub const DOCS_PATH: &str = "/docs/";
         handlers::delete_project,
         handlers::heartbeat,
         handlers::history,
+        handlers::events,
+        handlers::summary,
     ),
     components(schemas(
         ProjectDto,
@@ -54,6 +57,10 @@ pub const DOCS_PATH: &str = "/docs/";
         ReplicaDto,
         MassExpiryDto,
         AcceptedDto,
+        SummaryDto,
+        CountsDto,
+        TagCountsDto,
+        LongestOfflineDto,
         RegisterRequest,
         PatchRequest,
         HeartbeatRequest,

@@ -145,7 +145,7 @@ async fn every_operation_behind_the_api_key_documents_401_and_403() {
             }
         }
     }
-    assert_eq!(secured, 2 * 7, "seven operations take the key");
+    assert_eq!(secured, 2 * 9, "nine operations take the key");
 }
 
 #[actix_web::test]

@@ -197,8 +197,10 @@ async fn ready_is_503_when_the_store_does_not_answer_in_time() {
         Presence::new(StatusPolicy::default()),
         federation_domain::ReplicaOptions::default(),
     ));
+    let metrics = metrics_for(&federation, BusHealth::Disabled);
     let h = Harness {
-        metrics: metrics_for(&federation, BusHealth::Disabled),
+        changes: federation_api::ChangeHub::new(Default::default(), 0, metrics.clone()),
+        metrics,
         federation,
         clock: Arc::new(federation_domain::ManualClock::new(t0())),
         keys: keys(),
