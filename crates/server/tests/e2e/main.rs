@@ -21,6 +21,7 @@
 mod api;
 mod cli;
 mod deploy;
+mod events;
 mod heartbeats;
 mod helpers;
 mod logs;
