@@ -52,6 +52,7 @@ use tracing::Instrument;
 
 pub mod auth;
 mod body;
+pub mod dashboard;
 pub mod dto;
 pub mod error;
 mod handlers;
@@ -112,6 +113,16 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         path: "/docs/{_:.*}",
+        allow: "GET",
+        documented: false,
+    },
+    Route {
+        path: "/",
+        allow: "GET",
+        documented: false,
+    },
+    Route {
+        path: "/assets/{file}",
         allow: "GET",
         documented: false,
     },
@@ -220,6 +231,8 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                     .service(top(openapi::OPENAPI_PATH).route(web::get().to(openapi::openapi_json)))
                     .service(top("/docs").route(web::get().to(openapi::docs_redirect)))
                     .service(openapi::swagger_ui())
+                    .service(top("/").route(web::get().to(dashboard::index)))
+                    .service(top("/assets/{file}").route(web::get().to(dashboard::assets)))
                     .service(
                         web::scope(FED)
                             .wrap(from_fn(auth::require_key))
@@ -294,20 +307,25 @@ pub const PAGE_HEADERS: [(&str, &str); 3] = [
     ("x-frame-options", "DENY"),
 ];
 
-/// Adds [`PAGE_HEADERS`] to the pages under `/docs`.
+/// Adds [`PAGE_HEADERS`] to the pages under `/docs`, and
+/// [`dashboard::DASHBOARD_HEADERS`] to the dashboard and its assets.
 async fn page_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let page = req.path() == "/docs" || req.path().starts_with("/docs/");
+    let headers: &[(&str, &str)] = if req.path() == "/docs" || req.path().starts_with("/docs/") {
+        &PAGE_HEADERS
+    } else if req.path() == "/" || req.path().starts_with("/assets/") {
+        &dashboard::DASHBOARD_HEADERS
+    } else {
+        &[]
+    };
     let mut res = next.call(req).await?;
-    if page {
-        for (name, value) in PAGE_HEADERS {
-            res.headers_mut().insert(
-                HeaderName::from_static(name),
-                HeaderValue::from_static(value),
-            );
-        }
+    for &(name, value) in headers {
+        res.headers_mut().insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
     }
     Ok(res)
 }

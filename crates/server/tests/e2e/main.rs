@@ -20,6 +20,7 @@
 
 mod api;
 mod cli;
+mod dashboard;
 mod deploy;
 mod events;
 mod heartbeats;
