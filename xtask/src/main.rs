@@ -24,7 +24,7 @@ commands:
   migrate [--database-url URL]    apply pending migrations (default: DATABASE_URL, else data/federation.db)
   dev                             start a throwaway PostgreSQL and nats-server, migrate, serve until Ctrl-C
   test [CARGO TEST ARGS]          install PostgreSQL/nats-server/promtool/chromium if missing (root + apt), run all tests
-  bench [--only a,b,c,d,e,f]      release build; measure ingest, REST, detection, steady state and 3 replicas
+  bench [--only a,b,c,d,e,f,g]    release build; measure ingest, REST, detection, steady state, 3 replicas, SSE fan-out
                                   against a throwaway PostgreSQL + nats-server; table in bench/report.md under
                                   cargo's target directory (target/ unless CARGO_TARGET_DIR says otherwise)";
 
