@@ -23,8 +23,8 @@ commands:
   serve [--migrate]               run the federation service (cargo run … serve)
   migrate [--database-url URL]    apply pending migrations (default: DATABASE_URL, else data/federation.db)
   dev                             start a throwaway PostgreSQL and nats-server, migrate, serve until Ctrl-C
-  test [CARGO TEST ARGS]          install PostgreSQL/nats-server/promtool if missing (root + apt), run all tests
-  bench [--only a,b,c,d,e,f]      release build; measure ingest, REST, detection, steady state and 3 replicas
+  test [CARGO TEST ARGS]          install PostgreSQL/nats-server/promtool/chromium if missing (root + apt), run all tests
+  bench [--only a,b,c,d,e,f,g]    release build; measure ingest, REST, detection, steady state, 3 replicas, SSE fan-out
                                   against a throwaway PostgreSQL + nats-server; table in bench/report.md under
                                   cargo's target directory (target/ unless CARGO_TARGET_DIR says otherwise)";
 
@@ -171,8 +171,9 @@ fn on_path(binary: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Installs PostgreSQL, nats-server and promtool (which checks the alert rules) from
-/// Debian's packages when missing.
+/// Installs PostgreSQL, nats-server, promtool (which checks the alert rules) and
+/// Chromium with chromedriver (the dashboard's browser test) from Debian's packages
+/// when missing.
 fn ensure_test_services() -> anyhow::Result<()> {
     let mut missing = Vec::new();
     if !has_postgres() {
@@ -183,6 +184,13 @@ fn ensure_test_services() -> anyhow::Result<()> {
     }
     if !on_path("promtool") {
         missing.push("prometheus");
+    }
+    // The dashboard's browser test: headless Chromium over WebDriver.
+    if !Path::new("/usr/bin/chromium").is_file() {
+        missing.push("chromium");
+    }
+    if !Path::new("/usr/bin/chromedriver").is_file() {
+        missing.push("chromium-driver");
     }
     if missing.is_empty() {
         return Ok(());

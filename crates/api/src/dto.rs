@@ -432,3 +432,70 @@ mod tests {
         assert_eq!(rfc3339(t), "2025-11-18T12:00:00.001500Z");
     }
 }
+
+/// Projects in each status.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = StatusCounts)]
+pub struct CountsDto {
+    pub online: u64,
+    pub degraded: u64,
+    pub offline: u64,
+}
+
+impl From<federation_domain::StatusCounts> for CountsDto {
+    fn from(c: federation_domain::StatusCounts) -> Self {
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        Self {
+            online: n(c.online),
+            degraded: n(c.degraded),
+            offline: n(c.offline),
+        }
+    }
+}
+
+/// The projects with one tag, by status.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = TagCounts)]
+pub struct TagCountsDto {
+    /// The tag, as first written (tags are compared ignoring case).
+    pub tag: String,
+    pub total: u64,
+    pub online: u64,
+    pub degraded: u64,
+    pub offline: u64,
+}
+
+/// The offline project silent the longest.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = LongestOffline)]
+pub struct LongestOfflineDto {
+    pub slug: String,
+    /// Its last heartbeat (null: never heard).
+    #[schema(format = DateTime)]
+    pub last_heartbeat_at: Option<String>,
+    /// Its last heartbeat, or its registration when never heard.
+    #[schema(format = DateTime)]
+    pub silent_since: String,
+    /// Seconds since `silent_since`.
+    pub silent_seconds: u64,
+}
+
+/// `GET /api/fed/summary`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Summary)]
+pub struct SummaryDto {
+    /// The change-log revision the counts reflect (also `X-Federation-Index`).
+    pub revision: u64,
+    /// Projects in all.
+    pub total: u64,
+    pub counts: CountsDto,
+    /// By tag, ordered by the tag ignoring case.
+    pub tags: Vec<TagCountsDto>,
+    pub longest_offline: Option<LongestOfflineDto>,
+    /// `inactive | link_down | canary_lost | recovering` (as `/ready`).
+    pub partition_guard: &'static str,
+    /// The end of the `recovering` hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub partition_guard_until: Option<String>,
+}

@@ -8,12 +8,12 @@ use actix_web::http::StatusCode;
 use actix_web::web::{self, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use federation_domain::model::parse_limit;
-use federation_domain::{GuardState, ListFilter};
+use federation_domain::{ChangeFilter, GuardState, ListFilter};
 
 use crate::body;
 use crate::dto::{
-    rfc3339, AcceptedDto, HealthDto, MassExpiryDto, ProjectDto, ReadyChecks, ReadyDto, ReplicaDto,
-    TransitionDto,
+    rfc3339, AcceptedDto, CountsDto, HealthDto, LongestOfflineDto, MassExpiryDto, ProjectDto,
+    ReadyChecks, ReadyDto, ReplicaDto, SummaryDto, TagCountsDto, TransitionDto,
 };
 use crate::dto::{BulkErrorBody, BulkResponse};
 #[allow(unused_imports)] // named in the OpenAPI annotations only
@@ -21,6 +21,7 @@ use crate::dto::{
     BulkRequest, HeartbeatRequest, MaintenanceRequest, PatchRequest, RegisterRequest, StatusName,
 };
 use crate::error::{ApiError, ErrorBody};
+use crate::stream::{self, parse_wait};
 use crate::{ApiState, BusHealth};
 
 /// A replica that has not read the change log to its end for longer is `behind`.
@@ -145,10 +146,13 @@ pub(crate) async fn ready(state: web::Data<ApiState>) -> HttpResponse {
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size; without it, every matching project (streamed)"),
         ("offset" = Option<u64>, Query, maximum = 9223372036854775807_u64, description = "Projects to skip"),
         ("after" = Option<String>, Query, min_length = 1, max_length = 50, pattern = r"^\s*[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?\s*$", description = "Cursor: only projects whose slug sorts after this one"),
+        ("index" = Option<u64>, Query, description = "Blocking query: answer once the registry's revision passes this (an `X-Federation-Index` seen before), or when `wait` ends"),
+        ("wait" = Option<String>, Query, pattern = r"^[0-9]+(ms|s|m)?$", description = "How long a blocking query may wait (`30s`, `500ms`, `1m`; plain seconds); default 60 s, capped by FEDERATION_BLOCKING_MAX_WAIT"),
     ),
     responses(
         (status = 200, description = "The projects, in slug order", body = Vec<ProjectDto>,
          headers(("X-Total-Count" = u64, description = "How many projects match"),
+                 ("X-Federation-Index" = u64, description = "The change-log revision the reply reflects"),
                  ("Link" = String, description = "`<url>; rel=\"next\"` when `limit` was given and more follow"))),
         (status = 422, description = "A bad query value; `field` names it", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
@@ -177,6 +181,7 @@ pub(crate) async fn list_projects(
     })
     .and_then(|f| query_is_utf8(req.query_string()).map(|()| f))
     .map_err(ApiError::validation)?;
+    block(&state, &q).await?;
     let page = state.federation.list(&filter);
     let mut reply = HttpResponse::Ok();
     reply
@@ -514,10 +519,16 @@ fn project_reply(state: &ApiState, project: &federation_domain::Project) -> Http
     get,
     path = "/api/fed/projects/{slug}",
     tag = "projects",
-    params(("slug" = String, Path, description = "The project's slug")),
+    params(
+        ("slug" = String, Path, description = "The project's slug"),
+        ("index" = Option<u64>, Query, description = "Blocking query: answer once the registry's revision passes this, or when `wait` ends"),
+        ("wait" = Option<String>, Query, pattern = r"^[0-9]+(ms|s|m)?$", description = "How long a blocking query may wait; default 60 s, capped by FEDERATION_BLOCKING_MAX_WAIT"),
+    ),
     responses(
-        (status = 200, description = "The project", body = ProjectDto),
+        (status = 200, description = "The project", body = ProjectDto,
+         headers(("X-Federation-Index" = u64, description = "The change-log revision the reply reflects"))),
         (status = 404, description = "No such project", body = ErrorBody),
+        (status = 422, description = "A bad `index` or `wait`", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     ),
     security(("api_key" = []))
@@ -525,7 +536,9 @@ fn project_reply(state: &ApiState, project: &federation_domain::Project) -> Http
 pub(crate) async fn get_project(
     state: web::Data<ApiState>,
     slug: web::Path<String>,
+    q: Query,
 ) -> Result<HttpResponse, ApiError> {
+    block(&state, &q).await?;
     let (project, revision) = state.federation.get(&slug)?;
     Ok(HttpResponse::Ok()
         .insert_header((INDEX_HEADER, revision.to_string()))
@@ -649,6 +662,160 @@ pub(crate) async fn history(
     let transitions = state.federation.history(&slug, limit).await?;
     let items: Vec<TransitionDto> = transitions.iter().map(TransitionDto::from).collect();
     Ok(HttpResponse::Ok().json(items))
+}
+
+/// How long a blocking query waits when it gives an `index` but no `wait`.
+const DEFAULT_WAIT: Duration = Duration::from_secs(60);
+
+/// A blocking query (`?index=N&wait=30s`, Consul's pattern): waits until the registry's
+/// revision passes `index` or `wait` ends (capped by the setting). Without `index`,
+/// returns at once.
+async fn block(state: &ApiState, q: &Query) -> Result<(), ApiError> {
+    let Some(raw) = param(q, "index") else {
+        if param(q, "wait").is_some_and(|w| parse_wait(w).is_none()) {
+            return Err(bad_wait());
+        }
+        return Ok(());
+    };
+    let index: u64 = raw.parse().map_err(|_| {
+        ApiError::validation(federation_domain::ValidationError::new(
+            "index",
+            "must be a non-negative integer (an X-Federation-Index)",
+        ))
+    })?;
+    let wait = match param(q, "wait") {
+        None => DEFAULT_WAIT,
+        Some(w) => parse_wait(w).ok_or_else(bad_wait)?,
+    };
+    state
+        .changes
+        .wait_past(&state.federation, index, wait)
+        .await;
+    Ok(())
+}
+
+fn bad_wait() -> ApiError {
+    ApiError::validation(federation_domain::ValidationError::new(
+        "wait",
+        "must be a duration such as 30s, 500ms, 1m or plain seconds",
+    ))
+}
+
+/// The change stream: Server-Sent Events of registry changes in revision order.
+#[utoipa::path(
+    get,
+    path = "/api/fed/events",
+    tag = "projects",
+    params(
+        ("slug" = Option<String>, Query, description = "Only this project's changes"),
+        ("tag" = Option<String>, Query, description = "Only projects with this tag (ignoring case); deletions always pass"),
+        ("status" = Option<StatusName>, Query, description = "Only projects in this status (a transition passes when it leaves or enters it); deletions always pass"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume: every change after this revision, from the change log (or one `reset` when it was trimmed)"),
+        ("last_event_id" = Option<u64>, Query, description = "The same as the header, for clients that cannot set it"),
+    ),
+    responses(
+        (status = 200, description = "`text/event-stream`. Each event's `id:` is its revision. \
+         Events: `registered`, `updated` (data: `{revision, slug, at, project}`), `deleted` \
+         (`{revision, slug, at}`), `transition` (the NATS status event `{slug, from, to, reason, \
+         at, last_heartbeat_at, revision}` plus `project`), `reset` (`{revision}`: changes were \
+         missed, reload), `ready` (`{revision}`: caught up, live from here). A comment line \
+         every 15 s (FEDERATION_STREAM_KEEP_ALIVE). A client that does not keep up is \
+         disconnected.", content_type = "text/event-stream", body = String),
+        (status = 422, description = "A bad filter or Last-Event-ID", body = ErrorBody),
+        (status = 503, description = "Too many streams open (FEDERATION_STREAM_MAX); see Retry-After", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn events(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    q: Query,
+) -> Result<HttpResponse, ApiError> {
+    let filter = ChangeFilter::parse(param(&q, "slug"), param(&q, "tag"), param(&q, "status"))
+        .map_err(ApiError::validation)?;
+    let header_id = req
+        .headers()
+        .get("last-event-id")
+        .map(|v| v.to_str().map(str::trim).unwrap_or("-"))
+        .filter(|v| !v.is_empty());
+    let last_event_id = match header_id.or_else(|| param(&q, "last_event_id")) {
+        None => None,
+        Some(raw) => Some(raw.parse::<u64>().map_err(|_| {
+            ApiError::validation(federation_domain::ValidationError::new(
+                "Last-Event-ID",
+                "must be a revision (a non-negative integer)",
+            ))
+        })?),
+    };
+    let revision = state.federation.revision();
+    let body = stream::open_stream(
+        &state.changes,
+        state.federation.clone(),
+        filter,
+        last_event_id,
+    )
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            "too many change streams are open; try again later",
+        )
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .insert_header((INDEX_HEADER, revision.to_string()))
+        .streaming(body))
+}
+
+/// Counts by status and by tag, the offline project silent the longest, the revision
+/// and the partition guard: what a status badge or a pager needs, in one cheap call.
+#[utoipa::path(
+    get,
+    path = "/api/fed/summary",
+    tag = "projects",
+    responses(
+        (status = 200, description = "The summary", body = SummaryDto,
+         headers(("X-Federation-Index" = u64, description = "The change-log revision it reflects"))),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn summary(state: web::Data<ApiState>) -> HttpResponse {
+    let s = state.federation.summary();
+    let now = state.federation.now();
+    let guard = state.federation.guard();
+    let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+    let body = SummaryDto {
+        revision: s.revision,
+        total: s.total,
+        counts: CountsDto::from(s.counts),
+        tags: s
+            .tags
+            .into_iter()
+            .map(|(tag, c)| TagCountsDto {
+                tag,
+                total: n(c.online + c.degraded + c.offline),
+                online: n(c.online),
+                degraded: n(c.degraded),
+                offline: n(c.offline),
+            })
+            .collect(),
+        longest_offline: s.longest_offline.map(|l| LongestOfflineDto {
+            slug: l.slug.to_string(),
+            last_heartbeat_at: l.last_heartbeat_at.map(rfc3339),
+            silent_since: rfc3339(l.silent_since),
+            silent_seconds: u64::try_from((now - l.silent_since).num_seconds()).unwrap_or(0),
+        }),
+        partition_guard: guard.as_str(),
+        partition_guard_until: match guard {
+            GuardState::Recovering { until } => Some(rfc3339(until)),
+            _ => None,
+        },
+    };
+    HttpResponse::Ok()
+        .insert_header((INDEX_HEADER, s.revision.to_string()))
+        .json(body)
 }
 
 pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {

@@ -25,6 +25,9 @@
 //! | GET, PATCH, DELETE | `/api/fed/projects/{slug}` | 200 / 200 / 204 |
 //! | POST | `/api/fed/projects/{slug}/heartbeat` | 202 |
 //! | GET | `/api/fed/projects/{slug}/history` | 200 array, newest first |
+//! | GET | `/api/fed/events` | the change stream, Server-Sent Events ([`stream`]) |
+//! | GET | `/api/fed/summary` | counts by status and tag, longest offline, revision, guard |
+//! | GET | `/`, `/assets/{file}` | the dashboard ([`dashboard`]), assets compiled in |
 //! | GET | `/metrics` | Prometheus/OpenMetrics text ([`metrics`]), no API key |
 //! | GET | `/openapi.json` | the OpenAPI 3 description ([`openapi`]), no API key |
 //! | GET | `/docs/` | Swagger UI (vendored assets); `/docs` redirects there |
@@ -49,12 +52,14 @@ use tracing::Instrument;
 
 pub mod auth;
 mod body;
+pub mod dashboard;
 pub mod dto;
 pub mod error;
 mod handlers;
 pub mod metrics;
 pub mod openapi;
 pub mod request_id;
+pub mod stream;
 
 pub use auth::{Access, ApiKeys, ApiKeysError, API_KEY_HEADER};
 pub use body::{MAX_HEARTBEAT_BODY, MAX_JSON_BODY};
@@ -63,6 +68,7 @@ pub use error::ApiError;
 pub use handlers::READY_DB_TIMEOUT;
 pub use metrics::{Metrics, NatsCounters, NatsStats, Sources as MetricsSources};
 pub use request_id::{RequestId, REQUEST_ID_HEADER};
+pub use stream::{ChangeHub, StreamOptions};
 
 /// A route the API registers: its path template and the methods it answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,12 +116,24 @@ pub const ROUTES: &[Route] = &[
         allow: "GET",
         documented: false,
     },
+    Route {
+        path: "/",
+        allow: "GET",
+        documented: false,
+    },
+    Route {
+        path: "/assets/{file}",
+        allow: "GET",
+        documented: false,
+    },
     Route::api("/api/fed/projects", "GET, POST"),
     Route::api("/api/fed/projects/{slug}", "GET, PATCH, DELETE"),
     Route::api("/api/fed/projects/{slug}/heartbeat", "POST"),
     Route::api("/api/fed/projects/{slug}/history", "GET"),
     Route::api("/api/fed/projects/{slug}/maintenance", "PUT, DELETE"),
     Route::api("/api/fed/projects:bulk", "POST"),
+    Route::api("/api/fed/events", "GET"),
+    Route::api("/api/fed/summary", "GET"),
 ];
 
 fn route(path: &str) -> &'static Route {
@@ -170,6 +188,9 @@ pub struct ApiState {
     pub version: &'static str,
     /// Served at `/metrics`; HTTP requests are recorded in it.
     pub metrics: Arc<Metrics>,
+    /// Fans applied changes out to change streams and blocking queries; give its
+    /// [`ChangeHub::listener`] to [`Federation::on_change`].
+    pub changes: Arc<ChangeHub>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -212,6 +233,8 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                     .service(top(openapi::OPENAPI_PATH).route(web::get().to(openapi::openapi_json)))
                     .service(top("/docs").route(web::get().to(openapi::docs_redirect)))
                     .service(openapi::swagger_ui())
+                    .service(top("/").route(web::get().to(dashboard::index)))
+                    .service(top("/assets/{file}").route(web::get().to(dashboard::assets)))
                     .service(
                         web::scope(FED)
                             .wrap(from_fn(auth::require_key))
@@ -243,6 +266,8 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                                 fed("/projects:bulk")
                                     .route(web::post().to(handlers::bulk_register)),
                             )
+                            .service(fed("/events").route(web::get().to(handlers::events)))
+                            .service(fed("/summary").route(web::get().to(handlers::summary)))
                             .default_service(web::to(handlers::not_found)),
                     )
                     .default_service(web::to(handlers::not_found)),
@@ -293,20 +318,25 @@ pub const PAGE_HEADERS: [(&str, &str); 3] = [
     ("x-frame-options", "DENY"),
 ];
 
-/// Adds [`PAGE_HEADERS`] to the pages under `/docs`.
+/// Adds [`PAGE_HEADERS`] to the pages under `/docs`, and
+/// [`dashboard::DASHBOARD_HEADERS`] to the dashboard and its assets.
 async fn page_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let page = req.path() == "/docs" || req.path().starts_with("/docs/");
+    let headers: &[(&str, &str)] = if req.path() == "/docs" || req.path().starts_with("/docs/") {
+        &PAGE_HEADERS
+    } else if req.path() == "/" || req.path().starts_with("/assets/") {
+        &dashboard::DASHBOARD_HEADERS
+    } else {
+        &[]
+    };
     let mut res = next.call(req).await?;
-    if page {
-        for (name, value) in PAGE_HEADERS {
-            res.headers_mut().insert(
-                HeaderName::from_static(name),
-                HeaderValue::from_static(value),
-            );
-        }
+    for &(name, value) in headers {
+        res.headers_mut().insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
     }
     Ok(res)
 }

@@ -23,7 +23,7 @@ use federation_domain::{Federation, GuardState};
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::metrics::MetricType;
@@ -61,6 +61,9 @@ pub const METRIC_NAMES: &[&str] = &[
     "federation_replica_leader",
     "federation_registry_revision",
     "federation_follower_lag_seconds",
+    "federation_event_streams_open",
+    "federation_event_stream_events_sent_total",
+    "federation_event_stream_clients_dropped_total",
 ];
 
 /// Counters of the NATS ingest path, read at scrape time.
@@ -110,6 +113,9 @@ pub struct Metrics {
     flush_errors: Counter,
     unpublished: Counter,
     mass_expiries: Counter,
+    streams_open: Gauge,
+    stream_events: Counter,
+    stream_dropped: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -182,6 +188,24 @@ impl Metrics {
             "Sweeps that expired more than half of the live projects at once",
             mass_expiries.clone(),
         );
+        let streams_open = Gauge::default();
+        registry.register(
+            "federation_event_streams_open",
+            "Change streams (GET /api/fed/events) open now",
+            streams_open.clone(),
+        );
+        let stream_events = Counter::default();
+        registry.register(
+            "federation_event_stream_events_sent",
+            "Events written to change streams (keep-alive comments excluded)",
+            stream_events.clone(),
+        );
+        let stream_dropped = Counter::default();
+        registry.register(
+            "federation_event_stream_clients_dropped",
+            "Change-stream clients dropped because they did not keep up",
+            stream_dropped.clone(),
+        );
         let sources = Arc::new(OnceLock::new());
         registry.register_collector(Box::new(StateCollector {
             sources: sources.clone(),
@@ -197,6 +221,9 @@ impl Metrics {
             flush_errors,
             unpublished,
             mass_expiries,
+            streams_open,
+            stream_events,
+            stream_dropped,
         }
     }
 
@@ -255,6 +282,26 @@ impl Metrics {
     }
 
     /// Counts a mass expiry.
+    /// A change stream opened.
+    pub fn stream_opened(&self) {
+        self.streams_open.inc();
+    }
+
+    /// A change stream closed (or its client was dropped).
+    pub fn stream_closed(&self) {
+        self.streams_open.dec();
+    }
+
+    /// An event written to a change stream.
+    pub fn stream_event_sent(&self) {
+        self.stream_events.inc();
+    }
+
+    /// A change-stream client dropped for not keeping up.
+    pub fn stream_client_dropped(&self) {
+        self.stream_dropped.inc();
+    }
+
     pub fn mass_expiry(&self) {
         self.mass_expiries.inc();
     }

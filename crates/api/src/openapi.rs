@@ -13,9 +13,10 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::body::EntryError;
 use crate::dto::{
-    AcceptedDto, BulkErrorBody, BulkRequest, BulkResponse, HealthDto, HeartbeatRequest,
-    MaintenanceDto, MaintenanceRequest, MassExpiryDto, MetadataObject, PatchRequest, ProjectDto,
-    ReadyChecks, ReadyDto, RegisterRequest, ReplicaDto, StatusName, TransitionDto,
+    AcceptedDto, BulkErrorBody, BulkRequest, BulkResponse, CountsDto, HealthDto, HeartbeatRequest,
+    LongestOfflineDto, MaintenanceDto, MaintenanceRequest, MassExpiryDto, MetadataObject,
+    PatchRequest, ProjectDto, ReadyChecks, ReadyDto, RegisterRequest, ReplicaDto, StatusName,
+    SummaryDto, TagCountsDto, TransitionDto,
 };
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::{handlers, metrics};
@@ -48,6 +49,8 @@ pub const DOCS_PATH: &str = "/docs/";
         handlers::history,
         handlers::start_maintenance,
         handlers::end_maintenance,
+        handlers::events,
+        handlers::summary,
     ),
     components(schemas(
         ProjectDto,
@@ -59,6 +62,10 @@ pub const DOCS_PATH: &str = "/docs/";
         ReplicaDto,
         MassExpiryDto,
         AcceptedDto,
+        SummaryDto,
+        CountsDto,
+        TagCountsDto,
+        LongestOfflineDto,
         RegisterRequest,
         PatchRequest,
         MetadataObject,

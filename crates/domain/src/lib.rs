@@ -37,7 +37,10 @@ pub use ports::{
     ProjectRepository, StatusEvents, SystemClock,
 };
 pub use presence::{Flush, GuardState, MassExpiry, Presence, StatusCounts};
-pub use replication::{Change, ChangeKind, ChangesSince, Registry, Role, Snapshot, Term};
+pub use replication::{
+    Change, ChangeFilter, ChangeKind, ChangesSince, LongestOffline, Registry, Role, Snapshot,
+    Summary, Term,
+};
 pub use service::{
     ChangeListener, Federation, FlushFailed, HeartbeatRejected, Ports, ReplicaOptions, TickReport,
 };

@@ -164,15 +164,22 @@ pub struct StatusCounts {
     pub offline: usize,
 }
 
+impl StatusCounts {
+    /// Counts one more project in `status`.
+    pub fn add(&mut self, status: Status) {
+        match status {
+            Status::Online => self.online += 1,
+            Status::Degraded => self.degraded += 1,
+            Status::Offline => self.offline += 1,
+        }
+    }
+}
+
 impl FromIterator<Status> for StatusCounts {
     fn from_iter<I: IntoIterator<Item = Status>>(statuses: I) -> Self {
         let mut c = StatusCounts::default();
         for status in statuses {
-            match status {
-                Status::Online => c.online += 1,
-                Status::Degraded => c.degraded += 1,
-                Status::Offline => c.offline += 1,
-            }
+            c.add(status);
         }
         c
     }

@@ -12,7 +12,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-use crate::model::{ListFilter, PresenceRecord, Project, ProjectPage, Slug, Status, Transition};
+use crate::error::ValidationError;
+use crate::model::{
+    ListFilter, PresenceRecord, Project, ProjectPage, Slug, Status, Tag, Transition,
+};
 use crate::presence::StatusCounts;
 
 /// The term of a sweeper lease: it grows by one whenever the lease changes hands, so a
@@ -289,6 +292,116 @@ impl Registry {
     }
 }
 
+/// Which changes a client of the change stream wants: every condition given must hold.
+/// A deletion passes the tag and status conditions (the project, and so its tags and
+/// status, is gone; a client holding it must hear that it went).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeFilter {
+    /// Only this project.
+    pub slug: Option<Slug>,
+    /// Only projects with this tag (ignoring case).
+    pub tag: Option<Tag>,
+    /// Only projects in this status; a transition matches when it leaves or enters it.
+    pub status: Option<Status>,
+}
+
+impl ChangeFilter {
+    /// Validates raw query values (`None` or blank: no condition); errors name the field.
+    pub fn parse(
+        slug: Option<&str>,
+        tag: Option<&str>,
+        status: Option<&str>,
+    ) -> Result<Self, ValidationError> {
+        Ok(Self {
+            slug: slug
+                .map(|s| Slug::parse(s).map_err(|e| e.at("slug")))
+                .transpose()?,
+            tag: tag.map(Tag::parse).transpose()?,
+            status: status.map(Status::parse).transpose()?,
+        })
+    }
+
+    /// Whether `change` passes every condition.
+    pub fn matches(&self, change: &Change) -> bool {
+        if self.slug.as_ref().is_some_and(|s| *s != change.slug) {
+            return false;
+        }
+        if matches!(change.kind, ChangeKind::Deleted { .. }) {
+            return true;
+        }
+        let project = change.project.as_ref();
+        let tag_ok = self
+            .tag
+            .as_ref()
+            .is_none_or(|t| project.is_some_and(|p| p.tags.iter().any(|have| have.matches(t))));
+        let status_ok = self.status.is_none_or(|s| match &change.kind {
+            ChangeKind::Transition(t) => t.from == s || t.to == s,
+            _ => project.is_some_and(|p| p.status == s),
+        });
+        tag_ok && status_ok
+    }
+}
+
+/// The project offline the longest (see [`Summary`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LongestOffline {
+    /// The project.
+    pub slug: Slug,
+    /// Its last heartbeat (`None`: never heard).
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
+    /// Silent since: its last heartbeat, or its registration when never heard.
+    pub silent_since: DateTime<Utc>,
+}
+
+/// What a status badge or a pager needs, in one read of the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Projects in all.
+    pub total: u64,
+    /// Projects by recorded status.
+    pub counts: StatusCounts,
+    /// Projects by tag, tags compared ignoring case (the first spelling met, in slug
+    /// order, names the group), ordered by the tag's lowercase form.
+    pub tags: Vec<(String, StatusCounts)>,
+    /// The offline project silent the longest.
+    pub longest_offline: Option<LongestOffline>,
+    /// The revision the summary reflects.
+    pub revision: u64,
+}
+
+impl Registry {
+    /// Counts by status and tag, and the offline project silent the longest.
+    pub fn summary(&self) -> Summary {
+        let mut tags: BTreeMap<String, (String, StatusCounts)> = BTreeMap::new();
+        let mut longest: Option<LongestOffline> = None;
+        for p in self.projects.values() {
+            for tag in p.tags.iter() {
+                let entry = tags
+                    .entry(tag.as_str().to_lowercase())
+                    .or_insert_with(|| (tag.as_str().to_owned(), StatusCounts::default()));
+                entry.1.add(p.status);
+            }
+            if p.status == Status::Offline {
+                let since = p.last_heartbeat_at.unwrap_or(p.created_at);
+                if longest.as_ref().is_none_or(|l| since < l.silent_since) {
+                    longest = Some(LongestOffline {
+                        slug: p.slug.clone(),
+                        last_heartbeat_at: p.last_heartbeat_at,
+                        silent_since: since,
+                    });
+                }
+            }
+        }
+        Summary {
+            total: u64::try_from(self.projects.len()).unwrap_or(u64::MAX),
+            counts: self.counts(),
+            tags: tags.into_values().collect(),
+            longest_offline: longest,
+            revision: self.revision,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -543,5 +656,100 @@ mod tests {
             "a",
         )]);
         assert_eq!(r.get(&slug).unwrap().clock_skew_seconds, Some(42.5));
+    }
+
+    fn transition(slug: &str, from: Status, to: Status, tags: &[&str]) -> Change {
+        change(
+            9,
+            ChangeKind::Transition(Transition {
+                slug: Slug::parse(slug).unwrap(),
+                from,
+                to,
+                reason: None,
+                at: t(9),
+                last_heartbeat_at: None,
+            }),
+            Some(project(slug, to, tags)),
+            slug,
+        )
+    }
+
+    #[test]
+    fn a_change_filter_matches_slug_tag_and_status_and_lets_deletions_through() {
+        let any = ChangeFilter::parse(None, None, None).unwrap();
+        let reg = change(
+            1,
+            ChangeKind::Registered,
+            Some(project("a", Status::Offline, &["Rust"])),
+            "a",
+        );
+        let del = change(2, ChangeKind::Deleted { reason: None }, None, "b");
+        let up = transition("a", Status::Offline, Status::Online, &["Rust"]);
+        assert!(any.matches(&reg) && any.matches(&del) && any.matches(&up));
+
+        let by_slug = ChangeFilter::parse(Some("A"), None, None).unwrap();
+        assert!(by_slug.matches(&reg) && by_slug.matches(&up));
+        assert!(!by_slug.matches(&del), "another project's deletion");
+
+        let by_tag = ChangeFilter::parse(None, Some("rust"), None).unwrap();
+        assert!(by_tag.matches(&reg) && by_tag.matches(&up) && by_tag.matches(&del));
+        assert!(!by_tag.matches(&transition("c", Status::Offline, Status::Online, &["go"])));
+
+        let offline = ChangeFilter::parse(None, None, Some("offline")).unwrap();
+        assert!(offline.matches(&reg), "registered offline");
+        assert!(offline.matches(&up), "leaves offline");
+        assert!(!offline.matches(&transition("a", Status::Online, Status::Degraded, &[])));
+
+        assert_eq!(
+            ChangeFilter::parse(Some("-x"), None, None)
+                .unwrap_err()
+                .field,
+            "slug"
+        );
+        assert_eq!(
+            ChangeFilter::parse(None, None, Some("up"))
+                .unwrap_err()
+                .field,
+            "status"
+        );
+    }
+
+    #[test]
+    fn the_summary_counts_by_status_and_tag_and_names_the_longest_offline() {
+        let mut r = Registry::new();
+        let mut old = project("old", Status::Offline, &["Rust", "db"]);
+        old.last_heartbeat_at = Some(t(5));
+        let mut newer = project("newer", Status::Offline, &["rust"]);
+        newer.last_heartbeat_at = Some(t(50));
+        let mut up = project("up", Status::Online, &["db"]);
+        up.last_heartbeat_at = Some(t(1));
+        r.load(Snapshot {
+            revision: 7,
+            projects: vec![old, newer, up],
+        });
+        let s = r.summary();
+        assert_eq!(s.total, 3);
+        assert_eq!((s.counts.online, s.counts.offline), (1, 2));
+        assert_eq!(s.revision, 7);
+        let tags: Vec<(&str, usize, usize)> = s
+            .tags
+            .iter()
+            .map(|(t, c)| (t.as_str(), c.online, c.offline))
+            .collect();
+        assert_eq!(tags, vec![("db", 1, 1), ("rust", 0, 2)]);
+        let l = s.longest_offline.unwrap();
+        assert_eq!((l.slug.as_str(), l.silent_since), ("old", t(5)));
+
+        // Never heard: silent since its registration.
+        let mut never = project("never", Status::Offline, &[]);
+        never.created_at = t(-10);
+        r.apply(vec![change(
+            8,
+            ChangeKind::Registered,
+            Some(never),
+            "never",
+        )]);
+        let l = r.summary().longest_offline.unwrap();
+        assert_eq!((l.slug.as_str(), l.last_heartbeat_at), ("never", None));
     }
 }

@@ -16,7 +16,9 @@ use crate::model::{
 use crate::policy::StatusPolicy;
 use crate::ports::{ChangeLog, Clock, HeartbeatRelay, Lease, ProjectRepository, StatusEvents};
 use crate::presence::{Flush, GuardState, HeartbeatOutcome, MassExpiry, Presence, StatusCounts};
-use crate::replication::{Change, ChangeKind, ChangesSince, Registry, Role, Snapshot, Term};
+use crate::replication::{
+    Change, ChangeKind, ChangesSince, Registry, Role, Snapshot, Summary, Term,
+};
 use crate::stats::{HeartbeatCounters, TransitionCounters};
 
 /// Why a heartbeat was not recorded.
@@ -1120,6 +1122,21 @@ impl Federation {
     /// Projects by recorded status (the registry: the same on every replica).
     pub fn counts(&self) -> StatusCounts {
         self.registry().counts()
+    }
+
+    /// Counts by status and tag, the offline project silent the longest, the revision.
+    pub fn summary(&self) -> Summary {
+        self.registry().summary()
+    }
+
+    /// Changes after `revision` from the log, oldest first, at most `limit` (a change
+    /// stream resuming where its client left off), or [`ChangesSince::Trimmed`].
+    pub async fn changes_since(
+        &self,
+        revision: u64,
+        limit: u32,
+    ) -> Result<ChangesSince, RepositoryError> {
+        self.log.changes_since(revision, limit).await
     }
 
     /// Whether the store answers.

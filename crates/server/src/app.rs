@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use actix_web::{dev::ServerHandle, App, HttpServer};
 use anyhow::{bail, Context};
-use federation_api::{ApiKeys, ApiState, BusHealth, Metrics, MetricsSources, NatsCounters};
+use federation_api::{
+    ApiKeys, ApiState, BusHealth, ChangeHub, Metrics, MetricsSources, NatsCounters,
+};
 use federation_domain::{
     ChangeLog, Federation, HeartbeatRelay, Lease, NoRelay, NoStatusEvents, Ports, Presence,
     ProjectRepository, ReplicaOptions, Role, StatusEvents, SystemClock,
@@ -25,8 +27,6 @@ use crate::settings::{Settings, DEFAULT_SQLITE_PATH};
 /// How often a follower reads the log even without a notification (a lost `NOTIFY`,
 /// SQLite, a listener being reconnected).
 const FOLLOW_POLL: Duration = Duration::from_secs(1);
-/// How often the leader trims the change log.
-const TRIM_INTERVAL: Duration = Duration::from_secs(60);
 /// The longest pause between flush attempts while the store refuses them.
 const MAX_FLUSH_BACKOFF: Duration = Duration::from_secs(10);
 
@@ -103,6 +103,7 @@ pub struct Application {
     server: actix_web::dev::Server,
     federation: Arc<Federation>,
     metrics: Arc<Metrics>,
+    changes: Arc<ChangeHub>,
     ticker: JoinHandle<()>,
     follower: JoinHandle<()>,
     stop_ticker: watch::Sender<bool>,
@@ -113,11 +114,14 @@ pub struct Application {
 #[derive(Clone)]
 pub struct AppHandle {
     server: ServerHandle,
+    changes: Arc<ChangeHub>,
 }
 
 impl AppHandle {
-    /// Stops accepting connections, finishes in-flight requests, flushes presence.
+    /// Stops accepting connections, ends change streams and blocking queries, finishes
+    /// in-flight requests, flushes presence.
     pub async fn stop(&self) {
+        self.changes.close();
         self.server.stop(true).await;
     }
 }
@@ -238,6 +242,8 @@ impl Application {
             },
         ));
         let loaded = federation.load().await.context("loading the registry")?;
+        let changes = ChangeHub::new(settings.stream, federation.revision(), metrics.clone());
+        federation.on_change(changes.listener());
         tracing::info!(
             projects = loaded,
             revision = federation.revision(),
@@ -318,6 +324,7 @@ impl Application {
             federation.clone(),
             metrics.clone(),
             settings.sweep_interval,
+            settings.log_trim_interval,
             stop_rx.clone(),
             bus.is_some(),
         ));
@@ -339,6 +346,7 @@ impl Application {
             bus: bus_health,
             version,
             metrics: metrics.clone(),
+            changes: changes.clone(),
         };
         let server = HttpServer::new(move || {
             App::new()
@@ -357,6 +365,7 @@ impl Application {
             server,
             federation,
             metrics,
+            changes,
             ticker,
             follower,
             stop_ticker,
@@ -379,12 +388,22 @@ impl Application {
     pub fn handle(&self) -> AppHandle {
         AppHandle {
             server: self.server.handle(),
+            changes: self.changes.clone(),
         }
     }
 
     /// Serves until SIGINT/SIGTERM or [`AppHandle::stop`], then flushes presence.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        // actix stops gracefully on the signal, waiting for open requests: change
+        // streams and blocking queries end at once instead of holding the stop.
+        let changes = self.changes.clone();
+        let on_signal = tokio::spawn(async move {
+            crate::cli::shutdown_signal().await;
+            changes.close();
+        });
         let served = self.server.await;
+        on_signal.abort();
+        self.changes.close();
         let _ = self.stop_ticker.send(true);
         if let Err(e) = self.ticker.await {
             tracing::error!(error = %e, "presence task failed");
@@ -671,12 +690,13 @@ async fn run_ticker(
     federation: Arc<Federation>,
     metrics: Arc<Metrics>,
     interval: Duration,
+    trim_interval: Duration,
     mut stop: watch::Receiver<bool>,
     with_bus: bool,
 ) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut trim = tokio::time::interval(TRIM_INTERVAL);
+    let mut trim = tokio::time::interval(trim_interval);
     trim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failures: u32 = 0;
     let mut lease_failures: u32 = 0;

@@ -49,6 +49,11 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("FEDERATION_LEASE_TTL", "replicas.lease_ttl"),
     ("FEDERATION_LOG_RETENTION", "replicas.log_retention"),
     ("FEDERATION_LOG_MAX_ROWS", "replicas.log_max_rows"),
+    ("FEDERATION_LOG_TRIM_INTERVAL", "replicas.log_trim_interval"),
+    ("FEDERATION_STREAM_KEEP_ALIVE", "stream.keep_alive"),
+    ("FEDERATION_STREAM_MAX", "stream.max_streams"),
+    ("FEDERATION_STREAM_BUFFER", "stream.buffer"),
+    ("FEDERATION_BLOCKING_MAX_WAIT", "stream.blocking_max_wait"),
     ("FEDERATION_API_KEYS", "auth.api_keys"),
     ("FEDERATION_READ_API_KEYS", "auth.read_api_keys"),
     ("FEDERATION_ALLOW_ANONYMOUS", "auth.allow_anonymous"),
@@ -65,6 +70,7 @@ struct Raw {
     nats: RawNats,
     status: RawStatus,
     replicas: RawReplicas,
+    stream: RawStream,
     auth: RawAuth,
     catalog: RawCatalog,
     log: RawLog,
@@ -112,6 +118,15 @@ struct RawReplicas {
     lease_ttl: String,
     log_retention: String,
     log_max_rows: String,
+    log_trim_interval: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RawStream {
+    keep_alive: String,
+    max_streams: String,
+    buffer: String,
+    blocking_max_wait: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,6 +182,10 @@ pub struct Settings {
     pub log_retention: Duration,
     /// At most this many changes stay in the log.
     pub log_max_rows: u64,
+    /// How often the leader trims the log.
+    pub log_trim_interval: Duration,
+    /// The change stream and blocking queries.
+    pub stream: federation_api::StreamOptions,
     pub api_keys: Option<String>,
     pub read_api_keys: Option<String>,
     pub allow_anonymous: bool,
@@ -353,6 +372,30 @@ impl Settings {
                 )
             })?;
 
+        let log_trim_interval = positive(
+            parse_duration(
+                &raw.replicas.log_trim_interval,
+                "replicas.log_trim_interval",
+            )?,
+            "replicas.log_trim_interval",
+        )?;
+        let whole = |raw: &str, key: &str| -> anyhow::Result<usize> {
+            raw.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| invalid(key, "must be a whole number of at least 1"))
+        };
+        let stream = federation_api::StreamOptions {
+            keep_alive: positive(
+                parse_duration(&raw.stream.keep_alive, "stream.keep_alive")?,
+                "stream.keep_alive",
+            )?,
+            max_streams: whole(&raw.stream.max_streams, "stream.max_streams")?,
+            buffer: whole(&raw.stream.buffer, "stream.buffer")?,
+            max_wait: parse_duration(&raw.stream.blocking_max_wait, "stream.blocking_max_wait")?,
+        };
+
         let log_format = match raw.log.format.trim().to_ascii_lowercase().as_str() {
             "pretty" | "text" | "" => LogFormat::Pretty,
             "json" => LogFormat::Json,
@@ -376,6 +419,8 @@ impl Settings {
             lease_ttl,
             log_retention,
             log_max_rows,
+            log_trim_interval,
+            stream,
             api_keys: non_empty(&raw.auth.api_keys),
             read_api_keys: non_empty(&raw.auth.read_api_keys),
             allow_anonymous: parse_bool(&raw.auth.allow_anonymous, "auth.allow_anonymous")?,

@@ -14,7 +14,8 @@
 //! (d) detection on a second instance with `offline_after` = 3 s; (e) steady state on a
 //! third, fresh one (so its peak RSS is its own); (f) three replicas on one database:
 //! registration → visible on the others, the whole list of 1,000 projects, failover after
-//! kill -9 of the leader.
+//! kill -9 of the leader; (g) the change stream: one change fanned out to 100 SSE
+//! clients, and changes per second sustained to them.
 //!
 //! The tools: [`service`] (the service as a child process), [`tool`] (the `federation`
 //! binary as load generator and listener), [`wrk`], [`metrics`] (the service's
@@ -23,6 +24,7 @@
 //! keep-alive client for the loops of (f).
 
 mod detection;
+mod fanout;
 mod http;
 mod ingest;
 mod metrics;
@@ -83,6 +85,9 @@ pub(crate) fn run(target_dir: &Path, args: &[String]) -> anyhow::Result<()> {
     if phases.contains('f') {
         bench.replica_instances(wrk.is_ok(), &mut report)?;
     }
+    if phases.contains('g') {
+        bench.fanout_instance(&mut report)?;
+    }
     drop(nats);
     drop(postgres);
 
@@ -110,9 +115,9 @@ pub(crate) fn run(target_dir: &Path, args: &[String]) -> anyhow::Result<()> {
 /// `--only a,b,d`: a subset of the phases (for working on one); all by default.
 fn phases(args: &[String]) -> anyhow::Result<String> {
     match args {
-        [] => Ok("abcdef".into()),
+        [] => Ok("abcdefg".into()),
         [flag, list] if flag == "--only" => Ok(list.replace(',', "")),
-        _ => bail!("usage: cargo xtask bench [--only a,b,c,d,e,f]"),
+        _ => bail!("usage: cargo xtask bench [--only a,b,c,d,e,f,g]"),
     }
 }
 
@@ -233,6 +238,16 @@ impl Bench<'_> {
         Ok(())
     }
 
+    /// (g) the change stream fanned out, on a fresh instance.
+    fn fanout_instance(&self, report: &mut Report) -> anyhow::Result<()> {
+        let service = self.service("fanout", &[])?;
+        if let Err(e) = fanout::fanout(&service, report) {
+            report.failed("(g) change stream fan-out", &e);
+        }
+        service.stop();
+        Ok(())
+    }
+
     /// (e) steady state on a fresh instance with the default thresholds.
     fn steady_instance(&self, report: &mut Report) -> anyhow::Result<()> {
         let service = self.service("steady", &[])?;
@@ -341,7 +356,7 @@ mod tests {
 
     #[test]
     fn phases_default_to_all_and_only_picks_some() {
-        assert_eq!(phases(&[]).unwrap(), "abcdef");
+        assert_eq!(phases(&[]).unwrap(), "abcdefg");
         assert_eq!(phases(&["--only".into(), "a,d".into()]).unwrap(), "ad");
         assert!(phases(&["--fast".into()]).is_err());
     }

@@ -7,7 +7,9 @@ use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
 use actix_web::App;
-use federation_api::{configure, ApiKeys, ApiState, BusHealth, Metrics, MetricsSources};
+use federation_api::{
+    configure, ApiKeys, ApiState, BusHealth, ChangeHub, Metrics, MetricsSources, StreamOptions,
+};
 use federation_domain::memory::MemoryStore;
 use federation_domain::ports::MockProjectRepository;
 use federation_domain::ProjectRepository;
@@ -56,6 +58,8 @@ pub struct Harness {
     pub bus: BusHealth,
     /// Kept across requests, so tests can read what earlier requests recorded.
     pub metrics: Arc<Metrics>,
+    /// The change stream's hub, fed by the federation.
+    pub changes: Arc<ChangeHub>,
 }
 
 pub fn metrics_for(federation: &Arc<Federation>, bus: BusHealth) -> Arc<Metrics> {
@@ -181,8 +185,16 @@ impl Builder {
         }
         // The only replica: it leads (its store in memory answers at once).
         futures::executor::block_on(federation.campaign()).unwrap();
+        let metrics = metrics_for(&federation, self.bus);
+        let changes = ChangeHub::new(
+            StreamOptions::default(),
+            federation.revision(),
+            metrics.clone(),
+        );
+        federation.on_change(changes.listener());
         Harness {
-            metrics: metrics_for(&federation, self.bus),
+            metrics,
+            changes,
             federation,
             clock,
             keys: self.keys,
@@ -255,6 +267,7 @@ impl Harness {
             bus: Arc::new(move || bus),
             version: "9.9.9-test",
             metrics: self.metrics.clone(),
+            changes: self.changes.clone(),
         }
     }
 

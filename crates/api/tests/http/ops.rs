@@ -211,8 +211,10 @@ async fn ready_is_503_when_the_store_does_not_answer_in_time() {
         Presence::new(StatusPolicy::default()),
         federation_domain::ReplicaOptions::default(),
     ));
+    let metrics = metrics_for(&federation, BusHealth::Disabled);
     let h = Harness {
-        metrics: metrics_for(&federation, BusHealth::Disabled),
+        changes: federation_api::ChangeHub::new(Default::default(), 0, metrics.clone()),
+        metrics,
         federation,
         clock: Arc::new(federation_domain::ManualClock::new(t0())),
         keys: keys(),
@@ -253,7 +255,7 @@ async fn ready_reports_a_mass_expiry() {
 async fn unknown_routes_are_json_404() {
     let h = harness(MockProjectRepository::new());
     for uri in [
-        "/",
+        "/assets/nope.js",
         "/nope",
         "/api",
         "/api/fed",
@@ -291,4 +293,30 @@ async fn wrong_methods_are_json_405_with_allow() {
         assert_eq!(r.header("allow"), Some(allow));
         assert_eq!(r.error().0, "method_not_allowed");
     }
+}
+
+#[actix_web::test]
+async fn the_dashboard_and_its_assets_are_served_with_a_strict_policy() {
+    let h = harness(MockProjectRepository::new());
+    for (uri, content_type) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/assets/dashboard.js", "text/javascript; charset=utf-8"),
+        ("/assets/dashboard.css", "text/css; charset=utf-8"),
+    ] {
+        let r = h.send(TestRequest::get().uri(uri)).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}");
+        let header = |name: &str| r.headers.get(name).unwrap().to_str().unwrap().to_owned();
+        assert_eq!(header("content-type"), content_type, "{uri}");
+        let csp = header("content-security-policy");
+        assert!(csp.contains("script-src 'self';"), "{csp}");
+        assert!(!csp.contains("unsafe"), "{csp}");
+        assert_eq!(header("x-frame-options"), "DENY");
+        assert_eq!(header("x-content-type-options"), "nosniff");
+    }
+    let page = h.send(TestRequest::get().uri("/")).await.raw;
+    assert!(page.contains(r#"<script src="/assets/dashboard.js" defer></script>"#));
+    assert!(
+        !page.contains("<script>") && !page.contains("style="),
+        "no inline code"
+    );
 }

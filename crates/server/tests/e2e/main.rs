@@ -23,7 +23,9 @@
 
 mod api;
 mod cli;
+mod dashboard;
 mod deploy;
+mod events;
 mod fleet;
 mod frozen;
 mod heartbeats;

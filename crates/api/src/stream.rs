@@ -1,0 +1,490 @@
+//! The change stream (`GET /api/fed/events`, Server-Sent Events) and the wake-up of
+//! blocking queries (`?index=N&wait=30s`).
+//!
+//! [`ChangeHub`] is fed by [`Federation::on_change`] with every batch of changes this
+//! replica applies to its registry, in revision order, and fans each batch out to every
+//! open stream through a bounded per-client queue. Publishing never waits: a client
+//! whose queue is full (it does not read, or reads slower than changes come) is dropped
+//! and counted; the service and the other clients go on. A client resuming with
+//! `Last-Event-ID` is first served from the change log, then live.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use federation_domain::{
+    Change, ChangeFilter, ChangeKind, ChangeListener, ChangesSince, Federation,
+};
+use serde::Serialize;
+use tokio::sync::{mpsc, watch};
+
+use crate::dto::{rfc3339, ProjectDto};
+use crate::metrics::Metrics;
+
+/// The settings of the change stream and of blocking queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamOptions {
+    /// A comment line is sent this often on an idle stream.
+    pub keep_alive: Duration,
+    /// At most this many streams at once; beyond, 503 with `Retry-After`.
+    pub max_streams: usize,
+    /// Batches of changes a client may have waiting; beyond, it is dropped.
+    pub buffer: usize,
+    /// The longest `wait` of a blocking query.
+    pub max_wait: Duration,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        Self {
+            keep_alive: Duration::from_secs(15),
+            max_streams: 1000,
+            buffer: 1024,
+            max_wait: Duration::from_secs(300),
+        }
+    }
+}
+
+/// How many changes one read of the log brings while a stream catches up.
+const REPLAY_BATCH: u32 = 1000;
+
+/// The `retry:` field sent first: how long a client waits before reconnecting (ms).
+const RETRY_MS: u32 = 2000;
+
+#[derive(Debug, Clone)]
+enum Batch {
+    Changes(Arc<[Change]>),
+    /// The registry was reloaded from a snapshot at this revision.
+    Reset(u64),
+}
+
+/// One stream's place among the open ones, given back once (closed or dropped).
+struct Slot {
+    released: AtomicBool,
+    hub: Arc<HubShared>,
+}
+
+impl Slot {
+    fn release(&self) {
+        if !self.released.swap(true, Ordering::AcqRel) {
+            self.hub.open.fetch_sub(1, Ordering::AcqRel);
+            self.hub.metrics.stream_closed();
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+struct Client {
+    tx: mpsc::Sender<Batch>,
+    slot: Arc<Slot>,
+}
+
+struct HubShared {
+    options: StreamOptions,
+    open: AtomicUsize,
+    metrics: Arc<Metrics>,
+}
+
+/// The fan-out of applied changes to change streams and blocking queries.
+pub struct ChangeHub {
+    shared: Arc<HubShared>,
+    revision: watch::Sender<u64>,
+    closed: watch::Sender<bool>,
+    clients: Mutex<Vec<Client>>,
+}
+
+impl std::fmt::Debug for ChangeHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeHub")
+            .field("options", &self.shared.options)
+            .field("open", &self.open_streams())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChangeHub {
+    /// A hub at `revision` (the registry's, once loaded); streams are counted in
+    /// `metrics`.
+    pub fn new(options: StreamOptions, revision: u64, metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(Self {
+            shared: Arc::new(HubShared {
+                options,
+                open: AtomicUsize::new(0),
+                metrics,
+            }),
+            revision: watch::channel(revision).0,
+            closed: watch::channel(false).0,
+            clients: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The listener to give [`Federation::on_change`].
+    pub fn listener(self: &Arc<Self>) -> ChangeListener {
+        let hub = Arc::clone(self);
+        Box::new(move |changes, revision| hub.publish(changes, revision))
+    }
+
+    /// The settings.
+    pub fn options(&self) -> StreamOptions {
+        self.shared.options
+    }
+
+    /// Streams open now.
+    pub fn open_streams(&self) -> usize {
+        self.shared.open.load(Ordering::Acquire)
+    }
+
+    /// Ends every stream and every blocking wait (the service stops), and refuses new
+    /// streams.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+        self.clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
+    fn publish(&self, changes: &[Change], revision: u64) {
+        self.revision.send_replace(revision);
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if clients.is_empty() {
+            return;
+        }
+        // An empty batch: the registry was replaced by a snapshot.
+        let batch = if changes.is_empty() {
+            Batch::Reset(revision)
+        } else {
+            Batch::Changes(Arc::from(changes))
+        };
+        clients.retain(|c| match c.tx.try_send(batch.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                c.slot.release();
+                self.shared.metrics.stream_client_dropped();
+                tracing::info!(
+                    buffer = self.shared.options.buffer,
+                    "change stream client dropped: it did not keep up"
+                );
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+    }
+
+    /// Takes a place for a new stream, or `None` at the limit (or once closed).
+    fn open(self: &Arc<Self>) -> Option<(mpsc::Receiver<Batch>, Arc<Slot>)> {
+        if self.is_closed() {
+            return None;
+        }
+        let max = self.shared.options.max_streams;
+        self.shared
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()?;
+        self.shared.metrics.stream_opened();
+        let slot = Arc::new(Slot {
+            released: AtomicBool::new(false),
+            hub: Arc::clone(&self.shared),
+        });
+        let (tx, rx) = mpsc::channel(self.shared.options.buffer.max(1));
+        self.clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Client {
+                tx,
+                slot: Arc::clone(&slot),
+            });
+        Some((rx, slot))
+    }
+
+    /// Waits until `federation`'s revision passes `index`, at most `wait` (capped by
+    /// the setting) or until the hub closes. Returns at once when it already has.
+    pub async fn wait_past(&self, federation: &Federation, index: u64, wait: Duration) {
+        let wait = wait.min(self.shared.options.max_wait);
+        let mut revision = self.revision.subscribe();
+        let mut closed = self.closed.subscribe();
+        let deadline = tokio::time::Instant::now() + wait;
+        while federation.revision() <= index && !*closed.borrow() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return,
+                changed = revision.changed() => if changed.is_err() { return },
+                changed = closed.changed() => if changed.is_err() { return },
+            }
+        }
+    }
+}
+
+/// A change stream that could not be opened: too many are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyStreams;
+
+/// The JSON of a `registered`, `updated` or `deleted` event.
+#[derive(Debug, Serialize)]
+struct CatalogEvent<'a> {
+    revision: u64,
+    slug: &'a str,
+    at: String,
+    /// Why a project was removed: `deleted`, `expired` or `pruned`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    project: Option<ProjectDto>,
+}
+
+/// The JSON of a `transition` event: the status event published on NATS, plus the
+/// project as it now is.
+#[derive(Debug, Serialize)]
+struct TransitionEvent<'a> {
+    slug: &'a str,
+    from: &'static str,
+    to: &'static str,
+    reason: Option<&'a str>,
+    at: String,
+    last_heartbeat_at: Option<String>,
+    revision: u64,
+    project: Option<ProjectDto>,
+}
+
+/// The JSON of `reset` and `ready`.
+#[derive(Debug, Serialize)]
+struct RevisionEvent {
+    revision: u64,
+}
+
+fn frame(id: u64, event: &str, data: &impl Serialize) -> Bytes {
+    let json = serde_json::to_string(data).unwrap_or_else(|_| "null".to_owned());
+    Bytes::from(format!("id: {id}\nevent: {event}\ndata: {json}\n\n"))
+}
+
+/// One change as an SSE frame.
+fn change_frame(c: &Change) -> Bytes {
+    let project = c.project.as_ref().map(ProjectDto::from);
+    match &c.kind {
+        ChangeKind::Transition(t) => frame(
+            c.revision,
+            "transition",
+            &TransitionEvent {
+                slug: c.slug.as_str(),
+                from: t.from.as_str(),
+                to: t.to.as_str(),
+                reason: t.reason.as_deref(),
+                at: rfc3339(t.at),
+                last_heartbeat_at: t.last_heartbeat_at.map(rfc3339),
+                revision: c.revision,
+                project,
+            },
+        ),
+        kind => frame(
+            c.revision,
+            kind.as_str(),
+            &CatalogEvent {
+                revision: c.revision,
+                slug: c.slug.as_str(),
+                at: rfc3339(c.at),
+                reason: match kind {
+                    ChangeKind::Deleted { reason } => reason.as_deref(),
+                    _ => None,
+                },
+                project: if matches!(kind, ChangeKind::Deleted { .. }) {
+                    None
+                } else {
+                    project
+                },
+            },
+        ),
+    }
+}
+
+struct Session {
+    federation: Arc<Federation>,
+    metrics: Arc<Metrics>,
+    rx: mpsc::Receiver<Batch>,
+    slot: Arc<Slot>,
+    closed: watch::Receiver<bool>,
+    filter: ChangeFilter,
+    /// The last revision read (sent or filtered out).
+    last: u64,
+    /// Set while catching up from the log.
+    replaying: bool,
+    keep_alive: tokio::time::Interval,
+    out: VecDeque<Bytes>,
+    done: bool,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.slot.release();
+    }
+}
+
+impl Session {
+    fn push(&mut self, frame: Bytes) {
+        self.metrics.stream_event_sent();
+        self.out.push_back(frame);
+    }
+
+    fn reset(&mut self, revision: u64) {
+        self.last = revision;
+        self.push(frame(revision, "reset", &RevisionEvent { revision }));
+    }
+
+    fn take(&mut self, changes: &[Change]) {
+        for c in changes {
+            if c.revision <= self.last {
+                continue;
+            }
+            self.last = c.revision;
+            if self.filter.matches(c) {
+                self.push(change_frame(c));
+            }
+        }
+    }
+
+    async fn replay(&mut self) {
+        match self.federation.changes_since(self.last, REPLAY_BATCH).await {
+            Ok(ChangesSince::Trimmed) => {
+                self.reset(self.federation.revision());
+                self.replaying = false;
+            }
+            Ok(ChangesSince::Changes(changes)) => {
+                let more = changes.len() >= REPLAY_BATCH as usize;
+                self.take(&changes);
+                if !more {
+                    self.replaying = false;
+                }
+            }
+            Err(e) => {
+                // Headers are sent: end the stream; the client resumes from its last id.
+                tracing::warn!(error = %e, "change stream: could not read the change log");
+                self.done = true;
+                return;
+            }
+        }
+        if !self.replaying {
+            self.ready();
+        }
+    }
+
+    fn ready(&mut self) {
+        let revision = self.last;
+        self.push(frame(revision, "ready", &RevisionEvent { revision }));
+    }
+
+    async fn live(&mut self) {
+        tokio::select! {
+            biased;
+            _ = self.closed.changed() => self.done = true,
+            batch = self.rx.recv() => match batch {
+                Some(Batch::Changes(changes)) => self.take(&changes),
+                Some(Batch::Reset(revision)) => self.reset(revision),
+                // Dropped for not keeping up, or the hub closed.
+                None => self.done = true,
+            },
+            _ = self.keep_alive.tick() => self.out.push_back(Bytes::from_static(b": keep-alive\n\n")),
+        }
+    }
+
+    async fn next(&mut self) -> Option<Bytes> {
+        loop {
+            if let Some(b) = self.out.pop_front() {
+                return Some(b);
+            }
+            if self.done || *self.closed.borrow() {
+                return None;
+            }
+            if self.replaying {
+                self.replay().await;
+            } else {
+                self.live().await;
+            }
+        }
+    }
+}
+
+/// Opens a stream of the changes after `last_event_id` (or from now) that pass
+/// `filter`, as SSE frames.
+pub(crate) fn open_stream(
+    hub: &Arc<ChangeHub>,
+    federation: Arc<Federation>,
+    filter: ChangeFilter,
+    last_event_id: Option<u64>,
+) -> Result<
+    impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + 'static,
+    TooManyStreams,
+> {
+    let (rx, slot) = hub.open().ok_or(TooManyStreams)?;
+    let current = federation.revision();
+    let period = hub.shared.options.keep_alive;
+    let mut session = Session {
+        metrics: Arc::clone(&hub.shared.metrics),
+        rx,
+        slot,
+        closed: hub.closed.subscribe(),
+        filter,
+        last: current,
+        replaying: false,
+        keep_alive: tokio::time::interval_at(tokio::time::Instant::now() + period, period),
+        out: VecDeque::new(),
+        done: false,
+        federation,
+    };
+    session
+        .out
+        .push_back(Bytes::from(format!("retry: {RETRY_MS}\n\n")));
+    match last_event_id {
+        // A revision this registry never reached (another cluster, a reset database).
+        Some(id) if id > current => session.reset(current),
+        Some(id) => {
+            session.last = id;
+            session.replaying = true;
+        }
+        None => session.ready(),
+    }
+    Ok(futures::stream::unfold(session, |mut s| async move {
+        s.next().await.map(|b| (Ok(b), s))
+    }))
+}
+
+/// A `wait` of a blocking query: seconds, or a number with `ms`, `s`, `m` (`30s`,
+/// `500ms`, `1m`).
+pub fn parse_wait(raw: &str) -> Option<Duration> {
+    let s = raw.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    match unit {
+        "" | "s" => Some(Duration::from_secs(n)),
+        "ms" => Some(Duration::from_millis(n)),
+        "m" => n.checked_mul(60).map(Duration::from_secs),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_are_seconds_or_have_a_unit() {
+        assert_eq!(parse_wait("30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_wait("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_wait("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_wait("2m"), Some(Duration::from_secs(120)));
+        for bad in ["", "s", "-1", "1h", "1.5s", "ten"] {
+            assert_eq!(parse_wait(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! The dashboard in a real headless Chromium, driven over WebDriver (chromedriver, the
+//! Debian packages `chromium` and `chromium-driver`) by a small W3C WebDriver client:
+//! rows and counts from the DOM, live updates without a reload, filters, a project's
+//! history, and a reconnect after the service restarts. A screenshot is saved under
+//! cargo's target directory on every run (`dashboard/dashboard.png`).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::helpers::{eventually, project, Backend, TestApp, TestConfig, WRITE_KEY};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver, killed when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Driver {
+    async fn start() -> Self {
+        for path in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                std::path::Path::new(path).exists(),
+                "{path} is missing: install the Debian packages chromium and chromium-driver \
+                 (cargo xtask test does, as root)"
+            );
+        }
+        let port = federation_testkit::free_port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let driver = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+        };
+        eventually(Duration::from_secs(30), || async {
+            let status: Value = driver
+                .http
+                .get(format!("{}/status", driver.url))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            if status["value"]["ready"] == true {
+                Ok(())
+            } else {
+                Err(format!("chromedriver not ready: {status}"))
+            }
+        })
+        .await;
+        driver
+    }
+
+    async fn session(&self) -> Browser<'_> {
+        let body = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1280,860",
+                         "--force-prefers-reduced-motion"]
+            }
+        }}});
+        let r: Value = self
+            .http
+            .post(format!("{}/session", self.url))
+            .json(&body)
+            .send()
+            .await
+            .expect("new session")
+            .json()
+            .await
+            .expect("session JSON");
+        let id = r["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {r}"))
+            .to_owned();
+        Browser {
+            driver: self,
+            base: format!("{}/session/{id}", self.url),
+        }
+    }
+}
+
+/// One browser session.
+struct Browser<'a> {
+    driver: &'a Driver,
+    base: String,
+}
+
+impl Browser<'_> {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self
+            .driver
+            .http
+            .request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let r: Value = req
+            .send()
+            .await
+            .expect("WebDriver call")
+            .json()
+            .await
+            .expect("WebDriver JSON");
+        if r["value"].get("error").is_some() {
+            panic!("WebDriver {path}: {r}");
+        }
+        r["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+            .await;
+    }
+
+    /// Runs `script` (a function body; `arguments` are `args`) in the page.
+    async fn js(&self, script: &str, args: Value) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
+    }
+
+    /// Waits until `script` returns `expected`.
+    async fn wait_for(&self, what: &str, script: &str, expected: Value) {
+        eventually(Duration::from_secs(30), || async {
+            let got = self.js(script, json!([])).await;
+            if got == expected {
+                Ok(())
+            } else {
+                Err(format!("{what}: {got}, not {expected}"))
+            }
+        })
+        .await;
+    }
+
+    async fn screenshot(&self) -> Vec<u8> {
+        let b64 = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().expect("base64 screenshot"))
+            .expect("PNG")
+    }
+
+    async fn close(self) {
+        let _ = self.driver.http.delete(self.base.clone()).send().await;
+    }
+}
+
+/// Cargo's target directory, found from this test binary (`<target>/debug/deps/e2e-…`),
+/// so `CARGO_TARGET_DIR` is honoured.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    exe.ancestors()
+        .nth(3)
+        .map(PathBuf::from)
+        .expect("target directory")
+}
+
+const ROWS: &str = "return [...document.querySelectorAll('#rows tr')]\
+    .map(r => r.dataset.slug + ':' + r.dataset.status).join(' ');";
+const COUNTS: &str = "return ['total','online','degraded','offline']\
+    .map(s => document.getElementById('count-' + s).textContent).join(' ');";
+const CONNECTION: &str = "return document.getElementById('connection').dataset.state;";
+
+async fn beat(app: &TestApp, slug: &str) {
+    let r = app
+        .post(&format!("/api/fed/projects/{slug}/heartbeat"))
+        .header("X-API-Key", WRITE_KEY)
+        .json(&json!({"project_slug": slug, "version": "2.4.1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+}
+
+/// Heartbeats for `slug` every 500 ms until aborted.
+fn keep_beating(app: &TestApp, slug: &str) -> tokio::task::JoinHandle<()> {
+    let url = app.url(&format!("/api/fed/projects/{slug}/heartbeat"));
+    let client = app.client.clone();
+    let body = json!({"project_slug": slug, "version": "2.4.1"});
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            every.tick().await;
+            let _ = client
+                .post(&url)
+                .header("X-API-Key", WRITE_KEY)
+                .json(&body)
+                .send()
+                .await;
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_in_a_real_browser() {
+    let mut config = TestConfig::new(Backend::sqlite);
+    config
+        .set("FEDERATION_SWEEP_INTERVAL", "100ms")
+        .set("FEDERATION_DEGRADED_AFTER", "2s")
+        .set("FEDERATION_OFFLINE_AFTER", "4s");
+    config.write_projects(
+        "projects:\n\
+         \x20 - {slug: alpha, name: Alpha, hub_url: 'http://alpha.example.com', tags: [python]}\n\
+         \x20 - {slug: beta, name: Beta, hub_url: 'http://beta.example.com', tags: [rust, edge]}\n\
+         \x20 - {slug: gamma, name: Gamma, hub_url: 'http://gamma.example.com', tags: [rust]}\n",
+    );
+    let app = config.start().await;
+    let port = app.address.rsplit(':').next().unwrap().to_owned();
+    config.set("SERVICE_PORT", port);
+
+    // The page and its security headers.
+    let page = app.get("/").send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("<script>") && !html.contains("style="),
+        "no inline script or style"
+    );
+
+    let driver = Driver::start().await;
+    let browser = driver.session().await;
+    browser.goto(&app.url("/")).await;
+
+    // Keys are configured: the login form first; the key goes in, not into the URL.
+    browser
+        .wait_for(
+            "login form",
+            "return !document.getElementById('login').hidden;",
+            json!(true),
+        )
+        .await;
+    browser
+        .js(
+            "document.getElementById('login-key').value = arguments[0];\
+             document.getElementById('login-form').requestSubmit();",
+            json!([crate::helpers::READ_KEY]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "three rows",
+            ROWS,
+            json!("alpha:offline beta:offline gamma:offline"),
+        )
+        .await;
+    browser.wait_for("counts", COUNTS, json!("3 0 0 3")).await;
+    browser.wait_for("live", CONNECTION, json!("live")).await;
+    let url: Value = browser.js("return location.href;", json!([])).await;
+    assert!(!url.as_str().unwrap().contains(crate::helpers::READ_KEY));
+
+    // A heartbeat turns the row online, without a reload.
+    browser.js("window.__noReload = 1;", json!([])).await;
+    beat(&app, "alpha").await;
+    browser
+        .wait_for(
+            "alpha online",
+            ROWS,
+            json!("alpha:online beta:offline gamma:offline"),
+        )
+        .await;
+    browser.wait_for("counts", COUNTS, json!("3 1 0 2")).await;
+    // Silence: degraded, then offline.
+    browser
+        .wait_for(
+            "alpha degraded",
+            "return document.querySelector('#rows tr[data-slug=alpha]').dataset.status;",
+            json!("degraded"),
+        )
+        .await;
+    browser
+        .wait_for(
+            "alpha offline",
+            "return document.querySelector('#rows tr[data-slug=alpha]').dataset.status;",
+            json!("offline"),
+        )
+        .await;
+    assert_eq!(
+        browser.js("return window.__noReload;", json!([])).await,
+        json!(1),
+        "the page was not reloaded"
+    );
+
+    // Filters: by status, by tag, by search.
+    let beta = keep_beating(&app, "beta");
+    browser
+        .wait_for(
+            "beta online",
+            ROWS,
+            json!("alpha:offline beta:online gamma:offline"),
+        )
+        .await;
+    let set = "const e = document.getElementById(arguments[0]); e.value = arguments[1];\
+               e.dispatchEvent(new Event('input', {bubbles: true}));";
+    browser.js(set, json!(["status-filter", "online"])).await;
+    browser
+        .wait_for("online only", ROWS, json!("beta:online"))
+        .await;
+    browser.js(set, json!(["status-filter", "offline"])).await;
+    browser
+        .wait_for("offline only", ROWS, json!("alpha:offline gamma:offline"))
+        .await;
+    browser.js(set, json!(["status-filter", ""])).await;
+    browser.js(set, json!(["tag-filter", "rust"])).await;
+    browser
+        .wait_for("tag rust", ROWS, json!("beta:online gamma:offline"))
+        .await;
+    browser.js(set, json!(["tag-filter", ""])).await;
+    browser.js(set, json!(["search", "gam"])).await;
+    browser
+        .wait_for("search", ROWS, json!("gamma:offline"))
+        .await;
+    browser.js(set, json!(["search", ""])).await;
+    // Sort by status: online first.
+    browser
+        .js(
+            "document.querySelector('button[data-sort=status]').click();",
+            json!([]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "sorted by status",
+            ROWS,
+            json!("beta:online alpha:offline gamma:offline"),
+        )
+        .await;
+    browser
+        .wait_for(
+            "aria-sort",
+            "return document.querySelector('button[data-sort=status]').parentElement\
+             .getAttribute('aria-sort');",
+            json!("ascending"),
+        )
+        .await;
+
+    let shot = browser.screenshot().await;
+    assert!(shot.starts_with(b"\x89PNG"), "a PNG");
+    let dir = target_dir().join("dashboard");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dashboard.png");
+    std::fs::write(&path, &shot).unwrap();
+    eprintln!("dashboard screenshot: {}", path.display());
+
+    // A project's page: its fields and its history, newest first.
+    browser
+        .js(
+            "document.querySelector('#rows tr[data-slug=alpha] td.slug a').click();",
+            json!([]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "project page",
+            "return !document.getElementById('project').hidden && \
+             document.querySelector('dd[data-field=slug]')?.textContent;",
+            json!("alpha"),
+        )
+        .await;
+    browser
+        .wait_for(
+            "history",
+            "return [...document.querySelectorAll('#history li')].map(l => l.className).join(' ');",
+            json!("offline degraded online"),
+        )
+        .await;
+    let version = browser
+        .js(
+            "return document.querySelector('dd[data-field=version]').textContent;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(version, json!("2.4.1"));
+    let shot = browser.screenshot().await;
+    std::fs::write(dir.join("project.png"), &shot).unwrap();
+    beta.abort();
+    browser.js("location.hash = '#/';", json!([])).await;
+
+    // The service restarts: the page shows the lost connection, then reconnects and
+    // resumes by revision.
+    app.stop().await;
+    browser
+        .wait_for("connection lost", CONNECTION, json!("lost"))
+        .await;
+    let text = browser
+        .js(
+            "return document.getElementById('connection').textContent;",
+            json!([]),
+        )
+        .await;
+    assert!(text.as_str().unwrap().contains("lost"), "{text}");
+    let app = config.start().await;
+    browser
+        .wait_for("reconnected", CONNECTION, json!("live"))
+        .await;
+    assert_eq!(
+        app.register(&project("delta")).await.status(),
+        201,
+        "register delta"
+    );
+    let gamma = keep_beating(&app, "gamma");
+    browser
+        .wait_for(
+            "live after the restart",
+            "return [...document.querySelectorAll('#rows tr')]\
+             .map(r => r.dataset.slug + ':' + r.dataset.status).sort().join(' ');",
+            json!("alpha:offline beta:offline delta:offline gamma:online"),
+        )
+        .await;
+    browser.wait_for("counts", COUNTS, json!("4 1 0 3")).await;
+    gamma.abort();
+    browser.close().await;
+    app.stop().await;
+}
