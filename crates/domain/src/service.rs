@@ -1580,9 +1580,13 @@ mod tests {
         }
         assert_eq!(fed.guard(), GuardState::CanaryLost);
         fed.canary_received();
-        cluster.clock.set(t0() + secs(589));
+        // Silence counts from the connection at +500: late at +560, offline at +590.
+        cluster.clock.set(t0() + secs(559));
         fed.campaign().await.unwrap();
         assert_eq!(fed.tick().await.unwrap().transitions, 0);
+        cluster.clock.set(t0() + secs(589));
+        fed.campaign().await.unwrap();
+        assert_eq!(fed.tick().await.unwrap().transitions, 1);
         cluster.clock.set(t0() + secs(590));
         fed.campaign().await.unwrap();
         assert_eq!(fed.tick().await.unwrap().transitions, 1);
