@@ -21,6 +21,15 @@ pub const MAX_HEARTBEAT_BODY: usize = federation_domain::heartbeat::MAX_HEARTBEA
 /// A raw `tags` list longer than this is refused before de-duplication.
 const MAX_RAW_TAGS: usize = 1024;
 
+/// How long a handler waits for a request body, unless the server registers another
+/// [`BodyTimeout`] as app data.
+pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// App data: how long a handler waits for the whole request body before answering 408
+/// (a client that announces a body and stalls must not hold its connection for ever).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyTimeout(pub std::time::Duration);
+
 /// `application/json` or any `…+json` type.
 fn is_json(m: &mime::Mime) -> bool {
     m.type_() == mime::APPLICATION && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
@@ -43,7 +52,8 @@ pub(crate) fn require_json(req: &HttpRequest, allow_missing: bool) -> Result<(),
     }
 }
 
-/// Reads the whole body, refusing (413) one larger than `limit` as early as possible.
+/// Reads the whole body, refusing (413) one larger than `limit` as early as possible, and
+/// (408) one not received within the [`BodyTimeout`].
 pub(crate) async fn read_limited(
     req: &HttpRequest,
     payload: Payload,
@@ -57,7 +67,14 @@ pub(crate) async fn read_limited(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::payload_too_large(limit));
     }
-    match payload.to_bytes_limited(limit).await {
+    let within = req
+        .app_data::<BodyTimeout>()
+        .map_or(DEFAULT_BODY_TIMEOUT, |t| t.0);
+    let Ok(read) = actix_web::rt::time::timeout(within, payload.to_bytes_limited(limit)).await
+    else {
+        return Err(ApiError::request_timeout(within));
+    };
+    match read {
         Err(_) => Err(ApiError::payload_too_large(limit)),
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "request body could not be read");

@@ -57,7 +57,7 @@ pub mod openapi;
 pub mod request_id;
 
 pub use auth::{Access, ApiKeys, ApiKeysError, API_KEY_HEADER};
-pub use body::{MAX_HEARTBEAT_BODY, MAX_JSON_BODY};
+pub use body::{BodyTimeout, DEFAULT_BODY_TIMEOUT, MAX_HEARTBEAT_BODY, MAX_JSON_BODY};
 pub use dto::{ProjectDto, TransitionDto};
 pub use error::ApiError;
 pub use handlers::READY_DB_TIMEOUT;

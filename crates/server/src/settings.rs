@@ -46,6 +46,15 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("FEDERATION_PROJECTS_FILE", "catalog.projects_file"),
     ("LOG_LEVEL", "log.level"),
     ("LOG_FORMAT", "log.format"),
+    ("FEDERATION_HTTP_MAX_CONNECTIONS", "http.max_connections"),
+    ("FEDERATION_HTTP_KEEP_ALIVE", "http.keep_alive"),
+    ("FEDERATION_HTTP_HEAD_TIMEOUT", "http.head_timeout"),
+    ("FEDERATION_HTTP_BODY_TIMEOUT", "http.body_timeout"),
+    ("FEDERATION_HTTP_SEND_TIMEOUT", "http.send_timeout"),
+    (
+        "FEDERATION_HTTP_DISCONNECT_TIMEOUT",
+        "http.disconnect_timeout",
+    ),
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +67,34 @@ struct Raw {
     auth: RawAuth,
     catalog: RawCatalog,
     log: RawLog,
+    http: RawHttp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RawHttp {
+    max_connections: String,
+    keep_alive: String,
+    head_timeout: String,
+    body_timeout: String,
+    send_timeout: String,
+    disconnect_timeout: String,
+}
+
+/// What one HTTP client may hold of the server (`[http]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Open connections at most (over all workers); more wait in the accept backlog.
+    pub max_connections: usize,
+    /// An idle keep-alive connection is closed after this.
+    pub keep_alive: Duration,
+    /// A request head (line and headers) must arrive within this, or 408.
+    pub head_timeout: Duration,
+    /// A request body must arrive within this once its handler reads it, or 408.
+    pub body_timeout: Duration,
+    /// A client that accepts no byte of its answers for this long is disconnected.
+    pub send_timeout: Duration,
+    /// A connection being closed gets this long to shut down cleanly.
+    pub disconnect_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -149,6 +186,7 @@ pub struct Settings {
     pub projects_file: PathBuf,
     pub log_level: String,
     pub log_format: LogFormat,
+    pub http: HttpLimits,
 }
 
 /// The variable that names another env file than `./.env`.
@@ -319,6 +357,7 @@ impl Settings {
         };
         let log_level = non_empty(&raw.log.level).unwrap_or_else(|| "info".to_owned());
         crate::telemetry::log_filter(&log_level)?;
+        let http = http_limits(&raw.http)?;
 
         Ok(Self {
             host,
@@ -338,6 +377,7 @@ impl Settings {
             projects_file: PathBuf::from(raw.catalog.projects_file.trim()),
             log_level,
             log_format,
+            http,
         })
     }
 
@@ -380,6 +420,7 @@ impl fmt::Debug for Settings {
             .field("projects_file", &self.projects_file)
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
+            .field("http", &self.http)
             .finish()
     }
 }
@@ -428,6 +469,24 @@ fn subject(raw: &str, key: &str) -> anyhow::Result<String> {
         ));
     }
     Ok(s.to_owned())
+}
+
+fn http_limits(raw: &RawHttp) -> anyhow::Result<HttpLimits> {
+    let timeout = |value: &str, key: &str| positive(parse_duration(value, key)?, key);
+    Ok(HttpLimits {
+        max_connections: raw
+            .max_connections
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+            .ok_or_else(|| invalid("http.max_connections", "must be a number 1-1000000"))?,
+        keep_alive: timeout(&raw.keep_alive, "http.keep_alive")?,
+        head_timeout: timeout(&raw.head_timeout, "http.head_timeout")?,
+        body_timeout: timeout(&raw.body_timeout, "http.body_timeout")?,
+        send_timeout: timeout(&raw.send_timeout, "http.send_timeout")?,
+        disconnect_timeout: timeout(&raw.disconnect_timeout, "http.disconnect_timeout")?,
+    })
 }
 
 fn positive(d: Duration, key: &str) -> anyhow::Result<Duration> {

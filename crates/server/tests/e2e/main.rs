@@ -23,6 +23,7 @@ mod cli;
 mod deploy;
 mod heartbeats;
 mod helpers;
+mod http_limits;
 mod logs;
 mod original;
 mod replicas;
