@@ -22,6 +22,7 @@ pub const MAX_HEARTBEAT_AGE: TimeDelta = TimeDelta::seconds(3600);
 pub struct StatusPolicy {
     degraded_after: Option<TimeDelta>,
     offline_after: TimeDelta,
+    recover_after: u32,
 }
 
 impl Default for StatusPolicy {
@@ -30,6 +31,7 @@ impl Default for StatusPolicy {
         Self {
             degraded_after: Some(TimeDelta::seconds(DEFAULT_DEGRADED_AFTER.as_secs() as i64)),
             offline_after: TimeDelta::seconds(DEFAULT_OFFLINE_AFTER.as_secs() as i64),
+            recover_after: 1,
         }
     }
 }
@@ -60,7 +62,21 @@ impl StatusPolicy {
         Ok(Self {
             degraded_after: degraded,
             offline_after: offline,
+            recover_after: 1,
         })
+    }
+
+    /// The anti-flap rule (Consul's `success_before_passing`): a project that reported
+    /// itself degraded is online again only after `n` healthy heartbeats in a row (at
+    /// least 1, the default: the first one).
+    pub fn with_recover_after(mut self, n: u32) -> Self {
+        self.recover_after = n.max(1);
+        self
+    }
+
+    /// Healthy heartbeats in a row a self-reported degraded project needs to be online.
+    pub fn recover_after(&self) -> u32 {
+        self.recover_after
     }
 
     /// Silence after which a project is degraded; `None` when lateness does not degrade.

@@ -44,6 +44,8 @@ struct Entry {
     version: Option<Version>,
     last_heartbeat_at: Option<DateTime<Utc>>,
     dirty: bool,
+    /// Healthy heartbeats in a row while self-reported degraded (the anti-flap rule).
+    healthy_streak: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,6 +261,9 @@ pub struct Presence {
     entries: HashMap<Slug, Entry>,
     dirty: Vec<Slug>,
     pending: Vec<Transition>,
+    /// Where in `pending` each project's transition of the current tick is: a project
+    /// records at most one transition per tick (the tick's first `from`, its last `to`).
+    this_tick: HashMap<Slug, usize>,
     /// `None` when no bus is configured (heartbeats over HTTP only).
     bus: Option<BusLink>,
     deafness: Deafness,
@@ -273,6 +278,7 @@ impl Presence {
             entries: HashMap::new(),
             dirty: Vec::new(),
             pending: Vec::new(),
+            this_tick: HashMap::new(),
             bus: None,
             deafness: Deafness::default(),
             last_mass_expiry: None,
@@ -303,6 +309,7 @@ impl Presence {
         self.entries.clear();
         self.dirty.clear();
         self.pending.clear();
+        self.this_tick.clear();
         for r in records {
             self.adopt(r);
         }
@@ -322,6 +329,7 @@ impl Presence {
                 version: None,
                 last_heartbeat_at: None,
                 dirty: false,
+                healthy_streak: 0,
             },
         );
         true
@@ -335,6 +343,7 @@ impl Presence {
             entry.reason = reason;
         }
         self.pending.retain(|t| &t.slug != slug);
+        self.this_tick.clear();
     }
 
     /// Adds a project known to the store but not to this table (registered through
@@ -351,6 +360,7 @@ impl Presence {
                 version: record.version,
                 last_heartbeat_at: record.last_heartbeat_at,
                 dirty: false,
+                healthy_streak: 0,
             },
         );
         true
@@ -364,6 +374,7 @@ impl Presence {
     /// Forgets a deregistered project, with its unflushed changes.
     pub fn remove(&mut self, slug: &Slug) -> bool {
         self.pending.retain(|t| &t.slug != slug);
+        self.this_tick.clear();
         // Also its place in the dirty list: if the slug is registered again before the
         // next tick, a leftover place plus the new one would flush it twice in one batch.
         self.dirty.retain(|s| s != slug);
@@ -404,7 +415,7 @@ impl Presence {
                 entry.version = Some(v.clone());
             }
         }
-        let (status, status_reason, transition_reason) = match &hb.reported {
+        let (mut status, mut status_reason, mut transition_reason) = match &hb.reported {
             Reported::Online => (Status::Online, None, reason::HEARTBEAT.to_owned()),
             Reported::Degraded { reasons } => {
                 let r = if reasons.is_empty() {
@@ -415,16 +426,51 @@ impl Presence {
                 (Status::Degraded, Some(r.clone()), r)
             }
         };
+        // Anti-flap: a self-reported degradation ends after `recover_after` healthy
+        // heartbeats in a row, not on the first.
+        let self_degraded = entry.status == Status::Degraded
+            && entry
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(reason::SELF_REPORTED));
+        if status == Status::Online && self_degraded {
+            entry.healthy_streak = entry.healthy_streak.saturating_add(1);
+            if entry.healthy_streak < self.policy.recover_after() {
+                status = Status::Degraded;
+                status_reason = entry.reason.clone();
+                transition_reason = String::new();
+            }
+        } else {
+            entry.healthy_streak = 0;
+        }
         let changed = entry.status != status;
         if changed {
-            self.pending.push(Transition {
-                slug: hb.slug.clone(),
-                from: entry.status,
-                to: status,
-                reason: Some(transition_reason),
-                at: now,
-                last_heartbeat_at: entry.last_heartbeat_at,
-            });
+            let merged = self
+                .this_tick
+                .get(&hb.slug)
+                .and_then(|&i| self.pending.get_mut(i))
+                .filter(|t| t.slug == hb.slug);
+            match merged {
+                // Already changed this tick: one transition, from the first `from` to
+                // this `to` (dropped at the tick if that is no change at all).
+                Some(t) => {
+                    t.to = status;
+                    t.reason = Some(transition_reason);
+                    t.at = now;
+                    t.last_heartbeat_at = entry.last_heartbeat_at;
+                }
+                None => {
+                    self.this_tick.insert(hb.slug.clone(), self.pending.len());
+                    self.pending.push(Transition {
+                        slug: hb.slug.clone(),
+                        from: entry.status,
+                        to: status,
+                        reason: Some(transition_reason),
+                        at: now,
+                        last_heartbeat_at: entry.last_heartbeat_at,
+                    });
+                }
+            }
             entry.status = status;
         }
         entry.reason = status_reason;
@@ -547,6 +593,10 @@ impl Presence {
     /// next [`Presence::tick`]. While the store refuses batches the server keeps
     /// advancing every tick, so each transition still happens, and is stamped, on time.
     pub fn advance(&mut self, now: DateTime<Utc>) -> Option<MassExpiry> {
+        // The tick ends here: changes of one tick that came back to where they started
+        // are no change, and the next heartbeat starts a new transition.
+        self.this_tick.clear();
+        self.pending.retain(|t| t.from != t.to);
         self.deafness.prune(now, self.policy.offline_after());
         self.sweep(now)
     }
@@ -614,6 +664,7 @@ impl Presence {
             .collect();
         transitions.append(&mut self.pending);
         self.pending = transitions;
+        self.this_tick.clear();
         for update in flush.updates {
             if let Some(entry) = self.entries.get_mut(&update.slug) {
                 if !entry.dirty {
@@ -926,6 +977,116 @@ mod tests {
         p.heartbeat(&hb("alpha"), t0() + secs(500));
         let f = p.tick(t0() + secs(500));
         assert_eq!(moves(&f), [mv("alpha", Offline, Online, "heartbeat")]);
+    }
+
+    // ---- flapping -------------------------------------------------------------------
+
+    #[test]
+    fn a_project_records_at_most_one_transition_per_tick() {
+        let mut p = table(&["alpha"]);
+        p.heartbeat(&hb("alpha"), t0());
+        p.tick(t0());
+        // 1,000 flips within one tick, ending degraded: one transition.
+        for i in 0..1000 {
+            let at = t0() + ms(i);
+            if i % 2 == 0 {
+                p.heartbeat(&hb_degraded("alpha", &["slow"]), at);
+            } else {
+                p.heartbeat(&hb("alpha"), at);
+            }
+        }
+        p.heartbeat(&hb_degraded("alpha", &["slow"]), t0() + ms(1000));
+        let f = p.tick(t0() + ms(1000));
+        assert_eq!(
+            moves(&f),
+            [mv("alpha", Online, Degraded, "self_reported: slow")]
+        );
+        assert_eq!(f.transitions[0].at, t0() + ms(1000));
+        // Flips that end where the tick started are no transition at all.
+        for i in 0..1000 {
+            let at = t0() + secs(2) + ms(i);
+            if i % 2 == 0 {
+                p.heartbeat(&hb("alpha"), at);
+            } else {
+                p.heartbeat(&hb_degraded("alpha", &["slow"]), at);
+            }
+        }
+        let f = p.tick(t0() + secs(3));
+        assert!(f.transitions.is_empty(), "{:?}", moves(&f));
+        assert_eq!(f.updates.len(), 1);
+        assert_eq!(status(&p, "alpha"), Degraded);
+        // The next tick starts afresh.
+        p.heartbeat(&hb("alpha"), t0() + secs(4));
+        assert_eq!(
+            moves(&p.tick(t0() + secs(4))),
+            [mv("alpha", Degraded, Online, "heartbeat")]
+        );
+    }
+
+    #[test]
+    fn flips_of_one_tick_coalesce_while_the_store_refuses_batches_too() {
+        let mut p = table(&["alpha", "beta"]);
+        p.heartbeat(&hb("alpha"), t0());
+        p.heartbeat(&hb("beta"), t0());
+        let failed = p.tick(t0());
+        p.requeue(failed);
+        for i in 0..10 {
+            p.heartbeat(&hb_degraded("alpha", &["x"]), t0() + ms(100 + i * 2));
+            p.heartbeat(&hb("alpha"), t0() + ms(101 + i * 2));
+        }
+        p.heartbeat(&hb_degraded("beta", &["y"]), t0() + ms(200));
+        let f = p.tick(t0() + secs(1));
+        assert_eq!(
+            moves(&f),
+            [
+                mv("alpha", Offline, Online, "heartbeat"),
+                mv("beta", Offline, Online, "heartbeat"),
+                mv("beta", Online, Degraded, "self_reported: y"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_self_reported_degradation_ends_after_recover_after_healthy_heartbeats() {
+        let mut p = Presence::new(StatusPolicy::default().with_recover_after(3));
+        p.register(&slug("alpha"));
+        p.heartbeat(&hb_degraded("alpha", &["disk"]), t0());
+        p.tick(t0());
+        let mut at = t0();
+        let mut beat = |p: &mut Presence, h: Heartbeat| {
+            at += secs(1);
+            p.heartbeat(&h, at);
+            p.tick(at)
+        };
+        assert!(beat(&mut p, hb("alpha")).transitions.is_empty());
+        assert!(beat(&mut p, hb("alpha")).transitions.is_empty());
+        assert_eq!(status(&p, "alpha"), Degraded);
+        assert_eq!(
+            p.get(&slug("alpha")).unwrap().status_reason.as_deref(),
+            Some("self_reported: disk")
+        );
+        // A degraded one in between starts the count again.
+        assert!(beat(&mut p, hb_degraded("alpha", &["disk"]))
+            .transitions
+            .is_empty());
+        assert!(beat(&mut p, hb("alpha")).transitions.is_empty());
+        assert!(beat(&mut p, hb("alpha")).transitions.is_empty());
+        let f = beat(&mut p, hb("alpha"));
+        assert_eq!(moves(&f), [mv("alpha", Degraded, Online, "heartbeat")]);
+        // Late-degraded (not self-reported) recovers on the first heartbeat.
+        p.tick(at + secs(60));
+        assert_eq!(status(&p, "alpha"), Degraded);
+        p.heartbeat(&hb("alpha"), at + secs(61));
+        assert_eq!(
+            moves(&p.tick(at + secs(61))),
+            [mv("alpha", Degraded, Online, "heartbeat")]
+        );
+        assert_eq!(
+            StatusPolicy::default()
+                .with_recover_after(0)
+                .recover_after(),
+            1
+        );
     }
 
     // ---- unknown projects, registration -------------------------------------------

@@ -259,6 +259,9 @@ impl Application {
                 log_retention: chrono::TimeDelta::from_std(settings.log_retention)
                     .unwrap_or(chrono::TimeDelta::MAX),
                 log_max_rows: settings.log_max_rows,
+                history_retention: chrono::TimeDelta::from_std(settings.history_retention)
+                    .unwrap_or(chrono::TimeDelta::MAX),
+                history_max_per_project: settings.history_max_per_project,
             },
         ));
         let loaded = federation.load().await.context("loading the registry")?;
@@ -600,6 +603,11 @@ async fn run_ticker(
                     Ok(0) => {}
                     Ok(n) => tracing::info!(trimmed = n, "change log trimmed"),
                     Err(e) => tracing::debug!(error = %e, "trimming the change log failed"),
+                }
+                match federation.trim_history().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(trimmed = n, "status history trimmed"),
+                    Err(e) => tracing::debug!(error = %e, "trimming the status history failed"),
                 }
             }
         }

@@ -40,6 +40,12 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("FEDERATION_LEASE_TTL", "replicas.lease_ttl"),
     ("FEDERATION_LOG_RETENTION", "replicas.log_retention"),
     ("FEDERATION_LOG_MAX_ROWS", "replicas.log_max_rows"),
+    ("FEDERATION_HISTORY_RETENTION", "replicas.history_retention"),
+    (
+        "FEDERATION_HISTORY_MAX_PER_PROJECT",
+        "replicas.history_max_per_project",
+    ),
+    ("FEDERATION_RECOVER_AFTER", "status.recover_after"),
     ("FEDERATION_API_KEYS", "auth.api_keys"),
     ("FEDERATION_READ_API_KEYS", "auth.read_api_keys"),
     ("FEDERATION_ALLOW_ANONYMOUS", "auth.allow_anonymous"),
@@ -126,6 +132,7 @@ struct RawStatus {
     degraded_after: String,
     offline_after: String,
     sweep_interval: String,
+    recover_after: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -133,6 +140,8 @@ struct RawReplicas {
     lease_ttl: String,
     log_retention: String,
     log_max_rows: String,
+    history_retention: String,
+    history_max_per_project: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -180,6 +189,10 @@ pub struct Settings {
     pub log_retention: Duration,
     /// At most this many changes stay in the log.
     pub log_max_rows: u64,
+    /// Transitions older than this leave the history.
+    pub history_retention: Duration,
+    /// At most this many transitions stay in each project's history.
+    pub history_max_per_project: u32,
     pub api_keys: Option<String>,
     pub read_api_keys: Option<String>,
     pub allow_anonymous: bool,
@@ -315,8 +328,17 @@ impl Settings {
 
         let degraded_after = parse_duration(&raw.status.degraded_after, "status.degraded_after")?;
         let offline_after = parse_duration(&raw.status.offline_after, "status.offline_after")?;
+        let recover_after = raw
+            .status
+            .recover_after
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| invalid("status.recover_after", "must be a number 1-100"))?;
         let policy = federation_domain::StatusPolicy::new(degraded_after, offline_after)
-            .map_err(|e| invalid(&format!("status.{}", e.field), &e.message))?;
+            .map_err(|e| invalid(&format!("status.{}", e.field), &e.message))?
+            .with_recover_after(recover_after);
         let sweep_interval = positive(
             parse_duration(&raw.status.sweep_interval, "status.sweep_interval")?,
             "status.sweep_interval",
@@ -350,6 +372,27 @@ impl Settings {
                 )
             })?;
 
+        let history_retention = positive(
+            parse_duration(
+                &raw.replicas.history_retention,
+                "replicas.history_retention",
+            )?,
+            "replicas.history_retention",
+        )?;
+        let history_max_per_project: u32 = raw
+            .replicas
+            .history_max_per_project
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n >= 10)
+            .ok_or_else(|| {
+                invalid(
+                    "replicas.history_max_per_project",
+                    "must be a whole number of at least 10",
+                )
+            })?;
+
         let log_format = match raw.log.format.trim().to_ascii_lowercase().as_str() {
             "pretty" | "text" | "" => LogFormat::Pretty,
             "json" => LogFormat::Json,
@@ -371,6 +414,8 @@ impl Settings {
             lease_ttl,
             log_retention,
             log_max_rows,
+            history_retention,
+            history_max_per_project,
             api_keys: non_empty(&raw.auth.api_keys),
             read_api_keys: non_empty(&raw.auth.read_api_keys),
             allow_anonymous: parse_bool(&raw.auth.allow_anonymous, "auth.allow_anonymous")?,
@@ -414,6 +459,8 @@ impl fmt::Debug for Settings {
             .field("lease_ttl", &self.lease_ttl)
             .field("log_retention", &self.log_retention)
             .field("log_max_rows", &self.log_max_rows)
+            .field("history_retention", &self.history_retention)
+            .field("history_max_per_project", &self.history_max_per_project)
             .field("api_keys", &keys(&self.api_keys))
             .field("read_api_keys", &keys(&self.read_api_keys))
             .field("allow_anonymous", &self.allow_anonymous)
@@ -496,7 +543,7 @@ fn positive(d: Duration, key: &str) -> anyhow::Result<Duration> {
     Ok(d)
 }
 
-/// Parses `90`, `90s`, `1.5s`, `500ms`, `1m`, `2h`: plain numbers are seconds.
+/// Parses `90`, `90s`, `1.5s`, `500ms`, `1m`, `2h`, `90d`: plain numbers are seconds.
 pub fn parse_duration(raw: &str, key: &str) -> anyhow::Result<Duration> {
     let s = raw.trim();
     let split = s
@@ -511,7 +558,8 @@ pub fn parse_duration(raw: &str, key: &str) -> anyhow::Result<Duration> {
         "ms" => value / 1000.0,
         "m" | "min" => value * 60.0,
         "h" => value * 3600.0,
-        _ => return Err(invalid(key, "unit must be ms, s, m or h")),
+        "d" => value * 86400.0,
+        _ => return Err(invalid(key, "unit must be ms, s, m, h or d")),
     };
     Duration::try_from_secs_f64(seconds)
         .map_err(|_| invalid(key, "is out of range"))
@@ -718,7 +766,8 @@ mod tests {
         assert_eq!(d("500ms"), Duration::from_millis(500));
         assert_eq!(d("1.5s"), Duration::from_millis(1500));
         assert_eq!(d("0"), Duration::ZERO);
-        for bad in ["", "-1", "1d", "s", "1e9h"] {
+        assert_eq!(d("90d"), Duration::from_secs(90 * 86400));
+        for bad in ["", "-1", "1w", "s", "1e9h", "366d"] {
             assert!(parse_duration(bad, "k").is_err(), "{bad}");
         }
     }

@@ -27,3 +27,4 @@ mod http_limits;
 mod logs;
 mod original;
 mod replicas;
+mod retention;
