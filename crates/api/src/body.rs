@@ -91,14 +91,92 @@ pub(crate) fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> 
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::malformed_json("the request body is empty"));
     }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => Ok(map),
+    match serde_json::from_slice::<UniqueKeys>(bytes) {
+        Ok(UniqueKeys(Value::Object(map))) => Ok(map),
         Ok(_) => Err(ApiError::unprocessable(
             "the request body must be a JSON object",
         )),
-        Err(e) => Err(ApiError::malformed_json(format!(
-            "the request body is not valid JSON: {e}"
-        ))),
+        Err(e) => match e.to_string().strip_prefix(DUPLICATE_KEY) {
+            Some(rest) => {
+                let key = rest.split(SEP).next().unwrap_or_default().to_owned();
+                Err(ApiError::new(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    crate::error::code::DUPLICATE,
+                    format!("the request body gives the key {key:?} more than once"),
+                )
+                .with_field(key))
+            }
+            None => Err(ApiError::malformed_json(format!(
+                "the request body is not valid JSON: {e}"
+            ))),
+        },
+    }
+}
+
+const DUPLICATE_KEY: &str = "duplicate key\u{0}";
+const SEP: char = '\u{0}';
+
+/// A JSON value whose objects, at every depth, give each key once: a repeated key is an
+/// error instead of the last one silently winning.
+struct UniqueKeys(Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueVisitor).map(UniqueKeys)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(UniqueKeys(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "{DUPLICATE_KEY}{key}{SEP}"
+                )));
+            }
+            let UniqueKeys(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 

@@ -24,6 +24,7 @@ pub mod code {
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
     pub const REQUEST_TIMEOUT: &str = "request_timeout";
+    pub const DUPLICATE: &str = "duplicate";
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
     pub const VALIDATION_ERROR: &str = "validation_error";
     pub const UNAVAILABLE: &str = "unavailable";
@@ -52,7 +53,8 @@ pub struct ErrorBody<'a> {
 pub struct ErrorDetail<'a> {
     /// Stable and machine-readable: `malformed_json`, `unauthorized`, `forbidden`,
     /// `not_found`, `method_not_allowed`, `payload_too_large`, `unsupported_media_type`,
-    /// `request_timeout`, `bad_request`, `uri_too_long`, `request_header_fields_too_large`,
+    /// `request_timeout`, `duplicate` (a repeated query parameter, header or JSON key;
+    /// `field` names it), `bad_request`, `uri_too_long`, `request_header_fields_too_large`,
     /// `validation_error`, `unavailable`, `internal`, or a heartbeat rejection kind
     /// (`invalid_json`, `wrong_type`, `missing_slug`, `invalid_field`, `slug_mismatch`,
     /// `bad_namespace`, `replay`, `future_timestamp`).

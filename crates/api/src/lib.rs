@@ -50,6 +50,7 @@ use tracing::Instrument;
 pub mod auth;
 mod body;
 pub mod dto;
+pub mod duplicates;
 pub mod error;
 mod handlers;
 pub mod metrics;
@@ -194,6 +195,7 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
             .app_data(web::PathConfig::default().error_handler(path_error))
             .service(
                 web::scope("")
+                    .wrap(from_fn(duplicates::refuse_duplicates))
                     .wrap(from_fn(page_headers))
                     .wrap(from_fn(request_span))
                     .service(
