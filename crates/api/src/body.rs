@@ -367,3 +367,143 @@ mod tests {
         assert_eq!(err(patch(body.as_bytes())), (422, Some("tags".into())));
     }
 }
+
+/// Property tests (issue 14, item 7): registration and patch bodies, and query strings.
+/// `cargo xtask fuzz` runs every `fuzz_*` test with `PROPTEST_CASES`.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-zA-Z0-9_.-]{0,12}",
+            "https?://[a-z0-9.-]{1,16}(/[ -~]{0,12})?",
+            any::<String>(),
+            "[\\x00-\\x1f\\u{200b}\\u{202e} a\"\\\\]{0,6}",
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            text().prop_map(Value::String),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::Bool),
+            Just(Value::Null),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(text(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A body: an object with the known fields, right or wrong, or any value, or bytes.
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        let known = ["slug", "name", "hub_url", "mesh_namespace", "tags", "other"];
+        let object =
+            proptest::collection::vec((0..known.len(), value()), 0..8).prop_map(move |fields| {
+                let mut obj = Map::new();
+                for (i, v) in fields {
+                    obj.insert(known.get(i).copied().unwrap_or("x").to_owned(), v);
+                }
+                serde_json::to_vec(&Value::Object(obj)).unwrap_or_default()
+            });
+        prop_oneof![
+            4 => object,
+            1 => value().prop_map(|v| serde_json::to_vec(&v).unwrap_or_default()),
+            1 => proptest::collection::vec(any::<u8>(), 0..300),
+        ]
+    }
+
+    fn typed(e: &ApiError) -> Result<(), TestCaseError> {
+        prop_assert!(e.status().is_client_error(), "{e:?}");
+        prop_assert!(!e.code().is_empty() && !e.message().is_empty());
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn fuzz_registration_body(bytes in body()) {
+            match registration(&bytes) {
+                Ok(input) => {
+                    let mut obj = Map::new();
+                    for (k, v) in [
+                        ("slug", &input.slug),
+                        ("name", &input.name),
+                        ("hub_url", &input.hub_url),
+                        ("mesh_namespace", &input.mesh_namespace),
+                    ] {
+                        if let Some(v) = v {
+                            obj.insert(k.to_owned(), json!(v));
+                        }
+                    }
+                    if let Some(tags) = &input.tags {
+                        obj.insert("tags".to_owned(), json!(tags));
+                    }
+                    let again = registration(&serde_json::to_vec(&obj).unwrap_or_default());
+                    prop_assert_eq!(again, Ok(input.clone()));
+                    // And the domain's verdict on it is typed too.
+                    if let Err(e) = input.validate() {
+                        prop_assert!(!e.field.is_empty());
+                    }
+                }
+                Err(e) => typed(&e)?,
+            }
+        }
+
+        #[test]
+        fn fuzz_patch_body(bytes in body()) {
+            match patch(&bytes) {
+                Ok(p) => {
+                    let mut obj = Map::new();
+                    if let Some(n) = &p.name {
+                        obj.insert("name".to_owned(), json!(n.as_str()));
+                    }
+                    if let Some(u) = &p.hub_url {
+                        obj.insert("hub_url".to_owned(), json!(u.as_str()));
+                    }
+                    if let Some(t) = &p.tags {
+                        let tags: Vec<&str> = t.iter().map(|t| t.as_str()).collect();
+                        obj.insert("tags".to_owned(), json!(tags));
+                    }
+                    let again = patch(&serde_json::to_vec(&obj).unwrap_or_default());
+                    prop_assert_eq!(again, Ok(p));
+                }
+                Err(e) => typed(&e)?,
+            }
+        }
+
+        #[test]
+        fn fuzz_query_string(query in prop_oneof![
+            "[a-z=&%+0-9]{0,40}",
+            any::<String>(),
+            proptest::collection::vec(("(status|tag|limit|offset|after|x)", text()), 0..6)
+                .prop_map(|pairs| pairs
+                    .into_iter()
+                    .map(|(k, v)| format!(
+                        "{k}={}",
+                        percent_encoding::utf8_percent_encode(&v, percent_encoding::NON_ALPHANUMERIC)
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("&")),
+        ]) {
+            // A repeated name is found whenever two decoded names are equal.
+            let names: Vec<String> = query
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let raw = p.split('=').next().unwrap_or_default().replace('+', " ");
+                    percent_encoding::percent_decode_str(&raw).decode_utf8_lossy().into_owned()
+                })
+                .collect();
+            let unique: std::collections::HashSet<&String> = names.iter().collect();
+            let found = crate::duplicates::repeated_parameter(&query);
+            prop_assert_eq!(found.is_some(), unique.len() < names.len());
+        }
+    }
+}
