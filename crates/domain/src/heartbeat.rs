@@ -201,7 +201,7 @@ fn clean_reasons(raw: Vec<String>) -> Result<Vec<String>, HeartbeatError> {
     for (i, r) in raw.into_iter().enumerate() {
         if let Some(c) = r.chars().find(|c| crate::model::is_format_char(*c)) {
             return Err(HeartbeatError::InvalidField(ValidationError::new(
-                &format!("reasons[{i}]"),
+                format!("reasons[{i}]"),
                 format!(
                     "must not contain invisible formatting characters (found U+{:04X})",
                     u32::from(c)

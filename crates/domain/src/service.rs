@@ -1774,9 +1774,13 @@ mod tests {
         follower.campaign().await.unwrap();
         let degraded = br#"{"project_slug":"alpha","status":"degraded"}"#;
         // Twelve ticks, each flipping the status once.
-        for i in 0..12 {
+        for i in 0u32..12 {
             cluster.clock.advance(secs(1));
-            let body: &[u8] = if i % 2 == 0 { &beat("alpha") } else { degraded };
+            let body: &[u8] = if i.is_multiple_of(2) {
+                &beat("alpha")
+            } else {
+                degraded
+            };
             leader.record_heartbeat("alpha", body).unwrap();
             leader.campaign().await.unwrap();
             leader.tick().await.unwrap();

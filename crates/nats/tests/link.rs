@@ -378,7 +378,7 @@ async fn bad_frames_every_half_second_neither_save_the_silent_nor_sink_the_beati
     // would need (for ever).
     while silent_since.elapsed() < offline_after * 4 {
         step += 1;
-        if step % 5 == 0 {
+        if step.is_multiple_of(5) {
             raw.send(&bad).await;
         }
         raw.publish(format!("hub.presence.{SLUG}").as_bytes(), &heartbeat())

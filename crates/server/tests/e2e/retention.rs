@@ -42,7 +42,11 @@ async fn a_flip_flood_grows_the_store_by_a_few_mb_at_most() {
     let started = std::time::Instant::now();
     // Chunks of an odd size, so that ticks fall on either status.
     for n in 0..BEATS {
-        let body = if n % 2 == 0 { &degraded } else { &online };
+        let body = if n.is_multiple_of(2) {
+            &degraded
+        } else {
+            &online
+        };
         app.federation.record_heartbeat("flapper", body).unwrap();
         if n % 1001 == 1000 {
             tokio::time::sleep(Duration::from_millis(125)).await;
