@@ -43,7 +43,11 @@ fn serve_http(
     let local = listener.local_addr()?;
     let send_timeout = limits.send_timeout;
     let body_timeout = federation_api::BodyTimeout(limits.body_timeout);
-    Ok(actix_server::Server::build()
+    let builder = actix_server::Server::build();
+    // As actix-web's HttpServer: on a graceful stop, idle keep-alive connections close at
+    // once instead of holding the stop up to their timeout.
+    let shutdown = builder.graceful_shutdown_signal();
+    Ok(builder
         .workers(workers)
         .max_concurrent_connections(limits.max_connections.div_ceil(workers).max(1))
         .shutdown_timeout(10)
@@ -54,7 +58,12 @@ fn serve_http(
                     crate::telemetry::RequestSpan,
                 >::new())
                 .configure(federation_api::configure(state.clone()));
+            let signal = shutdown.clone();
             let http = actix_http::HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let signal = signal.clone();
+                    async move { signal.notified().await }
+                })
                 .keep_alive(limits.keep_alive)
                 .client_request_timeout(limits.head_timeout)
                 .client_disconnect_timeout(limits.disconnect_timeout)
