@@ -403,7 +403,8 @@ async fn bad_frames_every_half_second_neither_save_the_silent_nor_sink_the_beati
     );
     assert!(downs >= 3, "the bad frames forced reconnects ({downs})");
     let took = offline_after_silence.expect("the silent project went offline");
-    assert!(took >= offline_after, "{took:?}");
+    // Its last heartbeat was a little before `silent_since`.
+    assert!(took >= offline_after.mul_f32(0.75), "{took:?}");
     assert_eq!(
         beating_seen.into_iter().collect::<Vec<_>>(),
         ["Online"],

@@ -31,6 +31,8 @@ use tokio::time::Sleep;
 
 /// The most one read takes from the socket before the dispatcher handles it.
 pub const READ_CHUNK: usize = 1024;
+/// The most read and dropped from a client after the answer that closes its connection.
+pub const LINGER_BYTES: usize = 1024 * 1024;
 
 /// A connection's socket with the bounds above.
 #[derive(Debug)]
@@ -45,6 +47,10 @@ pub struct Bounded {
     stalled: Option<Pin<Box<Sleep>>>,
     /// Bytes to send before anything else (a rewritten error answer).
     out: Vec<u8>,
+    /// Our FIN is sent (closing).
+    write_shut: bool,
+    /// Bytes read and dropped since.
+    lingered: usize,
 }
 
 impl Bounded {
@@ -56,6 +62,8 @@ impl Bounded {
             yield_read: false,
             stalled: None,
             out: Vec::new(),
+            write_shut: false,
+            lingered: 0,
         }
     }
 
@@ -180,10 +188,28 @@ impl AsyncWrite for Bounded {
         Pin::new(&mut this.io).poll_flush(cx)
     }
 
+    /// Sends what is left and a FIN, then reads and drops what the client still sends
+    /// (at most [`LINGER_BYTES`]; actix-web's disconnect timeout bounds the wait): a
+    /// socket closed with unread input is reset, and a reset can destroy the answer
+    /// before the client has read it (a 431 to a client still sending its headers).
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         ready!(this.poll_drain_out(cx))?;
-        Pin::new(&mut this.io).poll_shutdown(cx)
+        if !this.write_shut {
+            ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
+            this.write_shut = true;
+        }
+        let mut scratch = [0u8; READ_CHUNK];
+        while this.lingered < LINGER_BYTES {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut this.io).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => break,
+                Poll::Ready(Ok(())) => this.lingered += buf.filled().len(),
+                Poll::Ready(Err(_)) => break,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
     }
 }
 

@@ -80,8 +80,10 @@ async fn a_pipelining_flood_leaves_rss_low_and_the_service_answering() {
     let dir = tempfile::tempdir().unwrap();
     let (service, address) = start_binary(dir.path());
     let pid = service.0.id();
+    // A new connection for every check: a client arriving during the flood is served.
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
+        .pool_max_idle_per_host(0)
         .build()
         .unwrap();
     let health = format!("http://{address}/health");
@@ -166,7 +168,8 @@ fn limits_config() -> TestConfig {
     let mut config = TestConfig::new(Backend::sqlite);
     config
         .set("FEDERATION_HTTP_BODY_TIMEOUT", "1s")
-        .set("FEDERATION_HTTP_HEAD_TIMEOUT", "1s");
+        // Room for a 200 KB head to arrive on two busy cores (it is read 1 KB a turn).
+        .set("FEDERATION_HTTP_HEAD_TIMEOUT", "4s");
     config
 }
 
