@@ -5,6 +5,7 @@
 //! - `dev`            throwaway PostgreSQL + nats-server, migrated, serving until Ctrl-C
 //! - `test [ARGS]`    install what the tests need (as root, with apt) and run every test
 //! - `bench`          release build, throwaway PostgreSQL + nats-server, measure ([`bench`])
+//! - `fuzz [--cases N] [--debug]`   the property tests (`fuzz_*`), N cases per target
 //!
 //! Paths under cargo's target directory come from [`target_dir`], so `CARGO_TARGET_DIR`
 //! (and `build.target-dir`) hold here as they do for cargo.
@@ -26,7 +27,11 @@ commands:
   test [CARGO TEST ARGS]          install PostgreSQL/nats-server/promtool/chromium if missing (root + apt), run all tests
   bench [--only a,b,c,d,e,f,g]    release build; measure ingest, REST, detection, steady state, 3 replicas, SSE fan-out
                                   against a throwaway PostgreSQL + nats-server; table in bench/report.md under
-                                  cargo's target directory (target/ unless CARGO_TARGET_DIR says otherwise)";
+                                  cargo's target directory (target/ unless CARGO_TARGET_DIR says otherwise)
+  fuzz [--cases N] [--debug]      the property tests (every fuzz_* test: heartbeat bytes and JSON, registration,
+                                  list query, registration and patch bodies, query strings, the catalog file),
+                                  N cases per target (default 1000000), release build unless --debug;
+                                  `test` runs them with proptest's 256";
 
 fn main() {
     if let Err(e) = run() {
@@ -47,6 +52,7 @@ fn run() -> anyhow::Result<()> {
         "dev" => dev(&rest),
         "test" => test(&rest),
         "bench" => bench::run(&target_dir()?, &rest),
+        "fuzz" => fuzz(&rest),
         "" | "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
@@ -242,6 +248,75 @@ fn test(rest: &[String]) -> anyhow::Result<()> {
         "summary: {} passed, {} failed, {} skipped",
         totals.passed, totals.failed, totals.ignored
     );
+    exit_with(status)
+}
+
+/// Cases per property test when `--cases` is not given.
+const FUZZ_CASES: u64 = 1_000_000;
+
+/// `cargo xtask fuzz [--cases N] [--debug]`: every `fuzz_*` property test with
+/// `PROPTEST_CASES=N`, then how many targets ran how many cases.
+fn fuzz(rest: &[String]) -> anyhow::Result<()> {
+    let mut cases = FUZZ_CASES;
+    let mut release = true;
+    let mut args = rest.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--cases" => {
+                cases = args
+                    .next()
+                    .and_then(|n| n.replace('_', "").parse().ok())
+                    .filter(|n| *n > 0)
+                    .context("--cases takes a positive number")?;
+            }
+            "--debug" => release = false,
+            other => bail!("unknown fuzz argument {other:?}\n\n{USAGE}"),
+        }
+    }
+    let mut command = cargo();
+    command.args(["test", "--locked"]);
+    if release {
+        command.arg("--release");
+    }
+    command
+        .args([
+            "-p",
+            "federation-domain",
+            "-p",
+            "federation-api",
+            "-p",
+            "federation-server",
+        ])
+        .args(["--lib", "fuzz_", "--", "--nocapture"])
+        .env("PROPTEST_CASES", cases.to_string())
+        .stdout(Stdio::piped());
+    let started = std::time::Instant::now();
+    let mut child = command.spawn().context("running cargo test")?;
+    let stdout = child.stdout.take().context("cargo test output")?;
+    let mut targets = Vec::new();
+    let mut totals = TestTotals::default();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("reading cargo test output")?;
+        println!("{line}");
+        totals.add(&line);
+        if let Some(name) = line
+            .strip_prefix("test ")
+            .and_then(|l| l.strip_suffix(" ... ok"))
+        {
+            targets.push(name.to_owned());
+        }
+    }
+    let status = child.wait().context("waiting for cargo test")?;
+    println!(
+        "fuzz: {} targets passed {cases} cases each ({} cases in all) in {:.0?}; {} failed",
+        targets.len(),
+        cases.saturating_mul(targets.len() as u64),
+        started.elapsed(),
+        totals.failed
+    );
+    for t in &targets {
+        println!("  {t}");
+    }
     exit_with(status)
 }
 

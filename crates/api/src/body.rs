@@ -27,6 +27,15 @@ pub const MAX_HEARTBEAT_BODY: usize = federation_domain::heartbeat::MAX_HEARTBEA
 /// A raw `tags` list longer than this is refused before de-duplication.
 const MAX_RAW_TAGS: usize = 1024;
 
+/// How long a handler waits for a request body, unless the server registers another
+/// [`BodyTimeout`] as app data.
+pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// App data: how long a handler waits for the whole request body before answering 408
+/// (a client that announces a body and stalls must not hold its connection for ever).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyTimeout(pub std::time::Duration);
+
 /// `application/json` or any `…+json` type.
 fn is_json(m: &mime::Mime) -> bool {
     m.type_() == mime::APPLICATION && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
@@ -49,7 +58,8 @@ pub(crate) fn require_json(req: &HttpRequest, allow_missing: bool) -> Result<(),
     }
 }
 
-/// Reads the whole body, refusing (413) one larger than `limit` as early as possible.
+/// Reads the whole body, refusing (413) one larger than `limit` as early as possible, and
+/// (408) one not received within the [`BodyTimeout`].
 pub(crate) async fn read_limited(
     req: &HttpRequest,
     payload: Payload,
@@ -63,7 +73,14 @@ pub(crate) async fn read_limited(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::payload_too_large(limit));
     }
-    match payload.to_bytes_limited(limit).await {
+    let within = req
+        .app_data::<BodyTimeout>()
+        .map_or(DEFAULT_BODY_TIMEOUT, |t| t.0);
+    let Ok(read) = actix_web::rt::time::timeout(within, payload.to_bytes_limited(limit)).await
+    else {
+        return Err(ApiError::request_timeout(within));
+    };
+    match read {
         Err(_) => Err(ApiError::payload_too_large(limit)),
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "request body could not be read");
@@ -80,14 +97,92 @@ pub(crate) fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> 
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::malformed_json("the request body is empty"));
     }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => Ok(map),
+    match serde_json::from_slice::<UniqueKeys>(bytes) {
+        Ok(UniqueKeys(Value::Object(map))) => Ok(map),
         Ok(_) => Err(ApiError::unprocessable(
             "the request body must be a JSON object",
         )),
-        Err(e) => Err(ApiError::malformed_json(format!(
-            "the request body is not valid JSON: {e}"
-        ))),
+        Err(e) => match e.to_string().strip_prefix(DUPLICATE_KEY) {
+            Some(rest) => {
+                let key = rest.split(SEP).next().unwrap_or_default().to_owned();
+                Err(ApiError::new(
+                    actix_web::http::StatusCode::BAD_REQUEST,
+                    crate::error::code::DUPLICATE,
+                    format!("the request body gives the key {key:?} more than once"),
+                )
+                .with_field(key))
+            }
+            None => Err(ApiError::malformed_json(format!(
+                "the request body is not valid JSON: {e}"
+            ))),
+        },
+    }
+}
+
+const DUPLICATE_KEY: &str = "duplicate key\u{0}";
+const SEP: char = '\u{0}';
+
+/// A JSON value whose objects, at every depth, give each key once: a repeated key is an
+/// error instead of the last one silently winning.
+struct UniqueKeys(Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueVisitor).map(UniqueKeys)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(UniqueKeys(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "{DUPLICATE_KEY}{key}{SEP}"
+                )));
+            }
+            let UniqueKeys(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -487,5 +582,145 @@ mod tests {
         let tags: Vec<String> = (0..2000).map(|i| format!("\"t{i}\"")).collect();
         let body = format!(r#"{{"tags":[{}]}}"#, tags.join(","));
         assert_eq!(err(patch(body.as_bytes())), (422, Some("tags".into())));
+    }
+}
+
+/// Property tests (issue 14, item 7): registration and patch bodies, and query strings.
+/// `cargo xtask fuzz` runs every `fuzz_*` test with `PROPTEST_CASES`.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-zA-Z0-9_.-]{0,12}",
+            "https?://[a-z0-9.-]{1,16}(/[ -~]{0,12})?",
+            any::<String>(),
+            "[\\x00-\\x1f\\u{200b}\\u{202e} a\"\\\\]{0,6}",
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            text().prop_map(Value::String),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::Bool),
+            Just(Value::Null),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(text(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A body: an object with the known fields, right or wrong, or any value, or bytes.
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        let known = ["slug", "name", "hub_url", "mesh_namespace", "tags", "other"];
+        let object =
+            proptest::collection::vec((0..known.len(), value()), 0..8).prop_map(move |fields| {
+                let mut obj = Map::new();
+                for (i, v) in fields {
+                    obj.insert(known.get(i).copied().unwrap_or("x").to_owned(), v);
+                }
+                serde_json::to_vec(&Value::Object(obj)).unwrap_or_default()
+            });
+        prop_oneof![
+            4 => object,
+            1 => value().prop_map(|v| serde_json::to_vec(&v).unwrap_or_default()),
+            1 => proptest::collection::vec(any::<u8>(), 0..300),
+        ]
+    }
+
+    fn typed(e: &ApiError) -> Result<(), TestCaseError> {
+        prop_assert!(e.status().is_client_error(), "{e:?}");
+        prop_assert!(!e.code().is_empty() && !e.message().is_empty());
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn fuzz_registration_body(bytes in body()) {
+            match registration(&bytes) {
+                Ok(input) => {
+                    let mut obj = Map::new();
+                    for (k, v) in [
+                        ("slug", &input.slug),
+                        ("name", &input.name),
+                        ("hub_url", &input.hub_url),
+                        ("mesh_namespace", &input.mesh_namespace),
+                    ] {
+                        if let Some(v) = v {
+                            obj.insert(k.to_owned(), json!(v));
+                        }
+                    }
+                    if let Some(tags) = &input.tags {
+                        obj.insert("tags".to_owned(), json!(tags));
+                    }
+                    let again = registration(&serde_json::to_vec(&obj).unwrap_or_default());
+                    prop_assert_eq!(again, Ok(input.clone()));
+                    // And the domain's verdict on it is typed too.
+                    if let Err(e) = input.validate() {
+                        prop_assert!(!e.field.is_empty());
+                    }
+                }
+                Err(e) => typed(&e)?,
+            }
+        }
+
+        #[test]
+        fn fuzz_patch_body(bytes in body()) {
+            match patch(&bytes) {
+                Ok(p) => {
+                    let mut obj = Map::new();
+                    if let Some(n) = &p.name {
+                        obj.insert("name".to_owned(), json!(n.as_str()));
+                    }
+                    if let Some(u) = &p.hub_url {
+                        obj.insert("hub_url".to_owned(), json!(u.as_str()));
+                    }
+                    if let Some(t) = &p.tags {
+                        let tags: Vec<&str> = t.iter().map(|t| t.as_str()).collect();
+                        obj.insert("tags".to_owned(), json!(tags));
+                    }
+                    let again = patch(&serde_json::to_vec(&obj).unwrap_or_default());
+                    prop_assert_eq!(again, Ok(p));
+                }
+                Err(e) => typed(&e)?,
+            }
+        }
+
+        #[test]
+        fn fuzz_query_string(query in prop_oneof![
+            "[a-z=&%+0-9]{0,40}",
+            any::<String>(),
+            proptest::collection::vec(("(status|tag|limit|offset|after|x)", text()), 0..6)
+                .prop_map(|pairs| pairs
+                    .into_iter()
+                    .map(|(k, v)| format!(
+                        "{k}={}",
+                        percent_encoding::utf8_percent_encode(&v, percent_encoding::NON_ALPHANUMERIC)
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("&")),
+        ]) {
+            // A repeated name is found whenever two decoded names are equal.
+            let names: Vec<String> = query
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let raw = p.split('=').next().unwrap_or_default().replace('+', " ");
+                    percent_encoding::percent_decode_str(&raw).decode_utf8_lossy().into_owned()
+                })
+                .collect();
+            let unique: std::collections::HashSet<&String> = names.iter().collect();
+            let found = crate::duplicates::repeated_parameter(&query);
+            prop_assert_eq!(found.is_some(), unique.len() < names.len());
+        }
     }
 }

@@ -23,6 +23,8 @@ pub mod code {
     pub const NOT_FOUND: &str = "not_found";
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    pub const REQUEST_TIMEOUT: &str = "request_timeout";
+    pub const DUPLICATE: &str = "duplicate";
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
     pub const VALIDATION_ERROR: &str = "validation_error";
     pub const UNAVAILABLE: &str = "unavailable";
@@ -51,6 +53,8 @@ pub struct ErrorBody<'a> {
 pub struct ErrorDetail<'a> {
     /// Stable and machine-readable: `malformed_json`, `unauthorized`, `forbidden`,
     /// `not_found`, `method_not_allowed`, `payload_too_large`, `unsupported_media_type`,
+    /// `request_timeout`, `duplicate` (a repeated query parameter, header or JSON key;
+    /// `field` names it), `bad_request`, `uri_too_long`, `request_header_fields_too_large`,
     /// `validation_error`, `unavailable`, `internal`, or a heartbeat rejection kind
     /// (`invalid_json`, `wrong_type`, `missing_slug`, `invalid_field`, `slug_mismatch`,
     /// `bad_namespace`, `replay`, `future_timestamp`).
@@ -139,6 +143,18 @@ impl ApiError {
         )
     }
 
+    /// 408: the body did not arrive in time. The connection is closed after it.
+    pub fn request_timeout(within: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            code::REQUEST_TIMEOUT,
+            format!(
+                "the request body was not received within {}s",
+                within.as_secs_f64()
+            ),
+        )
+    }
+
     pub fn unsupported_media_type() -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -211,6 +227,10 @@ impl ResponseError for ApiError {
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body is not waited for: the connection ends here.
+            res.force_close();
         }
         res.json(ErrorBody {
             error: ErrorDetail {

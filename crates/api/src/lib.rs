@@ -54,6 +54,7 @@ pub mod auth;
 mod body;
 pub mod dashboard;
 pub mod dto;
+pub mod duplicates;
 pub mod error;
 mod handlers;
 pub mod metrics;
@@ -62,7 +63,7 @@ pub mod request_id;
 pub mod stream;
 
 pub use auth::{Access, ApiKeys, ApiKeysError, API_KEY_HEADER};
-pub use body::{MAX_HEARTBEAT_BODY, MAX_JSON_BODY};
+pub use body::{BodyTimeout, DEFAULT_BODY_TIMEOUT, MAX_HEARTBEAT_BODY, MAX_JSON_BODY};
 pub use dto::{ProjectDto, TransitionDto};
 pub use error::ApiError;
 pub use handlers::READY_DB_TIMEOUT;
@@ -217,6 +218,7 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
             .app_data(web::PathConfig::default().error_handler(path_error))
             .service(
                 web::scope("")
+                    .wrap(from_fn(duplicates::refuse_duplicates))
                     .wrap(from_fn(page_headers))
                     .wrap(from_fn(request_span))
                     .service(

@@ -199,19 +199,32 @@ fn parse_timestamp(raw: &str) -> Result<DateTime<Utc>, HeartbeatError> {
         })
 }
 
-fn clean_reasons(raw: Vec<String>) -> Vec<String> {
-    raw.into_iter()
-        .map(|r| {
-            r.chars()
-                .filter(|c| !c.is_control())
-                .take(MAX_REASON_CHARS)
-                .collect::<String>()
-                .trim()
-                .to_owned()
-        })
-        .filter(|r| !r.is_empty())
-        .take(MAX_REASONS)
-        .collect()
+/// Control characters are dropped; invisible format characters (display spoofing) make
+/// the heartbeat invalid, naming the reason (`reasons[2]`).
+fn clean_reasons(raw: Vec<String>) -> Result<Vec<String>, HeartbeatError> {
+    let mut reasons = Vec::new();
+    for (i, r) in raw.into_iter().enumerate() {
+        if let Some(c) = r.chars().find(|c| crate::model::is_format_char(*c)) {
+            return Err(HeartbeatError::InvalidField(ValidationError::new(
+                format!("reasons[{i}]"),
+                format!(
+                    "must not contain invisible formatting characters (found U+{:04X})",
+                    u32::from(c)
+                ),
+            )));
+        }
+        let r = r
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_REASON_CHARS)
+            .collect::<String>()
+            .trim()
+            .to_owned();
+        if !r.is_empty() && reasons.len() < MAX_REASONS {
+            reasons.push(r);
+        }
+    }
+    Ok(reasons)
 }
 
 /// Decodes `bytes` and checks them against the slug the heartbeat arrived for (the last
@@ -278,7 +291,7 @@ pub fn decode(
             Reported::Online
         }
         Some(s) if s.eq_ignore_ascii_case("degraded") => Reported::Degraded {
-            reasons: clean_reasons(wire.reasons.unwrap_or_default()),
+            reasons: clean_reasons(wire.reasons.unwrap_or_default())?,
         },
         Some(_) => {
             return Err(HeartbeatError::InvalidField(ValidationError::new(
@@ -415,6 +428,22 @@ mod tests {
         let err = dec("a", r#"{"project_slug":"a","status":"sleepy"}"#).unwrap_err();
         assert_eq!(err.kind(), "invalid_field");
         assert_eq!(err.field(), Some("status"));
+    }
+
+    #[test]
+    fn reasons_with_invisible_format_characters_are_refused_naming_the_reason() {
+        for c in ["\\u202e", "\\u200b", "\\u2028", "\\ufeff"] {
+            let body = format!(
+                r#"{{"project_slug":"a","status":"degraded","reasons":["fine","bad{c}one"]}}"#
+            );
+            match dec("a", &body) {
+                Err(HeartbeatError::InvalidField(e)) => {
+                    assert_eq!(e.field, "reasons[1]", "{c}");
+                    assert!(e.message.contains("invisible"), "{c}: {e}");
+                }
+                other => panic!("{c}: {other:?}"),
+            }
+        }
     }
 
     #[test]

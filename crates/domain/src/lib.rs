@@ -8,6 +8,8 @@
 #![warn(missing_docs)]
 
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod heartbeat;
 #[cfg(any(test, feature = "mock"))]
 pub mod memory;

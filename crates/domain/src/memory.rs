@@ -391,6 +391,25 @@ impl ProjectRepository for MemoryStore {
         Ok(Some(all))
     }
 
+    async fn trim_history(
+        &self,
+        before: DateTime<Utc>,
+        per_project: u32,
+    ) -> Result<u64, RepositoryError> {
+        let mut state = self.state()?;
+        let keep = usize::try_from(per_project).unwrap_or(usize::MAX);
+        let mut gone = 0u64;
+        for history in state.history.values_mut() {
+            let len = history.len();
+            // Oldest first: the newest `keep` not older than `before` stay.
+            history.retain(|t| t.at >= before);
+            let excess = history.len().saturating_sub(keep);
+            history.drain(..excess);
+            gone += (len - history.len()) as u64;
+        }
+        Ok(gone)
+    }
+
     async fn ping(&self) -> Result<(), RepositoryError> {
         self.state().map(|_| ())
     }

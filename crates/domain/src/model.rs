@@ -125,8 +125,29 @@ impl Slug {
 }
 string_newtype!(Slug);
 
+/// Whether `c` is an invisible character that changes how the text around it is shown:
+/// bidirectional embeddings, overrides, isolates and marks (U+202A–U+202E,
+/// U+2066–U+2069, U+200E/U+200F, U+061C), zero-width characters (U+200B–U+200D,
+/// U+2060–U+2064, U+FEFF), line and paragraph separators (U+2028/U+2029), the soft
+/// hyphen and other format controls. Names, tags and reasons refuse them (display
+/// spoofing); pretty logs show them escaped.
+pub fn is_format_char(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
+}
+
 /// The rule of free text fields (a name, a version): trimmed, 1..=`max` characters, no
-/// control characters; errors name `field`.
+/// control or invisible format characters ([`is_format_char`]); errors name `field`.
 fn trimmed_text(raw: &str, field: &str, max: usize) -> Result<String, ValidationError> {
     let s = raw.trim();
     if s.is_empty() {
@@ -143,6 +164,15 @@ fn trimmed_text(raw: &str, field: &str, max: usize) -> Result<String, Validation
         return Err(ValidationError::new(
             field,
             "must not contain control characters",
+        ));
+    }
+    if let Some(c) = s.chars().find(|c| is_format_char(*c)) {
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "must not contain invisible formatting characters (found U+{:04X})",
+                u32::from(c)
+            ),
         ));
     }
     Ok(s.to_owned())
@@ -1264,6 +1294,26 @@ mod tests {
         assert!(err.message.contains("got 201"), "{err}");
         // Surrounding blanks do not count against the limit.
         assert!(ProjectName::parse(&format!("  {}  ", "n".repeat(200))).is_ok());
+    }
+
+    #[test]
+    fn names_and_tags_refuse_invisible_format_characters() {
+        for c in [
+            '\u{202E}', '\u{202A}', '\u{2066}', '\u{2069}', '\u{200B}', '\u{200D}', '\u{200F}',
+            '\u{2028}', '\u{2029}', '\u{FEFF}', '\u{00AD}', '\u{061C}',
+        ] {
+            let raw = format!("evil{c}name");
+            let err = ProjectName::parse(&raw).unwrap_err();
+            assert_eq!(err.field, "name", "{c:?}");
+            assert!(err.message.contains("invisible"), "{c:?}: {err}");
+            let err = Tags::parse(&["ok", raw.as_str()]).unwrap_err();
+            assert_eq!(err.field, "tags[1]", "{c:?}");
+        }
+        // Ordinary text of any script, and emoji without joiners, are fine.
+        for ok in ["Ünïcödé ✓", "שלום", "مرحبا", "日本語", "🚀 Rocket"] {
+            ProjectName::parse(ok).unwrap();
+            Tags::parse(&[ok]).unwrap();
+        }
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub struct StatusPolicy {
     deadline_min: TimeDelta,
     deadline_max: TimeDelta,
     deregister_after: Option<TimeDelta>,
+    recover_after: u32,
 }
 
 impl Default for StatusPolicy {
@@ -43,6 +44,7 @@ impl Default for StatusPolicy {
             deadline_min: TimeDelta::seconds(DEFAULT_DEADLINE_MIN.as_secs() as i64),
             deadline_max: TimeDelta::seconds(DEFAULT_DEADLINE_MAX.as_secs() as i64),
             deregister_after: None,
+            recover_after: 1,
         }
     }
 }
@@ -77,6 +79,7 @@ impl StatusPolicy {
             deadline_min: defaults.deadline_min,
             deadline_max: defaults.deadline_max,
             deregister_after: None,
+            recover_after: 1,
         })
     }
 
@@ -133,6 +136,19 @@ impl StatusPolicy {
         let offline = (interval * INTERVALS_TO_OFFLINE).clamp(self.deadline_min, self.deadline_max);
         let degraded = self.degraded_after.map(|_| offline * 2 / 3);
         (degraded, offline)
+    }
+
+    /// The anti-flap rule (Consul's `success_before_passing`): a project that reported
+    /// itself degraded is online again only after `n` healthy heartbeats in a row (at
+    /// least 1, the default: the first one).
+    pub fn with_recover_after(mut self, n: u32) -> Self {
+        self.recover_after = n.max(1);
+        self
+    }
+
+    /// Healthy heartbeats in a row a self-reported degraded project needs to be online.
+    pub fn recover_after(&self) -> u32 {
+        self.recover_after
     }
 
     /// Silence after which a project is degraded; `None` when lateness does not degrade.

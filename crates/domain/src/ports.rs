@@ -92,6 +92,14 @@ pub trait ProjectRepository: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Option<Vec<Transition>>, RepositoryError>;
 
+    /// Applies the history's retention: deletes transitions older than `before`, and
+    /// every project's beyond its `per_project` newest. Returns how many went.
+    async fn trim_history(
+        &self,
+        before: DateTime<Utc>,
+        per_project: u32,
+    ) -> Result<u64, RepositoryError>;
+
     /// Whether the store answers.
     async fn ping(&self) -> Result<(), RepositoryError>;
 }

@@ -10,15 +10,18 @@
 //! - a valid heartbeat makes it `online`, or `degraded` when it says so itself;
 //! - silence for `degraded_after` makes an online project `degraded` (`heartbeat_late`),
 //!   silence for `offline_after` makes it `offline` (`heartbeat_timeout`);
-//! - **partition guard**: while our own link to the bus is down, or our canary stops
-//!   coming back through the subscription, nothing expires for silence, and the hold
-//!   lasts until `offline_after` after the bus is healthy again — silence we could not
-//!   have heard is no evidence against a project;
+//! - **partition guard**: silence counts only while we could have heard it. While our
+//!   own link to the bus is down, or our canary stops coming back through the
+//!   subscription (counted from the first canary that went unanswered), we are deaf;
+//!   a project's silence is the time since its last heartbeat minus the time we were
+//!   deaf since then. An outage of 20 ms postpones expiry by 20 ms, not by
+//!   `offline_after`; at start the link is down since ever, so a project heard before
+//!   we were listening gets a full `offline_after` from the moment we are;
 //! - a sweep that would expire more than half of the live projects at once (and at
 //!   least [`MASS_EXPIRY_MIN`]) is reported as a mass expiry but still applied: a guard
 //!   holds only on evidence that the fault is ours.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -30,6 +33,9 @@ use crate::policy::StatusPolicy;
 pub const CANARY_MISSES: u32 = 3;
 /// The smallest expiry that counts as a mass expiry.
 pub const MASS_EXPIRY_MIN: usize = 5;
+/// Outages remembered at most; beyond it the oldest two are merged into one (crediting
+/// the gap between them too: it errs on the side of not expiring).
+pub const MAX_OUTAGES: usize = 1024;
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -46,6 +52,8 @@ struct Entry {
     maintenance_until: Option<DateTime<Utc>>,
     /// When it was registered (a project never heard is offline since then).
     registered_at: Option<DateTime<Utc>>,
+    /// Healthy heartbeats in a row while self-reported degraded (the anti-flap rule).
+    healthy_streak: u32,
 }
 
 impl Entry {
@@ -62,6 +70,8 @@ impl Entry {
 struct BusLink {
     connected: bool,
     unanswered_canaries: u32,
+    /// When the oldest canary still unanswered was sent.
+    first_unanswered: Option<DateTime<Utc>>,
 }
 
 impl BusLink {
@@ -74,6 +84,87 @@ impl BusLink {
     }
 }
 
+/// The time we could not hear the bus: closed outages, oldest first, and the open one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Deafness {
+    closed: VecDeque<(DateTime<Utc>, DateTime<Utc>)>,
+    open_since: Option<DateTime<Utc>>,
+}
+
+impl Deafness {
+    /// Deaf since ever (a bus-fed table before its first connection).
+    fn since_ever() -> Self {
+        Self {
+            closed: VecDeque::new(),
+            open_since: Some(DateTime::<Utc>::MIN_UTC),
+        }
+    }
+
+    fn begin(&mut self, at: DateTime<Utc>) {
+        if self.open_since.is_none() {
+            self.open_since = Some(at);
+        }
+    }
+
+    fn end(&mut self, at: DateTime<Utc>) {
+        let Some(start) = self.open_since.take() else {
+            return;
+        };
+        if at <= start {
+            return;
+        }
+        match self.closed.back_mut() {
+            Some((_, last_end)) if *last_end >= start => *last_end = (*last_end).max(at),
+            _ => self.closed.push_back((start, at)),
+        }
+        while self.closed.len() > MAX_OUTAGES {
+            if let (Some((first, _)), Some((_, second_end))) =
+                (self.closed.pop_front(), self.closed.pop_front())
+            {
+                self.closed.push_front((first, second_end));
+            }
+        }
+    }
+
+    /// The unheard time within `[from, now]`.
+    fn within(&self, from: DateTime<Utc>, now: DateTime<Utc>) -> TimeDelta {
+        let overlap =
+            |s: DateTime<Utc>, e: DateTime<Utc>| (e.min(now) - s.max(from)).max(TimeDelta::zero());
+        let mut deaf = self
+            .open_since
+            .map_or(TimeDelta::zero(), |s| overlap(s, now));
+        for &(s, e) in self.closed.iter().rev() {
+            if e <= from {
+                break;
+            }
+            deaf += overlap(s, e);
+        }
+        deaf
+    }
+
+    /// The time since `from` that we could hear.
+    fn heard_since(&self, from: DateTime<Utc>, now: DateTime<Utc>) -> TimeDelta {
+        (now - from) - self.within(from, now)
+    }
+
+    /// Forgets outages that can no longer matter: once `keep` of heard time has passed
+    /// since an outage ended, every project last heard before it has been silent for at
+    /// least `keep` with or without the credit.
+    fn prune(&mut self, now: DateTime<Utc>, keep: TimeDelta) {
+        while let Some(&(_, end)) = self.closed.front() {
+            if self.heard_since(end, now) < keep {
+                break;
+            }
+            self.closed.pop_front();
+        }
+    }
+
+    /// When the most recent closed outage ended.
+    fn last_end(&self) -> Option<DateTime<Utc>> {
+        self.closed.back().map(|&(_, e)| e)
+    }
+}
+
 /// Whether silence may currently expire projects, and if not, why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuardState {
@@ -83,9 +174,11 @@ pub enum GuardState {
     LinkDown,
     /// Our own canaries stopped coming back through the subscription.
     CanaryLost,
-    /// The bus is healthy again; silence counts from `until` on.
+    /// The bus is healthy again after an outage whose time is credited to the projects
+    /// heard before it; until `until` (the outage's end plus `offline_after`) this
+    /// replica's table may lack heartbeats sent during it.
     Recovering {
-        /// When silence starts counting again.
+        /// When the last outage stops mattering.
         until: DateTime<Utc>,
     },
 }
@@ -95,7 +188,8 @@ impl GuardState {
     /// `partition_guard`.
     pub const NAMES: [&'static str; 4] = ["inactive", "link_down", "canary_lost", "recovering"];
 
-    /// Whether silence is not counted now (any state but `Inactive`).
+    /// Whether the table may lack heartbeats: deaf now, or within `offline_after` of an
+    /// outage (any state but `Inactive`).
     pub fn is_active(&self) -> bool {
         !matches!(self, GuardState::Inactive)
     }
@@ -192,9 +286,12 @@ pub struct Presence {
     entries: HashMap<Slug, Entry>,
     dirty: Vec<Slug>,
     pending: Vec<Transition>,
+    /// Where in `pending` each project's transition of the current tick is: a project
+    /// records at most one transition per tick (the tick's first `from`, its last `to`).
+    this_tick: HashMap<Slug, usize>,
     /// `None` when no bus is configured (heartbeats over HTTP only).
     bus: Option<BusLink>,
-    hold_until: Option<DateTime<Utc>>,
+    deafness: Deafness,
     last_mass_expiry: Option<MassExpiry>,
 }
 
@@ -206,20 +303,23 @@ impl Presence {
             entries: HashMap::new(),
             dirty: Vec::new(),
             pending: Vec::new(),
+            this_tick: HashMap::new(),
             bus: None,
-            hold_until: None,
+            deafness: Deafness::default(),
             last_mass_expiry: None,
         }
     }
 
-    /// A table fed by a message bus. The link starts down: until it is up, and for
-    /// `offline_after` after, silence is no evidence.
+    /// A table fed by a message bus. The link starts down (deaf since ever): silence
+    /// counts from the moment it is up.
     pub fn with_bus(policy: StatusPolicy) -> Self {
         Self {
             bus: Some(BusLink {
                 connected: false,
                 unanswered_canaries: 0,
+                first_unanswered: None,
             }),
+            deafness: Deafness::since_ever(),
             ..Self::new(policy)
         }
     }
@@ -234,6 +334,7 @@ impl Presence {
         self.entries.clear();
         self.dirty.clear();
         self.pending.clear();
+        self.this_tick.clear();
         for r in records {
             self.adopt(r);
         }
@@ -257,6 +358,7 @@ impl Presence {
                 declared: None,
                 maintenance_until: None,
                 registered_at: None,
+                healthy_streak: 0,
             },
         );
         true
@@ -346,6 +448,7 @@ impl Presence {
             entry.reason = reason;
         }
         self.pending.retain(|t| &t.slug != slug);
+        self.this_tick.clear();
     }
 
     /// Adds a project known to the store but not to this table (registered through
@@ -366,6 +469,7 @@ impl Presence {
                 declared: None,
                 maintenance_until: None,
                 registered_at: None,
+                healthy_streak: 0,
             },
         );
         true
@@ -379,6 +483,7 @@ impl Presence {
     /// Forgets a deregistered project, with its unflushed changes.
     pub fn remove(&mut self, slug: &Slug) -> bool {
         self.pending.retain(|t| &t.slug != slug);
+        self.this_tick.clear();
         // Also its place in the dirty list: if the slug is registered again before the
         // next tick, a leftover place plus the new one would flush it twice in one batch.
         self.dirty.retain(|s| s != slug);
@@ -422,7 +527,7 @@ impl Presence {
         if let Some(interval) = hb.interval {
             entry.declared = Some(interval.as_delta());
         }
-        let (status, status_reason, transition_reason) = match &hb.reported {
+        let (mut status, mut status_reason, mut transition_reason) = match &hb.reported {
             Reported::Online => (Status::Online, None, reason::HEARTBEAT.to_owned()),
             Reported::Degraded { reasons } => {
                 let r = if reasons.is_empty() {
@@ -433,6 +538,23 @@ impl Presence {
                 (Status::Degraded, Some(r.clone()), r)
             }
         };
+        // Anti-flap: a self-reported degradation ends after `recover_after` healthy
+        // heartbeats in a row, not on the first.
+        let self_degraded = entry.status == Status::Degraded
+            && entry
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(reason::SELF_REPORTED));
+        if status == Status::Online && self_degraded {
+            entry.healthy_streak = entry.healthy_streak.saturating_add(1);
+            if entry.healthy_streak < self.policy.recover_after() {
+                status = Status::Degraded;
+                status_reason = entry.reason.clone();
+                transition_reason = String::new();
+            }
+        } else {
+            entry.healthy_streak = 0;
+        }
         // In maintenance a project's own word on trouble records nothing either.
         let status = if entry.in_maintenance(now) && status == Status::Degraded {
             entry.status
@@ -441,14 +563,32 @@ impl Presence {
         };
         let changed = entry.status != status;
         if changed {
-            self.pending.push(Transition {
-                slug: hb.slug.clone(),
-                from: entry.status,
-                to: status,
-                reason: Some(transition_reason),
-                at: now,
-                last_heartbeat_at: entry.last_heartbeat_at,
-            });
+            let merged = self
+                .this_tick
+                .get(&hb.slug)
+                .and_then(|&i| self.pending.get_mut(i))
+                .filter(|t| t.slug == hb.slug);
+            match merged {
+                // Already changed this tick: one transition, from the first `from` to
+                // this `to` (dropped at the tick if that is no change at all).
+                Some(t) => {
+                    t.to = status;
+                    t.reason = Some(transition_reason);
+                    t.at = now;
+                    t.last_heartbeat_at = entry.last_heartbeat_at;
+                }
+                None => {
+                    self.this_tick.insert(hb.slug.clone(), self.pending.len());
+                    self.pending.push(Transition {
+                        slug: hb.slug.clone(),
+                        from: entry.status,
+                        to: status,
+                        reason: Some(transition_reason),
+                        at: now,
+                        last_heartbeat_at: entry.last_heartbeat_at,
+                    });
+                }
+            }
             entry.status = status;
         }
         entry.reason = status_reason;
@@ -465,21 +605,30 @@ impl Presence {
         if !bus.connected {
             bus.connected = true;
             bus.unanswered_canaries = 0;
-            self.extend_hold(now);
+            bus.first_unanswered = None;
+            self.deafness.end(now);
         }
     }
 
     /// Our link to the bus went down.
-    pub fn bus_disconnected(&mut self, _now: DateTime<Utc>) {
+    pub fn bus_disconnected(&mut self, now: DateTime<Utc>) {
         if let Some(bus) = &mut self.bus {
             bus.connected = false;
+            self.deafness.begin(now);
         }
     }
 
     /// We published a canary to ourselves.
-    pub fn canary_sent(&mut self, _now: DateTime<Utc>) {
-        if let Some(bus) = &mut self.bus {
-            bus.unanswered_canaries = bus.unanswered_canaries.saturating_add(1);
+    pub fn canary_sent(&mut self, now: DateTime<Utc>) {
+        let Some(bus) = &mut self.bus else { return };
+        let was_lost = bus.canary_lost();
+        if bus.unanswered_canaries == 0 {
+            bus.first_unanswered = Some(now);
+        }
+        bus.unanswered_canaries = bus.unanswered_canaries.saturating_add(1);
+        if !was_lost && bus.canary_lost() {
+            // Deaf since the first of them went unanswered, not since we noticed.
+            self.deafness.begin(bus.first_unanswered.unwrap_or(now));
         }
     }
 
@@ -488,19 +637,13 @@ impl Presence {
         let Some(bus) = &mut self.bus else { return };
         let was_lost = bus.canary_lost();
         bus.unanswered_canaries = 0;
+        bus.first_unanswered = None;
         if was_lost && bus.connected {
-            self.extend_hold(now);
+            self.deafness.end(now);
         }
     }
 
-    fn extend_hold(&mut self, now: DateTime<Utc>) {
-        let until = now + self.policy.offline_after();
-        if self.hold_until.is_none_or(|h| h < until) {
-            self.hold_until = Some(until);
-        }
-    }
-
-    /// Whether silence may expire projects at `now`.
+    /// Whether silence may expire projects at `now`, and what the table may lack.
     pub fn guard(&self, now: DateTime<Utc>) -> GuardState {
         if let Some(bus) = &self.bus {
             if !bus.connected {
@@ -511,8 +654,10 @@ impl Presence {
             }
             debug_assert!(bus.healthy());
         }
-        match self.hold_until {
-            Some(until) if now < until => GuardState::Recovering { until },
+        match self.deafness.last_end() {
+            Some(end) if now < end + self.policy.offline_after() => GuardState::Recovering {
+                until: end + self.policy.offline_after(),
+            },
             _ => GuardState::Inactive,
         }
     }
@@ -542,7 +687,7 @@ impl Presence {
         self.entries.values().map(|e| e.status).collect()
     }
 
-    /// Applies the clock (unless the guard holds) and takes everything to persist.
+    /// Applies the clock (crediting unheard time) and takes everything to persist.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Flush {
         let mass_expiry = self.advance(now);
         let updates = self
@@ -564,13 +709,15 @@ impl Presence {
         }
     }
 
-    /// Applies the clock (unless the guard holds) and keeps what it changes for the next
-    /// [`Presence::tick`]. While the store refuses batches the server keeps advancing
-    /// every tick, so each transition still happens, and is stamped, on time.
+    /// Applies the clock (crediting unheard time) and keeps what it changes for the
+    /// next [`Presence::tick`]. While the store refuses batches the server keeps
+    /// advancing every tick, so each transition still happens, and is stamped, on time.
     pub fn advance(&mut self, now: DateTime<Utc>) -> Option<MassExpiry> {
-        if self.guard(now).is_active() {
-            return None;
-        }
+        // The tick ends here: changes of one tick that came back to where they started
+        // are no change, and the next heartbeat starts a new transition.
+        self.this_tick.clear();
+        self.pending.retain(|t| t.from != t.to);
+        self.deafness.prune(now, self.policy.offline_after());
         self.sweep(now)
     }
 
@@ -583,7 +730,9 @@ impl Presence {
             }
             live += 1;
             let (degraded_after, offline_after) = self.policy.thresholds(entry.interval());
-            let silence = entry.last_heartbeat_at.map(|t| now - t);
+            let silence = entry
+                .last_heartbeat_at
+                .map(|t| self.deafness.heard_since(t, now));
             let (to, why) = match silence {
                 Some(s) if s < offline_after => match degraded_after {
                     Some(d) if s >= d && entry.status == Status::Online => {
@@ -634,6 +783,7 @@ impl Presence {
             .collect();
         transitions.append(&mut self.pending);
         self.pending = transitions;
+        self.this_tick.clear();
         for update in flush.updates {
             if let Some(entry) = self.entries.get_mut(&update.slug) {
                 if !entry.dirty {
@@ -947,6 +1097,116 @@ mod tests {
         p.heartbeat(&hb("alpha"), t0() + secs(500));
         let f = p.tick(t0() + secs(500));
         assert_eq!(moves(&f), [mv("alpha", Offline, Online, "heartbeat")]);
+    }
+
+    // ---- flapping -------------------------------------------------------------------
+
+    #[test]
+    fn a_project_records_at_most_one_transition_per_tick() {
+        let mut p = table(&["alpha"]);
+        p.heartbeat(&hb("alpha"), t0());
+        p.tick(t0());
+        // 1,000 flips within one tick, ending degraded: one transition.
+        for i in 0..1000 {
+            let at = t0() + ms(i);
+            if i % 2 == 0 {
+                p.heartbeat(&hb_degraded("alpha", &["slow"]), at);
+            } else {
+                p.heartbeat(&hb("alpha"), at);
+            }
+        }
+        p.heartbeat(&hb_degraded("alpha", &["slow"]), t0() + ms(1000));
+        let f = p.tick(t0() + ms(1000));
+        assert_eq!(
+            moves(&f),
+            [mv("alpha", Online, Degraded, "self_reported: slow")]
+        );
+        assert_eq!(f.transitions[0].at, t0() + ms(1000));
+        // Flips that end where the tick started are no transition at all.
+        for i in 0..1000 {
+            let at = t0() + secs(2) + ms(i);
+            if i % 2 == 0 {
+                p.heartbeat(&hb("alpha"), at);
+            } else {
+                p.heartbeat(&hb_degraded("alpha", &["slow"]), at);
+            }
+        }
+        let f = p.tick(t0() + secs(3));
+        assert!(f.transitions.is_empty(), "{:?}", moves(&f));
+        assert_eq!(f.updates.len(), 1);
+        assert_eq!(status(&p, "alpha"), Degraded);
+        // The next tick starts afresh.
+        p.heartbeat(&hb("alpha"), t0() + secs(4));
+        assert_eq!(
+            moves(&p.tick(t0() + secs(4))),
+            [mv("alpha", Degraded, Online, "heartbeat")]
+        );
+    }
+
+    #[test]
+    fn flips_of_one_tick_coalesce_while_the_store_refuses_batches_too() {
+        let mut p = table(&["alpha", "beta"]);
+        p.heartbeat(&hb("alpha"), t0());
+        p.heartbeat(&hb("beta"), t0());
+        let failed = p.tick(t0());
+        p.requeue(failed);
+        for i in 0..10 {
+            p.heartbeat(&hb_degraded("alpha", &["x"]), t0() + ms(100 + i * 2));
+            p.heartbeat(&hb("alpha"), t0() + ms(101 + i * 2));
+        }
+        p.heartbeat(&hb_degraded("beta", &["y"]), t0() + ms(200));
+        let f = p.tick(t0() + secs(1));
+        assert_eq!(
+            moves(&f),
+            [
+                mv("alpha", Offline, Online, "heartbeat"),
+                mv("beta", Offline, Online, "heartbeat"),
+                mv("beta", Online, Degraded, "self_reported: y"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_self_reported_degradation_ends_after_recover_after_healthy_heartbeats() {
+        let mut p = Presence::new(StatusPolicy::default().with_recover_after(3));
+        p.register(&slug("alpha"));
+        p.heartbeat(&hb_degraded("alpha", &["disk"]), t0());
+        p.tick(t0());
+        let mut at = t0();
+        let mut beat = |p: &mut Presence, h: Heartbeat| {
+            at += secs(1);
+            p.heartbeat(&h, at);
+            p.tick(at)
+        };
+        assert!(beat(&mut p, hb("alpha")).transitions.is_empty());
+        assert!(beat(&mut p, hb("alpha")).transitions.is_empty());
+        assert_eq!(status(&p, "alpha"), Degraded);
+        assert_eq!(
+            p.get(&slug("alpha")).unwrap().status_reason.as_deref(),
+            Some("self_reported: disk")
+        );
+        // A degraded one in between starts the count again.
+        assert!(beat(&mut p, hb_degraded("alpha", &["disk"]))
+            .transitions
+            .is_empty());
+        assert!(beat(&mut p, hb("alpha")).transitions.is_empty());
+        assert!(beat(&mut p, hb("alpha")).transitions.is_empty());
+        let f = beat(&mut p, hb("alpha"));
+        assert_eq!(moves(&f), [mv("alpha", Degraded, Online, "heartbeat")]);
+        // Late-degraded (not self-reported) recovers on the first heartbeat.
+        p.tick(at + secs(60));
+        assert_eq!(status(&p, "alpha"), Degraded);
+        p.heartbeat(&hb("alpha"), at + secs(61));
+        assert_eq!(
+            moves(&p.tick(at + secs(61))),
+            [mv("alpha", Degraded, Online, "heartbeat")]
+        );
+        assert_eq!(
+            StatusPolicy::default()
+                .with_recover_after(0)
+                .recover_after(),
+            1
+        );
     }
 
     // ---- unknown projects, registration -------------------------------------------
@@ -1326,7 +1586,7 @@ mod tests {
     }
 
     #[test]
-    fn after_connecting_silence_counts_from_offline_after_later() {
+    fn after_connecting_silence_counts_from_the_connection() {
         let mut p = bus_table(1);
         p.tick(t0());
         let up = t0() + secs(1000);
@@ -1334,16 +1594,21 @@ mod tests {
         let until = up + secs(90);
         assert_eq!(p.guard(up), GuardState::Recovering { until });
         assert!(p.tick(up).transitions.is_empty());
+        assert!(p.tick(up + ms(59_999)).transitions.is_empty());
+        assert_eq!(p.tick(up + secs(60)).transitions[0].to, Degraded);
         assert!(p.tick(up + ms(89_999)).transitions.is_empty());
         assert_eq!(p.guard(up + ms(89_999)), GuardState::Recovering { until });
         assert_eq!(p.guard(until), GuardState::Inactive);
         let f = p.tick(until);
-        assert_eq!(moves(&f), [mv("p0", Online, Offline, "heartbeat_timeout")]);
+        assert_eq!(
+            moves(&f),
+            [mv("p0", Degraded, Offline, "heartbeat_timeout")]
+        );
         assert_eq!(f.transitions[0].at, until);
     }
 
     #[test]
-    fn nothing_expires_while_the_link_is_down_and_for_offline_after_once_back() {
+    fn only_the_time_the_link_was_down_is_credited() {
         let mut p = bus_table(1);
         p.bus_connected(t0() - secs(1000));
         p.tick(t0());
@@ -1356,9 +1621,71 @@ mod tests {
         }
         let back = t0() + secs(600);
         p.bus_connected(back);
-        assert!(p.tick(back + ms(89_999)).transitions.is_empty());
-        assert_eq!(status(&p, "p0"), Online);
-        assert_eq!(p.tick(back + secs(90)).transitions[0].to, Offline);
+        // 30 s heard before the outage, 30 s after it: degraded; 60 s after: offline.
+        assert!(p.tick(back + ms(29_999)).transitions.is_empty());
+        assert_eq!(p.tick(back + secs(30)).transitions[0].to, Degraded);
+        assert!(p.tick(back + ms(59_999)).transitions.is_empty());
+        assert_eq!(p.tick(back + secs(60)).transitions[0].to, Offline);
+    }
+
+    #[test]
+    fn a_short_outage_postpones_expiry_by_its_length_only() {
+        let mut p = bus_table(1);
+        p.bus_connected(t0() - secs(1000));
+        p.tick(t0());
+        p.bus_disconnected(t0() + secs(40));
+        p.bus_connected(t0() + secs(40) + ms(20));
+        assert!(p.tick(t0() + ms(60_019)).transitions.is_empty());
+        assert_eq!(p.tick(t0() + ms(60_020)).transitions[0].to, Degraded);
+        assert!(p.tick(t0() + ms(90_019)).transitions.is_empty());
+        let f = p.tick(t0() + ms(90_020));
+        assert_eq!(
+            moves(&f),
+            [mv("p0", Degraded, Offline, "heartbeat_timeout")]
+        );
+    }
+
+    #[test]
+    fn a_reconnect_every_ten_seconds_neither_saves_the_silent_nor_sinks_the_beating() {
+        let mut p = bus_table(2);
+        p.bus_connected(t0() - secs(1000));
+        p.tick(t0());
+        let mut all = Vec::new();
+        // A bad frame every 10 s drops the link for 50 ms (a heartbeat sent meanwhile
+        // is lost); p0 beats every 30 s, p1 is silent.
+        for step in 1..=1000 {
+            let now = t0() + ms(step * 100);
+            if step % 100 == 50 {
+                p.bus_disconnected(now);
+                p.bus_connected(now + ms(50));
+            }
+            if step % 300 == 0 {
+                p.heartbeat(&hb("p0"), now);
+            }
+            all.extend(p.tick(now).transitions);
+        }
+        assert!(all.iter().all(|t| t.slug.as_str() != "p0"), "{all:?}");
+        let p1: Vec<_> = all.iter().map(|t| (t.to, t.at)).collect();
+        // Six outages (300 ms) before degraded, nine (450 ms) before offline.
+        assert_eq!(
+            p1,
+            [(Degraded, t0() + ms(60_300)), (Offline, t0() + ms(90_500))]
+        );
+    }
+
+    #[test]
+    fn outages_are_forgotten_once_they_no_longer_matter_and_their_number_is_bounded() {
+        let mut p = bus_table(0);
+        p.bus_connected(t0());
+        for i in 0..(MAX_OUTAGES as i64 * 2) {
+            let at = t0() + secs(1) + ms(i * 10);
+            p.bus_disconnected(at);
+            p.bus_connected(at + ms(5));
+        }
+        assert!(p.deafness.closed.len() <= MAX_OUTAGES);
+        p.advance(t0() + secs(1000));
+        assert!(p.deafness.closed.is_empty());
+        assert_eq!(p.guard(t0() + secs(1000)), GuardState::Inactive);
     }
 
     #[test]
@@ -1392,15 +1719,20 @@ mod tests {
         }
         assert_eq!(status(&p, "p0"), Online);
         assert!(all.iter().all(|t| t.slug.as_str() != "p0"), "{all:?}");
-        // The silent one went offline exactly offline_after after the link came back.
+        // The silent one was heard to be silent for 10 s before the outage: degraded 50 s
+        // and offline 80 s after the link came back.
         assert_eq!(
             moves(&Flush {
                 transitions: all.clone(),
                 ..Flush::default()
             }),
-            [mv("p1", Online, Offline, "heartbeat_timeout")]
+            [
+                mv("p1", Online, Degraded, "heartbeat_late"),
+                mv("p1", Degraded, Offline, "heartbeat_timeout")
+            ]
         );
-        assert_eq!(all[0].at, back + secs(90));
+        assert_eq!(all[0].at, back + secs(50));
+        assert_eq!(all[1].at, back + secs(80));
     }
 
     #[test]
@@ -1420,7 +1752,8 @@ mod tests {
             assert!(p.tick(t0() + secs(s)).transitions.is_empty(), "+{s}s");
             assert_eq!(p.guard(t0() + secs(s)), GuardState::CanaryLost);
         }
-        // One comes back: the recovery hold starts then.
+        // One comes back. We were deaf since the first unanswered one (+5 s): 5 s of
+        // silence heard before, so degraded 55 s and offline 85 s after.
         let back = t0() + secs(500);
         p.canary_received(back);
         assert_eq!(
@@ -1429,8 +1762,10 @@ mod tests {
                 until: back + secs(90)
             }
         );
-        assert!(p.tick(back + ms(89_999)).transitions.is_empty());
-        assert_eq!(p.tick(back + secs(90)).transitions[0].to, Offline);
+        assert!(p.tick(back + ms(54_999)).transitions.is_empty());
+        assert_eq!(p.tick(back + secs(55)).transitions[0].to, Degraded);
+        assert!(p.tick(back + ms(84_999)).transitions.is_empty());
+        assert_eq!(p.tick(back + secs(85)).transitions[0].to, Offline);
     }
 
     #[test]

@@ -103,6 +103,10 @@ pub struct ReplicaOptions {
     pub log_retention: TimeDelta,
     /// At most this many changes are kept.
     pub log_max_rows: u64,
+    /// Transitions older than this are trimmed from the history.
+    pub history_retention: TimeDelta,
+    /// At most this many transitions are kept per project (the newest).
+    pub history_max_per_project: u32,
 }
 
 impl Default for ReplicaOptions {
@@ -112,6 +116,8 @@ impl Default for ReplicaOptions {
             lease_ttl: Duration::from_secs(5),
             log_retention: TimeDelta::hours(24),
             log_max_rows: 100_000,
+            history_retention: TimeDelta::days(90),
+            history_max_per_project: 1000,
         }
     }
 }
@@ -495,6 +501,19 @@ impl Federation {
         }
         let before = self.clock.now() - self.replica.log_retention;
         self.log.trim(before, self.replica.log_max_rows).await
+    }
+
+    /// Applies the history's retention (the leader, now and then): transitions older
+    /// than `history_retention`, and each project's beyond its newest
+    /// `history_max_per_project`, are deleted.
+    pub async fn trim_history(&self) -> Result<u64, RepositoryError> {
+        if self.role() == Role::Follower {
+            return Ok(0);
+        }
+        let before = self.clock.now() - self.replica.history_retention;
+        self.repo
+            .trim_history(before, self.replica.history_max_per_project)
+            .await
     }
 
     /// Registers or updates a project. `created` tells which.
@@ -1237,6 +1256,8 @@ mod tests {
                     lease_ttl: Duration::from_secs(5),
                     log_retention: TimeDelta::hours(1),
                     log_max_rows: 1000,
+                    history_max_per_project: 10,
+                    ..ReplicaOptions::default()
                 },
             );
             fed.load().await.unwrap();
@@ -2036,9 +2057,13 @@ mod tests {
         }
         assert_eq!(fed.guard(), GuardState::CanaryLost);
         fed.canary_received();
-        cluster.clock.set(t0() + secs(589));
+        // Silence counts from the connection at +500: late at +560, offline at +590.
+        cluster.clock.set(t0() + secs(559));
         fed.campaign().await.unwrap();
         assert_eq!(fed.tick().await.unwrap().transitions, 0);
+        cluster.clock.set(t0() + secs(589));
+        fed.campaign().await.unwrap();
+        assert_eq!(fed.tick().await.unwrap().transitions, 1);
         cluster.clock.set(t0() + secs(590));
         fed.campaign().await.unwrap();
         assert_eq!(fed.tick().await.unwrap().transitions, 1);
@@ -2196,6 +2221,41 @@ mod tests {
     }
 
     const LIFE_OF_ALPHA: [&str; 3] = ["offline->online", "online->degraded", "degraded->offline"];
+
+    #[tokio::test]
+    async fn the_leader_applies_the_history_retention_and_a_follower_does_not() {
+        let cluster = Cluster::new(&["alpha"]).await;
+        let leader = cluster.leader().await;
+        let follower = cluster.replica("b", policy()).await;
+        follower.campaign().await.unwrap();
+        let degraded = br#"{"project_slug":"alpha","status":"degraded"}"#;
+        // Twelve ticks, each flipping the status once.
+        for i in 0u32..12 {
+            cluster.clock.advance(secs(1));
+            let body: &[u8] = if i.is_multiple_of(2) {
+                &beat("alpha")
+            } else {
+                degraded
+            };
+            leader.record_heartbeat("alpha", body).unwrap();
+            leader.campaign().await.unwrap();
+            leader.tick().await.unwrap();
+        }
+        assert_eq!(cluster.history("alpha").len(), 12);
+        assert_eq!(follower.trim_history().await.unwrap(), 0);
+        assert_eq!(
+            leader.trim_history().await.unwrap(),
+            2,
+            "beyond the newest 10"
+        );
+        let kept = leader.history("alpha", 100).await.unwrap();
+        assert_eq!(kept.len(), 10);
+        assert_eq!(kept[0].at, t0() + secs(12));
+        // And by age (90 days by default).
+        cluster.clock.advance(TimeDelta::days(91));
+        leader.campaign().await.unwrap();
+        assert_eq!(leader.trim_history().await.unwrap(), 10);
+    }
 
     #[tokio::test]
     async fn a_leader_that_cannot_renew_its_lease_stops_counting_as_leader() {

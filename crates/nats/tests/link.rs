@@ -14,7 +14,7 @@ use chrono::Utc;
 use federation_domain::memory::MemoryStore;
 use federation_domain::{
     Federation, GuardState, Ports, Presence, ProjectRepository, RegistrationInput, ReplicaOptions,
-    StatusPolicy, SystemClock,
+    Status, StatusPolicy, SystemClock,
 };
 use federation_nats::{NatsBus, NatsConfig};
 use federation_testkit::NatsServer;
@@ -44,17 +44,28 @@ async fn adapter(url: &str) -> (NatsBus, Arc<Federation>) {
 }
 
 async fn adapter_with(config: NatsConfig) -> (NatsBus, Arc<Federation>) {
+    adapter_for(config, StatusPolicy::default(), &[SLUG]).await
+}
+
+/// The adapter over a federation that knows `slugs`, with `policy`.
+async fn adapter_for(
+    config: NatsConfig,
+    policy: StatusPolicy,
+    slugs: &[&str],
+) -> (NatsBus, Arc<Federation>) {
     let store = Arc::new(MemoryStore::new(Arc::new(SystemClock)));
-    let registration = RegistrationInput {
-        slug: Some(SLUG.into()),
-        name: Some("Link test".into()),
-        hub_url: Some(format!("http://{SLUG}.example.com")),
-        ..RegistrationInput::default()
-    };
-    store
-        .upsert(&registration.validate().unwrap())
-        .await
-        .unwrap();
+    for slug in slugs {
+        let registration = RegistrationInput {
+            slug: Some((*slug).into()),
+            name: Some("Link test".into()),
+            hub_url: Some(format!("http://{slug}.example.com")),
+            ..RegistrationInput::default()
+        };
+        store
+            .upsert(&registration.validate().unwrap())
+            .await
+            .unwrap();
+    }
     let mut bus = NatsBus::connect(config).await.unwrap();
     let federation = Arc::new(Federation::new(
         Ports {
@@ -65,19 +76,23 @@ async fn adapter_with(config: NatsConfig) -> (NatsBus, Arc<Federation>) {
             relay: bus.heartbeat_relay(),
             clock: Arc::new(SystemClock),
         },
-        Presence::with_bus(StatusPolicy::default()),
+        Presence::with_bus(policy),
         ReplicaOptions::default(),
     ));
-    assert_eq!(federation.load().await.unwrap(), 1);
+    assert_eq!(federation.load().await.unwrap(), slugs.len());
     bus.start(federation.clone()).await.unwrap();
     (bus, federation)
 }
 
 fn heartbeat() -> Vec<u8> {
+    heartbeat_of(SLUG)
+}
+
+fn heartbeat_of(slug: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
-        "project_slug": SLUG,
-        "hub_url": format!("http://{SLUG}.example.com"),
-        "mesh_namespace": format!("hub.{SLUG}"),
+        "project_slug": slug,
+        "hub_url": format!("http://{slug}.example.com"),
+        "mesh_namespace": format!("hub.{slug}"),
         "timestamp": Utc::now().to_rfc3339(),
         "version": "0.9.0"
     }))
@@ -309,6 +324,93 @@ async fn bad_frames_neither_stop_ingestion_nor_leave_the_link_down() {
         federation.guard() != GuardState::LinkDown
     })
     .await;
+    bus.shutdown().await;
+}
+
+/// Item 2 of issue 14: a bad frame every 500 ms forces a reconnect each time. Only the
+/// time the link was down is credited: the silent project still goes offline about
+/// `offline_after` after its last heartbeat (each reconnect used to restart a full
+/// `offline_after` hold, so it never did), and the beating one never leaves online.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_frames_every_half_second_neither_save_the_silent_nor_sink_the_beating() {
+    const SILENT: &str = "silent";
+    let offline_after = Duration::from_secs(4);
+    let server = NatsServer::start().unwrap();
+    let policy = StatusPolicy::new(Duration::from_secs(2), offline_after).unwrap();
+    let (bus, federation) = adapter_for(config(&server.url()), policy, &[SLUG, SILENT]).await;
+    eventually(Duration::from_secs(10), "link up", || bus.is_connected()).await;
+    let sweeper = {
+        let federation = federation.clone();
+        tokio::spawn(async move {
+            loop {
+                federation.campaign().await.unwrap();
+                federation.tick().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let status = |slug: &str| federation.get(slug).unwrap().0.status;
+    let mut raw = RawClient::connect(server.port()).await;
+    // Both heard once.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(SILENT) != Status::Online || status(SLUG) != Status::Online {
+        assert!(Instant::now() < deadline, "both never online");
+        for slug in [SLUG, SILENT] {
+            raw.publish(
+                format!("hub.presence.{slug}").as_bytes(),
+                &heartbeat_of(slug),
+            )
+            .await;
+        }
+        raw.sync().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let silent_since = Instant::now();
+    let (_, bad) = bad_frames()
+        .into_iter()
+        .find(|(kind, _)| kind.contains("\\x0b"))
+        .unwrap();
+    let sampler = DownSampler::start(bus.link());
+    let mut offline_after_silence = None;
+    let mut beating_seen = std::collections::BTreeSet::new();
+    let mut step = 0u32;
+    // Generous for two busy cores, but well short of what a hold restarted every 500 ms
+    // would need (for ever).
+    while silent_since.elapsed() < offline_after * 4 {
+        step += 1;
+        if step.is_multiple_of(5) {
+            raw.send(&bad).await;
+        }
+        raw.publish(format!("hub.presence.{SLUG}").as_bytes(), &heartbeat())
+            .await;
+        raw.sync().await;
+        beating_seen.insert(format!("{:?}", status(SLUG)));
+        if offline_after_silence.is_none() && status(SILENT) == Status::Offline {
+            offline_after_silence = Some(silent_since.elapsed());
+            if silent_since.elapsed() > offline_after * 2 {
+                break;
+            }
+        }
+        if offline_after_silence.is_some() && silent_since.elapsed() > offline_after * 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let downs = sampler.downs();
+    eprintln!(
+        "link seen down {downs} times; silent offline after {offline_after_silence:?}; \
+         beating one seen {beating_seen:?}"
+    );
+    assert!(downs >= 3, "the bad frames forced reconnects ({downs})");
+    let took = offline_after_silence.expect("the silent project went offline");
+    // Its last heartbeat was a little before `silent_since`.
+    assert!(took >= offline_after.mul_f32(0.75), "{took:?}");
+    assert_eq!(
+        beating_seen.into_iter().collect::<Vec<_>>(),
+        ["Online"],
+        "the beating project stayed online"
+    );
+    sweeper.abort();
     bus.shutdown().await;
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{dev::ServerHandle, App, HttpServer};
+use actix_web::{dev::ServerHandle, App};
 use anyhow::{bail, Context};
 use federation_api::{
     ApiKeys, ApiState, BusHealth, ChangeHub, Metrics, MetricsSources, NatsCounters,
@@ -21,14 +21,67 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::catalog;
+use crate::conn::Bounded;
 use crate::metered::Metered;
-use crate::settings::{Settings, DEFAULT_SQLITE_PATH};
+use crate::settings::{HttpLimits, Settings, DEFAULT_SQLITE_PATH};
 
 /// How often a follower reads the log even without a notification (a lost `NOTIFY`,
 /// SQLite, a listener being reconnected).
 const FOLLOW_POLL: Duration = Duration::from_secs(1);
 /// The longest pause between flush attempts while the store refuses them.
 const MAX_FLUSH_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Serves the API on `listener` with the bounds of `limits`: what actix-web's
+/// `HttpServer` does, with every connection's socket wrapped in [`Bounded`].
+fn serve_http(
+    listener: TcpListener,
+    limits: HttpLimits,
+    state: ApiState,
+) -> std::io::Result<actix_web::dev::Server> {
+    use actix_service::{fn_service, map_config, IntoServiceFactory as _, ServiceFactoryExt as _};
+    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    let local = listener.local_addr()?;
+    let send_timeout = limits.send_timeout;
+    let body_timeout = federation_api::BodyTimeout(limits.body_timeout);
+    let builder = actix_server::Server::build();
+    // As actix-web's HttpServer: on a graceful stop, idle keep-alive connections close at
+    // once instead of holding the stop up to their timeout.
+    let shutdown = builder.graceful_shutdown_signal();
+    Ok(builder
+        .workers(workers)
+        .max_concurrent_connections(limits.max_connections.div_ceil(workers).max(1))
+        .shutdown_timeout(10)
+        .listen("federation-http", listener, move || {
+            let app = App::new()
+                .app_data(body_timeout)
+                .wrap(tracing_actix_web::TracingLogger::<
+                    crate::telemetry::RequestSpan,
+                >::new())
+                .configure(federation_api::configure(state.clone()));
+            let signal = shutdown.clone();
+            let http = actix_http::HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let signal = signal.clone();
+                    async move { signal.notified().await }
+                })
+                .keep_alive(limits.keep_alive)
+                .client_request_timeout(limits.head_timeout)
+                .client_disconnect_timeout(limits.disconnect_timeout)
+                .local_addr(local)
+                .h1(map_config(app.into_factory(), |()| {
+                    actix_web::dev::AppConfig::default()
+                }));
+            fn_service(move |io: tokio::net::TcpStream| {
+                let peer = io.peer_addr().ok();
+                std::future::ready(Ok::<_, actix_http::error::DispatchError>((
+                    Bounded::new(io, send_timeout),
+                    peer,
+                )))
+            })
+            .and_then(http)
+        })?
+        .run())
+}
 
 /// Options of `federation serve` beyond the settings.
 #[derive(Debug, Clone, Copy, Default)]
@@ -239,6 +292,9 @@ impl Application {
                 log_retention: chrono::TimeDelta::from_std(settings.log_retention)
                     .unwrap_or(chrono::TimeDelta::MAX),
                 log_max_rows: settings.log_max_rows,
+                history_retention: chrono::TimeDelta::from_std(settings.history_retention)
+                    .unwrap_or(chrono::TimeDelta::MAX),
+                history_max_per_project: settings.history_max_per_project,
             },
         ));
         let loaded = federation.load().await.context("loading the registry")?;
@@ -348,16 +404,7 @@ impl Application {
             metrics: metrics.clone(),
             changes: changes.clone(),
         };
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(tracing_actix_web::TracingLogger::<
-                    crate::telemetry::RequestSpan,
-                >::new())
-                .configure(federation_api::configure(state.clone()))
-        })
-        .listen(listener)?
-        .shutdown_timeout(10)
-        .run();
+        let server = serve_http(listener, settings.http, state)?;
         tracing::info!(address = %format!("{}:{port}", settings.host), "federation service listening");
 
         Ok(Self {
@@ -774,6 +821,11 @@ async fn run_ticker(
                     Ok(0) => {}
                     Ok(n) => tracing::info!(trimmed = n, "change log trimmed"),
                     Err(e) => tracing::debug!(error = %e, "trimming the change log failed"),
+                }
+                match federation.trim_history().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(trimmed = n, "status history trimmed"),
+                    Err(e) => tracing::debug!(error = %e, "trimming the status history failed"),
                 }
             }
         }

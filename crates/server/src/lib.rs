@@ -8,6 +8,7 @@
 pub mod app;
 pub mod catalog;
 pub mod cli;
+pub mod conn;
 pub mod healthcheck;
 pub mod metered;
 pub mod settings;

@@ -103,6 +103,14 @@ impl ProjectRepository for Metered {
         self.inner.history(slug, limit).await
     }
 
+    async fn trim_history(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        per_project: u32,
+    ) -> Result<u64, RepositoryError> {
+        self.inner.trim_history(before, per_project).await
+    }
+
     async fn ping(&self) -> Result<(), RepositoryError> {
         self.inner.ping().await
     }

@@ -54,6 +54,12 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("FEDERATION_STREAM_MAX", "stream.max_streams"),
     ("FEDERATION_STREAM_BUFFER", "stream.buffer"),
     ("FEDERATION_BLOCKING_MAX_WAIT", "stream.blocking_max_wait"),
+    ("FEDERATION_HISTORY_RETENTION", "replicas.history_retention"),
+    (
+        "FEDERATION_HISTORY_MAX_PER_PROJECT",
+        "replicas.history_max_per_project",
+    ),
+    ("FEDERATION_RECOVER_AFTER", "status.recover_after"),
     ("FEDERATION_API_KEYS", "auth.api_keys"),
     ("FEDERATION_READ_API_KEYS", "auth.read_api_keys"),
     ("FEDERATION_ALLOW_ANONYMOUS", "auth.allow_anonymous"),
@@ -61,6 +67,15 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("FEDERATION_CATALOG_PRUNE", "catalog.prune"),
     ("LOG_LEVEL", "log.level"),
     ("LOG_FORMAT", "log.format"),
+    ("FEDERATION_HTTP_MAX_CONNECTIONS", "http.max_connections"),
+    ("FEDERATION_HTTP_KEEP_ALIVE", "http.keep_alive"),
+    ("FEDERATION_HTTP_HEAD_TIMEOUT", "http.head_timeout"),
+    ("FEDERATION_HTTP_BODY_TIMEOUT", "http.body_timeout"),
+    ("FEDERATION_HTTP_SEND_TIMEOUT", "http.send_timeout"),
+    (
+        "FEDERATION_HTTP_DISCONNECT_TIMEOUT",
+        "http.disconnect_timeout",
+    ),
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +89,34 @@ struct Raw {
     auth: RawAuth,
     catalog: RawCatalog,
     log: RawLog,
+    http: RawHttp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RawHttp {
+    max_connections: String,
+    keep_alive: String,
+    head_timeout: String,
+    body_timeout: String,
+    send_timeout: String,
+    disconnect_timeout: String,
+}
+
+/// What one HTTP client may hold of the server (`[http]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Open connections at most (over all workers); more wait in the accept backlog.
+    pub max_connections: usize,
+    /// An idle keep-alive connection is closed after this.
+    pub keep_alive: Duration,
+    /// A request head (line and headers) must arrive within this, or 408.
+    pub head_timeout: Duration,
+    /// A request body must arrive within this once its handler reads it, or 408.
+    pub body_timeout: Duration,
+    /// A client that accepts no byte of its answers for this long is disconnected.
+    pub send_timeout: Duration,
+    /// A connection being closed gets this long to shut down cleanly.
+    pub disconnect_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,6 +154,7 @@ struct RawStatus {
     deadline_min: String,
     deadline_max: String,
     deregister_after: String,
+    recover_after: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,6 +163,8 @@ struct RawReplicas {
     log_retention: String,
     log_max_rows: String,
     log_trim_interval: String,
+    history_retention: String,
+    history_max_per_project: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,6 +232,10 @@ pub struct Settings {
     pub log_trim_interval: Duration,
     /// The change stream and blocking queries.
     pub stream: federation_api::StreamOptions,
+    /// Transitions older than this leave the history.
+    pub history_retention: Duration,
+    /// At most this many transitions stay in each project's history.
+    pub history_max_per_project: u32,
     pub api_keys: Option<String>,
     pub read_api_keys: Option<String>,
     pub allow_anonymous: bool,
@@ -195,6 +245,7 @@ pub struct Settings {
     pub catalog_prune: bool,
     pub log_level: String,
     pub log_format: LogFormat,
+    pub http: HttpLimits,
 }
 
 /// The variable that names another env file than `./.env`.
@@ -335,10 +386,19 @@ impl Settings {
         let deadline_max = parse_duration(&raw.status.deadline_max, "status.deadline_max")?;
         let deregister_after =
             parse_duration(&raw.status.deregister_after, "status.deregister_after")?;
+        let recover_after = raw
+            .status
+            .recover_after
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| invalid("status.recover_after", "must be a number 1-100"))?;
         let policy = federation_domain::StatusPolicy::new(degraded_after, offline_after)
             .and_then(|p| p.with_deadline_bounds(deadline_min, deadline_max))
             .and_then(|p| p.with_deregister_after(deregister_after))
-            .map_err(|e| invalid(&format!("status.{}", e.field), &e.message))?;
+            .map_err(|e| invalid(&format!("status.{}", e.field), &e.message))?
+            .with_recover_after(recover_after);
         let sweep_interval = positive(
             parse_duration(&raw.status.sweep_interval, "status.sweep_interval")?,
             "status.sweep_interval",
@@ -395,6 +455,26 @@ impl Settings {
             buffer: whole(&raw.stream.buffer, "stream.buffer")?,
             max_wait: parse_duration(&raw.stream.blocking_max_wait, "stream.blocking_max_wait")?,
         };
+        let history_retention = positive(
+            parse_duration(
+                &raw.replicas.history_retention,
+                "replicas.history_retention",
+            )?,
+            "replicas.history_retention",
+        )?;
+        let history_max_per_project: u32 = raw
+            .replicas
+            .history_max_per_project
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| *n >= 10)
+            .ok_or_else(|| {
+                invalid(
+                    "replicas.history_max_per_project",
+                    "must be a whole number of at least 10",
+                )
+            })?;
 
         let log_format = match raw.log.format.trim().to_ascii_lowercase().as_str() {
             "pretty" | "text" | "" => LogFormat::Pretty,
@@ -403,6 +483,7 @@ impl Settings {
         };
         let log_level = non_empty(&raw.log.level).unwrap_or_else(|| "info".to_owned());
         crate::telemetry::log_filter(&log_level)?;
+        let http = http_limits(&raw.http)?;
 
         Ok(Self {
             host,
@@ -421,6 +502,8 @@ impl Settings {
             log_max_rows,
             log_trim_interval,
             stream,
+            history_retention,
+            history_max_per_project,
             api_keys: non_empty(&raw.auth.api_keys),
             read_api_keys: non_empty(&raw.auth.read_api_keys),
             allow_anonymous: parse_bool(&raw.auth.allow_anonymous, "auth.allow_anonymous")?,
@@ -428,6 +511,7 @@ impl Settings {
             catalog_prune: parse_bool(&raw.catalog.prune, "catalog.prune")?,
             log_level,
             log_format,
+            http,
         })
     }
 
@@ -464,12 +548,15 @@ impl fmt::Debug for Settings {
             .field("lease_ttl", &self.lease_ttl)
             .field("log_retention", &self.log_retention)
             .field("log_max_rows", &self.log_max_rows)
+            .field("history_retention", &self.history_retention)
+            .field("history_max_per_project", &self.history_max_per_project)
             .field("api_keys", &keys(&self.api_keys))
             .field("read_api_keys", &keys(&self.read_api_keys))
             .field("allow_anonymous", &self.allow_anonymous)
             .field("projects_file", &self.projects_file)
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
+            .field("http", &self.http)
             .finish()
     }
 }
@@ -520,6 +607,24 @@ fn subject(raw: &str, key: &str) -> anyhow::Result<String> {
     Ok(s.to_owned())
 }
 
+fn http_limits(raw: &RawHttp) -> anyhow::Result<HttpLimits> {
+    let timeout = |value: &str, key: &str| positive(parse_duration(value, key)?, key);
+    Ok(HttpLimits {
+        max_connections: raw
+            .max_connections
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1_000_000).contains(n))
+            .ok_or_else(|| invalid("http.max_connections", "must be a number 1-1000000"))?,
+        keep_alive: timeout(&raw.keep_alive, "http.keep_alive")?,
+        head_timeout: timeout(&raw.head_timeout, "http.head_timeout")?,
+        body_timeout: timeout(&raw.body_timeout, "http.body_timeout")?,
+        send_timeout: timeout(&raw.send_timeout, "http.send_timeout")?,
+        disconnect_timeout: timeout(&raw.disconnect_timeout, "http.disconnect_timeout")?,
+    })
+}
+
 fn positive(d: Duration, key: &str) -> anyhow::Result<Duration> {
     if d.is_zero() {
         return Err(invalid(key, "must be greater than zero"));
@@ -527,7 +632,7 @@ fn positive(d: Duration, key: &str) -> anyhow::Result<Duration> {
     Ok(d)
 }
 
-/// Parses `90`, `90s`, `1.5s`, `500ms`, `1m`, `2h`: plain numbers are seconds.
+/// Parses `90`, `90s`, `1.5s`, `500ms`, `1m`, `2h`, `90d`: plain numbers are seconds.
 pub fn parse_duration(raw: &str, key: &str) -> anyhow::Result<Duration> {
     let s = raw.trim();
     let split = s
@@ -542,7 +647,8 @@ pub fn parse_duration(raw: &str, key: &str) -> anyhow::Result<Duration> {
         "ms" => value / 1000.0,
         "m" | "min" => value * 60.0,
         "h" => value * 3600.0,
-        _ => return Err(invalid(key, "unit must be ms, s, m or h")),
+        "d" => value * 86400.0,
+        _ => return Err(invalid(key, "unit must be ms, s, m, h or d")),
     };
     Duration::try_from_secs_f64(seconds)
         .map_err(|_| invalid(key, "is out of range"))
@@ -753,7 +859,8 @@ mod tests {
         assert_eq!(d("500ms"), Duration::from_millis(500));
         assert_eq!(d("1.5s"), Duration::from_millis(1500));
         assert_eq!(d("0"), Duration::ZERO);
-        for bad in ["", "-1", "1d", "s", "1e9h"] {
+        assert_eq!(d("90d"), Duration::from_secs(90 * 86400));
+        for bad in ["", "-1", "1w", "s", "1e9h", "366d"] {
             assert!(parse_duration(bad, "k").is_err(), "{bad}");
         }
     }

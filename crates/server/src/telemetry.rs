@@ -62,7 +62,9 @@ pub fn init(level: &str, format: LogFormat) -> anyhow::Result<()> {
         .with_target(true)
         .with_ansi(ansi);
     let result = match format {
-        LogFormat::Pretty => builder.try_init(),
+        // Field values (and messages) come from outside: escaped, so that a subject or
+        // a name cannot move the cursor, recolour or retitle an operator's terminal.
+        LogFormat::Pretty => builder.fmt_fields(EscapedFields).try_init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
@@ -72,6 +74,81 @@ pub fn init(level: &str, format: LogFormat) -> anyhow::Result<()> {
     // Already installed (several apps in one test binary): keep the first.
     let _ = result;
     Ok(())
+}
+
+/// Writes `s` with every control and invisible format character escaped (`\u{1b}`).
+pub fn escape_for_terminal(s: &str, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+    for c in s.chars() {
+        if c.is_control() || federation_domain::model::is_format_char(c) {
+            write!(out, "\\u{{{:x}}}", u32::from(c))?;
+        } else {
+            out.write_char(c)?;
+        }
+    }
+    Ok(())
+}
+
+/// The pretty format's fields (`message field=value …`, as `tracing-subscriber`'s
+/// default), each value escaped with [`escape_for_terminal`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EscapedFields;
+
+impl<'w> fmt::FormatFields<'w> for EscapedFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        writer: fmt::format::Writer<'w>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut visitor = EscapingVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct EscapingVisitor<'w> {
+    writer: fmt::format::Writer<'w>,
+    first: bool,
+    result: std::fmt::Result,
+}
+
+impl EscapingVisitor<'_> {
+    fn write(&mut self, field: &tracing::field::Field, value: &str) {
+        if self.result.is_err() {
+            return;
+        }
+        let name = field.name();
+        if name.starts_with("log.") {
+            return;
+        }
+        self.result = (|| {
+            if !self.first {
+                self.writer.write_char(' ')?;
+            }
+            self.first = false;
+            if name != "message" {
+                write!(self.writer, "{name}=")?;
+            }
+            escape_for_terminal(value, &mut self.writer)
+        })();
+    }
+}
+
+impl tracing::field::Visit for EscapingVisitor<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.write(field, value);
+        } else {
+            self.write(field, &format!("{value:?}"));
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.write(field, &format!("{value:?}"));
+    }
 }
 
 /// The root span of each request (`tracing_actix_web::TracingLogger`): method, path
@@ -100,6 +177,56 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
         outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
     ) {
         tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+#[cfg(test)]
+mod escaping_tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn pretty_logs_escape_control_and_format_characters_in_every_value() {
+        let buffer = Buffer::default();
+        let out = buffer.clone();
+        let subscriber = fmt()
+            .with_writer(move || out.clone())
+            .with_ansi(false)
+            .fmt_fields(EscapedFields)
+            .finish();
+        let subject = "hub.presence.\u{1b}]0;pwned\u{7}\u{1b}[2J";
+        let name = "evil\u{202e}gnp.exe";
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("http", path = %"/a\u{1b}[31m");
+            let _enter = span.enter();
+            tracing::warn!(subject = %subject, name, count = 3, "bad heartbeat on {subject}");
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+        assert!(!text.contains('\u{7}'), "{text:?}");
+        assert!(!text.contains('\u{202e}'), "{text:?}");
+        assert!(text.contains("\\u{1b}]0;pwned\\u{7}"), "{text}");
+        assert!(text.contains("\\u{202e}"), "{text}");
+        assert!(text.contains("count=3"), "{text}");
+        assert!(text.contains("path=/a\\u{1b}[31m"), "{text}");
+        assert!(
+            text.contains("bad heartbeat on hub.presence.\\u{1b}"),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 1, "{text}");
     }
 }
 

@@ -294,6 +294,45 @@ macro_rules! log_ops {
             Ok(n as u64)
         }
 
+        /// The history's retention (see `ProjectRepository::trim_history`).
+        pub(crate) $($async_kw)* fn trim_history(
+            conn: &mut $conn,
+            before: DbTime,
+            per_project: u32,
+        ) -> Result<u64, StoreError> {
+            use crate::schema::status_transitions as t;
+            use diesel::dsl::count_star;
+            use diesel::{BoolExpressionMethods as _, OptionalExtension as _};
+            let mut gone = diesel::delete(t::table.filter(t::at.lt(before)))
+                .execute(conn)$($aw)*? as u64;
+            let keep = i64::from(per_project);
+            // Per project = per slug: a removed project's history stays, with no project.
+            let crowded: Vec<String> = t::table
+                .group_by(t::slug)
+                .having(count_star().gt(keep))
+                .select(t::slug)
+                .load(conn)$($aw)*?;
+            for slug in crowded {
+                // The newest `keep` stay: everything at or before the next one in
+                // (at, id) order goes.
+                let cut: Option<(DbTime, i64)> = t::table
+                    .filter(t::slug.eq(&slug))
+                    .order((t::at.desc(), t::id.desc()))
+                    .offset(keep)
+                    .select((t::at, t::id))
+                    .first(conn)$($aw)*
+                    .optional()?;
+                let Some((at, id)) = cut else { continue };
+                gone += diesel::delete(
+                    t::table
+                        .filter(t::slug.eq(&slug))
+                        .filter(t::at.lt(at).or(t::at.eq(at).and(t::id.le(id)))),
+                )
+                .execute(conn)$($aw)*? as u64;
+            }
+            Ok(gone)
+        }
+
         /// Takes, renews or refuses the sweeper lease (see `Lease::acquire`). The lease
         /// row must be locked by the caller's transaction where the backend allows it.
         pub(crate) $($async_kw)* fn acquire(

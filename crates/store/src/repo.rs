@@ -461,6 +461,25 @@ impl Store {
         }
     }
 
+    async fn do_trim_history(
+        &self,
+        before: DateTime<Utc>,
+        per_project: u32,
+    ) -> Result<u64, StoreError> {
+        let before = DbTime(before);
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                let mut conn = self.pg_conn(pool).await?;
+                conn.transaction(async |c| pg::trim_history(c, before, per_project).await)
+                    .await
+            }
+            Backend::Sqlite { .. } => {
+                self.sqlite_write(move |c| sqlite::trim_history(c, before, per_project))
+                    .await
+            }
+        }
+    }
+
     async fn do_trim(&self, before: DateTime<Utc>, keep: u64) -> Result<u64, StoreError> {
         let before = DbTime(before);
         match &self.backend {
@@ -646,6 +665,17 @@ impl ProjectRepository for Store {
         limit: u32,
     ) -> Result<Option<Vec<Transition>>, RepositoryError> {
         self.bounded("history", self.do_history(slug, limit)).await
+    }
+
+    async fn trim_history(
+        &self,
+        before: DateTime<Utc>,
+        per_project: u32,
+    ) -> Result<u64, RepositoryError> {
+        port(
+            "trim_history",
+            self.do_trim_history(before, per_project).await,
+        )
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {

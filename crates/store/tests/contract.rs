@@ -824,6 +824,44 @@ mod cases {
         assert_eq!(two, h[..2].to_vec());
     }
 
+    pub async fn history_retention_keeps_the_newest_per_project_within_the_age(fx: Fixture) {
+        let s = &fx.store;
+        s.upsert_all(&[reg("many", &[]), reg("few", &[])])
+            .await
+            .unwrap();
+        use Status::*;
+        let mut batch = Vec::new();
+        for i in 0..30 {
+            let (from, to) = if i % 2 == 0 {
+                (Online, Degraded)
+            } else {
+                (Degraded, Online)
+            };
+            batch.push(transition("many", from, to, t(100 + i)));
+        }
+        // Two at the same instant at the cut: the id decides.
+        batch.push(transition("many", Online, Degraded, t(120)));
+        batch.push(transition("few", Offline, Online, t(5)));
+        batch.push(transition("few", Online, Degraded, t(200)));
+        fenced_write(s, &[], &batch).await.unwrap();
+
+        // Nothing is old enough and nobody over 100: nothing goes.
+        assert_eq!(s.trim_history(t(0), 100).await.unwrap(), 0);
+        let before = s.history(&slug("many"), 100).await.unwrap().unwrap();
+        assert_eq!(before.len(), 31);
+
+        // At most 10 per project, none older than t(50).
+        let gone = s.trim_history(t(50), 10).await.unwrap();
+        assert_eq!(gone, 21 + 1);
+        let after = s.history(&slug("many"), 100).await.unwrap().unwrap();
+        assert_eq!(after, before[..10].to_vec(), "the newest ten stay");
+        let few = s.history(&slug("few"), 100).await.unwrap().unwrap();
+        assert_eq!(few.len(), 1);
+        assert_eq!(few[0].at, t(200));
+        // Again: nothing more.
+        assert_eq!(s.trim_history(t(50), 10).await.unwrap(), 0);
+    }
+
     pub async fn times_round_trip_in_utc_to_the_microsecond(fx: Fixture) {
         let s = &fx.store;
         let p = s.upsert(&reg("clock", &[])).await.unwrap().project;
@@ -1012,6 +1050,7 @@ contract!(
     presence_writes_are_idempotent_and_never_go_back,
     unknown_slugs_are_skipped,
     history_is_newest_first,
+    history_retention_keeps_the_newest_per_project_within_the_age,
     times_round_trip_in_utc_to_the_microsecond,
     large_batches_are_written,
     migrations_are_idempotent,

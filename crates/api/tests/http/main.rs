@@ -11,6 +11,7 @@ mod auth;
 mod common;
 mod description;
 mod heartbeat;
+mod hygiene;
 mod operability;
 mod ops;
 mod projects;

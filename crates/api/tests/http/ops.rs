@@ -189,6 +189,13 @@ impl ProjectRepository for Hanging {
     async fn history(&self, _: &Slug, _: u32) -> Result<Option<Vec<Transition>>, RepositoryError> {
         unimplemented!()
     }
+    async fn trim_history(
+        &self,
+        _: chrono::DateTime<chrono::Utc>,
+        _: u32,
+    ) -> Result<u64, RepositoryError> {
+        unimplemented!()
+    }
     async fn ping(&self) -> Result<(), RepositoryError> {
         std::future::pending().await
     }

@@ -1,0 +1,1 @@
+DROP INDEX status_transitions_at_idx;
