@@ -179,13 +179,24 @@ async fn delete(app: &TestApp, slug: &str) {
 }
 
 async fn beat(app: &TestApp, slug: impl std::fmt::Display) {
-    let r = app
-        .post(&format!("/api/fed/projects/{slug}/heartbeat"))
-        .header("X-API-Key", WRITE_KEY)
-        .json(&json!({"project_slug": slug.to_string(), "version": "1.2.3"}))
-        .send()
-        .await
-        .unwrap();
+    // A pooled connection the server closed as idle just as it is reused fails before
+    // the request was taken (hyper's IncompleteMessage): heartbeats are idempotent,
+    // so send it again.
+    let mut tries = 0;
+    let r = loop {
+        tries += 1;
+        match app
+            .post(&format!("/api/fed/projects/{slug}/heartbeat"))
+            .header("X-API-Key", WRITE_KEY)
+            .json(&json!({"project_slug": slug.to_string(), "version": "1.2.3"}))
+            .send()
+            .await
+        {
+            Ok(r) => break r,
+            Err(e) if tries < 3 && e.is_request() => continue,
+            Err(e) => panic!("heartbeat for {slug}: {e}"),
+        }
+    };
     assert_eq!(r.status(), 202);
 }
 
