@@ -178,14 +178,25 @@ async fn delete(app: &TestApp, slug: &str) {
     assert_eq!(r.status(), 204);
 }
 
-async fn beat(app: &TestApp, slug: &str) {
-    let r = app
-        .post(&format!("/api/fed/projects/{slug}/heartbeat"))
-        .header("X-API-Key", WRITE_KEY)
-        .json(&json!({"project_slug": slug, "version": "1.2.3"}))
-        .send()
-        .await
-        .unwrap();
+async fn beat(app: &TestApp, slug: impl std::fmt::Display) {
+    // A pooled connection the server closed as idle just as it is reused fails before
+    // the request was taken (hyper's IncompleteMessage): heartbeats are idempotent,
+    // so send it again.
+    let mut tries = 0;
+    let r = loop {
+        tries += 1;
+        match app
+            .post(&format!("/api/fed/projects/{slug}/heartbeat"))
+            .header("X-API-Key", WRITE_KEY)
+            .json(&json!({"project_slug": slug.to_string(), "version": "1.2.3"}))
+            .send()
+            .await
+        {
+            Ok(r) => break r,
+            Err(e) if tries < 3 && e.is_request() => continue,
+            Err(e) => panic!("heartbeat for {slug}: {e}"),
+        }
+    };
     assert_eq!(r.status(), 202);
 }
 
@@ -330,9 +341,30 @@ async fn reset_after_trim(mut config: TestConfig) {
 on_both_backends!(stream_reset_after_trim, reset_after_trim);
 
 /// A client that never reads is dropped (and counted) while another keeps receiving
-/// every change; neither slows the writes.
+/// every change; neither slows the service.
 async fn slow_client_dropped(mut config: TestConfig) {
-    config.set("FEDERATION_STREAM_BUFFER", "4");
+    // Fat projects (32 long tags, a long name) from the catalog file, so each event is
+    // ~3 KB; heartbeats then make every tick a batch of hundreds of transitions (online,
+    // then degraded and offline on silence), enough to fill the kernel's socket buffers
+    // of a client that does not read, then its queue of 4 batches.
+    const FLEET: usize = 500;
+    let tags: Vec<String> = (0..32)
+        .map(|i| format!("{i:02}-{}", "t".repeat(60)))
+        .collect();
+    let mut yaml = String::from("projects:\n");
+    for i in 0..FLEET {
+        yaml.push_str(&format!(
+            "  - {{slug: fat-{i:04}, name: {}, hub_url: 'http://fat.example.com', tags: {}}}\n",
+            "n".repeat(200),
+            serde_json::to_string(&tags).unwrap()
+        ));
+    }
+    config.write_projects(&yaml);
+    config
+        .set("FEDERATION_STREAM_BUFFER", "4")
+        .set("FEDERATION_SWEEP_INTERVAL", "100ms")
+        .set("FEDERATION_DEGRADED_AFTER", "1s")
+        .set("FEDERATION_OFFLINE_AFTER", "2s");
     let app = config.start().await;
     let mut reader = Sse::open(&app, "", None).await;
     assert_eq!(reader.next().await.kind, "ready");
@@ -361,34 +393,41 @@ async fn slow_client_dropped(mut config: TestConfig) {
     })
     .await;
 
-    // Fat projects (long tags), registered until the slow client is dropped.
-    let tags: Vec<String> = (0..32)
-        .map(|i| format!("{i:02}-{}", "t".repeat(60)))
-        .collect();
-    let mut registered = 0usize;
+    // Rounds of heartbeats to the whole fleet until the slow client is dropped; the
+    // reader takes every transition meanwhile.
+    let mut rounds = 0;
+    let mut transitions = 0usize;
+    let mut last_id = 0;
     let started = Instant::now();
     while metric(&app, "federation_event_stream_clients_dropped_total").await < 1.0 {
         assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the slow client was not dropped after {registered} registrations"
+            started.elapsed() < Duration::from_secs(90),
+            "the slow client was not dropped after {rounds} rounds"
         );
-        let batch: Vec<_> = (registered..registered + 50)
-            .map(|i| {
-                let mut p = project(&format!("fat-{i:05}"));
-                p["tags"] = json!(tags);
-                p["name"] = json!("n".repeat(200));
-                let app = &app;
-                async move { assert_eq!(app.register(&p).await.status(), 201) }
-            })
-            .collect();
-        futures::future::join_all(batch).await;
-        registered += 50;
-        // The reader keeps up meanwhile.
-        for _ in 0..50 {
-            assert_eq!(reader.next().await.kind, "registered");
+        rounds += 1;
+        for chunk in (0..FLEET).collect::<Vec<_>>().chunks(50) {
+            let beats = chunk.iter().map(|i| beat(&app, format!("fat-{i:04}")));
+            futures::future::join_all(beats).await;
+        }
+        // Online, then (degraded and) offline: every transition reaches the reader, in
+        // order (a busy tick may take a project from online to offline at once).
+        let mut offline = 0;
+        while offline < FLEET {
+            let e = reader.next().await;
+            assert_eq!(e.kind, "transition", "{e:?}");
+            assert!(e.id > last_id, "{} after {last_id}", e.id);
+            last_id = e.id;
+            transitions += 1;
+            if e.data["to"] == "offline" {
+                offline += 1;
+            }
         }
     }
-    // The reader got every registration, and goes on.
+    assert!(
+        transitions >= rounds * FLEET * 2,
+        "{transitions} transitions"
+    );
+    // The reader goes on.
     assert_eq!(app.register(&project("after")).await.status(), 201);
     assert_eq!(kinds(&[reader.next().await]), ["registered after"]);
     // The slow client's stream ends once it reads what was already on its way.
@@ -417,7 +456,7 @@ async fn slow_client_dropped(mut config: TestConfig) {
         }
     })
     .await;
-    eprintln!("slow client dropped after {registered} fat registrations");
+    eprintln!("slow client dropped after {rounds} round(s) of {FLEET} projects");
     app.stop().await;
 }
 on_both_backends!(stream_slow_client_dropped, slow_client_dropped);
