@@ -282,6 +282,16 @@
       {},
       el("span", { class: "badge " + p.status }, p.status),
       p.status_reason ? el("span", { class: "reason" }, p.status_reason) : null,
+      p.maintenance
+        ? el(
+            "span",
+            {
+              class: "maintenance",
+              title: `${p.maintenance.reason} (until ${p.maintenance.until}, by ${p.maintenance.by})`,
+            },
+            "in maintenance",
+          )
+        : null,
     );
   }
 
