@@ -112,6 +112,21 @@ fn log_env_file(env_file: Option<&(std::path::PathBuf, usize)>) {
     }
 }
 
+/// The settings, with logging up and the env file reported; `database_url` (a command's
+/// `--database-url`) wins over the configured one.
+fn settings_logged(
+    env_file: Option<&(std::path::PathBuf, usize)>,
+    database_url: Option<String>,
+) -> anyhow::Result<Settings> {
+    let mut settings = settings()?;
+    telemetry::init(&settings.log_level, settings.log_format)?;
+    log_env_file(env_file);
+    if database_url.is_some() {
+        settings.database_url = database_url;
+    }
+    Ok(settings)
+}
+
 fn main() -> std::process::ExitCode {
     let outcome = load_env_file().and_then(|env_file| {
         tokio::runtime::Builder::new_multi_thread()
@@ -135,9 +150,7 @@ async fn run(env_file: Option<(std::path::PathBuf, usize)>) -> anyhow::Result<()
     match cli.command {
         Command::Healthcheck(args) => federation_server::healthcheck::run(args),
         Command::Serve { migrate } => {
-            let settings = settings()?;
-            telemetry::init(&settings.log_level, settings.log_format)?;
-            log_env_file(env_file.as_ref());
+            let settings = settings_logged(env_file.as_ref(), None)?;
             tracing::info!(config = ?settings, "starting federation service");
             let app = Application::build(settings, ServeOptions { migrate }).await?;
             app.run_until_stopped().await
@@ -146,12 +159,7 @@ async fn run(env_file: Option<(std::path::PathBuf, usize)>) -> anyhow::Result<()
             database_url,
             set_aside_invalid,
         } => {
-            let mut settings = settings()?;
-            telemetry::init(&settings.log_level, settings.log_format)?;
-            log_env_file(env_file.as_ref());
-            if database_url.is_some() {
-                settings.database_url = database_url;
-            }
+            let settings = settings_logged(env_file.as_ref(), database_url)?;
             let url = app::database_url(&settings)?;
             let (conversion, applied) = app::migrate_converting(
                 &settings,
@@ -195,12 +203,7 @@ async fn run(env_file: Option<(std::path::PathBuf, usize)>) -> anyhow::Result<()
             database_url,
             skip_invalid,
         } => {
-            let mut settings = settings()?;
-            telemetry::init(&settings.log_level, settings.log_format)?;
-            log_env_file(env_file.as_ref());
-            if database_url.is_some() {
-                settings.database_url = database_url;
-            }
+            let settings = settings_logged(env_file.as_ref(), database_url)?;
             let target = app::database_url(&settings)?;
             let (applied, imported) = app::import(
                 &settings,
@@ -240,9 +243,7 @@ async fn run(env_file: Option<(std::path::PathBuf, usize)>) -> anyhow::Result<()
                     prune,
                 },
         } => {
-            let settings = settings()?;
-            telemetry::init(&settings.log_level, settings.log_format)?;
-            log_env_file(env_file.as_ref());
+            let settings = settings_logged(env_file.as_ref(), None)?;
             print!(
                 "{}",
                 app::catalog_apply(&settings, &file, dry_run, prune).await?

@@ -28,6 +28,19 @@ struct Offline {
     count: Option<u64>,
 }
 
+impl Offline {
+    /// `p50 ms / p99 ms / max ms over N projects`.
+    fn summary(&self) -> String {
+        format!(
+            "{:.0} ms / {:.0} ms / {:.0} ms over {} projects",
+            self.p50,
+            self.p99,
+            self.max,
+            self.count.unwrap_or(0)
+        )
+    }
+}
+
 pub(super) fn detection(
     tool: &Tool<'_>,
     service: &Service,
@@ -42,13 +55,7 @@ pub(super) fn detection(
     let o = silence(tool, service, &plain)?;
     report.row(
         "(d) detection, offline_after 3 s: last heartbeat → offline event received (p50 / p99 / max)",
-        format!(
-            "{:.0} ms / {:.0} ms / {:.0} ms over {} projects",
-            o.p50,
-            o.p99,
-            o.max,
-            o.count.unwrap_or(0)
-        ),
+        o.summary(),
         "≤ 4,000 ms",
         Some(o.p99 <= 4000.0 && o.count == Some(plain.projects as u64)),
     );
@@ -64,13 +71,7 @@ pub(super) fn detection(
     let o = silence(tool, service, &declared)?;
     report.row(
         "(d) detection, a 5 s heartbeat interval (offline after 15 s): last heartbeat → offline event (p50 / p99 / max)",
-        format!(
-            "{:.0} ms / {:.0} ms / {:.0} ms over {} projects",
-            o.p50,
-            o.p99,
-            o.max,
-            o.count.unwrap_or(0)
-        ),
+        o.summary(),
         "15,000–16,000 ms",
         Some(
             o.p50 >= threshold_ms
