@@ -3,12 +3,19 @@
 //!
 //! - [`api`]: the real service on port 0, over real HTTP, on PostgreSQL and SQLite;
 //! - [`cli`]: the operator commands against it;
+//! - [`dashboard`]: the dashboard in a real headless Chromium over WebDriver;
 //! - [`deploy`]: checks of `deploy/` that can fail;
+//! - [`events`]: the change stream (SSE), blocking queries and the summary;
+//! - [`fleet`]: fleet operations (per-project heartbeat intervals, maintenance, expiry,
+//!   the declarative catalog, bulk registration);
 //! - [`frozen`]: PostgreSQL frozen (SIGSTOP) while heartbeats flow;
-//! - [`fleet`]: fleet operations (per-project heartbeat intervals);
 //! - [`heartbeats`]: heartbeats over NATS against a real nats-server;
+//! - [`http_limits`]: pipelining floods, stalled bodies, errors of the HTTP layer;
 //! - [`logs`]: `LOG_FORMAT=json` on the real binary (run as a process, so no logger is
 //!   installed in this one);
+//! - [`original`]: the Python original's catalog file and database;
+//! - [`replicas`]: three replicas of the real binary on one PostgreSQL and nats-server;
+//! - [`retention`]: the flip flood and the history's retention;
 //! - [`secrets`]: no secret in anything the real binary prints.
 //!
 //! [`helpers`] starts the service and talks to it; [`helpers::eventually`] waits for a
