@@ -1510,3 +1510,84 @@ fn the_dockerfile_sets_known_settings_copies_what_exists_and_checks_health_with_
     let port = env.get("SERVICE_PORT").unwrap();
     assert!(lines.contains(&format!("EXPOSE {port}").as_str()));
 }
+
+/// `deploy/nats/nats-server.conf`: a project publishes heartbeats for itself only. The
+/// service, logged in as `federation`, hears the project's own heartbeats (and its own
+/// canaries), and a heartbeat the project forges for another never reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nats_config_lets_a_project_beat_for_itself_only() {
+    let conf = std::fs::read_to_string(deploy_dir().join("nats/nats-server.conf")).unwrap();
+    let passwords = "FEDERATION_NATS_PASSWORD: \"fed-pw\"\n\
+                     COMMANDCENTER_NATS_PASSWORD: \"cc-pw\"\n\
+                     VERIA_NATS_PASSWORD: \"veria-pw\"\n";
+    let nats =
+        federation_testkit::NatsServer::start_with_config(&format!("{passwords}{conf}")).unwrap();
+    let service_url = format!("nats://federation:fed-pw@127.0.0.1:{}", nats.port());
+    let config = TestConfig::with_nats(|_| Backend::postgres(), &service_url, "2s", "3s");
+    let app = config.start().await;
+    for slug in ["commandcenter", "veria"] {
+        let body =
+            json!({"slug": slug, "name": slug, "hub_url": format!("http://{slug}.example.com")});
+        assert_eq!(app.register(&body).await.status(), 201);
+    }
+    app.wait_bus_healthy().await;
+
+    let cc = crate::helpers::nats_client(
+        &nats.url(),
+        async_nats::ConnectOptions::with_user_and_password("commandcenter".into(), "cc-pw".into()),
+    )
+    .await;
+    let beat = |slug: &str| json!({"project_slug": slug}).to_string();
+    // Its own heartbeats arrive; the ones it forges for veria are refused by the server.
+    eventually(Duration::from_secs(15), || async {
+        for slug in ["commandcenter", "veria"] {
+            // A refused publish is reported asynchronously by the server, not here.
+            let _ = cc
+                .publish(format!("hub.presence.{slug}"), beat(slug).into())
+                .await;
+        }
+        let _ = cc.flush().await;
+        match app.status_of("commandcenter").await.as_str() {
+            "online" => Ok(()),
+            other => Err(format!("commandcenter is {other}")),
+        }
+    })
+    .await;
+    // A while longer of forging: veria never comes online.
+    for _ in 0..10 {
+        let _ = cc
+            .publish("hub.presence.veria".to_owned(), beat("veria").into())
+            .await;
+        let _ = cc.flush().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.status_of("veria").await, "offline");
+    let history = app
+        .get("/api/fed/projects/veria/history")
+        .header("X-API-Key", READ_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json::<Vec<serde_json::Value>>()
+        .await
+        .unwrap();
+    assert!(history.is_empty(), "veria never beat: {history:?}");
+    // veria's own user can beat for it.
+    let veria = crate::helpers::nats_client(
+        &nats.url(),
+        async_nats::ConnectOptions::with_user_and_password("veria".into(), "veria-pw".into()),
+    )
+    .await;
+    eventually(Duration::from_secs(15), || async {
+        let _ = veria
+            .publish("hub.presence.veria".to_owned(), beat("veria").into())
+            .await;
+        let _ = veria.flush().await;
+        match app.status_of("veria").await.as_str() {
+            "online" => Ok(()),
+            other => Err(format!("veria is {other}")),
+        }
+    })
+    .await;
+    app.stop().await;
+}
