@@ -118,13 +118,26 @@ macro_rules! read_ops {
             Ok(n > 0)
         }
 
-        /// The slugs of the projects the catalog file registered last.
-        pub(crate) $($async_kw)* fn file_slugs(conn: &mut $conn) -> Result<Vec<String>, StoreError> {
+        /// Removes (reason `pruned`, as [`delete`] does) every project the catalog file
+        /// registered last that `listed` does not name; returns their slugs. The caller
+        /// holds the write lock and appends the removals to the log.
+        pub(crate) $($async_kw)* fn prune(
+            conn: &mut $conn,
+            listed: &std::collections::HashSet<&str>,
+            now: DbTime,
+        ) -> Result<Vec<String>, StoreError> {
             use crate::schema::projects;
-            Ok(projects::table
+            let file: Vec<String> = projects::table
                 .filter(projects::origin.eq(federation_domain::Origin::File.as_str()))
                 .select(projects::slug)
-                .load(conn)$($aw)*?)
+                .load(conn)$($aw)*?;
+            let mut removed = Vec::new();
+            for slug in file.into_iter().filter(|s| !listed.contains(s.as_str())) {
+                if delete(conn, &slug, federation_domain::reason::PRUNED, now)$($aw)*? {
+                    removed.push(slug);
+                }
+            }
+            Ok(removed)
         }
 
         /// Every project's liveness, in slug order.

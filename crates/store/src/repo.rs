@@ -36,11 +36,6 @@ impl Store {
         prune: bool,
     ) -> Result<CatalogApplied, StoreError> {
         let now = DbTime(now_micros());
-        let listed: std::collections::HashSet<String> =
-            regs.iter().map(|r| r.slug.to_string()).collect();
-        let unlisted = move |file: Vec<String>| -> Vec<String> {
-            file.into_iter().filter(|s| !listed.contains(s)).collect()
-        };
         match &self.backend {
             Backend::Postgres(pool) => {
                 let mut conn = self.pg_conn(pool).await?;
@@ -48,14 +43,11 @@ impl Store {
                     pg::lock_log(c).await?;
                     let upserted = pg::upsert_many(c, regs, now).await?;
                     let mut changes = upserted_changes(&upserted, now);
-                    let mut removed = Vec::new();
-                    if prune {
-                        for slug in unlisted(pg::file_slugs(c).await?) {
-                            if pg::delete(c, &slug, reason::PRUNED, now).await? {
-                                removed.push(slug);
-                            }
-                        }
-                    }
+                    let removed = if prune {
+                        pg::prune(c, &listed(regs), now).await?
+                    } else {
+                        Vec::new()
+                    };
                     changes.extend(
                         removed
                             .iter()
@@ -75,14 +67,11 @@ impl Store {
                         .map(|reg| sqlite::upsert(c, reg, now))
                         .collect::<Result<Vec<_>, _>>()?;
                     let mut changes = upserted_changes(&upserted, now);
-                    let mut removed = Vec::new();
-                    if prune {
-                        for slug in unlisted(sqlite::file_slugs(c)?) {
-                            if sqlite::delete(c, &slug, reason::PRUNED, now)? {
-                                removed.push(slug);
-                            }
-                        }
-                    }
+                    let removed = if prune {
+                        sqlite::prune(c, &listed(&regs), now)?
+                    } else {
+                        Vec::new()
+                    };
                     changes.extend(
                         removed
                             .iter()
@@ -355,6 +344,11 @@ impl Store {
 }
 
 /// The log rows of an upsert: registered or updated, in the batch's order.
+/// The slugs a catalog lists.
+fn listed(regs: &[Registration]) -> std::collections::HashSet<&str> {
+    regs.iter().map(|r| r.slug.as_str()).collect()
+}
+
 /// The result of an apply, with the removed slugs as domain values.
 fn applied(
     (upserted, removed): (Vec<Upserted>, Vec<String>),

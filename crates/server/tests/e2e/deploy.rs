@@ -1562,15 +1562,7 @@ async fn the_nats_config_lets_a_project_beat_for_itself_only() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(app.status_of("veria").await, "offline");
-    let history = app
-        .get("/api/fed/projects/veria/history")
-        .header("X-API-Key", READ_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json::<Vec<serde_json::Value>>()
-        .await
-        .unwrap();
+    let history = app.history("veria").await;
     assert!(history.is_empty(), "veria never beat: {history:?}");
     // veria's own user can beat for it.
     let veria = crate::helpers::nats_client(

@@ -156,15 +156,7 @@ pub async fn metric(app: &TestApp, name: &str) -> f64 {
 }
 
 async fn patch(app: &TestApp, slug: &str, body: Value) {
-    let r = app
-        .client
-        .patch(app.url(&format!("/api/fed/projects/{slug}")))
-        .header("X-API-Key", WRITE_KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(app.patch_project(slug, &body).await.status(), 200);
 }
 
 async fn delete(app: &TestApp, slug: &str) {

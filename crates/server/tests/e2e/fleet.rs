@@ -35,31 +35,16 @@ async fn beat(app: &TestApp, slug: &str, body: Value) {
 }
 
 async fn patch(app: &TestApp, slug: &str, body: Value) -> Value {
-    let resp = app
-        .client
-        .patch(app.url(&format!("/api/fed/projects/{slug}")))
-        .header("X-API-Key", WRITE_KEY)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.patch_project(slug, &body).await;
     assert_eq!(resp.status(), 200, "PATCH {slug} {body}");
     resp.json().await.unwrap()
 }
 
 async fn latest_transition(app: &TestApp, slug: &str) -> Value {
-    let h: Value = app
-        .get(&format!("/api/fed/projects/{slug}/history?limit=1"))
-        .header("X-API-Key", READ_KEY)
-        .send()
+    app.history(slug)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    h.as_array()
-        .and_then(|a| a.first())
-        .cloned()
+        .into_iter()
+        .next()
         .unwrap_or(Value::Null)
 }
 
@@ -166,16 +151,9 @@ async fn put_maintenance(app: &TestApp, slug: &str, body: Value) -> reqwest::Res
 }
 
 async fn reasons(app: &TestApp, slug: &str) -> Vec<(String, String, String, DateTime<Utc>)> {
-    let h: Vec<Value> = app
-        .get(&format!("/api/fed/projects/{slug}/history"))
-        .header("X-API-Key", READ_KEY)
-        .send()
+    app.history(slug)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    h.iter()
+        .iter()
         .rev()
         .map(|t| {
             (

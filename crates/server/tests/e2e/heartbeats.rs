@@ -66,17 +66,6 @@ async fn beat_until(
     .await;
 }
 
-async fn history(app: &TestApp, slug: &str) -> Vec<Value> {
-    app.get(&format!("/api/fed/projects/{slug}/history"))
-        .header("X-API-Key", READ_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json::<Vec<Value>>()
-        .await
-        .unwrap()
-}
-
 fn time(v: &Value) -> DateTime<Utc> {
     v.as_str().expect("a time").parse().expect("RFC 3339")
 }
@@ -167,7 +156,7 @@ async fn malformed_heartbeats_leave_the_catalog_untouched() {
     let victim = app.project("victim").await;
     assert_eq!(victim["status"], "offline");
     assert!(victim["last_heartbeat_at"].is_null(), "{victim}");
-    assert!(history(&app, "victim").await.is_empty());
+    assert!(app.history("victim").await.is_empty());
     app.stop().await;
 }
 
@@ -208,7 +197,7 @@ async fn degraded_by_report_and_by_lateness_then_offline_on_time_with_events_in_
     app.wait_for_status("timeline", "offline", Duration::from_secs(5))
         .await;
 
-    let h = history(&app, "timeline").await;
+    let h = app.history("timeline").await;
     let pairs: Vec<(String, String)> = h
         .iter()
         .rev()
@@ -327,7 +316,7 @@ async fn a_nats_outage_expires_nobody_and_silence_counts_from_the_reconnect() {
         }
     })
     .await;
-    let h = history(&app, "silent").await;
+    let h = app.history("silent").await;
     assert_eq!(h[0]["to"], "offline");
     let after_reconnect = (time(&h[0]["at"]) - restarted).to_std().unwrap_or_default();
     assert!(

@@ -203,6 +203,29 @@ impl TestApp {
         resp.json().await.expect("json")
     }
 
+    /// `PATCH /api/fed/projects/{slug}` with the write key.
+    pub async fn patch_project(&self, slug: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .patch(self.url(&format!("/api/fed/projects/{slug}")))
+            .header("X-API-Key", WRITE_KEY)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A project's whole history, newest first (200 expected).
+    pub async fn history(&self, slug: &str) -> Vec<Value> {
+        let resp = self
+            .get(&format!("/api/fed/projects/{slug}/history"))
+            .header("X-API-Key", READ_KEY)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 200, "history of {slug}");
+        resp.json().await.expect("json")
+    }
+
     pub async fn status_of(&self, slug: &str) -> String {
         self.project(slug).await["status"]
             .as_str()
