@@ -7,7 +7,22 @@ use std::process::Command;
 use federation_testkit::{postgres_database, psql_file, psql_query};
 use serde_json::Value;
 
-use crate::helpers::{Backend, TestConfig, READ_KEY};
+use crate::helpers::{Backend, TestApp, TestConfig, READ_KEY};
+
+/// A row of the original's table that breaks one of our rules (`hub_url`).
+const BROKEN_ROW: &str =
+    "INSERT INTO projects (id, slug, name, hub_url, mesh_namespace, status, tags) \
+     VALUES (5, 'broken', 'Broken', 'not a url', NULL, 'online', '[]')";
+
+/// A project registered now gets the id after the original's last (4).
+async fn a_new_project_continues_after_id_4(app: &TestApp) {
+    let created = app
+        .register(&serde_json::json!({"slug": "newcomer", "name": "N", "hub_url": "http://n"}))
+        .await;
+    assert_eq!(created.status(), 201);
+    let body: Value = created.json().await.unwrap();
+    assert_eq!(body["id"], 5);
+}
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/original/{name}"))
@@ -130,24 +145,14 @@ async fn migrate_converts_the_originals_database_in_place_once() {
         serde_json::json!(["Machine Learning", "rust"])
     );
     assert_eq!(veria["mesh_namespace"], "veria.mesh");
-    let created = app
-        .register(&serde_json::json!({"slug": "newcomer", "name": "N", "hub_url": "http://n"}))
-        .await;
-    assert_eq!(created.status(), 201);
-    let body: Value = created.json().await.unwrap();
-    assert_eq!(body["id"], 5);
+    a_new_project_continues_after_id_4(&app).await;
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_copies_the_originals_database_into_a_new_one_leaving_it_as_it_was() {
     let source = original_database();
-    psql_query(
-        &source,
-        "INSERT INTO projects (id, slug, name, hub_url, mesh_namespace, status, tags) \
-         VALUES (5, 'broken', 'Broken', 'not a url', NULL, 'online', '[]')",
-    )
-    .unwrap();
+    psql_query(&source, BROKEN_ROW).unwrap();
     let target = {
         let db = postgres_database().expect("test PostgreSQL");
         let url = db.url.clone();
@@ -243,24 +248,14 @@ async fn import_copies_the_originals_database_into_a_new_one_leaving_it_as_it_wa
     config.set("FEDERATION_AUTO_MIGRATE", "false");
     let app = config.start().await;
     assert_eq!(app.project("veria").await["id"], 2);
-    let created = app
-        .register(&serde_json::json!({"slug": "newcomer", "name": "N", "hub_url": "http://n"}))
-        .await;
-    assert_eq!(created.status(), 201);
-    let body: Value = created.json().await.unwrap();
-    assert_eq!(body["id"], 5);
+    a_new_project_continues_after_id_4(&app).await;
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_that_breaks_a_rule_refuses_the_conversion_and_changes_nothing() {
     let url = original_database();
-    psql_query(
-        &url,
-        "INSERT INTO projects (id, slug, name, hub_url, mesh_namespace, status, tags) \
-         VALUES (5, 'broken', 'Broken', 'not a url', NULL, 'online', '[]')",
-    )
-    .unwrap();
+    psql_query(&url, BROKEN_ROW).unwrap();
     let out = migrate(&url, &[]);
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "{}", text(&out.stdout));
