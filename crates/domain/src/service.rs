@@ -298,14 +298,11 @@ impl Federation {
     pub async fn load(&self) -> Result<usize, RepositoryError> {
         let snapshot = self.log.snapshot().await?;
         let n = snapshot.projects.len();
-        let records = snapshot.projects.iter().map(stored_liveness).collect();
         {
             let mut presence = self.presence();
-            presence.load(records);
+            presence.load(Vec::new());
             for p in &snapshot.projects {
-                presence.set_interval(&p.slug, p.heartbeat_interval);
-                presence.set_maintenance(&p.slug, p.maintenance.as_ref().map(|m| m.until));
-                presence.set_registered_at(&p.slug, p.created_at);
+                admit(&mut presence, p);
             }
         }
         self.registry_mut().load(snapshot);
