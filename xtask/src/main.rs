@@ -5,6 +5,7 @@
 //! - `dev`            throwaway PostgreSQL + nats-server, migrated, serving until Ctrl-C
 //! - `test [ARGS]`    install what the tests need (as root, with apt) and run every test
 //! - `bench`          release build, throwaway PostgreSQL + nats-server, measure ([`bench`])
+//! - `soak [--minutes N]`   release build, 3 replicas and 100,000 projects for N minutes ([`bench::soak`])
 //! - `fuzz [--cases N] [--debug]`   the property tests (`fuzz_*`), N cases per target
 //!
 //! Paths under cargo's target directory come from [`target_dir`], so `CARGO_TARGET_DIR`
@@ -28,6 +29,10 @@ commands:
   bench [--only a,b,c,d,e,f,g]    release build; measure ingest, REST, detection, steady state, 3 replicas, SSE fan-out
                                   against a throwaway PostgreSQL + nats-server; table in bench/report.md under
                                   cargo's target directory (target/ unless CARGO_TARGET_DIR says otherwise)
+  soak [--minutes N]              release build; 3 replicas, 100,000 projects beating every 30 s, churn, REST
+                                  load, a PostgreSQL and a nats-server outage, for N minutes (default 30); RSS, CPU
+                                  and errors every minute; checks memory growth, lost status changes and 5xx;
+                                  report in soak/report.md under cargo's target directory
   fuzz [--cases N] [--debug]      the property tests (every fuzz_* test: heartbeat bytes and JSON, registration,
                                   list query, registration and patch bodies, query strings, the catalog file),
                                   N cases per target (default 1000000), release build unless --debug;
@@ -52,6 +57,7 @@ fn run() -> anyhow::Result<()> {
         "dev" => dev(&rest),
         "test" => test(&rest),
         "bench" => bench::run(&target_dir()?, &rest),
+        "soak" => bench::soak::run(&target_dir()?, &rest),
         "fuzz" => fuzz(&rest),
         "" | "help" | "-h" | "--help" => {
             println!("{USAGE}");

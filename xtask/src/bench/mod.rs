@@ -33,6 +33,7 @@ mod replicas;
 mod report;
 mod rest;
 mod service;
+pub(crate) mod soak;
 mod steady;
 mod tool;
 mod wrk;
