@@ -80,6 +80,8 @@ pub struct MemoryStore {
     state: Mutex<State>,
     clock: Arc<dyn Clock>,
     unavailable: AtomicBool,
+    /// Presence writes fail (as unavailable) once this many were stored.
+    presence_write_limit: Mutex<Option<u64>>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -95,12 +97,22 @@ impl MemoryStore {
             state: Mutex::new(State::default()),
             clock,
             unavailable: AtomicBool::new(false),
+            presence_write_limit: Mutex::new(None),
         }
     }
 
     /// While `true`, every call fails with [`RepositoryError::Unavailable`].
     pub fn set_unavailable(&self, down: bool) {
         self.unavailable.store(down, Ordering::SeqCst);
+    }
+
+    /// From the `limit`th stored presence write on (counted as
+    /// [`MemoryStore::presence_writes`]), the next ones fail as unavailable; `None` ends it.
+    pub fn fail_presence_writes_from(&self, limit: Option<u64>) {
+        *self
+            .presence_write_limit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = limit;
     }
 
     fn state(&self) -> Result<MutexGuard<'_, State>, RepositoryError> {
@@ -351,6 +363,15 @@ impl ProjectRepository for MemoryStore {
     ) -> Result<(), RepositoryError> {
         let mut state = self.state()?;
         state.fence(term)?;
+        let limit = *self
+            .presence_write_limit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if limit.is_some_and(|limit| state.writes >= limit) {
+            return Err(RepositoryError::Unavailable(
+                "the store failed this write".into(),
+            ));
+        }
         state.writes += 1;
         for u in updates {
             if let Some(p) = state.projects.get_mut(&u.slug) {

@@ -245,6 +245,70 @@ impl Flush {
     pub fn is_empty(&self) -> bool {
         self.transitions.is_empty() && self.updates.is_empty()
     }
+
+    /// Cuts a large batch into parts of at most `max` transitions (each part with the
+    /// updates of the projects whose last transition it holds) followed by parts of at
+    /// most `max` updates of projects without one, so each part is one short store
+    /// transaction. Written in order, the parts keep every project's history in order,
+    /// and a project's row gets its status with its last transition. A batch within
+    /// `max` is one part; the mass expiry, if any, goes with the first.
+    pub fn split(self, max: usize) -> Vec<Flush> {
+        let max = max.max(1);
+        if self.transitions.len() <= max && self.updates.len() <= max {
+            return vec![self];
+        }
+        let mut parts: Vec<Flush> = self
+            .transitions
+            .chunks(max)
+            .map(|chunk| Flush {
+                transitions: chunk.to_vec(),
+                updates: Vec::new(),
+                mass_expiry: None,
+            })
+            .collect();
+        let last_part: HashMap<&Slug, usize> = parts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, part)| part.transitions.iter().map(move |t| (&t.slug, i)))
+            .collect();
+        let mut placed: Vec<(usize, PresenceRecord)> = Vec::new();
+        let mut rest = Vec::new();
+        for update in self.updates {
+            match last_part.get(&update.slug) {
+                Some(&i) => placed.push((i, update)),
+                None => rest.push(update),
+            }
+        }
+        for (i, update) in placed {
+            if let Some(part) = parts.get_mut(i) {
+                part.updates.push(update);
+            }
+        }
+        let mut rest = rest.into_iter().peekable();
+        while rest.peek().is_some() {
+            parts.push(Flush {
+                transitions: Vec::new(),
+                updates: rest.by_ref().take(max).collect(),
+                mass_expiry: None,
+            });
+        }
+        if let Some(first) = parts.first_mut() {
+            first.mass_expiry = self.mass_expiry;
+        }
+        parts
+    }
+
+    /// The parts of [`Flush::split`] back as one batch (what is left to write after a
+    /// part failed).
+    pub fn join(parts: impl IntoIterator<Item = Flush>) -> Flush {
+        let mut all = Flush::default();
+        for mut part in parts {
+            all.transitions.append(&mut part.transitions);
+            all.updates.append(&mut part.updates);
+            all.mass_expiry = all.mass_expiry.or(part.mass_expiry);
+        }
+        all
+    }
 }
 
 /// Number of projects in each status.
@@ -865,6 +929,93 @@ mod tests {
     }
 
     use Status::{Degraded, Offline, Online};
+
+    fn move_to(s: &str, to: Status, n: u32) -> Transition {
+        Transition {
+            slug: slug(s),
+            from: Offline,
+            to,
+            reason: None,
+            at: t0() + secs(i64::from(n)),
+            last_heartbeat_at: None,
+        }
+    }
+
+    fn row(s: &str) -> PresenceRecord {
+        PresenceRecord {
+            slug: slug(s),
+            status: Online,
+            status_reason: None,
+            version: None,
+            last_heartbeat_at: None,
+        }
+    }
+
+    #[test]
+    fn a_flush_within_the_limit_is_one_part() {
+        let flush = Flush {
+            transitions: vec![move_to("a", Online, 1), move_to("b", Online, 2)],
+            updates: vec![row("a"), row("b"), row("c")],
+            mass_expiry: None,
+        };
+        assert_eq!(flush.clone().split(3), vec![flush]);
+    }
+
+    #[test]
+    fn a_large_flush_is_split_in_order_with_each_row_beside_its_last_transition() {
+        let flush = Flush {
+            transitions: vec![
+                move_to("a", Online, 1),
+                move_to("b", Online, 2),
+                move_to("a", Degraded, 3),
+                move_to("c", Online, 4),
+                move_to("d", Online, 5),
+            ],
+            updates: vec![
+                row("a"),
+                row("b"),
+                row("c"),
+                row("d"),
+                row("e"),
+                row("f"),
+                row("g"),
+            ],
+            mass_expiry: Some(MassExpiry {
+                at: t0(),
+                expired: 3,
+                live: 4,
+            }),
+        };
+        let parts = flush.clone().split(2);
+        let shape: Vec<(Vec<&str>, Vec<&str>)> = parts
+            .iter()
+            .map(|p| {
+                (
+                    p.transitions.iter().map(|t| t.slug.as_str()).collect(),
+                    p.updates.iter().map(|u| u.slug.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                (vec!["a", "b"], vec!["b"]),
+                (vec!["a", "c"], vec!["a", "c"]),
+                (vec!["d"], vec!["d"]),
+                (vec![], vec!["e", "f"]),
+                (vec![], vec!["g"]),
+            ]
+        );
+        assert!(parts[0].mass_expiry.is_some());
+        assert!(parts[1..].iter().all(|p| p.mass_expiry.is_none()));
+        // Joined again, nothing is lost: every transition in order, every row once.
+        let joined = Flush::join(parts);
+        assert_eq!(joined.transitions, flush.transitions);
+        let mut rows: Vec<&str> = joined.updates.iter().map(|u| u.slug.as_str()).collect();
+        rows.sort_unstable();
+        assert_eq!(rows, ["a", "b", "c", "d", "e", "f", "g"]);
+        assert_eq!(joined.mass_expiry, flush.mass_expiry);
+    }
 
     // ---- the timeline -------------------------------------------------------------
 

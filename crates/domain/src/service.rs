@@ -154,8 +154,8 @@ pub struct Federation {
     leadership: Mutex<Leadership>,
     heartbeats: HeartbeatCounters,
     clock_skew: crate::stats::ClockSkew,
-    /// Projects whose sender's clock was found off (logged once each).
-    skew_logged: Mutex<std::collections::HashSet<Slug>>,
+    /// Projects whose sender's clock was found off, and when that was last logged.
+    skew_logged: Mutex<SkewLog>,
     transitions: TransitionCounters,
     on_change: Mutex<Vec<ChangeListener>>,
     /// When the log was last read to its end.
@@ -166,8 +166,40 @@ pub struct Federation {
 
 /// A sender's clock further off than this (seconds) is logged, once per project.
 const SKEW_LOGGED_OVER: f64 = 5.0;
+/// At most one skew warning this often; the projects found off meanwhile are counted in
+/// the next one (a replica that lags behind its queue would otherwise log every project).
+const SKEW_LOG_EVERY: TimeDelta = TimeDelta::seconds(60);
+/// The most rows (transitions, or updates) one store transaction of a tick writes: a
+/// backlog (after an outage, or the first beat of a large fleet) goes in parts, so no
+/// transaction holds the change log's lock for long.
+const FLUSH_PART: usize = 2_000;
 /// A project's `clock_skew_seconds` is updated when the skew moves by this much.
 const SKEW_FIELD_STEP: f64 = 1.0;
+
+/// The projects whose sender's clock was found off (each counted once), and when a
+/// warning last said so.
+#[derive(Debug, Default)]
+struct SkewLog {
+    projects: std::collections::HashSet<Slug>,
+    last: Option<DateTime<Utc>>,
+    unlogged: usize,
+}
+
+impl SkewLog {
+    /// Notes that `slug`'s clock is off; when a warning is due (the project is new here
+    /// and none was logged within [`SKEW_LOG_EVERY`]), how many projects it speaks for.
+    fn note(&mut self, slug: &Slug, now: DateTime<Utc>) -> Option<usize> {
+        if !self.projects.insert(slug.clone()) {
+            return None;
+        }
+        self.unlogged += 1;
+        if self.last.is_some_and(|last| now - last < SKEW_LOG_EVERY) {
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
+    }
+}
 
 /// Called with every batch of changes applied to the registry, in revision order.
 pub type ChangeListener = Box<dyn Fn(&[Change], u64) + Send + Sync>;
@@ -254,7 +286,7 @@ impl Federation {
             }),
             heartbeats: HeartbeatCounters::default(),
             clock_skew: crate::stats::ClockSkew::default(),
-            skew_logged: Mutex::new(std::collections::HashSet::new()),
+            skew_logged: Mutex::new(SkewLog::default()),
             transitions: TransitionCounters::default(),
             on_change: Mutex::new(Vec::new()),
             followed_at: Mutex::new(None),
@@ -819,17 +851,16 @@ impl Federation {
                 .note_skew(&hb.slug, (skew * 1000.0).round() / 1000.0);
         }
         if skew.abs() > SKEW_LOGGED_OVER {
-            let first = self
-                .skew_logged
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(hb.slug.clone());
-            if first {
+            let mut log = self.skew_logged.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(since_last) = log.note(&hb.slug, now) {
                 tracing::warn!(
                     slug = %hb.slug,
                     skew_seconds = skew,
-                    "the sender's clock is off (positive: behind ours); status is measured on our clock, \
-                     so this has no effect unless it exceeds an hour behind or 5 minutes ahead"
+                    projects_off_since_last_warning = since_last,
+                    projects_off = log.projects.len(),
+                    "the sender's clock is off (positive: behind ours, or this replica is \
+                     behind its queue); status is measured on our clock, so this has no \
+                     effect unless it exceeds an hour behind or 5 minutes ahead"
                 );
             }
         }
@@ -930,13 +961,28 @@ impl Federation {
             follower: false,
             expired: 0,
         };
-        if !flush.is_empty() {
+        let wrote_transitions = !flush.transitions.is_empty();
+        let mut parts = flush.split(FLUSH_PART).into_iter();
+        while let Some(part) = parts.next() {
+            if part.is_empty() {
+                continue;
+            }
             match self
                 .repo
-                .write_presence(&flush.updates, &flush.transitions, term)
+                .write_presence(&part.updates, &part.transitions, term)
                 .await
             {
-                Ok(()) => {}
+                Ok(()) => {
+                    for t in &part.transitions {
+                        self.transitions.add(t.from, t.to);
+                    }
+                    // What a reconciliation found is written or queued below: doing it
+                    // again before the log brings the written parts here would
+                    // record them twice.
+                    if reconcile {
+                        self.leadership().reconcile = false;
+                    }
+                }
                 Err(RepositoryError::Fenced(why)) => {
                     self.step_down(&why);
                     return Ok(TickReport {
@@ -945,26 +991,25 @@ impl Federation {
                     });
                 }
                 Err(source) => {
+                    // The parts written stay written; this one and the rest wait.
+                    let rest = Flush::join(std::iter::once(part).chain(parts));
                     let err = FlushFailed {
-                        transitions: flush.transitions.len(),
-                        updates: flush.updates.len(),
+                        transitions: rest.transitions.len(),
+                        updates: rest.updates.len(),
                         source,
                     };
                     self.presence().requeue(Flush {
                         mass_expiry: None,
-                        ..flush
+                        ..rest
                     });
                     return Err(err);
                 }
-            }
-            for t in &flush.transitions {
-                self.transitions.add(t.from, t.to);
             }
         }
         if reconcile {
             self.leadership().reconcile = false;
         }
-        if !flush.transitions.is_empty() {
+        if wrote_transitions {
             self.catch_up().await;
         }
         report.unpublished = self.publish_pending(term).await;
@@ -1600,6 +1645,61 @@ mod tests {
         // Without prune nothing is removed.
         fed.apply_catalog(&[], false).await.unwrap();
         assert!(fed.get("a").is_ok());
+    }
+
+    #[test]
+    fn clock_skew_is_warned_about_once_a_minute_at_most_counting_the_projects() {
+        let mut log = SkewLog::default();
+        let at = |s: i64| t0() + secs(s);
+        assert_eq!(log.note(&slug("a"), at(0)), Some(1));
+        assert_eq!(log.note(&slug("a"), at(1)), None, "once per project");
+        assert_eq!(log.note(&slug("b"), at(2)), None);
+        assert_eq!(log.note(&slug("c"), at(30)), None);
+        // A minute on, the next new project's warning counts the two left unsaid.
+        assert_eq!(log.note(&slug("d"), at(60)), Some(3));
+        assert_eq!(log.note(&slug("b"), at(200)), None);
+        assert_eq!(log.projects.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_large_backlog_is_written_in_parts_and_a_failed_part_waits_with_the_rest() {
+        let names: Vec<String> = (0..4500).map(|i| format!("p-{i}")).collect();
+        let slugs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let cluster = Cluster::new(&slugs).await;
+        let fed = cluster.leader().await;
+        for s in &slugs {
+            fed.record_heartbeat(s, &beat(s)).unwrap();
+        }
+        let before = cluster.store.presence_writes();
+        // Parts of 2,000, 2,000 and 500: the first is stored, the second fails.
+        cluster.store.fail_presence_writes_from(Some(before + 1));
+        let failed = fed.tick().await.unwrap_err();
+        assert_eq!((failed.transitions, failed.updates), (2500, 2500));
+        let written = |slugs: &[&str]| {
+            slugs
+                .iter()
+                .filter(|s| !cluster.store.transitions_of(s).is_empty())
+                .count()
+        };
+        assert_eq!(written(&slugs), 2000);
+        assert_eq!(
+            cluster.store.stored("p-0").unwrap().status,
+            Status::Online,
+            "a stored part carries its projects' rows"
+        );
+        assert_eq!(
+            cluster.store.stored("p-4499").unwrap().status,
+            Status::Offline
+        );
+
+        cluster.store.fail_presence_writes_from(None);
+        assert_eq!(fed.tick().await.unwrap().transitions, 2500);
+        assert_eq!(cluster.store.presence_writes(), before + 3);
+        for s in &slugs {
+            let history = cluster.store.transitions_of(s);
+            assert_eq!(history.len(), 1, "{s}: written once, in its part");
+            assert_eq!(cluster.store.stored(s).unwrap().status, Status::Online);
+        }
     }
 
     #[tokio::test]

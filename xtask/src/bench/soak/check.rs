@@ -53,7 +53,9 @@ pub(super) fn chain_faults(history: &[Step], now: &str) -> Vec<String> {
     }
     if let Some((_, last)) = history.last() {
         if last != now {
-            faults.push(format!("the last change ends in {last}, the project is {now}"));
+            faults.push(format!(
+                "the last change ends in {last}, the project is {now}"
+            ));
         }
     }
     faults

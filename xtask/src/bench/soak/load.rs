@@ -185,7 +185,11 @@ impl Client {
             ),
             1 => (
                 "GET",
-                format!("/api/fed/projects/{}-{}", super::FLEET_PREFIX, r % super::FLEET),
+                format!(
+                    "/api/fed/projects/{}-{}",
+                    super::FLEET_PREFIX,
+                    r % super::FLEET
+                ),
                 None,
             ),
             2 => ("GET", "/api/fed/summary".to_owned(), None),

@@ -102,7 +102,7 @@ pub(crate) fn run(target_dir: &std::path::Path, args: &[String]) -> anyhow::Resu
         replica.wait_bus_healthy()?;
     }
     let tool = Tool::new(&paths.bin, nats.url());
-    register(&tool, &replicas)?;
+    register(&replicas)?;
 
     let soak = Soak {
         replicas: &replicas,
@@ -136,32 +136,31 @@ fn minutes(args: &[String]) -> anyhow::Result<u64> {
     }
 }
 
-/// The fleet (`federation simulate --register-only`) and the churn projects, through the
-/// first replica; returns once every replica has them all.
-fn register(tool: &Tool<'_>, replicas: &[Service]) -> anyhow::Result<()> {
+/// The fleet and the churn projects, through the first replica (`projects:bulk`, 1,000
+/// to a request); returns once every replica has them all.
+fn register(replicas: &[Service]) -> anyhow::Result<()> {
     let first = replicas.first().context("no replica")?;
     let started = Instant::now();
     eprintln!("soak: registering {} projects", thousands(FLEET as f64));
-    let fleet = tool.simulate(&[
-        "--projects",
-        &FLEET.to_string(),
-        "--prefix",
-        FLEET_PREFIX,
-        "--register-only",
-        "--server",
-        &first.url(),
-        "--concurrency",
-        "64",
-    ])?;
     let mut http = KeepAlive::new(first.port());
-    for n in 0..CHURN {
-        let slug = format!("{CHURN_TAG}-{n}");
-        let body = format!(
-            r#"{{"slug":"{slug}","name":"{slug}","hub_url":"http://{slug}.example.com","tags":["{CHURN_TAG}"],"heartbeat_interval":{CHURN_INTERVAL_S}}}"#
-        );
-        let (status, answer) = http.post_json("/api/fed/projects", &body)?;
-        if !(200..300).contains(&status) {
-            bail!("registering {slug}: {status} {answer}");
+    let project = |slug: &str, extra: &str| {
+        format!(
+            r#"{{"slug":"{slug}","name":"{slug}","hub_url":"http://{slug}.example.com"{extra}}}"#
+        )
+    };
+    let fleet = (0..FLEET).map(|n| project(&format!("{FLEET_PREFIX}-{n}"), ""));
+    let churn = (0..CHURN).map(|n| {
+        project(
+            &format!("{CHURN_TAG}-{n}"),
+            &format!(r#","tags":["{CHURN_TAG}"],"heartbeat_interval":{CHURN_INTERVAL_S}"#),
+        )
+    });
+    let all: Vec<String> = fleet.chain(churn).collect();
+    for batch in all.chunks(1000) {
+        let body = format!(r#"{{"projects":[{}]}}"#, batch.join(","));
+        let (status, answer) = http.post_json("/api/fed/projects:bulk", &body)?;
+        if status != 200 {
+            bail!("registering a batch: {status} {answer:.300}");
         }
     }
     for replica in replicas {
@@ -171,9 +170,8 @@ fn register(tool: &Tool<'_>, replicas: &[Service]) -> anyhow::Result<()> {
         .with_context(|| format!("{} never had the whole fleet", replica.name()))?;
     }
     eprintln!(
-        "soak: registered in {:.0} s ({} registrations/s through replica 1), on every replica",
-        started.elapsed().as_secs_f64(),
-        thousands(super::num(&fleet, "/registration/per_sec"))
+        "soak: registered in {:.1} s, on every replica",
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }
@@ -250,37 +248,39 @@ impl Soak<'_> {
         let outcome = std::thread::scope(|scope| {
             scope.spawn(|| self.churn(&stop_churn, &cycles));
             let sampled = (|| -> anyhow::Result<()> {
-            let mut nats = Some(nats);
-            let mut pg_done = false;
-            let mut previous = self.sample(&recorders)?;
-            let mut previous_tally = load.tally();
-            lines.push(header());
-            eprintln!("{}", header());
-            for minute in 1..=self.minutes {
-                let due = MINUTE * u32::try_from(minute).unwrap_or(u32::MAX);
-                while self.start.elapsed() < due {
-                    let at = self.start.elapsed();
-                    if !pg_done && at >= run_for * 2 / 5 {
-                        pg_done = true;
-                        scope.spawn(|| self.outage("PostgreSQL", || postgres_outage(postgres)));
-                    }
-                    if at >= run_for * 13 / 20 {
-                        if let Some(nats) = nats.take() {
-                            scope.spawn(move || self.outage("nats-server", || nats_outage(nats)));
+                let mut nats = Some(nats);
+                let mut pg_done = false;
+                let mut previous = self.sample(&recorders)?;
+                let mut previous_tally = load.tally();
+                lines.push(header());
+                eprintln!("{}", header());
+                for minute in 1..=self.minutes {
+                    let due = MINUTE * u32::try_from(minute).unwrap_or(u32::MAX);
+                    while self.start.elapsed() < due {
+                        let at = self.start.elapsed();
+                        if !pg_done && at >= run_for * 2 / 5 {
+                            pg_done = true;
+                            scope.spawn(|| self.outage("PostgreSQL", || postgres_outage(postgres)));
                         }
+                        if at >= run_for * 13 / 20 {
+                            if let Some(nats) = nats.take() {
+                                scope.spawn(move || {
+                                    self.outage("nats-server", || nats_outage(nats))
+                                });
+                            }
+                        }
+                        std::thread::sleep(Duration::from_millis(200));
                     }
-                    std::thread::sleep(Duration::from_millis(200));
+                    let now = self.sample(&recorders)?;
+                    let tally = load.tally();
+                    let line = minute_line(minute, &previous, &now, tally - previous_tally);
+                    eprintln!("{line}");
+                    lines.push(line);
+                    samples.push(now.clone());
+                    previous = now;
+                    previous_tally = tally;
                 }
-                let now = self.sample(&recorders)?;
-                let tally = load.tally();
-                let line = minute_line(minute, &previous, &now, tally - previous_tally);
-                eprintln!("{line}");
-                lines.push(line);
-                samples.push(now.clone());
-                previous = now;
-                previous_tally = tally;
-            }
-            Ok(())
+                Ok(())
             })();
             stop_churn.store(true, Ordering::Release);
             sampled
@@ -504,8 +504,10 @@ impl Soak<'_> {
         });
         let resets: Vec<u64> = recorders.iter().map(stream::Recorder::resets).collect();
         let reconnects: Vec<u64> = recorders.iter().map(stream::Recorder::reconnects).collect();
-        let streamed: Vec<HashMap<String, Vec<Step>>> =
-            recorders.into_iter().map(stream::Recorder::finish).collect();
+        let streamed: Vec<HashMap<String, Vec<Step>>> = recorders
+            .into_iter()
+            .map(stream::Recorder::finish)
+            .collect();
 
         let mut faults = Vec::new();
         let mut fewest = usize::MAX;
