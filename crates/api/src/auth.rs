@@ -16,6 +16,8 @@ use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 use thiserror::Error;
 
+use federation_domain::{HeartbeatCredential, HeartbeatKeyDigest};
+
 use crate::error::ApiError;
 use crate::ApiState;
 
@@ -171,6 +173,46 @@ impl ApiKeys {
     }
 }
 
+/// The prefix of a heartbeat key (`fhk_`: federation heartbeat key).
+pub const HEARTBEAT_KEY_PREFIX: &str = "fhk_";
+
+/// A new heartbeat key: 32 bytes from the operating system's generator, shown as
+/// [`HEARTBEAT_KEY_PREFIX`] and base64url, and the digest to keep (of the whole string,
+/// as clients will present it). `None` when the generator fails.
+pub fn new_heartbeat_key() -> Option<(String, HeartbeatKeyDigest)> {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 32];
+    getrandom::getrandom(&mut bytes).ok()?;
+    let key = format!(
+        "{HEARTBEAT_KEY_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    let d = HeartbeatKeyDigest::from_bytes(digest(key.as_bytes()));
+    Some((key, d))
+}
+
+/// What an HTTP heartbeat presented in `X-API-Key`: a write key, another key (by its
+/// digest: a project's heartbeat key, a read key, anything), or none.
+pub fn heartbeat_credential(keys: &ApiKeys, presented: Option<&[u8]>) -> HeartbeatCredential {
+    match presented.filter(|k| !k.is_empty()) {
+        None => HeartbeatCredential::None,
+        Some(k) if keys.check(k) == Some(Access::Write) => HeartbeatCredential::WriteKey,
+        Some(k) => HeartbeatCredential::Key(HeartbeatKeyDigest::from_bytes(digest(k))),
+    }
+}
+
+/// `POST /api/fed/projects/{slug}/heartbeat`: the one route whose key the handler
+/// judges (a project's heartbeat key is no configured key).
+fn is_heartbeat(req: &ServiceRequest) -> bool {
+    req.method() == Method::POST
+        && req
+            .path()
+            .strip_prefix(crate::FED)
+            .and_then(|p| p.strip_prefix("/projects/"))
+            .and_then(|p| p.strip_suffix("/heartbeat"))
+            .is_some_and(|slug| !slug.is_empty() && !slug.contains('/'))
+}
+
 /// Who made a request, for records such as a maintenance window's `by`: `anonymous`
 /// when no key is configured, else `key:` and the first 8 hex digits of the key's SHA-256
 /// (a name that identifies the key without revealing it).
@@ -195,6 +237,8 @@ pub(crate) async fn require_key(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let decision = match req.app_data::<web::Data<ApiState>>() {
+        // The handler applies the project's heartbeat key, else this same rule.
+        Some(_) if is_heartbeat(&req) => Ok(()),
         Some(state) => state.keys.authorize(
             req.method(),
             req.headers().get(API_KEY_HEADER).map(|v| v.as_bytes()),
@@ -285,6 +329,39 @@ mod tests {
         let dbg = format!("{keys:?}");
         assert!(!dbg.contains("topsecret"), "{dbg}");
         assert!(dbg.contains("1 key(s)"), "{dbg}");
+    }
+
+    #[test]
+    fn heartbeat_keys_are_fresh_prefixed_url_safe_and_judged_by_digest() {
+        let (key, d) = new_heartbeat_key().unwrap();
+        let (other, d2) = new_heartbeat_key().unwrap();
+        assert_ne!(key, other);
+        assert!(!d.matches(&d2));
+        let body = key.strip_prefix(HEARTBEAT_KEY_PREFIX).unwrap();
+        assert_eq!(body.len(), 43, "32 bytes in base64url without padding");
+        assert!(body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(!format!("{d:?}").contains(body));
+        let keys = ApiKeys::parse(Some("w"), Some("r")).unwrap();
+        assert_eq!(heartbeat_credential(&keys, None), HeartbeatCredential::None);
+        assert_eq!(
+            heartbeat_credential(&keys, Some(b"")),
+            HeartbeatCredential::None
+        );
+        assert_eq!(
+            heartbeat_credential(&keys, Some(b"w")),
+            HeartbeatCredential::WriteKey
+        );
+        match heartbeat_credential(&keys, Some(key.as_bytes())) {
+            HeartbeatCredential::Key(p) => assert!(d.matches(&p)),
+            other => panic!("{other:?}"),
+        }
+        // A read key is only a key like any other here: never a write key.
+        assert!(matches!(
+            heartbeat_credential(&keys, Some(b"r")),
+            HeartbeatCredential::Key(_)
+        ));
     }
 
     #[test]

@@ -455,6 +455,8 @@ pub(crate) fn patch(bytes: &[u8]) -> Result<ProjectPatch, ApiError> {
         tags,
         metadata,
         heartbeat_interval,
+        // Only the heartbeat-key routes set it.
+        heartbeat_key: None,
     })
 }
 

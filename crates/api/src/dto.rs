@@ -55,6 +55,9 @@ pub struct ProjectDto {
     /// removes it when it no longer lists it and `prune` is on).
     #[schema(example = "api", pattern = "^(api|file)$")]
     pub origin: &'static str,
+    /// Whether it has a heartbeat key (then its HTTP heartbeats need that key or a
+    /// write key). The key itself is shown once, when it is made, and never again.
+    pub heartbeat_key: bool,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -152,6 +155,7 @@ impl From<&Project> for ProjectDto {
                 by: m.by.clone(),
             }),
             origin: p.origin.as_str(),
+            heartbeat_key: p.heartbeat_key.is_some(),
             created_at: rfc3339(p.created_at),
             updated_at: rfc3339(p.updated_at),
         }
@@ -249,6 +253,27 @@ pub struct MassExpiryDto {
     pub at: String,
     pub expired: usize,
     pub live: usize,
+}
+
+/// `POST /api/fed/projects/{slug}/heartbeat-key`: the new key, shown only here.
+#[derive(Serialize, ToSchema)]
+#[schema(as = HeartbeatKey)]
+pub struct HeartbeatKeyDto {
+    #[schema(example = "commandcenter")]
+    pub slug: String,
+    /// The key (`fhk_` and 43 base64url characters): send it as `X-API-Key` with the
+    /// project's HTTP heartbeats. Only its SHA-256 digest is kept.
+    #[schema(example = "fhk_3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")]
+    pub heartbeat_key: String,
+}
+
+impl std::fmt::Debug for HeartbeatKeyDto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeartbeatKeyDto")
+            .field("slug", &self.slug)
+            .field("heartbeat_key", &"<redacted>")
+            .finish()
+    }
 }
 
 /// The answer to an accepted heartbeat.

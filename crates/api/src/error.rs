@@ -20,6 +20,8 @@ pub mod code {
     pub const MALFORMED_JSON: &str = "malformed_json";
     pub const UNAUTHORIZED: &str = "unauthorized";
     pub const FORBIDDEN: &str = "forbidden";
+    pub const HEARTBEAT_KEY_REQUIRED: &str = "heartbeat_key_required";
+    pub const HEARTBEAT_KEY_INVALID: &str = "heartbeat_key_invalid";
     pub const NOT_FOUND: &str = "not_found";
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
@@ -275,6 +277,16 @@ impl From<HeartbeatRejected> for ApiError {
             HeartbeatRejected::UnknownProject(slug) => {
                 ApiError::not_found(format!("no project {slug}"))
             }
+            e @ HeartbeatRejected::KeyRequired(_) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                code::HEARTBEAT_KEY_REQUIRED,
+                e.to_string(),
+            ),
+            e @ HeartbeatRejected::KeyInvalid(_) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                code::HEARTBEAT_KEY_INVALID,
+                e.to_string(),
+            ),
             HeartbeatRejected::Invalid(HeartbeatError::Oversize { .. }) => {
                 ApiError::payload_too_large(federation_domain::heartbeat::MAX_HEARTBEAT_BYTES)
             }

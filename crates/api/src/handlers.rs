@@ -15,7 +15,7 @@ use crate::dto::{
     rfc3339, AcceptedDto, CountsDto, HealthDto, LongestOfflineDto, MassExpiryDto, ProjectDto,
     ReadyChecks, ReadyDto, ReplicaDto, SummaryDto, TagCountsDto, TransitionDto,
 };
-use crate::dto::{BulkErrorBody, BulkResponse};
+use crate::dto::{BulkErrorBody, BulkResponse, HeartbeatKeyDto};
 #[allow(unused_imports)] // named in the OpenAPI annotations only
 use crate::dto::{
     BulkRequest, HeartbeatRequest, MaintenanceRequest, PatchRequest, RegisterRequest, StatusName,
@@ -614,6 +614,8 @@ pub(crate) async fn delete_project(
         description = "A JSON body; a missing Content-Type is accepted"),
     responses(
         (status = 202, description = "Accepted", body = AcceptedDto),
+        (status = 401, description = "No key: API keys are configured, or the project has a heartbeat key (`heartbeat_key_required`)", body = ErrorBody),
+        (status = 403, description = "A key that may not send it: not a write key, nor the project's heartbeat key when it has one (`heartbeat_key_invalid`)", body = ErrorBody),
         (status = 404, description = "No such project", body = ErrorBody),
         (status = 413, description = "Body over 8 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
@@ -627,6 +629,16 @@ pub(crate) async fn heartbeat(
     req: HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
+    // Keys first, as the middleware does for every other route: a project's heartbeat
+    // key (or a write key) when it has one, else the API keys' rule.
+    let presented = req
+        .headers()
+        .get(crate::auth::API_KEY_HEADER)
+        .map(|v| v.as_bytes());
+    let credential = crate::auth::heartbeat_credential(&state.keys, presented);
+    if !state.federation.check_heartbeat_key(&slug, &credential)? {
+        state.keys.authorize(req.method(), presented)?;
+    }
     body::require_json(&req, true)?;
     let bytes = body::read_limited(&req, payload, body::MAX_HEARTBEAT_BODY).await?;
     let changed = state.federation.accept_heartbeat(&slug, &bytes).await?;
@@ -634,6 +646,63 @@ pub(crate) async fn heartbeat(
         tracing::debug!(slug = %slug.to_ascii_lowercase(), "heartbeat changed status");
     }
     Ok(HttpResponse::Accepted().json(AcceptedDto { status: "accepted" }))
+}
+
+/// Makes a new heartbeat key for the project, replacing any other (rotation): from then
+/// its HTTP heartbeats need this key or a write key in `X-API-Key`. The key is in this
+/// answer only; the service keeps its SHA-256 digest.
+#[utoipa::path(
+    post,
+    path = "/api/fed/projects/{slug}/heartbeat-key",
+    tag = "heartbeats",
+    params(("slug" = String, Path, description = "The project's slug")),
+    responses(
+        (status = 201, description = "The new key, shown this once", body = HeartbeatKeyDto),
+        (status = 404, description = "No such project", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn set_heartbeat_key(
+    state: web::Data<ApiState>,
+    slug: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (key, digest) = crate::auth::new_heartbeat_key().ok_or_else(ApiError::internal)?;
+    let project = state
+        .federation
+        .set_heartbeat_key(&slug, Some(digest))
+        .await?;
+    let by = crate::auth::caller(&state.keys, &req);
+    tracing::info!(slug = %project.slug, by = %by, "heartbeat key set");
+    Ok(HttpResponse::Created().json(HeartbeatKeyDto {
+        slug: project.slug.to_string(),
+        heartbeat_key: key,
+    }))
+}
+
+/// Removes the project's heartbeat key: its HTTP heartbeats follow the API keys again.
+#[utoipa::path(
+    delete,
+    path = "/api/fed/projects/{slug}/heartbeat-key",
+    tag = "heartbeats",
+    params(("slug" = String, Path, description = "The project's slug")),
+    responses(
+        (status = 204, description = "Removed (or there was none)"),
+        (status = 404, description = "No such project", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ),
+    security(("api_key" = []))
+)]
+pub(crate) async fn delete_heartbeat_key(
+    state: web::Data<ApiState>,
+    slug: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let project = state.federation.set_heartbeat_key(&slug, None).await?;
+    let by = crate::auth::caller(&state.keys, &req);
+    tracing::info!(slug = %project.slug, by = %by, "heartbeat key removed");
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// A project's status transitions, newest first.

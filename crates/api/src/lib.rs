@@ -97,7 +97,7 @@ impl Route {
     }
 }
 
-const FED: &str = "/api/fed";
+pub(crate) const FED: &str = "/api/fed";
 
 /// Every route [`configure`] registers. A resource registered through [`resource`] must be
 /// listed here (or every test fails at start), and the tests check that the app serves
@@ -130,6 +130,7 @@ pub const ROUTES: &[Route] = &[
     Route::api("/api/fed/projects", "GET, POST"),
     Route::api("/api/fed/projects/{slug}", "GET, PATCH, DELETE"),
     Route::api("/api/fed/projects/{slug}/heartbeat", "POST"),
+    Route::api("/api/fed/projects/{slug}/heartbeat-key", "POST, DELETE"),
     Route::api("/api/fed/projects/{slug}/history", "GET"),
     Route::api("/api/fed/projects/{slug}/maintenance", "PUT, DELETE"),
     Route::api("/api/fed/projects:bulk", "POST"),
@@ -254,6 +255,11 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                             .service(
                                 fed("/projects/{slug}/heartbeat")
                                     .route(web::post().to(handlers::heartbeat)),
+                            )
+                            .service(
+                                fed("/projects/{slug}/heartbeat-key")
+                                    .route(web::post().to(handlers::set_heartbeat_key))
+                                    .route(web::delete().to(handlers::delete_heartbeat_key)),
                             )
                             .service(
                                 fed("/projects/{slug}/history")

@@ -13,10 +13,10 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::body::EntryError;
 use crate::dto::{
-    AcceptedDto, BulkErrorBody, BulkRequest, BulkResponse, CountsDto, HealthDto, HeartbeatRequest,
-    LongestOfflineDto, MaintenanceDto, MaintenanceRequest, MassExpiryDto, MetadataObject,
-    PatchRequest, ProjectDto, ReadyChecks, ReadyDto, RegisterRequest, ReplicaDto, StatusName,
-    SummaryDto, TagCountsDto, TransitionDto,
+    AcceptedDto, BulkErrorBody, BulkRequest, BulkResponse, CountsDto, HealthDto, HeartbeatKeyDto,
+    HeartbeatRequest, LongestOfflineDto, MaintenanceDto, MaintenanceRequest, MassExpiryDto,
+    MetadataObject, PatchRequest, ProjectDto, ReadyChecks, ReadyDto, RegisterRequest, ReplicaDto,
+    StatusName, SummaryDto, TagCountsDto, TransitionDto,
 };
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::{handlers, metrics};
@@ -46,6 +46,8 @@ pub const DOCS_PATH: &str = "/docs/";
         handlers::patch_project,
         handlers::delete_project,
         handlers::heartbeat,
+        handlers::set_heartbeat_key,
+        handlers::delete_heartbeat_key,
         handlers::history,
         handlers::start_maintenance,
         handlers::end_maintenance,
@@ -54,6 +56,7 @@ pub const DOCS_PATH: &str = "/docs/";
     ),
     components(schemas(
         ProjectDto,
+        HeartbeatKeyDto,
         TransitionDto,
         StatusName,
         HealthDto,

@@ -28,10 +28,11 @@ pub mod testing;
 pub use error::{EventError, RepositoryError, ServiceError, ValidationError};
 pub use heartbeat::{Heartbeat, HeartbeatError, Reported};
 pub use model::{
-    maintenance_started, reason, CatalogApplied, CatalogPlan, HeartbeatInterval, HubUrl,
-    ListFilter, Maintenance, MaintenanceChange, MaintenanceInput, MeshNamespace, Metadata,
-    MetadataPatch, Origin, PresenceRecord, Project, ProjectName, ProjectPage, ProjectPatch,
-    Registration, RegistrationInput, Slug, Status, Tag, Tags, Transition, Upserted, Version,
+    maintenance_started, reason, CatalogApplied, CatalogPlan, HeartbeatCredential,
+    HeartbeatInterval, HeartbeatKeyDigest, HubUrl, ListFilter, Maintenance, MaintenanceChange,
+    MaintenanceInput, MeshNamespace, Metadata, MetadataPatch, Origin, PresenceRecord, Project,
+    ProjectName, ProjectPage, ProjectPatch, Registration, RegistrationInput, Slug, Status, Tag,
+    Tags, Transition, Upserted, Version,
 };
 pub use policy::StatusPolicy;
 pub use ports::{

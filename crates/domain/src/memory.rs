@@ -198,6 +198,7 @@ impl MemoryStore {
                     heartbeat_interval: r.heartbeat_interval,
                     maintenance: None,
                     origin: r.origin,
+                    heartbeat_key: None,
                     created_at: now,
                     updated_at: now,
                 }
@@ -285,6 +286,9 @@ impl ProjectRepository for MemoryStore {
         }
         if let Some(interval) = patch.heartbeat_interval {
             p.heartbeat_interval = interval;
+        }
+        if let Some(key) = patch.heartbeat_key {
+            p.heartbeat_key = key;
         }
         p.updated_at = now;
         let project = p.clone();

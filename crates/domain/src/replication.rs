@@ -431,6 +431,7 @@ mod tests {
             heartbeat_interval: None,
             maintenance: None,
             origin: crate::model::Origin::Api,
+            heartbeat_key: None,
             created_at: t(0),
             updated_at: t(0),
         }

@@ -9,9 +9,9 @@ use thiserror::Error;
 use crate::error::{RepositoryError, ServiceError, ValidationError};
 use crate::heartbeat::{self, HeartbeatError};
 use crate::model::{
-    reason, CatalogApplied, CatalogPlan, ListFilter, MaintenanceChange, MaintenanceInput,
-    PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, RegistrationInput, Slug,
-    Status, Transition, Upserted,
+    reason, CatalogApplied, CatalogPlan, HeartbeatCredential, HeartbeatKeyDigest, ListFilter,
+    MaintenanceChange, MaintenanceInput, PresenceRecord, Project, ProjectPage, ProjectPatch,
+    Registration, RegistrationInput, Slug, Status, Transition, Upserted,
 };
 use crate::policy::StatusPolicy;
 use crate::ports::{ChangeLog, Clock, HeartbeatRelay, Lease, ProjectRepository, StatusEvents};
@@ -30,6 +30,12 @@ pub enum HeartbeatRejected {
     #[error("no project {0} is registered")]
     /// No project with this slug is registered.
     UnknownProject(String),
+    #[error("project {0} has a heartbeat key: send it (or a write key) in X-API-Key")]
+    /// The project has a heartbeat key and the heartbeat carried no key.
+    KeyRequired(String),
+    #[error("the key is neither project {0}'s heartbeat key nor a write key")]
+    /// The project has a heartbeat key and the heartbeat carried another key.
+    KeyInvalid(String),
 }
 
 impl HeartbeatRejected {
@@ -38,6 +44,8 @@ impl HeartbeatRejected {
         match self {
             HeartbeatRejected::Invalid(e) => e.outcome(),
             HeartbeatRejected::UnknownProject(_) => "unknown_project",
+            HeartbeatRejected::KeyRequired(_) => "key_required",
+            HeartbeatRejected::KeyInvalid(_) => "key_invalid",
         }
     }
 }
@@ -760,6 +768,52 @@ impl Federation {
             .ok_or_else(|| ServiceError::NotFound(slug.to_string()))
     }
 
+    /// Makes `key` the project's heartbeat key (replacing any other), or with `None`
+    /// removes it. A catalog change (`updated` in the log, so every replica follows);
+    /// status and liveness stay as they are.
+    pub async fn set_heartbeat_key(
+        &self,
+        slug: &str,
+        key: Option<HeartbeatKeyDigest>,
+    ) -> Result<Project, ServiceError> {
+        let patch = ProjectPatch {
+            heartbeat_key: Some(key),
+            ..ProjectPatch::default()
+        };
+        self.update(slug, &patch).await
+    }
+
+    /// The heartbeat-key rule for a heartbeat taken over HTTP for `subject_slug`, from
+    /// this replica's registry. `Ok(false)`: the project has no heartbeat key (or is not
+    /// known), so the caller's usual rule applies; `Ok(true)`: it has one and the
+    /// credential is a write key or that key. A refusal is counted as the heartbeat's
+    /// outcome (`key_required`, `key_invalid`).
+    pub fn check_heartbeat_key(
+        &self,
+        subject_slug: &str,
+        credential: &HeartbeatCredential,
+    ) -> Result<bool, HeartbeatRejected> {
+        let Ok(slug) = Slug::parse(subject_slug) else {
+            return Ok(false);
+        };
+        let Some(digest) = self.registry().get(&slug).and_then(|p| p.heartbeat_key) else {
+            return Ok(false);
+        };
+        let refused = match credential {
+            HeartbeatCredential::WriteKey => None,
+            HeartbeatCredential::Key(presented) if digest.matches(presented) => None,
+            HeartbeatCredential::Key(_) => Some(HeartbeatRejected::KeyInvalid(slug.to_string())),
+            HeartbeatCredential::None => Some(HeartbeatRejected::KeyRequired(slug.to_string())),
+        };
+        match refused {
+            None => Ok(true),
+            Some(e) => {
+                self.heartbeats.add(e.outcome());
+                Err(e)
+            }
+        }
+    }
+
     /// Decodes and records a heartbeat that arrived for `subject_slug`. Memory only: the
     /// next tick persists it. Returns whether the project's status changed.
     pub fn record_heartbeat(
@@ -1395,6 +1449,80 @@ mod tests {
         fed.tick().await.unwrap();
         assert_eq!(status_of(&fed, "alpha"), Status::Online);
         assert_eq!(fed.revision(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_heartbeat_key_is_enforced_on_every_replica_and_kept_by_registration() {
+        let cluster = Cluster::new(&["keyed", "other"]).await;
+        let leader = cluster.leader().await;
+        let follower = cluster
+            .replica("b", Presence::new(StatusPolicy::default()))
+            .await;
+        let key = HeartbeatKeyDigest::from_bytes([7; 32]);
+        let wrong = HeartbeatKeyDigest::from_bytes([8; 32]);
+        // No key: the caller's usual rule applies, whatever is presented.
+        for c in [
+            HeartbeatCredential::None,
+            HeartbeatCredential::Key(wrong),
+            HeartbeatCredential::WriteKey,
+        ] {
+            assert!(!leader.check_heartbeat_key("keyed", &c).unwrap());
+        }
+        leader.record_heartbeat("keyed", &beat("keyed")).unwrap();
+        leader.tick().await.unwrap();
+        assert_eq!(status_of(&leader, "keyed"), Status::Online);
+
+        let p = leader.set_heartbeat_key("KEYED", Some(key)).await.unwrap();
+        assert_eq!(p.heartbeat_key, Some(key));
+        assert_eq!(p.status, Status::Online, "setting a key keeps the status");
+        assert!(!format!("{p:?}").contains("[7, 7"), "Debug shows no digest");
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(!json.contains("heartbeat_key"), "{json}");
+        follower.follow().await.unwrap();
+        for fed in [&leader, &follower] {
+            assert!(fed
+                .check_heartbeat_key("keyed", &HeartbeatCredential::Key(key))
+                .unwrap());
+            assert!(fed
+                .check_heartbeat_key("Keyed", &HeartbeatCredential::WriteKey)
+                .unwrap());
+            let e = fed
+                .check_heartbeat_key("keyed", &HeartbeatCredential::None)
+                .unwrap_err();
+            assert_eq!(e.outcome(), "key_required");
+            let e = fed
+                .check_heartbeat_key("keyed", &HeartbeatCredential::Key(wrong))
+                .unwrap_err();
+            assert_eq!(e.outcome(), "key_invalid");
+            // Another project is not keyed by it.
+            assert!(!fed
+                .check_heartbeat_key("other", &HeartbeatCredential::Key(key))
+                .unwrap());
+            assert_eq!(fed.heartbeat_counters().get("key_required"), 1);
+            assert_eq!(fed.heartbeat_counters().get("key_invalid"), 1);
+        }
+        assert_eq!(status_of(&follower, "keyed"), Status::Online);
+
+        // Registering again (an API upsert or the catalog file) keeps the key.
+        leader.register(&input("keyed")).await.unwrap();
+        leader
+            .apply_catalog(&[registration("keyed")], false)
+            .await
+            .unwrap();
+        follower.follow().await.unwrap();
+        assert_eq!(follower.get("keyed").unwrap().0.heartbeat_key, Some(key));
+
+        // Removing it opens the project again on every replica.
+        let p = follower.set_heartbeat_key("keyed", None).await.unwrap();
+        assert_eq!(p.heartbeat_key, None);
+        leader.follow().await.unwrap();
+        assert!(!leader
+            .check_heartbeat_key("keyed", &HeartbeatCredential::None)
+            .unwrap());
+        assert!(matches!(
+            leader.set_heartbeat_key("ghost", Some(key)).await,
+            Err(ServiceError::NotFound(_))
+        ));
     }
 
     #[tokio::test]

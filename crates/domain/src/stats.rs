@@ -6,7 +6,7 @@ use crate::model::Status;
 
 /// Every outcome of a heartbeat, as metric labels. `dropped` counts heartbeats an
 /// adapter could not even queue (overload); the others are decided by the domain.
-pub const HEARTBEAT_OUTCOMES: [&str; 8] = [
+pub const HEARTBEAT_OUTCOMES: [&str; 10] = [
     "ok",
     "unknown_project",
     "malformed",
@@ -15,6 +15,8 @@ pub const HEARTBEAT_OUTCOMES: [&str; 8] = [
     "replay",
     "oversize",
     "dropped",
+    "key_required",
+    "key_invalid",
 ];
 
 /// Heartbeats by outcome, whichever way they arrived.

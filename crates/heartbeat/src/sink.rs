@@ -74,12 +74,22 @@ pub async fn connect_nats(
 }
 
 /// Where HTTP heartbeats go: `POST {server}/api/fed/projects/{slug}/heartbeat`.
-#[derive(Debug, Clone)]
+/// `Debug` prints whether a key is set, never the key.
+#[derive(Clone)]
 pub struct HttpTarget {
     /// The service's base URL, e.g. `http://127.0.0.1:8001` (`https://` works too).
     pub server: String,
     /// Sent as `X-API-Key` when the service has keys configured.
     pub api_key: Option<String>,
+}
+
+impl std::fmt::Debug for HttpTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpTarget")
+            .field("server", &self.server)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl HttpTarget {
@@ -92,6 +102,8 @@ impl HttpTarget {
     }
 
     /// Sends `key` as `X-API-Key` (`None` or empty: no key).
+    ///
+    /// A project's heartbeat key goes here too: the service takes it in the same header.
     pub fn api_key(mut self, key: Option<String>) -> Self {
         self.api_key = key.filter(|k| !k.is_empty());
         self

@@ -181,6 +181,8 @@ fn log_rejection(
                 tracing::warn!(kind = e.kind(), subject_token = %subject_token, error = %e, "invalid heartbeat dropped");
             }
         }
+        // Judged on the HTTP route only; the bus has its own authorization.
+        HeartbeatRejected::KeyRequired(_) | HeartbeatRejected::KeyInvalid(_) => {}
     }
 }
 

@@ -252,6 +252,10 @@ macro_rules! read_ops {
                 heartbeat_interval_seconds: patch
                     .heartbeat_interval
                     .map(|i| i.map(crate::rows::interval_column)),
+                heartbeat_key_sha256: patch
+                    .heartbeat_key
+                    .as_ref()
+                    .map(|k| k.as_ref().map(|d| d.as_bytes().as_slice())),
                 updated_at: now,
             };
             let id: Option<i64> = diesel::update(projects::table.filter(projects::slug.eq(slug)))

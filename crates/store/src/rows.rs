@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use federation_domain::{
-    HeartbeatInterval, HubUrl, Maintenance, MeshNamespace, Metadata, Origin, PresenceRecord,
-    Project, ProjectName, Slug, Status, Tags, Transition, Version,
+    HeartbeatInterval, HeartbeatKeyDigest, HubUrl, Maintenance, MeshNamespace, Metadata, Origin,
+    PresenceRecord, Project, ProjectName, Slug, Status, Tags, Transition, Version,
 };
 
 use crate::error::StoreError;
@@ -36,6 +36,7 @@ pub(crate) struct ProjectRow {
     pub heartbeat_interval_seconds: Option<i32>,
     pub maintenance: Option<String>,
     pub origin: String,
+    pub heartbeat_key_sha256: Option<Vec<u8>>,
 }
 
 /// The liveness columns of one project.
@@ -140,6 +141,13 @@ impl ProjectRow {
                 .map(maintenance_from_column)
                 .transpose()?,
             origin: Origin::parse(&self.origin).map_err(|e| corrupt("origin", e))?,
+            heartbeat_key: self
+                .heartbeat_key_sha256
+                .map(|raw| {
+                    HeartbeatKeyDigest::from_slice(&raw)
+                        .ok_or_else(|| corrupt("heartbeat_key_sha256", "not 32 bytes"))
+                })
+                .transpose()?,
             created_at: self.created_at.0,
             updated_at: self.updated_at.0,
         })
@@ -236,5 +244,6 @@ pub(crate) struct ProjectChanges<'a> {
     pub hub_url: Option<&'a str>,
     pub metadata: Option<DbJson>,
     pub heartbeat_interval_seconds: Option<Option<i32>>,
+    pub heartbeat_key_sha256: Option<Option<&'a [u8]>>,
     pub updated_at: DbTime,
 }

@@ -126,6 +126,7 @@ diesel::table! {
         heartbeat_interval_seconds -> Nullable<Integer>,
         maintenance -> Nullable<Text>,
         origin -> Text,
+        heartbeat_key_sha256 -> Nullable<Binary>,
     }
 }
 

@@ -505,6 +505,65 @@ mod cases {
         assert_eq!(fast.and_then(|p| p.heartbeat_interval), every(60));
     }
 
+    pub async fn heartbeat_key_digest_is_stored_kept_by_registration_and_followed(fx: Fixture) {
+        use federation_domain::{ChangeKind, ChangeLog, ChangesSince, HeartbeatKeyDigest};
+        let s = &fx.store;
+        s.upsert_all(&[reg("keyed", &[]), reg("plain", &[])])
+            .await
+            .unwrap();
+        fenced_write(s, &[presence("keyed", Status::Online, Some(t(10)))], &[])
+            .await
+            .unwrap();
+        let head = s.snapshot().await.unwrap().revision;
+        let key = HeartbeatKeyDigest::from_bytes([0xab; 32]);
+        let set = ProjectPatch {
+            heartbeat_key: Some(Some(key)),
+            ..Default::default()
+        };
+        let p = s.update(&slug("keyed"), &set).await.unwrap().unwrap();
+        assert_eq!((p.heartbeat_key, p.status), (Some(key), Status::Online));
+        // The follower's path: the log's `updated` change carries the project with it.
+        let ChangesSince::Changes(changes) = s.changes_since(head, 10).await.unwrap() else {
+            panic!("trimmed");
+        };
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].kind, ChangeKind::Updated);
+        assert_eq!(
+            changes[0].project.as_ref().and_then(|p| p.heartbeat_key),
+            Some(key)
+        );
+        // Registering again, in a batch and by the catalog file, keeps it.
+        s.upsert(&reg("keyed", &["x"])).await.unwrap();
+        s.upsert_all(&[reg("keyed", &[])]).await.unwrap();
+        s.apply_catalog(&[reg("keyed", &[]), reg("plain", &[])], true)
+            .await
+            .unwrap();
+        let read = |name: &'static str| async move {
+            s.get(&slug(name)).await.unwrap().unwrap().heartbeat_key
+        };
+        assert_eq!(read("keyed").await, Some(key));
+        assert_eq!(read("plain").await, None);
+        let snapshot = s.snapshot().await.unwrap();
+        let keyed = snapshot
+            .projects
+            .iter()
+            .find(|p| p.slug.as_str() == "keyed");
+        assert_eq!(keyed.and_then(|p| p.heartbeat_key), Some(key));
+        let rotated = HeartbeatKeyDigest::from_bytes([0xcd; 32]);
+        let rotate = ProjectPatch {
+            heartbeat_key: Some(Some(rotated)),
+            ..Default::default()
+        };
+        s.update(&slug("keyed"), &rotate).await.unwrap();
+        assert_eq!(read("keyed").await, Some(rotated));
+        let remove = ProjectPatch {
+            heartbeat_key: Some(None),
+            ..Default::default()
+        };
+        let p = s.update(&slug("keyed"), &remove).await.unwrap().unwrap();
+        assert_eq!((p.heartbeat_key, p.status), (None, Status::Online));
+    }
+
     pub async fn maintenance_is_stored_with_its_history_and_log_rows(fx: Fixture) {
         use federation_domain::{ChangeLog, Maintenance, MaintenanceChange};
         let s = &fx.store;
@@ -1045,6 +1104,7 @@ contract!(
     update_patches_descriptive_fields,
     metadata_is_stored_merged_bounded_and_filtered,
     heartbeat_interval_is_stored_kept_on_reregistration_and_patched,
+    heartbeat_key_digest_is_stored_kept_by_registration_and_followed,
     maintenance_is_stored_with_its_history_and_log_rows,
     delete_removes_tags_and_keeps_history_by_slug,
     presence_writes_are_idempotent_and_never_go_back,

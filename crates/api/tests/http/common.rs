@@ -42,6 +42,7 @@ pub fn project(slug: &str) -> Project {
         heartbeat_interval: None,
         maintenance: None,
         origin: federation_domain::Origin::Api,
+        heartbeat_key: None,
         created_at: t0(),
         updated_at: t0() + chrono::TimeDelta::milliseconds(250),
     }

@@ -34,6 +34,10 @@ pub struct HeartbeatArgs {
     /// API key for --server (X-API-Key).
     #[arg(long, env = "FEDERATION_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
+    /// The project's heartbeat key for --server (sent as X-API-Key; wins over
+    /// --api-key): see `POST /api/fed/projects/{slug}/heartbeat-key`.
+    #[arg(long, env = "FEDERATION_HEARTBEAT_KEY", hide_env_values = true)]
+    pub heartbeat_key: Option<String>,
     /// Mean time between beats (±10 % jitter).
     #[arg(long, default_value = "30s", value_parser = duration_arg)]
     pub interval: Duration,
@@ -78,7 +82,12 @@ impl HeartbeatArgs {
     /// Where the beats go: `--server` (HTTP), else `--nats-url` / NATS_URL.
     pub async fn sink(&self) -> anyhow::Result<(Sink, String)> {
         if let Some(server) = &self.server {
-            let target = HttpTarget::new(server.clone()).api_key(self.api_key.clone());
+            let key = self
+                .heartbeat_key
+                .clone()
+                .filter(|k| !k.is_empty())
+                .or_else(|| self.api_key.clone());
+            let target = HttpTarget::new(server.clone()).api_key(key);
             return Ok((Sink::http(target)?, server.clone()));
         }
         let Some(url) = &self.nats.url else {

@@ -9,6 +9,7 @@
 //! - [`fleet`]: fleet operations (per-project heartbeat intervals, maintenance, expiry,
 //!   the declarative catalog, bulk registration);
 //! - [`frozen`]: PostgreSQL frozen (SIGSTOP) while heartbeats flow;
+//! - [`heartbeat_keys`]: per-project heartbeat keys guarding HTTP heartbeats;
 //! - [`heartbeats`]: heartbeats over NATS against a real nats-server;
 //! - [`http_limits`]: pipelining floods, stalled bodies, errors of the HTTP layer;
 //! - [`logs`]: `LOG_FORMAT=json` on the real binary (run as a process, so no logger is
@@ -35,6 +36,7 @@ mod deploy;
 mod events;
 mod fleet;
 mod frozen;
+mod heartbeat_keys;
 mod heartbeats;
 mod helpers;
 mod http_limits;

@@ -826,3 +826,93 @@ async fn without_nats_a_second_replica_refuses_to_start_and_a_restarted_one_does
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heartbeat_key_set_on_one_replica_is_enforced_on_the_other() {
+    let db = federation_testkit::postgres_database().unwrap();
+    let nats_server = federation_testkit::NatsServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut replicas = Vec::new();
+    for name in ["keys-a", "keys-b"] {
+        let r = Replica::start(name, &db.url, &nats_server.url(), dir.path(), &[]);
+        eventually(Duration::from_secs(60), || async {
+            match r.ready().await["replica"]["role"].as_str() {
+                Some(_) => Ok(()),
+                None => Err(format!("{} not up yet:\n{}", r.name, r.logs())),
+            }
+        })
+        .await;
+        replicas.push(r);
+    }
+    let [a, b] = replicas.as_slice() else {
+        unreachable!()
+    };
+    a.register("keyed").await;
+    // No API keys here (open mode): anyone may make the key, as any other write.
+    let made = a
+        .http
+        .post(a.url("/api/fed/projects/keyed/heartbeat-key"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status().as_u16(), 201);
+    let key = made.json::<Value>().await.unwrap()["heartbeat_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let beat = |r: &Replica, key: Option<&str>| {
+        let mut req = r
+            .http
+            .post(r.url("/api/fed/projects/keyed/heartbeat"))
+            .json(&json!({ "project_slug": "keyed" }));
+        if let Some(key) = key {
+            req = req.header("X-API-Key", key);
+        }
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    // The other replica follows the change from the log.
+    eventually(Duration::from_secs(5), || async {
+        match beat(b, None).await {
+            401 => Ok(()),
+            other => Err(format!("still {other}")),
+        }
+    })
+    .await;
+    assert_eq!(beat(b, Some("fhk_wrong")).await, 403);
+    assert_eq!(beat(b, Some(&key)).await, 202);
+    for r in [a, b] {
+        eventually(Duration::from_secs(5), || async {
+            match r.status_of("keyed").await.as_str() {
+                "online" => Ok(()),
+                other => Err(format!("{}: {other}", r.name)),
+            }
+        })
+        .await;
+    }
+    let (_, shown) = b.get("/api/fed/projects/keyed").await.unwrap();
+    assert_eq!(shown["heartbeat_key"], true, "{shown}");
+    assert!(!shown.to_string().contains(&key[4..]));
+    // Removed on the second, open again on the first.
+    let removed = b
+        .http
+        .delete(b.url("/api/fed/projects/keyed/heartbeat-key"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status().as_u16(), 204);
+    eventually(Duration::from_secs(5), || async {
+        match beat(a, None).await {
+            202 => Ok(()),
+            other => Err(format!("still {other}")),
+        }
+    })
+    .await;
+    for r in [a, b] {
+        assert!(
+            !r.logs().contains(&key[4..]),
+            "{} logged the key:\n{}",
+            r.name,
+            r.logs()
+        );
+    }
+}

@@ -1,0 +1,1 @@
+ALTER TABLE projects DROP COLUMN heartbeat_key_sha256;
