@@ -31,6 +31,8 @@ fn config(url: &str) -> NatsConfig {
         token: None,
         creds: None,
         nkey: None,
+        tls_ca_file: None,
+        tls_client: None,
         presence_subject: "hub.presence".into(),
         events_subject: "hub.federation.status".into(),
         canary_interval: Duration::from_millis(200),
