@@ -21,6 +21,11 @@ pub struct NatsAuth {
     pub creds: Option<PathBuf>,
     /// An NKey seed (`NATS_NKEY`).
     pub nkey: Option<String>,
+    /// CA certificates (PEM) the server's certificate must chain to; setting it
+    /// requires TLS (`NATS_TLS_CA_FILE`).
+    pub tls_ca_file: Option<PathBuf>,
+    /// A client certificate and its key, PEM (`NATS_TLS_CERT_FILE`, `NATS_TLS_KEY_FILE`).
+    pub tls_client: Option<(PathBuf, PathBuf)>,
 }
 
 impl NatsAuth {
@@ -51,13 +56,39 @@ impl NatsAuth {
         if url.starts_with("tls://") {
             options = options.require_tls(true);
         }
+        if let Some(ca) = &self.tls_ca_file {
+            check_pem(ca, "NATS_TLS_CA_FILE", "CERTIFICATE")?;
+            options = options.add_root_certificates(ca.clone()).require_tls(true);
+        }
+        if let Some((cert, key)) = &self.tls_client {
+            check_pem(cert, "NATS_TLS_CERT_FILE", "CERTIFICATE")?;
+            check_pem(key, "NATS_TLS_KEY_FILE", "PRIVATE KEY")?;
+            options = options.add_client_certificate(cert.clone(), key.clone());
+        }
         Ok(options)
     }
 }
 
+/// Fails, naming the setting and the file, unless `path` is readable PEM holding a
+/// `-----BEGIN …{label}-----` block (async-nats reads it only when it connects, and then
+/// retries without saying why).
+fn check_pem(path: &std::path::Path, setting: &str, label: &str) -> Result<(), HeartbeatError> {
+    let failed = |why: String| {
+        HeartbeatError::Connect(format!("cannot use {setting} {}: {why}", path.display()))
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
+    let found = text
+        .lines()
+        .any(|l| l.starts_with("-----BEGIN ") && l.trim_end().ends_with(&format!("{label}-----")));
+    if !found {
+        return Err(failed(format!("no PEM {label} in it")));
+    }
+    Ok(())
+}
+
 /// An async-nats client for heartbeats: it retries the first connect and reconnects
-/// without limit, so it returns at once even while NATS is down. `tls://` URLs require
-/// TLS.
+/// without limit, so it returns at once even while NATS is down. `tls://` URLs, and a
+/// CA file, require TLS.
 pub async fn connect_nats(
     url: &str,
     auth: &NatsAuth,

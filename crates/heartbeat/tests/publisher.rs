@@ -204,3 +204,71 @@ async fn send_once_flushes_to_the_server() {
     assert_eq!(json["status"], "degraded");
     assert_eq!(json["reasons"][0], "maintenance");
 }
+
+/// NATS over TLS: a nats-server with a `tls` block (TLS required) and a certificate for
+/// `localhost` and `127.0.0.1` signed by a CA made in the test.
+mod tls {
+    use super::*;
+    use federation_testkit::TestPki;
+
+    fn tls_server(pki: &TestPki) -> NatsServer {
+        NatsServer::start_with_config(&format!(
+            "tls {{\n  cert_file: {:?}\n  key_file: {:?}\n}}\n",
+            pki.loopback.cert_file, pki.loopback.key_file
+        ))
+        .unwrap()
+    }
+
+    fn auth(ca: &std::path::Path) -> NatsAuth {
+        NatsAuth {
+            tls_ca_file: Some(ca.to_owned()),
+            ..NatsAuth::default()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn beats_arrive_over_tls_with_the_right_ca() {
+        let pki = TestPki::new().unwrap();
+        let server = tls_server(&pki);
+        let url = format!("tls://127.0.0.1:{}", server.port());
+        let auth = auth(&pki.ca_file);
+        let watcher = auth
+            .connect_options(&url)
+            .await
+            .unwrap()
+            .connect(&url)
+            .await
+            .unwrap();
+        let mut sub = watcher.subscribe("hub.presence.tls-test").await.unwrap();
+        watcher.flush().await.unwrap();
+        let client = connect_nats(&url, &auth).await.unwrap();
+        let publisher = Publisher::nats(config("tls-test", Duration::from_secs(3600)), client);
+        assert_eq!(next_json(&mut sub).await["project_slug"], "tls-test");
+        assert_eq!(publisher.stop().await.failed, 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wrong_ca_is_refused_with_a_clear_error() {
+        let pki = TestPki::new().unwrap();
+        let server = tls_server(&pki);
+        let url = format!("tls://127.0.0.1:{}", server.port());
+        let err = auth(&pki.other_ca_file)
+            .connect_options(&url)
+            .await
+            .unwrap()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(&url)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("UnknownIssuer"), "{err}");
+        // A CA file that is not there is named before anything connects.
+        let missing = pki.dir().join("missing.pem");
+        let err = connect_nats(&url, &auth(&missing))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("NATS_TLS_CA_FILE"), "{err}");
+        assert!(err.contains(&missing.display().to_string()), "{err}");
+    }
+}

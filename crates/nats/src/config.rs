@@ -14,6 +14,12 @@ pub struct NatsConfig {
     pub token: Option<String>,
     pub creds: Option<PathBuf>,
     pub nkey: Option<String>,
+    /// CA certificates (PEM) the server's certificate must chain to; setting it
+    /// requires TLS (`NATS_TLS_CA_FILE`).
+    pub tls_ca_file: Option<PathBuf>,
+    /// A client certificate and its key (PEM), for servers that verify clients
+    /// (`NATS_TLS_CERT_FILE`, `NATS_TLS_KEY_FILE`; both or neither).
+    pub tls_client: Option<(PathBuf, PathBuf)>,
     pub presence_subject: String,
     pub events_subject: String,
     pub canary_interval: Duration,
@@ -28,6 +34,8 @@ impl std::fmt::Debug for NatsConfig {
             .field("token", &masked(&self.token))
             .field("creds", &self.creds)
             .field("nkey", &masked(&self.nkey))
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_client", &self.tls_client)
             .field("presence_subject", &self.presence_subject)
             .field("events_subject", &self.events_subject)
             .field("canary_interval", &self.canary_interval)
@@ -43,6 +51,12 @@ pub enum NatsError {
         path: String,
         #[source]
         source: std::io::Error,
+    },
+    #[error("cannot use {setting} {path}: {message}")]
+    TlsFile {
+        setting: &'static str,
+        path: String,
+        message: String,
     },
     #[error("cannot set up the NATS client: {0}")]
     Connect(String),
@@ -80,7 +94,35 @@ pub(crate) async fn auth_options(config: &NatsConfig) -> Result<ConnectOptions, 
     if config.url.starts_with("tls://") {
         options = options.require_tls(true);
     }
+    if let Some(ca) = &config.tls_ca_file {
+        check_pem(ca, "NATS_TLS_CA_FILE", "CERTIFICATE")?;
+        options = options.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    if let Some((cert, key)) = &config.tls_client {
+        check_pem(cert, "NATS_TLS_CERT_FILE", "CERTIFICATE")?;
+        check_pem(key, "NATS_TLS_KEY_FILE", "PRIVATE KEY")?;
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
     Ok(options)
+}
+
+/// Fails, naming the setting and the file, unless `path` is readable PEM holding a
+/// `-----BEGIN …{label}-----` block (async-nats reads it only when it connects, and then
+/// retries without saying why).
+fn check_pem(path: &std::path::Path, setting: &'static str, label: &str) -> Result<(), NatsError> {
+    let failed = |message: String| NatsError::TlsFile {
+        setting,
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
+    let found = text
+        .lines()
+        .any(|l| l.starts_with("-----BEGIN ") && l.trim_end().ends_with(&format!("{label}-----")));
+    if !found {
+        return Err(failed(format!("no PEM {label} in it")));
+    }
+    Ok(())
 }
 
 /// The URL with any user, password or token in it masked, for logs.
@@ -124,6 +166,8 @@ mod tests {
             token: Some("tok-secret".into()),
             creds: None,
             nkey: Some("SUAseed".into()),
+            tls_ca_file: None,
+            tls_client: None,
             presence_subject: "hub.presence".into(),
             events_subject: "hub.federation.status".into(),
             canary_interval: Duration::from_secs(5),
@@ -147,6 +191,8 @@ mod tests {
             token: None,
             creds: Some("/nonexistent/fed.creds".into()),
             nkey: None,
+            tls_ca_file: None,
+            tls_client: None,
             presence_subject: "hub.presence".into(),
             events_subject: "hub.federation.status".into(),
             canary_interval: Duration::from_secs(5),

@@ -31,6 +31,8 @@ fn config(url: &str) -> NatsConfig {
         token: None,
         creds: None,
         nkey: None,
+        tls_ca_file: None,
+        tls_client: None,
         presence_subject: "hub.presence".into(),
         events_subject: "hub.federation.status".into(),
         canary_interval: Duration::from_millis(200),
@@ -663,4 +665,79 @@ async fn the_adapter_starts_while_nats_is_down_and_connects_once_it_is_up() {
     let mut raw = RawClient::connect(server.port()).await;
     beat_until_heard(&mut raw, &federation, Duration::from_secs(10)).await;
     bus.shutdown().await;
+}
+
+/// The adapter over TLS: a nats-server with a `tls` block, a certificate for
+/// `localhost` and `127.0.0.1` signed by a CA made in the test.
+mod tls {
+    use super::*;
+    use federation_testkit::TestPki;
+
+    fn tls_server(pki: &TestPki) -> NatsServer {
+        NatsServer::start_with_config(&format!(
+            "tls {{\n  cert_file: {:?}\n  key_file: {:?}\n}}\n",
+            pki.loopback.cert_file, pki.loopback.key_file
+        ))
+        .unwrap()
+    }
+
+    fn tls_config(server: &NatsServer, ca: &std::path::Path) -> NatsConfig {
+        NatsConfig {
+            tls_ca_file: Some(ca.to_owned()),
+            ..config(&format!("tls://127.0.0.1:{}", server.port()))
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_link_comes_up_over_tls_with_the_right_ca_and_hears_heartbeats() {
+        let pki = TestPki::new().unwrap();
+        let server = tls_server(&pki);
+        let config = tls_config(&server, &pki.ca_file);
+        let url = config.url.clone();
+        let (bus, federation) = adapter_with(config).await;
+        eventually(Duration::from_secs(10), "link up over TLS", || {
+            bus.is_connected()
+        })
+        .await;
+        let project = async_nats::ConnectOptions::new()
+            .add_root_certificates(pki.ca_file.clone())
+            .connect(&url)
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while accepted(&federation) == 0 {
+            assert!(Instant::now() < deadline, "no heartbeat heard over TLS");
+            project
+                .publish(format!("hub.presence.{SLUG}"), heartbeat().into())
+                .await
+                .unwrap();
+            project.flush().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bus.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wrong_ca_keeps_the_link_down_and_a_missing_one_is_refused_at_once() {
+        let pki = TestPki::new().unwrap();
+        let server = tls_server(&pki);
+        let (bus, _federation) = adapter_with(tls_config(&server, &pki.other_ca_file)).await;
+        let until = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < until {
+            assert!(
+                !bus.is_connected(),
+                "connected to a server no trusted CA vouches for"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        bus.shutdown().await;
+        let missing = pki.dir().join("missing.pem");
+        let err = NatsBus::connect(tls_config(&server, &missing))
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("NATS_TLS_CA_FILE"), "{err}");
+        assert!(err.contains(&missing.display().to_string()), "{err}");
+    }
 }

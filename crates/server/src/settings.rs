@@ -35,6 +35,9 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("NATS_TOKEN", "nats.token"),
     ("NATS_CREDS", "nats.creds"),
     ("NATS_NKEY", "nats.nkey"),
+    ("NATS_TLS_CA_FILE", "nats.tls_ca_file"),
+    ("NATS_TLS_CERT_FILE", "nats.tls_cert_file"),
+    ("NATS_TLS_KEY_FILE", "nats.tls_key_file"),
     ("FEDERATION_PRESENCE_SUBJECT", "nats.presence_subject"),
     ("FEDERATION_EVENTS_SUBJECT", "nats.events_subject"),
     ("FEDERATION_CANARY_INTERVAL", "nats.canary_interval"),
@@ -141,6 +144,9 @@ struct RawNats {
     token: String,
     creds: String,
     nkey: String,
+    tls_ca_file: String,
+    tls_cert_file: String,
+    tls_key_file: String,
     presence_subject: String,
     events_subject: String,
     canary_interval: String,
@@ -369,6 +375,26 @@ impl Settings {
                     token: non_empty(&raw.nats.token),
                     creds: non_empty(&raw.nats.creds).map(PathBuf::from),
                     nkey: non_empty(&raw.nats.nkey),
+                    tls_ca_file: non_empty(&raw.nats.tls_ca_file).map(PathBuf::from),
+                    tls_client: match (
+                        non_empty(&raw.nats.tls_cert_file),
+                        non_empty(&raw.nats.tls_key_file),
+                    ) {
+                        (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
+                        (None, None) => None,
+                        (Some(_), None) => {
+                            return Err(invalid(
+                                "nats.tls_key_file",
+                                "is needed with NATS_TLS_CERT_FILE",
+                            ))
+                        }
+                        (None, Some(_)) => {
+                            return Err(invalid(
+                                "nats.tls_cert_file",
+                                "is needed with NATS_TLS_KEY_FILE",
+                            ))
+                        }
+                    },
                     presence_subject: subject(&raw.nats.presence_subject, "nats.presence_subject")?,
                     events_subject: subject(&raw.nats.events_subject, "nats.events_subject")?,
                     canary_interval: positive(
@@ -848,6 +874,33 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("NATS_URL"), "{err}");
+    }
+
+    #[test]
+    fn nats_tls_files_are_read_and_a_half_client_pair_is_refused() {
+        let s = load(&[
+            ("NATS_URL", "tls://nats.example:4222"),
+            ("NATS_TLS_CA_FILE", "/etc/fed/ca.pem"),
+            ("NATS_TLS_CERT_FILE", "/etc/fed/client.pem"),
+            ("NATS_TLS_KEY_FILE", "/etc/fed/client.key"),
+        ])
+        .unwrap();
+        let nats = s.nats.unwrap();
+        assert_eq!(nats.tls_ca_file, Some(PathBuf::from("/etc/fed/ca.pem")));
+        assert_eq!(
+            nats.tls_client,
+            Some((
+                PathBuf::from("/etc/fed/client.pem"),
+                PathBuf::from("/etc/fed/client.key")
+            ))
+        );
+        let err = load(&[
+            ("NATS_URL", "tls://nats.example:4222"),
+            ("NATS_TLS_CERT_FILE", "/etc/fed/client.pem"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("NATS_TLS_KEY_FILE"), "{err}");
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod error;
 mod log;
 pub mod original;
 mod pg;
+mod pgconn;
 mod reads;
 mod repo;
 mod rows;
@@ -37,4 +38,4 @@ pub use crate::log::CHANGES_CHANNEL;
 pub use crate::store::{
     ChangeNotifications, Store, StoreOptions, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS,
 };
-pub use crate::url::DatabaseUrl;
+pub use crate::url::{DatabaseUrl, PgTls, PostgresUrl, RootCerts, SslMode, Verify};

@@ -394,14 +394,14 @@ pub async fn import(
         ));
     };
     let source_url = crate::DatabaseUrl::parse(source)?;
-    let crate::DatabaseUrl::Postgres(source_raw) = &source_url else {
+    let crate::DatabaseUrl::Postgres(source_pg) = &source_url else {
         return Err(StoreError::InvalidUrl(
             "--from must name the original's PostgreSQL database".into(),
         ));
     };
-    let mut src = AsyncPgConnection::establish(source_raw)
-        .await
-        .map_err(|e| StoreError::Connect(e.to_string()))?;
+    let mut src = crate::pgconn::PgConnector::new(source_pg)?
+        .open(target.connect_timeout)
+        .await?;
     if !is_original(&mut src).await? {
         return Err(StoreError::Migration(format!(
             "{} is not a database of the original service (no alembic_version and projects)",

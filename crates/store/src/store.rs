@@ -15,6 +15,7 @@ use diesel_async::{
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::error::StoreError;
+use crate::pgconn::PgConnector;
 use crate::totals::Totals;
 use crate::url::DatabaseUrl;
 
@@ -106,8 +107,10 @@ pub struct Store {
     url: Arc<DatabaseUrl>,
     /// How long to wait for a pooled connection.
     pub(crate) timeout: Duration,
+    /// Opens PostgreSQL connections outside the pool (migrations, the listener).
+    pg: Option<Arc<PgConnector>>,
     /// How long to wait for a new connection to open.
-    connect_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
     /// How long an operation may take once it holds a connection.
     pub(crate) statement_timeout: Duration,
     /// Recent list totals (see [`crate::totals`]).
@@ -129,18 +132,24 @@ impl Store {
     pub async fn connect(url: &DatabaseUrl, opts: StoreOptions) -> Result<Store, StoreError> {
         let max = opts.max_connections.max(1);
         let (connect_timeout, statement_timeout) = (opts.connect_timeout, opts.statement_timeout);
+        let mut pg = None;
         let backend = match url {
             DatabaseUrl::Postgres(u) => {
+                let connector = Arc::new(PgConnector::new(u)?);
+                pg = Some(connector.clone());
                 let mut config = ManagerConfig::<AsyncPgConnection>::default();
                 config.recycling_method = RecyclingMethod::Verified;
-                config.custom_setup = Box::new(move |url| {
+                config.custom_setup = Box::new(move |_url| {
                     Box::pin(establish_postgres(
-                        url.to_owned(),
+                        connector.clone(),
                         connect_timeout,
                         statement_timeout,
                     ))
                 });
-                let manager = AsyncDieselConnectionManager::new_with_config(u.clone(), config);
+                let manager = AsyncDieselConnectionManager::new_with_config(
+                    u.driver_url().to_owned(),
+                    config,
+                );
                 let pool = Pool::builder(manager)
                     .max_size(max)
                     .build()
@@ -174,6 +183,7 @@ impl Store {
         let store = Store {
             backend,
             url: Arc::new(url.clone()),
+            pg,
             timeout: opts.pool_timeout,
             connect_timeout,
             statement_timeout,
@@ -233,14 +243,10 @@ impl Store {
     ) -> Result<(Option<crate::original::Conversion>, Vec<String>), StoreError> {
         match &self.backend {
             Backend::Postgres(_) => {
-                let DatabaseUrl::Postgres(url) = self.url.as_ref() else {
+                let Some(pg) = &self.pg else {
                     return Err(StoreError::Migration("backend and url disagree".into()));
                 };
-                let mut conn =
-                    tokio::time::timeout(self.connect_timeout, AsyncPgConnection::establish(url))
-                        .await
-                        .map_err(|_| StoreError::Timeout(self.connect_timeout))?
-                        .map_err(|e| StoreError::Connect(e.to_string()))?;
+                let mut conn = pg.open(self.connect_timeout).await?;
                 if apply {
                     diesel_async::RunQueryDsl::execute(
                         diesel::sql_query("SELECT pg_advisory_lock($1)")
@@ -362,14 +368,19 @@ fn postgres_session(statement_timeout: Duration) -> String {
 }
 
 /// Opens a pooled PostgreSQL connection: at most `connect_timeout` for the connection
-/// and its session set-up together.
+/// (TCP, TLS, authentication) and its session set-up together.
 async fn establish_postgres(
-    url: String,
+    connector: Arc<PgConnector>,
     connect_timeout: Duration,
     statement_timeout: Duration,
 ) -> diesel::ConnectionResult<AsyncPgConnection> {
     let open = async {
-        let mut conn = AsyncPgConnection::establish(&url).await?;
+        let mut conn = connector.open(connect_timeout).await.map_err(|e| {
+            diesel::ConnectionError::BadConnection(match e {
+                StoreError::Connect(why) => why,
+                other => other.to_string(),
+            })
+        })?;
         conn.batch_execute(&postgres_session(statement_timeout))
             .await
             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
@@ -451,14 +462,10 @@ impl Store {
     /// A listener for changes appended by any replica; `None` on SQLite (one process
     /// writes and reads, and it catches up after its own writes).
     pub async fn listen(&self) -> Result<Option<ChangeNotifications>, StoreError> {
-        let DatabaseUrl::Postgres(url) = self.url.as_ref() else {
+        let Some(pg) = &self.pg else {
             return Ok(None);
         };
-        let connect = AsyncPgConnection::establish(url);
-        let mut conn = match tokio::time::timeout(self.connect_timeout, connect).await {
-            Err(_) => return Err(StoreError::Timeout(self.connect_timeout)),
-            Ok(r) => r.map_err(|e| StoreError::Connect(e.to_string()))?,
-        };
+        let mut conn = pg.open(self.connect_timeout).await?;
         conn.batch_execute(&format!("LISTEN {}", crate::log::CHANGES_CHANNEL))
             .await?;
         Ok(Some(ChangeNotifications { conn }))

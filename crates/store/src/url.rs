@@ -12,8 +12,8 @@ const ACCEPTED: &str = "expected postgres://USER:PASSWORD@HOST:PORT/DB (also pos
 /// A parsed `DATABASE_URL`: the backend and where it lives.
 #[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
-    /// A PostgreSQL server; the URL is normalised to the `postgres://` scheme.
-    Postgres(String),
+    /// A PostgreSQL server, with its TLS settings.
+    Postgres(PostgresUrl),
     /// An embedded SQLite database file.
     Sqlite(PathBuf),
 }
@@ -46,7 +46,7 @@ impl DatabaseUrl {
                         "the PostgreSQL URL names no host; {ACCEPTED}"
                     )));
                 }
-                return Ok(DatabaseUrl::Postgres(normalised));
+                return PostgresUrl::parse(normalised).map(DatabaseUrl::Postgres);
             }
         }
         let path = if lower.starts_with("sqlite://") {
@@ -80,7 +80,7 @@ impl DatabaseUrl {
     pub fn redacted(&self) -> String {
         match self {
             DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-            DatabaseUrl::Postgres(raw) => federation_domain::redact::url(raw),
+            DatabaseUrl::Postgres(pg) => federation_domain::redact::url(&pg.url),
         }
     }
 
@@ -90,6 +90,165 @@ impl DatabaseUrl {
             DatabaseUrl::Postgres(_) => "postgres",
             DatabaseUrl::Sqlite(_) => "sqlite",
         }
+    }
+}
+
+/// How a PostgreSQL connection uses TLS: libpq's `sslmode` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SslMode {
+    /// Never encrypt.
+    Disable,
+    /// Encrypt when the server offers it, without checking its certificate (the default).
+    Prefer,
+    /// Always encrypt; check the certificate's chain only when `sslrootcert` is given.
+    Require,
+    /// Always encrypt; the certificate must chain to a trusted CA (any host name).
+    VerifyCa,
+    /// Always encrypt; the certificate must chain to a trusted CA and name the host.
+    VerifyFull,
+}
+
+const SSL_MODES: &str = "disable, prefer, require, verify-ca or verify-full";
+
+impl SslMode {
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "disable" => SslMode::Disable,
+            "prefer" => SslMode::Prefer,
+            "require" => SslMode::Require,
+            "verify-ca" => SslMode::VerifyCa,
+            "verify-full" => SslMode::VerifyFull,
+            other => {
+                return Err(StoreError::InvalidUrl(format!(
+                    "sslmode={other:?} is not supported; use {SSL_MODES}"
+                )))
+            }
+        })
+    }
+}
+
+/// Which CA certificates a verifying connection trusts (`sslrootcert`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RootCerts {
+    /// The operating system's trust store (`sslrootcert=system`, or no `sslrootcert`).
+    System,
+    /// The certificates in this PEM file.
+    File(PathBuf),
+}
+
+/// What a PostgreSQL connection checks of the server's certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verify {
+    /// Nothing: the session is encrypted, the server is not authenticated.
+    Nothing,
+    /// That the certificate chains to one of these CAs, whatever name it carries.
+    Chain(RootCerts),
+    /// That it chains to one of these CAs and names the host connected to.
+    ChainAndName(RootCerts),
+}
+
+/// The TLS part of a PostgreSQL URL (`sslmode`, `sslrootcert`), as libpq reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PgTls {
+    /// The `sslmode` given, or `prefer`.
+    pub mode: SslMode,
+    /// `sslrootcert`, when given.
+    pub root_cert: Option<RootCerts>,
+}
+
+impl PgTls {
+    /// What to check of the server's certificate. As in libpq, `require` with an explicit
+    /// `sslrootcert` checks the chain like `verify-ca`; `verify-*` without one trusts the
+    /// system's CAs.
+    pub fn verify(&self) -> Verify {
+        let roots = || self.root_cert.clone().unwrap_or(RootCerts::System);
+        match (self.mode, &self.root_cert) {
+            (SslMode::Disable | SslMode::Prefer, _) | (SslMode::Require, None) => Verify::Nothing,
+            (SslMode::Require, Some(r)) => Verify::Chain(r.clone()),
+            (SslMode::VerifyCa, _) => Verify::Chain(roots()),
+            (SslMode::VerifyFull, _) => Verify::ChainAndName(roots()),
+        }
+    }
+}
+
+/// A PostgreSQL `DATABASE_URL`: as given (normalised to `postgres://`), the TLS settings
+/// read from its query, and the URL without them for the driver (which knows only
+/// `sslmode=disable|prefer|require` and no `sslrootcert`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresUrl {
+    url: String,
+    driver_url: String,
+    tls: PgTls,
+}
+
+impl PostgresUrl {
+    fn parse(url: String) -> Result<Self, StoreError> {
+        let (base, query) = match url.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (url.as_str(), None),
+        };
+        let mut tls = PgTls {
+            mode: SslMode::Prefer,
+            root_cert: None,
+        };
+        let mut kept = Vec::new();
+        for pair in query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+            match key {
+                "sslmode" => tls.mode = SslMode::parse(&value)?,
+                "sslrootcert" if value.is_empty() => {
+                    return Err(StoreError::InvalidUrl(
+                        "sslrootcert is empty; name a PEM file of CA certificates, or `system`"
+                            .to_owned(),
+                    ))
+                }
+                "sslrootcert" if value == "system" => tls.root_cert = Some(RootCerts::System),
+                "sslrootcert" => {
+                    tls.root_cert = Some(RootCerts::File(PathBuf::from(value.into_owned())));
+                }
+                _ => kept.push(pair),
+            }
+        }
+        let driver_url = if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        Ok(PostgresUrl {
+            url,
+            driver_url,
+            tls,
+        })
+    }
+
+    /// The URL as given (scheme normalised to `postgres://`), secrets included.
+    pub fn as_str(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL without `sslmode` and `sslrootcert`, for the driver (secrets included).
+    pub fn driver_url(&self) -> &str {
+        &self.driver_url
+    }
+
+    /// The TLS settings.
+    pub fn tls(&self) -> &PgTls {
+        &self.tls
+    }
+}
+
+/// Shows the redacted URL and the TLS settings.
+impl fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresUrl")
+            .field("url", &federation_domain::redact::url(&self.url))
+            .field("tls", &self.tls)
+            .finish()
     }
 }
 
@@ -141,9 +300,13 @@ mod tests {
             "postgresql+asyncpg://u:p@localhost:5432/fed",
             "  POSTGRESQL+ASYNCPG://u:p@localhost:5432/fed ",
         ] {
+            let DatabaseUrl::Postgres(pg) = DatabaseUrl::parse(raw).unwrap() else {
+                panic!("{raw}: not PostgreSQL");
+            };
+            assert_eq!(pg.as_str(), "postgres://u:p@localhost:5432/fed", "{raw}");
             assert_eq!(
-                DatabaseUrl::parse(raw).unwrap(),
-                DatabaseUrl::Postgres("postgres://u:p@localhost:5432/fed".into()),
+                pg.driver_url(),
+                "postgres://u:p@localhost:5432/fed",
                 "{raw}"
             );
         }
@@ -189,6 +352,125 @@ mod tests {
                 assert!(err.to_string().contains("sqlite://PATH"), "{raw}: {err}");
             }
         }
+    }
+
+    fn pg(raw: &str) -> PostgresUrl {
+        match DatabaseUrl::parse(raw).unwrap() {
+            DatabaseUrl::Postgres(pg) => pg,
+            DatabaseUrl::Sqlite(_) => panic!("{raw}: not PostgreSQL"),
+        }
+    }
+
+    #[test]
+    fn sslmode_defaults_to_prefer_without_checks() {
+        let u = pg("postgres://u:p@db/fed");
+        assert_eq!(u.tls().mode, SslMode::Prefer);
+        assert_eq!(u.tls().root_cert, None);
+        assert_eq!(u.tls().verify(), Verify::Nothing);
+    }
+
+    #[test]
+    fn every_sslmode_and_what_it_checks() {
+        let ca = || RootCerts::File(PathBuf::from("/etc/ca.pem"));
+        let cases = [
+            ("disable", "", SslMode::Disable, Verify::Nothing),
+            ("prefer", "", SslMode::Prefer, Verify::Nothing),
+            (
+                "prefer",
+                "&sslrootcert=/etc/ca.pem",
+                SslMode::Prefer,
+                Verify::Nothing,
+            ),
+            ("require", "", SslMode::Require, Verify::Nothing),
+            // libpq: require with an explicit CA behaves as verify-ca.
+            (
+                "require",
+                "&sslrootcert=/etc/ca.pem",
+                SslMode::Require,
+                Verify::Chain(ca()),
+            ),
+            (
+                "verify-ca",
+                "",
+                SslMode::VerifyCa,
+                Verify::Chain(RootCerts::System),
+            ),
+            (
+                "verify-ca",
+                "&sslrootcert=/etc/ca.pem",
+                SslMode::VerifyCa,
+                Verify::Chain(ca()),
+            ),
+            (
+                "verify-full",
+                "",
+                SslMode::VerifyFull,
+                Verify::ChainAndName(RootCerts::System),
+            ),
+            (
+                "verify-full",
+                "&sslrootcert=system",
+                SslMode::VerifyFull,
+                Verify::ChainAndName(RootCerts::System),
+            ),
+            (
+                "verify-full",
+                "&sslrootcert=%2Fetc%2Fca.pem",
+                SslMode::VerifyFull,
+                Verify::ChainAndName(ca()),
+            ),
+        ];
+        for (mode, extra, want_mode, want_verify) in cases {
+            let raw = format!("postgresql://u:p@db:5432/fed?sslmode={mode}{extra}");
+            let u = pg(&raw);
+            assert_eq!(u.tls().mode, want_mode, "{raw}");
+            assert_eq!(u.tls().verify(), want_verify, "{raw}");
+            // The driver never sees the TLS parameters; the rest of the URL is kept.
+            assert_eq!(u.driver_url(), "postgres://u:p@db:5432/fed", "{raw}");
+        }
+    }
+
+    #[test]
+    fn other_query_parameters_reach_the_driver_unchanged() {
+        let u = pg("postgres://u@db/fed?application_name=a%20b&sslmode=require&connect_timeout=3");
+        assert_eq!(
+            u.driver_url(),
+            "postgres://u@db/fed?application_name=a%20b&connect_timeout=3"
+        );
+        assert_eq!(u.tls().mode, SslMode::Require);
+    }
+
+    #[test]
+    fn a_bad_sslmode_names_the_accepted_ones() {
+        for raw in [
+            "postgres://u@db/fed?sslmode=allow",
+            "postgres://u@db/fed?sslmode=VERIFY-FULL",
+            "postgres://u@db/fed?sslmode=",
+            "postgres://u@db/fed?sslrootcert=",
+        ] {
+            let err = DatabaseUrl::parse(raw).unwrap_err();
+            assert!(matches!(err, StoreError::InvalidUrl(_)), "{raw}: {err}");
+            let text = err.to_string();
+            assert!(
+                text.contains("verify-full") || text.contains("sslrootcert is empty"),
+                "{raw}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn redaction_keeps_the_tls_parameters_and_hides_the_password() {
+        let u = DatabaseUrl::parse(
+            "postgres://fed:s3cret@db/fed?sslmode=verify-full&sslrootcert=/etc/ca.pem",
+        )
+        .unwrap();
+        let shown = u.redacted();
+        assert!(
+            shown.starts_with("postgres://fed:***@db/fed?sslmode=verify-full&sslrootcert="),
+            "{shown}"
+        );
+        assert!(shown.contains("ca.pem"), "{shown}");
+        assert!(!format!("{u:?}").contains("s3cret"));
     }
 
     #[test]

@@ -76,7 +76,7 @@ async fn count_rows(url: &DatabaseUrl, table: &str) -> i64 {
     match url {
         DatabaseUrl::Postgres(u) => {
             use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-            let mut c = AsyncPgConnection::establish(u).await.unwrap();
+            let mut c = AsyncPgConnection::establish(u.as_str()).await.unwrap();
             diesel::sql_query(sql)
                 .get_result::<N>(&mut c)
                 .await

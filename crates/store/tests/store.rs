@@ -399,3 +399,151 @@ async fn write_presence_100k() {
         );
     }
 }
+
+/// TLS to PostgreSQL, against one cluster that serves TLS only (`hostssl`), with a
+/// certificate for `localhost` signed by a CA made in the test.
+mod tls {
+    use super::*;
+    use federation_testkit::{psql_query, shared_tls_cluster, TestPki};
+
+    /// A fresh database on the TLS cluster; returns its URL through `host` (query added
+    /// by the caller) and the cluster's certificates.
+    fn database(host: &str) -> (String, &'static TestPki) {
+        let cluster = shared_tls_cluster().unwrap();
+        let name = format!(
+            "tls_{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        cluster.create_database(&name).unwrap();
+        let url = format!(
+            "postgres://postgres:pw-s3cret@{host}:{}/{name}",
+            cluster.port()
+        );
+        (url, cluster.pki().unwrap())
+    }
+
+    async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect(&DatabaseUrl::parse(url).unwrap(), opts(10_000)).await
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn verify_full_with_the_right_ca_connects_migrates_and_listens() {
+        let (url, pki) = database("localhost");
+        let url = format!(
+            "{url}?sslmode=verify-full&sslrootcert={}",
+            pki.ca_file.display()
+        );
+        let store = connect(&url).await.unwrap();
+        migrate_twice(&store).await;
+        store.upsert(&reg("over-tls")).await.unwrap();
+        let slug = Slug::parse("over-tls").unwrap();
+        assert_eq!(store.get(&slug).await.unwrap().unwrap().slug, slug);
+        // The listener's own connection is encrypted too, and still hears NOTIFY.
+        let mut changes = store.listen().await.unwrap().unwrap();
+        let plain = url.split('?').next().unwrap().to_owned();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            psql_query(
+                &format!("{plain}?sslmode=require"),
+                &format!("NOTIFY {}", federation_store::CHANGES_CHANNEL),
+            )
+            .unwrap();
+            match tokio::time::timeout(Duration::from_millis(500), changes.next()).await {
+                Ok(r) => {
+                    r.unwrap();
+                    break;
+                }
+                Err(_) => assert!(Instant::now() < deadline, "no notification over TLS"),
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn verify_full_refuses_a_wrong_ca() {
+        let (url, pki) = database("localhost");
+        let url = format!(
+            "{url}?sslmode=verify-full&sslrootcert={}",
+            pki.other_ca_file.display()
+        );
+        let err = connect(&url).await.unwrap_err().to_string();
+        assert!(err.contains("not trusted"), "{err}");
+        assert!(
+            err.contains(&pki.other_ca_file.display().to_string()),
+            "{err}"
+        );
+        assert!(!err.contains("pw-s3cret"), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn verify_full_refuses_a_wrong_host_name_that_verify_ca_accepts() {
+        // The certificate names `localhost` only; 127.0.0.1 is the same server.
+        let (url, pki) = database("127.0.0.1");
+        let ca = pki.ca_file.display();
+        let err = connect(&format!("{url}?sslmode=verify-full&sslrootcert={ca}"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("name mismatch"), "{err}");
+        assert!(err.contains("127.0.0.1"), "{err}");
+        assert!(!err.contains("pw-s3cret"), "{err}");
+        let store = connect(&format!("{url}?sslmode=verify-ca&sslrootcert={ca}"))
+            .await
+            .unwrap();
+        store.run_migrations().await.unwrap();
+        // libpq's rule: require with an explicit CA checks the chain like verify-ca.
+        connect(&format!("{url}?sslmode=require&sslrootcert={ca}"))
+            .await
+            .unwrap();
+        let err = connect(&format!(
+            "{url}?sslmode=require&sslrootcert={}",
+            pki.other_ca_file.display()
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("not trusted"), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn require_without_a_ca_encrypts_and_disable_is_refused_by_a_tls_only_server() {
+        let (url, _) = database("127.0.0.1");
+        let store = connect(&format!("{url}?sslmode=require")).await.unwrap();
+        store.run_migrations().await.unwrap();
+        // The default, prefer, encrypts when the server offers it.
+        connect(&url).await.unwrap();
+        let err = connect(&format!("{url}?sslmode=disable"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no encryption") || err.contains("pg_hba.conf"),
+            "{err}"
+        );
+        assert!(!err.contains("pw-s3cret"), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_missing_or_empty_ca_file_is_named_before_connecting() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope.pem");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        for (file, says) in [
+            (&missing, "reading sslrootcert"),
+            (&empty, "holds no PEM certificate"),
+        ] {
+            let url = format!(
+                "postgres://u:pw-s3cret@127.0.0.1:{}/x?sslmode=verify-full&sslrootcert={}",
+                free_port(),
+                file.display()
+            );
+            let err = connect(&url).await.unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+            assert!(err.contains(&file.display().to_string()), "{err}");
+            assert!(!err.contains("pw-s3cret"), "{err}");
+        }
+    }
+}

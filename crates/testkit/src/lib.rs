@@ -9,6 +9,8 @@
 //!   `FED_TEST_DATABASE_URL=postgres://…` to use an external server instead (each test
 //!   still gets its own database on it, dropped afterwards).
 //! * [`PostgresCluster`] is a cluster one test owns, to stop and restart it.
+//! * [`TestPki`] makes a CA and server certificates for TLS tests, and
+//!   [`shared_tls_cluster`] is a PostgreSQL cluster serving TLS only, shared by a binary.
 //! * [`NatsServer`] and [`shared_nats_url`] do the same for NATS (`FED_TEST_NATS_URL`
 //!   points at an external server).
 //!
@@ -26,10 +28,14 @@
 mod nats;
 mod postgres;
 mod process;
+mod tls;
 
 pub use nats::{shared_nats_url, NatsServer};
-pub use postgres::{postgres_database, psql_file, psql_query, PostgresCluster, TestDatabase};
+pub use postgres::{
+    postgres_database, psql_file, psql_query, shared_tls_cluster, PostgresCluster, TestDatabase,
+};
 pub use process::free_port;
+pub use tls::{ServerCert, TestPki};
 
 /// What to install when a server binary is missing.
 pub(crate) const INSTALL_HINT: &str =

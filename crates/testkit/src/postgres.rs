@@ -139,6 +139,7 @@ pub struct PostgresCluster {
     port: u16,
     as_postgres: bool,
     watchdog: Mutex<Option<Child>>,
+    pki: Option<crate::TestPki>,
 }
 
 impl std::fmt::Debug for PostgresCluster {
@@ -153,6 +154,23 @@ impl std::fmt::Debug for PostgresCluster {
 impl PostgresCluster {
     /// initdb into a new temporary folder and start the server.
     pub fn start() -> Result<Self> {
+        Self::start_inner(false)
+    }
+
+    /// As [`PostgresCluster::start`], serving TLS only (`ssl = on`, and `hostssl` lines
+    /// alone in `pg_hba.conf`, so a client that does not encrypt is refused) with the
+    /// `localhost`-only certificate of a fresh [`crate::TestPki`] (see
+    /// [`PostgresCluster::pki`]), signed by its CA.
+    pub fn start_with_tls() -> Result<Self> {
+        Self::start_inner(true)
+    }
+
+    /// The certificates of a cluster started with [`PostgresCluster::start_with_tls`].
+    pub fn pki(&self) -> Option<&crate::TestPki> {
+        self.pki.as_ref()
+    }
+
+    fn start_inner(tls: bool) -> Result<Self> {
         let bin = server_bin_dir()?;
         let as_postgres = is_root();
         if as_postgres && which("runuser").is_none() && !Path::new("/usr/sbin/runuser").is_file() {
@@ -167,6 +185,7 @@ impl PostgresCluster {
             port: 0,
             as_postgres,
             watchdog: Mutex::new(None),
+            pki: None,
         };
         // From here on, Drop cleans up whatever was made.
         if as_postgres {
@@ -185,6 +204,10 @@ impl PostgresCluster {
         *cluster.lock_watchdog() = Some(watchdog);
 
         cluster.initdb()?;
+        if tls {
+            cluster.pki = Some(crate::TestPki::new_in(cluster.root.join("pki"))?);
+            cluster.enable_tls()?;
+        }
         let mut last_err = None;
         for _ in 0..5 {
             cluster.port = free_port();
@@ -337,6 +360,44 @@ impl PostgresCluster {
             .context("writing postgresql.conf")
     }
 
+    /// Installs the `localhost` certificate as the server's, turns `ssl` on and lets
+    /// TCP clients in over TLS only.
+    fn enable_tls(&self) -> Result<()> {
+        let pki = self
+            .pki
+            .as_ref()
+            .ok_or_else(|| anyhow!("no certificates made"))?;
+        let data = self.data();
+        let (crt, key) = (data.join("server.crt"), data.join("server.key"));
+        std::fs::write(&crt, &pki.localhost.cert_pem).context("writing server.crt")?;
+        std::fs::write(&key, &pki.localhost.key_pem).context("writing server.key")?;
+        run(
+            Command::new("chmod").arg("0600").arg(&key),
+            "chmod server.key",
+        )?;
+        if self.as_postgres {
+            run(
+                Command::new("chown").arg("postgres:").arg(&crt).arg(&key),
+                "chown the server certificate to postgres",
+            )?;
+        }
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
+        )
+        .context("writing pg_hba.conf")?;
+        use std::io::Write as _;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .and_then(|mut f| {
+                f.write_all(
+                    b"ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+                )
+            })
+            .context("writing postgresql.conf")
+    }
+
     fn pg_ctl_start(&self) -> Result<()> {
         let log = self.root.join("server.log");
         let result = run(
@@ -426,6 +487,18 @@ impl Drop for PostgresCluster {
             kill(&mut w);
         }
     }
+}
+
+static SHARED_TLS: OnceLock<Result<PostgresCluster, String>> = OnceLock::new();
+
+/// A cluster serving TLS only (see [`PostgresCluster::start_with_tls`]), shared by every
+/// test in this binary and started on first use. Its certificates:
+/// [`PostgresCluster::pki`].
+pub fn shared_tls_cluster() -> Result<&'static PostgresCluster> {
+    SHARED_TLS
+        .get_or_init(|| PostgresCluster::start_with_tls().map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| anyhow!("starting the test PostgreSQL with TLS failed: {e}"))
 }
 
 /// A fresh, empty database for one test. On an external server

@@ -40,6 +40,24 @@ pub struct NatsArgs {
     /// Authenticate with this NKey seed.
     #[arg(long = "nats-nkey", env = "NATS_NKEY", hide_env_values = true)]
     pub nkey: Option<String>,
+    /// Trust the NATS server's certificate if it chains to a CA in this PEM file (TLS is
+    /// then required).
+    #[arg(long = "nats-tls-ca-file", env = "NATS_TLS_CA_FILE")]
+    pub tls_ca_file: Option<PathBuf>,
+    /// Present this client certificate (PEM) to NATS; with --nats-tls-key-file.
+    #[arg(
+        long = "nats-tls-cert-file",
+        env = "NATS_TLS_CERT_FILE",
+        requires = "tls_key_file"
+    )]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM); with --nats-tls-cert-file.
+    #[arg(
+        long = "nats-tls-key-file",
+        env = "NATS_TLS_KEY_FILE",
+        requires = "tls_cert_file"
+    )]
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl NatsArgs {
@@ -57,6 +75,8 @@ impl NatsArgs {
             token: self.token.clone(),
             creds: self.creds.clone(),
             nkey: self.nkey.clone(),
+            tls_ca_file: self.tls_ca_file.clone(),
+            tls_client: self.tls_cert_file.clone().zip(self.tls_key_file.clone()),
         }
     }
 }

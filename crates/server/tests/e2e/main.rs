@@ -17,7 +17,8 @@
 //! - [`original`]: the Python original's catalog file and database;
 //! - [`replicas`]: three replicas of the real binary on one PostgreSQL and nats-server;
 //! - [`retention`]: the flip flood and the history's retention;
-//! - [`secrets`]: no secret in anything the real binary prints.
+//! - [`secrets`]: no secret in anything the real binary prints;
+//! - [`tls`]: the service over TLS to PostgreSQL (`verify-full`) and NATS (`tls://`).
 //!
 //! [`helpers`] starts the service and talks to it; [`helpers::eventually`] waits for a
 //! condition with a deadline.
@@ -45,3 +46,4 @@ mod original;
 mod replicas;
 mod retention;
 mod secrets;
+mod tls;
