@@ -181,6 +181,11 @@ const SKEW_LOG_EVERY: TimeDelta = TimeDelta::seconds(60);
 /// backlog (after an outage, or the first beat of a large fleet) goes in parts, so no
 /// transaction holds the change log's lock for long.
 const FLUSH_PART: usize = 2_000;
+/// The most parts one tick writes; a larger backlog waits for the next ticks, so a tick
+/// (and the lease renewal of the round it is in) never takes long.
+const FLUSH_PARTS_PER_TICK: usize = 3;
+/// The most status events one tick publishes; the rest follow in the next ticks.
+const PUBLISH_PER_TICK: usize = 10_000;
 /// A project's `clock_skew_seconds` is updated when the skew moves by this much.
 const SKEW_FIELD_STEP: f64 = 1.0;
 
@@ -1017,7 +1022,15 @@ impl Federation {
         };
         let wrote_transitions = !flush.transitions.is_empty();
         let mut parts = flush.split(FLUSH_PART).into_iter();
+        let mut written = 0;
         while let Some(part) = parts.next() {
+            if written == FLUSH_PARTS_PER_TICK {
+                // Not a failure: the rest is the next tick's, in order.
+                self.presence()
+                    .requeue(Flush::join(std::iter::once(part).chain(parts)));
+                break;
+            }
+            written += 1;
             if part.is_empty() {
                 continue;
             }
@@ -1137,15 +1150,22 @@ impl Federation {
         (transitions, updates)
     }
 
-    /// The outbox: publishes, in revision order, every transition in the log after the
-    /// cursor, then moves the cursor. Stops at the first the bus refuses (retried next
-    /// tick). Returns how many are still to be published.
+    /// The outbox: publishes, in revision order, the transitions in the log after the
+    /// cursor (at most [`PUBLISH_PER_TICK`]), then moves the cursor. Stops at the first
+    /// the bus refuses (retried next tick). Returns how many are still to be published
+    /// (past the cap: how many changes are left to look at).
     async fn publish_pending(&self, term: Term) -> usize {
         let head = self.revision();
         let start = self.leadership().published_through;
         let mut through = start;
         let mut pending = 0;
+        let mut published = 0;
         while through < head && pending == 0 {
+            if published >= PUBLISH_PER_TICK {
+                // The rest in the next ticks (counted as still to publish).
+                pending = usize::try_from(head - through).unwrap_or(usize::MAX);
+                break;
+            }
             let changes = match self.log.changes_since(through, LOG_BATCH).await {
                 Ok(ChangesSince::Changes(changes)) if !changes.is_empty() => changes,
                 Ok(ChangesSince::Changes(_)) => break,
@@ -1173,6 +1193,7 @@ impl Federation {
                         tracing::warn!(slug = %t.slug, revision = change.revision, error = %e, pending, "status event not published; retried next tick");
                         break;
                     }
+                    published += 1;
                 }
                 through = change.revision;
             }
@@ -1787,6 +1808,65 @@ mod tests {
         assert_eq!(log.note(&slug("d"), at(60)), Some(3));
         assert_eq!(log.note(&slug("b"), at(200)), None);
         assert_eq!(log.projects.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_tick_writes_at_most_three_parts_and_leaves_the_rest_to_the_next() {
+        let names: Vec<String> = (0..7000).map(|i| format!("p-{i}")).collect();
+        let slugs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let cluster = Cluster::new(&slugs).await;
+        let fed = cluster.leader().await;
+        for s in &slugs {
+            fed.record_heartbeat(s, &beat(s)).unwrap();
+        }
+        let before = cluster.store.presence_writes();
+        fed.tick().await.unwrap();
+        assert_eq!(cluster.store.presence_writes(), before + 3);
+        let written = || {
+            slugs
+                .iter()
+                .filter(|s| !cluster.store.transitions_of(s).is_empty())
+                .count()
+        };
+        assert_eq!(written(), 6000);
+        fed.tick().await.unwrap();
+        assert_eq!(cluster.store.presence_writes(), before + 4);
+        assert_eq!(written(), 7000);
+        let published = cluster.published(&fed);
+        assert_eq!(published.len(), 7000);
+        assert_eq!(
+            published
+                .iter()
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            7000,
+            "each event once"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tick_publishes_at_most_ten_thousand_events_and_the_next_the_rest() {
+        let names: Vec<String> = (0..12_000).map(|i| format!("p-{i}")).collect();
+        let slugs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let cluster = Cluster::new(&slugs).await;
+        let fed = cluster.leader().await;
+        for s in &slugs {
+            fed.record_heartbeat(s, &beat(s)).unwrap();
+        }
+        cluster
+            .refuse_events
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        fed.tick().await.unwrap();
+        fed.tick().await.unwrap();
+        assert!(cluster.published(&fed).is_empty());
+        cluster
+            .refuse_events
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let report = fed.tick().await.unwrap();
+        assert_eq!(cluster.published(&fed).len(), 10_000);
+        assert!(report.unpublished > 0);
+        assert_eq!(fed.tick().await.unwrap().unpublished, 0);
+        assert_eq!(cluster.published(&fed).len(), 12_000);
     }
 
     #[tokio::test]
