@@ -95,7 +95,7 @@ pub(crate) fn run(target_dir: &std::path::Path, args: &[String]) -> anyhow::Resu
             &format!("replica-{i}"),
             &database_url,
             &nats.url(),
-            &[],
+            &[("LOG_LEVEL", "info")],
         )?);
     }
     for replica in &replicas {
@@ -211,6 +211,9 @@ struct ReplicaSample {
     heartbeats: f64,
     streamed: u64,
     online: u64,
+    /// `/ready`'s `replica.role`, abbreviated: L leader, l leader not yet confirmed, F
+    /// follower, ? no answer.
+    role: char,
 }
 
 struct Verdict {
@@ -415,6 +418,7 @@ impl Soak<'_> {
                         .unwrap_or(0.0),
                     streamed: rec.transitions(),
                     online: summary(r).map(|s| s.online).unwrap_or(0),
+                    role: role(r),
                 })
             })
             .collect()
@@ -610,7 +614,24 @@ fn load_total(t: load::Tally) -> String {
 }
 
 fn header() -> String {
-    "min | RSS MiB r1 / r2 / r3 | CPU % r1 / r2 / r3 | heartbeats/s r1 / r2 / r3 | REST ok / 4xx / 5xx / failed | changes streamed r1 / r2 / r3 | online r1 / r2 / r3".to_owned()
+    "min | RSS MiB r1 / r2 / r3 | CPU % r1 / r2 / r3 | heartbeats/s r1 / r2 / r3 | REST ok / 4xx / 5xx / failed | changes streamed r1 / r2 / r3 | online r1 / r2 / r3 | role".to_owned()
+}
+
+/// A replica's role from `/ready`, as one letter (see [`ReplicaSample::role`]).
+fn role(replica: &Service) -> char {
+    let role = replica.get("/ready").ok().and_then(|(_, body)| {
+        serde_json::from_str::<Value>(&body)
+            .ok()?
+            .pointer("/replica/role")?
+            .as_str()
+            .map(str::to_owned)
+    });
+    match role.as_deref() {
+        Some("leader") => 'L',
+        Some("leader_unconfirmed") => 'l',
+        Some("follower") => 'F',
+        _ => '?',
+    }
 }
 
 fn minute_line(
@@ -629,7 +650,7 @@ fn minute_line(
     };
     let secs = MINUTE.as_secs_f64();
     format!(
-        "{minute:3} | {} | {} | {} | {} / {} / {} / {} | {} | {}",
+        "{minute:3} | {} | {} | {} | {} / {} / {} / {} | {} | {} | {}",
         join(&|_, n| format!("{:.0}", n.rss_mib)),
         join(&|b, n| format!("{:.0}", (n.cpu_seconds - b.cpu_seconds) / secs * 100.0)),
         join(&|b, n| format!("{:.0}", (n.heartbeats - b.heartbeats) / secs)),
@@ -639,6 +660,7 @@ fn minute_line(
         rest.failed,
         join(&|b, n| format!("{}", n.streamed - b.streamed)),
         join(&|_, n| format!("{}", n.online)),
+        now.iter().map(|n| n.role).collect::<String>(),
     )
 }
 
@@ -743,6 +765,7 @@ mod tests {
             heartbeats: 1000.0,
             streamed: 5,
             online: 10,
+            role: 'F',
         }];
         let now = [ReplicaSample {
             rss_mib: 120.4,
@@ -750,6 +773,7 @@ mod tests {
             heartbeats: 7000.0,
             streamed: 8,
             online: 12,
+            role: 'L',
         }];
         let rest = load::Tally {
             ok: 100,
@@ -759,7 +783,7 @@ mod tests {
         };
         assert_eq!(
             minute_line(7, &before, &now, rest),
-            "  7 | 120 | 50 | 100 | 100 / 1 / 2 / 3 | 3 | 12"
+            "  7 | 120 | 50 | 100 | 100 / 1 / 2 / 3 | 3 | 12 | L"
         );
         assert!(load_total(rest).starts_with("100 answered < 400, 1 4xx, 2 5xx, 3 failed"));
     }
