@@ -246,9 +246,34 @@ impl Flush {
         self.transitions.is_empty() && self.updates.is_empty()
     }
 
-    /// Cuts a large batch into parts of at most `max` transitions (each part with the
-    /// updates of the projects whose last transition it holds) followed by parts of at
-    /// most `max` updates of projects without one, so each part is one short store
+    /// Keeps the first `max` transitions, and at most `max` updates (those of projects
+    /// with a transition kept first), and returns the rest, moved, not copied: what a
+    /// tick leaves to the next when a backlog is larger than one tick writes. `None`
+    /// when everything fits.
+    pub fn cut(&mut self, max: usize) -> Option<Flush> {
+        if self.transitions.len() <= max && self.updates.len() <= max {
+            return None;
+        }
+        let later = self.transitions.split_off(max.min(self.transitions.len()));
+        let waiting: std::collections::HashSet<&Slug> = later.iter().map(|t| &t.slug).collect();
+        let (mut now, mut then): (Vec<PresenceRecord>, Vec<PresenceRecord>) = self
+            .updates
+            .drain(..)
+            .partition(|u| !waiting.contains(&u.slug));
+        if now.len() > max {
+            then.extend(now.drain(max..));
+        }
+        self.updates = now;
+        Some(Flush {
+            transitions: later,
+            updates: then,
+            mass_expiry: None,
+        })
+    }
+
+    /// Cuts a batch into parts of at most `max` transitions (each part with the updates
+    /// of the projects whose last transition it holds) followed by parts of at most
+    /// `max` updates of projects without one, so each part is one short store
     /// transaction. Written in order, the parts keep every project's history in order,
     /// and a project's row gets its status with its last transition. A batch within
     /// `max` is one part; the mass expiry, if any, goes with the first.
@@ -257,31 +282,25 @@ impl Flush {
         if self.transitions.len() <= max && self.updates.len() <= max {
             return vec![self];
         }
-        let mut parts: Vec<Flush> = self
-            .transitions
-            .chunks(max)
-            .map(|chunk| Flush {
-                transitions: chunk.to_vec(),
+        let mut transitions = self.transitions.into_iter().peekable();
+        let mut parts = Vec::new();
+        while transitions.peek().is_some() {
+            parts.push(Flush {
+                transitions: transitions.by_ref().take(max).collect(),
                 updates: Vec::new(),
                 mass_expiry: None,
-            })
-            .collect();
-        let last_part: HashMap<&Slug, usize> = parts
+            });
+        }
+        let last_part: HashMap<Slug, usize> = parts
             .iter()
             .enumerate()
-            .flat_map(|(i, part)| part.transitions.iter().map(move |t| (&t.slug, i)))
+            .flat_map(|(i, part)| part.transitions.iter().map(move |t| (t.slug.clone(), i)))
             .collect();
-        let mut placed: Vec<(usize, PresenceRecord)> = Vec::new();
         let mut rest = Vec::new();
         for update in self.updates {
-            match last_part.get(&update.slug) {
-                Some(&i) => placed.push((i, update)),
+            match last_part.get(&update.slug).and_then(|&i| parts.get_mut(i)) {
+                Some(part) => part.updates.push(update),
                 None => rest.push(update),
-            }
-        }
-        for (i, update) in placed {
-            if let Some(part) = parts.get_mut(i) {
-                part.updates.push(update);
             }
         }
         let mut rest = rest.into_iter().peekable();
@@ -949,6 +968,37 @@ mod tests {
             version: None,
             last_heartbeat_at: None,
         }
+    }
+
+    #[test]
+    fn a_cut_keeps_the_first_transitions_with_their_rows_and_moves_the_rest() {
+        let mut flush = Flush {
+            transitions: vec![
+                move_to("a", Online, 1),
+                move_to("b", Online, 2),
+                move_to("a", Degraded, 3),
+                move_to("c", Online, 4),
+            ],
+            updates: vec![row("a"), row("b"), row("c"), row("d"), row("e"), row("f")],
+            mass_expiry: None,
+        };
+        let later = flush.cut(2).unwrap();
+        fn slugs(f: &Flush) -> (Vec<&str>, Vec<&str>) {
+            (
+                f.transitions.iter().map(|t| t.slug.as_str()).collect(),
+                f.updates.iter().map(|u| u.slug.as_str()).collect(),
+            )
+        }
+        // `a` changes again later: its row waits for its last transition.
+        assert_eq!(slugs(&flush), (vec!["a", "b"], vec!["b", "d"]));
+        assert_eq!(slugs(&later), (vec!["a", "c"], vec!["a", "c", "e", "f"]));
+        let mut small = Flush {
+            transitions: vec![move_to("a", Online, 1)],
+            updates: vec![row("a")],
+            mass_expiry: None,
+        };
+        assert_eq!(small.cut(2), None);
+        assert_eq!(small.transitions.len(), 1);
     }
 
     #[test]

@@ -1012,6 +1012,10 @@ impl Federation {
                 }
             }
         }
+        if let Some(later) = flush.cut(FLUSH_PART * FLUSH_PARTS_PER_TICK) {
+            // Not a failure: the rest is the next ticks', in order.
+            self.presence().requeue(later);
+        }
         let mut report = TickReport {
             transitions: flush.transitions.len(),
             updates: flush.updates.len(),
@@ -1022,15 +1026,7 @@ impl Federation {
         };
         let wrote_transitions = !flush.transitions.is_empty();
         let mut parts = flush.split(FLUSH_PART).into_iter();
-        let mut written = 0;
         while let Some(part) = parts.next() {
-            if written == FLUSH_PARTS_PER_TICK {
-                // Not a failure: the rest is the next tick's, in order.
-                self.presence()
-                    .requeue(Flush::join(std::iter::once(part).chain(parts)));
-                break;
-            }
-            written += 1;
             if part.is_empty() {
                 continue;
             }
