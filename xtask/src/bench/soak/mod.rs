@@ -106,6 +106,7 @@ pub(crate) fn run(target_dir: &std::path::Path, args: &[String]) -> anyhow::Resu
 
     let soak = Soak {
         replicas: &replicas,
+        out: &out,
         tool: &tool,
         minutes,
         start: Instant::now(),
@@ -197,6 +198,8 @@ fn summary(replica: &Service) -> anyhow::Result<Summary> {
 
 struct Soak<'a> {
     replicas: &'a [Service],
+    /// Where the report and the logs go.
+    out: &'a std::path::Path,
     tool: &'a Tool<'a>,
     minutes: u64,
     start: Instant,
@@ -548,6 +551,18 @@ impl Soak<'_> {
         )?;
         for fault in faults.iter().take(20) {
             writeln!(report, "  - {fault}")?;
+        }
+        // The stored history of each project at fault, whole, for whoever looks into it.
+        let mut at_fault: Vec<&str> = faults
+            .iter()
+            .filter_map(|f| f.split_whitespace().next())
+            .collect();
+        at_fault.dedup();
+        for slug in at_fault.into_iter().take(5) {
+            let (_, body) = http.get(&format!("/api/fed/projects/{slug}/history?limit=1000"))?;
+            let file = self.out.join(format!("history-{slug}.json"));
+            std::fs::write(&file, body)?;
+            writeln!(report, "  - {slug}'s stored history: {}", file.display())?;
         }
         for (i, replica) in self.replicas.iter().enumerate() {
             let s = summary(replica)?;
