@@ -246,22 +246,34 @@ impl Flush {
         self.transitions.is_empty() && self.updates.is_empty()
     }
 
-    /// Keeps the first `max` transitions, and at most `max` updates (those of projects
-    /// with a transition kept first), and returns the rest, moved, not copied: what a
-    /// tick leaves to the next when a backlog is larger than one tick writes. `None`
-    /// when everything fits.
+    /// Keeps the first `max` transitions with the updates of their projects, and at most
+    /// `max` updates of projects without a transition, and returns the rest, moved, not
+    /// copied: what a tick leaves to the next when a backlog is larger than one tick
+    /// writes. A project whose transitions go on in the rest keeps its update for the
+    /// rest too, so its row gets its status with its last transition (followers take a
+    /// project's state from the change its transition wrote). `None` when everything
+    /// fits.
     pub fn cut(&mut self, max: usize) -> Option<Flush> {
         if self.transitions.len() <= max && self.updates.len() <= max {
             return None;
         }
         let later = self.transitions.split_off(max.min(self.transitions.len()));
         let waiting: std::collections::HashSet<&Slug> = later.iter().map(|t| &t.slug).collect();
-        let (mut now, mut then): (Vec<PresenceRecord>, Vec<PresenceRecord>) = self
-            .updates
-            .drain(..)
-            .partition(|u| !waiting.contains(&u.slug));
-        if now.len() > max {
-            then.extend(now.drain(max..));
+        let changing: std::collections::HashSet<&Slug> =
+            self.transitions.iter().map(|t| &t.slug).collect();
+        let (mut now, mut then) = (Vec::new(), Vec::new());
+        let mut quiet = 0;
+        for update in self.updates.drain(..) {
+            if waiting.contains(&update.slug) {
+                then.push(update);
+            } else if changing.contains(&update.slug) {
+                now.push(update);
+            } else if quiet < max {
+                quiet += 1;
+                now.push(update);
+            } else {
+                then.push(update);
+            }
         }
         self.updates = now;
         Some(Flush {
@@ -989,9 +1001,23 @@ mod tests {
                 f.updates.iter().map(|u| u.slug.as_str()).collect(),
             )
         }
-        // `a` changes again later: its row waits for its last transition.
-        assert_eq!(slugs(&flush), (vec!["a", "b"], vec!["b", "d"]));
-        assert_eq!(slugs(&later), (vec!["a", "c"], vec!["a", "c", "e", "f"]));
+        // `a` changes again later: its row waits for its last transition; `b`'s row goes
+        // with `b`'s transition; two rows without a transition fill the room.
+        assert_eq!(slugs(&flush), (vec!["a", "b"], vec!["b", "d", "e"]));
+        assert_eq!(slugs(&later), (vec!["a", "c"], vec!["a", "c", "f"]));
+        // The row of a kept transition is kept however many rows come before it.
+        let mut crowded = Flush {
+            transitions: vec![
+                move_to("a", Online, 1),
+                move_to("b", Online, 2),
+                move_to("c", Online, 3),
+            ],
+            updates: vec![row("x"), row("y"), row("z"), row("a"), row("b"), row("c")],
+            mass_expiry: None,
+        };
+        let later = crowded.cut(2).unwrap();
+        assert_eq!(slugs(&crowded), (vec!["a", "b"], vec!["x", "y", "a", "b"]));
+        assert_eq!(slugs(&later), (vec!["c"], vec!["z", "c"]));
         let mut small = Flush {
             transitions: vec![move_to("a", Online, 1)],
             updates: vec![row("a")],

@@ -1807,6 +1807,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_backlog_cut_over_ticks_leaves_every_replica_with_every_status() {
+        // 5,000 projects online, then beating again (rows only) while 4,000 more beat
+        // for the first time (a transition each, their rows listed after the others).
+        let names: Vec<String> = (0..9000).map(|i| format!("p-{i}")).collect();
+        let slugs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let (old, new) = slugs.split_at(5000);
+        let cluster = Cluster::new(&slugs).await;
+        let fed = cluster.leader().await;
+        for s in old {
+            fed.record_heartbeat(s, &beat(s)).unwrap();
+        }
+        fed.tick().await.unwrap();
+        cluster.clock.advance(secs(1));
+        for s in old.iter().chain(new) {
+            fed.record_heartbeat(s, &beat(s)).unwrap();
+        }
+        fed.tick().await.unwrap();
+        fed.tick().await.unwrap();
+        let follower = cluster
+            .replica("b", Presence::new(StatusPolicy::default()))
+            .await;
+        for s in &slugs {
+            assert_eq!(status_of(&fed, s), Status::Online, "{s} on the leader");
+            assert_eq!(status_of(&follower, s), Status::Online, "{s} on a follower");
+            assert_eq!(
+                cluster.store.stored(s).unwrap().status,
+                Status::Online,
+                "{s} stored"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn a_tick_writes_at_most_three_parts_and_leaves_the_rest_to_the_next() {
         let names: Vec<String> = (0..7000).map(|i| format!("p-{i}")).collect();
         let slugs: Vec<&str> = names.iter().map(String::as_str).collect();
