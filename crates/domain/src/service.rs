@@ -177,6 +177,8 @@ const SKEW_LOGGED_OVER: f64 = 5.0;
 /// At most one skew warning this often; the projects found off meanwhile are counted in
 /// the next one (a replica that lags behind its queue would otherwise log every project).
 const SKEW_LOG_EVERY: TimeDelta = TimeDelta::seconds(60);
+/// A project's `clock_skew_seconds` is updated when the skew moves by this much.
+const SKEW_FIELD_STEP: f64 = 1.0;
 /// The most rows (transitions, or updates) one store transaction of a tick writes: a
 /// backlog (after an outage, or the first beat of a large fleet) goes in parts, so no
 /// transaction holds the change log's lock for long.
@@ -186,8 +188,6 @@ const FLUSH_PART: usize = 2_000;
 const FLUSH_PARTS_PER_TICK: usize = 3;
 /// The most status events one tick publishes; the rest follow in the next ticks.
 const PUBLISH_PER_TICK: usize = 10_000;
-/// A project's `clock_skew_seconds` is updated when the skew moves by this much.
-const SKEW_FIELD_STEP: f64 = 1.0;
 
 /// The projects whose sender's clock was found off (each counted once), and when a
 /// warning last said so.
