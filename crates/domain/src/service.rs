@@ -1412,6 +1412,21 @@ mod tests {
         format!(r#"{{"project_slug":"{s}"}}"#).into_bytes()
     }
 
+    /// `p-0` … `p-(n-1)`.
+    fn numbered(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("p-{i}")).collect()
+    }
+
+    /// A cluster with `slugs` registered and a leader that heard each of them once.
+    async fn all_beating(slugs: &[&str]) -> (Cluster, Federation) {
+        let cluster = Cluster::new(slugs).await;
+        let fed = cluster.leader().await;
+        for s in slugs {
+            fed.record_heartbeat(s, &beat(s)).unwrap();
+        }
+        (cluster, fed)
+    }
+
     fn not_found<T: std::fmt::Debug>(r: Result<T, ServiceError>) -> String {
         match r {
             Err(ServiceError::NotFound(s)) => s,
@@ -1810,7 +1825,7 @@ mod tests {
     async fn a_backlog_cut_over_ticks_leaves_every_replica_with_every_status() {
         // 5,000 projects online, then beating again (rows only) while 4,000 more beat
         // for the first time (a transition each, their rows listed after the others).
-        let names: Vec<String> = (0..9000).map(|i| format!("p-{i}")).collect();
+        let names = numbered(9000);
         let slugs: Vec<&str> = names.iter().map(String::as_str).collect();
         let (old, new) = slugs.split_at(5000);
         let cluster = Cluster::new(&slugs).await;
@@ -1841,13 +1856,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_tick_writes_at_most_three_parts_and_leaves_the_rest_to_the_next() {
-        let names: Vec<String> = (0..7000).map(|i| format!("p-{i}")).collect();
+        let names = numbered(7000);
         let slugs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let cluster = Cluster::new(&slugs).await;
-        let fed = cluster.leader().await;
-        for s in &slugs {
-            fed.record_heartbeat(s, &beat(s)).unwrap();
-        }
+        let (cluster, fed) = all_beating(&slugs).await;
         let before = cluster.store.presence_writes();
         fed.tick().await.unwrap();
         assert_eq!(cluster.store.presence_writes(), before + 3);
@@ -1875,13 +1886,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_tick_publishes_at_most_ten_thousand_events_and_the_next_the_rest() {
-        let names: Vec<String> = (0..12_000).map(|i| format!("p-{i}")).collect();
+        let names = numbered(12_000);
         let slugs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let cluster = Cluster::new(&slugs).await;
-        let fed = cluster.leader().await;
-        for s in &slugs {
-            fed.record_heartbeat(s, &beat(s)).unwrap();
-        }
+        let (cluster, fed) = all_beating(&slugs).await;
         cluster
             .refuse_events
             .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -1900,13 +1907,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_large_backlog_is_written_in_parts_and_a_failed_part_waits_with_the_rest() {
-        let names: Vec<String> = (0..4500).map(|i| format!("p-{i}")).collect();
+        let names = numbered(4500);
         let slugs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let cluster = Cluster::new(&slugs).await;
-        let fed = cluster.leader().await;
-        for s in &slugs {
-            fed.record_heartbeat(s, &beat(s)).unwrap();
-        }
+        let (cluster, fed) = all_beating(&slugs).await;
         let before = cluster.store.presence_writes();
         // Parts of 2,000, 2,000 and 500: the first is stored, the second fails.
         cluster.store.fail_presence_writes_from(Some(before + 1));

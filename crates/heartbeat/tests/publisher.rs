@@ -212,11 +212,7 @@ mod tls {
     use federation_testkit::TestPki;
 
     fn tls_server(pki: &TestPki) -> NatsServer {
-        NatsServer::start_with_config(&format!(
-            "tls {{\n  cert_file: {:?}\n  key_file: {:?}\n}}\n",
-            pki.loopback.cert_file, pki.loopback.key_file
-        ))
-        .unwrap()
+        NatsServer::start_with_tls(&pki.loopback).unwrap()
     }
 
     fn auth(ca: &std::path::Path) -> NatsAuth {

@@ -55,6 +55,15 @@ impl NatsServer {
         Self::start_with_config("")
     }
 
+    /// Starts a server that requires TLS and shows `cert` (a [`crate::TestPki`]
+    /// certificate).
+    pub fn start_with_tls(cert: &crate::ServerCert) -> Result<Self> {
+        Self::start_with_config(&format!(
+            "tls {{\n  cert_file: {:?}\n  key_file: {:?}\n}}\n",
+            cert.cert_file, cert.key_file
+        ))
+    }
+
     /// Starts a server with extra configuration lines (nats-server config syntax, e.g.
     /// `authorization { token: "s3cret" }`). `listen` is set by the test kit.
     pub fn start_with_config(extra_conf: &str) -> Result<Self> {

@@ -26,11 +26,7 @@ async fn verify_full_postgres_and_tls_nats_carry_a_heartbeat_to_online() {
         cluster.port(),
         pki.ca_file.display()
     );
-    let nats = federation_testkit::NatsServer::start_with_config(&format!(
-        "tls {{\n  cert_file: {:?}\n  key_file: {:?}\n}}\n",
-        pki.loopback.cert_file, pki.loopback.key_file
-    ))
-    .unwrap();
+    let nats = federation_testkit::NatsServer::start_with_tls(&pki.loopback).unwrap();
     let nats_url = format!("tls://127.0.0.1:{}", nats.port());
 
     let mut config =
