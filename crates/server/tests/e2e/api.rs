@@ -5,22 +5,6 @@ use std::time::Duration;
 use crate::helpers::{project, seed_body, Backend, TestConfig, READ_KEY, WRITE_KEY};
 use serde_json::{json, Value};
 
-/// Runs one scenario on both backends.
-macro_rules! on_both_backends {
-    ($name:ident, $scenario:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$scenario(super::TestConfig::new(|_| super::Backend::postgres())).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$scenario(super::TestConfig::new(super::Backend::sqlite)).await;
-            }
-        }
-    };
-}
-
 fn assert_error(body: &Value, code: &str) {
     assert_eq!(body["error"]["code"], code, "{body}");
     assert!(

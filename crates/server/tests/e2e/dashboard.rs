@@ -187,24 +187,7 @@ const COUNTS: &str = "return ['total','online','degraded','offline']\
 const CONNECTION: &str = "return document.getElementById('connection').dataset.state;";
 
 async fn beat(app: &TestApp, slug: &str) {
-    // A pooled connection the server closed as idle (while the browser started) may
-    // fail before the request was taken: heartbeats are idempotent, send it again.
-    let mut tries = 0;
-    let r = loop {
-        tries += 1;
-        match app
-            .post(&format!("/api/fed/projects/{slug}/heartbeat"))
-            .header("X-API-Key", WRITE_KEY)
-            .json(&json!({"project_slug": slug, "version": "2.4.1"}))
-            .send()
-            .await
-        {
-            Ok(r) => break r,
-            Err(e) if tries < 3 && e.is_request() => continue,
-            Err(e) => panic!("heartbeat for {slug}: {e}"),
-        }
-    };
-    assert_eq!(r.status(), 202);
+    app.beat(slug, "2.4.1").await;
 }
 
 /// Heartbeats for `slug` every 500 ms until aborted.

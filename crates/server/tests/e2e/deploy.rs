@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::helpers::{eventually, Backend, TestConfig, READ_KEY, WRITE_KEY};
+use crate::helpers::{eventually, metric_value, Backend, TestConfig, READ_KEY, WRITE_KEY};
 use federation_server::settings::{Settings, ENV_KEYS};
 use serde_json::json;
 use serde_yaml::Value as Yaml;
@@ -688,14 +688,7 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exposed() {
     // Until the tick stored the transition and the registry applied it from the log (the
     // counter moves when the leader writes, the gauge when the log is applied).
     let text = eventually(Duration::from_secs(10), || async {
-        let text = app
-            .get("/metrics")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = app.metrics().await;
         if text.contains(r#"federation_status_transitions_total{from="offline",to="online"} 1"#)
             && text.contains(r#"federation_projects{status="online"} 1"#)
             && !text.contains("federation_store_flush_duration_seconds_count 0")
@@ -792,17 +785,6 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exposed() {
 }
 
 /// The value of one series (`name{labels}` exactly as exposed) in an exposition.
-fn value_of(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|line| {
-        line.strip_prefix(series)?
-            .strip_prefix(' ')?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    })
-}
-
 /// What the dashboard and the alert rules assume of N replicas, on three live ones (one
 /// PostgreSQL, one nats-server): the catalog gauge is the same on each (so `max`, not
 /// `sum`); every replica receives every heartbeat (per replica, not `sum`); only the
@@ -837,15 +819,8 @@ async fn three_replicas_expose_what_the_dashboard_and_alerts_assume() {
     // Every replica's subscription receives (its own canary came back).
     for r in &replicas {
         eventually(Duration::from_secs(20), || async {
-            let text = r
-                .get("/metrics")
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            match value_of(&text, "federation_nats_canaries_returned_total") {
+            let text = r.metrics().await;
+            match metric_value(&text, "federation_nats_canaries_returned_total") {
                 Some(n) if n >= 1.0 => Ok(()),
                 other => Err(format!("{}: canaries returned {other:?}", r.address)),
             }
@@ -891,14 +866,7 @@ async fn three_replicas_expose_what_the_dashboard_and_alerts_assume() {
         let mut texts = Vec::new();
         let mut roles = Vec::new();
         for r in &replicas {
-            let text = r
-                .get("/metrics")
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let text = r.metrics().await;
             texts.push(text);
             let ready = r.ready().await;
             if ready["checks"]["follower"] != "ok" {
@@ -914,7 +882,7 @@ async fn three_replicas_expose_what_the_dashboard_and_alerts_assume() {
         let each = |series: &str| -> Result<Vec<f64>, String> {
             texts
                 .iter()
-                .map(|t| value_of(t, series).ok_or_else(|| format!("no {series}:\n{t}")))
+                .map(|t| metric_value(t, series).ok_or_else(|| format!("no {series}:\n{t}")))
                 .collect()
         };
         let leaders = each("federation_replica_leader")?;

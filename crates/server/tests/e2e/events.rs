@@ -3,23 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{eventually, project, Backend, TestApp, TestConfig, READ_KEY, WRITE_KEY};
+use crate::helpers::{
+    eventually, metric_value, project, Backend, TestApp, TestConfig, READ_KEY, WRITE_KEY,
+};
 use serde_json::{json, Value};
-
-macro_rules! on_both_backends {
-    ($name:ident, $scenario:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$scenario(super::TestConfig::new(|_| super::Backend::postgres())).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$scenario(super::TestConfig::new(super::Backend::sqlite)).await;
-            }
-        }
-    };
-}
 
 /// One event of a stream.
 #[derive(Debug, Clone)]
@@ -138,21 +125,7 @@ fn kinds(events: &[Event]) -> Vec<String> {
 }
 
 pub async fn metric(app: &TestApp, name: &str) -> f64 {
-    let text = app
-        .get("/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(name)
-                .and_then(|rest| rest.strip_prefix(' '))
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or_else(|| panic!("no {name} in /metrics"))
+    metric_value(&app.metrics().await, name).unwrap_or_else(|| panic!("no {name} in /metrics"))
 }
 
 async fn patch(app: &TestApp, slug: &str, body: Value) {
@@ -171,25 +144,7 @@ async fn delete(app: &TestApp, slug: &str) {
 }
 
 async fn beat(app: &TestApp, slug: impl std::fmt::Display) {
-    // A pooled connection the server closed as idle just as it is reused fails before
-    // the request was taken (hyper's IncompleteMessage): heartbeats are idempotent,
-    // so send it again.
-    let mut tries = 0;
-    let r = loop {
-        tries += 1;
-        match app
-            .post(&format!("/api/fed/projects/{slug}/heartbeat"))
-            .header("X-API-Key", WRITE_KEY)
-            .json(&json!({"project_slug": slug.to_string(), "version": "1.2.3"}))
-            .send()
-            .await
-        {
-            Ok(r) => break r,
-            Err(e) if tries < 3 && e.is_request() => continue,
-            Err(e) => panic!("heartbeat for {slug}: {e}"),
-        }
-    };
-    assert_eq!(r.status(), 202);
+    app.beat(&slug.to_string(), "1.2.3").await;
 }
 
 /// Every change in revision order, a transition with its project, filters, and a

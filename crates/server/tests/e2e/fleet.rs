@@ -391,14 +391,7 @@ async fn projects_offline_too_long_expire_and_their_history_stays(
     assert_eq!(last.2, "removed: expired", "{history:?}");
     assert_eq!(history[history.len() - 2].1, "offline", "{history:?}");
     assert_eq!(app.status_of("plain").await, "online");
-    let metrics = app
-        .get("/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("federation_projects_expired_total 1"),
         "{metrics}"

@@ -8,21 +8,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::{project, Backend, TestApp, TestConfig, READ_KEY, WRITE_KEY};
 
-macro_rules! on_both_backends {
-    ($name:ident, $scenario:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$scenario(super::TestConfig::new(|_| super::Backend::postgres())).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$scenario(super::TestConfig::new(super::Backend::sqlite)).await;
-            }
-        }
-    };
-}
-
 /// `POST …/heartbeat-key` (`delete`: `DELETE`) with `key`: the status and the body.
 async fn heartbeat_key(app: &TestApp, slug: &str, key: Option<&str>, delete: bool) -> (u16, Value) {
     let url = app.url(&format!("/api/fed/projects/{slug}/heartbeat-key"));
@@ -125,14 +110,7 @@ async fn heartbeat_keys_guard_http_heartbeats(config: TestConfig) {
     let refused = app.federation.heartbeat_counters();
     assert_eq!(refused.get("key_required"), 1);
     assert_eq!(refused.get("key_invalid"), 3);
-    let metrics = app
-        .get("/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .lines()

@@ -155,6 +155,19 @@ pub struct TestApp {
     pub federation: std::sync::Arc<federation_domain::Federation>,
 }
 
+/// The value of one series (name and labels as written, e.g.
+/// `federation_projects{status="online"}`) in `/metrics` text; `None` when it is absent.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
 /// The original README's example registration.
 pub fn seed_body() -> Value {
     serde_json::json!({
@@ -242,6 +255,40 @@ impl TestApp {
             }
         })
         .await;
+    }
+
+    /// An HTTP heartbeat for `slug` reporting `version`, with the write key; asserts 202.
+    /// A pooled connection the server closed as idle just as it is reused fails before
+    /// the request was taken (hyper's IncompleteMessage): heartbeats are idempotent, so
+    /// it is sent again, up to 3 times.
+    pub async fn beat(&self, slug: &str, version: &str) {
+        let mut tries = 0;
+        let r = loop {
+            tries += 1;
+            match self
+                .post(&format!("/api/fed/projects/{slug}/heartbeat"))
+                .header("X-API-Key", WRITE_KEY)
+                .json(&serde_json::json!({"project_slug": slug, "version": version}))
+                .send()
+                .await
+            {
+                Ok(r) => break r,
+                Err(e) if tries < 3 && e.is_request() => continue,
+                Err(e) => panic!("heartbeat for {slug}: {e}"),
+            }
+        };
+        assert_eq!(r.status(), 202);
+    }
+
+    /// `GET /metrics`'s text.
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics")
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("text")
     }
 
     /// `GET /ready`'s body.

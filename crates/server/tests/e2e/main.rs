@@ -30,6 +30,24 @@
     reason = "an integration test crate is test code throughout: a panic is the test failing"
 )]
 
+/// Runs one scenario on both backends: `mod $name { postgres, sqlite }`, each test
+/// calling `$scenario` with a [`helpers::TestConfig`] on its backend (the calling module
+/// has `TestConfig` and `Backend` in scope).
+macro_rules! on_both_backends {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$scenario(super::TestConfig::new(|_| super::Backend::postgres())).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$scenario(super::TestConfig::new(super::Backend::sqlite)).await;
+            }
+        }
+    };
+}
+
 mod api;
 mod cli;
 mod dashboard;

@@ -72,6 +72,25 @@ impl Replica {
         }
     }
 
+    /// [`Replica::start`], then until its `/ready` names a role (it is up, in the lease).
+    async fn start_up(
+        name: &str,
+        database_url: &str,
+        nats_url: &str,
+        dir: &std::path::Path,
+        settings: &[(&str, String)],
+    ) -> Replica {
+        let r = Replica::start(name, database_url, nats_url, dir, settings);
+        eventually(Duration::from_secs(60), || async {
+            match r.ready().await["replica"]["role"].as_str() {
+                Some(_) => Ok(()),
+                None => Err(format!("{} not up yet:\n{}", r.name, r.logs())),
+            }
+        })
+        .await;
+        r
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
@@ -230,15 +249,8 @@ impl Cluster {
         let mut replicas = Vec::new();
         for (i, nats) in nats_urls.iter().cycle().take(3).enumerate() {
             let name = format!("replica-{i}");
-            let r = Replica::start(&name, database_url, nats, dir.path(), &settings(i));
-            eventually(Duration::from_secs(60), || async {
-                match r.ready().await["replica"]["role"].as_str() {
-                    Some(_) => Ok(()),
-                    None => Err(format!("{} not up yet:\n{}", r.name, r.logs())),
-                }
-            })
-            .await;
-            replicas.push(r);
+            replicas
+                .push(Replica::start_up(&name, database_url, nats, dir.path(), &settings(i)).await);
         }
         let cluster = Cluster {
             replicas,
@@ -834,15 +846,7 @@ async fn a_heartbeat_key_set_on_one_replica_is_enforced_on_the_other() {
     let dir = tempfile::tempdir().unwrap();
     let mut replicas = Vec::new();
     for name in ["keys-a", "keys-b"] {
-        let r = Replica::start(name, &db.url, &nats_server.url(), dir.path(), &[]);
-        eventually(Duration::from_secs(60), || async {
-            match r.ready().await["replica"]["role"].as_str() {
-                Some(_) => Ok(()),
-                None => Err(format!("{} not up yet:\n{}", r.name, r.logs())),
-            }
-        })
-        .await;
-        replicas.push(r);
+        replicas.push(Replica::start_up(name, &db.url, &nats_server.url(), dir.path(), &[]).await);
     }
     let [a, b] = replicas.as_slice() else {
         unreachable!()
