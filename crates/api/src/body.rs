@@ -41,15 +41,11 @@ fn is_json(m: &mime::Mime) -> bool {
     m.type_() == mime::APPLICATION && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
 }
 
-/// 415 unless the request says its body is JSON. With `allow_missing`, a request without
-/// a `Content-Type` passes too.
-pub(crate) fn require_json(req: &HttpRequest, allow_missing: bool) -> Result<(), ApiError> {
+/// 415 when the request says its body is something other than JSON. A request without
+/// a `Content-Type` is read as JSON, as the original service (FastAPI) read it.
+pub(crate) fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
     let Some(raw) = req.headers().get(header::CONTENT_TYPE) else {
-        return if allow_missing {
-            Ok(())
-        } else {
-            Err(ApiError::unsupported_media_type())
-        };
+        return Ok(());
     };
     let parsed = raw.to_str().ok().and_then(|s| s.parse::<mime::Mime>().ok());
     match parsed {

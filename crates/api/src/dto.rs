@@ -1,7 +1,7 @@
 //! The JSON the API answers with, built from the domain's types.
 //!
-//! Times are RFC 3339 in UTC ending in `Z`, with as many fraction digits as needed
-//! (none, 3, 6 or 9).
+//! Times are RFC 3339 in UTC with 6 fraction digits, ending in `Z`
+//! (`2025-11-18T12:00:00.000000Z`), as the original service (Pydantic v2) wrote them.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use federation_domain::{Metadata, Project, Transition};
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// A project as the API shows it.
@@ -121,6 +121,9 @@ pub struct BulkResponse {
 pub struct BulkErrorBody<'a> {
     pub error: crate::error::ErrorDetail<'a>,
     pub errors: Vec<crate::body::EntryError>,
+    /// FastAPI's `detail`: each refused entry's field, `loc` such as
+    /// `["body", "projects", 2, "slug"]`.
+    pub detail: Vec<crate::error::FieldError>,
 }
 
 /// A project's status.

@@ -1,5 +1,10 @@
 //! The one error type of the API and its JSON shape:
-//! `{"error": {"code": "…", "message": "…", "field": "…"?}}`.
+//! `{"error": {"code": "…", "message": "…", "field": "…"?}, "detail": …}`.
+//!
+//! `detail` is FastAPI's field, kept for clients of the original service: a string, or
+//! for a 422 naming a field, a list of `{loc, msg, type}` (`loc` such as
+//! `["body", "tags", 2]`). Where the original had words for an error ("API key
+//! required", "Project 'x' not found"), `detail` and `message` use them.
 //!
 //! Every failure a handler, an extractor or the auth middleware can produce becomes an
 //! [`ApiError`]. Store failures are mapped here to fixed, generic messages: database text
@@ -14,6 +19,7 @@ use actix_web::{HttpResponse, ResponseError};
 use federation_domain::ValidationError;
 use federation_domain::{HeartbeatError, HeartbeatRejected, RepositoryError, ServiceError};
 use serde::Serialize;
+use serde_json::Value;
 
 /// Stable machine-readable codes of the `error.code` field.
 pub mod code {
@@ -33,6 +39,30 @@ pub mod code {
     pub const INTERNAL: &str = "internal";
 }
 
+/// Where the field to blame is, as FastAPI's `loc` starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    /// The JSON body.
+    Body,
+    /// A query parameter.
+    Query,
+    /// A path parameter.
+    Path,
+    /// A header.
+    Header,
+}
+
+impl Location {
+    fn as_str(self) -> &'static str {
+        match self {
+            Location::Body => "body",
+            Location::Query => "query",
+            Location::Path => "path",
+            Location::Header => "header",
+        }
+    }
+}
+
 /// An error answer of the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -40,7 +70,10 @@ pub struct ApiError {
     code: &'static str,
     message: Cow<'static, str>,
     field: Option<String>,
+    location: Location,
     allow: Option<&'static str>,
+    /// The original service's words, when they differ from `message`.
+    detail: Option<&'static str>,
 }
 
 /// The JSON body of every error answer.
@@ -48,6 +81,68 @@ pub struct ApiError {
 #[schema(as = Error)]
 pub struct ErrorBody<'a> {
     pub error: ErrorDetail<'a>,
+    /// FastAPI's `detail`, for clients of the original service: a string, or for a 422
+    /// that names a field, a list of `{loc, msg, type}`.
+    #[schema(value_type = Detail)]
+    pub detail: Value,
+}
+
+/// FastAPI's `detail`: a string, or a list of validation failures.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Detail {
+    /// What went wrong, in words.
+    Message(String),
+    /// Each failing field.
+    Fields(Vec<FieldError>),
+}
+
+/// One failing field, as FastAPI lists it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    /// Where: `body`, `query`, `path` or `header`, then the field's path
+    /// (`["body", "tags", 2]`).
+    #[schema(value_type = Vec<Object>, example = json!(["body", "slug"]))]
+    pub loc: Vec<Value>,
+    /// What is wrong with it.
+    pub msg: String,
+    /// `missing` for an absent required field, else `value_error`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+impl FieldError {
+    /// The failure of `field` (`tags[2]`, `projects[1].slug`) at `location`.
+    pub fn new(location: Location, field: &str, msg: &str) -> Self {
+        let mut loc = vec![Value::from(location.as_str())];
+        for part in field.split('.') {
+            let (name, rest) = part.split_once('[').unwrap_or((part, ""));
+            if !name.is_empty() {
+                loc.push(Value::from(name));
+            }
+            for index in rest.split('[') {
+                let index = index.trim_end_matches(']');
+                if index.is_empty() {
+                    continue;
+                }
+                loc.push(
+                    index
+                        .parse::<u64>()
+                        .map_or_else(|_| Value::from(index), Value::from),
+                );
+            }
+        }
+        let kind = if msg == "is required" {
+            "missing"
+        } else {
+            "value_error"
+        };
+        FieldError {
+            loc,
+            msg: msg.to_owned(),
+            kind,
+        }
+    }
 }
 
 /// What went wrong.
@@ -80,14 +175,50 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            location: Location::Body,
             allow: None,
+            detail: None,
         }
     }
 
-    /// Names the request field to blame.
+    /// Names the request field to blame (in the body unless [`ApiError::at`] says).
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
         self
+    }
+
+    /// Says where the field to blame is.
+    pub fn at(mut self, location: Location) -> Self {
+        self.location = location;
+        self
+    }
+
+    /// The `detail` to answer: the original's words for this error.
+    fn with_detail(mut self, detail: &'static str) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    /// The JSON body of this error.
+    pub fn body(&self) -> ErrorBody<'_> {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: &self.message,
+                field: self.field.as_deref(),
+            },
+            detail: self.detail(),
+        }
+    }
+
+    /// FastAPI's `detail` for this error.
+    pub fn detail(&self) -> Value {
+        match &self.field {
+            Some(field) if self.status == StatusCode::UNPROCESSABLE_ENTITY => {
+                serde_json::json!([FieldError::new(self.location, field, &self.message)])
+            }
+            _ => Value::from(self.detail.unwrap_or(&self.message)),
+        }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -110,12 +241,19 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code::MALFORMED_JSON, message)
     }
 
+    /// 401, with `WWW-Authenticate: ApiKey` as the original sent.
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
             code::UNAUTHORIZED,
-            "an API key is required in the X-API-Key header",
+            "API key required (send it in the X-API-Key header)",
         )
+        .with_detail("API key required")
+    }
+
+    /// 403 for a key that is no key of ours.
+    pub fn invalid_key() -> Self {
+        Self::forbidden("Invalid API key")
     }
 
     pub fn forbidden(message: &'static str) -> Self {
@@ -126,13 +264,24 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, code::NOT_FOUND, message)
     }
 
+    /// 404 for a project, in the original's words.
+    pub fn project_not_found(slug: &str) -> Self {
+        Self::not_found(format!("Project '{slug}' not found"))
+    }
+
+    /// 404 for a path that is no route (FastAPI's `Not Found`).
+    pub fn no_route() -> Self {
+        Self::not_found("no such resource").with_detail("Not Found")
+    }
+
     /// 405, with the `Allow` header listing the methods the resource has.
     pub fn method_not_allowed(allow: &'static str) -> Self {
         let mut e = Self::new(
             StatusCode::METHOD_NOT_ALLOWED,
             code::METHOD_NOT_ALLOWED,
             format!("method not allowed here; allowed: {allow}"),
-        );
+        )
+        .with_detail("Method Not Allowed");
         e.allow = Some(allow);
         e
     }
@@ -173,6 +322,11 @@ impl ApiError {
             e.message,
         )
         .with_field(e.field)
+    }
+
+    /// 422 naming a query parameter.
+    pub fn query(e: ValidationError) -> Self {
+        Self::validation(e).at(Location::Query)
     }
 
     /// 422 without a field (the body as a whole is wrong).
@@ -227,6 +381,9 @@ impl ResponseError for ApiError {
         if let Some(allow) = self.allow {
             res.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
         }
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("ApiKey")));
+        }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
         }
@@ -234,13 +391,7 @@ impl ResponseError for ApiError {
             // The rest of the body is not waited for: the connection ends here.
             res.force_close();
         }
-        res.json(ErrorBody {
-            error: ErrorDetail {
-                code: self.code,
-                message: &self.message,
-                field: self.field.as_deref(),
-            },
-        })
+        res.json(self.body())
     }
 }
 
@@ -265,7 +416,7 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::Validation(v) => ApiError::validation(v),
-            ServiceError::NotFound(slug) => ApiError::not_found(format!("no project {slug}")),
+            ServiceError::NotFound(slug) => ApiError::project_not_found(&slug),
             ServiceError::Repository(r) => r.into(),
         }
     }
@@ -275,7 +426,7 @@ impl From<HeartbeatRejected> for ApiError {
     fn from(e: HeartbeatRejected) -> Self {
         match e {
             HeartbeatRejected::UnknownProject(slug) => {
-                ApiError::not_found(format!("no project {slug}"))
+                ApiError::not_found(format!("Project '{slug}' not found in catalog"))
             }
             e @ HeartbeatRejected::KeyRequired(_) => ApiError::new(
                 StatusCode::UNAUTHORIZED,

@@ -20,7 +20,7 @@ use crate::dto::{BulkErrorBody, BulkResponse, HeartbeatKeyDto};
 use crate::dto::{
     BulkRequest, HeartbeatRequest, MaintenanceRequest, PatchRequest, RegisterRequest, StatusName,
 };
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, FieldError, Location};
 use crate::stream::{self, parse_wait};
 use crate::{ApiState, BusHealth};
 
@@ -180,7 +180,7 @@ pub(crate) async fn list_projects(
         f.with_meta(&meta)
     })
     .and_then(|f| query_is_utf8(req.query_string()).map(|()| f))
-    .map_err(ApiError::validation)?;
+    .map_err(ApiError::query)?;
     block(&state, &q).await?;
     let page = state.federation.list(&filter);
     let mut reply = HttpResponse::Ok();
@@ -338,16 +338,21 @@ fn next_link(
     Some(format!("<{path}?{}>; rel=\"next\"", query.join("&")))
 }
 
-/// Registers a project, or updates the one with this slug (status untouched).
+/// Registers a project, or updates the one with this slug (status untouched). Answers
+/// 201 either way, as the original did (hubs that register at boot check for it);
+/// `X-Federation-Created` tells the two apart.
 #[utoipa::path(
     post,
     path = "/api/fed/projects",
     tag = "projects",
-    request_body(content = RegisterRequest, content_type = "application/json"),
+    request_body(content = RegisterRequest, content_type = "application/json",
+        description = "JSON; a body without `Content-Type` is read as JSON too, as the original did"),
     responses(
-        (status = 201, description = "Created", body = ProjectDto,
-         headers(("Location" = String, description = "The project's URL"))),
-        (status = 200, description = "Updated", body = ProjectDto),
+        (status = 201, description = "Registered: created, or updated when the slug was known", body = ProjectDto,
+         headers(
+            ("Location" = String, description = "The project's URL"),
+            ("X-Federation-Created" = String, description = "`true` when the project is new, `false` when it was updated"),
+         )),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
@@ -361,23 +366,28 @@ pub(crate) async fn register_project(
     req: HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    body::require_json(&req, false)?;
+    body::require_json(&req)?;
     let bytes = body::read_limited(&req, payload, body::MAX_JSON_BODY).await?;
     let input = body::registration(&bytes)?;
     let upserted = state.federation.register(&input).await?;
     let dto = ProjectDto::from(&upserted.project);
-    let index = (INDEX_HEADER, state.federation.revision().to_string());
     if upserted.created {
         tracing::info!(slug = %dto.slug, "project registered");
-        Ok(HttpResponse::Created()
-            .insert_header((header::LOCATION, format!("/api/fed/projects/{}", dto.slug)))
-            .insert_header(index)
-            .json(dto))
     } else {
         tracing::info!(slug = %dto.slug, "project updated");
-        Ok(HttpResponse::Ok().insert_header(index).json(dto))
     }
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/api/fed/projects/{}", dto.slug)))
+        .insert_header((
+            CREATED_HEADER,
+            if upserted.created { "true" } else { "false" },
+        ))
+        .insert_header((INDEX_HEADER, state.federation.revision().to_string()))
+        .json(dto))
 }
+
+/// Whether `POST /api/fed/projects` created the project (`true`) or updated it.
+pub const CREATED_HEADER: &str = "x-federation-created";
 
 /// Registers (or updates) up to 1,000 projects in one transaction: all or nothing.
 /// Each entry is read and validated like `POST /api/fed/projects`; when any is refused,
@@ -402,7 +412,7 @@ pub(crate) async fn bulk_register(
     req: HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    body::require_json(&req, false)?;
+    body::require_json(&req)?;
     let bytes = body::read_limited(&req, payload, body::MAX_BULK_BODY).await?;
     let registrations = match body::bulk(&bytes)? {
         Ok(r) => r,
@@ -416,6 +426,16 @@ pub(crate) async fn bulk_register(
                 "{} of the entries cannot be registered; nothing was written",
                 errors.len()
             );
+            let detail = errors
+                .iter()
+                .map(|e| {
+                    let at = match &e.field {
+                        Some(f) => format!("projects[{}].{f}", e.index),
+                        None => format!("projects[{}]", e.index),
+                    };
+                    FieldError::new(Location::Body, &at, &e.message)
+                })
+                .collect();
             return Ok(HttpResponse::UnprocessableEntity().json(BulkErrorBody {
                 error: crate::error::ErrorDetail {
                     code: crate::error::code::VALIDATION_ERROR,
@@ -423,6 +443,7 @@ pub(crate) async fn bulk_register(
                     field: field.as_deref(),
                 },
                 errors,
+                detail,
             }));
         }
     };
@@ -470,7 +491,7 @@ pub(crate) async fn start_maintenance(
     req: HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    body::require_json(&req, false)?;
+    body::require_json(&req)?;
     let bytes = body::read_limited(&req, payload, body::MAX_JSON_BODY).await?;
     let input = body::maintenance(&bytes)?;
     let by = crate::auth::caller(&state.keys, &req);
@@ -569,7 +590,7 @@ pub(crate) async fn patch_project(
     req: HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    body::require_json(&req, false)?;
+    body::require_json(&req)?;
     let bytes = body::read_limited(&req, payload, body::MAX_JSON_BODY).await?;
     let patch = body::patch(&bytes)?;
     let project = if patch.is_empty() {
@@ -639,7 +660,7 @@ pub(crate) async fn heartbeat(
     if !state.federation.check_heartbeat_key(&slug, &credential)? {
         state.keys.authorize(req.method(), presented)?;
     }
-    body::require_json(&req, true)?;
+    body::require_json(&req)?;
     let bytes = body::read_limited(&req, payload, body::MAX_HEARTBEAT_BODY).await?;
     let changed = state.federation.accept_heartbeat(&slug, &bytes).await?;
     if changed {
@@ -727,7 +748,7 @@ pub(crate) async fn history(
     slug: web::Path<String>,
     q: Query,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = parse_limit(param(&q, "limit")).map_err(ApiError::validation)?;
+    let limit = parse_limit(param(&q, "limit")).map_err(ApiError::query)?;
     let transitions = state.federation.history(&slug, limit).await?;
     let items: Vec<TransitionDto> = transitions.iter().map(TransitionDto::from).collect();
     Ok(HttpResponse::Ok().json(items))
@@ -747,7 +768,7 @@ async fn block(state: &ApiState, q: &Query) -> Result<(), ApiError> {
         return Ok(());
     };
     let index: u64 = raw.parse().map_err(|_| {
-        ApiError::validation(federation_domain::ValidationError::new(
+        ApiError::query(federation_domain::ValidationError::new(
             "index",
             "must be a non-negative integer (an X-Federation-Index)",
         ))
@@ -764,7 +785,7 @@ async fn block(state: &ApiState, q: &Query) -> Result<(), ApiError> {
 }
 
 fn bad_wait() -> ApiError {
-    ApiError::validation(federation_domain::ValidationError::new(
+    ApiError::query(federation_domain::ValidationError::new(
         "wait",
         "must be a duration such as 30s, 500ms, 1m or plain seconds",
     ))
@@ -801,7 +822,7 @@ pub(crate) async fn events(
     q: Query,
 ) -> Result<HttpResponse, ApiError> {
     let filter = ChangeFilter::parse(param(&q, "slug"), param(&q, "tag"), param(&q, "status"))
-        .map_err(ApiError::validation)?;
+        .map_err(ApiError::query)?;
     let header_id = req
         .headers()
         .get("last-event-id")
@@ -810,7 +831,7 @@ pub(crate) async fn events(
     let last_event_id = match header_id.or_else(|| param(&q, "last_event_id")) {
         None => None,
         Some(raw) => Some(raw.parse::<u64>().map_err(|_| {
-            ApiError::validation(federation_domain::ValidationError::new(
+            ApiError::query(federation_domain::ValidationError::new(
                 "Last-Event-ID",
                 "must be a revision (a non-negative integer)",
             ))
@@ -888,7 +909,7 @@ pub(crate) async fn summary(state: web::Data<ApiState>) -> HttpResponse {
 }
 
 pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found("no such route"))
+    Err(ApiError::no_route())
 }
 
 type Refusal = std::future::Ready<Result<HttpResponse, ApiError>>;

@@ -60,6 +60,7 @@ mod handlers;
 pub mod metrics;
 pub mod openapi;
 pub mod request_id;
+mod slashes;
 pub mod stream;
 
 pub use auth::{Access, ApiKeys, ApiKeysError, API_KEY_HEADER};
@@ -106,6 +107,19 @@ pub const ROUTES: &[Route] = &[
     Route::api("/health", "GET, HEAD"),
     Route::api("/ready", "GET, HEAD"),
     Route::api("/metrics", "GET"),
+    // The original mounted its metrics app at `/metrics/`: scrapers configured for it
+    // keep working.
+    Route {
+        path: "/metrics/",
+        allow: "GET",
+        documented: false,
+    },
+    // FastAPI's ReDoc page: sent to the Swagger UI.
+    Route {
+        path: "/redoc",
+        allow: "GET",
+        documented: false,
+    },
     Route::api(openapi::OPENAPI_PATH, "GET"),
     Route {
         path: "/docs",
@@ -221,6 +235,7 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                 web::scope("")
                     .wrap(from_fn(duplicates::refuse_duplicates))
                     .wrap(from_fn(page_headers))
+                    .wrap(from_fn(slashes::redirect_slashes))
                     .wrap(from_fn(request_span))
                     .service(
                         top("/health")
@@ -233,6 +248,8 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                             .route(web::head().to(handlers::ready)),
                     )
                     .service(top("/metrics").route(web::get().to(metrics::metrics)))
+                    .service(top("/metrics/").route(web::get().to(metrics::metrics)))
+                    .service(top("/redoc").route(web::get().to(openapi::docs_redirect)))
                     .service(top(openapi::OPENAPI_PATH).route(web::get().to(openapi::openapi_json)))
                     .service(top("/docs").route(web::get().to(openapi::docs_redirect)))
                     .service(openapi::swagger_ui())
@@ -303,7 +320,7 @@ fn query_error(e: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
 }
 
 fn path_error(_e: PathError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::not_found("no such resource").into()
+    ApiError::no_route().into()
 }
 
 /// A span per request with method, path and request id, one event when it ends (status

@@ -92,10 +92,19 @@ pub struct ServeOptions {
 
 /// The database URL the settings select: `DATABASE_URL`, or the embedded SQLite file.
 pub fn database_url(settings: &Settings) -> anyhow::Result<DatabaseUrl> {
-    match &settings.database_url {
-        Some(raw) => DatabaseUrl::parse(raw).context("invalid DATABASE_URL"),
-        None => Ok(DatabaseUrl::Sqlite(PathBuf::from(DEFAULT_SQLITE_PATH))),
+    let url = match &settings.database_url {
+        Some(raw) => DatabaseUrl::parse(raw).context("invalid DATABASE_URL")?,
+        None => DatabaseUrl::Sqlite(PathBuf::from(DEFAULT_SQLITE_PATH)),
+    };
+    if let DatabaseUrl::Postgres(pg) = &url {
+        if !pg.ignored_parameters().is_empty() {
+            tracing::warn!(
+                ignored = %pg.ignored_parameters().join(", "),
+                "DATABASE_URL gives asyncpg-only parameters, which mean nothing here; they are ignored"
+            );
+        }
     }
+    Ok(url)
 }
 
 /// Connects to the store.

@@ -15,7 +15,6 @@ use federation_domain::{Origin, Registration, RegistrationInput, ValidationError
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
     projects: Option<Vec<serde_yaml::Value>>,
@@ -23,6 +22,9 @@ struct File {
     /// it no longer lists.
     #[serde(default)]
     prune: Option<bool>,
+    /// Top-level keys we do not read: warned about (the original ignored them).
+    #[serde(flatten)]
+    other: std::collections::BTreeMap<String, serde_yaml::Value>,
 }
 
 /// A parsed catalog file.
@@ -145,6 +147,26 @@ fn check_types(entry: &serde_yaml::Value) -> Result<(), ValidationError> {
     }
 }
 
+/// The original's words for a refused entry, where it had them ("must contain only
+/// alphanumeric characters, dash, or underscore"; "tags must be non-empty strings"),
+/// followed by ours.
+fn original_words(e: ValidationError, raw_slug: Option<&str>) -> ValidationError {
+    let said = if e.field == "slug" && e.message.starts_with("may contain only") {
+        format!(
+            "slug '{}' must contain only alphanumeric characters, dash, or underscore",
+            raw_slug.unwrap_or_default()
+        )
+    } else if e.field.starts_with("tags[")
+        && (e.message.contains("empty") || e.message.contains("at least 1"))
+    {
+        "tags must be non-empty strings".to_owned()
+    } else {
+        return e;
+    };
+    let message = format!("{said} ({})", e.message);
+    ValidationError { message, ..e }
+}
+
 /// Parses and validates the catalog text; `path` only labels errors.
 pub fn parse(path: &str, text: &str) -> Result<Catalog, CatalogError> {
     if text.trim().is_empty() {
@@ -154,6 +176,24 @@ pub fn parse(path: &str, text: &str) -> Result<Catalog, CatalogError> {
         path: path.to_owned(),
         message: e.to_string(),
     })?;
+    if let Some(f) = file.as_ref().filter(|f| !f.other.is_empty()) {
+        let keys: Vec<&str> = f.other.keys().map(String::as_str).collect();
+        if f.projects.is_none() {
+            // As the original: a file of other keys only is no catalog (`project:`).
+            return Err(CatalogError::Syntax {
+                path: path.to_owned(),
+                message: format!(
+                    "projects: field required (the file has {})",
+                    keys.join(", ")
+                ),
+            });
+        }
+        tracing::warn!(
+            file = path,
+            keys = %keys.join(", "),
+            "catalog file has top-level keys other than projects and prune: ignored"
+        );
+    }
     let prune = file.as_ref().and_then(|f| f.prune).unwrap_or(false);
     let entries = file.and_then(|f| f.projects).unwrap_or_default();
     let mut registrations = Vec::with_capacity(entries.len());
@@ -188,6 +228,7 @@ pub fn parse(path: &str, text: &str) -> Result<Catalog, CatalogError> {
             );
         }
         let metadata = Entry::metadata(entry.metadata, entry.other).map_err(fail)?;
+        let given_namespace = entry.mesh_namespace.clone();
         let registration = RegistrationInput {
             slug: entry.slug,
             name: entry.name,
@@ -202,7 +243,15 @@ pub fn parse(path: &str, text: &str) -> Result<Catalog, CatalogError> {
             origin: Origin::File,
             ..r
         })
-        .map_err(fail)?;
+        .map_err(|e| fail(original_words(e, raw_slug.as_deref())))?;
+        // The original required `hub.<slug>` in its file; REST takes any subject prefix.
+        let expected = format!("hub.{}", registration.slug);
+        if let Some(given) = given_namespace.filter(|g| g.trim() != expected) {
+            return Err(fail(ValidationError::new(
+                "mesh_namespace",
+                format!("mesh_namespace must be '{expected}', got '{given}'"),
+            )));
+        }
         if let Some(first) = seen.insert(registration.slug.clone(), index) {
             return Err(fail(ValidationError::new(
                 "slug",
@@ -291,10 +340,53 @@ projects:
         let regs = parse("p", typo).unwrap().registrations;
         assert_eq!(regs[0].metadata.get("tag"), Some(&serde_json::json!(["x"])));
         assert!(parse("p", "projects: [").is_err());
-        assert!(parse("p", "project: []").is_err());
+        let err = parse("p", "project: []").unwrap_err().to_string();
+        assert!(err.contains("projects: field required"), "{err}");
+        // Beside `projects`, other top-level keys are warned about, as the original
+        // ignored them.
+        let extra = "version: 2\nprojects:\n  - {slug: a, name: A, hub_url: 'http://a'}\n";
+        assert_eq!(parse("p", extra).unwrap().registrations.len(), 1);
         let missing = "projects:\n  - {slug: a, hub_url: 'http://a'}\n";
         let err = parse("p", missing).unwrap_err().to_string();
         assert!(err.contains("name: is required"), "{err}");
+    }
+
+    #[test]
+    fn the_namespace_must_be_hub_dot_slug_and_errors_use_the_originals_words() {
+        let entry = |extra: &str| {
+            format!("projects:\n  - {{slug: CommandCenter, name: C, hub_url: 'http://c'{extra}}}\n")
+        };
+        for ns in ["hub.different-project", "invalid.namespace"] {
+            let err = parse("p", &entry(&format!(", mesh_namespace: {ns}")))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!(
+                    "mesh_namespace must be 'hub.commandcenter', got '{ns}'"
+                )),
+                "{err}"
+            );
+        }
+        let ok = parse("p", &entry(", mesh_namespace: hub.commandcenter")).unwrap();
+        assert_eq!(
+            ok.registrations[0].mesh_namespace.as_str(),
+            "hub.commandcenter"
+        );
+        // Absent: hub.<slug>, the only value the original accepted.
+        let ok = parse("p", &entry("")).unwrap();
+        assert_eq!(
+            ok.registrations[0].mesh_namespace.as_str(),
+            "hub.commandcenter"
+        );
+        let bad_slug = "projects:\n  - {slug: 'bad slug!', name: B, hub_url: 'http://b'}\n";
+        let err = parse("p", bad_slug).unwrap_err().to_string();
+        assert!(
+            err.contains("must contain only alphanumeric characters, dash, or underscore"),
+            "{err}"
+        );
+        let empty_tag = &entry(", tags: ['  ']");
+        let err = parse("p", empty_tag).unwrap_err().to_string();
+        assert!(err.contains("tags must be non-empty strings"), "{err}");
     }
 
     #[test]

@@ -25,6 +25,8 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use actix_web::http::StatusCode;
+use federation_api::ApiError;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
@@ -265,7 +267,9 @@ fn json_error(bare: &[u8]) -> Vec<u8> {
         400 => ("bad_request", "the request could not be parsed as HTTP"),
         _ => ("bad_request", "the request could not be served"),
     };
-    let body = serde_json::json!({"error": {"code": code, "message": message}}).to_string();
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let body =
+        serde_json::to_string(&ApiError::new(status, code, message).body()).unwrap_or_default();
     let mut out = Vec::with_capacity(head.len() + body.len() + 128);
     out.extend_from_slice(status_line);
     out.extend_from_slice(b"\r\n");

@@ -121,6 +121,9 @@ fn settings_logged(
     let mut settings = settings()?;
     telemetry::init(&settings.log_level, settings.log_format)?;
     log_env_file(env_file);
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
     if database_url.is_some() {
         settings.database_url = database_url;
     }

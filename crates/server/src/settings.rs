@@ -16,6 +16,8 @@ use config::{Config, File, FileFormat};
 use federation_nats::{NatsConfig, DEFAULT_QUEUE_CAPACITY};
 use serde::Deserialize;
 
+mod original;
+
 const BUILTIN_DEFAULTS: &str = include_str!("../../../config/default.toml");
 
 /// Environment variable → configuration key.
@@ -252,6 +254,9 @@ pub struct Settings {
     pub log_level: String,
     pub log_format: LogFormat,
     pub http: HttpLimits,
+    /// What the settings had to take differently from what was asked (an original
+    /// service's setting bounded or followed), to log once logging is up.
+    pub warnings: Vec<String>,
 }
 
 /// The variable that names another env file than `./.env`.
@@ -303,8 +308,10 @@ pub const DEFAULT_SQLITE_PATH: &str = "data/federation.db";
 impl Settings {
     /// Reads the layers from `dir` (usually the working directory) and the process
     /// environment.
+    /// Environment names match without regard to case, as pydantic-settings matched
+    /// them for the original.
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
-        Self::load_from(dir, |name| std::env::var(name).ok())
+        Self::load_from(dir, original::environment())
     }
 
     /// As [`Settings::load`], with the environment given as a lookup (for tests).
@@ -313,6 +320,17 @@ impl Settings {
             .add_source(File::from_str(BUILTIN_DEFAULTS, FileFormat::Toml))
             .add_source(File::from(dir.join("config/default.toml")).required(false))
             .add_source(File::from(dir.join("config/local.toml")).required(false));
+        let mut warnings = Vec::new();
+        if let Some(sweep) = original::check_interval(&env, &mut warnings)? {
+            builder = builder
+                .set_override("status.sweep_interval", sweep)
+                .with_context(|| {
+                    format!(
+                        "setting status.sweep_interval from {}",
+                        original::CHECK_INTERVAL_VAR
+                    )
+                })?;
+        }
         for (var, key) in ENV_KEYS {
             if let Some(value) = env(var) {
                 builder = builder
@@ -325,10 +343,12 @@ impl Settings {
             .context("reading the configuration")?
             .try_deserialize()
             .context("reading the configuration")?;
-        Self::from_raw(raw)
+        let mut settings = Self::from_raw(raw, &mut warnings)?;
+        settings.warnings = warnings;
+        Ok(settings)
     }
 
-    fn from_raw(raw: Raw) -> anyhow::Result<Self> {
+    fn from_raw(raw: Raw, warnings: &mut Vec<String>) -> anyhow::Result<Self> {
         let host = raw.service.host.trim().parse::<IpAddr>().map_err(|_| {
             invalid(
                 "service.host",
@@ -408,6 +428,7 @@ impl Settings {
 
         let degraded_after = parse_duration(&raw.status.degraded_after, "status.degraded_after")?;
         let offline_after = parse_duration(&raw.status.offline_after, "status.offline_after")?;
+        let degraded_after = original::degraded_following(degraded_after, offline_after, warnings);
         let deadline_min = parse_duration(&raw.status.deadline_min, "status.deadline_min")?;
         let deadline_max = parse_duration(&raw.status.deadline_max, "status.deadline_max")?;
         let deregister_after =
@@ -538,6 +559,7 @@ impl Settings {
             log_level,
             log_format,
             http,
+            warnings: Vec::new(),
         })
     }
 
@@ -834,6 +856,15 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.policy().offline_after(), TimeDelta::seconds(100));
+        // Alone and below the default degraded threshold: degraded follows, warned.
+        let s = load(&[("HEARTBEAT_STALE_THRESHOLD_SECONDS", "30")]).unwrap();
+        assert_eq!(s.policy().offline_after(), TimeDelta::seconds(30));
+        assert_eq!(s.policy().degraded_after(), Some(TimeDelta::seconds(20)));
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+        // The original's check interval sets the sweep, bounded.
+        let s = load(&[("HEARTBEAT_STALE_CHECK_INTERVAL_SECONDS", "60")]).unwrap();
+        assert_eq!(s.sweep_interval, Duration::from_secs(2));
+        assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
     }
 
     #[test]

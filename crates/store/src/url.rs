@@ -179,6 +179,40 @@ pub struct PostgresUrl {
     url: String,
     driver_url: String,
     tls: PgTls,
+    ignored: Vec<String>,
+}
+
+/// Query parameters of asyncpg and of SQLAlchemy's asyncpg dialect that mean nothing to
+/// libpq or to this service's pool: accepted in a URL of the original service, ignored,
+/// and named in a warning ([`PostgresUrl::ignored_parameters`]).
+pub const ASYNCPG_ONLY_PARAMETERS: &[&str] = &[
+    "prepared_statement_cache_size",
+    "statement_cache_size",
+    "max_cached_statement_lifetime",
+    "max_cacheable_statement_size",
+    "prepared_statement_name_func",
+    "command_timeout",
+    "direct_tls",
+    "min_size",
+    "max_size",
+    "max_queries",
+    "max_inactive_connection_lifetime",
+    "async_fallback",
+];
+
+/// asyncpg's `ssl=` value as a libpq `sslmode`.
+fn asyncpg_ssl(value: &str) -> Result<SslMode, StoreError> {
+    match value.to_ascii_lowercase().as_str() {
+        "disable" | "false" | "0" | "no" | "off" => Ok(SslMode::Disable),
+        // libpq's `allow` tries without TLS first; `prefer` is the nearest mode we have.
+        "allow" | "prefer" => Ok(SslMode::Prefer),
+        "require" | "true" | "1" | "yes" | "on" => Ok(SslMode::Require),
+        "verify-ca" | "verify_ca" => Ok(SslMode::VerifyCa),
+        "verify-full" | "verify_full" => Ok(SslMode::VerifyFull),
+        other => Err(StoreError::InvalidUrl(format!(
+            "ssl={other:?} (asyncpg's form of sslmode) is not supported; use {SSL_MODES}"
+        ))),
+    }
 }
 
 impl PostgresUrl {
@@ -192,6 +226,8 @@ impl PostgresUrl {
             root_cert: None,
         };
         let mut kept = Vec::new();
+        let mut ignored = Vec::new();
+        let mut sslmode_given = false;
         for pair in query
             .unwrap_or_default()
             .split('&')
@@ -200,7 +236,14 @@ impl PostgresUrl {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
             match key {
-                "sslmode" => tls.mode = SslMode::parse(&value)?,
+                "sslmode" => {
+                    tls.mode = SslMode::parse(&value)?;
+                    sslmode_given = true;
+                }
+                // asyncpg's name for it (`?ssl=require`); `sslmode` wins when both are given.
+                "ssl" if !sslmode_given => tls.mode = asyncpg_ssl(&value)?,
+                "ssl" => {}
+                k if ASYNCPG_ONLY_PARAMETERS.contains(&k) => ignored.push(k.to_owned()),
                 "sslrootcert" if value.is_empty() => {
                     return Err(StoreError::InvalidUrl(
                         "sslrootcert is empty; name a PEM file of CA certificates, or `system`"
@@ -223,7 +266,14 @@ impl PostgresUrl {
             url,
             driver_url,
             tls,
+            ignored,
         })
+    }
+
+    /// The asyncpg-only query parameters the URL gave, which are ignored (the caller
+    /// warns naming them).
+    pub fn ignored_parameters(&self) -> &[String] {
+        &self.ignored
     }
 
     /// The URL as given (scheme normalised to `postgres://`), secrets included.
@@ -438,6 +488,42 @@ mod tests {
             "postgres://u@db/fed?application_name=a%20b&connect_timeout=3"
         );
         assert_eq!(u.tls().mode, SslMode::Require);
+    }
+
+    #[test]
+    fn asyncpg_parameters_are_translated_or_ignored_by_name() {
+        let u = pg("postgresql+asyncpg://u:p@db/fed?ssl=require&prepared_statement_cache_size=0&application_name=x");
+        assert_eq!(u.tls().mode, SslMode::Require);
+        assert_eq!(u.ignored_parameters(), ["prepared_statement_cache_size"]);
+        assert_eq!(u.driver_url(), "postgres://u:p@db/fed?application_name=x");
+        assert_eq!(
+            pg("postgres://u@db/fed?ssl=disable").tls().mode,
+            SslMode::Disable
+        );
+        assert_eq!(
+            pg("postgres://u@db/fed?ssl=true").tls().mode,
+            SslMode::Require
+        );
+        // sslmode wins, in either order.
+        assert_eq!(
+            pg("postgres://u@db/fed?sslmode=disable&ssl=require")
+                .tls()
+                .mode,
+            SslMode::Disable
+        );
+        assert_eq!(
+            pg("postgres://u@db/fed?ssl=require&sslmode=disable")
+                .tls()
+                .mode,
+            SslMode::Disable
+        );
+        let err = DatabaseUrl::parse("postgres://u@db/fed?ssl=maybe")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ssl=\"maybe\"") && err.contains("verify-full"),
+            "{err}"
+        );
     }
 
     #[test]
