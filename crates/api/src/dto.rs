@@ -80,30 +80,6 @@ pub struct MaintenanceDto {
     pub by: String,
 }
 
-/// `PUT /api/fed/projects/{slug}/maintenance`: a reason and exactly one of `until` and
-/// `for`; the window lasts at most 30 days.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct MaintenanceRequest {
-    /// 1–200 characters, no control characters.
-    #[schema(example = "kernel upgrade", min_length = 1, max_length = 200)]
-    pub reason: String,
-    /// The end, RFC 3339, in the future.
-    #[schema(format = DateTime)]
-    pub until: Option<String>,
-    /// The length from now: `90s`, `30m`, `2h`, `1d`, or a number of seconds.
-    #[serde(rename = "for")]
-    #[schema(example = "30m", pattern = r"^\s*[0-9]+\s*[smhd]?\s*$")]
-    pub duration: Option<String>,
-}
-
-/// `POST /api/fed/projects:bulk`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct BulkRequest {
-    /// 1 to 1,000 registrations, each as `POST /api/fed/projects` takes it.
-    #[schema(min_items = 1, max_items = 1000)]
-    pub projects: Vec<RegisterRequest>,
-}
-
 /// The answer to a bulk registration.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BulkResponse {
@@ -120,7 +96,7 @@ pub struct BulkResponse {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BulkErrorBody<'a> {
     pub error: crate::error::ErrorDetail<'a>,
-    pub errors: Vec<crate::body::EntryError>,
+    pub errors: Vec<crate::requests::EntryError>,
     /// FastAPI's `detail`: each refused entry's field, `loc` such as
     /// `["body", "projects", 2, "slug"]`.
     pub detail: Vec<crate::error::FieldError>,
@@ -287,135 +263,6 @@ pub struct AcceptedDto {
     pub status: &'static str,
 }
 
-/// `POST /api/fed/projects`: registers a project, or updates it when the slug exists
-/// (tags and metadata are replaced). The original's `allow_fanout` is kept under
-/// `metadata.allow_fanout`; other unknown fields are ignored.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct RegisterRequest {
-    /// `[a-z0-9_-]`, 1–50 characters, no `-` at either end, not `_` first; input is lowercased, so
-    /// slugs are case-insensitive.
-    #[schema(
-        example = "commandcenter",
-        pattern = r"^\s*[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9_])?\s*$",
-        min_length = 1,
-        max_length = 50
-    )]
-    pub slug: String,
-    /// 1–200 characters, no control characters.
-    #[schema(
-        example = "CommandCenter",
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^\s*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$"
-    )]
-    pub name: String,
-    /// An absolute http(s) URL with a host and no credentials, at most 500 characters.
-    #[schema(
-        example = "http://localhost:8000",
-        pattern = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s@/?#]+(/\S*)?\s*$",
-        min_length = 8,
-        max_length = 500
-    )]
-    pub hub_url: String,
-    /// A NATS subject prefix: dot-separated tokens of `[A-Za-z0-9_-]`, at most 100
-    /// characters. `hub.<slug>` when absent or null.
-    #[schema(
-        example = "hub.commandcenter",
-        pattern = r"^\s*[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\s*$",
-        max_length = 100,
-        nullable
-    )]
-    pub mesh_namespace: Option<String>,
-    /// At most 32 distinct tags (ignoring case), each 1–64 printable characters.
-    #[schema(example = json!(["python"]), nullable, max_items = 32, inline)]
-    pub tags: Option<Vec<TagText>>,
-    /// Free JSON values under keys of `[A-Za-z0-9_.-]` (1–64 characters): at most 64
-    /// keys, 8 KiB as compact JSON, arrays and objects nested at most 8 deep. A `null`
-    /// value is the same as an absent key. None when absent or null.
-    #[schema(value_type = Option<MetadataObject>, nullable)]
-    pub metadata: Option<serde_json::Value>,
-    /// Seconds between the project's heartbeats: it is degraded after 2 and offline
-    /// after 3 intervals of silence (within the service's deadline bounds) instead of the
-    /// service-wide thresholds. Absent or null keeps the one it had.
-    #[schema(example = 30, minimum = 1, maximum = 86400, nullable)]
-    pub heartbeat_interval: Option<u32>,
-}
-
-/// Metadata: free JSON values under named keys.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MetadataObject(pub serde_json::Map<String, serde_json::Value>);
-
-/// A metadata key's pattern (1–64 characters).
-pub const METADATA_KEY_PATTERN: &str = r"^[A-Za-z0-9_.-]{1,64}$";
-
-impl utoipa::PartialSchema for MetadataObject {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use federation_domain::metadata::{METADATA_KEYS_MAX, METADATA_KEY_MAX};
-        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::Object)
-            .description(Some(
-                "Free JSON values under keys of `[A-Za-z0-9_.-]` (1-64 characters): at most \
-                 64 keys, 8 KiB as compact JSON, arrays and objects nested at most 8 deep. \
-                 A `null` value is the same as an absent key (in a PATCH: removes it).",
-            ))
-            .max_properties(Some(METADATA_KEYS_MAX))
-            .property_names(Some(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .min_length(Some(1))
-                    .max_length(Some(METADATA_KEY_MAX))
-                    .pattern(Some(METADATA_KEY_PATTERN)),
-            ))
-            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
-            .examples([serde_json::json!({"allow_fanout": [], "team": "platform"})])
-            .into()
-    }
-}
-
-impl ToSchema for MetadataObject {}
-
-/// A tag: 1–64 characters of printable text (no control characters), case kept.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[schema(
-    example = "Machine Learning",
-    min_length = 1,
-    max_length = 64,
-    pattern = r"^\s*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$"
-)]
-pub struct TagText(pub String);
-
-/// `PATCH /api/fed/projects/{slug}`: only these fields may be set (any other is a
-/// 422); `name` and `hub_url` must not be null; `tags: null` removes every tag.
-/// `metadata` is merged one level deep (RFC 7396): each key given is set, a key given
-/// `null` is removed, others stay; `metadata: null` removes every key.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct PatchRequest {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^\s*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$",
-        nullable = false
-    )]
-    pub name: Option<String>,
-    #[schema(
-        pattern = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s@/?#]+(/\S*)?\s*$",
-        min_length = 8,
-        max_length = 500,
-        nullable = false
-    )]
-    pub hub_url: Option<String>,
-    #[schema(nullable, max_items = 32)]
-    pub tags: Option<Vec<TagText>>,
-    /// Keys to set (a value) or remove (`null`); the result holds the bounds of
-    /// `RegisterRequest.metadata`.
-    #[schema(value_type = Option<MetadataObject>, nullable)]
-    pub metadata: Option<serde_json::Value>,
-    /// Seconds between heartbeats (see registration); null removes it.
-    #[schema(minimum = 1, maximum = 86400, nullable)]
-    pub heartbeat_interval: Option<u32>,
-}
-
 /// A heartbeat: the original service's payload (also accepted wrapped in
 /// CommandCenter's envelope `{"payload": {…}, "correlation_id": "…"}`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -453,10 +300,12 @@ mod tests {
     use chrono::TimeZone;
 
     #[test]
-    fn times_end_in_z() {
+    fn times_have_six_fraction_digits_and_end_in_z() {
         let t = Utc.with_ymd_and_hms(2025, 11, 18, 12, 0, 0).unwrap();
-        assert_eq!(rfc3339(t), "2025-11-18T12:00:00Z");
+        assert_eq!(rfc3339(t), "2025-11-18T12:00:00.000000Z");
         let t = t + chrono::TimeDelta::microseconds(1500);
+        assert_eq!(rfc3339(t), "2025-11-18T12:00:00.001500Z");
+        let t = t + chrono::TimeDelta::nanoseconds(999);
         assert_eq!(rfc3339(t), "2025-11-18T12:00:00.001500Z");
     }
 }

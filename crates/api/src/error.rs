@@ -102,8 +102,8 @@ pub enum Detail {
 pub struct FieldError {
     /// Where: `body`, `query`, `path` or `header`, then the field's path
     /// (`["body", "tags", 2]`).
-    #[schema(value_type = Vec<Object>, example = json!(["body", "slug"]))]
-    pub loc: Vec<Value>,
+    #[schema(example = json!(["body", "slug"]))]
+    pub loc: Vec<LocPart>,
     /// What is wrong with it.
     pub msg: String,
     /// `missing` for an absent required field, else `value_error`.
@@ -111,14 +111,24 @@ pub struct FieldError {
     pub kind: &'static str,
 }
 
+/// One step of a field's place: a name, or an index in a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum LocPart {
+    /// A field's name, or where the field is (`body`, `query`).
+    Name(String),
+    /// An index in a list.
+    Index(u64),
+}
+
 impl FieldError {
     /// The failure of `field` (`tags[2]`, `projects[1].slug`) at `location`.
     pub fn new(location: Location, field: &str, msg: &str) -> Self {
-        let mut loc = vec![Value::from(location.as_str())];
+        let mut loc = vec![LocPart::Name(location.as_str().to_owned())];
         for part in field.split('.') {
             let (name, rest) = part.split_once('[').unwrap_or((part, ""));
             if !name.is_empty() {
-                loc.push(Value::from(name));
+                loc.push(LocPart::Name(name.to_owned()));
             }
             for index in rest.split('[') {
                 let index = index.trim_end_matches(']');
@@ -128,7 +138,7 @@ impl FieldError {
                 loc.push(
                     index
                         .parse::<u64>()
-                        .map_or_else(|_| Value::from(index), Value::from),
+                        .map_or_else(|_| LocPart::Name(index.to_owned()), LocPart::Index),
                 );
             }
         }

@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::web::{self, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use federation_domain::model::parse_limit;
-use federation_domain::{ChangeFilter, GuardState, ListFilter};
+use federation_domain::{ChangeFilter, GuardState, ListFilter, MaintenanceInput};
 
 use crate::body;
 use crate::dto::{
@@ -16,11 +16,9 @@ use crate::dto::{
     ReadyChecks, ReadyDto, ReplicaDto, SummaryDto, TagCountsDto, TransitionDto,
 };
 use crate::dto::{BulkErrorBody, BulkResponse, HeartbeatKeyDto};
-#[allow(unused_imports)] // named in the OpenAPI annotations only
-use crate::dto::{
-    BulkRequest, HeartbeatRequest, MaintenanceRequest, PatchRequest, RegisterRequest, StatusName,
-};
+use crate::dto::{HeartbeatRequest, StatusName};
 use crate::error::{ApiError, ErrorBody, FieldError, Location};
+use crate::requests::{BulkRequest, MaintenanceRequest, PatchRequest, RegisterRequest};
 use crate::stream::{self, parse_wait};
 use crate::{ApiState, BusHealth};
 
@@ -368,7 +366,7 @@ pub(crate) async fn register_project(
 ) -> Result<HttpResponse, ApiError> {
     body::require_json(&req)?;
     let bytes = body::read_limited(&req, payload, body::MAX_JSON_BODY).await?;
-    let input = body::registration(&bytes)?;
+    let input = body::json::<RegisterRequest>(&bytes)?.into_input()?;
     let upserted = state.federation.register(&input).await?;
     let dto = ProjectDto::from(&upserted.project);
     if upserted.created {
@@ -414,7 +412,7 @@ pub(crate) async fn bulk_register(
 ) -> Result<HttpResponse, ApiError> {
     body::require_json(&req)?;
     let bytes = body::read_limited(&req, payload, body::MAX_BULK_BODY).await?;
-    let registrations = match body::bulk(&bytes)? {
+    let registrations = match body::json::<BulkRequest>(&bytes)?.into_registrations()? {
         Ok(r) => r,
         Err(errors) => {
             let first = errors.first();
@@ -493,7 +491,7 @@ pub(crate) async fn start_maintenance(
 ) -> Result<HttpResponse, ApiError> {
     body::require_json(&req)?;
     let bytes = body::read_limited(&req, payload, body::MAX_JSON_BODY).await?;
-    let input = body::maintenance(&bytes)?;
+    let input = MaintenanceInput::from(body::json::<MaintenanceRequest>(&bytes)?);
     let by = crate::auth::caller(&state.keys, &req);
     let project = state
         .federation
@@ -592,7 +590,7 @@ pub(crate) async fn patch_project(
 ) -> Result<HttpResponse, ApiError> {
     body::require_json(&req)?;
     let bytes = body::read_limited(&req, payload, body::MAX_JSON_BODY).await?;
-    let patch = body::patch(&bytes)?;
+    let patch = body::json::<PatchRequest>(&bytes)?.into_patch()?;
     let project = if patch.is_empty() {
         // Nothing to change: answer with the project as it is.
         state.federation.get(&slug)?.0

@@ -60,6 +60,7 @@ mod handlers;
 pub mod metrics;
 pub mod openapi;
 pub mod request_id;
+pub mod requests;
 mod slashes;
 pub mod stream;
 

@@ -11,14 +11,16 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::body::EntryError;
 use crate::dto::{
-    AcceptedDto, BulkErrorBody, BulkRequest, BulkResponse, CountsDto, HealthDto, HeartbeatKeyDto,
-    HeartbeatRequest, LongestOfflineDto, MaintenanceDto, MaintenanceRequest, MassExpiryDto,
-    MetadataObject, PatchRequest, ProjectDto, ReadyChecks, ReadyDto, RegisterRequest, ReplicaDto,
-    StatusName, SummaryDto, TagCountsDto, TransitionDto,
+    AcceptedDto, BulkErrorBody, BulkResponse, CountsDto, HealthDto, HeartbeatKeyDto,
+    HeartbeatRequest, LongestOfflineDto, MaintenanceDto, MassExpiryDto, ProjectDto, ReadyChecks,
+    ReadyDto, ReplicaDto, StatusName, SummaryDto, TagCountsDto, TransitionDto,
 };
 use crate::error::{ErrorBody, ErrorDetail};
+use crate::requests::{
+    BulkRequest, EntryError, MaintenanceRequest, MetadataObject, PatchRequest, RegisterRequest,
+    TagText,
+};
 use crate::{handlers, metrics};
 
 /// The path of the description.
@@ -72,6 +74,7 @@ pub const DOCS_PATH: &str = "/docs/";
         RegisterRequest,
         PatchRequest,
         MetadataObject,
+        TagText,
         HeartbeatRequest,
         ErrorBody,
         ErrorDetail,

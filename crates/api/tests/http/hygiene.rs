@@ -64,7 +64,10 @@ async fn repeated_json_keys_are_refused_at_any_depth() {
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}: {}", r.raw);
         let (code, field) = r.error();
         assert_eq!(code, "duplicate");
-        assert!(matches!(field.as_deref(), Some("slug" | "k")), "{field:?}");
+        assert!(
+            matches!(field.as_deref(), Some("slug" | "metadata.k")),
+            "{field:?}"
+        );
     }
 }
 

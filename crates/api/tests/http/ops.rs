@@ -103,7 +103,7 @@ async fn ready_reports_the_recovering_guard() {
     assert_eq!(r.json["checks"]["partition_guard"], "recovering");
     assert_eq!(
         r.json["checks"]["partition_guard_until"],
-        "2025-11-18T12:01:30Z"
+        "2025-11-18T12:01:30.000000Z"
     );
     h.clock.advance(chrono::TimeDelta::seconds(91));
     let r = h.send(TestRequest::get().uri("/ready")).await;
@@ -254,7 +254,7 @@ async fn ready_reports_a_mass_expiry() {
     assert_eq!(r.json["status"], "ok");
     assert_eq!(
         r.json["mass_expiry"],
-        json!({"at": "2025-11-18T12:01:31Z", "expired": 6, "live": 6})
+        json!({"at": "2025-11-18T12:01:31.000000Z", "expired": 6, "live": 6})
     );
 }
 

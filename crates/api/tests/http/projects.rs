@@ -55,9 +55,9 @@ async fn list_returns_an_array_with_total_count_index_and_rfc3339_times() {
     assert_eq!(b["mesh_namespace"], "hub.beta");
     assert_eq!(b["tags"], serde_json::json!(["python"]));
     assert_eq!(b["version"], "0.9.0");
-    assert_eq!(b["last_heartbeat_at"], "2025-11-18T12:00:03Z");
-    assert_eq!(b["created_at"], "2025-11-18T12:00:00Z");
-    assert_eq!(b["updated_at"], "2025-11-18T12:00:00.250Z");
+    assert_eq!(b["last_heartbeat_at"], "2025-11-18T12:00:03.000000Z");
+    assert_eq!(b["created_at"], "2025-11-18T12:00:00.000000Z");
+    assert_eq!(b["updated_at"], "2025-11-18T12:00:00.250000Z");
     assert_eq!(items[0]["last_heartbeat_at"], serde_json::Value::Null);
     assert_eq!(items[0]["version"], serde_json::Value::Null);
 }
@@ -257,12 +257,27 @@ async fn register_creates_with_201_and_location() {
 }
 
 #[actix_web::test]
-async fn register_again_answers_200() {
+async fn register_again_answers_201_as_the_original_did_saying_it_updated() {
     let h = harness(upsert_repo(false));
     let r = h.send_w(json_post("/api/fed/projects", SEED_BODY)).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
     assert_eq!(r.json["slug"], "commandcenter");
-    assert!(r.header("location").is_none());
+    assert_eq!(
+        r.header("location"),
+        Some("/api/fed/projects/commandcenter")
+    );
+    assert_eq!(r.header("x-federation-created"), Some("false"));
+}
+
+#[actix_web::test]
+async fn register_without_a_content_type_is_read_as_json() {
+    let h = harness(upsert_repo(true));
+    let req = TestRequest::post()
+        .uri("/api/fed/projects")
+        .set_payload(SEED_BODY);
+    let r = h.send_w(req).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.raw);
+    assert_eq!(r.header("x-federation-created"), Some("true"));
 }
 
 #[actix_web::test]
@@ -376,7 +391,6 @@ async fn register_rejects_non_json_content_types_with_415() {
         Some("application/x-www-form-urlencoded"),
         Some("application/xml"),
         Some("not a mime type"),
-        None,
     ] {
         let mut req = TestRequest::post()
             .uri("/api/fed/projects")
@@ -645,9 +659,9 @@ async fn history_lists_transitions_newest_first() {
         r.json,
         serde_json::json!([
             {"from":"online","to":"offline","reason":"heartbeat_timeout",
-             "at":"2025-11-18T12:01:30Z","last_heartbeat_at":"2025-11-18T12:00:00Z"},
+             "at":"2025-11-18T12:01:30.000000Z","last_heartbeat_at":"2025-11-18T12:00:00.000000Z"},
             {"from":"offline","to":"online","reason":"heartbeat",
-             "at":"2025-11-18T12:00:00Z","last_heartbeat_at":null},
+             "at":"2025-11-18T12:00:00.000000Z","last_heartbeat_at":null},
         ])
     );
 }

@@ -199,7 +199,8 @@ impl FederationClient {
         Ok((serde_json::from_value(raw.clone())?, raw))
     }
 
-    /// `POST /api/fed/projects`: created (201) or updated (200).
+    /// `POST /api/fed/projects`: 201, created or updated as `X-Federation-Created`
+    /// says (a server that answers 200 for an update is understood too).
     pub async fn register(&self, project: &NewProject) -> anyhow::Result<Registered> {
         let response = self
             .send(
@@ -208,7 +209,11 @@ impl FederationClient {
                     .json(project),
             )
             .await?;
-        let created = response.status() == StatusCode::CREATED;
+        let created = response.status() == StatusCode::CREATED
+            && response
+                .headers()
+                .get("x-federation-created")
+                .is_none_or(|v| v.as_bytes() != b"false");
         let raw: Value = response.json().await.context("reading the registration")?;
         Ok(Registered {
             created,

@@ -90,9 +90,14 @@ async fn status_codes(config: TestConfig) {
     assert_eq!(ready["checks"]["database"], "ok", "{ready}");
     assert_eq!(ready["checks"]["nats"], "disabled", "{ready}");
 
-    // 201, 200 and 422 on registration.
-    assert_eq!(app.register(&project("alpha")).await.status(), 201);
-    assert_eq!(app.register(&project("alpha")).await.status(), 200);
+    // 201 (created, then updated, as the original answered both) and 422 on
+    // registration.
+    let created = app.register(&project("alpha")).await;
+    assert_eq!(created.status(), 201);
+    assert_eq!(created.headers()["x-federation-created"], "true");
+    let updated = app.register(&project("alpha")).await;
+    assert_eq!(updated.status(), 201);
+    assert_eq!(updated.headers()["x-federation-created"], "false");
     let cases: Vec<(Value, &str)> = vec![
         (json!({"name": "x", "hub_url": "http://x"}), "slug"),
         (

@@ -125,7 +125,7 @@ async fn each_project_is_judged_by_its_own_interval(
     let p = patch(&app, "plain", json!({"heartbeat_interval": 30})).await;
     assert_eq!(p["heartbeat_interval"], 30, "{p}");
     // Registering again without one keeps it.
-    assert_eq!(app.register(&project("plain")).await.status(), 200);
+    assert_eq!(app.register(&project("plain")).await.status(), 201);
     assert_eq!(app.project("plain").await["heartbeat_interval"], 30);
     app.stop().await;
 }

@@ -144,7 +144,7 @@ async fn heartbeat_keys_guard_http_heartbeats(config: TestConfig) {
     assert_eq!(app.status_of("alpha").await, "online");
 
     // Registering again (the API's upsert) keeps the key; so does a restart.
-    assert_eq!(app.register(&project("alpha")).await.status(), 200);
+    assert_eq!(app.register(&project("alpha")).await.status(), 201);
     app.stop().await;
     let app = config.start().await;
     assert_eq!(app.project("alpha").await["heartbeat_key"], true);

@@ -1,0 +1,470 @@
+//! The request bodies: each type here both parses its body (serde, with
+//! [`crate::body::json`] naming the field at fault) and documents it (utoipa), so the
+//! description and the parser cannot drift. Bounds come from the domain's constants;
+//! the domain's types then validate the values (one validation for every source).
+
+use std::collections::HashMap;
+
+use federation_domain::metadata::{METADATA_KEYS_MAX, METADATA_KEY_MAX};
+use federation_domain::model::TAGS_MAX;
+use federation_domain::{
+    HeartbeatInterval, HubUrl, MaintenanceInput, MetadataPatch, ProjectName, ProjectPatch,
+    Registration, RegistrationInput, Tags, ValidationError,
+};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::body::{self, UniqueJson};
+use crate::error::ApiError;
+
+/// The most projects one bulk registration takes.
+pub const MAX_BULK_PROJECTS: usize = 1000;
+
+/// `POST /api/fed/projects`: registers a project, or updates it when the slug exists
+/// (tags and metadata are replaced). The original's `allow_fanout` is kept under
+/// `metadata.allow_fanout`; other unknown fields are ignored, as the original did.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    /// `[a-z0-9_-]`, 1–50 characters, no `-` at either end, not `_` first; input is
+    /// lowercased, so slugs are case-insensitive.
+    #[schema(
+        required = true,
+        example = "commandcenter",
+        pattern = r"^\s*[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9_])?\s*$",
+        min_length = 1,
+        max_length = 50
+    )]
+    pub slug: Option<String>,
+    /// 1–200 characters, no control characters.
+    #[schema(
+        required = true,
+        example = "CommandCenter",
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^\s*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    pub name: Option<String>,
+    /// An absolute http(s) URL with a host and no credentials, at most 500 characters.
+    #[schema(
+        required = true,
+        example = "http://localhost:8000",
+        pattern = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s@/?#]+(/\S*)?\s*$",
+        min_length = 8,
+        max_length = 500
+    )]
+    pub hub_url: Option<String>,
+    /// A NATS subject prefix: dot-separated tokens of `[A-Za-z0-9_-]`, at most 100
+    /// characters. `hub.<slug>` when absent or null.
+    #[schema(
+        example = "hub.commandcenter",
+        pattern = r"^\s*[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\s*$",
+        max_length = 100,
+        nullable
+    )]
+    pub mesh_namespace: Option<String>,
+    /// At most 32 tags, each 1–64 printable characters; duplicates (ignoring case) are
+    /// kept once.
+    #[schema(example = json!(["python"]), nullable, max_items = 32)]
+    pub tags: Option<Vec<TagText>>,
+    /// Free JSON values under named keys (see `MetadataObject`). None when absent or
+    /// null.
+    #[schema(value_type = Option<MetadataObject>, nullable)]
+    pub metadata: Option<MetadataObject>,
+    /// Seconds between the project's heartbeats: it is degraded after 2 and offline
+    /// after 3 intervals of silence (within the service's deadline bounds) instead of the
+    /// service-wide thresholds. Absent or null keeps the one it had.
+    #[schema(value_type = Option<u32>, example = 30, minimum = 1, maximum = 86400, nullable)]
+    pub heartbeat_interval: Option<WholeNumber>,
+    /// The original service's field: kept as `metadata.allow_fanout` (unless
+    /// `metadata` gives that key itself).
+    #[schema(value_type = Option<Vec<String>>, nullable)]
+    pub allow_fanout: Option<UniqueJson>,
+}
+
+impl RegisterRequest {
+    /// The registration as the domain validates it.
+    pub fn into_input(self) -> Result<RegistrationInput, ApiError> {
+        let mut metadata = self.metadata.map(|m| m.0);
+        if let Some(fanout) = self.allow_fanout.map(|f| f.0).filter(|v| !v.is_null()) {
+            let meta = metadata.get_or_insert_with(|| Value::Object(serde_json::Map::new()));
+            if let Value::Object(map) = meta {
+                map.entry("allow_fanout").or_insert(fanout);
+            }
+        }
+        Ok(RegistrationInput {
+            slug: self.slug,
+            name: self.name,
+            hub_url: self.hub_url,
+            mesh_namespace: self.mesh_namespace,
+            tags: self.tags.map(raw_tags).transpose()?,
+            metadata,
+            heartbeat_interval: self.heartbeat_interval.map(|n| n.0),
+        })
+    }
+}
+
+/// The raw tags, refused when there are more than the schema's `maxItems`.
+fn raw_tags(tags: Vec<TagText>) -> Result<Vec<String>, ApiError> {
+    if tags.len() > TAGS_MAX {
+        return Err(ApiError::validation(ValidationError::new(
+            "tags",
+            format!("must hold at most {TAGS_MAX} tags (got {})", tags.len()),
+        )));
+    }
+    Ok(tags.into_iter().map(|t| t.0).collect())
+}
+
+/// A tag: 1–64 characters of printable text (no control characters), case kept.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(transparent)]
+#[schema(
+    example = "Machine Learning",
+    min_length = 1,
+    max_length = 64,
+    pattern = r"^\s*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$"
+)]
+pub struct TagText(pub String);
+
+/// A whole number: JSON `30`, or `30.0` (JSON Schema's `integer` takes both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WholeNumber(pub i64);
+
+impl<'de> Deserialize<'de> for WholeNumber {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Number::deserialize(d)? {
+            n if n.is_i64() || n.is_u64() => n.as_i64().map(WholeNumber).ok_or_else(|| {
+                serde::de::Error::custom("must be a whole number within the allowed range")
+            }),
+            n => n
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                .map(|f| WholeNumber(f as i64))
+                .ok_or_else(|| serde::de::Error::custom("must be a whole number")),
+        }
+    }
+}
+
+/// Metadata: free JSON values under named keys, a key given once. Parsed as a JSON
+/// object; its bounds are the domain's (the schema shows the same constants).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetadataObject(pub Value);
+
+impl<'de> Deserialize<'de> for MetadataObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match UniqueJson::deserialize(d)?.0 {
+            v @ Value::Object(_) => Ok(MetadataObject(v)),
+            _ => Err(serde::de::Error::custom("must be a JSON object")),
+        }
+    }
+}
+
+/// A metadata key's pattern (1–64 characters).
+pub const METADATA_KEY_PATTERN: &str = r"^[A-Za-z0-9_.-]{1,64}$";
+
+impl utoipa::PartialSchema for MetadataObject {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "Free JSON values under keys of `[A-Za-z0-9_.-]` (1-64 characters): at most \
+                 64 keys, 8 KiB as compact JSON, arrays and objects nested at most 8 deep. \
+                 A `null` value is the same as an absent key (in a PATCH: removes it).",
+            ))
+            .max_properties(Some(METADATA_KEYS_MAX))
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(METADATA_KEY_MAX))
+                    .pattern(Some(METADATA_KEY_PATTERN)),
+            ))
+            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+            .examples([serde_json::json!({"allow_fanout": [], "team": "platform"})])
+            .into()
+    }
+}
+
+impl ToSchema for MetadataObject {}
+
+/// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
+fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `PATCH /api/fed/projects/{slug}`: only these fields may be set (any other is a
+/// 422); `name` and `hub_url` must not be null; `tags: null` removes every tag.
+/// `metadata` is merged one level deep (RFC 7396): each key given is set, a key given
+/// `null` is removed, others stay; `metadata: null` removes every key.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchRequest {
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(
+        value_type = Option<String>,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^\s*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$",
+        nullable = false
+    )]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(
+        value_type = Option<String>,
+        pattern = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s@/?#]+(/\S*)?\s*$",
+        min_length = 8,
+        max_length = 500,
+        nullable = false
+    )]
+    pub hub_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<TagText>>, nullable, max_items = 32)]
+    pub tags: Option<Option<Vec<TagText>>>,
+    /// Keys to set (a value) or remove (`null`); the result holds the bounds of
+    /// `RegisterRequest.metadata`.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<MetadataObject>, nullable)]
+    pub metadata: Option<Option<MetadataObject>>,
+    /// Seconds between heartbeats (see registration); null removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 86400, nullable)]
+    pub heartbeat_interval: Option<Option<WholeNumber>>,
+}
+
+fn not_null<T>(field: &str, v: Option<Option<T>>) -> Result<Option<T>, ApiError> {
+    match v {
+        Some(None) => Err(ApiError::validation(ValidationError::new(
+            field,
+            "must not be null",
+        ))),
+        Some(Some(v)) => Ok(Some(v)),
+        None => Ok(None),
+    }
+}
+
+impl PatchRequest {
+    /// The patch as the domain validates it.
+    pub fn into_patch(self) -> Result<ProjectPatch, ApiError> {
+        let name = not_null("name", self.name)?
+            .map(|s| ProjectName::parse(&s))
+            .transpose()
+            .map_err(ApiError::validation)?;
+        let hub_url = not_null("hub_url", self.hub_url)?
+            .map(|s| HubUrl::parse(&s))
+            .transpose()
+            .map_err(ApiError::validation)?;
+        let tags = match self.tags {
+            None => None,
+            Some(None) => Some(Tags::default()),
+            Some(Some(t)) => Some(Tags::parse(&raw_tags(t)?).map_err(ApiError::validation)?),
+        };
+        let metadata = match self.metadata {
+            None => None,
+            Some(m) => Some(
+                MetadataPatch::from_json(m.map_or(Value::Null, |m| m.0))
+                    .map_err(ApiError::validation)?,
+            ),
+        };
+        let heartbeat_interval = match self.heartbeat_interval {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(n)) => Some(Some(
+                HeartbeatInterval::from_seconds(n.0, "heartbeat_interval")
+                    .map_err(ApiError::validation)?,
+            )),
+        };
+        Ok(ProjectPatch {
+            name,
+            hub_url,
+            tags,
+            metadata,
+            heartbeat_interval,
+            // Only the heartbeat-key routes set it.
+            heartbeat_key: None,
+        })
+    }
+}
+
+/// A maintenance window's length from now: `90s`, `30m`, `2h`, `1d`, or seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span(pub String);
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(Span(s)),
+            Value::Number(n) => Ok(Span(n.to_string())),
+            _ => Err(serde::de::Error::custom(
+                "must be a string such as 30m, or seconds",
+            )),
+        }
+    }
+}
+
+/// `PUT /api/fed/projects/{slug}/maintenance`: a reason and exactly one of `until` and
+/// `for` (the schema says so with `oneOf`); the window lasts at most 30 days, and an
+/// `until` in the past or more than 30 days away is a 409 (a conflict with the clock,
+/// which a schema cannot state).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MaintenanceRequest {
+    /// 1–200 characters, no control characters.
+    pub reason: Option<String>,
+    /// The end, RFC 3339, in the future.
+    pub until: Option<String>,
+    /// The length from now.
+    #[serde(rename = "for")]
+    pub duration: Option<Span>,
+}
+
+/// The pattern of `for` when it is a string.
+pub const SPAN_PATTERN: &str = r"^\s*[0-9]+\s*[smhd]?\s*$";
+
+impl utoipa::PartialSchema for MaintenanceRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        let reason = || {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(200))
+                .pattern(Some(r"^\s*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$"))
+                .examples(["kernel upgrade"])
+        };
+        let until = ObjectBuilder::new()
+            .property("reason", reason())
+            .property(
+                "until",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::DateTime,
+                    )))
+                    .description(Some("The end, RFC 3339, in the future (at most 30 days)")),
+            )
+            .required("reason")
+            .required("until")
+            .title(Some("Until"));
+        let span = ObjectBuilder::new()
+            .property("reason", reason())
+            .property(
+                "for",
+                OneOfBuilder::new()
+                    .item(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .pattern(Some(SPAN_PATTERN))
+                            .examples(["30m"]),
+                    )
+                    .item(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Integer)
+                            .minimum(Some(1))
+                            .maximum(Some(30 * 86_400)),
+                    )
+                    .description(Some(
+                        "The length from now: `90s`, `30m`, `2h`, `1d`, or seconds (at most 30 days)",
+                    )),
+            )
+            .required("reason")
+            .required("for")
+            .title(Some("For"));
+        OneOfBuilder::new()
+            .item(until)
+            .item(span)
+            .description(Some(
+                "A reason and exactly one of `until` and `for`; the window lasts at most 30 days.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for MaintenanceRequest {}
+
+impl From<MaintenanceRequest> for MaintenanceInput {
+    fn from(r: MaintenanceRequest) -> Self {
+        MaintenanceInput {
+            reason: r.reason,
+            until: r.until,
+            duration: r.duration.map(|s| s.0),
+        }
+    }
+}
+
+/// `POST /api/fed/projects:bulk`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    /// 1 to 1,000 registrations, each as `POST /api/fed/projects` takes it.
+    #[schema(value_type = Vec<RegisterRequest>, min_items = 1, max_items = 1000)]
+    pub projects: Vec<UniqueJson>,
+}
+
+/// One entry of a bulk registration that cannot be registered.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ToSchema)]
+pub struct EntryError {
+    /// Its place in `projects`.
+    pub index: usize,
+    /// The field to blame, within the entry (`slug`, `tags[2]`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl BulkRequest {
+    /// Every entry read and validated like a single registration. Refused as a whole
+    /// (the error names `projects`) when it holds none or more than
+    /// [`MAX_BULK_PROJECTS`]; otherwise every entry's problems are listed, and a slug
+    /// given twice is one.
+    pub fn into_registrations(
+        self,
+    ) -> Result<Result<Vec<Registration>, Vec<EntryError>>, ApiError> {
+        let entries = self.projects;
+        if entries.is_empty() || entries.len() > MAX_BULK_PROJECTS {
+            return Err(ApiError::validation(ValidationError::new(
+                "projects",
+                format!(
+                    "must hold 1 to {MAX_BULK_PROJECTS} projects (got {})",
+                    entries.len()
+                ),
+            )));
+        }
+        let mut registrations = Vec::with_capacity(entries.len());
+        let mut errors = Vec::new();
+        let mut seen = HashMap::new();
+        for (index, entry) in entries.into_iter().enumerate() {
+            let validated = body::from_value::<RegisterRequest>(entry.0)
+                .and_then(RegisterRequest::into_input)
+                .and_then(|input| input.validate().map_err(ApiError::validation));
+            match validated {
+                Ok(r) => {
+                    if let Some(first) = seen.insert(r.slug.clone(), index) {
+                        errors.push(EntryError {
+                            index,
+                            field: Some("slug".into()),
+                            message: format!("{} is also projects[{first}]", r.slug),
+                        });
+                    }
+                    registrations.push(r);
+                }
+                Err(e) => errors.push(EntryError {
+                    index,
+                    field: e.field().map(str::to_owned),
+                    message: e.message().to_owned(),
+                }),
+            }
+        }
+        Ok(if errors.is_empty() {
+            Ok(registrations)
+        } else {
+            Err(errors)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
