@@ -102,6 +102,53 @@ pub struct BulkErrorBody<'a> {
     pub detail: Vec<crate::error::FieldError>,
 }
 
+impl BulkErrorBody<'_> {
+    /// The 422 listing every refused entry.
+    pub fn entries(errors: Vec<crate::requests::EntryError>) -> actix_web::HttpResponse {
+        use crate::error::{FieldError, Location};
+        let at = |e: &crate::requests::EntryError| match &e.field {
+            Some(f) => format!("projects[{}].{f}", e.index),
+            None => format!("projects[{}]", e.index),
+        };
+        let field = errors.first().map(at);
+        let message = format!(
+            "{} of the entries cannot be registered; nothing was written",
+            errors.len()
+        );
+        let detail = errors
+            .iter()
+            .map(|e| FieldError::new(Location::Body, &at(e), &e.message))
+            .collect();
+        actix_web::HttpResponse::UnprocessableEntity().json(BulkErrorBody {
+            error: crate::error::ErrorDetail {
+                code: crate::error::code::VALIDATION_ERROR,
+                message: &message,
+                field: field.as_deref(),
+            },
+            errors,
+            detail,
+        })
+    }
+
+    /// The 422 of a body refused as a whole (no entry to blame).
+    pub fn whole(e: &crate::ApiError) -> actix_web::HttpResponse {
+        use crate::error::{FieldError, Location};
+        actix_web::HttpResponse::UnprocessableEntity().json(BulkErrorBody {
+            error: crate::error::ErrorDetail {
+                code: e.code(),
+                message: e.message(),
+                field: e.field(),
+            },
+            errors: Vec::new(),
+            detail: vec![FieldError::new(
+                Location::Body,
+                e.field().unwrap_or_default(),
+                e.message(),
+            )],
+        })
+    }
+}
+
 /// A project's status.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]

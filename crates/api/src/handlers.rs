@@ -17,7 +17,7 @@ use crate::dto::{
 };
 use crate::dto::{BulkErrorBody, BulkResponse, HeartbeatKeyDto};
 use crate::dto::{HeartbeatRequest, StatusName};
-use crate::error::{ApiError, ErrorBody, FieldError, Location};
+use crate::error::{ApiError, ErrorBody};
 use crate::requests::{BulkRequest, MaintenanceRequest, PatchRequest, RegisterRequest};
 use crate::stream::{self, parse_wait};
 use crate::{ApiState, BusHealth};
@@ -144,7 +144,7 @@ pub(crate) async fn ready(state: web::Data<ApiState>) -> HttpResponse {
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size; without it, every matching project (streamed)"),
         ("offset" = Option<u64>, Query, maximum = 9223372036854775807_u64, description = "Projects to skip"),
         ("after" = Option<String>, Query, min_length = 1, max_length = 50, pattern = r"^\s*[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?\s*$", description = "Cursor: only projects whose slug sorts after this one"),
-        ("index" = Option<u64>, Query, description = "Blocking query: answer once the registry's revision passes this (an `X-Federation-Index` seen before), or when `wait` ends"),
+        ("index" = Option<u64>, Query, nullable = false, maximum = 9223372036854775807_u64, description = "Blocking query: answer once the registry's revision passes this (an `X-Federation-Index` seen before), or when `wait` ends"),
         ("wait" = Option<String>, Query, pattern = r"^[0-9]+(ms|s|m)?$", description = "How long a blocking query may wait (`30s`, `500ms`, `1m`; plain seconds); default 60 s, capped by FEDERATION_BLOCKING_MAX_WAIT"),
     ),
     responses(
@@ -412,38 +412,15 @@ pub(crate) async fn bulk_register(
 ) -> Result<HttpResponse, ApiError> {
     body::require_json(&req)?;
     let bytes = body::read_limited(&req, payload, body::MAX_BULK_BODY).await?;
-    let registrations = match body::json::<BulkRequest>(&bytes)?.into_registrations()? {
-        Ok(r) => r,
-        Err(errors) => {
-            let first = errors.first();
-            let field = first.map(|e| match &e.field {
-                Some(f) => format!("projects[{}].{f}", e.index),
-                None => format!("projects[{}]", e.index),
-            });
-            let message = format!(
-                "{} of the entries cannot be registered; nothing was written",
-                errors.len()
-            );
-            let detail = errors
-                .iter()
-                .map(|e| {
-                    let at = match &e.field {
-                        Some(f) => format!("projects[{}].{f}", e.index),
-                        None => format!("projects[{}]", e.index),
-                    };
-                    FieldError::new(Location::Body, &at, &e.message)
-                })
-                .collect();
-            return Ok(HttpResponse::UnprocessableEntity().json(BulkErrorBody {
-                error: crate::error::ErrorDetail {
-                    code: crate::error::code::VALIDATION_ERROR,
-                    message: &message,
-                    field: field.as_deref(),
-                },
-                errors,
-                detail,
-            }));
+    let parsed = body::json::<BulkRequest>(&bytes).and_then(BulkRequest::into_registrations);
+    let registrations = match parsed {
+        Ok(Ok(r)) => r,
+        Ok(Err(errors)) => return Ok(BulkErrorBody::entries(errors)),
+        // Every 422 of this route has the bulk shape (with no entry to blame).
+        Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => {
+            return Ok(BulkErrorBody::whole(&e))
         }
+        Err(e) => return Err(e),
     };
     let upserted = state.federation.register_all(&registrations).await?;
     let created = upserted.iter().filter(|u| u.created).count();
@@ -540,7 +517,7 @@ fn project_reply(state: &ApiState, project: &federation_domain::Project) -> Http
     tag = "projects",
     params(
         ("slug" = String, Path, description = "The project's slug"),
-        ("index" = Option<u64>, Query, description = "Blocking query: answer once the registry's revision passes this, or when `wait` ends"),
+        ("index" = Option<u64>, Query, nullable = false, maximum = 9223372036854775807_u64, description = "Blocking query: answer once the registry's revision passes this, or when `wait` ends"),
         ("wait" = Option<String>, Query, pattern = r"^[0-9]+(ms|s|m)?$", description = "How long a blocking query may wait; default 60 s, capped by FEDERATION_BLOCKING_MAX_WAIT"),
     ),
     responses(
@@ -724,7 +701,10 @@ pub(crate) async fn delete_heartbeat_key(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// A project's status transitions, newest first.
+/// A project's status transitions, newest first. The history outlives the project: after
+/// a removal (`DELETE`, the catalog file, expiry) this still answers 200 with the
+/// transitions kept, the last one `removed: <why>`, by design (an audit trail); 404 only
+/// for a slug that never had any.
 #[utoipa::path(
     get,
     path = "/api/fed/projects/{slug}/history",
@@ -759,27 +739,35 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 /// revision passes `index` or `wait` ends (capped by the setting). Without `index`,
 /// returns at once.
 async fn block(state: &ApiState, q: &Query) -> Result<(), ApiError> {
+    // Given empty, `wait` breaks its pattern: refused, as the description says.
+    let wait = q
+        .get("wait")
+        .map(|w| parse_wait(w).ok_or_else(bad_wait))
+        .transpose()?;
     let Some(raw) = param(q, "index") else {
-        if param(q, "wait").is_some_and(|w| parse_wait(w).is_none()) {
-            return Err(bad_wait());
-        }
         return Ok(());
     };
-    let index: u64 = raw.parse().map_err(|_| {
-        ApiError::query(federation_domain::ValidationError::new(
-            "index",
-            "must be a non-negative integer (an X-Federation-Index)",
-        ))
-    })?;
-    let wait = match param(q, "wait") {
-        None => DEFAULT_WAIT,
-        Some(w) => parse_wait(w).ok_or_else(bad_wait)?,
-    };
+    let index = revision_param(raw, "index")?;
+    let wait = wait.unwrap_or(DEFAULT_WAIT);
     state
         .changes
         .wait_past(&state.federation, index, wait)
         .await;
     Ok(())
+}
+
+/// A revision given as a parameter: 0 to the largest 64-bit signed integer, as the
+/// description states (`format: int64`).
+fn revision_param(raw: &str, name: &str) -> Result<u64, ApiError> {
+    raw.parse::<u64>()
+        .ok()
+        .filter(|n| i64::try_from(*n).is_ok())
+        .ok_or_else(|| {
+            ApiError::query(federation_domain::ValidationError::new(
+                name,
+                "must be a revision: an integer from 0 to 9223372036854775807",
+            ))
+        })
 }
 
 fn bad_wait() -> ApiError {
@@ -798,8 +786,8 @@ fn bad_wait() -> ApiError {
         ("slug" = Option<String>, Query, description = "Only this project's changes"),
         ("tag" = Option<String>, Query, description = "Only projects with this tag (ignoring case); deletions always pass"),
         ("status" = Option<StatusName>, Query, description = "Only projects in this status (a transition passes when it leaves or enters it); deletions always pass"),
-        ("Last-Event-ID" = Option<u64>, Header, description = "Resume: every change after this revision, from the change log (or one `reset` when it was trimmed)"),
-        ("last_event_id" = Option<u64>, Query, description = "The same as the header, for clients that cannot set it"),
+        ("Last-Event-ID" = Option<u64>, Header, nullable = false, maximum = 9223372036854775807_u64, description = "Resume: every change after this revision, from the change log (or one `reset` when it was trimmed)"),
+        ("last_event_id" = Option<u64>, Query, nullable = false, maximum = 9223372036854775807_u64, description = "The same as the header, for clients that cannot set it"),
     ),
     responses(
         (status = 200, description = "`text/event-stream`. Each event's `id:` is its revision. \
@@ -808,7 +796,7 @@ fn bad_wait() -> ApiError {
          at, last_heartbeat_at, revision}` plus `project`), `reset` (`{revision}`: changes were \
          missed, reload), `ready` (`{revision}`: caught up, live from here). A comment line \
          every 15 s (FEDERATION_STREAM_KEEP_ALIVE). A client that does not keep up is \
-         disconnected.", content_type = "text/event-stream", body = String),
+         disconnected.", content_type = "text/event-stream", body = stream::SseEvent),
         (status = 422, description = "A bad filter or Last-Event-ID", body = ErrorBody),
         (status = 503, description = "Too many streams open (FEDERATION_STREAM_MAX); see Retry-After", body = ErrorBody),
     ),
@@ -828,12 +816,7 @@ pub(crate) async fn events(
         .filter(|v| !v.is_empty());
     let last_event_id = match header_id.or_else(|| param(&q, "last_event_id")) {
         None => None,
-        Some(raw) => Some(raw.parse::<u64>().map_err(|_| {
-            ApiError::query(federation_domain::ValidationError::new(
-                "Last-Event-ID",
-                "must be a revision (a non-negative integer)",
-            ))
-        })?),
+        Some(raw) => Some(revision_param(raw, "Last-Event-ID")?),
     };
     let revision = state.federation.revision();
     let body = stream::open_stream(

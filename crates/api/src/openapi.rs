@@ -116,6 +116,9 @@ impl Modify for Security {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let unauthorized = error_response("No X-API-Key");
         let forbidden = error_response("Wrong key, or a read-only key on a write");
+        let duplicate = error_response(
+            "A query parameter or header given more than once (`duplicate`, `field` names it)",
+        );
         for item in openapi.paths.paths.values_mut() {
             let operations = [
                 &mut item.get,
@@ -125,6 +128,11 @@ impl Modify for Security {
                 &mut item.patch,
             ];
             for op in operations.into_iter().flatten() {
+                // Every route refuses a query parameter or header given twice.
+                op.responses
+                    .responses
+                    .entry("400".to_owned())
+                    .or_insert_with(|| duplicate.clone());
                 if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
                     let responses = &mut op.responses.responses;
                     responses.insert("401".to_owned(), unauthorized.clone());

@@ -30,6 +30,7 @@ pub struct RegisterRequest {
     /// lowercased, so slugs are case-insensitive.
     #[schema(
         required = true,
+        nullable = false,
         example = "commandcenter",
         pattern = r"^\s*[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9_])?\s*$",
         min_length = 1,
@@ -39,6 +40,7 @@ pub struct RegisterRequest {
     /// 1–200 characters, no control characters.
     #[schema(
         required = true,
+        nullable = false,
         example = "CommandCenter",
         min_length = 1,
         max_length = 200,
@@ -48,6 +50,7 @@ pub struct RegisterRequest {
     /// An absolute http(s) URL with a host and no credentials, at most 500 characters.
     #[schema(
         required = true,
+        nullable = false,
         example = "http://localhost:8000",
         pattern = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s@/?#]+(/\S*)?\s*$",
         min_length = 8,

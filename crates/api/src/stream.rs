@@ -264,7 +264,53 @@ struct RevisionEvent {
     revision: u64,
 }
 
+/// Every event name the stream sends.
+pub const EVENT_NAMES: [&str; 6] = ["registered", "updated", "deleted", "transition", "reset", "ready"];
+
+/// One event of the stream as the description shows it (Server-Sent Events fields; the
+/// first event carries only `retry`). `data` is JSON, described by the response.
+pub struct SseEvent;
+
+impl utoipa::PartialSchema for SseEvent {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property(
+                "event",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(EVENT_NAMES)),
+            )
+            .property(
+                "id",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some("^[0-9]+$"))
+                    .description(Some("The revision")),
+            )
+            .property(
+                "data",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .content_media_type("application/json")
+                    .description(Some("The event's JSON")),
+            )
+            .property(
+                "retry",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0))
+                    .description(Some("How long to wait before reconnecting, ms")),
+            )
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for SseEvent {}
+
 fn frame(id: u64, event: &str, data: &impl Serialize) -> Bytes {
+    debug_assert!(EVENT_NAMES.contains(&event), "{event}");
     let json = serde_json::to_string(data).unwrap_or_else(|_| "null".to_owned());
     Bytes::from(format!("id: {id}\nevent: {event}\ndata: {json}\n\n"))
 }
@@ -459,18 +505,29 @@ pub(crate) fn open_stream(
 }
 
 /// A `wait` of a blocking query: seconds, or a number with `ms`, `s`, `m` (`30s`,
-/// `500ms`, `1m`).
+/// `500ms`, `1m`). A number too large for 64 bits is taken as the longest wait (the
+/// setting caps every wait anyway), so any value the description's pattern allows is
+/// accepted.
 pub fn parse_wait(raw: &str) -> Option<Duration> {
     let s = raw.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
-    let n: u64 = number.parse().ok()?;
+    let n = saturating_u64(number)?;
     match unit {
         "" | "s" => Some(Duration::from_secs(n)),
         "ms" => Some(Duration::from_millis(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs),
+        "m" => Some(Duration::from_secs(n.saturating_mul(60))),
         _ => None,
     }
+}
+
+/// A string of decimal digits as a number, `u64::MAX` when it is larger; `None` when it
+/// is empty or not all digits.
+pub fn saturating_u64(digits: &str) -> Option<u64> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.parse().unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -486,5 +543,8 @@ mod tests {
         for bad in ["", "s", "-1", "1h", "1.5s", "ten"] {
             assert_eq!(parse_wait(bad), None, "{bad}");
         }
+        let huge = "1011763741171384535786307518155970";
+        assert_eq!(parse_wait(huge), Some(Duration::from_secs(u64::MAX)));
+        assert_eq!(parse_wait(&format!("{huge}m")), Some(Duration::from_secs(u64::MAX)));
     }
 }
