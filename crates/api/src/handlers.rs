@@ -368,6 +368,7 @@ pub(crate) async fn register_project(
     let bytes = body::read_limited(&req, payload, body::MAX_JSON_BODY).await?;
     let input = body::json::<RegisterRequest>(&bytes)?.into_input()?;
     let upserted = state.federation.register(&input).await?;
+    state.metrics.registered(1);
     let dto = ProjectDto::from(&upserted.project);
     if upserted.created {
         tracing::info!(slug = %dto.slug, "project registered");
@@ -423,6 +424,7 @@ pub(crate) async fn bulk_register(
         Err(e) => return Err(e),
     };
     let upserted = state.federation.register_all(&registrations).await?;
+    state.metrics.registered(upserted.len());
     let created = upserted.iter().filter(|u| u.created).count();
     tracing::info!(
         created,
@@ -535,6 +537,7 @@ pub(crate) async fn get_project(
     q: Query,
 ) -> Result<HttpResponse, ApiError> {
     block(&state, &q).await?;
+    state.metrics.looked_up();
     let (project, revision) = state.federation.get(&slug)?;
     Ok(HttpResponse::Ok()
         .insert_header((INDEX_HEADER, revision.to_string()))

@@ -265,7 +265,14 @@ struct RevisionEvent {
 }
 
 /// Every event name the stream sends.
-pub const EVENT_NAMES: [&str; 6] = ["registered", "updated", "deleted", "transition", "reset", "ready"];
+pub const EVENT_NAMES: [&str; 6] = [
+    "registered",
+    "updated",
+    "deleted",
+    "transition",
+    "reset",
+    "ready",
+];
 
 /// One event of the stream as the description shows it (Server-Sent Events fields; the
 /// first event carries only `retry`). `data` is JSON, described by the response.
@@ -545,6 +552,9 @@ mod tests {
         }
         let huge = "1011763741171384535786307518155970";
         assert_eq!(parse_wait(huge), Some(Duration::from_secs(u64::MAX)));
-        assert_eq!(parse_wait(&format!("{huge}m")), Some(Duration::from_secs(u64::MAX)));
+        assert_eq!(
+            parse_wait(&format!("{huge}m")),
+            Some(Duration::from_secs(u64::MAX))
+        );
     }
 }

@@ -795,10 +795,13 @@ async fn run_ticker(
                         }
                     }
                     if let Some((ticked, took)) = outcome.tick {
-                        metrics.observe_tick(took);
+                        metrics.observe_tick(took, ticked.is_ok());
                         match ticked {
                             Ok(report) => {
                                 metrics.add_unpublished(report.unpublished);
+                                if !report.follower {
+                                    metrics.add_published(report.transitions.saturating_sub(report.unpublished));
+                                }
                                 if failures > 0 {
                                     tracing::info!(after_failures = failures, "presence flush recovered");
                                     failures = 0;

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use actix_web::http::StatusCode;
 use actix_web::test::TestRequest;
-use federation_api::metrics::METRIC_NAMES;
+use federation_api::metrics::{METRIC_NAMES, ORIGINAL_METRIC_NAMES};
 use federation_api::{Route, ROUTES};
 use federation_domain::ports::MockProjectRepository;
 use federation_domain::{RepositoryError, HEARTBEAT_OUTCOMES};
@@ -308,10 +308,11 @@ async fn metrics_use_route_templates_and_closed_label_sets() {
     // Every documented name is exposed (histograms and counters on a fresh registry too).
     h.metrics
         .observe_flush(std::time::Duration::from_millis(3), 2, 1, false);
-    h.metrics.observe_tick(std::time::Duration::from_millis(4));
+    h.metrics
+        .observe_tick(std::time::Duration::from_millis(4), true);
     let text = h.send(TestRequest::get().uri("/metrics")).await.raw;
     let names = sample_names(&text);
-    for name in METRIC_NAMES {
+    for name in METRIC_NAMES.iter().chain(ORIGINAL_METRIC_NAMES) {
         let present = names.contains(*name)
             || names.contains(&format!("{name}_bucket"))
             || names.contains(&format!("{name}_count"));

@@ -31,6 +31,10 @@ use prometheus_client::registry::Registry;
 
 use crate::{ApiState, BusHealth};
 
+mod original;
+
+pub use original::{ORIGINAL_METRIC_NAMES, ORIGINAL_PER_PROJECT_MAX};
+
 /// The content type of the exposition.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -116,6 +120,7 @@ pub struct Metrics {
     streams_open: Gauge,
     stream_events: Counter,
     stream_dropped: Counter,
+    original: original::Original,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -210,6 +215,7 @@ impl Metrics {
         registry.register_collector(Box::new(StateCollector {
             sources: sources.clone(),
         }));
+        let original = original::Original::register(&mut registry, version, sources.clone());
         Metrics {
             registry,
             sources,
@@ -224,6 +230,7 @@ impl Metrics {
             streams_open,
             stream_events,
             stream_dropped,
+            original,
         }
     }
 
@@ -257,9 +264,25 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Records one presence tick (sweep + flush + publish).
-    pub fn observe_tick(&self, elapsed: Duration) {
+    /// Records one presence tick (sweep + flush + publish), and whether it succeeded.
+    pub fn observe_tick(&self, elapsed: Duration, ok: bool) {
         self.sweep_duration.observe(elapsed.as_secs_f64());
+        self.original.tick(elapsed.as_secs_f64(), ok);
+    }
+
+    /// Counts status events published on the bus.
+    pub fn add_published(&self, n: usize) {
+        self.original.published(n);
+    }
+
+    /// Counts stored registrations.
+    pub fn registered(&self, n: usize) {
+        self.original.registered(n);
+    }
+
+    /// Counts a lookup of one project.
+    pub fn looked_up(&self) {
+        self.original.looked_up();
     }
 
     /// Records one batched presence write.
