@@ -166,16 +166,23 @@ fn trimmed_text(raw: &str, field: &str, max: usize) -> Result<String, Validation
             "must not contain control characters",
         ));
     }
-    if let Some(c) = s.chars().find(|c| is_format_char(*c)) {
-        return Err(ValidationError::new(
+    refuse_format_chars(s, field)?;
+    Ok(s.to_owned())
+}
+
+/// Refuses text with an invisible format character ([`is_format_char`]), naming `field`
+/// and the character: the one rule of names, versions and hub URLs.
+fn refuse_format_chars(s: &str, field: &str) -> Result<(), ValidationError> {
+    match s.chars().find(|c| is_format_char(*c)) {
+        Some(c) => Err(ValidationError::new(
             field,
             format!(
                 "must not contain invisible formatting characters (found U+{:04X})",
                 u32::from(c)
             ),
-        ));
+        )),
+        None => Ok(()),
     }
-    Ok(s.to_owned())
 }
 
 /// A human-readable project name: trimmed, 1–200 characters.
@@ -191,7 +198,8 @@ impl ProjectName {
 string_newtype!(ProjectName);
 
 /// The base URL of a project's hub: an absolute `http` or `https` URL of at most 500
-/// characters. Kept as the client wrote it (trimmed), so it round-trips unchanged.
+/// characters, with no credentials, blanks, control or invisible format characters and
+/// no backslash. Kept as the client wrote it (trimmed), so it round-trips unchanged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubUrl(String);
 
@@ -208,6 +216,16 @@ impl HubUrl {
             return Err(ValidationError::new(
                 FIELD,
                 format!("must be at most {HUB_URL_MAX} characters (got {chars})"),
+            ));
+        }
+        // The dashboard shows hub_url as link text: what it shows must be where the link
+        // goes. Invisible characters hide or reorder text, and browsers read `\` as `/`
+        // (`http://evil.com\@good.com` opens evil.com), so neither is taken anywhere.
+        refuse_format_chars(s, FIELD)?;
+        if s.contains('\\') {
+            return Err(ValidationError::new(
+                FIELD,
+                "must not contain a backslash (browsers read it as '/')",
             ));
         }
         let url = url::Url::parse(s)
@@ -1428,6 +1446,41 @@ mod tests {
             "https://token@host/",
         ] {
             assert_eq!(field_of(HubUrl::parse(bad)), "hub_url", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hub_url_refuses_invisible_formatting_characters_as_names_do() {
+        for bad in [
+            "http://host/\u{202E}gpj.exe",
+            "http://host/a\u{200B}b",
+            "http://host/\u{2066}x\u{2069}",
+            "http://host/?q=\u{FEFF}",
+            "http://host/#\u{061C}",
+            "\u{200E}http://host",
+        ] {
+            let err = HubUrl::parse(bad).unwrap_err();
+            assert_eq!(err.field, "hub_url", "{bad:?}");
+            assert!(err.message.contains("invisible"), "{bad:?}: {err}");
+            // The very rule a name follows.
+            let name = bad.trim_start_matches("http://host/");
+            assert!(ProjectName::parse(&format!("n{name}")).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hub_url_refuses_a_backslash_anywhere() {
+        // Browsers read `\` as `/`: this opens evil.com while it reads as good.com.
+        for bad in [
+            "http://evil.com\\@good.com",
+            "https://good.com\\..\\x",
+            "http://good.com/a?b=\\",
+            "http://good.com/#\\",
+            "http:\\\\evil.com",
+        ] {
+            let err = HubUrl::parse(bad).unwrap_err();
+            assert_eq!(err.field, "hub_url", "{bad:?}");
+            assert!(err.message.contains("backslash"), "{bad:?}: {err}");
         }
     }
 
