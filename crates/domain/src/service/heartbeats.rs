@@ -13,7 +13,7 @@ use crate::ports::HeartbeatRelay;
 use crate::presence::{GuardState, HeartbeatOutcome, Presence};
 use crate::stats::{ClockSkew, HeartbeatCounters};
 
-use super::Federation;
+use super::state::State;
 
 /// Why a heartbeat was not recorded.
 #[derive(Debug, Error)]
@@ -77,16 +77,18 @@ impl SkewLog {
     }
 }
 
-/// What the heartbeat path holds besides the shared state.
+/// The heartbeat path: decoding, the key rule, clock skew, the counters, and the bus
+/// link's signals to the presence table.
 pub(super) struct Intake {
+    state: Arc<State>,
     /// The presence table's policy, copied so decoding needs no lock.
-    pub(super) policy: StatusPolicy,
+    policy: StatusPolicy,
     /// How heartbeats taken over HTTP reach the other replicas.
-    pub(super) relay: Arc<dyn HeartbeatRelay>,
-    pub(super) counters: HeartbeatCounters,
-    pub(super) clock_skew: ClockSkew,
+    relay: Arc<dyn HeartbeatRelay>,
+    counters: HeartbeatCounters,
+    clock_skew: ClockSkew,
     /// Projects whose sender's clock was found off, and when that was last logged.
-    pub(super) skew_logged: Mutex<SkewLog>,
+    skew_logged: Mutex<SkewLog>,
 }
 
 /// The one place a decoded heartbeat reaches the presence table.
@@ -103,13 +105,23 @@ fn apply_heartbeat(
     }
 }
 
-impl Federation {
-    /// The heartbeat-key rule for a heartbeat taken over HTTP for `subject_slug`, from
-    /// this replica's registry. `Ok(false)`: the project has no heartbeat key (or is not
-    /// known), so the caller's usual rule applies; `Ok(true)`: it has one and the
-    /// credential is a write key or that key. A refusal is counted as the heartbeat's
-    /// outcome (`key_required`, `key_invalid`).
-    pub fn check_heartbeat_key(
+impl Intake {
+    pub(super) fn new(
+        state: Arc<State>,
+        policy: StatusPolicy,
+        relay: Arc<dyn HeartbeatRelay>,
+    ) -> Self {
+        Self {
+            state,
+            policy,
+            relay,
+            counters: HeartbeatCounters::default(),
+            clock_skew: ClockSkew::default(),
+            skew_logged: Mutex::new(SkewLog::default()),
+        }
+    }
+
+    pub(super) fn check_heartbeat_key(
         &self,
         subject_slug: &str,
         credential: &HeartbeatCredential,
@@ -134,21 +146,19 @@ impl Federation {
         match refused {
             None => Ok(true),
             Some(e) => {
-                self.intake.counters.add(e.outcome());
+                self.counters.add(e.outcome());
                 Err(e)
             }
         }
     }
 
-    /// Decodes and records a heartbeat that arrived for `subject_slug`. Memory only: the
-    /// next tick persists it. Returns whether the project's status changed.
-    pub fn record_heartbeat(
+    pub(super) fn record_heartbeat(
         &self,
         subject_slug: &str,
         bytes: &[u8],
     ) -> Result<bool, HeartbeatRejected> {
         let now = self.state.clock.now();
-        let result = heartbeat::decode(subject_slug, bytes, now, &self.intake.policy)
+        let result = heartbeat::decode(subject_slug, bytes, now, &self.policy)
             .map_err(HeartbeatRejected::from)
             .and_then(|hb| {
                 self.note_skew(&hb, now);
@@ -158,29 +168,21 @@ impl Federation {
         result
     }
 
-    /// A heartbeat taken over HTTP: recorded here, then relayed to the other replicas
-    /// (a relay failure is logged: this replica has it, and while the bus is down no
-    /// replica expires anyone for silence).
-    pub async fn accept_heartbeat(
+    pub(super) async fn accept_heartbeat(
         &self,
         subject_slug: &str,
         bytes: &[u8],
     ) -> Result<bool, HeartbeatRejected> {
         let changed = self.record_heartbeat(subject_slug, bytes)?;
         if let Ok(slug) = Slug::parse(subject_slug) {
-            if let Err(e) = self.intake.relay.relay(&slug, bytes).await {
+            if let Err(e) = self.relay.relay(&slug, bytes).await {
                 tracing::debug!(%slug, error = %e, "heartbeat not relayed to the other replicas");
             }
         }
         Ok(changed)
     }
 
-    /// Records a batch of heartbeats `(subject_slug, bytes)` as [`Self::record_heartbeat`]
-    /// does each one, but decodes them all before taking the presence lock once for the
-    /// whole batch (the NATS ingest path: thousands per second). The batch is judged by
-    /// one reading of the clock. Returns the rejected ones with their subject slug:
-    /// those that did not decode first, then those for unknown projects.
-    pub fn record_heartbeats<'a, I>(&self, batch: I) -> Vec<(&'a str, HeartbeatRejected)>
+    pub(super) fn record_heartbeats<'a, I>(&self, batch: I) -> Vec<(&'a str, HeartbeatRejected)>
     where
         I: IntoIterator<Item = (&'a str, &'a [u8])>,
     {
@@ -188,14 +190,14 @@ impl Federation {
         let mut rejected = Vec::new();
         let mut decoded = Vec::new();
         for (subject, bytes) in batch {
-            match heartbeat::decode(subject, bytes, now, &self.intake.policy) {
+            match heartbeat::decode(subject, bytes, now, &self.policy) {
                 Ok(hb) => {
                     self.note_skew(&hb, now);
                     decoded.push((subject, hb));
                 }
                 Err(e) => {
                     let e = HeartbeatRejected::from(e);
-                    self.intake.counters.add(e.outcome());
+                    self.counters.add(e.outcome());
                     rejected.push((subject, e));
                 }
             }
@@ -213,13 +215,13 @@ impl Federation {
 
     /// Records how far the sender's clock is from ours (liveness does not depend on it)
     /// and logs it once per project when it is off by more than [`SKEW_LOGGED_OVER`].
-    fn note_skew(&self, hb: &heartbeat::Heartbeat, now: DateTime<Utc>) {
+    pub(super) fn note_skew(&self, hb: &heartbeat::Heartbeat, now: DateTime<Utc>) {
         let Some(sent_at) = hb.sent_at else {
             return;
         };
         #[allow(clippy::cast_precision_loss, reason = "a metric")]
         let skew = (now - sent_at).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
-        self.intake.clock_skew.observe(skew);
+        self.clock_skew.observe(skew);
         // The project's field moves only when the skew does (by a second or more), so
         // the registry's write lock is not taken for every heartbeat.
         let moved = self.state.registry().get(&hb.slug).is_some_and(|p| {
@@ -232,11 +234,7 @@ impl Federation {
                 .note_skew(&hb.slug, (skew * 1000.0).round() / 1000.0);
         }
         if skew.abs() > SKEW_LOGGED_OVER {
-            let mut log = self
-                .intake
-                .skew_logged
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut log = self.skew_logged.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(since_last) = log.note(&hb.slug, now) {
                 tracing::warn!(
                     slug = %hb.slug,
@@ -251,72 +249,57 @@ impl Federation {
         }
     }
 
-    /// How far senders' clocks are from ours.
-    pub fn clock_skew(&self) -> &crate::stats::ClockSkew {
-        &self.intake.clock_skew
+    pub(super) fn clock_skew(&self) -> &crate::stats::ClockSkew {
+        &self.clock_skew
     }
 
-    fn count_heartbeat(&self, result: &Result<bool, HeartbeatRejected>) {
-        self.intake.counters.add(match result {
+    pub(super) fn count_heartbeat(&self, result: &Result<bool, HeartbeatRejected>) {
+        self.counters.add(match result {
             Ok(_) => "ok",
             Err(rejected) => rejected.outcome(),
         });
     }
 
-    /// Whether a heartbeat on this subject token can be for a registered project: a
-    /// cheap lookup (a read lock on the registry, no allocation for a lowercase token)
-    /// an adapter makes before a message takes a place in its ingest queue, so a flood
-    /// for unknown slugs cannot crowd out the members' heartbeats.
-    pub fn is_member(&self, token: &str) -> bool {
+    pub(super) fn is_member(&self, token: &str) -> bool {
         let registry = self.state.registry();
         registry.contains(token)
             || (token.bytes().any(|b| b.is_ascii_uppercase())
                 && registry.contains(&token.to_ascii_lowercase()))
     }
 
-    /// Counts a heartbeat an adapter refused for an unknown slug before it reached the
-    /// use cases (see [`Self::is_member`]).
-    pub fn count_unknown_heartbeat(&self) {
-        self.intake.counters.add("unknown_project");
+    pub(super) fn count_unknown_heartbeat(&self) {
+        self.counters.add("unknown_project");
     }
 
-    /// Counts a heartbeat an adapter had to drop before it reached the use cases
-    /// (its queue was full).
-    pub fn count_dropped_heartbeat(&self) {
-        self.intake.counters.add("dropped");
+    pub(super) fn count_dropped_heartbeat(&self) {
+        self.counters.add("dropped");
     }
 
-    /// Heartbeats by outcome since start.
-    pub fn heartbeat_counters(&self) -> &HeartbeatCounters {
-        &self.intake.counters
+    pub(super) fn heartbeat_counters(&self) -> &HeartbeatCounters {
+        &self.counters
     }
 
-    /// The link to the bus is up (ends a `LinkDown` guard).
-    pub fn bus_connected(&self) {
+    pub(super) fn bus_connected(&self) {
         let now = self.state.clock.now();
         self.state.presence().bus_connected(now);
     }
 
-    /// The link to the bus is down: silence stops counting.
-    pub fn bus_disconnected(&self) {
+    pub(super) fn bus_disconnected(&self) {
         let now = self.state.clock.now();
         self.state.presence().bus_disconnected(now);
     }
 
-    /// A canary heartbeat was published.
-    pub fn canary_sent(&self) {
+    pub(super) fn canary_sent(&self) {
         let now = self.state.clock.now();
         self.state.presence().canary_sent(now);
     }
 
-    /// A canary heartbeat came back through the subscription.
-    pub fn canary_received(&self) {
+    pub(super) fn canary_received(&self) {
         let now = self.state.clock.now();
         self.state.presence().canary_received(now);
     }
 
-    /// The partition guard's state.
-    pub fn guard(&self) -> GuardState {
+    pub(super) fn guard(&self) -> GuardState {
         let now = self.state.clock.now();
         self.state.presence().guard(now)
     }

@@ -1,13 +1,15 @@
-//! The state the concerns share: the registry, the presence table and leadership.
+//! The state the concerns share: the registry, the presence table and leadership, and
+//! following the change log that fills the registry.
 
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::model::{PresenceRecord, Project};
+use crate::error::RepositoryError;
+use crate::model::{PresenceRecord, Project, Slug};
 use crate::ports::{ChangeLog, Clock};
 use crate::presence::Presence;
-use crate::replication::{Change, Registry, Role};
+use crate::replication::{Change, ChangeKind, ChangesSince, Registry, Role, Snapshot};
 
 /// How many changes one read of the log brings.
 pub(super) const LOG_BATCH: u32 = 1000;
@@ -78,6 +80,146 @@ impl State {
 
     pub(super) fn leadership(&self) -> MutexGuard<'_, Leadership> {
         self.leadership.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn on_change(&self, listener: ChangeListener) {
+        self.on_change
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(listener);
+    }
+
+    pub(super) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub(super) async fn load(&self) -> Result<usize, RepositoryError> {
+        let snapshot = self.log.snapshot().await?;
+        let n = snapshot.projects.len();
+        {
+            let mut presence = self.presence();
+            presence.load(Vec::new());
+            for p in &snapshot.projects {
+                admit(&mut presence, p);
+            }
+        }
+        self.registry_mut().load(snapshot);
+        *self.followed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(self.clock.now());
+        Ok(n)
+    }
+
+    pub(super) fn revision(&self) -> u64 {
+        self.registry().revision()
+    }
+
+    pub(super) fn role(&self) -> Role {
+        self.leadership().role
+    }
+
+    pub(super) fn follower_lag(&self) -> Option<TimeDelta> {
+        let at = *self.followed_at.lock().unwrap_or_else(|p| p.into_inner());
+        at.map(|t| (self.clock.now() - t).max(TimeDelta::zero()))
+    }
+
+    pub(super) async fn follow(&self) -> Result<usize, RepositoryError> {
+        let mut applied = 0;
+        loop {
+            let from = self.revision();
+            match self.log.changes_since(from, LOG_BATCH).await? {
+                ChangesSince::Trimmed => {
+                    let snapshot = self.log.snapshot().await?;
+                    tracing::warn!(
+                        from,
+                        to = snapshot.revision,
+                        "the change log was trimmed past this replica's revision: registry reloaded"
+                    );
+                    self.restore(snapshot);
+                }
+                ChangesSince::Changes(changes) => {
+                    let read = changes.len();
+                    let done = self.registry_mut().apply(changes);
+                    applied += done.len();
+                    self.track_membership(&done);
+                    if !done.is_empty() {
+                        self.announce(&done);
+                    }
+                    if read < LOG_BATCH as usize {
+                        *self.followed_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(self.clock.now());
+                        return Ok(applied);
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`Self::follow`] after a write of this replica's, so it reads its own write: a
+    /// failure only delays that (the follower task catches up), so it is logged.
+    pub(super) async fn catch_up(&self) {
+        if let Err(e) = self.follow().await {
+            tracing::warn!(error = %e, "could not read the change log after a write; the follower will catch up");
+        }
+    }
+
+    pub(super) fn announce(&self, changes: &[Change]) {
+        let revision = self.revision();
+        let listeners = self.on_change.lock().unwrap_or_else(|p| p.into_inner());
+        for listener in listeners.iter() {
+            listener(changes, revision);
+        }
+    }
+
+    /// Projects registered or deleted through any replica enter or leave the presence
+    /// table as their change is applied, so their heartbeats are taken at once.
+    pub(super) fn track_membership(&self, changes: &[Change]) {
+        let mut presence = self.presence();
+        for change in changes {
+            match (&change.kind, &change.project) {
+                (ChangeKind::Deleted { .. }, _) => {
+                    presence.remove(&change.slug);
+                }
+                (_, Some(project)) => admit(&mut presence, project),
+                (_, None) => {}
+            }
+        }
+    }
+
+    pub(super) fn restore(&self, snapshot: Snapshot) {
+        {
+            let mut presence = self.presence();
+            let known: std::collections::HashSet<&Slug> =
+                snapshot.projects.iter().map(|p| &p.slug).collect();
+            let stale: Vec<Slug> = presence
+                .slugs()
+                .filter(|s| !known.contains(s))
+                .cloned()
+                .collect();
+            for slug in &stale {
+                presence.remove(slug);
+            }
+            for p in &snapshot.projects {
+                admit(&mut presence, p);
+            }
+        }
+        self.registry_mut().load(snapshot);
+        self.announce(&[]);
+    }
+
+    pub(super) async fn changes_since(
+        &self,
+        revision: u64,
+        limit: u32,
+    ) -> Result<ChangesSince, RepositoryError> {
+        self.log.changes_since(revision, limit).await
+    }
+
+    pub(super) fn step_down(&self, why: &str) {
+        let mut leadership = self.leadership();
+        if let Role::Leader(term) = leadership.role {
+            tracing::warn!(%term, why, "this replica no longer leads the sweep");
+        }
+        leadership.role = Role::Follower;
+        leadership.reconcile = false;
     }
 }
 

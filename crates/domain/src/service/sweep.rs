@@ -8,13 +8,12 @@ use thiserror::Error;
 
 use crate::error::RepositoryError;
 use crate::model::{reason, MaintenanceChange, PresenceRecord, Slug, Status, Transition};
-use crate::ports::StatusEvents;
+use crate::ports::{ProjectRepository, StatusEvents};
 use crate::presence::{Flush, MassExpiry};
 use crate::replication::{ChangeKind, ChangesSince, Role, Term};
 use crate::stats::TransitionCounters;
 
-use super::state::LOG_BATCH;
-use super::Federation;
+use super::state::{State, LOG_BATCH};
 
 /// What one tick did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,13 +58,16 @@ const FLUSH_PARTS_PER_TICK: usize = 3;
 /// The most status events one tick publishes; the rest follow in the next ticks.
 const PUBLISH_PER_TICK: usize = 10_000;
 
-/// What the sweep holds besides the shared state.
+/// The sweep: the tick, the leader's writes, its outbox, due windows and expiry.
 pub(super) struct Sweep {
+    state: Arc<State>,
+    /// Where batches, window ends and removals are written.
+    repo: Arc<dyn ProjectRepository>,
     /// Where transitions are announced.
-    pub(super) events: Arc<dyn StatusEvents>,
-    pub(super) transitions: TransitionCounters,
+    events: Arc<dyn StatusEvents>,
+    transitions: TransitionCounters,
     /// Projects this replica removed by expiry.
-    pub(super) expired: std::sync::atomic::AtomicU64,
+    expired: std::sync::atomic::AtomicU64,
 }
 
 /// The reason recorded for a status this replica's table holds but the log does not.
@@ -78,16 +80,24 @@ fn reconciled_reason(record: &PresenceRecord) -> String {
     }
 }
 
-impl Federation {
-    /// Applies the clock to the presence table. The leader then writes the batch in one
-    /// fenced store call and publishes the transitions from the log; a follower writes
-    /// nothing (the leader records, and the log brings it here) and only keeps the heard
-    /// heartbeat times in its registry. A batch the store refuses is kept for the next
-    /// tick, so no status change is lost while the store is down; a batch refused by
-    /// the fence is dropped, as this replica no longer leads.
-    pub async fn tick(&self) -> Result<TickReport, FlushFailed> {
+impl Sweep {
+    pub(super) fn new(
+        state: Arc<State>,
+        repo: Arc<dyn ProjectRepository>,
+        events: Arc<dyn StatusEvents>,
+    ) -> Self {
+        Self {
+            state,
+            repo,
+            events,
+            transitions: TransitionCounters::default(),
+            expired: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    pub(super) async fn tick(&self) -> Result<TickReport, FlushFailed> {
         let now = self.state.clock.now();
-        if matches!(self.role(), Role::Leader(_)) {
+        if matches!(self.state.role(), Role::Leader(_)) {
             // Before the sweep, so the history reads "window closed", then what follows.
             self.end_due_maintenance(now).await;
         }
@@ -138,7 +148,7 @@ impl Federation {
             {
                 Ok(()) => {
                     for t in &part.transitions {
-                        self.sweep.transitions.add(t.from, t.to);
+                        self.transitions.add(t.from, t.to);
                     }
                     // What a reconciliation found is written or queued below: doing it
                     // again before the log brings the written parts here would
@@ -148,7 +158,7 @@ impl Federation {
                     }
                 }
                 Err(RepositoryError::Fenced(why)) => {
-                    self.step_down(&why);
+                    self.state.step_down(&why);
                     return Ok(TickReport {
                         follower: true,
                         ..TickReport::default()
@@ -174,7 +184,7 @@ impl Federation {
             self.state.leadership().reconcile = false;
         }
         if wrote_transitions {
-            self.catch_up().await;
+            self.state.catch_up().await;
         }
         report.unpublished = self.publish_pending(term).await;
         report.expired = self.expire(now).await;
@@ -189,7 +199,7 @@ impl Federation {
     /// table is no evidence of what it did not see happen) invents nothing: where its
     /// table differs from the log without a queued chain of its own, it takes the
     /// recorded status, and its next sweeps and heartbeats go on from there.
-    fn reconcile(
+    pub(super) fn reconcile(
         &self,
         now: DateTime<Utc>,
         queued: Vec<Transition>,
@@ -251,8 +261,8 @@ impl Federation {
     /// cursor (at most [`PUBLISH_PER_TICK`]), then moves the cursor. Stops at the first
     /// the bus refuses (retried next tick). Returns how many are still to be published
     /// (past the cap: how many changes are left to look at).
-    async fn publish_pending(&self, term: Term) -> usize {
-        let head = self.revision();
+    pub(super) async fn publish_pending(&self, term: Term) -> usize {
+        let head = self.state.revision();
         let start = self.state.leadership().published_through;
         let mut through = start;
         let mut pending = 0;
@@ -281,7 +291,7 @@ impl Federation {
             };
             for (i, change) in changes.iter().enumerate() {
                 if let ChangeKind::Transition(t) = &change.kind {
-                    if let Err(e) = self.sweep.events.publish(t, change.revision).await {
+                    if let Err(e) = self.events.publish(t, change.revision).await {
                         pending = changes
                             .iter()
                             .skip(i)
@@ -298,7 +308,7 @@ impl Federation {
         if through > start {
             match self.state.log.mark_published(through, term).await {
                 Ok(()) => self.state.leadership().published_through = through,
-                Err(RepositoryError::Fenced(why)) => self.step_down(&why),
+                Err(RepositoryError::Fenced(why)) => self.state.step_down(&why),
                 Err(e) => {
                     // Published but not marked: a later tick (or leader) publishes them
                     // again, with the same revision as the id.
@@ -310,9 +320,7 @@ impl Federation {
         pending
     }
 
-    /// Applies the clock without writing anything: for ticks while the store refuses
-    /// batches, so transitions keep their real times until a flush gets through.
-    pub fn advance(&self) -> Option<MassExpiry> {
+    pub(super) fn advance(&self) -> Option<MassExpiry> {
         let now = self.state.clock.now();
         self.state.presence().advance(now)
     }
@@ -320,7 +328,7 @@ impl Federation {
     /// The leader records the end of every window whose time has come (at its own end
     /// time). The presence table already applies the normal rules from then; a failed
     /// write is tried again next tick.
-    async fn end_due_maintenance(&self, now: DateTime<Utc>) {
+    pub(super) async fn end_due_maintenance(&self, now: DateTime<Utc>) {
         let due = self.state.presence().maintenance_due(now);
         if due.is_empty() {
             return;
@@ -338,13 +346,13 @@ impl Federation {
                 }
             }
         }
-        self.catch_up().await;
+        self.state.catch_up().await;
     }
 
     /// The leader removes every project offline for longer than `deregister_after`
     /// (recorded as removed with reason `expired`; its history stays readable). Returns
     /// how many were removed; a failed removal is tried again next tick.
-    async fn expire(&self, now: DateTime<Utc>) -> usize {
+    pub(super) async fn expire(&self, now: DateTime<Utc>) -> usize {
         let expired = self.state.presence().expired(now);
         let mut removed = 0;
         for slug in expired {
@@ -362,41 +370,31 @@ impl Federation {
             }
         }
         if removed > 0 {
-            self.sweep
-                .expired
+            self.expired
                 .fetch_add(removed as u64, std::sync::atomic::Ordering::Relaxed);
-            self.catch_up().await;
+            self.state.catch_up().await;
         }
         removed
     }
 
-    /// Projects removed by expiry since start (this replica as leader).
-    pub fn expired_total(&self) -> u64 {
-        self.sweep
-            .expired
-            .load(std::sync::atomic::Ordering::Relaxed)
+    pub(super) fn expired_total(&self) -> u64 {
+        self.expired.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// How many projects are in a maintenance window now.
-    pub fn in_maintenance(&self) -> usize {
+    pub(super) fn in_maintenance(&self) -> usize {
         self.state.presence().in_maintenance(self.state.clock.now())
     }
 
-    /// Transitions stored, by (from, to), since start.
-    pub fn transition_counters(&self) -> &TransitionCounters {
-        &self.sweep.transitions
+    pub(super) fn transition_counters(&self) -> &TransitionCounters {
+        &self.transitions
     }
 
-    /// How long the project offline the longest has been offline (counted from its
-    /// last heartbeat plus `offline_after`); `None` when no project that ever sent a
-    /// heartbeat is offline.
-    pub fn longest_offline(&self) -> Option<chrono::TimeDelta> {
+    pub(super) fn longest_offline(&self) -> Option<chrono::TimeDelta> {
         let now = self.state.clock.now();
         self.state.presence().longest_offline(now)
     }
 
-    /// The last sweep that expired a large share of the live projects at once.
-    pub fn last_mass_expiry(&self) -> Option<MassExpiry> {
+    pub(super) fn last_mass_expiry(&self) -> Option<MassExpiry> {
         self.state.presence().last_mass_expiry()
     }
 }

@@ -1,7 +1,8 @@
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::TimeDelta;
 
+use super::heartbeats::SkewLog;
 use super::*;
 use crate::error::{EventError, RepositoryError, ServiceError};
 use crate::memory::MemoryStore;
@@ -119,7 +120,7 @@ impl Cluster {
 
     /// What the bus has received (flushed from each replica's recorder).
     fn published(&self, fed: &Federation) -> Vec<String> {
-        fed.announce(&[]);
+        fed.state.announce(&[]);
         self.published.lock().unwrap().clone()
     }
 
