@@ -15,7 +15,7 @@ use crate::replication::Summary;
 
 use super::state::{admit, State};
 
-pub(super) fn path_slug(raw: &str) -> Result<Slug, ServiceError> {
+fn path_slug(raw: &str) -> Result<Slug, ServiceError> {
     // A slug that cannot be valid names no project: that is a 404, not a 422.
     Slug::parse(raw).map_err(|_| ServiceError::NotFound(raw.chars().take(64).collect()))
 }
