@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use federation_domain::{EventError, HeartbeatRelay, Slug, StatusEvents, Transition};
 use serde::Serialize;
 
-use crate::ingest::RELAYED_BY;
-use crate::link::Shared;
+use crate::shared::Shared;
+use crate::wire::RELAYED_BY;
 
 /// How long a status event may wait for the client before it counts as not published.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_nats::Subject;
 use bytes::Bytes;
@@ -17,15 +17,11 @@ use federation_domain::{Federation, HeartbeatRejected};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::link::CANARY_PREFIX;
+use crate::wire::{CANARY_PREFIX, LOG_EVERY, RELAYED_BY};
 
 /// Heartbeats waiting for the ingest task; beyond this, new ones are dropped and counted.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
-/// Repeated log lines about one slug or one kind of rejection: at most one per this.
-pub(crate) const LOG_EVERY: Duration = Duration::from_secs(60);
 const LOG_KEYS_MAX: usize = 10_000;
-/// The header of a heartbeat a replica took over HTTP and republished: its instance.
-pub(crate) const RELAYED_BY: &str = "Federation-Relayed-By";
 
 /// Heartbeats recorded under one lock of the presence table.
 const BATCH: usize = 1024;
@@ -189,6 +185,7 @@ fn log_rejection(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn the_log_limiter_allows_one_line_per_key_per_minute() {

@@ -25,16 +25,19 @@
 //!
 //! Modules: `config` (settings, credentials, URL handling), `events` (status events
 //! out), `ingest` (presence subscription, bounded queue, batch ingest), `link` (the
-//! client's life: connection state, canary, rebuilding).
+//! client's life: canary, rebuilding), `shared` (the client slot and the link's state the
+//! publishers and health checks read), `wire` (subject token, header and log pace the
+//! others agree on).
 
 mod config;
 mod events;
 mod ingest;
 mod link;
+mod shared;
+mod wire;
 
 pub use config::{NatsConfig, NatsError};
 pub use events::StatusEvent;
 pub use ingest::{IngestStats, DEFAULT_QUEUE_CAPACITY};
-pub use link::{
-    NatsBus, NatsLink, BACKOFF_FIRST, BACKOFF_MAX, CANARY_PREFIX, LOST_CANARY_TICKS_BEFORE_REBUILD,
-};
+pub use link::{NatsBus, NatsLink, BACKOFF_FIRST, BACKOFF_MAX, LOST_CANARY_TICKS_BEFORE_REBUILD};
+pub use wire::CANARY_PREFIX;

@@ -18,7 +18,6 @@
 //! [`BACKOFF_MAX`], until one is connected and its subscription has reached the server;
 //! only then does the link read up again (`bus_connected`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,10 +31,10 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::config::{self, redacted_url, NatsConfig, NatsError};
 use crate::events::{NatsHeartbeatRelay, NatsStatusEvents};
-use crate::ingest::{ingest_loop, IngestStats, Queued, Subscriber, LOG_EVERY};
+use crate::ingest::{ingest_loop, IngestStats, Queued, Subscriber};
+use crate::shared::Shared;
+use crate::wire::{CANARY_PREFIX, LOG_EVERY};
 
-/// The prefix of canary subject tokens; slugs cannot start with `_`.
-pub const CANARY_PREFIX: &str = "_canary-";
 /// The first wait before building a new client; it doubles with each failure.
 pub const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 /// The longest wait between two attempts to build a client.
@@ -53,43 +52,6 @@ const PING_INTERVAL: Duration = Duration::from_secs(10);
 /// The link watcher reads the client's state on every event, and this often besides.
 const LINK_POLL: Duration = Duration::from_millis(250);
 const FLUSH_ON_SHUTDOWN: Duration = Duration::from_secs(2);
-
-/// What the supervisor shares with the status-event publisher and the health checks.
-pub(crate) struct Shared {
-    /// The current client; `None` between two sessions.
-    client: watch::Sender<Option<Client>>,
-    /// The link as the adapter reports it: a session is up, and its client connected.
-    connected: AtomicBool,
-}
-
-impl Shared {
-    fn new() -> Self {
-        Self {
-            client: watch::Sender::new(None),
-            connected: AtomicBool::new(false),
-        }
-    }
-
-    pub(crate) fn client(&self) -> Option<Client> {
-        self.client.borrow().clone()
-    }
-
-    pub(crate) fn is_connected(&self) -> bool {
-        self.connected.load(Ordering::SeqCst)
-    }
-
-    /// Records the link's state, and tells the domain when it changes.
-    fn report(&self, up: bool, federation: &Federation) {
-        let was = self.connected.swap(up, Ordering::SeqCst);
-        if up && !was {
-            tracing::info!("NATS link up");
-            federation.bus_connected();
-        } else if !up && was {
-            tracing::warn!("NATS link down: no project expires for silence until it is back");
-            federation.bus_disconnected();
-        }
-    }
-}
 
 /// A view of the link's state for health checks.
 #[derive(Clone)]
@@ -339,7 +301,7 @@ impl Supervisor {
             subscription,
             link_events,
         } = session;
-        self.shared.client.send_replace(Some(client.clone()));
+        self.shared.set_client(Some(client.clone()));
         let mut tasks = JoinSet::new();
         let subscriber = Subscriber {
             prefix_len: self.config.presence_subject.len() + 1,
@@ -373,7 +335,7 @@ impl Supervisor {
         };
         // Wait for the others to stop, so none reports the link up after this.
         tasks.shutdown().await;
-        self.shared.client.send_replace(None);
+        self.shared.set_client(None);
         self.shared.report(false, &self.federation);
         why
     }

@@ -19,6 +19,8 @@
 
 #![warn(missing_docs)]
 
+mod backend;
+mod convert;
 mod error;
 mod log;
 pub mod original;

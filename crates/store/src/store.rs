@@ -3,17 +3,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::SqliteConnection;
-use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{
-    AsyncDieselConnectionManager, ManagerConfig, PoolError as ConnPoolError, RecyclingMethod,
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
 };
-use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{
     AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection,
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+use crate::backend::{Backend, Postgres, Sqlite, SqliteConn};
+use crate::convert::{Conversion, ConversionOptions};
 use crate::error::StoreError;
 use crate::pgconn::PgConnector;
 use crate::totals::Totals;
@@ -37,27 +37,6 @@ const SQLITE_MAX_CONNECTIONS: usize = 4;
 /// An arbitrary, fixed key for the advisory lock that keeps two replicas from migrating
 /// the same PostgreSQL database at once.
 const MIGRATION_LOCK_KEY: i64 = 0x6665_645f_6d69_6772; // "fed_migr"
-
-/// An async SQLite connection: the sync one run on tokio's blocking pool.
-pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
-
-/// Takes a connection from a pool, waiting at most `timeout` (a macro: the pool's
-/// manager bounds are long to spell out generically).
-macro_rules! pooled {
-    ($pool:expr, $timeout:expr) => {{
-        let timeout: Duration = $timeout;
-        match tokio::time::timeout(timeout, $pool.get()).await {
-            Err(_) => Err(StoreError::Timeout(timeout)),
-            Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(PoolError::Backend(ConnPoolError::ConnectionError(e)))) => {
-                Err(StoreError::Connect(e.to_string()))
-            }
-            Ok(Err(PoolError::Backend(ConnPoolError::QueryError(e)))) => Err(StoreError::Query(e)),
-            Ok(Err(PoolError::Timeout(_))) => Err(StoreError::Timeout(timeout)),
-            Ok(Err(e)) => Err(StoreError::Pool(e.to_string())),
-        }
-    }};
-}
 
 /// Pool sizing and patience.
 #[derive(Debug, Clone)]
@@ -88,24 +67,13 @@ impl Default for StoreOptions {
     }
 }
 
-#[derive(Clone)]
-pub(crate) enum Backend {
-    Postgres(Pool<AsyncPgConnection>),
-    Sqlite {
-        pool: Pool<SqliteConn>,
-        /// One writer at a time inside this process, so writers queue here instead of
-        /// spinning in SQLite's busy handler (other processes still get `busy_timeout`).
-        write_lock: Arc<tokio::sync::Mutex<()>>,
-    },
-}
-
 /// A connected store: PostgreSQL or SQLite behind one pool. Cheap to clone (shares the
 /// pool).
 #[derive(Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
     url: Arc<DatabaseUrl>,
-    /// How long to wait for a pooled connection.
+    /// How long to wait for a pooled connection (each backend holds it too).
     pub(crate) timeout: Duration,
     /// Opens PostgreSQL connections outside the pool (migrations, the listener).
     pg: Option<Arc<PgConnector>>,
@@ -154,7 +122,7 @@ impl Store {
                     .max_size(max)
                     .build()
                     .map_err(|e| StoreError::Pool(e.to_string()))?;
-                Backend::Postgres(pool)
+                Backend::Postgres(Postgres::new(pool, opts.pool_timeout))
             }
             DatabaseUrl::Sqlite(path) => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -174,10 +142,7 @@ impl Store {
                     .max_size(max.min(SQLITE_MAX_CONNECTIONS))
                     .build()
                     .map_err(|e| StoreError::Pool(e.to_string()))?;
-                Backend::Sqlite {
-                    pool,
-                    write_lock: Arc::new(tokio::sync::Mutex::new(())),
-                }
+                Backend::Sqlite(Sqlite::new(pool, opts.pool_timeout))
             }
         };
         let store = Store {
@@ -195,10 +160,7 @@ impl Store {
 
     /// `"postgres"` or `"sqlite"`.
     pub fn backend(&self) -> &'static str {
-        match self.backend {
-            Backend::Postgres(_) => "postgres",
-            Backend::Sqlite { .. } => "sqlite",
-        }
+        self.backend.name()
     }
 
     /// The database this store uses, password masked.
@@ -213,34 +175,28 @@ impl Store {
     /// Runs the migration harness on tokio's blocking pool, so it works on either
     /// runtime flavour.
     pub async fn run_migrations(&self) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .migrate(true, crate::original::ConversionOptions::default())
-            .await?
-            .1)
+        Ok(self.migrate(true, ConversionOptions::default()).await?.1)
     }
 
     /// As [`Store::run_migrations`], first converting a database the Python original
-    /// built (see [`crate::original`]); returns what the conversion did, if it ran.
+    /// built (see [`crate::convert`]); returns what the conversion did, if it ran.
     pub async fn run_migrations_converting(
         &self,
-        options: crate::original::ConversionOptions,
-    ) -> Result<(Option<crate::original::Conversion>, Vec<String>), StoreError> {
+        options: ConversionOptions,
+    ) -> Result<(Option<Conversion>, Vec<String>), StoreError> {
         self.migrate(true, options).await
     }
 
     /// The versions of the embedded migrations not yet applied.
     pub async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .migrate(false, crate::original::ConversionOptions::default())
-            .await?
-            .1)
+        Ok(self.migrate(false, ConversionOptions::default()).await?.1)
     }
 
     async fn migrate(
         &self,
         apply: bool,
-        options: crate::original::ConversionOptions,
-    ) -> Result<(Option<crate::original::Conversion>, Vec<String>), StoreError> {
+        options: ConversionOptions,
+    ) -> Result<(Option<Conversion>, Vec<String>), StoreError> {
         match &self.backend {
             Backend::Postgres(_) => {
                 let Some(pg) = &self.pg else {
@@ -256,7 +212,7 @@ impl Store {
                     .await?;
                 }
                 let conversion = if apply {
-                    match crate::original::convert(&mut conn, options).await {
+                    match crate::convert::convert(&mut conn, options).await {
                         Ok(c) => c,
                         Err(e) => {
                             let _ = diesel_async::RunQueryDsl::execute(
@@ -292,9 +248,10 @@ impl Store {
                 }
                 result.map(|applied| (conversion, applied))
             }
-            Backend::Sqlite { write_lock, .. } => {
-                let _guard = write_lock.clone().lock_owned().await;
-                self.sqlite(move |conn| run_harness(conn, SQLITE_MIGRATIONS, apply))
+            Backend::Sqlite(sqlite) => {
+                let _guard = sqlite.lock_writes().await;
+                sqlite
+                    .run(move |conn| run_harness(conn, SQLITE_MIGRATIONS, apply))
                     .await
                     .map(|applied| (None, applied))
             }
@@ -303,55 +260,7 @@ impl Store {
 
     /// Opens one connection and runs a trivial query.
     async fn check(&self) -> Result<(), StoreError> {
-        crate::repo::ping(self).await
-    }
-
-    /// A pooled PostgreSQL connection, waiting at most the connect timeout.
-    pub(crate) async fn pg_conn(
-        &self,
-        pool: &Pool<AsyncPgConnection>,
-    ) -> Result<Object<AsyncPgConnection>, StoreError> {
-        pooled!(pool, self.timeout)
-    }
-
-    /// Runs `f` on a pooled SQLite connection on the blocking pool. The work runs in its
-    /// own task, which owns the connection until `f` returns: a caller that gives up
-    /// (a dropped request) cannot hand a connection back to the pool mid-transaction.
-    pub(crate) async fn sqlite<R, F>(&self, f: F) -> Result<R, StoreError>
-    where
-        F: FnOnce(&mut SqliteConnection) -> Result<R, StoreError> + Send + 'static,
-        R: Send + 'static,
-    {
-        let Backend::Sqlite { pool, .. } = &self.backend else {
-            return Err(StoreError::Task("not a SQLite store".into()));
-        };
-        let pool = pool.clone();
-        let timeout = self.timeout;
-        tokio::spawn(async move {
-            let mut conn = pooled!(pool, timeout)?;
-            conn.spawn_blocking(move |c| Ok(f(c)))
-                .await
-                .map_err(StoreError::Query)?
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
-    }
-
-    /// Like [`Store::sqlite`], for writes: one writer at a time in this process, inside
-    /// an IMMEDIATE transaction (the write lock is taken at BEGIN, so a read-then-write
-    /// never fails half-way with SQLITE_BUSY).
-    pub(crate) async fn sqlite_write<R, F>(&self, f: F) -> Result<R, StoreError>
-    where
-        F: FnOnce(&mut SqliteConnection) -> Result<R, StoreError> + Send + 'static,
-        R: Send + 'static,
-    {
-        let Backend::Sqlite { write_lock, .. } = &self.backend else {
-            return Err(StoreError::Task("not a SQLite store".into()));
-        };
-        let guard = write_lock.clone().lock_owned().await;
-        let result = self.sqlite(move |c| c.immediate_transaction(f)).await;
-        drop(guard);
-        result
+        self.backend.ops().ping().await
     }
 }
 

@@ -1,0 +1,84 @@
+//! A project's mesh namespace: the NATS subject prefix of its hub.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::slug::Slug;
+use crate::error::ValidationError;
+
+/// Longest mesh namespace, in characters.
+pub const MESH_NAMESPACE_MAX: usize = 100;
+
+/// The NATS subject prefix of a project's mesh: dot-separated tokens of `[A-Za-z0-9_-]`,
+/// at most 100 characters (no wildcards, no blanks, no empty token). `hub.<slug>` when
+/// the client sends none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeshNamespace(String);
+
+impl MeshNamespace {
+    /// The namespace a slug implies.
+    pub fn for_slug(slug: &Slug) -> Self {
+        Self(format!("hub.{slug}"))
+    }
+
+    /// Validates a namespace given explicitly.
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        const FIELD: &str = "mesh_namespace";
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(ValidationError::new(FIELD, "must not be empty"));
+        }
+        if !s.split('.').all(|token| {
+            !token.is_empty()
+                && token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        }) {
+            return Err(ValidationError::new(
+                FIELD,
+                "must be a NATS subject prefix: dot-separated tokens of letters, digits, '_' and '-'",
+            ));
+        }
+        if s.len() > MESH_NAMESPACE_MAX {
+            return Err(ValidationError::new(
+                FIELD,
+                format!(
+                    "must be at most {MESH_NAMESPACE_MAX} characters (got {})",
+                    s.len()
+                ),
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// Validates `raw`; `None` (or blank) gives the default `hub.<slug>`.
+    pub fn resolve(slug: &Slug, raw: Option<&str>) -> Result<Self, ValidationError> {
+        match raw.map(str::trim) {
+            None | Some("") => Ok(Self::for_slug(slug)),
+            Some(given) => Self::parse(given),
+        }
+    }
+
+    /// The namespace as validated (`hub.<slug>` unless set otherwise).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Rebuilds a namespace read back from storage, which only ever holds validated ones.
+    pub fn from_stored(raw: String) -> Self {
+        Self(raw)
+    }
+}
+
+impl fmt::Display for MeshNamespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for MeshNamespace {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}

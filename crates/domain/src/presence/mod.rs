@@ -1,0 +1,610 @@
+//! The presence table: every project's liveness, kept in memory, and the status rules.
+//!
+//! Heartbeats update the table at memory speed; once a tick (every second in the
+//! server) [`Presence::tick`] applies the clock — online → degraded → offline — and hands
+//! back everything that must be persisted: the transitions (which must never be lost)
+//! and the entries whose heartbeat fields changed (written behind, in one batch).
+//!
+//! Rules (README § Status rules):
+//! - a registered project is `offline` until its first heartbeat;
+//! - a valid heartbeat makes it `online`, or `degraded` when it says so itself;
+//! - silence for `degraded_after` makes an online project `degraded` (`heartbeat_late`),
+//!   silence for `offline_after` makes it `offline` (`heartbeat_timeout`);
+//! - **partition guard**: silence counts only while we could have heard it. While our
+//!   own link to the bus is down, or our canary stops coming back through the
+//!   subscription (counted from the first canary that went unanswered), we are deaf;
+//!   a project's silence is the time since its last heartbeat minus the time we were
+//!   deaf since then. An outage of 20 ms postpones expiry by 20 ms, not by
+//!   `offline_after`; at start the link is down since ever, so a project heard before
+//!   we were listening gets a full `offline_after` from the moment we are;
+//! - a sweep that would expire more than half of the live projects at once (and at
+//!   least [`MASS_EXPIRY_MIN`]) is reported as a mass expiry but still applied: a guard
+//!   holds only on evidence that the fault is ours.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::heartbeat::{Heartbeat, Reported};
+use crate::model::{reason, HeartbeatInterval, PresenceRecord, Slug, Status, Transition, Version};
+use crate::policy::StatusPolicy;
+
+mod counts;
+mod flush;
+mod guard;
+#[cfg(test)]
+mod tests;
+
+pub use counts::StatusCounts;
+pub use flush::{Flush, MassExpiry};
+use guard::{BusLink, Deafness};
+pub use guard::{GuardState, CANARY_MISSES, MAX_OUTAGES};
+
+/// The smallest expiry that counts as a mass expiry.
+pub const MASS_EXPIRY_MIN: usize = 5;
+#[derive(Debug, Clone)]
+struct Entry {
+    status: Status,
+    reason: Option<String>,
+    version: Option<Version>,
+    last_heartbeat_at: Option<DateTime<Utc>>,
+    dirty: bool,
+    /// The interval the project registered.
+    registered: Option<TimeDelta>,
+    /// The interval its heartbeats declare (held in memory only; wins over `registered`).
+    declared: Option<TimeDelta>,
+    /// The end of its maintenance window, while one is recorded.
+    maintenance_until: Option<DateTime<Utc>>,
+    /// When it was registered (a project never heard is offline since then).
+    registered_at: Option<DateTime<Utc>>,
+    /// Healthy heartbeats in a row while self-reported degraded (the anti-flap rule).
+    healthy_streak: u32,
+}
+
+impl Entry {
+    fn interval(&self) -> Option<TimeDelta> {
+        self.declared.or(self.registered)
+    }
+
+    fn in_maintenance(&self, now: DateTime<Utc>) -> bool {
+        self.maintenance_until.is_some_and(|until| now < until)
+    }
+}
+
+/// What a heartbeat did to the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeartbeatOutcome {
+    /// Recorded; `changed` when the project's status changed.
+    Recorded {
+        /// Whether the project's status changed.
+        changed: bool,
+    },
+    /// No such project is registered.
+    UnknownProject,
+}
+
+/// The in-memory liveness of every registered project.
+#[derive(Debug)]
+pub struct Presence {
+    policy: StatusPolicy,
+    entries: HashMap<Slug, Entry>,
+    dirty: Vec<Slug>,
+    pending: Vec<Transition>,
+    /// Where in `pending` each project's transition of the current tick is: a project
+    /// records at most one transition per tick (the tick's first `from`, its last `to`).
+    this_tick: HashMap<Slug, usize>,
+    /// `None` when no bus is configured (heartbeats over HTTP only).
+    bus: Option<BusLink>,
+    deafness: Deafness,
+    last_mass_expiry: Option<MassExpiry>,
+}
+
+impl Presence {
+    /// A table for a service without a message bus: nothing can partition it.
+    pub fn new(policy: StatusPolicy) -> Self {
+        Self {
+            policy,
+            entries: HashMap::new(),
+            dirty: Vec::new(),
+            pending: Vec::new(),
+            this_tick: HashMap::new(),
+            bus: None,
+            deafness: Deafness::default(),
+            last_mass_expiry: None,
+        }
+    }
+
+    /// A table fed by a message bus. The link starts down (deaf since ever): silence
+    /// counts from the moment it is up.
+    pub fn with_bus(policy: StatusPolicy) -> Self {
+        Self {
+            bus: Some(BusLink {
+                connected: false,
+                unanswered_canaries: 0,
+                first_unanswered: None,
+            }),
+            deafness: Deafness::since_ever(),
+            ..Self::new(policy)
+        }
+    }
+
+    /// The status thresholds.
+    pub fn policy(&self) -> &StatusPolicy {
+        &self.policy
+    }
+
+    /// Replaces the table with what the store holds (at start).
+    pub fn load(&mut self, records: Vec<PresenceRecord>) {
+        self.entries.clear();
+        self.dirty.clear();
+        self.pending.clear();
+        self.this_tick.clear();
+        for r in records {
+            self.adopt(r);
+        }
+    }
+
+    /// Adds a newly registered project (`offline`); a known one is left as it is.
+    /// Returns whether it was added.
+    pub fn register(&mut self, slug: &Slug) -> bool {
+        if self.entries.contains_key(slug) {
+            return false;
+        }
+        self.entries.insert(
+            slug.clone(),
+            Entry {
+                status: Status::Offline,
+                reason: None,
+                version: None,
+                last_heartbeat_at: None,
+                dirty: false,
+                registered: None,
+                declared: None,
+                maintenance_until: None,
+                registered_at: None,
+                healthy_streak: 0,
+            },
+        );
+        true
+    }
+
+    /// Sets the heartbeat interval a project registered (`None`: the default thresholds,
+    /// unless its heartbeats declare one).
+    pub fn set_interval(&mut self, slug: &Slug, interval: Option<HeartbeatInterval>) {
+        if let Some(entry) = self.entries.get_mut(slug) {
+            entry.registered = interval.map(HeartbeatInterval::as_delta);
+        }
+    }
+
+    /// Sets the end of a project's maintenance window (`None`: no window). Until then
+    /// silence and self-reported trouble change nothing; from then the rules apply at
+    /// once.
+    pub fn set_maintenance(&mut self, slug: &Slug, until: Option<DateTime<Utc>>) {
+        if let Some(entry) = self.entries.get_mut(slug) {
+            entry.maintenance_until = until;
+        }
+    }
+
+    /// Projects whose maintenance window has ended by `now` but is still recorded, with
+    /// its end (for the leader to record the end).
+    pub fn maintenance_due(&self, now: DateTime<Utc>) -> Vec<(Slug, DateTime<Utc>)> {
+        self.entries
+            .iter()
+            .filter_map(|(slug, e)| match e.maintenance_until {
+                Some(until) if until <= now => Some((slug.clone(), until)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Records when a project was registered (offline since then until heard).
+    pub fn set_registered_at(&mut self, slug: &Slug, at: DateTime<Utc>) {
+        if let Some(entry) = self.entries.get_mut(slug) {
+            entry.registered_at = Some(at);
+        }
+    }
+
+    /// Projects offline for longer than the policy's `deregister_after` at `now` (none
+    /// when it is off): offline since their last heartbeat plus their own offline
+    /// threshold, or since registration when never heard. Projects in maintenance, and
+    /// every project while the partition guard holds, are kept.
+    pub fn expired(&self, now: DateTime<Utc>) -> Vec<Slug> {
+        let Some(after) = self.policy.deregister_after() else {
+            return Vec::new();
+        };
+        if self.guard(now).is_active() {
+            return Vec::new();
+        }
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.status == Status::Offline && !e.in_maintenance(now))
+            .filter_map(|(slug, e)| {
+                let (_, offline_after) = self.policy.thresholds(e.interval());
+                let since = e
+                    .last_heartbeat_at
+                    .map(|t| t + offline_after)
+                    .or(e.registered_at)?;
+                (now - since > after).then(|| slug.clone())
+            })
+            .collect()
+    }
+
+    /// How many projects are in an open maintenance window at `now`.
+    pub fn in_maintenance(&self, now: DateTime<Utc>) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.in_maintenance(now))
+            .count()
+    }
+
+    /// The thresholds (degraded, offline) the project is judged by.
+    pub fn thresholds(&self, slug: &Slug) -> Option<(Option<TimeDelta>, TimeDelta)> {
+        self.entries
+            .get(slug)
+            .map(|e| self.policy.thresholds(e.interval()))
+    }
+
+    /// Takes the recorded status of a known project as its own, without a transition
+    /// (a new leader that could not hear the bus trusts the log over its own table).
+    pub fn assume(&mut self, slug: &Slug, status: Status, reason: Option<String>) {
+        if let Some(entry) = self.entries.get_mut(slug) {
+            entry.status = status;
+            entry.reason = reason;
+        }
+        self.pending.retain(|t| &t.slug != slug);
+        self.this_tick.clear();
+    }
+
+    /// Adds a project known to the store but not to this table (registered through
+    /// another replica), with its stored liveness. Returns whether it was added.
+    pub fn adopt(&mut self, record: PresenceRecord) -> bool {
+        if self.entries.contains_key(&record.slug) {
+            return false;
+        }
+        self.entries.insert(
+            record.slug,
+            Entry {
+                status: record.status,
+                reason: record.status_reason,
+                version: record.version,
+                last_heartbeat_at: record.last_heartbeat_at,
+                dirty: false,
+                registered: None,
+                declared: None,
+                maintenance_until: None,
+                registered_at: None,
+                healthy_streak: 0,
+            },
+        );
+        true
+    }
+
+    /// The slugs of every project in the table.
+    pub fn slugs(&self) -> impl Iterator<Item = &Slug> {
+        self.entries.keys()
+    }
+
+    /// Forgets a deregistered project, with its unflushed changes.
+    pub fn remove(&mut self, slug: &Slug) -> bool {
+        self.pending.retain(|t| &t.slug != slug);
+        self.this_tick.clear();
+        // Also its place in the dirty list: if the slug is registered again before the
+        // next tick, a leftover place plus the new one would flush it twice in one batch.
+        self.dirty.retain(|s| s != slug);
+        self.entries.remove(slug).is_some()
+    }
+
+    /// Whether the project is in the table.
+    pub fn contains(&self, slug: &Slug) -> bool {
+        self.entries.contains_key(slug)
+    }
+
+    /// How many projects are in the table.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// No project is in the table.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// A project's current liveness.
+    pub fn get(&self, slug: &Slug) -> Option<PresenceRecord> {
+        self.entries.get(slug).map(|e| record(slug, e))
+    }
+
+    /// Applies a heartbeat received at `now` (our clock, not the sender's).
+    pub fn heartbeat(&mut self, hb: &Heartbeat, now: DateTime<Utc>) -> HeartbeatOutcome {
+        let Some(entry) = self.entries.get_mut(&hb.slug) else {
+            return HeartbeatOutcome::UnknownProject;
+        };
+        // Never backwards: a heartbeat delayed in a queue does not undo a newer one.
+        if entry.last_heartbeat_at.is_none_or(|t| t < now) {
+            entry.last_heartbeat_at = Some(now);
+        }
+        if let Some(v) = &hb.version {
+            if entry.version.as_ref() != Some(v) {
+                entry.version = Some(v.clone());
+            }
+        }
+        if let Some(interval) = hb.interval {
+            entry.declared = Some(interval.as_delta());
+        }
+        let (mut status, mut status_reason, mut transition_reason) = match &hb.reported {
+            Reported::Online => (Status::Online, None, reason::HEARTBEAT.to_owned()),
+            Reported::Degraded { reasons } => {
+                let r = if reasons.is_empty() {
+                    reason::SELF_REPORTED.to_owned()
+                } else {
+                    format!("{}: {}", reason::SELF_REPORTED, reasons.join("; "))
+                };
+                (Status::Degraded, Some(r.clone()), r)
+            }
+        };
+        // Anti-flap: a self-reported degradation ends after `recover_after` healthy
+        // heartbeats in a row, not on the first.
+        let self_degraded = entry.status == Status::Degraded
+            && entry
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(reason::SELF_REPORTED));
+        if status == Status::Online && self_degraded {
+            entry.healthy_streak = entry.healthy_streak.saturating_add(1);
+            if entry.healthy_streak < self.policy.recover_after() {
+                status = Status::Degraded;
+                status_reason = entry.reason.clone();
+                transition_reason = String::new();
+            }
+        } else {
+            entry.healthy_streak = 0;
+        }
+        // In maintenance a project's own word on trouble records nothing either.
+        let status = if entry.in_maintenance(now) && status == Status::Degraded {
+            entry.status
+        } else {
+            status
+        };
+        let changed = entry.status != status;
+        if changed {
+            let merged = self
+                .this_tick
+                .get(&hb.slug)
+                .and_then(|&i| self.pending.get_mut(i))
+                .filter(|t| t.slug == hb.slug);
+            match merged {
+                // Already changed this tick: one transition, from the first `from` to
+                // this `to` (dropped at the tick if that is no change at all).
+                Some(t) => {
+                    t.to = status;
+                    t.reason = Some(transition_reason);
+                    t.at = now;
+                    t.last_heartbeat_at = entry.last_heartbeat_at;
+                }
+                None => {
+                    self.this_tick.insert(hb.slug.clone(), self.pending.len());
+                    self.pending.push(Transition {
+                        slug: hb.slug.clone(),
+                        from: entry.status,
+                        to: status,
+                        reason: Some(transition_reason),
+                        at: now,
+                        last_heartbeat_at: entry.last_heartbeat_at,
+                    });
+                }
+            }
+            entry.status = status;
+        }
+        entry.reason = status_reason;
+        if !entry.dirty {
+            entry.dirty = true;
+            self.dirty.push(hb.slug.clone());
+        }
+        HeartbeatOutcome::Recorded { changed }
+    }
+
+    /// Our link to the bus came up (first connect or reconnect).
+    pub fn bus_connected(&mut self, now: DateTime<Utc>) {
+        let Some(bus) = &mut self.bus else { return };
+        if !bus.connected {
+            bus.connected = true;
+            bus.unanswered_canaries = 0;
+            bus.first_unanswered = None;
+            self.deafness.end(now);
+        }
+    }
+
+    /// Our link to the bus went down.
+    pub fn bus_disconnected(&mut self, now: DateTime<Utc>) {
+        if let Some(bus) = &mut self.bus {
+            bus.connected = false;
+            self.deafness.begin(now);
+        }
+    }
+
+    /// We published a canary to ourselves.
+    pub fn canary_sent(&mut self, now: DateTime<Utc>) {
+        let Some(bus) = &mut self.bus else { return };
+        let was_lost = bus.canary_lost();
+        if bus.unanswered_canaries == 0 {
+            bus.first_unanswered = Some(now);
+        }
+        bus.unanswered_canaries = bus.unanswered_canaries.saturating_add(1);
+        if !was_lost && bus.canary_lost() {
+            // Deaf since the first of them went unanswered, not since we noticed.
+            self.deafness.begin(bus.first_unanswered.unwrap_or(now));
+        }
+    }
+
+    /// One of our canaries came back through the subscription.
+    pub fn canary_received(&mut self, now: DateTime<Utc>) {
+        let Some(bus) = &mut self.bus else { return };
+        let was_lost = bus.canary_lost();
+        bus.unanswered_canaries = 0;
+        bus.first_unanswered = None;
+        if was_lost && bus.connected {
+            self.deafness.end(now);
+        }
+    }
+
+    /// Whether silence may expire projects at `now`, and what the table may lack.
+    pub fn guard(&self, now: DateTime<Utc>) -> GuardState {
+        if let Some(bus) = &self.bus {
+            if !bus.connected {
+                return GuardState::LinkDown;
+            }
+            if bus.canary_lost() {
+                return GuardState::CanaryLost;
+            }
+            debug_assert!(bus.healthy());
+        }
+        match self.deafness.last_end() {
+            Some(end) if now < end + self.policy.offline_after() => GuardState::Recovering {
+                until: end + self.policy.offline_after(),
+            },
+            _ => GuardState::Inactive,
+        }
+    }
+
+    /// The most recent mass expiry, if any sweep ever was one.
+    pub fn last_mass_expiry(&self) -> Option<MassExpiry> {
+        self.last_mass_expiry
+    }
+
+    /// How long the project offline the longest has been so: `now` minus its last
+    /// heartbeat minus `offline_after`, at least zero. Projects that never sent a
+    /// heartbeat (registered, never seen) are not counted.
+    pub fn longest_offline(&self, now: DateTime<Utc>) -> Option<TimeDelta> {
+        self.entries
+            .values()
+            .filter(|e| e.status == Status::Offline && !e.in_maintenance(now))
+            .filter_map(|e| {
+                let (_, offline_after) = self.policy.thresholds(e.interval());
+                e.last_heartbeat_at
+                    .map(|at| (now - at - offline_after).max(TimeDelta::zero()))
+            })
+            .max()
+    }
+
+    /// Number of projects in each status.
+    pub fn counts(&self) -> StatusCounts {
+        self.entries.values().map(|e| e.status).collect()
+    }
+
+    /// Applies the clock (crediting unheard time) and takes everything to persist.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Flush {
+        let mass_expiry = self.advance(now);
+        let updates = self
+            .dirty
+            .drain(..)
+            .filter_map(|slug| {
+                let entry = self.entries.get_mut(&slug)?;
+                // The flag, not the list, is the truth: one record per entry per batch.
+                if !std::mem::replace(&mut entry.dirty, false) {
+                    return None;
+                }
+                Some(record(&slug, entry))
+            })
+            .collect();
+        Flush {
+            transitions: std::mem::take(&mut self.pending),
+            updates,
+            mass_expiry,
+        }
+    }
+
+    /// Applies the clock (crediting unheard time) and keeps what it changes for the
+    /// next [`Presence::tick`]. While the store refuses batches the server keeps
+    /// advancing every tick, so each transition still happens, and is stamped, on time.
+    pub fn advance(&mut self, now: DateTime<Utc>) -> Option<MassExpiry> {
+        // The tick ends here: changes of one tick that came back to where they started
+        // are no change, and the next heartbeat starts a new transition.
+        self.this_tick.clear();
+        self.pending.retain(|t| t.from != t.to);
+        self.deafness.prune(now, self.policy.offline_after());
+        self.sweep(now)
+    }
+
+    fn sweep(&mut self, now: DateTime<Utc>) -> Option<MassExpiry> {
+        let mut live = 0usize;
+        let mut expired = 0usize;
+        for (slug, entry) in &mut self.entries {
+            if entry.status == Status::Offline || entry.in_maintenance(now) {
+                continue;
+            }
+            live += 1;
+            let (degraded_after, offline_after) = self.policy.thresholds(entry.interval());
+            let silence = entry
+                .last_heartbeat_at
+                .map(|t| self.deafness.heard_since(t, now));
+            let (to, why) = match silence {
+                Some(s) if s < offline_after => match degraded_after {
+                    Some(d) if s >= d && entry.status == Status::Online => {
+                        (Status::Degraded, reason::HEARTBEAT_LATE)
+                    }
+                    _ => continue,
+                },
+                // Past offline_after, or live without any heartbeat on record.
+                _ => (Status::Offline, reason::HEARTBEAT_TIMEOUT),
+            };
+            if to == Status::Offline {
+                expired += 1;
+            }
+            self.pending.push(Transition {
+                slug: slug.clone(),
+                from: entry.status,
+                to,
+                reason: Some(why.to_owned()),
+                at: now,
+                last_heartbeat_at: entry.last_heartbeat_at,
+            });
+            entry.status = to;
+            entry.reason = Some(why.to_owned());
+            if !entry.dirty {
+                entry.dirty = true;
+                self.dirty.push(slug.clone());
+            }
+        }
+        let mass = (expired >= MASS_EXPIRY_MIN && expired * 2 > live).then_some(MassExpiry {
+            at: now,
+            expired,
+            live,
+        });
+        if mass.is_some() {
+            self.last_mass_expiry = mass;
+        }
+        mass
+    }
+
+    /// Puts back a flush the store could not take, so the next tick writes it again.
+    /// Transitions keep their order ahead of newer ones; updates are re-read from the
+    /// table then, so they carry the newest values.
+    pub fn requeue(&mut self, flush: Flush) {
+        let mut transitions: Vec<Transition> = flush
+            .transitions
+            .into_iter()
+            .filter(|t| self.entries.contains_key(&t.slug))
+            .collect();
+        transitions.append(&mut self.pending);
+        self.pending = transitions;
+        self.this_tick.clear();
+        for update in flush.updates {
+            if let Some(entry) = self.entries.get_mut(&update.slug) {
+                if !entry.dirty {
+                    entry.dirty = true;
+                    self.dirty.push(update.slug);
+                }
+            }
+        }
+    }
+}
+
+fn record(slug: &Slug, e: &Entry) -> PresenceRecord {
+    PresenceRecord {
+        slug: slug.clone(),
+        status: e.status,
+        status_reason: e.reason.clone(),
+        version: e.version.clone(),
+        last_heartbeat_at: e.last_heartbeat_at,
+    }
+}

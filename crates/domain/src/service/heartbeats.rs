@@ -1,0 +1,306 @@
+//! Heartbeats in: decoding, the heartbeat-key rule, clock skew, the counters, and what
+//! the bus adapter reports about the link.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use thiserror::Error;
+
+use crate::heartbeat::{self, HeartbeatError};
+use crate::model::{HeartbeatCredential, Slug};
+use crate::policy::StatusPolicy;
+use crate::ports::HeartbeatRelay;
+use crate::presence::{GuardState, HeartbeatOutcome, Presence};
+use crate::stats::{ClockSkew, HeartbeatCounters};
+
+use super::state::State;
+
+/// Why a heartbeat was not recorded.
+#[derive(Debug, Error)]
+pub enum HeartbeatRejected {
+    #[error(transparent)]
+    /// The heartbeat failed a check.
+    Invalid(#[from] HeartbeatError),
+    #[error("no project {0} is registered")]
+    /// No project with this slug is registered.
+    UnknownProject(String),
+    #[error("project {0} has a heartbeat key: send it (or a write key) in X-API-Key")]
+    /// The project has a heartbeat key and the heartbeat carried no key.
+    KeyRequired(String),
+    #[error("the key is neither project {0}'s heartbeat key nor a write key")]
+    /// The project has a heartbeat key and the heartbeat carried another key.
+    KeyInvalid(String),
+}
+
+impl HeartbeatRejected {
+    /// The metric label of the outcome (`unknown_project`, `malformed`, …).
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            HeartbeatRejected::Invalid(e) => e.outcome(),
+            HeartbeatRejected::UnknownProject(_) => "unknown_project",
+            HeartbeatRejected::KeyRequired(_) => "key_required",
+            HeartbeatRejected::KeyInvalid(_) => "key_invalid",
+        }
+    }
+}
+
+/// A sender's clock further off than this (seconds) is logged, once per project.
+const SKEW_LOGGED_OVER: f64 = 5.0;
+/// At most one skew warning this often; the projects found off meanwhile are counted in
+/// the next one (a replica that lags behind its queue would otherwise log every project).
+const SKEW_LOG_EVERY: TimeDelta = TimeDelta::seconds(60);
+/// A project's `clock_skew_seconds` is updated when the skew moves by this much.
+const SKEW_FIELD_STEP: f64 = 1.0;
+
+/// The projects whose sender's clock was found off (each counted once), and when a
+/// warning last said so.
+#[derive(Debug, Default)]
+pub(super) struct SkewLog {
+    pub(super) projects: std::collections::HashSet<Slug>,
+    pub(super) last: Option<DateTime<Utc>>,
+    pub(super) unlogged: usize,
+}
+
+impl SkewLog {
+    /// Notes that `slug`'s clock is off; when a warning is due (the project is new here
+    /// and none was logged within [`SKEW_LOG_EVERY`]), how many projects it speaks for.
+    pub(super) fn note(&mut self, slug: &Slug, now: DateTime<Utc>) -> Option<usize> {
+        if !self.projects.insert(slug.clone()) {
+            return None;
+        }
+        self.unlogged += 1;
+        if self.last.is_some_and(|last| now - last < SKEW_LOG_EVERY) {
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.unlogged))
+    }
+}
+
+/// The heartbeat path: decoding, the key rule, clock skew, the counters, and the bus
+/// link's signals to the presence table.
+pub(super) struct Intake {
+    state: Arc<State>,
+    /// The presence table's policy, copied so decoding needs no lock.
+    policy: StatusPolicy,
+    /// How heartbeats taken over HTTP reach the other replicas.
+    relay: Arc<dyn HeartbeatRelay>,
+    counters: HeartbeatCounters,
+    clock_skew: ClockSkew,
+    /// Projects whose sender's clock was found off, and when that was last logged.
+    skew_logged: Mutex<SkewLog>,
+}
+
+/// The one place a decoded heartbeat reaches the presence table.
+fn apply_heartbeat(
+    presence: &mut Presence,
+    hb: &heartbeat::Heartbeat,
+    now: DateTime<Utc>,
+) -> Result<bool, HeartbeatRejected> {
+    match presence.heartbeat(hb, now) {
+        HeartbeatOutcome::Recorded { changed } => Ok(changed),
+        HeartbeatOutcome::UnknownProject => {
+            Err(HeartbeatRejected::UnknownProject(hb.slug.to_string()))
+        }
+    }
+}
+
+impl Intake {
+    pub(super) fn new(
+        state: Arc<State>,
+        policy: StatusPolicy,
+        relay: Arc<dyn HeartbeatRelay>,
+    ) -> Self {
+        Self {
+            state,
+            policy,
+            relay,
+            counters: HeartbeatCounters::default(),
+            clock_skew: ClockSkew::default(),
+            skew_logged: Mutex::new(SkewLog::default()),
+        }
+    }
+
+    pub(super) fn check_heartbeat_key(
+        &self,
+        subject_slug: &str,
+        credential: &HeartbeatCredential,
+    ) -> Result<bool, HeartbeatRejected> {
+        let Ok(slug) = Slug::parse(subject_slug) else {
+            return Ok(false);
+        };
+        let Some(digest) = self
+            .state
+            .registry()
+            .get(&slug)
+            .and_then(|p| p.heartbeat_key)
+        else {
+            return Ok(false);
+        };
+        let refused = match credential {
+            HeartbeatCredential::WriteKey => None,
+            HeartbeatCredential::Key(presented) if digest.matches(presented) => None,
+            HeartbeatCredential::Key(_) => Some(HeartbeatRejected::KeyInvalid(slug.to_string())),
+            HeartbeatCredential::None => Some(HeartbeatRejected::KeyRequired(slug.to_string())),
+        };
+        match refused {
+            None => Ok(true),
+            Some(e) => {
+                self.counters.add(e.outcome());
+                Err(e)
+            }
+        }
+    }
+
+    pub(super) fn record_heartbeat(
+        &self,
+        subject_slug: &str,
+        bytes: &[u8],
+    ) -> Result<bool, HeartbeatRejected> {
+        let now = self.state.clock.now();
+        let result = heartbeat::decode(subject_slug, bytes, now, &self.policy)
+            .map_err(HeartbeatRejected::from)
+            .and_then(|hb| {
+                self.note_skew(&hb, now);
+                apply_heartbeat(&mut self.state.presence(), &hb, now)
+            });
+        self.count_heartbeat(&result);
+        result
+    }
+
+    pub(super) async fn accept_heartbeat(
+        &self,
+        subject_slug: &str,
+        bytes: &[u8],
+    ) -> Result<bool, HeartbeatRejected> {
+        let changed = self.record_heartbeat(subject_slug, bytes)?;
+        if let Ok(slug) = Slug::parse(subject_slug) {
+            if let Err(e) = self.relay.relay(&slug, bytes).await {
+                tracing::debug!(%slug, error = %e, "heartbeat not relayed to the other replicas");
+            }
+        }
+        Ok(changed)
+    }
+
+    pub(super) fn record_heartbeats<'a, I>(&self, batch: I) -> Vec<(&'a str, HeartbeatRejected)>
+    where
+        I: IntoIterator<Item = (&'a str, &'a [u8])>,
+    {
+        let now = self.state.clock.now();
+        let mut rejected = Vec::new();
+        let mut decoded = Vec::new();
+        for (subject, bytes) in batch {
+            match heartbeat::decode(subject, bytes, now, &self.policy) {
+                Ok(hb) => {
+                    self.note_skew(&hb, now);
+                    decoded.push((subject, hb));
+                }
+                Err(e) => {
+                    let e = HeartbeatRejected::from(e);
+                    self.counters.add(e.outcome());
+                    rejected.push((subject, e));
+                }
+            }
+        }
+        let mut presence = self.state.presence();
+        for (subject, hb) in &decoded {
+            let result = apply_heartbeat(&mut presence, hb, now);
+            self.count_heartbeat(&result);
+            if let Err(e) = result {
+                rejected.push((*subject, e));
+            }
+        }
+        rejected
+    }
+
+    /// Records how far the sender's clock is from ours (liveness does not depend on it)
+    /// and logs it once per project when it is off by more than [`SKEW_LOGGED_OVER`].
+    pub(super) fn note_skew(&self, hb: &heartbeat::Heartbeat, now: DateTime<Utc>) {
+        let Some(sent_at) = hb.sent_at else {
+            return;
+        };
+        #[allow(clippy::cast_precision_loss, reason = "a metric")]
+        let skew = (now - sent_at).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+        self.clock_skew.observe(skew);
+        // The project's field moves only when the skew does (by a second or more), so
+        // the registry's write lock is not taken for every heartbeat.
+        let moved = self.state.registry().get(&hb.slug).is_some_and(|p| {
+            p.clock_skew_seconds
+                .is_none_or(|old| (old - skew).abs() >= SKEW_FIELD_STEP)
+        });
+        if moved {
+            self.state
+                .registry_mut()
+                .note_skew(&hb.slug, (skew * 1000.0).round() / 1000.0);
+        }
+        if skew.abs() > SKEW_LOGGED_OVER {
+            let mut log = self.skew_logged.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(since_last) = log.note(&hb.slug, now) {
+                tracing::warn!(
+                    slug = %hb.slug,
+                    skew_seconds = skew,
+                    projects_off_since_last_warning = since_last,
+                    projects_off = log.projects.len(),
+                    "the sender's clock is off (positive: behind ours, or this replica is \
+                     behind its queue); status is measured on our clock, so this has no \
+                     effect unless it exceeds an hour behind or 5 minutes ahead"
+                );
+            }
+        }
+    }
+
+    pub(super) fn clock_skew(&self) -> &crate::stats::ClockSkew {
+        &self.clock_skew
+    }
+
+    pub(super) fn count_heartbeat(&self, result: &Result<bool, HeartbeatRejected>) {
+        self.counters.add(match result {
+            Ok(_) => "ok",
+            Err(rejected) => rejected.outcome(),
+        });
+    }
+
+    pub(super) fn is_member(&self, token: &str) -> bool {
+        let registry = self.state.registry();
+        registry.contains(token)
+            || (token.bytes().any(|b| b.is_ascii_uppercase())
+                && registry.contains(&token.to_ascii_lowercase()))
+    }
+
+    pub(super) fn count_unknown_heartbeat(&self) {
+        self.counters.add("unknown_project");
+    }
+
+    pub(super) fn count_dropped_heartbeat(&self) {
+        self.counters.add("dropped");
+    }
+
+    pub(super) fn heartbeat_counters(&self) -> &HeartbeatCounters {
+        &self.counters
+    }
+
+    pub(super) fn bus_connected(&self) {
+        let now = self.state.clock.now();
+        self.state.presence().bus_connected(now);
+    }
+
+    pub(super) fn bus_disconnected(&self) {
+        let now = self.state.clock.now();
+        self.state.presence().bus_disconnected(now);
+    }
+
+    pub(super) fn canary_sent(&self) {
+        let now = self.state.clock.now();
+        self.state.presence().canary_sent(now);
+    }
+
+    pub(super) fn canary_received(&self) {
+        let now = self.state.clock.now();
+        self.state.presence().canary_received(now);
+    }
+
+    pub(super) fn guard(&self) -> GuardState {
+        let now = self.state.clock.now();
+        self.state.presence().guard(now)
+    }
+}

@@ -1,0 +1,248 @@
+//! The state the concerns share: the registry, the presence table and leadership, and
+//! following the change log that fills the registry.
+
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::error::RepositoryError;
+use crate::model::{PresenceRecord, Project, Slug};
+use crate::ports::{ChangeLog, Clock};
+use crate::presence::Presence;
+use crate::replication::{Change, ChangeKind, ChangesSince, Registry, Role, Snapshot};
+
+/// How many changes one read of the log brings.
+pub(super) const LOG_BATCH: u32 = 1000;
+
+#[derive(Debug)]
+pub(super) struct Leadership {
+    pub(super) role: Role,
+    /// Set on promotion: the first flush writes whatever differs between what this
+    /// replica's presence table says and what the log recorded (the previous leader's
+    /// last moments), instead of the table's own queue.
+    pub(super) reconcile: bool,
+    /// The outbox cursor: the last revision whose event was published.
+    pub(super) published_through: u64,
+    /// When the store last confirmed the lease (taken or renewed).
+    pub(super) confirmed_at: Option<DateTime<Utc>>,
+}
+
+/// Called with every batch of changes applied to the registry, in revision order.
+pub type ChangeListener = Box<dyn Fn(&[Change], u64) + Send + Sync>;
+
+/// What every concern shares: the clock and the change log, the registry the log
+/// fills, the presence table, and this replica's leadership. Locks are taken through
+/// its accessors, which keep serving after a panicking holder (see [`State::presence`]).
+pub(super) struct State {
+    /// The time.
+    pub(super) clock: Arc<dyn Clock>,
+    /// The ordered change log replicas follow.
+    pub(super) log: Arc<dyn ChangeLog>,
+    presence: Mutex<Presence>,
+    registry: RwLock<Registry>,
+    leadership: Mutex<Leadership>,
+    pub(super) on_change: Mutex<Vec<ChangeListener>>,
+    /// When the log was last read to its end.
+    pub(super) followed_at: Mutex<Option<DateTime<Utc>>>,
+}
+
+impl State {
+    pub(super) fn new(clock: Arc<dyn Clock>, log: Arc<dyn ChangeLog>, presence: Presence) -> Self {
+        Self {
+            clock,
+            log,
+            presence: Mutex::new(presence),
+            registry: RwLock::new(Registry::new()),
+            leadership: Mutex::new(Leadership {
+                role: Role::Follower,
+                reconcile: false,
+                published_through: 0,
+                confirmed_at: None,
+            }),
+            on_change: Mutex::new(Vec::new()),
+            followed_at: Mutex::new(None),
+        }
+    }
+
+    pub(super) fn presence(&self) -> MutexGuard<'_, Presence> {
+        // The table holds no invariant a panicking holder could half-break beyond one
+        // entry, so keep serving rather than poisoning every later heartbeat.
+        self.presence.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn registry(&self) -> RwLockReadGuard<'_, Registry> {
+        self.registry.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn registry_mut(&self) -> RwLockWriteGuard<'_, Registry> {
+        self.registry.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn leadership(&self) -> MutexGuard<'_, Leadership> {
+        self.leadership.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(super) fn on_change(&self, listener: ChangeListener) {
+        self.on_change
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(listener);
+    }
+
+    pub(super) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub(super) async fn load(&self) -> Result<usize, RepositoryError> {
+        let snapshot = self.log.snapshot().await?;
+        let n = snapshot.projects.len();
+        {
+            let mut presence = self.presence();
+            presence.load(Vec::new());
+            for p in &snapshot.projects {
+                admit(&mut presence, p);
+            }
+        }
+        self.registry_mut().load(snapshot);
+        *self.followed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(self.clock.now());
+        Ok(n)
+    }
+
+    pub(super) fn revision(&self) -> u64 {
+        self.registry().revision()
+    }
+
+    pub(super) fn role(&self) -> Role {
+        self.leadership().role
+    }
+
+    pub(super) fn follower_lag(&self) -> Option<TimeDelta> {
+        let at = *self.followed_at.lock().unwrap_or_else(|p| p.into_inner());
+        at.map(|t| (self.clock.now() - t).max(TimeDelta::zero()))
+    }
+
+    pub(super) async fn follow(&self) -> Result<usize, RepositoryError> {
+        let mut applied = 0;
+        loop {
+            let from = self.revision();
+            match self.log.changes_since(from, LOG_BATCH).await? {
+                ChangesSince::Trimmed => {
+                    let snapshot = self.log.snapshot().await?;
+                    tracing::warn!(
+                        from,
+                        to = snapshot.revision,
+                        "the change log was trimmed past this replica's revision: registry reloaded"
+                    );
+                    self.restore(snapshot);
+                }
+                ChangesSince::Changes(changes) => {
+                    let read = changes.len();
+                    let done = self.registry_mut().apply(changes);
+                    applied += done.len();
+                    self.track_membership(&done);
+                    if !done.is_empty() {
+                        self.announce(&done);
+                    }
+                    if read < LOG_BATCH as usize {
+                        *self.followed_at.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(self.clock.now());
+                        return Ok(applied);
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`Self::follow`] after a write of this replica's, so it reads its own write: a
+    /// failure only delays that (the follower task catches up), so it is logged.
+    pub(super) async fn catch_up(&self) {
+        if let Err(e) = self.follow().await {
+            tracing::warn!(error = %e, "could not read the change log after a write; the follower will catch up");
+        }
+    }
+
+    pub(super) fn announce(&self, changes: &[Change]) {
+        let revision = self.revision();
+        let listeners = self.on_change.lock().unwrap_or_else(|p| p.into_inner());
+        for listener in listeners.iter() {
+            listener(changes, revision);
+        }
+    }
+
+    /// Projects registered or deleted through any replica enter or leave the presence
+    /// table as their change is applied, so their heartbeats are taken at once.
+    pub(super) fn track_membership(&self, changes: &[Change]) {
+        let mut presence = self.presence();
+        for change in changes {
+            match (&change.kind, &change.project) {
+                (ChangeKind::Deleted { .. }, _) => {
+                    presence.remove(&change.slug);
+                }
+                (_, Some(project)) => admit(&mut presence, project),
+                (_, None) => {}
+            }
+        }
+    }
+
+    pub(super) fn restore(&self, snapshot: Snapshot) {
+        {
+            let mut presence = self.presence();
+            let known: std::collections::HashSet<&Slug> =
+                snapshot.projects.iter().map(|p| &p.slug).collect();
+            let stale: Vec<Slug> = presence
+                .slugs()
+                .filter(|s| !known.contains(s))
+                .cloned()
+                .collect();
+            for slug in &stale {
+                presence.remove(slug);
+            }
+            for p in &snapshot.projects {
+                admit(&mut presence, p);
+            }
+        }
+        self.registry_mut().load(snapshot);
+        self.announce(&[]);
+    }
+
+    pub(super) async fn changes_since(
+        &self,
+        revision: u64,
+        limit: u32,
+    ) -> Result<ChangesSince, RepositoryError> {
+        self.log.changes_since(revision, limit).await
+    }
+
+    pub(super) fn step_down(&self, why: &str) {
+        let mut leadership = self.leadership();
+        if let Role::Leader(term) = leadership.role {
+            tracing::warn!(%term, why, "this replica no longer leads the sweep");
+        }
+        leadership.role = Role::Follower;
+        leadership.reconcile = false;
+    }
+}
+
+/// The liveness the store holds for a project. A project the presence table does not
+/// know yet (registered through another replica, or before the table was loaded) is
+/// adopted with it, so registering again never resets status or last heartbeat; a
+/// known one keeps the table's (newer) liveness. A new project comes back `offline`
+/// with no heartbeat, as registering gives.
+fn stored_liveness(p: &Project) -> PresenceRecord {
+    PresenceRecord {
+        slug: p.slug.clone(),
+        status: p.status,
+        status_reason: p.status_reason.clone(),
+        version: p.version.clone(),
+        last_heartbeat_at: p.last_heartbeat_at,
+    }
+}
+
+/// Puts a stored project into the presence table: adopted when new (see
+/// [`stored_liveness`]), its registered heartbeat interval taken either way.
+pub(super) fn admit(presence: &mut Presence, p: &Project) {
+    presence.adopt(stored_liveness(p));
+    presence.set_interval(&p.slug, p.heartbeat_interval);
+    presence.set_maintenance(&p.slug, p.maintenance.as_ref().map(|m| m.until));
+    presence.set_registered_at(&p.slug, p.created_at);
+}

@@ -1,0 +1,400 @@
+//! The sweep: each tick applies the clock, and the leader writes the batch, publishes
+//! the events, ends due maintenance windows and removes expired projects.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use crate::error::RepositoryError;
+use crate::model::{reason, MaintenanceChange, PresenceRecord, Slug, Status, Transition};
+use crate::ports::{ProjectRepository, StatusEvents};
+use crate::presence::{Flush, MassExpiry};
+use crate::replication::{ChangeKind, ChangesSince, Role, Term};
+use crate::stats::TransitionCounters;
+
+use super::state::{State, LOG_BATCH};
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// Transitions stored (and then published).
+    pub transitions: usize,
+    /// Liveness rows written.
+    pub updates: usize,
+    /// Transitions stored whose event is still to be published (the bus refused it;
+    /// it is retried, in order, on the next tick).
+    pub unpublished: usize,
+    /// Set when this tick's sweep was a mass expiry.
+    pub mass_expiry: Option<MassExpiry>,
+    /// This replica does not hold the sweeper lease: it wrote nothing.
+    pub follower: bool,
+    /// Projects removed for being offline longer than `deregister_after`.
+    pub expired: usize,
+}
+
+/// A tick whose batch the store refused; the batch was put back for the next tick.
+#[derive(Debug, Error)]
+#[error(
+    "presence batch of {transitions} transitions and {updates} updates kept for retry: {source}"
+)]
+pub struct FlushFailed {
+    /// Transitions in the batch.
+    pub transitions: usize,
+    /// Liveness rows in the batch.
+    pub updates: usize,
+    #[source]
+    /// Why the store refused it.
+    pub source: RepositoryError,
+}
+
+/// The most rows (transitions, or updates) one store transaction of a tick writes: a
+/// backlog (after an outage, or the first beat of a large fleet) goes in parts, so no
+/// transaction holds the change log's lock for long.
+const FLUSH_PART: usize = 2_000;
+/// The most parts one tick writes; a larger backlog waits for the next ticks, so a tick
+/// (and the lease renewal of the round it is in) never takes long.
+const FLUSH_PARTS_PER_TICK: usize = 3;
+/// The most status events one tick publishes; the rest follow in the next ticks.
+const PUBLISH_PER_TICK: usize = 10_000;
+
+/// The sweep: the tick, the leader's writes, its outbox, due windows and expiry.
+pub(super) struct Sweep {
+    state: Arc<State>,
+    /// Where batches, window ends and removals are written.
+    repo: Arc<dyn ProjectRepository>,
+    /// Where transitions are announced.
+    events: Arc<dyn StatusEvents>,
+    transitions: TransitionCounters,
+    /// Projects this replica removed by expiry.
+    expired: std::sync::atomic::AtomicU64,
+}
+
+/// The reason recorded for a status this replica's table holds but the log does not.
+fn reconciled_reason(record: &PresenceRecord) -> String {
+    match (&record.status_reason, record.status) {
+        (Some(r), _) => r.clone(),
+        (None, Status::Online) => reason::HEARTBEAT.to_owned(),
+        (None, Status::Degraded) => reason::HEARTBEAT_LATE.to_owned(),
+        (None, Status::Offline) => reason::HEARTBEAT_TIMEOUT.to_owned(),
+    }
+}
+
+impl Sweep {
+    pub(super) fn new(
+        state: Arc<State>,
+        repo: Arc<dyn ProjectRepository>,
+        events: Arc<dyn StatusEvents>,
+    ) -> Self {
+        Self {
+            state,
+            repo,
+            events,
+            transitions: TransitionCounters::default(),
+            expired: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    pub(super) async fn tick(&self) -> Result<TickReport, FlushFailed> {
+        let now = self.state.clock.now();
+        if matches!(self.state.role(), Role::Leader(_)) {
+            // Before the sweep, so the history reads "window closed", then what follows.
+            self.end_due_maintenance(now).await;
+        }
+        let mut flush = self.state.presence().tick(now);
+        self.state.registry_mut().apply_liveness(&flush.updates);
+        let (role, reconcile) = {
+            let l = self.state.leadership();
+            (l.role, l.reconcile)
+        };
+        let Role::Leader(term) = role else {
+            return Ok(TickReport {
+                follower: true,
+                ..TickReport::default()
+            });
+        };
+        if reconcile {
+            let (transitions, updates) =
+                self.reconcile(now, std::mem::take(&mut flush.transitions));
+            flush.transitions = transitions;
+            for u in updates {
+                if !flush.updates.iter().any(|have| have.slug == u.slug) {
+                    flush.updates.push(u);
+                }
+            }
+        }
+        if let Some(later) = flush.cut(FLUSH_PART * FLUSH_PARTS_PER_TICK) {
+            // Not a failure: the rest is the next ticks', in order.
+            self.state.presence().requeue(later);
+        }
+        let mut report = TickReport {
+            transitions: flush.transitions.len(),
+            updates: flush.updates.len(),
+            unpublished: 0,
+            mass_expiry: flush.mass_expiry,
+            follower: false,
+            expired: 0,
+        };
+        let wrote_transitions = !flush.transitions.is_empty();
+        let mut parts = flush.split(FLUSH_PART).into_iter();
+        while let Some(part) = parts.next() {
+            if part.is_empty() {
+                continue;
+            }
+            match self
+                .repo
+                .write_presence(&part.updates, &part.transitions, term)
+                .await
+            {
+                Ok(()) => {
+                    for t in &part.transitions {
+                        self.transitions.add(t.from, t.to);
+                    }
+                    // What a reconciliation found is written or queued below: doing it
+                    // again before the log brings the written parts here would
+                    // record them twice.
+                    if reconcile {
+                        self.state.leadership().reconcile = false;
+                    }
+                }
+                Err(RepositoryError::Fenced(why)) => {
+                    self.state.step_down(&why);
+                    return Ok(TickReport {
+                        follower: true,
+                        ..TickReport::default()
+                    });
+                }
+                Err(source) => {
+                    // The parts written stay written; this one and the rest wait.
+                    let rest = Flush::join(std::iter::once(part).chain(parts));
+                    let err = FlushFailed {
+                        transitions: rest.transitions.len(),
+                        updates: rest.updates.len(),
+                        source,
+                    };
+                    self.state.presence().requeue(Flush {
+                        mass_expiry: None,
+                        ..rest
+                    });
+                    return Err(err);
+                }
+            }
+        }
+        if reconcile {
+            self.state.leadership().reconcile = false;
+        }
+        if wrote_transitions {
+            self.state.catch_up().await;
+        }
+        report.unpublished = self.publish_pending(term).await;
+        report.expired = self.expire(now).await;
+        Ok(report)
+    }
+
+    /// On promotion: every project whose status in this replica's table differs from
+    /// the one recorded gets the transitions the previous leader did not write: the
+    /// table's own queued ones when they lead from the recorded status to the current
+    /// one (they carry their real times), else one transition now.
+    /// A new leader whose partition guard holds (it could not hear the bus, so its
+    /// table is no evidence of what it did not see happen) invents nothing: where its
+    /// table differs from the log without a queued chain of its own, it takes the
+    /// recorded status, and its next sweeps and heartbeats go on from there.
+    pub(super) fn reconcile(
+        &self,
+        now: DateTime<Utc>,
+        queued: Vec<Transition>,
+    ) -> (Vec<Transition>, Vec<PresenceRecord>) {
+        let registry = self.state.registry();
+        let mut presence = self.state.presence();
+        let heard_the_bus = !presence.guard(now).is_active();
+        let mut chains: std::collections::HashMap<Slug, Vec<Transition>> =
+            std::collections::HashMap::new();
+        for t in &queued {
+            chains.entry(t.slug.clone()).or_default().push(t.clone());
+        }
+        let order = queued;
+        let mut kept = std::collections::HashSet::new();
+        let mut synthesized = Vec::new();
+        let mut updates = Vec::new();
+        for (slug, recorded) in registry.statuses() {
+            let Some(held) = presence.get(slug) else {
+                continue;
+            };
+            let chain = chains.get(slug).map(Vec::as_slice).unwrap_or_default();
+            let leads_here = chain.first().is_some_and(|t| t.from == recorded)
+                && chain.last().is_some_and(|t| t.to == held.status);
+            if leads_here {
+                kept.insert(slug.clone());
+                updates.push(held);
+            } else if held.status != recorded && !heard_the_bus {
+                // No evidence either way: the log's word stands.
+                let reason = registry.get(slug).and_then(|p| p.status_reason.clone());
+                presence.assume(slug, recorded, reason);
+            } else if held.status != recorded {
+                synthesized.push(Transition {
+                    slug: slug.clone(),
+                    from: recorded,
+                    to: held.status,
+                    reason: Some(reconciled_reason(&held)),
+                    at: now,
+                    last_heartbeat_at: held.last_heartbeat_at,
+                });
+                updates.push(held);
+            }
+        }
+        // The kept ones in the order they happened, then the rest.
+        let mut transitions: Vec<Transition> = order
+            .into_iter()
+            .filter(|t| kept.contains(&t.slug))
+            .collect();
+        transitions.extend(synthesized);
+        if !transitions.is_empty() {
+            tracing::info!(
+                transitions = transitions.len(),
+                "recording the status changes the previous leader had not written"
+            );
+        }
+        (transitions, updates)
+    }
+
+    /// The outbox: publishes, in revision order, the transitions in the log after the
+    /// cursor (at most [`PUBLISH_PER_TICK`]), then moves the cursor. Stops at the first
+    /// the bus refuses (retried next tick). Returns how many are still to be published
+    /// (past the cap: how many changes are left to look at).
+    pub(super) async fn publish_pending(&self, term: Term) -> usize {
+        let head = self.state.revision();
+        let start = self.state.leadership().published_through;
+        let mut through = start;
+        let mut pending = 0;
+        let mut published = 0;
+        while through < head && pending == 0 {
+            if published >= PUBLISH_PER_TICK {
+                // The rest in the next ticks (counted as still to publish).
+                pending = usize::try_from(head - through).unwrap_or(usize::MAX);
+                break;
+            }
+            let changes = match self.state.log.changes_since(through, LOG_BATCH).await {
+                Ok(ChangesSince::Changes(changes)) if !changes.is_empty() => changes,
+                Ok(ChangesSince::Changes(_)) => break,
+                Ok(ChangesSince::Trimmed) => {
+                    tracing::warn!(
+                        through,
+                        "status events trimmed from the log before they were published"
+                    );
+                    through = head;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the outbox");
+                    break;
+                }
+            };
+            for (i, change) in changes.iter().enumerate() {
+                if let ChangeKind::Transition(t) = &change.kind {
+                    if let Err(e) = self.events.publish(t, change.revision).await {
+                        pending = changes
+                            .iter()
+                            .skip(i)
+                            .filter(|c| matches!(c.kind, ChangeKind::Transition(_)))
+                            .count();
+                        tracing::warn!(slug = %t.slug, revision = change.revision, error = %e, pending, "status event not published; retried next tick");
+                        break;
+                    }
+                    published += 1;
+                }
+                through = change.revision;
+            }
+        }
+        if through > start {
+            match self.state.log.mark_published(through, term).await {
+                Ok(()) => self.state.leadership().published_through = through,
+                Err(RepositoryError::Fenced(why)) => self.state.step_down(&why),
+                Err(e) => {
+                    // Published but not marked: a later tick (or leader) publishes them
+                    // again, with the same revision as the id.
+                    tracing::warn!(error = %e, "outbox cursor not stored");
+                    self.state.leadership().published_through = through;
+                }
+            }
+        }
+        pending
+    }
+
+    pub(super) fn advance(&self) -> Option<MassExpiry> {
+        let now = self.state.clock.now();
+        self.state.presence().advance(now)
+    }
+
+    /// The leader records the end of every window whose time has come (at its own end
+    /// time). The presence table already applies the normal rules from then; a failed
+    /// write is tried again next tick.
+    pub(super) async fn end_due_maintenance(&self, now: DateTime<Utc>) {
+        let due = self.state.presence().maintenance_due(now);
+        if due.is_empty() {
+            return;
+        }
+        for (slug, until) in due {
+            let change = MaintenanceChange::End {
+                at: until,
+                reason: format!("{}: its window closed", reason::MAINTENANCE_ENDED),
+                due: true,
+            };
+            match self.repo.set_maintenance(&slug, &change).await {
+                Ok(_) => self.state.presence().set_maintenance(&slug, None),
+                Err(e) => {
+                    tracing::warn!(slug = %slug, error = %e, "could not record the end of a maintenance window; trying again next tick");
+                }
+            }
+        }
+        self.state.catch_up().await;
+    }
+
+    /// The leader removes every project offline for longer than `deregister_after`
+    /// (recorded as removed with reason `expired`; its history stays readable). Returns
+    /// how many were removed; a failed removal is tried again next tick.
+    pub(super) async fn expire(&self, now: DateTime<Utc>) -> usize {
+        let expired = self.state.presence().expired(now);
+        let mut removed = 0;
+        for slug in expired {
+            match self.repo.delete(&slug, reason::EXPIRED).await {
+                Ok(gone) => {
+                    self.state.presence().remove(&slug);
+                    if gone {
+                        removed += 1;
+                        tracing::info!(slug = %slug, "project removed: offline for longer than deregister_after");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(slug = %slug, error = %e, "could not remove an expired project; trying again next tick");
+                }
+            }
+        }
+        if removed > 0 {
+            self.expired
+                .fetch_add(removed as u64, std::sync::atomic::Ordering::Relaxed);
+            self.state.catch_up().await;
+        }
+        removed
+    }
+
+    pub(super) fn expired_total(&self) -> u64 {
+        self.expired.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(super) fn in_maintenance(&self) -> usize {
+        self.state.presence().in_maintenance(self.state.clock.now())
+    }
+
+    pub(super) fn transition_counters(&self) -> &TransitionCounters {
+        &self.transitions
+    }
+
+    pub(super) fn longest_offline(&self) -> Option<chrono::TimeDelta> {
+        let now = self.state.clock.now();
+        self.state.presence().longest_offline(now)
+    }
+
+    pub(super) fn last_mass_expiry(&self) -> Option<MassExpiry> {
+        self.state.presence().last_mass_expiry()
+    }
+}

@@ -1,0 +1,50 @@
+//! The client slot and the link's state, shared by the supervisor ([`crate::link`]), the
+//! publishers ([`crate::events`]) and the health checks.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_nats::Client;
+use federation_domain::Federation;
+use tokio::sync::watch;
+
+/// What the supervisor shares with the status-event publisher and the health checks.
+pub(crate) struct Shared {
+    /// The current client; `None` between two sessions.
+    client: watch::Sender<Option<Client>>,
+    /// The link as the adapter reports it: a session is up, and its client connected.
+    connected: AtomicBool,
+}
+
+impl Shared {
+    pub(crate) fn new() -> Self {
+        Self {
+            client: watch::Sender::new(None),
+            connected: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn client(&self) -> Option<Client> {
+        self.client.borrow().clone()
+    }
+
+    /// Puts the session's client in the slot (`None` when the session ends).
+    pub(crate) fn set_client(&self, client: Option<Client>) {
+        self.client.send_replace(client);
+    }
+
+    pub(crate) fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::SeqCst)
+    }
+
+    /// Records the link's state, and tells the domain when it changes.
+    pub(crate) fn report(&self, up: bool, federation: &Federation) {
+        let was = self.connected.swap(up, Ordering::SeqCst);
+        if up && !was {
+            tracing::info!("NATS link up");
+            federation.bus_connected();
+        } else if !up && was {
+            tracing::warn!("NATS link down: no project expires for silence until it is back");
+            federation.bus_disconnected();
+        }
+    }
+}
