@@ -382,6 +382,10 @@ impl Application {
                 });
                 read
             }),
+            presence_subject: settings
+                .nats
+                .as_ref()
+                .map_or_else(|| "hub.presence".to_owned(), |n| n.presence_subject.clone()),
         });
 
         let (stop_ticker, stop_rx) = watch::channel(false);

@@ -103,6 +103,8 @@ pub struct Sources {
     pub bus: Arc<dyn Fn() -> BusHealth + Send + Sync>,
     /// `None` without NATS (the NATS counters then read 0).
     pub nats: Option<NatsStats>,
+    /// The presence subject prefix (`hub.presence`), for the original's `subject` label.
+    pub presence_subject: String,
 }
 
 /// The service's metrics.

@@ -69,6 +69,7 @@ pub fn metrics_for(federation: &Arc<Federation>, bus: BusHealth) -> Arc<Metrics>
         federation: federation.clone(),
         bus: Arc::new(move || bus),
         nats: None,
+        presence_subject: "hub.presence".to_owned(),
     });
     Arc::new(metrics)
 }

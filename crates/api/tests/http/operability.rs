@@ -312,7 +312,16 @@ async fn metrics_use_route_templates_and_closed_label_sets() {
         .observe_tick(std::time::Duration::from_millis(4), true);
     let text = h.send(TestRequest::get().uri("/metrics")).await.raw;
     let names = sample_names(&text);
-    for name in METRIC_NAMES.iter().chain(ORIGINAL_METRIC_NAMES) {
+    // (The per-project series have samples only once a project is registered: the
+    // e2e `compat` module checks them on a live service.)
+    let without_projects = ORIGINAL_METRIC_NAMES.iter().filter(|n| {
+        ![
+            "federation_project_catalog_last_updated_timestamp",
+            "federation_nats_messages_total",
+        ]
+        .contains(n)
+    });
+    for name in METRIC_NAMES.iter().chain(without_projects) {
         let present = names.contains(*name)
             || names.contains(&format!("{name}_bucket"))
             || names.contains(&format!("{name}_count"));

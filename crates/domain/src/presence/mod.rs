@@ -59,6 +59,29 @@ struct Entry {
     registered_at: Option<DateTime<Utc>>,
     /// Healthy heartbeats in a row while self-reported degraded (the anti-flap rule).
     healthy_streak: u32,
+    /// Heartbeats for it since start, for the per-project metrics.
+    beats: BeatCounts,
+}
+
+/// One project's heartbeats, for the per-project metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectBeats {
+    /// The project.
+    pub slug: String,
+    /// Its heartbeats since start.
+    pub counts: BeatCounts,
+    /// Its last heartbeat, on our clock.
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
+}
+
+/// A project's heartbeats since this replica started: recorded, and refused although
+/// they named it (malformed, wrong namespace, a replay, a wrong key).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BeatCounts {
+    /// Recorded.
+    pub recorded: u64,
+    /// Refused.
+    pub refused: u64,
 }
 
 impl Entry {
@@ -163,6 +186,7 @@ impl Presence {
                 maintenance_until: None,
                 registered_at: None,
                 healthy_streak: 0,
+                beats: BeatCounts::default(),
             },
         );
         true
@@ -274,6 +298,7 @@ impl Presence {
                 maintenance_until: None,
                 registered_at: None,
                 healthy_streak: 0,
+                beats: BeatCounts::default(),
             },
         );
         true
@@ -314,11 +339,33 @@ impl Presence {
         self.entries.get(slug).map(|e| record(slug, e))
     }
 
+    /// Counts a refused heartbeat that named a registered project; `false` when the
+    /// slug is no project here.
+    pub fn count_refused(&mut self, slug: &Slug) -> bool {
+        match self.entries.get_mut(slug) {
+            Some(entry) => {
+                entry.beats.refused = entry.beats.refused.saturating_add(1);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Each project's heartbeat counts and last heartbeat.
+    pub fn beats(&self) -> impl Iterator<Item = ProjectBeats> + '_ {
+        self.entries.iter().map(|(slug, e)| ProjectBeats {
+            slug: slug.to_string(),
+            counts: e.beats,
+            last_heartbeat_at: e.last_heartbeat_at,
+        })
+    }
+
     /// Applies a heartbeat received at `now` (our clock, not the sender's).
     pub fn heartbeat(&mut self, hb: &Heartbeat, now: DateTime<Utc>) -> HeartbeatOutcome {
         let Some(entry) = self.entries.get_mut(&hb.slug) else {
             return HeartbeatOutcome::UnknownProject;
         };
+        entry.beats.recorded = entry.beats.recorded.saturating_add(1);
         // Never backwards: a heartbeat delayed in a queue does not undo a newer one.
         if entry.last_heartbeat_at.is_none_or(|t| t < now) {
             entry.last_heartbeat_at = Some(now);

@@ -10,7 +10,7 @@ use crate::heartbeat::{self, HeartbeatError};
 use crate::model::{HeartbeatCredential, Slug};
 use crate::policy::StatusPolicy;
 use crate::ports::HeartbeatRelay;
-use crate::presence::{GuardState, HeartbeatOutcome, Presence};
+use crate::presence::{GuardState, HeartbeatOutcome, Presence, ProjectBeats};
 use crate::stats::{ClockSkew, HeartbeatCounters};
 
 use super::state::State;
@@ -164,8 +164,19 @@ impl Intake {
                 self.note_skew(&hb, now);
                 apply_heartbeat(&mut self.state.presence(), &hb, now)
             });
+        if let Err(HeartbeatRejected::Invalid(_)) = &result {
+            self.count_refused(&mut self.state.presence(), subject_slug);
+        }
         self.count_heartbeat(&result);
         result
+    }
+
+    /// Counts a refused heartbeat on the project its subject (or path) names, when that
+    /// is a registered project.
+    fn count_refused(&self, presence: &mut Presence, subject_slug: &str) {
+        if let Ok(slug) = Slug::parse(subject_slug) {
+            presence.count_refused(&slug);
+        }
     }
 
     pub(super) async fn accept_heartbeat(
@@ -203,6 +214,9 @@ impl Intake {
             }
         }
         let mut presence = self.state.presence();
+        for (subject, _) in &rejected {
+            self.count_refused(&mut presence, subject);
+        }
         for (subject, hb) in &decoded {
             let result = apply_heartbeat(&mut presence, hb, now);
             self.count_heartbeat(&result);
@@ -277,6 +291,11 @@ impl Intake {
 
     pub(super) fn heartbeat_counters(&self) -> &HeartbeatCounters {
         &self.counters
+    }
+
+    pub(super) fn beats_by_project(&self, at_most: usize) -> Option<Vec<ProjectBeats>> {
+        let presence = self.state.presence();
+        (presence.len() <= at_most).then(|| presence.beats().collect())
     }
 
     pub(super) fn bus_connected(&self) {

@@ -355,6 +355,12 @@ impl Federation {
         self.intake.heartbeat_counters()
     }
 
+    /// Each registered project's heartbeats since start (recorded, refused), in no
+    /// order; `None` when more than `at_most` projects are registered.
+    pub fn beats_by_project(&self, at_most: usize) -> Option<Vec<crate::presence::ProjectBeats>> {
+        self.intake.beats_by_project(at_most)
+    }
+
     /// The link to the bus is up (ends a `LinkDown` guard).
     pub fn bus_connected(&self) {
         self.intake.bus_connected()
