@@ -6,9 +6,6 @@
 //! the position of a matching key nor the length of a prefix leaks through timing.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
-use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -22,6 +19,7 @@ use thiserror::Error;
 use federation_domain::{HeartbeatCredential, HeartbeatKeyDigest};
 
 use crate::error::ApiError;
+use crate::throttle::Throttle;
 use crate::ApiState;
 
 /// The request header carrying the key.
@@ -234,46 +232,30 @@ fn is_read(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// When a refusal was last logged at warning level, as milliseconds since [`log_epoch`].
-static LAST_REFUSAL_WARNING: AtomicU64 = AtomicU64::new(0);
-
-fn log_epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
-}
-
 /// Logs a refused request: at warning level, as the original did ("API key missing from
 /// request", "Invalid API key attempted"), at most once a minute with the number refused
-/// since; the others at debug. Never the key itself.
+/// since (see [`crate::throttle`]); the others at debug. Never the key itself.
 pub(crate) fn log_refusal(e: &ApiError) {
-    static REFUSED: AtomicU64 = AtomicU64::new(0);
-    let refused = REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
-    let now = u64::try_from(log_epoch().elapsed().as_millis()).unwrap_or(u64::MAX);
-    let last = LAST_REFUSAL_WARNING.load(Ordering::Relaxed);
-    let due = last == 0 || now.saturating_sub(last) >= 60_000;
-    if due
-        && LAST_REFUSAL_WARNING
-            .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        REFUSED.store(0, Ordering::Relaxed);
-        let what = if e.status() == actix_web::http::StatusCode::UNAUTHORIZED {
-            "API key missing from request"
-        } else {
-            "Invalid API key attempted"
-        };
-        tracing::warn!(
-            status = e.status().as_u16(),
-            code = e.code(),
-            refused,
-            "{what} (refused requests logged once a minute)"
-        );
-    } else {
-        tracing::debug!(
+    static REFUSALS: Throttle = Throttle::new();
+    match REFUSALS.due() {
+        Some(refused) => {
+            let what = if e.status() == actix_web::http::StatusCode::UNAUTHORIZED {
+                "API key missing from request"
+            } else {
+                "Invalid API key attempted"
+            };
+            tracing::warn!(
+                status = e.status().as_u16(),
+                code = e.code(),
+                refused,
+                "{what} (refused requests are logged once a minute)"
+            );
+        }
+        None => tracing::debug!(
             status = e.status().as_u16(),
             code = e.code(),
             "request refused"
-        );
+        ),
     }
 }
 

@@ -8,7 +8,9 @@ use actix_web::http::StatusCode;
 use actix_web::web::{self, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use federation_domain::model::parse_limit;
-use federation_domain::{ChangeFilter, GuardState, ListFilter, MaintenanceInput};
+use federation_domain::{
+    ChangeFilter, GuardState, HeartbeatRejected, ListFilter, MaintenanceInput,
+};
 
 use crate::body;
 use crate::dto::{
@@ -636,11 +638,27 @@ pub(crate) async fn heartbeat(
         .map(|v| v.as_bytes());
     let credential = crate::auth::heartbeat_credential(&state.keys, presented);
     if !state.federation.check_heartbeat_key(&slug, &credential)? {
-        state.keys.authorize(req.method(), presented)?;
+        state
+            .keys
+            .authorize(req.method(), presented)
+            .inspect_err(crate::auth::log_refusal)?;
     }
     body::require_json(&req)?;
     let bytes = body::read_limited(&req, payload, body::MAX_HEARTBEAT_BODY).await?;
-    let changed = state.federation.accept_heartbeat(&slug, &bytes).await?;
+    let accepted = state.federation.accept_heartbeat(&slug, &bytes).await;
+    if let Err(HeartbeatRejected::UnknownProject(unknown)) = &accepted {
+        static UNKNOWN: crate::throttle::Throttle = crate::throttle::Throttle::new();
+        if let Some(n) = UNKNOWN.due() {
+            // The original's words, which its operators may grep for.
+            tracing::warn!(
+                heartbeats = n,
+                "Heartbeat for unknown project '{}': Project must be registered via \
+                 config/projects.yaml or API first (logged once a minute)",
+                unknown.escape_debug()
+            );
+        }
+    }
+    let changed = accepted?;
     if changed {
         tracing::debug!(slug = %slug.to_ascii_lowercase(), "heartbeat changed status");
     }

@@ -63,6 +63,7 @@ pub mod request_id;
 pub mod requests;
 mod slashes;
 pub mod stream;
+mod throttle;
 
 pub use auth::{Access, ApiKeys, ApiKeysError, API_KEY_HEADER};
 pub use body::{BodyTimeout, DEFAULT_BODY_TIMEOUT, MAX_HEARTBEAT_BODY, MAX_JSON_BODY};

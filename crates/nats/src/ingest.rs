@@ -86,10 +86,14 @@ impl Subscriber {
                 if last_stranger_log.is_none_or(|t: Instant| t.elapsed() >= LOG_EVERY) {
                     last_stranger_log = Some(Instant::now());
                     let sample: String = token.chars().take(64).collect();
-                    tracing::info!(
+                    // Warning, in the original's words (its operators grep for them).
+                    tracing::warn!(
                         strangers,
                         sample = %sample.escape_debug(),
-                        "heartbeats for unregistered projects dropped (logged once a minute)"
+                        "Heartbeat for unknown project '{}': Project must be registered via \
+                         config/projects.yaml or API first (heartbeats for unregistered \
+                         projects are logged once a minute)",
+                        sample.escape_debug()
                     );
                     strangers = 0;
                 }
@@ -168,7 +172,12 @@ fn log_rejection(
             // Deregistered while queued (the subscriber drops the others): one key for
             // all, so a churn of slugs cannot fill the log.
             if limiter.allow("unknown", now) {
-                tracing::info!(slug = %slug.escape_debug(), "heartbeat for an unregistered project dropped");
+                tracing::warn!(
+                    slug = %slug.escape_debug(),
+                    "Heartbeat for unknown project '{}': Project must be registered via \
+                     config/projects.yaml or API first",
+                    slug.escape_debug()
+                );
             }
         }
         HeartbeatRejected::Invalid(e) => {

@@ -144,7 +144,44 @@ fn check_types(entry: &serde_yaml::Value) -> Result<(), ValidationError> {
     match map.get("metadata") {
         None | Some(Value::Null | Value::Mapping(_)) => Ok(()),
         Some(_) => Err(ValidationError::new("metadata", "must be a mapping")),
+    }?;
+    check_allow_fanout(map.get("allow_fanout"))
+}
+
+/// The original's `allow_fanout`: a list of project slugs, each alphanumeric with dash
+/// or underscore, checked as the original checked it (in its words).
+fn check_allow_fanout(value: Option<&serde_yaml::Value>) -> Result<(), ValidationError> {
+    use serde_yaml::Value;
+    let items = match value {
+        None | Some(Value::Null) => return Ok(()),
+        Some(Value::Sequence(items)) => items,
+        Some(_) => {
+            return Err(ValidationError::new(
+                "allow_fanout",
+                "must be a list of project slugs",
+            ))
+        }
+    };
+    for (i, item) in items.iter().enumerate() {
+        let ok = item.as_str().is_some_and(|s| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+        if !ok {
+            let shown = item
+                .as_str()
+                .map_or_else(|| format!("{item:?}"), str::to_owned);
+            return Err(ValidationError::new(
+                format!("allow_fanout[{i}]"),
+                format!(
+                    "allow_fanout slug '{}' must contain only alphanumeric, dash, or underscore",
+                    shown.chars().take(64).collect::<String>()
+                ),
+            ));
+        }
     }
+    Ok(())
 }
 
 /// The original's words for a refused entry, where it had them ("must contain only
@@ -290,7 +327,7 @@ projects:
     hub_url: http://localhost:8000
     mesh_namespace: hub.commandcenter
     tags: [python, fastapi]
-    allow_fanout: true
+    allow_fanout: [veria]
   - slug: Veria
     name: Veria
     hub_url: https://veria.example.com
@@ -384,6 +421,15 @@ projects:
             err.contains("must contain only alphanumeric characters, dash, or underscore"),
             "{err}"
         );
+        let fanout = &entry(", allow_fanout: ['ok', 'bad slug!']");
+        let err = parse("p", fanout).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "allow_fanout slug 'bad slug!' must contain only alphanumeric, dash, or underscore"
+            ),
+            "{err}"
+        );
+        assert!(parse("p", &entry(", allow_fanout: [veria, a_b-c]")).is_ok());
         let empty_tag = &entry(", tags: ['  ']");
         let err = parse("p", empty_tag).unwrap_err().to_string();
         assert!(err.contains("tags must be non-empty strings"), "{err}");
