@@ -13,6 +13,7 @@
 //!   [`shared_tls_cluster`] is a PostgreSQL cluster serving TLS only, shared by a binary.
 //! * [`NatsServer`] and [`shared_nats_url`] do the same for NATS (`FED_TEST_NATS_URL`
 //!   points at an external server).
+//! * [`PrometheusServer`] is a Prometheus scraping what a test names, every second.
 //!
 //! PostgreSQL binaries are looked up in `/usr/lib/postgresql/*/bin` (highest version)
 //! and then on `PATH`; `nats-server` on `PATH` and in `/usr/sbin`. When the machine runs
@@ -28,6 +29,7 @@
 mod nats;
 mod postgres;
 mod process;
+mod prometheus;
 mod tls;
 
 pub use nats::{shared_nats_url, NatsServer};
@@ -35,6 +37,7 @@ pub use postgres::{
     postgres_database, psql_file, psql_query, shared_tls_cluster, PostgresCluster, TestDatabase,
 };
 pub use process::free_port;
+pub use prometheus::PrometheusServer;
 pub use tls::{ServerCert, TestPki};
 
 /// What to install when a server binary is missing.

@@ -49,7 +49,9 @@ macro_rules! on_both_backends {
 }
 
 mod api;
+mod binary;
 mod cli;
+mod compat;
 mod dashboard;
 mod deploy;
 mod events;
