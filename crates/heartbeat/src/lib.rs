@@ -49,12 +49,14 @@ mod publisher;
 mod sink;
 
 pub use error::HeartbeatError;
+pub use federation_nats_options::{NatsAuth, NatsOptionsError};
+pub use federation_wire::{HeartbeatWire, WireStatus};
 pub use payload::{Health, HeartbeatConfig, HeartbeatPayload, DEFAULT_INTERVAL, DEFAULT_JITTER};
 pub use publisher::{jittered, Publisher, PublisherStats};
-pub use sink::{connect_nats, HttpTarget, NatsAuth, Sink};
+pub use sink::{connect_nats, HttpTarget, Sink};
 
 /// The default subject prefix: heartbeats go to `hub.presence.{slug}`.
-pub const DEFAULT_SUBJECT_PREFIX: &str = "hub.presence";
+pub const DEFAULT_SUBJECT_PREFIX: &str = federation_wire::DEFAULT_PRESENCE_SUBJECT;
 
 /// Sends one heartbeat for `config` with `health` and waits until it has left (NATS:
 /// flushed to the server; HTTP: answered with 202). What `federation heartbeat --once`
