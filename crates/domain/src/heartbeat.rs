@@ -19,7 +19,7 @@ use federation_wire::{HeartbeatWire, WireError, WireStatus};
 use thiserror::Error;
 
 use crate::error::ValidationError;
-use crate::model::{HeartbeatInterval, HubUrl, MeshNamespace, Slug, Version};
+use crate::model::{HeartbeatInterval, HubUrl, Slug, Version};
 use crate::policy::{StatusPolicy, MAX_CLOCK_SKEW, MAX_HEARTBEAT_AGE};
 
 pub use federation_wire::{MAX_HEARTBEAT_BYTES, MAX_REASONS, MAX_REASON_CHARS};
@@ -180,15 +180,21 @@ fn clean_reasons(raw: Vec<Cow<'_, str>>) -> Result<Vec<String>, HeartbeatError> 
                 ),
             )));
         }
-        let r = r
+        if reasons.len() == MAX_REASONS {
+            continue; // still checked for format characters, not kept
+        }
+        let cleaned: String = r
             .chars()
             .filter(|c| !c.is_control())
             .take(MAX_REASON_CHARS)
-            .collect::<String>()
-            .trim()
-            .to_owned();
-        if !r.is_empty() && reasons.len() < MAX_REASONS {
-            reasons.push(r);
+            .collect();
+        let trimmed = cleaned.trim();
+        if trimmed.len() == cleaned.len() {
+            if !cleaned.is_empty() {
+                reasons.push(cleaned);
+            }
+        } else if !trimmed.is_empty() {
+            reasons.push(trimmed.to_owned());
         }
     }
     Ok(reasons)
@@ -213,8 +219,14 @@ pub fn decode(
             payload: slug.to_string(),
         });
     }
-    if let Some(ns) = wire.mesh_namespace.as_deref() {
-        MeshNamespace::resolve(&slug, Some(ns)).map_err(|e| HeartbeatError::BadNamespace {
+    // Checked, not kept: the wire crate's rule (the model's, as tests/wire_rules.rs
+    // shows) checks it without a copy. Blank means the default, `hub.<slug>`.
+    if let Some(ns) = wire
+        .mesh_namespace
+        .as_deref()
+        .filter(|ns| !ns.trim().is_empty())
+    {
+        federation_wire::rules::mesh_namespace(ns).map_err(|e| HeartbeatError::BadNamespace {
             expected: e.message,
         })?;
     }
