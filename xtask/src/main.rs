@@ -8,6 +8,9 @@
 //! - `soak [--minutes N]`   release build, 3 replicas and 100,000 projects for N minutes ([`bench::soak`])
 //! - `fuzz [--cases N] [--debug]`   the property tests (`fuzz_*`), N cases per target
 //!
+//! The command line is [`cli`] (clap): `cargo xtask help` and `cargo xtask <command>
+//! --help` say the rest.
+//!
 //! Paths under cargo's target directory come from [`target_dir`], so `CARGO_TARGET_DIR`
 //! (and `build.target-dir`) hold here as they do for cargo.
 
@@ -16,27 +19,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
 use anyhow::{bail, Context};
+use clap::{CommandFactory, Parser};
+
+use cli::{Cli, Xtask};
 
 mod bench;
-
-const USAGE: &str = "usage: cargo xtask <command>
-
-commands:
-  serve [--migrate]               run the federation service (cargo run … serve)
-  migrate [--database-url URL]    apply pending migrations (default: DATABASE_URL, else data/federation.db)
-  dev                             start a throwaway PostgreSQL and nats-server, migrate, serve until Ctrl-C
-  test [CARGO TEST ARGS]          install PostgreSQL/nats-server/promtool/chromium if missing (root + apt), run all tests
-  bench [--only a,b,c,d,e,f,g]    release build; measure ingest, REST, detection, steady state, 3 replicas, SSE fan-out
-                                  against a throwaway PostgreSQL + nats-server; table in bench/report.md under
-                                  cargo's target directory (target/ unless CARGO_TARGET_DIR says otherwise)
-  soak [--minutes N]              release build; 3 replicas, 100,000 projects beating every 30 s, churn, REST
-                                  load, a PostgreSQL and a nats-server outage, for N minutes (default 30); RSS, CPU
-                                  and errors every minute; checks memory growth, lost status changes and 5xx;
-                                  report in soak/report.md under cargo's target directory
-  fuzz [--cases N] [--debug]      the property tests (every fuzz_* test: heartbeat bytes and JSON, registration,
-                                  list query, registration and patch bodies, query strings, the catalog file),
-                                  N cases per target (default 1000000), release build unless --debug;
-                                  `test` runs them with proptest's 256";
+mod cli;
 
 fn main() {
     if let Err(e) = run() {
@@ -46,24 +34,20 @@ fn main() {
 }
 
 fn run() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let command = args.next().unwrap_or_default();
-    let rest: Vec<String> = args.collect();
+    let Some(command) = Cli::parse().command else {
+        Cli::command().print_help()?;
+        return Ok(());
+    };
     let root = workspace_root()?;
     std::env::set_current_dir(&root).context("entering the workspace root")?;
-    match command.as_str() {
-        "serve" => exit_with(federation(&["serve"], &rest)?),
-        "migrate" => exit_with(federation(&["migrate"], &rest)?),
-        "dev" => dev(&rest),
-        "test" => test(&rest),
-        "bench" => bench::run(&target_dir()?, &rest),
-        "soak" => bench::soak::run(&target_dir()?, &rest),
-        "fuzz" => fuzz(&rest),
-        "" | "help" | "-h" | "--help" => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        other => bail!("unknown command {other:?}\n\n{USAGE}"),
+    match command {
+        Xtask::Serve { args } => exit_with(federation(&["serve"], &args)?),
+        Xtask::Migrate { args } => exit_with(federation(&["migrate"], &args)?),
+        Xtask::Dev { args } => dev(&args),
+        Xtask::Test { args } => test(&args),
+        Xtask::Bench { only } => bench::run(&target_dir()?, &only),
+        Xtask::Soak { minutes } => bench::soak::run(&target_dir()?, minutes),
+        Xtask::Fuzz { cases, debug } => fuzz(cases, !debug),
     }
 }
 
@@ -257,28 +241,9 @@ fn test(rest: &[String]) -> anyhow::Result<()> {
     exit_with(status)
 }
 
-/// Cases per property test when `--cases` is not given.
-const FUZZ_CASES: u64 = 1_000_000;
-
 /// `cargo xtask fuzz [--cases N] [--debug]`: every `fuzz_*` property test with
 /// `PROPTEST_CASES=N`, then how many targets ran how many cases.
-fn fuzz(rest: &[String]) -> anyhow::Result<()> {
-    let mut cases = FUZZ_CASES;
-    let mut release = true;
-    let mut args = rest.iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--cases" => {
-                cases = args
-                    .next()
-                    .and_then(|n| n.replace('_', "").parse().ok())
-                    .filter(|n| *n > 0)
-                    .context("--cases takes a positive number")?;
-            }
-            "--debug" => release = false,
-            other => bail!("unknown fuzz argument {other:?}\n\n{USAGE}"),
-        }
-    }
+fn fuzz(cases: u64, release: bool) -> anyhow::Result<()> {
     let mut command = cargo();
     command.args(["test", "--locked"]);
     if release {

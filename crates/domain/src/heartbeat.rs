@@ -8,23 +8,21 @@
 //!   `{"payload": {…the above…}, "correlation_id": "…"}`.
 //!
 //! Each rejection is its own [`HeartbeatError`] variant, so callers can count them by kind.
+//!
+//! The JSON itself is `federation-wire`'s [`HeartbeatWire`], the one type the publisher
+//! (`federation-heartbeat`) encodes too; this module checks its fields.
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use federation_wire::{HeartbeatWire, WireError, WireStatus};
 use thiserror::Error;
 
 use crate::error::ValidationError;
-use crate::model::{HeartbeatInterval, HubUrl, MeshNamespace, Slug, Version};
+use crate::model::{HeartbeatInterval, HubUrl, Slug, Version};
 use crate::policy::{StatusPolicy, MAX_CLOCK_SKEW, MAX_HEARTBEAT_AGE};
 
-/// The largest heartbeat we read, in bytes.
-pub const MAX_HEARTBEAT_BYTES: usize = 8 * 1024;
-/// At most this many self-reported reasons are kept, each cut to [`MAX_REASON_CHARS`].
-pub const MAX_REASONS: usize = 16;
-/// Self-reported reasons are cut to this many characters.
-pub const MAX_REASON_CHARS: usize = 200;
+pub use federation_wire::{MAX_HEARTBEAT_BYTES, MAX_REASONS, MAX_REASON_CHARS};
 
 /// What the project says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,59 +147,28 @@ impl HeartbeatError {
     }
 }
 
-#[derive(Deserialize)]
-struct Wire<'a> {
-    #[serde(borrow, default, alias = "slug")]
-    project_slug: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    hub_url: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    mesh_namespace: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    timestamp: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    version: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    status: Option<Cow<'a, str>>,
-    #[serde(default)]
-    reasons: Option<Vec<String>>,
-    /// Seconds between this sender's heartbeats.
-    #[serde(default)]
-    interval: Option<f64>,
-    /// CommandCenter's envelope: the heartbeat proper is inside.
-    #[serde(borrow, default)]
-    payload: Option<Box<Wire<'a>>>,
-}
-
-fn json_error(e: serde_json::Error) -> HeartbeatError {
-    use serde_json::error::Category;
-    match e.classify() {
-        Category::Data => HeartbeatError::WrongType(e.to_string()),
-        Category::Syntax | Category::Eof | Category::Io => {
-            HeartbeatError::InvalidJson(e.to_string())
+impl From<WireError> for HeartbeatError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Oversize { size } => HeartbeatError::Oversize { size },
+            WireError::InvalidJson(e) | WireError::Encode(e) => HeartbeatError::InvalidJson(e),
+            WireError::WrongType(e) => HeartbeatError::WrongType(e),
         }
     }
 }
 
 fn parse_timestamp(raw: &str) -> Result<DateTime<Utc>, HeartbeatError> {
-    let raw = raw.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    // Python's `datetime.utcnow().isoformat()` has no offset: it is UTC.
-    NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f")
-        .map(|n| n.and_utc())
-        .map_err(|_| {
-            HeartbeatError::InvalidField(ValidationError::new(
-                "timestamp",
-                "must be an RFC 3339 date-time such as 2025-11-18T12:00:00Z",
-            ))
-        })
+    federation_wire::parse_timestamp(raw).ok_or_else(|| {
+        HeartbeatError::InvalidField(ValidationError::new(
+            "timestamp",
+            "must be an RFC 3339 date-time such as 2025-11-18T12:00:00Z",
+        ))
+    })
 }
 
 /// Control characters are dropped; invisible format characters (display spoofing) make
 /// the heartbeat invalid, naming the reason (`reasons[2]`).
-fn clean_reasons(raw: Vec<String>) -> Result<Vec<String>, HeartbeatError> {
+fn clean_reasons(raw: Vec<Cow<'_, str>>) -> Result<Vec<String>, HeartbeatError> {
     let mut reasons = Vec::new();
     for (i, r) in raw.into_iter().enumerate() {
         if let Some(c) = r.chars().find(|c| crate::model::is_format_char(*c)) {
@@ -213,15 +180,21 @@ fn clean_reasons(raw: Vec<String>) -> Result<Vec<String>, HeartbeatError> {
                 ),
             )));
         }
-        let r = r
+        if reasons.len() == MAX_REASONS {
+            continue; // still checked for format characters, not kept
+        }
+        let cleaned: String = r
             .chars()
             .filter(|c| !c.is_control())
             .take(MAX_REASON_CHARS)
-            .collect::<String>()
-            .trim()
-            .to_owned();
-        if !r.is_empty() && reasons.len() < MAX_REASONS {
-            reasons.push(r);
+            .collect();
+        let trimmed = cleaned.trim();
+        if trimmed.len() == cleaned.len() {
+            if !cleaned.is_empty() {
+                reasons.push(cleaned);
+            }
+        } else if !trimmed.is_empty() {
+            reasons.push(trimmed.to_owned());
         }
     }
     Ok(reasons)
@@ -235,18 +208,7 @@ pub fn decode(
     now: DateTime<Utc>,
     policy: &StatusPolicy,
 ) -> Result<Heartbeat, HeartbeatError> {
-    if bytes.len() > MAX_HEARTBEAT_BYTES {
-        return Err(HeartbeatError::Oversize { size: bytes.len() });
-    }
-    let outer: Wire<'_> = serde_json::from_slice(bytes).map_err(json_error)?;
-    let wire = match outer {
-        Wire {
-            project_slug: None,
-            payload: Some(inner),
-            ..
-        } => *inner,
-        other => other,
-    };
+    let wire = HeartbeatWire::decode(bytes)?;
 
     let raw_slug = wire.project_slug.ok_or(HeartbeatError::MissingSlug)?;
     let slug =
@@ -257,8 +219,14 @@ pub fn decode(
             payload: slug.to_string(),
         });
     }
-    if let Some(ns) = wire.mesh_namespace.as_deref() {
-        MeshNamespace::resolve(&slug, Some(ns)).map_err(|e| HeartbeatError::BadNamespace {
+    // Checked, not kept: the wire crate's rule (the model's, as tests/wire_rules.rs
+    // shows) checks it without a copy. Blank means the default, `hub.<slug>`.
+    if let Some(ns) = wire
+        .mesh_namespace
+        .as_deref()
+        .filter(|ns| !ns.trim().is_empty())
+    {
+        federation_wire::rules::mesh_namespace(ns).map_err(|e| HeartbeatError::BadNamespace {
             expected: e.message,
         })?;
     }
@@ -285,30 +253,26 @@ pub fn decode(
         }
     }
 
-    let reported = match wire.status.as_deref().map(str::trim) {
-        None => Reported::Online,
-        Some(s) if s.eq_ignore_ascii_case("online") || s.eq_ignore_ascii_case("ok") => {
-            Reported::Online
-        }
-        Some(s) if s.eq_ignore_ascii_case("degraded") => Reported::Degraded {
+    let reported = match wire.status.as_deref().map(WireStatus::parse) {
+        None | Some(Some(WireStatus::Online)) => Reported::Online,
+        Some(Some(WireStatus::Degraded)) => Reported::Degraded {
             reasons: clean_reasons(wire.reasons.unwrap_or_default())?,
         },
-        Some(_) => {
+        Some(None) => {
             return Err(HeartbeatError::InvalidField(ValidationError::new(
                 "status",
-                "must be one of online, ok, degraded",
+                format!("must be one of {}", WireStatus::ACCEPTED),
             )))
         }
     };
 
-    let interval = match wire.interval {
+    // A whole number of seconds (JSON `30` or `30.0`), in range.
+    let interval = match wire.interval.map(federation_wire::whole_seconds) {
         None => None,
-        // A whole number of seconds (JSON `30` or `30.0`).
-        Some(n) if n.is_finite() && n.fract() == 0.0 && n.abs() < 1e12 => Some(
-            HeartbeatInterval::from_seconds(n as i64, "interval")
-                .map_err(HeartbeatError::InvalidField)?,
+        Some(Some(n)) => Some(
+            HeartbeatInterval::from_seconds(n, "interval").map_err(HeartbeatError::InvalidField)?,
         ),
-        Some(_) => {
+        Some(None) => {
             return Err(HeartbeatError::InvalidField(ValidationError::new(
                 "interval",
                 format!(
@@ -365,6 +329,14 @@ mod tests {
             assert_eq!(e.outcome(), "malformed");
         }
         assert_eq!(with(r#""30s""#).unwrap_err().kind(), "wrong_type");
+    }
+
+    #[test]
+    fn the_wire_and_the_model_bound_the_interval_alike() {
+        assert_eq!(
+            federation_wire::MAX_INTERVAL_SECONDS,
+            HeartbeatInterval::MAX_SECONDS
+        );
     }
 
     #[test]

@@ -23,6 +23,25 @@ pub const DEFAULT_DEADLINE_MAX: Duration = Duration::from_secs(24 * 3600);
 /// A project that declares its interval is offline after this many intervals of silence
 /// (degraded after two thirds of that: two intervals).
 pub const INTERVALS_TO_OFFLINE: i32 = 3;
+/// Healthy heartbeats in a row that end a self-reported degradation, unless configured
+/// otherwise ([`StatusPolicy::with_recover_after`]).
+pub const DEFAULT_RECOVER_AFTER: u32 = 1;
+/// How long a project may stay offline before it is removed, unless configured
+/// otherwise: zero, for ever ([`StatusPolicy::with_deregister_after`]).
+pub const DEFAULT_DEREGISTER_AFTER: Duration = Duration::ZERO;
+
+// The other defaults of the service's settings that `config/default.toml` writes out
+// (a test of federation-server checks the file against every constant here).
+
+/// How often the sweeper looks for silent projects, unless configured otherwise.
+pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// How often each replica sends itself a canary over NATS, unless configured otherwise.
+pub const DEFAULT_CANARY_INTERVAL: Duration = Duration::from_secs(5);
+/// Where heartbeats arrive (`<prefix>.<slug>`), unless configured otherwise: the wire
+/// format's own default, which the publisher uses too.
+pub use federation_wire::DEFAULT_PRESENCE_SUBJECT;
+/// Where status events go, unless configured otherwise.
+pub const DEFAULT_EVENTS_SUBJECT: &str = "hub.federation.status";
 
 /// When silence turns a project degraded, then offline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +63,7 @@ impl Default for StatusPolicy {
             deadline_min: TimeDelta::seconds(DEFAULT_DEADLINE_MIN.as_secs() as i64),
             deadline_max: TimeDelta::seconds(DEFAULT_DEADLINE_MAX.as_secs() as i64),
             deregister_after: None,
-            recover_after: 1,
+            recover_after: DEFAULT_RECOVER_AFTER,
         }
     }
 }
@@ -79,7 +98,7 @@ impl StatusPolicy {
             deadline_min: defaults.deadline_min,
             deadline_max: defaults.deadline_max,
             deregister_after: None,
-            recover_after: 1,
+            recover_after: DEFAULT_RECOVER_AFTER,
         })
     }
 

@@ -61,56 +61,6 @@ pub fn url(raw: &str) -> String {
     u.to_string()
 }
 
-/// The URL without its user info: what to hand to a client library that logs the
-/// address it connects to (async-nats does, at debug level), the credentials being
-/// given to it separately. A value that does not parse comes back unchanged.
-pub fn without_userinfo(raw: &str) -> String {
-    match url::Url::parse(raw.trim()) {
-        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
-            let _ = u.set_password(None);
-            let _ = u.set_username("");
-            u.to_string()
-        }
-        _ => raw.to_owned(),
-    }
-}
-
-/// The user and password (or token: a user without a password) of a URL's user info,
-/// percent-decoded.
-pub fn userinfo(raw: &str) -> Option<(String, Option<String>)> {
-    let url = url::Url::parse(raw.trim()).ok()?;
-    if url.username().is_empty() {
-        return None;
-    }
-    let decode = |s: &str| percent_decode(s);
-    Some((decode(url.username()), url.password().map(decode)))
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let hex = |j: usize| {
-            bytes
-                .get(j)
-                .and_then(|h| char::from(*h).to_digit(16))
-                .and_then(|d| u8::try_from(d).ok())
-        };
-        match (b, hex(i + 1), hex(i + 2)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push(h * 16 + l);
-                i += 3;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// A value that is not a URL: unchanged when it cannot hold one, else its scheme only.
 fn unparsed(raw: &str) -> String {
     if !raw.contains(['@', '?', '#']) {
@@ -192,19 +142,6 @@ mod tests {
             !shown.contains("abc") && !shown.contains("frag-secret"),
             "{shown}"
         );
-    }
-
-    #[test]
-    fn userinfo_is_taken_out_and_decoded() {
-        assert_eq!(without_userinfo("nats://u:p@h:4222"), "nats://h:4222");
-        assert_eq!(without_userinfo("nats://tok@h:4222"), "nats://h:4222");
-        assert_eq!(without_userinfo("nats://h:4222"), "nats://h:4222");
-        assert_eq!(
-            userinfo("nats://svc:p%40ss@h:4222"),
-            Some(("svc".into(), Some("p@ss".into())))
-        );
-        assert_eq!(userinfo("nats://tok@h"), Some(("tok".into(), None)));
-        assert_eq!(userinfo("nats://h"), None);
     }
 
     #[test]

@@ -1,8 +1,7 @@
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use federation_domain::{HubUrl, MeshNamespace, Slug, Version};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, Utc};
+use federation_wire::{rules, HeartbeatWire, WireStatus};
 
 use crate::{HeartbeatError, DEFAULT_SUBJECT_PREFIX};
 
@@ -37,36 +36,21 @@ impl Health {
     }
 }
 
-/// The heartbeat as it goes on the wire: the original service's payload, plus `status`
-/// and `reasons` only while degraded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HeartbeatPayload {
-    /// The project's slug.
-    pub project_slug: String,
-    /// The project's hub URL.
-    pub hub_url: String,
-    /// `hub.<slug>`.
-    pub mesh_namespace: String,
-    /// RFC 3339, UTC, milliseconds: `2025-11-18T12:00:00.000Z`.
-    pub timestamp: String,
-    /// The project's version.
-    pub version: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    /// `degraded` while degraded; absent otherwise.
-    pub status: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    /// Why it is degraded; absent otherwise.
-    pub reasons: Vec<String>,
-}
+/// The heartbeat as it goes on the wire: `federation-wire`'s [`HeartbeatWire`], the
+/// type the service decodes. [`HeartbeatConfig::payload`] fills it in: the original
+/// service's five fields, `interval` when declared, `status` and `reasons` only while
+/// degraded.
+pub type HeartbeatPayload<'a> = HeartbeatWire<'a>;
 
 /// Who is beating, how often, and where to.
 #[derive(Debug, Clone)]
 pub struct HeartbeatConfig {
-    slug: Slug,
-    hub_url: HubUrl,
-    mesh_namespace: MeshNamespace,
+    slug: String,
+    hub_url: String,
+    mesh_namespace: String,
     version: String,
     interval: Duration,
+    declare_interval: bool,
     jitter: f64,
     subject_prefix: String,
 }
@@ -78,16 +62,18 @@ fn invalid(e: impl std::fmt::Display) -> HeartbeatError {
 impl HeartbeatConfig {
     /// A project `slug` reachable at `hub_url`, with the defaults: namespace
     /// `hub.<slug>`, version `0.0.0`, every 30 s ±10 %, subject `hub.presence.<slug>`.
-    /// Both values are checked with the service's own rules.
+    /// Both values are checked with the service's own rules (`federation-wire`'s
+    /// [`rules`]: the slug fully, the hub URL's shape).
     pub fn new(slug: &str, hub_url: &str) -> Result<Self, HeartbeatError> {
-        let slug = Slug::parse(slug).map_err(invalid)?;
-        let hub_url = HubUrl::parse(hub_url).map_err(invalid)?;
+        let slug = rules::slug(slug).map_err(invalid)?;
+        let hub_url = rules::hub_url(hub_url).map_err(invalid)?.to_owned();
         Ok(Self {
-            mesh_namespace: MeshNamespace::for_slug(&slug),
+            mesh_namespace: format!("hub.{slug}"),
             slug,
             hub_url,
             version: env!("CARGO_PKG_VERSION").to_owned(),
             interval: DEFAULT_INTERVAL,
+            declare_interval: false,
             jitter: DEFAULT_JITTER,
             subject_prefix: DEFAULT_SUBJECT_PREFIX.to_owned(),
         })
@@ -101,20 +87,35 @@ impl HeartbeatConfig {
 
     /// Checks the version against the service's rules.
     pub fn try_version(self, version: &str) -> Result<Self, HeartbeatError> {
-        Version::parse(version).map_err(invalid)?;
+        let version = rules::version(version).map_err(invalid)?.to_owned();
         Ok(self.version(version))
     }
 
-    /// The namespace, which must be `hub.<slug>` (the service refuses any other).
+    /// The namespace: any NATS subject prefix, as the service takes it; blank means
+    /// the default `hub.<slug>`.
     pub fn mesh_namespace(mut self, namespace: &str) -> Result<Self, HeartbeatError> {
-        self.mesh_namespace =
-            MeshNamespace::resolve(&self.slug, Some(namespace)).map_err(invalid)?;
+        self.mesh_namespace = if namespace.trim().is_empty() {
+            format!("hub.{}", self.slug)
+        } else {
+            rules::mesh_namespace(namespace)
+                .map_err(invalid)?
+                .to_owned()
+        };
         Ok(self)
     }
 
     /// The mean time between beats (at least 10 ms).
     pub fn interval(mut self, interval: Duration) -> Self {
         self.interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Whether each beat says how often the project beats (`interval`, whole seconds,
+    /// rounded up): the service then derives this project's thresholds from it
+    /// (degraded after two intervals of silence, offline after three) instead of using
+    /// its service-wide ones. Off by default.
+    pub fn declare_interval(mut self, declare: bool) -> Self {
+        self.declare_interval = declare;
         self
     }
 
@@ -136,7 +137,7 @@ impl HeartbeatConfig {
 
     /// The project's slug.
     pub fn slug(&self) -> &str {
-        self.slug.as_str()
+        &self.slug
     }
 
     /// The interval between heartbeats.
@@ -154,20 +155,27 @@ impl HeartbeatConfig {
         format!("{}.{}", self.subject_prefix, self.slug)
     }
 
-    /// The payload of a beat sent at `now`.
-    pub fn payload(&self, health: &Health, now: DateTime<Utc>) -> HeartbeatPayload {
+    /// The payload of a beat sent at `now` (it borrows from `self` and `health`).
+    pub fn payload<'a>(&'a self, health: &'a Health, now: DateTime<Utc>) -> HeartbeatPayload<'a> {
         let (status, reasons) = match health {
-            Health::Online => (None, Vec::new()),
-            Health::Degraded { reasons } => (Some("degraded".to_owned()), reasons.clone()),
+            Health::Online => (None, None),
+            Health::Degraded { reasons } => (
+                Some(WireStatus::Degraded.as_str().into()),
+                (!reasons.is_empty()).then(|| reasons.iter().map(|r| r.as_str().into()).collect()),
+            ),
         };
-        HeartbeatPayload {
-            project_slug: self.slug.to_string(),
-            hub_url: self.hub_url.to_string(),
-            mesh_namespace: self.mesh_namespace.to_string(),
-            timestamp: now.to_rfc3339_opts(SecondsFormat::Millis, true),
-            version: self.version.clone(),
+        HeartbeatWire {
+            project_slug: Some(self.slug.as_str().into()),
+            hub_url: Some(self.hub_url.as_str().into()),
+            mesh_namespace: Some(self.mesh_namespace.as_str().into()),
+            timestamp: Some(federation_wire::format_timestamp(now).into()),
+            version: Some(self.version.as_str().into()),
             status,
             reasons,
+            interval: self
+                .declare_interval
+                .then(|| f64::from(federation_wire::declared_seconds(self.interval))),
+            payload: None,
         }
     }
 }
@@ -195,11 +203,34 @@ mod tests {
                 "version": "0.9.0"
             })
         );
-        let degraded = config.payload(&Health::degraded(["db slow"]), at);
-        let json = serde_json::to_value(degraded).unwrap();
+        let health = Health::degraded(["db slow"]);
+        let json = serde_json::to_value(config.payload(&health, at)).unwrap();
         assert_eq!(json["status"], "degraded");
         assert_eq!(json["reasons"], serde_json::json!(["db slow"]));
         assert_eq!(config.subject(), "hub.presence.commandcenter");
+    }
+
+    #[test]
+    fn a_declared_interval_goes_out_in_whole_seconds_and_the_service_reads_it_back() {
+        let at = Utc::now();
+        let config = HeartbeatConfig::new("alpha", "http://x")
+            .unwrap()
+            .interval(Duration::from_millis(1500))
+            .declare_interval(true);
+        let bytes = config.payload(&Health::Online, at).encode().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["interval"], 2);
+        let read = HeartbeatWire::decode(&bytes).unwrap();
+        assert_eq!(read.interval, Some(2.0));
+        assert_eq!(
+            read.timestamp
+                .as_deref()
+                .and_then(federation_wire::parse_timestamp),
+            Some(at.with_timezone(&Utc)).map(|t| {
+                // Milliseconds on the wire.
+                DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap()
+            })
+        );
     }
 
     #[test]

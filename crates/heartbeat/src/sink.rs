@@ -1,8 +1,7 @@
-use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::connection::State;
-use async_nats::ConnectOptions;
+use federation_nats_options::NatsAuth;
 
 use crate::{HeartbeatConfig, HeartbeatError, HeartbeatPayload};
 
@@ -11,95 +10,22 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest part of a refusal's body kept in [`HeartbeatError::Rejected`].
 const MAX_BODY_CHARS: usize = 500;
 
-/// NATS authentication, as the service takes it (`NATS_TOKEN`, `NATS_CREDS`,
-/// `NATS_NKEY`); user and password go in the URL.
-#[derive(Debug, Clone, Default)]
-pub struct NatsAuth {
-    /// A token (`NATS_TOKEN`).
-    pub token: Option<String>,
-    /// A credentials file (`NATS_CREDS`).
-    pub creds: Option<PathBuf>,
-    /// An NKey seed (`NATS_NKEY`).
-    pub nkey: Option<String>,
-    /// CA certificates (PEM) the server's certificate must chain to; setting it
-    /// requires TLS (`NATS_TLS_CA_FILE`).
-    pub tls_ca_file: Option<PathBuf>,
-    /// A client certificate and its key, PEM (`NATS_TLS_CERT_FILE`, `NATS_TLS_KEY_FILE`).
-    pub tls_client: Option<(PathBuf, PathBuf)>,
-}
-
-impl NatsAuth {
-    /// async-nats options carrying this authentication (the credentials file is read
-    /// here), and requiring TLS for a `tls://` URL.
-    pub async fn connect_options(&self, url: &str) -> Result<ConnectOptions, HeartbeatError> {
-        let mut options = match &self.creds {
-            Some(path) => ConnectOptions::with_credentials_file(path)
-                .await
-                .map_err(|e| HeartbeatError::Connect(format!("{}: {e}", path.display())))?,
-            None => ConnectOptions::new(),
-        };
-        // Credentials in the URL (`nats://user:pass@host`, `nats://token@host`): the
-        // client library ignores them there, so they are applied here, and the URL it
-        // is given (and logs) has none.
-        if let Some((user, password)) = federation_domain::redact::userinfo(url) {
-            options = match password {
-                Some(password) => options.user_and_password(user, password),
-                None => options.token(user),
-            };
-        }
-        if let Some(token) = &self.token {
-            options = options.token(token.clone());
-        }
-        if let Some(nkey) = &self.nkey {
-            options = options.nkey(nkey.clone());
-        }
-        if url.starts_with("tls://") {
-            options = options.require_tls(true);
-        }
-        if let Some(ca) = &self.tls_ca_file {
-            check_pem(ca, "NATS_TLS_CA_FILE", "CERTIFICATE")?;
-            options = options.add_root_certificates(ca.clone()).require_tls(true);
-        }
-        if let Some((cert, key)) = &self.tls_client {
-            check_pem(cert, "NATS_TLS_CERT_FILE", "CERTIFICATE")?;
-            check_pem(key, "NATS_TLS_KEY_FILE", "PRIVATE KEY")?;
-            options = options.add_client_certificate(cert.clone(), key.clone());
-        }
-        Ok(options)
-    }
-}
-
-/// Fails, naming the setting and the file, unless `path` is readable PEM holding a
-/// `-----BEGIN …{label}-----` block (async-nats reads it only when it connects, and then
-/// retries without saying why).
-fn check_pem(path: &std::path::Path, setting: &str, label: &str) -> Result<(), HeartbeatError> {
-    let failed = |why: String| {
-        HeartbeatError::Connect(format!("cannot use {setting} {}: {why}", path.display()))
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
-    let found = text
-        .lines()
-        .any(|l| l.starts_with("-----BEGIN ") && l.trim_end().ends_with(&format!("{label}-----")));
-    if !found {
-        return Err(failed(format!("no PEM {label} in it")));
-    }
-    Ok(())
-}
-
 /// An async-nats client for heartbeats: it retries the first connect and reconnects
 /// without limit, so it returns at once even while NATS is down. `tls://` URLs, and a
-/// CA file, require TLS.
+/// CA file, require TLS. `auth` is the service's own NATS settings
+/// (`federation-nats-options`): credentials in the URL, token, creds file, nkey, TLS files.
 pub async fn connect_nats(
     url: &str,
     auth: &NatsAuth,
 ) -> Result<async_nats::Client, HeartbeatError> {
     auth.connect_options(url)
-        .await?
+        .await
+        .map_err(|e| HeartbeatError::Connect(e.to_string()))?
         .name("federation-heartbeat")
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(2))
-        .connect(federation_domain::redact::without_userinfo(url).as_str())
+        .connect(federation_nats_options::connect_url(url).as_str())
         .await
         .map_err(|e| HeartbeatError::Connect(e.to_string()))
 }
@@ -197,10 +123,11 @@ impl Sink {
     pub async fn send(
         &self,
         config: &HeartbeatConfig,
-        payload: &HeartbeatPayload,
+        payload: &HeartbeatPayload<'_>,
     ) -> Result<(), HeartbeatError> {
-        let body =
-            serde_json::to_vec(payload).map_err(|e| HeartbeatError::Publish(e.to_string()))?;
+        let body = payload
+            .encode()
+            .map_err(|e| HeartbeatError::Publish(e.to_string()))?;
         match &self.0 {
             Inner::Nats(client) => client
                 .publish(config.subject(), body.into())

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::ConnectOptions;
+use federation_nats_options::{NatsAuth, NatsOptionsError};
 use thiserror::Error;
 
 /// How to reach NATS and which subjects to use.
@@ -46,83 +47,34 @@ impl std::fmt::Debug for NatsConfig {
 
 #[derive(Debug, Error)]
 pub enum NatsError {
-    #[error("cannot read NATS credentials file {path}: {source}")]
-    Credentials {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot use {setting} {path}: {message}")]
-    TlsFile {
-        setting: &'static str,
-        path: String,
-        message: String,
-    },
+    /// The credentials file or a TLS file cannot be used (the message names the setting
+    /// and the file).
+    #[error(transparent)]
+    Options(#[from] NatsOptionsError),
     #[error("cannot set up the NATS client: {0}")]
     Connect(String),
     #[error("cannot subscribe to {subject}: {message}")]
     Subscribe { subject: String, message: String },
 }
 
-/// The client options that say who we are: credentials (file, URL, token, nkey) and TLS.
-/// The credentials file is read on every call, so a client built later picks up a
-/// rotated file.
-pub(crate) async fn auth_options(config: &NatsConfig) -> Result<ConnectOptions, NatsError> {
-    let mut options = match &config.creds {
-        Some(path) => ConnectOptions::with_credentials_file(path)
-            .await
-            .map_err(|source| NatsError::Credentials {
-                path: path.display().to_string(),
-                source,
-            })?,
-        None => ConnectOptions::new(),
-    };
-    // Credentials in the URL (`nats://user:pass@host`, or `nats://token@host`): the
-    // client library ignores them, so they are applied here.
-    if let Some((user, password)) = url_credentials(&config.url) {
-        options = match password {
-            Some(password) => options.user_and_password(user, password),
-            None => options.token(user),
-        };
+impl NatsConfig {
+    /// The authentication part, as the publisher takes it too.
+    pub fn auth(&self) -> NatsAuth {
+        NatsAuth {
+            token: self.token.clone(),
+            creds: self.creds.clone(),
+            nkey: self.nkey.clone(),
+            tls_ca_file: self.tls_ca_file.clone(),
+            tls_client: self.tls_client.clone(),
+        }
     }
-    if let Some(token) = &config.token {
-        options = options.token(token.clone());
-    }
-    if let Some(nkey) = &config.nkey {
-        options = options.nkey(nkey.clone());
-    }
-    if config.url.starts_with("tls://") {
-        options = options.require_tls(true);
-    }
-    if let Some(ca) = &config.tls_ca_file {
-        check_pem(ca, "NATS_TLS_CA_FILE", "CERTIFICATE")?;
-        options = options.add_root_certificates(ca.clone()).require_tls(true);
-    }
-    if let Some((cert, key)) = &config.tls_client {
-        check_pem(cert, "NATS_TLS_CERT_FILE", "CERTIFICATE")?;
-        check_pem(key, "NATS_TLS_KEY_FILE", "PRIVATE KEY")?;
-        options = options.add_client_certificate(cert.clone(), key.clone());
-    }
-    Ok(options)
 }
 
-/// Fails, naming the setting and the file, unless `path` is readable PEM holding a
-/// `-----BEGIN …{label}-----` block (async-nats reads it only when it connects, and then
-/// retries without saying why).
-fn check_pem(path: &std::path::Path, setting: &'static str, label: &str) -> Result<(), NatsError> {
-    let failed = |message: String| NatsError::TlsFile {
-        setting,
-        path: path.display().to_string(),
-        message,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
-    let found = text
-        .lines()
-        .any(|l| l.starts_with("-----BEGIN ") && l.trim_end().ends_with(&format!("{label}-----")));
-    if !found {
-        return Err(failed(format!("no PEM {label} in it")));
-    }
-    Ok(())
+/// The client options that say who we are: credentials (file, URL, token, nkey) and TLS
+/// (`federation-nats-options`, shared with the heartbeat publisher). The credentials
+/// file is read on every call, so a client built later picks up a rotated file.
+pub(crate) async fn auth_options(config: &NatsConfig) -> Result<ConnectOptions, NatsError> {
+    Ok(config.auth().connect_options(&config.url).await?)
 }
 
 /// The URL with any user, password or token in it masked, for logs.
@@ -130,16 +82,11 @@ pub(crate) fn redacted_url(raw: &str) -> String {
     federation_domain::redact::url(raw)
 }
 
-/// The user and password (or token, when there is no password) in a NATS URL, decoded.
-fn url_credentials(raw: &str) -> Option<(String, Option<String>)> {
-    federation_domain::redact::userinfo(raw)
-}
-
 /// The URL given to the client library: without its user info, which
 /// [`auth_options`] passes separately (async-nats ignores it in the URL and logs the
 /// URL it connects to).
 pub(crate) fn connect_url(raw: &str) -> String {
-    federation_domain::redact::without_userinfo(raw)
+    federation_nats_options::connect_url(raw)
 }
 
 #[cfg(test)]
@@ -148,6 +95,7 @@ mod tests {
 
     #[test]
     fn credentials_come_from_the_url() {
+        let url_credentials = federation_nats_options::url_credentials;
         assert_eq!(url_credentials("nats://127.0.0.1:4222"), None);
         assert_eq!(
             url_credentials("nats://svc:p%40ss@127.0.0.1:4222"),

@@ -17,14 +17,14 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 struct File {
     #[serde(default)]
-    projects: Option<Vec<serde_yaml::Value>>,
+    projects: Option<Vec<yaml_serde::Value>>,
     /// The file is the truth for the projects it registered: applying it removes those
     /// it no longer lists.
     #[serde(default)]
     prune: Option<bool>,
     /// Top-level keys we do not read: warned about (the original ignored them).
     #[serde(flatten)]
-    other: std::collections::BTreeMap<String, serde_yaml::Value>,
+    other: std::collections::BTreeMap<String, yaml_serde::Value>,
 }
 
 /// A parsed catalog file.
@@ -49,10 +49,10 @@ struct Entry {
     #[serde(default)]
     heartbeat_interval: Option<i64>,
     #[serde(default)]
-    metadata: Option<serde_yaml::Mapping>,
+    metadata: Option<yaml_serde::Mapping>,
     /// Every other key (the original's `allow_fanout: []`): kept in the metadata.
     #[serde(flatten)]
-    other: std::collections::BTreeMap<String, serde_yaml::Value>,
+    other: std::collections::BTreeMap<String, yaml_serde::Value>,
 }
 
 /// Keys of the original's format that we keep in metadata without a word.
@@ -62,8 +62,8 @@ impl Entry {
     /// `metadata:` and the keys we do not model, as one JSON object (`metadata:` wins
     /// over a key of the same name outside it).
     fn metadata(
-        metadata: Option<serde_yaml::Mapping>,
-        other: std::collections::BTreeMap<String, serde_yaml::Value>,
+        metadata: Option<yaml_serde::Mapping>,
+        other: std::collections::BTreeMap<String, yaml_serde::Value>,
     ) -> Result<Option<serde_json::Value>, ValidationError> {
         if metadata.is_none() && other.is_empty() {
             return Ok(None);
@@ -106,8 +106,8 @@ fn slug_label(slug: Option<&str>) -> String {
 }
 
 /// A key we model with the wrong YAML type, named: `tags: must be a list of strings`.
-fn check_types(entry: &serde_yaml::Value) -> Result<(), ValidationError> {
-    use serde_yaml::Value;
+fn check_types(entry: &yaml_serde::Value) -> Result<(), ValidationError> {
+    use yaml_serde::Value;
     let Some(map) = entry.as_mapping() else {
         return Err(ValidationError::new(
             "entry",
@@ -150,8 +150,8 @@ fn check_types(entry: &serde_yaml::Value) -> Result<(), ValidationError> {
 
 /// The original's `allow_fanout`: a list of project slugs, each alphanumeric with dash
 /// or underscore, checked as the original checked it (in its words).
-fn check_allow_fanout(value: Option<&serde_yaml::Value>) -> Result<(), ValidationError> {
-    use serde_yaml::Value;
+fn check_allow_fanout(value: Option<&yaml_serde::Value>) -> Result<(), ValidationError> {
+    use yaml_serde::Value;
     let items = match value {
         None | Some(Value::Null) => return Ok(()),
         Some(Value::Sequence(items)) => items,
@@ -209,7 +209,7 @@ pub fn parse(path: &str, text: &str) -> Result<Catalog, CatalogError> {
     if text.trim().is_empty() {
         return Ok(Catalog::default());
     }
-    let file: Option<File> = serde_yaml::from_str(text).map_err(|e| CatalogError::Syntax {
+    let file: Option<File> = yaml_serde::from_str(text).map_err(|e| CatalogError::Syntax {
         path: path.to_owned(),
         message: e.to_string(),
     })?;
@@ -247,7 +247,7 @@ pub fn parse(path: &str, text: &str) -> Result<Catalog, CatalogError> {
             error,
         };
         check_types(&value).map_err(fail)?;
-        let entry: Entry = serde_yaml::from_value(value)
+        let entry: Entry = yaml_serde::from_value(value)
             .map_err(|e| fail(ValidationError::new("entry", e.to_string())))?;
         let unmodeled: Vec<&str> = entry
             .other
@@ -506,8 +506,8 @@ mod fuzz {
     }
 
     /// A YAML scalar, sequence or mapping for one field of an entry.
-    fn yaml_value() -> impl Strategy<Value = serde_yaml::Value> {
-        use serde_yaml::Value;
+    fn yaml_value() -> impl Strategy<Value = yaml_serde::Value> {
+        use yaml_serde::Value;
         prop_oneof![
             4 => text().prop_map(Value::String),
             1 => any::<i64>().prop_map(Value::from),
@@ -531,17 +531,17 @@ mod fuzz {
         ];
         let entry = proptest::collection::vec((0..keys.len(), yaml_value()), 0..7).prop_map(
             move |fields| {
-                let mut map = serde_yaml::Mapping::new();
+                let mut map = yaml_serde::Mapping::new();
                 for (i, v) in fields {
                     map.insert(keys.get(i).copied().unwrap_or("x").into(), v);
                 }
-                serde_yaml::Value::Mapping(map)
+                yaml_serde::Value::Mapping(map)
             },
         );
         let structured = proptest::collection::vec(entry, 0..5).prop_map(|entries| {
-            let mut top = serde_yaml::Mapping::new();
-            top.insert("projects".into(), serde_yaml::Value::Sequence(entries));
-            serde_yaml::to_string(&top).unwrap_or_default()
+            let mut top = yaml_serde::Mapping::new();
+            top.insert("projects".into(), yaml_serde::Value::Sequence(entries));
+            yaml_serde::to_string(&top).unwrap_or_default()
         });
         prop_oneof![
             4 => structured,
@@ -556,34 +556,34 @@ mod fuzz {
             match parse("projects.yaml", &text) {
                 Ok(catalog) => {
                     // Written out as a catalog file again, it reads back the same.
-                    let entries: Vec<serde_yaml::Value> = catalog
+                    let entries: Vec<yaml_serde::Value> = catalog
                         .registrations
                         .iter()
                         .map(|r| {
-                            let mut m = serde_yaml::Mapping::new();
+                            let mut m = yaml_serde::Mapping::new();
                             m.insert("slug".into(), r.slug.as_str().into());
                             m.insert("name".into(), r.name.as_str().into());
                             m.insert("hub_url".into(), r.hub_url.as_str().into());
                             m.insert("mesh_namespace".into(), r.mesh_namespace.as_str().into());
-                            let tags: Vec<serde_yaml::Value> =
+                            let tags: Vec<yaml_serde::Value> =
                                 r.tags.iter().map(|t| t.as_str().into()).collect();
-                            m.insert("tags".into(), serde_yaml::Value::Sequence(tags));
+                            m.insert("tags".into(), yaml_serde::Value::Sequence(tags));
                             if let Some(i) = r.heartbeat_interval {
                                 m.insert("heartbeat_interval".into(), i.seconds().into());
                             }
                             let metadata: serde_json::Value =
                                 serde_json::from_str(&r.metadata.to_json_string())
                                     .unwrap_or_default();
-                            if let Ok(v) = serde_yaml::to_value(metadata) {
+                            if let Ok(v) = yaml_serde::to_value(metadata) {
                                 m.insert("metadata".into(), v);
                             }
-                            serde_yaml::Value::Mapping(m)
+                            yaml_serde::Value::Mapping(m)
                         })
                         .collect();
-                    let mut top = serde_yaml::Mapping::new();
-                    top.insert("projects".into(), serde_yaml::Value::Sequence(entries));
+                    let mut top = yaml_serde::Mapping::new();
+                    top.insert("projects".into(), yaml_serde::Value::Sequence(entries));
                     top.insert("prune".into(), catalog.prune.into());
-                    let again = serde_yaml::to_string(&top).unwrap_or_default();
+                    let again = yaml_serde::to_string(&top).unwrap_or_default();
                     let reread = parse("projects.yaml", &again);
                     prop_assert!(reread.is_ok(), "{:?}", reread.err());
                     prop_assert_eq!(reread.ok(), Some(catalog));

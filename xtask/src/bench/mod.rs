@@ -52,10 +52,10 @@ use tool::Tool;
 /// The API key the service accepts and every load tool sends.
 const API_KEY: &str = "bench-key-0123456789";
 
-pub(crate) fn run(target_dir: &Path, args: &[String]) -> anyhow::Result<()> {
+/// `phases`: the letters of the phases to run (`abcdefg`: all), as [`crate::cli`] gives them.
+pub(crate) fn run(target_dir: &Path, phases: &str) -> anyhow::Result<()> {
     let started = Instant::now();
     let load_before = load_average();
-    let phases = phases(args)?;
     crate::ensure_test_services()?;
     let wrk = wrk::ensure();
     if let Err(e) = &wrk {
@@ -76,7 +76,7 @@ pub(crate) fn run(target_dir: &Path, args: &[String]) -> anyhow::Result<()> {
         tool: Tool::new(&paths.bin, nats.url()),
     };
     let mut report = Report::default();
-    bench.main_instance(&phases, wrk.is_ok(), &mut report)?;
+    bench.main_instance(phases, wrk.is_ok(), &mut report)?;
     if phases.contains('d') {
         bench.detection_instance(&mut report)?;
     }
@@ -111,15 +111,6 @@ pub(crate) fn run(target_dir: &Path, args: &[String]) -> anyhow::Result<()> {
     println!("\n{md}");
     println!("written to {}", report_path.display());
     Ok(())
-}
-
-/// `--only a,b,d`: a subset of the phases (for working on one); all by default.
-fn phases(args: &[String]) -> anyhow::Result<String> {
-    match args {
-        [] => Ok("abcdefg".into()),
-        [flag, list] if flag == "--only" => Ok(list.replace(',', "")),
-        _ => bail!("usage: cargo xtask bench [--only a,b,c,d,e,f,g]"),
-    }
 }
 
 fn build_release() -> anyhow::Result<()> {
@@ -353,13 +344,6 @@ mod tests {
             paths.report(),
             PathBuf::from("/elsewhere/build/bench/report.md")
         );
-    }
-
-    #[test]
-    fn phases_default_to_all_and_only_picks_some() {
-        assert_eq!(phases(&[]).unwrap(), "abcdefg");
-        assert_eq!(phases(&["--only".into(), "a,d".into()]).unwrap(), "ad");
-        assert!(phases(&["--fast".into()]).is_err());
     }
 
     #[test]

@@ -152,6 +152,38 @@ async fn the_heartbeat_schema_has_no_example_that_ages_into_a_replay() {
     .unwrap();
 }
 
+#[actix_web::test]
+async fn the_heartbeat_schema_names_every_field_of_the_wire_type() {
+    let doc = description().await;
+    let hb = schema(&doc, "HeartbeatRequest");
+    let described: std::collections::BTreeSet<&str> = hb["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    // Every field set (but the envelope, which the schema's description names).
+    let wire = federation_wire::HeartbeatWire {
+        project_slug: Some("a".into()),
+        hub_url: Some("http://x".into()),
+        mesh_namespace: Some("hub.a".into()),
+        timestamp: Some("2025-11-18T12:00:00Z".into()),
+        version: Some("1".into()),
+        status: Some("online".into()),
+        reasons: Some(vec![]),
+        interval: Some(30.0),
+        payload: None,
+    };
+    let encoded: Value = serde_json::from_slice(&wire.encode().unwrap()).unwrap();
+    let sent: std::collections::BTreeSet<&str> = encoded
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(described, sent);
+}
+
 /// Registration through the handlers (the HTTP layer's own decoding, not only the
 /// domain's): the status and the reply.
 async fn register(h: &Harness, body: &Value) -> Reply {

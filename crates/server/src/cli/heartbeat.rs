@@ -41,6 +41,10 @@ pub struct HeartbeatArgs {
     /// Mean time between beats (±10 % jitter).
     #[arg(long, default_value = "30s", value_parser = duration_arg)]
     pub interval: Duration,
+    /// Say the interval in each heartbeat (`interval`, whole seconds): the service then
+    /// takes this project as degraded after 2 and offline after 3 silent intervals.
+    #[arg(long)]
+    pub declare_interval: bool,
     /// Send one heartbeat, wait until it has left, and exit.
     #[arg(long)]
     pub once: bool,
@@ -68,6 +72,7 @@ impl HeartbeatArgs {
         let config = HeartbeatConfig::new(&self.slug, &self.hub_url)?
             .try_version(&self.project_version)?
             .interval(self.interval)
+            .declare_interval(self.declare_interval)
             .subject_prefix(self.subject_prefix.clone());
         let health = match self.status {
             StatusArg::Online if !self.reasons.is_empty() => {
@@ -126,4 +131,33 @@ pub async fn run(args: HeartbeatArgs) -> anyhow::Result<()> {
         stats.sent, stats.failed, stats.skipped
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: HeartbeatArgs,
+    }
+
+    fn interval_sent(extra: &[&str]) -> Option<f64> {
+        let base = ["federation", "--slug", "alpha", "--hub-url", "http://x"];
+        let cli = Cli::try_parse_from(base.iter().chain(extra)).unwrap();
+        let (config, health) = cli.args.config().unwrap();
+        config.payload(&health, chrono::Utc::now()).interval
+    }
+
+    #[test]
+    fn the_interval_is_declared_only_when_asked() {
+        assert_eq!(interval_sent(&["--interval", "7s"]), None);
+        assert_eq!(
+            interval_sent(&["--interval", "7s", "--declare-interval"]),
+            Some(7.0)
+        );
+    }
 }

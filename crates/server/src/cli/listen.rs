@@ -103,7 +103,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<ListenReport> {
         .await?
         .subscription_capacity(federation_nats::DEFAULT_QUEUE_CAPACITY)
         .connection_timeout(Duration::from_secs(5))
-        .connect(federation_domain::redact::without_userinfo(url).as_str())
+        .connect(federation_nats_options::connect_url(url).as_str())
         .await
         .with_context(|| format!("connecting to {}", federation_domain::redact::url(url)))?;
     let mut sub = client

@@ -322,7 +322,7 @@ impl Stamp {
 }
 
 fn now_stamp() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    federation_wire::format_timestamp(chrono::Utc::now())
 }
 
 /// How many heartbeats are due `elapsed` into the run at `rate`.
@@ -599,6 +599,17 @@ mod tests {
         assert_eq!(v["mesh_namespace"], "hub.sim-1");
         assert_eq!(v["hub_url"], "http://sim-1.sim.example");
         chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str().unwrap()).unwrap();
+        // Built by hand for speed, byte for byte what the wire type encodes.
+        let stamp = Stamp::new();
+        let wire = federation_wire::HeartbeatWire {
+            project_slug: Some("sim-1".into()),
+            hub_url: Some(hub_url("sim-1").into()),
+            mesh_namespace: Some("hub.sim-1".into()),
+            timestamp: Some(stamp.timestamp.as_str().into()),
+            version: Some("1.0.0".into()),
+            ..Default::default()
+        };
+        assert_eq!(&stamp.body(&head("sim-1"))[..], &wire.encode().unwrap()[..]);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::time::Duration;
 use crate::helpers::{eventually, metric_value, Backend, TestConfig, READ_KEY, WRITE_KEY};
 use federation_server::settings::{Settings, ENV_KEYS};
 use serde_json::json;
-use serde_yaml::Value as Yaml;
+use yaml_serde::Value as Yaml;
 
 fn deploy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
@@ -59,7 +59,7 @@ fn deploy_files(ext: &[&str]) -> Vec<PathBuf> {
 /// applied (as docker compose does).
 fn yaml_docs(path: &Path) -> Vec<Yaml> {
     let text = std::fs::read_to_string(path).unwrap();
-    serde_yaml::Deserializer::from_str(&text)
+    yaml_serde::Deserializer::from_str(&text)
         .map(|d| {
             let mut doc = <Yaml as serde::Deserialize>::deserialize(d)
                 .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
@@ -471,7 +471,7 @@ fn promtool_accepts_the_rules_the_dashboard_queries_and_the_rule_tests() {
     let file = dir.path().join("dashboard.rules.yml");
     std::fs::write(
         &file,
-        serde_yaml::to_string(&json!({"groups": [{"name": "dashboard", "rules": rules}]})).unwrap(),
+        yaml_serde::to_string(&json!({"groups": [{"name": "dashboard", "rules": rules}]})).unwrap(),
     )
     .unwrap();
     run(&["check".as_ref(), "rules".as_ref(), file.as_os_str()]);

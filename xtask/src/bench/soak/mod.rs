@@ -75,8 +75,8 @@ const GRACE: Duration = Duration::from_secs(10);
 const MAX_GROWTH: f64 = 0.10;
 const MINUTE: Duration = Duration::from_secs(60);
 
-pub(crate) fn run(target_dir: &std::path::Path, args: &[String]) -> anyhow::Result<()> {
-    let minutes = minutes(args)?;
+/// `minutes`: how long (at least 3, which [`crate::cli`] checks).
+pub(crate) fn run(target_dir: &std::path::Path, minutes: u64) -> anyhow::Result<()> {
     crate::ensure_test_services()?;
     super::build_release()?;
     let paths = Paths::under(target_dir);
@@ -123,18 +123,6 @@ pub(crate) fn run(target_dir: &std::path::Path, args: &[String]) -> anyhow::Resu
         bail!("the soak failed a check (see above)");
     }
     Ok(())
-}
-
-/// `--minutes N` (default 30, at least 3: a warm-up, two outages and a recovery).
-fn minutes(args: &[String]) -> anyhow::Result<u64> {
-    match args {
-        [] => Ok(30),
-        [flag, n] if flag == "--minutes" => match n.parse::<u64>() {
-            Ok(m) if m >= 3 => Ok(m),
-            _ => bail!("--minutes takes a whole number of minutes, 3 or more (got {n:?})"),
-        },
-        _ => bail!("usage: cargo xtask soak [--minutes N]"),
-    }
 }
 
 /// The fleet and the churn projects, through the first replica (`projects:bulk`, 1,000
@@ -762,15 +750,6 @@ fn finish_simulate(mut child: std::process::Child) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn minutes_default_to_thirty_and_take_three_or_more() {
-        assert_eq!(minutes(&[]).unwrap(), 30);
-        assert_eq!(minutes(&["--minutes".into(), "5".into()]).unwrap(), 5);
-        assert!(minutes(&["--minutes".into(), "2".into()]).is_err());
-        assert!(minutes(&["--minutes".into(), "x".into()]).is_err());
-        assert!(minutes(&["--hours".into(), "1".into()]).is_err());
-    }
 
     #[test]
     fn a_minute_line_shows_differences_and_levels() {
