@@ -34,10 +34,14 @@ impl Throttle {
     /// Counts one occurrence; `Some(n)` when the line is due now, `n` the occurrences it
     /// speaks for (this one included).
     pub(crate) fn due(&self) -> Option<u64> {
+        let now = u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.due_at(now)
+    }
+
+    /// [`Throttle::due`] at `now`, in milliseconds since [`epoch`].
+    fn due_at(&self, now: u64) -> Option<u64> {
         let n = self.count.fetch_add(1, Ordering::Relaxed) + 1;
-        let now = u64::try_from(epoch().elapsed().as_millis())
-            .unwrap_or(u64::MAX - 1)
-            .saturating_add(1);
+        let now = now.saturating_add(1);
         let last = self.last.load(Ordering::Relaxed);
         let every = u64::try_from(EVERY.as_millis()).unwrap_or(u64::MAX);
         let is_due = last == 0 || now.saturating_sub(last) >= every;
@@ -61,12 +65,11 @@ mod tests {
     #[test]
     fn the_first_is_due_and_the_next_within_a_minute_are_counted_for_later() {
         let t = Throttle::new();
-        assert_eq!(t.due(), Some(1));
-        for _ in 0..5 {
-            assert_eq!(t.due(), None);
+        assert_eq!(t.due_at(1_000), Some(1));
+        for ms in [1_001, 30_000, 60_999] {
+            assert_eq!(t.due_at(ms), None);
         }
-        // Pretend the last line is a minute old.
-        t.last.store(1, std::sync::atomic::Ordering::Relaxed);
-        assert_eq!(t.due(), Some(6));
+        assert_eq!(t.due_at(61_000), Some(4));
+        assert_eq!(t.due_at(61_001), None);
     }
 }
