@@ -51,6 +51,43 @@ pub struct Heartbeat {
     pub reported: Reported,
     /// How often it says it beats (`interval`, seconds): its thresholds follow it.
     pub interval: Option<HeartbeatInterval>,
+    /// The namespace it claims, which must be its project's registered one.
+    pub namespace: ClaimedNamespace,
+}
+
+/// The `mesh_namespace` a heartbeat claims. The usual one, `hub.<slug>`, is noted
+/// without a copy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ClaimedNamespace {
+    /// None given (or blank).
+    #[default]
+    Unstated,
+    /// `hub.<slug>`.
+    Default,
+    /// Another (valid) subject prefix.
+    Other(String),
+}
+
+impl ClaimedNamespace {
+    /// Whether the claim agrees with the namespace `slug` registered; the error names
+    /// both, in the original's words, when it does not.
+    pub fn check(&self, slug: &Slug, registered: &str) -> Result<(), HeartbeatError> {
+        let agrees = match self {
+            ClaimedNamespace::Unstated => true,
+            ClaimedNamespace::Default => registered.strip_prefix("hub.") == Some(slug.as_str()),
+            ClaimedNamespace::Other(ns) => ns == registered,
+        };
+        if agrees {
+            return Ok(());
+        }
+        let got = match self {
+            ClaimedNamespace::Other(ns) => ns.chars().take(100).collect(),
+            _ => format!("hub.{slug}"),
+        };
+        Err(HeartbeatError::BadNamespace {
+            expected: format!("must be '{registered}', got '{got}'"),
+        })
+    }
 }
 
 /// Why a heartbeat was rejected.
@@ -83,7 +120,8 @@ pub enum HeartbeatError {
         payload: String,
     },
     #[error("heartbeat mesh_namespace {expected}")]
-    /// A `mesh_namespace` that is not a valid NATS subject prefix.
+    /// A `mesh_namespace` that is not a valid NATS subject prefix, or not the one its
+    /// project registered.
     BadNamespace {
         /// The rule it breaks.
         expected: String,
@@ -219,16 +257,24 @@ pub fn decode(
             payload: slug.to_string(),
         });
     }
-    // Checked, not kept: the wire crate's rule (the model's, as tests/wire_rules.rs
-    // shows) checks it without a copy. Blank means the default, `hub.<slug>`.
+    // Checked by the wire crate's rule (the model's, as tests/wire_rules.rs shows);
+    // kept only when it is not the usual `hub.<slug>`, to be held against the project's
+    // registered namespace. Blank means none given.
+    let mut namespace = ClaimedNamespace::Unstated;
     if let Some(ns) = wire
         .mesh_namespace
         .as_deref()
-        .filter(|ns| !ns.trim().is_empty())
+        .map(str::trim)
+        .filter(|ns| !ns.is_empty())
     {
         federation_wire::rules::mesh_namespace(ns).map_err(|e| HeartbeatError::BadNamespace {
             expected: e.message,
         })?;
+        namespace = if ns.strip_prefix("hub.") == Some(slug.as_str()) {
+            ClaimedNamespace::Default
+        } else {
+            ClaimedNamespace::Other(ns.to_owned())
+        };
     }
     let hub_url = wire
         .hub_url
@@ -290,6 +336,7 @@ pub fn decode(
         sent_at,
         reported,
         interval,
+        namespace,
     })
 }
 

@@ -11,6 +11,7 @@ fn hb(s: &str) -> Heartbeat {
         sent_at: None,
         reported: Reported::Online,
         interval: None,
+        namespace: Default::default(),
     }
 }
 
@@ -686,6 +687,7 @@ fn last_heartbeat_never_moves_backwards() {
 fn beating_every(s: &str, seconds: i64) -> Heartbeat {
     Heartbeat {
         interval: Some(HeartbeatInterval::from_seconds(seconds, "interval").unwrap()),
+        namespace: Default::default(),
         ..hb(s)
     }
 }
@@ -1263,6 +1265,7 @@ fn advancing_without_a_flush_keeps_every_step_on_time() {
         sent_at: None,
         reported: Reported::Online,
         interval: None,
+        namespace: Default::default(),
     };
     p.heartbeat(&hb, t0());
     assert_eq!(p.advance(t0() + secs(60)), None);

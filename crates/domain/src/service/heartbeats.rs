@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeDelta, Utc};
 use thiserror::Error;
 
-use crate::heartbeat::{self, HeartbeatError};
+use crate::heartbeat::{self, ClaimedNamespace, HeartbeatError};
 use crate::model::{HeartbeatCredential, Slug};
 use crate::policy::StatusPolicy;
 use crate::ports::HeartbeatRelay;
@@ -162,6 +162,7 @@ impl Intake {
             .map_err(HeartbeatRejected::from)
             .and_then(|hb| {
                 self.note_skew(&hb, now);
+                self.check_namespace(&hb)?;
                 apply_heartbeat(&mut self.state.presence(), &hb, now)
             });
         if let Err(HeartbeatRejected::Invalid(_)) = &result {
@@ -169,6 +170,21 @@ impl Intake {
         }
         self.count_heartbeat(&result);
         result
+    }
+
+    /// A heartbeat's namespace must be the one its project registered (the original
+    /// dropped one that claimed another); an unknown project is judged later.
+    fn check_namespace(&self, hb: &heartbeat::Heartbeat) -> Result<(), HeartbeatRejected> {
+        if hb.namespace == ClaimedNamespace::Unstated {
+            return Ok(());
+        }
+        match self.state.registry().get(&hb.slug) {
+            Some(project) => hb
+                .namespace
+                .check(&hb.slug, project.mesh_namespace.as_str())
+                .map_err(HeartbeatRejected::from),
+            None => Ok(()),
+        }
     }
 
     /// Counts a refused heartbeat on the project its subject (or path) names, when that
@@ -212,6 +228,19 @@ impl Intake {
                     rejected.push((subject, e));
                 }
             }
+        }
+        if decoded
+            .iter()
+            .any(|(_, hb)| hb.namespace != ClaimedNamespace::Unstated)
+        {
+            decoded.retain(|(subject, hb)| match self.check_namespace(hb) {
+                Ok(()) => true,
+                Err(e) => {
+                    self.counters.add(e.outcome());
+                    rejected.push((subject, e));
+                    false
+                }
+            });
         }
         let mut presence = self.state.presence();
         for (subject, _) in &rejected {

@@ -838,6 +838,46 @@ async fn record_heartbeat_rejections_have_their_outcome() {
 }
 
 #[tokio::test]
+async fn a_heartbeat_must_carry_its_projects_registered_namespace() {
+    let cluster = Cluster::new(&["alpha"]).await;
+    let fed = cluster.leader().await;
+    let mut custom = input("veria");
+    custom.mesh_namespace = Some("veria.mesh".into());
+    fed.register(&custom).await.unwrap();
+    let body = |slug: &str, ns: &str| {
+        format!(r#"{{"project_slug":"{slug}","mesh_namespace":"{ns}"}}"#).into_bytes()
+    };
+    // The original dropped a heartbeat claiming another project's namespace.
+    for (slug, ns) in [("alpha", "hub.different-project"), ("veria", "hub.veria")] {
+        let err = fed.record_heartbeat(slug, &body(slug, ns)).unwrap_err();
+        assert_eq!(err.outcome(), "bad_namespace", "{slug} {ns}");
+        assert!(err.to_string().contains(&format!("got '{ns}'")), "{err}");
+        // Batched (the NATS path) alike, counted on the project.
+        let bytes = body(slug, ns);
+        assert_eq!(fed.record_heartbeats([(slug, bytes.as_slice())]).len(), 1);
+    }
+    let beats = fed.beats_by_project(10).unwrap();
+    assert!(
+        beats
+            .iter()
+            .all(|b| b.counts.refused == 2 && b.counts.recorded == 0),
+        "{beats:?}"
+    );
+    // Its own, or none: recorded.
+    for (slug, ns) in [
+        ("alpha", "hub.alpha"),
+        ("veria", "veria.mesh"),
+        ("alpha", " "),
+    ] {
+        fed.record_heartbeat(slug, &body(slug, ns)).unwrap();
+    }
+    let own = body("alpha", "hub.alpha");
+    assert!(fed
+        .record_heartbeats([("alpha", own.as_slice())])
+        .is_empty());
+}
+
+#[tokio::test]
 async fn record_heartbeats_takes_a_batch_as_record_heartbeat_takes_each() {
     let cluster = Cluster::new(&["alpha", "beta"]).await;
     let fed = cluster.leader().await;
