@@ -7,6 +7,7 @@
 //! - `bench`          release build, throwaway PostgreSQL + nats-server, measure ([`bench`])
 //! - `soak [--minutes N]`   release build, 3 replicas and 100,000 projects for N minutes ([`bench::soak`])
 //! - `fuzz [--cases N] [--debug]`   the property tests (`fuzz_*`), N cases per target
+//! - `image [--tag T] [--base IMAGE] [--binary PATH]`   the container image, with Podman ([`image`])
 //!
 //! Paths under cargo's target directory come from [`target_dir`], so `CARGO_TARGET_DIR`
 //! (and `build.target-dir`) hold here as they do for cargo.
@@ -18,6 +19,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use anyhow::{bail, Context};
 
 mod bench;
+mod image;
 
 const USAGE: &str = "usage: cargo xtask <command>
 
@@ -36,7 +38,10 @@ commands:
   fuzz [--cases N] [--debug]      the property tests (every fuzz_* test: heartbeat bytes and JSON, registration,
                                   list query, registration and patch bodies, query strings, the catalog file),
                                   N cases per target (default 1000000), release build unless --debug;
-                                  `test` runs them with proptest's 256";
+                                  `test` runs them with proptest's 256
+  image [--tag T] [--base IMAGE]  release build, then the container image with podman (deploy/Dockerfile) on a
+                                  local Debian base made with debootstrap (cached under cargo's target directory);
+                                  `image --help` says more";
 
 fn main() {
     if let Err(e) = run() {
@@ -59,6 +64,7 @@ fn run() -> anyhow::Result<()> {
         "bench" => bench::run(&target_dir()?, &rest),
         "soak" => bench::soak::run(&target_dir()?, &rest),
         "fuzz" => fuzz(&rest),
+        "image" => image::run(&target_dir()?, &rest),
         "" | "help" | "-h" | "--help" => {
             println!("{USAGE}");
             Ok(())
@@ -215,7 +221,18 @@ fn ensure_test_services() -> anyhow::Result<()> {
             missing.join(" ")
         );
     }
-    eprintln!("xtask: installing {} with apt-get", missing.join(", "));
+    apt_install(&missing)
+}
+
+/// `apt-get install` of `packages` (after `apt-get update`), as root.
+fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
+    if !is_root() || !on_path("apt-get") {
+        bail!(
+            "missing Debian packages: apt-get install -y {} (as root)",
+            packages.join(" ")
+        );
+    }
+    eprintln!("xtask: installing {} with apt-get", packages.join(", "));
     let apt = |args: &[&str]| -> anyhow::Result<()> {
         let status = Command::new("apt-get")
             .args(args)
@@ -229,13 +246,32 @@ fn ensure_test_services() -> anyhow::Result<()> {
     };
     apt(&["update", "-qq"])?;
     let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
-    install.extend(&missing);
+    install.extend(packages);
     apt(&install)
+}
+
+/// Podman and the local base image for the container tests (`FED_TEST_BASE_IMAGE`).
+/// Where Podman cannot be had, the tests skip, saying so; in CI (`CI=true`) that fails.
+fn container_base() -> anyhow::Result<Option<String>> {
+    match image::ensure_podman().and_then(|()| image::ensure_base(&target_dir()?)) {
+        Ok(base) => Ok(Some(base)),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            Err(e.context("the container tests need podman in CI"))
+        }
+        Err(e) => {
+            eprintln!("xtask: the container tests will be skipped: {e:#}");
+            Ok(None)
+        }
+    }
 }
 
 fn test(rest: &[String]) -> anyhow::Result<()> {
     ensure_test_services()?;
-    let mut child = cargo()
+    let mut command = cargo();
+    if let Some(base) = container_base()? {
+        command.env("FED_TEST_BASE_IMAGE", base);
+    }
+    let mut child = command
         .args(["test", "--workspace", "--locked", "--no-fail-fast"])
         .args(rest)
         .stdout(Stdio::piped())
