@@ -32,6 +32,9 @@ const TEST_TAG: &str = "localhost/federation:container-test";
 const API_KEY: &str = "container-test-key";
 /// The Deployment's terminationGracePeriodSeconds (deploy/k8s/deployment.yaml).
 const GRACE: Duration = Duration::from_secs(20);
+/// Seconds a container that should end by itself may run before Podman kills it (so a
+/// container that serves instead of failing fails the test rather than hanging it).
+const RUN_TIMEOUT: &str = "60";
 
 // ---- the image, once per run --------------------------------------------------------
 
@@ -472,6 +475,8 @@ fn the_migrate_job_migrates_postgres_once() {
             "run",
             "--rm",
             "--no-healthcheck",
+            "--timeout",
+            RUN_TIMEOUT,
             "--network",
             "host",
             "--user",
@@ -557,13 +562,14 @@ fn bad_input_ends_the_container_with_one_clear_line() {
             "run",
             "--rm",
             "--no-healthcheck",
+            "--timeout",
+            RUN_TIMEOUT,
             "--read-only",
             "--env",
             "FEDERATION_API_KEYS=container-test-key",
         ];
         args.extend(extra);
         args.push(image);
-        let started = Instant::now();
         let out = podman(&args);
         assert_eq!(out.status.code(), Some(1), "{case}: {out:?}");
         let err = stderr(&out);
@@ -571,11 +577,6 @@ fn bad_input_ends_the_container_with_one_clear_line() {
         assert!(
             err.starts_with("federation: ") && err.contains(expected),
             "{case}: {err}"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{case}: took {:?}",
-            started.elapsed()
         );
     }
 }
@@ -606,6 +607,8 @@ fn the_image_is_labelled_and_lean() {
         "run",
         "--rm",
         "--no-healthcheck",
+        "--timeout",
+        RUN_TIMEOUT,
         "--entrypoint",
         "sh",
         image,
