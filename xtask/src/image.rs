@@ -115,16 +115,22 @@ pub fn run(target: &Path, rest: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Installs podman, runc and debootstrap with apt when missing (as root) and writes
+/// Installs podman, runc, debootstrap and catatonit with apt when missing (as root) and writes
 /// [`CONTAINERS_CONF`] when there is none; then checks that `podman info` answers.
 pub fn ensure_podman() -> anyhow::Result<()> {
     let mut missing = Vec::new();
+    // catatonit: the pause process of a pod (`podman kube play`), built into a local
+    // pause image without a registry.
     for (binary, package) in [
         ("podman", "podman"),
         ("runc", "runc"),
         ("debootstrap", "debootstrap"),
+        ("catatonit", "catatonit"),
     ] {
-        if !super::on_path(binary) && !Path::new("/usr/sbin").join(binary).is_file() {
+        let elsewhere = ["/usr/sbin", "/usr/libexec/podman"]
+            .iter()
+            .any(|dir| Path::new(dir).join(binary).is_file());
+        if !super::on_path(binary) && !elsewhere {
             missing.push(package);
         }
     }

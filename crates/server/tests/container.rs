@@ -323,6 +323,16 @@ fn get(port: u16, path: &str, key: Option<&str>) -> Option<(u16, String)> {
 
 // ---- the tests ------------------------------------------------------------------------
 
+/// `/proc/PID/status` of a process that holds no capability, not even in its bounding set.
+fn no_capabilities(status: &str) -> bool {
+    ["CapEff:", "CapPrm:", "CapBnd:"].iter().all(|cap| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(cap))
+            .is_some_and(|v| v.trim().chars().all(|c| c == '0'))
+    })
+}
+
 /// A catalog file (`projects.yaml`) with permissions `mode`, in a directory of its own.
 fn projects_file(mode: u32) -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt;
@@ -404,6 +414,7 @@ fn the_image_serves_as_the_deployment_runs_it_and_stops_on_sigterm() {
         ["10001"; 4],
         "{uid}"
     );
+    assert!(no_capabilities(&status), "{status}");
     let out = serving.exec(&["touch", "/app/written"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("Read-only file system"), "{out:?}");
@@ -622,4 +633,116 @@ fn the_image_is_labelled_and_lean() {
         format!("federation {}", label("version")),
         "the binary's version is the label's, and nothing else is there"
     );
+}
+
+/// `deploy/k8s/deployment.yaml` in a Podman pod (`podman kube play`), as close to the file
+/// as one machine allows: one replica of the image under test, the embedded SQLite on an
+/// `emptyDir` at /app/data instead of PostgreSQL (the Secret's `DATABASE_URL` left out, its
+/// API keys moved into the environment ConfigMap: Podman has no Kubernetes Secrets), no
+/// `NATS_URL`, and the http port published on a loopback `hostPort`. The rest is the file's:
+/// the ConfigMaps as environment and as the mounted `projects.yaml`, the pod's user, the
+/// read-only root, no capabilities.
+#[test]
+fn the_deployment_plays_in_a_podman_pod() {
+    use serde_yaml::Value;
+    let Some(image) = image() else { return };
+    let k8s = repo_dir().join("deploy/k8s");
+    let read = |file: &str| -> Vec<Value> {
+        let text = std::fs::read_to_string(k8s.join(file)).unwrap();
+        serde_yaml::Deserializer::from_str(&text)
+            .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+            .collect()
+    };
+    let mut configmaps = read("configmap.yaml");
+    let secret = read("secret.yaml").remove(0);
+    let mut deployment = read("deployment.yaml").remove(0);
+
+    let env = configmaps
+        .iter_mut()
+        .find(|c| c["metadata"]["name"] == "federation-env")
+        .unwrap()["data"]
+        .as_mapping_mut()
+        .unwrap();
+    env.remove("NATS_URL");
+    for (key, value) in secret["stringData"].as_mapping().unwrap() {
+        if key != "DATABASE_URL" {
+            env.insert(key.clone(), value.clone());
+        }
+    }
+    let read_key = secret["stringData"]["FEDERATION_READ_API_KEYS"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let name = unique("pod");
+    let port = federation_testkit::free_port();
+    deployment["metadata"]["name"] = name.clone().into();
+    deployment["spec"]["replicas"] = 1.into();
+    let pod = &mut deployment["spec"]["template"]["spec"];
+    pod["volumes"]
+        .as_sequence_mut()
+        .unwrap()
+        .push(serde_yaml::from_str("{name: data, emptyDir: {}}").unwrap());
+    let container = &mut pod["containers"][0];
+    container["image"] = image.into();
+    container["envFrom"]
+        .as_sequence_mut()
+        .unwrap()
+        .retain(|from| from.get("secretRef").is_none());
+    container["ports"][0]["hostPort"] = port.into();
+    container["ports"][0]["hostIP"] = "127.0.0.1".into();
+    container["volumeMounts"]
+        .as_sequence_mut()
+        .unwrap()
+        .push(serde_yaml::from_str("{name: data, mountPath: /app/data}").unwrap());
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("play.yaml");
+    let docs: Vec<String> = configmaps
+        .iter()
+        .chain([&deployment])
+        .map(|doc| serde_yaml::to_string(doc).unwrap())
+        .collect();
+    std::fs::write(&file, docs.join("---\n")).unwrap();
+    let file = file.to_str().unwrap();
+
+    /// `podman kube down` of the played file on drop.
+    struct Played<'a>(&'a str);
+    impl Drop for Played<'_> {
+        fn drop(&mut self) {
+            let _ = podman(&["kube", "down", self.0]);
+        }
+    }
+    let out = podman(&["kube", "play", "--quiet", file]);
+    assert!(out.status.success(), "podman kube play: {}", stderr(&out));
+    let _played = Played(file);
+    let container = format!("{name}-pod-0-federation");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ready = loop {
+        match get(port, "/ready", None) {
+            Some((200, body)) => break body,
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            other => panic!(
+                "no ready pod within 60 s: {other:?}; {}",
+                stderr(&podman(&["logs", &container]))
+            ),
+        }
+    };
+    assert!(ready.contains(r#""database":"ok""#), "{ready}");
+    // The API keys from the environment, the catalog from the mounted ConfigMap.
+    assert_eq!(get(port, "/api/fed/projects", None).unwrap().0, 401);
+    let (status, body) = get(port, "/api/fed/projects?limit=10", Some(&read_key)).unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""slug":"commandcenter""#), "{body}");
+    // The pod's security context, as Podman applied it.
+    let applied = stdout(&podman(&[
+        "inspect",
+        "--format",
+        "{{.Config.User}} {{.HostConfig.ReadonlyRootfs}}",
+        &container,
+    ]));
+    assert_eq!(applied, "10001:10001 true");
+    let status = stdout(&podman(&["exec", &container, "cat", "/proc/1/status"]));
+    assert!(no_capabilities(&status), "{status}");
 }
