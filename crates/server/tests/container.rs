@@ -109,6 +109,8 @@ fn build(base: &str) -> Result<String, String> {
     if !stripped {
         std::fs::copy(env!("CARGO_BIN_EXE_federation"), &staged).map_err(|e| e.to_string())?;
     }
+    // The previous run's image would stay behind untagged (the new one takes the tag).
+    let _ = podman(&["rmi", "--force", TEST_TAG]);
     let out = Command::new("podman")
         .current_dir(repo_dir())
         .args([
