@@ -259,7 +259,10 @@ fn container_base() -> anyhow::Result<Option<String>> {
             Err(e.context("the container tests need podman in CI"))
         }
         Err(e) => {
-            eprintln!("xtask: the container tests will be skipped: {e:#}");
+            eprintln!(
+                "xtask: no podman or base image for the container tests ({e:#}); they skip \
+                 where podman cannot run and fail where it runs without a base image"
+            );
             Ok(None)
         }
     }

@@ -678,9 +678,21 @@ fn the_deployment_plays_in_a_podman_pod() {
 
     let name = unique("pod");
     let port = federation_testkit::free_port();
+    // Podman keeps a ConfigMap mounted as a volume in a volume of its name, also after
+    // `kube down`: a name of this run's own, removed at the end.
+    let projects = format!("{name}-projects");
+    configmaps
+        .iter_mut()
+        .find(|c| c["metadata"]["name"] == "federation-projects")
+        .unwrap()["metadata"]["name"] = projects.clone().into();
     deployment["metadata"]["name"] = name.clone().into();
     deployment["spec"]["replicas"] = 1.into();
     let pod = &mut deployment["spec"]["template"]["spec"];
+    for volume in pod["volumes"].as_sequence_mut().unwrap() {
+        if volume["configMap"]["name"] == "federation-projects" {
+            volume["configMap"]["name"] = projects.clone().into();
+        }
+    }
     pod["volumes"]
         .as_sequence_mut()
         .unwrap()
@@ -708,16 +720,17 @@ fn the_deployment_plays_in_a_podman_pod() {
     std::fs::write(&file, docs.join("---\n")).unwrap();
     let file = file.to_str().unwrap();
 
-    /// `podman kube down` of the played file on drop.
-    struct Played<'a>(&'a str);
+    /// `podman kube down` of the played file, then removing the ConfigMap's volume, on drop.
+    struct Played<'a>(&'a str, &'a str);
     impl Drop for Played<'_> {
         fn drop(&mut self) {
             let _ = podman(&["kube", "down", self.0]);
+            let _ = podman(&["volume", "rm", "--force", self.1]);
         }
     }
+    let played = Played(file, &projects);
     let out = podman(&["kube", "play", "--quiet", file]);
     assert!(out.status.success(), "podman kube play: {}", stderr(&out));
-    let _played = Played(file);
     let container = format!("{name}-pod-0-federation");
 
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -747,4 +760,9 @@ fn the_deployment_plays_in_a_podman_pod() {
     assert_eq!(applied, "10001:10001 true");
     let status = stdout(&podman(&["exec", &container, "cat", "/proc/1/status"]));
     assert!(no_capabilities(&status), "{status}");
+    drop(played);
+    assert!(
+        !podman(&["volume", "exists", &projects]).status.success(),
+        "{projects} left behind"
+    );
 }
