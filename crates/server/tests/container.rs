@@ -430,8 +430,9 @@ fn the_image_serves_as_the_deployment_runs_it_and_stops_on_sigterm() {
     assert!(!out.status.success(), "{out:?}");
     assert!(stderr(&out).contains("404"), "{out:?}");
 
-    // SIGTERM: readiness goes first (no new connection is accepted), the last flush
-    // writes the heartbeat, and the process ends by itself well inside the grace period.
+    // SIGTERM: readiness goes first (no new connection is accepted), then the last flush
+    // (it writes the heartbeat) and the lease handed back, and the process ends by itself
+    // well inside the grace period.
     let took = serving.stop();
     assert!(took < GRACE, "podman stop took {took:?}");
     assert_eq!(
@@ -446,7 +447,8 @@ fn the_image_serves_as_the_deployment_runs_it_and_stops_on_sigterm() {
             .unwrap_or_else(|| panic!("no {what:?} in the logs: {logs}"))
     };
     assert!(at("SIGTERM received") < at("accept thread stopped"));
-    assert!(at("accept thread stopped") < at("federation service stopped"));
+    assert!(at("accept thread stopped") < at("no longer leads the sweep"));
+    assert!(at("no longer leads the sweep") < at("federation service stopped"));
     drop(serving);
 
     // Again on the same volume, on another port, anonymous reads allowed: the heartbeat
