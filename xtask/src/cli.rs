@@ -74,6 +74,11 @@ pub(crate) enum Xtask {
         #[arg(long)]
         debug: bool,
     },
+    /// Build the federation container image with Podman from a binary built here: the
+    /// release binary, the local base image (localhost/debian:bookworm-slim, made with
+    /// debootstrap, cached under cargo's target directory), then `podman build` on
+    /// deploy/Dockerfile with the stripped binary. Prints the image's size.
+    Image(crate::image::ImageArgs),
 }
 
 /// `a,d` → `ad`: each a known phase.

@@ -7,6 +7,7 @@
 //! - `bench`          release build, throwaway PostgreSQL + nats-server, measure ([`bench`])
 //! - `soak [--minutes N]`   release build, 3 replicas and 100,000 projects for N minutes ([`bench::soak`])
 //! - `fuzz [--cases N] [--debug]`   the property tests (`fuzz_*`), N cases per target
+//! - `image [--tag T] [--base IMAGE] [--binary PATH]`   the container image, with Podman ([`image`])
 //!
 //! The command line is [`cli`] (clap): `cargo xtask help` and `cargo xtask <command>
 //! --help` say the rest.
@@ -25,6 +26,7 @@ use cli::{Cli, Xtask};
 
 mod bench;
 mod cli;
+mod image;
 
 fn main() {
     if let Err(e) = run() {
@@ -48,6 +50,7 @@ fn run() -> anyhow::Result<()> {
         Xtask::Bench { only } => bench::run(&target_dir()?, &only),
         Xtask::Soak { minutes } => bench::soak::run(&target_dir()?, minutes),
         Xtask::Fuzz { cases, debug } => fuzz(cases, !debug),
+        Xtask::Image(args) => image::run(&target_dir()?, args),
     }
 }
 
@@ -199,7 +202,18 @@ fn ensure_test_services() -> anyhow::Result<()> {
             missing.join(" ")
         );
     }
-    eprintln!("xtask: installing {} with apt-get", missing.join(", "));
+    apt_install(&missing)
+}
+
+/// `apt-get install` of `packages` (after `apt-get update`), as root.
+fn apt_install(packages: &[&str]) -> anyhow::Result<()> {
+    if !is_root() || !on_path("apt-get") {
+        bail!(
+            "missing Debian packages: apt-get install -y {} (as root)",
+            packages.join(" ")
+        );
+    }
+    eprintln!("xtask: installing {} with apt-get", packages.join(", "));
     let apt = |args: &[&str]| -> anyhow::Result<()> {
         let status = Command::new("apt-get")
             .args(args)
@@ -213,13 +227,35 @@ fn ensure_test_services() -> anyhow::Result<()> {
     };
     apt(&["update", "-qq"])?;
     let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
-    install.extend(&missing);
+    install.extend(packages);
     apt(&install)
+}
+
+/// Podman and the local base image for the container tests (`FED_TEST_BASE_IMAGE`).
+/// Where Podman cannot be had, the tests skip, saying so; in CI (`CI=true`) that fails.
+fn container_base() -> anyhow::Result<Option<String>> {
+    match image::ensure_podman().and_then(|()| image::ensure_base(&target_dir()?)) {
+        Ok(base) => Ok(Some(base)),
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            Err(e.context("the container tests need podman in CI"))
+        }
+        Err(e) => {
+            eprintln!(
+                "xtask: no podman or base image for the container tests ({e:#}); they skip \
+                 where podman cannot run and fail where it runs without a base image"
+            );
+            Ok(None)
+        }
+    }
 }
 
 fn test(rest: &[String]) -> anyhow::Result<()> {
     ensure_test_services()?;
-    let mut child = cargo()
+    let mut command = cargo();
+    if let Some(base) = container_base()? {
+        command.env("FED_TEST_BASE_IMAGE", base);
+    }
+    let mut child = command
         .args(["test", "--workspace", "--locked", "--no-fail-fast"])
         .args(rest)
         .stdout(Stdio::piped())
