@@ -79,6 +79,10 @@ pub(crate) enum Xtask {
     /// debootstrap, cached under cargo's target directory), then `podman build` on
     /// deploy/Dockerfile with the stripped binary. Prints the image's size.
     Image(crate::image::ImageArgs),
+    /// schemathesis (in a venv it makes under cargo's target directory) against the
+    /// service's own /openapi.json, every check, a fixed seed: fails on any disagreement
+    /// between the description and what the service does.
+    Conformance(crate::conformance::ConformanceArgs),
 }
 
 /// `a,d` → `ad`: each a known phase.

@@ -8,6 +8,7 @@
 //! - `soak [--minutes N]`   release build, 3 replicas and 100,000 projects for N minutes ([`bench::soak`])
 //! - `fuzz [--cases N] [--debug]`   the property tests (`fuzz_*`), N cases per target
 //! - `image [--tag T] [--base IMAGE] [--binary PATH]`   the container image, with Podman ([`image`])
+//! - `conformance [--max-examples N] [--seed S]`   schemathesis against `/openapi.json` ([`conformance`])
 //!
 //! The command line is [`cli`] (clap): `cargo xtask help` and `cargo xtask <command>
 //! --help` say the rest.
@@ -26,6 +27,7 @@ use cli::{Cli, Xtask};
 
 mod bench;
 mod cli;
+mod conformance;
 mod image;
 
 fn main() {
@@ -51,6 +53,7 @@ fn run() -> anyhow::Result<()> {
         Xtask::Soak { minutes } => bench::soak::run(&target_dir()?, minutes),
         Xtask::Fuzz { cases, debug } => fuzz(cases, !debug),
         Xtask::Image(args) => image::run(&target_dir()?, args),
+        Xtask::Conformance(args) => conformance::run(&target_dir()?, &args),
     }
 }
 

@@ -648,12 +648,12 @@ fn the_image_is_labelled_and_lean() {
 /// read-only root, no capabilities.
 #[test]
 fn the_deployment_plays_in_a_podman_pod() {
-    use serde_yaml::Value;
+    use yaml_serde::Value;
     let Some(image) = image() else { return };
     let k8s = repo_dir().join("deploy/k8s");
     let read = |file: &str| -> Vec<Value> {
         let text = std::fs::read_to_string(k8s.join(file)).unwrap();
-        serde_yaml::Deserializer::from_str(&text)
+        yaml_serde::Deserializer::from_str(&text)
             .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
             .collect()
     };
@@ -698,7 +698,7 @@ fn the_deployment_plays_in_a_podman_pod() {
     pod["volumes"]
         .as_sequence_mut()
         .unwrap()
-        .push(serde_yaml::from_str("{name: data, emptyDir: {}}").unwrap());
+        .push(yaml_serde::from_str("{name: data, emptyDir: {}}").unwrap());
     let container = &mut pod["containers"][0];
     container["image"] = image.into();
     container["envFrom"]
@@ -710,14 +710,14 @@ fn the_deployment_plays_in_a_podman_pod() {
     container["volumeMounts"]
         .as_sequence_mut()
         .unwrap()
-        .push(serde_yaml::from_str("{name: data, mountPath: /app/data}").unwrap());
+        .push(yaml_serde::from_str("{name: data, mountPath: /app/data}").unwrap());
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("play.yaml");
     let docs: Vec<String> = configmaps
         .iter()
         .chain([&deployment])
-        .map(|doc| serde_yaml::to_string(doc).unwrap())
+        .map(|doc| yaml_serde::to_string(doc).unwrap())
         .collect();
     std::fs::write(&file, docs.join("---\n")).unwrap();
     let file = file.to_str().unwrap();
