@@ -33,6 +33,12 @@ impl ValidationError {
     }
 }
 
+impl From<federation_wire::rules::RuleError> for ValidationError {
+    fn from(e: federation_wire::rules::RuleError) -> Self {
+        ValidationError::new(e.field, e.message)
+    }
+}
+
 /// A failure of the persistence port.
 ///
 /// The text is for logs only: the API maps every variant to a fixed, generic message

@@ -1,7 +1,7 @@
-//! The rules a publisher checks its own fields with before it sends anything: the
-//! service's rules for the slug, the mesh namespace and the version, and the shape of a
-//! hub URL (the service parses it fully). `federation-domain`'s tests check that these
-//! agree with its model's validators.
+//! The rules for the slug, the mesh namespace and the version, and the shape of a hub
+//! URL (the service parses it fully): the one source of each. The service's model
+//! (`federation-domain`) validates with them, and a publisher checks its own fields with
+//! them before it sends anything.
 
 use thiserror::Error;
 
@@ -94,14 +94,15 @@ pub fn mesh_namespace(raw: &str) -> Result<&str, RuleError> {
     Ok(s)
 }
 
-/// A version, trimmed: 1–50 characters, no control or invisible format characters.
+/// A version: at most 50 characters as given, trimmed, not empty, no control or
+/// invisible format characters.
 pub fn version(raw: &str) -> Result<&str, RuleError> {
     const FIELD: &str = "version";
     let s = raw.trim();
     if s.is_empty() {
         return Err(broken(FIELD, "must not be empty"));
     }
-    let chars = s.chars().count();
+    let chars = raw.chars().count();
     if chars > VERSION_MAX {
         return Err(broken(
             FIELD,

@@ -4,7 +4,7 @@ use super::text::refuse_format_chars;
 use crate::error::ValidationError;
 
 /// Longest hub URL, in characters.
-pub const HUB_URL_MAX: usize = 500;
+pub const HUB_URL_MAX: usize = federation_wire::rules::HUB_URL_MAX;
 
 /// The base URL of a project's hub: an absolute `http` or `https` URL of at most 500
 /// characters, with no credentials, blanks, control or invisible format characters and

@@ -8,7 +8,7 @@ use super::slug::Slug;
 use crate::error::ValidationError;
 
 /// Longest mesh namespace, in characters.
-pub const MESH_NAMESPACE_MAX: usize = 100;
+pub const MESH_NAMESPACE_MAX: usize = federation_wire::rules::MESH_NAMESPACE_MAX;
 
 /// The NATS subject prefix of a project's mesh: dot-separated tokens of `[A-Za-z0-9_-]`,
 /// at most 100 characters (no wildcards, no blanks, no empty token). `hub.<slug>` when
@@ -22,34 +22,11 @@ impl MeshNamespace {
         Self(format!("hub.{slug}"))
     }
 
-    /// Validates a namespace given explicitly.
+    /// Validates a namespace given explicitly, by the wire crate's rule.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        const FIELD: &str = "mesh_namespace";
-        let s = raw.trim();
-        if s.is_empty() {
-            return Err(ValidationError::new(FIELD, "must not be empty"));
-        }
-        if !s.split('.').all(|token| {
-            !token.is_empty()
-                && token
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        }) {
-            return Err(ValidationError::new(
-                FIELD,
-                "must be a NATS subject prefix: dot-separated tokens of letters, digits, '_' and '-'",
-            ));
-        }
-        if s.len() > MESH_NAMESPACE_MAX {
-            return Err(ValidationError::new(
-                FIELD,
-                format!(
-                    "must be at most {MESH_NAMESPACE_MAX} characters (got {})",
-                    s.len()
-                ),
-            ));
-        }
-        Ok(Self(s.to_owned()))
+        federation_wire::rules::mesh_namespace(raw)
+            .map(|s| Self(s.to_owned()))
+            .map_err(ValidationError::from)
     }
 
     /// Validates `raw`; `None` (or blank) gives the default `hub.<slug>`.

@@ -3,7 +3,7 @@
 use crate::error::ValidationError;
 
 /// Longest slug, in characters.
-pub const SLUG_MAX: usize = 50;
+pub const SLUG_MAX: usize = federation_wire::rules::SLUG_MAX;
 
 impl std::borrow::Borrow<str> for Slug {
     /// Slugs are ordered and hashed as their text, so maps keyed by slug answer a
@@ -20,42 +20,13 @@ impl std::borrow::Borrow<str> for Slug {
 pub struct Slug(String);
 
 impl Slug {
-    /// Validates (after lowercasing and trimming) a slug.
+    /// Validates (after lowercasing and trimming) a slug, by the wire crate's rule (the
+    /// one source a publisher checks with too). A leading '_' stays reserved: the
+    /// service's canaries are named `_canary-<instance>`, a name no project may have.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        const FIELD: &str = "slug";
-        let s = raw.trim().to_ascii_lowercase();
-        if s.is_empty() {
-            return Err(ValidationError::new(FIELD, "must not be empty"));
-        }
-        // The alphabet first: past it every character is one byte, so the length
-        // below counts characters.
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        {
-            return Err(ValidationError::new(
-                FIELD,
-                "may contain only letters a-z, digits 0-9, '_' and '-'",
-            ));
-        }
-        if s.len() > SLUG_MAX {
-            return Err(ValidationError::new(
-                FIELD,
-                format!("must be at most {SLUG_MAX} characters (got {})", s.len()),
-            ));
-        }
-        if s.starts_with('-') || s.ends_with('-') {
-            return Err(ValidationError::new(
-                FIELD,
-                "must not start or end with '-'",
-            ));
-        }
-        // A leading '_' stays reserved: the service's own canaries are published as
-        // `<presence>._canary-<instance>`, a name no project may have.
-        if s.starts_with('_') {
-            return Err(ValidationError::new(FIELD, "must not start with '_'"));
-        }
-        Ok(Self(s))
+        federation_wire::rules::slug(raw)
+            .map(Self)
+            .map_err(ValidationError::from)
     }
 }
 string_newtype!(Slug);

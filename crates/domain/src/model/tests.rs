@@ -173,8 +173,11 @@ fn project_name_is_trimmed_and_counted_in_characters() {
     let err = ProjectName::parse(&"é".repeat(201)).unwrap_err();
     assert_eq!(err.field, "name");
     assert!(err.message.contains("got 201"), "{err}");
-    // Surrounding blanks do not count against the limit.
-    assert!(ProjectName::parse(&format!("  {}  ", "n".repeat(200))).is_ok());
+    // The limit is on the text as given, blanks around included: the bound the API's
+    // description states (maxLength) is the one that holds.
+    assert!(ProjectName::parse(&format!(" {} ", "n".repeat(198))).is_ok());
+    let err = ProjectName::parse(&format!(" {}", "n".repeat(200))).unwrap_err();
+    assert!(err.message.contains("got 201"), "{err}");
 }
 
 #[test]

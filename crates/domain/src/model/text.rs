@@ -3,34 +3,22 @@
 use crate::error::ValidationError;
 
 /// Whether `c` is an invisible character that changes how the text around it is shown:
-/// bidirectional embeddings, overrides, isolates and marks (U+202A–U+202E,
-/// U+2066–U+2069, U+200E/U+200F, U+061C), zero-width characters (U+200B–U+200D,
-/// U+2060–U+2064, U+FEFF), line and paragraph separators (U+2028/U+2029), the soft
-/// hyphen and other format controls. Names, tags and reasons refuse them (display
-/// spoofing); pretty logs show them escaped.
-pub fn is_format_char(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'
-            | '\u{061C}'
-            | '\u{180E}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{2028}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{206F}'
-            | '\u{FEFF}'
-            | '\u{FFF9}'..='\u{FFFB}'
-    )
-}
+/// bidirectional embeddings, overrides, isolates and marks, zero-width characters, line
+/// and paragraph separators, the soft hyphen and other format controls (the wire
+/// crate's list, the one source). Names, tags and reasons refuse them (display spoofing);
+/// pretty logs show them escaped.
+pub use federation_wire::rules::is_format_char;
 
-/// The rule of free text fields (a name, a version): trimmed, 1..=`max` characters, no
-/// control or invisible format characters ([`is_format_char`]); errors name `field`.
+/// The rule of free text fields (a name, a version): at most `max` characters as given
+/// (the bound the API's description states, blanks around included), trimmed, not
+/// empty, no control or invisible format characters ([`is_format_char`]); errors name
+/// `field`.
 pub(super) fn trimmed_text(raw: &str, field: &str, max: usize) -> Result<String, ValidationError> {
     let s = raw.trim();
     if s.is_empty() {
         return Err(ValidationError::new(field, "must not be empty"));
     }
-    let chars = s.chars().count();
+    let chars = raw.chars().count();
     if chars > max {
         return Err(ValidationError::new(
             field,

@@ -1,19 +1,20 @@
 //! The software version a project reports.
 
-use super::text::trimmed_text;
 use crate::error::ValidationError;
 
 /// Longest version, in characters.
-pub const VERSION_MAX: usize = 50;
+pub const VERSION_MAX: usize = federation_wire::rules::VERSION_MAX;
 
 /// The software version a project reports: trimmed, 1–50 printable characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version(String);
 
 impl Version {
-    /// Validates a version.
+    /// Validates a version, by the wire crate's rule.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        trimmed_text(raw, "version", VERSION_MAX).map(Self)
+        federation_wire::rules::version(raw)
+            .map(|s| Self(s.to_owned()))
+            .map_err(ValidationError::from)
     }
 }
 string_newtype!(Version);
