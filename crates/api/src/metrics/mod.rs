@@ -7,8 +7,9 @@
 //!   transitions by (from, to), projects by status, NATS link, partition guard.
 //!
 //! No label ever carries user input: routes are the registered templates (anything else
-//! is `unmatched`), methods a fixed set (else `other`), the rest are closed enums. There
-//! is no slug label: the number of projects is unbounded.
+//! is `unmatched`), methods a fixed set (else `other`), the rest are closed enums. Our
+//! series have no slug label (the number of projects is unbounded); the original
+//! service's names ([`original`]) carry registered slugs, up to a bound.
 //!
 //! [`METRIC_NAMES`] lists every series name this module can expose; the deploy checks
 //! compare dashboards and alert rules with what a live `/metrics` answers.
@@ -566,7 +567,8 @@ impl prometheus_client::collector::Collector for StateCollector {
     tag = "operations",
     responses(
         (status = 200, description = "Prometheus / OpenMetrics text exposition. Not behind \
-         X-API-Key: it carries only aggregate counts, no slugs; keep the port internal.",
+         X-API-Key: it carries aggregate counts, and registered slugs only in the original \
+         service's per-project series (up to 1,000 projects); keep the port internal.",
          content_type = "application/openmetrics-text", body = String)
     )
 )]

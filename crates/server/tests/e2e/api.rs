@@ -44,7 +44,8 @@ async fn seed_contract(config: TestConfig) {
     assert!(created["last_heartbeat_at"].is_null());
 
     let again = app.register(&seed_body()).await;
-    assert_eq!(again.status(), 200);
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["x-federation-created"], "false");
     let updated: Value = again.json().await.unwrap();
     assert_eq!(updated["id"], created["id"]);
 
@@ -346,16 +347,20 @@ async fn parallel_first_registrations(config: TestConfig) {
                 .json(&body)
                 .send()
                 .await
-                .map(|r| r.status().as_u16())
+                .map(|r| {
+                    let created = r.headers()["x-federation-created"] == "true";
+                    (r.status().as_u16(), created)
+                })
         }));
     }
     let mut created = 0;
     let mut updated = 0;
     for t in tasks {
+        // 201 every time, as the original answered; the header tells them apart.
         match t.await.unwrap().expect("request") {
-            201 => created += 1,
-            200 => updated += 1,
-            other => panic!("unexpected status {other}"),
+            (201, true) => created += 1,
+            (201, false) => updated += 1,
+            other => panic!("unexpected answer {other:?}"),
         }
     }
     assert_eq!((created, updated), (1, 99));
