@@ -1,12 +1,12 @@
 //! Several replicas, one truth: the change log's values, the registry every replica
 //! holds in memory, and the rules of the sweeper lease.
 //!
-//! The store numbers every catalog change and every status transition with a
+//! The store numbers every registry change and every status transition with a
 //! cluster-wide revision, in the transaction of the change itself ([`Change`]). Every
 //! replica loads a [`Snapshot`] at start and then applies the log in revision order to
 //! its [`Registry`], which answers reads. One replica at a time holds the sweeper
 //! lease ([`Term`]): only it writes transitions and publishes events, and the store
-//! refuses a write whose term is no longer current (see README § Several replicas).
+//! refuses a write whose term is no longer current (see docs/replication.md).
 
 use std::collections::BTreeMap;
 

@@ -5,7 +5,7 @@
 //! back everything that must be persisted: the transitions (which must never be lost)
 //! and the entries whose heartbeat fields changed (written behind, in one batch).
 //!
-//! Rules (README § Status rules):
+//! Rules (docs/architecture.md § Status rules):
 //! - a registered project is `offline` until its first heartbeat;
 //! - a valid heartbeat makes it `online`, or `degraded` when it says so itself;
 //! - silence for `degraded_after` makes an online project `degraded` (`heartbeat_late`),
