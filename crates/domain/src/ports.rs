@@ -170,7 +170,7 @@ pub trait HeartbeatRelay: Send + Sync + 'static {
     async fn relay(&self, slug: &Slug, body: &[u8]) -> Result<(), EventError>;
 }
 
-/// No other replica to tell (no bus: one replica only, see README § Several replicas).
+/// No other replica to tell (no bus: one replica only, see docs/replication.md).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoRelay;
 

@@ -338,7 +338,7 @@ impl Application {
             bail!(
                 "another replica of the federation service is running on this database \
                  (it holds the sweeper lease) and NATS_URL is not set: several replicas need \
-                 NATS, so that every replica hears every heartbeat (README § Several replicas)"
+                 NATS, so that every replica hears every heartbeat (docs/replication.md)"
             );
         }
         tracing::info!(role = role.as_str(), %holder, "sweeper lease");
@@ -788,7 +788,7 @@ async fn run_ticker(
                             }
                             lease_failures = 0;
                             if !with_bus && role == Role::Follower {
-                                tracing::warn!("another replica holds the sweeper lease and NATS_URL is not set: heartbeats taken here reach no leader (README § Several replicas)");
+                                tracing::warn!("another replica holds the sweeper lease and NATS_URL is not set: heartbeats taken here reach no leader (docs/replication.md)");
                             }
                         }
                         Err(e) => {
