@@ -142,7 +142,7 @@ pub(crate) async fn ready(state: web::Data<ApiState>) -> HttpResponse {
     tag = "projects",
     params(
         ("status" = Option<StatusName>, Query, description = "Only projects in this status"),
-        ("tag" = Option<String>, Query, min_length = 1, max_length = 64, pattern = r"^[^\x00-\x1f\x7f]+$", description = "Only projects with this tag (ignoring case)"),
+        ("tag" = Option<String>, Query, max_length = 64, pattern = r"^[^\x00-\x1f\x7f]*$", description = "Only projects with this tag (ignoring case); empty is the same as absent"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size; without it, every matching project (streamed)"),
         ("offset" = Option<u64>, Query, maximum = 9223372036854775807_u64, description = "Projects to skip"),
         ("after" = Option<String>, Query, min_length = 1, max_length = 50, pattern = r"^\s*[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?\s*$", description = "Cursor: only projects whose slug sorts after this one"),
@@ -835,8 +835,12 @@ pub(crate) async fn events(
         .get("last-event-id")
         .map(|v| v.to_str().map(str::trim).unwrap_or("-"))
         .filter(|v| !v.is_empty());
-    let last_event_id = match header_id.or_else(|| param(&q, "last_event_id")) {
-        None => None,
+    // Each one given must be a revision; the header wins when both are.
+    let from_query = param(&q, "last_event_id")
+        .map(|raw| revision_param(raw, "last_event_id"))
+        .transpose()?;
+    let last_event_id = match header_id {
+        None => from_query,
         Some(raw) => Some(revision_param(raw, "Last-Event-ID")?),
     };
     let revision = state.federation.revision();

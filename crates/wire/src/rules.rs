@@ -31,10 +31,18 @@ fn broken(field: &'static str, message: impl Into<String>) -> RuleError {
     }
 }
 
-/// A slug, trimmed and lowercased: `[a-z0-9_-]`, 1–50 characters, no `-` at either end,
-/// no `_` first (reserved for the service's canaries).
+/// A slug, trimmed and lowercased: `[a-z0-9_-]`, 1–50 characters (as given, blanks
+/// around included), no `-` at either end, no `_` first (reserved for the service's
+/// canaries).
 pub fn slug(raw: &str) -> Result<String, RuleError> {
     const FIELD: &str = "slug";
+    let given = raw.chars().count();
+    if given > SLUG_MAX {
+        return Err(broken(
+            FIELD,
+            format!("must be at most {SLUG_MAX} characters (got {given})"),
+        ));
+    }
     let s = raw.trim().to_ascii_lowercase();
     if s.is_empty() {
         return Err(broken(FIELD, "must not be empty"));

@@ -701,7 +701,10 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exposed() {
     .await;
     // A sender's claim never makes a label; a registered slug appears only in the
     // original service's per-project series (bounded by the registry).
-    assert!(!text.contains("ghost"), "an unregistered slug leaked:\n{text}");
+    assert!(
+        !text.contains("ghost"),
+        "an unregistered slug leaked:\n{text}"
+    );
     for line in text.lines().filter(|l| l.contains("alpha")) {
         assert!(
             [
