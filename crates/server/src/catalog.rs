@@ -305,14 +305,48 @@ pub fn parse(path: &str, text: &str) -> Result<Catalog, CatalogError> {
 
 /// Reads the catalog file. A missing file is not an error (`None`); an empty one is an
 /// empty catalog.
+///
+/// Only a regular file (a symlink to one is followed) of at most [`MAX_CATALOG_BYTES`]
+/// is read: a FIFO would block every reload for ever, and `/dev/zero` would grow the
+/// process until it is killed. The same rule holds at start, on SIGHUP and in
+/// `catalog apply`, which all read through here.
 pub fn read(path: &Path) -> anyhow::Result<Option<Catalog>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
+    use std::io::Read;
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
+    if !meta.is_file() {
+        anyhow::bail!(
+            "{} is not a regular file; the catalog file must be one",
+            path.display()
+        );
+    }
+    if meta.len() > MAX_CATALOG_BYTES {
+        anyhow::bail!(
+            "{} is {} bytes, more than the {MAX_CATALOG_BYTES} a catalog file may hold",
+            path.display(),
+            meta.len()
+        );
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CATALOG_BYTES + 1).read_to_string(&mut text))
+        .with_context(|| format!("reading {}", path.display()))?;
+    // The file may have grown between the check and the read.
+    if text.len() as u64 > MAX_CATALOG_BYTES {
+        anyhow::bail!(
+            "{} holds more than the {MAX_CATALOG_BYTES} bytes a catalog file may hold",
+            path.display()
+        );
+    }
     Ok(Some(parse(&path.display().to_string(), &text)?))
 }
+
+/// The largest catalog file read: 64 MiB, room for 100,000 projects of a few hundred
+/// bytes each.
+pub const MAX_CATALOG_BYTES: u64 = 64 * 1024 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -386,6 +420,36 @@ projects:
         let missing = "projects:\n  - {slug: a, hub_url: 'http://a'}\n";
         let err = parse("p", missing).unwrap_err().to_string();
         assert!(err.contains("name: is required"), "{err}");
+    }
+
+    #[test]
+    fn only_a_regular_file_within_the_limit_is_read() {
+        // A device that never ends, and a FIFO that never answers: refused at once.
+        for special in ["/dev/zero", "/dev/null"] {
+            let err = read(Path::new(special)).unwrap_err().to_string();
+            assert!(err.contains("not a regular file"), "{special}: {err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.yaml");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let err = read(&fifo).unwrap_err().to_string();
+            assert!(err.contains("not a regular file"), "{err}");
+        }
+        // Through a symlink too.
+        let link = dir.path().join("link.yaml");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        assert!(read(&link).is_err());
+        // Too large: refused before it is read.
+        let big = dir.path().join("big.yaml");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(MAX_CATALOG_BYTES + 1).unwrap();
+        let err = read(&big).unwrap_err().to_string();
+        assert!(err.contains("more than the"), "{err}");
+        // A regular file within it: read.
+        let ok = dir.path().join("ok.yaml");
+        std::fs::write(&ok, "projects: []\n").unwrap();
+        assert!(read(&ok).unwrap().is_some());
     }
 
     #[test]
