@@ -57,6 +57,7 @@ pub mod dto;
 pub mod duplicates;
 pub mod error;
 mod handlers;
+pub mod hosts;
 pub mod metrics;
 pub mod openapi;
 pub mod request_id;
@@ -209,6 +210,9 @@ pub struct ApiState {
     /// Fans applied changes out to change streams and blocking queries; give its
     /// [`ChangeHub::listener`] to [`Federation::on_change`].
     pub changes: Arc<ChangeHub>,
+    /// `Some` when requests must name an allowed host (no keys, on loopback: the DNS
+    /// rebinding guard of [`hosts`]).
+    pub allowed_hosts: Option<Arc<hosts::AllowedHosts>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -238,6 +242,7 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                     .wrap(from_fn(duplicates::refuse_duplicates))
                     .wrap(from_fn(page_headers))
                     .wrap(from_fn(slashes::redirect_slashes))
+                    .wrap(from_fn(hosts::check_host))
                     .wrap(from_fn(request_span))
                     .service(
                         top("/health")

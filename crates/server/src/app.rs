@@ -210,6 +210,13 @@ impl Application {
         if keys.is_empty() {
             tracing::warn!("no API keys configured: the API accepts anonymous requests");
         }
+        // Without keys on loopback, only loopback host names (and the configured ones):
+        // a page using DNS rebinding cannot reach the API through a browser.
+        let host_guard = (keys.is_empty() && is_loopback(&settings)).then(|| {
+            Arc::new(federation_api::hosts::AllowedHosts::parse(
+                settings.allowed_hosts.as_deref(),
+            ))
+        });
 
         // A bad catalog file or a taken port stops the start before anything is touched
         // or any task is spawned.
@@ -416,6 +423,7 @@ impl Application {
             version,
             metrics: metrics.clone(),
             changes: changes.clone(),
+            allowed_hosts: host_guard,
         };
         let server = serve_http(listener, settings.http, state)?;
         tracing::info!(address = %format!("{}:{port}", settings.host), "federation service listening");

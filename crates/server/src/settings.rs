@@ -68,6 +68,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("FEDERATION_API_KEYS", "auth.api_keys"),
     ("FEDERATION_READ_API_KEYS", "auth.read_api_keys"),
     ("FEDERATION_ALLOW_ANONYMOUS", "auth.allow_anonymous"),
+    ("FEDERATION_ALLOWED_HOSTS", "auth.allowed_hosts"),
     ("FEDERATION_PROJECTS_FILE", "catalog.projects_file"),
     ("FEDERATION_CATALOG_PRUNE", "catalog.prune"),
     ("LOG_LEVEL", "log.level"),
@@ -188,6 +189,8 @@ struct RawAuth {
     api_keys: String,
     read_api_keys: String,
     allow_anonymous: String,
+    #[serde(default)]
+    allowed_hosts: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -247,6 +250,8 @@ pub struct Settings {
     pub api_keys: Option<String>,
     pub read_api_keys: Option<String>,
     pub allow_anonymous: bool,
+    /// Host names a keyless loopback service answers besides loopback ones.
+    pub allowed_hosts: Option<String>,
     pub projects_file: PathBuf,
     /// Applying the catalog file removes the projects it registered and no longer lists
     /// (also when the file says `prune: true`).
@@ -554,6 +559,7 @@ impl Settings {
             api_keys: non_empty(&raw.auth.api_keys),
             read_api_keys: non_empty(&raw.auth.read_api_keys),
             allow_anonymous: parse_bool(&raw.auth.allow_anonymous, "auth.allow_anonymous")?,
+            allowed_hosts: non_empty(&raw.auth.allowed_hosts),
             projects_file: PathBuf::from(raw.catalog.projects_file.trim()),
             catalog_prune: parse_bool(&raw.catalog.prune, "catalog.prune")?,
             log_level,

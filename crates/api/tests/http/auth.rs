@@ -226,3 +226,41 @@ async fn health_and_ready_need_no_key() {
     let r = h.send(TestRequest::get().uri("/ready")).await;
     assert_eq!(r.status, StatusCode::OK);
 }
+
+#[actix_web::test]
+async fn without_keys_on_loopback_only_loopback_host_names_are_served() {
+    use actix_web::{test, App};
+    use federation_api::hosts::AllowedHosts;
+    let h = with_projects(vec![]);
+    let mut state = h.state();
+    state.keys = federation_api::ApiKeys::parse(None, None).unwrap();
+    state.allowed_hosts = Some(std::sync::Arc::new(AllowedHosts::parse(Some(
+        "fed.internal",
+    ))));
+    let app = test::init_service(App::new().configure(federation_api::configure(state))).await;
+    // A page that rebound its own name to 127.0.0.1 sends that name: refused, reads and
+    // writes alike.
+    for (host, want) in [
+        ("evil.attacker.com", 403),
+        ("evil.attacker.com:8001", 403),
+        ("localhost:8001", 200),
+        ("127.0.0.1:8001", 200),
+        ("fed.internal", 200),
+    ] {
+        let req = test::TestRequest::get()
+            .uri("/api/fed/projects")
+            .insert_header(("host", host))
+            .to_request();
+        let res = test::call_service(&app, req).await;
+        assert_eq!(res.status().as_u16(), want, "{host}");
+    }
+    let req = test::TestRequest::post()
+        .uri("/api/fed/projects")
+        .insert_header(("host", "evil.attacker.com"))
+        .set_payload(r#"{"slug":"x","name":"x","hub_url":"http://x"}"#)
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status().as_u16(), 403);
+    let body: serde_json::Value = test::read_body_json(res).await;
+    assert_eq!(body["error"]["code"], "host_not_allowed");
+}

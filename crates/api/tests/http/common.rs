@@ -270,6 +270,7 @@ impl Harness {
             version: "9.9.9-test",
             metrics: self.metrics.clone(),
             changes: self.changes.clone(),
+            allowed_hosts: None,
         }
     }
 
