@@ -861,6 +861,8 @@ pub(crate) async fn events(
         .content_type("text/event-stream")
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(("X-Accel-Buffering", "no"))
+        // Never compressed: a compressor holds events back until its block fills.
+        .insert_header((header::CONTENT_ENCODING, "identity"))
         .insert_header((INDEX_HEADER, revision.to_string()))
         .streaming(body))
 }

@@ -43,6 +43,10 @@ impl AllowedHosts {
 /// The name of a `Host` header value, lowercased, without its port or IPv6 brackets.
 fn host_name(host: &str) -> String {
     let host = host.trim();
+    if host.parse::<IpAddr>().is_ok() {
+        // A bare address (an IPv6 one has colons that are no port).
+        return host.to_ascii_lowercase();
+    }
     let name = match host.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or_default(),
         None => host.rsplit_once(':').map_or(host, |(name, port)| {

@@ -243,6 +243,9 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                     .wrap(from_fn(page_headers))
                     .wrap(from_fn(slashes::redirect_slashes))
                     .wrap(from_fn(hosts::check_host))
+                    // gzip when the client asks (lists, the dashboard's whole
+                    // catalog, /metrics); never the change stream (see `handlers::events`).
+                    .wrap(actix_web::middleware::Compress::default())
                     .wrap(from_fn(request_span))
                     .service(
                         top("/health")

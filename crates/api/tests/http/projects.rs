@@ -748,3 +748,40 @@ async fn internal_store_error_is_500_without_its_text() {
         assert_no_leak(&r);
     }
 }
+
+#[actix_web::test]
+async fn lists_are_gzipped_when_asked_and_the_change_stream_never() {
+    let h = with_projects(fleet(200));
+    let plain = h.send_w(TestRequest::get().uri("/api/fed/projects")).await;
+    assert_eq!(plain.header("content-encoding"), None);
+    let r = h
+        .send_w(
+            TestRequest::get()
+                .uri("/api/fed/projects")
+                .insert_header(("accept-encoding", "gzip")),
+        )
+        .await;
+    assert_eq!(r.header("content-encoding"), Some("gzip"));
+    assert!(
+        r.raw.len() * 4 < plain.raw.len(),
+        "{} bytes gzipped, {} plain",
+        r.raw.len(),
+        plain.raw.len()
+    );
+    // The stream's head only: its body never ends.
+    let app = actix_web::test::init_service(
+        actix_web::App::new().configure(federation_api::configure(h.state())),
+    )
+    .await;
+    let req = TestRequest::get()
+        .uri("/api/fed/events")
+        .insert_header(("accept-encoding", "gzip"))
+        .insert_header(("X-API-Key", WRITE_KEY))
+        .to_request();
+    let res = actix_web::test::call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers().get("content-encoding").map(|v| v.as_bytes()),
+        Some(&b"identity"[..])
+    );
+}
