@@ -161,7 +161,7 @@ impl ClockSkew {
                 break;
             }
         }
-        #[allow(
+        #[expect(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
             reason = "bounded, non-negative"
@@ -183,7 +183,7 @@ impl ClockSkew {
 
     /// The sum of the observations, in seconds.
     pub fn sum(&self) -> f64 {
-        #[allow(clippy::cast_precision_loss, reason = "a metric")]
+        #[expect(clippy::cast_precision_loss, reason = "a metric")]
         let micros = self.sum_micros.load(Ordering::Relaxed) as f64;
         micros / 1e6
     }

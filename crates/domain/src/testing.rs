@@ -1,7 +1,7 @@
 //! Helpers for tests, here and in the crates that build on the domain (feature `mock`):
 //! the fixed instant tests start from, short durations, and values known to be valid.
 
-#![allow(
+#![expect(
     clippy::expect_used,
     reason = "test helpers: a literal that does not parse is a broken test, and should fail it"
 )]

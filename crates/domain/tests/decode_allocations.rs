@@ -3,38 +3,14 @@
 //! fewest of several runs, so a stray allocation elsewhere in the process does not
 //! count) and holds them to a budget.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use chrono::{TimeZone, Utc};
 use federation_domain::heartbeat::decode;
 use federation_domain::StatusPolicy;
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call is passed on to the system allocator unchanged; only a counter is
-// added.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's contract is the system allocator's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
+// The system allocator, counting (stats_alloc: no unsafe code of ours).
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: &StatsAlloc<std::alloc::System> = &INSTRUMENTED_SYSTEM;
 
 const SEED: &str = r#"{"project_slug":"commandcenter","hub_url":"http://localhost:8000","mesh_namespace":"hub.commandcenter","timestamp":"2025-11-18T12:00:00Z","version":"0.9.0"}"#;
 
@@ -43,12 +19,12 @@ fn allocations_of(slug: &str, body: &str) -> usize {
     let policy = StatusPolicy::default();
     (0..20)
         .map(|_| {
-            let before = ALLOCATIONS.load(Ordering::Relaxed);
+            let region = Region::new(GLOBAL);
             let decoded = decode(slug, body.as_bytes(), now, &policy);
-            let after = ALLOCATIONS.load(Ordering::Relaxed);
+            let change = region.change();
             assert!(decoded.is_ok(), "{body}: {decoded:?}");
             drop(decoded);
-            after - before
+            change.allocations + change.reallocations
         })
         .min()
         .unwrap_or(usize::MAX)

@@ -262,7 +262,7 @@ impl Intake {
         let Some(sent_at) = hb.sent_at else {
             return;
         };
-        #[allow(clippy::cast_precision_loss, reason = "a metric")]
+        #[expect(clippy::cast_precision_loss, reason = "a metric")]
         let skew = (now - sent_at).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
         self.clock_skew.observe(skew);
         // The project's field moves only when the skew does (by a second or more), so
