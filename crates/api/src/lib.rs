@@ -62,6 +62,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod request_id;
 pub mod requests;
+mod schemas;
 mod slashes;
 pub mod stream;
 mod throttle;

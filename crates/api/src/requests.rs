@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 
 use crate::body::{self, UniqueJson};
 use crate::error::ApiError;
+use crate::schemas;
 
 /// The most projects one bulk registration takes.
 pub const MAX_BULK_PROJECTS: usize = 1000;
@@ -26,58 +27,24 @@ pub const MAX_BULK_PROJECTS: usize = 1000;
 /// `metadata.allow_fanout`; other unknown fields are ignored, as the original did.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct RegisterRequest {
-    /// `[a-z0-9_-]`, 1–50 characters, no `-` at either end, not `_` first; input is
-    /// lowercased, so slugs are case-insensitive.
-    #[schema(
-        required = true,
-        nullable = false,
-        example = "commandcenter",
-        pattern = r"^\s*[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9_])?\s*$",
-        min_length = 1,
-        max_length = 50
-    )]
+    /// Required.
+    #[schema(schema_with = schemas::slug, required = true)]
     pub slug: Option<String>,
-    /// 1–200 characters, no control characters.
-    #[schema(
-        required = true,
-        nullable = false,
-        example = "CommandCenter",
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^\s*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$"
-    )]
+    /// Required.
+    #[schema(schema_with = schemas::name, required = true)]
     pub name: Option<String>,
-    /// An absolute http(s) URL with a host and no credentials, at most 500 characters.
-    #[schema(
-        required = true,
-        nullable = false,
-        example = "http://localhost:8000",
-        pattern = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s@/?#]+(/\S*)?\s*$",
-        min_length = 8,
-        max_length = 500
-    )]
+    /// Required.
+    #[schema(schema_with = schemas::hub_url, required = true)]
     pub hub_url: Option<String>,
-    /// A NATS subject prefix: dot-separated tokens of `[A-Za-z0-9_-]`, at most 100
-    /// characters. `hub.<slug>` when absent or null.
-    #[schema(
-        example = "hub.commandcenter",
-        pattern = r"^\s*[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\s*$",
-        max_length = 100,
-        nullable
-    )]
+    #[schema(schema_with = schemas::mesh_namespace)]
     pub mesh_namespace: Option<String>,
-    /// At most 32 tags, each 1–64 printable characters; duplicates (ignoring case) are
-    /// kept once.
-    #[schema(example = json!(["python"]), nullable, max_items = 32)]
+    #[schema(schema_with = schemas::tags)]
     pub tags: Option<Vec<TagText>>,
     /// Free JSON values under named keys (see `MetadataObject`). None when absent or
     /// null.
     #[schema(value_type = Option<MetadataObject>, nullable)]
     pub metadata: Option<MetadataObject>,
-    /// Seconds between the project's heartbeats: it is degraded after 2 and offline
-    /// after 3 intervals of silence (within the service's deadline bounds) instead of the
-    /// service-wide thresholds. Absent or null keeps the one it had.
-    #[schema(value_type = Option<u32>, example = 30, minimum = 1, maximum = 86400, nullable)]
+    #[schema(schema_with = schemas::interval)]
     pub heartbeat_interval: Option<WholeNumber>,
     /// The original service's field: kept as `metadata.allow_fanout` (unless
     /// `metadata` gives that key itself).
@@ -118,16 +85,18 @@ fn raw_tags(tags: Vec<TagText>) -> Result<Vec<String>, ApiError> {
     Ok(tags.into_iter().map(|t| t.0).collect())
 }
 
-/// A tag: 1–64 characters of printable text (no control characters), case kept.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// A tag: at most 64 characters of printable text, case kept.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(transparent)]
-#[schema(
-    example = "Machine Learning",
-    min_length = 1,
-    max_length = 64,
-    pattern = r"^\s*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$"
-)]
 pub struct TagText(pub String);
+
+impl utoipa::PartialSchema for TagText {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        schemas::tag().into()
+    }
+}
+
+impl ToSchema for TagText {}
 
 /// A whole number: JSON `30`, or `30.0` (JSON Schema's `integer` takes both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,35 +176,25 @@ where
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchRequest {
+    /// Must not be null.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(
-        value_type = Option<String>,
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^\s*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$",
-        nullable = false
-    )]
+    #[schema(schema_with = schemas::name)]
     pub name: Option<Option<String>>,
+    /// Must not be null.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(
-        value_type = Option<String>,
-        pattern = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s@/?#]+(/\S*)?\s*$",
-        min_length = 8,
-        max_length = 500,
-        nullable = false
-    )]
+    #[schema(schema_with = schemas::hub_url)]
     pub hub_url: Option<Option<String>>,
+    /// Null removes every tag.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<Vec<TagText>>, nullable, max_items = 32)]
+    #[schema(schema_with = schemas::tags)]
     pub tags: Option<Option<Vec<TagText>>>,
     /// Keys to set (a value) or remove (`null`); the result holds the bounds of
     /// `RegisterRequest.metadata`.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<MetadataObject>, nullable)]
     pub metadata: Option<Option<MetadataObject>>,
-    /// Seconds between heartbeats (see registration); null removes it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<u32>, minimum = 1, maximum = 86400, nullable)]
+    #[schema(schema_with = schemas::interval)]
     pub heartbeat_interval: Option<Option<WholeNumber>>,
 }
 
@@ -334,8 +293,8 @@ impl utoipa::PartialSchema for MaintenanceRequest {
             ObjectBuilder::new()
                 .schema_type(Type::String)
                 .min_length(Some(1))
-                .max_length(Some(200))
-                .pattern(Some(r"^\s*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$"))
+                .max_length(Some(federation_domain::model::MAINTENANCE_REASON_MAX))
+                .pattern(Some(federation_domain::model::TEXT_PATTERN))
                 .examples(["kernel upgrade"])
         };
         let until = ObjectBuilder::new()
@@ -367,7 +326,9 @@ impl utoipa::PartialSchema for MaintenanceRequest {
                         ObjectBuilder::new()
                             .schema_type(Type::Integer)
                             .minimum(Some(1))
-                            .maximum(Some(30 * 86_400)),
+                            .maximum(Some(
+                                federation_domain::model::MAINTENANCE_MAX.num_seconds(),
+                            )),
                     )
                     .description(Some(
                         "The length from now: `90s`, `30m`, `2h`, `1d`, or seconds (at most 30 days)",
@@ -403,8 +364,19 @@ impl From<MaintenanceRequest> for MaintenanceInput {
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest {
     /// 1 to 1,000 registrations, each as `POST /api/fed/projects` takes it.
-    #[schema(value_type = Vec<RegisterRequest>, min_items = 1, max_items = 1000)]
+    #[schema(schema_with = bulk_projects)]
     pub projects: Vec<UniqueJson>,
+}
+
+fn bulk_projects() -> utoipa::openapi::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(utoipa::openapi::Ref::from_schema_name("RegisterRequest"))
+        .min_items(Some(1))
+        .max_items(Some(MAX_BULK_PROJECTS))
+        .description(Some(
+            "1 to 1,000 registrations, each as `POST /api/fed/projects` takes it",
+        ))
+        .build()
 }
 
 /// One entry of a bulk registration that cannot be registered.

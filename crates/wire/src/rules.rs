@@ -13,6 +13,11 @@ pub const HUB_URL_MAX: usize = 500;
 pub const MESH_NAMESPACE_MAX: usize = 100;
 /// Longest version, in characters.
 pub const VERSION_MAX: usize = 50;
+/// The slug rule as a JSON Schema pattern (the API's description shows it; blanks
+/// around are trimmed, case is folded).
+pub const SLUG_PATTERN: &str = r"^\s*[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9_])?\s*$";
+/// The mesh namespace rule as a JSON Schema pattern.
+pub const MESH_NAMESPACE_PATTERN: &str = r"^\s*[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\s*$";
 
 /// A field that breaks a rule: `field: message`, as the service words it.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

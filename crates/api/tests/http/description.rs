@@ -26,7 +26,12 @@ fn registration_with(doc: &Value, field: &str, value: &Value) -> Value {
         .unwrap();
     let mut body = serde_json::Map::new();
     for (name, p) in props {
-        if let Some(example) = p.get("example") {
+        // `examples` (JSON Schema 2020-12), or the older `example`.
+        if let Some(example) = p
+            .get("examples")
+            .and_then(|e| e.get(0))
+            .or_else(|| p.get("example"))
+        {
             body.insert(name.clone(), example.clone());
         }
     }
@@ -138,7 +143,12 @@ async fn the_heartbeat_schema_has_no_example_that_ages_into_a_replay() {
     );
     let mut body = serde_json::Map::new();
     for (name, p) in hb["properties"].as_object().unwrap() {
-        if let Some(example) = p.get("example") {
+        // `examples` (JSON Schema 2020-12), or the older `example`.
+        if let Some(example) = p
+            .get("examples")
+            .and_then(|e| e.get(0))
+            .or_else(|| p.get("example"))
+        {
             body.insert(name.clone(), example.clone());
         }
     }

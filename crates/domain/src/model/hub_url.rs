@@ -5,6 +5,11 @@ use crate::error::ValidationError;
 
 /// Longest hub URL, in characters.
 pub const HUB_URL_MAX: usize = federation_wire::rules::HUB_URL_MAX;
+/// The shortest hub URL: `http://x`.
+pub const HUB_URL_MIN: usize = 8;
+/// The hub URL's shape as a JSON Schema pattern (the full rule: no credentials, no
+/// backslash, a host the URL parser takes).
+pub const HUB_URL_PATTERN: &str = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s@/?#\\]+(/[^\s\\]*)?\s*$";
 
 /// The base URL of a project's hub: an absolute `http` or `https` URL of at most 500
 /// characters, with no credentials, blanks, control or invisible format characters and

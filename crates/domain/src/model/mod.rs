@@ -67,7 +67,8 @@ mod transition;
 mod version;
 
 pub use catalog::{CatalogApplied, CatalogPlan};
-pub use hub_url::{HubUrl, HUB_URL_MAX};
+pub use federation_wire::rules::{MESH_NAMESPACE_PATTERN, SLUG_PATTERN};
+pub use hub_url::{HubUrl, HUB_URL_MAX, HUB_URL_MIN, HUB_URL_PATTERN};
 pub use interval::HeartbeatInterval;
 pub use key::{HeartbeatCredential, HeartbeatKeyDigest};
 pub use list::{parse_limit, ListFilter, ProjectPage, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX};
@@ -82,7 +83,7 @@ pub use project::{Origin, Project, Registration, RegistrationInput, Upserted};
 pub use slug::{Slug, SLUG_MAX};
 pub use status::Status;
 pub use tags::{Tag, Tags, TAGS_MAX, TAG_MAX};
-pub use text::is_format_char;
+pub use text::{is_format_char, TEXT_PATTERN};
 pub use transition::{PresenceRecord, Transition};
 pub use version::{Version, VERSION_MAX};
 

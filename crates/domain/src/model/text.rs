@@ -9,6 +9,11 @@ use crate::error::ValidationError;
 /// pretty logs show them escaped.
 pub use federation_wire::rules::is_format_char;
 
+/// The free-text rule (names, tags, reasons) as a JSON Schema pattern: something
+/// printable, no control characters (the invisible format characters are refused too,
+/// which the description says in words).
+pub const TEXT_PATTERN: &str = r"^\s*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$";
+
 /// The rule of free text fields (a name, a version): at most `max` characters as given
 /// (the bound the API's description states, blanks around included), trimmed, not
 /// empty, no control or invisible format characters ([`is_format_char`]); errors name
