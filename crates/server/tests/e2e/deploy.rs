@@ -767,7 +767,7 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exposed() {
     assert!(used >= 20, "only {used} selectors checked");
 
     // The image's HEALTHCHECK command, against this live server.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_federation"))
+    let out = crate::binary::command()
         .arg("healthcheck")
         .current_dir(config.dir.path())
         .env("SERVICE_HOST", "127.0.0.1")
@@ -940,7 +940,7 @@ async fn three_replicas_expose_what_the_dashboard_and_alerts_assume() {
 
 /// `federation <command> --help` succeeds: the command exists.
 fn assert_command_exists(origin: &str, command: &str) {
-    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_federation"))
+    let ok = crate::binary::command()
         .args([command, "--help"])
         .output()
         .unwrap()
