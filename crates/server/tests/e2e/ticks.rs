@@ -56,28 +56,50 @@ pub async fn holds_through<F, Fut>(
     since: Instant,
     span: Duration,
     slack: Duration,
-    mut holds: F,
+    holds: F,
 ) where
     F: FnMut() -> Fut,
     Fut: Future<Output = ()>,
 {
-    // The tick count when the span was over, once it is.
-    let at_end: Mutex<Option<u64>> = Mutex::new(None);
+    let ticks = || async { vec![counter(app, TICKS).await] };
+    holds_through_ticks(since, span, slack, holds, ticks).await;
+}
+
+/// [`holds_through`] for several services: `ticks` reads each one's tick count, and
+/// each must have ticked after the span.
+pub async fn holds_through_ticks<F, Fut, T, TFut>(
+    since: Instant,
+    span: Duration,
+    slack: Duration,
+    mut holds: F,
+    mut ticks: T,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+    T: FnMut() -> TFut,
+    TFut: Future<Output = Vec<u64>>,
+{
+    // The tick counts when the span was over, once it is.
+    let at_end: Mutex<Option<Vec<u64>>> = Mutex::new(None);
     let left = (since + span).saturating_duration_since(Instant::now());
     eventually(left + slack, || {
         let checked = holds();
+        let read = (since.elapsed() >= span).then(&mut ticks);
         let at_end = &at_end;
         async move {
             checked.await;
-            if since.elapsed() < span {
+            let Some(read) = read else {
                 return Err("the span is not over yet".to_owned());
-            }
-            let ticks = counter(app, TICKS).await;
-            let first = *at_end.lock().unwrap().get_or_insert(ticks);
-            if ticks > first {
+            };
+            let now = read.await;
+            let mut at_end = at_end.lock().unwrap();
+            let first = at_end.get_or_insert_with(|| now.clone());
+            if now.len() == first.len() && now.iter().zip(first.iter()).all(|(n, f)| n > f) {
                 Ok(())
             } else {
-                Err(format!("no tick since the span ended ({ticks} ticks)"))
+                Err(format!(
+                    "not every service ticked since the span ended: {first:?} -> {now:?}"
+                ))
             }
         }
     })
