@@ -39,17 +39,27 @@ impl State {
     /// A history row that records an event without a status change (maintenance, a
     /// removal): from the project's status to the same.
     fn note(&mut self, project: &Project, why: String, at: DateTime<Utc>) {
-        self.history
-            .entry(project.slug.clone())
-            .or_default()
-            .push(Transition {
-                slug: project.slug.clone(),
-                from: project.status,
-                to: project.status,
-                reason: Some(why),
-                at,
-                last_heartbeat_at: project.last_heartbeat_at,
-            });
+        self.record(Transition {
+            slug: project.slug.clone(),
+            from: project.status,
+            to: project.status,
+            reason: Some(why),
+            at,
+            last_heartbeat_at: project.last_heartbeat_at,
+        });
+    }
+
+    /// Stores a history row in time order, as the databases read theirs (by time, then
+    /// by id): one at the same instant as others comes after them.
+    fn record(&mut self, t: Transition) {
+        let t = Transition {
+            at: micros(t.at),
+            last_heartbeat_at: t.last_heartbeat_at.map(micros),
+            ..t
+        };
+        let rows = self.history.entry(t.slug.clone()).or_default();
+        let at = rows.partition_point(|r| r.at <= t.at);
+        rows.insert(at, t);
     }
 
     fn append(&mut self, slug: &Slug, at: DateTime<Utc>, kind: ChangeKind) {
@@ -73,6 +83,11 @@ impl State {
             .map_or(self.trimmed_through, |(r, ..)| *r)
             .max(self.trimmed_through)
     }
+}
+
+/// `at` to the microsecond, as PostgreSQL and SQLite store times.
+fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    chrono::SubsecRound::trunc_subsecs(at, 6)
 }
 
 /// The ports in memory. See the module docs.
@@ -115,6 +130,11 @@ impl MemoryStore {
             .unwrap_or_else(|p| p.into_inner()) = limit;
     }
 
+    /// The clock's time as the databases keep times: to the microsecond.
+    fn now(&self) -> DateTime<Utc> {
+        micros(self.clock.now())
+    }
+
     fn state(&self) -> Result<MutexGuard<'_, State>, RepositoryError> {
         if self.unavailable.load(Ordering::SeqCst) {
             return Err(RepositoryError::Unavailable("the store is down".into()));
@@ -129,6 +149,12 @@ impl MemoryStore {
             .ok()
             .and_then(|s| state.history.get(&s).cloned())
             .unwrap_or_default()
+    }
+
+    /// How many transitions (history rows) are stored, removed projects' included.
+    pub fn transitions_stored(&self) -> usize {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.history.values().map(Vec::len).sum()
     }
 
     /// The project as stored.
@@ -218,7 +244,7 @@ impl MemoryStore {
 #[async_trait]
 impl ProjectRepository for MemoryStore {
     async fn upsert(&self, registration: &Registration) -> Result<Upserted, RepositoryError> {
-        let now = self.clock.now();
+        let now = self.now();
         Ok(Self::upsert_one(&mut *self.state()?, registration, now))
     }
 
@@ -226,7 +252,7 @@ impl ProjectRepository for MemoryStore {
         &self,
         registrations: &[Registration],
     ) -> Result<Vec<Upserted>, RepositoryError> {
-        let now = self.clock.now();
+        let now = self.now();
         let mut state = self.state()?;
         Ok(registrations
             .iter()
@@ -239,7 +265,7 @@ impl ProjectRepository for MemoryStore {
         registrations: &[Registration],
         prune: bool,
     ) -> Result<CatalogApplied, RepositoryError> {
-        let now = self.clock.now();
+        let now = self.now();
         let mut state = self.state()?;
         let upserted = registrations
             .iter()
@@ -267,7 +293,7 @@ impl ProjectRepository for MemoryStore {
         slug: &Slug,
         patch: &ProjectPatch,
     ) -> Result<Option<Project>, RepositoryError> {
-        let now = self.clock.now();
+        let now = self.now();
         let mut state = self.state()?;
         let Some(p) = state.projects.get_mut(slug) else {
             return Ok(None);
@@ -301,7 +327,7 @@ impl ProjectRepository for MemoryStore {
         slug: &Slug,
         change: &MaintenanceChange,
     ) -> Result<Option<Project>, RepositoryError> {
-        let now = self.clock.now();
+        let now = self.now();
         let mut state = self.state()?;
         let Some(p) = state.projects.get_mut(slug) else {
             return Ok(None);
@@ -339,7 +365,7 @@ impl ProjectRepository for MemoryStore {
     }
 
     async fn delete(&self, slug: &Slug, why: &str) -> Result<bool, RepositoryError> {
-        let now = self.clock.now();
+        let now = self.now();
         let mut state = self.state()?;
         Ok(Self::remove(&mut state, slug, why, now))
     }
@@ -382,18 +408,15 @@ impl ProjectRepository for MemoryStore {
                 p.status = u.status;
                 p.status_reason = u.status_reason.clone();
                 p.version = u.version.clone();
-                if u.last_heartbeat_at > p.last_heartbeat_at {
-                    p.last_heartbeat_at = u.last_heartbeat_at;
+                let heartbeat = u.last_heartbeat_at.map(micros);
+                if heartbeat > p.last_heartbeat_at {
+                    p.last_heartbeat_at = heartbeat;
                 }
             }
         }
         for t in transitions {
             if state.projects.contains_key(&t.slug) {
-                state
-                    .history
-                    .entry(t.slug.clone())
-                    .or_default()
-                    .push(t.clone());
+                state.record(t.clone());
                 state.append(&t.slug, t.at, ChangeKind::Transition(t.clone()));
             }
         }
@@ -517,7 +540,7 @@ impl Lease for MemoryStore {
         holder: &str,
         ttl: std::time::Duration,
     ) -> Result<Option<Term>, RepositoryError> {
-        let now = self.clock.now();
+        let now = self.now();
         let until = now + chrono::TimeDelta::from_std(ttl).unwrap_or(chrono::TimeDelta::MAX);
         let mut state = self.state()?;
         let term = match &state.lease {
@@ -531,7 +554,7 @@ impl Lease for MemoryStore {
     }
 
     async fn release(&self, holder: &str) -> Result<(), RepositoryError> {
-        let now = self.clock.now();
+        let now = self.now();
         let mut state = self.state()?;
         if let Some((h, _, expires)) = &mut state.lease {
             if h == holder {

@@ -263,6 +263,49 @@ async fn beat_until_heard(raw: &mut RawClient, federation: &Federation, within: 
     }
 }
 
+/// A TCP proxy in front of a port that counts the connections made through it: proof
+/// that the adapter tried to connect, and (from the second on) that an attempt ended.
+struct CountingProxy {
+    port: u16,
+    connections: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CountingProxy {
+    async fn start(upstream: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counted = connections.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    // Upstream down: the inbound connection is dropped, as a refusal.
+                    if let Ok(mut outbound) = TcpStream::connect(("127.0.0.1", upstream)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Self {
+            port,
+            connections,
+            task,
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Counts how often `is_connected` was seen false, from now until dropped.
 struct DownSampler {
     downs: Arc<AtomicUsize>,
@@ -648,10 +691,15 @@ async fn a_client_whose_connection_task_dies_is_replaced_by_a_new_one() {
 async fn the_adapter_starts_while_nats_is_down_and_connects_once_it_is_up() {
     let mut server = NatsServer::start().unwrap();
     server.stop().unwrap();
-    let (bus, federation) = adapter(&server.url()).await;
-    // Not a wait for a condition: a few attempts fail (connection refused) meanwhile,
-    // and the link must still read down.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let proxy = CountingProxy::start(server.port()).await;
+    let (bus, federation) = adapter(&format!("nats://127.0.0.1:{}", proxy.port)).await;
+    // Attempts fail (the server is down) and the link must still read down: a third
+    // connection means two attempts were made and ended.
+    eventually(Duration::from_secs(15), "three attempts to connect", || {
+        assert!(!bus.is_connected(), "connected while NATS is down");
+        proxy.connections() >= 3
+    })
+    .await;
     assert!(!bus.is_connected());
     assert_eq!(federation.guard(), GuardState::LinkDown);
 
@@ -717,15 +765,23 @@ mod tls {
     async fn a_wrong_ca_keeps_the_link_down_and_a_missing_one_is_refused_at_once() {
         let pki = TestPki::new().unwrap();
         let server = tls_server(&pki);
-        let (bus, _federation) = adapter_with(tls_config(&server, &pki.other_ca_file)).await;
-        let until = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < until {
+        // Through a proxy that counts the attempts: a third connection means two
+        // handshakes were tried and refused.
+        let proxy = CountingProxy::start(server.port()).await;
+        let through_proxy = NatsConfig {
+            tls_ca_file: Some(pki.other_ca_file.clone()),
+            ..config(&format!("tls://127.0.0.1:{}", proxy.port))
+        };
+        let (bus, _federation) = adapter_with(through_proxy).await;
+        eventually(Duration::from_secs(15), "three attempts to connect", || {
             assert!(
                 !bus.is_connected(),
                 "connected to a server no trusted CA vouches for"
             );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            proxy.connections() >= 3
+        })
+        .await;
+        assert!(!bus.is_connected());
         bus.shutdown().await;
         let missing = pki.dir().join("missing.pem");
         let err = NatsBus::connect(tls_config(&server, &missing))

@@ -1,5 +1,7 @@
 //! The repository contract, written once and run against PostgreSQL (a throwaway
-//! cluster from the test kit, or `FED_TEST_DATABASE_URL`) and SQLite (a temp file).
+//! cluster from the test kit, or `FED_TEST_DATABASE_URL`), SQLite (a temp file) and the
+//! domain's in-memory store (`federation_domain::memory::MemoryStore`, which other
+//! crates' tests stand in for a database: it must keep the same rules).
 
 #![allow(
     clippy::unwrap_used,
@@ -8,24 +10,57 @@
     reason = "an integration test crate is test code throughout: a panic is the test failing"
 )]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, TimeZone, Utc};
+use federation_domain::memory::MemoryStore;
 use federation_domain::testing::slug;
 use federation_domain::{
-    ListFilter, PresenceRecord, ProjectPatch, ProjectRepository, Registration, RegistrationInput,
-    Status, Tag, Tags, Transition, Version,
+    ChangeLog, Lease, ListFilter, PresenceRecord, ProjectPatch, ProjectRepository, Registration,
+    RegistrationInput, Status, Tag, Tags, Transition, Version,
 };
 use federation_store::{DatabaseUrl, Store, StoreOptions};
 
 mod common;
 use common::fenced_write;
 
+/// What the cases need of a store: the ports, as every backend implements them.
+pub trait Contracted: ProjectRepository + ChangeLog + Lease {}
+impl<T: ProjectRepository + ChangeLog + Lease> Contracted for T {}
+
+/// Where a case counts stored rows from, past the store's API.
+enum Rows {
+    Database(DatabaseUrl),
+    Memory(Arc<MemoryStore>),
+}
+
 /// A migrated store and whatever keeps its database alive.
 pub struct Fixture {
-    pub store: Store,
-    pub url: DatabaseUrl,
+    pub store: Arc<dyn Contracted>,
+    rows: Rows,
+    /// The SQL store itself, for what only it has (migrations).
+    sql: Option<Store>,
     _keep: Box<dyn std::any::Any + Send>,
+}
+
+impl Fixture {
+    /// The rows of `table` (`projects`, `project_tags` or `status_transitions`).
+    async fn count(&self, table: &str) -> i64 {
+        match &self.rows {
+            Rows::Database(url) => count_rows(url, table).await,
+            Rows::Memory(m) => {
+                let all = self.store.list(&ListFilter::default()).await.unwrap();
+                let n = match table {
+                    "projects" => all.items.len(),
+                    "project_tags" => all.items.iter().map(|p| p.tags.iter().count()).sum(),
+                    "status_transitions" => m.transitions_stored(),
+                    other => panic!("no table {other:?} in the memory store"),
+                };
+                i64::try_from(n).unwrap()
+            }
+        }
+    }
 }
 
 fn opts() -> StoreOptions {
@@ -46,8 +81,9 @@ async fn postgres_fixture() -> Fixture {
     let store = Store::connect(&url, opts()).await.expect("connect");
     store.run_migrations().await.expect("migrate");
     Fixture {
-        store,
-        url,
+        store: Arc::new(store.clone()),
+        rows: Rows::Database(url),
+        sql: Some(store),
         _keep: Box::new(db),
     }
 }
@@ -58,9 +94,20 @@ async fn sqlite_fixture() -> Fixture {
     let store = Store::connect(&url, opts()).await.expect("connect");
     store.run_migrations().await.expect("migrate");
     Fixture {
-        store,
-        url,
+        store: Arc::new(store.clone()),
+        rows: Rows::Database(url),
+        sql: Some(store),
         _keep: Box::new(dir),
+    }
+}
+
+async fn memory_fixture() -> Fixture {
+    let store = Arc::new(MemoryStore::new(Arc::new(federation_domain::SystemClock)));
+    Fixture {
+        store: store.clone(),
+        rows: Rows::Memory(store),
+        sql: None,
+        _keep: Box::new(()),
     }
 }
 
@@ -155,7 +202,7 @@ mod cases {
     use super::*;
 
     pub async fn insert_then_update_reports_created(fx: Fixture) {
-        let s = &fx.store;
+        let s = &*fx.store;
         let first = s.upsert(&reg("alpha", &["a", "b"])).await.unwrap();
         assert!(first.created);
         let p = &first.project;
@@ -187,12 +234,12 @@ mod cases {
             s.get(&slug("alpha")).await.unwrap().unwrap(),
             second.project
         );
-        assert_eq!(count_rows(&fx.url, "project_tags").await, 2);
+        assert_eq!(fx.count("project_tags").await, 2);
         assert!(s.get(&slug("nope")).await.unwrap().is_none());
     }
 
     pub async fn upsert_all_is_one_transaction(fx: Fixture) {
-        let s = &fx.store;
+        let s = &*fx.store;
         s.upsert(&reg("b", &[])).await.unwrap();
         let out = s
             .upsert_all(&[reg("a", &["x"]), reg("b", &["y"]), reg("c", &[])])
@@ -219,7 +266,7 @@ mod cases {
     }
 
     pub async fn reregistering_keeps_status_and_heartbeat(fx: Fixture) {
-        let s = &fx.store;
+        let s = &*fx.store;
         s.upsert(&reg("alpha", &[])).await.unwrap();
         let mut live = presence("alpha", Status::Degraded, Some(t(10)));
         live.status_reason = Some("self_reported: disk".into());
@@ -255,16 +302,16 @@ mod cases {
         }
         assert_eq!(created, 1, "exactly one registration creates");
         assert_eq!(ids.len(), 1);
-        assert_eq!(count_rows(&fx.url, "projects").await, 1);
+        assert_eq!(fx.count("projects").await, 1);
         assert_eq!(
-            count_rows(&fx.url, "project_tags").await,
+            fx.count("project_tags").await,
             1,
             "tags replaced, not merged"
         );
     }
 
     pub async fn list_filters_by_status_and_tag(fx: Fixture) {
-        let s = &fx.store;
+        let s = &*fx.store;
         s.upsert_all(&[
             reg("a", &["x", "y"]),
             reg("b", &["y"]),
@@ -340,7 +387,7 @@ mod cases {
     }
 
     pub async fn list_pages_with_total(fx: Fixture) {
-        let s = &fx.store;
+        let s = &*fx.store;
         let regs: Vec<_> = ["g", "c", "a", "e", "b", "f", "d"]
             .iter()
             .map(|x| reg(x, &["all"]))
@@ -361,7 +408,7 @@ mod cases {
     pub async fn metadata_is_stored_merged_bounded_and_filtered(fx: Fixture) {
         use federation_domain::{Metadata, MetadataPatch, RepositoryError};
         use serde_json::json;
-        let s = &fx.store;
+        let s = &*fx.store;
         let meta = |v: serde_json::Value| Metadata::from_json(v).unwrap();
         let mut alpha = reg("alpha", &[]);
         alpha.metadata =
@@ -453,7 +500,7 @@ mod cases {
     }
 
     pub async fn heartbeat_interval_is_stored_kept_on_reregistration_and_patched(fx: Fixture) {
-        let s = &fx.store;
+        let s = &*fx.store;
         let every = |secs| federation_domain::HeartbeatInterval::from_seconds(secs, "i").ok();
         let with = |name: &str, secs| Registration {
             heartbeat_interval: every(secs),
@@ -506,8 +553,8 @@ mod cases {
     }
 
     pub async fn heartbeat_key_digest_is_stored_kept_by_registration_and_followed(fx: Fixture) {
-        use federation_domain::{ChangeKind, ChangeLog, ChangesSince, HeartbeatKeyDigest};
-        let s = &fx.store;
+        use federation_domain::{ChangeKind, ChangesSince, HeartbeatKeyDigest};
+        let s = &*fx.store;
         s.upsert_all(&[reg("keyed", &[]), reg("plain", &[])])
             .await
             .unwrap();
@@ -565,8 +612,8 @@ mod cases {
     }
 
     pub async fn maintenance_is_stored_with_its_history_and_log_rows(fx: Fixture) {
-        use federation_domain::{ChangeLog, Maintenance, MaintenanceChange};
-        let s = &fx.store;
+        use federation_domain::{Maintenance, MaintenanceChange};
+        let s = &*fx.store;
         s.upsert(&reg("kept", &[])).await.unwrap();
         fenced_write(s, &[presence("kept", Status::Online, Some(t(5)))], &[])
             .await
@@ -657,7 +704,7 @@ mod cases {
     }
 
     pub async fn update_patches_descriptive_fields(fx: Fixture) {
-        let s = &fx.store;
+        let s = &*fx.store;
         let orig = s.upsert(&reg("alpha", &["a"])).await.unwrap().project;
         fenced_write(s, &[presence("alpha", Status::Online, Some(t(5)))], &[])
             .await
@@ -696,7 +743,7 @@ mod cases {
     }
 
     pub async fn delete_removes_tags_and_keeps_history_by_slug(fx: Fixture) {
-        let s = &fx.store;
+        let s = &*fx.store;
         s.upsert_all(&[reg("gone", &["x", "y"]), reg("kept", &["x"])])
             .await
             .unwrap();
@@ -721,8 +768,8 @@ mod cases {
         assert_eq!(reasons, ["removed: deleted", "offline->online"]);
         assert_eq!((h[0].from, h[0].to), (Status::Offline, Status::Offline));
         assert!(s.history(&slug("never"), 10).await.unwrap().is_none());
-        assert_eq!(count_rows(&fx.url, "project_tags").await, 1);
-        assert_eq!(count_rows(&fx.url, "status_transitions").await, 3);
+        assert_eq!(fx.count("project_tags").await, 1);
+        assert_eq!(fx.count("status_transitions").await, 3);
         assert!(!s.delete(&slug("gone"), "deleted").await.unwrap());
         match federation_domain::ChangeLog::changes_since(s, 0, 100)
             .await
@@ -747,7 +794,7 @@ mod cases {
     }
 
     pub async fn presence_writes_are_idempotent_and_never_go_back(fx: Fixture) {
-        let s = &fx.store;
+        let s = &*fx.store;
         s.upsert_all(&[reg("a", &[]), reg("b", &[])]).await.unwrap();
         let batch = [
             presence("a", Status::Online, Some(t(20))),
@@ -802,7 +849,7 @@ mod cases {
     }
 
     pub async fn unknown_slugs_are_skipped(fx: Fixture) {
-        let s = &fx.store;
+        let s = &*fx.store;
         s.upsert(&reg("known", &[])).await.unwrap();
         fenced_write(
             s,
@@ -817,7 +864,7 @@ mod cases {
         )
         .await
         .unwrap();
-        assert_eq!(count_rows(&fx.url, "projects").await, 1);
+        assert_eq!(fx.count("projects").await, 1);
         assert_eq!(
             s.get(&slug("known")).await.unwrap().unwrap().status,
             Status::Online
@@ -830,7 +877,7 @@ mod cases {
     }
 
     pub async fn history_is_newest_first(fx: Fixture) {
-        let s = &fx.store;
+        let s = &*fx.store;
         s.upsert_all(&[reg("h", &[]), reg("other", &[])])
             .await
             .unwrap();
@@ -884,7 +931,7 @@ mod cases {
     }
 
     pub async fn history_retention_keeps_the_newest_per_project_within_the_age(fx: Fixture) {
-        let s = &fx.store;
+        let s = &*fx.store;
         s.upsert_all(&[reg("many", &[]), reg("few", &[])])
             .await
             .unwrap();
@@ -922,7 +969,7 @@ mod cases {
     }
 
     pub async fn times_round_trip_in_utc_to_the_microsecond(fx: Fixture) {
-        let s = &fx.store;
+        let s = &*fx.store;
         let p = s.upsert(&reg("clock", &[])).await.unwrap().project;
         assert_eq!(p.created_at.timestamp_subsec_nanos() % 1000, 0);
         let fine = Utc.timestamp_opt(1_750_000_123, 123_456_789).unwrap();
@@ -961,7 +1008,7 @@ mod cases {
     }
 
     pub async fn large_batches_are_written(fx: Fixture) {
-        let s = &fx.store;
+        let s = &*fx.store;
         let regs: Vec<_> = (0..1500).map(|i| reg(&format!("p{i:05}"), &[])).collect();
         s.upsert_all(&regs).await.unwrap();
         // 10,000 updates (most for unknown slugs) and 5,000 transitions: more than one
@@ -984,7 +1031,7 @@ mod cases {
         assert_eq!(snap.len(), 1500);
         assert!(snap.iter().all(|r| r.status == Status::Online));
         assert_eq!(snap[1499].last_heartbeat_at, Some(t(1499)));
-        assert_eq!(count_rows(&fx.url, "status_transitions").await, 5_000);
+        assert_eq!(fx.count("status_transitions").await, 5_000);
         let on = s
             .list(&filter(Some(Status::Online), None, 10, 0))
             .await
@@ -995,7 +1042,7 @@ mod cases {
     }
 
     pub async fn migrations_are_idempotent(fx: Fixture) {
-        let s = &fx.store;
+        let s = fx.sql.as_ref().expect("a SQL store");
         assert!(s.pending_migrations().await.unwrap().is_empty());
         assert!(s.run_migrations().await.unwrap().is_empty());
         assert!(s.run_migrations().await.unwrap().is_empty());
@@ -1005,8 +1052,8 @@ mod cases {
     /// The totals of every filter without a tag come from trigger-kept counts: they must
     /// equal the rows themselves after every kind of write.
     pub async fn status_totals_stay_exact_across_writes(fx: Fixture) {
-        let s = &fx.store;
-        async fn check(s: &Store, expected: [u64; 3]) {
+        let s = &*fx.store;
+        async fn check(s: &dyn Contracted, expected: [u64; 3]) {
             let mut sum = 0;
             for (status, want) in [Status::Online, Status::Degraded, Status::Offline]
                 .into_iter()
@@ -1074,12 +1121,18 @@ mod cases {
 }
 
 macro_rules! contract {
-    ($($case:ident),* $(,)?) => {
+    (every: [$($case:ident),* $(,)?], sql: [$($sql:ident),* $(,)?] $(,)?) => {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread")]
                 async fn $case() {
                     super::cases::$case(super::postgres_fixture().await).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $sql() {
+                    super::cases::$sql(super::postgres_fixture().await).await;
                 }
             )*
         }
@@ -1090,29 +1143,46 @@ macro_rules! contract {
                     super::cases::$case(super::sqlite_fixture().await).await;
                 }
             )*
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $sql() {
+                    super::cases::$sql(super::sqlite_fixture().await).await;
+                }
+            )*
+        }
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $case() {
+                    super::cases::$case(super::memory_fixture().await).await;
+                }
+            )*
         }
     };
 }
 
 contract!(
-    insert_then_update_reports_created,
-    upsert_all_is_one_transaction,
-    reregistering_keeps_status_and_heartbeat,
-    concurrent_first_registrations_make_one_row,
-    list_filters_by_status_and_tag,
-    list_pages_with_total,
-    update_patches_descriptive_fields,
-    metadata_is_stored_merged_bounded_and_filtered,
-    heartbeat_interval_is_stored_kept_on_reregistration_and_patched,
-    heartbeat_key_digest_is_stored_kept_by_registration_and_followed,
-    maintenance_is_stored_with_its_history_and_log_rows,
-    delete_removes_tags_and_keeps_history_by_slug,
-    presence_writes_are_idempotent_and_never_go_back,
-    unknown_slugs_are_skipped,
-    history_is_newest_first,
-    history_retention_keeps_the_newest_per_project_within_the_age,
-    times_round_trip_in_utc_to_the_microsecond,
-    large_batches_are_written,
-    migrations_are_idempotent,
-    status_totals_stay_exact_across_writes,
+    every: [
+        insert_then_update_reports_created,
+        upsert_all_is_one_transaction,
+        reregistering_keeps_status_and_heartbeat,
+        concurrent_first_registrations_make_one_row,
+        list_filters_by_status_and_tag,
+        list_pages_with_total,
+        update_patches_descriptive_fields,
+        metadata_is_stored_merged_bounded_and_filtered,
+        heartbeat_interval_is_stored_kept_on_reregistration_and_patched,
+        heartbeat_key_digest_is_stored_kept_by_registration_and_followed,
+        maintenance_is_stored_with_its_history_and_log_rows,
+        delete_removes_tags_and_keeps_history_by_slug,
+        presence_writes_are_idempotent_and_never_go_back,
+        unknown_slugs_are_skipped,
+        history_is_newest_first,
+        history_retention_keeps_the_newest_per_project_within_the_age,
+        times_round_trip_in_utc_to_the_microsecond,
+        large_batches_are_written,
+        status_totals_stay_exact_across_writes,
+    ],
+    // The in-memory store has no schema to migrate.
+    sql: [migrations_are_idempotent],
 );

@@ -45,7 +45,26 @@ mod tests {
     #[test]
     fn reads_its_own_process() {
         let me = std::process::id();
-        assert!(cpu_seconds(me).unwrap() >= 0.0);
+        // CPU time grows while we burn some: a reading of the wrong fields (a constant
+        // or a count of something else) would not follow.
+        let before = cpu_seconds(me).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let mut spin = 0u64;
+        let after = loop {
+            for i in 0..1_000_000u64 {
+                spin = std::hint::black_box(spin.wrapping_mul(31).wrapping_add(i));
+            }
+            let now = cpu_seconds(me).unwrap();
+            if now > before {
+                break now;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "cpu_seconds stayed at {before} through a minute of spinning"
+            );
+        };
+        assert!(after - before < 60.0, "{before} -> {after}");
+        assert!(cpu_seconds(u32::MAX).is_err(), "no such process");
         assert!(vm_mib(me, "VmRSS:").unwrap() > 0.0);
         assert!(vm_mib(me, "VmNothing:").is_err());
     }

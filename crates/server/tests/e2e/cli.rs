@@ -2,7 +2,6 @@
 //! (run as a process, over NATS and HTTP), `federation projects …` and `federation
 //! simulate` (through the functions the commands call).
 
-use std::process::Command;
 use std::time::Duration;
 
 use crate::helpers::{project, Backend, TestApp, TestConfig, READ_KEY, WRITE_KEY};
@@ -18,7 +17,7 @@ fn nats_config(nats_url: &str) -> TestConfig {
 
 /// Runs the `federation` binary with a clean environment for its settings.
 fn federation(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_federation"))
+    crate::binary::command()
         .args(args)
         .env_remove("NATS_URL")
         .env_remove("FEDERATION_API_KEY")
@@ -72,7 +71,7 @@ async fn heartbeat_once_over_http_reports_degraded_with_its_reasons() {
     app.register(&project("cli-http")).await;
     let address = app.address.clone();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_federation"))
+        crate::binary::command()
             .args([
                 "heartbeat",
                 "--once",
@@ -287,7 +286,7 @@ async fn projects_list_runs_as_a_process_with_the_key_from_the_environment() {
     app.register(&project("cli-env")).await;
     let address = app.address.clone();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_federation"))
+        crate::binary::command()
             .args(["projects", "list", "--json", "--server", &address])
             .env("FEDERATION_API_KEY", READ_KEY)
             .output()

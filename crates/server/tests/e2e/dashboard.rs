@@ -5,12 +5,13 @@
 //! cargo's target directory on every run (`dashboard/dashboard.png`).
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{json, Value};
 
+use crate::binary::Binary;
 use crate::helpers::{eventually, project, Backend, TestApp, TestConfig, WRITE_KEY};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -18,16 +19,9 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// chromedriver, killed when dropped.
 struct Driver {
-    child: Child,
+    _process: Binary,
     url: String,
     http: reqwest::Client,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Driver {
@@ -40,14 +34,10 @@ impl Driver {
             );
         }
         let port = federation_testkit::free_port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
+        let mut cmd = Command::new(CHROMEDRIVER);
+        cmd.arg(format!("--port={port}"));
         let driver = Self {
-            child,
+            _process: Binary::start(cmd),
             url: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
         };

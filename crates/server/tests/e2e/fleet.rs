@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use crate::binary::{self, Binary};
 use crate::helpers::{eventually, project, Backend, TestApp, TestConfig, READ_KEY, WRITE_KEY};
 
 /// A project beating every second is offline after 3 intervals (the floor is lowered
@@ -13,8 +14,8 @@ use crate::helpers::{eventually, project, Backend, TestApp, TestConfig, READ_KEY
 const OFFLINE_AFTER_1S: Duration = Duration::from_secs(3);
 const SWEEP: Duration = Duration::from_millis(100);
 
-fn config(backend_of: impl FnOnce(&std::path::Path) -> Backend) -> TestConfig {
-    let mut config = TestConfig::new(backend_of);
+/// The fleet's settings on top of a backend's configuration.
+fn tuned(mut config: TestConfig) -> TestConfig {
     config
         .set("FEDERATION_DEGRADED_AFTER", "20s")
         .set("FEDERATION_OFFLINE_AFTER", "30s")
@@ -52,10 +53,8 @@ fn time(v: &Value) -> DateTime<Utc> {
     v.as_str().unwrap().parse().unwrap()
 }
 
-async fn each_project_is_judged_by_its_own_interval(
-    backend_of: impl FnOnce(&std::path::Path) -> Backend,
-) {
-    let config = config(backend_of);
+async fn own_intervals(base: TestConfig) {
+    let config = tuned(base);
     let app = config.start().await;
     // `registered` declares 1 s at registration, `declared` in its heartbeats, `plain` never.
     let mut registered = project("registered");
@@ -129,16 +128,7 @@ async fn each_project_is_judged_by_its_own_interval(
     assert_eq!(app.project("plain").await["heartbeat_interval"], 30);
     app.stop().await;
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_project_is_judged_by_its_own_interval_on_postgres() {
-    each_project_is_judged_by_its_own_interval(|_| Backend::postgres()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_project_is_judged_by_its_own_interval_on_sqlite() {
-    each_project_is_judged_by_its_own_interval(Backend::sqlite).await;
-}
+on_both_backends!(each_project_is_judged_by_its_own_interval, own_intervals);
 
 async fn put_maintenance(app: &TestApp, slug: &str, body: Value) -> reqwest::Response {
     app.client
@@ -166,10 +156,8 @@ async fn reasons(app: &TestApp, slug: &str) -> Vec<(String, String, String, Date
         .collect()
 }
 
-async fn a_maintenance_window_records_nothing_and_ends_by_itself(
-    backend_of: impl FnOnce(&std::path::Path) -> Backend,
-) {
-    let config = config(backend_of);
+async fn maintenance_window(base: TestConfig) {
+    let config = tuned(base);
     let app = config.start().await;
     for slug in ["kept", "early"] {
         let mut body = project(slug);
@@ -252,16 +240,10 @@ async fn a_maintenance_window_records_nothing_and_ends_by_itself(
     );
     app.stop().await;
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_maintenance_window_records_nothing_and_ends_by_itself_on_postgres() {
-    a_maintenance_window_records_nothing_and_ends_by_itself(|_| Backend::postgres()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_maintenance_window_records_nothing_and_ends_by_itself_on_sqlite() {
-    a_maintenance_window_records_nothing_and_ends_by_itself(Backend::sqlite).await;
-}
+on_both_backends!(
+    a_maintenance_window_records_nothing_and_ends_by_itself,
+    maintenance_window
+);
 
 async fn bulk(app: &TestApp, body: &Value) -> (u16, Value) {
     let resp = app
@@ -274,8 +256,8 @@ async fn bulk(app: &TestApp, body: &Value) -> (u16, Value) {
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
-async fn bulk_registration_is_all_or_nothing(backend_of: impl FnOnce(&std::path::Path) -> Backend) {
-    let config = config(backend_of);
+async fn bulk_all_or_nothing(base: TestConfig) {
+    let config = tuned(base);
     let app = config.start().await;
     assert_eq!(app.register(&project("existing")).await.status(), 201);
     let mut fleet: Vec<Value> = (0..1000)
@@ -332,21 +314,10 @@ async fn bulk_registration_is_all_or_nothing(backend_of: impl FnOnce(&std::path:
     assert_eq!(status, 422);
     app.stop().await;
 }
+on_both_backends!(bulk_registration_is_all_or_nothing, bulk_all_or_nothing);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bulk_registration_is_all_or_nothing_on_postgres() {
-    bulk_registration_is_all_or_nothing(|_| Backend::postgres()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bulk_registration_is_all_or_nothing_on_sqlite() {
-    bulk_registration_is_all_or_nothing(Backend::sqlite).await;
-}
-
-async fn projects_offline_too_long_expire_and_their_history_stays(
-    backend_of: impl FnOnce(&std::path::Path) -> Backend,
-) {
-    let mut config = config(backend_of);
+async fn expiry_keeps_history(base: TestConfig) {
+    let mut config = tuned(base);
     config.set("FEDERATION_DEREGISTER_AFTER", "2s");
     let app = config.start().await;
     // A DELETE keeps the history too.
@@ -405,16 +376,10 @@ async fn projects_offline_too_long_expire_and_their_history_stays(
     assert_eq!(resp.status(), 404);
     app.stop().await;
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn projects_offline_too_long_expire_and_their_history_stays_on_postgres() {
-    projects_offline_too_long_expire_and_their_history_stays(|_| Backend::postgres()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn projects_offline_too_long_expire_and_their_history_stays_on_sqlite() {
-    projects_offline_too_long_expire_and_their_history_stays(Backend::sqlite).await;
-}
+on_both_backends!(
+    projects_offline_too_long_expire_and_their_history_stays,
+    expiry_keeps_history
+);
 
 fn catalog_yaml(prune: bool, slugs: &[&str]) -> String {
     let mut yaml = format!("prune: {prune}\nprojects:\n");
@@ -427,8 +392,8 @@ fn catalog_yaml(prune: bool, slugs: &[&str]) -> String {
 }
 
 /// `federation catalog apply …` as a process, with the test's environment.
-fn catalog_apply(config: &TestConfig, args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_federation"))
+fn apply_file(config: &TestConfig, args: &[&str]) -> (bool, String) {
+    let out = binary::command()
         .args(["catalog", "apply"])
         .args(args)
         .current_dir(config.dir.path())
@@ -455,9 +420,8 @@ async fn gone(app: &TestApp, slug: &str) -> bool {
         == 404
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn catalog_apply_prints_the_diff_and_prunes_only_the_files_projects_on_postgres() {
-    let config = config(|_| Backend::postgres());
+async fn catalog_apply(base: TestConfig) {
+    let config = tuned(base);
     config.write_projects(&catalog_yaml(true, &["from-file", "leaving"]));
     let app = config.start().await;
     assert_eq!(app.project("from-file").await["origin"], "file");
@@ -467,7 +431,7 @@ async fn catalog_apply_prints_the_diff_and_prunes_only_the_files_projects_on_pos
     let next = config.dir.path().join("next.yaml");
     std::fs::write(&next, catalog_yaml(true, &["from-file", "new-one"])).unwrap();
     let path = next.display().to_string();
-    let (ok, out) = catalog_apply(&config, &[&path, "--dry-run"]);
+    let (ok, out) = apply_file(&config, &[&path, "--dry-run"]);
     assert!(ok, "{out}");
     assert!(out.contains("+ new-one\n"), "{out}");
     assert!(out.contains("- leaving (no longer in the file)\n"), "{out}");
@@ -479,7 +443,7 @@ async fn catalog_apply_prints_the_diff_and_prunes_only_the_files_projects_on_pos
     assert!(out.contains("dry run: nothing changed"), "{out}");
     assert!(!gone(&app, "leaving").await);
 
-    let (ok, out) = catalog_apply(&config, &[&path]);
+    let (ok, out) = apply_file(&config, &[&path]);
     assert!(ok, "{out}");
     assert!(
         out.contains("applied: 1 created, 1 updated, 1 removed\n"),
@@ -503,59 +467,24 @@ async fn catalog_apply_prints_the_diff_and_prunes_only_the_files_projects_on_pos
 
     // A bad file changes nothing and says why.
     std::fs::write(&next, "projects:\n  - slug: x\n").unwrap();
-    let (ok, out) = catalog_apply(&config, &[&path]);
+    let (ok, out) = apply_file(&config, &[&path]);
     assert!(!ok && out.contains("projects[0]"), "{out}");
     app.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sighup_reapplies_the_catalog_file_on_sqlite() {
-    use std::io::{BufRead, BufReader};
-    let config = config(Backend::sqlite);
+on_both_backends!(
+    catalog_apply_prints_the_diff_and_prunes_only_the_files_projects,
+    catalog_apply
+);
+
+async fn sighup_reapply(base: TestConfig) {
+    let config = tuned(base);
     config.write_projects(&catalog_yaml(true, &["kept", "leaving"]));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_federation"))
-        .arg("serve")
-        .current_dir(config.dir.path())
-        .env_clear()
-        .envs(&config.env)
-        .env("LOG_FORMAT", "json")
-        .env("LOG_LEVEL", "info")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let pid = child.id();
-    let _child = Kill(child);
-    let (tx, rx) = std::sync::mpsc::channel::<Value>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        }
-    });
-    let wait_for = |message: &str| loop {
-        let v = rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("no log line {message:?}"));
-        if v["message"] == message {
-            break v;
-        }
-    };
-    let address = wait_for("federation service listening")["address"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mut env = config.env.clone();
+    env.insert("LOG_FORMAT".into(), "json".into());
+    env.insert("LOG_LEVEL".into(), "info".into());
+    let service = Binary::spawn(config.dir.path(), &["serve"], &env);
+    let address = service.address().await;
     let client = reqwest::Client::new();
     let status = |slug: &'static str| {
         let client = client.clone();
@@ -572,13 +501,13 @@ async fn sighup_reapplies_the_catalog_file_on_sqlite() {
         }
     };
     assert_eq!(status("leaving").await, 200);
+    const APPLIED: &str = "catalog applied";
+    let applied_before = service.logs(APPLIED).len();
     config.write_projects(&catalog_yaml(true, &["kept", "arriving"]));
-    let hup = std::process::Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
-    let applied = wait_for("catalog applied");
+    service.signal("HUP");
+    let applied = service
+        .wait_for_log(APPLIED, applied_before + 1, Duration::from_secs(30))
+        .await;
     assert_eq!(
         (applied["created"].as_u64(), applied["removed"].as_u64()),
         (Some(1), Some(1)),
@@ -589,11 +518,15 @@ async fn sighup_reapplies_the_catalog_file_on_sqlite() {
     assert_eq!(status("kept").await, 200);
     // A broken file on SIGHUP is logged and changes nothing; the service keeps serving.
     config.write_projects("projects: [");
-    let hup = std::process::Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(hup.success());
-    wait_for("the catalog file was not applied; nothing changed");
+    service.signal("HUP");
+    service
+        .wait_for_log(
+            "the catalog file was not applied; nothing changed",
+            1,
+            Duration::from_secs(30),
+        )
+        .await;
     assert_eq!(status("arriving").await, 200);
+    assert_eq!(service.logs(APPLIED).len(), applied_before + 1);
 }
+on_both_backends!(sighup_reapplies_the_catalog_file, sighup_reapply);

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::helpers::{eventually, project, Backend, TestApp, TestConfig, READ_KEY};
+use crate::ticks;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -273,16 +274,23 @@ async fn a_nats_outage_expires_nobody_and_silence_counts_from_the_reconnect() {
 
     server.stop().unwrap();
     let outage = tokio::time::Instant::now();
-    while outage.elapsed() < OFFLINE_AFTER + Duration::from_millis(1500) {
-        for slug in ["resumes", "silent"] {
-            assert_ne!(
-                app.status_of(slug).await,
-                "offline",
-                "{slug} expired during our own outage"
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Past offline_after (and a tick after it) into the outage, nobody expired.
+    ticks::holds_through(
+        &app,
+        outage,
+        OFFLINE_AFTER + Duration::from_millis(1500),
+        Duration::from_secs(30),
+        || async {
+            for slug in ["resumes", "silent"] {
+                assert_ne!(
+                    app.status_of(slug).await,
+                    "offline",
+                    "{slug} expired during our own outage"
+                );
+            }
+        },
+    )
+    .await;
     let r = app.ready().await;
     assert_eq!(r["checks"]["nats"], "down", "{r}");
     assert_eq!(r["checks"]["partition_guard"], "link_down", "{r}");
@@ -323,10 +331,17 @@ async fn a_nats_outage_expires_nobody_and_silence_counts_from_the_reconnect() {
         after_reconnect + Duration::from_millis(300) >= OFFLINE_AFTER,
         "silent expired {after_reconnect:?} after the reconnect, before offline_after"
     );
-    for _ in 0..10 {
-        assert_ne!(app.status_of("resumes").await, "offline");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // A second more of beating, and a tick after it: "resumes" stays.
+    ticks::holds_through(
+        &app,
+        tokio::time::Instant::now(),
+        Duration::from_secs(1),
+        Duration::from_secs(30),
+        || async {
+            assert_ne!(app.status_of("resumes").await, "offline");
+        },
+    )
+    .await;
     beating.abort();
     app.stop().await;
 }
@@ -343,8 +358,16 @@ async fn a_postgres_outage_loses_no_status_change() {
     beat_until(&app, &nats, "durable", || heartbeat("durable"), "online").await;
 
     cluster.stop().unwrap();
-    // Silence while the store is down: degraded and offline happen in memory only.
-    tokio::time::sleep(OFFLINE_AFTER + Duration::from_millis(800)).await;
+    // Silence while the store is down: degraded and offline happen in memory only. A tick
+    // (a failed one: the store is down) after offline_after has judged it.
+    ticks::holds_through(
+        &app,
+        tokio::time::Instant::now(),
+        OFFLINE_AFTER + Duration::from_millis(800),
+        Duration::from_secs(30),
+        || async {},
+    )
+    .await;
     let r = app.get("/ready").send().await.unwrap();
     assert_eq!(r.status(), 503);
     cluster.start_again().unwrap();
@@ -439,15 +462,22 @@ async fn a_lost_canary_on_a_live_link_holds_expiry_until_it_comes_back() {
         }
     })
     .await;
-    // "quiet" is silent now, but we cannot hear anybody: it must not expire.
-    while revoked.elapsed() < OFFLINE_AFTER + Duration::from_secs(2) {
-        assert_ne!(
-            app.status_of("quiet").await,
-            "offline",
-            "expired while deaf"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // "quiet" is silent now, but we cannot hear anybody: it must not expire, through
+    // offline_after and a tick after it.
+    ticks::holds_through(
+        &app,
+        revoked,
+        OFFLINE_AFTER + Duration::from_secs(2),
+        Duration::from_secs(30),
+        || async {
+            assert_ne!(
+                app.status_of("quiet").await,
+                "offline",
+                "expired while deaf"
+            );
+        },
+    )
+    .await;
 
     // Permissions back: the service subscribes again (it reconnects while canaries stay
     // lost), the guard releases, and heartbeats are heard once more.

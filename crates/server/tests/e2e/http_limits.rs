@@ -2,9 +2,7 @@
 //! against the real binary (RSS read from /proc), a stalled body, and the errors the
 //! HTTP layer answers on its own, all as JSON with an `X-Request-Id`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -12,16 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::binary::Binary;
 use crate::helpers::{Backend, TestConfig, WRITE_KEY};
-
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The resident set of `pid`, in MB.
 fn rss_mb(pid: u32) -> u64 {
@@ -36,36 +26,21 @@ fn rss_mb(pid: u32) -> u64 {
 }
 
 /// Starts the binary on port 0 and returns it with its address.
-fn start_binary(dir: &std::path::Path) -> (Service, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_federation"))
-        .arg("serve")
-        .current_dir(dir)
-        .env_clear()
-        .env("LOG_FORMAT", "json")
-        .env("LOG_LEVEL", "warn,federation_server::app=info")
-        .env("SERVICE_PORT", "0")
-        .env("FEDERATION_PROJECTS_FILE", dir.join("none.yaml"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let service = Service(child);
-    let (tx, rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let address = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("a log line");
-        let v: Value = serde_json::from_str(&line).unwrap();
-        if v["message"] == "federation service listening" {
-            break v["address"].as_str().unwrap().to_owned();
-        }
-    };
+async fn start_binary(dir: &std::path::Path) -> (Binary, String) {
+    let env = HashMap::from([
+        ("LOG_FORMAT".to_owned(), "json".to_owned()),
+        (
+            "LOG_LEVEL".to_owned(),
+            "warn,federation_server::app=info".to_owned(),
+        ),
+        ("SERVICE_PORT".to_owned(), "0".to_owned()),
+        (
+            "FEDERATION_PROJECTS_FILE".to_owned(),
+            dir.join("none.yaml").display().to_string(),
+        ),
+    ]);
+    let service = Binary::spawn(dir, &["serve"], &env);
+    let address = service.address().await;
     (service, address)
 }
 
@@ -78,8 +53,8 @@ async fn a_pipelining_flood_leaves_rss_low_and_the_service_answering() {
     const CONNECTIONS: usize = 400;
     const PIPELINED: usize = 20_000;
     let dir = tempfile::tempdir().unwrap();
-    let (service, address) = start_binary(dir.path());
-    let pid = service.0.id();
+    let (service, address) = start_binary(dir.path()).await;
+    let pid = service.pid();
     // A new connection for every check: a client arriving during the flood is served.
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))

@@ -1,62 +1,27 @@
 //! `LOG_FORMAT=json` on the real binary: every line is JSON, and a request's lines carry
 //! the `X-Request-Id` it came with (which the response echoes).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::Value;
 
-struct Service(Child);
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::binary::Binary;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_logs_carry_the_request_id() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_federation"))
-        .arg("serve")
-        .current_dir(dir.path())
-        .env_clear()
-        .env("LOG_FORMAT", "json")
-        .env("LOG_LEVEL", "info")
-        .env("SERVICE_PORT", "0")
-        .env("FEDERATION_PROJECTS_FILE", dir.path().join("none.yaml"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let _service = Service(child);
-    let (tx, rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let next = || {
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("a log line");
-        let v: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
-        v
-    };
-
-    let address = loop {
-        let v = next();
-        if v["message"] == "federation service listening" {
-            break v["address"].as_str().unwrap().to_owned();
-        }
-    };
+    let env = HashMap::from([
+        ("LOG_FORMAT".to_owned(), "json".to_owned()),
+        ("LOG_LEVEL".to_owned(), "info".to_owned()),
+        ("SERVICE_PORT".to_owned(), "0".to_owned()),
+        (
+            "FEDERATION_PROJECTS_FILE".to_owned(),
+            dir.path().join("none.yaml").display().to_string(),
+        ),
+    ]);
+    let service = Binary::spawn(dir.path(), &["serve"], &env);
+    let address = service.address().await;
     let client = reqwest::Client::new();
     let resp = client
         .get(format!("http://{address}/api/fed/projects/nothing"))
@@ -67,14 +32,16 @@ async fn json_logs_carry_the_request_id() {
     assert_eq!(resp.status(), 404);
     assert_eq!(resp.headers()["x-request-id"], "trace-me-42");
 
-    let line = loop {
-        let v = next();
-        if v["message"] == "request" {
-            break v;
-        }
-    };
+    let line = service
+        .wait_for_log("request", 1, Duration::from_secs(30))
+        .await;
     assert_eq!(line["span"]["request_id"], "trace-me-42", "{line}");
     assert_eq!(line["span"]["path"], "/api/fed/projects/nothing", "{line}");
     assert_eq!(line["status"], 404, "{line}");
     assert_eq!(line["level"], "INFO");
+    // Every line on stdout is JSON.
+    for line in service.stdout_lines() {
+        serde_json::from_str::<Value>(&line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+    }
 }

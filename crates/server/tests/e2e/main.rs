@@ -18,6 +18,7 @@
 //! - [`replicas`]: three replicas of the real binary on one PostgreSQL and nats-server;
 //! - [`retention`]: the flip flood and the history's retention;
 //! - [`secrets`]: no secret in anything the real binary prints;
+//! - [`ticks`]: negative checks that wait for the service's presence ticks, not a sleep;
 //! - [`tls`]: the service over TLS to PostgreSQL (`verify-full`) and NATS (`tls://`).
 //!
 //! [`helpers`] starts the service and talks to it; [`helpers::eventually`] waits for a
@@ -66,4 +67,5 @@ mod original;
 mod replicas;
 mod retention;
 mod secrets;
+mod ticks;
 mod tls;

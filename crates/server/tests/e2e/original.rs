@@ -2,7 +2,6 @@
 //! `federation migrate` on the test kit's PostgreSQL, and its catalog file loaded as is.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use federation_testkit::{postgres_database, psql_file, psql_query};
 use serde_json::Value;
@@ -39,7 +38,7 @@ fn original_database() -> String {
 
 fn migrate(url: &str, extra: &[&str]) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
-    Command::new(env!("CARGO_BIN_EXE_federation"))
+    crate::binary::command()
         .arg("migrate")
         .args(["--database-url", url])
         .args(extra)
@@ -161,7 +160,7 @@ async fn import_copies_the_originals_database_into_a_new_one_leaving_it_as_it_wa
     };
     let import = |extra: &[&str]| {
         let dir = tempfile::tempdir().unwrap();
-        Command::new(env!("CARGO_BIN_EXE_federation"))
+        crate::binary::command()
             .args(["import", "--from", &source, "--database-url", &target])
             .args(extra)
             .current_dir(dir.path())
@@ -389,7 +388,7 @@ async fn a_dotenv_file_is_read_the_environment_wins_and_log_level_takes_pythons_
     )
     .unwrap();
     let run = |envs: &[(&str, &str)]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_federation"));
+        let mut cmd = crate::binary::command();
         cmd.arg("migrate")
             .current_dir(dir.path())
             .env_remove("DATABASE_URL")

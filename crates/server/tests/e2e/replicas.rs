@@ -2,15 +2,15 @@
 //! nats-server: one truth. Short thresholds (degraded 2 s, offline 3 s, sweep 200 ms,
 //! lease 2 s) so failover and expiry happen within seconds.
 
+use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+use crate::binary::Binary;
 use crate::helpers::eventually;
 
 const LEASE: Duration = Duration::from_secs(2);
@@ -21,8 +21,10 @@ const OFFLINE_AFTER: Duration = Duration::from_secs(3);
 struct Replica {
     name: String,
     port: u16,
-    child: Option<Child>,
-    log: PathBuf,
+    /// `None` once killed or stopped.
+    child: Option<Binary>,
+    /// What it printed, once it is no longer running.
+    printed: String,
     http: reqwest::Client,
 }
 
@@ -35,36 +37,34 @@ impl Replica {
         settings: &[(&str, String)],
     ) -> Replica {
         let port = federation_testkit::free_port();
-        let log = dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_federation"));
-        command
-            .arg("serve")
-            .current_dir(dir)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DATABASE_URL", database_url)
-            .env("NATS_URL", nats_url)
-            .env("SERVICE_HOST", "127.0.0.1")
-            .env("SERVICE_PORT", port.to_string())
-            .env("FEDERATION_AUTO_MIGRATE", "true")
-            .env("FEDERATION_DEGRADED_AFTER", "2s")
-            .env("FEDERATION_OFFLINE_AFTER", "3s")
-            .env("FEDERATION_SWEEP_INTERVAL", "200ms")
-            .env("FEDERATION_LEASE_TTL", "2s")
-            .env("FEDERATION_CANARY_INTERVAL", "500ms")
-            .env("FEDERATION_PROJECTS_FILE", dir.join("none.yaml"))
-            .env("LOG_LEVEL", "info")
-            .env("HOSTNAME", name)
-            .envs(settings.iter().map(|(k, v)| (*k, v)))
-            .stdout(out.try_clone().unwrap())
-            .stderr(out);
-        let child = command.spawn().expect("starting federation");
+        let mut env: HashMap<String, String> = [
+            ("DATABASE_URL", database_url.to_owned()),
+            ("NATS_URL", nats_url.to_owned()),
+            ("SERVICE_HOST", "127.0.0.1".to_owned()),
+            ("SERVICE_PORT", port.to_string()),
+            ("FEDERATION_AUTO_MIGRATE", "true".to_owned()),
+            ("FEDERATION_DEGRADED_AFTER", "2s".to_owned()),
+            ("FEDERATION_OFFLINE_AFTER", "3s".to_owned()),
+            ("FEDERATION_SWEEP_INTERVAL", "200ms".to_owned()),
+            ("FEDERATION_LEASE_TTL", "2s".to_owned()),
+            ("FEDERATION_CANARY_INTERVAL", "500ms".to_owned()),
+            (
+                "FEDERATION_PROJECTS_FILE",
+                dir.join("none.yaml").display().to_string(),
+            ),
+            ("LOG_LEVEL", "info".to_owned()),
+            ("HOSTNAME", name.to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        env.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        let child = Binary::spawn(dir, &["serve"], &env);
         Replica {
             name: name.into(),
             port,
             child: Some(child),
-            log,
+            printed: String::new(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(3))
                 .build()
@@ -95,56 +95,63 @@ impl Replica {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    fn pid(&self) -> String {
-        self.child.as_ref().expect("running").id().to_string()
+    fn running(&self) -> &Binary {
+        self.child.as_ref().expect("running")
     }
 
+    /// `kill -SIG`, by name (`"STOP"`, `"CONT"`).
     fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.pid()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig} {}", self.name);
+        self.running().signal(sig);
     }
 
     /// kill -9.
     fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = self.child.take() {
+            self.printed = c.kill();
         }
     }
 
     /// SIGTERM, and wait for the clean stop.
-    fn terminate(&mut self) {
-        self.signal("-TERM");
-        let mut c = self.child.take().unwrap();
-        let started = Instant::now();
-        while c.try_wait().unwrap().is_none() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "{} did not stop",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    async fn terminate(&mut self) {
+        let (status, printed) = self.child.take().expect("running").stop().await;
+        assert!(
+            status.success(),
+            "{} stopped with {status}:\n{printed}",
+            self.name
+        );
+        self.printed = printed;
     }
 
+    /// What it printed (stdout and stderr).
     fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.child
+            .as_ref()
+            .map_or_else(|| self.printed.clone(), Binary::output)
     }
 
     /// `GET path`: status and JSON body; `None` when the replica does not answer (a
     /// pooled connection the server closed meanwhile gets a second try).
     async fn get(&self, path: &str) -> Option<(u16, Value)> {
         for _ in 0..2 {
-            if let Ok(r) = self.http.get(self.url(path)).send().await {
-                let status = r.status().as_u16();
-                return Some((status, r.json().await.unwrap_or(Value::Null)));
+            match self.http.get(self.url(path)).send().await {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    return Some((status, r.json().await.unwrap_or(Value::Null)));
+                }
+                Err(e) => eprintln!("{} did not answer GET {path}: {e}", self.name),
             }
         }
         None
+    }
+
+    /// Its presence ticks so far (0 when it does not answer).
+    async fn ticks(&self) -> u64 {
+        match self.http.get(self.url("/metrics")).send().await {
+            Ok(r) => {
+                crate::ticks::counter_in(&r.text().await.unwrap_or_default(), crate::ticks::TICKS)
+            }
+            Err(_) => 0,
+        }
     }
 
     async fn ready(&self) -> Value {
@@ -212,18 +219,6 @@ impl Replica {
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap());
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        if let Some(c) = &self.child {
-            // A frozen replica must be thawed to die cleanly.
-            let _ = Command::new("kill")
-                .args(["-CONT", &c.id().to_string()])
-                .status();
-        }
-        self.kill();
     }
 }
 
@@ -439,7 +434,7 @@ async fn three_replicas_record_each_change_once_and_a_stopped_replica_strands_no
 
     // Silence, and the replica that took the HTTP heartbeats stops (a plain SIGTERM).
     let mut cluster = cluster;
-    cluster.replicas[follower].terminate();
+    cluster.replicas[follower].terminate().await;
     let within = OFFLINE_AFTER + Duration::from_secs(5);
     for slug in ["nats-beat", "http-beat"] {
         cluster.wait_status(slug, "offline", within).await;
@@ -513,7 +508,7 @@ async fn a_killed_then_a_frozen_leader_hand_the_sweep_over_losing_and_doubling_n
 
     // SIGSTOP of the new leader past its lease, while "silent-2" goes through its life.
     cluster.bring_online(&nats, "silent-2").await;
-    cluster.replicas[new].signal("-STOP");
+    cluster.replicas[new].signal("STOP");
     let frozen_at = Instant::now();
     let third = eventually(Duration::from_secs(15), || async {
         for (i, r) in cluster.replicas.iter().enumerate() {
@@ -532,7 +527,7 @@ async fn a_killed_then_a_frozen_leader_hand_the_sweep_over_losing_and_doubling_n
         }
     })
     .await;
-    cluster.replicas[new].signal("-CONT");
+    cluster.replicas[new].signal("CONT");
     eventually(Duration::from_secs(10), || async {
         match cluster.replicas[new].role().await.as_str() {
             "follower" => Ok(()),
@@ -668,16 +663,28 @@ async fn three_replicas_on_a_three_node_nats_cluster_lose_nothing_when_a_node_di
     }
 
     nodes[2].stop().unwrap();
-    // Longer than offline_after: every project keeps beating through the other nodes.
-    let until = Instant::now() + OFFLINE_AFTER + Duration::from_secs(2);
-    while Instant::now() < until {
-        for r in cluster.live() {
-            for slug in beating {
-                assert_eq!(r.status_of(slug).await, "online", "{slug} on {}", r.name);
+    // Longer than offline_after, and a tick on every replica after it: every project
+    // keeps beating through the other nodes.
+    crate::ticks::holds_through_ticks(
+        tokio::time::Instant::now(),
+        OFFLINE_AFTER + Duration::from_secs(2),
+        Duration::from_secs(30),
+        || async {
+            for r in cluster.live() {
+                for slug in beating {
+                    assert_eq!(r.status_of(slug).await, "online", "{slug} on {}", r.name);
+                }
             }
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        },
+        || async {
+            let mut ticks = Vec::new();
+            for r in cluster.live() {
+                ticks.push(r.ticks().await);
+            }
+            ticks
+        },
+    )
+    .await;
     cluster.assert_only_came_online(&beating).await;
     for slug in beating {
         let (tos, received) = events_of(&events, slug);
@@ -814,18 +821,17 @@ async fn without_nats_a_second_replica_refuses_to_start_and_a_restarted_one_does
     })
     .await;
     let mut second = Replica::start("second", &db.url, "", dir.path(), &[]);
-    let exited = eventually(Duration::from_secs(30), || {
-        let code = second.child.as_mut().unwrap().try_wait().unwrap();
-        async move { code.ok_or("still running") }
-    })
-    .await;
+    let (exited, logs) = second
+        .child
+        .take()
+        .unwrap()
+        .finish(Duration::from_secs(30))
+        .await;
     assert!(!exited.success());
-    let logs = second.logs();
     assert!(
         logs.contains("several replicas need NATS"),
         "the refusal says why:\n{logs}"
     );
-    second.child = None;
 
     // A replica killed a moment ago leaves its lease behind: a new one waits it out.
     first.kill();

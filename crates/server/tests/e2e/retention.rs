@@ -54,7 +54,7 @@ async fn a_flip_flood_grows_the_store_by_a_few_mb_at_most() {
     }
     let flood = started.elapsed();
     // Two more ticks: everything is flushed.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    crate::ticks::wait_ticks(&app, 2, Duration::from_secs(30)).await;
     let after = store_bytes(config.dir.path());
     let history = app
         .federation

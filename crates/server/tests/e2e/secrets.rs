@@ -7,12 +7,13 @@
 //! error output) is searched for each secret.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use federation_testkit::{free_port, NatsServer, PostgresCluster};
 use serde_json::Value;
 
+use crate::binary::{self, Binary};
 use crate::helpers::eventually;
 
 const PG_USERINFO: &str = "pg-userinfo-S3cr3tA";
@@ -104,7 +105,7 @@ impl Secrets {
     /// The binary with the common environment: API keys (the read key from `.env`),
     /// logs as asked.
     fn command(&self, args: &[&str], format: &str) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_federation"));
+        let mut cmd = binary::command();
         cmd.args(args)
             .current_dir(self.path())
             .env_clear()
@@ -117,55 +118,28 @@ impl Secrets {
     }
 }
 
-/// A running service whose output goes to two files.
-struct Service {
-    child: Child,
-    out: std::path::PathBuf,
-    err: std::path::PathBuf,
-}
+/// A running service (killed when dropped) whose output is shown.
+struct Service(Binary);
 
 impl Service {
-    fn spawn(mut cmd: Command, dir: &Path, name: &str) -> Self {
-        let out = dir.join(format!("{name}.stdout"));
-        let err = dir.join(format!("{name}.stderr"));
-        let child = cmd
-            .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
-            .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
-            .spawn()
-            .unwrap();
-        Self { child, out, err }
+    fn spawn(cmd: Command) -> Self {
+        Self(Binary::start(cmd))
     }
 
     fn output(&self) -> String {
-        format!(
-            "{}{}",
-            std::fs::read_to_string(&self.out).unwrap_or_default(),
-            std::fs::read_to_string(&self.err).unwrap_or_default()
-        )
+        self.0.output()
     }
 
     /// Stops it and adds what it wrote.
-    fn finish(mut self, shown: &mut Shown, place: &str) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let text = self.output();
+    fn finish(self, shown: &mut Shown, place: &str) -> String {
+        let text = self.0.kill();
         shown.add(place, text.clone());
         text
     }
 
     /// Waits (with a deadline) for it to exit by itself; adds what it wrote.
-    async fn exits(mut self, shown: &mut Shown, place: &str) -> String {
-        let status = eventually(Duration::from_secs(60), || {
-            let polled = self.child.try_wait();
-            async move {
-                match polled {
-                    Ok(Some(status)) => Ok(status),
-                    _ => Err("still running"),
-                }
-            }
-        })
-        .await;
-        let text = self.output();
+    async fn exits(self, shown: &mut Shown, place: &str) -> String {
+        let (status, text) = self.0.finish(Duration::from_secs(60)).await;
         assert!(!status.success(), "{place} should fail: {text}");
         shown.add(place, text.clone());
         text
@@ -246,7 +220,7 @@ async fn a_running_service_through_traffic_and_failures(secrets: &Secrets, shown
         .env("SERVICE_PORT", port.to_string())
         .env("FEDERATION_CANARY_INTERVAL", "200ms")
         .env("FEDERATION_SWEEP_INTERVAL", "200ms");
-    let service = Service::spawn(cmd, secrets.path(), "running");
+    let service = Service::spawn(cmd);
     let http = Http {
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -449,9 +423,7 @@ async fn no_secret_is_ever_printed() {
             .env("NATS_URL", &nats_url)
             .env("NATS_TOKEN", NATS_TOKEN)
             .env("SERVICE_PORT", free_port().to_string());
-        let text = Service::spawn(cmd, secrets.path(), "failing")
-            .exits(&mut shown, name)
-            .await;
+        let text = Service::spawn(cmd).exits(&mut shown, name).await;
         assert!(
             text.contains("127.0.0.1"),
             "{name}: the error names no server: {text}"
@@ -459,7 +431,7 @@ async fn no_secret_is_ever_printed() {
     }
     let mut cmd = secrets.command(&["migrate", "--database-url", &bad_db], "json");
     cmd.env("DATABASE_URL", &unreachable_db);
-    Service::spawn(cmd, secrets.path(), "failing")
+    Service::spawn(cmd)
         .exits(&mut shown, "migrate --database-url")
         .await;
     let cmd = secrets.command(
@@ -472,9 +444,7 @@ async fn no_secret_is_ever_printed() {
         ],
         "pretty",
     );
-    Service::spawn(cmd, secrets.path(), "failing")
-        .exits(&mut shown, "import --from")
-        .await;
+    Service::spawn(cmd).exits(&mut shown, "import --from").await;
 
     // NATS unreachable with a token, an nkey and a credentials file (embedded SQLite).
     for (name, var, value) in [
@@ -491,7 +461,7 @@ async fn no_secret_is_ever_printed() {
         cmd.env("NATS_URL", &nats_url)
             .env(var, value)
             .env("SERVICE_PORT", port.to_string());
-        let service = Service::spawn(cmd, secrets.path(), "nats-down");
+        let service = Service::spawn(cmd);
         let http = Http {
             client: reqwest::Client::new(),
             base: format!("http://127.0.0.1:{port}"),

@@ -1,11 +1,10 @@
 //! What the store's test binaries share.
 
 use federation_domain::{Lease, PresenceRecord, ProjectRepository, RepositoryError, Transition};
-use federation_store::Store;
 
 /// `write_presence` under the sweeper lease (taken for this test's writer).
-pub async fn fenced_write(
-    store: &Store,
+pub async fn fenced_write<S: ProjectRepository + Lease + ?Sized>(
+    store: &S,
     updates: &[PresenceRecord],
     transitions: &[Transition],
 ) -> Result<(), RepositoryError> {
