@@ -59,10 +59,12 @@ pub(crate) fn hub_url() -> Object {
 
 /// `mesh_namespace`, which may be null.
 pub(crate) fn mesh_namespace() -> Object {
-    bounded(true, 1, MESH_NAMESPACE_MAX, MESH_NAMESPACE_PATTERN)
+    // Blank (or null, or absent) means the default, `hub.<slug>`.
+    let pattern = format!("^\\s*$|{MESH_NAMESPACE_PATTERN}");
+    bounded(true, 0, MESH_NAMESPACE_MAX, &pattern)
         .description(Some(
             "A NATS subject prefix: dot-separated tokens of `[A-Za-z0-9_-]`, at most 100 \
-             characters; `hub.<slug>` when absent or null",
+             characters; `hub.<slug>` when absent, null or blank",
         ))
         .examples(["hub.commandcenter"])
         .build()

@@ -6,7 +6,9 @@
 
 use proptest::prelude::*;
 
-use crate::heartbeat::{decode, Heartbeat, HeartbeatError, Reported, MAX_HEARTBEAT_BYTES};
+use crate::heartbeat::{
+    decode, ClaimedNamespace, Heartbeat, HeartbeatError, Reported, MAX_HEARTBEAT_BYTES,
+};
 use crate::model::{ListFilter, RegistrationInput};
 use crate::policy::StatusPolicy;
 use crate::testing::t0;
@@ -84,6 +86,11 @@ fn encode(hb: &Heartbeat) -> Vec<u8> {
         obj["timestamp"] = t
             .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
             .into();
+    }
+    match &hb.namespace {
+        ClaimedNamespace::Unstated => {}
+        ClaimedNamespace::Default => obj["mesh_namespace"] = format!("hub.{}", hb.slug).into(),
+        ClaimedNamespace::Other(ns) => obj["mesh_namespace"] = ns.as_str().into(),
     }
     if let Reported::Degraded { reasons } = &hb.reported {
         obj["status"] = "degraded".into();

@@ -10,9 +10,14 @@ use crate::error::ValidationError;
 pub use federation_wire::rules::is_format_char;
 
 /// The free-text rule (names, tags, reasons) as a JSON Schema pattern: something
-/// printable, no control characters (the invisible format characters are refused too,
-/// which the description says in words).
-pub const TEXT_PATTERN: &str = r"^\s*[^\x00-\x1f\x7f-\x9f\s][^\x00-\x1f\x7f-\x9f]*$";
+/// printable, no control characters and none of [`is_format_char`]'s invisible ones.
+pub const TEXT_PATTERN: &str = concat!(
+    r"^\s*[^\x00-\x1f\x7f-\x9f\s",
+    r"\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb",
+    r"][^\x00-\x1f\x7f-\x9f",
+    r"\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb",
+    r"]*$"
+);
 
 /// The rule of free text fields (a name, a version): at most `max` characters as given
 /// (the bound the API's description states, blanks around included), trimmed, not

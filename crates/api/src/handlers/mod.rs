@@ -1,0 +1,116 @@
+//! The route handlers, one file per resource (as crates.io lays out its controllers);
+//! what they share is here.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Payload};
+use actix_web::{HttpRequest, HttpResponse};
+use federation_domain::model::parse_limit;
+use federation_domain::{
+    ChangeFilter, GuardState, HeartbeatRejected, ListFilter, MaintenanceInput,
+};
+
+use crate::body;
+use crate::dto::{
+    rfc3339, AcceptedDto, CountsDto, HealthDto, LongestOfflineDto, MassExpiryDto, ProjectDto,
+    ReadyChecks, ReadyDto, ReplicaDto, SummaryDto, TagCountsDto, TransitionDto,
+};
+use crate::dto::{BulkErrorBody, BulkResponse, HeartbeatKeyDto};
+use crate::dto::{HeartbeatRequest, StatusName};
+use crate::error::{ApiError, ErrorBody};
+use crate::requests::{BulkRequest, MaintenanceRequest, PatchRequest, RegisterRequest};
+use crate::stream::{self, parse_wait};
+use crate::{ApiState, BusHealth};
+
+mod events;
+mod heartbeats;
+mod history;
+mod list;
+mod maintenance;
+mod ops;
+mod projects;
+
+pub(crate) use events::*;
+pub(crate) use heartbeats::*;
+pub(crate) use history::*;
+pub(crate) use list::*;
+pub(crate) use maintenance::*;
+pub use ops::READY_DB_TIMEOUT;
+pub(crate) use ops::*;
+pub(crate) use projects::*;
+
+type Query = web::Query<HashMap<String, String>>;
+
+/// The change-log revision a reply reflects (Consul's `X-Consul-Index`).
+pub const INDEX_HEADER: &str = "X-Federation-Index";
+
+/// A query value; an empty one counts as absent.
+fn param<'a>(q: &'a Query, name: &str) -> Option<&'a str> {
+    q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+}
+
+/// 200 with the project after a write, and the revision it reflects.
+fn project_reply(state: &ApiState, project: &federation_domain::Project) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((INDEX_HEADER, state.federation.revision().to_string()))
+        .json(ProjectDto::from(project))
+}
+
+/// How long a blocking query waits when it gives an `index` but no `wait`.
+const DEFAULT_WAIT: Duration = Duration::from_secs(60);
+
+/// A blocking query (`?index=N&wait=30s`, Consul's pattern): waits until the registry's
+/// revision passes `index` or `wait` ends (capped by the setting). Without `index`,
+/// returns at once.
+async fn block(state: &ApiState, q: &Query) -> Result<(), ApiError> {
+    // Given empty, `wait` breaks its pattern: refused, as the description says.
+    let wait = q
+        .get("wait")
+        .map(|w| parse_wait(w).ok_or_else(bad_wait))
+        .transpose()?;
+    let Some(raw) = param(q, "index") else {
+        return Ok(());
+    };
+    let index = revision_param(raw, "index")?;
+    let wait = wait.unwrap_or(DEFAULT_WAIT);
+    state
+        .changes
+        .wait_past(&state.federation, index, wait)
+        .await;
+    Ok(())
+}
+
+/// A revision given as a parameter: 0 to the largest 64-bit signed integer, as the
+/// description states (`format: int64`).
+fn revision_param(raw: &str, name: &str) -> Result<u64, ApiError> {
+    raw.parse::<u64>()
+        .ok()
+        .filter(|n| i64::try_from(*n).is_ok())
+        .ok_or_else(|| {
+            ApiError::query(federation_domain::ValidationError::new(
+                name,
+                "must be a revision: an integer from 0 to 9223372036854775807",
+            ))
+        })
+}
+
+fn bad_wait() -> ApiError {
+    ApiError::query(federation_domain::ValidationError::new(
+        "wait",
+        "must be a duration such as 30s, 500ms, 1m or plain seconds",
+    ))
+}
+
+pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::no_route())
+}
+
+type Refusal = std::future::Ready<Result<HttpResponse, ApiError>>;
+
+/// The default service of a resource: 405 with `Allow`.
+pub(crate) fn method_not_allowed(allow: &'static str) -> impl Fn() -> Refusal + Clone + 'static {
+    move || std::future::ready(Err(ApiError::method_not_allowed(allow)))
+}
