@@ -268,15 +268,7 @@ async fn status_codes(config: TestConfig) {
         "{skew:?}"
     );
 
-    let history: Value = app
-        .get("/api/fed/projects/alpha/history")
-        .header("X-API-Key", READ_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let history = app.read_json("/api/fed/projects/alpha/history").await;
     assert_eq!(history[0]["from"], "offline", "{history}");
     assert_eq!(history[0]["to"], "online", "{history}");
 

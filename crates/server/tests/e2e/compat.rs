@@ -66,16 +66,10 @@ fn registration(slug: &str) -> Value {
 }
 
 async fn list(app: &TestApp, query: &str) -> Vec<String> {
-    let body: Vec<Value> = app
-        .get(&format!("/api/fed/projects{query}"))
-        .header("X-API-Key", READ_KEY)
-        .send()
-        .await
+    let body = app.read_json(&format!("/api/fed/projects{query}")).await;
+    body.as_array()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body.iter()
+        .iter()
         .map(|p| p["slug"].as_str().unwrap().to_owned())
         .collect()
 }

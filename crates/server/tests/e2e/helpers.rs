@@ -205,6 +205,18 @@ impl TestApp {
             .expect("request")
     }
 
+    /// `GET path` with the read key, its body as JSON.
+    pub async fn read_json(&self, path: &str) -> Value {
+        self.get(path)
+            .header("X-API-Key", READ_KEY)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json")
+    }
+
     pub async fn project(&self, slug: &str) -> Value {
         let resp = self
             .get(&format!("/api/fed/projects/{slug}"))

@@ -112,15 +112,8 @@ async fn migrate_converts_the_originals_database_in_place_once() {
     let mut config = TestConfig::new(|_| Backend::Postgres(url.clone()));
     config.set("FEDERATION_AUTO_MIGRATE", "false");
     let app = config.start().await;
-    let list: Vec<Value> = app
-        .get("/api/fed/projects")
-        .header("X-API-Key", READ_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> =
+        serde_json::from_value(app.read_json("/api/fed/projects").await).unwrap();
     println!(
         "$ GET /api/fed/projects\n{}",
         serde_json::to_string_pretty(&list).unwrap()
