@@ -4,15 +4,14 @@
 //! tests running beside it in one process without this subscriber would race that
 //! cache.
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::indexing_slicing,
     reason = "an integration test crate is test code throughout: a panic is the test failing"
 )]
 
 #[path = "http/common.rs"]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "a test binary uses some of the shared helpers")]
 mod common;
 
 use std::io::Write;

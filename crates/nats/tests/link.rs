@@ -4,7 +4,10 @@
 
 // Test helpers outside `#[test]` functions are not covered by clippy.toml's
 // `allow-*-in-tests`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "an integration test crate is test code throughout: a panic is the test failing"
+)]
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -10,10 +10,9 @@
 //! Where Podman cannot run, every test passes after saying so on stderr; in CI
 //! (`CI=true`) that is a failure instead.
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::indexing_slicing,
     reason = "an integration test crate is test code throughout: a panic is the test failing"
 )]
 

@@ -3,7 +3,7 @@
 //! domain's in-memory store (`federation_domain::memory::MemoryStore`, which other
 //! crates' tests stand in for a database: it must keep the same rules).
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,

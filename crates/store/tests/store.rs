@@ -1,9 +1,8 @@
 //! Store behaviour outside the repository contract: connecting, migrating, failing.
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::indexing_slicing,
     reason = "an integration test crate is test code throughout: a panic is the test failing"
 )]
 

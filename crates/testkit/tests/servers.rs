@@ -1,9 +1,8 @@
 //! The test kit's own tests: servers start, answer, stop, restart and clean up.
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::indexing_slicing,
     reason = "an integration test crate is test code throughout: a panic is the test failing"
 )]
 

@@ -1,6 +1,6 @@
 //! Handler tests: the whole router over a real `Federation` whose ports are mocks.
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,

@@ -24,7 +24,7 @@
 //! [`helpers`] starts the service and talks to it; [`helpers::eventually`] waits for a
 //! condition with a deadline.
 
-#![allow(
+#![expect(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
