@@ -266,7 +266,14 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                     .service(openapi::swagger_ui())
                     .service(top("/").route(web::get().to(dashboard::index)))
                     .service(top("/assets/{file}").route(web::get().to(dashboard::assets)))
+                    // The heartbeat's route stands outside the keyed scope: its handler
+                    // judges its own key (a project's heartbeat key, else the API keys).
                     .service(
+                        top("/api/fed/projects/{slug}/heartbeat")
+                            .route(web::post().to(handlers::heartbeat)),
+                    )
+                    .service(
+                        // Every other `/api/fed` route (and any unknown one) asks for a key.
                         web::scope(FED)
                             .wrap(from_fn(auth::require_key))
                             .service(
@@ -279,10 +286,6 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                                     .route(web::get().to(handlers::get_project))
                                     .route(web::patch().to(handlers::patch_project))
                                     .route(web::delete().to(handlers::delete_project)),
-                            )
-                            .service(
-                                fed("/projects/{slug}/heartbeat")
-                                    .route(web::post().to(handlers::heartbeat)),
                             )
                             .service(
                                 fed("/projects/{slug}/heartbeat-key")
