@@ -18,6 +18,7 @@ pub mod model;
 pub mod policy;
 pub mod ports;
 pub mod presence;
+pub mod readiness;
 pub mod redact;
 pub mod replication;
 pub mod service;

@@ -344,7 +344,7 @@ impl Application {
                     .context("taking part in the sweeper lease")?;
             }
         }
-        if bus.is_none() && role == Role::Follower && store.backend() == "postgres" {
+        if !federation_domain::readiness::may_run(role, bus.is_some(), store.is_shared()) {
             bail!(
                 "another replica of the federation service is running on this database \
                  (it holds the sweeper lease) and NATS_URL is not set: several replicas need \

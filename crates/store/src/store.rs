@@ -163,6 +163,12 @@ impl Store {
         self.backend.name()
     }
 
+    /// Whether several replicas can share this database (PostgreSQL; an embedded SQLite
+    /// file belongs to one process).
+    pub fn is_shared(&self) -> bool {
+        matches!(*self.url, DatabaseUrl::Postgres(_))
+    }
+
     /// The database this store uses, password masked.
     pub fn redacted_url(&self) -> String {
         self.url.redacted()

@@ -2,9 +2,6 @@
 
 use super::*;
 
-/// A replica that has not read the change log to its end for longer is `behind`.
-const FOLLOWER_BEHIND: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
-
 /// How long `/ready` waits for the store to answer.
 pub const READY_DB_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -52,22 +49,16 @@ pub(crate) async fn ready(state: web::Data<ApiState>) -> HttpResponse {
         };
     let bus = (state.bus)();
     let guard = state.federation.guard();
-    let following = state
-        .federation
-        .follower_lag()
-        .is_some_and(|lag| lag <= FOLLOWER_BEHIND);
-    let status = if !database {
-        "unavailable"
-    } else if bus == BusHealth::Down
-        || !following
-        || matches!(guard, GuardState::LinkDown | GuardState::CanaryLost)
-    {
-        // REST still works; heartbeats over NATS do not arrive. `recovering` (the hold
-        // after the link came back, also right after start) is normal and stays "ok".
-        "degraded"
-    } else {
-        "ok"
+    // The rule is the domain's; this adapter only asks.
+    let input = federation_domain::readiness::ReadinessInput {
+        store_answers: database,
+        bus_down: bus == BusHealth::Down,
+        follower_lag: state.federation.follower_lag(),
+        guard,
     };
+    let verdict = input.judge();
+    let following = input.following();
+    let status = verdict.as_str();
     let body = ReadyDto {
         status,
         checks: ReadyChecks {
@@ -90,7 +81,7 @@ pub(crate) async fn ready(state: web::Data<ApiState>) -> HttpResponse {
             live: m.live,
         }),
     };
-    let code = if database {
+    let code = if verdict.is_ready() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
