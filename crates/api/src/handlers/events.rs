@@ -45,7 +45,10 @@ pub(crate) async fn events(
         .transpose()?;
     let last_event_id = match header_id {
         None => from_query,
-        Some(raw) => Some(revision_param(raw, "Last-Event-ID")?),
+        Some(raw) => Some(
+            revision_param(raw, "Last-Event-ID")
+                .map_err(|e| e.at(crate::error::Location::Header))?,
+        ),
     };
     let revision = state.federation.revision();
     let body = stream::open_stream(
