@@ -80,6 +80,19 @@ pub(crate) async fn read_limited(
     }
 }
 
+/// A whole JSON request body as its request type: the content type (415), the size
+/// (413), the time it takes to arrive (408), then [`json`]. Every handler that takes a
+/// request type reads its body through here.
+pub(crate) async fn read_json<T: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    require_json(req)?;
+    let bytes = read_limited(req, payload, limit).await?;
+    json(&bytes)
+}
+
 /// Parses a JSON body into its request type: 400 for malformed JSON (or a key given
 /// twice), 422 naming the field for a value of the wrong type, a missing required field
 /// or an unknown one where the type refuses them.

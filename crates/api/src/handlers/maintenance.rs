@@ -27,9 +27,9 @@ pub(crate) async fn start_maintenance(
     req: HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    body::require_json(&req)?;
-    let bytes = body::read_limited(&req, payload, body::MAX_JSON_BODY).await?;
-    let input = MaintenanceInput::from(body::json::<MaintenanceRequest>(&bytes)?);
+    let input = MaintenanceInput::from(
+        body::read_json::<MaintenanceRequest>(&req, payload, body::MAX_JSON_BODY).await?,
+    );
     let by = crate::auth::caller(&state.keys, &req);
     let project = state
         .federation

@@ -30,9 +30,9 @@ pub(crate) async fn register_project(
     req: HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    body::require_json(&req)?;
-    let bytes = body::read_limited(&req, payload, body::MAX_JSON_BODY).await?;
-    let input = body::json::<RegisterRequest>(&bytes)?.into_input()?;
+    let input = body::read_json::<RegisterRequest>(&req, payload, body::MAX_JSON_BODY)
+        .await?
+        .into_input()?;
     let upserted = state.federation.register(&input).await?;
     state.metrics.registered(1);
     let dto = ProjectDto::from(&upserted.project);
@@ -77,9 +77,9 @@ pub(crate) async fn bulk_register(
     req: HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    body::require_json(&req)?;
-    let bytes = body::read_limited(&req, payload, body::MAX_BULK_BODY).await?;
-    let parsed = body::json::<BulkRequest>(&bytes).and_then(BulkRequest::into_registrations);
+    let parsed = body::read_json::<BulkRequest>(&req, payload, body::MAX_BULK_BODY)
+        .await
+        .and_then(BulkRequest::into_registrations);
     let registrations = match parsed {
         Ok(Ok(r)) => r,
         Ok(Err(errors)) => return Ok(BulkErrorBody::entries(errors)),
@@ -165,9 +165,9 @@ pub(crate) async fn patch_project(
     req: HttpRequest,
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
-    body::require_json(&req)?;
-    let bytes = body::read_limited(&req, payload, body::MAX_JSON_BODY).await?;
-    let patch = body::json::<PatchRequest>(&bytes)?.into_patch()?;
+    let patch = body::read_json::<PatchRequest>(&req, payload, body::MAX_JSON_BODY)
+        .await?
+        .into_patch()?;
     let project = if patch.is_empty() {
         // Nothing to change: answer with the project as it is.
         state.federation.get(&slug)?.0
