@@ -85,6 +85,29 @@ pub struct BeatCounts {
 }
 
 impl Entry {
+    /// A project's entry with this liveness and nothing else known yet (no interval, no
+    /// maintenance, no heartbeats counted).
+    fn known(
+        status: Status,
+        reason: Option<String>,
+        version: Option<Version>,
+        last_heartbeat_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        Entry {
+            status,
+            reason,
+            version,
+            last_heartbeat_at,
+            dirty: false,
+            registered: None,
+            declared: None,
+            maintenance_until: None,
+            registered_at: None,
+            healthy_streak: 0,
+            beats: BeatCounts::default(),
+        }
+    }
+
     fn interval(&self) -> Option<TimeDelta> {
         self.declared.or(self.registered)
     }
@@ -175,19 +198,7 @@ impl Presence {
         }
         self.entries.insert(
             slug.clone(),
-            Entry {
-                status: Status::Offline,
-                reason: None,
-                version: None,
-                last_heartbeat_at: None,
-                dirty: false,
-                registered: None,
-                declared: None,
-                maintenance_until: None,
-                registered_at: None,
-                healthy_streak: 0,
-                beats: BeatCounts::default(),
-            },
+            Entry::known(Status::Offline, None, None, None),
         );
         true
     }
@@ -287,19 +298,12 @@ impl Presence {
         }
         self.entries.insert(
             record.slug,
-            Entry {
-                status: record.status,
-                reason: record.status_reason,
-                version: record.version,
-                last_heartbeat_at: record.last_heartbeat_at,
-                dirty: false,
-                registered: None,
-                declared: None,
-                maintenance_until: None,
-                registered_at: None,
-                healthy_streak: 0,
-                beats: BeatCounts::default(),
-            },
+            Entry::known(
+                record.status,
+                record.status_reason,
+                record.version,
+                record.last_heartbeat_at,
+            ),
         );
         true
     }
