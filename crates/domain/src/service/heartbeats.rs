@@ -11,6 +11,7 @@ use crate::model::{HeartbeatCredential, Slug};
 use crate::policy::StatusPolicy;
 use crate::ports::HeartbeatRelay;
 use crate::presence::{GuardState, HeartbeatOutcome, Presence, ProjectBeats};
+use crate::replication::Registry;
 use crate::stats::{ClockSkew, HeartbeatCounters};
 
 use super::state::State;
@@ -89,6 +90,21 @@ pub(super) struct Intake {
     clock_skew: ClockSkew,
     /// Projects whose sender's clock was found off, and when that was last logged.
     skew_logged: Mutex<SkewLog>,
+}
+
+/// A claimed namespace against the one its project registered (an unknown project is
+/// judged later, by the presence table).
+fn check_namespace(
+    registry: &Registry,
+    hb: &heartbeat::Heartbeat,
+) -> Result<(), HeartbeatRejected> {
+    match registry.get(&hb.slug) {
+        Some(project) => hb
+            .namespace
+            .check(&hb.slug, project.mesh_namespace.as_str())
+            .map_err(HeartbeatRejected::from),
+        None => Ok(()),
+    }
 }
 
 /// The one place a decoded heartbeat reaches the presence table.
@@ -178,13 +194,7 @@ impl Intake {
         if hb.namespace == ClaimedNamespace::Unstated {
             return Ok(());
         }
-        match self.state.registry().get(&hb.slug) {
-            Some(project) => hb
-                .namespace
-                .check(&hb.slug, project.mesh_namespace.as_str())
-                .map_err(HeartbeatRejected::from),
-            None => Ok(()),
-        }
+        check_namespace(&self.state.registry(), hb)
     }
 
     /// Counts a refused heartbeat on the project its subject (or path) names, when that
@@ -233,7 +243,9 @@ impl Intake {
             .iter()
             .any(|(_, hb)| hb.namespace != ClaimedNamespace::Unstated)
         {
-            decoded.retain(|(subject, hb)| match self.check_namespace(hb) {
+            // One registry lock for the batch, as the presence lock below.
+            let registry = self.state.registry();
+            decoded.retain(|(subject, hb)| match check_namespace(&registry, hb) {
                 Ok(()) => true,
                 Err(e) => {
                     self.counters.add(e.outcome());
