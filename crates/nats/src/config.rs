@@ -94,20 +94,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn credentials_come_from_the_url() {
-        let url_credentials = federation_nats_options::url_credentials;
-        assert_eq!(url_credentials("nats://127.0.0.1:4222"), None);
-        assert_eq!(
-            url_credentials("nats://svc:p%40ss@127.0.0.1:4222"),
-            Some(("svc".into(), Some("p@ss".into())))
-        );
-        assert_eq!(
-            url_credentials("tls://s3cret@nats.example.com"),
-            Some(("s3cret".into(), None))
-        );
-    }
-
-    #[test]
     fn debug_output_masks_every_secret() {
         let config = NatsConfig {
             url: "nats://svc:hunter2@127.0.0.1:4222".into(),
