@@ -13,11 +13,42 @@ pub const HUB_URL_MAX: usize = 500;
 pub const MESH_NAMESPACE_MAX: usize = 100;
 /// Longest version, in characters.
 pub const VERSION_MAX: usize = 50;
+/// The characters `str::trim` removes (Unicode `White_Space`), as the inside of a
+/// regular-expression class: the patterns below allow them around a value because
+/// the rules trim them. Spelled out rather than `\s`, which means more in some regex
+/// dialects (Python's takes U+001C–U+001F, which `trim` keeps and the rules refuse).
+#[macro_export]
+macro_rules! blank_chars {
+    () => {
+        r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+    };
+}
+
+/// [`blank_chars!`] as a class: one character `str::trim` removes.
+#[macro_export]
+macro_rules! blank {
+    () => {
+        concat!("[", $crate::blank_chars!(), "]")
+    };
+}
+
 /// The slug rule as a JSON Schema pattern (the API's description shows it; blanks
 /// around are trimmed, case is folded).
-pub const SLUG_PATTERN: &str = r"^\s*[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9_])?\s*$";
+pub const SLUG_PATTERN: &str = concat!(
+    "^",
+    blank!(),
+    "*[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9_])?",
+    blank!(),
+    "*$"
+);
 /// The mesh namespace rule as a JSON Schema pattern.
-pub const MESH_NAMESPACE_PATTERN: &str = r"^\s*[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\s*$";
+pub const MESH_NAMESPACE_PATTERN: &str = concat!(
+    "^",
+    blank!(),
+    r"*[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*",
+    blank!(),
+    "*$"
+);
 
 /// A field that breaks a rule: `field: message`, as the service words it.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -77,9 +108,16 @@ pub fn slug(raw: &str) -> Result<String, RuleError> {
 }
 
 /// A mesh namespace, trimmed: a NATS subject prefix of dot-separated tokens of
-/// `[A-Za-z0-9_-]`, at most 100 characters.
+/// `[A-Za-z0-9_-]`, at most 100 characters as given (blanks around included).
 pub fn mesh_namespace(raw: &str) -> Result<&str, RuleError> {
     const FIELD: &str = "mesh_namespace";
+    let given = raw.chars().count();
+    if given > MESH_NAMESPACE_MAX {
+        return Err(broken(
+            FIELD,
+            format!("must be at most {MESH_NAMESPACE_MAX} characters (got {given})"),
+        ));
+    }
     let s = raw.trim();
     if s.is_empty() {
         return Err(broken(FIELD, "must not be empty"));
@@ -93,15 +131,6 @@ pub fn mesh_namespace(raw: &str) -> Result<&str, RuleError> {
         return Err(broken(
             FIELD,
             "must be a NATS subject prefix: dot-separated tokens of letters, digits, '_' and '-'",
-        ));
-    }
-    if s.len() > MESH_NAMESPACE_MAX {
-        return Err(broken(
-            FIELD,
-            format!(
-                "must be at most {MESH_NAMESPACE_MAX} characters (got {})",
-                s.len()
-            ),
         ));
     }
     Ok(s)
@@ -138,7 +167,7 @@ pub fn version(raw: &str) -> Result<&str, RuleError> {
 }
 
 /// The shape of a hub URL, trimmed: `http://` or `https://`, a host, no credentials,
-/// no blanks or control characters, at most 500 characters. The service also parses it
+/// no blanks or control characters, at most 500 characters as given. The service also parses it
 /// (ports, IPv6 literals, …), so a URL that passes here may still be refused there.
 pub fn hub_url(raw: &str) -> Result<&str, RuleError> {
     const FIELD: &str = "hub_url";
@@ -146,7 +175,7 @@ pub fn hub_url(raw: &str) -> Result<&str, RuleError> {
     if s.is_empty() {
         return Err(broken(FIELD, "must not be empty"));
     }
-    let chars = s.chars().count();
+    let chars = raw.chars().count();
     if chars > HUB_URL_MAX {
         return Err(broken(
             FIELD,

@@ -7,9 +7,26 @@ use crate::error::ValidationError;
 pub const HUB_URL_MAX: usize = federation_wire::rules::HUB_URL_MAX;
 /// The shortest hub URL: `http://x`.
 pub const HUB_URL_MIN: usize = 8;
-/// The hub URL's shape as a JSON Schema pattern (the full rule: no credentials, no
-/// backslash, a host the URL parser takes).
-pub const HUB_URL_PATTERN: &str = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^\s@/?#\\]+(/[^\s\\]*)?\s*$";
+/// The hub URL as a JSON Schema pattern: the part of the rule a pattern can state
+/// exactly, in ASCII: `http(s)://`, a host name whose last label starts with a letter,
+/// a dotted-quad IPv4 address or a bracketed IPv6 one, an optional port up to 65535,
+/// then a path and a query of URL characters. Every URL it matches is taken; the
+/// service takes more (internationalised host names, other IPv6 spellings), which the
+/// description says in words.
+pub const HUB_URL_PATTERN: &str = concat!(
+    "^",
+    federation_wire::blank!(),
+    "*[Hh][Tt][Tt][Pp][Ss]?://(",
+    // A host name: labels of letters and digits joined by single hyphens (so never a
+    // punycode `xn--` label), the last starting with a letter (so never a number).
+    r"([A-Za-z0-9]+(-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*\.?",
+    r"|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])",
+    r"|\[(::1|[0-9A-Fa-f]{1,4}(:[0-9A-Fa-f]{1,4}){7})\]",
+    r")(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0))?",
+    r"(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?",
+    federation_wire::blank!(),
+    "*$"
+);
 
 /// The base URL of a project's hub: an absolute `http` or `https` URL of at most 500
 /// characters, with no credentials, blanks, control or invisible format characters and
@@ -25,7 +42,7 @@ impl HubUrl {
         if s.is_empty() {
             return Err(ValidationError::new(FIELD, "must not be empty"));
         }
-        let chars = s.chars().count();
+        let chars = raw.chars().count();
         if chars > HUB_URL_MAX {
             return Err(ValidationError::new(
                 FIELD,

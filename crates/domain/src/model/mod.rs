@@ -68,6 +68,7 @@ mod version;
 
 pub use catalog::{CatalogApplied, CatalogPlan};
 pub use federation_wire::rules::{MESH_NAMESPACE_PATTERN, SLUG_PATTERN};
+pub use federation_wire::{blank, blank_chars};
 pub use hub_url::{HubUrl, HUB_URL_MAX, HUB_URL_MIN, HUB_URL_PATTERN};
 pub use interval::HeartbeatInterval;
 pub use key::{HeartbeatCredential, HeartbeatKeyDigest};
@@ -83,7 +84,7 @@ pub use project::{Origin, Project, Registration, RegistrationInput, Upserted};
 pub use slug::{Slug, SLUG_MAX};
 pub use status::Status;
 pub use tags::{Tag, Tags, TAGS_MAX, TAG_MAX};
-pub use text::{is_format_char, TEXT_PATTERN};
+pub use text::{is_format_char, NO_FORMAT_CHARS_PATTERN, TEXT_PATTERN};
 pub use transition::{PresenceRecord, Transition};
 pub use version::{Version, VERSION_MAX};
 

@@ -29,10 +29,16 @@ impl MeshNamespace {
             .map_err(ValidationError::from)
     }
 
-    /// Validates `raw`; `None` (or blank) gives the default `hub.<slug>`.
+    /// Validates `raw`; `None` (or blank, within the length bound) gives the default
+    /// `hub.<slug>`.
     pub fn resolve(slug: &Slug, raw: Option<&str>) -> Result<Self, ValidationError> {
-        match raw.map(str::trim) {
-            None | Some("") => Ok(Self::for_slug(slug)),
+        match raw {
+            None => Ok(Self::for_slug(slug)),
+            Some(given)
+                if given.trim().is_empty() && given.chars().count() <= MESH_NAMESPACE_MAX =>
+            {
+                Ok(Self::for_slug(slug))
+            }
             Some(given) => Self::parse(given),
         }
     }

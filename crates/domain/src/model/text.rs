@@ -9,15 +9,33 @@ use crate::error::ValidationError;
 /// pretty logs show them escaped.
 pub use federation_wire::rules::is_format_char;
 
+/// [`is_format_char`]'s characters as the inside of a regular-expression class.
+macro_rules! format_chars {
+    () => {
+        r"\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+    };
+}
+
 /// The free-text rule (names, tags, reasons) as a JSON Schema pattern: something
 /// printable, no control characters and none of [`is_format_char`]'s invisible ones.
 pub const TEXT_PATTERN: &str = concat!(
-    r"^\s*[^\x00-\x1f\x7f-\x9f\s",
-    r"\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb",
+    "^",
+    federation_wire::blank!(),
+    // The first character after the blanks: not blank, not a control, not invisible.
+    r"*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u205f\u3000",
+    format_chars!(),
+    // The rest: no control or invisible character (blanks inside are text; blanks at
+    // the end are trimmed).
     r"][^\x00-\x1f\x7f-\x9f",
-    r"\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb",
-    r"]*$"
+    format_chars!(),
+    "]*",
+    federation_wire::blank!(),
+    "*$"
 );
+
+/// Text with none of [`is_format_char`]'s invisible characters (a heartbeat's reasons,
+/// whose control characters are dropped rather than refused), as a JSON Schema pattern.
+pub const NO_FORMAT_CHARS_PATTERN: &str = concat!("^[^", format_chars!(), "]*$");
 
 /// The rule of free text fields (a name, a version): at most `max` characters as given
 /// (the bound the API's description states, blanks around included), trimmed, not
