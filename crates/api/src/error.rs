@@ -35,6 +35,8 @@ pub mod code {
     pub const DUPLICATE: &str = "duplicate";
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
     pub const VALIDATION_ERROR: &str = "validation_error";
+    /// A value that conflicts with the service's clock (409).
+    pub const CLOCK_CONFLICT: &str = "clock_conflict";
     pub const UNAVAILABLE: &str = "unavailable";
     pub const INTERNAL: &str = "internal";
 }
@@ -324,14 +326,15 @@ impl ApiError {
         )
     }
 
-    /// 422 naming the field.
+    /// 422 naming the field; 409 when the value conflicts with the service's clock
+    /// (no schema can state that rule, so a schema-valid request meets it).
     pub fn validation(e: ValidationError) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            code::VALIDATION_ERROR,
-            e.message,
-        )
-        .with_field(e.field)
+        let (status, code) = if e.against_clock {
+            (StatusCode::CONFLICT, code::CLOCK_CONFLICT)
+        } else {
+            (StatusCode::UNPROCESSABLE_ENTITY, code::VALIDATION_ERROR)
+        };
+        Self::new(status, code, e.message).with_field(e.field)
     }
 
     /// 422 naming a query parameter.
@@ -452,8 +455,17 @@ impl From<HeartbeatRejected> for ApiError {
                 ApiError::payload_too_large(federation_domain::heartbeat::MAX_HEARTBEAT_BYTES)
             }
             HeartbeatRejected::Invalid(h) => {
-                let mut err =
-                    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, h.kind(), h.to_string());
+                // A timestamp outside the window conflicts with our clock (409, as
+                // no schema can state the window); anything else breaks a rule (422).
+                let status = if matches!(
+                    h,
+                    HeartbeatError::Replay { .. } | HeartbeatError::FromFuture { .. }
+                ) {
+                    StatusCode::CONFLICT
+                } else {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                };
+                let mut err = ApiError::new(status, h.kind(), h.to_string());
                 if let Some(field) = h.field() {
                     err = err.with_field(field);
                 }

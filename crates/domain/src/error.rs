@@ -15,6 +15,10 @@ pub struct ValidationError {
     pub field: String,
     /// What is wrong with it.
     pub message: String,
+    /// The value breaks no rule of its own but conflicts with the service's clock (a
+    /// maintenance end in the past): a schema cannot state it, so the API answers 409
+    /// rather than 422.
+    pub against_clock: bool,
 }
 
 impl ValidationError {
@@ -23,6 +27,15 @@ impl ValidationError {
         Self {
             field: field.into(),
             message: message.into(),
+            against_clock: false,
+        }
+    }
+
+    /// A value of `field` that conflicts with the service's clock.
+    pub fn against_clock(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            against_clock: true,
+            ..Self::new(field, message)
         }
     }
 

@@ -16,7 +16,8 @@ use super::*;
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 404, description = "No such project", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "No reason, no end or both ends, an end in the past or more than 30 days away", body = ErrorBody),
+        (status = 409, description = "An `until` in the past or more than 30 days away (`clock_conflict`)", body = ErrorBody),
+        (status = 422, description = "No reason, no end or both ends, a `for` out of bounds", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     ),
     security(("api_key" = []))

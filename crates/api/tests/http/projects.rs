@@ -785,3 +785,45 @@ async fn lists_are_gzipped_when_asked_and_the_change_stream_never() {
         Some(&b"identity"[..])
     );
 }
+
+/// A maintenance end the clock has passed (or that is too far away) conflicts with the
+/// clock, which no schema can state: 409. A `for` out of bounds breaks a bound the
+/// description shows: 422. Nothing is written either way (the mock expects no write).
+#[actix_web::test]
+async fn maintenance_against_the_clock_is_409_and_out_of_bounds_is_422() {
+    let h = with_projects(vec![project("alpha")]);
+    let put = |body: &str| {
+        TestRequest::put()
+            .uri("/api/fed/projects/alpha/maintenance")
+            .insert_header(("content-type", "application/json"))
+            .set_payload(body.to_owned())
+    };
+    for (body, status, code, field) in [
+        (
+            r#"{"reason":"r","until":"2000-01-01T00:00:00Z"}"#,
+            StatusCode::CONFLICT,
+            "clock_conflict",
+            "until",
+        ),
+        (
+            r#"{"reason":"r","until":"2999-01-01T00:00:00Z"}"#,
+            StatusCode::CONFLICT,
+            "clock_conflict",
+            "until",
+        ),
+        (
+            r#"{"reason":"r","for":"31d"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+            "for",
+        ),
+    ] {
+        let r = h.send_w(put(body)).await;
+        assert_eq!(r.status, status, "{body}: {}", r.raw);
+        assert_eq!(
+            r.error(),
+            (code.to_owned(), Some(field.to_owned())),
+            "{body}"
+        );
+    }
+}

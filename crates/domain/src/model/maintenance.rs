@@ -93,7 +93,10 @@ impl MaintenanceInput {
                     })?
                     .with_timezone(&Utc);
                 if at <= now {
-                    return Err(ValidationError::new("until", "must be in the future"));
+                    return Err(ValidationError::against_clock(
+                        "until",
+                        "must be in the future",
+                    ));
                 }
                 at
             }
@@ -111,14 +114,17 @@ impl MaintenanceInput {
             }
         };
         if until - now > MAINTENANCE_MAX {
-            let field = if self.until.is_some() { "until" } else { "for" };
-            return Err(ValidationError::new(
-                field,
-                format!(
-                    "a maintenance window lasts at most {} days",
-                    MAINTENANCE_MAX.num_days()
-                ),
-            ));
+            let message = format!(
+                "a maintenance window lasts at most {} days",
+                MAINTENANCE_MAX.num_days()
+            );
+            // `until` too far away conflicts with the clock; `for` too long breaks a
+            // bound the description states.
+            return Err(if self.until.is_some() {
+                ValidationError::against_clock("until", message)
+            } else {
+                ValidationError::new("for", message)
+            });
         }
         Ok(Maintenance {
             reason,
