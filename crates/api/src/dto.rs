@@ -310,37 +310,6 @@ pub struct AcceptedDto {
     pub status: &'static str,
 }
 
-/// A heartbeat: the original service's payload (also accepted wrapped in
-/// CommandCenter's envelope `{"payload": {…}, "correlation_id": "…"}`).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct HeartbeatRequest {
-    /// Must equal the slug of the path (`slug` is accepted as an alias).
-    #[schema(example = "commandcenter")]
-    pub project_slug: String,
-    pub hub_url: Option<String>,
-    /// A NATS subject prefix when given.
-    #[schema(
-        pattern = r"^\s*[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\s*$",
-        max_length = 100
-    )]
-    pub mesh_namespace: Option<String>,
-    /// The sender's clock, RFC 3339. Status is measured on our clock; a timestamp more
-    /// than an hour old (a replay) or more than 5 minutes ahead is refused. Leave it
-    /// out when the sender's clock is not to be trusted.
-    #[schema(format = DateTime)]
-    pub timestamp: Option<String>,
-    #[schema(example = "0.9.0")]
-    pub version: Option<String>,
-    /// `online` (also `ok`) or `degraded`.
-    pub status: Option<String>,
-    /// With `degraded`: why (at most 16, each cut to 200 characters).
-    pub reasons: Option<Vec<String>>,
-    /// Seconds between this sender's heartbeats: the project is then degraded after 2
-    /// and offline after 3 of them without a heartbeat (within the service's bounds).
-    #[schema(example = 5, minimum = 1, maximum = 86400)]
-    pub interval: Option<u32>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,6 +60,7 @@ mod handlers;
 pub mod hosts;
 pub mod metrics;
 pub mod openapi;
+mod queries;
 pub mod request_id;
 pub mod requests;
 mod schemas;

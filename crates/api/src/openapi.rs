@@ -13,13 +13,13 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::dto::{
     AcceptedDto, BulkErrorBody, BulkResponse, CountsDto, HealthDto, HeartbeatKeyDto,
-    HeartbeatRequest, LongestOfflineDto, MaintenanceDto, MassExpiryDto, ProjectDto, ReadyChecks,
-    ReadyDto, ReplicaDto, StatusName, SummaryDto, TagCountsDto, TransitionDto,
+    LongestOfflineDto, MaintenanceDto, MassExpiryDto, ProjectDto, ReadyChecks, ReadyDto,
+    ReplicaDto, StatusName, SummaryDto, TagCountsDto, TransitionDto,
 };
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::requests::{
-    BulkRequest, EntryError, MaintenanceRequest, MetadataObject, PatchRequest, RegisterRequest,
-    TagText,
+    BulkRequest, EntryError, HeartbeatRequest, MaintenanceRequest, MetadataObject, PatchRequest,
+    RegisterRequest, TagText,
 };
 use crate::{handlers, metrics};
 

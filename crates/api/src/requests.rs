@@ -19,6 +19,9 @@ use crate::body::{self, UniqueJson};
 use crate::error::ApiError;
 use crate::schemas;
 
+mod heartbeat;
+pub use heartbeat::HeartbeatRequest;
+
 /// The most projects one bulk registration takes.
 pub const MAX_BULK_PROJECTS: usize = 1000;
 
@@ -283,9 +286,6 @@ pub struct MaintenanceRequest {
     pub duration: Option<Span>,
 }
 
-/// The pattern of `for` when it is a string.
-pub const SPAN_PATTERN: &str = r"^\s*[0-9]+\s*[smhd]?\s*$";
-
 impl utoipa::PartialSchema for MaintenanceRequest {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
@@ -319,7 +319,7 @@ impl utoipa::PartialSchema for MaintenanceRequest {
                     .item(
                         ObjectBuilder::new()
                             .schema_type(Type::String)
-                            .pattern(Some(SPAN_PATTERN))
+                            .pattern(Some(schemas::span_pattern()))
                             .examples(["30m"]),
                     )
                     .item(

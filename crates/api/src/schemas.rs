@@ -2,12 +2,14 @@
 //! domain enforces is the bound the description shows (utoipa's attributes take only
 //! literals, so these fields name a function here with `schema_with`).
 
+use federation_domain::model::blank;
 use federation_domain::model::{
-    HeartbeatInterval, HUB_URL_MAX, HUB_URL_MIN, HUB_URL_PATTERN, MESH_NAMESPACE_MAX,
-    MESH_NAMESPACE_PATTERN, NAME_MAX, SLUG_MAX, SLUG_PATTERN, TAGS_MAX, TAG_MAX, TEXT_PATTERN,
+    HeartbeatInterval, HUB_URL_MAX, HUB_URL_MIN, HUB_URL_PATTERN, LIST_LIMIT_MAX, MAINTENANCE_MAX,
+    MESH_NAMESPACE_MAX, MESH_NAMESPACE_PATTERN, NAME_MAX, SLUG_MAX, SLUG_PATTERN, TAGS_MAX,
+    TAG_MAX, TEXT_PATTERN,
 };
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
-use utoipa::openapi::{Object, RefOr, Schema};
+use utoipa::openapi::{Object, Ref, RefOr, Schema};
 
 fn string(nullable: bool) -> ObjectBuilder {
     let kind = if nullable {
@@ -51,7 +53,9 @@ pub(crate) fn hub_url() -> Object {
     bounded(false, HUB_URL_MIN, HUB_URL_MAX, HUB_URL_PATTERN)
         .description(Some(
             "An absolute http(s) URL with a host, no credentials, no backslash and no \
-             invisible format characters, at most 500 characters",
+             invisible format characters, at most 500 characters. The pattern is the \
+             ASCII form every reader takes; internationalised host names (`bücher.de`) \
+             and other IPv6 spellings are taken too, kept as written.",
         ))
         .examples(["http://localhost:8000"])
         .build()
@@ -105,3 +109,117 @@ pub(crate) fn interval() -> Object {
         .examples([30])
         .build()
 }
+
+/// A project's status, as a filter.
+pub(crate) fn status() -> RefOr<Schema> {
+    Ref::from_schema_name("StatusName").into()
+}
+
+/// A slug as a filter or cursor: empty means absent.
+pub(crate) fn slug_filter() -> Object {
+    bounded(false, 0, SLUG_MAX, &format!("^$|{SLUG_PATTERN}"))
+        .examples(["commandcenter"])
+        .build()
+}
+
+/// A tag as a filter: empty means absent.
+pub(crate) fn tag_filter() -> Object {
+    bounded(false, 0, TAG_MAX, &format!("^$|{TEXT_PATTERN}"))
+        .examples(["python"])
+        .build()
+}
+
+/// A page size.
+pub(crate) fn limit() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(LIST_LIMIT_MAX))
+        .build()
+}
+
+/// How many to skip: as the stores take it, a signed 64-bit integer.
+pub(crate) fn offset() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .minimum(Some(0))
+        .maximum(Some(i64::MAX))
+        .build()
+}
+
+/// A change-log revision.
+pub(crate) fn revision() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::Int64,
+        )))
+        .minimum(Some(0))
+        .maximum(Some(i64::MAX))
+        .build()
+}
+
+/// The pattern of a blocking query's `wait`, as the description shows it.
+pub const WAIT_PATTERN: &str = "^[0-9]+(ms|s|m)?$";
+
+/// A blocking query's `wait`.
+pub(crate) fn wait() -> Object {
+    string(false)
+        .pattern(Some(WAIT_PATTERN))
+        .examples(["30s"])
+        .build()
+}
+
+/// A maintenance window's length as text (`90s`, `30m`, `2h`, `1d`), positive and at
+/// most [`MAINTENANCE_MAX`], as the pattern states exactly: for each unit, the numbers
+/// from 1 to the most that unit allows (leading zeros taken), blanks around and between.
+pub(crate) fn span_pattern() -> String {
+    let max = u64::try_from(MAINTENANCE_MAX.num_seconds()).unwrap_or(u64::MAX);
+    let b = blank!();
+    let unit = |per: u64, name: &str| format!("0*({}){b}*{name}", positive_up_to(max / per));
+    format!(
+        "^{b}*(0*({s})({b}*s)?|{m}|{h}|{d}){b}*$",
+        s = positive_up_to(max),
+        m = unit(60, "m"),
+        h = unit(3600, "h"),
+        d = unit(86_400, "d"),
+    )
+}
+
+/// A regular expression for the whole numbers 1 to `max`, written without leading
+/// zeros (`max` ≥ 1).
+pub(crate) fn positive_up_to(max: u64) -> String {
+    let digits: Vec<u32> = max
+        .to_string()
+        .chars()
+        .filter_map(|c| c.to_digit(10))
+        .collect();
+    let len = digits.len();
+    let mut alternatives = Vec::new();
+    // Every number with fewer digits.
+    for shorter in 1..len {
+        alternatives.push(match shorter {
+            1 => "[1-9]".to_owned(),
+            n => format!("[1-9][0-9]{{{}}}", n - 1),
+        });
+    }
+    // As many digits: the same first `i` digits, then a smaller one, then any.
+    let prefix: String = digits.iter().map(u32::to_string).collect();
+    for (i, &d) in digits.iter().enumerate() {
+        let low = u32::from(i == 0);
+        if d > low {
+            let rest = len - i - 1;
+            let tail = if rest == 0 {
+                String::new()
+            } else {
+                format!("[0-9]{{{rest}}}")
+            };
+            alternatives.push(format!("{}[{low}-{}]{tail}", &prefix[..i], d - 1));
+        }
+    }
+    alternatives.push(prefix);
+    alternatives.join("|")
+}
+
+#[cfg(test)]
+mod tests;

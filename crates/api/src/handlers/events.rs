@@ -8,11 +8,8 @@ use super::*;
     path = "/api/fed/events",
     tag = "projects",
     params(
-        ("slug" = Option<String>, Query, max_length = 50, pattern = r"^(\s*[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9_])?\s*)?$", description = "Only this project's changes; empty is the same as absent"),
-        ("tag" = Option<String>, Query, description = "Only projects with this tag (ignoring case); deletions always pass"),
-        ("status" = Option<StatusName>, Query, description = "Only projects in this status (a transition passes when it leaves or enters it); deletions always pass"),
+        EventsQuery,
         ("Last-Event-ID" = Option<u64>, Header, nullable = false, maximum = 9223372036854775807_u64, description = "Resume: every change after this revision, from the change log (or one `reset` when it was trimmed)"),
-        ("last_event_id" = Option<u64>, Query, nullable = false, maximum = 9223372036854775807_u64, description = "The same as the header, for clients that cannot set it"),
     ),
     responses(
         (status = 200, description = "`text/event-stream`. Each event's `id:` is its revision. \
@@ -32,23 +29,21 @@ pub(crate) async fn events(
     req: HttpRequest,
     q: Query,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = ChangeFilter::parse(param(&q, "slug"), param(&q, "tag"), param(&q, "status"))
-        .map_err(ApiError::query)?;
+    let EventsQuery {
+        filter,
+        last_event_id: from_query,
+    } = EventsQuery::parse(&q)?;
     let header_id = req
         .headers()
         .get("last-event-id")
         .map(|v| v.to_str().map(str::trim).unwrap_or("-"))
         .filter(|v| !v.is_empty());
     // Each one given must be a revision; the header wins when both are.
-    let from_query = param(&q, "last_event_id")
-        .map(|raw| revision_param(raw, "last_event_id"))
-        .transpose()?;
     let last_event_id = match header_id {
         None => from_query,
-        Some(raw) => Some(
-            revision_param(raw, "Last-Event-ID")
-                .map_err(|e| e.at(crate::error::Location::Header))?,
-        ),
+        Some(raw) => {
+            Some(revision(raw, "Last-Event-ID").map_err(|e| e.at(crate::error::Location::Header))?)
+        }
     };
     let revision = state.federation.revision();
     let body = stream::open_stream(

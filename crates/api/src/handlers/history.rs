@@ -12,7 +12,7 @@ use super::*;
     tag = "projects",
     params(
         ("slug" = String, Path, description = "The project's slug"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "How many (default 100)"),
+        HistoryQuery,
     ),
     responses(
         (status = 200, description = "Transitions, newest first", body = Vec<TransitionDto>),
@@ -27,7 +27,7 @@ pub(crate) async fn history(
     slug: web::Path<String>,
     q: Query,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = parse_limit(param(&q, "limit")).map_err(ApiError::query)?;
+    let HistoryQuery { limit } = HistoryQuery::parse(&q)?;
     let transitions = state.federation.history(&slug, limit).await?;
     let items: Vec<TransitionDto> = transitions.iter().map(TransitionDto::from).collect();
     Ok(HttpResponse::Ok().json(items))

@@ -12,15 +12,7 @@ use super::*;
     get,
     path = "/api/fed/projects",
     tag = "projects",
-    params(
-        ("status" = Option<StatusName>, Query, description = "Only projects in this status"),
-        ("tag" = Option<String>, Query, max_length = 64, pattern = r"^[^\x00-\x1f\x7f]*$", description = "Only projects with this tag (ignoring case); empty is the same as absent"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size; without it, every matching project (streamed)"),
-        ("offset" = Option<u64>, Query, maximum = 9223372036854775807_u64, description = "Projects to skip"),
-        ("after" = Option<String>, Query, max_length = 50, pattern = r"^(\s*[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?\s*)?$", description = "Cursor: only projects whose slug sorts after this one; empty is the same as absent"),
-        ("index" = Option<u64>, Query, nullable = false, maximum = 9223372036854775807_u64, description = "Blocking query: answer once the registry's revision passes this (an `X-Federation-Index` seen before), or when `wait` ends"),
-        ("wait" = Option<String>, Query, pattern = r"^[0-9]+(ms|s|m)?$", description = "How long a blocking query may wait (`30s`, `500ms`, `1m`; plain seconds); default 60 s, capped by FEDERATION_BLOCKING_MAX_WAIT"),
-    ),
+    params(ListQuery, BlockingQuery),
     responses(
         (status = 200, description = "The projects, in slug order", body = Vec<ProjectDto>,
          headers(("X-Total-Count" = u64, description = "How many projects match"),
@@ -36,23 +28,8 @@ pub(crate) async fn list_projects(
     req: HttpRequest,
     q: Query,
 ) -> Result<HttpResponse, ApiError> {
-    let filter = ListFilter::parse(
-        param(&q, "status"),
-        param(&q, "tag"),
-        param(&q, "limit"),
-        param(&q, "offset"),
-    )
-    .and_then(|f| f.with_after(param(&q, "after")))
-    .and_then(|f| {
-        let mut meta: Vec<(&str, &str)> = q
-            .iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix("meta.")?, v.as_str())))
-            .collect();
-        meta.sort_unstable();
-        f.with_meta(&meta)
-    })
-    .and_then(|f| query_is_utf8(req.query_string()).map(|()| f))
-    .map_err(ApiError::query)?;
+    query_is_utf8(req.query_string()).map_err(ApiError::query)?;
+    let ListQuery(filter) = ListQuery::parse(&q)?;
     block(&state, &q).await?;
     let page = state.federation.list(&filter);
     let mut reply = HttpResponse::Ok();

@@ -1,17 +1,13 @@
 //! The route handlers, one file per resource (as crates.io lays out its controllers);
 //! what they share is here.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Payload};
 use actix_web::{HttpRequest, HttpResponse};
-use federation_domain::model::parse_limit;
-use federation_domain::{
-    ChangeFilter, GuardState, HeartbeatRejected, ListFilter, MaintenanceInput,
-};
+use federation_domain::{GuardState, HeartbeatRejected, ListFilter, MaintenanceInput};
 
 use crate::body;
 use crate::dto::{
@@ -19,10 +15,12 @@ use crate::dto::{
     ReadyChecks, ReadyDto, ReplicaDto, SummaryDto, TagCountsDto, TransitionDto,
 };
 use crate::dto::{BulkErrorBody, BulkResponse, HeartbeatKeyDto};
-use crate::dto::{HeartbeatRequest, StatusName};
 use crate::error::{ApiError, ErrorBody};
-use crate::requests::{BulkRequest, MaintenanceRequest, PatchRequest, RegisterRequest};
-use crate::stream::{self, parse_wait};
+use crate::queries::{revision, BlockingQuery, EventsQuery, HistoryQuery, ListQuery, Query};
+use crate::requests::{
+    BulkRequest, HeartbeatRequest, MaintenanceRequest, PatchRequest, RegisterRequest,
+};
+use crate::stream;
 use crate::{ApiState, BusHealth};
 
 mod events;
@@ -42,15 +40,8 @@ pub use ops::READY_DB_TIMEOUT;
 pub(crate) use ops::*;
 pub(crate) use projects::*;
 
-type Query = web::Query<HashMap<String, String>>;
-
 /// The change-log revision a reply reflects (Consul's `X-Consul-Index`).
 pub const INDEX_HEADER: &str = "X-Federation-Index";
-
-/// A query value; an empty one counts as absent.
-fn param<'a>(q: &'a Query, name: &str) -> Option<&'a str> {
-    q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
-}
 
 /// 200 with the project after a write, and the revision it reflects.
 fn project_reply(state: &ApiState, project: &federation_domain::Project) -> HttpResponse {
@@ -66,42 +57,15 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 /// revision passes `index` or `wait` ends (capped by the setting). Without `index`,
 /// returns at once.
 async fn block(state: &ApiState, q: &Query) -> Result<(), ApiError> {
-    // Given empty, `wait` breaks its pattern: refused, as the description says.
-    let wait = q
-        .get("wait")
-        .map(|w| parse_wait(w).ok_or_else(bad_wait))
-        .transpose()?;
-    let Some(raw) = param(q, "index") else {
+    let BlockingQuery { index, wait } = BlockingQuery::parse(q)?;
+    let Some(index) = index else {
         return Ok(());
     };
-    let index = revision_param(raw, "index")?;
-    let wait = wait.unwrap_or(DEFAULT_WAIT);
     state
         .changes
-        .wait_past(&state.federation, index, wait)
+        .wait_past(&state.federation, index, wait.unwrap_or(DEFAULT_WAIT))
         .await;
     Ok(())
-}
-
-/// A revision given as a parameter: 0 to the largest 64-bit signed integer, as the
-/// description states (`format: int64`).
-fn revision_param(raw: &str, name: &str) -> Result<u64, ApiError> {
-    raw.parse::<u64>()
-        .ok()
-        .filter(|n| i64::try_from(*n).is_ok())
-        .ok_or_else(|| {
-            ApiError::query(federation_domain::ValidationError::new(
-                name,
-                "must be a revision: an integer from 0 to 9223372036854775807",
-            ))
-        })
-}
-
-fn bad_wait() -> ApiError {
-    ApiError::query(federation_domain::ValidationError::new(
-        "wait",
-        "must be a duration such as 30s, 500ms, 1m or plain seconds",
-    ))
 }
 
 pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {

@@ -116,8 +116,7 @@ pub(crate) async fn bulk_register(
     tag = "projects",
     params(
         ("slug" = String, Path, description = "The project's slug"),
-        ("index" = Option<u64>, Query, nullable = false, maximum = 9223372036854775807_u64, description = "Blocking query: answer once the registry's revision passes this, or when `wait` ends"),
-        ("wait" = Option<String>, Query, pattern = r"^[0-9]+(ms|s|m)?$", description = "How long a blocking query may wait; default 60 s, capped by FEDERATION_BLOCKING_MAX_WAIT"),
+        BlockingQuery,
     ),
     responses(
         (status = 200, description = "The project", body = ProjectDto,
