@@ -1,0 +1,349 @@
+use chrono::TimeZone;
+
+use super::*;
+use crate::model::{HubUrl, MeshNamespace, ProjectName, Tag, Tags};
+
+fn t(s: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 11, 18, 12, 0, 0).unwrap() + chrono::TimeDelta::seconds(s)
+}
+
+fn project(slug: &str, status: Status, tags: &[&str]) -> Project {
+    let slug = Slug::parse(slug).unwrap();
+    Project {
+        id: 1,
+        mesh_namespace: MeshNamespace::for_slug(&slug),
+        slug,
+        name: ProjectName::parse("A project").unwrap(),
+        hub_url: HubUrl::parse("http://hub.example:8000").unwrap(),
+        status,
+        status_reason: None,
+        tags: Tags::parse(tags).unwrap(),
+        metadata: crate::model::Metadata::default(),
+        version: None,
+        last_heartbeat_at: None,
+        clock_skew_seconds: None,
+        heartbeat_interval: None,
+        maintenance: None,
+        origin: crate::model::Origin::Api,
+        heartbeat_key: None,
+        created_at: t(0),
+        updated_at: t(0),
+    }
+}
+
+fn change(revision: u64, kind: ChangeKind, project: Option<Project>, slug: &str) -> Change {
+    Change {
+        revision,
+        slug: Slug::parse(slug).unwrap(),
+        at: t(revision as i64),
+        kind,
+        project,
+    }
+}
+
+#[test]
+fn applies_in_order_and_skips_what_it_already_has() {
+    let mut r = Registry::new();
+    let applied = r.apply(vec![
+        change(
+            1,
+            ChangeKind::Registered,
+            Some(project("a", Status::Offline, &[])),
+            "a",
+        ),
+        change(
+            3,
+            ChangeKind::Registered,
+            Some(project("b", Status::Offline, &[])),
+            "b",
+        ),
+    ]);
+    assert_eq!(applied.len(), 2);
+    assert_eq!(r.revision(), 3);
+    // A slower reader's copy of the same range changes nothing.
+    let again = r.apply(vec![change(
+        3,
+        ChangeKind::Deleted { reason: None },
+        None,
+        "b",
+    )]);
+    assert!(again.is_empty());
+    assert!(r.get(&Slug::parse("b").unwrap()).is_some());
+    r.apply(vec![change(
+        4,
+        ChangeKind::Deleted { reason: None },
+        None,
+        "b",
+    )]);
+    assert!(r.get(&Slug::parse("b").unwrap()).is_none());
+    assert_eq!(r.revision(), 4);
+}
+
+#[test]
+fn a_change_whose_project_is_gone_advances_the_revision_only() {
+    let mut r = Registry::new();
+    r.apply(vec![change(7, ChangeKind::Updated, None, "gone")]);
+    assert_eq!(r.revision(), 7);
+    assert!(r.is_empty());
+}
+
+#[test]
+fn heard_heartbeats_never_move_back_when_the_log_brings_an_older_copy() {
+    let mut r = Registry::new();
+    r.apply(vec![change(
+        1,
+        ChangeKind::Registered,
+        Some(project("a", Status::Offline, &[])),
+        "a",
+    )]);
+    let slug = Slug::parse("a").unwrap();
+    r.apply_liveness(&[PresenceRecord {
+        slug: slug.clone(),
+        status: Status::Online,
+        status_reason: None,
+        version: None,
+        last_heartbeat_at: Some(t(30)),
+    }]);
+    // Liveness alone never changes the recorded status.
+    assert_eq!(r.get(&slug).unwrap().status, Status::Offline);
+    let mut stored = project("a", Status::Online, &[]);
+    stored.last_heartbeat_at = Some(t(29));
+    r.apply(vec![change(
+        2,
+        ChangeKind::Transition(Transition {
+            slug: slug.clone(),
+            from: Status::Offline,
+            to: Status::Online,
+            reason: None,
+            at: t(29),
+            last_heartbeat_at: Some(t(29)),
+        }),
+        Some(stored),
+        "a",
+    )]);
+    let p = r.get(&slug).unwrap();
+    assert_eq!(p.status, Status::Online);
+    assert_eq!(p.last_heartbeat_at, Some(t(30)));
+}
+
+#[test]
+fn lists_pages_in_slug_order_with_filters_and_totals() {
+    let mut r = Registry::new();
+    r.load(Snapshot {
+        revision: 9,
+        projects: vec![
+            project("c", Status::Online, &["x"]),
+            project("a", Status::Online, &["x", "y"]),
+            project("b", Status::Offline, &["y"]),
+            project("d", Status::Online, &[]),
+        ],
+    });
+    let slugs = |page: &ProjectPage| -> Vec<String> {
+        page.items.iter().map(|p| p.slug.to_string()).collect()
+    };
+    let all = r.list(&ListFilter::default());
+    assert_eq!(
+        (slugs(&all), all.total, all.revision),
+        (vec!["a".into(), "b".into(), "c".into(), "d".into()], 4, 9)
+    );
+    let online = r.list(&ListFilter {
+        status: Some(Status::Online),
+        limit: Some(1),
+        offset: 1,
+        ..ListFilter::default()
+    });
+    assert_eq!((slugs(&online), online.total), (vec!["c".to_string()], 3));
+    let tagged = r.list(&ListFilter {
+        tag: Some(Tag::parse("y").unwrap()),
+        ..ListFilter::default()
+    });
+    assert_eq!(
+        (slugs(&tagged), tagged.total),
+        (vec!["a".to_string(), "b".into()], 2)
+    );
+    // Tag filters ignore case; the cursor resumes after a slug, counted in full.
+    let upper = r.list(&ListFilter {
+        tag: Some(Tag::parse("Y").unwrap()),
+        ..ListFilter::default()
+    });
+    assert_eq!(slugs(&upper), ["a", "b"]);
+    let after = r.list(&ListFilter {
+        after: Some(Slug::parse("a").unwrap()),
+        limit: Some(2),
+        ..ListFilter::default()
+    });
+    assert_eq!(
+        (slugs(&after), after.total),
+        (vec!["b".into(), "c".into()], 4)
+    );
+    let after_online = r.list(&ListFilter {
+        status: Some(Status::Online),
+        after: Some(Slug::parse("a").unwrap()),
+        ..ListFilter::default()
+    });
+    assert_eq!(slugs(&after_online), ["c", "d"]);
+    let past_the_end = r.list(&ListFilter {
+        offset: 10,
+        ..ListFilter::default()
+    });
+    assert_eq!((past_the_end.items.len(), past_the_end.total), (0, 4));
+    assert_eq!(
+        r.counts(),
+        StatusCounts {
+            online: 3,
+            degraded: 0,
+            offline: 1
+        }
+    );
+}
+
+#[test]
+fn lists_by_metadata_every_condition_holding() {
+    let with = |slug: &str, meta: serde_json::Value| {
+        let mut p = project(slug, Status::Online, &[]);
+        p.metadata = crate::model::Metadata::from_json(meta).unwrap();
+        p
+    };
+    let mut r = Registry::new();
+    r.load(Snapshot {
+        revision: 1,
+        projects: vec![
+            with("a", serde_json::json!({"team": "ops", "allow_fanout": []})),
+            with("b", serde_json::json!({"team": "ops", "replicas": 3})),
+            with("c", serde_json::json!({"team": "web"})),
+            project("d", Status::Offline, &[]),
+        ],
+    });
+    let slugs = |conditions: &[(&str, &str)]| -> (Vec<String>, u64) {
+        let filter = ListFilter::default().with_meta(conditions).unwrap();
+        let page = r.list(&filter);
+        (
+            page.items.iter().map(|p| p.slug.to_string()).collect(),
+            page.total,
+        )
+    };
+    assert_eq!(slugs(&[("team", "ops")]), (vec!["a".into(), "b".into()], 2));
+    assert_eq!(
+        slugs(&[("team", "ops"), ("replicas", "3")]),
+        (vec!["b".into()], 1)
+    );
+    assert_eq!(slugs(&[("allow_fanout", "[]")]), (vec!["a".into()], 1));
+    assert_eq!(slugs(&[("nobody", "x")]), (vec![], 0));
+    let err = ListFilter::default()
+        .with_meta(&[("a b", "x")])
+        .unwrap_err();
+    assert_eq!(err.field, "meta.a b");
+}
+
+#[test]
+fn a_noted_skew_survives_the_stores_copy() {
+    let mut r = Registry::new();
+    r.load(Snapshot {
+        revision: 1,
+        projects: vec![project("a", Status::Online, &[])],
+    });
+    let slug = Slug::parse("a").unwrap();
+    r.note_skew(&slug, 42.5);
+    r.apply(vec![change(
+        2,
+        ChangeKind::Updated,
+        Some(project("a", Status::Online, &[])),
+        "a",
+    )]);
+    assert_eq!(r.get(&slug).unwrap().clock_skew_seconds, Some(42.5));
+}
+
+fn transition(slug: &str, from: Status, to: Status, tags: &[&str]) -> Change {
+    change(
+        9,
+        ChangeKind::Transition(Transition {
+            slug: Slug::parse(slug).unwrap(),
+            from,
+            to,
+            reason: None,
+            at: t(9),
+            last_heartbeat_at: None,
+        }),
+        Some(project(slug, to, tags)),
+        slug,
+    )
+}
+
+#[test]
+fn a_change_filter_matches_slug_tag_and_status_and_lets_deletions_through() {
+    let any = ChangeFilter::parse(None, None, None).unwrap();
+    let reg = change(
+        1,
+        ChangeKind::Registered,
+        Some(project("a", Status::Offline, &["Rust"])),
+        "a",
+    );
+    let del = change(2, ChangeKind::Deleted { reason: None }, None, "b");
+    let up = transition("a", Status::Offline, Status::Online, &["Rust"]);
+    assert!(any.matches(&reg) && any.matches(&del) && any.matches(&up));
+
+    let by_slug = ChangeFilter::parse(Some("A"), None, None).unwrap();
+    assert!(by_slug.matches(&reg) && by_slug.matches(&up));
+    assert!(!by_slug.matches(&del), "another project's deletion");
+
+    let by_tag = ChangeFilter::parse(None, Some("rust"), None).unwrap();
+    assert!(by_tag.matches(&reg) && by_tag.matches(&up) && by_tag.matches(&del));
+    assert!(!by_tag.matches(&transition("c", Status::Offline, Status::Online, &["go"])));
+
+    let offline = ChangeFilter::parse(None, None, Some("offline")).unwrap();
+    assert!(offline.matches(&reg), "registered offline");
+    assert!(offline.matches(&up), "leaves offline");
+    assert!(!offline.matches(&transition("a", Status::Online, Status::Degraded, &[])));
+
+    assert_eq!(
+        ChangeFilter::parse(Some("-x"), None, None)
+            .unwrap_err()
+            .field,
+        "slug"
+    );
+    assert_eq!(
+        ChangeFilter::parse(None, None, Some("up"))
+            .unwrap_err()
+            .field,
+        "status"
+    );
+}
+
+#[test]
+fn the_summary_counts_by_status_and_tag_and_names_the_longest_offline() {
+    let mut r = Registry::new();
+    let mut old = project("old", Status::Offline, &["Rust", "db"]);
+    old.last_heartbeat_at = Some(t(5));
+    let mut newer = project("newer", Status::Offline, &["rust"]);
+    newer.last_heartbeat_at = Some(t(50));
+    let mut up = project("up", Status::Online, &["db"]);
+    up.last_heartbeat_at = Some(t(1));
+    r.load(Snapshot {
+        revision: 7,
+        projects: vec![old, newer, up],
+    });
+    let s = r.summary();
+    assert_eq!(s.total, 3);
+    assert_eq!((s.counts.online, s.counts.offline), (1, 2));
+    assert_eq!(s.revision, 7);
+    let tags: Vec<(&str, usize, usize)> = s
+        .tags
+        .iter()
+        .map(|(t, c)| (t.as_str(), c.online, c.offline))
+        .collect();
+    assert_eq!(tags, vec![("db", 1, 1), ("rust", 0, 2)]);
+    let l = s.longest_offline.unwrap();
+    assert_eq!((l.slug.as_str(), l.silent_since), ("old", t(5)));
+
+    // Never heard: silent since its registration.
+    let mut never = project("never", Status::Offline, &[]);
+    never.created_at = t(-10);
+    r.apply(vec![change(
+        8,
+        ChangeKind::Registered,
+        Some(never),
+        "never",
+    )]);
+    let l = r.summary().longest_offline.unwrap();
+    assert_eq!((l.slug.as_str(), l.last_heartbeat_at), ("never", None));
+}
