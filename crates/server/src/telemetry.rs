@@ -3,8 +3,6 @@
 use anyhow::Context;
 use tracing_subscriber::{fmt, EnvFilter};
 
-use crate::settings::LogFormat;
-
 /// A level name as the original (Python's `logging`) or `tracing` spells it, in any
 /// case, as the `tracing` level it means.
 fn level_name(raw: &str) -> Option<&'static str> {
@@ -49,6 +47,13 @@ pub fn log_filter(level: &str) -> anyhow::Result<String> {
     let filter = directives.join(",");
     EnvFilter::try_new(&filter).with_context(|| format!("invalid LOG_LEVEL {level:?}: {hint}"))?;
     Ok(filter)
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
 }
 
 /// Installs the global subscriber. Later calls (tests building several apps) are no-ops.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
-use super::service::http_get;
+use super::http::http_get;
 
 /// The service's count of heartbeats by outcome, and of store flushes.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]

@@ -1,15 +1,14 @@
 //! The service under test, as a child process: started on a free port with its log in a
 //! file, waited for, asked over plain HTTP, stopped.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use serde_json::Value;
 
+use super::http::http_get;
 use super::metrics::{self, HeartbeatCounts};
 use super::{wait_until, API_KEY};
 
@@ -196,26 +195,4 @@ impl Drop for Service {
             let _ = self.child.wait();
         }
     }
-}
-
-/// `GET path` over HTTP/1.0 (no chunking): status and body.
-pub(super) fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nX-API-Key: {API_KEY}\r\n\r\n"
-    )?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw)?;
-    let status = raw
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| anyhow!("no HTTP status in {raw:.80}"))?;
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
 }

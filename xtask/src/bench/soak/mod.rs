@@ -30,6 +30,8 @@
 
 mod check;
 mod load;
+mod minute;
+mod probe;
 mod stream;
 
 use std::collections::HashMap;
@@ -49,6 +51,8 @@ use super::service::Service;
 use super::tool::Tool;
 use super::{procfs, wait_until, Paths};
 use check::{Step, Window};
+use minute::{header, load_total, minute_line, role};
+use probe::{churn_statuses, finish_simulate, history};
 
 /// Replicas on the one database.
 const REPLICAS: usize = 3;
@@ -605,68 +609,6 @@ fn check_errors(
     Ok(ok)
 }
 
-/// The REST totals, for the report.
-fn load_total(t: load::Tally) -> String {
-    format!(
-        "{} answered < 400, {} 4xx, {} 5xx, {} failed; {REST_PER_SECOND}/s on each of {REPLICAS} replicas",
-        thousands(t.ok as f64),
-        t.client_errors,
-        t.server_errors,
-        t.failed
-    )
-}
-
-fn header() -> String {
-    "min | RSS MiB r1 / r2 / r3 | CPU % r1 / r2 / r3 | heartbeats/s r1 / r2 / r3 | REST ok / 4xx / 5xx / failed | changes streamed r1 / r2 / r3 | online r1 / r2 / r3 | role".to_owned()
-}
-
-/// A replica's role from `/ready`, as one letter (see [`ReplicaSample::role`]).
-fn role(replica: &Service) -> char {
-    let role = replica.get("/ready").ok().and_then(|(_, body)| {
-        serde_json::from_str::<Value>(&body)
-            .ok()?
-            .pointer("/replica/role")?
-            .as_str()
-            .map(str::to_owned)
-    });
-    match role.as_deref() {
-        Some("leader") => 'L',
-        Some("leader_unconfirmed") => 'l',
-        Some("follower") => 'F',
-        _ => '?',
-    }
-}
-
-fn minute_line(
-    minute: u64,
-    before: &[ReplicaSample],
-    now: &[ReplicaSample],
-    rest: load::Tally,
-) -> String {
-    let join = |f: &dyn Fn(&ReplicaSample, &ReplicaSample) -> String| {
-        before
-            .iter()
-            .zip(now)
-            .map(|(b, n)| f(b, n))
-            .collect::<Vec<_>>()
-            .join(" / ")
-    };
-    let secs = MINUTE.as_secs_f64();
-    format!(
-        "{minute:3} | {} | {} | {} | {} / {} / {} / {} | {} | {} | {}",
-        join(&|_, n| format!("{:.0}", n.rss_mib)),
-        join(&|b, n| format!("{:.0}", (n.cpu_seconds - b.cpu_seconds) / secs * 100.0)),
-        join(&|b, n| format!("{:.0}", (n.heartbeats - b.heartbeats) / secs)),
-        rest.ok,
-        rest.client_errors,
-        rest.server_errors,
-        rest.failed,
-        join(&|b, n| format!("{}", n.streamed - b.streamed)),
-        join(&|_, n| format!("{}", n.online)),
-        now.iter().map(|n| n.role).collect::<String>(),
-    )
-}
-
 /// PostgreSQL stopped (fast shutdown: connections cut) for [`PG_OUTAGE`], then started
 /// again on the same port and data.
 fn postgres_outage(postgres: &PostgresCluster) -> anyhow::Result<()> {
@@ -680,71 +622,6 @@ fn nats_outage(nats: &mut NatsServer) -> anyhow::Result<()> {
     nats.stop()?;
     std::thread::sleep(NATS_OUTAGE);
     nats.restart()
-}
-
-/// Each churn project's status on `replica`.
-fn churn_statuses(replica: &Service) -> anyhow::Result<HashMap<String, String>> {
-    let (status, body) = replica.get(&format!("/api/fed/projects?tag={CHURN_TAG}&limit=1000"))?;
-    if status != 200 {
-        bail!("{}: listing the churn projects: {status}", replica.name());
-    }
-    let list: Vec<Value> = serde_json::from_str(&body)?;
-    Ok(list
-        .iter()
-        .filter_map(|p| {
-            Some((
-                p.get("slug")?.as_str()?.to_owned(),
-                p.get("status")?.as_str()?.to_owned(),
-            ))
-        })
-        .collect())
-}
-
-/// A project's stored history, oldest first.
-fn history(http: &mut KeepAlive, slug: &str) -> anyhow::Result<Vec<Step>> {
-    let (status, body) = http.get(&format!("/api/fed/projects/{slug}/history?limit=1000"))?;
-    if status != 200 {
-        bail!("the history of {slug}: {status} {body:.200}");
-    }
-    let list: Vec<Value> = serde_json::from_str(&body)?;
-    let mut steps: Vec<Step> = list
-        .iter()
-        .filter_map(|t| {
-            Some((
-                t.get("from")?.as_str()?.to_owned(),
-                t.get("to")?.as_str()?.to_owned(),
-            ))
-        })
-        .collect();
-    steps.reverse();
-    Ok(steps)
-}
-
-/// Waits for the fleet publisher (it stops at the end of its `--duration`): its summary.
-fn finish_simulate(mut child: std::process::Child) -> anyhow::Result<String> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait()?.is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            bail!("it did not stop");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let mut stdout = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        std::io::Read::read_to_string(&mut out, &mut stdout)?;
-    }
-    let v: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .context("no JSON summary")?;
-    Ok(format!(
-        "{} heartbeats published, {} errors, {}/s",
-        thousands(super::num(&v, "/heartbeats/ok")),
-        thousands(super::num(&v, "/heartbeats/errors")),
-        thousands(super::num(&v, "/heartbeats/per_sec"))
-    ))
 }
 
 #[cfg(test)]
