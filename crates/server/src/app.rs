@@ -12,8 +12,8 @@ use federation_api::{
     ApiKeys, ApiState, BusHealth, ChangeHub, Metrics, MetricsSources, NatsCounters,
 };
 use federation_domain::{
-    ChangeLog, Federation, HeartbeatRelay, Lease, NoRelay, NoStatusEvents, Ports, Presence,
-    ProjectRepository, ReplicaOptions, Role, StatusEvents, SystemClock,
+    Federation, HeartbeatRelay, NoRelay, NoStatusEvents, Ports, Presence, ProjectRepository,
+    ReplicaOptions, Role, StatusEvents, SystemClock,
 };
 use federation_nats::NatsBus;
 use federation_store::{DatabaseUrl, Store, StoreOptions};
@@ -25,8 +25,12 @@ use crate::conn::Bounded;
 use crate::metered::Metered;
 use crate::settings::{HttpLimits, Settings, DEFAULT_SQLITE_PATH};
 
+mod start;
 mod tasks;
 use tasks::*;
+
+/// The version the service reports (`/health`, metrics).
+const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// How often a follower reads the log even without a notification (a lost `NOTIFY`,
 /// SQLite, a listener being reconnected).
@@ -191,36 +195,11 @@ impl AppHandle {
     }
 }
 
-fn is_loopback(settings: &Settings) -> bool {
-    settings.host.is_loopback()
-}
-
 impl Application {
+    /// Starts the service in named phases (see [`start`]): each phase's failure stops
+    /// the start before the next touches anything.
     pub async fn build(settings: Settings, options: ServeOptions) -> anyhow::Result<Self> {
-        let keys = ApiKeys::parse(
-            settings.api_keys.as_deref(),
-            settings.read_api_keys.as_deref(),
-        )
-        .context("invalid FEDERATION_API_KEYS / FEDERATION_READ_API_KEYS")?;
-        if keys.is_empty() && !is_loopback(&settings) && !settings.allow_anonymous {
-            bail!(
-                "refusing to serve on {} without API keys: set FEDERATION_API_KEYS, bind to \
-                 127.0.0.1 (SERVICE_HOST), or set FEDERATION_ALLOW_ANONYMOUS=true to allow \
-                 anonymous access on purpose",
-                settings.host
-            );
-        }
-        if keys.is_empty() {
-            tracing::warn!("no API keys configured: the API accepts anonymous requests");
-        }
-        // Without keys on loopback, only loopback host names (and the configured ones):
-        // a page using DNS rebinding cannot reach the API through a browser.
-        let host_guard = (keys.is_empty() && is_loopback(&settings)).then(|| {
-            Arc::new(federation_api::hosts::AllowedHosts::parse(
-                settings.allowed_hosts.as_deref(),
-            ))
-        });
-
+        let access = start::access(&settings)?;
         // A bad catalog file or a taken port stops the start before anything is touched
         // or any task is spawned.
         let catalog = catalog::read(&settings.projects_file)?;
@@ -228,131 +207,12 @@ impl Application {
             .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
 
-        let store = connect_store(&settings).await?;
-        let migrate_now = store.backend() == "sqlite" || options.migrate || settings.auto_migrate;
-        if migrate_now {
-            let applied = store
-                .run_migrations()
-                .await
-                .context("applying migrations")?;
-            for version in &applied {
-                tracing::info!(%version, "migration applied");
-            }
-        } else {
-            let pending = store
-                .pending_migrations()
-                .await
-                .context("checking the database schema")?;
-            if !pending.is_empty() {
-                bail!(
-                    "the database schema is behind ({} migration(s) pending: {}): run `cargo xtask \
-                     migrate` (or `federation migrate`), or start with --migrate / \
-                     FEDERATION_AUTO_MIGRATE=true",
-                    pending.len(),
-                    pending.join(", ")
-                );
-            }
-        }
-
-        let version = env!("CARGO_PKG_VERSION");
-        let metrics = Arc::new(Metrics::new(version));
-        let store = Arc::new(store);
-        let repo: Arc<dyn ProjectRepository> =
-            Arc::new(Metered::new(store.clone(), metrics.clone()));
-        let log: Arc<dyn ChangeLog> = store.clone();
-        let lease: Arc<dyn Lease> = store.clone();
-        let mut bus = match &settings.nats {
-            None => {
-                tracing::warn!(
-                    "NATS_URL is not set: heartbeats are accepted over HTTP only \
-                     (POST /api/fed/projects/{{slug}}/heartbeat)"
-                );
-                None
-            }
-            Some(nats) => Some(
-                NatsBus::connect(nats.clone())
-                    .await
-                    .context("setting up the NATS client")?,
-            ),
-        };
-        let (events, relay, presence, holder): (
-            Arc<dyn StatusEvents>,
-            Arc<dyn HeartbeatRelay>,
-            Presence,
-            String,
-        ) = match &bus {
-            Some(bus) => (
-                bus.status_events(),
-                bus.heartbeat_relay(),
-                Presence::with_bus(settings.policy()),
-                bus.instance().to_owned(),
-            ),
-            None => (
-                Arc::new(NoStatusEvents),
-                Arc::new(NoRelay),
-                Presence::new(settings.policy()),
-                instance_name(),
-            ),
-        };
-        let holder = format!("{}-{holder}", hostname());
-        let federation = Arc::new(Federation::new(
-            Ports {
-                repo,
-                log,
-                lease,
-                events,
-                relay,
-                clock: Arc::new(SystemClock),
-            },
-            presence,
-            ReplicaOptions {
-                holder: holder.clone(),
-                lease_ttl: settings.lease_ttl,
-                log_retention: chrono::TimeDelta::from_std(settings.log_retention)
-                    .unwrap_or(chrono::TimeDelta::MAX),
-                log_max_rows: settings.log_max_rows,
-                history_retention: chrono::TimeDelta::from_std(settings.history_retention)
-                    .unwrap_or(chrono::TimeDelta::MAX),
-                history_max_per_project: settings.history_max_per_project,
-            },
-        ));
-        let loaded = federation.load().await.context("loading the registry")?;
-        let changes = ChangeHub::new(settings.stream, federation.revision(), metrics.clone());
-        federation.on_change(changes.listener());
-        tracing::info!(
-            projects = loaded,
-            revision = federation.revision(),
-            "registry loaded from the store"
-        );
-
-        // Without a bus, a heartbeat reaches only the replica that took it, so only one
-        // replica may run: it must hold the sweeper lease from the start.
-        let mut role = federation
-            .campaign()
-            .await
-            .context("taking part in the sweeper lease")?;
-        if bus.is_none() && role == Role::Follower {
-            // Maybe the lease of a previous instance killed a moment ago: it expires
-            // within its TTL unless its holder is alive and renewing it.
-            let deadline =
-                tokio::time::Instant::now() + settings.lease_ttl + settings.sweep_interval;
-            while role == Role::Follower && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(250)).await;
-                role = federation
-                    .campaign()
-                    .await
-                    .context("taking part in the sweeper lease")?;
-            }
-        }
-        if !federation_domain::readiness::may_run(role, bus.is_some(), store.is_shared()) {
-            bail!(
-                "another replica of the federation service is running on this database \
-                 (it holds the sweeper lease) and NATS_URL is not set: several replicas need \
-                 NATS, so that every replica hears every heartbeat (docs/replication.md)"
-            );
-        }
-        tracing::info!(role = role.as_str(), %holder, "sweeper lease");
-
+        let store = Arc::new(start::store(&settings, options).await?);
+        let metrics = Arc::new(Metrics::new(VERSION));
+        let mut bus = start::bus(&settings).await?;
+        let (federation, changes) =
+            start::federation(&settings, &store, &metrics, bus.as_ref()).await?;
+        start::join_replicas(&federation, &settings, bus.is_some(), store.is_shared()).await?;
         apply_catalog(
             &federation,
             &settings.projects_file,
@@ -360,73 +220,18 @@ impl Application {
             settings.catalog_prune,
         )
         .await?;
-
-        let bus_health: Arc<dyn Fn() -> BusHealth + Send + Sync> = match &mut bus {
-            None => Arc::new(|| BusHealth::Disabled),
-            Some(bus) => {
-                bus.start(federation.clone())
-                    .await
-                    .context("subscribing to heartbeats")?;
-                let link = bus.link();
-                Arc::new(move || {
-                    if link.is_connected() {
-                        BusHealth::Up
-                    } else {
-                        BusHealth::Down
-                    }
-                })
-            }
-        };
-
-        metrics.attach(MetricsSources {
-            federation: federation.clone(),
-            bus: bus_health.clone(),
-            nats: bus.as_ref().map(|bus| {
-                let stats = bus.stats();
-                let read: federation_api::NatsStats = Arc::new(move || {
-                    use std::sync::atomic::Ordering::Relaxed;
-                    NatsCounters {
-                        received: stats.received.load(Relaxed),
-                        canaries_returned: stats.canaries_returned.load(Relaxed),
-                    }
-                });
-                read
-            }),
-            presence_subject: settings
-                .nats
-                .as_ref()
-                .map_or_else(|| "hub.presence".to_owned(), |n| n.presence_subject.clone()),
-        });
-
-        let (stop_ticker, stop_rx) = watch::channel(false);
-        let ticker = tokio::spawn(run_ticker(
-            federation.clone(),
-            metrics.clone(),
-            settings.sweep_interval,
-            settings.log_trim_interval,
-            stop_rx.clone(),
-            bus.is_some(),
-        ));
-        let follower = tokio::spawn(run_follower(
-            federation.clone(),
-            store.clone(),
-            stop_rx.clone(),
-        ));
-        tokio::spawn(reapply_catalog_on_sighup(
-            federation.clone(),
-            settings.projects_file.clone(),
-            settings.catalog_prune,
-            stop_rx,
-        ));
+        let bus_health = start::listen(&mut bus, &federation).await?;
+        start::attach_metrics(&metrics, &federation, &bus_health, bus.as_ref(), &settings);
+        let tasks = start::spawn_tasks(&settings, &federation, &store, &metrics, bus.is_some());
 
         let state = ApiState {
             federation: federation.clone(),
-            keys,
+            keys: access.keys,
             bus: bus_health,
-            version,
+            version: VERSION,
             metrics: metrics.clone(),
             changes: changes.clone(),
-            allowed_hosts: host_guard,
+            allowed_hosts: access.host_guard,
         };
         let server = serve_http(listener, settings.http, state)?;
         tracing::info!(address = %format!("{}:{port}", settings.host), "federation service listening");
@@ -437,9 +242,9 @@ impl Application {
             federation,
             metrics,
             changes,
-            ticker,
-            follower,
-            stop_ticker,
+            ticker: tasks.ticker,
+            follower: tasks.follower,
+            stop_ticker: tasks.stop,
             bus,
         })
     }
