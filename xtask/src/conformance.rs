@@ -129,7 +129,10 @@ pub(crate) fn run(target: &Path, args: &ConformanceArgs) -> anyhow::Result<()> {
             .context("starting the service")?,
     );
     wait_until_ready(port, Duration::from_secs(30))?;
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemathesis.toml");
     let status = Command::new(st)
+        .arg("--config-file")
+        .arg(&config)
         .args(["run", &format!("http://127.0.0.1:{port}/openapi.json")])
         .args(["--checks", "all", "--no-color"])
         .args(["-H", &format!("X-API-Key: {KEY}")])

@@ -163,6 +163,16 @@ fn has_postgres() -> bool {
     versioned || on_path("initdb")
 }
 
+/// Whether `python3 -m venv` can make a venv with pip (Debian splits it out).
+fn has_venv() -> bool {
+    Command::new("python3")
+        .args(["-c", "import ensurepip, venv"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 fn has_nats() -> bool {
     on_path("nats-server") || Path::new("/usr/sbin/nats-server").is_file()
 }
@@ -193,6 +203,10 @@ fn ensure_test_services() -> anyhow::Result<()> {
     }
     if !Path::new("/usr/bin/chromedriver").is_file() {
         missing.push("chromium-driver");
+    }
+    // The conformance check's venv (schemathesis from PyPI).
+    if !has_venv() {
+        missing.push("python3-venv");
     }
     if missing.is_empty() {
         return Ok(());
@@ -252,6 +266,9 @@ fn container_base() -> anyhow::Result<Option<String>> {
     }
 }
 
+/// Examples per operation of the conformance check that `cargo xtask test` runs.
+const CI_CONFORMANCE_EXAMPLES: u32 = 10;
+
 fn test(rest: &[String]) -> anyhow::Result<()> {
     ensure_test_services()?;
     let mut command = cargo();
@@ -277,6 +294,25 @@ fn test(rest: &[String]) -> anyhow::Result<()> {
         "summary: {} passed, {} failed, {} skipped",
         totals.passed, totals.failed, totals.ignored
     );
+    if !rest.is_empty() {
+        return exit_with(status);
+    }
+    // The whole suite also holds the description against the service, with few
+    // examples: a drift fails the run.
+    let conformance = conformance::run(
+        &target_dir()?,
+        &conformance::ConformanceArgs {
+            max_examples: CI_CONFORMANCE_EXAMPLES,
+            seed: 1,
+        },
+    );
+    match &conformance {
+        Ok(()) => println!("conformance: schemathesis found nothing"),
+        Err(e) => println!("conformance: FAILED: {e:#}"),
+    }
+    if conformance.is_err() && status.success() {
+        std::process::exit(1);
+    }
     exit_with(status)
 }
 
