@@ -455,12 +455,7 @@ impl From<HeartbeatRejected> for ApiError {
                 ApiError::payload_too_large(federation_domain::heartbeat::MAX_HEARTBEAT_BYTES)
             }
             HeartbeatRejected::Invalid(h) => {
-                // A timestamp outside the window conflicts with our clock (409, as
-                // no schema can state the window); anything else breaks a rule (422).
-                let status = if matches!(
-                    h,
-                    HeartbeatError::Replay { .. } | HeartbeatError::FromFuture { .. }
-                ) {
+                let status = if h.conflicts() {
                     StatusCode::CONFLICT
                 } else {
                     StatusCode::UNPROCESSABLE_ENTITY

@@ -51,7 +51,10 @@ pub struct RegisterRequest {
     pub heartbeat_interval: Option<WholeNumber>,
     /// The original service's field: kept as `metadata.allow_fanout` (unless
     /// `metadata` gives that key itself).
-    #[schema(value_type = Option<Vec<String>>, nullable)]
+    ///
+    /// Any JSON value is taken (the original's REST ignored the field, and its catalog
+    /// file held a list of slugs); null or absent keeps nothing.
+    #[schema(value_type = Option<serde_json::Value>)]
     pub allow_fanout: Option<UniqueJson>,
 }
 

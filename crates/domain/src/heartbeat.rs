@@ -84,7 +84,7 @@ impl ClaimedNamespace {
             ClaimedNamespace::Other(ns) => ns.chars().take(100).collect(),
             _ => format!("hub.{slug}"),
         };
-        Err(HeartbeatError::BadNamespace {
+        Err(HeartbeatError::NamespaceMismatch {
             expected: format!("must be '{registered}', got '{got}'"),
         })
     }
@@ -126,6 +126,12 @@ pub enum HeartbeatError {
         /// The rule it breaks.
         expected: String,
     },
+    #[error("heartbeat mesh_namespace {expected}")]
+    /// A valid `mesh_namespace` that is not the one its project registered.
+    NamespaceMismatch {
+        /// The namespace registered, and the one given.
+        expected: String,
+    },
     #[error("heartbeat timestamp {sent_at} is more than an hour old (a replay)")]
     /// Older than [`MAX_HEARTBEAT_AGE`] (or the offline threshold, when that is longer).
     Replay {
@@ -150,7 +156,9 @@ impl HeartbeatError {
             HeartbeatError::MissingSlug => "missing_slug",
             HeartbeatError::InvalidField(_) => "invalid_field",
             HeartbeatError::SlugMismatch { .. } => "slug_mismatch",
-            HeartbeatError::BadNamespace { .. } => "bad_namespace",
+            HeartbeatError::BadNamespace { .. } | HeartbeatError::NamespaceMismatch { .. } => {
+                "bad_namespace"
+            }
             HeartbeatError::Replay { .. } => "replay",
             HeartbeatError::FromFuture { .. } => "future_timestamp",
         }
@@ -166,9 +174,25 @@ impl HeartbeatError {
             | HeartbeatError::MissingSlug
             | HeartbeatError::InvalidField(_) => "malformed",
             HeartbeatError::SlugMismatch { .. } => "slug_mismatch",
-            HeartbeatError::BadNamespace { .. } => "bad_namespace",
+            HeartbeatError::BadNamespace { .. } | HeartbeatError::NamespaceMismatch { .. } => {
+                "bad_namespace"
+            }
             HeartbeatError::Replay { .. } | HeartbeatError::FromFuture { .. } => "replay",
         }
+    }
+
+    /// Whether the heartbeat breaks no rule of its own but conflicts with the state it
+    /// meets: another project than the one it was sent for, another namespace than
+    /// the one registered, a timestamp outside the window our clock allows. No schema
+    /// can state these, so HTTP answers them 409 rather than 422.
+    pub fn conflicts(&self) -> bool {
+        matches!(
+            self,
+            HeartbeatError::SlugMismatch { .. }
+                | HeartbeatError::NamespaceMismatch { .. }
+                | HeartbeatError::Replay { .. }
+                | HeartbeatError::FromFuture { .. }
+        )
     }
 
     /// The field a client should fix, where one is to blame.
@@ -178,7 +202,9 @@ impl HeartbeatError {
                 Some("project_slug")
             }
             HeartbeatError::InvalidField(e) => Some(&e.field),
-            HeartbeatError::BadNamespace { .. } => Some("mesh_namespace"),
+            HeartbeatError::BadNamespace { .. } | HeartbeatError::NamespaceMismatch { .. } => {
+                Some("mesh_namespace")
+            }
             HeartbeatError::Replay { .. } | HeartbeatError::FromFuture { .. } => Some("timestamp"),
             _ => None,
         }

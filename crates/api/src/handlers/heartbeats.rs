@@ -18,8 +18,8 @@ use super::*;
         (status = 404, description = "No such project", body = ErrorBody),
         (status = 413, description = "Body over 8 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 409, description = "A timestamp outside the window our clock allows: more than an hour old, or than the offline threshold when that is longer (`replay`), or more than 5 minutes ahead (`future_timestamp`)", body = ErrorBody),
-        (status = 422, description = "A rejected heartbeat; `code` says why (slug_mismatch, bad_namespace, …)", body = ErrorBody),
+        (status = 409, description = "A heartbeat that conflicts with what it meets: another project than the path's (`slug_mismatch`), another namespace than the registered one (`bad_namespace`), a timestamp outside the window our clock allows: more than an hour old, or than the offline threshold when that is longer (`replay`), or more than 5 minutes ahead (`future_timestamp`)", body = ErrorBody),
+        (status = 422, description = "A heartbeat that breaks a rule of its own; `code` says which (invalid_field, bad_namespace, …)", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]

@@ -37,7 +37,7 @@ impl utoipa::PartialSchema for HeartbeatRequest {
                  service's clock; a `timestamp` more than an hour old (or older than the \
                  offline threshold, when that is longer) or more than 5 minutes ahead \
                  conflicts with it (409). A `mesh_namespace` other than the project's \
-                 registered one is refused (422, `bad_namespace`).",
+                 registered one conflicts with it too (409, `bad_namespace`).",
             ))
             .property("project_slug", slug)
             .required("project_slug")

@@ -126,9 +126,9 @@ async fn bad_payloads_are_refused_with_the_kind_and_field() {
         ),
     ] {
         let r = h.send_w(hb("commandcenter", body)).await;
-        // A timestamp outside the window conflicts with the clock (no schema can say
-        // it); the rest break a rule.
-        let status = if matches!(code, "replay" | "future_timestamp") {
+        // Another project, or a timestamp outside the window, conflicts with what the
+        // heartbeat meets (no schema can say it); the rest break a rule.
+        let status = if matches!(code, "slug_mismatch" | "replay" | "future_timestamp") {
             StatusCode::CONFLICT
         } else {
             StatusCode::UNPROCESSABLE_ENTITY
