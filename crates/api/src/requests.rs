@@ -279,6 +279,7 @@ impl<'de> Deserialize<'de> for Span {
 /// `until` in the past or more than 30 days away is a 409 (a conflict with the clock,
 /// which a schema cannot state).
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MaintenanceRequest {
     /// 1–200 characters, no control characters.
     pub reason: Option<String>,
@@ -291,7 +292,7 @@ pub struct MaintenanceRequest {
 
 impl utoipa::PartialSchema for MaintenanceRequest {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Type};
         let reason = || {
             ObjectBuilder::new()
                 .schema_type(Type::String)
@@ -309,10 +310,12 @@ impl utoipa::PartialSchema for MaintenanceRequest {
                     .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
                         utoipa::openapi::KnownFormat::DateTime,
                     )))
+                    .pattern(Some(federation_domain::model::RFC3339_PATTERN))
                     .description(Some("The end, RFC 3339, in the future (at most 30 days)")),
             )
             .required("reason")
             .required("until")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
             .title(Some("Until"));
         let span = ObjectBuilder::new()
             .property("reason", reason())
@@ -339,6 +342,7 @@ impl utoipa::PartialSchema for MaintenanceRequest {
             )
             .required("reason")
             .required("for")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
             .title(Some("For"));
         OneOfBuilder::new()
             .item(until)
@@ -366,7 +370,9 @@ impl From<MaintenanceRequest> for MaintenanceInput {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkRequest {
-    /// 1 to 1,000 registrations, each as `POST /api/fed/projects` takes it.
+    /// 1 to 1,000 registrations, each as `POST /api/fed/projects` takes it; a slug
+    /// given more than once is registered once, with its last entry (as posting them
+    /// in order would leave it).
     #[schema(schema_with = bulk_projects)]
     pub projects: Vec<UniqueJson>,
 }
@@ -377,7 +383,8 @@ fn bulk_projects() -> utoipa::openapi::Array {
         .min_items(Some(1))
         .max_items(Some(MAX_BULK_PROJECTS))
         .description(Some(
-            "1 to 1,000 registrations, each as `POST /api/fed/projects` takes it",
+            "1 to 1,000 registrations, each as `POST /api/fed/projects` takes it; a slug \
+             given more than once is registered once, with its last entry",
         ))
         .build()
 }
@@ -396,8 +403,8 @@ pub struct EntryError {
 impl BulkRequest {
     /// Every entry read and validated like a single registration. Refused as a whole
     /// (the error names `projects`) when it holds none or more than
-    /// [`MAX_BULK_PROJECTS`]; otherwise every entry's problems are listed, and a slug
-    /// given twice is one.
+    /// [`MAX_BULK_PROJECTS`]; otherwise every entry's problems are listed. A slug given
+    /// more than once is registered once, with its last entry.
     pub fn into_registrations(
         self,
     ) -> Result<Result<Vec<Registration>, Vec<EntryError>>, ApiError> {
@@ -413,22 +420,21 @@ impl BulkRequest {
         }
         let mut registrations = Vec::with_capacity(entries.len());
         let mut errors = Vec::new();
+        // A slug given again replaces its earlier entry, in the earlier one's place: as
+        // posting the entries in order would leave it.
         let mut seen = HashMap::new();
         for (index, entry) in entries.into_iter().enumerate() {
             let validated = body::from_value::<RegisterRequest>(entry.0)
                 .and_then(RegisterRequest::into_input)
                 .and_then(|input| input.validate().map_err(ApiError::validation));
             match validated {
-                Ok(r) => {
-                    if let Some(first) = seen.insert(r.slug.clone(), index) {
-                        errors.push(EntryError {
-                            index,
-                            field: Some("slug".into()),
-                            message: format!("{} is also projects[{first}]", r.slug),
-                        });
+                Ok(r) => match seen.get(&r.slug) {
+                    Some(&at) => registrations[at] = r,
+                    None => {
+                        seen.insert(r.slug.clone(), registrations.len());
+                        registrations.push(r);
                     }
-                    registrations.push(r);
-                }
+                },
                 Err(e) => errors.push(EntryError {
                     index,
                     field: e.field().map(str::to_owned),

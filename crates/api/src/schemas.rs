@@ -52,10 +52,11 @@ pub(crate) fn name() -> Object {
 pub(crate) fn hub_url() -> Object {
     bounded(false, HUB_URL_MIN, HUB_URL_MAX, HUB_URL_PATTERN)
         .description(Some(
-            "An absolute http(s) URL with a host, no credentials, no backslash and no \
-             invisible format characters, at most 500 characters. The pattern is the \
-             ASCII form every reader takes; internationalised host names (`bücher.de`) \
-             and other IPv6 spellings are taken too, kept as written.",
+            "An absolute http(s) URL with a host, no credentials, at most 500 characters, \
+             written as every reader reads it: an ASCII host (an internationalised name in \
+             its punycode form), IPv4 as a dotted quad, and only URL characters after the \
+             host (percent-encode others). The pattern states it; beyond it only IPv6 hosts \
+             in other spellings and punycode (`xn--`) labels are taken.",
         ))
         .examples(["http://localhost:8000"])
         .build()

@@ -26,7 +26,7 @@ pub mod rules;
 mod time;
 
 pub use heartbeat::{declared_seconds, whole_seconds, HeartbeatWire, WireError, WireStatus};
-pub use time::{format_timestamp, parse_timestamp};
+pub use time::{format_timestamp, parse_timestamp, RFC3339_PATTERN, TIMESTAMP_PATTERN};
 
 /// Where heartbeats go unless the service is configured otherwise: `<this>.<slug>`
 /// (`FEDERATION_PRESENCE_SUBJECT`).

@@ -3,7 +3,9 @@
 //! described here from the same crate's bounds and the model's field schemas.
 
 use federation_domain::heartbeat::{MAX_REASONS, MAX_REASON_CHARS};
-use federation_domain::model::{NO_FORMAT_CHARS_PATTERN, TEXT_PATTERN, VERSION_MAX};
+use federation_domain::model::{
+    NO_FORMAT_CHARS_PATTERN, TEXT_PATTERN, TIMESTAMP_PATTERN, VERSION_MAX,
+};
 use federation_domain::HeartbeatInterval;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{KnownFormat, Object, RefOr, Schema, SchemaFormat};
@@ -47,9 +49,10 @@ impl utoipa::PartialSchema for HeartbeatRequest {
                 "timestamp",
                 nullable_string()
                     .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                    .pattern(Some(TIMESTAMP_PATTERN))
                     .description(Some(
-                        "The sender's clock, RFC 3339. Leave it out when the sender's clock \
-                         is not to be trusted.",
+                        "The sender's clock, RFC 3339 (without an offset: UTC). Leave it out \
+                         when the sender's clock is not to be trusted.",
                     )),
             )
             .property(

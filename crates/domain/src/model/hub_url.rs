@@ -7,23 +7,25 @@ use crate::error::ValidationError;
 pub const HUB_URL_MAX: usize = federation_wire::rules::HUB_URL_MAX;
 /// The shortest hub URL: `http://x`.
 pub const HUB_URL_MIN: usize = 8;
-/// The hub URL as a JSON Schema pattern: the part of the rule a pattern can state
-/// exactly, in ASCII: `http(s)://`, a host name whose last label starts with a letter,
-/// a dotted-quad IPv4 address or a bracketed IPv6 one, an optional port up to 65535,
-/// then a path and a query of URL characters. Every URL it matches is taken; the
-/// service takes more (internationalised host names, other IPv6 spellings), which the
-/// description says in words.
+/// The hub URL as a JSON Schema pattern: `http(s)://`, a host name (ASCII labels,
+/// the last starting with a letter or `_`), a dotted-quad IPv4 address or a bracketed
+/// IPv6 one, an optional port up to 65535, then a path, a query and a fragment of
+/// RFC 3986's characters. Every URL it matches is taken, and [`HubUrl::parse`] takes
+/// no other but IPv6 addresses in their other spellings and punycode (`xn--`) labels,
+/// which the description says in words.
 pub const HUB_URL_PATTERN: &str = concat!(
     "^",
     federation_wire::blank!(),
     "*[Hh][Tt][Tt][Pp][Ss]?://(",
-    // A host name: labels of letters and digits joined by single hyphens (so never a
-    // punycode `xn--` label), the last starting with a letter (so never a number).
-    r"([A-Za-z0-9]+(-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(-[A-Za-z0-9]+)*\.?",
+    // A host name: labels of letters, digits and `_` joined by hyphens, the last
+    // starting with a letter or `_` (so never a number).
+    r"([A-Za-z0-9_]+(-+[A-Za-z0-9_]+)*\.)*[A-Za-z_][A-Za-z0-9_]*(-+[A-Za-z0-9_]+)*\.?",
     r"|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])",
     r"|\[(::1|[0-9A-Fa-f]{1,4}(:[0-9A-Fa-f]{1,4}){7})\]",
-    r")(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0))?",
-    r"(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?",
+    r")(:0*(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0)?)?",
+    r"(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?",
+    r"(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?",
+    r"(#[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?",
     federation_wire::blank!(),
     "*$"
 );
@@ -95,7 +97,70 @@ impl HubUrl {
                 "must not contain blanks or control characters",
             ));
         }
+        check_text(s, &url).map_err(|message| ValidationError::new(FIELD, message))?;
         Ok(Self(s.to_owned()))
     }
 }
 string_newtype!(HubUrl);
+
+/// The characters RFC 3986 allows after the host: the path's, `?` and `#`.
+fn uri_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@%/?#".contains(c)
+}
+
+/// The URL as written (the parser repairs and maps much): a host in ASCII, IPv4 as a
+/// dotted quad, host labels of letters, digits, `_` and inner hyphens whose last starts
+/// with a letter or `_`, and only URL characters after the host.
+fn check_text(s: &str, url: &url::Url) -> Result<(), &'static str> {
+    let rest = s.get(url.scheme().len() + 3..).unwrap_or_default();
+    let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    if !tail.chars().all(uri_char) {
+        return Err("may hold after the host only URL characters (letters, digits and \
+                    -._~!$&'()*+,;=:@%/?#); percent-encode the others");
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    match url.host() {
+        Some(url::Host::Ipv6(_)) => Ok(()),
+        Some(url::Host::Ipv4(_)) if is_dotted_quad(host) => Ok(()),
+        Some(url::Host::Ipv4(_)) => Err("must write an IPv4 host as four decimal numbers (10.0.0.1)"),
+        Some(url::Host::Domain(_)) if !host.is_ascii() => Err(
+            "must give the host in ASCII (an internationalised name as its punycode, xn--...)",
+        ),
+        Some(url::Host::Domain(_)) => host_name(host),
+        None => Err("must name a host"),
+    }
+}
+
+fn is_dotted_quad(host: &str) -> bool {
+    let parts: Vec<&str> = host.split('.').collect();
+    parts.len() == 4
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.len() <= 3
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p.len() == 1 || !p.starts_with('0'))
+                && p.parse::<u16>().is_ok_and(|n| n <= 255)
+        })
+}
+
+fn host_name(host: &str) -> Result<(), &'static str> {
+    let labels: Vec<&str> = host.strip_suffix('.').unwrap_or(host).split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    if !labels.iter().all(label_ok) {
+        return Err("must name a host of letters, digits, '_' and '-' (not first or last) \
+                    between dots");
+    }
+    match labels.last().and_then(|l| l.chars().next()) {
+        Some(c) if c.is_ascii_alphabetic() || c == '_' => Ok(()),
+        _ => Err("must name a host whose last label starts with a letter"),
+    }
+}

@@ -68,7 +68,7 @@ mod version;
 
 pub use catalog::{CatalogApplied, CatalogPlan};
 pub use federation_wire::rules::{MESH_NAMESPACE_PATTERN, SLUG_PATTERN};
-pub use federation_wire::{blank, blank_chars};
+pub use federation_wire::{blank, blank_chars, RFC3339_PATTERN, TIMESTAMP_PATTERN};
 pub use hub_url::{HubUrl, HUB_URL_MAX, HUB_URL_MIN, HUB_URL_PATTERN};
 pub use interval::HeartbeatInterval;
 pub use key::{HeartbeatCredential, HeartbeatKeyDigest};

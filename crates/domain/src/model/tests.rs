@@ -305,10 +305,45 @@ fn hub_url_is_at_most_five_hundred_characters() {
     let err = HubUrl::parse(&long).unwrap_err();
     assert_eq!(err.field, "hub_url");
     assert!(err.message.contains("got 501"), "{err}");
-    // Characters, not bytes: 420 characters of which 400 take two bytes each.
-    let wide = format!("{prefix}{}", "é".repeat(400));
-    assert_eq!(wide.chars().count(), 420);
-    assert!(HubUrl::parse(&wide).is_ok());
+    // Characters, not bytes: 501 characters of which 481 take two bytes each.
+    let wide = format!("{prefix}{}", "é".repeat(481));
+    let err = HubUrl::parse(&wide).unwrap_err();
+    assert!(err.message.contains("got 501"), "{err}");
+    // Past the host only URL characters: others are percent-encoded.
+    assert!(HubUrl::parse(&format!("{prefix}%C3%A9")).is_ok());
+    assert!(HubUrl::parse(&format!("{prefix}é")).is_err());
+}
+
+#[test]
+fn hub_url_hosts_are_written_as_readers_read_them() {
+    for ok in [
+        "http://localhost:8000",
+        "http://my_service:80/",
+        "http://hub-1.internal.:8000/x?y=1#z",
+        "http://xn--bcher-kva.de",
+        "http://10.0.0.1:8000",
+        "http://[::1]:8000",
+        "http://[fe80::1]/",
+        "http://a:/",
+    ] {
+        assert!(HubUrl::parse(ok).is_ok(), "{ok}");
+    }
+    for refused in [
+        "http://A*",
+        "http://bücher.de",
+        "http://-a.com",
+        "http://a-.com",
+        "http://a..com",
+        "http://a.1b",
+        "http://10.1",
+        "http://010.0.0.1",
+        "http://0x7f.0.0.1",
+        "http://a/<script>",
+        "http://a/\"q\"",
+        "http://a/{x}",
+    ] {
+        assert!(HubUrl::parse(refused).is_err(), "{refused}");
+    }
 }
 
 // ---- MeshNamespace -------------------------------------------------------------

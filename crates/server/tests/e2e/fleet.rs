@@ -296,12 +296,7 @@ async fn bulk_all_or_nothing(base: TestConfig) {
         .collect();
     assert_eq!(
         listed,
-        [
-            (1, Some("hub_url")),
-            (2, Some("tags[1]")),
-            (3, Some("slug")),
-            (4, None)
-        ]
+        [(1, Some("hub_url")), (2, Some("tags[1]")), (4, None)]
     );
     let resp = app
         .get("/api/fed/projects/fresh-a")
@@ -312,6 +307,22 @@ async fn bulk_all_or_nothing(base: TestConfig) {
     assert_eq!(resp.status(), 404, "nothing was written");
     let (status, _) = bulk(&app, &json!({"projects": []})).await;
     assert_eq!(status, 422);
+
+    // A slug given again (in any case) is registered once, with its last entry.
+    let mut second = project("DUP");
+    second["name"] = json!("second");
+    let entries = json!({"projects": [project("dup"), project("other"), second]});
+    let (status, body) = bulk(&app, &entries).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["created"], 2, "{body}");
+    let slugs: Vec<&str> = body["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs, ["dup", "other"]);
+    assert_eq!(app.project("dup").await["name"], "second");
     app.stop().await;
 }
 on_both_backends!(bulk_registration_is_all_or_nothing, bulk_all_or_nothing);
