@@ -22,9 +22,16 @@ use crate::schemas;
 /// The query string as actix reads it.
 pub(crate) type Query = web::Query<HashMap<String, String>>;
 
-/// A query value; an empty one counts as absent.
+/// A text filter's value (`tag`, `slug`, `after`); an empty one counts as absent, as
+/// their patterns (`^$|…`) say.
 pub(crate) fn param<'a>(q: &'a Query, name: &str) -> Option<&'a str> {
     q.get(name).map(String::as_str).filter(|s| !s.is_empty())
+}
+
+/// Any other parameter's value, as given: an empty `limit` or `status` is refused, as
+/// their schemas (an integer, a status) say.
+fn given<'a>(q: &'a Query, name: &str) -> Option<&'a str> {
+    q.get(name).map(String::as_str)
 }
 
 fn query_param(name: &str, schema: impl Into<RefOr<Schema>>, description: &str) -> Parameter {
@@ -45,10 +52,10 @@ pub(crate) struct ListQuery(pub ListFilter);
 impl ListQuery {
     pub(crate) fn parse(q: &Query) -> Result<Self, ApiError> {
         ListFilter::parse(
-            param(q, "status"),
+            given(q, "status"),
             param(q, "tag"),
-            param(q, "limit"),
-            param(q, "offset"),
+            given(q, "limit"),
+            given(q, "offset"),
         )
         .and_then(|f| f.with_after(param(q, "after")))
         .and_then(|f| {
@@ -111,7 +118,7 @@ impl BlockingQuery {
                 })
             })
             .transpose()?;
-        let index = param(q, "index")
+        let index = given(q, "index")
             .map(|raw| revision(raw, "index"))
             .transpose()?;
         Ok(Self { index, wait })
@@ -147,9 +154,9 @@ pub(crate) struct EventsQuery {
 
 impl EventsQuery {
     pub(crate) fn parse(q: &Query) -> Result<Self, ApiError> {
-        let filter = ChangeFilter::parse(param(q, "slug"), param(q, "tag"), param(q, "status"))
+        let filter = ChangeFilter::parse(param(q, "slug"), param(q, "tag"), given(q, "status"))
             .map_err(ApiError::query)?;
-        let last_event_id = param(q, "last_event_id")
+        let last_event_id = given(q, "last_event_id")
             .map(|raw| revision(raw, "last_event_id"))
             .transpose()?;
         Ok(Self {
@@ -195,7 +202,7 @@ pub(crate) struct HistoryQuery {
 
 impl HistoryQuery {
     pub(crate) fn parse(q: &Query) -> Result<Self, ApiError> {
-        let limit = parse_limit(param(q, "limit")).map_err(ApiError::query)?;
+        let limit = parse_limit(given(q, "limit")).map_err(ApiError::query)?;
         Ok(Self { limit })
     }
 }

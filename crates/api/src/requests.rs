@@ -266,7 +266,13 @@ impl<'de> Deserialize<'de> for Span {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match Value::deserialize(d)? {
             Value::String(s) => Ok(Span(s)),
-            Value::Number(n) => Ok(Span(n.to_string())),
+            // Seconds: JSON `90`, or `90.0` (JSON Schema's `integer` takes both).
+            Value::Number(n) => match n.as_u64() {
+                Some(whole) => Ok(Span(whole.to_string())),
+                None => WholeNumber::deserialize(Value::Number(n))
+                    .map(|w| Span(w.0.to_string()))
+                    .map_err(serde::de::Error::custom),
+            },
             _ => Err(serde::de::Error::custom(
                 "must be a string such as 30m, or seconds",
             )),

@@ -108,10 +108,10 @@ async fn list_applies_the_parsed_filter_and_page() {
 }
 
 #[actix_web::test]
-async fn list_treats_empty_parameters_as_absent() {
+async fn list_treats_empty_text_filters_as_absent_and_refuses_other_empty_values() {
     let h = with_projects(fleet(120));
     let r = h
-        .send_w(TestRequest::get().uri("/api/fed/projects?status=&tag=&limit=&offset="))
+        .send_w(TestRequest::get().uri("/api/fed/projects?tag=&after="))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     assert_eq!(
@@ -121,6 +121,25 @@ async fn list_treats_empty_parameters_as_absent() {
     );
     assert_eq!(r.header("x-total-count"), Some("120"));
     assert_eq!(r.header("link"), None, "nothing follows");
+    // An empty status breaks the original's own pattern too (FastAPI answered 422);
+    // an empty number is no number.
+    for (query, field) in [
+        ("status=", "status"),
+        ("limit=", "limit"),
+        ("offset=", "offset"),
+        ("index=", "index"),
+    ] {
+        let r = h
+            .send_w(TestRequest::get().uri(&format!("/api/fed/projects?{query}")))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}: {}",
+            r.raw
+        );
+        assert_eq!(r.error().1.as_deref(), Some(field), "{query}");
+    }
 }
 
 #[actix_web::test]

@@ -115,8 +115,10 @@ fn check_text(s: &str, url: &url::Url) -> Result<(), &'static str> {
     let rest = s.get(url.scheme().len() + 3..).unwrap_or_default();
     let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
     if !tail.chars().all(uri_char) {
-        return Err("may hold after the host only URL characters (letters, digits and \
-                    -._~!$&'()*+,;=:@%/?#); percent-encode the others");
+        return Err(
+            "may hold after the host only URL characters (letters, digits and \
+                    -._~!$&'()*+,;=:@%/?#); percent-encode the others",
+        );
     }
     let host = match authority.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
@@ -125,10 +127,12 @@ fn check_text(s: &str, url: &url::Url) -> Result<(), &'static str> {
     match url.host() {
         Some(url::Host::Ipv6(_)) => Ok(()),
         Some(url::Host::Ipv4(_)) if is_dotted_quad(host) => Ok(()),
-        Some(url::Host::Ipv4(_)) => Err("must write an IPv4 host as four decimal numbers (10.0.0.1)"),
-        Some(url::Host::Domain(_)) if !host.is_ascii() => Err(
-            "must give the host in ASCII (an internationalised name as its punycode, xn--...)",
-        ),
+        Some(url::Host::Ipv4(_)) => {
+            Err("must write an IPv4 host as four decimal numbers (10.0.0.1)")
+        }
+        Some(url::Host::Domain(_)) if !host.is_ascii() => {
+            Err("must give the host in ASCII (an internationalised name as its punycode, xn--...)")
+        }
         Some(url::Host::Domain(_)) => host_name(host),
         None => Err("must name a host"),
     }
@@ -156,8 +160,10 @@ fn host_name(host: &str) -> Result<(), &'static str> {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     };
     if !labels.iter().all(label_ok) {
-        return Err("must name a host of letters, digits, '_' and '-' (not first or last) \
-                    between dots");
+        return Err(
+            "must name a host of letters, digits, '_' and '-' (not first or last) \
+                    between dots",
+        );
     }
     match labels.last().and_then(|l| l.chars().next()) {
         Some(c) if c.is_ascii_alphabetic() || c == '_' => Ok(()),
