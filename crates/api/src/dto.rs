@@ -257,6 +257,13 @@ pub struct ReadyChecks {
     /// `ok | behind`: whether this replica reads the change log (behind: not read to its
     /// end for over 5 s; its reads may be stale).
     pub follower: &'static str,
+    /// `ok | denied`: whether the NATS server refuses a publish or a subscription of
+    /// ours (reported within the last 2 minutes, and not seen working since).
+    pub nats_permissions: &'static str,
+    /// While `denied`: each refusal, e.g. `canary: publish to "hub.federation.canary.1f"
+    /// denied`. A refused canary leaves the partition guard to the link state.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nats_denied: Vec<String>,
 }
 
 /// This replica's place among the others, as `/ready` reports it.

@@ -20,6 +20,9 @@ pub struct ReadinessInput {
     pub follower_lag: Option<TimeDelta>,
     /// The partition guard.
     pub guard: GuardState,
+    /// The bus server refuses a publish or a subscription of ours (see
+    /// [`crate::bus_permissions`]).
+    pub bus_denied: bool,
 }
 
 /// A replica's readiness.
@@ -62,6 +65,7 @@ impl ReadinessInput {
         if !self.store_answers {
             Readiness::Unavailable
         } else if self.bus_down
+            || self.bus_denied
             || !self.following()
             || matches!(self.guard, GuardState::LinkDown | GuardState::CanaryLost)
         {
@@ -90,6 +94,7 @@ mod tests {
             bus_down: false,
             follower_lag: Some(TimeDelta::seconds(1)),
             guard: GuardState::Inactive,
+            bus_denied: false,
         }
     }
 
@@ -123,6 +128,10 @@ mod tests {
             },
             ReadinessInput {
                 guard: GuardState::LinkDown,
+                ..input()
+            },
+            ReadinessInput {
+                bus_denied: true,
                 ..input()
             },
         ] {

@@ -46,6 +46,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("NATS_TLS_KEY_FILE", "nats.tls_key_file"),
     ("FEDERATION_PRESENCE_SUBJECT", "nats.presence_subject"),
     ("FEDERATION_EVENTS_SUBJECT", "nats.events_subject"),
+    ("FEDERATION_CANARY_SUBJECT", "nats.canary_subject"),
     ("FEDERATION_CANARY_INTERVAL", "nats.canary_interval"),
     ("FEDERATION_DEGRADED_AFTER", "status.degraded_after"),
     // The original's name; FEDERATION_OFFLINE_AFTER (below) wins when both are set.
@@ -156,6 +157,7 @@ struct RawNats {
     tls_key_file: String,
     presence_subject: String,
     events_subject: String,
+    canary_subject: String,
     canary_interval: String,
 }
 
@@ -426,6 +428,10 @@ impl Settings {
                     },
                     presence_subject: subject(&raw.nats.presence_subject, "nats.presence_subject")?,
                     events_subject: subject(&raw.nats.events_subject, "nats.events_subject")?,
+                    canary_subject: values::canary_subject(
+                        &raw.nats.canary_subject,
+                        &raw.nats.presence_subject,
+                    )?,
                     canary_interval: positive(
                         parse_duration(&raw.nats.canary_interval, "nats.canary_interval")?,
                         "nats.canary_interval",
@@ -810,6 +816,24 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("NATS_URL"), "{err}");
+    }
+
+    #[test]
+    fn canaries_stay_outside_the_presence_subject() {
+        let nats = load(&[("NATS_URL", "nats://x:4222")])
+            .unwrap()
+            .nats
+            .unwrap();
+        assert_eq!(nats.canary_subject, "hub.federation.canary");
+        for inside in ["hub.presence", "hub.presence.canary"] {
+            let err = load(&[
+                ("NATS_URL", "nats://x:4222"),
+                ("FEDERATION_CANARY_SUBJECT", inside),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("FEDERATION_CANARY_SUBJECT"), "{inside}: {err}");
+        }
     }
 
     #[test]

@@ -32,6 +32,7 @@ use prometheus_client::registry::Registry;
 
 use crate::{ApiState, BusHealth};
 
+mod bus_permissions;
 mod original;
 
 pub use original::{ORIGINAL_METRIC_NAMES, ORIGINAL_PER_PROJECT_MAX};
@@ -61,6 +62,8 @@ pub const METRIC_NAMES: &[&str] = &[
     "federation_nats_connected",
     "federation_nats_messages_received_total",
     "federation_nats_canaries_returned_total",
+    bus_permissions::NAMES[0],
+    bus_permissions::NAMES[1],
     "federation_partition_guard_active",
     "federation_partition_guard_state",
     "federation_replica_leader",
@@ -509,9 +512,10 @@ impl prometheus_client::collector::Collector for StateCollector {
         counter(
             &mut encoder,
             "federation_nats_canaries_returned",
-            "Own canaries seen coming back through the presence subscription",
+            "Own canaries seen coming back through their subscription",
             nats.canaries_returned,
         )?;
+        bus_permissions::encode(&mut encoder, fed)?;
 
         let guard = fed.guard();
         gauge(

@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use federation_api::BusHealth;
 use federation_domain::ports::MockProjectRepository;
 use federation_domain::{
-    ListFilter, Presence, PresenceRecord, Project, ProjectPage, ProjectPatch, ProjectRepository,
-    Registration, RepositoryError, Slug, StatusPolicy, Term, Transition, Upserted,
+    BusOperation, DeniedUse, ListFilter, Presence, PresenceRecord, Project, ProjectPage,
+    ProjectPatch, ProjectRepository, Registration, RepositoryError, Slug, StatusPolicy, Term,
+    Transition, Upserted,
 };
 use serde_json::json;
 
@@ -59,7 +60,8 @@ async fn ready_when_everything_is_up() {
         r.json,
         json!({
             "status": "ok",
-            "checks": {"database": "ok", "nats": "ok", "partition_guard": "inactive", "follower": "ok"},
+            "checks": {"database": "ok", "nats": "ok", "partition_guard": "inactive", "follower": "ok",
+                       "nats_permissions": "ok"},
             "replica": {"role": "leader", "revision": 0}
         })
     );
@@ -88,6 +90,32 @@ async fn ready_with_nats_down_stays_200_but_says_degraded() {
     assert_eq!(r.json["checks"]["database"], "ok");
     assert_eq!(r.json["checks"]["nats"], "down");
     assert_eq!(r.json["checks"]["partition_guard"], "link_down");
+}
+
+#[actix_web::test]
+async fn ready_names_a_refused_nats_permission_until_it_is_two_minutes_old() {
+    let h = Builder::new(pinging(|| Ok(())))
+        .presence(Presence::with_bus(StatusPolicy::default()))
+        .bus(BusHealth::Up)
+        .build();
+    h.federation.bus_connected();
+    h.federation.bus_denied(
+        DeniedUse::Canary,
+        BusOperation::Publish,
+        "hub.federation.canary.1f",
+    );
+    let r = h.send(TestRequest::get().uri("/ready")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(r.json["status"], "degraded");
+    assert_eq!(r.json["checks"]["nats_permissions"], "denied");
+    assert_eq!(
+        r.json["checks"]["nats_denied"],
+        json!(["canary: publish to \"hub.federation.canary.1f\" denied"])
+    );
+    h.clock.advance(chrono::TimeDelta::seconds(120));
+    let r = h.send(TestRequest::get().uri("/ready")).await;
+    assert_eq!(r.json["checks"]["nats_permissions"], "ok", "{}", r.raw);
+    assert!(r.json["checks"].get("nats_denied").is_none(), "{}", r.raw);
 }
 
 #[actix_web::test]
