@@ -25,6 +25,7 @@ use crate::conn::Bounded;
 use crate::metered::Metered;
 use crate::settings::{HttpLimits, Settings, DEFAULT_SQLITE_PATH};
 
+mod lease;
 mod tasks;
 use tasks::*;
 
@@ -172,6 +173,9 @@ pub struct Application {
     ticker: JoinHandle<()>,
     follower: JoinHandle<()>,
     stop_ticker: watch::Sender<bool>,
+    /// The sweeper lease's own task, stopped after the final flush (which it fences).
+    lease: JoinHandle<()>,
+    stop_lease: watch::Sender<bool>,
     bus: Option<NatsBus>,
 }
 
@@ -405,6 +409,12 @@ impl Application {
             settings.sweep_interval,
             settings.log_trim_interval,
             stop_rx.clone(),
+        ));
+        let (stop_lease, lease_stop_rx) = watch::channel(false);
+        let lease = tokio::spawn(lease::run_lease(
+            federation.clone(),
+            lease::renew_every(settings.lease_ttl, settings.sweep_interval),
+            lease_stop_rx,
             bus.is_some(),
         ));
         let follower = tokio::spawn(run_follower(
@@ -440,6 +450,8 @@ impl Application {
             ticker,
             follower,
             stop_ticker,
+            lease,
+            stop_lease,
             bus,
         })
     }
@@ -478,6 +490,10 @@ impl Application {
         let _ = self.stop_ticker.send(true);
         if let Err(e) = self.ticker.await {
             tracing::error!(error = %e, "presence task failed");
+        }
+        let _ = self.stop_lease.send(true);
+        if let Err(e) = self.lease.await {
+            tracing::error!(error = %e, "lease task failed");
         }
         self.federation.resign().await;
         if let Err(e) = self.follower.await {

@@ -9,7 +9,7 @@ use crate::error::RepositoryError;
 use crate::model::{PresenceRecord, Project, Slug};
 use crate::ports::{ChangeLog, Clock};
 use crate::presence::Presence;
-use crate::replication::{Change, ChangeKind, ChangesSince, Registry, Role, Snapshot};
+use crate::replication::{Change, ChangeKind, ChangesSince, Registry, Role, Snapshot, Term};
 
 /// How many changes one read of the log brings.
 pub(super) const LOG_BATCH: u32 = 1000;
@@ -220,6 +220,27 @@ impl State {
         }
         leadership.role = Role::Follower;
         leadership.reconcile = false;
+    }
+
+    /// Steps down for a write the store fenced in `term`, unless this replica leads in
+    /// another term by now (the lease, on its own timer, lost and took the lead again
+    /// while the write was in flight): that term's leadership is not the fenced one's.
+    /// Returns whether this replica still leads (in a newer term).
+    pub(super) fn fenced_in(&self, term: Term, why: &str) -> bool {
+        let mut leadership = self.leadership();
+        match leadership.role {
+            Role::Leader(now) if now != term => {
+                tracing::info!(fenced = %term, leads = %now, why, "a write of an earlier term was fenced; this replica leads in a newer one");
+                true
+            }
+            Role::Leader(_) => {
+                tracing::warn!(%term, why, "this replica no longer leads the sweep");
+                leadership.role = Role::Follower;
+                leadership.reconcile = false;
+                false
+            }
+            Role::Follower => false,
+        }
     }
 }
 

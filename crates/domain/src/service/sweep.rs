@@ -152,13 +152,22 @@ impl Sweep {
                     }
                     // What a reconciliation found is written or queued below: doing it
                     // again before the log brings the written parts here would
-                    // record them twice.
+                    // record them twice (unless a newer term began meanwhile).
                     if reconcile {
-                        self.state.leadership().reconcile = false;
+                        self.end_reconcile(term);
                     }
                 }
                 Err(RepositoryError::Fenced(why)) => {
-                    self.state.step_down(&why);
+                    if self.state.fenced_in(term, &why) {
+                        // Promoted again, in a newer term, while this write was in
+                        // flight: the batch is that term's to write (its reconciliation
+                        // starts from the log), not lost.
+                        let rest = Flush::join(std::iter::once(part).chain(parts));
+                        self.state.presence().requeue(Flush {
+                            mass_expiry: None,
+                            ..rest
+                        });
+                    }
                     return Ok(TickReport {
                         follower: true,
                         ..TickReport::default()
@@ -181,7 +190,7 @@ impl Sweep {
             }
         }
         if reconcile {
-            self.state.leadership().reconcile = false;
+            self.end_reconcile(term);
         }
         if wrote_transitions {
             self.state.catch_up().await;
@@ -307,17 +316,35 @@ impl Sweep {
         }
         if through > start {
             match self.state.log.mark_published(through, term).await {
-                Ok(()) => self.state.leadership().published_through = through,
-                Err(RepositoryError::Fenced(why)) => self.state.step_down(&why),
+                Ok(()) => self.set_published_through(term, through),
+                Err(RepositoryError::Fenced(why)) => {
+                    self.state.fenced_in(term, &why);
+                }
                 Err(e) => {
                     // Published but not marked: a later tick (or leader) publishes them
                     // again, with the same revision as the id.
                     tracing::warn!(error = %e, "outbox cursor not stored");
-                    self.state.leadership().published_through = through;
+                    self.set_published_through(term, through);
                 }
             }
         }
         pending
+    }
+
+    /// The reconciliation of `term`'s promotion is done; a newer term's is not.
+    fn end_reconcile(&self, term: Term) {
+        let mut leadership = self.state.leadership();
+        if leadership.role == Role::Leader(term) {
+            leadership.reconcile = false;
+        }
+    }
+
+    /// Moves the outbox cursor for `term` (a newer term read its own from the store).
+    fn set_published_through(&self, term: Term, through: u64) {
+        let mut leadership = self.state.leadership();
+        if leadership.role == Role::Leader(term) {
+            leadership.published_through = through;
+        }
     }
 
     pub(super) fn advance(&self) -> Option<MassExpiry> {
