@@ -230,8 +230,9 @@ pub struct HealthDto {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = Readiness)]
 pub struct ReadyDto {
-    /// `ok`, `degraded` (NATS down or partition guard engaged; REST still works) or
-    /// `unavailable` (the store does not answer; HTTP 503).
+    /// `ok`, `degraded` (NATS down, partition guard engaged or a NATS permission refused;
+    /// REST still works), `unavailable` (the store does not answer; HTTP 503) or
+    /// `stopping` (SIGTERM received: draining; HTTP 503).
     #[schema(example = "ok")]
     pub status: &'static str,
     pub checks: ReadyChecks,

@@ -79,6 +79,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("LOG_LEVEL", "log.level"),
     ("LOG_FORMAT", "log.format"),
     ("FEDERATION_HTTP_MAX_CONNECTIONS", "http.max_connections"),
+    ("FEDERATION_SHUTDOWN_DRAIN", "http.shutdown_drain"),
     ("FEDERATION_HTTP_KEEP_ALIVE", "http.keep_alive"),
     ("FEDERATION_HTTP_HEAD_TIMEOUT", "http.head_timeout"),
     ("FEDERATION_HTTP_BODY_TIMEOUT", "http.body_timeout"),
@@ -111,6 +112,7 @@ struct RawHttp {
     body_timeout: String,
     send_timeout: String,
     disconnect_timeout: String,
+    shutdown_drain: String,
 }
 
 /// What one HTTP client may hold of the server (`[http]`).
@@ -128,6 +130,9 @@ pub struct HttpLimits {
     pub send_timeout: Duration,
     /// A connection being closed gets this long to shut down cleanly.
     pub disconnect_timeout: Duration,
+    /// On SIGTERM, `/ready` answers 503 and the service keeps serving this long (so
+    /// balancers stop sending it traffic) before it stops accepting connections.
+    pub shutdown_drain: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]

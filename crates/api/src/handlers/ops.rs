@@ -21,14 +21,15 @@ pub(crate) async fn health(state: web::Data<ApiState>) -> HttpResponse {
 }
 
 /// Readiness: the store answers (NATS down, the partition guard or a permission the
-/// NATS server refuses only make it `degraded`, still 200).
+/// NATS server refuses only make it `degraded`, still 200). From SIGTERM on it is 503
+/// `stopping`, at once, while in-flight requests finish (the drain).
 #[utoipa::path(
     get,
     path = "/ready",
     tag = "operations",
     responses(
         (status = 200, description = "Ready (`ok` or `degraded`)", body = ReadyDto),
-        (status = 503, description = "The store does not answer", body = ReadyDto),
+        (status = 503, description = "The store does not answer, or the replica is stopping", body = ReadyDto),
     )
 )]
 pub(crate) async fn ready(state: web::Data<ApiState>) -> HttpResponse {
@@ -57,6 +58,7 @@ pub(crate) async fn ready(state: web::Data<ApiState>) -> HttpResponse {
         follower_lag: state.federation.follower_lag(),
         guard,
         bus_denied: !denied.is_empty(),
+        stopping: state.lifecycle.is_stopping(),
     };
     let verdict = input.judge();
     let following = input.following();

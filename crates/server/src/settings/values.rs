@@ -84,6 +84,7 @@ pub(super) fn http_limits(raw: &RawHttp) -> anyhow::Result<HttpLimits> {
         body_timeout: timeout(&raw.body_timeout, "http.body_timeout")?,
         send_timeout: timeout(&raw.send_timeout, "http.send_timeout")?,
         disconnect_timeout: timeout(&raw.disconnect_timeout, "http.disconnect_timeout")?,
+        shutdown_drain: parse_duration(&raw.shutdown_drain, "http.shutdown_drain")?,
     })
 }
 
