@@ -69,6 +69,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "federation_replica_leader",
     "federation_registry_revision",
     "federation_follower_lag_seconds",
+    "federation_unconfirmed_transitions",
     "federation_event_streams_open",
     "federation_event_stream_events_sent_total",
     "federation_event_stream_clients_dropped_total",
@@ -560,6 +561,13 @@ impl prometheus_client::collector::Collector for StateCollector {
             MetricType::Gauge,
         )?;
         ConstGauge::new(lag).encode(m)?;
+        gauge(
+            &mut encoder,
+            "federation_unconfirmed_transitions",
+            "Transitions this replica saw while following that the change log has not \
+             recorded yet (a promotion writes them with their real times; bounded)",
+            i64::try_from(fed.unconfirmed_transitions()).unwrap_or(i64::MAX),
+        )?;
         Ok(())
     }
 }

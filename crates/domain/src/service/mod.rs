@@ -30,6 +30,7 @@ mod state;
 mod sweep;
 #[cfg(test)]
 mod tests;
+mod unconfirmed;
 
 pub use heartbeats::HeartbeatRejected;
 pub use replica::ReplicaOptions;
@@ -132,6 +133,12 @@ impl Federation {
     /// How long ago this replica last read the change log to its end (`None`: never).
     pub fn follower_lag(&self) -> Option<TimeDelta> {
         self.state.follower_lag()
+    }
+
+    /// Transitions this replica's table saw while following that the log has not
+    /// recorded yet (kept, bounded, for a promotion to write with their times).
+    pub fn unconfirmed_transitions(&self) -> usize {
+        self.state.unconfirmed().len()
     }
 
     /// Applies every change after the registry's revision, in order (woken by the

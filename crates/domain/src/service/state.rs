@@ -9,6 +9,8 @@ use crate::error::RepositoryError;
 use crate::model::{PresenceRecord, Project, Slug};
 use crate::ports::{ChangeLog, Clock};
 use crate::presence::Presence;
+
+use super::unconfirmed::Unconfirmed;
 use crate::replication::{Change, ChangeKind, ChangesSince, Registry, Role, Snapshot, Term};
 
 /// How many changes one read of the log brings.
@@ -44,6 +46,8 @@ pub(super) struct State {
     pub(super) on_change: Mutex<Vec<ChangeListener>>,
     /// When the log was last read to its end.
     pub(super) followed_at: Mutex<Option<DateTime<Utc>>>,
+    /// A follower's transitions the log has not recorded yet.
+    unconfirmed: Mutex<Unconfirmed>,
 }
 
 impl State {
@@ -61,7 +65,12 @@ impl State {
             }),
             on_change: Mutex::new(Vec::new()),
             followed_at: Mutex::new(None),
+            unconfirmed: Mutex::new(Unconfirmed::default()),
         }
+    }
+
+    pub(super) fn unconfirmed(&self) -> MutexGuard<'_, Unconfirmed> {
+        self.unconfirmed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(super) fn presence(&self) -> MutexGuard<'_, Presence> {
@@ -172,6 +181,18 @@ impl State {
     /// Projects registered or deleted through any replica enter or leave the presence
     /// table as their change is applied, so their heartbeats are taken at once.
     pub(super) fn track_membership(&self, changes: &[Change]) {
+        {
+            let mut unconfirmed = self.unconfirmed();
+            if unconfirmed.len() > 0 {
+                for change in changes {
+                    match &change.kind {
+                        ChangeKind::Transition(t) => unconfirmed.confirm(t),
+                        ChangeKind::Deleted { .. } => unconfirmed.forget(&change.slug),
+                        _ => {}
+                    }
+                }
+            }
+        }
         let mut presence = self.presence();
         for change in changes {
             match (&change.kind, &change.project) {

@@ -1477,3 +1477,49 @@ async fn a_promotion_in_the_middle_of_a_tick_is_fenced_by_its_term_and_loses_not
     assert_eq!(alpha[0].at, t0(), "its real time, not the new term's");
     assert_eq!(b.campaign().await.unwrap(), Role::Follower);
 }
+
+#[tokio::test]
+async fn a_follower_promoted_after_a_database_outage_writes_the_dead_leaders_chain_with_real_times()
+{
+    let cluster = Cluster::new(&["alpha"]).await;
+    let a = cluster.replica("a", policy()).await;
+    let b = cluster.replica("b", policy()).await;
+    assert_eq!(a.campaign().await.unwrap(), Role::Leader(Term(1)));
+    for fed in [&a, &b] {
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+    }
+    a.tick().await.unwrap();
+    b.follow().await.unwrap();
+    b.tick().await.unwrap();
+    assert_eq!(cluster.history("alpha"), ["offline->online"]);
+    // The database goes away; alpha falls silent: degraded at +60 s, offline at +90 s,
+    // on both replicas' tables. The leader cannot write them.
+    cluster.store.set_unavailable(true);
+    for at in [60, 90] {
+        cluster.clock.set(t0() + secs(at));
+        a.tick().await.unwrap_err();
+        b.tick().await.unwrap();
+    }
+    // The leader dies (kill -9); the database comes back; `b` takes over after the TTL.
+    drop(a);
+    cluster.store.set_unavailable(false);
+    cluster.clock.set(t0() + secs(100));
+    assert_eq!(b.campaign().await.unwrap(), Role::Leader(Term(2)));
+    b.tick().await.unwrap();
+    assert_eq!(
+        cluster.history("alpha"),
+        ["offline->online", "online->degraded", "degraded->offline"],
+        "every step"
+    );
+    let times: Vec<_> = cluster
+        .store
+        .transitions_of("alpha")
+        .iter()
+        .map(|t| t.at)
+        .collect();
+    assert_eq!(
+        times[1..],
+        [t0() + secs(60), t0() + secs(90)],
+        "their real times"
+    );
+}
