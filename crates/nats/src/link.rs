@@ -246,6 +246,9 @@ impl Supervisor {
         let mut delay = BACKOFF_FIRST;
         let mut failing_since: Option<Instant> = None;
         let mut last_failure_log: Option<Instant> = None;
+        // A session the server keeps refusing (its presence subscription) ends every few
+        // seconds: the same reason is logged at warning level once a minute.
+        let mut last_lost_log: Option<(&'static str, Instant)> = None;
         loop {
             match self.open_session().await {
                 Ok(session) => {
@@ -255,7 +258,12 @@ impl Supervisor {
                     last_failure_log = None;
                     let started = Instant::now();
                     let why = self.run_session(session).await;
-                    tracing::warn!(reason = why, "NATS client lost: building a new one");
+                    if last_lost_log.is_none_or(|(r, t)| r != why || t.elapsed() >= LOG_EVERY) {
+                        last_lost_log = Some((why, Instant::now()));
+                        tracing::warn!(reason = why, "NATS client lost: building a new one");
+                    } else {
+                        tracing::debug!(reason = why, "NATS client lost: building a new one");
+                    }
                     if started.elapsed() >= BACKOFF_MAX {
                         delay = BACKOFF_FIRST;
                     }
