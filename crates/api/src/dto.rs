@@ -230,8 +230,9 @@ pub struct HealthDto {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = Readiness)]
 pub struct ReadyDto {
-    /// `ok`, `degraded` (NATS down or partition guard engaged; REST still works) or
-    /// `unavailable` (the store does not answer; HTTP 503).
+    /// `ok`, `degraded` (NATS down, partition guard engaged or a NATS permission refused;
+    /// REST still works), `unavailable` (the store does not answer; HTTP 503) or
+    /// `stopping` (SIGTERM received: draining; HTTP 503).
     #[schema(example = "ok")]
     pub status: &'static str,
     pub checks: ReadyChecks,
@@ -257,6 +258,13 @@ pub struct ReadyChecks {
     /// `ok | behind`: whether this replica reads the change log (behind: not read to its
     /// end for over 5 s; its reads may be stale).
     pub follower: &'static str,
+    /// `ok | denied`: whether the NATS server refuses a publish or a subscription of
+    /// ours (reported within the last 2 minutes, and not seen working since).
+    pub nats_permissions: &'static str,
+    /// While `denied`: each refusal, e.g. `canary: publish to "hub.federation.canary.1f"
+    /// denied`. A refused canary leaves the partition guard to the link state.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nats_denied: Vec<String>,
 }
 
 /// This replica's place among the others, as `/ready` reports it.

@@ -58,6 +58,7 @@ pub mod duplicates;
 pub mod error;
 mod handlers;
 pub mod hosts;
+pub mod lifecycle;
 pub mod metrics;
 pub mod openapi;
 mod queries;
@@ -73,6 +74,7 @@ pub use body::{BodyTimeout, DEFAULT_BODY_TIMEOUT, MAX_HEARTBEAT_BODY, MAX_JSON_B
 pub use dto::{ProjectDto, TransitionDto};
 pub use error::ApiError;
 pub use handlers::READY_DB_TIMEOUT;
+pub use lifecycle::Lifecycle;
 pub use metrics::{Metrics, NatsCounters, NatsStats, Sources as MetricsSources};
 pub use request_id::{RequestId, REQUEST_ID_HEADER};
 pub use stream::{ChangeHub, StreamOptions};
@@ -215,6 +217,8 @@ pub struct ApiState {
     /// `Some` when requests must name an allowed host (no keys, on loopback: the DNS
     /// rebinding guard of [`hosts`]).
     pub allowed_hosts: Option<Arc<hosts::AllowedHosts>>,
+    /// Serving or stopping: `/ready` says `stopping` (503) once the stop began.
+    pub lifecycle: Arc<Lifecycle>,
 }
 
 impl std::fmt::Debug for ApiState {

@@ -52,6 +52,10 @@ const REPLAY_BATCH: u32 = 1000;
 
 /// The `retry:` field sent first: how long a client waits before reconnecting (ms).
 const RETRY_MS: u32 = 2000;
+/// The `retry:` field sent last when the service stops (SIGTERM, after the drain): the
+/// client reconnects soon, through the balancer to another replica, and resumes with
+/// `Last-Event-ID`.
+pub const RETRY_ON_STOP_MS: u32 = 250;
 
 #[derive(Debug, Clone)]
 enum Batch {
@@ -372,6 +376,10 @@ struct Session {
     last: u64,
     /// Set while catching up from the log.
     replaying: bool,
+    /// A `Last-Event-ID` past this replica's registry: the client comes from a replica
+    /// further along (a rolling restart moved it here). Read the log to its end first;
+    /// only an id past the log's end too is another history (a reset).
+    ahead: Option<u64>,
     keep_alive: tokio::time::Interval,
     out: VecDeque<Bytes>,
     done: bool,
@@ -439,7 +447,8 @@ impl Session {
     async fn live(&mut self) {
         tokio::select! {
             biased;
-            _ = self.closed.changed() => self.done = true,
+            // `next` sees the hub closed and ends with the retry hint.
+            _ = self.closed.changed() => {}
             batch = self.rx.recv() => match batch {
                 Some(Batch::Changes(changes)) => self.take(&changes),
                 Some(Batch::Reset(revision)) => self.reset(revision),
@@ -455,8 +464,28 @@ impl Session {
             if let Some(b) = self.out.pop_front() {
                 return Some(b);
             }
-            if self.done || *self.closed.borrow() {
+            if let Some(id) = self.ahead.take() {
+                if let Err(e) = self.federation.follow().await {
+                    tracing::debug!(error = %e, "change stream: could not read the change log to its end");
+                }
+                let current = self.federation.revision();
+                if id > current {
+                    self.reset(current);
+                } else {
+                    self.last = id;
+                    self.replaying = true;
+                }
+                continue;
+            }
+            if self.done {
                 return None;
+            }
+            if *self.closed.borrow() {
+                // The service stops: a last hint to reconnect soon (elsewhere).
+                self.done = true;
+                self.out
+                    .push_back(Bytes::from(format!("retry: {RETRY_ON_STOP_MS}\n\n")));
+                continue;
             }
             if self.replaying {
                 self.replay().await;
@@ -489,6 +518,7 @@ pub(crate) fn open_stream(
         filter,
         last: current,
         replaying: false,
+        ahead: None,
         keep_alive: tokio::time::interval_at(tokio::time::Instant::now() + period, period),
         out: VecDeque::new(),
         done: false,
@@ -498,8 +528,9 @@ pub(crate) fn open_stream(
         .out
         .push_back(Bytes::from(format!("retry: {RETRY_MS}\n\n")));
     match last_event_id {
-        // A revision this registry never reached (another cluster, a reset database).
-        Some(id) if id > current => session.reset(current),
+        // Past this registry: a replica further along, or another history (another
+        // cluster, a reset database); `next` reads the log to tell them apart.
+        Some(id) if id > current => session.ahead = Some(id),
         Some(id) => {
             session.last = id;
             session.replaying = true;

@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bus_permissions;
 pub mod error;
 #[cfg(test)]
 mod fuzz;
@@ -26,6 +27,7 @@ pub mod stats;
 #[cfg(any(test, feature = "mock"))]
 pub mod testing;
 
+pub use bus_permissions::{BusDenial, BusOperation, DeniedUse};
 pub use error::{EventError, RepositoryError, ServiceError, ValidationError};
 pub use heartbeat::{Heartbeat, HeartbeatError, Reported};
 pub use model::{

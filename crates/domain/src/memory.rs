@@ -97,6 +97,9 @@ pub struct MemoryStore {
     unavailable: AtomicBool,
     /// Presence writes fail (as unavailable) once this many were stored.
     presence_write_limit: Mutex<Option<u64>>,
+    /// Run as the next presence write begins (before its fence): what happens while a
+    /// write is in flight.
+    before_presence_write: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -113,7 +116,18 @@ impl MemoryStore {
             clock,
             unavailable: AtomicBool::new(false),
             presence_write_limit: Mutex::new(None),
+            before_presence_write: Mutex::new(None),
         }
+    }
+
+    /// Runs `f` as the next presence write begins, before its fence is checked: for
+    /// what happens while a write is in flight (another replica's campaign, a clock
+    /// moving on).
+    pub fn during_next_presence_write(&self, f: impl FnOnce() + Send + 'static) {
+        *self
+            .before_presence_write
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Box::new(f));
     }
 
     /// While `true`, every call fails with [`RepositoryError::Unavailable`].
@@ -391,6 +405,14 @@ impl ProjectRepository for MemoryStore {
         transitions: &[Transition],
         term: Term,
     ) -> Result<(), RepositoryError> {
+        let during = self
+            .before_presence_write
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(during) = during {
+            during();
+        }
         let mut state = self.state()?;
         state.fence(term)?;
         let limit = *self

@@ -42,6 +42,9 @@ pub const DEFAULT_CANARY_INTERVAL: Duration = Duration::from_secs(5);
 pub use federation_wire::DEFAULT_PRESENCE_SUBJECT;
 /// Where status events go, unless configured otherwise.
 pub const DEFAULT_EVENTS_SUBJECT: &str = "hub.federation.status";
+/// Where each replica's canaries go (`<prefix>.<instance>`), unless configured
+/// otherwise: outside the presence subjects, so heartbeat listeners never see them.
+pub const DEFAULT_CANARY_SUBJECT: &str = "hub.federation.canary";
 
 /// When silence turns a project degraded, then offline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,6 +20,12 @@ pub struct ReadinessInput {
     pub follower_lag: Option<TimeDelta>,
     /// The partition guard.
     pub guard: GuardState,
+    /// The bus server refuses a publish or a subscription of ours (see
+    /// [`crate::bus_permissions`]).
+    pub bus_denied: bool,
+    /// The replica was told to stop (SIGTERM) and drains: it still serves, but takes no
+    /// new traffic.
+    pub stopping: bool,
 }
 
 /// A replica's readiness.
@@ -32,6 +38,8 @@ pub enum Readiness {
     Degraded,
     /// The store does not answer: not ready (503).
     Unavailable,
+    /// The replica is stopping: not ready (503) first, while in-flight work finishes.
+    Stopping,
 }
 
 impl Readiness {
@@ -41,12 +49,13 @@ impl Readiness {
             Readiness::Ok => "ok",
             Readiness::Degraded => "degraded",
             Readiness::Unavailable => "unavailable",
+            Readiness::Stopping => "stopping",
         }
     }
 
     /// Whether it takes traffic.
     pub fn is_ready(self) -> bool {
-        self != Readiness::Unavailable
+        !matches!(self, Readiness::Unavailable | Readiness::Stopping)
     }
 }
 
@@ -59,9 +68,12 @@ impl ReadinessInput {
     /// The verdict. `recovering` (the hold after the link came back, also right after
     /// start) is normal and stays `ok`.
     pub fn judge(&self) -> Readiness {
-        if !self.store_answers {
+        if self.stopping {
+            Readiness::Stopping
+        } else if !self.store_answers {
             Readiness::Unavailable
         } else if self.bus_down
+            || self.bus_denied
             || !self.following()
             || matches!(self.guard, GuardState::LinkDown | GuardState::CanaryLost)
         {
@@ -90,6 +102,8 @@ mod tests {
             bus_down: false,
             follower_lag: Some(TimeDelta::seconds(1)),
             guard: GuardState::Inactive,
+            bus_denied: false,
+            stopping: false,
         }
     }
 
@@ -125,10 +139,24 @@ mod tests {
                 guard: GuardState::LinkDown,
                 ..input()
             },
+            ReadinessInput {
+                bus_denied: true,
+                ..input()
+            },
         ] {
             assert_eq!(degraded.judge(), Readiness::Degraded, "{degraded:?}");
             assert!(degraded.judge().is_ready());
         }
+        // Stopping wins over everything: the balancer must stop sending first.
+        let stopping = ReadinessInput {
+            stopping: true,
+            bus_down: true,
+            ..input()
+        };
+        assert_eq!(
+            (stopping.judge(), stopping.judge().is_ready()),
+            (Readiness::Stopping, false)
+        );
         // Exactly at the bound still follows.
         let at_bound = ReadinessInput {
             follower_lag: Some(FOLLOWER_BEHIND),

@@ -23,6 +23,9 @@ pub struct NatsConfig {
     pub tls_client: Option<(PathBuf, PathBuf)>,
     pub presence_subject: String,
     pub events_subject: String,
+    /// Our canaries travel on `<it>.<instance>`: a subject of the service's own, outside
+    /// the presence subjects (default `hub.federation.canary`).
+    pub canary_subject: String,
     pub canary_interval: Duration,
     pub queue_capacity: usize,
 }
@@ -39,6 +42,7 @@ impl std::fmt::Debug for NatsConfig {
             .field("tls_client", &self.tls_client)
             .field("presence_subject", &self.presence_subject)
             .field("events_subject", &self.events_subject)
+            .field("canary_subject", &self.canary_subject)
             .field("canary_interval", &self.canary_interval)
             .field("queue_capacity", &self.queue_capacity)
             .finish()
@@ -104,6 +108,7 @@ mod tests {
             tls_client: None,
             presence_subject: "hub.presence".into(),
             events_subject: "hub.federation.status".into(),
+            canary_subject: "hub.federation.canary".into(),
             canary_interval: Duration::from_secs(5),
             queue_capacity: 10,
         };
@@ -129,6 +134,7 @@ mod tests {
             tls_client: None,
             presence_subject: "hub.presence".into(),
             events_subject: "hub.federation.status".into(),
+            canary_subject: "hub.federation.canary".into(),
             canary_interval: Duration::from_secs(5),
             queue_capacity: 10,
         };

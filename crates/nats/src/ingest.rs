@@ -45,8 +45,6 @@ pub struct IngestStats {
 pub(crate) struct Subscriber {
     /// Length of `<presence>.`: the slug starts there.
     pub(crate) prefix_len: usize,
-    /// `_canary-<instance>`: the subject token of our own canaries.
-    pub(crate) own_canary: String,
     /// This replica's instance name: a heartbeat it relayed itself (taken over HTTP,
     /// already recorded) carries it in [`RELAYED_BY`] and is not recorded twice.
     pub(crate) instance: String,
@@ -65,12 +63,8 @@ impl Subscriber {
         while let Some(message) = subscription.next().await {
             let token = message.subject.get(self.prefix_len..).unwrap_or("");
             if let Some(instance) = token.strip_prefix(CANARY_PREFIX) {
-                if token == self.own_canary {
-                    self.stats.canaries_returned.fetch_add(1, Ordering::Relaxed);
-                    self.federation.canary_received();
-                } else {
-                    tracing::trace!(instance, "canary of another replica");
-                }
+                // A replica of an older version, which sent canaries here.
+                tracing::trace!(instance, "canary of another replica");
                 continue;
             }
             self.stats.received.fetch_add(1, Ordering::Relaxed);
@@ -111,6 +105,19 @@ impl Subscriber {
             }
         }
     }
+}
+
+/// Counts our own canaries as they come back on their subscription; ends with it.
+pub(crate) async fn canaries_returned(
+    mut subscription: async_nats::Subscriber,
+    federation: Arc<Federation>,
+    stats: Arc<IngestStats>,
+) -> &'static str {
+    while subscription.next().await.is_some() {
+        stats.canaries_returned.fetch_add(1, Ordering::Relaxed);
+        federation.canary_received();
+    }
+    "the canary subscription ended"
 }
 
 /// Logs a repeated condition at most once per key per [`LOG_EVERY`].

@@ -12,9 +12,14 @@
 //!   `hub.federation.status.<slug>`) as JSON `{slug, from, to, reason, at,
 //!   last_heartbeat_at}`, after they are stored.
 //! - **Canary**: every `canary_interval` each replica publishes a message to itself on
-//!   `<presence>._canary-<instance>` (`_` can never start a slug). When more than
-//!   [`federation_domain::presence::CANARY_MISSES`] in a row do not come back through the
-//!   subscription, the partition guard engages exactly as when the link is down.
+//!   `<canary>.<instance>` (default `hub.federation.canary.<instance>`: a subject of
+//!   the service's own, so no other listener of `hub.presence.*` receives it). When more
+//!   than [`federation_domain::presence::CANARY_MISSES`] in a row do not come back, the
+//!   partition guard engages exactly as when the link is down.
+//! - **Permissions**: a publish or subscription the server refuses (a permissions
+//!   violation) is reported to the domain (`/ready`, metrics) and logged once a minute
+//!   (`permissions`). A refused canary stops counting, so the guard follows the link
+//!   state; a refused presence subscription makes the link read down.
 //! - The client connects in the background with unlimited reconnects: the service
 //!   serves REST while NATS is down, and the guard holds expiry until `offline_after`
 //!   after the link is healthy again.
@@ -33,6 +38,7 @@ mod config;
 mod events;
 mod ingest;
 mod link;
+mod permissions;
 mod shared;
 mod wire;
 

@@ -11,13 +11,21 @@
 //! - the client's event channel closes (the same fault, seen from its other side);
 //! - a canary cannot be handed to the client because its command channel is closed;
 //! - our canaries stay lost on a live link for [`LOST_CANARY_TICKS_BEFORE_REBUILD`]
-//!   intervals (the server no longer delivers to our subscription, e.g. after a
-//!   permissions change; only a new SUB brings it back).
+//!   intervals (the server no longer delivers to our subscription; only a new SUB
+//!   brings it back);
+//! - the server refuses the presence subscription (a permissions violation: nothing is
+//!   heard, and the link reads down from the refusal on), or the canary's subscription
+//!   for [`LOST_CANARY_TICKS_BEFORE_REBUILD`] intervals (a new SUB once it is allowed).
+//!
+//! Refusals are sorted and reported by [`crate::permissions`]; a refused canary
+//! (publish or subscription) stops counting, so the partition guard follows the link
+//! state instead of holding for ever.
 //!
 //! A new client is then built, with a backoff of [`BACKOFF_FIRST`] doubling to
 //! [`BACKOFF_MAX`], until one is connected and its subscription has reached the server;
 //! only then does the link read up again (`bus_connected`).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,15 +33,16 @@ use async_nats::client::PublishErrorKind;
 use async_nats::connection::State;
 use async_nats::{Client, Event};
 use bytes::Bytes;
-use federation_domain::{Federation, GuardState, HeartbeatRelay, StatusEvents};
+use federation_domain::{DeniedUse, Federation, GuardState, HeartbeatRelay, StatusEvents};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::config::{self, redacted_url, NatsConfig, NatsError};
 use crate::events::{NatsHeartbeatRelay, NatsStatusEvents};
 use crate::ingest::{ingest_loop, IngestStats, Queued, Subscriber};
+use crate::permissions::{OurSubjects, PermissionWatch, SessionDenials};
 use crate::shared::Shared;
-use crate::wire::{CANARY_PREFIX, LOG_EVERY};
+use crate::wire::LOG_EVERY;
 
 /// The first wait before building a new client; it doubles with each failure.
 pub const BACKOFF_FIRST: Duration = Duration::from_millis(100);
@@ -137,12 +146,10 @@ impl NatsBus {
         self.stats.clone()
     }
 
-    /// The subject our canaries travel on.
+    /// The subject our canaries travel on: `<canary_subject>.<instance>`, outside the
+    /// presence subjects, so nobody else who listens for heartbeats receives them.
     pub fn canary_subject(&self) -> String {
-        format!(
-            "{}.{CANARY_PREFIX}{}",
-            self.config.presence_subject, self.instance
-        )
+        format!("{}.{}", self.config.canary_subject, self.instance)
     }
 
     /// Starts the ingest task and the link supervisor, which builds the client,
@@ -155,11 +162,20 @@ impl NatsBus {
             prefix_len,
             federation.clone(),
         )));
+        let permissions = Arc::new(PermissionWatch::new(
+            OurSubjects {
+                canary: self.canary_subject(),
+                presence: self.config.presence_subject.clone(),
+                events: self.config.events_subject.clone(),
+            },
+            federation.clone(),
+        ));
         let supervisor = Supervisor {
             config: self.config.clone(),
             instance: self.instance.clone(),
             canary_subject: self.canary_subject(),
             shared: self.shared.clone(),
+            permissions,
             federation,
             stats: self.stats.clone(),
             queue,
@@ -201,8 +217,12 @@ impl Drop for NatsBus {
 struct Session {
     client: Client,
     subscription: async_nats::Subscriber,
+    /// Our own canaries come back on it.
+    canaries: async_nats::Subscriber,
     /// Bumped on each connection event of the client; closed when its task is gone.
     link_events: watch::Receiver<u64>,
+    /// What the server refused this session.
+    denials: Arc<SessionDenials>,
 }
 
 struct Supervisor {
@@ -210,6 +230,7 @@ struct Supervisor {
     instance: String,
     canary_subject: String,
     shared: Arc<Shared>,
+    permissions: Arc<PermissionWatch>,
     federation: Arc<Federation>,
     stats: Arc<IngestStats>,
     queue: mpsc::Sender<Queued>,
@@ -225,6 +246,9 @@ impl Supervisor {
         let mut delay = BACKOFF_FIRST;
         let mut failing_since: Option<Instant> = None;
         let mut last_failure_log: Option<Instant> = None;
+        // A session the server keeps refusing (its presence subscription) ends every few
+        // seconds: the same reason is logged at warning level once a minute.
+        let mut last_lost_log: Option<(&'static str, Instant)> = None;
         loop {
             match self.open_session().await {
                 Ok(session) => {
@@ -234,7 +258,12 @@ impl Supervisor {
                     last_failure_log = None;
                     let started = Instant::now();
                     let why = self.run_session(session).await;
-                    tracing::warn!(reason = why, "NATS client lost: building a new one");
+                    if last_lost_log.is_none_or(|(r, t)| r != why || t.elapsed() >= LOG_EVERY) {
+                        last_lost_log = Some((why, Instant::now()));
+                        tracing::warn!(reason = why, "NATS client lost: building a new one");
+                    } else {
+                        tracing::debug!(reason = why, "NATS client lost: building a new one");
+                    }
                     if started.elapsed() >= BACKOFF_MAX {
                         delay = BACKOFF_FIRST;
                     }
@@ -258,6 +287,8 @@ impl Supervisor {
     async fn open_session(&self) -> Result<Session, NatsError> {
         let (link_tx, link_events) = watch::channel(0u64);
         let link_tx = Arc::new(link_tx);
+        let denials = Arc::new(SessionDenials::default());
+        let (permissions, session_denials) = (self.permissions.clone(), denials.clone());
         let options = config::auth_options(&self.config)
             .await?
             .name(format!("federation-{}", self.instance))
@@ -267,7 +298,9 @@ impl Supervisor {
             .subscription_capacity(self.config.queue_capacity.max(1024))
             .event_callback(move |event| {
                 let link_tx = link_tx.clone();
-                async move { on_event(&link_tx, event) }
+                let permissions = permissions.clone();
+                let denials = session_denials.clone();
+                async move { on_event(&link_tx, &permissions, &denials, event) }
             });
         let client = options
             .connect(config::connect_url(&self.config.url).as_str())
@@ -282,6 +315,10 @@ impl Supervisor {
             .subscribe(subject.clone())
             .await
             .map_err(|e| subscribe_failed(e.to_string()))?;
+        let canaries = client
+            .subscribe(self.canary_subject.clone())
+            .await
+            .map_err(|e| subscribe_failed(e.to_string()))?;
         tokio::time::timeout(SUBSCRIBE_TIMEOUT, client.flush())
             .await
             .map_err(|_| subscribe_failed("the server did not confirm in time".into()))?
@@ -289,7 +326,9 @@ impl Supervisor {
         Ok(Session {
             client,
             subscription,
+            canaries,
             link_events,
+            denials,
         })
     }
 
@@ -299,13 +338,14 @@ impl Supervisor {
         let Session {
             client,
             subscription,
+            canaries,
             link_events,
+            denials,
         } = session;
         self.shared.set_client(Some(client.clone()));
         let mut tasks = JoinSet::new();
         let subscriber = Subscriber {
             prefix_len: self.config.presence_subject.len() + 1,
-            own_canary: format!("{CANARY_PREFIX}{}", self.instance),
             instance: self.instance.clone(),
             queue: self.queue.clone(),
             federation: self.federation.clone(),
@@ -315,9 +355,15 @@ impl Supervisor {
             subscriber.run(subscription).await;
             "the presence subscription ended"
         });
+        tasks.spawn(crate::ingest::canaries_returned(
+            canaries,
+            self.federation.clone(),
+            self.stats.clone(),
+        ));
         tasks.spawn(watch_link(
             client.clone(),
             link_events,
+            denials.clone(),
             self.shared.clone(),
             self.federation.clone(),
         ));
@@ -325,6 +371,7 @@ impl Supervisor {
             client,
             self.canary_subject.clone(),
             self.config.canary_interval,
+            denials,
             self.federation.clone(),
         ));
         let why = match tasks.join_next().await {
@@ -341,9 +388,20 @@ impl Supervisor {
     }
 }
 
-fn on_event(link_tx: &watch::Sender<u64>, event: Event) {
+fn on_event(
+    link_tx: &watch::Sender<u64>,
+    permissions: &PermissionWatch,
+    denials: &SessionDenials,
+    event: Event,
+) {
     match event {
         Event::Connected | Event::Disconnected | Event::Closed => {
+            link_tx.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        Event::ServerError(async_nats::ServerError::Other(message))
+            if permissions.on_server_error(&message, denials) =>
+        {
+            // Reported (and logged once a minute); the link watcher looks again.
             link_tx.send_modify(|n| *n = n.wrapping_add(1));
         }
         Event::ServerError(e) => {
@@ -357,16 +415,30 @@ fn on_event(link_tx: &watch::Sender<u64>, event: Event) {
 }
 
 /// Reports the client's state as the link's: on every event, and polled as well in
-/// case one was missed. Ends when the client's event channel closes (its task is gone).
+/// case one was missed. Ends when the client's event channel closes (its task is gone),
+/// or when the server refused the presence subscription (a new session subscribes
+/// again, with backoff). A session that has heard for [`SUBSCRIBE_TIMEOUT`] without a
+/// refusal clears a presence refusal reported before.
 async fn watch_link(
     client: Client,
     mut events: watch::Receiver<u64>,
+    denials: Arc<SessionDenials>,
     shared: Arc<Shared>,
     federation: Arc<Federation>,
 ) -> &'static str {
     let mut poll = tokio::time::interval(LINK_POLL);
+    let started = Instant::now();
+    let mut cleared = false;
     loop {
-        shared.report(client.connection_state() == State::Connected, &federation);
+        if denials.presence.load(Ordering::SeqCst) {
+            return "the NATS server refused the presence subscription";
+        }
+        let connected = client.connection_state() == State::Connected;
+        shared.report(connected, &federation);
+        if connected && !cleared && started.elapsed() >= SUBSCRIBE_TIMEOUT {
+            cleared = true;
+            federation.bus_permission_works(DeniedUse::Presence);
+        }
         tokio::select! {
             changed = events.changed() => if changed.is_err() {
                 return "the NATS client's event channel closed";
@@ -382,16 +454,26 @@ async fn canary_loop(
     client: Client,
     subject: String,
     interval: Duration,
+    denials: Arc<SessionDenials>,
     federation: Arc<Federation>,
 ) -> &'static str {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut lost_ticks: u32 = 0;
+    let mut refused_ticks: u32 = 0;
     loop {
         ticks.tick().await;
         if client.connection_state() != State::Connected {
             lost_ticks = 0;
             continue; // the link-down guard already holds
+        }
+        if denials.canary_subscription.load(Ordering::SeqCst) {
+            // The guard no longer counts canaries; subscribe again now and then, in
+            // case the permission came back.
+            refused_ticks += 1;
+            if refused_ticks >= LOST_CANARY_TICKS_BEFORE_REBUILD {
+                return "the NATS server refused our canary's subscription";
+            }
         }
         if federation.guard() == GuardState::CanaryLost {
             lost_ticks += 1;
@@ -423,9 +505,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn canary_tokens_can_never_be_slugs() {
+    fn instance_names_are_single_subject_tokens() {
+        let id = instance_id();
         assert!(
-            federation_domain::Slug::parse(&format!("{CANARY_PREFIX}{}", instance_id())).is_err()
+            !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit()),
+            "{id}"
         );
     }
 }

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-/// The prefix of canary subject tokens; slugs cannot start with `_`.
+/// The prefix of the canary subject tokens older versions published under the presence
+/// subject (`<presence>._canary-<instance>`); slugs cannot start with `_`. The subscriber
+/// still skips them, for mixed versions during a rolling upgrade.
 pub const CANARY_PREFIX: &str = "_canary-";
 /// Repeated log lines about one slug or one kind of rejection: at most one per this.
 pub(crate) const LOG_EVERY: Duration = Duration::from_secs(60);

@@ -38,6 +38,7 @@ fn config(url: &str) -> NatsConfig {
         tls_client: None,
         presence_subject: "hub.presence".into(),
         events_subject: "hub.federation.status".into(),
+        canary_subject: "hub.federation.canary".into(),
         canary_interval: Duration::from_millis(200),
         queue_capacity: 1024,
     }
@@ -550,7 +551,8 @@ async fn a_restarted_nats_server_is_reported_down_then_up_and_heard_again() {
 }
 
 /// A fake NATS server, for what a real one never sends. Each connection gets INFO,
-/// PONGs, and its PUBs on `hub.presence.*` echoed back as MSGs (so canaries return).
+/// PONGs, and its PUBs on `hub.presence.*` and on its canary subject echoed back as MSGs
+/// (so canaries return).
 /// The first connection is sent `-ERR` with no text when `kill` is notified: async-nats
 /// 0.51 slices that line as `[5..4]` and its connection task panics. Later connections
 /// are sent a heartbeat for [`SLUG`] every 50 ms once they have subscribed.
@@ -603,6 +605,7 @@ async fn fake_connection(stream: TcpStream, n: usize, kill: Arc<Notify>) -> std:
         .write_all(b"INFO {\"server_id\":\"fake\",\"version\":\"2.10.0\",\"proto\":1,\"headers\":true,\"max_payload\":1048576}\r\n")
         .await?;
     let mut sid: Option<String> = None;
+    let mut canary_sid: Option<(String, String)> = None;
     let mut line = Vec::new();
     let mut beat = tokio::time::interval(Duration::from_millis(50));
     loop {
@@ -617,11 +620,18 @@ async fn fake_connection(stream: TcpStream, n: usize, kill: Arc<Notify>) -> std:
                 match args.as_slice() {
                     ["PING"] => write.write_all(b"PONG\r\n").await?,
                     ["SUB", "hub.presence.*", id] => sid = Some((*id).to_owned()),
+                    ["SUB", canary, id] if canary.starts_with("hub.federation.canary.") => {
+                        canary_sid = Some(((*canary).to_owned(), (*id).to_owned()));
+                    }
                     ["PUB", subject, len] => {
                         let len: usize = len.parse().unwrap();
                         let mut payload = vec![0; len + 2];
                         read.read_exact(&mut payload).await?;
-                        if let (Some(sid), true) = (&sid, subject.starts_with("hub.presence.")) {
+                        let to = match &canary_sid {
+                            Some((canary, id)) if canary == subject => Some(id),
+                            _ => sid.as_ref().filter(|_| subject.starts_with("hub.presence.")),
+                        };
+                        if let Some(sid) = to {
                             let mut frame = format!("MSG {subject} {sid} {len}\r\n").into_bytes();
                             frame.extend_from_slice(&payload);
                             write.write_all(&frame).await?;

@@ -25,6 +25,8 @@ use crate::conn::Bounded;
 use crate::metered::Metered;
 use crate::settings::{HttpLimits, Settings, DEFAULT_SQLITE_PATH};
 
+mod lease;
+mod shutdown;
 mod start;
 mod tasks;
 use tasks::*;
@@ -50,7 +52,8 @@ fn serve_http(
     let local = listener.local_addr()?;
     let send_timeout = limits.send_timeout;
     let body_timeout = federation_api::BodyTimeout(limits.body_timeout);
-    let builder = actix_server::Server::build();
+    // Signals are the service's own (`app::shutdown`): it drains before the server stops.
+    let builder = actix_server::Server::build().disable_signals();
     // As actix-web's HttpServer: on a graceful stop, idle keep-alive connections close at
     // once instead of holding the stop up to their timeout.
     let shutdown = builder.graceful_shutdown_signal();
@@ -174,9 +177,19 @@ pub struct Application {
     metrics: Arc<Metrics>,
     changes: Arc<ChangeHub>,
     ticker: JoinHandle<()>,
+    /// Stops the ticker (its last flush).
+    stop_sweep: watch::Sender<bool>,
     follower: JoinHandle<()>,
+    /// Stops the follower and the SIGHUP task.
     stop_ticker: watch::Sender<bool>,
+    /// The sweeper lease's own task, stopped after the final flush (which it fences).
+    lease: JoinHandle<()>,
+    stop_lease: watch::Sender<bool>,
     bus: Option<NatsBus>,
+    /// Serving or stopping (`/ready`).
+    lifecycle: Arc<federation_api::Lifecycle>,
+    /// How long a stop by signal serves on with `/ready` at 503.
+    drain: Duration,
 }
 
 /// Stops a running [`Application`] from elsewhere (tests, signal handlers).
@@ -224,6 +237,7 @@ impl Application {
         start::attach_metrics(&metrics, &federation, &bus_health, bus.as_ref(), &settings);
         let tasks = start::spawn_tasks(&settings, &federation, &store, &metrics, bus.is_some());
 
+        let lifecycle = Arc::new(federation_api::Lifecycle::default());
         let state = ApiState {
             federation: federation.clone(),
             keys: access.keys,
@@ -232,6 +246,7 @@ impl Application {
             metrics: metrics.clone(),
             changes: changes.clone(),
             allowed_hosts: access.host_guard,
+            lifecycle: lifecycle.clone(),
         };
         let server = serve_http(listener, settings.http, state)?;
         tracing::info!(address = %format!("{}:{port}", settings.host), "federation service listening");
@@ -243,9 +258,14 @@ impl Application {
             metrics,
             changes,
             ticker: tasks.ticker,
+            stop_sweep: tasks.stop_sweep,
             follower: tasks.follower,
             stop_ticker: tasks.stop,
+            lease: tasks.lease,
+            stop_lease: tasks.stop_lease,
             bus,
+            lifecycle,
+            drain: settings.http.shutdown_drain,
         })
     }
 
@@ -266,35 +286,6 @@ impl Application {
             server: self.server.handle(),
             changes: self.changes.clone(),
         }
-    }
-
-    /// Serves until SIGINT/SIGTERM or [`AppHandle::stop`], then flushes presence.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        // actix stops gracefully on the signal, waiting for open requests: change
-        // streams and blocking queries end at once instead of holding the stop.
-        let changes = self.changes.clone();
-        let on_signal = tokio::spawn(async move {
-            crate::cli::shutdown_signal().await;
-            changes.close();
-        });
-        let served = self.server.await;
-        on_signal.abort();
-        self.changes.close();
-        let _ = self.stop_ticker.send(true);
-        if let Err(e) = self.ticker.await {
-            tracing::error!(error = %e, "presence task failed");
-        }
-        self.federation.resign().await;
-        if let Err(e) = self.follower.await {
-            tracing::error!(error = %e, "follower task failed");
-        }
-        // After the final flush, which publishes its transitions through the bus.
-        if let Some(bus) = self.bus {
-            bus.shutdown().await;
-        }
-        served.context("HTTP server")?;
-        tracing::info!("federation service stopped");
-        Ok(())
     }
 }
 

@@ -48,6 +48,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("NATS_TLS_KEY_FILE", "nats.tls_key_file"),
     ("FEDERATION_PRESENCE_SUBJECT", "nats.presence_subject"),
     ("FEDERATION_EVENTS_SUBJECT", "nats.events_subject"),
+    ("FEDERATION_CANARY_SUBJECT", "nats.canary_subject"),
     ("FEDERATION_CANARY_INTERVAL", "nats.canary_interval"),
     ("FEDERATION_DEGRADED_AFTER", "status.degraded_after"),
     // The original's name; FEDERATION_OFFLINE_AFTER (below) wins when both are set.
@@ -80,6 +81,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("LOG_LEVEL", "log.level"),
     ("LOG_FORMAT", "log.format"),
     ("FEDERATION_HTTP_MAX_CONNECTIONS", "http.max_connections"),
+    ("FEDERATION_SHUTDOWN_DRAIN", "http.shutdown_drain"),
     ("FEDERATION_HTTP_KEEP_ALIVE", "http.keep_alive"),
     ("FEDERATION_HTTP_HEAD_TIMEOUT", "http.head_timeout"),
     ("FEDERATION_HTTP_BODY_TIMEOUT", "http.body_timeout"),
@@ -112,6 +114,7 @@ struct RawHttp {
     body_timeout: String,
     send_timeout: String,
     disconnect_timeout: String,
+    shutdown_drain: String,
 }
 
 /// What one HTTP client may hold of the server (`[http]`).
@@ -129,6 +132,9 @@ pub struct HttpLimits {
     pub send_timeout: Duration,
     /// A connection being closed gets this long to shut down cleanly.
     pub disconnect_timeout: Duration,
+    /// On SIGTERM, `/ready` answers 503 and the service keeps serving this long (so
+    /// balancers stop sending it traffic) before it stops accepting connections.
+    pub shutdown_drain: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,6 +164,7 @@ struct RawNats {
     tls_key_file: String,
     presence_subject: String,
     events_subject: String,
+    canary_subject: String,
     canary_interval: String,
 }
 
@@ -421,6 +428,10 @@ impl Settings {
                     },
                     presence_subject: subject(&raw.nats.presence_subject, "nats.presence_subject")?,
                     events_subject: subject(&raw.nats.events_subject, "nats.events_subject")?,
+                    canary_subject: values::canary_subject(
+                        &raw.nats.canary_subject,
+                        &raw.nats.presence_subject,
+                    )?,
                     canary_interval: positive(
                         parse_duration(&raw.nats.canary_interval, "nats.canary_interval")?,
                         "nats.canary_interval",

@@ -70,6 +70,10 @@ fn the_subjects_are_the_domains_and_the_publishers() {
         text(&file, "nats.events_subject"),
         policy::DEFAULT_EVENTS_SUBJECT
     );
+    assert_eq!(
+        text(&file, "nats.canary_subject"),
+        policy::DEFAULT_CANARY_SUBJECT
+    );
 }
 
 #[test]

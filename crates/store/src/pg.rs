@@ -75,6 +75,20 @@ pub(crate) async fn lease_row(
     Ok(row)
 }
 
+/// The sweeper lease's row as it is now, without a lock (a fast check before a fenced
+/// write does its work; the fence is [`lease_row`] `FOR SHARE` as it commits).
+pub(crate) async fn lease_term(
+    conn: &mut AsyncPgConnection,
+) -> Result<Option<(String, i64, DbTime)>, StoreError> {
+    use crate::schema::leases as l;
+    Ok(l::table
+        .filter(l::name.eq(crate::log::SWEEPER_LEASE))
+        .select((l::holder, l::term, l::expires_at))
+        .first(conn)
+        .await
+        .optional()?)
+}
+
 /// The slugs among `slugs` that name a project.
 pub(crate) async fn existing_slugs(
     conn: &mut AsyncPgConnection,

@@ -30,6 +30,7 @@ mod nats;
 mod postgres;
 mod process;
 mod prometheus;
+mod psql_session;
 mod tls;
 
 pub use nats::{shared_nats_url, NatsServer};
@@ -38,6 +39,7 @@ pub use postgres::{
 };
 pub use process::free_port;
 pub use prometheus::PrometheusServer;
+pub use psql_session::PsqlSession;
 pub use tls::{ServerCert, TestPki};
 
 /// What to install when a server binary is missing.

@@ -64,7 +64,7 @@ fn server_bin_dir() -> Result<PathBuf> {
 }
 
 /// `psql`: next to the server binaries, else on `PATH`.
-fn psql() -> Result<PathBuf> {
+pub(crate) fn psql() -> Result<PathBuf> {
     if let Ok(dir) = server_bin_dir() {
         if dir.join("psql").is_file() {
             return Ok(dir.join("psql"));

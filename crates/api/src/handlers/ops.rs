@@ -20,15 +20,16 @@ pub(crate) async fn health(state: web::Data<ApiState>) -> HttpResponse {
     })
 }
 
-/// Readiness: the store answers (NATS down or the partition guard only make it
-/// `degraded`, still 200).
+/// Readiness: the store answers (NATS down, the partition guard or a permission the
+/// NATS server refuses only make it `degraded`, still 200). From SIGTERM on it is 503
+/// `stopping`, at once, while in-flight requests finish (the drain).
 #[utoipa::path(
     get,
     path = "/ready",
     tag = "operations",
     responses(
         (status = 200, description = "Ready (`ok` or `degraded`)", body = ReadyDto),
-        (status = 503, description = "The store does not answer", body = ReadyDto),
+        (status = 503, description = "The store does not answer, or the replica is stopping", body = ReadyDto),
     )
 )]
 pub(crate) async fn ready(state: web::Data<ApiState>) -> HttpResponse {
@@ -49,12 +50,15 @@ pub(crate) async fn ready(state: web::Data<ApiState>) -> HttpResponse {
         };
     let bus = (state.bus)();
     let guard = state.federation.guard();
+    let (denied, _) = state.federation.bus_denials();
     // The rule is the domain's; this adapter only asks.
     let input = federation_domain::readiness::ReadinessInput {
         store_answers: database,
         bus_down: bus == BusHealth::Down,
         follower_lag: state.federation.follower_lag(),
         guard,
+        bus_denied: !denied.is_empty(),
+        stopping: state.lifecycle.is_stopping(),
     };
     let verdict = input.judge();
     let following = input.following();
@@ -70,6 +74,8 @@ pub(crate) async fn ready(state: web::Data<ApiState>) -> HttpResponse {
                 _ => None,
             },
             follower: if following { "ok" } else { "behind" },
+            nats_permissions: if denied.is_empty() { "ok" } else { "denied" },
+            nats_denied: denied.iter().map(ToString::to_string).collect(),
         },
         replica: ReplicaDto {
             role: state.federation.role_name(),

@@ -32,6 +32,7 @@ use prometheus_client::registry::Registry;
 
 use crate::{ApiState, BusHealth};
 
+mod bus_permissions;
 mod original;
 
 pub use original::{ORIGINAL_METRIC_NAMES, ORIGINAL_PER_PROJECT_MAX};
@@ -61,11 +62,14 @@ pub const METRIC_NAMES: &[&str] = &[
     "federation_nats_connected",
     "federation_nats_messages_received_total",
     "federation_nats_canaries_returned_total",
+    bus_permissions::NAMES[0],
+    bus_permissions::NAMES[1],
     "federation_partition_guard_active",
     "federation_partition_guard_state",
     "federation_replica_leader",
     "federation_registry_revision",
     "federation_follower_lag_seconds",
+    "federation_unconfirmed_transitions",
     "federation_event_streams_open",
     "federation_event_stream_events_sent_total",
     "federation_event_stream_clients_dropped_total",
@@ -509,9 +513,10 @@ impl prometheus_client::collector::Collector for StateCollector {
         counter(
             &mut encoder,
             "federation_nats_canaries_returned",
-            "Own canaries seen coming back through the presence subscription",
+            "Own canaries seen coming back through their subscription",
             nats.canaries_returned,
         )?;
+        bus_permissions::encode(&mut encoder, fed)?;
 
         let guard = fed.guard();
         gauge(
@@ -556,6 +561,13 @@ impl prometheus_client::collector::Collector for StateCollector {
             MetricType::Gauge,
         )?;
         ConstGauge::new(lag).encode(m)?;
+        gauge(
+            &mut encoder,
+            "federation_unconfirmed_transitions",
+            "Transitions this replica saw while following that the change log has not \
+             recorded yet (a promotion writes them with their real times; bounded)",
+            i64::try_from(fed.unconfirmed_transitions()).unwrap_or(i64::MAX),
+        )?;
         Ok(())
     }
 }

@@ -61,6 +61,8 @@ pub struct Harness {
     pub metrics: Arc<Metrics>,
     /// The change stream's hub, fed by the federation.
     pub changes: Arc<ChangeHub>,
+    /// Serving or stopping.
+    pub lifecycle: Arc<federation_api::Lifecycle>,
 }
 
 pub fn metrics_for(federation: &Arc<Federation>, bus: BusHealth) -> Arc<Metrics> {
@@ -201,6 +203,7 @@ impl Builder {
             clock,
             keys: self.keys,
             bus: self.bus,
+            lifecycle: Default::default(),
         }
     }
 }
@@ -270,6 +273,7 @@ impl Harness {
             version: "9.9.9-test",
             metrics: self.metrics.clone(),
             changes: self.changes.clone(),
+            lifecycle: self.lifecycle.clone(),
             allowed_hosts: None,
         }
     }

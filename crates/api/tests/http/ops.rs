@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use federation_api::BusHealth;
 use federation_domain::ports::MockProjectRepository;
 use federation_domain::{
-    ListFilter, Presence, PresenceRecord, Project, ProjectPage, ProjectPatch, ProjectRepository,
-    Registration, RepositoryError, Slug, StatusPolicy, Term, Transition, Upserted,
+    BusOperation, DeniedUse, ListFilter, Presence, PresenceRecord, Project, ProjectPage,
+    ProjectPatch, ProjectRepository, Registration, RepositoryError, Slug, StatusPolicy, Term,
+    Transition, Upserted,
 };
 use serde_json::json;
 
@@ -59,10 +60,26 @@ async fn ready_when_everything_is_up() {
         r.json,
         json!({
             "status": "ok",
-            "checks": {"database": "ok", "nats": "ok", "partition_guard": "inactive", "follower": "ok"},
+            "checks": {"database": "ok", "nats": "ok", "partition_guard": "inactive", "follower": "ok",
+                       "nats_permissions": "ok"},
             "replica": {"role": "leader", "revision": 0}
         })
     );
+}
+
+#[actix_web::test]
+async fn ready_is_503_stopping_from_the_moment_the_stop_begins() {
+    let h = Builder::new(pinging(|| Ok(()))).bus(BusHealth::Up).build();
+    h.lifecycle.begin_stopping();
+    let r = h.send(TestRequest::get().uri("/ready")).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.raw);
+    assert_eq!(r.json["status"], "stopping");
+    assert_eq!(
+        r.json["checks"]["database"], "ok",
+        "the checks still say why not"
+    );
+    let r = h.send(TestRequest::get().uri("/health")).await;
+    assert_eq!(r.status, StatusCode::OK, "alive while it drains");
 }
 
 #[actix_web::test]
@@ -88,6 +105,32 @@ async fn ready_with_nats_down_stays_200_but_says_degraded() {
     assert_eq!(r.json["checks"]["database"], "ok");
     assert_eq!(r.json["checks"]["nats"], "down");
     assert_eq!(r.json["checks"]["partition_guard"], "link_down");
+}
+
+#[actix_web::test]
+async fn ready_names_a_refused_nats_permission_until_it_is_two_minutes_old() {
+    let h = Builder::new(pinging(|| Ok(())))
+        .presence(Presence::with_bus(StatusPolicy::default()))
+        .bus(BusHealth::Up)
+        .build();
+    h.federation.bus_connected();
+    h.federation.bus_denied(
+        DeniedUse::Canary,
+        BusOperation::Publish,
+        "hub.federation.canary.1f",
+    );
+    let r = h.send(TestRequest::get().uri("/ready")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(r.json["status"], "degraded");
+    assert_eq!(r.json["checks"]["nats_permissions"], "denied");
+    assert_eq!(
+        r.json["checks"]["nats_denied"],
+        json!(["canary: publish to \"hub.federation.canary.1f\" denied"])
+    );
+    h.clock.advance(chrono::TimeDelta::seconds(120));
+    let r = h.send(TestRequest::get().uri("/ready")).await;
+    assert_eq!(r.json["checks"]["nats_permissions"], "ok", "{}", r.raw);
+    assert!(r.json["checks"].get("nats_denied").is_none(), "{}", r.raw);
 }
 
 #[actix_web::test]
@@ -226,6 +269,7 @@ async fn ready_is_503_when_the_store_does_not_answer_in_time() {
         clock: Arc::new(federation_domain::ManualClock::new(t0())),
         keys: keys(),
         bus: BusHealth::Disabled,
+        lifecycle: Default::default(),
     };
     let started = tokio::time::Instant::now();
     let r = h.send(TestRequest::get().uri("/ready")).await;
@@ -325,5 +369,31 @@ async fn the_dashboard_and_its_assets_are_served_with_a_strict_policy() {
     assert!(
         !page.contains("<script>") && !page.contains("style="),
         "no inline code"
+    );
+}
+
+#[actix_web::test]
+async fn a_stopping_service_ends_each_change_stream_with_a_short_retry_hint() {
+    let h = Builder::new(pinging(|| Ok(()))).build();
+    let app = actix_web::test::init_service(
+        actix_web::App::new().configure(federation_api::configure(h.state())),
+    )
+    .await;
+    let req = TestRequest::get()
+        .uri("/api/fed/events")
+        .insert_header(("X-API-Key", READ_KEY))
+        .to_request();
+    let res = actix_web::test::call_service(&app, req).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    h.changes.close();
+    let body = actix_web::test::read_body(res).await;
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.starts_with("retry: 2000\n\n"), "{text}");
+    assert!(
+        text.ends_with(&format!(
+            "retry: {}\n\n",
+            federation_api::stream::RETRY_ON_STOP_MS
+        )),
+        "{text}"
     );
 }

@@ -16,11 +16,15 @@ pub(super) struct BusLink {
     pub(super) unanswered_canaries: u32,
     /// When the oldest canary still unanswered was sent.
     pub(super) first_unanswered: Option<DateTime<Utc>>,
+    /// The server refuses our canary: the guard follows the link alone until one comes
+    /// back (it cannot tell a deaf subscription from a refused publish otherwise, and
+    /// would hold for ever).
+    pub(super) canary_denied: bool,
 }
 
 impl BusLink {
     pub(super) fn canary_lost(&self) -> bool {
-        self.unanswered_canaries > CANARY_MISSES
+        !self.canary_denied && self.unanswered_canaries > CANARY_MISSES
     }
 
     pub(super) fn healthy(&self) -> bool {

@@ -168,6 +168,7 @@ impl Presence {
                 connected: false,
                 unanswered_canaries: 0,
                 first_unanswered: None,
+                canary_denied: false,
             }),
             deafness: Deafness::since_ever(),
             ..Self::new(policy)
@@ -473,9 +474,12 @@ impl Presence {
         }
     }
 
-    /// We published a canary to ourselves.
+    /// We published a canary to ourselves (not counted while the server refuses it).
     pub fn canary_sent(&mut self, now: DateTime<Utc>) {
         let Some(bus) = &mut self.bus else { return };
+        if bus.canary_denied {
+            return;
+        }
         let was_lost = bus.canary_lost();
         if bus.unanswered_canaries == 0 {
             bus.first_unanswered = Some(now);
@@ -491,6 +495,21 @@ impl Presence {
     pub fn canary_received(&mut self, now: DateTime<Utc>) {
         let Some(bus) = &mut self.bus else { return };
         let was_lost = bus.canary_lost();
+        bus.unanswered_canaries = 0;
+        bus.first_unanswered = None;
+        bus.canary_denied = false;
+        if was_lost && bus.connected {
+            self.deafness.end(now);
+        }
+    }
+
+    /// The server refused our canary (its publish or its subscription): canaries stop
+    /// counting, and the guard follows the link alone, until one comes back. A lost
+    /// canary's outage ends here if the link is up.
+    pub fn canary_denied(&mut self, now: DateTime<Utc>) {
+        let Some(bus) = &mut self.bus else { return };
+        let was_lost = bus.canary_lost();
+        bus.canary_denied = true;
         bus.unanswered_canaries = 0;
         bus.first_unanswered = None;
         if was_lost && bus.connected {

@@ -1283,3 +1283,45 @@ fn advancing_without_a_flush_keeps_every_step_on_time() {
     );
     assert_eq!(flush.updates.len(), 1);
 }
+
+#[test]
+fn a_refused_canary_leaves_the_guard_to_the_link_until_one_comes_back() {
+    let mut p = bus_table(1);
+    p.bus_connected(t0() - secs(1000));
+    p.tick(t0());
+    for i in 1..=CANARY_MISSES + 1 {
+        p.canary_sent(t0() + secs(i64::from(i)));
+    }
+    assert_eq!(p.guard(t0() + secs(5)), GuardState::CanaryLost);
+    // The server says it refuses them: the guard follows the link, which is up.
+    let denied = t0() + secs(6);
+    p.canary_denied(denied);
+    assert_eq!(
+        p.guard(denied),
+        GuardState::Recovering {
+            until: denied + secs(90)
+        },
+        "the lost canaries' outage is over"
+    );
+    for s in 7..200 {
+        p.canary_sent(t0() + secs(s)); // not counted while refused
+    }
+    assert_eq!(p.guard(t0() + secs(200)), GuardState::Inactive);
+    assert!(
+        p.tick(t0() + secs(200))
+            .transitions
+            .iter()
+            .any(|t| t.to == Offline),
+        "silence counts again"
+    );
+    // The link still rules: down holds.
+    p.bus_disconnected(t0() + secs(201));
+    assert_eq!(p.guard(t0() + secs(201)), GuardState::LinkDown);
+    p.bus_connected(t0() + secs(202));
+    // A canary comes back: they count again.
+    p.canary_received(t0() + secs(203));
+    for s in 0..=CANARY_MISSES {
+        p.canary_sent(t0() + secs(204 + i64::from(s)));
+    }
+    assert_eq!(p.guard(t0() + secs(210)), GuardState::CanaryLost);
+}

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, TimeDelta, Utc};
 use thiserror::Error;
 
+use crate::bus_permissions::{BusDenial, BusDenials, BusOperation, DeniedUse};
 use crate::heartbeat::{self, ClaimedNamespace, HeartbeatError};
 use crate::model::{HeartbeatCredential, Slug};
 use crate::policy::StatusPolicy;
@@ -90,6 +91,8 @@ pub(super) struct Intake {
     clock_skew: ClockSkew,
     /// Projects whose sender's clock was found off, and when that was last logged.
     skew_logged: Mutex<SkewLog>,
+    /// What the bus refused us.
+    denials: Mutex<BusDenials>,
 }
 
 /// A claimed namespace against the one its project registered (an unknown project is
@@ -134,6 +137,7 @@ impl Intake {
             counters: HeartbeatCounters::default(),
             clock_skew: ClockSkew::default(),
             skew_logged: Mutex::new(SkewLog::default()),
+            denials: Mutex::new(BusDenials::default()),
         }
     }
 
@@ -357,6 +361,34 @@ impl Intake {
     pub(super) fn canary_received(&self) {
         let now = self.state.clock.now();
         self.state.presence().canary_received(now);
+        self.denials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear(DeniedUse::Canary);
+    }
+
+    pub(super) fn bus_denied(&self, use_: DeniedUse, operation: BusOperation, subject: &str) {
+        let now = self.state.clock.now();
+        self.denials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(use_, operation, subject, now);
+        if use_ == DeniedUse::Canary {
+            self.state.presence().canary_denied(now);
+        }
+    }
+
+    pub(super) fn bus_permission_works(&self, use_: DeniedUse) {
+        self.denials
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear(use_);
+    }
+
+    pub(super) fn bus_denials(&self) -> (Vec<BusDenial>, [(DeniedUse, u64); 5]) {
+        let now = self.state.clock.now();
+        let denials = self.denials.lock().unwrap_or_else(|p| p.into_inner());
+        (denials.current(now), denials.totals())
     }
 
     pub(super) fn guard(&self) -> GuardState {

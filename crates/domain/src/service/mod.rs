@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::bus_permissions::{BusDenial, BusOperation, DeniedUse};
 use crate::error::{RepositoryError, ServiceError};
 use crate::model::{
     CatalogApplied, CatalogPlan, HeartbeatCredential, HeartbeatKeyDigest, ListFilter,
@@ -29,6 +30,7 @@ mod state;
 mod sweep;
 #[cfg(test)]
 mod tests;
+mod unconfirmed;
 
 pub use heartbeats::HeartbeatRejected;
 pub use replica::ReplicaOptions;
@@ -131,6 +133,12 @@ impl Federation {
     /// How long ago this replica last read the change log to its end (`None`: never).
     pub fn follower_lag(&self) -> Option<TimeDelta> {
         self.state.follower_lag()
+    }
+
+    /// Transitions this replica's table saw while following that the log has not
+    /// recorded yet (kept, bounded, for a promotion to write with their times).
+    pub fn unconfirmed_transitions(&self) -> usize {
+        self.state.unconfirmed().len()
     }
 
     /// Applies every change after the registry's revision, in order (woken by the
@@ -379,6 +387,22 @@ impl Federation {
     /// A canary heartbeat came back through the subscription.
     pub fn canary_received(&self) {
         self.intake.canary_received()
+    }
+
+    /// The bus server refused a publish or a subscription of ours (a refused canary
+    /// stops counting: the guard follows the link alone until one comes back).
+    pub fn bus_denied(&self, use_: DeniedUse, operation: BusOperation, subject: &str) {
+        self.intake.bus_denied(use_, operation, subject)
+    }
+
+    /// A permission the bus refused was seen working again.
+    pub fn bus_permission_works(&self, use_: DeniedUse) {
+        self.intake.bus_permission_works(use_)
+    }
+
+    /// The refusals current now, and how many of each use there were since start.
+    pub fn bus_denials(&self) -> (Vec<BusDenial>, [(DeniedUse, u64); 5]) {
+        self.intake.bus_denials()
     }
 
     /// The partition guard's state.

@@ -9,7 +9,9 @@ use crate::error::RepositoryError;
 use crate::model::{PresenceRecord, Project, Slug};
 use crate::ports::{ChangeLog, Clock};
 use crate::presence::Presence;
-use crate::replication::{Change, ChangeKind, ChangesSince, Registry, Role, Snapshot};
+
+use super::unconfirmed::Unconfirmed;
+use crate::replication::{Change, ChangeKind, ChangesSince, Registry, Role, Snapshot, Term};
 
 /// How many changes one read of the log brings.
 pub(super) const LOG_BATCH: u32 = 1000;
@@ -44,6 +46,8 @@ pub(super) struct State {
     pub(super) on_change: Mutex<Vec<ChangeListener>>,
     /// When the log was last read to its end.
     pub(super) followed_at: Mutex<Option<DateTime<Utc>>>,
+    /// A follower's transitions the log has not recorded yet.
+    unconfirmed: Mutex<Unconfirmed>,
 }
 
 impl State {
@@ -61,7 +65,12 @@ impl State {
             }),
             on_change: Mutex::new(Vec::new()),
             followed_at: Mutex::new(None),
+            unconfirmed: Mutex::new(Unconfirmed::default()),
         }
+    }
+
+    pub(super) fn unconfirmed(&self) -> MutexGuard<'_, Unconfirmed> {
+        self.unconfirmed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(super) fn presence(&self) -> MutexGuard<'_, Presence> {
@@ -172,6 +181,18 @@ impl State {
     /// Projects registered or deleted through any replica enter or leave the presence
     /// table as their change is applied, so their heartbeats are taken at once.
     pub(super) fn track_membership(&self, changes: &[Change]) {
+        {
+            let mut unconfirmed = self.unconfirmed();
+            if unconfirmed.len() > 0 {
+                for change in changes {
+                    match &change.kind {
+                        ChangeKind::Transition(t) => unconfirmed.confirm(t),
+                        ChangeKind::Deleted { .. } => unconfirmed.forget(&change.slug),
+                        _ => {}
+                    }
+                }
+            }
+        }
         let mut presence = self.presence();
         for change in changes {
             match (&change.kind, &change.project) {
@@ -220,6 +241,27 @@ impl State {
         }
         leadership.role = Role::Follower;
         leadership.reconcile = false;
+    }
+
+    /// Steps down for a write the store fenced in `term`, unless this replica leads in
+    /// another term by now (the lease, on its own timer, lost and took the lead again
+    /// while the write was in flight): that term's leadership is not the fenced one's.
+    /// Returns whether this replica still leads (in a newer term).
+    pub(super) fn fenced_in(&self, term: Term, why: &str) -> bool {
+        let mut leadership = self.leadership();
+        match leadership.role {
+            Role::Leader(now) if now != term => {
+                tracing::info!(fenced = %term, leads = %now, why, "a write of an earlier term was fenced; this replica leads in a newer one");
+                true
+            }
+            Role::Leader(_) => {
+                tracing::warn!(%term, why, "this replica no longer leads the sweep");
+                leadership.role = Role::Follower;
+                leadership.reconcile = false;
+                false
+            }
+            Role::Follower => false,
+        }
     }
 }
 

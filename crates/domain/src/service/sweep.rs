@@ -108,14 +108,24 @@ impl Sweep {
             (l.role, l.reconcile)
         };
         let Role::Leader(term) = role else {
+            // Kept until the log confirms them: a promotion writes them with their times.
+            let transitions = std::mem::take(&mut flush.transitions);
+            if !transitions.is_empty() {
+                let registry = self.state.registry();
+                self.state
+                    .unconfirmed()
+                    .keep(transitions, |slug| registry.get(slug).map(|p| p.status));
+            }
             return Ok(TickReport {
                 follower: true,
                 ..TickReport::default()
             });
         };
         if reconcile {
-            let (transitions, updates) =
-                self.reconcile(now, std::mem::take(&mut flush.transitions));
+            // What this replica saw while it followed, then this tick's.
+            let mut queued = self.state.unconfirmed().take();
+            queued.append(&mut flush.transitions);
+            let (transitions, updates) = self.reconcile(now, queued);
             flush.transitions = transitions;
             for u in updates {
                 if !flush.updates.iter().any(|have| have.slug == u.slug) {
@@ -152,13 +162,22 @@ impl Sweep {
                     }
                     // What a reconciliation found is written or queued below: doing it
                     // again before the log brings the written parts here would
-                    // record them twice.
+                    // record them twice (unless a newer term began meanwhile).
                     if reconcile {
-                        self.state.leadership().reconcile = false;
+                        self.end_reconcile(term);
                     }
                 }
                 Err(RepositoryError::Fenced(why)) => {
-                    self.state.step_down(&why);
+                    if self.state.fenced_in(term, &why) {
+                        // Promoted again, in a newer term, while this write was in
+                        // flight: the batch is that term's to write (its reconciliation
+                        // starts from the log), not lost.
+                        let rest = Flush::join(std::iter::once(part).chain(parts));
+                        self.state.presence().requeue(Flush {
+                            mass_expiry: None,
+                            ..rest
+                        });
+                    }
                     return Ok(TickReport {
                         follower: true,
                         ..TickReport::default()
@@ -181,7 +200,7 @@ impl Sweep {
             }
         }
         if reconcile {
-            self.state.leadership().reconcile = false;
+            self.end_reconcile(term);
         }
         if wrote_transitions {
             self.state.catch_up().await;
@@ -207,13 +226,14 @@ impl Sweep {
         let registry = self.state.registry();
         let mut presence = self.state.presence();
         let heard_the_bus = !presence.guard(now).is_active();
-        let mut chains: std::collections::HashMap<Slug, Vec<Transition>> =
+        // Each project's chain; each step with its place in `queued` (the order things
+        // happened).
+        let mut chains: std::collections::HashMap<Slug, Vec<(usize, Transition)>> =
             std::collections::HashMap::new();
-        for t in &queued {
-            chains.entry(t.slug.clone()).or_default().push(t.clone());
+        for (i, t) in queued.into_iter().enumerate() {
+            chains.entry(t.slug.clone()).or_default().push((i, t));
         }
-        let order = queued;
-        let mut kept = std::collections::HashSet::new();
+        let mut kept: Vec<(usize, Transition)> = Vec::new();
         let mut synthesized = Vec::new();
         let mut updates = Vec::new();
         for (slug, recorded) in registry.statuses() {
@@ -221,10 +241,20 @@ impl Sweep {
                 continue;
             };
             let chain = chains.get(slug).map(Vec::as_slice).unwrap_or_default();
-            let leads_here = chain.first().is_some_and(|t| t.from == recorded)
-                && chain.last().is_some_and(|t| t.to == held.status);
+            // What happened since the recorded status: the chain from its first step
+            // out of it (steps before it the log already had when this replica's own
+            // tick saw them).
+            let since = chain
+                .iter()
+                .position(|(_, t)| t.from == recorded)
+                .and_then(|i| chain.get(i..))
+                .unwrap_or_default();
+            let leads_here = since.last().is_some_and(|(_, t)| t.to == held.status)
+                && since
+                    .windows(2)
+                    .all(|w| matches!(w, [(_, a), (_, b)] if a.to == b.from));
             if leads_here {
-                kept.insert(slug.clone());
+                kept.extend(since.iter().cloned());
                 updates.push(held);
             } else if held.status != recorded && !heard_the_bus {
                 // No evidence either way: the log's word stands.
@@ -243,10 +273,8 @@ impl Sweep {
             }
         }
         // The kept ones in the order they happened, then the rest.
-        let mut transitions: Vec<Transition> = order
-            .into_iter()
-            .filter(|t| kept.contains(&t.slug))
-            .collect();
+        kept.sort_by_key(|(i, _)| *i);
+        let mut transitions: Vec<Transition> = kept.into_iter().map(|(_, t)| t).collect();
         transitions.extend(synthesized);
         if !transitions.is_empty() {
             tracing::info!(
@@ -307,17 +335,35 @@ impl Sweep {
         }
         if through > start {
             match self.state.log.mark_published(through, term).await {
-                Ok(()) => self.state.leadership().published_through = through,
-                Err(RepositoryError::Fenced(why)) => self.state.step_down(&why),
+                Ok(()) => self.set_published_through(term, through),
+                Err(RepositoryError::Fenced(why)) => {
+                    self.state.fenced_in(term, &why);
+                }
                 Err(e) => {
                     // Published but not marked: a later tick (or leader) publishes them
                     // again, with the same revision as the id.
                     tracing::warn!(error = %e, "outbox cursor not stored");
-                    self.state.leadership().published_through = through;
+                    self.set_published_through(term, through);
                 }
             }
         }
         pending
+    }
+
+    /// The reconciliation of `term`'s promotion is done; a newer term's is not.
+    fn end_reconcile(&self, term: Term) {
+        let mut leadership = self.state.leadership();
+        if leadership.role == Role::Leader(term) {
+            leadership.reconcile = false;
+        }
+    }
+
+    /// Moves the outbox cursor for `term` (a newer term read its own from the store).
+    fn set_published_through(&self, term: Term, through: u64) {
+        let mut leadership = self.state.leadership();
+        if leadership.role == Role::Leader(term) {
+            leadership.published_through = through;
+        }
     }
 
     pub(super) fn advance(&self) -> Option<MassExpiry> {

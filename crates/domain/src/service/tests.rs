@@ -1430,3 +1430,96 @@ async fn a_follower_behind_a_trimmed_log_reloads_the_catalog() {
         "unknown_project"
     );
 }
+
+/// Runs a future of the memory store, which never waits, to its end.
+fn at_once<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    match f
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("the memory store never waits"),
+    }
+}
+
+#[tokio::test]
+async fn a_promotion_in_the_middle_of_a_tick_is_fenced_by_its_term_and_loses_nothing() {
+    let cluster = Cluster::new(&["alpha"]).await;
+    let a = Arc::new(cluster.replica("a", policy()).await);
+    let b = Arc::new(cluster.replica("b", policy()).await);
+    assert_eq!(a.campaign().await.unwrap(), Role::Leader(Term(1)));
+    for fed in [&a, &b] {
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+    }
+    // While `a`'s write of term 1 is in flight, the lease (on its own timer) lapses,
+    // `b` takes it (term 2), its lease lapses too and `a` takes it back (term 3).
+    let (clock, a2, b2) = (cluster.clock.clone(), a.clone(), b.clone());
+    cluster.store.during_next_presence_write(move || {
+        clock.advance(secs(6));
+        assert_eq!(at_once(b2.campaign()).unwrap(), Role::Leader(Term(2)));
+        clock.advance(secs(6));
+        assert_eq!(at_once(a2.campaign()).unwrap(), Role::Leader(Term(3)));
+    });
+    let report = a.tick().await.unwrap();
+    assert!(report.follower, "the write of term 1 was fenced");
+    assert!(cluster.history("alpha").is_empty());
+    assert_eq!(
+        a.role(),
+        Role::Leader(Term(3)),
+        "the fence of term 1 does not demote term 3"
+    );
+    // Term 3's first tick writes the fenced change, with its real time.
+    let report = a.tick().await.unwrap();
+    assert!(!report.follower);
+    let alpha = cluster.store.transitions_of("alpha");
+    assert_eq!(cluster.history("alpha"), ["offline->online"]);
+    assert_eq!(alpha[0].at, t0(), "its real time, not the new term's");
+    assert_eq!(b.campaign().await.unwrap(), Role::Follower);
+}
+
+#[tokio::test]
+async fn a_follower_promoted_after_a_database_outage_writes_the_dead_leaders_chain_with_real_times()
+{
+    let cluster = Cluster::new(&["alpha"]).await;
+    let a = cluster.replica("a", policy()).await;
+    let b = cluster.replica("b", policy()).await;
+    assert_eq!(a.campaign().await.unwrap(), Role::Leader(Term(1)));
+    for fed in [&a, &b] {
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+    }
+    a.tick().await.unwrap();
+    b.follow().await.unwrap();
+    b.tick().await.unwrap();
+    assert_eq!(cluster.history("alpha"), ["offline->online"]);
+    // The database goes away; alpha falls silent: degraded at +60 s, offline at +90 s,
+    // on both replicas' tables. The leader cannot write them.
+    cluster.store.set_unavailable(true);
+    for at in [60, 90] {
+        cluster.clock.set(t0() + secs(at));
+        a.tick().await.unwrap_err();
+        b.tick().await.unwrap();
+    }
+    // The leader dies (kill -9); the database comes back; `b` takes over after the TTL.
+    drop(a);
+    cluster.store.set_unavailable(false);
+    cluster.clock.set(t0() + secs(100));
+    assert_eq!(b.campaign().await.unwrap(), Role::Leader(Term(2)));
+    b.tick().await.unwrap();
+    assert_eq!(
+        cluster.history("alpha"),
+        ["offline->online", "online->degraded", "degraded->offline"],
+        "every step"
+    );
+    let times: Vec<_> = cluster
+        .store
+        .transitions_of("alpha")
+        .iter()
+        .map(|t| t.at)
+        .collect();
+    assert_eq!(
+        times[1..],
+        [t0() + secs(60), t0() + secs(90)],
+        "their real times"
+    );
+}

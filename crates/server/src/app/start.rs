@@ -237,15 +237,21 @@ pub(super) fn attach_metrics(
     });
 }
 
-/// The background tasks and the signal that stops them.
+/// The background tasks and the signals that stop them.
 pub(super) struct Tasks {
     pub ticker: JoinHandle<()>,
+    /// Stops the ticker (its last flush).
+    pub stop_sweep: watch::Sender<bool>,
+    /// The sweeper lease's own task, stopped after the final flush (which it fences).
+    pub lease: JoinHandle<()>,
+    pub stop_lease: watch::Sender<bool>,
     pub follower: JoinHandle<()>,
+    /// Stops the follower and the SIGHUP task.
     pub stop: watch::Sender<bool>,
 }
 
-/// Spawns the ticks (sweep, flush, lease), the change-log follower and the catalog
-/// file's reload on SIGHUP.
+/// Spawns the ticks (sweep, flush), the sweeper lease on its own timer, the change-log
+/// follower and the catalog file's reload on SIGHUP.
 pub(super) fn spawn_tasks(
     settings: &Settings,
     federation: &Arc<Federation>,
@@ -254,12 +260,19 @@ pub(super) fn spawn_tasks(
     has_bus: bool,
 ) -> Tasks {
     let (stop, stop_rx) = watch::channel(false);
+    let (stop_sweep, sweep_rx) = watch::channel(false);
     let ticker = tokio::spawn(run_ticker(
         federation.clone(),
         metrics.clone(),
         settings.sweep_interval,
         settings.log_trim_interval,
-        stop_rx.clone(),
+        sweep_rx,
+    ));
+    let (stop_lease, lease_stop_rx) = watch::channel(false);
+    let lease = tokio::spawn(lease::run_lease(
+        federation.clone(),
+        lease::renew_every(settings.lease_ttl, settings.sweep_interval),
+        lease_stop_rx,
         has_bus,
     ));
     let follower = tokio::spawn(run_follower(
@@ -275,6 +288,9 @@ pub(super) fn spawn_tasks(
     ));
     Tasks {
         ticker,
+        stop_sweep,
+        lease,
+        stop_lease,
         follower,
         stop,
     }

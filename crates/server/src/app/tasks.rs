@@ -97,10 +97,10 @@ pub(super) async fn run_follower(
     }
 }
 
-/// What one round with the store did: the lease campaign and, unless backing off, the
-/// tick that writes the presence batch (with how long it took).
+/// What one round with the store did: unless backing off, the tick that writes the
+/// presence batch (with how long it took). The lease is renewed on its own timer
+/// (`lease::run_lease`), not here: a slow round cannot let it lapse.
 pub(super) struct StoreRound {
-    campaign: Result<Role, federation_domain::RepositoryError>,
     tick: Option<(
         Result<federation_domain::TickReport, federation_domain::FlushFailed>,
         Duration,
@@ -108,7 +108,6 @@ pub(super) struct StoreRound {
 }
 
 pub(super) async fn store_round(federation: Arc<Federation>, flush: bool) -> StoreRound {
-    let campaign = federation.campaign().await;
     let tick = if flush {
         let started = std::time::Instant::now();
         let ticked = federation.tick().await;
@@ -116,13 +115,12 @@ pub(super) async fn store_round(federation: Arc<Federation>, flush: bool) -> Sto
     } else {
         None
     };
-    StoreRound { campaign, tick }
+    StoreRound { tick }
 }
 
-/// The presence task: every `interval`, take part in the sweeper lease, then sweep; the
-/// leader writes the batch (transitions, heartbeat times) in one fenced transaction and
-/// publishes the events from the log. On stop, one last flush so nothing recorded in
-/// memory is lost.
+/// The presence task: every `interval`, sweep; the leader writes the batch
+/// (transitions, heartbeat times) in one fenced transaction and publishes the events
+/// from the log. On stop, one last flush so nothing recorded in memory is lost.
 ///
 /// The round with the store runs in a task of its own: while it waits (a slow or
 /// frozen database, up to the store's deadline), every tick still applies the clock to
@@ -133,14 +131,12 @@ pub(super) async fn run_ticker(
     interval: Duration,
     trim_interval: Duration,
     mut stop: watch::Receiver<bool>,
-    with_bus: bool,
 ) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut trim = tokio::time::interval(trim_interval);
     trim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failures: u32 = 0;
-    let mut lease_failures: u32 = 0;
     // While the store refuses batches, flushes back off but the clock keeps being
     // applied every tick, so transitions happen (and are stamped) on time.
     let mut retry_at: Option<tokio::time::Instant> = None;
@@ -162,23 +158,6 @@ pub(super) async fn run_ticker(
                             continue;
                         }
                     };
-                    match outcome.campaign {
-                        Ok(role) => {
-                            if lease_failures > 0 {
-                                tracing::info!(role = role.as_str(), "sweeper lease reachable again");
-                            }
-                            lease_failures = 0;
-                            if !with_bus && role == Role::Follower {
-                                tracing::warn!("another replica holds the sweeper lease and NATS_URL is not set: heartbeats taken here reach no leader (docs/replication.md)");
-                            }
-                        }
-                        Err(e) => {
-                            lease_failures += 1;
-                            if lease_failures == 1 || lease_failures.is_power_of_two() {
-                                tracing::warn!(error = %e, failures = lease_failures, "sweeper lease not renewed");
-                            }
-                        }
-                    }
                     if let Some((ticked, took)) = outcome.tick {
                         metrics.observe_tick(took, ticked.is_ok());
                         match ticked {

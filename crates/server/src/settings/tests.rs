@@ -247,3 +247,21 @@ fn urls_are_redacted() {
         "postgresql://u:***@h/db?password=***&sslpassword=***"
     );
 }
+
+#[test]
+fn canaries_stay_outside_the_presence_subject() {
+    let nats = load(&[("NATS_URL", "nats://x:4222")])
+        .unwrap()
+        .nats
+        .unwrap();
+    assert_eq!(nats.canary_subject, "hub.federation.canary");
+    for inside in ["hub.presence", "hub.presence.canary"] {
+        let err = load(&[
+            ("NATS_URL", "nats://x:4222"),
+            ("FEDERATION_CANARY_SUBJECT", inside),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("FEDERATION_CANARY_SUBJECT"), "{inside}: {err}");
+    }
+}

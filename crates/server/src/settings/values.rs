@@ -53,6 +53,22 @@ pub(super) fn subject(raw: &str, key: &str) -> anyhow::Result<String> {
     Ok(s.to_owned())
 }
 
+/// The canaries' subject prefix: a subject of the service's own, outside the presence
+/// subjects (a listener of `<presence>.*` must receive heartbeats only).
+pub(super) fn canary_subject(raw: &str, presence: &str) -> anyhow::Result<String> {
+    let key = "nats.canary_subject";
+    let canary = subject(raw, key)?;
+    let presence = presence.trim();
+    if canary == presence || canary.starts_with(&format!("{presence}.")) {
+        bail!(invalid(
+            key,
+            "must be outside the presence subject (nats.presence_subject), such as \
+             hub.federation.canary",
+        ));
+    }
+    Ok(canary)
+}
+
 pub(super) fn http_limits(raw: &RawHttp) -> anyhow::Result<HttpLimits> {
     let timeout = |value: &str, key: &str| positive(parse_duration(value, key)?, key);
     Ok(HttpLimits {
@@ -68,6 +84,7 @@ pub(super) fn http_limits(raw: &RawHttp) -> anyhow::Result<HttpLimits> {
         body_timeout: timeout(&raw.body_timeout, "http.body_timeout")?,
         send_timeout: timeout(&raw.send_timeout, "http.send_timeout")?,
         disconnect_timeout: timeout(&raw.disconnect_timeout, "http.disconnect_timeout")?,
+        shutdown_drain: parse_duration(&raw.shutdown_drain, "http.shutdown_drain")?,
     })
 }
 

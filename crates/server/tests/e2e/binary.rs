@@ -65,6 +65,8 @@ impl Binary {
             .current_dir(dir)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
+            // Tests stop at once unless they drain on purpose (it sets its own).
+            .env("FEDERATION_SHUTDOWN_DRAIN", "0s")
             .envs(env);
         Binary::start(cmd)
     }

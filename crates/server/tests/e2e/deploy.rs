@@ -573,6 +573,7 @@ fn alerts_watch_offline_projects_heartbeats_the_nats_link_and_the_partition_guar
         "federation_heartbeats_received_total",
         "federation_nats_connected",
         "federation_partition_guard_active",
+        "federation_nats_permission_denied",
     ] {
         assert!(uses(metric), "no alert on {metric}");
     }

@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-const OFFLINE_AFTER: Duration = Duration::from_secs(3);
+pub(crate) const OFFLINE_AFTER: Duration = Duration::from_secs(3);
 const SWEEP: Duration = Duration::from_millis(100);
 
-fn nats_config(nats_url: &str, backend: Backend) -> TestConfig {
+pub(crate) fn nats_config(nats_url: &str, backend: Backend) -> TestConfig {
     TestConfig::with_nats(|_| backend, nats_url, "2s", "3s")
 }
 
@@ -21,7 +21,7 @@ async fn client(url: &str) -> async_nats::Client {
 }
 
 /// A test client, logging in as `user` (its password is its name) when given.
-async fn client_as(url: &str, user: Option<&str>) -> async_nats::Client {
+pub(crate) async fn client_as(url: &str, user: Option<&str>) -> async_nats::Client {
     let options = match user {
         Some(user) => async_nats::ConnectOptions::with_user_and_password(user.into(), user.into()),
         None => async_nats::ConnectOptions::new(),
@@ -29,7 +29,7 @@ async fn client_as(url: &str, user: Option<&str>) -> async_nats::Client {
     crate::helpers::nats_client(url, options).await
 }
 
-fn heartbeat(slug: &str) -> Value {
+pub(crate) fn heartbeat(slug: &str) -> Value {
     json!({
         "project_slug": slug,
         "hub_url": format!("http://{slug}.example.com"),
@@ -50,7 +50,7 @@ async fn publish(nats: &async_nats::Client, slug: &str, body: &Value) {
 }
 
 /// Publishes a heartbeat every 50 ms until the project shows `status`.
-async fn beat_until(
+pub(crate) async fn beat_until(
     app: &TestApp,
     nats: &async_nats::Client,
     slug: &str,
@@ -415,7 +415,7 @@ async fn a_service_restart_keeps_statuses() {
     app.stop().await;
 }
 
-const ALLOW_ALL: &str = r#"
+pub(crate) const ALLOW_ALL: &str = r#"
 authorization {
   users = [
     {user: svc, password: svc, permissions: {publish: ">", subscribe: ">"}}
@@ -436,7 +436,7 @@ authorization {
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_canary_on_a_live_link_holds_expiry_until_it_comes_back() {
+async fn a_revoked_presence_subscription_holds_expiry_until_it_comes_back() {
     let mut server = federation_testkit::NatsServer::start_with_config(ALLOW_ALL).unwrap();
     let port = server.port();
     let app = nats_config(
@@ -453,9 +453,15 @@ async fn a_lost_canary_on_a_live_link_holds_expiry_until_it_comes_back() {
     // Revoke the service's right to receive presence messages; the link stays up.
     server.reload_with_config(REVOKE_PRESENCE).unwrap();
     let revoked = tokio::time::Instant::now();
+    // The server says so (a permissions violation for the subscription): the link
+    // reads down, and /ready names the refusal.
     eventually(Duration::from_secs(5), || async {
         let r = app.ready().await;
-        if r["checks"]["partition_guard"] == "canary_lost" {
+        if r["checks"]["partition_guard"] == "link_down"
+            && r["checks"]["nats_denied"]
+                .to_string()
+                .contains("presence: subscribe to")
+        {
             Ok(())
         } else {
             Err(format!("guard not engaged: {r}"))
@@ -485,7 +491,11 @@ async fn a_lost_canary_on_a_live_link_holds_expiry_until_it_comes_back() {
     beat_until(&app, &nats, "quiet", || heartbeat("quiet"), "online").await;
     eventually(Duration::from_secs(15), || async {
         let r = app.ready().await;
-        if r["checks"]["partition_guard"] != "canary_lost" {
+        if !matches!(
+            r["checks"]["partition_guard"].as_str(),
+            Some("canary_lost" | "link_down")
+        ) && r["checks"]["nats_permissions"] == "ok"
+        {
             Ok(())
         } else {
             Err(format!("guard not released: {r}"))

@@ -15,6 +15,7 @@
 //! - [`logs`]: `LOG_FORMAT=json` on the real binary (run as a process, so no logger is
 //!   installed in this one);
 //! - [`original`]: the Python original's catalog file and database;
+//! - [`permissions`]: NATS permissions the server refuses the service;
 //! - [`replicas`]: three replicas of the real binary on one PostgreSQL and nats-server;
 //! - [`retention`]: the flip flood and the history's retention;
 //! - [`secrets`]: no secret in anything the real binary prints;
@@ -64,6 +65,7 @@ mod helpers;
 mod http_limits;
 mod logs;
 mod original;
+mod permissions;
 mod replicas;
 mod retention;
 mod secrets;

@@ -169,13 +169,17 @@ impl Operations for Postgres {
         let mut conn = self.conn().await?;
         conn.transaction(async |c| {
             pg::lock_log(c).await?;
-            pg::check_term(pg::lease_row(c, false).await?, term)?;
+            // A stale term fails fast, without a lock; the fence itself is the locked
+            // check just before the commit: a slow write (a locked row, a slow disk)
+            // must not hold the lease's row, or the leader could not renew its lease
+            // while the write waits, and the lead would move for a slow tick.
+            pg::check_term(pg::lease_term(c).await?, term)?;
             pg::write_presence(c, updates, transitions).await?;
             if !transitions.is_empty() {
                 let known = pg::existing_slugs(c, slugs()).await?;
                 pg::log_changes(c, &transition_changes(transitions, &known)).await?;
             }
-            Ok(())
+            pg::check_term(pg::lease_row(c, false).await?, term)
         })
         .await
     }
