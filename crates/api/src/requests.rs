@@ -434,8 +434,8 @@ impl BulkRequest {
                 .and_then(RegisterRequest::into_input)
                 .and_then(|input| input.validate().map_err(ApiError::validation));
             match validated {
-                Ok(r) => match seen.get(&r.slug) {
-                    Some(&at) => registrations[at] = r,
+                Ok(r) => match seen.get(&r.slug).and_then(|&at| registrations.get_mut(at)) {
+                    Some(earlier) => *earlier = r,
                     None => {
                         seen.insert(r.slug.clone(), registrations.len());
                         registrations.push(r);
