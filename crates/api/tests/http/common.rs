@@ -61,6 +61,22 @@ pub struct Harness {
     pub metrics: Arc<Metrics>,
     /// The change stream's hub, fed by the federation.
     pub changes: Arc<ChangeHub>,
+    /// What uptime reports read: empty unless a test adds rows and spans.
+    pub uptime_source: Arc<federation_domain::uptime::MemoryUptime>,
+    pub uptime: Arc<federation_domain::uptime::Uptime>,
+}
+
+/// Uptime reports over a source in memory (degraded counts as up).
+pub fn memory_uptime() -> (
+    Arc<federation_domain::uptime::MemoryUptime>,
+    Arc<federation_domain::uptime::Uptime>,
+) {
+    let source = Arc::new(federation_domain::uptime::MemoryUptime::new());
+    let uptime = Arc::new(federation_domain::uptime::Uptime::new(
+        source.clone(),
+        federation_domain::uptime::DegradedCounts::Up,
+    ));
+    (source, uptime)
 }
 
 pub fn metrics_for(federation: &Arc<Federation>, bus: BusHealth) -> Arc<Metrics> {
@@ -194,6 +210,7 @@ impl Builder {
             metrics.clone(),
         );
         federation.on_change(changes.listener());
+        let (uptime_source, uptime) = memory_uptime();
         Harness {
             metrics,
             changes,
@@ -201,6 +218,8 @@ impl Builder {
             clock,
             keys: self.keys,
             bus: self.bus,
+            uptime_source,
+            uptime,
         }
     }
 }
@@ -271,6 +290,7 @@ impl Harness {
             metrics: self.metrics.clone(),
             changes: self.changes.clone(),
             allowed_hosts: None,
+            uptime: self.uptime.clone(),
         }
     }
 

@@ -10,6 +10,8 @@
 //! [`Uptime`] the use case over it.
 
 mod figures;
+#[cfg(any(test, feature = "mock"))]
+mod memory;
 mod port;
 mod report;
 mod service;
@@ -20,6 +22,8 @@ mod window;
 mod tests;
 
 pub use figures::{Class, DegradedCounts, Figures};
+#[cfg(any(test, feature = "mock"))]
+pub use memory::MemoryUptime;
 #[cfg(any(test, feature = "mock"))]
 pub use port::MockUptimeSource;
 pub use port::UptimeSource;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::figures::DegradedCounts;
 use super::port::UptimeSource;
@@ -11,7 +11,7 @@ use super::report::{project_reports, roll_up, ProjectUptime, RolledUp};
 use super::timeline::Span;
 use super::window::Window;
 use crate::error::RepositoryError;
-use crate::model::Slug;
+use crate::model::{Slug, MAINTENANCE_MAX};
 use crate::presence::GuardState;
 
 /// Uptime reports over the store, and the leader's record of the time it heard.
@@ -40,6 +40,12 @@ impl Uptime {
         self.degraded
     }
 
+    /// Where the rows read for `window` start: a maintenance window open at its start
+    /// began at most [`MAINTENANCE_MAX`] before.
+    fn reach(window: Window) -> DateTime<Utc> {
+        window.from - MAINTENANCE_MAX
+    }
+
     /// One project's figures over `window`, with its daily buckets.
     pub async fn project(
         &self,
@@ -49,7 +55,7 @@ impl Uptime {
         let slugs = std::slice::from_ref(slug);
         let rows = self
             .source
-            .history_between(Some(slugs.to_vec()), window.from, window.to)
+            .history_between(Some(slugs.to_vec()), Self::reach(window), window.to)
             .await?;
         let heard = self.source.heard(window.from, window.to).await?;
         let mut reports = project_reports(slugs, rows, heard, window);
@@ -73,7 +79,7 @@ impl Uptime {
             Vec::new()
         } else {
             self.source
-                .history_between(filter, window.from, window.to)
+                .history_between(filter, Self::reach(window), window.to)
                 .await?
         };
         let heard = self.source.heard(window.from, window.to).await?;
@@ -89,17 +95,22 @@ impl Uptime {
 
 /// The leader's record of the time it heard the bus: a span opens when this replica
 /// leads and its partition guard is not deaf (`link_down`, `canary_lost`), grows while
-/// both hold, and closes when either stops (or the process stops). What no span covers
-/// is unknown in every report.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// both hold, and closes when either stops, when observations stop for longer than
+/// `max_gap` (a stalled process: the gap stays unknown), or when the process stops.
+/// What no span covers is unknown in every report.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeardRecorder {
-    open_since: Option<DateTime<Utc>>,
+    max_gap: TimeDelta,
+    open: Option<Span>,
 }
 
 impl HeardRecorder {
-    /// A recorder with no span open.
-    pub fn new() -> Self {
-        Self::default()
+    /// A recorder with no span open, observing at least every `max_gap`.
+    pub fn new(max_gap: TimeDelta) -> Self {
+        Self {
+            max_gap,
+            open: None,
+        }
     }
 
     /// What the replica observes at `now`: the span to record (grown to `now`), or
@@ -108,10 +119,14 @@ impl HeardRecorder {
     pub fn observe(&mut self, now: DateTime<Utc>, leads: bool, guard: GuardState) -> Option<Span> {
         let deaf = matches!(guard, GuardState::LinkDown | GuardState::CanaryLost);
         if !leads || deaf {
-            self.open_since = None;
+            self.open = None;
             return None;
         }
-        let start = *self.open_since.get_or_insert(now);
-        Some(Span::new(start, now))
+        let span = match self.open {
+            Some(s) if now >= s.end && now - s.end <= self.max_gap => Span::new(s.start, now),
+            _ => Span::new(now, now),
+        };
+        self.open = Some(span);
+        Some(span)
     }
 }

@@ -283,20 +283,31 @@ fn the_until_of_a_maintenance_reason_is_read_from_its_end() {
 
 #[test]
 fn the_recorder_opens_grows_and_closes_its_span() {
-    let mut r = HeardRecorder::new();
+    let mut r = HeardRecorder::new(TimeDelta::minutes(2));
+    let on = |r: &mut HeardRecorder, m, leads, g| r.observe(at(m), leads, g);
     assert_eq!(
-        r.observe(at(0), true, GuardState::Inactive),
+        on(&mut r, 0, true, GuardState::Inactive),
         Some(Span::new(at(0), at(0)))
     );
+    let recovering = GuardState::Recovering { until: at(2) };
     assert_eq!(
-        r.observe(at(1), true, GuardState::Recovering { until: at(2) }),
+        on(&mut r, 1, true, recovering),
         Some(Span::new(at(0), at(1)))
     );
-    assert_eq!(r.observe(at(2), true, GuardState::LinkDown), None);
-    assert_eq!(r.observe(at(3), false, GuardState::Inactive), None);
+    assert_eq!(on(&mut r, 2, true, GuardState::LinkDown), None);
+    assert_eq!(on(&mut r, 3, false, GuardState::Inactive), None);
     assert_eq!(
-        r.observe(at(4), true, GuardState::Inactive),
+        on(&mut r, 4, true, GuardState::Inactive),
         Some(Span::new(at(4), at(4)))
+    );
+    assert_eq!(
+        on(&mut r, 6, true, GuardState::Inactive),
+        Some(Span::new(at(4), at(6)))
+    );
+    // A stall longer than the gap: the stalled time stays unknown.
+    assert_eq!(
+        on(&mut r, 9, true, GuardState::Inactive),
+        Some(Span::new(at(9), at(9)))
     );
 }
 
