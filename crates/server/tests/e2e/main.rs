@@ -69,3 +69,4 @@ mod retention;
 mod secrets;
 mod ticks;
 mod tls;
+mod uptime;
