@@ -16,6 +16,7 @@ mod port;
 mod report;
 mod rollup;
 mod service;
+mod slo;
 mod timeline;
 mod window;
 
@@ -33,6 +34,7 @@ pub use rollup::{
     day_span, pending_days, rollups_of_day, DailyRollup, ROLLUP_BACKFILL_DAYS, ROLLUP_GRACE,
 };
 pub use service::{HeardRecorder, Uptime};
+pub use slo::{ErrorBudget, Objective, ObjectiveInput, SloSubject, SLO_WINDOWS};
 pub use timeline::{
     days, maintenance_spans, maintenance_until, merge_spans, micros, DayFigures, Span, Timeline,
 };
