@@ -29,6 +29,7 @@
 //! | GET | `/api/fed/summary` | counts by status and tag, longest offline, revision, guard |
 //! | GET | `/api/fed/projects/{slug}/uptime` | a project's uptime report, JSON or CSV ([`uptime`]) |
 //! | GET | `/api/fed/uptime` | a tag's or the fleet's uptime roll-up, JSON or CSV |
+//! | GET | `/api/fed/slos` | the service level objectives and their error budgets |
 //! | GET | `/`, `/assets/{file}` | the dashboard ([`dashboard`]), assets compiled in |
 //! | GET | `/metrics` | Prometheus/OpenMetrics text ([`metrics`]), no API key |
 //! | GET | `/openapi.json` | the OpenAPI 3 description ([`openapi`]), no API key |
@@ -159,6 +160,7 @@ pub const ROUTES: &[Route] = &[
     Route::api("/api/fed/summary", "GET"),
     Route::api("/api/fed/projects/{slug}/uptime", "GET"),
     Route::api("/api/fed/uptime", "GET"),
+    Route::api("/api/fed/slos", "GET"),
 ];
 
 fn route(path: &str) -> &'static Route {
@@ -319,6 +321,7 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                                     .route(web::get().to(uptime::project_uptime)),
                             )
                             .service(fed("/uptime").route(web::get().to(uptime::group_uptime)))
+                            .service(fed("/slos").route(web::get().to(uptime::slo::slos)))
                             .default_service(web::to(handlers::not_found)),
                     )
                     .default_service(web::to(handlers::not_found)),

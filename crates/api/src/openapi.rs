@@ -57,6 +57,7 @@ pub const DOCS_PATH: &str = "/docs/";
         handlers::summary,
         crate::uptime::project_uptime,
         crate::uptime::group_uptime,
+        crate::uptime::slo::slos,
     ),
     components(schemas(
         ProjectDto,
@@ -91,6 +92,7 @@ pub const DOCS_PATH: &str = "/docs/";
         crate::uptime::dto::ProjectUptimeDto,
         crate::uptime::dto::LineDto,
         crate::uptime::dto::GroupUptimeDto,
+        crate::uptime::slo::SloDto,
     )),
     modifiers(&Security),
     tags(

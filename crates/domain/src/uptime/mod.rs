@@ -17,6 +17,7 @@ mod report;
 mod rollup;
 mod service;
 mod slo;
+mod slo_board;
 mod timeline;
 mod window;
 
@@ -35,6 +36,7 @@ pub use rollup::{
 };
 pub use service::{HeardRecorder, Uptime};
 pub use slo::{ErrorBudget, Objective, ObjectiveInput, SloSubject, SLO_WINDOWS};
+pub use slo_board::{sli_now, SloBoard, SloStatus};
 pub use timeline::{
     days, maintenance_spans, maintenance_until, merge_spans, micros, DayFigures, Span, Timeline,
 };
