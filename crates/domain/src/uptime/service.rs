@@ -14,7 +14,7 @@ use super::rollup::{day_span, pending_days, rollups_of_day, ROLLUP_BACKFILL_DAYS
 use super::timeline::{days, micros, DayFigures, Span};
 use super::window::Window;
 use crate::error::RepositoryError;
-use crate::model::{Slug, MAINTENANCE_MAX};
+use crate::model::Slug;
 use crate::presence::GuardState;
 
 /// Uptime reports over the store, the leader's rollups, and its record of the time it
@@ -82,8 +82,7 @@ impl Uptime {
     }
 
     /// Each project's figures over each of `spans` from the raw history (one read per
-    /// contiguous run of spans). A maintenance window open at a span's start began at
-    /// most [`MAINTENANCE_MAX`] before, so the rows read start that much earlier.
+    /// contiguous run of spans).
     async fn raw(
         &self,
         slugs: &[Slug],
@@ -101,7 +100,7 @@ impl Uptime {
             let filter = (!fleet).then(|| slugs.to_vec());
             let rows = self
                 .source
-                .history_between(filter, first.start - MAINTENANCE_MAX, last.end)
+                .history_between(filter, first.start, last.end)
                 .await?;
             let heard = self.source.heard(first.start, last.end).await?;
             for (acc, figures) in out.iter_mut().zip(figures_over(slugs, rows, heard, run)) {
@@ -135,7 +134,7 @@ impl Uptime {
                 .collect(),
             _ => HashSet::new(),
         };
-        let mut stored: HashMap<(Slug, NaiveDate), Figures> = HashMap::new();
+        let mut stored: HashMap<Slug, HashMap<NaiveDate, Figures>> = HashMap::new();
         if let (Some(first), Some(last)) = (rolled.iter().min(), rolled.iter().max()) {
             let filter = (!fleet).then(|| slugs.to_vec());
             for r in self
@@ -143,7 +142,7 @@ impl Uptime {
                 .rollups(filter, *first, *last + TimeDelta::days(1))
                 .await?
             {
-                stored.insert((r.slug, r.day), r.figures);
+                stored.entry(r.slug).or_default().insert(r.day, r.figures);
             }
         }
         let from_rollup = |d: &NaiveDate, s: &Span| rolled.contains(d) && *s == day_span(*d);
@@ -158,12 +157,13 @@ impl Uptime {
             .zip(raw)
             .map(|(slug, raw)| {
                 let mut raw = raw.into_iter();
+                let rolled_up = stored.get(slug);
                 let days: Vec<DayFigures> = all
                     .iter()
                     .map(|(day, span)| {
                         let figures = if from_rollup(day, span) {
-                            stored
-                                .get(&(slug.clone(), *day))
+                            rolled_up
+                                .and_then(|m| m.get(day))
                                 .copied()
                                 .unwrap_or_else(|| {
                                     Figures::of(Class::Unknown, micros(span.end - span.start))
