@@ -17,6 +17,9 @@ use crate::error::RepositoryError;
 use crate::model::Slug;
 use crate::presence::GuardState;
 
+/// About this many rollup rows are read at a time (projects × days).
+pub const ROLLUP_ROWS_PER_READ: usize = 100_000;
+
 /// Uptime reports over the store, the leader's rollups, and its record of the time it
 /// heard.
 #[derive(Clone)]
@@ -32,6 +35,27 @@ impl std::fmt::Debug for Uptime {
             .field("degraded", &self.degraded)
             .finish_non_exhaustive()
     }
+}
+
+/// The day ranges `[first, end)` is read in for `projects` projects: a few days at a
+/// time for many projects (about [`ROLLUP_ROWS_PER_READ`] rows each), so that every
+/// read stays well within the store's deadline.
+pub fn read_chunks(
+    first: NaiveDate,
+    end: NaiveDate,
+    projects: usize,
+) -> Vec<(NaiveDate, NaiveDate)> {
+    let per_read = i64::try_from(ROLLUP_ROWS_PER_READ / projects.max(1))
+        .unwrap_or(i64::MAX)
+        .clamp(1, 366);
+    let mut out = Vec::new();
+    let mut from = first;
+    while from < end {
+        let to = (from + TimeDelta::days(per_read)).min(end);
+        out.push((from, to));
+        from = to;
+    }
+    out
 }
 
 /// Contiguous runs of `spans` (ascending): each run is read from the store at once.
@@ -136,13 +160,11 @@ impl Uptime {
         };
         let mut stored: HashMap<Slug, HashMap<NaiveDate, Figures>> = HashMap::new();
         if let (Some(first), Some(last)) = (rolled.iter().min(), rolled.iter().max()) {
-            let filter = (!fleet).then(|| slugs.to_vec());
-            for r in self
-                .source
-                .rollups(filter, *first, *last + TimeDelta::days(1))
-                .await?
-            {
-                stored.entry(r.slug).or_default().insert(r.day, r.figures);
+            for (from, to) in read_chunks(*first, *last + TimeDelta::days(1), slugs.len()) {
+                let filter = (!fleet).then(|| slugs.to_vec());
+                for r in self.source.rollups(filter, from, to).await? {
+                    stored.entry(r.slug).or_default().insert(r.day, r.figures);
+                }
             }
         }
         let from_rollup = |d: &NaiveDate, s: &Span| rolled.contains(d) && *s == day_span(*d);
