@@ -27,6 +27,9 @@
 //! | GET | `/api/fed/projects/{slug}/history` | 200 array, newest first |
 //! | GET | `/api/fed/events` | the change stream, Server-Sent Events ([`stream`]) |
 //! | GET | `/api/fed/summary` | counts by status and tag, longest offline, revision, guard |
+//! | GET | `/api/fed/projects/{slug}/uptime` | a project's uptime report, JSON or CSV ([`uptime`]) |
+//! | GET | `/api/fed/uptime` | a tag's or the fleet's uptime roll-up, JSON or CSV |
+//! | GET | `/api/fed/slos` | the service level objectives and their error budgets |
 //! | GET | `/`, `/assets/{file}` | the dashboard ([`dashboard`]), assets compiled in |
 //! | GET | `/metrics` | Prometheus/OpenMetrics text ([`metrics`]), no API key |
 //! | GET | `/openapi.json` | the OpenAPI 3 description ([`openapi`]), no API key |
@@ -68,6 +71,7 @@ mod schemas;
 mod slashes;
 pub mod stream;
 mod throttle;
+pub mod uptime;
 
 pub use auth::{Access, ApiKeys, ApiKeysError, API_KEY_HEADER};
 pub use body::{BodyTimeout, DEFAULT_BODY_TIMEOUT, MAX_HEARTBEAT_BODY, MAX_JSON_BODY};
@@ -157,6 +161,9 @@ pub const ROUTES: &[Route] = &[
     Route::api("/api/fed/projects:bulk", "POST"),
     Route::api("/api/fed/events", "GET"),
     Route::api("/api/fed/summary", "GET"),
+    Route::api("/api/fed/projects/{slug}/uptime", "GET"),
+    Route::api("/api/fed/uptime", "GET"),
+    Route::api("/api/fed/slos", "GET"),
 ];
 
 fn route(path: &str) -> &'static Route {
@@ -219,6 +226,8 @@ pub struct ApiState {
     pub allowed_hosts: Option<Arc<hosts::AllowedHosts>>,
     /// Serving or stopping: `/ready` says `stopping` (503) once the stop began.
     pub lifecycle: Arc<Lifecycle>,
+    /// Uptime reports over the store ([`uptime`]).
+    pub uptime: Arc<federation_domain::uptime::Uptime>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -312,6 +321,12 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                             )
                             .service(fed("/events").route(web::get().to(handlers::events)))
                             .service(fed("/summary").route(web::get().to(handlers::summary)))
+                            .service(
+                                fed("/projects/{slug}/uptime")
+                                    .route(web::get().to(uptime::project_uptime)),
+                            )
+                            .service(fed("/uptime").route(web::get().to(uptime::group_uptime)))
+                            .service(fed("/slos").route(web::get().to(uptime::slo::slos)))
                             .default_service(web::to(handlers::not_found)),
                     )
                     .default_service(web::to(handlers::not_found)),

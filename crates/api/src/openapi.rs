@@ -55,6 +55,9 @@ pub const DOCS_PATH: &str = "/docs/";
         handlers::end_maintenance,
         handlers::events,
         handlers::summary,
+        crate::uptime::project_uptime,
+        crate::uptime::group_uptime,
+        crate::uptime::slo::slos,
     ),
     components(schemas(
         ProjectDto,
@@ -84,12 +87,19 @@ pub const DOCS_PATH: &str = "/docs/";
         BulkResponse,
         BulkErrorBody,
         EntryError,
+        crate::uptime::dto::FiguresDto,
+        crate::uptime::dto::DayDto,
+        crate::uptime::dto::ProjectUptimeDto,
+        crate::uptime::dto::LineDto,
+        crate::uptime::dto::GroupUptimeDto,
+        crate::uptime::slo::SloDto,
     )),
     modifiers(&Security),
     tags(
         (name = "projects", description = "The catalog"),
         (name = "heartbeats", description = "Liveness over HTTP"),
         (name = "operations", description = "Health, readiness, metrics, this description"),
+        (name = "uptime", description = "Availability over a window: per project, per tag, fleet-wide"),
     )
 )]
 struct ApiDoc;

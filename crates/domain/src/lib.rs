@@ -26,6 +26,7 @@ pub mod service;
 pub mod stats;
 #[cfg(any(test, feature = "mock"))]
 pub mod testing;
+pub mod uptime;
 
 pub use bus_permissions::{BusDenial, BusOperation, DeniedUse};
 pub use error::{EventError, RepositoryError, ServiceError, ValidationError};

@@ -29,6 +29,7 @@ mod lease;
 mod shutdown;
 mod start;
 mod tasks;
+mod uptime;
 use tasks::*;
 
 /// The version the service reports (`/health`, metrics).
@@ -216,6 +217,7 @@ impl Application {
         // A bad catalog file or a taken port stops the start before anything is touched
         // or any task is spawned.
         let catalog = catalog::read(&settings.projects_file)?;
+        let objectives = crate::slo::read(&settings.projects_file)?;
         let listener = TcpListener::bind((settings.host, settings.port))
             .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
@@ -237,6 +239,15 @@ impl Application {
         start::attach_metrics(&metrics, &federation, &bus_health, bus.as_ref(), &settings);
         let tasks = start::spawn_tasks(&settings, &federation, &store, &metrics, bus.is_some());
 
+        let uptime = start::uptime(
+            &settings,
+            &federation,
+            &store,
+            &metrics,
+            objectives,
+            &tasks.stop,
+        );
+
         let lifecycle = Arc::new(federation_api::Lifecycle::default());
         let state = ApiState {
             federation: federation.clone(),
@@ -247,6 +258,7 @@ impl Application {
             changes: changes.clone(),
             allowed_hosts: access.host_guard,
             lifecycle: lifecycle.clone(),
+            uptime,
         };
         let server = serve_http(listener, settings.http, state)?;
         tracing::info!(address = %format!("{}:{port}", settings.host), "federation service listening");

@@ -19,6 +19,7 @@ use serde::Deserialize;
 pub use crate::telemetry::LogFormat;
 
 mod original;
+mod uptime;
 mod values;
 
 use values::{http_limits, invalid, non_empty, parse_bool, positive, subject};
@@ -90,6 +91,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
         "FEDERATION_HTTP_DISCONNECT_TIMEOUT",
         "http.disconnect_timeout",
     ),
+    ("FEDERATION_UPTIME_DEGRADED", "uptime.degraded"),
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +106,8 @@ struct Raw {
     catalog: RawCatalog,
     log: RawLog,
     http: RawHttp,
+    #[serde(default)]
+    uptime: uptime::RawUptime,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -265,6 +269,8 @@ pub struct Settings {
     pub log_level: String,
     pub log_format: LogFormat,
     pub http: HttpLimits,
+    /// How degraded time counts in uptime percentages (`[uptime] degraded`).
+    pub uptime_degraded: federation_domain::uptime::DegradedCounts,
     /// What the settings had to take differently from what was asked (an original
     /// service's setting bounded or followed), to log once logging is up.
     pub warnings: Vec<String>,
@@ -575,6 +581,7 @@ impl Settings {
             log_level,
             log_format,
             http,
+            uptime_degraded: raw.uptime.degraded()?,
             warnings: Vec::new(),
         })
     }
@@ -621,6 +628,7 @@ impl fmt::Debug for Settings {
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
             .field("http", &self.http)
+            .field("uptime_degraded", &self.uptime_degraded)
             .finish()
     }
 }

@@ -34,8 +34,10 @@ use crate::{ApiState, BusHealth};
 
 mod bus_permissions;
 mod original;
+mod slo;
 
 pub use original::{ORIGINAL_METRIC_NAMES, ORIGINAL_PER_PROJECT_MAX};
+pub use slo::SLO_METRIC_NAMES;
 
 /// The content type of the exposition.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -128,6 +130,7 @@ pub struct Metrics {
     stream_events: Counter,
     stream_dropped: Counter,
     original: original::Original,
+    slo: slo::SloGauges,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -223,6 +226,7 @@ impl Metrics {
             sources: sources.clone(),
         }));
         let original = original::Original::register(&mut registry, version, sources.clone());
+        let slo = slo::SloGauges::register(&mut registry);
         Metrics {
             registry,
             sources,
@@ -238,6 +242,7 @@ impl Metrics {
             stream_events,
             stream_dropped,
             original,
+            slo,
         }
     }
 

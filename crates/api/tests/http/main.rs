@@ -15,3 +15,4 @@ mod hygiene;
 mod operability;
 mod ops;
 mod projects;
+mod uptime;

@@ -1,8 +1,9 @@
 //! The phases of a start, in order: who may call ([`access`]), the store and its schema
 //! ([`store`]), the bus ([`bus`]), the use cases with the registry loaded
 //! ([`federation`]), the place among the replicas ([`join_replicas`]), listening for
-//! heartbeats ([`listen`]), the metrics' sources ([`attach_metrics`]) and the background
-//! tasks ([`spawn_tasks`]). [`super::Application::build`] runs them.
+//! heartbeats ([`listen`]), the metrics' sources ([`attach_metrics`]), the background
+//! tasks ([`spawn_tasks`]) and the uptime reports with theirs ([`uptime`]).
+//! [`super::Application::build`] runs them.
 
 use super::*;
 
@@ -294,4 +295,38 @@ pub(super) fn spawn_tasks(
         follower,
         stop,
     }
+}
+
+/// The uptime reports over the store, with the leader's tasks that feed them: the time
+/// it heard the bus, the daily rollups and the SLO metrics. They stop with `stop`.
+pub(super) fn uptime(
+    settings: &Settings,
+    federation: &Arc<Federation>,
+    store: &Arc<Store>,
+    metrics: &Arc<Metrics>,
+    objectives: Vec<federation_domain::uptime::Objective>,
+    stop: &watch::Sender<bool>,
+) -> Arc<federation_domain::uptime::Uptime> {
+    let reports = Arc::new(
+        federation_domain::uptime::Uptime::new(store.clone(), settings.uptime_degraded)
+            .with_objectives(objectives),
+    );
+    tokio::spawn(super::uptime::run_heard_recorder(
+        federation.clone(),
+        reports.clone(),
+        settings.sweep_interval.saturating_mul(5),
+        stop.subscribe(),
+    ));
+    tokio::spawn(super::uptime::run_rollups(
+        federation.clone(),
+        reports.clone(),
+        stop.subscribe(),
+    ));
+    tokio::spawn(super::uptime::run_slos(
+        federation.clone(),
+        reports.clone(),
+        metrics.clone(),
+        stop.subscribe(),
+    ));
+    reports
 }

@@ -71,3 +71,4 @@ mod retention;
 mod secrets;
 mod ticks;
 mod tls;
+mod uptime;
