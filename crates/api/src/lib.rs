@@ -27,6 +27,7 @@
 //! | GET | `/api/fed/projects/{slug}/history` | 200 array, newest first |
 //! | GET | `/api/fed/events` | the change stream, Server-Sent Events ([`stream`]) |
 //! | GET | `/api/fed/summary` | counts by status and tag, longest offline, revision, guard |
+//! | GET | `/api/fed/prometheus/targets` | the projects as Prometheus `http_sd_configs` targets |
 //! | GET | `/`, `/assets/{file}` | the dashboard ([`dashboard`]), assets compiled in |
 //! | GET | `/metrics` | Prometheus/OpenMetrics text ([`metrics`]), no API key |
 //! | GET | `/openapi.json` | the OpenAPI 3 description ([`openapi`]), no API key |
@@ -72,6 +73,7 @@ pub use body::{BodyTimeout, DEFAULT_BODY_TIMEOUT, MAX_HEARTBEAT_BODY, MAX_JSON_B
 pub use dto::{ProjectDto, TransitionDto};
 pub use error::ApiError;
 pub use handlers::READY_DB_TIMEOUT;
+pub use handlers::{tag_label, TargetGroup, SD_PATH};
 pub use metrics::{Metrics, NatsCounters, NatsStats, Sources as MetricsSources};
 pub use request_id::{RequestId, REQUEST_ID_HEADER};
 pub use stream::{ChangeHub, StreamOptions};
@@ -154,6 +156,7 @@ pub const ROUTES: &[Route] = &[
     Route::api("/api/fed/projects:bulk", "POST"),
     Route::api("/api/fed/events", "GET"),
     Route::api("/api/fed/summary", "GET"),
+    Route::api(handlers::SD_PATH, "GET"),
 ];
 
 fn route(path: &str) -> &'static Route {
@@ -271,6 +274,11 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                     .service(
                         top("/api/fed/projects/{slug}/heartbeat")
                             .route(web::post().to(handlers::heartbeat)),
+                    )
+                    // Prometheus' service discovery judges its own key: it also takes
+                    // `Authorization: Bearer`, all Prometheus can send.
+                    .service(
+                        top(handlers::SD_PATH).route(web::get().to(handlers::prometheus_targets)),
                     )
                     .service(
                         // Every other `/api/fed` route (and any unknown one) asks for a key.

@@ -55,6 +55,7 @@ pub const DOCS_PATH: &str = "/docs/";
         handlers::end_maintenance,
         handlers::events,
         handlers::summary,
+        handlers::prometheus_targets,
     ),
     components(schemas(
         ProjectDto,
@@ -84,6 +85,7 @@ pub const DOCS_PATH: &str = "/docs/";
         BulkResponse,
         BulkErrorBody,
         EntryError,
+        handlers::TargetGroup,
     )),
     modifiers(&Security),
     tags(
@@ -148,6 +150,19 @@ impl Modify for Security {
                 "A key of FEDERATION_API_KEYS (every route) or FEDERATION_READ_API_KEYS \
                  (GET only). Not needed when no keys are configured (loopback bind).",
             ))),
+        );
+        // The routes machines poll (Prometheus' service discovery) also take the key
+        // as `Authorization: Bearer`, all Prometheus can send.
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                utoipa::openapi::security::HttpBuilder::new()
+                    .scheme(utoipa::openapi::security::HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key as `Authorization: Bearer <key>`, where a route says so",
+                    ))
+                    .build(),
+            ),
         );
     }
 }

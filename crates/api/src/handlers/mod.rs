@@ -25,6 +25,7 @@ use crate::requests::{BulkRequest, MaintenanceRequest, PatchRequest, RegisterReq
 use crate::stream::{self, parse_wait};
 use crate::{ApiState, BusHealth};
 
+mod discovery;
 mod events;
 mod heartbeats;
 mod history;
@@ -33,6 +34,8 @@ mod maintenance;
 mod ops;
 mod projects;
 
+pub(crate) use discovery::*;
+pub use discovery::{tag_label, TargetGroup, SD_PATH};
 pub(crate) use events::*;
 pub(crate) use heartbeats::*;
 pub(crate) use history::*;

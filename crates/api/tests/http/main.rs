@@ -10,6 +10,7 @@
 mod auth;
 mod common;
 mod description;
+mod discovery;
 mod heartbeat;
 mod hygiene;
 mod operability;

@@ -5,6 +5,7 @@
 //! - [`cli`]: the operator commands against it;
 //! - [`dashboard`]: the dashboard in a real headless Chromium over WebDriver;
 //! - [`deploy`]: checks of `deploy/` that can fail;
+//! - [`discovery`]: Prometheus' HTTP service discovery, with a real Prometheus;
 //! - [`events`]: the change stream (SSE), blocking queries and the summary;
 //! - [`fleet`]: fleet operations (per-project heartbeat intervals, maintenance, expiry,
 //!   the declarative catalog, bulk registration);
@@ -55,6 +56,7 @@ mod cli;
 mod compat;
 mod dashboard;
 mod deploy;
+mod discovery;
 mod events;
 mod fleet;
 mod frozen;
