@@ -29,6 +29,8 @@
 //! | GET | `/api/fed/summary` | counts by status and tag, longest offline, revision, guard |
 //! | GET | `/api/fed/prometheus/targets` | the projects as Prometheus `http_sd_configs` targets |
 //! | GET | `/`, `/assets/{file}` | the dashboard ([`dashboard`]), assets compiled in |
+//! | GET | `/status` | the public status page ([`status_page`]), when turned on |
+//! | GET | `/badge/{slug}/status.svg` | a status badge ([`badge`]) |
 //! | GET | `/metrics` | Prometheus/OpenMetrics text ([`metrics`]), no API key |
 //! | GET | `/openapi.json` | the OpenAPI 3 description ([`openapi`]), no API key |
 //! | GET | `/docs/` | Swagger UI (vendored assets); `/docs` redirects there |
@@ -52,19 +54,23 @@ use federation_domain::Federation;
 use tracing::Instrument;
 
 pub mod auth;
+pub mod badge;
 mod body;
+mod conditional;
 pub mod dashboard;
 pub mod dto;
 pub mod duplicates;
 pub mod error;
 mod handlers;
 pub mod hosts;
+mod markup;
 pub mod metrics;
 pub mod openapi;
 pub mod request_id;
 pub mod requests;
 mod schemas;
 mod slashes;
+pub mod status_page;
 pub mod stream;
 mod throttle;
 
@@ -76,6 +82,7 @@ pub use handlers::READY_DB_TIMEOUT;
 pub use handlers::{tag_label, TargetGroup, SD_PATH};
 pub use metrics::{Metrics, NatsCounters, NatsStats, Sources as MetricsSources};
 pub use request_id::{RequestId, REQUEST_ID_HEADER};
+pub use status_page::StatusPage;
 pub use stream::{ChangeHub, StreamOptions};
 
 /// A route the API registers: its path template and the methods it answers.
@@ -157,6 +164,8 @@ pub const ROUTES: &[Route] = &[
     Route::api("/api/fed/events", "GET"),
     Route::api("/api/fed/summary", "GET"),
     Route::api(handlers::SD_PATH, "GET"),
+    Route::api("/status", "GET"),
+    Route::api("/badge/{slug}/status.svg", "GET"),
 ];
 
 fn route(path: &str) -> &'static Route {
@@ -269,6 +278,10 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                     .service(openapi::swagger_ui())
                     .service(top("/").route(web::get().to(dashboard::index)))
                     .service(top("/assets/{file}").route(web::get().to(dashboard::assets)))
+                    .service(top("/status").route(web::get().to(status_page::page)))
+                    .service(
+                        top("/badge/{slug}/status.svg").route(web::get().to(badge::status_badge)),
+                    )
                     // The heartbeat's route stands outside the keyed scope: its handler
                     // judges its own key (a project's heartbeat key, else the API keys).
                     .service(
@@ -365,16 +378,19 @@ pub const PAGE_HEADERS: [(&str, &str); 3] = [
     ("x-frame-options", "DENY"),
 ];
 
-/// Adds [`PAGE_HEADERS`] to the pages under `/docs`, and
-/// [`dashboard::DASHBOARD_HEADERS`] to the dashboard and its assets.
+/// Adds [`PAGE_HEADERS`] to the pages under `/docs`,
+/// [`dashboard::DASHBOARD_HEADERS`] to the dashboard, its assets and the status page, and
+/// [`badge::BADGE_HEADERS`] to badges.
 async fn page_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let headers: &[(&str, &str)] = if req.path() == "/docs" || req.path().starts_with("/docs/") {
         &PAGE_HEADERS
-    } else if req.path() == "/" || req.path().starts_with("/assets/") {
+    } else if req.path() == "/" || req.path() == "/status" || req.path().starts_with("/assets/") {
         &dashboard::DASHBOARD_HEADERS
+    } else if req.path().starts_with("/badge/") {
+        &badge::BADGE_HEADERS
     } else {
         &[]
     };

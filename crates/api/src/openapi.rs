@@ -56,6 +56,8 @@ pub const DOCS_PATH: &str = "/docs/";
         handlers::events,
         handlers::summary,
         handlers::prometheus_targets,
+        crate::status_page::page,
+        crate::badge::status_badge,
     ),
     components(schemas(
         ProjectDto,
@@ -92,6 +94,7 @@ pub const DOCS_PATH: &str = "/docs/";
         (name = "projects", description = "The catalog"),
         (name = "heartbeats", description = "Liveness over HTTP"),
         (name = "operations", description = "Health, readiness, metrics, this description"),
+        (name = "status page", description = "The public status page and badges (opt-in)"),
     )
 )]
 struct ApiDoc;

@@ -17,8 +17,10 @@ use federation_nats::{NatsConfig, DEFAULT_QUEUE_CAPACITY};
 use serde::Deserialize;
 
 mod original;
+mod status_page;
 mod values;
 
+pub use status_page::STATUS_PAGE_TITLE_MAX;
 use values::{http_limits, invalid, non_empty, parse_bool, positive, subject};
 pub use values::{parse_duration, redact_url};
 
@@ -86,6 +88,11 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
         "FEDERATION_HTTP_DISCONNECT_TIMEOUT",
         "http.disconnect_timeout",
     ),
+    ("FEDERATION_STATUS_PAGE", "status_page.enabled"),
+    ("FEDERATION_STATUS_PAGE_TITLE", "status_page.title"),
+    ("FEDERATION_STATUS_PAGE_TAGS", "status_page.tags"),
+    ("FEDERATION_STATUS_PAGE_PROJECTS", "status_page.projects"),
+    ("FEDERATION_STATUS_PAGE_SHOW_URLS", "status_page.show_urls"),
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -100,6 +107,8 @@ struct Raw {
     catalog: RawCatalog,
     log: RawLog,
     http: RawHttp,
+    #[serde(default)]
+    status_page: status_page::RawStatusPage,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -263,6 +272,8 @@ pub struct Settings {
     pub log_level: String,
     pub log_format: LogFormat,
     pub http: HttpLimits,
+    /// The public status page and badges (`[status_page]`).
+    pub status_page: federation_api::StatusPage,
     /// What the settings had to take differently from what was asked (an original
     /// service's setting bounded or followed), to log once logging is up.
     pub warnings: Vec<String>,
@@ -569,6 +580,7 @@ impl Settings {
             log_level,
             log_format,
             http,
+            status_page: status_page::status_page(&raw.status_page)?,
             warnings: Vec::new(),
         })
     }
@@ -615,6 +627,7 @@ impl fmt::Debug for Settings {
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
             .field("http", &self.http)
+            .field("status_page", &self.status_page)
             .finish()
     }
 }

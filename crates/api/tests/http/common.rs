@@ -61,6 +61,8 @@ pub struct Harness {
     pub metrics: Arc<Metrics>,
     /// The change stream's hub, fed by the federation.
     pub changes: Arc<ChangeHub>,
+    /// The status page's settings given to the app, if any (absent: off).
+    pub status_page: Option<federation_api::StatusPage>,
 }
 
 pub fn metrics_for(federation: &Arc<Federation>, bus: BusHealth) -> Arc<Metrics> {
@@ -201,6 +203,7 @@ impl Builder {
             clock,
             keys: self.keys,
             bus: self.bus,
+            status_page: None,
         }
     }
 }
@@ -275,7 +278,11 @@ impl Harness {
     }
 
     pub async fn send(&self, req: TestRequest) -> Reply {
-        let app = test::init_service(App::new().configure(configure(self.state()))).await;
+        let mut app = App::new();
+        if let Some(page) = &self.status_page {
+            app = app.app_data(actix_web::web::Data::new(page.clone()));
+        }
+        let app = test::init_service(app.configure(configure(self.state()))).await;
         let res = test::call_service(&app, req.to_request()).await;
         let status = res.status();
         let headers = res.headers().clone();

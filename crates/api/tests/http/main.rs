@@ -16,3 +16,4 @@ mod hygiene;
 mod operability;
 mod ops;
 mod projects;
+mod status_page;

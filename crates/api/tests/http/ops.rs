@@ -226,6 +226,7 @@ async fn ready_is_503_when_the_store_does_not_answer_in_time() {
         clock: Arc::new(federation_domain::ManualClock::new(t0())),
         keys: keys(),
         bus: BusHealth::Disabled,
+        status_page: None,
     };
     let started = tokio::time::Instant::now();
     let r = h.send(TestRequest::get().uri("/ready")).await;

@@ -19,6 +19,7 @@
 //! - [`replicas`]: three replicas of the real binary on one PostgreSQL and nats-server;
 //! - [`retention`]: the flip flood and the history's retention;
 //! - [`secrets`]: no secret in anything the real binary prints;
+//! - [`status_page`]: the public status page and badges, over HTTP and in Chromium;
 //! - [`ticks`]: negative checks that wait for the service's presence ticks, not a sleep;
 //! - [`tls`]: the service over TLS to PostgreSQL (`verify-full`) and NATS (`tls://`).
 //!
@@ -69,5 +70,6 @@ mod original;
 mod replicas;
 mod retention;
 mod secrets;
+mod status_page;
 mod ticks;
 mod tls;

@@ -1,0 +1,76 @@
+//! The status page's HTML: no script, no inline style (the dashboard's content security
+//! policy holds), every text escaped.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+
+use super::{Section, Shown, StatusPage};
+use crate::markup::escape;
+
+/// The whole page.
+pub(super) fn render(page: &StatusPage, sections: &[Section<'_>], now: DateTime<Utc>) -> String {
+    let title = escape(&page.title);
+    let mut out = String::with_capacity(4096);
+    let _ = write!(
+        out,
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta http-equiv=\"refresh\" content=\"60\">\n<title>{title}</title>\n\
+         <link rel=\"stylesheet\" href=\"/assets/status.css\">\n</head>\n<body>\n\
+         <header class=\"top\"><h1>{title}</h1></header>\n<main>\n"
+    );
+    let worst = sections
+        .iter()
+        .flat_map(|s| s.projects.iter())
+        .map(|p| Shown::of(p, now))
+        .max();
+    let (class, summary) = match worst {
+        None => ("none", "No projects to show"),
+        Some(Shown::Operational) => ("online", "All systems operational"),
+        Some(Shown::Maintenance) => ("maintenance", "Maintenance in progress"),
+        Some(Shown::Degraded) => ("degraded", "Some systems are degraded"),
+        Some(Shown::Down) => ("offline", "Some systems are down"),
+    };
+    let _ = writeln!(
+        out,
+        "<p id=\"overall\" class=\"overall {class}\" data-status=\"{class}\">{summary}</p>"
+    );
+    for section in sections {
+        out.push_str("<section class=\"group\">\n");
+        if let Some(heading) = &section.heading {
+            let _ = writeln!(out, "<h2>{}</h2>", escape(heading));
+        }
+        out.push_str("<ul class=\"projects\">\n");
+        for p in &section.projects {
+            let shown = Shown::of(p, now);
+            let _ = write!(
+                out,
+                "<li class=\"project\" data-slug=\"{slug}\" data-status=\"{key}\">\
+                 <span class=\"name\">{name}</span>",
+                slug = escape(p.slug.as_str()),
+                key = shown.key(),
+                name = escape(p.name.as_str()),
+            );
+            if page.show_urls {
+                let url = escape(p.hub_url.as_str());
+                let _ = write!(
+                    out,
+                    " <a class=\"url\" href=\"{url}\" rel=\"noopener noreferrer nofollow\">{url}</a>"
+                );
+            }
+            let _ = writeln!(
+                out,
+                " <span class=\"state {key}\">{word}</span></li>",
+                key = shown.key(),
+                word = shown.word()
+            );
+        }
+        out.push_str("</ul>\n</section>\n");
+    }
+    out.push_str(
+        "</main>\n<footer><p>This page refreshes every minute. \
+         <a href=\"/status\">Refresh now</a></p></footer>\n</body>\n</html>\n",
+    );
+    out
+}
