@@ -79,7 +79,7 @@ async fn prometheus_discovers_the_projects_with_their_labels_and_filters_by_stat
         (
             "alpha",
             "http://127.0.0.1:9/alpha",
-            json!(["python", "Machine Learning"]),
+            json!(["python", "Machine Learning", "production"]),
         ),
         ("beta", "https://127.0.0.1:19/", json!(["rust"])),
         ("gamma", "http://127.0.0.1:29", json!(["rust"])),
@@ -109,8 +109,26 @@ async fn prometheus_discovers_the_projects_with_their_labels_and_filters_by_stat
         )
     };
     let bearer = "          type: Bearer\n";
+    // And the example of deploy/, pointed at this service and refreshed every second.
+    let key_file = config.dir.path().join("read-key");
+    std::fs::write(&key_file, READ_KEY).unwrap();
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../deploy/prometheus/hubs-sd.yml"),
+    )
+    .unwrap();
+    let example = example
+        .split_once("scrape_configs:\n")
+        .expect("the example has scrape_configs")
+        .1
+        .replace("http://federation:8001", &app.address)
+        .replace(
+            "/etc/prometheus/federation-read-key",
+            &key_file.display().to_string(),
+        )
+        .replace("refresh_interval: 30s", "refresh_interval: 1s");
     let prometheus = federation_testkit::PrometheusServer::start(&format!(
-        "{}{}{}",
+        "{}{}{}{example}",
         job("all", "", bearer),
         job("online", "?status=online", bearer),
         job("rust", "?tag=RUST", "")
@@ -142,7 +160,7 @@ async fn prometheus_discovers_the_projects_with_their_labels_and_filters_by_stat
     assert_eq!(labels["__meta_federation_tag_machine_learning"], "true");
     assert_eq!(
         labels["__meta_federation_tags"],
-        ",python,Machine Learning,"
+        ",python,Machine Learning,production,"
     );
     assert_eq!(labels["__address__"], "127.0.0.1:9");
     assert_eq!(scrape, "http://127.0.0.1:9/metrics");
@@ -153,6 +171,34 @@ async fn prometheus_discovers_the_projects_with_their_labels_and_filters_by_stat
     assert_eq!(scrape, "https://127.0.0.1:19/metrics");
     assert_eq!(all[2].1["__meta_federation_status"], "offline");
     assert!(all[2].1.get("__meta_federation_version").is_none());
+
+    // The example keeps online hubs tagged production, under their URL's path.
+    let hubs = eventually(Duration::from_secs(60), || async {
+        let t = active_targets(&client, &url, "hubs").await?;
+        if slugs(&t) == ["alpha"] {
+            Ok(t)
+        } else {
+            Err(format!("job hubs: {:?}", slugs(&t)))
+        }
+    })
+    .await;
+    assert_eq!(hubs[0].2, "http://127.0.0.1:9/alpha/metrics");
+    let body: Value = client
+        .get(format!("{url}/api/v1/targets?state=active"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hub = body["data"]["activeTargets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["scrapePool"] == "hubs")
+        .unwrap();
+    assert_eq!(hub["labels"]["project"], "alpha");
+    assert_eq!(hub["labels"]["namespace"], "hub.alpha");
 
     eventually(Duration::from_secs(60), || async {
         let online = active_targets(&client, &url, "online").await?;
