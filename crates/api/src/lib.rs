@@ -28,6 +28,8 @@
 //! | GET | `/api/fed/events` | the change stream, Server-Sent Events ([`stream`]) |
 //! | GET | `/api/fed/summary` | counts by status and tag, longest offline, revision, guard |
 //! | GET | `/api/fed/prometheus/targets` | the projects as Prometheus `http_sd_configs` targets |
+//! | GET | `/api/fed/projects/{slug}/uptime` | a project's uptime report, JSON or CSV ([`uptime`]) |
+//! | GET | `/api/fed/uptime` | a tag's or the fleet's uptime roll-up, JSON or CSV |
 //! | GET | `/`, `/assets/{file}` | the dashboard ([`dashboard`]), assets compiled in |
 //! | GET | `/status` | the public status page ([`status_page`]), when turned on |
 //! | GET | `/badge/{slug}/status.svg` | a status badge ([`badge`]) |
@@ -73,6 +75,7 @@ mod slashes;
 pub mod status_page;
 pub mod stream;
 mod throttle;
+pub mod uptime;
 
 pub use auth::{Access, ApiKeys, ApiKeysError, API_KEY_HEADER};
 pub use body::{BodyTimeout, DEFAULT_BODY_TIMEOUT, MAX_HEARTBEAT_BODY, MAX_JSON_BODY};
@@ -166,6 +169,8 @@ pub const ROUTES: &[Route] = &[
     Route::api(handlers::SD_PATH, "GET"),
     Route::api("/status", "GET"),
     Route::api("/badge/{slug}/status.svg", "GET"),
+    Route::api("/api/fed/projects/{slug}/uptime", "GET"),
+    Route::api("/api/fed/uptime", "GET"),
 ];
 
 fn route(path: &str) -> &'static Route {
@@ -226,6 +231,8 @@ pub struct ApiState {
     /// `Some` when requests must name an allowed host (no keys, on loopback: the DNS
     /// rebinding guard of [`hosts`]).
     pub allowed_hosts: Option<Arc<hosts::AllowedHosts>>,
+    /// Uptime reports over the store ([`uptime`]).
+    pub uptime: Arc<federation_domain::uptime::Uptime>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -328,6 +335,11 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                             )
                             .service(fed("/events").route(web::get().to(handlers::events)))
                             .service(fed("/summary").route(web::get().to(handlers::summary)))
+                            .service(
+                                fed("/projects/{slug}/uptime")
+                                    .route(web::get().to(uptime::project_uptime)),
+                            )
+                            .service(fed("/uptime").route(web::get().to(uptime::group_uptime)))
                             .default_service(web::to(handlers::not_found)),
                     )
                     .default_service(web::to(handlers::not_found)),

@@ -58,6 +58,8 @@ pub const DOCS_PATH: &str = "/docs/";
         handlers::prometheus_targets,
         crate::status_page::page,
         crate::badge::status_badge,
+        crate::uptime::project_uptime,
+        crate::uptime::group_uptime,
     ),
     components(schemas(
         ProjectDto,
@@ -88,6 +90,11 @@ pub const DOCS_PATH: &str = "/docs/";
         BulkErrorBody,
         EntryError,
         handlers::TargetGroup,
+        crate::uptime::dto::FiguresDto,
+        crate::uptime::dto::DayDto,
+        crate::uptime::dto::ProjectUptimeDto,
+        crate::uptime::dto::LineDto,
+        crate::uptime::dto::GroupUptimeDto,
     )),
     modifiers(&Security),
     tags(
@@ -95,6 +102,7 @@ pub const DOCS_PATH: &str = "/docs/";
         (name = "heartbeats", description = "Liveness over HTTP"),
         (name = "operations", description = "Health, readiness, metrics, this description"),
         (name = "status page", description = "The public status page and badges (opt-in)"),
+        (name = "uptime", description = "Availability over a window: per project, per tag, fleet-wide"),
     )
 )]
 struct ApiDoc;

@@ -25,6 +25,7 @@ pub mod service;
 pub mod stats;
 #[cfg(any(test, feature = "mock"))]
 pub mod testing;
+pub mod uptime;
 
 pub use error::{EventError, RepositoryError, ServiceError, ValidationError};
 pub use heartbeat::{Heartbeat, HeartbeatError, Reported};

@@ -26,6 +26,7 @@ use crate::metered::Metered;
 use crate::settings::{HttpLimits, Settings, DEFAULT_SQLITE_PATH};
 
 mod tasks;
+mod uptime;
 use tasks::*;
 
 /// How often a follower reads the log even without a notification (a lost `NOTIFY`,
@@ -415,6 +416,16 @@ impl Application {
             store.clone(),
             stop_rx.clone(),
         ));
+        let uptime_reports = Arc::new(federation_domain::uptime::Uptime::new(
+            store.clone(),
+            settings.uptime_degraded,
+        ));
+        tokio::spawn(uptime::run_heard_recorder(
+            federation.clone(),
+            uptime_reports.clone(),
+            settings.sweep_interval.saturating_mul(5),
+            stop_rx.clone(),
+        ));
         tokio::spawn(reapply_catalog_on_sighup(
             federation.clone(),
             settings.projects_file.clone(),
@@ -430,6 +441,7 @@ impl Application {
             metrics: metrics.clone(),
             changes: changes.clone(),
             allowed_hosts: host_guard,
+            uptime: uptime_reports,
         };
         let server = serve_http(listener, settings.http, state, settings.status_page.clone())?;
         tracing::info!(address = %format!("{}:{port}", settings.host), "federation service listening");

@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 mod original;
 mod status_page;
+mod uptime;
 mod values;
 
 pub use status_page::STATUS_PAGE_TITLE_MAX;
@@ -93,6 +94,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("FEDERATION_STATUS_PAGE_TAGS", "status_page.tags"),
     ("FEDERATION_STATUS_PAGE_PROJECTS", "status_page.projects"),
     ("FEDERATION_STATUS_PAGE_SHOW_URLS", "status_page.show_urls"),
+    ("FEDERATION_UPTIME_DEGRADED", "uptime.degraded"),
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,6 +111,8 @@ struct Raw {
     http: RawHttp,
     #[serde(default)]
     status_page: status_page::RawStatusPage,
+    #[serde(default)]
+    uptime: uptime::RawUptime,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -274,6 +278,8 @@ pub struct Settings {
     pub http: HttpLimits,
     /// The public status page and badges (`[status_page]`).
     pub status_page: federation_api::StatusPage,
+    /// How degraded time counts in uptime percentages (`[uptime] degraded`).
+    pub uptime_degraded: federation_domain::uptime::DegradedCounts,
     /// What the settings had to take differently from what was asked (an original
     /// service's setting bounded or followed), to log once logging is up.
     pub warnings: Vec<String>,
@@ -581,6 +587,7 @@ impl Settings {
             log_format,
             http,
             status_page: status_page::status_page(&raw.status_page)?,
+            uptime_degraded: raw.uptime.degraded()?,
             warnings: Vec::new(),
         })
     }
@@ -628,6 +635,7 @@ impl fmt::Debug for Settings {
             .field("log_format", &self.log_format)
             .field("http", &self.http)
             .field("status_page", &self.status_page)
+            .field("uptime_degraded", &self.uptime_degraded)
             .finish()
     }
 }

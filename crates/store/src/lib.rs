@@ -33,6 +33,7 @@ mod schema;
 mod sqlite;
 mod store;
 mod totals;
+mod uptime;
 mod url;
 
 pub use crate::error::StoreError;

@@ -63,6 +63,22 @@ pub struct Harness {
     pub changes: Arc<ChangeHub>,
     /// The status page's settings given to the app, if any (absent: off).
     pub status_page: Option<federation_api::StatusPage>,
+    /// What uptime reports read: empty unless a test adds rows and spans.
+    pub uptime_source: Arc<federation_domain::uptime::MemoryUptime>,
+    pub uptime: Arc<federation_domain::uptime::Uptime>,
+}
+
+/// Uptime reports over a source in memory (degraded counts as up).
+pub fn memory_uptime() -> (
+    Arc<federation_domain::uptime::MemoryUptime>,
+    Arc<federation_domain::uptime::Uptime>,
+) {
+    let source = Arc::new(federation_domain::uptime::MemoryUptime::new());
+    let uptime = Arc::new(federation_domain::uptime::Uptime::new(
+        source.clone(),
+        federation_domain::uptime::DegradedCounts::Up,
+    ));
+    (source, uptime)
 }
 
 pub fn metrics_for(federation: &Arc<Federation>, bus: BusHealth) -> Arc<Metrics> {
@@ -196,6 +212,7 @@ impl Builder {
             metrics.clone(),
         );
         federation.on_change(changes.listener());
+        let (uptime_source, uptime) = memory_uptime();
         Harness {
             metrics,
             changes,
@@ -204,6 +221,8 @@ impl Builder {
             keys: self.keys,
             bus: self.bus,
             status_page: None,
+            uptime_source,
+            uptime,
         }
     }
 }
@@ -274,6 +293,7 @@ impl Harness {
             metrics: self.metrics.clone(),
             changes: self.changes.clone(),
             allowed_hosts: None,
+            uptime: self.uptime.clone(),
         }
     }
 

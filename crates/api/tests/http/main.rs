@@ -17,3 +17,4 @@ mod operability;
 mod ops;
 mod projects;
 mod status_page;
+mod uptime;

@@ -219,6 +219,7 @@ async fn ready_is_503_when_the_store_does_not_answer_in_time() {
         federation_domain::ReplicaOptions::default(),
     ));
     let metrics = metrics_for(&federation, BusHealth::Disabled);
+    let (uptime_source, uptime) = memory_uptime();
     let h = Harness {
         changes: federation_api::ChangeHub::new(Default::default(), 0, metrics.clone()),
         metrics,
@@ -227,6 +228,8 @@ async fn ready_is_503_when_the_store_does_not_answer_in_time() {
         keys: keys(),
         bus: BusHealth::Disabled,
         status_page: None,
+        uptime_source,
+        uptime,
     };
     let started = tokio::time::Instant::now();
     let r = h.send(TestRequest::get().uri("/ready")).await;

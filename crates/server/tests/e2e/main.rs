@@ -73,3 +73,4 @@ mod secrets;
 mod status_page;
 mod ticks;
 mod tls;
+mod uptime;

@@ -1,0 +1,80 @@
+//! An [`UptimeSource`] in memory, for other crates' tests.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::port::UptimeSource;
+use super::timeline::Span;
+use crate::error::RepositoryError;
+use crate::model::{Slug, Transition};
+
+/// History rows and heard spans a test puts in; answers as a store would.
+#[derive(Debug, Default)]
+pub struct MemoryUptime {
+    rows: Mutex<Vec<Transition>>,
+    heard: Mutex<Vec<Span>>,
+}
+
+impl MemoryUptime {
+    /// Empty: every window unknown.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds history rows (any order; ties keep the order given).
+    pub fn add_rows(&self, rows: impl IntoIterator<Item = Transition>) {
+        let mut all = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+        all.extend(rows);
+        all.sort_by_key(|r| r.at);
+    }
+}
+
+#[async_trait]
+impl UptimeSource for MemoryUptime {
+    async fn history_between(
+        &self,
+        slugs: Option<Vec<Slug>>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Transition>, RepositoryError> {
+        let all = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+        let wanted = |s: &Slug| slugs.as_ref().is_none_or(|w| w.contains(s));
+        let mut out: Vec<Transition> = Vec::new();
+        let mut last_before: std::collections::HashMap<&Slug, &Transition> = Default::default();
+        for r in all.iter().filter(|r| wanted(&r.slug)) {
+            if r.at <= from {
+                last_before.insert(&r.slug, r);
+            } else if r.at < to {
+                out.push(r.clone());
+            }
+        }
+        out.extend(last_before.into_values().cloned());
+        out.sort_by_key(|r| r.at);
+        Ok(out)
+    }
+
+    async fn heard(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Span>, RepositoryError> {
+        let heard = self.heard.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(heard
+            .iter()
+            .filter(|s| s.start < to && s.end > from)
+            .copied()
+            .collect())
+    }
+
+    async fn record_heard(&self, span: Span) -> Result<(), RepositoryError> {
+        let mut heard = self.heard.lock().unwrap_or_else(|p| p.into_inner());
+        match heard.iter_mut().find(|s| s.start == span.start) {
+            Some(s) => s.end = s.end.max(span.end),
+            None => heard.push(span),
+        }
+        heard.sort_by_key(|s| s.start);
+        Ok(())
+    }
+}

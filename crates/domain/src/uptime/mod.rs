@@ -1,0 +1,37 @@
+//! Uptime: how available projects were over a window, honestly.
+//!
+//! A project's time is online, degraded, offline, in maintenance, or unknown (before
+//! its history starts, after its removal, or while the service could not hear the bus
+//! or was not running: see [`Timeline`]). Uptime is available time over the window
+//! less maintenance and unknown; whether degraded time is available is a setting
+//! ([`DegradedCounts`]). Outages are offline stretches.
+//!
+//! Nothing here does I/O: [`UptimeSource`] is the port the stores implement, and
+//! [`Uptime`] the use case over it.
+
+mod figures;
+#[cfg(any(test, feature = "mock"))]
+mod memory;
+mod port;
+mod report;
+mod service;
+mod timeline;
+mod window;
+
+#[cfg(test)]
+mod tests;
+
+pub use figures::{Class, DegradedCounts, Figures};
+#[cfg(any(test, feature = "mock"))]
+pub use memory::MemoryUptime;
+#[cfg(any(test, feature = "mock"))]
+pub use port::MockUptimeSource;
+pub use port::UptimeSource;
+pub use report::{project_reports, roll_up, ProjectUptime, RolledUp};
+pub use service::{HeardRecorder, Uptime};
+pub use timeline::{
+    days, maintenance_spans, maintenance_until, merge_spans, micros, DayFigures, Span, Timeline,
+};
+pub use window::{
+    named_window, Window, WindowInput, DEFAULT_WINDOW, UPTIME_HORIZON, UPTIME_MAX_WINDOW, WINDOWS,
+};

@@ -1,0 +1,37 @@
+//! What uptime reports read and the leader records: the port the stores implement.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::timeline::Span;
+use crate::error::RepositoryError;
+use crate::model::{Slug, Transition};
+
+/// The raw facts of uptime: history rows by window, and the time the service heard the
+/// bus (the coverage the leader records).
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait UptimeSource: Send + Sync + 'static {
+    /// The history rows of the projects `slugs` (every project's when `None`) that
+    /// tell their status within `[from, to)`: each project's last row at or before
+    /// `from`, and its rows in `(from, to)`; oldest first, rows at the same instant in
+    /// the order they were written.
+    async fn history_between(
+        &self,
+        slugs: Option<Vec<Slug>>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Transition>, RepositoryError>;
+
+    /// The spans the service heard the bus (the leader ran and was not deaf) that
+    /// overlap `[from, to)`, oldest first.
+    async fn heard(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<Span>, RepositoryError>;
+
+    /// Records that the leader heard the bus over `span`: the span recorded with the
+    /// same start grows to `span.end` (never shrinks), or a new one is kept.
+    async fn record_heard(&self, span: Span) -> Result<(), RepositoryError>;
+}

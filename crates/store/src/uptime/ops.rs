@@ -1,0 +1,114 @@
+//! The statements, written once for both backends (as [`crate::reads`] does).
+
+/// Expands the uptime statements for one connection type.
+macro_rules! uptime_ops {
+    ($conn:ty, [$($async_kw:tt)*], [$($aw:tt)*]) => {
+        use diesel::prelude::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
+        use diesel::upsert::excluded;
+
+        use crate::error::StoreError;
+        use crate::schema::{status_transitions as t, DbTime, UtcTime};
+        use super::super::{uptime_heard as h, UptimeRow, ONE_BY_ONE};
+
+        /// The rows in `(from, to)` of `slugs` (every project's when `None`), and
+        /// each one's last row at or before `from`; in no particular order.
+        pub(crate) $($async_kw)* fn rows_between(
+            conn: &mut $conn,
+            slugs: Option<Vec<String>>,
+            from: DbTime,
+            to: DbTime,
+        ) -> Result<Vec<UptimeRow>, StoreError> {
+            let mut rows: Vec<UptimeRow> = match &slugs {
+                Some(s) => t::table
+                    .filter(t::slug.eq_any(s))
+                    .filter(t::at.gt(from))
+                    .filter(t::at.lt(to))
+                    .select(UptimeRow::as_select())
+                    .load(conn)$($aw)*?,
+                None => t::table
+                    .filter(t::at.gt(from))
+                    .filter(t::at.lt(to))
+                    .select(UptimeRow::as_select())
+                    .load(conn)$($aw)*?,
+            };
+            match slugs {
+                Some(s) if s.len() <= ONE_BY_ONE => {
+                    for slug in s {
+                        let last: Option<UptimeRow> = t::table
+                            .filter(t::slug.eq(slug))
+                            .filter(t::at.le(from))
+                            .order((t::at.desc(), t::id.desc()))
+                            .select(UptimeRow::as_select())
+                            .first(conn)$($aw)*
+                            .optional()?;
+                        rows.extend(last);
+                    }
+                }
+                s => {
+                    let wanted: Option<std::collections::HashSet<String>> =
+                        s.map(|s| s.into_iter().collect());
+                    let last: Vec<UptimeRow> = diesel::sql_query(
+                        "SELECT id, slug, from_status, to_status, reason, at, last_heartbeat_at \
+                         FROM (SELECT *, ROW_NUMBER() OVER \
+                               (PARTITION BY slug ORDER BY at DESC, id DESC) AS rn \
+                               FROM status_transitions WHERE at <= $1) last_rows \
+                         WHERE rn = 1",
+                    )
+                    .bind::<UtcTime, _>(from)
+                    .load(conn)$($aw)*?;
+                    rows.extend(last.into_iter().filter(|r| {
+                        wanted.as_ref().is_none_or(|w| w.contains(&r.slug))
+                    }));
+                }
+            }
+            Ok(rows)
+        }
+
+        /// The heard spans that overlap `[from, to)`, oldest first.
+        pub(crate) $($async_kw)* fn heard(
+            conn: &mut $conn,
+            from: DbTime,
+            to: DbTime,
+        ) -> Result<Vec<(DbTime, DbTime)>, StoreError> {
+            Ok(h::table
+                .filter(h::started_at.lt(to))
+                .filter(h::ended_at.gt(from))
+                .order(h::started_at.asc())
+                .select((h::started_at, h::ended_at))
+                .load(conn)$($aw)*?)
+        }
+
+        /// Keeps the span starting at `start`, its end moved to `end` if later.
+        pub(crate) $($async_kw)* fn record(
+            conn: &mut $conn,
+            start: DbTime,
+            end: DbTime,
+        ) -> Result<(), StoreError> {
+            let current: Option<DbTime> = h::table
+                .filter(h::started_at.eq(start))
+                .select(h::ended_at)
+                .first(conn)$($aw)*
+                .optional()?;
+            if current.is_some_and(|c| c >= end) {
+                return Ok(());
+            }
+            diesel::insert_into(h::table)
+                .values((h::started_at.eq(start), h::ended_at.eq(end)))
+                .on_conflict(h::started_at)
+                .do_update()
+                .set(h::ended_at.eq(excluded(h::ended_at)))
+                .execute(conn)$($aw)*?;
+            Ok(())
+        }
+    };
+}
+
+pub(crate) mod pg {
+    use diesel_async::{AsyncPgConnection, RunQueryDsl};
+    uptime_ops!(AsyncPgConnection, [async], [.await]);
+}
+
+pub(crate) mod sqlite {
+    use diesel::{RunQueryDsl, SqliteConnection};
+    uptime_ops!(SqliteConnection, [], []);
+}

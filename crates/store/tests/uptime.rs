@@ -1,0 +1,178 @@
+//! Uptime's facts on both backends: history rows by window (the last row before the
+//! window and those in it), and the spans the leader heard, which only grow and which
+//! history retention leaves alone.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "an integration test crate is test code throughout: a panic is the test failing"
+)]
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use federation_domain::testing::slug;
+use federation_domain::uptime::{Span, UptimeSource};
+use federation_domain::{ProjectRepository, RegistrationInput, Status, Transition};
+use federation_store::{DatabaseUrl, Store, StoreOptions};
+
+mod common;
+use common::fenced_write;
+
+fn opts() -> StoreOptions {
+    StoreOptions {
+        max_connections: 4,
+        connect_timeout: Duration::from_secs(10),
+        pool_timeout: Duration::from_secs(10),
+        ..StoreOptions::default()
+    }
+}
+
+fn t(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_750_000_000 + secs, 0).unwrap()
+}
+
+fn transition(s: &str, from: Status, to: Status, at: DateTime<Utc>) -> Transition {
+    Transition {
+        slug: slug(s),
+        from,
+        to,
+        reason: Some("heartbeat".to_owned()),
+        at,
+        last_heartbeat_at: Some(at),
+    }
+}
+
+async fn register(store: &Store, s: &str) {
+    let reg = RegistrationInput {
+        slug: Some(s.into()),
+        name: Some(format!("Project {s}")),
+        hub_url: Some(format!("https://{s}.example.com")),
+        ..RegistrationInput::default()
+    }
+    .validate()
+    .unwrap();
+    store.upsert(&reg).await.unwrap();
+}
+
+fn at_of(rows: &[Transition]) -> Vec<(String, DateTime<Utc>)> {
+    rows.iter()
+        .map(|r| (r.slug.as_str().to_owned(), r.at))
+        .collect()
+}
+
+async fn facts_by_window(store: Store) {
+    register(&store, "a").await;
+    register(&store, "b").await;
+    use Status::{Offline, Online};
+    let rows = [
+        transition("a", Offline, Online, t(0)),
+        transition("b", Offline, Online, t(50)),
+        transition("a", Online, Offline, t(100)),
+        transition("a", Offline, Online, t(200)),
+        transition("a", Online, Offline, t(400)),
+    ];
+    fenced_write(&store, &[], &rows).await.unwrap();
+
+    let one = store
+        .history_between(Some(vec![slug("a")]), t(150), t(400))
+        .await
+        .unwrap();
+    assert_eq!(
+        at_of(&one),
+        vec![("a".into(), t(100)), ("a".into(), t(200))],
+        "the last row at or before from, then the rows inside; none at or after to"
+    );
+    assert_eq!(one[0].to, Offline);
+
+    let fleet = store.history_between(None, t(150), t(400)).await.unwrap();
+    let mut got = at_of(&fleet);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("a".into(), t(100)),
+            ("a".into(), t(200)),
+            ("b".into(), t(50))
+        ]
+    );
+    assert!(fleet.windows(2).all(|w| w[0].at <= w[1].at), "oldest first");
+
+    // Many slugs take the set-wide read; the answer is the same.
+    let many: Vec<_> = std::iter::once(slug("a"))
+        .chain((0..80).map(|i| slug(&format!("x{i}"))))
+        .collect();
+    let wide = store
+        .history_between(Some(many), t(150), t(400))
+        .await
+        .unwrap();
+    assert_eq!(at_of(&wide), at_of(&one));
+
+    let before = store
+        .history_between(Some(vec![slug("a")]), t(-100), t(-1))
+        .await
+        .unwrap();
+    assert!(before.is_empty(), "nothing is known before the first row");
+}
+
+async fn heard_spans_grow_and_outlive_retention(store: Store) {
+    store.record_heard(Span::new(t(0), t(10))).await.unwrap();
+    store.record_heard(Span::new(t(0), t(20))).await.unwrap();
+    store.record_heard(Span::new(t(0), t(15))).await.unwrap();
+    store.record_heard(Span::new(t(30), t(40))).await.unwrap();
+    assert_eq!(
+        store.heard(t(5), t(35)).await.unwrap(),
+        vec![Span::new(t(0), t(20)), Span::new(t(30), t(40))]
+    );
+    assert_eq!(store.heard(t(20), t(30)).await.unwrap(), vec![]);
+    assert_eq!(
+        store.heard(t(39), t(100)).await.unwrap(),
+        vec![Span::new(t(30), t(40))]
+    );
+    store.trim_history(t(1_000_000), 0).await.unwrap();
+    assert_eq!(store.heard(t(0), t(100)).await.unwrap().len(), 2);
+}
+
+async fn postgres() -> (Store, Box<dyn std::any::Any>) {
+    let db = tokio::task::spawn_blocking(federation_testkit::postgres_database)
+        .await
+        .unwrap()
+        .expect("test PostgreSQL");
+    let url = DatabaseUrl::parse(&db.url).unwrap();
+    let store = Store::connect(&url, opts()).await.expect("connect");
+    store.run_migrations().await.expect("migrate");
+    (store, Box::new(db))
+}
+
+async fn sqlite() -> (Store, Box<dyn std::any::Any>) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::parse(&format!("sqlite://{}/fed.db", dir.path().display())).unwrap();
+    let store = Store::connect(&url, opts()).await.expect("connect");
+    store.run_migrations().await.expect("migrate");
+    (store, Box::new(dir))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_facts_by_window() {
+    let (store, _keep) = postgres().await;
+    facts_by_window(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_facts_by_window() {
+    let (store, _keep) = sqlite().await;
+    facts_by_window(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_heard_spans() {
+    let (store, _keep) = postgres().await;
+    heard_spans_grow_and_outlive_retention(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_heard_spans() {
+    let (store, _keep) = sqlite().await;
+    heard_spans_grow_and_outlive_retention(store).await;
+}
