@@ -1,14 +1,19 @@
-//! Badges: `GET /badge/{slug}/status.svg`, an SVG in the shields.io "flat" style
-//! (`label | message`, the message's colour by status) for READMEs and wikis. Public (no
-//! key) for the projects the status page shows, when it is on; keyed like the other
-//! reads otherwise (`X-API-Key` or `Authorization: Bearer`): 401/403 before anything is
-//! said of the project, then 404 for an unknown slug.
+//! Badges: `GET /badge/{slug}/status.svg` and `GET /badge/{slug}/uptime.svg?window=30d`,
+//! SVGs in the shields.io "flat" style (`label | message`, the message's colour by
+//! status or uptime) for READMEs and wikis. Public (no key) for the projects the status
+//! page shows, when it is on; keyed like the other reads otherwise (`X-API-Key` or
+//! `Authorization: Bearer`): 401/403 before anything is said of the project, then 404
+//! for an unknown slug.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use federation_domain::Project;
+use federation_domain::uptime::{named_window, WindowInput};
+use federation_domain::{Project, ValidationError};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::error::ApiError;
 use crate::markup::escape;
+use crate::status_page::bars::percent;
 use crate::status_page::{Shown, StatusPage, PUBLIC_CACHE_CONTROL};
 use crate::{conditional, ApiState};
 
@@ -37,6 +42,9 @@ pub(crate) mod colour {
     pub const YELLOW: &str = "#dfb317";
     pub const RED: &str = "#e05d44";
     pub const BLUE: &str = "#007ec6";
+    pub const YELLOWGREEN: &str = "#a4a61d";
+    pub const ORANGE: &str = "#fe7d37";
+    pub const GREY: &str = "#9f9f9f";
 }
 
 /// The width of `text` in Verdana 11px, approximately (the SVG's `textLength` then
@@ -164,6 +172,96 @@ pub(crate) async fn status_badge(
     Ok(svg_reply(&req, public, svg))
 }
 
+/// The window of an uptime badge when none is given.
+pub const UPTIME_BADGE_WINDOW: &str = "30d";
+
+/// The window of an uptime badge.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BadgeParams {
+    /// 24h, 7d, 30d (default) or 90d, ending now.
+    #[param(example = "30d", pattern = "^(24h|7d|30d|90d)$")]
+    pub window: Option<String>,
+}
+
+/// An uptime's colour: green from 99.9 %, yellow-green from 99 %, yellow from 95 %,
+/// orange from 90 %, red below; grey when nothing was counted.
+fn uptime_colour(p: Option<f64>) -> &'static str {
+    match p {
+        None => colour::GREY,
+        Some(p) if p >= 99.9 => colour::GREEN,
+        Some(p) if p >= 99.0 => colour::YELLOWGREEN,
+        Some(p) if p >= 95.0 => colour::YELLOW,
+        Some(p) if p >= 90.0 => colour::ORANGE,
+        Some(_) => colour::RED,
+    }
+}
+
+/// A project's uptime over a window ending now, as a badge: `uptime 30d | 99.95%`
+/// (`no data` when the whole window was maintenance or unknown). Figures as the
+/// uptime report's (`/api/fed/projects/{slug}/uptime`, docs/uptime.md).
+#[utoipa::path(
+    get,
+    path = "/badge/{slug}/uptime.svg",
+    tag = "status page",
+    params(("slug" = String, Path, description = "The project's slug", example = "commandcenter"), BadgeParams),
+    responses(
+        (status = 200, description = "The badge (`ETag`; `Cache-Control` public for a project on the status page, private otherwise)", content_type = "image/svg+xml"),
+        (status = 304, description = "Not modified (`If-None-Match`)"),
+        (status = 401, description = "No key, for a project not on the status page", body = crate::error::ErrorBody),
+        (status = 403, description = "Wrong key", body = crate::error::ErrorBody),
+        (status = 404, description = "No such project", body = crate::error::ErrorBody),
+        (status = 422, description = "A bad `window`", body = crate::error::ErrorBody),
+        (status = 503, description = "The store is unavailable", body = crate::error::ErrorBody),
+    ),
+    security((), ("api_key" = []), ("bearer" = []))
+)]
+pub(crate) async fn uptime_badge(
+    state: web::Data<ApiState>,
+    page: Option<web::Data<StatusPage>>,
+    slug: web::Path<String>,
+    q: web::Query<BadgeParams>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let page = page.as_ref().map(|p| p.get_ref());
+    let (project, public) = badge_project(&state, page, &slug, &req)?;
+    let name = q
+        .window
+        .as_deref()
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .unwrap_or(UPTIME_BADGE_WINDOW)
+        .to_ascii_lowercase();
+    if named_window(&name).is_none() {
+        return Err(ApiError::query(ValidationError::new(
+            "window",
+            "must be one of 24h, 7d, 30d, 90d",
+        )));
+    }
+    let key = format!("uptime:{}:{name}", project.slug);
+    let cached = page.and_then(|p| p.renders.get(&key));
+    let svg = match cached {
+        Some(svg) => svg,
+        None => {
+            let window = WindowInput {
+                window: Some(name.clone()),
+                ..WindowInput::default()
+            }
+            .validate(state.federation.now())
+            .map_err(ApiError::query)?;
+            let report = state.uptime.project(&project.slug, window).await?;
+            let p = report.figures.uptime_percent(state.uptime.degraded());
+            let message = p.map_or_else(|| "no data".to_owned(), percent);
+            let svg = render(&format!("uptime {name}"), &message, uptime_colour(p));
+            if let Some(page) = page {
+                page.renders.put(key, svg.clone());
+            }
+            svg
+        }
+    };
+    Ok(svg_reply(&req, public, svg))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +282,16 @@ mod tests {
             width(&render("aaaaaaaaaa", "x", colour::GREEN))
                 > width(&render("a", "x", colour::GREEN))
         );
+    }
+
+    #[test]
+    fn uptime_colours_follow_shields_thresholds() {
+        assert_eq!(uptime_colour(None), colour::GREY);
+        assert_eq!(uptime_colour(Some(100.0)), colour::GREEN);
+        assert_eq!(uptime_colour(Some(99.5)), colour::YELLOWGREEN);
+        assert_eq!(uptime_colour(Some(97.0)), colour::YELLOW);
+        assert_eq!(uptime_colour(Some(92.0)), colour::ORANGE);
+        assert_eq!(uptime_colour(Some(10.0)), colour::RED);
     }
 
     #[test]

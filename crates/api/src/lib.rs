@@ -32,7 +32,7 @@
 //! | GET | `/api/fed/uptime` | a tag's or the fleet's uptime roll-up, JSON or CSV |
 //! | GET | `/`, `/assets/{file}` | the dashboard ([`dashboard`]), assets compiled in |
 //! | GET | `/status` | the public status page ([`status_page`]), when turned on |
-//! | GET | `/badge/{slug}/status.svg` | a status badge ([`badge`]) |
+//! | GET | `/badge/{slug}/status.svg`, `/badge/{slug}/uptime.svg` | status and uptime badges ([`badge`]) |
 //! | GET | `/metrics` | Prometheus/OpenMetrics text ([`metrics`]), no API key |
 //! | GET | `/openapi.json` | the OpenAPI 3 description ([`openapi`]), no API key |
 //! | GET | `/docs/` | Swagger UI (vendored assets); `/docs` redirects there |
@@ -169,6 +169,7 @@ pub const ROUTES: &[Route] = &[
     Route::api(handlers::SD_PATH, "GET"),
     Route::api("/status", "GET"),
     Route::api("/badge/{slug}/status.svg", "GET"),
+    Route::api("/badge/{slug}/uptime.svg", "GET"),
     Route::api("/api/fed/projects/{slug}/uptime", "GET"),
     Route::api("/api/fed/uptime", "GET"),
 ];
@@ -288,6 +289,9 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                     .service(top("/status").route(web::get().to(status_page::page)))
                     .service(
                         top("/badge/{slug}/status.svg").route(web::get().to(badge::status_badge)),
+                    )
+                    .service(
+                        top("/badge/{slug}/uptime.svg").route(web::get().to(badge::uptime_badge)),
                     )
                     // The heartbeat's route stands outside the keyed scope: its handler
                     // judges its own key (a project's heartbeat key, else the API keys).

@@ -58,6 +58,7 @@ pub const DOCS_PATH: &str = "/docs/";
         handlers::prometheus_targets,
         crate::status_page::page,
         crate::badge::status_badge,
+        crate::badge::uptime_badge,
         crate::uptime::project_uptime,
         crate::uptime::group_uptime,
     ),

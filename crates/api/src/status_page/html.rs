@@ -4,12 +4,29 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
+use federation_domain::uptime::{roll_up, ProjectUptime};
 
-use super::{Section, Shown, StatusPage};
+use super::bars::{bar, figure_text};
+use super::{Section, Shown, StatusPage, Uptimes};
 use crate::markup::escape;
 
-/// The whole page.
-pub(super) fn render(page: &StatusPage, sections: &[Section<'_>], now: DateTime<Utc>) -> String {
+/// The uptime line of a project or tag: `99.95% uptime` and the bar.
+fn uptime_html(reports: &[ProjectUptime], uptime: &Uptimes) -> String {
+    let rolled = roll_up(reports);
+    format!(
+        "<span class=\"pct\">{} uptime</span>{}",
+        escape(&figure_text(&rolled.figures, uptime.degraded)),
+        bar(&rolled.days, &rolled.figures, uptime.degraded)
+    )
+}
+
+/// The whole page; `uptime` absent when the store could not say.
+pub(super) fn render(
+    page: &StatusPage,
+    sections: &[Section<'_>],
+    uptime: Option<&Uptimes>,
+    now: DateTime<Utc>,
+) -> String {
     let title = escape(&page.title);
     let mut out = String::with_capacity(4096);
     let _ = write!(
@@ -40,6 +57,18 @@ pub(super) fn render(page: &StatusPage, sections: &[Section<'_>], now: DateTime<
         out.push_str("<section class=\"group\">\n");
         if let Some(heading) = &section.heading {
             let _ = writeln!(out, "<h2>{}</h2>", escape(heading));
+            if let Some(uptime) = uptime {
+                let reports: Vec<ProjectUptime> = section
+                    .projects
+                    .iter()
+                    .filter_map(|p| uptime.by_slug.get(&p.slug).cloned())
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "<div class=\"group-uptime\">{}</div>",
+                    uptime_html(&reports, uptime)
+                );
+            }
         }
         out.push_str("<ul class=\"projects\">\n");
         for p in &section.projects {
@@ -59,18 +88,33 @@ pub(super) fn render(page: &StatusPage, sections: &[Section<'_>], now: DateTime<
                     " <a class=\"url\" href=\"{url}\" rel=\"noopener noreferrer nofollow\">{url}</a>"
                 );
             }
-            let _ = writeln!(
+            let _ = write!(
                 out,
-                " <span class=\"state {key}\">{word}</span></li>",
+                " <span class=\"state {key}\">{word}</span>",
                 key = shown.key(),
                 word = shown.word()
             );
+            if let Some(report) = uptime.and_then(|u| u.by_slug.get(&p.slug).map(|r| (u, r))) {
+                let (uptime, report) = report;
+                out.push_str(&uptime_html(std::slice::from_ref(report), uptime));
+            }
+            out.push_str("</li>\n");
         }
         out.push_str("</ul>\n</section>\n");
     }
+    out.push_str("</main>\n<footer>");
+    if uptime.is_some() {
+        out.push_str(
+            "<p>Bars: the last 90 days, one per UTC day, oldest first; hover a day for its \
+             uptime. Time in maintenance, and time the monitor could not observe, count \
+             neither way.</p>",
+        );
+    } else {
+        out.push_str("<p>Uptime is unavailable right now.</p>");
+    }
     out.push_str(
-        "</main>\n<footer><p>This page refreshes every minute. \
-         <a href=\"/status\">Refresh now</a></p></footer>\n</body>\n</html>\n",
+        "<p>This page refreshes every minute. <a href=\"/status\">Refresh now</a></p>\
+         </footer>\n</body>\n</html>\n",
     );
     out
 }

@@ -2,17 +2,26 @@
 //! [`StatusPage`] given to the app as `web::Data`), server-rendered HTML that needs no
 //! JavaScript and no key, cacheable (`ETag`, `Cache-Control`), with the dashboard's
 //! security headers. It shows the chosen projects (by tag or slug; all when none is
-//! chosen): name and current status, grouped by chosen tag. No URL, metadata or key is
-//! shown, unless `show_urls` shows the hub URLs. The projects it shows are also the ones
-//! whose badges are public ([`crate::badge`]).
+//! chosen): name, current status and a 90-day uptime bar, grouped by chosen tag (each
+//! with its own bar). No URL, metadata or key is shown, unless `show_urls` shows the
+//! hub URLs. The projects it shows are also the ones whose badges are public
+//! ([`crate::badge`]). A rendered page is reused for [`cache::RENDER_TTL`], so readers
+//! cost the store one uptime read per period however many they are.
+
+use std::collections::HashMap;
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use federation_domain::uptime::{DegradedCounts, ProjectUptime, WindowInput};
 use federation_domain::{ListFilter, Project, Slug, Status, Tag};
 
 use crate::error::ApiError;
 use crate::{conditional, ApiState};
 
+pub mod bars;
+pub mod cache;
 mod html;
+
+pub use cache::Renders;
 
 /// The page's title when none is configured.
 pub const STATUS_PAGE_TITLE_DEFAULT: &str = "Service status";
@@ -34,6 +43,8 @@ pub struct StatusPage {
     pub projects: Vec<Slug>,
     /// Show each project's hub URL (default: no).
     pub show_urls: bool,
+    /// Rendered pages and badges, reused a few seconds.
+    pub renders: Renders,
 }
 
 impl Default for StatusPage {
@@ -44,6 +55,7 @@ impl Default for StatusPage {
             tags: Vec::new(),
             projects: Vec::new(),
             show_urls: false,
+            renders: Renders::default(),
         }
     }
 }
@@ -175,15 +187,60 @@ pub(crate) async fn page(
     let Some(page) = page.filter(|p| p.enabled) else {
         return Err(ApiError::no_route());
     };
-    let all = state.federation.list(&ListFilter::default()).items;
-    let sections = page.sections(&all);
-    let body = html::render(&page, &sections, state.federation.now());
+    const KEY: &str = "status";
+    let body = match page.renders.get(KEY) {
+        Some(body) => body,
+        None => {
+            let all = state.federation.list(&ListFilter::default()).items;
+            let sections = page.sections(&all);
+            let uptime = Uptimes::of(&state, &sections).await;
+            let body = html::render(&page, &sections, uptime.as_ref(), state.federation.now());
+            page.renders.put(KEY.to_owned(), body.clone());
+            body
+        }
+    };
     Ok(conditional::reply(
         &req,
         "text/html; charset=utf-8",
         PUBLIC_CACHE_CONTROL,
         body,
     ))
+}
+
+/// The 90-day uptime of the projects on the page.
+#[derive(Debug)]
+pub(crate) struct Uptimes {
+    pub degraded: DegradedCounts,
+    pub by_slug: HashMap<Slug, ProjectUptime>,
+}
+
+impl Uptimes {
+    /// Read from the store; `None` (the page goes without bars, and says so) when it
+    /// cannot answer.
+    async fn of(state: &ApiState, sections: &[Section<'_>]) -> Option<Self> {
+        let mut slugs: Vec<Slug> = sections
+            .iter()
+            .flat_map(|s| s.projects.iter().map(|p| p.slug.clone()))
+            .collect();
+        slugs.sort_unstable();
+        slugs.dedup();
+        let window = WindowInput {
+            window: Some(bars::BAR_WINDOW.to_owned()),
+            ..WindowInput::default()
+        }
+        .validate(state.federation.now())
+        .ok()?;
+        match state.uptime.group(&slugs, false, window).await {
+            Ok((_, reports)) => Some(Uptimes {
+                degraded: state.uptime.degraded(),
+                by_slug: reports.into_iter().map(|r| (r.slug.clone(), r)).collect(),
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "status page: uptime unavailable, shown without it");
+                None
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -104,7 +104,7 @@ fn the_html_escapes_and_hides_urls_unless_asked() {
     let all = fleet();
     let mut page = page(&[], &[]);
     page.title = "<Acme> status".into();
-    let html = html::render(&page, &page.sections(&all), at());
+    let html = html::render(&page, &page.sections(&all), None, at());
     assert!(
         html.contains("<title>&lt;Acme&gt; status</title>"),
         "{html}"
@@ -115,7 +115,7 @@ fn the_html_escapes_and_hides_urls_unless_asked() {
     assert!(!html.contains("<script") && !html.contains("style="));
     assert!(html.contains("data-status=\"offline\">Some systems are down"));
     page.show_urls = true;
-    let html = html::render(&page, &page.sections(&all), at());
+    let html = html::render(&page, &page.sections(&all), None, at());
     assert!(html.contains("href=\"http://secret-host.internal:8000/x\""));
 }
 
@@ -130,7 +130,7 @@ fn maintenance_is_shown_as_such_and_sets_the_summary() {
     });
     let all = vec![db, project("ok", "Ok", Status::Online, &[])];
     let page = page(&[], &[]);
-    let html = html::render(&page, &page.sections(&all), at());
+    let html = html::render(&page, &page.sections(&all), None, at());
     assert!(
         html.contains("data-slug=\"db\" data-status=\"maintenance\""),
         "{html}"

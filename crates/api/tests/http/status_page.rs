@@ -187,3 +187,99 @@ async fn with_the_page_off_every_badge_needs_a_key() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_MODIFIED);
 }
+
+/// web: online from t0-2h, offline t0-1h30..t0-1h, heard for the last three hours
+/// (75 % over any window that holds those two hours).
+async fn with_uptime(page: Option<StatusPage>) -> Harness {
+    use chrono::TimeDelta;
+    use federation_domain::uptime::{Span, UptimeSource};
+    use federation_domain::{Slug, Transition};
+    let h = fleet(page);
+    let row = |from, to, at| Transition {
+        slug: Slug::parse("web").unwrap(),
+        from,
+        to,
+        reason: Some("heartbeat".into()),
+        at,
+        last_heartbeat_at: None,
+    };
+    let h0 = t0() - TimeDelta::hours(2);
+    h.uptime_source.add_rows([
+        row(Status::Offline, Status::Online, h0),
+        row(Status::Online, Status::Offline, h0 + TimeDelta::minutes(30)),
+        row(Status::Offline, Status::Online, h0 + TimeDelta::minutes(60)),
+    ]);
+    h.uptime_source
+        .record_heard(Span::new(t0() - TimeDelta::hours(3), t0()))
+        .await
+        .unwrap();
+    h
+}
+
+#[actix_web::test]
+async fn the_uptime_badge_shows_the_reports_figure_and_refuses_bad_windows() {
+    let h = with_uptime(Some(public_tag())).await;
+    let r = h.send(get("/badge/web/uptime.svg")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(
+        r.header("content-type"),
+        Some("image/svg+xml; charset=utf-8")
+    );
+    assert_eq!(r.header("cache-control"), Some("public, max-age=30"));
+    assert!(
+        r.raw.contains("aria-label=\"uptime 30d: 75.00%\""),
+        "{}",
+        r.raw
+    );
+    assert!(r.raw.contains("fill=\"#e05d44\""), "under 90 %: red");
+    let r = h.send(get("/badge/web/uptime.svg?window=24H")).await;
+    assert!(
+        r.raw.contains("aria-label=\"uptime 24h: 75.00%\""),
+        "{}",
+        r.raw
+    );
+    let r = h.send(get("/badge/web/uptime.svg?window=1y")).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.error().1.as_deref(), Some("window"));
+
+    // db has no history: nothing is known, nothing guessed. Keyed: not on the page.
+    let r = h.send(get("/badge/db/uptime.svg")).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = h
+        .send(get("/badge/db/uptime.svg").insert_header(("X-API-Key", READ_KEY)))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.raw.contains("aria-label=\"uptime 30d: no data\""),
+        "{}",
+        r.raw
+    );
+    assert!(r.raw.contains("fill=\"#9f9f9f\""));
+    assert_eq!(r.header("cache-control"), Some("private, no-cache"));
+    let r = h
+        .send(get("/badge/nope/uptime.svg").insert_header(("X-API-Key", READ_KEY)))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn the_page_shows_90_day_bars_per_project_and_per_tag() {
+    let h = with_uptime(Some(public_tag())).await;
+    let r = h.send(get("/status")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    // One bar for the tag, one for web: 91 day cells each (90 days ending mid-day).
+    assert_eq!(r.raw.matches("<div class=\"bar\"").count(), 2, "{}", r.raw);
+    assert_eq!(r.raw.matches("<span class=\"day ").count(), 2 * 91);
+    assert!(r.raw.contains("Uptime over 90 days: 75.00%"));
+    assert!(r.raw.contains("<span class=\"pct\">75.00% uptime</span>"));
+    // The last day holds the outage; the days before are unknown.
+    assert!(
+        r.raw.contains("title=\"2025-11-18: 75.00%, 1 outage\""),
+        "{}",
+        r.raw
+    );
+    assert!(r
+        .raw
+        .contains("class=\"day d-none\" title=\"2025-11-17: no data\""));
+    assert!(r.raw.contains("class=\"day d-low\""));
+}

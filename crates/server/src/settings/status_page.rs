@@ -58,6 +58,7 @@ pub(super) fn status_page(raw: &RawStatusPage) -> anyhow::Result<StatusPage> {
         tags,
         projects,
         show_urls: parse_bool(&raw.show_urls, "status_page.show_urls")?,
+        renders: federation_api::status_page::Renders::default(),
     })
 }
 

@@ -74,6 +74,8 @@ async fn the_status_page_and_badges_over_http() {
     );
     assert!(!html.contains("internal.example"), "no URL: {html}");
     assert!(!html.contains("gamma"), "gamma is not on the page");
+    // 90-day bars for the tag and each project, from the uptime record.
+    assert_eq!(html.matches("<div class=\"bar\"").count(), 3, "{html}");
     let again = app
         .get("/status")
         .header("If-None-Match", &etag)
@@ -91,6 +93,17 @@ async fn the_status_page_and_badges_over_http() {
     );
     assert_eq!(badge.headers()["cache-control"], "public, max-age=30");
     assert!(badge.text().await.unwrap().contains("Alpha API: online"));
+    let badge = app
+        .get("/badge/alpha/uptime.svg?window=7d")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(badge.status(), 200);
+    assert_eq!(badge.headers()["cache-control"], "public, max-age=30");
+    let svg = badge.text().await.unwrap();
+    assert!(svg.contains("aria-label=\"uptime 7d: "), "{svg}");
+    let badge = app.get("/badge/gamma/uptime.svg").send().await.unwrap();
+    assert_eq!(badge.status(), 401);
     let badge = app.get("/badge/gamma/status.svg").send().await.unwrap();
     assert_eq!(badge.status(), 401);
     let badge: Value = badge.json().await.unwrap();
@@ -136,7 +149,9 @@ async fn the_status_page_in_chromium_without_javascript() {
              return [document.title, o.textContent, o.dataset.status,\
                      getComputedStyle(o).backgroundColor,\
                      document.querySelectorAll('script').length,\
-                     document.querySelector('h2').textContent];",
+                     document.querySelector('h2').textContent,\
+                     document.querySelectorAll('.bar').length,\
+                     document.querySelector('li.project .bar .day:last-child').getBoundingClientRect().height];",
             json!([]),
         )
         .await;
@@ -147,6 +162,8 @@ async fn the_status_page_in_chromium_without_javascript() {
     assert_eq!(facts[3], "rgb(207, 34, 46)", "{facts}");
     assert_eq!(facts[4], 0);
     assert_eq!(facts[5], "public");
+    assert_eq!(facts[6], 3, "a bar for the tag and each project");
+    assert_eq!(facts[7], 28, "the bars are drawn by the stylesheet");
     // The session really runs no page script: one that would set the title does not.
     browser
         .goto("data:text/html,<title>off</title><script>document.title='ran'</script>")
