@@ -360,6 +360,17 @@ async fn dashboard_in_a_real_browser() {
         )
         .await;
 
+    // 90-day uptime bars: the fleet's above the table, one per row (91 UTC days each).
+    browser
+        .wait_for(
+            "uptime bars",
+            "return [document.querySelectorAll('#group-uptime .ubar span').length,\
+                     document.querySelectorAll('#rows td.uptime .ubar').length,\
+                     document.querySelector('#rows td.uptime .ubar span').getBoundingClientRect().height];",
+            json!([91, 3, 16]),
+        )
+        .await;
+
     let shot = browser.screenshot().await;
     assert!(shot.starts_with(b"\x89PNG"), "a PNG");
     let dir = target_dir().join("dashboard");
@@ -388,6 +399,16 @@ async fn dashboard_in_a_real_browser() {
             "history",
             "return [...document.querySelectorAll('#history li')].map(l => l.className).join(' ');",
             json!("offline degraded online"),
+        )
+        .await;
+    // Its uptime bar, and its outage with its cause: offline since the heartbeats stopped.
+    browser
+        .wait_for(
+            "outages",
+            "return [document.querySelectorAll('#project-uptime .ubar span').length,\
+                     [...document.querySelectorAll('#outages li')]\
+                       .map(l => l.className + ':' + l.dataset.cause).join(' ')];",
+            json!([91, "outage ongoing:heartbeat_timeout"]),
         )
         .await;
     let version = browser
