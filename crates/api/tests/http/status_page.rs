@@ -283,3 +283,49 @@ async fn the_page_shows_90_day_bars_per_project_and_per_tag() {
         .contains("class=\"day d-none\" title=\"2025-11-17: no data\""));
     assert!(r.raw.contains("class=\"day d-low\""));
 }
+
+/// The value a parameter's description gives as its example.
+fn example(p: &serde_json::Value) -> Option<String> {
+    let v = p
+        .get("example")
+        .or_else(|| p["schema"].get("example"))
+        .or_else(|| p["schema"]["examples"].get(0))?;
+    Some(v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+}
+
+#[actix_web::test]
+async fn the_descriptions_examples_of_these_routes_are_accepted() {
+    let mut cc = project("commandcenter");
+    cc.tags = Tags::parse(&["python"]).unwrap();
+    let h = with_projects(vec![cc]);
+    let doc = h.send(get("/openapi.json")).await.json;
+    for path in [
+        "/badge/{slug}/status.svg",
+        "/badge/{slug}/uptime.svg",
+        "/api/fed/prometheus/targets",
+    ] {
+        let params = doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path} is not described"));
+        let mut uri = path.to_owned();
+        let mut query = Vec::new();
+        for p in params {
+            let name = p["name"].as_str().unwrap();
+            let Some(value) = example(p) else { continue };
+            if p["in"] == "path" {
+                uri = uri.replace(&format!("{{{name}}}"), &value);
+            } else {
+                query.push(format!("{name}={value}"));
+            }
+        }
+        assert!(
+            !uri.contains('{'),
+            "{path}: a path parameter without example"
+        );
+        let full = format!("{uri}?{}", query.join("&"));
+        let r = h
+            .send(get(&full).insert_header(("X-API-Key", READ_KEY)))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{full}: {}", r.raw);
+    }
+}
