@@ -426,6 +426,11 @@ impl Application {
             settings.sweep_interval.saturating_mul(5),
             stop_rx.clone(),
         ));
+        tokio::spawn(uptime::run_rollups(
+            federation.clone(),
+            uptime_reports.clone(),
+            stop_rx.clone(),
+        ));
         tokio::spawn(reapply_catalog_on_sighup(
             federation.clone(),
             settings.projects_file.clone(),

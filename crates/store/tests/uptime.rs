@@ -134,6 +134,62 @@ async fn heard_spans_grow_and_outlive_retention(store: Store) {
     assert_eq!(store.heard(t(0), t(100)).await.unwrap().len(), 2);
 }
 
+async fn rollups_replace_by_day_and_outlive_retention(store: Store) {
+    use chrono::NaiveDate;
+    use federation_domain::uptime::{DailyRollup, Figures};
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+    let figures = |online: i64| Figures {
+        online,
+        offline: 86_400_000_000 - online,
+        outages: 1,
+        longest_outage: 86_400_000_000 - online,
+        trailing_offline: 86_400_000_000 - online,
+        ..Figures::default()
+    };
+    let rollup = |s: &str, d: u32, online: i64| DailyRollup {
+        slug: slug(s),
+        day: day(d),
+        figures: figures(online),
+    };
+    store
+        .save_rollups(day(1), vec![rollup("a", 1, 1), rollup("b", 1, 2)])
+        .await
+        .unwrap();
+    store.save_rollups(day(3), vec![]).await.unwrap();
+    store
+        .save_rollups(day(1), vec![rollup("a", 1, 5)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.rolled_days(day(1), day(4)).await.unwrap(),
+        vec![day(1), day(3)]
+    );
+    assert_eq!(store.rolled_days(day(2), day(3)).await.unwrap(), vec![]);
+    assert_eq!(
+        store.rollups(None, day(1), day(2)).await.unwrap(),
+        vec![rollup("a", 1, 5)],
+        "saving a day again replaces it"
+    );
+    assert_eq!(
+        store
+            .rollups(Some(vec![slug("b")]), day(1), day(4))
+            .await
+            .unwrap(),
+        vec![]
+    );
+    let many: Vec<DailyRollup> = (0..2500).map(|i| rollup(&format!("p{i}"), 2, i)).collect();
+    store.save_rollups(day(2), many).await.unwrap();
+    assert_eq!(
+        store.rollups(None, day(2), day(3)).await.unwrap().len(),
+        2500
+    );
+    store.trim_history(t(1_000_000_000), 0).await.unwrap();
+    assert_eq!(
+        store.rollups(None, day(1), day(4)).await.unwrap().len(),
+        2501
+    );
+}
+
 async fn postgres() -> (Store, Box<dyn std::any::Any>) {
     let db = tokio::task::spawn_blocking(federation_testkit::postgres_database)
         .await
@@ -175,4 +231,16 @@ async fn postgres_heard_spans() {
 async fn sqlite_heard_spans() {
     let (store, _keep) = sqlite().await;
     heard_spans_grow_and_outlive_retention(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_rollups() {
+    let (store, _keep) = postgres().await;
+    rollups_replace_by_day_and_outlive_retention(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_rollups() {
+    let (store, _keep) = sqlite().await;
+    rollups_replace_by_day_and_outlive_retention(store).await;
 }

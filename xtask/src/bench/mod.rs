@@ -15,7 +15,8 @@
 //! third, fresh one (so its peak RSS is its own); (f) three replicas on one database:
 //! registration → visible on the others, the whole list of 1,000 projects, failover after
 //! kill -9 of the leader; (g) the change stream: one change fanned out to 100 SSE
-//! clients, and changes per second sustained to them.
+//! clients, and changes per second sustained to them; (h) uptime reports over 90 days of
+//! daily rollups, one project's and a fleet of 100,000's.
 //!
 //! The tools: [`service`] (the service as a child process), [`tool`] (the `federation`
 //! binary as load generator and listener), [`wrk`], [`metrics`] (the service's
@@ -36,6 +37,7 @@ mod service;
 pub(crate) mod soak;
 mod steady;
 mod tool;
+mod uptime;
 mod wrk;
 
 use std::path::{Path, PathBuf};
@@ -48,6 +50,9 @@ use serde_json::Value;
 use report::Report;
 use service::Service;
 use tool::Tool;
+
+/// The fleet of (h), the uptime reports.
+const UPTIME_PROJECTS: usize = 100_000;
 
 /// The API key the service accepts and every load tool sends.
 const API_KEY: &str = "bench-key-0123456789";
@@ -88,6 +93,9 @@ pub(crate) fn run(target_dir: &Path, phases: &str) -> anyhow::Result<()> {
     }
     if phases.contains('g') {
         bench.fanout_instance(&mut report)?;
+    }
+    if phases.contains('h') {
+        bench.uptime_instance(UPTIME_PROJECTS, &mut report)?;
     }
     drop(nats);
     drop(postgres);
@@ -235,6 +243,22 @@ impl Bench<'_> {
         let service = self.service("fanout", &[])?;
         if let Err(e) = fanout::fanout(&service, report) {
             report.failed("(g) change stream fan-out", &e);
+        }
+        service.stop();
+        Ok(())
+    }
+
+    /// (h) uptime reports: the service migrates a fresh database, stops, the fleet is
+    /// seeded into it, and the service starts again on it.
+    fn uptime_instance(&self, projects: usize, report: &mut Report) -> anyhow::Result<()> {
+        let database_url = self.postgres.create_database("bench_uptime")?;
+        self.service_on("uptime-migrate", &database_url, &[])?
+            .stop();
+        eprintln!("bench: (h) seeding {projects} projects with 90 rolled-up days");
+        federation_testkit::psql_query(&database_url, &uptime::seed_sql(projects))?;
+        let service = self.service_on("uptime", &database_url, &[])?;
+        if let Err(e) = uptime::uptime(&service, projects, report) {
+            report.failed("(h) uptime", &e);
         }
         service.stop();
         Ok(())

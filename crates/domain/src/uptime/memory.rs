@@ -3,9 +3,10 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::port::UptimeSource;
+use super::rollup::DailyRollup;
 use super::timeline::Span;
 use crate::error::RepositoryError;
 use crate::model::{Slug, Transition};
@@ -15,6 +16,8 @@ use crate::model::{Slug, Transition};
 pub struct MemoryUptime {
     rows: Mutex<Vec<Transition>>,
     heard: Mutex<Vec<Span>>,
+    rollups: Mutex<Vec<DailyRollup>>,
+    rolled: Mutex<Vec<NaiveDate>>,
 }
 
 impl MemoryUptime {
@@ -28,6 +31,12 @@ impl MemoryUptime {
         let mut all = self.rows.lock().unwrap_or_else(|p| p.into_inner());
         all.extend(rows);
         all.sort_by_key(|r| r.at);
+    }
+
+    /// Drops the history rows before `before` (retention), keeping rollups and spans.
+    pub fn trim_rows(&self, before: DateTime<Utc>) {
+        let mut all = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|r| r.at >= before);
     }
 }
 
@@ -75,6 +84,49 @@ impl UptimeSource for MemoryUptime {
             None => heard.push(span),
         }
         heard.sort_by_key(|s| s.start);
+        Ok(())
+    }
+
+    async fn rollups(
+        &self,
+        slugs: Option<Vec<Slug>>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DailyRollup>, RepositoryError> {
+        let all = self.rollups.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(all
+            .iter()
+            .filter(|r| from <= r.day && r.day < to)
+            .filter(|r| slugs.as_ref().is_none_or(|w| w.contains(&r.slug)))
+            .cloned()
+            .collect())
+    }
+
+    async fn rolled_days(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<NaiveDate>, RepositoryError> {
+        let rolled = self.rolled.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(rolled
+            .iter()
+            .filter(|d| from <= **d && **d < to)
+            .copied()
+            .collect())
+    }
+
+    async fn save_rollups(
+        &self,
+        day: NaiveDate,
+        rows: Vec<DailyRollup>,
+    ) -> Result<(), RepositoryError> {
+        let mut all = self.rollups.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|r| r.day != day);
+        all.extend(rows);
+        let mut rolled = self.rolled.lock().unwrap_or_else(|p| p.into_inner());
+        if !rolled.contains(&day) {
+            rolled.push(day);
+        }
         Ok(())
     }
 }

@@ -14,6 +14,7 @@ mod figures;
 mod memory;
 mod port;
 mod report;
+mod rollup;
 mod service;
 mod timeline;
 mod window;
@@ -27,7 +28,10 @@ pub use memory::MemoryUptime;
 #[cfg(any(test, feature = "mock"))]
 pub use port::MockUptimeSource;
 pub use port::UptimeSource;
-pub use report::{project_reports, roll_up, ProjectUptime, RolledUp};
+pub use report::{figures_over, project_reports, roll_up, ProjectUptime, RolledUp};
+pub use rollup::{
+    day_span, pending_days, rollups_of_day, DailyRollup, ROLLUP_BACKFILL_DAYS, ROLLUP_GRACE,
+};
 pub use service::{HeardRecorder, Uptime};
 pub use timeline::{
     days, maintenance_spans, maintenance_until, merge_spans, micros, DayFigures, Span, Timeline,

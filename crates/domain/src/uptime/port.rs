@@ -1,8 +1,9 @@
 //! What uptime reports read and the leader records: the port the stores implement.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
+use super::rollup::DailyRollup;
 use super::timeline::Span;
 use crate::error::RepositoryError;
 use crate::model::{Slug, Transition};
@@ -34,4 +35,28 @@ pub trait UptimeSource: Send + Sync + 'static {
     /// Records that the leader heard the bus over `span`: the span recorded with the
     /// same start grows to `span.end` (never shrinks), or a new one is kept.
     async fn record_heard(&self, span: Span) -> Result<(), RepositoryError>;
+
+    /// The daily rollups of `slugs` (every project's when `None`) for the days in
+    /// `[from, to)`.
+    async fn rollups(
+        &self,
+        slugs: Option<Vec<Slug>>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DailyRollup>, RepositoryError>;
+
+    /// The days in `[from, to)` that were rolled up.
+    async fn rolled_days(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<NaiveDate>, RepositoryError>;
+
+    /// Stores `day`'s rollups (replacing any) and marks the day rolled up, in one
+    /// transaction.
+    async fn save_rollups(
+        &self,
+        day: NaiveDate,
+        rows: Vec<DailyRollup>,
+    ) -> Result<(), RepositoryError>;
 }

@@ -61,6 +61,32 @@ pub fn project_reports(
         .collect()
 }
 
+/// Each project's figures over each of `spans` (ascending, disjoint), from their
+/// history rows and the heard spans: one list per slug, in `slugs`' order.
+pub fn figures_over(
+    slugs: &[Slug],
+    rows: Vec<Transition>,
+    heard: Vec<Span>,
+    spans: &[Span],
+) -> Vec<Vec<Figures>> {
+    let mut by_slug: HashMap<Slug, Vec<Transition>> = HashMap::new();
+    for row in rows {
+        by_slug.entry(row.slug.clone()).or_default().push(row);
+    }
+    let heard = super::timeline::merge_spans(heard);
+    slugs
+        .iter()
+        .map(|slug| {
+            let history = by_slug.remove(slug).unwrap_or_default();
+            let timeline = Timeline::new(&history, heard.clone());
+            spans
+                .iter()
+                .map(|s| timeline.figures(s.start, s.end))
+                .collect()
+        })
+        .collect()
+}
+
 /// The reports side by side, day by day (every report over the same window).
 pub fn roll_up(reports: &[ProjectUptime]) -> RolledUp {
     let mut days: Vec<DayFigures> = reports.first().map(|r| r.days.clone()).unwrap_or_default();

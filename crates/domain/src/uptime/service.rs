@@ -1,20 +1,24 @@
-//! The uptime use case over [`UptimeSource`], and the record of the time the leader
-//! heard the bus.
+//! The uptime use case over [`UptimeSource`]: reports from the daily rollups where a
+//! whole day was rolled up, from the raw history elsewhere; the leader's rollups; and
+//! the record of the time the leader heard the bus.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
-use super::figures::DegradedCounts;
+use super::figures::{Class, DegradedCounts, Figures};
 use super::port::UptimeSource;
-use super::report::{project_reports, roll_up, ProjectUptime, RolledUp};
-use super::timeline::Span;
+use super::report::{figures_over, roll_up, ProjectUptime, RolledUp};
+use super::rollup::{day_span, pending_days, rollups_of_day, ROLLUP_BACKFILL_DAYS};
+use super::timeline::{days, micros, DayFigures, Span};
 use super::window::Window;
 use crate::error::RepositoryError;
 use crate::model::{Slug, MAINTENANCE_MAX};
 use crate::presence::GuardState;
 
-/// Uptime reports over the store, and the leader's record of the time it heard.
+/// Uptime reports over the store, the leader's rollups, and its record of the time it
+/// heard.
 #[derive(Clone)]
 pub struct Uptime {
     source: Arc<dyn UptimeSource>,
@@ -29,6 +33,27 @@ impl std::fmt::Debug for Uptime {
     }
 }
 
+/// Contiguous runs of `spans` (ascending): each run is read from the store at once.
+fn runs(spans: &[Span]) -> Vec<&[Span]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=spans.len() {
+        let breaks = match (spans.get(i.wrapping_sub(1)), spans.get(i)) {
+            (Some(a), Some(b)) => a.end != b.start,
+            _ => true,
+        };
+        if breaks {
+            if let Some(run) = spans.get(start..i) {
+                if !run.is_empty() {
+                    out.push(run);
+                }
+            }
+            start = i;
+        }
+    }
+    out
+}
+
 impl Uptime {
     /// Reports over `source`, degraded time counting as `degraded` says.
     pub fn new(source: Arc<dyn UptimeSource>, degraded: DegradedCounts) -> Self {
@@ -40,10 +65,109 @@ impl Uptime {
         self.degraded
     }
 
-    /// Where the rows read for `window` start: a maintenance window open at its start
-    /// began at most [`MAINTENANCE_MAX`] before.
-    fn reach(window: Window) -> DateTime<Utc> {
-        window.from - MAINTENANCE_MAX
+    /// Each project's figures over each of `spans` from the raw history (one read per
+    /// contiguous run of spans). A maintenance window open at a span's start began at
+    /// most [`MAINTENANCE_MAX`] before, so the rows read start that much earlier.
+    async fn raw(
+        &self,
+        slugs: &[Slug],
+        fleet: bool,
+        spans: &[Span],
+    ) -> Result<Vec<Vec<Figures>>, RepositoryError> {
+        let mut out: Vec<Vec<Figures>> = vec![Vec::with_capacity(spans.len()); slugs.len()];
+        if slugs.is_empty() {
+            return Ok(out);
+        }
+        for run in runs(spans) {
+            let (Some(first), Some(last)) = (run.first(), run.last()) else {
+                continue;
+            };
+            let filter = (!fleet).then(|| slugs.to_vec());
+            let rows = self
+                .source
+                .history_between(filter, first.start - MAINTENANCE_MAX, last.end)
+                .await?;
+            let heard = self.source.heard(first.start, last.end).await?;
+            for (acc, figures) in out.iter_mut().zip(figures_over(slugs, rows, heard, run)) {
+                acc.extend(figures);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Each project's report over `window`: whole days that were rolled up from their
+    /// rollups (a project with none that day did not exist then: unknown), other days
+    /// from the raw history.
+    async fn reports(
+        &self,
+        slugs: &[Slug],
+        fleet: bool,
+        window: Window,
+    ) -> Result<Vec<ProjectUptime>, RepositoryError> {
+        let all: Vec<(NaiveDate, Span)> = days(window.from, window.to).collect();
+        let whole: Vec<NaiveDate> = all
+            .iter()
+            .filter(|(d, s)| *s == day_span(*d))
+            .map(|(d, _)| *d)
+            .collect();
+        let rolled: HashSet<NaiveDate> = match (whole.first(), whole.last()) {
+            (Some(first), Some(last)) => self
+                .source
+                .rolled_days(*first, *last + TimeDelta::days(1))
+                .await?
+                .into_iter()
+                .collect(),
+            _ => HashSet::new(),
+        };
+        let mut stored: HashMap<(Slug, NaiveDate), Figures> = HashMap::new();
+        if let (Some(first), Some(last)) = (rolled.iter().min(), rolled.iter().max()) {
+            let filter = (!fleet).then(|| slugs.to_vec());
+            for r in self
+                .source
+                .rollups(filter, *first, *last + TimeDelta::days(1))
+                .await?
+            {
+                stored.insert((r.slug, r.day), r.figures);
+            }
+        }
+        let from_rollup = |d: &NaiveDate, s: &Span| rolled.contains(d) && *s == day_span(*d);
+        let raw_spans: Vec<Span> = all
+            .iter()
+            .filter(|(d, s)| !from_rollup(d, s))
+            .map(|(_, s)| *s)
+            .collect();
+        let raw = self.raw(slugs, fleet, &raw_spans).await?;
+        Ok(slugs
+            .iter()
+            .zip(raw)
+            .map(|(slug, raw)| {
+                let mut raw = raw.into_iter();
+                let days: Vec<DayFigures> = all
+                    .iter()
+                    .map(|(day, span)| {
+                        let figures = if from_rollup(day, span) {
+                            stored
+                                .get(&(slug.clone(), *day))
+                                .copied()
+                                .unwrap_or_else(|| {
+                                    Figures::of(Class::Unknown, micros(span.end - span.start))
+                                })
+                        } else {
+                            raw.next().unwrap_or_default()
+                        };
+                        DayFigures { day: *day, figures }
+                    })
+                    .collect();
+                let figures = days
+                    .iter()
+                    .fold(Figures::default(), |acc, d| acc.then(&d.figures));
+                ProjectUptime {
+                    slug: slug.clone(),
+                    figures,
+                    days,
+                }
+            })
+            .collect())
     }
 
     /// One project's figures over `window`, with its daily buckets.
@@ -52,16 +176,12 @@ impl Uptime {
         slug: &Slug,
         window: Window,
     ) -> Result<ProjectUptime, RepositoryError> {
-        let slugs = std::slice::from_ref(slug);
-        let rows = self
-            .source
-            .history_between(Some(slugs.to_vec()), Self::reach(window), window.to)
+        let mut reports = self
+            .reports(std::slice::from_ref(slug), false, window)
             .await?;
-        let heard = self.source.heard(window.from, window.to).await?;
-        let mut reports = project_reports(slugs, rows, heard, window);
         Ok(reports.pop().unwrap_or_else(|| ProjectUptime {
             slug: slug.clone(),
-            figures: Default::default(),
+            figures: Figures::default(),
             days: Vec::new(),
         }))
     }
@@ -74,17 +194,48 @@ impl Uptime {
         fleet: bool,
         window: Window,
     ) -> Result<(RolledUp, Vec<ProjectUptime>), RepositoryError> {
-        let filter = (!fleet).then(|| slugs.to_vec());
-        let rows = if slugs.is_empty() {
-            Vec::new()
-        } else {
-            self.source
-                .history_between(filter, Self::reach(window), window.to)
-                .await?
-        };
-        let heard = self.source.heard(window.from, window.to).await?;
-        let reports = project_reports(slugs, rows, heard, window);
+        let reports = self.reports(slugs, fleet, window).await?;
         Ok((roll_up(&reports), reports))
+    }
+
+    /// Rolls `day` up for `slugs` (every project registered now) from the raw history,
+    /// replacing what was stored for it.
+    pub async fn roll_up_day(&self, day: NaiveDate, slugs: &[Slug]) -> Result<(), RepositoryError> {
+        let span = day_span(day);
+        let figures = self.raw(slugs, true, &[span]).await?;
+        let reports: Vec<ProjectUptime> = slugs
+            .iter()
+            .zip(figures)
+            .map(|(slug, f)| ProjectUptime {
+                slug: slug.clone(),
+                figures: f.first().copied().unwrap_or_default(),
+                days: Vec::new(),
+            })
+            .collect();
+        self.source
+            .save_rollups(day, rollups_of_day(day, &reports))
+            .await
+    }
+
+    /// Rolls up at most `at_most` of the closed days not rolled up yet (newest
+    /// first; see [`pending_days`]) for `slugs`, at `now`. Returns the days rolled up.
+    pub async fn roll_up_pending(
+        &self,
+        now: DateTime<Utc>,
+        slugs: &[Slug],
+        at_most: usize,
+    ) -> Result<Vec<NaiveDate>, RepositoryError> {
+        let today = now.date_naive();
+        let rolled = self
+            .source
+            .rolled_days(today - TimeDelta::days(ROLLUP_BACKFILL_DAYS), today)
+            .await?;
+        let mut done = Vec::new();
+        for day in pending_days(now, &rolled).into_iter().take(at_most) {
+            self.roll_up_day(day, slugs).await?;
+            done.push(day);
+        }
+        Ok(done)
     }
 
     /// Records a span the leader heard (see [`HeardRecorder`]).

@@ -403,3 +403,72 @@ fn a_roll_up_adds_projects_up_day_by_day() {
     assert_eq!(up.figures.uptime_percent(DegradedCounts::Up), Some(50.0));
     assert_eq!(up.days[0].figures.online, 240 * MINUTE);
 }
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Reports mixing rollups (any subset of the days rolled up) and raw history equal
+    /// the brute force; and once every day is rolled up and retention trimmed every
+    /// row, a whole-day window still does.
+    #[test]
+    fn reports_from_rollups_equal_the_brute_force(
+        (events, spans, _, a, b, _) in scenario(),
+        rolled in 0u8..16,
+    ) {
+        let all = rows(&events);
+        let heard: Vec<Span> = spans.iter().map(|&(s, l)| Span::new(at(s), at(s + l))).collect();
+        let (from, to) = (a.min(b), a.max(b) + 1);
+        let day0 = base().date_naive();
+        let day = |i: i64| day0 + TimeDelta::days(i);
+        runtime().block_on(async {
+            let source = std::sync::Arc::new(MemoryUptime::new());
+            source.add_rows(all.clone());
+            for s in &heard {
+                source.record_heard(*s).await.unwrap();
+            }
+            let uptime = Uptime::new(source.clone(), DegradedCounts::Up);
+            for i in 0..4 {
+                if rolled & (1 << i) != 0 {
+                    uptime.roll_up_day(day(i), &[slug()]).await.unwrap();
+                }
+            }
+            let window = Window { from: at(from), to: at(to) };
+            let report = uptime.project(&slug(), window).await.unwrap();
+            prop_assert_eq!(report.figures, brute(&all, &heard, from, to));
+            let (group, _) = uptime.group(&[slug()], true, window).await.unwrap();
+            prop_assert_eq!(group.figures.counted(), report.figures.counted());
+
+            for i in 0..4 {
+                uptime.roll_up_day(day(i), &[slug()]).await.unwrap();
+            }
+            source.trim_rows(DateTime::<Utc>::MAX_UTC);
+            // Days 1 and 2 whole: 2026-11-02T00:00 is minute 240 from base.
+            let whole = Window { from: at(240), to: at(240 + 2 * 1440) };
+            let report = uptime.project(&slug(), whole).await.unwrap();
+            prop_assert_eq!(report.figures, brute(&all, &heard, 240, 240 + 2 * 1440));
+            Ok(())
+        })?;
+    }
+}
+
+#[test]
+fn pending_days_wait_for_the_grace_and_skip_rolled_days() {
+    let now = Utc.with_ymd_and_hms(2026, 11, 10, 0, 3, 0).unwrap();
+    let pending = pending_days(now, &[]);
+    assert_eq!(
+        pending.len() as i64,
+        ROLLUP_BACKFILL_DAYS - 1,
+        "yesterday waits for its grace"
+    );
+    assert_eq!(pending[0], now.date_naive() - TimeDelta::days(2));
+    let later = now + TimeDelta::minutes(3);
+    let yesterday = later.date_naive() - TimeDelta::days(1);
+    assert_eq!(pending_days(later, &[])[0], yesterday);
+    assert!(!pending_days(later, &[yesterday]).contains(&yesterday));
+}

@@ -45,3 +45,44 @@ pub(super) async fn run_heard_recorder(
         }
     }
 }
+
+/// How often the leader looks for closed days to roll up.
+const ROLLUP_CHECK: Duration = Duration::from_secs(60);
+/// Days rolled up per look (a backfill of 90 days spreads over half an hour).
+const ROLLUP_DAYS_PER_CHECK: usize = 3;
+
+/// While this replica leads: at start and every [`ROLLUP_CHECK`], rolls up the closed
+/// days not rolled up yet, for every project registered now.
+pub(super) async fn run_rollups(
+    federation: Arc<Federation>,
+    uptime: Arc<Uptime>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticks = tokio::time::interval(ROLLUP_CHECK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = ticks.tick() => {}
+        }
+        if !federation.leads() {
+            continue;
+        }
+        let slugs: Vec<_> = federation
+            .list(&federation_domain::ListFilter::default())
+            .items
+            .into_iter()
+            .map(|p| p.slug)
+            .collect();
+        match uptime
+            .roll_up_pending(federation.now(), &slugs, ROLLUP_DAYS_PER_CHECK)
+            .await
+        {
+            Ok(days) if !days.is_empty() => {
+                tracing::info!(days = ?days, projects = slugs.len(), "uptime rolled up");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "uptime rollup failed; retried"),
+        }
+    }
+}

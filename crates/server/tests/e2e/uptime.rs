@@ -1,6 +1,6 @@
 //! Uptime through the running service (issue 25): the leader records the time it
 //! heard, a report counts that time by status and the rest as unknown, and a restart
-//! leaves the time the service was down unknown.
+//! leaves the time the service was down unknown; the leader rolls closed days up.
 
 use std::time::Duration;
 

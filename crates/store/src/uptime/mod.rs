@@ -2,8 +2,8 @@
 //! heard the bus (`uptime_heard`). The domain's [`UptimeSource`].
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use federation_domain::uptime::{Span, UptimeSource};
+use chrono::{DateTime, NaiveDate, Utc};
+use federation_domain::uptime::{DailyRollup, Figures, Span, UptimeSource};
 use federation_domain::{RepositoryError, Slug, Transition};
 
 use crate::backend::Backend;
@@ -25,6 +25,90 @@ diesel::table! {
     uptime_heard (started_at) {
         started_at -> UtcTime,
         ended_at -> UtcTime,
+    }
+}
+
+diesel::table! {
+    /// Each project's figures per closed UTC day.
+    uptime_daily (day, slug) {
+        day -> Date,
+        slug -> Text,
+        online_us -> BigInt,
+        degraded_us -> BigInt,
+        offline_us -> BigInt,
+        maintenance_us -> BigInt,
+        unknown_us -> BigInt,
+        outages -> BigInt,
+        longest_outage_us -> BigInt,
+        leading_offline_us -> BigInt,
+        trailing_offline_us -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::schema::UtcTime;
+
+    /// The days rolled up.
+    uptime_rolled_days (day) {
+        day -> Date,
+        rolled_at -> UtcTime,
+    }
+}
+
+/// A stored daily rollup.
+#[derive(Debug, Clone, diesel::Queryable, diesel::Selectable, diesel::Insertable)]
+#[diesel(table_name = uptime_daily)]
+pub(crate) struct DailyRow {
+    day: NaiveDate,
+    slug: String,
+    online_us: i64,
+    degraded_us: i64,
+    offline_us: i64,
+    maintenance_us: i64,
+    unknown_us: i64,
+    outages: i64,
+    longest_outage_us: i64,
+    leading_offline_us: i64,
+    trailing_offline_us: i64,
+}
+
+impl DailyRow {
+    fn new(r: &DailyRollup) -> Self {
+        let f = &r.figures;
+        Self {
+            day: r.day,
+            slug: r.slug.as_str().to_owned(),
+            online_us: f.online,
+            degraded_us: f.degraded,
+            offline_us: f.offline,
+            maintenance_us: f.maintenance,
+            unknown_us: f.unknown,
+            outages: i64::try_from(f.outages).unwrap_or(i64::MAX),
+            longest_outage_us: f.longest_outage,
+            leading_offline_us: f.leading_offline,
+            trailing_offline_us: f.trailing_offline,
+        }
+    }
+
+    fn into_rollup(self) -> Result<DailyRollup, StoreError> {
+        let slug = Slug::parse(&self.slug)
+            .map_err(|e| StoreError::Corrupt(format!("slug {:?}: {e}", self.slug)))?;
+        Ok(DailyRollup {
+            slug,
+            day: self.day,
+            figures: Figures {
+                online: self.online_us,
+                degraded: self.degraded_us,
+                offline: self.offline_us,
+                maintenance: self.maintenance_us,
+                unknown: self.unknown_us,
+                outages: u64::try_from(self.outages).unwrap_or_default(),
+                longest_outage: self.longest_outage_us,
+                leading_offline: self.leading_offline_us,
+                trailing_offline: self.trailing_offline_us,
+            },
+        })
     }
 }
 
@@ -116,6 +200,66 @@ impl Store {
     }
 }
 
+impl Store {
+    async fn read_rollups(
+        &self,
+        slugs: Option<Vec<Slug>>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DailyRollup>, StoreError> {
+        let slugs: Option<Vec<String>> =
+            slugs.map(|s| s.iter().map(|s| s.as_str().to_owned()).collect());
+        let rows = match &self.backend {
+            Backend::Postgres(pg) => {
+                ops::pg::rollups(&mut *pg.conn().await?, slugs, from, to).await?
+            }
+            Backend::Sqlite(sqlite) => {
+                sqlite
+                    .run(move |c| ops::sqlite::rollups(c, slugs, from, to))
+                    .await?
+            }
+        };
+        rows.into_iter().map(DailyRow::into_rollup).collect()
+    }
+
+    async fn read_rolled_days(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<NaiveDate>, StoreError> {
+        match &self.backend {
+            Backend::Postgres(pg) => ops::pg::rolled_days(&mut *pg.conn().await?, from, to).await,
+            Backend::Sqlite(sqlite) => {
+                sqlite
+                    .run(move |c| ops::sqlite::rolled_days(c, from, to))
+                    .await
+            }
+        }
+    }
+
+    async fn write_rollups(
+        &self,
+        day: NaiveDate,
+        rows: Vec<DailyRollup>,
+    ) -> Result<(), StoreError> {
+        use diesel_async::AsyncConnection;
+        let rows: Vec<DailyRow> = rows.iter().map(DailyRow::new).collect();
+        let now = DbTime(crate::rows::now_micros());
+        match &self.backend {
+            Backend::Postgres(pg) => {
+                let mut conn = pg.conn().await?;
+                conn.transaction(async |c| ops::pg::save_rollups(c, day, rows, now).await)
+                    .await
+            }
+            Backend::Sqlite(sqlite) => {
+                sqlite
+                    .write(move |c| ops::sqlite::save_rollups(c, day, rows, now))
+                    .await
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl UptimeSource for Store {
     async fn history_between(
@@ -139,6 +283,34 @@ impl UptimeSource for Store {
 
     async fn record_heard(&self, span: Span) -> Result<(), RepositoryError> {
         self.bounded("uptime_record_heard", self.put_heard(span))
+            .await
+    }
+
+    async fn rollups(
+        &self,
+        slugs: Option<Vec<Slug>>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<DailyRollup>, RepositoryError> {
+        self.bounded("uptime_rollups", self.read_rollups(slugs, from, to))
+            .await
+    }
+
+    async fn rolled_days(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<NaiveDate>, RepositoryError> {
+        self.bounded("uptime_rolled_days", self.read_rolled_days(from, to))
+            .await
+    }
+
+    async fn save_rollups(
+        &self,
+        day: NaiveDate,
+        rows: Vec<DailyRollup>,
+    ) -> Result<(), RepositoryError> {
+        self.bounded("uptime_save_rollups", self.write_rollups(day, rows))
             .await
     }
 }

@@ -8,7 +8,67 @@ macro_rules! uptime_ops {
 
         use crate::error::StoreError;
         use crate::schema::{status_transitions as t, DbTime, UtcTime};
-        use super::super::{uptime_heard as h, UptimeRow, ONE_BY_ONE};
+        use super::super::{uptime_daily as d, uptime_heard as h, uptime_rolled_days as rd};
+        use super::super::{DailyRow, UptimeRow, ONE_BY_ONE};
+
+        /// Rows per insert statement (SQLite binds at most 32766 values).
+        const CHUNK: usize = 1000;
+
+        /// The rollups of `slugs` (every project's when `None`) for days in `[from, to)`.
+        pub(crate) $($async_kw)* fn rollups(
+            conn: &mut $conn,
+            slugs: Option<Vec<String>>,
+            from: chrono::NaiveDate,
+            to: chrono::NaiveDate,
+        ) -> Result<Vec<DailyRow>, StoreError> {
+            let query = d::table
+                .filter(d::day.ge(from))
+                .filter(d::day.lt(to))
+                .select(DailyRow::as_select())
+                .into_boxed();
+            let query = match slugs {
+                Some(s) => query.filter(d::slug.eq_any(s)),
+                None => query,
+            };
+            Ok(query.load(conn)$($aw)*?)
+        }
+
+        /// The days in `[from, to)` rolled up.
+        pub(crate) $($async_kw)* fn rolled_days(
+            conn: &mut $conn,
+            from: chrono::NaiveDate,
+            to: chrono::NaiveDate,
+        ) -> Result<Vec<chrono::NaiveDate>, StoreError> {
+            Ok(rd::table
+                .filter(rd::day.ge(from))
+                .filter(rd::day.lt(to))
+                .order(rd::day.asc())
+                .select(rd::day)
+                .load(conn)$($aw)*?)
+        }
+
+        /// Replaces `day`'s rollups and marks it rolled up (the caller's transaction).
+        pub(crate) $($async_kw)* fn save_rollups(
+            conn: &mut $conn,
+            day: chrono::NaiveDate,
+            rows: Vec<DailyRow>,
+            now: DbTime,
+        ) -> Result<(), StoreError> {
+            diesel::delete(d::table.filter(d::day.eq(day)))
+                .execute(conn)$($aw)*?;
+            for chunk in rows.chunks(CHUNK) {
+                diesel::insert_into(d::table)
+                    .values(chunk)
+                    .execute(conn)$($aw)*?;
+            }
+            diesel::insert_into(rd::table)
+                .values((rd::day.eq(day), rd::rolled_at.eq(now)))
+                .on_conflict(rd::day)
+                .do_update()
+                .set(rd::rolled_at.eq(excluded(rd::rolled_at)))
+                .execute(conn)$($aw)*?;
+            Ok(())
+        }
 
         /// The rows in `(from, to)` of `slugs` (every project's when `None`), and
         /// each one's last row at or before `from`; in no particular order.

@@ -1,1 +1,0 @@
-DROP TABLE uptime_heard;
