@@ -167,9 +167,10 @@ pub const ROUTES: &[Route] = &[
     Route::api("/api/fed/events", "GET"),
     Route::api("/api/fed/summary", "GET"),
     Route::api(handlers::SD_PATH, "GET"),
-    Route::api("/status", "GET"),
-    Route::api("/badge/{slug}/status.svg", "GET"),
-    Route::api("/badge/{slug}/uptime.svg", "GET"),
+    // HEAD too: link checkers and caches ask it of pages and images.
+    Route::api("/status", "GET, HEAD"),
+    Route::api("/badge/{slug}/status.svg", "GET, HEAD"),
+    Route::api("/badge/{slug}/uptime.svg", "GET, HEAD"),
     Route::api("/api/fed/projects/{slug}/uptime", "GET"),
     Route::api("/api/fed/uptime", "GET"),
 ];
@@ -286,12 +287,20 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                     .service(openapi::swagger_ui())
                     .service(top("/").route(web::get().to(dashboard::index)))
                     .service(top("/assets/{file}").route(web::get().to(dashboard::assets)))
-                    .service(top("/status").route(web::get().to(status_page::page)))
                     .service(
-                        top("/badge/{slug}/status.svg").route(web::get().to(badge::status_badge)),
+                        top("/status")
+                            .route(web::get().to(status_page::page))
+                            .route(web::head().to(status_page::page)),
                     )
                     .service(
-                        top("/badge/{slug}/uptime.svg").route(web::get().to(badge::uptime_badge)),
+                        top("/badge/{slug}/status.svg")
+                            .route(web::get().to(badge::status_badge))
+                            .route(web::head().to(badge::status_badge)),
+                    )
+                    .service(
+                        top("/badge/{slug}/uptime.svg")
+                            .route(web::get().to(badge::uptime_badge))
+                            .route(web::head().to(badge::uptime_badge)),
                     )
                     // The heartbeat's route stands outside the keyed scope: its handler
                     // judges its own key (a project's heartbeat key, else the API keys).

@@ -63,6 +63,16 @@ async fn the_page_shows_the_chosen_projects_without_a_key_and_is_cacheable() {
     assert!(!r.raw.contains("data-slug=\"db\""), "db is not chosen");
     assert!(!r.raw.contains("web.internal"), "no URL unless configured");
     assert!(!r.raw.contains("<script"));
+    // HEAD: the same head (the server leaves the body off the wire: e2e/status_page.rs).
+    let head = h
+        .send(
+            TestRequest::default()
+                .method(actix_web::http::Method::HEAD)
+                .uri("/status"),
+        )
+        .await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.header("etag"), Some(etag.as_str()));
     // Asked again with its tag: 304, no body.
     let r = h
         .send(get("/status").insert_header(("If-None-Match", etag.as_str())))

@@ -83,6 +83,10 @@ async fn the_status_page_and_badges_over_http() {
         .await
         .unwrap();
     assert_eq!(again.status(), 304);
+    let head = app.client.head(app.url("/status")).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["etag"].to_str().unwrap(), etag);
+    assert!(head.bytes().await.unwrap().is_empty(), "HEAD has no body");
 
     // alpha's badge is public; gamma's needs a key.
     let badge = app.get("/badge/alpha/status.svg").send().await.unwrap();
