@@ -24,6 +24,7 @@ fn uptime_html(reports: &[ProjectUptime], uptime: &Uptimes) -> String {
 pub(super) fn render(
     page: &StatusPage,
     sections: &[Section<'_>],
+    left_out: usize,
     uptime: Option<&Uptimes>,
     now: DateTime<Utc>,
 ) -> String {
@@ -101,6 +102,15 @@ pub(super) fn render(
             out.push_str("</li>\n");
         }
         out.push_str("</ul>\n</section>\n");
+    }
+    if left_out > 0 {
+        let _ = writeln!(
+            out,
+            "<p class=\"left-out\">{left_out} more project{} not listed (the page lists \
+             {}).</p>",
+            if left_out == 1 { " is" } else { "s are" },
+            super::STATUS_PAGE_MAX_PROJECTS
+        );
     }
     out.push_str("</main>\n<footer>");
     if uptime.is_some() {

@@ -26,6 +26,11 @@ pub use cache::Renders;
 /// The page's title when none is configured.
 pub const STATUS_PAGE_TITLE_DEFAULT: &str = "Service status";
 
+/// The most projects the page lists (the first by name); it says how many more it
+/// leaves out. A status page is read by people: past a few hundred lines it stops being
+/// one, and its bars would weigh megabytes.
+pub const STATUS_PAGE_MAX_PROJECTS: usize = 500;
+
 /// How long browsers and shared caches may keep the page (and a public badge) before
 /// asking again (with `If-None-Match`).
 pub const PUBLIC_CACHE_CONTROL: &str = "public, max-age=30";
@@ -127,8 +132,10 @@ impl StatusPage {
 
     /// The sections of the page over the whole catalog (`all`, any order): one per
     /// chosen tag (projects by name), then the chosen projects in none of them (under
-    /// "Other projects" when tag sections precede). Empty sections are left out.
-    pub(crate) fn sections<'a>(&self, all: &'a [Project]) -> Vec<Section<'a>> {
+    /// "Other projects" when tag sections precede). Empty sections are left out. At most
+    /// [`STATUS_PAGE_MAX_PROJECTS`] projects, the first by name; also how many more the
+    /// page shows not.
+    pub(crate) fn sections<'a>(&self, all: &'a [Project]) -> (Vec<Section<'a>>, usize) {
         let mut shown: Vec<&Project> = all.iter().filter(|p| self.shows(p)).collect();
         shown.sort_by(|a, b| {
             a.name
@@ -137,6 +144,12 @@ impl StatusPage {
                 .cmp(&b.name.as_str().to_lowercase())
                 .then_with(|| a.slug.cmp(&b.slug))
         });
+        let left_out = shown.len().saturating_sub(STATUS_PAGE_MAX_PROJECTS);
+        shown.truncate(STATUS_PAGE_MAX_PROJECTS);
+        (self.group(shown), left_out)
+    }
+
+    fn group<'a>(&self, shown: Vec<&'a Project>) -> Vec<Section<'a>> {
         if self.everything() {
             return vec![Section {
                 heading: None,
@@ -192,9 +205,15 @@ pub(crate) async fn page(
         Some(body) => body,
         None => {
             let all = state.federation.list(&ListFilter::default()).items;
-            let sections = page.sections(&all);
+            let (sections, left_out) = page.sections(&all);
             let uptime = Uptimes::of(&state, &sections).await;
-            let body = html::render(&page, &sections, uptime.as_ref(), state.federation.now());
+            let body = html::render(
+                &page,
+                &sections,
+                left_out,
+                uptime.as_ref(),
+                state.federation.now(),
+            );
             page.renders.put(KEY.to_owned(), body.clone());
             body
         }

@@ -71,7 +71,7 @@ fn off_by_default_and_then_shows_nothing() {
 #[test]
 fn nothing_chosen_shows_every_project_by_name() {
     let all = fleet();
-    let got = names(&page(&[], &[]).sections(&all));
+    let got = names(&page(&[], &[]).sections(&all).0);
     assert_eq!(
         got,
         [(
@@ -85,7 +85,7 @@ fn nothing_chosen_shows_every_project_by_name() {
 fn chosen_tags_make_sections_and_chosen_projects_follow() {
     let all = fleet();
     let page = page(&["CORE", "nothing-has-it"], &["lab"]);
-    let got = names(&page.sections(&all));
+    let got = names(&page.sections(&all).0);
     assert_eq!(
         got,
         [
@@ -104,7 +104,7 @@ fn the_html_escapes_and_hides_urls_unless_asked() {
     let all = fleet();
     let mut page = page(&[], &[]);
     page.title = "<Acme> status".into();
-    let html = html::render(&page, &page.sections(&all), None, at());
+    let html = html::render(&page, &page.sections(&all).0, 0, None, at());
     assert!(
         html.contains("<title>&lt;Acme&gt; status</title>"),
         "{html}"
@@ -115,7 +115,7 @@ fn the_html_escapes_and_hides_urls_unless_asked() {
     assert!(!html.contains("<script") && !html.contains("style="));
     assert!(html.contains("data-status=\"offline\">Some systems are down"));
     page.show_urls = true;
-    let html = html::render(&page, &page.sections(&all), None, at());
+    let html = html::render(&page, &page.sections(&all).0, 0, None, at());
     assert!(html.contains("href=\"http://secret-host.internal:8000/x\""));
 }
 
@@ -130,10 +130,31 @@ fn maintenance_is_shown_as_such_and_sets_the_summary() {
     });
     let all = vec![db, project("ok", "Ok", Status::Online, &[])];
     let page = page(&[], &[]);
-    let html = html::render(&page, &page.sections(&all), None, at());
+    let html = html::render(&page, &page.sections(&all).0, 0, None, at());
     assert!(
         html.contains("data-slug=\"db\" data-status=\"maintenance\""),
         "{html}"
     );
     assert!(html.contains(">Maintenance in progress<"), "{html}");
+}
+
+#[test]
+fn a_long_list_is_cut_and_says_so() {
+    let all: Vec<Project> = (0..STATUS_PAGE_MAX_PROJECTS + 3)
+        .map(|i| {
+            project(
+                &format!("p{i:04}"),
+                &format!("P {i:04}"),
+                Status::Online,
+                &[],
+            )
+        })
+        .collect();
+    let page = page(&[], &[]);
+    let (sections, left_out) = page.sections(&all);
+    assert_eq!(left_out, 3);
+    assert_eq!(sections[0].projects.len(), STATUS_PAGE_MAX_PROJECTS);
+    assert_eq!(sections[0].projects[0].slug.as_str(), "p0000");
+    let html = html::render(&page, &sections, left_out, None, at());
+    assert!(html.contains("3 more projects are not listed"), "{html}");
 }
