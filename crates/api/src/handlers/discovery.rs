@@ -63,7 +63,8 @@ pub fn tag_label(tag: &str) -> String {
 impl TargetGroup {
     /// The group of one project; `None` when its hub URL names no host (the domain's
     /// validation refuses such URLs, so this does not happen for a stored project).
-    pub fn of(p: &federation_domain::Project) -> Option<Self> {
+    /// `maintenance` is `true` while a window is open at `now`.
+    pub fn of(p: &federation_domain::Project, now: chrono::DateTime<chrono::Utc>) -> Option<Self> {
         let url = url::Url::parse(p.hub_url.as_ref()).ok()?;
         let host = url.host_str().filter(|h| !h.is_empty())?;
         let port = url.port_or_known_default()?;
@@ -81,7 +82,13 @@ impl TargetGroup {
         }
         meta("hub_url", p.hub_url.to_string());
         meta("hub_path", url.path().to_owned());
-        meta("maintenance", p.maintenance.is_some().to_string());
+        meta(
+            "maintenance",
+            p.maintenance
+                .as_ref()
+                .is_some_and(|m| m.is_active(now))
+                .to_string(),
+        );
         let tags: Vec<String> = p.tags.iter().map(ToString::to_string).collect();
         if !tags.is_empty() {
             meta("tags", format!(",{},", tags.join(",")));
@@ -130,7 +137,12 @@ pub(crate) async fn prometheus_targets(
     let filter = ListFilter::parse(param(&q, "status"), param(&q, "tag"), None, None)
         .map_err(ApiError::query)?;
     let page = state.federation.list(&filter);
-    let groups: Vec<TargetGroup> = page.items.iter().filter_map(TargetGroup::of).collect();
+    let now = state.federation.now();
+    let groups: Vec<TargetGroup> = page
+        .items
+        .iter()
+        .filter_map(|p| TargetGroup::of(p, now))
+        .collect();
     Ok(HttpResponse::Ok()
         .insert_header((INDEX_HEADER, page.revision.to_string()))
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -13,9 +13,18 @@ fn fleet() -> Harness {
     alpha.hub_url = HubUrl::parse("https://hub.example.com/cc/").unwrap();
     alpha.tags = Tags::parse(&["python", "Machine Learning", "ÉTÉ-2"]).unwrap();
     alpha.version = Some(federation_domain::Version::parse("1.4.2").unwrap());
+    // A window that ended: no longer in maintenance. beta's is open.
+    let window = |since: i64, until: i64| federation_domain::Maintenance {
+        reason: "upgrade".into(),
+        since: t0() + chrono::TimeDelta::minutes(since),
+        until: t0() + chrono::TimeDelta::minutes(until),
+        by: "anonymous".into(),
+    };
+    alpha.maintenance = Some(window(-60, -1));
     let mut beta = project("beta");
     beta.hub_url = HubUrl::parse("http://[::1]:8000").unwrap();
     beta.tags = Tags::parse(&["rust"]).unwrap();
+    beta.maintenance = Some(window(-1, 60));
     with_projects(vec![alpha, beta])
 }
 
@@ -63,7 +72,7 @@ async fn every_project_is_a_target_group_with_its_labels() {
                     "__meta_federation_namespace": "hub.beta",
                     "__meta_federation_hub_url": "http://[::1]:8000",
                     "__meta_federation_hub_path": "/",
-                    "__meta_federation_maintenance": "false",
+                    "__meta_federation_maintenance": "true",
                     "__meta_federation_tags": ",rust,",
                     "__meta_federation_tag_rust": "true",
                 }
