@@ -138,13 +138,50 @@ pub(crate) async fn prometheus_targets(
         .map_err(ApiError::query)?;
     let page = state.federation.list(&filter);
     let now = state.federation.now();
-    let groups: Vec<TargetGroup> = page
-        .items
-        .iter()
-        .filter_map(|p| TargetGroup::of(p, now))
-        .collect();
     Ok(HttpResponse::Ok()
         .insert_header((INDEX_HEADER, page.revision.to_string()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(groups))
+        .content_type("application/json")
+        .streaming(groups_stream(page.items, now)))
+}
+
+/// Projects per chunk of the answer.
+const SD_CHUNK: usize = 256;
+
+/// `[group, …]` in chunks of at most [`SD_CHUNK`] projects: a fleet of 100,000 is never
+/// one body in memory.
+fn groups_stream(
+    items: Vec<federation_domain::Project>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> impl futures::Stream<Item = Result<web::Bytes, std::convert::Infallible>> {
+    let mut items = items.into_iter().peekable();
+    let mut opened = false;
+    let mut any = false;
+    let mut done = false;
+    futures::stream::poll_fn(move |_| {
+        if done {
+            return std::task::Poll::Ready(None);
+        }
+        let mut buf = Vec::with_capacity(SD_CHUNK * 512);
+        if !opened {
+            buf.push(b'[');
+            opened = true;
+        }
+        for p in items.by_ref().take(SD_CHUNK) {
+            let Some(group) = TargetGroup::of(&p, now) else {
+                continue;
+            };
+            if any {
+                buf.push(b',');
+            }
+            // Strings in a list and a map: serializing cannot fail.
+            let _ = serde_json::to_writer(&mut buf, &group);
+            any = true;
+        }
+        if items.peek().is_none() {
+            buf.push(b']');
+            done = true;
+        }
+        std::task::Poll::Ready(Some(Ok(web::Bytes::from(buf))))
+    })
 }

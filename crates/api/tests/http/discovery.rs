@@ -147,3 +147,22 @@ async fn keyed_like_the_other_reads_and_takes_a_bearer_token() {
         .await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[actix_web::test]
+async fn a_large_fleet_is_streamed_as_one_valid_array() {
+    let projects = (0..600)
+        .map(|i| {
+            let mut p = project(&format!("p{i:03}"));
+            p.id = i;
+            p
+        })
+        .collect();
+    let h = with_projects(projects);
+    let r = h
+        .send(get("/api/fed/prometheus/targets").insert_header(("X-API-Key", READ_KEY)))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let groups = r.json.as_array().expect("one JSON array");
+    assert_eq!(groups.len(), 600);
+    assert_eq!(groups[599]["labels"]["__meta_federation_slug"], "p599");
+}
