@@ -30,6 +30,7 @@
 //! | GET | `/api/fed/prometheus/targets` | the projects as Prometheus `http_sd_configs` targets |
 //! | GET | `/api/fed/projects/{slug}/uptime` | a project's uptime report, JSON or CSV ([`uptime`]) |
 //! | GET | `/api/fed/uptime` | a tag's or the fleet's uptime roll-up, JSON or CSV |
+//! | GET | `/api/fed/slos` | the service level objectives and their error budgets |
 //! | GET | `/`, `/assets/{file}` | the dashboard ([`dashboard`]), assets compiled in |
 //! | GET | `/status` | the public status page ([`status_page`]), when turned on |
 //! | GET | `/badge/{slug}/status.svg`, `/badge/{slug}/uptime.svg` | status and uptime badges ([`badge`]) |
@@ -173,6 +174,7 @@ pub const ROUTES: &[Route] = &[
     Route::api("/badge/{slug}/uptime.svg", "GET, HEAD"),
     Route::api("/api/fed/projects/{slug}/uptime", "GET"),
     Route::api("/api/fed/uptime", "GET"),
+    Route::api("/api/fed/slos", "GET"),
 ];
 
 fn route(path: &str) -> &'static Route {
@@ -353,6 +355,7 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                                     .route(web::get().to(uptime::project_uptime)),
                             )
                             .service(fed("/uptime").route(web::get().to(uptime::group_uptime)))
+                            .service(fed("/slos").route(web::get().to(uptime::slo::slos)))
                             .default_service(web::to(handlers::not_found)),
                     )
                     .default_service(web::to(handlers::not_found)),

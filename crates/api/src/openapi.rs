@@ -61,6 +61,7 @@ pub const DOCS_PATH: &str = "/docs/";
         crate::badge::uptime_badge,
         crate::uptime::project_uptime,
         crate::uptime::group_uptime,
+        crate::uptime::slo::slos,
     ),
     components(schemas(
         ProjectDto,
@@ -96,6 +97,7 @@ pub const DOCS_PATH: &str = "/docs/";
         crate::uptime::dto::ProjectUptimeDto,
         crate::uptime::dto::LineDto,
         crate::uptime::dto::GroupUptimeDto,
+        crate::uptime::slo::SloDto,
     )),
     modifiers(&Security),
     tags(

@@ -416,10 +416,11 @@ impl Application {
             store.clone(),
             stop_rx.clone(),
         ));
-        let uptime_reports = Arc::new(federation_domain::uptime::Uptime::new(
-            store.clone(),
-            settings.uptime_degraded,
-        ));
+        let objectives = crate::slo::read(&settings.projects_file)?;
+        let uptime_reports = Arc::new(
+            federation_domain::uptime::Uptime::new(store.clone(), settings.uptime_degraded)
+                .with_objectives(objectives),
+        );
         tokio::spawn(uptime::run_heard_recorder(
             federation.clone(),
             uptime_reports.clone(),
@@ -429,6 +430,12 @@ impl Application {
         tokio::spawn(uptime::run_rollups(
             federation.clone(),
             uptime_reports.clone(),
+            stop_rx.clone(),
+        ));
+        tokio::spawn(uptime::run_slos(
+            federation.clone(),
+            uptime_reports.clone(),
+            metrics.clone(),
             stop_rx.clone(),
         ));
         tokio::spawn(reapply_catalog_on_sighup(

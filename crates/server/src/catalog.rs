@@ -213,8 +213,20 @@ pub fn parse(path: &str, text: &str) -> Result<Catalog, CatalogError> {
         path: path.to_owned(),
         message: e.to_string(),
     })?;
-    if let Some(f) = file.as_ref().filter(|f| !f.other.is_empty()) {
-        let keys: Vec<&str> = f.other.keys().map(String::as_str).collect();
+    // `slos:` is read by crate::slo.
+    let read_elsewhere = |k: &&str| *k != "slos";
+    if let Some(f) = file.as_ref().filter(|f| {
+        f.other
+            .keys()
+            .map(String::as_str)
+            .any(|k| read_elsewhere(&k))
+    }) {
+        let keys: Vec<&str> = f
+            .other
+            .keys()
+            .map(String::as_str)
+            .filter(read_elsewhere)
+            .collect();
         if f.projects.is_none() {
             // As the original: a file of other keys only is no catalog (`project:`).
             return Err(CatalogError::Syntax {

@@ -12,6 +12,7 @@ pub mod conn;
 pub mod healthcheck;
 pub mod metered;
 pub mod settings;
+pub mod slo;
 pub mod telemetry;
 
 pub use app::{AppHandle, Application, ServeOptions};

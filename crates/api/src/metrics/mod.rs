@@ -33,8 +33,10 @@ use prometheus_client::registry::Registry;
 use crate::{ApiState, BusHealth};
 
 mod original;
+mod slo;
 
 pub use original::{ORIGINAL_METRIC_NAMES, ORIGINAL_PER_PROJECT_MAX};
+pub use slo::SLO_METRIC_NAMES;
 
 /// The content type of the exposition.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -124,6 +126,7 @@ pub struct Metrics {
     stream_events: Counter,
     stream_dropped: Counter,
     original: original::Original,
+    slo: slo::SloGauges,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -219,6 +222,7 @@ impl Metrics {
             sources: sources.clone(),
         }));
         let original = original::Original::register(&mut registry, version, sources.clone());
+        let slo = slo::SloGauges::register(&mut registry);
         Metrics {
             registry,
             sources,
@@ -234,6 +238,7 @@ impl Metrics {
             stream_events,
             stream_dropped,
             original,
+            slo,
         }
     }
 

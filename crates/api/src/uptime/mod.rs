@@ -15,6 +15,7 @@ use crate::ApiState;
 
 pub mod csv;
 pub mod dto;
+pub mod slo;
 
 use dto::{DayDto, FiguresDto, GroupUptimeDto, LineDto, ProjectUptimeDto};
 

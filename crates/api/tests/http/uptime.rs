@@ -205,3 +205,50 @@ async fn the_descriptions_examples_are_accepted() {
         assert!(with_examples >= 2, "{path}: {params:?}");
     }
 }
+
+#[actix_web::test]
+async fn objectives_show_their_sli_and_budget() {
+    use federation_domain::uptime::{DegradedCounts, ObjectiveInput, Uptime};
+    let mut h = harness_with_history().await;
+    let r = h.send_w(TestRequest::get().uri("/api/fed/slos")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(r.json, serde_json::json!([]));
+
+    let objective = ObjectiveInput {
+        project: Some("commandcenter".into()),
+        objective: Some(90.0),
+        window: Some("7d".into()),
+        ..ObjectiveInput::default()
+    }
+    .validate()
+    .unwrap();
+    let uptime =
+        Uptime::new(h.uptime_source.clone(), DegradedCounts::Up).with_objectives(vec![objective]);
+    let projects = h
+        .federation
+        .list(&federation_domain::ListFilter::default())
+        .items;
+    uptime
+        .slos()
+        .refresh_sli(&projects, t0(), DegradedCounts::Up);
+    uptime
+        .slos()
+        .refresh_budgets(&uptime, &projects, t0())
+        .await
+        .unwrap();
+    h.uptime = std::sync::Arc::new(uptime);
+    let r = h.send_w(TestRequest::get().uri("/api/fed/slos")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    let s = &r.json[0];
+    assert_eq!(s["kind"], "project");
+    assert_eq!(s["name"], "commandcenter");
+    assert_eq!(s["sli"], 0.0, "registered offline: {s}");
+    // 7200 s counted, 1800 s offline; 10 % of 7200 s allowed.
+    assert_eq!(s["uptime_percent"], 75.0);
+    assert_eq!(s["budget_seconds"].as_f64().map(|b| b.round()), Some(720.0));
+    assert_eq!(s["spent_seconds"], 1800.0);
+    assert!(
+        s["remaining_ratio"].as_f64().unwrap() < 0.0,
+        "overspent: {s}"
+    );
+}

@@ -16,6 +16,8 @@ mod port;
 mod report;
 mod rollup;
 mod service;
+mod slo;
+mod slo_board;
 mod timeline;
 mod window;
 
@@ -33,6 +35,8 @@ pub use rollup::{
     day_span, pending_days, rollups_of_day, DailyRollup, ROLLUP_BACKFILL_DAYS, ROLLUP_GRACE,
 };
 pub use service::{HeardRecorder, Uptime};
+pub use slo::{ErrorBudget, Objective, ObjectiveInput, SloSubject, SLO_WINDOWS};
+pub use slo_board::{sli_now, SloBoard, SloStatus};
 pub use timeline::{
     days, maintenance_spans, maintenance_until, merge_spans, micros, DayFigures, Span, Timeline,
 };

@@ -23,6 +23,7 @@ use crate::presence::GuardState;
 pub struct Uptime {
     source: Arc<dyn UptimeSource>,
     degraded: DegradedCounts,
+    slos: super::slo_board::SloBoard,
 }
 
 impl std::fmt::Debug for Uptime {
@@ -57,7 +58,22 @@ fn runs(spans: &[Span]) -> Vec<&[Span]> {
 impl Uptime {
     /// Reports over `source`, degraded time counting as `degraded` says.
     pub fn new(source: Arc<dyn UptimeSource>, degraded: DegradedCounts) -> Self {
-        Self { source, degraded }
+        Self {
+            source,
+            degraded,
+            slos: Default::default(),
+        }
+    }
+
+    /// The same, keeping `objectives` (the catalog file's `slos:`).
+    pub fn with_objectives(mut self, objectives: Vec<super::slo::Objective>) -> Self {
+        self.slos = super::slo_board::SloBoard::new(objectives);
+        self
+    }
+
+    /// The objectives and where they stand.
+    pub fn slos(&self) -> &super::slo_board::SloBoard {
+        &self.slos
     }
 
     /// How degraded time counts.

@@ -86,3 +86,43 @@ pub(super) async fn run_rollups(
         }
     }
 }
+
+/// How often the objectives' SLI is refreshed (from the registry).
+const SLI_EVERY: Duration = Duration::from_secs(15);
+/// Budgets are computed every this many SLI refreshes (they read the store).
+const BUDGET_EVERY: u32 = 4;
+
+/// Keeps the objectives' SLI and error budgets current, in the board the API reads
+/// and in the metrics. Does nothing without objectives.
+pub(super) async fn run_slos(
+    federation: Arc<Federation>,
+    uptime: Arc<Uptime>,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) {
+    if uptime.slos().statuses().is_empty() {
+        return;
+    }
+    let mut ticks = tokio::time::interval(SLI_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut round: u32 = 0;
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = ticks.tick() => {}
+        }
+        let projects = federation
+            .list(&federation_domain::ListFilter::default())
+            .items;
+        let now = federation.now();
+        let board = uptime.slos();
+        board.refresh_sli(&projects, now, uptime.degraded());
+        if round.is_multiple_of(BUDGET_EVERY) {
+            if let Err(e) = board.refresh_budgets(&uptime, &projects, now).await {
+                tracing::warn!(error = %e, "computing the error budgets failed; retried");
+            }
+        }
+        round = round.wrapping_add(1);
+        metrics.set_slos(&board.statuses());
+    }
+}

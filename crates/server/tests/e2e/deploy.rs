@@ -455,6 +455,17 @@ fn promtool_accepts_the_rules_the_dashboard_queries_and_the_rule_tests() {
         "rules".as_ref(),
         prom.join("alerts.test.yml").as_os_str(),
     ]);
+    // The SLO burn-rate example (slo.yml) and its unit tests.
+    run(&[
+        "check".as_ref(),
+        "rules".as_ref(),
+        prom.join("slo.yml").as_os_str(),
+    ]);
+    run(&[
+        "test".as_ref(),
+        "rules".as_ref(),
+        prom.join("slo.test.yml").as_os_str(),
+    ]);
 
     // The dashboard's queries, as recording rules ($__rate_interval as Grafana would fill it).
     let rules: Vec<serde_json::Value> = deploy_exprs()

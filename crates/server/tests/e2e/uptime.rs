@@ -74,3 +74,50 @@ async fn uptime_is_known_while_the_service_ran(mut config: TestConfig) {
 }
 
 on_both_backends!(known_while_running, uptime_is_known_while_the_service_ran);
+
+/// The catalog file's objectives: their SLI and error budget through the API and in
+/// `/metrics`.
+async fn objectives_report_their_budget(mut config: TestConfig) {
+    config.set("FEDERATION_SWEEP_INTERVAL", "100ms");
+    config.write_projects(
+        "projects:\n  - slug: hub\n    name: Hub\n    hub_url: http://hub.example.com\n    tags: [production]\n\
+         slos:\n  - tag: production\n    objective: 99.9\n  - project: hub\n    objective: 99\n    window: 7d\n",
+    );
+    let app = config.start().await;
+    app.beat("hub", "1.0.0").await;
+    app.wait_for_status("hub", "online", Duration::from_secs(10))
+        .await;
+    let slos = eventually(Duration::from_secs(30), || async {
+        let r = app.read_json("/api/fed/slos").await;
+        let ready = r.as_array().is_some_and(|a| {
+            a.len() == 2
+                && a.iter()
+                    .all(|s| s["sli"] == 1.0 && s["computed_at"].is_string())
+        });
+        if ready {
+            Ok(r)
+        } else {
+            Err(r.to_string())
+        }
+    })
+    .await;
+    assert_eq!(slos[0]["kind"], "tag");
+    assert_eq!(slos[0]["name"], "production");
+    assert_eq!(slos[0]["objective_percent"], 99.9);
+    assert_eq!(slos[0]["window"], "30d");
+    assert_eq!(slos[1]["window"], "7d");
+    let text = app.metrics().await;
+    assert!(
+        text.contains(r#"federation_slo_sli_ratio{kind="project",name="hub"} 1.0"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"federation_slo_objective_ratio{kind="tag",name="production",window="30d"} 0.999"#
+        ),
+        "{text}"
+    );
+    app.stop().await;
+}
+
+on_both_backends!(slos, objectives_report_their_budget);
