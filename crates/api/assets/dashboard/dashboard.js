@@ -432,6 +432,12 @@
     });
   }
   $("filters").addEventListener("submit", (e) => e.preventDefault());
+  // Every tag's bar, fetched when the list is opened.
+  $("tag-uptime").addEventListener("toggle", () => {
+    if (!$("tag-uptime").open) return;
+    const tags = [...$("tag-filter").options].filter((o) => o.value).map((o) => [o.value, o.text]);
+    Uptime.fillTags($("tag-uptime-list"), tags, fetchJson);
+  });
   $("prev").addEventListener("click", () => {
     state.page = Math.max(0, state.page - 1);
     schedule();

@@ -6,7 +6,7 @@
 
 window.FederationUptime = (function () {
   const WINDOW = "90d";
-  const CACHE_MS = 5 * 60 * 1000;
+  const CACHE_MS = 60 * 1000;
   const PARALLEL = 4;
 
   function el(tag, attrs, ...children) {
@@ -206,5 +206,18 @@ window.FederationUptime = (function () {
     if (!found.length) list.replaceChildren(el("li", {}, "No outage in the history kept"));
   }
 
-  return { bar, percent, outages, fillCell, fillGroup, fillProject, dayClass };
+  // One bar per tag (`tags`: [key, as written]) into `list`, each loaded in turn.
+  function fillTags(list, tags, fetchJson) {
+    list.replaceChildren(
+      ...tags.map(([key, shown]) => {
+        const box = el("div", { class: "tag-line", "data-tag": key });
+        box.append(el("p", { class: "group-line" }, el("strong", {}, "Tag " + shown), " — …"));
+        fillGroup(box, shown, fetchJson);
+        return box;
+      }),
+    );
+    if (!tags.length) list.replaceChildren(el("p", {}, "No tags"));
+  }
+
+  return { bar, percent, outages, fillCell, fillGroup, fillProject, fillTags, dayClass };
 })();

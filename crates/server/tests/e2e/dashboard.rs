@@ -370,6 +370,18 @@ async fn dashboard_in_a_real_browser() {
             json!([91, 3, 16]),
         )
         .await;
+    // Every tag's bar, once the list is opened (tags: edge, python, rust).
+    browser
+        .js("document.getElementById('tag-uptime').open = true;", json!([]))
+        .await;
+    browser
+        .wait_for(
+            "tag bars",
+            "return [...document.querySelectorAll('#tag-uptime-list .tag-line')]\
+                .map(t => t.dataset.tag + ':' + t.querySelectorAll('.ubar span').length).join(' ');",
+            json!("edge:91 python:91 rust:91"),
+        )
+        .await;
 
     let shot = browser.screenshot().await;
     assert!(shot.starts_with(b"\x89PNG"), "a PNG");
