@@ -6,16 +6,20 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Utc};
 use federation_domain::uptime::{roll_up, ProjectUptime};
 
-use super::bars::{bar, figure_text};
+use super::bars::{bar, percent};
 use super::{Section, Shown, StatusPage, Uptimes};
 use crate::markup::escape;
 
 /// The uptime line of a project or tag: `99.95% uptime` and the bar.
 fn uptime_html(reports: &[ProjectUptime], uptime: &Uptimes) -> String {
     let rolled = roll_up(reports);
+    let text = match rolled.figures.uptime_percent(uptime.degraded) {
+        Some(p) => format!("{} uptime", percent(p)),
+        // Only maintenance or unobserved time in the window: nothing to say.
+        None => "uptime unknown".to_owned(),
+    };
     format!(
-        "<span class=\"pct\">{} uptime</span>{}",
-        escape(&figure_text(&rolled.figures, uptime.degraded)),
+        "<span class=\"pct\">{text}</span>{}",
         bar(&rolled.days, &rolled.figures, uptime.degraded)
     )
 }

@@ -372,7 +372,10 @@ async fn dashboard_in_a_real_browser() {
         .await;
     // Every tag's bar, once the list is opened (tags: edge, python, rust).
     browser
-        .js("document.getElementById('tag-uptime').open = true;", json!([]))
+        .js(
+            "document.getElementById('tag-uptime').open = true;",
+            json!([]),
+        )
         .await;
     browser
         .wait_for(
