@@ -69,6 +69,10 @@ async fn facts_by_window(store: Store) {
     let rows = [
         transition("a", Offline, Online, t(0)),
         transition("b", Offline, Online, t(50)),
+        Transition {
+            reason: Some("maintenance_started: deploy (until 2025-06-15T15:00:00Z, by ops)".into()),
+            ..transition("a", Online, Online, t(90))
+        },
         transition("a", Online, Offline, t(100)),
         transition("a", Offline, Online, t(200)),
         transition("a", Online, Offline, t(400)),
@@ -81,10 +85,15 @@ async fn facts_by_window(store: Store) {
         .unwrap();
     assert_eq!(
         at_of(&one),
-        vec![("a".into(), t(100)), ("a".into(), t(200))],
-        "the last row at or before from, then the rows inside; none at or after to"
+        vec![
+            ("a".into(), t(90)),
+            ("a".into(), t(100)),
+            ("a".into(), t(200))
+        ],
+        "a maintenance row before, the last row at or before from, then the rows inside; \
+         none at or after to"
     );
-    assert_eq!(one[0].to, Offline);
+    assert_eq!(one[1].to, Offline);
 
     let fleet = store.history_between(None, t(150), t(400)).await.unwrap();
     let mut got = at_of(&fleet);
@@ -92,6 +101,7 @@ async fn facts_by_window(store: Store) {
     assert_eq!(
         got,
         vec![
+            ("a".into(), t(90)),
             ("a".into(), t(100)),
             ("a".into(), t(200)),
             ("b".into(), t(50))

@@ -52,14 +52,25 @@ impl UptimeSource for MemoryUptime {
         let wanted = |s: &Slug| slugs.as_ref().is_none_or(|w| w.contains(s));
         let mut out: Vec<Transition> = Vec::new();
         let mut last_before: std::collections::HashMap<&Slug, &Transition> = Default::default();
+        let reach = from - crate::model::MAINTENANCE_MAX;
+        let marks = |r: &Transition| {
+            r.reason
+                .as_deref()
+                .is_some_and(|w| w.starts_with("maintenance") || w.starts_with("removed"))
+        };
         for r in all.iter().filter(|r| wanted(&r.slug)) {
             if r.at <= from {
-                last_before.insert(&r.slug, r);
+                if let Some(earlier) = last_before.insert(&r.slug, r) {
+                    if earlier.at >= reach && marks(earlier) {
+                        out.push(earlier.clone());
+                    }
+                }
             } else if r.at < to {
                 out.push(r.clone());
             }
         }
         out.extend(last_before.into_values().cloned());
+        // Stable: rows at the same instant keep the order written.
         out.sort_by_key(|r| r.at);
         Ok(out)
     }

@@ -34,7 +34,7 @@ pub use report::{figures_over, project_reports, roll_up, ProjectUptime, RolledUp
 pub use rollup::{
     day_span, pending_days, rollups_of_day, DailyRollup, ROLLUP_BACKFILL_DAYS, ROLLUP_GRACE,
 };
-pub use service::{HeardRecorder, Uptime};
+pub use service::{read_chunks, HeardRecorder, Uptime, ROLLUP_ROWS_PER_READ};
 pub use slo::{ErrorBudget, Objective, ObjectiveInput, SloSubject, SLO_WINDOWS};
 pub use slo_board::{sli_now, SloBoard, SloStatus};
 pub use timeline::{

@@ -15,8 +15,12 @@ use crate::model::{Slug, Transition};
 pub trait UptimeSource: Send + Sync + 'static {
     /// The history rows of the projects `slugs` (every project's when `None`) that
     /// tell their status within `[from, to)`: each project's last row at or before
-    /// `from`, and its rows in `(from, to)`; oldest first, rows at the same instant in
-    /// the order they were written.
+    /// `from`, its rows in `(from, to)`, and its maintenance and removal rows
+    /// (reasons `maintenance_…`, `removed…`) from [`MAINTENANCE_MAX`] before `from`
+    /// (a window open at `from` started then at the earliest); oldest first, rows at
+    /// the same instant in the order they were written.
+    ///
+    /// [`MAINTENANCE_MAX`]: crate::model::MAINTENANCE_MAX
     async fn history_between(
         &self,
         slugs: Option<Vec<Slug>>,

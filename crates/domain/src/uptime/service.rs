@@ -14,8 +14,11 @@ use super::rollup::{day_span, pending_days, rollups_of_day, ROLLUP_BACKFILL_DAYS
 use super::timeline::{days, micros, DayFigures, Span};
 use super::window::Window;
 use crate::error::RepositoryError;
-use crate::model::{Slug, MAINTENANCE_MAX};
+use crate::model::Slug;
 use crate::presence::GuardState;
+
+/// About this many rollup rows are read at a time (projects × days).
+pub const ROLLUP_ROWS_PER_READ: usize = 100_000;
 
 /// Uptime reports over the store, the leader's rollups, and its record of the time it
 /// heard.
@@ -32,6 +35,27 @@ impl std::fmt::Debug for Uptime {
             .field("degraded", &self.degraded)
             .finish_non_exhaustive()
     }
+}
+
+/// The day ranges `[first, end)` is read in for `projects` projects: a few days at a
+/// time for many projects (about [`ROLLUP_ROWS_PER_READ`] rows each), so that every
+/// read stays well within the store's deadline.
+pub fn read_chunks(
+    first: NaiveDate,
+    end: NaiveDate,
+    projects: usize,
+) -> Vec<(NaiveDate, NaiveDate)> {
+    let per_read = i64::try_from(ROLLUP_ROWS_PER_READ / projects.max(1))
+        .unwrap_or(i64::MAX)
+        .clamp(1, 366);
+    let mut out = Vec::new();
+    let mut from = first;
+    while from < end {
+        let to = (from + TimeDelta::days(per_read)).min(end);
+        out.push((from, to));
+        from = to;
+    }
+    out
 }
 
 /// Contiguous runs of `spans` (ascending): each run is read from the store at once.
@@ -82,8 +106,7 @@ impl Uptime {
     }
 
     /// Each project's figures over each of `spans` from the raw history (one read per
-    /// contiguous run of spans). A maintenance window open at a span's start began at
-    /// most [`MAINTENANCE_MAX`] before, so the rows read start that much earlier.
+    /// contiguous run of spans).
     async fn raw(
         &self,
         slugs: &[Slug],
@@ -101,7 +124,7 @@ impl Uptime {
             let filter = (!fleet).then(|| slugs.to_vec());
             let rows = self
                 .source
-                .history_between(filter, first.start - MAINTENANCE_MAX, last.end)
+                .history_between(filter, first.start, last.end)
                 .await?;
             let heard = self.source.heard(first.start, last.end).await?;
             for (acc, figures) in out.iter_mut().zip(figures_over(slugs, rows, heard, run)) {
@@ -135,15 +158,13 @@ impl Uptime {
                 .collect(),
             _ => HashSet::new(),
         };
-        let mut stored: HashMap<(Slug, NaiveDate), Figures> = HashMap::new();
+        let mut stored: HashMap<Slug, HashMap<NaiveDate, Figures>> = HashMap::new();
         if let (Some(first), Some(last)) = (rolled.iter().min(), rolled.iter().max()) {
-            let filter = (!fleet).then(|| slugs.to_vec());
-            for r in self
-                .source
-                .rollups(filter, *first, *last + TimeDelta::days(1))
-                .await?
-            {
-                stored.insert((r.slug, r.day), r.figures);
+            for (from, to) in read_chunks(*first, *last + TimeDelta::days(1), slugs.len()) {
+                let filter = (!fleet).then(|| slugs.to_vec());
+                for r in self.source.rollups(filter, from, to).await? {
+                    stored.entry(r.slug).or_default().insert(r.day, r.figures);
+                }
             }
         }
         let from_rollup = |d: &NaiveDate, s: &Span| rolled.contains(d) && *s == day_span(*d);
@@ -158,12 +179,13 @@ impl Uptime {
             .zip(raw)
             .map(|(slug, raw)| {
                 let mut raw = raw.into_iter();
+                let rolled_up = stored.get(slug);
                 let days: Vec<DayFigures> = all
                     .iter()
                     .map(|(day, span)| {
                         let figures = if from_rollup(day, span) {
-                            stored
-                                .get(&(slug.clone(), *day))
+                            rolled_up
+                                .and_then(|m| m.get(day))
                                 .copied()
                                 .unwrap_or_else(|| {
                                     Figures::of(Class::Unknown, micros(span.end - span.start))

@@ -472,3 +472,27 @@ fn pending_days_wait_for_the_grace_and_skip_rolled_days() {
     assert_eq!(pending_days(later, &[])[0], yesterday);
     assert!(!pending_days(later, &[yesterday]).contains(&yesterday));
 }
+
+#[test]
+fn many_projects_read_their_rollups_a_few_days_at_a_time() {
+    let first = base().date_naive();
+    let end = first + TimeDelta::days(90);
+    assert_eq!(read_chunks(first, end, 1), vec![(first, end)]);
+    assert_eq!(read_chunks(first, first, 10), vec![]);
+    for projects in [1_000, 30_000, 100_000, 1_000_000] {
+        let chunks = read_chunks(first, end, projects);
+        assert_eq!(chunks.first().map(|c| c.0), Some(first), "{projects}");
+        assert_eq!(chunks.last().map(|c| c.1), Some(end), "{projects}");
+        assert!(
+            chunks.windows(2).all(|w| w[0].1 == w[1].0),
+            "{projects}: contiguous"
+        );
+        for (a, b) in &chunks {
+            let rows = (*b - *a).num_days() as usize * projects;
+            assert!(
+                rows <= ROLLUP_ROWS_PER_READ.max(projects),
+                "{projects}: {rows} rows"
+            );
+        }
+    }
+}

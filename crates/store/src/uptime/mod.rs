@@ -154,17 +154,18 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Transition>, StoreError> {
+        let reach = DbTime(from - federation_domain::model::MAINTENANCE_MAX);
         let (from, to) = (DbTime(from), DbTime(to));
         let slugs: Option<Vec<String>> =
             slugs.map(|s| s.iter().map(|s| s.as_str().to_owned()).collect());
         let rows = match &self.backend {
             Backend::Postgres(pg) => {
                 let mut conn = pg.conn().await?;
-                ops::pg::rows_between(&mut conn, slugs, from, to).await?
+                ops::pg::rows_between(&mut conn, slugs, reach, from, to).await?
             }
             Backend::Sqlite(sqlite) => {
                 sqlite
-                    .run(move |c| ops::sqlite::rows_between(c, slugs, from, to))
+                    .run(move |c| ops::sqlite::rows_between(c, slugs, reach, from, to))
                     .await?
             }
         };

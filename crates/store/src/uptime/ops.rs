@@ -3,7 +3,10 @@
 /// Expands the uptime statements for one connection type.
 macro_rules! uptime_ops {
     ($conn:ty, [$($async_kw:tt)*], [$($aw:tt)*]) => {
-        use diesel::prelude::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
+        use diesel::prelude::{
+            BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper,
+            TextExpressionMethods,
+        };
         use diesel::upsert::excluded;
 
         use crate::error::StoreError;
@@ -70,14 +73,32 @@ macro_rules! uptime_ops {
             Ok(())
         }
 
-        /// The rows in `(from, to)` of `slugs` (every project's when `None`), and
-        /// each one's last row at or before `from`; in no particular order.
+        /// The rows in `(from, to)` of `slugs` (every project's when `None`), each
+        /// one's last row at or before `from`, and their maintenance and removal rows
+        /// in `[reach, from]`; in no particular order, maybe twice (the caller
+        /// de-duplicates by id).
         pub(crate) $($async_kw)* fn rows_between(
             conn: &mut $conn,
             slugs: Option<Vec<String>>,
+            reach: DbTime,
             from: DbTime,
             to: DbTime,
         ) -> Result<Vec<UptimeRow>, StoreError> {
+            let marks = t::table
+                .filter(t::at.ge(reach))
+                .filter(t::at.le(from))
+                .filter(
+                    t::reason
+                        .like("maintenance%")
+                        .or(t::reason.like("removed%")),
+                )
+                .select(UptimeRow::as_select())
+                .into_boxed();
+            let marks = match &slugs {
+                Some(s) => marks.filter(t::slug.eq_any(s.clone())),
+                None => marks,
+            };
+            let marked: Vec<UptimeRow> = marks.load(conn)$($aw)*?;
             let mut rows: Vec<UptimeRow> = match &slugs {
                 Some(s) => t::table
                     .filter(t::slug.eq_any(s))
@@ -121,6 +142,7 @@ macro_rules! uptime_ops {
                     }));
                 }
             }
+            rows.extend(marked);
             Ok(rows)
         }
 
