@@ -216,6 +216,28 @@ pub fn caller(keys: &ApiKeys, req: &actix_web::HttpRequest) -> String {
     }
 }
 
+/// The key a request presents on the routes machines poll (Prometheus' service
+/// discovery, badges): `X-API-Key`, else the token of `Authorization: Bearer <key>`
+/// (what Prometheus' `authorization` block sends; it cannot send other headers), else
+/// the whole `Authorization` value: Prometheus' `http_sd_configs` sends the credentials
+/// without the `Bearer` its documentation promises unless `type: Bearer` is written out
+/// (prometheus/prometheus#12762). Judged as a key like any other, whatever it holds.
+pub fn presented_key(headers: &actix_web::http::header::HeaderMap) -> Option<&[u8]> {
+    if let Some(key) = headers.get(API_KEY_HEADER) {
+        return Some(key.as_bytes());
+    }
+    let value = headers
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .as_bytes()
+        .trim_ascii();
+    match value.split_at_checked(7) {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case(b"bearer ") => {
+            Some(token.trim_ascii())
+        }
+        _ => Some(value),
+    }
+}
+
 fn is_read(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
@@ -373,6 +395,32 @@ mod tests {
             heartbeat_credential(&keys, Some(b"r")),
             HeartbeatCredential::Key(_)
         ));
+    }
+
+    #[test]
+    fn presented_key_is_the_header_else_a_bearer_token() {
+        use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+        let with = |pairs: &[(&str, &str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(
+                    HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            h
+        };
+        let h = with(&[("x-api-key", "k1"), ("authorization", "Bearer k2")]);
+        assert_eq!(presented_key(&h), Some(&b"k1"[..]));
+        let h = with(&[("authorization", "bearer  k2 ")]);
+        assert_eq!(presented_key(&h), Some(&b"k2"[..]));
+        // Prometheus' http_sd without `type: Bearer` sends the bare key.
+        let h = with(&[("authorization", " k3")]);
+        assert_eq!(presented_key(&h), Some(&b"k3"[..]));
+        // Anything else is a key that matches nothing.
+        let h = with(&[("authorization", "Basic dTpw")]);
+        assert_eq!(presented_key(&h), Some(&b"Basic dTpw"[..]));
+        assert_eq!(presented_key(&HeaderMap::new()), None);
     }
 
     #[test]

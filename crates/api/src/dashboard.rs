@@ -10,7 +10,11 @@ use crate::error::ApiError;
 
 const INDEX: &str = include_str!("../assets/dashboard/index.html");
 const SCRIPT: &str = include_str!("../assets/dashboard/dashboard.js");
+/// Uptime bars, figures and outages of the dashboard (used by [`SCRIPT`]).
+const UPTIME_SCRIPT: &str = include_str!("../assets/dashboard/uptime.js");
 const STYLE: &str = include_str!("../assets/dashboard/dashboard.css");
+/// The public status page's style ([`crate::status_page`]).
+const STATUS_STYLE: &str = include_str!("../assets/dashboard/status.css");
 
 /// The security headers of the dashboard: only this origin's script and style files
 /// (no inline script or style), data only from this origin, no framing, no sniffing.
@@ -41,7 +45,9 @@ pub(crate) async fn index() -> HttpResponse {
 pub(crate) async fn assets(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
     match file.as_str() {
         "dashboard.js" => Ok(asset("text/javascript; charset=utf-8", SCRIPT)),
+        "uptime.js" => Ok(asset("text/javascript; charset=utf-8", UPTIME_SCRIPT)),
         "dashboard.css" => Ok(asset("text/css; charset=utf-8", STYLE)),
+        "status.css" => Ok(asset("text/css; charset=utf-8", STATUS_STYLE)),
         _ => Err(ApiError::not_found("no such asset")),
     }
 }

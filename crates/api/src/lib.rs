@@ -27,10 +27,13 @@
 //! | GET | `/api/fed/projects/{slug}/history` | 200 array, newest first |
 //! | GET | `/api/fed/events` | the change stream, Server-Sent Events ([`stream`]) |
 //! | GET | `/api/fed/summary` | counts by status and tag, longest offline, revision, guard |
+//! | GET | `/api/fed/prometheus/targets` | the projects as Prometheus `http_sd_configs` targets |
 //! | GET | `/api/fed/projects/{slug}/uptime` | a project's uptime report, JSON or CSV ([`uptime`]) |
 //! | GET | `/api/fed/uptime` | a tag's or the fleet's uptime roll-up, JSON or CSV |
 //! | GET | `/api/fed/slos` | the service level objectives and their error budgets |
 //! | GET | `/`, `/assets/{file}` | the dashboard ([`dashboard`]), assets compiled in |
+//! | GET | `/status` | the public status page ([`status_page`]), when turned on |
+//! | GET | `/badge/{slug}/status.svg`, `/badge/{slug}/uptime.svg` | status and uptime badges ([`badge`]) |
 //! | GET | `/metrics` | Prometheus/OpenMetrics text ([`metrics`]), no API key |
 //! | GET | `/openapi.json` | the OpenAPI 3 description ([`openapi`]), no API key |
 //! | GET | `/docs/` | Swagger UI (vendored assets); `/docs` redirects there |
@@ -54,7 +57,9 @@ use federation_domain::Federation;
 use tracing::Instrument;
 
 pub mod auth;
+pub mod badge;
 mod body;
+mod conditional;
 pub mod dashboard;
 pub mod dto;
 pub mod duplicates;
@@ -62,6 +67,7 @@ pub mod error;
 mod handlers;
 pub mod hosts;
 pub mod lifecycle;
+mod markup;
 pub mod metrics;
 pub mod openapi;
 mod queries;
@@ -69,6 +75,7 @@ pub mod request_id;
 pub mod requests;
 mod schemas;
 mod slashes;
+pub mod status_page;
 pub mod stream;
 mod throttle;
 pub mod uptime;
@@ -78,9 +85,11 @@ pub use body::{BodyTimeout, DEFAULT_BODY_TIMEOUT, MAX_HEARTBEAT_BODY, MAX_JSON_B
 pub use dto::{ProjectDto, TransitionDto};
 pub use error::ApiError;
 pub use handlers::READY_DB_TIMEOUT;
+pub use handlers::{tag_label, TargetGroup, SD_PATH};
 pub use lifecycle::Lifecycle;
 pub use metrics::{Metrics, NatsCounters, NatsStats, Sources as MetricsSources};
 pub use request_id::{RequestId, REQUEST_ID_HEADER};
+pub use status_page::StatusPage;
 pub use stream::{ChangeHub, StreamOptions};
 
 /// A route the API registers: its path template and the methods it answers.
@@ -161,6 +170,11 @@ pub const ROUTES: &[Route] = &[
     Route::api("/api/fed/projects:bulk", "POST"),
     Route::api("/api/fed/events", "GET"),
     Route::api("/api/fed/summary", "GET"),
+    Route::api(handlers::SD_PATH, "GET"),
+    // HEAD too: link checkers and caches ask it of pages and images.
+    Route::api("/status", "GET, HEAD"),
+    Route::api("/badge/{slug}/status.svg", "GET, HEAD"),
+    Route::api("/badge/{slug}/uptime.svg", "GET, HEAD"),
     Route::api("/api/fed/projects/{slug}/uptime", "GET"),
     Route::api("/api/fed/uptime", "GET"),
     Route::api("/api/fed/slos", "GET"),
@@ -280,11 +294,31 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                     .service(openapi::swagger_ui())
                     .service(top("/").route(web::get().to(dashboard::index)))
                     .service(top("/assets/{file}").route(web::get().to(dashboard::assets)))
+                    .service(
+                        top("/status")
+                            .route(web::get().to(status_page::page))
+                            .route(web::head().to(status_page::page)),
+                    )
+                    .service(
+                        top("/badge/{slug}/status.svg")
+                            .route(web::get().to(badge::status_badge))
+                            .route(web::head().to(badge::status_badge)),
+                    )
+                    .service(
+                        top("/badge/{slug}/uptime.svg")
+                            .route(web::get().to(badge::uptime_badge))
+                            .route(web::head().to(badge::uptime_badge)),
+                    )
                     // The heartbeat's route stands outside the keyed scope: its handler
                     // judges its own key (a project's heartbeat key, else the API keys).
                     .service(
                         top("/api/fed/projects/{slug}/heartbeat")
                             .route(web::post().to(handlers::heartbeat)),
+                    )
+                    // Prometheus' service discovery judges its own key: it also takes
+                    // `Authorization: Bearer`, all Prometheus can send.
+                    .service(
+                        top(handlers::SD_PATH).route(web::get().to(handlers::prometheus_targets)),
                     )
                     .service(
                         // Every other `/api/fed` route (and any unknown one) asks for a key.
@@ -377,16 +411,19 @@ pub const PAGE_HEADERS: [(&str, &str); 3] = [
     ("x-frame-options", "DENY"),
 ];
 
-/// Adds [`PAGE_HEADERS`] to the pages under `/docs`, and
-/// [`dashboard::DASHBOARD_HEADERS`] to the dashboard and its assets.
+/// Adds [`PAGE_HEADERS`] to the pages under `/docs`,
+/// [`dashboard::DASHBOARD_HEADERS`] to the dashboard, its assets and the status page, and
+/// [`badge::BADGE_HEADERS`] to badges.
 async fn page_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let headers: &[(&str, &str)] = if req.path() == "/docs" || req.path().starts_with("/docs/") {
         &PAGE_HEADERS
-    } else if req.path() == "/" || req.path().starts_with("/assets/") {
+    } else if req.path() == "/" || req.path() == "/status" || req.path().starts_with("/assets/") {
         &dashboard::DASHBOARD_HEADERS
+    } else if req.path().starts_with("/badge/") {
+        &badge::BADGE_HEADERS
     } else {
         &[]
     };

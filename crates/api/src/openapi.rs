@@ -55,6 +55,10 @@ pub const DOCS_PATH: &str = "/docs/";
         handlers::end_maintenance,
         handlers::events,
         handlers::summary,
+        handlers::prometheus_targets,
+        crate::status_page::page,
+        crate::badge::status_badge,
+        crate::badge::uptime_badge,
         crate::uptime::project_uptime,
         crate::uptime::group_uptime,
         crate::uptime::slo::slos,
@@ -87,6 +91,7 @@ pub const DOCS_PATH: &str = "/docs/";
         BulkResponse,
         BulkErrorBody,
         EntryError,
+        handlers::TargetGroup,
         crate::uptime::dto::FiguresDto,
         crate::uptime::dto::DayDto,
         crate::uptime::dto::ProjectUptimeDto,
@@ -99,6 +104,7 @@ pub const DOCS_PATH: &str = "/docs/";
         (name = "projects", description = "The catalog"),
         (name = "heartbeats", description = "Liveness over HTTP"),
         (name = "operations", description = "Health, readiness, metrics, this description"),
+        (name = "status page", description = "The public status page and badges (opt-in)"),
         (name = "uptime", description = "Availability over a window: per project, per tag, fleet-wide"),
     )
 )]
@@ -158,6 +164,19 @@ impl Modify for Security {
                 "A key of FEDERATION_API_KEYS (every route) or FEDERATION_READ_API_KEYS \
                  (GET only). Not needed when no keys are configured (loopback bind).",
             ))),
+        );
+        // The routes machines poll (Prometheus' service discovery) also take the key
+        // as `Authorization: Bearer`, all Prometheus can send.
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                utoipa::openapi::security::HttpBuilder::new()
+                    .scheme(utoipa::openapi::security::HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An API key as `Authorization: Bearer <key>`, where a route says so",
+                    ))
+                    .build(),
+            ),
         );
     }
 }

@@ -95,6 +95,31 @@ impl IntoParams for ListQuery {
     }
 }
 
+/// `GET /api/fed/prometheus/targets`: the list's status and tag filters.
+#[derive(Debug)]
+pub(crate) struct TargetsQuery(pub ListFilter);
+
+impl TargetsQuery {
+    pub(crate) fn parse(q: &Query) -> Result<Self, ApiError> {
+        ListFilter::parse(given(q, "status"), param(q, "tag"), None, None)
+            .map(Self)
+            .map_err(ApiError::query)
+    }
+}
+
+impl IntoParams for TargetsQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            query_param("status", schemas::status(), "Only projects in this status"),
+            query_param(
+                "tag",
+                schemas::tag_filter(),
+                "Only projects with this tag (ignoring case); empty is the same as absent",
+            ),
+        ]
+    }
+}
+
 /// A blocking query (`?index=N&wait=30s`, Consul's pattern) of a list or a project.
 #[derive(Debug, Default)]
 pub(crate) struct BlockingQuery {

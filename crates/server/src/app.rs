@@ -47,12 +47,14 @@ fn serve_http(
     listener: TcpListener,
     limits: HttpLimits,
     state: ApiState,
+    status_page: federation_api::StatusPage,
 ) -> std::io::Result<actix_web::dev::Server> {
     use actix_service::{fn_service, map_config, IntoServiceFactory as _, ServiceFactoryExt as _};
     let workers = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
     let local = listener.local_addr()?;
     let send_timeout = limits.send_timeout;
     let body_timeout = federation_api::BodyTimeout(limits.body_timeout);
+    let status_page = actix_web::web::Data::new(status_page);
     // Signals are the service's own (`app::shutdown`): it drains before the server stops.
     let builder = actix_server::Server::build().disable_signals();
     // As actix-web's HttpServer: on a graceful stop, idle keep-alive connections close at
@@ -65,6 +67,7 @@ fn serve_http(
         .listen("federation-http", listener, move || {
             let app = App::new()
                 .app_data(body_timeout)
+                .app_data(status_page.clone())
                 .wrap(tracing_actix_web::TracingLogger::<
                     crate::telemetry::RequestSpan,
                 >::new())
@@ -260,7 +263,7 @@ impl Application {
             lifecycle: lifecycle.clone(),
             uptime,
         };
-        let server = serve_http(listener, settings.http, state)?;
+        let server = serve_http(listener, settings.http, state, settings.status_page.clone())?;
         tracing::info!(address = %format!("{}:{port}", settings.host), "federation service listening");
 
         Ok(Self {

@@ -19,9 +19,11 @@ use serde::Deserialize;
 pub use crate::telemetry::LogFormat;
 
 mod original;
+mod status_page;
 mod uptime;
 mod values;
 
+pub use status_page::STATUS_PAGE_TITLE_MAX;
 use values::{http_limits, invalid, non_empty, parse_bool, positive, subject};
 pub use values::{parse_duration, redact_url};
 
@@ -91,6 +93,11 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
         "FEDERATION_HTTP_DISCONNECT_TIMEOUT",
         "http.disconnect_timeout",
     ),
+    ("FEDERATION_STATUS_PAGE", "status_page.enabled"),
+    ("FEDERATION_STATUS_PAGE_TITLE", "status_page.title"),
+    ("FEDERATION_STATUS_PAGE_TAGS", "status_page.tags"),
+    ("FEDERATION_STATUS_PAGE_PROJECTS", "status_page.projects"),
+    ("FEDERATION_STATUS_PAGE_SHOW_URLS", "status_page.show_urls"),
     ("FEDERATION_UPTIME_DEGRADED", "uptime.degraded"),
 ];
 
@@ -106,6 +113,8 @@ struct Raw {
     catalog: RawCatalog,
     log: RawLog,
     http: RawHttp,
+    #[serde(default)]
+    status_page: status_page::RawStatusPage,
     #[serde(default)]
     uptime: uptime::RawUptime,
 }
@@ -269,6 +278,8 @@ pub struct Settings {
     pub log_level: String,
     pub log_format: LogFormat,
     pub http: HttpLimits,
+    /// The public status page and badges (`[status_page]`).
+    pub status_page: federation_api::StatusPage,
     /// How degraded time counts in uptime percentages (`[uptime] degraded`).
     pub uptime_degraded: federation_domain::uptime::DegradedCounts,
     /// What the settings had to take differently from what was asked (an original
@@ -581,6 +592,7 @@ impl Settings {
             log_level,
             log_format,
             http,
+            status_page: status_page::status_page(&raw.status_page)?,
             uptime_degraded: raw.uptime.degraded()?,
             warnings: Vec::new(),
         })
@@ -628,6 +640,7 @@ impl fmt::Debug for Settings {
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
             .field("http", &self.http)
+            .field("status_page", &self.status_page)
             .field("uptime_degraded", &self.uptime_degraded)
             .finish()
     }

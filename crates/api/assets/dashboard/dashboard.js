@@ -21,6 +21,8 @@
   };
 
   const $ = (id) => document.getElementById(id);
+  const Uptime = window.FederationUptime;
+  const fetchJson = async (path) => (await api(path)).json();
 
   function headers(extra) {
     const h = Object.assign({ Accept: "application/json" }, extra || {});
@@ -309,8 +311,24 @@
       since,
       el("td", { class: "version" }, p.version || "—"),
       el("td", { class: "tags" }, ...(p.tags || []).map((t) => el("span", { class: "tag" }, t))),
+      uptimeCell(p.slug),
       el("td", { class: "hub" }, hub),
     );
+  }
+
+  function uptimeCell(slug) {
+    const td = el("td", { class: "uptime" });
+    Uptime.fillCell(td, slug, fetchJson);
+    return td;
+  }
+
+  // The fleet's bar, or the chosen tag's: fetched again only when the tag changes.
+  function groupUptime() {
+    const tag = $("tag-filter").value;
+    const box = $("group-uptime");
+    if (box.dataset.tag === tag && box.childElementCount) return;
+    box.dataset.tag = tag;
+    Uptime.fillGroup(box, tag, fetchJson);
   }
 
   function render() {
@@ -332,6 +350,7 @@
       : "No project matches";
     $("prev").disabled = state.page === 0;
     $("next").disabled = state.page >= pages - 1;
+    groupUptime();
 
     const slug = currentSlug();
     if (slug) renderProject(slug);
@@ -370,9 +389,11 @@
   async function loadHistory(slug) {
     const ol = $("history");
     try {
-      const list = await (await api(`/api/fed/projects/${encodeURIComponent(slug)}/history?limit=100`)).json();
+      const list = await (await api(`/api/fed/projects/${encodeURIComponent(slug)}/history?limit=1000`)).json();
+      Uptime.fillProject($("project-uptime"), $("outages"), slug, list, fetchJson);
+      // The timeline shows the newest 100; the outages are read from all 1,000.
       ol.replaceChildren(
-        ...list.map((t) =>
+        ...list.slice(0, 100).map((t) =>
           el(
             "li",
             { class: t.to },
@@ -385,6 +406,7 @@
       if (!list.length) ol.replaceChildren(el("li", {}, "No transition yet"));
     } catch (e) {
       ol.replaceChildren(el("li", {}, "History unavailable"));
+      $("outages").replaceChildren(el("li", {}, "History unavailable"));
     }
   }
 
@@ -410,6 +432,12 @@
     });
   }
   $("filters").addEventListener("submit", (e) => e.preventDefault());
+  // Every tag's bar, fetched when the list is opened.
+  $("tag-uptime").addEventListener("toggle", () => {
+    if (!$("tag-uptime").open) return;
+    const tags = [...$("tag-filter").options].filter((o) => o.value).map((o) => [o.value, o.text]);
+    Uptime.fillTags($("tag-uptime-list"), tags, fetchJson);
+  });
   $("prev").addEventListener("click", () => {
     state.page = Math.max(0, state.page - 1);
     schedule();

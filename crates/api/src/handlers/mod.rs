@@ -16,13 +16,16 @@ use crate::dto::{
 };
 use crate::dto::{BulkErrorBody, BulkResponse, HeartbeatKeyDto};
 use crate::error::{ApiError, ErrorBody};
-use crate::queries::{revision, BlockingQuery, EventsQuery, HistoryQuery, ListQuery, Query};
+use crate::queries::{
+    revision, BlockingQuery, EventsQuery, HistoryQuery, ListQuery, Query, TargetsQuery,
+};
 use crate::requests::{
     BulkRequest, HeartbeatRequest, MaintenanceRequest, PatchRequest, RegisterRequest,
 };
 use crate::stream;
 use crate::{ApiState, BusHealth};
 
+mod discovery;
 mod events;
 mod heartbeats;
 mod history;
@@ -31,6 +34,8 @@ mod maintenance;
 mod ops;
 mod projects;
 
+pub(crate) use discovery::*;
+pub use discovery::{tag_label, TargetGroup, SD_PATH};
 pub(crate) use events::*;
 pub(crate) use heartbeats::*;
 pub(crate) use history::*;

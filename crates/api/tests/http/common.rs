@@ -63,6 +63,8 @@ pub struct Harness {
     pub changes: Arc<ChangeHub>,
     /// Serving or stopping.
     pub lifecycle: Arc<federation_api::Lifecycle>,
+    /// The status page's settings given to the app, if any (absent: off).
+    pub status_page: Option<federation_api::StatusPage>,
     /// What uptime reports read: empty unless a test adds rows and spans.
     pub uptime_source: Arc<federation_domain::uptime::MemoryUptime>,
     pub uptime: Arc<federation_domain::uptime::Uptime>,
@@ -221,6 +223,7 @@ impl Builder {
             keys: self.keys,
             bus: self.bus,
             lifecycle: Default::default(),
+            status_page: None,
             uptime_source,
             uptime,
         }
@@ -299,7 +302,11 @@ impl Harness {
     }
 
     pub async fn send(&self, req: TestRequest) -> Reply {
-        let app = test::init_service(App::new().configure(configure(self.state()))).await;
+        let mut app = App::new();
+        if let Some(page) = &self.status_page {
+            app = app.app_data(actix_web::web::Data::new(page.clone()));
+        }
+        let app = test::init_service(app.configure(configure(self.state()))).await;
         let res = test::call_service(&app, req.to_request()).await;
         let status = res.status();
         let headers = res.headers().clone();

@@ -10,9 +10,11 @@
 mod auth;
 mod common;
 mod description;
+mod discovery;
 mod heartbeat;
 mod hygiene;
 mod operability;
 mod ops;
 mod projects;
+mod status_page;
 mod uptime;

@@ -271,6 +271,7 @@ async fn ready_is_503_when_the_store_does_not_answer_in_time() {
         keys: keys(),
         bus: BusHealth::Disabled,
         lifecycle: Default::default(),
+        status_page: None,
         uptime_source,
         uptime,
     };

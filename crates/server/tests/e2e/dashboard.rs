@@ -18,14 +18,14 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// chromedriver, killed when dropped.
-struct Driver {
+pub(crate) struct Driver {
     _process: Binary,
     url: String,
     http: reqwest::Client,
 }
 
 impl Driver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         for path in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 std::path::Path::new(path).exists(),
@@ -61,14 +61,21 @@ impl Driver {
         driver
     }
 
-    async fn session(&self) -> Browser<'_> {
+    pub(crate) async fn session(&self) -> Browser<'_> {
+        self.session_with_prefs(json!({})).await
+    }
+
+    /// A session with Chromium preferences (`{"profile.managed_default_content_settings.javascript": 2}`
+    /// turns the page's JavaScript off).
+    pub(crate) async fn session_with_prefs(&self, prefs: Value) -> Browser<'_> {
         let body = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
                          "--disable-dev-shm-usage", "--window-size=1280,860",
-                         "--force-prefers-reduced-motion"]
+                         "--force-prefers-reduced-motion"],
+                "prefs": prefs
             }
         }}});
         let r: Value = self
@@ -93,13 +100,18 @@ impl Driver {
 }
 
 /// One browser session.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     driver: &'a Driver,
     base: String,
 }
 
 impl Browser<'_> {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Value {
         let mut req = self
             .driver
             .http
@@ -120,13 +132,13 @@ impl Browser<'_> {
         r["value"].clone()
     }
 
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.call(reqwest::Method::POST, "/url", Some(json!({"url": url})))
             .await;
     }
 
     /// Runs `script` (a function body; `arguments` are `args`) in the page.
-    async fn js(&self, script: &str, args: Value) -> Value {
+    pub(crate) async fn js(&self, script: &str, args: Value) -> Value {
         self.call(
             reqwest::Method::POST,
             "/execute/sync",
@@ -136,7 +148,7 @@ impl Browser<'_> {
     }
 
     /// Waits until `script` returns `expected`.
-    async fn wait_for(&self, what: &str, script: &str, expected: Value) {
+    pub(crate) async fn wait_for(&self, what: &str, script: &str, expected: Value) {
         eventually(Duration::from_secs(30), || async {
             let got = self.js(script, json!([])).await;
             if got == expected {
@@ -148,21 +160,21 @@ impl Browser<'_> {
         .await;
     }
 
-    async fn screenshot(&self) -> Vec<u8> {
+    pub(crate) async fn screenshot(&self) -> Vec<u8> {
         let b64 = self.call(reqwest::Method::GET, "/screenshot", None).await;
         base64::engine::general_purpose::STANDARD
             .decode(b64.as_str().expect("base64 screenshot"))
             .expect("PNG")
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         let _ = self.driver.http.delete(self.base.clone()).send().await;
     }
 }
 
 /// Cargo's target directory, found from this test binary (`<target>/debug/deps/e2e-…`),
 /// so `CARGO_TARGET_DIR` is honoured.
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     exe.ancestors()
         .nth(3)
@@ -348,6 +360,32 @@ async fn dashboard_in_a_real_browser() {
         )
         .await;
 
+    // 90-day uptime bars: the fleet's above the table, one per row (91 UTC days each).
+    browser
+        .wait_for(
+            "uptime bars",
+            "return [document.querySelectorAll('#group-uptime .ubar span').length,\
+                     document.querySelectorAll('#rows td.uptime .ubar').length,\
+                     document.querySelector('#rows td.uptime .ubar span').getBoundingClientRect().height];",
+            json!([91, 3, 16]),
+        )
+        .await;
+    // Every tag's bar, once the list is opened (tags: edge, python, rust).
+    browser
+        .js(
+            "document.getElementById('tag-uptime').open = true;",
+            json!([]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "tag bars",
+            "return [...document.querySelectorAll('#tag-uptime-list .tag-line')]\
+                .map(t => t.dataset.tag + ':' + t.querySelectorAll('.ubar span').length).join(' ');",
+            json!("edge:91 python:91 rust:91"),
+        )
+        .await;
+
     let shot = browser.screenshot().await;
     assert!(shot.starts_with(b"\x89PNG"), "a PNG");
     let dir = target_dir().join("dashboard");
@@ -376,6 +414,16 @@ async fn dashboard_in_a_real_browser() {
             "history",
             "return [...document.querySelectorAll('#history li')].map(l => l.className).join(' ');",
             json!("offline degraded online"),
+        )
+        .await;
+    // Its uptime bar, and its outage with its cause: offline since the heartbeats stopped.
+    browser
+        .wait_for(
+            "outages",
+            "return [document.querySelectorAll('#project-uptime .ubar span').length,\
+                     [...document.querySelectorAll('#outages li')]\
+                       .map(l => l.className + ':' + l.dataset.cause).join(' ')];",
+            json!([91, "outage ongoing:heartbeat_timeout"]),
         )
         .await;
     let version = browser

@@ -5,6 +5,7 @@
 //! - [`cli`]: the operator commands against it;
 //! - [`dashboard`]: the dashboard in a real headless Chromium over WebDriver;
 //! - [`deploy`]: checks of `deploy/` that can fail;
+//! - [`discovery`]: Prometheus' HTTP service discovery, with a real Prometheus;
 //! - [`events`]: the change stream (SSE), blocking queries and the summary;
 //! - [`fleet`]: fleet operations (per-project heartbeat intervals, maintenance, expiry,
 //!   the declarative catalog, bulk registration);
@@ -19,6 +20,7 @@
 //! - [`replicas`]: three replicas of the real binary on one PostgreSQL and nats-server;
 //! - [`retention`]: the flip flood and the history's retention;
 //! - [`secrets`]: no secret in anything the real binary prints;
+//! - [`status_page`]: the public status page and badges, over HTTP and in Chromium;
 //! - [`ticks`]: negative checks that wait for the service's presence ticks, not a sleep;
 //! - [`tls`]: the service over TLS to PostgreSQL (`verify-full`) and NATS (`tls://`).
 //!
@@ -56,6 +58,7 @@ mod cli;
 mod compat;
 mod dashboard;
 mod deploy;
+mod discovery;
 mod events;
 mod fleet;
 mod frozen;
@@ -69,6 +72,7 @@ mod permissions;
 mod replicas;
 mod retention;
 mod secrets;
+mod status_page;
 mod ticks;
 mod tls;
 mod uptime;
