@@ -6,7 +6,7 @@
 //! for an unknown slug.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use federation_domain::uptime::{named_window, WindowInput};
+use federation_domain::uptime::{WindowInput, WINDOWS};
 use federation_domain::{Project, ValidationError};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -180,7 +180,7 @@ pub const UPTIME_BADGE_WINDOW: &str = "30d";
 #[into_params(parameter_in = Query)]
 pub struct BadgeParams {
     /// 24h, 7d, 30d (default) or 90d, ending now.
-    #[param(example = "30d", pattern = "^(24h|7d|30d|90d)$")]
+    #[param(schema_with = crate::uptime::window_schema)]
     pub window: Option<String>,
 }
 
@@ -225,14 +225,8 @@ pub(crate) async fn uptime_badge(
 ) -> Result<HttpResponse, ApiError> {
     let page = page.as_ref().map(|p| p.get_ref());
     let (project, public) = badge_project(&state, page, &slug, &req)?;
-    let name = q
-        .window
-        .as_deref()
-        .map(str::trim)
-        .filter(|w| !w.is_empty())
-        .unwrap_or(UPTIME_BADGE_WINDOW)
-        .to_ascii_lowercase();
-    if named_window(&name).is_none() {
+    let name = q.window.as_deref().unwrap_or(UPTIME_BADGE_WINDOW);
+    if !WINDOWS.iter().any(|(n, _)| *n == name) {
         return Err(ApiError::query(ValidationError::new(
             "window",
             "must be one of 24h, 7d, 30d, 90d",
@@ -244,7 +238,7 @@ pub(crate) async fn uptime_badge(
         Some(svg) => svg,
         None => {
             let window = WindowInput {
-                window: Some(name.clone()),
+                window: Some(name.to_owned()),
                 ..WindowInput::default()
             }
             .validate(state.federation.now())

@@ -22,7 +22,7 @@ use dto::{DayDto, FiguresDto, GroupUptimeDto, LineDto, ProjectUptimeDto};
 /// The CSV media type.
 pub const CSV: &str = "text/csv; charset=utf-8";
 
-fn window_schema() -> Object {
+pub(crate) fn window_schema() -> Object {
     let names: Vec<&str> = WINDOWS.iter().map(|(n, _)| *n).collect();
     ObjectBuilder::new()
         .schema_type(SchemaType::Type(Type::String))
@@ -45,18 +45,29 @@ fn format_schema() -> Object {
         .build()
 }
 
+fn instant_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::String))
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::DateTime,
+        )))
+        .pattern(Some(federation_domain::model::RFC3339_PATTERN))
+        .build()
+}
+
 /// The window and form of a report.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UptimeParams {
     #[param(schema_with = window_schema)]
     pub window: Option<String>,
-    /// The window's start (RFC 3339); at most 90 days before `to`, at most 400 days
-    /// ago.
-    #[param(format = DateTime)]
+    /// The window's start (RFC 3339); before `to`, at most 90 days before it, at most
+    /// 400 days ago (rules against the clock and the other bound, which a schema cannot
+    /// state: a 422 naming the parameter).
+    #[param(schema_with = instant_schema)]
     pub from: Option<String>,
     /// The window's end (RFC 3339), default now; a later one is cut to now.
-    #[param(format = DateTime)]
+    #[param(schema_with = instant_schema)]
     pub to: Option<String>,
     #[param(schema_with = format_schema)]
     pub format: Option<String>,
@@ -66,16 +77,16 @@ pub struct UptimeParams {
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct GroupParams {
-    /// Only projects with this tag (ignoring case); without it, the whole fleet.
-    #[param(example = "production")]
+    /// Only projects with this tag (ignoring case); without it (or empty), the whole
+    /// fleet.
+    #[param(schema_with = crate::schemas::tag_filter)]
     pub tag: Option<String>,
 }
 
+/// A parameter as given: an empty `window`, `from` or `format` is refused, as their
+/// schemas say.
 fn given(s: &Option<String>) -> Option<String> {
-    s.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+    s.clone()
 }
 
 impl UptimeParams {
@@ -177,8 +188,11 @@ pub(crate) async fn group_uptime(
         .validate(state.federation.now())
         .map_err(ApiError::query)?;
     let csv = q.csv(&req)?;
-    let tag = given(&group.tag)
-        .map(|t| Tag::parse(&t))
+    let tag = group
+        .tag
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .map(Tag::parse)
         .transpose()
         .map_err(ApiError::query)?;
     let fleet = tag.is_none();

@@ -242,15 +242,20 @@ async fn the_uptime_badge_shows_the_reports_figure_and_refuses_bad_windows() {
         r.raw
     );
     assert!(r.raw.contains("fill=\"#e05d44\""), "under 90 %: red");
-    let r = h.send(get("/badge/web/uptime.svg?window=24H")).await;
+    let r = h.send(get("/badge/web/uptime.svg?window=24h")).await;
     assert!(
         r.raw.contains("aria-label=\"uptime 24h: 75.00%\""),
         "{}",
         r.raw
     );
-    let r = h.send(get("/badge/web/uptime.svg?window=1y")).await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.error().1.as_deref(), Some("window"));
+    // The windows are spelled as the description lists them; empty is no window.
+    for bad in ["1y", "24H", ""] {
+        let r = h
+            .send(get(&format!("/badge/web/uptime.svg?window={bad}")))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+        assert_eq!(r.error().1.as_deref(), Some("window"));
+    }
 
     // db has no history: nothing is known, nothing guessed. Keyed: not on the page.
     let r = h.send(get("/badge/db/uptime.svg")).await;

@@ -42,12 +42,10 @@ pub struct WindowInput {
     pub to: Option<String>,
 }
 
-/// A span by its name in [`WINDOWS`].
+/// A span by its name in [`WINDOWS`], spelled exactly so (as the API's description
+/// lists them).
 pub fn named_window(name: &str) -> Option<TimeDelta> {
-    WINDOWS
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name.trim()))
-        .map(|(_, d)| *d)
+    WINDOWS.iter().find(|(n, _)| *n == name).map(|(_, d)| *d)
 }
 
 fn instant(raw: &str, field: &str) -> Result<DateTime<Utc>, ValidationError> {
