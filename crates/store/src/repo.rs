@@ -77,7 +77,7 @@ impl Store {
     /// statement timeout), then logs and converts a failure as [`port`] does. An
     /// operation past it is abandoned: its connection, if in a transaction, is
     /// discarded by the pool and the server rolls the transaction back.
-    async fn bounded<T>(
+    pub(crate) async fn bounded<T>(
         &self,
         op: &'static str,
         operation: impl std::future::Future<Output = Result<T, StoreError>>,

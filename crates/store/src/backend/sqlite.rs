@@ -72,7 +72,7 @@ impl Sqlite {
     /// Like [`Sqlite::run`], for writes: one writer at a time in this process, inside
     /// an IMMEDIATE transaction (the write lock is taken at BEGIN, so a read-then-write
     /// never fails half-way with SQLITE_BUSY).
-    async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
+    pub(crate) async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         F: FnOnce(&mut SqliteConnection) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,

@@ -1,0 +1,17 @@
+//! Notifications: channels (where to tell), their rules (what and when), and the
+//! ports the adapters implement (the store keeps channels, cursors and deliveries; a
+//! sender speaks HTTP). Pure: no I/O here.
+
+pub mod channel;
+pub mod ports;
+pub mod rules;
+
+pub use channel::{
+    Channel, ChannelInput, ChannelKind, ChannelName, ChannelSpec, ChannelUrl, Secret, CHANNELS_MAX,
+    SECRET_MAX, SECRET_MIN,
+};
+pub use ports::{ChannelStore, ChannelWrite};
+pub use rules::{Rules, Trigger};
+
+#[cfg(test)]
+mod tests;
