@@ -4,6 +4,7 @@
 #![expect(
     clippy::unwrap_used,
     clippy::expect_used,
+    clippy::indexing_slicing,
     reason = "an integration test crate is test code throughout: a panic is the test failing"
 )]
 
@@ -121,4 +122,87 @@ async fn channels_round_trip_on_postgres() {
 async fn channels_round_trip_on_sqlite() {
     let (store, _keep) = sqlite().await;
     channels_round_trip(store).await;
+}
+
+async fn deliveries_and_fenced_cursors(store: Store) {
+    use federation_domain::notify::{Delivery, DeliveryLog, DeliveryStatus};
+    use federation_domain::{Lease, RepositoryError};
+    let spec = ChannelSpec::parse(webhook("ops", Some("0123456789abcdef-secret"))).unwrap();
+    store.create_channel(&spec).await.unwrap();
+    let name = spec.name.clone();
+    let at = chrono::Utc::now();
+    for (i, status) in [DeliveryStatus::Sent, DeliveryStatus::Failed]
+        .into_iter()
+        .enumerate()
+    {
+        let d = Delivery {
+            id: 0,
+            channel: "ops".into(),
+            revision: 10 + i as u64,
+            event: "offline".into(),
+            slug: Some("alpha".into()),
+            status,
+            attempts: 1 + i as u32,
+            http_status: Some(if i == 0 { 200 } else { 500 }),
+            last_error: (i == 1).then(|| "HTTP 500".to_owned()),
+            latency_ms: 12,
+            at,
+        };
+        store.record_delivery(&d).await.unwrap();
+    }
+    let all = store.list_deliveries(Some(name.clone()), 10).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].revision, 11, "newest first");
+    assert_eq!(all[0].status, DeliveryStatus::Failed);
+    assert_eq!(all[0].last_error.as_deref(), Some("HTTP 500"));
+    assert_eq!(all[1].http_status, Some(200));
+    assert_eq!(store.list_deliveries(None, 1).await.unwrap().len(), 1);
+
+    assert_eq!(store.cursor(&name).await.unwrap(), None);
+    let term = store
+        .acquire("a", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    store.advance_cursor(&name, 5, term).await.unwrap();
+    store.advance_cursor(&name, 3, term).await.unwrap();
+    assert_eq!(store.cursor(&name).await.unwrap(), Some(5), "never back");
+    store.advance_cursor(&name, 9, term).await.unwrap();
+    assert_eq!(store.cursor(&name).await.unwrap(), Some(9));
+    store.release("a").await.unwrap();
+    let newer = store
+        .acquire("b", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(newer > term);
+    let stale = store.advance_cursor(&name, 20, term).await;
+    assert!(
+        matches!(stale, Err(RepositoryError::Fenced(_))),
+        "{stale:?}"
+    );
+    assert_eq!(store.cursor(&name).await.unwrap(), Some(9));
+
+    // Deleting the channel takes its cursor and deliveries along.
+    assert!(store.delete_channel(&name).await.unwrap());
+    assert!(store.list_deliveries(None, 10).await.unwrap().is_empty());
+    assert_eq!(store.cursor(&name).await.unwrap(), None);
+    store.advance_cursor(&name, 30, newer).await.unwrap();
+    assert_eq!(
+        store.cursor(&name).await.unwrap(),
+        None,
+        "no cursor for a gone channel"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deliveries_and_fenced_cursors_on_postgres() {
+    let (store, _keep) = postgres().await;
+    deliveries_and_fenced_cursors(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deliveries_and_fenced_cursors_on_sqlite() {
+    let (store, _keep) = sqlite().await;
+    deliveries_and_fenced_cursors(store).await;
 }

@@ -3,6 +3,8 @@
 //! sender speaks HTTP). Pure: no I/O here.
 
 pub mod channel;
+pub mod delivery;
+pub mod message;
 pub mod ports;
 pub mod rules;
 
@@ -10,7 +12,9 @@ pub use channel::{
     Channel, ChannelInput, ChannelKind, ChannelName, ChannelSpec, ChannelUrl, Secret, CHANNELS_MAX,
     SECRET_MAX, SECRET_MIN,
 };
-pub use ports::{ChannelStore, ChannelWrite};
+pub use delivery::{Delivery, DeliveryStatus, DELIVERIES_LIST_MAX};
+pub use message::{Attempt, Event, Message, Subject};
+pub use ports::{ChannelStore, ChannelWrite, DeliveryLog, Sender};
 pub use rules::{Rules, Trigger};
 
 #[cfg(test)]

@@ -6,8 +6,10 @@ mod schema;
 
 use async_trait::async_trait;
 use diesel_async::AsyncConnection;
-use federation_domain::notify::{Channel, ChannelName, ChannelSpec, ChannelStore, ChannelWrite};
-use federation_domain::RepositoryError;
+use federation_domain::notify::{
+    Channel, ChannelName, ChannelSpec, ChannelStore, ChannelWrite, Delivery, DeliveryLog,
+};
+use federation_domain::{RepositoryError, Term};
 
 use crate::backend::Backend;
 use crate::error::StoreError;
@@ -83,6 +85,116 @@ impl Store {
                     .await
             }
         }
+    }
+}
+
+impl Store {
+    async fn record_delivery_op(&self, d: &Delivery) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Postgres(pg) => ops::pg::record_delivery(&mut *pg.conn().await?, d).await,
+            Backend::Sqlite(sqlite) => {
+                let d = d.clone();
+                sqlite
+                    .write(move |c| ops::sqlite::record_delivery(c, &d))
+                    .await
+            }
+        }
+    }
+
+    async fn list_deliveries_op(
+        &self,
+        channel: Option<&ChannelName>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let channel = channel.map(|c| c.as_str().to_owned());
+        match &self.backend {
+            Backend::Postgres(pg) => {
+                ops::pg::list_deliveries(&mut *pg.conn().await?, channel.as_deref(), limit).await
+            }
+            Backend::Sqlite(sqlite) => {
+                sqlite
+                    .run(move |c| ops::sqlite::list_deliveries(c, channel.as_deref(), limit))
+                    .await
+            }
+        }
+    }
+
+    async fn cursor_op(&self, channel: &ChannelName) -> Result<Option<u64>, StoreError> {
+        match &self.backend {
+            Backend::Postgres(pg) => {
+                ops::pg::cursor(&mut *pg.conn().await?, channel.as_str()).await
+            }
+            Backend::Sqlite(sqlite) => {
+                let channel = channel.clone();
+                sqlite
+                    .run(move |c| ops::sqlite::cursor(c, channel.as_str()))
+                    .await
+            }
+        }
+    }
+
+    async fn advance_cursor_op(
+        &self,
+        channel: &ChannelName,
+        revision: u64,
+        term: Term,
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Postgres(pg) => {
+                let mut conn = pg.conn().await?;
+                conn.transaction(async |c| {
+                    crate::pg::check_term(crate::pg::lease_row(c, false).await?, term)?;
+                    ops::pg::advance_cursor(c, channel.as_str(), revision).await
+                })
+                .await
+            }
+            Backend::Sqlite(sqlite) => {
+                let channel = channel.clone();
+                sqlite
+                    .write(move |c| {
+                        crate::sqlite::check_term(crate::sqlite::lease_row(c)?, term)?;
+                        ops::sqlite::advance_cursor(c, channel.as_str(), revision)
+                    })
+                    .await
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl DeliveryLog for Store {
+    async fn record_delivery(&self, delivery: &Delivery) -> Result<(), RepositoryError> {
+        self.bounded("record_delivery", self.record_delivery_op(delivery))
+            .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        channel: Option<ChannelName>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, RepositoryError> {
+        self.bounded(
+            "list_deliveries",
+            self.list_deliveries_op(channel.as_ref(), limit),
+        )
+        .await
+    }
+
+    async fn cursor(&self, channel: &ChannelName) -> Result<Option<u64>, RepositoryError> {
+        self.bounded("cursor", self.cursor_op(channel)).await
+    }
+
+    async fn advance_cursor(
+        &self,
+        channel: &ChannelName,
+        revision: u64,
+        term: Term,
+    ) -> Result<(), RepositoryError> {
+        self.bounded(
+            "advance_cursor",
+            self.advance_cursor_op(channel, revision, term),
+        )
+        .await
     }
 }
 

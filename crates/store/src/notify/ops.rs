@@ -87,6 +87,82 @@ macro_rules! notify_ops {
             let n = diesel::delete(ch::table.filter(ch::name.eq(name))).execute(conn)$($aw)*?;
             Ok(n > 0)
         }
+
+        pub(crate) $($async_kw)* fn record_delivery(
+            conn: &mut $conn,
+            d: &federation_domain::notify::Delivery,
+        ) -> Result<(), StoreError> {
+            use crate::notify::rows::NewDeliveryRow;
+            use crate::notify::schema::notify_deliveries as d;
+            diesel::insert_into(d::table)
+                .values(NewDeliveryRow::new(d))
+                .execute(conn)$($aw)*?;
+            Ok(())
+        }
+
+        pub(crate) $($async_kw)* fn list_deliveries(
+            conn: &mut $conn,
+            channel: Option<&str>,
+            limit: u32,
+        ) -> Result<Vec<federation_domain::notify::Delivery>, StoreError> {
+            use crate::notify::rows::DeliveryRow;
+            use crate::notify::schema::notify_deliveries as d;
+            let mut q = d::table.into_boxed();
+            if let Some(channel) = channel {
+                q = q.filter(d::channel.eq(channel.to_owned()));
+            }
+            let rows: Vec<DeliveryRow> = q
+                .order(d::id.desc())
+                .limit(i64::from(limit))
+                .select(DeliveryRow::as_select())
+                .load(conn)$($aw)*?;
+            rows.into_iter().map(DeliveryRow::into_delivery).collect()
+        }
+
+        pub(crate) $($async_kw)* fn cursor(
+            conn: &mut $conn,
+            channel: &str,
+        ) -> Result<Option<u64>, StoreError> {
+            use crate::notify::schema::notify_cursors as cu;
+            let r: Option<i64> = cu::table
+                .filter(cu::channel.eq(channel))
+                .select(cu::revision)
+                .first(conn)$($aw)*
+                .optional()?;
+            Ok(r.map(|r| u64::try_from(r).unwrap_or_default()))
+        }
+
+        /// Moves the cursor forward (never back); the caller has checked the term.
+        /// Nothing is written for a channel that no longer exists.
+        pub(crate) $($async_kw)* fn advance_cursor(
+            conn: &mut $conn,
+            channel: &str,
+            revision: u64,
+        ) -> Result<(), StoreError> {
+            use crate::notify::schema::notify_cursors as cu;
+            let revision = i64::try_from(revision).unwrap_or(i64::MAX);
+            let n = diesel::update(
+                cu::table
+                    .filter(cu::channel.eq(channel))
+                    .filter(cu::revision.lt(revision)),
+            )
+            .set(cu::revision.eq(revision))
+            .execute(conn)$($aw)*?;
+            if n > 0 || cursor(conn, channel)$($aw)*?.is_some() {
+                return Ok(());
+            }
+            let exists: Option<String> = ch::table
+                .filter(ch::name.eq(channel))
+                .select(ch::name)
+                .first(conn)$($aw)*
+                .optional()?;
+            if exists.is_some() {
+                diesel::insert_into(cu::table)
+                    .values((cu::channel.eq(channel), cu::revision.eq(revision)))
+                    .execute(conn)$($aw)*?;
+            }
+            Ok(())
+        }
     };
 }
 

@@ -2,7 +2,8 @@
 
 use diesel::prelude::*;
 use federation_domain::notify::{
-    Channel, ChannelKind, ChannelName, ChannelSpec, ChannelUrl, Rules, Secret,
+    Channel, ChannelKind, ChannelName, ChannelSpec, ChannelUrl, Delivery, DeliveryStatus, Rules,
+    Secret,
 };
 
 use super::schema::notify_channels;
@@ -60,6 +61,76 @@ impl ChannelRow {
             },
             created_at: self.created_at.0,
             updated_at: self.updated_at.0,
+        })
+    }
+}
+
+/// One `notify_deliveries` row as read.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = super::schema::notify_deliveries)]
+pub(crate) struct DeliveryRow {
+    pub id: i64,
+    pub channel: String,
+    pub revision: i64,
+    pub event: String,
+    pub slug: Option<String>,
+    pub status: String,
+    pub attempts: i32,
+    pub http_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub latency_ms: i64,
+    pub at: DbTime,
+}
+
+/// One `notify_deliveries` row to insert.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = super::schema::notify_deliveries)]
+pub(crate) struct NewDeliveryRow {
+    pub channel: String,
+    pub revision: i64,
+    pub event: String,
+    pub slug: Option<String>,
+    pub status: String,
+    pub attempts: i32,
+    pub http_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub latency_ms: i64,
+    pub at: DbTime,
+}
+
+impl NewDeliveryRow {
+    pub(crate) fn new(d: &Delivery) -> Self {
+        use chrono::SubsecRound;
+        Self {
+            channel: d.channel.clone(),
+            revision: i64::try_from(d.revision).unwrap_or(i64::MAX),
+            event: d.event.clone(),
+            slug: d.slug.clone(),
+            status: d.status.as_str().to_owned(),
+            attempts: i32::try_from(d.attempts).unwrap_or(i32::MAX),
+            http_status: d.http_status.map(i32::from),
+            last_error: d.last_error.clone(),
+            latency_ms: i64::try_from(d.latency_ms).unwrap_or(i64::MAX),
+            at: DbTime(d.at.trunc_subsecs(6)),
+        }
+    }
+}
+
+impl DeliveryRow {
+    pub(crate) fn into_delivery(self) -> Result<Delivery, StoreError> {
+        Ok(Delivery {
+            id: self.id,
+            channel: self.channel,
+            revision: u64::try_from(self.revision).unwrap_or_default(),
+            event: self.event,
+            slug: self.slug,
+            status: DeliveryStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("delivery status", &self.status))?,
+            attempts: u32::try_from(self.attempts).unwrap_or_default(),
+            http_status: self.http_status.and_then(|s| u16::try_from(s).ok()),
+            last_error: self.last_error,
+            latency_ms: u64::try_from(self.latency_ms).unwrap_or_default(),
+            at: self.at.0,
         })
     }
 }
