@@ -59,6 +59,7 @@ pub mod error;
 mod handlers;
 pub mod hosts;
 pub mod metrics;
+pub mod notify;
 pub mod openapi;
 pub mod request_id;
 pub mod requests;
@@ -153,6 +154,10 @@ pub const ROUTES: &[Route] = &[
     Route::api("/api/fed/projects/{slug}/maintenance", "PUT, DELETE"),
     Route::api("/api/fed/projects:bulk", "POST"),
     Route::api("/api/fed/events", "GET"),
+    Route::api("/api/fed/channels", "GET, POST"),
+    Route::api("/api/fed/channels/{name}", "GET, PUT, DELETE"),
+    Route::api("/api/fed/channels/{name}/test", "POST"),
+    Route::api("/api/fed/deliveries", "GET"),
     Route::api("/api/fed/summary", "GET"),
 ];
 
@@ -214,6 +219,8 @@ pub struct ApiState {
     /// `Some` when requests must name an allowed host (no keys, on loopback: the DNS
     /// rebinding guard of [`hosts`]).
     pub allowed_hosts: Option<Arc<hosts::AllowedHosts>>,
+    /// Notification channels and deliveries; `None`: their routes answer 503.
+    pub notify: Option<notify::NotifyApi>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -307,6 +314,25 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                             )
                             .service(fed("/events").route(web::get().to(handlers::events)))
                             .service(fed("/summary").route(web::get().to(handlers::summary)))
+                            .service(
+                                fed("/channels")
+                                    .route(web::get().to(notify::handlers::list_channels))
+                                    .route(web::post().to(notify::handlers::create_channel)),
+                            )
+                            .service(
+                                fed("/channels/{name}")
+                                    .route(web::get().to(notify::handlers::get_channel))
+                                    .route(web::put().to(notify::handlers::replace_channel))
+                                    .route(web::delete().to(notify::handlers::delete_channel)),
+                            )
+                            .service(
+                                fed("/channels/{name}/test")
+                                    .route(web::post().to(notify::handlers::test_channel)),
+                            )
+                            .service(
+                                fed("/deliveries")
+                                    .route(web::get().to(notify::handlers::list_deliveries)),
+                            )
                             .default_service(web::to(handlers::not_found)),
                     )
                     .default_service(web::to(handlers::not_found)),

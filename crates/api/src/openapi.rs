@@ -55,8 +55,22 @@ pub const DOCS_PATH: &str = "/docs/";
         handlers::end_maintenance,
         handlers::events,
         handlers::summary,
+        crate::notify::handlers::list_channels,
+        crate::notify::handlers::create_channel,
+        crate::notify::handlers::get_channel,
+        crate::notify::handlers::replace_channel,
+        crate::notify::handlers::delete_channel,
+        crate::notify::handlers::test_channel,
+        crate::notify::handlers::list_deliveries,
     ),
     components(schemas(
+        crate::notify::requests::ChannelRequest,
+        crate::notify::requests::RulesBody,
+        crate::notify::requests::TriggerName,
+        crate::notify::dto::ChannelDto,
+        crate::notify::dto::DeliveryDto,
+        federation_notify::WebhookBody,
+        federation_notify::WebhookProject,
         ProjectDto,
         HeartbeatKeyDto,
         TransitionDto,
@@ -90,6 +104,7 @@ pub const DOCS_PATH: &str = "/docs/";
         (name = "projects", description = "The catalog"),
         (name = "heartbeats", description = "Liveness over HTTP"),
         (name = "operations", description = "Health, readiness, metrics, this description"),
+        (name = "notifications", description = "Notification channels (signed webhooks, Slack) and their deliveries; `WebhookBody` is what a webhook receives"),
     )
 )]
 struct ApiDoc;

@@ -3,19 +3,16 @@
 
 #![expect(
     clippy::unwrap_used,
-    clippy::indexing_slicing,
     reason = "an integration test crate is test code throughout: a panic is the test failing"
 )]
-
-mod common;
 
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use common::{Mode, Receiver};
 use federation_domain::notify::{ChannelInput, ChannelSpec, Event, Message, Sender, Subject};
 use federation_domain::Status;
 use federation_notify::{sign, DenyList, HttpOptions, HttpSender};
+use federation_testkit::{Receiver, ReceiverMode as Mode};
 
 const SECRET: &str = "0123456789abcdef-secret";
 
@@ -58,7 +55,7 @@ fn sender(timeout: Duration) -> HttpSender {
 
 #[tokio::test]
 async fn a_webhook_gets_signed_json_with_its_idempotency_key() {
-    let r = Receiver::start(Mode::Ok).await;
+    let r = Receiver::start(Mode::Ok).unwrap();
     let attempt = sender(Duration::from_secs(5))
         .send(&channel("webhook", &r.url), &message())
         .await;
@@ -67,10 +64,10 @@ async fn a_webhook_gets_signed_json_with_its_idempotency_key() {
     let got = r.received();
     assert_eq!(got.len(), 1);
     let req = &got[0];
-    assert_eq!(req.headers["idempotency-key"], "42-ops");
-    assert_eq!(req.headers["x-federation-event"], "recovered");
-    assert_eq!(req.headers["content-type"], "application/json");
-    let sig = &req.headers["x-federation-signature"];
+    assert_eq!(req.header("idempotency-key"), "42-ops");
+    assert_eq!(req.header("x-federation-event"), "recovered");
+    assert_eq!(req.header("content-type"), "application/json");
+    let sig = req.header("x-federation-signature");
     let now = Utc::now().timestamp();
     assert!(
         sign::verify(SECRET.as_bytes(), sig, &req.body, now, 300),
@@ -93,7 +90,7 @@ async fn a_webhook_gets_signed_json_with_its_idempotency_key() {
 
 #[tokio::test]
 async fn a_slack_channel_gets_text_and_blocks_escaped_and_no_signature() {
-    let r = Receiver::start(Mode::Ok).await;
+    let r = Receiver::start(Mode::Ok).unwrap();
     let attempt = sender(Duration::from_secs(5))
         .send(&channel("slack", &r.url), &message())
         .await;
@@ -114,7 +111,7 @@ async fn a_slack_channel_gets_text_and_blocks_escaped_and_no_signature() {
 
 #[tokio::test]
 async fn a_500_is_retryable_and_a_404_is_not() {
-    let r = Receiver::start(Mode::Status(500)).await;
+    let r = Receiver::start(Mode::Status(500)).unwrap();
     let s = sender(Duration::from_secs(5));
     let a = s.send(&channel("webhook", &r.url), &message()).await;
     assert!(!a.delivered());
@@ -129,7 +126,7 @@ async fn a_500_is_retryable_and_a_404_is_not() {
 
 #[tokio::test]
 async fn a_redirect_is_never_followed() {
-    let r = Receiver::start(Mode::Redirect).await;
+    let r = Receiver::start(Mode::Redirect).unwrap();
     let a = sender(Duration::from_secs(5))
         .send(&channel("webhook", &r.url), &message())
         .await;
@@ -142,7 +139,7 @@ async fn a_redirect_is_never_followed() {
 #[tokio::test]
 async fn a_receiver_that_never_answers_or_is_slow_times_out() {
     for mode in [Mode::Hang, Mode::Slow(Duration::from_secs(5))] {
-        let r = Receiver::start(mode).await;
+        let r = Receiver::start(mode).unwrap();
         let started = std::time::Instant::now();
         let a = sender(Duration::from_millis(500))
             .send(&channel("webhook", &r.url), &message())
@@ -160,7 +157,7 @@ async fn a_receiver_that_never_answers_or_is_slow_times_out() {
 
 #[tokio::test]
 async fn the_deny_list_refuses_a_literal_address_and_a_resolved_name() {
-    let r = Receiver::start(Mode::Ok).await;
+    let r = Receiver::start(Mode::Ok).unwrap();
     let deny = HttpSender::new(HttpOptions {
         deny: DenyList::parse("127.0.0.0/8").unwrap(),
         ..HttpOptions::default()

@@ -427,6 +427,7 @@ impl Application {
             metrics: metrics.clone(),
             changes: changes.clone(),
             allowed_hosts: host_guard,
+            notify: Some(notify_api(&store, &settings)?),
         };
         let server = serve_http(listener, settings.http, state)?;
         tracing::info!(address = %format!("{}:{port}", settings.host), "federation service listening");
@@ -631,4 +632,22 @@ async fn reapply_catalog_on_sighup(
             }
         }
     }
+}
+
+/// The notification routes' ports: the store's channels and deliveries, and an HTTP
+/// sender with the settings' limits.
+fn notify_api(
+    store: &Arc<Store>,
+    settings: &Settings,
+) -> anyhow::Result<federation_api::notify::NotifyApi> {
+    let sender = federation_notify::HttpSender::new(federation_notify::HttpOptions {
+        timeout: settings.notify.attempt_timeout,
+        deny: settings.notify.deny.clone(),
+        ..federation_notify::HttpOptions::default()
+    })?;
+    Ok(federation_api::notify::NotifyApi {
+        channels: store.clone(),
+        deliveries: store.clone(),
+        sender: Arc::new(sender),
+    })
 }

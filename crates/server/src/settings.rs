@@ -16,6 +16,7 @@ use config::{Config, File, FileFormat};
 use federation_nats::{NatsConfig, DEFAULT_QUEUE_CAPACITY};
 use serde::Deserialize;
 
+pub mod notify;
 mod original;
 mod values;
 
@@ -266,6 +267,8 @@ pub struct Settings {
     /// What the settings had to take differently from what was asked (an original
     /// service's setting bounded or followed), to log once logging is up.
     pub warnings: Vec<String>,
+    /// Notification delivery (`FEDERATION_NOTIFY_*`, see [`notify`]).
+    pub notify: notify::NotifySettings,
 }
 
 /// The variable that names another env file than `./.env`.
@@ -354,6 +357,7 @@ impl Settings {
             .context("reading the configuration")?;
         let mut settings = Self::from_raw(raw, &mut warnings)?;
         settings.warnings = warnings;
+        settings.notify = notify::NotifySettings::from_env(&env)?;
         Ok(settings)
     }
 
@@ -570,6 +574,7 @@ impl Settings {
             log_format,
             http,
             warnings: Vec::new(),
+            notify: notify::NotifySettings::default(),
         })
     }
 

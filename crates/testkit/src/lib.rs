@@ -30,6 +30,7 @@ mod nats;
 mod postgres;
 mod process;
 mod prometheus;
+pub mod receiver;
 mod tls;
 
 pub use nats::{shared_nats_url, NatsServer};
@@ -38,6 +39,7 @@ pub use postgres::{
 };
 pub use process::free_port;
 pub use prometheus::PrometheusServer;
+pub use receiver::{Mode as ReceiverMode, Received, Receiver};
 pub use tls::{ServerCert, TestPki};
 
 /// What to install when a server binary is missing.

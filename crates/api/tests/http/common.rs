@@ -271,6 +271,7 @@ impl Harness {
             metrics: self.metrics.clone(),
             changes: self.changes.clone(),
             allowed_hosts: None,
+            notify: None,
         }
     }
 

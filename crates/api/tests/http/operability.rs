@@ -150,7 +150,7 @@ async fn every_operation_behind_the_api_key_documents_401_and_403() {
             }
         }
     }
-    assert_eq!(secured, 2 * 14, "fourteen operations take the key");
+    assert_eq!(secured, 2 * 21, "twenty-one operations take the key");
 }
 
 #[actix_web::test]

@@ -63,6 +63,7 @@ mod heartbeats;
 mod helpers;
 mod http_limits;
 mod logs;
+mod notify;
 mod original;
 mod replicas;
 mod retention;
