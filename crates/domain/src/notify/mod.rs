@@ -4,6 +4,7 @@
 
 pub mod channel;
 pub mod delivery;
+pub mod engine;
 pub mod message;
 pub mod ports;
 pub mod rules;
@@ -13,9 +14,12 @@ pub use channel::{
     SECRET_MAX, SECRET_MIN,
 };
 pub use delivery::{Delivery, DeliveryStatus, DELIVERIES_LIST_MAX};
+pub use engine::Watch;
 pub use message::{Attempt, Event, Message, Subject};
 pub use ports::{ChannelStore, ChannelWrite, DeliveryLog, Sender};
 pub use rules::{Rules, Trigger};
 
+#[cfg(test)]
+mod engine_tests;
 #[cfg(test)]
 mod tests;

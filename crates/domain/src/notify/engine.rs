@@ -1,0 +1,272 @@
+//! A channel's rules applied to the change log and the clock: which messages are due,
+//! and when. Pure: the dispatcher feeds it changes in revision order and ticks.
+//!
+//! Per project it keeps the current outage: when it began, the bad status now and
+//! since when, whether the hold has passed (the outage is *announced*), what was told.
+//! - a bad status is told once it has held for the rules' hold (at once with no hold);
+//!   a project back within the hold causes no message at all;
+//! - degraded then offline tells offline too (each once);
+//! - a recovery is told when the outage was announced, with its length;
+//! - reminders repeat a told status while it lasts;
+//! - nothing is told while the project's maintenance window is open (a status still
+//!   bad when the window ends is told then).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::channel::ChannelName;
+use super::message::{Event, Message, Subject};
+use super::rules::{Rules, Trigger};
+use crate::model::{Maintenance, Project, Status};
+use crate::replication::{Change, ChangeKind};
+
+/// One project's outage, as a channel sees it.
+#[derive(Debug, Clone, PartialEq)]
+struct Outage {
+    /// When it first went bad.
+    since: DateTime<Utc>,
+    /// Its bad status now.
+    status: Status,
+    /// Since when it has been in that status.
+    status_since: DateTime<Utc>,
+    /// The revision of the change into that status.
+    revision: u64,
+    /// The hold passed (for some bad status of this outage).
+    announced: bool,
+    /// The last bad status told, and when it (or a reminder) was told last.
+    told: Option<(Status, DateTime<Utc>)>,
+    /// The project as last seen.
+    subject: Subject,
+    maintenance: Option<Maintenance>,
+}
+
+/// A channel's view of the fleet.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    channel: ChannelName,
+    rules: Rules,
+    outages: BTreeMap<String, Outage>,
+}
+
+fn bad(s: Status) -> bool {
+    s != Status::Online
+}
+
+fn in_maintenance(m: Option<&Maintenance>, now: DateTime<Utc>) -> bool {
+    m.is_some_and(|m| m.is_active(now))
+}
+
+impl Watch {
+    /// A watch with no outage known.
+    pub fn new(channel: ChannelName, rules: Rules) -> Self {
+        Self {
+            channel,
+            rules,
+            outages: BTreeMap::new(),
+        }
+    }
+
+    /// The channel's name.
+    pub fn channel(&self) -> &ChannelName {
+        &self.channel
+    }
+
+    /// Replaces the rules (a channel replaced over the API); outages are kept.
+    pub fn set_rules(&mut self, rules: Rules) {
+        self.rules = rules;
+    }
+
+    fn hold(&self) -> TimeDelta {
+        TimeDelta::seconds(i64::from(self.rules.hold_seconds))
+    }
+
+    /// Seeds an outage dealt with before this watch began (a new leader): the project
+    /// has been `project.status` since `since`, and that was told if the rules tell it.
+    pub fn seed(
+        &mut self,
+        project: &Project,
+        since: DateTime<Utc>,
+        revision: u64,
+        now: DateTime<Utc>,
+    ) {
+        if !bad(project.status) || !self.rules.selects(project) {
+            return;
+        }
+        let announced = now - since >= self.hold();
+        let told = (announced
+            && Trigger::of_bad(project.status).is_some_and(|t| self.rules.tells(t)))
+        .then_some((project.status, now));
+        self.outages.insert(
+            project.slug.as_str().to_owned(),
+            Outage {
+                since,
+                status: project.status,
+                status_since: since,
+                revision,
+                announced,
+                told,
+                subject: Subject::from(project),
+                maintenance: project.maintenance.clone(),
+            },
+        );
+    }
+
+    /// Applies one change of the log (in revision order); returns the messages due at
+    /// `now` because of it.
+    pub fn apply(&mut self, change: &Change, now: DateTime<Utc>) -> Vec<Message> {
+        let slug = change.slug.as_str();
+        match &change.kind {
+            ChangeKind::Deleted { .. } => {
+                self.outages.remove(slug);
+                Vec::new()
+            }
+            ChangeKind::Registered | ChangeKind::Updated => {
+                if let (Some(o), Some(p)) = (self.outages.get_mut(slug), &change.project) {
+                    o.subject = Subject {
+                        status: o.status,
+                        ..Subject::from(p)
+                    };
+                    o.maintenance = p.maintenance.clone();
+                }
+                self.due(now)
+            }
+            ChangeKind::Transition(t) => {
+                let selected = change
+                    .project
+                    .as_ref()
+                    .is_none_or(|p| self.rules.selects(p));
+                if !selected {
+                    self.outages.remove(slug);
+                    return Vec::new();
+                }
+                let mut subject = change
+                    .project
+                    .as_ref()
+                    .map(Subject::from)
+                    .unwrap_or_else(|| Subject {
+                        slug: slug.to_owned(),
+                        name: slug.to_owned(),
+                        hub_url: String::new(),
+                        status: t.to,
+                        reason: None,
+                    });
+                subject.status = t.to;
+                subject.reason.clone_from(&t.reason);
+                let maintenance = change.project.as_ref().and_then(|p| p.maintenance.clone());
+                if bad(t.to) {
+                    match self.outages.get_mut(slug) {
+                        Some(o) if o.status != t.to => {
+                            o.status = t.to;
+                            o.status_since = t.at;
+                            o.revision = change.revision;
+                            o.subject = subject;
+                            o.maintenance = maintenance;
+                        }
+                        Some(_) => {}
+                        None => {
+                            self.outages.insert(
+                                slug.to_owned(),
+                                Outage {
+                                    since: t.at,
+                                    status: t.to,
+                                    status_since: t.at,
+                                    revision: change.revision,
+                                    announced: false,
+                                    told: None,
+                                    subject,
+                                    maintenance,
+                                },
+                            );
+                        }
+                    }
+                    self.due(now)
+                } else {
+                    let mut out = self.due(now);
+                    if let Some(o) = self.outages.remove(slug) {
+                        if o.announced
+                            && self.rules.tells(Trigger::Recovered)
+                            && !in_maintenance(maintenance.as_ref(), now)
+                        {
+                            out.push(Message {
+                                channel: self.channel.clone(),
+                                revision: change.revision,
+                                event: Event::Recovered,
+                                subject: Some(subject),
+                                at: t.at,
+                                outage_seconds: Some((t.at - o.since).num_seconds()),
+                            });
+                        }
+                    }
+                    out
+                }
+            }
+        }
+    }
+
+    /// Messages due by time alone: holds that passed, reminders.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Message> {
+        self.due(now)
+    }
+
+    fn due(&mut self, now: DateTime<Utc>) -> Vec<Message> {
+        let hold = self.hold();
+        let remind = self
+            .rules
+            .remind_every_seconds
+            .map(|s| TimeDelta::seconds(i64::from(s)));
+        let mut out = Vec::new();
+        for o in self.outages.values_mut() {
+            if in_maintenance(o.maintenance.as_ref(), now) || now - o.status_since < hold {
+                continue;
+            }
+            o.announced = true;
+            let tells = Trigger::of_bad(o.status).is_some_and(|t| self.rules.tells(t));
+            let needs_tell = tells && o.told.is_none_or(|(status, _)| status != o.status);
+            if !needs_tell {
+                if let (Some((status, last)), Some(every)) = (o.told, remind) {
+                    if now - last >= every {
+                        o.told = Some((status, now));
+                        out.push(Message {
+                            channel: self.channel.clone(),
+                            revision: o.revision,
+                            event: Event::Reminder,
+                            subject: Some(o.subject.clone()),
+                            at: now,
+                            outage_seconds: Some((now - o.since).num_seconds()),
+                        });
+                    }
+                }
+                continue;
+            }
+            o.told = Some((o.status, now));
+            out.push(Message {
+                channel: self.channel.clone(),
+                revision: o.revision,
+                event: match o.status {
+                    Status::Offline => Event::Offline,
+                    _ => Event::Degraded,
+                },
+                subject: Some(o.subject.clone()),
+                at: o.status_since,
+                outage_seconds: None,
+            });
+        }
+        out
+    }
+
+    /// The lowest revision whose message may still be due (a hold running, a window
+    /// open): the channel's cursor must stay below it, so a new leader sees it again.
+    pub fn pending_floor(&self) -> Option<u64> {
+        self.outages
+            .values()
+            .filter(|o| !o.announced)
+            .map(|o| o.revision)
+            .min()
+    }
+
+    /// Projects in an outage now.
+    pub fn outages(&self) -> usize {
+        self.outages.len()
+    }
+}
