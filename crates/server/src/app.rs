@@ -412,6 +412,24 @@ impl Application {
             store.clone(),
             stop_rx.clone(),
         ));
+        let notify = notify_api(&store, &settings)?;
+        tokio::spawn(
+            federation_notify::Dispatcher {
+                federation: federation.clone(),
+                channels: notify.channels.clone(),
+                log: notify.deliveries.clone(),
+                sender: notify.sender.clone(),
+                metrics: Arc::new(metrics.notify()),
+                options: federation_notify::DispatchOptions {
+                    retry: federation_notify::Retry {
+                        deadline: settings.notify.deadline,
+                        ..federation_notify::Retry::default()
+                    },
+                    ..federation_notify::DispatchOptions::default()
+                },
+            }
+            .run(stop_rx.clone()),
+        );
         tokio::spawn(reapply_catalog_on_sighup(
             federation.clone(),
             settings.projects_file.clone(),
@@ -427,7 +445,7 @@ impl Application {
             metrics: metrics.clone(),
             changes: changes.clone(),
             allowed_hosts: host_guard,
-            notify: Some(notify_api(&store, &settings)?),
+            notify: Some(notify),
         };
         let server = serve_http(listener, settings.http, state)?;
         tracing::info!(address = %format!("{}:{port}", settings.host), "federation service listening");

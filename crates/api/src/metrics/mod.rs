@@ -32,7 +32,10 @@ use prometheus_client::registry::Registry;
 
 use crate::{ApiState, BusHealth};
 
+mod notify;
 mod original;
+
+pub use notify::NotifyMetrics;
 
 pub use original::{ORIGINAL_METRIC_NAMES, ORIGINAL_PER_PROJECT_MAX};
 
@@ -124,6 +127,7 @@ pub struct Metrics {
     stream_events: Counter,
     stream_dropped: Counter,
     original: original::Original,
+    notify: NotifyMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -219,6 +223,7 @@ impl Metrics {
             sources: sources.clone(),
         }));
         let original = original::Original::register(&mut registry, version, sources.clone());
+        let notify = NotifyMetrics::register(&mut registry);
         Metrics {
             registry,
             sources,
@@ -234,7 +239,13 @@ impl Metrics {
             stream_events,
             stream_dropped,
             original,
+            notify,
         }
+    }
+
+    /// The notification delivery series.
+    pub fn notify(&self) -> NotifyMetrics {
+        self.notify.clone()
     }
 
     /// Gives the scrape-time series their sources; later calls are ignored.

@@ -38,6 +38,9 @@ struct Outage {
     told: Option<(Status, DateTime<Utc>)>,
     /// The project as last seen.
     subject: Subject,
+    /// Seeded by a new leader (from the registry), not seen in the log: a transition
+    /// into a bad status from online in the log starts a new outage.
+    seeded: bool,
     maintenance: Option<Maintenance>,
 }
 
@@ -81,19 +84,25 @@ impl Watch {
         TimeDelta::seconds(i64::from(self.rules.hold_seconds))
     }
 
-    /// Seeds an outage dealt with before this watch began (a new leader): the project
-    /// has been `project.status` since `since`, and that was told if the rules tell it.
+    /// Seeds an outage under way when this watch began (a new leader, a new channel):
+    /// the project has been `project.status` since `since`. An outage that began before
+    /// `dealt_before` was dealt with (told if the rules tell it); a later one is told
+    /// once its hold passes.
     pub fn seed(
         &mut self,
         project: &Project,
         since: DateTime<Utc>,
+        dealt_before: DateTime<Utc>,
         revision: u64,
         now: DateTime<Utc>,
     ) {
-        if !bad(project.status) || !self.rules.selects(project) {
+        if !bad(project.status)
+            || !self.rules.selects(project)
+            || self.outages.contains_key(project.slug.as_str())
+        {
             return;
         }
-        let announced = now - since >= self.hold();
+        let announced = since < dealt_before && now - since >= self.hold();
         let told = (announced
             && Trigger::of_bad(project.status).is_some_and(|t| self.rules.tells(t)))
         .then_some((project.status, now));
@@ -108,6 +117,7 @@ impl Watch {
                 told,
                 subject: Subject::from(project),
                 maintenance: project.maintenance.clone(),
+                seeded: true,
             },
         );
     }
@@ -155,6 +165,13 @@ impl Watch {
                 subject.reason.clone_from(&t.reason);
                 let maintenance = change.project.as_ref().and_then(|p| p.maintenance.clone());
                 if bad(t.to) {
+                    if self
+                        .outages
+                        .get(slug)
+                        .is_some_and(|o| o.seeded && !bad(t.from))
+                    {
+                        self.outages.remove(slug);
+                    }
                     match self.outages.get_mut(slug) {
                         Some(o) if o.status != t.to => {
                             o.status = t.to;
@@ -176,6 +193,7 @@ impl Watch {
                                     told: None,
                                     subject,
                                     maintenance,
+                                    seeded: false,
                                 },
                             );
                         }

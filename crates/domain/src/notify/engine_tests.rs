@@ -242,7 +242,7 @@ fn a_seeded_outage_recovers_with_its_whole_length() {
     let mut p = project("alpha");
     p.status = Status::Offline;
     let mut w = watch(hold(120));
-    w.seed(&p, t0() - secs(3600), 3, t0());
+    w.seed(&p, t0() - secs(3600), t0(), 3, t0());
     assert!(w.tick(t0() + secs(10)).is_empty(), "seeded as already told");
     let rec = w.apply(
         &change(9, &p, Status::Offline, Status::Online, 60),
@@ -250,4 +250,30 @@ fn a_seeded_outage_recovers_with_its_whole_length() {
     );
     assert_eq!(events(&rec), [Event::Recovered]);
     assert_eq!(rec[0].outage_seconds, Some(3660));
+}
+
+#[test]
+fn a_seeded_outage_gives_way_to_a_new_one_in_the_log() {
+    let mut p = project("alpha");
+    p.status = Status::Offline;
+    let mut w = watch(Rules::default());
+    // Seeded from the registry, then the log (after the cursor) shows it went offline
+    // from online: that outage is new, and told.
+    w.seed(&p, t0(), t0(), 3, t0() + secs(5));
+    let told = w.apply(
+        &change(9, &p, Status::Online, Status::Offline, 5),
+        t0() + secs(5),
+    );
+    assert_eq!(events(&told), [Event::Offline]);
+    assert_eq!(told[0].revision, 9);
+}
+
+#[test]
+fn an_outage_that_began_after_the_channel_was_made_is_told() {
+    let mut p = project("alpha");
+    p.status = Status::Offline;
+    let mut w = watch(Rules::default());
+    // The channel was made at t0 - 10 s; the project went offline at t0.
+    w.seed(&p, t0(), t0() - secs(10), 3, t0() + secs(1));
+    assert_eq!(events(&w.tick(t0() + secs(1))), [Event::Offline]);
 }

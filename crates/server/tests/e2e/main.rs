@@ -54,6 +54,7 @@ mod binary;
 mod cli;
 mod compat;
 mod dashboard;
+mod delivery;
 mod deploy;
 mod events;
 mod fleet;
