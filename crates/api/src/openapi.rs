@@ -66,6 +66,7 @@ pub const DOCS_PATH: &str = "/docs/";
     components(schemas(
         crate::notify::requests::ChannelRequest,
         crate::notify::requests::RulesBody,
+        crate::notify::requests::EmailBody,
         crate::notify::requests::TriggerName,
         crate::notify::dto::ChannelDto,
         crate::notify::dto::DeliveryDto,

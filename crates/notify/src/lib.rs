@@ -9,6 +9,7 @@ pub mod dispatch;
 pub mod http;
 pub mod metrics;
 pub mod sign;
+pub mod smtp;
 pub mod worker;
 
 pub use body::{WebhookBody, WebhookProject};
@@ -17,4 +18,5 @@ pub use dispatch::{DispatchOptions, Dispatcher};
 pub use http::{encode, HttpOptions, HttpSender, EVENT_HEADER, IDEMPOTENCY_HEADER};
 pub use metrics::{DeliveryMetrics, NoMetrics};
 pub use sign::SIGNATURE_HEADER;
+pub use smtp::{Senders, SmtpSender};
 pub use worker::Retry;

@@ -652,17 +652,23 @@ async fn reapply_catalog_on_sighup(
     }
 }
 
-/// The notification routes' ports: the store's channels and deliveries, and an HTTP
-/// sender with the settings' limits.
+/// The notification routes' ports: the store's channels and deliveries, and the HTTP
+/// and SMTP senders with the settings' limits.
 fn notify_api(
     store: &Arc<Store>,
     settings: &Settings,
 ) -> anyhow::Result<federation_api::notify::NotifyApi> {
-    let sender = federation_notify::HttpSender::new(federation_notify::HttpOptions {
-        timeout: settings.notify.attempt_timeout,
-        deny: settings.notify.deny.clone(),
-        ..federation_notify::HttpOptions::default()
-    })?;
+    let sender = federation_notify::Senders {
+        http: federation_notify::HttpSender::new(federation_notify::HttpOptions {
+            timeout: settings.notify.attempt_timeout,
+            deny: settings.notify.deny.clone(),
+            ..federation_notify::HttpOptions::default()
+        })?,
+        smtp: federation_notify::SmtpSender::new(
+            settings.notify.attempt_timeout,
+            settings.notify.deny.clone(),
+        ),
+    };
     Ok(federation_api::notify::NotifyApi {
         channels: store.clone(),
         deliveries: store.clone(),

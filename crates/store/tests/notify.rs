@@ -56,6 +56,7 @@ fn webhook(name: &str, secret: Option<&str>) -> ChannelInput {
             ..Rules::default()
         }),
         enabled: None,
+        email: None,
     }
 }
 

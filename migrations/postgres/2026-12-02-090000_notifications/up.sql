@@ -1,13 +1,15 @@
--- Notification channels (docs/notifications.md). `secret` signs a webhook's messages and
--- is never read back by the API; a Slack channel's URL is its secret. `rules` is the
--- channel's rules as JSON text (the domain's `Rules`).
+-- Notification channels (docs/notifications.md). `secret` (a webhook's signing secret,
+-- or an email channel's SMTP password) is never read back by the API; a Slack channel's
+-- URL is its secret. `rules` is the channel's rules as JSON text (the domain's `Rules`).
 CREATE TABLE notify_channels (
     name       TEXT        PRIMARY KEY,
-    kind       TEXT        NOT NULL CHECK (kind IN ('webhook', 'slack')),
+    kind       TEXT        NOT NULL CHECK (kind IN ('webhook', 'slack', 'email')),
     url        TEXT        NOT NULL,
     secret     TEXT,
     rules      TEXT        NOT NULL,
     enabled    BOOLEAN     NOT NULL,
+    -- An email channel's settings as JSON text (from, to, username, tls); no password.
+    email      TEXT,
     created_at TIMESTAMPTZ NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL
 );

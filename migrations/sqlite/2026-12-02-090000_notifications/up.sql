@@ -2,11 +2,12 @@
 -- the store's fixed-width UTC text.
 CREATE TABLE notify_channels (
     name       TEXT    PRIMARY KEY NOT NULL,
-    kind       TEXT    NOT NULL CHECK (kind IN ('webhook', 'slack')),
+    kind       TEXT    NOT NULL CHECK (kind IN ('webhook', 'slack', 'email')),
     url        TEXT    NOT NULL,
     secret     TEXT,
     rules      TEXT    NOT NULL,
     enabled    BOOLEAN NOT NULL,
+    email      TEXT,
     created_at TEXT    NOT NULL,
     updated_at TEXT    NOT NULL
 );

@@ -4,7 +4,7 @@ use federation_domain::notify::{Channel, ChannelKind, Delivery};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::requests::RulesBody;
+use super::requests::{EmailBody, RulesBody};
 use crate::dto::rfc3339;
 
 /// One delivery: a message to a channel, after its attempts.
@@ -62,7 +62,7 @@ impl From<&Delivery> for DeliveryDto {
     "secret_set": true, "enabled": true,
     "rules": {"slugs": [], "tags": ["prod"], "metadata": {}, "on": ["offline", "recovered"],
               "hold_seconds": 120, "remind_every_seconds": null},
-    "last_delivery": null,
+    "email": null, "last_delivery": null,
     "created_at": "2026-12-02T09:00:00.000000Z", "updated_at": "2026-12-02T09:00:00.000000Z"
 }))]
 pub struct ChannelDto {
@@ -71,10 +71,13 @@ pub struct ChannelDto {
     pub kind: String,
     /// A webhook's URL; a Slack URL as `https://host/…`.
     pub url: String,
-    /// Whether a signing secret is stored (the secret itself is never shown).
+    /// Whether a secret is stored: a webhook's signing secret or an email channel's SMTP
+    /// password (never shown).
     pub secret_set: bool,
     pub enabled: bool,
     pub rules: RulesBody,
+    /// An email channel's settings (no password).
+    pub email: Option<EmailBody>,
     /// The channel's health: its newest delivery, if any.
     pub last_delivery: Option<DeliveryDto>,
     pub created_at: String,
@@ -85,7 +88,7 @@ impl ChannelDto {
     /// The channel, with its newest delivery.
     pub fn new(c: &Channel, last: Option<&Delivery>) -> Self {
         let url = match c.spec.kind {
-            ChannelKind::Webhook => c.spec.url.as_str().to_owned(),
+            ChannelKind::Webhook | ChannelKind::Email => c.spec.url.as_str().to_owned(),
             ChannelKind::Slack => c.spec.url.redacted(),
         };
         Self {
@@ -95,6 +98,7 @@ impl ChannelDto {
             secret_set: c.spec.secret.is_some(),
             enabled: c.spec.enabled,
             rules: RulesBody::from(&c.spec.rules),
+            email: c.spec.email.as_ref().map(EmailBody::from),
             last_delivery: last.map(DeliveryDto::from),
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use federation_domain::notify::{ChannelInput, Rules, Trigger};
+use federation_domain::notify::{ChannelInput, EmailInput, EmailSpec, Rules, Trigger};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -97,6 +97,51 @@ impl From<&Rules> for RulesBody {
     }
 }
 
+/// An email channel's settings, as given and as shown (the SMTP password is the
+/// channel's `secret`, never shown).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"from": "federation@example.org", "to": ["ops@example.org"], "tls": "starttls"}))]
+pub struct EmailBody {
+    /// The sender address. Required.
+    pub from: Option<String>,
+    /// 1–20 recipient addresses. Required.
+    pub to: Option<Vec<String>>,
+    /// The SMTP login, when the relay wants one; the password is `secret`.
+    pub username: Option<String>,
+    /// `starttls` (default: required, port 587), `tls` (port 465) or `none` (a local
+    /// relay only).
+    #[schema(example = "starttls")]
+    pub tls: Option<String>,
+}
+
+impl From<EmailBody> for EmailInput {
+    fn from(b: EmailBody) -> Self {
+        EmailInput {
+            from: b.from,
+            to: b.to,
+            username: b.username,
+            tls: b.tls,
+        }
+    }
+}
+
+impl From<&EmailSpec> for EmailBody {
+    fn from(e: &EmailSpec) -> Self {
+        let tls = match e.tls {
+            federation_domain::notify::SmtpTls::Starttls => "starttls",
+            federation_domain::notify::SmtpTls::Tls => "tls",
+            federation_domain::notify::SmtpTls::None => "none",
+        };
+        Self {
+            from: Some(e.from.clone()),
+            to: Some(e.to.clone()),
+            username: e.username.clone(),
+            tls: Some(tls.to_owned()),
+        }
+    }
+}
+
 /// `POST /api/fed/channels` (and `PUT /api/fed/channels/{name}`, where `name` may be
 /// left out). Unknown fields are refused.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -112,7 +157,8 @@ pub struct ChannelRequest {
     /// Required on create.
     #[schema(schema_with = schemas::name)]
     pub name: Option<String>,
-    /// `webhook` (signed JSON) or `slack` (a Slack-compatible incoming webhook).
+    /// `webhook` (signed JSON), `slack` (a Slack-compatible incoming webhook) or
+    /// `email` (SMTP; `url` is then `smtp://host[:port]`).
     #[schema(example = "webhook")]
     pub kind: Option<String>,
     /// Required.
@@ -123,6 +169,8 @@ pub struct ChannelRequest {
     pub rules: Option<RulesBody>,
     /// Whether messages are sent (default `true`).
     pub enabled: Option<bool>,
+    /// Required for an email channel, refused for the others.
+    pub email: Option<EmailBody>,
 }
 
 impl From<ChannelRequest> for ChannelInput {
@@ -134,6 +182,7 @@ impl From<ChannelRequest> for ChannelInput {
             secret: r.secret,
             rules: r.rules.map(Rules::from),
             enabled: r.enabled,
+            email: r.email.map(EmailInput::from),
         }
     }
 }

@@ -1,12 +1,12 @@
 //! The notification fields' schemas, from the domain's constants (see
 //! `crate::schemas`: utoipa's attributes take only literals).
 
-use federation_domain::model::{HUB_URL_MAX, HUB_URL_MIN, HUB_URL_PATTERN, SLUG_MAX, SLUG_PATTERN};
+use federation_domain::model::{HUB_URL_MAX, HUB_URL_MIN, SLUG_MAX, SLUG_PATTERN};
 use federation_domain::notify::rules::{
     HOLD_MAX_SECONDS, REMIND_MAX_SECONDS, REMIND_MIN_SECONDS, RULE_METADATA_MAX, RULE_SLUGS_MAX,
     RULE_TAGS_MAX,
 };
-use federation_domain::notify::{SECRET_MAX, SECRET_MIN};
+use federation_domain::notify::SECRET_MAX;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::Object;
 
@@ -30,11 +30,10 @@ pub(crate) fn url() -> Object {
     string()
         .min_length(Some(HUB_URL_MIN))
         .max_length(Some(HUB_URL_MAX))
-        .pattern(Some(HUB_URL_PATTERN))
         .description(Some(
             "An absolute http(s) URL with no credentials in it (422 naming `url` \
-             otherwise). Redirects are never followed. A Slack URL is a secret: reads \
-             show its scheme and host only.",
+             otherwise), or `smtp://host[:port]` for an email channel. Redirects are \
+             never followed. A Slack URL is a secret: reads show its scheme and host only.",
         ))
         .examples(["https://receiver.example/federation"])
         .build()
@@ -43,12 +42,13 @@ pub(crate) fn url() -> Object {
 /// A webhook's `secret`.
 pub(crate) fn secret() -> Object {
     string()
-        .min_length(Some(SECRET_MIN))
+        .min_length(Some(1))
         .max_length(Some(SECRET_MAX))
-        .pattern(Some("^[!-~]+$"))
         .description(Some(
-            "Write-only: signs every message (HMAC-SHA256). Required for a webhook \
-             when created; on replace, absent keeps the stored one. Refused for Slack.",
+            "Write-only: a webhook's signing secret (HMAC-SHA256; 16–256 printable \
+             characters, required when created) or an email channel's SMTP password \
+             (with `email.username`). On replace, absent keeps the stored one. Refused \
+             for Slack.",
         ))
         .examples(["whsec-0123456789abcdef"])
         .build()

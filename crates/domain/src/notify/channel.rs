@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::email::{EmailInput, EmailSpec};
 use super::rules::Rules;
 use crate::error::ValidationError;
 use crate::model::{HubUrl, Slug};
@@ -48,6 +49,8 @@ pub enum ChannelKind {
     /// A Slack-compatible incoming webhook (text and blocks; Mattermost and Rocket.Chat
     /// take the same body). Its URL is its secret.
     Slack,
+    /// Email through an SMTP relay (`smtp://host:port`, STARTTLS or TLS).
+    Email,
 }
 
 impl ChannelKind {
@@ -56,6 +59,7 @@ impl ChannelKind {
         match self {
             ChannelKind::Webhook => "webhook",
             ChannelKind::Slack => "slack",
+            ChannelKind::Email => "email",
         }
     }
 
@@ -64,10 +68,11 @@ impl ChannelKind {
         match raw.trim() {
             "webhook" => Ok(ChannelKind::Webhook),
             "slack" => Ok(ChannelKind::Slack),
+            "email" => Ok(ChannelKind::Email),
             other => Err(ValidationError::new(
                 "kind",
                 format!(
-                    "must be \"webhook\" or \"slack\" (got {:?})",
+                    "must be \"webhook\", \"slack\" or \"email\" (got {:?})",
                     truncate(other, 20)
                 ),
             )),
@@ -96,6 +101,15 @@ impl ChannelUrl {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let url = HubUrl::parse(raw).map_err(|e| e.at("url"))?;
         Ok(Self(url.as_str().to_owned()))
+    }
+
+    /// Validates the URL of a channel of this kind (an email channel's is
+    /// `smtp://host[:port]`).
+    pub fn parse_for(kind: ChannelKind, raw: &str) -> Result<Self, ValidationError> {
+        match kind {
+            ChannelKind::Email => super::email::smtp_url(raw).map(Self),
+            _ => Self::parse(raw),
+        }
     }
 
     /// The URL as validated. For a Slack channel this is a secret: show
@@ -145,6 +159,18 @@ impl Secret {
         Ok(Self(raw.to_owned()))
     }
 
+    /// Validates an SMTP password: 1–256 characters, no control characters.
+    pub fn parse_password(raw: &str) -> Result<Self, ValidationError> {
+        let n = raw.chars().count();
+        if n == 0 || n > SECRET_MAX || raw.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                "secret",
+                format!("must be 1 to {SECRET_MAX} characters without control characters"),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
     /// The secret itself, for the signer and the store only.
     pub fn expose(&self) -> &str {
         &self.0
@@ -172,6 +198,8 @@ pub struct ChannelInput {
     pub rules: Option<Rules>,
     /// Absent: `true`.
     pub enabled: Option<bool>,
+    /// Required for an email channel; refused for the others.
+    pub email: Option<EmailInput>,
 }
 
 /// A validated channel definition (what a create or replace writes).
@@ -189,6 +217,8 @@ pub struct ChannelSpec {
     pub rules: Rules,
     /// Whether messages are sent.
     pub enabled: bool,
+    /// An email channel's settings.
+    pub email: Option<EmailSpec>,
 }
 
 impl ChannelSpec {
@@ -213,7 +243,23 @@ impl ChannelSpec {
         };
         let name = ChannelName::parse(&required(input.name, "name")?)?;
         let kind = ChannelKind::parse(&required(input.kind, "kind")?)?;
-        let url = ChannelUrl::parse(&required(input.url, "url")?)?;
+        let url = ChannelUrl::parse_for(kind, &required(input.url, "url")?)?;
+        let email = match (kind, input.email) {
+            (ChannelKind::Email, Some(e)) => Some(EmailSpec::parse(e)?),
+            (ChannelKind::Email, None) => {
+                return Err(ValidationError::new(
+                    "email",
+                    "is required for an email channel",
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(ValidationError::new(
+                    "email",
+                    "is taken only by an email channel",
+                ))
+            }
+            (_, None) => None,
+        };
         let secret = match (kind, input.secret) {
             (ChannelKind::Webhook, Some(s)) => Some(Secret::parse(&s)?),
             (ChannelKind::Webhook, None) if kept.is_some() => kept.cloned(),
@@ -230,7 +276,18 @@ impl ChannelSpec {
                 ))
             }
             (ChannelKind::Slack, None) => None,
+            // The SMTP password, when the relay wants a login.
+            (ChannelKind::Email, Some(s)) => Some(Secret::parse_password(&s)?),
+            (ChannelKind::Email, None) => kept.cloned(),
         };
+        if kind == ChannelKind::Email
+            && secret.is_some() != email.as_ref().is_some_and(|e| e.username.is_some())
+        {
+            return Err(ValidationError::new(
+                "secret",
+                "an email channel takes a secret (the SMTP password) exactly when it has email.username",
+            ));
+        }
         let rules = input.rules.unwrap_or_default();
         rules.check()?;
         Ok(Self {
@@ -240,6 +297,7 @@ impl ChannelSpec {
             secret,
             rules,
             enabled: input.enabled.unwrap_or(true),
+            email,
         })
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod channel;
 pub mod delivery;
+pub mod email;
 pub mod engine;
 pub mod message;
 pub mod ports;
@@ -14,6 +15,7 @@ pub use channel::{
     SECRET_MAX, SECRET_MIN,
 };
 pub use delivery::{Delivery, DeliveryStatus, DELIVERIES_LIST_MAX};
+pub use email::{EmailInput, EmailSpec, SmtpTls};
 pub use engine::Watch;
 pub use message::{Attempt, Event, Message, Subject};
 pub use ports::{ChannelStore, ChannelWrite, DeliveryLog, Sender};

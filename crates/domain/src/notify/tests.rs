@@ -39,6 +39,10 @@ fn input(kind: &str, url: &str, secret: Option<&str>) -> ChannelInput {
     }
 }
 
+fn field_of(r: Result<ChannelSpec, crate::ValidationError>) -> String {
+    field(r)
+}
+
 fn field(r: Result<ChannelSpec, crate::ValidationError>) -> String {
     r.expect_err("refused").field
 }
@@ -239,4 +243,112 @@ fn rules_select_by_slug_tag_and_metadata() {
     assert!(meta("tier", 1.into()).selects(&p));
     assert!(!meta("tier", "1".into()).selects(&p));
     assert!(!meta("owner", "x".into()).selects(&p));
+}
+
+fn email_input(url: &str, email: Option<EmailInput>, secret: Option<&str>) -> ChannelInput {
+    ChannelInput {
+        name: Some("mail".into()),
+        kind: Some("email".into()),
+        url: Some(url.into()),
+        secret: secret.map(Into::into),
+        email,
+        ..ChannelInput::default()
+    }
+}
+
+fn settings(from: &str, to: &[&str], user: Option<&str>, tls: Option<&str>) -> Option<EmailInput> {
+    Some(EmailInput {
+        from: Some(from.into()),
+        to: Some(to.iter().map(|s| (*s).to_owned()).collect()),
+        username: user.map(Into::into),
+        tls: tls.map(Into::into),
+    })
+}
+
+#[test]
+fn an_email_channel_needs_an_smtp_url_addresses_and_a_password_only_with_a_login() {
+    let ok = ChannelSpec::parse(email_input(
+        "smtp://mail.example:587",
+        settings("f@x.org", &["a@x.org"], None, None),
+        None,
+    ))
+    .unwrap();
+    assert_eq!(ok.email.as_ref().unwrap().tls, SmtpTls::Starttls);
+    let login = ChannelSpec::parse(email_input(
+        "smtp://mail.example",
+        settings("f@x.org", &["a@x.org"], Some("bot"), Some("tls")),
+        Some("pw"),
+    ))
+    .unwrap();
+    assert_eq!(login.secret.unwrap().expose(), "pw");
+    let s = settings("f@x.org", &["a@x.org"], None, None);
+    for (url, field) in [
+        ("https://mail.example", "url"),
+        ("smtp://u:p@mail.example", "url"),
+        ("smtp://mail.example/x", "url"),
+    ] {
+        assert_eq!(
+            field_of(ChannelSpec::parse(email_input(url, s.clone(), None))),
+            field,
+            "{url}"
+        );
+    }
+    let url = "smtp://mail.example";
+    assert_eq!(
+        field_of(ChannelSpec::parse(email_input(url, None, None))),
+        "email"
+    );
+    assert_eq!(
+        field_of(ChannelSpec::parse(email_input(
+            url,
+            settings("nope", &["a@x.org"], None, None),
+            None
+        ))),
+        "email.from"
+    );
+    assert_eq!(
+        field_of(ChannelSpec::parse(email_input(
+            url,
+            settings("f@x.org", &[], None, None),
+            None
+        ))),
+        "email.to"
+    );
+    assert_eq!(
+        field_of(ChannelSpec::parse(email_input(
+            url,
+            settings("f@x.org", &["a@x.org", "b c@x.org"], None, None),
+            None
+        ))),
+        "email.to[1]"
+    );
+    assert_eq!(
+        field_of(ChannelSpec::parse(email_input(
+            url,
+            settings("f@x.org", &["a@x.org"], None, Some("ssl")),
+            None
+        ))),
+        "email.tls"
+    );
+    assert_eq!(
+        field_of(ChannelSpec::parse(email_input(url, s.clone(), Some("pw")))),
+        "secret",
+        "a password without a login"
+    );
+    assert_eq!(
+        field_of(ChannelSpec::parse(email_input(
+            url,
+            settings("f@x.org", &["a@x.org"], Some("bot"), None),
+            None
+        ))),
+        "secret",
+        "a login without a password"
+    );
+    let mut webhook = input(
+        "webhook",
+        "https://r.example/h",
+        Some("s3cret-s3cret-s3cret"),
+    );
+    webhook.email = s;
+    assert_eq!(field_of(ChannelSpec::parse(webhook)), "email");
 }

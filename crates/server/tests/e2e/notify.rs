@@ -126,6 +126,33 @@ async fn channels_over_rest(config: TestConfig) {
     assert_eq!(status, 201, "{body}");
     assert!(!body.to_string().contains("XXXXSECRET"), "{body}");
 
+    // An email channel: its SMTP password is write-only too.
+    let (status, body, _) = send(&app, Method::POST, "/api/fed/channels",
+        Some(json!({"name": "mail", "kind": "email", "url": "smtp://mail.example:587", "secret": "hunter2-password",
+                    "email": {"from": "federation@example.org", "to": ["ops@example.org"], "username": "bot"}})),
+        WRITE_KEY).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["email"]["tls"], "starttls", "{body}");
+    assert_eq!(body["secret_set"], true);
+    assert!(!body.to_string().contains("hunter2"), "{body}");
+    let (status, body, _) = send(&app, Method::POST, "/api/fed/channels",
+        Some(json!({"name": "mail2", "kind": "email", "url": "smtp://u:p@mail.example", "email": {"from": "f@x.org", "to": ["a@x.org"]}})),
+        WRITE_KEY).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (422, Some("url")),
+        "{body}"
+    );
+    let (status, _, _) = send(
+        &app,
+        Method::DELETE,
+        "/api/fed/channels/mail",
+        None,
+        WRITE_KEY,
+    )
+    .await;
+    assert_eq!(status, 204);
+
     // Reads: the read key may, and nothing shows a secret.
     let list = app.read_json("/api/fed/channels").await;
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");

@@ -70,6 +70,7 @@ macro_rules! notify_ops {
                     ch::secret.eq(&row.secret),
                     ch::rules.eq(&row.rules),
                     ch::enabled.eq(row.enabled),
+                    ch::email.eq(&row.email),
                     ch::updated_at.eq(now),
                 ))
                 .execute(conn)$($aw)*?;

@@ -21,6 +21,7 @@ pub(crate) struct ChannelRow {
     pub secret: Option<String>,
     pub rules: String,
     pub enabled: bool,
+    pub email: Option<String>,
     pub created_at: DbTime,
     pub updated_at: DbTime,
 }
@@ -39,6 +40,12 @@ impl ChannelRow {
             secret: spec.secret.as_ref().map(|s| s.expose().to_owned()),
             rules: serde_json::to_string(&spec.rules).map_err(|e| corrupt("rules", e))?,
             enabled: spec.enabled,
+            email: spec
+                .email
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| corrupt("email", e))?,
             created_at: now,
             updated_at: now,
         })
@@ -47,17 +54,22 @@ impl ChannelRow {
     /// The channel it holds.
     pub(crate) fn into_channel(self) -> Result<Channel, StoreError> {
         let rules: Rules = serde_json::from_str(&self.rules).map_err(|e| corrupt("rules", e))?;
+        let kind = ChannelKind::parse(&self.kind).map_err(|e| corrupt("kind", e))?;
         Ok(Channel {
             spec: ChannelSpec {
                 name: ChannelName::parse(&self.name).map_err(|e| corrupt("name", e))?,
-                kind: ChannelKind::parse(&self.kind).map_err(|e| corrupt("kind", e))?,
-                url: ChannelUrl::parse(&self.url).map_err(|e| corrupt("url", e))?,
+                kind,
+                url: ChannelUrl::parse_for(kind, &self.url).map_err(|e| corrupt("url", e))?,
                 secret: self
                     .secret
-                    .map(|s| Secret::parse(&s).map_err(|e| corrupt("secret", e.message)))
+                    .map(|s| Secret::parse_password(&s).map_err(|e| corrupt("secret", e.message)))
                     .transpose()?,
                 rules,
                 enabled: self.enabled,
+                email: self
+                    .email
+                    .map(|e| serde_json::from_str(&e).map_err(|e| corrupt("email", e)))
+                    .transpose()?,
             },
             created_at: self.created_at.0,
             updated_at: self.updated_at.0,

@@ -11,6 +11,7 @@ diesel::table! {
         secret -> Nullable<Text>,
         rules -> Text,
         enabled -> Bool,
+        email -> Nullable<Text>,
         created_at -> UtcTime,
         updated_at -> UtcTime,
     }
