@@ -41,7 +41,7 @@ pub struct WebhookBody {
     /// The idempotency key: `<revision>-<channel>` (a reminder adds `-r<unix time>`). A
     /// receiver that saw it already drops the message.
     pub id: String,
-    /// `offline`, `degraded`, `recovered`, `reminder` or `test`.
+    /// `offline`, `degraded`, `recovered`, `reminder`, `flapping` or `test`.
     pub event: String,
     /// The channel's name.
     pub channel: String,

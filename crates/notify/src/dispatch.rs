@@ -35,6 +35,8 @@ pub struct DispatchOptions {
     pub backlog: usize,
     /// Retries.
     pub retry: Retry,
+    /// When a project counts as flapping.
+    pub flapping: federation_domain::notify::Flapping,
 }
 
 impl Default for DispatchOptions {
@@ -45,6 +47,7 @@ impl Default for DispatchOptions {
             batch: 1000,
             backlog: 1000,
             retry: Retry::default(),
+            flapping: federation_domain::notify::FLAPPING_DEFAULT,
         }
     }
 }
@@ -231,7 +234,11 @@ impl Dispatcher {
                 (head, channel.created_at)
             }
         };
-        let mut watch = Watch::new(name.clone(), channel.spec.rules.clone());
+        let mut watch = Watch::with_flapping(
+            name.clone(),
+            channel.spec.rules.clone(),
+            self.options.flapping,
+        );
         let now = self.federation.now();
         for status in [Status::Offline, Status::Degraded] {
             let page = self.federation.list(&ListFilter {

@@ -425,6 +425,7 @@ impl Application {
                         deadline: settings.notify.deadline,
                         ..federation_notify::Retry::default()
                     },
+                    flapping: settings.notify.flapping,
                     ..federation_notify::DispatchOptions::default()
                 },
             }

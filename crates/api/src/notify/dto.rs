@@ -20,7 +20,7 @@ pub struct DeliveryDto {
     pub channel: String,
     /// The change-log revision told (0: a test); with the channel, the idempotency key.
     pub revision: u64,
-    /// `offline`, `degraded`, `recovered`, `reminder` or `test`.
+    /// `offline`, `degraded`, `recovered`, `reminder`, `flapping` or `test`.
     pub event: String,
     pub slug: Option<String>,
     /// `sent` or `failed` (every attempt failed, or the deadline passed).

@@ -39,7 +39,7 @@ pub struct Delivery {
     pub channel: String,
     /// The change-log revision told (0: a test).
     pub revision: u64,
-    /// The event (`offline`, `degraded`, `recovered`, `reminder`, `test`).
+    /// The event (`offline`, `degraded`, `recovered`, `reminder`, `flapping`, `test`).
     pub event: String,
     /// The project, when the message is about one.
     pub slug: Option<String>,

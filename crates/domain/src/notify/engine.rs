@@ -9,9 +9,13 @@
 //! - a recovery is told when the outage was announced, with its length;
 //! - reminders repeat a told status while it lasts;
 //! - nothing is told while the project's maintenance window is open (a status still
-//!   bad when the window ends is told then).
+//!   bad when the window ends is told then);
+//! - a project that changes status [`Flapping::changes`] times within
+//!   [`Flapping::window`] is *flapping*: one `flapping` message, then nothing about it
+//!   until it has been stable for the window; then its status is told as usual (a
+//!   recovery owed from before is told with the outage's length).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -44,12 +48,47 @@ struct Outage {
     maintenance: Option<Maintenance>,
 }
 
+/// When a project counts as flapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flapping {
+    /// Status changes …
+    pub changes: usize,
+    /// … within this long.
+    pub window: TimeDelta,
+}
+
+/// The default: 5 changes within 10 minutes.
+pub const FLAPPING_DEFAULT: Flapping = Flapping {
+    changes: 5,
+    window: TimeDelta::minutes(10),
+};
+
+impl Default for Flapping {
+    fn default() -> Self {
+        FLAPPING_DEFAULT
+    }
+}
+
+/// One project's recent changes.
+#[derive(Debug, Clone, Default)]
+struct Flap {
+    times: VecDeque<DateTime<Utc>>,
+    /// Flapping since.
+    since: Option<DateTime<Utc>>,
+    /// A told outage that ended while flapping: its start, owed a recovery message.
+    owes_recovery: Option<DateTime<Utc>>,
+    /// The last change's revision and the project then.
+    last: Option<(u64, Subject)>,
+}
+
 /// A channel's view of the fleet.
 #[derive(Debug, Clone)]
 pub struct Watch {
     channel: ChannelName,
     rules: Rules,
     outages: BTreeMap<String, Outage>,
+    flapping: Flapping,
+    flaps: BTreeMap<String, Flap>,
 }
 
 fn bad(s: Status) -> bool {
@@ -61,13 +100,91 @@ fn in_maintenance(m: Option<&Maintenance>, now: DateTime<Utc>) -> bool {
 }
 
 impl Watch {
-    /// A watch with no outage known.
+    /// A watch with no outage known, flapping as [`FLAPPING_DEFAULT`].
     pub fn new(channel: ChannelName, rules: Rules) -> Self {
+        Self::with_flapping(channel, rules, FLAPPING_DEFAULT)
+    }
+
+    /// A watch with no outage known.
+    pub fn with_flapping(channel: ChannelName, rules: Rules, flapping: Flapping) -> Self {
         Self {
             channel,
             rules,
             outages: BTreeMap::new(),
+            flapping,
+            flaps: BTreeMap::new(),
         }
+    }
+
+    /// Whether the project is flapping now.
+    pub fn is_flapping(&self, slug: &str) -> bool {
+        self.flaps.get(slug).is_some_and(|f| f.since.is_some())
+    }
+
+    /// Counts a change of `slug`; a `flapping` message when it starts flapping now.
+    fn count_change(
+        &mut self,
+        slug: &str,
+        revision: u64,
+        subject: &Subject,
+        at: DateTime<Utc>,
+    ) -> Option<Message> {
+        let flap = self.flaps.entry(slug.to_owned()).or_default();
+        flap.times.push_back(at);
+        while flap
+            .times
+            .front()
+            .is_some_and(|&t| t <= at - self.flapping.window)
+        {
+            flap.times.pop_front();
+        }
+        flap.last = Some((revision, subject.clone()));
+        if flap.since.is_none() && flap.times.len() >= self.flapping.changes.max(2) {
+            flap.since = Some(at);
+            return Some(Message {
+                channel: self.channel.clone(),
+                revision,
+                event: Event::Flapping,
+                subject: Some(subject.clone()),
+                at,
+                outage_seconds: None,
+            });
+        }
+        None
+    }
+
+    /// Ends flapping that has been stable for the window; the recoveries owed.
+    fn settle(&mut self, now: DateTime<Utc>) -> Vec<Message> {
+        let window = self.flapping.window;
+        let mut out = Vec::new();
+        let outages = &self.outages;
+        self.flaps.retain(|slug, flap| {
+            let stable = flap.times.back().is_none_or(|&t| now - t >= window);
+            if flap.since.is_some() && stable {
+                flap.since = None;
+                if let (Some(since), Some((revision, subject)), false) = (
+                    flap.owes_recovery.take(),
+                    flap.last.clone(),
+                    outages.contains_key(slug),
+                ) {
+                    let end = flap.times.back().copied().unwrap_or(now);
+                    out.push(Message {
+                        channel: self.channel.clone(),
+                        revision,
+                        event: Event::Recovered,
+                        subject: Some(subject),
+                        at: end,
+                        outage_seconds: Some((end - since).num_seconds()),
+                    });
+                }
+            }
+            // Forget quiet projects (memory stays bounded by recent activity).
+            flap.since.is_some() || !stable
+        });
+        if !self.rules.tells(Trigger::Recovered) {
+            out.clear();
+        }
+        out
     }
 
     /// The channel's name.
@@ -164,6 +281,11 @@ impl Watch {
                 subject.status = t.to;
                 subject.reason.clone_from(&t.reason);
                 let maintenance = change.project.as_ref().and_then(|p| p.maintenance.clone());
+                let mut out: Vec<Message> = self
+                    .count_change(slug, change.revision, &subject, t.at)
+                    .into_iter()
+                    .collect();
+                let flapping = self.is_flapping(slug);
                 if bad(t.to) {
                     if self
                         .outages
@@ -198,11 +320,18 @@ impl Watch {
                             );
                         }
                     }
-                    self.due(now)
+                    out.extend(self.due(now));
+                    out
                 } else {
-                    let mut out = self.due(now);
+                    out.extend(self.due(now));
                     if let Some(o) = self.outages.remove(slug) {
-                        if o.announced
+                        if flapping {
+                            if o.told.is_some() {
+                                if let Some(f) = self.flaps.get_mut(slug) {
+                                    f.owes_recovery.get_or_insert(o.since);
+                                }
+                            }
+                        } else if o.announced
                             && self.rules.tells(Trigger::Recovered)
                             && !in_maintenance(maintenance.as_ref(), now)
                         {
@@ -222,9 +351,11 @@ impl Watch {
         }
     }
 
-    /// Messages due by time alone: holds that passed, reminders.
+    /// Messages due by time alone: holds that passed, reminders, flapping that ended.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Message> {
-        self.due(now)
+        let mut out = self.settle(now);
+        out.extend(self.due(now));
+        out
     }
 
     fn due(&mut self, now: DateTime<Utc>) -> Vec<Message> {
@@ -233,9 +364,18 @@ impl Watch {
             .rules
             .remind_every_seconds
             .map(|s| TimeDelta::seconds(i64::from(s)));
+        let flapping: BTreeSet<&str> = self
+            .flaps
+            .iter()
+            .filter(|(_, f)| f.since.is_some())
+            .map(|(s, _)| s.as_str())
+            .collect();
         let mut out = Vec::new();
-        for o in self.outages.values_mut() {
-            if in_maintenance(o.maintenance.as_ref(), now) || now - o.status_since < hold {
+        for (slug, o) in &mut self.outages {
+            if in_maintenance(o.maintenance.as_ref(), now)
+                || now - o.status_since < hold
+                || flapping.contains(slug.as_str())
+            {
                 continue;
             }
             o.announced = true;

@@ -18,6 +18,8 @@ pub enum Event {
     Reminder,
     /// A test send, asked for over the API.
     Test,
+    /// A project changed status too often: its messages are held until it is stable.
+    Flapping,
 }
 
 impl Event {
@@ -29,6 +31,7 @@ impl Event {
             Event::Recovered => "recovered",
             Event::Reminder => "reminder",
             Event::Test => "test",
+            Event::Flapping => "flapping",
         }
     }
 }
@@ -94,6 +97,7 @@ impl Message {
                 self.channel,
                 self.at.timestamp_nanos_opt().unwrap_or_default()
             ),
+            Event::Flapping => format!("{}-{}-flapping", self.revision, self.channel),
             _ => format!("{}-{}", self.revision, self.channel),
         }
     }
@@ -122,6 +126,12 @@ impl Message {
             Event::Test => format!(
                 "Test message from the federation service ({})",
                 self.channel
+            ),
+            Event::Flapping => format!(
+                "{} ({}) is flapping (now {}): messages held until it is stable",
+                s.name,
+                s.slug,
+                s.status.as_str()
             ),
         }
     }

@@ -5,6 +5,8 @@
 //! | `FEDERATION_NOTIFY_DENY` | none | CIDR blocks (or addresses) no message is sent to, comma-separated; private networks are allowed by default |
 //! | `FEDERATION_NOTIFY_TIMEOUT` | `10s` | one attempt's limit (connect + answer) |
 //! | `FEDERATION_NOTIFY_DEADLINE` | `5m` | how long a delivery is retried before it is recorded as failed |
+//! | `FEDERATION_NOTIFY_FLAP_CHANGES` | `5` | status changes … |
+//! | `FEDERATION_NOTIFY_FLAP_WINDOW` | `10m` | … within this long make a project flapping: messages held until it is stable this long |
 
 use std::time::Duration;
 
@@ -27,6 +29,8 @@ pub struct NotifySettings {
     pub attempt_timeout: Duration,
     /// Retries stop after this long.
     pub deadline: Duration,
+    /// When a project counts as flapping.
+    pub flapping: federation_domain::notify::Flapping,
 }
 
 impl Default for NotifySettings {
@@ -35,6 +39,7 @@ impl Default for NotifySettings {
             deny: DenyList::default(),
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
             deadline: DEFAULT_DEADLINE,
+            flapping: federation_domain::notify::FLAPPING_DEFAULT,
         }
     }
 }
@@ -53,6 +58,22 @@ impl NotifySettings {
         if let Some(raw) = env("FEDERATION_NOTIFY_DEADLINE") {
             s.deadline = parse_duration(&raw, "FEDERATION_NOTIFY_DEADLINE")
                 .context("FEDERATION_NOTIFY_DEADLINE")?;
+        }
+        if let Some(raw) = env("FEDERATION_NOTIFY_FLAP_CHANGES") {
+            s.flapping.changes = raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (2..=1000).contains(n))
+                .context("FEDERATION_NOTIFY_FLAP_CHANGES must be a whole number from 2 to 1000")?;
+        }
+        if let Some(raw) = env("FEDERATION_NOTIFY_FLAP_WINDOW") {
+            let d = parse_duration(&raw, "FEDERATION_NOTIFY_FLAP_WINDOW")
+                .context("FEDERATION_NOTIFY_FLAP_WINDOW")?;
+            s.flapping.window = chrono::TimeDelta::from_std(d)
+                .ok()
+                .filter(|w| *w > chrono::TimeDelta::zero())
+                .context("FEDERATION_NOTIFY_FLAP_WINDOW must be above 0")?;
         }
         if s.attempt_timeout.is_zero() || s.deadline < s.attempt_timeout {
             anyhow::bail!(
@@ -77,12 +98,20 @@ mod tests {
             "FEDERATION_NOTIFY_DENY" => Some("10.0.0.0/8".into()),
             "FEDERATION_NOTIFY_TIMEOUT" => Some("2s".into()),
             "FEDERATION_NOTIFY_DEADLINE" => Some("1m".into()),
+            "FEDERATION_NOTIFY_FLAP_CHANGES" => Some("3".into()),
+            "FEDERATION_NOTIFY_FLAP_WINDOW" => Some("2m".into()),
             _ => None,
         })
         .unwrap();
         assert!(s.deny.refuses("10.2.3.4".parse().unwrap()));
         assert_eq!(s.attempt_timeout, Duration::from_secs(2));
         assert_eq!(s.deadline, Duration::from_secs(60));
+        assert_eq!(s.flapping.changes, 3);
+        assert_eq!(s.flapping.window, chrono::TimeDelta::minutes(2));
+        let one = NotifySettings::from_env(|k| {
+            (k == "FEDERATION_NOTIFY_FLAP_CHANGES").then(|| "1".into())
+        });
+        assert!(one.is_err());
         let bad =
             NotifySettings::from_env(|k| (k == "FEDERATION_NOTIFY_DENY").then(|| "nope".into()));
         assert!(bad.unwrap_err().to_string().contains("nope"));

@@ -73,7 +73,9 @@ async fn outage_is_told_once_and_slow_channels_delay_nobody(mut config: TestConf
     })
     .await;
     let told_after = went_offline.elapsed();
-    eprintln!("measured: offline told {told_after:?} after the test began waiting for the offline status");
+    eprintln!(
+        "measured: offline told {told_after:?} after the test began waiting for the offline status"
+    );
     let first = &rec.received()[0];
     let body: Value = serde_json::from_slice(&first.body).unwrap();
     assert_eq!(body["event"], "offline", "{body}");
