@@ -13,7 +13,7 @@ use federation_domain::notify::{
     Channel, ChannelName, ChannelSpec, ChannelStore, DeliveryLog, Message, Sender, Watch,
 };
 use federation_domain::{
-    ChangesSince, Federation, ListFilter, RepositoryError, Role, Status, Term,
+    ChangeKind, ChangesSince, Federation, ListFilter, RepositoryError, Role, Status, Term,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -67,6 +67,12 @@ pub struct Dispatcher {
 struct Lane {
     spec: Arc<RwLock<ChannelSpec>>,
     watch: Watch,
+    /// Until the replay from the cursor reaches the head seen at open: outages that
+    /// ended in the replay began before the cursor, and are seeded from the history
+    /// when met (so their recovery is told, with its length).
+    replay_until: u64,
+    dealt_before: chrono::DateTime<chrono::Utc>,
+    seen: std::collections::HashSet<String>,
     read_through: u64,
     stored: u64,
     tx: mpsc::Sender<Message>,
@@ -173,6 +179,27 @@ impl Dispatcher {
         }
         let now = self.federation.now();
         for lane in led.lanes.values_mut() {
+            let changes = reads.get(&lane.read_through).map_or(&[][..], Vec::as_slice);
+            for change in changes.iter().filter(|c| c.revision <= lane.replay_until) {
+                let slug = change.slug.as_str();
+                if let (ChangeKind::Transition(t), Some(p)) = (&change.kind, &change.project) {
+                    if !lane.seen.insert(slug.to_owned()) {
+                        continue;
+                    }
+                    if t.from != Status::Online
+                        && t.to == Status::Online
+                        && !lane.watch.tracks(slug)
+                    {
+                        let since = self.bad_since_until(p, t.at).await;
+                        let mut before = p.clone();
+                        before.status = t.from;
+                        lane.watch
+                            .seed(&before, since, lane.dealt_before, change.revision, t.at);
+                    }
+                }
+            }
+        }
+        for lane in led.lanes.values_mut() {
             let enabled = lane.spec.read().unwrap_or_else(|p| p.into_inner()).enabled;
             let changes = reads.get(&lane.read_through).map_or(&[][..], Vec::as_slice);
             for change in changes {
@@ -267,6 +294,9 @@ impl Dispatcher {
         Ok(Lane {
             spec,
             watch,
+            replay_until: self.federation.revision(),
+            dealt_before,
+            seen: std::collections::HashSet::new(),
             read_through: cursor,
             stored: cursor,
             tx,
@@ -282,12 +312,23 @@ impl Dispatcher {
         &self,
         project: &federation_domain::Project,
     ) -> chrono::DateTime<chrono::Utc> {
+        self.bad_since_until(project, chrono::DateTime::<chrono::Utc>::MAX_UTC)
+            .await
+    }
+
+    /// When the bad streak that ended (or goes on) at `until` began: the history's
+    /// transitions before `until`, newest first, back to the last one into online.
+    async fn bad_since_until(
+        &self,
+        project: &federation_domain::Project,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::DateTime<chrono::Utc> {
         let fallback = project.last_heartbeat_at.unwrap_or(project.created_at);
         let Ok(history) = self.federation.history(project.slug.as_str(), 50).await else {
             return fallback;
         };
         let mut since = None;
-        for t in history {
+        for t in history.into_iter().filter(|t| t.at < until) {
             if t.to == Status::Online {
                 break;
             }

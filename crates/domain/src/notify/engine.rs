@@ -213,7 +213,9 @@ impl Watch {
         revision: u64,
         now: DateTime<Utc>,
     ) {
+        // A project never heard is offline since it was registered: not an outage.
         if !bad(project.status)
+            || project.last_heartbeat_at.is_none()
             || !self.rules.selects(project)
             || self.outages.contains_key(project.slug.as_str())
         {
@@ -426,5 +428,10 @@ impl Watch {
     /// Projects in an outage now.
     pub fn outages(&self) -> usize {
         self.outages.len()
+    }
+
+    /// Whether an outage of this project is known.
+    pub fn tracks(&self, slug: &str) -> bool {
+        self.outages.contains_key(slug)
     }
 }

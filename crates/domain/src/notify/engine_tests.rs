@@ -241,6 +241,7 @@ fn a_removed_project_is_forgotten() {
 fn a_seeded_outage_recovers_with_its_whole_length() {
     let mut p = project("alpha");
     p.status = Status::Offline;
+    p.last_heartbeat_at = Some(t0() - secs(3700));
     let mut w = watch(hold(120));
     w.seed(&p, t0() - secs(3600), t0(), 3, t0());
     assert!(w.tick(t0() + secs(10)).is_empty(), "seeded as already told");
@@ -256,6 +257,7 @@ fn a_seeded_outage_recovers_with_its_whole_length() {
 fn a_seeded_outage_gives_way_to_a_new_one_in_the_log() {
     let mut p = project("alpha");
     p.status = Status::Offline;
+    p.last_heartbeat_at = Some(t0() - secs(100));
     let mut w = watch(Rules::default());
     // Seeded from the registry, then the log (after the cursor) shows it went offline
     // from online: that outage is new, and told.
@@ -272,6 +274,7 @@ fn a_seeded_outage_gives_way_to_a_new_one_in_the_log() {
 fn an_outage_that_began_after_the_channel_was_made_is_told() {
     let mut p = project("alpha");
     p.status = Status::Offline;
+    p.last_heartbeat_at = Some(t0() - secs(2));
     let mut w = watch(Rules::default());
     // The channel was made at t0 - 10 s; the project went offline at t0.
     w.seed(&p, t0(), t0() - secs(10), 3, t0() + secs(1));
@@ -362,4 +365,14 @@ fn a_recovery_owed_from_a_flap_is_told_when_stable() {
         Some(30),
         "from the told outage's start to the last change"
     );
+}
+
+#[test]
+fn a_project_never_heard_is_not_an_outage() {
+    let mut p = project("alpha");
+    p.status = Status::Offline; // registered, no heartbeat yet
+    let mut w = watch(Rules::default());
+    w.seed(&p, t0(), t0() - secs(10), 3, t0() + secs(1));
+    assert!(w.tick(t0() + secs(100)).is_empty());
+    assert_eq!(w.outages(), 0);
 }

@@ -193,3 +193,72 @@ async fn outage_is_told_once_and_slow_channels_delay_nobody(mut config: TestConf
 }
 
 on_both_backends!(delivery, outage_is_told_once_and_slow_channels_delay_nobody);
+
+/// A restart in the middle of an outage: the new leader resumes from the channel's
+/// cursor, tells nothing twice, and tells the recovery with the whole outage's length.
+async fn a_restart_resumes_from_the_cursor(mut config: TestConfig) {
+    config
+        .set("FEDERATION_SWEEP_INTERVAL", "100ms")
+        .set("FEDERATION_DEGRADED_AFTER", "0")
+        .set("FEDERATION_OFFLINE_AFTER", "1s");
+    let rec = Receiver::start(ReceiverMode::Ok).unwrap();
+    let app = config.start().await;
+    channel(&app, "rec", &rec.url, json!({})).await;
+    assert_eq!(app.register(&project("alpha")).await.status(), 201);
+    app.beat("alpha", "1.0.0").await;
+    app.wait_for_status("alpha", "online", Duration::from_secs(5))
+        .await;
+    app.wait_for_status("alpha", "offline", Duration::from_secs(10))
+        .await;
+    let offline_seen = Instant::now();
+    eventually(Duration::from_secs(10), || async {
+        let d = deliveries(&app, "rec").await;
+        if d.len() == 1 {
+            Ok(())
+        } else {
+            Err(format!("{d:?}"))
+        }
+    })
+    .await;
+    app.stop().await;
+
+    let app = config.start().await;
+    // The outage lasted at least this long (it began before the test saw it).
+    let gap = i64::try_from(offline_seen.elapsed().as_secs()).unwrap();
+    app.beat("alpha", "1.0.0").await;
+    app.wait_for_status("alpha", "online", Duration::from_secs(5))
+        .await;
+    eventually(Duration::from_secs(10), || async {
+        let n = rec.count();
+        if n >= 2 {
+            Ok(())
+        } else {
+            Err(format!("{n} messages"))
+        }
+    })
+    .await;
+    let resp = app
+        .client
+        .put(app.url("/api/fed/projects/alpha/maintenance"))
+        .header("X-API-Key", WRITE_KEY)
+        .json(&json!({"reason": "the test is looking", "for": "1h"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let got = rec.received();
+    let events: Vec<Value> = got
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0]["event"], "offline");
+    assert_eq!(events[1]["event"], "recovered", "{events:?}");
+    assert!(
+        events[1]["outage_seconds"].as_i64().unwrap() >= gap,
+        "at least {gap} s: {events:?}"
+    );
+    app.stop().await;
+}
+
+on_both_backends!(restart, a_restart_resumes_from_the_cursor);
