@@ -183,9 +183,9 @@ fn on_path(binary: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Installs PostgreSQL, nats-server, promtool (which checks the alert rules) and
-/// Chromium with chromedriver (the dashboard's browser test) from Debian's packages
-/// when missing.
+/// Installs PostgreSQL, nats-server, promtool (which checks the alert rules),
+/// Chromium with chromedriver (the dashboard's browser test) and aiosmtpd (the email
+/// tests' SMTP sink) from Debian's packages when missing.
 fn ensure_test_services() -> anyhow::Result<()> {
     let mut missing = Vec::new();
     if !has_postgres() {
@@ -207,6 +207,10 @@ fn ensure_test_services() -> anyhow::Result<()> {
     // The conformance check's venv (schemathesis from PyPI).
     if !has_venv() {
         missing.push("python3-venv");
+    }
+    // The email notification tests' SMTP sink (crates/notify/tests/email.rs).
+    if !Path::new("/usr/lib/python3/dist-packages/aiosmtpd").is_dir() {
+        missing.push("python3-aiosmtpd");
     }
     if missing.is_empty() {
         return Ok(());

@@ -69,6 +69,7 @@ pub mod hosts;
 pub mod lifecycle;
 mod markup;
 pub mod metrics;
+pub mod notify;
 pub mod openapi;
 mod queries;
 pub mod request_id;
@@ -169,6 +170,10 @@ pub const ROUTES: &[Route] = &[
     Route::api("/api/fed/projects/{slug}/maintenance", "PUT, DELETE"),
     Route::api("/api/fed/projects:bulk", "POST"),
     Route::api("/api/fed/events", "GET"),
+    Route::api("/api/fed/channels", "GET, POST"),
+    Route::api("/api/fed/channels/{name}", "GET, PUT, DELETE"),
+    Route::api("/api/fed/channels/{name}/test", "POST"),
+    Route::api("/api/fed/deliveries", "GET"),
     Route::api("/api/fed/summary", "GET"),
     Route::api(handlers::SD_PATH, "GET"),
     // HEAD too: link checkers and caches ask it of pages and images.
@@ -242,6 +247,8 @@ pub struct ApiState {
     pub lifecycle: Arc<Lifecycle>,
     /// Uptime reports over the store ([`uptime`]).
     pub uptime: Arc<federation_domain::uptime::Uptime>,
+    /// Notification channels and deliveries; `None`: their routes answer 503.
+    pub notify: Option<notify::NotifyApi>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -361,6 +368,25 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                             )
                             .service(fed("/uptime").route(web::get().to(uptime::group_uptime)))
                             .service(fed("/slos").route(web::get().to(uptime::slo::slos)))
+                            .service(
+                                fed("/channels")
+                                    .route(web::get().to(notify::handlers::list_channels))
+                                    .route(web::post().to(notify::handlers::create_channel)),
+                            )
+                            .service(
+                                fed("/channels/{name}")
+                                    .route(web::get().to(notify::handlers::get_channel))
+                                    .route(web::put().to(notify::handlers::replace_channel))
+                                    .route(web::delete().to(notify::handlers::delete_channel)),
+                            )
+                            .service(
+                                fed("/channels/{name}/test")
+                                    .route(web::post().to(notify::handlers::test_channel)),
+                            )
+                            .service(
+                                fed("/deliveries")
+                                    .route(web::get().to(notify::handlers::list_deliveries)),
+                            )
                             .default_service(web::to(handlers::not_found)),
                     )
                     .default_service(web::to(handlers::not_found)),

@@ -62,8 +62,23 @@ pub const DOCS_PATH: &str = "/docs/";
         crate::uptime::project_uptime,
         crate::uptime::group_uptime,
         crate::uptime::slo::slos,
+        crate::notify::handlers::list_channels,
+        crate::notify::handlers::create_channel,
+        crate::notify::handlers::get_channel,
+        crate::notify::handlers::replace_channel,
+        crate::notify::handlers::delete_channel,
+        crate::notify::handlers::test_channel,
+        crate::notify::handlers::list_deliveries,
     ),
     components(schemas(
+        crate::notify::requests::ChannelRequest,
+        crate::notify::requests::RulesBody,
+        crate::notify::requests::EmailBody,
+        crate::notify::requests::TriggerName,
+        crate::notify::dto::ChannelDto,
+        crate::notify::dto::DeliveryDto,
+        federation_notify::WebhookBody,
+        federation_notify::WebhookProject,
         ProjectDto,
         HeartbeatKeyDto,
         TransitionDto,
@@ -106,6 +121,7 @@ pub const DOCS_PATH: &str = "/docs/";
         (name = "operations", description = "Health, readiness, metrics, this description"),
         (name = "status page", description = "The public status page and badges (opt-in)"),
         (name = "uptime", description = "Availability over a window: per project, per tag, fleet-wide"),
+        (name = "notifications", description = "Notification channels (signed webhooks, Slack) and their deliveries; `WebhookBody` is what a webhook receives"),
     )
 )]
 struct ApiDoc;

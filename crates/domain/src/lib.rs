@@ -16,6 +16,7 @@ pub mod heartbeat;
 pub mod memory;
 pub mod metadata;
 pub mod model;
+pub mod notify;
 pub mod policy;
 pub mod ports;
 pub mod presence;

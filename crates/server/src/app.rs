@@ -250,6 +250,8 @@ impl Application {
             objectives,
             &tasks.stop,
         );
+        let notify = start::notify_api(&store, &settings)?;
+        start::dispatch_notifications(&settings, &federation, &metrics, &notify, &tasks.stop);
 
         let lifecycle = Arc::new(federation_api::Lifecycle::default());
         let state = ApiState {
@@ -262,6 +264,7 @@ impl Application {
             allowed_hosts: access.host_guard,
             lifecycle: lifecycle.clone(),
             uptime,
+            notify: Some(notify),
         };
         let server = serve_http(listener, settings.http, state, settings.status_page.clone())?;
         tracing::info!(address = %format!("{}:{port}", settings.host), "federation service listening");

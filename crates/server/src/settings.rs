@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 pub use crate::telemetry::LogFormat;
 
+pub mod notify;
 mod original;
 mod status_page;
 mod uptime;
@@ -285,6 +286,8 @@ pub struct Settings {
     /// What the settings had to take differently from what was asked (an original
     /// service's setting bounded or followed), to log once logging is up.
     pub warnings: Vec<String>,
+    /// Notification delivery (`FEDERATION_NOTIFY_*`, see [`notify`]).
+    pub notify: notify::NotifySettings,
 }
 
 /// The variable that names another env file than `./.env`.
@@ -373,6 +376,7 @@ impl Settings {
             .context("reading the configuration")?;
         let mut settings = Self::from_raw(raw, &mut warnings)?;
         settings.warnings = warnings;
+        settings.notify = notify::NotifySettings::from_env(&env)?;
         Ok(settings)
     }
 
@@ -595,6 +599,7 @@ impl Settings {
             status_page: status_page::status_page(&raw.status_page)?,
             uptime_degraded: raw.uptime.degraded()?,
             warnings: Vec::new(),
+            notify: notify::NotifySettings::default(),
         })
     }
 

@@ -23,6 +23,7 @@ mod backend;
 mod convert;
 mod error;
 mod log;
+mod notify;
 pub mod original;
 mod pg;
 mod pgconn;

@@ -31,6 +31,7 @@ mod postgres;
 mod process;
 mod prometheus;
 mod psql_session;
+pub mod receiver;
 mod tls;
 
 pub use nats::{shared_nats_url, NatsServer};
@@ -40,6 +41,7 @@ pub use postgres::{
 pub use process::free_port;
 pub use prometheus::PrometheusServer;
 pub use psql_session::PsqlSession;
+pub use receiver::{Mode as ReceiverMode, Received, Receiver};
 pub use tls::{ServerCert, TestPki};
 
 /// What to install when a server binary is missing.

@@ -33,8 +33,11 @@ use prometheus_client::registry::Registry;
 use crate::{ApiState, BusHealth};
 
 mod bus_permissions;
+mod notify;
 mod original;
 mod slo;
+
+pub use notify::NotifyMetrics;
 
 pub use original::{ORIGINAL_METRIC_NAMES, ORIGINAL_PER_PROJECT_MAX};
 pub use slo::SLO_METRIC_NAMES;
@@ -131,6 +134,7 @@ pub struct Metrics {
     stream_dropped: Counter,
     original: original::Original,
     slo: slo::SloGauges,
+    notify: NotifyMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -227,6 +231,7 @@ impl Metrics {
         }));
         let original = original::Original::register(&mut registry, version, sources.clone());
         let slo = slo::SloGauges::register(&mut registry);
+        let notify = NotifyMetrics::register(&mut registry);
         Metrics {
             registry,
             sources,
@@ -243,7 +248,13 @@ impl Metrics {
             stream_dropped,
             original,
             slo,
+            notify,
         }
+    }
+
+    /// The notification delivery series.
+    pub fn notify(&self) -> NotifyMetrics {
+        self.notify.clone()
     }
 
     /// Gives the scrape-time series their sources; later calls are ignored.

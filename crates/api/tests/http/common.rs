@@ -298,6 +298,7 @@ impl Harness {
             lifecycle: self.lifecycle.clone(),
             allowed_hosts: None,
             uptime: self.uptime.clone(),
+            notify: None,
         }
     }
 

@@ -2,7 +2,8 @@
 //! ([`store`]), the bus ([`bus`]), the use cases with the registry loaded
 //! ([`federation`]), the place among the replicas ([`join_replicas`]), listening for
 //! heartbeats ([`listen`]), the metrics' sources ([`attach_metrics`]), the background
-//! tasks ([`spawn_tasks`]) and the uptime reports with theirs ([`uptime`]).
+//! tasks ([`spawn_tasks`]), the uptime reports with theirs ([`uptime`]) and the
+//! notifications ([`notify_api`], [`dispatch_notifications`]).
 //! [`super::Application::build`] runs them.
 
 use super::*;
@@ -329,4 +330,56 @@ pub(super) fn uptime(
         stop.subscribe(),
     ));
     reports
+}
+
+/// The notification routes' ports: the store's channels and deliveries, and the HTTP
+/// and SMTP senders with the settings' limits.
+pub(super) fn notify_api(
+    store: &Arc<Store>,
+    settings: &Settings,
+) -> anyhow::Result<federation_api::notify::NotifyApi> {
+    let sender = federation_notify::Senders {
+        http: federation_notify::HttpSender::new(federation_notify::HttpOptions {
+            timeout: settings.notify.attempt_timeout,
+            deny: settings.notify.deny.clone(),
+            ..federation_notify::HttpOptions::default()
+        })?,
+        smtp: federation_notify::SmtpSender::new(
+            settings.notify.attempt_timeout,
+            settings.notify.deny.clone(),
+        ),
+    };
+    Ok(federation_api::notify::NotifyApi {
+        channels: store.clone(),
+        deliveries: store.clone(),
+        sender: Arc::new(sender),
+    })
+}
+
+/// The leader's notification dispatcher, which stops with `stop`.
+pub(super) fn dispatch_notifications(
+    settings: &Settings,
+    federation: &Arc<Federation>,
+    metrics: &Arc<Metrics>,
+    notify: &federation_api::notify::NotifyApi,
+    stop: &watch::Sender<bool>,
+) {
+    tokio::spawn(
+        federation_notify::Dispatcher {
+            federation: federation.clone(),
+            channels: notify.channels.clone(),
+            log: notify.deliveries.clone(),
+            sender: notify.sender.clone(),
+            metrics: Arc::new(metrics.notify()),
+            options: federation_notify::DispatchOptions {
+                retry: federation_notify::Retry {
+                    deadline: settings.notify.deadline,
+                    ..federation_notify::Retry::default()
+                },
+                flapping: settings.notify.flapping,
+                ..federation_notify::DispatchOptions::default()
+            },
+        }
+        .run(stop.subscribe()),
+    );
 }

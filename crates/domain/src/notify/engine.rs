@@ -1,0 +1,437 @@
+//! A channel's rules applied to the change log and the clock: which messages are due,
+//! and when. Pure: the dispatcher feeds it changes in revision order and ticks.
+//!
+//! Per project it keeps the current outage: when it began, the bad status now and
+//! since when, whether the hold has passed (the outage is *announced*), what was told.
+//! - a bad status is told once it has held for the rules' hold (at once with no hold);
+//!   a project back within the hold causes no message at all;
+//! - degraded then offline tells offline too (each once);
+//! - a recovery is told when the outage was announced, with its length;
+//! - reminders repeat a told status while it lasts;
+//! - nothing is told while the project's maintenance window is open (a status still
+//!   bad when the window ends is told then);
+//! - a project that changes status [`Flapping::changes`] times within
+//!   [`Flapping::window`] is *flapping*: one `flapping` message, then nothing about it
+//!   until it has been stable for the window; then its status is told as usual (a
+//!   recovery owed from before is told with the outage's length).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::channel::ChannelName;
+use super::message::{Event, Message, Subject};
+use super::rules::{Rules, Trigger};
+use crate::model::{Maintenance, Project, Status};
+use crate::replication::{Change, ChangeKind};
+
+/// One project's outage, as a channel sees it.
+#[derive(Debug, Clone, PartialEq)]
+struct Outage {
+    /// When it first went bad.
+    since: DateTime<Utc>,
+    /// Its bad status now.
+    status: Status,
+    /// Since when it has been in that status.
+    status_since: DateTime<Utc>,
+    /// The revision of the change into that status.
+    revision: u64,
+    /// The hold passed (for some bad status of this outage).
+    announced: bool,
+    /// The last bad status told, and when it (or a reminder) was told last.
+    told: Option<(Status, DateTime<Utc>)>,
+    /// The project as last seen.
+    subject: Subject,
+    /// Seeded by a new leader (from the registry), not seen in the log: a transition
+    /// into a bad status from online in the log starts a new outage.
+    seeded: bool,
+    maintenance: Option<Maintenance>,
+}
+
+/// When a project counts as flapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flapping {
+    /// Status changes …
+    pub changes: usize,
+    /// … within this long.
+    pub window: TimeDelta,
+}
+
+/// The default: 5 changes within 10 minutes.
+pub const FLAPPING_DEFAULT: Flapping = Flapping {
+    changes: 5,
+    window: TimeDelta::minutes(10),
+};
+
+impl Default for Flapping {
+    fn default() -> Self {
+        FLAPPING_DEFAULT
+    }
+}
+
+/// One project's recent changes.
+#[derive(Debug, Clone, Default)]
+struct Flap {
+    times: VecDeque<DateTime<Utc>>,
+    /// Flapping since.
+    since: Option<DateTime<Utc>>,
+    /// A told outage that ended while flapping: its start, owed a recovery message.
+    owes_recovery: Option<DateTime<Utc>>,
+    /// The last change's revision and the project then.
+    last: Option<(u64, Subject)>,
+}
+
+/// A channel's view of the fleet.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    channel: ChannelName,
+    rules: Rules,
+    outages: BTreeMap<String, Outage>,
+    flapping: Flapping,
+    flaps: BTreeMap<String, Flap>,
+}
+
+fn bad(s: Status) -> bool {
+    s != Status::Online
+}
+
+fn in_maintenance(m: Option<&Maintenance>, now: DateTime<Utc>) -> bool {
+    m.is_some_and(|m| m.is_active(now))
+}
+
+impl Watch {
+    /// A watch with no outage known, flapping as [`FLAPPING_DEFAULT`].
+    pub fn new(channel: ChannelName, rules: Rules) -> Self {
+        Self::with_flapping(channel, rules, FLAPPING_DEFAULT)
+    }
+
+    /// A watch with no outage known.
+    pub fn with_flapping(channel: ChannelName, rules: Rules, flapping: Flapping) -> Self {
+        Self {
+            channel,
+            rules,
+            outages: BTreeMap::new(),
+            flapping,
+            flaps: BTreeMap::new(),
+        }
+    }
+
+    /// Whether the project is flapping now.
+    pub fn is_flapping(&self, slug: &str) -> bool {
+        self.flaps.get(slug).is_some_and(|f| f.since.is_some())
+    }
+
+    /// Counts a change of `slug`; a `flapping` message when it starts flapping now.
+    fn count_change(
+        &mut self,
+        slug: &str,
+        revision: u64,
+        subject: &Subject,
+        at: DateTime<Utc>,
+    ) -> Option<Message> {
+        let flap = self.flaps.entry(slug.to_owned()).or_default();
+        flap.times.push_back(at);
+        while flap
+            .times
+            .front()
+            .is_some_and(|&t| t <= at - self.flapping.window)
+        {
+            flap.times.pop_front();
+        }
+        flap.last = Some((revision, subject.clone()));
+        if flap.since.is_none() && flap.times.len() >= self.flapping.changes.max(2) {
+            flap.since = Some(at);
+            return Some(Message {
+                channel: self.channel.clone(),
+                revision,
+                event: Event::Flapping,
+                subject: Some(subject.clone()),
+                at,
+                outage_seconds: None,
+            });
+        }
+        None
+    }
+
+    /// Ends flapping that has been stable for the window; the recoveries owed.
+    fn settle(&mut self, now: DateTime<Utc>) -> Vec<Message> {
+        let window = self.flapping.window;
+        let mut out = Vec::new();
+        let outages = &self.outages;
+        self.flaps.retain(|slug, flap| {
+            let stable = flap.times.back().is_none_or(|&t| now - t >= window);
+            if flap.since.is_some() && stable {
+                flap.since = None;
+                if let (Some(since), Some((revision, subject)), false) = (
+                    flap.owes_recovery.take(),
+                    flap.last.clone(),
+                    outages.contains_key(slug),
+                ) {
+                    let end = flap.times.back().copied().unwrap_or(now);
+                    out.push(Message {
+                        channel: self.channel.clone(),
+                        revision,
+                        event: Event::Recovered,
+                        subject: Some(subject),
+                        at: end,
+                        outage_seconds: Some((end - since).num_seconds()),
+                    });
+                }
+            }
+            // Forget quiet projects (memory stays bounded by recent activity).
+            flap.since.is_some() || !stable
+        });
+        if !self.rules.tells(Trigger::Recovered) {
+            out.clear();
+        }
+        out
+    }
+
+    /// The channel's name.
+    pub fn channel(&self) -> &ChannelName {
+        &self.channel
+    }
+
+    /// Replaces the rules (a channel replaced over the API); outages are kept.
+    pub fn set_rules(&mut self, rules: Rules) {
+        self.rules = rules;
+    }
+
+    fn hold(&self) -> TimeDelta {
+        TimeDelta::seconds(i64::from(self.rules.hold_seconds))
+    }
+
+    /// Seeds an outage under way when this watch began (a new leader, a new channel):
+    /// the project has been `project.status` since `since`. An outage that began before
+    /// `dealt_before` was dealt with (told if the rules tell it); a later one is told
+    /// once its hold passes.
+    pub fn seed(
+        &mut self,
+        project: &Project,
+        since: DateTime<Utc>,
+        dealt_before: DateTime<Utc>,
+        revision: u64,
+        now: DateTime<Utc>,
+    ) {
+        // A project never heard is offline since it was registered: not an outage.
+        if !bad(project.status)
+            || project.last_heartbeat_at.is_none()
+            || !self.rules.selects(project)
+            || self.outages.contains_key(project.slug.as_str())
+        {
+            return;
+        }
+        let announced = since < dealt_before && now - since >= self.hold();
+        let told = (announced
+            && Trigger::of_bad(project.status).is_some_and(|t| self.rules.tells(t)))
+        .then_some((project.status, now));
+        self.outages.insert(
+            project.slug.as_str().to_owned(),
+            Outage {
+                since,
+                status: project.status,
+                status_since: since,
+                revision,
+                announced,
+                told,
+                subject: Subject::from(project),
+                maintenance: project.maintenance.clone(),
+                seeded: true,
+            },
+        );
+    }
+
+    /// Applies one change of the log (in revision order); returns the messages due at
+    /// `now` because of it.
+    pub fn apply(&mut self, change: &Change, now: DateTime<Utc>) -> Vec<Message> {
+        let slug = change.slug.as_str();
+        match &change.kind {
+            ChangeKind::Deleted { .. } => {
+                self.outages.remove(slug);
+                Vec::new()
+            }
+            ChangeKind::Registered | ChangeKind::Updated => {
+                if let (Some(o), Some(p)) = (self.outages.get_mut(slug), &change.project) {
+                    o.subject = Subject {
+                        status: o.status,
+                        ..Subject::from(p)
+                    };
+                    o.maintenance = p.maintenance.clone();
+                }
+                self.due(now)
+            }
+            ChangeKind::Transition(t) => {
+                let selected = change
+                    .project
+                    .as_ref()
+                    .is_none_or(|p| self.rules.selects(p));
+                if !selected {
+                    self.outages.remove(slug);
+                    return Vec::new();
+                }
+                let mut subject = change
+                    .project
+                    .as_ref()
+                    .map(Subject::from)
+                    .unwrap_or_else(|| Subject {
+                        slug: slug.to_owned(),
+                        name: slug.to_owned(),
+                        hub_url: String::new(),
+                        status: t.to,
+                        reason: None,
+                    });
+                subject.status = t.to;
+                subject.reason.clone_from(&t.reason);
+                let maintenance = change.project.as_ref().and_then(|p| p.maintenance.clone());
+                let mut out: Vec<Message> = self
+                    .count_change(slug, change.revision, &subject, t.at)
+                    .into_iter()
+                    .collect();
+                let flapping = self.is_flapping(slug);
+                if bad(t.to) {
+                    if self
+                        .outages
+                        .get(slug)
+                        .is_some_and(|o| o.seeded && !bad(t.from))
+                    {
+                        self.outages.remove(slug);
+                    }
+                    match self.outages.get_mut(slug) {
+                        Some(o) if o.status != t.to => {
+                            o.status = t.to;
+                            o.status_since = t.at;
+                            o.revision = change.revision;
+                            o.subject = subject;
+                            o.maintenance = maintenance;
+                        }
+                        Some(_) => {}
+                        None => {
+                            self.outages.insert(
+                                slug.to_owned(),
+                                Outage {
+                                    since: t.at,
+                                    status: t.to,
+                                    status_since: t.at,
+                                    revision: change.revision,
+                                    announced: false,
+                                    told: None,
+                                    subject,
+                                    maintenance,
+                                    seeded: false,
+                                },
+                            );
+                        }
+                    }
+                    out.extend(self.due(now));
+                    out
+                } else {
+                    out.extend(self.due(now));
+                    if let Some(o) = self.outages.remove(slug) {
+                        if flapping {
+                            if o.told.is_some() {
+                                if let Some(f) = self.flaps.get_mut(slug) {
+                                    f.owes_recovery.get_or_insert(o.since);
+                                }
+                            }
+                        } else if o.announced
+                            && self.rules.tells(Trigger::Recovered)
+                            && !in_maintenance(maintenance.as_ref(), now)
+                        {
+                            out.push(Message {
+                                channel: self.channel.clone(),
+                                revision: change.revision,
+                                event: Event::Recovered,
+                                subject: Some(subject),
+                                at: t.at,
+                                outage_seconds: Some((t.at - o.since).num_seconds()),
+                            });
+                        }
+                    }
+                    out
+                }
+            }
+        }
+    }
+
+    /// Messages due by time alone: holds that passed, reminders, flapping that ended.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Message> {
+        let mut out = self.settle(now);
+        out.extend(self.due(now));
+        out
+    }
+
+    fn due(&mut self, now: DateTime<Utc>) -> Vec<Message> {
+        let hold = self.hold();
+        let remind = self
+            .rules
+            .remind_every_seconds
+            .map(|s| TimeDelta::seconds(i64::from(s)));
+        let flapping: BTreeSet<&str> = self
+            .flaps
+            .iter()
+            .filter(|(_, f)| f.since.is_some())
+            .map(|(s, _)| s.as_str())
+            .collect();
+        let mut out = Vec::new();
+        for (slug, o) in &mut self.outages {
+            if in_maintenance(o.maintenance.as_ref(), now)
+                || now - o.status_since < hold
+                || flapping.contains(slug.as_str())
+            {
+                continue;
+            }
+            o.announced = true;
+            let tells = Trigger::of_bad(o.status).is_some_and(|t| self.rules.tells(t));
+            let needs_tell = tells && o.told.is_none_or(|(status, _)| status != o.status);
+            if !needs_tell {
+                if let (Some((status, last)), Some(every)) = (o.told, remind) {
+                    if now - last >= every {
+                        o.told = Some((status, now));
+                        out.push(Message {
+                            channel: self.channel.clone(),
+                            revision: o.revision,
+                            event: Event::Reminder,
+                            subject: Some(o.subject.clone()),
+                            at: now,
+                            outage_seconds: Some((now - o.since).num_seconds()),
+                        });
+                    }
+                }
+                continue;
+            }
+            o.told = Some((o.status, now));
+            out.push(Message {
+                channel: self.channel.clone(),
+                revision: o.revision,
+                event: match o.status {
+                    Status::Offline => Event::Offline,
+                    _ => Event::Degraded,
+                },
+                subject: Some(o.subject.clone()),
+                at: o.status_since,
+                outage_seconds: None,
+            });
+        }
+        out
+    }
+
+    /// The lowest revision whose message may still be due (a hold running, a window
+    /// open): the channel's cursor must stay below it, so a new leader sees it again.
+    pub fn pending_floor(&self) -> Option<u64> {
+        self.outages
+            .values()
+            .filter(|o| !o.announced)
+            .map(|o| o.revision)
+            .min()
+    }
+
+    /// Projects in an outage now.
+    pub fn outages(&self) -> usize {
+        self.outages.len()
+    }
+
+    /// Whether an outage of this project is known.
+    pub fn tracks(&self, slug: &str) -> bool {
+        self.outages.contains_key(slug)
+    }
+}

@@ -1,0 +1,169 @@
+//! What a channel is told, and how one send went.
+
+use chrono::{DateTime, Utc};
+
+use super::channel::ChannelName;
+use crate::model::{Project, Status};
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// A project went offline (and stayed so for the channel's hold).
+    Offline,
+    /// A project went degraded (and stayed so for the hold).
+    Degraded,
+    /// A project told as offline or degraded is online again.
+    Recovered,
+    /// A told bad status still lasts.
+    Reminder,
+    /// A test send, asked for over the API.
+    Test,
+    /// A project changed status too often: its messages are held until it is stable.
+    Flapping,
+}
+
+impl Event {
+    /// The name in bodies, the deliveries' record and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Offline => "offline",
+            Event::Degraded => "degraded",
+            Event::Recovered => "recovered",
+            Event::Reminder => "reminder",
+            Event::Test => "test",
+            Event::Flapping => "flapping",
+        }
+    }
+}
+
+/// The project a message is about, as it was when told.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subject {
+    /// Its slug.
+    pub slug: String,
+    /// Its name.
+    pub name: String,
+    /// Its hub.
+    pub hub_url: String,
+    /// Its status now.
+    pub status: Status,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+impl From<&Project> for Subject {
+    fn from(p: &Project) -> Self {
+        Self {
+            slug: p.slug.as_str().to_owned(),
+            name: p.name.as_str().to_owned(),
+            hub_url: p.hub_url.as_str().to_owned(),
+            status: p.status,
+            reason: p.status_reason.clone(),
+        }
+    }
+}
+
+/// One message for one channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// The channel.
+    pub channel: ChannelName,
+    /// The change-log revision that caused it (0 for a test); with the channel, the
+    /// idempotency key.
+    pub revision: u64,
+    /// What happened.
+    pub event: Event,
+    /// The project (none for a test).
+    pub subject: Option<Subject>,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// A recovery: how long the project was offline or degraded, in seconds.
+    pub outage_seconds: Option<i64>,
+}
+
+impl Message {
+    /// The key a receiver drops duplicates by: `<revision>-<channel>` (a reminder adds
+    /// its time, so each reminder is its own message).
+    pub fn idempotency_key(&self) -> String {
+        match self.event {
+            Event::Reminder => format!(
+                "{}-{}-r{}",
+                self.revision,
+                self.channel,
+                self.at.timestamp()
+            ),
+            Event::Test => format!(
+                "test-{}-{}",
+                self.channel,
+                self.at.timestamp_nanos_opt().unwrap_or_default()
+            ),
+            Event::Flapping => format!("{}-{}-flapping", self.revision, self.channel),
+            _ => format!("{}-{}", self.revision, self.channel),
+        }
+    }
+
+    /// One line a person reads (Slack's `text`, an email's subject).
+    pub fn headline(&self) -> String {
+        let Some(s) = &self.subject else {
+            return format!(
+                "Test message from the federation service ({})",
+                self.channel
+            );
+        };
+        match self.event {
+            Event::Offline => format!("{} ({}) is offline", s.name, s.slug),
+            Event::Degraded => format!("{} ({}) is degraded", s.name, s.slug),
+            Event::Recovered => match self.outage_seconds {
+                Some(secs) => format!(
+                    "{} ({}) recovered after {}",
+                    s.name,
+                    s.slug,
+                    human_duration(secs)
+                ),
+                None => format!("{} ({}) recovered", s.name, s.slug),
+            },
+            Event::Reminder => format!("{} ({}) is still {}", s.name, s.slug, s.status.as_str()),
+            Event::Test => format!(
+                "Test message from the federation service ({})",
+                self.channel
+            ),
+            Event::Flapping => format!(
+                "{} ({}) is flapping (now {}): messages held until it is stable",
+                s.name,
+                s.slug,
+                s.status.as_str()
+            ),
+        }
+    }
+}
+
+/// `1h 2m 3s`, `45s`.
+pub fn human_duration(secs: i64) -> String {
+    let secs = secs.max(0);
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m {s}s"),
+        _ => format!("{h}h {m}m {s}s"),
+    }
+}
+
+/// How one attempt to send went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The receiver's HTTP status, when it answered.
+    pub http_status: Option<u16>,
+    /// Why it failed, for the record (no secret, no URL path); `None`: delivered.
+    pub error: Option<String>,
+    /// Whether trying again may help (a timeout, a 5xx, a 429; not a 4xx).
+    pub retryable: bool,
+    /// How long it took, in milliseconds.
+    pub latency_ms: u64,
+}
+
+impl Attempt {
+    /// Whether the receiver took it (a 2xx).
+    pub fn delivered(&self) -> bool {
+        self.error.is_none()
+    }
+}

@@ -1,0 +1,365 @@
+//! The leader's dispatcher: reads the change log from each channel's cursor, applies
+//! the channel's rules ([`Watch`]), hands due messages to the channel's own sender
+//! task ([`crate::worker`]) and moves the cursor (fenced by the lease term) only past
+//! what is dealt with: told, given up on, or never to be told. A follower sends
+//! nothing; a new leader resumes from the cursors, so nothing is lost, and a message
+//! in flight at a failover may be sent twice with the same idempotency key.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use federation_domain::notify::{
+    Channel, ChannelName, ChannelSpec, ChannelStore, DeliveryLog, Message, Sender, Watch,
+};
+use federation_domain::{
+    ChangeKind, ChangesSince, Federation, ListFilter, RepositoryError, Role, Status, Term,
+};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::metrics::DeliveryMetrics;
+use crate::worker::{InFlight, Retry, Worker};
+
+/// The dispatcher's limits.
+#[derive(Debug, Clone, Copy)]
+pub struct DispatchOptions {
+    /// How often it looks at the log and the clock.
+    pub interval: Duration,
+    /// How often it re-reads the channels.
+    pub refresh: Duration,
+    /// Changes read per look.
+    pub batch: u32,
+    /// Messages waiting per channel before it stops reading further changes for it
+    /// (that channel's cursor then waits; the others go on).
+    pub backlog: usize,
+    /// Retries.
+    pub retry: Retry,
+    /// When a project counts as flapping.
+    pub flapping: federation_domain::notify::Flapping,
+}
+
+impl Default for DispatchOptions {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_millis(250),
+            refresh: Duration::from_secs(1),
+            batch: 1000,
+            backlog: 1000,
+            retry: Retry::default(),
+            flapping: federation_domain::notify::FLAPPING_DEFAULT,
+        }
+    }
+}
+
+/// What the dispatcher uses.
+#[derive(Clone)]
+pub struct Dispatcher {
+    pub federation: Arc<Federation>,
+    pub channels: Arc<dyn ChannelStore>,
+    pub log: Arc<dyn DeliveryLog>,
+    pub sender: Arc<dyn Sender>,
+    pub metrics: Arc<dyn DeliveryMetrics>,
+    pub options: DispatchOptions,
+}
+
+/// One channel while this replica leads.
+struct Lane {
+    spec: Arc<RwLock<ChannelSpec>>,
+    watch: Watch,
+    /// Until the replay from the cursor reaches the head seen at open: outages that
+    /// ended in the replay began before the cursor, and are seeded from the history
+    /// when met (so their recovery is told, with its length).
+    replay_until: u64,
+    dealt_before: chrono::DateTime<chrono::Utc>,
+    seen: std::collections::HashSet<String>,
+    read_through: u64,
+    stored: u64,
+    tx: mpsc::Sender<Message>,
+    backlog: VecDeque<Message>,
+    in_flight: InFlight,
+    worker: JoinHandle<()>,
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        self.worker.abort();
+    }
+}
+
+/// The lanes of one term.
+struct Led {
+    term: Term,
+    lanes: HashMap<ChannelName, Lane>,
+    refreshed: Option<tokio::time::Instant>,
+}
+
+impl Dispatcher {
+    /// Runs until `stop` turns true.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut led: Option<Led> = None;
+        let mut ticker = tokio::time::interval(self.options.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                return;
+            }
+            let term = match self.federation.role() {
+                Role::Leader(term) if self.federation.leads() => term,
+                _ => {
+                    if led.take().is_some() {
+                        tracing::info!("notifications: no longer the leader, stopped sending");
+                    }
+                    continue;
+                }
+            };
+            if led.as_ref().is_none_or(|l| l.term != term) {
+                led = Some(Led {
+                    term,
+                    lanes: HashMap::new(),
+                    refreshed: None,
+                });
+            }
+            let Some(state) = led.as_mut() else { continue };
+            match self.step(state).await {
+                Ok(()) => {}
+                Err(RepositoryError::Fenced(_)) => {
+                    tracing::info!("notifications: fenced, another replica leads");
+                    led = None;
+                }
+                Err(e) => tracing::warn!(error = %e, "notifications: step failed, retrying"),
+            }
+        }
+    }
+
+    /// One look at the channels, the log and the clock.
+    async fn step(&self, led: &mut Led) -> Result<(), RepositoryError> {
+        if led
+            .refreshed
+            .is_none_or(|t| t.elapsed() >= self.options.refresh)
+        {
+            self.refresh(led).await?;
+            led.refreshed = Some(tokio::time::Instant::now());
+        }
+        // Each lane reads from its own place (lanes that keep pace share one read), so
+        // a channel that fell behind never holds the others back.
+        let head = self.federation.revision();
+        let mut reads: HashMap<u64, Vec<federation_domain::Change>> = HashMap::new();
+        let behind: Vec<u64> = led
+            .lanes
+            .values()
+            .filter(|l| l.read_through < head && l.backlog.len() < self.options.backlog)
+            .map(|l| l.read_through)
+            .collect();
+        for from in behind {
+            if reads.contains_key(&from) {
+                continue;
+            }
+            match self
+                .federation
+                .changes_since(from, self.options.batch)
+                .await?
+            {
+                ChangesSince::Changes(c) => {
+                    reads.insert(from, c);
+                }
+                ChangesSince::Trimmed => {
+                    for (name, lane) in &mut led.lanes {
+                        if lane.read_through == from {
+                            tracing::warn!(channel = %name, from, to = head, "notifications: the log was trimmed past this channel's cursor; skipping ahead");
+                            lane.read_through = head;
+                        }
+                    }
+                }
+            }
+        }
+        let now = self.federation.now();
+        for lane in led.lanes.values_mut() {
+            let changes = reads.get(&lane.read_through).map_or(&[][..], Vec::as_slice);
+            for change in changes.iter().filter(|c| c.revision <= lane.replay_until) {
+                let slug = change.slug.as_str();
+                if let (ChangeKind::Transition(t), Some(p)) = (&change.kind, &change.project) {
+                    if !lane.seen.insert(slug.to_owned()) {
+                        continue;
+                    }
+                    if t.from != Status::Online
+                        && t.to == Status::Online
+                        && !lane.watch.tracks(slug)
+                    {
+                        let since = self.bad_since_until(p, t.at).await;
+                        let mut before = p.clone();
+                        before.status = t.from;
+                        lane.watch
+                            .seed(&before, since, lane.dealt_before, change.revision, t.at);
+                    }
+                }
+            }
+        }
+        for lane in led.lanes.values_mut() {
+            let enabled = lane.spec.read().unwrap_or_else(|p| p.into_inner()).enabled;
+            let changes = reads.get(&lane.read_through).map_or(&[][..], Vec::as_slice);
+            for change in changes {
+                if lane.backlog.len() >= self.options.backlog {
+                    break;
+                }
+                let due = lane.watch.apply(change, now);
+                lane.queue(due, enabled);
+                lane.read_through = change.revision;
+            }
+            let due = lane.watch.tick(now);
+            lane.queue(due, enabled);
+            lane.drain();
+        }
+        for (name, lane) in &mut led.lanes {
+            let mut cursor = lane.read_through;
+            if let Some(floor) = lane.watch.pending_floor() {
+                cursor = cursor.min(floor.saturating_sub(1));
+            }
+            if let Some(low) = lane.in_flight.lowest() {
+                cursor = cursor.min(low.saturating_sub(1));
+            }
+            if cursor > lane.stored {
+                self.log.advance_cursor(name, cursor, led.term).await?;
+                lane.stored = cursor;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts lanes for new channels, updates changed ones, ends removed ones.
+    async fn refresh(&self, led: &mut Led) -> Result<(), RepositoryError> {
+        let channels = self.channels.list_channels().await?;
+        led.lanes
+            .retain(|name, _| channels.iter().any(|c| &c.spec.name == name));
+        for channel in channels {
+            if let Some(lane) = led.lanes.get_mut(&channel.spec.name) {
+                lane.watch.set_rules(channel.spec.rules.clone());
+                *lane.spec.write().unwrap_or_else(|p| p.into_inner()) = channel.spec;
+                continue;
+            }
+            let lane = self.open(&channel, led.term).await?;
+            led.lanes.insert(channel.spec.name.clone(), lane);
+        }
+        Ok(())
+    }
+
+    /// A lane for a channel: from its cursor (a new channel starts at the head), with
+    /// the outages already under way seeded from the registry and the history.
+    async fn open(&self, channel: &Channel, term: Term) -> Result<Lane, RepositoryError> {
+        let name = channel.spec.name.clone();
+        // Outages that began before this time were dealt with: before the cursor (a
+        // new leader), or before the channel existed (a new channel).
+        let (cursor, dealt_before) = match self.log.cursor(&name).await? {
+            Some(c) => (c, chrono::DateTime::<chrono::Utc>::MAX_UTC),
+            None => {
+                let head = self.federation.revision();
+                self.log.advance_cursor(&name, head, term).await?;
+                (head, channel.created_at)
+            }
+        };
+        let mut watch = Watch::with_flapping(
+            name.clone(),
+            channel.spec.rules.clone(),
+            self.options.flapping,
+        );
+        let now = self.federation.now();
+        for status in [Status::Offline, Status::Degraded] {
+            let page = self.federation.list(&ListFilter {
+                status: Some(status),
+                ..ListFilter::default()
+            });
+            for project in page.items {
+                let since = self.bad_since(&project).await;
+                watch.seed(&project, since, dealt_before, cursor, now);
+            }
+        }
+        let spec = Arc::new(RwLock::new(channel.spec.clone()));
+        let (tx, rx) = mpsc::channel(64);
+        let in_flight = InFlight::default();
+        let federation = self.federation.clone();
+        let worker = Worker {
+            spec: spec.clone(),
+            sender: self.sender.clone(),
+            log: self.log.clone(),
+            metrics: self.metrics.clone(),
+            retry: self.options.retry,
+            in_flight: in_flight.clone(),
+            leads: Arc::new(move || federation.leads()),
+        };
+        tracing::info!(channel = %name, cursor, outages = watch.outages(), "notifications: channel opened");
+        Ok(Lane {
+            spec,
+            watch,
+            replay_until: self.federation.revision(),
+            dealt_before,
+            seen: std::collections::HashSet::new(),
+            read_through: cursor,
+            stored: cursor,
+            tx,
+            backlog: VecDeque::new(),
+            in_flight,
+            worker: tokio::spawn(worker.run(rx)),
+        })
+    }
+
+    /// When the project's current bad streak began, from its history (its last
+    /// heartbeat or registration when the history says nothing).
+    async fn bad_since(
+        &self,
+        project: &federation_domain::Project,
+    ) -> chrono::DateTime<chrono::Utc> {
+        self.bad_since_until(project, chrono::DateTime::<chrono::Utc>::MAX_UTC)
+            .await
+    }
+
+    /// When the bad streak that ended (or goes on) at `until` began: the history's
+    /// transitions before `until`, newest first, back to the last one into online.
+    async fn bad_since_until(
+        &self,
+        project: &federation_domain::Project,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::DateTime<chrono::Utc> {
+        let fallback = project.last_heartbeat_at.unwrap_or(project.created_at);
+        let Ok(history) = self.federation.history(project.slug.as_str(), 50).await else {
+            return fallback;
+        };
+        let mut since = None;
+        for t in history.into_iter().filter(|t| t.at < until) {
+            if t.to == Status::Online {
+                break;
+            }
+            if t.from != t.to {
+                since = Some(t.at);
+            }
+        }
+        since.unwrap_or(fallback)
+    }
+}
+
+impl Lane {
+    fn queue(&mut self, due: Vec<Message>, enabled: bool) {
+        if !enabled {
+            return;
+        }
+        for m in due {
+            self.in_flight.add(m.revision);
+            self.backlog.push_back(m);
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(m) = self.backlog.pop_front() {
+            match self.tx.try_send(m) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m)) => {
+                    self.backlog.push_front(m);
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+DROP TABLE notify_deliveries;
+DROP TABLE notify_cursors;
+DROP TABLE notify_channels;
