@@ -111,3 +111,33 @@ fn escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
+
+/// The mail's text: the headline, then the details a person needs.
+pub fn mail_body(m: &Message) -> String {
+    let mut text = format!("{}\n\n", m.headline());
+    text.push_str(&format!("event: {}\n", m.event.as_str()));
+    if let Some(s) = &m.subject {
+        text.push_str(&format!(
+            "project: {} ({})\nhub: {}\nstatus: {}\n",
+            s.name,
+            s.slug,
+            s.hub_url,
+            s.status.as_str()
+        ));
+        if let Some(r) = &s.reason {
+            text.push_str(&format!("reason: {r}\n"));
+        }
+    }
+    if let Some(secs) = m.outage_seconds {
+        text.push_str(&format!(
+            "outage: {}\n",
+            federation_domain::notify::message::human_duration(secs)
+        ));
+    }
+    text.push_str(&format!(
+        "at: {}\nkey: {}\n",
+        m.at.to_rfc3339(),
+        m.idempotency_key()
+    ));
+    text
+}

@@ -80,7 +80,7 @@ pub fn encode(kind: ChannelKind, message: &Message) -> Vec<u8> {
     let json = match kind {
         ChannelKind::Webhook => serde_json::to_vec(&WebhookBody::from(message)),
         ChannelKind::Slack => serde_json::to_vec(&slack(message)),
-        ChannelKind::Email => Ok(crate::smtp::mail_body(message).into_bytes()),
+        ChannelKind::Email => Ok(crate::body::mail_body(message).into_bytes()),
     };
     json.unwrap_or_default()
 }

@@ -11,6 +11,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
+use crate::body::mail_body;
 use crate::deny::DenyList;
 
 /// Sends messages as email.
@@ -37,36 +38,6 @@ fn failed(error: impl Into<String>, retryable: bool, t: Instant) -> Attempt {
         retryable,
         latency_ms: u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX),
     }
-}
-
-/// The mail's text: the headline, then the details a person needs.
-pub fn mail_body(m: &Message) -> String {
-    let mut text = format!("{}\n\n", m.headline());
-    text.push_str(&format!("event: {}\n", m.event.as_str()));
-    if let Some(s) = &m.subject {
-        text.push_str(&format!(
-            "project: {} ({})\nhub: {}\nstatus: {}\n",
-            s.name,
-            s.slug,
-            s.hub_url,
-            s.status.as_str()
-        ));
-        if let Some(r) = &s.reason {
-            text.push_str(&format!("reason: {r}\n"));
-        }
-    }
-    if let Some(secs) = m.outage_seconds {
-        text.push_str(&format!(
-            "outage: {}\n",
-            federation_domain::notify::message::human_duration(secs)
-        ));
-    }
-    text.push_str(&format!(
-        "at: {}\nkey: {}\n",
-        m.at.to_rfc3339(),
-        m.idempotency_key()
-    ));
-    text
 }
 
 #[async_trait]
@@ -143,25 +114,6 @@ impl Sender for SmtpSender {
                 let permanent = e.is_permanent();
                 failed(format!("SMTP: {e}"), !permanent, started)
             }
-        }
-    }
-}
-
-/// Sends each message with the sender of its channel's kind.
-#[derive(Debug, Clone)]
-pub struct Senders {
-    /// Webhooks and Slack.
-    pub http: crate::http::HttpSender,
-    /// Email.
-    pub smtp: SmtpSender,
-}
-
-#[async_trait]
-impl Sender for Senders {
-    async fn send(&self, channel: &ChannelSpec, message: &Message) -> Attempt {
-        match channel.kind {
-            federation_domain::notify::ChannelKind::Email => self.smtp.send(channel, message).await,
-            _ => self.http.send(channel, message).await,
         }
     }
 }

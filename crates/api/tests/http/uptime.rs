@@ -231,11 +231,7 @@ async fn objectives_show_their_sli_and_budget() {
     uptime
         .slos()
         .refresh_sli(&projects, t0(), DegradedCounts::Up);
-    uptime
-        .slos()
-        .refresh_budgets(&uptime, &projects, t0())
-        .await
-        .unwrap();
+    uptime.refresh_budgets(&projects, t0()).await.unwrap();
     h.uptime = std::sync::Arc::new(uptime);
     let r = h.send_w(TestRequest::get().uri("/api/fed/slos")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);

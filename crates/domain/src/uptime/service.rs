@@ -12,9 +12,9 @@ use super::port::UptimeSource;
 use super::report::{figures_over, roll_up, ProjectUptime, RolledUp};
 use super::rollup::{day_span, pending_days, rollups_of_day, ROLLUP_BACKFILL_DAYS};
 use super::timeline::{days, micros, DayFigures, Span};
-use super::window::Window;
+use super::window::{named_window, Window};
 use crate::error::RepositoryError;
-use crate::model::Slug;
+use crate::model::{Project, Slug};
 use crate::presence::GuardState;
 
 /// About this many rollup rows are read at a time (projects × days).
@@ -98,6 +98,37 @@ impl Uptime {
     /// The objectives and where they stand.
     pub fn slos(&self) -> &super::slo_board::SloBoard {
         &self.slos
+    }
+
+    /// Computes each objective's budget over its window ending at `now`, from the
+    /// reports of its projects among `projects` (registered now).
+    pub async fn refresh_budgets(
+        &self,
+        projects: &[Project],
+        now: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
+        let objectives: Vec<_> = self
+            .slos
+            .statuses()
+            .into_iter()
+            .map(|s| s.objective)
+            .collect();
+        for (i, objective) in objectives.iter().enumerate() {
+            let Some(span) = named_window(&objective.window) else {
+                continue;
+            };
+            let window = Window {
+                from: now - span,
+                to: now,
+            };
+            let slugs: Vec<_> = super::slo_board::members(&objective.subject, projects)
+                .map(|p| p.slug.clone())
+                .collect();
+            let (rolled, _) = self.group(&slugs, false, window).await?;
+            let budget = objective.budget(&rolled.figures, self.degraded());
+            self.slos.set_budget(i, budget, now);
+        }
+        Ok(())
     }
 
     /// How degraded time counts.

@@ -6,10 +6,7 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, Utc};
 
 use super::figures::DegradedCounts;
-use super::service::Uptime;
 use super::slo::{ErrorBudget, Objective, SloSubject};
-use super::window::{named_window, Window};
-use crate::error::RepositoryError;
 use crate::model::{Project, Status};
 
 /// Where one objective stands.
@@ -31,7 +28,7 @@ pub struct SloStatus {
 #[derive(Debug, Clone, Default)]
 pub struct SloBoard(Arc<RwLock<Vec<SloStatus>>>);
 
-fn members<'a>(
+pub(super) fn members<'a>(
     subject: &'a SloSubject,
     projects: &'a [Project],
 ) -> impl Iterator<Item = &'a Project> {
@@ -93,34 +90,12 @@ impl SloBoard {
         }
     }
 
-    /// Computes each objective's budget over its window ending at `now`, from
-    /// `uptime`'s reports for its projects among `projects` (registered now).
-    pub async fn refresh_budgets(
-        &self,
-        uptime: &Uptime,
-        projects: &[Project],
-        now: DateTime<Utc>,
-    ) -> Result<(), RepositoryError> {
-        let objectives: Vec<Objective> = self.statuses().into_iter().map(|s| s.objective).collect();
-        for (i, objective) in objectives.iter().enumerate() {
-            let Some(span) = named_window(&objective.window) else {
-                continue;
-            };
-            let window = Window {
-                from: now - span,
-                to: now,
-            };
-            let slugs: Vec<_> = members(&objective.subject, projects)
-                .map(|p| p.slug.clone())
-                .collect();
-            let (rolled, _) = uptime.group(&slugs, false, window).await?;
-            let budget = objective.budget(&rolled.figures, uptime.degraded());
-            let mut board = self.0.write().unwrap_or_else(|p| p.into_inner());
-            if let Some(s) = board.get_mut(i) {
-                s.budget = Some(budget);
-                s.computed_at = Some(now);
-            }
+    /// Records objective `i`'s budget, computed at `now`.
+    pub fn set_budget(&self, i: usize, budget: ErrorBudget, now: DateTime<Utc>) {
+        let mut board = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = board.get_mut(i) {
+            s.budget = Some(budget);
+            s.computed_at = Some(now);
         }
-        Ok(())
     }
 }

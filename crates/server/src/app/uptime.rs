@@ -118,7 +118,7 @@ pub(super) async fn run_slos(
         let board = uptime.slos();
         board.refresh_sli(&projects, now, uptime.degraded());
         if round.is_multiple_of(BUDGET_EVERY) {
-            if let Err(e) = board.refresh_budgets(&uptime, &projects, now).await {
+            if let Err(e) = uptime.refresh_budgets(&projects, now).await {
                 tracing::warn!(error = %e, "computing the error budgets failed; retried");
             }
         }
