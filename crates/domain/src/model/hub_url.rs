@@ -139,9 +139,9 @@ fn check_text(s: &str, url: &url::Url) -> Result<(), &'static str> {
 }
 
 fn is_dotted_quad(host: &str) -> bool {
-    let parts: Vec<&str> = host.split('.').collect();
-    parts.len() == 4
-        && parts.iter().all(|p| {
+    // Without collecting: a hub URL is checked on every heartbeat that carries one.
+    host.split('.').count() == 4
+        && host.split('.').all(|p| {
             !p.is_empty()
                 && p.len() <= 3
                 && p.bytes().all(|b| b.is_ascii_digit())
@@ -151,21 +151,21 @@ fn is_dotted_quad(host: &str) -> bool {
 }
 
 fn host_name(host: &str) -> Result<(), &'static str> {
-    let labels: Vec<&str> = host.strip_suffix('.').unwrap_or(host).split('.').collect();
-    let label_ok = |l: &&str| {
+    let labels = host.strip_suffix('.').unwrap_or(host);
+    let label_ok = |l: &str| {
         !l.is_empty()
             && !l.starts_with('-')
             && !l.ends_with('-')
             && l.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     };
-    if !labels.iter().all(label_ok) {
+    if !labels.split('.').all(label_ok) {
         return Err(
             "must name a host of letters, digits, '_' and '-' (not first or last) \
                     between dots",
         );
     }
-    match labels.last().and_then(|l| l.chars().next()) {
+    match labels.rsplit('.').next().and_then(|l| l.chars().next()) {
         Some(c) if c.is_ascii_alphabetic() || c == '_' => Ok(()),
         _ => Err("must name a host whose last label starts with a letter"),
     }
