@@ -35,8 +35,6 @@ pub mod code {
     pub const DUPLICATE: &str = "duplicate";
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
     pub const VALIDATION_ERROR: &str = "validation_error";
-    /// A value that conflicts with the service's clock (409).
-    pub const CLOCK_CONFLICT: &str = "clock_conflict";
     pub const UNAVAILABLE: &str = "unavailable";
     pub const INTERNAL: &str = "internal";
 }
@@ -329,10 +327,9 @@ impl ApiError {
     /// 422 naming the field; 409 when the value conflicts with the service's clock
     /// (no schema can state that rule, so a schema-valid request meets it).
     pub fn validation(e: ValidationError) -> Self {
-        let (status, code) = if e.against_clock {
-            (StatusCode::CONFLICT, code::CLOCK_CONFLICT)
-        } else {
-            (StatusCode::UNPROCESSABLE_ENTITY, code::VALIDATION_ERROR)
+        let (status, code) = match e.conflict {
+            Some(code) => (StatusCode::CONFLICT, code),
+            None => (StatusCode::UNPROCESSABLE_ENTITY, code::VALIDATION_ERROR),
         };
         Self::new(status, code, e.message).with_field(e.field)
     }

@@ -15,10 +15,10 @@ pub struct ValidationError {
     pub field: String,
     /// What is wrong with it.
     pub message: String,
-    /// The value breaks no rule of its own but conflicts with the service's clock (a
-    /// maintenance end in the past): a schema cannot state it, so the API answers 409
-    /// rather than 422.
-    pub against_clock: bool,
+    /// The value breaks no rule of its own but conflicts with what it meets (the
+    /// service's clock, the resource addressed): a schema cannot state it, so the API
+    /// answers 409 with this code rather than 422.
+    pub conflict: Option<&'static str>,
 }
 
 impl ValidationError {
@@ -27,14 +27,23 @@ impl ValidationError {
         Self {
             field: field.into(),
             message: message.into(),
-            against_clock: false,
+            conflict: None,
         }
     }
 
-    /// A value of `field` that conflicts with the service's clock.
+    /// A value of `field` that conflicts with the service's clock (`clock_conflict`).
     pub fn against_clock(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::conflict("clock_conflict", field, message)
+    }
+
+    /// A value of `field` that conflicts with what it meets; `code` names the kind.
+    pub fn conflict(
+        code: &'static str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
-            against_clock: true,
+            conflict: Some(code),
             ..Self::new(field, message)
         }
     }

@@ -179,8 +179,10 @@ pub(crate) async fn replace_channel(
     let mut body = body::read_json::<ChannelRequest>(&req, payload, MAX_CHANNEL_BODY).await?;
     if let Some(given) = &body.name {
         if ChannelName::parse(given).ok().as_ref() != Some(&key) {
+            // Another name than the path's conflicts with the channel addressed.
             return Err(ApiError::validation(
-                federation_domain::ValidationError::new(
+                federation_domain::ValidationError::conflict(
+                    "name_conflict",
                     "name",
                     "must be the channel's name in the path (a channel cannot be renamed)",
                 ),
@@ -292,10 +294,7 @@ pub(crate) async fn test_channel(
     get,
     path = "/api/fed/deliveries",
     tag = "notifications",
-    params(
-        ("channel" = Option<String>, Query, description = "Only this channel's"),
-        ("limit" = Option<u32>, Query, description = "At most this many (1–500, default 100)"),
-    ),
+    params(super::schemas::DeliveriesQuery),
     responses(
         (status = 200, description = "Deliveries, newest first", body = [DeliveryDto]),
         (status = 404, description = "No such channel", body = ErrorBody),
@@ -309,7 +308,7 @@ pub(crate) async fn list_deliveries(
     q: web::Query<HashMap<String, String>>,
 ) -> Result<HttpResponse, ApiError> {
     let n = notify(&state)?;
-    let limit = match q.get("limit").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+    let limit = match q.get("limit").map(String::as_str) {
         None => 100,
         Some(raw) => raw
             .parse::<u32>()

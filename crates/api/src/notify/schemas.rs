@@ -39,9 +39,10 @@ pub(crate) fn url() -> Object {
         .build()
 }
 
-/// A webhook's `secret`.
+/// A webhook's `secret` (null: none given).
 pub(crate) fn secret() -> Object {
-    string()
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
         .min_length(Some(1))
         .max_length(Some(SECRET_MAX))
         .description(Some(
@@ -57,6 +58,7 @@ pub(crate) fn secret() -> Object {
 /// `rules.slugs`.
 pub(crate) fn rule_slugs() -> ArrayBuilder {
     ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
         .items(
             string()
                 .max_length(Some(SLUG_MAX))
@@ -69,6 +71,7 @@ pub(crate) fn rule_slugs() -> ArrayBuilder {
 /// `rules.tags`.
 pub(crate) fn rule_tags() -> ArrayBuilder {
     ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
         .items(string().max_length(Some(federation_domain::model::TAG_MAX)))
         .max_items(Some(RULE_TAGS_MAX))
         .description(Some(
@@ -79,7 +82,7 @@ pub(crate) fn rule_tags() -> ArrayBuilder {
 /// `rules.metadata`.
 pub(crate) fn rule_metadata() -> Object {
     ObjectBuilder::new()
-        .schema_type(SchemaType::Type(Type::Object))
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
         .max_properties(Some(RULE_METADATA_MAX))
         .description(Some(
             "Projects whose metadata has every key with exactly this value",
@@ -110,5 +113,56 @@ pub(crate) fn remind() -> Object {
         .description(Some(
             "While a told bad status lasts, tell it again this often; absent: never",
         ))
+        .build()
+}
+
+/// The deliveries' query: `channel` and `limit`.
+pub(crate) struct DeliveriesQuery;
+
+impl utoipa::IntoParams for DeliveriesQuery {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::Required;
+        let param = |name: &str, schema: Object, description: &str| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .schema(Some(schema))
+                .description(Some(description))
+                .build()
+        };
+        vec![
+            param(
+                "channel",
+                name_filter(),
+                "Only this channel's; empty is the same as absent",
+            ),
+            param(
+                "limit",
+                deliveries_limit(),
+                "At most this many (default 100)",
+            ),
+        ]
+    }
+}
+
+/// A channel's name as a filter: empty means absent.
+fn name_filter() -> Object {
+    string()
+        .max_length(Some(SLUG_MAX))
+        .pattern(Some(format!("^$|{SLUG_PATTERN}")))
+        .build()
+}
+
+/// `limit` of the deliveries' list.
+pub(crate) fn deliveries_limit() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Integer))
+        .minimum(Some(1))
+        .maximum(Some(federation_domain::notify::DELIVERIES_LIST_MAX))
+        .description(Some("At most this many (default 100)"))
         .build()
 }

@@ -234,18 +234,19 @@ async fn status_codes(config: TestConfig) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 404);
+    // Another project than the path's, or a replay, conflicts with what it meets: 409.
     let resp = w(app.post("/api/fed/projects/alpha/heartbeat"))
         .json(&hb("beta"))
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 422);
+    assert_eq!(resp.status(), 409);
     let resp = w(app.post("/api/fed/projects/alpha/heartbeat"))
         .json(&json!({"project_slug": "alpha", "timestamp": "2020-01-01T00:00:00Z"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 422);
+    assert_eq!(resp.status(), 409);
     let resp = w(app.post("/api/fed/projects/alpha/heartbeat"))
         .json(&json!({"project_slug": "alpha", "pad": "x".repeat(9000)}))
         .send()

@@ -681,7 +681,7 @@ async fn every_metric_the_dashboard_and_alerts_use_is_exposed() {
     for (slug, body, want) in [
         ("alpha", hb("alpha"), 202),
         ("ghost", hb("ghost"), 404),
-        ("alpha", hb("beta"), 422),
+        ("alpha", hb("beta"), 409),
     ] {
         let resp = app
             .post(&format!("/api/fed/projects/{slug}/heartbeat"))
