@@ -219,7 +219,7 @@ async fn channels_over_rest(config: TestConfig) {
     .await;
     assert_eq!(
         (status, body["error"]["field"].as_str()),
-        (422, Some("name")),
+        (409, Some("name")),
         "{body}"
     );
     let (status, _, _) = send(
