@@ -161,6 +161,7 @@ pub(crate) async fn get_channel(
         (status = 200, description = "Replaced", body = ChannelDto),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 404, description = "No such channel", body = ErrorBody),
+        (status = 409, description = "A `name` other than the path's: a channel cannot be renamed (`name_conflict`)", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "An invalid field; `field` names it", body = ErrorBody),
@@ -322,7 +323,11 @@ pub(crate) async fn list_deliveries(
                 .at(Location::Query)
             })?,
     };
-    let channel = match q.get("channel").map(|s| s.trim()).filter(|s| !s.is_empty()) {
+    let channel = match q
+        .get("channel")
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+    {
         None => None,
         Some(raw) => {
             let key = path_name(raw)?;

@@ -90,10 +90,10 @@ pub(crate) fn rule_metadata() -> Object {
         .build()
 }
 
-/// `rules.hold_seconds`.
+/// `rules.hold_seconds` (null: the default).
 pub(crate) fn hold() -> Object {
     ObjectBuilder::new()
-        .schema_type(SchemaType::Type(Type::Integer))
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
         .minimum(Some(0))
         .maximum(Some(HOLD_MAX_SECONDS))
         .description(Some(
