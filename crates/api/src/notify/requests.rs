@@ -166,10 +166,12 @@ pub struct ChannelRequest {
     pub url: Option<String>,
     #[schema(schema_with = schemas::secret)]
     pub secret: Option<String>,
+    #[serde(default, deserialize_with = "crate::body::object")]
     pub rules: Option<RulesBody>,
     /// Whether messages are sent (default `true`).
     pub enabled: Option<bool>,
     /// Required for an email channel, refused for the others.
+    #[serde(default, deserialize_with = "crate::body::object")]
     pub email: Option<EmailBody>,
 }
 

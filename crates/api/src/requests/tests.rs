@@ -36,6 +36,20 @@ mod unit {
         assert_eq!(err(registration(b"  ")), (400, None));
     }
 
+    /// serde reads a struct from an array too; a bulk's entries and nested objects
+    /// must be objects, as the description says.
+    #[test]
+    fn a_bulk_entry_given_as_an_array_is_refused() {
+        let bulk = body::json::<BulkRequest>(
+            br#"{"projects": [["a", "A", "http://a:8000"], {"slug":"b","name":"B","hub_url":"http://b:8000"}]}"#,
+        )
+        .unwrap();
+        let errors = bulk.into_registrations().unwrap().unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].index, 0);
+        assert_eq!(errors[0].message, "must be a JSON object");
+    }
+
     #[test]
     fn registration_keeps_values_and_ignores_unknown_fields() {
         let input = registration(
