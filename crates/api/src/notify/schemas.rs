@@ -16,11 +16,15 @@ fn string() -> ObjectBuilder {
 
 /// A channel's `name`.
 pub(crate) fn name() -> Object {
-    string()
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
         .min_length(Some(1))
         .max_length(Some(SLUG_MAX))
         .pattern(Some(SLUG_PATTERN))
-        .description(Some("The rule of a project's slug; lowercased"))
+        .description(Some(
+            "The rule of a project's slug; lowercased. Required when created; on \
+             replace, absent or null is the path's",
+        ))
         .examples(["ops"])
         .build()
 }
