@@ -129,24 +129,6 @@ pub(crate) fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiErro
     serde_path_to_error::deserialize(value).map_err(path_error)
 }
 
-/// Reads an optional object nested in a body (`#[serde(default, deserialize_with =
-/// "crate::body::object")]`): null or absent is `None`; anything but an object is
-/// refused, where serde would read a struct from an array too.
-pub(crate) fn object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: DeserializeOwned,
-{
-    use serde::de::Error;
-    match <Option<Value> as serde::Deserialize>::deserialize(d)? {
-        None | Some(Value::Null) => Ok(None),
-        Some(v @ Value::Object(_)) => serde_json::from_value(v)
-            .map(Some)
-            .map_err(D::Error::custom),
-        Some(_) => Err(D::Error::custom("must be a JSON object")),
-    }
-}
-
 /// The API's error for a body that did not parse, naming the field serde stopped at.
 fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     use serde_json::error::Category;

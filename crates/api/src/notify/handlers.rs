@@ -11,9 +11,8 @@ use federation_domain::notify::{
 };
 
 use super::dto::{ChannelDto, DeliveryDto};
-use super::requests::{ChannelRequest, MAX_CHANNEL_BODY};
+use super::requests::ChannelRequest;
 use super::NotifyApi;
-use crate::body;
 use crate::error::{ApiError, ErrorBody, Location};
 use crate::ApiState;
 
@@ -93,7 +92,7 @@ pub(crate) async fn create_channel(
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
     let n = notify(&state)?;
-    let body = body::read_json::<ChannelRequest>(&req, payload, MAX_CHANNEL_BODY).await?;
+    let body = ChannelRequest::read(&req, payload).await?;
     let spec = ChannelSpec::parse(ChannelInput::from(body)).map_err(ApiError::validation)?;
     match n.channels.create_channel(&spec).await? {
         ChannelWrite::Created(c) => {
@@ -177,7 +176,7 @@ pub(crate) async fn replace_channel(
 ) -> Result<HttpResponse, ApiError> {
     let n = notify(&state)?;
     let key = path_name(&name)?;
-    let mut body = body::read_json::<ChannelRequest>(&req, payload, MAX_CHANNEL_BODY).await?;
+    let mut body = ChannelRequest::read(&req, payload).await?;
     if let Some(given) = &body.name {
         if ChannelName::parse(given).ok().as_ref() != Some(&key) {
             // Another name than the path's conflicts with the channel addressed.

@@ -166,12 +166,10 @@ pub struct ChannelRequest {
     pub url: Option<String>,
     #[schema(schema_with = schemas::secret)]
     pub secret: Option<String>,
-    #[serde(default, deserialize_with = "crate::body::object")]
     pub rules: Option<RulesBody>,
     /// Whether messages are sent (default `true`).
     pub enabled: Option<bool>,
     /// Required for an email channel, refused for the others.
-    #[serde(default, deserialize_with = "crate::body::object")]
     pub email: Option<EmailBody>,
 }
 
@@ -186,5 +184,31 @@ impl From<ChannelRequest> for ChannelInput {
             enabled: r.enabled,
             email: r.email.map(EmailInput::from),
         }
+    }
+}
+
+impl ChannelRequest {
+    /// Reads the body: as [`crate::body::read_json`] does, with `rules` and `email`
+    /// refused unless objects (serde would read a struct from an array too), and every
+    /// other field's error named where serde stopped.
+    pub(crate) async fn read(
+        req: &actix_web::HttpRequest,
+        payload: actix_web::web::Payload,
+    ) -> Result<Self, crate::error::ApiError> {
+        let value =
+            crate::body::read_json::<crate::body::UniqueJson>(req, payload, MAX_CHANNEL_BODY)
+                .await?
+                .0;
+        for field in ["rules", "email"] {
+            if value
+                .get(field)
+                .is_some_and(|v| !v.is_object() && !v.is_null())
+            {
+                return Err(crate::error::ApiError::validation(
+                    federation_domain::ValidationError::new(field, "must be a JSON object"),
+                ));
+            }
+        }
+        crate::body::from_value(value)
     }
 }

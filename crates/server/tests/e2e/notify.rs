@@ -86,6 +86,8 @@ async fn channels_over_rest(config: TestConfig) {
             "rules.hold_seconds",
         ),
         (json!({"rules": {"on": ["sideways"]}}), "rules.on[0]"),
+        // serde would read the rules from an array: refused as the description says.
+        (json!({"rules": [null, null]}), "rules"),
         (json!({"colour": "red"}), "colour"),
     ] {
         let mut body = webhook(&receiver.url);
