@@ -6,8 +6,8 @@ use actix_web::http::{header, StatusCode};
 use actix_web::web::{self, Payload};
 use actix_web::{HttpRequest, HttpResponse};
 use federation_domain::notify::{
-    ChannelInput, ChannelName, ChannelSpec, ChannelWrite, Delivery, DeliveryStatus, Event, Message,
-    CHANNELS_MAX, DELIVERIES_LIST_MAX,
+    Channel, ChannelInput, ChannelName, ChannelSpec, ChannelWrite, Delivery, DeliveryStatus, Event,
+    Message, CHANNELS_MAX, DELIVERIES_LIST_MAX,
 };
 
 use super::dto::{ChannelDto, DeliveryDto};
@@ -34,6 +34,17 @@ fn no_channel(name: &str) -> ApiError {
 /// The path's channel name; a name that breaks the rule names no channel (404).
 fn path_name(raw: &str) -> Result<ChannelName, ApiError> {
     ChannelName::parse(raw).map_err(|_| no_channel(raw))
+}
+
+/// The channel named `raw`, or a 404 naming it.
+async fn channel_named(n: &NotifyApi, raw: &str) -> Result<(ChannelName, Channel), ApiError> {
+    let key = path_name(raw)?;
+    let channel = n
+        .channels
+        .get_channel(&key)
+        .await?
+        .ok_or_else(|| no_channel(raw))?;
+    Ok((key, channel))
 }
 
 async fn dto(
@@ -139,12 +150,7 @@ pub(crate) async fn get_channel(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let n = notify(&state)?;
-    let key = path_name(&name)?;
-    let c = n
-        .channels
-        .get_channel(&key)
-        .await?
-        .ok_or_else(|| no_channel(&name))?;
+    let (_, c) = channel_named(n, &name).await?;
     Ok(HttpResponse::Ok().json(dto(n, &c).await?))
 }
 
@@ -251,12 +257,7 @@ pub(crate) async fn test_channel(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let n = notify(&state)?;
-    let key = path_name(&name)?;
-    let c = n
-        .channels
-        .get_channel(&key)
-        .await?
-        .ok_or_else(|| no_channel(&name))?;
+    let (key, c) = channel_named(n, &name).await?;
     let now = chrono::Utc::now();
     let message = Message {
         channel: key.clone(),
@@ -328,14 +329,7 @@ pub(crate) async fn list_deliveries(
         .filter(|s| !s.is_empty())
     {
         None => None,
-        Some(raw) => {
-            let key = path_name(raw)?;
-            n.channels
-                .get_channel(&key)
-                .await?
-                .ok_or_else(|| no_channel(raw))?;
-            Some(key)
-        }
+        Some(raw) => Some(channel_named(n, raw).await?.0),
     };
     let list = n.deliveries.list_deliveries(channel, limit).await?;
     Ok(HttpResponse::Ok().json(list.iter().map(DeliveryDto::from).collect::<Vec<_>>()))
