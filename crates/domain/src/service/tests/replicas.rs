@@ -1,0 +1,352 @@
+//! Several replicas.
+
+use super::*;
+
+fn policy() -> Presence {
+    Presence::new(StatusPolicy::default())
+}
+
+#[tokio::test]
+async fn load_fills_the_registry_and_the_presence_table_from_the_store() {
+    let cluster = Cluster::new(&["a", "b"]).await;
+    let fed = cluster.replica("x", policy()).await;
+    assert_eq!(fed.revision(), 2);
+    assert_eq!(fed.counts().offline, 2);
+    assert!(fed.record_heartbeat("a", &beat("a")).unwrap());
+}
+
+#[tokio::test]
+async fn one_replica_leads_the_others_follow_and_write_nothing() {
+    let cluster = Cluster::new(&["alpha"]).await;
+    let a = cluster.replica("a", policy()).await;
+    let b = cluster.replica("b", policy()).await;
+    assert!(matches!(a.campaign().await.unwrap(), Role::Leader(Term(1))));
+    assert_eq!(b.campaign().await.unwrap(), Role::Follower);
+    // Both hear the heartbeat (NATS fans out); only the leader writes.
+    for fed in [&a, &b] {
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+    }
+    assert!(b.tick().await.unwrap().follower);
+    assert_eq!(cluster.store.presence_writes(), 0);
+    a.tick().await.unwrap();
+    assert_eq!(status_of(&b, "alpha"), Status::Offline, "until it follows");
+    assert_eq!(b.follow().await.unwrap(), 1);
+    assert_eq!(status_of(&b, "alpha"), Status::Online);
+    for at in [60, 90] {
+        cluster.clock.set(t0() + secs(at));
+        a.campaign().await.unwrap();
+        b.tick().await.unwrap();
+        a.tick().await.unwrap();
+    }
+    b.follow().await.unwrap();
+    assert_eq!(status_of(&b, "alpha"), Status::Offline);
+    assert_eq!(
+        cluster.history("alpha"),
+        ["offline->online", "online->degraded", "degraded->offline"],
+        "each transition once"
+    );
+}
+
+#[tokio::test]
+async fn a_registration_through_one_replica_reaches_the_others_presence() {
+    let cluster = Cluster::new(&[]).await;
+    let a = cluster.replica("a", policy()).await;
+    let b = cluster.replica("b", policy()).await;
+    a.campaign().await.unwrap();
+    a.register(&input("newcomer")).await.unwrap();
+    assert_eq!(
+        b.record_heartbeat("newcomer", &beat("newcomer"))
+            .unwrap_err()
+            .outcome(),
+        "unknown_project"
+    );
+    b.follow().await.unwrap();
+    assert!(b.record_heartbeat("newcomer", &beat("newcomer")).unwrap());
+    a.deregister("newcomer").await.unwrap();
+    b.follow().await.unwrap();
+    not_found(b.get("newcomer"));
+    assert_eq!(
+        b.record_heartbeat("newcomer", &beat("newcomer"))
+            .unwrap_err()
+            .outcome(),
+        "unknown_project"
+    );
+}
+
+#[tokio::test]
+async fn a_new_leader_writes_what_the_dead_one_had_not_and_nothing_twice() {
+    let cluster = Cluster::new(&["beating", "silent"]).await;
+    let a = cluster.replica("a", policy()).await;
+    let b = cluster.replica("b", policy()).await;
+    a.campaign().await.unwrap();
+    b.campaign().await.unwrap();
+    for fed in [&a, &b] {
+        fed.record_heartbeat("silent", &beat("silent")).unwrap();
+    }
+    a.tick().await.unwrap();
+    b.tick().await.unwrap();
+    // "beating" comes online in both tables, but `a` dies before writing it.
+    cluster.clock.advance(secs(1));
+    for fed in [&a, &b] {
+        fed.record_heartbeat("beating", &beat("beating")).unwrap();
+    }
+    b.tick().await.unwrap();
+    // Within the lease (taken at t0, 5 s), `b` stays a follower.
+    cluster.clock.advance(secs(3));
+    assert_eq!(b.campaign().await.unwrap(), Role::Follower);
+    cluster.clock.advance(secs(1));
+    assert!(matches!(b.campaign().await.unwrap(), Role::Leader(Term(2))));
+    b.tick().await.unwrap();
+    assert_eq!(cluster.history("beating"), ["offline->online"]);
+    assert_eq!(cluster.history("silent"), ["offline->online"]);
+    assert_eq!(status_of(&b, "beating"), Status::Online);
+    // The silent one expires on the new leader's clock, once.
+    for at in [60, 90] {
+        cluster.clock.set(t0() + secs(at));
+        b.campaign().await.unwrap();
+        b.tick().await.unwrap();
+    }
+    assert_eq!(
+        cluster.history("silent"),
+        ["offline->online", "online->degraded", "degraded->offline"]
+    );
+    assert_eq!(cluster.published(&b).len(), 4, "every event once");
+}
+
+#[tokio::test]
+async fn a_new_leader_that_could_not_hear_the_bus_resurrects_nobody() {
+    let cluster = Cluster::new(&["alpha"]).await;
+    let a = cluster.replica("a", policy()).await;
+    let b = cluster
+        .replica("b", Presence::with_bus(StatusPolicy::default()))
+        .await;
+    b.bus_connected();
+    a.campaign().await.unwrap();
+    for fed in [&a, &b] {
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+    }
+    a.tick().await.unwrap();
+    b.tick().await.unwrap();
+    // `b` loses its link; `a` expires the silent project.
+    b.bus_disconnected();
+    for at in [60, 90] {
+        cluster.clock.set(t0() + secs(at));
+        a.campaign().await.unwrap();
+        a.tick().await.unwrap();
+        b.tick().await.unwrap();
+    }
+    b.follow().await.unwrap();
+    assert_eq!(status_of(&b, "alpha"), Status::Offline);
+    // `a` dies; `b`, whose table still says online (it held expiry), takes over.
+    cluster.clock.advance(secs(6));
+    assert!(matches!(b.campaign().await.unwrap(), Role::Leader(_)));
+    b.tick().await.unwrap();
+    assert_eq!(cluster.history("alpha"), LIFE_OF_ALPHA);
+    // Its link back, a heartbeat is news again.
+    b.bus_connected();
+    b.record_heartbeat("alpha", &beat("alpha")).unwrap();
+    b.tick().await.unwrap();
+    assert_eq!(cluster.history("alpha").last().unwrap(), "offline->online");
+}
+
+const LIFE_OF_ALPHA: [&str; 3] = ["offline->online", "online->degraded", "degraded->offline"];
+
+#[tokio::test]
+async fn the_leader_applies_the_history_retention_and_a_follower_does_not() {
+    let cluster = Cluster::new(&["alpha"]).await;
+    let leader = cluster.leader().await;
+    let follower = cluster.replica("b", policy()).await;
+    follower.campaign().await.unwrap();
+    let degraded = br#"{"project_slug":"alpha","status":"degraded"}"#;
+    // Twelve ticks, each flipping the status once.
+    for i in 0u32..12 {
+        cluster.clock.advance(secs(1));
+        let body: &[u8] = if i.is_multiple_of(2) {
+            &beat("alpha")
+        } else {
+            degraded
+        };
+        leader.record_heartbeat("alpha", body).unwrap();
+        leader.campaign().await.unwrap();
+        leader.tick().await.unwrap();
+    }
+    assert_eq!(cluster.history("alpha").len(), 12);
+    assert_eq!(follower.trim_history().await.unwrap(), 0);
+    assert_eq!(
+        leader.trim_history().await.unwrap(),
+        2,
+        "beyond the newest 10"
+    );
+    let kept = leader.history("alpha", 100).await.unwrap();
+    assert_eq!(kept.len(), 10);
+    assert_eq!(kept[0].at, t0() + secs(12));
+    // And by age (90 days by default).
+    cluster.clock.advance(TimeDelta::days(91));
+    leader.campaign().await.unwrap();
+    assert_eq!(leader.trim_history().await.unwrap(), 10);
+}
+
+#[tokio::test]
+async fn a_leader_that_cannot_renew_its_lease_stops_counting_as_leader() {
+    let cluster = Cluster::new(&[]).await;
+    let fed = cluster.leader().await;
+    assert!(fed.leads());
+    assert_eq!(fed.role_name(), "leader");
+    cluster.store.set_unavailable(true);
+    cluster.clock.advance(secs(3));
+    fed.campaign().await.unwrap_err();
+    assert_eq!(fed.role_name(), "leader", "within the lease");
+    cluster.clock.advance(secs(3));
+    fed.campaign().await.unwrap_err();
+    assert!(!fed.leads());
+    assert_eq!(fed.role_name(), "leader_unconfirmed");
+    cluster.store.set_unavailable(false);
+    fed.campaign().await.unwrap();
+    assert_eq!(fed.role_name(), "leader", "its own lease, renewed");
+}
+
+#[tokio::test]
+async fn a_paused_leader_that_wakes_is_fenced_and_steps_down() {
+    let cluster = Cluster::new(&["alpha"]).await;
+    let a = cluster.replica("a", policy()).await;
+    let b = cluster.replica("b", policy()).await;
+    a.campaign().await.unwrap();
+    for fed in [&a, &b] {
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+    }
+    // `a` freezes; `b` takes over after the lease and records the change.
+    cluster.clock.advance(secs(6));
+    assert!(matches!(b.campaign().await.unwrap(), Role::Leader(Term(2))));
+    b.tick().await.unwrap();
+    // `a` wakes with its old term and its unwritten batch: refused, it follows.
+    let report = a.tick().await.unwrap();
+    assert!(report.follower);
+    assert_eq!(a.role(), Role::Follower);
+    assert_eq!(cluster.history("alpha"), ["offline->online"]);
+    assert_eq!(a.campaign().await.unwrap(), Role::Follower);
+    a.follow().await.unwrap();
+    assert_eq!(status_of(&a, "alpha"), Status::Online);
+}
+
+#[tokio::test]
+async fn a_follower_behind_a_trimmed_log_reloads_the_catalog() {
+    let cluster = Cluster::new(&["a"]).await;
+    let leader = cluster.leader().await;
+    let late = cluster.replica("late", policy()).await;
+    for s in ["b", "c", "d"] {
+        leader.register(&input(s)).await.unwrap();
+    }
+    leader.deregister("a").await.unwrap();
+    leader.tick().await.unwrap(); // publishes (no transitions) and moves the cursor
+    leader.campaign().await.unwrap();
+    cluster.clock.advance(secs(7200));
+    assert!(leader.trim_log().await.unwrap() > 0);
+    late.follow().await.unwrap();
+    assert_eq!(late.revision(), leader.revision());
+    let slugs: Vec<String> = late
+        .list(&ListFilter::default())
+        .items
+        .iter()
+        .map(|p| p.slug.to_string())
+        .collect();
+    assert_eq!(slugs, ["b", "c", "d"]);
+    assert_eq!(
+        late.record_heartbeat("a", &beat("a"))
+            .unwrap_err()
+            .outcome(),
+        "unknown_project"
+    );
+}
+
+/// Runs a future of the memory store, which never waits, to its end.
+fn at_once<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    match f
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("the memory store never waits"),
+    }
+}
+
+#[tokio::test]
+async fn a_promotion_in_the_middle_of_a_tick_is_fenced_by_its_term_and_loses_nothing() {
+    let cluster = Cluster::new(&["alpha"]).await;
+    let a = Arc::new(cluster.replica("a", policy()).await);
+    let b = Arc::new(cluster.replica("b", policy()).await);
+    assert_eq!(a.campaign().await.unwrap(), Role::Leader(Term(1)));
+    for fed in [&a, &b] {
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+    }
+    // While `a`'s write of term 1 is in flight, the lease (on its own timer) lapses,
+    // `b` takes it (term 2), its lease lapses too and `a` takes it back (term 3).
+    let (clock, a2, b2) = (cluster.clock.clone(), a.clone(), b.clone());
+    cluster.store.during_next_presence_write(move || {
+        clock.advance(secs(6));
+        assert_eq!(at_once(b2.campaign()).unwrap(), Role::Leader(Term(2)));
+        clock.advance(secs(6));
+        assert_eq!(at_once(a2.campaign()).unwrap(), Role::Leader(Term(3)));
+    });
+    let report = a.tick().await.unwrap();
+    assert!(report.follower, "the write of term 1 was fenced");
+    assert!(cluster.history("alpha").is_empty());
+    assert_eq!(
+        a.role(),
+        Role::Leader(Term(3)),
+        "the fence of term 1 does not demote term 3"
+    );
+    // Term 3's first tick writes the fenced change, with its real time.
+    let report = a.tick().await.unwrap();
+    assert!(!report.follower);
+    let alpha = cluster.store.transitions_of("alpha");
+    assert_eq!(cluster.history("alpha"), ["offline->online"]);
+    assert_eq!(alpha[0].at, t0(), "its real time, not the new term's");
+    assert_eq!(b.campaign().await.unwrap(), Role::Follower);
+}
+
+#[tokio::test]
+async fn a_follower_promoted_after_a_database_outage_writes_the_dead_leaders_chain_with_real_times()
+{
+    let cluster = Cluster::new(&["alpha"]).await;
+    let a = cluster.replica("a", policy()).await;
+    let b = cluster.replica("b", policy()).await;
+    assert_eq!(a.campaign().await.unwrap(), Role::Leader(Term(1)));
+    for fed in [&a, &b] {
+        fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+    }
+    a.tick().await.unwrap();
+    b.follow().await.unwrap();
+    b.tick().await.unwrap();
+    assert_eq!(cluster.history("alpha"), ["offline->online"]);
+    // The database goes away; alpha falls silent: degraded at +60 s, offline at +90 s,
+    // on both replicas' tables. The leader cannot write them.
+    cluster.store.set_unavailable(true);
+    for at in [60, 90] {
+        cluster.clock.set(t0() + secs(at));
+        a.tick().await.unwrap_err();
+        b.tick().await.unwrap();
+    }
+    // The leader dies (kill -9); the database comes back; `b` takes over after the TTL.
+    drop(a);
+    cluster.store.set_unavailable(false);
+    cluster.clock.set(t0() + secs(100));
+    assert_eq!(b.campaign().await.unwrap(), Role::Leader(Term(2)));
+    b.tick().await.unwrap();
+    assert_eq!(
+        cluster.history("alpha"),
+        ["offline->online", "online->degraded", "degraded->offline"],
+        "every step"
+    );
+    let times: Vec<_> = cluster
+        .store
+        .transitions_of("alpha")
+        .iter()
+        .map(|t| t.at)
+        .collect();
+    assert_eq!(
+        times[1..],
+        [t0() + secs(60), t0() + secs(90)],
+        "their real times"
+    );
+}

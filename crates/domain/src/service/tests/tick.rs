@@ -1,0 +1,182 @@
+//! Tick and the outbox.
+
+use super::*;
+
+#[tokio::test]
+async fn tick_writes_one_batch_then_publishes_each_transition_in_log_order() {
+    let cluster = Cluster::new(&["alpha", "beta", "gamma"]).await;
+    let fed = cluster.leader().await;
+    fed.record_heartbeat("beta", &beat("beta")).unwrap();
+    fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+    let report = fed.tick().await.unwrap();
+    assert_eq!(
+        report,
+        TickReport {
+            transitions: 2,
+            updates: 2,
+            unpublished: 0,
+            mass_expiry: None,
+            follower: false,
+            expired: 0,
+        }
+    );
+    assert_eq!(cluster.store.presence_writes(), 1);
+    assert_eq!(
+        fed.transition_counters()
+            .get(Status::Offline, Status::Online),
+        2
+    );
+    // Revisions 1-3 are the registrations.
+    assert_eq!(cluster.published(&fed), ["beta:online@4", "alpha:online@5"]);
+}
+
+#[tokio::test]
+async fn an_idle_tick_touches_neither_store_nor_bus() {
+    let cluster = Cluster::new(&["alpha"]).await;
+    let fed = cluster.leader().await;
+    for _ in 0..5 {
+        assert_eq!(fed.tick().await.unwrap(), TickReport::default());
+        cluster.clock.advance(secs(100));
+    }
+    assert_eq!(cluster.store.presence_writes(), 0);
+    assert!(cluster.published(&fed).is_empty());
+}
+
+#[tokio::test]
+async fn heartbeats_without_a_change_are_written_behind_without_events() {
+    let cluster = Cluster::new(&["alpha"]).await;
+    let fed = cluster.leader().await;
+    fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+    fed.tick().await.unwrap();
+    cluster.clock.advance(secs(30));
+    fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+    let report = fed.tick().await.unwrap();
+    assert_eq!((report.transitions, report.updates), (0, 1));
+    assert_eq!(cluster.store.presence_writes(), 2);
+    let stored = cluster.store.stored("alpha").unwrap();
+    assert_eq!(stored.last_heartbeat_at, Some(t0() + secs(30)));
+    assert_eq!(cluster.published(&fed).len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_write_publishes_nothing_and_the_next_tick_writes_it_with_its_time() {
+    let cluster = Cluster::new(&["alpha", "beta"]).await;
+    let fed = cluster.leader().await;
+    fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+    cluster.store.set_unavailable(true);
+    let err = fed.tick().await.unwrap_err();
+    assert_eq!((err.transitions, err.updates), (1, 1));
+    assert!(cluster.published(&fed).is_empty(), "nothing published");
+
+    cluster.store.set_unavailable(false);
+    cluster.clock.advance(secs(1));
+    fed.record_heartbeat("beta", &beat("beta")).unwrap();
+    let report = fed.tick().await.unwrap();
+    assert_eq!((report.transitions, report.updates), (2, 2));
+    let alpha = cluster.store.transitions_of("alpha");
+    assert_eq!(
+        alpha[0].at,
+        t0(),
+        "the kept transition has its original time"
+    );
+    assert_eq!(cluster.published(&fed), ["alpha:online@3", "beta:online@4"]);
+}
+
+#[tokio::test]
+async fn events_the_bus_refused_are_published_later_in_order_not_dropped() {
+    let cluster = Cluster::new(&["a", "b", "c"]).await;
+    let fed = cluster.leader().await;
+    cluster
+        .refuse_events
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    for s in ["a", "b", "c"] {
+        fed.record_heartbeat(s, &beat(s)).unwrap();
+    }
+    let report = fed.tick().await.unwrap();
+    assert_eq!((report.transitions, report.unpublished), (3, 3));
+    cluster.clock.set(t0() + secs(60));
+    assert_eq!(fed.tick().await.unwrap().unpublished, 6);
+    cluster
+        .refuse_events
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    cluster.clock.advance(secs(1));
+    assert_eq!(fed.tick().await.unwrap().unpublished, 0);
+    let published = cluster.published(&fed);
+    assert_eq!(published[..3], ["a:online@4", "b:online@5", "c:online@6"]);
+    // One sweep degrades all three at once, in the table's order; the revisions
+    // follow the order they were stored in.
+    let mut degraded: Vec<&str> = published[3..]
+        .iter()
+        .map(|e| e.split('@').next().unwrap())
+        .collect();
+    degraded.sort_unstable();
+    assert_eq!(degraded, ["a:degraded", "b:degraded", "c:degraded"]);
+    let revisions: Vec<&str> = published[3..]
+        .iter()
+        .map(|e| e.split('@').nth(1).unwrap())
+        .collect();
+    assert_eq!(revisions, ["7", "8", "9"]);
+    // A new leader starts from the stored cursor: nothing is published twice.
+    fed.resign().await;
+    let next = cluster
+        .replica("b", Presence::new(StatusPolicy::default()))
+        .await;
+    next.campaign().await.unwrap();
+    next.tick().await.unwrap();
+    assert_eq!(cluster.published(&next).len(), 6);
+}
+
+#[tokio::test]
+async fn tick_follows_the_clock_and_reports_a_mass_expiry() {
+    let slugs = ["a", "b", "c", "d", "e"];
+    let cluster = Cluster::new(&slugs).await;
+    let fed = cluster.leader().await;
+    for s in slugs {
+        fed.record_heartbeat(s, &beat(s)).unwrap();
+    }
+    fed.tick().await.unwrap();
+    cluster.clock.set(t0() + secs(90));
+    let report = fed.tick().await.unwrap();
+    assert_eq!(report.transitions, 5);
+    let mass = report.mass_expiry.expect("mass expiry");
+    assert_eq!((mass.expired, mass.live), (5, 5));
+    assert_eq!(fed.last_mass_expiry(), Some(mass));
+    assert_eq!(fed.counts().offline, 5);
+}
+
+#[tokio::test]
+async fn bus_events_are_stamped_with_the_clock() {
+    let cluster = Cluster::new(&["alpha"]).await;
+    let fed = cluster
+        .replica("a", Presence::with_bus(StatusPolicy::default()))
+        .await;
+    fed.campaign().await.unwrap();
+    assert_eq!(fed.guard(), GuardState::LinkDown);
+    fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+    fed.tick().await.unwrap();
+    cluster.clock.set(t0() + secs(500));
+    fed.bus_connected();
+    assert_eq!(
+        fed.guard(),
+        GuardState::Recovering {
+            until: t0() + secs(590)
+        }
+    );
+    for _ in 0..4 {
+        fed.canary_sent();
+    }
+    assert_eq!(fed.guard(), GuardState::CanaryLost);
+    fed.canary_received();
+    // Silence counts from the connection at +500: late at +560, offline at +590.
+    cluster.clock.set(t0() + secs(559));
+    fed.campaign().await.unwrap();
+    assert_eq!(fed.tick().await.unwrap().transitions, 0);
+    cluster.clock.set(t0() + secs(589));
+    fed.campaign().await.unwrap();
+    assert_eq!(fed.tick().await.unwrap().transitions, 1);
+    cluster.clock.set(t0() + secs(590));
+    fed.campaign().await.unwrap();
+    assert_eq!(fed.tick().await.unwrap().transitions, 1);
+    fed.bus_disconnected();
+    assert_eq!(fed.guard(), GuardState::LinkDown);
+}
