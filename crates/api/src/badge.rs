@@ -6,7 +6,7 @@
 //! for an unknown slug.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use federation_domain::uptime::{WindowInput, WINDOWS};
+use federation_domain::uptime::{named_window, WindowInput};
 use federation_domain::{Project, ValidationError};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -226,7 +226,7 @@ pub(crate) async fn uptime_badge(
     let page = page.as_ref().map(|p| p.get_ref());
     let (project, public) = badge_project(&state, page, &slug, &req)?;
     let name = q.window.as_deref().unwrap_or(UPTIME_BADGE_WINDOW);
-    if !WINDOWS.iter().any(|(n, _)| *n == name) {
+    if named_window(name).is_none() {
         return Err(ApiError::query(ValidationError::new(
             "window",
             "must be one of 24h, 7d, 30d, 90d",

@@ -120,6 +120,27 @@ impl IntoParams for TargetsQuery {
     }
 }
 
+/// `GET /api/fed/deliveries`: the channel and how many (the handler reads them).
+#[derive(Debug)]
+pub(crate) struct DeliveriesQuery;
+
+impl IntoParams for DeliveriesQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            query_param(
+                "channel",
+                schemas::slug_filter(),
+                "Only this channel's; empty is the same as absent",
+            ),
+            query_param(
+                "limit",
+                crate::notify::schemas::deliveries_limit(),
+                "At most this many (default 100)",
+            ),
+        ]
+    }
+}
+
 /// A blocking query (`?index=N&wait=30s`, Consul's pattern) of a list or a project.
 #[derive(Debug, Default)]
 pub(crate) struct BlockingQuery {

@@ -295,7 +295,7 @@ pub(crate) async fn test_channel(
     get,
     path = "/api/fed/deliveries",
     tag = "notifications",
-    params(super::schemas::DeliveriesQuery),
+    params(crate::queries::DeliveriesQuery),
     responses(
         (status = 200, description = "Deliveries, newest first", body = [DeliveryDto]),
         (status = 404, description = "No such channel", body = ErrorBody),

@@ -8,7 +8,7 @@ use federation_domain::notify::{ChannelStore, DeliveryLog, Sender};
 pub mod dto;
 pub(crate) mod handlers;
 pub mod requests;
-mod schemas;
+pub(crate) mod schemas;
 
 /// What the notification routes use: the store's channels and deliveries, and the
 /// sender for test messages.

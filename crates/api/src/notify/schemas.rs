@@ -120,47 +120,6 @@ pub(crate) fn remind() -> Object {
         .build()
 }
 
-/// The deliveries' query: `channel` and `limit`.
-pub(crate) struct DeliveriesQuery;
-
-impl utoipa::IntoParams for DeliveriesQuery {
-    fn into_params(
-        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
-    ) -> Vec<utoipa::openapi::path::Parameter> {
-        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
-        use utoipa::openapi::Required;
-        let param = |name: &str, schema: Object, description: &str| {
-            ParameterBuilder::new()
-                .name(name)
-                .parameter_in(ParameterIn::Query)
-                .required(Required::False)
-                .schema(Some(schema))
-                .description(Some(description))
-                .build()
-        };
-        vec![
-            param(
-                "channel",
-                name_filter(),
-                "Only this channel's; empty is the same as absent",
-            ),
-            param(
-                "limit",
-                deliveries_limit(),
-                "At most this many (default 100)",
-            ),
-        ]
-    }
-}
-
-/// A channel's name as a filter: empty means absent.
-fn name_filter() -> Object {
-    string()
-        .max_length(Some(SLUG_MAX))
-        .pattern(Some(format!("^$|{SLUG_PATTERN}")))
-        .build()
-}
-
 /// `limit` of the deliveries' list.
 pub(crate) fn deliveries_limit() -> Object {
     ObjectBuilder::new()

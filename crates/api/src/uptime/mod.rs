@@ -83,24 +83,20 @@ pub struct GroupParams {
     pub tag: Option<String>,
 }
 
-/// A parameter as given: an empty `window`, `from` or `format` is refused, as their
-/// schemas say.
-fn given(s: &Option<String>) -> Option<String> {
-    s.clone()
-}
-
 impl UptimeParams {
     fn window(&self) -> WindowInput {
         WindowInput {
-            window: given(&self.window),
-            from: given(&self.from),
-            to: given(&self.to),
+            window: self.window.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
         }
     }
 
     /// Whether CSV is asked for: `format`, else the `Accept` header.
     fn csv(&self, req: &HttpRequest) -> Result<bool, ApiError> {
-        match given(&self.format)
+        match self
+            .format
+            .clone()
             .map(|f| f.to_ascii_lowercase())
             .as_deref()
         {
