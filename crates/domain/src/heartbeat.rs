@@ -287,14 +287,16 @@ pub fn decode(
     // kept only when it is not the usual `hub.<slug>`, to be held against the project's
     // registered namespace. Blank means none given.
     let mut namespace = ClaimedNamespace::Unstated;
-    if let Some(raw) = wire.mesh_namespace.as_deref().filter(|ns| {
-        !ns.trim().is_empty() || ns.chars().count() > federation_wire::rules::MESH_NAMESPACE_MAX
-    }) {
-        let ns = federation_wire::rules::mesh_namespace(raw).map_err(|e| {
-            HeartbeatError::BadNamespace {
-                expected: e.message,
-            }
-        })?;
+    let stated = wire
+        .mesh_namespace
+        .as_deref()
+        .map(federation_wire::rules::stated_mesh_namespace)
+        .transpose()
+        .map_err(|e| HeartbeatError::BadNamespace {
+            expected: e.message,
+        })?
+        .flatten();
+    if let Some(ns) = stated {
         namespace = if ns.strip_prefix("hub.") == Some(slug.as_str()) {
             ClaimedNamespace::Default
         } else {

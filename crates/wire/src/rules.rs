@@ -136,6 +136,15 @@ pub fn mesh_namespace(raw: &str) -> Result<&str, RuleError> {
     Ok(s)
 }
 
+/// A mesh namespace where blank means none given (the default, `hub.<slug>`): `None`
+/// for blanks within the length bound, else [`mesh_namespace`]'s answer.
+pub fn stated_mesh_namespace(raw: &str) -> Result<Option<&str>, RuleError> {
+    if raw.trim().is_empty() && raw.chars().count() <= MESH_NAMESPACE_MAX {
+        return Ok(None);
+    }
+    mesh_namespace(raw).map(Some)
+}
+
 /// A version: at most 50 characters as given, trimmed, not empty, no control or
 /// invisible format characters.
 pub fn version(raw: &str) -> Result<&str, RuleError> {

@@ -32,15 +32,11 @@ impl MeshNamespace {
     /// Validates `raw`; `None` (or blank, within the length bound) gives the default
     /// `hub.<slug>`.
     pub fn resolve(slug: &Slug, raw: Option<&str>) -> Result<Self, ValidationError> {
-        match raw {
-            None => Ok(Self::for_slug(slug)),
-            Some(given)
-                if given.trim().is_empty() && given.chars().count() <= MESH_NAMESPACE_MAX =>
-            {
-                Ok(Self::for_slug(slug))
-            }
-            Some(given) => Self::parse(given),
-        }
+        let stated = raw
+            .map(federation_wire::rules::stated_mesh_namespace)
+            .transpose()?
+            .flatten();
+        Ok(stated.map_or_else(|| Self::for_slug(slug), |s| Self(s.to_owned())))
     }
 
     /// The namespace as validated (`hub.<slug>` unless set otherwise).
