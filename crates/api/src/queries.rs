@@ -71,15 +71,22 @@ impl ListQuery {
     }
 }
 
+/// The status and tag filters a list and the targets share.
+fn status_and_tag() -> [Parameter; 2] {
+    [
+        query_param("status", schemas::status(), "Only projects in this status"),
+        query_param(
+            "tag",
+            schemas::tag_filter(),
+            "Only projects with this tag (ignoring case); empty is the same as absent",
+        ),
+    ]
+}
+
 impl IntoParams for ListQuery {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        vec![
-            query_param("status", schemas::status(), "Only projects in this status"),
-            query_param(
-                "tag",
-                schemas::tag_filter(),
-                "Only projects with this tag (ignoring case); empty is the same as absent",
-            ),
+        let mut params = status_and_tag().to_vec();
+        params.extend([
             query_param(
                 "limit",
                 schemas::limit(),
@@ -91,7 +98,8 @@ impl IntoParams for ListQuery {
                 schemas::slug_filter(),
                 "Cursor: only projects whose slug sorts after this one; empty is the same as absent",
             ),
-        ]
+        ]);
+        params
     }
 }
 
@@ -109,14 +117,7 @@ impl TargetsQuery {
 
 impl IntoParams for TargetsQuery {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
-        vec![
-            query_param("status", schemas::status(), "Only projects in this status"),
-            query_param(
-                "tag",
-                schemas::tag_filter(),
-                "Only projects with this tag (ignoring case); empty is the same as absent",
-            ),
-        ]
+        status_and_tag().to_vec()
     }
 }
 
