@@ -5,7 +5,7 @@
 //! nothing; a new leader resumes from the cursors, so nothing is lost, and a message
 //! in flight at a failover may be sent twice with the same idempotency key.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -73,6 +73,10 @@ struct Lane {
     replay_until: u64,
     dealt_before: chrono::DateTime<chrono::Utc>,
     seen: std::collections::HashSet<String>,
+    /// Messages after the cursor that a previous leader told and recorded before it
+    /// could move the cursor past them (a stop or kill between the two writes): each is
+    /// skipped once instead of being sent again.
+    told: HashSet<Told>,
     read_through: u64,
     stored: u64,
     tx: mpsc::Sender<Message>,
@@ -86,6 +90,9 @@ impl Drop for Lane {
         self.worker.abort();
     }
 }
+
+/// A told message: its revision, event and project.
+type Told = (u64, String, Option<String>);
 
 /// The lanes of one term.
 struct Led {
@@ -253,12 +260,22 @@ impl Dispatcher {
         let name = channel.spec.name.clone();
         // Outages that began before this time were dealt with: before the cursor (a
         // new leader), or before the channel existed (a new channel).
-        let (cursor, dealt_before) = match self.log.cursor(&name).await? {
-            Some(c) => (c, chrono::DateTime::<chrono::Utc>::MAX_UTC),
+        let (cursor, dealt_before, told) = match self.log.cursor(&name).await? {
+            Some(c) => {
+                let limit = u32::try_from(self.options.backlog).unwrap_or(u32::MAX);
+                let told = self
+                    .log
+                    .deliveries_after(&name, c, limit.saturating_mul(4))
+                    .await?
+                    .into_iter()
+                    .map(|d| (d.revision, d.event, d.slug))
+                    .collect();
+                (c, chrono::DateTime::<chrono::Utc>::MAX_UTC, told)
+            }
             None => {
                 let head = self.federation.revision();
                 self.log.advance_cursor(&name, head, term).await?;
-                (head, channel.created_at)
+                (head, channel.created_at, HashSet::new())
             }
         };
         let mut watch = Watch::with_flapping(
@@ -297,6 +314,7 @@ impl Dispatcher {
             replay_until: self.federation.revision(),
             dealt_before,
             seen: std::collections::HashSet::new(),
+            told,
             read_through: cursor,
             stored: cursor,
             tx,
@@ -346,6 +364,17 @@ impl Lane {
             return;
         }
         for m in due {
+            if !self.told.is_empty() {
+                let key = (
+                    m.revision,
+                    m.event.as_str().to_owned(),
+                    m.subject.as_ref().map(|s| s.slug.clone()),
+                );
+                if self.told.remove(&key) {
+                    tracing::info!(channel = %m.channel, revision = m.revision, event = m.event.as_str(), "notifications: told before the restart, not sent again");
+                    continue;
+                }
+            }
             self.in_flight.add(m.revision);
             self.backlog.push_back(m);
         }

@@ -158,6 +158,15 @@ async fn deliveries_and_fenced_cursors(store: Store) {
     assert_eq!(all[0].last_error.as_deref(), Some("HTTP 500"));
     assert_eq!(all[1].http_status, Some(200));
     assert_eq!(store.list_deliveries(None, 1).await.unwrap().len(), 1);
+    // What a new leader skips: the channel's deliveries after its cursor.
+    let after = store.deliveries_after(&name, 10, 100).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].revision, 11);
+    assert!(store
+        .deliveries_after(&name, 11, 100)
+        .await
+        .unwrap()
+        .is_empty());
 
     assert_eq!(store.cursor(&name).await.unwrap(), None);
     let term = store

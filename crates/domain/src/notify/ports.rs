@@ -55,6 +55,15 @@ pub trait DeliveryLog: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Delivery>, RepositoryError>;
 
+    /// The channel's deliveries recorded for revisions after `revision` (newest first,
+    /// at most `limit`): what a new leader must not send again.
+    async fn deliveries_after(
+        &self,
+        channel: &ChannelName,
+        revision: u64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, RepositoryError>;
+
     /// The last revision the channel dealt with; `None` before its first.
     async fn cursor(&self, channel: &ChannelName) -> Result<Option<u64>, RepositoryError>;
 

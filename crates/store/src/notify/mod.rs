@@ -104,16 +104,18 @@ impl Store {
     async fn list_deliveries_op(
         &self,
         channel: Option<&ChannelName>,
+        after: Option<u64>,
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError> {
         let channel = channel.map(|c| c.as_str().to_owned());
         match &self.backend {
             Backend::Postgres(pg) => {
-                ops::pg::list_deliveries(&mut *pg.conn().await?, channel.as_deref(), limit).await
+                ops::pg::list_deliveries(&mut *pg.conn().await?, channel.as_deref(), after, limit)
+                    .await
             }
             Backend::Sqlite(sqlite) => {
                 sqlite
-                    .run(move |c| ops::sqlite::list_deliveries(c, channel.as_deref(), limit))
+                    .run(move |c| ops::sqlite::list_deliveries(c, channel.as_deref(), after, limit))
                     .await
             }
         }
@@ -175,7 +177,20 @@ impl DeliveryLog for Store {
     ) -> Result<Vec<Delivery>, RepositoryError> {
         self.bounded(
             "list_deliveries",
-            self.list_deliveries_op(channel.as_ref(), limit),
+            self.list_deliveries_op(channel.as_ref(), None, limit),
+        )
+        .await
+    }
+
+    async fn deliveries_after(
+        &self,
+        channel: &ChannelName,
+        revision: u64,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, RepositoryError> {
+        self.bounded(
+            "deliveries_after",
+            self.list_deliveries_op(Some(channel), Some(revision), limit),
         )
         .await
     }

@@ -104,6 +104,7 @@ macro_rules! notify_ops {
         pub(crate) $($async_kw)* fn list_deliveries(
             conn: &mut $conn,
             channel: Option<&str>,
+            after: Option<u64>,
             limit: u32,
         ) -> Result<Vec<federation_domain::notify::Delivery>, StoreError> {
             use crate::notify::rows::DeliveryRow;
@@ -111,6 +112,9 @@ macro_rules! notify_ops {
             let mut q = d::table.into_boxed();
             if let Some(channel) = channel {
                 q = q.filter(d::channel.eq(channel.to_owned()));
+            }
+            if let Some(after) = after {
+                q = q.filter(d::revision.gt(i64::try_from(after).unwrap_or(i64::MAX)));
             }
             let rows: Vec<DeliveryRow> = q
                 .order(d::id.desc())
