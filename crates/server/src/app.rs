@@ -29,6 +29,7 @@ mod lease;
 mod shutdown;
 mod start;
 mod tasks;
+pub use tasks::EAGER_GAP;
 mod uptime;
 use tasks::*;
 

@@ -296,6 +296,9 @@ impl Bench<'_> {
         if let Err(e) = replicas::registration(&services, report) {
             report.failed("(f) registration → visible on the other replicas", &e);
         }
+        if let Err(e) = replicas::heartbeat_visible(&services, report) {
+            report.failed("(f) heartbeat → status visible on every replica", &e);
+        }
         if let Some(second) = services.get(1).filter(|_| has_wrk) {
             if let Err(e) = replicas::whole_list(&self.paths.out, second, report) {
                 report.failed("(f) the whole list", &e);

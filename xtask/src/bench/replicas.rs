@@ -106,6 +106,66 @@ pub(super) fn registration(services: &[Service], report: &mut Report) -> anyhow:
     Ok(())
 }
 
+/// Projects (of the [`PROJECTS`] registered, all offline: never heard) brought online,
+/// one by one, by a heartbeat over HTTP to replica 1.
+const BEATEN: usize = 200;
+/// Target: a status changed by a heartbeat, visible on every replica, p99 (ms).
+const STATUS_VISIBLE_MAX_P99_MS: f64 = 100.0;
+
+/// For [`BEATEN`] projects in turn: one heartbeat over HTTP to replica 1, then every
+/// replica is asked for the project in a tight loop (each on its own keep-alive
+/// connection) until all say `online`: from the acknowledged heartbeat to the last.
+pub(super) fn heartbeat_visible(services: &[Service], report: &mut Report) -> anyhow::Result<()> {
+    let Some(first) = services.first() else {
+        bail!("no replica to send heartbeats to");
+    };
+    eprintln!("bench: (f) {BEATEN} heartbeats through replica 1, the status read on every replica");
+    let mut sender = KeepAlive::new(first.port());
+    let mut readers: Vec<KeepAlive> = services.iter().map(|s| KeepAlive::new(s.port())).collect();
+    let mut visible_ms = Vec::with_capacity(BEATEN);
+    for i in 0..BEATEN {
+        let slug = format!("rep-{i}");
+        let body = format!(r#"{{"project_slug":"{slug}","version":"1.0.0"}}"#);
+        let (status, answer) =
+            sender.post_json(&format!("/api/fed/projects/{slug}/heartbeat"), &body)?;
+        if !(200..300).contains(&status) {
+            bail!("a heartbeat for {slug} through replica 1: {status} {answer}");
+        }
+        let acknowledged = Instant::now();
+        let path = format!("/api/fed/projects/{slug}");
+        let mut seen = vec![false; readers.len()];
+        while seen.contains(&false) {
+            for (reader, seen) in readers.iter_mut().zip(seen.iter_mut()) {
+                if !*seen {
+                    let (status, body) = reader.get(&path)?;
+                    *seen = status == 200 && body.contains(r#""status":"online""#);
+                }
+            }
+            if acknowledged.elapsed() > VISIBLE_WITHIN {
+                bail!(
+                    "{slug} was not online on every replica {} s after its heartbeat",
+                    VISIBLE_WITHIN.as_secs()
+                );
+            }
+        }
+        visible_ms.push(ms(acknowledged.elapsed()));
+    }
+    let visible = Quantiles::of(visible_ms);
+    report.row(
+        &format!(
+            "(f) {REPLICAS} replicas: heartbeat acknowledged by replica 1 → `online` on GET by slug of every replica (p50 / p99 / max over {BEATEN}; tick {} s)",
+            SWEEP_INTERVAL.as_secs()
+        ),
+        format!(
+            "{:.1} ms / {:.1} ms / {:.1} ms",
+            visible.p50, visible.p99, visible.max
+        ),
+        "p99 ≤ 100 ms",
+        Some(visible.p99 <= STATUS_VISIBLE_MAX_P99_MS),
+    );
+    Ok(())
+}
+
 /// `GET /api/fed/projects?limit=1000` on `service` when its fleet is exactly the
 /// [`PROJECTS`] (f) registered: the whole list.
 pub(super) fn whole_list(out: &Path, service: &Service, report: &mut Report) -> anyhow::Result<()> {

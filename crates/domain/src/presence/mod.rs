@@ -455,6 +455,13 @@ impl Presence {
         HeartbeatOutcome::Recorded { changed }
     }
 
+    /// How many statuses heartbeats changed since the last tick: the server ticks at
+    /// once for a few instead of waiting for the next tick, so the change shows within
+    /// milliseconds rather than up to a tick later.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Our link to the bus came up (first connect or reconnect).
     pub fn bus_connected(&mut self, now: DateTime<Utc>) {
         let Some(bus) = &mut self.bus else { return };
@@ -580,6 +587,28 @@ impl Presence {
             transitions: std::mem::take(&mut self.pending),
             updates,
             mass_expiry,
+        }
+    }
+
+    /// The statuses heartbeats changed since the last tick, with those projects'
+    /// records, for an early write: the clock is not applied (the ticks do that), the
+    /// other dirty entries wait for the tick's batch.
+    pub fn take_changed(&mut self) -> Flush {
+        self.this_tick.clear();
+        self.pending.retain(|t| t.from != t.to);
+        let transitions = std::mem::take(&mut self.pending);
+        let updates = transitions
+            .iter()
+            .filter_map(|t| {
+                let entry = self.entries.get_mut(&t.slug)?;
+                // Written now: not again in the tick's batch (unless heard again).
+                std::mem::replace(&mut entry.dirty, false).then(|| record(&t.slug, entry))
+            })
+            .collect();
+        Flush {
+            transitions,
+            updates,
+            mass_expiry: None,
         }
     }
 

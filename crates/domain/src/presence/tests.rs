@@ -209,3 +209,19 @@ mod registration;
 mod requeue;
 mod self_reported;
 mod timeline;
+
+#[test]
+fn only_a_changed_status_is_worth_an_early_tick() {
+    let mut p = table(&["alpha"]);
+    assert_eq!(p.pending(), 0);
+    p.heartbeat(&hb("alpha"), t0());
+    assert_eq!(p.pending(), 1, "offline → online waits for a tick");
+    p.tick(t0() + ms(10));
+    assert_eq!(p.pending(), 0);
+    p.heartbeat(&hb("alpha"), t0() + ms(20));
+    assert_eq!(
+        p.pending(),
+        0,
+        "a heartbeat that changes no status can wait"
+    );
+}

@@ -417,7 +417,21 @@ impl Federation {
     /// tick, so no status change is lost while the store is down; a batch refused by
     /// the fence is dropped, as this replica no longer leads.
     pub async fn tick(&self) -> Result<TickReport, FlushFailed> {
-        self.sweep.tick().await
+        self.sweep.tick(false).await
+    }
+
+    /// An early round: writes (as the leader) only the statuses heartbeats changed since
+    /// the last tick or round, without applying the clock to every project, so the
+    /// change shows at once instead of at the next tick. A follower keeps them as a tick
+    /// would (the log confirms them).
+    pub async fn flush_changes(&self) -> Result<TickReport, FlushFailed> {
+        self.sweep.tick(true).await
+    }
+
+    /// How many statuses heartbeats changed since the last tick (see
+    /// [`crate::presence::Presence::pending`]).
+    pub fn transitions_waiting(&self) -> usize {
+        self.state.presence().pending()
     }
 
     /// Applies the clock without writing anything: for ticks while the store refuses

@@ -95,13 +95,20 @@ impl Sweep {
         }
     }
 
-    pub(super) async fn tick(&self) -> Result<TickReport, FlushFailed> {
+    /// A tick (`early` false): the clock applied to every project, then the batch
+    /// written. An early round (`early` true): only the statuses heartbeats changed
+    /// since the last one, written at once; no sweep, no maintenance ends, no expiry.
+    pub(super) async fn tick(&self, early: bool) -> Result<TickReport, FlushFailed> {
         let now = self.state.clock.now();
-        if matches!(self.state.role(), Role::Leader(_)) {
+        if !early && matches!(self.state.role(), Role::Leader(_)) {
             // Before the sweep, so the history reads "window closed", then what follows.
             self.end_due_maintenance(now).await;
         }
-        let mut flush = self.state.presence().tick(now);
+        let mut flush = if early {
+            self.state.presence().take_changed()
+        } else {
+            self.state.presence().tick(now)
+        };
         self.state.registry_mut().apply_liveness(&flush.updates);
         let (role, reconcile) = {
             let l = self.state.leadership();
@@ -206,7 +213,9 @@ impl Sweep {
             self.state.catch_up().await;
         }
         report.unpublished = self.publish_pending(term).await;
-        report.expired = self.expire(now).await;
+        if !early {
+            report.expired = self.expire(now).await;
+        }
         Ok(report)
     }
 

@@ -100,6 +100,14 @@ pub(super) async fn run_follower(
 /// What one round with the store did: unless backing off, the tick that writes the
 /// presence batch (with how long it took). The lease is renewed on its own timer
 /// (`lease::run_lease`), not here: a slow round cannot let it lapse.
+/// How often the presence task looks for statuses changed by heartbeats.
+const EAGER_POLL: Duration = Duration::from_millis(10);
+/// More statuses changed than this wait for the tick: a storm is written in batches.
+const EAGER_MAX: usize = 500;
+/// The shortest time between the starts of two rounds with the store when the early
+/// ones come one after another.
+pub const EAGER_GAP: Duration = Duration::from_millis(40);
+
 pub(super) struct StoreRound {
     tick: Option<(
         Result<federation_domain::TickReport, federation_domain::FlushFailed>,
@@ -107,10 +115,18 @@ pub(super) struct StoreRound {
     )>,
 }
 
-pub(super) async fn store_round(federation: Arc<Federation>, flush: bool) -> StoreRound {
+pub(super) async fn store_round(
+    federation: Arc<Federation>,
+    flush: bool,
+    early: bool,
+) -> StoreRound {
     let tick = if flush {
         let started = std::time::Instant::now();
-        let ticked = federation.tick().await;
+        let ticked = if early {
+            federation.flush_changes().await
+        } else {
+            federation.tick().await
+        };
         Some((ticked, started.elapsed()))
     } else {
         None
@@ -141,56 +157,30 @@ pub(super) async fn run_ticker(
     // applied every tick, so transitions happen (and are stamped) on time.
     let mut retry_at: Option<tokio::time::Instant> = None;
     let mut round: Option<tokio::task::JoinHandle<StoreRound>> = None;
+    // A status changed by a heartbeat is written at once (within EAGER_POLL), not at the
+    // next tick; at most one such early round per EAGER_GAP. A storm of changes (a fleet
+    // coming up: more than EAGER_MAX waiting) is left to the ticks, in batches.
+    let mut eager = tokio::time::interval(EAGER_POLL);
+    eager.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut started = tokio::time::Instant::now();
     loop {
-        tokio::select! {
+        let early = tokio::select! {
             _ = stop.changed() => break,
-            _ = ticks.tick() => {
-                if round.as_ref().is_some_and(|r| !r.is_finished()) {
-                    // The store has not answered the last round yet.
-                    report_mass_expiry(&metrics, federation.advance());
+            _ = ticks.tick() => false,
+            _ = eager.tick() => {
+                let in_flight = round.as_ref().is_some_and(|r| !r.is_finished());
+                let backing_off = retry_at.is_some_and(|t| tokio::time::Instant::now() < t);
+                // Only the leader's write makes a change visible (a follower's registry
+                // waits for the log), so only the leader rounds early.
+                if in_flight
+                    || backing_off
+                    || !federation.leads()
+                    || started.elapsed() < EAGER_GAP
+                    || !(1..=EAGER_MAX).contains(&federation.transitions_waiting())
+                {
                     continue;
                 }
-                if let Some(done) = round.take() {
-                    let outcome = match done.await {
-                        Ok(outcome) => outcome,
-                        Err(e) => {
-                            tracing::error!(error = %e, "the store round failed");
-                            continue;
-                        }
-                    };
-                    if let Some((ticked, took)) = outcome.tick {
-                        metrics.observe_tick(took, ticked.is_ok());
-                        match ticked {
-                            Ok(report) => {
-                                metrics.add_unpublished(report.unpublished);
-                                if !report.follower {
-                                    metrics.add_published(report.transitions.saturating_sub(report.unpublished));
-                                }
-                                if failures > 0 {
-                                    tracing::info!(after_failures = failures, "presence flush recovered");
-                                    failures = 0;
-                                    retry_at = None;
-                                }
-                                report_mass_expiry(&metrics, report.mass_expiry);
-                            }
-                            Err(e) => {
-                                failures += 1;
-                                let backoff = interval
-                                    .saturating_mul(2u32.saturating_pow(failures.min(8)))
-                                    .min(MAX_FLUSH_BACKOFF);
-                                retry_at = Some(tokio::time::Instant::now() + backoff);
-                                if failures == 1 || failures.is_power_of_two() {
-                                    tracing::warn!(error = %e, failures, retry_in = ?backoff, "presence flush failed; kept in memory for retry");
-                                }
-                            }
-                        }
-                    }
-                }
-                let flush = retry_at.is_none_or(|t| tokio::time::Instant::now() >= t);
-                if !flush {
-                    report_mass_expiry(&metrics, federation.advance());
-                }
-                round = Some(tokio::spawn(store_round(federation.clone(), flush)));
+                true
             }
             _ = trim.tick() => {
                 match federation.trim_log().await {
@@ -203,8 +193,59 @@ pub(super) async fn run_ticker(
                     Ok(n) => tracing::info!(trimmed = n, "status history trimmed"),
                     Err(e) => tracing::debug!(error = %e, "trimming the status history failed"),
                 }
+                continue;
+            }
+        };
+        if round.as_ref().is_some_and(|r| !r.is_finished()) {
+            // The store has not answered the last round yet.
+            report_mass_expiry(&metrics, federation.advance());
+            continue;
+        }
+        if let Some(done) = round.take() {
+            let outcome = match done.await {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    tracing::error!(error = %e, "the store round failed");
+                    continue;
+                }
+            };
+            if let Some((ticked, took)) = outcome.tick {
+                metrics.observe_tick(took, ticked.is_ok());
+                match ticked {
+                    Ok(report) => {
+                        metrics.add_unpublished(report.unpublished);
+                        if !report.follower {
+                            metrics.add_published(
+                                report.transitions.saturating_sub(report.unpublished),
+                            );
+                        }
+                        if failures > 0 {
+                            tracing::info!(after_failures = failures, "presence flush recovered");
+                            failures = 0;
+                            retry_at = None;
+                        }
+                        report_mass_expiry(&metrics, report.mass_expiry);
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        let backoff = interval
+                            .saturating_mul(2u32.saturating_pow(failures.min(8)))
+                            .min(MAX_FLUSH_BACKOFF);
+                        retry_at = Some(tokio::time::Instant::now() + backoff);
+                        if failures == 1 || failures.is_power_of_two() {
+                            tracing::warn!(error = %e, failures, retry_in = ?backoff, "presence flush failed; kept in memory for retry");
+                        }
+                    }
+                }
             }
         }
+        let flush = retry_at.is_none_or(|t| tokio::time::Instant::now() >= t);
+        if !flush {
+            report_mass_expiry(&metrics, federation.advance());
+        }
+        // An early round writes only what heartbeats changed; the ticks apply the clock.
+        started = tokio::time::Instant::now();
+        round = Some(tokio::spawn(store_round(federation.clone(), flush, early)));
     }
     // The round in flight ends within the store's deadline.
     if let Some(last) = round.take() {
