@@ -65,7 +65,7 @@ enum Command {
         database_url: Option<String>,
         /// With --from: import the rows that pass our rules and leave the others in the
         /// original only (without it, such a row refuses the whole import).
-        #[arg(long, requires = "from")]
+        #[arg(long)]
         skip_invalid: bool,
     },
     /// GET /health on SERVICE_HOST:SERVICE_PORT; exit 0 when it answers 2xx (for container
@@ -238,8 +238,15 @@ async fn run(env_file: Option<(std::path::PathBuf, usize)>) -> anyhow::Result<()
         Command::Import {
             from_file: Some(file),
             database_url,
+            skip_invalid,
             ..
         } => {
+            if skip_invalid {
+                anyhow::bail!(
+                    "--skip-invalid is for --from (the original's database); an export \
+                     loads whole or not at all"
+                );
+            }
             let settings = settings_logged(env_file.as_ref(), database_url)?;
             let done = federation_server::cli::backup::import(&settings, &file).await?;
             for version in &done.migrations {

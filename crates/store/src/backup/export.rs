@@ -10,7 +10,7 @@ use crate::Store;
 
 /// How long a PostgreSQL export's transaction may sit idle between statements (while
 /// the file is written): longer than the pooled connections' 5 s, for a slow disk.
-const EXPORT_IDLE_TIMEOUT: &str = "60s";
+const IDLE_TIMEOUT: &str = "60s";
 
 /// Writes records as JSON lines, counting them.
 pub(crate) struct Lines<W> {
@@ -82,7 +82,7 @@ impl Store {
                         diesel_async::SimpleAsyncConnection::batch_execute(
                             c,
                             &format!(
-                                "SET LOCAL idle_in_transaction_session_timeout = '{EXPORT_IDLE_TIMEOUT}'"
+                                "SET LOCAL idle_in_transaction_session_timeout = '{IDLE_TIMEOUT}'"
                             ),
                         )
                         .await?;

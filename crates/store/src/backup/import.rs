@@ -15,6 +15,10 @@ use crate::Store;
 /// on a file that is not an export, such as one with no newline at all).
 pub const MAX_LINE: usize = 4 << 20;
 
+/// How long the import's transaction may sit idle between statements (while the file
+/// is read): longer than the pooled connections' 5 s, for a slow disk.
+const IDLE_TIMEOUT: &str = "60s";
+
 /// Reads numbered lines.
 pub(crate) struct Reader<R> {
     input: R,
@@ -179,6 +183,13 @@ impl Store {
                 conn.transaction(async |c| {
                     // No replica writes meanwhile (they take the log's lock first).
                     crate::pg::lock_log(c).await?;
+                    diesel_async::SimpleAsyncConnection::batch_execute(
+                        c,
+                        &format!(
+                            "SET LOCAL idle_in_transaction_session_timeout = '{IDLE_TIMEOUT}'"
+                        ),
+                    )
+                    .await?;
                     if let Some((table, rows)) = ops::pg::first_filled(c).await? {
                         return Err(BackupError::NotEmpty { table, rows });
                     }

@@ -22,11 +22,19 @@
 //! database starts with its log trimmed at the head; followers load a snapshot) and the
 //! sweeper lease (the next leader takes a new one).
 //!
-//! **Adding a table** (one obvious place per step): a variant of [`Record`] and its
-//! record struct (`records.rs`), its name in [`KINDS`] (its position is the order in
-//! the file: after what it refers to), its page reader and its batch writer in
-//! `ops.rs` (`export_kind` and `insert_batch` match on the kind, so the compiler
-//! points at both), and its table in `ops.rs`'s `counts` (the emptiness check).
+//! **Adding a table** (a helper's new table is exported in these places, all in this
+//! folder):
+//! 1. `records.rs`: a [`Record`] variant and its struct (the stored values; refer to
+//!    other rows by slug or name, not by id), with its line in `Record::kind` and
+//!    `Record::parse`, and conversions from and into its row that apply the domain's
+//!    checks;
+//! 2. [`KINDS`]: its name, at the position it takes in the file (after the kinds it
+//!    refers to);
+//! 3. `ops.rs`: its page loop in `export_all` (in [`KINDS`] order, keyset-paged by its
+//!    primary key), its arm in `insert_batch` (the compiler points at the missing arm),
+//!    and its table in `first_filled` (the emptiness check);
+//! 4. the round trip in `crates/store/tests/backup.rs` fills one row of it (the test
+//!    checks that every kind in [`KINDS`] is in the file).
 
 mod error;
 mod export;
@@ -76,7 +84,7 @@ pub struct Header {
     /// The backend it was exported from (`postgres` or `sqlite`); informative.
     #[serde(default)]
     pub backend: String,
-    /// When the export's transaction began; informative.
+    /// When the export began; informative.
     #[serde(default)]
     pub exported_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The kinds of records the writer knew, in file order; informative.
