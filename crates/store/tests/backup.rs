@@ -119,7 +119,7 @@ async fn populate(store: &Store) {
             rows.push(transition(&s, Online, Degraded, t(200 + i as i64)));
         }
     }
-    fenced_write(&*store, &[], &rows).await.unwrap();
+    fenced_write(store, &[], &rows).await.unwrap();
     // History that outlives its project.
     assert!(store.delete(&slug("p0003"), "removed").await.unwrap());
 
@@ -202,7 +202,7 @@ async fn populate(store: &Store) {
         .map(|s| DailyRollup {
             slug: slug(s),
             day,
-            figures: figures.clone(),
+            figures,
         })
         .collect();
     store.save_rollups(day, rollups).await.unwrap();

@@ -96,7 +96,6 @@ macro_rules! backup_ops {
 
             let mut after = i64::MIN;
             loop {
-                #[expect(clippy::type_complexity, reason = "the row's columns, once")]
                 let rows: Vec<(
                     i64,
                     Option<i64>,

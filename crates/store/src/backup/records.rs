@@ -416,7 +416,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The bytes of lowercase hex text.
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
