@@ -34,18 +34,37 @@ enum Command {
         #[arg(long)]
         set_aside_invalid: bool,
     },
-    /// Copy the projects of a database the Python original built (left as it is) into
-    /// this service's database (DATABASE_URL, migrated first; it must hold no project):
-    /// ids, statuses, tags and times kept, in one transaction.
-    Import {
-        /// The original's PostgreSQL database (postgresql://…, postgresql+asyncpg://…).
-        #[arg(long = "from")]
-        from: String,
-        /// Database to import into; defaults to DATABASE_URL (PostgreSQL only).
+    /// Write a consistent snapshot of everything stored (projects, history, channels
+    /// with their secrets, uptime, the change log's head) to FILE as versioned JSON
+    /// lines, readable by its owner only; load it with `import --from-file`.
+    Export {
+        /// The file to write (written as FILE.partial, then renamed).
+        file: std::path::PathBuf,
+        /// Database to export; defaults to DATABASE_URL, else the embedded SQLite file.
         #[arg(long)]
         database_url: Option<String>,
-        /// Import the rows that pass our rules and leave the others in the original only
-        /// (without it, such a row refuses the whole import).
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Load an export (`--from-file`, into any backend), or copy the projects of a
+    /// database the Python original built (`--from`, left as it is: ids, statuses, tags
+    /// and times kept), into this service's database, migrated first; it must hold
+    /// nothing (`--from-file`) or no project (`--from`). One transaction either way.
+    #[command(group = clap::ArgGroup::new("source").required(true))]
+    Import {
+        /// The original's PostgreSQL database (postgresql://…, postgresql+asyncpg://…).
+        #[arg(long = "from", group = "source")]
+        from: Option<String>,
+        /// A file written by `federation export`.
+        #[arg(long = "from-file", group = "source")]
+        from_file: Option<std::path::PathBuf>,
+        /// Database to import into; defaults to DATABASE_URL (with --from: PostgreSQL
+        /// only), else the embedded SQLite file.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// With --from: import the rows that pass our rules and leave the others in the
+        /// original only (without it, such a row refuses the whole import).
         #[arg(long)]
         skip_invalid: bool,
     },
@@ -201,11 +220,53 @@ async fn run(env_file: Option<(std::path::PathBuf, usize)>) -> anyhow::Result<()
             }
             Ok(())
         }
+        Command::Export {
+            file,
+            database_url,
+            force,
+        } => {
+            let settings = settings_logged(env_file.as_ref(), database_url)?;
+            let done = federation_server::cli::backup::export(&settings, &file, force).await?;
+            println!(
+                "{} -> {}: exported {} (owner-only: it holds the channels' secrets)",
+                done.database,
+                file.display(),
+                done.counts
+            );
+            Ok(())
+        }
+        Command::Import {
+            from_file: Some(file),
+            database_url,
+            skip_invalid,
+            ..
+        } => {
+            if skip_invalid {
+                anyhow::bail!(
+                    "--skip-invalid is for --from (the original's database); an export \
+                     loads whole or not at all"
+                );
+            }
+            let settings = settings_logged(env_file.as_ref(), database_url)?;
+            let done = federation_server::cli::backup::import(&settings, &file).await?;
+            for version in &done.migrations {
+                println!("applied {version}");
+            }
+            println!(
+                "{} -> {}: imported {} in one transaction",
+                file.display(),
+                done.database,
+                done.counts
+            );
+            Ok(())
+        }
         Command::Import {
             from,
             database_url,
             skip_invalid,
+            ..
         } => {
+            let from = from.context("--from or --from-file is required")?;
             let settings = settings_logged(env_file.as_ref(), database_url)?;
             let target = app::database_url(&settings)?;
             let (applied, imported) = app::import(

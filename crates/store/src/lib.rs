@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+pub mod backup;
 mod convert;
 mod error;
 mod log;

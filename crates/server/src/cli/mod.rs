@@ -5,12 +5,15 @@
 //! - `federation projects list|get|register|delete` talks to a running service
 //!   ([`projects`], over [`client::FederationClient`]);
 //! - `federation simulate` registers a fleet and publishes its heartbeats ([`simulate`]);
+//! - `federation export` and `federation import --from-file` write and load the
+//!   service's own backup format ([`backup`]);
 //! - `federation bench-listen` (hidden) counts messages on a subject and measures status
 //!   event delays, for `cargo xtask bench` ([`listen`]).
 //!
 //! Each command is a plain async function over its arguments, so tests call them
 //! without a process.
 
+pub mod backup;
 pub mod client;
 pub mod heartbeat;
 pub mod listen;

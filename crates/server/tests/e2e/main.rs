@@ -2,6 +2,7 @@
 //! nats-server for all of them):
 //!
 //! - [`api`]: the real service on port 0, over real HTTP, on PostgreSQL and SQLite;
+//! - [`backup`]: `federation export` and `import --from-file` between the backends;
 //! - [`cli`]: the operator commands against it;
 //! - [`dashboard`]: the dashboard in a real headless Chromium over WebDriver;
 //! - [`deploy`]: checks of `deploy/` that can fail;
@@ -53,6 +54,7 @@ macro_rules! on_both_backends {
 }
 
 mod api;
+mod backup;
 mod binary;
 mod cli;
 mod compat;

@@ -1,8 +1,8 @@
 //! Notifications on the store: the domain's [`ChannelStore`] on both backends.
 
 mod ops;
-mod rows;
-mod schema;
+pub(crate) mod rows;
+pub(crate) mod schema;
 
 use async_trait::async_trait;
 use diesel_async::AsyncConnection;
