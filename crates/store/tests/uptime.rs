@@ -265,7 +265,10 @@ async fn group_rollups_replace_by_day_and_outlive_retention(store: Store) {
         ]
     );
     assert_eq!(
-        store.group_rollups(prod.key(), day(2), day(3)).await.unwrap(),
+        store
+            .group_rollups(prod.key(), day(2), day(3))
+            .await
+            .unwrap(),
         vec![group(&prod, 2, 1, vec![edge("a", 0, 7)])]
     );
     // Saving a day again replaces its groups (and their edges).
@@ -281,7 +284,10 @@ async fn group_rollups_replace_by_day_and_outlive_retention(store: Store) {
         vec![]
     );
     assert_eq!(
-        store.group_rollups(prod.key(), day(1), day(4)).await.unwrap(),
+        store
+            .group_rollups(prod.key(), day(1), day(4))
+            .await
+            .unwrap(),
         vec![group(&prod, 2, 2, vec![])]
     );
     assert_eq!(

@@ -80,7 +80,10 @@ impl Uptime {
                 .source
                 .rollups(filter, *day, *day + TimeDelta::days(1))
                 .await?;
-            legacy.insert(*day, rows.into_iter().map(|r| (r.slug, r.figures)).collect());
+            legacy.insert(
+                *day,
+                rows.into_iter().map(|r| (r.slug, r.figures)).collect(),
+            );
         }
         let from_store =
             |d: &NaiveDate, s: &Span| is_whole(d, s) && (grouped.contains(d) || rolled.contains(d));
@@ -97,7 +100,9 @@ impl Uptime {
         for (day, span) in &all {
             let len = micros(span.end - span.start);
             let group = if is_whole(day, span) && grouped.contains(day) {
-                stored.remove(day).unwrap_or_else(|| GroupDay::of(scope, *day, []))
+                stored
+                    .remove(day)
+                    .unwrap_or_else(|| GroupDay::of(scope, *day, []))
             } else if let Some(rows) = legacy.get(day) {
                 let unknown = Figures::of(Class::Unknown, len);
                 GroupDay::of(

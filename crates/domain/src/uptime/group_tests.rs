@@ -175,7 +175,10 @@ proptest! {
 
 #[test]
 fn a_fleet_outage_across_two_midnights_is_one_outage_as_long_as_the_run() {
-    let mut offline = rows(&[(0, Kind::Status(Status::Online)), (200, Kind::Status(Status::Offline))]);
+    let mut offline = rows(&[
+        (0, Kind::Status(Status::Online)),
+        (200, Kind::Status(Status::Offline)),
+    ]);
     for r in &mut offline {
         r.slug = Slug::parse("a").unwrap();
     }
@@ -196,7 +199,10 @@ fn a_fleet_outage_across_two_midnights_is_one_outage_as_long_as_the_run() {
         }
         source.trim_rows(DateTime::<Utc>::MAX_UTC);
         // Day 1 00:00 (minute 240) to day 3 00:00: offline throughout, two whole days.
-        let w = Window { from: at(240), to: at(240 + 2 * 1440) };
+        let w = Window {
+            from: at(240),
+            to: at(240 + 2 * 1440),
+        };
         let a = [Slug::parse("a").unwrap()];
         let report = uptime.scope_report(&Scope::Fleet, &a, w).await.unwrap();
         assert_eq!(report.figures.outages, 1);
@@ -221,8 +227,16 @@ fn days_rolled_up_before_groups_are_regrouped_from_the_project_rollups() {
     source.save_rollups_without_groups(
         day,
         vec![
-            DailyRollup { slug: Slug::parse("a").unwrap(), day, figures: offline },
-            DailyRollup { slug: Slug::parse("gone").unwrap(), day, figures: offline },
+            DailyRollup {
+                slug: Slug::parse("a").unwrap(),
+                day,
+                figures: offline,
+            },
+            DailyRollup {
+                slug: Slug::parse("gone").unwrap(),
+                day,
+                figures: offline,
+            },
         ],
     );
     runtime().block_on(async {
@@ -231,13 +245,89 @@ fn days_rolled_up_before_groups_are_regrouped_from_the_project_rollups() {
             .roll_up_pending(now, &members_of(0b001001), 200)
             .await
             .unwrap();
-        assert_eq!(done.last(), Some(&day), "regrouped after the days not rolled up");
-        assert_eq!(done.iter().filter(|d| **d == day).count(), 1, "not rolled again");
-        let groups = source.group_rollups(Scope::Fleet.key(), day, day + TimeDelta::days(1)).await.unwrap();
+        assert_eq!(
+            done.last(),
+            Some(&day),
+            "regrouped after the days not rolled up"
+        );
+        assert_eq!(
+            done.iter().filter(|d| **d == day).count(),
+            1,
+            "not rolled again"
+        );
+        let groups = source
+            .group_rollups(Scope::Fleet.key(), day, day + TimeDelta::days(1))
+            .await
+            .unwrap();
         assert_eq!(groups.len(), 1);
-        assert_eq!(groups[0].projects, 2, "the fleet keeps the removed project's day");
-        let tag = source.group_rollups("tag:prod".into(), day, day + TimeDelta::days(1)).await.unwrap();
+        assert_eq!(
+            groups[0].projects, 2,
+            "the fleet keeps the removed project's day"
+        );
+        let tag = source
+            .group_rollups("tag:prod".into(), day, day + TimeDelta::days(1))
+            .await
+            .unwrap();
         assert_eq!(tag[0].projects, 1);
         assert_eq!(tag[0].edges.len(), 1);
+    });
+}
+
+#[test]
+fn a_tag_objective_spends_the_budget_of_the_tag_report() {
+    let mut offline = rows(&[
+        (0, Kind::Status(Status::Online)),
+        (1000, Kind::Status(Status::Offline)),
+        (1100, Kind::Status(Status::Online)),
+    ]);
+    for r in &mut offline {
+        r.slug = Slug::parse("a").unwrap();
+    }
+    let source = std::sync::Arc::new(MemoryUptime::new());
+    source.add_rows(offline);
+    let objective = ObjectiveInput {
+        tag: Some("PROD".into()),
+        objective: Some(99.0),
+        window: Some("7d".into()),
+        ..ObjectiveInput::default()
+    }
+    .validate()
+    .unwrap();
+    runtime().block_on(async {
+        source
+            .record_heard(Span::new(at(0), at(SPAN)))
+            .await
+            .unwrap();
+        let uptime = Uptime::new(source.clone(), DegradedCounts::Up)
+            .with_objectives(vec![objective.clone()]);
+        // Day 1 rolled up while `a` carried the tag; now it does not, `b` does.
+        let day1 = base().date_naive() + TimeDelta::days(1);
+        uptime
+            .roll_up_day(day1, &members_of(0b001001))
+            .await
+            .unwrap();
+        let now_projects = members_of(0b010011);
+        let now = at(SPAN);
+        uptime.refresh_budgets(&now_projects, now).await.unwrap();
+        let members = [Slug::parse("b").unwrap()];
+        let window = Window {
+            from: now - TimeDelta::days(7),
+            to: now,
+        };
+        let report = uptime
+            .scope_report(&Scope::Tag("prod".into()), &members, window)
+            .await
+            .unwrap();
+        assert_eq!(
+            report.figures.offline,
+            100 * MINUTE,
+            "a's outage on day 1 counts: {:?}",
+            report.days
+        );
+        let status = &uptime.slos().statuses()[0];
+        assert_eq!(
+            status.budget,
+            Some(objective.budget(&report.figures, DegradedCounts::Up))
+        );
     });
 }

@@ -5,8 +5,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::port::UptimeSource;
 use super::group::GroupDay;
+use super::port::UptimeSource;
 use super::rollup::DailyRollup;
 use super::timeline::Span;
 use crate::error::RepositoryError;

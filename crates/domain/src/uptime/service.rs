@@ -101,8 +101,9 @@ impl Uptime {
         &self.slos
     }
 
-    /// Computes each objective's budget over its window ending at `now`, from the
-    /// reports of its projects among `projects` (registered now).
+    /// Computes each objective's budget over its window ending at `now`: a project's
+    /// from its report, a tag's from the tag's report (its group rollups: see
+    /// [`Uptime::scope_report`] for who counts), among `projects` (registered now).
     pub async fn refresh_budgets(
         &self,
         projects: &[Project],
@@ -125,7 +126,13 @@ impl Uptime {
             let slugs: Vec<_> = super::slo_board::members(&objective.subject, projects)
                 .map(|p| p.slug.clone())
                 .collect();
-            let (rolled, _) = self.group(&slugs, false, window).await?;
+            let rolled = match &objective.subject {
+                super::slo::SloSubject::Tag(tag) => {
+                    self.scope_report(&Scope::of_tag(tag), &slugs, window)
+                        .await?
+                }
+                super::slo::SloSubject::Project(_) => self.group(&slugs, false, window).await?.0,
+            };
             let budget = objective.budget(&rolled.figures, self.degraded());
             self.slos.set_budget(i, budget, now);
         }

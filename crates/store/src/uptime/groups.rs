@@ -92,7 +92,10 @@ pub(crate) fn rows_of(groups: &[GroupDay]) -> (Vec<GroupRow>, Vec<EdgeRow>) {
 }
 
 /// The group days stored in `days` and `edges` (one scope's), by day.
-pub(crate) fn groups_of(days: Vec<GroupRow>, edges: Vec<EdgeRow>) -> Result<Vec<GroupDay>, StoreError> {
+pub(crate) fn groups_of(
+    days: Vec<GroupRow>,
+    edges: Vec<EdgeRow>,
+) -> Result<Vec<GroupDay>, StoreError> {
     let mut out: Vec<GroupDay> = days
         .into_iter()
         .map(|r| GroupDay {
