@@ -162,12 +162,12 @@ async fn rollups_replace_by_day_and_outlive_retention(store: Store) {
         figures: figures(online),
     };
     store
-        .save_rollups(day(1), vec![rollup("a", 1, 1), rollup("b", 1, 2)])
+        .save_rollups(day(1), vec![rollup("a", 1, 1), rollup("b", 1, 2)], vec![])
         .await
         .unwrap();
-    store.save_rollups(day(3), vec![]).await.unwrap();
+    store.save_rollups(day(3), vec![], vec![]).await.unwrap();
     store
-        .save_rollups(day(1), vec![rollup("a", 1, 5)])
+        .save_rollups(day(1), vec![rollup("a", 1, 5)], vec![])
         .await
         .unwrap();
     assert_eq!(
@@ -188,7 +188,7 @@ async fn rollups_replace_by_day_and_outlive_retention(store: Store) {
         vec![]
     );
     let many: Vec<DailyRollup> = (0..2500).map(|i| rollup(&format!("p{i}"), 2, i)).collect();
-    store.save_rollups(day(2), many).await.unwrap();
+    store.save_rollups(day(2), many, vec![]).await.unwrap();
     assert_eq!(
         store.rollups(None, day(2), day(3)).await.unwrap().len(),
         2500
@@ -197,6 +197,112 @@ async fn rollups_replace_by_day_and_outlive_retention(store: Store) {
     assert_eq!(
         store.rollups(None, day(1), day(4)).await.unwrap().len(),
         2501
+    );
+}
+
+async fn group_rollups_replace_by_day_and_outlive_retention(store: Store) {
+    use chrono::NaiveDate;
+    use federation_domain::uptime::{DailyRollup, Edge, Figures, GroupDay, Scope};
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+    let edge = |s: &str, lead: i64, trail: i64| Edge {
+        slug: slug(s),
+        leading_offline: lead,
+        trailing_offline: trail,
+    };
+    let group = |scope: &Scope, d: u32, projects: u64, edges: Vec<Edge>| GroupDay {
+        scope: scope.key(),
+        day: day(d),
+        projects,
+        figures: Figures {
+            online: 10 * projects as i64,
+            offline: 5,
+            outages: 2,
+            longest_outage: 4,
+            ..Figures::default()
+        },
+        edges,
+    };
+    let prod = Scope::Tag("prod".into());
+    let rollup = DailyRollup {
+        slug: slug("a"),
+        day: day(1),
+        figures: Figures::default(),
+    };
+    // A day with no group (no project then), grouped twice.
+    store
+        .save_rollups(day(1), vec![rollup.clone()], vec![])
+        .await
+        .unwrap();
+    store.save_groups(day(1), vec![]).await.unwrap();
+    store
+        .save_rollups(
+            day(2),
+            vec![],
+            vec![
+                group(&Scope::Fleet, 2, 3, vec![edge("a", 0, 7), edge("b", 9, 0)]),
+                group(&prod, 2, 1, vec![edge("a", 0, 7)]),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .save_rollups(day(3), vec![], vec![group(&Scope::Fleet, 3, 2, vec![])])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.grouped_days(day(1), day(4)).await.unwrap(),
+        vec![day(1), day(2), day(3)]
+    );
+    let fleet = store
+        .group_rollups(Scope::Fleet.key(), day(1), day(4))
+        .await
+        .unwrap();
+    assert_eq!(
+        fleet,
+        vec![
+            group(&Scope::Fleet, 2, 3, vec![edge("a", 0, 7), edge("b", 9, 0)]),
+            group(&Scope::Fleet, 3, 2, vec![]),
+        ]
+    );
+    assert_eq!(
+        store
+            .group_rollups(prod.key(), day(2), day(3))
+            .await
+            .unwrap(),
+        vec![group(&prod, 2, 1, vec![edge("a", 0, 7)])]
+    );
+    // Saving a day again replaces its groups (and their edges).
+    store
+        .save_groups(day(2), vec![group(&prod, 2, 2, vec![])])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .group_rollups(Scope::Fleet.key(), day(2), day(3))
+            .await
+            .unwrap(),
+        vec![]
+    );
+    assert_eq!(
+        store
+            .group_rollups(prod.key(), day(1), day(4))
+            .await
+            .unwrap(),
+        vec![group(&prod, 2, 2, vec![])]
+    );
+    assert_eq!(
+        store.rollups(None, day(1), day(2)).await.unwrap(),
+        vec![rollup],
+        "regrouping keeps the project rollups"
+    );
+    store.trim_history(t(1_000_000_000), 0).await.unwrap();
+    assert_eq!(
+        store
+            .group_rollups(Scope::Fleet.key(), day(1), day(4))
+            .await
+            .unwrap()
+            .len(),
+        1
     );
 }
 
@@ -253,4 +359,16 @@ async fn postgres_rollups() {
 async fn sqlite_rollups() {
     let (store, _keep) = sqlite().await;
     rollups_replace_by_day_and_outlive_retention(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_group_rollups() {
+    let (store, _keep) = postgres().await;
+    group_rollups_replace_by_day_and_outlive_retention(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_group_rollups() {
+    let (store, _keep) = sqlite().await;
+    group_rollups_replace_by_day_and_outlive_retention(store).await;
 }

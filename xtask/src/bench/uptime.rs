@@ -1,6 +1,7 @@
 //! (h) uptime reports over 90 days of daily rollups: one project's (target ≤ 10 ms) and
-//! the whole fleet's (target ≤ 2 s), on a fleet seeded straight into PostgreSQL (the
-//! projects, 90 rolled-up days each, one history row each, one heard span).
+//! the whole fleet's (target ≤ 2 s, read from the fleet's group rollups), on a fleet
+//! seeded straight into PostgreSQL (the projects, 90 rolled-up days each, the fleet's
+//! 90 group days, one history row each, one heard span).
 
 use std::time::Instant;
 
@@ -29,8 +30,12 @@ pub(super) fn seed_sql(projects: usize) -> String {
          SELECT d::date, 'p' || lpad(i::text, 6, '0'), 86340000000, 0, 60000000, 0, 0, 1, 60000000, 0, 0 \
          FROM generate_series(1, {projects}) i, \
               generate_series(current_date - 91, current_date - 1, interval '1 day') d; \
+         INSERT INTO uptime_group_daily \
+         SELECT d::date, 'fleet', {projects}, 86340000000::bigint * {projects}, 0, \
+                60000000::bigint * {projects}, 0, 0, {projects}, 60000000 \
+         FROM generate_series(current_date - 91, current_date - 1, interval '1 day') d; \
          INSERT INTO uptime_rolled_days \
-         SELECT d::date, now() FROM generate_series(current_date - 91, current_date - 1, interval '1 day') d; \
+         SELECT d::date, now(), true FROM generate_series(current_date - 91, current_date - 1, interval '1 day') d; \
          INSERT INTO uptime_heard VALUES (now() - interval '92 days', now());"
     )
 }
@@ -68,7 +73,7 @@ pub(super) fn uptime(
     anyhow::ensure!(status == 200, "fleet report: {status} {body:.200}");
     report.row(
         &format!(
-            "(h) GET /api/fed/uptime?window=90d, {} projects × 90 rolled-up days",
+            "(h) GET /api/fed/uptime?window=90d, {} projects × 90 rolled-up days (group rollups)",
             thousands(projects as f64)
         ),
         format!("{fleet:.2} s ({} bytes)", thousands(body.len() as f64)),

@@ -49,14 +49,15 @@ pub fn project(r: &ProjectUptimeDto) -> String {
     out
 }
 
-/// A roll-up: the window's row, a `day` row per day, a `project` row per project.
+/// A roll-up: the window's row, a `day` row per day, a `project` row per project (when
+/// asked for).
 pub fn group(r: &GroupUptimeDto) -> String {
     let mut out = format!("{HEADER}\r\n");
     line(&mut out, "window", "", "", &r.figures);
     for d in &r.days {
         line(&mut out, "day", "", &d.day, &d.figures);
     }
-    for p in &r.projects {
+    for p in r.projects.iter().flatten() {
         line(&mut out, "project", &p.slug, "", &p.figures);
     }
     out

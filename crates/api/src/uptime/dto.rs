@@ -126,12 +126,15 @@ pub struct GroupUptimeDto {
     pub to: String,
     #[schema(example = "up")]
     pub degraded_counts_as: &'static str,
-    /// How many projects (registered now) it covers.
+    /// How many projects it has now (registered, and tagged for a tag). Whole days
+    /// rolled up count the members of that day (docs/uptime.md).
     pub project_count: usize,
     #[serde(flatten)]
     pub figures: FiguresDto,
     /// The projects' figures added up per UTC day, oldest first.
     pub days: Vec<DayDto>,
-    /// Each project's figures over the window, in slug order.
-    pub projects: Vec<LineDto>,
+    /// Each project's figures over the window (the members now), in slug order; only
+    /// with `projects=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub projects: Option<Vec<LineDto>>,
 }

@@ -3,7 +3,7 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use federation_domain::uptime::{WindowInput, DEFAULT_WINDOW, WINDOWS};
+use federation_domain::uptime::{Scope, WindowInput, DEFAULT_WINDOW, WINDOWS};
 use federation_domain::{ListFilter, Tag, ValidationError};
 use serde::Deserialize;
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
@@ -81,6 +81,10 @@ pub struct GroupParams {
     /// fleet.
     #[param(schema_with = crate::schemas::tag_filter)]
     pub tag: Option<String>,
+    /// `true`: also each project's figures over the window (reads each member's daily
+    /// rollups, projects × days rows: slow for a large fleet). Default false.
+    #[param(example = true)]
+    pub projects: Option<bool>,
 }
 
 impl UptimeParams {
@@ -159,7 +163,8 @@ pub(crate) async fn project_uptime(
 }
 
 /// The uptime of a tag's projects, or of the whole fleet, over a window: their figures
-/// added up (overall and per UTC day) and each project's.
+/// added up (overall and per UTC day; whole days from the group rollups, counting the
+/// members of that day) and, with `projects=true`, each project's.
 #[utoipa::path(
     get,
     path = "/api/fed/uptime",
@@ -197,7 +202,12 @@ pub(crate) async fn group_uptime(
         ..ListFilter::default()
     });
     let slugs: Vec<_> = page.items.into_iter().map(|p| p.slug).collect();
-    let (rolled, reports) = state.uptime.group(&slugs, fleet, window).await?;
+    let scope = tag.as_ref().map_or(Scope::Fleet, Scope::of_tag);
+    let rolled = state.uptime.scope_report(&scope, &slugs, window).await?;
+    let reports = match group.projects {
+        Some(true) => Some(state.uptime.group(&slugs, fleet, window).await?.1),
+        _ => None,
+    };
     let degraded = state.uptime.degraded();
     let dto = GroupUptimeDto {
         tag: tag.map(|t| t.as_str().to_owned()),
@@ -211,13 +221,15 @@ pub(crate) async fn group_uptime(
             .iter()
             .map(|d| DayDto::new(d, degraded))
             .collect(),
-        projects: reports
-            .iter()
-            .map(|r| LineDto {
-                slug: r.slug.as_str().to_owned(),
-                figures: FiguresDto::new(&r.figures, degraded),
-            })
-            .collect(),
+        projects: reports.map(|reports| {
+            reports
+                .iter()
+                .map(|r| LineDto {
+                    slug: r.slug.as_str().to_owned(),
+                    figures: FiguresDto::new(&r.figures, degraded),
+                })
+                .collect()
+        }),
     };
     Ok(reply(csv.then(|| csv::group(&dto)), &dto))
 }

@@ -104,7 +104,7 @@ async fn reports_come_as_csv_when_asked() {
         );
     }
     let r = h
-        .send_w(TestRequest::get().uri("/api/fed/uptime?tag=python&format=csv"))
+        .send_w(TestRequest::get().uri("/api/fed/uptime?tag=python&format=csv&projects=true"))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     assert!(r.raw.contains("\r\nproject,commandcenter,,"), "{}", r.raw);
@@ -115,7 +115,7 @@ async fn reports_come_as_csv_when_asked() {
 async fn tags_and_the_fleet_roll_up() {
     let h = harness_with_history().await;
     let r = h
-        .send_w(TestRequest::get().uri("/api/fed/uptime?window=24h"))
+        .send_w(TestRequest::get().uri("/api/fed/uptime?window=24h&projects=true"))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     assert_eq!(r.json["tag"], serde_json::Value::Null);
@@ -127,12 +127,20 @@ async fn tags_and_the_fleet_roll_up() {
     assert_eq!(r.json["days"].as_array().unwrap().len(), 2);
 
     let r = h
-        .send_w(TestRequest::get().uri("/api/fed/uptime?tag=GO"))
+        .send_w(TestRequest::get().uri("/api/fed/uptime?tag=GO&projects=true"))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     assert_eq!(r.json["project_count"], 1);
     assert_eq!(r.json["projects"][0]["slug"], "other");
     assert_eq!(r.json["uptime_percent"], 100.0);
+
+    // Without projects=true, the same figures and no per-project lines.
+    let r = h
+        .send_w(TestRequest::get().uri("/api/fed/uptime?tag=GO"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
+    assert_eq!(r.json["uptime_percent"], 100.0);
+    assert!(r.json.get("projects").is_none(), "{}", r.raw);
 }
 
 #[actix_web::test]

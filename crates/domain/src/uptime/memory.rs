@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::group::GroupDay;
 use super::port::UptimeSource;
 use super::rollup::DailyRollup;
 use super::timeline::Span;
@@ -18,6 +19,8 @@ pub struct MemoryUptime {
     heard: Mutex<Vec<Span>>,
     rollups: Mutex<Vec<DailyRollup>>,
     rolled: Mutex<Vec<NaiveDate>>,
+    groups: Mutex<Vec<GroupDay>>,
+    grouped: Mutex<Vec<NaiveDate>>,
 }
 
 impl MemoryUptime {
@@ -126,11 +129,63 @@ impl UptimeSource for MemoryUptime {
             .collect())
     }
 
+    async fn grouped_days(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<NaiveDate>, RepositoryError> {
+        let grouped = self.grouped.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(grouped
+            .iter()
+            .filter(|d| from <= **d && **d < to)
+            .copied()
+            .collect())
+    }
+
+    async fn group_rollups(
+        &self,
+        scope: String,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<GroupDay>, RepositoryError> {
+        let groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(groups
+            .iter()
+            .filter(|g| g.scope == scope && from <= g.day && g.day < to)
+            .cloned()
+            .collect())
+    }
+
     async fn save_rollups(
         &self,
         day: NaiveDate,
         rows: Vec<DailyRollup>,
+        groups: Vec<GroupDay>,
     ) -> Result<(), RepositoryError> {
+        self.save_rollups_without_groups(day, rows);
+        self.save_groups(day, groups).await
+    }
+
+    async fn save_groups(
+        &self,
+        day: NaiveDate,
+        groups: Vec<GroupDay>,
+    ) -> Result<(), RepositoryError> {
+        let mut all = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|g| g.day != day);
+        all.extend(groups);
+        let mut grouped = self.grouped.lock().unwrap_or_else(|p| p.into_inner());
+        if !grouped.contains(&day) {
+            grouped.push(day);
+        }
+        Ok(())
+    }
+}
+
+impl MemoryUptime {
+    /// Stores `day`'s project rollups the way an install from before group rollups
+    /// did: rolled up, not grouped.
+    pub fn save_rollups_without_groups(&self, day: NaiveDate, rows: Vec<DailyRollup>) {
         let mut all = self.rollups.lock().unwrap_or_else(|p| p.into_inner());
         all.retain(|r| r.day != day);
         all.extend(rows);
@@ -138,6 +193,5 @@ impl UptimeSource for MemoryUptime {
         if !rolled.contains(&day) {
             rolled.push(day);
         }
-        Ok(())
     }
 }

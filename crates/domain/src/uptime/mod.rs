@@ -10,6 +10,8 @@
 //! [`Uptime`] the use case over it.
 
 mod figures;
+mod group;
+mod group_report;
 #[cfg(any(test, feature = "mock"))]
 mod memory;
 mod port;
@@ -22,9 +24,12 @@ mod timeline;
 mod window;
 
 #[cfg(test)]
+mod group_tests;
+#[cfg(test)]
 mod tests;
 
 pub use figures::{Class, DegradedCounts, Figures};
+pub use group::{group_days, Edge, GroupDay, GroupFold, Scope};
 #[cfg(any(test, feature = "mock"))]
 pub use memory::MemoryUptime;
 #[cfg(any(test, feature = "mock"))]

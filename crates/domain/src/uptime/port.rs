@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::group::GroupDay;
 use super::rollup::DailyRollup;
 use super::timeline::Span;
 use crate::error::RepositoryError;
@@ -56,11 +57,39 @@ pub trait UptimeSource: Send + Sync + 'static {
         to: NaiveDate,
     ) -> Result<Vec<NaiveDate>, RepositoryError>;
 
-    /// Stores `day`'s rollups (replacing any) and marks the day rolled up, in one
-    /// transaction.
+    /// The days in `[from, to)` whose group rollups were kept (every day rolled up
+    /// since groups exist; days rolled up before are regrouped by the leader).
+    async fn grouped_days(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<NaiveDate>, RepositoryError>;
+
+    /// The group rollups of the group `scope` ([`Scope::key`]) for the days in
+    /// `[from, to)`, with their edges.
+    ///
+    /// [`Scope::key`]: super::Scope::key
+    async fn group_rollups(
+        &self,
+        scope: String,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<GroupDay>, RepositoryError>;
+
+    /// Stores `day`'s rollups and its group rollups (replacing any) and marks the day
+    /// rolled up and grouped, in one transaction.
     async fn save_rollups(
         &self,
         day: NaiveDate,
         rows: Vec<DailyRollup>,
+        groups: Vec<GroupDay>,
+    ) -> Result<(), RepositoryError>;
+
+    /// Stores `day`'s group rollups (replacing any) and marks the day grouped, in one
+    /// transaction; the day's project rollups stay.
+    async fn save_groups(
+        &self,
+        day: NaiveDate,
+        groups: Vec<GroupDay>,
     ) -> Result<(), RepositoryError>;
 }

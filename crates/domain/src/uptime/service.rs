@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
 use super::figures::{Class, DegradedCounts, Figures};
+use super::group::{group_days, GroupDay, Scope};
 use super::port::UptimeSource;
 use super::report::{figures_over, roll_up, ProjectUptime, RolledUp};
 use super::rollup::{day_span, pending_days, rollups_of_day, ROLLUP_BACKFILL_DAYS};
@@ -24,8 +25,8 @@ pub const ROLLUP_ROWS_PER_READ: usize = 100_000;
 /// heard.
 #[derive(Clone)]
 pub struct Uptime {
-    source: Arc<dyn UptimeSource>,
-    degraded: DegradedCounts,
+    pub(super) source: Arc<dyn UptimeSource>,
+    pub(super) degraded: DegradedCounts,
     slos: super::slo_board::SloBoard,
 }
 
@@ -100,8 +101,9 @@ impl Uptime {
         &self.slos
     }
 
-    /// Computes each objective's budget over its window ending at `now`, from the
-    /// reports of its projects among `projects` (registered now).
+    /// Computes each objective's budget over its window ending at `now`: a project's
+    /// from its report, a tag's from the tag's report (its group rollups: see
+    /// [`Uptime::scope_report`] for who counts), among `projects` (registered now).
     pub async fn refresh_budgets(
         &self,
         projects: &[Project],
@@ -124,7 +126,13 @@ impl Uptime {
             let slugs: Vec<_> = super::slo_board::members(&objective.subject, projects)
                 .map(|p| p.slug.clone())
                 .collect();
-            let (rolled, _) = self.group(&slugs, false, window).await?;
+            let rolled = match &objective.subject {
+                super::slo::SloSubject::Tag(tag) => {
+                    self.scope_report(&Scope::of_tag(tag), &slugs, window)
+                        .await?
+                }
+                super::slo::SloSubject::Project(_) => self.group(&slugs, false, window).await?.0,
+            };
             let budget = objective.budget(&rolled.figures, self.degraded());
             self.slos.set_budget(i, budget, now);
         }
@@ -138,7 +146,7 @@ impl Uptime {
 
     /// Each project's figures over each of `spans` from the raw history (one read per
     /// contiguous run of spans).
-    async fn raw(
+    pub(super) async fn raw(
         &self,
         slugs: &[Slug],
         fleet: bool,
@@ -267,41 +275,105 @@ impl Uptime {
         Ok((roll_up(&reports), reports))
     }
 
-    /// Rolls `day` up for `slugs` (every project registered now) from the raw history,
+    /// Rolls `day` up for `projects` (every project registered now) from the raw
+    /// history: each project's figures and each group's (the fleet, each tag),
     /// replacing what was stored for it.
-    pub async fn roll_up_day(&self, day: NaiveDate, slugs: &[Slug]) -> Result<(), RepositoryError> {
+    pub async fn roll_up_day(
+        &self,
+        day: NaiveDate,
+        projects: &[Project],
+    ) -> Result<(), RepositoryError> {
         let span = day_span(day);
-        let figures = self.raw(slugs, true, &[span]).await?;
-        let reports: Vec<ProjectUptime> = slugs
+        let slugs: Vec<Slug> = projects.iter().map(|p| p.slug.clone()).collect();
+        let figures = self.raw(&slugs, true, &[span]).await?;
+        let members: Vec<(&Project, Figures)> = projects
             .iter()
             .zip(figures)
-            .map(|(slug, f)| ProjectUptime {
-                slug: slug.clone(),
-                figures: f.first().copied().unwrap_or_default(),
+            .map(|(p, f)| (p, f.first().copied().unwrap_or_default()))
+            .collect();
+        let reports: Vec<ProjectUptime> = members
+            .iter()
+            .map(|(p, f)| ProjectUptime {
+                slug: p.slug.clone(),
+                figures: *f,
                 days: Vec::new(),
             })
             .collect();
         self.source
-            .save_rollups(day, rollups_of_day(day, &reports))
+            .save_rollups(
+                day,
+                rollups_of_day(day, &reports),
+                group_days(day, &members),
+            )
             .await
     }
 
+    /// Keeps the group rollups of `day`, rolled up before groups were kept, from its
+    /// stored project rollups: the fleet holds every project rolled up that day, a tag
+    /// those of `projects` (registered now) carrying it now.
+    pub async fn regroup_day(
+        &self,
+        day: NaiveDate,
+        projects: &[Project],
+    ) -> Result<(), RepositoryError> {
+        let stored: HashMap<Slug, Figures> = self
+            .source
+            .rollups(None, day, day + TimeDelta::days(1))
+            .await?
+            .into_iter()
+            .map(|r| (r.slug, r.figures))
+            .collect();
+        let mut groups: Vec<GroupDay> = group_days(
+            day,
+            &projects
+                .iter()
+                .filter_map(|p| stored.get(&p.slug).map(|f| (p, *f)))
+                .collect::<Vec<_>>(),
+        )
+        .into_iter()
+        .filter(|g| g.scope != Scope::Fleet.key())
+        .collect();
+        let mut all: Vec<(&Slug, &Figures)> = stored.iter().collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        groups.push(GroupDay::of(&Scope::Fleet, day, all));
+        self.source.save_groups(day, groups).await
+    }
+
     /// Rolls up at most `at_most` of the closed days not rolled up yet (newest
-    /// first; see [`pending_days`]) for `slugs`, at `now`. Returns the days rolled up.
+    /// first; see [`pending_days`]) for `projects`, at `now`; then, within the same
+    /// allowance, regroups days rolled up before group rollups were kept. Returns the
+    /// days rolled up or regrouped.
     pub async fn roll_up_pending(
         &self,
         now: DateTime<Utc>,
-        slugs: &[Slug],
+        projects: &[Project],
         at_most: usize,
     ) -> Result<Vec<NaiveDate>, RepositoryError> {
         let today = now.date_naive();
-        let rolled = self
-            .source
-            .rolled_days(today - TimeDelta::days(ROLLUP_BACKFILL_DAYS), today)
-            .await?;
+        let first = today - TimeDelta::days(ROLLUP_BACKFILL_DAYS);
+        let rolled = self.source.rolled_days(first, today).await?;
         let mut done = Vec::new();
         for day in pending_days(now, &rolled).into_iter().take(at_most) {
-            self.roll_up_day(day, slugs).await?;
+            self.roll_up_day(day, projects).await?;
+            done.push(day);
+        }
+        let grouped: HashSet<NaiveDate> = self
+            .source
+            .grouped_days(first, today)
+            .await?
+            .into_iter()
+            .collect();
+        let ungrouped: Vec<NaiveDate> = rolled
+            .iter()
+            .rev()
+            .filter(|d| !grouped.contains(d))
+            .copied()
+            .collect();
+        for day in ungrouped
+            .into_iter()
+            .take(at_most.saturating_sub(done.len()))
+        {
+            self.regroup_day(day, projects).await?;
             done.push(day);
         }
         Ok(done)

@@ -9,26 +9,26 @@ use crate::model::{reason, Slug, Status, Transition};
 use crate::presence::GuardState;
 
 /// 20:00 UTC: three days from here cross two midnights.
-fn base() -> DateTime<Utc> {
+pub(super) fn base() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 20, 0, 0).unwrap()
 }
 
-fn at(minute: i64) -> DateTime<Utc> {
+pub(super) fn at(minute: i64) -> DateTime<Utc> {
     base() + TimeDelta::minutes(minute)
 }
 
-const SPAN: i64 = 3 * 24 * 60;
-const MINUTE: i64 = 60_000_000;
+pub(super) const SPAN: i64 = 3 * 24 * 60;
+pub(super) const MINUTE: i64 = 60_000_000;
 
 #[derive(Debug, Clone, Copy)]
-enum Kind {
+pub(super) enum Kind {
     Status(Status),
     MaintStart(i64),
     MaintEnd,
     Removed,
 }
 
-fn kind() -> impl Strategy<Value = Kind> {
+pub(super) fn kind() -> impl Strategy<Value = Kind> {
     prop_oneof![
         4 => prop::sample::select(Status::ALL.to_vec()).prop_map(Kind::Status),
         1 => (1i64..2000).prop_map(Kind::MaintStart),
@@ -43,7 +43,7 @@ fn slug() -> Slug {
 
 /// Rows as a store keeps them: oldest first; maintenance and removal rows keep the
 /// status.
-fn rows(events: &[(i64, Kind)]) -> Vec<Transition> {
+pub(super) fn rows(events: &[(i64, Kind)]) -> Vec<Transition> {
     let mut events = events.to_vec();
     events.sort_by_key(|(m, _)| *m);
     let mut status = Status::Offline;
@@ -118,7 +118,7 @@ fn brute_class(rows: &[Transition], heard: &[Span], t: DateTime<Utc>) -> Class {
 }
 
 /// The figures of `[from, to)` minute by minute.
-fn brute(rows: &[Transition], heard: &[Span], from: i64, to: i64) -> Figures {
+pub(super) fn brute(rows: &[Transition], heard: &[Span], from: i64, to: i64) -> Figures {
     let mut f = Figures::default();
     let mut run = 0i64;
     for m in from..to {
@@ -404,7 +404,7 @@ fn a_roll_up_adds_projects_up_day_by_day() {
     assert_eq!(up.days[0].figures.online, 240 * MINUTE);
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a runtime")
@@ -435,7 +435,7 @@ proptest! {
             let uptime = Uptime::new(source.clone(), DegradedCounts::Up);
             for i in 0..4 {
                 if rolled & (1 << i) != 0 {
-                    uptime.roll_up_day(day(i), &[slug()]).await.unwrap();
+                    uptime.roll_up_day(day(i), &[super::group_tests::project("hub", &[])]).await.unwrap();
                 }
             }
             let window = Window { from: at(from), to: at(to) };
@@ -445,7 +445,7 @@ proptest! {
             prop_assert_eq!(group.figures.counted(), report.figures.counted());
 
             for i in 0..4 {
-                uptime.roll_up_day(day(i), &[slug()]).await.unwrap();
+                uptime.roll_up_day(day(i), &[super::group_tests::project("hub", &[])]).await.unwrap();
             }
             source.trim_rows(DateTime::<Utc>::MAX_UTC);
             // Days 1 and 2 whole: 2026-11-02T00:00 is minute 240 from base.

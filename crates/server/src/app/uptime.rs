@@ -52,7 +52,8 @@ const ROLLUP_CHECK: Duration = Duration::from_secs(60);
 const ROLLUP_DAYS_PER_CHECK: usize = 3;
 
 /// While this replica leads: at start and every [`ROLLUP_CHECK`], rolls up the closed
-/// days not rolled up yet, for every project registered now.
+/// days not rolled up yet (each project's figures and each group's: the fleet, each
+/// tag), for every project registered now.
 pub(super) async fn run_rollups(
     federation: Arc<Federation>,
     uptime: Arc<Uptime>,
@@ -68,18 +69,15 @@ pub(super) async fn run_rollups(
         if !federation.leads() {
             continue;
         }
-        let slugs: Vec<_> = federation
+        let projects = federation
             .list(&federation_domain::ListFilter::default())
-            .items
-            .into_iter()
-            .map(|p| p.slug)
-            .collect();
+            .items;
         match uptime
-            .roll_up_pending(federation.now(), &slugs, ROLLUP_DAYS_PER_CHECK)
+            .roll_up_pending(federation.now(), &projects, ROLLUP_DAYS_PER_CHECK)
             .await
         {
             Ok(days) if !days.is_empty() => {
-                tracing::info!(days = ?days, projects = slugs.len(), "uptime rolled up");
+                tracing::info!(days = ?days, projects = projects.len(), "uptime rolled up");
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "uptime rollup failed; retried"),

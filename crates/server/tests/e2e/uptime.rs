@@ -40,7 +40,7 @@ async fn uptime_is_known_while_the_service_ran(mut config: TestConfig) {
     );
 
     let csv = app
-        .get("/api/fed/uptime?format=csv")
+        .get("/api/fed/uptime?format=csv&projects=true")
         .header("X-API-Key", READ_KEY)
         .send()
         .await

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use federation_domain::uptime::{DailyRollup, Figures, Span, UptimeSource};
+use federation_domain::uptime::{DailyRollup, Figures, GroupDay, Span, UptimeSource};
 use federation_domain::{RepositoryError, Slug, Transition};
 
 use crate::backend::Backend;
@@ -11,6 +11,7 @@ use crate::error::StoreError;
 use crate::schema::DbTime;
 use crate::Store;
 
+mod groups;
 mod ops;
 
 /// At most this many slugs are read one by one (an index lookup each); more read
@@ -53,6 +54,7 @@ diesel::table! {
     uptime_rolled_days (day) {
         day -> Date,
         rolled_at -> UtcTime,
+        grouped -> Bool,
     }
 }
 
@@ -238,26 +240,74 @@ impl Store {
         }
     }
 
+    /// Stores `day`'s group rollups, and its project rollups when `rows` is given
+    /// (then the day is marked rolled up), marking the day grouped; one transaction.
     async fn write_rollups(
         &self,
         day: NaiveDate,
-        rows: Vec<DailyRollup>,
+        rows: Option<Vec<DailyRollup>>,
+        groups: Vec<GroupDay>,
     ) -> Result<(), StoreError> {
         use diesel_async::AsyncConnection;
-        let rows: Vec<DailyRow> = rows.iter().map(DailyRow::new).collect();
+        let rows: Option<Vec<DailyRow>> = rows.map(|r| r.iter().map(DailyRow::new).collect());
+        let (group_rows, edges) = groups::rows_of(&groups);
         let now = DbTime(crate::rows::now_micros());
         match &self.backend {
             Backend::Postgres(pg) => {
                 let mut conn = pg.conn().await?;
-                conn.transaction(async |c| ops::pg::save_rollups(c, day, rows, now).await)
-                    .await
+                conn.transaction(async |c| {
+                    if let Some(rows) = rows {
+                        ops::pg::save_rollups(c, day, rows, now).await?;
+                    }
+                    ops::pg::save_groups(c, day, group_rows, edges).await
+                })
+                .await
             }
             Backend::Sqlite(sqlite) => {
                 sqlite
-                    .write(move |c| ops::sqlite::save_rollups(c, day, rows, now))
+                    .write(move |c| {
+                        if let Some(rows) = rows {
+                            ops::sqlite::save_rollups(c, day, rows, now)?;
+                        }
+                        ops::sqlite::save_groups(c, day, group_rows, edges)
+                    })
                     .await
             }
         }
+    }
+
+    async fn read_grouped_days(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<NaiveDate>, StoreError> {
+        match &self.backend {
+            Backend::Postgres(pg) => ops::pg::grouped_days(&mut *pg.conn().await?, from, to).await,
+            Backend::Sqlite(sqlite) => {
+                sqlite
+                    .run(move |c| ops::sqlite::grouped_days(c, from, to))
+                    .await
+            }
+        }
+    }
+
+    async fn read_groups(
+        &self,
+        scope: String,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<GroupDay>, StoreError> {
+        let (days, edges) = match &self.backend {
+            Backend::Postgres(pg) => {
+                ops::pg::group_rollups(&mut *pg.conn().await?, scope, from, to).await?
+            }
+            Backend::Sqlite(sqlite) => {
+                sqlite
+                    .run(move |c| ops::sqlite::group_rollups(c, scope, from, to))
+                    .await?
+            }
+        };
+        groups::groups_of(days, edges)
     }
 }
 
@@ -306,12 +356,44 @@ impl UptimeSource for Store {
             .await
     }
 
+    async fn grouped_days(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<NaiveDate>, RepositoryError> {
+        self.bounded("uptime_grouped_days", self.read_grouped_days(from, to))
+            .await
+    }
+
+    async fn group_rollups(
+        &self,
+        scope: String,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<GroupDay>, RepositoryError> {
+        self.bounded("uptime_group_rollups", self.read_groups(scope, from, to))
+            .await
+    }
+
     async fn save_rollups(
         &self,
         day: NaiveDate,
         rows: Vec<DailyRollup>,
+        groups: Vec<GroupDay>,
     ) -> Result<(), RepositoryError> {
-        self.bounded("uptime_save_rollups", self.write_rollups(day, rows))
+        self.bounded(
+            "uptime_save_rollups",
+            self.write_rollups(day, Some(rows), groups),
+        )
+        .await
+    }
+
+    async fn save_groups(
+        &self,
+        day: NaiveDate,
+        groups: Vec<GroupDay>,
+    ) -> Result<(), RepositoryError> {
+        self.bounded("uptime_save_groups", self.write_rollups(day, None, groups))
             .await
     }
 }

@@ -13,6 +13,9 @@ macro_rules! uptime_ops {
         use crate::schema::{status_transitions as t, DbTime, UtcTime};
         use super::super::{uptime_daily as d, uptime_heard as h, uptime_rolled_days as rd};
         use super::super::{DailyRow, UptimeRow, ONE_BY_ONE};
+        use super::super::groups::{
+            uptime_group_daily as g, uptime_group_edges as ge, EdgeRow, GroupRow,
+        };
 
         /// Rows per insert statement (SQLite binds at most 32766 values).
         const CHUNK: usize = 1000;
@@ -65,10 +68,75 @@ macro_rules! uptime_ops {
                     .execute(conn)$($aw)*?;
             }
             diesel::insert_into(rd::table)
-                .values((rd::day.eq(day), rd::rolled_at.eq(now)))
+                .values((rd::day.eq(day), rd::rolled_at.eq(now), rd::grouped.eq(false)))
                 .on_conflict(rd::day)
                 .do_update()
                 .set(rd::rolled_at.eq(excluded(rd::rolled_at)))
+                .execute(conn)$($aw)*?;
+            Ok(())
+        }
+
+        /// The days in `[from, to)` grouped.
+        pub(crate) $($async_kw)* fn grouped_days(
+            conn: &mut $conn,
+            from: chrono::NaiveDate,
+            to: chrono::NaiveDate,
+        ) -> Result<Vec<chrono::NaiveDate>, StoreError> {
+            Ok(rd::table
+                .filter(rd::day.ge(from))
+                .filter(rd::day.lt(to))
+                .filter(rd::grouped.eq(true))
+                .order(rd::day.asc())
+                .select(rd::day)
+                .load(conn)$($aw)*?)
+        }
+
+        /// The group days of `scope` in `[from, to)` and their edges.
+        pub(crate) $($async_kw)* fn group_rollups(
+            conn: &mut $conn,
+            scope: String,
+            from: chrono::NaiveDate,
+            to: chrono::NaiveDate,
+        ) -> Result<(Vec<GroupRow>, Vec<EdgeRow>), StoreError> {
+            let days: Vec<GroupRow> = g::table
+                .filter(g::scope.eq(&scope))
+                .filter(g::day.ge(from))
+                .filter(g::day.lt(to))
+                .select(GroupRow::as_select())
+                .load(conn)$($aw)*?;
+            let edges: Vec<EdgeRow> = ge::table
+                .filter(ge::scope.eq(&scope))
+                .filter(ge::day.ge(from))
+                .filter(ge::day.lt(to))
+                .select(EdgeRow::as_select())
+                .load(conn)$($aw)*?;
+            Ok((days, edges))
+        }
+
+        /// Replaces `day`'s group rollups and marks the day grouped (the caller's
+        /// transaction; the day is rolled up already).
+        pub(crate) $($async_kw)* fn save_groups(
+            conn: &mut $conn,
+            day: chrono::NaiveDate,
+            days: Vec<GroupRow>,
+            edges: Vec<EdgeRow>,
+        ) -> Result<(), StoreError> {
+            diesel::delete(g::table.filter(g::day.eq(day)))
+                .execute(conn)$($aw)*?;
+            diesel::delete(ge::table.filter(ge::day.eq(day)))
+                .execute(conn)$($aw)*?;
+            for chunk in days.chunks(CHUNK) {
+                diesel::insert_into(g::table)
+                    .values(chunk)
+                    .execute(conn)$($aw)*?;
+            }
+            for chunk in edges.chunks(CHUNK) {
+                diesel::insert_into(ge::table)
+                    .values(chunk)
+                    .execute(conn)$($aw)*?;
+            }
+            diesel::update(rd::table.filter(rd::day.eq(day)))
+                .set(rd::grouped.eq(true))
                 .execute(conn)$($aw)*?;
             Ok(())
         }

@@ -1,0 +1,174 @@
+//! Group rollups: a tag's or the fleet's figures per closed UTC day, kept by the leader
+//! beside each project's, so that a group's report reads about one row per day instead
+//! of one per project and day.
+//!
+//! A group's day holds its members' figures added up ([`Figures::plus`]) and, for the
+//! members offline at either midnight, that offline stretch ([`Edge`]): combining days
+//! in order ([`GroupFold`]) joins an outage that crosses midnight into one, exactly as
+//! [`Figures::then`] does for one project. So a group's report equals the sum of its
+//! members' reports, each over the days it was a member.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+
+use super::figures::Figures;
+use crate::model::{Project, Slug, Tag};
+
+/// Whose figures a group rollup holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Every project registered.
+    Fleet,
+    /// The projects carrying a tag (ignoring case): the tag in lower case.
+    Tag(String),
+}
+
+impl Scope {
+    /// The scope of the projects tagged `tag` (any case).
+    pub fn of_tag(tag: &Tag) -> Self {
+        Scope::Tag(tag.as_str().to_lowercase())
+    }
+
+    /// The stored key: `fleet`, or `tag:` and the tag in lower case.
+    pub fn key(&self) -> String {
+        match self {
+            Scope::Fleet => "fleet".to_owned(),
+            Scope::Tag(t) => format!("tag:{t}"),
+        }
+    }
+
+    /// The scopes `project` belongs to: the fleet and each of its tags.
+    pub fn of_project(project: &Project) -> Vec<Scope> {
+        let mut out = vec![Scope::Fleet];
+        for tag in project.tags.iter() {
+            let scope = Scope::of_tag(tag);
+            if !out.contains(&scope) {
+                out.push(scope);
+            }
+        }
+        out
+    }
+}
+
+/// A member's offline stretches at a day's edges (at least one of them not empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edge {
+    /// The member.
+    pub slug: Slug,
+    /// The offline time the day starts with.
+    pub leading_offline: i64,
+    /// The offline time the day ends with.
+    pub trailing_offline: i64,
+}
+
+/// A group's figures for one day (or part of one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDay {
+    /// The group's key ([`Scope::key`]).
+    pub scope: String,
+    /// The day.
+    pub day: NaiveDate,
+    /// How many members it had that day.
+    pub projects: u64,
+    /// Their figures added up (no edges: see `edges`).
+    pub figures: Figures,
+    /// The members offline at either edge of the day.
+    pub edges: Vec<Edge>,
+}
+
+impl GroupDay {
+    /// The group day of `members`' figures over the same stretch.
+    pub fn of<'a>(
+        scope: &Scope,
+        day: NaiveDate,
+        members: impl IntoIterator<Item = (&'a Slug, &'a Figures)>,
+    ) -> Self {
+        let mut out = GroupDay {
+            scope: scope.key(),
+            day,
+            projects: 0,
+            figures: Figures::default(),
+            edges: Vec::new(),
+        };
+        for (slug, f) in members {
+            out.projects += 1;
+            out.figures = out.figures.plus(f);
+            if f.leading_offline > 0 || f.trailing_offline > 0 {
+                out.edges.push(Edge {
+                    slug: slug.clone(),
+                    leading_offline: f.leading_offline,
+                    trailing_offline: f.trailing_offline,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// The group days of `day` for every scope of `members` (each project with its
+/// figures over the whole day): the fleet's (always, even empty) and each tag's.
+pub fn group_days(day: NaiveDate, members: &[(&Project, Figures)]) -> Vec<GroupDay> {
+    let mut by_scope: HashMap<Scope, Vec<(&Slug, &Figures)>> = HashMap::new();
+    by_scope.insert(Scope::Fleet, Vec::new());
+    for (project, figures) in members {
+        for scope in Scope::of_project(project) {
+            by_scope
+                .entry(scope)
+                .or_default()
+                .push((&project.slug, figures));
+        }
+    }
+    let mut out: Vec<GroupDay> = by_scope
+        .into_iter()
+        .map(|(scope, m)| GroupDay::of(&scope, day, m))
+        .collect();
+    out.sort_by(|a, b| a.scope.cmp(&b.scope));
+    out
+}
+
+/// Group days combined in order, each following the one before at once: the sums add
+/// up, and a member offline across a midnight (its trailing stretch on one day and its
+/// leading one the next) has one outage there, as long as the whole run.
+#[derive(Debug, Clone, Default)]
+pub struct GroupFold {
+    figures: Figures,
+    /// Each member's offline run reaching the end of the last day pushed.
+    open: HashMap<Slug, i64>,
+}
+
+impl GroupFold {
+    /// Nothing combined yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the next day: `figures` its sums, `len` its length, `edges` its members
+    /// offline at its edges.
+    pub fn push(&mut self, figures: &Figures, len: i64, edges: &[Edge]) {
+        let mut f = self.figures.plus(figures);
+        let mut open = HashMap::with_capacity(edges.len());
+        for e in edges {
+            let before = self.open.get(&e.slug).copied().unwrap_or(0);
+            if before > 0 && e.leading_offline > 0 {
+                f.outages = f.outages.saturating_sub(1);
+                f.longest_outage = f.longest_outage.max(before + e.leading_offline);
+            }
+            if e.trailing_offline > 0 {
+                let run = if e.leading_offline == len {
+                    before + len
+                } else {
+                    e.trailing_offline
+                };
+                open.insert(e.slug.clone(), run);
+            }
+        }
+        self.figures = f;
+        self.open = open;
+    }
+
+    /// The figures so far.
+    pub fn figures(&self) -> Figures {
+        self.figures
+    }
+}
