@@ -2,6 +2,7 @@
 //! nats-server for all of them):
 //!
 //! - [`api`]: the real service on port 0, over real HTTP, on PostgreSQL and SQLite;
+//! - [`catalog_channels`]: notification channels declared in the catalog file;
 //! - [`cli`]: the operator commands against it;
 //! - [`dashboard`]: the dashboard in a real headless Chromium over WebDriver;
 //! - [`deploy`]: checks of `deploy/` that can fail;
@@ -54,6 +55,7 @@ macro_rules! on_both_backends {
 
 mod api;
 mod binary;
+mod catalog_channels;
 mod cli;
 mod compat;
 mod dashboard;
