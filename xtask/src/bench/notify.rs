@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use super::http::KeepAlive;
 use super::report::{thousands, Report};
 use super::service::Service;
-use super::wait_until;
+use super::{at, wait_until};
 
 /// Projects, each told twice (degraded, recovered).
 const PROJECTS: usize = 5_000;
@@ -39,11 +39,11 @@ pub(super) const ENV: [(&str, &str); 3] = [
 ];
 
 fn heartbeat(http: &mut KeepAlive, slug: &str, degraded: bool) -> anyhow::Result<()> {
-    let mut body = json!({"project_slug": slug});
-    if degraded {
-        body["status"] = json!("degraded");
-        body["reasons"] = json!(["bench"]);
-    }
+    let body = if degraded {
+        json!({"project_slug": slug, "status": "degraded", "reasons": ["bench"]})
+    } else {
+        json!({"project_slug": slug})
+    };
     let (status, answer) = http.post_json(
         &format!("/api/fed/projects/{slug}/heartbeat"),
         &body.to_string(),
@@ -115,7 +115,7 @@ pub(super) fn notify(service: &Service, report: &mut Report) -> anyhow::Result<(
     }
     let last = slugs.last().context("no projects")?;
     wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
-        Ok((service.project(last)?["status"] == "online").then_some(()))
+        Ok((at(&service.project(last)?, "/status") == "online").then_some(()))
     })?
     .context("the projects did not come online within 30 s")?;
 
@@ -150,9 +150,10 @@ pub(super) fn notify(service: &Service, report: &mut Report) -> anyhow::Result<(
     for r in receiver.received() {
         keys.insert(r.header("idempotency-key").to_owned());
         let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-        if let (Some(event), Some(slug)) =
-            (body["event"].as_str(), body["project"]["slug"].as_str())
-        {
+        if let (Some(event), Some(slug)) = (
+            at(&body, "/event").as_str(),
+            at(&body, "/project/slug").as_str(),
+        ) {
             told.insert((slug.to_owned(), event.to_owned()));
         }
     }
