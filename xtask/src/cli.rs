@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 pub(crate) const FUZZ_CASES: u64 = 1_000_000;
 
 /// The phases of `bench`, in the order they run.
-const PHASES: &str = "abcdefgh";
+const PHASES: &str = "abcdefghi";
 
 /// The operator's and developer's entry points of the federation workspace.
 #[derive(Debug, Parser)]
@@ -45,12 +45,13 @@ pub(crate) enum Xtask {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Release build; measure ingest, REST, detection, steady state, 3 replicas and SSE
-    /// fan-out against a throwaway PostgreSQL + nats-server. The table goes to
+    /// Release build; measure ingest, REST, detection, steady state, 3 replicas, SSE
+    /// fan-out, uptime reports and notification deliveries against a throwaway
+    /// PostgreSQL + nats-server. The table goes to
     /// bench/report.md under cargo's target directory.
     Bench {
         /// Only these phases (for working on one), e.g. `a,d`.
-        #[arg(long, value_name = "a,b,c,d,e,f,g,h", value_parser = phases, default_value = PHASES)]
+        #[arg(long, value_name = "a,b,c,d,e,f,g,h,i", value_parser = phases, default_value = PHASES)]
         only: String,
     },
     /// Release build; 3 replicas, 100,000 projects beating every 30 s, churn, REST load,
@@ -141,7 +142,7 @@ mod tests {
 
     #[test]
     fn phases_default_to_all_and_only_picks_some() {
-        assert!(matches!(parse(&["bench"]), Ok(Xtask::Bench { only }) if only == "abcdefgh"));
+        assert!(matches!(parse(&["bench"]), Ok(Xtask::Bench { only }) if only == "abcdefghi"));
         assert!(matches!(
             parse(&["bench", "--only", "a,d"]),
             Ok(Xtask::Bench { only }) if only == "ad"

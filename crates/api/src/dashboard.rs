@@ -12,6 +12,8 @@ const INDEX: &str = include_str!("../assets/dashboard/index.html");
 const SCRIPT: &str = include_str!("../assets/dashboard/dashboard.js");
 /// Uptime bars, figures and outages of the dashboard (used by [`SCRIPT`]).
 const UPTIME_SCRIPT: &str = include_str!("../assets/dashboard/uptime.js");
+/// The notification channels' panel (kind, enabled, last delivery, failures).
+const CHANNELS_SCRIPT: &str = include_str!("../assets/dashboard/channels.js");
 const STYLE: &str = include_str!("../assets/dashboard/dashboard.css");
 /// The public status page's style ([`crate::status_page`]).
 const STATUS_STYLE: &str = include_str!("../assets/dashboard/status.css");
@@ -46,6 +48,7 @@ pub(crate) async fn assets(file: web::Path<String>) -> Result<HttpResponse, ApiE
     match file.as_str() {
         "dashboard.js" => Ok(asset("text/javascript; charset=utf-8", SCRIPT)),
         "uptime.js" => Ok(asset("text/javascript; charset=utf-8", UPTIME_SCRIPT)),
+        "channels.js" => Ok(asset("text/javascript; charset=utf-8", CHANNELS_SCRIPT)),
         "dashboard.css" => Ok(asset("text/css; charset=utf-8", STYLE)),
         "status.css" => Ok(asset("text/css; charset=utf-8", STATUS_STYLE)),
         _ => Err(ApiError::not_found("no such asset")),

@@ -71,7 +71,8 @@ pub const DOCS_PATH: &str = "/docs/";
         crate::notify::handlers::list_deliveries,
     ),
     components(schemas(
-        crate::notify::requests::ChannelRequest,
+        crate::notify::kinds::NewChannel,
+        crate::notify::kinds::ChannelReplacement,
         crate::notify::requests::RulesBody,
         crate::notify::requests::EmailBody,
         crate::notify::requests::TriggerName,

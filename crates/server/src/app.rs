@@ -222,6 +222,7 @@ impl Application {
         // or any task is spawned.
         let catalog = catalog::read(&settings.projects_file)?;
         let objectives = crate::slo::read(&settings.projects_file)?;
+        let channels = catalog::channels::read(&settings.projects_file)?;
         let listener = TcpListener::bind((settings.host, settings.port))
             .with_context(|| format!("binding {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
@@ -252,6 +253,8 @@ impl Application {
             &tasks.stop,
         );
         let notify = start::notify_api(&store, &settings)?;
+        catalog::channels::apply_logged(&*notify.channels, &settings.projects_file, &channels)
+            .await?;
         start::dispatch_notifications(&settings, &federation, &metrics, &notify, &tasks.stop);
 
         let lifecycle = Arc::new(federation_api::Lifecycle::default());
@@ -353,8 +356,10 @@ pub async fn catalog_apply(
     let Some(catalog) = catalog::read(file)? else {
         bail!("{}: no such file", file.display());
     };
+    let channels = catalog::channels::read(file)?;
     let prune = prune || catalog.prune || settings.catalog_prune;
     let store = connect_store(settings).await?;
+    let channel_store = store.clone();
     let pending = store
         .pending_migrations()
         .await
@@ -399,6 +404,9 @@ pub async fn catalog_apply(
         plan.remove.len()
     ));
     if dry_run {
+        out.push_str(
+            &catalog::channels::apply_described(&channel_store, file, &channels, true).await?,
+        );
         out.push_str("dry run: nothing changed\n");
         return Ok(out);
     }
@@ -412,6 +420,9 @@ pub async fn catalog_apply(
         applied.upserted.len() - created,
         applied.removed.len()
     ));
+    out.push_str(
+        &catalog::channels::apply_described(&channel_store, file, &channels, false).await?,
+    );
     Ok(out)
 }
 
@@ -419,6 +430,7 @@ pub async fn catalog_apply(
 /// logged and changes nothing.
 async fn reapply_catalog_on_sighup(
     federation: Arc<Federation>,
+    channels: Arc<dyn federation_domain::notify::ChannelStore>,
     path: std::path::PathBuf,
     prune_setting: bool,
     mut stop: watch::Receiver<bool>,
@@ -436,9 +448,16 @@ async fn reapply_catalog_on_sighup(
             _ = stop.changed() => break,
             Some(()) = hangups.recv() => {
                 tracing::info!(file = %path.display(), "SIGHUP: applying the catalog file again");
-                let applied = match catalog::read(&path) {
-                    Ok(catalog) => apply_catalog(&federation, &path, catalog, prune_setting).await,
-                    Err(e) => Err(e),
+                // Both parts of the file are read before either is applied: a bad entry
+                // in one changes nothing in the other.
+                let applied = match (catalog::read(&path), catalog::channels::read(&path)) {
+                    (Ok(catalog), Ok(declared)) => {
+                        match apply_catalog(&federation, &path, catalog, prune_setting).await {
+                            Ok(()) => catalog::channels::apply_logged(&*channels, &path, &declared).await,
+                            Err(e) => Err(e),
+                        }
+                    }
+                    (Err(e), _) | (_, Err(e)) => Err(e),
                 };
                 if let Err(e) = applied {
                     tracing::error!(error = %format!("{e:#}"), "the catalog file was not applied; nothing changed");

@@ -213,8 +213,8 @@ pub fn parse(path: &str, text: &str) -> Result<Catalog, CatalogError> {
         path: path.to_owned(),
         message: e.to_string(),
     })?;
-    // `slos:` is read by crate::slo.
-    let read_elsewhere = |k: &&str| *k != "slos";
+    // `slos:` is read by crate::slo, `channels:` by channels.
+    let read_elsewhere = |k: &&str| !["slos", "channels"].contains(k);
     if let Some(f) = file.as_ref().filter(|f| {
         f.other
             .keys()
@@ -359,6 +359,8 @@ pub fn read(path: &Path) -> anyhow::Result<Option<Catalog>> {
 /// The largest catalog file read: 64 MiB, room for 100,000 projects of a few hundred
 /// bytes each.
 pub const MAX_CATALOG_BYTES: u64 = 64 * 1024 * 1024;
+
+pub mod channels;
 
 #[cfg(test)]
 mod tests;

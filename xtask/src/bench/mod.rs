@@ -16,7 +16,8 @@
 //! registration → visible on the others, the whole list of 1,000 projects, failover after
 //! kill -9 of the leader; (g) the change stream: one change fanned out to 100 SSE
 //! clients, and changes per second sustained to them; (h) uptime reports over 90 days of
-//! daily rollups, one project's and a fleet of 100,000's.
+//! daily rollups, one project's and a fleet of 100,000's; (i) notifications: 10,000
+//! single deliveries in a minute to a local receiver, the send's p99 and none lost.
 //!
 //! The tools: [`service`] (the service as a child process), [`tool`] (the `federation`
 //! binary as load generator and listener), [`wrk`], [`metrics`] (the service's
@@ -29,6 +30,7 @@ mod fanout;
 mod http;
 mod ingest;
 mod metrics;
+mod notify;
 mod procfs;
 mod replicas;
 mod report;
@@ -57,7 +59,7 @@ const UPTIME_PROJECTS: usize = 100_000;
 /// The API key the service accepts and every load tool sends.
 const API_KEY: &str = "bench-key-0123456789";
 
-/// `phases`: the letters of the phases to run (`abcdefg`: all), as [`crate::cli`] gives them.
+/// `phases`: the letters of the phases to run (`abcdefghi`: all), as [`crate::cli`] gives them.
 pub(crate) fn run(target_dir: &Path, phases: &str) -> anyhow::Result<()> {
     let started = Instant::now();
     let load_before = load_average();
@@ -96,6 +98,9 @@ pub(crate) fn run(target_dir: &Path, phases: &str) -> anyhow::Result<()> {
     }
     if phases.contains('h') {
         bench.uptime_instance(UPTIME_PROJECTS, &mut report)?;
+    }
+    if phases.contains('i') {
+        bench.notify_instance(&mut report)?;
     }
     drop(nats);
     drop(postgres);
@@ -259,6 +264,16 @@ impl Bench<'_> {
         let service = self.service_on("uptime", &database_url, &[])?;
         if let Err(e) = uptime::uptime(&service, projects, report) {
             report.failed("(h) uptime", &e);
+        }
+        service.stop();
+        Ok(())
+    }
+
+    /// (i) notifications on a fresh instance.
+    fn notify_instance(&self, report: &mut Report) -> anyhow::Result<()> {
+        let service = self.service("notify", &notify::ENV)?;
+        if let Err(e) = notify::notify(&service, report) {
+            report.failed("(i) notifications", &e);
         }
         service.stop();
         Ok(())

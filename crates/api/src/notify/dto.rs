@@ -62,12 +62,12 @@ impl From<&Delivery> for DeliveryDto {
     "secret_set": true, "enabled": true,
     "rules": {"slugs": [], "tags": ["prod"], "metadata": {}, "on": ["offline", "recovered"],
               "hold_seconds": 120, "remind_every_seconds": null},
-    "email": null, "last_delivery": null,
+    "email": null, "last_delivery": null, "failures_last_hour": 0,
     "created_at": "2026-12-02T09:00:00.000000Z", "updated_at": "2026-12-02T09:00:00.000000Z"
 }))]
 pub struct ChannelDto {
     pub name: String,
-    /// `webhook` or `slack`.
+    /// `webhook`, `slack` or `email`.
     pub kind: String,
     /// A webhook's URL; a Slack URL as `https://host/…`.
     pub url: String,
@@ -80,13 +80,15 @@ pub struct ChannelDto {
     pub email: Option<EmailBody>,
     /// The channel's health: its newest delivery, if any.
     pub last_delivery: Option<DeliveryDto>,
+    /// The channel's health: its deliveries of the last hour that failed.
+    pub failures_last_hour: u64,
     pub created_at: String,
     pub updated_at: String,
 }
 
 impl ChannelDto {
-    /// The channel, with its newest delivery.
-    pub fn new(c: &Channel, last: Option<&Delivery>) -> Self {
+    /// The channel, with its newest delivery and its failures of the last hour.
+    pub fn new(c: &Channel, last: Option<&Delivery>, failures_last_hour: u64) -> Self {
         let url = match c.spec.kind {
             ChannelKind::Webhook | ChannelKind::Email => c.spec.url.as_str().to_owned(),
             ChannelKind::Slack => c.spec.url.redacted(),
@@ -100,6 +102,7 @@ impl ChannelDto {
             rules: RulesBody::from(&c.spec.rules),
             email: c.spec.email.as_ref().map(EmailBody::from),
             last_delivery: last.map(DeliveryDto::from),
+            failures_last_hour,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
         }

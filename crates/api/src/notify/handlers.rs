@@ -11,7 +11,7 @@ use federation_domain::notify::{
 };
 
 use super::dto::{ChannelDto, DeliveryDto};
-use super::requests::ChannelRequest;
+use super::kinds::{read_body, ChannelReplacement, NewChannel};
 use super::NotifyApi;
 use crate::error::{ApiError, ErrorBody, Location};
 use crate::ApiState;
@@ -55,7 +55,9 @@ async fn dto(
         .deliveries
         .list_deliveries(Some(c.spec.name.clone()), 1)
         .await?;
-    Ok(ChannelDto::new(c, last.first()))
+    let hour_ago = chrono::Utc::now() - chrono::TimeDelta::hours(1);
+    let failures = n.deliveries.failures_since(&c.spec.name, hour_ago).await?;
+    Ok(ChannelDto::new(c, last.first(), failures))
 }
 
 /// Lists the notification channels by name, each with its newest delivery (its health).
@@ -84,13 +86,13 @@ pub(crate) async fn list_channels(state: web::Data<ApiState>) -> Result<HttpResp
     post,
     path = "/api/fed/channels",
     tag = "notifications",
-    request_body(content = ChannelRequest, content_type = "application/json"),
+    request_body(content = NewChannel, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = ChannelDto,
          headers(("Location" = String, description = "The channel's URL"))),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 409, description = "A channel with this name exists, or there are 100 channels already", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "An invalid field (a URL that is not http(s) or carries credentials, a missing secret…); `field` names it", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
@@ -103,7 +105,7 @@ pub(crate) async fn create_channel(
     payload: Payload,
 ) -> Result<HttpResponse, ApiError> {
     let n = notify(&state)?;
-    let body = ChannelRequest::read(&req, payload).await?;
+    let body = NewChannel::from_value(read_body(&req, payload).await?)?;
     let spec = ChannelSpec::parse(ChannelInput::from(body)).map_err(ApiError::validation)?;
     match n.channels.create_channel(&spec).await? {
         ChannelWrite::Created(c) => {
@@ -113,7 +115,7 @@ pub(crate) async fn create_channel(
                     header::LOCATION,
                     format!("/api/fed/channels/{}", c.spec.name),
                 ))
-                .json(ChannelDto::new(&c, None)))
+                .json(ChannelDto::new(&c, None, 0)))
         }
         ChannelWrite::Exists => Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -161,13 +163,13 @@ pub(crate) async fn get_channel(
     path = "/api/fed/channels/{name}",
     tag = "notifications",
     params(("name" = String, Path, description = "The channel's name")),
-    request_body(content = ChannelRequest, content_type = "application/json"),
+    request_body(content = ChannelReplacement, content_type = "application/json"),
     responses(
         (status = 200, description = "Replaced", body = ChannelDto),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 404, description = "No such channel", body = ErrorBody),
-        (status = 409, description = "A `name` other than the path's: a channel cannot be renamed (`name_conflict`)", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 409, description = "A `name` other than the path's: a channel cannot be renamed (`name_conflict`); or no `secret` given and none stored to keep (`no_secret_stored`: the kind changed, or an email login is new)", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "An invalid field; `field` names it", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
@@ -182,8 +184,8 @@ pub(crate) async fn replace_channel(
 ) -> Result<HttpResponse, ApiError> {
     let n = notify(&state)?;
     let key = path_name(&name)?;
-    let mut body = ChannelRequest::read(&req, payload).await?;
-    if let Some(given) = &body.name {
+    let body = ChannelReplacement::from_value(read_body(&req, payload).await?)?;
+    if let Some(given) = body.name() {
         if ChannelName::parse(given).ok().as_ref() != Some(&key) {
             // Another name than the path's conflicts with the channel addressed.
             return Err(ApiError::validation(
@@ -195,13 +197,12 @@ pub(crate) async fn replace_channel(
             ));
         }
     }
-    body.name = Some(key.as_str().to_owned());
     let existing = n
         .channels
         .get_channel(&key)
         .await?
         .ok_or_else(|| no_channel(&name))?;
-    let spec = ChannelSpec::parse_replacing(ChannelInput::from(body), &existing.spec)
+    let spec = ChannelSpec::parse_replacing(body.into_input(key.as_str()), &existing.spec)
         .map_err(ApiError::validation)?;
     let c = n
         .channels

@@ -7,6 +7,7 @@ use federation_domain::notify::{ChannelStore, DeliveryLog, Sender};
 
 pub mod dto;
 pub(crate) mod handlers;
+pub mod kinds;
 pub mod requests;
 pub(crate) mod schemas;
 

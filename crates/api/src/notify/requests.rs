@@ -1,17 +1,20 @@
-//! The channel request body: it parses and it documents (one source), and converts into
-//! the domain's input, which validates.
+//! The parts of a channel's request body every kind shares (its rules, an email
+//! channel's settings): they parse and they document (one source), and convert into the
+//! domain's input, which validates. The bodies by kind are in [`super::kinds`].
 
 use std::collections::BTreeMap;
 
-use federation_domain::notify::{ChannelInput, EmailInput, EmailSpec, Rules, Trigger};
+use federation_domain::notify::{EmailInput, EmailSpec, Rules, Trigger};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::schemas;
 
-/// Most bytes a channel body may have.
-pub const MAX_CHANNEL_BODY: usize = 16 * 1024;
+/// Most bytes a channel body may have: room for every body the schema takes (100 rule
+/// slugs and 32 tags at their longest, escaped, and 16 metadata values), so a body is
+/// refused for its size only when it breaks the schema too.
+pub const MAX_CHANNEL_BODY: usize = 64 * 1024;
 
 /// A change a channel is told about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -57,15 +60,29 @@ pub struct RulesBody {
     #[serde(default)]
     #[schema(schema_with = schemas::rule_metadata)]
     pub metadata: Option<BTreeMap<String, Value>>,
-    /// The changes told; absent: all three.
     #[serde(default)]
+    #[schema(schema_with = schemas::rule_on)]
     pub on: Option<Vec<TriggerName>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_seconds")]
     #[schema(schema_with = schemas::hold)]
     pub hold_seconds: Option<u32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_seconds")]
     #[schema(schema_with = schemas::remind)]
     pub remind_every_seconds: Option<u32>,
+}
+
+/// Seconds as JSON Schema's `integer` takes them: `30` or `30.0`.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    Option::<crate::requests::WholeNumber>::deserialize(d)?
+        .map(|n| {
+            u32::try_from(n.0).map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "must be a whole number of seconds from 0 to {}",
+                    u32::MAX
+                ))
+            })
+        })
+        .transpose()
 }
 
 impl From<RulesBody> for Rules {
@@ -99,27 +116,28 @@ impl From<&Rules> for RulesBody {
 
 /// An email channel's settings, as given and as shown (the SMTP password is the
 /// channel's `secret`, never shown).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"from": "federation@example.org", "to": ["ops@example.org"], "tls": "starttls"}))]
 pub struct EmailBody {
-    /// The sender address. Required.
-    pub from: Option<String>,
-    /// 1–20 recipient addresses. Required.
-    pub to: Option<Vec<String>>,
-    /// The SMTP login, when the relay wants one; the password is `secret`.
+    /// The sender address.
+    #[schema(schema_with = schemas::address)]
+    pub from: String,
+    #[schema(schema_with = schemas::recipients)]
+    pub to: Vec<String>,
+    #[serde(default)]
+    #[schema(schema_with = schemas::username)]
     pub username: Option<String>,
-    /// `starttls` (default: required, port 587), `tls` (port 465) or `none` (a local
-    /// relay only).
-    #[schema(example = "starttls")]
+    #[serde(default)]
+    #[schema(schema_with = schemas::tls)]
     pub tls: Option<String>,
 }
 
 impl From<EmailBody> for EmailInput {
     fn from(b: EmailBody) -> Self {
         EmailInput {
-            from: b.from,
-            to: b.to,
+            from: Some(b.from),
+            to: Some(b.to),
             username: b.username,
             tls: b.tls,
         }
@@ -134,81 +152,10 @@ impl From<&EmailSpec> for EmailBody {
             federation_domain::notify::SmtpTls::None => "none",
         };
         Self {
-            from: Some(e.from.clone()),
-            to: Some(e.to.clone()),
+            from: e.from.clone(),
+            to: e.to.clone(),
             username: e.username.clone(),
             tls: Some(tls.to_owned()),
         }
-    }
-}
-
-/// `POST /api/fed/channels` (and `PUT /api/fed/channels/{name}`, where `name` may be
-/// left out). Unknown fields are refused.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({
-    "name": "ops",
-    "kind": "webhook",
-    "url": "https://receiver.example/federation",
-    "secret": "whsec-0123456789abcdef",
-    "rules": {"tags": ["prod"], "on": ["offline", "recovered"], "hold_seconds": 120}
-}))]
-pub struct ChannelRequest {
-    /// Required on create.
-    #[schema(schema_with = schemas::name)]
-    pub name: Option<String>,
-    /// `webhook` (signed JSON), `slack` (a Slack-compatible incoming webhook) or
-    /// `email` (SMTP; `url` is then `smtp://host[:port]`).
-    #[schema(example = "webhook")]
-    pub kind: Option<String>,
-    /// Required.
-    #[schema(schema_with = schemas::url)]
-    pub url: Option<String>,
-    #[schema(schema_with = schemas::secret)]
-    pub secret: Option<String>,
-    pub rules: Option<RulesBody>,
-    /// Whether messages are sent (default `true`).
-    pub enabled: Option<bool>,
-    /// Required for an email channel, refused for the others.
-    pub email: Option<EmailBody>,
-}
-
-impl From<ChannelRequest> for ChannelInput {
-    fn from(r: ChannelRequest) -> Self {
-        ChannelInput {
-            name: r.name,
-            kind: r.kind,
-            url: r.url,
-            secret: r.secret,
-            rules: r.rules.map(Rules::from),
-            enabled: r.enabled,
-            email: r.email.map(EmailInput::from),
-        }
-    }
-}
-
-impl ChannelRequest {
-    /// Reads the body: as [`crate::body::read_json`] does, with `rules` and `email`
-    /// refused unless objects (serde would read a struct from an array too), and every
-    /// other field's error named where serde stopped.
-    pub(crate) async fn read(
-        req: &actix_web::HttpRequest,
-        payload: actix_web::web::Payload,
-    ) -> Result<Self, crate::error::ApiError> {
-        let value =
-            crate::body::read_json::<crate::body::UniqueJson>(req, payload, MAX_CHANNEL_BODY)
-                .await?
-                .0;
-        for field in ["rules", "email"] {
-            if value
-                .get(field)
-                .is_some_and(|v| !v.is_object() && !v.is_null())
-            {
-                return Err(crate::error::ApiError::validation(
-                    federation_domain::ValidationError::new(field, "must be a JSON object"),
-                ));
-            }
-        }
-        crate::body::from_value(value)
     }
 }

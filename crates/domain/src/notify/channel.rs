@@ -183,6 +183,9 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// How a missing secret's error starts (a replace turns it into a conflict).
+const NONE_KEPT: &str = "is required";
+
 /// A channel as given by a client or the catalog, not yet validated.
 #[derive(Debug, Clone, Default)]
 pub struct ChannelInput {
@@ -227,14 +230,32 @@ impl ChannelSpec {
         Self::parse_keeping(input, None)
     }
 
-    /// Validates an input that replaces `existing`: a webhook given no secret keeps the
-    /// one it had (secrets are write-only, so a client that read the channel cannot
-    /// send it back).
+    /// Validates an input that replaces `existing`: a webhook, or an email channel
+    /// with a login, given no secret keeps the one it had when its kind stays the
+    /// same (secrets are write-only, so a client that read the channel cannot send it
+    /// back). When there is none to keep, the error is a conflict with the channel
+    /// addressed (`no_secret_stored`: the body alone breaks no rule), not a bad field.
     pub fn parse_replacing(
         input: ChannelInput,
         existing: &ChannelSpec,
     ) -> Result<Self, ValidationError> {
-        Self::parse_keeping(input, existing.secret.as_ref())
+        let same_kind = input
+            .kind
+            .as_deref()
+            .and_then(|k| ChannelKind::parse(k).ok())
+            == Some(existing.kind);
+        let kept = existing.secret.as_ref().filter(|_| same_kind);
+        Self::parse_keeping(input, kept).map_err(|e| {
+            if e.field == "secret" && e.message.starts_with(NONE_KEPT) {
+                ValidationError::conflict(
+                    "no_secret_stored",
+                    "secret",
+                    format!("{} and the channel has none stored to keep", e.message),
+                )
+            } else {
+                e
+            }
+        })
     }
 
     fn parse_keeping(input: ChannelInput, kept: Option<&Secret>) -> Result<Self, ValidationError> {
@@ -260,13 +281,14 @@ impl ChannelSpec {
             }
             (_, None) => None,
         };
+        let has_login = email.as_ref().is_some_and(|e| e.username.is_some());
         let secret = match (kind, input.secret) {
             (ChannelKind::Webhook, Some(s)) => Some(Secret::parse(&s)?),
             (ChannelKind::Webhook, None) if kept.is_some() => kept.cloned(),
             (ChannelKind::Webhook, None) => {
                 return Err(ValidationError::new(
                     "secret",
-                    "is required for a webhook (it signs every message)",
+                    format!("{NONE_KEPT} for a webhook (it signs every message)"),
                 ))
             }
             (ChannelKind::Slack, Some(_)) => {
@@ -278,15 +300,18 @@ impl ChannelSpec {
             (ChannelKind::Slack, None) => None,
             // The SMTP password, when the relay wants a login.
             (ChannelKind::Email, Some(s)) => Some(Secret::parse_password(&s)?),
-            (ChannelKind::Email, None) => kept.cloned(),
+            // Without a login a stored password is dropped, not kept.
+            (ChannelKind::Email, None) if has_login => kept.cloned(),
+            (ChannelKind::Email, None) => None,
         };
-        if kind == ChannelKind::Email
-            && secret.is_some() != email.as_ref().is_some_and(|e| e.username.is_some())
-        {
-            return Err(ValidationError::new(
-                "secret",
-                "an email channel takes a secret (the SMTP password) exactly when it has email.username",
-            ));
+        if kind == ChannelKind::Email && secret.is_some() != has_login {
+            let message = if has_login {
+                format!("{NONE_KEPT} for an email channel with email.username (the SMTP password)")
+            } else {
+                "an email channel takes a secret (the SMTP password) only with email.username"
+                    .to_owned()
+            };
+            return Err(ValidationError::new("secret", message));
         }
         let rules = input.rules.unwrap_or_default();
         rules.check()?;

@@ -296,6 +296,18 @@ impl Watch {
                     {
                         self.outages.remove(slug);
                     }
+                    // A seed takes the status at the cursor's reading as told; a change
+                    // after the cursor (a new leader replaying degraded → offline) was
+                    // not told: the seed held the change's `from`, and `to` is due.
+                    if let Some(o) = self
+                        .outages
+                        .get_mut(slug)
+                        .filter(|o| o.seeded && change.revision > o.revision)
+                    {
+                        o.status = t.from;
+                        o.told = o.told.map(|(_, at)| (t.from, at));
+                        o.seeded = false;
+                    }
                     match self.outages.get_mut(slug) {
                         Some(o) if o.status != t.to => {
                             o.status = t.to;

@@ -376,3 +376,41 @@ fn a_project_never_heard_is_not_an_outage() {
     assert!(w.tick(t0() + secs(100)).is_empty());
     assert_eq!(w.outages(), 0);
 }
+
+#[test]
+fn a_change_after_the_cursor_of_a_seeded_outage_is_told() {
+    // A new leader seeds from the registry (offline now, at cursor 3) and replays the
+    // log from the cursor: the degraded → offline at revision 9 was not told yet.
+    let mut p = project("alpha");
+    p.status = Status::Offline;
+    p.last_heartbeat_at = Some(t0() - secs(100));
+    let mut w = watch(Rules::default());
+    w.seed(
+        &p,
+        t0() - secs(10),
+        chrono::DateTime::<chrono::Utc>::MAX_UTC,
+        3,
+        t0() + secs(5),
+    );
+    let told = w.apply(
+        &change(9, &p, Status::Degraded, Status::Offline, 5),
+        t0() + secs(5),
+    );
+    assert_eq!(events(&told), [Event::Offline]);
+    assert_eq!(told[0].revision, 9);
+    // A change the seed had already seen (at or before the cursor) is not told again.
+    let mut w = watch(Rules::default());
+    w.seed(
+        &p,
+        t0() - secs(10),
+        chrono::DateTime::<chrono::Utc>::MAX_UTC,
+        9,
+        t0() + secs(5),
+    );
+    assert!(w
+        .apply(
+            &change(9, &p, Status::Degraded, Status::Offline, 5),
+            t0() + secs(5)
+        )
+        .is_empty());
+}

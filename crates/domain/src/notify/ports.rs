@@ -64,6 +64,14 @@ pub trait DeliveryLog: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<Delivery>, RepositoryError>;
 
+    /// How many of the channel's deliveries at or after `since` failed (its health on
+    /// the dashboard).
+    async fn failures_since(
+        &self,
+        channel: &ChannelName,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, RepositoryError>;
+
     /// The last revision the channel dealt with; `None` before its first.
     async fn cursor(&self, channel: &ChannelName) -> Result<Option<u64>, RepositoryError>;
 

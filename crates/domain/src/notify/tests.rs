@@ -352,3 +352,64 @@ fn an_email_channel_needs_an_smtp_url_addresses_and_a_password_only_with_a_login
     webhook.email = s;
     assert_eq!(field_of(ChannelSpec::parse(webhook)), "email");
 }
+
+#[test]
+fn a_replace_keeps_a_secret_only_for_the_same_kind_and_else_conflicts() {
+    let webhook = ChannelSpec::parse(input(
+        "webhook",
+        "https://r.example/h",
+        Some("whsec-0123456789abcdef"),
+    ))
+    .unwrap();
+    // webhook -> email with a login and no password: the webhook's secret is not the
+    // SMTP password; nothing to keep is a conflict with the channel, not a bad field.
+    let e = ChannelSpec::parse_replacing(
+        email_input(
+            "smtp://mail.example",
+            settings("a@x.org", &["b@x.org"], Some("bot"), None),
+            None,
+        ),
+        &webhook,
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.field.as_str(), e.conflict),
+        ("secret", Some("no_secret_stored"))
+    );
+    // A create with the same body is a plain 422 (`secret` is required).
+    let e = ChannelSpec::parse(email_input(
+        "smtp://mail.example",
+        settings("a@x.org", &["b@x.org"], Some("bot"), None),
+        None,
+    ))
+    .unwrap_err();
+    assert_eq!((e.field.as_str(), e.conflict), ("secret", None));
+    // email with a login -> email without one: the stored password is dropped.
+    let mail = ChannelSpec::parse(email_input(
+        "smtp://mail.example",
+        settings("a@x.org", &["b@x.org"], Some("bot"), None),
+        Some("hunter2"),
+    ))
+    .unwrap();
+    let plain = ChannelSpec::parse_replacing(
+        email_input(
+            "smtp://mail.example",
+            settings("a@x.org", &["b@x.org"], None, None),
+            None,
+        ),
+        &mail,
+    )
+    .unwrap();
+    assert!(plain.secret.is_none());
+    // ... and kept while the login stays.
+    let kept = ChannelSpec::parse_replacing(
+        email_input(
+            "smtp://mail.example",
+            settings("a@x.org", &["b@x.org"], Some("bot"), None),
+            None,
+        ),
+        &mail,
+    )
+    .unwrap();
+    assert_eq!(kept.secret.unwrap().expose(), "hunter2");
+}

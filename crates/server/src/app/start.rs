@@ -284,6 +284,7 @@ pub(super) fn spawn_tasks(
     ));
     tokio::spawn(reapply_catalog_on_sighup(
         federation.clone(),
+        store.clone(),
         settings.projects_file.clone(),
         settings.catalog_prune,
         stop_rx,

@@ -3,6 +3,7 @@
 //!
 //! - [`api`]: the real service on port 0, over real HTTP, on PostgreSQL and SQLite;
 //! - [`backup`]: `federation export` and `import --from-file` between the backends;
+//! - [`catalog_channels`]: notification channels declared in the catalog file;
 //! - [`cli`]: the operator commands against it;
 //! - [`dashboard`]: the dashboard in a real headless Chromium over WebDriver;
 //! - [`deploy`]: checks of `deploy/` that can fail;
@@ -56,6 +57,7 @@ macro_rules! on_both_backends {
 mod api;
 mod backup;
 mod binary;
+mod catalog_channels;
 mod cli;
 mod compat;
 mod dashboard;

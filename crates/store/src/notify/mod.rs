@@ -121,6 +121,25 @@ impl Store {
         }
     }
 
+    async fn failures_since_op(
+        &self,
+        channel: &ChannelName,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        let since = crate::schema::DbTime(since);
+        match &self.backend {
+            Backend::Postgres(pg) => {
+                ops::pg::failures_since(&mut *pg.conn().await?, channel.as_str(), since).await
+            }
+            Backend::Sqlite(sqlite) => {
+                let channel = channel.clone();
+                sqlite
+                    .run(move |c| ops::sqlite::failures_since(c, channel.as_str(), since))
+                    .await
+            }
+        }
+    }
+
     async fn cursor_op(&self, channel: &ChannelName) -> Result<Option<u64>, StoreError> {
         match &self.backend {
             Backend::Postgres(pg) => {
@@ -193,6 +212,15 @@ impl DeliveryLog for Store {
             self.list_deliveries_op(Some(channel), Some(revision), limit),
         )
         .await
+    }
+
+    async fn failures_since(
+        &self,
+        channel: &ChannelName,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, RepositoryError> {
+        self.bounded("failures_since", self.failures_since_op(channel, since))
+            .await
     }
 
     async fn cursor(&self, channel: &ChannelName) -> Result<Option<u64>, RepositoryError> {

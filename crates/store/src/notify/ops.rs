@@ -101,6 +101,21 @@ macro_rules! notify_ops {
             Ok(())
         }
 
+        pub(crate) $($async_kw)* fn failures_since(
+            conn: &mut $conn,
+            channel: &str,
+            since: DbTime,
+        ) -> Result<u64, StoreError> {
+            use crate::notify::schema::notify_deliveries as d;
+            let n: i64 = d::table
+                .filter(d::channel.eq(channel))
+                .filter(d::status.eq("failed"))
+                .filter(d::at.ge(since))
+                .count()
+                .get_result(conn)$($aw)*?;
+            Ok(u64::try_from(n).unwrap_or_default())
+        }
+
         pub(crate) $($async_kw)* fn list_deliveries(
             conn: &mut $conn,
             channel: Option<&str>,
