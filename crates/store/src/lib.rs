@@ -22,6 +22,7 @@
 mod backend;
 mod convert;
 mod error;
+mod incidents;
 mod log;
 mod notify;
 pub mod original;

@@ -23,7 +23,9 @@ mod ports;
 mod settings;
 mod tracker;
 
-pub use model::{Incident, IncidentEvent, IncidentState, IncidentTrigger, Member, INCIDENTS_LIST_MAX};
+pub use model::{
+    Incident, IncidentEvent, IncidentState, IncidentTrigger, Member, INCIDENTS_LIST_MAX,
+};
 pub use ports::IncidentLog;
 pub use settings::{IncidentSettings, INCIDENT_DEFAULTS};
 pub use tracker::IncidentTracker;

@@ -116,7 +116,10 @@ fn opened(events: &[IncidentEvent]) -> Option<&Incident> {
 fn the_kth_project_offline_within_the_window_opens_one_incident_with_all_of_them() {
     let mut f = Fleet::named(8);
     for i in 0..4 {
-        assert!(f.down(&format!("p{i}")).is_empty(), "p{i} alone is no incident");
+        assert!(
+            f.down(&format!("p{i}")).is_empty(),
+            "p{i} alone is no incident"
+        );
         f.clock.advance(secs(10));
     }
     let events = f.down("p4");
@@ -131,7 +134,9 @@ fn the_kth_project_offline_within_the_window_opens_one_incident_with_all_of_them
     // A later one joins it.
     f.clock.advance(secs(300));
     let joined = f.down("p5");
-    assert!(matches!(&joined[..], [IncidentEvent::Joined { id, member }] if *id == incident.id && member.slug == "p5"));
+    assert!(
+        matches!(&joined[..], [IncidentEvent::Joined { id, member }] if *id == incident.id && member.slug == "p5")
+    );
 }
 
 #[test]
@@ -170,7 +175,10 @@ fn it_resolves_when_the_last_member_is_back_and_a_member_that_fails_again_rejoin
     f.clock.advance(secs(5));
     let again = f.down("p0");
     assert!(matches!(&again[..], [IncidentEvent::Joined { .. }]));
-    assert!(f.up("p4").iter().all(|e| !matches!(e, IncidentEvent::Resolved { .. })));
+    assert!(f
+        .up("p4")
+        .iter()
+        .all(|e| !matches!(e, IncidentEvent::Resolved { .. })));
     f.clock.advance(secs(60));
     let end = f.up("p0");
     assert_eq!(
@@ -264,7 +272,9 @@ fn a_new_leader_restores_the_open_incident_and_reconciles_members_already_back()
     let events = next.reconcile(|s| still_offline.contains(&s), 99, f.clock.now());
     assert_eq!(events.len(), 2, "p1 and p2 are back: {events:?}");
     let done = next.reconcile(|_| false, 100, f.clock.now());
-    assert!(matches!(done.last(), Some(IncidentEvent::Resolved { id, revision: 100, .. }) if *id == incident.id));
+    assert!(
+        matches!(done.last(), Some(IncidentEvent::Resolved { id, revision: 100, .. }) if *id == incident.id)
+    );
 }
 
 #[test]
@@ -287,7 +297,10 @@ fn deleting_a_member_counts_as_back() {
         },
         |_, _| TimeDelta::zero(),
     );
-    assert!(matches!(events.last(), Some(IncidentEvent::Resolved { revision: 500, .. })));
+    assert!(matches!(
+        events.last(),
+        Some(IncidentEvent::Resolved { revision: 500, .. })
+    ));
 }
 
 #[test]

@@ -24,4 +24,6 @@ pub use rules::{Rules, Trigger};
 #[cfg(test)]
 mod engine_tests;
 #[cfg(test)]
+mod incident_tests;
+#[cfg(test)]
 mod tests;
