@@ -100,12 +100,15 @@ struct Led {
     lanes: HashMap<ChannelName, Lane>,
     refreshed: Option<tokio::time::Instant>,
     desk: Option<Desk>,
+    started: chrono::DateTime<chrono::Utc>,
 }
 
 impl Dispatcher {
     /// Runs until `stop` turns true.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut led: Option<Led> = None;
+        // Silence that began before this process ran spans time nobody here heard.
+        let started = self.federation.now();
         let mut ticker = tokio::time::interval(self.options.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -131,6 +134,7 @@ impl Dispatcher {
                     lanes: HashMap::new(),
                     refreshed: None,
                     desk: None,
+                    started,
                 });
             }
             let Some(state) = led.as_mut() else { continue };
@@ -148,7 +152,7 @@ impl Dispatcher {
     /// One look at the channels, the log and the clock.
     async fn step(&self, led: &mut Led) -> Result<(), RepositoryError> {
         if led.desk.is_none() {
-            led.desk = Some(self.open_desk(led.term).await?);
+            led.desk = Some(self.open_desk(led.term, led.started).await?);
         }
         if led
             .refreshed
@@ -267,7 +271,11 @@ impl Dispatcher {
     }
 
     /// The incident desk of a new term.
-    async fn open_desk(&self, term: Term) -> Result<Desk, RepositoryError> {
+    async fn open_desk(
+        &self,
+        term: Term,
+        started: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Desk, RepositoryError> {
         let mut after = self.federation.revision();
         for c in self.channels.list_channels().await? {
             if let Some(cursor) = self.log.cursor(&c.spec.name).await? {
@@ -280,6 +288,7 @@ impl Dispatcher {
             self.options.incidents,
             term,
             after,
+            started,
         )
         .await
     }

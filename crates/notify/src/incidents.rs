@@ -23,6 +23,9 @@ pub(crate) struct Desk {
     /// `(sequence, revision, event)`, revisions never decreasing.
     events: Vec<(u64, u64, IncidentEvent)>,
     next_seq: u64,
+    /// When this process began listening: earlier time counts as unheard (a restart
+    /// after downtime is the service's gap, not the fleet's).
+    started: chrono::DateTime<chrono::Utc>,
 }
 
 impl Desk {
@@ -34,6 +37,7 @@ impl Desk {
         settings: IncidentSettings,
         term: Term,
         after: u64,
+        started: chrono::DateTime<chrono::Utc>,
     ) -> Result<Self, RepositoryError> {
         let head = federation.revision();
         let mut tracker = IncidentTracker::new(settings);
@@ -45,6 +49,7 @@ impl Desk {
             read_through: head,
             events: Vec::new(),
             next_seq: 0,
+            started,
         };
         let mut rebuilt = Vec::new();
         for incident in log.incidents_after(after).await? {
@@ -88,10 +93,10 @@ impl Desk {
     ) -> Result<(), RepositoryError> {
         let mut decided = Vec::new();
         for change in changes.iter().filter(|c| c.revision > self.read_through) {
-            for e in self
-                .tracker
-                .apply(change, |from, to| federation.unheard(from, to))
-            {
+            for e in self.tracker.apply(change, |from, to| {
+                let before_start = (to.min(self.started) - from).max(chrono::TimeDelta::zero());
+                federation.unheard(from, to) + before_start
+            }) {
                 decided.push((change.revision, e));
             }
         }

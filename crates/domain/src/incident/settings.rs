@@ -19,12 +19,14 @@ pub struct IncidentSettings {
     pub window: TimeDelta,
 }
 
-/// The defaults: 5 projects, or 50 % of a tag of at least 4 projects, within 2 minutes.
+/// The defaults: 5 projects, or 50 % of a tag of at least 4 projects, within 30 s (also
+/// how long a lone offline status waits to be told on its own, like Alertmanager's
+/// `group_wait`).
 pub const INCIDENT_DEFAULTS: IncidentSettings = IncidentSettings {
     min_projects: 5,
     tag_percent: 50,
     tag_min_projects: 4,
-    window: TimeDelta::minutes(2),
+    window: TimeDelta::seconds(30),
 };
 
 /// The largest window accepted (an incident is about things failing *together*).

@@ -128,7 +128,7 @@ fn the_kth_project_offline_within_the_window_opens_one_incident_with_all_of_them
     assert_eq!(incident.members.len(), 5);
     assert_eq!(incident.trigger, IncidentTrigger::Fleet { offline: 5 });
     assert_eq!(incident.started_at, t0() + secs(100));
-    assert_eq!(incident.opened_at, t0() + secs(140));
+    assert_eq!(incident.opened_at, t0() + secs(120));
     assert_eq!(f.tracker.waiting(), 0);
 
     // A later one joins it.
@@ -144,7 +144,7 @@ fn offline_transitions_further_apart_than_the_window_make_no_incident() {
     let mut f = Fleet::named(10);
     for i in 0..10 {
         assert!(f.down(&format!("p{i}")).is_empty());
-        f.clock.advance(secs(31)); // 5 within 2 minutes never happens
+        f.clock.advance(secs(8)); // never 5 within 30 s
     }
     assert!(f.tracker.open().is_none());
 }

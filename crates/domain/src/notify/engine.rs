@@ -97,6 +97,9 @@ pub struct Watch {
     incident_grace: TimeDelta,
     /// Incidents this channel was told of, until they resolve.
     incidents: BTreeMap<u64, IncidentNote>,
+    /// Incidents opened whose message goes out at the next tick (with the members
+    /// that joined in the same read of the log), and when each opened.
+    announce: Vec<(u64, DateTime<Utc>)>,
 }
 
 fn bad(s: Status) -> bool {
@@ -123,6 +126,7 @@ impl Watch {
             flaps: BTreeMap::new(),
             incident_grace: TimeDelta::zero(),
             incidents: BTreeMap::new(),
+            announce: Vec::new(),
         }
     }
 
@@ -379,7 +383,8 @@ impl Watch {
 
     /// Messages due by time alone: holds that passed, reminders, flapping that ended.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Message> {
-        let mut out = self.settle(now);
+        let mut out = self.announced();
+        out.extend(self.settle(now));
         out.extend(self.due(now));
         out
     }
@@ -454,7 +459,27 @@ impl Watch {
             .values()
             .filter(|o| !o.announced)
             .map(|o| o.revision)
+            .chain(self.announce.iter().map(|(id, _)| *id))
             .min()
+    }
+
+    /// The messages of incidents opened since the last tick.
+    fn announced(&mut self) -> Vec<Message> {
+        let mut out = Vec::new();
+        for (id, at) in std::mem::take(&mut self.announce) {
+            if let Some(note) = self.incidents.get(&id) {
+                out.push(Message {
+                    channel: self.channel.clone(),
+                    revision: id,
+                    event: Event::Incident,
+                    subject: None,
+                    at,
+                    outage_seconds: None,
+                    incident: Some(note.clone()),
+                });
+            }
+        }
+        out
     }
 
     /// Projects in an outage now.
@@ -468,8 +493,9 @@ impl Watch {
     }
 
     /// Applies an incident's event (at its change's revision, after the change): one
-    /// message listing the members this channel watches when it opens (none when it
-    /// watches none of them), one when it resolves, with its length. Members are not
+    /// message listing the members this channel watches when it opens (sent at the next
+    /// [`Watch::tick`], so members that joined in the same read of the log are listed
+    /// too; none when it watches none of them), one when it resolves, with its length. Members are not
     /// told on their own, neither offline nor recovered.
     pub fn incident(&mut self, event: &IncidentEvent, now: DateTime<Utc>) -> Vec<Message> {
         match event {
@@ -496,16 +522,9 @@ impl Watch {
                     trigger: incident.trigger.describe(),
                     members,
                 };
-                self.incidents.insert(incident.id, note.clone());
-                vec![Message {
-                    channel: self.channel.clone(),
-                    revision: incident.id,
-                    event: Event::Incident,
-                    subject: None,
-                    at: incident.opened_at,
-                    outage_seconds: None,
-                    incident: Some(note),
-                }]
+                self.incidents.insert(incident.id, note);
+                self.announce.push((incident.id, incident.opened_at));
+                Vec::new()
             }
             IncidentEvent::Joined { id, member } => {
                 if let Some(o) = self.outages.get_mut(&member.slug) {
@@ -522,17 +541,23 @@ impl Watch {
             }
             IncidentEvent::Back { .. } => Vec::new(),
             IncidentEvent::Resolved { id, at, revision } => {
+                // Opened and resolved within one read: its opening is told first.
+                let mut out = if self.announce.iter().any(|(a, _)| a == id) {
+                    self.announced()
+                } else {
+                    Vec::new()
+                };
                 let Some(mut note) = self.incidents.remove(id) else {
-                    return Vec::new();
+                    return out;
                 };
                 if !self.rules.tells(Trigger::Recovered) {
-                    return Vec::new();
+                    return out;
                 }
                 for s in &mut note.members {
                     s.status = Status::Online;
                     s.reason = None;
                 }
-                vec![Message {
+                out.push(Message {
                     channel: self.channel.clone(),
                     revision: *revision,
                     event: Event::IncidentResolved,
@@ -540,7 +565,8 @@ impl Watch {
                     at: *at,
                     outage_seconds: Some((*at - note.started_at).num_seconds().max(0)),
                     incident: Some(note),
-                }]
+                });
+                out
             }
         }
     }

@@ -171,8 +171,8 @@ fn a_lone_outage_is_told_on_its_own_once_the_grace_passes() {
         &[change(3, &p, Status::Online, Status::Offline, 0)]
     )
     .is_empty());
-    assert!(w.tick(t0() + secs(119)).is_empty());
-    let told = w.tick(t0() + secs(120));
+    assert!(w.tick(t0() + secs(29)).is_empty());
+    let told = w.tick(t0() + secs(30));
     assert_eq!(told.len(), 1);
     assert_eq!(told[0].event, Event::Offline);
 }
