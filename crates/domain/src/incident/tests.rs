@@ -120,7 +120,7 @@ fn the_kth_project_offline_within_the_window_opens_one_incident_with_all_of_them
             f.down(&format!("p{i}")).is_empty(),
             "p{i} alone is no incident"
         );
-        f.clock.advance(secs(10));
+        f.clock.advance(secs(5));
     }
     let events = f.down("p4");
     let incident = opened(&events).expect("the 5th opens it");
