@@ -16,7 +16,8 @@
 //! registration → visible on the others, the whole list of 1,000 projects, failover after
 //! kill -9 of the leader; (g) the change stream: one change fanned out to 100 SSE
 //! clients, and changes per second sustained to them; (h) uptime reports over 90 days of
-//! daily rollups, one project's and a fleet of 100,000's.
+//! daily rollups, one project's and a fleet of 100,000's; (i) 1,000 projects offline at
+//! once: the one incident message at a local receiver.
 //!
 //! The tools: [`service`] (the service as a child process), [`tool`] (the `federation`
 //! binary as load generator and listener), [`wrk`], [`metrics`] (the service's
@@ -27,6 +28,7 @@
 mod detection;
 mod fanout;
 mod http;
+mod incident;
 mod ingest;
 mod metrics;
 mod procfs;
@@ -96,6 +98,9 @@ pub(crate) fn run(target_dir: &Path, phases: &str) -> anyhow::Result<()> {
     }
     if phases.contains('h') {
         bench.uptime_instance(UPTIME_PROJECTS, &mut report)?;
+    }
+    if phases.contains('i') {
+        bench.incident_instance(incident::PROJECTS, &mut report)?;
     }
     drop(nats);
     drop(postgres);
@@ -259,6 +264,16 @@ impl Bench<'_> {
         let service = self.service_on("uptime", &database_url, &[])?;
         if let Err(e) = uptime::uptime(&service, projects, report) {
             report.failed("(h) uptime", &e);
+        }
+        service.stop();
+        Ok(())
+    }
+
+    /// (i) an incident on a fresh instance with `offline_after` = 3 s.
+    fn incident_instance(&self, projects: usize, report: &mut Report) -> anyhow::Result<()> {
+        let service = self.service("incident", &incident::ENV)?;
+        if let Err(e) = incident::incident(&self.tool, &service, projects, report) {
+            report.failed("(i) incident", &e);
         }
         service.stop();
         Ok(())

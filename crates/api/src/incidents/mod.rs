@@ -171,6 +171,8 @@ pub(crate) async fn get_incident(
 
 #[cfg(test)]
 mod tests {
+    use actix_web::ResponseError;
+
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {

@@ -5,7 +5,7 @@ use super::message::Event;
 use super::rules::Rules;
 use super::tests::project;
 use super::ChannelName;
-use crate::incident::{IncidentEvent, IncidentSettings, IncidentTracker, INCIDENT_DEFAULTS};
+use crate::incident::{IncidentSettings, IncidentTracker, INCIDENT_DEFAULTS};
 use crate::model::{Project, Status, Transition};
 use crate::replication::{Change, ChangeKind};
 use crate::testing::{secs, t0};
