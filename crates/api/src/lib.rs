@@ -66,6 +66,7 @@ pub mod duplicates;
 pub mod error;
 mod handlers;
 pub mod hosts;
+pub mod incidents;
 pub mod lifecycle;
 mod markup;
 pub mod metrics;
@@ -174,6 +175,8 @@ pub const ROUTES: &[Route] = &[
     Route::api("/api/fed/channels/{name}", "GET, PUT, DELETE"),
     Route::api("/api/fed/channels/{name}/test", "POST"),
     Route::api("/api/fed/deliveries", "GET"),
+    Route::api("/api/fed/incidents", "GET"),
+    Route::api("/api/fed/incidents/{id}", "GET"),
     Route::api("/api/fed/summary", "GET"),
     Route::api(handlers::SD_PATH, "GET"),
     // HEAD too: link checkers and caches ask it of pages and images.
@@ -386,6 +389,13 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                             .service(
                                 fed("/deliveries")
                                     .route(web::get().to(notify::handlers::list_deliveries)),
+                            )
+                            .service(
+                                fed("/incidents").route(web::get().to(incidents::list_incidents)),
+                            )
+                            .service(
+                                fed("/incidents/{id}")
+                                    .route(web::get().to(incidents::get_incident)),
                             )
                             .default_service(web::to(handlers::not_found)),
                     )

@@ -69,6 +69,8 @@ pub const DOCS_PATH: &str = "/docs/";
         crate::notify::handlers::delete_channel,
         crate::notify::handlers::test_channel,
         crate::notify::handlers::list_deliveries,
+        crate::incidents::list_incidents,
+        crate::incidents::get_incident,
     ),
     components(schemas(
         crate::notify::kinds::NewChannel,
@@ -79,6 +81,9 @@ pub const DOCS_PATH: &str = "/docs/";
         crate::notify::dto::ChannelDto,
         crate::notify::dto::DeliveryDto,
         federation_notify::WebhookBody,
+        federation_notify::WebhookIncident,
+        crate::incidents::dto::IncidentDto,
+        crate::incidents::dto::IncidentMemberDto,
         federation_notify::WebhookProject,
         ProjectDto,
         HeartbeatKeyDto,

@@ -12,6 +12,7 @@ pub mod error;
 #[cfg(test)]
 mod fuzz;
 pub mod heartbeat;
+pub mod incident;
 #[cfg(any(test, feature = "mock"))]
 pub mod memory;
 pub mod metadata;

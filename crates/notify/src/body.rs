@@ -22,6 +22,36 @@ pub struct WebhookProject {
     pub reason: Option<String>,
 }
 
+/// An incident in a message: its members this channel watches.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookIncident {
+    /// The incident's id (the revision that opened it; `GET /api/fed/incidents/{id}`).
+    #[schema(example = 4711)]
+    pub id: u64,
+    /// When its first member went offline (RFC 3339, UTC).
+    #[schema(example = "2026-12-02T09:10:43.000000Z")]
+    pub started_at: String,
+    /// Why it opened.
+    #[schema(example = "6 projects went offline together")]
+    pub trigger: String,
+    /// The members this channel's rules select.
+    pub members: Vec<WebhookProject>,
+}
+
+fn project(s: &federation_domain::notify::Subject) -> WebhookProject {
+    WebhookProject {
+        slug: s.slug.clone(),
+        name: s.name.clone(),
+        hub_url: s.hub_url.clone(),
+        status: s.status.as_str().to_owned(),
+        reason: s.reason.clone(),
+    }
+}
+
+fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
 /// The JSON body of a generic webhook. Headers: `X-Federation-Signature:
 /// t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" with the channel's secret>`,
 /// `Idempotency-Key` (the same as `id`), `X-Federation-Event`.
@@ -41,7 +71,8 @@ pub struct WebhookBody {
     /// The idempotency key: `<revision>-<channel>` (a reminder adds `-r<unix time>`). A
     /// receiver that saw it already drops the message.
     pub id: String,
-    /// `offline`, `degraded`, `recovered`, `reminder`, `flapping` or `test`.
+    /// `offline`, `degraded`, `recovered`, `reminder`, `flapping`, `incident`,
+    /// `incident_resolved` or `test`.
     pub event: String,
     /// The channel's name.
     pub channel: String,
@@ -53,8 +84,13 @@ pub struct WebhookBody {
     pub text: String,
     /// The project (null for a test).
     pub project: Option<WebhookProject>,
-    /// A recovery: how long the project was offline or degraded, in seconds.
+    /// A recovery: how long the project was offline or degraded, in seconds; a
+    /// resolved incident: how long it lasted.
     pub outage_seconds: Option<i64>,
+    /// `incident` and `incident_resolved`: the incident (null otherwise). Its members
+    /// are not told one by one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident: Option<WebhookIncident>,
 }
 
 impl From<&Message> for WebhookBody {
@@ -64,16 +100,16 @@ impl From<&Message> for WebhookBody {
             event: m.event.as_str().to_owned(),
             channel: m.channel.as_str().to_owned(),
             revision: m.revision,
-            at: m.at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+            at: rfc3339(m.at),
             text: m.headline(),
-            project: m.subject.as_ref().map(|s| WebhookProject {
-                slug: s.slug.clone(),
-                name: s.name.clone(),
-                hub_url: s.hub_url.clone(),
-                status: s.status.as_str().to_owned(),
-                reason: s.reason.clone(),
-            }),
+            project: m.subject.as_ref().map(project),
             outage_seconds: m.outage_seconds,
+            incident: m.incident.as_ref().map(|i| WebhookIncident {
+                id: i.id,
+                started_at: rfc3339(i.started_at),
+                trigger: i.trigger.clone(),
+                members: i.members.iter().map(project).collect(),
+            }),
         }
     }
 }
@@ -85,7 +121,8 @@ pub fn slack(m: &Message) -> serde_json::Value {
     let icon = match m.event.as_str() {
         "offline" => ":red_circle:",
         "degraded" => ":large_yellow_circle:",
-        "recovered" => ":large_green_circle:",
+        "recovered" | "incident_resolved" => ":large_green_circle:",
+        "incident" => ":rotating_light:",
         _ => ":information_source:",
     };
     let mut context = vec![format!("event `{}`", m.event.as_str())];
@@ -96,13 +133,34 @@ pub fn slack(m: &Message) -> serde_json::Value {
         }
     }
     context.push(format!("key `{}`", m.idempotency_key()));
+    let mut blocks = vec![
+        serde_json::json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{icon} *{}*", escape(&headline))}}),
+    ];
+    if let Some(i) = &m.incident {
+        blocks.push(serde_json::json!({"type": "section", "text": {"type": "mrkdwn", "text": member_list(&i.members, SLACK_MEMBERS_MAX)}}));
+    }
+    blocks.push(serde_json::json!({"type": "context", "elements": [{"type": "mrkdwn", "text": context.join(" · ")}]}));
     serde_json::json!({
         "text": escape(&headline),
-        "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": format!("{icon} *{}*", escape(&headline))}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": context.join(" · ")}]}
-        ]
+        "blocks": blocks
     })
+}
+
+/// Members listed in a Slack block (a section's text holds at most 3 000 characters);
+/// the rest are counted.
+const SLACK_MEMBERS_MAX: usize = 40;
+
+/// `• Name (slug)` lines, at most `max`, then `… and N more`.
+fn member_list(members: &[federation_domain::notify::Subject], max: usize) -> String {
+    let mut lines: Vec<String> = members
+        .iter()
+        .take(max)
+        .map(|s| format!("• {} ({})", escape(&s.name), escape(&s.slug)))
+        .collect();
+    if members.len() > max {
+        lines.push(format!("… and {} more", members.len() - max));
+    }
+    lines.join("\n")
 }
 
 /// Slack's three escapes (`&`, `<`, `>`), so names cannot inject links or mentions.
@@ -128,6 +186,17 @@ pub fn mail_body(m: &Message) -> String {
             text.push_str(&format!("reason: {r}\n"));
         }
     }
+    if let Some(i) = &m.incident {
+        text.push_str(&format!(
+            "incident: {} ({})\nstarted: {}\nmembers:\n",
+            i.id,
+            i.trigger,
+            i.started_at.to_rfc3339()
+        ));
+        for s in &i.members {
+            text.push_str(&format!("  - {} ({}) {}\n", s.name, s.slug, s.hub_url));
+        }
+    }
     if let Some(secs) = m.outage_seconds {
         text.push_str(&format!(
             "outage: {}\n",
@@ -140,4 +209,95 @@ pub fn mail_body(m: &Message) -> String {
         m.idempotency_key()
     ));
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use federation_domain::notify::{ChannelName, Event, IncidentNote, Message, Subject};
+    use federation_domain::Status;
+
+    use super::*;
+
+    fn incident(event: Event, members: usize) -> Message {
+        let at = Utc.with_ymd_and_hms(2026, 12, 2, 9, 0, 0).unwrap();
+        Message {
+            channel: ChannelName::parse("ops").unwrap(),
+            revision: 4711,
+            event,
+            subject: None,
+            at,
+            outage_seconds: (event == Event::IncidentResolved).then_some(200),
+            incident: Some(IncidentNote {
+                id: 4711,
+                started_at: at,
+                trigger: "6 projects went offline together".into(),
+                members: (0..members)
+                    .map(|i| Subject {
+                        slug: format!("p{i}"),
+                        name: format!("Hub <{i}>"),
+                        hub_url: format!("http://p{i}.internal"),
+                        status: Status::Offline,
+                        reason: Some("heartbeat_timeout".into()),
+                    })
+                    .collect(),
+            }),
+        }
+    }
+
+    #[test]
+    fn an_incident_renders_its_members_in_every_body() {
+        let m = incident(Event::Incident, 6);
+        let json = serde_json::to_value(WebhookBody::from(&m)).unwrap();
+        assert_eq!(json["event"], "incident");
+        assert_eq!(json["id"], "4711-ops-incident");
+        assert_eq!(json["incident"]["members"].as_array().unwrap().len(), 6);
+        assert_eq!(json["incident"]["members"][5]["slug"], "p5");
+        assert_eq!(
+            json["text"],
+            "Incident 4711: 6 projects offline (6 projects went offline together)"
+        );
+
+        let s = slack(&m);
+        let list = s["blocks"][1]["text"]["text"].as_str().unwrap();
+        assert!(list.contains("• Hub &lt;0&gt; (p0)"), "{list}");
+        assert_eq!(list.lines().count(), 6);
+
+        let mail = mail_body(&m);
+        assert!(
+            mail.contains("  - Hub <5> (p5) http://p5.internal"),
+            "{mail}"
+        );
+
+        let resolved = incident(Event::IncidentResolved, 2);
+        let json = serde_json::to_value(WebhookBody::from(&resolved)).unwrap();
+        assert_eq!(json["outage_seconds"], 200);
+        assert_eq!(
+            json["text"],
+            "Incident 4711 resolved after 3m 20s: 2 projects back"
+        );
+    }
+
+    #[test]
+    fn a_long_member_list_is_cut_in_slack_and_counted() {
+        let s = slack(&incident(Event::Incident, 100));
+        let list = s["blocks"][1]["text"]["text"].as_str().unwrap();
+        assert!(list.ends_with("… and 60 more"), "{list}");
+        assert!(list.len() < 3000);
+    }
+
+    #[test]
+    fn a_message_without_incident_has_no_incident_field() {
+        let mut m = incident(Event::Offline, 0);
+        m.incident = None;
+        m.subject = Some(Subject {
+            slug: "a".into(),
+            name: "A".into(),
+            hub_url: "http://a".into(),
+            status: Status::Offline,
+            reason: None,
+        });
+        let json = serde_json::to_value(WebhookBody::from(&m)).unwrap();
+        assert!(json.get("incident").is_none());
+    }
 }

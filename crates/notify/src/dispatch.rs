@@ -18,6 +18,7 @@ use federation_domain::{
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::incidents::Desk;
 use crate::metrics::DeliveryMetrics;
 use crate::worker::{InFlight, Retry, Worker};
 
@@ -37,6 +38,8 @@ pub struct DispatchOptions {
     pub retry: Retry,
     /// When a project counts as flapping.
     pub flapping: federation_domain::notify::Flapping,
+    /// When offline projects make an incident.
+    pub incidents: federation_domain::incident::IncidentSettings,
 }
 
 impl Default for DispatchOptions {
@@ -48,6 +51,7 @@ impl Default for DispatchOptions {
             backlog: 1000,
             retry: Retry::default(),
             flapping: federation_domain::notify::FLAPPING_DEFAULT,
+            incidents: federation_domain::incident::INCIDENT_DEFAULTS,
         }
     }
 }
@@ -58,6 +62,7 @@ pub struct Dispatcher {
     pub federation: Arc<Federation>,
     pub channels: Arc<dyn ChannelStore>,
     pub log: Arc<dyn DeliveryLog>,
+    pub incidents: Arc<dyn federation_domain::incident::IncidentLog>,
     pub sender: Arc<dyn Sender>,
     pub metrics: Arc<dyn DeliveryMetrics>,
     pub options: DispatchOptions,
@@ -78,6 +83,8 @@ struct Lane {
     /// skipped once instead of being sent again.
     told: HashSet<Told>,
     read_through: u64,
+    /// The next incident event (by the desk's sequence) this channel's watch takes.
+    incident_seen: u64,
     stored: u64,
     tx: mpsc::Sender<Message>,
     backlog: VecDeque<Message>,
@@ -99,12 +106,16 @@ struct Led {
     term: Term,
     lanes: HashMap<ChannelName, Lane>,
     refreshed: Option<tokio::time::Instant>,
+    desk: Option<Desk>,
+    started: chrono::DateTime<chrono::Utc>,
 }
 
 impl Dispatcher {
     /// Runs until `stop` turns true.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut led: Option<Led> = None;
+        // Silence that began before this process ran spans time nobody here heard.
+        let started = self.federation.now();
         let mut ticker = tokio::time::interval(self.options.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -129,6 +140,8 @@ impl Dispatcher {
                     term,
                     lanes: HashMap::new(),
                     refreshed: None,
+                    desk: None,
+                    started,
                 });
             }
             let Some(state) = led.as_mut() else { continue };
@@ -145,6 +158,9 @@ impl Dispatcher {
 
     /// One look at the channels, the log and the clock.
     async fn step(&self, led: &mut Led) -> Result<(), RepositoryError> {
+        if led.desk.is_none() {
+            led.desk = Some(self.open_desk(led.term, led.started).await?);
+        }
         if led
             .refreshed
             .is_none_or(|t| t.elapsed() >= self.options.refresh)
@@ -154,7 +170,7 @@ impl Dispatcher {
         }
         // Each lane reads from its own place (lanes that keep pace share one read), so
         // a channel that fell behind never holds the others back.
-        let head = self.federation.revision();
+        let head = self.track(led).await?;
         let mut reads: HashMap<u64, Vec<federation_domain::Change>> = HashMap::new();
         let behind: Vec<u64> = led
             .lanes
@@ -185,6 +201,10 @@ impl Dispatcher {
             }
         }
         let now = self.federation.now();
+        for changes in reads.values_mut() {
+            // Nothing past what the incident desk has seen (and recorded).
+            changes.retain(|c| c.revision <= head);
+        }
         for lane in led.lanes.values_mut() {
             let changes = reads.get(&lane.read_through).map_or(&[][..], Vec::as_slice);
             for change in changes.iter().filter(|c| c.revision <= lane.replay_until) {
@@ -206,6 +226,9 @@ impl Dispatcher {
                 }
             }
         }
+        let Some(desk) = led.desk.as_mut() else {
+            return Ok(());
+        };
         for lane in led.lanes.values_mut() {
             let enabled = lane.spec.read().unwrap_or_else(|p| p.into_inner()).enabled;
             let changes = reads.get(&lane.read_through).map_or(&[][..], Vec::as_slice);
@@ -215,8 +238,22 @@ impl Dispatcher {
                 }
                 let due = lane.watch.apply(change, now);
                 lane.queue(due, enabled);
+                let due = desk.feed(
+                    &mut lane.watch,
+                    &mut lane.incident_seen,
+                    change.revision,
+                    now,
+                );
+                lane.queue(due, enabled);
                 lane.read_through = change.revision;
             }
+            let due = desk.feed(
+                &mut lane.watch,
+                &mut lane.incident_seen,
+                lane.read_through,
+                now,
+            );
+            lane.queue(due, enabled);
             let due = lane.watch.tick(now);
             lane.queue(due, enabled);
             lane.drain();
@@ -234,7 +271,63 @@ impl Dispatcher {
                 lane.stored = cursor;
             }
         }
+        if let Some(floor) = led.lanes.values().map(|l| l.read_through).min() {
+            desk.prune(floor);
+        }
         Ok(())
+    }
+
+    /// The incident desk of a new term.
+    async fn open_desk(
+        &self,
+        term: Term,
+        started: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Desk, RepositoryError> {
+        let mut after = self.federation.revision();
+        for c in self.channels.list_channels().await? {
+            if let Some(cursor) = self.log.cursor(&c.spec.name).await? {
+                after = after.min(cursor);
+            }
+        }
+        Desk::open(
+            &self.federation,
+            &self.incidents,
+            self.options.incidents,
+            term,
+            after,
+            started,
+        )
+        .await
+    }
+
+    /// Runs the incident desk over the log up to the head (or a batch of it); the
+    /// revision channels may read up to.
+    async fn track(&self, led: &mut Led) -> Result<u64, RepositoryError> {
+        let Some(desk) = led.desk.as_mut() else {
+            return Ok(0);
+        };
+        let head = self.federation.revision();
+        if desk.read_through < head {
+            match self
+                .federation
+                .changes_since(desk.read_through, self.options.batch)
+                .await?
+            {
+                ChangesSince::Changes(c) => {
+                    desk.track(&self.federation, &self.incidents, led.term, &c)
+                        .await?;
+                }
+                ChangesSince::Trimmed => {
+                    tracing::warn!(
+                        from = desk.read_through,
+                        to = head,
+                        "incidents: the log was trimmed past the desk; skipping ahead"
+                    );
+                    desk.read_through = head;
+                }
+            }
+        }
+        Ok(desk.read_through)
     }
 
     /// Starts lanes for new channels, updates changed ones, ends removed ones.
@@ -248,7 +341,10 @@ impl Dispatcher {
                 *lane.spec.write().unwrap_or_else(|p| p.into_inner()) = channel.spec;
                 continue;
             }
-            let lane = self.open(&channel, led.term).await?;
+            let Some(desk) = led.desk.as_ref() else {
+                return Ok(());
+            };
+            let lane = self.open(&channel, led.term, desk).await?;
             led.lanes.insert(channel.spec.name.clone(), lane);
         }
         Ok(())
@@ -256,7 +352,12 @@ impl Dispatcher {
 
     /// A lane for a channel: from its cursor (a new channel starts at the head), with
     /// the outages already under way seeded from the registry and the history.
-    async fn open(&self, channel: &Channel, term: Term) -> Result<Lane, RepositoryError> {
+    async fn open(
+        &self,
+        channel: &Channel,
+        term: Term,
+        desk: &Desk,
+    ) -> Result<Lane, RepositoryError> {
         let name = channel.spec.name.clone();
         // Outages that began before this time were dealt with: before the cursor (a
         // new leader), or before the channel existed (a new channel).
@@ -282,7 +383,12 @@ impl Dispatcher {
             name.clone(),
             channel.spec.rules.clone(),
             self.options.flapping,
-        );
+        )
+        .with_incident_grace(if self.options.incidents.enabled() {
+            self.options.incidents.window
+        } else {
+            chrono::TimeDelta::zero()
+        });
         let now = self.federation.now();
         for status in [Status::Offline, Status::Degraded] {
             let page = self.federation.list(&ListFilter {
@@ -294,6 +400,9 @@ impl Dispatcher {
                 watch.seed(&project, since, dealt_before, cursor, now);
             }
         }
+        // Incidents up to the cursor were dealt with: the watch learns them, silently.
+        let mut incident_seen = 0;
+        let _ = desk.feed(&mut watch, &mut incident_seen, cursor, now);
         let spec = Arc::new(RwLock::new(channel.spec.clone()));
         let (tx, rx) = mpsc::channel(64);
         let in_flight = InFlight::default();
@@ -316,6 +425,7 @@ impl Dispatcher {
             seen: std::collections::HashSet::new(),
             told,
             read_through: cursor,
+            incident_seen,
             stored: cursor,
             tx,
             backlog: VecDeque::new(),

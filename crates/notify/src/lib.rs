@@ -7,13 +7,14 @@ pub mod body;
 pub mod deny;
 pub mod dispatch;
 pub mod http;
+mod incidents;
 pub mod metrics;
 pub mod senders;
 pub mod sign;
 pub mod smtp;
 pub mod worker;
 
-pub use body::{WebhookBody, WebhookProject};
+pub use body::{WebhookBody, WebhookIncident, WebhookProject};
 pub use deny::{DenyList, DenyListError};
 pub use dispatch::{DispatchOptions, Dispatcher};
 pub use http::{encode, HttpOptions, HttpSender, EVENT_HEADER, IDEMPOTENCY_HEADER};

@@ -97,6 +97,7 @@ fn message() -> Message {
         }),
         at: Utc::now(),
         outage_seconds: None,
+        incident: None,
     }
 }
 

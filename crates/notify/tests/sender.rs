@@ -41,6 +41,7 @@ fn message() -> Message {
         }),
         at: Utc.with_ymd_and_hms(2026, 12, 2, 9, 0, 0).unwrap(),
         outage_seconds: Some(200),
+        incident: None,
     }
 }
 

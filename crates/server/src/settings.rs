@@ -18,6 +18,7 @@ use serde::Deserialize;
 
 pub use crate::telemetry::LogFormat;
 
+pub mod incidents;
 pub mod notify;
 mod original;
 mod status_page;

@@ -17,7 +17,9 @@
 //! kill -9 of the leader; (g) the change stream: one change fanned out to 100 SSE
 //! clients, and changes per second sustained to them; (h) uptime reports over 90 days of
 //! daily rollups, one project's and a fleet of 100,000's; (i) notifications: 10,000
-//! single deliveries in a minute to a local receiver, the send's p99 and none lost.
+//! single deliveries in a minute to a local receiver, the send's p99 and none lost; (j)
+//! 1,000 projects offline at once: the one incident message at a local receiver.
+
 //!
 //! The tools: [`service`] (the service as a child process), [`tool`] (the `federation`
 //! binary as load generator and listener), [`wrk`], [`metrics`] (the service's
@@ -28,6 +30,7 @@
 mod detection;
 mod fanout;
 mod http;
+mod incident;
 mod ingest;
 mod metrics;
 mod notify;
@@ -59,7 +62,7 @@ const UPTIME_PROJECTS: usize = 100_000;
 /// The API key the service accepts and every load tool sends.
 const API_KEY: &str = "bench-key-0123456789";
 
-/// `phases`: the letters of the phases to run (`abcdefghi`: all), as [`crate::cli`] gives them.
+/// `phases`: the letters of the phases to run (`abcdefghij`: all), as [`crate::cli`] gives them.
 pub(crate) fn run(target_dir: &Path, phases: &str) -> anyhow::Result<()> {
     let started = Instant::now();
     let load_before = load_average();
@@ -101,6 +104,9 @@ pub(crate) fn run(target_dir: &Path, phases: &str) -> anyhow::Result<()> {
     }
     if phases.contains('i') {
         bench.notify_instance(&mut report)?;
+    }
+    if phases.contains('j') {
+        bench.incident_instance(incident::PROJECTS, &mut report)?;
     }
     drop(nats);
     drop(postgres);
@@ -274,6 +280,16 @@ impl Bench<'_> {
         let service = self.service("notify", &notify::ENV)?;
         if let Err(e) = notify::notify(&service, report) {
             report.failed("(i) notifications", &e);
+        }
+        service.stop();
+        Ok(())
+    }
+
+    /// (j) an incident on a fresh instance with `offline_after` = 3 s.
+    fn incident_instance(&self, projects: usize, report: &mut Report) -> anyhow::Result<()> {
+        let service = self.service("incident", &incident::ENV)?;
+        if let Err(e) = incident::incident(&self.tool, &service, projects, report) {
+            report.failed("(j) incident", &e);
         }
         service.stop();
         Ok(())

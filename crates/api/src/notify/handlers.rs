@@ -267,6 +267,7 @@ pub(crate) async fn test_channel(
         subject: None,
         at: now,
         outage_seconds: None,
+        incident: None,
     };
     let attempt = n.sender.send(&c.spec, &message).await;
     let delivery = Delivery {

@@ -17,6 +17,8 @@ pub(crate) mod schemas;
 pub struct NotifyApi {
     pub channels: Arc<dyn ChannelStore>,
     pub deliveries: Arc<dyn DeliveryLog>,
+    /// The incidents the leader records.
+    pub incidents: Arc<dyn federation_domain::incident::IncidentLog>,
     pub sender: Arc<dyn Sender>,
 }
 

@@ -30,6 +30,7 @@ pub(super) fn render(
     sections: &[Section<'_>],
     left_out: usize,
     uptime: Option<&Uptimes>,
+    incidents: &[federation_domain::incident::Incident],
     now: DateTime<Utc>,
 ) -> String {
     let title = escape(&page.title);
@@ -58,6 +59,7 @@ pub(super) fn render(
         out,
         "<p id=\"overall\" class=\"overall {class}\" data-status=\"{class}\">{summary}</p>"
     );
+    out.push_str(&super::incidents::render(incidents, sections));
     for section in sections {
         out.push_str("<section class=\"group\">\n");
         if let Some(heading) = &section.heading {

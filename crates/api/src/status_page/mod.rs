@@ -20,6 +20,7 @@ use crate::{conditional, ApiState};
 pub mod bars;
 pub mod cache;
 mod html;
+mod incidents;
 
 pub use cache::Renders;
 
@@ -207,11 +208,24 @@ pub(crate) async fn page(
             let all = state.federation.list(&ListFilter::default()).items;
             let (sections, left_out) = page.sections(&all);
             let uptime = Uptimes::of(&state, &sections).await;
+            // Open incidents, when recorded here and readable (the page renders without).
+            let incidents = match &state.notify {
+                Some(n) => n
+                    .incidents
+                    .list_incidents(
+                        Some(federation_domain::incident::IncidentState::Open),
+                        incidents::OPEN_INCIDENTS_MAX,
+                    )
+                    .await
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
             let body = html::render(
                 &page,
                 &sections,
                 left_out,
                 uptime.as_ref(),
+                &incidents,
                 state.federation.now(),
             );
             page.renders.put(KEY.to_owned(), body.clone());

@@ -104,7 +104,7 @@ fn the_html_escapes_and_hides_urls_unless_asked() {
     let all = fleet();
     let mut page = page(&[], &[]);
     page.title = "<Acme> status".into();
-    let html = html::render(&page, &page.sections(&all).0, 0, None, at());
+    let html = html::render(&page, &page.sections(&all).0, 0, None, &[], at());
     assert!(
         html.contains("<title>&lt;Acme&gt; status</title>"),
         "{html}"
@@ -115,7 +115,7 @@ fn the_html_escapes_and_hides_urls_unless_asked() {
     assert!(!html.contains("<script") && !html.contains("style="));
     assert!(html.contains("data-status=\"offline\">Some systems are down"));
     page.show_urls = true;
-    let html = html::render(&page, &page.sections(&all).0, 0, None, at());
+    let html = html::render(&page, &page.sections(&all).0, 0, None, &[], at());
     assert!(html.contains("href=\"http://secret-host.internal:8000/x\""));
 }
 
@@ -130,7 +130,7 @@ fn maintenance_is_shown_as_such_and_sets_the_summary() {
     });
     let all = vec![db, project("ok", "Ok", Status::Online, &[])];
     let page = page(&[], &[]);
-    let html = html::render(&page, &page.sections(&all).0, 0, None, at());
+    let html = html::render(&page, &page.sections(&all).0, 0, None, &[], at());
     assert!(
         html.contains("data-slug=\"db\" data-status=\"maintenance\""),
         "{html}"
@@ -155,6 +155,57 @@ fn a_long_list_is_cut_and_says_so() {
     assert_eq!(left_out, 3);
     assert_eq!(sections[0].projects.len(), STATUS_PAGE_MAX_PROJECTS);
     assert_eq!(sections[0].projects[0].slug.as_str(), "p0000");
-    let html = html::render(&page, &sections, left_out, None, at());
+    let html = html::render(&page, &sections, left_out, None, &[], at());
     assert!(html.contains("3 more projects are not listed"), "{html}");
+}
+
+#[test]
+fn open_incidents_show_only_their_members_on_the_page_by_name() {
+    use federation_domain::incident::{Incident, IncidentTrigger, Member};
+    let all = fleet();
+    let page = page(&["edge"], &[]);
+    let member = |slug: &str, back: bool| Member {
+        slug: slug.into(),
+        offline_at: at(),
+        revision: 7,
+        back_at: back.then(at),
+    };
+    let incident = Incident {
+        id: 42,
+        started_at: at(),
+        opened_at: at(),
+        ended_at: None,
+        resolved_revision: None,
+        trigger: IncidentTrigger::Fleet { offline: 3 },
+        members: vec![
+            member("api", false),
+            member("cdn", false),
+            member("lab", false),
+            member("db", true),
+        ],
+    };
+    let sections = page.sections(&all).0;
+    let html = html::render(
+        &page,
+        &sections,
+        0,
+        None,
+        std::slice::from_ref(&incident),
+        at(),
+    );
+    assert!(html.contains("data-incident=\"42\""), "{html}");
+    assert!(
+        html.contains("2 down together: API &lt;v2&gt;, CDN"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("Lab"),
+        "a project not on the page is not named: {html}"
+    );
+    let other = Incident {
+        members: vec![member("lab", false)],
+        ..incident
+    };
+    let html = html::render(&page, &sections, 0, None, &[other], at());
+    assert!(!html.contains("Open incidents"), "{html}");
 }

@@ -20,8 +20,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::channel::ChannelName;
-use super::message::{Event, Message, Subject};
+use super::message::{Event, IncidentNote, Message, Subject};
 use super::rules::{Rules, Trigger};
+use crate::incident::IncidentEvent;
 use crate::model::{Maintenance, Project, Status};
 use crate::replication::{Change, ChangeKind};
 
@@ -46,6 +47,8 @@ struct Outage {
     /// into a bad status from online in the log starts a new outage.
     seeded: bool,
     maintenance: Option<Maintenance>,
+    /// The incident it is a member of (told with it, not on its own).
+    incident: Option<u64>,
 }
 
 /// When a project counts as flapping.
@@ -89,6 +92,14 @@ pub struct Watch {
     outages: BTreeMap<String, Outage>,
     flapping: Flapping,
     flaps: BTreeMap<String, Flap>,
+    /// How long an offline status waits before it is told on its own, so that a project
+    /// that becomes a member of an incident is told in the incident's message.
+    incident_grace: TimeDelta,
+    /// Incidents this channel was told of, until they resolve.
+    incidents: BTreeMap<u64, IncidentNote>,
+    /// Incidents opened whose message goes out at the next tick (with the members
+    /// that joined in the same read of the log), and when each opened.
+    announce: Vec<(u64, DateTime<Utc>)>,
 }
 
 fn bad(s: Status) -> bool {
@@ -113,7 +124,17 @@ impl Watch {
             outages: BTreeMap::new(),
             flapping,
             flaps: BTreeMap::new(),
+            incident_grace: TimeDelta::zero(),
+            incidents: BTreeMap::new(),
+            announce: Vec::new(),
         }
+    }
+
+    /// Offline statuses wait at least `grace` (the incident window) before they are
+    /// told on their own.
+    pub fn with_incident_grace(mut self, grace: TimeDelta) -> Self {
+        self.incident_grace = grace.max(TimeDelta::zero());
+        self
     }
 
     /// Whether the project is flapping now.
@@ -148,6 +169,7 @@ impl Watch {
                 subject: Some(subject.clone()),
                 at,
                 outage_seconds: None,
+                incident: None,
             });
         }
         None
@@ -175,6 +197,7 @@ impl Watch {
                         subject: Some(subject),
                         at: end,
                         outage_seconds: Some((end - since).num_seconds()),
+                        incident: None,
                     });
                 }
             }
@@ -237,6 +260,7 @@ impl Watch {
                 subject: Subject::from(project),
                 maintenance: project.maintenance.clone(),
                 seeded: true,
+                incident: None,
             },
         );
     }
@@ -330,6 +354,7 @@ impl Watch {
                                     subject,
                                     maintenance,
                                     seeded: false,
+                                    incident: None,
                                 },
                             );
                         }
@@ -339,7 +364,9 @@ impl Watch {
                 } else {
                     out.extend(self.due(now));
                     if let Some(o) = self.outages.remove(slug) {
-                        if flapping {
+                        if o.incident.is_some() {
+                            // Told with the incident: its resolution is the message.
+                        } else if flapping {
                             if o.told.is_some() {
                                 if let Some(f) = self.flaps.get_mut(slug) {
                                     f.owes_recovery.get_or_insert(o.since);
@@ -356,6 +383,7 @@ impl Watch {
                                 subject: Some(subject),
                                 at: t.at,
                                 outage_seconds: Some((t.at - o.since).num_seconds()),
+                                incident: None,
                             });
                         }
                     }
@@ -367,7 +395,8 @@ impl Watch {
 
     /// Messages due by time alone: holds that passed, reminders, flapping that ended.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Message> {
-        let mut out = self.settle(now);
+        let mut out = self.announced();
+        out.extend(self.settle(now));
         out.extend(self.due(now));
         out
     }
@@ -386,7 +415,13 @@ impl Watch {
             .collect();
         let mut out = Vec::new();
         for (slug, o) in &mut self.outages {
-            if in_maintenance(o.maintenance.as_ref(), now)
+            let hold = if o.status == Status::Offline {
+                hold.max(self.incident_grace)
+            } else {
+                hold
+            };
+            if o.incident.is_some()
+                || in_maintenance(o.maintenance.as_ref(), now)
                 || now - o.status_since < hold
                 || flapping.contains(slug.as_str())
             {
@@ -406,6 +441,7 @@ impl Watch {
                             subject: Some(o.subject.clone()),
                             at: now,
                             outage_seconds: Some((now - o.since).num_seconds()),
+                            incident: None,
                         });
                     }
                 }
@@ -422,6 +458,7 @@ impl Watch {
                 subject: Some(o.subject.clone()),
                 at: o.status_since,
                 outage_seconds: None,
+                incident: None,
             });
         }
         out
@@ -434,7 +471,27 @@ impl Watch {
             .values()
             .filter(|o| !o.announced)
             .map(|o| o.revision)
+            .chain(self.announce.iter().map(|(id, _)| *id))
             .min()
+    }
+
+    /// The messages of incidents opened since the last tick.
+    fn announced(&mut self) -> Vec<Message> {
+        let mut out = Vec::new();
+        for (id, at) in std::mem::take(&mut self.announce) {
+            if let Some(note) = self.incidents.get(&id) {
+                out.push(Message {
+                    channel: self.channel.clone(),
+                    revision: id,
+                    event: Event::Incident,
+                    subject: None,
+                    at,
+                    outage_seconds: None,
+                    incident: Some(note.clone()),
+                });
+            }
+        }
+        out
     }
 
     /// Projects in an outage now.
@@ -445,5 +502,84 @@ impl Watch {
     /// Whether an outage of this project is known.
     pub fn tracks(&self, slug: &str) -> bool {
         self.outages.contains_key(slug)
+    }
+
+    /// Applies an incident's event (at its change's revision, after the change): one
+    /// message listing the members this channel watches when it opens (sent at the next
+    /// [`Watch::tick`], so members that joined in the same read of the log are listed
+    /// too; none when it watches none of them), one when it resolves, with its length. Members are not
+    /// told on their own, neither offline nor recovered.
+    pub fn incident(&mut self, event: &IncidentEvent, now: DateTime<Utc>) -> Vec<Message> {
+        match event {
+            IncidentEvent::Opened(incident) => {
+                let mut members = Vec::new();
+                for m in &incident.members {
+                    if let Some(o) = self.outages.get_mut(&m.slug) {
+                        o.incident = Some(incident.id);
+                        o.announced = true;
+                        if o.status == Status::Offline
+                            && !in_maintenance(o.maintenance.as_ref(), now)
+                        {
+                            o.told = Some((Status::Offline, now));
+                            members.push(o.subject.clone());
+                        }
+                    }
+                }
+                if members.is_empty() || !self.rules.tells(Trigger::Offline) {
+                    return Vec::new();
+                }
+                let note = IncidentNote {
+                    id: incident.id,
+                    started_at: incident.started_at,
+                    trigger: incident.trigger.describe(),
+                    members,
+                };
+                self.incidents.insert(incident.id, note);
+                self.announce.push((incident.id, incident.opened_at));
+                Vec::new()
+            }
+            IncidentEvent::Joined { id, member } => {
+                if let Some(o) = self.outages.get_mut(&member.slug) {
+                    o.incident = Some(*id);
+                    o.announced = true;
+                    o.told = Some((o.status, now));
+                    if let Some(note) = self.incidents.get_mut(id) {
+                        if !note.members.iter().any(|s| s.slug == member.slug) {
+                            note.members.push(o.subject.clone());
+                        }
+                    }
+                }
+                Vec::new()
+            }
+            IncidentEvent::Back { .. } => Vec::new(),
+            IncidentEvent::Resolved { id, at, revision } => {
+                // Opened and resolved within one read: its opening is told first.
+                let mut out = if self.announce.iter().any(|(a, _)| a == id) {
+                    self.announced()
+                } else {
+                    Vec::new()
+                };
+                let Some(mut note) = self.incidents.remove(id) else {
+                    return out;
+                };
+                if !self.rules.tells(Trigger::Recovered) {
+                    return out;
+                }
+                for s in &mut note.members {
+                    s.status = Status::Online;
+                    s.reason = None;
+                }
+                out.push(Message {
+                    channel: self.channel.clone(),
+                    revision: *revision,
+                    event: Event::IncidentResolved,
+                    subject: None,
+                    at: *at,
+                    outage_seconds: Some((*at - note.started_at).num_seconds().max(0)),
+                    incident: Some(note),
+                });
+                out
+            }
+        }
     }
 }

@@ -20,6 +20,10 @@ pub enum Event {
     Test,
     /// A project changed status too often: its messages are held until it is stable.
     Flapping,
+    /// Many projects went offline together: one message lists the channel's members.
+    Incident,
+    /// Every member of an incident told is back.
+    IncidentResolved,
 }
 
 impl Event {
@@ -32,6 +36,8 @@ impl Event {
             Event::Reminder => "reminder",
             Event::Test => "test",
             Event::Flapping => "flapping",
+            Event::Incident => "incident",
+            Event::IncidentResolved => "incident_resolved",
         }
     }
 }
@@ -63,6 +69,19 @@ impl From<&Project> for Subject {
     }
 }
 
+/// An incident as one channel is told of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentNote {
+    /// The incident's id (the revision that opened it).
+    pub id: u64,
+    /// When its first member went offline.
+    pub started_at: DateTime<Utc>,
+    /// Why it opened, for people.
+    pub trigger: String,
+    /// The members this channel watches, as they were when it opened (or resolved).
+    pub members: Vec<Subject>,
+}
+
 /// One message for one channel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
@@ -77,8 +96,11 @@ pub struct Message {
     pub subject: Option<Subject>,
     /// When it happened.
     pub at: DateTime<Utc>,
-    /// A recovery: how long the project was offline or degraded, in seconds.
+    /// A recovery: how long the project was offline or degraded, in seconds (a
+    /// resolved incident: how long it lasted).
     pub outage_seconds: Option<i64>,
+    /// An incident's messages: the incident.
+    pub incident: Option<IncidentNote>,
 }
 
 impl Message {
@@ -98,12 +120,32 @@ impl Message {
                 self.at.timestamp_nanos_opt().unwrap_or_default()
             ),
             Event::Flapping => format!("{}-{}-flapping", self.revision, self.channel),
+            Event::Incident => format!("{}-{}-incident", self.revision, self.channel),
+            Event::IncidentResolved => {
+                format!("{}-{}-incident-resolved", self.revision, self.channel)
+            }
             _ => format!("{}-{}", self.revision, self.channel),
         }
     }
 
     /// One line a person reads (Slack's `text`, an email's subject).
     pub fn headline(&self) -> String {
+        if let Some(i) = &self.incident {
+            return match self.event {
+                Event::IncidentResolved => format!(
+                    "Incident {} resolved after {}: {} back",
+                    i.id,
+                    human_duration(self.outage_seconds.unwrap_or_default()),
+                    count(i.members.len())
+                ),
+                _ => format!(
+                    "Incident {}: {} offline ({})",
+                    i.id,
+                    count(i.members.len()),
+                    i.trigger
+                ),
+            };
+        }
         let Some(s) = &self.subject else {
             return format!(
                 "Test message from the federation service ({})",
@@ -123,7 +165,7 @@ impl Message {
                 None => format!("{} ({}) recovered", s.name, s.slug),
             },
             Event::Reminder => format!("{} ({}) is still {}", s.name, s.slug, s.status.as_str()),
-            Event::Test => format!(
+            Event::Test | Event::Incident | Event::IncidentResolved => format!(
                 "Test message from the federation service ({})",
                 self.channel
             ),
@@ -134,6 +176,15 @@ impl Message {
                 s.status.as_str()
             ),
         }
+    }
+}
+
+/// `1 project`, `3 projects`.
+fn count(n: usize) -> String {
+    if n == 1 {
+        "1 project".to_owned()
+    } else {
+        format!("{n} projects")
     }
 }
 

@@ -17,11 +17,13 @@ pub use channel::{
 pub use delivery::{Delivery, DeliveryStatus, DELIVERIES_LIST_MAX};
 pub use email::{EmailInput, EmailSpec, SmtpTls};
 pub use engine::{Flapping, Watch, FLAPPING_DEFAULT};
-pub use message::{Attempt, Event, Message, Subject};
+pub use message::{Attempt, Event, IncidentNote, Message, Subject};
 pub use ports::{ChannelStore, ChannelWrite, DeliveryLog, Sender};
 pub use rules::{Rules, Trigger};
 
 #[cfg(test)]
 mod engine_tests;
+#[cfg(test)]
+mod incident_tests;
 #[cfg(test)]
 mod tests;

@@ -543,6 +543,12 @@ impl Presence {
         }
     }
 
+    /// The time within `[from, to]` this table could not hear the bus (its deafness,
+    /// while it is remembered): a silence that spans it may be the service's fault.
+    pub fn unheard(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> TimeDelta {
+        self.deafness.within(from, to)
+    }
+
     /// The most recent mass expiry, if any sweep ever was one.
     pub fn last_mass_expiry(&self) -> Option<MassExpiry> {
         self.last_mass_expiry

@@ -395,4 +395,12 @@ impl Intake {
         let now = self.state.clock.now();
         self.state.presence().guard(now)
     }
+
+    pub(super) fn unheard(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::TimeDelta {
+        self.state.presence().unheard(from, to)
+    }
 }

@@ -410,6 +410,16 @@ impl Federation {
         self.intake.guard()
     }
 
+    /// The time within `[from, to]` this replica could not hear the bus (the partition
+    /// guard): silence that spans it may be the service's own fault.
+    pub fn unheard(
+        &self,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::TimeDelta {
+        self.intake.unheard(from, to)
+    }
+
     /// Applies the clock to the presence table. The leader then writes the batch in one
     /// fenced store call and publishes the transitions from the log; a follower writes
     /// nothing (the leader records, and the log brings it here) and only keeps the heard

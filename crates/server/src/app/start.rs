@@ -353,6 +353,7 @@ pub(super) fn notify_api(
     Ok(federation_api::notify::NotifyApi {
         channels: store.clone(),
         deliveries: store.clone(),
+        incidents: store.clone(),
         sender: Arc::new(sender),
     })
 }
@@ -370,6 +371,7 @@ pub(super) fn dispatch_notifications(
             federation: federation.clone(),
             channels: notify.channels.clone(),
             log: notify.deliveries.clone(),
+            incidents: notify.incidents.clone(),
             sender: notify.sender.clone(),
             metrics: Arc::new(metrics.notify()),
             options: federation_notify::DispatchOptions {
@@ -378,6 +380,7 @@ pub(super) fn dispatch_notifications(
                     ..federation_notify::Retry::default()
                 },
                 flapping: settings.notify.flapping,
+                incidents: settings.notify.incidents,
                 ..federation_notify::DispatchOptions::default()
             },
         }

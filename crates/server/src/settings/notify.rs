@@ -31,6 +31,9 @@ pub struct NotifySettings {
     pub deadline: Duration,
     /// When a project counts as flapping.
     pub flapping: federation_domain::notify::Flapping,
+    /// When offline projects make an incident (`FEDERATION_INCIDENT_*`, see
+    /// [`super::incidents`]).
+    pub incidents: federation_domain::incident::IncidentSettings,
 }
 
 impl Default for NotifySettings {
@@ -40,6 +43,7 @@ impl Default for NotifySettings {
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
             deadline: DEFAULT_DEADLINE,
             flapping: federation_domain::notify::FLAPPING_DEFAULT,
+            incidents: federation_domain::incident::INCIDENT_DEFAULTS,
         }
     }
 }
@@ -75,6 +79,7 @@ impl NotifySettings {
                 .filter(|w| *w > chrono::TimeDelta::zero())
                 .context("FEDERATION_NOTIFY_FLAP_WINDOW must be above 0")?;
         }
+        s.incidents = super::incidents::from_env(&env)?;
         if s.attempt_timeout.is_zero() || s.deadline < s.attempt_timeout {
             anyhow::bail!(
                 "FEDERATION_NOTIFY_TIMEOUT must be above 0 and FEDERATION_NOTIFY_DEADLINE at least as long"

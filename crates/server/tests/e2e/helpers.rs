@@ -85,6 +85,9 @@ impl TestConfig {
         env.insert("LOG_LEVEL".into(), "warn".into());
         env.insert("FEDERATION_API_KEYS".into(), WRITE_KEY.into());
         env.insert("FEDERATION_READ_API_KEYS".into(), READ_KEY.into());
+        // A lone offline status waits this long to be told (it may join an incident);
+        // the default of 30 s would make tests wait.
+        env.insert("FEDERATION_INCIDENT_WINDOW".into(), "1s".into());
         Self { dir, env }
     }
 

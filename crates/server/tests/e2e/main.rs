@@ -71,6 +71,7 @@ mod heartbeat_keys;
 mod heartbeats;
 mod helpers;
 mod http_limits;
+mod incidents;
 mod logs;
 mod notify;
 mod original;

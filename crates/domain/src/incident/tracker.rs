@@ -1,0 +1,266 @@
+//! The incident tracker: the module's rules applied to the change log, in revision
+//! order. Pure: the leader feeds it changes and asks the guard what it could not hear.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::model::{Incident, IncidentEvent, IncidentTrigger, Member};
+use super::settings::IncidentSettings;
+use crate::model::{Project, Status};
+use crate::replication::{Change, ChangeKind};
+
+/// A counted offline transition not (yet) in an incident.
+#[derive(Debug, Clone)]
+struct Candidate {
+    slug: String,
+    revision: u64,
+    at: DateTime<Utc>,
+}
+
+/// The fleet as far as incidents care: each project's tags (lowercase, as written).
+#[derive(Debug, Clone)]
+pub struct IncidentTracker {
+    settings: IncidentSettings,
+    tags: BTreeMap<String, Vec<(String, String)>>,
+    tag_sizes: BTreeMap<String, usize>,
+    recent: VecDeque<Candidate>,
+    open: Option<Incident>,
+}
+
+impl IncidentTracker {
+    /// A tracker that knows no project and no incident.
+    pub fn new(settings: IncidentSettings) -> Self {
+        Self {
+            settings,
+            tags: BTreeMap::new(),
+            tag_sizes: BTreeMap::new(),
+            recent: VecDeque::new(),
+            open: None,
+        }
+    }
+
+    /// Learns a project (and its tags) from the registry.
+    pub fn know(&mut self, project: &Project) {
+        let slug = project.slug.as_str();
+        self.forget(slug);
+        let tags: Vec<(String, String)> = project
+            .tags
+            .iter()
+            .map(|t| (t.as_str().to_lowercase(), t.as_str().to_owned()))
+            .collect();
+        for (key, _) in &tags {
+            *self.tag_sizes.entry(key.clone()).or_default() += 1;
+        }
+        self.tags.insert(slug.to_owned(), tags);
+    }
+
+    fn forget(&mut self, slug: &str) {
+        if let Some(old) = self.tags.remove(slug) {
+            for (key, _) in old {
+                if let Some(n) = self.tag_sizes.get_mut(&key) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.tag_sizes.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes up an incident a previous leader recorded as open.
+    pub fn restore(&mut self, incident: Incident) {
+        if incident.ended_at.is_none() {
+            self.recent.retain(|c| !incident.has(&c.slug));
+            self.open = Some(incident);
+        }
+    }
+
+    /// The open incident.
+    pub fn open(&self) -> Option<&Incident> {
+        self.open.as_ref()
+    }
+
+    /// Counted offline transitions waiting within the window.
+    pub fn waiting(&self) -> usize {
+        self.recent.len()
+    }
+
+    /// Marks members the registry shows as no longer offline (a leader taking over
+    /// what its predecessor left open) as back at `now`; resolves when none is left.
+    pub fn reconcile(
+        &mut self,
+        offline: impl Fn(&str) -> bool,
+        revision: u64,
+        now: DateTime<Utc>,
+    ) -> Vec<IncidentEvent> {
+        let back: Vec<String> = self
+            .open
+            .iter()
+            .flat_map(|i| i.members.iter())
+            .filter(|m| m.back_at.is_none() && !offline(&m.slug))
+            .map(|m| m.slug.clone())
+            .collect();
+        let mut out = Vec::new();
+        for slug in back {
+            out.extend(self.back(&slug, revision, now));
+        }
+        out
+    }
+
+    /// Applies one change of the log. `unheard(from, to)` is the time within
+    /// `[from, to]` the service could not hear (the partition guard).
+    pub fn apply(
+        &mut self,
+        change: &Change,
+        unheard: impl Fn(DateTime<Utc>, DateTime<Utc>) -> TimeDelta,
+    ) -> Vec<IncidentEvent> {
+        let slug = change.slug.as_str();
+        match &change.kind {
+            ChangeKind::Registered | ChangeKind::Updated => {
+                if let Some(p) = &change.project {
+                    self.know(p);
+                }
+                Vec::new()
+            }
+            ChangeKind::Deleted { .. } => {
+                self.forget(slug);
+                self.recent.retain(|c| c.slug != slug);
+                self.back(slug, change.revision, change.at)
+            }
+            ChangeKind::Transition(t) => {
+                if let Some(p) = &change.project {
+                    if !self.tags.contains_key(slug) {
+                        self.know(p);
+                    }
+                }
+                if t.to == Status::Offline && t.from != Status::Offline {
+                    let heard = t
+                        .last_heartbeat_at
+                        .is_some_and(|last| last <= t.at && unheard(last, t.at).is_zero());
+                    if !heard || !self.settings.enabled() {
+                        return Vec::new();
+                    }
+                    self.offline(slug, change.revision, t.at)
+                } else if t.from == Status::Offline && t.to != Status::Offline {
+                    self.recent.retain(|c| c.slug != slug);
+                    self.back(slug, change.revision, t.at)
+                } else {
+                    Vec::new()
+                }
+            }
+        }
+    }
+
+    fn offline(&mut self, slug: &str, revision: u64, at: DateTime<Utc>) -> Vec<IncidentEvent> {
+        let member = Member {
+            slug: slug.to_owned(),
+            offline_at: at,
+            revision,
+            back_at: None,
+        };
+        if let Some(open) = &mut self.open {
+            if let Some(m) = open.members.iter_mut().find(|m| m.slug == slug) {
+                *m = member.clone();
+            } else {
+                open.members.push(member.clone());
+            }
+            return vec![IncidentEvent::Joined {
+                id: open.id,
+                member,
+            }];
+        }
+        let window = self.settings.window;
+        self.recent.retain(|c| c.slug != slug && c.at > at - window);
+        self.recent.push_back(Candidate {
+            slug: slug.to_owned(),
+            revision,
+            at,
+        });
+        let Some(trigger) = self.trigger(slug) else {
+            return Vec::new();
+        };
+        let members: Vec<Member> = self
+            .recent
+            .drain(..)
+            .map(|c| Member {
+                slug: c.slug,
+                offline_at: c.at,
+                revision: c.revision,
+                back_at: None,
+            })
+            .collect();
+        let incident = Incident {
+            id: revision,
+            started_at: members.iter().map(|m| m.offline_at).min().unwrap_or(at),
+            opened_at: at,
+            ended_at: None,
+            resolved_revision: None,
+            trigger,
+            members,
+        };
+        self.open = Some(incident.clone());
+        vec![IncidentEvent::Opened(incident)]
+    }
+
+    /// Whether the waiting candidates (the newest being `slug`) open an incident.
+    fn trigger(&self, slug: &str) -> Option<IncidentTrigger> {
+        let s = &self.settings;
+        let n = self.recent.len();
+        if s.min_projects >= 2 && n >= s.min_projects {
+            return Some(IncidentTrigger::Fleet { offline: n });
+        }
+        if s.tag_percent == 0 {
+            return None;
+        }
+        // Only the newest candidate's tags can have crossed their threshold now.
+        for (key, written) in self.tags.get(slug).map_or(&[][..], Vec::as_slice) {
+            let of = self.tag_sizes.get(key).copied().unwrap_or(0);
+            if of < s.tag_min_projects {
+                continue;
+            }
+            let offline = self
+                .recent
+                .iter()
+                .filter(|c| {
+                    self.tags
+                        .get(&c.slug)
+                        .is_some_and(|t| t.iter().any(|(k, _)| k == key))
+                })
+                .count();
+            if offline >= 2 && offline * 100 >= usize::from(s.tag_percent) * of {
+                return Some(IncidentTrigger::Tag {
+                    tag: written.clone(),
+                    offline,
+                    of,
+                });
+            }
+        }
+        None
+    }
+
+    fn back(&mut self, slug: &str, revision: u64, at: DateTime<Utc>) -> Vec<IncidentEvent> {
+        let Some(open) = &mut self.open else {
+            return Vec::new();
+        };
+        let Some(m) = open
+            .members
+            .iter_mut()
+            .find(|m| m.slug == slug && m.back_at.is_none())
+        else {
+            return Vec::new();
+        };
+        m.back_at = Some(at);
+        let id = open.id;
+        let mut out = vec![IncidentEvent::Back {
+            id,
+            slug: slug.to_owned(),
+            at,
+        }];
+        if open.members.iter().all(|m| m.back_at.is_some()) {
+            self.open = None;
+            out.push(IncidentEvent::Resolved { id, at, revision });
+        }
+        out
+    }
+}

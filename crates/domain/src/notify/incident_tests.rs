@@ -1,0 +1,178 @@
+//! A channel told of an incident: once when it opens, once when it resolves.
+
+use super::engine::Watch;
+use super::message::Event;
+use super::rules::Rules;
+use super::tests::project;
+use super::ChannelName;
+use crate::incident::{IncidentSettings, IncidentTracker, INCIDENT_DEFAULTS};
+use crate::model::{Project, Status, Transition};
+use crate::replication::{Change, ChangeKind};
+use crate::testing::{secs, t0};
+
+fn change(revision: u64, p: &Project, from: Status, to: Status, at_secs: i64) -> Change {
+    let at = t0() + secs(at_secs);
+    let mut p = p.clone();
+    p.status = to;
+    Change {
+        revision,
+        slug: p.slug.clone(),
+        at,
+        kind: ChangeKind::Transition(Transition {
+            slug: p.slug.clone(),
+            from,
+            to,
+            reason: Some("heartbeat_timeout".into()),
+            at,
+            last_heartbeat_at: Some(t0() - secs(90)),
+        }),
+        project: Some(p),
+    }
+}
+
+/// Feeds the same changes to the tracker and the watch, as the dispatcher does: the
+/// change first, then the incident's events at its revision.
+fn run(
+    watch: &mut Watch,
+    tracker: &mut IncidentTracker,
+    changes: &[Change],
+) -> Vec<super::Message> {
+    let mut out = Vec::new();
+    for c in changes {
+        let now = c.at;
+        out.extend(watch.apply(c, now));
+        for e in tracker.apply(c, |_, _| chrono::TimeDelta::zero()) {
+            out.extend(watch.incident(&e, now));
+        }
+        out.extend(watch.tick(now));
+    }
+    out
+}
+
+fn fleet(n: usize) -> Vec<Project> {
+    (0..n)
+        .map(|i| {
+            let mut p = project(&format!("p{i}"));
+            if i % 2 == 0 {
+                p.tags = crate::model::Tags::parse(&["even"]).unwrap();
+            }
+            p
+        })
+        .collect()
+}
+
+fn setup(rules: Rules, settings: IncidentSettings) -> (Watch, IncidentTracker) {
+    let w = Watch::new(
+        ChannelName::parse("ops").unwrap(),
+        rules.normalized().unwrap(),
+    )
+    .with_incident_grace(settings.window);
+    (w, IncidentTracker::new(settings))
+}
+
+#[test]
+fn six_projects_offline_together_are_one_message_and_one_resolve_message() {
+    let (mut w, mut t) = setup(Rules::default(), INCIDENT_DEFAULTS);
+    let ps = fleet(6);
+    let down: Vec<Change> = ps
+        .iter()
+        .enumerate()
+        .map(|(i, p)| change(10 + i as u64, p, Status::Online, Status::Offline, i as i64))
+        .collect();
+    let mut told = run(&mut w, &mut t, &down);
+    // Time passes well beyond the grace: no member is told on its own.
+    told.extend(w.tick(t0() + secs(600)));
+    assert_eq!(told.len(), 1, "{told:?}");
+    let m = &told[0];
+    assert_eq!(m.event, Event::Incident);
+    assert_eq!(m.revision, 14, "the 5th offline change opened it");
+    let members = &m.incident.as_ref().unwrap().members;
+    assert_eq!(members.len(), 5);
+    assert_eq!(m.idempotency_key(), "14-ops-incident");
+    assert!(
+        m.headline().contains("5 projects offline"),
+        "{}",
+        m.headline()
+    );
+    assert_eq!(w.pending_floor(), None, "every member is dealt with");
+
+    // The late 6th joined silently.
+    let up: Vec<Change> = ps
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            change(
+                100 + i as u64,
+                p,
+                Status::Offline,
+                Status::Online,
+                700 + i as i64,
+            )
+        })
+        .collect();
+    let back = run(&mut w, &mut t, &up);
+    assert_eq!(back.len(), 1, "{back:?}");
+    assert_eq!(back[0].event, Event::IncidentResolved);
+    assert_eq!(back[0].revision, 105);
+    assert_eq!(back[0].outage_seconds, Some(705));
+    assert_eq!(back[0].incident.as_ref().unwrap().members.len(), 6);
+    assert_eq!(back[0].idempotency_key(), "105-ops-incident-resolved");
+}
+
+#[test]
+fn a_channel_is_told_only_the_members_its_rules_watch() {
+    let rules = Rules {
+        tags: vec!["even".into()],
+        ..Rules::default()
+    };
+    let (mut w, mut t) = setup(rules, INCIDENT_DEFAULTS);
+    let ps = fleet(6);
+    let down: Vec<Change> = ps
+        .iter()
+        .enumerate()
+        .map(|(i, p)| change(10 + i as u64, p, Status::Online, Status::Offline, 0))
+        .collect();
+    let told = run(&mut w, &mut t, &down);
+    assert_eq!(told.len(), 1);
+    let slugs: Vec<&str> = told[0]
+        .incident
+        .as_ref()
+        .unwrap()
+        .members
+        .iter()
+        .map(|s| s.slug.as_str())
+        .collect();
+    assert_eq!(slugs, ["p0", "p2", "p4"]);
+}
+
+#[test]
+fn a_channel_watching_no_member_hears_nothing() {
+    let rules = Rules {
+        slugs: vec!["elsewhere".into()],
+        ..Rules::default()
+    };
+    let (mut w, mut t) = setup(rules, INCIDENT_DEFAULTS);
+    let ps = fleet(5);
+    let down: Vec<Change> = ps
+        .iter()
+        .enumerate()
+        .map(|(i, p)| change(10 + i as u64, p, Status::Online, Status::Offline, 0))
+        .collect();
+    assert!(run(&mut w, &mut t, &down).is_empty());
+}
+
+#[test]
+fn a_lone_outage_is_told_on_its_own_once_the_grace_passes() {
+    let (mut w, mut t) = setup(Rules::default(), INCIDENT_DEFAULTS);
+    let p = project("alone");
+    assert!(run(
+        &mut w,
+        &mut t,
+        &[change(3, &p, Status::Online, Status::Offline, 0)]
+    )
+    .is_empty());
+    assert!(w.tick(t0() + secs(29)).is_empty());
+    let told = w.tick(t0() + secs(30));
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].event, Event::Offline);
+}

@@ -1,0 +1,2 @@
+DROP TABLE incident_members;
+DROP TABLE incidents;
