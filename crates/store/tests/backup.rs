@@ -205,7 +205,7 @@ async fn populate(store: &Store) {
             figures,
         })
         .collect();
-    store.save_rollups(day, rollups).await.unwrap();
+    store.save_rollups(day, rollups, Vec::new()).await.unwrap();
 }
 
 /// The export's lines.

@@ -55,7 +55,11 @@ async fn a_killed_leader_loses_no_notification_and_repeats_only_what_was_in_flig
     let started = Instant::now();
     let db = federation_testkit::postgres_database().unwrap();
     let nats_server = federation_testkit::NatsServer::start().unwrap();
-    let mut cluster = Cluster::start(&db.url, &[nats_server.url()]).await;
+    // One message per project is what this test counts: no grouping into an incident.
+    let mut cluster = Cluster::start_with(&db.url, &[nats_server.url()], |_| {
+        vec![("FEDERATION_INCIDENT_MIN_PROJECTS", "0".to_owned())]
+    })
+    .await;
     let nats = nats_client(&nats_server.url()).await;
     let receiver = Receiver::start(ReceiverMode::Slow(RECEIVER_DELAY)).unwrap();
     let leader = cluster.leader().await;
