@@ -83,6 +83,9 @@ async fn a_flip_flood_grows_the_store_by_a_few_mb_at_most() {
         + 4;
     assert!(history <= ticks + 1, "{history} transitions");
     assert!(grown_kb < 3 * 1024, "the database grew {grown_kb} KiB");
-    assert!(wal_kb <= WAL_CEILING_KB, "the write-ahead log is {wal_kb} KiB");
+    assert!(
+        wal_kb <= WAL_CEILING_KB,
+        "the write-ahead log is {wal_kb} KiB"
+    );
     app.stop().await;
 }

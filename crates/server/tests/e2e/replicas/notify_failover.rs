@@ -57,7 +57,10 @@ async fn a_killed_leader_loses_no_notification_and_repeats_only_what_was_in_flig
     let nats_server = federation_testkit::NatsServer::start().unwrap();
     // One message per project is what this test counts: no grouping into an incident.
     let mut cluster = Cluster::start_with(&db.url, &[nats_server.url()], |_| {
-        vec![("FEDERATION_INCIDENT_MIN_PROJECTS", "0".to_owned())]
+        vec![
+            ("FEDERATION_INCIDENT_MIN_PROJECTS", "0".to_owned()),
+            ("FEDERATION_INCIDENT_TAG_PERCENT", "0".to_owned()),
+        ]
     })
     .await;
     let nats = nats_client(&nats_server.url()).await;
