@@ -20,6 +20,7 @@ mod rollup;
 mod service;
 mod slo;
 mod slo_board;
+mod slo_store;
 mod timeline;
 mod window;
 
@@ -42,6 +43,7 @@ pub use rollup::{
 pub use service::{read_chunks, HeardRecorder, Uptime, ROLLUP_ROWS_PER_READ};
 pub use slo::{ErrorBudget, Objective, ObjectiveInput, SloSubject, SLO_WINDOWS};
 pub use slo_board::{sli_now, SloBoard, SloStatus};
+pub use slo_store::{merge_objectives, SloStore, SLO_DECLARED_IN_FILE, SLO_SUBJECT_TAKEN};
 pub use timeline::{
     days, maintenance_spans, maintenance_until, merge_spans, micros, DayFigures, Span, Timeline,
 };

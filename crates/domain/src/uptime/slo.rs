@@ -42,6 +42,9 @@ impl SloSubject {
 /// A validated objective: at least `percent` uptime over `window`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Objective {
+    /// Its name (a slug): the catalog file's `name:`, or `{kind}-{subject}`; the
+    /// REST path's `{name}`.
+    pub name: String,
     /// Of what.
     pub subject: SloSubject,
     /// The target, in percent: above 0, below 100.
@@ -55,6 +58,8 @@ pub struct Objective {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectiveInput {
+    /// The objective's name, a slug (default `project-{slug}` or `tag-{tag}`).
+    pub name: Option<String>,
     /// The project's slug (or give `tag`).
     pub project: Option<String>,
     /// The tag (or give `project`).
@@ -66,12 +71,12 @@ pub struct ObjectiveInput {
 }
 
 impl ObjectiveInput {
-    /// Validates: exactly one of project and tag, an objective in (0, 100), a window
-    /// among [`SLO_WINDOWS`].
+    /// Validates: a name that is a slug, exactly one of project and tag, an objective
+    /// in (0, 100), a window among [`SLO_WINDOWS`].
     pub fn validate(&self) -> Result<Objective, ValidationError> {
         let subject = match (&self.project, &self.tag) {
             (Some(p), None) => SloSubject::Project(Slug::parse(p).map_err(|e| e.at("project"))?),
-            (None, Some(t)) => SloSubject::Tag(Tag::parse(t)?),
+            (None, Some(t)) => SloSubject::Tag(Tag::parse(t).map_err(|e| e.at("tag"))?),
             _ => {
                 return Err(ValidationError::new(
                     "project",
@@ -100,7 +105,16 @@ impl ObjectiveInput {
                 "must be one of 7d, 30d, 90d",
             ));
         }
+        let name = match &self.name {
+            Some(n) => n.clone(),
+            None => format!("{}-{}", subject.kind(), subject.name()),
+        };
+        let name = Slug::parse(&name)
+            .map_err(|e| e.at("name"))?
+            .as_str()
+            .to_owned();
         Ok(Objective {
+            name,
             subject,
             percent,
             window,
@@ -159,6 +173,7 @@ mod tests {
             tag: tag.map(str::to_owned),
             objective,
             window: window.map(str::to_owned),
+            name: None,
         }
     }
 
@@ -170,6 +185,12 @@ mod tests {
         assert_eq!(o.subject.kind(), "project");
         assert_eq!(o.subject.name(), "hub");
         assert_eq!(o.window, "30d");
+        assert_eq!(o.name, "project-hub");
+        let named = ObjectiveInput {
+            name: Some("Edge".into()),
+            ..input(None, Some("prod"), Some(99.0), None)
+        };
+        assert_eq!(named.validate().unwrap().name, "edge");
         let field = |i: ObjectiveInput| i.validate().unwrap_err().field;
         assert_eq!(
             field(input(Some("a"), Some("b"), Some(99.0), None)),
@@ -186,6 +207,11 @@ mod tests {
             field(input(None, Some("prod"), Some(99.0), Some("24h"))),
             "window"
         );
+        let bad_name = ObjectiveInput {
+            name: Some("no spaces".into()),
+            ..input(None, Some("prod"), Some(99.0), None)
+        };
+        assert_eq!(field(bad_name), "name");
     }
 
     #[test]
