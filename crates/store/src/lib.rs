@@ -25,6 +25,7 @@ mod convert;
 mod error;
 mod log;
 mod notify;
+mod slo;
 pub mod original;
 mod pg;
 mod pgconn;
