@@ -12,6 +12,9 @@ use crate::model::{Slug, Tag};
 /// default, the SRE workbook's).
 pub const SLO_WINDOWS: [&str; 3] = ["7d", "30d", "90d"];
 
+/// An objective's percentage lies strictly between these.
+pub const SLO_PERCENT_EXCLUSIVE: (f64, f64) = (0.0, 100.0);
+
 /// What an objective is of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SloSubject {
@@ -86,7 +89,7 @@ impl ObjectiveInput {
         };
         let percent = self
             .objective
-            .filter(|p| p.is_finite() && *p > 0.0 && *p < 100.0)
+            .filter(|p| p.is_finite() && *p > SLO_PERCENT_EXCLUSIVE.0 && *p < SLO_PERCENT_EXCLUSIVE.1)
             .ok_or_else(|| {
                 ValidationError::new(
                     "objective",

@@ -55,6 +55,11 @@ impl Uptime {
         self
     }
 
+    /// Whether the catalog file declares the objective `name` (the file wins for it).
+    pub fn slo_in_file(&self, name: &str) -> bool {
+        self.file_slos.iter().any(|o| o.name == name)
+    }
+
     /// Whether objectives can be written (a store was given).
     pub fn slos_writable(&self) -> bool {
         self.slo_store.is_some()
