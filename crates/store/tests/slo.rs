@@ -40,7 +40,13 @@ async fn sqlite() -> (Store, Box<dyn std::any::Any + Send>) {
     (store, Box::new(dir))
 }
 
-fn objective(name: &str, project: Option<&str>, tag: Option<&str>, percent: f64, window: &str) -> federation_domain::uptime::Objective {
+fn objective(
+    name: &str,
+    project: Option<&str>,
+    tag: Option<&str>,
+    percent: f64,
+    window: &str,
+) -> federation_domain::uptime::Objective {
     ObjectiveInput {
         name: Some(name.into()),
         project: project.map(Into::into),
@@ -58,11 +64,17 @@ async fn objectives_round_trip(store: Store) {
     let project = objective("hub", Some("hub"), None, 99.5, "7d");
     assert!(store.put_slo(&tag).await.unwrap());
     assert!(store.put_slo(&project).await.unwrap());
-    assert_eq!(store.list_slos().await.unwrap(), [project.clone(), tag.clone()]);
+    assert_eq!(
+        store.list_slos().await.unwrap(),
+        [project.clone(), tag.clone()]
+    );
 
     let replaced = objective("prod", Some("edge"), None, 90.0, "90d");
     assert!(!store.put_slo(&replaced).await.unwrap());
-    assert_eq!(store.list_slos().await.unwrap(), [project.clone(), replaced]);
+    assert_eq!(
+        store.list_slos().await.unwrap(),
+        [project.clone(), replaced]
+    );
 
     assert!(store.delete_slo("prod").await.unwrap());
     assert!(!store.delete_slo("prod").await.unwrap());

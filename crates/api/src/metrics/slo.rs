@@ -82,8 +82,12 @@ impl Metrics {
             gone
         };
         for [kind, name, window] in gone {
-            self.slo.objective.remove(&[kind.clone(), name.clone(), window.clone()]);
-            self.slo.remaining.remove(&[kind.clone(), name.clone(), window]);
+            self.slo
+                .objective
+                .remove(&[kind.clone(), name.clone(), window.clone()]);
+            self.slo
+                .remaining
+                .remove(&[kind.clone(), name.clone(), window]);
             self.slo.sli.remove(&[kind, name]);
         }
         for s in statuses {

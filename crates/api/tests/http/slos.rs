@@ -40,7 +40,13 @@ fn names(r: &Reply) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| format!("{}:{}", s["name"].as_str().unwrap(), s["source"].as_str().unwrap()))
+        .map(|s| {
+            format!(
+                "{}:{}",
+                s["name"].as_str().unwrap(),
+                s["source"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -64,17 +70,24 @@ async fn objectives_are_created_read_replaced_and_deleted() {
     assert_eq!(r.json["objective_percent"], 99.5);
 
     let r = h
-        .send_w(put("hub", r#"{"project": "commandcenter", "objective": 99.0}"#))
+        .send_w(put(
+            "hub",
+            r#"{"project": "commandcenter", "objective": 99.0}"#,
+        ))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     assert_eq!(r.json["window"], "30d", "the default window");
     assert_eq!(r.json["objective_percent"], 99.0);
 
-    let r = h.send_w(TestRequest::delete().uri("/api/fed/slos/hub")).await;
+    let r = h
+        .send_w(TestRequest::delete().uri("/api/fed/slos/hub"))
+        .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.raw);
     let r = h.send_w(TestRequest::get().uri("/api/fed/slos/hub")).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = h.send_w(TestRequest::delete().uri("/api/fed/slos/hub")).await;
+    let r = h
+        .send_w(TestRequest::delete().uri("/api/fed/slos/hub"))
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = h.send_w(TestRequest::get().uri("/api/fed/slos")).await;
     assert_eq!(names(&r), ["prod:file"]);
@@ -88,9 +101,14 @@ async fn the_catalog_file_wins_for_the_names_it_declares() {
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.raw);
     let (code, field) = r.error();
-    assert_eq!((code.as_str(), field.as_deref()), ("slo_declared_in_file", Some("name")));
+    assert_eq!(
+        (code.as_str(), field.as_deref()),
+        ("slo_declared_in_file", Some("name"))
+    );
     assert!(r.raw.contains("prod"), "names it: {}", r.raw);
-    let r = h.send_w(TestRequest::delete().uri("/api/fed/slos/prod")).await;
+    let r = h
+        .send_w(TestRequest::delete().uri("/api/fed/slos/prod"))
+        .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.raw);
     assert_eq!(r.error().0, "slo_declared_in_file");
     // Its subject is taken too.
@@ -111,21 +129,36 @@ async fn bad_objectives_get_a_422_naming_the_field_and_change_nothing() {
         ("ok", r#"{"tag": "a", "objective": 100}"#, "objective"),
         ("ok", r#"{"tag": "a", "objective": 0}"#, "objective"),
         ("ok", r#"{"tag": "a", "objective": -5}"#, "objective"),
-        ("ok", r#"{"tag": "a", "objective": 99, "window": "24h"}"#, "window"),
+        (
+            "ok",
+            r#"{"tag": "a", "objective": 99, "window": "24h"}"#,
+            "window",
+        ),
         ("ok", r#"{"tag": "", "objective": 99}"#, "tag"),
         ("ok", r#"{"project": "", "objective": 99}"#, "project"),
         ("ok", r#"{"objective": 99}"#, "project"),
-        ("ok", r#"{"project": "a", "tag": "b", "objective": 99}"#, "project"),
+        (
+            "ok",
+            r#"{"project": "a", "tag": "b", "objective": 99}"#,
+            "project",
+        ),
         ("-bad-", r#"{"tag": "a", "objective": 99}"#, "name"),
     ];
     for (name, body, want) in cases {
         let r = h.send_w(put(name, body)).await;
-        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", r.raw);
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            r.raw
+        );
         assert_eq!(r.error().1.as_deref(), Some(want), "{body}: {}", r.raw);
     }
     let r = h.send_w(put("ok", r#"{"tag": "a"}"#)).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.raw);
-    let r = h.send_w(put("ok", r#"{"tag": "a", "objective": 99, "burn": 2}"#)).await;
+    let r = h
+        .send_w(put("ok", r#"{"tag": "a", "objective": 99, "burn": 2}"#))
+        .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.raw);
     let r = h.send_w(TestRequest::get().uri("/api/fed/slos")).await;
     assert_eq!(names(&r), ["prod:file"], "nothing stored");
@@ -137,16 +170,31 @@ async fn writes_need_the_write_key() {
     let body = r#"{"tag": "a", "objective": 99}"#;
     let r = h.send(put("a", body)).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.raw);
-    let r = h.send(put("a", body).insert_header(("X-API-Key", READ_KEY))).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.raw);
     let r = h
-        .send(TestRequest::delete().uri("/api/fed/slos/prod").insert_header(("X-API-Key", READ_KEY)))
+        .send(put("a", body).insert_header(("X-API-Key", READ_KEY)))
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.raw);
     let r = h
-        .send(TestRequest::get().uri("/api/fed/slos/prod").insert_header(("X-API-Key", READ_KEY)))
+        .send(
+            TestRequest::delete()
+                .uri("/api/fed/slos/prod")
+                .insert_header(("X-API-Key", READ_KEY)),
+        )
         .await;
-    assert_eq!(r.status, StatusCode::OK, "reads take the read key: {}", r.raw);
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.raw);
+    let r = h
+        .send(
+            TestRequest::get()
+                .uri("/api/fed/slos/prod")
+                .insert_header(("X-API-Key", READ_KEY)),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "reads take the read key: {}",
+        r.raw
+    );
 }
 
 #[actix_web::test]

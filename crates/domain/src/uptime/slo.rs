@@ -89,7 +89,9 @@ impl ObjectiveInput {
         };
         let percent = self
             .objective
-            .filter(|p| p.is_finite() && *p > SLO_PERCENT_EXCLUSIVE.0 && *p < SLO_PERCENT_EXCLUSIVE.1)
+            .filter(|p| {
+                p.is_finite() && *p > SLO_PERCENT_EXCLUSIVE.0 && *p < SLO_PERCENT_EXCLUSIVE.1
+            })
             .ok_or_else(|| {
                 ValidationError::new(
                     "objective",

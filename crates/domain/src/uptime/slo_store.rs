@@ -67,9 +67,7 @@ impl Uptime {
 
     fn slo_store(&self) -> Result<&Arc<dyn SloStore>, ServiceError> {
         self.slo_store.as_ref().ok_or_else(|| {
-            ServiceError::Repository(RepositoryError::Unavailable(
-                "no objective store".into(),
-            ))
+            ServiceError::Repository(RepositoryError::Unavailable("no objective store".into()))
         })
     }
 
@@ -163,7 +161,10 @@ mod tests {
             ServiceError::Validation(v) => v.conflict,
             other => panic!("{other:?}"),
         };
-        let e = uptime.put_slo(&input("prod", "edge", 99.0)).await.unwrap_err();
+        let e = uptime
+            .put_slo(&input("prod", "edge", 99.0))
+            .await
+            .unwrap_err();
         assert_eq!(conflict(e), Some(SLO_DECLARED_IN_FILE));
         let e = uptime.delete_slo("prod").await.unwrap_err();
         assert_eq!(conflict(e), Some(SLO_DECLARED_IN_FILE));
@@ -188,7 +189,10 @@ mod tests {
         assert_ne!(uptime.slos().get("edge").unwrap().objective, edge);
 
         // A stored objective the file later declares is not kept.
-        source.put_slo(&input("prod", "edge2", 90.0).validate().unwrap()).await.unwrap();
+        source
+            .put_slo(&input("prod", "edge2", 90.0).validate().unwrap())
+            .await
+            .unwrap();
         uptime.reload_slos().await.unwrap();
         assert_eq!(uptime.slos().get("prod").unwrap().objective, file);
         assert!(uptime.delete_slo("edge").await.unwrap());

@@ -38,7 +38,12 @@ async fn rest_objectives_join_the_files(mut config: TestConfig) {
          slos:\n  - name: prod\n    tag: production\n    objective: 99.9\n",
     );
     let app = config.start().await;
-    let r = put(&app, "hub", &json!({"project": "hub", "objective": 99, "window": "7d"})).await;
+    let r = put(
+        &app,
+        "hub",
+        &json!({"project": "hub", "objective": 99, "window": "7d"}),
+    )
+    .await;
     assert_eq!(r.status(), 201);
     let r = put(&app, "prod", &json!({"tag": "edge", "objective": 99})).await;
     assert_eq!(r.status(), 409, "the file wins for prod");
@@ -46,9 +51,9 @@ async fn rest_objectives_join_the_files(mut config: TestConfig) {
     metrics_show(&app, series, true).await;
     let slos = eventually(Duration::from_secs(45), || async {
         let r = app.read_json("/api/fed/slos").await;
-        let ready = r.as_array().is_some_and(|a| {
-            a.len() == 2 && a.iter().all(|s| s["computed_at"].is_string())
-        });
+        let ready = r
+            .as_array()
+            .is_some_and(|a| a.len() == 2 && a.iter().all(|s| s["computed_at"].is_string()));
         if ready {
             Ok(r)
         } else {
@@ -56,8 +61,14 @@ async fn rest_objectives_join_the_files(mut config: TestConfig) {
         }
     })
     .await;
-    assert_eq!((slos[0]["name"].as_str(), slos[0]["source"].as_str()), (Some("prod"), Some("file")));
-    assert_eq!((slos[1]["name"].as_str(), slos[1]["source"].as_str()), (Some("hub"), Some("api")));
+    assert_eq!(
+        (slos[0]["name"].as_str(), slos[0]["source"].as_str()),
+        (Some("prod"), Some("file"))
+    );
+    assert_eq!(
+        (slos[1]["name"].as_str(), slos[1]["source"].as_str()),
+        (Some("hub"), Some("api"))
+    );
     app.stop().await;
 
     // Stored: a restart keeps it.
@@ -74,7 +85,12 @@ async fn rest_objectives_join_the_files(mut config: TestConfig) {
     assert_eq!(r.status(), 204);
     let slos = app.read_json("/api/fed/slos").await;
     assert_eq!(slos.as_array().map(Vec::len), Some(1), "{slos}");
-    metrics_show(&app, r#"federation_slo_objective_ratio{kind="tag",name="production",window="30d"} 0.999"#, true).await;
+    metrics_show(
+        &app,
+        r#"federation_slo_objective_ratio{kind="tag",name="production",window="30d"} 0.999"#,
+        true,
+    )
+    .await;
     metrics_show(&app, r#"kind="project",name="hub""#, false).await;
     app.stop().await;
 }
