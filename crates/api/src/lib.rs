@@ -31,6 +31,7 @@
 //! | GET | `/api/fed/projects/{slug}/uptime` | a project's uptime report, JSON or CSV ([`uptime`]) |
 //! | GET | `/api/fed/uptime` | a tag's or the fleet's uptime roll-up, JSON or CSV |
 //! | GET | `/api/fed/slos` | the service level objectives and their error budgets |
+//! | GET, PUT, DELETE | `/api/fed/slos/{name}` | one objective, written over REST |
 //! | GET | `/`, `/assets/{file}` | the dashboard ([`dashboard`]), assets compiled in |
 //! | GET | `/status` | the public status page ([`status_page`]), when turned on |
 //! | GET | `/badge/{slug}/status.svg`, `/badge/{slug}/uptime.svg` | status and uptime badges ([`badge`]) |
@@ -186,6 +187,7 @@ pub const ROUTES: &[Route] = &[
     Route::api("/api/fed/projects/{slug}/uptime", "GET"),
     Route::api("/api/fed/uptime", "GET"),
     Route::api("/api/fed/slos", "GET"),
+    Route::api("/api/fed/slos/{name}", "GET, PUT, DELETE"),
 ];
 
 fn route(path: &str) -> &'static Route {
@@ -371,6 +373,12 @@ pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clon
                             )
                             .service(fed("/uptime").route(web::get().to(uptime::group_uptime)))
                             .service(fed("/slos").route(web::get().to(uptime::slo::slos)))
+                            .service(
+                                fed("/slos/{name}")
+                                    .route(web::get().to(uptime::slo_write::get_slo))
+                                    .route(web::put().to(uptime::slo_write::put_slo))
+                                    .route(web::delete().to(uptime::slo_write::delete_slo)),
+                            )
                             .service(
                                 fed("/channels")
                                     .route(web::get().to(notify::handlers::list_channels))

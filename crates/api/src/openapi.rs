@@ -62,6 +62,9 @@ pub const DOCS_PATH: &str = "/docs/";
         crate::uptime::project_uptime,
         crate::uptime::group_uptime,
         crate::uptime::slo::slos,
+        crate::uptime::slo_write::get_slo,
+        crate::uptime::slo_write::put_slo,
+        crate::uptime::slo_write::delete_slo,
         crate::notify::handlers::list_channels,
         crate::notify::handlers::create_channel,
         crate::notify::handlers::get_channel,
@@ -119,6 +122,7 @@ pub const DOCS_PATH: &str = "/docs/";
         crate::uptime::dto::LineDto,
         crate::uptime::dto::GroupUptimeDto,
         crate::uptime::slo::SloDto,
+        crate::uptime::slo_write::SloBody,
     )),
     modifiers(&Security),
     tags(

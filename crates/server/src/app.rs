@@ -252,6 +252,11 @@ impl Application {
             objectives,
             &tasks.stop,
         );
+        // The objectives made over REST are on the board before the first request.
+        uptime
+            .reload_slos()
+            .await
+            .context("reading the stored objectives")?;
         let notify = start::notify_api(&store, &settings)?;
         catalog::channels::apply_logged(&*notify.channels, &settings.projects_file, &channels)
             .await?;

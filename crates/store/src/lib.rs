@@ -33,6 +33,7 @@ mod reads;
 mod repo;
 mod rows;
 mod schema;
+mod slo;
 mod sqlite;
 mod store;
 mod totals;

@@ -1,8 +1,9 @@
-//! The service level objectives' series: one per objective of the catalog file's
-//! `slos:` (none without objectives, so they are not in [`super::METRIC_NAMES`]).
+//! The service level objectives' series: one per objective (the catalog file's
+//! `slos:` and those made over REST; none without objectives, so they are not in [`super::METRIC_NAMES`]).
 //! deploy/prometheus/slo.yml turns them into burn-rate alerts.
 
 use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
 
 use federation_domain::uptime::SloStatus;
 use prometheus_client::metrics::family::Family;
@@ -26,6 +27,8 @@ pub(super) struct SloGauges {
     sli: Family<Subject, Ratio>,
     objective: Family<WithWindow, Ratio>,
     remaining: Family<WithWindow, Ratio>,
+    /// The label sets last set, so that a removed objective's series go.
+    shown: Mutex<Vec<WithWindow>>,
 }
 
 impl SloGauges {
@@ -34,6 +37,7 @@ impl SloGauges {
             sli: Family::default(),
             objective: Family::default(),
             remaining: Family::default(),
+            shown: Mutex::new(Vec::new()),
         };
         registry.register(
             "federation_slo_sli_ratio",
@@ -57,8 +61,35 @@ impl SloGauges {
 }
 
 impl Metrics {
-    /// Sets the objectives' series from where they stand.
+    /// Sets the objectives' series from where they stand, removing those of
+    /// objectives no longer kept.
     pub fn set_slos(&self, statuses: &[SloStatus]) {
+        let now: Vec<WithWindow> = statuses
+            .iter()
+            .map(|s| {
+                let o = &s.objective;
+                [
+                    ("kind", o.subject.kind().to_owned()),
+                    ("name", o.subject.name().to_owned()),
+                    ("window", o.window.clone()),
+                ]
+            })
+            .collect();
+        let gone: Vec<WithWindow> = {
+            let mut shown = self.slo.shown.lock().unwrap_or_else(|p| p.into_inner());
+            let gone = shown.iter().filter(|k| !now.contains(k)).cloned().collect();
+            *shown = now;
+            gone
+        };
+        for [kind, name, window] in gone {
+            self.slo
+                .objective
+                .remove(&[kind.clone(), name.clone(), window.clone()]);
+            self.slo
+                .remaining
+                .remove(&[kind.clone(), name.clone(), window]);
+            self.slo.sli.remove(&[kind, name]);
+        }
         for s in statuses {
             let o = &s.objective;
             let subject: Subject = [

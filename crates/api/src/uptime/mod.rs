@@ -16,6 +16,7 @@ use crate::ApiState;
 pub mod csv;
 pub mod dto;
 pub mod slo;
+pub(crate) mod slo_write;
 
 use dto::{DayDto, FiguresDto, GroupUptimeDto, LineDto, ProjectUptimeDto};
 

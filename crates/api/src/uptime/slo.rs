@@ -1,5 +1,5 @@
-//! `GET /api/fed/slos`: the objectives of the catalog file's `slos:` and where they
-//! stand.
+//! `GET /api/fed/slos`: the objectives (the catalog file's `slos:`, then those made
+//! over REST) and where they stand.
 
 use actix_web::{web, HttpResponse};
 use federation_domain::uptime::SloStatus;
@@ -14,12 +14,19 @@ use crate::ApiState;
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 #[schema(as = Slo)]
 pub struct SloDto {
+    /// The objective's name (`/api/fed/slos/{name}`).
+    #[schema(example = "tag-production")]
+    pub name: String,
+    /// Where it is declared: `file` (the catalog file, which wins for its names) or
+    /// `api` (made over REST, stored).
+    #[schema(example = "file")]
+    pub source: &'static str,
     /// `project` or `tag`.
     #[schema(example = "tag")]
     pub kind: &'static str,
     /// The slug or the tag.
     #[schema(example = "production")]
-    pub name: String,
+    pub subject: String,
     /// The target uptime, in percent.
     #[schema(example = 99.9)]
     pub objective_percent: f64,
@@ -42,11 +49,14 @@ pub struct SloDto {
     pub computed_at: Option<String>,
 }
 
-impl From<&SloStatus> for SloDto {
-    fn from(s: &SloStatus) -> Self {
+impl SloDto {
+    /// `s` as the API shows it; `in_file`: the catalog file declares it.
+    pub fn of(s: &SloStatus, in_file: bool) -> Self {
         Self {
+            name: s.objective.name.clone(),
+            source: if in_file { "file" } else { "api" },
             kind: s.objective.subject.kind(),
-            name: s.objective.subject.name().to_owned(),
+            subject: s.objective.subject.name().to_owned(),
             objective_percent: s.objective.percent,
             window: s.objective.window.clone(),
             sli: s.sli,
@@ -59,25 +69,26 @@ impl From<&SloStatus> for SloDto {
     }
 }
 
-/// The service level objectives (the catalog file's `slos:`) with their SLI now and
-/// the error budget left over their window (docs/uptime.md).
+/// The service level objectives (the catalog file's `slos:`, then those made over REST
+/// by name) with their SLI now and the error budget left over their window
+/// (docs/uptime.md).
 #[utoipa::path(
     get,
     path = "/api/fed/slos",
     tag = "uptime",
     responses(
-        (status = 200, description = "Every objective, in the catalog file's order", body = Vec<SloDto>),
+        (status = 200, description = "Every objective: the catalog file's in its order, then the stored ones by name", body = Vec<SloDto>),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     ),
     security(("api_key" = []))
 )]
 pub(crate) async fn slos(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
-    let items: Vec<SloDto> = state
-        .uptime
+    let uptime = &state.uptime;
+    let items: Vec<SloDto> = uptime
         .slos()
         .statuses()
         .iter()
-        .map(SloDto::from)
+        .map(|s| SloDto::of(s, uptime.slo_in_file(&s.objective.name)))
         .collect();
     Ok(HttpResponse::Ok().json(items))
 }

@@ -16,5 +16,6 @@ mod hygiene;
 mod operability;
 mod ops;
 mod projects;
+mod slos;
 mod status_page;
 mod uptime;

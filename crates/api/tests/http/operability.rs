@@ -151,7 +151,7 @@ async fn every_operation_behind_the_api_key_documents_401_and_403() {
             }
         }
     }
-    assert_eq!(secured, 2 * 29, "twenty-nine operations take the key");
+    assert_eq!(secured, 2 * 32, "thirty-two operations take the key");
 }
 
 #[actix_web::test]

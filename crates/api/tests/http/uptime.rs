@@ -245,7 +245,9 @@ async fn objectives_show_their_sli_and_budget() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     let s = &r.json[0];
     assert_eq!(s["kind"], "project");
-    assert_eq!(s["name"], "commandcenter");
+    assert_eq!(s["subject"], "commandcenter");
+    assert_eq!(s["name"], "project-commandcenter");
+    assert_eq!(s["source"], "file");
     assert_eq!(s["sli"], 0.0, "registered offline: {s}");
     // 7200 s counted, 1800 s offline; 10 % of 7200 s allowed.
     assert_eq!(s["uptime_percent"], 75.0);

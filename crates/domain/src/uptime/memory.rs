@@ -21,6 +21,7 @@ pub struct MemoryUptime {
     rolled: Mutex<Vec<NaiveDate>>,
     groups: Mutex<Vec<GroupDay>>,
     grouped: Mutex<Vec<NaiveDate>>,
+    slos: Mutex<Vec<super::slo::Objective>>,
 }
 
 impl MemoryUptime {
@@ -40,6 +41,30 @@ impl MemoryUptime {
     pub fn trim_rows(&self, before: DateTime<Utc>) {
         let mut all = self.rows.lock().unwrap_or_else(|p| p.into_inner());
         all.retain(|r| r.at >= before);
+    }
+}
+
+#[async_trait]
+impl super::slo_store::SloStore for MemoryUptime {
+    async fn list_slos(&self) -> Result<Vec<super::slo::Objective>, RepositoryError> {
+        let mut all = self.slos.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
+    }
+
+    async fn put_slo(&self, objective: &super::slo::Objective) -> Result<bool, RepositoryError> {
+        let mut all = self.slos.lock().unwrap_or_else(|p| p.into_inner());
+        let created = !all.iter().any(|o| o.name == objective.name);
+        all.retain(|o| o.name != objective.name);
+        all.push(objective.clone());
+        Ok(created)
+    }
+
+    async fn delete_slo(&self, name: &str) -> Result<bool, RepositoryError> {
+        let mut all = self.slos.lock().unwrap_or_else(|p| p.into_inner());
+        let before = all.len();
+        all.retain(|o| o.name != name);
+        Ok(all.len() != before)
     }
 }
 

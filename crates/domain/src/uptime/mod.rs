@@ -20,6 +20,7 @@ mod rollup;
 mod service;
 mod slo;
 mod slo_board;
+mod slo_store;
 mod timeline;
 mod window;
 
@@ -40,8 +41,11 @@ pub use rollup::{
     day_span, pending_days, rollups_of_day, DailyRollup, ROLLUP_BACKFILL_DAYS, ROLLUP_GRACE,
 };
 pub use service::{read_chunks, HeardRecorder, Uptime, ROLLUP_ROWS_PER_READ};
-pub use slo::{ErrorBudget, Objective, ObjectiveInput, SloSubject, SLO_WINDOWS};
+pub use slo::{
+    ErrorBudget, Objective, ObjectiveInput, SloSubject, SLO_PERCENT_EXCLUSIVE, SLO_WINDOWS,
+};
 pub use slo_board::{sli_now, SloBoard, SloStatus};
+pub use slo_store::{merge_objectives, SloStore, SLO_DECLARED_IN_FILE, SLO_SUBJECT_TAKEN};
 pub use timeline::{
     days, maintenance_spans, maintenance_until, merge_spans, micros, DayFigures, Span, Timeline,
 };

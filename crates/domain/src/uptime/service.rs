@@ -27,7 +27,9 @@ pub const ROLLUP_ROWS_PER_READ: usize = 100_000;
 pub struct Uptime {
     pub(super) source: Arc<dyn UptimeSource>,
     pub(super) degraded: DegradedCounts,
-    slos: super::slo_board::SloBoard,
+    pub(super) slos: super::slo_board::SloBoard,
+    pub(super) file_slos: Vec<super::slo::Objective>,
+    pub(super) slo_store: Option<Arc<dyn super::slo_store::SloStore>>,
 }
 
 impl std::fmt::Debug for Uptime {
@@ -87,12 +89,15 @@ impl Uptime {
             source,
             degraded,
             slos: Default::default(),
+            file_slos: Vec::new(),
+            slo_store: None,
         }
     }
 
     /// The same, keeping `objectives` (the catalog file's `slos:`).
     pub fn with_objectives(mut self, objectives: Vec<super::slo::Objective>) -> Self {
-        self.slos = super::slo_board::SloBoard::new(objectives);
+        self.slos = super::slo_board::SloBoard::new(objectives.clone());
+        self.file_slos = objectives;
         self
     }
 
@@ -115,7 +120,7 @@ impl Uptime {
             .into_iter()
             .map(|s| s.objective)
             .collect();
-        for (i, objective) in objectives.iter().enumerate() {
+        for objective in &objectives {
             let Some(span) = named_window(&objective.window) else {
                 continue;
             };
@@ -134,7 +139,7 @@ impl Uptime {
                 super::slo::SloSubject::Project(_) => self.group(&slugs, false, window).await?.0,
             };
             let budget = objective.budget(&rolled.figures, self.degraded());
-            self.slos.set_budget(i, budget, now);
+            self.slos.set_budget(objective, budget, now);
         }
         Ok(())
     }

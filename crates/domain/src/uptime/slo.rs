@@ -12,6 +12,9 @@ use crate::model::{Slug, Tag};
 /// default, the SRE workbook's).
 pub const SLO_WINDOWS: [&str; 3] = ["7d", "30d", "90d"];
 
+/// An objective's percentage lies strictly between these.
+pub const SLO_PERCENT_EXCLUSIVE: (f64, f64) = (0.0, 100.0);
+
 /// What an objective is of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SloSubject {
@@ -42,6 +45,9 @@ impl SloSubject {
 /// A validated objective: at least `percent` uptime over `window`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Objective {
+    /// Its name (a slug): the catalog file's `name:`, or `{kind}-{subject}`; the
+    /// REST path's `{name}`.
+    pub name: String,
     /// Of what.
     pub subject: SloSubject,
     /// The target, in percent: above 0, below 100.
@@ -55,6 +61,8 @@ pub struct Objective {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectiveInput {
+    /// The objective's name, a slug (default `project-{slug}` or `tag-{tag}`).
+    pub name: Option<String>,
     /// The project's slug (or give `tag`).
     pub project: Option<String>,
     /// The tag (or give `project`).
@@ -66,12 +74,12 @@ pub struct ObjectiveInput {
 }
 
 impl ObjectiveInput {
-    /// Validates: exactly one of project and tag, an objective in (0, 100), a window
-    /// among [`SLO_WINDOWS`].
+    /// Validates: a name that is a slug, exactly one of project and tag, an objective
+    /// in (0, 100), a window among [`SLO_WINDOWS`].
     pub fn validate(&self) -> Result<Objective, ValidationError> {
         let subject = match (&self.project, &self.tag) {
             (Some(p), None) => SloSubject::Project(Slug::parse(p).map_err(|e| e.at("project"))?),
-            (None, Some(t)) => SloSubject::Tag(Tag::parse(t)?),
+            (None, Some(t)) => SloSubject::Tag(Tag::parse(t).map_err(|e| e.at("tag"))?),
             _ => {
                 return Err(ValidationError::new(
                     "project",
@@ -81,7 +89,9 @@ impl ObjectiveInput {
         };
         let percent = self
             .objective
-            .filter(|p| p.is_finite() && *p > 0.0 && *p < 100.0)
+            .filter(|p| {
+                p.is_finite() && *p > SLO_PERCENT_EXCLUSIVE.0 && *p < SLO_PERCENT_EXCLUSIVE.1
+            })
             .ok_or_else(|| {
                 ValidationError::new(
                     "objective",
@@ -100,7 +110,16 @@ impl ObjectiveInput {
                 "must be one of 7d, 30d, 90d",
             ));
         }
+        let name = match &self.name {
+            Some(n) => n.clone(),
+            None => format!("{}-{}", subject.kind(), subject.name()),
+        };
+        let name = Slug::parse(&name)
+            .map_err(|e| e.at("name"))?
+            .as_str()
+            .to_owned();
         Ok(Objective {
+            name,
             subject,
             percent,
             window,
@@ -159,6 +178,7 @@ mod tests {
             tag: tag.map(str::to_owned),
             objective,
             window: window.map(str::to_owned),
+            name: None,
         }
     }
 
@@ -170,6 +190,12 @@ mod tests {
         assert_eq!(o.subject.kind(), "project");
         assert_eq!(o.subject.name(), "hub");
         assert_eq!(o.window, "30d");
+        assert_eq!(o.name, "project-hub");
+        let named = ObjectiveInput {
+            name: Some("Edge".into()),
+            ..input(None, Some("prod"), Some(99.0), None)
+        };
+        assert_eq!(named.validate().unwrap().name, "edge");
         let field = |i: ObjectiveInput| i.validate().unwrap_err().field;
         assert_eq!(
             field(input(Some("a"), Some("b"), Some(99.0), None)),
@@ -186,6 +212,11 @@ mod tests {
             field(input(None, Some("prod"), Some(99.0), Some("24h"))),
             "window"
         );
+        let bad_name = ObjectiveInput {
+            name: Some("no spaces".into()),
+            ..input(None, Some("prod"), Some(99.0), None)
+        };
+        assert_eq!(field(bad_name), "name");
     }
 
     #[test]

@@ -77,7 +77,36 @@ impl SloBoard {
         )))
     }
 
-    /// Where each objective stands, in the catalog file's order.
+    /// Replaces the objectives with `objectives` (in their order): one equal to an
+    /// objective already kept keeps its SLI and budget, others start uncomputed.
+    pub fn set_objectives(&self, objectives: Vec<Objective>) {
+        let mut board = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let next = objectives
+            .into_iter()
+            .map(|objective| {
+                board
+                    .iter()
+                    .find(|s| s.objective == objective)
+                    .cloned()
+                    .unwrap_or(SloStatus {
+                        objective,
+                        sli: None,
+                        budget: None,
+                        computed_at: None,
+                    })
+            })
+            .collect();
+        *board = next;
+    }
+
+    /// Where the objective named `name` stands.
+    pub fn get(&self, name: &str) -> Option<SloStatus> {
+        let board = self.0.read().unwrap_or_else(|p| p.into_inner());
+        board.iter().find(|s| s.objective.name == name).cloned()
+    }
+
+    /// Where each objective stands: the catalog file's in its order, then the stored
+    /// ones by name.
     pub fn statuses(&self) -> Vec<SloStatus> {
         self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -90,10 +119,11 @@ impl SloBoard {
         }
     }
 
-    /// Records objective `i`'s budget, computed at `now`.
-    pub fn set_budget(&self, i: usize, budget: ErrorBudget, now: DateTime<Utc>) {
+    /// Records `objective`'s budget, computed at `now` (nothing when it has been
+    /// replaced or removed meanwhile).
+    pub fn set_budget(&self, objective: &Objective, budget: ErrorBudget, now: DateTime<Utc>) {
         let mut board = self.0.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = board.get_mut(i) {
+        if let Some(s) = board.iter_mut().find(|s| &s.objective == objective) {
             s.budget = Some(budget);
             s.computed_at = Some(now);
         }

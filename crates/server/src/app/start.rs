@@ -311,7 +311,8 @@ pub(super) fn uptime(
 ) -> Arc<federation_domain::uptime::Uptime> {
     let reports = Arc::new(
         federation_domain::uptime::Uptime::new(store.clone(), settings.uptime_degraded)
-            .with_objectives(objectives),
+            .with_objectives(objectives)
+            .with_slo_store(store.clone()),
     );
     tokio::spawn(super::uptime::run_heard_recorder(
         federation.clone(),

@@ -91,16 +91,15 @@ const SLI_EVERY: Duration = Duration::from_secs(15);
 const BUDGET_EVERY: u32 = 4;
 
 /// Keeps the objectives' SLI and error budgets current, in the board the API reads
-/// and in the metrics. Does nothing without objectives.
+/// and in the metrics. Each tick first re-reads the objectives made over REST from the
+/// store, so every replica keeps another's writes within [`SLI_EVERY`] (the replica
+/// written to reloads at once); a new objective's budget is computed at its first tick.
 pub(super) async fn run_slos(
     federation: Arc<Federation>,
     uptime: Arc<Uptime>,
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) {
-    if uptime.slos().statuses().is_empty() {
-        return;
-    }
     let mut ticks = tokio::time::interval(SLI_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut round: u32 = 0;
@@ -113,9 +112,13 @@ pub(super) async fn run_slos(
             .list(&federation_domain::ListFilter::default())
             .items;
         let now = federation.now();
+        if let Err(e) = uptime.reload_slos().await {
+            tracing::warn!(error = %e, "reading the objectives failed; retried");
+        }
         let board = uptime.slos();
         board.refresh_sli(&projects, now, uptime.degraded());
-        if round.is_multiple_of(BUDGET_EVERY) {
+        let uncomputed = board.statuses().iter().any(|s| s.computed_at.is_none());
+        if round.is_multiple_of(BUDGET_EVERY) || uncomputed {
             if let Err(e) = uptime.refresh_budgets(&projects, now).await {
                 tracing::warn!(error = %e, "computing the error budgets failed; retried");
             }

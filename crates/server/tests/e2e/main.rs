@@ -79,6 +79,7 @@ mod permissions;
 mod replicas;
 mod retention;
 mod secrets;
+mod slos_rest;
 mod status_page;
 mod ticks;
 mod tls;

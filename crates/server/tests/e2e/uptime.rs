@@ -102,7 +102,8 @@ async fn objectives_report_their_budget(mut config: TestConfig) {
     })
     .await;
     assert_eq!(slos[0]["kind"], "tag");
-    assert_eq!(slos[0]["name"], "production");
+    assert_eq!(slos[0]["subject"], "production");
+    assert_eq!(slos[0]["name"], "tag-production");
     assert_eq!(slos[0]["objective_percent"], 99.9);
     assert_eq!(slos[0]["window"], "30d");
     assert_eq!(slos[1]["window"], "7d");
