@@ -1,4 +1,6 @@
-//! Projects counted by status.
+//! Projects counted by status, and each project's heartbeats counted.
+
+use chrono::{DateTime, Utc};
 
 use crate::model::Status;
 
@@ -32,4 +34,25 @@ impl FromIterator<Status> for StatusCounts {
         }
         c
     }
+}
+
+/// One project's heartbeats, for the per-project metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectBeats {
+    /// The project.
+    pub slug: String,
+    /// Its heartbeats since start.
+    pub counts: BeatCounts,
+    /// Its last heartbeat, on our clock.
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
+}
+
+/// A project's heartbeats since this replica started: recorded, and refused although
+/// they named it (malformed, wrong namespace, a replay, a wrong key).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BeatCounts {
+    /// Recorded.
+    pub recorded: u64,
+    /// Refused.
+    pub refused: u64,
 }

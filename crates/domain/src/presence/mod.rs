@@ -35,7 +35,7 @@ mod guard;
 #[cfg(test)]
 mod tests;
 
-pub use counts::StatusCounts;
+pub use counts::{BeatCounts, ProjectBeats, StatusCounts};
 pub use flush::{Flush, MassExpiry};
 use guard::{BusLink, Deafness};
 pub use guard::{GuardState, CANARY_MISSES, MAX_OUTAGES};
@@ -61,27 +61,6 @@ struct Entry {
     healthy_streak: u32,
     /// Heartbeats for it since start, for the per-project metrics.
     beats: BeatCounts,
-}
-
-/// One project's heartbeats, for the per-project metrics.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectBeats {
-    /// The project.
-    pub slug: String,
-    /// Its heartbeats since start.
-    pub counts: BeatCounts,
-    /// Its last heartbeat, on our clock.
-    pub last_heartbeat_at: Option<DateTime<Utc>>,
-}
-
-/// A project's heartbeats since this replica started: recorded, and refused although
-/// they named it (malformed, wrong namespace, a replay, a wrong key).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BeatCounts {
-    /// Recorded.
-    pub recorded: u64,
-    /// Refused.
-    pub refused: u64,
 }
 
 impl Entry {
