@@ -24,38 +24,10 @@ use federation_domain::{
     ProjectRepository, RegistrationInput, Status, Transition,
 };
 use federation_store::backup::{BackupError, PAGE};
-use federation_store::{DatabaseUrl, Store, StoreOptions};
+use federation_store::Store;
 
 mod common;
-use common::fenced_write;
-
-fn opts() -> StoreOptions {
-    StoreOptions {
-        max_connections: 4,
-        connect_timeout: Duration::from_secs(10),
-        pool_timeout: Duration::from_secs(10),
-        ..StoreOptions::default()
-    }
-}
-
-async fn postgres() -> (Store, Box<dyn std::any::Any + Send>) {
-    let db = tokio::task::spawn_blocking(federation_testkit::postgres_database)
-        .await
-        .unwrap()
-        .expect("test PostgreSQL");
-    let url = DatabaseUrl::parse(&db.url).unwrap();
-    let store = Store::connect(&url, opts()).await.expect("connect");
-    store.run_migrations().await.expect("migrate");
-    (store, Box::new(db))
-}
-
-async fn sqlite() -> (Store, Box<dyn std::any::Any + Send>) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = DatabaseUrl::parse(&format!("sqlite://{}/fed.db", dir.path().display())).unwrap();
-    let store = Store::connect(&url, opts()).await.expect("connect");
-    store.run_migrations().await.expect("migrate");
-    (store, Box::new(dir))
-}
+use common::{fenced_write, postgres, sqlite};
 
 /// A time with microseconds (what both backends keep).
 fn t(secs: i64) -> DateTime<Utc> {

@@ -22,6 +22,7 @@ use federation_domain::{
 };
 use federation_store::{DatabaseUrl, Store, StoreOptions};
 
+#[expect(dead_code, reason = "a test binary uses some of the shared helpers")]
 mod common;
 use common::fenced_write;
 

@@ -15,35 +15,11 @@ use federation_domain::incident::{
     Incident, IncidentEvent, IncidentLog, IncidentState, IncidentTrigger, Member,
 };
 use federation_domain::{Lease, RepositoryError};
-use federation_store::{DatabaseUrl, Store, StoreOptions};
+use federation_store::Store;
 
-fn opts() -> StoreOptions {
-    StoreOptions {
-        max_connections: 4,
-        connect_timeout: Duration::from_secs(10),
-        pool_timeout: Duration::from_secs(10),
-        ..StoreOptions::default()
-    }
-}
-
-async fn postgres() -> (Store, Box<dyn std::any::Any + Send>) {
-    let db = tokio::task::spawn_blocking(federation_testkit::postgres_database)
-        .await
-        .unwrap()
-        .expect("test PostgreSQL");
-    let url = DatabaseUrl::parse(&db.url).unwrap();
-    let store = Store::connect(&url, opts()).await.expect("connect");
-    store.run_migrations().await.expect("migrate");
-    (store, Box::new(db))
-}
-
-async fn sqlite() -> (Store, Box<dyn std::any::Any + Send>) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = DatabaseUrl::parse(&format!("sqlite://{}/fed.db", dir.path().display())).unwrap();
-    let store = Store::connect(&url, opts()).await.expect("connect");
-    store.run_migrations().await.expect("migrate");
-    (store, Box::new(dir))
-}
+#[expect(dead_code, reason = "a test binary uses some of the shared helpers")]
+mod common;
+use common::{postgres, sqlite};
 
 fn member(slug: &str, revision: u64, secs: i64) -> Member {
     Member {

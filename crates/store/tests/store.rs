@@ -14,6 +14,7 @@ use federation_domain::{
 };
 use federation_store::{DatabaseUrl, Store, StoreError, StoreOptions};
 
+#[expect(dead_code, reason = "a test binary uses some of the shared helpers")]
 mod common;
 use common::fenced_write;
 use federation_testkit::{free_port, postgres_database, PostgresCluster};

@@ -9,25 +9,14 @@
     reason = "an integration test crate is test code throughout: a panic is the test failing"
 )]
 
-use std::time::Duration;
-
 use chrono::{DateTime, TimeZone, Utc};
 use federation_domain::testing::slug;
 use federation_domain::uptime::{Span, UptimeSource};
 use federation_domain::{ProjectRepository, RegistrationInput, Status, Transition};
-use federation_store::{DatabaseUrl, Store, StoreOptions};
+use federation_store::Store;
 
 mod common;
-use common::fenced_write;
-
-fn opts() -> StoreOptions {
-    StoreOptions {
-        max_connections: 4,
-        connect_timeout: Duration::from_secs(10),
-        pool_timeout: Duration::from_secs(10),
-        ..StoreOptions::default()
-    }
-}
+use common::{fenced_write, postgres, sqlite};
 
 fn t(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_750_000_000 + secs, 0).unwrap()
@@ -304,25 +293,6 @@ async fn group_rollups_replace_by_day_and_outlive_retention(store: Store) {
             .len(),
         1
     );
-}
-
-async fn postgres() -> (Store, Box<dyn std::any::Any>) {
-    let db = tokio::task::spawn_blocking(federation_testkit::postgres_database)
-        .await
-        .unwrap()
-        .expect("test PostgreSQL");
-    let url = DatabaseUrl::parse(&db.url).unwrap();
-    let store = Store::connect(&url, opts()).await.expect("connect");
-    store.run_migrations().await.expect("migrate");
-    (store, Box::new(db))
-}
-
-async fn sqlite() -> (Store, Box<dyn std::any::Any>) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = DatabaseUrl::parse(&format!("sqlite://{}/fed.db", dir.path().display())).unwrap();
-    let store = Store::connect(&url, opts()).await.expect("connect");
-    store.run_migrations().await.expect("migrate");
-    (store, Box::new(dir))
 }
 
 #[tokio::test(flavor = "multi_thread")]
