@@ -123,6 +123,7 @@ pub const DOCS_PATH: &str = "/docs/";
         crate::uptime::dto::GroupUptimeDto,
         crate::uptime::slo::SloDto,
         crate::uptime::slo_write::SloBody,
+        crate::uptime::slo_write::ObjectiveName,
     )),
     modifiers(&Security),
     tags(

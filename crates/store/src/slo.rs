@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use diesel::prelude::*;
-use federation_domain::uptime::{Objective, ObjectiveInput, SloStore};
+use federation_domain::uptime::{Objective, ObjectiveInput, SloStore, SloWrite};
 use federation_domain::RepositoryError;
 
 use crate::backend::Backend;
@@ -83,7 +83,11 @@ macro_rules! slo_ops {
                 .load(conn)$($aw)*?)
         }
 
-        pub(crate) $($async_kw)* fn put(conn: &mut $conn, row: &SloRow) -> Result<bool, StoreError> {
+        pub(crate) $($async_kw)* fn put(
+            conn: &mut $conn,
+            row: &SloRow,
+        ) -> Result<federation_domain::uptime::SloWrite, StoreError> {
+            use federation_domain::uptime::{SloWrite, SLOS_MAX};
             let exists: Option<String> = t::table
                 .filter(t::name.eq(&row.name))
                 .select(t::name)
@@ -93,10 +97,14 @@ macro_rules! slo_ops {
                 diesel::update(t::table.filter(t::name.eq(&row.name)))
                     .set(row)
                     .execute(conn)$($aw)*?;
-                return Ok(false);
+                return Ok(SloWrite::Replaced);
+            }
+            let count: i64 = t::table.count().get_result(conn)$($aw)*?;
+            if usize::try_from(count).unwrap_or(usize::MAX) >= SLOS_MAX {
+                return Ok(SloWrite::Full);
             }
             diesel::insert_into(t::table).values(row).execute(conn)$($aw)*?;
-            Ok(true)
+            Ok(SloWrite::Created)
         }
 
         pub(crate) $($async_kw)* fn delete(conn: &mut $conn, name: &str) -> Result<bool, StoreError> {
@@ -125,7 +133,7 @@ impl Store {
         rows.into_iter().map(SloRow::into_objective).collect()
     }
 
-    async fn put_slo_op(&self, objective: &Objective) -> Result<bool, StoreError> {
+    async fn put_slo_op(&self, objective: &Objective) -> Result<SloWrite, StoreError> {
         let row = SloRow::new(objective, DbTime(now_micros()));
         match &self.backend {
             Backend::Postgres(pg) => {
@@ -154,7 +162,7 @@ impl SloStore for Store {
         self.bounded("list_slos", self.list_slos_op()).await
     }
 
-    async fn put_slo(&self, objective: &Objective) -> Result<bool, RepositoryError> {
+    async fn put_slo(&self, objective: &Objective) -> Result<SloWrite, RepositoryError> {
         self.bounded("put_slo", self.put_slo_op(objective)).await
     }
 

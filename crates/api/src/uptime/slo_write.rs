@@ -2,12 +2,16 @@
 //! Stored ones join the catalog file's; the file wins for the names it declares (a
 //! write of one is a 409 naming it). Docs: docs/uptime.md.
 
+use std::borrow::Cow;
+
 use actix_web::{web, HttpResponse};
 use federation_domain::uptime::{ObjectiveInput, SLO_PERCENT_EXCLUSIVE, SLO_WINDOWS};
 use serde::Deserialize;
-use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
-use utoipa::openapi::Object;
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{
+    AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+};
+use utoipa::openapi::{Object, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::slo::SloDto;
 use crate::error::{ApiError, ErrorBody};
@@ -32,43 +36,102 @@ fn window() -> Object {
         .build()
 }
 
-fn nullable(mut o: Object) -> Object {
-    o.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
-    o
+fn null() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Null))
+        .build()
 }
 
-fn project() -> Object {
-    nullable(crate::schemas::slug())
-}
-
-fn tag() -> Object {
-    nullable(crate::schemas::tag())
+/// The object of one subject kind: `subject` (given), the other kind's field absent or
+/// null, then `objective` and `window`; nothing else.
+fn by_subject(subject: &str, schema: Object, other: &str, description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .title(Some(format!("by {subject}")))
+        .description(Some(description))
+        .property(subject, schema)
+        .required(subject)
+        .property(other, null())
+        .property("objective", percent())
+        .required("objective")
+        .property("window", window())
+        .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)))
+        .build()
 }
 
 /// An objective, as `PUT /api/fed/slos/{name}` takes it: exactly one of `project` and
-/// `tag`; the name is the path's.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// `tag` (its schema is the `oneOf` of the two, written by hand below from the same
+/// field schemas; [`ObjectiveInput::validate`] enforces the rule with a 422 naming
+/// `project`); the name is the path's.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(
-    as = SloInput,
-    example = json!({"tag": "production", "objective": 99.9, "window": "30d"})
-)]
 pub(crate) struct SloBody {
     /// The project's slug (or give `tag`).
-    #[schema(schema_with = project)]
     #[serde(default)]
     project: Option<String>,
     /// The tag (or give `project`).
-    #[schema(schema_with = tag)]
     #[serde(default)]
     tag: Option<String>,
     /// The target uptime in percent.
-    #[schema(schema_with = percent)]
     objective: f64,
     /// `7d`, `30d` (the default) or `90d`.
-    #[schema(schema_with = window)]
     #[serde(default)]
     window: Option<String>,
+}
+
+impl PartialSchema for SloBody {
+    fn schema() -> RefOr<Schema> {
+        Schema::OneOf(
+            OneOfBuilder::new()
+                .item(by_subject(
+                    "project",
+                    crate::schemas::slug(),
+                    "tag",
+                    "An objective for one project, by its slug",
+                ))
+                .item(by_subject(
+                    "tag",
+                    crate::schemas::tag(),
+                    "project",
+                    "An objective for the projects with a tag",
+                ))
+                .description(Some(
+                    "An objective: exactly one of `project` and `tag`, the target and \
+                     the window; its name is the path's",
+                ))
+                .examples([serde_json::json!(
+                    {"tag": "production", "objective": 99.9, "window": "30d"}
+                )])
+                .build(),
+        )
+        .into()
+    }
+}
+
+impl ToSchema for SloBody {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("SloInput")
+    }
+}
+
+/// The path's objective name as the schema states it: a slug, like
+/// [`federation_domain::uptime::ObjectiveInput::validate`] asks (a 422 naming `name`
+/// otherwise).
+pub(crate) struct ObjectiveName;
+
+impl PartialSchema for ObjectiveName {
+    fn schema() -> RefOr<Schema> {
+        let mut name = crate::schemas::slug();
+        name.description = Some("An objective's name: a slug".to_owned());
+        name.examples = vec![serde_json::json!("tag-production")];
+        Schema::Object(name).into()
+    }
+}
+
+impl ToSchema for ObjectiveName {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ObjectiveName")
+    }
 }
 
 fn no_slo(name: &str) -> ApiError {
@@ -109,13 +172,13 @@ pub(crate) async fn get_slo(
     put,
     path = "/api/fed/slos/{name}",
     tag = "uptime",
-    params(("name" = String, Path, description = "The objective's name: a slug")),
+    params(("name" = ObjectiveName, Path, description = "The objective's name: a slug")),
     request_body(content = SloBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Replaced", body = SloDto),
         (status = 201, description = "Created", body = SloDto),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
-        (status = 409, description = "The catalog file declares this name, and the file wins (`slo_declared_in_file`); or another objective has this project or tag (`slo_subject_taken`)", body = ErrorBody),
+        (status = 409, description = "The catalog file declares this name, and the file wins (`slo_declared_in_file`); or another objective has this project or tag (`slo_subject_taken`); or the name is new and the most objectives are stored already (`too_many`, see the description)", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "An invalid field; `field` names it (`name`, `project`, `tag`, `objective`, `window`)", body = ErrorBody),

@@ -207,14 +207,26 @@ async fn the_description_documents_the_body_with_accepted_examples() {
     let r = h.send(TestRequest::get().uri("/openapi.json")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.raw);
     let schema = &r.json["components"]["schemas"]["SloInput"];
-    assert_eq!(schema["properties"]["objective"]["exclusiveMinimum"], 0.0);
-    assert_eq!(schema["properties"]["objective"]["exclusiveMaximum"], 100.0);
-    assert_eq!(schema["additionalProperties"], false);
+    let by = schema["oneOf"].as_array().expect("a oneOf by subject");
+    assert_eq!(by.len(), 2, "{schema}");
+    for (branch, (given, other)) in by.iter().zip([("project", "tag"), ("tag", "project")]) {
+        assert_eq!(branch["required"], serde_json::json!([given, "objective"]));
+        assert_eq!(branch["properties"][other]["type"], "null", "{branch}");
+        assert_eq!(branch["properties"]["objective"]["exclusiveMinimum"], 0.0);
+        assert_eq!(branch["properties"]["objective"]["exclusiveMaximum"], 100.0);
+        assert_eq!(branch["additionalProperties"], false);
+    }
+    let name = &r.json["components"]["schemas"]["ObjectiveName"];
+    assert!(name["pattern"].is_string(), "the path's name is a slug: {name}");
     let op = &r.json["paths"]["/api/fed/slos/{name}"];
     for method in ["get", "put", "delete"] {
         assert!(op[method].is_object(), "{method} documented");
     }
-    let example = schema["example"].to_string();
+    assert_eq!(
+        op["put"]["parameters"][0]["schema"]["$ref"],
+        "#/components/schemas/ObjectiveName"
+    );
+    let example = schema["examples"][0].to_string();
     let r = h.send_w(put("example", &example)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{example}: {}", r.raw);
 }

@@ -52,12 +52,22 @@ impl super::slo_store::SloStore for MemoryUptime {
         Ok(all)
     }
 
-    async fn put_slo(&self, objective: &super::slo::Objective) -> Result<bool, RepositoryError> {
+    async fn put_slo(
+        &self,
+        objective: &super::slo::Objective,
+    ) -> Result<super::SloWrite, RepositoryError> {
         let mut all = self.slos.lock().unwrap_or_else(|p| p.into_inner());
         let created = !all.iter().any(|o| o.name == objective.name);
+        if created && all.len() >= super::SLOS_MAX {
+            return Ok(super::SloWrite::Full);
+        }
         all.retain(|o| o.name != objective.name);
         all.push(objective.clone());
-        Ok(created)
+        Ok(if created {
+            super::SloWrite::Created
+        } else {
+            super::SloWrite::Replaced
+        })
     }
 
     async fn delete_slo(&self, name: &str) -> Result<bool, RepositoryError> {

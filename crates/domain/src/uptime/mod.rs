@@ -45,7 +45,10 @@ pub use slo::{
     ErrorBudget, Objective, ObjectiveInput, SloSubject, SLO_PERCENT_EXCLUSIVE, SLO_WINDOWS,
 };
 pub use slo_board::{sli_now, SloBoard, SloStatus};
-pub use slo_store::{merge_objectives, SloStore, SLO_DECLARED_IN_FILE, SLO_SUBJECT_TAKEN};
+pub use slo_store::{
+    merge_objectives, SloStore, SloWrite, SLOS_MAX, SLO_DECLARED_IN_FILE, SLO_LIMIT,
+    SLO_SUBJECT_TAKEN,
+};
 pub use timeline::{
     days, maintenance_spans, maintenance_until, merge_spans, micros, DayFigures, Span, Timeline,
 };

@@ -10,15 +10,34 @@ use super::service::Uptime;
 use super::slo::{Objective, ObjectiveInput};
 use crate::error::{RepositoryError, ServiceError, ValidationError};
 
+/// The most objectives kept in the store (each is a few metric series; the catalog
+/// file's do not count).
+pub const SLOS_MAX: usize = 1_000;
+
+/// Code of the 409 a new objective gets when [`SLOS_MAX`] are stored already.
+pub const SLO_LIMIT: &str = "too_many";
+
+/// The result of a put.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SloWrite {
+    /// A new objective was stored.
+    Created,
+    /// The objective of that name was replaced.
+    Replaced,
+    /// [`SLOS_MAX`] objectives are stored already and this name is new: nothing was
+    /// written.
+    Full,
+}
+
 /// Where objectives made over REST are kept.
 #[async_trait]
 pub trait SloStore: Send + Sync + 'static {
     /// Every stored objective, by name.
     async fn list_slos(&self) -> Result<Vec<Objective>, RepositoryError>;
 
-    /// Stores `objective` under its name, replacing one of the same name; `true` when
-    /// it was created.
-    async fn put_slo(&self, objective: &Objective) -> Result<bool, RepositoryError>;
+    /// Stores `objective` under its name, replacing one of the same name; a new name
+    /// when [`SLOS_MAX`] are stored is refused in the same transaction.
+    async fn put_slo(&self, objective: &Objective) -> Result<SloWrite, RepositoryError>;
 
     /// Removes the objective named `name`; `false` when there was none.
     async fn delete_slo(&self, name: &str) -> Result<bool, RepositoryError>;
@@ -121,7 +140,18 @@ impl Uptime {
             )
             .into());
         }
-        let created = store.put_slo(&objective).await?;
+        let created = match store.put_slo(&objective).await? {
+            SloWrite::Created => true,
+            SloWrite::Replaced => false,
+            SloWrite::Full => {
+                return Err(ValidationError::conflict(
+                    SLO_LIMIT,
+                    "name",
+                    format!("at most {SLOS_MAX} objectives are stored; delete one first"),
+                )
+                .into())
+            }
+        };
         self.reload_slos().await?;
         Ok((objective, created))
     }
@@ -198,5 +228,26 @@ mod tests {
         assert!(uptime.delete_slo("edge").await.unwrap());
         assert!(!uptime.delete_slo("edge").await.unwrap());
         assert!(uptime.slos().get("edge").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_new_name_beyond_the_limit_is_a_conflict_naming_it() {
+        let source = Arc::new(MemoryUptime::new());
+        let uptime = Uptime::new(source.clone(), DegradedCounts::Up).with_slo_store(source.clone());
+        for i in 0..SLOS_MAX {
+            let o = input(&format!("o{i}"), &format!("t{i}"), 99.0);
+            source.put_slo(&o.validate().unwrap()).await.unwrap();
+        }
+        let e = uptime
+            .put_slo(&input("extra", "extra", 99.0))
+            .await
+            .unwrap_err();
+        let ServiceError::Validation(v) = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(v.conflict, Some(SLO_LIMIT));
+        assert!(v.to_string().contains("at most 1000"), "{v}");
+        let (_, created) = uptime.put_slo(&input("o3", "t3", 95.0)).await.unwrap();
+        assert!(!created, "a stored name is still replaced");
     }
 }

@@ -846,7 +846,7 @@ async fn without_nats_a_second_replica_refuses_to_start_and_a_restarted_one_does
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_heartbeat_key_set_on_one_replica_is_enforced_on_the_other() {
+async fn a_heartbeat_key_and_an_objective_written_on_one_replica_hold_on_the_other() {
     let db = federation_testkit::postgres_database().unwrap();
     let nats_server = federation_testkit::NatsServer::start().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -925,6 +925,64 @@ async fn a_heartbeat_key_set_on_one_replica_is_enforced_on_the_other() {
             r.logs()
         );
     }
+    an_objective_written_on_one_replica_reaches_the_other(a, b).await;
+}
+
+/// An objective made over REST on `a` is on `b`'s board and `/metrics` within its SLI
+/// tick (15 s); deleted on `b`, it leaves `a` the same way (issue 25 item 8).
+async fn an_objective_written_on_one_replica_reaches_the_other(a: &Replica, b: &Replica) {
+    let made = a
+        .http
+        .put(a.url("/api/fed/slos/keyed-slo"))
+        .json(&json!({"project": "keyed", "objective": 99.5, "window": "7d"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status().as_u16(), 201);
+    let series =
+        r#"federation_slo_objective_ratio{kind="project",name="keyed-slo",window="7d"} 0.995"#;
+    let metrics = |r: &Replica| {
+        let req = r.http.get(r.url("/metrics"));
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    eventually(Duration::from_secs(40), || async {
+        match b.get("/api/fed/slos/keyed-slo").await {
+            Some((200, slo)) if slo["objective_percent"] == 99.5 => {}
+            other => return Err(format!("not on {} yet: {other:?}", b.name)),
+        }
+        if metrics(b).await.contains(series) {
+            Ok(())
+        } else {
+            Err(format!("{series} not in {}'s /metrics yet", b.name))
+        }
+    })
+    .await;
+    let taken = b
+        .http
+        .put(b.url("/api/fed/slos/other"))
+        .json(&json!({"project": "keyed", "objective": 99.0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(taken.status().as_u16(), 409, "one objective per subject");
+    let removed = b
+        .http
+        .delete(b.url("/api/fed/slos/keyed-slo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status().as_u16(), 204);
+    eventually(Duration::from_secs(40), || async {
+        if !matches!(a.get("/api/fed/slos/keyed-slo").await, Some((404, _))) {
+            return Err(format!("still on {}", a.name));
+        }
+        if metrics(a).await.contains("name=\"keyed-slo\"") {
+            Err(format!("still in {}'s /metrics", a.name))
+        } else {
+            Ok(())
+        }
+    })
+    .await;
 }
 
 mod lease_timer;
