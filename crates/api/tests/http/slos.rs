@@ -217,7 +217,10 @@ async fn the_description_documents_the_body_with_accepted_examples() {
         assert_eq!(branch["additionalProperties"], false);
     }
     let name = &r.json["components"]["schemas"]["ObjectiveName"];
-    assert!(name["pattern"].is_string(), "the path's name is a slug: {name}");
+    assert!(
+        name["pattern"].is_string(),
+        "the path's name is a slug: {name}"
+    );
     let op = &r.json["paths"]["/api/fed/slos/{name}"];
     for method in ["get", "put", "delete"] {
         assert!(op[method].is_object(), "{method} documented");

@@ -97,10 +97,16 @@ pub struct Watch {
     incident_grace: TimeDelta,
     /// Incidents this channel was told of, until they resolve.
     incidents: BTreeMap<u64, IncidentNote>,
-    /// Incidents opened whose message goes out at the next tick (with the members
-    /// that joined in the same read of the log), and when each opened.
+    /// Incidents opened whose message goes out at the first tick [`INCIDENT_GATHER`]
+    /// after they opened (with the members that joined meanwhile), and when each opened.
     announce: Vec<(u64, DateTime<Utc>)>,
 }
+
+/// How long an incident's opening message waits for more members: projects that went
+/// offline together are written in several batches (a sweep writes at most a few
+/// hundred transitions at a time), and the message should list them all, not the
+/// first batch's. Short beside the incident window, so the message is still prompt.
+pub const INCIDENT_GATHER: TimeDelta = TimeDelta::milliseconds(500);
 
 fn bad(s: Status) -> bool {
     s != Status::Online
@@ -395,7 +401,7 @@ impl Watch {
 
     /// Messages due by time alone: holds that passed, reminders, flapping that ended.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Message> {
-        let mut out = self.announced();
+        let mut out = self.announced(Some(now));
         out.extend(self.settle(now));
         out.extend(self.due(now));
         out
@@ -475,10 +481,15 @@ impl Watch {
             .min()
     }
 
-    /// The messages of incidents opened since the last tick.
-    fn announced(&mut self) -> Vec<Message> {
+    /// The messages of incidents opened at least [`INCIDENT_GATHER`] before `now`
+    /// (every one waiting when `now` is `None`).
+    fn announced(&mut self, now: Option<DateTime<Utc>>) -> Vec<Message> {
         let mut out = Vec::new();
-        for (id, at) in std::mem::take(&mut self.announce) {
+        let (due, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.announce)
+            .into_iter()
+            .partition(|(_, at)| now.is_none_or(|now| now - *at >= INCIDENT_GATHER));
+        self.announce = wait;
+        for (id, at) in due {
             if let Some(note) = self.incidents.get(&id) {
                 out.push(Message {
                     channel: self.channel.clone(),
@@ -505,10 +516,10 @@ impl Watch {
     }
 
     /// Applies an incident's event (at its change's revision, after the change): one
-    /// message listing the members this channel watches when it opens (sent at the next
-    /// [`Watch::tick`], so members that joined in the same read of the log are listed
-    /// too; none when it watches none of them), one when it resolves, with its length. Members are not
-    /// told on their own, neither offline nor recovered.
+    /// message listing the members this channel watches when it opens (sent at the first
+    /// [`Watch::tick`] [`INCIDENT_GATHER`] later, so members that joined meanwhile are
+    /// listed too; none when it watches none of them), one when it resolves, with its
+    /// length. Members are not told on their own, neither offline nor recovered.
     pub fn incident(&mut self, event: &IncidentEvent, now: DateTime<Utc>) -> Vec<Message> {
         match event {
             IncidentEvent::Opened(incident) => {
@@ -555,7 +566,7 @@ impl Watch {
             IncidentEvent::Resolved { id, at, revision } => {
                 // Opened and resolved within one read: its opening is told first.
                 let mut out = if self.announce.iter().any(|(a, _)| a == id) {
-                    self.announced()
+                    self.announced(None)
                 } else {
                     Vec::new()
                 };

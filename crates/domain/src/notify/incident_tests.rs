@@ -1,6 +1,6 @@
 //! A channel told of an incident: once when it opens, once when it resolves.
 
-use super::engine::Watch;
+use super::engine::{Watch, INCIDENT_GATHER};
 use super::message::Event;
 use super::rules::Rules;
 use super::tests::project;
@@ -79,7 +79,12 @@ fn six_projects_offline_together_are_one_message_and_one_resolve_message() {
         .enumerate()
         .map(|(i, p)| change(10 + i as u64, p, Status::Online, Status::Offline, i as i64))
         .collect();
-    let mut told = run(&mut w, &mut t, &down);
+    let mut told = run(&mut w, &mut t, &down[..5]);
+    // The opening message goes once the gathering time is over ...
+    told.extend(w.tick(t0() + secs(4) + INCIDENT_GATHER));
+    assert_eq!(told.len(), 1, "{told:?}");
+    // ... so the 6th, a second later, joins the incident silently.
+    told.extend(run(&mut w, &mut t, &down[5..]));
     // Time passes well beyond the grace: no member is told on its own.
     told.extend(w.tick(t0() + secs(600)));
     assert_eq!(told.len(), 1, "{told:?}");
@@ -132,7 +137,12 @@ fn a_channel_is_told_only_the_members_its_rules_watch() {
         .enumerate()
         .map(|(i, p)| change(10 + i as u64, p, Status::Online, Status::Offline, 0))
         .collect();
-    let told = run(&mut w, &mut t, &down);
+    let mut told = run(&mut w, &mut t, &down);
+    assert!(
+        told.is_empty(),
+        "the message waits to gather members: {told:?}"
+    );
+    told.extend(w.tick(t0() + INCIDENT_GATHER));
     assert_eq!(told.len(), 1);
     let slugs: Vec<&str> = told[0]
         .incident
@@ -175,4 +185,26 @@ fn a_lone_outage_is_told_on_its_own_once_the_grace_passes() {
     let told = w.tick(t0() + secs(30));
     assert_eq!(told.len(), 1);
     assert_eq!(told[0].event, Event::Offline);
+}
+
+#[test]
+fn members_written_in_later_batches_within_the_gathering_time_are_in_the_one_message() {
+    let (mut w, mut t) = setup(Rules::default(), INCIDENT_DEFAULTS);
+    let ps = fleet(8);
+    let at = |ms: i64| t0() + chrono::TimeDelta::milliseconds(ms);
+    let mut down: Vec<Change> = ps
+        .iter()
+        .enumerate()
+        .map(|(i, p)| change(10 + i as u64, p, Status::Online, Status::Offline, 0))
+        .collect();
+    // The sweep's second batch of the same detection, 300 ms later.
+    for c in &mut down[5..] {
+        c.at = at(300);
+    }
+    let mut told = run(&mut w, &mut t, &down);
+    told.extend(w.tick(at(400)));
+    assert!(told.is_empty(), "{told:?}");
+    told.extend(w.tick(at(500)));
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].incident.as_ref().unwrap().members.len(), 8);
 }

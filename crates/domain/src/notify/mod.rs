@@ -16,7 +16,7 @@ pub use channel::{
 };
 pub use delivery::{Delivery, DeliveryStatus, DELIVERIES_LIST_MAX};
 pub use email::{EmailInput, EmailSpec, SmtpTls};
-pub use engine::{Flapping, Watch, FLAPPING_DEFAULT};
+pub use engine::{Flapping, Watch, FLAPPING_DEFAULT, INCIDENT_GATHER};
 pub use message::{Attempt, Event, IncidentNote, Message, Subject};
 pub use ports::{ChannelStore, ChannelWrite, DeliveryLog, Sender};
 pub use rules::{Rules, Trigger};

@@ -939,8 +939,8 @@ async fn an_objective_written_on_one_replica_reaches_the_other(a: &Replica, b: &
         .await
         .unwrap();
     assert_eq!(made.status().as_u16(), 201);
-    let series =
-        r#"federation_slo_objective_ratio{kind="project",name="keyed-slo",window="7d"} 0.995"#;
+    // The series are per subject: `name` is the project's slug.
+    let series = r#"federation_slo_objective_ratio{kind="project",name="keyed",window="7d"} 0.995"#;
     let metrics = |r: &Replica| {
         let req = r.http.get(r.url("/metrics"));
         async move { req.send().await.unwrap().text().await.unwrap() }
@@ -950,10 +950,15 @@ async fn an_objective_written_on_one_replica_reaches_the_other(a: &Replica, b: &
             Some((200, slo)) if slo["objective_percent"] == 99.5 => {}
             other => return Err(format!("not on {} yet: {other:?}", b.name)),
         }
-        if metrics(b).await.contains(series) {
+        let text = metrics(b).await;
+        if text.contains(series) {
             Ok(())
         } else {
-            Err(format!("{series} not in {}'s /metrics yet", b.name))
+            let slo: Vec<&str> = text.lines().filter(|l| l.contains("slo")).collect();
+            Err(format!(
+                "{series} not in {}'s /metrics yet: {slo:#?}",
+                b.name
+            ))
         }
     })
     .await;
@@ -976,7 +981,10 @@ async fn an_objective_written_on_one_replica_reaches_the_other(a: &Replica, b: &
         if !matches!(a.get("/api/fed/slos/keyed-slo").await, Some((404, _))) {
             return Err(format!("still on {}", a.name));
         }
-        if metrics(a).await.contains("name=\"keyed-slo\"") {
+        if metrics(a)
+            .await
+            .contains(r#"federation_slo_objective_ratio{kind="project",name="keyed""#)
+        {
             Err(format!("still in {}'s /metrics", a.name))
         } else {
             Ok(())
