@@ -37,6 +37,18 @@ impl Replica {
         settings: &[(&str, String)],
     ) -> Replica {
         let port = federation_testkit::free_port();
+        Replica::start_on(port, name, database_url, nats_url, dir, settings)
+    }
+
+    /// [`Replica::start`] on a given port (a restart keeps its address).
+    fn start_on(
+        port: u16,
+        name: &str,
+        database_url: &str,
+        nats_url: &str,
+        dir: &std::path::Path,
+        settings: &[(&str, String)],
+    ) -> Replica {
         let mut env: HashMap<String, String> = [
             ("DATABASE_URL", database_url.to_owned()),
             ("NATS_URL", nats_url.to_owned()),
@@ -993,6 +1005,7 @@ async fn an_objective_written_on_one_replica_reaches_the_other(a: &Replica, b: &
     .await;
 }
 
+mod chaos;
 mod lease_timer;
 mod notify_failover;
 mod outage_failover;
