@@ -60,6 +60,7 @@ use tracing::Instrument;
 pub mod auth;
 pub mod badge;
 mod body;
+mod compressed;
 mod conditional;
 pub mod dashboard;
 pub mod dto;
@@ -269,8 +270,11 @@ impl std::fmt::Debug for ApiState {
 /// JSON 404 for unknown routes and 405 for wrong methods, API-key auth on `/api/fed/*`
 /// and a tracing span per request.
 pub fn configure(state: ApiState) -> impl FnOnce(&mut web::ServiceConfig) + Clone {
+    // One cache of compressed lists for every worker.
+    let lists = web::Data::new(compressed::ListCache::default());
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(web::Data::new(state))
+            .app_data(lists)
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_JSON_BODY)

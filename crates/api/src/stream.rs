@@ -2,10 +2,14 @@
 //! blocking queries (`?index=N&wait=30s`).
 //!
 //! [`ChangeHub`] is fed by [`Federation::on_change`] with every batch of changes this
-//! replica applies to its registry, in revision order, and fans each batch out to every
-//! open stream through a bounded per-client queue. Publishing never waits: a client
-//! whose queue is full (it does not read, or reads slower than changes come) is dropped
-//! and counted; the service and the other clients go on. A client resuming with
+//! replica applies to its registry, in revision order. It encodes each change's event
+//! once, when it has streams open, and fans the batch out to every open stream through
+//! a per-client queue bounded in batches and in bytes: the events' bytes are shared,
+//! each client holds a place in the queue and a cursor into the batch it is sending.
+//! Publishing never waits: a client whose queue is full (it does not read, or reads
+//! slower than changes come) is dropped and counted, its queue emptied at once (its
+//! connection may hold it for longer), and it resumes with `Last-Event-ID` when it
+//! reads again; the service and the other clients go on. A client resuming with
 //! `Last-Event-ID` is first served from the change log, then live.
 
 use std::collections::VecDeque;
@@ -18,10 +22,13 @@ use federation_domain::{
     Change, ChangeFilter, ChangeKind, ChangeListener, ChangesSince, Federation,
 };
 use serde::Serialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::dto::{rfc3339, ProjectDto};
+
+mod queue;
 use crate::metrics::Metrics;
+use queue::{Batch, Encoded, Queue, Refused};
 
 /// The settings of the change stream and of blocking queries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +39,10 @@ pub struct StreamOptions {
     pub max_streams: usize,
     /// Batches of changes a client may have waiting; beyond, it is dropped.
     pub buffer: usize,
+    /// Bytes of events a client may have waiting (shared with the other clients, but
+    /// kept alive by it); beyond, it is dropped. A single batch larger than this is
+    /// still taken by a client that has nothing waiting.
+    pub buffer_bytes: usize,
     /// The longest `wait` of a blocking query.
     pub max_wait: Duration,
 }
@@ -42,6 +53,7 @@ impl Default for StreamOptions {
             keep_alive: Duration::from_secs(15),
             max_streams: 1000,
             buffer: 1024,
+            buffer_bytes: 4 * 1024 * 1024,
             max_wait: Duration::from_secs(300),
         }
     }
@@ -56,13 +68,6 @@ const RETRY_MS: u32 = 2000;
 /// client reconnects soon, through the balancer to another replica, and resumes with
 /// `Last-Event-ID`.
 pub const RETRY_ON_STOP_MS: u32 = 250;
-
-#[derive(Debug, Clone)]
-enum Batch {
-    Changes(Arc<[Change]>),
-    /// The registry was reloaded from a snapshot at this revision.
-    Reset(u64),
-}
 
 /// One stream's place among the open ones, given back once (closed or dropped).
 struct Slot {
@@ -86,7 +91,7 @@ impl Drop for Slot {
 }
 
 struct Client {
-    tx: mpsc::Sender<Batch>,
+    queue: Arc<Queue>,
     slot: Arc<Slot>,
 }
 
@@ -149,10 +154,10 @@ impl ChangeHub {
     /// streams.
     pub fn close(&self) {
         self.closed.send_replace(true);
-        self.clients
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        let clients = std::mem::take(&mut *self.clients.lock().unwrap_or_else(|p| p.into_inner()));
+        for c in clients {
+            c.queue.close();
+        }
     }
 
     fn is_closed(&self) -> bool {
@@ -165,29 +170,33 @@ impl ChangeHub {
         if clients.is_empty() {
             return;
         }
-        // An empty batch: the registry was replaced by a snapshot.
+        // An empty batch: the registry was replaced by a snapshot. Each change is
+        // encoded here, once, for every client.
         let batch = if changes.is_empty() {
             Batch::Reset(revision)
         } else {
-            Batch::Changes(Arc::from(changes))
+            Batch::Changes(Arc::new(Encoded::new(changes, change_frame)))
         };
-        clients.retain(|c| match c.tx.try_send(batch.clone()) {
+        let options = &self.shared.options;
+        clients.retain(|c| match c.queue.put(&batch, options) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(Refused::Full) => {
+                c.queue.close();
                 c.slot.release();
                 self.shared.metrics.stream_client_dropped();
                 tracing::info!(
-                    buffer = self.shared.options.buffer,
+                    buffer = options.buffer,
+                    buffer_bytes = options.buffer_bytes,
                     "change stream client dropped: it did not keep up"
                 );
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(Refused::Closed) => false,
         });
     }
 
     /// Takes a place for a new stream, or `None` at the limit (or once closed).
-    fn open(self: &Arc<Self>) -> Option<(mpsc::Receiver<Batch>, Arc<Slot>)> {
+    fn open(self: &Arc<Self>) -> Option<(Arc<Queue>, Arc<Slot>)> {
         if self.is_closed() {
             return None;
         }
@@ -203,15 +212,15 @@ impl ChangeHub {
             released: AtomicBool::new(false),
             hub: Arc::clone(&self.shared),
         });
-        let (tx, rx) = mpsc::channel(self.shared.options.buffer.max(1));
+        let queue = Arc::new(Queue::default());
         self.clients
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(Client {
-                tx,
+                queue: Arc::clone(&queue),
                 slot: Arc::clone(&slot),
             });
-        Some((rx, slot))
+        Some((queue, slot))
     }
 
     /// Waits until `federation`'s revision passes `index`, at most `wait` (capped by
@@ -368,7 +377,9 @@ fn change_frame(c: &Change) -> Bytes {
 struct Session {
     federation: Arc<Federation>,
     metrics: Arc<Metrics>,
-    rx: mpsc::Receiver<Batch>,
+    queue: Arc<Queue>,
+    /// The live batch being sent, and the place of its next change.
+    current: Option<(Arc<Encoded>, usize)>,
     slot: Arc<Slot>,
     closed: watch::Receiver<bool>,
     filter: ChangeFilter,
@@ -387,6 +398,7 @@ struct Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        self.queue.close();
         self.slot.release();
     }
 }
@@ -412,6 +424,26 @@ impl Session {
                 self.push(change_frame(c));
             }
         }
+    }
+
+    /// The next frame of the live batch being sent that passes the filter.
+    fn next_live(&mut self) -> Option<Bytes> {
+        let (batch, at) = self.current.as_mut()?;
+        while let Some(c) = batch.changes.get(*at) {
+            let i = *at;
+            *at += 1;
+            if c.revision <= self.last {
+                continue;
+            }
+            self.last = c.revision;
+            if self.filter.matches(c) {
+                let frame = batch.frames.get(i).cloned();
+                self.metrics.stream_event_sent();
+                return frame;
+            }
+        }
+        self.current = None;
+        None
     }
 
     async fn replay(&mut self) {
@@ -449,8 +481,8 @@ impl Session {
             biased;
             // `next` sees the hub closed and ends with the retry hint.
             _ = self.closed.changed() => {}
-            batch = self.rx.recv() => match batch {
-                Some(Batch::Changes(changes)) => self.take(&changes),
+            batch = self.queue.take() => match batch {
+                Some(Batch::Changes(encoded)) => self.current = Some((encoded, 0)),
                 Some(Batch::Reset(revision)) => self.reset(revision),
                 // Dropped for not keeping up, or the hub closed.
                 None => self.done = true,
@@ -462,6 +494,9 @@ impl Session {
     async fn next(&mut self) -> Option<Bytes> {
         loop {
             if let Some(b) = self.out.pop_front() {
+                return Some(b);
+            }
+            if let Some(b) = self.next_live() {
                 return Some(b);
             }
             if let Some(id) = self.ahead.take() {
@@ -507,12 +542,13 @@ pub(crate) fn open_stream(
     impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + 'static,
     TooManyStreams,
 > {
-    let (rx, slot) = hub.open().ok_or(TooManyStreams)?;
+    let (queue, slot) = hub.open().ok_or(TooManyStreams)?;
     let current = federation.revision();
     let period = hub.shared.options.keep_alive;
     let mut session = Session {
         metrics: Arc::clone(&hub.shared.metrics),
-        rx,
+        queue,
+        current: None,
         slot,
         closed: hub.closed.subscribe(),
         filter,

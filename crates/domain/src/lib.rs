@@ -47,8 +47,8 @@ pub use ports::{
 };
 pub use presence::{Flush, GuardState, MassExpiry, Presence, StatusCounts};
 pub use replication::{
-    Change, ChangeFilter, ChangeKind, ChangesSince, LongestOffline, Registry, Role, Snapshot,
-    Summary, Term,
+    Change, ChangeFilter, ChangeKind, ChangesSince, LongestOffline, Registry, RenderedPage,
+    Renderer, Role, Snapshot, Summary, Term,
 };
 pub use service::{
     ChangeListener, Federation, FlushFailed, HeartbeatRejected, Ports, ReplicaOptions, TickReport,

@@ -18,6 +18,10 @@ use crate::model::{
 };
 use crate::presence::StatusCounts;
 
+mod rendered;
+use rendered::Entry;
+pub use rendered::{RenderedPage, Renderer};
+
 /// The term of a sweeper lease: it grows by one whenever the lease changes hands, so a
 /// write carrying an older term comes from a replica that lost the lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -123,8 +127,14 @@ impl Role {
 /// The catalog as of one revision of the log, in memory: what reads are answered from.
 #[derive(Debug, Default)]
 pub struct Registry {
-    projects: BTreeMap<Slug, Project>,
+    projects: BTreeMap<Slug, Entry>,
     revision: u64,
+    /// Grows with every change to what the registry holds, liveness included (which
+    /// the revision does not count): a reader keeping something derived from a read
+    /// keeps it while the generation stays.
+    generation: u64,
+    /// The adapter's renderer that fills the entries' slots (the first one used).
+    renderer: std::sync::OnceLock<Renderer>,
 }
 
 /// Heartbeat fields only ever move forward: the store's copy can be a tick older than
@@ -152,9 +162,10 @@ impl Registry {
         self.projects = snapshot
             .projects
             .into_iter()
-            .map(|p| (p.slug.clone(), p))
+            .map(|p| (p.slug.clone(), Entry::new(p)))
             .collect();
         self.revision = snapshot.revision;
+        self.generation += 1;
     }
 
     /// The last revision applied.
@@ -189,39 +200,55 @@ impl Registry {
                 (_, Some(project)) => {
                     let mut project = project.clone();
                     if let Some(held) = self.projects.get(&project.slug) {
-                        keep_newer_liveness(&mut project, held);
+                        keep_newer_liveness(&mut project, &held.project);
                     }
-                    self.projects.insert(project.slug.clone(), project);
+                    self.projects
+                        .insert(project.slug.clone(), Entry::new(project));
                 }
                 // Deleted since: the delete is a later change of this same read.
                 (_, None) => {}
             }
             applied.push(change);
         }
+        if !applied.is_empty() {
+            self.generation += 1;
+        }
         applied
     }
 
     /// Heartbeat times and versions this replica heard (statuses come from the log).
     pub fn apply_liveness(&mut self, updates: &[PresenceRecord]) {
+        let mut moved = false;
         for u in updates {
-            if let Some(p) = self.projects.get_mut(&u.slug) {
-                // Microseconds, as the store keeps them: a reply does not change its
-                // precision when the store's copy arrives.
-                let heard = u.last_heartbeat_at.map(|t| t.trunc_subsecs(6));
-                if heard > p.last_heartbeat_at {
+            let Some(entry) = self.projects.get_mut(&u.slug) else {
+                continue;
+            };
+            // Microseconds, as the store keeps them: a reply does not change its
+            // precision when the store's copy arrives.
+            let heard = u.last_heartbeat_at.map(|t| t.trunc_subsecs(6));
+            let newer = heard > entry.project.last_heartbeat_at;
+            let version = u.version.is_some() && u.version != entry.project.version;
+            if newer || version {
+                let p = entry.change();
+                if newer {
                     p.last_heartbeat_at = heard;
                 }
-                if u.version.is_some() {
+                if version {
                     p.version = u.version.clone();
                 }
+                moved = true;
             }
+        }
+        if moved {
+            self.generation += 1;
         }
     }
 
     /// Sets the clock skew last observed in a project's heartbeats (memory only).
     pub fn note_skew(&mut self, slug: &Slug, skew_seconds: f64) {
-        if let Some(p) = self.projects.get_mut(slug) {
-            p.clock_skew_seconds = Some(skew_seconds);
+        if let Some(entry) = self.projects.get_mut(slug) {
+            entry.change().clock_skew_seconds = Some(skew_seconds);
+            self.generation += 1;
         }
     }
 
@@ -232,22 +259,40 @@ impl Registry {
 
     /// The project with this slug.
     pub fn get(&self, slug: &Slug) -> Option<&Project> {
-        self.projects.get(slug)
+        self.projects.get(slug).map(|e| &e.project)
     }
 
     /// The recorded status of every project.
     pub fn statuses(&self) -> impl Iterator<Item = (&Slug, Status)> {
-        self.projects.iter().map(|(s, p)| (s, p.status))
+        self.projects.iter().map(|(s, e)| (s, e.project.status))
     }
 
     /// Projects by status, as recorded.
     pub fn counts(&self) -> StatusCounts {
-        self.projects.values().map(|p| p.status).collect()
+        self.projects.values().map(|e| e.project.status).collect()
+    }
+
+    /// The generation: it grows whenever anything the registry holds changes.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// One page of the projects the filter matches, in slug order, with the total (of
     /// every match, whatever the page).
     pub fn list(&self, filter: &ListFilter) -> ProjectPage {
+        let (total, items) = self.select(filter);
+        ProjectPage {
+            items: items.map(|e| e.project.clone()).collect(),
+            total: u64::try_from(total).unwrap_or(u64::MAX),
+            revision: self.revision,
+        }
+    }
+
+    /// How many projects the filter matches, and the entries of its page in slug order.
+    fn select<'a>(
+        &'a self,
+        filter: &'a ListFilter,
+    ) -> (usize, Box<dyn Iterator<Item = &'a Entry> + 'a>) {
         use std::ops::Bound;
         let limit = filter
             .limit
@@ -258,37 +303,26 @@ impl Registry {
             .as_ref()
             .map_or(Bound::Unbounded, Bound::Excluded);
         let unfiltered = filter.is_unfiltered();
-        let (total, items) = if unfiltered && filter.after.is_none() {
-            let items = self
-                .projects
-                .values()
-                .skip(offset)
-                .take(limit)
-                .cloned()
-                .collect();
-            (self.projects.len(), items)
-        } else {
-            let total = if unfiltered {
-                self.projects.len()
-            } else {
-                self.projects.values().filter(|p| filter.matches(p)).count()
-            };
-            let items = self
-                .projects
-                .range::<Slug, _>((lower, Bound::Unbounded))
-                .map(|(_, p)| p)
-                .filter(|p| filter.matches(p))
-                .skip(offset)
-                .take(limit)
-                .cloned()
-                .collect();
-            (total, items)
-        };
-        ProjectPage {
-            items,
-            total: u64::try_from(total).unwrap_or(u64::MAX),
-            revision: self.revision,
+        if unfiltered && filter.after.is_none() {
+            let items = self.projects.values().skip(offset).take(limit);
+            return (self.projects.len(), Box::new(items));
         }
+        let total = if unfiltered {
+            self.projects.len()
+        } else {
+            self.projects
+                .values()
+                .filter(|e| filter.matches(&e.project))
+                .count()
+        };
+        let items = self
+            .projects
+            .range::<Slug, _>((lower, Bound::Unbounded))
+            .map(|(_, e)| e)
+            .filter(move |e| filter.matches(&e.project))
+            .skip(offset)
+            .take(limit);
+        (total, Box::new(items))
     }
 }
 
@@ -374,7 +408,7 @@ impl Registry {
     pub fn summary(&self) -> Summary {
         let mut tags: BTreeMap<String, (String, StatusCounts)> = BTreeMap::new();
         let mut longest: Option<LongestOffline> = None;
-        for p in self.projects.values() {
+        for p in self.projects.values().map(|e| &e.project) {
             for tag in p.tags.iter() {
                 let entry = tags
                     .entry(tag.as_str().to_lowercase())

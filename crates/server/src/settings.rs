@@ -70,6 +70,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("FEDERATION_STREAM_KEEP_ALIVE", "stream.keep_alive"),
     ("FEDERATION_STREAM_MAX", "stream.max_streams"),
     ("FEDERATION_STREAM_BUFFER", "stream.buffer"),
+    ("FEDERATION_STREAM_BUFFER_BYTES", "stream.buffer_bytes"),
     ("FEDERATION_BLOCKING_MAX_WAIT", "stream.blocking_max_wait"),
     ("FEDERATION_HISTORY_RETENTION", "replicas.history_retention"),
     (
@@ -209,6 +210,7 @@ struct RawStream {
     keep_alive: String,
     max_streams: String,
     buffer: String,
+    buffer_bytes: String,
     blocking_max_wait: String,
 }
 
@@ -537,6 +539,7 @@ impl Settings {
             )?,
             max_streams: whole(&raw.stream.max_streams, "stream.max_streams")?,
             buffer: whole(&raw.stream.buffer, "stream.buffer")?,
+            buffer_bytes: whole(&raw.stream.buffer_bytes, "stream.buffer_bytes")?,
             max_wait: parse_duration(&raw.stream.blocking_max_wait, "stream.blocking_max_wait")?,
         };
         let history_retention = positive(

@@ -109,7 +109,7 @@ impl Clients {
     }
 }
 
-fn change(http: &mut KeepAlive, i: usize) -> anyhow::Result<()> {
+pub(super) fn change(http: &mut KeepAlive, i: usize) -> anyhow::Result<()> {
     let body =
         format!(r#"{{"slug":"fanout","name":"change {i}","hub_url":"http://fanout.example.com"}}"#);
     let (status, answer) = http.post_json("/api/fed/projects", &body)?;
@@ -119,7 +119,7 @@ fn change(http: &mut KeepAlive, i: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(super) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }

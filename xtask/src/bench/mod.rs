@@ -29,6 +29,7 @@
 
 mod detection;
 mod fanout;
+mod fanout_many;
 mod http;
 mod incident;
 mod ingest;
@@ -251,9 +252,20 @@ impl Bench<'_> {
 
     /// (g) the change stream fanned out, on a fresh instance.
     fn fanout_instance(&self, report: &mut Report) -> anyhow::Result<()> {
-        let service = self.service("fanout", &[])?;
+        // Room for every client of the large run, and its connections.
+        let max = (fanout_many::MANY + 1000).to_string();
+        let service = self.service(
+            "fanout",
+            &[
+                ("FEDERATION_STREAM_MAX", &max),
+                ("FEDERATION_HTTP_MAX_CONNECTIONS", "20000"),
+            ],
+        )?;
         if let Err(e) = fanout::fanout(&service, report) {
             report.failed("(g) change stream fan-out", &e);
+        }
+        if let Err(e) = fanout_many::fanout_many(&service, report) {
+            report.failed("(g) change stream fan-out to many clients", &e);
         }
         service.stop();
         Ok(())

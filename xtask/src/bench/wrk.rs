@@ -136,6 +136,18 @@ pub(super) fn run(
     url: &str,
     script: Option<&str>,
 ) -> anyhow::Result<Wrk> {
+    run_with(out_dir, name, load, url, script, &[])
+}
+
+/// [`run`] with more request headers (`Name: value`).
+pub(super) fn run_with(
+    out_dir: &Path,
+    name: &str,
+    load: Load,
+    url: &str,
+    script: Option<&str>,
+    headers: &[&str],
+) -> anyhow::Result<Wrk> {
     let mut cmd = Command::new("wrk");
     cmd.args([
         &format!("-t{}", load.threads),
@@ -145,6 +157,9 @@ pub(super) fn run(
         "-H",
         &format!("X-API-Key: {API_KEY}"),
     ]);
+    for h in headers {
+        cmd.arg("-H").arg(h);
+    }
     if let Some(script) = script {
         cmd.arg("-s").arg(out_dir.join(script));
     }

@@ -1,6 +1,8 @@
 //! The list of projects: filters, pages, cursors, streamed whole.
 
 use super::*;
+use crate::compressed::{self, Compressed, ListCache};
+use federation_domain::RenderedPage;
 
 /// Projects in slug order; `X-Total-Count` holds how many match.
 ///
@@ -25,44 +27,91 @@ use super::*;
 )]
 pub(crate) async fn list_projects(
     state: web::Data<ApiState>,
+    cache: web::Data<ListCache>,
     req: HttpRequest,
     q: Query,
 ) -> Result<HttpResponse, ApiError> {
     query_is_utf8(req.query_string()).map_err(ApiError::query)?;
     let ListQuery(filter) = ListQuery::parse(&q)?;
     block(&state, &q).await?;
-    let page = state.federation.list(&filter);
+    if compressed::wants_gzip(&req) {
+        let key = format!("{}?{}", req.path(), req.query_string());
+        let slot = cache.slot(&key);
+        let mut held = slot.lock().await;
+        let generation = state.federation.generation();
+        if let Some(kept) = held.as_ref().filter(|k| k.generation == generation) {
+            return Ok(gzip_reply(kept));
+        }
+        let page = state.federation.list_rendered(&filter, render_project);
+        let len = compressed::array_len(&page.items);
+        if (compressed::MIN_BODY..=compressed::MAX_BODY).contains(&len) {
+            let link = next_link(req.path(), &q, &filter, &page);
+            let (generation, total, revision) = (page.generation, page.total, page.revision);
+            let gzip = web::block(move || compressed::gzip_array(&page.items))
+                .await
+                .map_err(|_| ApiError::unavailable())?;
+            let kept = held.insert(Compressed {
+                generation,
+                total,
+                revision,
+                link,
+                gzip,
+            });
+            return Ok(gzip_reply(kept));
+        }
+        drop(held);
+        return Ok(plain_reply(&req, &q, &filter, page));
+    }
+    let page = state.federation.list_rendered(&filter, render_project);
+    Ok(plain_reply(&req, &q, &filter, page))
+}
+
+/// A kept compressed list.
+fn gzip_reply(kept: &Compressed) -> HttpResponse {
+    let mut reply = HttpResponse::Ok();
+    reply
+        .insert_header(("X-Total-Count", kept.total.to_string()))
+        .insert_header((INDEX_HEADER, kept.revision.to_string()));
+    if let Some(link) = &kept.link {
+        reply.insert_header((header::LINK, link.clone()));
+    }
+    reply
+        .content_type("application/json")
+        .insert_header((header::CONTENT_ENCODING, "gzip"))
+        .append_header((header::VARY, "accept-encoding"))
+        .body(kept.gzip.clone())
+}
+
+/// A list as its JSON (the `Compress` middleware gzips it for a client that asks).
+fn plain_reply(
+    req: &HttpRequest,
+    q: &Query,
+    filter: &ListFilter,
+    page: RenderedPage,
+) -> HttpResponse {
     let mut reply = HttpResponse::Ok();
     reply
         .insert_header(("X-Total-Count", page.total.to_string()))
         .insert_header((INDEX_HEADER, page.revision.to_string()));
-    if let Some(next) = next_link(req.path(), &q, &filter, &page) {
+    if let Some(next) = next_link(req.path(), q, filter, &page) {
         reply.insert_header((header::LINK, next));
     }
     reply.content_type("application/json");
     if filter.limit.is_none() {
-        // The whole catalog may be asked for: stream it in chunks of serialized
-        // projects rather than building one large body.
-        return Ok(reply.streaming(json_array_stream(page.items)));
+        // The whole catalog may be asked for: stream it in chunks of projects rather
+        // than building one large body.
+        return reply.streaming(json_array_stream(page.items));
     }
     // A page (at most 1,000): one body with its length, no chunking.
-    let mut body = Vec::with_capacity(page.items.len() * 320 + 2);
-    body.push(b'[');
-    for (i, p) in page.items.iter().enumerate() {
-        if i > 0 {
-            body.push(b',');
-        }
-        write_project(&mut body, p);
-    }
-    body.push(b']');
-    Ok(reply.body(body))
+    reply.body(compressed::join_array(&page.items))
 }
 
-/// One project's JSON (a DTO of strings, numbers and options cannot fail to serialize).
-fn write_project(buf: &mut Vec<u8>, p: &federation_domain::Project) {
-    if serde_json::to_writer(&mut *buf, &ProjectDto::from(p)).is_err() {
-        buf.extend_from_slice(b"null");
-    }
+/// One project's JSON, as the list and `GET /api/fed/projects/{slug}` answer it: the
+/// bytes the registry keeps for the project until it changes (a DTO of strings, numbers
+/// and options cannot fail to serialize).
+pub(crate) fn render_project(p: &federation_domain::Project) -> web::Bytes {
+    serde_json::to_vec(&ProjectDto::from(p))
+        .map_or_else(|_| web::Bytes::from_static(b"null"), web::Bytes::from)
 }
 
 /// Projects per chunk of a streamed list.
@@ -70,7 +119,7 @@ const LIST_CHUNK: usize = 256;
 
 /// `[p1,p2,…]` as a stream of chunks of at most [`LIST_CHUNK`] projects.
 fn json_array_stream(
-    items: Vec<federation_domain::Project>,
+    items: Vec<web::Bytes>,
 ) -> impl futures::Stream<Item = Result<web::Bytes, std::convert::Infallible>> {
     let total = items.len();
     let mut items = items.into_iter();
@@ -80,7 +129,7 @@ fn json_array_stream(
         if done {
             return std::task::Poll::Ready(None);
         }
-        let mut buf = Vec::with_capacity(LIST_CHUNK * 256);
+        let mut buf = Vec::with_capacity(LIST_CHUNK * 400);
         if written == 0 {
             buf.push(b'[');
         }
@@ -88,7 +137,7 @@ fn json_array_stream(
             if written > 0 {
                 buf.push(b',');
             }
-            write_project(&mut buf, &p);
+            buf.extend_from_slice(&p);
             written += 1;
         }
         if written == total {
@@ -153,19 +202,14 @@ fn encode_query_value(raw: &str) -> String {
 
 /// The `Link: <…>; rel="next"` of a page asked for with `limit`, when more follow: by
 /// cursor when the request used `after`, by offset otherwise. Other parameters are kept.
-fn next_link(
-    path: &str,
-    q: &Query,
-    filter: &ListFilter,
-    page: &federation_domain::ProjectPage,
-) -> Option<String> {
+fn next_link(path: &str, q: &Query, filter: &ListFilter, page: &RenderedPage) -> Option<String> {
     let limit = filter.limit?;
     let got = u64::try_from(page.items.len()).ok()?;
     let (name, value) = if filter.after.is_some() {
         if got < u64::from(limit) {
             return None;
         }
-        ("after", page.items.last()?.slug.to_string())
+        ("after", page.last.as_ref()?.to_string())
     } else {
         let next = filter.offset.checked_add(got)?;
         if got == 0 || next >= page.total {

@@ -134,10 +134,11 @@ pub(crate) async fn get_project(
 ) -> Result<HttpResponse, ApiError> {
     block(&state, &q).await?;
     state.metrics.looked_up();
-    let (project, revision) = state.federation.get(&slug)?;
+    let (body, revision) = state.federation.get_rendered(&slug, render_project)?;
     Ok(HttpResponse::Ok()
         .insert_header((INDEX_HEADER, revision.to_string()))
-        .json(ProjectDto::from(&project)))
+        .content_type("application/json")
+        .body(body))
 }
 
 /// Changes name, hub_url and/or tags.

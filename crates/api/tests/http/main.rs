@@ -16,6 +16,7 @@ mod hygiene;
 mod operability;
 mod ops;
 mod projects;
+mod rendered;
 mod slos;
 mod status_page;
 mod uptime;

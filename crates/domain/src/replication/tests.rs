@@ -347,3 +347,132 @@ fn the_summary_counts_by_status_and_tag_and_names_the_longest_offline() {
     let l = r.summary().longest_offline.unwrap();
     assert_eq!((l.slug.as_str(), l.last_heartbeat_at), ("never", None));
 }
+
+mod rendered {
+    use super::*;
+    use bytes::Bytes;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // Each test counts its own renderer's calls.
+    static CALLS_A: AtomicUsize = AtomicUsize::new(0);
+    static CALLS_B: AtomicUsize = AtomicUsize::new(0);
+
+    /// What an adapter would serve: everything a read shows, so any change shows.
+    fn describe(p: &Project) -> String {
+        format!(
+            "{}|{}|{:?}|{:?}|{:?}|{:?}",
+            p.slug, p.name, p.status, p.last_heartbeat_at, p.version, p.clock_skew_seconds
+        )
+    }
+
+    fn render_a(p: &Project) -> Bytes {
+        CALLS_A.fetch_add(1, Ordering::SeqCst);
+        Bytes::from(describe(p))
+    }
+
+    fn render_b(p: &Project) -> Bytes {
+        CALLS_B.fetch_add(1, Ordering::SeqCst);
+        Bytes::from(describe(p))
+    }
+
+    fn fresh(r: &Registry, filter: &ListFilter) -> Vec<Bytes> {
+        r.list(filter)
+            .items
+            .iter()
+            .map(|p| Bytes::from(describe(p)))
+            .collect()
+    }
+
+    #[test]
+    fn renders_once_per_change_and_matches_a_fresh_rendering() {
+        let calls = || CALLS_A.load(Ordering::SeqCst);
+        let mut r = Registry::new();
+        r.apply(vec![
+            change(
+                1,
+                ChangeKind::Registered,
+                Some(project("a", Status::Offline, &["x"])),
+                "a",
+            ),
+            change(
+                2,
+                ChangeKind::Registered,
+                Some(project("b", Status::Online, &[])),
+                "b",
+            ),
+        ]);
+        let all = ListFilter::default();
+        let a = Slug::parse("a").unwrap();
+        let g0 = r.generation();
+
+        let page = r.list_rendered(&all, render_a);
+        assert_eq!(page.items, fresh(&r, &all));
+        assert_eq!((page.total, page.revision, page.generation), (2, 2, g0));
+        assert_eq!(page.last, Some(Slug::parse("b").unwrap()));
+        let before = calls();
+        assert_eq!(r.list_rendered(&all, render_a).items, page.items);
+        assert_eq!(r.rendered(&a, render_a), Some(page.items[0].clone()));
+        assert_eq!(calls(), before, "kept: no rendering until a change");
+
+        // A change of the log: only that project is rendered again.
+        let mut renamed = project("a", Status::Offline, &["x"]);
+        renamed.name = ProjectName::parse("Renamed").unwrap();
+        r.apply(vec![change(3, ChangeKind::Updated, Some(renamed), "a")]);
+        assert!(r.generation() > g0);
+        assert_eq!(r.list_rendered(&all, render_a).items, fresh(&r, &all));
+        assert_eq!(calls(), before + 1);
+
+        // Liveness: a newer heartbeat and a new version.
+        let g1 = r.generation();
+        r.apply_liveness(&[PresenceRecord {
+            slug: a.clone(),
+            status: Status::Online,
+            status_reason: None,
+            version: Some(crate::model::Version::parse("1.0.0").unwrap()),
+            last_heartbeat_at: Some(t(40)),
+        }]);
+        assert!(r.generation() > g1);
+        assert_eq!(r.list_rendered(&all, render_a).items, fresh(&r, &all));
+        assert_eq!(calls(), before + 2);
+        // The same liveness again changes nothing.
+        let g2 = r.generation();
+        r.apply_liveness(&[PresenceRecord {
+            slug: a.clone(),
+            status: Status::Online,
+            status_reason: None,
+            version: Some(crate::model::Version::parse("1.0.0").unwrap()),
+            last_heartbeat_at: Some(t(40)),
+        }]);
+        assert_eq!(r.generation(), g2);
+        assert_eq!(r.list_rendered(&all, render_a).items, fresh(&r, &all));
+        assert_eq!(calls(), before + 2);
+
+        // A clock skew.
+        r.note_skew(&a, 1.5);
+        assert!(r.generation() > g2);
+        assert_eq!(r.rendered(&a, render_a).unwrap(), fresh(&r, &all)[0]);
+
+        // A transition, then a deletion.
+        let mut online = project("b", Status::Offline, &[]);
+        online.status = Status::Degraded;
+        r.apply(vec![change(4, ChangeKind::Updated, Some(online), "b")]);
+        let degraded = ListFilter::parse(Some("degraded"), None, None, None).unwrap();
+        let page = r.list_rendered(&degraded, render_a);
+        assert_eq!(page.items, fresh(&r, &degraded));
+        assert_eq!(page.total, 1);
+        r.apply(vec![change(
+            5,
+            ChangeKind::Deleted { reason: None },
+            None,
+            "a",
+        )]);
+        assert_eq!(r.rendered(&a, render_a), None);
+        assert_eq!(r.list_rendered(&all, render_a).items, fresh(&r, &all));
+
+        // A second renderer never reads the first one's bytes, nor fills the slots.
+        let b_calls = CALLS_B.load(Ordering::SeqCst);
+        assert_eq!(r.list_rendered(&all, render_b).items, fresh(&r, &all));
+        assert_eq!(r.list_rendered(&all, render_b).items, fresh(&r, &all));
+        assert_eq!(CALLS_B.load(Ordering::SeqCst), b_calls + 2);
+    }
+}

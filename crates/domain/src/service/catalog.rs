@@ -11,7 +11,8 @@ use crate::model::{
 };
 use crate::ports::ProjectRepository;
 use crate::presence::StatusCounts;
-use crate::replication::Summary;
+use crate::replication::{RenderedPage, Renderer, Summary};
+use bytes::Bytes;
 
 use super::state::{admit, State};
 
@@ -103,6 +104,23 @@ impl Catalog {
 
     pub(super) fn list(&self, filter: &ListFilter) -> ProjectPage {
         self.state.registry().list(filter)
+    }
+
+    pub(super) fn get_rendered(
+        &self,
+        slug: &str,
+        render: Renderer,
+    ) -> Result<(Bytes, u64), ServiceError> {
+        let slug = path_slug(slug)?;
+        let registry = self.state.registry();
+        registry
+            .rendered(&slug, render)
+            .map(|b| (b, registry.revision()))
+            .ok_or_else(|| ServiceError::NotFound(slug.to_string()))
+    }
+
+    pub(super) fn list_rendered(&self, filter: &ListFilter, render: Renderer) -> RenderedPage {
+        self.state.registry().list_rendered(filter, render)
     }
 
     pub(super) fn counts(&self) -> StatusCounts {

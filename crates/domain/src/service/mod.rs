@@ -20,8 +20,9 @@ use crate::model::{
 };
 use crate::ports::{ChangeLog, Clock, HeartbeatRelay, Lease, ProjectRepository, StatusEvents};
 use crate::presence::{GuardState, MassExpiry, Presence, StatusCounts};
-use crate::replication::{ChangesSince, Role, Snapshot, Summary};
+use crate::replication::{ChangesSince, RenderedPage, Renderer, Role, Snapshot, Summary};
 use crate::stats::{HeartbeatCounters, TransitionCounters};
+use bytes::Bytes;
 
 mod catalog;
 mod heartbeats;
@@ -226,6 +227,25 @@ impl Federation {
     /// A page of the registry (memory).
     pub fn list(&self, filter: &ListFilter) -> ProjectPage {
         self.catalog.list(filter)
+    }
+
+    /// [`Federation::get`] as `render` renders the project: its bytes are made once per
+    /// change of the project and shared by every read until the next (see
+    /// [`crate::Registry::rendered`]).
+    pub fn get_rendered(&self, slug: &str, render: Renderer) -> Result<(Bytes, u64), ServiceError> {
+        self.catalog.get_rendered(slug, render)
+    }
+
+    /// [`Federation::list`] with each project as `render` renders it (made once per
+    /// change), and the registry's generation the page was read at.
+    pub fn list_rendered(&self, filter: &ListFilter, render: Renderer) -> RenderedPage {
+        self.catalog.list_rendered(filter, render)
+    }
+
+    /// The registry's generation: it grows whenever anything it holds changes (liveness
+    /// included), so something derived from a read stays good while it stays.
+    pub fn generation(&self) -> u64 {
+        self.state.registry().generation()
     }
 
     /// Projects by recorded status (the registry: the same on every replica).
