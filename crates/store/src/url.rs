@@ -6,8 +6,84 @@ use std::path::PathBuf;
 use crate::error::StoreError;
 
 const ACCEPTED: &str = "expected postgres://USER:PASSWORD@HOST:PORT/DB (also postgresql:// and \
-     postgresql+asyncpg://), sqlite://PATH, sqlite:PATH, or a plain file path such as \
-     data/federation.db";
+     postgresql+asyncpg://; several hosts as HOST1:PORT1,HOST2:PORT2 with \
+     ?target_session_attrs=read-write), sqlite://PATH, sqlite:PATH, or a plain file path such \
+     as data/federation.db";
+
+/// Stands in for a list of several hosts while the rest of a URL is checked.
+const HOSTS_PLACEHOLDER: &str = "hosts.invalid";
+
+/// Checks a PostgreSQL URL (the `url` crate's rules, a list of several hosts checked
+/// here and standing in for one host there) and returns its hosts as written
+/// (`HOST` or `HOST:PORT`, one or more).
+fn postgres_hosts(url: &str) -> Result<Vec<String>, StoreError> {
+    let no_host =
+        || StoreError::InvalidUrl(format!("the PostgreSQL URL names no host; {ACCEPTED}"));
+    let range = federation_domain::redact::host_list(url).ok_or_else(no_host)?;
+    let entries: Vec<&str> = url[range.clone()].split(',').collect();
+    let checked = if entries.len() > 1 {
+        for entry in &entries {
+            check_host_entry(entry)?;
+        }
+        format!(
+            "{}{HOSTS_PLACEHOLDER}{}",
+            &url[..range.start],
+            &url[range.end..]
+        )
+    } else {
+        url.to_owned()
+    };
+    let parsed = url::Url::parse(&checked).map_err(|e| {
+        StoreError::InvalidUrl(format!("not a valid PostgreSQL URL ({e}); {ACCEPTED}"))
+    })?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(no_host());
+    }
+    Ok(entries.into_iter().map(str::to_owned).collect())
+}
+
+/// One host of a list: a name, an IPv4 address or a bracketed IPv6 address, with an
+/// optional `:PORT`.
+fn check_host_entry(entry: &str) -> Result<(), StoreError> {
+    let bad = |why: &str| {
+        StoreError::InvalidUrl(format!(
+            "host {entry:?} in the URL's list of hosts: {why}; {ACCEPTED}"
+        ))
+    };
+    let (host, port) = match entry.strip_prefix('[') {
+        Some(rest) => {
+            let (addr, after) = rest
+                .split_once(']')
+                .ok_or_else(|| bad("an IPv6 address needs its closing ]"))?;
+            addr.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| bad("not an IPv6 address"))?;
+            let port = match after {
+                "" => None,
+                _ => Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| bad("expected :PORT after the address"))?,
+                ),
+            };
+            (addr, port)
+        }
+        None => match entry.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (entry, None),
+        },
+    };
+    let name_like = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':');
+    if host.is_empty() || !host.chars().all(name_like) {
+        return Err(bad("not a host name or address"));
+    }
+    if let Some(port) = port {
+        port.parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| bad("the port is not a number from 1 to 65535"))?;
+    }
+    Ok(())
+}
 
 /// A parsed `DATABASE_URL`: the backend and where it lives.
 #[derive(Clone, PartialEq, Eq)]
@@ -38,15 +114,8 @@ impl DatabaseUrl {
         for scheme in ["postgres://", "postgresql://", "postgresql+asyncpg://"] {
             if lower.starts_with(scheme) {
                 let normalised = format!("postgres://{}", &s[scheme.len()..]);
-                let parsed = url::Url::parse(&normalised).map_err(|e| {
-                    StoreError::InvalidUrl(format!("not a valid PostgreSQL URL ({e}); {ACCEPTED}"))
-                })?;
-                if parsed.host_str().is_none_or(str::is_empty) {
-                    return Err(StoreError::InvalidUrl(format!(
-                        "the PostgreSQL URL names no host; {ACCEPTED}"
-                    )));
-                }
-                return PostgresUrl::parse(normalised).map(DatabaseUrl::Postgres);
+                let hosts = postgres_hosts(&normalised)?;
+                return PostgresUrl::parse(normalised, hosts).map(DatabaseUrl::Postgres);
             }
         }
         let path = if lower.starts_with("sqlite://") {
@@ -180,6 +249,7 @@ pub struct PostgresUrl {
     driver_url: String,
     tls: PgTls,
     ignored: Vec<String>,
+    hosts: Vec<String>,
 }
 
 /// Query parameters of asyncpg and of SQLAlchemy's asyncpg dialect that mean nothing to
@@ -215,8 +285,12 @@ fn asyncpg_ssl(value: &str) -> Result<SslMode, StoreError> {
     }
 }
 
+/// What a URL naming several hosts must ask for, so that the service connects only to
+/// the one that takes writes (the primary), whichever it is after a failover.
+const SEVERAL_HOSTS_NEED: &str = "target_session_attrs=read-write";
+
 impl PostgresUrl {
-    fn parse(url: String) -> Result<Self, StoreError> {
+    fn parse(url: String, hosts: Vec<String>) -> Result<Self, StoreError> {
         let (base, query) = match url.split_once('?') {
             Some((b, q)) => (b, Some(q)),
             None => (url.as_str(), None),
@@ -228,6 +302,7 @@ impl PostgresUrl {
         let mut kept = Vec::new();
         let mut ignored = Vec::new();
         let mut sslmode_given = false;
+        let mut session_attrs = None;
         for pair in query
             .unwrap_or_default()
             .split('&')
@@ -254,8 +329,27 @@ impl PostgresUrl {
                 "sslrootcert" => {
                     tls.root_cert = Some(RootCerts::File(PathBuf::from(value.into_owned())));
                 }
+                "target_session_attrs" => {
+                    session_attrs = Some(value.into_owned());
+                    kept.push(pair);
+                }
+                "host" | "hostaddr" | "port" if hosts.len() > 1 => {
+                    return Err(StoreError::InvalidUrl(format!(
+                        "?{key}= beside a list of hosts: name every host and its port in the \
+                         URL itself (postgres://USER@HOST1:PORT1,HOST2:PORT2/DB?{SEVERAL_HOSTS_NEED})"
+                    )))
+                }
                 _ => kept.push(pair),
             }
+        }
+        if hosts.len() > 1 && session_attrs.as_deref() != Some("read-write") {
+            return Err(StoreError::InvalidUrl(format!(
+                "the URL names {} hosts ({}) but not ?{SEVERAL_HOSTS_NEED}: without it the \
+                 service could connect to a standby, which refuses every write; add it, so \
+                 that it connects to whichever host is the primary",
+                hosts.len(),
+                hosts.join(", ")
+            )));
         }
         let driver_url = if kept.is_empty() {
             base.to_owned()
@@ -267,7 +361,33 @@ impl PostgresUrl {
             driver_url,
             tls,
             ignored,
+            hosts,
         })
+    }
+
+    /// The hosts the URL names, as written (`HOST` or `HOST:PORT`): several for a
+    /// primary and its standbys, tried in turn for the one that takes writes.
+    pub fn hosts(&self) -> &[String] {
+        &self.hosts
+    }
+
+    /// With several hosts, [`PostgresUrl::driver_url`] for each one alone, in order
+    /// (empty for one host).
+    pub(crate) fn driver_url_per_host(&self) -> Vec<(String, String)> {
+        let Some(range) = federation_domain::redact::host_list(&self.driver_url) else {
+            return Vec::new();
+        };
+        if self.hosts.len() < 2 {
+            return Vec::new();
+        }
+        let (before, after) = (
+            &self.driver_url[..range.start],
+            &self.driver_url[range.end..],
+        );
+        self.hosts
+            .iter()
+            .map(|h| (h.clone(), format!("{before}{h}{after}")))
+            .collect()
     }
 
     /// The asyncpg-only query parameters the URL gave, which are ignored (the caller
@@ -575,3 +695,7 @@ mod tests {
         assert_eq!(u.redacted(), "sqlite://data/f.db");
     }
 }
+
+#[cfg(test)]
+#[path = "url_hosts_tests.rs"]
+mod hosts_tests;
