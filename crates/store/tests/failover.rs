@@ -4,7 +4,6 @@
 
 #![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
     reason = "an integration test crate is test code throughout: a panic is the test failing"
 )]
 

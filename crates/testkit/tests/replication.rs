@@ -1,11 +1,6 @@
 //! The test kit's primary and streaming standby: replication, a crash of the primary, a
 //! promotion, and the clean-up.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "an integration test crate is test code throughout: a panic is the test failing"
-)]
-
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 

@@ -927,6 +927,7 @@ async fn a_heartbeat_key_set_on_one_replica_is_enforced_on_the_other() {
     }
 }
 
+mod db_failover;
 mod lease_timer;
 mod notify_failover;
 mod outage_failover;
