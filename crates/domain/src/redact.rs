@@ -30,7 +30,11 @@ pub fn is_secret_param(name: &str) -> bool {
 /// URL but could hold one (`@`, `?`, `#`) keeps only its scheme. Plain paths
 /// (`data/federation.db`) come back unchanged.
 pub fn url(raw: &str) -> String {
-    let parsed = match url::Url::parse(raw.trim()) {
+    let raw = raw.trim();
+    if let Some(hosts) = host_list(raw).filter(|r| raw[r.clone()].contains(',')) {
+        return several_hosts(raw, hosts);
+    }
+    let parsed = match url::Url::parse(raw) {
         Ok(u) if !u.cannot_be_a_base() || !raw.contains(['@', '?', '#']) => u,
         _ => return unparsed(raw),
     };
@@ -59,6 +63,43 @@ pub fn url(raw: &str) -> String {
         u.set_fragment(Some(MASK));
     }
     u.to_string()
+}
+
+/// Where the host list of a URL's authority lies in `raw`: after `scheme://` and any
+/// `user:password@`, up to the path, query or fragment. PostgreSQL (libpq, tokio-postgres)
+/// reads a list of several hosts there, `h1:5432,h2:5433`, which is not a URL host
+/// (the `url` crate refuses it). `None` without `://`.
+pub fn host_list(raw: &str) -> Option<std::ops::Range<usize>> {
+    let start = raw.find("://")? + 3;
+    let rest = raw.get(start..)?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let hosts = rest.get(..end)?.rfind('@').map_or(0, |at| at + 1);
+    Some(start + hosts..start + end)
+}
+
+/// The placeholder a list of hosts stands in for while the rest of the URL is redacted.
+const HOSTS_PLACEHOLDER: &str = "hosts.invalid";
+
+/// [`url`] for a URL naming several hosts: the rest of it is redacted as a one-host URL,
+/// then the list is put back, when it holds only what host names, addresses and ports
+/// are made of (else it is masked too).
+fn several_hosts(raw: &str, hosts: std::ops::Range<usize>) -> String {
+    let one_host = format!(
+        "{}{HOSTS_PLACEHOLDER}{}",
+        &raw[..hosts.start],
+        &raw[hosts.end..]
+    );
+    let redacted = url(&one_host);
+    let list = &raw[hosts];
+    let plain = list
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | ',' | '[' | ']'));
+    match host_list(&redacted) {
+        Some(r) if plain && redacted.get(r.clone()) == Some(HOSTS_PLACEHOLDER) => {
+            format!("{}{list}{}", &redacted[..r.start], &redacted[r.end..])
+        }
+        _ => unparsed(raw),
+    }
 }
 
 /// A value that is not a URL: unchanged when it cannot hold one, else its scheme only.
@@ -142,6 +183,28 @@ mod tests {
             !shown.contains("abc") && !shown.contains("frag-secret"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn several_hosts_are_kept_and_secrets_masked() {
+        assert_eq!(
+            url("postgres://fed:s3cret@db1:5432,db2:5433/fed?target_session_attrs=read-write&password=x"),
+            "postgres://fed:***@db1:5432,db2:5433/fed?target_session_attrs=read-write&password=***"
+        );
+        assert_eq!(
+            url("postgres://fed@10.0.0.1,[::1]:5433/fed"),
+            "postgres://fed@10.0.0.1,[::1]:5433/fed"
+        );
+        assert_eq!(
+            url("nats://tok3n@h1:4222,h2:4222"),
+            "nats://***@h1:4222,h2:4222"
+        );
+        // A list holding anything else is not shown.
+        let shown = url("postgres://fed:s3cret@db1,db 2<x>/fed");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert_eq!(host_list("postgres://u:p@h1:1,h2:2/db"), Some(15..24));
+        assert_eq!(host_list("postgres://h1,h2"), Some(11..16));
+        assert_eq!(host_list("data/federation.db"), None);
     }
 
     #[test]

@@ -107,12 +107,17 @@ impl StoreError {
 }
 
 /// Whether a diesel error is about the link to the database rather than the query.
+/// A write refused because the server does not take writes (SQLSTATE 25006: a primary
+/// demoted or fenced during a failover, a standby) is one: the query was fine, the
+/// server is not the primary (any longer), and the pool drops that connection.
 fn is_connection_error(e: &DieselError) -> bool {
     match e {
         DieselError::DatabaseError(kind, info) => {
             matches!(
                 kind,
-                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
+                DatabaseErrorKind::ClosedConnection
+                    | DatabaseErrorKind::UnableToSendCommand
+                    | DatabaseErrorKind::ReadOnlyTransaction
             ) || {
                 let msg = info.message();
                 // PostgreSQL's admin shutdown / crash recovery, SQLite's lock timeout.
@@ -124,6 +129,11 @@ fn is_connection_error(e: &DieselError) -> bool {
             }
         }
         DieselError::BrokenTransactionManager => true,
+        // The link went during COMMIT (a primary crashing under the write), so the
+        // rollback failed too: the outcome is unknown, and the database unreachable.
+        DieselError::RollbackErrorOnCommit { commit_error, .. } => {
+            is_connection_error(commit_error)
+        }
         _ => false,
     }
 }
@@ -139,5 +149,46 @@ impl From<StoreError> for RepositoryError {
         } else {
             RepositoryError::Internal(e.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn database_error(kind: DatabaseErrorKind, message: &str) -> StoreError {
+        StoreError::Query(DieselError::DatabaseError(
+            kind,
+            Box::new(message.to_owned()),
+        ))
+    }
+
+    #[test]
+    fn a_server_that_no_longer_takes_writes_is_unavailable() {
+        // SQLSTATE 25006, as a demoted or fenced primary answers a write.
+        let e = database_error(
+            DatabaseErrorKind::ReadOnlyTransaction,
+            "cannot execute INSERT in a read-only transaction",
+        );
+        assert!(e.is_unavailable());
+        assert!(matches!(
+            RepositoryError::from(e),
+            RepositoryError::Unavailable(_)
+        ));
+        // A commit cut off with its connection (and so its rollback).
+        let closed = || {
+            Box::new(DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection,
+                Box::new("connection closed".to_owned()),
+            ))
+        };
+        let e = StoreError::Query(DieselError::RollbackErrorOnCommit {
+            rollback_error: closed(),
+            commit_error: closed(),
+        });
+        assert!(e.is_unavailable());
+        // A refused query stays an internal error.
+        let e = database_error(DatabaseErrorKind::CheckViolation, "violates check");
+        assert!(!e.is_unavailable());
     }
 }

@@ -2,12 +2,15 @@
 //! (rustls with the ring provider; see [`crate::url::PgTls`]).
 //!
 //! Every PostgreSQL connection the store opens (the pool's, migrations', the change
-//! listener's, the original's import source) goes through [`PgConnector::open`].
+//! listener's, the original's import source) goes through [`PgConnector::open`], which
+//! also picks the host that takes writes when the URL names several (a primary and its
+//! standbys, `target_session_attrs=read-write`).
 
 use std::future::Future;
 use std::io;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -31,10 +34,20 @@ use crate::url::{PostgresUrl, RootCerts, SslMode, Verify};
 #[derive(Clone)]
 pub struct PgConnector {
     config: tokio_postgres::Config,
+    /// With several hosts, each one's own configuration, in the URL's order: tried one
+    /// at a time, each within its share of the time (see [`PgConnector::open`]).
+    hosts: Arc<[(String, tokio_postgres::Config)]>,
+    /// The host that took the last connection: tried first next time, so that after a
+    /// failover new connections do not wait on the old primary first.
+    preferred: Arc<AtomicUsize>,
     tls: MakeRustls,
     /// Where the trusted CAs come from, for error messages.
     roots: Option<String>,
 }
+
+/// The least time one host of several gets to take a connection (TCP, TLS,
+/// authentication and the read-write check), when the whole timeout allows it.
+const MIN_HOST_SHARE: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for PgConnector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -49,19 +62,29 @@ impl PgConnector {
     /// Reads the URL's TLS settings and CA certificates. A CA file that is missing,
     /// unreadable or holds no certificate is an error naming the file.
     pub fn new(url: &PostgresUrl) -> Result<Self, StoreError> {
-        let mut config: tokio_postgres::Config = url.driver_url().parse().map_err(|e| {
-            StoreError::InvalidUrl(format!(
-                "{e} in {}",
-                federation_domain::redact::url(url.as_str())
-            ))
-        })?;
-        config.ssl_mode(match url.tls().mode {
+        let ssl_mode = match url.tls().mode {
             SslMode::Disable => tokio_postgres::config::SslMode::Disable,
             SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
             SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
                 tokio_postgres::config::SslMode::Require
             }
-        });
+        };
+        let configure = |driver_url: &str| {
+            let mut config: tokio_postgres::Config = driver_url.parse().map_err(|e| {
+                StoreError::InvalidUrl(format!(
+                    "{e} in {}",
+                    federation_domain::redact::url(url.as_str())
+                ))
+            })?;
+            config.ssl_mode(ssl_mode);
+            Ok::<_, StoreError>(config)
+        };
+        let config = configure(url.driver_url())?;
+        let hosts = url
+            .driver_url_per_host()
+            .into_iter()
+            .map(|(host, driver_url)| Ok((host, configure(&driver_url)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let (verifier, roots): (Arc<dyn ServerCertVerifier>, _) = match url.tls().verify() {
             Verify::Nothing => (Arc::new(EncryptOnly(provider.clone())), None),
@@ -84,6 +107,8 @@ impl PgConnector {
         tls.alpn_protocols = vec![b"postgresql".to_vec()];
         Ok(PgConnector {
             config,
+            hosts: hosts.into(),
+            preferred: Arc::default(),
             tls: MakeRustls(Arc::new(tls)),
             roots,
         })
@@ -91,20 +116,62 @@ impl PgConnector {
 
     /// Opens a connection: TCP, TLS and authentication within `timeout` together.
     /// Notifications (`LISTEN`) reach the connection's `notifications_stream`.
+    ///
+    /// With several hosts, they are tried one at a time, the one that took the last
+    /// connection first, then the others in the URL's order, each within an equal share
+    /// of `timeout` (at least [`MIN_HOST_SHARE`] while time is left): a host that
+    /// hangs (a frozen or unreachable old primary) cannot use up the time of the
+    /// others, as it would with the driver's own loop, whose `connect_timeout` bounds
+    /// only the TCP connect. `target_session_attrs=read-write` makes each attempt
+    /// refuse a server that does not take writes (a standby).
     pub async fn open(&self, timeout: Duration) -> Result<AsyncPgConnection, StoreError> {
-        let open = async {
-            let (client, connection) = self
-                .config
-                .connect(self.tls.clone())
+        if self.hosts.is_empty() {
+            return tokio::time::timeout(timeout, self.open_with(&self.config))
                 .await
-                .map_err(|e| StoreError::Connect(self.describe(&e)))?;
-            AsyncPgConnection::try_from_client_and_connection(client, connection)
-                .await
-                .map_err(|e| StoreError::Connect(e.to_string()))
-        };
-        tokio::time::timeout(timeout, open)
+                .map_err(|_| StoreError::Timeout(timeout))?;
+        }
+        let started = tokio::time::Instant::now();
+        let n = self.hosts.len();
+        let share = (timeout / u32::try_from(n).unwrap_or(u32::MAX)).max(MIN_HOST_SHARE);
+        let first = self.preferred.load(Ordering::Relaxed) % n;
+        let mut failures = Vec::with_capacity(n);
+        for i in (first..n).chain(0..first) {
+            let Some((host, config)) = self.hosts.get(i) else {
+                continue;
+            };
+            let left = timeout.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                failures.push(format!("{host}: not tried, no time left"));
+                continue;
+            }
+            let within = share.min(left);
+            match tokio::time::timeout(within, self.open_with(config)).await {
+                Ok(Ok(conn)) => {
+                    self.preferred.store(i, Ordering::Relaxed);
+                    return Ok(conn);
+                }
+                Ok(Err(StoreError::Connect(why))) => failures.push(format!("{host}: {why}")),
+                Ok(Err(e)) => failures.push(format!("{host}: {e}")),
+                Err(_) => failures.push(format!("{host}: no answer within {within:?}")),
+            }
+        }
+        Err(StoreError::Connect(format!(
+            "no host took a read-write connection ({})",
+            failures.join("; ")
+        )))
+    }
+
+    async fn open_with(
+        &self,
+        config: &tokio_postgres::Config,
+    ) -> Result<AsyncPgConnection, StoreError> {
+        let (client, connection) = config
+            .connect(self.tls.clone())
             .await
-            .map_err(|_| StoreError::Timeout(timeout))?
+            .map_err(|e| StoreError::Connect(self.describe(&e)))?;
+        AsyncPgConnection::try_from_client_and_connection(client, connection)
+            .await
+            .map_err(|e| StoreError::Connect(e.to_string()))
     }
 
     /// A connection error with its causes, the TLS ones said plainly.

@@ -106,7 +106,7 @@ impl Store {
                 let connector = Arc::new(PgConnector::new(u)?);
                 pg = Some(connector.clone());
                 let mut config = ManagerConfig::<AsyncPgConnection>::default();
-                config.recycling_method = RecyclingMethod::Verified;
+                config.recycling_method = RecyclingMethod::CustomFunction(Box::new(recycle_check));
                 config.custom_setup = Box::new(move |_url| {
                     Box::pin(establish_postgres(
                         connector.clone(),
@@ -280,6 +280,43 @@ fn postgres_session(statement_timeout: Duration) -> String {
         "SET idle_in_transaction_session_timeout = '5s'; SET statement_timeout = '{}ms'",
         statement_timeout.as_millis().max(1)
     )
+}
+
+/// The pool's check of an idle connection before it hands it out again (in place of
+/// `SELECT 1`, one round trip as well): its server answers and still takes writes. A
+/// connection whose server has turned read-only (a demoted primary, a standby behind a
+/// stale DNS name or balancer, `default_transaction_read_only` set to fence it) is
+/// dropped, not reused, and the pool opens a new one, which goes to the host that takes
+/// writes (`target_session_attrs=read-write`) or, through a name, to wherever it points
+/// now. A write refused there (SQLSTATE 25006) is `unavailable`, never served again on
+/// that connection.
+fn recycle_check(
+    conn: &mut AsyncPgConnection,
+) -> futures::future::BoxFuture<'_, diesel::QueryResult<()>> {
+    Box::pin(takes_writes(conn))
+}
+
+/// See [`recycle_check`].
+async fn takes_writes(conn: &mut AsyncPgConnection) -> diesel::QueryResult<()> {
+    #[derive(diesel::QueryableByName)]
+    struct Session {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        read_only: bool,
+    }
+    let session: Session = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query("SELECT current_setting('transaction_read_only')::bool AS read_only"),
+        conn,
+    )
+    .await?;
+    if session.read_only {
+        return Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ReadOnlyTransaction,
+            Box::new(
+                "the server no longer takes writes (a standby, or a read-only primary)".to_owned(),
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Opens a pooled PostgreSQL connection: at most `connect_timeout` for the connection

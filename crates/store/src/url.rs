@@ -5,9 +5,14 @@ use std::path::PathBuf;
 
 use crate::error::StoreError;
 
+#[path = "url_hosts.rs"]
+mod hosts;
+use hosts::postgres_hosts;
+
 const ACCEPTED: &str = "expected postgres://USER:PASSWORD@HOST:PORT/DB (also postgresql:// and \
-     postgresql+asyncpg://), sqlite://PATH, sqlite:PATH, or a plain file path such as \
-     data/federation.db";
+     postgresql+asyncpg://; several hosts as HOST1:PORT1,HOST2:PORT2 with \
+     ?target_session_attrs=read-write), sqlite://PATH, sqlite:PATH, or a plain file path such \
+     as data/federation.db";
 
 /// A parsed `DATABASE_URL`: the backend and where it lives.
 #[derive(Clone, PartialEq, Eq)]
@@ -38,15 +43,8 @@ impl DatabaseUrl {
         for scheme in ["postgres://", "postgresql://", "postgresql+asyncpg://"] {
             if lower.starts_with(scheme) {
                 let normalised = format!("postgres://{}", &s[scheme.len()..]);
-                let parsed = url::Url::parse(&normalised).map_err(|e| {
-                    StoreError::InvalidUrl(format!("not a valid PostgreSQL URL ({e}); {ACCEPTED}"))
-                })?;
-                if parsed.host_str().is_none_or(str::is_empty) {
-                    return Err(StoreError::InvalidUrl(format!(
-                        "the PostgreSQL URL names no host; {ACCEPTED}"
-                    )));
-                }
-                return PostgresUrl::parse(normalised).map(DatabaseUrl::Postgres);
+                let hosts = postgres_hosts(&normalised)?;
+                return PostgresUrl::parse(normalised, hosts).map(DatabaseUrl::Postgres);
             }
         }
         let path = if lower.starts_with("sqlite://") {
@@ -180,6 +178,7 @@ pub struct PostgresUrl {
     driver_url: String,
     tls: PgTls,
     ignored: Vec<String>,
+    hosts: Vec<String>,
 }
 
 /// Query parameters of asyncpg and of SQLAlchemy's asyncpg dialect that mean nothing to
@@ -215,8 +214,12 @@ fn asyncpg_ssl(value: &str) -> Result<SslMode, StoreError> {
     }
 }
 
+/// What a URL naming several hosts must ask for, so that the service connects only to
+/// the one that takes writes (the primary), whichever it is after a failover.
+const SEVERAL_HOSTS_NEED: &str = "target_session_attrs=read-write";
+
 impl PostgresUrl {
-    fn parse(url: String) -> Result<Self, StoreError> {
+    fn parse(url: String, hosts: Vec<String>) -> Result<Self, StoreError> {
         let (base, query) = match url.split_once('?') {
             Some((b, q)) => (b, Some(q)),
             None => (url.as_str(), None),
@@ -228,6 +231,7 @@ impl PostgresUrl {
         let mut kept = Vec::new();
         let mut ignored = Vec::new();
         let mut sslmode_given = false;
+        let mut session_attrs = None;
         for pair in query
             .unwrap_or_default()
             .split('&')
@@ -254,8 +258,27 @@ impl PostgresUrl {
                 "sslrootcert" => {
                     tls.root_cert = Some(RootCerts::File(PathBuf::from(value.into_owned())));
                 }
+                "target_session_attrs" => {
+                    session_attrs = Some(value.into_owned());
+                    kept.push(pair);
+                }
+                "host" | "hostaddr" | "port" if hosts.len() > 1 => {
+                    return Err(StoreError::InvalidUrl(format!(
+                        "?{key}= beside a list of hosts: name every host and its port in the \
+                         URL itself (postgres://USER@HOST1:PORT1,HOST2:PORT2/DB?{SEVERAL_HOSTS_NEED})"
+                    )))
+                }
                 _ => kept.push(pair),
             }
+        }
+        if hosts.len() > 1 && session_attrs.as_deref() != Some("read-write") {
+            return Err(StoreError::InvalidUrl(format!(
+                "the URL names {} hosts ({}) but not ?{SEVERAL_HOSTS_NEED}: without it the \
+                 service could connect to a standby, which refuses every write; add it, so \
+                 that it connects to whichever host is the primary",
+                hosts.len(),
+                hosts.join(", ")
+            )));
         }
         let driver_url = if kept.is_empty() {
             base.to_owned()
@@ -267,7 +290,33 @@ impl PostgresUrl {
             driver_url,
             tls,
             ignored,
+            hosts,
         })
+    }
+
+    /// The hosts the URL names, as written (`HOST` or `HOST:PORT`): several for a
+    /// primary and its standbys, tried in turn for the one that takes writes.
+    pub fn hosts(&self) -> &[String] {
+        &self.hosts
+    }
+
+    /// With several hosts, [`PostgresUrl::driver_url`] for each one alone, in order
+    /// (empty for one host).
+    pub(crate) fn driver_url_per_host(&self) -> Vec<(String, String)> {
+        let Some(range) = federation_domain::redact::host_list(&self.driver_url) else {
+            return Vec::new();
+        };
+        if self.hosts.len() < 2 {
+            return Vec::new();
+        }
+        let (before, after) = (
+            &self.driver_url[..range.start],
+            &self.driver_url[range.end..],
+        );
+        self.hosts
+            .iter()
+            .map(|h| (h.clone(), format!("{before}{h}{after}")))
+            .collect()
     }
 
     /// The asyncpg-only query parameters the URL gave, which are ignored (the caller
@@ -575,3 +624,7 @@ mod tests {
         assert_eq!(u.redacted(), "sqlite://data/f.db");
     }
 }
+
+#[cfg(test)]
+#[path = "url_hosts_tests.rs"]
+mod hosts_tests;

@@ -9,6 +9,8 @@
 //!   `FED_TEST_DATABASE_URL=postgres://…` to use an external server instead (each test
 //!   still gets its own database on it, dropped afterwards).
 //! * [`PostgresCluster`] is a cluster one test owns, to stop and restart it.
+//! * [`ReplicatedPostgres`] is a primary with a streaming standby (synchronous or
+//!   not), for database failover tests: stop the primary, promote the standby.
 //! * [`TestPki`] makes a CA and server certificates for TLS tests, and
 //!   [`shared_tls_cluster`] is a PostgreSQL cluster serving TLS only, shared by a binary.
 //! * [`NatsServer`] and [`shared_nats_url`] do the same for NATS (`FED_TEST_NATS_URL`
@@ -32,6 +34,7 @@ mod process;
 mod prometheus;
 mod psql_session;
 pub mod receiver;
+mod replication;
 mod tls;
 
 pub use nats::{shared_nats_url, NatsServer};
@@ -42,6 +45,7 @@ pub use process::free_port;
 pub use prometheus::PrometheusServer;
 pub use psql_session::PsqlSession;
 pub use receiver::{Mode as ReceiverMode, Received, Receiver};
+pub use replication::{ReplicatedPostgres, Replication, STANDBY_NAME};
 pub use tls::{ServerCert, TestPki};
 
 /// What to install when a server binary is missing.

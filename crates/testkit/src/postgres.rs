@@ -74,7 +74,7 @@ pub(crate) fn psql() -> Result<PathBuf> {
 }
 
 /// Runs one SQL command with psql against `url`.
-fn psql_command(url: &str, sql: &str) -> Result<()> {
+pub(crate) fn psql_command(url: &str, sql: &str) -> Result<()> {
     let mut cmd = Command::new(psql()?);
     cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
         .env("PGCONNECT_TIMEOUT", "10");
@@ -171,6 +171,20 @@ impl PostgresCluster {
     }
 
     fn start_inner(tls: bool) -> Result<Self> {
+        let mut cluster = Self::prepare()?;
+        cluster.initdb()?;
+        if tls {
+            cluster.pki = Some(crate::TestPki::new_in(cluster.root.join("pki"))?);
+            cluster.enable_tls()?;
+        }
+        cluster.start_on_free_port()?;
+        Ok(cluster)
+    }
+
+    /// A cluster owning a new, empty folder (the `postgres` user's when we are root)
+    /// and its watchdog, with no data yet: Drop and the watchdog clean up whatever is
+    /// made in it from here on.
+    pub(crate) fn prepare() -> Result<Self> {
         let bin = server_bin_dir()?;
         let as_postgres = is_root();
         if as_postgres && which("runuser").is_none() && !Path::new("/usr/sbin/runuser").is_file() {
@@ -179,7 +193,7 @@ impl PostgresCluster {
         let root = std::env::temp_dir().join(unique("fed-pg"));
         std::fs::create_dir_all(root.join("sock"))
             .with_context(|| format!("creating {}", root.display()))?;
-        let mut cluster = PostgresCluster {
+        let cluster = PostgresCluster {
             root,
             bin,
             port: 0,
@@ -187,7 +201,6 @@ impl PostgresCluster {
             watchdog: Mutex::new(None),
             pki: None,
         };
-        // From here on, Drop cleans up whatever was made.
         if as_postgres {
             run(
                 Command::new("chown")
@@ -202,17 +215,16 @@ impl PostgresCluster {
         }
         let watchdog = spawn_watchdog(&cluster.cleanup_script())?;
         *cluster.lock_watchdog() = Some(watchdog);
+        Ok(cluster)
+    }
 
-        cluster.initdb()?;
-        if tls {
-            cluster.pki = Some(crate::TestPki::new_in(cluster.root.join("pki"))?);
-            cluster.enable_tls()?;
-        }
+    /// Starts the server on a free port (another one when the first is taken meanwhile).
+    pub(crate) fn start_on_free_port(&mut self) -> Result<()> {
         let mut last_err = None;
         for _ in 0..5 {
-            cluster.port = free_port();
-            match cluster.pg_ctl_start() {
-                Ok(()) => return Ok(cluster),
+            self.port = free_port();
+            match self.pg_ctl_start() {
+                Ok(()) => return Ok(()),
                 Err(e) => last_err = Some(e),
             }
         }
@@ -245,6 +257,36 @@ impl PostgresCluster {
                 .arg(self.data())
                 .args(["-m", "fast", "-w", "-t", "60", "stop"]),
             "pg_ctl stop",
+        )
+        .map(|_| ())
+    }
+
+    /// Stops the server at once (immediate shutdown: no checkpoint, every connection cut,
+    /// as a crash or a lost host looks to clients and standbys), keeping its data.
+    pub fn stop_immediately(&self) -> Result<()> {
+        run(
+            self.server_cmd("pg_ctl").arg("-D").arg(self.data()).args([
+                "-m",
+                "immediate",
+                "-w",
+                "-t",
+                "60",
+                "stop",
+            ]),
+            "pg_ctl stop -m immediate",
+        )
+        .map(|_| ())
+    }
+
+    /// Promotes a standby to a primary (`pg_ctl promote`), waiting until it takes
+    /// writes.
+    pub fn promote(&self) -> Result<()> {
+        run(
+            self.server_cmd("pg_ctl")
+                .arg("-D")
+                .arg(self.data())
+                .args(["-w", "-t", "60", "promote"]),
+            "pg_ctl promote",
         )
         .map(|_| ())
     }
@@ -285,8 +327,24 @@ impl PostgresCluster {
             .ok_or_else(|| anyhow!("postmaster.pid holds no pid"))
     }
 
-    fn data(&self) -> PathBuf {
+    /// The data directory.
+    pub(crate) fn data(&self) -> PathBuf {
         self.root.join("data")
+    }
+
+    /// The folder everything of this cluster lives in.
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Appends settings to `postgresql.conf` (later lines win over earlier ones).
+    pub(crate) fn append_conf(&self, text: &str) -> Result<()> {
+        use std::io::Write as _;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.data().join("postgresql.conf"))
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .context("writing postgresql.conf")
     }
 
     fn lock_watchdog(&self) -> std::sync::MutexGuard<'_, Option<Child>> {
@@ -294,7 +352,7 @@ impl PostgresCluster {
     }
 
     /// A command for a server binary, as `postgres` when we are root.
-    fn server_cmd(&self, prog: &str) -> Command {
+    pub(crate) fn server_cmd(&self, prog: &str) -> Command {
         let exe = self.bin.join(prog);
         let mut cmd = if self.as_postgres {
             let mut c = Command::new("runuser");
@@ -352,12 +410,7 @@ impl PostgresCluster {
              log_min_messages = warning\n",
             sh_quote(&self.root.join("sock").to_string_lossy())
         );
-        use std::io::Write as _;
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.data().join("postgresql.conf"))
-            .and_then(|mut f| f.write_all(conf.as_bytes()))
-            .context("writing postgresql.conf")
+        self.append_conf(&conf)
     }
 
     /// Installs the `localhost` certificate as the server's, turns `ssl` on and lets

@@ -1006,6 +1006,7 @@ async fn an_objective_written_on_one_replica_reaches_the_other(a: &Replica, b: &
 }
 
 mod chaos;
+mod db_failover;
 mod lease_timer;
 mod notify_failover;
 mod outage_failover;
