@@ -224,7 +224,19 @@ async fn history(r: &Replica, slug: &str) -> (Vec<String>, Vec<String>) {
         })
         .collect();
     h.reverse();
-    h
+    let mut timed: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            format!(
+                "{}->{} at {} ({})",
+                t["from"], t["to"], t["at"], t["reason"]
+            )
+        })
+        .collect();
+    timed.reverse();
+    (h, timed)
 }
 
 /// The change log, read whole through a fresh stream: (revision, kind, slug, data).
