@@ -266,6 +266,10 @@ impl Sent {
 /// A TCP proxy in front of `upstream` that counts the messages clients send (the
 /// protocol's startup and SSL requests have no type byte; every later message is a
 /// type byte and a length). Returns its address.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "test code: a frame is sliced only once its length is known to be there"
+)]
 async fn proxy(upstream: String, sent: std::sync::Arc<Sent>) -> std::net::SocketAddr {
     use std::sync::atomic::Ordering::SeqCst;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
