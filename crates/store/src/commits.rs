@@ -151,6 +151,12 @@ impl Commits {
         (!out.is_empty() && whole).then_some(out)
     }
 
+    /// Forgets the writes kept (the log was trimmed: a reader at a trimmed revision
+    /// reads the log, and hears so), keeping what is known of the log's head.
+    pub(crate) fn forget_writes(&self) {
+        self.lock().by_after.clear();
+    }
+
     /// Forgets everything (the log was replaced, as by an import).
     pub(crate) fn clear(&self) {
         *self.lock() = Inner::default();
@@ -197,8 +203,11 @@ mod tests {
         // 5: mid-write; 8: past everything recorded.
         assert_eq!(revisions(commits.since(5, 100)), None);
         assert_eq!(revisions(commits.since(8, 100)), None);
-        commits.clear();
+        commits.forget_writes();
         assert_eq!(revisions(commits.since(4, 100)), None);
+        commits.record(6, vec![change(7)]);
+        commits.clear();
+        assert_eq!(revisions(commits.since(6, 100)), None);
     }
 
     #[test]

@@ -280,8 +280,14 @@ impl ChangeLog for Store {
     }
 
     async fn trim(&self, before: DateTime<Utc>, keep: u64) -> Result<u64, RepositoryError> {
-        self.bounded("trim", self.backend.ops().trim(before, keep))
-            .await
+        let gone = self
+            .bounded("trim", self.backend.ops().trim(before, keep))
+            .await?;
+        if gone > 0 {
+            // A reader at a trimmed revision must hear that it was trimmed (and reload).
+            self.commits.forget_writes();
+        }
+        Ok(gone)
     }
 }
 
