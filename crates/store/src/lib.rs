@@ -21,6 +21,7 @@
 
 mod backend;
 pub mod backup;
+mod commits;
 mod convert;
 mod error;
 mod incidents;
@@ -29,6 +30,9 @@ mod notify;
 pub mod original;
 mod pg;
 mod pgconn;
+mod pgupsert;
+mod pgwrite;
+mod prepared;
 mod reads;
 mod repo;
 mod rows;
