@@ -60,13 +60,6 @@ impl<'a> NewChange<'a> {
         }
     }
 
-    /// A start (`flapping`) or end (`stable`) of flapping.
-    pub fn flap(mark: &'a federation_domain::FlapMark) -> Self {
-        use chrono::SubsecRound;
-        let kind = if mark.flapping { "flapping" } else { "stable" };
-        Self::catalog(kind, mark.slug.as_str(), DbTime(mark.at.trunc_subsecs(6)))
-    }
-
     /// A status transition.
     pub fn transition(t: &'a Transition) -> Self {
         use chrono::SubsecRound;
@@ -108,8 +101,6 @@ impl ChangeRow {
             "deleted" => ChangeKind::Deleted {
                 reason: self.reason.clone(),
             },
-            "flapping" => ChangeKind::Flapping,
-            "stable" => ChangeKind::Stable,
             "transition" => {
                 let status = |s: &Option<String>| {
                     Status::parse(s.as_deref().unwrap_or_default())
@@ -151,35 +142,6 @@ pub(crate) fn lease_end(now: DateTime<Utc>, ttl: std::time::Duration) -> DbTime 
 /// Expands the change-log operations for one connection type. See the module docs.
 macro_rules! log_ops {
     ($conn:ty, [$($async_kw:tt)*], [$($aw:tt)*]) => {
-        /// Records starts and ends of flapping on the projects (`flapping_since`) and
-        /// returns the changes to append: one per mark that changed its project (a
-        /// start for a project already flapping, or an end for one that is not, or an
-        /// unknown slug, changes nothing). Fence first.
-        pub(crate) $($async_kw)* fn mark_flapping<'m>(
-            conn: &mut $conn,
-            marks: &'m [federation_domain::FlapMark],
-        ) -> Result<Vec<crate::log::NewChange<'m>>, StoreError> {
-            use crate::schema::projects as p;
-            use chrono::SubsecRound;
-            let mut changes = Vec::new();
-            for mark in marks {
-                let row = p::table.filter(p::slug.eq(mark.slug.as_str()));
-                let n = if mark.flapping {
-                    diesel::update(row.filter(p::flapping_since.is_null()))
-                        .set(p::flapping_since.eq(Some(DbTime(mark.at.trunc_subsecs(6)))))
-                        .execute(conn)$($aw)*?
-                } else {
-                    diesel::update(row.filter(p::flapping_since.is_not_null()))
-                        .set(p::flapping_since.eq(None::<DbTime>))
-                        .execute(conn)$($aw)*?
-                };
-                if n > 0 {
-                    changes.push(crate::log::NewChange::flap(mark));
-                }
-            }
-            Ok(changes)
-        }
-
         /// The last revision appended (0 for an empty log).
         pub(crate) $($async_kw)* fn head(conn: &mut $conn) -> Result<u64, StoreError> {
             use crate::schema::{change_log as c, change_log_state as st};

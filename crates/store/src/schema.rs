@@ -127,7 +127,6 @@ diesel::table! {
         maintenance -> Nullable<Text>,
         origin -> Text,
         heartbeat_key_sha256 -> Nullable<Binary>,
-        flapping_since -> Nullable<UtcTime>,
     }
 }
 

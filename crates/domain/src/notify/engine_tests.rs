@@ -281,6 +281,92 @@ fn an_outage_that_began_after_the_channel_was_made_is_told() {
     assert_eq!(events(&w.tick(t0() + secs(1))), [Event::Offline]);
 }
 
+fn flappy() -> Watch {
+    Watch::with_flapping(
+        ChannelName::parse("ops").unwrap(),
+        Rules::default(),
+        super::Flapping {
+            changes: 4,
+            window: chrono::TimeDelta::seconds(600),
+        },
+    )
+}
+
+#[test]
+fn a_flapping_project_is_told_once_then_held_until_stable() {
+    let p = project("alpha");
+    let mut w = flappy();
+    let mut all = Vec::new();
+    // offline, online, offline, online … every 30 s: the 4th change makes it flap.
+    let statuses = [
+        Status::Offline,
+        Status::Online,
+        Status::Offline,
+        Status::Online,
+        Status::Offline,
+    ];
+    let mut from = Status::Online;
+    for (i, to) in statuses.into_iter().enumerate() {
+        let at = 30 * i as i64;
+        all.extend(w.apply(&change(10 + i as u64, &p, from, to, at), t0() + secs(at)));
+        from = to;
+    }
+    assert_eq!(
+        events(&all),
+        [
+            Event::Offline,
+            Event::Recovered,
+            Event::Offline,
+            Event::Flapping
+        ],
+        "told until it flaps, then one flapping message"
+    );
+    assert_eq!(all[3].idempotency_key(), "13-ops-flapping");
+    assert!(w.is_flapping("alpha"));
+    // Still offline, but held: nothing until stable for the window after the last change.
+    assert!(w.tick(t0() + secs(120 + 599)).is_empty());
+    let stable = w.tick(t0() + secs(120 + 600));
+    assert_eq!(events(&stable), [Event::Offline], "its status, once stable");
+    assert!(!w.is_flapping("alpha"));
+}
+
+#[test]
+fn a_recovery_owed_from_a_flap_is_told_when_stable() {
+    let p = project("alpha");
+    let mut w = flappy();
+    let mut all = Vec::new();
+    let statuses = [
+        Status::Offline,
+        Status::Online,
+        Status::Offline,
+        Status::Online,
+    ];
+    let mut from = Status::Online;
+    for (i, to) in statuses.into_iter().enumerate() {
+        let at = 30 * i as i64;
+        all.extend(w.apply(&change(10 + i as u64, &p, from, to, at), t0() + secs(at)));
+        from = to;
+    }
+    // The 4th change (back online) flaps: its recovery is held, owed.
+    assert_eq!(
+        events(&all),
+        [
+            Event::Offline,
+            Event::Recovered,
+            Event::Offline,
+            Event::Flapping
+        ]
+    );
+    assert!(w.tick(t0() + secs(90 + 599)).is_empty());
+    let stable = w.tick(t0() + secs(90 + 600));
+    assert_eq!(events(&stable), [Event::Recovered]);
+    assert_eq!(
+        stable[0].outage_seconds,
+        Some(30),
+        "from the told outage's start to the last change"
+    );
+}
+
 #[test]
 fn a_project_never_heard_is_not_an_outage() {
     let mut p = project("alpha");

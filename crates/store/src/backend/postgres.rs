@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use federation_domain::{
-    reason, CatalogApplied, ChangeKind, ChangesSince, FlapMark, ListFilter, MaintenanceChange,
+    reason, CatalogApplied, ChangeKind, ChangesSince, ListFilter, MaintenanceChange,
     PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Snapshot, Term,
     Transition,
 };
@@ -266,25 +266,6 @@ impl Operations for Postgres {
             .await?;
         // Not recorded in `commits` (the leader reads its transitions back with the
         // projects as the log holds them), but they are the log's newest.
-        if let Some(last) = logged.and_then(|l| l.revisions.last().copied()) {
-            self.commits.saw(last);
-        }
-        Ok(())
-    }
-
-    async fn write_flapping(&self, marks: &[FlapMark], term: Term) -> Result<(), StoreError> {
-        let mut conn = self.conn().await?;
-        let logged = conn
-            .transaction(async |c| {
-                pg::lock_log(c).await?;
-                pg::check_term(pg::lease_term(c).await?, term)?;
-                let changes = pg::mark_flapping(c, marks).await?;
-                let logged = pg::log_changes(c, &changes).await?;
-                pg::check_term(pg::lease_row(c, false).await?, term)?;
-                Ok::<_, StoreError>(logged)
-            })
-            .await?;
-        // The log's newest, as the presence writes' (not recorded in `commits`).
         if let Some(last) = logged.and_then(|l| l.revisions.last().copied()) {
             self.commits.saw(last);
         }
