@@ -21,7 +21,6 @@
 
 mod backend;
 pub mod backup;
-mod commits;
 mod convert;
 mod error;
 mod incidents;
@@ -30,9 +29,6 @@ mod notify;
 pub mod original;
 mod pg;
 mod pgconn;
-mod pgupsert;
-mod pgwrite;
-mod prepared;
 mod reads;
 mod repo;
 mod rows;

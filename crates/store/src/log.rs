@@ -1,10 +1,9 @@
 //! The change log, the sweeper lease and the outbox cursor, written once for both
 //! backends (expanded like [`crate::reads`]: `[async] [.await]` or `[] []`).
 //!
-//! Every function runs inside the caller's transaction. Changes are appended by
-//! `pg::log_changes` (one statement that also reads the head and notifies listeners,
-//! after the log's advisory lock, so revisions commit in order) and `sqlite::append`
-//! (SQLite has one writer at a time anyway).
+//! Every function runs inside the caller's transaction. PostgreSQL callers take the
+//! log's advisory lock before [`append`](log_ops) (so revisions commit in order) and
+//! notify listeners after it; SQLite has one writer at a time anyway.
 
 use chrono::{DateTime, Utc};
 use federation_domain::{ChangeKind, Status, Transition};
@@ -14,17 +13,8 @@ use crate::schema::DbTime;
 /// The one lease: the sweeper's.
 pub(crate) const SWEEPER_LEASE: &str = "sweeper";
 
-/// The channel's name as a literal, for statements built with `concat!`.
-macro_rules! changes_channel {
-    () => {
-        "federation_changes"
-    };
-}
-pub(crate) use changes_channel;
-
-/// The channel `NOTIFY` wakes followers on (PostgreSQL). Each notification's payload
-/// is the last revision its transaction appended.
-pub const CHANGES_CHANNEL: &str = changes_channel!();
+/// The channel `NOTIFY` wakes followers on (PostgreSQL).
+pub const CHANGES_CHANNEL: &str = "federation_changes";
 
 /// One change to append.
 #[derive(Debug, Clone)]
@@ -142,6 +132,36 @@ pub(crate) fn lease_end(now: DateTime<Utc>, ttl: std::time::Duration) -> DbTime 
 /// Expands the change-log operations for one connection type. See the module docs.
 macro_rules! log_ops {
     ($conn:ty, [$($async_kw:tt)*], [$($aw:tt)*]) => {
+        /// Appends changes, in order.
+        pub(crate) $($async_kw)* fn append(
+            conn: &mut $conn,
+            changes: &[crate::log::NewChange<'_>],
+        ) -> Result<(), StoreError> {
+            use crate::schema::change_log as c;
+            if changes.is_empty() {
+                return Ok(());
+            }
+            // Bounded statements: SQLite caps bound values per statement.
+            for chunk in changes.chunks(2000) {
+                let rows: Vec<_> = chunk
+                    .iter()
+                    .map(|n| {
+                        (
+                            c::kind.eq(n.kind),
+                            c::slug.eq(n.slug),
+                            c::at.eq(n.at),
+                            c::from_status.eq(n.from_status),
+                            c::to_status.eq(n.to_status),
+                            c::reason.eq(n.reason),
+                            c::last_heartbeat_at.eq(n.last_heartbeat_at),
+                        )
+                    })
+                    .collect();
+                diesel::insert_into(c::table).values(rows).execute(conn)$($aw)*?;
+            }
+            Ok(())
+        }
+
         /// The last revision appended (0 for an empty log).
         pub(crate) $($async_kw)* fn head(conn: &mut $conn) -> Result<u64, StoreError> {
             use crate::schema::{change_log as c, change_log_state as st};

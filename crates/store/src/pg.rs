@@ -1,24 +1,22 @@
-//! PostgreSQL: the shared reads plus the statements that use PostgreSQL's own SQL: the
-//! log's lock (alone, or with a write's first statement pipelined behind it), the
-//! log's append with its head and notification, and the batched presence write
-//! (`UNNEST`). Registrations: [`crate::pgupsert`]; patches and removals:
-//! [`crate::pgwrite`].
+//! PostgreSQL: the shared reads plus the statements that use PostgreSQL's own SQL
+//! (`xmax`, `UNNEST`).
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
-use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use federation_domain::{
-    ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage, Slug, Transition,
+    ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage, ProjectPatch,
+    Registration, Slug, Tags, Transition, Upserted,
 };
 
-use crate::commits::Logged;
 use crate::error::StoreError;
-use crate::prepared::{Bind, Prepared};
 use crate::reads::read_ops;
 use crate::rows::{dedupe_presence, PresenceRow, ProjectRow, TransitionRow};
-use crate::schema::DbTime;
+use crate::schema::{DbTime, UtcTime};
 
 read_ops!(AsyncPgConnection, [async], [.await]);
 crate::log::log_ops!(AsyncPgConnection, [async], [.await]);
@@ -28,142 +26,35 @@ crate::log::log_ops!(AsyncPgConnection, [async], [.await]);
 /// follower that read revision N never misses a smaller one committed later.
 const LOG_LOCK_KEY: i64 = 0x6665_645f_6c6f_6721; // "fed_log!"
 
-/// Takes the log's advisory lock until the end of the transaction.
-const LOCK_SQL: &str = "SELECT pg_advisory_xact_lock($?::bigint)";
-
 /// Takes the log's advisory lock until the end of the transaction. Every writing
 /// transaction takes it before touching any row, so locks are always taken in one order.
 pub(crate) async fn lock_log(conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
-    Prepared::new(LOCK_SQL, vec![Bind::BigInt(LOG_LOCK_KEY)])
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<BigInt, _>(LOG_LOCK_KEY)
         .execute(conn)
         .await?;
     Ok(())
 }
 
-/// [`lock_log`], with the transaction's first statement sent right behind it (one
-/// round trip: the connection pipelines them). PostgreSQL runs a connection's
-/// statements in the order they arrive, so `first` runs holding the lock, on a snapshot
-/// taken after it; if the lock fails, `first` fails with it and the transaction rolls
-/// back. The lock is sent first: its future is made, and polled, before `first`'s.
-pub(crate) async fn locked<'c, T, F>(
-    conn: &'c AsyncPgConnection,
-    first: impl FnOnce(&'c AsyncPgConnection) -> F,
-) -> Result<T, StoreError>
-where
-    F: std::future::Future<Output = Result<T, StoreError>>,
-{
-    let lock = Prepared::new(LOCK_SQL, vec![Bind::BigInt(LOG_LOCK_KEY)]).execute(&mut &*conn);
-    let lock = async { lock.await.map_err(StoreError::from) };
-    let (_, out) = futures::future::try_join(lock, first(conn)).await?;
-    Ok(out)
-}
-
-/// The log's head as a statement's snapshot sees it (the revision the next change
-/// follows), as a `WITH` entry named `head`.
-macro_rules! head_cte {
-    () => {
-        "head AS MATERIALIZED ( \
-             SELECT GREATEST(COALESCE((SELECT max(revision) FROM change_log), 0), \
-                             (SELECT trimmed_through FROM change_log_state)) AS revision)"
-    };
-}
-pub(crate) use head_cte;
-
-/// What a statement that appended `appended` (with `RETURNING revision`) adds to its
-/// `FROM`: one `pg_notify` with the last revision, run once (delivered at commit).
-macro_rules! notify_join {
-    () => {
-        concat!(
-            " CROSS JOIN (SELECT pg_notify('",
-            crate::log::changes_channel!(),
-            "', (SELECT max(revision) FROM appended)::text)) AS woken"
-        )
-    };
-}
-pub(crate) use notify_join;
-
-/// Appends changes to the log, in order, reads the head they follow and wakes every
-/// follower when the transaction commits (`NOTIFY` with the last revision), all in one
-/// statement; `None` for no changes. Run after [`lock_log`], in the same transaction:
-/// the statement's snapshot then holds every change committed before this one, so
-/// `after` is the revision this write comes right after (see [`crate::commits`]).
+/// Appends changes to the log and wakes every follower when the transaction commits
+/// (nothing for none).
 pub(crate) async fn log_changes(
     conn: &mut AsyncPgConnection,
     changes: &[crate::log::NewChange<'_>],
-) -> Result<Option<Logged>, StoreError> {
+) -> Result<(), StoreError> {
     if changes.is_empty() {
-        return Ok(None);
+        return Ok(());
     }
-    let n = changes.len();
-    let (mut kinds, mut slugs, mut ats) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let (mut froms, mut tos, mut reasons, mut beats) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for c in changes {
-        kinds.push(c.kind);
-        slugs.push(c.slug);
-        ats.push(c.at.0);
-        froms.push(c.from_status);
-        tos.push(c.to_status);
-        reasons.push(c.reason);
-        beats.push(c.last_heartbeat_at.map(|t| t.0));
-    }
-    let row: LoggedRow = Prepared::new(
-        concat!(
-            "WITH ",
-            head_cte!(),
-            ", appended AS ( \
-                 INSERT INTO change_log \
-                     (kind, slug, at, from_status, to_status, reason, last_heartbeat_at) \
-                 SELECT n.kind, n.slug, n.at, n.from_status, n.to_status, n.reason, \
-                     n.last_heartbeat_at \
-                 FROM UNNEST($?::text[], $?::text[], $?::timestamptz[], $?::text[], \
-                             $?::text[], $?::text[], $?::timestamptz[]) WITH ORDINALITY \
-                     AS n(kind, slug, at, from_status, to_status, reason, last_heartbeat_at, ord) \
-                 ORDER BY n.ord \
-                 RETURNING revision) \
-             SELECT (SELECT revision FROM head) AS after, \
-                    (SELECT array_agg(revision ORDER BY revision) FROM appended) AS revisions \
-             FROM (SELECT 1) AS one",
-            notify_join!()
-        ),
-        vec![
-            Bind::Texts(kinds),
-            Bind::Texts(slugs),
-            Bind::Times(ats),
-            Bind::OptTexts(froms),
-            Bind::OptTexts(tos),
-            Bind::OptTexts(reasons),
-            Bind::OptTimes(beats),
-        ],
-    )
-    .get_result(conn)
-    .await?;
-    if row.revisions.len() != n {
-        return Err(StoreError::Corrupt(format!(
-            "change_log: {n} changes appended, {} revisions returned",
-            row.revisions.len()
-        )));
-    }
-    Ok(Some(Logged {
-        after: crate::log::from_db(row.after),
-        revisions: row.revisions.into_iter().map(crate::log::from_db).collect(),
-    }))
+    append(conn, changes).await?;
+    notify(conn).await
 }
 
-#[derive(QueryableByName)]
-struct LoggedRow {
-    #[diesel(sql_type = BigInt)]
-    after: i64,
-    #[diesel(sql_type = Array<BigInt>)]
-    revisions: Vec<i64>,
+/// Wakes every follower when the transaction commits.
+async fn notify(conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
+    diesel::sql_query(format!("NOTIFY {}", crate::log::CHANGES_CHANNEL))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// The sweeper lease's row, locked: `FOR UPDATE` to change it, `FOR SHARE` to fence a
@@ -210,6 +101,136 @@ pub(crate) async fn existing_slugs(
         .load(conn)
         .await?;
     Ok(found.into_iter().collect())
+}
+
+#[derive(QueryableByName)]
+struct UpsertRow {
+    #[diesel(embed)]
+    project: ProjectRow,
+    #[diesel(sql_type = Bool)]
+    created: bool,
+}
+
+/// Inserts or updates registrations (one statement for all of them) and replaces their
+/// tags (two more). `xmax = 0` holds only for a row this statement inserted, which tells
+/// an insert from an update without a race. Rows are written in slug order, so two
+/// concurrent batches lock rows in the same order and cannot deadlock. Run inside a
+/// transaction.
+pub(crate) async fn upsert_many(
+    conn: &mut AsyncPgConnection,
+    regs: &[Registration],
+    now: DbTime,
+) -> Result<Vec<Upserted>, StoreError> {
+    if regs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut order: Vec<&Registration> = regs.iter().collect();
+    order.sort_by(|a, b| a.slug.cmp(&b.slug));
+    if order
+        .windows(2)
+        .any(|w| matches!(w, [a, b] if a.slug == b.slug))
+    {
+        // One INSERT … ON CONFLICT cannot touch a row twice: apply them one by one.
+        let mut out = Vec::with_capacity(regs.len());
+        for reg in regs {
+            out.extend(Box::pin(upsert_many(conn, std::slice::from_ref(reg), now)).await?);
+        }
+        return Ok(out);
+    }
+    let sorted = || order.iter().copied();
+    let rows: Vec<UpsertRow> = diesel::sql_query(
+        "INSERT INTO projects \
+             (slug, name, hub_url, mesh_namespace, metadata, heartbeat_interval_seconds, origin, \
+              created_at, updated_at) \
+         SELECT r.slug, r.name, r.hub_url, r.mesh_namespace, r.metadata::jsonb, r.interval, \
+             r.origin, $5, $5 \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $6::text[], $7::int4[], \
+             $8::text[]) \
+             WITH ORDINALITY AS r(slug, name, hub_url, mesh_namespace, metadata, interval, origin, ord) \
+         ORDER BY r.ord \
+         ON CONFLICT (slug) DO UPDATE SET \
+             name = EXCLUDED.name, \
+             hub_url = EXCLUDED.hub_url, \
+             mesh_namespace = EXCLUDED.mesh_namespace, \
+             metadata = EXCLUDED.metadata, \
+             heartbeat_interval_seconds = COALESCE(EXCLUDED.heartbeat_interval_seconds, \
+                 projects.heartbeat_interval_seconds), \
+             origin = EXCLUDED.origin, \
+             updated_at = EXCLUDED.updated_at \
+         RETURNING projects.*, (xmax = 0) AS created",
+    )
+    .bind::<Array<Text>, _>(sorted().map(|r| r.slug.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(sorted().map(|r| r.name.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(sorted().map(|r| r.hub_url.as_str()).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(
+        sorted()
+            .map(|r| r.mesh_namespace.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind::<UtcTime, _>(now)
+    .bind::<Array<Text>, _>(
+        sorted()
+            .map(|r| r.metadata.to_json_string())
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Nullable<Integer>>, _>(
+        sorted()
+            .map(|r| r.heartbeat_interval.map(crate::rows::interval_column))
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Array<Text>, _>(sorted().map(|r| r.origin.as_str()).collect::<Vec<_>>())
+    .load(conn)
+    .await?;
+
+    let ids: Vec<i64> = rows.iter().map(|r| r.project.id).collect();
+    diesel::sql_query("DELETE FROM project_tags WHERE project_id = ANY($1)")
+        .bind::<Array<BigInt>, _>(&ids)
+        .execute(conn)
+        .await?;
+    let by_slug: HashMap<&str, i64> = rows
+        .iter()
+        .map(|r| (r.project.slug.as_str(), r.project.id))
+        .collect();
+    let (mut tag_ids, mut tags, mut positions) = (Vec::new(), Vec::new(), Vec::new());
+    for reg in regs {
+        let id = *by_slug
+            .get(reg.slug.as_str())
+            .ok_or_else(|| StoreError::Corrupt("an upserted project was not returned".into()))?;
+        for (i, tag) in reg.tags.iter().enumerate() {
+            tag_ids.push(id);
+            tags.push(tag.as_str());
+            positions.push(i32::try_from(i).unwrap_or(i32::MAX));
+        }
+    }
+    if !tags.is_empty() {
+        diesel::sql_query(
+            "INSERT INTO project_tags (project_id, tag, position) \
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::int[])",
+        )
+        .bind::<Array<BigInt>, _>(tag_ids)
+        .bind::<Array<Text>, _>(tags)
+        .bind::<Array<Integer>, _>(positions)
+        .execute(conn)
+        .await?;
+    }
+
+    // The tags are the ones just written; no need to read them back.
+    let mut rows: HashMap<String, UpsertRow> = rows
+        .into_iter()
+        .map(|r| (r.project.slug.clone(), r))
+        .collect();
+    regs.iter()
+        .map(|reg| {
+            let row = rows.remove(reg.slug.as_str()).ok_or_else(|| {
+                StoreError::Corrupt("an upserted project was not returned".into())
+            })?;
+            let tags: Vec<&str> = reg.tags.iter().map(|t| t.as_str()).collect();
+            Ok(Upserted {
+                project: row.project.into_project(tags)?,
+                created: row.created,
+            })
+        })
+        .collect()
 }
 
 /// Writes a batch of presence updates with one `UPDATE … FROM UNNEST(…)` and appends the

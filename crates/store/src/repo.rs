@@ -233,11 +233,8 @@ impl ProjectRepository for Store {
 #[async_trait]
 impl ChangeLog for Store {
     async fn snapshot(&self) -> Result<Snapshot, RepositoryError> {
-        let snapshot = self
-            .bounded("snapshot", self.backend.ops().snapshot())
-            .await?;
-        self.commits.saw(snapshot.revision);
-        Ok(snapshot)
+        self.bounded("snapshot", self.backend.ops().snapshot())
+            .await
     }
 
     async fn changes_since(
@@ -245,25 +242,11 @@ impl ChangeLog for Store {
         revision: u64,
         limit: u32,
     ) -> Result<ChangesSince, RepositoryError> {
-        // What this process wrote right after `revision` needs no query.
-        if let Some(changes) = self.commits.since(revision, limit) {
-            return Ok(ChangesSince::Changes(changes));
-        }
-        let read = self
-            .bounded(
-                "changes_since",
-                self.backend.ops().changes_since(revision, limit),
-            )
-            .await?;
-        if let ChangesSince::Changes(changes) = &read {
-            let last = changes.last().map(|c| c.revision);
-            if changes.len() < usize::try_from(limit).unwrap_or(usize::MAX) {
-                self.commits.read_to_end(last);
-            } else if let Some(last) = last {
-                self.commits.saw(last);
-            }
-        }
-        Ok(read)
+        self.bounded(
+            "changes_since",
+            self.backend.ops().changes_since(revision, limit),
+        )
+        .await
     }
 
     async fn published_through(&self) -> Result<u64, RepositoryError> {
@@ -280,14 +263,8 @@ impl ChangeLog for Store {
     }
 
     async fn trim(&self, before: DateTime<Utc>, keep: u64) -> Result<u64, RepositoryError> {
-        let gone = self
-            .bounded("trim", self.backend.ops().trim(before, keep))
-            .await?;
-        if gone > 0 {
-            // A reader at a trimmed revision must hear that it was trimmed (and reload).
-            self.commits.forget_writes();
-        }
-        Ok(gone)
+        self.bounded("trim", self.backend.ops().trim(before, keep))
+            .await
     }
 }
 

@@ -13,7 +13,6 @@ use diesel_async::{
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::backend::{Backend, Postgres, Sqlite, SqliteConn};
-use crate::commits::Commits;
 use crate::convert::{Conversion, ConversionOptions};
 use crate::error::StoreError;
 use crate::pgconn::PgConnector;
@@ -84,8 +83,6 @@ pub struct Store {
     pub(crate) statement_timeout: Duration,
     /// Recent list totals (see [`crate::totals`]).
     pub(crate) totals: Arc<Totals>,
-    /// This process's recent writes to the change log (see [`crate::commits`]).
-    pub(crate) commits: Arc<Commits>,
 }
 
 impl std::fmt::Debug for Store {
@@ -104,15 +101,11 @@ impl Store {
         let max = opts.max_connections.max(1);
         let (connect_timeout, statement_timeout) = (opts.connect_timeout, opts.statement_timeout);
         let mut pg = None;
-        let commits = Arc::new(Commits::default());
         let backend = match url {
             DatabaseUrl::Postgres(u) => {
                 let connector = Arc::new(PgConnector::new(u)?);
                 pg = Some(connector.clone());
                 let mut config = ManagerConfig::<AsyncPgConnection>::default();
-                // One round trip per checkout, kept on purpose: it is what finds a
-                // connection whose server turned read-only (a demoted primary) and
-                // drops it instead of serving every later write a 503 on it.
                 config.recycling_method = RecyclingMethod::CustomFunction(Box::new(recycle_check));
                 config.custom_setup = Box::new(move |_url| {
                     Box::pin(establish_postgres(
@@ -129,7 +122,7 @@ impl Store {
                     .max_size(max)
                     .build()
                     .map_err(|e| StoreError::Pool(e.to_string()))?;
-                Backend::Postgres(Postgres::new(pool, opts.pool_timeout, commits.clone()))
+                Backend::Postgres(Postgres::new(pool, opts.pool_timeout))
             }
             DatabaseUrl::Sqlite(path) => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -160,7 +153,6 @@ impl Store {
             connect_timeout,
             statement_timeout,
             totals: Arc::default(),
-            commits,
         };
         store.check().await?;
         Ok(store)
@@ -395,9 +387,6 @@ where
 /// `LISTEN`, on a connection of its own outside the pool).
 pub struct ChangeNotifications {
     conn: AsyncPgConnection,
-    /// Told of each revision notified, so a read of the log is not answered from
-    /// this process's own writes past a revision another replica wrote.
-    commits: Arc<Commits>,
 }
 
 impl std::fmt::Debug for ChangeNotifications {
@@ -408,22 +397,13 @@ impl std::fmt::Debug for ChangeNotifications {
 }
 
 impl ChangeNotifications {
-    /// Waits for the next notification: the last revision the notifying transaction
-    /// appended (`None` when it did not say, as a bare `NOTIFY` from an older version
-    /// or by hand). An error means the connection is gone: open a new listener, and
-    /// read the log, as changes may have been missed meanwhile.
-    pub async fn next(&mut self) -> Result<Option<u64>, StoreError> {
+    /// Waits for the next notification. An error means the connection is gone: open a
+    /// new listener, and read the log, as changes may have been missed meanwhile.
+    pub async fn next(&mut self) -> Result<(), StoreError> {
         use futures::StreamExt;
         let mut stream = std::pin::pin!(self.conn.notifications_stream());
         match stream.next().await {
-            Some(Ok(n)) => {
-                let revision = n.payload.trim().parse().ok();
-                match revision {
-                    Some(revision) => self.commits.saw(revision),
-                    None => self.commits.saw_unknown(),
-                }
-                Ok(revision)
-            }
+            Some(Ok(_)) => Ok(()),
             Some(Err(e)) => Err(StoreError::Query(e)),
             None => Err(StoreError::Connect("the listener connection closed".into())),
         }
@@ -440,9 +420,6 @@ impl Store {
         let mut conn = pg.open(self.connect_timeout).await?;
         conn.batch_execute(&format!("LISTEN {}", crate::log::CHANGES_CHANNEL))
             .await?;
-        Ok(Some(ChangeNotifications {
-            conn,
-            commits: self.commits.clone(),
-        }))
+        Ok(Some(ChangeNotifications { conn }))
     }
 }

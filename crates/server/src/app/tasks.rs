@@ -38,8 +38,7 @@ pub(super) fn hostname() -> String {
 }
 
 /// The follower: applies the change log to the registry whenever PostgreSQL notifies a
-/// change this replica has not applied yet (the notification names the transaction's
-/// last revision), and every [`FOLLOW_POLL`] anyway. A lost listener is reconnected with
+/// change, and every [`FOLLOW_POLL`] anyway. A lost listener is reconnected with
 /// backoff; meanwhile polling keeps the registry at most a poll behind.
 pub(super) async fn run_follower(
     federation: Arc<Federation>,
@@ -83,12 +82,8 @@ pub(super) async fn run_follower(
         tokio::select! {
             _ = stop.changed() => return,
             _ = poll.tick() => {}
-            woke = notified => match woke {
-                // This replica applied that revision already (its own write, read back
-                // as it committed): nothing to read.
-                Ok(Some(revision)) if federation.revision() >= revision => continue,
-                Ok(_) => {}
-                Err(e) => {
+            woke = notified => {
+                if let Err(e) = woke {
                     tracing::warn!(error = %e, "change-log listener lost; reconnecting");
                     listener = None;
                     listen_failures = 1;

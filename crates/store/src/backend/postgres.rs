@@ -1,7 +1,6 @@
 //! The operations on PostgreSQL: each on a pooled connection, writes in a transaction
 //! that first takes the change log's lock.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,39 +8,27 @@ use chrono::{DateTime, Utc};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use federation_domain::{
-    reason, CatalogApplied, ChangeKind, ChangesSince, ListFilter, MaintenanceChange,
-    PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Snapshot, Term,
-    Transition,
+    reason, CatalogApplied, ChangesSince, ListFilter, MaintenanceChange, PresenceRecord, Project,
+    ProjectPage, ProjectPatch, Registration, Slug, Snapshot, Term, Transition,
 };
 
 use super::{applied, listed, transition_changes, upserted_changes, Operations};
-use crate::commits::{Commits, Written};
 use crate::error::StoreError;
 use crate::log::NewChange;
+use crate::pg;
 use crate::rows::now_micros;
 use crate::schema::DbTime;
-use crate::{pg, pgupsert, pgwrite};
 
-/// A PostgreSQL pool, how long to wait for one of its connections, and the writes
-/// this process committed to the log (so reading them back costs no query).
+/// A PostgreSQL pool and how long to wait for one of its connections.
 #[derive(Clone)]
 pub(crate) struct Postgres {
     pool: Pool<AsyncPgConnection>,
     timeout: Duration,
-    commits: Arc<Commits>,
 }
 
 impl Postgres {
-    pub(crate) fn new(
-        pool: Pool<AsyncPgConnection>,
-        timeout: Duration,
-        commits: Arc<Commits>,
-    ) -> Self {
-        Self {
-            pool,
-            timeout,
-            commits,
-        }
+    pub(crate) fn new(pool: Pool<AsyncPgConnection>, timeout: Duration) -> Self {
+        Self { pool, timeout }
     }
 
     /// A pooled connection, waiting at most the pool timeout.
@@ -64,17 +51,8 @@ impl Operations for Postgres {
         let now = DbTime(now_micros());
         let mut conn = self.conn().await?;
         conn.transaction(async |c| {
-            if !prune {
-                // The whole write in one statement, right behind the lock.
-                let whole = pg::locked(c, |c| pgupsert::upsert_logged(c, regs, now)).await?;
-                if let Some((upserted, logged)) = whole {
-                    return Ok((upserted, Vec::new(), Some(logged)));
-                }
-                // A slug given twice: one at a time, below (the lock is held).
-            } else {
-                pg::lock_log(c).await?;
-            }
-            let upserted = pgupsert::upsert_many(c, regs, now).await?;
+            pg::lock_log(c).await?;
+            let upserted = pg::upsert_many(c, regs, now).await?;
             let mut changes = upserted_changes(&upserted, now);
             let removed = if prune {
                 pg::prune(c, &listed(regs), now).await?
@@ -86,37 +64,11 @@ impl Operations for Postgres {
                     .iter()
                     .map(|s| NewChange::removal(s, reason::PRUNED, now)),
             );
-            let logged = pg::log_changes(c, &changes).await?;
-            Ok::<_, StoreError>((upserted, removed, logged))
+            pg::log_changes(c, &changes).await?;
+            Ok::<_, StoreError>((upserted, removed))
         })
         .await
-        .and_then(|(upserted, removed, logged)| {
-            let applied = applied((upserted, removed))?;
-            let written = applied
-                .upserted
-                .iter()
-                .map(|u| Written {
-                    slug: u.project.slug.clone(),
-                    at: now.0,
-                    kind: if u.created {
-                        ChangeKind::Registered
-                    } else {
-                        ChangeKind::Updated
-                    },
-                    project: Some(u.project.clone()),
-                })
-                .chain(applied.removed.iter().map(|slug| Written {
-                    slug: slug.clone(),
-                    at: now.0,
-                    kind: ChangeKind::Deleted {
-                        reason: Some(reason::PRUNED.to_owned()),
-                    },
-                    project: None,
-                }))
-                .collect();
-            self.commits.record_write(logged, written);
-            Ok(applied)
-        })
+        .and_then(applied)
     }
 
     async fn update(
@@ -126,24 +78,15 @@ impl Operations for Postgres {
     ) -> Result<Option<Project>, StoreError> {
         let now = DbTime(now_micros());
         let mut conn = self.conn().await?;
-        let (out, logged) = conn
-            .transaction(async |c| {
-                let out = pg::locked(c, |c| pgwrite::update(c, slug.as_str(), patch, now)).await?;
-                let logged = match out {
-                    Some(_) => {
-                        pg::log_changes(c, &[NewChange::catalog("updated", slug.as_str(), now)])
-                            .await?
-                    }
-                    None => None,
-                };
-                Ok::<_, StoreError>((out, logged))
-            })
-            .await?;
-        if let Some(project) = &out {
-            self.commits
-                .record_write(logged, vec![updated(project, now)]);
-        }
-        Ok(out)
+        conn.transaction(async |c| {
+            pg::lock_log(c).await?;
+            let out = pg::update(c, slug.as_str(), patch, now).await?;
+            if out.is_some() {
+                pg::log_changes(c, &[NewChange::catalog("updated", slug.as_str(), now)]).await?;
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn set_maintenance(
@@ -153,24 +96,17 @@ impl Operations for Postgres {
     ) -> Result<Option<Project>, StoreError> {
         let now = DbTime(now_micros());
         let mut conn = self.conn().await?;
-        let (out, logged) = conn
+        let out = conn
             .transaction(async |c| {
                 pg::lock_log(c).await?;
                 let out = pg::set_maintenance(c, slug.as_str(), change, now).await?;
-                let logged = match &out {
-                    Some((_, true)) => {
-                        pg::log_changes(c, &[NewChange::catalog("updated", slug.as_str(), now)])
-                            .await?
-                    }
-                    _ => None,
-                };
-                Ok::<_, StoreError>((out, logged))
+                if let Some((_, true)) = &out {
+                    pg::log_changes(c, &[NewChange::catalog("updated", slug.as_str(), now)])
+                        .await?;
+                }
+                Ok::<_, StoreError>(out)
             })
             .await?;
-        if let Some((project, true)) = &out {
-            self.commits
-                .record_write(logged, vec![updated(project, now)]);
-        }
         Ok(out.map(|(project, _)| project))
     }
 
@@ -202,30 +138,15 @@ impl Operations for Postgres {
     async fn delete(&self, slug: &Slug, why: &str) -> Result<bool, StoreError> {
         let now = DbTime(now_micros());
         let mut conn = self.conn().await?;
-        let (deleted, logged) = conn
-            .transaction(async |c| {
-                let deleted =
-                    pg::locked(c, |c| pgwrite::delete(c, slug.as_str(), why, now)).await?;
-                let logged = if deleted {
-                    pg::log_changes(c, &[NewChange::removal(slug.as_str(), why, now)]).await?
-                } else {
-                    None
-                };
-                Ok::<_, StoreError>((deleted, logged))
-            })
-            .await?;
-        if deleted {
-            let removal = Written {
-                slug: slug.clone(),
-                at: now.0,
-                kind: ChangeKind::Deleted {
-                    reason: Some(why.to_owned()),
-                },
-                project: None,
-            };
-            self.commits.record_write(logged, vec![removal]);
-        }
-        Ok(deleted)
+        conn.transaction(async |c| {
+            pg::lock_log(c).await?;
+            let deleted = pg::delete(c, slug.as_str(), why, now).await?;
+            if deleted {
+                pg::log_changes(c, &[NewChange::removal(slug.as_str(), why, now)]).await?;
+            }
+            Ok(deleted)
+        })
+        .await
     }
 
     async fn presence_snapshot(&self) -> Result<Vec<PresenceRecord>, StoreError> {
@@ -246,30 +167,21 @@ impl Operations for Postgres {
                 .collect::<Vec<_>>()
         };
         let mut conn = self.conn().await?;
-        let logged = conn
-            .transaction(async |c| {
-                pg::lock_log(c).await?;
-                // A stale term fails fast, without a lock; the fence itself is the locked
-                // check just before the commit: a slow write (a locked row, a slow disk)
-                // must not hold the lease's row, or the leader could not renew its lease
-                // while the write waits, and the lead would move for a slow tick.
-                pg::check_term(pg::lease_term(c).await?, term)?;
-                pg::write_presence(c, updates, transitions).await?;
-                let mut logged = None;
-                if !transitions.is_empty() {
-                    let known = pg::existing_slugs(c, slugs()).await?;
-                    logged = pg::log_changes(c, &transition_changes(transitions, &known)).await?;
-                }
-                pg::check_term(pg::lease_row(c, false).await?, term)?;
-                Ok::<_, StoreError>(logged)
-            })
-            .await?;
-        // Not recorded in `commits` (the leader reads its transitions back with the
-        // projects as the log holds them), but they are the log's newest.
-        if let Some(last) = logged.and_then(|l| l.revisions.last().copied()) {
-            self.commits.saw(last);
-        }
-        Ok(())
+        conn.transaction(async |c| {
+            pg::lock_log(c).await?;
+            // A stale term fails fast, without a lock; the fence itself is the locked
+            // check just before the commit: a slow write (a locked row, a slow disk)
+            // must not hold the lease's row, or the leader could not renew its lease
+            // while the write waits, and the lead would move for a slow tick.
+            pg::check_term(pg::lease_term(c).await?, term)?;
+            pg::write_presence(c, updates, transitions).await?;
+            if !transitions.is_empty() {
+                let known = pg::existing_slugs(c, slugs()).await?;
+                pg::log_changes(c, &transition_changes(transitions, &known)).await?;
+            }
+            pg::check_term(pg::lease_row(c, false).await?, term)
+        })
+        .await
     }
 
     async fn history(
@@ -348,15 +260,5 @@ impl Operations for Postgres {
         let now = now_micros();
         let mut conn = self.conn().await?;
         pg::release(&mut conn, holder, now).await
-    }
-}
-
-/// The log's record of a project's update, as the write left it.
-fn updated(project: &Project, now: DbTime) -> Written {
-    Written {
-        slug: project.slug.clone(),
-        at: now.0,
-        kind: ChangeKind::Updated,
-        project: Some(project.clone()),
     }
 }

@@ -177,8 +177,6 @@ impl Store {
     ) -> Result<Counts, BackupError> {
         let mut reader = Reader::new(input);
         reader.header()?;
-        // The log is replaced: forget this process's writes to the one it had.
-        self.commits.clear();
         match &self.backend {
             Backend::Postgres(pg) => {
                 let mut conn = pg.conn().await?;
