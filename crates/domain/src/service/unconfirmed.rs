@@ -68,10 +68,7 @@ impl Unconfirmed {
 
     /// The log recorded `t`: the chain's first step when it is the same step (from, to);
     /// otherwise the leader saw another story, and the chain is cut to what follows
-    /// from the recorded status (or dropped). What is left follows `t` in the log, so
-    /// none of it is earlier than `t`: a step this table saw before the leader's (their
-    /// tables disagreed for a while, or their clocks do) takes `t`'s time, and the
-    /// history stays one chain in time order as in revision order.
+    /// from the recorded status (or dropped).
     pub(super) fn confirm(&mut self, t: &Transition) {
         let Some((_, chain)) = self.chains.get_mut(&t.slug) else {
             return;
@@ -88,9 +85,6 @@ impl Unconfirmed {
             }
         }
         self.len -= before - chain.len();
-        for (_, later) in chain.iter_mut() {
-            later.at = later.at.max(t.at);
-        }
         if chain.is_empty() {
             self.chains.remove(&t.slug);
         }
@@ -157,25 +151,6 @@ mod tests {
         let left = u.take();
         assert_eq!(left, vec![t("a", Degraded, Offline, 90)]);
         assert_eq!(u.len(), 0);
-    }
-
-    /// Found by the history checker under faults: a replica's table saw a project
-    /// degrade and go offline while the log still had it offline; another leader then
-    /// recorded it coming online (later, by its own table). The kept steps follow that
-    /// one in the log, so they must not be earlier than it in the history either.
-    #[test]
-    fn steps_kept_before_a_later_recorded_one_take_its_time() {
-        let mut u = Unconfirmed::default();
-        let offline = |_: &Slug| Some(Offline);
-        u.keep(
-            vec![t("a", Online, Degraded, 10), t("a", Degraded, Offline, 20)],
-            offline,
-        );
-        u.confirm(&t("a", Offline, Online, 30));
-        assert_eq!(
-            u.take(),
-            vec![t("a", Online, Degraded, 30), t("a", Degraded, Offline, 30)]
-        );
     }
 
     #[test]
