@@ -190,25 +190,23 @@ impl Replica {
 
     /// The history, oldest first, as `from->to`.
     async fn history(&self, slug: &str) -> Vec<String> {
+        self.history_rows(slug, 100)
+            .await
+            .iter()
+            .map(step)
+            .collect()
+    }
+
+    /// The last `limit` history rows of `slug`, oldest first, as the API gives them.
+    async fn history_rows(&self, slug: &str, limit: u32) -> Vec<Value> {
         let (code, v) = self
-            .get(&format!("/api/fed/projects/{slug}/history?limit=100"))
+            .get(&format!("/api/fed/projects/{slug}/history?limit={limit}"))
             .await
             .expect("history");
         assert_eq!(code, 200, "{v}");
-        let mut h: Vec<String> = v
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                format!(
-                    "{}->{}",
-                    t["from"].as_str().unwrap(),
-                    t["to"].as_str().unwrap()
-                )
-            })
-            .collect();
-        h.reverse();
-        h
+        let mut rows = v.as_array().unwrap().clone();
+        rows.reverse();
+        rows
     }
 
     async fn register(&self, slug: &str) {
@@ -232,6 +230,15 @@ impl Replica {
             .unwrap();
         assert_eq!(r.status().as_u16(), 202, "{}", r.text().await.unwrap());
     }
+}
+
+/// One history row as `from->to`.
+fn step(t: &Value) -> String {
+    format!(
+        "{}->{}",
+        t["from"].as_str().unwrap(),
+        t["to"].as_str().unwrap()
+    )
 }
 
 /// Three replicas on one database and bus, started one after the other (the first one

@@ -208,27 +208,8 @@ async fn beat_at_random(
 /// life under the faults is longer than the default page), and the same with each
 /// step's time and reason, for the failure message.
 async fn history(r: &Replica, slug: &str) -> (Vec<String>, Vec<String>) {
-    let (code, v) = r
-        .get(&format!("/api/fed/projects/{slug}/history?limit=1000"))
-        .await
-        .expect("history");
-    assert_eq!(code, 200, "{v}");
-    let mut h: Vec<String> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            format!(
-                "{}->{}",
-                t["from"].as_str().unwrap(),
-                t["to"].as_str().unwrap()
-            )
-        })
-        .collect();
-    h.reverse();
-    let mut timed: Vec<String> = v
-        .as_array()
-        .unwrap()
+    let rows = r.history_rows(slug, 1000).await;
+    let timed = rows
         .iter()
         .map(|t| {
             format!(
@@ -237,8 +218,7 @@ async fn history(r: &Replica, slug: &str) -> (Vec<String>, Vec<String>) {
             )
         })
         .collect();
-    timed.reverse();
-    (h, timed)
+    (rows.iter().map(step).collect(), timed)
 }
 
 /// The change log, read whole through a fresh stream: (revision, kind, slug, data).
