@@ -220,6 +220,16 @@ mod tests {
     }
 
     #[test]
+    fn a_percentage_just_below_100_in_json_is_read_as_written() {
+        // The shortest decimal of the float below 100 must not round up to 100 on the
+        // way in (schemathesis sent it; the schema's exclusiveMaximum allows it).
+        let body = r#"{"objective": 99.99999999999999, "tag": "production", "window": "30d"}"#;
+        let input: ObjectiveInput = serde_json::from_str(body).unwrap();
+        assert!(input.objective.unwrap() < 100.0, "{input:?}");
+        assert!(input.validate().is_ok());
+    }
+
+    #[test]
     fn the_budget_is_the_allowed_share_of_counted_time() {
         let o = input(None, Some("prod"), Some(99.0), Some("30d"))
             .validate()
