@@ -444,8 +444,8 @@ impl Dispatcher {
             .await
     }
 
-    /// When the bad streak that ended (or goes on) at `until` began: the history's
-    /// transitions before `until`, newest first, back to the last one into online.
+    /// When the bad streak that ended (or goes on) at `until` began, from the history
+    /// ([`federation_domain::notify::bad_streak_since`]).
     async fn bad_since_until(
         &self,
         project: &federation_domain::Project,
@@ -455,16 +455,7 @@ impl Dispatcher {
         let Ok(history) = self.federation.history(project.slug.as_str(), 50).await else {
             return fallback;
         };
-        let mut since = None;
-        for t in history.into_iter().filter(|t| t.at < until) {
-            if t.to == Status::Online {
-                break;
-            }
-            if t.from != t.to {
-                since = Some(t.at);
-            }
-        }
-        since.unwrap_or(fallback)
+        federation_domain::notify::bad_streak_since(&history, until).unwrap_or(fallback)
     }
 }
 

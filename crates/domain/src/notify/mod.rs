@@ -9,6 +9,7 @@ pub mod engine;
 pub mod message;
 pub mod ports;
 pub mod rules;
+pub mod streak;
 
 pub use channel::{
     Channel, ChannelInput, ChannelKind, ChannelName, ChannelSpec, ChannelUrl, Secret, CHANNELS_MAX,
@@ -20,6 +21,7 @@ pub use engine::{Flapping, Watch, FLAPPING_DEFAULT, INCIDENT_GATHER};
 pub use message::{Attempt, Event, IncidentNote, Message, Subject};
 pub use ports::{ChannelStore, ChannelWrite, DeliveryLog, Sender};
 pub use rules::{Rules, Trigger};
+pub use streak::bad_streak_since;
 
 #[cfg(test)]
 mod engine_tests;
