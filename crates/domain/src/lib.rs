@@ -34,7 +34,7 @@ pub use bus_permissions::{BusDenial, BusOperation, DeniedUse};
 pub use error::{EventError, RepositoryError, ServiceError, ValidationError};
 pub use heartbeat::{Heartbeat, HeartbeatError, Reported};
 pub use model::{
-    maintenance_started, reason, CatalogApplied, CatalogPlan, HeartbeatCredential,
+    chain_onto, maintenance_started, reason, CatalogApplied, CatalogPlan, HeartbeatCredential,
     HeartbeatInterval, HeartbeatKeyDigest, HubUrl, ListFilter, Maintenance, MaintenanceChange,
     MaintenanceInput, MeshNamespace, Metadata, MetadataPatch, Origin, PresenceRecord, Project,
     ProjectName, ProjectPage, ProjectPatch, Registration, RegistrationInput, Slug, Status, Tag,

@@ -425,6 +425,15 @@ impl ProjectRepository for MemoryStore {
             ));
         }
         state.writes += 1;
+        // The steps chain onto the stored statuses, as in the SQL stores.
+        let mut stored = transitions
+            .iter()
+            .filter_map(|t| {
+                let p = state.projects.get(&t.slug)?;
+                Some((t.slug.as_str().to_owned(), p.status))
+            })
+            .collect();
+        let transitions = crate::model::chain_onto(transitions, &mut stored);
         for u in updates {
             if let Some(p) = state.projects.get_mut(&u.slug) {
                 p.status = u.status;
@@ -437,10 +446,9 @@ impl ProjectRepository for MemoryStore {
             }
         }
         for t in transitions {
-            if state.projects.contains_key(&t.slug) {
-                state.record(t.clone());
-                state.append(&t.slug, t.at, ChangeKind::Transition(t.clone()));
-            }
+            let (slug, at) = (t.slug.clone(), t.at);
+            state.record(t.clone());
+            state.append(&slug, at, ChangeKind::Transition(t));
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use federation_domain::{
     ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage, ProjectPatch,
-    Registration, Slug, Tags, Transition, Upserted,
+    Registration, Slug, Status, Tags, Transition, Upserted,
 };
 
 use crate::error::StoreError;
@@ -90,17 +90,19 @@ pub(crate) async fn lease_term(
 }
 
 /// The slugs among `slugs` that name a project.
-pub(crate) async fn existing_slugs(
+/// The stored status of each of these projects that exists (the base the steps of a
+/// presence write chain onto, [`federation_domain::chain_onto`]). Read under the log lock.
+pub(crate) async fn stored_statuses(
     conn: &mut AsyncPgConnection,
     slugs: Vec<&str>,
-) -> Result<std::collections::HashSet<String>, StoreError> {
+) -> Result<std::collections::HashMap<String, Status>, StoreError> {
     use crate::schema::projects;
-    let found: Vec<String> = projects::table
+    let found: Vec<(String, String)> = projects::table
         .filter(projects::slug.eq_any(slugs))
-        .select(projects::slug)
+        .select((projects::slug, projects::status))
         .load(conn)
         .await?;
-    Ok(found.into_iter().collect())
+    crate::rows::statuses(found)
 }
 
 #[derive(QueryableByName)]

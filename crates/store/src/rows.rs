@@ -68,6 +68,13 @@ fn status(raw: &str) -> Result<Status, StoreError> {
     Status::parse(raw).map_err(|e| corrupt("status", e))
 }
 
+/// Stored `(slug, status)` pairs by slug.
+pub(crate) fn statuses(rows: Vec<(String, String)>) -> Result<HashMap<String, Status>, StoreError> {
+    rows.into_iter()
+        .map(|(slug, raw)| Ok((slug, status(&raw)?)))
+        .collect()
+}
+
 fn version(raw: Option<String>) -> Result<Option<Version>, StoreError> {
     raw.map(|v| Version::parse(&v).map_err(|e| corrupt("version", e)))
         .transpose()

@@ -10,7 +10,7 @@ use diesel::sqlite::Sqlite;
 use diesel::{RunQueryDsl, SqliteConnection};
 use federation_domain::{
     ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage, ProjectPatch,
-    Registration, Slug, Tags, Transition, Upserted,
+    Registration, Slug, Status, Tags, Transition, Upserted,
 };
 
 use crate::error::StoreError;
@@ -34,19 +34,21 @@ pub(crate) fn lease_row(
 }
 
 /// The slugs among `slugs` that name a project.
-pub(crate) fn existing_slugs(
+/// The stored status of each of these projects that exists (the base the steps of a
+/// presence write chain onto, [`federation_domain::chain_onto`]).
+pub(crate) fn stored_statuses(
     conn: &mut SqliteConnection,
     slugs: Vec<&str>,
-) -> Result<std::collections::HashSet<String>, StoreError> {
-    let mut found = std::collections::HashSet::new();
+) -> Result<std::collections::HashMap<String, Status>, StoreError> {
+    let mut found = Vec::new();
     for chunk in slugs.chunks(MAX_BINDS) {
-        let rows: Vec<String> = projects::table
+        let rows: Vec<(String, String)> = projects::table
             .filter(projects::slug.eq_any(chunk))
-            .select(projects::slug)
+            .select((projects::slug, projects::status))
             .load(conn)?;
         found.extend(rows);
     }
-    Ok(found)
+    crate::rows::statuses(found)
 }
 
 /// SQLite refuses statements with more than 32,766 bound values; stay below it.

@@ -886,7 +886,10 @@ mod cases {
         use Status::*;
         fenced_write(
             s,
-            &[],
+            &[
+                presence("h", Degraded, Some(t(3))),
+                presence("other", Online, Some(t(2))),
+            ],
             &[
                 transition("h", Offline, Online, t(1)),
                 transition("h", Online, Degraded, t(3)),
@@ -901,7 +904,7 @@ mod cases {
         no_reason.last_heartbeat_at = None;
         fenced_write(
             s,
-            &[],
+            &[presence("h", Offline, Some(t(4)))],
             &[
                 transition("h", Degraded, Online, t(2)),
                 transition("h", Online, Degraded, t(4)),
@@ -929,6 +932,55 @@ mod cases {
         assert!(h.iter().all(|x| x.slug.as_str() == "h"));
         let two = s.history(&slug("h"), 2).await.unwrap().unwrap();
         assert_eq!(two, h[..2].to_vec());
+    }
+
+    /// Two writers that decided the same step from their own views (two replicas that
+    /// heard the same heartbeat), and one whose view is behind the store's: the history
+    /// and the log stay one chain.
+    pub async fn steps_chain_onto_the_stored_status(fx: Fixture) {
+        let s = &*fx.store;
+        s.upsert_all(&[reg("c", &[])]).await.unwrap();
+        use Status::*;
+        let head = s.snapshot().await.unwrap().revision;
+        let went = |from, to, at| {
+            (
+                presence("c", to, Some(t(at))),
+                transition("c", from, to, t(at)),
+            )
+        };
+        let (u, step) = went(Offline, Online, 1);
+        fenced_write(s, &[u.clone()], &[step.clone()])
+            .await
+            .unwrap();
+        // The same step again, from the other writer.
+        fenced_write(s, &[u], &[step]).await.unwrap();
+        let (u, step) = went(Online, Degraded, 2);
+        fenced_write(s, &[u], &[step]).await.unwrap();
+        // A writer that still saw it online: recorded from degraded.
+        let (u, step) = went(Online, Offline, 3);
+        fenced_write(s, &[u], &[step]).await.unwrap();
+        let h = s.history(&slug("c"), 10).await.unwrap().unwrap();
+        let got: Vec<(Status, Status)> = h.iter().map(|x| (x.from, x.to)).collect();
+        assert_eq!(
+            got,
+            [(Degraded, Offline), (Online, Degraded), (Offline, Online)]
+        );
+        let federation_domain::ChangesSince::Changes(changes) =
+            s.changes_since(head, 10).await.unwrap()
+        else {
+            panic!("the log was trimmed");
+        };
+        let logged: Vec<(Status, Status)> = changes
+            .iter()
+            .filter_map(|c| match &c.kind {
+                federation_domain::ChangeKind::Transition(t) => Some((t.from, t.to)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            logged,
+            [(Offline, Online), (Online, Degraded), (Degraded, Offline)]
+        );
     }
 
     pub async fn history_retention_keeps_the_newest_per_project_within_the_age(fx: Fixture) {
@@ -1017,14 +1069,16 @@ mod cases {
         let updates: Vec<_> = (0..10_000)
             .map(|i| presence(&format!("p{i:05}"), Status::Online, Some(t(i))))
             .collect();
+        // Each project's steps one chain: offline, online, offline, … (the store
+        // records a step onto the status it holds).
         let transitions: Vec<_> = (0..5_000)
             .map(|i| {
-                transition(
-                    &format!("p{:05}", i % 3),
-                    Status::Offline,
-                    Status::Online,
-                    t(7),
-                )
+                let (from, to) = if (i / 3) % 2 == 0 {
+                    (Status::Offline, Status::Online)
+                } else {
+                    (Status::Online, Status::Offline)
+                };
+                transition(&format!("p{:05}", i % 3), from, to, t(7))
             })
             .collect();
         fenced_write(s, &updates, &transitions).await.unwrap();
@@ -1179,6 +1233,7 @@ contract!(
         presence_writes_are_idempotent_and_never_go_back,
         unknown_slugs_are_skipped,
         history_is_newest_first,
+        steps_chain_onto_the_stored_status,
         history_retention_keeps_the_newest_per_project_within_the_age,
         times_round_trip_in_utc_to_the_microsecond,
         large_batches_are_written,

@@ -150,14 +150,7 @@ fn upserted_changes(upserted: &[Upserted], now: crate::schema::DbTime) -> Vec<Ne
         .collect()
 }
 
-/// The log rows of the transitions whose project exists (the others are not stored).
-fn transition_changes<'a>(
-    transitions: &'a [Transition],
-    known: &std::collections::HashSet<String>,
-) -> Vec<NewChange<'a>> {
-    transitions
-        .iter()
-        .filter(|t| known.contains(t.slug.as_str()))
-        .map(NewChange::transition)
-        .collect()
+/// The log rows of the steps [`federation_domain::chain_onto`] kept (only projects that exist).
+fn transition_changes(transitions: &[Transition]) -> Vec<NewChange<'_>> {
+    transitions.iter().map(NewChange::transition).collect()
 }

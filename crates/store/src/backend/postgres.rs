@@ -174,11 +174,16 @@ impl Operations for Postgres {
             // must not hold the lease's row, or the leader could not renew its lease
             // while the write waits, and the lead would move for a slow tick.
             pg::check_term(pg::lease_term(c).await?, term)?;
-            pg::write_presence(c, updates, transitions).await?;
-            if !transitions.is_empty() {
-                let known = pg::existing_slugs(c, slugs()).await?;
-                pg::log_changes(c, &transition_changes(transitions, &known)).await?;
-            }
+            // Under the log lock: the steps chain onto the stored statuses, so another
+            // writer's step is neither repeated nor skipped over.
+            let transitions = if transitions.is_empty() {
+                Vec::new()
+            } else {
+                let mut stored = pg::stored_statuses(c, slugs()).await?;
+                federation_domain::chain_onto(transitions, &mut stored)
+            };
+            pg::write_presence(c, updates, &transitions).await?;
+            pg::log_changes(c, &transition_changes(&transitions)).await?;
             pg::check_term(pg::lease_row(c, false).await?, term)
         })
         .await

@@ -196,13 +196,16 @@ impl Operations for Sqlite {
         let (updates, transitions) = (updates.to_vec(), transitions.to_vec());
         self.write(move |c| {
             sqlite::check_term(sqlite::lease_row(c)?, term)?;
+            // The steps chain onto the stored statuses (see the PostgreSQL backend).
+            let transitions = if transitions.is_empty() {
+                Vec::new()
+            } else {
+                let slugs = transitions.iter().map(|t| t.slug.as_str()).collect();
+                let mut stored = sqlite::stored_statuses(c, slugs)?;
+                federation_domain::chain_onto(&transitions, &mut stored)
+            };
             sqlite::write_presence(c, &updates, &transitions)?;
-            if transitions.is_empty() {
-                return Ok(());
-            }
-            let slugs = transitions.iter().map(|t| t.slug.as_str()).collect();
-            let known = sqlite::existing_slugs(c, slugs)?;
-            sqlite::append(c, &transition_changes(&transitions, &known))
+            sqlite::append(c, &transition_changes(&transitions))
         })
         .await
     }
