@@ -14,6 +14,8 @@ const SCRIPT: &str = include_str!("../assets/dashboard/dashboard.js");
 const UPTIME_SCRIPT: &str = include_str!("../assets/dashboard/uptime.js");
 /// The notification channels' panel (kind, enabled, last delivery, failures).
 const CHANNELS_SCRIPT: &str = include_str!("../assets/dashboard/channels.js");
+/// The incidents panel (open ones and the last resolved, with their members).
+const INCIDENTS_SCRIPT: &str = include_str!("../assets/dashboard/incidents.js");
 const STYLE: &str = include_str!("../assets/dashboard/dashboard.css");
 /// The public status page's style ([`crate::status_page`]).
 const STATUS_STYLE: &str = include_str!("../assets/dashboard/status.css");
@@ -49,6 +51,7 @@ pub(crate) async fn assets(file: web::Path<String>) -> Result<HttpResponse, ApiE
         "dashboard.js" => Ok(asset("text/javascript; charset=utf-8", SCRIPT)),
         "uptime.js" => Ok(asset("text/javascript; charset=utf-8", UPTIME_SCRIPT)),
         "channels.js" => Ok(asset("text/javascript; charset=utf-8", CHANNELS_SCRIPT)),
+        "incidents.js" => Ok(asset("text/javascript; charset=utf-8", INCIDENTS_SCRIPT)),
         "dashboard.css" => Ok(asset("text/css; charset=utf-8", STYLE)),
         "status.css" => Ok(asset("text/css; charset=utf-8", STATUS_STYLE)),
         _ => Err(ApiError::not_found("no such asset")),

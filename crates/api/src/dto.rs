@@ -58,6 +58,11 @@ pub struct ProjectDto {
     /// Whether it has a heartbeat key (then its HTTP heartbeats need that key or a
     /// write key). The key itself is shown once, when it is made, and never again.
     pub heartbeat_key: bool,
+    /// Whether it is flapping: it changed status `FEDERATION_NOTIFY_FLAP_CHANGES` times
+    /// within `FEDERATION_NOTIFY_FLAP_WINDOW`, and has not been stable that long since
+    /// (`flapping` and `stable` events on the change stream). Not a status: `status`
+    /// keeps its three values.
+    pub flapping: bool,
     #[schema(format = DateTime)]
     pub created_at: String,
     #[schema(format = DateTime)]
@@ -182,6 +187,7 @@ impl From<&Project> for ProjectDto {
             }),
             origin: p.origin.as_str(),
             heartbeat_key: p.heartbeat_key.is_some(),
+            flapping: p.flapping_since.is_some(),
             created_at: rfc3339(p.created_at),
             updated_at: rfc3339(p.updated_at),
         }

@@ -244,7 +244,7 @@ impl ChangeHub {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TooManyStreams;
 
-/// The JSON of a `registered`, `updated` or `deleted` event.
+/// The JSON of a `registered`, `updated`, `deleted`, `flapping` or `stable` event.
 #[derive(Debug, Serialize)]
 struct CatalogEvent<'a> {
     revision: u64,
@@ -278,11 +278,13 @@ struct RevisionEvent {
 }
 
 /// Every event name the stream sends.
-pub const EVENT_NAMES: [&str; 6] = [
+pub const EVENT_NAMES: [&str; 8] = [
     "registered",
     "updated",
     "deleted",
     "transition",
+    "flapping",
+    "stable",
     "reset",
     "ready",
 ];

@@ -9,6 +9,7 @@
 
 pub mod bus_permissions;
 pub mod error;
+pub mod flapping;
 #[cfg(test)]
 mod fuzz;
 pub mod heartbeat;
@@ -32,6 +33,7 @@ pub mod uptime;
 
 pub use bus_permissions::{BusDenial, BusOperation, DeniedUse};
 pub use error::{EventError, RepositoryError, ServiceError, ValidationError};
+pub use flapping::{FlapJudge, FlapMark, Flapping, FLAPPING_DEFAULT};
 pub use heartbeat::{Heartbeat, HeartbeatError, Reported};
 pub use model::{
     chain_onto, maintenance_started, reason, CatalogApplied, CatalogPlan, HeartbeatCredential,

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::RepositoryError;
+use crate::flapping::FlapMark;
 use crate::model::{
     maintenance_started, reason, CatalogApplied, ListFilter, MaintenanceChange, Origin,
     PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Status, Transition,
@@ -237,6 +238,7 @@ impl MemoryStore {
                     clock_skew_seconds: None,
                     heartbeat_interval: r.heartbeat_interval,
                     maintenance: None,
+                    flapping_since: None,
                     origin: r.origin,
                     heartbeat_key: None,
                     created_at: now,
@@ -449,6 +451,22 @@ impl ProjectRepository for MemoryStore {
             let (slug, at) = (t.slug.clone(), t.at);
             state.record(t.clone());
             state.append(&slug, at, ChangeKind::Transition(t));
+        }
+        Ok(())
+    }
+
+    async fn write_flapping(&self, marks: &[FlapMark], term: Term) -> Result<(), RepositoryError> {
+        let mut state = self.state()?;
+        state.fence(term)?;
+        for mark in marks {
+            let Some(p) = state.projects.get_mut(&mark.slug) else {
+                continue;
+            };
+            if p.flapping_since.is_some() == mark.flapping {
+                continue;
+            }
+            p.flapping_since = mark.flapping.then(|| micros(mark.at));
+            state.append(&mark.slug, micros(mark.at), mark.kind());
         }
         Ok(())
     }

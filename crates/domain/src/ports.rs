@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::error::{EventError, RepositoryError};
+use crate::flapping::FlapMark;
 use crate::model::{
     CatalogApplied, ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage,
     ProjectPatch, Registration, Slug, Transition, Upserted,
@@ -83,6 +84,13 @@ pub trait ProjectRepository: Send + Sync + 'static {
         transitions: &[Transition],
         term: Term,
     ) -> Result<(), RepositoryError>;
+
+    /// Records starts and ends of flapping: each mark sets (or clears) the project's
+    /// `flapping_since` and appends a `flapping` (or `stable`) change to the log, in one
+    /// transaction fenced like [`Self::write_presence`]. A mark that would change
+    /// nothing (a start for a project already flapping, an end for one that is not, an
+    /// unknown slug) writes nothing, so deciding again is harmless.
+    async fn write_flapping(&self, marks: &[FlapMark], term: Term) -> Result<(), RepositoryError>;
 
     /// A project's transitions, newest first, also after it was removed; `None` when
     /// no project with this slug ever had any and none exists.
@@ -159,6 +167,16 @@ pub trait StatusEvents: Send + Sync + 'static {
     /// Publishes one transition; `revision` is its place in the change log, an id
     /// consumers can de-duplicate on.
     async fn publish(&self, transition: &Transition, revision: u64) -> Result<(), EventError>;
+
+    /// Publishes a start (`flapping`) or end (`stable`) of flapping of `slug`, recorded
+    /// at `revision` at time `at`.
+    async fn publish_flapping(
+        &self,
+        slug: &Slug,
+        flapping: bool,
+        at: DateTime<Utc>,
+        revision: u64,
+    ) -> Result<(), EventError>;
 }
 
 /// Hands a heartbeat taken over HTTP to the other replicas (NATS: republished on the
@@ -188,6 +206,16 @@ pub struct NoStatusEvents;
 #[async_trait]
 impl StatusEvents for NoStatusEvents {
     async fn publish(&self, _transition: &Transition, _revision: u64) -> Result<(), EventError> {
+        Ok(())
+    }
+
+    async fn publish_flapping(
+        &self,
+        _slug: &Slug,
+        _flapping: bool,
+        _at: DateTime<Utc>,
+        _revision: u64,
+    ) -> Result<(), EventError> {
         Ok(())
     }
 }

@@ -48,6 +48,10 @@ pub enum ChangeKind {
     },
     /// A project's status changed.
     Transition(Transition),
+    /// A project started flapping (at the change's time; see [`crate::flapping`]).
+    Flapping,
+    /// A flapping project has been stable for the flapping window.
+    Stable,
 }
 
 impl ChangeKind {
@@ -58,6 +62,8 @@ impl ChangeKind {
             ChangeKind::Updated => "updated",
             ChangeKind::Deleted { .. } => "deleted",
             ChangeKind::Transition(_) => "transition",
+            ChangeKind::Flapping => "flapping",
+            ChangeKind::Stable => "stable",
         }
     }
 }

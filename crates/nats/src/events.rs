@@ -49,6 +49,23 @@ impl<'a> StatusEvent<'a> {
     }
 }
 
+/// The JSON of a flapping event (on `<prefix>.<slug>.flapping`, outside the
+/// transitions' `<prefix>.<slug>`, so their subscribers see only transitions).
+#[derive(Debug, Serialize)]
+pub struct FlappingEvent<'a> {
+    pub slug: &'a str,
+    /// `flapping` or `stable`.
+    pub event: &'static str,
+    /// Whether the project is flapping from now on.
+    pub flapping: bool,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The change's place in the change log (also the `Nats-Msg-Id` header).
+    pub revision: u64,
+}
+
+/// The subject token after the project's slug that flapping events carry.
+pub const FLAPPING_TOKEN: &str = "flapping";
+
 /// The current client, while the link is up.
 fn live_client(shared: &Shared) -> Result<async_nats::Client, EventError> {
     match shared.client() {
@@ -64,6 +81,32 @@ impl StatusEvents for NatsStatusEvents {
         let body = serde_json::to_vec(&StatusEvent::new(transition, revision))
             .map_err(|e| EventError(e.to_string()))?;
         let subject = format!("{}.{}", self.prefix, transition.slug);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", revision.to_string().as_str());
+        let publish = client.publish_with_headers(subject, headers, body.into());
+        tokio::time::timeout(PUBLISH_TIMEOUT, publish)
+            .await
+            .map_err(|_| EventError("timed out".into()))?
+            .map_err(|e| EventError(e.to_string()))
+    }
+
+    async fn publish_flapping(
+        &self,
+        slug: &Slug,
+        flapping: bool,
+        at: chrono::DateTime<chrono::Utc>,
+        revision: u64,
+    ) -> Result<(), EventError> {
+        let client = live_client(&self.shared)?;
+        let body = serde_json::to_vec(&FlappingEvent {
+            slug: slug.as_str(),
+            event: if flapping { "flapping" } else { "stable" },
+            flapping,
+            at,
+            revision,
+        })
+        .map_err(|e| EventError(e.to_string()))?;
+        let subject = format!("{}.{}.{FLAPPING_TOKEN}", self.prefix, slug);
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", revision.to_string().as_str());
         let publish = client.publish_with_headers(subject, headers, body.into());

@@ -43,7 +43,7 @@ mod shared;
 mod wire;
 
 pub use config::{NatsConfig, NatsError};
-pub use events::StatusEvent;
+pub use events::{FlappingEvent, StatusEvent, FLAPPING_TOKEN};
 pub use ingest::{IngestStats, DEFAULT_QUEUE_CAPACITY};
 pub use link::{NatsBus, NatsLink, BACKOFF_FIRST, BACKOFF_MAX, LOST_CANARY_TICKS_BEFORE_REBUILD};
 pub use wire::CANARY_PREFIX;

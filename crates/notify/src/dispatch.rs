@@ -36,8 +36,6 @@ pub struct DispatchOptions {
     pub backlog: usize,
     /// Retries.
     pub retry: Retry,
-    /// When a project counts as flapping.
-    pub flapping: federation_domain::notify::Flapping,
     /// When offline projects make an incident.
     pub incidents: federation_domain::incident::IncidentSettings,
 }
@@ -50,7 +48,6 @@ impl Default for DispatchOptions {
             batch: 1000,
             backlog: 1000,
             retry: Retry::default(),
-            flapping: federation_domain::notify::FLAPPING_DEFAULT,
             incidents: federation_domain::incident::INCIDENT_DEFAULTS,
         }
     }
@@ -379,17 +376,20 @@ impl Dispatcher {
                 (head, channel.created_at, HashSet::new())
             }
         };
-        let mut watch = Watch::with_flapping(
-            name.clone(),
-            channel.spec.rules.clone(),
-            self.options.flapping,
-        )
-        .with_incident_grace(if self.options.incidents.enabled() {
-            self.options.incidents.window
-        } else {
-            chrono::TimeDelta::zero()
-        });
+        let mut watch = Watch::new(name.clone(), channel.spec.rules.clone()).with_incident_grace(
+            if self.options.incidents.enabled() {
+                self.options.incidents.window
+            } else {
+                chrono::TimeDelta::zero()
+            },
+        );
         let now = self.federation.now();
+        // Flapping as the registry holds it: held until the log's `stable` change.
+        for project in self.federation.list(&ListFilter::default()).items {
+            if project.flapping_since.is_some() {
+                watch.seed_flapping(&project, now);
+            }
+        }
         for status in [Status::Offline, Status::Degraded] {
             let page = self.federation.list(&ListFilter {
                 status: Some(status),

@@ -8,7 +8,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use federation_api::Metrics;
 use federation_domain::{
-    CatalogApplied, ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage,
+    CatalogApplied, FlapMark, ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage,
     ProjectPatch, ProjectRepository, Registration, RepositoryError, Slug, Term, Transition,
     Upserted,
 };
@@ -93,6 +93,10 @@ impl ProjectRepository for Metered {
             result.is_ok(),
         );
         result
+    }
+
+    async fn write_flapping(&self, marks: &[FlapMark], term: Term) -> Result<(), RepositoryError> {
+        self.inner.write_flapping(marks, term).await
     }
 
     async fn history(

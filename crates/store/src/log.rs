@@ -50,6 +50,13 @@ impl<'a> NewChange<'a> {
         }
     }
 
+    /// A start (`flapping`) or end (`stable`) of flapping.
+    pub fn flap(mark: &'a federation_domain::FlapMark) -> Self {
+        use chrono::SubsecRound;
+        let kind = if mark.flapping { "flapping" } else { "stable" };
+        Self::catalog(kind, mark.slug.as_str(), DbTime(mark.at.trunc_subsecs(6)))
+    }
+
     /// A status transition.
     pub fn transition(t: &'a Transition) -> Self {
         use chrono::SubsecRound;
@@ -91,6 +98,8 @@ impl ChangeRow {
             "deleted" => ChangeKind::Deleted {
                 reason: self.reason.clone(),
             },
+            "flapping" => ChangeKind::Flapping,
+            "stable" => ChangeKind::Stable,
             "transition" => {
                 let status = |s: &Option<String>| {
                     Status::parse(s.as_deref().unwrap_or_default())
@@ -160,6 +169,35 @@ macro_rules! log_ops {
                 diesel::insert_into(c::table).values(rows).execute(conn)$($aw)*?;
             }
             Ok(())
+        }
+
+        /// Records starts and ends of flapping on the projects (`flapping_since`) and
+        /// returns the changes to append: one per mark that changed its project (a
+        /// start for a project already flapping, or an end for one that is not, or an
+        /// unknown slug, changes nothing). Fence first.
+        pub(crate) $($async_kw)* fn mark_flapping<'m>(
+            conn: &mut $conn,
+            marks: &'m [federation_domain::FlapMark],
+        ) -> Result<Vec<crate::log::NewChange<'m>>, StoreError> {
+            use crate::schema::projects as p;
+            use chrono::SubsecRound;
+            let mut changes = Vec::new();
+            for mark in marks {
+                let row = p::table.filter(p::slug.eq(mark.slug.as_str()));
+                let n = if mark.flapping {
+                    diesel::update(row.filter(p::flapping_since.is_null()))
+                        .set(p::flapping_since.eq(Some(DbTime(mark.at.trunc_subsecs(6)))))
+                        .execute(conn)$($aw)*?
+                } else {
+                    diesel::update(row.filter(p::flapping_since.is_not_null()))
+                        .set(p::flapping_since.eq(None::<DbTime>))
+                        .execute(conn)$($aw)*?
+                };
+                if n > 0 {
+                    changes.push(crate::log::NewChange::flap(mark));
+                }
+            }
+            Ok(changes)
         }
 
         /// The last revision appended (0 for an empty log).

@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use federation_domain::{
-    CatalogApplied, ChangeLog, ChangesSince, Lease, ListFilter, MaintenanceChange, PresenceRecord,
-    Project, ProjectPage, ProjectPatch, ProjectRepository, Registration, RepositoryError, Slug,
-    Snapshot, Term, Transition, Upserted,
+    CatalogApplied, ChangeLog, ChangesSince, FlapMark, Lease, ListFilter, MaintenanceChange,
+    PresenceRecord, Project, ProjectPage, ProjectPatch, ProjectRepository, Registration,
+    RepositoryError, Slug, Snapshot, Term, Transition, Upserted,
 };
 
 use crate::error::StoreError;
@@ -203,6 +203,17 @@ impl ProjectRepository for Store {
         let result = self.bounded("write_presence", write).await;
         self.totals.invalidate();
         result
+    }
+
+    async fn write_flapping(&self, marks: &[FlapMark], term: Term) -> Result<(), RepositoryError> {
+        if marks.is_empty() {
+            return Ok(());
+        }
+        self.bounded(
+            "write_flapping",
+            self.backend.ops().write_flapping(marks, term),
+        )
+        .await
     }
 
     async fn history(

@@ -37,6 +37,7 @@ pub(crate) struct ProjectRow {
     pub maintenance: Option<String>,
     pub origin: String,
     pub heartbeat_key_sha256: Option<Vec<u8>>,
+    pub flapping_since: Option<DbTime>,
 }
 
 /// The liveness columns of one project.
@@ -147,6 +148,7 @@ impl ProjectRow {
                 .as_deref()
                 .map(maintenance_from_column)
                 .transpose()?,
+            flapping_since: self.flapping_since.map(|t| t.0),
             origin: Origin::parse(&self.origin).map_err(|e| corrupt("origin", e))?,
             heartbeat_key: self
                 .heartbeat_key_sha256

@@ -127,6 +127,7 @@ diesel::table! {
         maintenance -> Nullable<Text>,
         origin -> Text,
         heartbeat_key_sha256 -> Nullable<Binary>,
+        flapping_since -> Nullable<UtcTime>,
     }
 }
 

@@ -704,6 +704,74 @@ mod cases {
             .is_none());
     }
 
+    pub async fn flapping_is_stored_with_its_log_rows_once_and_fenced(fx: Fixture) {
+        use federation_domain::{ChangesSince, FlapMark, RepositoryError, Term};
+        let s = &*fx.store;
+        s.upsert_all(&[reg("a", &[]), reg("b", &[])]).await.unwrap();
+        let term = s
+            .acquire("store-tests", Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .unwrap();
+        let head = s.snapshot().await.unwrap().revision;
+        let mark = |x: &str, flapping: bool, at| FlapMark {
+            slug: slug(x),
+            flapping,
+            at,
+        };
+        let since =
+            |x: &'static str| async move { s.get(&slug(x)).await.unwrap().unwrap().flapping_since };
+        // A start; a start for an unknown slug and an end for one not flapping: nothing.
+        s.write_flapping(
+            &[
+                mark("a", true, t(10)),
+                mark("ghost", true, t(10)),
+                mark("b", false, t(10)),
+            ],
+            term,
+        )
+        .await
+        .unwrap();
+        assert_eq!(since("a").await, Some(t(10)));
+        assert_eq!(since("b").await, None);
+        let snap = s.snapshot().await.unwrap();
+        let a = snap
+            .projects
+            .iter()
+            .find(|p| p.slug.as_str() == "a")
+            .unwrap();
+        assert_eq!(a.flapping_since, Some(t(10)));
+        // A start for a project already flapping changes nothing (decided again).
+        s.write_flapping(&[mark("a", true, t(20))], term)
+            .await
+            .unwrap();
+        assert_eq!(since("a").await, Some(t(10)));
+        s.write_flapping(&[mark("a", false, t(30))], term)
+            .await
+            .unwrap();
+        assert_eq!(since("a").await, None);
+        s.write_flapping(&[], term).await.unwrap();
+        match s.changes_since(head, 10).await.unwrap() {
+            ChangesSince::Changes(c) => {
+                let rows: Vec<_> = c
+                    .iter()
+                    .map(|c| (c.kind.as_str(), c.slug.as_str(), c.at))
+                    .collect();
+                assert_eq!(rows, [("flapping", "a", t(10)), ("stable", "a", t(30))]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A write of another term is refused, and writes nothing.
+        let stale = s
+            .write_flapping(&[mark("b", true, t(40))], Term(term.0 + 1))
+            .await;
+        assert!(
+            matches!(stale, Err(RepositoryError::Fenced(_))),
+            "{stale:?}"
+        );
+        assert_eq!(since("b").await, None);
+    }
+
     pub async fn update_patches_descriptive_fields(fx: Fixture) {
         let s = &*fx.store;
         let orig = s.upsert(&reg("alpha", &["a"])).await.unwrap().project;
@@ -1229,6 +1297,7 @@ contract!(
         heartbeat_interval_is_stored_kept_on_reregistration_and_patched,
         heartbeat_key_digest_is_stored_kept_by_registration_and_followed,
         maintenance_is_stored_with_its_history_and_log_rows,
+        flapping_is_stored_with_its_log_rows_once_and_fenced,
         delete_removes_tags_and_keeps_history_by_slug,
         presence_writes_are_idempotent_and_never_go_back,
         unknown_slugs_are_skipped,

@@ -60,7 +60,7 @@ async fn the_pool_and_the_listener_move_to_the_promoted_standby() {
     // The listener hears what was written before, then sees its server gone.
     loop {
         match tokio::time::timeout(Duration::from_secs(5), listener.next()).await {
-            Ok(Ok(())) => continue,
+            Ok(Ok(_)) => continue,
             Ok(Err(_)) => break,
             Err(_) => panic!("the listener did not see its server go"),
         }

@@ -119,8 +119,16 @@
         if (data.project) state.projects.set(data.slug, data.project);
         if (currentSlug() === data.slug) loadHistory(data.slug);
         break;
+      case "flapping":
+      case "stable":
+        if (data.project) state.projects.set(data.slug, data.project);
+        break;
       default:
         return;
+    }
+    // The incidents panel (incidents.js) looks again when statuses change.
+    if (kind === "transition" || kind === "deleted") {
+      document.dispatchEvent(new CustomEvent("federation:change", { detail: { kind, slug: data.slug } }));
     }
     schedule();
   }
@@ -294,6 +302,16 @@
             "in maintenance",
           )
         : null,
+      p.flapping
+        ? el(
+            "span",
+            {
+              class: "flapping",
+              title: "Changing status often: notifications are held until it has been stable for the flapping window",
+            },
+            "flapping",
+          )
+        : null,
     );
   }
 
@@ -304,7 +322,7 @@
     if (p.last_heartbeat_at) since.title = p.last_heartbeat_at;
     return el(
       "tr",
-      { "data-slug": p.slug, "data-status": p.status },
+      { "data-slug": p.slug, "data-status": p.status, "data-flapping": p.flapping ? "true" : "false" },
       el("td", { class: "slug" }, el("a", { href: "#/p/" + encodeURIComponent(p.slug) }, p.slug)),
       el("td", { class: "name" }, p.name),
       el("td", { class: "status" }, badge(p)),

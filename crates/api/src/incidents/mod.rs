@@ -119,7 +119,15 @@ fn api(state: &ApiState) -> Result<&crate::notify::NotifyApi, ApiError> {
     tag = "notifications",
     params(IncidentsQuery),
     responses(
-        (status = 200, description = "Incidents, newest first", body = [IncidentDto]),
+        (status = 200, description = "Incidents, newest first; each item's `id` is its \
+            `GET /api/fed/incidents/{id}`", body = [IncidentDto],
+            links(("GetIncident" = (
+                operation_id = "get_incident",
+                parameters(("id" = "$response.body#/0/id")),
+                description = "The first (newest) incident listed; every item's `id` reads \
+                    the same way"
+            )))
+        ),
         (status = 422, description = "A bad `state` or `limit`; `field` names it", body = ErrorBody),
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     ),

@@ -24,6 +24,7 @@ fn project(slug: &str, name: &str, status: Status, tags: &[&str]) -> Project {
         clock_skew_seconds: None,
         heartbeat_interval: None,
         maintenance: None,
+        flapping_since: None,
         origin: Origin::Api,
         heartbeat_key: None,
         created_at: at(),

@@ -41,6 +41,7 @@ pub fn project(slug: &str) -> Project {
         clock_skew_seconds: None,
         heartbeat_interval: None,
         maintenance: None,
+        flapping_since: None,
         origin: federation_domain::Origin::Api,
         heartbeat_key: None,
         created_at: t0(),

@@ -229,6 +229,13 @@ impl ProjectRepository for Hanging {
     ) -> Result<(), RepositoryError> {
         unimplemented!()
     }
+    async fn write_flapping(
+        &self,
+        _: &[federation_domain::FlapMark],
+        _: Term,
+    ) -> Result<(), RepositoryError> {
+        unimplemented!()
+    }
     async fn history(&self, _: &Slug, _: u32) -> Result<Option<Vec<Transition>>, RepositoryError> {
         unimplemented!()
     }

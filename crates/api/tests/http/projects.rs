@@ -43,13 +43,15 @@ async fn list_returns_an_array_with_total_count_index_and_rfc3339_times() {
         "maintenance",
         "origin",
         "heartbeat_key",
+        "flapping",
         "created_at",
         "updated_at",
     ] {
         assert!(keys.contains(&k), "missing {k} in {b}");
     }
-    assert_eq!(keys.len(), 18, "{b}");
+    assert_eq!(keys.len(), 19, "{b}");
     assert_eq!(b["heartbeat_key"], false);
+    assert_eq!(b["flapping"], false);
     assert_eq!(b["metadata"], serde_json::json!({}));
     assert_eq!(b["status"], "online");
     assert_eq!(b["mesh_namespace"], "hub.beta");

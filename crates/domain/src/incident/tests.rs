@@ -27,6 +27,7 @@ fn project(name: &str, tags: &[&str]) -> Project {
         clock_skew_seconds: None,
         heartbeat_interval: None,
         maintenance: None,
+        flapping_since: None,
         origin: Origin::Api,
         heartbeat_key: None,
         created_at: t0(),

@@ -123,6 +123,8 @@ impl IncidentTracker {
                 }
                 Vec::new()
             }
+            // Flapping is no status: incidents count offline transitions only.
+            ChangeKind::Flapping | ChangeKind::Stable => Vec::new(),
             ChangeKind::Deleted { .. } => {
                 self.forget(slug);
                 self.recent.retain(|c| c.slug != slug);

@@ -49,6 +49,9 @@ pub struct Project {
     pub heartbeat_interval: Option<HeartbeatInterval>,
     /// Its maintenance window, while one is recorded.
     pub maintenance: Option<Maintenance>,
+    /// Since when it has been flapping, while the leader has it recorded so
+    /// (see [`crate::flapping`]).
+    pub flapping_since: Option<DateTime<Utc>>,
     /// Where its last registration came from.
     pub origin: Origin,
     /// The digest of its heartbeat key, when it has one: HTTP heartbeats then need that

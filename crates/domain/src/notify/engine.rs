@@ -10,12 +10,12 @@
 //! - reminders repeat a told status while it lasts;
 //! - nothing is told while the project's maintenance window is open (a status still
 //!   bad when the window ends is told then);
-//! - a project that changes status [`Flapping::changes`] times within
-//!   [`Flapping::window`] is *flapping*: one `flapping` message, then nothing about it
-//!   until it has been stable for the window; then its status is told as usual (a
+//! - a project the leader recorded as flapping (a `flapping` change of the log, judged
+//!   once for the whole service by [`crate::flapping`]) gets one `flapping` message, then
+//!   nothing about it until its `stable` change; then its status is told as usual (a
 //!   recovery owed from before is told with the outage's length).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -51,37 +51,13 @@ struct Outage {
     incident: Option<u64>,
 }
 
-/// When a project counts as flapping.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Flapping {
-    /// Status changes …
-    pub changes: usize,
-    /// … within this long.
-    pub window: TimeDelta,
-}
-
-/// The default: 5 changes within 10 minutes.
-pub const FLAPPING_DEFAULT: Flapping = Flapping {
-    changes: 5,
-    window: TimeDelta::minutes(10),
-};
-
-impl Default for Flapping {
-    fn default() -> Self {
-        FLAPPING_DEFAULT
-    }
-}
-
-/// One project's recent changes.
-#[derive(Debug, Clone, Default)]
+/// A flapping project, as a channel sees it.
+#[derive(Debug, Clone)]
 struct Flap {
-    times: VecDeque<DateTime<Utc>>,
-    /// Flapping since.
-    since: Option<DateTime<Utc>>,
     /// A told outage that ended while flapping: its start, owed a recovery message.
     owes_recovery: Option<DateTime<Utc>>,
-    /// The last change's revision and the project then.
-    last: Option<(u64, Subject)>,
+    /// The project as last seen, and when it last changed status.
+    last: (Subject, DateTime<Utc>),
 }
 
 /// A channel's view of the fleet.
@@ -90,7 +66,6 @@ pub struct Watch {
     channel: ChannelName,
     rules: Rules,
     outages: BTreeMap<String, Outage>,
-    flapping: Flapping,
     flaps: BTreeMap<String, Flap>,
     /// How long an offline status waits before it is told on its own, so that a project
     /// that becomes a member of an incident is told in the incident's message.
@@ -117,18 +92,12 @@ fn in_maintenance(m: Option<&Maintenance>, now: DateTime<Utc>) -> bool {
 }
 
 impl Watch {
-    /// A watch with no outage known, flapping as [`FLAPPING_DEFAULT`].
-    pub fn new(channel: ChannelName, rules: Rules) -> Self {
-        Self::with_flapping(channel, rules, FLAPPING_DEFAULT)
-    }
-
     /// A watch with no outage known.
-    pub fn with_flapping(channel: ChannelName, rules: Rules, flapping: Flapping) -> Self {
+    pub fn new(channel: ChannelName, rules: Rules) -> Self {
         Self {
             channel,
             rules,
             outages: BTreeMap::new(),
-            flapping,
             flaps: BTreeMap::new(),
             incident_grace: TimeDelta::zero(),
             incidents: BTreeMap::new(),
@@ -143,76 +112,74 @@ impl Watch {
         self
     }
 
-    /// Whether the project is flapping now.
+    /// Whether the project is flapping now (as the log recorded it).
     pub fn is_flapping(&self, slug: &str) -> bool {
-        self.flaps.get(slug).is_some_and(|f| f.since.is_some())
+        self.flaps.contains_key(slug)
     }
 
-    /// Counts a change of `slug`; a `flapping` message when it starts flapping now.
-    fn count_change(
-        &mut self,
-        slug: &str,
-        revision: u64,
-        subject: &Subject,
-        at: DateTime<Utc>,
-    ) -> Option<Message> {
-        let flap = self.flaps.entry(slug.to_owned()).or_default();
-        flap.times.push_back(at);
-        while flap
-            .times
-            .front()
-            .is_some_and(|&t| t <= at - self.flapping.window)
-        {
-            flap.times.pop_front();
+    /// Takes a project the registry holds as flapping (a new leader, a new channel):
+    /// its messages are held until its `stable` change.
+    pub fn seed_flapping(&mut self, project: &Project, now: DateTime<Utc>) {
+        if project.flapping_since.is_some() && self.rules.selects(project) {
+            self.flaps
+                .entry(project.slug.as_str().to_owned())
+                .or_insert_with(|| Flap {
+                    owes_recovery: None,
+                    last: (Subject::from(project), now),
+                });
         }
-        flap.last = Some((revision, subject.clone()));
-        if flap.since.is_none() && flap.times.len() >= self.flapping.changes.max(2) {
-            flap.since = Some(at);
-            return Some(Message {
-                channel: self.channel.clone(),
-                revision,
-                event: Event::Flapping,
-                subject: Some(subject.clone()),
-                at,
-                outage_seconds: None,
-                incident: None,
-            });
-        }
-        None
     }
 
-    /// Ends flapping that has been stable for the window; the recoveries owed.
-    fn settle(&mut self, now: DateTime<Utc>) -> Vec<Message> {
-        let window = self.flapping.window;
+    /// The project started flapping: one `flapping` message.
+    fn start_flapping(&mut self, change: &Change) -> Vec<Message> {
+        let Some(project) = &change.project else {
+            return Vec::new();
+        };
+        if !self.rules.selects(project) || self.is_flapping(change.slug.as_str()) {
+            return Vec::new();
+        }
+        let subject = Subject::from(project);
+        self.flaps.insert(
+            change.slug.as_str().to_owned(),
+            Flap {
+                owes_recovery: None,
+                last: (subject.clone(), change.at),
+            },
+        );
+        vec![Message {
+            channel: self.channel.clone(),
+            revision: change.revision,
+            event: Event::Flapping,
+            subject: Some(subject),
+            at: change.at,
+            outage_seconds: None,
+            incident: None,
+        }]
+    }
+
+    /// The project is stable again: the recovery owed, then its status as usual.
+    fn end_flapping(&mut self, change: &Change, now: DateTime<Utc>) -> Vec<Message> {
+        let slug = change.slug.as_str();
         let mut out = Vec::new();
-        let outages = &self.outages;
-        self.flaps.retain(|slug, flap| {
-            let stable = flap.times.back().is_none_or(|&t| now - t >= window);
-            if flap.since.is_some() && stable {
-                flap.since = None;
-                if let (Some(since), Some((revision, subject)), false) = (
-                    flap.owes_recovery.take(),
-                    flap.last.clone(),
-                    outages.contains_key(slug),
-                ) {
-                    let end = flap.times.back().copied().unwrap_or(now);
-                    out.push(Message {
-                        channel: self.channel.clone(),
-                        revision,
-                        event: Event::Recovered,
-                        subject: Some(subject),
-                        at: end,
-                        outage_seconds: Some((end - since).num_seconds()),
-                        incident: None,
-                    });
-                }
+        if let Some(flap) = self.flaps.remove(slug) {
+            let (subject, end) = flap.last;
+            if let (Some(since), false, true) = (
+                flap.owes_recovery,
+                self.outages.contains_key(slug),
+                self.rules.tells(Trigger::Recovered),
+            ) {
+                out.push(Message {
+                    channel: self.channel.clone(),
+                    revision: change.revision,
+                    event: Event::Recovered,
+                    subject: Some(subject),
+                    at: end,
+                    outage_seconds: Some((end - since).num_seconds()),
+                    incident: None,
+                });
             }
-            // Forget quiet projects (memory stays bounded by recent activity).
-            flap.since.is_some() || !stable
-        });
-        if !self.rules.tells(Trigger::Recovered) {
-            out.clear();
         }
+        out.extend(self.due(now));
         out
     }
 
@@ -278,8 +245,11 @@ impl Watch {
         match &change.kind {
             ChangeKind::Deleted { .. } => {
                 self.outages.remove(slug);
+                self.flaps.remove(slug);
                 Vec::new()
             }
+            ChangeKind::Flapping => self.start_flapping(change),
+            ChangeKind::Stable => self.end_flapping(change, now),
             ChangeKind::Registered | ChangeKind::Updated => {
                 if let (Some(o), Some(p)) = (self.outages.get_mut(slug), &change.project) {
                     o.subject = Subject {
@@ -313,11 +283,14 @@ impl Watch {
                 subject.status = t.to;
                 subject.reason.clone_from(&t.reason);
                 let maintenance = change.project.as_ref().and_then(|p| p.maintenance.clone());
-                let mut out: Vec<Message> = self
-                    .count_change(slug, change.revision, &subject, t.at)
-                    .into_iter()
-                    .collect();
-                let flapping = self.is_flapping(slug);
+                let mut out: Vec<Message> = Vec::new();
+                let flapping = match self.flaps.get_mut(slug) {
+                    Some(flap) => {
+                        flap.last = (subject.clone(), t.at);
+                        true
+                    }
+                    None => false,
+                };
                 if bad(t.to) {
                     if self
                         .outages
@@ -399,10 +372,9 @@ impl Watch {
         }
     }
 
-    /// Messages due by time alone: holds that passed, reminders, flapping that ended.
+    /// Messages due by time alone: holds that passed, reminders, incidents opened.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Message> {
         let mut out = self.announced(Some(now));
-        out.extend(self.settle(now));
         out.extend(self.due(now));
         out
     }
@@ -413,12 +385,7 @@ impl Watch {
             .rules
             .remind_every_seconds
             .map(|s| TimeDelta::seconds(i64::from(s)));
-        let flapping: BTreeSet<&str> = self
-            .flaps
-            .iter()
-            .filter(|(_, f)| f.since.is_some())
-            .map(|(s, _)| s.as_str())
-            .collect();
+        let flapping: BTreeSet<&str> = self.flaps.keys().map(String::as_str).collect();
         let mut out = Vec::new();
         for (slug, o) in &mut self.outages {
             let hold = if o.status == Status::Offline {

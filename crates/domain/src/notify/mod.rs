@@ -11,13 +11,14 @@ pub mod ports;
 pub mod rules;
 pub mod streak;
 
+pub use crate::flapping::{Flapping, FLAPPING_DEFAULT};
 pub use channel::{
     Channel, ChannelInput, ChannelKind, ChannelName, ChannelSpec, ChannelUrl, Secret, CHANNELS_MAX,
     SECRET_MAX, SECRET_MIN,
 };
 pub use delivery::{Delivery, DeliveryStatus, DELIVERIES_LIST_MAX};
 pub use email::{EmailInput, EmailSpec, SmtpTls};
-pub use engine::{Flapping, Watch, FLAPPING_DEFAULT, INCIDENT_GATHER};
+pub use engine::{Watch, INCIDENT_GATHER};
 pub use message::{Attempt, Event, IncidentNote, Message, Subject};
 pub use ports::{ChannelStore, ChannelWrite, DeliveryLog, Sender};
 pub use rules::{Rules, Trigger};
@@ -26,6 +27,8 @@ pub use streak::bad_streak_since;
 #[cfg(test)]
 mod engine_tests;
 #[cfg(test)]
+mod flapping_tests;
+#[cfg(test)]
 mod incident_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

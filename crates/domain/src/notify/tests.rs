@@ -5,7 +5,7 @@ use crate::model::{HubUrl, MeshNamespace, Origin, Project, ProjectName, Status, 
 use crate::testing::{slug, t0};
 
 /// An online project with no tags or metadata.
-pub(super) fn project(name: &str) -> Project {
+pub(crate) fn project(name: &str) -> Project {
     let slug = slug(name);
     Project {
         id: 1,
@@ -22,6 +22,7 @@ pub(super) fn project(name: &str) -> Project {
         clock_skew_seconds: None,
         heartbeat_interval: None,
         maintenance: None,
+        flapping_since: None,
         origin: Origin::Api,
         heartbeat_key: None,
         created_at: t0(),

@@ -82,7 +82,12 @@ impl Federation {
     /// among the others.
     pub fn new(ports: Ports, presence: Presence, replica: ReplicaOptions) -> Self {
         let policy = *presence.policy();
-        let state = Arc::new(State::new(ports.clock, ports.log, presence));
+        let state = Arc::new(State::new(
+            ports.clock,
+            ports.log,
+            presence,
+            replica.flapping,
+        ));
         Self {
             catalog: Catalog::new(state.clone(), ports.repo.clone()),
             intake: Intake::new(state.clone(), policy, ports.relay),
@@ -490,6 +495,11 @@ impl Federation {
     /// heartbeat is offline.
     pub fn longest_offline(&self) -> Option<chrono::TimeDelta> {
         self.sweep.longest_offline()
+    }
+
+    /// Whether the change log this replica applied has `slug` flapping.
+    pub fn is_flapping(&self, slug: &crate::model::Slug) -> bool {
+        self.state.flaps().is_flapping(slug)
     }
 
     /// The last sweep that expired a large share of the live projects at once.

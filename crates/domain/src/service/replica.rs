@@ -27,6 +27,9 @@ pub struct ReplicaOptions {
     pub history_retention: TimeDelta,
     /// At most this many transitions are kept per project (the newest).
     pub history_max_per_project: u32,
+    /// When a project counts as flapping (judged by the leader, see
+    /// [`crate::flapping`]).
+    pub flapping: crate::flapping::Flapping,
 }
 
 impl Default for ReplicaOptions {
@@ -38,6 +41,7 @@ impl Default for ReplicaOptions {
             log_max_rows: 100_000,
             history_retention: TimeDelta::days(90),
             history_max_per_project: 1000,
+            flapping: crate::flapping::FLAPPING_DEFAULT,
         }
     }
 }

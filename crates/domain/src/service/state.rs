@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::error::RepositoryError;
+use crate::flapping::{FlapJudge, Flapping};
 use crate::model::{PresenceRecord, Project, Slug};
 use crate::ports::{ChangeLog, Clock};
 use crate::presence::Presence;
@@ -48,10 +49,17 @@ pub(super) struct State {
     pub(super) followed_at: Mutex<Option<DateTime<Utc>>>,
     /// A follower's transitions the log has not recorded yet.
     unconfirmed: Mutex<Unconfirmed>,
+    /// The flapping rule over the log this replica applied (the leader judges by it).
+    flaps: Mutex<FlapJudge>,
 }
 
 impl State {
-    pub(super) fn new(clock: Arc<dyn Clock>, log: Arc<dyn ChangeLog>, presence: Presence) -> Self {
+    pub(super) fn new(
+        clock: Arc<dyn Clock>,
+        log: Arc<dyn ChangeLog>,
+        presence: Presence,
+        flapping: Flapping,
+    ) -> Self {
         Self {
             clock,
             log,
@@ -66,6 +74,20 @@ impl State {
             on_change: Mutex::new(Vec::new()),
             followed_at: Mutex::new(None),
             unconfirmed: Mutex::new(Unconfirmed::default()),
+            flaps: Mutex::new(FlapJudge::new(flapping)),
+        }
+    }
+
+    pub(super) fn flaps(&self) -> MutexGuard<'_, FlapJudge> {
+        self.flaps.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The judge takes every project of a snapshot (see [`FlapJudge::know`]).
+    fn know_flapping(&self, projects: &[Project]) {
+        let now = self.clock.now();
+        let mut flaps = self.flaps();
+        for p in projects {
+            flaps.know(p, now);
         }
     }
 
@@ -112,6 +134,7 @@ impl State {
                 admit(&mut presence, p);
             }
         }
+        self.know_flapping(&snapshot.projects);
         self.registry_mut().load(snapshot);
         *self.followed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(self.clock.now());
         Ok(n)
@@ -149,6 +172,12 @@ impl State {
                     let done = self.registry_mut().apply(changes);
                     applied += done.len();
                     self.track_membership(&done);
+                    {
+                        let mut flaps = self.flaps();
+                        for change in &done {
+                            flaps.apply(change);
+                        }
+                    }
                     if !done.is_empty() {
                         self.announce(&done);
                     }
@@ -222,6 +251,7 @@ impl State {
                 admit(&mut presence, p);
             }
         }
+        self.know_flapping(&snapshot.projects);
         self.registry_mut().load(snapshot);
         self.announce(&[]);
     }

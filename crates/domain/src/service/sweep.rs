@@ -58,6 +58,14 @@ const FLUSH_PARTS_PER_TICK: usize = 3;
 /// The most status events one tick publishes; the rest follow in the next ticks.
 const PUBLISH_PER_TICK: usize = 10_000;
 
+/// Whether the outbox publishes this change (transitions, starts and ends of flapping).
+fn published_kind(change: &crate::replication::Change) -> bool {
+    matches!(
+        change.kind,
+        ChangeKind::Transition(_) | ChangeKind::Flapping | ChangeKind::Stable
+    )
+}
+
 /// The sweep: the tick, the leader's writes, its outbox, due windows and expiry.
 pub(super) struct Sweep {
     state: Arc<State>,
@@ -153,6 +161,38 @@ impl Sweep {
             expired: 0,
         };
         let wrote_transitions = !flush.transitions.is_empty();
+        // Projects these transitions make flap: recorded first, so a channel meets the
+        // `flapping` change before the transition that made it (and holds its message).
+        let starts = self.state.flaps().judge(&flush.transitions);
+        if !starts.is_empty() {
+            match self.repo.write_flapping(&starts, term).await {
+                Ok(()) => {}
+                Err(RepositoryError::Fenced(why)) => {
+                    if self.state.fenced_in(term, &why) {
+                        self.state.presence().requeue(Flush {
+                            mass_expiry: None,
+                            ..flush
+                        });
+                    }
+                    return Ok(TickReport {
+                        follower: true,
+                        ..TickReport::default()
+                    });
+                }
+                Err(source) => {
+                    let err = FlushFailed {
+                        transitions: flush.transitions.len(),
+                        updates: flush.updates.len(),
+                        source,
+                    };
+                    self.state.presence().requeue(Flush {
+                        mass_expiry: None,
+                        ..flush
+                    });
+                    return Err(err);
+                }
+            }
+        }
         let mut parts = flush.split(FLUSH_PART).into_iter();
         while let Some(part) = parts.next() {
             if part.is_empty() {
@@ -209,7 +249,12 @@ impl Sweep {
         if reconcile {
             self.end_reconcile(term);
         }
-        if wrote_transitions {
+        let settled = if early {
+            false
+        } else {
+            self.settle_flapping(now, term).await
+        };
+        if wrote_transitions || settled {
             self.state.catch_up().await;
         }
         report.unpublished = self.publish_pending(term).await;
@@ -327,17 +372,30 @@ impl Sweep {
                 }
             };
             for (i, change) in changes.iter().enumerate() {
-                if let ChangeKind::Transition(t) = &change.kind {
-                    if let Err(e) = self.events.publish(t, change.revision).await {
-                        pending = changes
-                            .iter()
-                            .skip(i)
-                            .filter(|c| matches!(c.kind, ChangeKind::Transition(_)))
-                            .count();
-                        tracing::warn!(slug = %t.slug, revision = change.revision, error = %e, pending, "status event not published; retried next tick");
+                let sent = match &change.kind {
+                    ChangeKind::Transition(t) => {
+                        Some(self.events.publish(t, change.revision).await)
+                    }
+                    ChangeKind::Flapping | ChangeKind::Stable => Some(
+                        self.events
+                            .publish_flapping(
+                                &change.slug,
+                                change.kind == ChangeKind::Flapping,
+                                change.at,
+                                change.revision,
+                            )
+                            .await,
+                    ),
+                    _ => None,
+                };
+                match sent {
+                    Some(Err(e)) => {
+                        pending = changes.iter().skip(i).filter(|c| published_kind(c)).count();
+                        tracing::warn!(slug = %change.slug, revision = change.revision, kind = change.kind.as_str(), error = %e, pending, "status event not published; retried next tick");
                         break;
                     }
-                    published += 1;
+                    Some(Ok(())) => published += 1,
+                    None => {}
                 }
                 through = change.revision;
             }
@@ -357,6 +415,30 @@ impl Sweep {
             }
         }
         pending
+    }
+
+    /// Records the end of flapping of every project stable for the window by `now`;
+    /// whether any was written. A failed write is tried again next tick.
+    async fn settle_flapping(&self, now: DateTime<Utc>, term: Term) -> bool {
+        let ends = {
+            let mut flaps = self.state.flaps();
+            flaps.forget_quiet(now);
+            flaps.settled(now)
+        };
+        if ends.is_empty() {
+            return false;
+        }
+        match self.repo.write_flapping(&ends, term).await {
+            Ok(()) => true,
+            Err(RepositoryError::Fenced(why)) => {
+                self.state.fenced_in(term, &why);
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, projects = ends.len(), "could not record the end of flapping; trying again next tick");
+                false
+            }
+        }
     }
 
     /// The reconciliation of `term`'s promotion is done; a newer term's is not.

@@ -50,6 +50,14 @@ fn recording_bus(refuse: Arc<std::sync::atomic::AtomicBool>) -> (MockStatusEvent
             .push(format!("{}:{}@{revision}", t.slug, t.to));
         Ok(())
     });
+    let p = published.clone();
+    events
+        .expect_publish_flapping()
+        .returning(move |slug, flapping, _, revision| {
+            let kind = if flapping { "flapping" } else { "stable" };
+            p.lock().unwrap().push(format!("{slug}:{kind}@{revision}"));
+            Ok(())
+        });
     (events, published)
 }
 
@@ -163,6 +171,7 @@ fn status_of(fed: &Federation, slug: &str) -> Status {
     fed.get(slug).unwrap().0.status
 }
 
+mod flapping;
 mod reads;
 mod record_heartbeat;
 mod register;

@@ -29,6 +29,7 @@ pub(super) fn project(slug: &str, tags: &[&str]) -> Project {
         clock_skew_seconds: None,
         heartbeat_interval: None,
         maintenance: None,
+        flapping_since: None,
         origin: crate::model::Origin::Api,
         heartbeat_key: None,
         created_at: t,

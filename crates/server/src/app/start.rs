@@ -140,6 +140,7 @@ pub(super) async fn federation(
             history_retention: chrono::TimeDelta::from_std(settings.history_retention)
                 .unwrap_or(chrono::TimeDelta::MAX),
             history_max_per_project: settings.history_max_per_project,
+            flapping: settings.notify.flapping,
         },
     ));
     let loaded = federation.load().await.context("loading the registry")?;
@@ -380,7 +381,6 @@ pub(super) fn dispatch_notifications(
                     deadline: settings.notify.deadline,
                     ..federation_notify::Retry::default()
                 },
-                flapping: settings.notify.flapping,
                 incidents: settings.notify.incidents,
                 ..federation_notify::DispatchOptions::default()
             },

@@ -6,7 +6,7 @@
 //! | `FEDERATION_NOTIFY_TIMEOUT` | `10s` | one attempt's limit (connect + answer) |
 //! | `FEDERATION_NOTIFY_DEADLINE` | `5m` | how long a delivery is retried before it is recorded as failed |
 //! | `FEDERATION_NOTIFY_FLAP_CHANGES` | `5` | status changes … |
-//! | `FEDERATION_NOTIFY_FLAP_WINDOW` | `10m` | … within this long make a project flapping: messages held until it is stable this long |
+//! | `FEDERATION_NOTIFY_FLAP_WINDOW` | `10m` | … within this long make a project flapping (its `flapping` field, a `flapping` event): messages held until it is stable this long |
 
 use std::time::Duration;
 
@@ -64,21 +64,24 @@ impl NotifySettings {
                 .context("FEDERATION_NOTIFY_DEADLINE")?;
         }
         if let Some(raw) = env("FEDERATION_NOTIFY_FLAP_CHANGES") {
-            s.flapping.changes = raw
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (2..=1000).contains(n))
-                .context("FEDERATION_NOTIFY_FLAP_CHANGES must be a whole number from 2 to 1000")?;
+            s.flapping.changes = raw.trim().parse::<usize>().map_err(|_| {
+                anyhow::anyhow!(
+                    "FEDERATION_NOTIFY_FLAP_CHANGES must be a whole number from {} to {}",
+                    federation_domain::flapping::FLAP_CHANGES_MIN,
+                    federation_domain::flapping::FLAP_CHANGES_MAX
+                )
+            })?;
         }
         if let Some(raw) = env("FEDERATION_NOTIFY_FLAP_WINDOW") {
             let d = parse_duration(&raw, "FEDERATION_NOTIFY_FLAP_WINDOW")
                 .context("FEDERATION_NOTIFY_FLAP_WINDOW")?;
-            s.flapping.window = chrono::TimeDelta::from_std(d)
-                .ok()
-                .filter(|w| *w > chrono::TimeDelta::zero())
-                .context("FEDERATION_NOTIFY_FLAP_WINDOW must be above 0")?;
+            s.flapping.window =
+                chrono::TimeDelta::from_std(d).context("FEDERATION_NOTIFY_FLAP_WINDOW")?;
         }
+        s.flapping = s
+            .flapping
+            .validated()
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
         s.incidents = super::incidents::from_env(&env)?;
         if s.attempt_timeout.is_zero() || s.deadline < s.attempt_timeout {
             anyhow::bail!(

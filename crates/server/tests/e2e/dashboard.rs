@@ -451,6 +451,13 @@ async fn dashboard_in_a_real_browser() {
         )
         .await;
     assert!(text.as_str().unwrap().contains("lost"), "{text}");
+    // From the restart: flapping at 3 status changes within a minute, and an incident
+    // when 2 projects go offline within 3 s of each other.
+    config
+        .set("FEDERATION_NOTIFY_FLAP_CHANGES", "3")
+        .set("FEDERATION_NOTIFY_FLAP_WINDOW", "1m")
+        .set("FEDERATION_INCIDENT_MIN_PROJECTS", "2")
+        .set("FEDERATION_INCIDENT_WINDOW", "3s");
     let app = config.start().await;
     browser
         .wait_for("reconnected", CONNECTION, json!("live"))
@@ -470,7 +477,95 @@ async fn dashboard_in_a_real_browser() {
         )
         .await;
     browser.wait_for("counts", COUNTS, json!("4 1 0 3")).await;
-    gamma.abort();
+
+    // Delta flaps (online, degraded, online): a marker on its row; its status stays one
+    // of the three.
+    let degraded = json!({"project_slug": "delta", "status": "degraded", "reasons": ["slow"]});
+    let online = json!({"project_slug": "delta"});
+    for (body, status) in [
+        (&online, "online"),
+        (&degraded, "degraded"),
+        (&online, "online"),
+    ] {
+        let r = app
+            .post("/api/fed/projects/delta/heartbeat")
+            .header("X-API-Key", WRITE_KEY)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        browser
+            .wait_for(
+                status,
+                "return document.querySelector('#rows tr[data-slug=delta]').dataset.status;",
+                json!(status),
+            )
+            .await;
+    }
+    browser
+        .wait_for(
+            "delta flapping",
+            "const r = document.querySelector('#rows tr[data-slug=delta]');\
+             return [r.dataset.status, r.dataset.flapping,\
+                     r.querySelector('.flapping')?.textContent ?? null,\
+                     document.querySelectorAll('#rows .flapping').length];",
+            json!(["online", "true", "flapping", 1]),
+        )
+        .await;
+
+    // Beta, gamma and delta fall silent together: one open incident listing them,
+    // each linked to its project's page, with its start and length.
+    let beta = keep_beating(&app, "beta");
+    let delta = keep_beating(&app, "delta");
+    browser
+        .wait_for(
+            "three online",
+            "return [...document.querySelectorAll('#rows tr')]\
+             .map(r => r.dataset.slug + ':' + r.dataset.status).sort().join(' ');",
+            json!("alpha:offline beta:online delta:online gamma:online"),
+        )
+        .await;
+    for beating in [beta, gamma, delta] {
+        beating.abort();
+    }
+    browser
+        .wait_for(
+            "an open incident",
+            "const open = document.querySelectorAll('#incident-list li[data-state=open]');\
+             return [document.getElementById('incidents').hidden, open.length,\
+                     [...document.querySelectorAll('#incident-list li[data-state=open] .member')]\
+                       .map(m => m.dataset.slug + '=' + m.querySelector('a').getAttribute('href'))\
+                       .sort().join(' ')];",
+            json!([false, 1, "beta=#/p/beta delta=#/p/delta gamma=#/p/gamma"]),
+        )
+        .await;
+    let when = browser
+        .js(
+            "const i = document.querySelector('#incident-list li[data-state=open]');\
+             return [i.querySelector('.when time').dateTime, i.querySelector('.length').textContent];",
+            json!([]),
+        )
+        .await;
+    assert!(when[0].as_str().unwrap().ends_with('Z'), "{when}");
+    assert!(when[1].as_str().unwrap().ends_with(" s"), "{when}");
+    let shot = browser.screenshot().await;
+    std::fs::write(dir.join("incident.png"), &shot).unwrap();
+    // A member's link opens its project's page.
+    browser
+        .js(
+            "document.querySelector('#incident-list .member[data-slug=beta] a').click();",
+            json!([]),
+        )
+        .await;
+    browser
+        .wait_for(
+            "beta's page",
+            "return !document.getElementById('project').hidden && \
+             document.querySelector('dd[data-field=slug]')?.textContent;",
+            json!("beta"),
+        )
+        .await;
     browser.close().await;
     app.stop().await;
 }

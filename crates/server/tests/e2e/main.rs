@@ -9,6 +9,7 @@
 //! - [`deploy`]: checks of `deploy/` that can fail;
 //! - [`discovery`]: Prometheus' HTTP service discovery, with a real Prometheus;
 //! - [`events`]: the change stream (SSE), blocking queries and the summary;
+//! - [`flapping`]: a project flaps (its field, the change stream, NATS), then settles;
 //! - [`fleet`]: fleet operations (per-project heartbeat intervals, maintenance, expiry,
 //!   the declarative catalog, bulk registration);
 //! - [`frozen`]: PostgreSQL frozen (SIGSTOP) while heartbeats flow;
@@ -65,6 +66,7 @@ mod delivery;
 mod deploy;
 mod discovery;
 mod events;
+mod flapping;
 mod fleet;
 mod frozen;
 mod heartbeat_keys;

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use federation_domain::{
-    CatalogApplied, ChangesSince, ListFilter, MaintenanceChange, PresenceRecord, Project,
+    CatalogApplied, ChangesSince, FlapMark, ListFilter, MaintenanceChange, PresenceRecord, Project,
     ProjectPage, ProjectPatch, Registration, Slug, Snapshot, Term, Transition, Upserted,
 };
 
@@ -78,6 +78,8 @@ pub(crate) trait Operations: Send + Sync {
         transitions: &[Transition],
         term: Term,
     ) -> Result<(), StoreError>;
+    /// Fenced by `term`; not called with nothing to write.
+    async fn write_flapping(&self, marks: &[FlapMark], term: Term) -> Result<(), StoreError>;
     async fn history(&self, slug: &Slug, limit: u32)
         -> Result<Option<Vec<Transition>>, StoreError>;
     async fn trim_history(

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use federation_domain::{
-    reason, CatalogApplied, ChangesSince, ListFilter, MaintenanceChange, PresenceRecord, Project,
-    ProjectPage, ProjectPatch, Registration, Slug, Snapshot, Term, Transition,
+    reason, CatalogApplied, ChangesSince, FlapMark, ListFilter, MaintenanceChange, PresenceRecord,
+    Project, ProjectPage, ProjectPatch, Registration, Slug, Snapshot, Term, Transition,
 };
 
 use super::{applied, listed, transition_changes, upserted_changes, Operations};
@@ -184,6 +184,18 @@ impl Operations for Postgres {
             };
             pg::write_presence(c, updates, &transitions).await?;
             pg::log_changes(c, &transition_changes(&transitions)).await?;
+            pg::check_term(pg::lease_row(c, false).await?, term)
+        })
+        .await
+    }
+
+    async fn write_flapping(&self, marks: &[FlapMark], term: Term) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        conn.transaction(async |c| {
+            pg::lock_log(c).await?;
+            pg::check_term(pg::lease_term(c).await?, term)?;
+            let changes = pg::mark_flapping(c, marks).await?;
+            pg::log_changes(c, &changes).await?;
             pg::check_term(pg::lease_row(c, false).await?, term)
         })
         .await

@@ -10,8 +10,8 @@ use diesel::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use federation_domain::{
-    reason, CatalogApplied, ChangesSince, ListFilter, MaintenanceChange, PresenceRecord, Project,
-    ProjectPage, ProjectPatch, Registration, Slug, Snapshot, Term, Transition,
+    reason, CatalogApplied, ChangesSince, FlapMark, ListFilter, MaintenanceChange, PresenceRecord,
+    Project, ProjectPage, ProjectPatch, Registration, Slug, Snapshot, Term, Transition,
 };
 
 use super::{applied, listed, transition_changes, upserted_changes, Operations};
@@ -206,6 +206,16 @@ impl Operations for Sqlite {
             };
             sqlite::write_presence(c, &updates, &transitions)?;
             sqlite::append(c, &transition_changes(&transitions))
+        })
+        .await
+    }
+
+    async fn write_flapping(&self, marks: &[FlapMark], term: Term) -> Result<(), StoreError> {
+        let marks = marks.to_vec();
+        self.write(move |c| {
+            sqlite::check_term(sqlite::lease_row(c)?, term)?;
+            let changes = sqlite::mark_flapping(c, &marks)?;
+            sqlite::append(c, &changes)
         })
         .await
     }

@@ -197,6 +197,9 @@ impl ProjectRecord {
             maintenance: self.maintenance.clone(),
             origin: self.origin.clone(),
             heartbeat_key_sha256: key.clone(),
+            // Runtime state, not exported: the leader judges flapping again from the
+            // transitions it writes after the import.
+            flapping_since: None,
         };
         row().into_project(self.tags.clone()).map_err(rule)?;
         Ok(row())
