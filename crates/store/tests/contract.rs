@@ -1017,7 +1017,7 @@ mod cases {
             )
         };
         let (u, step) = went(Offline, Online, 1);
-        fenced_write(s, &[u.clone()], &[step.clone()])
+        fenced_write(s, std::slice::from_ref(&u), std::slice::from_ref(&step))
             .await
             .unwrap();
         // The same step again, from the other writer.
