@@ -10,7 +10,7 @@ use diesel::sqlite::Sqlite;
 use diesel::{RunQueryDsl, SqliteConnection};
 use federation_domain::{
     ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage, ProjectPatch,
-    Registration, Slug, Status, Tags, Transition, Upserted,
+    Registration, Slug, Tags, Transition, Upserted,
 };
 
 use crate::error::StoreError;
