@@ -39,8 +39,8 @@ pub use model::{
     chain_onto, maintenance_started, reason, CatalogApplied, CatalogPlan, HeartbeatCredential,
     HeartbeatInterval, HeartbeatKeyDigest, HubUrl, ListFilter, Maintenance, MaintenanceChange,
     MaintenanceInput, MeshNamespace, Metadata, MetadataPatch, Origin, PresenceRecord, Project,
-    ProjectName, ProjectPage, ProjectPatch, Registration, RegistrationInput, Slug, Status,
-    StoredChain, Tag, Tags, Transition, Upserted, Version,
+    ProjectName, ProjectPage, ProjectPatch, Registration, RegistrationInput, Slug, Status, Tag,
+    Tags, Transition, Upserted, Version,
 };
 pub use policy::StatusPolicy;
 pub use ports::{

@@ -427,17 +427,12 @@ impl ProjectRepository for MemoryStore {
             ));
         }
         state.writes += 1;
-        // The steps chain onto what the store holds, as in the SQL stores.
+        // The steps chain onto the stored statuses, as in the SQL stores.
         let mut stored = transitions
             .iter()
             .filter_map(|t| {
                 let p = state.projects.get(&t.slug)?;
-                let newest = state
-                    .history
-                    .get(&t.slug)
-                    .and_then(|rows| rows.iter().rev().find(|r| r.from != r.to))
-                    .map(|r| r.at);
-                Some((t.slug.as_str().to_owned(), (p.status, newest)))
+                Some((t.slug.as_str().to_owned(), p.status))
             })
             .collect();
         let transitions = crate::model::chain_onto(transitions, &mut stored);

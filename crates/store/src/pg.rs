@@ -10,7 +10,7 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use federation_domain::{
     ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage, ProjectPatch,
-    Registration, Slug, Tags, Transition, Upserted,
+    Registration, Slug, Status, Tags, Transition, Upserted,
 };
 
 use crate::error::StoreError;
@@ -90,30 +90,19 @@ pub(crate) async fn lease_term(
 }
 
 /// The slugs among `slugs` that name a project.
-/// What the store holds of each of these projects that exists: its status and its
-/// newest recorded step's time (the base the steps of a presence write chain onto,
-/// [`federation_domain::chain_onto`]). Read under the log lock.
-pub(crate) async fn stored_chains(
+/// The stored status of each of these projects that exists (the base the steps of a
+/// presence write chain onto, [`federation_domain::chain_onto`]). Read under the log lock.
+pub(crate) async fn stored_statuses(
     conn: &mut AsyncPgConnection,
     slugs: Vec<&str>,
-) -> Result<std::collections::HashMap<String, federation_domain::StoredChain>, StoreError> {
-    use crate::schema::{projects, status_transitions as st};
-    let statuses: Vec<(String, String)> = projects::table
-        .filter(projects::slug.eq_any(&slugs))
+) -> Result<std::collections::HashMap<String, Status>, StoreError> {
+    use crate::schema::projects;
+    let found: Vec<(String, String)> = projects::table
+        .filter(projects::slug.eq_any(slugs))
         .select((projects::slug, projects::status))
         .load(conn)
         .await?;
-    // Each slug's newest step (the slug/time index serves it); steps only: notes
-    // (maintenance, removal) keep the status.
-    let newest: Vec<(String, DbTime)> = st::table
-        .filter(st::slug.eq_any(&slugs))
-        .filter(st::from_status.ne(st::to_status))
-        .distinct_on(st::slug)
-        .order((st::slug, st::at.desc()))
-        .select((st::slug, st::at))
-        .load(conn)
-        .await?;
-    crate::rows::chains(statuses, newest)
+    crate::rows::statuses(found)
 }
 
 #[derive(QueryableByName)]

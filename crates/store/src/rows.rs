@@ -69,22 +69,11 @@ fn status(raw: &str) -> Result<Status, StoreError> {
     Status::parse(raw).map_err(|e| corrupt("status", e))
 }
 
-/// Stored `(slug, status)` pairs and `(slug, newest step time)` pairs, by slug (only
-/// the slugs with a status: projects that exist).
-pub(crate) fn chains(
-    statuses: Vec<(String, String)>,
-    newest: Vec<(String, DbTime)>,
-) -> Result<HashMap<String, federation_domain::StoredChain>, StoreError> {
-    let mut out = statuses
-        .into_iter()
-        .map(|(slug, raw)| Ok((slug, (status(&raw)?, None))))
-        .collect::<Result<HashMap<_, _>, StoreError>>()?;
-    for (slug, at) in newest {
-        if let Some(chain) = out.get_mut(&slug) {
-            chain.1 = Some(at.0);
-        }
-    }
-    Ok(out)
+/// Stored `(slug, status)` pairs by slug.
+pub(crate) fn statuses(rows: Vec<(String, String)>) -> Result<HashMap<String, Status>, StoreError> {
+    rows.into_iter()
+        .map(|(slug, raw)| Ok((slug, status(&raw)?)))
+        .collect()
 }
 
 fn version(raw: Option<String>) -> Result<Option<Version>, StoreError> {

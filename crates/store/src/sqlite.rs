@@ -10,7 +10,7 @@ use diesel::sqlite::Sqlite;
 use diesel::{RunQueryDsl, SqliteConnection};
 use federation_domain::{
     ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage, ProjectPatch,
-    Registration, Slug, Tags, Transition, Upserted,
+    Registration, Slug, Status, Tags, Transition, Upserted,
 };
 
 use crate::error::StoreError;
@@ -34,37 +34,21 @@ pub(crate) fn lease_row(
 }
 
 /// The slugs among `slugs` that name a project.
-/// What the store holds of each of these projects that exists: its status and its
-/// newest recorded step's time (the base the steps of a presence write chain onto,
-/// [`federation_domain::chain_onto`]).
-pub(crate) fn stored_chains(
+/// The stored status of each of these projects that exists (the base the steps of a
+/// presence write chain onto, [`federation_domain::chain_onto`]).
+pub(crate) fn stored_statuses(
     conn: &mut SqliteConnection,
     slugs: Vec<&str>,
-) -> Result<std::collections::HashMap<String, federation_domain::StoredChain>, StoreError> {
-    use crate::schema::status_transitions as st;
-    let (mut statuses, mut newest) = (Vec::new(), Vec::new());
+) -> Result<std::collections::HashMap<String, Status>, StoreError> {
+    let mut found = Vec::new();
     for chunk in slugs.chunks(MAX_BINDS) {
         let rows: Vec<(String, String)> = projects::table
             .filter(projects::slug.eq_any(chunk))
             .select((projects::slug, projects::status))
             .load(conn)?;
-        statuses.extend(rows);
+        found.extend(rows);
     }
-    // Each slug's newest step, one indexed lookup each (in-process, so no round trips);
-    // steps only: notes (maintenance, removal) keep the status.
-    for slug in &slugs {
-        let at: Option<DbTime> = st::table
-            .filter(st::slug.eq(*slug))
-            .filter(st::from_status.ne(st::to_status))
-            .order(st::at.desc())
-            .select(st::at)
-            .first(conn)
-            .optional()?;
-        if let Some(at) = at {
-            newest.push(((*slug).to_owned(), at));
-        }
-    }
-    crate::rows::chains(statuses, newest)
+    crate::rows::statuses(found)
 }
 
 /// SQLite refuses statements with more than 32,766 bound values; stay below it.

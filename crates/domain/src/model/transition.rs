@@ -40,37 +40,26 @@ pub struct PresenceRecord {
     pub last_heartbeat_at: Option<DateTime<Utc>>,
 }
 
-/// What the store holds of a project when a batch of steps comes: its status and the
-/// time of its newest recorded step (`None`: none recorded).
-pub type StoredChain = (Status, Option<DateTime<Utc>>);
-
-/// The steps of a batch as the store records them over what it holds (`stored`, by
-/// slug; updated as the steps apply), so that each project's history stays one chain in
-/// time order (every step's `from` is the previous step's `to`) when several writers
-/// decide steps from their own views (a leader that recorded a step just before it lost
-/// the lead, and the replica that took over replaying what it saw itself). In batch
-/// order:
+/// The steps of a batch as the store records them over the statuses it holds
+/// (`stored`, by slug; updated as the steps apply), so that each project's history stays
+/// one chain (every step's `from` is the previous step's `to`) when several writers
+/// decide steps from their own views (two replicas that heard the same heartbeat, a
+/// leader and a replica it has not yet caught up). In batch order:
 /// - a project the store does not hold: left out (nothing to record it on);
-/// - a step older than the project's newest recorded one: left out (the store already
-///   holds a newer fact of it; a history is appended to in time order);
 /// - a change to the status already stored: left out (another writer recorded it);
 /// - a change from another status than the stored one: recorded from the stored one;
 /// - a step that keeps its status (a new reason): kept.
 pub fn chain_onto(
     transitions: &[Transition],
-    stored: &mut std::collections::HashMap<String, StoredChain>,
+    stored: &mut std::collections::HashMap<String, Status>,
 ) -> Vec<Transition> {
     let mut out = Vec::with_capacity(transitions.len());
     for t in transitions {
-        let Some((current, newest)) = stored.get_mut(t.slug.as_str()) else {
+        let Some(current) = stored.get_mut(t.slug.as_str()) else {
             continue;
         };
-        if newest.is_some_and(|newest| t.at < newest) {
-            continue;
-        }
         if t.from == t.to {
             if *current == t.to {
-                *newest = Some(t.at);
                 out.push(t.clone());
             }
             continue;
@@ -83,7 +72,6 @@ pub fn chain_onto(
             ..t.clone()
         });
         *current = t.to;
-        *newest = Some(t.at);
     }
     out
 }
@@ -95,21 +83,13 @@ mod tests {
     use super::*;
     use Status::{Degraded, Offline, Online};
 
-    fn at(s: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_700_000_000 + s, 0).unwrap()
-    }
-
     fn step(slug: &str, from: Status, to: Status) -> Transition {
-        step_at(slug, from, to, 10)
-    }
-
-    fn step_at(slug: &str, from: Status, to: Status, s: i64) -> Transition {
         Transition {
             slug: Slug::parse(slug).unwrap(),
             from,
             to,
             reason: None,
-            at: at(s),
+            at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
             last_heartbeat_at: None,
         }
     }
@@ -124,9 +104,9 @@ mod tests {
     #[test]
     fn steps_continue_the_stored_chain() {
         let mut stored = HashMap::from([
-            ("a".to_owned(), (Online, None)),
-            ("b".to_owned(), (Online, Some(at(5)))),
-            ("c".to_owned(), (Offline, Some(at(10)))),
+            ("a".to_owned(), Online),
+            ("b".to_owned(), Online),
+            ("c".to_owned(), Offline),
         ]);
         let batch = [
             // Another writer already recorded b's recovery.
@@ -151,38 +131,16 @@ mod tests {
                 ("b", Online, Online),
             ]
         );
-        assert_eq!(stored["a"], (Offline, Some(at(10))));
-        assert_eq!(stored["c"].0, Online);
+        assert_eq!(stored["a"], Offline);
+        assert_eq!(stored["c"], Online);
     }
 
     #[test]
     fn the_same_step_from_two_writers_is_recorded_once() {
-        let mut stored = HashMap::from([("a".to_owned(), (Degraded, None))]);
+        let mut stored = HashMap::from([("a".to_owned(), Degraded)]);
         let first = chain_onto(&[step("a", Degraded, Online)], &mut stored);
         let second = chain_onto(&[step("a", Degraded, Online)], &mut stored);
         assert_eq!(pairs(&first), [("a", Degraded, Online)]);
         assert!(second.is_empty());
-    }
-
-    #[test]
-    fn steps_older_than_the_newest_recorded_are_left_out() {
-        // The old leader recorded online->degraded at 24 and degraded->online at 25;
-        // the new one replays what it saw itself: the same two steps, a little later
-        // and a little earlier.
-        let mut stored = HashMap::from([("a".to_owned(), (Online, Some(at(25))))]);
-        let replayed = [
-            step_at("a", Online, Degraded, 24),
-            step_at("a", Degraded, Online, 26),
-            step_at("a", Online, Offline, 40),
-        ];
-        let kept = chain_onto(&replayed, &mut stored);
-        assert_eq!(pairs(&kept), [("a", Online, Offline)]);
-        assert_eq!(stored["a"], (Offline, Some(at(40))));
-        // Two steps at the same instant are both kept.
-        let same = [step_at("a", Offline, Online, 40)];
-        assert_eq!(
-            pairs(&chain_onto(&same, &mut stored)),
-            [("a", Offline, Online)]
-        );
     }
 }

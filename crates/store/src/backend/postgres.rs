@@ -174,12 +174,12 @@ impl Operations for Postgres {
             // must not hold the lease's row, or the leader could not renew its lease
             // while the write waits, and the lead would move for a slow tick.
             pg::check_term(pg::lease_term(c).await?, term)?;
-            // Under the log lock: the steps chain onto what the store holds, so another
-            // writer's step is neither repeated nor put before a newer one.
+            // Under the log lock: the steps chain onto the stored statuses, so another
+            // writer's step is neither repeated nor skipped over.
             let transitions = if transitions.is_empty() {
                 Vec::new()
             } else {
-                let mut stored = pg::stored_chains(c, slugs()).await?;
+                let mut stored = pg::stored_statuses(c, slugs()).await?;
                 federation_domain::chain_onto(transitions, &mut stored)
             };
             pg::write_presence(c, updates, &transitions).await?;

@@ -196,12 +196,12 @@ impl Operations for Sqlite {
         let (updates, transitions) = (updates.to_vec(), transitions.to_vec());
         self.write(move |c| {
             sqlite::check_term(sqlite::lease_row(c)?, term)?;
-            // The steps chain onto what the store holds (see the PostgreSQL backend).
+            // The steps chain onto the stored statuses (see the PostgreSQL backend).
             let transitions = if transitions.is_empty() {
                 Vec::new()
             } else {
                 let slugs = transitions.iter().map(|t| t.slug.as_str()).collect();
-                let mut stored = sqlite::stored_chains(c, slugs)?;
+                let mut stored = sqlite::stored_statuses(c, slugs)?;
                 federation_domain::chain_onto(&transitions, &mut stored)
             };
             sqlite::write_presence(c, &updates, &transitions)?;

@@ -293,7 +293,7 @@ async fn record_published(nats: &async_nats::Client) -> Published {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "two minutes of three replicas under faults: run by hand (docs/testing.md)"]
+#[ignore = "finds replayed steps out of time order, not fixed yet, and runs for minutes (docs/testing.md); run by hand"]
 async fn under_random_faults_every_history_stream_and_event_is_whole() {
     let mut rng = Rng::seeded();
     let pg = federation_testkit::PostgresCluster::start().unwrap();
