@@ -81,13 +81,7 @@ impl StatusEvents for NatsStatusEvents {
         let body = serde_json::to_vec(&StatusEvent::new(transition, revision))
             .map_err(|e| EventError(e.to_string()))?;
         let subject = format!("{}.{}", self.prefix, transition.slug);
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", revision.to_string().as_str());
-        let publish = client.publish_with_headers(subject, headers, body.into());
-        tokio::time::timeout(PUBLISH_TIMEOUT, publish)
-            .await
-            .map_err(|_| EventError("timed out".into()))?
-            .map_err(|e| EventError(e.to_string()))
+        publish_change(&client, subject, revision, body).await
     }
 
     async fn publish_flapping(
@@ -107,14 +101,25 @@ impl StatusEvents for NatsStatusEvents {
         })
         .map_err(|e| EventError(e.to_string()))?;
         let subject = format!("{}.{}.{FLAPPING_TOKEN}", self.prefix, slug);
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", revision.to_string().as_str());
-        let publish = client.publish_with_headers(subject, headers, body.into());
-        tokio::time::timeout(PUBLISH_TIMEOUT, publish)
-            .await
-            .map_err(|_| EventError("timed out".into()))?
-            .map_err(|e| EventError(e.to_string()))
+        publish_change(&client, subject, revision, body).await
     }
+}
+
+/// Publishes one change of the log on `subject`, its revision as `Nats-Msg-Id` (so a
+/// consumer drops a republished one), within [`PUBLISH_TIMEOUT`].
+async fn publish_change(
+    client: &async_nats::Client,
+    subject: String,
+    revision: u64,
+    body: Vec<u8>,
+) -> Result<(), EventError> {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", revision.to_string().as_str());
+    let publish = client.publish_with_headers(subject, headers, body.into());
+    tokio::time::timeout(PUBLISH_TIMEOUT, publish)
+        .await
+        .map_err(|_| EventError("timed out".into()))?
+        .map_err(|e| EventError(e.to_string()))
 }
 
 /// Republishes heartbeats taken over HTTP on `<presence>.<slug>`, so every replica

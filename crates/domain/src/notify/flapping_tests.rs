@@ -96,25 +96,32 @@ fn feed(w: &mut Watch, changes: Vec<Change>) -> Vec<super::Message> {
     changes.iter().flat_map(|c| w.apply(c, c.at)).collect()
 }
 
+/// The leader records `statuses` one every 30 s from 0; the watch takes each change.
+fn every_30s(leader: &mut Leader, w: &mut Watch, statuses: &[Status]) -> Vec<super::Message> {
+    let mut all = Vec::new();
+    for (i, to) in statuses.iter().enumerate() {
+        let changes = leader.to(*to, 30 * i as i64);
+        all.extend(feed(w, changes));
+    }
+    all
+}
+
 #[test]
 fn a_flapping_project_is_told_once_then_held_until_stable() {
     let mut leader = Leader::new(project("alpha"));
     let mut w = watch(Rules::default());
-    let mut all = Vec::new();
     // offline, online, offline, online … every 30 s: the 4th change makes it flap.
-    for (i, to) in [
-        Status::Offline,
-        Status::Online,
-        Status::Offline,
-        Status::Online,
-        Status::Offline,
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let changes = leader.to(to, 30 * i as i64);
-        all.extend(feed(&mut w, changes));
-    }
+    let all = every_30s(
+        &mut leader,
+        &mut w,
+        &[
+            Status::Offline,
+            Status::Online,
+            Status::Offline,
+            Status::Online,
+            Status::Offline,
+        ],
+    );
     assert_eq!(
         events(&all),
         [
@@ -140,19 +147,16 @@ fn a_flapping_project_is_told_once_then_held_until_stable() {
 fn a_recovery_owed_from_a_flap_is_told_when_stable() {
     let mut leader = Leader::new(project("alpha"));
     let mut w = watch(Rules::default());
-    let mut all = Vec::new();
-    for (i, to) in [
-        Status::Offline,
-        Status::Online,
-        Status::Offline,
-        Status::Online,
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let changes = leader.to(to, 30 * i as i64);
-        all.extend(feed(&mut w, changes));
-    }
+    let all = every_30s(
+        &mut leader,
+        &mut w,
+        &[
+            Status::Offline,
+            Status::Online,
+            Status::Offline,
+            Status::Online,
+        ],
+    );
     // The 4th change (back online) flaps: its recovery is held, owed.
     assert_eq!(
         events(&all),
