@@ -10,6 +10,8 @@ use crate::error::ApiError;
 
 const INDEX: &str = include_str!("../assets/dashboard/index.html");
 const SCRIPT: &str = include_str!("../assets/dashboard/dashboard.js");
+/// The DOM helper the dashboard's scripts share (loaded before them).
+const DOM_SCRIPT: &str = include_str!("../assets/dashboard/dom.js");
 /// Uptime bars, figures and outages of the dashboard (used by [`SCRIPT`]).
 const UPTIME_SCRIPT: &str = include_str!("../assets/dashboard/uptime.js");
 /// The notification channels' panel (kind, enabled, last delivery, failures).
@@ -49,6 +51,7 @@ pub(crate) async fn index() -> HttpResponse {
 pub(crate) async fn assets(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
     match file.as_str() {
         "dashboard.js" => Ok(asset("text/javascript; charset=utf-8", SCRIPT)),
+        "dom.js" => Ok(asset("text/javascript; charset=utf-8", DOM_SCRIPT)),
         "uptime.js" => Ok(asset("text/javascript; charset=utf-8", UPTIME_SCRIPT)),
         "channels.js" => Ok(asset("text/javascript; charset=utf-8", CHANNELS_SCRIPT)),
         "incidents.js" => Ok(asset("text/javascript; charset=utf-8", INCIDENTS_SCRIPT)),

@@ -4,6 +4,7 @@
 "use strict";
 
 (function () {
+  const el = window.FederationDom.el;
   const KEY_STORE = "federation.apiKey";
   const PAGE_SIZE = 100;
   const STATUS_ORDER = { online: 0, degraded: 1, offline: 2 };
@@ -275,16 +276,6 @@
     return Math.floor(s / 86400) + " d ago";
   }
 
-  function el(tag, attrs, ...children) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") e.className = v;
-      else if (k.startsWith("data-")) e.setAttribute(k, v);
-      else e[k] = v;
-    }
-    for (const c of children) if (c !== null && c !== undefined) e.append(c);
-    return e;
-  }
 
   function badge(p) {
     return el(

@@ -14,16 +14,7 @@
   const $ = (id) => document.getElementById(id);
   let timer = null;
 
-  function el(tag, attrs, ...children) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") e.className = v;
-      else if (k.startsWith("data-")) e.setAttribute(k, v);
-      else e[k] = v;
-    }
-    for (const c of children) if (c !== null && c !== undefined) e.append(c);
-    return e;
-  }
+  const el = window.FederationDom.el;
 
   function length(seconds) {
     const s = Math.max(0, Math.round(seconds));

@@ -9,16 +9,7 @@ window.FederationUptime = (function () {
   const CACHE_MS = 60 * 1000;
   const PARALLEL = 4;
 
-  function el(tag, attrs, ...children) {
-    const e = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") e.className = v;
-      else if (k.startsWith("data-") || k.startsWith("aria-") || k === "role") e.setAttribute(k, v);
-      else e[k] = v;
-    }
-    for (const c of children) if (c !== null && c !== undefined) e.append(c);
-    return e;
-  }
+  const el = window.FederationDom.el;
 
   // The thresholds of the status page's bars (crates/api/src/status_page/bars.rs).
   function dayClass(p) {
