@@ -169,28 +169,14 @@ impl Sweep {
                 Ok(()) => {}
                 Err(RepositoryError::Fenced(why)) => {
                     if self.state.fenced_in(term, &why) {
-                        self.state.presence().requeue(Flush {
-                            mass_expiry: None,
-                            ..flush
-                        });
+                        self.requeue(flush);
                     }
                     return Ok(TickReport {
                         follower: true,
                         ..TickReport::default()
                     });
                 }
-                Err(source) => {
-                    let err = FlushFailed {
-                        transitions: flush.transitions.len(),
-                        updates: flush.updates.len(),
-                        source,
-                    };
-                    self.state.presence().requeue(Flush {
-                        mass_expiry: None,
-                        ..flush
-                    });
-                    return Err(err);
-                }
+                Err(source) => return Err(self.kept_for_retry(flush, source)),
             }
         }
         let mut parts = flush.split(FLUSH_PART).into_iter();
@@ -220,10 +206,7 @@ impl Sweep {
                         // flight: the batch is that term's to write (its reconciliation
                         // starts from the log), not lost.
                         let rest = Flush::join(std::iter::once(part).chain(parts));
-                        self.state.presence().requeue(Flush {
-                            mass_expiry: None,
-                            ..rest
-                        });
+                        self.requeue(rest);
                     }
                     return Ok(TickReport {
                         follower: true,
@@ -233,16 +216,7 @@ impl Sweep {
                 Err(source) => {
                     // The parts written stay written; this one and the rest wait.
                     let rest = Flush::join(std::iter::once(part).chain(parts));
-                    let err = FlushFailed {
-                        transitions: rest.transitions.len(),
-                        updates: rest.updates.len(),
-                        source,
-                    };
-                    self.state.presence().requeue(Flush {
-                        mass_expiry: None,
-                        ..rest
-                    });
-                    return Err(err);
+                    return Err(self.kept_for_retry(rest, source));
                 }
             }
         }
@@ -439,6 +413,27 @@ impl Sweep {
                 false
             }
         }
+    }
+
+    /// Gives a batch back to this replica's table for the next tick (its mass expiry,
+    /// already reported, stays behind).
+    fn requeue(&self, flush: Flush) {
+        self.state.presence().requeue(Flush {
+            mass_expiry: None,
+            ..flush
+        });
+    }
+
+    /// Gives a batch the store refused back for the next tick, and the error that says
+    /// so.
+    fn kept_for_retry(&self, flush: Flush, source: RepositoryError) -> FlushFailed {
+        let err = FlushFailed {
+            transitions: flush.transitions.len(),
+            updates: flush.updates.len(),
+            source,
+        };
+        self.requeue(flush);
+        err
     }
 
     /// The reconciliation of `term`'s promotion is done; a newer term's is not.
