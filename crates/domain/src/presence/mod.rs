@@ -122,6 +122,11 @@ pub struct Presence {
     bus: Option<BusLink>,
     deafness: Deafness,
     last_mass_expiry: Option<MassExpiry>,
+    /// The newest time a heartbeat or the clock was applied at. A caller reads the
+    /// clock before it takes the table's lock, so a heartbeat can come in stamped a few
+    /// milliseconds before a sweep that took the lock first: it is applied at this time
+    /// instead, so the table's transitions never go back in time.
+    applied_at: DateTime<Utc>,
 }
 
 impl Presence {
@@ -136,6 +141,7 @@ impl Presence {
             bus: None,
             deafness: Deafness::default(),
             last_mass_expiry: None,
+            applied_at: DateTime::<Utc>::MIN_UTC,
         }
     }
 
@@ -346,6 +352,10 @@ impl Presence {
 
     /// Applies a heartbeat received at `now` (our clock, not the sender's).
     pub fn heartbeat(&mut self, hb: &Heartbeat, now: DateTime<Utc>) -> HeartbeatOutcome {
+        if !self.entries.contains_key(&hb.slug) {
+            return HeartbeatOutcome::UnknownProject;
+        }
+        let now = self.applied(now);
         let Some(entry) = self.entries.get_mut(&hb.slug) else {
             return HeartbeatOutcome::UnknownProject;
         };
@@ -601,12 +611,19 @@ impl Presence {
     /// next [`Presence::tick`]. While the store refuses batches the server keeps
     /// advancing every tick, so each transition still happens, and is stamped, on time.
     pub fn advance(&mut self, now: DateTime<Utc>) -> Option<MassExpiry> {
+        let now = self.applied(now);
         // The tick ends here: changes of one tick that came back to where they started
         // are no change, and the next heartbeat starts a new transition.
         self.this_tick.clear();
         self.pending.retain(|t| t.from != t.to);
         self.deafness.prune(now, self.policy.offline_after());
         self.sweep(now)
+    }
+
+    /// `now`, or the newest time already applied when that is later (see `applied_at`).
+    fn applied(&mut self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.applied_at = self.applied_at.max(now);
+        self.applied_at
     }
 
     fn sweep(&mut self, now: DateTime<Utc>) -> Option<MassExpiry> {
