@@ -34,7 +34,9 @@ pub struct WebhookIncident {
     /// Why it opened.
     #[schema(example = "6 projects went offline together")]
     pub trigger: String,
-    /// The members this channel's rules select.
+    /// The members this channel's rules select: those offline when it opened
+    /// (`incident`), those that joined since the last message (`incident_updated`), or
+    /// all of them (`incident_resolved`).
     pub members: Vec<WebhookProject>,
 }
 
@@ -72,7 +74,7 @@ pub struct WebhookBody {
     /// receiver that saw it already drops the message.
     pub id: String,
     /// `offline`, `degraded`, `recovered`, `reminder`, `flapping`, `incident`,
-    /// `incident_resolved` or `test`.
+    /// `incident_updated`, `incident_resolved` or `test`.
     pub event: String,
     /// The channel's name.
     pub channel: String,
@@ -87,8 +89,8 @@ pub struct WebhookBody {
     /// A recovery: how long the project was offline or degraded, in seconds; a
     /// resolved incident: how long it lasted.
     pub outage_seconds: Option<i64>,
-    /// `incident` and `incident_resolved`: the incident (null otherwise). Its members
-    /// are not told one by one.
+    /// `incident`, `incident_updated` and `incident_resolved`: the incident (absent
+    /// otherwise). Its members are not told one by one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incident: Option<WebhookIncident>,
 }
@@ -122,7 +124,7 @@ pub fn slack(m: &Message) -> serde_json::Value {
         "offline" => ":red_circle:",
         "degraded" => ":large_yellow_circle:",
         "recovered" | "incident_resolved" => ":large_green_circle:",
-        "incident" => ":rotating_light:",
+        "incident" | "incident_updated" => ":rotating_light:",
         _ => ":information_source:",
     };
     let mut context = vec![format!("event `{}`", m.event.as_str())];

@@ -38,6 +38,10 @@ pub struct DispatchOptions {
     pub retry: Retry,
     /// When offline projects make an incident.
     pub incidents: federation_domain::incident::IncidentSettings,
+    /// How often the leader's sweep detects silent projects: an incident's opening
+    /// message waits one sweep more (and one look), so it lists the members the next
+    /// sweep finds too.
+    pub sweep_interval: Duration,
 }
 
 impl Default for DispatchOptions {
@@ -49,6 +53,7 @@ impl Default for DispatchOptions {
             backlog: 1000,
             retry: Retry::default(),
             incidents: federation_domain::incident::INCIDENT_DEFAULTS,
+            sweep_interval: Duration::from_secs(1),
         }
     }
 }
@@ -376,13 +381,16 @@ impl Dispatcher {
                 (head, channel.created_at, HashSet::new())
             }
         };
-        let mut watch = Watch::new(name.clone(), channel.spec.rules.clone()).with_incident_grace(
-            if self.options.incidents.enabled() {
+        let gather =
+            chrono::TimeDelta::from_std(self.options.sweep_interval + self.options.interval)
+                .unwrap_or(chrono::TimeDelta::MAX);
+        let mut watch = Watch::new(name.clone(), channel.spec.rules.clone())
+            .with_incident_grace(if self.options.incidents.enabled() {
                 self.options.incidents.window
             } else {
                 chrono::TimeDelta::zero()
-            },
-        );
+            })
+            .with_incident_gather(gather);
         let now = self.federation.now();
         // Flapping as the registry holds it: held until the log's `stable` change.
         for project in self.federation.list(&ListFilter::default()).items {
@@ -403,6 +411,7 @@ impl Dispatcher {
         // Incidents up to the cursor were dealt with: the watch learns them, silently.
         let mut incident_seen = 0;
         let _ = desk.feed(&mut watch, &mut incident_seen, cursor, now);
+        watch.settle_incidents();
         let spec = Arc::new(RwLock::new(channel.spec.clone()));
         let (tx, rx) = mpsc::channel(64);
         let in_flight = InFlight::default();

@@ -72,15 +72,23 @@ pub struct Watch {
     incident_grace: TimeDelta,
     /// Incidents this channel was told of, until they resolve.
     incidents: BTreeMap<u64, IncidentNote>,
-    /// Incidents opened whose message goes out at the first tick [`INCIDENT_GATHER`]
-    /// after they opened (with the members that joined meanwhile), and when each opened.
+    /// Incidents opened whose message goes out at the first tick `gather` after they
+    /// opened (with the members that joined meanwhile), and when each opened.
     announce: Vec<(u64, DateTime<Utc>)>,
+    /// How long an incident's opening message waits for more members.
+    gather: TimeDelta,
+    /// Members that joined an incident after its opening message went: per incident,
+    /// when the first of them was learnt, its revision, and the members. One update
+    /// message lists them once the gather has passed.
+    joined: BTreeMap<u64, (DateTime<Utc>, u64, Vec<Subject>)>,
 }
 
-/// How long an incident's opening message waits for more members: projects that went
-/// offline together are written in several batches (a sweep writes at most a few
-/// hundred transitions at a time), and the message should list them all, not the
-/// first batch's. Short beside the incident window, so the message is still prompt.
+/// The least an incident's opening message waits for more members. Projects that went
+/// offline together are detected over more than one sweep (their silences end within
+/// the spread of their last heartbeats) and written in several batches, and the
+/// message should list them all, not the first sweep's: the dispatcher waits one sweep
+/// interval and one look of its own on top (see [`Watch::with_incident_gather`]).
+/// Short beside the incident window, so the message is still prompt.
 pub const INCIDENT_GATHER: TimeDelta = TimeDelta::milliseconds(500);
 
 fn bad(s: Status) -> bool {
@@ -102,7 +110,16 @@ impl Watch {
             incident_grace: TimeDelta::zero(),
             incidents: BTreeMap::new(),
             announce: Vec::new(),
+            gather: INCIDENT_GATHER,
+            joined: BTreeMap::new(),
         }
+    }
+
+    /// An incident's opening message waits `gather` (at least [`INCIDENT_GATHER`]) for
+    /// members detected by later sweeps.
+    pub fn with_incident_gather(mut self, gather: TimeDelta) -> Self {
+        self.gather = gather.max(INCIDENT_GATHER);
+        self
     }
 
     /// Offline statuses wait at least `grace` (the incident window) before they are
@@ -375,6 +392,7 @@ impl Watch {
     /// Messages due by time alone: holds that passed, reminders, incidents opened.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Message> {
         let mut out = self.announced(Some(now));
+        out.extend(self.updates(now));
         out.extend(self.due(now));
         out
     }
@@ -445,16 +463,18 @@ impl Watch {
             .filter(|o| !o.announced)
             .map(|o| o.revision)
             .chain(self.announce.iter().map(|(id, _)| *id))
+            .chain(self.joined.values().map(|(_, revision, _)| *revision))
             .min()
     }
 
-    /// The messages of incidents opened at least [`INCIDENT_GATHER`] before `now`
-    /// (every one waiting when `now` is `None`).
+    /// The messages of incidents opened at least the gather before `now` (every one
+    /// waiting when `now` is `None`).
     fn announced(&mut self, now: Option<DateTime<Utc>>) -> Vec<Message> {
         let mut out = Vec::new();
+        let gather = self.gather;
         let (due, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.announce)
             .into_iter()
-            .partition(|(_, at)| now.is_none_or(|now| now - *at >= INCIDENT_GATHER));
+            .partition(|(_, at)| now.is_none_or(|now| now - *at >= gather));
         self.announce = wait;
         for (id, at) in due {
             if let Some(note) = self.incidents.get(&id) {
@@ -472,6 +492,45 @@ impl Watch {
         out
     }
 
+    /// The incidents learnt so far were dealt with (a new leader's watch fed the events
+    /// up to the channel's cursor): their opening messages are not sent again.
+    pub fn settle_incidents(&mut self) {
+        self.announce.clear();
+        self.joined.clear();
+    }
+
+    /// The update messages of incidents whose later members were learnt at least the
+    /// gather before `now`.
+    fn updates(&mut self, now: DateTime<Utc>) -> Vec<Message> {
+        let due: Vec<u64> = self
+            .joined
+            .iter()
+            .filter(|(_, (since, _, _))| now - *since >= self.gather)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut out = Vec::new();
+        for id in due {
+            let (Some((since, revision, members)), Some(note)) =
+                (self.joined.remove(&id), self.incidents.get(&id))
+            else {
+                continue;
+            };
+            out.push(Message {
+                channel: self.channel.clone(),
+                revision,
+                event: Event::IncidentUpdated,
+                subject: None,
+                at: since,
+                outage_seconds: None,
+                incident: Some(IncidentNote {
+                    members,
+                    ..note.clone()
+                }),
+            });
+        }
+        out
+    }
+
     /// Projects in an outage now.
     pub fn outages(&self) -> usize {
         self.outages.len()
@@ -484,9 +543,11 @@ impl Watch {
 
     /// Applies an incident's event (at its change's revision, after the change): one
     /// message listing the members this channel watches when it opens (sent at the first
-    /// [`Watch::tick`] [`INCIDENT_GATHER`] later, so members that joined meanwhile are
-    /// listed too; none when it watches none of them), one when it resolves, with its
-    /// length. Members are not told on their own, neither offline nor recovered.
+    /// [`Watch::tick`] the gather later, so members that joined meanwhile are
+    /// listed too; none when it watches none of them), one listing the members that
+    /// joined after that message (the gather after the first of them), one when it
+    /// resolves, with its length. Members are not told on their own, neither offline
+    /// nor recovered.
     pub fn incident(&mut self, event: &IncidentEvent, now: DateTime<Utc>) -> Vec<Message> {
         match event {
             IncidentEvent::Opened(incident) => {
@@ -521,9 +582,20 @@ impl Watch {
                     o.incident = Some(*id);
                     o.announced = true;
                     o.told = Some((o.status, now));
+                    let sent = !self.announce.iter().any(|(a, _)| a == id);
+                    let quiet = in_maintenance(o.maintenance.as_ref(), now);
                     if let Some(note) = self.incidents.get_mut(id) {
                         if !note.members.iter().any(|s| s.slug == member.slug) {
                             note.members.push(o.subject.clone());
+                            // Told in the opening message if that still waits, else
+                            // in an update.
+                            if sent && !quiet {
+                                self.joined
+                                    .entry(*id)
+                                    .or_insert_with(|| (now, member.revision, Vec::new()))
+                                    .2
+                                    .push(o.subject.clone());
+                            }
                         }
                     }
                 }
@@ -537,6 +609,8 @@ impl Watch {
                 } else {
                     Vec::new()
                 };
+                // Members not told yet are in the resolution's list.
+                self.joined.remove(id);
                 let Some(mut note) = self.incidents.remove(id) else {
                     return out;
                 };

@@ -83,11 +83,26 @@ fn six_projects_offline_together_are_one_message_and_one_resolve_message() {
     // The opening message goes once the gathering time is over ...
     told.extend(w.tick(t0() + secs(4) + INCIDENT_GATHER));
     assert_eq!(told.len(), 1, "{told:?}");
-    // ... so the 6th, a second later, joins the incident silently.
+    // ... so the 6th, a second later, joins the incident: told in one update once the
+    // gather has passed since it joined, not on its own.
     told.extend(run(&mut w, &mut t, &down[5..]));
+    assert_eq!(w.pending_floor(), Some(15), "the update is still due");
     // Time passes well beyond the grace: no member is told on its own.
     told.extend(w.tick(t0() + secs(600)));
-    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told.len(), 2, "{told:?}");
+    let update = &told[1];
+    assert_eq!(update.event, Event::IncidentUpdated);
+    assert_eq!(update.revision, 15);
+    assert_eq!(update.idempotency_key(), "15-ops-incident-updated");
+    let joined = &update.incident.as_ref().unwrap().members;
+    assert_eq!(joined.len(), 1);
+    assert_eq!(joined[0].slug, "p5");
+    assert!(
+        update.headline().contains("1 project more offline"),
+        "{}",
+        update.headline()
+    );
+    told.truncate(1);
     let m = &told[0];
     assert_eq!(m.event, Event::Incident);
     assert_eq!(m.revision, 14, "the 5th offline change opened it");
@@ -101,7 +116,7 @@ fn six_projects_offline_together_are_one_message_and_one_resolve_message() {
     );
     assert_eq!(w.pending_floor(), None, "every member is dealt with");
 
-    // The late 6th joined silently.
+    // The late 6th is in the resolution's list too.
     let up: Vec<Change> = ps
         .iter()
         .enumerate()
@@ -122,6 +137,82 @@ fn six_projects_offline_together_are_one_message_and_one_resolve_message() {
     assert_eq!(back[0].outage_seconds, Some(705));
     assert_eq!(back[0].incident.as_ref().unwrap().members.len(), 6);
     assert_eq!(back[0].idempotency_key(), "105-ops-incident-resolved");
+}
+
+#[test]
+fn the_opening_message_waits_for_the_next_sweep_to_list_its_members() {
+    // A sweep every second: the fleet's silences end over that second, so half the
+    // members are found by one sweep and half by the next.
+    let (w, mut t) = setup(Rules::default(), INCIDENT_DEFAULTS);
+    let mut w = w.with_incident_gather(chrono::TimeDelta::milliseconds(1_250));
+    let ps = fleet(10);
+    let first: Vec<Change> = ps[..5]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| change(10 + i as u64, p, Status::Online, Status::Offline, 0))
+        .collect();
+    let mut told = run(&mut w, &mut t, &first);
+    told.extend(w.tick(t0() + INCIDENT_GATHER));
+    assert!(told.is_empty(), "it waits for the next sweep: {told:?}");
+    let second: Vec<Change> = ps[5..]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| change(20 + i as u64, p, Status::Online, Status::Offline, 1))
+        .collect();
+    told.extend(run(&mut w, &mut t, &second));
+    assert!(told.is_empty(), "{told:?}");
+    told.extend(w.tick(t0() + chrono::TimeDelta::milliseconds(1_250)));
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].event, Event::Incident);
+    assert_eq!(told[0].incident.as_ref().unwrap().members.len(), 10);
+    // A shorter gather than the least is raised to it.
+    let (w, _) = setup(Rules::default(), INCIDENT_DEFAULTS);
+    let mut w = w.with_incident_gather(chrono::TimeDelta::zero());
+    let mut t = IncidentTracker::new(INCIDENT_DEFAULTS);
+    let told = run(&mut w, &mut t, &first);
+    assert!(told.is_empty(), "{told:?}");
+    assert_eq!(w.tick(t0() + INCIDENT_GATHER).len(), 1);
+}
+
+#[test]
+fn a_new_leader_does_not_announce_again_an_incident_before_the_cursor() {
+    let (mut old, mut t) = setup(Rules::default(), INCIDENT_DEFAULTS);
+    let ps = fleet(6);
+    let down: Vec<Change> = ps
+        .iter()
+        .enumerate()
+        .map(|(i, p)| change(10 + i as u64, p, Status::Online, Status::Offline, 0))
+        .collect();
+    let mut events = Vec::new();
+    for c in &down {
+        old.apply(c, c.at);
+        for e in t.apply(c, |_, _| chrono::TimeDelta::zero()) {
+            old.incident(&e, c.at);
+            events.push(e);
+        }
+    }
+    assert_eq!(old.tick(t0() + INCIDENT_GATHER).len(), 1, "told once");
+    // The new leader's watch: the outages from the registry, the incident's events up
+    // to the cursor (past the opening) fed without sending.
+    let (mut new, _) = setup(Rules::default(), INCIDENT_DEFAULTS);
+    for p in &ps {
+        let mut p = p.clone();
+        p.status = Status::Offline;
+        p.last_heartbeat_at = Some(t0() - secs(90));
+        new.seed(
+            &p,
+            t0(),
+            chrono::DateTime::<chrono::Utc>::MAX_UTC,
+            20,
+            t0() + secs(5),
+        );
+    }
+    for e in &events {
+        let _ = new.incident(e, t0() + secs(5));
+    }
+    new.settle_incidents();
+    assert!(new.tick(t0() + secs(6)).is_empty(), "not sent again");
+    assert_eq!(new.pending_floor(), None);
 }
 
 #[test]

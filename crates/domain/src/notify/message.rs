@@ -22,6 +22,8 @@ pub enum Event {
     Flapping,
     /// Many projects went offline together: one message lists the channel's members.
     Incident,
+    /// More members joined an incident already told: one message lists them.
+    IncidentUpdated,
     /// Every member of an incident told is back.
     IncidentResolved,
 }
@@ -37,6 +39,7 @@ impl Event {
             Event::Test => "test",
             Event::Flapping => "flapping",
             Event::Incident => "incident",
+            Event::IncidentUpdated => "incident_updated",
             Event::IncidentResolved => "incident_resolved",
         }
     }
@@ -78,7 +81,8 @@ pub struct IncidentNote {
     pub started_at: DateTime<Utc>,
     /// Why it opened, for people.
     pub trigger: String,
-    /// The members this channel watches, as they were when it opened (or resolved).
+    /// The members this channel watches, as they were when it opened (an update: the
+    /// ones that joined since the last message; the resolution: all of them).
     pub members: Vec<Subject>,
 }
 
@@ -121,6 +125,9 @@ impl Message {
             ),
             Event::Flapping => format!("{}-{}-flapping", self.revision, self.channel),
             Event::Incident => format!("{}-{}-incident", self.revision, self.channel),
+            Event::IncidentUpdated => {
+                format!("{}-{}-incident-updated", self.revision, self.channel)
+            }
             Event::IncidentResolved => {
                 format!("{}-{}-incident-resolved", self.revision, self.channel)
             }
@@ -137,6 +144,12 @@ impl Message {
                     i.id,
                     human_duration(self.outage_seconds.unwrap_or_default()),
                     count(i.members.len())
+                ),
+                Event::IncidentUpdated => format!(
+                    "Incident {}: {} more offline ({})",
+                    i.id,
+                    count(i.members.len()),
+                    i.trigger
                 ),
                 _ => format!(
                     "Incident {}: {} offline ({})",
@@ -165,10 +178,12 @@ impl Message {
                 None => format!("{} ({}) recovered", s.name, s.slug),
             },
             Event::Reminder => format!("{} ({}) is still {}", s.name, s.slug, s.status.as_str()),
-            Event::Test | Event::Incident | Event::IncidentResolved => format!(
-                "Test message from the federation service ({})",
-                self.channel
-            ),
+            Event::Test | Event::Incident | Event::IncidentUpdated | Event::IncidentResolved => {
+                format!(
+                    "Test message from the federation service ({})",
+                    self.channel
+                )
+            }
             Event::Flapping => format!(
                 "{} ({}) is flapping (now {}): messages held until it is stable",
                 s.name,

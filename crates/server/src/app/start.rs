@@ -382,6 +382,7 @@ pub(super) fn dispatch_notifications(
                     ..federation_notify::Retry::default()
                 },
                 incidents: settings.notify.incidents,
+                sweep_interval: settings.sweep_interval,
                 ..federation_notify::DispatchOptions::default()
             },
         }
