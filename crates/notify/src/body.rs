@@ -59,7 +59,7 @@ fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
 /// `Idempotency-Key` (the same as `id`), `X-Federation-Event`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({
-    "id": "4711-ops",
+    "id": "4711-ops-alpha",
     "event": "recovered",
     "channel": "ops",
     "revision": 4711,
@@ -70,7 +70,9 @@ fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
     "outage_seconds": 200
 }))]
 pub struct WebhookBody {
-    /// The idempotency key: `<revision>-<channel>` (a reminder adds `-r<unix time>`). A
+    /// The idempotency key: `<revision>-<channel>-<slug>` for a project's status (a
+    /// reminder adds `-r<unix time>`), `<revision>-<channel>-flapping`,
+    /// `<revision>-<channel>-incident` (`-incident-updated`, `-incident-resolved`). A
     /// receiver that saw it already drops the message.
     pub id: String,
     /// `offline`, `degraded`, `recovered`, `reminder`, `flapping`, `incident`,

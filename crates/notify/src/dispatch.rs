@@ -219,7 +219,11 @@ impl Dispatcher {
                         && t.to == Status::Online
                         && !lane.watch.tracks(slug)
                     {
-                        let since = self.bad_since_until(p, t.at).await;
+                        // The reason before this step is not in the change: an offline
+                        // the history never saw begin is taken as the registration's.
+                        let Some(since) = self.bad_since_until(p, t.from, None, t.at).await else {
+                            continue;
+                        };
                         let mut before = p.clone();
                         before.status = t.from;
                         lane.watch
@@ -404,8 +408,14 @@ impl Dispatcher {
                 ..ListFilter::default()
             });
             for project in page.items {
-                let since = self.bad_since(&project).await;
-                watch.seed(&project, since, dealt_before, cursor, now);
+                let reason = project.status_reason.as_deref();
+                let until = chrono::DateTime::<chrono::Utc>::MAX_UTC;
+                if let Some(since) = self
+                    .bad_since_until(&project, project.status, reason, until)
+                    .await
+                {
+                    watch.seed(&project, since, dealt_before, cursor, now);
+                }
             }
         }
         // Incidents up to the cursor were dealt with: the watch learns them, silently.
@@ -443,28 +453,22 @@ impl Dispatcher {
         })
     }
 
-    /// When the project's current bad streak began, from its history (its last
-    /// heartbeat or registration when the history says nothing).
-    async fn bad_since(
-        &self,
-        project: &federation_domain::Project,
-    ) -> chrono::DateTime<chrono::Utc> {
-        self.bad_since_until(project, chrono::DateTime::<chrono::Utc>::MAX_UTC)
-            .await
-    }
-
-    /// When the bad streak that ended (or goes on) at `until` began, from the history
-    /// ([`federation_domain::notify::bad_streak_since`]).
+    /// When the bad streak of `project` (`status` with `reason` just before `until`)
+    /// began, from its history; `None` for the offline of its registration
+    /// ([`federation_domain::notify::outage_began`]). The last heartbeat (or the
+    /// registration) when the history cannot be read or was trimmed.
     async fn bad_since_until(
         &self,
         project: &federation_domain::Project,
+        status: Status,
+        reason: Option<&str>,
         until: chrono::DateTime<chrono::Utc>,
-    ) -> chrono::DateTime<chrono::Utc> {
+    ) -> Option<chrono::DateTime<chrono::Utc>> {
         let fallback = project.last_heartbeat_at.unwrap_or(project.created_at);
         let Ok(history) = self.federation.history(project.slug.as_str(), 50).await else {
-            return fallback;
+            return Some(fallback);
         };
-        federation_domain::notify::bad_streak_since(&history, until).unwrap_or(fallback)
+        federation_domain::notify::outage_began(&history, until, status, reason, fallback)
     }
 }
 

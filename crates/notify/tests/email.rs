@@ -115,8 +115,11 @@ async fn an_email_reaches_the_smtp_server() {
                 out.contains("ops@example.org") && out.contains("oncall@example.org"),
                 "{out}"
             );
-            assert!(out.contains("key: 77-mail"), "{out}");
-            assert!(out.contains("Message-ID: <77-mail@federation>"), "{out}");
+            assert!(out.contains("key: 77-mail-alpha"), "{out}");
+            assert!(
+                out.contains("Message-ID: <77-mail-alpha@federation>"),
+                "{out}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "not printed by the sink: {out}");

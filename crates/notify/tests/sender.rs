@@ -65,7 +65,7 @@ async fn a_webhook_gets_signed_json_with_its_idempotency_key() {
     let got = r.received();
     assert_eq!(got.len(), 1);
     let req = &got[0];
-    assert_eq!(req.header("idempotency-key"), "42-ops");
+    assert_eq!(req.header("idempotency-key"), "42-ops-alpha");
     assert_eq!(req.header("x-federation-event"), "recovered");
     assert_eq!(req.header("content-type"), "application/json");
     let sig = req.header("x-federation-signature");
@@ -82,7 +82,7 @@ async fn a_webhook_gets_signed_json_with_its_idempotency_key() {
         300
     ));
     let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
-    assert_eq!(body["id"], "42-ops");
+    assert_eq!(body["id"], "42-ops-alpha");
     assert_eq!(body["event"], "recovered");
     assert_eq!(body["outage_seconds"], 200);
     assert_eq!(body["project"]["slug"], "alpha");

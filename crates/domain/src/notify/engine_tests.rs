@@ -59,7 +59,7 @@ fn a_status_is_told_once_it_has_held_for_the_hold() {
     let told = w.tick(t0() + secs(120));
     assert_eq!(events(&told), [Event::Offline]);
     assert_eq!(told[0].revision, 7);
-    assert_eq!(told[0].idempotency_key(), "7-ops");
+    assert_eq!(told[0].idempotency_key(), "7-ops-alpha");
     assert_eq!(told[0].subject.as_ref().unwrap().status, Status::Offline);
     assert_eq!(w.pending_floor(), None);
     assert!(w.tick(t0() + secs(5000)).is_empty(), "told once");
@@ -125,7 +125,7 @@ fn reminders_repeat_while_the_outage_lasts() {
     assert_eq!(r1[0].outage_seconds, Some(300));
     assert_ne!(
         r1[0].idempotency_key(),
-        "7-ops",
+        "7-ops-alpha",
         "each reminder its own key"
     );
     assert!(w.tick(t0() + secs(599)).is_empty());
@@ -279,6 +279,22 @@ fn an_outage_that_began_after_the_channel_was_made_is_told() {
     // The channel was made at t0 - 10 s; the project went offline at t0.
     w.seed(&p, t0(), t0() - secs(10), 3, t0() + secs(1));
     assert_eq!(events(&w.tick(t0() + secs(1))), [Event::Offline]);
+}
+
+#[test]
+fn outages_taken_over_together_are_told_under_keys_of_their_own() {
+    // Two outages that began after the channel was made, seeded at one cursor: each
+    // message is told under that revision, so the slug tells their keys apart.
+    let mut w = watch(Rules::default());
+    for slug in ["alpha", "beta"] {
+        let mut p = project(slug);
+        p.status = Status::Offline;
+        p.last_heartbeat_at = Some(t0() - secs(2));
+        w.seed(&p, t0(), t0() - secs(10), 3, t0() + secs(1));
+    }
+    let told = w.tick(t0() + secs(1));
+    let keys: Vec<String> = told.iter().map(|m| m.idempotency_key()).collect();
+    assert_eq!(keys, ["3-ops-alpha", "3-ops-beta"]);
 }
 
 #[test]

@@ -108,12 +108,17 @@ pub struct Message {
 }
 
 impl Message {
-    /// The key a receiver drops duplicates by: `<revision>-<channel>` (a reminder adds
-    /// its time, so each reminder is its own message).
+    /// The key a receiver drops duplicates by. A project's status message:
+    /// `<revision>-<channel>-<slug>` (a reminder adds its time, so each reminder is its
+    /// own message). The slug is part of it because a watch that takes over outages
+    /// under way (a new leader, a new channel) has no revision of their own to give
+    /// them: it tells them under the revision it began reading at, and two projects'
+    /// messages must not share a key.
     pub fn idempotency_key(&self) -> String {
+        let slug = self.subject.as_ref().map_or("", |s| s.slug.as_str());
         match self.event {
             Event::Reminder => format!(
-                "{}-{}-r{}",
+                "{}-{}-{slug}-r{}",
                 self.revision,
                 self.channel,
                 self.at.timestamp()
@@ -131,7 +136,9 @@ impl Message {
             Event::IncidentResolved => {
                 format!("{}-{}-incident-resolved", self.revision, self.channel)
             }
-            _ => format!("{}-{}", self.revision, self.channel),
+            Event::Offline | Event::Degraded | Event::Recovered => {
+                format!("{}-{}-{slug}", self.revision, self.channel)
+            }
         }
     }
 

@@ -22,7 +22,7 @@ pub use engine::{Watch, INCIDENT_GATHER};
 pub use message::{Attempt, Event, IncidentNote, Message, Subject};
 pub use ports::{ChannelStore, ChannelWrite, DeliveryLog, Sender};
 pub use rules::{Rules, Trigger};
-pub use streak::bad_streak_since;
+pub use streak::{bad_streak_since, outage_began};
 
 #[cfg(test)]
 mod engine_tests;

@@ -31,6 +31,28 @@ pub fn bad_streak_since<'a>(
     since
 }
 
+/// When the bad streak of a project that was `status` just before `until` began, for
+/// seeding a channel's watch, or `None` when it is no outage at all.
+/// - From the history ([`bad_streak_since`]) when it holds the streak.
+/// - Offline with no bad step in the history and no reason recorded: the offline of its
+///   registration. It was never heard, or its first heartbeat is applied (liveness
+///   moves at once) while the transition to online is not written yet: telling it
+///   offline, then recovered, would be two false messages.
+/// - Otherwise (the history trimmed by retention): `fallback`.
+pub fn outage_began<'a>(
+    history: impl IntoIterator<Item = &'a Transition>,
+    until: DateTime<Utc>,
+    status: Status,
+    reason: Option<&str>,
+    fallback: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    match bad_streak_since(history, until) {
+        Some(since) => Some(since),
+        None if status == Status::Offline && reason.is_none() => None,
+        None => Some(fallback),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +105,36 @@ mod tests {
         let newest_first = [step(Online, Offline, 50), step(Offline, Online, 10)];
         assert_eq!(bad_streak_since(&newest_first, at(40)), None);
         assert_eq!(bad_streak_since(&[], at(40)), None);
+    }
+
+    #[test]
+    fn the_offline_of_a_registration_is_no_outage() {
+        let none: [Transition; 0] = [];
+        // Registered, never heard (or its first heartbeat not yet written).
+        assert_eq!(
+            outage_began(&none, at(100), Status::Offline, None, at(50)),
+            None
+        );
+        // Offline by a rule, its history trimmed: from the fallback.
+        assert_eq!(
+            outage_began(
+                &none,
+                at(100),
+                Status::Offline,
+                Some("heartbeat_timeout"),
+                at(50)
+            ),
+            Some(at(50))
+        );
+        assert_eq!(
+            outage_began(&none, at(100), Status::Degraded, None, at(50)),
+            Some(at(50))
+        );
+        // The history's word first.
+        let h = [step(Status::Online, Status::Offline, 40)];
+        assert_eq!(
+            outage_began(&h, at(100), Status::Offline, None, at(50)),
+            Some(at(40))
+        );
     }
 }
