@@ -66,14 +66,24 @@ impl Unconfirmed {
         }
     }
 
-    /// The log recorded `t`: the chain's first step when it is the same step (from, to);
-    /// otherwise the leader saw another story, and the chain is cut to what follows
-    /// from the recorded status (or dropped).
+    /// The log recorded `t`. The log's story stands up to `t.at`: steps this table saw
+    /// before it are either the same steps (recorded already) or superseded, and are
+    /// dropped. Of the rest, the first is `t` itself when it is the same step (from,
+    /// to), seen a little later here; otherwise the leader saw another story, and the
+    /// chain is cut to what follows from the recorded status (or dropped).
+    ///
+    /// Matching by content alone is not enough: a step only this table saw (the leader
+    /// never recorded it) would be taken for a later recorded step of the same content,
+    /// and the step this table saw of *that* one would stay, to be written again, with
+    /// an earlier time than the log's, at a promotion.
     pub(super) fn confirm(&mut self, t: &Transition) {
         let Some((_, chain)) = self.chains.get_mut(&t.slug) else {
             return;
         };
         let before = chain.len();
+        while chain.front().is_some_and(|(_, c)| c.at < t.at) {
+            chain.pop_front();
+        }
         match chain.front() {
             Some((_, first)) if first.from == t.from && first.to == t.to => {
                 chain.pop_front();
@@ -151,6 +161,33 @@ mod tests {
         let left = u.take();
         assert_eq!(left, vec![t("a", Degraded, Offline, 90)]);
         assert_eq!(u.len(), 0);
+    }
+
+    #[test]
+    fn steps_before_a_recorded_step_are_never_replayed() {
+        let mut u = Unconfirmed::default();
+        let online = |_: &Slug| Some(Online);
+        // A hiccup only this table saw: the leader recorded nothing of it.
+        u.keep(
+            vec![t("a", Online, Degraded, 5), t("a", Degraded, Online, 7)],
+            online,
+        );
+        // Later the project really is late: this table sees it a little before the
+        // log brings the leader's step.
+        u.keep(vec![t("a", Online, Degraded, 20)], online);
+        u.confirm(&t("a", Online, Degraded, 20));
+        assert_eq!(u.len(), 0, "{:?}", u.take());
+        // Seen here a little after the leader recorded it: the same step.
+        u.keep(vec![t("b", Online, Degraded, 30)], online);
+        u.confirm(&t("b", Online, Degraded, 29));
+        assert_eq!(u.len(), 0);
+        // What this table saw after the log's step is kept for a promotion.
+        u.keep(
+            vec![t("c", Online, Degraded, 40), t("c", Degraded, Offline, 50)],
+            online,
+        );
+        u.confirm(&t("c", Online, Degraded, 41));
+        assert_eq!(u.take(), vec![t("c", Degraded, Offline, 50)]);
     }
 
     #[test]
