@@ -26,75 +26,24 @@ use std::collections::HashMap;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::heartbeat::{Heartbeat, Reported};
-use crate::model::{reason, HeartbeatInterval, PresenceRecord, Slug, Status, Transition, Version};
+use crate::model::{reason, HeartbeatInterval, PresenceRecord, Slug, Status, Transition};
 use crate::policy::StatusPolicy;
 
 mod counts;
+mod entry;
 mod flush;
 mod guard;
 #[cfg(test)]
 mod tests;
 
 pub use counts::{BeatCounts, ProjectBeats, StatusCounts};
+use entry::{record, Entry};
 pub use flush::{Flush, MassExpiry};
 use guard::{BusLink, Deafness};
 pub use guard::{GuardState, CANARY_MISSES, MAX_OUTAGES};
 
 /// The smallest expiry that counts as a mass expiry.
 pub const MASS_EXPIRY_MIN: usize = 5;
-#[derive(Debug, Clone)]
-struct Entry {
-    status: Status,
-    reason: Option<String>,
-    version: Option<Version>,
-    last_heartbeat_at: Option<DateTime<Utc>>,
-    dirty: bool,
-    /// The interval the project registered.
-    registered: Option<TimeDelta>,
-    /// The interval its heartbeats declare (held in memory only; wins over `registered`).
-    declared: Option<TimeDelta>,
-    /// The end of its maintenance window, while one is recorded.
-    maintenance_until: Option<DateTime<Utc>>,
-    /// When it was registered (a project never heard is offline since then).
-    registered_at: Option<DateTime<Utc>>,
-    /// Healthy heartbeats in a row while self-reported degraded (the anti-flap rule).
-    healthy_streak: u32,
-    /// Heartbeats for it since start, for the per-project metrics.
-    beats: BeatCounts,
-}
-
-impl Entry {
-    /// A project's entry with this liveness and nothing else known yet (no interval, no
-    /// maintenance, no heartbeats counted).
-    fn known(
-        status: Status,
-        reason: Option<String>,
-        version: Option<Version>,
-        last_heartbeat_at: Option<DateTime<Utc>>,
-    ) -> Self {
-        Entry {
-            status,
-            reason,
-            version,
-            last_heartbeat_at,
-            dirty: false,
-            registered: None,
-            declared: None,
-            maintenance_until: None,
-            registered_at: None,
-            healthy_streak: 0,
-            beats: BeatCounts::default(),
-        }
-    }
-
-    fn interval(&self) -> Option<TimeDelta> {
-        self.declared.or(self.registered)
-    }
-
-    fn in_maintenance(&self, now: DateTime<Utc>) -> bool {
-        self.maintenance_until.is_some_and(|until| now < until)
-    }
-}
 
 /// What a heartbeat did to the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -697,15 +646,5 @@ impl Presence {
                 }
             }
         }
-    }
-}
-
-fn record(slug: &Slug, e: &Entry) -> PresenceRecord {
-    PresenceRecord {
-        slug: slug.clone(),
-        status: e.status,
-        status_reason: e.reason.clone(),
-        version: e.version.clone(),
-        last_heartbeat_at: e.last_heartbeat_at,
     }
 }

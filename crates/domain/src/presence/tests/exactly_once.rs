@@ -1,6 +1,7 @@
 //! Exactly once.
 
 use super::*;
+use crate::model::Version;
 
 #[test]
 fn repeated_ticks_and_heartbeats_produce_each_transition_once() {

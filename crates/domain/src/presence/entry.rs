@@ -1,0 +1,71 @@
+//! One project's row of the presence table.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::counts::BeatCounts;
+use crate::model::{PresenceRecord, Slug, Status, Version};
+
+#[derive(Debug, Clone)]
+pub(super) struct Entry {
+    pub(super) status: Status,
+    pub(super) reason: Option<String>,
+    pub(super) version: Option<Version>,
+    pub(super) last_heartbeat_at: Option<DateTime<Utc>>,
+    pub(super) dirty: bool,
+    /// The interval the project registered.
+    pub(super) registered: Option<TimeDelta>,
+    /// The interval its heartbeats declare (held in memory only; wins over `registered`).
+    pub(super) declared: Option<TimeDelta>,
+    /// The end of its maintenance window, while one is recorded.
+    pub(super) maintenance_until: Option<DateTime<Utc>>,
+    /// When it was registered (a project never heard is offline since then).
+    pub(super) registered_at: Option<DateTime<Utc>>,
+    /// Healthy heartbeats in a row while self-reported degraded (the anti-flap rule).
+    pub(super) healthy_streak: u32,
+    /// Heartbeats for it since start, for the per-project metrics.
+    pub(super) beats: BeatCounts,
+}
+
+impl Entry {
+    /// A project's entry with this liveness and nothing else known yet (no interval, no
+    /// maintenance, no heartbeats counted).
+    pub(super) fn known(
+        status: Status,
+        reason: Option<String>,
+        version: Option<Version>,
+        last_heartbeat_at: Option<DateTime<Utc>>,
+    ) -> Self {
+        Entry {
+            status,
+            reason,
+            version,
+            last_heartbeat_at,
+            dirty: false,
+            registered: None,
+            declared: None,
+            maintenance_until: None,
+            registered_at: None,
+            healthy_streak: 0,
+            beats: BeatCounts::default(),
+        }
+    }
+
+    pub(super) fn interval(&self) -> Option<TimeDelta> {
+        self.declared.or(self.registered)
+    }
+
+    pub(super) fn in_maintenance(&self, now: DateTime<Utc>) -> bool {
+        self.maintenance_until.is_some_and(|until| now < until)
+    }
+}
+
+/// What the store keeps of an entry.
+pub(super) fn record(slug: &Slug, e: &Entry) -> PresenceRecord {
+    PresenceRecord {
+        slug: slug.clone(),
+        status: e.status,
+        status_reason: e.reason.clone(),
+        version: e.version.clone(),
+        last_heartbeat_at: e.last_heartbeat_at,
+    }
+}
