@@ -81,6 +81,9 @@ pub struct Watch {
     /// when the first of them was learnt, its revision, and the members. One update
     /// message lists them once the gather has passed.
     joined: BTreeMap<u64, (DateTime<Utc>, u64, Vec<Subject>)>,
+    /// Open incidents this channel watches no member of yet: the first member it
+    /// watches that joins opens the incident for this channel.
+    unwatched: BTreeMap<u64, IncidentNote>,
 }
 
 /// The least an incident's opening message waits for more members. Projects that went
@@ -112,6 +115,7 @@ impl Watch {
             announce: Vec::new(),
             gather: INCIDENT_GATHER,
             joined: BTreeMap::new(),
+            unwatched: BTreeMap::new(),
         }
     }
 
@@ -542,12 +546,12 @@ impl Watch {
     }
 
     /// Applies an incident's event (at its change's revision, after the change): one
-    /// message listing the members this channel watches when it opens (sent at the first
-    /// [`Watch::tick`] the gather later, so members that joined meanwhile are
-    /// listed too; none when it watches none of them), one listing the members that
-    /// joined after that message (the gather after the first of them), one when it
-    /// resolves, with its length. Members are not told on their own, neither offline
-    /// nor recovered.
+    /// message listing the members this channel watches when it opens (sent at the
+    /// first [`Watch::tick`] the gather later, so members that joined meanwhile are
+    /// listed too; when it watches none of them, the gather after the first it watches
+    /// joins), one listing the members that joined after that message (the gather
+    /// after the first of them), one when it resolves, with its length. Members are
+    /// not told on their own, neither offline nor recovered.
     pub fn incident(&mut self, event: &IncidentEvent, now: DateTime<Utc>) -> Vec<Message> {
         match event {
             IncidentEvent::Opened(incident) => {
@@ -564,7 +568,7 @@ impl Watch {
                         }
                     }
                 }
-                if members.is_empty() || !self.rules.tells(Trigger::Offline) {
+                if !self.rules.tells(Trigger::Offline) {
                     return Vec::new();
                 }
                 let note = IncidentNote {
@@ -573,6 +577,10 @@ impl Watch {
                     trigger: incident.trigger.describe(),
                     members,
                 };
+                if note.members.is_empty() {
+                    self.unwatched.insert(incident.id, note);
+                    return Vec::new();
+                }
                 self.incidents.insert(incident.id, note);
                 self.announce.push((incident.id, incident.opened_at));
                 Vec::new()
@@ -584,6 +592,17 @@ impl Watch {
                     o.told = Some((o.status, now));
                     let sent = !self.announce.iter().any(|(a, _)| a == id);
                     let quiet = in_maintenance(o.maintenance.as_ref(), now);
+                    if o.status == Status::Offline && !quiet {
+                        // The first member this channel watches: the incident opens
+                        // for it now (its opening message lists those that join
+                        // within the gather).
+                        if let Some(mut note) = self.unwatched.remove(id) {
+                            note.members.push(o.subject.clone());
+                            self.incidents.insert(*id, note);
+                            self.announce.push((*id, now));
+                            return Vec::new();
+                        }
+                    }
                     if let Some(note) = self.incidents.get_mut(id) {
                         if !note.members.iter().any(|s| s.slug == member.slug) {
                             note.members.push(o.subject.clone());
@@ -611,6 +630,7 @@ impl Watch {
                 };
                 // Members not told yet are in the resolution's list.
                 self.joined.remove(id);
+                self.unwatched.remove(id);
                 let Some(mut note) = self.incidents.remove(id) else {
                     return out;
                 };

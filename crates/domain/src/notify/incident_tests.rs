@@ -299,3 +299,43 @@ fn members_written_in_later_batches_within_the_gathering_time_are_in_the_one_mes
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0].incident.as_ref().unwrap().members.len(), 8);
 }
+
+#[test]
+fn a_channel_is_told_of_an_incident_when_the_first_member_it_watches_joins() {
+    let rules = Rules {
+        slugs: vec!["p5".into()],
+        ..Rules::default()
+    };
+    let (mut w, mut t) = setup(rules, INCIDENT_DEFAULTS);
+    let ps = fleet(6);
+    let down: Vec<Change> = ps
+        .iter()
+        .enumerate()
+        .map(|(i, p)| change(10 + i as u64, p, Status::Online, Status::Offline, i as i64))
+        .collect();
+    // The incident opens with the first five: none of them watched here.
+    let mut told = run(&mut w, &mut t, &down[..5]);
+    told.extend(w.tick(t0() + secs(4) + INCIDENT_GATHER));
+    assert!(told.is_empty(), "{told:?}");
+    // p5 joins at 5 s: the incident opens for this channel, the gather later.
+    told.extend(run(&mut w, &mut t, &down[5..]));
+    assert!(told.is_empty(), "{told:?}");
+    told.extend(w.tick(t0() + secs(5) + INCIDENT_GATHER));
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].event, Event::Incident);
+    assert_eq!(told[0].idempotency_key(), "14-ops-incident");
+    let members = &told[0].incident.as_ref().unwrap().members;
+    assert_eq!(members.len(), 1);
+    assert_eq!(members[0].slug, "p5");
+    // Never on its own, and its return is the incident's resolution here too.
+    assert!(w.tick(t0() + secs(600)).is_empty());
+    let up: Vec<Change> = ps
+        .iter()
+        .enumerate()
+        .map(|(i, p)| change(100 + i as u64, p, Status::Offline, Status::Online, 700))
+        .collect();
+    let back = run(&mut w, &mut t, &up);
+    assert_eq!(back.len(), 1, "{back:?}");
+    assert_eq!(back[0].event, Event::IncidentResolved);
+    assert_eq!(back[0].incident.as_ref().unwrap().members.len(), 1);
+}
