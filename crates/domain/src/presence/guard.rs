@@ -54,6 +54,15 @@ impl Deafness {
         }
     }
 
+    /// Counts `[from, to]` as unheard (time the process did not run), unless an outage
+    /// is open already (then it is unheard anyway).
+    pub(super) fn credit(&mut self, from: DateTime<Utc>, to: DateTime<Utc>) {
+        if self.open_since.is_none() {
+            self.begin(from);
+            self.end(to);
+        }
+    }
+
     pub(super) fn end(&mut self, at: DateTime<Utc>) {
         let Some(start) = self.open_since.take() else {
             return;

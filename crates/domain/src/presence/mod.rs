@@ -45,6 +45,10 @@ pub use guard::{GuardState, CANARY_MISSES, MAX_OUTAGES};
 /// The smallest expiry that counts as a mass expiry.
 pub const MASS_EXPIRY_MIN: usize = 5;
 
+/// The shortest gap between two sweeps that counts as a stall (see
+/// [`Presence::with_sweep_interval`]).
+pub const STALL_MIN: TimeDelta = TimeDelta::seconds(1);
+
 /// What a heartbeat did to the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeartbeatOutcome {
@@ -76,6 +80,10 @@ pub struct Presence {
     /// milliseconds before a sweep that took the lock first: it is applied at this time
     /// instead, so the table's transitions never go back in time.
     applied_at: DateTime<Utc>,
+    /// A sweep that comes later than this after the one before found a process that did
+    /// not run (stopped, starved): the gap is time it could not hear (`None`: no check).
+    stall_after: Option<TimeDelta>,
+    last_sweep: Option<DateTime<Utc>>,
 }
 
 impl Presence {
@@ -91,6 +99,8 @@ impl Presence {
             deafness: Deafness::default(),
             last_mass_expiry: None,
             applied_at: DateTime::<Utc>::MIN_UTC,
+            stall_after: None,
+            last_sweep: None,
         }
     }
 
@@ -107,6 +117,21 @@ impl Presence {
             deafness: Deafness::since_ever(),
             ..Self::new(policy)
         }
+    }
+
+    /// Sweeps come every `interval`: a gap between two of more than three intervals
+    /// (and at least [`STALL_MIN`]) is time this process did not run (SIGSTOP, a paused
+    /// VM, a starved runtime), so it heard nothing, and heartbeats waiting in its socket
+    /// are not read yet. The gap counts as unheard like a bus outage, instead of
+    /// expiring every project at the first sweep after it.
+    pub fn with_sweep_interval(mut self, interval: TimeDelta) -> Self {
+        self.stall_after = Some(
+            interval
+                .checked_mul(3)
+                .unwrap_or(TimeDelta::MAX)
+                .max(STALL_MIN),
+        );
+        self
     }
 
     /// The status thresholds.
@@ -565,6 +590,12 @@ impl Presence {
         // are no change, and the next heartbeat starts a new transition.
         self.this_tick.clear();
         self.pending.retain(|t| t.from != t.to);
+        if let (Some(last), Some(stall)) = (self.last_sweep, self.stall_after) {
+            if now - last > stall {
+                self.deafness.credit(last, now);
+            }
+        }
+        self.last_sweep = Some(now);
         self.deafness.prune(now, self.policy.offline_after());
         self.sweep(now)
     }

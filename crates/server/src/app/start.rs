@@ -119,6 +119,9 @@ pub(super) async fn federation(
             instance_name(),
         ),
     };
+    let presence = presence.with_sweep_interval(
+        chrono::TimeDelta::from_std(settings.sweep_interval).unwrap_or(chrono::TimeDelta::MAX),
+    );
     let holder = format!("{}-{holder}", hostname());
     tracing::info!(%holder, "this replica's name in the sweeper lease");
     let federation = Arc::new(Federation::new(

@@ -263,3 +263,45 @@ fn guard_states_have_stable_names() {
     assert!(GuardState::CanaryLost.is_active());
     assert!(GuardState::Recovering { until }.is_active());
 }
+
+#[test]
+fn a_stall_of_the_sweeps_is_time_the_table_could_not_hear() {
+    // Sweeps every second; the process is stopped for 200 s (SIGSTOP), longer than
+    // offline_after (90 s): the heartbeats waiting in its socket are read only after
+    // the first sweep that follows.
+    let mut p = Presence::new(StatusPolicy::default()).with_sweep_interval(secs(1));
+    p.register(&slug("alpha"));
+    p.heartbeat(&hb("alpha"), t0());
+    p.tick(t0());
+    for s in 1..=30 {
+        assert!(p.tick(t0() + secs(s)).transitions.is_empty());
+    }
+    let resumed = t0() + secs(230);
+    assert!(
+        p.tick(resumed).transitions.is_empty(),
+        "not expired on resume"
+    );
+    assert_eq!(p.unheard(t0(), resumed), secs(200));
+    p.heartbeat(&hb("alpha"), resumed + ms(5));
+    assert!(p.tick(resumed + secs(1)).transitions.is_empty());
+    assert_eq!(status(&p, "alpha"), Online);
+    // Silence after it counts as usual (sweeps every second): 60 s after the heartbeat
+    // (at +5 ms) it is degraded.
+    for s in 2..65 {
+        let f = p.tick(resumed + secs(s));
+        if s < 61 {
+            assert!(f.transitions.is_empty(), "+{s}s");
+        } else if s == 61 {
+            assert_eq!(f.transitions[0].to, Degraded);
+        }
+    }
+}
+
+#[test]
+fn without_a_sweep_interval_a_gap_is_silence() {
+    let mut p = Presence::new(StatusPolicy::default());
+    p.register(&slug("alpha"));
+    p.heartbeat(&hb("alpha"), t0());
+    p.tick(t0());
+    assert_eq!(p.tick(t0() + secs(230)).transitions[0].to, Offline);
+}

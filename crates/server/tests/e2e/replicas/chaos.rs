@@ -14,9 +14,10 @@
 //!
 //! It prints the counts of lost and duplicated items, all of which must be 0.
 //! `FEDERATION_CHAOS_SECONDS` sets how long the faults go on (60 s by default; the
-//! issue's run is 300 s, five times). Not in `cargo xtask test` while the broken chain
-//! it finds (docs/testing.md) is open: `cargo test -p federation-server --test e2e
-//! chaos -- --ignored --nocapture`.
+//! issue's run is 300 s, five times). Not in `cargo xtask test`: it runs for minutes,
+//! and a status event can be missing on NATS after a nats-server restart (open,
+//! docs/testing.md): `cargo test -p federation-server --test e2e chaos -- --ignored
+//! --nocapture`.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
@@ -293,7 +294,7 @@ async fn record_published(nats: &async_nats::Client) -> Published {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "finds replayed steps out of time order, not fixed yet, and runs for minutes (docs/testing.md); run by hand"]
+#[ignore = "runs for minutes, and a NATS status event can be missing after a nats-server restart (open, docs/testing.md); run by hand"]
 async fn under_random_faults_every_history_stream_and_event_is_whole() {
     let mut rng = Rng::seeded();
     let pg = federation_testkit::PostgresCluster::start().unwrap();
