@@ -30,6 +30,21 @@ fn change(revision: u64, p: &Project, from: Status, to: Status, at_secs: i64) ->
     }
 }
 
+/// Each of `ps` changing `from` → `to`, at revisions from `first` on, the `i`th at
+/// `at_secs(i)`.
+fn steps(
+    ps: &[Project],
+    first: u64,
+    from: Status,
+    to: Status,
+    at_secs: impl Fn(usize) -> i64,
+) -> Vec<Change> {
+    ps.iter()
+        .enumerate()
+        .map(|(i, p)| change(first + i as u64, p, from, to, at_secs(i)))
+        .collect()
+}
+
 /// Feeds the same changes to the tracker and the watch, as the dispatcher does: the
 /// change first, then the incident's events at its revision.
 fn run(
@@ -74,11 +89,7 @@ fn setup(rules: Rules, settings: IncidentSettings) -> (Watch, IncidentTracker) {
 fn six_projects_offline_together_are_one_message_and_one_resolve_message() {
     let (mut w, mut t) = setup(Rules::default(), INCIDENT_DEFAULTS);
     let ps = fleet(6);
-    let down: Vec<Change> = ps
-        .iter()
-        .enumerate()
-        .map(|(i, p)| change(10 + i as u64, p, Status::Online, Status::Offline, i as i64))
-        .collect();
+    let down: Vec<Change> = steps(&ps, 10, Status::Online, Status::Offline, |i| i as i64);
     let mut told = run(&mut w, &mut t, &down[..5]);
     // The opening message goes once the gathering time is over ...
     told.extend(w.tick(t0() + secs(4) + INCIDENT_GATHER));
@@ -178,11 +189,7 @@ fn the_opening_message_waits_for_the_next_sweep_to_list_its_members() {
 fn a_new_leader_does_not_announce_again_an_incident_before_the_cursor() {
     let (mut old, mut t) = setup(Rules::default(), INCIDENT_DEFAULTS);
     let ps = fleet(6);
-    let down: Vec<Change> = ps
-        .iter()
-        .enumerate()
-        .map(|(i, p)| change(10 + i as u64, p, Status::Online, Status::Offline, 0))
-        .collect();
+    let down: Vec<Change> = steps(&ps, 10, Status::Online, Status::Offline, |_| 0);
     let mut events = Vec::new();
     for c in &down {
         old.apply(c, c.at);
@@ -223,11 +230,7 @@ fn a_channel_is_told_only_the_members_its_rules_watch() {
     };
     let (mut w, mut t) = setup(rules, INCIDENT_DEFAULTS);
     let ps = fleet(6);
-    let down: Vec<Change> = ps
-        .iter()
-        .enumerate()
-        .map(|(i, p)| change(10 + i as u64, p, Status::Online, Status::Offline, 0))
-        .collect();
+    let down: Vec<Change> = steps(&ps, 10, Status::Online, Status::Offline, |_| 0);
     let mut told = run(&mut w, &mut t, &down);
     assert!(
         told.is_empty(),
@@ -254,11 +257,7 @@ fn a_channel_watching_no_member_hears_nothing() {
     };
     let (mut w, mut t) = setup(rules, INCIDENT_DEFAULTS);
     let ps = fleet(5);
-    let down: Vec<Change> = ps
-        .iter()
-        .enumerate()
-        .map(|(i, p)| change(10 + i as u64, p, Status::Online, Status::Offline, 0))
-        .collect();
+    let down: Vec<Change> = steps(&ps, 10, Status::Online, Status::Offline, |_| 0);
     assert!(run(&mut w, &mut t, &down).is_empty());
 }
 
@@ -283,11 +282,7 @@ fn members_written_in_later_batches_within_the_gathering_time_are_in_the_one_mes
     let (mut w, mut t) = setup(Rules::default(), INCIDENT_DEFAULTS);
     let ps = fleet(8);
     let at = |ms: i64| t0() + chrono::TimeDelta::milliseconds(ms);
-    let mut down: Vec<Change> = ps
-        .iter()
-        .enumerate()
-        .map(|(i, p)| change(10 + i as u64, p, Status::Online, Status::Offline, 0))
-        .collect();
+    let mut down: Vec<Change> = steps(&ps, 10, Status::Online, Status::Offline, |_| 0);
     // The sweep's second batch of the same detection, 300 ms later.
     for c in &mut down[5..] {
         c.at = at(300);
@@ -308,11 +303,7 @@ fn a_channel_is_told_of_an_incident_when_the_first_member_it_watches_joins() {
     };
     let (mut w, mut t) = setup(rules, INCIDENT_DEFAULTS);
     let ps = fleet(6);
-    let down: Vec<Change> = ps
-        .iter()
-        .enumerate()
-        .map(|(i, p)| change(10 + i as u64, p, Status::Online, Status::Offline, i as i64))
-        .collect();
+    let down: Vec<Change> = steps(&ps, 10, Status::Online, Status::Offline, |i| i as i64);
     // The incident opens with the first five: none of them watched here.
     let mut told = run(&mut w, &mut t, &down[..5]);
     told.extend(w.tick(t0() + secs(4) + INCIDENT_GATHER));
@@ -329,11 +320,7 @@ fn a_channel_is_told_of_an_incident_when_the_first_member_it_watches_joins() {
     assert_eq!(members[0].slug, "p5");
     // Never on its own, and its return is the incident's resolution here too.
     assert!(w.tick(t0() + secs(600)).is_empty());
-    let up: Vec<Change> = ps
-        .iter()
-        .enumerate()
-        .map(|(i, p)| change(100 + i as u64, p, Status::Offline, Status::Online, 700))
-        .collect();
+    let up: Vec<Change> = steps(&ps, 100, Status::Offline, Status::Online, |_| 700);
     let back = run(&mut w, &mut t, &up);
     assert_eq!(back.len(), 1, "{back:?}");
     assert_eq!(back[0].event, Event::IncidentResolved);
