@@ -65,7 +65,7 @@ impl From<federation_wire::rules::RuleError> for ValidationError {
 ///
 /// The text is for logs only: the API maps every variant to a fixed, generic message
 /// so database details never reach a client.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum RepositoryError {
     /// The store cannot be reached or timed out (connection refused, pool exhausted).
     #[error("store unavailable: {0}")]

@@ -23,6 +23,7 @@ mod backend;
 pub mod backup;
 mod convert;
 mod error;
+mod group;
 mod incidents;
 mod log;
 mod notify;

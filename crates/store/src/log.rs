@@ -2,8 +2,9 @@
 //! backends (expanded like [`crate::reads`]: `[async] [.await]` or `[] []`).
 //!
 //! Every function runs inside the caller's transaction. PostgreSQL callers take the
-//! log's advisory lock before [`append`](log_ops) (so revisions commit in order) and
-//! notify listeners after it; SQLite has one writer at a time anyway.
+//! log's advisory lock before appending (so revisions commit in order), and the append
+//! notifies listeners ([`crate::pg::log_changes`]); SQLite has one writer at a time
+//! anyway.
 
 use chrono::{DateTime, Utc};
 use federation_domain::{ChangeKind, Status, Transition};
@@ -141,36 +142,6 @@ pub(crate) fn lease_end(now: DateTime<Utc>, ttl: std::time::Duration) -> DbTime 
 /// Expands the change-log operations for one connection type. See the module docs.
 macro_rules! log_ops {
     ($conn:ty, [$($async_kw:tt)*], [$($aw:tt)*]) => {
-        /// Appends changes, in order.
-        pub(crate) $($async_kw)* fn append(
-            conn: &mut $conn,
-            changes: &[crate::log::NewChange<'_>],
-        ) -> Result<(), StoreError> {
-            use crate::schema::change_log as c;
-            if changes.is_empty() {
-                return Ok(());
-            }
-            // Bounded statements: SQLite caps bound values per statement.
-            for chunk in changes.chunks(2000) {
-                let rows: Vec<_> = chunk
-                    .iter()
-                    .map(|n| {
-                        (
-                            c::kind.eq(n.kind),
-                            c::slug.eq(n.slug),
-                            c::at.eq(n.at),
-                            c::from_status.eq(n.from_status),
-                            c::to_status.eq(n.to_status),
-                            c::reason.eq(n.reason),
-                            c::last_heartbeat_at.eq(n.last_heartbeat_at),
-                        )
-                    })
-                    .collect();
-                diesel::insert_into(c::table).values(rows).execute(conn)$($aw)*?;
-            }
-            Ok(())
-        }
-
         /// Records starts and ends of flapping on the projects (`flapping_since`) and
         /// returns the changes to append: one per mark that changed its project (a
         /// start for a project already flapping, or an end for one that is not, or an

@@ -36,8 +36,10 @@ pub(crate) async fn lock_log(conn: &mut AsyncPgConnection) -> Result<(), StoreEr
     Ok(())
 }
 
-/// Appends changes to the log and wakes every follower when the transaction commits
-/// (nothing for none).
+/// Appends changes to the log, in order, and wakes every follower when the transaction
+/// commits, in one statement (nothing for none). The wake-up carries the last revision
+/// appended, so a follower that has applied it already need not read the log
+/// ([`crate::ChangeNotifications::next`]).
 pub(crate) async fn log_changes(
     conn: &mut AsyncPgConnection,
     changes: &[crate::log::NewChange<'_>],
@@ -45,15 +47,32 @@ pub(crate) async fn log_changes(
     if changes.is_empty() {
         return Ok(());
     }
-    append(conn, changes).await?;
-    notify(conn).await
-}
-
-/// Wakes every follower when the transaction commits.
-async fn notify(conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
-    diesel::sql_query(format!("NOTIFY {}", crate::log::CHANGES_CHANNEL))
-        .execute(conn)
-        .await?;
+    // UNNEST yields the rows in the arrays' order, and each draws its revision as it is
+    // inserted: revisions follow the order given.
+    diesel::sql_query(format!(
+        "WITH appended AS ( \
+             INSERT INTO change_log \
+                 (kind, slug, at, from_status, to_status, reason, last_heartbeat_at) \
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], \
+                 $5::text[], $6::text[], $7::timestamptz[]) \
+             RETURNING revision) \
+         SELECT pg_notify('{}', MAX(revision)::text) FROM appended",
+        crate::log::CHANGES_CHANNEL
+    ))
+    .bind::<Array<Text>, _>(changes.iter().map(|c| c.kind).collect::<Vec<_>>())
+    .bind::<Array<Text>, _>(changes.iter().map(|c| c.slug).collect::<Vec<_>>())
+    .bind::<Array<UtcTime>, _>(changes.iter().map(|c| c.at).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(changes.iter().map(|c| c.from_status).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(changes.iter().map(|c| c.to_status).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Text>>, _>(changes.iter().map(|c| c.reason).collect::<Vec<_>>())
+    .bind::<Array<Nullable<UtcTime>>, _>(
+        changes
+            .iter()
+            .map(|c| c.last_heartbeat_at)
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -89,7 +108,6 @@ pub(crate) async fn lease_term(
         .optional()?)
 }
 
-/// The slugs among `slugs` that name a project.
 /// The stored status of each of these projects that exists (the base the steps of a
 /// presence write chain onto, [`federation_domain::chain_onto`]). Read under the log lock.
 pub(crate) async fn stored_statuses(
@@ -114,7 +132,8 @@ struct UpsertRow {
 }
 
 /// Inserts or updates registrations (one statement for all of them) and replaces their
-/// tags (two more). `xmax = 0` holds only for a row this statement inserted, which tells
+/// tags (two more at most: none to delete for a new project, none to insert without
+/// tags). `xmax = 0` holds only for a row this statement inserted, which tells
 /// an insert from an update without a race. Rows are written in slug order, so two
 /// concurrent batches lock rows in the same order and cannot deadlock. Run inside a
 /// transaction.
@@ -184,11 +203,18 @@ pub(crate) async fn upsert_many(
     .load(conn)
     .await?;
 
-    let ids: Vec<i64> = rows.iter().map(|r| r.project.id).collect();
-    diesel::sql_query("DELETE FROM project_tags WHERE project_id = ANY($1)")
-        .bind::<Array<BigInt>, _>(&ids)
-        .execute(conn)
-        .await?;
+    // A project this statement created has no tags to replace.
+    let kept: Vec<i64> = rows
+        .iter()
+        .filter(|r| !r.created)
+        .map(|r| r.project.id)
+        .collect();
+    if !kept.is_empty() {
+        diesel::sql_query("DELETE FROM project_tags WHERE project_id = ANY($1)")
+            .bind::<Array<BigInt>, _>(&kept)
+            .execute(conn)
+            .await?;
+    }
     let by_slug: HashMap<&str, i64> = rows
         .iter()
         .map(|r| (r.project.slug.as_str(), r.project.id))

@@ -13,7 +13,10 @@ use crate::error::StoreError;
 use crate::store::Store;
 
 impl Store {
-    async fn upsert_many(&self, regs: &[Registration]) -> Result<Vec<Upserted>, StoreError> {
+    pub(crate) async fn upsert_many(
+        &self,
+        regs: &[Registration],
+    ) -> Result<Vec<Upserted>, StoreError> {
         Ok(self
             .backend
             .ops()
@@ -102,16 +105,7 @@ fn port<T>(op: &'static str, r: Result<T, StoreError>) -> Result<T, RepositoryEr
 #[async_trait]
 impl ProjectRepository for Store {
     async fn upsert(&self, registration: &Registration) -> Result<Upserted, RepositoryError> {
-        let result = self
-            .bounded(
-                "upsert",
-                self.upsert_many(std::slice::from_ref(registration)),
-            )
-            .await;
-        self.totals.invalidate();
-        let mut out = result?;
-        out.pop()
-            .ok_or_else(|| RepositoryError::Internal("upsert returned nothing".into()))
+        self.upsert_grouped(registration).await
     }
 
     async fn upsert_all(

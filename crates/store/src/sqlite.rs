@@ -202,3 +202,33 @@ pub(crate) fn write_presence(
     }
     Ok(())
 }
+
+/// Appends changes, in order (PostgreSQL: [`crate::pg::log_changes`]).
+pub(crate) fn append(
+    conn: &mut diesel::SqliteConnection,
+    changes: &[crate::log::NewChange<'_>],
+) -> Result<(), StoreError> {
+    use crate::schema::change_log as c;
+    if changes.is_empty() {
+        return Ok(());
+    }
+    // Bounded statements: SQLite caps bound values per statement.
+    for chunk in changes.chunks(2000) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|n| {
+                (
+                    c::kind.eq(n.kind),
+                    c::slug.eq(n.slug),
+                    c::at.eq(n.at),
+                    c::from_status.eq(n.from_status),
+                    c::to_status.eq(n.to_status),
+                    c::reason.eq(n.reason),
+                    c::last_heartbeat_at.eq(n.last_heartbeat_at),
+                )
+            })
+            .collect();
+        diesel::insert_into(c::table).values(rows).execute(conn)?;
+    }
+    Ok(())
+}

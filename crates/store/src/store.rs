@@ -15,6 +15,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use crate::backend::{Backend, Postgres, Sqlite, SqliteConn};
 use crate::convert::{Conversion, ConversionOptions};
 use crate::error::StoreError;
+use crate::group::Group;
 use crate::pgconn::PgConnector;
 use crate::totals::Totals;
 use crate::url::DatabaseUrl;
@@ -83,6 +84,8 @@ pub struct Store {
     pub(crate) statement_timeout: Duration,
     /// Recent list totals (see [`crate::totals`]).
     pub(crate) totals: Arc<Totals>,
+    /// Registrations waiting to be written together (see [`crate::group`]).
+    pub(crate) group: Arc<Group>,
 }
 
 impl std::fmt::Debug for Store {
@@ -153,6 +156,7 @@ impl Store {
             connect_timeout,
             statement_timeout,
             totals: Arc::default(),
+            group: Arc::default(),
         };
         store.check().await?;
         Ok(store)
@@ -397,13 +401,14 @@ impl std::fmt::Debug for ChangeNotifications {
 }
 
 impl ChangeNotifications {
-    /// Waits for the next notification. An error means the connection is gone: open a
-    /// new listener, and read the log, as changes may have been missed meanwhile.
-    pub async fn next(&mut self) -> Result<(), StoreError> {
+    /// Waits for the next notification: the last revision the notifying write appended
+    /// (`None` when the payload does not say). An error means the connection is gone:
+    /// open a new listener, and read the log, as changes may have been missed meanwhile.
+    pub async fn next(&mut self) -> Result<Option<u64>, StoreError> {
         use futures::StreamExt;
         let mut stream = std::pin::pin!(self.conn.notifications_stream());
         match stream.next().await {
-            Some(Ok(_)) => Ok(()),
+            Some(Ok(n)) => Ok(n.payload.parse().ok()),
             Some(Err(e)) => Err(StoreError::Query(e)),
             None => Err(StoreError::Connect("the listener connection closed".into())),
         }

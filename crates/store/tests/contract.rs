@@ -311,6 +311,52 @@ mod cases {
         );
     }
 
+    /// Concurrent registrations of different projects (which the SQL stores write as
+    /// one group) each get their own project back, and the log holds one change each.
+    pub async fn concurrent_registrations_are_each_answered_and_logged_once(fx: Fixture) {
+        use federation_domain::{ChangeKind, ChangesSince};
+        fx.store.upsert(&reg("first", &[])).await.unwrap();
+        let head = fx.store.snapshot().await.unwrap().revision;
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let s = fx.store.clone();
+                tokio::spawn(async move {
+                    let name = format!("p{i:03}");
+                    let tag = format!("t{i}");
+                    (i, s.upsert(&reg(&name, &[tag.as_str()])).await)
+                })
+            })
+            .collect();
+        for task in tasks {
+            let (i, up) = task.await.unwrap();
+            let up = up.expect("no registration may fail");
+            assert!(up.created);
+            assert_eq!(up.project.slug.as_str(), format!("p{i:03}"));
+            assert_eq!(tags(&up.project.tags), [format!("t{i}")]);
+            assert_eq!(
+                fx.store.get(&up.project.slug).await.unwrap().unwrap(),
+                up.project
+            );
+        }
+        let ChangesSince::Changes(changes) = fx.store.changes_since(head, 1000).await.unwrap()
+        else {
+            panic!("trimmed");
+        };
+        let mut logged: Vec<&str> = changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Registered)
+            .map(|c| c.slug.as_str())
+            .collect();
+        assert_eq!(changes.len(), 200, "one change per registration");
+        logged.sort_unstable();
+        logged.dedup();
+        assert_eq!(logged.len(), 200, "each registration logged once");
+        assert!(
+            changes.windows(2).all(|w| w[0].revision < w[1].revision),
+            "in revision order"
+        );
+    }
+
     pub async fn list_filters_by_status_and_tag(fx: Fixture) {
         let s = &*fx.store;
         s.upsert_all(&[
@@ -1290,6 +1336,7 @@ contract!(
         upsert_all_is_one_transaction,
         reregistering_keeps_status_and_heartbeat,
         concurrent_first_registrations_make_one_row,
+        concurrent_registrations_are_each_answered_and_logged_once,
         list_filters_by_status_and_tag,
         list_pages_with_total,
         update_patches_descriptive_fields,

@@ -226,7 +226,7 @@ impl Bench<'_> {
                     report.failed("(b)/(c) fleet setup", &e);
                 }
             }
-            if let Err(e) = rest::rest(&self.paths.out, &service, report) {
+            if let Err(e) = rest::rest(&self.paths.out, &service, phases, report) {
                 report.failed("(b)/(c) REST", &e);
             }
         }

@@ -1,6 +1,8 @@
-//! (b) REST reads and (c) POST, with wrk, on the instance (a) filled. The reads run at
-//! [`READS`] (32 connections, as the Python original was measured), the POST at
-//! [`WRITES`]. Each read row stands beside the `/health` ceiling of the same run.
+//! (b) REST reads and (c) writes, with wrk, on the instance (a) filled. Reads and writes
+//! run at 32 connections ([`READS`], [`WRITES`]: as the Python original was measured);
+//! POST also on [`ONE`] connection (a write's own latency), DELETE for [`DELETES`]' half
+//! time (it removes what the 32-connection POST made). Each row stands beside the
+//! `/health` ceiling of the same run.
 
 use std::path::Path;
 
@@ -9,7 +11,7 @@ use anyhow::bail;
 use super::http::KeepAlive;
 use super::report::Report;
 use super::service::Service;
-use super::wrk::{self, Wrk, READS, WRITES};
+use super::wrk::{self, Wrk, DELETES, ONE, READS, WRITES};
 
 /// GET by slug: at least this share of the `/health` ceiling…
 const GET_MIN_SHARE: f64 = 0.60;
@@ -23,6 +25,12 @@ const WHOLE_MIN_RPS: f64 = 2_000.0;
 const WHOLE: usize = 1_001;
 /// The tag those projects carry (and the list selects).
 const WHOLE_TAG: &str = "bench-list";
+/// POST of new slugs at 32 connections: at least this many per second…
+const POST_MIN_RPS: f64 = 2_000.0;
+/// …with p99 at most this (ms).
+const POST_MAX_P99_MS: f64 = 50.0;
+/// POST on one connection: p50 at most this (ms).
+const POST_ONE_MAX_P50_MS: f64 = 2.0;
 
 /// Registers [`WHOLE`] projects tagged [`WHOLE_TAG`], in bulks of at most 1,000.
 fn register_whole(service: &Service) -> anyhow::Result<()> {
@@ -53,7 +61,13 @@ fn read_row(report: &mut Report, what: &str, w: &Wrk, target: &str, met: bool) {
     );
 }
 
-pub(super) fn rest(out: &Path, service: &Service, report: &mut Report) -> anyhow::Result<()> {
+/// The `/health` ceiling, then `phases`: `b` for the reads, `c` for the writes.
+pub(super) fn rest(
+    out: &Path,
+    service: &Service,
+    phases: &str,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     eprintln!("bench: (b) ceiling: GET /health");
     let health = wrk::run(
         out,
@@ -71,6 +85,16 @@ pub(super) fn rest(out: &Path, service: &Service, report: &mut Report) -> anyhow
         "",
         None,
     );
+    if phases.contains('b') {
+        reads(out, service, health.rps, report)?;
+    }
+    if phases.contains('c') {
+        writes(out, service, report)?;
+    }
+    Ok(())
+}
+
+fn reads(out: &Path, service: &Service, ceiling: f64, report: &mut Report) -> anyhow::Result<()> {
     eprintln!("bench: (b) GET by slug");
     let get = wrk::run(
         out,
@@ -79,8 +103,8 @@ pub(super) fn rest(out: &Path, service: &Service, report: &mut Report) -> anyhow
         &format!("{}/", service.url()),
         Some("get.lua"),
     )?;
-    let share = if health.rps > 0.0 {
-        get.rps / health.rps
+    let share = if ceiling > 0.0 {
+        get.rps / ceiling
     } else {
         0.0
     };
@@ -130,22 +154,59 @@ pub(super) fn rest(out: &Path, service: &Service, report: &mut Report) -> anyhow
             whole.rps >= WHOLE_MIN_RPS,
         );
     }
+    Ok(())
+}
+
+/// No errors: wrk's socket errors and non-2xx answers.
+fn clean(w: &Wrk) -> bool {
+    w.non_2xx == 0 && w.errors.is_empty()
+}
+
+fn writes(out: &Path, service: &Service, report: &mut Report) -> anyhow::Result<()> {
+    let root = format!("{}/", service.url());
     eprintln!("bench: (c) POST");
-    let post = wrk::run(
-        out,
-        "post",
-        WRITES,
-        &format!("{}/", service.url()),
-        Some("post.lua"),
-    )?;
+    let post = wrk::run(out, "post", WRITES, &root, Some("post.lua"))?;
     report.row(
         &format!(
             "(c) POST /api/fed/projects, new slugs ({}): req/s, p50, p99",
             WRITES.describe()
         ),
         post.summary(),
-        "",
-        if post.non_2xx == 0 { None } else { Some(false) },
+        "≥ 2,000 req/s, p99 ≤ 50 ms, 0 errors",
+        Some(post.rps >= POST_MIN_RPS && post.p99_ms <= POST_MAX_P99_MS && clean(&post)),
+    );
+    eprintln!("bench: (c) POST on one connection");
+    let one = wrk::run(out, "post-one", ONE, &root, Some("post-one.lua"))?;
+    report.row(
+        &format!(
+            "(c) POST /api/fed/projects, new slugs, one at a time ({}): req/s, p50, p99",
+            ONE.describe()
+        ),
+        one.summary(),
+        "p50 ≤ 2 ms, 0 errors",
+        Some(one.p50_ms <= POST_ONE_MAX_P50_MS && clean(&one)),
+    );
+    eprintln!("bench: (c) PATCH");
+    let patch = wrk::run(out, "patch", WRITES, &root, Some("patch.lua"))?;
+    report.row(
+        &format!(
+            "(c) PATCH /api/fed/projects/{{slug}}, name and tags of one of 10,000 ({}): req/s, p50, p99",
+            WRITES.describe()
+        ),
+        patch.summary(),
+        "0 errors",
+        Some(clean(&patch)),
+    );
+    eprintln!("bench: (c) DELETE");
+    let delete = wrk::run(out, "delete", DELETES, &root, Some("delete.lua"))?;
+    report.row(
+        &format!(
+            "(c) DELETE /api/fed/projects/{{slug}}, the projects the POST row made ({}): req/s, p50, p99",
+            DELETES.describe()
+        ),
+        delete.summary(),
+        "0 errors",
+        Some(clean(&delete)),
     );
     Ok(())
 }

@@ -10,35 +10,51 @@ use anyhow::{bail, Context};
 use super::report::thousands;
 use super::API_KEY;
 
+/// How long a row runs unless its load says otherwise.
 pub(super) const SECONDS: u32 = 10;
 
-/// How hard wrk pushes: its threads and connections.
+/// How hard wrk pushes, and for how long: its threads and connections.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Load {
     pub(super) threads: u32,
     pub(super) connections: u32,
+    pub(super) seconds: u32,
 }
 
 /// Reads: 2 threads, 32 connections (how the Python original was measured).
 pub(super) const READS: Load = Load {
     threads: 2,
     connections: 32,
+    seconds: SECONDS,
 };
 
-/// Writes: 1 thread, 4 connections (the POST row as it always was).
-pub(super) const WRITES: Load = Load {
+/// Writes (POST, PATCH): as the reads, 32 connections.
+pub(super) const WRITES: Load = READS;
+
+/// One connection, one request at a time: a write's latency on its own.
+pub(super) const ONE: Load = Load {
     threads: 1,
-    connections: 4,
+    connections: 1,
+    seconds: SECONDS,
+};
+
+/// DELETE takes the slugs the 32-connection POST row made (with the same 2 threads,
+/// each its own), in half the time, so it does not run out of them at a higher rate.
+pub(super) const DELETES: Load = Load {
+    seconds: SECONDS / 2,
+    ..WRITES
 };
 
 impl Load {
     /// `wrk, 2 threads, 32 connections, 10 s` for a row's name.
     pub(super) fn describe(&self) -> String {
         format!(
-            "wrk, {} thread{}, {} connections, {SECONDS} s",
+            "wrk, {} thread{}, {} connection{}, {} s",
             self.threads,
             if self.threads == 1 { "" } else { "s" },
-            self.connections
+            self.connections,
+            if self.connections == 1 { "" } else { "s" },
+            self.seconds
         )
     }
 }
@@ -50,7 +66,7 @@ request = function()
 end
 "#;
 
-/// POSTs a new project per request.
+/// POSTs a new project per request: `PREFIX-<thread>-<n>`, n = 1, 2, …
 const POST_LUA: &str = r#"local counter = 0
 local threads = 0
 function setup(thread)
@@ -59,16 +75,50 @@ function setup(thread)
 end
 request = function()
   counter = counter + 1
-  local slug = "post-" .. tostring(tid) .. "-" .. counter
+  local slug = "PREFIX-" .. tostring(tid) .. "-" .. counter
   local body = '{"slug":"' .. slug .. '","name":"' .. slug .. '","hub_url":"http://' .. slug .. '.example.com"}'
   return wrk.format("POST", "/api/fed/projects", {["Content-Type"] = "application/json", ["X-API-Key"] = "API_KEY"}, body)
 end
 "#;
 
-/// `get.lua` and `post.lua` into `out`, for [`run`].
+/// PATCHes a random one of the 10,000 `ing-*` projects: a new name, and one of four
+/// pairs of tags (so most patches change the tags too).
+const PATCH_LUA: &str = r#"math.randomseed(os.time())
+local counter = 0
+request = function()
+  counter = counter + 1
+  local n = math.random(0, 9999)
+  local body = '{"name":"ing ' .. n .. ' patched ' .. counter .. '","tags":["bench","p' .. (counter % 4) .. '"]}'
+  return wrk.format("PATCH", "/api/fed/projects/ing-" .. n, {["Content-Type"] = "application/json", ["X-API-Key"] = "API_KEY"}, body)
+end
+"#;
+
+/// DELETEs the projects [`POST_LUA`] made with the prefix `post`, in the order each of
+/// its threads made them (wrk numbers threads the same way in both runs).
+const DELETE_LUA: &str = r#"local counter = 0
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+request = function()
+  counter = counter + 1
+  return wrk.format("DELETE", "/api/fed/projects/post-" .. tostring(tid) .. "-" .. counter, {["X-API-Key"] = "API_KEY"})
+end
+"#;
+
+/// The scripts into `out`, for [`run`]: `get.lua`, `post.lua` (slugs `post-*`),
+/// `post-one.lua` (slugs `one-*`), `patch.lua`, `delete.lua`.
 pub(super) fn write_scripts(out: &Path) -> anyhow::Result<()> {
+    let post = POST_LUA.replace("API_KEY", API_KEY);
     std::fs::write(out.join("get.lua"), GET_LUA)?;
-    std::fs::write(out.join("post.lua"), POST_LUA.replace("API_KEY", API_KEY))?;
+    std::fs::write(out.join("post.lua"), post.replace("PREFIX", "post"))?;
+    std::fs::write(out.join("post-one.lua"), post.replace("PREFIX", "one"))?;
+    std::fs::write(out.join("patch.lua"), PATCH_LUA.replace("API_KEY", API_KEY))?;
+    std::fs::write(
+        out.join("delete.lua"),
+        DELETE_LUA.replace("API_KEY", API_KEY),
+    )?;
     Ok(())
 }
 
@@ -127,7 +177,7 @@ impl Wrk {
     }
 }
 
-/// `load` for [`SECONDS`] at `url`, with `script` from `out_dir`; wrk's output is kept in
+/// `load` for its seconds at `url`, with `script` from `out_dir`; wrk's output is kept in
 /// `out_dir/wrk-{name}.txt`.
 pub(super) fn run(
     out_dir: &Path,
@@ -152,7 +202,7 @@ pub(super) fn run_with(
     cmd.args([
         &format!("-t{}", load.threads),
         &format!("-c{}", load.connections),
-        &format!("-d{SECONDS}s"),
+        &format!("-d{}s", load.seconds),
         "--latency",
         "-H",
         &format!("X-API-Key: {API_KEY}"),
@@ -229,7 +279,9 @@ mod tests {
     #[test]
     fn names_its_load() {
         assert_eq!(READS.describe(), "wrk, 2 threads, 32 connections, 10 s");
-        assert_eq!(WRITES.describe(), "wrk, 1 thread, 4 connections, 10 s");
+        assert_eq!(WRITES.describe(), "wrk, 2 threads, 32 connections, 10 s");
+        assert_eq!(ONE.describe(), "wrk, 1 thread, 1 connection, 10 s");
+        assert_eq!(DELETES.describe(), "wrk, 2 threads, 32 connections, 5 s");
     }
 
     #[test]

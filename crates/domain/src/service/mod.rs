@@ -155,6 +155,13 @@ impl Federation {
         self.state.follow().await
     }
 
+    /// [`Federation::follow`] when the log is known to have reached `revision` (a
+    /// change notification says so): nothing to read if the registry has applied it
+    /// already, as after this replica's own writes.
+    pub async fn follow_to(&self, revision: u64) -> Result<usize, RepositoryError> {
+        self.state.follow_to(Some(revision)).await
+    }
+
     /// Replaces the registry (and the presence table's membership) with a snapshot, as
     /// after falling behind a trim. Also for tests that start from a given catalog.
     pub fn restore(&self, snapshot: Snapshot) {

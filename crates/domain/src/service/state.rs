@@ -1,6 +1,7 @@
 //! The state the concerns share: the registry, the presence table and leadership, and
 //! following the change log that fills the registry.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -51,6 +52,12 @@ pub(super) struct State {
     unconfirmed: Mutex<Unconfirmed>,
     /// The flapping rule over the log this replica applied (the leader judges by it).
     flaps: Mutex<FlapJudge>,
+    /// One read of the log at a time (see [`State::follow`]).
+    follow_gate: futures::lock::Mutex<()>,
+    /// Reads of the log begun, numbered from 1…
+    follows_begun: AtomicU64,
+    /// …and the number of the last one that read to the log's end.
+    follows_done: AtomicU64,
 }
 
 impl State {
@@ -75,6 +82,9 @@ impl State {
             followed_at: Mutex::new(None),
             unconfirmed: Mutex::new(Unconfirmed::default()),
             flaps: Mutex::new(FlapJudge::new(flapping)),
+            follow_gate: futures::lock::Mutex::new(()),
+            follows_begun: AtomicU64::new(0),
+            follows_done: AtomicU64::new(0),
         }
     }
 
@@ -153,7 +163,37 @@ impl State {
         at.map(|t| (self.clock.now() - t).max(TimeDelta::zero()))
     }
 
+    /// Applies what the log holds past the registry's revision: on return, the registry
+    /// has every change committed before the call.
+    ///
+    /// Reads are one at a time, and shared: a read that began after this call sees
+    /// every such change, so a caller that waited for the gate while one such read ran
+    /// to the end is served by it (and returns 0). Concurrent writers (a group of
+    /// registrations, the listener's wake-up for each of them) then cost one read
+    /// between them, not one each.
     pub(super) async fn follow(&self) -> Result<usize, RepositoryError> {
+        self.follow_to(None).await
+    }
+
+    /// [`State::follow`], or nothing to read once the registry has reached `revision`
+    /// (a change notification's; revisions commit in order, so the registry at it holds
+    /// every change up to it), checked again after waiting for the gate.
+    pub(super) async fn follow_to(&self, revision: Option<u64>) -> Result<usize, RepositoryError> {
+        let asked = self.follows_begun.load(Ordering::Acquire);
+        let _gate = self.follow_gate.lock().await;
+        if self.follows_done.load(Ordering::Acquire) > asked
+            || revision.is_some_and(|r| self.revision() >= r)
+        {
+            return Ok(0);
+        }
+        let number = self.follows_begun.fetch_add(1, Ordering::AcqRel) + 1;
+        let applied = self.read_log().await?;
+        self.follows_done.store(number, Ordering::Release);
+        Ok(applied)
+    }
+
+    /// One read of the log to its end (see [`State::follow`]).
+    async fn read_log(&self) -> Result<usize, RepositoryError> {
         let mut applied = 0;
         loop {
             let from = self.revision();

@@ -79,11 +79,15 @@ pub(super) async fn run_follower(
                 None => std::future::pending().await,
             }
         };
+        // The revision a notification says the log reached: nothing to read once the
+        // registry has it (this replica's own writes, read back after each).
+        let mut reached = None;
         tokio::select! {
             _ = stop.changed() => return,
             _ = poll.tick() => {}
-            woke = notified => {
-                if let Err(e) = woke {
+            woke = notified => match woke {
+                Ok(revision) => reached = revision,
+                Err(e) => {
                     tracing::warn!(error = %e, "change-log listener lost; reconnecting");
                     listener = None;
                     listen_failures = 1;
@@ -91,7 +95,11 @@ pub(super) async fn run_follower(
                 }
             }
         }
-        if let Err(e) = federation.follow().await {
+        let followed = match reached {
+            Some(revision) => federation.follow_to(revision).await,
+            None => federation.follow().await,
+        };
+        if let Err(e) = followed {
             tracing::debug!(error = %e, "reading the change log failed; retried");
         }
     }

@@ -350,3 +350,30 @@ async fn a_follower_promoted_after_a_database_outage_writes_the_dead_leaders_cha
         "their real times"
     );
 }
+
+#[tokio::test]
+async fn a_notification_reads_the_log_only_when_the_registry_lacks_its_revision() {
+    let cluster = Cluster::new(&[]).await;
+    let a = cluster.replica("a", policy()).await;
+    let b = cluster.replica("b", policy()).await;
+    a.campaign().await.unwrap();
+    a.register(&input("one")).await.unwrap();
+    let head = a.revision();
+    assert_eq!(
+        a.follow_to(head).await.unwrap(),
+        0,
+        "its own write, read back"
+    );
+    assert_eq!(
+        b.follow_to(head).await.unwrap(),
+        1,
+        "the other replica reads it"
+    );
+    assert_eq!(b.follow_to(head).await.unwrap(), 0);
+    assert!(b.get("one").is_ok());
+    // Concurrent reads share one: every caller returns with the change applied.
+    a.register(&input("two")).await.unwrap();
+    let (x, y, z) = tokio::join!(b.follow(), b.follow(), b.follow_to(a.revision()));
+    assert_eq!(x.unwrap() + y.unwrap() + z.unwrap(), 1, "applied once");
+    assert!(b.get("two").is_ok());
+}
