@@ -14,8 +14,16 @@ use crate::schema::DbTime;
 /// The one lease: the sweeper's.
 pub(crate) const SWEEPER_LEASE: &str = "sweeper";
 
+/// The text of [`CHANGES_CHANNEL`], for statements built with `concat!`.
+macro_rules! changes_channel {
+    () => {
+        "federation_changes"
+    };
+}
+pub(crate) use changes_channel;
+
 /// The channel `NOTIFY` wakes followers on (PostgreSQL).
-pub const CHANGES_CHANNEL: &str = "federation_changes";
+pub const CHANGES_CHANNEL: &str = changes_channel!();
 
 /// One change to append.
 #[derive(Debug, Clone)]
@@ -139,6 +147,36 @@ pub(crate) fn lease_end(now: DateTime<Utc>, ttl: std::time::Duration) -> DbTime 
     )
 }
 
+/// The changes of `rows`, each with its project as `project_rows` and `tags` hold it
+/// (read in the same snapshot as the rows).
+pub(crate) fn changes(
+    rows: Vec<ChangeRow>,
+    project_rows: Vec<crate::rows::ProjectRow>,
+    tags: Vec<(i64, String)>,
+) -> Result<federation_domain::ChangesSince, crate::StoreError> {
+    use federation_domain::{Change, ChangesSince, Project};
+    let mut current: std::collections::HashMap<String, Project> =
+        crate::rows::assemble(project_rows, tags)?
+            .into_iter()
+            .map(|p| (p.slug.to_string(), p))
+            .collect();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let slug = federation_domain::Slug::parse(&row.slug)
+            .map_err(|e| crate::StoreError::Corrupt(format!("change_log slug: {e}")))?;
+        out.push(Change {
+            revision: from_db(row.revision),
+            kind: row.kind(&slug)?,
+            at: row.at.0,
+            project: current.get(slug.as_str()).cloned(),
+            slug,
+        });
+    }
+    // Each project is cloned per change; drop the map's copies now.
+    current.clear();
+    Ok(ChangesSince::Changes(out))
+}
+
 /// Expands the change-log operations for one connection type. See the module docs.
 macro_rules! log_ops {
     ($conn:ty, [$($async_kw:tt)*], [$($aw:tt)*]) => {
@@ -179,59 +217,6 @@ macro_rules! log_ops {
                 .first(conn)$($aw)*?;
             let trimmed: i64 = st::table.select(st::trimmed_through).first(conn)$($aw)*?;
             Ok(crate::log::from_db(max.unwrap_or(0).max(trimmed)))
-        }
-
-        /// Changes after `revision` with the projects as they are now; `Trimmed` when
-        /// the log no longer holds all of them.
-        pub(crate) $($async_kw)* fn changes_since(
-            conn: &mut $conn,
-            revision: u64,
-            limit: u32,
-        ) -> Result<federation_domain::ChangesSince, StoreError> {
-            use crate::schema::{change_log as c, change_log_state as st, projects};
-            use federation_domain::{Change, ChangesSince};
-            let trimmed: i64 = st::table.select(st::trimmed_through).first(conn)$($aw)*?;
-            let after = crate::log::to_db(revision);
-            if after < trimmed {
-                return Ok(ChangesSince::Trimmed);
-            }
-            let rows: Vec<crate::log::ChangeRow> = c::table
-                .filter(c::revision.gt(after))
-                .order(c::revision.asc())
-                .limit(i64::from(limit))
-                .load(conn)$($aw)*?;
-            if rows.is_empty() {
-                return Ok(ChangesSince::Changes(Vec::new()));
-            }
-            let mut slugs: Vec<&str> = rows.iter().map(|r| r.slug.as_str()).collect();
-            slugs.sort_unstable();
-            slugs.dedup();
-            let project_rows: Vec<ProjectRow> = projects::table
-                .filter(projects::slug.eq_any(slugs))
-                .select(ProjectRow::as_select())
-                .load(conn)$($aw)*?;
-            let ids = project_rows.iter().map(|p| p.id).collect();
-            let tags = tags_of(conn, ids)$($aw)*?;
-            let mut current: std::collections::HashMap<String, Project> =
-                crate::rows::assemble(project_rows, tags)?
-                    .into_iter()
-                    .map(|p| (p.slug.to_string(), p))
-                    .collect();
-            let mut out = Vec::with_capacity(rows.len());
-            for row in rows {
-                let slug = federation_domain::Slug::parse(&row.slug)
-                    .map_err(|e| StoreError::Corrupt(format!("change_log slug: {e}")))?;
-                out.push(Change {
-                    revision: crate::log::from_db(row.revision),
-                    kind: row.kind(&slug)?,
-                    at: row.at.0,
-                    project: current.get(slug.as_str()).cloned(),
-                    slug,
-                });
-            }
-            // Each project is cloned per change; drop the map's copies now.
-            current.clear();
-            Ok(ChangesSince::Changes(out))
         }
 
         /// Every project and the revision they reflect. Run in one read transaction.

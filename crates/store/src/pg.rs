@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
-use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, Bool, Nullable, Text, Timestamptz};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use federation_domain::{
@@ -14,9 +14,10 @@ use federation_domain::{
 };
 
 use crate::error::StoreError;
+use crate::prepared::{Bind, Prepared};
 use crate::reads::read_ops;
 use crate::rows::{dedupe_presence, PresenceRow, ProjectRow, TransitionRow};
-use crate::schema::{DbTime, UtcTime};
+use crate::schema::DbTime;
 
 read_ops!(AsyncPgConnection, [async], [.await]);
 crate::log::log_ops!(AsyncPgConnection, [async], [.await]);
@@ -29,10 +30,12 @@ const LOG_LOCK_KEY: i64 = 0x6665_645f_6c6f_6721; // "fed_log!"
 /// Takes the log's advisory lock until the end of the transaction. Every writing
 /// transaction takes it before touching any row, so locks are always taken in one order.
 pub(crate) async fn lock_log(conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-        .bind::<BigInt, _>(LOG_LOCK_KEY)
-        .execute(conn)
-        .await?;
+    Prepared::new(
+        "SELECT pg_advisory_xact_lock($?)",
+        vec![Bind::BigInt(LOG_LOCK_KEY)],
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -49,27 +52,32 @@ pub(crate) async fn log_changes(
     }
     // UNNEST yields the rows in the arrays' order, and each draws its revision as it is
     // inserted: revisions follow the order given.
-    diesel::sql_query(format!(
-        "WITH appended AS ( \
-             INSERT INTO change_log \
-                 (kind, slug, at, from_status, to_status, reason, last_heartbeat_at) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::text[], \
-                 $5::text[], $6::text[], $7::timestamptz[]) \
-             RETURNING revision) \
-         SELECT pg_notify('{}', MAX(revision)::text) FROM appended",
-        crate::log::CHANGES_CHANNEL
-    ))
-    .bind::<Array<Text>, _>(changes.iter().map(|c| c.kind).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(changes.iter().map(|c| c.slug).collect::<Vec<_>>())
-    .bind::<Array<UtcTime>, _>(changes.iter().map(|c| c.at).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Text>>, _>(changes.iter().map(|c| c.from_status).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Text>>, _>(changes.iter().map(|c| c.to_status).collect::<Vec<_>>())
-    .bind::<Array<Nullable<Text>>, _>(changes.iter().map(|c| c.reason).collect::<Vec<_>>())
-    .bind::<Array<Nullable<UtcTime>>, _>(
-        changes
-            .iter()
-            .map(|c| c.last_heartbeat_at)
-            .collect::<Vec<_>>(),
+    Prepared::new(
+        concat!(
+            "WITH appended AS ( \
+                 INSERT INTO change_log \
+                     (kind, slug, at, from_status, to_status, reason, last_heartbeat_at) \
+                 SELECT * FROM UNNEST($?::text[], $?::text[], $?::timestamptz[], $?::text[], \
+                     $?::text[], $?::text[], $?::timestamptz[]) \
+                 RETURNING revision) \
+             SELECT pg_notify('",
+            crate::log::changes_channel!(),
+            "', MAX(revision)::text) FROM appended"
+        ),
+        vec![
+            Bind::Texts(changes.iter().map(|c| c.kind).collect()),
+            Bind::Texts(changes.iter().map(|c| c.slug).collect()),
+            Bind::Times(changes.iter().map(|c| c.at.0).collect()),
+            Bind::OptTexts(changes.iter().map(|c| c.from_status).collect()),
+            Bind::OptTexts(changes.iter().map(|c| c.to_status).collect()),
+            Bind::OptTexts(changes.iter().map(|c| c.reason).collect()),
+            Bind::OptTimes(
+                changes
+                    .iter()
+                    .map(|c| c.last_heartbeat_at.map(|t| t.0))
+                    .collect(),
+            ),
+        ],
     )
     .execute(conn)
     .await?;
@@ -159,14 +167,14 @@ pub(crate) async fn upsert_many(
         return Ok(out);
     }
     let sorted = || order.iter().copied();
-    let rows: Vec<UpsertRow> = diesel::sql_query(
+    let rows: Vec<UpsertRow> = Prepared::new(
         "INSERT INTO projects \
              (slug, name, hub_url, mesh_namespace, metadata, heartbeat_interval_seconds, origin, \
               created_at, updated_at) \
          SELECT r.slug, r.name, r.hub_url, r.mesh_namespace, r.metadata::jsonb, r.interval, \
-             r.origin, $5, $5 \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $6::text[], $7::int4[], \
-             $8::text[]) \
+             r.origin, $?, $? \
+         FROM UNNEST($?::text[], $?::text[], $?::text[], $?::text[], $?::text[], $?::int4[], \
+             $?::text[]) \
              WITH ORDINALITY AS r(slug, name, hub_url, mesh_namespace, metadata, interval, origin, ord) \
          ORDER BY r.ord \
          ON CONFLICT (slug) DO UPDATE SET \
@@ -179,27 +187,22 @@ pub(crate) async fn upsert_many(
              origin = EXCLUDED.origin, \
              updated_at = EXCLUDED.updated_at \
          RETURNING projects.*, (xmax = 0) AS created",
+        vec![
+            Bind::Time(now.0),
+            Bind::Time(now.0),
+            Bind::Texts(sorted().map(|r| r.slug.as_str()).collect()),
+            Bind::Texts(sorted().map(|r| r.name.as_str()).collect()),
+            Bind::Texts(sorted().map(|r| r.hub_url.as_str()).collect()),
+            Bind::Texts(sorted().map(|r| r.mesh_namespace.as_str()).collect()),
+            Bind::OwnedTexts(sorted().map(|r| r.metadata.to_json_string()).collect()),
+            Bind::OptInts(
+                sorted()
+                    .map(|r| r.heartbeat_interval.map(crate::rows::interval_column))
+                    .collect(),
+            ),
+            Bind::Texts(sorted().map(|r| r.origin.as_str()).collect()),
+        ],
     )
-    .bind::<Array<Text>, _>(sorted().map(|r| r.slug.as_str()).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(sorted().map(|r| r.name.as_str()).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(sorted().map(|r| r.hub_url.as_str()).collect::<Vec<_>>())
-    .bind::<Array<Text>, _>(
-        sorted()
-            .map(|r| r.mesh_namespace.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind::<UtcTime, _>(now)
-    .bind::<Array<Text>, _>(
-        sorted()
-            .map(|r| r.metadata.to_json_string())
-            .collect::<Vec<_>>(),
-    )
-    .bind::<Array<Nullable<Integer>>, _>(
-        sorted()
-            .map(|r| r.heartbeat_interval.map(crate::rows::interval_column))
-            .collect::<Vec<_>>(),
-    )
-    .bind::<Array<Text>, _>(sorted().map(|r| r.origin.as_str()).collect::<Vec<_>>())
     .load(conn)
     .await?;
 
@@ -210,10 +213,12 @@ pub(crate) async fn upsert_many(
         .map(|r| r.project.id)
         .collect();
     if !kept.is_empty() {
-        diesel::sql_query("DELETE FROM project_tags WHERE project_id = ANY($1)")
-            .bind::<Array<BigInt>, _>(&kept)
-            .execute(conn)
-            .await?;
+        Prepared::new(
+            "DELETE FROM project_tags WHERE project_id = ANY($?)",
+            vec![Bind::BigInts(kept)],
+        )
+        .execute(conn)
+        .await?;
     }
     let by_slug: HashMap<&str, i64> = rows
         .iter()
@@ -231,13 +236,15 @@ pub(crate) async fn upsert_many(
         }
     }
     if !tags.is_empty() {
-        diesel::sql_query(
+        Prepared::new(
             "INSERT INTO project_tags (project_id, tag, position) \
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::int[])",
+             SELECT * FROM UNNEST($?::bigint[], $?::text[], $?::int[])",
+            vec![
+                Bind::BigInts(tag_ids),
+                Bind::Texts(tags),
+                Bind::Ints(positions),
+            ],
         )
-        .bind::<Array<BigInt>, _>(tag_ids)
-        .bind::<Array<Text>, _>(tags)
-        .bind::<Array<Integer>, _>(positions)
         .execute(conn)
         .await?;
     }
@@ -344,4 +351,50 @@ pub(crate) async fn write_presence(
         .await?;
     }
     Ok(())
+}
+
+/// Changes after `revision` with the projects as they are now; `Trimmed` when the log
+/// no longer holds all of them. Run in one read transaction. Two round trips: the
+/// trim mark and the rows are sent together, then the projects and their tags
+/// together (pipelined on the one connection; the server runs them in order).
+pub(crate) async fn changes_since(
+    conn: &mut AsyncPgConnection,
+    revision: u64,
+    limit: u32,
+) -> Result<federation_domain::ChangesSince, StoreError> {
+    use crate::schema::{change_log as c, change_log_state as st, project_tags, projects};
+    use federation_domain::ChangesSince;
+    let after = crate::log::to_db(revision);
+    let shared: &AsyncPgConnection = conn;
+    let (mut a, mut b) = (shared, shared);
+    let (trimmed, rows) = futures::try_join!(
+        st::table.select(st::trimmed_through).first::<i64>(&mut a),
+        c::table
+            .filter(c::revision.gt(after))
+            .order(c::revision.asc())
+            .limit(i64::from(limit))
+            .load::<crate::log::ChangeRow>(&mut b),
+    )?;
+    if after < trimmed {
+        return Ok(ChangesSince::Trimmed);
+    }
+    if rows.is_empty() {
+        return Ok(ChangesSince::Changes(Vec::new()));
+    }
+    let mut slugs: Vec<&str> = rows.iter().map(|r| r.slug.as_str()).collect();
+    slugs.sort_unstable();
+    slugs.dedup();
+    let (project_rows, tags) = futures::try_join!(
+        projects::table
+            .filter(projects::slug.eq_any(&slugs))
+            .select(ProjectRow::as_select())
+            .load::<ProjectRow>(&mut a),
+        project_tags::table
+            .inner_join(projects::table)
+            .filter(projects::slug.eq_any(&slugs))
+            .order((project_tags::project_id.asc(), project_tags::position.asc()))
+            .select((project_tags::project_id, project_tags::tag))
+            .load::<(i64, String)>(&mut b),
+    )?;
+    crate::log::changes(rows, project_rows, tags)
 }

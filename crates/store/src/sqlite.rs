@@ -232,3 +232,37 @@ pub(crate) fn append(
     }
     Ok(())
 }
+
+/// Changes after `revision` with the projects as they are now; `Trimmed` when
+/// the log no longer holds all of them.
+pub(crate) fn changes_since(
+    conn: &mut SqliteConnection,
+    revision: u64,
+    limit: u32,
+) -> Result<federation_domain::ChangesSince, StoreError> {
+    use crate::schema::{change_log as c, change_log_state as st, projects};
+    use federation_domain::ChangesSince;
+    let trimmed: i64 = st::table.select(st::trimmed_through).first(conn)?;
+    let after = crate::log::to_db(revision);
+    if after < trimmed {
+        return Ok(ChangesSince::Trimmed);
+    }
+    let rows: Vec<crate::log::ChangeRow> = c::table
+        .filter(c::revision.gt(after))
+        .order(c::revision.asc())
+        .limit(i64::from(limit))
+        .load(conn)?;
+    if rows.is_empty() {
+        return Ok(ChangesSince::Changes(Vec::new()));
+    }
+    let mut slugs: Vec<&str> = rows.iter().map(|r| r.slug.as_str()).collect();
+    slugs.sort_unstable();
+    slugs.dedup();
+    let project_rows: Vec<ProjectRow> = projects::table
+        .filter(projects::slug.eq_any(slugs))
+        .select(ProjectRow::as_select())
+        .load(conn)?;
+    let ids = project_rows.iter().map(|p| p.id).collect();
+    let tags = tags_of(conn, ids)?;
+    crate::log::changes(rows, project_rows, tags)
+}

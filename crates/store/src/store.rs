@@ -287,13 +287,14 @@ fn postgres_session(statement_timeout: Duration) -> String {
 }
 
 /// The pool's check of an idle connection before it hands it out again (in place of
-/// `SELECT 1`, one round trip as well): its server answers and still takes writes. A
-/// connection whose server has turned read-only (a demoted primary, a standby behind a
-/// stale DNS name or balancer, `default_transaction_read_only` set to fence it) is
-/// dropped, not reused, and the pool opens a new one, which goes to the host that takes
-/// writes (`target_session_attrs=read-write`) or, through a name, to wherever it points
-/// now. A write refused there (SQLSTATE 25006) is `unavailable`, never served again on
-/// that connection.
+/// `SELECT 1`, one round trip as well, the statement prepared once per connection): its
+/// server answers and still takes writes. A connection whose server has turned
+/// read-only (a demoted primary, a standby behind a stale DNS name or balancer,
+/// `default_transaction_read_only` set to fence it) is dropped, not reused, and the pool
+/// opens a new one, which goes to the host that takes writes
+/// (`target_session_attrs=read-write`) or, through a name, to wherever it points now. A
+/// write refused there (SQLSTATE 25006) is `unavailable`, never served again on that
+/// connection.
 fn recycle_check(
     conn: &mut AsyncPgConnection,
 ) -> futures::future::BoxFuture<'_, diesel::QueryResult<()>> {
@@ -308,7 +309,10 @@ async fn takes_writes(conn: &mut AsyncPgConnection) -> diesel::QueryResult<()> {
         read_only: bool,
     }
     let session: Session = diesel_async::RunQueryDsl::get_result(
-        diesel::sql_query("SELECT current_setting('transaction_read_only')::bool AS read_only"),
+        crate::prepared::Prepared::new(
+            "SELECT current_setting('transaction_read_only')::bool AS read_only",
+            Vec::new(),
+        ),
         conn,
     )
     .await?;
