@@ -49,10 +49,14 @@ pub(super) fn online_fleet(tool: &Tool<'_>, service: &Service) -> anyhow::Result
         "--total",
         &n,
     ])?;
-    // Wait for the store to show the fleet online (one flush after the last beat).
-    wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
-        let (code, body) = service.get("/api/fed/projects?status=online&limit=1")?;
-        Ok((code == 200 && body.len() > 2).then_some(()))
+    // Wait until the whole fleet shows online: the rows after this measure a service
+    // at rest, not one still writing the fleet's first beats.
+    wait_until(Duration::from_secs(120), Duration::from_millis(200), || {
+        let (code, body) = service.get("/api/fed/summary")?;
+        let online = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v.pointer("/counts/online").and_then(Value::as_u64));
+        Ok((code == 200 && online >= Some(PROJECTS as u64)).then_some(()))
     })?
     .context("the fleet never showed online")
 }
