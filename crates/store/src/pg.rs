@@ -363,7 +363,6 @@ pub(crate) async fn changes_since(
     limit: u32,
 ) -> Result<federation_domain::ChangesSince, StoreError> {
     use crate::schema::{change_log as c, change_log_state as st, project_tags, projects};
-    use federation_domain::ChangesSince;
     let after = crate::log::to_db(revision);
     let shared: &AsyncPgConnection = conn;
     let (mut a, mut b) = (shared, shared);
@@ -375,15 +374,10 @@ pub(crate) async fn changes_since(
             .limit(i64::from(limit))
             .load::<crate::log::ChangeRow>(&mut b),
     )?;
-    if after < trimmed {
-        return Ok(ChangesSince::Trimmed);
-    }
-    if rows.is_empty() {
-        return Ok(ChangesSince::Changes(Vec::new()));
-    }
-    let mut slugs: Vec<&str> = rows.iter().map(|r| r.slug.as_str()).collect();
-    slugs.sort_unstable();
-    slugs.dedup();
+    let slugs = match crate::log::projects_to_read(after, trimmed, &rows) {
+        Ok(slugs) => slugs,
+        Err(answer) => return Ok(answer),
+    };
     let (project_rows, tags) = futures::try_join!(
         projects::table
             .filter(projects::slug.eq_any(&slugs))

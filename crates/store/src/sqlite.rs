@@ -241,23 +241,17 @@ pub(crate) fn changes_since(
     limit: u32,
 ) -> Result<federation_domain::ChangesSince, StoreError> {
     use crate::schema::{change_log as c, change_log_state as st, projects};
-    use federation_domain::ChangesSince;
     let trimmed: i64 = st::table.select(st::trimmed_through).first(conn)?;
     let after = crate::log::to_db(revision);
-    if after < trimmed {
-        return Ok(ChangesSince::Trimmed);
-    }
     let rows: Vec<crate::log::ChangeRow> = c::table
         .filter(c::revision.gt(after))
         .order(c::revision.asc())
         .limit(i64::from(limit))
         .load(conn)?;
-    if rows.is_empty() {
-        return Ok(ChangesSince::Changes(Vec::new()));
-    }
-    let mut slugs: Vec<&str> = rows.iter().map(|r| r.slug.as_str()).collect();
-    slugs.sort_unstable();
-    slugs.dedup();
+    let slugs = match crate::log::projects_to_read(after, trimmed, &rows) {
+        Ok(slugs) => slugs,
+        Err(answer) => return Ok(answer),
+    };
     let project_rows: Vec<ProjectRow> = projects::table
         .filter(projects::slug.eq_any(slugs))
         .select(ProjectRow::as_select())
