@@ -66,20 +66,34 @@ request = function()
 end
 "#;
 
-/// POSTs a new project per request: `PREFIX-<thread>-<n>`, n = 1, 2, …
-const POST_LUA: &str = r#"local counter = 0
+/// Lua that numbers wrk's threads 0, 1, … into `tid`, then `$request`. wrk numbers
+/// them the same way in every run, which is how [`DELETE_LUA`] finds what
+/// [`POST_LUA`] made.
+macro_rules! numbered_threads {
+    ($request:literal) => {
+        concat!(
+            r#"local counter = 0
 local threads = 0
 function setup(thread)
   thread:set("tid", threads)
   threads = threads + 1
 end
-request = function()
+"#,
+            $request
+        )
+    };
+}
+
+/// POSTs a new project per request: `PREFIX-<thread>-<n>`, n = 1, 2, …
+const POST_LUA: &str = numbered_threads!(
+    r#"request = function()
   counter = counter + 1
   local slug = "PREFIX-" .. tostring(tid) .. "-" .. counter
   local body = '{"slug":"' .. slug .. '","name":"' .. slug .. '","hub_url":"http://' .. slug .. '.example.com"}'
   return wrk.format("POST", "/api/fed/projects", {["Content-Type"] = "application/json", ["X-API-Key"] = "API_KEY"}, body)
 end
-"#;
+"#
+);
 
 /// PATCHes a random one of the 10,000 `ing-*` projects: a new name, and one of four
 /// pairs of tags (so most patches change the tags too).
@@ -95,17 +109,13 @@ end
 
 /// DELETEs the projects [`POST_LUA`] made with the prefix `post`, in the order each of
 /// its threads made them (wrk numbers threads the same way in both runs).
-const DELETE_LUA: &str = r#"local counter = 0
-local threads = 0
-function setup(thread)
-  thread:set("tid", threads)
-  threads = threads + 1
-end
-request = function()
+const DELETE_LUA: &str = numbered_threads!(
+    r#"request = function()
   counter = counter + 1
   return wrk.format("DELETE", "/api/fed/projects/post-" .. tostring(tid) .. "-" .. counter, {["X-API-Key"] = "API_KEY"})
 end
-"#;
+"#
+);
 
 /// The scripts into `out`, for [`run`]: `get.lua`, `post.lua` (slugs `post-*`),
 /// `post-one.lua` (slugs `one-*`), `patch.lua`, `delete.lua`.
