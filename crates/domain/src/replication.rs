@@ -295,6 +295,8 @@ impl Registry {
     }
 
     /// How many projects the filter matches, and the entries of its page in slug order.
+    /// A filtered list walks the registry once, counting every match and keeping those
+    /// of its page.
     fn select<'a>(
         &'a self,
         filter: &'a ListFilter,
@@ -304,31 +306,36 @@ impl Registry {
             .limit
             .map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
         let offset = usize::try_from(filter.offset).unwrap_or(usize::MAX);
-        let lower = filter
-            .after
-            .as_ref()
-            .map_or(Bound::Unbounded, Bound::Excluded);
-        let unfiltered = filter.is_unfiltered();
-        if unfiltered && filter.after.is_none() {
-            let items = self.projects.values().skip(offset).take(limit);
+        if filter.is_unfiltered() {
+            let lower = filter
+                .after
+                .as_ref()
+                .map_or(Bound::Unbounded, Bound::Excluded);
+            let items = self
+                .projects
+                .range::<Slug, _>((lower, Bound::Unbounded))
+                .map(|(_, e)| e)
+                .skip(offset)
+                .take(limit);
             return (self.projects.len(), Box::new(items));
         }
-        let total = if unfiltered {
-            self.projects.len()
-        } else {
-            self.projects
-                .values()
-                .filter(|e| filter.matches(&e.project))
-                .count()
-        };
-        let items = self
-            .projects
-            .range::<Slug, _>((lower, Bound::Unbounded))
-            .map(|(_, e)| e)
-            .filter(move |e| filter.matches(&e.project))
-            .skip(offset)
-            .take(limit);
-        (total, Box::new(items))
+        let (mut total, mut skipped) = (0usize, 0usize);
+        let mut page = Vec::new();
+        for e in self.projects.values() {
+            if !filter.matches(&e.project) {
+                continue;
+            }
+            total += 1;
+            if filter.after.as_ref().is_some_and(|a| e.project.slug <= *a) {
+                continue;
+            }
+            if skipped < offset {
+                skipped += 1;
+            } else if page.len() < limit {
+                page.push(e);
+            }
+        }
+        (total, Box::new(page.into_iter()))
     }
 }
 

@@ -23,8 +23,16 @@ impl Tag {
     }
 
     /// The same tag ignoring case (`Rust` matches `rust`, `ÉTÉ` matches `été`).
+    /// Two ASCII tags compare without allocating (a list filtered by tag compares its
+    /// tag with every project's); any other pair is lowercased whole, as Unicode says
+    /// (the Kelvin sign `K` lowercases to an ASCII `k`, so only two ASCII tags may take
+    /// the short way).
     pub fn matches(&self, other: &Tag) -> bool {
-        self.0 == other.0 || self.0.to_lowercase() == other.0.to_lowercase()
+        let (a, b) = (self.0.as_str(), other.0.as_str());
+        if a.is_ascii() && b.is_ascii() {
+            return a.eq_ignore_ascii_case(b);
+        }
+        a == b || a.to_lowercase() == b.to_lowercase()
     }
 }
 string_newtype!(Tag);

@@ -25,6 +25,19 @@ fn tag_is_printable_text_up_to_sixty_four_characters_case_kept() {
 }
 
 #[test]
+fn tags_match_ignoring_case_the_ascii_way_and_the_unicode_way_alike() {
+    let tag = |s: &str| Tag::parse(s).unwrap();
+    assert!(tag("Bench-List").matches(&tag("bench-list")));
+    assert!(tag("python").matches(&tag("PYTHON")));
+    assert!(!tag("python").matches(&tag("pythons")));
+    assert!(!tag("fleet").matches(&tag("bench-list")));
+    // The Kelvin sign lowercases to an ASCII `k`: a non-ASCII tag can match an ASCII one.
+    assert!(tag("\u{212A}8s").matches(&tag("k8s")));
+    assert!(tag("k8s").matches(&tag("\u{212A}8s")));
+    assert!(!tag("été").matches(&tag("ete")));
+}
+
+#[test]
 fn tags_remove_duplicates_and_keep_first_order() {
     let tags = Tags::parse(&["Rust", "python", "rust", "Go", "PYTHON"]).unwrap();
     let got: Vec<&str> = tags.iter().map(Tag::as_str).collect();
