@@ -1,15 +1,17 @@
-//! gzip'd list bodies kept per registry generation, so the same list asked again (the
-//! whole catalog, the dashboard's load, a page polled by many clients) is not
+//! List bodies kept per registry generation, so the same list asked again (the whole
+//! catalog, the dashboard's load, a page polled by many clients) is not built or
 //! compressed again until the registry changes.
 //!
 //! A list is answered from [`federation_domain::Federation::list_rendered`]: each
 //! project's JSON is made once per change of the project and the body is those bytes
-//! joined. A client that accepts gzip (preferring it to `deflate`, the middleware's
-//! other coding) is answered from this cache when the body is at least [`MIN_BODY`]
-//! and at most [`MAX_BODY`] bytes: the first request of a generation compresses (one
-//! at a time per query; the others wait for it and take its body), the following ones
-//! take the bytes. Smaller bodies are compressed per request by the `Compress`
-//! middleware, and larger ones are streamed and compressed as they go, not kept.
+//! joined. A body of at least [`MIN_BODY`] bytes is kept, by path and query, for the
+//! generation it was read at: gzip'd for a client that accepts gzip (preferring it to
+//! `deflate`, the middleware's other coding) when at most [`MAX_BODY`], as JSON for
+//! the others when at most [`PLAIN_MAX_BODY`]. The first gzip request of a generation
+//! compresses (one at a time per query; the others wait for it and take its body), the
+//! following ones take the bytes. Smaller bodies are compressed per request by the
+//! `Compress` middleware, and larger ones are streamed (and compressed as they go), not
+//! kept.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -24,17 +26,21 @@ use flate2::Compression;
 /// Bodies smaller than this (bytes, uncompressed) are not kept: the middleware's
 /// per-request compression of a few KB costs less than keeping them.
 pub(crate) const MIN_BODY: usize = 8 * 1024;
-/// Bodies larger than this are not kept either: they are streamed (and compressed by
-/// the middleware as they go), so a huge catalog is never held whole.
+/// gzip'd bodies of lists larger than this are not kept either: they are streamed (and
+/// compressed by the middleware as they go), so a huge catalog is never held whole.
 pub(crate) const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Plain JSON bodies are kept up to this size (a few thousand projects), so the kept
+/// bodies of [`MAX_QUERIES`] lists stay within tens of MiB; larger ones are streamed.
+pub(crate) const PLAIN_MAX_BODY: usize = 1024 * 1024;
 /// Different queries kept at once; a new one beyond empties the cache.
 const MAX_QUERIES: usize = 32;
 /// Bodies up to this size get gzip's default level; larger ones its fastest.
 const THOROUGH_UP_TO: usize = 2 * 1024 * 1024;
 
-/// A list's answer, compressed, as of one generation of the registry.
+/// A list's answer as of one generation of the registry: its headers, and its body in
+/// each coding asked for in that generation.
 #[derive(Debug, Clone)]
-pub(crate) struct Compressed {
+pub(crate) struct KeptList {
     /// The registry's generation the body reflects.
     pub(crate) generation: u64,
     /// `X-Total-Count`.
@@ -43,20 +49,28 @@ pub(crate) struct Compressed {
     pub(crate) revision: u64,
     /// `Link`, when more follow.
     pub(crate) link: Option<String>,
-    /// The gzip'd JSON array.
-    pub(crate) gzip: Bytes,
+    /// The JSON array, gzip'd.
+    pub(crate) gzip: Option<Bytes>,
+    /// The JSON array.
+    pub(crate) plain: Option<Bytes>,
 }
 
-type Slot = Arc<tokio::sync::Mutex<Option<Compressed>>>;
+type Slot = Arc<tokio::sync::Mutex<Option<KeptList>>>;
 
-/// The compressed answers of the lists asked for lately, by path and query.
+/// The kept answers of the lists asked for lately, by path and query.
 #[derive(Debug, Default)]
 pub(crate) struct ListCache {
     slots: Mutex<HashMap<String, Slot>>,
 }
 
 impl ListCache {
-    /// The slot of one list (path and query string as sent).
+    /// The slot of one list, if it has one.
+    pub(crate) fn get(&self, key: &str) -> Option<Slot> {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.get(key).map(Arc::clone)
+    }
+
+    /// The slot of one list (path and query string as sent), made if it has none.
     pub(crate) fn slot(&self, key: &str) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(slot) = slots.get(key) {

@@ -1,7 +1,7 @@
 //! The list of projects: filters, pages, cursors, streamed whole.
 
 use super::*;
-use crate::compressed::{self, Compressed, ListCache};
+use crate::compressed::{self, KeptList, ListCache};
 use federation_domain::RenderedPage;
 
 /// Projects in slug order; `X-Total-Count` holds how many match.
@@ -34,40 +34,100 @@ pub(crate) async fn list_projects(
     query_is_utf8(req.query_string()).map_err(ApiError::query)?;
     let ListQuery(filter) = ListQuery::parse(&q)?;
     block(&state, &q).await?;
+    let key = format!("{}?{}", req.path(), req.query_string());
     if compressed::wants_gzip(&req) {
-        let key = format!("{}?{}", req.path(), req.query_string());
-        let slot = cache.slot(&key);
-        let mut held = slot.lock().await;
+        return gzip_list(&state, &cache, &req, &q, &filter, &key).await;
+    }
+    if let Some(slot) = cache.get(&key) {
+        let held = slot.lock().await;
         let generation = state.federation.generation();
         if let Some(kept) = held.as_ref().filter(|k| k.generation == generation) {
-            return Ok(gzip_reply(kept));
+            if let Some(body) = &kept.plain {
+                return Ok(kept_reply(kept, body.clone(), false));
+            }
         }
-        let page = state.federation.list_rendered(&filter, render_project);
-        let len = compressed::array_len(&page.items);
-        if (compressed::MIN_BODY..=compressed::MAX_BODY).contains(&len) {
-            let link = next_link(req.path(), &q, &filter, &page);
-            let (generation, total, revision) = (page.generation, page.total, page.revision);
-            let gzip = web::block(move || compressed::gzip_array(&page.items))
-                .await
-                .map_err(|_| ApiError::unavailable())?;
-            let kept = held.insert(Compressed {
-                generation,
-                total,
-                revision,
-                link,
-                gzip,
-            });
-            return Ok(gzip_reply(kept));
-        }
-        drop(held);
-        return Ok(plain_reply(&req, &q, &filter, page));
     }
     let page = state.federation.list_rendered(&filter, render_project);
-    Ok(plain_reply(&req, &q, &filter, page))
+    let len = compressed::array_len(&page.items);
+    if !(compressed::MIN_BODY..=compressed::PLAIN_MAX_BODY).contains(&len) {
+        return Ok(plain_reply(&req, &q, &filter, page));
+    }
+    let link = next_link(req.path(), &q, &filter, &page);
+    let body = web::Bytes::from(compressed::join_array(&page.items));
+    let fresh = kept_list(&page, link, None, Some(body.clone()));
+    keep(&mut *cache.slot(&key).lock().await, &fresh);
+    Ok(kept_reply(&fresh, body, false))
 }
 
-/// A kept compressed list.
-fn gzip_reply(kept: &Compressed) -> HttpResponse {
+/// A list for a client that takes gzip: the kept body of this generation, or one
+/// compressed now (one request at a time per query) and kept.
+async fn gzip_list(
+    state: &ApiState,
+    cache: &ListCache,
+    req: &HttpRequest,
+    q: &Query,
+    filter: &ListFilter,
+    key: &str,
+) -> Result<HttpResponse, ApiError> {
+    let slot = cache.slot(key);
+    let mut held = slot.lock().await;
+    let generation = state.federation.generation();
+    if let Some(kept) = held.as_ref().filter(|k| k.generation == generation) {
+        if let Some(body) = &kept.gzip {
+            return Ok(kept_reply(kept, body.clone(), true));
+        }
+    }
+    let page = state.federation.list_rendered(filter, render_project);
+    let len = compressed::array_len(&page.items);
+    if !(compressed::MIN_BODY..=compressed::MAX_BODY).contains(&len) {
+        drop(held);
+        return Ok(plain_reply(req, q, filter, page));
+    }
+    let mut fresh = kept_list(&page, next_link(req.path(), q, filter, &page), None, None);
+    let gzip = web::block(move || compressed::gzip_array(&page.items))
+        .await
+        .map_err(|_| ApiError::unavailable())?;
+    fresh.gzip = Some(gzip.clone());
+    keep(&mut held, &fresh);
+    Ok(kept_reply(&fresh, gzip, true))
+}
+
+/// A list's answer as of `page`'s generation, with the bodies given.
+fn kept_list(
+    page: &RenderedPage,
+    link: Option<String>,
+    gzip: Option<web::Bytes>,
+    plain: Option<web::Bytes>,
+) -> KeptList {
+    KeptList {
+        generation: page.generation,
+        total: page.total,
+        revision: page.revision,
+        link,
+        gzip,
+        plain,
+    }
+}
+
+/// Keeps `fresh` in a list's slot: beside the bodies held for the same generation, in
+/// place of an older one's, and not at all over a newer one's (a slower reader's).
+fn keep(held: &mut Option<KeptList>, fresh: &KeptList) {
+    match held {
+        Some(kept) if kept.generation == fresh.generation => {
+            if fresh.gzip.is_some() {
+                kept.gzip.clone_from(&fresh.gzip);
+            }
+            if fresh.plain.is_some() {
+                kept.plain.clone_from(&fresh.plain);
+            }
+        }
+        Some(kept) if kept.generation > fresh.generation => {}
+        _ => *held = Some(fresh.clone()),
+    }
+}
+
+/// A kept list's answer with `body`, gzip'd or plain.
+fn kept_reply(kept: &KeptList, body: web::Bytes, gzip: bool) -> HttpResponse {
     let mut reply = HttpResponse::Ok();
     reply
         .insert_header(("X-Total-Count", kept.total.to_string()))
@@ -75,11 +135,13 @@ fn gzip_reply(kept: &Compressed) -> HttpResponse {
     if let Some(link) = &kept.link {
         reply.insert_header((header::LINK, link.clone()));
     }
-    reply
-        .content_type("application/json")
-        .insert_header((header::CONTENT_ENCODING, "gzip"))
-        .append_header((header::VARY, "accept-encoding"))
-        .body(kept.gzip.clone())
+    reply.content_type("application/json");
+    if gzip {
+        reply
+            .insert_header((header::CONTENT_ENCODING, "gzip"))
+            .append_header((header::VARY, "accept-encoding"));
+    }
+    reply.body(body)
 }
 
 /// A list as its JSON (the `Compress` middleware gzips it for a client that asks).
