@@ -39,6 +39,7 @@ mod slo;
 mod sqlite;
 mod store;
 mod totals;
+mod upsert;
 mod uptime;
 mod url;
 

@@ -1,16 +1,13 @@
 //! PostgreSQL: the shared reads plus the statements that use PostgreSQL's own SQL
 //! (`xmax`, `UNNEST`).
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
-use diesel::sql_types::{Array, Bool, Nullable, Text, Timestamptz};
-use diesel::QueryableByName;
+use diesel::sql_types::{Array, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use federation_domain::{
-    ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage, ProjectPatch,
-    Registration, Slug, Status, Tags, Transition, Upserted,
+    ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage, ProjectPatch, Slug,
+    Status, Tags, Transition,
 };
 
 use crate::error::StoreError;
@@ -30,13 +27,17 @@ const LOG_LOCK_KEY: i64 = 0x6665_645f_6c6f_6721; // "fed_log!"
 /// Takes the log's advisory lock until the end of the transaction. Every writing
 /// transaction takes it before touching any row, so locks are always taken in one order.
 pub(crate) async fn lock_log(conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
+    lock_statement().execute(conn).await?;
+    Ok(())
+}
+
+/// The statement of [`lock_log`], to send in a pipeline ahead of the statements it
+/// guards (the server runs them in order, so they wait for the lock).
+pub(crate) fn lock_statement() -> Prepared<'static> {
     Prepared::new(
         "SELECT pg_advisory_xact_lock($?)",
         vec![Bind::BigInt(LOG_LOCK_KEY)],
     )
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// Appends changes to the log, in order, and wakes every follower when the transaction
@@ -47,12 +48,20 @@ pub(crate) async fn log_changes(
     conn: &mut AsyncPgConnection,
     changes: &[crate::log::NewChange<'_>],
 ) -> Result<(), StoreError> {
+    if let Some(append) = append_statement(changes) {
+        append.execute(conn).await?;
+    }
+    Ok(())
+}
+
+/// The statement of [`log_changes`] (none for no change).
+pub(crate) fn append_statement<'a>(changes: &[crate::log::NewChange<'a>]) -> Option<Prepared<'a>> {
     if changes.is_empty() {
-        return Ok(());
+        return None;
     }
     // UNNEST yields the rows in the arrays' order, and each draws its revision as it is
     // inserted: revisions follow the order given.
-    Prepared::new(
+    Some(Prepared::new(
         concat!(
             "WITH appended AS ( \
                  INSERT INTO change_log \
@@ -78,10 +87,7 @@ pub(crate) async fn log_changes(
                     .collect(),
             ),
         ],
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
+    ))
 }
 
 /// The sweeper lease's row, locked: `FOR UPDATE` to change it, `FOR SHARE` to fence a
@@ -129,143 +135,6 @@ pub(crate) async fn stored_statuses(
         .load(conn)
         .await?;
     crate::rows::statuses(found)
-}
-
-#[derive(QueryableByName)]
-struct UpsertRow {
-    #[diesel(embed)]
-    project: ProjectRow,
-    #[diesel(sql_type = Bool)]
-    created: bool,
-}
-
-/// Inserts or updates registrations (one statement for all of them) and replaces their
-/// tags (two more at most: none to delete for a new project, none to insert without
-/// tags). `xmax = 0` holds only for a row this statement inserted, which tells
-/// an insert from an update without a race. Rows are written in slug order, so two
-/// concurrent batches lock rows in the same order and cannot deadlock. Run inside a
-/// transaction.
-pub(crate) async fn upsert_many(
-    conn: &mut AsyncPgConnection,
-    regs: &[Registration],
-    now: DbTime,
-) -> Result<Vec<Upserted>, StoreError> {
-    if regs.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut order: Vec<&Registration> = regs.iter().collect();
-    order.sort_by(|a, b| a.slug.cmp(&b.slug));
-    if order
-        .windows(2)
-        .any(|w| matches!(w, [a, b] if a.slug == b.slug))
-    {
-        // One INSERT … ON CONFLICT cannot touch a row twice: apply them one by one.
-        let mut out = Vec::with_capacity(regs.len());
-        for reg in regs {
-            out.extend(Box::pin(upsert_many(conn, std::slice::from_ref(reg), now)).await?);
-        }
-        return Ok(out);
-    }
-    let sorted = || order.iter().copied();
-    let rows: Vec<UpsertRow> = Prepared::new(
-        "INSERT INTO projects \
-             (slug, name, hub_url, mesh_namespace, metadata, heartbeat_interval_seconds, origin, \
-              created_at, updated_at) \
-         SELECT r.slug, r.name, r.hub_url, r.mesh_namespace, r.metadata::jsonb, r.interval, \
-             r.origin, $?, $? \
-         FROM UNNEST($?::text[], $?::text[], $?::text[], $?::text[], $?::text[], $?::int4[], \
-             $?::text[]) \
-             WITH ORDINALITY AS r(slug, name, hub_url, mesh_namespace, metadata, interval, origin, ord) \
-         ORDER BY r.ord \
-         ON CONFLICT (slug) DO UPDATE SET \
-             name = EXCLUDED.name, \
-             hub_url = EXCLUDED.hub_url, \
-             mesh_namespace = EXCLUDED.mesh_namespace, \
-             metadata = EXCLUDED.metadata, \
-             heartbeat_interval_seconds = COALESCE(EXCLUDED.heartbeat_interval_seconds, \
-                 projects.heartbeat_interval_seconds), \
-             origin = EXCLUDED.origin, \
-             updated_at = EXCLUDED.updated_at \
-         RETURNING projects.*, (xmax = 0) AS created",
-        vec![
-            Bind::Time(now.0),
-            Bind::Time(now.0),
-            Bind::Texts(sorted().map(|r| r.slug.as_str()).collect()),
-            Bind::Texts(sorted().map(|r| r.name.as_str()).collect()),
-            Bind::Texts(sorted().map(|r| r.hub_url.as_str()).collect()),
-            Bind::Texts(sorted().map(|r| r.mesh_namespace.as_str()).collect()),
-            Bind::OwnedTexts(sorted().map(|r| r.metadata.to_json_string()).collect()),
-            Bind::OptInts(
-                sorted()
-                    .map(|r| r.heartbeat_interval.map(crate::rows::interval_column))
-                    .collect(),
-            ),
-            Bind::Texts(sorted().map(|r| r.origin.as_str()).collect()),
-        ],
-    )
-    .load(conn)
-    .await?;
-
-    // A project this statement created has no tags to replace.
-    let kept: Vec<i64> = rows
-        .iter()
-        .filter(|r| !r.created)
-        .map(|r| r.project.id)
-        .collect();
-    if !kept.is_empty() {
-        Prepared::new(
-            "DELETE FROM project_tags WHERE project_id = ANY($?)",
-            vec![Bind::BigInts(kept)],
-        )
-        .execute(conn)
-        .await?;
-    }
-    let by_slug: HashMap<&str, i64> = rows
-        .iter()
-        .map(|r| (r.project.slug.as_str(), r.project.id))
-        .collect();
-    let (mut tag_ids, mut tags, mut positions) = (Vec::new(), Vec::new(), Vec::new());
-    for reg in regs {
-        let id = *by_slug
-            .get(reg.slug.as_str())
-            .ok_or_else(|| StoreError::Corrupt("an upserted project was not returned".into()))?;
-        for (i, tag) in reg.tags.iter().enumerate() {
-            tag_ids.push(id);
-            tags.push(tag.as_str());
-            positions.push(i32::try_from(i).unwrap_or(i32::MAX));
-        }
-    }
-    if !tags.is_empty() {
-        Prepared::new(
-            "INSERT INTO project_tags (project_id, tag, position) \
-             SELECT * FROM UNNEST($?::bigint[], $?::text[], $?::int[])",
-            vec![
-                Bind::BigInts(tag_ids),
-                Bind::Texts(tags),
-                Bind::Ints(positions),
-            ],
-        )
-        .execute(conn)
-        .await?;
-    }
-
-    // The tags are the ones just written; no need to read them back.
-    let mut rows: HashMap<String, UpsertRow> = rows
-        .into_iter()
-        .map(|r| (r.project.slug.clone(), r))
-        .collect();
-    regs.iter()
-        .map(|reg| {
-            let row = rows.remove(reg.slug.as_str()).ok_or_else(|| {
-                StoreError::Corrupt("an upserted project was not returned".into())
-            })?;
-            let tags: Vec<&str> = reg.tags.iter().map(|t| t.as_str()).collect();
-            Ok(Upserted {
-                project: row.project.into_project(tags)?,
-                created: row.created,
-            })
-        })
-        .collect()
 }
 
 /// Writes a batch of presence updates with one `UPDATE … FROM UNNEST(…)` and appends the

@@ -145,10 +145,7 @@ fn applied(
 fn upserted_changes(upserted: &[Upserted], now: crate::schema::DbTime) -> Vec<NewChange<'_>> {
     upserted
         .iter()
-        .map(|u| {
-            let kind = if u.created { "registered" } else { "updated" };
-            NewChange::catalog(kind, u.project.slug.as_str(), now)
-        })
+        .map(|u| NewChange::registration(u.project.slug.as_str(), u.created, now))
         .collect()
 }
 

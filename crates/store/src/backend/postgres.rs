@@ -50,9 +50,15 @@ impl Operations for Postgres {
     ) -> Result<CatalogApplied, StoreError> {
         let now = DbTime(now_micros());
         let mut conn = self.conn().await?;
+        if !prune {
+            let upserted = conn
+                .transaction(async |c| crate::upsert::register(c, regs, now).await)
+                .await?;
+            return applied((upserted, Vec::new()));
+        }
         conn.transaction(async |c| {
             pg::lock_log(c).await?;
-            let upserted = pg::upsert_many(c, regs, now).await?;
+            let upserted = crate::upsert::upsert_many(c, regs, now).await?;
             let mut changes = upserted_changes(&upserted, now);
             let removed = if prune {
                 pg::prune(c, &listed(regs), now).await?

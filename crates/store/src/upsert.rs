@@ -1,0 +1,238 @@
+//! PostgreSQL's registration write: one `INSERT … ON CONFLICT` for a whole group, its
+//! tags, and (for [`register`]) the log's lock and append, pipelined so a group costs
+//! two round trips inside its transaction instead of four.
+
+use std::collections::HashMap;
+
+use diesel::sql_types::Bool;
+use diesel::QueryableByName;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use federation_domain::{Registration, Upserted};
+
+use crate::error::StoreError;
+use crate::log::NewChange;
+use crate::pg::{append_statement, lock_statement};
+use crate::prepared::{Bind, Prepared};
+use crate::rows::ProjectRow;
+use crate::schema::DbTime;
+
+#[derive(QueryableByName)]
+struct UpsertRow {
+    #[diesel(embed)]
+    project: ProjectRow,
+    #[diesel(sql_type = Bool)]
+    created: bool,
+}
+
+/// Inserts or updates registrations (one statement for all of them) and replaces their
+/// tags (two more at most: none to delete for a new project, none to insert without
+/// tags). `xmax = 0` holds only for a row this statement inserted, which tells
+/// an insert from an update without a race. Rows are written in slug order, so two
+/// concurrent batches lock rows in the same order and cannot deadlock. Run inside a
+/// transaction that holds the log's lock.
+pub(crate) async fn upsert_many(
+    conn: &mut AsyncPgConnection,
+    regs: &[Registration],
+    now: DbTime,
+) -> Result<Vec<Upserted>, StoreError> {
+    if regs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(order) = slug_order(regs) else {
+        // One INSERT … ON CONFLICT cannot touch a row twice: apply them one by one.
+        let mut out = Vec::with_capacity(regs.len());
+        for reg in regs {
+            out.extend(Box::pin(upsert_many(conn, std::slice::from_ref(reg), now)).await?);
+        }
+        return Ok(out);
+    };
+    let rows: Vec<UpsertRow> = upsert_statement(&order, now).load(conn).await?;
+    let (delete, insert) = tag_statements(&rows, regs)?;
+    for statement in [delete, insert].into_iter().flatten() {
+        statement.execute(conn).await?;
+    }
+    answers(rows, regs)
+}
+
+/// Registers a group and logs it, in a transaction: the log's lock and the upsert in one
+/// round trip (the server runs them in order, so the upsert waits for the lock), then
+/// the tags and the log's append with its notification in another. Revisions follow the
+/// registrations' order.
+pub(crate) async fn register(
+    conn: &mut AsyncPgConnection,
+    regs: &[Registration],
+    now: DbTime,
+) -> Result<Vec<Upserted>, StoreError> {
+    let Some(order) = slug_order(regs).filter(|_| !regs.is_empty()) else {
+        crate::pg::lock_log(conn).await?;
+        let upserted = upsert_many(conn, regs, now).await?;
+        log_registered(conn, &upserted, now).await?;
+        return Ok(upserted);
+    };
+    let shared: &AsyncPgConnection = conn;
+    let (mut a, mut b, mut c) = (shared, shared, shared);
+    let (_, rows) = futures::try_join!(
+        lock_statement().execute(&mut a),
+        upsert_statement(&order, now).load::<UpsertRow>(&mut b),
+    )?;
+    let created: HashMap<&str, bool> = rows
+        .iter()
+        .map(|r| (r.project.slug.as_str(), r.created))
+        .collect();
+    let changes = regs
+        .iter()
+        .map(|reg| {
+            let created = *created.get(reg.slug.as_str()).ok_or_else(not_returned)?;
+            Ok(NewChange::registration(reg.slug.as_str(), created, now))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let (delete, insert) = tag_statements(&rows, regs)?;
+    futures::try_join!(
+        run(delete, &mut a),
+        run(insert, &mut b),
+        run(append_statement(&changes), &mut c),
+    )?;
+    answers(rows, regs)
+}
+
+/// Logs the registration (or update) of each upserted project, in their order.
+async fn log_registered(
+    conn: &mut AsyncPgConnection,
+    upserted: &[Upserted],
+    now: DbTime,
+) -> Result<(), StoreError> {
+    let changes: Vec<NewChange<'_>> = upserted
+        .iter()
+        .map(|u| NewChange::registration(u.project.slug.as_str(), u.created, now))
+        .collect();
+    crate::pg::log_changes(conn, &changes).await
+}
+
+/// Runs a statement of a pipeline, if there is one.
+async fn run(
+    statement: Option<Prepared<'_>>,
+    conn: &mut &AsyncPgConnection,
+) -> Result<(), StoreError> {
+    if let Some(statement) = statement {
+        statement.execute(conn).await?;
+    }
+    Ok(())
+}
+
+/// The registrations in slug order, or `None` when a slug comes twice.
+fn slug_order(regs: &[Registration]) -> Option<Vec<&Registration>> {
+    let mut order: Vec<&Registration> = regs.iter().collect();
+    order.sort_by(|a, b| a.slug.cmp(&b.slug));
+    let twice = order
+        .windows(2)
+        .any(|w| matches!(w, [a, b] if a.slug == b.slug));
+    (!twice).then_some(order)
+}
+
+fn not_returned() -> StoreError {
+    StoreError::Corrupt("an upserted project was not returned".into())
+}
+
+/// The upsert of registrations given in slug order.
+fn upsert_statement<'a>(order: &[&'a Registration], now: DbTime) -> Prepared<'a> {
+    let sorted = || order.iter().copied();
+    Prepared::new(
+        "INSERT INTO projects \
+             (slug, name, hub_url, mesh_namespace, metadata, heartbeat_interval_seconds, origin, \
+              created_at, updated_at) \
+         SELECT r.slug, r.name, r.hub_url, r.mesh_namespace, r.metadata::jsonb, r.interval, \
+             r.origin, $?, $? \
+         FROM UNNEST($?::text[], $?::text[], $?::text[], $?::text[], $?::text[], $?::int4[], \
+             $?::text[]) \
+             WITH ORDINALITY AS r(slug, name, hub_url, mesh_namespace, metadata, interval, origin, ord) \
+         ORDER BY r.ord \
+         ON CONFLICT (slug) DO UPDATE SET \
+             name = EXCLUDED.name, \
+             hub_url = EXCLUDED.hub_url, \
+             mesh_namespace = EXCLUDED.mesh_namespace, \
+             metadata = EXCLUDED.metadata, \
+             heartbeat_interval_seconds = COALESCE(EXCLUDED.heartbeat_interval_seconds, \
+                 projects.heartbeat_interval_seconds), \
+             origin = EXCLUDED.origin, \
+             updated_at = EXCLUDED.updated_at \
+         RETURNING projects.*, (xmax = 0) AS created",
+        vec![
+            Bind::Time(now.0),
+            Bind::Time(now.0),
+            Bind::Texts(sorted().map(|r| r.slug.as_str()).collect()),
+            Bind::Texts(sorted().map(|r| r.name.as_str()).collect()),
+            Bind::Texts(sorted().map(|r| r.hub_url.as_str()).collect()),
+            Bind::Texts(sorted().map(|r| r.mesh_namespace.as_str()).collect()),
+            Bind::OwnedTexts(sorted().map(|r| r.metadata.to_json_string()).collect()),
+            Bind::OptInts(
+                sorted()
+                    .map(|r| r.heartbeat_interval.map(crate::rows::interval_column))
+                    .collect(),
+            ),
+            Bind::Texts(sorted().map(|r| r.origin.as_str()).collect()),
+        ],
+    )
+}
+
+/// The statements replacing the tags of the upserted rows: deleting those of projects
+/// that existed (a project the upsert created has none), inserting the registrations'.
+fn tag_statements<'a>(
+    rows: &[UpsertRow],
+    regs: &'a [Registration],
+) -> Result<(Option<Prepared<'a>>, Option<Prepared<'a>>), StoreError> {
+    let kept: Vec<i64> = rows
+        .iter()
+        .filter(|r| !r.created)
+        .map(|r| r.project.id)
+        .collect();
+    let delete = (!kept.is_empty()).then(|| {
+        Prepared::new(
+            "DELETE FROM project_tags WHERE project_id = ANY($?)",
+            vec![Bind::BigInts(kept)],
+        )
+    });
+    let by_slug: HashMap<&str, i64> = rows
+        .iter()
+        .map(|r| (r.project.slug.as_str(), r.project.id))
+        .collect();
+    let (mut tag_ids, mut tags, mut positions) = (Vec::new(), Vec::new(), Vec::new());
+    for reg in regs {
+        let id = *by_slug.get(reg.slug.as_str()).ok_or_else(not_returned)?;
+        for (i, tag) in reg.tags.iter().enumerate() {
+            tag_ids.push(id);
+            tags.push(tag.as_str());
+            positions.push(i32::try_from(i).unwrap_or(i32::MAX));
+        }
+    }
+    let insert = (!tags.is_empty()).then(|| {
+        Prepared::new(
+            "INSERT INTO project_tags (project_id, tag, position) \
+             SELECT * FROM UNNEST($?::bigint[], $?::text[], $?::int[])",
+            vec![
+                Bind::BigInts(tag_ids),
+                Bind::Texts(tags),
+                Bind::Ints(positions),
+            ],
+        )
+    });
+    Ok((delete, insert))
+}
+
+/// Each registration's project as written, in the registrations' order (the tags are
+/// the ones just written; no need to read them back).
+fn answers(rows: Vec<UpsertRow>, regs: &[Registration]) -> Result<Vec<Upserted>, StoreError> {
+    let mut rows: HashMap<String, UpsertRow> = rows
+        .into_iter()
+        .map(|r| (r.project.slug.clone(), r))
+        .collect();
+    regs.iter()
+        .map(|reg| {
+            let row = rows.remove(reg.slug.as_str()).ok_or_else(not_returned)?;
+            let tags: Vec<&str> = reg.tags.iter().map(|t| t.as_str()).collect();
+            Ok(Upserted {
+                project: row.project.into_project(tags)?,
+                created: row.created,
+            })
+        })
+        .collect()
+}
