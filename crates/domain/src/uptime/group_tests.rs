@@ -243,7 +243,7 @@ fn days_rolled_up_before_groups_are_regrouped_from_the_project_rollups() {
     runtime().block_on(async {
         let now = day_span(day).end + TimeDelta::hours(1);
         let done = uptime
-            .roll_up_pending(now, &members_of(0b001001), 200)
+            .roll_up_pending(now, || members_of(0b001001), 200)
             .await
             .unwrap();
         assert_eq!(

@@ -345,23 +345,23 @@ impl Uptime {
     }
 
     /// Rolls up at most `at_most` of the closed days not rolled up yet (newest
-    /// first; see [`pending_days`]) for `projects`, at `now`; then, within the same
-    /// allowance, regroups days rolled up before group rollups were kept. Returns the
-    /// days rolled up or regrouped.
+    /// first; see [`pending_days`]) for the projects `projects` gives, at `now`; then,
+    /// within the same allowance, regroups days rolled up before group rollups were
+    /// kept. Returns the days rolled up or regrouped. `projects` is called only when
+    /// there is a day to do (a copy of the catalog is not made every check).
     pub async fn roll_up_pending(
         &self,
         now: DateTime<Utc>,
-        projects: &[Project],
+        projects: impl FnOnce() -> Vec<Project> + Send,
         at_most: usize,
     ) -> Result<Vec<NaiveDate>, RepositoryError> {
         let today = now.date_naive();
         let first = today - TimeDelta::days(ROLLUP_BACKFILL_DAYS);
         let rolled = self.source.rolled_days(first, today).await?;
-        let mut done = Vec::new();
-        for day in pending_days(now, &rolled).into_iter().take(at_most) {
-            self.roll_up_day(day, projects).await?;
-            done.push(day);
-        }
+        let pending: Vec<NaiveDate> = pending_days(now, &rolled)
+            .into_iter()
+            .take(at_most)
+            .collect();
         let grouped: HashSet<NaiveDate> = self
             .source
             .grouped_days(first, today)
@@ -373,12 +373,19 @@ impl Uptime {
             .rev()
             .filter(|d| !grouped.contains(d))
             .copied()
+            .take(at_most.saturating_sub(pending.len()))
             .collect();
-        for day in ungrouped
-            .into_iter()
-            .take(at_most.saturating_sub(done.len()))
-        {
-            self.regroup_day(day, projects).await?;
+        if pending.is_empty() && ungrouped.is_empty() {
+            return Ok(Vec::new());
+        }
+        let projects = projects();
+        let mut done = Vec::new();
+        for day in pending {
+            self.roll_up_day(day, &projects).await?;
+            done.push(day);
+        }
+        for day in ungrouped {
+            self.regroup_day(day, &projects).await?;
             done.push(day);
         }
         Ok(done)

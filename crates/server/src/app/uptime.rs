@@ -69,15 +69,18 @@ pub(super) async fn run_rollups(
         if !federation.leads() {
             continue;
         }
-        let projects = federation
-            .list(&federation_domain::ListFilter::default())
-            .items;
+        // The catalog is copied only when a day is to be rolled up (once a day).
+        let everything = || {
+            federation
+                .list(&federation_domain::ListFilter::default())
+                .items
+        };
         match uptime
-            .roll_up_pending(federation.now(), &projects, ROLLUP_DAYS_PER_CHECK)
+            .roll_up_pending(federation.now(), everything, ROLLUP_DAYS_PER_CHECK)
             .await
         {
             Ok(days) if !days.is_empty() => {
-                tracing::info!(days = ?days, projects = projects.len(), "uptime rolled up");
+                tracing::info!(days = ?days, "uptime rolled up");
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "uptime rollup failed; retried"),
@@ -108,14 +111,12 @@ pub(super) async fn run_slos(
             _ = stop.changed() => return,
             _ = ticks.tick() => {}
         }
-        let projects = federation
-            .list(&federation_domain::ListFilter::default())
-            .items;
-        let now = federation.now();
         if let Err(e) = uptime.reload_slos().await {
             tracing::warn!(error = %e, "reading the objectives failed; retried");
         }
         let board = uptime.slos();
+        let projects = objective_members(&federation, board);
+        let now = federation.now();
         board.refresh_sli(&projects, now, uptime.degraded());
         let uncomputed = board.statuses().iter().any(|s| s.computed_at.is_none());
         if round.is_multiple_of(BUDGET_EVERY) || uncomputed {
@@ -126,4 +127,34 @@ pub(super) async fn run_slos(
         round = round.wrapping_add(1);
         metrics.set_slos(&board.statuses());
     }
+}
+
+/// The projects the objectives are about, each once: copies of their registry entries,
+/// not of the whole catalog (nothing without objectives).
+fn objective_members(
+    federation: &Federation,
+    board: &federation_domain::uptime::SloBoard,
+) -> Vec<federation_domain::Project> {
+    use federation_domain::uptime::SloSubject;
+    let mut members = std::collections::BTreeMap::new();
+    for status in board.statuses() {
+        let found = match &status.objective.subject {
+            SloSubject::Project(slug) => federation
+                .get(slug.as_str())
+                .map(|(p, _)| vec![p])
+                .unwrap_or_default(),
+            SloSubject::Tag(tag) => {
+                federation
+                    .list(&federation_domain::ListFilter {
+                        tag: Some(tag.clone()),
+                        ..Default::default()
+                    })
+                    .items
+            }
+        };
+        for p in found {
+            members.insert(p.slug.clone(), p);
+        }
+    }
+    members.into_values().collect()
 }
