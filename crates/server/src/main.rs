@@ -4,6 +4,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use federation_server::{app, telemetry, Application, ServeOptions, Settings};
 
+/// mimalloc, chosen by measurement over the system allocator (docs/benchmarks.md,
+/// *Allocator*).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "federation",
