@@ -9,6 +9,7 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use federation_domain::{Registration, Upserted};
 
+use crate::backend::upserted_changes;
 use crate::error::StoreError;
 use crate::log::NewChange;
 use crate::pg::{append_statement, lock_statement};
@@ -66,7 +67,7 @@ pub(crate) async fn register(
     let Some(order) = slug_order(regs).filter(|_| !regs.is_empty()) else {
         crate::pg::lock_log(conn).await?;
         let upserted = upsert_many(conn, regs, now).await?;
-        log_registered(conn, &upserted, now).await?;
+        crate::pg::log_changes(conn, &upserted_changes(&upserted, now)).await?;
         return Ok(upserted);
     };
     let shared: &AsyncPgConnection = conn;
@@ -93,19 +94,6 @@ pub(crate) async fn register(
         run(append_statement(&changes), &mut c),
     )?;
     answers(rows, regs)
-}
-
-/// Logs the registration (or update) of each upserted project, in their order.
-async fn log_registered(
-    conn: &mut AsyncPgConnection,
-    upserted: &[Upserted],
-    now: DbTime,
-) -> Result<(), StoreError> {
-    let changes: Vec<NewChange<'_>> = upserted
-        .iter()
-        .map(|u| NewChange::registration(u.project.slug.as_str(), u.created, now))
-        .collect();
-    crate::pg::log_changes(conn, &changes).await
 }
 
 /// Runs a statement of a pipeline, if there is one.

@@ -142,7 +142,10 @@ fn applied(
 }
 
 /// The log rows of an upsert: registered or updated, in the batch's order.
-fn upserted_changes(upserted: &[Upserted], now: crate::schema::DbTime) -> Vec<NewChange<'_>> {
+pub(crate) fn upserted_changes(
+    upserted: &[Upserted],
+    now: crate::schema::DbTime,
+) -> Vec<NewChange<'_>> {
     upserted
         .iter()
         .map(|u| NewChange::registration(u.project.slug.as_str(), u.created, now))
