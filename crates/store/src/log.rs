@@ -46,12 +46,12 @@ impl<'a> NewChange<'a> {
         }
     }
 
-    /// A catalog change (registered, updated, deleted) of `slug`.
     /// A project's registration: `registered` when it was created, `updated` otherwise.
     pub fn registration(slug: &'a str, created: bool, at: DbTime) -> Self {
         Self::catalog(if created { "registered" } else { "updated" }, slug, at)
     }
 
+    /// A catalog change (registered, updated, deleted) of `slug`.
     pub fn catalog(kind: &'static str, slug: &'a str, at: DbTime) -> Self {
         Self {
             kind,

@@ -11,7 +11,6 @@ use federation_domain::{Registration, Upserted};
 
 use crate::backend::upserted_changes;
 use crate::error::StoreError;
-use crate::log::NewChange;
 use crate::pg::{append_statement, lock_statement};
 use crate::prepared::{Bind, Prepared};
 use crate::rows::ProjectRow;
@@ -48,11 +47,12 @@ pub(crate) async fn upsert_many(
         return Ok(out);
     };
     let rows: Vec<UpsertRow> = upsert_statement(&order, now).load(conn).await?;
-    let (delete, insert) = tag_statements(&rows, regs)?;
+    let upserted = answers(rows, regs)?;
+    let (delete, insert) = tag_statements(&upserted, regs);
     for statement in [delete, insert].into_iter().flatten() {
         statement.execute(conn).await?;
     }
-    answers(rows, regs)
+    Ok(upserted)
 }
 
 /// Registers a group and logs it, in a transaction: the log's lock and the upsert in one
@@ -76,24 +76,15 @@ pub(crate) async fn register(
         lock_statement().execute(&mut a),
         upsert_statement(&order, now).load::<UpsertRow>(&mut b),
     )?;
-    let created: HashMap<&str, bool> = rows
-        .iter()
-        .map(|r| (r.project.slug.as_str(), r.created))
-        .collect();
-    let changes = regs
-        .iter()
-        .map(|reg| {
-            let created = *created.get(reg.slug.as_str()).ok_or_else(not_returned)?;
-            Ok(NewChange::registration(reg.slug.as_str(), created, now))
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    let (delete, insert) = tag_statements(&rows, regs)?;
+    let upserted = answers(rows, regs)?;
+    let changes = upserted_changes(&upserted, now);
+    let (delete, insert) = tag_statements(&upserted, regs);
     futures::try_join!(
         run(delete, &mut a),
         run(insert, &mut b),
         run(append_statement(&changes), &mut c),
     )?;
-    answers(rows, regs)
+    Ok(upserted)
 }
 
 /// Runs a statement of a pipeline, if there is one.
@@ -162,16 +153,17 @@ fn upsert_statement<'a>(order: &[&'a Registration], now: DbTime) -> Prepared<'a>
     )
 }
 
-/// The statements replacing the tags of the upserted rows: deleting those of projects
-/// that existed (a project the upsert created has none), inserting the registrations'.
+/// The statements replacing the tags of the upserted projects (in the registrations'
+/// order): deleting those of projects that existed (a project the upsert created has
+/// none), inserting the registrations'.
 fn tag_statements<'a>(
-    rows: &[UpsertRow],
+    upserted: &[Upserted],
     regs: &'a [Registration],
-) -> Result<(Option<Prepared<'a>>, Option<Prepared<'a>>), StoreError> {
-    let kept: Vec<i64> = rows
+) -> (Option<Prepared<'a>>, Option<Prepared<'a>>) {
+    let kept: Vec<i64> = upserted
         .iter()
-        .filter(|r| !r.created)
-        .map(|r| r.project.id)
+        .filter(|u| !u.created)
+        .map(|u| u.project.id)
         .collect();
     let delete = (!kept.is_empty()).then(|| {
         Prepared::new(
@@ -179,15 +171,10 @@ fn tag_statements<'a>(
             vec![Bind::BigInts(kept)],
         )
     });
-    let by_slug: HashMap<&str, i64> = rows
-        .iter()
-        .map(|r| (r.project.slug.as_str(), r.project.id))
-        .collect();
     let (mut tag_ids, mut tags, mut positions) = (Vec::new(), Vec::new(), Vec::new());
-    for reg in regs {
-        let id = *by_slug.get(reg.slug.as_str()).ok_or_else(not_returned)?;
+    for (u, reg) in upserted.iter().zip(regs) {
         for (i, tag) in reg.tags.iter().enumerate() {
-            tag_ids.push(id);
+            tag_ids.push(u.project.id);
             tags.push(tag.as_str());
             positions.push(i32::try_from(i).unwrap_or(i32::MAX));
         }
@@ -203,7 +190,7 @@ fn tag_statements<'a>(
             ],
         )
     });
-    Ok((delete, insert))
+    (delete, insert)
 }
 
 /// Each registration's project as written, in the registrations' order (the tags are
