@@ -40,11 +40,8 @@ pub(crate) async fn list_projects(
     }
     if let Some(slot) = cache.get(&key) {
         let held = slot.lock().await;
-        let generation = state.federation.generation();
-        if let Some(kept) = held.as_ref().filter(|k| k.generation == generation) {
-            if let Some(body) = &kept.plain {
-                return Ok(kept_reply(kept, body.clone(), false));
-            }
+        if let Some(reply) = kept_answer(&held, state.federation.generation(), false) {
+            return Ok(reply);
         }
     }
     let page = state.federation.list_rendered(&filter, render_project);
@@ -71,11 +68,8 @@ async fn gzip_list(
 ) -> Result<HttpResponse, ApiError> {
     let slot = cache.slot(key);
     let mut held = slot.lock().await;
-    let generation = state.federation.generation();
-    if let Some(kept) = held.as_ref().filter(|k| k.generation == generation) {
-        if let Some(body) = &kept.gzip {
-            return Ok(kept_reply(kept, body.clone(), true));
-        }
+    if let Some(reply) = kept_answer(&held, state.federation.generation(), true) {
+        return Ok(reply);
     }
     let page = state.federation.list_rendered(filter, render_project);
     let len = compressed::array_len(&page.items);
@@ -124,6 +118,13 @@ fn keep(held: &mut Option<KeptList>, fresh: &KeptList) {
         Some(kept) if kept.generation > fresh.generation => {}
         _ => *held = Some(fresh.clone()),
     }
+}
+
+/// The answer from the slot's body in this coding, if it holds one of this generation.
+fn kept_answer(held: &Option<KeptList>, generation: u64, gzip: bool) -> Option<HttpResponse> {
+    let kept = held.as_ref().filter(|k| k.generation == generation)?;
+    let body = if gzip { &kept.gzip } else { &kept.plain };
+    Some(kept_reply(kept, body.clone()?, gzip))
 }
 
 /// A kept list's answer with `body`, gzip'd or plain.
