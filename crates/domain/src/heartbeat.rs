@@ -41,8 +41,6 @@ pub enum Reported {
 pub struct Heartbeat {
     /// The project the heartbeat is for.
     pub slug: Slug,
-    /// The hub URL it reports, if any.
-    pub hub_url: Option<HubUrl>,
     /// The version it reports, if any.
     pub version: Option<Version>,
     /// The sender's own clock, when it sent one.
@@ -266,11 +264,17 @@ fn clean_reasons(raw: Vec<Cow<'_, str>>) -> Result<Vec<String>, HeartbeatError> 
 
 /// Decodes `bytes` and checks them against the slug the heartbeat arrived for (the last
 /// token of its NATS subject, or the path of an HTTP heartbeat) and the clock.
+///
+/// A `hub_url` is checked, not kept: the registry's is the project's. `registered_url`
+/// is the one the subject's project was registered with, when the caller knows it: a
+/// heartbeat that repeats it exactly (the usual case) is not parsed again, since it
+/// passed the same check when registered.
 pub fn decode(
     subject_slug: &str,
     bytes: &[u8],
     now: DateTime<Utc>,
     policy: &StatusPolicy,
+    registered_url: Option<&HubUrl>,
 ) -> Result<Heartbeat, HeartbeatError> {
     let wire = HeartbeatWire::decode(bytes)?;
 
@@ -303,12 +307,11 @@ pub fn decode(
             ClaimedNamespace::Other(ns.to_owned())
         };
     }
-    let hub_url = wire
-        .hub_url
-        .as_deref()
-        .map(HubUrl::parse)
-        .transpose()
-        .map_err(HeartbeatError::InvalidField)?;
+    if let Some(raw) = wire.hub_url.as_deref() {
+        if registered_url.is_none_or(|url| url.as_str() != raw) {
+            HubUrl::parse(raw).map_err(HeartbeatError::InvalidField)?;
+        }
+    }
     let version = wire
         .version
         .as_deref()
@@ -358,7 +361,6 @@ pub fn decode(
 
     Ok(Heartbeat {
         slug,
-        hub_url,
         version,
         sent_at,
         reported,

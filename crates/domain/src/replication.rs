@@ -263,8 +263,12 @@ impl Registry {
         self.projects.contains_key(slug)
     }
 
-    /// The project with this slug.
-    pub fn get(&self, slug: &Slug) -> Option<&Project> {
+    /// The project with this slug (a [`Slug`], or the `str` of one).
+    pub fn get<Q>(&self, slug: &Q) -> Option<&Project>
+    where
+        Slug: std::borrow::Borrow<Q>,
+        Q: Ord + ?Sized,
+    {
         self.projects.get(slug).map(|e| &e.project)
     }
 

@@ -20,7 +20,7 @@ fn allocations_of(slug: &str, body: &str) -> usize {
     (0..20)
         .map(|_| {
             let region = Region::new(GLOBAL);
-            let decoded = decode(slug, body.as_bytes(), now, &policy);
+            let decoded = decode(slug, body.as_bytes(), now, &policy, None);
             let change = region.change();
             assert!(decoded.is_ok(), "{body}: {decoded:?}");
             drop(decoded);

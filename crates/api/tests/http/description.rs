@@ -158,6 +158,7 @@ async fn the_heartbeat_schema_has_no_example_that_ages_into_a_replay() {
         &bytes,
         chrono::Utc::now(),
         &StatusPolicy::default(),
+        None,
     )
     .unwrap();
 }

@@ -6,7 +6,13 @@ fn now() -> DateTime<Utc> {
 }
 
 fn dec(subject: &str, body: &str) -> Result<Heartbeat, HeartbeatError> {
-    decode(subject, body.as_bytes(), now(), &StatusPolicy::default())
+    decode(
+        subject,
+        body.as_bytes(),
+        now(),
+        &StatusPolicy::default(),
+        None,
+    )
 }
 
 const SEED: &str = r#"{
@@ -46,7 +52,6 @@ fn the_wire_and_the_model_bound_the_interval_alike() {
 fn accepts_the_original_payload() {
     let hb = dec("commandcenter", SEED).unwrap();
     assert_eq!(hb.slug.as_str(), "commandcenter");
-    assert_eq!(hb.hub_url.unwrap().as_str(), "http://localhost:8000");
     assert_eq!(hb.version.unwrap().as_str(), "0.9.0");
     assert_eq!(
         hb.sent_at,
@@ -66,7 +71,6 @@ fn accepts_the_commandcenter_envelope() {
 fn accepts_a_minimal_payload() {
     let hb = dec("alpha", r#"{"project_slug":"alpha"}"#).unwrap();
     assert_eq!(hb.sent_at, None);
-    assert_eq!(hb.hub_url, None);
 }
 
 #[test]
@@ -273,4 +277,32 @@ fn rejects_an_unparseable_timestamp_or_bad_fields() {
     )
     .unwrap_err();
     assert_eq!(err.field(), Some("version"));
+}
+
+/// The registered URL spares only the parse of that exact text: any other is checked
+/// as before, trimmed or padded ones included.
+#[test]
+fn a_registered_hub_url_is_not_parsed_again_but_any_other_is_checked() {
+    let registered = HubUrl::parse("http://alpha.example.com:8000").unwrap();
+    let with = |url: &str| {
+        let body = format!(r#"{{"project_slug":"alpha","hub_url":"{url}"}}"#);
+        decode(
+            "alpha",
+            body.as_bytes(),
+            now(),
+            &StatusPolicy::default(),
+            Some(&registered),
+        )
+    };
+    assert!(with("http://alpha.example.com:8000").is_ok());
+    assert!(with("http://beta.example.com").is_ok());
+    for bad in [
+        "ftp://alpha.example.com",
+        "http://user:pw@alpha.example.com",
+        "http://a b",
+    ] {
+        assert_eq!(with(bad).unwrap_err().field(), Some("hub_url"), "{bad}");
+    }
+    let padded = format!("{}http://alpha.example.com:8000", " ".repeat(600));
+    assert_eq!(with(&padded).unwrap_err().field(), Some("hub_url"));
 }

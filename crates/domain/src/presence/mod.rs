@@ -326,13 +326,12 @@ impl Presence {
 
     /// Applies a heartbeat received at `now` (our clock, not the sender's).
     pub fn heartbeat(&mut self, hb: &Heartbeat, now: DateTime<Utc>) -> HeartbeatOutcome {
-        if !self.entries.contains_key(&hb.slug) {
-            return HeartbeatOutcome::UnknownProject;
-        }
-        let now = self.applied(now);
         let Some(entry) = self.entries.get_mut(&hb.slug) else {
             return HeartbeatOutcome::UnknownProject;
         };
+        // As `applied`, beside the entry's borrow.
+        self.applied_at = self.applied_at.max(now);
+        let now = self.applied_at;
         entry.beats.recorded = entry.beats.recorded.saturating_add(1);
         // Never backwards: a heartbeat delayed in a queue does not undo a newer one.
         if entry.last_heartbeat_at.is_none_or(|t| t < now) {

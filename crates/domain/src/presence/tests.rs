@@ -6,7 +6,6 @@ use crate::testing::{ms, secs, slug, t0};
 fn hb(s: &str) -> Heartbeat {
     Heartbeat {
         slug: slug(s),
-        hub_url: None,
         version: None,
         sent_at: None,
         reported: Reported::Online,

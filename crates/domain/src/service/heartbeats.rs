@@ -7,8 +7,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use thiserror::Error;
 
 use crate::bus_permissions::{BusDenial, BusDenials, BusOperation, DeniedUse};
-use crate::heartbeat::{self, ClaimedNamespace, HeartbeatError};
-use crate::model::{HeartbeatCredential, Slug};
+use crate::heartbeat::{self, HeartbeatError};
+use crate::model::{HeartbeatCredential, Project, Slug};
 use crate::policy::StatusPolicy;
 use crate::ports::HeartbeatRelay;
 use crate::presence::{GuardState, HeartbeatOutcome, Presence, ProjectBeats};
@@ -95,21 +95,6 @@ pub(super) struct Intake {
     denials: Mutex<BusDenials>,
 }
 
-/// A claimed namespace against the one its project registered (an unknown project is
-/// judged later, by the presence table).
-fn check_namespace(
-    registry: &Registry,
-    hb: &heartbeat::Heartbeat,
-) -> Result<(), HeartbeatRejected> {
-    match registry.get(&hb.slug) {
-        Some(project) => hb
-            .namespace
-            .check(&hb.slug, project.mesh_namespace.as_str())
-            .map_err(HeartbeatRejected::from),
-        None => Ok(()),
-    }
-}
-
 /// The one place a decoded heartbeat reaches the presence table.
 fn apply_heartbeat(
     presence: &mut Presence,
@@ -178,13 +163,11 @@ impl Intake {
         bytes: &[u8],
     ) -> Result<bool, HeartbeatRejected> {
         let now = self.state.clock.now();
-        let result = heartbeat::decode(subject_slug, bytes, now, &self.policy)
-            .map_err(HeartbeatRejected::from)
-            .and_then(|hb| {
-                self.note_skew(&hb, now);
-                self.check_namespace(&hb)?;
-                apply_heartbeat(&mut self.state.presence(), &hb, now)
-            });
+        let checked = self.check(&self.state.registry(), subject_slug, bytes, now);
+        let result = checked.and_then(|(hb, skew)| {
+            self.store_skews([(&hb.slug, skew)]);
+            apply_heartbeat(&mut self.state.presence(), &hb, now)
+        });
         if let Err(HeartbeatRejected::Invalid(_)) = &result {
             self.count_refused(&mut self.state.presence(), subject_slug);
         }
@@ -192,13 +175,32 @@ impl Intake {
         result
     }
 
-    /// A heartbeat's namespace must be the one its project registered (the original
-    /// dropped one that claimed another); an unknown project is judged later.
-    fn check_namespace(&self, hb: &heartbeat::Heartbeat) -> Result<(), HeartbeatRejected> {
-        if hb.namespace == ClaimedNamespace::Unstated {
-            return Ok(());
+    /// Decodes a heartbeat and holds it against its project in `registry` (the caller
+    /// holds the lock, once for a batch): the registered hub URL, the claimed namespace
+    /// (an unknown project is judged later, by the presence table), and the sender's
+    /// clock. Returns it with the skew to store on its project, when that moved.
+    fn check(
+        &self,
+        registry: &Registry,
+        subject_slug: &str,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(heartbeat::Heartbeat, Option<f64>), HeartbeatRejected> {
+        let by_subject = registry.get(subject_slug);
+        let hb = heartbeat::decode(
+            subject_slug,
+            bytes,
+            now,
+            &self.policy,
+            by_subject.map(|p| &p.hub_url),
+        )?;
+        let project = by_subject.or_else(|| registry.get(&hb.slug));
+        if let Some(project) = project {
+            hb.namespace
+                .check(&hb.slug, project.mesh_namespace.as_str())?;
         }
-        check_namespace(&self.state.registry(), hb)
+        let skew = self.note_skew(&hb, project, now);
+        Ok((hb, skew))
     }
 
     /// Counts a refused heartbeat on the project its subject (or path) names, when that
@@ -229,40 +231,26 @@ impl Intake {
     {
         let now = self.state.clock.now();
         let mut rejected = Vec::new();
-        let mut decoded = Vec::new();
-        for (subject, bytes) in batch {
-            match heartbeat::decode(subject, bytes, now, &self.policy) {
-                Ok(hb) => {
-                    self.note_skew(&hb, now);
-                    decoded.push((subject, hb));
-                }
-                Err(e) => {
-                    let e = HeartbeatRejected::from(e);
-                    self.counters.add(e.outcome());
-                    rejected.push((subject, e));
-                }
-            }
-        }
-        if decoded
-            .iter()
-            .any(|(_, hb)| hb.namespace != ClaimedNamespace::Unstated)
+        let mut checked = Vec::new();
         {
             // One registry lock for the batch, as the presence lock below.
             let registry = self.state.registry();
-            decoded.retain(|(subject, hb)| match check_namespace(&registry, hb) {
-                Ok(()) => true,
-                Err(e) => {
-                    self.counters.add(e.outcome());
-                    rejected.push((subject, e));
-                    false
+            for (subject, bytes) in batch {
+                match self.check(&registry, subject, bytes, now) {
+                    Ok(beat) => checked.push((subject, beat)),
+                    Err(e) => {
+                        self.counters.add(e.outcome());
+                        rejected.push((subject, e));
+                    }
                 }
-            });
+            }
         }
+        self.store_skews(checked.iter().map(|(_, (hb, skew))| (&hb.slug, *skew)));
         let mut presence = self.state.presence();
         for (subject, _) in &rejected {
             self.count_refused(&mut presence, subject);
         }
-        for (subject, hb) in &decoded {
+        for (subject, (hb, _)) in &checked {
             let result = apply_heartbeat(&mut presence, hb, now);
             self.count_heartbeat(&result);
             if let Err(e) = result {
@@ -274,24 +262,18 @@ impl Intake {
 
     /// Records how far the sender's clock is from ours (liveness does not depend on it)
     /// and logs it once per project when it is off by more than [`SKEW_LOGGED_OVER`].
-    pub(super) fn note_skew(&self, hb: &heartbeat::Heartbeat, now: DateTime<Utc>) {
-        let Some(sent_at) = hb.sent_at else {
-            return;
-        };
+    /// Returns the skew to store on `project` when it moved by [`SKEW_FIELD_STEP`] or
+    /// more, so the registry's write lock is not taken for every heartbeat.
+    fn note_skew(
+        &self,
+        hb: &heartbeat::Heartbeat,
+        project: Option<&Project>,
+        now: DateTime<Utc>,
+    ) -> Option<f64> {
+        let sent_at = hb.sent_at?;
         #[expect(clippy::cast_precision_loss, reason = "a metric")]
         let skew = (now - sent_at).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
         self.clock_skew.observe(skew);
-        // The project's field moves only when the skew does (by a second or more), so
-        // the registry's write lock is not taken for every heartbeat.
-        let moved = self.state.registry().get(&hb.slug).is_some_and(|p| {
-            p.clock_skew_seconds
-                .is_none_or(|old| (old - skew).abs() >= SKEW_FIELD_STEP)
-        });
-        if moved {
-            self.state
-                .registry_mut()
-                .note_skew(&hb.slug, (skew * 1000.0).round() / 1000.0);
-        }
         if skew.abs() > SKEW_LOGGED_OVER {
             let mut log = self.skew_logged.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(since_last) = log.note(&hb.slug, now) {
@@ -304,6 +286,27 @@ impl Intake {
                      behind its queue); status is measured on our clock, so this has no \
                      effect unless it exceeds an hour behind or 5 minutes ahead"
                 );
+            }
+        }
+        project
+            .is_some_and(|p| {
+                p.clock_skew_seconds
+                    .is_none_or(|old| (old - skew).abs() >= SKEW_FIELD_STEP)
+            })
+            .then(|| (skew * 1000.0).round() / 1000.0)
+    }
+
+    /// Stores the skews [`Self::note_skew`] found moved, under one write lock (none
+    /// when nothing moved).
+    fn store_skews<'s>(&self, skews: impl IntoIterator<Item = (&'s Slug, Option<f64>)>) {
+        let mut moved = skews
+            .into_iter()
+            .filter_map(|(slug, skew)| Some((slug, skew?)))
+            .peekable();
+        if moved.peek().is_some() {
+            let mut registry = self.state.registry_mut();
+            for (slug, skew) in moved {
+                registry.note_skew(slug, skew);
             }
         }
     }

@@ -101,7 +101,6 @@ fn advancing_without_a_flush_keeps_every_step_on_time() {
     p.register(&slug("a"));
     let hb = Heartbeat {
         slug: slug("a"),
-        hub_url: None,
         version: None,
         sent_at: None,
         reported: Reported::Online,
