@@ -599,6 +599,43 @@ mod cases {
         assert_eq!(fast.and_then(|p| p.heartbeat_interval), every(60));
     }
 
+    /// What a follower applies: each change with its project whole, as `get` reads it
+    /// (tags in their order, none for a project without), and a project deleted since
+    /// as none.
+    pub async fn changes_carry_each_project_whole(fx: Fixture) {
+        use federation_domain::{ChangeKind, ChangesSince};
+        let s = &*fx.store;
+        let head = s.snapshot().await.unwrap().revision;
+        s.upsert_all(&[
+            reg("many", &["z", "a", "m"]),
+            reg("none", &[]),
+            reg("gone", &["g"]),
+        ])
+        .await
+        .unwrap();
+        s.upsert(&reg("many", &["b", "y"])).await.unwrap();
+        let ChangesSince::Changes(before) = s.changes_since(head, 100).await.unwrap() else {
+            panic!("trimmed");
+        };
+        assert!(s.delete(&slug("gone"), "deleted").await.unwrap());
+        let ChangesSince::Changes(changes) = s.changes_since(head, 100).await.unwrap() else {
+            panic!("trimmed");
+        };
+        assert_eq!(changes.len(), 5);
+        for change in &changes[..4] {
+            assert_eq!(
+                change.project,
+                s.get(&change.slug).await.unwrap(),
+                "{change:?}"
+            );
+        }
+        assert_eq!(tags(&before[2].project.as_ref().unwrap().tags), ["g"]);
+        assert!(matches!(changes[4].kind, ChangeKind::Deleted { .. }));
+        let many = changes[3].project.as_ref().unwrap();
+        assert_eq!(tags(&many.tags), ["b", "y"]);
+        assert!(changes[1].project.as_ref().unwrap().tags.is_empty());
+    }
+
     pub async fn heartbeat_key_digest_is_stored_kept_by_registration_and_followed(fx: Fixture) {
         use federation_domain::{ChangeKind, ChangesSince, HeartbeatKeyDigest};
         let s = &*fx.store;
@@ -1343,6 +1380,7 @@ contract!(
         metadata_is_stored_merged_bounded_and_filtered,
         heartbeat_interval_is_stored_kept_on_reregistration_and_patched,
         heartbeat_key_digest_is_stored_kept_by_registration_and_followed,
+        changes_carry_each_project_whole,
         maintenance_is_stored_with_its_history_and_log_rows,
         flapping_is_stored_with_its_log_rows_once_and_fenced,
         delete_removes_tags_and_keeps_history_by_slug,
