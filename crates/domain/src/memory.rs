@@ -63,9 +63,11 @@ impl State {
         rows.insert(at, t);
     }
 
-    fn append(&mut self, slug: &Slug, at: DateTime<Utc>, kind: ChangeKind) {
+    /// Appends a change; its revision.
+    fn append(&mut self, slug: &Slug, at: DateTime<Utc>, kind: ChangeKind) -> u64 {
         self.next_revision += 1;
         self.log.push((self.next_revision, slug.clone(), at, kind));
+        self.next_revision
     }
 
     fn fence(&self, term: Term) -> Result<(), RepositoryError> {
@@ -252,8 +254,12 @@ impl MemoryStore {
         } else {
             ChangeKind::Updated
         };
-        state.append(&r.slug, now, kind);
-        Upserted { project, created }
+        let revision = state.append(&r.slug, now, kind);
+        Upserted {
+            project,
+            created,
+            revision: Some(revision),
+        }
     }
 }
 

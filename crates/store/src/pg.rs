@@ -71,7 +71,8 @@ pub(crate) fn append_statement<'a>(changes: &[crate::log::NewChange<'a>]) -> Opt
                  SELECT * FROM UNNEST($?::text[], $?::text[], $?::timestamptz[], $?::text[], \
                      $?::text[], $?::text[], $?::timestamptz[]) \
                  RETURNING revision) \
-             SELECT pg_notify('",
+             SELECT MIN(revision) AS first_revision, MAX(revision) AS last_revision, \
+                 pg_notify('",
             crate::log::changes_channel!(),
             "', MAX(revision)::text) FROM appended"
         ),

@@ -107,6 +107,7 @@ pub(crate) fn upsert(
     Ok(Upserted {
         project: row.into_project(tags)?,
         created: existed.is_none(),
+        revision: None,
     })
 }
 

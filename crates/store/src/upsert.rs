@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use diesel::sql_types::Bool;
+use diesel::sql_types::{BigInt, Bool, Nullable};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use federation_domain::{Registration, Upserted};
@@ -79,12 +79,38 @@ pub(crate) async fn register(
     let upserted = answers(rows, regs)?;
     let changes = upserted_changes(&upserted, now);
     let (delete, insert) = tag_statements(&upserted, regs);
-    futures::try_join!(
-        run(delete, &mut a),
-        run(insert, &mut b),
-        run(append_statement(&changes), &mut c),
-    )?;
-    Ok(upserted)
+    let append = append_statement(&changes).ok_or_else(not_returned)?;
+    let appended = async {
+        let row: Appended = append.get_result(&mut c).await?;
+        Ok::<_, StoreError>(row)
+    };
+    let (_, _, appended) = futures::try_join!(run(delete, &mut a), run(insert, &mut b), appended)?;
+    Ok(numbered(upserted, &appended))
+}
+
+/// The revisions the log's append drew (see `pg::append_statement`).
+#[derive(QueryableByName)]
+struct Appended {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    first_revision: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    last_revision: Option<i64>,
+}
+
+/// Each registration's revision: the append drew them in the registrations' order,
+/// one each and none between (under the log's lock), unless the count says otherwise;
+/// then none is told and the writer reads the log back.
+fn numbered(mut upserted: Vec<Upserted>, appended: &Appended) -> Vec<Upserted> {
+    let (Some(first), Some(last)) = (appended.first_revision, appended.last_revision) else {
+        return upserted;
+    };
+    let drawn = usize::try_from(last - first + 1).ok();
+    if drawn == Some(upserted.len()) {
+        for (i, u) in (0u64..).zip(&mut upserted) {
+            u.revision = Some(crate::log::from_db(first) + i);
+        }
+    }
+    upserted
 }
 
 /// Runs a statement of a pipeline, if there is one.
@@ -207,6 +233,7 @@ fn answers(rows: Vec<UpsertRow>, regs: &[Registration]) -> Result<Vec<Upserted>,
             Ok(Upserted {
                 project: row.project.into_project(tags)?,
                 created: row.created,
+                revision: None,
             })
         })
         .collect()

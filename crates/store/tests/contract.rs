@@ -313,8 +313,10 @@ mod cases {
 
     /// Concurrent registrations of different projects (which the SQL stores write as
     /// one group) each get their own project back, and the log holds one change each.
+    /// A revision told with an answer is that registration's change in the log.
     pub async fn concurrent_registrations_are_each_answered_and_logged_once(fx: Fixture) {
         use federation_domain::{ChangeKind, ChangesSince};
+        let mut told = Vec::new();
         fx.store.upsert(&reg("first", &[])).await.unwrap();
         let head = fx.store.snapshot().await.unwrap().revision;
         let tasks: Vec<_> = (0..200)
@@ -332,6 +334,9 @@ mod cases {
             let up = up.expect("no registration may fail");
             assert!(up.created);
             assert_eq!(up.project.slug.as_str(), format!("p{i:03}"));
+            if let Some(revision) = up.revision {
+                told.push((revision, up.project.clone()));
+            }
             assert_eq!(tags(&up.project.tags), [format!("t{i}")]);
             assert_eq!(
                 fx.store.get(&up.project.slug).await.unwrap().unwrap(),
@@ -355,6 +360,16 @@ mod cases {
             changes.windows(2).all(|w| w[0].revision < w[1].revision),
             "in revision order"
         );
+        for (revision, project) in told {
+            let logged = changes.iter().find(|c| c.revision == revision);
+            assert!(
+                logged.is_some_and(|c| c.kind == ChangeKind::Registered
+                    && c.slug == project.slug
+                    && c.at == project.updated_at),
+                "revision {revision} of {}: {logged:?}",
+                project.slug
+            );
+        }
     }
 
     pub async fn list_filters_by_status_and_tag(fx: Fixture) {

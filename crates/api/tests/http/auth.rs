@@ -15,6 +15,7 @@ fn open_repo() -> MockProjectRepository {
         Ok(Upserted {
             project: project(r.slug.as_str()),
             created: true,
+            revision: None,
         })
     });
     repo.expect_update()

@@ -255,6 +255,7 @@ fn upsert_repo(created: bool) -> MockProjectRepository {
             Ok(Upserted {
                 project: p,
                 created,
+                revision: None,
             })
         });
     repo

@@ -149,6 +149,10 @@ pub struct Upserted {
     pub project: Project,
     /// Whether the upsert created it.
     pub created: bool,
+    /// The change log's revision of the write's change (`registered` or `updated`, at
+    /// the project's `updated_at`), when the store knows it: the writer's replica then
+    /// applies the change without reading the log back.
+    pub revision: Option<u64>,
 }
 
 /// Where a project's registration came from: the catalog file owns (and, with `prune`,

@@ -44,7 +44,7 @@ impl Catalog {
             admit(&mut presence, &upserted.project);
             presence.register(&registration.slug);
         }
-        self.state.catch_up().await;
+        self.state.catch_up_with(&upserted).await;
         Ok(upserted)
     }
 

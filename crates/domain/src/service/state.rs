@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::error::RepositoryError;
 use crate::flapping::{FlapJudge, Flapping};
-use crate::model::{PresenceRecord, Project, Slug};
+use crate::model::{PresenceRecord, Project, Slug, Upserted};
 use crate::ports::{ChangeLog, Clock};
 use crate::presence::Presence;
 
@@ -209,18 +209,7 @@ impl State {
                 }
                 ChangesSince::Changes(changes) => {
                     let read = changes.len();
-                    let done = self.registry_mut().apply(changes);
-                    applied += done.len();
-                    self.track_membership(&done);
-                    {
-                        let mut flaps = self.flaps();
-                        for change in &done {
-                            flaps.apply(change);
-                        }
-                    }
-                    if !done.is_empty() {
-                        self.announce(&done);
-                    }
+                    applied += self.absorb(changes);
                     if read < LOG_BATCH as usize {
                         *self.followed_at.lock().unwrap_or_else(|p| p.into_inner()) =
                             Some(self.clock.now());
@@ -229,6 +218,55 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Applies changes read from the log, in revision order, to the registry, the
+    /// presence table's membership and the flapping marks, and announces them; how many
+    /// were new. Under the follow gate.
+    fn absorb(&self, changes: Vec<Change>) -> usize {
+        let done = self.registry_mut().apply(changes);
+        self.track_membership(&done);
+        {
+            let mut flaps = self.flaps();
+            for change in &done {
+                flaps.apply(change);
+            }
+        }
+        if !done.is_empty() {
+            self.announce(&done);
+        }
+        done.len()
+    }
+
+    /// After a registration of this replica's: its change is applied as written when
+    /// the registry stands at the revision right before it (nothing else can come
+    /// between: revisions are drawn in order under the log's lock), which is what
+    /// reading the log would apply, without reading it. Otherwise (another write came
+    /// first, or the store gave no revision) the log is read, as [`Self::catch_up`].
+    pub(super) async fn catch_up_with(&self, upserted: &Upserted) {
+        if let Some(revision) = upserted.revision {
+            let _gate = self.follow_gate.lock().await;
+            let at = self.revision();
+            if at >= revision {
+                return;
+            }
+            if at + 1 == revision {
+                let kind = if upserted.created {
+                    ChangeKind::Registered
+                } else {
+                    ChangeKind::Updated
+                };
+                self.absorb(vec![Change {
+                    revision,
+                    slug: upserted.project.slug.clone(),
+                    at: upserted.project.updated_at,
+                    kind,
+                    project: Some(upserted.project.clone()),
+                }]);
+                return;
+            }
+        }
+        self.catch_up().await;
     }
 
     /// [`Self::follow`] after a write of this replica's, so it reads its own write: a

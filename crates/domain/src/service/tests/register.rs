@@ -558,3 +558,52 @@ async fn register_all_registers_every_entry_in_one_call() {
         assert!(fed.record_heartbeat(s, &beat(s)).unwrap());
     }
 }
+
+/// A replica applies its own registration as written when its registry stands right
+/// before it, and reads the log when another write came between: either way each
+/// replica announces every change once, in revision order, with its project.
+#[tokio::test]
+async fn a_registration_is_applied_as_written_or_read_back_in_order() {
+    let cluster = Cluster::new(&[]).await;
+    let a = cluster.leader().await;
+    let b = cluster
+        .replica("b", Presence::new(StatusPolicy::default()))
+        .await;
+    let seen = |fed: &Federation| {
+        let seen: Arc<std::sync::Mutex<Vec<(u64, String, bool)>>> = Arc::default();
+        let into = seen.clone();
+        fed.on_change(Box::new(move |changes, _| {
+            let mut into = into.lock().unwrap();
+            for c in changes {
+                into.push((c.revision, c.slug.to_string(), c.project.is_some()));
+            }
+        }));
+        seen
+    };
+    let (seen_a, seen_b) = (seen(&a), seen(&b));
+    // b stands at 0 and its write is 1: applied as written.
+    b.register(&input("beta")).await.unwrap();
+    assert_eq!(b.revision(), 1);
+    // a stands at 0 and its write is 2: it reads 1 and 2 from the log.
+    a.register(&input("alpha")).await.unwrap();
+    assert_eq!(a.revision(), 2);
+    // b stands at 1 and its write is 3 (the update of beta): it reads 2 and 3.
+    let up = b.register(&input("beta")).await.unwrap();
+    assert!(!up.created);
+    assert_eq!(b.revision(), 3);
+    a.follow().await.unwrap();
+    let expected = [(1, "beta"), (2, "alpha"), (3, "beta")]
+        .map(|(r, s)| (r, s.to_owned(), true))
+        .to_vec();
+    assert_eq!(*seen_a.lock().unwrap(), expected);
+    assert_eq!(*seen_b.lock().unwrap(), expected);
+    for fed in [&a, &b] {
+        let names: Vec<String> = fed
+            .list(&ListFilter::default())
+            .items
+            .iter()
+            .map(|p| p.slug.to_string())
+            .collect();
+        assert_eq!(names, ["alpha", "beta"]);
+    }
+}
