@@ -35,18 +35,16 @@ impl Flush {
         self.transitions.is_empty() && self.updates.is_empty()
     }
 
-    /// Keeps the first `max` transitions with the updates of their projects, and at most
-    /// `max` updates of projects without a transition, and returns the rest, moved, not
-    /// copied: what a tick leaves to the next when a backlog is larger than one tick
-    /// writes. A project whose transitions go on in the rest keeps its update for the
-    /// rest too, so its row gets its status with its last transition (followers take a
-    /// project's state from the change its transition wrote). `None` when everything
-    /// fits.
+    /// Keeps the first `max` transitions, each with its project's later ones (see
+    /// [`take_steps`]) and update, and at most `max` updates of projects without a
+    /// transition, and returns the rest, moved, not copied: what a tick leaves to the
+    /// next when a backlog is larger than one tick writes. `None` when everything fits.
     pub fn cut(&mut self, max: usize) -> Option<Flush> {
         if self.transitions.len() <= max && self.updates.len() <= max {
             return None;
         }
-        let later = self.transitions.split_off(max.min(self.transitions.len()));
+        let mut later = std::mem::take(&mut self.transitions);
+        self.transitions = take_steps(&mut later, max);
         let waiting: std::collections::HashSet<&Slug> = later.iter().map(|t| &t.slug).collect();
         let changing: std::collections::HashSet<&Slug> =
             self.transitions.iter().map(|t| &t.slug).collect();
@@ -72,22 +70,22 @@ impl Flush {
         })
     }
 
-    /// Cuts a batch into parts of at most `max` transitions (each part with the updates
-    /// of the projects whose last transition it holds) followed by parts of at most
-    /// `max` updates of projects without one, so each part is one short store
-    /// transaction. Written in order, the parts keep every project's history in order,
-    /// and a project's row gets its status with its last transition. A batch within
-    /// `max` is one part; the mass expiry, if any, goes with the first.
+    /// Cuts a batch into parts of about `max` transitions (each project's steps in one
+    /// part, with its update: see [`take_steps`]) followed by parts of at most `max`
+    /// updates of projects without one, so each part is one short store transaction.
+    /// Written in order, the parts keep every project's history in order, and a
+    /// project's row gets its status with its last transition. A batch within `max` is
+    /// one part; the mass expiry, if any, goes with the first.
     pub fn split(self, max: usize) -> Vec<Flush> {
         let max = max.max(1);
         if self.transitions.len() <= max && self.updates.len() <= max {
             return vec![self];
         }
-        let mut transitions = self.transitions.into_iter().peekable();
+        let mut transitions = self.transitions;
         let mut parts = Vec::new();
-        while transitions.peek().is_some() {
+        while !transitions.is_empty() {
             parts.push(Flush {
-                transitions: transitions.by_ref().take(max).collect(),
+                transitions: take_steps(&mut transitions, max),
                 updates: Vec::new(),
                 mass_expiry: None,
             });
@@ -129,4 +127,31 @@ impl Flush {
         }
         all
     }
+}
+
+/// Takes the first `max` transitions off `transitions` with every later one of the same
+/// projects, in order, and leaves the rest in order: a project's steps are never written
+/// apart. The store chains each step onto the status the project's row holds, and only
+/// a part with the project's update moves that status; a step written in a part before
+/// its project's update would leave the row behind, and the next part's step would be
+/// recorded from the stale status (online → degraded, then online → offline). A part
+/// can so hold a few more than `max` (a project changes a few times per tick at most).
+fn take_steps(transitions: &mut Vec<Transition>, max: usize) -> Vec<Transition> {
+    let first = max.min(transitions.len());
+    let projects: std::collections::HashSet<Slug> = transitions
+        .iter()
+        .take(first)
+        .map(|t| t.slug.clone())
+        .collect();
+    let mut taken = Vec::with_capacity(first);
+    let mut rest = Vec::new();
+    for (i, t) in std::mem::take(transitions).into_iter().enumerate() {
+        if i < first || projects.contains(&t.slug) {
+            taken.push(t);
+        } else {
+            rest.push(t);
+        }
+    }
+    *transitions = rest;
+    taken
 }

@@ -97,10 +97,13 @@ fn a_cut_keeps_the_first_transitions_with_their_rows_and_moves_the_rest() {
             f.updates.iter().map(|u| u.slug.as_str()).collect(),
         )
     }
-    // `a` changes again later: its row waits for its last transition; `b`'s row goes
-    // with `b`'s transition; two rows without a transition fill the room.
-    assert_eq!(slugs(&flush), (vec!["a", "b"], vec!["b", "d", "e"]));
-    assert_eq!(slugs(&later), (vec!["a", "c"], vec!["a", "c", "f"]));
+    // `a` changes again after the first two: its steps stay together, with its row;
+    // `b`'s row goes with `b`'s transition; two rows without a transition fill the room.
+    assert_eq!(
+        slugs(&flush),
+        (vec!["a", "b", "a"], vec!["a", "b", "d", "e"])
+    );
+    assert_eq!(slugs(&later), (vec!["c"], vec!["c", "f"]));
     // The row of a kept transition is kept however many rows come before it.
     let mut crowded = Flush {
         transitions: vec![
@@ -168,12 +171,13 @@ fn a_large_flush_is_split_in_order_with_each_row_beside_its_last_transition() {
             )
         })
         .collect();
+    // `a`'s second step goes with its first (and its row): written apart, the second
+    // would be chained onto a row the first part left at `a`'s old status.
     assert_eq!(
         shape,
         vec![
-            (vec!["a", "b"], vec!["b"]),
-            (vec!["a", "c"], vec!["a", "c"]),
-            (vec!["d"], vec!["d"]),
+            (vec!["a", "b", "a"], vec!["a", "b"]),
+            (vec!["c", "d"], vec!["c", "d"]),
             (vec![], vec!["e", "f"]),
             (vec![], vec!["g"]),
         ]
@@ -223,4 +227,54 @@ fn only_a_changed_status_is_worth_an_early_tick() {
         0,
         "a heartbeat that changes no status can wait"
     );
+}
+
+/// However a backlog is cut or split, each project's steps are written in one part, in
+/// their order, and nothing is lost or repeated.
+#[test]
+fn no_cut_or_split_writes_a_projects_steps_apart() {
+    let names = ["a", "b", "c", "d"];
+    for seed in 0u32..64 {
+        let transitions: Vec<Transition> = (0..12u32)
+            .map(|n| {
+                let pick = usize::try_from((seed.wrapping_mul(7) + n * n * 3 + n) % 4).unwrap();
+                move_to(names[pick], if n % 2 == 0 { Online } else { Degraded }, n)
+            })
+            .collect();
+        let updates = names.iter().map(|s| row(s)).collect();
+        let flush = Flush {
+            transitions,
+            updates,
+            mass_expiry: None,
+        };
+        for max in 1..5 {
+            let mut kept = flush.clone();
+            let later = kept.cut(max).unwrap_or_default();
+            let parts = flush.clone().split(max);
+            for parts in [vec![kept, later], parts] {
+                let mut part_of = std::collections::HashMap::new();
+                for (i, part) in parts.iter().enumerate() {
+                    for t in &part.transitions {
+                        assert_eq!(
+                            *part_of.entry(t.slug.clone()).or_insert(i),
+                            i,
+                            "{seed} {max}"
+                        );
+                    }
+                }
+                let joined = Flush::join(parts);
+                for s in names {
+                    let steps = |f: &Flush| -> Vec<Transition> {
+                        f.transitions
+                            .iter()
+                            .filter(|t| t.slug.as_str() == s)
+                            .cloned()
+                            .collect()
+                    };
+                    assert_eq!(steps(&joined), steps(&flush), "{seed} {max} {s}");
+                }
+                assert_eq!(joined.transitions.len(), flush.transitions.len());
+            }
+        }
+    }
 }
