@@ -272,6 +272,17 @@ impl Registry {
         self.projects.get(slug).map(|e| &e.project)
     }
 
+    /// What a rollup needs of every project (its slug and tags), in slug order.
+    pub fn members(&self) -> Vec<crate::uptime::Member> {
+        self.projects
+            .iter()
+            .map(|(slug, e)| crate::uptime::Member {
+                slug: slug.clone(),
+                tags: e.project.tags.clone(),
+            })
+            .collect()
+    }
+
     /// The recorded status of every project.
     pub fn statuses(&self) -> impl Iterator<Item = (&Slug, Status)> {
         self.projects.iter().map(|(s, e)| (s, e.project.status))

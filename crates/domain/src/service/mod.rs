@@ -241,6 +241,12 @@ impl Federation {
         self.catalog.list(filter)
     }
 
+    /// Every project's slug and tags (what the uptime rollups need), without copying
+    /// the projects.
+    pub fn members(&self) -> Vec<crate::uptime::Member> {
+        self.state.registry().members()
+    }
+
     /// [`Federation::get`] as `render` renders the project: its bytes are made once per
     /// change of the project and shared by every read until the next (see
     /// [`crate::Registry::rendered`]).

@@ -13,7 +13,26 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 
 use super::figures::Figures;
-use crate::model::{Project, Slug, Tag};
+use crate::model::{Project, Slug, Tag, Tags};
+
+/// What a rollup needs of a project: its slug and its tags, not a copy of the whole
+/// project (the leader rolls up every project of the catalog).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The project's slug.
+    pub slug: Slug,
+    /// Its tags now: the groups it counts in.
+    pub tags: Tags,
+}
+
+impl From<&Project> for Member {
+    fn from(project: &Project) -> Self {
+        Member {
+            slug: project.slug.clone(),
+            tags: project.tags.clone(),
+        }
+    }
+}
 
 /// Whose figures a group rollup holds.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -38,10 +57,10 @@ impl Scope {
         }
     }
 
-    /// The scopes `project` belongs to: the fleet and each of its tags.
-    pub fn of_project(project: &Project) -> Vec<Scope> {
+    /// The scopes `member` belongs to: the fleet and each of its tags.
+    pub fn of_member(member: &Member) -> Vec<Scope> {
         let mut out = vec![Scope::Fleet];
-        for tag in project.tags.iter() {
+        for tag in member.tags.iter() {
             let scope = Scope::of_tag(tag);
             if !out.contains(&scope) {
                 out.push(scope);
@@ -108,15 +127,15 @@ impl GroupDay {
 
 /// The group days of `day` for every scope of `members` (each project with its
 /// figures over the whole day): the fleet's (always, even empty) and each tag's.
-pub fn group_days(day: NaiveDate, members: &[(&Project, Figures)]) -> Vec<GroupDay> {
+pub fn group_days(day: NaiveDate, members: &[(&Member, Figures)]) -> Vec<GroupDay> {
     let mut by_scope: HashMap<Scope, Vec<(&Slug, &Figures)>> = HashMap::new();
     by_scope.insert(Scope::Fleet, Vec::new());
-    for (project, figures) in members {
-        for scope in Scope::of_project(project) {
+    for (member, figures) in members {
+        for scope in Scope::of_member(member) {
             by_scope
                 .entry(scope)
                 .or_default()
-                .push((&project.slug, figures));
+                .push((&member.slug, figures));
         }
     }
     let mut out: Vec<GroupDay> = by_scope

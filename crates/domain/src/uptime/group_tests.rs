@@ -43,7 +43,7 @@ const DAYS: i64 = 4;
 
 /// Who is registered (bit i: `SLUGS[i]`) and tagged `Prod` (bit 3 + i, written in
 /// varying case) in a membership mask.
-fn members_of(mask: u8) -> Vec<Project> {
+fn projects_of(mask: u8) -> Vec<Project> {
     SLUGS
         .iter()
         .enumerate()
@@ -57,6 +57,10 @@ fn members_of(mask: u8) -> Vec<Project> {
             project(s, tags)
         })
         .collect()
+}
+
+fn members_of(mask: u8) -> Vec<Member> {
+    projects_of(mask).iter().map(Member::from).collect()
 }
 
 fn is_member(scope: &Scope, mask: u8, i: usize) -> bool {
@@ -307,7 +311,7 @@ fn a_tag_objective_spends_the_budget_of_the_tag_report() {
             .roll_up_day(day1, &members_of(0b001001))
             .await
             .unwrap();
-        let now_projects = members_of(0b010011);
+        let now_projects = projects_of(0b010011);
         let now = at(SPAN);
         uptime.refresh_budgets(&now_projects, now).await.unwrap();
         let members = [Slug::parse("b").unwrap()];

@@ -30,7 +30,7 @@ mod group_tests;
 mod tests;
 
 pub use figures::{Class, DegradedCounts, Figures};
-pub use group::{group_days, Edge, GroupDay, GroupFold, Scope};
+pub use group::{group_days, Edge, GroupDay, GroupFold, Member, Scope};
 #[cfg(any(test, feature = "mock"))]
 pub use memory::MemoryUptime;
 #[cfg(any(test, feature = "mock"))]

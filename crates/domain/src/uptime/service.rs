@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
 use super::figures::{Class, DegradedCounts, Figures};
-use super::group::{group_days, GroupDay, Scope};
+use super::group::{group_days, GroupDay, Member, Scope};
 use super::port::UptimeSource;
 use super::report::{figures_over, roll_up, ProjectUptime, RolledUp};
 use super::rollup::{day_span, pending_days, rollups_of_day, ROLLUP_BACKFILL_DAYS};
@@ -286,12 +286,12 @@ impl Uptime {
     pub async fn roll_up_day(
         &self,
         day: NaiveDate,
-        projects: &[Project],
+        projects: &[Member],
     ) -> Result<(), RepositoryError> {
         let span = day_span(day);
         let slugs: Vec<Slug> = projects.iter().map(|p| p.slug.clone()).collect();
         let figures = self.raw(&slugs, true, &[span]).await?;
-        let members: Vec<(&Project, Figures)> = projects
+        let members: Vec<(&Member, Figures)> = projects
             .iter()
             .zip(figures)
             .map(|(p, f)| (p, f.first().copied().unwrap_or_default()))
@@ -319,7 +319,7 @@ impl Uptime {
     pub async fn regroup_day(
         &self,
         day: NaiveDate,
-        projects: &[Project],
+        projects: &[Member],
     ) -> Result<(), RepositoryError> {
         let stored: HashMap<Slug, Figures> = self
             .source
@@ -352,7 +352,7 @@ impl Uptime {
     pub async fn roll_up_pending(
         &self,
         now: DateTime<Utc>,
-        projects: impl FnOnce() -> Vec<Project> + Send,
+        projects: impl FnOnce() -> Vec<Member> + Send,
         at_most: usize,
     ) -> Result<Vec<NaiveDate>, RepositoryError> {
         let today = now.date_naive();

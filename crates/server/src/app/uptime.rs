@@ -69,12 +69,8 @@ pub(super) async fn run_rollups(
         if !federation.leads() {
             continue;
         }
-        // The catalog is copied only when a day is to be rolled up (once a day).
-        let everything = || {
-            federation
-                .list(&federation_domain::ListFilter::default())
-                .items
-        };
+        // Every project's slug and tags, only when a day is to be rolled up.
+        let everything = || federation.members();
         match uptime
             .roll_up_pending(federation.now(), everything, ROLLUP_DAYS_PER_CHECK)
             .await
