@@ -175,7 +175,7 @@ pub(crate) fn projects_to_read(
 }
 
 /// The changes of `rows`, each with its project as `project_rows` and `tags` hold it
-/// (read with the rows, or just after them: a project as it is now).
+/// (read in the same snapshot as the rows).
 pub(crate) fn changes(
     rows: Vec<ChangeRow>,
     project_rows: Vec<crate::rows::ProjectRow>,

@@ -2,9 +2,7 @@
 //! (`xmax`, `UNNEST`).
 
 use chrono::{DateTime, SubsecRound, Utc};
-use diesel::prelude::{
-    ExpressionMethods, NullableExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper,
-};
+use diesel::prelude::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel::sql_types::{Array, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use federation_domain::{
@@ -226,18 +224,9 @@ pub(crate) async fn write_presence(
 }
 
 /// Changes after `revision` with the projects as they are now; `Trimmed` when the log
-/// no longer holds all of them. Two round trips and no transaction:
-///
-/// 1. the rows, then the trim mark, sent together (pipelined on the one connection: the
-///    server runs them in order, each in a snapshot of its own). A trim deletes rows
-///    and moves the mark in one transaction, and the mark only grows, so a mark read
-///    after the rows that does not pass `revision` shows that no row after it had gone
-///    when the rows were read. Rows commit in revision order (under the log's lock), so
-///    no snapshot sees a later one without the earlier ones.
-/// 2. the projects with their tags in one statement, so each project is read whole, as
-///    of one moment. It can be newer than the rows (as when a batch stops at `limit`):
-///    a change is applied with its project as it is now, and a project deleted since is
-///    none (its deletion is a later row).
+/// no longer holds all of them. Run in one read transaction. Two round trips: the
+/// trim mark and the rows are sent together, then the projects and their tags
+/// together (pipelined on the one connection; the server runs them in order).
 pub(crate) async fn changes_since(
     conn: &mut AsyncPgConnection,
     revision: u64,
@@ -247,25 +236,29 @@ pub(crate) async fn changes_since(
     let after = crate::log::to_db(revision);
     let shared: &AsyncPgConnection = conn;
     let (mut a, mut b) = (shared, shared);
-    let (rows, trimmed) = futures::try_join!(
+    let (trimmed, rows) = futures::try_join!(
+        st::table.select(st::trimmed_through).first::<i64>(&mut a),
         c::table
             .filter(c::revision.gt(after))
             .order(c::revision.asc())
             .limit(i64::from(limit))
-            .load::<crate::log::ChangeRow>(&mut a),
-        st::table.select(st::trimmed_through).first::<i64>(&mut b),
+            .load::<crate::log::ChangeRow>(&mut b),
     )?;
     let slugs = match crate::log::projects_to_read(after, trimmed, &rows) {
         Ok(slugs) => slugs,
         Err(answer) => return Ok(answer),
     };
-    let tagged: Vec<(ProjectRow, Option<String>)> = projects::table
-        .left_join(project_tags::table)
-        .filter(projects::slug.eq_any(&slugs))
-        .order((projects::id.asc(), project_tags::position.nullable().asc()))
-        .select((ProjectRow::as_select(), project_tags::tag.nullable()))
-        .load(conn)
-        .await?;
-    let (project_rows, tags) = crate::rows::untag(tagged);
+    let (project_rows, tags) = futures::try_join!(
+        projects::table
+            .filter(projects::slug.eq_any(&slugs))
+            .select(ProjectRow::as_select())
+            .load::<ProjectRow>(&mut a),
+        project_tags::table
+            .inner_join(projects::table)
+            .filter(projects::slug.eq_any(&slugs))
+            .order((project_tags::project_id.asc(), project_tags::position.asc()))
+            .select((project_tags::project_id, project_tags::tag))
+            .load::<(i64, String)>(&mut b),
+    )?;
     crate::log::changes(rows, project_rows, tags)
 }

@@ -205,26 +205,6 @@ pub(crate) fn assemble(
         .collect()
 }
 
-/// Splits project rows joined with their tags (a row per tag, or one with none for a
-/// project without tags; a project's rows together, its tags in stored order) into the
-/// rows and tag pairs [`assemble`] takes.
-pub(crate) fn untag(
-    tagged: Vec<(ProjectRow, Option<String>)>,
-) -> (Vec<ProjectRow>, Vec<(i64, String)>) {
-    let mut rows: Vec<ProjectRow> = Vec::new();
-    let mut tags = Vec::new();
-    for (row, tag) in tagged {
-        let id = row.id;
-        if rows.last().is_none_or(|last| last.id != id) {
-            rows.push(row);
-        }
-        if let Some(tag) = tag {
-            tags.push((id, tag));
-        }
-    }
-    (rows, tags)
-}
-
 /// One presence update ready to bind.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PresenceUpdate<'a> {

@@ -237,8 +237,12 @@ impl Operations for Postgres {
     }
 
     async fn changes_since(&self, revision: u64, limit: u32) -> Result<ChangesSince, StoreError> {
-        // No transaction: its statements are ordered to need none (see there).
-        pg::changes_since(&mut *self.conn().await?, revision, limit).await
+        let mut conn = self.conn().await?;
+        conn.build_transaction()
+            .read_only()
+            .repeatable_read()
+            .run(async |c| pg::changes_since(c, revision, limit).await)
+            .await
     }
 
     async fn published_through(&self) -> Result<u64, StoreError> {
