@@ -61,6 +61,15 @@ fn recording_bus(refuse: Arc<std::sync::atomic::AtomicBool>) -> (MockStatusEvent
     (events, published)
 }
 
+/// The slugs a replica lists, in its order.
+fn listed(fed: &Federation) -> Vec<String> {
+    fed.list(&ListFilter::default())
+        .items
+        .iter()
+        .map(|p| p.slug.to_string())
+        .collect()
+}
+
 /// One database (a [`MemoryStore`]) with a manual clock, and replicas over it.
 struct Cluster {
     store: Arc<MemoryStore>,

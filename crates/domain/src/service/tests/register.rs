@@ -598,12 +598,6 @@ async fn a_registration_is_applied_as_written_or_read_back_in_order() {
     assert_eq!(*seen_a.lock().unwrap(), expected);
     assert_eq!(*seen_b.lock().unwrap(), expected);
     for fed in [&a, &b] {
-        let names: Vec<String> = fed
-            .list(&ListFilter::default())
-            .items
-            .iter()
-            .map(|p| p.slug.to_string())
-            .collect();
-        assert_eq!(names, ["alpha", "beta"]);
+        assert_eq!(listed(fed), ["alpha", "beta"]);
     }
 }

@@ -243,13 +243,7 @@ async fn a_follower_behind_a_trimmed_log_reloads_the_catalog() {
     assert!(leader.trim_log().await.unwrap() > 0);
     late.follow().await.unwrap();
     assert_eq!(late.revision(), leader.revision());
-    let slugs: Vec<String> = late
-        .list(&ListFilter::default())
-        .items
-        .iter()
-        .map(|p| p.slug.to_string())
-        .collect();
-    assert_eq!(slugs, ["b", "c", "d"]);
+    assert_eq!(listed(&late), ["b", "c", "d"]);
     assert_eq!(
         late.record_heartbeat("a", &beat("a"))
             .unwrap_err()
