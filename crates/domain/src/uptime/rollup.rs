@@ -5,9 +5,9 @@
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
-use super::figures::Figures;
-use super::report::ProjectUptime;
-use super::timeline::Span;
+use super::figures::{Class, Figures};
+use super::group::Member;
+use super::timeline::{micros, Span};
 use crate::model::Slug;
 
 /// How long after midnight a day is rolled up: transitions are written behind by a
@@ -45,14 +45,21 @@ pub fn pending_days(now: DateTime<Utc>, rolled: &[NaiveDate]) -> Vec<NaiveDate> 
         .collect()
 }
 
-/// The rollups of `day` from each project's report over exactly that day.
-pub fn rollups_of_day(day: NaiveDate, reports: &[ProjectUptime]) -> Vec<DailyRollup> {
-    reports
+/// The rollups of `day` from each member's figures over exactly that day. A member
+/// not known for the whole day (registered later, or the service did not hear the bus
+/// at all that day) gets no row: every reader takes a rolled day's missing row for a
+/// whole day unknown, so the row would only cost space. A new deployment's 90-day
+/// backfill so writes the groups' rows and nothing per project.
+pub fn rollups_of_day(day: NaiveDate, members: &[(&Member, Figures)]) -> Vec<DailyRollup> {
+    let span = day_span(day);
+    let unknown = Figures::of(Class::Unknown, micros(span.end - span.start));
+    members
         .iter()
-        .map(|r| DailyRollup {
-            slug: r.slug.clone(),
+        .filter(|(_, f)| *f != unknown)
+        .map(|(m, f)| DailyRollup {
+            slug: m.slug.clone(),
             day,
-            figures: r.figures,
+            figures: *f,
         })
         .collect()
 }

@@ -296,18 +296,10 @@ impl Uptime {
             .zip(figures)
             .map(|(p, f)| (p, f.first().copied().unwrap_or_default()))
             .collect();
-        let reports: Vec<ProjectUptime> = members
-            .iter()
-            .map(|(p, f)| ProjectUptime {
-                slug: p.slug.clone(),
-                figures: *f,
-                days: Vec::new(),
-            })
-            .collect();
         self.source
             .save_rollups(
                 day,
-                rollups_of_day(day, &reports),
+                rollups_of_day(day, &members),
                 group_days(day, &members),
             )
             .await

@@ -496,3 +496,65 @@ fn many_projects_read_their_rollups_a_few_days_at_a_time() {
         }
     }
 }
+
+/// A day nobody heard (a new deployment's backfill) keeps its group rows and no row
+/// per project; the project's report still says the day was unknown, and one heard
+/// project of two keeps its row.
+#[test]
+fn a_day_unknown_throughout_stores_no_project_row() {
+    let day = base().date_naive() + TimeDelta::days(1);
+    let start = day_span(day).start;
+    runtime().block_on(async {
+        let source = std::sync::Arc::new(MemoryUptime::new());
+        let uptime = Uptime::new(source.clone(), DegradedCounts::Up);
+        let heard_one = Member::from(&super::group_tests::project("heard", &["t"]));
+        let silent = Member::from(&super::group_tests::project("silent", &["t"]));
+        uptime
+            .roll_up_day(day, &[heard_one.clone(), silent.clone()])
+            .await
+            .unwrap();
+        assert_eq!(
+            source
+                .rollups(None, day, day.succ_opt().unwrap())
+                .await
+                .unwrap(),
+            vec![]
+        );
+        let groups = source
+            .group_rollups("tag:t".into(), day, day.succ_opt().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].projects, 2, "both count in their tag");
+        let whole = Window {
+            from: start,
+            to: day_span(day).end,
+        };
+        let report = uptime.project(&silent.slug, whole).await.unwrap();
+        assert_eq!(report.figures, Figures::of(Class::Unknown, 86_400_000_000));
+
+        source.add_rows(vec![Transition {
+            slug: heard_one.slug.clone(),
+            from: Status::Offline,
+            to: Status::Online,
+            reason: Some(reason::HEARTBEAT.to_owned()),
+            at: start,
+            last_heartbeat_at: None,
+        }]);
+        source
+            .record_heard(Span::new(start, start + TimeDelta::hours(1)))
+            .await
+            .unwrap();
+        uptime
+            .roll_up_day(day, &[heard_one.clone(), silent])
+            .await
+            .unwrap();
+        let rows = source
+            .rollups(None, day, day.succ_opt().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].slug, heard_one.slug);
+        assert_eq!(rows[0].figures.online, 3_600_000_000);
+    });
+}
