@@ -177,6 +177,11 @@ pub trait StatusEvents: Send + Sync + 'static {
         at: DateTime<Utc>,
         revision: u64,
     ) -> Result<(), EventError>;
+
+    /// Returns once the bus has every event published before (a round trip to its
+    /// server). The outbox moves its cursor only past confirmed events: one a dropped
+    /// connection lost after the client took it is published again, with its revision.
+    async fn confirm(&self) -> Result<(), EventError>;
 }
 
 /// Hands a heartbeat taken over HTTP to the other replicas (NATS: republished on the
@@ -216,6 +221,10 @@ impl StatusEvents for NoStatusEvents {
         _at: DateTime<Utc>,
         _revision: u64,
     ) -> Result<(), EventError> {
+        Ok(())
+    }
+
+    async fn confirm(&self) -> Result<(), EventError> {
         Ok(())
     }
 }

@@ -18,6 +18,8 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) struct NatsStatusEvents {
     pub(crate) shared: Arc<Shared>,
     pub(crate) prefix: String,
+    /// Our canary subject, where confirmation markers travel.
+    pub(crate) confirm_subject: String,
 }
 
 /// The JSON of a status event.
@@ -102,6 +104,17 @@ impl StatusEvents for NatsStatusEvents {
         .map_err(|e| EventError(e.to_string()))?;
         let subject = format!("{}.{}.{FLAPPING_TOKEN}", self.prefix, slug);
         publish_change(&client, subject, revision, body).await
+    }
+
+    /// A marker through our canary subject ([`crate::echo`]): it comes back once the
+    /// server has every event published before it on this connection. A connection
+    /// that dropped meanwhile never returns it, and the outbox publishes again.
+    async fn confirm(&self) -> Result<(), EventError> {
+        let client = live_client(&self.shared)?;
+        self.shared
+            .echo
+            .confirm(&client, &self.confirm_subject, PUBLISH_TIMEOUT)
+            .await
     }
 }
 

@@ -17,6 +17,7 @@ use federation_domain::{Federation, HeartbeatRejected};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+use crate::shared::Shared;
 use crate::wire::{CANARY_PREFIX, LOG_EVERY, RELAYED_BY};
 
 /// Heartbeats waiting for the ingest task; beyond this, new ones are dropped and counted.
@@ -107,13 +108,19 @@ impl Subscriber {
     }
 }
 
-/// Counts our own canaries as they come back on their subscription; ends with it.
+/// Counts our own canaries as they come back on their subscription, and records the
+/// confirmation markers that travel there too ([`crate::echo`]); ends with it.
 pub(crate) async fn canaries_returned(
     mut subscription: async_nats::Subscriber,
+    shared: Arc<Shared>,
     federation: Arc<Federation>,
     stats: Arc<IngestStats>,
 ) -> &'static str {
-    while subscription.next().await.is_some() {
+    while let Some(message) = subscription.next().await {
+        if shared.echo.take(message.headers.as_ref()) {
+            continue;
+        }
+        shared.echo.set_refused(false);
         stats.canaries_returned.fetch_add(1, Ordering::Relaxed);
         federation.canary_received();
     }

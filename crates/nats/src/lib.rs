@@ -35,6 +35,7 @@
 //! others agree on).
 
 mod config;
+mod echo;
 mod events;
 mod ingest;
 mod link;

@@ -112,6 +112,7 @@ impl NatsBus {
         Arc::new(NatsStatusEvents {
             shared: self.shared.clone(),
             prefix: self.config.events_subject.clone(),
+            confirm_subject: self.canary_subject(),
         })
     }
 
@@ -169,6 +170,7 @@ impl NatsBus {
                 events: self.config.events_subject.clone(),
             },
             federation.clone(),
+            self.shared.clone(),
         ));
         let supervisor = Supervisor {
             config: self.config.clone(),
@@ -357,6 +359,7 @@ impl Supervisor {
         });
         tasks.spawn(crate::ingest::canaries_returned(
             canaries,
+            self.shared.clone(),
             self.federation.clone(),
             self.stats.clone(),
         ));

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use federation_domain::{BusOperation, DeniedUse, Federation};
 
+use crate::shared::Shared;
 use crate::wire::LOG_EVERY;
 
 /// A refusal as the server words it.
@@ -90,15 +91,22 @@ pub(crate) struct SessionDenials {
 pub(crate) struct PermissionWatch {
     subjects: OurSubjects,
     federation: Arc<Federation>,
+    /// Where a refused canary publish turns confirmation off ([`crate::echo`]).
+    shared: Arc<Shared>,
     /// When each use was last logged.
     logged: Mutex<[Option<Instant>; 5]>,
 }
 
 impl PermissionWatch {
-    pub(crate) fn new(subjects: OurSubjects, federation: Arc<Federation>) -> Self {
+    pub(crate) fn new(
+        subjects: OurSubjects,
+        federation: Arc<Federation>,
+        shared: Arc<Shared>,
+    ) -> Self {
         Self {
             subjects,
             federation,
+            shared,
             logged: Mutex::new([None; 5]),
         }
     }
@@ -114,6 +122,7 @@ impl PermissionWatch {
             (DeniedUse::Canary, BusOperation::Subscribe) => {
                 session.canary_subscription.store(true, Ordering::SeqCst);
             }
+            (DeniedUse::Canary, BusOperation::Publish) => self.shared.echo.set_refused(true),
             _ => {}
         }
         self.federation

@@ -7,12 +7,16 @@ use async_nats::Client;
 use federation_domain::Federation;
 use tokio::sync::watch;
 
+use crate::echo::Echo;
+
 /// What the supervisor shares with the status-event publisher and the health checks.
 pub(crate) struct Shared {
     /// The current client; `None` between two sessions.
     client: watch::Sender<Option<Client>>,
     /// The link as the adapter reports it: a session is up, and its client connected.
     connected: AtomicBool,
+    /// Confirmation of published events (markers through our canary subject).
+    pub(crate) echo: Echo,
 }
 
 impl Shared {
@@ -20,6 +24,7 @@ impl Shared {
         Self {
             client: watch::Sender::new(None),
             connected: AtomicBool::new(false),
+            echo: Echo::new(),
         }
     }
 

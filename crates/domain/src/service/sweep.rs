@@ -314,8 +314,9 @@ impl Sweep {
     }
 
     /// The outbox: publishes, in revision order, the transitions in the log after the
-    /// cursor (at most [`PUBLISH_PER_TICK`]), then moves the cursor. Stops at the first
-    /// the bus refuses (retried next tick). Returns how many are still to be published
+    /// cursor (at most [`PUBLISH_PER_TICK`]), waits for the bus to confirm them, then
+    /// moves the cursor. Stops at the first the bus refuses (retried next tick); when
+    /// the bus does not confirm, the cursor stays and all are published again. Returns how many are still to be published
     /// (past the cap: how many changes are left to look at).
     pub(super) async fn publish_pending(&self, term: Term) -> usize {
         let head = self.state.revision();
@@ -372,6 +373,13 @@ impl Sweep {
                     None => {}
                 }
                 through = change.revision;
+            }
+        }
+        if published > 0 {
+            if let Err(e) = self.events.confirm().await {
+                // Not known to have reached the bus: all of them again next tick.
+                tracing::warn!(error = %e, published, "status events not confirmed by the bus; published again next tick");
+                return published + pending;
             }
         }
         if through > start {

@@ -36,8 +36,12 @@ fn registration(s: &str) -> Registration {
 /// Status events as the bus received them: `slug:to@revision`.
 type Published = Arc<Mutex<Vec<String>>>;
 
-/// A bus that records what it is given, refusing while `refuse` holds.
-fn recording_bus(refuse: Arc<std::sync::atomic::AtomicBool>) -> (MockStatusEvents, Published) {
+/// A bus that records what it is given, refusing while `refuse` holds and not
+/// confirming while `unconfirmed` holds.
+fn recording_bus(
+    refuse: Arc<std::sync::atomic::AtomicBool>,
+    unconfirmed: Arc<std::sync::atomic::AtomicBool>,
+) -> (MockStatusEvents, Published) {
     let published: Published = Arc::default();
     let p = published.clone();
     let mut events = MockStatusEvents::new();
@@ -58,6 +62,12 @@ fn recording_bus(refuse: Arc<std::sync::atomic::AtomicBool>) -> (MockStatusEvent
             p.lock().unwrap().push(format!("{slug}:{kind}@{revision}"));
             Ok(())
         });
+    events.expect_confirm().returning(move || {
+        if unconfirmed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(EventError("connection lost".into()));
+        }
+        Ok(())
+    });
     (events, published)
 }
 
@@ -75,6 +85,7 @@ struct Cluster {
     store: Arc<MemoryStore>,
     clock: Arc<ManualClock>,
     refuse_events: Arc<std::sync::atomic::AtomicBool>,
+    unconfirmed_events: Arc<std::sync::atomic::AtomicBool>,
     published: Published,
 }
 
@@ -89,13 +100,15 @@ impl Cluster {
             store,
             clock,
             refuse_events: Arc::default(),
+            unconfirmed_events: Arc::default(),
             published: Arc::default(),
         }
     }
 
     /// A replica named `holder`, loaded from the store (not yet in the lease).
     async fn replica(&self, holder: &str, presence: Presence) -> Federation {
-        let (events, published) = recording_bus(self.refuse_events.clone());
+        let (events, published) =
+            recording_bus(self.refuse_events.clone(), self.unconfirmed_events.clone());
         let fed = Federation::new(
             Ports {
                 repo: self.store.clone(),

@@ -126,6 +126,52 @@ async fn events_the_bus_refused_are_published_later_in_order_not_dropped() {
     assert_eq!(cluster.published(&next).len(), 6);
 }
 
+/// Events the client took but the bus never confirmed (the connection dropped with
+/// them in its buffer) are published again, with the same revisions, before the cursor
+/// moves past them; a new leader then has nothing left to publish.
+#[tokio::test]
+async fn events_the_bus_did_not_confirm_are_published_again() {
+    let cluster = Cluster::new(&["a", "b"]).await;
+    let fed = cluster.leader().await;
+    let unconfirmed = |on: bool| {
+        cluster
+            .unconfirmed_events
+            .store(on, std::sync::atomic::Ordering::SeqCst)
+    };
+    unconfirmed(true);
+    for s in ["a", "b"] {
+        fed.record_heartbeat(s, &beat(s)).unwrap();
+    }
+    assert_eq!(fed.tick().await.unwrap().unpublished, 2);
+    cluster.clock.advance(secs(1));
+    assert_eq!(
+        fed.tick().await.unwrap().unpublished,
+        2,
+        "still not confirmed"
+    );
+    unconfirmed(false);
+    cluster.clock.advance(secs(1));
+    assert_eq!(fed.tick().await.unwrap().unpublished, 0);
+    assert_eq!(
+        cluster.published(&fed),
+        ["a:online@3", "b:online@4"].repeat(3),
+        "sent three times, under the same revisions"
+    );
+    cluster.clock.advance(secs(1));
+    assert_eq!(fed.tick().await.unwrap(), TickReport::default());
+    fed.resign().await;
+    let next = cluster
+        .replica("b", Presence::new(StatusPolicy::default()))
+        .await;
+    next.campaign().await.unwrap();
+    next.tick().await.unwrap();
+    assert_eq!(
+        cluster.published(&next).len(),
+        6,
+        "nothing again after the cursor moved"
+    );
+}
+
 #[tokio::test]
 async fn tick_follows_the_clock_and_reports_a_mass_expiry() {
     let slugs = ["a", "b", "c", "d", "e"];

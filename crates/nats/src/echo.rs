@@ -1,0 +1,113 @@
+//! Confirmation of what was published. A marker published on our own canary subject
+//! comes back through our canary subscription only after the server has processed
+//! everything this connection published before it (core NATS keeps a connection's
+//! order), so it proves those messages left the client and reached the server. The
+//! status-event outbox moves its cursor only past confirmed events: one a dropped
+//! connection lost in a buffer is published again, under its revision.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::{Client, HeaderMap};
+use bytes::Bytes;
+use federation_domain::EventError;
+use tokio::sync::watch;
+
+/// The header that makes a message on the canary subject a marker: its sequence number.
+pub(crate) const CONFIRM_HEADER: &str = "Federation-Confirm";
+
+/// Markers sent and returned, shared by the publisher and the canary subscriber.
+pub(crate) struct Echo {
+    next: AtomicU64,
+    returned: watch::Sender<u64>,
+    /// The server refuses to let us publish on the canary subject: no marker can come
+    /// back, so events count as published once the client took them (as before
+    /// confirmation existed) until a canary returns again.
+    refused: AtomicBool,
+}
+
+impl Echo {
+    pub(crate) fn new() -> Self {
+        Self {
+            next: AtomicU64::new(0),
+            returned: watch::Sender::new(0),
+            refused: AtomicBool::new(false),
+        }
+    }
+
+    /// Publishes a marker on `subject` with `client` and waits up to `timeout` for it
+    /// to come back.
+    pub(crate) async fn confirm(
+        &self,
+        client: &Client,
+        subject: &str,
+        timeout: Duration,
+    ) -> Result<(), EventError> {
+        if self.refused.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let seq = self.next.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut returned = self.returned.subscribe();
+        let mut headers = HeaderMap::new();
+        headers.insert(CONFIRM_HEADER, seq.to_string().as_str());
+        let wait = async {
+            client
+                .publish_with_headers(subject.to_owned(), headers, Bytes::new())
+                .await
+                .map_err(|e| EventError(e.to_string()))?;
+            returned
+                .wait_for(|through| *through >= seq)
+                .await
+                .map(|_| ())
+                .map_err(|_| EventError("the NATS link closed".into()))
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| EventError("the NATS server did not confirm in time".into()))?
+    }
+
+    /// Takes a message off the canary subscription: `true` when it was a marker (now
+    /// recorded), `false` for a canary.
+    pub(crate) fn take(&self, headers: Option<&HeaderMap>) -> bool {
+        let Some(seq) = headers.and_then(|h| h.get(CONFIRM_HEADER)) else {
+            return false;
+        };
+        if let Ok(seq) = seq.as_str().parse::<u64>() {
+            self.returned.send_if_modified(|through| {
+                let newer = seq > *through;
+                if newer {
+                    *through = seq;
+                }
+                newer
+            });
+        }
+        true
+    }
+
+    /// Whether the server refuses our publishes on the canary subject (set from its
+    /// permissions violations, cleared when a canary comes back).
+    pub(crate) fn set_refused(&self, refused: bool) {
+        self.refused.store(refused, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_move_the_returned_mark_forward_only() {
+        let echo = Echo::new();
+        let marker = |seq: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(CONFIRM_HEADER, seq);
+            h
+        };
+        assert!(!echo.take(None), "a canary is no marker");
+        assert!(echo.take(Some(&marker("3"))));
+        assert!(echo.take(Some(&marker("2"))));
+        assert_eq!(*echo.returned.borrow(), 3);
+        assert!(echo.take(Some(&marker("junk"))));
+        assert_eq!(*echo.returned.borrow(), 3);
+    }
+}
