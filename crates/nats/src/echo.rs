@@ -4,8 +4,14 @@
 //! order), so it proves those messages left the client and reached the server. The
 //! status-event outbox moves its cursor only past confirmed events: one a dropped
 //! connection lost in a buffer is published again, under its revision.
+//!
+//! The order holds on one connection only, and the client reconnects by itself: events
+//! taken by one connection and a marker returned over the next prove nothing. So each
+//! event published notes its connection ([`Echo::note`]), and a confirmation holds only
+//! when every event since the last one, and the marker, went over the same connection.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::{Client, HeaderMap};
@@ -16,8 +22,39 @@ use tokio::sync::watch;
 /// The header that makes a message on the canary subject a marker: its sequence number.
 pub(crate) const CONFIRM_HEADER: &str = "Federation-Confirm";
 
+/// One connection of one client: the client's statistics (one per client) and its
+/// count of connections made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Connection {
+    client: usize,
+    connects: u64,
+}
+
+impl Connection {
+    fn of(client: &Client) -> Self {
+        let stats = client.statistics();
+        Self {
+            client: Arc::as_ptr(&stats) as usize,
+            connects: stats.connects.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// The connections the events since the last confirmation went out on.
+#[derive(Debug, Default)]
+enum Sent {
+    /// None since.
+    #[default]
+    Nothing,
+    /// All on this one.
+    On(Connection),
+    /// On more than one: no marker can confirm them all.
+    Mixed,
+}
+
 /// Markers sent and returned, shared by the publisher and the canary subscriber.
 pub(crate) struct Echo {
+    sent: Mutex<Sent>,
     next: AtomicU64,
     returned: watch::Sender<u64>,
     /// The server refuses to let us publish on the canary subject: no marker can come
@@ -29,23 +66,47 @@ pub(crate) struct Echo {
 impl Echo {
     pub(crate) fn new() -> Self {
         Self {
+            sent: Mutex::new(Sent::Nothing),
             next: AtomicU64::new(0),
             returned: watch::Sender::new(0),
             refused: AtomicBool::new(false),
         }
     }
 
+    /// Notes that an event was just handed to `client`.
+    pub(crate) fn note(&self, client: &Client) {
+        let now = Connection::of(client);
+        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        *sent = match *sent {
+            Sent::Nothing => Sent::On(now),
+            Sent::On(c) if c == now => Sent::On(c),
+            _ => Sent::Mixed,
+        };
+    }
+
     /// Publishes a marker on `subject` with `client` and waits up to `timeout` for it
-    /// to come back.
+    /// to come back; then checks that it and every event noted since the last
+    /// confirmation went over one connection. Whatever the outcome, the next
+    /// confirmation covers only the events noted after this one.
     pub(crate) async fn confirm(
         &self,
         client: &Client,
         subject: &str,
         timeout: Duration,
     ) -> Result<(), EventError> {
+        let sent = std::mem::take(&mut *self.sent.lock().unwrap_or_else(|p| p.into_inner()));
         if self.refused.load(Ordering::SeqCst) {
             return Ok(());
         }
+        let on = match sent {
+            Sent::Nothing => return Ok(()),
+            Sent::Mixed => {
+                return Err(EventError(
+                    "the NATS connection changed while publishing".into(),
+                ))
+            }
+            Sent::On(c) => c,
+        };
         let seq = self.next.fetch_add(1, Ordering::SeqCst) + 1;
         let mut returned = self.returned.subscribe();
         let mut headers = HeaderMap::new();
@@ -63,7 +124,13 @@ impl Echo {
         };
         tokio::time::timeout(timeout, wait)
             .await
-            .map_err(|_| EventError("the NATS server did not confirm in time".into()))?
+            .map_err(|_| EventError("the NATS server did not confirm in time".into()))??;
+        if Connection::of(client) != on {
+            return Err(EventError(
+                "the NATS connection changed since the events were published".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Takes a message off the canary subscription: `true` when it was a marker (now

@@ -83,6 +83,7 @@ impl StatusEvents for NatsStatusEvents {
         let body = serde_json::to_vec(&StatusEvent::new(transition, revision))
             .map_err(|e| EventError(e.to_string()))?;
         let subject = format!("{}.{}", self.prefix, transition.slug);
+        self.shared.echo.note(&client);
         publish_change(&client, subject, revision, body).await
     }
 
@@ -103,6 +104,7 @@ impl StatusEvents for NatsStatusEvents {
         })
         .map_err(|e| EventError(e.to_string()))?;
         let subject = format!("{}.{}.{FLAPPING_TOKEN}", self.prefix, slug);
+        self.shared.echo.note(&client);
         publish_change(&client, subject, revision, body).await
     }
 

@@ -806,3 +806,40 @@ mod tls {
         assert!(err.contains(&missing.display().to_string()), "{err}");
     }
 }
+
+/// The outbox's confirmation (a marker through our canary subject) holds only for
+/// events that went out on the connection it came back on: an event handed to the
+/// client before the nats-server restarted is not confirmed by a marker over the new
+/// connection; published again, it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_confirmed_only_over_the_connection_they_went_out_on() {
+    let mut server = NatsServer::start().unwrap();
+    let (bus, _federation) = adapter(&server.url()).await;
+    eventually(Duration::from_secs(10), "link up", || bus.is_connected()).await;
+    let events = bus.status_events();
+    let transition = federation_domain::Transition {
+        slug: federation_domain::Slug::parse(SLUG).unwrap(),
+        from: Status::Offline,
+        to: Status::Online,
+        reason: None,
+        at: Utc::now(),
+        last_heartbeat_at: None,
+    };
+    events.publish(&transition, 1).await.unwrap();
+    events.confirm().await.unwrap();
+    events.confirm().await.unwrap();
+
+    events.publish(&transition, 2).await.unwrap();
+    let link = bus.link();
+    server.stop().unwrap();
+    eventually(Duration::from_secs(5), "link down", || !link.is_connected()).await;
+    server.restart().unwrap();
+    eventually(Duration::from_secs(15), "link up again", || link.is_connected()).await;
+    assert!(
+        events.confirm().await.is_err(),
+        "an event handed to the connection before the restart is not confirmed"
+    );
+    events.publish(&transition, 2).await.unwrap();
+    events.confirm().await.unwrap();
+    bus.shutdown().await;
+}
