@@ -5,7 +5,9 @@ use clap::{Parser, Subcommand};
 use federation_server::{app, telemetry, Application, ServeOptions, Settings};
 
 /// mimalloc, chosen by measurement over the system allocator (docs/benchmarks.md,
-/// *Allocator*).
+/// *Allocator*). The feature `system-allocator` leaves it out, for heap profilers
+/// (heaptrack) that only see the system allocator's calls.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
