@@ -834,7 +834,10 @@ async fn events_are_confirmed_only_over_the_connection_they_went_out_on() {
     server.stop().unwrap();
     eventually(Duration::from_secs(5), "link down", || !link.is_connected()).await;
     server.restart().unwrap();
-    eventually(Duration::from_secs(15), "link up again", || link.is_connected()).await;
+    eventually(Duration::from_secs(15), "link up again", || {
+        link.is_connected()
+    })
+    .await;
     assert!(
         events.confirm().await.is_err(),
         "an event handed to the connection before the restart is not confirmed"

@@ -111,16 +111,56 @@ impl GroupDay {
             edges: Vec::new(),
         };
         for (slug, f) in members {
-            out.projects += 1;
-            out.figures = out.figures.plus(f);
-            if f.leading_offline > 0 || f.trailing_offline > 0 {
-                out.edges.push(Edge {
-                    slug: slug.clone(),
-                    leading_offline: f.leading_offline,
-                    trailing_offline: f.trailing_offline,
-                });
-            }
+            out.add(slug, f);
         }
+        out
+    }
+
+    /// Counts one more member, `slug` with its figures `f`.
+    fn add(&mut self, slug: &Slug, f: &Figures) {
+        self.projects += 1;
+        self.figures = self.figures.plus(f);
+        if f.leading_offline > 0 || f.trailing_offline > 0 {
+            self.edges.push(Edge {
+                slug: slug.clone(),
+                leading_offline: f.leading_offline,
+                trailing_offline: f.trailing_offline,
+            });
+        }
+    }
+}
+
+/// A day's group days built one member at a time, so that rolling up a large fleet
+/// never holds every member's figures at once.
+#[derive(Debug)]
+pub struct GroupDays {
+    day: NaiveDate,
+    by_scope: HashMap<Scope, GroupDay>,
+}
+
+impl GroupDays {
+    /// No member yet: only the fleet's (empty) group day.
+    pub fn new(day: NaiveDate) -> Self {
+        let mut by_scope = HashMap::new();
+        by_scope.insert(Scope::Fleet, GroupDay::of(&Scope::Fleet, day, []));
+        Self { day, by_scope }
+    }
+
+    /// Counts `member`, with its figures over the whole day, in each of its scopes.
+    pub fn add(&mut self, member: &Member, figures: &Figures) {
+        for scope in Scope::of_member(member) {
+            let day = self.day;
+            self.by_scope
+                .entry(scope)
+                .or_insert_with_key(|scope| GroupDay::of(scope, day, []))
+                .add(&member.slug, figures);
+        }
+    }
+
+    /// The group days, in the order of their keys.
+    pub fn finish(self) -> Vec<GroupDay> {
+        let mut out: Vec<GroupDay> = self.by_scope.into_values().collect();
+        out.sort_by(|a, b| a.scope.cmp(&b.scope));
         out
     }
 }
@@ -128,22 +168,11 @@ impl GroupDay {
 /// The group days of `day` for every scope of `members` (each project with its
 /// figures over the whole day): the fleet's (always, even empty) and each tag's.
 pub fn group_days(day: NaiveDate, members: &[(&Member, Figures)]) -> Vec<GroupDay> {
-    let mut by_scope: HashMap<Scope, Vec<(&Slug, &Figures)>> = HashMap::new();
-    by_scope.insert(Scope::Fleet, Vec::new());
+    let mut groups = GroupDays::new(day);
     for (member, figures) in members {
-        for scope in Scope::of_member(member) {
-            by_scope
-                .entry(scope)
-                .or_default()
-                .push((&member.slug, figures));
-        }
+        groups.add(member, figures);
     }
-    let mut out: Vec<GroupDay> = by_scope
-        .into_iter()
-        .map(|(scope, m)| GroupDay::of(&scope, day, m))
-        .collect();
-    out.sort_by(|a, b| a.scope.cmp(&b.scope));
-    out
+    groups.finish()
 }
 
 /// Group days combined in order, each following the one before at once: the sums add

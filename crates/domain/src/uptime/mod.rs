@@ -30,7 +30,7 @@ mod group_tests;
 mod tests;
 
 pub use figures::{Class, DegradedCounts, Figures};
-pub use group::{group_days, Edge, GroupDay, GroupFold, Member, Scope};
+pub use group::{group_days, Edge, GroupDay, GroupDays, GroupFold, Member, Scope};
 #[cfg(any(test, feature = "mock"))]
 pub use memory::MemoryUptime;
 #[cfg(any(test, feature = "mock"))]
@@ -38,7 +38,7 @@ pub use port::MockUptimeSource;
 pub use port::UptimeSource;
 pub use report::{figures_over, project_reports, roll_up, ProjectUptime, RolledUp};
 pub use rollup::{
-    day_span, pending_days, rollups_of_day, DailyRollup, ROLLUP_BACKFILL_DAYS, ROLLUP_GRACE,
+    day_span, pending_days, roll_up_members, DailyRollup, ROLLUP_BACKFILL_DAYS, ROLLUP_GRACE,
 };
 pub use service::{read_chunks, HeardRecorder, Uptime, ROLLUP_ROWS_PER_READ};
 pub use slo::{

@@ -5,10 +5,12 @@
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
+use std::collections::HashMap;
+
 use super::figures::{Class, Figures};
-use super::group::Member;
-use super::timeline::{micros, Span};
-use crate::model::Slug;
+use super::group::{GroupDay, GroupDays, Member};
+use super::timeline::{merge_spans, micros, Span, Timeline};
+use crate::model::{Slug, Transition};
 
 /// How long after midnight a day is rolled up: transitions are written behind by a
 /// tick, so the day's last ones are stored by then.
@@ -45,21 +47,43 @@ pub fn pending_days(now: DateTime<Utc>, rolled: &[NaiveDate]) -> Vec<NaiveDate> 
         .collect()
 }
 
-/// The rollups of `day` from each member's figures over exactly that day. A member
-/// not known for the whole day (registered later, or the service did not hear the bus
-/// at all that day) gets no row: every reader takes a rolled day's missing row for a
-/// whole day unknown, so the row would only cost space. A new deployment's 90-day
-/// backfill so writes the groups' rows and nothing per project.
-pub fn rollups_of_day(day: NaiveDate, members: &[(&Member, Figures)]) -> Vec<DailyRollup> {
+/// `day` rolled up for `members` (every project registered now) from the day's raw
+/// history `rows` (every project's, as [`UptimeSource::history_between`] reads them)
+/// and the `heard` spans: each member's rollup and each group's (the fleet, each tag).
+/// One member at a time, so a large fleet's figures are never all held at once.
+///
+/// A member not known for the whole day (registered later, or the service did not
+/// hear the bus at all that day) gets no rollup: every reader takes a rolled day's
+/// missing row for a whole day unknown, so the row would only cost space. A new
+/// deployment's 90-day backfill so writes the groups' rows and nothing per project.
+///
+/// [`UptimeSource::history_between`]: super::UptimeSource::history_between
+pub fn roll_up_members(
+    day: NaiveDate,
+    members: &[Member],
+    rows: Vec<Transition>,
+    heard: Vec<Span>,
+) -> (Vec<DailyRollup>, Vec<GroupDay>) {
     let span = day_span(day);
     let unknown = Figures::of(Class::Unknown, micros(span.end - span.start));
-    members
-        .iter()
-        .filter(|(_, f)| *f != unknown)
-        .map(|(m, f)| DailyRollup {
-            slug: m.slug.clone(),
-            day,
-            figures: *f,
-        })
-        .collect()
+    let mut by_slug: HashMap<Slug, Vec<Transition>> = HashMap::new();
+    for row in rows {
+        by_slug.entry(row.slug.clone()).or_default().push(row);
+    }
+    let heard = merge_spans(heard);
+    let mut groups = GroupDays::new(day);
+    let mut rollups = Vec::new();
+    for member in members {
+        let history = by_slug.remove(&member.slug).unwrap_or_default();
+        let figures = Timeline::new(&history, heard.clone()).figures(span.start, span.end);
+        groups.add(member, &figures);
+        if figures != unknown {
+            rollups.push(DailyRollup {
+                slug: member.slug.clone(),
+                day,
+                figures,
+            });
+        }
+    }
+    (rollups, groups.finish())
 }

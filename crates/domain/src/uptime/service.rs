@@ -11,7 +11,7 @@ use super::figures::{Class, DegradedCounts, Figures};
 use super::group::{group_days, GroupDay, Member, Scope};
 use super::port::UptimeSource;
 use super::report::{figures_over, roll_up, ProjectUptime, RolledUp};
-use super::rollup::{day_span, pending_days, rollups_of_day, ROLLUP_BACKFILL_DAYS};
+use super::rollup::{day_span, pending_days, roll_up_members, ROLLUP_BACKFILL_DAYS};
 use super::timeline::{days, micros, DayFigures, Span};
 use super::window::{named_window, Window};
 use crate::error::RepositoryError;
@@ -282,27 +282,20 @@ impl Uptime {
 
     /// Rolls `day` up for `projects` (every project registered now) from the raw
     /// history: each project's figures and each group's (the fleet, each tag),
-    /// replacing what was stored for it.
+    /// replacing what was stored for it (see [`roll_up_members`]).
     pub async fn roll_up_day(
         &self,
         day: NaiveDate,
         projects: &[Member],
     ) -> Result<(), RepositoryError> {
         let span = day_span(day);
-        let slugs: Vec<Slug> = projects.iter().map(|p| p.slug.clone()).collect();
-        let figures = self.raw(&slugs, true, &[span]).await?;
-        let members: Vec<(&Member, Figures)> = projects
-            .iter()
-            .zip(figures)
-            .map(|(p, f)| (p, f.first().copied().unwrap_or_default()))
-            .collect();
-        self.source
-            .save_rollups(
-                day,
-                rollups_of_day(day, &members),
-                group_days(day, &members),
-            )
-            .await
+        let rows = self
+            .source
+            .history_between(None, span.start, span.end)
+            .await?;
+        let heard = self.source.heard(span.start, span.end).await?;
+        let (rollups, groups) = roll_up_members(day, projects, rows, heard);
+        self.source.save_rollups(day, rollups, groups).await
     }
 
     /// Keeps the group rollups of `day`, rolled up before groups were kept, from its
