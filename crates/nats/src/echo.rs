@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::{Client, HeaderMap};
+use async_nats::{Client, HeaderMap, Statistics};
 use bytes::Bytes;
 use federation_domain::EventError;
 use tokio::sync::watch;
@@ -22,21 +22,29 @@ use tokio::sync::watch;
 /// The header that makes a message on the canary subject a marker: its sequence number.
 pub(crate) const CONFIRM_HEADER: &str = "Federation-Confirm";
 
-/// One connection of one client: the client's statistics (one per client) and its
-/// count of connections made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One connection of one client: the client's statistics (one per client, kept alive
+/// here so that no later client can reuse its address) and its count of connections
+/// made.
+#[derive(Debug, Clone)]
 struct Connection {
-    client: usize,
+    client: Arc<Statistics>,
     connects: u64,
 }
 
 impl Connection {
     fn of(client: &Client) -> Self {
         let stats = client.statistics();
+        let connects = stats.connects.load(Ordering::SeqCst);
         Self {
-            client: Arc::as_ptr(&stats) as usize,
-            connects: stats.connects.load(Ordering::SeqCst),
+            client: stats,
+            connects,
         }
+    }
+}
+
+impl PartialEq for Connection {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.client, &other.client) && self.connects == other.connects
     }
 }
 
@@ -77,11 +85,16 @@ impl Echo {
     pub(crate) fn note(&self, client: &Client) {
         let now = Connection::of(client);
         let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
-        *sent = match *sent {
-            Sent::Nothing => Sent::On(now),
-            Sent::On(c) if c == now => Sent::On(c),
-            _ => Sent::Mixed,
+        let same = match &*sent {
+            Sent::Nothing => true,
+            Sent::On(c) => *c == now,
+            Sent::Mixed => false,
         };
+        if !same {
+            *sent = Sent::Mixed;
+        } else if matches!(*sent, Sent::Nothing) {
+            *sent = Sent::On(now);
+        }
     }
 
     /// Publishes a marker on `subject` with `client` and waits up to `timeout` for it

@@ -316,8 +316,9 @@ impl Sweep {
     /// The outbox: publishes, in revision order, the transitions in the log after the
     /// cursor (at most [`PUBLISH_PER_TICK`]), waits for the bus to confirm them, then
     /// moves the cursor. Stops at the first the bus refuses (retried next tick); when
-    /// the bus does not confirm, the cursor stays and all are published again. Returns how many are still to be published
-    /// (past the cap: how many changes are left to look at).
+    /// the bus does not confirm, the cursor stays and all are published again. Returns
+    /// how many are still to be published (past the cap: how many changes are left to
+    /// look at).
     pub(super) async fn publish_pending(&self, term: Term) -> usize {
         let head = self.state.revision();
         let start = self.state.leadership().published_through;

@@ -3,9 +3,9 @@
 //! Figures of adjacent days combine exactly ([`Figures::then`]), so a report built
 //! from rollups equals one recomputed from the raw rows.
 
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-
 use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
 use super::figures::{Class, Figures};
 use super::group::{GroupDay, GroupDays, Member};
