@@ -148,6 +148,18 @@ impl Cluster {
         fed
     }
 
+    /// `fed` resigns and a new replica, `b`, takes the lead and ticks once, starting
+    /// from the stored outbox cursor; what the bus has received by then.
+    async fn published_after_handover(&self, fed: &Federation) -> Vec<String> {
+        fed.resign().await;
+        let next = self
+            .replica("b", Presence::new(StatusPolicy::default()))
+            .await;
+        next.campaign().await.unwrap();
+        next.tick().await.unwrap();
+        self.published(&next)
+    }
+
     /// What the bus has received (flushed from each replica's recorder).
     fn published(&self, fed: &Federation) -> Vec<String> {
         fed.state.announce(&[]);

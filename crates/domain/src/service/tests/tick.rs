@@ -117,13 +117,7 @@ async fn events_the_bus_refused_are_published_later_in_order_not_dropped() {
         .collect();
     assert_eq!(revisions, ["7", "8", "9"]);
     // A new leader starts from the stored cursor: nothing is published twice.
-    fed.resign().await;
-    let next = cluster
-        .replica("b", Presence::new(StatusPolicy::default()))
-        .await;
-    next.campaign().await.unwrap();
-    next.tick().await.unwrap();
-    assert_eq!(cluster.published(&next).len(), 6);
+    assert_eq!(cluster.published_after_handover(&fed).await.len(), 6);
 }
 
 /// Events the client took but the bus never confirmed (the connection dropped with
@@ -159,14 +153,8 @@ async fn events_the_bus_did_not_confirm_are_published_again() {
     );
     cluster.clock.advance(secs(1));
     assert_eq!(fed.tick().await.unwrap(), TickReport::default());
-    fed.resign().await;
-    let next = cluster
-        .replica("b", Presence::new(StatusPolicy::default()))
-        .await;
-    next.campaign().await.unwrap();
-    next.tick().await.unwrap();
     assert_eq!(
-        cluster.published(&next).len(),
+        cluster.published_after_handover(&fed).await.len(),
         6,
         "nothing again after the cursor moved"
     );
