@@ -137,7 +137,9 @@ impl IncidentTracker {
             }
             ChangeKind::Transition(t) => {
                 if let Some(p) = &change.project {
-                    if !self.tags.contains_key(slug) {
+                    // Only a tagged project is kept: an untagged one has nothing to
+                    // learn, on every transition it makes.
+                    if !p.tags.is_empty() && !self.tags.contains_key(slug) {
                         self.know(p);
                     }
                 }
