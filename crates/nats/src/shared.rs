@@ -41,15 +41,21 @@ impl Shared {
         self.connected.load(Ordering::SeqCst)
     }
 
-    /// Records the link's state, and tells the domain when it changes.
+    /// Records the link's state, and tells the domain when it changes: the domain first,
+    /// so whoever reads the link's new state also reads the guard that follows from it.
+    /// One caller at a time (the session's link watcher, then the supervisor once the
+    /// session's tasks have stopped).
     pub(crate) fn report(&self, up: bool, federation: &Federation) {
-        let was = self.connected.swap(up, Ordering::SeqCst);
-        if up && !was {
+        if self.connected.load(Ordering::SeqCst) == up {
+            return;
+        }
+        if up {
             tracing::info!("NATS link up");
             federation.bus_connected();
-        } else if !up && was {
+        } else {
             tracing::warn!("NATS link down: no project expires for silence until it is back");
             federation.bus_disconnected();
         }
+        self.connected.store(up, Ordering::SeqCst);
     }
 }
