@@ -1,10 +1,10 @@
 //! This replica among the others: the sweeper lease (taken, renewed, given up) and the
 //! retention the leader applies.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::error::RepositoryError;
 use crate::ports::{Lease, ProjectRepository};
@@ -46,6 +46,18 @@ impl Default for ReplicaOptions {
     }
 }
 
+/// This replica's contact with the store, as its campaigns found it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Contact {
+    /// The last campaign reached the store.
+    Fine,
+    /// The last campaign (or probe) failed.
+    Lost,
+    /// Reachable again since then, after a loss: a follower does not take the lease
+    /// until a lease's time to live has passed since (see [`Replica::campaign`]).
+    BackSince(DateTime<Utc>),
+}
+
 /// This replica among the others: the sweeper lease, and the retention it applies
 /// while it leads.
 pub(super) struct Replica {
@@ -55,6 +67,7 @@ pub(super) struct Replica {
     /// The sweeper lease.
     lease: Arc<dyn Lease>,
     options: ReplicaOptions,
+    contact: Mutex<Contact>,
 }
 
 impl Replica {
@@ -69,7 +82,12 @@ impl Replica {
             repo,
             lease,
             options,
+            contact: Mutex::new(Contact::Fine),
         }
+    }
+
+    fn contact(&self) -> std::sync::MutexGuard<'_, Contact> {
+        self.contact.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(super) fn leads(&self) -> bool {
@@ -88,11 +106,28 @@ impl Replica {
         }
     }
 
+    /// Takes or renews the lease. A follower that lost the store holds back once it is
+    /// reachable again: it reads the log (a probe) and takes a free or expired lease
+    /// only a lease's time to live later. A leader cut off by the same outage renews
+    /// first (its lease is its own, expired or not), so an outage of the database alone
+    /// does not move the lead; a leader that died during the outage is replaced that
+    /// much later.
     pub(super) async fn campaign(&self) -> Result<Role, RepositoryError> {
-        let acquired = self
+        if self.state.role() == Role::Follower && self.holding_back().await? {
+            return Ok(Role::Follower);
+        }
+        let acquired = match self
             .lease
             .acquire(&self.options.holder, self.options.lease_ttl)
-            .await?;
+            .await
+        {
+            Ok(acquired) => acquired,
+            Err(e) => {
+                *self.contact() = Contact::Lost;
+                return Err(e);
+            }
+        };
+        *self.contact() = Contact::Fine;
         let current = self.state.role();
         let now = self.state.clock.now();
         match acquired {
@@ -117,6 +152,24 @@ impl Replica {
             }
         }
         Ok(self.state.role())
+    }
+
+    /// Whether a follower skips this campaign: after a loss of the store, until a probe
+    /// (a read of the log) reaches it and a lease's time to live has passed since.
+    async fn holding_back(&self) -> Result<bool, RepositoryError> {
+        let contact = *self.contact();
+        let now = self.state.clock.now();
+        let ttl = TimeDelta::from_std(self.options.lease_ttl).unwrap_or(TimeDelta::MAX);
+        match contact {
+            Contact::Fine => Ok(false),
+            Contact::BackSince(at) => Ok(now - at < ttl),
+            Contact::Lost => {
+                self.state.follow().await?;
+                *self.contact() = Contact::BackSince(now);
+                tracing::info!("the store is reachable again; the lease is left to its holder for one time to live");
+                Ok(true)
+            }
+        }
     }
 
     pub(super) async fn resign(&self) {

@@ -206,6 +206,48 @@ async fn a_leader_that_cannot_renew_its_lease_stops_counting_as_leader() {
 }
 
 #[tokio::test]
+async fn an_outage_of_the_store_alone_does_not_move_the_lead() {
+    let cluster = Cluster::new(&[]).await;
+    let a = cluster.replica("a", policy()).await;
+    let b = cluster.replica("b", policy()).await;
+    assert_eq!(a.campaign().await.unwrap(), Role::Leader(Term(1)));
+    assert_eq!(b.campaign().await.unwrap(), Role::Follower);
+    cluster.store.set_unavailable(true);
+    for _ in 0..10 {
+        cluster.clock.advance(secs(2));
+        a.campaign().await.unwrap_err();
+        b.campaign().await.unwrap_err();
+    }
+    // Back after 20 s, four times the lease's TTL: the follower reaches the store first
+    // and finds the lease expired, but leaves it to its holder.
+    cluster.store.set_unavailable(false);
+    assert_eq!(b.campaign().await.unwrap(), Role::Follower);
+    cluster.clock.advance(secs(2));
+    assert_eq!(b.campaign().await.unwrap(), Role::Follower);
+    assert_eq!(a.campaign().await.unwrap(), Role::Leader(Term(1)));
+    assert!(a.leads());
+    cluster.clock.advance(secs(4));
+    assert_eq!(
+        b.campaign().await.unwrap(),
+        Role::Follower,
+        "a's lease is live"
+    );
+    assert_eq!(cluster.store.lease(), Some(("a".into(), Term(1))));
+
+    // If the leader died in the outage, the follower takes over a TTL after the store
+    // came back.
+    cluster.store.set_unavailable(true);
+    cluster.clock.advance(secs(20));
+    b.campaign().await.unwrap_err();
+    cluster.store.set_unavailable(false);
+    assert_eq!(b.campaign().await.unwrap(), Role::Follower);
+    cluster.clock.advance(secs(4));
+    assert_eq!(b.campaign().await.unwrap(), Role::Follower);
+    cluster.clock.advance(secs(1));
+    assert_eq!(b.campaign().await.unwrap(), Role::Leader(Term(2)));
+}
+
+#[tokio::test]
 async fn a_paused_leader_that_wakes_is_fenced_and_steps_down() {
     let cluster = Cluster::new(&["alpha"]).await;
     let a = cluster.replica("a", policy()).await;
