@@ -156,13 +156,27 @@ fn settings_logged(
     Ok(settings)
 }
 
+/// Turns transparent huge pages off for this process, before the runtime starts. The
+/// allocator asks for them on its regions; a huge page is resident whole once any of it
+/// is touched, and the kernel's khugepaged later merges a partly used region into one,
+/// so the resident set grew minutes after a burst had been freed (docs/benchmarks.md,
+/// *Huge pages*). Returns why it could not, for the log.
+fn no_transparent_huge_pages() -> Option<String> {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        return Some(e.to_string());
+    }
+    None
+}
+
 fn main() -> std::process::ExitCode {
+    let huge_pages_kept = no_transparent_huge_pages();
     let outcome = load_env_file().and_then(|env_file| {
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .context("starting the runtime")?
-            .block_on(run(env_file))
+            .block_on(run(env_file, huge_pages_kept))
     });
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -174,13 +188,19 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(env_file: Option<(std::path::PathBuf, usize)>) -> anyhow::Result<()> {
+async fn run(
+    env_file: Option<(std::path::PathBuf, usize)>,
+    huge_pages_kept: Option<String>,
+) -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Healthcheck(args) => federation_server::healthcheck::run(args),
         Command::Serve { migrate } => {
             let settings = settings_logged(env_file.as_ref(), None)?;
             tracing::info!(config = ?settings, "starting federation service");
+            if let Some(why) = huge_pages_kept {
+                tracing::warn!(error = %why, "transparent huge pages could not be turned off for this process; its resident memory may grow in steps of 2 MiB");
+            }
             let app = Application::build(settings, ServeOptions { migrate }).await?;
             app.run_until_stopped().await
         }
