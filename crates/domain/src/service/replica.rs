@@ -86,13 +86,18 @@ impl Replica {
         }
     }
 
+    /// The lease's time to live, on the clock's scale.
+    fn lease_ttl(&self) -> TimeDelta {
+        TimeDelta::from_std(self.options.lease_ttl).unwrap_or(TimeDelta::MAX)
+    }
+
     fn contact(&self) -> std::sync::MutexGuard<'_, Contact> {
         self.contact.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(super) fn leads(&self) -> bool {
+        let ttl = self.lease_ttl();
         let l = self.state.leadership();
-        let ttl = TimeDelta::from_std(self.options.lease_ttl).unwrap_or(TimeDelta::MAX);
         matches!(l.role, Role::Leader(_))
             && l.confirmed_at
                 .is_some_and(|at| self.state.clock.now() - at <= ttl)
@@ -158,14 +163,12 @@ impl Replica {
     /// (a read of the log) reaches it and a lease's time to live has passed since.
     async fn holding_back(&self) -> Result<bool, RepositoryError> {
         let contact = *self.contact();
-        let now = self.state.clock.now();
-        let ttl = TimeDelta::from_std(self.options.lease_ttl).unwrap_or(TimeDelta::MAX);
         match contact {
             Contact::Fine => Ok(false),
-            Contact::BackSince(at) => Ok(now - at < ttl),
+            Contact::BackSince(at) => Ok(self.state.clock.now() - at < self.lease_ttl()),
             Contact::Lost => {
                 self.state.follow().await?;
-                *self.contact() = Contact::BackSince(now);
+                *self.contact() = Contact::BackSince(self.state.clock.now());
                 tracing::info!("the store is reachable again; the lease is left to its holder for one time to live");
                 Ok(true)
             }
