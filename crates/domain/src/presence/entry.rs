@@ -11,7 +11,11 @@ pub(super) struct Entry {
     pub(super) reason: Option<String>,
     pub(super) version: Option<Version>,
     pub(super) last_heartbeat_at: Option<DateTime<Utc>>,
+    /// Changed since it was last handed to the store (and in [`super::Presence`]'s list
+    /// of such entries).
     pub(super) dirty: bool,
+    /// Heard since the registry last took its liveness (and in the list of such entries).
+    pub(super) heard: bool,
     /// The interval the project registered.
     pub(super) registered: Option<TimeDelta>,
     /// The interval its heartbeats declare (held in memory only; wins over `registered`).
@@ -41,6 +45,7 @@ impl Entry {
             version,
             last_heartbeat_at,
             dirty: false,
+            heard: false,
             registered: None,
             declared: None,
             maintenance_until: None,
@@ -61,8 +66,13 @@ impl Entry {
 
 /// What the store keeps of an entry.
 pub(super) fn record(slug: &Slug, e: &Entry) -> PresenceRecord {
+    record_of(slug.clone(), e)
+}
+
+/// [`record`] with the slug given, not cloned.
+pub(super) fn record_of(slug: Slug, e: &Entry) -> PresenceRecord {
     PresenceRecord {
-        slug: slug.clone(),
+        slug,
         status: e.status,
         status_reason: e.reason.clone(),
         version: e.version.clone(),

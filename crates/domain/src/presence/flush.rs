@@ -136,7 +136,10 @@ impl Flush {
 /// its project's update would leave the row behind, and the next part's step would be
 /// recorded from the stale status (online → degraded, then online → offline). A part
 /// can so hold a few more than `max` (a project changes a few times per tick at most).
-fn take_steps(transitions: &mut Vec<Transition>, max: usize) -> Vec<Transition> {
+pub(super) fn take_steps(transitions: &mut Vec<Transition>, max: usize) -> Vec<Transition> {
+    if transitions.len() <= max {
+        return std::mem::take(transitions);
+    }
     let first = max.min(transitions.len());
     let projects: std::collections::HashSet<Slug> = transitions
         .iter()

@@ -21,7 +21,7 @@
 //!   least [`MASS_EXPIRY_MIN`]) is reported as a mass expiry but still applied: a guard
 //!   holds only on evidence that the fault is ours.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -37,7 +37,7 @@ mod guard;
 mod tests;
 
 pub use counts::{BeatCounts, ProjectBeats, StatusCounts};
-use entry::{record, Entry};
+use entry::{record, record_of, Entry};
 pub use flush::{Flush, MassExpiry};
 use guard::{BusLink, Deafness};
 pub use guard::{GuardState, CANARY_MISSES, MAX_OUTAGES};
@@ -66,7 +66,12 @@ pub enum HeartbeatOutcome {
 pub struct Presence {
     policy: StatusPolicy,
     entries: HashMap<Slug, Entry>,
-    dirty: Vec<Slug>,
+    /// Entries changed since they were last handed to the store, oldest first (an
+    /// entry's flag, not this list, is the truth: a slug may be here after its flag was
+    /// cleared, and is then passed over).
+    dirty: VecDeque<Slug>,
+    /// Entries heard since the registry last took their liveness (the same rule).
+    heard: Vec<Slug>,
     pending: Vec<Transition>,
     /// Where in `pending` each project's transition of the current tick is: a project
     /// records at most one transition per tick (the tick's first `from`, its last `to`).
@@ -92,7 +97,8 @@ impl Presence {
         Self {
             policy,
             entries: HashMap::new(),
-            dirty: Vec::new(),
+            dirty: VecDeque::new(),
+            heard: Vec::new(),
             pending: Vec::new(),
             this_tick: HashMap::new(),
             bus: None,
@@ -143,6 +149,7 @@ impl Presence {
     pub fn load(&mut self, records: Vec<PresenceRecord>) {
         self.entries.clear();
         self.dirty.clear();
+        self.heard.clear();
         self.pending.clear();
         self.this_tick.clear();
         for r in records {
@@ -412,7 +419,11 @@ impl Presence {
         entry.reason = status_reason;
         if !entry.dirty {
             entry.dirty = true;
-            self.dirty.push(hb.slug.clone());
+            self.dirty.push_back(hb.slug.clone());
+        }
+        if !entry.heard {
+            entry.heard = true;
+            self.heard.push(hb.slug.clone());
         }
         HeartbeatOutcome::Recorded { changed }
     }
@@ -538,24 +549,62 @@ impl Presence {
 
     /// Applies the clock (crediting unheard time) and takes everything to persist.
     pub fn tick(&mut self, now: DateTime<Utc>) -> Flush {
+        self.tick_at_most(now, usize::MAX)
+    }
+
+    /// As [`Presence::tick`], taking at most about `max` transitions (with every later
+    /// step of the same projects, as [`Flush::cut`] keeps them) and their projects'
+    /// rows, and, once no transition waits, at most `max` rows of other changed
+    /// projects, oldest first. The rest stays where it is for the next ticks: a backlog
+    /// (the first beat of a large fleet, more heartbeats than a tick writes) costs a
+    /// tick what it takes, not what waits.
+    pub fn tick_at_most(&mut self, now: DateTime<Utc>, max: usize) -> Flush {
         let mass_expiry = self.advance(now);
-        let updates = self
-            .dirty
-            .drain(..)
-            .filter_map(|slug| {
-                let entry = self.entries.get_mut(&slug)?;
-                // The flag, not the list, is the truth: one record per entry per batch.
-                if !std::mem::replace(&mut entry.dirty, false) {
-                    return None;
+        let transitions = flush::take_steps(&mut self.pending, max);
+        let mut updates = Vec::new();
+        for t in &transitions {
+            if let Some(entry) = self.entries.get_mut(&t.slug) {
+                // One record per entry per batch: the flag says it is not written yet.
+                if std::mem::replace(&mut entry.dirty, false) {
+                    updates.push(record(&t.slug, entry));
                 }
-                Some(record(&slug, entry))
-            })
-            .collect();
+            }
+        }
+        // A row written ahead of its project's waiting step would move its status before
+        // the step is recorded: other rows go only when no step waits.
+        if self.pending.is_empty() {
+            let mut quiet = 0;
+            while quiet < max {
+                let Some(slug) = self.dirty.pop_front() else {
+                    break;
+                };
+                if let Some(entry) = self.entries.get_mut(&slug) {
+                    if std::mem::replace(&mut entry.dirty, false) {
+                        updates.push(record_of(slug, entry));
+                        quiet += 1;
+                    }
+                }
+            }
+        }
         Flush {
-            transitions: std::mem::take(&mut self.pending),
+            transitions,
             updates,
             mass_expiry,
         }
+    }
+
+    /// The liveness (heartbeat time, version) of every project heard since the last
+    /// call, for the registry: what heartbeats changed, whether or not it is written yet.
+    pub fn take_heard(&mut self) -> Vec<PresenceRecord> {
+        let mut heard = Vec::with_capacity(self.heard.len());
+        for slug in self.heard.drain(..) {
+            if let Some(entry) = self.entries.get_mut(&slug) {
+                if std::mem::replace(&mut entry.heard, false) {
+                    heard.push(record_of(slug, entry));
+                }
+            }
+        }
+        heard
     }
 
     /// The statuses heartbeats changed since the last tick, with those projects'
@@ -642,7 +691,7 @@ impl Presence {
             entry.reason = Some(why.to_owned());
             if !entry.dirty {
                 entry.dirty = true;
-                self.dirty.push(slug.clone());
+                self.dirty.push_back(slug.clone());
             }
         }
         let mass = (expired >= MASS_EXPIRY_MIN && expired * 2 > live).then_some(MassExpiry {
@@ -672,7 +721,7 @@ impl Presence {
             if let Some(entry) = self.entries.get_mut(&update.slug) {
                 if !entry.dirty {
                     entry.dirty = true;
-                    self.dirty.push(update.slug);
+                    self.dirty.push_back(update.slug);
                 }
             }
         }

@@ -204,6 +204,7 @@ fn bus_table(n: usize) -> Presence {
     p
 }
 
+mod backlog;
 mod exactly_once;
 mod flapping;
 mod guard;

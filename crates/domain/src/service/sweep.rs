@@ -112,12 +112,16 @@ impl Sweep {
             // Before the sweep, so the history reads "window closed", then what follows.
             self.end_due_maintenance(now).await;
         }
-        let mut flush = if early {
-            self.state.presence().take_changed()
-        } else {
-            self.state.presence().tick(now)
+        let (mut flush, heard) = {
+            let mut presence = self.state.presence();
+            let flush = if early {
+                presence.take_changed()
+            } else {
+                presence.tick_at_most(now, FLUSH_PART * FLUSH_PARTS_PER_TICK)
+            };
+            (flush, presence.take_heard())
         };
-        self.state.registry_mut().apply_liveness(&flush.updates);
+        self.state.registry_mut().apply_liveness(&heard);
         let (role, reconcile) = {
             let l = self.state.leadership();
             (l.role, l.reconcile)
