@@ -20,7 +20,7 @@ use crate::presence::StatusCounts;
 
 mod rendered;
 use rendered::Entry;
-pub use rendered::{RenderedPage, Renderer};
+pub use rendered::{RenderedPage, Renderer, PART_SCAN};
 
 /// The term of a sweeper lease: it grows by one whenever the lease changes hands, so a
 /// write carrying an older term comes from a replica that lost the lease.

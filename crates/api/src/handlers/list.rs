@@ -6,6 +6,10 @@ use federation_domain::RenderedPage;
 
 /// Projects in slug order; `X-Total-Count` holds how many match.
 ///
+/// A whole list (no `limit`) of a large catalog (tens of thousands of projects) is read and sent in parts, so
+/// other requests go on meanwhile: a change made while it is sent may or may not be in
+/// it, and `X-Total-Count` and `X-Federation-Index` are as of its start.
+///
 /// Metadata filters: parameters named `meta.KEY` (at most 16, every one must hold; KEY
 /// of `[A-Za-z0-9_.-]`, 1-64 characters, else 422 naming `meta.KEY`) keep the projects
 /// whose metadata KEY holds the value: a string equal to it, or another value whose
@@ -34,6 +38,12 @@ pub(crate) async fn list_projects(
     query_is_utf8(req.query_string()).map_err(ApiError::query)?;
     let ListQuery(filter) = ListQuery::parse(&q)?;
     block(&state, &q).await?;
+    if filter.limit.is_none() && filter.offset == 0 {
+        let (total, revision) = state.federation.matching(&filter);
+        if total > IN_PARTS_FROM {
+            return Ok(in_parts(state, filter, total, revision));
+        }
+    }
     let key = format!("{}?{}", req.path(), req.query_string());
     if compressed::wants_gzip(&req) {
         return gzip_list(&state, &cache, &req, &q, &filter, &key).await;
@@ -179,6 +189,74 @@ pub(crate) fn render_project(p: &federation_domain::Project) -> web::Bytes {
 
 /// Projects per chunk of a streamed list.
 const LIST_CHUNK: usize = 256;
+
+/// A whole list of more projects than this is read in parts of [`LIST_CHUNK`], the
+/// registry held for one part at a time, and sent as it is read: reads and writes of
+/// other requests go on between the parts (one read of a million projects would hold
+/// them for seconds), and no copy of the list is made. A change made while it is sent
+/// may or may not be in it; `X-Total-Count` and `X-Federation-Index` are as of its start.
+const IN_PARTS_FROM: u64 = 20_000;
+
+/// The whole list as read in parts (see [`IN_PARTS_FROM`]).
+fn in_parts(
+    state: web::Data<ApiState>,
+    filter: ListFilter,
+    total: u64,
+    revision: u64,
+) -> HttpResponse {
+    struct Reading {
+        state: web::Data<ApiState>,
+        filter: ListFilter,
+        cursor: Option<federation_domain::Slug>,
+        first: bool,
+        written: bool,
+    }
+    let start = Reading {
+        cursor: filter.after.clone(),
+        state,
+        filter,
+        first: true,
+        written: false,
+    };
+    let parts = futures::stream::unfold(Some(start), |reading| async move {
+        let mut r = reading?;
+        let mut buf = Vec::with_capacity(LIST_CHUNK * 400);
+        if std::mem::take(&mut r.first) {
+            buf.push(b'[');
+        }
+        // A part that matched nothing (a scan of a sparse filter) is not sent alone.
+        let next = loop {
+            let (items, next) = r.state.federation.part_rendered(
+                &r.filter,
+                r.cursor.as_ref(),
+                LIST_CHUNK,
+                render_project,
+            );
+            for p in &items {
+                if std::mem::replace(&mut r.written, true) {
+                    buf.push(b',');
+                }
+                buf.extend_from_slice(p);
+            }
+            if !items.is_empty() || next.is_none() {
+                break next;
+            }
+            r.cursor = next;
+        };
+        let more = next.is_some();
+        if !more {
+            buf.push(b']');
+        }
+        r.cursor = next;
+        let chunk: Result<web::Bytes, std::convert::Infallible> = Ok(web::Bytes::from(buf));
+        Some((chunk, more.then_some(r)))
+    });
+    HttpResponse::Ok()
+        .insert_header(("X-Total-Count", total.to_string()))
+        .insert_header((INDEX_HEADER, revision.to_string()))
+        .content_type("application/json")
+        .streaming(parts)
+}
 
 /// `[p1,p2,…]` as a stream of chunks of at most [`LIST_CHUNK`] projects.
 fn json_array_stream(

@@ -196,3 +196,62 @@ async fn reads_are_byte_identical_to_a_fresh_encoding_after_every_change() {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     same_as_fresh(&app, &h, "deleted").await;
 }
+
+/// A catalog past the size whose whole list is read and sent in parts (20,000): the
+/// same JSON as one read gives, plain and gzip'd, filtered and from a cursor, with the
+/// count and revision of its start.
+#[actix_web::test]
+async fn the_whole_list_of_a_large_catalog_is_the_same_when_sent_in_parts() {
+    let n = 20_300;
+    let h = with_projects((0..n).map(|i| project(&format!("p-{i:05}"))).collect());
+    let app = test::init_service(App::new().configure(configure(h.state()))).await;
+    let expected = fresh(&h);
+    let from = |skip: usize| array(expected.iter().skip(skip).map(|(_, j)| j.as_slice()));
+    let revision = h.federation.revision().to_string();
+    for (uri, want, total) in [
+        ("/api/fed/projects", from(0), n),
+        ("/api/fed/projects?tag=python", from(0), n),
+        ("/api/fed/projects?after=p-00099", from(100), n),
+    ] {
+        for gzip in [false, true] {
+            let mut req = TestRequest::get()
+                .uri(uri)
+                .insert_header(("X-API-Key", READ_KEY));
+            if gzip {
+                req = req.insert_header(("Accept-Encoding", "gzip"));
+            }
+            let res = test::call_service(&app, req.to_request()).await;
+            assert_eq!(res.status(), StatusCode::OK, "{uri}");
+            assert_eq!(
+                res.headers()
+                    .get("x-total-count")
+                    .unwrap()
+                    .to_str()
+                    .unwrap(),
+                total.to_string(),
+                "{uri}"
+            );
+            assert_eq!(
+                res.headers()
+                    .get("x-federation-index")
+                    .unwrap()
+                    .to_str()
+                    .unwrap(),
+                revision
+            );
+            assert_eq!(
+                res.headers().get("content-encoding").is_some(),
+                gzip,
+                "{uri}, gzip {gzip}"
+            );
+            let mut body = test::read_body(res).await.to_vec();
+            if gzip {
+                body = gunzip(&body);
+            }
+            assert!(
+                body == want,
+                "{uri}, gzip {gzip}: not the list read at once"
+            );
+        }
+    }
+}

@@ -95,4 +95,55 @@ impl Registry {
             generation: self.generation,
         }
     }
+
+    /// How many projects `filter` matches (its paging aside), and the revision.
+    pub fn matching(&self, filter: &ListFilter) -> (u64, u64) {
+        let total = if filter.is_unfiltered() {
+            self.projects.len()
+        } else {
+            self.projects
+                .values()
+                .filter(|e| filter.matches(&e.project))
+                .count()
+        };
+        (u64::try_from(total).unwrap_or(u64::MAX), self.revision)
+    }
+
+    /// One part of a long list read in parts, each under the lock for a moment: up to
+    /// `limit` projects after `after` that `filter` matches (its paging aside), looking
+    /// at no more than [`PART_SCAN`] projects. Bytes already kept are used; the others
+    /// are rendered and not kept, or a list of the whole catalog would keep a copy of
+    /// it. `None` as the cursor: the list is at its end.
+    pub fn part_rendered(
+        &self,
+        filter: &ListFilter,
+        after: Option<&Slug>,
+        limit: usize,
+        render: Renderer,
+    ) -> (Vec<Bytes>, Option<Slug>) {
+        use std::ops::Bound;
+        let cache = self.caches(render);
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut items = Vec::with_capacity(limit.min(1024));
+        let mut scanned = self.projects.range::<Slug, _>((lower, Bound::Unbounded));
+        let mut last = None;
+        for (slug, e) in scanned.by_ref().take(PART_SCAN) {
+            if filter.matches(&e.project) {
+                items.push(match e.rendered.get() {
+                    Some(kept) if cache => kept.clone(),
+                    _ => render(&e.project),
+                });
+            }
+            last = Some(slug);
+            if items.len() >= limit {
+                break;
+            }
+        }
+        let more = scanned.next().is_some();
+        (items, last.filter(|_| more).cloned())
+    }
 }
+
+/// The most projects one part of a list in parts looks at (a filter that matches few
+/// must not hold the lock for a scan of the whole catalog).
+pub const PART_SCAN: usize = 20_000;

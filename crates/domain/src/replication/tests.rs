@@ -357,6 +357,7 @@ mod rendered {
     // Each test counts its own renderer's calls.
     static CALLS_A: AtomicUsize = AtomicUsize::new(0);
     static CALLS_B: AtomicUsize = AtomicUsize::new(0);
+    static CALLS_C: AtomicUsize = AtomicUsize::new(0);
 
     /// What an adapter would serve: everything a read shows, so any change shows.
     fn describe(p: &Project) -> String {
@@ -373,6 +374,11 @@ mod rendered {
 
     fn render_b(p: &Project) -> Bytes {
         CALLS_B.fetch_add(1, Ordering::SeqCst);
+        Bytes::from(describe(p))
+    }
+
+    fn render_c(p: &Project) -> Bytes {
+        CALLS_C.fetch_add(1, Ordering::SeqCst);
         Bytes::from(describe(p))
     }
 
@@ -475,5 +481,71 @@ mod rendered {
         assert_eq!(r.list_rendered(&all, render_b).items, fresh(&r, &all));
         assert_eq!(r.list_rendered(&all, render_b).items, fresh(&r, &all));
         assert_eq!(CALLS_B.load(Ordering::SeqCst), b_calls + 2);
+    }
+
+    /// Reads the list part by part, as the HTTP list of a large catalog does.
+    fn in_parts(r: &Registry, filter: &ListFilter) -> (Vec<Bytes>, usize) {
+        let (mut all, mut cursor, mut parts) = (Vec::new(), None, 0);
+        loop {
+            let (items, next) = r.part_rendered(filter, cursor.as_ref(), 256, render_c);
+            assert!(items.len() <= 256);
+            all.extend(items);
+            parts += 1;
+            match next {
+                Some(c) => cursor = Some(c),
+                None => return (all, parts),
+            }
+        }
+    }
+
+    #[test]
+    fn a_list_in_parts_has_every_match_once_in_order_and_keeps_no_bytes() {
+        let calls = || CALLS_C.load(Ordering::SeqCst);
+        let n = crate::replication::PART_SCAN + 700;
+        let mut r = Registry::new();
+        r.load(Snapshot {
+            revision: 9,
+            projects: (0..n)
+                .map(|i| {
+                    let status = if i % 1000 == 0 {
+                        Status::Online
+                    } else {
+                        Status::Offline
+                    };
+                    project(&format!("p{i:06}"), status, &[])
+                })
+                .collect(),
+        });
+        let all = ListFilter::default();
+        let online = ListFilter::parse(Some("online"), None, None, None).unwrap();
+        assert_eq!(r.matching(&all), (n as u64, 9));
+        assert_eq!(r.matching(&online), (n.div_ceil(1000) as u64, 9));
+
+        // One slot filled before: its bytes are used, the rest rendered and not kept.
+        let first = Slug::parse("p000000").unwrap();
+        let kept = r.rendered(&first, render_c).unwrap();
+        let before = calls();
+        let (items, parts) = in_parts(&r, &all);
+        assert_eq!(items, fresh(&r, &all));
+        assert_eq!(items[0], kept);
+        assert_eq!(parts, n.div_ceil(256));
+        assert_eq!(calls(), before + n - 1);
+        let (again, _) = in_parts(&r, &all);
+        assert_eq!(again, items);
+        assert_eq!(
+            calls(),
+            before + 2 * (n - 1),
+            "nothing kept by a list in parts"
+        );
+
+        // A sparse filter: a part looks at no more than PART_SCAN projects, so an empty
+        // part with a cursor comes before the last matches.
+        let (items, parts) = in_parts(&r, &online);
+        assert_eq!(items, fresh(&r, &online));
+        assert_eq!(parts, 2);
+        let after = Slug::parse("p010000").unwrap();
+        let (items, next) = r.part_rendered(&online, Some(&after), 256, render_c);
+        assert_eq!(items.len(), n.div_ceil(1000) - 11);
+        assert_eq!(next, None);
     }
 }

@@ -123,6 +123,22 @@ impl Catalog {
         self.state.registry().list_rendered(filter, render)
     }
 
+    pub(super) fn matching(&self, filter: &ListFilter) -> (u64, u64) {
+        self.state.registry().matching(filter)
+    }
+
+    pub(super) fn part_rendered(
+        &self,
+        filter: &ListFilter,
+        after: Option<&Slug>,
+        limit: usize,
+        render: Renderer,
+    ) -> (Vec<Bytes>, Option<Slug>) {
+        self.state
+            .registry()
+            .part_rendered(filter, after, limit, render)
+    }
+
     pub(super) fn counts(&self) -> StatusCounts {
         self.state.registry().counts()
     }

@@ -260,6 +260,24 @@ impl Federation {
         self.catalog.list_rendered(filter, render)
     }
 
+    /// How many projects `filter` matches (its paging aside), and the revision: the
+    /// head of a list read in parts.
+    pub fn matching(&self, filter: &ListFilter) -> (u64, u64) {
+        self.catalog.matching(filter)
+    }
+
+    /// One part of a list read in parts (see [`crate::Registry::part_rendered`]): the
+    /// projects, and the cursor of the next part (`None`: none follows).
+    pub fn part_rendered(
+        &self,
+        filter: &ListFilter,
+        after: Option<&crate::Slug>,
+        limit: usize,
+        render: Renderer,
+    ) -> (Vec<Bytes>, Option<crate::Slug>) {
+        self.catalog.part_rendered(filter, after, limit, render)
+    }
+
     /// The registry's generation: it grows whenever anything it holds changes (liveness
     /// included), so something derived from a read stays good while it stays.
     pub fn generation(&self) -> u64 {
