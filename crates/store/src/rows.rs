@@ -197,12 +197,14 @@ pub(crate) fn assemble(
     for (id, tag) in tag_rows {
         tags.entry(id).or_default().push(tag);
     }
-    rows.into_iter()
-        .map(|r| {
-            let t = tags.remove(&r.id).unwrap_or_default();
-            r.into_project(t)
-        })
-        .collect()
+    // Sized once: collecting a `Result` gives no size hint, and a million projects grown
+    // by doubling would hold up to one and a half copies of the list at the last step.
+    let mut projects = Vec::with_capacity(rows.len());
+    for r in rows {
+        let t = tags.remove(&r.id).unwrap_or_default();
+        projects.push(r.into_project(t)?);
+    }
+    Ok(projects)
 }
 
 /// One presence update ready to bind.
