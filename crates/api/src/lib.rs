@@ -93,6 +93,7 @@ pub use handlers::{tag_label, TargetGroup, SD_PATH};
 pub use lifecycle::Lifecycle;
 pub use metrics::{Metrics, NatsCounters, NatsStats, Sources as MetricsSources};
 pub use request_id::{RequestId, REQUEST_ID_HEADER};
+pub use requests::MAX_BULK_PROJECTS;
 pub use status_page::StatusPage;
 pub use stream::{ChangeHub, StreamOptions};
 

@@ -87,6 +87,13 @@ pub struct Registered {
     pub raw: Value,
 }
 
+/// The counts of a bulk registration's answer (its projects are not read).
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct BulkRegistered {
+    pub created: u64,
+    pub updated: u64,
+}
+
 /// Talks to one federation service.
 #[derive(Debug, Clone)]
 pub struct FederationClient {
@@ -220,6 +227,22 @@ impl FederationClient {
             project: serde_json::from_value(raw.clone())?,
             raw,
         })
+    }
+
+    /// `POST /api/fed/projects:bulk`: up to 1,000 registrations in one transaction.
+    pub async fn register_bulk(&self, projects: &[NewProject]) -> anyhow::Result<BulkRegistered> {
+        let first = projects.first().map_or("", |p| p.slug.as_str());
+        let response = self
+            .send(
+                &format!("registering {} projects from {first}", projects.len()),
+                self.request(Method::POST, "/api/fed/projects:bulk")
+                    .json(&serde_json::json!({ "projects": projects })),
+            )
+            .await?;
+        response
+            .json()
+            .await
+            .context("reading the bulk registration")
     }
 
     /// `POST /api/fed/projects/{slug}/heartbeat` with a ready-made JSON body (202).

@@ -37,6 +37,10 @@ pub struct ListenArgs {
     /// Read the messages as status events and measure their delays.
     #[arg(long)]
     pub events: bool,
+    /// With `--events`: only the events of projects whose slug starts with this (the
+    /// others are neither counted nor measured).
+    #[arg(long, requires = "events")]
+    pub slug_prefix: Option<String>,
 }
 
 /// Delays of one kind of event, in milliseconds.
@@ -64,6 +68,8 @@ pub struct ListenReport {
 
 #[derive(Deserialize)]
 struct Event {
+    #[serde(default)]
+    slug: String,
     to: String,
     at: DateTime<Utc>,
     last_heartbeat_at: Option<DateTime<Utc>>,
@@ -129,6 +135,12 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<ListenReport> {
         let Ok(Some(message)) = tokio::time::timeout(wait, sub.next()).await else {
             break;
         };
+        if let Some(prefix) = &args.slug_prefix {
+            let slug = serde_json::from_slice::<Event>(&message.payload).map(|e| e.slug);
+            if !slug.is_ok_and(|s| s.starts_with(prefix.as_str())) {
+                continue;
+            }
+        }
         last = Instant::now();
         first.get_or_insert(last);
         received += 1;

@@ -82,6 +82,10 @@ pub struct SimulateArgs {
     /// Requests in flight at once (registration, HTTP heartbeats).
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
+    /// Register through `POST /api/fed/projects:bulk`, this many projects per request
+    /// (1: one `POST /api/fed/projects` each).
+    #[arg(long, default_value_t = 1, value_parser = bulk_arg)]
+    pub bulk: usize,
     /// The projects are registered already.
     #[arg(long, conflicts_with = "register_only")]
     pub no_register: bool,
@@ -214,6 +218,15 @@ fn phase(ok: u64, errors: u64, elapsed: Duration) -> Phase {
     }
 }
 
+/// 1 to the most one bulk registration takes.
+fn bulk_arg(raw: &str) -> Result<usize, String> {
+    let max = federation_api::MAX_BULK_PROJECTS;
+    match raw.trim().parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("{raw:?}: give 1 to {max} projects per request")),
+    }
+}
+
 /// The fleet's slugs: `<prefix>-0` …
 pub fn slugs(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}-{i}")).collect()
@@ -223,40 +236,62 @@ fn hub_url(slug: &str) -> String {
     format!("http://{slug}.sim.example")
 }
 
-/// Registers the fleet with at most `concurrency` requests in flight.
+/// The registration of a simulated project.
+fn new_project(slug: &str, heartbeat_interval: Option<u32>) -> NewProject {
+    NewProject {
+        name: format!("Simulated {slug}"),
+        hub_url: hub_url(slug),
+        tags: vec!["simulated".into()],
+        slug: slug.to_owned(),
+        mesh_namespace: None,
+        heartbeat_interval,
+    }
+}
+
+/// Registers the fleet with at most `concurrency` requests in flight, `bulk` projects
+/// per request (through `projects:bulk` when more than one).
 pub async fn register_fleet(
     client: &FederationClient,
     slugs: &[String],
     heartbeat_interval: Option<u32>,
     concurrency: usize,
+    bulk: usize,
     quiet: bool,
 ) -> Phase {
     let mut progress = Progress::new("registered", quiet, Some(slugs.len() as u64));
     let (mut created, mut updated, mut errors) = (0u64, 0u64, 0u64);
-    let mut results = futures::stream::iter(slugs.iter().cloned())
-        .map(|slug| {
+    let mut results = futures::stream::iter(slugs.chunks(bulk.max(1)))
+        .map(|chunk| {
             let client = client.clone();
             async move {
-                client
-                    .register(&NewProject {
-                        name: format!("Simulated {slug}"),
-                        hub_url: hub_url(&slug),
-                        tags: vec!["simulated".into()],
-                        slug,
-                        mesh_namespace: None,
-                        heartbeat_interval,
-                    })
-                    .await
+                let projects: Vec<NewProject> = chunk
+                    .iter()
+                    .map(|s| new_project(s, heartbeat_interval))
+                    .collect();
+                let n = projects.len() as u64;
+                let result = match projects.as_slice() {
+                    [one] => client
+                        .register(one)
+                        .await
+                        .map(|r| (u64::from(r.created), u64::from(!r.created))),
+                    many => client
+                        .register_bulk(many)
+                        .await
+                        .map(|r| (r.created, r.updated)),
+                };
+                (n, result)
             }
         })
         .buffer_unordered(concurrency.max(1));
-    while let Some(result) = results.next().await {
+    while let Some((n, result)) = results.next().await {
         match result {
-            Ok(r) if r.created => created += 1,
-            Ok(_) => updated += 1,
+            Ok((c, u)) => {
+                created += c;
+                updated += u;
+            }
             Err(e) => {
-                errors += 1;
-                if errors <= 3 {
+                errors += n;
+                if errors <= 3 * n {
                     tracing::warn!(error = %format!("{e:#}"), "registration failed");
                 }
             }
@@ -511,6 +546,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<SimulateReport> {
                 &slugs,
                 args.declare_interval,
                 args.concurrency,
+                args.bulk,
                 args.quiet,
             )
             .await,

@@ -311,6 +311,7 @@ fn simulate_args(app: &TestApp, nats_url: Option<String>) -> SimulateArgs {
         api_key: Some(WRITE_KEY.into()),
         prefix: "simtest".into(),
         concurrency: 4,
+        bulk: 1,
         no_register: false,
         register_only: false,
         declare_interval: Some(30),
@@ -352,6 +353,18 @@ async fn simulate_registers_the_fleet_and_beats_over_nats_and_http() {
     assert!(report.registration.is_none());
     let hb = report.heartbeats.unwrap();
     assert_eq!((hb.ok, hb.errors), (7, 0));
+
+    // Through projects:bulk, 3 a request (the last one 1): new, then the same again.
+    let mut args = simulate_args(&app, None);
+    args.prefix = "simbulk".into();
+    args.projects = 7;
+    args.bulk = 3;
+    args.register_only = true;
+    let reg = simulate::run(args.clone()).await.unwrap().registration.unwrap();
+    assert_eq!((reg.ok, reg.created, reg.errors), (7, Some(7), 0));
+    let reg = simulate::run(args).await.unwrap().registration.unwrap();
+    assert_eq!((reg.ok, reg.created, reg.errors), (7, Some(0), 0));
+    assert_eq!(app.project("simbulk-6").await["heartbeat_interval"], 30);
     app.stop().await;
 }
 
