@@ -10,27 +10,27 @@ use super::tool::Tool;
 use super::{at, num};
 
 /// One round: projects that beat twice and fall silent.
-struct Round {
-    prefix: &'static str,
-    projects: usize,
+pub(super) struct Round {
+    pub(super) prefix: &'static str,
+    pub(super) projects: usize,
     /// The heartbeat interval they register (seconds); `None`: the service's thresholds.
-    interval: Option<u32>,
+    pub(super) interval: Option<u32>,
     /// How long the listener waits for one more event: longer than the gap between the
     /// last heartbeat and the degraded transition.
-    idle: &'static str,
+    pub(super) idle: &'static str,
 }
 
 /// Latencies (ms) from a project's last heartbeat to its offline event, and how many.
-struct Offline {
-    p50: f64,
-    p99: f64,
-    max: f64,
-    count: Option<u64>,
+pub(super) struct Offline {
+    pub(super) p50: f64,
+    pub(super) p99: f64,
+    pub(super) max: f64,
+    pub(super) count: Option<u64>,
 }
 
 impl Offline {
     /// `p50 ms / p99 ms / max ms over N projects`.
-    fn summary(&self) -> String {
+    pub(super) fn summary(&self) -> String {
         format!(
             "{:.0} ms / {:.0} ms / {:.0} ms over {} projects",
             self.p50,
@@ -83,12 +83,16 @@ pub(super) fn detection(
 }
 
 /// Registers the round's projects, beats each twice, and measures their offline events.
-fn silence(tool: &Tool<'_>, service: &Service, round: &Round) -> anyhow::Result<Offline> {
+pub(super) fn silence(
+    tool: &Tool<'_>,
+    service: &Service,
+    round: &Round,
+) -> anyhow::Result<Offline> {
     let n = round.projects.to_string();
     let url = service.url();
     let interval = round.interval.map(|i| i.to_string());
     eprintln!(
-        "bench: (d) detection over {n} projects, {}",
+        "bench: detection over {n} projects, {}",
         match &interval {
             Some(i) => format!("a {i} s heartbeat interval"),
             None => "offline_after 3 s".to_owned(),
@@ -113,6 +117,8 @@ fn silence(tool: &Tool<'_>, service: &Service, round: &Round) -> anyhow::Result<
         "--subject",
         "hub.federation.status.>",
         "--events",
+        "--slug-prefix",
+        &format!("{}-", round.prefix),
         "--expect",
         &(round.projects * 3).to_string(),
         "--idle",

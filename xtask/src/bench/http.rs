@@ -27,6 +27,11 @@ impl KeepAlive {
         self.request("GET", path, None)
     }
 
+    /// `DELETE path`: status and body.
+    pub(super) fn delete(&mut self, path: &str) -> anyhow::Result<(u16, String)> {
+        self.request("DELETE", path, None)
+    }
+
     /// `POST path` with a JSON body: status and body.
     pub(super) fn post_json(&mut self, path: &str, json: &str) -> anyhow::Result<(u16, String)> {
         self.request("POST", path, Some(json))

@@ -18,7 +18,8 @@
 //! clients, and changes per second sustained to them; (h) uptime reports over 90 days of
 //! daily rollups, one project's and a fleet of 100,000's; (i) notifications: 10,000
 //! single deliveries in a minute to a local receiver, the send's p99 and none lost; (j)
-//! 1,000 projects offline at once: the one incident message at a local receiver.
+//! 1,000 projects offline at once: the one incident message at a local receiver. (m), a
+//! million projects on one replica, runs only when `--only` names it.
 
 //!
 //! The tools: [`service`] (the service as a child process), [`tool`] (the `federation`
@@ -27,6 +28,7 @@
 //! phases: [`ingest`], [`rest`], [`detection`], [`steady`], [`replicas`]; [`http`] is a
 //! keep-alive client for the loops of (f).
 
+mod browser;
 mod detection;
 mod fanout;
 mod fanout_many;
@@ -34,6 +36,7 @@ mod http;
 mod incident;
 mod ingest;
 mod metrics;
+mod million;
 mod notify;
 mod procfs;
 mod replicas;
@@ -63,7 +66,8 @@ const UPTIME_PROJECTS: usize = 100_000;
 /// The API key the service accepts and every load tool sends.
 const API_KEY: &str = "bench-key-0123456789";
 
-/// `phases`: the letters of the phases to run (`abcdefghij`: all), as [`crate::cli`] gives them.
+/// `phases`: the letters of the phases to run (`abcdefghij`: the default; `m` on
+/// request), as [`crate::cli`] gives them.
 pub(crate) fn run(target_dir: &Path, phases: &str) -> anyhow::Result<()> {
     let started = Instant::now();
     let load_before = load_average();
@@ -108,6 +112,9 @@ pub(crate) fn run(target_dir: &Path, phases: &str) -> anyhow::Result<()> {
     }
     if phases.contains('j') {
         bench.incident_instance(incident::PROJECTS, &mut report)?;
+    }
+    if phases.contains('m') {
+        bench.million_instance(wrk.is_ok(), &mut report)?;
     }
     drop(nats);
     drop(postgres);

@@ -66,6 +66,19 @@ request = function()
 end
 "#;
 
+/// GETs a random one of (m)'s million.
+fn get_million_lua() -> String {
+    format!(
+        r#"math.randomseed(os.time())
+request = function()
+  return wrk.format("GET", "/api/fed/projects/{}-" .. math.random(0, {}))
+end
+"#,
+        super::million::PREFIX,
+        super::million::PROJECTS - 1
+    )
+}
+
 /// Lua that numbers wrk's threads 0, 1, … into `tid`, then `$request`. wrk numbers
 /// them the same way in every run, which is how [`DELETE_LUA`] finds what
 /// [`POST_LUA`] made.
@@ -118,10 +131,11 @@ end
 );
 
 /// The scripts into `out`, for [`run`]: `get.lua`, `post.lua` (slugs `post-*`),
-/// `post-one.lua` (slugs `one-*`), `patch.lua`, `delete.lua`.
+/// `post-one.lua` (slugs `one-*`), `patch.lua`, `delete.lua`, `get-million.lua`.
 pub(super) fn write_scripts(out: &Path) -> anyhow::Result<()> {
     let post = POST_LUA.replace("API_KEY", API_KEY);
     std::fs::write(out.join("get.lua"), GET_LUA)?;
+    std::fs::write(out.join("get-million.lua"), get_million_lua())?;
     std::fs::write(out.join("post.lua"), post.replace("PREFIX", "post"))?;
     std::fs::write(out.join("post-one.lua"), post.replace("PREFIX", "one"))?;
     std::fs::write(out.join("patch.lua"), PATCH_LUA.replace("API_KEY", API_KEY))?;
