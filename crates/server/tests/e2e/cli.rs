@@ -360,7 +360,11 @@ async fn simulate_registers_the_fleet_and_beats_over_nats_and_http() {
     args.projects = 7;
     args.bulk = 3;
     args.register_only = true;
-    let reg = simulate::run(args.clone()).await.unwrap().registration.unwrap();
+    let reg = simulate::run(args.clone())
+        .await
+        .unwrap()
+        .registration
+        .unwrap();
     assert_eq!((reg.ok, reg.created, reg.errors), (7, Some(7), 0));
     let reg = simulate::run(args).await.unwrap().registration.unwrap();
     assert_eq!((reg.ok, reg.created, reg.errors), (7, Some(0), 0));
