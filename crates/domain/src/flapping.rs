@@ -32,6 +32,9 @@ pub struct Flapping {
     pub window: TimeDelta,
 }
 
+/// Below this many entries' room, the table keeps what it has.
+const SHRINK_FLOOR: usize = 1024;
+
 /// The default: 5 changes within 10 minutes.
 pub const FLAPPING_DEFAULT: Flapping = Flapping {
     changes: 5,
@@ -226,12 +229,18 @@ impl FlapJudge {
     }
 
     /// Forgets quiet projects (no change within the window by `now`, not flapping):
-    /// memory stays bounded by recent activity.
+    /// memory stays bounded by recent activity. The table gives back its room once it
+    /// holds a quarter of what it has (after a fleet's first beat, a million entries'
+    /// worth that a few thousand would otherwise keep).
     pub fn forget_quiet(&mut self, now: DateTime<Utc>) {
         let window = self.rule.window;
         self.projects
             .retain(|_, r| r.since.is_some() || r.last.is_some_and(|l| now - l < window));
+        if self.projects.capacity() > 4 * self.projects.len().max(SHRINK_FLOOR) {
+            self.projects.shrink_to_fit();
+        }
     }
+
 }
 
 #[cfg(test)]
