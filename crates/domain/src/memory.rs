@@ -336,7 +336,7 @@ impl ProjectRepository for MemoryStore {
             p.heartbeat_interval = interval;
         }
         if let Some(key) = patch.heartbeat_key {
-            p.heartbeat_key = key;
+            p.heartbeat_key = key.map(Box::new);
         }
         p.updated_at = now;
         let project = p.clone();
@@ -364,7 +364,7 @@ impl ProjectRepository for MemoryStore {
                 (None, *at, reason.clone())
             }
         };
-        p.maintenance = maintenance;
+        p.maintenance = maintenance.map(Box::new);
         p.updated_at = now;
         let project = p.clone();
         state.note(&project, why, at);

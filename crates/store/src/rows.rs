@@ -147,7 +147,8 @@ impl ProjectRow {
                 .maintenance
                 .as_deref()
                 .map(maintenance_from_column)
-                .transpose()?,
+                .transpose()?
+                .map(Box::new),
             flapping_since: self.flapping_since.map(|t| t.0),
             origin: Origin::parse(&self.origin).map_err(|e| corrupt("origin", e))?,
             heartbeat_key: self
@@ -156,7 +157,8 @@ impl ProjectRow {
                     HeartbeatKeyDigest::from_slice(&raw)
                         .ok_or_else(|| corrupt("heartbeat_key_sha256", "not 32 bytes"))
                 })
-                .transpose()?,
+                .transpose()?
+                .map(Box::new),
             created_at: self.created_at.0,
             updated_at: self.updated_at.0,
         })

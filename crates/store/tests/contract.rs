@@ -667,7 +667,7 @@ mod cases {
             ..Default::default()
         };
         let p = s.update(&slug("keyed"), &set).await.unwrap().unwrap();
-        assert_eq!((p.heartbeat_key, p.status), (Some(key), Status::Online));
+        assert_eq!((p.heartbeat_key, p.status), (Some(Box::new(key)), Status::Online));
         // The follower's path: the log's `updated` change carries the project with it.
         let ChangesSince::Changes(changes) = s.changes_since(head, 10).await.unwrap() else {
             panic!("trimmed");
@@ -675,8 +675,8 @@ mod cases {
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].kind, ChangeKind::Updated);
         assert_eq!(
-            changes[0].project.as_ref().and_then(|p| p.heartbeat_key),
-            Some(key)
+            changes[0].project.as_ref().and_then(|p| p.heartbeat_key.clone()),
+            Some(Box::new(key))
         );
         // Registering again, in a batch and by the catalog file, keeps it.
         s.upsert(&reg("keyed", &["x"])).await.unwrap();
@@ -687,21 +687,21 @@ mod cases {
         let read = |name: &'static str| async move {
             s.get(&slug(name)).await.unwrap().unwrap().heartbeat_key
         };
-        assert_eq!(read("keyed").await, Some(key));
+        assert_eq!(read("keyed").await, Some(Box::new(key)));
         assert_eq!(read("plain").await, None);
         let snapshot = s.snapshot().await.unwrap();
         let keyed = snapshot
             .projects
             .iter()
             .find(|p| p.slug.as_str() == "keyed");
-        assert_eq!(keyed.and_then(|p| p.heartbeat_key), Some(key));
+        assert_eq!(keyed.and_then(|p| p.heartbeat_key.clone()), Some(Box::new(key)));
         let rotated = HeartbeatKeyDigest::from_bytes([0xcd; 32]);
         let rotate = ProjectPatch {
             heartbeat_key: Some(Some(rotated)),
             ..Default::default()
         };
         s.update(&slug("keyed"), &rotate).await.unwrap();
-        assert_eq!(read("keyed").await, Some(rotated));
+        assert_eq!(read("keyed").await, Some(Box::new(rotated)));
         let remove = ProjectPatch {
             heartbeat_key: Some(None),
             ..Default::default()
@@ -729,11 +729,11 @@ mod cases {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(p.maintenance.as_ref(), Some(&window));
+        assert_eq!(p.maintenance.as_deref(), Some(&window));
         assert_eq!(p.status, Status::Online);
         assert_eq!(
             s.get(&slug("kept")).await.unwrap().unwrap().maintenance,
-            Some(window.clone())
+            Some(Box::new(window.clone()))
         );
         // Not due yet: nothing changes, nothing is written.
         let early = MaintenanceChange::End {
@@ -746,7 +746,7 @@ mod cases {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(same.maintenance, Some(window));
+        assert_eq!(same.maintenance, Some(Box::new(window)));
         let due = MaintenanceChange::End {
             at: t(610),
             reason: "maintenance_ended: its window closed".into(),

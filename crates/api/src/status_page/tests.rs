@@ -123,12 +123,12 @@ fn the_html_escapes_and_hides_urls_unless_asked() {
 #[test]
 fn maintenance_is_shown_as_such_and_sets_the_summary() {
     let mut db = project("db", "Database", Status::Offline, &[]);
-    db.maintenance = Some(Maintenance {
+    db.maintenance = Some(Box::new(Maintenance {
         reason: "upgrade".into(),
         since: at() - chrono::TimeDelta::hours(1),
         until: at() + chrono::TimeDelta::hours(1),
         by: "key:0000".into(),
-    });
+    }));
     let all = vec![db, project("ok", "Ok", Status::Online, &[])];
     let page = page(&[], &[]);
     let html = html::render(&page, &page.sections(&all).0, 0, None, &[], at());

@@ -20,11 +20,11 @@ fn fleet() -> Harness {
         until: t0() + chrono::TimeDelta::minutes(until),
         by: "anonymous".into(),
     };
-    alpha.maintenance = Some(window(-60, -1));
+    alpha.maintenance = Some(Box::new(window(-60, -1)));
     let mut beta = project("beta");
     beta.hub_url = HubUrl::parse("http://[::1]:8000").unwrap();
     beta.tags = Tags::parse(&["rust"]).unwrap();
-    beta.maintenance = Some(window(-1, 60));
+    beta.maintenance = Some(Box::new(window(-1, 60)));
     with_projects(vec![alpha, beta])
 }
 

@@ -47,8 +47,9 @@ pub struct Project {
     pub clock_skew_seconds: Option<f64>,
     /// The heartbeat interval it registered, if any (its thresholds follow it).
     pub heartbeat_interval: Option<HeartbeatInterval>,
-    /// Its maintenance window, while one is recorded.
-    pub maintenance: Option<Maintenance>,
+    /// Its maintenance window, while one is recorded (boxed: few projects have one,
+    /// and every project of a catalog held in memory pays for the field's size).
+    pub maintenance: Option<Box<Maintenance>>,
     /// Since when it has been flapping, while the leader has it recorded so
     /// (see [`crate::flapping`]).
     pub flapping_since: Option<DateTime<Utc>>,
@@ -57,7 +58,7 @@ pub struct Project {
     /// The digest of its heartbeat key, when it has one: HTTP heartbeats then need that
     /// key or a write key. Never serialized; `Debug` prints no digest.
     #[serde(skip)]
-    pub heartbeat_key: Option<HeartbeatKeyDigest>,
+    pub heartbeat_key: Option<Box<HeartbeatKeyDigest>>,
     /// When it was first registered.
     pub created_at: DateTime<Utc>,
     /// When a registration or patch last changed it.

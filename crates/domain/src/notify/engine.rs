@@ -252,7 +252,7 @@ impl Watch {
                 announced,
                 told,
                 subject: Subject::from(project),
-                maintenance: project.maintenance.clone(),
+                maintenance: project.maintenance.as_deref().cloned(),
                 seeded: true,
                 incident: None,
             },
@@ -277,7 +277,7 @@ impl Watch {
                         status: o.status,
                         ..Subject::from(p)
                     };
-                    o.maintenance = p.maintenance.clone();
+                    o.maintenance = p.maintenance.as_deref().cloned();
                 }
                 self.due(now)
             }
@@ -303,7 +303,7 @@ impl Watch {
                     });
                 subject.status = t.to;
                 subject.reason.clone_from(&t.reason);
-                let maintenance = change.project.as_ref().and_then(|p| p.maintenance.clone());
+                let maintenance = change.project.as_ref().and_then(|p| p.maintenance.as_deref().cloned());
                 let mut out: Vec<Message> = Vec::new();
                 let flapping = match self.flaps.get_mut(slug) {
                     Some(flap) => {

@@ -141,12 +141,12 @@ fn reminders_repeat_while_the_outage_lasts() {
 #[test]
 fn nothing_is_told_while_a_maintenance_window_is_open() {
     let mut p = project("alpha");
-    p.maintenance = Some(Maintenance {
+    p.maintenance = Some(Box::new(Maintenance {
         reason: "upgrade".into(),
         since: t0(),
         until: t0() + secs(1000),
         by: "ops".into(),
-    });
+    }));
     let mut w = watch(Rules::default());
     assert!(w
         .apply(&change(7, &p, Status::Online, Status::Offline, 0), t0())
@@ -165,12 +165,12 @@ fn a_recovery_inside_a_window_is_not_told() {
         events(&w.apply(&change(7, &p, Status::Online, Status::Offline, 0), t0())),
         [Event::Offline]
     );
-    p.maintenance = Some(Maintenance {
+    p.maintenance = Some(Box::new(Maintenance {
         reason: "upgrade".into(),
         since: t0() + secs(10),
         until: t0() + secs(1000),
         by: "ops".into(),
-    });
+    }));
     assert!(w
         .apply(
             &change(8, &p, Status::Offline, Status::Online, 20),

@@ -138,7 +138,7 @@ impl Intake {
             .state
             .registry()
             .get(&slug)
-            .and_then(|p| p.heartbeat_key)
+            .and_then(|p| p.heartbeat_key.as_deref().copied())
         else {
             return Ok(false);
         };

@@ -67,7 +67,7 @@ async fn a_heartbeat_key_is_enforced_on_every_replica_and_kept_by_registration()
     assert_eq!(status_of(&leader, "keyed"), Status::Online);
 
     let p = leader.set_heartbeat_key("KEYED", Some(key)).await.unwrap();
-    assert_eq!(p.heartbeat_key, Some(key));
+    assert_eq!(p.heartbeat_key, Some(Box::new(key)));
     assert_eq!(p.status, Status::Online, "setting a key keeps the status");
     assert!(!format!("{p:?}").contains("[7, 7"), "Debug shows no digest");
     let json = serde_json::to_string(&p).unwrap();
@@ -104,7 +104,7 @@ async fn a_heartbeat_key_is_enforced_on_every_replica_and_kept_by_registration()
         .await
         .unwrap();
     follower.follow().await.unwrap();
-    assert_eq!(follower.get("keyed").unwrap().0.heartbeat_key, Some(key));
+    assert_eq!(follower.get("keyed").unwrap().0.heartbeat_key, Some(Box::new(key)));
 
     // Removing it opens the project again on every replica.
     let p = follower.set_heartbeat_key("keyed", None).await.unwrap();
