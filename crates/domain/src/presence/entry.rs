@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::counts::BeatCounts;
-use crate::model::{PresenceRecord, Slug, Status, Version};
+use crate::model::{HeartbeatInterval, PresenceRecord, Slug, Status, Version};
 
 #[derive(Debug, Clone)]
 pub(super) struct Entry {
@@ -17,9 +17,9 @@ pub(super) struct Entry {
     /// Heard since the registry last took its liveness (and in the list of such entries).
     pub(super) heard: bool,
     /// The interval the project registered.
-    pub(super) registered: Option<TimeDelta>,
+    pub(super) registered: Option<HeartbeatInterval>,
     /// The interval its heartbeats declare (held in memory only; wins over `registered`).
-    pub(super) declared: Option<TimeDelta>,
+    pub(super) declared: Option<HeartbeatInterval>,
     /// The end of its maintenance window, while one is recorded.
     pub(super) maintenance_until: Option<DateTime<Utc>>,
     /// When it was registered (a project never heard is offline since then).
@@ -56,7 +56,7 @@ impl Entry {
     }
 
     pub(super) fn interval(&self) -> Option<TimeDelta> {
-        self.declared.or(self.registered)
+        self.declared.or(self.registered).map(HeartbeatInterval::as_delta)
     }
 
     pub(super) fn in_maintenance(&self, now: DateTime<Utc>) -> bool {

@@ -174,7 +174,7 @@ impl Presence {
     /// unless its heartbeats declare one).
     pub fn set_interval(&mut self, slug: &Slug, interval: Option<HeartbeatInterval>) {
         if let Some(entry) = self.entries.get_mut(slug) {
-            entry.registered = interval.map(HeartbeatInterval::as_delta);
+            entry.registered = interval;
         }
     }
 
@@ -350,7 +350,7 @@ impl Presence {
             }
         }
         if let Some(interval) = hb.interval {
-            entry.declared = Some(interval.as_delta());
+            entry.declared = Some(interval);
         }
         let (mut status, mut status_reason, mut transition_reason) = match &hb.reported {
             Reported::Online => (Status::Online, None, reason::HEARTBEAT.to_owned()),
