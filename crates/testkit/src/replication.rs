@@ -115,10 +115,17 @@ impl ReplicatedPostgres {
         self.mode
     }
 
-    /// Creates an empty database on the primary (it reaches the standby by
-    /// replication) and returns [`ReplicatedPostgres::url`] for it.
+    /// Creates an empty database on the primary, waits until the standby has it (by
+    /// replication), and returns [`ReplicatedPostgres::url`] for it.
     pub fn create_database(&self, name: &str) -> Result<String> {
         self.primary.create_database(name)?;
+        // A synchronous standby confirms a commit once its WAL is flushed, before it is
+        // applied: until then a connection to the new database on the standby fails.
+        let sql = format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'");
+        wait_for(Duration::from_secs(30), || {
+            let seen = psql_query(&self.standby.url("postgres"), &sql)?;
+            Ok((seen != "1").then(|| format!("database {name} not on the standby yet")))
+        })?;
         Ok(self.url(name))
     }
 
