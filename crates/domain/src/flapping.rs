@@ -240,7 +240,6 @@ impl FlapJudge {
             self.projects.shrink_to_fit();
         }
     }
-
 }
 
 #[cfg(test)]

@@ -667,7 +667,10 @@ mod cases {
             ..Default::default()
         };
         let p = s.update(&slug("keyed"), &set).await.unwrap().unwrap();
-        assert_eq!((p.heartbeat_key, p.status), (Some(Box::new(key)), Status::Online));
+        assert_eq!(
+            (p.heartbeat_key, p.status),
+            (Some(Box::new(key)), Status::Online)
+        );
         // The follower's path: the log's `updated` change carries the project with it.
         let ChangesSince::Changes(changes) = s.changes_since(head, 10).await.unwrap() else {
             panic!("trimmed");
@@ -675,7 +678,10 @@ mod cases {
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].kind, ChangeKind::Updated);
         assert_eq!(
-            changes[0].project.as_ref().and_then(|p| p.heartbeat_key.clone()),
+            changes[0]
+                .project
+                .as_ref()
+                .and_then(|p| p.heartbeat_key.clone()),
             Some(Box::new(key))
         );
         // Registering again, in a batch and by the catalog file, keeps it.
@@ -694,7 +700,10 @@ mod cases {
             .projects
             .iter()
             .find(|p| p.slug.as_str() == "keyed");
-        assert_eq!(keyed.and_then(|p| p.heartbeat_key.clone()), Some(Box::new(key)));
+        assert_eq!(
+            keyed.and_then(|p| p.heartbeat_key.clone()),
+            Some(Box::new(key))
+        );
         let rotated = HeartbeatKeyDigest::from_bytes([0xcd; 32]);
         let rotate = ProjectPatch {
             heartbeat_key: Some(Some(rotated)),

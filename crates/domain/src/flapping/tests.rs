@@ -214,7 +214,10 @@ fn the_room_of_a_fleets_first_beat_is_given_back_once_it_is_quiet() {
     flip(&mut log, "alpha", 1, 20, 10);
     assert!(log.judge.projects.capacity() >= 20_000);
     log.judge.forget_quiet(t0() + secs(30));
-    assert!(log.judge.projects.capacity() >= 20_000, "all within the window still");
+    assert!(
+        log.judge.projects.capacity() >= 20_000,
+        "all within the window still"
+    );
     log.judge.forget_quiet(t0() + secs(65));
     assert_eq!(log.judge.projects.len(), 1);
     assert!(log.judge.projects.capacity() < 20_000 / 4);

@@ -303,7 +303,10 @@ impl Watch {
                     });
                 subject.status = t.to;
                 subject.reason.clone_from(&t.reason);
-                let maintenance = change.project.as_ref().and_then(|p| p.maintenance.as_deref().cloned());
+                let maintenance = change
+                    .project
+                    .as_ref()
+                    .and_then(|p| p.maintenance.as_deref().cloned());
                 let mut out: Vec<Message> = Vec::new();
                 let flapping = match self.flaps.get_mut(slug) {
                     Some(flap) => {

@@ -56,7 +56,9 @@ impl Entry {
     }
 
     pub(super) fn interval(&self) -> Option<TimeDelta> {
-        self.declared.or(self.registered).map(HeartbeatInterval::as_delta)
+        self.declared
+            .or(self.registered)
+            .map(HeartbeatInterval::as_delta)
     }
 
     pub(super) fn in_maintenance(&self, now: DateTime<Utc>) -> bool {

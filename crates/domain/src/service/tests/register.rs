@@ -104,7 +104,10 @@ async fn a_heartbeat_key_is_enforced_on_every_replica_and_kept_by_registration()
         .await
         .unwrap();
     follower.follow().await.unwrap();
-    assert_eq!(follower.get("keyed").unwrap().0.heartbeat_key, Some(Box::new(key)));
+    assert_eq!(
+        follower.get("keyed").unwrap().0.heartbeat_key,
+        Some(Box::new(key))
+    );
 
     // Removing it opens the project again on every replica.
     let p = follower.set_heartbeat_key("keyed", None).await.unwrap();
