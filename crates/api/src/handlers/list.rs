@@ -223,6 +223,11 @@ fn in_parts(
         let mut buf = Vec::with_capacity(LIST_CHUNK * 400);
         if std::mem::take(&mut r.first) {
             buf.push(b'[');
+        } else {
+            // Every part is ready at once, and a client that reads fast keeps the socket
+            // writable: without a turn given back here, the connection's worker would
+            // send the whole list before serving its other connections.
+            actix_web::rt::task::yield_now().await;
         }
         // A part that matched nothing (a scan of a sparse filter) is not sent alone.
         let next = loop {
