@@ -5,6 +5,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use super::entry::{record, record_of};
+use super::Presence;
 use crate::model::{PresenceRecord, Slug, Transition};
 
 /// A sweep that expired a large share of the live projects at once.
@@ -136,7 +138,7 @@ impl Flush {
 /// its project's update would leave the row behind, and the next part's step would be
 /// recorded from the stale status (online → degraded, then online → offline). A part
 /// can so hold a few more than `max` (a project changes a few times per tick at most).
-pub(super) fn take_steps(transitions: &mut Vec<Transition>, max: usize) -> Vec<Transition> {
+fn take_steps(transitions: &mut Vec<Transition>, max: usize) -> Vec<Transition> {
     if transitions.len() <= max {
         return std::mem::take(transitions);
     }
@@ -157,4 +159,111 @@ pub(super) fn take_steps(transitions: &mut Vec<Transition>, max: usize) -> Vec<T
     }
     *transitions = rest;
     taken
+}
+
+/// What the table hands to the store, and takes back when the store refuses it.
+impl Presence {
+    /// Applies the clock (crediting unheard time) and takes everything to persist.
+    pub fn tick(&mut self, now: DateTime<Utc>) -> Flush {
+        self.tick_at_most(now, usize::MAX)
+    }
+
+    /// As [`Presence::tick`], taking at most about `max` transitions (with every later
+    /// step of the same projects, as [`Flush::cut`] keeps them) and their projects'
+    /// rows, and, once no transition waits, at most `max` rows of other changed
+    /// projects, oldest first. The rest stays where it is for the next ticks: a backlog
+    /// (the first beat of a large fleet, more heartbeats than a tick writes) costs a
+    /// tick what it takes, not what waits.
+    pub fn tick_at_most(&mut self, now: DateTime<Utc>, max: usize) -> Flush {
+        let mass_expiry = self.advance(now);
+        let transitions = take_steps(&mut self.pending, max);
+        let mut updates = Vec::new();
+        for t in &transitions {
+            if let Some(entry) = self.entries.get_mut(&t.slug) {
+                // One record per entry per batch: the flag says it is not written yet.
+                if std::mem::replace(&mut entry.dirty, false) {
+                    updates.push(record(&t.slug, entry));
+                }
+            }
+        }
+        // A row written ahead of its project's waiting step would move its status before
+        // the step is recorded: other rows go only when no step waits.
+        if self.pending.is_empty() {
+            let mut quiet = 0;
+            while quiet < max {
+                let Some(slug) = self.dirty.pop_front() else {
+                    break;
+                };
+                if let Some(entry) = self.entries.get_mut(&slug) {
+                    if std::mem::replace(&mut entry.dirty, false) {
+                        updates.push(record_of(slug, entry));
+                        quiet += 1;
+                    }
+                }
+            }
+        }
+        Flush {
+            transitions,
+            updates,
+            mass_expiry,
+        }
+    }
+
+    /// The liveness (heartbeat time, version) of every project heard since the last
+    /// call, for the registry: what heartbeats changed, whether or not it is written yet.
+    pub fn take_heard(&mut self) -> Vec<PresenceRecord> {
+        let mut heard = Vec::with_capacity(self.heard.len());
+        for slug in self.heard.drain(..) {
+            if let Some(entry) = self.entries.get_mut(&slug) {
+                if std::mem::replace(&mut entry.heard, false) {
+                    heard.push(record_of(slug, entry));
+                }
+            }
+        }
+        heard
+    }
+
+    /// The statuses heartbeats changed since the last tick, with those projects'
+    /// records, for an early write: the clock is not applied (the ticks do that), the
+    /// other dirty entries wait for the tick's batch.
+    pub fn take_changed(&mut self) -> Flush {
+        self.this_tick.clear();
+        self.pending.retain(|t| t.from != t.to);
+        let transitions = std::mem::take(&mut self.pending);
+        let updates = transitions
+            .iter()
+            .filter_map(|t| {
+                let entry = self.entries.get_mut(&t.slug)?;
+                // Written now: not again in the tick's batch (unless heard again).
+                std::mem::replace(&mut entry.dirty, false).then(|| record(&t.slug, entry))
+            })
+            .collect();
+        Flush {
+            transitions,
+            updates,
+            mass_expiry: None,
+        }
+    }
+
+    /// Puts back a flush the store could not take, so the next tick writes it again.
+    /// Transitions keep their order ahead of newer ones; updates are re-read from the
+    /// table then, so they carry the newest values.
+    pub fn requeue(&mut self, flush: Flush) {
+        let mut transitions: Vec<Transition> = flush
+            .transitions
+            .into_iter()
+            .filter(|t| self.entries.contains_key(&t.slug))
+            .collect();
+        transitions.append(&mut self.pending);
+        self.pending = transitions;
+        self.this_tick.clear();
+        for update in flush.updates {
+            if let Some(entry) = self.entries.get_mut(&update.slug) {
+                if !entry.dirty {
+                    entry.dirty = true;
+                    self.dirty.push_back(update.slug);
+                }
+            }
+        }
+    }
 }

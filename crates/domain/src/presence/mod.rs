@@ -37,7 +37,7 @@ mod guard;
 mod tests;
 
 pub use counts::{BeatCounts, ProjectBeats, StatusCounts};
-use entry::{record, record_of, Entry};
+use entry::{record, Entry};
 pub use flush::{Flush, MassExpiry};
 use guard::{BusLink, Deafness};
 pub use guard::{GuardState, CANARY_MISSES, MAX_OUTAGES};
@@ -547,88 +547,6 @@ impl Presence {
         self.entries.values().map(|e| e.status).collect()
     }
 
-    /// Applies the clock (crediting unheard time) and takes everything to persist.
-    pub fn tick(&mut self, now: DateTime<Utc>) -> Flush {
-        self.tick_at_most(now, usize::MAX)
-    }
-
-    /// As [`Presence::tick`], taking at most about `max` transitions (with every later
-    /// step of the same projects, as [`Flush::cut`] keeps them) and their projects'
-    /// rows, and, once no transition waits, at most `max` rows of other changed
-    /// projects, oldest first. The rest stays where it is for the next ticks: a backlog
-    /// (the first beat of a large fleet, more heartbeats than a tick writes) costs a
-    /// tick what it takes, not what waits.
-    pub fn tick_at_most(&mut self, now: DateTime<Utc>, max: usize) -> Flush {
-        let mass_expiry = self.advance(now);
-        let transitions = flush::take_steps(&mut self.pending, max);
-        let mut updates = Vec::new();
-        for t in &transitions {
-            if let Some(entry) = self.entries.get_mut(&t.slug) {
-                // One record per entry per batch: the flag says it is not written yet.
-                if std::mem::replace(&mut entry.dirty, false) {
-                    updates.push(record(&t.slug, entry));
-                }
-            }
-        }
-        // A row written ahead of its project's waiting step would move its status before
-        // the step is recorded: other rows go only when no step waits.
-        if self.pending.is_empty() {
-            let mut quiet = 0;
-            while quiet < max {
-                let Some(slug) = self.dirty.pop_front() else {
-                    break;
-                };
-                if let Some(entry) = self.entries.get_mut(&slug) {
-                    if std::mem::replace(&mut entry.dirty, false) {
-                        updates.push(record_of(slug, entry));
-                        quiet += 1;
-                    }
-                }
-            }
-        }
-        Flush {
-            transitions,
-            updates,
-            mass_expiry,
-        }
-    }
-
-    /// The liveness (heartbeat time, version) of every project heard since the last
-    /// call, for the registry: what heartbeats changed, whether or not it is written yet.
-    pub fn take_heard(&mut self) -> Vec<PresenceRecord> {
-        let mut heard = Vec::with_capacity(self.heard.len());
-        for slug in self.heard.drain(..) {
-            if let Some(entry) = self.entries.get_mut(&slug) {
-                if std::mem::replace(&mut entry.heard, false) {
-                    heard.push(record_of(slug, entry));
-                }
-            }
-        }
-        heard
-    }
-
-    /// The statuses heartbeats changed since the last tick, with those projects'
-    /// records, for an early write: the clock is not applied (the ticks do that), the
-    /// other dirty entries wait for the tick's batch.
-    pub fn take_changed(&mut self) -> Flush {
-        self.this_tick.clear();
-        self.pending.retain(|t| t.from != t.to);
-        let transitions = std::mem::take(&mut self.pending);
-        let updates = transitions
-            .iter()
-            .filter_map(|t| {
-                let entry = self.entries.get_mut(&t.slug)?;
-                // Written now: not again in the tick's batch (unless heard again).
-                std::mem::replace(&mut entry.dirty, false).then(|| record(&t.slug, entry))
-            })
-            .collect();
-        Flush {
-            transitions,
-            updates,
-            mass_expiry: None,
-        }
-    }
-
     /// Applies the clock (crediting unheard time) and keeps what it changes for the
     /// next [`Presence::tick`]. While the store refuses batches the server keeps
     /// advancing every tick, so each transition still happens, and is stamped, on time.
@@ -703,27 +621,5 @@ impl Presence {
             self.last_mass_expiry = mass;
         }
         mass
-    }
-
-    /// Puts back a flush the store could not take, so the next tick writes it again.
-    /// Transitions keep their order ahead of newer ones; updates are re-read from the
-    /// table then, so they carry the newest values.
-    pub fn requeue(&mut self, flush: Flush) {
-        let mut transitions: Vec<Transition> = flush
-            .transitions
-            .into_iter()
-            .filter(|t| self.entries.contains_key(&t.slug))
-            .collect();
-        transitions.append(&mut self.pending);
-        self.pending = transitions;
-        self.this_tick.clear();
-        for update in flush.updates {
-            if let Some(entry) = self.entries.get_mut(&update.slug) {
-                if !entry.dirty {
-                    entry.dirty = true;
-                    self.dirty.push_back(update.slug);
-                }
-            }
-        }
     }
 }
