@@ -6,9 +6,10 @@ use federation_domain::RenderedPage;
 
 /// Projects in slug order; `X-Total-Count` holds how many match.
 ///
-/// A whole list (no `limit`) of a large catalog (tens of thousands of projects) is read and sent in parts, so
-/// other requests go on meanwhile: a change made while it is sent may or may not be in
-/// it, and `X-Total-Count` and `X-Federation-Index` are as of its start.
+/// A whole list (no `limit`) of a large catalog (tens of thousands of projects) is read
+/// and sent in parts, so other requests go on meanwhile: a change made while it is sent
+/// may or may not be in it, and `X-Total-Count` and `X-Federation-Index` are as of its
+/// start.
 ///
 /// Metadata filters: parameters named `meta.KEY` (at most 16, every one must hold; KEY
 /// of `[A-Za-z0-9_.-]`, 1-64 characters, else 422 naming `meta.KEY`) keep the projects
@@ -247,6 +248,7 @@ fn in_parts(
                 break next;
             }
             r.cursor = next;
+            actix_web::rt::task::yield_now().await;
         };
         let more = next.is_some();
         if !more {
