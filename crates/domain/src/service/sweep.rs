@@ -190,7 +190,12 @@ impl Sweep {
                 Err(source) => return Err(self.kept_for_retry(flush, source)),
             }
         }
-        let mut parts = flush.split(FLUSH_PART).into_iter();
+        // The parts with transitions come first: once they are written, the changes
+        // are read back and published before the rows of quiet projects (heartbeat
+        // times, up to thousands a tick in a large fleet) are written, so those rows
+        // never delay a status event.
+        let mut announced = false;
+        let mut parts = flush.split(FLUSH_PART).into_iter().peekable();
         while let Some(part) = parts.next() {
             if part.is_empty() {
                 continue;
@@ -209,6 +214,12 @@ impl Sweep {
                     // record them twice (unless a newer term began meanwhile).
                     if reconcile {
                         self.end_reconcile(term);
+                    }
+                    let quiet_next = parts.peek().is_some_and(|p| p.transitions.is_empty());
+                    if wrote_transitions && !announced && quiet_next {
+                        announced = true;
+                        self.state.catch_up().await;
+                        report.unpublished = self.publish_pending(term).await;
                     }
                 }
                 Err(RepositoryError::Fenced(why)) => {
@@ -239,10 +250,12 @@ impl Sweep {
         } else {
             self.settle_flapping(now, term).await
         };
-        if wrote_transitions || settled {
+        if (wrote_transitions && !announced) || settled {
             self.state.catch_up().await;
         }
-        report.unpublished = self.publish_pending(term).await;
+        if !announced || settled {
+            report.unpublished = self.publish_pending(term).await;
+        }
         if !early {
             report.expired = self.expire(now).await;
         }

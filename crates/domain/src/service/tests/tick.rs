@@ -214,3 +214,32 @@ async fn bus_events_are_stamped_with_the_clock() {
     fed.bus_disconnected();
     assert_eq!(fed.guard(), GuardState::LinkDown);
 }
+
+#[tokio::test]
+async fn a_tick_publishes_its_transitions_before_it_writes_the_rows_of_quiet_projects() {
+    // 4,001 projects online; then 4,000 of them beat again (rows only) and the last
+    // falls silent: the tick's batch is its transition, then two parts of 2,000 rows.
+    let names = numbered(4001);
+    let slugs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (cluster, fed) = all_beating(&slugs).await;
+    fed.tick().await.unwrap();
+    let (silent, beating) = slugs.split_last().unwrap();
+    cluster
+        .clock
+        .advance(StatusPolicy::default().offline_after() + secs(1));
+    for s in beating {
+        fed.record_heartbeat(s, &beat(s)).unwrap();
+    }
+    let published = cluster.published(&fed).len();
+    // The first part (the transition) is stored, the rows after it fail.
+    let before = cluster.store.presence_writes();
+    cluster.store.fail_presence_writes_from(Some(before + 1));
+    let failed = fed.tick().await.unwrap_err();
+    assert_eq!((failed.transitions, failed.updates), (0, 4000));
+    let events = cluster.published(&fed);
+    assert_eq!(
+        events.get(published..).unwrap_or_default(),
+        [format!("{silent}:offline@{}", fed.revision())],
+        "published before the rows were written"
+    );
+}
