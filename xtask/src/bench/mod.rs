@@ -77,6 +77,8 @@ pub(crate) fn run(target_dir: &Path, phases: &str) -> anyhow::Result<()> {
         eprintln!("bench: {e:#}; REST is not measured");
     }
     build_release()?;
+    // What the rows themselves take, the tools and the build aside.
+    let prepared = started.elapsed();
     let paths = Paths::under(target_dir);
     std::fs::create_dir_all(&paths.out)?;
     wrk::write_scripts(&paths.out)?;
@@ -121,11 +123,14 @@ pub(crate) fn run(target_dir: &Path, phases: &str) -> anyhow::Result<()> {
 
     report.notes.push(format!(
         "Machine: {} cores; everything (service, PostgreSQL, nats-server, load) on it; \
-         the test kit's PostgreSQL runs with fsync off. Total bench time {:.0} s.",
+         the test kit's PostgreSQL runs with fsync off. Total bench time {:.0} s: the \
+         rows {:.0} s, after {:.0} s of installs and the release build.",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        (started.elapsed() - prepared).as_secs_f64(),
+        prepared.as_secs_f64()
     ));
     report.notes.push(format!(
         "Load average (1 min) before the bench: {load_before}; after: {} (anything above the \
