@@ -284,9 +284,9 @@ impl Presence {
     pub fn remove(&mut self, slug: &Slug) -> bool {
         self.pending.retain(|t| &t.slug != slug);
         self.this_tick.clear();
-        // Also its place in the dirty list: if the slug is registered again before the
-        // next tick, a leftover place plus the new one would flush it twice in one batch.
-        self.dirty.retain(|s| s != slug);
+        // Its places in the dirty list stay: the flag of the entry, not the list, says
+        // what is written (a slug registered again is written once), and the list can
+        // hold every project of a large catalog, too long to walk for each removal.
         self.entries.remove(slug).is_some()
     }
 
