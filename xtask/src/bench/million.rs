@@ -2,7 +2,8 @@
 //! `projects:bulk`; the start-up that loads them; every one's first beat (a million
 //! transitions); the steady state with every one beating every 30 s (33,000
 //! heartbeats/s over NATS): CPU and RSS; detection of 100 projects that fall silent
-//! meanwhile; GET by slug while one client streams the whole list.
+//! meanwhile; deleting them one at a time; GET by slug while one client streams the whole
+//! list.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -13,6 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use super::detection::{silence, Round};
+use super::fanout::percentile;
+use super::http::KeepAlive;
 use super::procfs::{cpu_seconds, vm_mib};
 use super::report::{thousands, Report};
 use super::service::Service;
@@ -166,6 +169,7 @@ fn steady(
             "p99 ≤ 16,000 ms",
             Some(o.p99 <= 16_000.0 && o.count == Some(round.projects as u64)),
         );
+        deletes(service, round.prefix, round.projects, report)?;
         if has_wrk {
             reads_while_listing(bench, service, report)?;
         }
@@ -174,6 +178,30 @@ fn steady(
     let _ = publisher.kill();
     let _ = publisher.wait();
     result
+}
+
+/// DELETE of `n` projects named `{prefix}-{i}`, one at a time on one connection, while
+/// the million beat: each removal is a write and a change to the in-memory tables (one
+/// used to walk a list as long as the catalog).
+fn deletes(service: &Service, prefix: &str, n: usize, report: &mut Report) -> anyhow::Result<()> {
+    let mut http = KeepAlive::new(service.port());
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let path = format!("/api/fed/projects/{prefix}-{i}");
+        let started = Instant::now();
+        let (status, body) = http.delete(&path)?;
+        times.push(started.elapsed());
+        anyhow::ensure!(status == 204, "DELETE {path}: {status} {body:.200}");
+    }
+    times.sort();
+    let ms = |p: f64| percentile(&times, p).as_secs_f64() * 1000.0;
+    report.row(
+        "(m) DELETE /api/fed/projects/{slug} among 1,000,000 beating, one at a time (1 connection): p50, p99",
+        format!("{:.2} ms, {:.2} ms over {n}, 0 errors", ms(0.5), ms(0.99)),
+        "0 errors",
+        Some(true),
+    );
+    Ok(())
 }
 
 /// GET by slug (wrk, 32 connections) while one client reads the whole list over and
