@@ -40,8 +40,8 @@ pub(crate) async fn list_projects(
     let ListQuery(filter) = ListQuery::parse(&q)?;
     block(&state, &q).await?;
     if filter.limit.is_none() && filter.offset == 0 {
-        let (total, revision) = state.federation.matching(&filter);
-        if total > IN_PARTS_FROM {
+        if let Some((total, revision)) = state.federation.matching_more_than(&filter, IN_PARTS_FROM)
+        {
             return Ok(in_parts(state, filter, total, revision));
         }
     }

@@ -96,8 +96,14 @@ impl Registry {
         }
     }
 
-    /// How many projects `filter` matches (its paging aside), and the revision.
-    pub fn matching(&self, filter: &ListFilter) -> (u64, u64) {
+    /// How many projects `filter` matches (its paging aside), and the revision, when
+    /// that is more than `more_than`; `None` otherwise. A catalog of no more than
+    /// `more_than` projects answers without looking at them.
+    pub fn matching_more_than(&self, filter: &ListFilter, more_than: u64) -> Option<(u64, u64)> {
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        if count(self.projects.len()) <= more_than {
+            return None;
+        }
         let total = if filter.is_unfiltered() {
             self.projects.len()
         } else {
@@ -106,7 +112,7 @@ impl Registry {
                 .filter(|e| filter.matches(&e.project))
                 .count()
         };
-        (u64::try_from(total).unwrap_or(u64::MAX), self.revision)
+        (count(total) > more_than).then_some((count(total), self.revision))
     }
 
     /// One part of a long list read in parts, each under the lock for a moment: up to

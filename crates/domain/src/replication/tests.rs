@@ -518,8 +518,14 @@ mod rendered {
         });
         let all = ListFilter::default();
         let online = ListFilter::parse(Some("online"), None, None, None).unwrap();
-        assert_eq!(r.matching(&all), (n as u64, 9));
-        assert_eq!(r.matching(&online), (n.div_ceil(1000) as u64, 9));
+        assert_eq!(r.matching_more_than(&all, 0), Some((n as u64, 9)));
+        assert_eq!(
+            r.matching_more_than(&online, 0),
+            Some((n.div_ceil(1000) as u64, 9))
+        );
+        // Not more: nothing, with or without a walk.
+        assert_eq!(r.matching_more_than(&all, n as u64), None);
+        assert_eq!(r.matching_more_than(&online, n.div_ceil(1000) as u64), None);
 
         // One slot filled before: its bytes are used, the rest rendered and not kept.
         let first = Slug::parse("p000000").unwrap();

@@ -123,8 +123,12 @@ impl Catalog {
         self.state.registry().list_rendered(filter, render)
     }
 
-    pub(super) fn matching(&self, filter: &ListFilter) -> (u64, u64) {
-        self.state.registry().matching(filter)
+    pub(super) fn matching_more_than(
+        &self,
+        filter: &ListFilter,
+        more_than: u64,
+    ) -> Option<(u64, u64)> {
+        self.state.registry().matching_more_than(filter, more_than)
     }
 
     pub(super) fn part_rendered(

@@ -260,10 +260,11 @@ impl Federation {
         self.catalog.list_rendered(filter, render)
     }
 
-    /// How many projects `filter` matches (its paging aside), and the revision: the
-    /// head of a list read in parts.
-    pub fn matching(&self, filter: &ListFilter) -> (u64, u64) {
-        self.catalog.matching(filter)
+    /// How many projects `filter` matches (its paging aside), and the revision, when
+    /// more than `more_than` do (see [`crate::Registry::matching_more_than`]): the head
+    /// of a list read in parts.
+    pub fn matching_more_than(&self, filter: &ListFilter, more_than: u64) -> Option<(u64, u64)> {
+        self.catalog.matching_more_than(filter, more_than)
     }
 
     /// One part of a list read in parts (see [`crate::Registry::part_rendered`]): the
