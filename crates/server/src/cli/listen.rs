@@ -135,35 +135,40 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<ListenReport> {
         let Ok(Some(message)) = tokio::time::timeout(wait, sub.next()).await else {
             break;
         };
+        let now = Utc::now();
+        // Read once: the slug filter (which requires `--events`) and the delays.
+        let event = args
+            .events
+            .then(|| serde_json::from_slice::<Event>(&message.payload).ok())
+            .flatten();
         if let Some(prefix) = &args.slug_prefix {
-            let slug = serde_json::from_slice::<Event>(&message.payload).map(|e| e.slug);
-            if !slug.is_ok_and(|s| s.starts_with(prefix.as_str())) {
+            if !event
+                .as_ref()
+                .is_some_and(|e| e.slug.starts_with(prefix.as_str()))
+            {
                 continue;
             }
         }
         last = Instant::now();
         first.get_or_insert(last);
         received += 1;
-        if args.events {
-            let now = Utc::now();
-            if let Ok(event) = serde_json::from_slice::<Event>(&message.payload) {
-                if let Some(hb) = event.last_heartbeat_at {
-                    let entry = samples.entry(event.to).or_default();
-                    entry.0.push(
-                        now.signed_duration_since(hb)
-                            .num_microseconds()
-                            .unwrap_or(0) as f64
-                            / 1000.0,
-                    );
-                    entry.1.push(
-                        event
-                            .at
-                            .signed_duration_since(hb)
-                            .num_microseconds()
-                            .unwrap_or(0) as f64
-                            / 1000.0,
-                    );
-                }
+        if let Some(event) = event {
+            if let Some(hb) = event.last_heartbeat_at {
+                let entry = samples.entry(event.to).or_default();
+                entry.0.push(
+                    now.signed_duration_since(hb)
+                        .num_microseconds()
+                        .unwrap_or(0) as f64
+                        / 1000.0,
+                );
+                entry.1.push(
+                    event
+                        .at
+                        .signed_duration_since(hb)
+                        .num_microseconds()
+                        .unwrap_or(0) as f64
+                        / 1000.0,
+                );
             }
         }
     }
