@@ -30,6 +30,7 @@ mod notify;
 pub mod original;
 mod pg;
 mod pgconn;
+mod planned;
 mod prepared;
 mod reads;
 mod repo;

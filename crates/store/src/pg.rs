@@ -11,6 +11,7 @@ use federation_domain::{
 };
 
 use crate::error::StoreError;
+use crate::planned::PlanEachCall;
 use crate::prepared::{Bind, Prepared};
 use crate::reads::read_ops;
 use crate::rows::{dedupe_presence, PresenceRow, ProjectRow, TransitionRow};
@@ -133,6 +134,7 @@ pub(crate) async fn stored_statuses(
     let found: Vec<(String, String)> = projects::table
         .filter(projects::slug.eq_any(slugs))
         .select((projects::slug, projects::status))
+        .planned_each_call()
         .load(conn)
         .await?;
     crate::rows::statuses(found)
@@ -252,12 +254,14 @@ pub(crate) async fn changes_since(
         projects::table
             .filter(projects::slug.eq_any(&slugs))
             .select(ProjectRow::as_select())
+            .planned_each_call()
             .load::<ProjectRow>(&mut a),
         project_tags::table
             .inner_join(projects::table)
             .filter(projects::slug.eq_any(&slugs))
             .order((project_tags::project_id.asc(), project_tags::position.asc()))
             .select((project_tags::project_id, project_tags::tag))
+            .planned_each_call()
             .load::<(i64, String)>(&mut b),
     )?;
     crate::log::changes(rows, project_rows, tags)

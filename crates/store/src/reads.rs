@@ -13,6 +13,7 @@ macro_rules! read_ops {
             conn: &mut $conn,
             ids: Vec<i64>,
         ) -> Result<Vec<(i64, String)>, StoreError> {
+            use crate::planned::PlanEachCall as _;
             use crate::schema::project_tags;
             if ids.is_empty() {
                 return Ok(Vec::new());
@@ -21,6 +22,7 @@ macro_rules! read_ops {
                 .filter(project_tags::project_id.eq_any(ids))
                 .order((project_tags::project_id.asc(), project_tags::position.asc()))
                 .select((project_tags::project_id, project_tags::tag))
+                .planned_each_call()
                 .load(conn)$($aw)*?)
         }
 

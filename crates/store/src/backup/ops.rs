@@ -8,6 +8,8 @@ macro_rules! backup_ops {
     ($conn:ty, [$($async_kw:tt)*], [$($aw:tt)*], $log:path) => {
         use std::collections::HashMap;
 
+        use crate::planned::PlanEachCall as _;
+
         use diesel::prelude::{
             BoolExpressionMethods, ExpressionMethods, QueryDsl, SelectableHelper,
         };
@@ -379,6 +381,7 @@ macro_rules! backup_ops {
                 let new: Vec<(i64, String)> = p::table
                     .filter(p::slug.eq_any(slugs))
                     .select((p::id, p::slug))
+                    .planned_each_call()
                     .load(conn)$($aw)*?;
                 ids.extend(new.into_iter().map(|(id, slug)| (slug, id)));
                 let mut rows = Vec::new();

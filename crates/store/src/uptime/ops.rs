@@ -10,6 +10,7 @@ macro_rules! uptime_ops {
         use diesel::upsert::excluded;
 
         use crate::error::StoreError;
+        use crate::planned::PlanEachCall as _;
         use crate::schema::{status_transitions as t, DbTime, UtcTime};
         use super::super::{uptime_daily as d, uptime_heard as h, uptime_rolled_days as rd};
         use super::super::{DailyRow, UptimeRow, ONE_BY_ONE};
@@ -36,7 +37,7 @@ macro_rules! uptime_ops {
                 Some(s) => query.filter(d::slug.eq_any(s)),
                 None => query,
             };
-            Ok(query.load(conn)$($aw)*?)
+            Ok(query.planned_each_call().load(conn)$($aw)*?)
         }
 
         /// The days in `[from, to)` rolled up.
@@ -166,13 +167,14 @@ macro_rules! uptime_ops {
                 Some(s) => marks.filter(t::slug.eq_any(s.clone())),
                 None => marks,
             };
-            let marked: Vec<UptimeRow> = marks.load(conn)$($aw)*?;
+            let marked: Vec<UptimeRow> = marks.planned_each_call().load(conn)$($aw)*?;
             let mut rows: Vec<UptimeRow> = match &slugs {
                 Some(s) => t::table
                     .filter(t::slug.eq_any(s))
                     .filter(t::at.gt(from))
                     .filter(t::at.lt(to))
                     .select(UptimeRow::as_select())
+                    .planned_each_call()
                     .load(conn)$($aw)*?,
                 None => t::table
                     .filter(t::at.gt(from))
