@@ -171,7 +171,6 @@ impl Sweep {
             follower: false,
             expired: 0,
         };
-        let wrote_transitions = !flush.transitions.is_empty();
         // Projects these transitions make flap: recorded first, so a channel meets the
         // `flapping` change before the transition that made it (and holds its message).
         let starts = self.state.flaps().judge(&flush.transitions);
@@ -190,10 +189,11 @@ impl Sweep {
                 Err(source) => return Err(self.kept_for_retry(flush, source)),
             }
         }
-        // The parts with transitions come first: once they are written, the changes
-        // are read back and published before the rows of quiet projects (heartbeat
-        // times, up to thousands a tick in a large fleet) are written, so those rows
-        // never delay a status event.
+        // The parts with transitions come first, and each is read back and published
+        // as soon as it is written: the first events of a storm (a fleet coming up,
+        // thousands a round) leave while the next part is written, and the rows of
+        // quiet projects (heartbeat times, up to thousands a tick in a large fleet),
+        // written last, never delay a status event.
         let mut announced = false;
         let mut parts = flush.split(FLUSH_PART).into_iter().peekable();
         while let Some(part) = parts.next() {
@@ -215,8 +215,7 @@ impl Sweep {
                     if reconcile {
                         self.end_reconcile(term);
                     }
-                    let quiet_next = parts.peek().is_some_and(|p| p.transitions.is_empty());
-                    if wrote_transitions && !announced && quiet_next {
+                    if !part.transitions.is_empty() {
                         announced = true;
                         self.state.catch_up().await;
                         report.unpublished = self.publish_pending(term).await;
@@ -250,7 +249,7 @@ impl Sweep {
         } else {
             self.settle_flapping(now, term).await
         };
-        if (wrote_transitions && !announced) || settled {
+        if settled {
             self.state.catch_up().await;
         }
         if !announced || settled {

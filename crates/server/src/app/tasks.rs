@@ -110,8 +110,6 @@ pub(super) async fn run_follower(
 /// (`lease::run_lease`), not here: a slow round cannot let it lapse.
 /// How often the presence task looks for statuses changed by heartbeats.
 const EAGER_POLL: Duration = Duration::from_millis(10);
-/// More statuses changed than this wait for the tick: a storm is written in batches.
-const EAGER_MAX: usize = 500;
 /// The shortest time between the starts of two rounds with the store when the early
 /// ones come one after another.
 pub const EAGER_GAP: Duration = Duration::from_millis(40);
@@ -167,12 +165,16 @@ pub(super) async fn run_ticker(
     let mut round: Option<tokio::task::JoinHandle<StoreRound>> = None;
     // A status changed by a heartbeat is written at once (within EAGER_POLL), not at the
     // next tick; at most one such early round per EAGER_GAP. A storm of changes (a fleet
-    // coming up: more than EAGER_MAX waiting) is left to the ticks, in batches.
+    // coming up) goes the same way, a tick's worth per round (the rest waits for the
+    // next round), so its last event does not wait for the ticks' phase either. A tick
+    // that is due comes first: the clock is applied, and quiet rows are written, even
+    // while a storm keeps the early rounds busy.
     let mut eager = tokio::time::interval(EAGER_POLL);
     eager.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut started = tokio::time::Instant::now();
     loop {
         let early = tokio::select! {
+            biased;
             _ = stop.changed() => break,
             _ = ticks.tick() => false,
             _ = eager.tick() => {
@@ -184,7 +186,7 @@ pub(super) async fn run_ticker(
                     || backing_off
                     || !federation.leads()
                     || started.elapsed() < EAGER_GAP
-                    || !(1..=EAGER_MAX).contains(&federation.transitions_waiting())
+                    || federation.transitions_waiting() == 0
                 {
                     continue;
                 }

@@ -243,3 +243,23 @@ async fn a_tick_publishes_its_transitions_before_it_writes_the_rows_of_quiet_pro
         "published before the rows were written"
     );
 }
+
+#[tokio::test]
+async fn each_part_of_a_storm_is_published_as_soon_as_it_is_written() {
+    // 4,001 projects come online at once: the tick writes three parts (2,000, 2,000, 1)
+    // and the second fails. The first part's events are out already.
+    let names = numbered(4001);
+    let slugs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (cluster, fed) = all_beating(&slugs).await;
+    let before = cluster.store.presence_writes();
+    cluster.store.fail_presence_writes_from(Some(before + 1));
+    let failed = fed.tick().await.unwrap_err();
+    assert_eq!(failed.transitions, 2001, "kept for the next tick");
+    let events = cluster.published(&fed);
+    assert_eq!(
+        events.len(),
+        2000,
+        "the first part's, before the second was written"
+    );
+    assert_eq!(events.first().map(String::as_str), Some("p-0:online@4002"));
+}
