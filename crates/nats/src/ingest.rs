@@ -40,6 +40,35 @@ pub struct IngestStats {
     pub dropped: AtomicU64,
     /// Our own canaries seen coming back.
     pub canaries_returned: AtomicU64,
+    /// Times the NATS client dropped a message because a subscription's buffer was full
+    /// (its slow-consumer event; each stands for at least one message lost, heartbeats
+    /// most likely, before they reached the ingest queue).
+    pub slow_consumer_events: AtomicU64,
+    /// When a slow consumer was last logged (at most once per [`LOG_EVERY`]).
+    pub(crate) slow_consumer_logged: std::sync::Mutex<Option<Instant>>,
+}
+
+impl IngestStats {
+    /// Counts a slow-consumer event of the client, and logs the count since the last
+    /// line at most once per [`LOG_EVERY`] (the client reports every dropped message:
+    /// thousands a second under a burst).
+    pub(crate) fn slow_consumer(&self) {
+        let total = self.slow_consumer_events.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut logged = self
+            .slow_consumer_logged
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if logged.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+            *logged = Some(Instant::now());
+            drop(logged);
+            tracing::warn!(
+                slow_consumer_events = total,
+                "the NATS client dropped messages: a subscription's buffer was full (heartbeats \
+                 arrive faster than this replica takes them; logged at most once a minute, \
+                 counted in federation_nats_slow_consumer_events_total)"
+            );
+        }
+    }
 }
 
 /// What the subscriber needs besides the subscription itself.
@@ -223,6 +252,23 @@ mod tests {
         assert!(!l.allow("a", at(61)));
         assert!(!l.allow("b", at(60)), "b's minute started at 1 s");
         assert!(l.allow("b", at(61)));
+    }
+
+    #[test]
+    fn slow_consumer_events_are_each_counted_and_logged_once_a_minute() {
+        let stats = IngestStats::default();
+        stats.slow_consumer();
+        let first = *stats.slow_consumer_logged.lock().unwrap();
+        assert!(first.is_some(), "the first is logged");
+        for _ in 0..999 {
+            stats.slow_consumer();
+        }
+        assert_eq!(stats.slow_consumer_events.load(Ordering::Relaxed), 1000);
+        assert_eq!(
+            *stats.slow_consumer_logged.lock().unwrap(),
+            first,
+            "no other line within the minute"
+        );
     }
 
     #[test]

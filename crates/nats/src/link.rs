@@ -291,6 +291,7 @@ impl Supervisor {
         let link_tx = Arc::new(link_tx);
         let denials = Arc::new(SessionDenials::default());
         let (permissions, session_denials) = (self.permissions.clone(), denials.clone());
+        let stats = self.stats.clone();
         let options = config::auth_options(&self.config)
             .await?
             .name(format!("federation-{}", self.instance))
@@ -302,7 +303,8 @@ impl Supervisor {
                 let link_tx = link_tx.clone();
                 let permissions = permissions.clone();
                 let denials = session_denials.clone();
-                async move { on_event(&link_tx, &permissions, &denials, event) }
+                let stats = stats.clone();
+                async move { on_event(&link_tx, &permissions, &denials, &stats, event) }
             });
         let client = options
             .connect(config::connect_url(&self.config.url).as_str())
@@ -395,6 +397,7 @@ fn on_event(
     link_tx: &watch::Sender<u64>,
     permissions: &PermissionWatch,
     denials: &SessionDenials,
+    stats: &IngestStats,
     event: Event,
 ) {
     match event {
@@ -410,9 +413,7 @@ fn on_event(
         Event::ServerError(e) => {
             tracing::warn!(error = %e, "NATS server error");
         }
-        Event::SlowConsumer(_) => {
-            tracing::warn!("NATS reports this client as a slow consumer: heartbeats were lost");
-        }
+        Event::SlowConsumer(_) => stats.slow_consumer(),
         other => tracing::debug!(event = %other, "NATS event"),
     }
 }

@@ -264,14 +264,18 @@ fn throughput_rows(report: &mut Report, ceiling: &Ceiling, run: &ServiceRun) {
     } else {
         0.0
     };
+    // What neither the ingest path took nor its queue counted was dropped before it:
+    // by the NATS server or client, a slow consumer.
+    let lost = (run.published - processed - dropped).max(0.0);
     report.row(
         "(a) ingest: heartbeats/s processed (service counter `federation_heartbeats_received_total{outcome=\"ok\"}`)",
         format!(
-            "{}/s ({} of {} published processed, {} dropped by the ingest queue)",
+            "{}/s ({} of {} published processed, {} dropped by the ingest queue, {} lost before it: NATS slow consumer)",
             thousands(rate),
             thousands(processed),
             thousands(run.published),
-            thousands(dropped)
+            thousands(dropped),
+            thousands(lost)
         ),
         "≥ 100,000/s",
         Some(rate >= 100_000.0),

@@ -67,6 +67,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "federation_nats_connected",
     "federation_nats_messages_received_total",
     "federation_nats_canaries_returned_total",
+    "federation_nats_slow_consumer_events_total",
     bus_permissions::NAMES[0],
     bus_permissions::NAMES[1],
     "federation_partition_guard_active",
@@ -87,6 +88,8 @@ pub struct NatsCounters {
     pub received: u64,
     /// Our own canaries seen coming back.
     pub canaries_returned: u64,
+    /// Messages the NATS client dropped, a subscription's buffer full (its events).
+    pub slow_consumer_events: u64,
 }
 
 /// Reads the NATS counters.
@@ -531,6 +534,13 @@ impl prometheus_client::collector::Collector for StateCollector {
             "federation_nats_canaries_returned",
             "Own canaries seen coming back through their subscription",
             nats.canaries_returned,
+        )?;
+        counter(
+            &mut encoder,
+            "federation_nats_slow_consumer_events",
+            "Slow-consumer events of the NATS client: a message dropped because a \
+             subscription's buffer was full (under a burst some events are not reported)",
+            nats.slow_consumer_events,
         )?;
         bus_permissions::encode(&mut encoder, fed)?;
 

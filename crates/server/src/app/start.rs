@@ -232,6 +232,7 @@ pub(super) fn attach_metrics(
                 NatsCounters {
                     received: stats.received.load(Relaxed),
                     canaries_returned: stats.canaries_returned.load(Relaxed),
+                    slow_consumer_events: stats.slow_consumer_events.load(Relaxed),
                 }
             });
             read
