@@ -118,7 +118,7 @@ impl Sweep {
         let (mut flush, heard) = {
             let mut presence = self.state.presence();
             let flush = if early {
-                presence.take_changed()
+                presence.take_changed(FLUSH_PART * FLUSH_PARTS_PER_TICK)
             } else {
                 presence.tick_at_most(now, FLUSH_PART * FLUSH_PARTS_PER_TICK)
             };

@@ -91,3 +91,26 @@ fn the_registry_hears_every_heartbeat_whatever_the_store_has_taken() {
     assert_eq!(names(&heard), ["b"]);
     assert_eq!(heard[0].last_heartbeat_at, Some(t0() + ms(9)));
 }
+
+#[test]
+fn an_early_round_takes_at_most_its_share_of_a_storm_and_its_rows() {
+    let mut p = table(&["a", "b", "c", "d", "e"]);
+    for s in ["a", "b", "c", "d", "e"] {
+        p.heartbeat(&hb(s), t0());
+    }
+    let f = p.take_changed(2);
+    assert_eq!(
+        moves(&f),
+        vec![
+            mv("a", Offline, Online, reason::HEARTBEAT),
+            mv("b", Offline, Online, reason::HEARTBEAT)
+        ]
+    );
+    assert_eq!(names(&f.updates), ["a", "b"], "the others' rows wait too");
+    assert_eq!(p.pending(), 3);
+    let f = p.take_changed(2);
+    assert_eq!(names(&f.updates), ["c", "d"]);
+    let f = p.take_changed(2);
+    assert_eq!(names(&f.updates), ["e"]);
+    assert_eq!(p.pending(), 0);
+}
