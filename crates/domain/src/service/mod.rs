@@ -26,6 +26,7 @@ use bytes::Bytes;
 
 mod catalog;
 mod heartbeats;
+mod recent;
 mod replica;
 mod state;
 mod sweep;
