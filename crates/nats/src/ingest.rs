@@ -40,9 +40,9 @@ pub struct IngestStats {
     pub dropped: AtomicU64,
     /// Our own canaries seen coming back.
     pub canaries_returned: AtomicU64,
-    /// Times the NATS client dropped a message because a subscription's buffer was full
-    /// (its slow-consumer event; each stands for at least one message lost, heartbeats
-    /// most likely, before they reached the ingest queue).
+    /// Messages the NATS client dropped because a subscription's buffer was full, as its
+    /// slow-consumer events report them (one each; under a burst the client reports
+    /// fewer than it drops): heartbeats, most likely, lost before the ingest queue.
     pub slow_consumer_events: AtomicU64,
     /// When a slow consumer was last logged (at most once per [`LOG_EVERY`]).
     pub(crate) slow_consumer_logged: std::sync::Mutex<Option<Instant>>,
@@ -50,8 +50,8 @@ pub struct IngestStats {
 
 impl IngestStats {
     /// Counts a slow-consumer event of the client, and logs the count since the last
-    /// line at most once per [`LOG_EVERY`] (the client reports every dropped message:
-    /// thousands a second under a burst).
+    /// line at most once per [`LOG_EVERY`] (the client reports dropped messages one by
+    /// one: thousands a second under a burst).
     pub(crate) fn slow_consumer(&self) {
         let total = self.slow_consumer_events.fetch_add(1, Ordering::Relaxed) + 1;
         let mut logged = self
