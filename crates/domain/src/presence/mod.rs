@@ -89,6 +89,11 @@ pub struct Presence {
     /// not run (stopped, starved): the gap is time it could not hear (`None`: no check).
     stall_after: Option<TimeDelta>,
     last_sweep: Option<DateTime<Utc>>,
+    /// No project's status can change by the clock before this (the earliest deadline
+    /// the last sweep and the heartbeats since found; a lower bound, as a heartbeat only
+    /// moves its project's deadline later): the presence task sweeps then, not at its
+    /// next tick.
+    next_due: Option<DateTime<Utc>>,
 }
 
 impl Presence {
@@ -107,6 +112,7 @@ impl Presence {
             applied_at: DateTime::<Utc>::MIN_UTC,
             stall_after: None,
             last_sweep: None,
+            next_due: None,
         }
     }
 
@@ -417,6 +423,15 @@ impl Presence {
             entry.status = status;
         }
         entry.reason = status_reason;
+        let (degraded_after, offline_after) = self.policy.thresholds(entry.interval());
+        let first = match degraded_after {
+            Some(d) if entry.status == Status::Online => d,
+            _ => offline_after,
+        };
+        let due = now + first;
+        if self.next_due.is_none_or(|d| due < d) {
+            self.next_due = Some(due);
+        }
         if !entry.dirty {
             entry.dirty = true;
             self.dirty.push_back(hb.slug.clone());
@@ -566,6 +581,12 @@ impl Presence {
         self.sweep(now)
     }
 
+    /// Whether some project's status may change by the clock at `now` (see `next_due`):
+    /// a sweep now would find it, where the next tick could be most of an interval late.
+    pub fn due(&self, now: DateTime<Utc>) -> bool {
+        self.next_due.is_some_and(|d| now >= d)
+    }
+
     /// `now`, or the newest time already applied when that is later (see `applied_at`).
     fn applied(&mut self, now: DateTime<Utc>) -> DateTime<Utc> {
         self.applied_at = self.applied_at.max(now);
@@ -575,6 +596,14 @@ impl Presence {
     fn sweep(&mut self, now: DateTime<Utc>) -> Option<MassExpiry> {
         let mut live = 0usize;
         let mut expired = 0usize;
+        // Silence grows no faster than the clock: each live project's status can
+        // change no sooner than its next threshold minus the silence heard so far.
+        let mut next_due: Option<DateTime<Utc>> = None;
+        let mut due = |at: DateTime<Utc>| {
+            if next_due.is_none_or(|d| at < d) {
+                next_due = Some(at);
+            }
+        };
         for (slug, entry) in &mut self.entries {
             if entry.status == Status::Offline || entry.in_maintenance(now) {
                 continue;
@@ -587,9 +616,17 @@ impl Presence {
             let (to, why) = match silence {
                 Some(s) if s < offline_after => match degraded_after {
                     Some(d) if s >= d && entry.status == Status::Online => {
+                        due(now + (offline_after - s));
                         (Status::Degraded, reason::HEARTBEAT_LATE)
                     }
-                    _ => continue,
+                    Some(d) if entry.status == Status::Online => {
+                        due(now + (d - s));
+                        continue;
+                    }
+                    _ => {
+                        due(now + (offline_after - s));
+                        continue;
+                    }
                 },
                 // Past offline_after, or live without any heartbeat on record.
                 _ => (Status::Offline, reason::HEARTBEAT_TIMEOUT),
@@ -612,6 +649,7 @@ impl Presence {
                 self.dirty.push_back(slug.clone());
             }
         }
+        self.next_due = next_due;
         let mass = (expired >= MASS_EXPIRY_MIN && expired * 2 > live).then_some(MassExpiry {
             at: now,
             expired,

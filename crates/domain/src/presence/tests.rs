@@ -205,6 +205,7 @@ fn bus_table(n: usize) -> Presence {
 }
 
 mod backlog;
+mod deadline;
 mod exactly_once;
 mod flapping;
 mod guard;

@@ -496,6 +496,13 @@ impl Federation {
         self.sweep.tick(true).await
     }
 
+    /// Whether some project's status may change by the clock now: a tick now would
+    /// find it (see [`crate::presence::Presence::due`]).
+    pub fn clock_due(&self) -> bool {
+        let now = self.state.clock.now();
+        self.state.presence().due(now)
+    }
+
     /// How many statuses heartbeats changed since the last tick (see
     /// [`crate::presence::Presence::pending`]).
     pub fn transitions_waiting(&self) -> usize {

@@ -113,6 +113,10 @@ const EAGER_POLL: Duration = Duration::from_millis(10);
 /// The shortest time between the starts of two rounds with the store when the early
 /// ones come one after another.
 pub const EAGER_GAP: Duration = Duration::from_millis(40);
+/// The shortest time between the starts of two sweeps when a project's deadline (its
+/// threshold of silence) calls for one before the next tick: each sweep walks the whole
+/// table, so a stream of deadlines costs at most a few sweeps a second.
+const DEADLINE_GAP: Duration = Duration::from_millis(200);
 
 pub(super) struct StoreRound {
     tick: Option<(
@@ -168,10 +172,13 @@ pub(super) async fn run_ticker(
     // coming up) goes the same way, a tick's worth per round (the rest waits for the
     // next round), so its last event does not wait for the ticks' phase either. A tick
     // that is due comes first: the clock is applied, and quiet rows are written, even
-    // while a storm keeps the early rounds busy.
+    // while a storm keeps the early rounds busy. When a project's threshold of silence
+    // passes between two ticks, the leader sweeps then (within DEADLINE_GAP of the last
+    // sweep), so going offline waits for neither the tick's phase nor the next tick.
     let mut eager = tokio::time::interval(EAGER_POLL);
     eager.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut started = tokio::time::Instant::now();
+    let mut swept = tokio::time::Instant::now();
     loop {
         let early = tokio::select! {
             biased;
@@ -182,15 +189,16 @@ pub(super) async fn run_ticker(
                 let backing_off = retry_at.is_some_and(|t| tokio::time::Instant::now() < t);
                 // Only the leader's write makes a change visible (a follower's registry
                 // waits for the log), so only the leader rounds early.
-                if in_flight
-                    || backing_off
-                    || !federation.leads()
-                    || started.elapsed() < EAGER_GAP
-                    || federation.transitions_waiting() == 0
-                {
+                if in_flight || backing_off || !federation.leads() {
                     continue;
                 }
-                true
+                if swept.elapsed() >= DEADLINE_GAP && federation.clock_due() {
+                    false
+                } else if started.elapsed() >= EAGER_GAP && federation.transitions_waiting() > 0 {
+                    true
+                } else {
+                    continue;
+                }
             }
             _ = trim.tick() => {
                 match federation.trim_log().await {
@@ -206,6 +214,9 @@ pub(super) async fn run_ticker(
                 continue;
             }
         };
+        if !early {
+            swept = tokio::time::Instant::now();
+        }
         if round.as_ref().is_some_and(|r| !r.is_finished()) {
             // The store has not answered the last round yet.
             report_mass_expiry(&metrics, federation.advance());

@@ -507,3 +507,35 @@ async fn a_revoked_presence_subscription_holds_expiry_until_it_comes_back() {
         .await;
     app.stop().await;
 }
+
+/// Going offline waits for neither the tick's phase nor the next tick: with a sweep
+/// every 10 s, a project silent past its thresholds (degraded 0.5 s, offline 1 s) is
+/// degraded, then offline, within seconds of its last heartbeat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_goes_offline_at_its_threshold_not_at_the_next_tick() {
+    let mut config = TestConfig::new(Backend::sqlite);
+    config
+        .set("FEDERATION_SWEEP_INTERVAL", "10s")
+        .set("FEDERATION_LEASE_TTL", "30s")
+        .set("FEDERATION_DEGRADED_AFTER", "500ms")
+        .set("FEDERATION_OFFLINE_AFTER", "1s");
+    let app = config.start().await;
+    assert_eq!(app.register(&project("lone")).await.status(), 201);
+    app.beat("lone", "1.0.0").await;
+    app.wait_for_status("lone", "online", Duration::from_secs(5))
+        .await;
+    // The next tick is about 9 s away: only a sweep at the deadline makes this.
+    app.wait_for_status("lone", "offline", Duration::from_secs(6))
+        .await;
+    let h = app.history("lone").await;
+    let offline = &h[0];
+    assert_eq!(offline["reason"], "heartbeat_timeout");
+    let silence = (time(&offline["at"]) - time(&offline["last_heartbeat_at"]))
+        .to_std()
+        .unwrap();
+    assert!(
+        silence >= Duration::from_secs(1),
+        "offline after {silence:?}"
+    );
+    app.stop().await;
+}
