@@ -98,8 +98,6 @@ pub struct MemoryStore {
     state: Mutex<State>,
     clock: Arc<dyn Clock>,
     unavailable: AtomicBool,
-    /// Reads of the log (`changes_since`) answered.
-    log_reads: std::sync::atomic::AtomicU64,
     /// Presence writes fail (as unavailable) once this many were stored.
     presence_write_limit: Mutex<Option<u64>>,
     /// Run as the next presence write begins (before its fence): what happens while a
@@ -120,7 +118,6 @@ impl MemoryStore {
             state: Mutex::new(State::default()),
             clock,
             unavailable: AtomicBool::new(false),
-            log_reads: std::sync::atomic::AtomicU64::new(0),
             presence_write_limit: Mutex::new(None),
             before_presence_write: Mutex::new(None),
         }
@@ -183,11 +180,6 @@ impl MemoryStore {
         Slug::parse(slug)
             .ok()
             .and_then(|s| state.projects.get(&s).cloned())
-    }
-
-    /// How many reads of the log (`changes_since`) were answered.
-    pub fn log_reads(&self) -> u64 {
-        self.log_reads.load(Ordering::SeqCst)
     }
 
     /// How many fenced writes (presence batches) were stored.
@@ -541,7 +533,6 @@ impl ChangeLog for MemoryStore {
         limit: u32,
     ) -> Result<ChangesSince, RepositoryError> {
         let state = self.state()?;
-        self.log_reads.fetch_add(1, Ordering::SeqCst);
         if revision < state.trimmed_through {
             return Ok(ChangesSince::Trimmed);
         }

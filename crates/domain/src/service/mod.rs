@@ -26,7 +26,6 @@ use bytes::Bytes;
 
 mod catalog;
 mod heartbeats;
-mod recent;
 mod replica;
 mod state;
 mod sweep;

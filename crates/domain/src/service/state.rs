@@ -12,7 +12,6 @@ use crate::model::{PresenceRecord, Project, Slug, Upserted};
 use crate::ports::{ChangeLog, Clock};
 use crate::presence::Presence;
 
-use super::recent::Recent;
 use super::unconfirmed::Unconfirmed;
 use crate::replication::{Change, ChangeKind, ChangesSince, Registry, Role, Snapshot, Term};
 
@@ -53,8 +52,6 @@ pub(super) struct State {
     unconfirmed: Mutex<Unconfirmed>,
     /// The flapping rule over the log this replica applied (the leader judges by it).
     flaps: Mutex<FlapJudge>,
-    /// The changes applied last, for the outbox.
-    recent: Mutex<Recent>,
     /// One read of the log at a time (see [`State::follow`]).
     follow_gate: futures::lock::Mutex<()>,
     /// Reads of the log begun, numbered from 1…
@@ -85,7 +82,6 @@ impl State {
             followed_at: Mutex::new(None),
             unconfirmed: Mutex::new(Unconfirmed::default()),
             flaps: Mutex::new(FlapJudge::new(flapping)),
-            recent: Mutex::new(Recent::default()),
             follow_gate: futures::lock::Mutex::new(()),
             follows_begun: AtomicU64::new(0),
             follows_done: AtomicU64::new(0),
@@ -103,11 +99,6 @@ impl State {
         for p in projects {
             flaps.know(p, now);
         }
-    }
-
-    /// The changes applied last (see [`Recent`]).
-    pub(super) fn recent(&self) -> MutexGuard<'_, Recent> {
-        self.recent.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(super) fn unconfirmed(&self) -> MutexGuard<'_, Unconfirmed> {
@@ -154,7 +145,6 @@ impl State {
             }
         }
         self.know_flapping(&snapshot.projects);
-        self.recent().reset(snapshot.revision);
         self.registry_mut().load(snapshot);
         *self.followed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(self.clock.now());
         Ok(n)
@@ -234,11 +224,7 @@ impl State {
     /// presence table's membership and the flapping marks, and announces them; how many
     /// were new. Under the follow gate.
     fn absorb(&self, changes: Vec<Change>) -> usize {
-        let (from, done) = {
-            let mut registry = self.registry_mut();
-            (registry.revision(), registry.apply(changes))
-        };
-        self.recent().applied(from, &done);
+        let done = self.registry_mut().apply(changes);
         self.track_membership(&done);
         {
             let mut flaps = self.flaps();
@@ -344,7 +330,6 @@ impl State {
             }
         }
         self.know_flapping(&snapshot.projects);
-        self.recent().reset(snapshot.revision);
         self.registry_mut().load(snapshot);
         self.announce(&[]);
     }

@@ -354,14 +354,7 @@ impl Sweep {
                 pending = usize::try_from(head - through).unwrap_or(usize::MAX);
                 break;
             }
-            // What this replica applied last, as read from the log (a leader reads its
-            // own writes back before it publishes them); else the log.
-            let kept = self.state.recent().since(through, LOG_BATCH as usize);
-            let read = match kept {
-                Some(changes) => Ok(ChangesSince::Changes(changes)),
-                None => self.state.log.changes_since(through, LOG_BATCH).await,
-            };
-            let changes = match read {
+            let changes = match self.state.log.changes_since(through, LOG_BATCH).await {
                 Ok(ChangesSince::Changes(changes)) if !changes.is_empty() => changes,
                 Ok(ChangesSince::Changes(_)) => break,
                 Ok(ChangesSince::Trimmed) => {
@@ -489,8 +482,6 @@ impl Sweep {
         if leadership.role == Role::Leader(term) {
             leadership.published_through = through;
         }
-        drop(leadership);
-        self.state.recent().published(through);
     }
 
     pub(super) fn advance(&self) -> Option<MassExpiry> {

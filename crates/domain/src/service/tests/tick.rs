@@ -263,21 +263,3 @@ async fn each_part_of_a_storm_is_published_as_soon_as_it_is_written() {
     );
     assert_eq!(events.first().map(String::as_str), Some("p-0:online@4002"));
 }
-
-#[tokio::test]
-async fn the_outbox_publishes_what_the_leader_read_back_without_reading_it_again() {
-    let cluster = Cluster::new(&["alpha", "beta"]).await;
-    let fed = cluster.leader().await;
-    // The first tick of a new leader reads its cursor's way up from the log.
-    fed.tick().await.unwrap();
-    fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
-    fed.record_heartbeat("beta", &beat("beta")).unwrap();
-    let reads = cluster.store.log_reads();
-    fed.tick().await.unwrap();
-    assert_eq!(
-        cluster.store.log_reads() - reads,
-        1,
-        "the write read back once, then published from what was read"
-    );
-    assert_eq!(cluster.published(&fed), ["alpha:online@3", "beta:online@4"]);
-}
