@@ -225,8 +225,9 @@ impl Presence {
 
     /// The statuses heartbeats changed since the last tick, with those projects'
     /// records, for an early write: the clock is not applied (the ticks do that), the
-    /// other dirty entries wait for the tick's batch. At most about `max` transitions, as [`Presence::tick_at_most`] takes them: a storm
-    /// (a million first beats) costs a round what it writes, not what waits.
+    /// other dirty entries wait for the tick's batch. At most about `max` transitions, as
+    /// [`Presence::tick_at_most`] takes them: a storm (a million first beats) costs a
+    /// round what it writes, not what waits.
     pub fn take_changed(&mut self, max: usize) -> Flush {
         self.this_tick.clear();
         self.pending.retain(|t| t.from != t.to);

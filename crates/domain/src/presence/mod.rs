@@ -423,15 +423,11 @@ impl Presence {
             entry.status = status;
         }
         entry.reason = status_reason;
-        let (degraded_after, offline_after) = self.policy.thresholds(entry.interval());
-        let first = match degraded_after {
-            Some(d) if entry.status == Status::Online => d,
-            _ => offline_after,
-        };
-        let due = now + first;
-        if self.next_due.is_none_or(|d| due < d) {
-            self.next_due = Some(due);
-        }
+        let thresholds = self.policy.thresholds(entry.interval());
+        keep_earliest(
+            &mut self.next_due,
+            now + next_threshold(thresholds, entry.status, TimeDelta::zero()),
+        );
         if !entry.dirty {
             entry.dirty = true;
             self.dirty.push_back(hb.slug.clone());
@@ -596,38 +592,33 @@ impl Presence {
     fn sweep(&mut self, now: DateTime<Utc>) -> Option<MassExpiry> {
         let mut live = 0usize;
         let mut expired = 0usize;
-        // Silence grows no faster than the clock: each live project's status can
-        // change no sooner than its next threshold minus the silence heard so far.
-        let mut next_due: Option<DateTime<Utc>> = None;
-        let mut due = |at: DateTime<Utc>| {
-            if next_due.is_none_or(|d| at < d) {
-                next_due = Some(at);
-            }
-        };
+        let mut next_due = None;
         for (slug, entry) in &mut self.entries {
             if entry.status == Status::Offline || entry.in_maintenance(now) {
                 continue;
             }
             live += 1;
-            let (degraded_after, offline_after) = self.policy.thresholds(entry.interval());
+            let thresholds = self.policy.thresholds(entry.interval());
+            let (degraded_after, offline_after) = thresholds;
             let silence = entry
                 .last_heartbeat_at
                 .map(|t| self.deafness.heard_since(t, now));
             let (to, why) = match silence {
-                Some(s) if s < offline_after => match degraded_after {
-                    Some(d) if s >= d && entry.status == Status::Online => {
-                        due(now + (offline_after - s));
-                        (Status::Degraded, reason::HEARTBEAT_LATE)
-                    }
-                    Some(d) if entry.status == Status::Online => {
-                        due(now + (d - s));
+                Some(s) if s < offline_after => {
+                    let late =
+                        entry.status == Status::Online && degraded_after.is_some_and(|d| s >= d);
+                    // Silence grows no faster than the clock: the status can change no
+                    // sooner than its next threshold minus the silence heard so far.
+                    let status = if late { Status::Degraded } else { entry.status };
+                    keep_earliest(
+                        &mut next_due,
+                        now + (next_threshold(thresholds, status, s) - s),
+                    );
+                    if !late {
                         continue;
                     }
-                    _ => {
-                        due(now + (offline_after - s));
-                        continue;
-                    }
-                },
+                    (Status::Degraded, reason::HEARTBEAT_LATE)
+                }
                 // Past offline_after, or live without any heartbeat on record.
                 _ => (Status::Offline, reason::HEARTBEAT_TIMEOUT),
             };
@@ -659,5 +650,26 @@ impl Presence {
             self.last_mass_expiry = mass;
         }
         mass
+    }
+}
+
+/// The silence at which the clock next changes a project of `status` that has been
+/// silent for `silence`: lateness while online (when `degraded_after` is set and not yet
+/// reached), else expiry. `thresholds` as [`StatusPolicy::thresholds`] gives them.
+fn next_threshold(
+    (degraded_after, offline_after): (Option<TimeDelta>, TimeDelta),
+    status: Status,
+    silence: TimeDelta,
+) -> TimeDelta {
+    match degraded_after {
+        Some(d) if status == Status::Online && silence < d => d,
+        _ => offline_after,
+    }
+}
+
+/// `slot` becomes `at` when it is empty or later.
+fn keep_earliest(slot: &mut Option<DateTime<Utc>>, at: DateTime<Utc>) {
+    if slot.is_none_or(|d| at < d) {
+        *slot = Some(at);
     }
 }

@@ -154,21 +154,12 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<ListenReport> {
         received += 1;
         if let Some(event) = event {
             if let Some(hb) = event.last_heartbeat_at {
+                let ms_after_beat = |t: DateTime<Utc>| {
+                    t.signed_duration_since(hb).num_microseconds().unwrap_or(0) as f64 / 1000.0
+                };
                 let entry = samples.entry(event.to).or_default();
-                entry.0.push(
-                    now.signed_duration_since(hb)
-                        .num_microseconds()
-                        .unwrap_or(0) as f64
-                        / 1000.0,
-                );
-                entry.1.push(
-                    event
-                        .at
-                        .signed_duration_since(hb)
-                        .num_microseconds()
-                        .unwrap_or(0) as f64
-                        / 1000.0,
-                );
+                entry.0.push(ms_after_beat(now));
+                entry.1.push(ms_after_beat(event.at));
             }
         }
     }
