@@ -65,7 +65,7 @@ impl HeartbeatConfig {
     /// Both values are checked with the service's own rules (`federation-wire`'s
     /// [`rules`]: the slug fully, the hub URL's shape).
     pub fn new(slug: &str, hub_url: &str) -> Result<Self, HeartbeatError> {
-        let slug = rules::slug(slug).map_err(invalid)?;
+        let slug = rules::slug(slug).map_err(invalid)?.into_owned();
         let hub_url = rules::hub_url(hub_url).map_err(invalid)?.to_owned();
         Ok(Self {
             mesh_namespace: format!("hub.{slug}"),

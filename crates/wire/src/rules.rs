@@ -3,6 +3,8 @@
 //! (`federation-domain`) validates with them, and a publisher checks its own fields with
 //! them before it sends anything.
 
+use std::borrow::Cow;
+
 use thiserror::Error;
 
 /// Longest slug, in characters.
@@ -69,8 +71,8 @@ fn broken(field: &'static str, message: impl Into<String>) -> RuleError {
 
 /// A slug, trimmed and lowercased: `[a-z0-9_-]`, 1–50 characters (as given, blanks
 /// around included), no `-` at either end, no `_` first (reserved for the service's
-/// canaries).
-pub fn slug(raw: &str) -> Result<String, RuleError> {
+/// canaries). Borrowed from `raw` when it needs no lowercasing.
+pub fn slug(raw: &str) -> Result<Cow<'_, str>, RuleError> {
     const FIELD: &str = "slug";
     let given = raw.chars().count();
     if given > SLUG_MAX {
@@ -79,7 +81,12 @@ pub fn slug(raw: &str) -> Result<String, RuleError> {
             format!("must be at most {SLUG_MAX} characters (got {given})"),
         ));
     }
-    let s = raw.trim().to_ascii_lowercase();
+    let trimmed = raw.trim();
+    let s = if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(trimmed.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(trimmed)
+    };
     if s.is_empty() {
         return Err(broken(FIELD, "must not be empty"));
     }
