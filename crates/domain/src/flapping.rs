@@ -13,6 +13,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
+use indexmap::IndexMap;
 
 use crate::error::ValidationError;
 use crate::model::{Project, Slug, Transition};
@@ -104,7 +105,10 @@ struct Recent {
 #[derive(Debug, Clone, Default)]
 pub struct FlapJudge {
     rule: Flapping,
-    projects: HashMap<Slug, Recent>,
+    /// One row per project with a change in the window: a dense vector beside an index,
+    /// as a hash table of the rows would keep up to twice their room empty (after a
+    /// fleet's first beats, a million rows).
+    projects: IndexMap<Slug, Recent>,
 }
 
 impl FlapJudge {
@@ -112,7 +116,7 @@ impl FlapJudge {
     pub fn new(rule: Flapping) -> Self {
         Self {
             rule,
-            projects: HashMap::new(),
+            projects: IndexMap::new(),
         }
     }
 
@@ -152,6 +156,11 @@ impl FlapJudge {
             ChangeKind::Transition(t) if t.from != t.to => {
                 let window = self.rule.window;
                 let r = self.projects.entry(change.slug.clone()).or_default();
+                if r.times.capacity() == 0 {
+                    // Room for one: most projects change once in a window (a fleet's
+                    // first beats), and the first growth would make room for four.
+                    r.times.reserve_exact(1);
+                }
                 r.times.push_back(t.at);
                 r.last = Some(r.last.map_or(t.at, |l| l.max(t.at)));
                 while r.times.front().is_some_and(|&x| x <= t.at - window)
@@ -169,7 +178,7 @@ impl FlapJudge {
                 }
             }
             ChangeKind::Deleted { .. } => {
-                self.projects.remove(&change.slug);
+                self.projects.swap_remove(&change.slug);
             }
             _ => {}
         }

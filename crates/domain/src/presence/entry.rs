@@ -28,6 +28,9 @@ pub(super) struct Entry {
     pub(super) healthy_streak: u32,
     /// Heartbeats for it since start, for the per-project metrics.
     pub(super) beats: BeatCounts,
+    /// Its transition of a tick: the tick's number and the transition's place in the
+    /// waiting list (valid while the number is the table's current tick).
+    pub(super) tick_step: Option<(u32, u32)>,
 }
 
 impl Entry {
@@ -52,6 +55,7 @@ impl Entry {
             registered_at: None,
             healthy_streak: 0,
             beats: BeatCounts::default(),
+            tick_step: None,
         }
     }
 

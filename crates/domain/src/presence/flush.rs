@@ -229,7 +229,7 @@ impl Presence {
     /// [`Presence::tick_at_most`] takes them: a storm (a million first beats) costs a
     /// round what it writes, not what waits.
     pub fn take_changed(&mut self, max: usize) -> Flush {
-        self.this_tick.clear();
+        self.end_tick();
         self.pending.retain(|t| t.from != t.to);
         let transitions = take_steps(&mut self.pending, max);
         let updates = transitions
@@ -258,7 +258,7 @@ impl Presence {
             .collect();
         transitions.append(&mut self.pending);
         self.pending = transitions;
-        self.this_tick.clear();
+        self.end_tick();
         for update in flush.updates {
             if let Some(entry) = self.entries.get_mut(&update.slug) {
                 if !entry.dirty {

@@ -21,9 +21,10 @@
 //!   least [`MASS_EXPIRY_MIN`]) is reported as a mass expiry but still applied: a guard
 //!   holds only on evidence that the fault is ours.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use indexmap::IndexMap;
 
 use crate::heartbeat::{Heartbeat, Reported};
 use crate::model::{reason, HeartbeatInterval, PresenceRecord, Slug, Status, Transition};
@@ -65,7 +66,10 @@ pub enum HeartbeatOutcome {
 #[derive(Debug)]
 pub struct Presence {
     policy: StatusPolicy,
-    entries: HashMap<Slug, Entry>,
+    /// Every project's entry: in a map whose rows are one dense vector beside an index
+    /// (a row of the hash table is a number), since a hash table of whole entries kept
+    /// up to twice its entries' room empty (a million entries: 2²¹ rows of 144 bytes).
+    entries: IndexMap<Slug, Entry>,
     /// Entries changed since they were last handed to the store, oldest first (an
     /// entry's flag, not this list, is the truth: a slug may be here after its flag was
     /// cleared, and is then passed over).
@@ -73,9 +77,10 @@ pub struct Presence {
     /// Entries heard since the registry last took their liveness (the same rule).
     heard: Vec<Slug>,
     pending: Vec<Transition>,
-    /// Where in `pending` each project's transition of the current tick is: a project
-    /// records at most one transition per tick (the tick's first `from`, its last `to`).
-    this_tick: HashMap<Slug, usize>,
+    /// The number of the current tick, as the entries' [`Entry::tick_step`] name it: a
+    /// project records at most one transition per tick (the tick's first `from`, its
+    /// last `to`). A new number also whenever `pending` is cut or reordered.
+    tick: u32,
     /// `None` when no bus is configured (heartbeats over HTTP only).
     bus: Option<BusLink>,
     deafness: Deafness,
@@ -101,11 +106,11 @@ impl Presence {
     pub fn new(policy: StatusPolicy) -> Self {
         Self {
             policy,
-            entries: HashMap::new(),
+            entries: IndexMap::new(),
             dirty: VecDeque::new(),
             heard: Vec::new(),
             pending: Vec::new(),
-            this_tick: HashMap::new(),
+            tick: 0,
             bus: None,
             deafness: Deafness::default(),
             last_mass_expiry: None,
@@ -157,10 +162,21 @@ impl Presence {
         self.dirty.clear();
         self.heard.clear();
         self.pending.clear();
-        self.this_tick.clear();
+        self.end_tick();
         for r in records {
             self.adopt(r);
         }
+    }
+
+    /// Starts a new tick for [`Entry::tick_step`]: no transition waiting is merged into.
+    fn end_tick(&mut self) {
+        self.tick = self.tick.wrapping_add(1);
+    }
+
+    /// Makes room for `additional` more projects at once (a table filled one project at
+    /// a time grows by doubling, holding the old rows beside the new at each step).
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
     }
 
     /// Adds a newly registered project (`offline`); a known one is left as it is.
@@ -260,7 +276,7 @@ impl Presence {
             entry.reason = reason;
         }
         self.pending.retain(|t| &t.slug != slug);
-        self.this_tick.clear();
+        self.end_tick();
     }
 
     /// Adds a project known to the store but not to this table (registered through
@@ -289,11 +305,11 @@ impl Presence {
     /// Forgets a deregistered project, with its unflushed changes.
     pub fn remove(&mut self, slug: &Slug) -> bool {
         self.pending.retain(|t| &t.slug != slug);
-        self.this_tick.clear();
+        self.end_tick();
         // Its places in the dirty list stay: the flag of the entry, not the list, says
         // what is written (a slug registered again is written once), and the list can
         // hold every project of a large catalog, too long to walk for each removal.
-        self.entries.remove(slug).is_some()
+        self.entries.swap_remove(slug).is_some()
     }
 
     /// Whether the project is in the table.
@@ -394,10 +410,11 @@ impl Presence {
         };
         let changed = entry.status != status;
         if changed {
-            let merged = self
-                .this_tick
-                .get(&hb.slug)
-                .and_then(|&i| self.pending.get_mut(i))
+            let tick = self.tick;
+            let merged = entry
+                .tick_step
+                .filter(|&(t, _)| t == tick)
+                .and_then(|(_, i)| self.pending.get_mut(usize::try_from(i).ok()?))
                 .filter(|t| t.slug == hb.slug);
             match merged {
                 // Already changed this tick: one transition, from the first `from` to
@@ -409,7 +426,7 @@ impl Presence {
                     t.last_heartbeat_at = entry.last_heartbeat_at;
                 }
                 None => {
-                    self.this_tick.insert(hb.slug.clone(), self.pending.len());
+                    entry.tick_step = u32::try_from(self.pending.len()).ok().map(|i| (tick, i));
                     self.pending.push(Transition {
                         slug: hb.slug.clone(),
                         from: entry.status,
@@ -565,7 +582,7 @@ impl Presence {
         let now = self.applied(now);
         // The tick ends here: changes of one tick that came back to where they started
         // are no change, and the next heartbeat starts a new transition.
-        self.this_tick.clear();
+        self.end_tick();
         self.pending.retain(|t| t.from != t.to);
         if let (Some(last), Some(stall)) = (self.last_sweep, self.stall_after) {
             if now - last > stall {

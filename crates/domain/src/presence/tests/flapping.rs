@@ -109,3 +109,20 @@ fn a_self_reported_degradation_ends_after_recover_after_healthy_heartbeats() {
         1
     );
 }
+
+#[test]
+fn a_transition_left_waiting_by_a_tick_is_not_merged_into_by_the_next() {
+    let mut p = table(&["alpha"]);
+    p.heartbeat(&hb("alpha"), t0());
+    // A tick that takes no transition leaves alpha's waiting, in its place.
+    assert!(p.tick_at_most(t0() + ms(500), 0).transitions.is_empty());
+    // A change in the next tick is a transition of its own, after the waiting one.
+    p.heartbeat(&hb_degraded("alpha", &["slow"]), t0() + secs(1));
+    assert_eq!(
+        moves(&p.tick(t0() + secs(1))),
+        [
+            mv("alpha", Offline, Online, "heartbeat"),
+            mv("alpha", Online, Degraded, "self_reported: slow")
+        ]
+    );
+}
