@@ -165,11 +165,17 @@ impl Registry {
 
     /// Replaces everything with a snapshot (at start, or after falling behind a trim).
     pub fn load(&mut self, snapshot: Snapshot) {
-        self.projects = snapshot
+        // Sorted in place first: the map is built from the rows as they are (a sorted
+        // input needs no second copy for the map's own stable sort), and the old map goes
+        // before the new one is built.
+        let mut rows: Vec<(Slug, Entry)> = snapshot
             .projects
             .into_iter()
             .map(|p| (p.slug.clone(), Entry::new(p)))
             .collect();
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        self.projects = BTreeMap::new();
+        self.projects = rows.into_iter().collect();
         self.revision = snapshot.revision;
         self.generation += 1;
     }

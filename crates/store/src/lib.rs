@@ -45,7 +45,7 @@ mod uptime;
 mod url;
 
 pub use crate::error::StoreError;
-pub use crate::log::CHANGES_CHANNEL;
+pub use crate::log::{CHANGES_CHANNEL, SNAPSHOT_PAGE};
 pub use crate::store::{
     ChangeNotifications, Store, StoreOptions, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS,
 };

@@ -13,6 +13,9 @@ use crate::schema::DbTime;
 
 /// The one lease: the sweeper's.
 pub(crate) const SWEEPER_LEASE: &str = "sweeper";
+/// Projects read per page of a snapshot: the rows and tags held at once (and within
+/// SQLite's limit on a statement's parameters, for the page's tags).
+pub const SNAPSHOT_PAGE: i64 = 10_000;
 
 /// The text of [`CHANGES_CHANNEL`], for statements built with `concat!`.
 macro_rules! changes_channel {
@@ -247,20 +250,40 @@ macro_rules! log_ops {
         }
 
         /// Every project and the revision they reflect. Run in one read transaction.
+        /// Read in pages of [`crate::log::SNAPSHOT_PAGE`] by slug, each assembled before
+        /// the next is read: the rows and tags of a million projects are never held
+        /// beside the projects made from them.
         pub(crate) $($async_kw)* fn snapshot(
             conn: &mut $conn,
         ) -> Result<federation_domain::Snapshot, StoreError> {
             use crate::schema::projects;
             let revision = head(conn)$($aw)*?;
-            let rows: Vec<ProjectRow> = projects::table
-                .order(projects::slug.asc())
-                .select(ProjectRow::as_select())
-                .load(conn)$($aw)*?;
-            let ids = rows.iter().map(|p| p.id).collect();
-            let tags = tags_of(conn, ids)$($aw)*?;
+            let count: i64 = projects::table.count().get_result(conn)$($aw)*?;
+            let mut all = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+            // Every slug sorts after the empty text.
+            let mut after = String::new();
+            loop {
+                let rows: Vec<ProjectRow> = projects::table
+                    .filter(projects::slug.gt(&after))
+                    .order(projects::slug.asc())
+                    .limit(crate::log::SNAPSHOT_PAGE)
+                    .select(ProjectRow::as_select())
+                    .load(conn)$($aw)*?;
+                let last_page =
+                    i64::try_from(rows.len()).unwrap_or(i64::MAX) < crate::log::SNAPSHOT_PAGE;
+                if let Some(last) = rows.last() {
+                    after.clone_from(&last.slug);
+                }
+                let ids = rows.iter().map(|p| p.id).collect();
+                let tags = tags_of(conn, ids)$($aw)*?;
+                all.extend(crate::rows::assemble(rows, tags)?);
+                if last_page {
+                    break;
+                }
+            }
             Ok(federation_domain::Snapshot {
                 revision,
-                projects: crate::rows::assemble(rows, tags)?,
+                projects: all,
             })
         }
 

@@ -1271,6 +1271,31 @@ mod cases {
         assert_eq!(h.len(), 1);
     }
 
+    pub async fn a_snapshot_of_several_pages_holds_every_project_once_with_its_tags(fx: Fixture) {
+        let s = &*fx.store;
+        let n = usize::try_from(federation_store::SNAPSHOT_PAGE).unwrap() + 1;
+        let name = |i: usize| format!("s{i:06}");
+        let regs: Vec<_> = (0..n)
+            .map(|i| reg(&name(i), &["all", &format!("t{}", i % 7)]))
+            .collect();
+        s.upsert_all(&regs).await.unwrap();
+        let snap = s.snapshot().await.unwrap();
+        assert_eq!(snap.projects.len(), n);
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &snap.projects {
+            let i: usize = p.slug.as_str()[1..].parse().unwrap();
+            assert!(seen.insert(i), "{} twice", p.slug);
+            let tags: Vec<_> = p.tags.iter().map(|t| t.as_str().to_owned()).collect();
+            assert_eq!(
+                tags,
+                ["all".to_owned(), format!("t{}", i % 7)],
+                "{}",
+                p.slug
+            );
+        }
+        assert_eq!(seen.last(), Some(&(n - 1)));
+    }
+
     pub async fn migrations_are_idempotent(fx: Fixture) {
         let s = fx.sql.as_ref().expect("a SQL store");
         assert!(s.pending_migrations().await.unwrap().is_empty());
@@ -1416,6 +1441,7 @@ contract!(
         times_round_trip_in_utc_to_the_microsecond,
         large_batches_are_written,
         status_totals_stay_exact_across_writes,
+        a_snapshot_of_several_pages_holds_every_project_once_with_its_tags,
     ],
     // The in-memory store has no schema to migrate.
     sql: [migrations_are_idempotent],

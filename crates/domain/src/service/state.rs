@@ -140,6 +140,7 @@ impl State {
         {
             let mut presence = self.presence();
             presence.load(Vec::new());
+            presence.reserve(n);
             for p in &snapshot.projects {
                 admit(&mut presence, p);
             }
