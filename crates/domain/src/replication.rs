@@ -9,6 +9,7 @@
 //! refuses a write whose term is no longer current (see docs/replication.md).
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
@@ -278,10 +279,13 @@ impl Registry {
         self.projects.get(slug).map(|e| &e.project)
     }
 
-    /// What a rollup needs of every project (its slug and tags), in slug order.
-    pub fn members(&self) -> Vec<crate::uptime::Member> {
+    /// What a rollup needs (slug and tags) of up to `limit` projects whose slugs
+    /// follow `after` (from the first when `None`), in slug order.
+    pub fn members_after(&self, after: Option<&Slug>, limit: usize) -> Vec<crate::uptime::Member> {
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
         self.projects
-            .iter()
+            .range::<Slug, _>((from, Bound::Unbounded))
+            .take(limit)
             .map(|(slug, e)| crate::uptime::Member {
                 slug: slug.clone(),
                 tags: e.project.tags.clone(),

@@ -89,6 +89,30 @@ fn a_change_whose_project_is_gone_advances_the_revision_only() {
 }
 
 #[test]
+fn members_are_read_in_pages_of_slug_order_with_their_tags() {
+    let mut r = Registry::new();
+    let changes = ["c", "a", "b"]
+        .iter()
+        .zip(1..)
+        .map(|(slug, rev)| {
+            let p = project(slug, Status::Offline, &[slug]);
+            change(rev, ChangeKind::Registered, Some(p), slug)
+        })
+        .collect();
+    r.apply(changes);
+    let names = |page: Vec<crate::uptime::Member>| {
+        page.into_iter()
+            .map(|m| format!("{}:{}", m.slug, m.tags.iter().next().unwrap().as_str()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(r.members_after(None, 2)), ["a:a", "b:b"]);
+    let b = Slug::parse("b").unwrap();
+    assert_eq!(names(r.members_after(Some(&b), 2)), ["c:c"]);
+    let c = Slug::parse("c").unwrap();
+    assert!(r.members_after(Some(&c), 2).is_empty());
+}
+
+#[test]
 fn heard_heartbeats_never_move_back_when_the_log_brings_an_older_copy() {
     let mut r = Registry::new();
     r.apply(vec![change(

@@ -241,12 +241,6 @@ impl Federation {
         self.catalog.list(filter)
     }
 
-    /// Every project's slug and tags (what the uptime rollups need), without copying
-    /// the projects.
-    pub fn members(&self) -> Vec<crate::uptime::Member> {
-        self.state.registry().members()
-    }
-
     /// [`Federation::get`] as `render` renders the project: its bytes are made once per
     /// change of the project and shared by every read until the next (see
     /// [`crate::Registry::rendered`]).
@@ -544,5 +538,17 @@ impl Federation {
     /// The last sweep that expired a large share of the live projects at once.
     pub fn last_mass_expiry(&self) -> Option<MassExpiry> {
         self.sweep.last_mass_expiry()
+    }
+}
+
+/// The uptime rollups count the projects registered now, a page at a time (each page
+/// read under the registry's lock, released between pages).
+impl crate::uptime::Roster for Federation {
+    fn members_after(
+        &self,
+        after: Option<&crate::model::Slug>,
+        limit: usize,
+    ) -> Vec<crate::uptime::Member> {
+        self.state.registry().members_after(after, limit)
     }
 }

@@ -165,16 +165,6 @@ impl GroupDays {
     }
 }
 
-/// The group days of `day` for every scope of `members` (each project with its
-/// figures over the whole day): the fleet's (always, even empty) and each tag's.
-pub fn group_days(day: NaiveDate, members: &[(&Member, Figures)]) -> Vec<GroupDay> {
-    let mut groups = GroupDays::new(day);
-    for (member, figures) in members {
-        groups.add(member, figures);
-    }
-    groups.finish()
-}
-
 /// Group days combined in order, each following the one before at once: the sums add
 /// up, and a member offline across a midnight (its trailing stretch on one day and its
 /// leading one the next) has one outage there, as long as the whole run.

@@ -139,7 +139,7 @@ proptest! {
             for (i, mask) in masks.iter().enumerate() {
                 if rolled & (1 << i) != 0 {
                     let day = day0 + TimeDelta::days(i as i64);
-                    uptime.roll_up_day(day, &members_of(*mask)).await.unwrap();
+                    uptime.roll_up_day(day, members_of(*mask).as_slice()).await.unwrap();
                 }
             }
             source.trim_rows(at(trim));
@@ -198,7 +198,7 @@ fn a_fleet_outage_across_two_midnights_is_one_outage_as_long_as_the_run() {
         let day0 = base().date_naive();
         for i in 0..DAYS {
             uptime
-                .roll_up_day(day0 + TimeDelta::days(i), &members_of(0b1))
+                .roll_up_day(day0 + TimeDelta::days(i), members_of(0b1).as_slice())
                 .await
                 .unwrap();
         }
@@ -247,7 +247,7 @@ fn days_rolled_up_before_groups_are_regrouped_from_the_project_rollups() {
     runtime().block_on(async {
         let now = day_span(day).end + TimeDelta::hours(1);
         let done = uptime
-            .roll_up_pending(now, || members_of(0b001001), 200)
+            .roll_up_pending(now, members_of(0b001001).as_slice(), 200)
             .await
             .unwrap();
         assert_eq!(
@@ -308,7 +308,7 @@ fn a_tag_objective_spends_the_budget_of_the_tag_report() {
         // Day 1 rolled up while `a` carried the tag; now it does not, `b` does.
         let day1 = base().date_naive() + TimeDelta::days(1);
         uptime
-            .roll_up_day(day1, &members_of(0b001001))
+            .roll_up_day(day1, members_of(0b001001).as_slice())
             .await
             .unwrap();
         let now_projects = projects_of(0b010011);

@@ -17,6 +17,7 @@ mod memory;
 mod port;
 mod report;
 mod rollup;
+mod roster;
 mod service;
 mod slo;
 mod slo_board;
@@ -30,7 +31,7 @@ mod group_tests;
 mod tests;
 
 pub use figures::{Class, DegradedCounts, Figures};
-pub use group::{group_days, Edge, GroupDay, GroupDays, GroupFold, Member, Scope};
+pub use group::{Edge, GroupDay, GroupDays, GroupFold, Member, Scope};
 #[cfg(any(test, feature = "mock"))]
 pub use memory::MemoryUptime;
 #[cfg(any(test, feature = "mock"))]
@@ -38,8 +39,9 @@ pub use port::MockUptimeSource;
 pub use port::UptimeSource;
 pub use report::{figures_over, project_reports, roll_up, ProjectUptime, RolledUp};
 pub use rollup::{
-    day_span, pending_days, roll_up_members, DailyRollup, ROLLUP_BACKFILL_DAYS, ROLLUP_GRACE,
+    day_span, pending_days, DailyRollup, DayRoll, ROLLUP_BACKFILL_DAYS, ROLLUP_GRACE,
 };
+pub use roster::{each_member, Roster, ROSTER_PAGE};
 pub use service::{read_chunks, HeardRecorder, Uptime, ROLLUP_ROWS_PER_READ};
 pub use slo::{
     ErrorBudget, Objective, ObjectiveInput, SloSubject, SLO_PERCENT_EXCLUSIVE, SLO_WINDOWS,

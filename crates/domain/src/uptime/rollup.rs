@@ -47,10 +47,11 @@ pub fn pending_days(now: DateTime<Utc>, rolled: &[NaiveDate]) -> Vec<NaiveDate> 
         .collect()
 }
 
-/// `day` rolled up for `members` (every project registered now) from the day's raw
-/// history `rows` (every project's, as [`UptimeSource::history_between`] reads them)
-/// and the `heard` spans: each member's rollup and each group's (the fleet, each tag).
-/// One member at a time, so a large fleet's figures are never all held at once.
+/// `day` being rolled up from the day's raw history `rows` (every project's, as
+/// [`UptimeSource::history_between`] reads them) and the `heard` spans, for the members
+/// given ([`DayRoll::add`]: every project registered now, a page at a time): each
+/// member's rollup and each group's (the fleet, each tag). One member at a time, so a
+/// large fleet's figures are never all held at once.
 ///
 /// A member not known for the whole day (registered later, or the service did not
 /// hear the bus at all that day) gets no rollup: every reader takes a rolled day's
@@ -58,32 +59,53 @@ pub fn pending_days(now: DateTime<Utc>, rolled: &[NaiveDate]) -> Vec<NaiveDate> 
 /// deployment's 90-day backfill so writes the groups' rows and nothing per project.
 ///
 /// [`UptimeSource::history_between`]: super::UptimeSource::history_between
-pub fn roll_up_members(
+#[derive(Debug)]
+pub struct DayRoll {
     day: NaiveDate,
-    members: &[Member],
-    rows: Vec<Transition>,
+    span: Span,
+    unknown: Figures,
+    by_slug: HashMap<Slug, Vec<Transition>>,
     heard: Vec<Span>,
-) -> (Vec<DailyRollup>, Vec<GroupDay>) {
-    let span = day_span(day);
-    let unknown = Figures::of(Class::Unknown, micros(span.end - span.start));
-    let mut by_slug: HashMap<Slug, Vec<Transition>> = HashMap::new();
-    for row in rows {
-        by_slug.entry(row.slug.clone()).or_default().push(row);
+    groups: GroupDays,
+    rollups: Vec<DailyRollup>,
+}
+
+impl DayRoll {
+    /// No member counted yet.
+    pub fn new(day: NaiveDate, rows: Vec<Transition>, heard: Vec<Span>) -> Self {
+        let span = day_span(day);
+        let mut by_slug: HashMap<Slug, Vec<Transition>> = HashMap::new();
+        for row in rows {
+            by_slug.entry(row.slug.clone()).or_default().push(row);
+        }
+        Self {
+            day,
+            span,
+            unknown: Figures::of(Class::Unknown, micros(span.end - span.start)),
+            by_slug,
+            heard: merge_spans(heard),
+            groups: GroupDays::new(day),
+            rollups: Vec::new(),
+        }
     }
-    let heard = merge_spans(heard);
-    let mut groups = GroupDays::new(day);
-    let mut rollups = Vec::new();
-    for member in members {
-        let history = by_slug.remove(&member.slug).unwrap_or_default();
-        let figures = Timeline::new(&history, heard.clone()).figures(span.start, span.end);
-        groups.add(member, &figures);
-        if figures != unknown {
-            rollups.push(DailyRollup {
+
+    /// Counts `member` (each member once).
+    pub fn add(&mut self, member: &Member) {
+        let history = self.by_slug.remove(&member.slug).unwrap_or_default();
+        let figures =
+            Timeline::new(&history, self.heard.clone()).figures(self.span.start, self.span.end);
+        self.groups.add(member, &figures);
+        if figures != self.unknown {
+            self.rollups.push(DailyRollup {
                 slug: member.slug.clone(),
-                day,
+                day: self.day,
                 figures,
             });
         }
     }
-    (rollups, groups.finish())
+
+    /// The members' rollups and the groups'.
+    pub fn finish(self) -> (Vec<DailyRollup>, Vec<GroupDay>) {
+        (self.rollups, self.groups.finish())
+    }
 }

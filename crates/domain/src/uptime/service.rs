@@ -8,10 +8,11 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
 use super::figures::{Class, DegradedCounts, Figures};
-use super::group::{group_days, GroupDay, Member, Scope};
+use super::group::{GroupDay, GroupDays, Scope};
 use super::port::UptimeSource;
 use super::report::{figures_over, roll_up, ProjectUptime, RolledUp};
-use super::rollup::{day_span, pending_days, roll_up_members, ROLLUP_BACKFILL_DAYS};
+use super::rollup::{day_span, pending_days, DayRoll, ROLLUP_BACKFILL_DAYS};
+use super::roster::{each_member, Roster};
 use super::timeline::{days, micros, DayFigures, Span};
 use super::window::{named_window, Window};
 use crate::error::RepositoryError;
@@ -280,13 +281,13 @@ impl Uptime {
         Ok((roll_up(&reports), reports))
     }
 
-    /// Rolls `day` up for `projects` (every project registered now) from the raw
+    /// Rolls `day` up for `roster` (every project registered now) from the raw
     /// history: each project's figures and each group's (the fleet, each tag),
-    /// replacing what was stored for it (see [`roll_up_members`]).
+    /// replacing what was stored for it (see [`DayRoll`]).
     pub async fn roll_up_day(
         &self,
         day: NaiveDate,
-        projects: &[Member],
+        roster: &(impl Roster + ?Sized),
     ) -> Result<(), RepositoryError> {
         let span = day_span(day);
         let rows = self
@@ -294,17 +295,19 @@ impl Uptime {
             .history_between(None, span.start, span.end)
             .await?;
         let heard = self.source.heard(span.start, span.end).await?;
-        let (rollups, groups) = roll_up_members(day, projects, rows, heard);
+        let mut roll = DayRoll::new(day, rows, heard);
+        each_member(roster, |member| roll.add(member));
+        let (rollups, groups) = roll.finish();
         self.source.save_rollups(day, rollups, groups).await
     }
 
-    /// Keeps the group rollups of `day`, rolled up before groups were kept, from its
-    /// stored project rollups: the fleet holds every project rolled up that day, a tag
-    /// those of `projects` (registered now) carrying it now.
+    /// Keeps the group rollups of `day`, rolled up before group rollups were kept,
+    /// from its stored project rollups: the fleet holds every project rolled up that
+    /// day, a tag those of `roster` (registered now) carrying it now.
     pub async fn regroup_day(
         &self,
         day: NaiveDate,
-        projects: &[Member],
+        roster: &(impl Roster + ?Sized),
     ) -> Result<(), RepositoryError> {
         let stored: HashMap<Slug, Figures> = self
             .source
@@ -313,16 +316,17 @@ impl Uptime {
             .into_iter()
             .map(|r| (r.slug, r.figures))
             .collect();
-        let mut groups: Vec<GroupDay> = group_days(
-            day,
-            &projects
-                .iter()
-                .filter_map(|p| stored.get(&p.slug).map(|f| (p, *f)))
-                .collect::<Vec<_>>(),
-        )
-        .into_iter()
-        .filter(|g| g.scope != Scope::Fleet.key())
-        .collect();
+        let mut tagged = GroupDays::new(day);
+        each_member(roster, |member| {
+            if let Some(f) = stored.get(&member.slug) {
+                tagged.add(member, f);
+            }
+        });
+        let mut groups: Vec<GroupDay> = tagged
+            .finish()
+            .into_iter()
+            .filter(|g| g.scope != Scope::Fleet.key())
+            .collect();
         let mut all: Vec<(&Slug, &Figures)> = stored.iter().collect();
         all.sort_by(|a, b| a.0.cmp(b.0));
         groups.push(GroupDay::of(&Scope::Fleet, day, all));
@@ -330,14 +334,13 @@ impl Uptime {
     }
 
     /// Rolls up at most `at_most` of the closed days not rolled up yet (newest
-    /// first; see [`pending_days`]) for the projects `projects` gives, at `now`; then,
+    /// first; see [`pending_days`]) for the projects of `roster`, at `now`; then,
     /// within the same allowance, regroups days rolled up before group rollups were
-    /// kept. Returns the days rolled up or regrouped. `projects` is called only when
-    /// there is a day to do (a copy of the catalog is not made every check).
+    /// kept. Returns the days rolled up or regrouped.
     pub async fn roll_up_pending(
         &self,
         now: DateTime<Utc>,
-        projects: impl FnOnce() -> Vec<Member> + Send,
+        roster: &(impl Roster + ?Sized),
         at_most: usize,
     ) -> Result<Vec<NaiveDate>, RepositoryError> {
         let today = now.date_naive();
@@ -360,17 +363,13 @@ impl Uptime {
             .copied()
             .take(at_most.saturating_sub(pending.len()))
             .collect();
-        if pending.is_empty() && ungrouped.is_empty() {
-            return Ok(Vec::new());
-        }
-        let projects = projects();
         let mut done = Vec::new();
         for day in pending {
-            self.roll_up_day(day, &projects).await?;
+            self.roll_up_day(day, roster).await?;
             done.push(day);
         }
         for day in ungrouped {
-            self.regroup_day(day, &projects).await?;
+            self.regroup_day(day, roster).await?;
             done.push(day);
         }
         Ok(done)

@@ -435,7 +435,7 @@ proptest! {
             let uptime = Uptime::new(source.clone(), DegradedCounts::Up);
             for i in 0..4 {
                 if rolled & (1 << i) != 0 {
-                    uptime.roll_up_day(day(i), &[super::Member::from(&super::group_tests::project("hub", &[]))]).await.unwrap();
+                    uptime.roll_up_day(day(i), &[super::Member::from(&super::group_tests::project("hub", &[]))][..]).await.unwrap();
                 }
             }
             let window = Window { from: at(from), to: at(to) };
@@ -445,7 +445,7 @@ proptest! {
             prop_assert_eq!(group.figures.counted(), report.figures.counted());
 
             for i in 0..4 {
-                uptime.roll_up_day(day(i), &[super::Member::from(&super::group_tests::project("hub", &[]))]).await.unwrap();
+                uptime.roll_up_day(day(i), &[super::Member::from(&super::group_tests::project("hub", &[]))][..]).await.unwrap();
             }
             source.trim_rows(DateTime::<Utc>::MAX_UTC);
             // Days 1 and 2 whole: 2026-11-02T00:00 is minute 240 from base.
@@ -510,7 +510,7 @@ fn a_day_unknown_throughout_stores_no_project_row() {
         let heard_one = Member::from(&super::group_tests::project("heard", &["t"]));
         let silent = Member::from(&super::group_tests::project("silent", &["t"]));
         uptime
-            .roll_up_day(day, &[heard_one.clone(), silent.clone()])
+            .roll_up_day(day, &[heard_one.clone(), silent.clone()][..])
             .await
             .unwrap();
         assert_eq!(
@@ -546,7 +546,7 @@ fn a_day_unknown_throughout_stores_no_project_row() {
             .await
             .unwrap();
         uptime
-            .roll_up_day(day, &[heard_one.clone(), silent])
+            .roll_up_day(day, &[heard_one.clone(), silent][..])
             .await
             .unwrap();
         let rows = source

@@ -69,10 +69,8 @@ pub(super) async fn run_rollups(
         if !federation.leads() {
             continue;
         }
-        // Every project's slug and tags, only when a day is to be rolled up.
-        let everything = || federation.members();
         match uptime
-            .roll_up_pending(federation.now(), everything, ROLLUP_DAYS_PER_CHECK)
+            .roll_up_pending(federation.now(), federation.as_ref(), ROLLUP_DAYS_PER_CHECK)
             .await
         {
             Ok(days) if !days.is_empty() => {
