@@ -279,6 +279,11 @@ impl Registry {
         self.projects.get(slug).map(|e| &e.project)
     }
 
+    /// Every project, in slug order.
+    pub fn projects(&self) -> impl Iterator<Item = &Project> {
+        self.projects.values().map(|e| &e.project)
+    }
+
     /// What a rollup needs (slug and tags) of up to `limit` projects whose slugs
     /// follow `after` (from the first when `None`), in slug order.
     pub fn members_after(&self, after: Option<&Slug>, limit: usize) -> Vec<crate::uptime::Member> {
@@ -317,6 +322,15 @@ impl Registry {
             total: u64::try_from(total).unwrap_or(u64::MAX),
             revision: self.revision,
         }
+    }
+
+    /// The slugs of the page `filter` selects, in slug order (what [`Registry::list`]
+    /// lists, without copying the projects).
+    pub fn slugs(&self, filter: &ListFilter) -> Vec<Slug> {
+        self.select(filter)
+            .1
+            .map(|e| e.project.slug.clone())
+            .collect()
     }
 
     /// How many projects the filter matches, and the entries of its page in slug order.

@@ -13,7 +13,7 @@ use federation_domain::notify::{
     Channel, ChannelName, ChannelSpec, ChannelStore, DeliveryLog, Message, Sender, Watch,
 };
 use federation_domain::{
-    ChangeKind, ChangesSince, Federation, ListFilter, RepositoryError, Role, Status, Term,
+    ChangeKind, ChangesSince, Federation, RepositoryError, Role, Status, Term,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -396,26 +396,24 @@ impl Dispatcher {
             })
             .with_incident_gather(gather);
         let now = self.federation.now();
-        // Flapping as the registry holds it: held until the log's `stable` change.
-        for project in self.federation.list(&ListFilter::default()).items {
-            if project.flapping_since.is_some() {
-                watch.seed_flapping(&project, now);
+        // Flapping as the registry holds it (held until the log's `stable` change), and
+        // the outages under way, copied out (their start is read from the store): one
+        // pass over the registry, which copies no other project.
+        let mut under_way = Vec::new();
+        self.federation.for_each_project(|project| {
+            watch.seed_flapping(project, now);
+            if watch.takes_seed(project) {
+                under_way.push(project.clone());
             }
-        }
-        for status in [Status::Offline, Status::Degraded] {
-            let page = self.federation.list(&ListFilter {
-                status: Some(status),
-                ..ListFilter::default()
-            });
-            for project in page.items {
-                let reason = project.status_reason.as_deref();
-                let until = chrono::DateTime::<chrono::Utc>::MAX_UTC;
-                if let Some(since) = self
-                    .bad_since_until(&project, project.status, reason, until)
-                    .await
-                {
-                    watch.seed(&project, since, dealt_before, cursor, now);
-                }
+        });
+        for project in under_way {
+            let reason = project.status_reason.as_deref();
+            let until = chrono::DateTime::<chrono::Utc>::MAX_UTC;
+            if let Some(since) = self
+                .bad_since_until(&project, project.status, reason, until)
+                .await
+            {
+                watch.seed(&project, since, dealt_before, cursor, now);
             }
         }
         // Incidents up to the cursor were dealt with: the watch learns them, silently.

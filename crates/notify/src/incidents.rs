@@ -13,7 +13,7 @@ use federation_domain::incident::{
     Incident, IncidentEvent, IncidentLog, IncidentSettings, IncidentTracker,
 };
 use federation_domain::notify::{Message, Watch};
-use federation_domain::{Change, Federation, ListFilter, RepositoryError, Status, Term};
+use federation_domain::{Change, Federation, RepositoryError, Status, Term};
 
 /// The tracker of one term, and its events in log order.
 pub(crate) struct Desk {
@@ -41,9 +41,7 @@ impl Desk {
     ) -> Result<Self, RepositoryError> {
         let head = federation.revision();
         let mut tracker = IncidentTracker::new(settings);
-        for p in federation.list(&ListFilter::default()).items {
-            tracker.know(&p);
-        }
+        federation.for_each_project(|p| tracker.know(p));
         let mut desk = Self {
             tracker,
             read_through: head,

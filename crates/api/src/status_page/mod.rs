@@ -12,13 +12,16 @@ use std::collections::HashMap;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use federation_domain::uptime::{DegradedCounts, ProjectUptime, WindowInput};
-use federation_domain::{ListFilter, Project, Slug, Status, Tag};
+use federation_domain::{Project, Slug, Status, Tag};
+
+use first::FirstByName;
 
 use crate::error::ApiError;
 use crate::{conditional, ApiState};
 
 pub mod bars;
 pub mod cache;
+mod first;
 mod html;
 mod incidents;
 
@@ -131,23 +134,27 @@ impl StatusPage {
         self.enabled && (self.everything() || self.projects.contains(&p.slug) || self.tagged(p))
     }
 
-    /// The sections of the page over the whole catalog (`all`, any order): one per
-    /// chosen tag (projects by name), then the chosen projects in none of them (under
-    /// "Other projects" when tag sections precede). Empty sections are left out. At most
-    /// [`STATUS_PAGE_MAX_PROJECTS`] projects, the first by name; also how many more the
-    /// page shows not.
-    pub(crate) fn sections<'a>(&self, all: &'a [Project]) -> (Vec<Section<'a>>, usize) {
-        let mut shown: Vec<&Project> = all.iter().filter(|p| self.shows(p)).collect();
-        shown.sort_by(|a, b| {
-            a.name
-                .as_str()
-                .to_lowercase()
-                .cmp(&b.name.as_str().to_lowercase())
-                .then_with(|| a.slug.cmp(&b.slug))
+    /// The projects the page shows of the catalog `each_project` offers (any order),
+    /// copied: at most [`STATUS_PAGE_MAX_PROJECTS`], the first by name; also how many
+    /// more it shows not. Only those are copied, however large the catalog.
+    pub(crate) fn chosen(
+        &self,
+        each_project: impl FnOnce(&mut dyn FnMut(&Project)),
+    ) -> (Vec<Project>, usize) {
+        let mut first = FirstByName::new();
+        each_project(&mut |p| {
+            if self.shows(p) {
+                first.offer(p, || p.clone());
+            }
         });
-        let left_out = shown.len().saturating_sub(STATUS_PAGE_MAX_PROJECTS);
-        shown.truncate(STATUS_PAGE_MAX_PROJECTS);
-        (self.group(shown), left_out)
+        first.finish()
+    }
+
+    /// The sections of the page over `chosen` (by name, see [`StatusPage::chosen`]):
+    /// one per chosen tag, then the chosen projects in none of them (under "Other
+    /// projects" when tag sections precede). Empty sections are left out.
+    pub(crate) fn sections<'a>(&self, chosen: &'a [Project]) -> Vec<Section<'a>> {
+        self.group(chosen.iter().collect())
     }
 
     fn group<'a>(&self, shown: Vec<&'a Project>) -> Vec<Section<'a>> {
@@ -205,8 +212,8 @@ pub(crate) async fn page(
     let body = match page.renders.get(KEY) {
         Some(body) => body,
         None => {
-            let all = state.federation.list(&ListFilter::default()).items;
-            let (sections, left_out) = page.sections(&all);
+            let (chosen, left_out) = page.chosen(|each| state.federation.for_each_project(each));
+            let sections = page.sections(&chosen);
             let uptime = Uptimes::of(&state, &sections).await;
             // Open incidents, when recorded here and readable (the page renders without).
             let incidents = match &state.notify {

@@ -53,6 +53,11 @@ fn names(sections: &[Section<'_>]) -> Vec<(Option<String>, Vec<String>)> {
         .collect()
 }
 
+/// What `page` shows of `all` (the first by name).
+fn chosen(page: &StatusPage, all: &[Project]) -> Vec<Project> {
+    page.chosen(|each| all.iter().for_each(each)).0
+}
+
 fn page(tags: &[&str], projects: &[&str]) -> StatusPage {
     StatusPage {
         enabled: true,
@@ -72,7 +77,10 @@ fn off_by_default_and_then_shows_nothing() {
 #[test]
 fn nothing_chosen_shows_every_project_by_name() {
     let all = fleet();
-    let got = names(&page(&[], &[]).sections(&all).0);
+    let got = {
+        let page = page(&[], &[]);
+        names(&page.sections(&chosen(&page, &all)))
+    };
     assert_eq!(
         got,
         [(
@@ -86,7 +94,7 @@ fn nothing_chosen_shows_every_project_by_name() {
 fn chosen_tags_make_sections_and_chosen_projects_follow() {
     let all = fleet();
     let page = page(&["CORE", "nothing-has-it"], &["lab"]);
-    let got = names(&page.sections(&all).0);
+    let got = names(&page.sections(&chosen(&page, &all)));
     assert_eq!(
         got,
         [
@@ -105,7 +113,14 @@ fn the_html_escapes_and_hides_urls_unless_asked() {
     let all = fleet();
     let mut page = page(&[], &[]);
     page.title = "<Acme> status".into();
-    let html = html::render(&page, &page.sections(&all).0, 0, None, &[], at());
+    let html = html::render(
+        &page,
+        &page.sections(&chosen(&page, &all)),
+        0,
+        None,
+        &[],
+        at(),
+    );
     assert!(
         html.contains("<title>&lt;Acme&gt; status</title>"),
         "{html}"
@@ -116,7 +131,14 @@ fn the_html_escapes_and_hides_urls_unless_asked() {
     assert!(!html.contains("<script") && !html.contains("style="));
     assert!(html.contains("data-status=\"offline\">Some systems are down"));
     page.show_urls = true;
-    let html = html::render(&page, &page.sections(&all).0, 0, None, &[], at());
+    let html = html::render(
+        &page,
+        &page.sections(&chosen(&page, &all)),
+        0,
+        None,
+        &[],
+        at(),
+    );
     assert!(html.contains("href=\"http://secret-host.internal:8000/x\""));
 }
 
@@ -131,7 +153,14 @@ fn maintenance_is_shown_as_such_and_sets_the_summary() {
     }));
     let all = vec![db, project("ok", "Ok", Status::Online, &[])];
     let page = page(&[], &[]);
-    let html = html::render(&page, &page.sections(&all).0, 0, None, &[], at());
+    let html = html::render(
+        &page,
+        &page.sections(&chosen(&page, &all)),
+        0,
+        None,
+        &[],
+        at(),
+    );
     assert!(
         html.contains("data-slug=\"db\" data-status=\"maintenance\""),
         "{html}"
@@ -141,7 +170,9 @@ fn maintenance_is_shown_as_such_and_sets_the_summary() {
 
 #[test]
 fn a_long_list_is_cut_and_says_so() {
+    // Last first, so that each project offered displaces one kept.
     let all: Vec<Project> = (0..STATUS_PAGE_MAX_PROJECTS + 3)
+        .rev()
         .map(|i| {
             project(
                 &format!("p{i:04}"),
@@ -152,10 +183,16 @@ fn a_long_list_is_cut_and_says_so() {
         })
         .collect();
     let page = page(&[], &[]);
-    let (sections, left_out) = page.sections(&all);
+    let (shown, left_out) = page.chosen(|each| all.iter().for_each(each));
+    let sections = page.sections(&shown);
     assert_eq!(left_out, 3);
     assert_eq!(sections[0].projects.len(), STATUS_PAGE_MAX_PROJECTS);
     assert_eq!(sections[0].projects[0].slug.as_str(), "p0000");
+    let last = sections[0].projects[STATUS_PAGE_MAX_PROJECTS - 1];
+    assert_eq!(
+        last.slug.as_str(),
+        format!("p{:04}", STATUS_PAGE_MAX_PROJECTS - 1)
+    );
     let html = html::render(&page, &sections, left_out, None, &[], at());
     assert!(html.contains("3 more projects are not listed"), "{html}");
 }
@@ -185,7 +222,8 @@ fn open_incidents_show_only_their_members_on_the_page_by_name() {
             member("db", true),
         ],
     };
-    let sections = page.sections(&all).0;
+    let shown = chosen(&page, &all);
+    let sections = page.sections(&shown);
     let html = html::render(
         &page,
         &sections,

@@ -198,11 +198,10 @@ pub(crate) async fn group_uptime(
         .transpose()
         .map_err(ApiError::query)?;
     let fleet = tag.is_none();
-    let page = state.federation.list(&ListFilter {
+    let slugs = state.federation.slugs(&ListFilter {
         tag: tag.clone(),
         ..ListFilter::default()
     });
-    let slugs: Vec<_> = page.items.into_iter().map(|p| p.slug).collect();
     let scope = tag.as_ref().map_or(Scope::Fleet, Scope::of_tag);
     let rolled = state.uptime.scope_report(&scope, &slugs, window).await?;
     let reports = match group.projects {

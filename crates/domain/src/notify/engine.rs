@@ -218,6 +218,16 @@ impl Watch {
         TimeDelta::seconds(i64::from(self.rules.hold_seconds))
     }
 
+    /// Whether [`Watch::seed`] takes `project` (as the registry holds it): offline or
+    /// degraded, heard at least once (one never heard is offline since it was
+    /// registered: not an outage), selected by the rules, and not known yet.
+    pub fn takes_seed(&self, project: &Project) -> bool {
+        bad(project.status)
+            && project.last_heartbeat_at.is_some()
+            && self.rules.selects(project)
+            && !self.outages.contains_key(project.slug.as_str())
+    }
+
     /// Seeds an outage under way when this watch began (a new leader, a new channel):
     /// the project has been `project.status` since `since`. An outage that began before
     /// `dealt_before` was dealt with (told if the rules tell it); a later one is told
@@ -230,12 +240,7 @@ impl Watch {
         revision: u64,
         now: DateTime<Utc>,
     ) {
-        // A project never heard is offline since it was registered: not an outage.
-        if !bad(project.status)
-            || project.last_heartbeat_at.is_none()
-            || !self.rules.selects(project)
-            || self.outages.contains_key(project.slug.as_str())
-        {
+        if !self.takes_seed(project) {
             return;
         }
         let announced = since < dealt_before && now - since >= self.hold();

@@ -119,6 +119,10 @@ impl Catalog {
             .ok_or_else(|| ServiceError::NotFound(slug.to_string()))
     }
 
+    pub(super) fn slugs(&self, filter: &ListFilter) -> Vec<crate::model::Slug> {
+        self.state.registry().slugs(filter)
+    }
+
     pub(super) fn list_rendered(&self, filter: &ListFilter, render: Renderer) -> RenderedPage {
         self.state.registry().list_rendered(filter, render)
     }

@@ -241,6 +241,18 @@ impl Federation {
         self.catalog.list(filter)
     }
 
+    /// The slugs of the projects [`Federation::list`] lists, without copying them.
+    pub fn slugs(&self, filter: &ListFilter) -> Vec<crate::model::Slug> {
+        self.catalog.slugs(filter)
+    }
+
+    /// Calls `each` with every project, in slug order, without copying the catalog
+    /// (a million projects are about 400 MB). The registry's read lock is held
+    /// throughout: `each` is to be quick, and must not call the federation.
+    pub fn for_each_project(&self, each: impl FnMut(&Project)) {
+        self.state.registry().projects().for_each(each);
+    }
+
     /// [`Federation::get`] as `render` renders the project: its bytes are made once per
     /// change of the project and shared by every read until the next (see
     /// [`crate::Registry::rendered`]).
