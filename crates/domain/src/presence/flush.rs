@@ -142,22 +142,19 @@ fn take_steps(transitions: &mut Vec<Transition>, max: usize) -> Vec<Transition> 
     if transitions.len() <= max {
         return std::mem::take(transitions);
     }
-    let first = max.min(transitions.len());
     let projects: std::collections::HashSet<Slug> = transitions
         .iter()
-        .take(first)
+        .take(max)
         .map(|t| t.slug.clone())
         .collect();
-    let mut taken = Vec::with_capacity(first);
-    let mut rest = Vec::new();
-    for (i, t) in std::mem::take(transitions).into_iter().enumerate() {
-        if i < first || projects.contains(&t.slug) {
-            taken.push(t);
-        } else {
-            rest.push(t);
-        }
-    }
-    *transitions = rest;
+    // The rest closes up in place: a backlog of a million steps is not copied into a
+    // second vector every tick (that was a few hundred MB at once, and the copying).
+    let mut seen = 0;
+    let mut taken = Vec::with_capacity(max);
+    taken.extend(transitions.extract_if(.., |t| {
+        seen += 1;
+        seen <= max || projects.contains(&t.slug)
+    }));
     taken
 }
 
