@@ -21,6 +21,7 @@
 mod model;
 mod ports;
 mod settings;
+mod tag_table;
 mod tracker;
 
 pub use model::{

@@ -226,6 +226,59 @@ fn a_share_of_a_tag_opens_a_tag_incident_but_a_tiny_tag_never_does() {
 }
 
 #[test]
+fn a_retagged_project_counts_in_its_new_tag_only() {
+    let settings = IncidentSettings {
+        min_projects: 0,
+        ..INCIDENT_DEFAULTS
+    };
+    let mut f = Fleet::new(
+        settings,
+        &[
+            ("eu1", &["eu"]),
+            ("eu2", &["eu"]),
+            ("eu3", &["eu"]),
+            ("eu4", &["eu"]),
+            ("us1", &["US"]),
+            ("us2", &["us"]),
+        ],
+    );
+    // eu3 and eu4 move to "us" (as written there): eu keeps 2 (too few), us has 4.
+    for name in ["eu3", "eu4"] {
+        let i = f
+            .projects
+            .iter()
+            .position(|p| p.slug.as_str() == name)
+            .unwrap();
+        f.projects[i].tags = Tags::parse(&["Us"]).unwrap();
+        f.revision += 1;
+        let change = Change {
+            revision: f.revision,
+            slug: f.projects[i].slug.clone(),
+            at: f.clock.now(),
+            kind: ChangeKind::Updated,
+            project: Some(f.projects[i].clone()),
+        };
+        assert!(f
+            .tracker
+            .apply(&change, |_, _| TimeDelta::zero())
+            .is_empty());
+    }
+    assert!(f.down("eu1").is_empty());
+    assert!(f.down("eu2").is_empty(), "eu has 2 projects now: too few");
+    assert!(f.down("eu3").is_empty(), "1 of the 4 us projects");
+    let events = f.down("eu4");
+    let incident = opened(&events).expect("2 of the 4 us projects");
+    assert_eq!(
+        incident.trigger,
+        IncidentTrigger::Tag {
+            tag: "Us".into(),
+            offline: 2,
+            of: 4
+        }
+    );
+}
+
+#[test]
 fn mass_expiry_after_the_guard_is_never_an_incident() {
     // The service could not hear from t0+50 s to t0+80 s: every project heard at t0
     // expires after it with deaf time in its silence (the guard's credit).

@@ -7,7 +7,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::model::{Incident, IncidentEvent, IncidentTrigger, Member};
 use super::settings::IncidentSettings;
-use crate::model::{Project, Status};
+use super::tag_table::TagTable;
+use crate::model::{Project, Slug, Status};
 use crate::replication::{Change, ChangeKind};
 
 /// A counted offline transition not (yet) in an incident.
@@ -22,8 +23,10 @@ struct Candidate {
 #[derive(Debug, Clone)]
 pub struct IncidentTracker {
     settings: IncidentSettings,
-    /// Each tagged project's tags: (lower case, as written).
-    tags: BTreeMap<String, Vec<(String, String)>>,
+    /// Each tagged project's tags, by their number in `table`.
+    tags: BTreeMap<Slug, Box<[usize]>>,
+    table: TagTable,
+    /// How many projects carry each tag (lower case).
     tag_sizes: BTreeMap<String, usize>,
     recent: VecDeque<Candidate>,
     open: Option<Incident>,
@@ -35,6 +38,7 @@ impl IncidentTracker {
         Self {
             settings,
             tags: BTreeMap::new(),
+            table: TagTable::default(),
             tag_sizes: BTreeMap::new(),
             recent: VecDeque::new(),
             open: None,
@@ -43,33 +47,42 @@ impl IncidentTracker {
 
     /// Learns a project (and its tags) from the registry.
     pub fn know(&mut self, project: &Project) {
-        let slug = project.slug.as_str();
-        self.forget(slug);
-        let tags: Vec<(String, String)> = project
-            .tags
-            .iter()
-            .map(|t| (t.as_str().to_lowercase(), t.as_str().to_owned()))
-            .collect();
-        for (key, _) in &tags {
-            *self.tag_sizes.entry(key.clone()).or_default() += 1;
-        }
+        self.forget(project.slug.as_str());
         // An untagged project is kept nowhere: no tag counts it, and a missing entry
         // reads as no tags (a fleet of 100,000 untagged projects cost 12 MB here).
-        if !tags.is_empty() {
-            self.tags.insert(slug.to_owned(), tags);
+        if project.tags.is_empty() {
+            return;
         }
+        let ids: Box<[usize]> = project
+            .tags
+            .iter()
+            .map(|t| self.table.hold(t.as_str()))
+            .collect();
+        for &id in &ids {
+            let (lower, _) = self.table.get(id);
+            match self.tag_sizes.get_mut(lower) {
+                Some(n) => *n += 1,
+                None => {
+                    self.tag_sizes.insert(lower.to_owned(), 1);
+                }
+            }
+        }
+        self.tags.insert(project.slug.clone(), ids);
     }
 
     fn forget(&mut self, slug: &str) {
-        if let Some(old) = self.tags.remove(slug) {
-            for (key, _) in old {
-                if let Some(n) = self.tag_sizes.get_mut(&key) {
-                    *n -= 1;
-                    if *n == 0 {
-                        self.tag_sizes.remove(&key);
-                    }
+        let Some(old) = self.tags.remove(slug) else {
+            return;
+        };
+        for &id in &old {
+            let (lower, _) = self.table.get(id);
+            if let Some(n) = self.tag_sizes.get_mut(lower) {
+                *n -= 1;
+                if *n == 0 {
+                    self.tag_sizes.remove(lower);
                 }
             }
+            self.table.release(id);
         }
     }
 
@@ -223,7 +236,8 @@ impl IncidentTracker {
             return None;
         }
         // Only the newest candidate's tags can have crossed their threshold now.
-        for (key, written) in self.tags.get(slug).map_or(&[][..], Vec::as_slice) {
+        for &id in self.tags.get(slug).map_or(&[][..], |ids| &**ids) {
+            let (key, written) = self.table.get(id);
             let of = self.tag_sizes.get(key).copied().unwrap_or(0);
             if of < s.tag_min_projects {
                 continue;
@@ -233,13 +247,13 @@ impl IncidentTracker {
                 .iter()
                 .filter(|c| {
                     self.tags
-                        .get(&c.slug)
-                        .is_some_and(|t| t.iter().any(|(k, _)| k == key))
+                        .get(c.slug.as_str())
+                        .is_some_and(|t| t.iter().any(|&i| self.table.get(i).0 == key))
                 })
                 .count();
             if offline >= 2 && offline * 100 >= usize::from(s.tag_percent) * of {
                 return Some(IncidentTrigger::Tag {
-                    tag: written.clone(),
+                    tag: written.to_owned(),
                     offline,
                     of,
                 });
