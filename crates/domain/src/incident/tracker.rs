@@ -1,7 +1,7 @@
 //! The incident tracker: the module's rules applied to the change log, in revision
 //! order. Pure: the leader feeds it changes and asks the guard what it could not hear.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -30,6 +30,11 @@ pub struct IncidentTracker {
     tag_sizes: BTreeMap<String, usize>,
     recent: VecDeque<Candidate>,
     open: Option<Incident>,
+    /// The open incident's members by slug (their place in its list), and how many of
+    /// them are not back: an incident of a whole fleet costs a lookup per change, not a
+    /// walk of its members.
+    open_index: HashMap<String, usize>,
+    open_left: usize,
 }
 
 impl IncidentTracker {
@@ -42,6 +47,8 @@ impl IncidentTracker {
             tag_sizes: BTreeMap::new(),
             recent: VecDeque::new(),
             open: None,
+            open_index: HashMap::new(),
+            open_left: 0,
         }
     }
 
@@ -89,9 +96,21 @@ impl IncidentTracker {
     /// Takes up an incident a previous leader recorded as open.
     pub fn restore(&mut self, incident: Incident) {
         if incident.ended_at.is_none() {
-            self.recent.retain(|c| !incident.has(&c.slug));
-            self.open = Some(incident);
+            self.set_open(Some(incident));
+            let index = &self.open_index;
+            self.recent.retain(|c| !index.contains_key(&c.slug));
         }
+    }
+
+    /// Makes `incident` the open one (or none), indexing its members.
+    fn set_open(&mut self, incident: Option<Incident>) {
+        self.open_index.clear();
+        self.open_left = 0;
+        for (i, m) in incident.iter().flat_map(|o| o.members.iter()).enumerate() {
+            self.open_index.entry(m.slug.clone()).or_insert(i);
+            self.open_left += usize::from(m.back_at.is_none());
+        }
+        self.open = incident;
     }
 
     /// The open incident.
@@ -182,10 +201,20 @@ impl IncidentTracker {
             back_at: None,
         };
         if let Some(open) = &mut self.open {
-            if let Some(m) = open.members.iter_mut().find(|m| m.slug == slug) {
-                *m = member.clone();
-            } else {
-                open.members.push(member.clone());
+            match self
+                .open_index
+                .get(slug)
+                .and_then(|&i| open.members.get_mut(i))
+            {
+                Some(m) => {
+                    self.open_left += usize::from(m.back_at.is_some());
+                    *m = member.clone();
+                }
+                None => {
+                    self.open_index.insert(slug.to_owned(), open.members.len());
+                    open.members.push(member.clone());
+                    self.open_left += 1;
+                }
             }
             return vec![IncidentEvent::Joined {
                 id: open.id,
@@ -221,7 +250,7 @@ impl IncidentTracker {
             trigger,
             members,
         };
-        self.open = Some(incident.clone());
+        self.set_open(Some(incident.clone()));
         vec![IncidentEvent::Opened(incident)]
     }
 
@@ -266,22 +295,24 @@ impl IncidentTracker {
         let Some(open) = &mut self.open else {
             return Vec::new();
         };
-        let Some(m) = open
-            .members
-            .iter_mut()
-            .find(|m| m.slug == slug && m.back_at.is_none())
+        let Some(m) = self
+            .open_index
+            .get(slug)
+            .and_then(|&i| open.members.get_mut(i))
+            .filter(|m| m.back_at.is_none())
         else {
             return Vec::new();
         };
         m.back_at = Some(at);
+        self.open_left = self.open_left.saturating_sub(1);
         let id = open.id;
         let mut out = vec![IncidentEvent::Back {
             id,
             slug: slug.to_owned(),
             at,
         }];
-        if open.members.iter().all(|m| m.back_at.is_some()) {
-            self.open = None;
+        if self.open_left == 0 {
+            self.set_open(None);
             out.push(IncidentEvent::Resolved { id, at, revision });
         }
         out
