@@ -58,6 +58,11 @@ fn chosen(page: &StatusPage, all: &[Project]) -> Vec<Project> {
     page.chosen(|each| all.iter().for_each(each)).0
 }
 
+/// The page over `all`, without uptime or incidents.
+fn rendered(page: &StatusPage, all: &[Project]) -> String {
+    html::render(page, &page.sections(&chosen(page, all)), 0, None, &[], at())
+}
+
 fn page(tags: &[&str], projects: &[&str]) -> StatusPage {
     StatusPage {
         enabled: true,
@@ -113,14 +118,7 @@ fn the_html_escapes_and_hides_urls_unless_asked() {
     let all = fleet();
     let mut page = page(&[], &[]);
     page.title = "<Acme> status".into();
-    let html = html::render(
-        &page,
-        &page.sections(&chosen(&page, &all)),
-        0,
-        None,
-        &[],
-        at(),
-    );
+    let html = rendered(&page, &all);
     assert!(
         html.contains("<title>&lt;Acme&gt; status</title>"),
         "{html}"
@@ -131,14 +129,7 @@ fn the_html_escapes_and_hides_urls_unless_asked() {
     assert!(!html.contains("<script") && !html.contains("style="));
     assert!(html.contains("data-status=\"offline\">Some systems are down"));
     page.show_urls = true;
-    let html = html::render(
-        &page,
-        &page.sections(&chosen(&page, &all)),
-        0,
-        None,
-        &[],
-        at(),
-    );
+    let html = rendered(&page, &all);
     assert!(html.contains("href=\"http://secret-host.internal:8000/x\""));
 }
 
@@ -153,14 +144,7 @@ fn maintenance_is_shown_as_such_and_sets_the_summary() {
     }));
     let all = vec![db, project("ok", "Ok", Status::Online, &[])];
     let page = page(&[], &[]);
-    let html = html::render(
-        &page,
-        &page.sections(&chosen(&page, &all)),
-        0,
-        None,
-        &[],
-        at(),
-    );
+    let html = rendered(&page, &all);
     assert!(
         html.contains("data-slug=\"db\" data-status=\"maintenance\""),
         "{html}"
