@@ -13,8 +13,7 @@ use crate::schema::DbTime;
 
 /// The one lease: the sweeper's.
 pub(crate) const SWEEPER_LEASE: &str = "sweeper";
-/// Projects read per page of a snapshot: the rows and tags held at once (and within
-/// SQLite's limit on a statement's parameters, for the page's tags).
+/// Projects read per page of a snapshot: the rows and tags held at once.
 pub const SNAPSHOT_PAGE: i64 = 10_000;
 
 /// The text of [`CHANGES_CHANNEL`], for statements built with `concat!`.
@@ -249,10 +248,11 @@ macro_rules! log_ops {
             Ok(crate::log::from_db(max.unwrap_or(0).max(trimmed)))
         }
 
-        /// Every project and the revision they reflect. Run in one read transaction.
-        /// Read in pages of [`crate::log::SNAPSHOT_PAGE`] by slug, each assembled before
-        /// the next is read: the rows and tags of a million projects are never held
-        /// beside the projects made from them.
+        /// Every project (in no particular order) and the revision they reflect. Run in
+        /// one read transaction. Read in pages of [`crate::log::SNAPSHOT_PAGE`] by id,
+        /// each with its tags as one range of their key, and assembled before the next
+        /// is read: the rows and tags of a million projects are never held beside the
+        /// projects made from them.
         pub(crate) $($async_kw)* fn snapshot(
             conn: &mut $conn,
         ) -> Result<federation_domain::Snapshot, StoreError> {
@@ -260,22 +260,21 @@ macro_rules! log_ops {
             let revision = head(conn)$($aw)*?;
             let count: i64 = projects::table.count().get_result(conn)$($aw)*?;
             let mut all = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-            // Every slug sorts after the empty text.
-            let mut after = String::new();
+            let mut after = i64::MIN;
             loop {
                 let rows: Vec<ProjectRow> = projects::table
-                    .filter(projects::slug.gt(&after))
-                    .order(projects::slug.asc())
+                    .filter(projects::id.gt(after))
+                    .order(projects::id.asc())
                     .limit(crate::log::SNAPSHOT_PAGE)
                     .select(ProjectRow::as_select())
                     .load(conn)$($aw)*?;
+                let Some(last) = rows.last().map(|r| r.id) else {
+                    break;
+                };
                 let last_page =
                     i64::try_from(rows.len()).unwrap_or(i64::MAX) < crate::log::SNAPSHOT_PAGE;
-                if let Some(last) = rows.last() {
-                    after.clone_from(&last.slug);
-                }
-                let ids = rows.iter().map(|p| p.id).collect();
-                let tags = tags_of(conn, ids)$($aw)*?;
+                let tags = tags_in_range(conn, after, last)$($aw)*?;
+                after = last;
                 all.extend(crate::rows::assemble(rows, tags)?);
                 if last_page {
                     break;

@@ -26,6 +26,23 @@ macro_rules! read_ops {
                 .load(conn)$($aw)*?)
         }
 
+        /// The `(project_id, tag)` pairs of the projects whose ids are in `(after, last]`,
+        /// in stored order: one range of the tags' key, where a list of ids costs a
+        /// lookup each.
+        pub(crate) $($async_kw)* fn tags_in_range(
+            conn: &mut $conn,
+            after: i64,
+            last: i64,
+        ) -> Result<Vec<(i64, String)>, StoreError> {
+            use crate::schema::project_tags;
+            Ok(project_tags::table
+                .filter(project_tags::project_id.gt(after))
+                .filter(project_tags::project_id.le(last))
+                .order((project_tags::project_id.asc(), project_tags::position.asc()))
+                .select((project_tags::project_id, project_tags::tag))
+                .load(conn)$($aw)*?)
+        }
+
         /// One project by slug, with its tags.
         pub(crate) $($async_kw)* fn get(
             conn: &mut $conn,
