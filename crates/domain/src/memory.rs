@@ -379,10 +379,7 @@ impl ProjectRepository for MemoryStore {
     async fn list(&self, filter: &ListFilter) -> Result<ProjectPage, RepositoryError> {
         let state = self.state()?;
         let mut registry = Registry::new();
-        registry.load(Snapshot {
-            revision: state.head(),
-            projects: state.projects.values().cloned().collect(),
-        });
+        registry.load(Snapshot::of(state.head(), state.projects.values().cloned()));
         Ok(registry.list(filter))
     }
 
@@ -521,10 +518,7 @@ impl ProjectRepository for MemoryStore {
 impl ChangeLog for MemoryStore {
     async fn snapshot(&self) -> Result<Snapshot, RepositoryError> {
         let state = self.state()?;
-        Ok(Snapshot {
-            revision: state.head(),
-            projects: state.projects.values().cloned().collect(),
-        })
+        Ok(Snapshot::of(state.head(), state.projects.values().cloned()))
     }
 
     async fn changes_since(

@@ -19,6 +19,7 @@ use crate::model::{
 };
 use crate::presence::StatusCounts;
 
+mod assign;
 mod rendered;
 use rendered::Entry;
 pub use rendered::{RenderedPage, Renderer, PART_SCAN};
@@ -100,8 +101,20 @@ pub enum ChangesSince {
 pub struct Snapshot {
     /// The last revision the catalog reflects.
     pub revision: u64,
-    /// Every project.
-    pub projects: Vec<Project>,
+    /// Every project, each on its own allocation: the registry keeps these boxes as
+    /// they are, so loading a catalog never holds a second copy of it (a million
+    /// projects read as values were one vector beside the map built from it).
+    pub projects: Vec<Box<Project>>,
+}
+
+impl Snapshot {
+    /// A snapshot of `projects` at `revision`.
+    pub fn of(revision: u64, projects: impl IntoIterator<Item = Project>) -> Self {
+        Self {
+            revision,
+            projects: projects.into_iter().map(Box::new).collect(),
+        }
+    }
 }
 
 /// A replica's part in the sweep.
@@ -142,20 +155,6 @@ pub struct Registry {
     generation: u64,
     /// The adapter's renderer that fills the entries' slots (the first one used).
     renderer: std::sync::OnceLock<Renderer>,
-}
-
-/// Heartbeat fields only ever move forward: the store's copy can be a tick older than
-/// what this replica heard itself.
-fn keep_newer_liveness(stored: &mut Project, held: &Project) {
-    if stored.clock_skew_seconds.is_none() {
-        stored.clock_skew_seconds = held.clock_skew_seconds;
-    }
-    if held.last_heartbeat_at > stored.last_heartbeat_at {
-        stored.last_heartbeat_at = held.last_heartbeat_at;
-        if held.version.is_some() {
-            stored.version = held.version.clone();
-        }
-    }
 }
 
 impl Registry {
@@ -210,14 +209,13 @@ impl Registry {
                 (ChangeKind::Deleted { .. }, _) => {
                     self.projects.remove(&change.slug);
                 }
-                (_, Some(project)) => {
-                    let mut project = project.clone();
-                    if let Some(held) = self.projects.get(&project.slug) {
-                        keep_newer_liveness(&mut project, &held.project);
+                (_, Some(project)) => match self.projects.get_mut(&project.slug) {
+                    Some(held) => assign::assign(held.change(), project),
+                    None => {
+                        self.projects
+                            .insert(project.slug.clone(), Entry::new(Box::new(project.clone())));
                     }
-                    self.projects
-                        .insert(project.slug.clone(), Entry::new(project));
-                }
+                },
                 // Deleted since: the delete is a later change of this same read.
                 (_, None) => {}
             }
@@ -276,12 +274,12 @@ impl Registry {
         Slug: std::borrow::Borrow<Q>,
         Q: Ord + ?Sized,
     {
-        self.projects.get(slug).map(|e| &e.project)
+        self.projects.get(slug).map(|e| &*e.project)
     }
 
     /// Every project, in slug order.
     pub fn projects(&self) -> impl Iterator<Item = &Project> {
-        self.projects.values().map(|e| &e.project)
+        self.projects.values().map(|e| &*e.project)
     }
 
     /// What a rollup needs (slug and tags) of up to `limit` projects whose slugs
@@ -318,7 +316,7 @@ impl Registry {
     pub fn list(&self, filter: &ListFilter) -> ProjectPage {
         let (total, items) = self.select(filter);
         ProjectPage {
-            items: items.map(|e| e.project.clone()).collect(),
+            items: items.map(|e| (*e.project).clone()).collect(),
             total: u64::try_from(total).unwrap_or(u64::MAX),
             revision: self.revision,
         }

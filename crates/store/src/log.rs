@@ -275,7 +275,7 @@ macro_rules! log_ops {
                     i64::try_from(rows.len()).unwrap_or(i64::MAX) < crate::log::SNAPSHOT_PAGE;
                 let tags = tags_in_range(conn, after, last)$($aw)*?;
                 after = last;
-                all.extend(crate::rows::assemble(rows, tags)?);
+                all.extend(crate::rows::assemble(rows, tags)?.into_iter().map(Box::new));
                 if last_page {
                     break;
                 }

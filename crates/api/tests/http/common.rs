@@ -198,10 +198,7 @@ impl Builder {
         ));
         if !self.projects.is_empty() {
             let known: Vec<Slug> = federation_slugs(&self.projects);
-            federation.restore(Snapshot {
-                revision: self.projects.len() as u64,
-                projects: self.projects,
-            });
+            federation.restore(Snapshot::of(self.projects.len() as u64, self.projects));
             debug_assert!(known.iter().all(|s| federation.get(s.as_str()).is_ok()));
         } else if in_memory {
             futures::executor::block_on(federation.load()).unwrap();

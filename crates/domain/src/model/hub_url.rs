@@ -34,7 +34,7 @@ pub const HUB_URL_PATTERN: &str = concat!(
 /// characters, with no credentials, blanks, control or invisible format characters and
 /// no backslash. Kept as the client wrote it (trimmed), so it round-trips unchanged.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HubUrl(String);
+pub struct HubUrl(Box<str>);
 
 impl HubUrl {
     /// Validates a hub URL.
@@ -98,7 +98,7 @@ impl HubUrl {
             ));
         }
         check_text(s, &url).map_err(|message| ValidationError::new(FIELD, message))?;
-        Ok(Self(s.to_owned()))
+        Ok(Self(s.into()))
     }
 }
 string_newtype!(HubUrl);

@@ -8,12 +8,12 @@ pub const NAME_MAX: usize = 200;
 
 /// A human-readable project name: trimmed, 1–200 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectName(String);
+pub struct ProjectName(Box<str>);
 
 impl ProjectName {
     /// Validates a project name.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        trimmed_text(raw, "name", NAME_MAX).map(Self)
+        trimmed_text(raw, "name", NAME_MAX).map(|s| Self(s.into()))
     }
 }
 string_newtype!(ProjectName);

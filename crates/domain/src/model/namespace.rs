@@ -14,18 +14,18 @@ pub const MESH_NAMESPACE_MAX: usize = federation_wire::rules::MESH_NAMESPACE_MAX
 /// at most 100 characters (no wildcards, no blanks, no empty token). `hub.<slug>` when
 /// the client sends none.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MeshNamespace(String);
+pub struct MeshNamespace(Box<str>);
 
 impl MeshNamespace {
     /// The namespace a slug implies.
     pub fn for_slug(slug: &Slug) -> Self {
-        Self(format!("hub.{slug}"))
+        Self(format!("hub.{slug}").into())
     }
 
     /// Validates a namespace given explicitly, by the wire crate's rule.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         federation_wire::rules::mesh_namespace(raw)
-            .map(|s| Self(s.to_owned()))
+            .map(|s| Self(s.into()))
             .map_err(ValidationError::from)
     }
 
@@ -36,7 +36,7 @@ impl MeshNamespace {
             .map(federation_wire::rules::stated_mesh_namespace)
             .transpose()?
             .flatten();
-        Ok(stated.map_or_else(|| Self::for_slug(slug), |s| Self(s.to_owned())))
+        Ok(stated.map_or_else(|| Self::for_slug(slug), |s| Self(s.into())))
     }
 
     /// The namespace as validated (`hub.<slug>` unless set otherwise).
@@ -46,7 +46,7 @@ impl MeshNamespace {
 
     /// Rebuilds a namespace read back from storage, which only ever holds validated ones.
     pub fn from_stored(raw: String) -> Self {
-        Self(raw)
+        Self(raw.into())
     }
 }
 

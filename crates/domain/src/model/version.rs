@@ -7,13 +7,13 @@ pub const VERSION_MAX: usize = federation_wire::rules::VERSION_MAX;
 
 /// The software version a project reports: trimmed, 1–50 printable characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Version(String);
+pub struct Version(Box<str>);
 
 impl Version {
     /// Validates a version, by the wire crate's rule.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         federation_wire::rules::version(raw)
-            .map(|s| Self(s.to_owned()))
+            .map(|s| Self(s.into()))
             .map_err(ValidationError::from)
     }
 }

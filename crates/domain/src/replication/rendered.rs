@@ -20,12 +20,14 @@ pub type Renderer = fn(&Project) -> Bytes;
 /// A project in the registry, with its rendering once one was asked for.
 #[derive(Debug)]
 pub(super) struct Entry {
-    pub(super) project: Project,
+    /// Boxed: the map's nodes hold a pointer, and a snapshot's boxes are taken as they
+    /// are (see [`super::Snapshot::projects`]).
+    pub(super) project: Box<Project>,
     rendered: OnceLock<Bytes>,
 }
 
 impl Entry {
-    pub(super) fn new(project: Project) -> Self {
+    pub(super) fn new(project: Box<Project>) -> Self {
         Self {
             project,
             rendered: OnceLock::new(),

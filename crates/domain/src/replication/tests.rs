@@ -154,15 +154,15 @@ fn heard_heartbeats_never_move_back_when_the_log_brings_an_older_copy() {
 #[test]
 fn lists_pages_in_slug_order_with_filters_and_totals() {
     let mut r = Registry::new();
-    r.load(Snapshot {
-        revision: 9,
-        projects: vec![
+    r.load(Snapshot::of(
+        9,
+        vec![
             project("c", Status::Online, &["x"]),
             project("a", Status::Online, &["x", "y"]),
             project("b", Status::Offline, &["y"]),
             project("d", Status::Online, &[]),
         ],
-    });
+    ));
     let slugs = |page: &ProjectPage| -> Vec<String> {
         page.items.iter().map(|p| p.slug.to_string()).collect()
     };
@@ -230,15 +230,15 @@ fn lists_by_metadata_every_condition_holding() {
         p
     };
     let mut r = Registry::new();
-    r.load(Snapshot {
-        revision: 1,
-        projects: vec![
+    r.load(Snapshot::of(
+        1,
+        vec![
             with("a", serde_json::json!({"team": "ops", "allow_fanout": []})),
             with("b", serde_json::json!({"team": "ops", "replicas": 3})),
             with("c", serde_json::json!({"team": "web"})),
             project("d", Status::Offline, &[]),
         ],
-    });
+    ));
     let slugs = |conditions: &[(&str, &str)]| -> (Vec<String>, u64) {
         let filter = ListFilter::default().with_meta(conditions).unwrap();
         let page = r.list(&filter);
@@ -263,10 +263,7 @@ fn lists_by_metadata_every_condition_holding() {
 #[test]
 fn a_noted_skew_survives_the_stores_copy() {
     let mut r = Registry::new();
-    r.load(Snapshot {
-        revision: 1,
-        projects: vec![project("a", Status::Online, &[])],
-    });
+    r.load(Snapshot::of(1, vec![project("a", Status::Online, &[])]));
     let slug = Slug::parse("a").unwrap();
     r.note_skew(&slug, 42.5);
     r.apply(vec![change(
@@ -343,10 +340,7 @@ fn the_summary_counts_by_status_and_tag_and_names_the_longest_offline() {
     newer.last_heartbeat_at = Some(t(50));
     let mut up = project("up", Status::Online, &["db"]);
     up.last_heartbeat_at = Some(t(1));
-    r.load(Snapshot {
-        revision: 7,
-        projects: vec![old, newer, up],
-    });
+    r.load(Snapshot::of(7, vec![old, newer, up]));
     let s = r.summary();
     assert_eq!(s.total, 3);
     assert_eq!((s.counts.online, s.counts.offline), (1, 2));
@@ -527,19 +521,17 @@ mod rendered {
         let calls = || CALLS_C.load(Ordering::SeqCst);
         let n = crate::replication::PART_SCAN + 700;
         let mut r = Registry::new();
-        r.load(Snapshot {
-            revision: 9,
-            projects: (0..n)
-                .map(|i| {
-                    let status = if i % 1000 == 0 {
-                        Status::Online
-                    } else {
-                        Status::Offline
-                    };
-                    project(&format!("p{i:06}"), status, &[])
-                })
-                .collect(),
-        });
+        r.load(Snapshot::of(
+            9,
+            (0..n).map(|i| {
+                let status = if i % 1000 == 0 {
+                    Status::Online
+                } else {
+                    Status::Offline
+                };
+                project(&format!("p{i:06}"), status, &[])
+            }),
+        ));
         let all = ListFilter::default();
         let online = ListFilter::parse(Some("online"), None, None, None).unwrap();
         assert_eq!(r.matching_more_than(&all, 0), Some((n as u64, 9)));
@@ -578,4 +570,44 @@ mod rendered {
         assert_eq!(items.len(), n.div_ceil(1000) - 11);
         assert_eq!(next, None);
     }
+}
+
+#[test]
+fn the_held_project_becomes_the_stored_one_with_liveness_that_only_moves_forward() {
+    let at = t(0);
+    let mut stored = project("a", Status::Offline, &[]);
+    stored.status = Status::Online;
+    stored.name = ProjectName::parse("Renamed").unwrap();
+    stored.last_heartbeat_at = Some(at);
+    stored.version = Some(crate::model::Version::parse("1.0.0").unwrap());
+
+    // Heard later here, with another version and a skew: those stay.
+    let mut held = project("a", Status::Offline, &[]);
+    held.last_heartbeat_at = Some(at + chrono::TimeDelta::seconds(5));
+    held.version = Some(crate::model::Version::parse("2.0.0").unwrap());
+    held.clock_skew_seconds = Some(1.5);
+    assign::assign(&mut held, &stored);
+    let mut expected = stored.clone();
+    expected.last_heartbeat_at = Some(at + chrono::TimeDelta::seconds(5));
+    expected.version = Some(crate::model::Version::parse("2.0.0").unwrap());
+    expected.clock_skew_seconds = Some(1.5);
+    assert_eq!(held, expected);
+
+    // Heard earlier here: the stored liveness wins; a stored skew wins too.
+    let mut held = project("a", Status::Offline, &[]);
+    held.last_heartbeat_at = Some(at - chrono::TimeDelta::seconds(5));
+    let mut newer = stored.clone();
+    newer.clock_skew_seconds = Some(-2.0);
+    assign::assign(&mut held, &newer);
+    assert_eq!(held, newer);
+
+    // Heard later here with no version: the stored version fills in.
+    let mut held = project("a", Status::Offline, &[]);
+    held.last_heartbeat_at = Some(at + chrono::TimeDelta::seconds(5));
+    assign::assign(&mut held, &stored);
+    assert_eq!(held.version, stored.version);
+    assert_eq!(
+        held.last_heartbeat_at,
+        Some(at + chrono::TimeDelta::seconds(5))
+    );
 }

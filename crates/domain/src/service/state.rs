@@ -93,7 +93,7 @@ impl State {
     }
 
     /// The judge takes every project of a snapshot (see [`FlapJudge::know`]).
-    fn know_flapping(&self, projects: &[Project]) {
+    fn know_flapping(&self, projects: &[Box<Project>]) {
         let now = self.clock.now();
         let mut flaps = self.flaps();
         for p in projects {
