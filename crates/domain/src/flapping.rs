@@ -10,10 +10,10 @@
 //! promoted follower judges from the same window; the notification rules hold a
 //! flapping project's messages by these recorded changes, never by a count of their own.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use indexmap::IndexMap;
+use smallvec::SmallVec;
 
 use crate::error::ValidationError;
 use crate::model::{Project, Slug, Transition};
@@ -32,9 +32,6 @@ pub struct Flapping {
     /// … within this long; also how long it must be stable to stop flapping.
     pub window: TimeDelta,
 }
-
-/// Below this many entries' room, the table keeps what it has.
-const SHRINK_FLOOR: usize = 1024;
 
 /// The default: 5 changes within 10 minutes.
 pub const FLAPPING_DEFAULT: Flapping = Flapping {
@@ -93,8 +90,10 @@ impl FlapMark {
 /// One project's recent changes.
 #[derive(Debug, Clone, Default)]
 struct Recent {
-    /// Times of its status changes within the window (oldest first).
-    times: VecDeque<DateTime<Utc>>,
+    /// Times of its status changes within the window (oldest first). Room for one in
+    /// place: most projects change once in a window (after a fleet's first beats, a
+    /// million rows of one change each, which a buffer apiece would double).
+    times: SmallVec<[DateTime<Utc>; 1]>,
     /// Flapping since (as recorded in the log).
     since: Option<DateTime<Utc>>,
     /// Its last status change (kept past the window while it flaps).
@@ -105,10 +104,11 @@ struct Recent {
 #[derive(Debug, Clone, Default)]
 pub struct FlapJudge {
     rule: Flapping,
-    /// One row per project with a change in the window: a dense vector beside an index,
-    /// as a hash table of the rows would keep up to twice their room empty (after a
-    /// fleet's first beats, a million rows).
-    projects: IndexMap<Slug, Recent>,
+    /// One row per project with a change in the window (after a fleet's first beats, a
+    /// million rows). A tree grows and shrinks a node at a time: a vector or a hash
+    /// table doubles by copying everything it holds, which at a million rows put a
+    /// hundred megabytes on top of the peak, and keeps its room once the rows are gone.
+    projects: BTreeMap<Slug, Recent>,
 }
 
 impl FlapJudge {
@@ -116,7 +116,7 @@ impl FlapJudge {
     pub fn new(rule: Flapping) -> Self {
         Self {
             rule,
-            projects: IndexMap::new(),
+            projects: BTreeMap::new(),
         }
     }
 
@@ -156,18 +156,11 @@ impl FlapJudge {
             ChangeKind::Transition(t) if t.from != t.to => {
                 let window = self.rule.window;
                 let r = self.projects.entry(change.slug.clone()).or_default();
-                if r.times.capacity() == 0 {
-                    // Room for one: most projects change once in a window (a fleet's
-                    // first beats), and the first growth would make room for four.
-                    r.times.reserve_exact(1);
-                }
-                r.times.push_back(t.at);
+                r.times.push(t.at);
                 r.last = Some(r.last.map_or(t.at, |l| l.max(t.at)));
-                while r.times.front().is_some_and(|&x| x <= t.at - window)
-                    || r.times.len() > FLAP_CHANGES_MAX
-                {
-                    r.times.pop_front();
-                }
+                let old = r.times.iter().take_while(|&&x| x <= t.at - window).count();
+                let over = r.times.len().saturating_sub(FLAP_CHANGES_MAX);
+                r.times.drain(..old.max(over));
             }
             ChangeKind::Flapping => {
                 self.projects.entry(change.slug.clone()).or_default().since = Some(change.at);
@@ -178,7 +171,7 @@ impl FlapJudge {
                 }
             }
             ChangeKind::Deleted { .. } => {
-                self.projects.swap_remove(&change.slug);
+                self.projects.remove(&change.slug);
             }
             _ => {}
         }
@@ -198,7 +191,7 @@ impl FlapJudge {
             let times = pending.entry(&t.slug).or_insert_with(|| {
                 self.projects
                     .get(&t.slug)
-                    .map(|r| r.times.clone())
+                    .map(|r| r.times.iter().copied().collect())
                     .unwrap_or_default()
             });
             times.push_back(t.at);
@@ -238,16 +231,11 @@ impl FlapJudge {
     }
 
     /// Forgets quiet projects (no change within the window by `now`, not flapping):
-    /// memory stays bounded by recent activity. The table gives back its room once it
-    /// holds a quarter of what it has (after a fleet's first beat, a million entries'
-    /// worth that a few thousand would otherwise keep).
+    /// memory stays bounded by recent activity (the tree's nodes go with their rows).
     pub fn forget_quiet(&mut self, now: DateTime<Utc>) {
         let window = self.rule.window;
         self.projects
             .retain(|_, r| r.since.is_some() || r.last.is_some_and(|l| now - l < window));
-        if self.projects.capacity() > 4 * self.projects.len().max(SHRINK_FLOOR) {
-            self.projects.shrink_to_fit();
-        }
     }
 }
 
