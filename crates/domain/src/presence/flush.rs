@@ -155,7 +155,20 @@ fn take_steps(transitions: &mut Vec<Transition>, max: usize) -> Vec<Transition> 
         seen += 1;
         seen <= max || projects.contains(&t.slug)
     }));
+    give_back_room(transitions);
     taken
+}
+
+/// Below this much room, a backlog keeps what it has.
+const ROOM_FLOOR: usize = 4096;
+
+/// Gives back most of a backlog's room once it holds a quarter of it: a wave of a
+/// million first beats grows the backlog to a million steps, and a vector keeps the
+/// room it grew to (72 MB of steps, resident, after the wave is written).
+fn give_back_room<T>(backlog: &mut Vec<T>) {
+    if backlog.capacity() > 4 * backlog.len().max(ROOM_FLOOR) {
+        backlog.shrink_to(2 * backlog.len());
+    }
 }
 
 /// What the table hands to the store, and takes back when the store refuses it.
@@ -264,5 +277,39 @@ impl Presence {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Status;
+    use crate::testing::{slug, t0};
+
+    #[test]
+    fn a_backlog_taken_a_part_at_a_time_gives_its_room_back() {
+        let mut backlog: Vec<Transition> = (0..100_000)
+            .map(|i| Transition {
+                slug: slug(&format!("p-{i}")),
+                from: Status::Offline,
+                to: Status::Online,
+                reason: None,
+                at: t0(),
+                last_heartbeat_at: None,
+            })
+            .collect();
+        let mut taken = 0;
+        while !backlog.is_empty() {
+            let part = take_steps(&mut backlog, 6_000);
+            assert_eq!(part[0].slug, slug(&format!("p-{taken}")), "in order");
+            taken += part.len();
+            assert!(
+                backlog.capacity() <= 4 * backlog.len().max(ROOM_FLOOR),
+                "{} steps in room for {}",
+                backlog.len(),
+                backlog.capacity()
+            );
+        }
+        assert_eq!(taken, 100_000);
     }
 }

@@ -4,8 +4,10 @@
 use super::group::Member;
 use crate::model::Slug;
 
-/// How many members a rollup reads at a time.
-pub const ROSTER_PAGE: usize = 10_000;
+/// How many members a rollup reads at a time: each page is one hold of the registry's
+/// read lock, which a writer waits out and the reads behind that writer with it (a
+/// backfill reads the whole roster for each of its days).
+pub const ROSTER_PAGE: usize = 2_000;
 
 /// The projects registered now, as a rollup reads them (the registry, in a service).
 pub trait Roster: Sync {
