@@ -163,11 +163,43 @@ fn take_steps(transitions: &mut Vec<Transition>, max: usize) -> Vec<Transition> 
 const ROOM_FLOOR: usize = 4096;
 
 /// Gives back most of a backlog's room once it holds a quarter of it: a wave of a
-/// million first beats grows the backlog to a million steps, and a vector keeps the
-/// room it grew to (72 MB of steps, resident, after the wave is written).
-fn give_back_room<T>(backlog: &mut Vec<T>) {
-    if backlog.capacity() > 4 * backlog.len().max(ROOM_FLOOR) {
-        backlog.shrink_to(2 * backlog.len());
+/// million first beats grows the backlog to a million steps (and the list of changed
+/// entries to a million slugs), and a vector keeps the room it grew to (72 MB of steps,
+/// resident, after the wave is written).
+fn give_back_room(backlog: &mut impl Room) {
+    if backlog.room() > 4 * backlog.held().max(ROOM_FLOOR) {
+        backlog.shrink(2 * backlog.held());
+    }
+}
+
+/// A backlog's room and what it holds.
+trait Room {
+    fn room(&self) -> usize;
+    fn held(&self) -> usize;
+    fn shrink(&mut self, to: usize);
+}
+
+impl<T> Room for Vec<T> {
+    fn room(&self) -> usize {
+        self.capacity()
+    }
+    fn held(&self) -> usize {
+        self.len()
+    }
+    fn shrink(&mut self, to: usize) {
+        self.shrink_to(to);
+    }
+}
+
+impl<T> Room for std::collections::VecDeque<T> {
+    fn room(&self) -> usize {
+        self.capacity()
+    }
+    fn held(&self) -> usize {
+        self.len()
+    }
+    fn shrink(&mut self, to: usize) {
+        self.shrink_to(to);
     }
 }
 
@@ -211,6 +243,7 @@ impl Presence {
                     }
                 }
             }
+            give_back_room(&mut self.dirty);
         }
         Flush {
             transitions,
