@@ -110,7 +110,13 @@ async fn an_email_reaches_the_smtp_server() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let out = s.out.lock().unwrap().clone();
-        if out.contains("Subject: Alpha hub (alpha) is offline") {
+        // The sink prints a message a line at a time: judged once it has printed the
+        // whole of it, not at its subject line.
+        if out.contains("END MESSAGE") {
+            assert!(
+                out.contains("Subject: Alpha hub (alpha) is offline"),
+                "{out}"
+            );
             assert!(
                 out.contains("ops@example.org") && out.contains("oncall@example.org"),
                 "{out}"
