@@ -179,29 +179,23 @@ trait Room {
     fn shrink(&mut self, to: usize);
 }
 
-impl<T> Room for Vec<T> {
-    fn room(&self) -> usize {
-        self.capacity()
-    }
-    fn held(&self) -> usize {
-        self.len()
-    }
-    fn shrink(&mut self, to: usize) {
-        self.shrink_to(to);
-    }
+/// The same three methods of each collection named.
+macro_rules! room {
+    ($($collection:ty),*) => {$(
+        impl<T> Room for $collection {
+            fn room(&self) -> usize {
+                self.capacity()
+            }
+            fn held(&self) -> usize {
+                self.len()
+            }
+            fn shrink(&mut self, to: usize) {
+                self.shrink_to(to);
+            }
+        }
+    )*};
 }
-
-impl<T> Room for std::collections::VecDeque<T> {
-    fn room(&self) -> usize {
-        self.capacity()
-    }
-    fn held(&self) -> usize {
-        self.len()
-    }
-    fn shrink(&mut self, to: usize) {
-        self.shrink_to(to);
-    }
-}
+room!(Vec<T>, std::collections::VecDeque<T>);
 
 /// What the table hands to the store, and takes back when the store refuses it.
 impl Presence {
