@@ -94,10 +94,40 @@ struct Recent {
     /// place: most projects change once in a window (after a fleet's first beats, a
     /// million rows of one change each, which a buffer apiece would double).
     times: SmallVec<[DateTime<Utc>; 1]>,
+    /// While the log has it flapping. Boxed: few projects flap at a time, and the
+    /// million rows of a fleet's first beats need not carry the room.
+    flap: Option<Box<Flap>>,
+}
+
+/// A flapping project's record.
+#[derive(Debug, Clone)]
+struct Flap {
     /// Flapping since (as recorded in the log).
-    since: Option<DateTime<Utc>>,
-    /// Its last status change (kept past the window while it flaps).
-    last: Option<DateTime<Utc>>,
+    since: DateTime<Utc>,
+    /// When this replica took it as flapping from a snapshot, with no change of it
+    /// known: its stable window counts from then at the latest.
+    known_at: Option<DateTime<Utc>>,
+}
+
+impl Recent {
+    /// Its last status change. The newest change stays in `times` (only older ones are
+    /// trimmed, and only when a newer one comes), so this is kept past the window while
+    /// it flaps.
+    fn last(&self) -> Option<DateTime<Utc>> {
+        let changed = self.times.iter().max().copied();
+        match &self.flap {
+            Some(f) => changed.max(f.known_at),
+            None => changed,
+        }
+    }
+
+    /// Flapping since `since`, as the log records it.
+    fn flapping_since(&mut self, since: DateTime<Utc>, known_at: Option<DateTime<Utc>>) {
+        match &mut self.flap {
+            Some(f) => f.since = since,
+            None => self.flap = Some(Box::new(Flap { since, known_at })),
+        }
+    }
 }
 
 /// The flapping rule over the change log (see the module's rules).
@@ -127,7 +157,7 @@ impl FlapJudge {
 
     /// Whether the log says `slug` is flapping.
     pub fn is_flapping(&self, slug: &Slug) -> bool {
-        self.projects.get(slug).is_some_and(|r| r.since.is_some())
+        self.projects.get(slug).is_some_and(|r| r.flap.is_some())
     }
 
     /// Takes a project as loaded (a snapshot at start or after a trim): one recorded as
@@ -137,14 +167,12 @@ impl FlapJudge {
         match project.flapping_since {
             Some(since) => {
                 let r = self.projects.entry(project.slug.clone()).or_default();
-                r.since = Some(since);
-                if r.last.is_none() {
-                    r.last = Some(now);
-                }
+                let known_at = r.last().is_none().then_some(now);
+                r.flapping_since(since, known_at);
             }
             None => {
                 if let Some(r) = self.projects.get_mut(&project.slug) {
-                    r.since = None;
+                    r.flap = None;
                 }
             }
         }
@@ -157,17 +185,19 @@ impl FlapJudge {
                 let window = self.rule.window;
                 let r = self.projects.entry(change.slug.clone()).or_default();
                 r.times.push(t.at);
-                r.last = Some(r.last.map_or(t.at, |l| l.max(t.at)));
                 let old = r.times.iter().take_while(|&&x| x <= t.at - window).count();
                 let over = r.times.len().saturating_sub(FLAP_CHANGES_MAX);
                 r.times.drain(..old.max(over));
             }
             ChangeKind::Flapping => {
-                self.projects.entry(change.slug.clone()).or_default().since = Some(change.at);
+                self.projects
+                    .entry(change.slug.clone())
+                    .or_default()
+                    .flapping_since(change.at, None);
             }
             ChangeKind::Stable => {
                 if let Some(r) = self.projects.get_mut(&change.slug) {
-                    r.since = None;
+                    r.flap = None;
                 }
             }
             ChangeKind::Deleted { .. } => {
@@ -216,9 +246,9 @@ impl FlapJudge {
         let mut out: Vec<FlapMark> = self
             .projects
             .iter()
-            .filter(|(_, r)| r.since.is_some())
+            .filter(|(_, r)| r.flap.is_some())
             .filter_map(|(slug, r)| {
-                let last = r.last.or(r.since)?;
+                let last = r.last().or(r.flap.as_ref().map(|f| f.since))?;
                 (now - last >= window).then(|| FlapMark {
                     slug: slug.clone(),
                     flapping: false,
@@ -235,7 +265,7 @@ impl FlapJudge {
     pub fn forget_quiet(&mut self, now: DateTime<Utc>) {
         let window = self.rule.window;
         self.projects
-            .retain(|_, r| r.since.is_some() || r.last.is_some_and(|l| now - l < window));
+            .retain(|_, r| r.flap.is_some() || r.last().is_some_and(|l| now - l < window));
     }
 }
 
