@@ -155,47 +155,22 @@ fn take_steps(transitions: &mut Vec<Transition>, max: usize) -> Vec<Transition> 
         seen += 1;
         seen <= max || projects.contains(&t.slug)
     }));
-    give_back_room(transitions);
+    if let Some(to) = room_to_give_back(transitions.len(), transitions.capacity()) {
+        transitions.shrink_to(to);
+    }
     taken
 }
 
 /// Below this much room, a backlog keeps what it has.
 const ROOM_FLOOR: usize = 4096;
 
-/// Gives back most of a backlog's room once it holds a quarter of it: a wave of a
-/// million first beats grows the backlog to a million steps (and the list of changed
-/// entries to a million slugs), and a vector keeps the room it grew to (72 MB of steps,
-/// resident, after the wave is written).
-fn give_back_room(backlog: &mut impl Room) {
-    if backlog.room() > 4 * backlog.held().max(ROOM_FLOOR) {
-        backlog.shrink(2 * backlog.held());
-    }
+/// The room to shrink a backlog to once it holds a quarter of its room, if so: a wave
+/// of a million first beats grows the backlog to a million steps (and the list of
+/// changed entries to a million slugs), and a collection keeps the room it grew to (72 MB
+/// of steps, resident, after the wave is written).
+fn room_to_give_back(held: usize, room: usize) -> Option<usize> {
+    (room > 4 * held.max(ROOM_FLOOR)).then_some(2 * held)
 }
-
-/// A backlog's room and what it holds.
-trait Room {
-    fn room(&self) -> usize;
-    fn held(&self) -> usize;
-    fn shrink(&mut self, to: usize);
-}
-
-/// The same three methods of each collection named.
-macro_rules! room {
-    ($($collection:ty),*) => {$(
-        impl<T> Room for $collection {
-            fn room(&self) -> usize {
-                self.capacity()
-            }
-            fn held(&self) -> usize {
-                self.len()
-            }
-            fn shrink(&mut self, to: usize) {
-                self.shrink_to(to);
-            }
-        }
-    )*};
-}
-room!(Vec<T>, std::collections::VecDeque<T>);
 
 /// What the table hands to the store, and takes back when the store refuses it.
 impl Presence {
@@ -237,7 +212,9 @@ impl Presence {
                     }
                 }
             }
-            give_back_room(&mut self.dirty);
+            if let Some(to) = room_to_give_back(self.dirty.len(), self.dirty.capacity()) {
+                self.dirty.shrink_to(to);
+            }
         }
         Flush {
             transitions,
