@@ -160,8 +160,8 @@ impl OriginalCollector {
                 .into_iter()
                 .map(|p| Row {
                     label: p.slug,
-                    recorded: p.counts.recorded,
-                    refused: p.counts.refused,
+                    recorded: u64::from(p.counts.recorded),
+                    refused: u64::from(p.counts.refused),
                     last: p
                         .last_heartbeat_at
                         .map(|t| t.timestamp_micros() as f64 / 1e6),

@@ -1,5 +1,7 @@
 //! How often a project says it sends a heartbeat.
 
+use std::num::NonZeroU32;
+
 use chrono::TimeDelta;
 use serde::Serialize;
 
@@ -10,7 +12,7 @@ use crate::error::ValidationError;
 /// [`crate::StatusPolicy::thresholds`]) instead of the service-wide defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
-pub struct HeartbeatInterval(u32);
+pub struct HeartbeatInterval(NonZeroU32);
 
 impl HeartbeatInterval {
     /// The longest interval a project may declare (a day).
@@ -20,7 +22,8 @@ impl HeartbeatInterval {
     pub fn from_seconds(seconds: i64, field: &str) -> Result<Self, ValidationError> {
         u32::try_from(seconds)
             .ok()
-            .filter(|s| (1..=Self::MAX_SECONDS).contains(s))
+            .filter(|&s| s <= Self::MAX_SECONDS)
+            .and_then(NonZeroU32::new)
             .map(Self)
             .ok_or_else(|| {
                 ValidationError::new(
@@ -35,11 +38,11 @@ impl HeartbeatInterval {
 
     /// The interval in seconds.
     pub fn seconds(self) -> u32 {
-        self.0
+        self.0.get()
     }
 
     /// The interval as a duration.
     pub fn as_delta(self) -> TimeDelta {
-        TimeDelta::seconds(i64::from(self.0))
+        TimeDelta::seconds(i64::from(self.0.get()))
     }
 }

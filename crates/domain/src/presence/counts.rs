@@ -48,11 +48,12 @@ pub struct ProjectBeats {
 }
 
 /// A project's heartbeats since this replica started: recorded, and refused although
-/// they named it (malformed, wrong namespace, a replay, a wrong key).
+/// they named it (malformed, wrong namespace, a replay, a wrong key). Each saturates
+/// at `u32::MAX` (a beat a second for 136 years): a row of a million, 8 bytes not 16.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BeatCounts {
     /// Recorded.
-    pub recorded: u64,
+    pub recorded: u32,
     /// Refused.
-    pub refused: u64,
+    pub refused: u32,
 }

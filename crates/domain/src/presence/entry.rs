@@ -8,7 +8,9 @@ use crate::model::{HeartbeatInterval, PresenceRecord, Slug, Status, Version};
 #[derive(Debug, Clone)]
 pub(super) struct Entry {
     pub(super) status: Status,
-    pub(super) reason: Option<String>,
+    /// Why it has its status, when the status says more than itself (most entries:
+    /// none). Boxed, not a `String`: a row of a million is the table's size.
+    pub(super) reason: Option<Box<str>>,
     pub(super) version: Option<Version>,
     pub(super) last_heartbeat_at: Option<DateTime<Utc>>,
     /// Changed since it was last handed to the store (and in [`super::Presence`]'s list
@@ -44,7 +46,7 @@ impl Entry {
     ) -> Self {
         Entry {
             status,
-            reason,
+            reason: reason.map(String::into_boxed_str),
             version,
             last_heartbeat_at,
             dirty: false,
@@ -80,7 +82,7 @@ pub(super) fn record_of(slug: Slug, e: &Entry) -> PresenceRecord {
     PresenceRecord {
         slug,
         status: e.status,
-        status_reason: e.reason.clone(),
+        status_reason: e.reason.as_deref().map(str::to_owned),
         version: e.version.clone(),
         last_heartbeat_at: e.last_heartbeat_at,
     }

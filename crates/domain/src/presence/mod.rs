@@ -273,7 +273,7 @@ impl Presence {
     pub fn assume(&mut self, slug: &Slug, status: Status, reason: Option<String>) {
         if let Some(entry) = self.entries.get_mut(slug) {
             entry.status = status;
-            entry.reason = reason;
+            entry.reason = reason.map(String::into_boxed_str);
         }
         self.pending.retain(|t| &t.slug != slug);
         self.end_tick();
@@ -382,7 +382,7 @@ impl Presence {
                 } else {
                     format!("{}: {}", reason::SELF_REPORTED, reasons.join("; "))
                 };
-                (Status::Degraded, Some(r.clone()), r)
+                (Status::Degraded, Some(r.as_str().into()), r)
             }
         };
         // Anti-flap: a self-reported degradation ends after `recover_after` healthy
@@ -651,7 +651,7 @@ impl Presence {
                 last_heartbeat_at: entry.last_heartbeat_at,
             });
             entry.status = to;
-            entry.reason = Some(why.to_owned());
+            entry.reason = Some(why.into());
             if !entry.dirty {
                 entry.dirty = true;
                 self.dirty.push_back(slug.clone());
