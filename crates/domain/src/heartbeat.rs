@@ -262,25 +262,38 @@ fn clean_reasons(raw: Vec<Cow<'_, str>>) -> Result<Vec<String>, HeartbeatError> 
     Ok(reasons)
 }
 
+/// What [`decode`] may take as already checked: the subject's project as registered.
+#[derive(Debug, Clone, Copy)]
+pub struct Registered<'a> {
+    /// Its slug.
+    pub slug: &'a Slug,
+    /// Its hub URL.
+    pub hub_url: &'a HubUrl,
+}
+
 /// Decodes `bytes` and checks them against the slug the heartbeat arrived for (the last
 /// token of its NATS subject, or the path of an HTTP heartbeat) and the clock.
 ///
-/// A `hub_url` is checked, not kept: the registry's is the project's. `registered_url`
-/// is the one the subject's project was registered with, when the caller knows it: a
-/// heartbeat that repeats it exactly (the usual case) is not parsed again, since it
-/// passed the same check when registered.
+/// A `hub_url` is checked, not kept: the registry's is the project's. `registered` is
+/// the subject's project as registered, when the caller knows it: a heartbeat that
+/// repeats its slug or hub URL exactly (the usual case) is not parsed again, since each
+/// passed the same check when registered, and it holds the registered slug (a count,
+/// not a copy).
 pub fn decode(
     subject_slug: &str,
     bytes: &[u8],
     now: DateTime<Utc>,
     policy: &StatusPolicy,
-    registered_url: Option<&HubUrl>,
+    registered: Option<Registered<'_>>,
 ) -> Result<Heartbeat, HeartbeatError> {
     let wire = HeartbeatWire::decode(bytes)?;
 
     let raw_slug = wire.project_slug.ok_or(HeartbeatError::MissingSlug)?;
-    let slug =
-        Slug::parse(&raw_slug).map_err(|e| HeartbeatError::InvalidField(e.at("project_slug")))?;
+    let slug = match registered {
+        Some(r) if r.slug.as_str() == raw_slug => r.slug.clone(),
+        _ => Slug::parse(&raw_slug)
+            .map_err(|e| HeartbeatError::InvalidField(e.at("project_slug")))?,
+    };
     if !slug.as_str().eq_ignore_ascii_case(subject_slug.trim()) {
         return Err(HeartbeatError::SlugMismatch {
             subject: subject_slug.chars().take(64).collect(),
@@ -308,7 +321,7 @@ pub fn decode(
         };
     }
     if let Some(raw) = wire.hub_url.as_deref() {
-        if registered_url.is_none_or(|url| url.as_str() != raw) {
+        if registered.is_none_or(|r| r.hub_url.as_str() != raw) {
             HubUrl::parse(raw).map_err(HeartbeatError::InvalidField)?;
         }
     }

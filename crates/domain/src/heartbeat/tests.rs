@@ -284,6 +284,7 @@ fn rejects_an_unparseable_timestamp_or_bad_fields() {
 #[test]
 fn a_registered_hub_url_is_not_parsed_again_but_any_other_is_checked() {
     let registered = HubUrl::parse("http://alpha.example.com:8000").unwrap();
+    let slug = Slug::parse("alpha").unwrap();
     let with = |url: &str| {
         let body = format!(r#"{{"project_slug":"alpha","hub_url":"{url}"}}"#);
         decode(
@@ -291,7 +292,10 @@ fn a_registered_hub_url_is_not_parsed_again_but_any_other_is_checked() {
             body.as_bytes(),
             now(),
             &StatusPolicy::default(),
-            Some(&registered),
+            Some(Registered {
+                slug: &slug,
+                hub_url: &registered,
+            }),
         )
     };
     assert!(with("http://alpha.example.com:8000").is_ok());
@@ -305,4 +309,31 @@ fn a_registered_hub_url_is_not_parsed_again_but_any_other_is_checked() {
     }
     let padded = format!("{}http://alpha.example.com:8000", " ".repeat(600));
     assert_eq!(with(&padded).unwrap_err().field(), Some("hub_url"));
+}
+
+/// A payload naming the registered slug exactly holds the registered one; any other
+/// spelling is parsed (and lowercased) as before.
+#[test]
+fn a_registered_slug_is_shared_not_parsed_again() {
+    let url = HubUrl::parse("http://alpha.example.com:8000").unwrap();
+    let slug = Slug::parse("alpha").unwrap();
+    let registered = Some(Registered {
+        slug: &slug,
+        hub_url: &url,
+    });
+    let hb = |body: &str| {
+        decode(
+            "alpha",
+            body.as_bytes(),
+            now(),
+            &StatusPolicy::default(),
+            registered,
+        )
+        .unwrap()
+    };
+    let exact = hb(r#"{"project_slug":"alpha"}"#);
+    assert_eq!(exact.slug.as_str().as_ptr(), slug.as_str().as_ptr());
+    let spelled = hb(r#"{"project_slug":" Alpha "}"#);
+    assert_eq!(spelled.slug, slug);
+    assert_ne!(spelled.slug.as_str().as_ptr(), slug.as_str().as_ptr());
 }

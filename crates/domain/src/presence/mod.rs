@@ -69,7 +69,9 @@ pub struct Presence {
     /// Every project's entry: in a map whose rows are one dense vector beside an index
     /// (a row of the hash table is a number), since a hash table of whole entries kept
     /// up to twice its entries' room empty (a million entries: 2²¹ rows of 144 bytes).
-    entries: IndexMap<Slug, Entry>,
+    /// Hashed by foldhash (seeded per process), not SipHash: every heartbeat looks its
+    /// slug up here (the keys are registered slugs, so a sender cannot flood a bucket).
+    entries: IndexMap<Slug, Entry, foldhash::fast::RandomState>,
     /// Entries changed since they were last handed to the store, oldest first (an
     /// entry's flag, not this list, is the truth: a slug may be here after its flag was
     /// cleared, and is then passed over).
@@ -106,7 +108,7 @@ impl Presence {
     pub fn new(policy: StatusPolicy) -> Self {
         Self {
             policy,
-            entries: IndexMap::new(),
+            entries: IndexMap::default(),
             dirty: VecDeque::new(),
             heard: Vec::new(),
             pending: Vec::new(),

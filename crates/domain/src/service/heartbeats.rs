@@ -192,7 +192,10 @@ impl Intake {
             bytes,
             now,
             &self.policy,
-            by_subject.map(|p| &p.hub_url),
+            by_subject.map(|p| heartbeat::Registered {
+                slug: &p.slug,
+                hub_url: &p.hub_url,
+            }),
         )?;
         let project = by_subject.or_else(|| registry.get(&hb.slug));
         if let Some(project) = project {
