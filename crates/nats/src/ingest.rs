@@ -84,6 +84,11 @@ pub(crate) struct Subscriber {
 }
 
 impl Subscriber {
+    /// Whether the queue is at least half full.
+    fn crowded(&self) -> bool {
+        self.queue.capacity() <= self.queue.max_capacity() / 2
+    }
+
     /// Takes messages off the subscription until it ends (which only happens when the
     /// client behind it is gone).
     pub(crate) async fn run(self, mut subscription: async_nats::Subscriber) {
@@ -102,9 +107,12 @@ impl Subscriber {
             if relayed_by.is_some_and(|by| by.as_str() == self.instance) {
                 continue;
             }
-            // Members before strangers: a heartbeat for an unknown slug never takes a
-            // place in the queue, and its log line is limited overall, not per slug.
-            if !self.federation.is_member(token) {
+            // Members before strangers: once the queue is half full, a heartbeat for an
+            // unknown slug takes no place in it (its log line limited overall, not per
+            // slug), so strangers never hold more than half the room members may need.
+            // While there is room, the ingest task refuses them instead: the registry's
+            // search for every message was the largest share of this loop's time.
+            if self.crowded() && !self.federation.is_member(token) {
                 self.federation.count_unknown_heartbeat();
                 strangers += 1;
                 if last_stranger_log.is_none_or(|t: Instant| t.elapsed() >= LOG_EVERY) {

@@ -163,7 +163,16 @@ impl Intake {
         bytes: &[u8],
     ) -> Result<bool, HeartbeatRejected> {
         let now = self.state.clock.now();
-        let checked = self.check(&self.state.registry(), subject_slug, bytes, now);
+        let checked = {
+            let registry = self.state.registry();
+            self.check(
+                &registry,
+                registry.get(subject_slug),
+                subject_slug,
+                bytes,
+                now,
+            )
+        };
         let result = checked.and_then(|(hb, skew)| {
             self.store_skews([(&hb.slug, skew)]);
             apply_heartbeat(&mut self.state.presence(), &hb, now)
@@ -176,17 +185,18 @@ impl Intake {
     }
 
     /// Decodes a heartbeat and holds it against its project in `registry` (the caller
-    /// holds the lock, once for a batch): the registered hub URL, the claimed namespace
-    /// (an unknown project is judged later, by the presence table), and the sender's
-    /// clock. Returns it with the skew to store on its project, when that moved.
+    /// holds the lock, once for a batch; `by_subject` is the project its subject names,
+    /// as the caller looked it up): the registered hub URL, the claimed namespace (an
+    /// unknown project is judged later, by the presence table), and the sender's clock.
+    /// Returns it with the skew to store on its project, when that moved.
     fn check(
         &self,
         registry: &Registry,
+        by_subject: Option<&Project>,
         subject_slug: &str,
         bytes: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(heartbeat::Heartbeat, Option<f64>), HeartbeatRejected> {
-        let by_subject = registry.get(subject_slug);
         let hb = heartbeat::decode(
             subject_slug,
             bytes,
@@ -239,7 +249,15 @@ impl Intake {
             // One registry lock for the batch, as the presence lock below.
             let registry = self.state.registry();
             for (subject, bytes) in batch {
-                match self.check(&registry, subject, bytes, now) {
+                let by_subject = registry.get(subject);
+                // A stranger is refused before it is decoded (the bus adapter lets
+                // strangers into its queue while the queue has room, see `is_member`).
+                let beat = if by_subject.is_none() && !is_member(&registry, subject) {
+                    Err(HeartbeatRejected::UnknownProject(subject.to_owned()))
+                } else {
+                    self.check(&registry, by_subject, subject, bytes, now)
+                };
+                match beat {
                     Ok(beat) => checked.push((subject, beat)),
                     Err(e) => {
                         self.counters.add(e.outcome());
@@ -326,10 +344,7 @@ impl Intake {
     }
 
     pub(super) fn is_member(&self, token: &str) -> bool {
-        let registry = self.state.registry();
-        registry.contains(token)
-            || (token.bytes().any(|b| b.is_ascii_uppercase())
-                && registry.contains(&token.to_ascii_lowercase()))
+        is_member(&self.state.registry(), token)
     }
 
     pub(super) fn count_unknown_heartbeat(&self) {
@@ -409,4 +424,12 @@ impl Intake {
     ) -> chrono::TimeDelta {
         self.state.presence().unheard(from, to)
     }
+}
+
+/// Whether a heartbeat's subject token names a registered project (as given, or
+/// lowercased, as a slug is parsed).
+fn is_member(registry: &Registry, token: &str) -> bool {
+    registry.contains(token)
+        || (token.bytes().any(|b| b.is_ascii_uppercase())
+            && registry.contains(&token.to_ascii_lowercase()))
 }

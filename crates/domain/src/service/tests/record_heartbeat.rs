@@ -95,10 +95,11 @@ async fn record_heartbeats_takes_a_batch_as_record_heartbeat_takes_each() {
     let outcomes: Vec<(&str, &str)> = rejected.iter().map(|(s, r)| (*s, r.outcome())).collect();
     assert_eq!(
         outcomes,
+        // In the batch's order: a stranger is refused as it is met, before decoding.
         [
+            ("ghost", "unknown_project"),
             ("alpha", "malformed"),
-            ("beta", "slug_mismatch"),
-            ("ghost", "unknown_project")
+            ("beta", "slug_mismatch")
         ]
     );
     let c = fed.heartbeat_counters();
@@ -189,4 +190,26 @@ async fn heartbeats_are_counted_by_outcome() {
     assert_eq!(c.get("malformed"), 1);
     assert_eq!(c.get("slug_mismatch"), 1);
     assert_eq!(c.get("dropped"), 1);
+}
+
+/// The bus lets strangers into its queue while there is room: the batch refuses them as
+/// unknown before their bodies are read, whatever the bodies hold.
+#[tokio::test]
+async fn a_stranger_in_a_batch_is_unknown_whatever_its_body() {
+    let cluster = Cluster::new(&["alpha"]).await;
+    let fed = cluster.leader().await;
+    let ghost = beat("ghost");
+    let alpha = beat("alpha");
+    let rejected = fed.record_heartbeats([
+        ("ghost", ghost.as_slice()),
+        ("ghost", b"not json".as_slice()),
+        ("Alpha", alpha.as_slice()),
+    ]);
+    let outcomes: Vec<&str> = rejected.iter().map(|(_, r)| r.outcome()).collect();
+    assert_eq!(outcomes, ["unknown_project", "unknown_project"]);
+    assert_eq!(
+        fed.heartbeat_counters().get("ok"),
+        1,
+        "a member's subject in capitals"
+    );
 }
