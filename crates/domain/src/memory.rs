@@ -152,6 +152,37 @@ impl MemoryStore {
         micros(self.clock.now())
     }
 
+    /// The log after `revision`, at most `limit`, each change with its project as it is
+    /// now when `with_projects`.
+    fn changes(
+        &self,
+        revision: u64,
+        limit: u32,
+        with_projects: bool,
+    ) -> Result<ChangesSince, RepositoryError> {
+        let state = self.state()?;
+        if revision < state.trimmed_through {
+            return Ok(ChangesSince::Trimmed);
+        }
+        Ok(ChangesSince::Changes(
+            state
+                .log
+                .iter()
+                .filter(|(r, ..)| *r > revision)
+                .take(usize::try_from(limit).unwrap_or(usize::MAX))
+                .map(|(r, slug, at, kind)| Change {
+                    revision: *r,
+                    slug: slug.clone(),
+                    at: *at,
+                    kind: kind.clone(),
+                    project: with_projects
+                        .then(|| state.projects.get(slug).cloned())
+                        .flatten(),
+                })
+                .collect(),
+        ))
+    }
+
     fn state(&self) -> Result<MutexGuard<'_, State>, RepositoryError> {
         if self.unavailable.load(Ordering::SeqCst) {
             return Err(RepositoryError::Unavailable("the store is down".into()));
@@ -526,25 +557,15 @@ impl ChangeLog for MemoryStore {
         revision: u64,
         limit: u32,
     ) -> Result<ChangesSince, RepositoryError> {
-        let state = self.state()?;
-        if revision < state.trimmed_through {
-            return Ok(ChangesSince::Trimmed);
-        }
-        Ok(ChangesSince::Changes(
-            state
-                .log
-                .iter()
-                .filter(|(r, ..)| *r > revision)
-                .take(usize::try_from(limit).unwrap_or(usize::MAX))
-                .map(|(r, slug, at, kind)| Change {
-                    revision: *r,
-                    slug: slug.clone(),
-                    at: *at,
-                    kind: kind.clone(),
-                    project: state.projects.get(slug).cloned(),
-                })
-                .collect(),
-        ))
+        self.changes(revision, limit, true)
+    }
+
+    async fn events_since(
+        &self,
+        revision: u64,
+        limit: u32,
+    ) -> Result<ChangesSince, RepositoryError> {
+        self.changes(revision, limit, false)
     }
 
     async fn published_through(&self) -> Result<u64, RepositoryError> {

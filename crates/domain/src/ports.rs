@@ -129,6 +129,15 @@ pub trait ChangeLog: Send + Sync + 'static {
         limit: u32,
     ) -> Result<ChangesSince, RepositoryError>;
 
+    /// [`Self::changes_since`] without their projects (each `project` is `None`): what
+    /// the outbox publishes from, a revision, a slug and a kind, read without the
+    /// projects' rows and tags.
+    async fn events_since(
+        &self,
+        revision: u64,
+        limit: u32,
+    ) -> Result<ChangesSince, RepositoryError>;
+
     /// The last revision whose status event was published (the outbox cursor).
     async fn published_through(&self) -> Result<u64, RepositoryError>;
 

@@ -225,14 +225,16 @@ pub(crate) async fn write_presence(
     Ok(())
 }
 
-/// Changes after `revision` with the projects as they are now; `Trimmed` when the log
-/// no longer holds all of them. Run in one read transaction. Two round trips: the
-/// trim mark and the rows are sent together, then the projects and their tags
-/// together (pipelined on the one connection; the server runs them in order).
+/// Changes after `revision` with the projects as they are now (none unless
+/// `with_projects`); `Trimmed` when the log no longer holds all of them. Run in one
+/// read transaction. Two round trips: the trim mark and the rows are sent together,
+/// then the projects and their tags together (pipelined on the one connection; the
+/// server runs them in order); one without the projects.
 pub(crate) async fn changes_since(
     conn: &mut AsyncPgConnection,
     revision: u64,
     limit: u32,
+    with_projects: bool,
 ) -> Result<federation_domain::ChangesSince, StoreError> {
     use crate::schema::{change_log as c, change_log_state as st, project_tags, projects};
     let after = crate::log::to_db(revision);
@@ -247,6 +249,7 @@ pub(crate) async fn changes_since(
             .load::<crate::log::ChangeRow>(&mut b),
     )?;
     let slugs = match crate::log::projects_to_read(after, trimmed, &rows) {
+        Ok(_) if !with_projects => return crate::log::changes(rows, Vec::new(), Vec::new()),
         Ok(slugs) => slugs,
         Err(answer) => return Ok(answer),
     };

@@ -249,7 +249,19 @@ impl ChangeLog for Store {
     ) -> Result<ChangesSince, RepositoryError> {
         self.bounded(
             "changes_since",
-            self.backend.ops().changes_since(revision, limit),
+            self.backend.ops().changes_since(revision, limit, true),
+        )
+        .await
+    }
+
+    async fn events_since(
+        &self,
+        revision: u64,
+        limit: u32,
+    ) -> Result<ChangesSince, RepositoryError> {
+        self.bounded(
+            "events_since",
+            self.backend.ops().changes_since(revision, limit, false),
         )
         .await
     }

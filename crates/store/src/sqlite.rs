@@ -234,12 +234,13 @@ pub(crate) fn append(
     Ok(())
 }
 
-/// Changes after `revision` with the projects as they are now; `Trimmed` when
-/// the log no longer holds all of them.
+/// Changes after `revision` with the projects as they are now (none unless
+/// `with_projects`); `Trimmed` when the log no longer holds all of them.
 pub(crate) fn changes_since(
     conn: &mut SqliteConnection,
     revision: u64,
     limit: u32,
+    with_projects: bool,
 ) -> Result<federation_domain::ChangesSince, StoreError> {
     use crate::schema::{change_log as c, change_log_state as st, projects};
     let trimmed: i64 = st::table.select(st::trimmed_through).first(conn)?;
@@ -250,6 +251,7 @@ pub(crate) fn changes_since(
         .limit(i64::from(limit))
         .load(conn)?;
     let slugs = match crate::log::projects_to_read(after, trimmed, &rows) {
+        Ok(_) if !with_projects => return crate::log::changes(rows, Vec::new(), Vec::new()),
         Ok(slugs) => slugs,
         Err(answer) => return Ok(answer),
     };

@@ -649,6 +649,16 @@ mod cases {
         let many = changes[3].project.as_ref().unwrap();
         assert_eq!(tags(&many.tags), ["b", "y"]);
         assert!(changes[1].project.as_ref().unwrap().tags.is_empty());
+        // The outbox's read: the same changes, without their projects.
+        let ChangesSince::Changes(events) = s.events_since(head, 100).await.unwrap() else {
+            panic!("trimmed");
+        };
+        let bare = |c: &federation_domain::Change| (c.revision, c.slug.clone(), c.kind.clone());
+        assert_eq!(
+            events.iter().map(bare).collect::<Vec<_>>(),
+            changes.iter().map(bare).collect::<Vec<_>>()
+        );
+        assert!(events.iter().all(|c| c.project.is_none()));
     }
 
     pub async fn heartbeat_key_digest_is_stored_kept_by_registration_and_followed(fx: Fixture) {

@@ -354,7 +354,7 @@ impl Sweep {
                 pending = usize::try_from(head - through).unwrap_or(usize::MAX);
                 break;
             }
-            let changes = match self.state.log.changes_since(through, LOG_BATCH).await {
+            let changes = match self.state.log.events_since(through, LOG_BATCH).await {
                 Ok(ChangesSince::Changes(changes)) if !changes.is_empty() => changes,
                 Ok(ChangesSince::Changes(_)) => break,
                 Ok(ChangesSince::Trimmed) => {

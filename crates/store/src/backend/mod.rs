@@ -88,7 +88,14 @@ pub(crate) trait Operations: Send + Sync {
         per_project: u32,
     ) -> Result<u64, StoreError>;
     async fn snapshot(&self) -> Result<Snapshot, StoreError>;
-    async fn changes_since(&self, revision: u64, limit: u32) -> Result<ChangesSince, StoreError>;
+    /// The log after `revision`, each change with its project unless `with_projects` is
+    /// false (the outbox's read).
+    async fn changes_since(
+        &self,
+        revision: u64,
+        limit: u32,
+        with_projects: bool,
+    ) -> Result<ChangesSince, StoreError>;
     async fn published_through(&self) -> Result<u64, StoreError>;
     async fn mark_published(&self, revision: u64, term: Term) -> Result<(), StoreError>;
     async fn trim(&self, before: DateTime<Utc>, keep: u64) -> Result<u64, StoreError>;

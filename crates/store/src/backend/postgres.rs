@@ -236,12 +236,17 @@ impl Operations for Postgres {
             .await
     }
 
-    async fn changes_since(&self, revision: u64, limit: u32) -> Result<ChangesSince, StoreError> {
+    async fn changes_since(
+        &self,
+        revision: u64,
+        limit: u32,
+        with_projects: bool,
+    ) -> Result<ChangesSince, StoreError> {
         let mut conn = self.conn().await?;
         conn.build_transaction()
             .read_only()
             .repeatable_read()
-            .run(async |c| pg::changes_since(c, revision, limit).await)
+            .run(async |c| pg::changes_since(c, revision, limit, with_projects).await)
             .await
     }
 

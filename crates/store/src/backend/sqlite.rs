@@ -244,9 +244,16 @@ impl Operations for Sqlite {
             .await
     }
 
-    async fn changes_since(&self, revision: u64, limit: u32) -> Result<ChangesSince, StoreError> {
+    async fn changes_since(
+        &self,
+        revision: u64,
+        limit: u32,
+        with_projects: bool,
+    ) -> Result<ChangesSince, StoreError> {
         self.run(move |c| {
-            diesel::Connection::transaction(c, |c| sqlite::changes_since(c, revision, limit))
+            diesel::Connection::transaction(c, |c| {
+                sqlite::changes_since(c, revision, limit, with_projects)
+            })
         })
         .await
     }
