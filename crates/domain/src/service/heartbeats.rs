@@ -252,7 +252,7 @@ impl Intake {
                 let by_subject = registry.get(subject);
                 // A stranger is refused before it is decoded (the bus adapter lets
                 // strangers into its queue while the queue has room, see `is_member`).
-                let beat = if by_subject.is_none() && !is_member(&registry, subject) {
+                let beat = if by_subject.is_none() && !member_in_lowercase(&registry, subject) {
                     Err(HeartbeatRejected::UnknownProject(subject.to_owned()))
                 } else {
                     self.check(&registry, by_subject, subject, bytes, now)
@@ -429,7 +429,11 @@ impl Intake {
 /// Whether a heartbeat's subject token names a registered project (as given, or
 /// lowercased, as a slug is parsed).
 fn is_member(registry: &Registry, token: &str) -> bool {
-    registry.contains(token)
-        || (token.bytes().any(|b| b.is_ascii_uppercase())
-            && registry.contains(&token.to_ascii_lowercase()))
+    registry.contains(token) || member_in_lowercase(registry, token)
+}
+
+/// Whether a token with capitals names a registered project once lowercased (the
+/// second half of [`is_member`], for a caller that already searched the token as given).
+fn member_in_lowercase(registry: &Registry, token: &str) -> bool {
+    token.bytes().any(|b| b.is_ascii_uppercase()) && registry.contains(&token.to_ascii_lowercase())
 }
