@@ -1,7 +1,7 @@
 //! Confirmation of what was published. A marker published on our own canary subject
-//! comes back through our canary subscription only after the server has processed
-//! everything this connection published before it (core NATS keeps a connection's
-//! order), so it proves those messages left the client and reached the server. The
+//! comes back through a subscription to it only after the server has processed
+//! everything sent before it on the connection it went out on (core NATS keeps a
+//! connection's order), so it proves those messages left the client and reached the server. The
 //! status-event outbox moves its cursor only past confirmed events: one a dropped
 //! connection lost in a buffer is published again, under its revision.
 //!
@@ -60,7 +60,8 @@ enum Sent {
     Mixed,
 }
 
-/// Markers sent and returned, shared by the publisher and the canary subscriber.
+/// Markers sent and returned, shared by the publisher and the subscribers to the canary
+/// subject (the outbox's own, where markers return first, and the canary's).
 pub(crate) struct Echo {
     sent: Mutex<Sent>,
     next: AtomicU64,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::connection::State;
 use async_trait::async_trait;
 use federation_domain::{EventError, HeartbeatRelay, Slug, StatusEvents, Transition};
 use serde::Serialize;
@@ -13,8 +14,8 @@ use crate::wire::RELAYED_BY;
 /// How long a status event may wait for the client before it counts as not published.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Publishes transitions on `<prefix>.<slug>` through whichever client the adapter
-/// holds at the time (it builds a new one when the old one dies).
+/// Publishes transitions on `<prefix>.<slug>` through whichever outbox client the
+/// adapter holds at the time (it builds new clients when one dies).
 pub(crate) struct NatsStatusEvents {
     pub(crate) shared: Arc<Shared>,
     pub(crate) prefix: String,
@@ -76,10 +77,20 @@ fn live_client(shared: &Shared) -> Result<async_nats::Client, EventError> {
     }
 }
 
+/// The current outbox client, while the link is up and it is connected too.
+fn live_outbox(shared: &Shared) -> Result<async_nats::Client, EventError> {
+    match shared.outbox_client() {
+        Some(client) if shared.is_connected() && client.connection_state() == State::Connected => {
+            Ok(client)
+        }
+        _ => Err(EventError("the NATS link is down".into())),
+    }
+}
+
 #[async_trait]
 impl StatusEvents for NatsStatusEvents {
     async fn publish(&self, transition: &Transition, revision: u64) -> Result<(), EventError> {
-        let client = live_client(&self.shared)?;
+        let client = live_outbox(&self.shared)?;
         let body = serde_json::to_vec(&StatusEvent::new(transition, revision))
             .map_err(|e| EventError(e.to_string()))?;
         let subject = format!("{}.{}", self.prefix, transition.slug);
@@ -94,7 +105,7 @@ impl StatusEvents for NatsStatusEvents {
         at: chrono::DateTime<chrono::Utc>,
         revision: u64,
     ) -> Result<(), EventError> {
-        let client = live_client(&self.shared)?;
+        let client = live_outbox(&self.shared)?;
         let body = serde_json::to_vec(&FlappingEvent {
             slug: slug.as_str(),
             event: if flapping { "flapping" } else { "stable" },
@@ -112,7 +123,7 @@ impl StatusEvents for NatsStatusEvents {
     /// server has every event published before it on this connection. A connection
     /// that dropped meanwhile never returns it, and the outbox publishes again.
     async fn confirm(&self) -> Result<(), EventError> {
-        let client = live_client(&self.shared)?;
+        let client = live_outbox(&self.shared)?;
         self.shared
             .echo
             .confirm(&client, &self.confirm_subject, PUBLISH_TIMEOUT)

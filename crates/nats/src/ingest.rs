@@ -164,6 +164,19 @@ pub(crate) async fn canaries_returned(
     "the canary subscription ended"
 }
 
+/// Takes the outbox's confirmation markers back on its own connection (which hears our
+/// canaries too: they count on the first connection only). Ends when the outbox
+/// client's connection task is gone.
+pub(crate) async fn markers_returned(
+    mut subscription: async_nats::Subscriber,
+    shared: Arc<Shared>,
+) -> &'static str {
+    while let Some(message) = subscription.next().await {
+        shared.echo.take(message.headers.as_ref());
+    }
+    "the outbox's marker subscription ended"
+}
+
 /// Logs a repeated condition at most once per key per [`LOG_EVERY`].
 #[derive(Default)]
 struct LogLimiter {

@@ -2,12 +2,14 @@
 //! checks whether the link is up, runs the canary, and replaces the client when it dies.
 //!
 //! A *session* is one client with its presence subscription, its subscriber, its canary
-//! and its link watcher. Within a session the client reconnects by itself (subscribing
-//! again) after a network cut or a server restart, and the link reads down while it
+//! and its link watcher, and a second client for the status-event outbox, so that its
+//! confirmation markers ([`crate::echo`]) never queue behind a flood of heartbeats on
+//! the first. Within a session each client reconnects by itself (subscribing again)
+//! after a network cut or a server restart, and the link reads down while the first
 //! does. The session ends, and the link reads down at once, when:
-//! - the presence subscription ends, which happens only when the client's connection
-//!   task is gone (a panic in it, its command channel closed, or [`MAX_RECONNECTS`]
-//!   failed reconnects in a row);
+//! - the presence subscription, or the outbox's marker subscription, ends, which
+//!   happens only when that client's connection task is gone (a panic in it, its
+//!   command channel closed, or [`MAX_RECONNECTS`] failed reconnects in a row);
 //! - the client's event channel closes (the same fault, seen from its other side);
 //! - a canary cannot be handed to the client because its command channel is closed;
 //! - our canaries stay lost on a live link for [`LOST_CANARY_TICKS_BEFORE_REBUILD`]
@@ -61,6 +63,9 @@ const PING_INTERVAL: Duration = Duration::from_secs(10);
 /// The link watcher reads the client's state on every event, and this often besides.
 const LINK_POLL: Duration = Duration::from_millis(250);
 const FLUSH_ON_SHUTDOWN: Duration = Duration::from_secs(2);
+/// The outbox client's subscription buffer: it hears one marker per outbox round and
+/// one canary per canary interval.
+const OUTBOX_CAPACITY: usize = 1024;
 
 /// A view of the link's state for health checks.
 #[derive(Clone)]
@@ -196,9 +201,11 @@ impl NatsBus {
     /// Stops the tasks and flushes what the client still buffers.
     pub async fn shutdown(self) {
         self.abort_tasks();
-        if let Some(client) = self.shared.client() {
-            let _ = tokio::time::timeout(FLUSH_ON_SHUTDOWN, client.flush()).await;
-        }
+        let flushes = [self.shared.client(), self.shared.outbox_client()]
+            .into_iter()
+            .flatten()
+            .map(|client| async move { client.flush().await });
+        let _ = tokio::time::timeout(FLUSH_ON_SHUTDOWN, futures::future::join_all(flushes)).await;
     }
 
     fn abort_tasks(&self) {
@@ -215,12 +222,18 @@ impl Drop for NatsBus {
     }
 }
 
-/// One client with its presence subscription, confirmed by the server.
+/// One client with its presence subscription, confirmed by the server, and the outbox's
+/// client beside it.
 struct Session {
     client: Client,
     subscription: async_nats::Subscriber,
     /// Our own canaries come back on it.
     canaries: async_nats::Subscriber,
+    /// Publishes status events and their confirmation markers.
+    outbox: Client,
+    /// The outbox's markers come back on it (the canary subject, on the outbox's
+    /// connection).
+    markers: async_nats::Subscriber,
     /// Bumped on each connection event of the client; closed when its task is gone.
     link_events: watch::Receiver<u64>,
     /// What the server refused this session.
@@ -285,55 +298,96 @@ impl Supervisor {
         }
     }
 
-    /// Connects a new client and subscribes; done when the server confirmed the SUB.
+    /// Connects the session's two clients and subscribes; done when the server confirmed
+    /// the SUBs.
     async fn open_session(&self) -> Result<Session, NatsError> {
         let (link_tx, link_events) = watch::channel(0u64);
         let link_tx = Arc::new(link_tx);
         let denials = Arc::new(SessionDenials::default());
-        let (permissions, session_denials) = (self.permissions.clone(), denials.clone());
-        let stats = self.stats.clone();
-        let options = config::auth_options(&self.config)
-            .await?
-            .name(format!("federation-{}", self.instance))
-            .max_reconnects(Some(MAX_RECONNECTS))
-            .connection_timeout(CONNECT_TIMEOUT)
-            .ping_interval(PING_INTERVAL)
-            .subscription_capacity(self.config.queue_capacity.max(1024))
-            .event_callback(move |event| {
-                let link_tx = link_tx.clone();
-                let permissions = permissions.clone();
-                let denials = session_denials.clone();
-                let stats = stats.clone();
-                async move { on_event(&link_tx, &permissions, &denials, &stats, event) }
-            });
-        let client = options
-            .connect(config::connect_url(&self.config.url).as_str())
-            .await
-            .map_err(|e| NatsError::Connect(e.to_string()))?;
-        let subject = self.presence_wildcard();
-        let subscribe_failed = |message: String| NatsError::Subscribe {
-            subject: subject.clone(),
-            message,
-        };
-        let subscription = client
-            .subscribe(subject.clone())
-            .await
-            .map_err(|e| subscribe_failed(e.to_string()))?;
-        let canaries = client
-            .subscribe(self.canary_subject.clone())
-            .await
-            .map_err(|e| subscribe_failed(e.to_string()))?;
-        tokio::time::timeout(SUBSCRIBE_TIMEOUT, client.flush())
-            .await
-            .map_err(|_| subscribe_failed("the server did not confirm in time".into()))?
-            .map_err(|e| subscribe_failed(e.to_string()))?;
+        let client = self
+            .connect_client("", self.config.queue_capacity.max(1024), &link_tx, &denials)
+            .await?;
+        let subscription = self.subscribe(&client, self.presence_wildcard()).await?;
+        let canaries = self.subscribe(&client, self.canary_subject.clone()).await?;
+        self.confirm_subscriptions(&client, self.presence_wildcard())
+            .await?;
+        // Markers return on the outbox's own connection, through the same canary subject
+        // (it also hears the canaries, and ignores them).
+        let outbox = self
+            .connect_client("-outbox", OUTBOX_CAPACITY, &link_tx, &denials)
+            .await?;
+        let markers = self.subscribe(&outbox, self.canary_subject.clone()).await?;
+        self.confirm_subscriptions(&outbox, self.canary_subject.clone())
+            .await?;
         Ok(Session {
             client,
             subscription,
             canaries,
+            outbox,
+            markers,
             link_events,
             denials,
         })
+    }
+
+    /// Connects one client of a session, named `federation-<instance><suffix>`.
+    async fn connect_client(
+        &self,
+        suffix: &str,
+        capacity: usize,
+        link_tx: &Arc<watch::Sender<u64>>,
+        denials: &Arc<SessionDenials>,
+    ) -> Result<Client, NatsError> {
+        let (link_tx, permissions, denials) =
+            (link_tx.clone(), self.permissions.clone(), denials.clone());
+        let stats = self.stats.clone();
+        config::auth_options(&self.config)
+            .await?
+            .name(format!("federation-{}{suffix}", self.instance))
+            .max_reconnects(Some(MAX_RECONNECTS))
+            .connection_timeout(CONNECT_TIMEOUT)
+            .ping_interval(PING_INTERVAL)
+            .subscription_capacity(capacity)
+            .event_callback(move |event| {
+                let link_tx = link_tx.clone();
+                let permissions = permissions.clone();
+                let denials = denials.clone();
+                let stats = stats.clone();
+                async move { on_event(&link_tx, &permissions, &denials, &stats, event) }
+            })
+            .connect(config::connect_url(&self.config.url).as_str())
+            .await
+            .map_err(|e| NatsError::Connect(e.to_string()))
+    }
+
+    async fn subscribe(
+        &self,
+        client: &Client,
+        subject: String,
+    ) -> Result<async_nats::Subscriber, NatsError> {
+        client
+            .subscribe(subject.clone())
+            .await
+            .map_err(|e| NatsError::Subscribe {
+                subject,
+                message: e.to_string(),
+            })
+    }
+
+    /// A flush round trip: the server has the client's SUBs once it answers.
+    async fn confirm_subscriptions(
+        &self,
+        client: &Client,
+        subject: String,
+    ) -> Result<(), NatsError> {
+        let failed = |message: String| NatsError::Subscribe {
+            subject: subject.clone(),
+            message,
+        };
+        tokio::time::timeout(SUBSCRIBE_TIMEOUT, client.flush())
+            .await
+            .map_err(|_| failed("the server did not confirm in time".into()))?
+            .map_err(|e| failed(e.to_string()))
     }
 
     /// Runs one session until any of its tasks ends; returns why. The link reads down
@@ -343,10 +397,13 @@ impl Supervisor {
             client,
             subscription,
             canaries,
+            outbox,
+            markers,
             link_events,
             denials,
         } = session;
-        self.shared.set_client(Some(client.clone()));
+        self.shared
+            .set_clients(Some((client.clone(), outbox.clone())));
         let mut tasks = JoinSet::new();
         let subscriber = Subscriber {
             prefix_len: self.config.presence_subject.len() + 1,
@@ -364,6 +421,10 @@ impl Supervisor {
             self.shared.clone(),
             self.federation.clone(),
             self.stats.clone(),
+        ));
+        tasks.spawn(crate::ingest::markers_returned(
+            markers,
+            self.shared.clone(),
         ));
         tasks.spawn(watch_link(
             client.clone(),
@@ -387,7 +448,7 @@ impl Supervisor {
         };
         // Wait for the others to stop, so none reports the link up after this.
         tasks.shutdown().await;
-        self.shared.set_client(None);
+        self.shared.set_clients(None);
         self.shared.report(false, &self.federation);
         why
     }

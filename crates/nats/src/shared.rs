@@ -13,6 +13,10 @@ use crate::echo::Echo;
 pub(crate) struct Shared {
     /// The current client; `None` between two sessions.
     client: watch::Sender<Option<Client>>,
+    /// The current session's second client, which publishes status events and takes
+    /// back their confirmation markers: a connection of their own, so a marker never
+    /// waits behind a flood of heartbeats coming in on the first.
+    outbox: watch::Sender<Option<Client>>,
     /// The link as the adapter reports it: a session is up, and its client connected.
     connected: AtomicBool,
     /// Confirmation of published events (markers through our canary subject).
@@ -23,6 +27,7 @@ impl Shared {
     pub(crate) fn new() -> Self {
         Self {
             client: watch::Sender::new(None),
+            outbox: watch::Sender::new(None),
             connected: AtomicBool::new(false),
             echo: Echo::new(),
         }
@@ -32,9 +37,15 @@ impl Shared {
         self.client.borrow().clone()
     }
 
-    /// Puts the session's client in the slot (`None` when the session ends).
-    pub(crate) fn set_client(&self, client: Option<Client>) {
+    pub(crate) fn outbox_client(&self) -> Option<Client> {
+        self.outbox.borrow().clone()
+    }
+
+    /// Puts the session's clients in their slots (`None` when the session ends).
+    pub(crate) fn set_clients(&self, clients: Option<(Client, Client)>) {
+        let (client, outbox) = clients.unzip();
         self.client.send_replace(client);
+        self.outbox.send_replace(outbox);
     }
 
     pub(crate) fn is_connected(&self) -> bool {
