@@ -551,11 +551,12 @@ async fn a_restarted_nats_server_is_reported_down_then_up_and_heard_again() {
 }
 
 /// A fake NATS server, for what a real one never sends. Each connection gets INFO,
-/// PONGs, and its PUBs on `hub.presence.*` and on its canary subject echoed back as MSGs
-/// (so canaries return).
-/// The first connection is sent `-ERR` with no text when `kill` is notified: async-nats
-/// 0.51 slices that line as `[5..4]` and its connection task panics. Later connections
-/// are sent a heartbeat for [`SLUG`] every 50 ms once they have subscribed.
+/// PONGs, and its PUBs (and HPUBs) on `hub.presence.*` and on its canary subject echoed
+/// back as MSGs (so canaries and markers return).
+/// Connection number `victim` (0: a session's first client, 1: its outbox's) is sent
+/// `-ERR` with no text when `kill` is notified: async-nats 0.51 slices that line as
+/// `[5..4]` and its connection task panics. Other connections are sent a heartbeat for
+/// [`SLUG`] every 50 ms once they have subscribed.
 struct FakeNats {
     port: u16,
     kill: Arc<Notify>,
@@ -564,7 +565,7 @@ struct FakeNats {
 }
 
 impl FakeNats {
-    async fn start() -> Self {
+    async fn start(victim: usize) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let kill = Arc::new(Notify::new());
@@ -575,7 +576,7 @@ impl FakeNats {
                 let n = c.fetch_add(1, Ordering::SeqCst);
                 let kill = k.clone();
                 tokio::spawn(async move {
-                    let _ = fake_connection(stream, n, kill).await;
+                    let _ = fake_connection(stream, n == victim, kill).await;
                 });
             }
         });
@@ -598,7 +599,11 @@ impl Drop for FakeNats {
     }
 }
 
-async fn fake_connection(stream: TcpStream, n: usize, kill: Arc<Notify>) -> std::io::Result<()> {
+async fn fake_connection(
+    stream: TcpStream,
+    victim: bool,
+    kill: Arc<Notify>,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     write
@@ -623,8 +628,8 @@ async fn fake_connection(stream: TcpStream, n: usize, kill: Arc<Notify>) -> std:
                     ["SUB", canary, id] if canary.starts_with("hub.federation.canary.") => {
                         canary_sid = Some(((*canary).to_owned(), (*id).to_owned()));
                     }
-                    ["PUB", subject, len] => {
-                        let len: usize = len.parse().unwrap();
+                    ["PUB" | "HPUB", subject, lens @ ..] => {
+                        let len: usize = lens.last().unwrap().parse().unwrap();
                         let mut payload = vec![0; len + 2];
                         read.read_exact(&mut payload).await?;
                         let to = match &canary_sid {
@@ -632,7 +637,9 @@ async fn fake_connection(stream: TcpStream, n: usize, kill: Arc<Notify>) -> std:
                             _ => sid.as_ref().filter(|_| subject.starts_with("hub.presence.")),
                         };
                         if let Some(sid) = to {
-                            let mut frame = format!("MSG {subject} {sid} {len}\r\n").into_bytes();
+                            let op = if lens.len() == 2 { "HMSG" } else { "MSG" };
+                            let lens = lens.join(" ");
+                            let mut frame = format!("{op} {subject} {sid} {lens}\r\n").into_bytes();
                             frame.extend_from_slice(&payload);
                             write.write_all(&frame).await?;
                         }
@@ -640,8 +647,8 @@ async fn fake_connection(stream: TcpStream, n: usize, kill: Arc<Notify>) -> std:
                     _ => {}
                 }
             }
-            _ = kill.notified(), if n == 0 => write.write_all(b"-ERR\r\n").await?,
-            _ = beat.tick(), if n > 0 && sid.is_some() => {
+            _ = kill.notified(), if victim => write.write_all(b"-ERR\r\n").await?,
+            _ = beat.tick(), if !victim && sid.is_some() => {
                 let payload = heartbeat();
                 let sid = sid.as_deref().unwrap_or_default();
                 let mut frame =
@@ -656,7 +663,7 @@ async fn fake_connection(stream: TcpStream, n: usize, kill: Arc<Notify>) -> std:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_whose_connection_task_dies_is_replaced_by_a_new_one() {
-    let fake = FakeNats::start().await;
+    let fake = FakeNats::start(0).await;
     let (bus, federation) = adapter(&fake.url()).await;
     let link = bus.link();
     eventually(Duration::from_secs(10), "link up", || link.is_connected()).await;
@@ -697,6 +704,43 @@ async fn a_client_whose_connection_task_dies_is_replaced_by_a_new_one() {
         || accepted(&federation) > 0,
     )
     .await;
+    bus.shutdown().await;
+}
+
+/// The outbox's client is the session's too: when its connection task dies, the
+/// session ends and a new one (both clients) publishes and confirms again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbox_client_whose_connection_task_dies_is_replaced_by_a_new_session() {
+    let fake = FakeNats::start(1).await;
+    let (bus, _federation) = adapter(&fake.url()).await;
+    let link = bus.link();
+    eventually(Duration::from_secs(10), "link up", || link.is_connected()).await;
+    let events = bus.status_events();
+    let transition = federation_domain::Transition {
+        slug: federation_domain::Slug::parse(SLUG).unwrap(),
+        from: Status::Offline,
+        to: Status::Online,
+        reason: None,
+        at: Utc::now(),
+        last_heartbeat_at: None,
+    };
+    events.publish(&transition, 1).await.unwrap();
+    events.confirm().await.unwrap();
+
+    fake.kill.notify_one();
+    eventually(
+        Duration::from_secs(2),
+        "link down once the outbox client died",
+        || !link.is_connected(),
+    )
+    .await;
+    eventually(Duration::from_secs(10), "a new session, connected", || {
+        link.is_connected()
+    })
+    .await;
+    assert!(fake.connections.load(Ordering::SeqCst) >= 4);
+    events.publish(&transition, 2).await.unwrap();
+    events.confirm().await.unwrap();
     bus.shutdown().await;
 }
 
