@@ -19,8 +19,13 @@ use federation_wire::{HeartbeatWire, WireError, WireStatus};
 use thiserror::Error;
 
 use crate::error::ValidationError;
-use crate::model::{HeartbeatInterval, HubUrl, Slug, Version};
+use crate::model::{HeartbeatInterval, HubUrl, Slug, Version, MESH_NAMESPACE_MAX, SLUG_MAX};
 use crate::policy::{StatusPolicy, MAX_CLOCK_SKEW, MAX_HEARTBEAT_AGE};
+
+// `hub.<slug>` passes the namespace rule for every slug, so `decode` skips the rule for
+// it: a slug's characters all make subject tokens, and it fits the namespace's length
+// (checked here, at compile time).
+const _: () = assert!("hub.".len() + SLUG_MAX <= MESH_NAMESPACE_MAX);
 
 pub use federation_wire::{MAX_HEARTBEAT_BYTES, MAX_REASONS, MAX_REASON_CHARS};
 
@@ -302,24 +307,23 @@ pub fn decode(
     }
     // Checked by the wire crate's rule (the model's, as tests/wire_rules.rs shows);
     // kept only when it is not the usual `hub.<slug>`, to be held against the project's
-    // registered namespace. Blank means none given.
-    let mut namespace = ClaimedNamespace::Unstated;
-    let stated = wire
-        .mesh_namespace
-        .as_deref()
-        .map(federation_wire::rules::stated_mesh_namespace)
-        .transpose()
-        .map_err(|e| HeartbeatError::BadNamespace {
-            expected: e.message,
-        })?
-        .flatten();
-    if let Some(ns) = stated {
-        namespace = if ns.strip_prefix("hub.") == Some(slug.as_str()) {
-            ClaimedNamespace::Default
-        } else {
-            ClaimedNamespace::Other(ns.to_owned())
-        };
-    }
+    // registered namespace. Blank means none given. Exactly `hub.<slug>` skips the rule:
+    // it holds for any slug (see the assertion at the top).
+    let usual = |ns: &str| ns.strip_prefix("hub.") == Some(slug.as_str());
+    let namespace = match wire.mesh_namespace.as_deref() {
+        None => ClaimedNamespace::Unstated,
+        Some(raw) if usual(raw) => ClaimedNamespace::Default,
+        Some(raw) => match federation_wire::rules::stated_mesh_namespace(raw) {
+            Err(e) => {
+                return Err(HeartbeatError::BadNamespace {
+                    expected: e.message,
+                })
+            }
+            Ok(None) => ClaimedNamespace::Unstated,
+            Ok(Some(ns)) if usual(ns) => ClaimedNamespace::Default,
+            Ok(Some(ns)) => ClaimedNamespace::Other(ns.to_owned()),
+        },
+    };
     if let Some(raw) = wire.hub_url.as_deref() {
         if registered.is_none_or(|r| r.hub_url.as_str() != raw) {
             HubUrl::parse(raw).map_err(HeartbeatError::InvalidField)?;

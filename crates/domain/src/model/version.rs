@@ -27,23 +27,32 @@ thread_local! {
 
 impl Version {
     /// Validates a version, by the wire crate's rule.
+    /// A version parsed lately on this thread is taken as it is: it passed the rule
+    /// then, and the rule is a function of the text alone.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        if let Some(known) = recent(raw) {
+            return Ok(Self(known));
+        }
         federation_wire::rules::version(raw)
-            .map(|s| Self(shared(s)))
+            .map(|s| Self(recent(s).unwrap_or_else(|| remember(s))))
             .map_err(ValidationError::from)
     }
 }
 
-/// `s` as a string parsed lately on this thread, or a new one remembered in place of the
-/// oldest.
-fn shared(s: &str) -> Arc<str> {
+/// `s` as a string parsed lately on this thread, now the most recent.
+fn recent(s: &str) -> Option<Arc<str>> {
     RECENTLY_PARSED.with_borrow_mut(|recent| {
-        if let Some(i) = recent.iter().position(|v| &**v == s) {
-            // Most recently used first: a fleet's common versions stay.
-            let found = recent.remove(i);
-            recent.insert(0, found.clone());
-            return found;
-        }
+        let i = recent.iter().position(|v| &**v == s)?;
+        // Most recently used first: a fleet's common versions stay.
+        let found = recent.remove(i);
+        recent.insert(0, found.clone());
+        Some(found)
+    })
+}
+
+/// A new string for `s`, remembered in place of the oldest.
+fn remember(s: &str) -> Arc<str> {
+    RECENTLY_PARSED.with_borrow_mut(|recent| {
         let new: Arc<str> = s.into();
         if recent.len() == RECENT {
             recent.pop();

@@ -21,6 +21,7 @@
 //!   least [`MASS_EXPIRY_MIN`]) is reported as a mass expiry but still applied: a guard
 //!   holds only on evidence that the fault is ours.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -377,14 +378,15 @@ impl Presence {
             entry.declared = Some(interval);
         }
         let (mut status, mut status_reason, mut transition_reason) = match &hb.reported {
-            Reported::Online => (Status::Online, None, reason::HEARTBEAT.to_owned()),
+            // Borrowed: most beats change nothing, and their reason is never written.
+            Reported::Online => (Status::Online, None, Cow::Borrowed(reason::HEARTBEAT)),
             Reported::Degraded { reasons } => {
                 let r = if reasons.is_empty() {
                     reason::SELF_REPORTED.to_owned()
                 } else {
                     format!("{}: {}", reason::SELF_REPORTED, reasons.join("; "))
                 };
-                (Status::Degraded, Some(r.as_str().into()), r)
+                (Status::Degraded, Some(r.as_str().into()), Cow::Owned(r))
             }
         };
         // Anti-flap: a self-reported degradation ends after `recover_after` healthy
@@ -399,7 +401,7 @@ impl Presence {
             if entry.healthy_streak < self.policy.recover_after() {
                 status = Status::Degraded;
                 status_reason = entry.reason.clone();
-                transition_reason = String::new();
+                transition_reason = Cow::Borrowed("");
             }
         } else {
             entry.healthy_streak = 0;
@@ -423,7 +425,7 @@ impl Presence {
                 // this `to` (dropped at the tick if that is no change at all).
                 Some(t) => {
                     t.to = status;
-                    t.reason = Some(transition_reason);
+                    t.reason = Some(transition_reason.into_owned());
                     t.at = now;
                     t.last_heartbeat_at = entry.last_heartbeat_at;
                 }
@@ -433,7 +435,7 @@ impl Presence {
                         slug: hb.slug.clone(),
                         from: entry.status,
                         to: status,
-                        reason: Some(transition_reason),
+                        reason: Some(transition_reason.into_owned()),
                         at: now,
                         last_heartbeat_at: entry.last_heartbeat_at,
                     });
