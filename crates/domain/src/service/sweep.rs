@@ -190,21 +190,30 @@ impl Sweep {
             }
         }
         // The parts with transitions come first, and each is read back and published
-        // as soon as it is written: the first events of a storm (a fleet coming up,
-        // thousands a round) leave while the next part is written, and the rows of
+        // while the next one is written: the first events of a storm (a fleet coming
+        // up, thousands a round) leave while the next part is written, and the rows of
         // quiet projects (heartbeat times, up to thousands a tick in a large fleet),
-        // written last, never delay a status event.
+        // written last, never delay a status event. One announcement at a time, in
+        // the order the parts were written.
         let mut announced = false;
-        let mut parts = flush.split(FLUSH_PART).into_iter().peekable();
+        let mut unannounced = false;
+        let mut parts = flush
+            .split(FLUSH_PART)
+            .into_iter()
+            .filter(|part| !part.is_empty())
+            .peekable();
         while let Some(part) = parts.next() {
-            if part.is_empty() {
-                continue;
-            }
-            match self
+            let write = self
                 .repo
-                .write_presence(&part.updates, &part.transitions, term)
-                .await
-            {
+                .write_presence(&part.updates, &part.transitions, term);
+            let written = if std::mem::take(&mut unannounced) {
+                let (written, unpublished) = futures::join!(write, self.announce(term));
+                report.unpublished = unpublished;
+                written
+            } else {
+                write.await
+            };
+            match written {
                 Ok(()) => {
                     for t in &part.transitions {
                         self.transitions.add(t.from, t.to);
@@ -217,8 +226,7 @@ impl Sweep {
                     }
                     if !part.transitions.is_empty() {
                         announced = true;
-                        self.state.catch_up().await;
-                        report.unpublished = self.publish_pending(term).await;
+                        unannounced = true;
                     }
                 }
                 Err(RepositoryError::Fenced(why)) => {
@@ -235,11 +243,15 @@ impl Sweep {
                     });
                 }
                 Err(source) => {
-                    // The parts written stay written; this one and the rest wait.
+                    // The parts written stay written (and announced); this one and the
+                    // rest wait.
                     let rest = Flush::join(std::iter::once(part).chain(parts));
                     return Err(self.kept_for_retry(rest, source));
                 }
             }
+        }
+        if unannounced {
+            report.unpublished = self.announce(term).await;
         }
         if reconcile {
             self.end_reconcile(term);
@@ -334,6 +346,13 @@ impl Sweep {
             );
         }
         (transitions, updates)
+    }
+
+    /// Brings what was written into the registry, then publishes it: how many status
+    /// events are still to be published.
+    async fn announce(&self, term: Term) -> usize {
+        self.state.catch_up().await;
+        self.publish_pending(term).await
     }
 
     /// The outbox: publishes, in revision order, the transitions in the log after the
