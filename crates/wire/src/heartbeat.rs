@@ -150,7 +150,14 @@ impl<'a> HeartbeatWire<'a> {
         if bytes.len() > MAX_HEARTBEAT_BYTES {
             return Err(WireError::Oversize { size: bytes.len() });
         }
-        let outer: HeartbeatWire<'a> = serde_json::from_slice(bytes).map_err(json_error)?;
+        // Valid UTF-8 (checked once, for the whole) is read as text, so serde_json does
+        // not check each string again; other bytes are read as bytes, so their error is
+        // serde_json's own, as it always was.
+        let outer: HeartbeatWire<'a> = match std::str::from_utf8(bytes) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(bytes),
+        }
+        .map_err(json_error)?;
         Ok(match outer {
             HeartbeatWire {
                 project_slug: None,
@@ -267,6 +274,32 @@ mod tests {
             ..HeartbeatWire::default()
         };
         assert_eq!(bare.encode().unwrap(), br#"{"project_slug":"a"}"#);
+    }
+
+    #[test]
+    fn text_and_bytes_decode_alike() {
+        // Valid UTF-8 takes the text path; what serde_json reads from the same bytes is
+        // the reference, results and error messages alike.
+        let by_bytes = |b: &[u8]| {
+            serde_json::from_slice::<HeartbeatWire<'_>>(b)
+                .map_err(json_error)
+                .map(|w| format!("{w:?}"))
+        };
+        let cases: [&[u8]; 9] = [
+            br#"{"project_slug":"alpha","version":"1.0","interval":30}"#,
+            br#"{"project_slug":"al\u00e9pha","reasons":["a\nb"]}"#,
+            "{\"project_slug\":\"\u{e9}t\u{e9}\"}".as_bytes(),
+            b"{\"project_slug\":\"a\xffb\"}",
+            b"{\"project_slug\":\"a\xc3\"}",
+            br#"{"project_slug":"\ud800"}"#,
+            b"{\"project_slug\":\"a\x01b\"}",
+            br#"{"project_slug":"alpha"} trailing"#,
+            br#"{"project_slug":7}"#,
+        ];
+        for case in cases {
+            let decoded = HeartbeatWire::decode(case).map(|w| format!("{w:?}"));
+            assert_eq!(decoded, by_bytes(case), "{}", case.escape_ascii());
+        }
     }
 
     #[test]
