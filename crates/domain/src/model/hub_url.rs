@@ -120,6 +120,13 @@ fn check_text(s: &str, url: &url::Url) -> Result<(), &'static str> {
                     -._~!$&'()*+,;=:@%/?#); percent-encode the others",
         );
     }
+    // The first `#` starts the fragment, which RFC 3986 gives no `#` of its own.
+    if tail.matches('#').nth(1).is_some() {
+        return Err(
+            "may hold one '#' only, where the fragment starts; percent-encode \
+                    the others (%23)",
+        );
+    }
     let host = match authority.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => authority.split(':').next().unwrap_or_default(),

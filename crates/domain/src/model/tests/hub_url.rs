@@ -114,6 +114,7 @@ fn hub_url_hosts_are_written_as_readers_read_them() {
         "http://[::1]:8000",
         "http://[fe80::1]/",
         "http://a:/",
+        "http://a/#b?c/d",
     ] {
         assert!(HubUrl::parse(ok).is_ok(), "{ok}");
     }
@@ -130,6 +131,8 @@ fn hub_url_hosts_are_written_as_readers_read_them() {
         "http://a/<script>",
         "http://a/\"q\"",
         "http://a/{x}",
+        "http://a##",
+        "http://a/#b#c",
     ] {
         assert!(HubUrl::parse(refused).is_err(), "{refused}");
     }
