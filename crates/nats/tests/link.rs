@@ -90,6 +90,18 @@ async fn adapter_for(
     (bus, federation)
 }
 
+/// A status event to publish: [`SLUG`] came online.
+fn came_online() -> federation_domain::Transition {
+    federation_domain::Transition {
+        slug: federation_domain::Slug::parse(SLUG).unwrap(),
+        from: Status::Offline,
+        to: Status::Online,
+        reason: None,
+        at: Utc::now(),
+        last_heartbeat_at: None,
+    }
+}
+
 fn heartbeat() -> Vec<u8> {
     heartbeat_of(SLUG)
 }
@@ -716,14 +728,7 @@ async fn an_outbox_client_whose_connection_task_dies_is_replaced_by_a_new_sessio
     let link = bus.link();
     eventually(Duration::from_secs(10), "link up", || link.is_connected()).await;
     let events = bus.status_events();
-    let transition = federation_domain::Transition {
-        slug: federation_domain::Slug::parse(SLUG).unwrap(),
-        from: Status::Offline,
-        to: Status::Online,
-        reason: None,
-        at: Utc::now(),
-        last_heartbeat_at: None,
-    };
+    let transition = came_online();
     events.publish(&transition, 1).await.unwrap();
     events.confirm().await.unwrap();
 
@@ -861,14 +866,7 @@ async fn events_are_confirmed_only_over_the_connection_they_went_out_on() {
     let (bus, _federation) = adapter(&server.url()).await;
     eventually(Duration::from_secs(10), "link up", || bus.is_connected()).await;
     let events = bus.status_events();
-    let transition = federation_domain::Transition {
-        slug: federation_domain::Slug::parse(SLUG).unwrap(),
-        from: Status::Offline,
-        to: Status::Online,
-        reason: None,
-        at: Utc::now(),
-        last_heartbeat_at: None,
-    };
+    let transition = came_online();
     events.publish(&transition, 1).await.unwrap();
     events.confirm().await.unwrap();
     events.confirm().await.unwrap();
