@@ -155,25 +155,26 @@ pub(crate) fn lease_end(now: DateTime<Utc>, ttl: std::time::Duration) -> DbTime 
 }
 
 /// A read of the log after `after` (rows in revision order, the log trimmed through
-/// `trimmed`), before its projects are read: `Err` with the answer already when the
-/// log no longer holds every change after `after` or holds none, else the slugs whose
-/// projects to read, each once.
-pub(crate) fn projects_to_read(
+/// `trimmed`), before its projects are read: the answer already when the log no longer
+/// holds every change after `after` or holds none.
+pub(crate) fn answered(
     after: i64,
     trimmed: i64,
     rows: &[ChangeRow],
-) -> Result<Vec<&str>, federation_domain::ChangesSince> {
+) -> Option<federation_domain::ChangesSince> {
     use federation_domain::ChangesSince;
     if after < trimmed {
-        return Err(ChangesSince::Trimmed);
+        return Some(ChangesSince::Trimmed);
     }
-    if rows.is_empty() {
-        return Err(ChangesSince::Changes(Vec::new()));
-    }
+    rows.is_empty().then(|| ChangesSince::Changes(Vec::new()))
+}
+
+/// The slugs whose projects to read for `rows`, each once.
+pub(crate) fn slugs_of(rows: &[ChangeRow]) -> Vec<&str> {
     let mut slugs: Vec<&str> = rows.iter().map(|r| r.slug.as_str()).collect();
     slugs.sort_unstable();
     slugs.dedup();
-    Ok(slugs)
+    slugs
 }
 
 /// The changes of `rows`, each with its project as `project_rows` and `tags` hold it

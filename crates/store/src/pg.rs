@@ -248,11 +248,13 @@ pub(crate) async fn changes_since(
             .limit(i64::from(limit))
             .load::<crate::log::ChangeRow>(&mut b),
     )?;
-    let slugs = match crate::log::projects_to_read(after, trimmed, &rows) {
-        Ok(_) if !with_projects => return crate::log::changes(rows, Vec::new(), Vec::new()),
-        Ok(slugs) => slugs,
-        Err(answer) => return Ok(answer),
-    };
+    if let Some(answer) = crate::log::answered(after, trimmed, &rows) {
+        return Ok(answer);
+    }
+    if !with_projects {
+        return crate::log::changes(rows, Vec::new(), Vec::new());
+    }
+    let slugs = crate::log::slugs_of(&rows);
     let (project_rows, tags) = futures::try_join!(
         projects::table
             .filter(projects::slug.eq_any(&slugs))

@@ -250,11 +250,13 @@ pub(crate) fn changes_since(
         .order(c::revision.asc())
         .limit(i64::from(limit))
         .load(conn)?;
-    let slugs = match crate::log::projects_to_read(after, trimmed, &rows) {
-        Ok(_) if !with_projects => return crate::log::changes(rows, Vec::new(), Vec::new()),
-        Ok(slugs) => slugs,
-        Err(answer) => return Ok(answer),
-    };
+    if let Some(answer) = crate::log::answered(after, trimmed, &rows) {
+        return Ok(answer);
+    }
+    if !with_projects {
+        return crate::log::changes(rows, Vec::new(), Vec::new());
+    }
+    let slugs = crate::log::slugs_of(&rows);
     let project_rows: Vec<ProjectRow> = projects::table
         .filter(projects::slug.eq_any(slugs))
         .select(ProjectRow::as_select())
