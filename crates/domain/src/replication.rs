@@ -8,7 +8,6 @@
 //! lease ([`Term`]): only it writes transitions and publishes events, and the store
 //! refuses a write whose term is no longer current (see docs/replication.md).
 
-use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -21,8 +20,10 @@ use crate::presence::StatusCounts;
 
 mod assign;
 mod rendered;
+mod table;
 use rendered::Entry;
 pub use rendered::{RenderedPage, Renderer, PART_SCAN};
+use table::Table;
 
 /// The term of a sweeper lease: it grows by one whenever the lease changes hands, so a
 /// write carrying an older term comes from a replica that lost the lease.
@@ -147,7 +148,7 @@ impl Role {
 /// The catalog as of one revision of the log, in memory: what reads are answered from.
 #[derive(Debug, Default)]
 pub struct Registry {
-    projects: BTreeMap<Slug, Entry>,
+    projects: Table,
     revision: u64,
     /// Grows with every change to what the registry holds, liveness included (which
     /// the revision does not count): a reader keeping something derived from a read
@@ -174,8 +175,8 @@ impl Registry {
             .map(|p| (p.slug.clone(), Entry::new(p)))
             .collect();
         rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        self.projects = BTreeMap::new();
-        self.projects = rows.into_iter().collect();
+        self.projects = Table::default();
+        self.projects = Table::from_sorted(rows);
         self.revision = snapshot.revision;
         self.generation += 1;
     }
@@ -207,14 +208,11 @@ impl Registry {
             self.revision = change.revision;
             match (&change.kind, &change.project) {
                 (ChangeKind::Deleted { .. }, _) => {
-                    self.projects.remove(&change.slug);
+                    self.projects.remove(change.slug.as_str());
                 }
-                (_, Some(project)) => match self.projects.get_mut(&project.slug) {
+                (_, Some(project)) => match self.projects.get_mut(project.slug.as_str()) {
                     Some(held) => assign::assign(held.change(), project),
-                    None => {
-                        self.projects
-                            .insert(project.slug.clone(), Entry::new(Box::new(project.clone())));
-                    }
+                    None => self.projects.insert(Entry::new(Box::new(project.clone()))),
                 },
                 // Deleted since: the delete is a later change of this same read.
                 (_, None) => {}
@@ -231,7 +229,7 @@ impl Registry {
     pub fn apply_liveness(&mut self, updates: &[PresenceRecord]) {
         let mut moved = false;
         for u in updates {
-            let Some(entry) = self.projects.get_mut(&u.slug) else {
+            let Some(entry) = self.projects.get_mut(u.slug.as_str()) else {
                 continue;
             };
             // Microseconds, as the store keeps them: a reply does not change its
@@ -257,7 +255,7 @@ impl Registry {
 
     /// Sets the clock skew last observed in a project's heartbeats (memory only).
     pub fn note_skew(&mut self, slug: &Slug, skew_seconds: f64) {
-        if let Some(entry) = self.projects.get_mut(slug) {
+        if let Some(entry) = self.projects.get_mut(slug.as_str()) {
             entry.change().clock_skew_seconds = Some(skew_seconds);
             self.generation += 1;
         }
@@ -265,16 +263,12 @@ impl Registry {
 
     /// Whether a project has exactly this (lowercase) slug.
     pub fn contains(&self, slug: &str) -> bool {
-        self.projects.contains_key(slug)
+        self.projects.get(slug).is_some()
     }
 
-    /// The project with this slug (a [`Slug`], or the `str` of one).
-    pub fn get<Q>(&self, slug: &Q) -> Option<&Project>
-    where
-        Slug: std::borrow::Borrow<Q>,
-        Q: Ord + ?Sized,
-    {
-        self.projects.get(slug).map(|e| &*e.project)
+    /// The project with this slug (a [`Slug`], or exactly the `str` of one).
+    pub fn get<Q: std::borrow::Borrow<str> + ?Sized>(&self, slug: &Q) -> Option<&Project> {
+        self.projects.get(slug.borrow()).map(|e| &*e.project)
     }
 
     /// Every project, in slug order.
@@ -287,7 +281,7 @@ impl Registry {
     pub fn members_after(&self, after: Option<&Slug>, limit: usize) -> Vec<crate::uptime::Member> {
         let from = after.map_or(Bound::Unbounded, Bound::Excluded);
         self.projects
-            .range::<Slug, _>((from, Bound::Unbounded))
+            .from(from)
             .take(limit)
             .map(|(slug, e)| crate::uptime::Member {
                 slug: slug.clone(),
@@ -303,7 +297,10 @@ impl Registry {
 
     /// Projects by status, as recorded.
     pub fn counts(&self) -> StatusCounts {
-        self.projects.values().map(|e| e.project.status).collect()
+        self.projects
+            .unordered()
+            .map(|e| e.project.status)
+            .collect()
     }
 
     /// The generation: it grows whenever anything the registry holds changes.
@@ -350,7 +347,7 @@ impl Registry {
                 .map_or(Bound::Unbounded, Bound::Excluded);
             let items = self
                 .projects
-                .range::<Slug, _>((lower, Bound::Unbounded))
+                .from(lower)
                 .map(|(_, e)| e)
                 .skip(offset)
                 .take(limit);
@@ -456,7 +453,8 @@ pub struct Summary {
 impl Registry {
     /// Counts by status and tag, and the offline project silent the longest.
     pub fn summary(&self) -> Summary {
-        let mut tags: BTreeMap<String, (String, StatusCounts)> = BTreeMap::new();
+        let mut tags: std::collections::BTreeMap<String, (String, StatusCounts)> =
+            std::collections::BTreeMap::new();
         let mut longest: Option<LongestOffline> = None;
         for p in self.projects.values().map(|e| &e.project) {
             for tag in p.tags.iter() {

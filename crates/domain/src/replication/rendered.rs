@@ -80,7 +80,9 @@ impl Registry {
     /// The project with this slug as `render` renders it, made once per change.
     pub fn rendered(&self, slug: &Slug, render: Renderer) -> Option<Bytes> {
         let cache = self.caches(render);
-        self.projects.get(slug).map(|e| e.rendered(render, cache))
+        self.projects
+            .get(slug.as_str())
+            .map(|e| e.rendered(render, cache))
     }
 
     /// [`Registry::list`], each project as `render` renders it (made once per change).
@@ -115,7 +117,7 @@ impl Registry {
             self.projects.len()
         } else {
             self.projects
-                .values()
+                .unordered()
                 .filter(|e| filter.matches(&e.project))
                 .count()
         };
@@ -138,7 +140,7 @@ impl Registry {
         let cache = self.caches(render);
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
         let mut items = Vec::with_capacity(limit.min(1024));
-        let mut scanned = self.projects.range::<Slug, _>((lower, Bound::Unbounded));
+        let mut scanned = self.projects.from(lower);
         let mut last = None;
         for (slug, e) in scanned.by_ref().take(PART_SCAN) {
             if filter.matches(&e.project) {

@@ -7,7 +7,7 @@ fn t(s: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 11, 18, 12, 0, 0).unwrap() + chrono::TimeDelta::seconds(s)
 }
 
-fn project(slug: &str, status: Status, tags: &[&str]) -> Project {
+pub(super) fn project(slug: &str, status: Status, tags: &[&str]) -> Project {
     let slug = Slug::parse(slug).unwrap();
     Project {
         id: 1,
