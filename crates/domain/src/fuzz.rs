@@ -7,7 +7,7 @@
 use proptest::prelude::*;
 
 use crate::heartbeat::{
-    decode, ClaimedNamespace, Heartbeat, HeartbeatError, Reported, MAX_HEARTBEAT_BYTES,
+    decode, ClaimedNamespace, Heartbeat, HeartbeatError, Reported, Window, MAX_HEARTBEAT_BYTES,
 };
 use crate::model::{ListFilter, RegistrationInput};
 use crate::policy::StatusPolicy;
@@ -97,11 +97,11 @@ fn encode(hb: &Heartbeat) -> Vec<u8> {
 }
 
 fn check_heartbeat(subject: &str, bytes: &[u8]) -> Result<(), TestCaseError> {
-    let policy = StatusPolicy::default();
-    match decode(subject, bytes, t0(), &policy, None) {
+    let window = Window::new(t0(), &StatusPolicy::default());
+    match decode(subject, bytes, &window, None) {
         Ok(hb) => {
             prop_assert_eq!(hb.slug.as_str(), subject.to_ascii_lowercase());
-            let again = decode(subject, &encode(&hb), t0(), &policy, None);
+            let again = decode(subject, &encode(&hb), &window, None);
             prop_assert_eq!(again.as_ref(), Ok(&hb));
         }
         Err(HeartbeatError::Oversize { size }) => prop_assert!(size > MAX_HEARTBEAT_BYTES),

@@ -267,6 +267,36 @@ fn clean_reasons(raw: Vec<Cow<'_, str>>) -> Result<Vec<String>, HeartbeatError> 
     Ok(reasons)
 }
 
+/// The timestamps a heartbeat may carry, as of one reading of our clock: no older than
+/// [`MAX_HEARTBEAT_AGE`] (or the offline threshold, when that is longer), no further
+/// ahead than [`MAX_CLOCK_SKEW`]. Worked out once for a batch of heartbeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    earliest: DateTime<Utc>,
+    latest: DateTime<Utc>,
+}
+
+impl Window {
+    /// The window around `now` under `policy`.
+    pub fn new(now: DateTime<Utc>, policy: &StatusPolicy) -> Self {
+        Self {
+            earliest: now - MAX_HEARTBEAT_AGE.max(policy.offline_after()),
+            latest: now + MAX_CLOCK_SKEW,
+        }
+    }
+
+    /// Whether `sent_at` is in it; the error says which side it fell off.
+    fn check(&self, sent_at: DateTime<Utc>) -> Result<(), HeartbeatError> {
+        if sent_at < self.earliest {
+            return Err(HeartbeatError::Replay { sent_at });
+        }
+        if sent_at > self.latest {
+            return Err(HeartbeatError::FromFuture { sent_at });
+        }
+        Ok(())
+    }
+}
+
 /// What [`decode`] may take as already checked: the subject's project as registered.
 #[derive(Debug, Clone, Copy)]
 pub struct Registered<'a> {
@@ -277,7 +307,8 @@ pub struct Registered<'a> {
 }
 
 /// Decodes `bytes` and checks them against the slug the heartbeat arrived for (the last
-/// token of its NATS subject, or the path of an HTTP heartbeat) and the clock.
+/// token of its NATS subject, or the path of an HTTP heartbeat) and the clock's
+/// [`Window`].
 ///
 /// A `hub_url` is checked, not kept: the registry's is the project's. `registered` is
 /// the subject's project as registered, when the caller knows it: a heartbeat that
@@ -287,8 +318,7 @@ pub struct Registered<'a> {
 pub fn decode(
     subject_slug: &str,
     bytes: &[u8],
-    now: DateTime<Utc>,
-    policy: &StatusPolicy,
+    window: &Window,
     registered: Option<Registered<'_>>,
 ) -> Result<Heartbeat, HeartbeatError> {
     let wire = HeartbeatWire::decode(bytes)?;
@@ -338,12 +368,7 @@ pub fn decode(
 
     let sent_at = wire.timestamp.as_deref().map(parse_timestamp).transpose()?;
     if let Some(sent_at) = sent_at {
-        if sent_at < now - MAX_HEARTBEAT_AGE.max(policy.offline_after()) {
-            return Err(HeartbeatError::Replay { sent_at });
-        }
-        if sent_at > now + MAX_CLOCK_SKEW {
-            return Err(HeartbeatError::FromFuture { sent_at });
-        }
+        window.check(sent_at)?;
     }
 
     let reported = match wire.status.as_deref().map(WireStatus::parse) {

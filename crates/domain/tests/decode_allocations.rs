@@ -4,7 +4,7 @@
 //! count) and holds them to a budget.
 
 use chrono::{TimeZone, Utc};
-use federation_domain::heartbeat::decode;
+use federation_domain::heartbeat::{decode, Window};
 use federation_domain::StatusPolicy;
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
@@ -16,11 +16,11 @@ const SEED: &str = r#"{"project_slug":"commandcenter","hub_url":"http://localhos
 
 fn allocations_of(slug: &str, body: &str) -> usize {
     let now = Utc.with_ymd_and_hms(2025, 11, 18, 12, 0, 30).unwrap();
-    let policy = StatusPolicy::default();
+    let window = Window::new(now, &StatusPolicy::default());
     (0..20)
         .map(|_| {
             let region = Region::new(GLOBAL);
-            let decoded = decode(slug, body.as_bytes(), now, &policy, None);
+            let decoded = decode(slug, body.as_bytes(), &window, None);
             let change = region.change();
             assert!(decoded.is_ok(), "{body}: {decoded:?}");
             drop(decoded);

@@ -156,8 +156,7 @@ async fn the_heartbeat_schema_has_no_example_that_ages_into_a_replay() {
     federation_domain::heartbeat::decode(
         "commandcenter",
         &bytes,
-        chrono::Utc::now(),
-        &StatusPolicy::default(),
+        &federation_domain::heartbeat::Window::new(chrono::Utc::now(), &StatusPolicy::default()),
         None,
     )
     .unwrap();

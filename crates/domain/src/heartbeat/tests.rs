@@ -9,8 +9,7 @@ fn dec(subject: &str, body: &str) -> Result<Heartbeat, HeartbeatError> {
     decode(
         subject,
         body.as_bytes(),
-        now(),
-        &StatusPolicy::default(),
+        &Window::new(now(), &StatusPolicy::default()),
         None,
     )
 }
@@ -290,8 +289,7 @@ fn a_registered_hub_url_is_not_parsed_again_but_any_other_is_checked() {
         decode(
             "alpha",
             body.as_bytes(),
-            now(),
-            &StatusPolicy::default(),
+            &Window::new(now(), &StatusPolicy::default()),
             Some(Registered {
                 slug: &slug,
                 hub_url: &registered,
@@ -325,8 +323,7 @@ fn a_registered_slug_is_shared_not_parsed_again() {
         decode(
             "alpha",
             body.as_bytes(),
-            now(),
-            &StatusPolicy::default(),
+            &Window::new(now(), &StatusPolicy::default()),
             registered,
         )
         .unwrap()

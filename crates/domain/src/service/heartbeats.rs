@@ -163,6 +163,7 @@ impl Intake {
         bytes: &[u8],
     ) -> Result<bool, HeartbeatRejected> {
         let now = self.state.clock.now();
+        let window = heartbeat::Window::new(now, &self.policy);
         let checked = {
             let registry = self.state.registry();
             self.check(
@@ -170,7 +171,7 @@ impl Intake {
                 registry.get(subject_slug),
                 subject_slug,
                 bytes,
-                now,
+                (now, &window),
             )
         };
         let result = checked.and_then(|(hb, skew)| {
@@ -187,21 +188,21 @@ impl Intake {
     /// Decodes a heartbeat and holds it against its project in `registry` (the caller
     /// holds the lock, once for a batch; `by_subject` is the project its subject names,
     /// as the caller looked it up): the registered hub URL, the claimed namespace (an
-    /// unknown project is judged later, by the presence table), and the sender's clock.
-    /// Returns it with the skew to store on its project, when that moved.
+    /// unknown project is judged later, by the presence table), and the sender's clock
+    /// (read once per batch, with its window). Returns it with the skew to store on its
+    /// project, when that moved.
     fn check(
         &self,
         registry: &Registry,
         by_subject: Option<&Project>,
         subject_slug: &str,
         bytes: &[u8],
-        now: DateTime<Utc>,
+        (now, window): (DateTime<Utc>, &heartbeat::Window),
     ) -> Result<(heartbeat::Heartbeat, Option<f64>), HeartbeatRejected> {
         let hb = heartbeat::decode(
             subject_slug,
             bytes,
-            now,
-            &self.policy,
+            window,
             by_subject.map(|p| heartbeat::Registered {
                 slug: &p.slug,
                 hub_url: &p.hub_url,
@@ -243,6 +244,7 @@ impl Intake {
         I: IntoIterator<Item = (&'a str, &'a [u8])>,
     {
         let now = self.state.clock.now();
+        let window = heartbeat::Window::new(now, &self.policy);
         let mut rejected = Vec::new();
         let mut checked = Vec::new();
         {
@@ -255,7 +257,7 @@ impl Intake {
                 let beat = if by_subject.is_none() && !member_in_lowercase(&registry, subject) {
                     Err(HeartbeatRejected::UnknownProject(subject.to_owned()))
                 } else {
-                    self.check(&registry, by_subject, subject, bytes, now)
+                    self.check(&registry, by_subject, subject, bytes, (now, &window))
                 };
                 match beat {
                     Ok(beat) => checked.push((subject, beat)),
