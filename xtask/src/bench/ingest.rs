@@ -14,6 +14,10 @@ use super::{at, num, wait_until};
 
 /// The least share of the raw-NATS ceiling the service's ingest must reach (issue 23).
 const INGEST_SHARE_MIN: f64 = 0.75;
+/// Bursts, each beside a ceiling measured just before it: the share is their median.
+/// One burst lasts two seconds, and on a machine shared by the publisher, the NATS
+/// server and the service, a single pair read anywhere from 63 to 80 % for one build.
+const BURSTS: usize = 3;
 
 /// The fleet (a) registers and beats, and (b) reads (`ing-0` … `ing-9999`).
 const PROJECTS: usize = 10_000;
@@ -31,8 +35,68 @@ pub(super) fn ingest(
     service.wait_subscribed()?;
     let ceiling = ceiling(tool)?;
     let run = service_run(tool, service)?;
-    write_rows(report, registration_rate, &ceiling, &run);
+    let mut pairs = vec![Pair::of(&ceiling, run.published, &run.drain)];
+    for _ in 1..BURSTS {
+        let ceiling = self::ceiling(tool)?;
+        let (published, drain) = again(tool, service)?;
+        pairs.push(Pair::of(&ceiling, published, &drain));
+    }
+    write_rows(report, registration_rate, &ceiling, &run, &pairs);
     Ok(())
+}
+
+/// One burst beside its ceiling.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Pair {
+    ceiling: f64,
+    rate: f64,
+    /// Dropped by the ingest queue.
+    dropped: f64,
+    /// Lost before it (a slow consumer).
+    lost: f64,
+}
+
+impl Pair {
+    fn of(ceiling: &Ceiling, published: f64, drain: &Drain) -> Self {
+        Self {
+            ceiling: ceiling.rate,
+            rate: drain.rate,
+            dropped: drain.dropped,
+            // What neither the ingest path took nor its queue counted was dropped
+            // before it: by the NATS server or client, a slow consumer.
+            lost: (published - drain.processed - drain.dropped).max(0.0),
+        }
+    }
+
+    fn share(&self) -> f64 {
+        if self.ceiling > 0.0 {
+            self.rate / self.ceiling
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The median share of the pairs (the lower middle one of an even count).
+fn median_share(pairs: &[Pair]) -> f64 {
+    let mut shares: Vec<f64> = pairs.iter().map(Pair::share).collect();
+    shares.sort_by(f64::total_cmp);
+    shares
+        .get(shares.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or(0.0)
+}
+
+/// A burst after the first (the fleet is online by then): what was published, and
+/// what the service's counter saw.
+fn again(tool: &Tool<'_>, service: &Service) -> anyhow::Result<(f64, Drain)> {
+    eprintln!("bench: (a) ingest: {HEARTBEATS} heartbeats to the service, again");
+    let before = service.heartbeat_counts()?;
+    let poller = CounterPoller::start(service.port());
+    let published = burst(tool, &[])?;
+    until_counter_still(&poller)?;
+    let drain = Drain::of(&poller.finish(), before, 0.0);
+    Ok((num(&published, "/heartbeats/ok"), drain))
 }
 
 /// The (a) fleet without the burst: every project registered and online, for `--only b`.
@@ -243,8 +307,14 @@ impl Drain {
     }
 }
 
-fn write_rows(report: &mut Report, registration_rate: f64, ceiling: &Ceiling, run: &ServiceRun) {
-    throughput_rows(report, ceiling, run);
+fn write_rows(
+    report: &mut Report,
+    registration_rate: f64,
+    ceiling: &Ceiling,
+    run: &ServiceRun,
+    pairs: &[Pair],
+) {
+    throughput_rows(report, ceiling, run, pairs);
     latency_rows(report, run);
     report.row(
         "POST registration by `federation simulate` (32 in flight)",
@@ -255,49 +325,68 @@ fn write_rows(report: &mut Report, registration_rate: f64, ceiling: &Ceiling, ru
 }
 
 /// The service against the ceiling, and the publisher alone.
-fn throughput_rows(report: &mut Report, ceiling: &Ceiling, run: &ServiceRun) {
+fn throughput_rows(report: &mut Report, ceiling: &Ceiling, run: &ServiceRun, pairs: &[Pair]) {
     let Drain {
         processed,
         dropped,
         rate,
         ..
     } = run.drain;
-    let ratio = if ceiling.rate > 0.0 {
-        rate / ceiling.rate
-    } else {
-        0.0
-    };
-    // What neither the ingest path took nor its queue counted was dropped before it:
-    // by the NATS server or client, a slow consumer.
-    let lost = (run.published - processed - dropped).max(0.0);
+    let first = Pair::of(ceiling, run.published, &run.drain);
+    let later: Vec<String> = pairs
+        .iter()
+        .skip(1)
+        .map(|p| format!("{}/s", thousands(p.rate)))
+        .collect();
+    let (all_dropped, all_lost) = pairs
+        .iter()
+        .fold((0.0, 0.0), |(d, l), p| (d + p.dropped, l + p.lost));
     report.row(
         "(a) ingest: heartbeats/s processed (service counter `federation_heartbeats_received_total{outcome=\"ok\"}`)",
         format!(
-            "{}/s ({} of {} published processed, {} dropped by the ingest queue, {} lost before it: NATS slow consumer)",
+            "{}/s ({} of {} published processed, {} dropped by the ingest queue, {} lost before it: NATS slow consumer); the later bursts {} (all {}: {} dropped, {} lost)",
             thousands(rate),
             thousands(processed),
             thousands(run.published),
             thousands(dropped),
-            thousands(lost)
+            thousands(first.lost),
+            later.join(", "),
+            pairs.len(),
+            thousands(all_dropped),
+            thousands(all_lost)
         ),
         "≥ 100,000/s",
         Some(rate >= 100_000.0),
     );
+    let ceilings: Vec<String> = pairs
+        .iter()
+        .map(|p| format!("{}/s", thousands(p.ceiling)))
+        .collect();
     report.row(
         "(a) ceiling: same publisher → bare async-nats subscriber that only counts",
         format!(
-            "{}/s ({} received)",
+            "{} ({} received the first time); before each burst: {}",
             thousands(ceiling.rate),
-            thousands(ceiling.received)
+            thousands(ceiling.received),
+            ceilings.join(", ")
         ),
         "",
         None,
     );
+    let shares: Vec<String> = pairs
+        .iter()
+        .map(|p| format!("{:.0} %", p.share() * 100.0))
+        .collect();
+    let median = median_share(pairs);
     report.row(
-        "(a) ingest / ceiling",
-        format!("{:.0} %", ratio * 100.0),
+        "(a) ingest / ceiling (median of the bursts, each beside the ceiling measured just before it)",
+        format!(
+            "{:.0} % ({}; the first with the fleet's first beats)",
+            median * 100.0,
+            shares.join(", ")
+        ),
         &format!("≥ {:.0} %", INGEST_SHARE_MIN * 100.0),
-        Some(ratio >= INGEST_SHARE_MIN),
+        Some(median >= INGEST_SHARE_MIN),
     );
     report.row(
         "(a) publisher alone (`federation simulate --rate max`)",
@@ -393,6 +482,34 @@ mod tests {
         assert_eq!(drain.rate, 1000.0);
         // No flush after the counter stopped: nothing to measure the store by.
         assert_eq!(drain.stored_after_drain_ms, None);
+    }
+
+    #[test]
+    fn the_share_is_the_median_of_the_pairs_and_lost_is_what_nobody_counted() {
+        let pair = |ceiling: f64, rate: f64| Pair {
+            ceiling,
+            rate,
+            dropped: 0.0,
+            lost: 0.0,
+        };
+        let pairs = [pair(100.0, 80.0), pair(100.0, 60.0), pair(200.0, 140.0)];
+        assert_eq!(median_share(&pairs), 0.7);
+        assert_eq!(median_share(&pairs[..2]), 0.6, "the lower middle of two");
+        assert_eq!(median_share(&[]), 0.0);
+        assert_eq!(pair(0.0, 5.0).share(), 0.0);
+        let drain = Drain {
+            processed: 900.0,
+            dropped: 40.0,
+            rate: 450.0,
+            stored_after_drain_ms: None,
+        };
+        let ceiling = Ceiling {
+            rate: 600.0,
+            received: 1000.0,
+            publish_rate: 600.0,
+        };
+        let p = Pair::of(&ceiling, 1000.0, &drain);
+        assert_eq!((p.dropped, p.lost, p.share()), (40.0, 60.0, 0.75));
     }
 
     #[test]
