@@ -29,8 +29,7 @@
 //!   a new client is built with backoff until it is connected and subscribed again.
 //!
 //! Modules: `config` (settings, credentials, URL handling), `events` (status events
-//! out), `ingest` (presence subscription, bounded queue, batch ingest), `lane` (the
-//! single-threaded runtime the link's tasks and clients run on), `link` (the
+//! out), `ingest` (presence subscription, bounded queue, batch ingest), `link` (the
 //! client's life: canary, rebuilding), `shared` (the client slot and the link's state the
 //! publishers and health checks read), `wire` (subject token, header and log pace the
 //! others agree on).
@@ -39,7 +38,6 @@ mod config;
 mod echo;
 mod events;
 mod ingest;
-mod lane;
 mod link;
 mod permissions;
 mod shared;

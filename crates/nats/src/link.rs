@@ -42,7 +42,6 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::config::{self, redacted_url, NatsConfig, NatsError};
 use crate::events::{NatsHeartbeatRelay, NatsStatusEvents};
 use crate::ingest::{ingest_loop, IngestStats, Queued, Subscriber};
-use crate::lane::Lane;
 use crate::permissions::{OurSubjects, PermissionWatch, SessionDenials};
 use crate::shared::Shared;
 use crate::wire::LOG_EVERY;
@@ -96,8 +95,6 @@ pub struct NatsBus {
     stats: Arc<IngestStats>,
     shared: Arc<Shared>,
     tasks: Vec<JoinHandle<()>>,
-    /// The thread the link's tasks run on ([`crate::lane`]), once started.
-    lane: Option<Lane>,
 }
 
 impl NatsBus {
@@ -112,7 +109,6 @@ impl NatsBus {
             stats: Arc::new(IngestStats::default()),
             shared: Arc::new(Shared::new()),
             tasks: Vec::new(),
-            lane: None,
         })
     }
 
@@ -163,11 +159,8 @@ impl NatsBus {
     }
 
     /// Starts the ingest task and the link supervisor, which builds the client,
-    /// subscribes to the presence subjects and keeps both alive. The supervisor, its
-    /// sessions' tasks and the clients' connection tasks run on a thread of their own
-    /// ([`crate::lane`]); the ingest task on the service's pool.
+    /// subscribes to the presence subjects and keeps both alive.
     pub async fn start(&mut self, federation: Arc<Federation>) -> Result<(), NatsError> {
-        let lane = Lane::start("federation-nats")?;
         let prefix_len = self.config.presence_subject.len() + 1;
         let (queue, queue_rx) = mpsc::channel::<Queued>(self.config.queue_capacity.max(1));
         self.tasks.push(tokio::spawn(ingest_loop(
@@ -201,22 +194,18 @@ impl NatsBus {
             canary = %self.canary_subject(),
             "listening for heartbeats on NATS"
         );
-        self.tasks.push(lane.spawn(supervisor.run()));
-        self.lane = Some(lane);
+        self.tasks.push(tokio::spawn(supervisor.run()));
         Ok(())
     }
 
-    /// Stops the tasks, flushes what the clients still buffer, and ends the thread.
-    pub async fn shutdown(mut self) {
+    /// Stops the tasks and flushes what the client still buffers.
+    pub async fn shutdown(self) {
         self.abort_tasks();
         let flushes = [self.shared.client(), self.shared.outbox_client()]
             .into_iter()
             .flatten()
             .map(|client| async move { client.flush().await });
         let _ = tokio::time::timeout(FLUSH_ON_SHUTDOWN, futures::future::join_all(flushes)).await;
-        if let Some(lane) = self.lane.take() {
-            lane.stop().await;
-        }
     }
 
     fn abort_tasks(&self) {
