@@ -91,7 +91,18 @@ impl Subscriber {
 
     /// Takes messages off the subscription until it ends (which only happens when the
     /// client behind it is gone).
-    pub(crate) async fn run(self, mut subscription: async_nats::Subscriber) {
+    ///
+    /// Outside tokio's cooperative budget: within it, each wake-up took at most 128
+    /// messages off the client's channel and yielded, while the client's connection
+    /// task, whose budget counts socket reads, put up to 128 reads' worth (tens of
+    /// thousands) in per turn; under a burst the channel filled and the client dropped
+    /// heartbeats (a slow consumer) that the queue had room for. The subscriber's work per
+    /// message is a few lookups, and it waits again as soon as the channel is empty.
+    pub(crate) async fn run(self, subscription: async_nats::Subscriber) {
+        tokio::task::coop::unconstrained(self.take(subscription)).await;
+    }
+
+    async fn take(self, mut subscription: async_nats::Subscriber) {
         let mut last_drop_log: Option<Instant> = None;
         let mut last_stranger_log: Option<Instant> = None;
         let mut strangers: u64 = 0;
