@@ -38,10 +38,51 @@ pub(super) fn ingest(
     let mut pairs = vec![Pair::of(&ceiling, run.published, &run.drain)];
     for _ in 1..BURSTS {
         let ceiling = self::ceiling(tool)?;
-        let (published, drain) = again(tool, service)?;
+        let (published, drain) = again(tool, service, "max")?;
         pairs.push(Pair::of(&ceiling, published, &drain));
     }
     write_rows(report, registration_rate, &ceiling, &run, &pairs);
+    below_ceiling(tool, service, report, &pairs)
+}
+
+/// A burst below the ceiling, at the share the service must reach of it (of the lowest
+/// ceiling measured): every heartbeat must be taken, none dropped or lost.
+fn below_ceiling(
+    tool: &Tool<'_>,
+    service: &Service,
+    report: &mut Report,
+    pairs: &[Pair],
+) -> anyhow::Result<()> {
+    let lowest = pairs
+        .iter()
+        .map(|p| p.ceiling)
+        .fold(f64::INFINITY, f64::min);
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a rate of at most millions per second"
+    )]
+    let rate = (lowest * INGEST_SHARE_MIN).max(1.0) as u64;
+    let (published, drain) = again(tool, service, &format!("{rate}/s"))?;
+    let lost = (published - drain.processed - drain.dropped).max(0.0);
+    report.row(
+        &format!(
+            "(a) a burst of {} at {:.0} % of the lowest ceiling ({}/s): processed, dropped by the queue, lost before it",
+            thousands(HEARTBEATS as f64),
+            INGEST_SHARE_MIN * 100.0,
+            thousands(rate as f64)
+        ),
+        format!(
+            "{}/s; {} of {}; {} dropped; {} lost",
+            thousands(drain.rate),
+            thousands(drain.processed),
+            thousands(published),
+            thousands(drain.dropped),
+            thousands(lost)
+        ),
+        "0 dropped, 0 lost",
+        Some(drain.dropped == 0.0 && lost == 0.0),
+    );
     Ok(())
 }
 
@@ -89,11 +130,11 @@ fn median_share(pairs: &[Pair]) -> f64 {
 
 /// A burst after the first (the fleet is online by then): what was published, and
 /// what the service's counter saw.
-fn again(tool: &Tool<'_>, service: &Service) -> anyhow::Result<(f64, Drain)> {
-    eprintln!("bench: (a) ingest: {HEARTBEATS} heartbeats to the service, again");
+fn again(tool: &Tool<'_>, service: &Service, rate: &str) -> anyhow::Result<(f64, Drain)> {
+    eprintln!("bench: (a) ingest: {HEARTBEATS} heartbeats to the service at {rate}");
     let before = service.heartbeat_counts()?;
     let poller = CounterPoller::start(service.port());
-    let published = burst(tool, &[])?;
+    let published = burst_at(tool, rate, &[])?;
     until_counter_still(&poller)?;
     let drain = Drain::of(&poller.finish(), before, 0.0);
     Ok((num(&published, "/heartbeats/ok"), drain))
@@ -150,6 +191,11 @@ fn register(tool: &Tool<'_>, service: &Service) -> anyhow::Result<f64> {
 /// The burst: every heartbeat of the run, as fast as the publisher goes. The ceiling
 /// and the service get the very same one; `extra` only says where it goes.
 fn burst(tool: &Tool<'_>, extra: &[&str]) -> anyhow::Result<Value> {
+    burst_at(tool, "max", extra)
+}
+
+/// The burst at `rate` (`max`, or `N/s`).
+fn burst_at(tool: &Tool<'_>, rate: &str, extra: &[&str]) -> anyhow::Result<Value> {
     let n = PROJECTS.to_string();
     let total = HEARTBEATS.to_string();
     let mut args = vec![
@@ -159,7 +205,7 @@ fn burst(tool: &Tool<'_>, extra: &[&str]) -> anyhow::Result<Value> {
         "--prefix",
         "ing",
         "--rate",
-        "max",
+        rate,
         "--total",
         &total,
         "--duration",
