@@ -8,6 +8,7 @@
 //! lease ([`Term`]): only it writes transitions and publishes events, and the store
 //! refuses a write whose term is no longer current (see docs/replication.md).
 
+use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -453,8 +454,7 @@ pub struct Summary {
 impl Registry {
     /// Counts by status and tag, and the offline project silent the longest.
     pub fn summary(&self) -> Summary {
-        let mut tags: std::collections::BTreeMap<String, (String, StatusCounts)> =
-            std::collections::BTreeMap::new();
+        let mut tags: BTreeMap<String, (String, StatusCounts)> = BTreeMap::new();
         let mut longest: Option<LongestOffline> = None;
         for p in self.projects.values().map(|e| &e.project) {
             for tag in p.tags.iter() {

@@ -37,9 +37,7 @@ impl Table {
         let order: Vec<(Slug, usize)> = rows
             .into_iter()
             .map(|(slug, entry)| {
-                let place = table.entries.insert(entry);
-                let hash = table.hasher.hash_one(slug.as_str());
-                table.by_slug.insert_unique(hash, place, |_| hash);
+                let place = table.place_new(&slug, entry);
                 (slug, place)
             })
             .collect();
@@ -92,16 +90,23 @@ impl Table {
             *held = entry;
             return;
         }
+        let place = self.place_new(&slug, entry);
+        self.order.insert(slug, place);
+    }
+
+    /// Puts `entry` in a free place and finds that place by `slug` (not held yet); the
+    /// ordered index is the caller's.
+    fn place_new(&mut self, slug: &Slug, entry: Entry) -> usize {
         let place = self.entries.insert(entry);
         let (entries, hasher) = (&self.entries, &self.hasher);
-        let hash = hasher.hash_one(slug.as_str());
         // Growing rehashes every place by its entry's slug.
-        self.by_slug.insert_unique(hash, place, |&p| {
-            entries
-                .get(p)
-                .map_or(0, |e| hasher.hash_one(e.project.slug.as_str()))
-        });
-        self.order.insert(slug, place);
+        self.by_slug
+            .insert_unique(hasher.hash_one(slug.as_str()), place, |&p| {
+                entries
+                    .get(p)
+                    .map_or(0, |e| hasher.hash_one(e.project.slug.as_str()))
+            });
+        place
     }
 
     /// Removes `slug`'s entry.
