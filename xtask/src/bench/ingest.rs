@@ -64,7 +64,7 @@ fn below_ceiling(
     )]
     let rate = (lowest * INGEST_SHARE_MIN).max(1.0) as u64;
     let (published, drain) = again(tool, service, &format!("{rate}/s"))?;
-    let lost = (published - drain.processed - drain.dropped).max(0.0);
+    let lost = drain.lost(published);
     report.row(
         &format!(
             "(a) a burst of {} at {:.0} % of the lowest ceiling ({}/s): processed, dropped by the queue, lost before it",
@@ -103,9 +103,7 @@ impl Pair {
             ceiling: ceiling.rate,
             rate: drain.rate,
             dropped: drain.dropped,
-            // What neither the ingest path took nor its queue counted was dropped
-            // before it: by the NATS server or client, a slow consumer.
-            lost: (published - drain.processed - drain.dropped).max(0.0),
+            lost: drain.lost(published),
         }
     }
 
@@ -325,6 +323,12 @@ struct Drain {
 }
 
 impl Drain {
+    /// Of `published`, what neither the ingest path took nor its queue counted: lost
+    /// before it, by the NATS server or client (a slow consumer).
+    fn lost(&self, published: f64) -> f64 {
+        (published - self.processed - self.dropped).max(0.0)
+    }
+
     fn of(samples: &[Sample], before: HeartbeatCounts, mark_sent: f64) -> Self {
         let end = samples.last().map_or(before, |s| s.counts);
         let first = samples.iter().find(|s| s.counts.ok > before.ok);
@@ -378,7 +382,6 @@ fn throughput_rows(report: &mut Report, ceiling: &Ceiling, run: &ServiceRun, pai
         rate,
         ..
     } = run.drain;
-    let first = Pair::of(ceiling, run.published, &run.drain);
     let later: Vec<String> = pairs
         .iter()
         .skip(1)
@@ -395,7 +398,7 @@ fn throughput_rows(report: &mut Report, ceiling: &Ceiling, run: &ServiceRun, pai
             thousands(processed),
             thousands(run.published),
             thousands(dropped),
-            thousands(first.lost),
+            thousands(run.drain.lost(run.published)),
             later.join(", "),
             pairs.len(),
             thousands(all_dropped),
