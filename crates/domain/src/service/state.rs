@@ -54,6 +54,10 @@ pub(super) struct State {
     flaps: Mutex<FlapJudge>,
     /// One read of the log at a time (see [`State::follow`]).
     follow_gate: futures::lock::Mutex<()>,
+    /// One application of changes at a time, in revision order: a read of the log and
+    /// a writer applying its own change (see [`State::catch_up_with`]) take turns here,
+    /// not at the gate, so a writer never waits for a read in flight.
+    absorbing: Mutex<()>,
     /// Reads of the log begun, numbered from 1…
     follows_begun: AtomicU64,
     /// …and the number of the last one that read to the log's end.
@@ -83,6 +87,7 @@ impl State {
             unconfirmed: Mutex::new(Unconfirmed::default()),
             flaps: Mutex::new(FlapJudge::new(flapping)),
             follow_gate: futures::lock::Mutex::new(()),
+            absorbing: Mutex::new(()),
             follows_begun: AtomicU64::new(0),
             follows_done: AtomicU64::new(0),
         }
@@ -225,6 +230,16 @@ impl State {
     /// presence table's membership and the flapping marks, and announces them; how many
     /// were new. Under the follow gate.
     fn absorb(&self, changes: Vec<Change>) -> usize {
+        let _turn = self.absorbing();
+        self.absorb_in_turn(changes)
+    }
+
+    fn absorbing(&self) -> MutexGuard<'_, ()> {
+        self.absorbing.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// [`Self::absorb`], the turn taken.
+    fn absorb_in_turn(&self, changes: Vec<Change>) -> usize {
         let done = self.registry_mut().apply(changes);
         self.track_membership(&done);
         {
@@ -242,11 +257,14 @@ impl State {
     /// After a registration of this replica's: its change is applied as written when
     /// the registry stands at the revision right before it (nothing else can come
     /// between: revisions are drawn in order under the log's lock), which is what
-    /// reading the log would apply, without reading it. Otherwise (another write came
-    /// first, or the store gave no revision) the log is read, as [`Self::catch_up`].
+    /// reading the log would apply, without reading it. It does not wait for a read of
+    /// the log in flight (the listener's, woken by this very write): that read applies
+    /// only what is past the registry's revision when its turn comes. Otherwise
+    /// (another write came first, or the store gave no revision) the log is read, as
+    /// [`Self::catch_up`].
     pub(super) async fn catch_up_with(&self, upserted: &Upserted) {
         if let Some(revision) = upserted.revision {
-            let _gate = self.follow_gate.lock().await;
+            let _turn = self.absorbing();
             let at = self.revision();
             if at >= revision {
                 return;
@@ -257,7 +275,7 @@ impl State {
                 } else {
                     ChangeKind::Updated
                 };
-                self.absorb(vec![Change {
+                self.absorb_in_turn(vec![Change {
                     revision,
                     slug: upserted.project.slug.clone(),
                     at: upserted.project.updated_at,
@@ -314,6 +332,7 @@ impl State {
     }
 
     pub(super) fn restore(&self, snapshot: Snapshot) {
+        let _turn = self.absorbing();
         {
             let mut presence = self.presence();
             let known: std::collections::HashSet<&Slug> =

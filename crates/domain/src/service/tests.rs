@@ -107,12 +107,23 @@ impl Cluster {
 
     /// A replica named `holder`, loaded from the store (not yet in the lease).
     async fn replica(&self, holder: &str, presence: Presence) -> Federation {
+        self.replica_reading(holder, presence, self.store.clone())
+            .await
+    }
+
+    /// [`Cluster::replica`], following the change log through `log`.
+    async fn replica_reading(
+        &self,
+        holder: &str,
+        presence: Presence,
+        log: Arc<dyn crate::ports::ChangeLog>,
+    ) -> Federation {
         let (events, published) =
             recording_bus(self.refuse_events.clone(), self.unconfirmed_events.clone());
         let fed = Federation::new(
             Ports {
                 repo: self.store.clone(),
-                log: self.store.clone(),
+                log,
                 lease: self.store.clone(),
                 events: Arc::new(events),
                 relay: Arc::new(NoRelay),

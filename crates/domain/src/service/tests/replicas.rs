@@ -413,3 +413,81 @@ async fn a_notification_reads_the_log_only_when_the_registry_lacks_its_revision(
     assert_eq!(x.unwrap() + y.unwrap() + z.unwrap(), 1, "applied once");
     assert!(b.get("two").is_ok());
 }
+
+/// The cluster's log, whose reads of changes wait while `stalled` holds (a read of the
+/// log in flight, as the listener's after a notification).
+struct Stalling {
+    store: Arc<MemoryStore>,
+    stalled: tokio::sync::watch::Receiver<bool>,
+    /// Told when a read of changes has been taken and waits.
+    waiting: tokio::sync::watch::Sender<bool>,
+}
+
+#[async_trait::async_trait]
+impl crate::ports::ChangeLog for Stalling {
+    async fn snapshot(&self) -> Result<crate::replication::Snapshot, RepositoryError> {
+        self.store.snapshot().await
+    }
+    async fn changes_since(
+        &self,
+        revision: u64,
+        limit: u32,
+    ) -> Result<ChangesSince, RepositoryError> {
+        // The read is taken first: what it returns is the log as it stood.
+        let read = self.store.changes_since(revision, limit).await;
+        self.waiting.send_replace(true);
+        let _ = self.stalled.clone().wait_for(|stalled| !stalled).await;
+        read
+    }
+    async fn events_since(
+        &self,
+        revision: u64,
+        limit: u32,
+    ) -> Result<ChangesSince, RepositoryError> {
+        self.store.events_since(revision, limit).await
+    }
+    async fn published_through(&self) -> Result<u64, RepositoryError> {
+        self.store.published_through().await
+    }
+    async fn mark_published(&self, revision: u64, term: Term) -> Result<(), RepositoryError> {
+        self.store.mark_published(revision, term).await
+    }
+    async fn trim(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        keep: u64,
+    ) -> Result<u64, RepositoryError> {
+        self.store.trim(before, keep).await
+    }
+}
+
+#[tokio::test]
+async fn a_registration_answers_without_waiting_for_a_read_of_the_log_in_flight() {
+    let cluster = Cluster::new(&["old"]).await;
+    let (stall, stalled) = tokio::sync::watch::channel(true);
+    let (waiting, mut read_waits) = tokio::sync::watch::channel(false);
+    let log = Arc::new(Stalling {
+        store: cluster.store.clone(),
+        stalled,
+        waiting,
+    });
+    let a = Arc::new(cluster.replica_reading("a", policy(), log).await);
+    // A read of the log begins before the registration and is held in flight.
+    let reading = tokio::spawn({
+        let a = a.clone();
+        async move { a.follow().await }
+    });
+    read_waits.wait_for(|w| *w).await.unwrap();
+    let registered = tokio::time::timeout(Duration::from_secs(10), a.register(&input("new")))
+        .await
+        .expect("the registration waited for the read in flight");
+    registered.unwrap();
+    assert!(a.get("new").is_ok(), "read back at once");
+    stall.send(false).unwrap();
+    assert_eq!(
+        reading.await.unwrap().unwrap(),
+        0,
+        "the read applies nothing twice"
+    );
+    assert!(a.get("new").is_ok());
+}
