@@ -290,6 +290,7 @@ impl MemoryStore {
             project,
             created,
             revision: Some(revision),
+            written: None,
         }
     }
 }

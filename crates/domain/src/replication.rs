@@ -15,7 +15,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::error::ValidationError;
 use crate::model::{
-    ListFilter, PresenceRecord, Project, ProjectPage, Slug, Status, Tag, Transition,
+    ListFilter, PresenceRecord, Project, ProjectPage, Slug, Status, Tag, Transition, Upserted,
 };
 use crate::presence::StatusCounts;
 
@@ -87,6 +87,39 @@ pub struct Change {
     /// It is at least as new as the change, and applying changes in order converges on
     /// the store's state.
     pub project: Option<Project>,
+}
+
+impl Change {
+    /// The change a registration logged (`registered` or `updated`, at the project's
+    /// `updated_at`), when the store numbered it.
+    pub fn registration(upserted: &Upserted) -> Option<Change> {
+        Some(Change {
+            revision: upserted.revision?,
+            slug: upserted.project.slug.clone(),
+            at: upserted.project.updated_at,
+            kind: if upserted.created {
+                ChangeKind::Registered
+            } else {
+                ChangeKind::Updated
+            },
+            project: Some(upserted.project.clone()),
+        })
+    }
+
+    /// Gives each registration of one transaction every change the transaction logged
+    /// (see [`Upserted::written`]), when the store numbered them all.
+    pub fn share_written(upserted: &mut [Upserted]) {
+        let Some(all) = upserted
+            .iter()
+            .map(Change::registration)
+            .collect::<Option<std::sync::Arc<[Change]>>>()
+        else {
+            return;
+        };
+        for u in upserted {
+            u.written = Some(all.clone());
+        }
+    }
 }
 
 /// The answer to "what changed after revision N".

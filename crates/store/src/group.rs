@@ -16,6 +16,7 @@
 
 use std::sync::Mutex;
 
+use federation_domain::replication::Change;
 use federation_domain::{Registration, RepositoryError, Upserted};
 use tokio::sync::oneshot;
 
@@ -139,10 +140,11 @@ impl Store {
         &self,
         registrations: &[Registration],
     ) -> Result<Vec<Upserted>, RepositoryError> {
-        let upserted = self
+        let mut upserted = self
             .bounded("upsert", self.upsert_many(registrations))
             .await?;
         if upserted.len() == registrations.len() {
+            Change::share_written(&mut upserted);
             Ok(upserted)
         } else {
             Err(RepositoryError::Internal(format!(

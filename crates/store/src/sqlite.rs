@@ -108,6 +108,7 @@ pub(crate) fn upsert(
         project: row.into_project(tags)?,
         created: existed.is_none(),
         revision: None,
+        written: None,
     })
 }
 

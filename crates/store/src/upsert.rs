@@ -234,6 +234,7 @@ fn answers(rows: Vec<UpsertRow>, regs: &[Registration]) -> Result<Vec<Upserted>,
                 project: row.project.into_project(tags)?,
                 created: row.created,
                 revision: None,
+                written: None,
             })
         })
         .collect()

@@ -317,6 +317,7 @@ mod cases {
     pub async fn concurrent_registrations_are_each_answered_and_logged_once(fx: Fixture) {
         use federation_domain::{ChangeKind, ChangesSince};
         let mut told = Vec::new();
+        let mut transactions = Vec::new();
         fx.store.upsert(&reg("first", &[])).await.unwrap();
         let head = fx.store.snapshot().await.unwrap().revision;
         let tasks: Vec<_> = (0..200)
@@ -336,6 +337,13 @@ mod cases {
             assert_eq!(up.project.slug.as_str(), format!("p{i:03}"));
             if let Some(revision) = up.revision {
                 told.push((revision, up.project.clone()));
+            }
+            if let Some(written) = &up.written {
+                assert!(
+                    written.iter().any(|c| Some(c.revision) == up.revision),
+                    "its own change among its transaction's"
+                );
+                transactions.push(written.clone());
             }
             assert_eq!(tags(&up.project.tags), [format!("t{i}")]);
             assert_eq!(
@@ -369,6 +377,18 @@ mod cases {
                 "revision {revision} of {}: {logged:?}",
                 project.slug
             );
+        }
+        // A transaction's changes, told with each of its answers, are the log's.
+        for written in transactions {
+            for w in written.iter() {
+                let logged = changes.iter().find(|c| c.revision == w.revision);
+                assert!(
+                    logged.is_some_and(|c| c.kind == w.kind && c.slug == w.slug && c.at == w.at),
+                    "revision {} of {}: {logged:?}",
+                    w.revision,
+                    w.slug
+                );
+            }
         }
     }
 

@@ -16,6 +16,7 @@ fn open_repo() -> MockProjectRepository {
             project: project(r.slug.as_str()),
             created: true,
             revision: None,
+            written: None,
         })
     });
     repo.expect_update()

@@ -256,6 +256,7 @@ fn upsert_repo(created: bool) -> MockProjectRepository {
                 project: p,
                 created,
                 revision: None,
+                written: None,
             })
         });
     repo

@@ -154,6 +154,11 @@ pub struct Upserted {
     /// the project's `updated_at`), when the store knows it: the writer's replica then
     /// applies the change without reading the log back.
     pub revision: Option<u64>,
+    /// Every change the write's transaction logged, in revision order, when the store
+    /// numbered them all: with a group commit, the group's other registrations too.
+    /// The first of the group's callers back applies them all, so the others find
+    /// theirs applied instead of reading the log for the changes before their own.
+    pub written: Option<std::sync::Arc<[crate::replication::Change]>>,
 }
 
 /// Where a project's registration came from: the catalog file owns (and, with `prune`,

@@ -257,11 +257,15 @@ impl State {
     /// After a registration of this replica's: its change is applied as written when
     /// the registry stands at the revision right before it (nothing else can come
     /// between: revisions are drawn in order under the log's lock), which is what
-    /// reading the log would apply, without reading it. It does not wait for a read of
-    /// the log in flight (the listener's, woken by this very write): that read applies
-    /// only what is past the registry's revision when its turn comes. Otherwise
-    /// (another write came first, or the store gave no revision) the log is read, as
-    /// [`Self::catch_up`].
+    /// reading the log would apply, without reading it; with the other changes its
+    /// transaction wrote when the store gives them (a group commit's, see
+    /// [`Upserted::written`]): then the group's first caller back applies them all,
+    /// and the others find theirs applied. It does not wait for a read of the log in
+    /// flight (the listener's, woken by this very write): that read applies only what
+    /// is past the registry's revision when its turn comes. Otherwise (another write
+    /// came first, or the store gave no revision) the log is read up to the revision,
+    /// unless a read brought it while this one waited its turn (as
+    /// [`Self::follow_to`]).
     pub(super) async fn catch_up_with(&self, upserted: &Upserted) {
         if let Some(revision) = upserted.revision {
             let _turn = self.absorbing();
@@ -269,29 +273,27 @@ impl State {
             if at >= revision {
                 return;
             }
-            if at + 1 == revision {
-                let kind = if upserted.created {
-                    ChangeKind::Registered
-                } else {
-                    ChangeKind::Updated
-                };
-                self.absorb_in_turn(vec![Change {
-                    revision,
-                    slug: upserted.project.slug.clone(),
-                    at: upserted.project.updated_at,
-                    kind,
-                    project: Some(upserted.project.clone()),
-                }]);
+            let written: Vec<Change> = match &upserted.written {
+                Some(all) => all.to_vec(),
+                None => Change::registration(upserted).into_iter().collect(),
+            };
+            if written.first().is_some_and(|c| c.revision <= at + 1) {
+                self.absorb_in_turn(written);
                 return;
             }
         }
-        self.catch_up().await;
+        self.catch_up_to(upserted.revision).await;
     }
 
     /// [`Self::follow`] after a write of this replica's, so it reads its own write: a
     /// failure only delays that (the follower task catches up), so it is logged.
     pub(super) async fn catch_up(&self) {
-        if let Err(e) = self.follow().await {
+        self.catch_up_to(None).await;
+    }
+
+    /// [`Self::catch_up`], as [`Self::follow_to`] this revision.
+    async fn catch_up_to(&self, revision: Option<u64>) {
+        if let Err(e) = self.follow_to(revision).await {
             tracing::warn!(error = %e, "could not read the change log after a write; the follower will catch up");
         }
     }

@@ -107,22 +107,24 @@ impl Cluster {
 
     /// A replica named `holder`, loaded from the store (not yet in the lease).
     async fn replica(&self, holder: &str, presence: Presence) -> Federation {
-        self.replica_reading(holder, presence, self.store.clone())
+        self.replica_with(holder, presence, self.store.clone(), self.store.clone())
             .await
     }
 
-    /// [`Cluster::replica`], following the change log through `log`.
-    async fn replica_reading(
+    /// [`Cluster::replica`], writing through `repo` and following the change log
+    /// through `log`.
+    async fn replica_with(
         &self,
         holder: &str,
         presence: Presence,
+        repo: Arc<dyn crate::ports::ProjectRepository>,
         log: Arc<dyn crate::ports::ChangeLog>,
     ) -> Federation {
         let (events, published) =
             recording_bus(self.refuse_events.clone(), self.unconfirmed_events.clone());
         let fed = Federation::new(
             Ports {
-                repo: self.store.clone(),
+                repo,
                 log,
                 lease: self.store.clone(),
                 events: Arc::new(events),

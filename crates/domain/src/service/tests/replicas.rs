@@ -461,17 +461,35 @@ impl crate::ports::ChangeLog for Stalling {
     }
 }
 
+impl Stalling {
+    /// The cluster's log, stalled; the sender that releases it; told when a read waits.
+    fn of(
+        cluster: &Cluster,
+    ) -> (
+        Arc<Self>,
+        tokio::sync::watch::Sender<bool>,
+        tokio::sync::watch::Receiver<bool>,
+    ) {
+        let (stall, stalled) = tokio::sync::watch::channel(true);
+        let (waiting, read_waits) = tokio::sync::watch::channel(false);
+        let log = Arc::new(Stalling {
+            store: cluster.store.clone(),
+            stalled,
+            waiting,
+        });
+        (log, stall, read_waits)
+    }
+}
+
 #[tokio::test]
 async fn a_registration_answers_without_waiting_for_a_read_of_the_log_in_flight() {
     let cluster = Cluster::new(&["old"]).await;
-    let (stall, stalled) = tokio::sync::watch::channel(true);
-    let (waiting, mut read_waits) = tokio::sync::watch::channel(false);
-    let log = Arc::new(Stalling {
-        store: cluster.store.clone(),
-        stalled,
-        waiting,
-    });
-    let a = Arc::new(cluster.replica_reading("a", policy(), log).await);
+    let (log, stall, mut read_waits) = Stalling::of(&cluster);
+    let a = Arc::new(
+        cluster
+            .replica_with("a", policy(), cluster.store.clone(), log)
+            .await,
+    );
     // A read of the log begins before the registration and is held in flight.
     let reading = tokio::spawn({
         let a = a.clone();
@@ -490,4 +508,45 @@ async fn a_registration_answers_without_waiting_for_a_read_of_the_log_in_flight(
         "the read applies nothing twice"
     );
     assert!(a.get("new").is_ok());
+}
+
+#[tokio::test]
+async fn the_last_of_a_group_back_first_applies_the_whole_group_without_reading_the_log() {
+    let cluster = Cluster::new(&["old"]).await;
+    let (log, _stall, _) = Stalling::of(&cluster);
+    let answers: Arc<Mutex<Vec<Upserted>>> = Arc::default();
+    let mut repo = crate::ports::MockProjectRepository::new();
+    let group_written = answers.clone();
+    repo.expect_upsert().returning(move |r| {
+        let group = group_written.lock().unwrap();
+        Ok(group
+            .iter()
+            .find(|u| u.project.slug == r.slug)
+            .cloned()
+            .unwrap())
+    });
+    let a = cluster
+        .replica_with("a", policy(), Arc::new(repo), log)
+        .await;
+    // A group commit of two, "one" and "two", in one transaction.
+    let mut group = vec![
+        cluster.store.upsert(&registration("one")).await.unwrap(),
+        cluster.store.upsert(&registration("two")).await.unwrap(),
+    ];
+    crate::replication::Change::share_written(&mut group);
+    answers.lock().unwrap().clone_from(&group);
+    // Loaded before the group: the registry stands at the revision before "one".
+    assert!(a.get("one").is_err());
+    let two = tokio::time::timeout(Duration::from_secs(10), a.register(&input("two")))
+        .await
+        .expect("the registration read the (stalled) log");
+    assert_eq!(two.unwrap().revision, group[1].revision);
+    assert!(a.get("one").is_ok(), "applied with the group");
+    assert!(a.get("two").is_ok());
+    assert_eq!(a.revision(), group[1].revision.unwrap());
+    // The first one back finds its change applied.
+    tokio::time::timeout(Duration::from_secs(10), a.register(&input("one")))
+        .await
+        .expect("the registration read the (stalled) log")
+        .unwrap();
 }
