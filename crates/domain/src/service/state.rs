@@ -228,7 +228,8 @@ impl State {
 
     /// Applies changes read from the log, in revision order, to the registry, the
     /// presence table's membership and the flapping marks, and announces them; how many
-    /// were new. Under the follow gate.
+    /// were new. Called by reads of the log (under the follow gate), in a turn at
+    /// `absorbing`.
     fn absorb(&self, changes: Vec<Change>) -> usize {
         let _turn = self.absorbing();
         self.absorb_in_turn(changes)
