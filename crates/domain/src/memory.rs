@@ -280,12 +280,7 @@ impl MemoryStore {
             }
         };
         state.projects.insert(r.slug.clone(), project.clone());
-        let kind = if created {
-            ChangeKind::Registered
-        } else {
-            ChangeKind::Updated
-        };
-        let revision = state.append(&r.slug, now, kind);
+        let revision = state.append(&r.slug, now, ChangeKind::registration(created));
         Upserted {
             project,
             created,

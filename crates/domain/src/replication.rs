@@ -59,6 +59,16 @@ pub enum ChangeKind {
 }
 
 impl ChangeKind {
+    /// What a registration did: `registered` when it created the project, `updated`
+    /// otherwise.
+    pub fn registration(created: bool) -> Self {
+        if created {
+            ChangeKind::Registered
+        } else {
+            ChangeKind::Updated
+        }
+    }
+
     /// The name stored in the log and sent on the change stream.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -97,11 +107,7 @@ impl Change {
             revision: upserted.revision?,
             slug: upserted.project.slug.clone(),
             at: upserted.project.updated_at,
-            kind: if upserted.created {
-                ChangeKind::Registered
-            } else {
-                ChangeKind::Updated
-            },
+            kind: ChangeKind::registration(upserted.created),
             project: Some(upserted.project.clone()),
         })
     }

@@ -50,7 +50,7 @@ impl<'a> NewChange<'a> {
 
     /// A project's registration: `registered` when it was created, `updated` otherwise.
     pub fn registration(slug: &'a str, created: bool, at: DbTime) -> Self {
-        Self::catalog(if created { "registered" } else { "updated" }, slug, at)
+        Self::catalog(ChangeKind::registration(created).as_str(), slug, at)
     }
 
     /// A catalog change (registered, updated, deleted) of `slug`.
