@@ -274,12 +274,17 @@ impl State {
             if at >= revision {
                 return;
             }
-            let written: Vec<Change> = match &upserted.written {
-                Some(all) => all.to_vec(),
-                None => Change::registration(upserted).into_iter().collect(),
-            };
-            if written.first().is_some_and(|c| c.revision <= at + 1) {
-                self.absorb_in_turn(written);
+            let first = upserted
+                .written
+                .as_deref()
+                .and_then(<[Change]>::first)
+                .map_or(revision, |c| c.revision);
+            if first <= at + 1 {
+                let unapplied: Vec<Change> = match &upserted.written {
+                    Some(all) => all.iter().filter(|c| c.revision > at).cloned().collect(),
+                    None => Change::registration(upserted).into_iter().collect(),
+                };
+                self.absorb_in_turn(unapplied);
                 return;
             }
         }
