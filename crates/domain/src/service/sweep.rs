@@ -60,6 +60,11 @@ const FLUSH_PARTS_PER_TICK: usize = 3;
 const LIVENESS_PART: usize = 2_000;
 /// The most status events one tick publishes; the rest follow in the next ticks.
 const PUBLISH_PER_TICK: usize = 10_000;
+/// How long an early round goes on taking what heartbeats changed while it writes (a
+/// part at a time, each written while the one before is read back and published), so
+/// a storm (a fleet coming up) flows through one round without a pause between rounds
+/// for the last part's events; then the round ends and a due tick gets its turn.
+pub(super) const EARLY_ROUND_TAKES_FOR: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
 
 /// Whether the outbox publishes this change (transitions, starts and ends of flapping).
 fn published_kind(change: &crate::replication::Change) -> bool {
@@ -67,6 +72,33 @@ fn published_kind(change: &crate::replication::Change) -> bool {
         change.kind,
         ChangeKind::Transition(_) | ChangeKind::Flapping | ChangeKind::Stable
     )
+}
+
+/// A batch's parts of at most [`FLUSH_PART`] rows, the ones with transitions first.
+fn parts_of(flush: Flush) -> std::collections::VecDeque<Flush> {
+    flush
+        .split(FLUSH_PART)
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect()
+}
+
+/// How a round ends early: as a follower (fenced), or with the batch kept for retry.
+enum Stop {
+    Fenced,
+    Failed(FlushFailed),
+}
+
+impl Stop {
+    fn into_result(self) -> Result<TickReport, FlushFailed> {
+        match self {
+            Stop::Fenced => Ok(TickReport {
+                follower: true,
+                ..TickReport::default()
+            }),
+            Stop::Failed(e) => Err(e),
+        }
+    }
 }
 
 /// The sweep: the tick, the leader's writes, its outbox, due windows and expiry.
@@ -171,38 +203,38 @@ impl Sweep {
             follower: false,
             expired: 0,
         };
-        // Projects these transitions make flap: recorded first, so a channel meets the
-        // `flapping` change before the transition that made it (and holds its message).
-        let starts = self.state.flaps().judge(&flush.transitions);
-        if !starts.is_empty() {
-            match self.repo.write_flapping(&starts, term).await {
-                Ok(()) => {}
-                Err(RepositoryError::Fenced(why)) => {
-                    if self.state.fenced_in(term, &why) {
-                        self.requeue(flush);
-                    }
-                    return Ok(TickReport {
-                        follower: true,
-                        ..TickReport::default()
-                    });
-                }
-                Err(source) => return Err(self.kept_for_retry(flush, source)),
-            }
-        }
+        let flush = match self.record_flapping(flush, term).await {
+            Ok(flush) => flush,
+            Err(stop) => return stop.into_result(),
+        };
         // The parts with transitions come first, and each is read back and published
         // while the next one is written: the first events of a storm (a fleet coming
         // up, thousands a round) leave while the next part is written, and the rows of
         // quiet projects (heartbeat times, up to thousands a tick in a large fleet),
         // written last, never delay a status event. One announcement at a time, in
-        // the order the parts were written.
+        // the order the parts were written. An early round, its parts written, takes
+        // what heartbeats changed meanwhile (for [`EARLY_ROUND_TAKES_FOR`]), so the
+        // next part is written while the last one is announced, not after it.
         let mut announced = false;
         let mut unannounced = false;
-        let mut parts = flush
-            .split(FLUSH_PART)
-            .into_iter()
-            .filter(|part| !part.is_empty())
-            .peekable();
-        while let Some(part) = parts.next() {
+        let mut parts: std::collections::VecDeque<Flush> = parts_of(flush);
+        loop {
+            let Some(part) = parts.pop_front() else {
+                if !early || self.state.clock.now() - now >= EARLY_ROUND_TAKES_FOR {
+                    break;
+                }
+                let more = self.state.presence().take_changed(FLUSH_PART);
+                if more.is_empty() {
+                    break;
+                }
+                report.transitions += more.transitions.len();
+                report.updates += more.updates.len();
+                match self.record_flapping(more, term).await {
+                    Ok(more) => parts = parts_of(more),
+                    Err(stop) => return stop.into_result(),
+                }
+                continue;
+            };
             let write = self
                 .repo
                 .write_presence(&part.updates, &part.transitions, term);
@@ -271,6 +303,26 @@ impl Sweep {
             report.expired = self.expire(now).await;
         }
         Ok(report)
+    }
+
+    /// Records the start of flapping of every project these transitions make flap,
+    /// before they are written, so a channel meets the `flapping` change before the
+    /// transition that made it (and holds its message). Gives the batch back to write.
+    async fn record_flapping(&self, flush: Flush, term: Term) -> Result<Flush, Stop> {
+        let starts = self.state.flaps().judge(&flush.transitions);
+        if starts.is_empty() {
+            return Ok(flush);
+        }
+        match self.repo.write_flapping(&starts, term).await {
+            Ok(()) => Ok(flush),
+            Err(RepositoryError::Fenced(why)) => {
+                if self.state.fenced_in(term, &why) {
+                    self.requeue(flush);
+                }
+                Err(Stop::Fenced)
+            }
+            Err(source) => Err(Stop::Failed(self.kept_for_retry(flush, source))),
+        }
     }
 
     /// On promotion: every project whose status in this replica's table differs from
