@@ -32,6 +32,7 @@ mod pg;
 mod pgconn;
 mod planned;
 mod prepared;
+mod presence_write;
 mod reads;
 mod repo;
 mod rows;

@@ -114,7 +114,7 @@ fn numbered(mut upserted: Vec<Upserted>, appended: &Appended) -> Vec<Upserted> {
 }
 
 /// Runs a statement of a pipeline, if there is one.
-async fn run(
+pub(crate) async fn run(
     statement: Option<Prepared<'_>>,
     conn: &mut &AsyncPgConnection,
 ) -> Result<(), StoreError> {

@@ -16,6 +16,7 @@ use super::{applied, listed, transition_changes, upserted_changes, Operations};
 use crate::error::StoreError;
 use crate::log::NewChange;
 use crate::pg;
+use crate::presence_write;
 use crate::rows::now_micros;
 use crate::schema::DbTime;
 
@@ -166,31 +167,17 @@ impl Operations for Postgres {
         transitions: &[Transition],
         term: Term,
     ) -> Result<(), StoreError> {
-        let slugs = || {
-            transitions
-                .iter()
-                .map(|t| t.slug.as_str())
-                .collect::<Vec<_>>()
-        };
         let mut conn = self.conn().await?;
         conn.transaction(async |c| {
-            pg::lock_log(c).await?;
-            // A stale term fails fast, without a lock; the fence itself is the locked
-            // check just before the commit: a slow write (a locked row, a slow disk)
-            // must not hold the lease's row, or the leader could not renew its lease
-            // while the write waits, and the lead would move for a slow tick.
-            pg::check_term(pg::lease_term(c).await?, term)?;
-            // Under the log lock: the steps chain onto the stored statuses, so another
-            // writer's step is neither repeated nor skipped over.
-            let transitions = if transitions.is_empty() {
-                Vec::new()
-            } else {
-                let mut stored = pg::stored_statuses(c, slugs()).await?;
-                federation_domain::chain_onto(transitions, &mut stored)
-            };
-            pg::write_presence(c, updates, &transitions).await?;
-            pg::log_changes(c, &transition_changes(&transitions)).await?;
-            pg::check_term(pg::lease_row(c, false).await?, term)
+            // A stale term fails before anything is written; the fence itself is the
+            // locked check as the writes end, just before the commit: a slow write (a
+            // locked row, a slow disk) must not hold the lease's row, or the leader
+            // could not renew its lease while the write waits, and the lead would move
+            // for a slow tick. The steps chain onto the stored statuses under the log's
+            // lock, so another writer's step is neither repeated nor skipped over.
+            let transitions = presence_write::lock_and_chain(c, transitions, term).await?;
+            let changes = transition_changes(&transitions);
+            presence_write::write(c, updates, (&transitions, &changes), term).await
         })
         .await
     }
