@@ -37,10 +37,10 @@ pub use flapping::{FlapJudge, FlapMark, Flapping, FLAPPING_DEFAULT};
 pub use heartbeat::{Heartbeat, HeartbeatError, Reported};
 pub use model::{
     chain_onto, maintenance_started, reason, CatalogApplied, CatalogPlan, HeartbeatCredential,
-    HeartbeatInterval, HeartbeatKeyDigest, HubUrl, ListFilter, Maintenance, MaintenanceChange,
-    MaintenanceInput, MeshNamespace, Metadata, MetadataPatch, Origin, PresenceRecord, Project,
-    ProjectName, ProjectPage, ProjectPatch, Registration, RegistrationInput, Slug, Status, Tag,
-    Tags, Transition, Upserted, Version,
+    HeartbeatInterval, HeartbeatKeyDigest, HubUrl, ListFilter, LoggedSteps, Maintenance,
+    MaintenanceChange, MaintenanceInput, MeshNamespace, Metadata, MetadataPatch, Origin,
+    PresenceRecord, Project, ProjectName, ProjectPage, ProjectPatch, Registration,
+    RegistrationInput, Slug, Status, Tag, Tags, Transition, Upserted, Version,
 };
 pub use policy::StatusPolicy;
 pub use ports::{

@@ -16,9 +16,9 @@ use chrono::{DateTime, Utc};
 use crate::error::RepositoryError;
 use crate::flapping::FlapMark;
 use crate::model::{
-    maintenance_started, reason, CatalogApplied, ListFilter, MaintenanceChange, Origin,
-    PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Status, Transition,
-    Upserted,
+    maintenance_started, reason, CatalogApplied, ListFilter, LoggedSteps, MaintenanceChange,
+    Origin, PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Status,
+    Transition, Upserted,
 };
 use crate::ports::{ChangeLog, Clock, Lease, ProjectRepository};
 use crate::replication::{Change, ChangeKind, ChangesSince, Registry, Snapshot, Term};
@@ -436,7 +436,7 @@ impl ProjectRepository for MemoryStore {
         updates: &[PresenceRecord],
         transitions: &[Transition],
         term: Term,
-    ) -> Result<(), RepositoryError> {
+    ) -> Result<LoggedSteps, RepositoryError> {
         let during = self
             .before_presence_write
             .lock()
@@ -477,12 +477,16 @@ impl ProjectRepository for MemoryStore {
                 }
             }
         }
-        for t in transitions {
-            let (slug, at) = (t.slug.clone(), t.at);
+        let mut first_revision = None;
+        for t in &transitions {
             state.record(t.clone());
-            state.append(&slug, at, ChangeKind::Transition(t));
+            let revision = state.append(&t.slug, t.at, ChangeKind::Transition(t.clone()));
+            first_revision.get_or_insert(revision);
         }
-        Ok(())
+        Ok(LoggedSteps {
+            transitions,
+            first_revision,
+        })
     }
 
     async fn write_flapping(&self, marks: &[FlapMark], term: Term) -> Result<(), RepositoryError> {

@@ -13,8 +13,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::error::{EventError, RepositoryError};
 use crate::flapping::FlapMark;
 use crate::model::{
-    CatalogApplied, ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage,
-    ProjectPatch, Registration, Slug, Transition, Upserted,
+    CatalogApplied, ListFilter, LoggedSteps, MaintenanceChange, PresenceRecord, Project,
+    ProjectPage, ProjectPatch, Registration, Slug, Transition, Upserted,
 };
 use crate::replication::{ChangesSince, Snapshot, Term};
 
@@ -77,13 +77,13 @@ pub trait ProjectRepository: Send + Sync + 'static {
     /// and to the change log), in one transaction, fenced by the sweeper lease: when
     /// `term` is no longer the lease's current term nothing is written and the answer
     /// is [`RepositoryError::Fenced`]. `last_heartbeat_at` never moves backwards;
-    /// unknown slugs are skipped.
+    /// unknown slugs are skipped. Returns the steps it logged (see [`LoggedSteps`]).
     async fn write_presence(
         &self,
         updates: &[PresenceRecord],
         transitions: &[Transition],
         term: Term,
-    ) -> Result<(), RepositoryError>;
+    ) -> Result<LoggedSteps, RepositoryError>;
 
     /// Records starts and ends of flapping: each mark sets (or clears) the project's
     /// `flapping_since` and appends a `flapping` (or `stable`) change to the log, in one

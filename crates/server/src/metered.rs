@@ -8,9 +8,9 @@ use std::time::Instant;
 use async_trait::async_trait;
 use federation_api::Metrics;
 use federation_domain::{
-    CatalogApplied, FlapMark, ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage,
-    ProjectPatch, ProjectRepository, Registration, RepositoryError, Slug, Term, Transition,
-    Upserted,
+    CatalogApplied, FlapMark, ListFilter, LoggedSteps, MaintenanceChange, PresenceRecord, Project,
+    ProjectPage, ProjectPatch, ProjectRepository, Registration, RepositoryError, Slug, Term,
+    Transition, Upserted,
 };
 
 /// The store, measured.
@@ -83,7 +83,7 @@ impl ProjectRepository for Metered {
         updates: &[PresenceRecord],
         transitions: &[Transition],
         term: Term,
-    ) -> Result<(), RepositoryError> {
+    ) -> Result<LoggedSteps, RepositoryError> {
         let started = Instant::now();
         let result = self.inner.write_presence(updates, transitions, term).await;
         self.metrics.observe_flush(

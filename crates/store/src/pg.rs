@@ -90,6 +90,25 @@ pub(crate) fn append_statement<'a>(changes: &[crate::log::NewChange<'a>]) -> Opt
     ))
 }
 
+/// The revisions the log's append drew (see [`append_statement`]).
+#[derive(diesel::QueryableByName)]
+pub(crate) struct Appended {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    first_revision: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    last_revision: Option<i64>,
+}
+
+impl Appended {
+    /// The first revision, when the append drew exactly `n`, one after another (under
+    /// the log's lock, none between); then the `i`th change has the first's + `i`.
+    pub(crate) fn first_of(&self, n: usize) -> Option<u64> {
+        let (first, last) = (self.first_revision?, self.last_revision?);
+        let drawn = usize::try_from(last - first + 1).ok()?;
+        (drawn == n).then(|| crate::log::from_db(first))
+    }
+}
+
 /// The sweeper lease's row, locked: `FOR UPDATE` to change it, `FOR SHARE` to fence a
 /// write on it (a replica taking the lease waits for fenced writes in flight to end).
 pub(crate) async fn lease_row(

@@ -13,21 +13,20 @@
 
 use std::collections::HashMap;
 
-use chrono::SubsecRound;
 use diesel::prelude::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use federation_domain::{PresenceRecord, Status, Term, Transition};
 
 use crate::error::StoreError;
 use crate::log::NewChange;
-use crate::pg::{append_statement, check_term, lock_statement};
+use crate::pg::{append_statement, check_term, lock_statement, Appended};
 use crate::planned::PlanEachCall;
 use crate::prepared::{Bind, Prepared};
 use crate::rows::dedupe_presence;
 use crate::upsert::run;
 
 /// Takes the log's lock, checks `term` and chains the steps onto the stored statuses;
-/// the steps to write (only projects that exist). One round trip.
+/// the steps to write (only projects that exist, times in microseconds). One round trip.
 pub(crate) async fn lock_and_chain(
     conn: &mut AsyncPgConnection,
     transitions: &[Transition],
@@ -68,22 +67,28 @@ pub(crate) async fn lock_and_chain(
     Ok(federation_domain::chain_onto(transitions, &mut stored))
 }
 
-/// Writes the liveness rows, the steps' history and their log rows (`changes`), then takes the
-/// lease's row `FOR SHARE` and checks `term` (the fence). One round trip; run after
-/// [`lock_and_chain`], in its transaction.
+/// Writes the liveness rows, the steps' history and their log rows (`changes`), then
+/// takes the lease's row `FOR SHARE` and checks `term` (the fence). One round trip;
+/// run after [`lock_and_chain`], in its transaction. Returns the first change's
+/// revision when the log numbered them all in one run (see [`Appended::first_of`]).
 pub(crate) async fn write(
     conn: &mut AsyncPgConnection,
     updates: &[PresenceRecord],
     (transitions, changes): (&[Transition], &[NewChange<'_>]),
     term: Term,
-) -> Result<(), StoreError> {
+) -> Result<Option<u64>, StoreError> {
     use crate::schema::leases as l;
     let shared: &AsyncPgConnection = conn;
     let (mut a, mut b, mut c, mut d) = (shared, shared, shared, shared);
-    let (_, _, _, lease) = futures::try_join!(
+    let (_, _, appended, lease) = futures::try_join!(
         run(liveness_statement(updates), &mut a),
         run(history_statement(transitions), &mut b),
-        run(append_statement(changes), &mut c),
+        async {
+            match append_statement(changes) {
+                Some(append) => Ok(Some(append.get_result::<Appended>(&mut c).await?)),
+                None => Ok::<_, StoreError>(None),
+            }
+        },
         async {
             Ok::<_, StoreError>(
                 l::table
@@ -96,7 +101,8 @@ pub(crate) async fn write(
             )
         },
     )?;
-    check_term(lease, term)
+    check_term(lease, term)?;
+    Ok(appended.and_then(|a| a.first_of(changes.len())))
 }
 
 /// One `UPDATE … FROM UNNEST(…)` for a batch of liveness rows (none for none). Rows
@@ -130,8 +136,8 @@ fn liveness_statement(updates: &[PresenceRecord]) -> Option<Prepared<'_>> {
     ))
 }
 
-/// One `INSERT … SELECT … FROM UNNEST(…)` of the steps into the history (none for
-/// none). WITH ORDINALITY + ORDER BY: ids follow the batch order, so equal times read
+/// One `INSERT … SELECT … FROM UNNEST(…)` of the steps (as [`lock_and_chain`] gives
+/// them) into the history (none for none). WITH ORDINALITY + ORDER BY: ids follow the batch order, so equal times read
 /// back newest (last written) first.
 fn history_statement(transitions: &[Transition]) -> Option<Prepared<'_>> {
     if transitions.is_empty() {
@@ -151,13 +157,8 @@ fn history_statement(transitions: &[Transition]) -> Option<Prepared<'_>> {
             Bind::Texts(transitions.iter().map(|t| t.from.as_str()).collect()),
             Bind::Texts(transitions.iter().map(|t| t.to.as_str()).collect()),
             Bind::OptTexts(transitions.iter().map(|t| t.reason.as_deref()).collect()),
-            Bind::Times(transitions.iter().map(|t| t.at.trunc_subsecs(6)).collect()),
-            Bind::OptTimes(
-                transitions
-                    .iter()
-                    .map(|t| t.last_heartbeat_at.map(|b| b.trunc_subsecs(6)))
-                    .collect(),
-            ),
+            Bind::Times(transitions.iter().map(|t| t.at).collect()),
+            Bind::OptTimes(transitions.iter().map(|t| t.last_heartbeat_at).collect()),
         ],
     ))
 }

@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use federation_domain::{
-    CatalogApplied, ChangeLog, ChangesSince, FlapMark, Lease, ListFilter, MaintenanceChange,
-    PresenceRecord, Project, ProjectPage, ProjectPatch, ProjectRepository, Registration,
-    RepositoryError, Slug, Snapshot, Term, Transition, Upserted,
+    CatalogApplied, ChangeLog, ChangesSince, FlapMark, Lease, ListFilter, LoggedSteps,
+    MaintenanceChange, PresenceRecord, Project, ProjectPage, ProjectPatch, ProjectRepository,
+    Registration, RepositoryError, Slug, Snapshot, Term, Transition, Upserted,
 };
 
 use crate::error::StoreError;
@@ -184,10 +184,10 @@ impl ProjectRepository for Store {
         updates: &[PresenceRecord],
         transitions: &[Transition],
         term: Term,
-    ) -> Result<(), RepositoryError> {
+    ) -> Result<LoggedSteps, RepositoryError> {
         let write = async {
             if updates.is_empty() && transitions.is_empty() {
-                return Ok(());
+                return Ok(LoggedSteps::default());
             }
             self.backend
                 .ops()

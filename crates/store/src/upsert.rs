@@ -4,14 +4,14 @@
 
 use std::collections::HashMap;
 
-use diesel::sql_types::{BigInt, Bool, Nullable};
+use diesel::sql_types::Bool;
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use federation_domain::{Registration, Upserted};
 
 use crate::backend::upserted_changes;
 use crate::error::StoreError;
-use crate::pg::{append_statement, lock_statement};
+use crate::pg::{append_statement, lock_statement, Appended};
 use crate::prepared::{Bind, Prepared};
 use crate::rows::ProjectRow;
 use crate::schema::DbTime;
@@ -88,26 +88,13 @@ pub(crate) async fn register(
     Ok(numbered(upserted, &appended))
 }
 
-/// The revisions the log's append drew (see `pg::append_statement`).
-#[derive(QueryableByName)]
-struct Appended {
-    #[diesel(sql_type = Nullable<BigInt>)]
-    first_revision: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    last_revision: Option<i64>,
-}
-
 /// Each registration's revision: the append drew them in the registrations' order,
 /// one each and none between (under the log's lock), unless the count says otherwise;
 /// then none is told and the writer reads the log back.
 fn numbered(mut upserted: Vec<Upserted>, appended: &Appended) -> Vec<Upserted> {
-    let (Some(first), Some(last)) = (appended.first_revision, appended.last_revision) else {
-        return upserted;
-    };
-    let drawn = usize::try_from(last - first + 1).ok();
-    if drawn == Some(upserted.len()) {
+    if let Some(first) = appended.first_of(upserted.len()) {
         for (i, u) in (0u64..).zip(&mut upserted) {
-            u.revision = Some(crate::log::from_db(first) + i);
+            u.revision = Some(first + i);
         }
     }
     upserted

@@ -46,6 +46,11 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// Whether the store under test is SQLite.
+    fn is_sqlite(&self) -> bool {
+        matches!(self.rows, Rows::Database(DatabaseUrl::Sqlite(_)))
+    }
+
     /// The rows of `table` (`projects`, `project_tags` or `status_transitions`).
     async fn count(&self, table: &str) -> i64 {
         match &self.rows {
@@ -653,7 +658,9 @@ mod cases {
             panic!("trimmed");
         };
         assert!(s.delete(&slug("gone"), "deleted").await.unwrap());
-        let ChangesSince::Changes(changes) = s.changes_since(head, 100).await.unwrap() else {
+        let federation_domain::ChangesSince::Changes(changes) =
+            s.changes_since(head, 100).await.unwrap()
+        else {
             panic!("trimmed");
         };
         assert_eq!(changes.len(), 5);
@@ -1188,6 +1195,73 @@ mod cases {
         );
     }
 
+    pub async fn a_presence_write_tells_the_steps_it_logged(fx: Fixture) {
+        let s = &*fx.store;
+        s.upsert_all(&[reg("a", &[]), reg("b", &[])]).await.unwrap();
+        use Status::*;
+        let head = s.snapshot().await.unwrap().revision;
+        // Nanoseconds in the steps' times: the store keeps microseconds.
+        let at = |secs| t(secs) + chrono::TimeDelta::nanoseconds(1_234_567);
+        let steps = [
+            transition("a", Offline, Online, at(1)),
+            transition("ghost", Offline, Online, at(1)),
+            transition("b", Offline, Online, at(2)),
+            // Already stored by the step before: left out.
+            transition("b", Offline, Online, at(3)),
+            transition("a", Online, Degraded, at(4)),
+        ];
+        let rows = [
+            presence("a", Degraded, Some(at(4))),
+            presence("b", Online, Some(at(3))),
+        ];
+        let logged = fenced_write(s, &rows, &steps).await.unwrap();
+        let told: Vec<(&str, Status, Status, DateTime<Utc>)> = logged
+            .transitions
+            .iter()
+            .map(|t| (t.slug.as_str(), t.from, t.to, t.at))
+            .collect();
+        let micros = |secs| t(secs) + chrono::TimeDelta::microseconds(1_234);
+        assert_eq!(
+            told,
+            [
+                ("a", Offline, Online, micros(1)),
+                ("b", Offline, Online, micros(2)),
+                ("a", Online, Degraded, micros(4)),
+            ]
+        );
+        let federation_domain::ChangesSince::Changes(changes) =
+            s.changes_since(head, 100).await.unwrap()
+        else {
+            panic!("trimmed");
+        };
+        let in_log: Vec<&Transition> = changes
+            .iter()
+            .filter_map(|c| match &c.kind {
+                federation_domain::ChangeKind::Transition(t) => Some(t),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(in_log, logged.transitions.iter().collect::<Vec<_>>());
+        // Numbered (PostgreSQL, memory) or not (SQLite: the writer reads the log).
+        if let Some(numbered) = logged.numbered() {
+            for (revision, step) in numbered {
+                let c = changes.iter().find(|c| c.revision == revision);
+                assert!(
+                    c.is_some_and(|c| c.kind
+                        == federation_domain::ChangeKind::Transition(step.clone())
+                        && c.slug == step.slug
+                        && c.at == step.at),
+                    "revision {revision}: {c:?}"
+                );
+            }
+        }
+        assert_eq!(
+            logged.first_revision.is_some(),
+            !fx.is_sqlite(),
+            "PostgreSQL numbers the steps"
+        );
+    }
+
     pub async fn history_retention_keeps_the_newest_per_project_within_the_age(fx: Fixture) {
         let s = &*fx.store;
         s.upsert_all(&[reg("many", &[]), reg("few", &[])])
@@ -1467,6 +1541,7 @@ contract!(
         unknown_slugs_are_skipped,
         history_is_newest_first,
         steps_chain_onto_the_stored_status,
+        a_presence_write_tells_the_steps_it_logged,
         history_retention_keeps_the_newest_per_project_within_the_age,
         times_round_trip_in_utc_to_the_microsecond,
         large_batches_are_written,

@@ -226,7 +226,7 @@ impl ProjectRepository for Hanging {
         _: &[PresenceRecord],
         _: &[Transition],
         _: Term,
-    ) -> Result<(), RepositoryError> {
+    ) -> Result<federation_domain::LoggedSteps, RepositoryError> {
         unimplemented!()
     }
     async fn write_flapping(
@@ -293,7 +293,8 @@ async fn ready_is_503_when_the_store_does_not_answer_in_time() {
 async fn ready_reports_a_mass_expiry() {
     let slugs = ["a1", "a2", "a3", "a4", "a5", "a6"];
     let mut repo = pinging(|| Ok(()));
-    repo.expect_write_presence().returning(|_, _, _| Ok(()));
+    repo.expect_write_presence()
+        .returning(|_, _, _| Ok(Default::default()));
     let h = Builder::new(repo).known(&slugs).build();
     for s in slugs {
         h.federation

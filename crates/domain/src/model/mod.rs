@@ -85,7 +85,7 @@ pub use slug::{Slug, SLUG_MAX};
 pub use status::Status;
 pub use tags::{Tag, Tags, TAGS_MAX, TAG_MAX};
 pub use text::{is_format_char, NO_FORMAT_CHARS_PATTERN, TEXT_PATTERN};
-pub use transition::{chain_onto, PresenceRecord, Transition};
+pub use transition::{chain_onto, LoggedSteps, PresenceRecord, Transition};
 pub use version::{Version, VERSION_MAX};
 
 #[cfg(test)]

@@ -40,6 +40,26 @@ pub struct PresenceRecord {
     pub last_heartbeat_at: Option<DateTime<Utc>>,
 }
 
+/// What a presence write logged: its steps as the store recorded them (chained onto
+/// the statuses it holds, see [`chain_onto`]) and, when the log numbered them all in
+/// one run (under its lock, none between), the revision of the first; each next step
+/// has the next. With it the writer applies its own steps without reading the log back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoggedSteps {
+    /// The steps recorded, in order.
+    pub transitions: Vec<Transition>,
+    /// The first step's revision, when the log numbered them in one run.
+    pub first_revision: Option<u64>,
+}
+
+impl LoggedSteps {
+    /// Each step with its revision, when the log numbered them.
+    pub fn numbered(&self) -> Option<impl Iterator<Item = (u64, &Transition)>> {
+        let first = self.first_revision?;
+        Some((first..).zip(&self.transitions))
+    }
+}
+
 /// The steps of a batch as the store records them over the statuses it holds
 /// (`stored`, by slug; updated as the steps apply), so that each project's history stays
 /// one chain (every step's `from` is the previous step's `to`) when several writers
@@ -49,6 +69,8 @@ pub struct PresenceRecord {
 /// - a change to the status already stored: left out (another writer recorded it);
 /// - a change from another status than the stored one: recorded from the stored one;
 /// - a step that keeps its status (a new reason): kept.
+///
+/// Their times in microseconds, as every store keeps them.
 pub fn chain_onto(
     transitions: &[Transition],
     stored: &mut std::collections::HashMap<String, Status>,
@@ -60,7 +82,7 @@ pub fn chain_onto(
         };
         if t.from == t.to {
             if *current == t.to {
-                out.push(t.clone());
+                out.push(t.stored());
             }
             continue;
         }
@@ -69,11 +91,23 @@ pub fn chain_onto(
         }
         out.push(Transition {
             from: *current,
-            ..t.clone()
+            ..t.stored()
         });
         *current = t.to;
     }
     out
+}
+
+impl Transition {
+    /// This step as a store keeps it: its times in microseconds.
+    fn stored(&self) -> Transition {
+        use chrono::SubsecRound;
+        Transition {
+            at: self.at.trunc_subsecs(6),
+            last_heartbeat_at: self.last_heartbeat_at.map(|b| b.trunc_subsecs(6)),
+            ..self.clone()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::error::RepositoryError;
 use crate::flapping::{FlapJudge, Flapping};
-use crate::model::{PresenceRecord, Project, Slug, Upserted};
+use crate::model::{LoggedSteps, PresenceRecord, Project, Slug, Upserted};
 use crate::ports::{ChangeLog, Clock};
 use crate::presence::Presence;
 
@@ -291,6 +291,52 @@ impl State {
         self.catch_up_to(upserted.revision).await;
     }
 
+    /// After this replica's presence write: the steps it logged applied as written,
+    /// when the registry stands at or within their run of revisions (nothing else can
+    /// come between: revisions are drawn in order under the log's lock). Each carries
+    /// its project as the write left it: the registry's, with the batch's liveness row
+    /// for it (status, reason, version, and the later heartbeat time, in microseconds
+    /// as the store keeps them), which is what a read of the log would bring, without
+    /// reading it. Returns whether the registry has the steps; otherwise (another
+    /// write came first, the store did not number them, a step without its row) the
+    /// caller reads the log.
+    pub(super) fn absorb_written(&self, rows: &[PresenceRecord], logged: &LoggedSteps) -> bool {
+        let Some(numbered) = logged.numbered() else {
+            return logged.transitions.is_empty();
+        };
+        let _turn = self.absorbing();
+        let at = self.revision();
+        if logged.first_revision.is_some_and(|first| first > at + 1) {
+            return false;
+        }
+        let rows: std::collections::HashMap<&Slug, &PresenceRecord> =
+            rows.iter().map(|r| (&r.slug, r)).collect();
+        let changes: Option<Vec<Change>> = {
+            let registry = self.registry();
+            numbered
+                .filter(|(revision, _)| *revision > at)
+                .map(|(revision, t)| {
+                    let mut project = registry.get(t.slug.as_str())?.clone();
+                    written_liveness(&mut project, rows.get(&t.slug)?);
+                    Some(Change {
+                        revision,
+                        slug: t.slug.clone(),
+                        at: t.at,
+                        kind: ChangeKind::Transition(t.clone()),
+                        project: Some(project),
+                    })
+                })
+                .collect()
+        };
+        match changes {
+            Some(changes) => {
+                self.absorb_in_turn(changes);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// [`Self::follow`] after a write of this replica's, so it reads its own write: a
     /// failure only delays that (the follower task catches up), so it is logged.
     pub(super) async fn catch_up(&self) {
@@ -413,6 +459,19 @@ fn stored_liveness(p: &Project) -> PresenceRecord {
         status_reason: p.status_reason.clone(),
         version: p.version.clone(),
         last_heartbeat_at: p.last_heartbeat_at,
+    }
+}
+
+/// A project's row as a presence write leaves it: the liveness row's status, reason
+/// and version, and its heartbeat time unless the project's is later.
+fn written_liveness(project: &mut Project, row: &PresenceRecord) {
+    use chrono::SubsecRound;
+    project.status = row.status;
+    project.status_reason.clone_from(&row.status_reason);
+    project.version.clone_from(&row.version);
+    let heard = row.last_heartbeat_at.map(|t| t.trunc_subsecs(6));
+    if heard > project.last_heartbeat_at {
+        project.last_heartbeat_at = heard;
     }
 }
 

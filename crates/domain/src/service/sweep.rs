@@ -207,8 +207,9 @@ impl Sweep {
             Ok(flush) => flush,
             Err(stop) => return stop.into_result(),
         };
-        // The parts with transitions come first, and each is read back and published
-        // while the next one is written: the first events of a storm (a fleet coming
+        // The parts with transitions come first, and each is applied (as written, when
+        // the store numbered its steps, else read back) and published while the next
+        // one is written: the first events of a storm (a fleet coming
         // up, thousands a round) leave while the next part is written, and the rows of
         // quiet projects (heartbeat times, up to thousands a tick in a large fleet),
         // written last, never delay a status event. One announcement at a time, in
@@ -217,6 +218,8 @@ impl Sweep {
         // next part is written while the last one is announced, not after it.
         let mut announced = false;
         let mut unannounced = false;
+        // A written part the registry does not have yet: the announcement reads the log.
+        let mut unread = false;
         let mut parts: std::collections::VecDeque<Flush> = parts_of(flush);
         loop {
             let Some(part) = parts.pop_front() else {
@@ -239,14 +242,15 @@ impl Sweep {
                 .repo
                 .write_presence(&part.updates, &part.transitions, term);
             let written = if std::mem::take(&mut unannounced) {
-                let (written, unpublished) = futures::join!(write, self.announce(term));
+                let announce = self.announce(term, std::mem::take(&mut unread));
+                let (written, unpublished) = futures::join!(write, announce);
                 report.unpublished = unpublished;
                 written
             } else {
                 write.await
             };
             match written {
-                Ok(()) => {
+                Ok(logged) => {
                     for t in &part.transitions {
                         self.transitions.add(t.from, t.to);
                     }
@@ -259,6 +263,7 @@ impl Sweep {
                     if !part.transitions.is_empty() {
                         announced = true;
                         unannounced = true;
+                        unread |= !self.state.absorb_written(&part.updates, &logged);
                     }
                 }
                 Err(RepositoryError::Fenced(why)) => {
@@ -283,7 +288,7 @@ impl Sweep {
             }
         }
         if unannounced {
-            report.unpublished = self.announce(term).await;
+            report.unpublished = self.announce(term, unread).await;
         }
         if reconcile {
             self.end_reconcile(term);
@@ -400,10 +405,13 @@ impl Sweep {
         (transitions, updates)
     }
 
-    /// Brings what was written into the registry, then publishes it: how many status
-    /// events are still to be published.
-    async fn announce(&self, term: Term) -> usize {
-        self.state.catch_up().await;
+    /// Publishes what was written, first read back into the registry when `read` (the
+    /// registry has not taken it as written): how many status events are still to be
+    /// published.
+    async fn announce(&self, term: Term, read: bool) -> usize {
+        if read {
+            self.state.catch_up().await;
+        }
         self.publish_pending(term).await
     }
 

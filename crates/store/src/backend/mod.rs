@@ -6,8 +6,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use federation_domain::{
-    CatalogApplied, ChangesSince, FlapMark, ListFilter, MaintenanceChange, PresenceRecord, Project,
-    ProjectPage, ProjectPatch, Registration, Slug, Snapshot, Term, Transition, Upserted,
+    CatalogApplied, ChangesSince, FlapMark, ListFilter, LoggedSteps, MaintenanceChange,
+    PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Snapshot, Term,
+    Transition, Upserted,
 };
 
 use crate::error::StoreError;
@@ -77,7 +78,7 @@ pub(crate) trait Operations: Send + Sync {
         updates: &[PresenceRecord],
         transitions: &[Transition],
         term: Term,
-    ) -> Result<(), StoreError>;
+    ) -> Result<LoggedSteps, StoreError>;
     /// Fenced by `term`; not called with nothing to write.
     async fn write_flapping(&self, marks: &[FlapMark], term: Term) -> Result<(), StoreError>;
     async fn history(&self, slug: &Slug, limit: u32)

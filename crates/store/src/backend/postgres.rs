@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use federation_domain::{
-    reason, CatalogApplied, ChangesSince, FlapMark, ListFilter, MaintenanceChange, PresenceRecord,
-    Project, ProjectPage, ProjectPatch, Registration, Slug, Snapshot, Term, Transition,
+    reason, CatalogApplied, ChangesSince, FlapMark, ListFilter, LoggedSteps, MaintenanceChange,
+    PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Snapshot, Term,
+    Transition,
 };
 
 use super::{applied, listed, transition_changes, upserted_changes, Operations};
@@ -166,7 +167,7 @@ impl Operations for Postgres {
         updates: &[PresenceRecord],
         transitions: &[Transition],
         term: Term,
-    ) -> Result<(), StoreError> {
+    ) -> Result<LoggedSteps, StoreError> {
         let mut conn = self.conn().await?;
         conn.transaction(async |c| {
             // A stale term fails before anything is written; the fence itself is the
@@ -177,7 +178,12 @@ impl Operations for Postgres {
             // lock, so another writer's step is neither repeated nor skipped over.
             let transitions = presence_write::lock_and_chain(c, transitions, term).await?;
             let changes = transition_changes(&transitions);
-            presence_write::write(c, updates, (&transitions, &changes), term).await
+            let first_revision =
+                presence_write::write(c, updates, (&transitions, &changes), term).await?;
+            Ok(LoggedSteps {
+                transitions,
+                first_revision,
+            })
         })
         .await
     }

@@ -10,8 +10,9 @@ use diesel::SqliteConnection;
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use federation_domain::{
-    reason, CatalogApplied, ChangesSince, FlapMark, ListFilter, MaintenanceChange, PresenceRecord,
-    Project, ProjectPage, ProjectPatch, Registration, Slug, Snapshot, Term, Transition,
+    reason, CatalogApplied, ChangesSince, FlapMark, ListFilter, LoggedSteps, MaintenanceChange,
+    PresenceRecord, Project, ProjectPage, ProjectPatch, Registration, Slug, Snapshot, Term,
+    Transition,
 };
 
 use super::{applied, listed, transition_changes, upserted_changes, Operations};
@@ -192,7 +193,7 @@ impl Operations for Sqlite {
         updates: &[PresenceRecord],
         transitions: &[Transition],
         term: Term,
-    ) -> Result<(), StoreError> {
+    ) -> Result<LoggedSteps, StoreError> {
         let (updates, transitions) = (updates.to_vec(), transitions.to_vec());
         self.write(move |c| {
             sqlite::check_term(sqlite::lease_row(c)?, term)?;
@@ -205,7 +206,12 @@ impl Operations for Sqlite {
                 federation_domain::chain_onto(&transitions, &mut stored)
             };
             sqlite::write_presence(c, &updates, &transitions)?;
-            sqlite::append(c, &transition_changes(&transitions))
+            sqlite::append(c, &transition_changes(&transitions))?;
+            // Not numbered here (as registrations): the writer reads the log back.
+            Ok(LoggedSteps {
+                transitions,
+                first_revision: None,
+            })
         })
         .await
     }

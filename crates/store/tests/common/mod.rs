@@ -42,7 +42,7 @@ pub async fn fenced_write<S: ProjectRepository + Lease + ?Sized>(
     store: &S,
     updates: &[PresenceRecord],
     transitions: &[Transition],
-) -> Result<(), RepositoryError> {
+) -> Result<federation_domain::LoggedSteps, RepositoryError> {
     let term = store
         .acquire("store-tests", std::time::Duration::from_secs(3600))
         .await?

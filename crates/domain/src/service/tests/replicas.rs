@@ -550,3 +550,50 @@ async fn the_last_of_a_group_back_first_applies_the_whole_group_without_reading_
         .expect("the registration read the (stalled) log")
         .unwrap();
 }
+
+#[tokio::test]
+async fn the_leader_applies_the_steps_it_wrote_without_reading_the_log() {
+    let cluster = Cluster::new(&["alpha", "beta"]).await;
+    let (log, stall, _) = Stalling::of(&cluster);
+    let a = cluster
+        .replica_with("a", policy(), cluster.store.clone(), log)
+        .await;
+    // The promotion reads the log; the round that follows finds it stalled.
+    stall.send(false).unwrap();
+    assert!(matches!(a.campaign().await.unwrap(), Role::Leader(_)));
+    stall.send(true).unwrap();
+    a.record_heartbeat("alpha", &beat("alpha")).unwrap();
+    a.record_heartbeat("beta", &beat("beta")).unwrap();
+    let report = tokio::time::timeout(Duration::from_secs(10), a.flush_changes())
+        .await
+        .expect("the round read the (stalled) log")
+        .unwrap();
+    assert_eq!((report.transitions, report.unpublished), (2, 0));
+    assert_eq!(
+        a.revision(),
+        cluster.store.snapshot().await.unwrap().revision
+    );
+    for s in ["alpha", "beta"] {
+        let (project, _) = a.get(s).unwrap();
+        assert_eq!(project, cluster.store.stored(s).unwrap(), "{s} as stored");
+    }
+    assert_eq!(cluster.published(&a), ["alpha:online@3", "beta:online@4"]);
+    stall.send(false).unwrap();
+}
+
+#[tokio::test]
+async fn a_leader_behind_the_log_reads_it_after_its_write() {
+    let cluster = Cluster::new(&["alpha"]).await;
+    let a = cluster.leader().await;
+    // Registered through another replica: the leader's registry is behind the log.
+    let b = cluster.replica("b", policy()).await;
+    b.register(&input("beta")).await.unwrap();
+    a.record_heartbeat("alpha", &beat("alpha")).unwrap();
+    a.flush_changes().await.unwrap();
+    assert_eq!(status_of(&a, "alpha"), Status::Online);
+    assert!(a.get("beta").is_ok(), "the read brought the other change");
+    assert_eq!(
+        a.revision(),
+        cluster.store.snapshot().await.unwrap().revision
+    );
+}
