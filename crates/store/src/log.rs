@@ -13,6 +13,36 @@ use crate::schema::DbTime;
 
 /// The one lease: the sweeper's.
 pub(crate) const SWEEPER_LEASE: &str = "sweeper";
+
+/// The sweeper lease's holder, term and expiry.
+pub(crate) type LeaseRow = (String, i64, DbTime);
+
+/// The query of [`lease_query`].
+type LeaseQuery = diesel::dsl::Select<
+    diesel::dsl::Filter<
+        crate::schema::leases::table,
+        diesel::dsl::Eq<crate::schema::leases::name, &'static str>,
+    >,
+    LeaseColumns,
+>;
+
+/// The columns of a [`LeaseRow`].
+type LeaseColumns = (
+    crate::schema::leases::holder,
+    crate::schema::leases::term,
+    crate::schema::leases::expires_at,
+);
+
+/// The query of the sweeper lease's row (its holder, term and expiry), on either
+/// backend.
+pub(crate) fn lease_query() -> LeaseQuery {
+    use crate::schema::leases as l;
+    use diesel::prelude::{ExpressionMethods, QueryDsl};
+    l::table
+        .filter(l::name.eq(SWEEPER_LEASE))
+        .select((l::holder, l::term, l::expires_at))
+}
+
 /// Projects read per page of a snapshot: the rows and tags held at once.
 pub const SNAPSHOT_PAGE: i64 = 10_000;
 
@@ -381,7 +411,7 @@ macro_rules! log_ops {
         /// row must be locked by the caller's transaction where the backend allows it.
         pub(crate) $($async_kw)* fn acquire(
             conn: &mut $conn,
-            current: Option<(String, i64, DbTime)>,
+            current: Option<crate::log::LeaseRow>,
             holder: &str,
             now: chrono::DateTime<chrono::Utc>,
             ttl: std::time::Duration,
@@ -440,7 +470,7 @@ macro_rules! log_ops {
 
         /// Refuses (`StoreError::Fenced`) unless `term` is the lease's current term.
         pub(crate) fn check_term(
-            current: Option<(String, i64, DbTime)>,
+            current: Option<crate::log::LeaseRow>,
             term: federation_domain::Term,
         ) -> Result<(), StoreError> {
             match current {

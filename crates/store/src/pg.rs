@@ -114,15 +114,19 @@ impl Appended {
 pub(crate) async fn lease_row(
     conn: &mut AsyncPgConnection,
     for_update: bool,
-) -> Result<Option<(String, i64, DbTime)>, StoreError> {
-    use crate::schema::leases as l;
-    let q = l::table
-        .filter(l::name.eq(crate::log::SWEEPER_LEASE))
-        .select((l::holder, l::term, l::expires_at));
+) -> Result<Option<crate::log::LeaseRow>, StoreError> {
     let row = if for_update {
-        q.for_update().first(conn).await.optional()?
+        crate::log::lease_query()
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?
     } else {
-        q.for_share().first(conn).await.optional()?
+        crate::log::lease_query()
+            .for_share()
+            .first(conn)
+            .await
+            .optional()?
     };
     Ok(row)
 }
@@ -131,14 +135,8 @@ pub(crate) async fn lease_row(
 /// write does its work; the fence is [`lease_row`] `FOR SHARE` as it commits).
 pub(crate) async fn lease_term(
     conn: &mut AsyncPgConnection,
-) -> Result<Option<(String, i64, DbTime)>, StoreError> {
-    use crate::schema::leases as l;
-    Ok(l::table
-        .filter(l::name.eq(crate::log::SWEEPER_LEASE))
-        .select((l::holder, l::term, l::expires_at))
-        .first(conn)
-        .await
-        .optional()?)
+) -> Result<Option<crate::log::LeaseRow>, StoreError> {
+    Ok(crate::log::lease_query().first(conn).await.optional()?)
 }
 
 /// Changes after `revision` with the projects as they are now (none unless

@@ -19,6 +19,7 @@ use federation_domain::{PresenceRecord, Status, Term, Transition};
 
 use crate::error::StoreError;
 use crate::log::NewChange;
+use crate::log::{lease_query, LeaseRow};
 use crate::pg::{append_statement, check_term, lock_statement, Appended};
 use crate::planned::PlanEachCall;
 use crate::prepared::{Bind, Prepared};
@@ -32,7 +33,7 @@ pub(crate) async fn lock_and_chain(
     transitions: &[Transition],
     term: Term,
 ) -> Result<Vec<Transition>, StoreError> {
-    use crate::schema::{leases as l, projects};
+    use crate::schema::projects;
     let shared: &AsyncPgConnection = conn;
     let (mut a, mut b, mut c) = (shared, shared, shared);
     let slugs: Vec<&str> = transitions.iter().map(|t| t.slug.as_str()).collect();
@@ -49,14 +50,7 @@ pub(crate) async fn lock_and_chain(
     };
     let (_, lease, found) = futures::try_join!(
         async { Ok::<_, StoreError>(lock_statement().execute(&mut a).await?) },
-        async {
-            Ok(l::table
-                .filter(l::name.eq(crate::log::SWEEPER_LEASE))
-                .select((l::holder, l::term, l::expires_at))
-                .first(&mut b)
-                .await
-                .optional()?)
-        },
+        async { Ok(lease_query().first::<LeaseRow>(&mut b).await.optional()?) },
         async { Ok(statuses.await?) },
     )?;
     check_term(lease, term)?;
@@ -77,7 +71,6 @@ pub(crate) async fn write(
     (transitions, changes): (&[Transition], &[NewChange<'_>]),
     term: Term,
 ) -> Result<Option<u64>, StoreError> {
-    use crate::schema::leases as l;
     let shared: &AsyncPgConnection = conn;
     let (mut a, mut b, mut c, mut d) = (shared, shared, shared, shared);
     let (_, _, appended, lease) = futures::try_join!(
@@ -90,15 +83,8 @@ pub(crate) async fn write(
             }
         },
         async {
-            Ok::<_, StoreError>(
-                l::table
-                    .filter(l::name.eq(crate::log::SWEEPER_LEASE))
-                    .select((l::holder, l::term, l::expires_at))
-                    .for_share()
-                    .first(&mut d)
-                    .await
-                    .optional()?,
-            )
+            let row = lease_query().for_share().first::<LeaseRow>(&mut d).await;
+            Ok::<_, StoreError>(row.optional()?)
         },
     )?;
     check_term(lease, term)?;

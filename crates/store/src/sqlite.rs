@@ -24,13 +24,8 @@ crate::log::log_ops!(SqliteConnection, [], []);
 /// The sweeper lease's row (the caller's IMMEDIATE transaction holds the write lock).
 pub(crate) fn lease_row(
     conn: &mut SqliteConnection,
-) -> Result<Option<(String, i64, DbTime)>, StoreError> {
-    use crate::schema::leases as l;
-    Ok(l::table
-        .filter(l::name.eq(crate::log::SWEEPER_LEASE))
-        .select((l::holder, l::term, l::expires_at))
-        .first(conn)
-        .optional()?)
+) -> Result<Option<crate::log::LeaseRow>, StoreError> {
+    Ok(crate::log::lease_query().first(conn).optional()?)
 }
 
 /// The slugs among `slugs` that name a project.

@@ -21,8 +21,10 @@ macro_rules! format_chars {
 pub const TEXT_PATTERN: &str = concat!(
     "^",
     federation_wire::blank!(),
-    // The first character after the blanks: not blank, not a control, not invisible.
-    r"*[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u205f\u3000",
+    // The first character after the blanks: not blank (every character `str::trim`
+    // removes, from the one list), not a control, not invisible.
+    r"*[^\x00-\x20\x7f-\xa0",
+    federation_wire::blank_chars!(),
     format_chars!(),
     // The rest: no control or invisible character (blanks inside are text; blanks at
     // the end are trimmed).

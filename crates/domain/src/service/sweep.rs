@@ -61,7 +61,7 @@ const LIVENESS_PART: usize = 2_000;
 /// The most status events one tick publishes; the rest follow in the next ticks.
 const PUBLISH_PER_TICK: usize = 10_000;
 /// How long an early round goes on taking what heartbeats changed while it writes (a
-/// part at a time, each written while the one before is read back and published), so
+/// part at a time, each written while the one before is announced), so
 /// a storm (a fleet coming up) flows through one round without a pause between rounds
 /// for the last part's events; then the round ends and a due tick gets its turn.
 pub(super) const EARLY_ROUND_TAKES_FOR: chrono::TimeDelta = chrono::TimeDelta::seconds(2);
