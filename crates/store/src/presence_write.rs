@@ -17,8 +17,8 @@ use diesel::prelude::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use federation_domain::{PresenceRecord, Status, Term, Transition};
 
+use crate::backend::transition_changes;
 use crate::error::StoreError;
-use crate::log::NewChange;
 use crate::log::{lease_query, LeaseRow};
 use crate::pg::{append_statement, check_term, lock_statement, Appended};
 use crate::planned::PlanEachCall;
@@ -61,23 +61,24 @@ pub(crate) async fn lock_and_chain(
     Ok(federation_domain::chain_onto(transitions, &mut stored))
 }
 
-/// Writes the liveness rows, the steps' history and their log rows (`changes`), then
-/// takes the lease's row `FOR SHARE` and checks `term` (the fence). One round trip;
-/// run after [`lock_and_chain`], in its transaction. Returns the first change's
+/// Writes the liveness rows, the steps' history and their log rows, then takes the
+/// lease's row `FOR SHARE` and checks `term` (the fence). One round trip; run after
+/// [`lock_and_chain`], with its steps, in its transaction. Returns the first step's
 /// revision when the log numbered them all in one run (see [`Appended::first_of`]).
 pub(crate) async fn write(
     conn: &mut AsyncPgConnection,
     updates: &[PresenceRecord],
-    (transitions, changes): (&[Transition], &[NewChange<'_>]),
+    transitions: &[Transition],
     term: Term,
 ) -> Result<Option<u64>, StoreError> {
+    let changes = transition_changes(transitions);
     let shared: &AsyncPgConnection = conn;
     let (mut a, mut b, mut c, mut d) = (shared, shared, shared, shared);
     let (_, _, appended, lease) = futures::try_join!(
         run(liveness_statement(updates), &mut a),
         run(history_statement(transitions), &mut b),
         async {
-            match append_statement(changes) {
+            match append_statement(&changes) {
                 Some(append) => Ok(Some(append.get_result::<Appended>(&mut c).await?)),
                 None => Ok::<_, StoreError>(None),
             }
@@ -123,8 +124,8 @@ fn liveness_statement(updates: &[PresenceRecord]) -> Option<Prepared<'_>> {
 }
 
 /// One `INSERT … SELECT … FROM UNNEST(…)` of the steps (as [`lock_and_chain`] gives
-/// them) into the history (none for none). WITH ORDINALITY + ORDER BY: ids follow the batch order, so equal times read
-/// back newest (last written) first.
+/// them) into the history (none for none). WITH ORDINALITY + ORDER BY: ids follow the
+/// batch order, so equal times read back newest (last written) first.
 fn history_statement(transitions: &[Transition]) -> Option<Prepared<'_>> {
     if transitions.is_empty() {
         return None;

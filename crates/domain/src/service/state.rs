@@ -301,12 +301,12 @@ impl State {
     /// write came first, the store did not number them, a step without its row) the
     /// caller reads the log.
     pub(super) fn absorb_written(&self, rows: &[PresenceRecord], logged: &LoggedSteps) -> bool {
-        let Some(numbered) = logged.numbered() else {
+        let (Some(first), Some(numbered)) = (logged.first_revision, logged.numbered()) else {
             return logged.transitions.is_empty();
         };
         let _turn = self.absorbing();
         let at = self.revision();
-        if logged.first_revision.is_some_and(|first| first > at + 1) {
+        if first > at + 1 {
             return false;
         }
         let rows: std::collections::HashMap<&Slug, &PresenceRecord> =

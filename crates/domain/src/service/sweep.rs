@@ -220,7 +220,7 @@ impl Sweep {
         let mut unannounced = false;
         // A written part the registry does not have yet: the announcement reads the log.
         let mut unread = false;
-        let mut parts: std::collections::VecDeque<Flush> = parts_of(flush);
+        let mut parts = parts_of(flush);
         loop {
             let Some(part) = parts.pop_front() else {
                 if !early || self.state.clock.now() - now >= EARLY_ROUND_TAKES_FOR {

@@ -161,6 +161,6 @@ pub(crate) fn upserted_changes(
 }
 
 /// The log rows of the steps [`federation_domain::chain_onto`] kept (only projects that exist).
-fn transition_changes(transitions: &[Transition]) -> Vec<NewChange<'_>> {
+pub(crate) fn transition_changes(transitions: &[Transition]) -> Vec<NewChange<'_>> {
     transitions.iter().map(NewChange::transition).collect()
 }

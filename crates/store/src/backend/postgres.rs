@@ -13,7 +13,7 @@ use federation_domain::{
     Transition,
 };
 
-use super::{applied, listed, transition_changes, upserted_changes, Operations};
+use super::{applied, listed, upserted_changes, Operations};
 use crate::error::StoreError;
 use crate::log::NewChange;
 use crate::pg;
@@ -177,9 +177,7 @@ impl Operations for Postgres {
             // for a slow tick. The steps chain onto the stored statuses under the log's
             // lock, so another writer's step is neither repeated nor skipped over.
             let transitions = presence_write::lock_and_chain(c, transitions, term).await?;
-            let changes = transition_changes(&transitions);
-            let first_revision =
-                presence_write::write(c, updates, (&transitions, &changes), term).await?;
+            let first_revision = presence_write::write(c, updates, &transitions, term).await?;
             Ok(LoggedSteps {
                 transitions,
                 first_revision,

@@ -264,25 +264,25 @@ async fn each_part_of_a_storm_is_published_as_soon_as_it_is_written() {
     assert_eq!(events.first().map(String::as_str), Some("p-0:online@4002"));
 }
 
-/// A leader, shared, and `slug`'s heartbeat recorded through it while the store's next
-/// presence write is in flight (the clock moved on by `later` first).
-fn beat_during_next_write(cluster: &Cluster, fed: &Arc<Federation>, slug: &str, later: TimeDelta) {
-    let during = Arc::downgrade(fed);
+/// A leader of `alpha` and `beta` that heard `alpha`, and hears `beta` while the
+/// store's next presence write is in flight (the clock moved on by `later` first).
+async fn beta_beats_during_the_next_write(later: TimeDelta) -> (Cluster, Arc<Federation>) {
+    let cluster = Cluster::new(&["alpha", "beta"]).await;
+    let fed = Arc::new(cluster.leader().await);
+    fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
+    let during = Arc::downgrade(&fed);
     let clock = cluster.clock.clone();
-    let slug = slug.to_owned();
     cluster.store.during_next_presence_write(move || {
         clock.advance(later);
         let fed = during.upgrade().expect("the leader outlives its round");
-        fed.record_heartbeat(&slug, &beat(&slug)).unwrap();
+        fed.record_heartbeat("beta", &beat("beta")).unwrap();
     });
+    (cluster, fed)
 }
 
 #[tokio::test]
 async fn an_early_round_writes_what_heartbeats_change_while_it_writes() {
-    let cluster = Cluster::new(&["alpha", "beta"]).await;
-    let fed = Arc::new(cluster.leader().await);
-    fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
-    beat_during_next_write(&cluster, &fed, "beta", TimeDelta::zero());
+    let (cluster, fed) = beta_beats_during_the_next_write(TimeDelta::zero()).await;
     let report = fed.flush_changes().await.unwrap();
     assert_eq!((report.transitions, report.updates), (2, 2));
     assert_eq!(
@@ -296,10 +296,8 @@ async fn an_early_round_writes_what_heartbeats_change_while_it_writes() {
 
 #[tokio::test]
 async fn an_early_round_takes_more_only_for_its_time_then_the_next_round_does() {
-    let cluster = Cluster::new(&["alpha", "beta"]).await;
-    let fed = Arc::new(cluster.leader().await);
-    fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
-    beat_during_next_write(&cluster, &fed, "beta", super::sweep::EARLY_ROUND_TAKES_FOR);
+    let (cluster, fed) =
+        beta_beats_during_the_next_write(super::sweep::EARLY_ROUND_TAKES_FOR).await;
     assert_eq!(fed.flush_changes().await.unwrap().transitions, 1);
     assert_eq!(cluster.published(&fed), ["alpha:online@3"]);
     assert_eq!(fed.flush_changes().await.unwrap().transitions, 1);
@@ -308,10 +306,7 @@ async fn an_early_round_takes_more_only_for_its_time_then_the_next_round_does() 
 
 #[tokio::test]
 async fn a_tick_takes_nothing_more_while_it_writes() {
-    let cluster = Cluster::new(&["alpha", "beta"]).await;
-    let fed = Arc::new(cluster.leader().await);
-    fed.record_heartbeat("alpha", &beat("alpha")).unwrap();
-    beat_during_next_write(&cluster, &fed, "beta", TimeDelta::zero());
+    let (cluster, fed) = beta_beats_during_the_next_write(TimeDelta::zero()).await;
     assert_eq!(fed.tick().await.unwrap().transitions, 1);
     assert_eq!(cluster.published(&fed), ["alpha:online@3"]);
     assert_eq!(fed.flush_changes().await.unwrap().transitions, 1);
