@@ -162,21 +162,45 @@ impl Uptime {
         if slugs.is_empty() {
             return Ok(out);
         }
-        for run in runs(spans) {
-            let (Some(first), Some(last)) = (run.first(), run.last()) else {
-                continue;
-            };
+        // The runs, and each run's history and heard spans, are read at once: a report's
+        // time is then about one read's, not the sum of its reads.
+        let reads = runs(spans).into_iter().filter_map(|run| {
+            let (first, last) = (run.first()?, run.last()?);
             let filter = (!fleet).then(|| slugs.to_vec());
-            let rows = self
-                .source
-                .history_between(filter, first.start, last.end)
-                .await?;
-            let heard = self.source.heard(first.start, last.end).await?;
+            Some(async move {
+                futures::try_join!(
+                    self.source.history_between(filter, first.start, last.end),
+                    self.source.heard(first.start, last.end),
+                )
+                .map(|(rows, heard)| (run, rows, heard))
+            })
+        });
+        for (run, rows, heard) in futures::future::try_join_all(reads).await? {
             for (acc, figures) in out.iter_mut().zip(figures_over(slugs, rows, heard, run)) {
                 acc.extend(figures);
             }
         }
         Ok(out)
+    }
+
+    /// The rollups of `slugs` (every project when `fleet`) over the `rolled` days, by
+    /// project and day.
+    async fn stored_rollups(
+        &self,
+        slugs: &[Slug],
+        fleet: bool,
+        rolled: &HashSet<NaiveDate>,
+    ) -> Result<HashMap<Slug, HashMap<NaiveDate, Figures>>, RepositoryError> {
+        let mut stored: HashMap<Slug, HashMap<NaiveDate, Figures>> = HashMap::new();
+        if let (Some(first), Some(last)) = (rolled.iter().min(), rolled.iter().max()) {
+            for (from, to) in read_chunks(*first, *last + TimeDelta::days(1), slugs.len()) {
+                let filter = (!fleet).then(|| slugs.to_vec());
+                for r in self.source.rollups(filter, from, to).await? {
+                    stored.entry(r.slug).or_default().insert(r.day, r.figures);
+                }
+            }
+        }
+        Ok(stored)
     }
 
     /// Each project's report over `window`: whole days that were rolled up from their
@@ -203,22 +227,17 @@ impl Uptime {
                 .collect(),
             _ => HashSet::new(),
         };
-        let mut stored: HashMap<Slug, HashMap<NaiveDate, Figures>> = HashMap::new();
-        if let (Some(first), Some(last)) = (rolled.iter().min(), rolled.iter().max()) {
-            for (from, to) in read_chunks(*first, *last + TimeDelta::days(1), slugs.len()) {
-                let filter = (!fleet).then(|| slugs.to_vec());
-                for r in self.source.rollups(filter, from, to).await? {
-                    stored.entry(r.slug).or_default().insert(r.day, r.figures);
-                }
-            }
-        }
         let from_rollup = |d: &NaiveDate, s: &Span| rolled.contains(d) && *s == day_span(*d);
         let raw_spans: Vec<Span> = all
             .iter()
             .filter(|(d, s)| !from_rollup(d, s))
             .map(|(_, s)| *s)
             .collect();
-        let raw = self.raw(slugs, fleet, &raw_spans).await?;
+        // The rollups (a chunk at a time, each bounded) and the raw history at once.
+        let (stored, raw) = futures::try_join!(
+            self.stored_rollups(slugs, fleet, &rolled),
+            self.raw(slugs, fleet, &raw_spans),
+        )?;
         Ok(slugs
             .iter()
             .zip(raw)
