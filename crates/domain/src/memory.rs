@@ -229,7 +229,7 @@ impl MemoryStore {
         let Some(gone) = state.projects.remove(slug) else {
             return false;
         };
-        state.note(&gone, format!("{}: {why}", reason::REMOVED), now);
+        state.note(&gone, reason::removed_for(why), now);
         state.append(
             slug,
             now,

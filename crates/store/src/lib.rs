@@ -22,6 +22,7 @@
 mod backend;
 pub mod backup;
 mod convert;
+mod edit;
 mod error;
 mod group;
 mod incidents;

@@ -4,8 +4,7 @@
 use diesel::prelude::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use federation_domain::{
-    ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage, ProjectPatch, Slug, Tags,
-    Transition,
+    ListFilter, MaintenanceChange, PresenceRecord, Project, ProjectPage, Slug, Transition,
 };
 
 use crate::error::StoreError;

@@ -10,7 +10,9 @@
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text, Timestamptz, Untyped};
+use diesel::sql_types::{
+    Array, BigInt, Binary, Bool, Integer, Nullable, Text, Timestamptz, Untyped,
+};
 use diesel::QueryResult;
 
 /// Where a bind goes in a [`Prepared`] statement's text (PostgreSQL's `$n`, numbered
@@ -21,6 +23,11 @@ pub(crate) const MARK: &str = "$?";
 #[derive(Debug)]
 pub(crate) enum Bind<'a> {
     BigInt(i64),
+    Bool(bool),
+    OptInt(Option<i32>),
+    Text(&'a str),
+    OptText(Option<&'a str>),
+    OptBytes(Option<&'a [u8]>),
     Time(DateTime<Utc>),
     BigInts(Vec<i64>),
     Ints(Vec<i32>),
@@ -73,6 +80,11 @@ impl QueryFragment<Pg> for Prepared<'_> {
         for (bind, piece) in self.binds.iter().zip(pieces) {
             match bind {
                 Bind::BigInt(v) => out.push_bind_param::<BigInt, _>(v)?,
+                Bind::Bool(v) => out.push_bind_param::<Bool, _>(v)?,
+                Bind::OptInt(v) => out.push_bind_param::<Nullable<Integer>, _>(v)?,
+                Bind::Text(v) => out.push_bind_param::<Text, _>(v)?,
+                Bind::OptText(v) => out.push_bind_param::<Nullable<Text>, _>(v)?,
+                Bind::OptBytes(v) => out.push_bind_param::<Nullable<Binary>, _>(v)?,
                 Bind::Time(v) => out.push_bind_param::<Timestamptz, _>(v)?,
                 Bind::BigInts(v) => out.push_bind_param::<Array<BigInt>, _>(v)?,
                 Bind::Ints(v) => out.push_bind_param::<Array<Integer>, _>(v)?,

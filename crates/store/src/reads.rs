@@ -130,7 +130,7 @@ macro_rules! read_ops {
                 return Ok(false);
             };
             // The history's last row; the rows stay, with no project, reachable by slug.
-            let why = format!("{}: {why}", federation_domain::reason::REMOVED);
+            let why = federation_domain::reason::removed_for(why);
             note_in_history(conn, &gone, &why, now)$($aw)*?;
             let n = diesel::delete(projects::table.filter(projects::id.eq(gone.id)))
                 .execute(conn)$($aw)*?;
@@ -205,90 +205,6 @@ macro_rules! read_ops {
                 .map(|r| r.into_transition(slug))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some)
-        }
-
-        /// Replaces a project's tags, keeping their order.
-        pub(crate) $($async_kw)* fn replace_tags(
-            conn: &mut $conn,
-            project_id: i64,
-            tags: &Tags,
-        ) -> Result<(), StoreError> {
-            use crate::schema::project_tags;
-            diesel::delete(project_tags::table.filter(project_tags::project_id.eq(project_id)))
-                .execute(conn)$($aw)*?;
-            if tags.is_empty() {
-                return Ok(());
-            }
-            let rows: Vec<_> = tags
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    (
-                        project_tags::project_id.eq(project_id),
-                        project_tags::tag.eq(t.as_str()),
-                        project_tags::position.eq(i32::try_from(i).unwrap_or(i32::MAX)),
-                    )
-                })
-                .collect();
-            diesel::insert_into(project_tags::table)
-                .values(rows)
-                .execute(conn)$($aw)*?;
-            Ok(())
-        }
-
-        /// Applies a patch; `None` when there is no such project.
-        pub(crate) $($async_kw)* fn update(
-            conn: &mut $conn,
-            slug: &str,
-            patch: &ProjectPatch,
-            now: DbTime,
-        ) -> Result<Option<Project>, StoreError> {
-            use crate::schema::projects;
-            // A metadata patch merges into the stored keys. Every writer holds the log's
-            // lock (PostgreSQL) or the write lock (SQLite), so nothing changes them
-            // between this read and the update.
-            let metadata = match &patch.metadata {
-                None => None,
-                Some(meta_patch) => {
-                    let stored: Option<crate::schema::DbJson> = projects::table
-                        .filter(projects::slug.eq(slug))
-                        .select(projects::metadata)
-                        .first(conn)$($aw)*
-                        .optional()?;
-                    let Some(stored) = stored else {
-                        return Ok(None);
-                    };
-                    let current = federation_domain::Metadata::from_stored(&stored.0)
-                        .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;
-                    let merged = meta_patch.apply(&current).map_err(StoreError::Rejected)?;
-                    Some(crate::schema::DbJson(merged.to_json_string()))
-                }
-            };
-            let changes = crate::rows::ProjectChanges {
-                name: patch.name.as_ref().map(|n| n.as_str()),
-                hub_url: patch.hub_url.as_ref().map(|u| u.as_str()),
-                metadata,
-                heartbeat_interval_seconds: patch
-                    .heartbeat_interval
-                    .map(|i| i.map(crate::rows::interval_column)),
-                heartbeat_key_sha256: patch
-                    .heartbeat_key
-                    .as_ref()
-                    .map(|k| k.as_ref().map(|d| d.as_bytes().as_slice())),
-                updated_at: now,
-            };
-            let id: Option<i64> = diesel::update(projects::table.filter(projects::slug.eq(slug)))
-                .set(&changes)
-                .returning(projects::id)
-                .get_result(conn)$($aw)*
-                .optional()?;
-            let Some(id) = id else {
-                return Ok(None);
-            };
-            if let Some(tags) = &patch.tags {
-                replace_tags(conn, id, tags)$($aw)*?;
-            }
-            get(conn, slug)$($aw)*
         }
 
         /// A history row that records an event without a status change (from the

@@ -6,7 +6,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use diesel::prelude::*;
 use federation_domain::{
     HeartbeatInterval, HeartbeatKeyDigest, HubUrl, Maintenance, MeshNamespace, Metadata, Origin,
-    PresenceRecord, Project, ProjectName, Slug, Status, Tags, Transition, Version,
+    PresenceRecord, Project, ProjectName, ProjectPatch, Slug, Status, Tags, Transition, Version,
 };
 
 use crate::error::StoreError;
@@ -259,4 +259,36 @@ pub(crate) struct ProjectChanges<'a> {
     pub heartbeat_interval_seconds: Option<Option<i32>>,
     pub heartbeat_key_sha256: Option<Option<&'a [u8]>>,
     pub updated_at: DbTime,
+}
+
+impl<'a> ProjectChanges<'a> {
+    /// What `patch` writes at `now`. A metadata patch merges into `stored`, the
+    /// project's metadata as read under the write lock (nothing changes it before the
+    /// update).
+    pub(crate) fn of(
+        patch: &'a ProjectPatch,
+        stored: &DbJson,
+        now: DbTime,
+    ) -> Result<Self, StoreError> {
+        let metadata = match &patch.metadata {
+            None => None,
+            Some(meta_patch) => {
+                let current = Metadata::from_stored(&stored.0)
+                    .map_err(|e| StoreError::Corrupt(format!("metadata: {e}")))?;
+                let merged = meta_patch.apply(&current).map_err(StoreError::Rejected)?;
+                Some(DbJson(merged.to_json_string()))
+            }
+        };
+        Ok(Self {
+            name: patch.name.as_ref().map(|n| n.as_str()),
+            hub_url: patch.hub_url.as_ref().map(|u| u.as_str()),
+            metadata,
+            heartbeat_interval_seconds: patch.heartbeat_interval.map(|i| i.map(interval_column)),
+            heartbeat_key_sha256: patch
+                .heartbeat_key
+                .as_ref()
+                .map(|k| k.as_ref().map(|d| d.as_bytes().as_slice())),
+            updated_at: now,
+        })
+    }
 }

@@ -21,6 +21,62 @@ use crate::schema::{projects, DbJson, DbTime, UtcTime};
 read_ops!(SqliteConnection, [], []);
 crate::log::log_ops!(SqliteConnection, [], []);
 
+/// Applies a patch; `None` when there is no such project. The caller's IMMEDIATE
+/// transaction holds the write lock, so nothing changes the row between the read and
+/// the update. (PostgreSQL pipelines the same steps: `crate::edit::update`.)
+pub(crate) fn update(
+    conn: &mut SqliteConnection,
+    slug: &str,
+    patch: &ProjectPatch,
+    now: DbTime,
+) -> Result<Option<Project>, StoreError> {
+    let stored: Option<(i64, DbJson)> = projects::table
+        .filter(projects::slug.eq(slug))
+        .select((projects::id, projects::metadata))
+        .first(conn)
+        .optional()?;
+    let Some((id, metadata)) = stored else {
+        return Ok(None);
+    };
+    let changes = crate::rows::ProjectChanges::of(patch, &metadata, now)?;
+    diesel::update(projects::table.filter(projects::id.eq(id)))
+        .set(&changes)
+        .execute(conn)?;
+    if let Some(tags) = &patch.tags {
+        replace_tags(conn, id, tags)?;
+    }
+    get(conn, slug)
+}
+
+/// Replaces a project's tags, keeping their order.
+pub(crate) fn replace_tags(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    tags: &Tags,
+) -> Result<(), StoreError> {
+    use crate::schema::project_tags;
+    diesel::delete(project_tags::table.filter(project_tags::project_id.eq(project_id)))
+        .execute(conn)?;
+    if tags.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = tags
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            (
+                project_tags::project_id.eq(project_id),
+                project_tags::tag.eq(t.as_str()),
+                project_tags::position.eq(i32::try_from(i).unwrap_or(i32::MAX)),
+            )
+        })
+        .collect();
+    diesel::insert_into(project_tags::table)
+        .values(rows)
+        .execute(conn)?;
+    Ok(())
+}
+
 /// The sweeper lease's row (the caller's IMMEDIATE transaction holds the write lock).
 pub(crate) fn lease_row(
     conn: &mut SqliteConnection,

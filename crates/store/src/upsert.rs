@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use diesel::sql_types::Bool;
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use federation_domain::{Registration, Upserted};
+use federation_domain::{Registration, Tags, Upserted};
 
 use crate::backend::upserted_changes;
 use crate::error::StoreError;
@@ -48,7 +48,7 @@ pub(crate) async fn upsert_many(
     };
     let rows: Vec<UpsertRow> = upsert_statement(&order, now).load(conn).await?;
     let upserted = answers(rows, regs)?;
-    let (delete, insert) = tag_statements(&upserted, regs);
+    let (delete, insert) = registered_tags(&upserted, regs);
     for statement in [delete, insert].into_iter().flatten() {
         statement.execute(conn).await?;
     }
@@ -78,7 +78,7 @@ pub(crate) async fn register(
     )?;
     let upserted = answers(rows, regs)?;
     let changes = upserted_changes(&upserted, now);
-    let (delete, insert) = tag_statements(&upserted, regs);
+    let (delete, insert) = registered_tags(&upserted, regs);
     let append = append_statement(&changes).ok_or_else(not_returned)?;
     let appended = async {
         let row: Appended = append.get_result(&mut c).await?;
@@ -166,18 +166,30 @@ fn upsert_statement<'a>(order: &[&'a Registration], now: DbTime) -> Prepared<'a>
     )
 }
 
-/// The statements replacing the tags of the upserted projects (in the registrations'
-/// order): deleting those of projects that existed (a project the upsert created has
-/// none), inserting the registrations'.
-fn tag_statements<'a>(
+/// The statements replacing the upserted projects' tags by their registrations' (a
+/// project the upsert created has none to delete).
+fn registered_tags<'a>(
     upserted: &[Upserted],
     regs: &'a [Registration],
 ) -> (Option<Prepared<'a>>, Option<Prepared<'a>>) {
-    let kept: Vec<i64> = upserted
+    let kept = upserted
         .iter()
         .filter(|u| !u.created)
         .map(|u| u.project.id)
         .collect();
+    let tagged = upserted
+        .iter()
+        .zip(regs)
+        .map(|(u, r)| (u.project.id, &r.tags));
+    tag_statements(kept, tagged)
+}
+
+/// The statements replacing projects' tags: deleting those of the `kept` projects (a
+/// project just created has none), inserting the `tagged` ones' in their order.
+pub(crate) fn tag_statements<'a>(
+    kept: Vec<i64>,
+    tagged: impl IntoIterator<Item = (i64, &'a Tags)>,
+) -> (Option<Prepared<'a>>, Option<Prepared<'a>>) {
     let delete = (!kept.is_empty()).then(|| {
         Prepared::new(
             "DELETE FROM project_tags WHERE project_id = ANY($?)",
@@ -185,9 +197,9 @@ fn tag_statements<'a>(
         )
     });
     let (mut tag_ids, mut tags, mut positions) = (Vec::new(), Vec::new(), Vec::new());
-    for (u, reg) in upserted.iter().zip(regs) {
-        for (i, tag) in reg.tags.iter().enumerate() {
-            tag_ids.push(u.project.id);
+    for (id, written) in tagged {
+        for (i, tag) in written.iter().enumerate() {
+            tag_ids.push(id);
             tags.push(tag.as_str());
             positions.push(i32::try_from(i).unwrap_or(i32::MAX));
         }

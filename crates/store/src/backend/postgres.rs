@@ -86,15 +86,8 @@ impl Operations for Postgres {
     ) -> Result<Option<Project>, StoreError> {
         let now = DbTime(now_micros());
         let mut conn = self.conn().await?;
-        conn.transaction(async |c| {
-            pg::lock_log(c).await?;
-            let out = pg::update(c, slug.as_str(), patch, now).await?;
-            if out.is_some() {
-                pg::log_changes(c, &[NewChange::catalog("updated", slug.as_str(), now)]).await?;
-            }
-            Ok(out)
-        })
-        .await
+        conn.transaction(async |c| crate::edit::update(c, slug.as_str(), patch, now).await)
+            .await
     }
 
     async fn set_maintenance(
@@ -146,15 +139,8 @@ impl Operations for Postgres {
     async fn delete(&self, slug: &Slug, why: &str) -> Result<bool, StoreError> {
         let now = DbTime(now_micros());
         let mut conn = self.conn().await?;
-        conn.transaction(async |c| {
-            pg::lock_log(c).await?;
-            let deleted = pg::delete(c, slug.as_str(), why, now).await?;
-            if deleted {
-                pg::log_changes(c, &[NewChange::removal(slug.as_str(), why, now)]).await?;
-            }
-            Ok(deleted)
-        })
-        .await
+        conn.transaction(async |c| crate::edit::remove(c, slug.as_str(), why, now).await)
+            .await
     }
 
     async fn presence_snapshot(&self) -> Result<Vec<PresenceRecord>, StoreError> {
