@@ -15,15 +15,15 @@ pub const MAINTENANCE_ENDED: &str = "maintenance_ended";
 /// The project was removed (why follows after `: `: [`DELETED`] or [`EXPIRED`]);
 /// the last row of its history.
 pub const REMOVED: &str = "removed";
-
-/// The history's last row for a project removed for `why` ([`DELETED`], [`EXPIRED`],
-/// [`PRUNED`]): `removed: {why}`.
-pub fn removed_for(why: &str) -> String {
-    format!("{REMOVED}: {why}")
-}
 /// Removed on request.
 pub const DELETED: &str = "deleted";
 /// Removed by the sweeper: offline for longer than `FEDERATION_DEREGISTER_AFTER`.
 pub const EXPIRED: &str = "expired";
 /// Removed by the catalog file: it registered the project and no longer lists it.
 pub const PRUNED: &str = "pruned";
+
+/// The history's last row for a project removed for `why` ([`DELETED`], [`EXPIRED`],
+/// [`PRUNED`]): `removed: {why}`.
+pub fn removed_for(why: &str) -> String {
+    format!("{REMOVED}: {why}")
+}
