@@ -6,8 +6,9 @@
 //! One statement at a time, a `PATCH` held it for seven round trips and a parse (the
 //! lock, the update, parsed anew as its text followed the patched columns, the tags'
 //! two, the project and its tags read back, the log's append) and a `DELETE` for six
-//! (the lock, the project and its tags, the history row, the removal, the append). Here the statements go in pipelines (the server runs each in
-//! order): the lock with what the write must know first, then the rest together.
+//! (the lock, the project and its tags, the history row, the removal, the append).
+//! Here the statements go in pipelines (the server runs each in order): the lock with
+//! what the write must know first, then the rest together.
 
 use diesel::prelude::{ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper};
 use diesel::sql_types::BigInt;

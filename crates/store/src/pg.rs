@@ -114,18 +114,11 @@ pub(crate) async fn lease_row(
     conn: &mut AsyncPgConnection,
     for_update: bool,
 ) -> Result<Option<crate::log::LeaseRow>, StoreError> {
+    let q = crate::log::lease_query();
     let row = if for_update {
-        crate::log::lease_query()
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?
+        q.for_update().first(conn).await.optional()?
     } else {
-        crate::log::lease_query()
-            .for_share()
-            .first(conn)
-            .await
-            .optional()?
+        q.for_share().first(conn).await.optional()?
     };
     Ok(row)
 }
